@@ -1,0 +1,44 @@
+# Thin wrapper around Meson + Ninja. See README.md.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+PREFIX     ?= /usr/local
+
+.PHONY: all deps run check check-unit check-asan install clean bench
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized --prefix=$(PREFIX)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+# Installs build and test dependencies from Debian's archive when missing.
+deps:
+	@bash scripts/install-deps.sh
+
+# krg's main job on a local virtual cluster: start 3 nodes, show them working, tear down.
+run: deps all
+	bash scripts/demo.sh $(BUILD)
+
+# Every test: unit + integration on the normal build, unit + cluster smoke on ASan+UBSan.
+check: deps all
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	$(MAKE) check-asan
+
+check-asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	meson test -C $(ASAN_BUILD) --print-errorlogs --suite unit --suite smoke
+
+check-unit: all
+	meson test -C $(BUILD) --print-errorlogs --suite unit
+
+bench: all
+	bash bench/rpc $(BUILD)
+
+install: all
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

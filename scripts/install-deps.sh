@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install what krg needs to build and test, from Debian's archive only.
+# Does nothing when everything is already there, so `make check` stays fast.
+set -euo pipefail
+pkgs=(meson ninja-build pkg-config gcc libuv1-dev libraft-dev libprotobuf-c-dev
+      protobuf-c-compiler libsodium-dev libcmocka-dev libfuse3-dev iproute2
+      procps util-linux python3 tmux clang)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "krg: missing packages: ${missing[*]} (run as root or install them)" >&2
+	exit 1
+fi
+echo "krg: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq || true
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

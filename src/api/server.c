@@ -1,0 +1,378 @@
+/* server.c — see server.h. One uv_pipe per client; a client may send
+ * several requests in sequence, each answered in order of completion. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "api/server.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "proto/api.pb-c.h"
+
+struct handler {
+	struct handler *next;
+	char *command;
+	bool root_only;
+	krg_api_handler_cb cb;
+	void *data;
+};
+
+struct client;
+
+struct call_priv {
+	struct krg_api_call pub;   /* first: handlers get &pub */
+	struct client *client;     /* NULL once the client went away */
+	Krg__Api__Request *req;    /* owned */
+	struct call_priv *next;    /* in client's pending list */
+};
+
+struct client {
+	uv_pipe_t pipe;
+	struct krg_api_server *srv;
+	struct client *next;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	uint8_t *buf;          /* owned, received bytes not yet parsed */
+	size_t len, cap;
+	struct call_priv *pending;
+	bool closing;
+};
+
+struct krg_api_server {
+	uv_loop_t *loop;
+	uv_pipe_t listener;
+	char path[108];
+	struct handler *handlers;
+	struct client *clients;
+};
+
+struct write_req {
+	uv_write_t w;
+	uint8_t data[];
+};
+
+static void client_close_cb(uv_handle_t *h)
+{
+	struct client *cl = h->data;
+	free(cl->buf);
+	free(cl);
+}
+
+static void client_close(struct client *cl)
+{
+	if (cl->closing)
+		return;
+	cl->closing = true;
+	/* Calls still running in handlers reply into the void. */
+	for (struct call_priv *c = cl->pending; c; c = c->next)
+		c->client = NULL;
+	for (struct client **p = &cl->srv->clients; *p; p = &(*p)->next)
+		if (*p == cl) {
+			*p = cl->next;
+			break;
+		}
+	uv_close((uv_handle_t *)&cl->pipe, client_close_cb);
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+	free(w);
+}
+
+static void send_frame(struct client *cl, const Krg__Api__Response *resp)
+{
+	size_t n = krg__api__response__get_packed_size(resp);
+	struct write_req *wr = malloc(sizeof(*wr) + 4 + n);
+	if (!wr) {
+		client_close(cl);
+		return;
+	}
+	wr->data[0] = (uint8_t)(n >> 24);
+	wr->data[1] = (uint8_t)(n >> 16);
+	wr->data[2] = (uint8_t)(n >> 8);
+	wr->data[3] = (uint8_t)n;
+	krg__api__response__pack(resp, wr->data + 4);
+	uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)(4 + n));
+	if (uv_write(&wr->w, (uv_stream_t *)&cl->pipe, &b, 1, write_cb) < 0) {
+		free(wr);
+		client_close(cl);
+	}
+}
+
+void krg_api_reply(struct krg_api_call *call, int status, const char *error, const void *body, size_t len)
+{
+	struct call_priv *c = (struct call_priv *)call;
+	struct client *cl = c->client;
+	if (cl) {
+		Krg__Api__Response resp = KRG__API__RESPONSE__INIT;
+		resp.status = status;
+		resp.error = (char *)error;
+		if (body) {
+			resp.has_body = true;
+			resp.body.data = (uint8_t *)body;
+			resp.body.len = len;
+		}
+		send_frame(cl, &resp);
+		for (struct call_priv **p = &cl->pending; *p; p = &(*p)->next)
+			if (*p == c) {
+				*p = c->next;
+				break;
+			}
+	}
+	krg__api__request__free_unpacked(c->req, NULL);
+	free(c);
+}
+
+static void reply_now(struct client *cl, int status, const char *error)
+{
+	Krg__Api__Response resp = KRG__API__RESPONSE__INIT;
+	resp.status = status;
+	resp.error = (char *)error;
+	send_frame(cl, &resp);
+}
+
+static void dispatch(struct client *cl, const uint8_t *frame, size_t n)
+{
+	struct krg_api_server *srv = cl->srv;
+	Krg__Api__Request *req = krg__api__request__unpack(NULL, n, frame);
+	char msg[160];
+
+	if (!req) {
+		log_warn("api: malformed request from pid %d uid %u, closing", (int)cl->pid, (unsigned)cl->uid);
+		reply_now(cl, -EBADMSG, "malformed request");
+		client_close(cl);
+		return;
+	}
+	if (req->version != KRG_API_VERSION) {
+		snprintf(msg, sizeof(msg), "API version %u not supported (krgd speaks %u)", req->version,
+			 KRG_API_VERSION);
+		reply_now(cl, -EPROTONOSUPPORT, msg);
+		krg__api__request__free_unpacked(req, NULL);
+		return;
+	}
+	struct handler *h = srv->handlers;
+	while (h && strcmp(h->command, req->command))
+		h = h->next;
+	if (!h) {
+		snprintf(msg, sizeof(msg), "unknown command '%.64s'", req->command);
+		reply_now(cl, -EOPNOTSUPP, msg);
+		krg__api__request__free_unpacked(req, NULL);
+		return;
+	}
+	if (h->root_only && cl->uid != 0) {
+		log_info("api: refused %s for uid %u (pid %d): root only", req->command, (unsigned)cl->uid,
+			 (int)cl->pid);
+		snprintf(msg, sizeof(msg), "%.64s: permission denied (root only)", req->command);
+		reply_now(cl, -EPERM, msg);
+		krg__api__request__free_unpacked(req, NULL);
+		return;
+	}
+	struct call_priv *c = calloc(1, sizeof(*c));
+	if (!c) {
+		krg__api__request__free_unpacked(req, NULL);
+		reply_now(cl, -ENOMEM, "out of memory");
+		return;
+	}
+	c->client = cl;
+	c->req = req;
+	c->pub.uid = cl->uid;
+	c->pub.gid = cl->gid;
+	c->pub.pid = cl->pid;
+	c->pub.command = req->command;
+	c->pub.body = req->has_body ? req->body.data : NULL;
+	c->pub.len = req->has_body ? req->body.len : 0;
+	c->next = cl->pending;
+	cl->pending = c;
+	log_debug("api: %s from uid %u pid %d", req->command, (unsigned)cl->uid, (int)cl->pid);
+	h->cb(&c->pub, h->data);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct client *cl = h->data;
+	if (cl->cap - cl->len < 65536) {
+		size_t ncap = cl->cap ? cl->cap * 2 : 65536;
+		uint8_t *nb = realloc(cl->buf, ncap);
+		if (!nb) {
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+		cl->buf = nb;
+		cl->cap = ncap;
+	}
+	*buf = uv_buf_init((char *)cl->buf + cl->len, (unsigned)(cl->cap - cl->len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct client *cl = s->data;
+	if (nread < 0) {
+		client_close(cl);
+		return;
+	}
+	cl->len += (size_t)nread;
+	size_t off = 0;
+	while (!cl->closing && cl->len - off >= 4) {
+		const uint8_t *p = cl->buf + off;
+		uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		if (n == 0 || n > KRG_API_MAX_FRAME) {
+			log_warn("api: bad frame length %u from pid %d, closing", n, (int)cl->pid);
+			client_close(cl);
+			return;
+		}
+		if (cl->len - off - 4 < n)
+			break;
+		dispatch(cl, p + 4, n);
+		off += 4 + n;
+	}
+	if (cl->closing)
+		return;
+	memmove(cl->buf, cl->buf + off, cl->len - off);
+	cl->len -= off;
+}
+
+static void connection_cb(uv_stream_t *listener, int status)
+{
+	struct krg_api_server *srv = listener->data;
+	if (status < 0)
+		return;
+	struct client *cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return;
+	cl->srv = srv;
+	uv_pipe_init(srv->loop, &cl->pipe, 0);
+	cl->pipe.data = cl;
+	if (uv_accept(listener, (uv_stream_t *)&cl->pipe) < 0) {
+		uv_close((uv_handle_t *)&cl->pipe, client_close_cb);
+		return;
+	}
+	uv_os_fd_t fd;
+	struct ucred cred;
+	socklen_t cl_len = sizeof(cred);
+	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) < 0) {
+		log_warn("api: cannot identify caller (SO_PEERCRED), closing");
+		uv_close((uv_handle_t *)&cl->pipe, client_close_cb);
+		return;
+	}
+	cl->uid = cred.uid;
+	cl->gid = cred.gid;
+	cl->pid = cred.pid;
+	cl->next = srv->clients;
+	srv->clients = cl;
+	uv_read_start((uv_stream_t *)&cl->pipe, alloc_cb, read_cb);
+}
+
+static void listener_close_cb(uv_handle_t *h);
+
+/* Is somebody listening on path? Then it is not ours to remove. */
+static bool socket_alive(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	return connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+}
+
+static int mkdir_parent(const char *path)
+{
+	char dir[108];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int krg_api_server_new(uv_loop_t *loop, const char *path, struct krg_api_server **out, char *err,
+		       size_t errlen)
+{
+	struct krg_api_server *srv;
+	int r;
+
+	if (strlen(path) >= sizeof(srv->path)) {
+		snprintf(err, errlen, "api socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	r = mkdir_parent(path);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create directory for %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (socket_alive(path)) {
+		snprintf(err, errlen, "another krgd is already running on this node (socket %s is live)", path);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->loop = loop;
+	snprintf(srv->path, sizeof(srv->path), "%s", path);
+	uv_pipe_init(loop, &srv->listener, 0);
+	srv->listener.data = srv;
+	r = uv_pipe_bind(&srv->listener, path);
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&srv->listener, 64, connection_cb);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
+		/* Freed when the caller's loop runs the close callback. */
+		uv_close((uv_handle_t *)&srv->listener, listener_close_cb);
+		return r;
+	}
+	/* Everyone may connect; each command checks the caller. */
+	chmod(path, 0666);
+	*out = srv;
+	return 0;
+}
+
+int krg_api_register(struct krg_api_server *srv, const char *command, bool root_only, krg_api_handler_cb cb,
+		     void *data)
+{
+	for (struct handler *h = srv->handlers; h; h = h->next)
+		if (!strcmp(h->command, command))
+			return -EEXIST;
+	struct handler *h = calloc(1, sizeof(*h));
+	if (!h || !(h->command = strdup(command))) {
+		free(h);
+		return -ENOMEM;
+	}
+	h->root_only = root_only;
+	h->cb = cb;
+	h->data = data;
+	h->next = srv->handlers;
+	srv->handlers = h;
+	return 0;
+}
+
+static void listener_close_cb(uv_handle_t *h)
+{
+	struct krg_api_server *srv = h->data;
+	while (srv->handlers) {
+		struct handler *n = srv->handlers->next;
+		free(srv->handlers->command);
+		free(srv->handlers);
+		srv->handlers = n;
+	}
+	free(srv);
+}
+
+void krg_api_server_close(struct krg_api_server *srv)
+{
+	if (!srv)
+		return;
+	while (srv->clients)
+		client_close(srv->clients);
+	unlink(srv->path);
+	uv_close((uv_handle_t *)&srv->listener, listener_close_cb);
+}

@@ -1,0 +1,81 @@
+/* cluster.h — membership on Raft (libraft).
+ *
+ * Every configured node is a Raft voter. The replicated state machine holds
+ * the node table (absent, joining, up, leaving, down per node), the cluster
+ * epoch (bumped by every change of the table) and small named registries
+ * that later services use (key -> bytes). Only the Raft leader, which by
+ * construction sees a majority, decides that a node is down or up again, so
+ * a minority partition makes no decision. Raft's own traffic runs through
+ * the authenticated transport (src/net) in tunnels ("raft.tunnel").
+ *
+ * Services register callbacks for node add / up / down / remove; they fire
+ * on every node, in log order, when the change is applied.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "lib/config.h"
+#include "lib/nodelist.h"
+#include "net/net.h"
+
+struct krg_cluster;
+struct krg_api_server;
+
+enum krg_node_state {
+	KRG_NODE_ABSENT = 0,
+	KRG_NODE_JOINING = 1,
+	KRG_NODE_UP = 2,
+	KRG_NODE_LEAVING = 3,
+	KRG_NODE_DOWN = 4,
+};
+
+enum krg_node_event {
+	KRG_NODE_EV_ADD,    /* absent -> joining */
+	KRG_NODE_EV_UP,     /* joining/down -> up */
+	KRG_NODE_EV_DOWN,   /* up/leaving -> down */
+	KRG_NODE_EV_REMOVE, /* -> absent */
+};
+
+const char *krg_node_state_name(enum krg_node_state s);
+const char *krg_node_event_name(enum krg_node_event e);
+
+typedef void (*krg_cluster_node_cb)(struct krg_cluster *c, uint32_t node, enum krg_node_event ev,
+				    uint64_t epoch, void *data);
+/* status 0 when the change is committed, else negative errno and msg. */
+typedef void (*krg_cluster_done_cb)(int status, const char *msg, void *data);
+
+struct krg_cluster_options {
+	const struct krg_config *config; /* borrowed for the cluster's lifetime */
+	struct krg_net *net;             /* borrowed */
+	struct krg_api_server *api;      /* borrowed; status/nodes commands registered on it */
+	/* Called when `cluster poweroff` asks this node to stop. */
+	void (*shutdown_cb)(struct krg_cluster *c, void *data);
+	void *data;
+};
+
+int krg_cluster_new(uv_loop_t *loop, const struct krg_cluster_options *o, struct krg_cluster **out,
+		    char *err, size_t errlen);
+int krg_cluster_start(struct krg_cluster *c, char *err, size_t errlen);
+/* Stop raft and free everything; cb when done. */
+void krg_cluster_close(struct krg_cluster *c, void (*cb)(void *data), void *data);
+
+int krg_cluster_on_node(struct krg_cluster *c, krg_cluster_node_cb cb, void *data);
+
+enum krg_node_state krg_cluster_node_state(const struct krg_cluster *c, uint32_t node);
+uint64_t krg_cluster_epoch(const struct krg_cluster *c);
+/* This node follows or is a leader that a majority accepts. */
+bool krg_cluster_has_quorum(struct krg_cluster *c);
+
+/* Change nodes' membership through the leader: add moves absent nodes to
+ * joining (then up when heard), del moves members to leaving (then absent). */
+int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
+			     krg_cluster_done_cb cb, void *data);
+
+/* Registries: set (value NULL = delete) through the log; get reads the
+ * local replica (borrowed pointer, valid until the next apply). */
+int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,
+			     size_t len, krg_cluster_done_cb cb, void *data);
+int krg_cluster_registry_get(const struct krg_cluster *c, const char *registry, const char *key,
+			     const uint8_t **value, size_t *len);

@@ -1,0 +1,250 @@
+/* cluster_api.c — local API commands of the membership service:
+ * cluster.status (anyone), nodes.add / nodes.del / cluster.poweroff (root). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "api/server.h"
+#include "cluster/cluster-int.h"
+#include "lib/log.h"
+#include "proto/api.pb-c.h"
+
+static const char *role_name(int state)
+{
+	switch (state) {
+	case RAFT_FOLLOWER:
+		return "follower";
+	case RAFT_CANDIDATE:
+		return "candidate";
+	case RAFT_LEADER:
+		return "leader";
+	default:
+		return "unavailable";
+	}
+}
+
+static void on_status(struct krg_api_call *call, void *data)
+{
+	struct krg_cluster *c = data;
+	Krg__Api__ClusterStatus st = KRG__API__CLUSTER_STATUS__INIT;
+	Krg__Cluster__NodeEntry entries[KRG_MAX_NODES], *eptrs[KRG_MAX_NODES];
+	Krg__Api__NodeLink links[KRG_MAX_NODES], *lptrs[KRG_MAX_NODES];
+	char addrs[KRG_MAX_NODES][80];
+	raft_id leader = 0;
+	const char *laddr;
+
+	st.self = c->cfg->node_id;
+	st.cluster_name = (char *)c->cfg->cluster_name;
+	st.quorum = krg_cluster_has_quorum(c);
+	if (c->raft_started)
+		raft_leader(&c->raft, &leader, &laddr);
+	if (leader) {
+		st.has_leader = true;
+		st.leader = (uint32_t)leader;
+	}
+	st.raft_role = (char *)role_name(c->raft_started ? raft_state(&c->raft) : RAFT_UNAVAILABLE);
+	st.epoch = c->epoch;
+	st.has_term = true;
+	st.term = c->raft_started ? c->raft.current_term : 0;
+	uint64_t now = uv_now(c->loop);
+	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+		const struct krg_config_node *cn = &c->cfg->nodes[i];
+		const struct node_entry *e = &c->nodes[cn->id];
+		krg__cluster__node_entry__init(&entries[i]);
+		entries[i].id = cn->id;
+		entries[i].state = (Krg__Cluster__NodeState)e->state;
+		entries[i].epoch = e->epoch;
+		entries[i].reason = (char *)e->reason;
+		entries[i].has_changed_unix_ms = true;
+		entries[i].changed_unix_ms = e->changed_ms;
+		eptrs[i] = &entries[i];
+		krg__api__node_link__init(&links[i]);
+		snprintf(addrs[i], sizeof(addrs[i]), "%s:%u", cn->host, cn->port);
+		links[i].id = cn->id;
+		links[i].address = addrs[i];
+		bool self = cn->id == c->cfg->node_id;
+		links[i].connected = self || krg_net_peer_up(c->net, cn->id);
+		uint64_t heard = self ? now : krg_net_last_heard(c->net, cn->id);
+		if (heard) {
+			links[i].has_last_heard_ms_ago = true;
+			links[i].last_heard_ms_ago = now > heard ? now - heard : 0;
+		}
+		lptrs[i] = &links[i];
+	}
+	st.n_nodes = c->cfg->n_nodes;
+	st.nodes = eptrs;
+	st.n_links = c->cfg->n_nodes;
+	st.links = lptrs;
+	size_t n = krg__api__cluster_status__get_packed_size(&st);
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	krg__api__cluster_status__pack(&st, buf);
+	krg_api_reply(call, 0, NULL, buf, n);
+	free(buf);
+}
+
+struct nodes_call {
+	struct krg_api_call *call;
+	struct krg_nodeset set;
+};
+
+static void nodes_done(int status, const char *msg, void *data)
+{
+	struct nodes_call *nc = data;
+	Krg__Api__NodesChangeResult res = KRG__API__NODES_CHANGE_RESULT__INIT;
+	uint32_t ids[KRG_MAX_NODES];
+	size_t n = 0;
+	for (unsigned i = 0; i < KRG_MAX_NODES; i++)
+		if (krg_nodeset_has(&nc->set, i))
+			ids[n++] = i;
+	res.n_changed = n;
+	res.changed = ids;
+	uint8_t buf[KRG_MAX_NODES * 3 + 16];
+	size_t len = krg__api__nodes_change_result__pack(&res, buf);
+	krg_api_reply(nc->call, status, msg, status == 0 ? buf : NULL, status == 0 ? len : 0);
+	free(nc);
+}
+
+/* Resolve -n/-c/-t/-a into a node set, Kerrighed's way: add takes present
+ * (linked) nodes that are not members, del takes members. */
+static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req, bool add, struct krg_nodeset *out,
+			char *err, size_t errlen)
+{
+	struct krg_nodeset candidates = { 0 };
+	unsigned members = 0;
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+		uint32_t id = c->cfg->nodes[i].id;
+		enum krg_node_state st = c->nodes[id].state;
+		bool member = st != KRG_NODE_ABSENT && st != KRG_NODE_LEAVING;
+		bool present = id == c->cfg->node_id || krg_net_peer_up(c->net, id);
+		members += member;
+		if (add ? (!member && present) : (member && !(req->has_all && req->all && id == c->cfg->node_id)))
+			krg_nodeset_add(&candidates, id);
+	}
+	if (req->n_nodes) {
+		for (size_t i = 0; i < req->n_nodes; i++) {
+			uint32_t id = req->nodes[i];
+			if (id >= KRG_MAX_NODES || !c->nodes[id].configured) {
+				snprintf(err, errlen, "unknown node %u (not in %s)", id, c->cfg->path);
+				return -ENOENT;
+			}
+			enum krg_node_state st = c->nodes[id].state;
+			bool member = st != KRG_NODE_ABSENT && st != KRG_NODE_LEAVING;
+			if (add && member) {
+				snprintf(err, errlen, "node %u is already a member (%s)", id, krg_node_state_name(st));
+				return -EEXIST;
+			}
+			if (add && !krg_nodeset_has(&candidates, id)) {
+				snprintf(err, errlen, "node %u is not present (no link to its krgd)", id);
+				return -EHOSTUNREACH;
+			}
+			if (!add && !member) {
+				snprintf(err, errlen, "node %u is not a member", id);
+				return -ENOENT;
+			}
+			krg_nodeset_add(out, id);
+		}
+		return 0;
+	}
+	unsigned want;
+	if (req->has_all && req->all)
+		want = KRG_MAX_NODES;
+	else if (req->has_count)
+		want = req->count;
+	else if (req->has_total) {
+		if (add)
+			want = req->total > members ? req->total - members : 0;
+		else
+			want = members > req->total ? members - req->total : 0;
+	} else {
+		snprintf(err, errlen, "no node selection given");
+		return -EINVAL;
+	}
+	if (want != KRG_MAX_NODES && want > krg_nodeset_count(&candidates)) {
+		snprintf(err, errlen, "only %u node(s) can be %s", krg_nodeset_count(&candidates),
+			 add ? "added" : "removed");
+		return -ERANGE;
+	}
+	/* del takes the highest ids first, add the lowest. */
+	for (unsigned k = 0; k < KRG_MAX_NODES && want; k++) {
+		unsigned id = add ? k : KRG_MAX_NODES - 1 - k;
+		if (krg_nodeset_has(&candidates, id)) {
+			krg_nodeset_add(out, id);
+			want--;
+		}
+	}
+	return 0;
+}
+
+static void on_nodes_change(struct krg_api_call *call, bool add, struct krg_cluster *c)
+{
+	char err[160];
+	Krg__Api__NodesChange *req = krg__api__nodes_change__unpack(NULL, call->len, call->body);
+	if (!req) {
+		krg_api_reply(call, -EBADMSG, "malformed nodes request", NULL, 0);
+		return;
+	}
+	struct nodes_call *nc = calloc(1, sizeof(*nc));
+	int r = nc ? select_nodes(c, req, add, &nc->set, err, sizeof(err)) : -ENOMEM;
+	krg__api__nodes_change__free_unpacked(req, NULL);
+	if (r < 0) {
+		krg_api_reply(call, r, r == -ENOMEM ? "out of memory" : err, NULL, 0);
+		free(nc);
+		return;
+	}
+	if (krg_nodeset_count(&nc->set) == 0) {
+		nc->call = call;
+		nodes_done(0, NULL, nc);
+		return;
+	}
+	nc->call = call;
+	r = krg_cluster_change_nodes(c, &nc->set, add, nodes_done, nc);
+	if (r < 0) {
+		krg_api_reply(call, r,
+			      r == -EAGAIN ? "no quorum: this node cannot reach a majority, membership cannot change"
+					   : strerror(-r),
+			      NULL, 0);
+		free(nc);
+	}
+}
+
+static void on_nodes_add(struct krg_api_call *call, void *data)
+{
+	on_nodes_change(call, true, data);
+}
+
+static void on_nodes_del(struct krg_api_call *call, void *data)
+{
+	on_nodes_change(call, false, data);
+}
+
+static void on_poweroff(struct krg_api_call *call, void *data)
+{
+	struct krg_cluster *c = data;
+	unsigned sent = 0;
+	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+		uint32_t id = c->cfg->nodes[i].id;
+		if (id != c->cfg->node_id && krg_net_send(c->net, id, "cluster.poweroff", NULL, 0) == 0)
+			sent++;
+	}
+	log_info("cluster poweroff requested locally by uid %u; told %u node(s)", (unsigned)call->uid, sent);
+	krg_api_reply(call, 0, NULL, NULL, 0);
+	if (c->shutdown_cb)
+		c->shutdown_cb(c, c->data);
+}
+
+int cluster_api_register(struct krg_cluster *c)
+{
+	int r = krg_api_register(c->api, "cluster.status", false, on_status, c);
+	if (r == 0)
+		r = krg_api_register(c->api, "nodes.add", true, on_nodes_add, c);
+	if (r == 0)
+		r = krg_api_register(c->api, "nodes.del", true, on_nodes_del, c);
+	if (r == 0)
+		r = krg_api_register(c->api, "cluster.poweroff", true, on_poweroff, c);
+	return r;
+}

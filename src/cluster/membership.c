@@ -1,0 +1,516 @@
+/* membership.c — raft setup, proposals (forwarded to the leader), the
+ * failure detector that only the leader acts on, and node add/del.
+ *
+ * Map:
+ *   setup ........ krg_cluster_new / start / close
+ *   proposals .... cluster_propose, "cluster.propose" forwarding
+ *   detector ..... tick_cb: up->down after failure_timeout_ms of silence,
+ *                  down/joining->up when heard again, leaving->absent
+ *   add/del ...... krg_cluster_change_nodes
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "cluster/cluster-int.h"
+#include "lib/log.h"
+
+#define PROPOSE_MSG "cluster.propose"
+#define POWEROFF_MSG "cluster.poweroff"
+
+uint64_t cluster_now_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- proposals ---- */
+
+struct proposal {
+	struct raft_apply req;
+	struct krg_cluster *c;
+	krg_cluster_done_cb cb;
+	void *data;
+	uint32_t forwarded_from;   /* != 0: reply to this node's request */
+	uint64_t forwarded_req;
+	int node;                  /* >= 0: clear nodes[node].proposing when done */
+};
+
+static void proposal_done(struct proposal *p, int status, const char *msg)
+{
+	struct krg_cluster *c = p->c;
+	if (p->node >= 0)
+		c->nodes[p->node].proposing = false;
+	if (p->forwarded_req)
+		krg_net_reply(c->net, p->forwarded_from, p->forwarded_req, status, msg, msg ? strlen(msg) : 0);
+	if (p->cb)
+		p->cb(status, msg, p->data);
+	free(p);
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result)
+{
+	struct proposal *p = req->data;
+	if (status != 0)
+		proposal_done(p, -EAGAIN, raft_strerror(status));
+	else
+		proposal_done(p, 0, NULL);
+}
+
+static int apply_local(struct krg_cluster *c, struct raft_buffer *buf, struct proposal *p)
+{
+	p->req.data = p;
+	int r = raft_apply(&c->raft, &p->req, buf, 1, apply_cb);
+	if (r != 0) {
+		raft_free(buf->base);
+		return r == RAFT_NOTLEADER ? -EAGAIN : -EIO;
+	}
+	return 0;
+}
+
+static void forward_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct proposal *p = data;
+	char msg[128] = "";
+	if (status == 0)
+		proposal_done(p, 0, NULL);
+	else {
+		snprintf(msg, sizeof(msg), "leader: %s", status == -ETIMEDOUT ? "no answer in time" : strerror(-status));
+		proposal_done(p, status, msg);
+	}
+}
+
+static bool has_leader(struct krg_cluster *c, raft_id *leader)
+{
+	const char *addr;
+	raft_id id = 0;
+	if (!c->raft_started)
+		return false;
+	raft_leader(&c->raft, &id, &addr);
+	if (leader)
+		*leader = id;
+	return id != 0;
+}
+
+static int propose_with(struct krg_cluster *c, const Krg__Cluster__Command *cmd, struct proposal *p)
+{
+	struct raft_buffer buf;
+	raft_id leader;
+	int r;
+
+	if (!has_leader(c, &leader))
+		return -EAGAIN;
+	r = cluster_command_encode(cmd, &buf);
+	if (r < 0)
+		return r;
+	if (leader == c->cfg->node_id)
+		return apply_local(c, &buf, p);
+	Krg__Cluster__Propose fwd = KRG__CLUSTER__PROPOSE__INIT;
+	fwd.command.data = buf.base;
+	fwd.command.len = buf.len;
+	size_t n = krg__cluster__propose__get_packed_size(&fwd);
+	uint8_t *out = malloc(n ? n : 1);
+	if (!out) {
+		raft_free(buf.base);
+		return -ENOMEM;
+	}
+	krg__cluster__propose__pack(&fwd, out);
+	raft_free(buf.base);
+	r = krg_net_request(c->net, (uint32_t)leader, PROPOSE_MSG, out, n, 0, forward_reply_cb, p);
+	free(out);
+	return r;
+}
+
+int cluster_propose(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg_cluster_done_cb cb, void *data)
+{
+	struct proposal *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->c = c;
+	p->cb = cb;
+	p->data = data;
+	p->node = -1;
+	int r = propose_with(c, cmd, p);
+	if (r < 0)
+		free(p);
+	return r;
+}
+
+/* A follower forwarded a command: append it if we lead. */
+static void on_propose(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_cluster *c = data;
+	raft_id leader;
+	if (!req_id)
+		return;
+	if (!has_leader(c, &leader) || leader != c->cfg->node_id) {
+		krg_net_reply(net, from, req_id, -EAGAIN, NULL, 0);
+		return;
+	}
+	Krg__Cluster__Propose *fwd = krg__cluster__propose__unpack(NULL, msg->len, msg->body);
+	Krg__Cluster__Command *cmd = fwd ? krg__cluster__command__unpack(NULL, fwd->command.len, fwd->command.data)
+					 : NULL;
+	if (!cmd) {
+		log_warn("membership: malformed proposal from node %u refused", from);
+		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+		goto out;
+	}
+	struct proposal *p = calloc(1, sizeof(*p));
+	if (!p) {
+		krg_net_reply(net, from, req_id, -ENOMEM, NULL, 0);
+		goto out;
+	}
+	p->c = c;
+	p->node = -1;
+	p->forwarded_from = from;
+	p->forwarded_req = req_id;
+	int r = propose_with(c, cmd, p);
+	if (r < 0) {
+		krg_net_reply(net, from, req_id, r, NULL, 0);
+		free(p);
+	}
+out:
+	if (cmd)
+		krg__cluster__command__free_unpacked(cmd, NULL);
+	if (fwd)
+		krg__cluster__propose__free_unpacked(fwd, NULL);
+}
+
+static int propose_state(struct krg_cluster *c, uint32_t node, enum krg_node_state to, int expect, const char *reason,
+			 krg_cluster_done_cb cb, void *data, bool track)
+{
+	Krg__Cluster__Command cmd = KRG__CLUSTER__COMMAND__INIT;
+	Krg__Cluster__SetNodeState s = KRG__CLUSTER__SET_NODE_STATE__INIT;
+	s.node = node;
+	s.state = (Krg__Cluster__NodeState)to;
+	s.reason = (char *)reason;
+	if (expect >= 0) {
+		s.has_expect = true;
+		s.expect = (Krg__Cluster__NodeState)expect;
+	}
+	s.has_unix_ms = true;
+	s.unix_ms = cluster_now_unix_ms();
+	cmd.version = KRG_CLUSTER_SCHEMA;
+	cmd.op_case = KRG__CLUSTER__COMMAND__OP_SET_STATE;
+	cmd.set_state = &s;
+	struct proposal *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->c = c;
+	p->cb = cb;
+	p->data = data;
+	p->node = track ? (int)node : -1;
+	if (track)
+		c->nodes[node].proposing = true;
+	int r = propose_with(c, &cmd, p);
+	if (r < 0) {
+		if (track)
+			c->nodes[node].proposing = false;
+		free(p);
+	}
+	return r;
+}
+
+int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,
+			     size_t len, krg_cluster_done_cb cb, void *data)
+{
+	Krg__Cluster__Command cmd = KRG__CLUSTER__COMMAND__INIT;
+	Krg__Cluster__RegistrySet rs = KRG__CLUSTER__REGISTRY_SET__INIT;
+	rs.registry = (char *)registry;
+	rs.key = (char *)key;
+	if (value) {
+		rs.has_value = true;
+		rs.value.data = (uint8_t *)value;
+		rs.value.len = len;
+	}
+	cmd.version = KRG_CLUSTER_SCHEMA;
+	cmd.op_case = KRG__CLUSTER__COMMAND__OP_REGISTRY_SET;
+	cmd.registry_set = &rs;
+	return cluster_propose(c, &cmd, cb, data);
+}
+
+/* ---- failure detector (leader only) ---- */
+
+static uint64_t silence_ms(struct krg_cluster *c, uint32_t id)
+{
+	uint64_t now = uv_now(c->loop), heard;
+	if (id == c->cfg->node_id)
+		return 0;
+	heard = krg_net_last_heard(c->net, id);
+	if (heard == 0 || heard < c->started_ms)
+		heard = c->started_ms;
+	return now > heard ? now - heard : 0;
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	struct krg_cluster *c = t->data;
+	raft_id leader;
+	char why[96];
+
+	if (c->closing || !has_leader(c, &leader) || leader != c->cfg->node_id ||
+	    raft_state(&c->raft) != RAFT_LEADER)
+		return;
+	/* First leader of a new cluster: every configured node joins. */
+	if (c->epoch == 0 && !c->bootstrap_proposed) {
+		c->bootstrap_proposed = true;
+		for (size_t i = 0; i < c->cfg->n_nodes; i++)
+			propose_state(c, c->cfg->nodes[i].id, KRG_NODE_JOINING, KRG_NODE_ABSENT, "cluster created",
+				      NULL, NULL, false);
+		return;
+	}
+	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+		uint32_t id = c->cfg->nodes[i].id;
+		struct node_entry *n = &c->nodes[id];
+		uint64_t quiet = silence_ms(c, id);
+		bool alive = id == c->cfg->node_id ||
+			     (krg_net_peer_up(c->net, id) && quiet < 2 * (uint64_t)c->cfg->heartbeat_ms + 100);
+		if (n->proposing)
+			continue;
+		switch (n->state) {
+		case KRG_NODE_UP:
+			if (quiet > c->cfg->failure_timeout_ms) {
+				snprintf(why, sizeof(why), "no message for %llu ms", (unsigned long long)quiet);
+				propose_state(c, id, KRG_NODE_DOWN, KRG_NODE_UP, why, NULL, NULL, true);
+			}
+			break;
+		case KRG_NODE_DOWN:
+			if (alive)
+				propose_state(c, id, KRG_NODE_UP, KRG_NODE_DOWN, "heard again", NULL, NULL, true);
+			break;
+		case KRG_NODE_JOINING:
+			if (alive)
+				propose_state(c, id, KRG_NODE_UP, KRG_NODE_JOINING, "joined", NULL, NULL, true);
+			break;
+		case KRG_NODE_LEAVING:
+			/* Services drained in their REMOVE callbacks; nothing to wait for yet. */
+			propose_state(c, id, KRG_NODE_ABSENT, KRG_NODE_LEAVING, "left", NULL, NULL, true);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
+{
+	struct krg_cluster *c = data;
+	log_debug("link to node %u %s", peer, up ? "up" : "down");
+	if (!up)
+		cluster_tunnel_peer_down(c, peer);
+}
+
+static void on_poweroff(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_cluster *c = data;
+	log_info("cluster poweroff requested by node %u", from);
+	if (req_id)
+		krg_net_reply(net, from, req_id, 0, NULL, 0);
+	if (c->shutdown_cb)
+		c->shutdown_cb(c, c->data);
+}
+
+/* ---- quorum ---- */
+
+bool krg_cluster_has_quorum(struct krg_cluster *c)
+{
+	raft_id leader;
+	if (!has_leader(c, &leader))
+		return false;
+	if (leader == c->cfg->node_id)
+		return raft_state(&c->raft) == RAFT_LEADER;
+	/* A follower that lost the leader's link is cut off, even before
+	 * raft's election timer notices. */
+	return krg_net_peer_up(c->net, (uint32_t)leader) &&
+	       silence_ms(c, (uint32_t)leader) < c->cfg->election_timeout_ms;
+}
+
+/* ---- node add / del ---- */
+
+struct change {
+	krg_cluster_done_cb cb;
+	void *data;
+	int pending;
+	int status;
+	char msg[160];
+};
+
+static void change_one_done(int status, const char *msg, void *data)
+{
+	struct change *ch = data;
+	if (status < 0 && ch->status == 0) {
+		ch->status = status;
+		snprintf(ch->msg, sizeof(ch->msg), "%s", msg ? msg : strerror(-status));
+	}
+	if (--ch->pending == 0) {
+		ch->cb(ch->status, ch->status ? ch->msg : NULL, ch->data);
+		free(ch);
+	}
+}
+
+int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
+			     krg_cluster_done_cb cb, void *data)
+{
+	if (!krg_cluster_has_quorum(c))
+		return -EAGAIN;
+	struct change *ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->cb = cb;
+	ch->data = data;
+	ch->pending = 1; /* held until every proposal is issued */
+	for (unsigned id = 0; id < KRG_MAX_NODES; id++) {
+		if (!krg_nodeset_has(nodes, id))
+			continue;
+		enum krg_node_state st = c->nodes[id].state;
+		int r;
+		ch->pending++;
+		if (add)
+			r = propose_state(c, id, KRG_NODE_JOINING, (int)st, "nodes add", change_one_done, ch, false);
+		else
+			r = propose_state(c, id, KRG_NODE_LEAVING, (int)st, "nodes del", change_one_done, ch, false);
+		if (r < 0)
+			change_one_done(r, "cannot reach the leader", ch);
+	}
+	change_one_done(0, NULL, ch);
+	return 0;
+}
+
+/* ---- setup ---- */
+
+int krg_cluster_new(uv_loop_t *loop, const struct krg_cluster_options *o, struct krg_cluster **out, char *err,
+		    size_t errlen)
+{
+	struct krg_cluster *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->loop = loop;
+	c->cfg = o->config;
+	c->net = o->net;
+	c->api = o->api;
+	c->shutdown_cb = o->shutdown_cb;
+	c->data = o->data;
+	for (size_t i = 0; i < c->cfg->n_nodes; i++)
+		c->nodes[c->cfg->nodes[i].id].configured = true;
+	const struct krg_config_node *self = krg_config_node(c->cfg, c->cfg->node_id);
+	snprintf(c->address, sizeof(c->address), "%s:%u", self->host, self->port);
+	snprintf(c->raft_dir, sizeof(c->raft_dir), "%s/raft", c->cfg->state_dir);
+	uv_timer_init(loop, &c->tick);
+	c->tick.data = c;
+	uv_timer_init(loop, &c->transport_timer);
+	c->transport_timer.data = c;
+	cluster_fsm_init(c);
+	cluster_tunnel_init(c);
+	krg_net_handle(c->net, PROPOSE_MSG, on_propose, c);
+	krg_net_handle(c->net, POWEROFF_MSG, on_poweroff, c);
+	krg_net_on_peer(c->net, peer_cb, c);
+	int r = c->api ? cluster_api_register(c) : 0;
+	if (r < 0) {
+		snprintf(err, errlen, "cannot register cluster commands: %s", strerror(-r));
+		free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+int krg_cluster_start(struct krg_cluster *c, char *err, size_t errlen)
+{
+	struct raft_configuration conf;
+	int r;
+
+	if (mkdir(c->raft_dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create %s: %s", c->raft_dir, strerror(errno));
+		return r;
+	}
+	r = raft_uv_init(&c->io, c->loop, c->raft_dir, &c->transport);
+	if (r != 0) {
+		snprintf(err, errlen, "raft storage in %s: %s", c->raft_dir, c->io.errmsg);
+		return -EIO;
+	}
+	raft_uv_set_connect_retry_delay(&c->io, 200);
+	r = raft_init(&c->raft, &c->io, &c->fsm, c->cfg->node_id, c->address);
+	if (r != 0) {
+		snprintf(err, errlen, "raft init: %s", raft_errmsg(&c->raft));
+		raft_uv_close(&c->io);
+		return -EIO;
+	}
+	raft_configuration_init(&conf);
+	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+		char addr[96];
+		snprintf(addr, sizeof(addr), "%s:%u", c->cfg->nodes[i].host, c->cfg->nodes[i].port);
+		raft_configuration_add(&conf, c->cfg->nodes[i].id, addr, RAFT_VOTER);
+	}
+	r = raft_bootstrap(&c->raft, &conf);
+	raft_configuration_close(&conf);
+	if (r != 0 && r != RAFT_CANTBOOTSTRAP) {
+		snprintf(err, errlen, "raft bootstrap: %s", raft_errmsg(&c->raft));
+		return -EIO;
+	}
+	if (r == RAFT_CANTBOOTSTRAP)
+		log_info("membership: resuming from raft state in %s", c->raft_dir);
+	raft_set_election_timeout(&c->raft, c->cfg->election_timeout_ms);
+	raft_set_heartbeat_timeout(&c->raft, c->cfg->election_timeout_ms / 10 ? c->cfg->election_timeout_ms / 10 : 10);
+	raft_set_pre_vote(&c->raft, true);
+	raft_set_snapshot_threshold(&c->raft, 1024);
+	raft_set_snapshot_trailing(&c->raft, 128);
+	r = raft_start(&c->raft);
+	if (r != 0) {
+		snprintf(err, errlen, "raft start: %s", raft_errmsg(&c->raft));
+		return -EIO;
+	}
+	c->raft_started = true;
+	c->started_ms = uv_now(c->loop);
+	uv_timer_start(&c->tick, tick_cb, c->cfg->heartbeat_ms, c->cfg->heartbeat_ms);
+	log_info("membership: raft started as node %u of %zu (%s)", c->cfg->node_id, c->cfg->n_nodes, c->address);
+	return 0;
+}
+
+static void close_step(struct krg_cluster *c)
+{
+	if (--c->close_pending > 0)
+		return;
+	cluster_fsm_free(c);
+	while (c->node_cbs) {
+		struct node_cb *n = c->node_cbs->next;
+		free(c->node_cbs);
+		c->node_cbs = n;
+	}
+	void (*cb)(void *) = c->close_cb;
+	void *data = c->close_data;
+	free(c);
+	if (cb)
+		cb(data);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	close_step(h->data);
+}
+
+static void raft_closed(struct raft *r)
+{
+	struct krg_cluster *c = r->data;
+	raft_uv_close(&c->io);
+	uv_close((uv_handle_t *)&c->transport_timer, handle_closed);
+}
+
+void krg_cluster_close(struct krg_cluster *c, void (*cb)(void *data), void *data)
+{
+	c->closing = true;
+	c->close_cb = cb;
+	c->close_data = data;
+	c->close_pending = 2;
+	uv_timer_stop(&c->tick);
+	uv_close((uv_handle_t *)&c->tick, handle_closed);
+	if (c->raft_started) {
+		c->raft.data = c;
+		raft_close(&c->raft, raft_closed);
+	} else {
+		uv_close((uv_handle_t *)&c->transport_timer, handle_closed);
+	}
+}

@@ -1,0 +1,250 @@
+/* config.c — see config.h. The parser is line based and strict: an
+ * unknown key, a bad value or a duplicate node is an error, because a
+ * cluster daemon that silently ignores a typo is worse than one that
+ * refuses to start. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include "config.h"
+#include "log.h"
+#include "macro.h"
+
+void krg_config_defaults(struct krg_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->cluster_name, sizeof(c->cluster_name), "krg");
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/krg");
+	snprintf(c->key_file, sizeof(c->key_file), "/etc/krg/cluster.key");
+	snprintf(c->api_socket, sizeof(c->api_socket), KRG_DEFAULT_SOCKET);
+	c->encrypt = true;
+	c->heartbeat_ms = 250;
+	c->failure_timeout_ms = 3000;
+	c->election_timeout_ms = 1000;
+	c->request_timeout_ms = 5000;
+	c->log_level = LOG_LVL_INFO;
+}
+
+const char *krg_config_default_path(void)
+{
+	const char *p = getenv("KRG_CONFIG");
+	return p && *p ? p : KRG_DEFAULT_CONFIG;
+}
+
+const struct krg_config_node *krg_config_node(const struct krg_config *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->n_nodes; i++)
+		if (c->nodes[i].id == id)
+			return &c->nodes[i];
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int parse_uint(const char *v, unsigned long max, unsigned long *out)
+{
+	char *end;
+	if (!isdigit((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	unsigned long x = strtoul(v, &end, 10);
+	if (errno || *end || x > max)
+		return -EINVAL;
+	*out = x;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcasecmp(v, "off") || !strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* "ID HOST[:PORT]" */
+static int parse_node(const char *v, struct krg_config_node *n, char *why, size_t whylen)
+{
+	char host[128];
+	unsigned long id, port = KRG_DEFAULT_PORT;
+	char idbuf[16];
+	if (sscanf(v, "%15s %127s", idbuf, host) != 2) {
+		snprintf(why, whylen, "expected 'node = ID ADDRESS[:PORT]'");
+		return -EINVAL;
+	}
+	if (parse_uint(idbuf, KRG_MAX_NODES - 1, &id) < 0) {
+		snprintf(why, whylen, "node id '%s' is not in 0..%d", idbuf, KRG_MAX_NODES - 1);
+		return -EINVAL;
+	}
+	char *colon = strrchr(host, ':');
+	if (colon) {
+		*colon = '\0';
+		if (parse_uint(colon + 1, 65535, &port) < 0 || port == 0) {
+			snprintf(why, whylen, "bad port '%s'", colon + 1);
+			return -EINVAL;
+		}
+	}
+	struct in_addr a;
+	if (inet_pton(AF_INET, host, &a) != 1) {
+		snprintf(why, whylen, "'%s' is not an IPv4 address", host);
+		return -EINVAL;
+	}
+	n->id = (uint32_t)id;
+	snprintf(n->host, sizeof(n->host), "%s", host);
+	n->port = (uint16_t)port;
+	return 0;
+}
+
+#define MS_MAX 3600000UL
+
+int krg_config_parse(const char *name, const char *text, struct krg_config *c, char *err, size_t errlen)
+{
+	_cleanup_free_ char *copy = strdup(text);
+	char why[256];
+	unsigned lineno = 0;
+	char *save = NULL;
+
+	if (!copy)
+		return -ENOMEM;
+	krg_config_defaults(c);
+	/* strtok_r skips empty lines, so count newlines by hand. */
+	for (char *line = copy, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *l = trim(line);
+		if (!*l)
+			continue;
+		char *eq = strchr(l, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%u: expected 'key = value', got '%s'", name, lineno, l);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		char *k = trim(l), *v = trim(eq + 1);
+		unsigned long u;
+		int r = 0;
+		why[0] = '\0';
+		if (!*v) {
+			snprintf(err, errlen, "%s:%u: '%s' has no value", name, lineno, k);
+			return -EINVAL;
+		}
+		if (!strcmp(k, "node_id")) {
+			r = parse_uint(v, KRG_MAX_NODES - 1, &u);
+			c->node_id = (uint32_t)u;
+			c->has_node_id = r == 0;
+		} else if (!strcmp(k, "cluster_name")) {
+			if (strlen(v) >= sizeof(c->cluster_name))
+				r = -EINVAL;
+			else
+				snprintf(c->cluster_name, sizeof(c->cluster_name), "%s", v);
+		} else if (!strcmp(k, "node")) {
+			struct krg_config_node n;
+			r = parse_node(v, &n, why, sizeof(why));
+			if (r == 0 && krg_config_node(c, n.id)) {
+				snprintf(why, sizeof(why), "duplicate node id %u", n.id);
+				r = -EINVAL;
+			}
+			if (r == 0 && c->n_nodes >= KRG_MAX_NODES) {
+				snprintf(why, sizeof(why), "too many nodes");
+				r = -EINVAL;
+			}
+			if (r == 0)
+				c->nodes[c->n_nodes++] = n;
+		} else if (!strcmp(k, "state_dir")) {
+			snprintf(c->state_dir, sizeof(c->state_dir), "%s", v);
+		} else if (!strcmp(k, "key_file")) {
+			snprintf(c->key_file, sizeof(c->key_file), "%s", v);
+		} else if (!strcmp(k, "api_socket")) {
+			snprintf(c->api_socket, sizeof(c->api_socket), "%s", v);
+		} else if (!strcmp(k, "encrypt")) {
+			r = parse_bool(v, &c->encrypt);
+		} else if (!strcmp(k, "heartbeat_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			c->heartbeat_ms = (unsigned)u;
+		} else if (!strcmp(k, "failure_timeout_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			c->failure_timeout_ms = (unsigned)u;
+		} else if (!strcmp(k, "election_timeout_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			c->election_timeout_ms = (unsigned)u;
+		} else if (!strcmp(k, "request_timeout_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			c->request_timeout_ms = (unsigned)u;
+		} else if (!strcmp(k, "log_level")) {
+			r = krg_log_parse_level(v);
+			if (r >= 0) {
+				c->log_level = r;
+				r = 0;
+			}
+		} else {
+			snprintf(err, errlen, "%s:%u: unknown key '%s'", name, lineno, k);
+			return -EINVAL;
+		}
+		if (r < 0) {
+			if (why[0])
+				snprintf(err, errlen, "%s:%u: %s: %s", name, lineno, k, why);
+			else
+				snprintf(err, errlen, "%s:%u: bad value '%s' for %s", name, lineno, v, k);
+			return -EINVAL;
+		}
+	}
+	if (!c->has_node_id) {
+		snprintf(err, errlen, "%s: node_id is not set", name);
+		return -EINVAL;
+	}
+	if (!krg_config_node(c, c->node_id)) {
+		snprintf(err, errlen, "%s: no 'node = %u ADDRESS' line for this node's id", name, c->node_id);
+		return -EINVAL;
+	}
+	if (c->heartbeat_ms == 0 || c->failure_timeout_ms < 2 * c->heartbeat_ms) {
+		snprintf(err, errlen, "%s: failure_timeout_ms must be at least twice heartbeat_ms", name);
+		return -EINVAL;
+	}
+	if (c->election_timeout_ms < 100) {
+		snprintf(err, errlen, "%s: election_timeout_ms must be at least 100", name);
+		return -EINVAL;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", name);
+	return 0;
+}
+
+int krg_config_load(const char *path, struct krg_config *c, char *err, size_t errlen)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f) {
+		int r = -errno;
+		snprintf(err, errlen, "cannot read config %s: %s", path, strerror(-r));
+		return r;
+	}
+	char buf[65536];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "cannot read config %s", path);
+		return -EIO;
+	}
+	if (n == sizeof(buf) - 1) {
+		snprintf(err, errlen, "%s: file is larger than 64 KiB", path);
+		return -EFBIG;
+	}
+	buf[n] = '\0';
+	return krg_config_parse(path, buf, c, err, errlen);
+}

@@ -1,0 +1,48 @@
+/* config.h — krgd configuration (krgd.conf). One "key = value" per line,
+ * '#' starts a comment. See docs/krgd.conf.example for every key.
+ * Errors name the file and line: "krgd.conf:12: unknown key 'foo'". */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <limits.h>
+#include "nodelist.h"
+
+#define KRG_DEFAULT_CONFIG "/etc/krg/krgd.conf"
+#define KRG_DEFAULT_SOCKET "/run/krg/krgd.sock"
+#define KRG_DEFAULT_PORT 7480
+
+struct krg_config_node {
+	uint32_t id;      /* cluster-wide node id, 0..255 */
+	char host[64];    /* IPv4 address */
+	uint16_t port;    /* TCP port krgd listens on */
+};
+
+struct krg_config {
+	char path[PATH_MAX];          /* file this was read from */
+	uint32_t node_id;             /* this node */
+	bool has_node_id;
+	char cluster_name[64];
+	struct krg_config_node nodes[KRG_MAX_NODES]; /* every node, this one included */
+	size_t n_nodes;
+	char state_dir[PATH_MAX];     /* raft log and node state; 0700 */
+	char key_file[PATH_MAX];      /* 32-byte cluster key, hex; must be 0600 */
+	char api_socket[PATH_MAX];    /* local API (unix socket) */
+	bool encrypt;                 /* encrypt inter-node traffic (integrity is always on) */
+	unsigned heartbeat_ms;        /* link keepalive period */
+	unsigned failure_timeout_ms;  /* silence after which the majority marks a node down */
+	unsigned election_timeout_ms; /* raft election timeout */
+	unsigned request_timeout_ms;  /* default timeout of a request to a peer */
+	int log_level;                /* enum krg_log_level */
+};
+
+void krg_config_defaults(struct krg_config *c);
+/* Parse file at path into c (defaults applied first). Returns 0, -errno;
+ * on error err holds one line with file:line. */
+int krg_config_load(const char *path, struct krg_config *c, char *err, size_t errlen);
+/* Same, from a string (tests); name is used in messages. */
+int krg_config_parse(const char *name, const char *text, struct krg_config *c, char *err, size_t errlen);
+/* The node entry of id, or NULL. */
+const struct krg_config_node *krg_config_node(const struct krg_config *c, uint32_t id);
+/* Config path from $KRG_CONFIG or the default. */
+const char *krg_config_default_path(void);

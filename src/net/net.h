@@ -1,0 +1,96 @@
+/* net.h — authenticated, framed, request/response transport between krgd
+ * nodes, on a libuv loop.
+ *
+ * Every pair of nodes keeps two TCP connections: a control channel for
+ * small messages and a bulk channel for large transfers, so a bulk stream
+ * never delays control traffic. Each connection starts with a mutual
+ * handshake proven with the cluster key (fresh nonces and ephemeral keys on
+ * both sides, so a recorded handshake cannot be replayed), then carries
+ * frames that are integrity protected and, unless encrypt is off, encrypted.
+ * Frame and handshake formats: docs/protocol.md.
+ *
+ * Messages are typed by a short string ("cluster.join", "raft.tunnel"):
+ * services register handlers by name, there is no central enum.
+ * Bodies are opaque bytes (each service encodes its own protobuf message).
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "../lib/key.h"
+
+struct krg_net;
+
+struct krg_net_peer_addr {
+	uint32_t id;      /* node id */
+	char host[64];    /* IPv4 address */
+	uint16_t port;
+};
+
+struct krg_net_options {
+	uint32_t self_id;
+	const char *cluster_name;           /* must match on both ends */
+	const char *listen_host;            /* address to bind */
+	uint16_t listen_port;
+	const struct krg_net_peer_addr *peers; /* every other node (borrowed, copied) */
+	size_t n_peers;
+	uint8_t key[KRG_KEY_BYTES];         /* cluster key */
+	bool encrypt;                       /* false: integrity only */
+	unsigned heartbeat_ms;              /* keepalive ping period on idle links */
+	unsigned request_timeout_ms;        /* default when a request passes 0 */
+	size_t max_frame;                   /* larger frames drop the link; 0 = 16 MiB */
+	/* Called when the transport learns something that must stop the
+	 * daemon (another live krgd claims our node id). msg is one line. */
+	void (*fatal_cb)(struct krg_net *net, int err, const char *msg, void *data);
+	void *data;                         /* for fatal_cb */
+};
+
+/* A received message. body is borrowed: valid during the callback only. */
+struct krg_msg {
+	const char *type;
+	const uint8_t *body;
+	size_t len;
+};
+
+/* req_id != 0: the sender waits for krg_net_reply(net, from, req_id, ...). */
+typedef void (*krg_net_handler_cb)(struct krg_net *net, uint32_t from, const struct krg_msg *msg,
+				   uint64_t req_id, void *data);
+/* status: 0 with reply, or -ETIMEDOUT, -ECONNRESET (link lost),
+ * -EHOSTUNREACH (no link), -ENOENT (no handler at peer), or the negative
+ * status the peer replied with. reply is NULL unless status is 0. */
+typedef void (*krg_net_reply_cb)(struct krg_net *net, int status, const struct krg_msg *reply, void *data);
+typedef void (*krg_net_peer_cb)(struct krg_net *net, uint32_t peer, bool up, void *data);
+typedef void (*krg_net_done_cb)(int status, void *data);
+
+int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_net **out);
+/* Bind and listen, start connecting to peers (with retry). -EADDRINUSE
+ * etc.; err gets one line. */
+int krg_net_start(struct krg_net *net, char *err, size_t errlen);
+/* Close every connection and handle; cb when memory can be freed (the
+ * transport frees itself). */
+void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data);
+
+/* Register the handler for a message type (type string is copied). One
+ * handler per type; -EEXIST otherwise. */
+int krg_net_handle(struct krg_net *net, const char *type, krg_net_handler_cb cb, void *data);
+/* Link up/down notifications (an authenticated control channel). */
+void krg_net_on_peer(struct krg_net *net, krg_net_peer_cb cb, void *data);
+
+/* One-way message on the control channel. Body copied. -EHOSTUNREACH if no link. */
+int krg_net_send(struct krg_net *net, uint32_t to, const char *type, const void *body, size_t len);
+/* Request with id and timeout (0 = default). cb is called exactly once. */
+int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const void *body, size_t len,
+		    unsigned timeout_ms, krg_net_reply_cb cb, void *data);
+/* Answer a request; status 0 or negative errno. */
+int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status, const void *body, size_t len);
+/* Message on the bulk channel (ordered with other bulk messages to the same
+ * peer). body is borrowed until done_cb, which fires once it is written
+ * to the socket or failed: callers use it for back-pressure. */
+int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const void *body, size_t len,
+		      krg_net_done_cb done_cb, void *data);
+
+bool krg_net_peer_up(const struct krg_net *net, uint32_t peer);
+/* uv_now() of the last frame received from peer on any channel, 0 = never. */
+uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer);
+uint32_t krg_net_self(const struct krg_net *net);

@@ -1,0 +1,74 @@
+/* Unit tests for src/lib/config.c: every error names file:line. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <cmocka.h>
+#include "lib/config.h"
+
+static const char good[] =
+	"# comment\n"
+	"node_id = 2\n"
+	"cluster_name = lab   # trailing comment\n"
+	"node = 1 10.0.0.1:7480\n"
+	"node = 2 10.0.0.2\n"
+	"encrypt = off\n"
+	"heartbeat_ms = 100\n"
+	"failure_timeout_ms = 2000\n";
+
+static void test_good(void **state)
+{
+	struct krg_config c;
+	char err[256] = "";
+	assert_int_equal(krg_config_parse("t.conf", good, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.node_id, 2);
+	assert_string_equal(c.cluster_name, "lab");
+	assert_int_equal(c.n_nodes, 2);
+	assert_string_equal(krg_config_node(&c, 2)->host, "10.0.0.2");
+	assert_int_equal(krg_config_node(&c, 2)->port, KRG_DEFAULT_PORT);
+	assert_int_equal(krg_config_node(&c, 1)->port, 7480);
+	assert_false(c.encrypt);
+	assert_int_equal(c.failure_timeout_ms, 2000);
+	assert_string_equal(c.api_socket, KRG_DEFAULT_SOCKET);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct krg_config c;
+	char err[256] = "";
+	assert_int_equal(krg_config_parse("t.conf", text, &c, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("error '%s' does not contain '%s'", err, needle);
+}
+
+static void test_errors(void **state)
+{
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nbogus = 3\n", "t.conf:3: unknown key 'bogus'");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nnode = 1 10.0.0.2\n", "t.conf:3: node: duplicate node id 1");
+	expect_error("node_id = 300\n", "t.conf:1: bad value '300' for node_id");
+	expect_error("node_id = 1\nnode = 1 nothost\n", "t.conf:2: node: 'nothost' is not an IPv4 address");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1:99999\n", "t.conf:2: node: bad port");
+	expect_error("node_id = 1\n\n\njunk\n", "t.conf:4: expected 'key = value'");
+	expect_error("node_id = 1\nnode = 2 10.0.0.2\n", "no 'node = 1 ADDRESS' line");
+	expect_error("node = 2 10.0.0.2\n", "node_id is not set");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nencrypt = maybe\n", "t.conf:3: bad value 'maybe' for encrypt");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nlog_level =\n", "t.conf:3: 'log_level' has no value");
+}
+
+static void test_missing_file(void **state)
+{
+	struct krg_config c;
+	char err[256] = "";
+	assert_int_equal(krg_config_load("/nonexistent/krgd.conf", &c, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/krgd.conf"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_missing_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -116,7 +116,6 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 	_cleanup_free_ char *copy = strdup(text);
 	char why[256];
 	unsigned lineno = 0;
-	char *save = NULL;
 
 	if (!copy)
 		return -ENOMEM;

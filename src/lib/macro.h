@@ -45,5 +45,9 @@ static inline void fclosep(FILE **f)
 		_tf_;               \
 	})
 
+#ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif

@@ -1,0 +1,85 @@
+/* krgadm — cluster administration. One table of command groups; each group
+ * lives in its own file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include "api/client.h"
+#include "krgadm/krgadm.h"
+#include "vcluster/vcluster.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "cluster", cmd_cluster, "init | status | wait | poweroff: the cluster as a whole" },
+	{ "nodes", cmd_nodes, "status | add | del: membership of nodes (Kerrighed's -n/-c/-t/-a)" },
+	{ "vcluster", krg_vcluster_main, "up | exec | down | status: a virtual cluster on this machine" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: krgadm COMMAND [ARGS...]\n\nCommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f,
+		"\n'krgadm COMMAND --help' describes each. Common options: --socket PATH\n"
+		"(default: api_socket from $KRG_CONFIG or /etc/krg/krgd.conf, else /run/krg/krgd.sock),\n"
+		"--json where output is parsed by scripts.\n"
+		"Exit status: 0 success, 1 failure, 2 bad usage, 3 krgd unreachable.\n");
+}
+
+int krgadm_call(const char *socket, const char *command, const void *body, size_t len, uint8_t **resp,
+		size_t *resp_len)
+{
+	char err[512];
+	int r = krg_api_call(krg_api_socket_path(socket), command, body, len, 15000, resp, resp_len, err,
+			     sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "krgadm: %s\n", err);
+		return r == -ECONNREFUSED || r == -ENOENT ? KRGADM_NO_DAEMON : KRGADM_FAIL;
+	}
+	return 0;
+}
+
+int krgadm_fetch_status(const char *socket, Krg__Api__ClusterStatus **out)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r = krgadm_call(socket, "cluster.status", NULL, 0, &buf, &len);
+	if (r)
+		return r;
+	*out = krg__api__cluster_status__unpack(NULL, len, buf);
+	free(buf);
+	if (!*out) {
+		fprintf(stderr, "krgadm: krgd sent a malformed status\n");
+		return KRGADM_FAIL;
+	}
+	return 0;
+}
+
+const char *krgadm_state_name(int state)
+{
+	static const char *const names[] = { "absent", "joining", "up", "leaving", "down" };
+	return state >= 0 && state < 5 ? names[state] : "?";
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return KRGADM_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "krgadm: unknown command '%s' (see krgadm --help)\n", argv[1]);
+	return KRGADM_USAGE;
+}

@@ -1,0 +1,302 @@
+/* krgd — the krg daemon, one per node. Starts the local API, the
+ * authenticated transport to the other nodes and the membership service,
+ * then runs the event loop until SIGTERM/SIGINT or `cluster poweroff`. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <sodium.h>
+#include <uv.h>
+#include "api/server.h"
+#include "cluster/cluster.h"
+#include "lib/config.h"
+#include "lib/key.h"
+#include "lib/log.h"
+#include "net/net.h"
+
+struct daemon {
+	uv_loop_t loop;
+	struct krg_config cfg;
+	struct krg_api_server *api;
+	struct krg_net *net;
+	struct krg_cluster *cluster;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t stop_timer;
+	bool stopping;
+	int exit_code;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: krgd [--config FILE] [--log-level LEVEL] [--daemon]\n"
+		"\n"
+		"The krg daemon: one per node. Reads FILE (default $KRG_CONFIG or %s),\n"
+		"joins the cluster described there and serves the local API socket.\n"
+		"\n"
+		"  -c, --config FILE      configuration file (see docs/krgd.conf.example)\n"
+		"  -l, --log-level LEVEL  error, warn, info, debug or trace (overrides the file)\n"
+		"  -d, --daemon           detach from the terminal after start-up checks\n"
+		"  -h, --help             this text\n"
+		"\n"
+		"Stops cleanly on SIGTERM or SIGINT. Exit status: 0 clean stop, 1 refused\n"
+		"to start (the reason is printed on one line), 2 bad usage.\n",
+		KRG_DEFAULT_CONFIG);
+}
+
+static void cluster_closed(void *data)
+{
+	struct daemon *d = data;
+	d->cluster = NULL;
+	if (d->net)
+		krg_net_close(d->net, NULL, NULL);
+	d->net = NULL;
+	krg_api_server_close(d->api);
+	d->api = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->stop_timer, NULL);
+}
+
+static void daemon_stop(struct daemon *d, int code)
+{
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	d->exit_code = code;
+	log_info("stopping");
+	if (d->cluster)
+		krg_cluster_close(d->cluster, cluster_closed, d);
+	else
+		cluster_closed(d);
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	log_info("received %s", strsignal(signum));
+	daemon_stop(d, 0);
+}
+
+/* poweroff: answer the API call first, stop a moment later so the
+ * messages to the other nodes leave. */
+static void stop_timer_cb(uv_timer_t *t)
+{
+	daemon_stop(t->data, 0);
+}
+
+static void shutdown_cb(struct krg_cluster *c, void *data)
+{
+	struct daemon *d = data;
+	uv_timer_start(&d->stop_timer, stop_timer_cb, 200, 0);
+}
+
+static void fatal_cb(struct krg_net *net, int err, const char *msg, void *data)
+{
+	struct daemon *d = data;
+	fprintf(stderr, "krgd: %s\n", msg);
+	log_error("%s", msg);
+	daemon_stop(d, 1);
+}
+
+static int refuse(const char *fmt, const char *detail)
+{
+	fprintf(stderr, "krgd: ");
+	fprintf(stderr, fmt, detail);
+	fprintf(stderr, "\n");
+	return 1;
+}
+
+static int make_state_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create state dir %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "state dir %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	/* State files are nobody else's business. */
+	if ((st.st_mode & 077) && chmod(dir, 0700) < 0) {
+		snprintf(err, errlen, "cannot chmod 700 %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *config_path = krg_config_default_path();
+	const char *level = NULL;
+	bool detach = false;
+	char err[512];
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "c:l:dh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case 'd':
+			detach = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "krgd: unexpected argument '%s' (see krgd --help)\n", argv[optind]);
+		return 2;
+	}
+	/* --daemon: fork before any thread exists; the parent waits until the
+	 * child is serving (exit 0) or has refused to start (its status, its
+	 * one-line reason already on the shared stderr). */
+	int ready_fd = -1;
+	if (detach) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return refuse("cannot detach: %s", strerror(errno));
+		pid_t pid = fork();
+		if (pid < 0)
+			return refuse("cannot detach: %s", strerror(errno));
+		if (pid > 0) {
+			char c;
+			int status;
+			close(p[1]);
+			if (read(p[0], &c, 1) == 1)
+				return 0;
+			if (waitpid(pid, &status, 0) < 0)
+				return 1;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+		}
+		close(p[0]);
+		ready_fd = p[1];
+		setsid();
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			close(fd);
+		}
+	}
+	if (sodium_init() < 0)
+		return refuse("%s", "libsodium failed to initialise");
+
+	static struct daemon d;
+	if (krg_config_load(config_path, &d.cfg, err, sizeof(err)) < 0)
+		return refuse("%s", err);
+	krg_log_set_level((enum krg_log_level)d.cfg.log_level);
+	if (level) {
+		r = krg_log_parse_level(level);
+		if (r < 0)
+			return refuse("unknown log level '%s'", level);
+		krg_log_set_level((enum krg_log_level)r);
+	}
+	char tag[32];
+	snprintf(tag, sizeof(tag), "krgd[%u]", d.cfg.node_id);
+	krg_log_set_tag(tag);
+
+	struct krg_net_options no = { 0 };
+	if (krg_key_load(d.cfg.key_file, no.key, err, sizeof(err)) < 0)
+		return refuse("%s", err);
+	if (make_state_dir(d.cfg.state_dir, err, sizeof(err)) < 0)
+		return refuse("%s", err);
+
+	signal(SIGPIPE, SIG_IGN);
+	/* Orphans of krg processes come to us, not to a pid 1 that may not reap. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	uv_loop_init(&d.loop);
+
+	r = krg_api_server_new(&d.loop, d.cfg.api_socket, &d.api, err, sizeof(err));
+	if (r < 0)
+		return refuse("%s", err);
+
+	const struct krg_config_node *self = krg_config_node(&d.cfg, d.cfg.node_id);
+	struct krg_net_peer_addr peers[KRG_MAX_NODES];
+	size_t np = 0;
+	for (size_t i = 0; i < d.cfg.n_nodes; i++) {
+		if (d.cfg.nodes[i].id == d.cfg.node_id)
+			continue;
+		peers[np].id = d.cfg.nodes[i].id;
+		snprintf(peers[np].host, sizeof(peers[np].host), "%s", d.cfg.nodes[i].host);
+		peers[np].port = d.cfg.nodes[i].port;
+		np++;
+	}
+	no.self_id = d.cfg.node_id;
+	no.cluster_name = d.cfg.cluster_name;
+	no.listen_host = self->host;
+	no.listen_port = self->port;
+	no.peers = peers;
+	no.n_peers = np;
+	no.encrypt = d.cfg.encrypt;
+	no.heartbeat_ms = d.cfg.heartbeat_ms;
+	no.request_timeout_ms = d.cfg.request_timeout_ms;
+	no.fatal_cb = fatal_cb;
+	no.data = &d;
+	r = krg_net_new(&d.loop, &no, &d.net);
+	sodium_memzero(no.key, sizeof(no.key));
+	if (r < 0)
+		return refuse("cannot create transport: %s", strerror(-r));
+	r = krg_net_start(d.net, err, sizeof(err));
+	if (r < 0) {
+		krg_api_server_close(d.api);
+		return refuse("%s", err);
+	}
+
+	struct krg_cluster_options co = {
+		.config = &d.cfg, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
+	};
+	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
+	if (r == 0)
+		r = krg_cluster_start(d.cluster, err, sizeof(err));
+	if (r < 0) {
+		krg_api_server_close(d.api);
+		return refuse("%s", err);
+	}
+
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_signal_init(&d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&d.sigint, signal_cb, SIGINT);
+	uv_timer_init(&d.loop, &d.stop_timer);
+	d.stop_timer.data = &d;
+
+	if (ready_fd >= 0) {
+		/* Tell the waiting parent we are up; it exits 0. */
+		if (write(ready_fd, "R", 1) < 0)
+			log_warn("cannot notify parent: %s", strerror(errno));
+		close(ready_fd);
+	}
+	log_info("krgd %s node %u of cluster '%s' listening on %s:%u, api %s, encryption %s", "0.1.0",
+		 d.cfg.node_id, d.cfg.cluster_name, self->host, self->port, d.cfg.api_socket,
+		 d.cfg.encrypt ? "on" : "off");
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	r = uv_loop_close(&d.loop);
+	if (r == UV_EBUSY)
+		log_warn("event loop closed with handles still open");
+	log_info("stopped");
+	return d.exit_code;
+}

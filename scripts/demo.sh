@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make run`: krg's main job on a local virtual cluster. Starts 3 nodes,
+# shows them forming one cluster, survives a node failure, then tears
+# everything down (also on Ctrl-C or error).
+set -euo pipefail
+BUILD=${1:-build}
+ADM="$BUILD/krgadm"
+P=demo
+[ "$(id -u)" -eq 0 ] || { echo "make run: needs root (namespaces, cgroups, bridge)" >&2; exit 1; }
+trap '"$ADM" vcluster down --prefix $P >/dev/null 2>&1 || true' EXIT
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+on() { local n=$1; shift; "$ADM" vcluster exec "$n" --prefix $P -- "$@"; }
+
+"$ADM" vcluster down --prefix $P >/dev/null 2>&1 || true
+step "krgadm vcluster up 3: three nodes, each with its own net/mount/pid/ipc/uts namespaces and a 0.5-CPU cgroup"
+"$ADM" vcluster up 3 --prefix $P --cpus 0.5
+on 1 krgadm cluster wait --timeout 30
+
+step "krgadm cluster status (on node 1)"
+on 1 krgadm cluster status
+
+step "krgadm nodes del -n 3, then nodes add -n 3 (through the raft leader)"
+on 1 krgadm nodes del -n 3
+on 2 krgadm nodes status -n 3
+on 1 krgadm nodes add -n 3
+
+step "kill -9 krgd on node 2: the majority marks it down"
+"$ADM" vcluster krgd 2 kill --prefix $P
+for _ in $(seq 60); do
+	on 1 krgadm nodes status -n 2 --json | grep -q '"state":"down"' && break
+	sleep 0.1
+done
+on 1 krgadm nodes status
+
+step "restart krgd on node 2: it comes back up"
+"$ADM" vcluster krgd 2 start --prefix $P
+on 1 krgadm cluster wait --timeout 15
+on 3 krgadm cluster status --json
+
+step "krgadm cluster poweroff, krgadm vcluster down"
+on 1 krgadm cluster poweroff
+"$ADM" vcluster down --prefix $P
+echo "done: nothing left behind"

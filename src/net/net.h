@@ -94,3 +94,6 @@ bool krg_net_peer_up(const struct krg_net *net, uint32_t peer);
 /* uv_now() of the last frame received from peer on any channel, 0 = never. */
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer);
 uint32_t krg_net_self(const struct krg_net *net);
+
+/* Port the listener is bound to (useful with listen_port 0), or -ENOTCONN. */
+int krg_net_port(const struct krg_net *net);

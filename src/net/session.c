@@ -1,0 +1,172 @@
+/* session.c — see session.h. */
+#include <errno.h>
+#include <string.h>
+#include "frame.h"
+#include "session.h"
+
+static const char TRANSCRIPT_TAG[] = "krg-net-v1 transcript";
+static const char PROOF_I_TAG[] = "krg-net-v1 proof initiator";
+static const char PROOF_R_TAG[] = "krg-net-v1 proof responder";
+static const char SESSION_TAG[] = "krg-net-v1 session";
+
+uint32_t krg_session_ciphers(void)
+{
+	uint32_t c = KRG_CIPHER_BIT(KRG_CIPHER_CHACHA);
+	if (crypto_aead_aes256gcm_is_available())
+		c |= KRG_CIPHER_BIT(KRG_CIPHER_AESGCM);
+	return c;
+}
+
+enum krg_cipher krg_session_pick(bool encrypt, uint32_t ours, uint32_t theirs)
+{
+	if (!encrypt)
+		return KRG_CIPHER_NONE;
+	if (ours & theirs & KRG_CIPHER_BIT(KRG_CIPHER_AESGCM))
+		return KRG_CIPHER_AESGCM;
+	return KRG_CIPHER_CHACHA; /* mandatory for everyone */
+}
+
+static void put32(crypto_generichash_state *st, size_t n)
+{
+	uint8_t b[4];
+	krg_frame_put_len(b, (uint32_t)n);
+	crypto_generichash_update(st, b, 4);
+}
+
+void krg_hs_transcript(const uint8_t *hello_i, size_t len_i, const uint8_t *hello_r, size_t len_r,
+		       uint8_t out[KRG_HS_HASH_BYTES])
+{
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, KRG_HS_HASH_BYTES);
+	crypto_generichash_update(&st, (const uint8_t *)TRANSCRIPT_TAG, sizeof(TRANSCRIPT_TAG));
+	put32(&st, len_i);
+	crypto_generichash_update(&st, hello_i, len_i);
+	put32(&st, len_r);
+	crypto_generichash_update(&st, hello_r, len_r);
+	crypto_generichash_final(&st, out, KRG_HS_HASH_BYTES);
+}
+
+void krg_hs_proof(const uint8_t key[KRG_KEY_BYTES], bool initiator, const uint8_t th[KRG_HS_HASH_BYTES],
+		  uint8_t out[crypto_auth_BYTES])
+{
+	crypto_auth_hmacsha512256_state st;
+	const char *tag = initiator ? PROOF_I_TAG : PROOF_R_TAG;
+	crypto_auth_hmacsha512256_init(&st, key, KRG_KEY_BYTES);
+	crypto_auth_hmacsha512256_update(&st, (const uint8_t *)tag, strlen(tag) + 1);
+	crypto_auth_hmacsha512256_update(&st, th, KRG_HS_HASH_BYTES);
+	crypto_auth_hmacsha512256_final(&st, out);
+}
+
+bool krg_hs_proof_ok(const uint8_t key[KRG_KEY_BYTES], bool initiator, const uint8_t th[KRG_HS_HASH_BYTES],
+		     const uint8_t *mac, size_t mac_len)
+{
+	uint8_t want[crypto_auth_BYTES];
+	if (mac_len != crypto_auth_BYTES)
+		return false;
+	krg_hs_proof(key, initiator, th, want);
+	bool ok = sodium_memcmp(want, mac, crypto_auth_BYTES) == 0;
+	sodium_memzero(want, sizeof(want));
+	return ok;
+}
+
+int krg_session_derive(const uint8_t key[KRG_KEY_BYTES], const uint8_t eph_sk[32], const uint8_t peer_pk[32],
+		       const uint8_t th[KRG_HS_HASH_BYTES], bool initiator, enum krg_cipher cipher,
+		       struct krg_seal *tx, struct krg_seal *rx)
+{
+	uint8_t shared[crypto_scalarmult_BYTES], okm[64];
+	crypto_generichash_state st;
+
+	if (crypto_scalarmult(shared, eph_sk, peer_pk) != 0)
+		return -EPROTO;
+	crypto_generichash_init(&st, key, KRG_KEY_BYTES, sizeof(okm));
+	crypto_generichash_update(&st, (const uint8_t *)SESSION_TAG, sizeof(SESSION_TAG));
+	crypto_generichash_update(&st, shared, sizeof(shared));
+	crypto_generichash_update(&st, th, KRG_HS_HASH_BYTES);
+	crypto_generichash_final(&st, okm, sizeof(okm));
+	/* okm[0..32) protects initiator->responder, okm[32..64) the reverse. */
+	memset(tx, 0, sizeof(*tx));
+	memset(rx, 0, sizeof(*rx));
+	memcpy(tx->key, okm + (initiator ? 0 : 32), 32);
+	memcpy(rx->key, okm + (initiator ? 32 : 0), 32);
+	tx->cipher = rx->cipher = cipher;
+	if (cipher == KRG_CIPHER_AESGCM) {
+		crypto_aead_aes256gcm_beforenm(&tx->aes, tx->key);
+		crypto_aead_aes256gcm_beforenm(&rx->aes, rx->key);
+	}
+	sodium_memzero(shared, sizeof(shared));
+	sodium_memzero(okm, sizeof(okm));
+	return 0;
+}
+
+static void make_nonce(uint8_t n[12], uint64_t ctr)
+{
+	memset(n, 0, 4);
+	for (int i = 0; i < 8; i++)
+		n[4 + i] = (uint8_t)(ctr >> (8 * i));
+}
+
+/* Integrity mode: Poly1305 over hdr || payload with a one-time key taken
+ * from ChaCha20(key, nonce) block 0, as in RFC 8439's AEAD. */
+static void mac_pieces(const struct krg_seal *s, const uint8_t nonce[12], const uint8_t hdr[4], const uint8_t *a,
+		       size_t alen, const uint8_t *b, size_t blen, uint8_t tag[KRG_TAG_BYTES])
+{
+	uint8_t otk[crypto_onetimeauth_KEYBYTES];
+	crypto_onetimeauth_state st;
+	crypto_stream_chacha20_ietf(otk, sizeof(otk), nonce, s->key);
+	crypto_onetimeauth_init(&st, otk);
+	crypto_onetimeauth_update(&st, hdr, 4);
+	crypto_onetimeauth_update(&st, a, alen);
+	if (blen)
+		crypto_onetimeauth_update(&st, b, blen);
+	crypto_onetimeauth_final(&st, tag);
+	sodium_memzero(otk, sizeof(otk));
+}
+
+void krg_seal_frame(struct krg_seal *s, const uint8_t hdr[4], uint8_t *head, size_t head_len,
+		    const uint8_t *body, size_t body_len, uint8_t tag[KRG_TAG_BYTES])
+{
+	uint8_t nonce[12];
+	make_nonce(nonce, s->counter++);
+	switch (s->cipher) {
+	case KRG_CIPHER_NONE:
+		mac_pieces(s, nonce, hdr, head, head_len, body, body_len, tag);
+		break;
+	case KRG_CIPHER_CHACHA:
+		crypto_aead_chacha20poly1305_ietf_encrypt_detached(head, tag, NULL, head, head_len, hdr, 4, NULL,
+								  nonce, s->key);
+		break;
+	case KRG_CIPHER_AESGCM:
+		crypto_aead_aes256gcm_encrypt_detached_afternm(head, tag, NULL, head, head_len, hdr, 4, NULL, nonce,
+							       &s->aes);
+		break;
+	}
+}
+
+long krg_open_frame(struct krg_seal *s, uint8_t *payload, size_t len)
+{
+	uint8_t nonce[12], hdr[4], tag[KRG_TAG_BYTES];
+	int r = -1;
+	if (len < KRG_TAG_BYTES)
+		return -EBADMSG;
+	size_t plen = len - KRG_TAG_BYTES;
+	krg_frame_put_len(hdr, (uint32_t)len);
+	make_nonce(nonce, s->counter);
+	switch (s->cipher) {
+	case KRG_CIPHER_NONE:
+		mac_pieces(s, nonce, hdr, payload, plen, NULL, 0, tag);
+		r = crypto_verify_16(tag, payload + plen);
+		break;
+	case KRG_CIPHER_CHACHA:
+		r = crypto_aead_chacha20poly1305_ietf_decrypt_detached(payload, NULL, payload, plen, payload + plen,
+								       hdr, 4, nonce, s->key);
+		break;
+	case KRG_CIPHER_AESGCM:
+		r = crypto_aead_aes256gcm_decrypt_detached_afternm(payload, NULL, payload, plen, payload + plen, hdr,
+								   4, nonce, &s->aes);
+		break;
+	}
+	if (r != 0)
+		return -EBADMSG;
+	s->counter++;
+	return (long)plen;
+}

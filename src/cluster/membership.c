@@ -397,7 +397,11 @@ int krg_cluster_new(uv_loop_t *loop, const struct krg_cluster_options *o, struct
 		c->nodes[c->cfg->nodes[i].id].configured = true;
 	const struct krg_config_node *self = krg_config_node(c->cfg, c->cfg->node_id);
 	snprintf(c->address, sizeof(c->address), "%s:%u", self->host, self->port);
-	snprintf(c->raft_dir, sizeof(c->raft_dir), "%s/raft", c->cfg->state_dir);
+	if (snprintf(c->raft_dir, sizeof(c->raft_dir), "%s/raft", c->cfg->state_dir) >= (int)sizeof(c->raft_dir)) {
+		snprintf(err, errlen, "state_dir is too long");
+		free(c);
+		return -ENAMETOOLONG;
+	}
 	uv_timer_init(loop, &c->tick);
 	c->tick.data = c;
 	uv_timer_init(loop, &c->transport_timer);

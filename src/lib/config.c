@@ -104,7 +104,7 @@ static int parse_node(const char *v, struct krg_config_node *n, char *why, size_
 		return -EINVAL;
 	}
 	n->id = (uint32_t)id;
-	snprintf(n->host, sizeof(n->host), "%s", host);
+	memcpy(n->host, host, strlen(host) + 1); /* an IPv4 address fits */
 	n->port = (uint16_t)port;
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <string.h>
+#include <errno.h>
 #include <cmocka.h>
 #include "lib/nodelist.h"
 

@@ -52,6 +52,9 @@ enum conn_state {
 	CS_PROOF,      /* our Proof sent, waiting for theirs */
 	CS_VERDICT,    /* initiator: proofs done, waiting for net.welcome */
 	CS_UP,         /* authenticated, attached to its peer */
+	CS_RETIRED,    /* lost a tie-break or was replaced by a connection of the
+			* same peer process: still delivers what arrives (a request
+			* may be in flight on it), sends nothing, closed at deadline */
 	CS_CLOSING,
 };
 
@@ -414,6 +417,8 @@ static void hs_on_hello(struct conn *c, Krg__Net__Hello *h, const uint8_t *raw, 
 	}
 	c->peer = p;
 	c->peer_instance = h->has_instance ? h->instance : 0;
+	if (!c->initiator && send_hello(c) < 0)
+		return conn_close(c, LOG_LVL_WARN, "write failed");
 
 	if (c->initiator)
 		krg_hs_transcript(c->my_hello, c->my_hello_len, raw, raw_len, c->th);
@@ -629,7 +634,7 @@ static void conn_frame(struct conn *c, uint8_t *f, size_t len)
 {
 	if (c->state == CS_HELLO || c->state == CS_PROOF)
 		hs_frame(c, f, len);
-	else if (c->state == CS_VERDICT || c->state == CS_UP)
+	else if (c->state == CS_VERDICT || c->state == CS_UP || c->state == CS_RETIRED)
 		session_frame(c, f, len);
 }
 
@@ -776,8 +781,17 @@ static void peer_down(struct krg_net *net, struct peer *p)
 	emit_peer(net, p, false);
 }
 
+/* Simultaneous open: both nodes keep the connection dialed by the lower
+ * id; the other one may already carry frames, so it is drained, not cut. */
+static void retire(struct conn *c)
+{
+	log_debug("node %u at %s: %s connection retired (duplicate)", c->peer_id, c->addr, ch_name[c->channel]);
+	c->state = CS_RETIRED;
+	c->deadline = uv_now(c->net->loop) + 4ull * c->net->opts.heartbeat_ms;
+}
+
 /* Make c the peer's link for its channel; false if it lost the tie-break
- * to an existing link of the same process (c is closed then). */
+ * to an existing link of the same process (c is retired then). */
 static bool attach(struct conn *c)
 {
 	struct krg_net *net = c->net;
@@ -786,17 +800,20 @@ static bool attach(struct conn *c)
 	struct conn *old = p->link[ch];
 	bool restarted = false;
 
+	if (p->dialing[ch] == c)
+		p->dialing[ch] = NULL;
 	if (old) {
 		if (old->peer_instance == c->peer_instance && initiator_id(old) < initiator_id(c)) {
-			conn_close(c, LOG_LVL_DEBUG, "duplicate connection");
+			retire(c);
 			return false;
 		}
 		restarted = old->peer_instance != c->peer_instance;
 		p->link[ch] = NULL; /* detach first: replacing is not a link loss */
-		conn_close(old, LOG_LVL_DEBUG, "replaced");
+		if (restarted)
+			conn_close(old, LOG_LVL_DEBUG, "replaced by a new process");
+		else
+			retire(old);
 	}
-	if (p->dialing[ch] == c)
-		p->dialing[ch] = NULL;
 	p->link[ch] = c;
 	c->state = CS_UP;
 	c->last_rx = c->last_tx = p->last_heard = uv_now(net->loop);
@@ -863,7 +880,9 @@ static struct conn *conn_new(struct krg_net *net, bool initiator, struct peer *p
 	if (!c)
 		return NULL;
 	c->rxbuf = malloc(RXBUF_BYTES);
-	if (!c->rxbuf || uv_tcp_init_ex(net->loop, &c->tcp, AF_INET) < 0) {
+	/* Dialing: create the socket now so options apply before connect();
+	 * accepting: uv_accept() supplies it. */
+	if (!c->rxbuf || (initiator ? uv_tcp_init_ex(net->loop, &c->tcp, AF_INET) : uv_tcp_init(net->loop, &c->tcp)) < 0) {
 		free(c->rxbuf);
 		free(c);
 		return NULL;
@@ -885,8 +904,8 @@ static struct conn *conn_new(struct krg_net *net, bool initiator, struct peer *p
 static void conn_begin(struct conn *c)
 {
 	int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-	if (r == 0)
-		r = send_hello(c);
+	if (r == 0 && c->initiator)
+		r = send_hello(c); /* the acceptor answers once it knows the channel */
 	if (r < 0)
 		return conn_close(c, LOG_LVL_WARN, uv_strerror(r));
 	c->state = CS_HELLO;
@@ -981,7 +1000,7 @@ static void on_tick(uv_timer_t *t)
 			continue;
 		if (c->state != CS_UP) {
 			if (now > c->deadline) {
-				if (!c->close_after_write)
+				if (!c->close_after_write && c->state != CS_RETIRED)
 					log_warn("dropping connection %s (node %u): handshake timeout", c->addr, c->peer_id);
 				conn_close(c, LOG_LVL_DEBUG, "handshake timeout");
 			}

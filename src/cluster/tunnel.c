@@ -6,6 +6,7 @@
  * socketpair and pump the other end through "raft.tunnel" messages on the
  * control channel. A tunnel dies with the link it runs on; raft reconnects. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -252,6 +253,13 @@ void cluster_tunnel_peer_down(struct krg_cluster *c, uint32_t peer)
 
 /* ---- raft_uv_transport methods ---- */
 
+/* raft_uv_init() takes transport->data for itself: find our state from the
+ * embedded struct instead. */
+static struct krg_cluster *cluster_of(struct raft_uv_transport *tr)
+{
+	return (struct krg_cluster *)((char *)tr - offsetof(struct krg_cluster, transport));
+}
+
 static int tr_init(struct raft_uv_transport *tr, raft_id id, const char *address)
 {
 	return 0;
@@ -259,7 +267,7 @@ static int tr_init(struct raft_uv_transport *tr, raft_id id, const char *address
 
 static int tr_listen(struct raft_uv_transport *tr, raft_uv_accept_cb cb)
 {
-	struct krg_cluster *c = tr->data;
+	struct krg_cluster *c = cluster_of(tr);
 	c->accept_cb = cb;
 	return 0;
 }
@@ -305,7 +313,7 @@ static void connect_timer_cb(uv_timer_t *timer)
 static int tr_connect(struct raft_uv_transport *tr, struct raft_uv_connect *req, raft_id id, const char *address,
 		      raft_uv_connect_cb cb)
 {
-	struct krg_cluster *c = tr->data;
+	struct krg_cluster *c = cluster_of(tr);
 	struct pending_connect *pc = calloc(1, sizeof(*pc));
 	if (!pc)
 		return RAFT_NOMEM;
@@ -332,7 +340,7 @@ static int tr_connect(struct raft_uv_transport *tr, struct raft_uv_connect *req,
 
 static void tr_close(struct raft_uv_transport *tr, raft_uv_transport_close_cb cb)
 {
-	struct krg_cluster *c = tr->data;
+	struct krg_cluster *c = cluster_of(tr);
 	c->accept_cb = NULL;
 	c->transport_close_cb = cb;
 	while (c->connects)
@@ -345,7 +353,6 @@ static void tr_close(struct raft_uv_transport *tr, raft_uv_transport_close_cb cb
 void cluster_tunnel_init(struct krg_cluster *c)
 {
 	memset(&c->transport, 0, sizeof(c->transport));
-	c->transport.data = c;
 	c->transport.init = tr_init;
 	c->transport.listen = tr_listen;
 	c->transport.connect = tr_connect;

@@ -21,16 +21,36 @@ const char *krg_node_event_name(enum krg_node_event e)
 	return (unsigned)e < ARRAY_SIZE(event_names) ? event_names[e] : "?";
 }
 
+/* Log entries: a 4-byte big-endian length, the Command, zero padding to a
+ * multiple of 8 bytes. libraft moves entry payloads in 8-byte words, so an
+ * entry must not rely on its buffer length being the message length. */
 int cluster_command_encode(const Krg__Cluster__Command *cmd, struct raft_buffer *out)
 {
 	size_t n = krg__cluster__command__get_packed_size(cmd);
-	/* raft requires entry sizes to be a multiple of 8 is NOT required;
-	 * buffers are owned by raft once handed to raft_apply. */
-	out->base = raft_malloc(n ? n : 1);
-	if (!out->base)
+	size_t total = (4 + n + 7) & ~(size_t)7;
+	uint8_t *p = raft_malloc(total);
+	if (!p)
 		return -ENOMEM;
-	out->len = krg__cluster__command__pack(cmd, out->base);
+	memset(p, 0, total);
+	p[0] = (uint8_t)(n >> 24);
+	p[1] = (uint8_t)(n >> 16);
+	p[2] = (uint8_t)(n >> 8);
+	p[3] = (uint8_t)n;
+	krg__cluster__command__pack(cmd, p + 4);
+	out->base = p;
+	out->len = total;
 	return 0;
+}
+
+static Krg__Cluster__Command *command_decode(const struct raft_buffer *buf)
+{
+	const uint8_t *p = buf->base;
+	if (buf->len < 4)
+		return NULL;
+	size_t n = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+	if (n > buf->len - 4)
+		return NULL;
+	return krg__cluster__command__unpack(NULL, n, p + 4);
 }
 
 static void fire(struct krg_cluster *c, uint32_t node, enum krg_node_event ev)
@@ -139,7 +159,7 @@ int krg_cluster_registry_get(const struct krg_cluster *c, const char *registry, 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct krg_cluster *c = fsm->data;
-	Krg__Cluster__Command *cmd = krg__cluster__command__unpack(NULL, buf->len, buf->base);
+	Krg__Cluster__Command *cmd = command_decode(buf);
 	*result = NULL;
 	if (!cmd) {
 		log_error("membership: undecodable log entry (%zu bytes) skipped", buf->len);

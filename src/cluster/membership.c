@@ -103,22 +103,26 @@ static int propose_with(struct krg_cluster *c, const Krg__Cluster__Command *cmd,
 
 	if (!has_leader(c, &leader))
 		return -EAGAIN;
-	r = cluster_command_encode(cmd, &buf);
-	if (r < 0)
-		return r;
-	if (leader == c->cfg->node_id)
-		return apply_local(c, &buf, p);
+	if (leader == c->cfg->node_id) {
+		r = cluster_command_encode(cmd, &buf);
+		return r < 0 ? r : apply_local(c, &buf, p);
+	}
+	/* Forward the bare Command; the leader frames it for its log. */
+	size_t cn = krg__cluster__command__get_packed_size(cmd);
+	uint8_t *packed = malloc(cn ? cn : 1);
+	if (!packed)
+		return -ENOMEM;
 	Krg__Cluster__Propose fwd = KRG__CLUSTER__PROPOSE__INIT;
-	fwd.command.data = buf.base;
-	fwd.command.len = buf.len;
+	fwd.command.data = packed;
+	fwd.command.len = krg__cluster__command__pack(cmd, packed);
 	size_t n = krg__cluster__propose__get_packed_size(&fwd);
 	uint8_t *out = malloc(n ? n : 1);
 	if (!out) {
-		raft_free(buf.base);
+		free(packed);
 		return -ENOMEM;
 	}
 	krg__cluster__propose__pack(&fwd, out);
-	raft_free(buf.base);
+	free(packed);
 	r = krg_net_request(c->net, (uint32_t)leader, PROPOSE_MSG, out, n, 0, forward_reply_cb, p);
 	free(out);
 	return r;

@@ -24,12 +24,13 @@ run: deps all
 
 # Every test: unit + integration on the normal build, unit + cluster smoke on ASan+UBSan.
 check: deps all
-	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite fuzz
+	bash scripts/fuzz.sh 30
 	$(MAKE) check-asan
 
 check-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
-	meson test -C $(ASAN_BUILD) --print-errorlogs --suite unit --suite smoke
+	meson test -C $(ASAN_BUILD) --print-errorlogs --suite unit --suite net --suite smoke
 
 check-unit: all
 	meson test -C $(BUILD) --print-errorlogs --suite unit

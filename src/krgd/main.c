@@ -20,6 +20,9 @@
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
+#include "proc/exec.h"
+#include "proc/service.h"
+#include "proc/table.h"
 
 struct daemon {
 	uv_loop_t loop;
@@ -27,6 +30,9 @@ struct daemon {
 	struct krg_api_server *api;
 	struct krg_net *net;
 	struct krg_cluster *cluster;
+	struct krg_services services;  /* what services get at start */
+	struct krg_proc_table *table;
+	struct krg_exec *exec;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -72,6 +78,11 @@ static void daemon_stop(struct daemon *d, int code)
 	d->stopping = true;
 	d->exit_code = code;
 	log_info("stopping");
+	/* Services first (they use the layers below), then membership. */
+	krg_exec_stop(d->exec);
+	d->exec = NULL;
+	krg_proc_table_stop(d->table);
+	d->table = NULL;
 	if (d->cluster)
 		krg_cluster_close(d->cluster, cluster_closed, d);
 	else
@@ -271,6 +282,18 @@ int main(int argc, char **argv)
 	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
 	if (r == 0)
 		r = krg_cluster_start(d.cluster, err, sizeof(err));
+	if (r < 0) {
+		krg_api_server_close(d.api);
+		return refuse("%s", err);
+	}
+
+	d.services = (struct krg_services){
+		.loop = &d.loop, .cfg = &d.cfg, .net = d.net, .api = d.api, .cluster = d.cluster,
+	};
+	r = krg_proc_table_start(&d.services, &d.table, err, sizeof(err));
+	d.services.table = d.table;
+	if (r == 0)
+		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

@@ -1,0 +1,15 @@
+/* krg.h — shared by the krg subcommand files (one file per command, the
+ * table in main.c). */
+#pragma once
+
+/* Exit statuses of krg itself (docs/krg.md). A remote command's own status
+ * is passed through unchanged; these are for krg's own failures. */
+#define KRG_EXIT_USAGE 2        /* bad command line (ps, kill, top) */
+#define KRG_EXIT_NOEXEC 126     /* run: command found but not executable */
+#define KRG_EXIT_NOTFOUND 127   /* run: command not found */
+#define KRG_EXIT_FAILURE 255    /* run: krg failed (unknown node, no krgd, node died) */
+
+int cmd_run(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_top(int argc, char **argv);

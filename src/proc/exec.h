@@ -1,0 +1,11 @@
+/* exec.h — remote execution service (src/proc/exec*.c): `krg run` on any
+ * node starts a process on a chosen node as the caller, forwards stdio
+ * (pipes or a pty) with back-pressure, signals, and the exact exit status.
+ * It owns SIGCHLD: krgd is a child subreaper and reaps everything. */
+#pragma once
+#include "proc/service.h"
+
+struct krg_exec;
+
+int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, size_t errlen);
+void krg_exec_stop(struct krg_exec *e);

@@ -1,0 +1,21 @@
+/* service.h — what krgd hands to each service when it starts it. Services
+ * register what they need (net message types, API commands, membership
+ * callbacks) themselves; krgd only starts and stops them in order. */
+#pragma once
+#include <stddef.h>
+#include <uv.h>
+#include "lib/config.h"
+
+struct krg_net;
+struct krg_api_server;
+struct krg_cluster;
+struct krg_proc_table;
+
+struct krg_services {
+	uv_loop_t *loop;
+	const struct krg_config *cfg;   /* borrowed */
+	struct krg_net *net;            /* borrowed */
+	struct krg_api_server *api;     /* borrowed */
+	struct krg_cluster *cluster;    /* borrowed */
+	struct krg_proc_table *table;   /* set once the process table service runs */
+};

@@ -74,8 +74,9 @@ static int io_all(int fd, uint8_t *buf, size_t n, bool wr, int64_t deadline)
 	return 0;
 }
 
-int krg_api_call(const char *socket_path, const char *command, const void *body, size_t len,
-		 unsigned timeout_ms, uint8_t **resp_out, size_t *resp_len, char *err, size_t errlen)
+static int call_common(const char *socket_path, const char *command, const void *body, size_t len,
+		       unsigned timeout_ms, uint8_t **resp_out, size_t *resp_len, char *err, size_t errlen,
+		       int *keep_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int64_t deadline = now_ms() + timeout_ms;
@@ -152,5 +153,21 @@ int krg_api_call(const char *socket_path, const char *command, const void *body,
 		}
 	}
 	krg__api__response__free_unpacked(resp, NULL);
+	if (r >= 0 && keep_fd)
+		*keep_fd = TAKE_FD(fd);
 	return r;
+}
+
+int krg_api_call(const char *socket_path, const char *command, const void *body, size_t len,
+		 unsigned timeout_ms, uint8_t **resp_out, size_t *resp_len, char *err, size_t errlen)
+{
+	return call_common(socket_path, command, body, len, timeout_ms, resp_out, resp_len, err, errlen, NULL);
+}
+
+int krg_api_call_stream(const char *socket_path, const char *command, const void *body, size_t len,
+			unsigned timeout_ms, uint8_t **resp, size_t *resp_len, int *fd, char *err,
+			size_t errlen)
+{
+	*fd = -1;
+	return call_common(socket_path, command, body, len, timeout_ms, resp, resp_len, err, errlen, fd);
 }

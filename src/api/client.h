@@ -14,3 +14,11 @@ const char *krg_api_socket_path(const char *override);
  * *resp_len receive the body on success. */
 int krg_api_call(const char *socket_path, const char *command, const void *body, size_t len,
 		 unsigned timeout_ms, uint8_t **resp, size_t *resp_len, char *err, size_t errlen);
+
+/* Like krg_api_call(), for commands that turn the connection into a
+ * stream (server.h, krg_api_stream_start): on status >= 0, *fd is the
+ * connected socket (non-blocking, close-on-exec), now carrying frames of
+ * 4-byte big-endian length + message both ways; the caller owns it. */
+int krg_api_call_stream(const char *socket_path, const char *command, const void *body, size_t len,
+			unsigned timeout_ms, uint8_t **resp, size_t *resp_len, int *fd, char *err,
+			size_t errlen);

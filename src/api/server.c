@@ -23,6 +23,17 @@ struct handler {
 
 struct client;
 
+struct krg_api_stream {
+	struct client *cl;
+	krg_api_stream_msg_cb msg_cb;
+	krg_api_stream_close_cb close_cb;
+	void *data;
+	bool paused;
+	bool ended;     /* krg_api_stream_end() called: no more callbacks */
+	bool gone;      /* close_cb called */
+	uv_shutdown_t shutdown;
+};
+
 struct call_priv {
 	struct krg_api_call pub;   /* first: handlers get &pub */
 	struct client *client;     /* NULL once the client went away */
@@ -41,6 +52,9 @@ struct client {
 	size_t len, cap;
 	struct call_priv *pending;
 	bool closing;
+	bool streaming;         /* frames go to stream.msg_cb */
+	bool processing;        /* inside process_buffer() */
+	struct krg_api_stream stream;
 };
 
 struct krg_api_server {
@@ -53,6 +67,9 @@ struct krg_api_server {
 
 struct write_req {
 	uv_write_t w;
+	struct client *cl;
+	krg_api_stream_done_cb done_cb;  /* stream frames only */
+	void *done_data;
 	uint8_t data[];
 };
 
@@ -71,6 +88,10 @@ static void client_close(struct client *cl)
 	/* Calls still running in handlers reply into the void. */
 	for (struct call_priv *c = cl->pending; c; c = c->next)
 		c->client = NULL;
+	if (cl->streaming && !cl->stream.ended && !cl->stream.gone) {
+		cl->stream.gone = true;
+		cl->stream.close_cb(&cl->stream, cl->stream.data);
+	}
 	for (struct client **p = &cl->srv->clients; *p; p = &(*p)->next)
 		if (*p == cl) {
 			*p = cl->next;
@@ -81,6 +102,10 @@ static void client_close(struct client *cl)
 
 static void write_cb(uv_write_t *w, int status)
 {
+	struct write_req *wr = (struct write_req *)w;
+	struct client *cl = wr->cl;
+	if (wr->done_cb && cl->streaming && !cl->stream.ended && !cl->stream.gone)
+		wr->done_cb(status, wr->done_data);
 	free(w);
 }
 
@@ -92,6 +117,8 @@ static void send_frame(struct client *cl, const Krg__Api__Response *resp)
 		client_close(cl);
 		return;
 	}
+	wr->cl = cl;
+	wr->done_cb = NULL;
 	wr->data[0] = (uint8_t)(n >> 24);
 	wr->data[1] = (uint8_t)(n >> 16);
 	wr->data[2] = (uint8_t)(n >> 8);
@@ -208,6 +235,39 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)cl->buf + cl->len, (unsigned)(cl->cap - cl->len));
 }
 
+/* Parse and deliver every complete frame in cl->buf: requests, or stream
+ * frames once the connection streams (held while the stream is paused). */
+static void process_buffer(struct client *cl)
+{
+	if (cl->processing)
+		return;
+	cl->processing = true;
+	size_t off = 0;
+	while (!cl->closing && cl->len - off >= 4) {
+		if (cl->streaming && (cl->stream.paused || cl->stream.ended))
+			break;
+		const uint8_t *p = cl->buf + off;
+		uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		if (n == 0 || n > KRG_API_MAX_FRAME) {
+			log_warn("api: bad frame length %u from pid %d, closing", n, (int)cl->pid);
+			client_close(cl);
+			break;
+		}
+		if (cl->len - off - 4 < n)
+			break;
+		off += 4 + n;
+		if (cl->streaming)
+			cl->stream.msg_cb(&cl->stream, p + 4, n, cl->stream.data);
+		else
+			dispatch(cl, p + 4, n);
+	}
+	cl->processing = false;
+	if (cl->closing)
+		return;
+	memmove(cl->buf, cl->buf + off, cl->len - off);
+	cl->len -= off;
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct client *cl = s->data;
@@ -216,24 +276,89 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	cl->len += (size_t)nread;
-	size_t off = 0;
-	while (!cl->closing && cl->len - off >= 4) {
-		const uint8_t *p = cl->buf + off;
-		uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-		if (n == 0 || n > KRG_API_MAX_FRAME) {
-			log_warn("api: bad frame length %u from pid %d, closing", n, (int)cl->pid);
-			client_close(cl);
-			return;
-		}
-		if (cl->len - off - 4 < n)
-			break;
-		dispatch(cl, p + 4, n);
-		off += 4 + n;
+	process_buffer(cl);
+}
+
+struct krg_api_stream *krg_api_stream_start(struct krg_api_call *call, const void *body, size_t len,
+					    krg_api_stream_msg_cb msg_cb, krg_api_stream_close_cb close_cb,
+					    void *data)
+{
+	struct call_priv *c = (struct call_priv *)call;
+	struct client *cl = c->client;
+	krg_api_reply(call, 0, NULL, body, len);
+	if (!cl || cl->closing || cl->streaming)
+		return NULL;
+	cl->streaming = true;
+	cl->stream = (struct krg_api_stream){ .cl = cl, .msg_cb = msg_cb, .close_cb = close_cb, .data = data };
+	/* The client sends stream frames only after it read the response,
+	 * so nothing of the stream is buffered yet. */
+	return &cl->stream;
+}
+
+int krg_api_stream_send(struct krg_api_stream *st, const void *msg, size_t len, krg_api_stream_done_cb done_cb,
+			void *done_data)
+{
+	struct client *cl = st->cl;
+	if (cl->closing || st->ended || st->gone)
+		return -ECONNRESET;
+	if (len == 0 || len > KRG_API_MAX_FRAME)
+		return -EMSGSIZE;
+	struct write_req *wr = malloc(sizeof(*wr) + 4 + len);
+	if (!wr)
+		return -ENOMEM;
+	wr->cl = cl;
+	wr->done_cb = done_cb;
+	wr->done_data = done_data;
+	wr->data[0] = (uint8_t)(len >> 24);
+	wr->data[1] = (uint8_t)(len >> 16);
+	wr->data[2] = (uint8_t)(len >> 8);
+	wr->data[3] = (uint8_t)len;
+	memcpy(wr->data + 4, msg, len);
+	uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)(4 + len));
+	int r = uv_write(&wr->w, (uv_stream_t *)&cl->pipe, &b, 1, write_cb);
+	if (r < 0) {
+		free(wr);
+		return r;
 	}
-	if (cl->closing)
+	return 0;
+}
+
+size_t krg_api_stream_queued(const struct krg_api_stream *st)
+{
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&st->cl->pipe);
+}
+
+void krg_api_stream_pause(struct krg_api_stream *st, bool paused)
+{
+	struct client *cl = st->cl;
+	if (cl->closing || st->ended || st->paused == paused)
 		return;
-	memmove(cl->buf, cl->buf + off, cl->len - off);
-	cl->len -= off;
+	st->paused = paused;
+	if (paused) {
+		uv_read_stop((uv_stream_t *)&cl->pipe);
+		return;
+	}
+	process_buffer(cl);
+	if (!cl->closing && !st->paused && !st->ended)
+		uv_read_start((uv_stream_t *)&cl->pipe, alloc_cb, read_cb);
+}
+
+static void stream_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct krg_api_stream *st = req->data;
+	client_close(st->cl);
+}
+
+void krg_api_stream_end(struct krg_api_stream *st)
+{
+	struct client *cl = st->cl;
+	if (st->ended || cl->closing)
+		return;
+	st->ended = true;
+	uv_read_stop((uv_stream_t *)&cl->pipe);
+	st->shutdown.data = st;
+	if (uv_shutdown(&st->shutdown, (uv_stream_t *)&cl->pipe, stream_shutdown_cb) < 0)
+		client_close(cl);
 }
 
 static void connection_cb(uv_stream_t *listener, int status)

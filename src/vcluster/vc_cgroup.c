@@ -47,6 +47,25 @@ static int cg_detect(const char **root)
 	return vc_fail(-ENOTSUP, "no cgroup cpu controller: neither " CG_V2_ROOT "/cgroup.controllers lists cpu nor is a v1 cpu hierarchy mounted");
 }
 
+/* Enable the cpu controller for dir's children. Skip the write when it
+ * is on already: in a container, the cgroup namespace root may hold
+ * processes, and then the write fails (EBUSY) although nothing is needed. */
+static int enable_cpu(const char *dir)
+{
+	char p[512];
+	_cleanup_free_ char *s = NULL;
+
+	snprintf(p, sizeof(p), "%s/cgroup.subtree_control", dir);
+	if (vc_read_file(p, &s) >= 0)
+		for (char *tok = strtok(s, " \n"); tok; tok = strtok(NULL, " \n"))
+			if (strcmp(tok, "cpu") == 0)
+				return 0;
+	int r = vc_write_knob(p, "+cpu");
+	if (r < 0)
+		return vc_fail(r, "cannot enable the cpu controller in %s: %s", p, strerror(-r));
+	return 0;
+}
+
 static int knob(const char *dir, const char *name, const char *val)
 {
 	char p[512];
@@ -77,9 +96,7 @@ int vc_cgroup_create(const struct vc_cluster *c, int i, char *path, size_t len)
 	if (v == 2) {
 		/* Controllers must be enabled top-down for node<i> to get
 		 * cpu.max; writing an already enabled one is harmless. */
-		if ((r = knob(root, "cgroup.subtree_control", "+cpu")) < 0)
-			return r;
-		if ((r = knob(parent, "cgroup.subtree_control", "+cpu")) < 0)
+		if ((r = enable_cpu(root)) < 0 || (r = enable_cpu(parent)) < 0)
 			return r;
 	}
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)

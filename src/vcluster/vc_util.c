@@ -184,6 +184,15 @@ int vc_run(const char *const *argv)
 		}
 		dup2(pfd[1], 2);
 		execvp(argv[0], (char *const *)argv);
+		/* root's PATH may lack the sbin dirs where iproute2 lives. */
+		if (errno == ENOENT && !strchr(argv[0], '/')) {
+			char alt[256];
+			snprintf(alt, sizeof(alt), "/usr/sbin/%s", argv[0]);
+			execv(alt, (char *const *)argv);
+			snprintf(alt, sizeof(alt), "/sbin/%s", argv[0]);
+			execv(alt, (char *const *)argv);
+			errno = ENOENT;
+		}
 		dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}

@@ -14,6 +14,7 @@
 #include "lib/json.h"
 #include "lib/key.h"
 #include "lib/macro.h"
+#include "proto/node.pb-c.h"
 
 static void cluster_usage(FILE *f)
 {
@@ -26,12 +27,59 @@ static void cluster_usage(FILE *f)
 		"init      write a new cluster key (0600) and a commented krgd.conf into DIR\n"
 		"          (default /etc/krg); copy both to every node and set node_id there.\n"
 		"          Node ids default, as in Kerrighed, to the last byte of the address.\n"
-		"status    this node's view: quorum, leader, epoch, every node's state and link\n"
+		"status    this node's view: quorum, leader, epoch, every node's state and link,\n"
+		"          and every node's capacity and load (cpus, load average, memory,\n"
+		"          processes; see docs/krg-ps.md)\n"
 		"wait      until this node has quorum and COUNT nodes (default: all) are up\n"
 		"poweroff  stop krgd on every node cleanly (root)\n");
 }
 
-static void print_status_json(const Krg__Api__ClusterStatus *st)
+/* Node load figures (node.stats); NULL when krgd has none to give. */
+static Krg__Node__NodeStats *fetch_stats(const char *sock)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char err[256];
+	if (krg_api_call(krg_api_socket_path(sock), "node.stats", NULL, 0, 5000, &buf, &len, err, sizeof(err)) < 0) {
+		free(buf);
+		return NULL;
+	}
+	Krg__Node__NodeStats *ns = krg__node__node_stats__unpack(NULL, len, buf);
+	free(buf);
+	return ns;
+}
+
+static const Krg__Node__NodeStat *stat_of(const Krg__Node__NodeStats *ns, uint32_t id)
+{
+	for (size_t i = 0; ns && i < ns->n_nodes; i++)
+		if (ns->nodes[i]->load->node == id)
+			return ns->nodes[i];
+	return NULL;
+}
+
+static void json_load(struct krg_json *j, const Krg__Node__NodeStat *s)
+{
+	static const char *const keys[] = { "cpus", "load1", "load5", "load15", "mem_total_kb", "mem_free_kb",
+					    "mem_available_kb", "procs", "krg_procs", "stats_age_ms" };
+	if (!s) {
+		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+			krg_json_null(j, keys[i]);
+		return;
+	}
+	const Krg__Node__NodeLoad *l = s->load;
+	krg_json_double(j, "cpus", l->cpus);
+	krg_json_double(j, "load1", l->load1);
+	krg_json_double(j, "load5", l->load5);
+	krg_json_double(j, "load15", l->load15);
+	krg_json_uint(j, "mem_total_kb", l->mem_total_kb);
+	krg_json_uint(j, "mem_free_kb", l->mem_free_kb);
+	krg_json_uint(j, "mem_available_kb", l->mem_available_kb);
+	krg_json_uint(j, "procs", l->procs);
+	krg_json_uint(j, "krg_procs", l->krg_procs);
+	krg_json_uint(j, "stats_age_ms", s->age_ms);
+}
+
+static void print_status_json(const Krg__Api__ClusterStatus *st, const Krg__Node__NodeStats *ns)
 {
 	struct krg_json j;
 	krg_json_init(&j, stdout);
@@ -65,15 +113,58 @@ static void print_status_json(const Krg__Api__ClusterStatus *st)
 			else
 				krg_json_null(&j, "last_heard_ms");
 		}
+		json_load(&j, stat_of(ns, e->id));
 		krg_json_end_object(&j);
 	}
 	krg_json_end_array(&j);
 	krg_json_uint(&j, "nodes_up", up);
+	if (ns) {
+		const Krg__Node__NodeTotals *t = ns->total;
+		krg_json_begin_object(&j, "total");
+		krg_json_uint(&j, "nodes", t->nodes);
+		krg_json_double(&j, "cpus", t->cpus);
+		krg_json_double(&j, "load1", t->load1);
+		krg_json_double(&j, "load5", t->load5);
+		krg_json_double(&j, "load15", t->load15);
+		krg_json_uint(&j, "mem_total_kb", t->mem_total_kb);
+		krg_json_uint(&j, "mem_free_kb", t->mem_free_kb);
+		krg_json_uint(&j, "mem_available_kb", t->mem_available_kb);
+		krg_json_uint(&j, "procs", t->procs);
+		krg_json_uint(&j, "krg_procs", t->krg_procs);
+		krg_json_end_object(&j);
+	} else
+		krg_json_null(&j, "total");
 	krg_json_end_object(&j);
 	krg_json_finish(&j);
 }
 
-static void print_status(const Krg__Api__ClusterStatus *st)
+static void print_loads(const Krg__Api__ClusterStatus *st, const Krg__Node__NodeStats *ns)
+{
+	if (!ns) {
+		printf("\n(no load figures from krgd)\n");
+		return;
+	}
+	printf("\n%-5s %6s %6s %6s %6s %10s %10s %10s %6s %5s %7s\n", "NODE", "CPUS", "LOAD1", "LOAD5", "LOAD15",
+	       "MEM_MiB", "FREE_MiB", "AVAIL_MiB", "PROCS", "KRG", "AGE");
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		const Krg__Node__NodeStat *s = stat_of(ns, st->nodes[i]->id);
+		if (!s) {
+			printf("%-5u %6s\n", st->nodes[i]->id, "-");
+			continue;
+		}
+		const Krg__Node__NodeLoad *l = s->load;
+		printf("%-5u %6.2f %6.2f %6.2f %6.2f %10llu %10llu %10llu %6u %5u %6.1fs\n", l->node, l->cpus, l->load1,
+		       l->load5, l->load15, (unsigned long long)l->mem_total_kb / 1024,
+		       (unsigned long long)l->mem_free_kb / 1024, (unsigned long long)l->mem_available_kb / 1024,
+		       l->procs, l->krg_procs, (double)s->age_ms / 1000.0);
+	}
+	const Krg__Node__NodeTotals *t = ns->total;
+	printf("%-5s %6.2f %6.2f %6.2f %6.2f %10llu %10llu %10llu %6u %5u %7s\n", "TOTAL", t->cpus, t->load1, t->load5,
+	       t->load15, (unsigned long long)t->mem_total_kb / 1024, (unsigned long long)t->mem_free_kb / 1024,
+	       (unsigned long long)t->mem_available_kb / 1024, t->procs, t->krg_procs, "");
+}
+
+static void print_status(const Krg__Api__ClusterStatus *st, const Krg__Node__NodeStats *ns)
 {
 	unsigned up = 0;
 	for (size_t i = 0; i < st->n_nodes; i++)
@@ -87,6 +178,7 @@ static void print_status(const Krg__Api__ClusterStatus *st)
 		       "         and the table below may be stale\n");
 	printf("epoch:   %llu\nnodes:   %u up of %zu configured\n\n", (unsigned long long)st->epoch, up, st->n_nodes);
 	krgadm_print_nodes(st, NULL);
+	print_loads(st, ns);
 }
 
 static int cluster_status(int argc, char **argv)
@@ -114,10 +206,13 @@ static int cluster_status(int argc, char **argv)
 	int r = krgadm_fetch_status(sock, &st);
 	if (r)
 		return r;
+	Krg__Node__NodeStats *ns = fetch_stats(sock);
 	if (json)
-		print_status_json(st);
+		print_status_json(st, ns);
 	else
-		print_status(st);
+		print_status(st, ns);
+	if (ns)
+		krg__node__node_stats__free_unpacked(ns, NULL);
 	krg__api__cluster_status__free_unpacked(st, NULL);
 	return 0;
 }

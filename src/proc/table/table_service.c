@@ -1,18 +1,699 @@
-/* Placeholder until the process table lands: krgd starts without it. */
+/* table_service.c — the process table and node load service.
+ *
+ * Map of this file:
+ *   node load     a 1 s timer samples this node (table_node.c) and sends a
+ *                 NodeLoad "node.load" to every linked peer; "node.load"
+ *                 from peers fills the cache (Kerrighed's remote load
+ *                 cache); krg_proc_table_pick() reads it.
+ *   process list  "proc.list" from a peer: this node's krg processes as
+ *                 the given uid may see them. API "proc.list": fan out to
+ *                 every up node, merge with the local list, reply.
+ *   kill          API "proc.kill": decode the node from the id, check
+ *                 locally or forward "proc.kill"; the target node checks
+ *                 that the pid is a krg process and the caller may signal it.
+ *   node.stats    API: the load cache and totals.
+ *
+ * Peers are authenticated krgd's, but their messages are still checked
+ * field by field; a malformed one is logged and dropped.
+ */
 #include <errno.h>
+#include <math.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "api/server.h"
+#include "cluster/cluster.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "lib/nodelist.h"
+#include "net/net.h"
+#include "proc/procid.h"
 #include "proc/table.h"
+#include "proc/table/table-int.h"
+#include "proto/node.pb-c.h"
+
+#define LOAD_PERIOD_MS 1000
+#define LIST_TIMEOUT_MS 2000   /* a peer's proc.list answer */
+#define KILL_TIMEOUT_MS 3000
+#define PICK_MAX_AGE_MS 5000   /* older loads do not count for placement */
+#define CMD_MAX 4096           /* bytes of argv shown */
+
+struct node_load {
+	bool have;
+	uint64_t rx_ms;             /* uv_now() when received or sampled */
+	Krg__Node__NodeLoad l;      /* scalars only: safe to copy */
+};
+
+struct krg_proc_table {
+	struct krg_services *s;     /* borrowed */
+	uint32_t self;
+	pid_t krgd;                 /* our pid: krg processes descend from it */
+	uv_timer_t timer;
+	bool stopped;
+	struct node_load loads[KRG_MAX_NODES];
+	struct krg_proc_table *next_stopped;
+};
+
+/* net and api have no unregister: a stopped table stays allocated (and
+ * reachable from here) so late callbacks find it, marked stopped. */
+static struct krg_proc_table *stopped_tables;
+
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- node load ---- */
+
+static void sample_self(struct krg_proc_table *t)
+{
+	struct node_sample ns;
+	_cleanup_free_ struct proc_info *v = NULL;
+	size_t n = 0, krg = 0;
+	if (table_sample_node(&ns) < 0) {
+		log_warn("cannot sample node load");
+		return;
+	}
+	if (table_scan(t->krgd, &v, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			krg += v[i].krg;
+	struct node_load *nl = &t->loads[t->self];
+	krg__node__node_load__init(&nl->l);
+	nl->l.node = t->self;
+	nl->l.cpus = ns.cpus;
+	nl->l.load1 = ns.load1;
+	nl->l.load5 = ns.load5;
+	nl->l.load15 = ns.load15;
+	nl->l.mem_total_kb = ns.mem_total_kb;
+	nl->l.mem_free_kb = ns.mem_free_kb;
+	nl->l.mem_available_kb = ns.mem_available_kb;
+	nl->l.procs = (uint32_t)n;
+	nl->l.krg_procs = (uint32_t)krg;
+	nl->l.unix_ms = unix_ms();
+	nl->have = true;
+	nl->rx_ms = uv_now(t->s->loop);
+}
+
+static void load_timer_cb(uv_timer_t *h)
+{
+	struct krg_proc_table *t = h->data;
+	sample_self(t);
+	if (!t->loads[t->self].have)
+		return;
+	uint8_t buf[256];
+	size_t len = krg__node__node_load__get_packed_size(&t->loads[t->self].l);
+	if (len > sizeof(buf))
+		return;
+	krg__node__node_load__pack(&t->loads[t->self].l, buf);
+	const struct krg_config *cfg = t->s->cfg;
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		uint32_t id = cfg->nodes[i].id;
+		if (id != t->self && krg_net_peer_up(t->s->net, id))
+			krg_net_send(t->s->net, id, "node.load", buf, len);
+	}
+}
+
+static bool sane_double(double d, double max)
+{
+	return isfinite(d) && d >= 0 && d <= max;
+}
+
+static void on_node_load(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_proc_table *t = data;
+	if (t->stopped)
+		return;
+	Krg__Node__NodeLoad *l = krg__node__node_load__unpack(NULL, msg->len, msg->body);
+	if (!l) {
+		log_warn("node %u: malformed node.load (%zu bytes), dropped", from, msg->len);
+		return;
+	}
+	if (l->node != from || from >= KRG_MAX_NODES || !sane_double(l->cpus, 1e6) || l->cpus <= 0 ||
+	    !sane_double(l->load1, 1e9) || !sane_double(l->load5, 1e9) || !sane_double(l->load15, 1e9) ||
+	    l->mem_free_kb > l->mem_total_kb || l->mem_available_kb > l->mem_total_kb || l->krg_procs > l->procs) {
+		log_warn("node %u: inconsistent node.load (node %u, cpus %g), dropped", from, l->node, l->cpus);
+		krg__node__node_load__free_unpacked(l, NULL);
+		return;
+	}
+	struct node_load *nl = &t->loads[from];
+	nl->l = *l;
+	nl->have = true;
+	nl->rx_ms = uv_now(t->s->loop);
+	krg__node__node_load__free_unpacked(l, NULL);
+}
+
+int krg_proc_table_pick(struct krg_proc_table *t, uint32_t *node)
+{
+	if (!t || t->stopped)
+		return -EAGAIN;
+	uint64_t now = uv_now(t->s->loop);
+	const struct krg_config *cfg = t->s->cfg;
+	bool found = false;
+	uint32_t best = 0;
+	double best_load = 0;
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		uint32_t id = cfg->nodes[i].id;
+		const struct node_load *nl = &t->loads[id];
+		if (!nl->have || now - nl->rx_ms > PICK_MAX_AGE_MS || nl->l.cpus <= 0)
+			continue;
+		if (id != t->self && (krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP ||
+				      !krg_net_peer_up(t->s->net, id)))
+			continue;
+		double load = nl->l.load1 / nl->l.cpus;
+		bool better;
+		if (!found)
+			better = true;
+		else if (fabs(load - best_load) > 1e-9)
+			better = load < best_load;
+		else if (nl->l.krg_procs != t->loads[best].l.krg_procs)
+			better = nl->l.krg_procs < t->loads[best].l.krg_procs;
+		else
+			better = id == t->self;
+		if (better) {
+			found = true;
+			best = id;
+			best_load = load;
+		}
+	}
+	if (!found)
+		return -EAGAIN;
+	*node = best;
+	return 0;
+}
+
+static void on_api_stats(struct krg_api_call *call, void *data)
+{
+	struct krg_proc_table *t = data;
+	if (t->stopped) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	const struct krg_config *cfg = t->s->cfg;
+	uint64_t now = uv_now(t->s->loop);
+	Krg__Node__NodeStat stats[KRG_MAX_NODES], *ptrs[KRG_MAX_NODES];
+	Krg__Node__NodeLoad loads[KRG_MAX_NODES];
+	Krg__Node__NodeTotals tot = KRG__NODE__NODE_TOTALS__INIT;
+	Krg__Node__NodeStats res = KRG__NODE__NODE_STATS__INIT;
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		uint32_t id = cfg->nodes[i].id;
+		const struct node_load *nl = &t->loads[id];
+		if (!nl->have)
+			continue;
+		enum krg_node_state st = krg_cluster_node_state(t->s->cluster, id);
+		krg__node__node_stat__init(&stats[n]);
+		loads[n] = nl->l;
+		stats[n].load = &loads[n];
+		stats[n].age_ms = now > nl->rx_ms ? now - nl->rx_ms : 0;
+		stats[n].state = (uint32_t)st;
+		ptrs[n] = &stats[n];
+		n++;
+		if (st != KRG_NODE_UP)
+			continue;
+		tot.nodes++;
+		tot.cpus += nl->l.cpus;
+		tot.load1 += nl->l.load1;
+		tot.load5 += nl->l.load5;
+		tot.load15 += nl->l.load15;
+		tot.mem_total_kb += nl->l.mem_total_kb;
+		tot.mem_free_kb += nl->l.mem_free_kb;
+		tot.mem_available_kb += nl->l.mem_available_kb;
+		tot.procs += nl->l.procs;
+		tot.krg_procs += nl->l.krg_procs;
+	}
+	res.n_nodes = n;
+	res.nodes = ptrs;
+	res.total = &tot;
+	size_t len = krg__node__node_stats__get_packed_size(&res);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+	if (!buf) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	krg__node__node_stats__pack(&res, buf);
+	krg_api_reply(call, 0, NULL, buf, len);
+}
+
+/* ---- process lists ---- */
+
+struct plist {
+	Krg__Node__Proc **v;        /* owned, with their strings */
+	size_t n, cap;
+};
+
+static void proc_free(Krg__Node__Proc *p)
+{
+	if (!p)
+		return;
+	free(p->user);
+	free(p->state);
+	free(p->command);
+	free(p);
+}
+
+static void plist_free(struct plist *pl)
+{
+	for (size_t i = 0; i < pl->n; i++)
+		proc_free(pl->v[i]);
+	free(pl->v);
+	*pl = (struct plist){ 0 };
+}
+
+static void user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
+		snprintf(buf, len, "%s", pw.pw_name);
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
+}
+
+/* This node's krg processes as uid sees them: all users' when all, else
+ * uid's own. Arguments only for root and the owner (real uid). */
+static int list_local(struct krg_proc_table *t, uid_t uid, bool all, struct plist *out)
+{
+	_cleanup_free_ struct proc_info *v = NULL;
+	size_t n = 0;
+	int r = table_scan(t->krgd, &v, &n);
+	if (r < 0)
+		return r;
+	uint64_t up_ms = 0, now = unix_ms();
+	table_uptime_ms(&up_ms);
+	long tck = table_clk_tck();
+	_cleanup_free_ char *cmd = malloc(CMD_MAX);
+	if (!cmd)
+		return -ENOMEM;
+	struct plist pl = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		const struct proc_info *pi = &v[i];
+		uid_t ruid, suid;
+		if (!pi->krg || table_proc_uids(pi->pid, &ruid, &suid) < 0)
+			continue;
+		if (!all && ruid != uid)
+			continue;
+		bool visible = uid == 0 || uid == ruid;
+		char user[64], state[2] = { pi->state, 0 };
+		user_name(ruid, user, sizeof(user));
+		if (!visible || table_proc_cmdline(pi->pid, cmd, CMD_MAX) <= 0)
+			snprintf(cmd, CMD_MAX, "[%s]", pi->comm);
+		if (pl.n == pl.cap) {
+			size_t nc = pl.cap ? pl.cap * 2 : 32;
+			Krg__Node__Proc **nv = realloc(pl.v, nc * sizeof(*nv));
+			if (!nv)
+				goto oom;
+			pl.v = nv;
+			pl.cap = nc;
+		}
+		Krg__Node__Proc *p = calloc(1, sizeof(*p));
+		if (!p)
+			goto oom;
+		krg__node__proc__init(p);
+		pl.v[pl.n++] = p;
+		p->user = strdup(user);
+		p->state = strdup(state);
+		p->command = strdup(cmd);
+		if (!p->user || !p->state || !p->command)
+			goto oom;
+		p->home = t->self; /* no migration yet: a process runs at home */
+		p->node = t->self;
+		p->pid = (uint32_t)pi->pid;
+		p->id = krg_procid_make(t->self, (uint32_t)pi->pid);
+		p->ppid = (uint32_t)(pi->ppid > 0 ? pi->ppid : 0);
+		p->uid = (uint32_t)ruid;
+		p->cpu_ms = pi->cpu_ticks * 1000 / (uint64_t)tck;
+		uint64_t start_ms = pi->start_ticks * 1000 / (uint64_t)tck;
+		uint64_t elapsed = up_ms > start_ms ? up_ms - start_ms : 0;
+		p->cpu_pct = elapsed ? (double)p->cpu_ms * 100.0 / (double)elapsed : 0;
+		p->start_unix_ms = now > elapsed ? now - elapsed : 0;
+		p->rss_kb = pi->rss_pages * (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+		p->args_visible = visible;
+		p->has_threads = true;
+		p->threads = pi->threads;
+	}
+	*out = pl;
+	return 0;
+oom:
+	plist_free(&pl);
+	return -ENOMEM;
+}
+
+static int pack_list(Krg__Node__Proc **v, size_t n, const uint32_t *unreach, size_t nu, uint8_t **buf, size_t *len)
+{
+	Krg__Node__ProcList res = KRG__NODE__PROC_LIST__INIT;
+	res.n_procs = n;
+	res.procs = v;
+	res.n_unreachable = nu;
+	res.unreachable = (uint32_t *)unreach;
+	*len = krg__node__proc_list__get_packed_size(&res);
+	*buf = malloc(*len ? *len : 1);
+	if (!*buf)
+		return -ENOMEM;
+	krg__node__proc_list__pack(&res, *buf);
+	return 0;
+}
+
+static void on_net_list(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_proc_table *t = data;
+	if (!req_id)
+		return;
+	if (t->stopped) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return;
+	}
+	Krg__Node__ProcListRequest *rq = krg__node__proc_list_request__unpack(NULL, msg->len, msg->body);
+	if (!rq) {
+		log_warn("node %u: malformed proc.list request, dropped", from);
+		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+		return;
+	}
+	struct plist pl = { 0 };
+	int r = list_local(t, (uid_t)rq->uid, rq->all, &pl);
+	krg__node__proc_list_request__free_unpacked(rq, NULL);
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0;
+	if (r == 0)
+		r = pack_list(pl.v, pl.n, NULL, 0, &buf, &len);
+	plist_free(&pl);
+	krg_net_reply(net, from, req_id, r, r == 0 ? buf : NULL, r == 0 ? len : 0);
+}
+
+struct fanout;
+struct fan_req {
+	struct fanout *f;
+	uint32_t node;
+};
+
+struct fanout {
+	struct krg_api_call *call;          /* answered when pending reaches 0 */
+	struct plist local;
+	Krg__Node__ProcList *parts[KRG_MAX_NODES]; /* owned, peers' answers */
+	size_t n_parts;
+	uint32_t unreachable[KRG_MAX_NODES];
+	size_t n_unreachable;
+	struct fan_req reqs[KRG_MAX_NODES];
+	size_t pending;
+};
+
+static int cmp_proc(const void *a, const void *b)
+{
+	const Krg__Node__Proc *x = *(Krg__Node__Proc *const *)a, *y = *(Krg__Node__Proc *const *)b;
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static void fanout_finish(struct fanout *f)
+{
+	size_t total = f->local.n;
+	for (size_t i = 0; i < f->n_parts; i++)
+		total += f->parts[i]->n_procs;
+	Krg__Node__Proc **all = malloc((total ? total : 1) * sizeof(*all));
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t len = 0, k = 0;
+	int r = all ? 0 : -ENOMEM;
+	if (all) {
+		for (size_t i = 0; i < f->local.n; i++)
+			all[k++] = f->local.v[i];
+		for (size_t i = 0; i < f->n_parts; i++)
+			for (size_t j = 0; j < f->parts[i]->n_procs; j++)
+				all[k++] = f->parts[i]->procs[j];
+		qsort(all, k, sizeof(*all), cmp_proc);
+		r = pack_list(all, k, f->unreachable, f->n_unreachable, &buf, &len);
+	}
+	krg_api_reply(f->call, r, r ? "out of memory" : NULL, r ? NULL : buf, r ? 0 : len);
+	free(all);
+	plist_free(&f->local);
+	for (size_t i = 0; i < f->n_parts; i++)
+		krg__node__proc_list__free_unpacked(f->parts[i], NULL);
+	free(f);
+}
+
+/* A peer's list is accepted only if every entry is about that peer. */
+static bool list_valid(const Krg__Node__ProcList *l, uint32_t from)
+{
+	for (size_t i = 0; i < l->n_procs; i++) {
+		const Krg__Node__Proc *p = l->procs[i];
+		if (p->node != from || p->home >= KRG_MAX_NODES || !p->pid || p->pid > KRG_PID_MASK ||
+		    p->id != krg_procid_make(p->home, p->pid) || strlen(p->state) != 1 || !isfinite(p->cpu_pct))
+			return false;
+	}
+	return true;
+}
+
+static void fan_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct fan_req *rq = data;
+	struct fanout *f = rq->f;
+	Krg__Node__ProcList *l = NULL;
+	if (status == 0) {
+		l = krg__node__proc_list__unpack(NULL, reply->len, reply->body);
+		if (!l || !list_valid(l, rq->node)) {
+			log_warn("node %u: malformed proc.list answer, dropped", rq->node);
+			if (l)
+				krg__node__proc_list__free_unpacked(l, NULL);
+			l = NULL;
+		}
+	} else
+		log_debug("node %u: proc.list failed: %s", rq->node, strerror(-status));
+	if (l)
+		f->parts[f->n_parts++] = l;
+	else
+		f->unreachable[f->n_unreachable++] = rq->node;
+	if (--f->pending == 0)
+		fanout_finish(f);
+}
+
+static void on_api_list(struct krg_api_call *call, void *data)
+{
+	struct krg_proc_table *t = data;
+	if (t->stopped) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	bool all = false;
+	if (call->len) {
+		Krg__Node__ProcListRequest *rq = krg__node__proc_list_request__unpack(NULL, call->len, call->body);
+		if (!rq) {
+			krg_api_reply(call, -EBADMSG, "malformed proc.list request", NULL, 0);
+			return;
+		}
+		all = rq->all;
+		krg__node__proc_list_request__free_unpacked(rq, NULL);
+	}
+	struct fanout *f = calloc(1, sizeof(*f));
+	if (!f) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	f->call = call;
+	int r = list_local(t, call->uid, all, &f->local);
+	if (r < 0) {
+		free(f);
+		krg_api_reply(call, r, "cannot read /proc", NULL, 0);
+		return;
+	}
+	Krg__Node__ProcListRequest q = KRG__NODE__PROC_LIST_REQUEST__INIT;
+	q.uid = (uint32_t)call->uid; /* from SO_PEERCRED, never from the body */
+	q.all = all;
+	uint8_t qb[32];
+	size_t ql = krg__node__proc_list_request__pack(&q, qb);
+	const struct krg_config *cfg = t->s->cfg;
+	f->pending = 1; /* held while sending, so no reply finishes early */
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		uint32_t id = cfg->nodes[i].id;
+		if (id == t->self || krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP)
+			continue;
+		struct fan_req *fr = &f->reqs[i];
+		fr->f = f;
+		fr->node = id;
+		f->pending++;
+		if (krg_net_request(t->s->net, id, "proc.list", qb, ql, LIST_TIMEOUT_MS, fan_reply_cb, fr) < 0) {
+			f->pending--;
+			f->unreachable[f->n_unreachable++] = id;
+		}
+	}
+	if (--f->pending == 0)
+		fanout_finish(f);
+}
+
+/* ---- kill ---- */
+
+static const char *kill_error(int r)
+{
+	switch (r) {
+	case -EPERM:
+		return "operation not permitted";
+	case -ESRCH:
+		return "no such process";
+	case -EINVAL:
+		return "invalid signal or id";
+	case -ETIMEDOUT:
+		return "its node did not answer in time";
+	case -EHOSTUNREACH:
+	case -ECONNRESET:
+		return "its node is unreachable";
+	default:
+		return strerror(-r);
+	}
+}
+
+/* On the node where the process runs: a krg process, and uid may signal it. */
+static int kill_local(struct krg_proc_table *t, uint32_t pid, int sig, uid_t uid)
+{
+	if (sig < 0 || sig > SIGRTMAX)
+		return -EINVAL;
+	if (pid == 0 || pid > KRG_PID_MASK || (pid_t)pid == t->krgd)
+		return -ESRCH;
+	/* Hold the process by a pidfd so a recycled pid cannot be hit
+	 * between the checks and the signal. */
+	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pfd < 0 && errno != ENOSYS)
+		return -ESRCH;
+	_cleanup_close_ int fd = pfd;
+	if (!table_is_descendant((pid_t)pid, t->krgd))
+		return -ESRCH; /* other processes of the node are none of krg's business */
+	uid_t ruid, suid;
+	int r = table_proc_uids((pid_t)pid, &ruid, &suid);
+	if (r < 0)
+		return -ESRCH;
+	if (uid != 0 && uid != ruid && uid != suid)
+		return -EPERM;
+	if (fd >= 0)
+		r = (int)syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+	else
+		r = kill((pid_t)pid, sig);
+	return r < 0 ? -errno : 0;
+}
+
+static void on_net_kill(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_proc_table *t = data;
+	if (!req_id)
+		return;
+	if (t->stopped) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return;
+	}
+	Krg__Node__ProcKill *k = krg__node__proc_kill__unpack(NULL, msg->len, msg->body);
+	if (!k) {
+		log_warn("node %u: malformed proc.kill, dropped", from);
+		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+		return;
+	}
+	int r = krg_procid_home(k->id) != t->self ? -ESRCH : kill_local(t, krg_procid_pid(k->id), k->signal, k->uid);
+	log_info("kill %u signal %d for uid %u from node %u: %s", k->id, k->signal, k->uid, from,
+		 r ? strerror(-r) : "sent");
+	krg__node__proc_kill__free_unpacked(k, NULL);
+	krg_net_reply(net, from, req_id, r, NULL, 0);
+}
+
+static void kill_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct krg_api_call *call = data;
+	krg_api_reply(call, status, status ? kill_error(status) : NULL, NULL, 0);
+}
+
+static void on_api_kill(struct krg_api_call *call, void *data)
+{
+	struct krg_proc_table *t = data;
+	char err[128];
+	if (t->stopped) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	Krg__Node__ProcKill *k = krg__node__proc_kill__unpack(NULL, call->len, call->body);
+	if (!k) {
+		krg_api_reply(call, -EBADMSG, "malformed proc.kill request", NULL, 0);
+		return;
+	}
+	uint32_t id = k->id, node = krg_procid_home(id);
+	int sig = k->signal;
+	krg__node__proc_kill__free_unpacked(k, NULL);
+	if (sig < 0 || sig > SIGRTMAX) {
+		krg_api_reply(call, -EINVAL, "invalid signal", NULL, 0);
+		return;
+	}
+	if (krg_procid_pid(id) == 0 || node >= KRG_MAX_NODES) {
+		krg_api_reply(call, -EINVAL, "not a krg process id", NULL, 0);
+		return;
+	}
+	if (node == t->self) {
+		int r = kill_local(t, krg_procid_pid(id), sig, call->uid);
+		krg_api_reply(call, r, r ? kill_error(r) : NULL, NULL, 0);
+		return;
+	}
+	if (!krg_config_node(t->s->cfg, node)) {
+		snprintf(err, sizeof(err), "no node %u in this cluster", node);
+		krg_api_reply(call, -EHOSTUNREACH, err, NULL, 0);
+		return;
+	}
+	enum krg_node_state st = krg_cluster_node_state(t->s->cluster, node);
+	if (st != KRG_NODE_UP) {
+		snprintf(err, sizeof(err), "node %u is %s", node, krg_node_state_name(st));
+		krg_api_reply(call, -EHOSTDOWN, err, NULL, 0);
+		return;
+	}
+	Krg__Node__ProcKill q = KRG__NODE__PROC_KILL__INIT;
+	q.id = id;
+	q.signal = sig;
+	q.uid = (uint32_t)call->uid;
+	uint8_t buf[32];
+	size_t len = krg__node__proc_kill__pack(&q, buf);
+	int r = krg_net_request(t->s->net, node, "proc.kill", buf, len, KILL_TIMEOUT_MS, kill_reply_cb, call);
+	if (r < 0)
+		krg_api_reply(call, r, kill_error(r), NULL, 0);
+}
+
+/* ---- service ---- */
 
 int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, char *err, size_t errlen)
 {
-	*out = NULL;
+	struct krg_proc_table *t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(err, errlen, "process table: out of memory");
+		return -ENOMEM;
+	}
+	t->s = s;
+	t->self = s->cfg->node_id;
+	t->krgd = getpid();
+	int r;
+	if ((r = krg_net_handle(s->net, "node.load", on_node_load, t)) < 0 ||
+	    (r = krg_net_handle(s->net, "proc.list", on_net_list, t)) < 0 ||
+	    (r = krg_net_handle(s->net, "proc.kill", on_net_kill, t)) < 0 ||
+	    (r = krg_api_register(s->api, "proc.list", false, on_api_list, t)) < 0 ||
+	    (r = krg_api_register(s->api, "proc.kill", false, on_api_kill, t)) < 0 ||
+	    (r = krg_api_register(s->api, "node.stats", false, on_api_stats, t)) < 0) {
+		snprintf(err, errlen, "process table: cannot register handlers: %s", strerror(-r));
+		/* Handlers may be registered with t: keep it, stopped. */
+		t->stopped = true;
+		t->next_stopped = stopped_tables;
+		stopped_tables = t;
+		return r;
+	}
+	uv_timer_init(s->loop, &t->timer);
+	t->timer.data = t;
+	uv_timer_start(&t->timer, load_timer_cb, 0, LOAD_PERIOD_MS);
+	log_info("process table: node load every %u ms, capacity %.2f cpus", LOAD_PERIOD_MS, table_cgroup_cpus());
+	*out = t;
 	return 0;
 }
 
 void krg_proc_table_stop(struct krg_proc_table *t)
 {
-}
-
-int krg_proc_table_pick(struct krg_proc_table *t, uint32_t *node)
-{
-	return -EAGAIN;
+	if (!t || t->stopped)
+		return;
+	t->stopped = true;
+	uv_timer_stop(&t->timer);
+	uv_close((uv_handle_t *)&t->timer, NULL);
+	t->next_stopped = stopped_tables;
+	stopped_tables = t;
 }

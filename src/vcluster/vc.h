@@ -133,7 +133,8 @@ void vc_exec_krgd(const char *path, int bin_fd) __attribute__((noreturn));
 /* Join node i (cgroup, then ipc/uts/net/pid/mnt namespaces of its init).
  * The caller must fork afterwards for the pid namespace to apply. */
 int vc_node_enter(const struct vc_cluster *c, int i);
-/* Host pids of processes named comm in node i's pid namespace. */
+/* Host pids of processes named comm (NULL: any) in node i's pid namespace,
+ * its init excluded. */
 int vc_node_find(const struct vc_cluster *c, int i, const char *comm, pid_t *pids, int max);
 /* Does node i's krgd API socket accept a connection? */
 bool vc_node_socket_ready(pid_t init_pid);

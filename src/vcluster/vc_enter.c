@@ -107,7 +107,7 @@ int vc_node_find(const struct vc_cluster *c, int i, const char *comm, pid_t *pid
 		pid_t pid = (pid_t)atoi(de->d_name);
 		if (pid <= 0 || pid == init || ns_of(pid, &got) < 0 || got != want)
 			continue;
-		if (proc_is(pid, comm) && vc_pid_alive(pid))
+		if ((!comm || proc_is(pid, comm)) && vc_pid_alive(pid))
 			pids[n++] = pid;
 	}
 	closedir(d);
@@ -153,6 +153,32 @@ int vc_krgd_spawn_entered(const char *path, int bin_fd, int log_fd)
 	return 0;
 }
 
+/* The last line of node i's krgd.log: up's teardown deletes the log, so
+ * the error must carry krgd's own reason. */
+static void last_log_line(const struct vc_cluster *c, int i, char *buf, size_t len)
+{
+	char path[256];
+	_cleanup_free_ char *s = NULL;
+
+	buf[0] = 0;
+	vc_node_file(c, i, "krgd.log", path, sizeof(path));
+	int n = vc_read_file(path, &s);
+	if (n <= 0)
+		return;
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = 0;
+	/* Skip node init's own lines: krgd's last words are the news. */
+	for (;;) {
+		char *nl = strrchr(s, '\n');
+		char *line = nl ? nl + 1 : s;
+		if (strncmp(line, "vcluster node init:", 19) != 0 || !nl) {
+			snprintf(buf, len, "%s", line);
+			return;
+		}
+		*nl = 0;
+	}
+}
+
 int vc_wait_sockets(const struct vc_cluster *c, const pid_t *pids, int n, long timeout_ms)
 {
 	long deadline = vc_now_ms() + timeout_ms;
@@ -168,19 +194,30 @@ int vc_wait_sockets(const struct vc_cluster *c, const pid_t *pids, int n, long t
 				continue;
 			}
 			pid_t k;
-			if (!vc_pid_alive(pids[i]))
-				return vc_fail(-ESRCH, "node %d: node init died; see %s/node%d/krgd.log", i, c->dir, i);
-			if (vc_node_find(c, i, "krgd", &k, 1) == 0)
-				return vc_fail(-ESRCH, "node %d: krgd exited; see %s/node%d/krgd.log", i, c->dir, i);
+			char last[300];
+			if (!vc_pid_alive(pids[i])) {
+				last_log_line(c, i, last, sizeof(last));
+				return vc_fail(-ESRCH, "node %d: node init died; its log ends: %s", i, last);
+			}
+			/* Any process but init counts: at up nothing else runs
+			 * in the node, and a krgd wrapper (script, valgrind)
+			 * has another name. */
+			if (vc_node_find(c, i, NULL, &k, 1) == 0) {
+				last_log_line(c, i, last, sizeof(last));
+				return vc_fail(-ESRCH, "node %d: krgd exited; its log ends: %s", i, last);
+			}
 			left++;
 		}
 		if (!left)
 			return 0;
 		if (vc_now_ms() > deadline) {
 			for (int i = 1; i <= n; i++)
-				if (!ready[i])
-					return vc_fail(-ETIMEDOUT, "node %d: krgd API socket not ready after %ld s; see %s/node%d/krgd.log",
-						       i, timeout_ms / 1000, c->dir, i);
+				if (!ready[i]) {
+					char last[300];
+					last_log_line(c, i, last, sizeof(last));
+					return vc_fail(-ETIMEDOUT, "node %d: krgd API socket not ready after %ld s; its log ends: %s",
+						       i, timeout_ms / 1000, last);
+				}
 		}
 		vc_msleep(50);
 	}

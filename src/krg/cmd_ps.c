@@ -1,9 +1,116 @@
-/* Placeholder until 'krg ps' lands. */
+/* krg ps — every krg process of the cluster (docs/krg-ps.md). */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include "krg/krg.h"
+#include "krg/proclist.h"
+#include "lib/json.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: krg ps [-a] [--json] [--socket PATH]\n"
+		   "\n"
+		   "List krg processes on every node of the cluster: cluster-wide id, node it\n"
+		   "runs on, home node, user, state, %%cpu (cpu time / elapsed time since it\n"
+		   "started), resident memory (KiB), start time and command.\n"
+		   "\n"
+		   "  -a, --all      every user's processes (default: only yours); the\n"
+		   "                 arguments of other users' processes are not shown\n"
+		   "      --json     machine-readable output\n"
+		   "      --socket   krgd API socket (default $KRG_SOCKET or krgd.conf's)\n");
+}
+
+static void print_json(const Krg__Node__ProcList *l)
+{
+	struct krg_json j;
+	krg_json_init(&j, stdout);
+	krg_json_begin_object(&j, NULL);
+	krg_json_begin_array(&j, "processes");
+	for (size_t i = 0; i < l->n_procs; i++) {
+		const Krg__Node__Proc *p = l->procs[i];
+		krg_json_begin_object(&j, NULL);
+		krg_json_uint(&j, "id", p->id);
+		krg_json_uint(&j, "node", p->node);
+		krg_json_uint(&j, "home", p->home);
+		krg_json_uint(&j, "pid", p->pid);
+		krg_json_uint(&j, "ppid", p->ppid);
+		krg_json_uint(&j, "uid", p->uid);
+		krg_json_string(&j, "user", p->user);
+		krg_json_string(&j, "state", p->state);
+		krg_json_double(&j, "cpu_pct", p->cpu_pct);
+		krg_json_uint(&j, "cpu_ms", p->cpu_ms);
+		krg_json_uint(&j, "rss_kb", p->rss_kb);
+		krg_json_uint(&j, "start_unix_ms", p->start_unix_ms);
+		krg_json_uint(&j, "threads", p->has_threads ? p->threads : 0);
+		krg_json_bool(&j, "args_visible", p->args_visible);
+		krg_json_string(&j, "command", p->command);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_begin_array(&j, "unreachable");
+	for (size_t i = 0; i < l->n_unreachable; i++)
+		krg_json_uint(&j, NULL, l->unreachable[i]);
+	krg_json_end_array(&j);
+	krg_json_end_object(&j);
+	krg_json_finish(&j);
+}
+
+static void print_table(const Krg__Node__ProcList *l)
+{
+	printf("%10s %4s %4s %-10s %1s %5s %8s %5s %s\n", "ID", "NODE", "HOME", "USER", "S", "%CPU", "RSS", "START",
+	       "COMMAND");
+	for (size_t i = 0; i < l->n_procs; i++) {
+		const Krg__Node__Proc *p = l->procs[i];
+		char start[16];
+		krg_fmt_start(p->start_unix_ms, start, sizeof(start));
+		printf("%10u %4u %4u %-10.10s %1.1s %5.1f %8llu %5s ", p->id, p->node, p->home, p->user, p->state,
+		       p->cpu_pct, (unsigned long long)p->rss_kb, start);
+		krg_put_safe(stdout, p->command, 0);
+		putchar('\n');
+	}
+}
 
 int cmd_ps(int argc, char **argv)
 {
-	fprintf(stderr, "krg ps: not available in this build yet\n");
-	return 1;
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	const char *sock = NULL;
+	bool all = false, json = false;
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "ajs:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'a':
+			all = true;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "krg ps: see krg ps --help\n");
+			return KRG_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "krg ps: unexpected argument '%s' (see krg ps --help)\n", argv[optind]);
+		return KRG_EXIT_USAGE;
+	}
+	Krg__Node__ProcList *l;
+	int r = krg_fetch_procs("ps", sock, all, &l);
+	if (r)
+		return r;
+	if (json)
+		print_json(l);
+	else
+		print_table(l);
+	krg__node__proc_list__free_unpacked(l, NULL);
+	return 0;
 }

@@ -105,7 +105,7 @@ static void write_cb(uv_write_t *w, int status)
 	struct write_req *wr = (struct write_req *)w;
 	struct client *cl = wr->cl;
 	if (wr->done_cb && cl->streaming && !cl->stream.ended && !cl->stream.gone)
-		wr->done_cb(status, wr->done_data);
+		wr->done_cb(&cl->stream, status, cl->stream.data, wr->done_data);
 	free(w);
 }
 

@@ -52,8 +52,9 @@ typedef void (*krg_api_stream_msg_cb)(struct krg_api_stream *s, const uint8_t *m
  * krg_api_stream_end(); the stream is gone when it returns. */
 typedef void (*krg_api_stream_close_cb)(struct krg_api_stream *s, void *data);
 /* A frame given to krg_api_stream_send() was written (status 0) or
- * dropped (negative). Not called once the stream ended or closed. */
-typedef void (*krg_api_stream_done_cb)(int status, void *data);
+ * dropped (negative). data is the stream's, done_data the send's. Not
+ * called once the stream ended or closed. */
+typedef void (*krg_api_stream_done_cb)(struct krg_api_stream *s, int status, void *data, void *done_data);
 
 /* NULL if the client already went away (the call is released anyway). */
 struct krg_api_stream *krg_api_stream_start(struct krg_api_call *call, const void *body, size_t len,

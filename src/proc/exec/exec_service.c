@@ -1,14 +1,326 @@
-/* Placeholder until remote execution lands: krgd starts without it. */
+/* exec_service.c — the remote execution service: start/stop, message
+ * routing (net or loopback), membership and link events, SIGCHLD.
+ * Roles: exec_front.c (caller side), exec_back.c (target side). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
-#include "proc/exec.h"
+#include <stdlib.h>
+#include <string.h>
+#include "cluster/cluster.h"
+#include "lib/log.h"
+#include "proc/exec/exec-int.h"
+
+/* One instance per krgd, static: net handlers and membership callbacks
+ * cannot be unregistered, so they must find a valid (stopped) object. */
+static struct krg_exec the_exec;
+
+enum lkind { L_MSG, L_REQ, L_REPLY };
+
+struct local_msg {
+	struct local_msg *next;
+	enum lkind kind;
+	char type[32];
+	uint8_t *body;
+	size_t len;
+	uint64_t req_id;
+};
+
+struct local_req {
+	struct local_req *next;
+	uint64_t id;
+	krg_net_reply_cb cb;
+	void *data;
+};
+
+static void net_dispatch(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id,
+			 void *data);
+
+uint8_t *x_pack(const ProtobufCMessage *m, size_t *len)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *b = malloc(n ? n : 1);
+	if (!b)
+		return NULL;
+	protobuf_c_message_pack(m, b);
+	*len = n;
+	return b;
+}
+
+static void idle_cb(uv_idle_t *h);
+
+static int local_push(struct krg_exec *e, enum lkind kind, const char *type, const void *body, size_t len,
+		      uint64_t req_id, bool take)
+{
+	struct local_msg *m = calloc(1, sizeof(*m));
+	if (!m) {
+		if (take)
+			free((void *)body);
+		return -ENOMEM;
+	}
+	m->kind = kind;
+	snprintf(m->type, sizeof(m->type), "%s", type ? type : "");
+	if (take) {
+		m->body = (uint8_t *)body;
+	} else {
+		m->body = malloc(len ? len : 1);
+		if (!m->body) {
+			free(m);
+			return -ENOMEM;
+		}
+		if (len)
+			memcpy(m->body, body, len);
+	}
+	m->len = len;
+	m->req_id = req_id;
+	if (e->lq_tail)
+		e->lq_tail->next = m;
+	else
+		e->lq_head = m;
+	e->lq_tail = m;
+	uv_idle_start(&e->idle, idle_cb);
+	return 0;
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+	struct krg_exec *e = h->data;
+	/* Only what is queued now: handlers may queue more. */
+	struct local_msg *m = e->lq_head, *last = e->lq_tail;
+	e->lq_head = e->lq_tail = NULL;
+	uv_idle_stop(&e->idle);
+	while (m) {
+		struct local_msg *next = m == last ? NULL : m->next;
+		if (m->kind == L_REPLY) {
+			struct local_req **p = &e->lreqs;
+			while (*p && (*p)->id != m->req_id)
+				p = &(*p)->next;
+			if (*p) {
+				struct local_req *r = *p;
+				*p = r->next;
+				struct krg_msg rm = { .type = "reply", .body = m->body, .len = m->len };
+				r->cb(NULL, 0, &rm, r->data);
+				free(r);
+			}
+		} else if (!e->stopping) {
+			struct krg_msg msg = { .type = m->type, .body = m->body, .len = m->len };
+			net_dispatch(NULL, e->self, &msg, m->kind == L_REQ ? m->req_id : 0, e);
+		}
+		free(m->body);
+		free(m);
+		m = next;
+	}
+}
+
+int x_send(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len)
+{
+	if (to == e->self)
+		return local_push(e, L_MSG, type, body, len, 0, false);
+	return krg_net_send(e->s->net, to, type, body, len);
+}
+
+static void bulk_done(int status, void *data)
+{
+	free(data);
+}
+
+int x_send_bulk(struct krg_exec *e, uint32_t to, const char *type, uint8_t *body, size_t len)
+{
+	if (to == e->self)
+		return local_push(e, L_MSG, type, body, len, 0, true);
+	int r = krg_net_send_bulk(e->s->net, to, type, body, len, bulk_done, body);
+	if (r < 0)
+		free(body);
+	return r;
+}
+
+int x_request(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len,
+	      unsigned timeout_ms, krg_net_reply_cb cb, void *data)
+{
+	if (to != e->self)
+		return krg_net_request(e->s->net, to, type, body, len, timeout_ms, cb, data);
+	struct local_req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->id = ++e->next_lreq;
+	r->cb = cb;
+	r->data = data;
+	int ret = local_push(e, L_REQ, type, body, len, r->id, false);
+	if (ret < 0) {
+		free(r);
+		return ret;
+	}
+	r->next = e->lreqs;
+	e->lreqs = r;
+	return 0;
+}
+
+int x_reply(struct krg_exec *e, uint32_t to, uint64_t req_id, const void *body, size_t len)
+{
+	if (to == e->self)
+		return local_push(e, L_REPLY, NULL, body, len, req_id, false);
+	return krg_net_reply(e->s->net, to, req_id, 0, body, len);
+}
+
+int x_send_ctl(struct krg_exec *e, uint32_t to, const Krg__Proc__Ctl *c)
+{
+	size_t n;
+	uint8_t *b = x_pack(&c->base, &n);
+	if (!b)
+		return -ENOMEM;
+	int r = x_send(e, to, "proc.ctl", b, n);
+	free(b);
+	return r;
+}
+
+/* Every proc.* message except proc.spawn. Peers are untrusted: each
+ * message is unpacked and checked, a bad one is logged and dropped. */
+static void net_dispatch(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id,
+			 void *data)
+{
+	struct krg_exec *e = &the_exec;
+	if (!e->running)
+		return;
+	if (!strcmp(msg->type, "proc.spawn")) {
+		back_on_spawn(net, from, msg, req_id, e);
+	} else if (!strcmp(msg->type, "proc.data")) {
+		Krg__Proc__Data *d = krg__proc__data__unpack(NULL, msg->len, msg->body);
+		if (!d || (d->has_data && d->data.len > EXEC_CHUNK) || d->fd > 2) {
+			log_warn("exec: malformed proc.data from node %u, dropped", from);
+		} else if (d->fd == 0) {
+			back_on_data(e, from, d);
+		} else {
+			front_on_data(e, from, d);
+		}
+		if (d)
+			krg__proc__data__free_unpacked(d, NULL);
+	} else if (!strcmp(msg->type, "proc.exit")) {
+		Krg__Proc__Exit *x = krg__proc__exit__unpack(NULL, msg->len, msg->body);
+		if (!x || (x->has_signal && (x->signal <= 0 || x->signal >= 128)) ||
+		    (x->has_code && (x->code < 0 || x->code > 255)))
+			log_warn("exec: malformed proc.exit from node %u, dropped", from);
+		else
+			front_on_exit(e, from, x);
+		if (x)
+			krg__proc__exit__free_unpacked(x, NULL);
+	} else if (!strcmp(msg->type, "proc.ctl")) {
+		Krg__Proc__Ctl *c = krg__proc__ctl__unpack(NULL, msg->len, msg->body);
+		if (!c || (c->has_signal && (c->signal <= 0 || c->signal >= 65)) ||
+		    (c->has_group_signal && (c->group_signal <= 0 || c->group_signal >= 65)) ||
+		    (c->has_credit && c->credit > EXEC_WINDOW) ||
+		    (c->has_stdin_credit && c->stdin_credit > EXEC_WINDOW) || (c->has_rows && c->rows > 65535) ||
+		    (c->has_cols && c->cols > 65535)) {
+			log_warn("exec: malformed proc.ctl from node %u, dropped", from);
+		} else if (c->has_stdin_credit) {
+			front_on_ctl(e, from, c); /* the only target -> caller control */
+		} else {
+			back_on_ctl(e, from, c);
+		}
+		if (c)
+			krg__proc__ctl__free_unpacked(c, NULL);
+	} else {
+		log_warn("exec: unexpected message %.32s from node %u", msg->type, from);
+	}
+}
+
+static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
+{
+	struct krg_exec *e = &the_exec;
+	if (!e->running || up)
+		return;
+	front_node_lost(e, peer, "lost the link to");
+	back_peer_lost(e, peer);
+}
+
+static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev, uint64_t epoch, void *data)
+{
+	struct krg_exec *e = &the_exec;
+	if (!e->running || node == e->self)
+		return;
+	if (ev == KRG_NODE_EV_DOWN || ev == KRG_NODE_EV_REMOVE) {
+		front_node_lost(e, node, "the cluster marked down");
+		back_peer_lost(e, node);
+	}
+}
+
+static void sigchld_cb(uv_signal_t *h, int sig)
+{
+	back_reap(h->data);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct krg_exec *e = h->data;
+	e->open_handles--;
+}
 
 int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, size_t errlen)
 {
-	*out = NULL;
+	struct krg_exec *e = &the_exec;
+	static bool registered;
+	int r;
+
+	if (e->running) {
+		snprintf(err, errlen, "exec service already running");
+		return -EBUSY;
+	}
+	memset(e, 0, sizeof(*e));
+	e->s = s;
+	e->self = s->cfg->node_id;
+	uv_idle_init(s->loop, &e->idle);
+	uv_timer_init(s->loop, &e->watch);
+	uv_signal_init(s->loop, &e->sigchld);
+	e->idle.data = e->watch.data = e->sigchld.data = e;
+	e->open_handles = 3;
+	r = uv_signal_start(&e->sigchld, sigchld_cb, SIGCHLD);
+	if (r < 0) {
+		snprintf(err, errlen, "exec: cannot watch SIGCHLD: %s", uv_strerror(r));
+		return r;
+	}
+	if (!registered) {
+		static const char *types[] = { "proc.spawn", "proc.data", "proc.exit", "proc.ctl" };
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+			r = krg_net_handle(s->net, types[i], net_dispatch, e);
+			if (r < 0) {
+				snprintf(err, errlen, "exec: cannot register %s: %s", types[i], strerror(-r));
+				return r;
+			}
+		}
+		krg_net_on_peer(s->net, peer_cb, e);
+		if (s->cluster)
+			krg_cluster_on_node(s->cluster, node_cb, e);
+		registered = true;
+	}
+	front_register(e);
+	e->running = true;
+	/* Children that died before we watched. */
+	back_reap(e);
+	*out = e;
 	return 0;
 }
 
 void krg_exec_stop(struct krg_exec *e)
 {
+	if (!e || !e->running)
+		return;
+	e->stopping = true;
+	front_stop_all(e);
+	back_stop_all(e);
+	back_reap(e);
+	e->running = false;
+	while (e->lq_head) {
+		struct local_msg *m = e->lq_head;
+		e->lq_head = m->next;
+		free(m->body);
+		free(m);
+	}
+	e->lq_tail = NULL;
+	while (e->lreqs) {
+		struct local_req *r = e->lreqs;
+		e->lreqs = r->next;
+		r->cb(NULL, -ECANCELED, NULL, r->data);
+		free(r);
+	}
+	uv_close((uv_handle_t *)&e->idle, handle_closed);
+	uv_close((uv_handle_t *)&e->watch, handle_closed);
+	uv_close((uv_handle_t *)&e->sigchld, handle_closed);
 }

@@ -1,0 +1,713 @@
+/* exec_back.c — target side of remote execution: spawn the process as the
+ * caller, pump its stdio (pipes or a pty) with credit-based back-pressure,
+ * reap it and report its exact status after all of its output. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+#include "lib/log.h"
+#include "proc/exec/exec-int.h"
+#include "proc/procid.h"
+
+#define GRACE_MS 250   /* orphans holding the output open after exit */
+
+enum { H_IN, H_OUT, H_ERR, H_N };
+
+struct exec_back {
+	struct exec_back *next;
+	struct krg_exec *e;
+	uint32_t caller;
+	uint64_t stream;
+	pid_t pid;
+	bool tty;
+	uv_pipe_t h[H_N];          /* tty: H_OUT is the master, both ways */
+	bool open[H_N];
+	bool stdin_eof;            /* caller sent EOF */
+	size_t stdin_pending;      /* writes in flight */
+	size_t unacked;            /* output sent, not yet credited */
+	bool reading;
+	bool discard;              /* caller gone: read and drop output */
+	bool reaped;
+	int status;
+	bool finished;             /* exit sent, removed from the list */
+	uint64_t read_since_tick;
+	uv_timer_t grace, orphan;
+	int handles;               /* open uv handles */
+};
+
+struct in_write {
+	uv_write_t w;
+	struct exec_back *b;
+	size_t len;
+	uint8_t data[];
+};
+
+static struct exec_back *back_find(struct krg_exec *e, uint32_t caller, uint64_t stream)
+{
+	for (struct exec_back *b = e->backs; b; b = b->next)
+		if (b->caller == caller && b->stream == stream)
+			return b;
+	return NULL;
+}
+
+static void back_handle_closed(uv_handle_t *h)
+{
+	struct exec_back *b = h->data;
+	if (--b->handles == 0)
+		free(b);
+}
+
+static void close_io(struct exec_back *b, int i)
+{
+	if (!b->open[i])
+		return;
+	b->open[i] = false;
+	uv_close((uv_handle_t *)&b->h[i], back_handle_closed);
+}
+
+static void unlink_back(struct exec_back *b)
+{
+	for (struct exec_back **p = &b->e->backs; *p; p = &(*p)->next)
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+}
+
+/* Exit sent (or nobody to send it to): release everything. */
+static void back_release(struct exec_back *b)
+{
+	if (b->finished)
+		return;
+	b->finished = true;
+	unlink_back(b);
+	for (int i = 0; i < H_N; i++)
+		close_io(b, i);
+	uv_close((uv_handle_t *)&b->grace, back_handle_closed);
+	uv_close((uv_handle_t *)&b->orphan, back_handle_closed);
+}
+
+static bool outputs_open(const struct exec_back *b)
+{
+	return b->open[H_OUT] || b->open[H_ERR];
+}
+
+static void maybe_finish(struct exec_back *b)
+{
+	if (b->finished || !b->reaped || outputs_open(b))
+		return;
+	Krg__Proc__Exit x = KRG__PROC__EXIT__INIT;
+	x.stream = b->stream;
+	if (WIFSIGNALED(b->status)) {
+		x.has_signal = true;
+		x.signal = WTERMSIG(b->status);
+	} else {
+		x.has_code = true;
+		x.code = WEXITSTATUS(b->status);
+	}
+	size_t n;
+	uint8_t *buf = x_pack(&x.base, &n);
+	if (buf && x_send_bulk(b->e, b->caller, "proc.exit", buf, n) < 0)
+		log_debug("exec: cannot report exit of pid %d to node %u", (int)b->pid, b->caller);
+	log_debug("exec: pid %d (stream %llu of node %u) done, status 0x%x", (int)b->pid,
+		  (unsigned long long)b->stream, b->caller, (unsigned)b->status);
+	back_release(b);
+}
+
+static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	/* Room for the Data envelope in front of the bytes. */
+	char *p = malloc(EXEC_CHUNK);
+	*buf = uv_buf_init(p, p ? EXEC_CHUNK : 0);
+}
+
+static void reading_set(struct exec_back *b, bool on);
+
+static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct exec_back *b = s->data;
+	int i = (uv_pipe_t *)s == &b->h[H_OUT] ? H_OUT : H_ERR;
+	if (nread > 0) {
+		b->read_since_tick += (size_t)nread;
+		if (!b->discard) {
+			Krg__Proc__Data d = KRG__PROC__DATA__INIT;
+			d.stream = b->stream;
+			d.fd = i == H_OUT ? 1 : 2;
+			d.has_data = true;
+			d.data.data = (uint8_t *)buf->base;
+			d.data.len = (size_t)nread;
+			size_t n;
+			uint8_t *m = x_pack(&d.base, &n);
+			if (m && x_send_bulk(b->e, b->caller, "proc.data", m, n) == 0) {
+				b->unacked += (size_t)nread;
+				if (b->unacked >= EXEC_WINDOW)
+					reading_set(b, false);
+			}
+		}
+	} else if (nread < 0) {
+		/* EOF, or EIO on a pty master once every slave fd is closed. */
+		close_io(b, i);
+		if (b->tty)
+			b->open[H_IN] = false; /* same fd, already closed */
+		maybe_finish(b);
+	}
+	free(buf->base);
+}
+
+static void reading_set(struct exec_back *b, bool on)
+{
+	if (b->reading == on)
+		return;
+	b->reading = on;
+	for (int i = H_OUT; i <= H_ERR; i++) {
+		if (!b->open[i])
+			continue;
+		if (on)
+			uv_read_start((uv_stream_t *)&b->h[i], out_alloc, out_read);
+		else
+			uv_read_stop((uv_stream_t *)&b->h[i]);
+	}
+}
+
+static void grace_cb(uv_timer_t *t)
+{
+	struct exec_back *b = t->data;
+	/* Exited, output still open: if nothing came since the last tick while
+	 * we were free to read, orphans hold it open; stop waiting. */
+	if (b->reading && b->read_since_tick == 0) {
+		close_io(b, H_OUT);
+		close_io(b, H_ERR);
+		if (b->tty)
+			b->open[H_IN] = false;
+		maybe_finish(b);
+		return;
+	}
+	b->read_since_tick = 0;
+}
+
+static void hangup(struct exec_back *b)
+{
+	b->discard = true;
+	reading_set(b, true);
+	if (!b->tty)
+		close_io(b, H_IN);
+	if (!b->reaped) {
+		kill(-b->pid, SIGHUP);
+		kill(-b->pid, SIGCONT);
+	}
+}
+
+static void orphan_cb(uv_timer_t *t)
+{
+	struct exec_back *b = t->data;
+	log_info("exec: caller node %u unreachable for too long, killing pid %d", b->caller, (int)b->pid);
+	hangup(b);
+	if (!b->reaped)
+		kill(-b->pid, SIGKILL);
+}
+
+void back_peer_lost(struct krg_exec *e, uint32_t node)
+{
+	for (struct exec_back *b = e->backs; b; b = b->next)
+		if (b->caller == node && !uv_is_active((uv_handle_t *)&b->orphan))
+			uv_timer_start(&b->orphan, orphan_cb, e->s->cfg->failure_timeout_ms, 0);
+}
+
+void back_stop_all(struct krg_exec *e)
+{
+	while (e->backs) {
+		struct exec_back *b = e->backs;
+		if (!b->reaped) {
+			kill(-b->pid, SIGHUP);
+			kill(-b->pid, SIGCONT);
+			kill(-b->pid, SIGKILL);
+		}
+		back_release(b);
+	}
+}
+
+void back_reap(struct krg_exec *e)
+{
+	for (;;) {
+		int st;
+		pid_t pid = waitpid(-1, &st, WNOHANG);
+		if (pid <= 0)
+			return;
+		struct exec_back *b = e->backs;
+		while (b && b->pid != pid)
+			b = b->next;
+		if (!b || b->reaped) {
+			log_debug("exec: reaped orphan %d", (int)pid);
+			continue;
+		}
+		b->reaped = true;
+		b->status = st;
+		if (outputs_open(b)) {
+			b->read_since_tick = 0;
+			uv_timer_start(&b->grace, grace_cb, GRACE_MS, GRACE_MS);
+		}
+		maybe_finish(b);
+	}
+}
+
+/* ---- stdin ---- */
+
+static void send_stdin_credit(struct exec_back *b, size_t n)
+{
+	Krg__Proc__Ctl c = KRG__PROC__CTL__INIT;
+	c.stream = b->stream;
+	c.has_stdin_credit = true;
+	c.stdin_credit = (uint32_t)n;
+	x_send_ctl(b->e, b->caller, &c);
+}
+
+static void in_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct exec_back *b = req->data;
+	free(req);
+	close_io(b, H_IN);
+}
+
+static void stdin_close_if_done(struct exec_back *b)
+{
+	if (!b->stdin_eof || b->stdin_pending || !b->open[H_IN] || b->tty)
+		return;
+	uv_shutdown_t *req = malloc(sizeof(*req));
+	if (!req) {
+		close_io(b, H_IN);
+		return;
+	}
+	req->data = b;
+	if (uv_shutdown(req, (uv_stream_t *)&b->h[H_IN], in_shutdown_cb) < 0) {
+		free(req);
+		close_io(b, H_IN);
+	}
+}
+
+static void in_write_cb(uv_write_t *w, int status)
+{
+	struct in_write *iw = (struct in_write *)w;
+	struct exec_back *b = iw->b;
+	b->stdin_pending -= iw->len;
+	if (!b->finished) {
+		send_stdin_credit(b, iw->len);
+		if (status < 0 && !b->tty)
+			close_io(b, H_IN); /* EPIPE: the process closed its stdin */
+		else
+			stdin_close_if_done(b);
+	}
+	free(iw);
+}
+
+void back_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
+{
+	struct exec_back *b = back_find(e, from, d->stream);
+	if (!b || b->finished)
+		return; /* the process is gone: its stdin with it */
+	size_t len = d->has_data ? d->data.len : 0;
+	uv_pipe_t *h = b->tty ? &b->h[H_OUT] : &b->h[H_IN];
+	bool ok = b->tty ? b->open[H_OUT] : b->open[H_IN];
+	if (len) {
+		if (!ok || b->stdin_eof) {
+			send_stdin_credit(b, len);
+		} else {
+			struct in_write *iw = malloc(sizeof(*iw) + len);
+			if (!iw) {
+				send_stdin_credit(b, len);
+				return;
+			}
+			iw->b = b;
+			iw->len = len;
+			memcpy(iw->data, d->data.data, len);
+			uv_buf_t buf = uv_buf_init((char *)iw->data, (unsigned)len);
+			if (uv_write(&iw->w, (uv_stream_t *)h, &buf, 1, in_write_cb) < 0) {
+				free(iw);
+				send_stdin_credit(b, len);
+			} else {
+				b->stdin_pending += len;
+			}
+		}
+	}
+	if (d->has_eof && d->eof && !b->stdin_eof) {
+		if (b->tty && ok) {
+			/* The terminal's EOF character, as a local user would type. */
+			static char eof_char = 4;
+			struct in_write *iw = malloc(sizeof(*iw) + 1);
+			if (iw) {
+				iw->b = b;
+				iw->len = 0;
+				iw->data[0] = (uint8_t)eof_char;
+				uv_buf_t buf = uv_buf_init((char *)iw->data, 1);
+				if (uv_write(&iw->w, (uv_stream_t *)h, &buf, 1, in_write_cb) < 0)
+					free(iw);
+			}
+		}
+		b->stdin_eof = true;
+		stdin_close_if_done(b);
+	}
+}
+
+void back_on_ctl(struct krg_exec *e, uint32_t from, const Krg__Proc__Ctl *c)
+{
+	struct exec_back *b = back_find(e, from, c->stream);
+	if (!b || b->finished)
+		return;
+	if (c->has_credit) {
+		b->unacked = c->credit > b->unacked ? 0 : b->unacked - c->credit;
+		if (b->unacked < EXEC_WINDOW)
+			reading_set(b, true);
+	}
+	if (c->has_rows && c->has_cols && b->tty && b->open[H_OUT]) {
+		struct winsize ws = { .ws_row = (unsigned short)c->rows, .ws_col = (unsigned short)c->cols };
+		uv_os_fd_t fd;
+		if (uv_fileno((uv_handle_t *)&b->h[H_OUT], &fd) == 0)
+			ioctl(fd, TIOCSWINSZ, &ws);
+	}
+	if (!b->reaped && c->has_signal)
+		kill(b->pid, c->signal);
+	if (!b->reaped && c->has_group_signal)
+		kill(-b->pid, c->group_signal);
+	if (c->hangup)
+		hangup(b);
+	if (c->kill) {
+		hangup(b);
+		if (!b->reaped)
+			kill(-b->pid, SIGKILL);
+	}
+}
+
+/* ---- spawn ---- */
+
+struct spawn_ctx {
+	char **argv, **envp, **cands, **sh_argv;
+	gid_t *groups;
+	size_t n_groups;
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+	const char *cwd;
+	struct {
+		int res;
+		struct rlimit rl;
+	} rl[RLIM_NLIMITS];
+	size_t n_rl;
+	bool tty;
+	char slave[64];
+};
+
+struct child_err {
+	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other */
+	int err;
+};
+
+static _Noreturn void child_fail(int fd, int stage, int err)
+{
+	struct child_err ce = { stage, err };
+	ssize_t r = write(fd, &ce, sizeof(ce));
+	(void)r;
+	_exit(127);
+}
+
+/* In the child, after fork: only async-signal-safe calls. */
+static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int err, int errfd)
+{
+	if (setsid() < 0)
+		child_fail(errfd, 7, errno);
+	if (c->tty) {
+		int fd = open(c->slave, O_RDWR);
+		if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0)
+			child_fail(errfd, 6, errno);
+		in = out = err = fd;
+	}
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		child_fail(errfd, 7, errno);
+	if (setgroups(c->n_groups, c->groups) < 0)
+		child_fail(errfd, 1, errno);
+	if (setgid(c->gid) < 0)
+		child_fail(errfd, 2, errno);
+	if (setuid(c->uid) < 0)
+		child_fail(errfd, 3, errno);
+	/* krgd gone (killed) = node gone: take the process with it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	umask(c->umask);
+	for (size_t i = 0; i < c->n_rl; i++)
+		setrlimit(c->rl[i].res, &c->rl[i].rl); /* best effort, as the caller now */
+	if (chdir(c->cwd) < 0)
+		child_fail(errfd, 4, errno);
+	for (int s = 1; s < 65; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			signal(s, SIG_DFL);
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (errfd > 3)
+		close_range(3, (unsigned)errfd - 1, 0);
+	close_range((unsigned)errfd + 1, ~0u, 0);
+	int e = ENOENT;
+	bool eacces = false;
+	for (char **p = c->cands; *p; p++) {
+		execve(*p, c->argv, c->envp);
+		e = errno;
+		if (e == ENOEXEC) {
+			/* As execvp: a file without a #! line is a shell script. */
+			c->sh_argv[1] = *p;
+			execve("/bin/sh", c->sh_argv, c->envp);
+			e = errno;
+			break;
+		}
+		if (e == EACCES)
+			eacces = true;
+		else if (e != ENOENT && e != ENOTDIR && e != ESTALE && e != ELOOP && e != ENAMETOOLONG)
+			break;
+	}
+	if (eacces && (e == ENOENT || e == ENOTDIR))
+		e = EACCES;
+	child_fail(errfd, 5, e);
+}
+
+static const char *stage_name(int stage)
+{
+	static const char *n[] = { "?", "setgroups", "setgid", "setuid", "chdir", "exec", "terminal", "setup" };
+	return stage >= 0 && stage < 8 ? n[stage] : "?";
+}
+
+static void spawn_reply(struct krg_exec *e, uint32_t from, uint64_t req_id, int err, const char *msg, pid_t pid)
+{
+	Krg__Proc__Spawned r = KRG__PROC__SPAWNED__INIT;
+	if (err) {
+		r.has_err = true;
+		r.err = err;
+		r.error = (char *)msg;
+	} else {
+		r.has_pid = r.has_id = r.has_window = true;
+		r.pid = (uint32_t)pid;
+		r.id = krg_procid_make(e->self, (uint32_t)pid);
+		r.window = EXEC_WINDOW;
+	}
+	size_t n;
+	uint8_t *b = x_pack(&r.base, &n);
+	if (b) {
+		x_reply(e, from, req_id, b, n);
+		free(b);
+	}
+}
+
+static bool spawn_valid(const Krg__Proc__Spawn *s)
+{
+	const Krg__Proc__RunRequest *r = s->run;
+	if (!r || r->n_argv == 0 || r->n_argv > EXEC_MAX_ARGS || r->n_env > EXEC_MAX_ARGS ||
+	    s->n_groups > EXEC_MAX_GROUPS || r->n_rlimits > RLIM_NLIMITS || !r->cwd || !*r->cwd ||
+	    strlen(r->cwd) >= PATH_MAX || !*r->argv[0] || r->umask > 0777)
+		return false;
+	for (size_t i = 0; i < r->n_env; i++)
+		if (!strchr(r->env[i], '='))
+			return false;
+	for (size_t i = 0; i < r->n_rlimits; i++)
+		if (r->rlimits[i]->resource >= RLIM_NLIMITS)
+			return false;
+	return s->uid != (uint32_t)-1 && s->gid != (uint32_t)-1;
+}
+
+void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_exec *e = data;
+	char line[512];
+	int fds[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	int errp[2] = { -1, -1 }, master = -1;
+	struct spawn_ctx c = { 0 };
+	int err = 0;
+
+	if (!req_id)
+		return;
+	Krg__Proc__Spawn *s = krg__proc__spawn__unpack(NULL, msg->len, msg->body);
+	if (!s || !spawn_valid(s)) {
+		log_warn("exec: malformed proc.spawn from node %u, refused", from);
+		spawn_reply(e, from, req_id, -EINVAL, "malformed request", 0);
+		goto out;
+	}
+	if (back_find(e, from, s->stream)) {
+		spawn_reply(e, from, req_id, -EEXIST, "stream already exists", 0);
+		goto out;
+	}
+	const Krg__Proc__RunRequest *r = s->run;
+	c.argv = calloc(r->n_argv + 1, sizeof(char *));
+	c.sh_argv = calloc(r->n_argv + 2, sizeof(char *));
+	c.envp = calloc(r->n_env + 1, sizeof(char *));
+	c.groups = calloc(s->n_groups + 1, sizeof(gid_t));
+	if (!c.argv || !c.sh_argv || !c.envp || !c.groups) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < r->n_argv; i++) {
+		c.argv[i] = r->argv[i];
+		c.sh_argv[i + 1] = r->argv[i];
+	}
+	c.sh_argv[0] = "/bin/sh";
+	for (size_t i = 0; i < r->n_env; i++)
+		c.envp[i] = r->env[i];
+	c.cands = exec_path_candidates(r->argv[0], exec_env_get(r->env, r->n_env, "PATH"));
+	if (!c.cands) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < s->n_groups; i++)
+		c.groups[i] = (gid_t)s->groups[i];
+	c.n_groups = s->n_groups;
+	c.uid = s->uid;
+	c.gid = s->gid;
+	c.umask = (mode_t)r->umask;
+	c.cwd = r->cwd;
+	for (size_t i = 0; i < r->n_rlimits; i++) {
+		c.rl[c.n_rl].res = (int)r->rlimits[i]->resource;
+		c.rl[c.n_rl].rl.rlim_cur = r->rlimits[i]->cur;
+		c.rl[c.n_rl].rl.rlim_max = r->rlimits[i]->max;
+		c.n_rl++;
+	}
+	c.tty = r->has_tty && r->tty;
+	if (c.tty) {
+		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
+		    ptsname_r(master, c.slave, sizeof(c.slave)) != 0) {
+			err = -errno;
+			snprintf(line, sizeof(line), "cannot open a pseudo-terminal on node %u: %s", e->self,
+				 strerror(errno));
+			goto fail_msg;
+		}
+		struct winsize ws = { .ws_row = (unsigned short)(r->has_rows ? r->rows : 24),
+				      .ws_col = (unsigned short)(r->has_cols ? r->cols : 80) };
+		ioctl(master, TIOCSWINSZ, &ws);
+		/* The terminal belongs to the user, as login would set it. */
+		if (chown(c.slave, s->uid, (gid_t)-1) < 0 || chmod(c.slave, 0620) < 0)
+			log_debug("exec: cannot hand %s to uid %u: %s", c.slave, s->uid, strerror(errno));
+	} else {
+		for (int i = 0; i < 3; i++)
+			if (pipe2(fds[i], O_CLOEXEC) < 0) {
+				err = -errno;
+				goto fail;
+			}
+	}
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (pid == 0)
+		child_run(&c, fds[0][0], fds[1][1], fds[2][1], errp[1]);
+	close(errp[1]);
+	errp[1] = -1;
+	for (int i = 0; i < 3; i++) {
+		int child_end = i == 0 ? 0 : 1;
+		if (fds[i][child_end] >= 0)
+			close(fds[i][child_end]);
+		fds[i][child_end] = -1;
+	}
+	struct child_err ce;
+	ssize_t n;
+	do
+		n = read(errp[0], &ce, sizeof(ce));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(ce)) {
+		int st;
+		waitpid(pid, &st, 0);
+		if (ce.stage == 5 && ce.err == ENOENT) {
+			err = -ENOENT;
+			snprintf(line, sizeof(line), "%s: command not found", r->argv[0]);
+		} else if (ce.stage == 5 && (ce.err == EACCES || ce.err == EPERM || ce.err == EISDIR ||
+					     ce.err == ENOEXEC)) {
+			err = -EACCES;
+			snprintf(line, sizeof(line), "%s: %s", r->argv[0], strerror(ce.err));
+		} else if (ce.stage == 4) {
+			err = -ECHILD;
+			snprintf(line, sizeof(line), "cannot change directory to %s on node %u: %s", r->cwd,
+				 e->self, strerror(ce.err));
+		} else {
+			err = -ECHILD;
+			snprintf(line, sizeof(line), "%s: %s failed on node %u: %s", r->argv[0],
+				 stage_name(ce.stage), e->self, strerror(ce.err));
+		}
+		goto fail_msg;
+	}
+	/* Started. */
+	struct exec_back *b = calloc(1, sizeof(*b));
+	if (!b) {
+		kill(-pid, SIGKILL);
+		err = -ENOMEM;
+		goto fail;
+	}
+	b->e = e;
+	b->caller = from;
+	b->stream = s->stream;
+	b->pid = pid;
+	b->tty = c.tty;
+	uv_timer_init(e->s->loop, &b->grace);
+	uv_timer_init(e->s->loop, &b->orphan);
+	b->grace.data = b->orphan.data = b;
+	b->handles = 2;
+	if (c.tty) {
+		uv_pipe_init(e->s->loop, &b->h[H_OUT], 0);
+		b->h[H_OUT].data = b;
+		b->handles++;
+		b->open[H_OUT] = true;
+		if (uv_pipe_open(&b->h[H_OUT], master) == 0)
+			master = -1;
+		else
+			close_io(b, H_OUT);
+	} else {
+		int which[3] = { fds[0][1], fds[1][0], fds[2][0] };
+		for (int i = 0; i < 3; i++) {
+			uv_pipe_init(e->s->loop, &b->h[i], 0);
+			b->h[i].data = b;
+			b->handles++;
+			b->open[i] = true;
+			if (uv_pipe_open(&b->h[i], which[i]) < 0) {
+				close(which[i]);
+				close_io(b, i);
+			}
+			fds[i][i == 0 ? 1 : 0] = -1;
+		}
+	}
+	b->next = e->backs;
+	e->backs = b;
+	reading_set(b, true);
+	log_debug("exec: started %s as pid %d for uid %u of node %u", r->argv[0], (int)pid, s->uid, from);
+	spawn_reply(e, from, req_id, 0, NULL, pid);
+	goto cleanup;
+
+fail:
+	snprintf(line, sizeof(line), "cannot start %s on node %u: %s", r->argv[0], e->self, strerror(-err));
+fail_msg:
+	spawn_reply(e, from, req_id, err, line, 0);
+cleanup:
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 2; j++)
+			if (fds[i][j] >= 0)
+				close(fds[i][j]);
+	if (errp[0] >= 0)
+		close(errp[0]);
+	if (errp[1] >= 0)
+		close(errp[1]);
+	if (master >= 0)
+		close(master);
+	free(c.argv);
+	free(c.sh_argv);
+	free(c.envp);
+	free(c.groups);
+	exec_strv_free(c.cands);
+out:
+	if (s)
+		krg__proc__spawn__free_unpacked(s, NULL);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# stdio through krg run: 100 MiB through a remote cat keeps its bytes and
+# order with krgd memory bounded on both nodes; stdin EOF reaches the
+# remote; stderr stays separate.
+PREFIX=rstd
+. "$(dirname "$0")/common.sh"
+start_run_cluster 3
+
+head -c 100M /dev/urandom >"$TMPD/big"
+want=$(sha256sum <"$TMPD/big" | cut -d' ' -f1)
+rss1=$(krgd_rss 1)
+rss3=$(krgd_rss 3)
+# A slow reader on the output too: credits must hold the sender back.
+got=$(on 1 sh -c "krg run -n 3 -- cat <'$TMPD/big' | sha256sum" | cut -d' ' -f1)
+assert_eq "$got" "$want" "sha256 through remote cat"
+max1=0 max3=0
+on 1 sh -c "krg run -n 3 -- cat <'$TMPD/big' | (sleep 2; sha256sum) >'$TMPD/sum2'" &
+bg=$!
+for _ in $(seq 1 15); do
+	r=$(krgd_rss 1); [ "$r" -gt "$max1" ] && max1=$r
+	r=$(krgd_rss 3); [ "$r" -gt "$max3" ] && max3=$r
+	sleep 0.2
+done
+wait $bg
+assert_eq "$(cut -d' ' -f1 <"$TMPD/sum2")" "$want" "sha256 with a slow reader"
+r=$(krgd_rss 1); [ "$r" -gt "$max1" ] && max1=$r
+r=$(krgd_rss 3); [ "$r" -gt "$max3" ] && max3=$r
+echo "krgd VmRSS node1 ${rss1}->${max1} KiB, node3 ${rss3}->${max3} KiB"
+[ $((max1 - rss1)) -lt 65536 ] || fail "krgd on node 1 grew by $((max1 - rss1)) KiB"
+[ $((max3 - rss3)) -lt 65536 ] || fail "krgd on node 3 grew by $((max3 - rss3)) KiB"
+
+# stdin EOF propagates: cat ends, then the script goes on.
+out=$(echo hello | on 1 krg run -n 3 -- sh -c 'cat; echo after-eof')
+assert_eq "$out" "hello
+after-eof" "stdin EOF"
+# No stdin at all (closed): EOF at once.
+out=$(on 1 sh -c 'krg run -n 2 -- sh -c "cat; echo closed-ok" <&-')
+assert_eq "$out" "closed-ok" "closed stdin"
+# stderr separate from stdout, each in order.
+on 1 krg run -n 3 -- sh -c 'for i in 1 2 3; do echo out$i; echo err$i >&2; done' >"$TMPD/o" 2>"$TMPD/e"
+assert_eq "$(cat "$TMPD/o")" "out1
+out2
+out3" "stdout"
+assert_eq "$(cat "$TMPD/e")" "err1
+err2
+err3" "stderr"
+# Output of a process whose orphan keeps the pipe open is not lost.
+out=$(on 1 krg run -n 3 -- sh -c 'echo first; (sleep 1; echo late) & exit 0')
+assert_contains "$out" "first" "output before exit"
+echo PASS

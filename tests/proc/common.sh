@@ -38,5 +38,5 @@ ps_json() {
 as() {
 	local u=$1 n=$2
 	shift 2
-	on "$n" setpriv --reuid "$u" --regid "$u" --clear-groups -- "$@"
+	on "$n" setpriv --reuid "$u" --regid "$(id -g "$u")" --clear-groups -- "$@"
 }

@@ -429,7 +429,8 @@ static void fanout_finish(struct fanout *f)
 		qsort(all, k, sizeof(*all), cmp_proc);
 		r = pack_list(all, k, f->unreachable, f->n_unreachable, &buf, &len);
 	}
-	krg_api_reply(f->call, r, r ? "out of memory" : NULL, r ? NULL : buf, r ? 0 : len);
+	/* An empty list packs to 0 bytes: send no body rather than an empty one. */
+	krg_api_reply(f->call, r, r ? "out of memory" : NULL, r || !len ? NULL : buf, r ? 0 : len);
 	free(all);
 	plist_free(&f->local);
 	for (size_t i = 0; i < f->n_parts; i++)

@@ -146,7 +146,8 @@ static int call_common(const char *socket_path, const char *command, const void 
 	if (r >= 0 && resp->has_body && resp_out) {
 		*resp_out = malloc(resp->body.len ? resp->body.len : 1);
 		if (*resp_out) {
-			memcpy(*resp_out, resp->body.data, resp->body.len);
+			if (resp->body.len)
+				memcpy(*resp_out, resp->body.data, resp->body.len);
 			*resp_len = resp->body.len;
 		} else {
 			r = -ENOMEM;

@@ -342,6 +342,11 @@ int cmd_run(int argc, char **argv)
 
 	if (!envset)
 		return fail("%s", strerror(ENOMEM));
+	/* A closed stdin/stdout/stderr would be taken by our socket: give the
+	 * command /dev/null there, as a closed fd reads EOF. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			return KRG_EXIT_FAILURE;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "+n:aC:e:s:h", opts, NULL)) != -1) {
 		switch (opt) {

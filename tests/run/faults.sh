@@ -50,7 +50,7 @@ wait_for 10 "orphan killed on node 2" bash -c "! $ADM vcluster exec 2 --prefix $
 "$ADM" vcluster link 3 up --prefix "$PREFIX"
 # Nothing of ours left on any node.
 for n in 1 2 3; do
-	left=$(on "$n" sh -c 'pgrep -x sleep; pgrep -f hup.sh' || true)
+	left=$(on "$n" sh -c 'pgrep -x sleep; pgrep -f "bash .*[h]up.sh"' || true)
 	assert_eq "$left" "" "processes left on node $n"
 done
 echo PASS

@@ -14,7 +14,7 @@ run_cleanup() {
 # start_run_cluster N: start_cluster plus our own cleanup in the EXIT trap
 start_run_cluster() {
 	start_cluster "$@"
-	trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; run_cleanup; exit $rc' EXIT
+	trap 'rc=$?; [ "$BASHPID" = "$$" ] || exit $rc; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; run_cleanup; exit $rc' EXIT
 }
 
 # krgd_rss NODE: VmRSS of krgd in node NODE, in KiB

@@ -40,7 +40,8 @@ wait_for 5 "sleep 77 gone" bash -c "! $ADM vcluster exec 2 --prefix $PREFIX -- p
 
 # 3. The link of the caller's node is cut: krg fails, the target kills
 # the orphaned process after failure_timeout_ms.
-on 1 krgadm cluster wait --timeout 15
+on 3 krgadm cluster wait --timeout 15
+wait_for 10 "node 3 linked to node 2" state_is 3 2 up
 on 3 sh -c "krg run -n 2 -- sleep 88 >/dev/null 2>'$TMPD/e3'; echo \$? >'$TMPD/rc3'" &
 wait_for 5 "remote sleep 88" bash -c "$ADM vcluster exec 2 --prefix $PREFIX -- pgrep -f 'sleep 88'"
 "$ADM" vcluster link 3 down --prefix "$PREFIX"

@@ -6,7 +6,7 @@ PREFIX=rtty
 start_run_cluster 2
 sess=krgtty$$
 tmux kill-session -t "$sess" 2>/dev/null || true
-trap 'rc=$?; [ "$BASHPID" = "$$" ] || exit $rc; tmux kill-session -t "$sess" 2>/dev/null; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; run_cleanup; exit $rc' EXIT
+trap 'rc=$?; [ "$BASHPID" = "$$" ] || exit $rc; tmux kill-session -t "$sess" 2>/dev/null || true; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; run_cleanup; exit $rc' EXIT
 tmux new-session -d -s "$sess" -x 100 -y 30 "$ADM vcluster exec 1 --prefix $PREFIX -- env PS1='krgprompt\$ ' TERM=xterm krg run -n 2 -- bash --norc -i; echo rc=\$?; sleep 30"
 screen() { tmux capture-pane -p -t "$sess"; }
 has() { screen | grep -q "$1"; }
@@ -30,5 +30,4 @@ wait_for 5 "sleep interrupted" has 'after-sleep-130'
 # The shell's exit status comes back through krg.
 tmux send-keys -t "$sess" "exit 4" Enter
 wait_for 5 "krg exit status" bash -c "tmux capture-pane -p -t $sess | grep -q 'rc=4'"
-tmux kill-session -t "$sess"
 echo PASS

@@ -89,6 +89,8 @@ void cluster_tunnel_peer_down(struct krg_cluster *c, uint32_t peer);
 /* membership.c */
 int cluster_propose(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg_cluster_done_cb cb, void *data);
 uint64_t cluster_now_unix_ms(void);
+/* Raft leader's node id, 0 if none known. */
+uint32_t cluster_leader(struct krg_cluster *c);
 
 /* cluster_api.c */
 int cluster_api_register(struct krg_cluster *c);

@@ -86,26 +86,53 @@ static void on_status(struct krg_api_call *call, void *data)
 	free(buf);
 }
 
+#define NODES_MSG "cluster.nodes"
+
+/* One `nodes add/del`, decided by the leader. Either a local API call
+ * (call != NULL) or a request forwarded by a follower (from, req_id). */
 struct nodes_call {
+	struct krg_cluster *c;
 	struct krg_api_call *call;
+	uint32_t from;
+	uint64_t req_id;
 	struct krg_nodeset set;
 };
 
-static void nodes_done(int status, const char *msg, void *data)
+static void nodes_finish(struct nodes_call *nc, int status, const char *msg)
 {
-	struct nodes_call *nc = data;
-	Krg__Api__NodesChangeResult res = KRG__API__NODES_CHANGE_RESULT__INIT;
 	uint32_t ids[KRG_MAX_NODES];
 	size_t n = 0;
-	for (unsigned i = 0; i < KRG_MAX_NODES; i++)
+	for (unsigned i = 0; status == 0 && i < KRG_MAX_NODES; i++)
 		if (krg_nodeset_has(&nc->set, i))
 			ids[n++] = i;
-	res.n_changed = n;
-	res.changed = ids;
-	uint8_t buf[KRG_MAX_NODES * 3 + 16];
-	size_t len = krg__api__nodes_change_result__pack(&res, buf);
-	krg_api_reply(nc->call, status, msg, status == 0 ? buf : NULL, status == 0 ? len : 0);
+	if (nc->call) {
+		Krg__Api__NodesChangeResult res = KRG__API__NODES_CHANGE_RESULT__INIT;
+		uint8_t buf[KRG_MAX_NODES * 3 + 16];
+		res.n_changed = n;
+		res.changed = ids;
+		size_t len = krg__api__nodes_change_result__pack(&res, buf);
+		krg_api_reply(nc->call, status, msg, status == 0 ? buf : NULL, status == 0 ? len : 0);
+	} else {
+		Krg__Cluster__NodesReply rep = KRG__CLUSTER__NODES_REPLY__INIT;
+		uint8_t buf[KRG_MAX_NODES * 3 + 256];
+		rep.status = status;
+		rep.error = (char *)msg;
+		rep.n_changed = n;
+		rep.changed = ids;
+		size_t len = krg__cluster__nodes_reply__get_packed_size(&rep);
+		if (len <= sizeof(buf)) {
+			krg__cluster__nodes_reply__pack(&rep, buf);
+			krg_net_reply(nc->c->net, nc->from, nc->req_id, 0, buf, len);
+		} else {
+			krg_net_reply(nc->c->net, nc->from, nc->req_id, -EMSGSIZE, NULL, 0);
+		}
+	}
 	free(nc);
+}
+
+static void nodes_done(int status, const char *msg, void *data)
+{
+	nodes_finish(data, status, msg);
 }
 
 /* Resolve -n/-c/-t/-a into a node set, Kerrighed's way: add takes present
@@ -180,36 +207,115 @@ static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req,
 	return 0;
 }
 
-static void on_nodes_change(struct krg_api_call *call, bool add, struct krg_cluster *c)
+/* On the leader: select with the authoritative table, then propose. */
+static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len, bool add)
 {
 	char err[160];
-	Krg__Api__NodesChange *req = krg__api__nodes_change__unpack(NULL, call->len, call->body);
+	Krg__Api__NodesChange *req = krg__api__nodes_change__unpack(NULL, len, body);
 	if (!req) {
-		krg_api_reply(call, -EBADMSG, "malformed nodes request", NULL, 0);
+		nodes_finish(nc, -EBADMSG, "malformed nodes request");
 		return;
 	}
-	struct nodes_call *nc = calloc(1, sizeof(*nc));
-	int r = nc ? select_nodes(c, req, add, &nc->set, err, sizeof(err)) : -ENOMEM;
+	int r = select_nodes(nc->c, req, add, &nc->set, err, sizeof(err));
 	krg__api__nodes_change__free_unpacked(req, NULL);
 	if (r < 0) {
-		krg_api_reply(call, r, r == -ENOMEM ? "out of memory" : err, NULL, 0);
-		free(nc);
+		nodes_finish(nc, r, err);
 		return;
 	}
 	if (krg_nodeset_count(&nc->set) == 0) {
-		nc->call = call;
-		nodes_done(0, NULL, nc);
+		nodes_finish(nc, 0, NULL);
 		return;
 	}
-	nc->call = call;
-	r = krg_cluster_change_nodes(c, &nc->set, add, nodes_done, nc);
-	if (r < 0) {
-		krg_api_reply(call, r,
-			      r == -EAGAIN ? "no quorum: this node cannot reach a majority, membership cannot change"
-					   : strerror(-r),
-			      NULL, 0);
-		free(nc);
+	r = krg_cluster_change_nodes(nc->c, &nc->set, add, nodes_done, nc);
+	if (r < 0)
+		nodes_finish(nc, r, r == -EAGAIN ? "no quorum: this node cannot reach a majority, membership cannot change"
+						   : strerror(-r));
+}
+
+static void nodes_forward_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct nodes_call *nc = data;
+	char msg[200];
+	if (status < 0) {
+		snprintf(msg, sizeof(msg), "leader did not answer: %s", strerror(-status));
+		nodes_finish(nc, status, msg);
+		return;
 	}
+	Krg__Cluster__NodesReply *rep = krg__cluster__nodes_reply__unpack(NULL, reply->len, reply->body);
+	if (!rep || rep->status > 0) {
+		nodes_finish(nc, -EBADMSG, "leader sent a malformed answer");
+	} else {
+		memset(&nc->set, 0, sizeof(nc->set));
+		for (size_t i = 0; i < rep->n_changed; i++)
+			if (rep->changed[i] < KRG_MAX_NODES)
+				krg_nodeset_add(&nc->set, rep->changed[i]);
+		snprintf(msg, sizeof(msg), "%s", rep->error ? rep->error : "");
+		nodes_finish(nc, rep->status, rep->status ? msg : NULL);
+	}
+	if (rep)
+		krg__cluster__nodes_reply__free_unpacked(rep, NULL);
+}
+
+static void on_nodes_change(struct krg_api_call *call, bool add, struct krg_cluster *c)
+{
+	uint32_t leader = cluster_leader(c);
+	if (!krg_cluster_has_quorum(c) || !leader) {
+		krg_api_reply(call, -EAGAIN, "no quorum: this node cannot reach a majority, membership cannot change",
+			      NULL, 0);
+		return;
+	}
+	struct nodes_call *nc = calloc(1, sizeof(*nc));
+	if (!nc) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	nc->c = c;
+	nc->call = call;
+	if (leader == c->cfg->node_id) {
+		nodes_decide(nc, call->body, call->len, add);
+		return;
+	}
+	Krg__Cluster__NodesRequest fwd = KRG__CLUSTER__NODES_REQUEST__INIT;
+	fwd.add = add;
+	fwd.change.data = (uint8_t *)call->body;
+	fwd.change.len = call->len;
+	size_t n = krg__cluster__nodes_request__get_packed_size(&fwd);
+	uint8_t *buf = malloc(n ? n : 1);
+	int r = buf ? 0 : -ENOMEM;
+	if (buf) {
+		krg__cluster__nodes_request__pack(&fwd, buf);
+		r = krg_net_request(c->net, leader, NODES_MSG, buf, n, 0, nodes_forward_cb, nc);
+		free(buf);
+	}
+	if (r < 0)
+		nodes_finish(nc, r, "cannot reach the leader");
+}
+
+/* A follower's `nodes add/del`, for us to decide as the leader. */
+static void on_nodes_msg(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_cluster *c = data;
+	if (!req_id)
+		return;
+	struct nodes_call *nc = calloc(1, sizeof(*nc));
+	if (!nc) {
+		krg_net_reply(net, from, req_id, -ENOMEM, NULL, 0);
+		return;
+	}
+	nc->c = c;
+	nc->from = from;
+	nc->req_id = req_id;
+	Krg__Cluster__NodesRequest *req = krg__cluster__nodes_request__unpack(NULL, msg->len, msg->body);
+	if (!req) {
+		log_warn("membership: malformed nodes request from node %u", from);
+		nodes_finish(nc, -EBADMSG, "malformed nodes request");
+		return;
+	}
+	if (cluster_leader(c) != c->cfg->node_id)
+		nodes_finish(nc, -EAGAIN, "the leader changed; try again");
+	else
+		nodes_decide(nc, req->change.data, req->change.len, req->add);
+	krg__cluster__nodes_request__free_unpacked(req, NULL);
 }
 
 static void on_nodes_add(struct krg_api_call *call, void *data)
@@ -239,7 +345,9 @@ static void on_poweroff(struct krg_api_call *call, void *data)
 
 int cluster_api_register(struct krg_cluster *c)
 {
-	int r = krg_api_register(c->api, "cluster.status", false, on_status, c);
+	int r = krg_net_handle(c->net, NODES_MSG, on_nodes_msg, c);
+	if (r == 0)
+		r = krg_api_register(c->api, "cluster.status", false, on_status, c);
 	if (r == 0)
 		r = krg_api_register(c->api, "nodes.add", true, on_nodes_add, c);
 	if (r == 0)

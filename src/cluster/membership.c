@@ -95,6 +95,12 @@ static bool has_leader(struct krg_cluster *c, raft_id *leader)
 	return id != 0;
 }
 
+uint32_t cluster_leader(struct krg_cluster *c)
+{
+	raft_id id;
+	return has_leader(c, &id) ? (uint32_t)id : 0;
+}
+
 static int propose_with(struct krg_cluster *c, const Krg__Cluster__Command *cmd, struct proposal *p)
 {
 	struct raft_buffer buf;
@@ -216,6 +222,25 @@ static int propose_state(struct krg_cluster *c, uint32_t node, enum krg_node_sta
 		free(p);
 	}
 	return r;
+}
+
+static int propose_state_any(struct krg_cluster *c, uint32_t node, enum krg_node_state to,
+			     const Krg__Cluster__NodeState *from, size_t n_from, const char *reason,
+			     krg_cluster_done_cb cb, void *data)
+{
+	Krg__Cluster__Command cmd = KRG__CLUSTER__COMMAND__INIT;
+	Krg__Cluster__SetNodeState s = KRG__CLUSTER__SET_NODE_STATE__INIT;
+	s.node = node;
+	s.state = (Krg__Cluster__NodeState)to;
+	s.reason = (char *)reason;
+	s.n_expect_any = n_from;
+	s.expect_any = (Krg__Cluster__NodeState *)from;
+	s.has_unix_ms = true;
+	s.unix_ms = cluster_now_unix_ms();
+	cmd.version = KRG_CLUSTER_SCHEMA;
+	cmd.op_case = KRG__CLUSTER__COMMAND__OP_SET_STATE;
+	cmd.set_state = &s;
+	return cluster_propose(c, &cmd, cb, data);
 }
 
 int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,
@@ -358,6 +383,14 @@ static void change_one_done(int status, const char *msg, void *data)
 int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
 			     krg_cluster_done_cb cb, void *data)
 {
+	/* add: from absent, or leaving (the user changed their mind); del:
+	 * from any member state. A proposal that finds the node elsewhere
+	 * when applied is a no-op. */
+	static const Krg__Cluster__NodeState from_add[] = { KRG__CLUSTER__NODE_STATE__NODE_ABSENT,
+							     KRG__CLUSTER__NODE_STATE__NODE_LEAVING };
+	static const Krg__Cluster__NodeState from_del[] = { KRG__CLUSTER__NODE_STATE__NODE_JOINING,
+							     KRG__CLUSTER__NODE_STATE__NODE_UP,
+							     KRG__CLUSTER__NODE_STATE__NODE_DOWN };
 	if (!krg_cluster_has_quorum(c))
 		return -EAGAIN;
 	struct change *ch = calloc(1, sizeof(*ch));
@@ -369,13 +402,11 @@ int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *no
 	for (unsigned id = 0; id < KRG_MAX_NODES; id++) {
 		if (!krg_nodeset_has(nodes, id))
 			continue;
-		enum krg_node_state st = c->nodes[id].state;
-		int r;
 		ch->pending++;
-		if (add)
-			r = propose_state(c, id, KRG_NODE_JOINING, (int)st, "nodes add", change_one_done, ch, false);
-		else
-			r = propose_state(c, id, KRG_NODE_LEAVING, (int)st, "nodes del", change_one_done, ch, false);
+		int r = add ? propose_state_any(c, id, KRG_NODE_JOINING, from_add, ARRAY_SIZE(from_add), "nodes add",
+						change_one_done, ch)
+			    : propose_state_any(c, id, KRG_NODE_LEAVING, from_del, ARRAY_SIZE(from_del), "nodes del",
+						change_one_done, ch);
 		if (r < 0)
 			change_one_done(r, "cannot reach the leader", ch);
 	}

@@ -112,8 +112,8 @@ static void shutdown_cb(struct krg_cluster *c, void *data)
 static void fatal_cb(struct krg_net *net, int err, const char *msg, void *data)
 {
 	struct daemon *d = data;
+	/* The same one line as every other refusal; logs may be elsewhere. */
 	fprintf(stderr, "krgd: %s\n", msg);
-	log_error("%s", msg);
 	daemon_stop(d, 1);
 }
 

@@ -601,7 +601,10 @@ static void session_frame(struct conn *c, uint8_t *f, size_t len)
 				snprintf(msg, sizeof(msg),
 					 "another krgd with node id %u is already running (reported by node %u)",
 					 net->opts.self_id, c->peer_id);
-				log_error("%s", msg);
+				/* fatal_cb's owner reports it; logging here too would
+				 * print the refusal twice on a foreground krgd. */
+				if (!net->opts.fatal_cb)
+					log_error("%s", msg);
 				conn_close(c, LOG_LVL_DEBUG, "duplicate node id");
 				if (!net->fatal) {
 					net->fatal = true;

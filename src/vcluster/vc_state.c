@@ -90,7 +90,7 @@ int vc_node_init_pid(const struct vc_cluster *c, int i, pid_t *pid)
 {
 	char path[256];
 	long v;
-	ino_t mine, theirs;
+	ino_t mine = 0, theirs = 0;
 
 	vc_node_file(c, i, "init.pid", path, sizeof(path));
 	if (vc_read_long(path, &v) < 0 || v <= 1)

@@ -79,7 +79,7 @@ static int knob(const char *dir, const char *name, const char *val)
 
 int vc_cgroup_create(const struct vc_cluster *c, int i, char *path, size_t len)
 {
-	const char *root;
+	const char *root = NULL;
 	char parent[256], val[64];
 	int v = cg_detect(&root), r;
 	long quota = (long)(c->cpus * CG_PERIOD + 0.5);

@@ -853,6 +853,8 @@ static void on_conn_closed(uv_handle_t *h)
 	krg_frame_dec_free(&c->dec);
 	free(c->rxbuf);
 	free(c->my_hello);
+	krg_seal_clear(&c->tx);
+	krg_seal_clear(&c->rx);
 	sodium_memzero(c, sizeof(*c));
 	free(c);
 	handle_closed(net);

@@ -1,6 +1,7 @@
 /* session.c — see session.h. */
 #include <errno.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include "frame.h"
 #include "session.h"
 
@@ -89,6 +90,20 @@ int krg_session_derive(const uint8_t key[KRG_KEY_BYTES], const uint8_t eph_sk[32
 	memcpy(tx->key, okm + (initiator ? 0 : 32), 32);
 	memcpy(rx->key, okm + (initiator ? 32 : 0), 32);
 	tx->cipher = rx->cipher = cipher;
+	if (cipher == KRG_CIPHER_NONE) {
+		/* GMAC keyed once; each frame only sets its nonce. */
+		tx->gmac = EVP_CIPHER_CTX_new();
+		rx->gmac = EVP_CIPHER_CTX_new();
+		if (!tx->gmac || !rx->gmac ||
+		    !EVP_EncryptInit_ex(tx->gmac, EVP_aes_256_gcm(), NULL, tx->key, NULL) ||
+		    !EVP_EncryptInit_ex(rx->gmac, EVP_aes_256_gcm(), NULL, rx->key, NULL)) {
+			krg_seal_clear(tx);
+			krg_seal_clear(rx);
+			sodium_memzero(shared, sizeof(shared));
+			sodium_memzero(okm, sizeof(okm));
+			return -ENOMEM;
+		}
+	}
 	if (cipher == KRG_CIPHER_AESGCM) {
 		crypto_aead_aes256gcm_beforenm(&tx->aes, tx->key);
 		crypto_aead_aes256gcm_beforenm(&rx->aes, rx->key);
@@ -105,21 +120,29 @@ static void make_nonce(uint8_t n[12], uint64_t ctr)
 		n[4 + i] = (uint8_t)(ctr >> (8 * i));
 }
 
-/* Integrity mode: Poly1305 over hdr || payload with a one-time key taken
- * from ChaCha20(key, nonce) block 0, as in RFC 8439's AEAD. */
-static void mac_pieces(const struct krg_seal *s, const uint8_t nonce[12], const uint8_t hdr[4], const uint8_t *a,
+void krg_seal_clear(struct krg_seal *s)
+{
+	EVP_CIPHER_CTX_free(s->gmac);
+	sodium_memzero(s, sizeof(*s));
+}
+
+/* Integrity mode: AES-256-GMAC (GCM with everything as associated data)
+ * over hdr || payload. GHASH runs at about twice Poly1305's speed here,
+ * which is what keeps bulk transfers near raw TCP speed. Returns false if
+ * OpenSSL fails; the tag is then zero and the peer drops the link. */
+static bool mac_pieces(const struct krg_seal *s, const uint8_t nonce[12], const uint8_t hdr[4], const uint8_t *a,
 		       size_t alen, const uint8_t *b, size_t blen, uint8_t tag[KRG_TAG_BYTES])
 {
-	uint8_t otk[crypto_onetimeauth_KEYBYTES];
-	crypto_onetimeauth_state st;
-	crypto_stream_chacha20_ietf(otk, sizeof(otk), nonce, s->key);
-	crypto_onetimeauth_init(&st, otk);
-	crypto_onetimeauth_update(&st, hdr, 4);
-	crypto_onetimeauth_update(&st, a, alen);
-	if (blen)
-		crypto_onetimeauth_update(&st, b, blen);
-	crypto_onetimeauth_final(&st, tag);
-	sodium_memzero(otk, sizeof(otk));
+	EVP_CIPHER_CTX *ctx = s->gmac;
+	uint8_t none[16];
+	int l;
+	bool ok = ctx && EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) && EVP_EncryptUpdate(ctx, NULL, &l, hdr, 4) &&
+		  (!alen || EVP_EncryptUpdate(ctx, NULL, &l, a, (int)alen)) &&
+		  (!blen || EVP_EncryptUpdate(ctx, NULL, &l, b, (int)blen)) && EVP_EncryptFinal_ex(ctx, none, &l) &&
+		  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KRG_TAG_BYTES, tag);
+	if (!ok)
+		memset(tag, 0, KRG_TAG_BYTES);
+	return ok;
 }
 
 void krg_seal_frame(struct krg_seal *s, const uint8_t hdr[4], uint8_t *head, size_t head_len,
@@ -153,8 +176,8 @@ long krg_open_frame(struct krg_seal *s, uint8_t *payload, size_t len)
 	make_nonce(nonce, s->counter);
 	switch (s->cipher) {
 	case KRG_CIPHER_NONE:
-		mac_pieces(s, nonce, hdr, payload, plen, NULL, 0, tag);
-		r = crypto_verify_16(tag, payload + plen);
+		if (mac_pieces(s, nonce, hdr, payload, plen, NULL, 0, tag))
+			r = crypto_verify_16(tag, payload + plen);
 		break;
 	case KRG_CIPHER_CHACHA:
 		r = crypto_aead_chacha20poly1305_ietf_decrypt_detached(payload, NULL, payload, plen, payload + plen,

@@ -14,7 +14,7 @@
 #define KRG_TAG_BYTES 16
 
 enum krg_cipher {
-	KRG_CIPHER_NONE = 0,     /* integrity only: Poly1305, one-time key per frame */
+	KRG_CIPHER_NONE = 0,     /* integrity only: AES-256-GMAC (OpenSSL), payload in clear */
 	KRG_CIPHER_CHACHA = 1,   /* crypto_aead_chacha20poly1305_ietf */
 	KRG_CIPHER_AESGCM = 2,   /* crypto_aead_aes256gcm (where the CPU has AES-NI) */
 };
@@ -35,12 +35,15 @@ void krg_hs_proof(const uint8_t key[KRG_KEY_BYTES], bool initiator, const uint8_
 bool krg_hs_proof_ok(const uint8_t key[KRG_KEY_BYTES], bool initiator, const uint8_t th[KRG_HS_HASH_BYTES],
 		     const uint8_t *mac, size_t mac_len);
 
-/* One direction of a session. */
+struct evp_cipher_ctx_st;
+
+/* One direction of a session. Release with krg_seal_clear(). */
 struct krg_seal {
 	enum krg_cipher cipher;
 	uint64_t counter;                      /* frames sealed/opened so far: the nonce */
 	uint8_t key[32];
 	crypto_aead_aes256gcm_state aes;       /* expanded key when cipher is AESGCM */
+	struct evp_cipher_ctx_st *gmac;        /* owned; keyed GCM context when cipher is NONE */
 };
 
 /* Session keys from the X25519 exchange, the cluster key and the
@@ -55,6 +58,8 @@ int krg_session_derive(const uint8_t key[KRG_KEY_BYTES], const uint8_t eph_sk[32
  * mode reads the pieces and leaves them. Advances the counter. */
 void krg_seal_frame(struct krg_seal *s, const uint8_t hdr[4], uint8_t *head, size_t head_len,
 		    const uint8_t *body, size_t body_len, uint8_t tag[KRG_TAG_BYTES]);
+/* Free what a derived seal holds and wipe its keys. */
+void krg_seal_clear(struct krg_seal *s);
 /* Open a received payload (payload || tag) in place; hdr is recomputed from
  * the length. Returns the plaintext length or -EBADMSG. */
 long krg_open_frame(struct krg_seal *s, uint8_t *payload, size_t len);

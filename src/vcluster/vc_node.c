@@ -12,6 +12,7 @@
  * every inherited fd and detaches from the terminal so `up` returns and
  * harnesses that capture its output see EOF. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -94,9 +95,29 @@ static int node_setup(struct node_ctx *n)
 	/* A /proc for the new pid ns: the node must see only its processes. */
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return vc_fail(-errno, "cannot mount /proc: %s", strerror(errno));
+	/* A build tree under /tmp (CI clones there) would vanish under the
+	 * node's private /tmp, and with it the krg tools `exec` puts on PATH:
+	 * carry its top directory over with a bind mount. */
+	char self[PATH_MAX], top[PATH_MAX] = "";
+	_cleanup_close_ int top_fd = -1;
+	if (vc_self_dir(self, sizeof(self)) == 0 && strncmp(self, "/tmp/", 5) == 0) {
+		const char *slash = strchr(self + 5, '/');
+		size_t n = slash ? (size_t)(slash - self) : strlen(self);
+		memcpy(top, self, n);
+		top[n] = '\0';
+		top_fd = open(top, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
 	if ((r = mount_tmpfs("/run", "mode=0755")) < 0 || (r = mount_tmpfs("/tmp", "mode=1777")) < 0 ||
 	    (r = mount_tmpfs("/var/lib/krg", "mode=0700")) < 0 || (r = mount_tmpfs("/dev/shm", "mode=1777")) < 0)
 		return r;
+	if (top_fd >= 0) {
+		char src[64];
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", top_fd);
+		if (mkdir(top, 0755) < 0 && errno != EEXIST)
+			return vc_fail(-errno, "cannot create %s in the node: %s", top, strerror(errno));
+		if (mount(src, top, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return vc_fail(-errno, "cannot bind %s into the node: %s", top, strerror(errno));
+	}
 	if (mkdir("/run/krg", 0755) < 0 && errno != EEXIST)
 		return vc_fail(-errno, "cannot create /run/krg: %s", strerror(errno));
 	if ((r = vc_write_file("/run/krg/krgd.conf", n->conf, 0644)) < 0)

@@ -262,6 +262,10 @@ static void test_seal(void **state)
 		memcpy(copy, f1, 40);
 		assert_int_equal(krg_open_frame(&brx, f2 + 4, 36), 20);
 		assert_int_equal(f2[4], 'B');
+		krg_seal_clear(&atx);
+		krg_seal_clear(&arx);
+		krg_seal_clear(&btx);
+		krg_seal_clear(&brx);
 	}
 	/* proofs are role tagged */
 	uint8_t mac[crypto_auth_BYTES];

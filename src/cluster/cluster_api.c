@@ -137,8 +137,8 @@ static void nodes_done(int status, const char *msg, void *data)
 
 /* Resolve -n/-c/-t/-a into a node set, Kerrighed's way: add takes present
  * (linked) nodes that are not members, del takes members. */
-static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req, bool add, struct krg_nodeset *out,
-			char *err, size_t errlen)
+static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req, bool add, uint32_t origin,
+			struct krg_nodeset *out, char *err, size_t errlen)
 {
 	struct krg_nodeset candidates = { 0 };
 	unsigned members = 0;
@@ -149,7 +149,7 @@ static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req,
 		bool member = st != KRG_NODE_ABSENT && st != KRG_NODE_LEAVING;
 		bool present = id == c->cfg->node_id || krg_net_peer_up(c->net, id);
 		members += member;
-		if (add ? (!member && present) : (member && !(req->has_all && req->all && id == c->cfg->node_id)))
+		if (add ? (!member && present) : (member && !(req->has_all && req->all && id == origin)))
 			krg_nodeset_add(&candidates, id);
 	}
 	if (req->n_nodes) {
@@ -208,7 +208,7 @@ static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req,
 }
 
 /* On the leader: select with the authoritative table, then propose. */
-static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len, bool add)
+static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len, bool add, uint32_t origin)
 {
 	char err[160];
 	Krg__Api__NodesChange *req = krg__api__nodes_change__unpack(NULL, len, body);
@@ -216,7 +216,7 @@ static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len,
 		nodes_finish(nc, -EBADMSG, "malformed nodes request");
 		return;
 	}
-	int r = select_nodes(nc->c, req, add, &nc->set, err, sizeof(err));
+	int r = select_nodes(nc->c, req, add, origin, &nc->set, err, sizeof(err));
 	krg__api__nodes_change__free_unpacked(req, NULL);
 	if (r < 0) {
 		nodes_finish(nc, r, err);
@@ -272,11 +272,13 @@ static void on_nodes_change(struct krg_api_call *call, bool add, struct krg_clus
 	nc->c = c;
 	nc->call = call;
 	if (leader == c->cfg->node_id) {
-		nodes_decide(nc, call->body, call->len, add);
+		nodes_decide(nc, call->body, call->len, add, c->cfg->node_id);
 		return;
 	}
 	Krg__Cluster__NodesRequest fwd = KRG__CLUSTER__NODES_REQUEST__INIT;
 	fwd.add = add;
+	fwd.has_origin = true;
+	fwd.origin = c->cfg->node_id;
 	fwd.change.data = (uint8_t *)call->body;
 	fwd.change.len = call->len;
 	size_t n = krg__cluster__nodes_request__get_packed_size(&fwd);
@@ -314,7 +316,7 @@ static void on_nodes_msg(struct krg_net *net, uint32_t from, const struct krg_ms
 	if (cluster_leader(c) != c->cfg->node_id)
 		nodes_finish(nc, -EAGAIN, "the leader changed; try again");
 	else
-		nodes_decide(nc, req->change.data, req->change.len, req->add);
+		nodes_decide(nc, req->change.data, req->change.len, req->add, req->has_origin ? req->origin : from);
 	krg__cluster__nodes_request__free_unpacked(req, NULL);
 }
 

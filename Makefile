@@ -37,6 +37,7 @@ check-unit: all
 
 bench: all
 	bash bench/rpc $(BUILD)
+	bash bench/run $(BUILD)
 
 install: all
 	meson install -C $(BUILD)

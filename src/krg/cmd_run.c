@@ -168,12 +168,18 @@ static void flush_now(int sock, struct buf *out)
 	out->len -= off;
 }
 
-static int stream_loop(int sock, bool tty)
+/* window: stdin bytes we may have sent and not yet got credited back
+ * (RunStarted.window); 0 = no limit (older krgd). Staying within it means
+ * krgd never has to stop reading our socket, so signals and window sizes
+ * never wait behind stdin the remote process does not read. */
+static int stream_loop(int sock, bool tty, size_t window)
 {
 	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGCONT,
 				   SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGALRM };
 	struct buf out = { 0 }, in = { 0 };
 	bool stdin_done = false, out_closed[3] = { false };
+	size_t inflight = 0; /* stdin sent, not yet credited */
+	int wdead = 0;       /* krgd closed its side (errno): read what is left */
 	int rc = -1;
 
 	if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -194,9 +200,10 @@ static int stream_loop(int sock, bool tty)
 
 	while (rc < 0) {
 		struct pollfd pf[3] = {
-			{ .fd = sock, .events = POLLIN | (out.len ? POLLOUT : 0) },
+			{ .fd = sock, .events = POLLIN | (out.len && !wdead ? POLLOUT : 0) },
 			{ .fd = sigpipe_fds[0], .events = POLLIN },
-			{ .fd = stdin_done || out.len >= OUT_MAX ? -1 : 0, .events = POLLIN },
+			{ .fd = stdin_done || wdead || out.len >= OUT_MAX || (window && inflight >= window) ? -1 : 0,
+			  .events = POLLIN },
 		};
 		if (poll(pf, 3, -1) < 0) {
 			if (errno == EINTR)
@@ -232,7 +239,10 @@ static int stream_loop(int sock, bool tty)
 		}
 		if (pf[2].revents) {
 			uint8_t data[CHUNK];
-			ssize_t n = read(0, data, sizeof(data));
+			size_t want = sizeof(data);
+			if (window && window - inflight < want)
+				want = window - inflight;
+			ssize_t n = read(0, data, want);
 			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 				goto sock;
 			Krg__Proc__Io io = KRG__PROC__IO__INIT;
@@ -240,6 +250,7 @@ static int stream_loop(int sock, bool tty)
 				io.has_data = true;
 				io.data.data = data;
 				io.data.len = (size_t)n;
+				inflight += (size_t)n;
 			} else {
 				io.has_eof = io.eof = true;
 				stdin_done = true;
@@ -253,10 +264,14 @@ static int stream_loop(int sock, bool tty)
 				memmove(out.p, out.p + k, out.len - (size_t)k);
 				out.len -= (size_t)k;
 			} else if (k < 0 && errno != EAGAIN && errno != EINTR) {
-				rc = fail("lost the connection to krgd: %s", strerror(errno));
-				break;
+				/* krgd ends the stream after the exit frame: it may
+				 * close before it read all we sent. Read on: the
+				 * last frame tells how it ended. */
+				wdead = errno;
 			}
 		}
+		if (wdead)
+			out.len = 0;
 		if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (in.cap - in.len < CHUNK + 64) {
@@ -276,7 +291,8 @@ static int stream_loop(int sock, bool tty)
 			break;
 		}
 		if (k == 0) {
-			rc = fail("%s", "lost the connection to krgd");
+			rc = wdead ? fail("lost the connection to krgd: %s", strerror(wdead))
+				   : fail("%s", "lost the connection to krgd");
 			break;
 		}
 		in.len += (size_t)k;
@@ -304,6 +320,8 @@ static int stream_loop(int sock, bool tty)
 					send_signal(&out, SIGPIPE);
 				}
 			}
+			if (io->has_stdin_credit)
+				inflight -= io->stdin_credit < inflight ? io->stdin_credit : inflight;
 			if (io->error) {
 				rc = fail("%s", io->error);
 			} else if (io->has_exited && io->exited) {
@@ -476,6 +494,10 @@ int cmd_run(int argc, char **argv)
 	}
 	if (r < 0)
 		return fail("%s", err);
+	Krg__Proc__RunStarted *rs = krg__proc__run_started__unpack(NULL, resp_len, resp);
 	free(resp);
-	return stream_loop(sock, tty);
+	size_t window = rs && rs->has_window ? rs->window : 0;
+	if (rs)
+		krg__proc__run_started__free_unpacked(rs, NULL);
+	return stream_loop(sock, tty, window);
 }

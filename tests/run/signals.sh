@@ -37,4 +37,16 @@ on 1 sh -c "krg run -n 2 -- sleep 30 & k=\$!; sleep 0.5; kill -TERM \$k; wait \$
 rc=$?
 set -e
 assert_eq "$rc" 143 "SIGTERM to krg kills remote sleep"
+# Signals do not queue behind stdin: the remote does not read its stdin,
+# krg's stdin is an endless flood (every window full), and SIGTERM must
+# still reach it at once. A watchdog SIGKILLs a stuck krg (137).
+for n in 2 1; do
+	set +e
+	on 1 sh -c "yes | krg run -n $n -- sleep 100 >/dev/null 2>&1 & k=\$!
+		sleep 1; kill -TERM \$k; (sleep 5; kill -KILL \$k) >/dev/null 2>&1 & w=\$!
+		wait \$k; rc=\$?; kill \$w 2>/dev/null; exit \$rc"
+	rc=$?
+	set -e
+	assert_eq "$rc" 143 "SIGTERM to krg -n $n with stdin back-pressured"
+done
 echo PASS

@@ -108,7 +108,11 @@ static void stream_msg(struct krg_api_stream *s, const uint8_t *msg, size_t len,
 		uint8_t *b = x_pack(&d.base, &n);
 		if (b && x_send_bulk(f->e, f->node, "proc.data", b, n) == 0) {
 			f->stdin_out += io->data.len;
-			if (f->stdin_out >= f->stdin_window && !f->stdin_paused) {
+			/* krg keeps within the window it was given (RunStarted.window),
+			 * so this socket is always read and signals never wait
+			 * behind stdin. A client that overruns it (an older krg) is
+			 * held back by not reading its socket. */
+			if (f->stdin_out > f->stdin_window && !f->stdin_paused) {
 				f->stdin_paused = true;
 				krg_api_stream_pause(f->st, true);
 			}
@@ -223,7 +227,14 @@ void front_on_ctl(struct krg_exec *e, uint32_t from, const Krg__Proc__Ctl *c)
 	if (!f || !f->started)
 		return;
 	f->stdin_out = c->stdin_credit > f->stdin_out ? 0 : f->stdin_out - c->stdin_credit;
-	if (f->stdin_paused && f->stdin_out < f->stdin_window) {
+	if (f->st && c->stdin_credit) {
+		/* End to end: krg may send that much more stdin. */
+		Krg__Proc__Io io = KRG__PROC__IO__INIT;
+		io.has_stdin_credit = true;
+		io.stdin_credit = c->stdin_credit;
+		io_send(f, &io, NULL, NULL);
+	}
+	if (f->stdin_paused && f->stdin_out <= f->stdin_window) {
 		f->stdin_paused = false;
 		if (f->st)
 			krg_api_stream_pause(f->st, false);
@@ -338,6 +349,8 @@ static void spawn_done(struct krg_net *net, int status, const struct krg_msg *re
 		rs.node = f->node;
 		rs.pid = f->pid;
 		rs.id = f->id;
+		rs.has_window = true;
+		rs.window = (uint32_t)f->stdin_window;
 		size_t n;
 		uint8_t *b = x_pack(&rs.base, &n);
 		f->st = b ? krg_api_stream_start(call, b, n, stream_msg, stream_close, f) : NULL;

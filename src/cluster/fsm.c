@@ -83,9 +83,7 @@ static void apply_set_state(struct krg_cluster *c, const Krg__Cluster__SetNodeSt
 	}
 	struct node_entry *n = &c->nodes[s->node];
 	enum krg_node_state from = n->state, to = (enum krg_node_state)s->state;
-	if (s->has_expect && (enum krg_node_state)s->expect != from)
-		return; /* stale proposal: the log already moved on */
-	if (s->n_expect_any) {
+	if (s->n_expect_any) { /* stale proposal: the log already moved on */
 		bool ok = false;
 		for (size_t i = 0; i < s->n_expect_any; i++)
 			ok |= (enum krg_node_state)s->expect_any[i] == from;

@@ -134,7 +134,10 @@ static int propose_with(struct krg_cluster *c, const Krg__Cluster__Command *cmd,
 	return r;
 }
 
-int cluster_propose(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg_cluster_done_cb cb, void *data)
+/* Propose cmd; when node >= 0, mark that node as having a proposal in
+ * flight until it is decided (the failure detector skips it meanwhile). */
+static int propose_tracked(struct krg_cluster *c, const Krg__Cluster__Command *cmd, int node,
+			   krg_cluster_done_cb cb, void *data)
 {
 	struct proposal *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -142,11 +145,21 @@ int cluster_propose(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg
 	p->c = c;
 	p->cb = cb;
 	p->data = data;
-	p->node = -1;
+	p->node = node;
+	if (node >= 0)
+		c->nodes[node].proposing = true;
 	int r = propose_with(c, cmd, p);
-	if (r < 0)
+	if (r < 0) {
+		if (node >= 0)
+			c->nodes[node].proposing = false;
 		free(p);
+	}
 	return r;
+}
+
+int cluster_propose(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg_cluster_done_cb cb, void *data)
+{
+	return propose_tracked(c, cmd, -1, cb, data);
 }
 
 /* A follower forwarded a command: append it if we lead. */
@@ -189,44 +202,11 @@ out:
 		krg__cluster__propose__free_unpacked(fwd, NULL);
 }
 
-static int propose_state(struct krg_cluster *c, uint32_t node, enum krg_node_state to, int expect, const char *reason,
+/* Move node to `to` if, when the entry is applied, it is in one of the
+ * states `from`: racing or stale proposals then become no-ops. */
+static int propose_state(struct krg_cluster *c, uint32_t node, enum krg_node_state to,
+			 const Krg__Cluster__NodeState *from, size_t n_from, const char *reason,
 			 krg_cluster_done_cb cb, void *data, bool track)
-{
-	Krg__Cluster__Command cmd = KRG__CLUSTER__COMMAND__INIT;
-	Krg__Cluster__SetNodeState s = KRG__CLUSTER__SET_NODE_STATE__INIT;
-	s.node = node;
-	s.state = (Krg__Cluster__NodeState)to;
-	s.reason = (char *)reason;
-	if (expect >= 0) {
-		s.has_expect = true;
-		s.expect = (Krg__Cluster__NodeState)expect;
-	}
-	s.has_unix_ms = true;
-	s.unix_ms = cluster_now_unix_ms();
-	cmd.version = KRG_CLUSTER_SCHEMA;
-	cmd.op_case = KRG__CLUSTER__COMMAND__OP_SET_STATE;
-	cmd.set_state = &s;
-	struct proposal *p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->c = c;
-	p->cb = cb;
-	p->data = data;
-	p->node = track ? (int)node : -1;
-	if (track)
-		c->nodes[node].proposing = true;
-	int r = propose_with(c, &cmd, p);
-	if (r < 0) {
-		if (track)
-			c->nodes[node].proposing = false;
-		free(p);
-	}
-	return r;
-}
-
-static int propose_state_any(struct krg_cluster *c, uint32_t node, enum krg_node_state to,
-			     const Krg__Cluster__NodeState *from, size_t n_from, const char *reason,
-			     krg_cluster_done_cb cb, void *data)
 {
 	Krg__Cluster__Command cmd = KRG__CLUSTER__COMMAND__INIT;
 	Krg__Cluster__SetNodeState s = KRG__CLUSTER__SET_NODE_STATE__INIT;
@@ -240,7 +220,15 @@ static int propose_state_any(struct krg_cluster *c, uint32_t node, enum krg_node
 	cmd.version = KRG_CLUSTER_SCHEMA;
 	cmd.op_case = KRG__CLUSTER__COMMAND__OP_SET_STATE;
 	cmd.set_state = &s;
-	return cluster_propose(c, &cmd, cb, data);
+	return propose_tracked(c, &cmd, track ? (int)node : -1, cb, data);
+}
+
+/* The failure detector's transitions: from exactly one state. */
+static void propose_from(struct krg_cluster *c, uint32_t node, enum krg_node_state from, enum krg_node_state to,
+			 const char *reason, bool track)
+{
+	Krg__Cluster__NodeState f = (Krg__Cluster__NodeState)from;
+	propose_state(c, node, to, &f, 1, reason, NULL, NULL, track);
 }
 
 int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,
@@ -287,8 +275,7 @@ static void tick_cb(uv_timer_t *t)
 	if (c->epoch == 0 && !c->bootstrap_proposed) {
 		c->bootstrap_proposed = true;
 		for (size_t i = 0; i < c->cfg->n_nodes; i++)
-			propose_state(c, c->cfg->nodes[i].id, KRG_NODE_JOINING, KRG_NODE_ABSENT, "cluster created",
-				      NULL, NULL, false);
+			propose_from(c, c->cfg->nodes[i].id, KRG_NODE_ABSENT, KRG_NODE_JOINING, "cluster created", false);
 		return;
 	}
 	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
@@ -303,20 +290,20 @@ static void tick_cb(uv_timer_t *t)
 		case KRG_NODE_UP:
 			if (quiet > c->cfg->failure_timeout_ms) {
 				snprintf(why, sizeof(why), "no message for %llu ms", (unsigned long long)quiet);
-				propose_state(c, id, KRG_NODE_DOWN, KRG_NODE_UP, why, NULL, NULL, true);
+				propose_from(c, id, KRG_NODE_UP, KRG_NODE_DOWN, why, true);
 			}
 			break;
 		case KRG_NODE_DOWN:
 			if (alive)
-				propose_state(c, id, KRG_NODE_UP, KRG_NODE_DOWN, "heard again", NULL, NULL, true);
+				propose_from(c, id, KRG_NODE_DOWN, KRG_NODE_UP, "heard again", true);
 			break;
 		case KRG_NODE_JOINING:
 			if (alive)
-				propose_state(c, id, KRG_NODE_UP, KRG_NODE_JOINING, "joined", NULL, NULL, true);
+				propose_from(c, id, KRG_NODE_JOINING, KRG_NODE_UP, "joined", true);
 			break;
 		case KRG_NODE_LEAVING:
 			/* Services drained in their REMOVE callbacks; nothing to wait for yet. */
-			propose_state(c, id, KRG_NODE_ABSENT, KRG_NODE_LEAVING, "left", NULL, NULL, true);
+			propose_from(c, id, KRG_NODE_LEAVING, KRG_NODE_ABSENT, "left", true);
 			break;
 		default:
 			break;
@@ -403,10 +390,10 @@ int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *no
 		if (!krg_nodeset_has(nodes, id))
 			continue;
 		ch->pending++;
-		int r = add ? propose_state_any(c, id, KRG_NODE_JOINING, from_add, ARRAY_SIZE(from_add), "nodes add",
-						change_one_done, ch)
-			    : propose_state_any(c, id, KRG_NODE_LEAVING, from_del, ARRAY_SIZE(from_del), "nodes del",
-						change_one_done, ch);
+		int r = add ? propose_state(c, id, KRG_NODE_JOINING, from_add, ARRAY_SIZE(from_add), "nodes add",
+					    change_one_done, ch, false)
+			    : propose_state(c, id, KRG_NODE_LEAVING, from_del, ARRAY_SIZE(from_del), "nodes del",
+					    change_one_done, ch, false);
 		if (r < 0)
 			change_one_done(r, "cannot reach the leader", ch);
 	}

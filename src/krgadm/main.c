@@ -6,31 +6,14 @@
 #include <errno.h>
 #include "api/client.h"
 #include "krgadm/krgadm.h"
+#include "lib/cmdtable.h"
 #include "vcluster/vcluster.h"
 
-struct command {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *summary;
-};
-
-static const struct command commands[] = {
+static const struct krg_command commands[] = {
 	{ "cluster", cmd_cluster, "init | status | wait | poweroff: the cluster as a whole" },
 	{ "nodes", cmd_nodes, "status | add | del: membership of nodes (Kerrighed's -n/-c/-t/-a)" },
 	{ "vcluster", krg_vcluster_main, "up | exec | down | status: a virtual cluster on this machine" },
 };
-
-static void usage(FILE *f)
-{
-	fprintf(f, "Usage: krgadm COMMAND [ARGS...]\n\nCommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f,
-		"\n'krgadm COMMAND --help' describes each. Common options: --socket PATH\n"
-		"(default: api_socket from $KRG_CONFIG or /etc/krg/krgd.conf, else /run/krg/krgd.sock),\n"
-		"--json where output is parsed by scripts.\n"
-		"Exit status: 0 success, 1 failure, 2 bad usage, 3 krgd unreachable.\n");
-}
 
 int krgadm_call(const char *socket, const char *command, const void *body, size_t len, uint8_t **resp,
 		size_t *resp_len)
@@ -69,17 +52,10 @@ const char *krgadm_state_name(int state)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return KRGADM_USAGE;
-	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return 0;
-	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "krgadm: unknown command '%s' (see krgadm --help)\n", argv[1]);
-	return KRGADM_USAGE;
+	return krg_cmdtable_main("krgadm", commands, sizeof(commands) / sizeof(commands[0]),
+				 "'krgadm COMMAND --help' describes each. Common options: --socket PATH\n"
+				 "(default: api_socket from $KRG_CONFIG or /etc/krg/krgd.conf, else /run/krg/krgd.sock),\n"
+				 "--json where output is parsed by scripts.\n"
+				 "Exit status: 0 success, 1 failure, 2 bad usage, 3 krgd unreachable.\n",
+				 KRGADM_USAGE, argc, argv);
 }

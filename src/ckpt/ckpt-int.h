@@ -1,0 +1,143 @@
+/* ckpt-int.h — private to src/ckpt. Map of the module:
+ *   image.c    framed, checksummed image files (read, verify, write)
+ *   ptrace.c   seize/interrupt, registers, syscall injection
+ *   core.c     registers, signals, cwd/umask/rlimits/creds (core-<pid>.img)
+ *   mm.c       VMAs and page contents (mm-<pid>.img, pages-<pid>.img)
+ *   files.c    file descriptors, one ops struct per kind (files-<pid>.img)
+ *   dump.c     orchestrates a checkpoint
+ *   restore.c  orchestrates a restart
+ *   show.c     krg image show */
+#pragma once
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include "ckpt/ckpt.h"
+#include "proto/ckpt.pb-c.h"
+
+#define CKPT_PAGE 4096UL
+#define CKPT_TASK_SIZE 0x7ffffffff000UL
+
+/* Fill err (first writer wins unless append) and return -errnum. */
+int ckpt_fail(struct ckpt_error *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ckpt_fail_append(struct ckpt_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- image.c ---- */
+enum ckpt_part {
+	CKPT_PART_INVENTORY = 1,
+	CKPT_PART_CORE = 2,
+	CKPT_PART_MM = 3,
+	CKPT_PART_FILES = 4,
+	CKPT_PART_PAGES = 5,
+};
+const char *ckpt_part_name(enum ckpt_part part);
+
+/* A file being written: frame first (filled at close), payload streamed,
+ * checksum updated on the way, renamed into place at commit. */
+struct ckpt_writer;
+int ckpt_writer_open(int dirfd, const char *name, enum ckpt_part part, struct ckpt_writer **out, struct ckpt_error *err);
+int ckpt_writer_write(struct ckpt_writer *w, const void *buf, size_t len, struct ckpt_error *err);
+uint64_t ckpt_writer_offset(const struct ckpt_writer *w);
+int ckpt_writer_commit(struct ckpt_writer *w, struct ckpt_error *err);  /* frees w */
+void ckpt_writer_abort(struct ckpt_writer *w);                          /* frees w */
+/* Write one protobuf message as a whole part. */
+int ckpt_write_msg(int dirfd, const char *name, enum ckpt_part part, const ProtobufCMessage *msg, struct ckpt_error *err);
+
+/* A verified part, mapped read-only. */
+struct ckpt_blob {
+	void *map;            /* owned: the whole file mapping */
+	size_t map_len;
+	const uint8_t *data;  /* borrowed from map: the payload */
+	size_t len;
+};
+int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt_blob *out, struct ckpt_error *err);
+void ckpt_blob_free(struct ckpt_blob *b);
+
+/* The whole image, verified and decoded (one process for now). */
+struct ckpt_image {
+	const char *dir;            /* borrowed */
+	Krg__Ckpt__Inventory *inv;  /* owned (protobuf-c unpacked) */
+	Krg__Ckpt__Core *core;
+	Krg__Ckpt__Mm *mm;
+	Krg__Ckpt__Files *files;
+	struct ckpt_blob pages;
+};
+int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, struct ckpt_error *err);
+void ckpt_image_free(struct ckpt_image *img);
+
+/* ---- ptrace.c ---- */
+struct ckpt_thread {
+	pid_t tid;
+	struct user_regs_struct regs;  /* at freeze time */
+	uint8_t *xsave;                /* owned */
+	size_t xsave_len;
+	uint64_t sigmask;
+	int stop_sig;                  /* a signal that stopped it instead of the interrupt, to deliver at thaw */
+};
+
+/* A process whose code we can run syscalls in: `code` holds
+ * "syscall; int3"; `scratch` is writable memory for arguments. */
+struct ckpt_tracee {
+	pid_t pid;
+	uint64_t code;
+	uint64_t scratch;
+	size_t scratch_len;
+	uint64_t pending_sigs;  /* signals caught while injecting, re-sent at detach */
+};
+
+int ckpt_seize_all(pid_t pid, struct ckpt_thread **threads, size_t *n, struct ckpt_error *err);
+void ckpt_release_all(pid_t pid, struct ckpt_thread *threads, size_t n, bool kill_it);
+int ckpt_get_regs(pid_t tid, struct ckpt_thread *t, struct ckpt_error *err);
+int ckpt_inject(struct ckpt_tracee *t, long nr, const long args[6], long *ret, struct ckpt_error *err);
+long ckpt_syscall(struct ckpt_tracee *t, struct ckpt_error *err, long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+int ckpt_poke(pid_t pid, uint64_t addr, const void *buf, size_t len);
+int ckpt_peek(pid_t pid, uint64_t addr, void *buf, size_t len);
+size_t ckpt_xsave_size(void);
+uint64_t ckpt_xcr0(void);
+
+/* ---- core.c ---- */
+int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *threads, size_t n, Krg__Ckpt__Core **out, uint64_t *brk, struct ckpt_error *err);
+void ckpt_core_free(Krg__Ckpt__Core *c);
+/* Task state before registers: signals, cwd, umask, rlimits, rseq, ... */
+int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err);
+int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err);
+/* Registers last, with syscall-restart fix-up. */
+int ckpt_core_restore_regs(pid_t pid, const Krg__Ckpt__ThreadCore *tc, struct ckpt_error *err);
+void ckpt_regs_to_pb(const struct user_regs_struct *r, Krg__Ckpt__GpRegs *pb);
+void ckpt_regs_from_pb(const Krg__Ckpt__GpRegs *pb, struct user_regs_struct *r);
+
+/* ---- mm.c ---- */
+int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+void ckpt_mm_free(Krg__Ckpt__Mm *mm);
+int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err);
+int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err);
+int ckpt_mm_restore_fields(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err);
+const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k);
+/* A free spot of `len` bytes both in the image and in our own address
+ * space (the restored child starts as our copy); 0 if none. */
+uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *mm, uint64_t len);
+
+/* ---- files.c ---- */
+/* How one kind of fd is saved and restored: a versioned ops struct, so a
+ * kind added later (pipes, sockets) is one more file and one more entry. */
+struct ckpt_fd_ops {
+	unsigned version;        /* CKPT_FD_OPS_VERSION */
+	const char *kind;        /* stored in Fd.kind */
+	/* Does this fd (stat of /proc/PID/fd/N, its link) belong to us? */
+	bool (*match)(const struct stat *st, const char *link);
+	/* Fill what the generic part did not (path, size, ...). 0 or -errno. */
+	int (*dump)(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err);
+	/* Reopen it in the tracee as fd->fd. */
+	int (*restore)(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
+};
+#define CKPT_FD_OPS_VERSION 1
+int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, struct ckpt_error *err);
+void ckpt_files_free(Krg__Ckpt__Files *f);
+int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err);
+int ckpt_files_restore(struct ckpt_tracee *t, const Krg__Ckpt__Files *f, struct ckpt_error *err);
+
+/* small helpers (image.c) */
+int ckpt_read_file(const char *path, char *buf, size_t len);  /* bytes read (NUL-terminated) or -errno */
+char *ckpt_strdup(const char *s);

@@ -1,0 +1,35 @@
+/* ckpt.h — checkpoint/restart of unmodified processes (the public side of
+ * src/ckpt; ckpt-int.h is the module's own). For now local: one process,
+ * dumped into an image directory, restored by the caller as its child.
+ * See docs/checkpoint.md. */
+#pragma once
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* Image format version written by this krg; readers refuse others. */
+#define CKPT_IMAGE_VERSION 1
+
+/* A failure, in words for a person: the library fills it, the boundary
+ * prints it once. Several lines when several things were refused. */
+struct ckpt_error {
+	char msg[2048];
+};
+
+struct ckpt_dump_opts {
+	bool kill;                 /* SIGKILL the process after a good dump */
+	bool ignore_unsupported;   /* drop unsupported fds (closed at restart) */
+	const char *description;   /* borrowed; may be NULL */
+};
+
+/* Dump process `pid` into `dir` (created 0700; must not hold an image).
+ * The process is left running unless opts->kill. 0 or -errno. */
+int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, struct ckpt_error *err);
+
+/* Verify the whole image in `dir`, then recreate its process as a child
+ * of the caller, running. *pid_out is its pid. On failure nothing is left
+ * running. 0 or -errno. */
+int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err);
+
+/* Decode and print every part of the image, for people or as JSON. */
+int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err);

@@ -1,0 +1,382 @@
+/* image.c — the frame around every image file, and loading a whole image.
+ *
+ * Frame (64 bytes, little-endian, docs/protocol.md "Checkpoint images"):
+ *   0  magic "KRGCKPT\n"     8  u32 format version    12 u32 part kind
+ *   16 u64 payload length    24 BLAKE2b-256 over payload, then bytes 0..23
+ *   56 8 reserved bytes, zero
+ * A truncated, extended or altered file fails the length or the checksum;
+ * the whole file is checked before any of it is believed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "ckpt/ckpt-int.h"
+#include "lib/macro.h"
+
+#define CKPT_MAGIC "KRGCKPT\n"
+
+struct ckpt_frame {
+	char magic[8];
+	uint32_t version;
+	uint32_t part;
+	uint64_t length;
+	uint8_t sum[32];
+	uint8_t reserved[8];
+};
+_Static_assert(sizeof(struct ckpt_frame) == 64, "frame is 64 bytes");
+_Static_assert(offsetof(struct ckpt_frame, length) == 16, "frame layout");
+_Static_assert(offsetof(struct ckpt_frame, sum) == 24, "frame layout");
+#define CKPT_SUMMED_HDR 24  /* bytes of the frame covered by the checksum */
+
+int ckpt_fail(struct ckpt_error *err, int errnum, const char *fmt, ...)
+{
+	if (err && !err->msg[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return errnum > 0 ? -errnum : errnum;
+}
+
+void ckpt_fail_append(struct ckpt_error *err, const char *fmt, ...)
+{
+	size_t used = strlen(err->msg);
+	if (used && used + 1 < sizeof(err->msg))
+		err->msg[used++] = '\n', err->msg[used] = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->msg + used, sizeof(err->msg) - used, fmt, ap);
+	va_end(ap);
+}
+
+const char *ckpt_part_name(enum ckpt_part part)
+{
+	switch (part) {
+	case CKPT_PART_INVENTORY: return "inventory";
+	case CKPT_PART_CORE: return "core";
+	case CKPT_PART_MM: return "mm";
+	case CKPT_PART_FILES: return "files";
+	case CKPT_PART_PAGES: return "pages";
+	}
+	return "?";
+}
+
+char *ckpt_strdup(const char *s)
+{
+	char *d = strdup(s ? s : "");
+	if (!d)
+		abort();  /* like protobuf-c's allocator: no way on without memory */
+	return d;
+}
+
+int ckpt_read_file(const char *path, char *buf, size_t len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t got = 0;
+	while (got + 1 < len) {
+		ssize_t r = read(fd, buf + got, len - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	buf[got] = 0;
+	return (int)got;
+}
+
+/* The payload is streamed before its length is known, so the sum is over
+ * the payload first, then the frame's first 24 bytes (magic, version,
+ * part, length). Readers hash in the same order. */
+static void sum_frame(crypto_generichash_state *st, const struct ckpt_frame *f)
+{
+	crypto_generichash_update(st, (const uint8_t *)f, CKPT_SUMMED_HDR);
+}
+
+struct ckpt_writer {
+	int dirfd;                     /* borrowed */
+	int fd;                        /* owned: the .tmp file */
+	char name[64];
+	char tmp[72];
+	struct ckpt_frame frame;
+	crypto_generichash_state st;   /* over the frame's first 24 bytes + payload */
+	uint64_t len;
+};
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w, len -= (size_t)w;
+	}
+	return 0;
+}
+
+int ckpt_writer_open(int dirfd, const char *name, enum ckpt_part part, struct ckpt_writer **out, struct ckpt_error *err)
+{
+	struct ckpt_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return ckpt_fail(err, ENOMEM, "out of memory");
+	w->dirfd = dirfd;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	snprintf(w->tmp, sizeof(w->tmp), ".%s.tmp", name);
+	w->fd = openat(dirfd, w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		int r = -errno;
+		free(w);
+		return ckpt_fail(err, r, "cannot create image file %s: %s", name, strerror(-r));
+	}
+	memcpy(w->frame.magic, CKPT_MAGIC, 8);
+	w->frame.version = CKPT_IMAGE_VERSION;
+	w->frame.part = part;
+	crypto_generichash_init(&w->st, NULL, 0, sizeof(w->frame.sum));
+	/* The frame is written last (length and sum unknown): leave room. */
+	if (lseek(w->fd, sizeof(w->frame), SEEK_SET) < 0) {
+		int r = -errno;
+		ckpt_writer_abort(w);
+		return ckpt_fail(err, r, "seek in %s: %s", name, strerror(-r));
+	}
+	*out = w;
+	return 0;
+}
+
+int ckpt_writer_write(struct ckpt_writer *w, const void *buf, size_t len, struct ckpt_error *err)
+{
+	int r = write_all(w->fd, buf, len);
+	if (r < 0)
+		return ckpt_fail(err, r, "writing image file %s: %s", w->name, strerror(-r));
+	crypto_generichash_update(&w->st, buf, len);
+	w->len += len;
+	return 0;
+}
+
+uint64_t ckpt_writer_offset(const struct ckpt_writer *w) { return w->len; }
+
+void ckpt_writer_abort(struct ckpt_writer *w)
+{
+	if (!w)
+		return;
+	close(w->fd);
+	unlinkat(w->dirfd, w->tmp, 0);
+	free(w);
+}
+
+int ckpt_writer_commit(struct ckpt_writer *w, struct ckpt_error *err)
+{
+	int r;
+	w->frame.length = w->len;
+	sum_frame(&w->st, &w->frame);
+	crypto_generichash_final(&w->st, w->frame.sum, sizeof(w->frame.sum));
+	if (pwrite(w->fd, &w->frame, sizeof(w->frame), 0) != (ssize_t)sizeof(w->frame) || fsync(w->fd) < 0) {
+		r = -errno;
+		ckpt_fail(err, r, "writing image file %s: %s", w->name, strerror(-r));
+		ckpt_writer_abort(w);
+		return r;
+	}
+	if (renameat(w->dirfd, w->tmp, w->dirfd, w->name) < 0) {
+		r = -errno;
+		ckpt_fail(err, r, "renaming image file %s: %s", w->name, strerror(-r));
+		ckpt_writer_abort(w);
+		return r;
+	}
+	close(w->fd);
+	free(w);
+	return 0;
+}
+
+int ckpt_write_msg(int dirfd, const char *name, enum ckpt_part part, const ProtobufCMessage *msg, struct ckpt_error *err)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return ckpt_fail(err, ENOMEM, "out of memory");
+	protobuf_c_message_pack(msg, buf);
+	struct ckpt_writer *w;
+	int r = ckpt_writer_open(dirfd, name, part, &w, err);
+	if (r < 0)
+		return r;
+	r = ckpt_writer_write(w, buf, len, err);
+	if (r < 0) {
+		ckpt_writer_abort(w);
+		return r;
+	}
+	return ckpt_writer_commit(w, err);
+}
+
+__attribute__((constructor)) static void ckpt_sodium_init(void)
+{
+	if (sodium_init() < 0)
+		abort();
+}
+
+void ckpt_blob_free(struct ckpt_blob *b)
+{
+	if (b->map && b->map != MAP_FAILED)
+		munmap(b->map, b->map_len);
+	memset(b, 0, sizeof(*b));
+}
+
+int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt_blob *out, struct ckpt_error *err)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ckpt_fail(err, errno, "image file %s: %s", name, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return ckpt_fail(err, errno, "image file %s: %s", name, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return ckpt_fail(err, EINVAL, "image file %s: not a regular file", name);
+	if ((uint64_t)st.st_size < sizeof(struct ckpt_frame))
+		return ckpt_fail(err, EBADMSG, "image file %s: truncated (%lld bytes, less than its 64-byte frame)", name, (long long)st.st_size);
+	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		return ckpt_fail(err, errno, "image file %s: mmap: %s", name, strerror(errno));
+	struct ckpt_blob b = { .map = map, .map_len = (size_t)st.st_size };
+	const struct ckpt_frame *f = map;
+	int r = 0;
+	uint8_t sum[32];
+	crypto_generichash_state hs;
+	if (memcmp(f->magic, CKPT_MAGIC, 8)) {
+		r = ckpt_fail(err, EBADMSG, "image file %s: not a krg image (bad magic)", name);
+		goto fail;
+	}
+	if (f->length != (uint64_t)st.st_size - sizeof(*f)) {
+		r = ckpt_fail(err, EBADMSG, "image file %s: %s (frame says %llu payload bytes, file has %llu)", name,
+			      f->length > (uint64_t)st.st_size - sizeof(*f) ? "truncated" : "has trailing bytes or a damaged length",
+			      (unsigned long long)f->length, (unsigned long long)(st.st_size - sizeof(*f)));
+		goto fail;
+	}
+	crypto_generichash_init(&hs, NULL, 0, sizeof(sum));
+	crypto_generichash_update(&hs, (const uint8_t *)map + sizeof(*f), f->length);
+	sum_frame(&hs, f);
+	crypto_generichash_final(&hs, sum, sizeof(sum));
+	if (sodium_memcmp(sum, f->sum, sizeof(sum)) || !sodium_is_zero(f->reserved, sizeof(f->reserved))) {
+		r = ckpt_fail(err, EBADMSG, "image file %s: checksum mismatch (the file is damaged)", name);
+		goto fail;
+	}
+	if (f->version != CKPT_IMAGE_VERSION) {
+		r = ckpt_fail(err, EPROTO, "image file %s: format version %u, this krg reads version %u", name, f->version, CKPT_IMAGE_VERSION);
+		goto fail;
+	}
+	if (f->part != part) {
+		r = ckpt_fail(err, EBADMSG, "image file %s: holds a %s part, expected %s", name, ckpt_part_name(f->part), ckpt_part_name(part));
+		goto fail;
+	}
+	b.data = (const uint8_t *)map + sizeof(*f);
+	b.len = f->length;
+	*out = b;
+	return 0;
+fail:
+	ckpt_blob_free(&b);
+	return r;
+}
+
+static int read_msg(int dirfd, const char *name, enum ckpt_part part, const ProtobufCMessageDescriptor *desc, void **out, struct ckpt_error *err)
+{
+	struct ckpt_blob b;
+	int r = ckpt_read_part(dirfd, name, part, &b, err);
+	if (r < 0)
+		return r;
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, b.len, b.data);
+	ckpt_blob_free(&b);
+	if (!m)
+		return ckpt_fail(err, EBADMSG, "image file %s: cannot decode its %s message", name, ckpt_part_name(part));
+	*out = m;
+	return 0;
+}
+
+void ckpt_image_free(struct ckpt_image *img)
+{
+	if (img->inv)
+		krg__ckpt__inventory__free_unpacked(img->inv, NULL);
+	if (img->core)
+		krg__ckpt__core__free_unpacked(img->core, NULL);
+	if (img->mm)
+		krg__ckpt__mm__free_unpacked(img->mm, NULL);
+	if (img->files)
+		krg__ckpt__files__free_unpacked(img->files, NULL);
+	ckpt_blob_free(&img->pages);
+	memset(img, 0, sizeof(*img));
+}
+
+int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, struct ckpt_error *err)
+{
+	memset(img, 0, sizeof(*img));
+	img->dir = dir;
+	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return ckpt_fail(err, errno, "image directory %s: %s", dir, strerror(errno));
+	char name[64];
+	int r = read_msg(dirfd, "inventory.img", CKPT_PART_INVENTORY, &krg__ckpt__inventory__descriptor, (void **)&img->inv, err);
+	if (r < 0)
+		goto fail;
+	const Krg__Ckpt__Inventory *inv = img->inv;
+	if (inv->image_version != CKPT_IMAGE_VERSION) {
+		r = ckpt_fail(err, EPROTO, "image %s: version %u, this krg reads version %u", dir, inv->image_version, CKPT_IMAGE_VERSION);
+		goto fail;
+	}
+	if (inv->arch != KRG__CKPT__ARCH__ARCH_X86_64) {
+		r = ckpt_fail(err, EPROTO, "image %s: not an x86-64 image", dir);
+		goto fail;
+	}
+	if (inv->n_pids != 1 || inv->pids[0] != inv->root_pid || inv->root_pid <= 0) {
+		r = ckpt_fail(err, EOPNOTSUPP, "image %s: %zu processes; this krg restores one process per image", dir, inv->n_pids);
+		goto fail;
+	}
+	int pid = inv->root_pid;
+	snprintf(name, sizeof(name), "core-%d.img", pid);
+	if ((r = read_msg(dirfd, name, CKPT_PART_CORE, &krg__ckpt__core__descriptor, (void **)&img->core, err)) < 0)
+		goto fail;
+	snprintf(name, sizeof(name), "mm-%d.img", pid);
+	if ((r = read_msg(dirfd, name, CKPT_PART_MM, &krg__ckpt__mm__descriptor, (void **)&img->mm, err)) < 0)
+		goto fail;
+	snprintf(name, sizeof(name), "files-%d.img", pid);
+	if ((r = read_msg(dirfd, name, CKPT_PART_FILES, &krg__ckpt__files__descriptor, (void **)&img->files, err)) < 0)
+		goto fail;
+	if (img->core->pid != pid || img->mm->pid != pid || img->files->pid != pid) {
+		r = ckpt_fail(err, EBADMSG, "image %s: parts disagree on the pid", dir);
+		goto fail;
+	}
+	if (img->core->n_threads < 1) {
+		r = ckpt_fail(err, EBADMSG, "image %s: core-%d.img has no thread", dir, pid);
+		goto fail;
+	}
+	for (size_t i = 0; i < img->core->n_threads; i++)
+		if (!img->core->threads[i]->regs || img->core->threads[i]->xsave.len != inv->xsave_size) {
+			r = ckpt_fail(err, EBADMSG, "image %s: thread %zu has no registers or an XSAVE area of the wrong size", dir, i);
+			goto fail;
+		}
+	if (!img->mm->fields) {
+		r = ckpt_fail(err, EBADMSG, "image %s: mm-%d.img has no mm fields", dir, pid);
+		goto fail;
+	}
+	if (with_pages) {
+		snprintf(name, sizeof(name), "pages-%d.img", pid);
+		if ((r = ckpt_read_part(dirfd, name, CKPT_PART_PAGES, &img->pages, err)) < 0)
+			goto fail;
+		if ((r = ckpt_mm_validate(img->mm, &img->pages, err)) < 0)
+			goto fail;
+	}
+	if ((r = ckpt_files_validate(img->files, err)) < 0)
+		goto fail;
+	return 0;
+fail:
+	ckpt_image_free(img);
+	return r;
+}

@@ -1,0 +1,630 @@
+/* mm.c — the address space (mm-<pid>.img) and its contents
+ * (pages-<pid>.img).
+ *
+ * Dump: /proc/PID/smaps gives every VMA with its flags and Rss; pagemap
+ * says which pages exist. Saved: present or swapped pages of anonymous
+ * memory, the COW'd (anonymous) pages of private file mappings, all of
+ * shared anonymous memory. File pages are reopened from the file.
+ * Restore (inside the tracee, by injected syscalls): unmap everything but
+ * our helper page and the kernel's vdso/vvar, move those to where the
+ * image had them, mmap each VMA at its address, write its pages, set
+ * its final protection, then the mm fields (brk, arg/env, auxv, exe). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/prctl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "ckpt/ckpt-int.h"
+#include "lib/macro.h"
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+#define IO_CHUNK (1UL << 20)
+
+const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k)
+{
+	switch (k) {
+	case KRG__CKPT__VMA_KIND__VMA_ANON: return "anon";
+	case KRG__CKPT__VMA_KIND__VMA_FILE: return "file";
+	case KRG__CKPT__VMA_KIND__VMA_HEAP: return "heap";
+	case KRG__CKPT__VMA_KIND__VMA_STACK: return "stack";
+	case KRG__CKPT__VMA_KIND__VMA_VDSO: return "vdso";
+	case KRG__CKPT__VMA_KIND__VMA_VVAR: return "vvar";
+	case KRG__CKPT__VMA_KIND__VMA_VSYSCALL: return "vsyscall";
+	case KRG__CKPT__VMA_KIND__VMA_SHMEM: return "shmem";
+	default: return "?";
+	}
+}
+
+void ckpt_mm_free(Krg__Ckpt__Mm *mm)
+{
+	if (!mm)
+		return;
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		Krg__Ckpt__Vma *v = mm->vmas[i];
+		for (size_t j = 0; j < v->n_runs; j++)
+			free(v->runs[j]);
+		free(v->runs);
+		free(v->path);
+		free(v->name);
+		free(v->vmflags);
+		free(v->checksum.data);
+		free(v);
+	}
+	free(mm->vmas);
+	free(mm->fields);
+	free(mm->auxv.data);
+	free(mm->exe);
+	free(mm);
+}
+
+static bool special(const Krg__Ckpt__Vma *v)
+{
+	return v->kind == KRG__CKPT__VMA_KIND__VMA_VDSO || v->kind == KRG__CKPT__VMA_KIND__VMA_VVAR ||
+	       v->kind == KRG__CKPT__VMA_KIND__VMA_VSYSCALL;
+}
+
+/* One smaps header line into a Vma; unsupported mappings are refused. */
+static int parse_vma_line(pid_t pid, const char *line, Krg__Ckpt__Vma *v, struct ckpt_error *err)
+{
+	unsigned long start, end, pgoff, inode;
+	char perms[8];
+	unsigned maj, min;
+	int pos = 0;
+	if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu %n", &start, &end, perms, &pgoff, &maj, &min, &inode, &pos) < 7)
+		return ckpt_fail(err, EIO, "process %d: cannot parse smaps line '%s'", pid, line);
+	const char *path = line + pos;
+	krg__ckpt__vma__init(v);
+	v->start = start, v->end = end;
+	v->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) | (perms[2] == 'x' ? PROT_EXEC : 0);
+	bool shared = perms[3] == 's';
+	v->flags = shared ? MAP_SHARED : MAP_PRIVATE;
+	size_t pl = strlen(path);
+	bool deleted = pl > 10 && !strcmp(path + pl - 10, " (deleted)");
+	if (!strcmp(path, "[heap]"))
+		v->kind = KRG__CKPT__VMA_KIND__VMA_HEAP;
+	else if (!strcmp(path, "[stack]"))
+		v->kind = KRG__CKPT__VMA_KIND__VMA_STACK;
+	else if (!strcmp(path, "[vdso]"))
+		v->kind = KRG__CKPT__VMA_KIND__VMA_VDSO;
+	else if (!strncmp(path, "[vvar", 5))
+		v->kind = KRG__CKPT__VMA_KIND__VMA_VVAR;
+	else if (!strcmp(path, "[vsyscall]"))
+		v->kind = KRG__CKPT__VMA_KIND__VMA_VSYSCALL;
+	else if (shared && !strncmp(path, "/dev/zero", 9) && deleted)
+		v->kind = KRG__CKPT__VMA_KIND__VMA_SHMEM;
+	else if (!*path || !strncmp(path, "[anon:", 6))
+		v->kind = shared ? KRG__CKPT__VMA_KIND__VMA_SHMEM : KRG__CKPT__VMA_KIND__VMA_ANON;
+	else if (path[0] == '/' && !deleted) {
+		v->kind = KRG__CKPT__VMA_KIND__VMA_FILE;
+		v->path = ckpt_strdup(path);
+		v->has_pgoff = true;
+		v->pgoff = pgoff;
+	} else
+		return ckpt_fail(err, EOPNOTSUPP, "process %d: mapping %lx-%lx of '%s' is not supported (%s)", pid, start, end, path,
+				 deleted ? "deleted file or memfd" : "unknown special mapping");
+	if (v->kind != KRG__CKPT__VMA_KIND__VMA_FILE)
+		v->flags |= MAP_ANONYMOUS;
+	if (*path && path[0] == '[')
+		v->name = ckpt_strdup(path);
+	return 0;
+}
+
+struct vma_extra {
+	uint64_t rss_kb, swap_kb;
+};
+
+static int parse_smaps(pid_t pid, Krg__Ckpt__Mm *mm, struct vma_extra **extra, struct ckpt_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return ckpt_fail(err, errno, "process %d: %s: %s", pid, path, strerror(errno));
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0, alloc = 0;
+	struct vma_extra *ex = NULL;
+	ssize_t l;
+	int r = 0;
+	while ((l = getline(&line, &cap, f)) > 0) {
+		if (line[l - 1] == '\n')
+			line[--l] = 0;
+		/* A header line starts with a hex range; field lines with a name. */
+		const char *sp = strchr(line, ' '), *dash = strchr(line, '-');
+		if (dash && sp && dash < sp) {
+			if (mm->n_vmas == alloc) {
+				alloc = alloc ? 2 * alloc : 64;
+				mm->vmas = realloc(mm->vmas, alloc * sizeof(*mm->vmas));
+				ex = realloc(ex, alloc * sizeof(*ex));
+				if (!mm->vmas || !ex)
+					abort();
+			}
+			Krg__Ckpt__Vma *v = calloc(1, sizeof(*v));
+			if (!v)
+				abort();
+			mm->vmas[mm->n_vmas] = v;
+			ex[mm->n_vmas] = (struct vma_extra){ 0 };
+			mm->n_vmas++;
+			if ((r = parse_vma_line(pid, line, v, err)) < 0)
+				break;
+			continue;
+		}
+		if (!mm->n_vmas)
+			continue;
+		Krg__Ckpt__Vma *v = mm->vmas[mm->n_vmas - 1];
+		if (!strncmp(line, "Rss:", 4))
+			ex[mm->n_vmas - 1].rss_kb = strtoull(line + 4, NULL, 10);
+		else if (!strncmp(line, "Swap:", 5))
+			ex[mm->n_vmas - 1].swap_kb = strtoull(line + 5, NULL, 10);
+		else if (!strncmp(line, "VmFlags:", 8)) {
+			const char *fl = line + 8;
+			while (*fl == ' ')
+				fl++;
+			v->vmflags = ckpt_strdup(fl);
+			if (strstr(fl, "gd"))
+				v->flags |= MAP_GROWSDOWN;
+		}
+	}
+	*extra = ex;
+	return r;
+}
+
+/* Does this page of the VMA hold data we must save? */
+static bool want_page(const Krg__Ckpt__Vma *v, uint64_t pm)
+{
+	if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE)
+		return (pm & PM_SWAP) || ((pm & PM_PRESENT) && !(pm & PM_FILE));
+	return pm & (PM_PRESENT | PM_SWAP);
+}
+
+static int add_run(Krg__Ckpt__Vma *v, uint64_t start, uint64_t npages, uint64_t offset)
+{
+	Krg__Ckpt__PageRun **nr = realloc(v->runs, (v->n_runs + 1) * sizeof(*nr));
+	Krg__Ckpt__PageRun *run = calloc(1, sizeof(*run));
+	if (!nr || !run)
+		abort();
+	v->runs = nr;
+	krg__ckpt__page_run__init(run);
+	run->start = start, run->npages = npages, run->offset = offset;
+	v->runs[v->n_runs++] = run;
+	return 0;
+}
+
+static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
+{
+	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
+	if (special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
+		return 0;
+	if (!whole && !ex->rss_kb && !ex->swap_kb)
+		return 0;
+	crypto_generichash_state hs;
+	crypto_generichash_init(&hs, NULL, 0, 32);
+	uint64_t npages = (v->end - v->start) / CKPT_PAGE;
+	uint64_t run_start = 0, run_len = 0;
+	static uint64_t pm[4096];
+	for (uint64_t i = 0; i <= npages; i++) {
+		bool want = false;
+		if (i < npages) {
+			if (whole)
+				want = true;
+			else {
+				if (i % 4096 == 0) {
+					size_t cnt = (size_t)MIN(4096, npages - i);
+					ssize_t got = pread(pmfd, pm, cnt * 8, (off_t)((v->start / CKPT_PAGE + i) * 8));
+					if (got != (ssize_t)(cnt * 8))
+						return ckpt_fail(err, got < 0 ? errno : EIO, "process %d: reading pagemap: %s", pid, got < 0 ? strerror(errno) : "short read");
+				}
+				want = want_page(v, pm[i % 4096]);
+			}
+		}
+		if (want && run_len < IO_CHUNK / CKPT_PAGE) {
+			if (!run_len)
+				run_start = i;
+			run_len++;
+			continue;
+		}
+		if (run_len) {
+			uint64_t addr = v->start + run_start * CKPT_PAGE;
+			size_t len = run_len * CKPT_PAGE;
+			int r = ckpt_peek(pid, addr, buf, len);
+			if (r < 0)
+				return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, addr, len, strerror(-r));
+			/* Merge with the previous run when contiguous in both spaces. */
+			Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
+			if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == ckpt_writer_offset(w))
+				last->npages += run_len;
+			else
+				add_run(v, addr, run_len, ckpt_writer_offset(w));
+			crypto_generichash_update(&hs, buf, len);
+			if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
+				return r;
+			run_len = 0;
+		}
+		if (want) {  /* the run was full: this page starts the next */
+			run_start = i;
+			run_len = 1;
+		}
+	}
+	if (v->n_runs) {
+		v->has_checksum = true;
+		v->checksum.len = 32;
+		v->checksum.data = malloc(32);
+		if (!v->checksum.data)
+			abort();
+		crypto_generichash_final(&hs, v->checksum.data, 32);
+	}
+	return 0;
+}
+
+/* /proc/PID/stat fields 26.. (1-based numbering of proc(5)). */
+static int read_mm_fields(pid_t pid, uint64_t brk, Krg__Ckpt__MmFields *mf, struct ckpt_error *err)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int r = ckpt_read_file(path, buf, sizeof(buf));
+	if (r < 0)
+		return ckpt_fail(err, r, "process %d: reading stat: %s", pid, strerror(-r));
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return ckpt_fail(err, EIO, "process %d: cannot parse stat", pid);
+	uint64_t f[64] = { 0 };
+	int n = 3;
+	for (char *tok = strtok(p + 2, " "); tok && n < 64; tok = strtok(NULL, " "))
+		f[n++] = strtoull(tok, NULL, 10);
+	if (n < 52)
+		return ckpt_fail(err, EIO, "process %d: stat has only %d fields", pid, n);
+	krg__ckpt__mm_fields__init(mf);
+	mf->start_code = f[26], mf->end_code = f[27], mf->start_stack = f[28];
+	mf->start_data = f[45], mf->end_data = f[46], mf->start_brk = f[47];
+	mf->arg_start = f[48], mf->arg_end = f[49], mf->env_start = f[50], mf->env_end = f[51];
+	mf->brk = brk;
+	return 0;
+}
+
+int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+{
+	Krg__Ckpt__Mm *mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		abort();
+	krg__ckpt__mm__init(mm);
+	mm->pid = pid;
+	struct vma_extra *ex = NULL;
+	struct ckpt_writer *w = NULL;
+	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_close_ int pmfd = -1, afd = -1;
+	char path[64], name[64];
+	int r = parse_smaps(pid, mm, &ex, err);
+	if (r < 0)
+		goto fail;
+	mm->fields = calloc(1, sizeof(*mm->fields));
+	if (!mm->fields)
+		abort();
+	if ((r = read_mm_fields(pid, brk, mm->fields, err)) < 0)
+		goto fail;
+	static uint8_t auxv[4096];
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	afd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t al = afd >= 0 ? read(afd, auxv, sizeof(auxv)) : -1;
+	if (al > 0) {
+		mm->has_auxv = true;
+		mm->auxv.len = (size_t)al;
+		mm->auxv.data = malloc((size_t)al);
+		if (!mm->auxv.data)
+			abort();
+		memcpy(mm->auxv.data, auxv, (size_t)al);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	char exe[4096];
+	ssize_t el = readlink(path, exe, sizeof(exe) - 1);
+	if (el > 0) {
+		exe[el] = 0;
+		mm->exe = ckpt_strdup(exe);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0) {
+		r = ckpt_fail(err, errno, "process %d: %s: %s", pid, path, strerror(errno));
+		goto fail;
+	}
+	buf = malloc(IO_CHUNK);
+	if (!buf)
+		abort();
+	snprintf(name, sizeof(name), "pages-%d.img", pid);
+	if ((r = ckpt_writer_open(dirfd, name, CKPT_PART_PAGES, &w, err)) < 0)
+		goto fail;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if ((r = dump_vma_pages(pid, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
+			goto fail;
+	mm->pages_size = ckpt_writer_offset(w);
+	r = ckpt_writer_commit(w, err);
+	w = NULL;
+	if (r < 0)
+		goto fail;
+	free(ex);
+	*out = mm;
+	return 0;
+fail:
+	ckpt_writer_abort(w);
+	free(ex);
+	ckpt_mm_free(mm);
+	return r;
+}
+
+int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err)
+{
+	if (mm->pages_size != pages->len)
+		return ckpt_fail(err, EBADMSG, "image: pages file holds %zu bytes, mm says %llu", pages->len, (unsigned long long)mm->pages_size);
+	uint64_t prev_end = 0;
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Krg__Ckpt__Vma *v = mm->vmas[i];
+		bool vsys = v->kind == KRG__CKPT__VMA_KIND__VMA_VSYSCALL;
+		if (v->start >= v->end || v->start % CKPT_PAGE || v->end % CKPT_PAGE || v->start < prev_end || (!vsys && v->end > CKPT_TASK_SIZE))
+			return ckpt_fail(err, EBADMSG, "image: VMA %zu (%#llx-%#llx) is malformed", i, (unsigned long long)v->start, (unsigned long long)v->end);
+		if (v->kind > KRG__CKPT__VMA_KIND__VMA_SHMEM || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (!v->path || v->path[0] != '/')))
+			return ckpt_fail(err, EBADMSG, "image: VMA %#llx has an unknown kind or no path", (unsigned long long)v->start);
+		prev_end = v->end;
+		crypto_generichash_state hs;
+		crypto_generichash_init(&hs, NULL, 0, 32);
+		for (size_t j = 0; j < v->n_runs; j++) {
+			const Krg__Ckpt__PageRun *run = v->runs[j];
+			uint64_t len = run->npages * CKPT_PAGE;
+			if (run->npages == 0 || run->npages > (v->end - v->start) / CKPT_PAGE || run->start < v->start ||
+			    run->start % CKPT_PAGE || run->start + len > v->end || run->offset > pages->len || len > pages->len - run->offset)
+				return ckpt_fail(err, EBADMSG, "image: page run %zu of VMA %#llx is out of bounds", j, (unsigned long long)v->start);
+			crypto_generichash_update(&hs, pages->data + run->offset, len);
+		}
+		if (v->n_runs) {
+			uint8_t sum[32];
+			crypto_generichash_final(&hs, sum, 32);
+			if (!v->has_checksum || v->checksum.len != 32 || sodium_memcmp(sum, v->checksum.data, 32))
+				return ckpt_fail(err, EBADMSG, "image: contents of VMA %#llx-%#llx fail their checksum", (unsigned long long)v->start,
+						 (unsigned long long)v->end);
+		}
+	}
+	if (mm->auxv.len > 512 || mm->auxv.len % 16)
+		return ckpt_fail(err, EBADMSG, "image: auxv of %zu bytes", mm->auxv.len);
+	return 0;
+}
+
+/* ---- restore ---- */
+
+struct range {
+	uint64_t start, end;
+	char name[32];
+};
+
+/* The tracee's current mappings. */
+static int read_ranges(pid_t pid, struct range *out, size_t max, size_t *n)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char line[4352];
+	*n = 0;
+	while (fgets(line, sizeof(line), f) && *n < max) {
+		unsigned long s, e;
+		int pos = 0;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &s, &e, &pos) < 2)
+			continue;
+		struct range *r = &out[(*n)++];
+		r->start = s, r->end = e;
+		snprintf(r->name, sizeof(r->name), "%s", line + pos);
+		r->name[strcspn(r->name, "\n")] = 0;
+	}
+	return 0;
+}
+
+static bool overlaps(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2) { return s1 < e2 && s2 < e1; }
+
+static bool free_in_image(const Krg__Ckpt__Mm *mm, uint64_t s, uint64_t e)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (overlaps(s, e, mm->vmas[i]->start, mm->vmas[i]->end))
+			return false;
+	return true;
+}
+
+/* An address range of `len` bytes free in the image and in `busy`. */
+static uint64_t find_free(const Krg__Ckpt__Mm *mm, const struct range *busy, size_t nbusy, uint64_t len)
+{
+	for (uint64_t a = 0x10000000UL; a + len < CKPT_TASK_SIZE; a += 0x200000UL) {
+		/* Keep a page clear on both sides: nothing merges with it. */
+		uint64_t s = a - CKPT_PAGE, e = a + len + CKPT_PAGE;
+		if (!free_in_image(mm, s, e))
+			continue;
+		bool ok = true;
+		for (size_t i = 0; i < nbusy && ok; i++)
+			ok = !overlaps(s, e, busy[i].start, busy[i].end);
+		if (ok)
+			return a;
+	}
+	return 0;
+}
+
+uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *mm, uint64_t len)
+{
+	static struct range self[8192];
+	size_t n;
+	if (read_ranges(getpid(), self, ARRAY_SIZE(self), &n) < 0)
+		return 0;
+	return find_free(mm, self, n, len);
+}
+
+static long sys(struct ckpt_tracee *t, struct ckpt_error *err, long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	return ckpt_syscall(t, err, nr, a1, a2, a3, a4, a5, a6);
+}
+
+/* vdso/vvar: the kernel maps its own; move them where the image had its
+ * (code in the process may hold pointers into the old vdso). Moved as a
+ * block with mremap: vdso code finds its data at a fixed distance. */
+static int relocate_vdso(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct range *sp, size_t nsp, struct ckpt_error *err)
+{
+	const Krg__Ckpt__Vma *img[8];
+	size_t ni = 0;
+	for (size_t i = 0; i < mm->n_vmas && ni < 8; i++)
+		if (mm->vmas[i]->kind == KRG__CKPT__VMA_KIND__VMA_VDSO || mm->vmas[i]->kind == KRG__CKPT__VMA_KIND__VMA_VVAR)
+			img[ni++] = mm->vmas[i];
+	long ret;
+	if (!ni) {  /* the image had no vdso: neither will it now */
+		for (size_t i = 0; i < nsp; i++)
+			sys(t, err, SYS_munmap, (long)sp[i].start, (long)(sp[i].end - sp[i].start), 0, 0, 0, 0);
+		return err->msg[0] ? -EIO : 0;
+	}
+	if (!nsp)
+		return ckpt_fail(err, EOPNOTSUPP, "the image has a vdso and this kernel gives none (vdso=0?)");
+	/* Same names, sizes and distances, or the layouts differ. */
+	bool same = ni == nsp;
+	for (size_t i = 0; same && i < ni; i++)
+		same = img[i]->name && !strcmp(img[i]->name, sp[i].name) && img[i]->end - img[i]->start == sp[i].end - sp[i].start &&
+		       img[i]->start - img[0]->start == sp[i].start - sp[0].start;
+	if (!same)
+		return ckpt_fail(err, EOPNOTSUPP, "the vdso/vvar layout of this kernel differs from the image's (%zu areas here, %zu in the image, first %s at %#llx): restart on a node with the same kernel",
+				 nsp, ni, img[0]->name ? img[0]->name : "?", (unsigned long long)img[0]->start);
+	if (img[0]->start == sp[0].start)
+		return 0;
+	uint64_t span = sp[nsp - 1].end - sp[0].start;
+	struct range busy[10];
+	size_t nb = 0;
+	busy[nb++] = (struct range){ t->code & ~(CKPT_PAGE - 1), t->scratch + t->scratch_len, "" };
+	busy[nb++] = (struct range){ sp[0].start, sp[nsp - 1].end, "" };
+	uint64_t tmp = find_free(mm, busy, nb, span);
+	if (!tmp)
+		return ckpt_fail(err, ENOMEM, "no room to move the vdso");
+	/* Two steps (to a free spot, then home) so a target overlapping the
+	 * current place is no problem. */
+	for (int step = 0; step < 2; step++)
+		for (size_t i = 0; i < nsp; i++) {
+			uint64_t len = sp[i].end - sp[i].start;
+			uint64_t from = step == 0 ? sp[i].start : tmp + (sp[i].start - sp[0].start);
+			uint64_t to = step == 0 ? tmp + (sp[i].start - sp[0].start) : img[i]->start;
+			ret = sys(t, err, SYS_mremap, (long)from, (long)len, (long)len, MREMAP_MAYMOVE | MREMAP_FIXED, (long)to, 0);
+			if (ret < 0)
+				return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "moving %s from %#llx to %#llx: %s", sp[i].name, (unsigned long long)from,
+						 (unsigned long long)to, strerror((int)-ret));
+		}
+	return 0;
+}
+
+static int map_vma(struct ckpt_tracee *t, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, struct ckpt_error *err)
+{
+	long ret, fd = -1;
+	uint64_t len = v->end - v->start;
+	uint32_t prot = v->prot | (v->n_runs ? PROT_READ | PROT_WRITE : 0);
+	int flags = (int)(v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED_NOREPLACE;
+	if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE) {
+		size_t pl = strlen(v->path) + 1;
+		int r;
+		if (pl > t->scratch_len || (r = ckpt_poke(t->pid, t->scratch, v->path, pl)) < 0)
+			return ckpt_fail(err, ENAMETOOLONG, "mapping %s: cannot pass its path", v->path);
+		int oflags = (v->flags & MAP_SHARED) && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+		fd = sys(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, oflags | O_CLOEXEC, 0, 0, 0);
+		if (fd < 0)
+			return ckpt_fail(err, fd < -4095 ? EIO : (int)-fd, "reopening %s to map it at %#llx: %s", v->path, (unsigned long long)v->start,
+					 strerror((int)-fd));
+	}
+	ret = sys(t, err, SYS_mmap, (long)v->start, (long)len, prot, flags, fd, fd >= 0 ? (long)v->pgoff : 0);
+	if (fd >= 0)
+		sys(t, err, SYS_close, fd, 0, 0, 0, 0, 0);
+	if (ret != (long)v->start)
+		return ckpt_fail(err, ret < 0 && ret > -4096 ? (int)-ret : EIO, "mapping %#llx-%#llx (%s%s%s): %s", (unsigned long long)v->start,
+				 (unsigned long long)v->end, ckpt_vma_kind_name(v->kind), v->path ? " " : "", v->path ? v->path : "",
+				 ret < 0 && ret > -4096 ? strerror((int)-ret) : "mapped elsewhere");
+	for (size_t j = 0; j < v->n_runs; j++) {
+		const Krg__Ckpt__PageRun *run = v->runs[j];
+		int r = ckpt_poke(t->pid, run->start, pages->data + run->offset, run->npages * CKPT_PAGE);
+		if (r < 0)
+			return ckpt_fail(err, r, "writing %llu pages at %#llx: %s", (unsigned long long)run->npages, (unsigned long long)run->start, strerror(-r));
+	}
+	if (prot != v->prot) {
+		ret = sys(t, err, SYS_mprotect, (long)v->start, (long)len, v->prot, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "mprotect %#llx: %s", (unsigned long long)v->start, strerror((int)-ret));
+	}
+	return 0;
+}
+
+int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err)
+{
+	static struct range cur[8192];
+	size_t n;
+	int r = read_ranges(t->pid, cur, ARRAY_SIZE(cur), &n);
+	if (r < 0)
+		return ckpt_fail(err, r, "reading the new process's maps: %s", strerror(-r));
+	/* Keep: the helper, the kernel's vdso and vvar areas (in address order). */
+	struct range keep[16], sp[8];
+	size_t nk = 0, nsp = 0;
+	keep[nk++] = (struct range){ t->code & ~(CKPT_PAGE - 1), t->scratch + t->scratch_len, "helper" };
+	for (size_t i = 0; i < n; i++)
+		if ((!strcmp(cur[i].name, "[vdso]") || !strncmp(cur[i].name, "[vvar", 5)) && nsp < 8 && nk < 16)
+			sp[nsp++] = cur[i], keep[nk++] = cur[i];
+	/* Sort keep by address (tiny). */
+	for (size_t i = 0; i < nk; i++)
+		for (size_t j = i + 1; j < nk; j++)
+			if (keep[j].start < keep[i].start) {
+				struct range x = keep[i];
+				keep[i] = keep[j], keep[j] = x;
+			}
+	uint64_t at = 0;
+	long ret;
+	for (size_t i = 0; i <= nk; i++) {
+		uint64_t end = i < nk ? keep[i].start : CKPT_TASK_SIZE;
+		if (end > at) {
+			ret = sys(t, err, SYS_munmap, (long)at, (long)(end - at), 0, 0, 0, 0);
+			if (ret < 0)
+				return ckpt_fail(err, (int)-ret, "unmapping %#llx-%#llx in the new process: %s", (unsigned long long)at,
+						 (unsigned long long)end, strerror((int)-ret));
+		}
+		if (i < nk)
+			at = keep[i].end;
+	}
+	if ((r = relocate_vdso(t, mm, sp, nsp, err)) < 0)
+		return r;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (!special(mm->vmas[i]) && (r = map_vma(t, mm->vmas[i], pages, err)) < 0)
+			return r;
+	return 0;
+}
+
+int ckpt_mm_restore_fields(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err)
+{
+	const Krg__Ckpt__MmFields *f = mm->fields;
+	long exe_fd = -1, ret;
+	int r;
+	if (mm->exe && strlen(mm->exe) + 1 <= t->scratch_len && ckpt_poke(t->pid, t->scratch, mm->exe, strlen(mm->exe) + 1) == 0) {
+		exe_fd = sys(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+		if (exe_fd < 0)
+			exe_fd = -1;  /* gone: /proc/PID/exe stays krg's, nothing else breaks */
+	}
+	struct prctl_mm_map map = {
+		.start_code = f->start_code, .end_code = f->end_code, .start_data = f->start_data, .end_data = f->end_data,
+		.start_brk = f->start_brk, .brk = f->brk, .start_stack = f->start_stack, .arg_start = f->arg_start,
+		.arg_end = f->arg_end, .env_start = f->env_start, .env_end = f->env_end,
+		.auxv = mm->auxv.len ? (__u64 *)(t->scratch + 512) : NULL, .auxv_size = (uint32_t)mm->auxv.len,
+		.exe_fd = (uint32_t)exe_fd,
+	};
+	if ((r = ckpt_poke(t->pid, t->scratch, &map, sizeof(map))) < 0 ||
+	    (mm->auxv.len && (r = ckpt_poke(t->pid, t->scratch + 512, mm->auxv.data, mm->auxv.len)) < 0))
+		return ckpt_fail(err, r, "writing the mm map to the new process: %s", strerror(-r));
+	ret = sys(t, err, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)t->scratch, sizeof(map), 0, 0);
+	if (ret < 0 && exe_fd >= 0) {  /* retry without the exe link */
+		map.exe_fd = (uint32_t)-1;
+		ckpt_poke(t->pid, t->scratch, &map, sizeof(map));
+		ret = sys(t, err, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)t->scratch, sizeof(map), 0, 0);
+	}
+	if (exe_fd >= 0)
+		sys(t, err, SYS_close, exe_fd, 0, 0, 0, 0, 0);
+	if (ret < 0)
+		return ckpt_fail(err, (int)-ret, "restoring brk and the mm fields (PR_SET_MM_MAP): %s", strerror((int)-ret));
+	return 0;
+}

@@ -1,0 +1,204 @@
+/* show.c — krg image show: decode every part, for people or as JSON.
+ * Loading verifies frames, checksums and bounds exactly as restart does,
+ * so a damaged image gets the same one error here. */
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include "ckpt/ckpt-int.h"
+#include "lib/json.h"
+
+static void prot_str(uint32_t prot, uint32_t flags, char out[5])
+{
+	out[0] = prot & PROT_READ ? 'r' : '-';
+	out[1] = prot & PROT_WRITE ? 'w' : '-';
+	out[2] = prot & PROT_EXEC ? 'x' : '-';
+	out[3] = flags & MAP_SHARED ? 's' : 'p';
+	out[4] = 0;
+}
+
+static uint64_t saved_pages(const Krg__Ckpt__Vma *v)
+{
+	uint64_t n = 0;
+	for (size_t j = 0; j < v->n_runs; j++)
+		n += v->runs[j]->npages;
+	return n;
+}
+
+static void show_json(const struct ckpt_image *img, FILE *out)
+{
+	struct krg_json j;
+	char hex[17];
+	krg_json_init(&j, out);
+	krg_json_begin_object(&j, NULL);
+	krg_json_begin_object(&j, "inventory");
+	krg_json_uint(&j, "image_version", img->inv->image_version);
+	krg_json_string(&j, "arch", "x86_64");
+	krg_json_int(&j, "root_pid", img->inv->root_pid);
+	krg_json_uint(&j, "time_ns", img->inv->time_ns);
+	krg_json_string(&j, "kernel", img->inv->kernel ? img->inv->kernel : "");
+	if (img->inv->description)
+		krg_json_string(&j, "description", img->inv->description);
+	krg_json_uint(&j, "xsave_size", img->inv->xsave_size);
+	krg_json_bool(&j, "killed", img->inv->killed);
+	krg_json_end_object(&j);
+
+	const Krg__Ckpt__Core *c = img->core;
+	krg_json_begin_object(&j, "core");
+	krg_json_int(&j, "pid", c->pid);
+	krg_json_string(&j, "comm", c->comm);
+	krg_json_string(&j, "cwd", c->cwd);
+	krg_json_uint(&j, "umask", c->umask);
+	if (c->n_uids == 3)
+		krg_json_uint(&j, "uid", c->uids[0]);
+	if (c->n_gids == 3)
+		krg_json_uint(&j, "gid", c->gids[0]);
+	krg_json_begin_array(&j, "threads");
+	for (size_t i = 0; i < c->n_threads; i++) {
+		const Krg__Ckpt__ThreadCore *t = c->threads[i];
+		krg_json_begin_object(&j, NULL);
+		krg_json_int(&j, "tid", t->tid);
+		krg_json_uint(&j, "rip", t->regs->rip);
+		krg_json_uint(&j, "rsp", t->regs->rsp);
+		krg_json_uint(&j, "fs_base", t->regs->fs_base);
+		krg_json_int(&j, "orig_rax", (int64_t)t->regs->orig_rax);
+		krg_json_int(&j, "rax", (int64_t)t->regs->rax);
+		snprintf(hex, sizeof(hex), "%016" PRIx64, t->sigmask);
+		krg_json_string(&j, "sigmask", hex);
+		krg_json_uint(&j, "xsave_bytes", t->xsave.len);
+		krg_json_uint(&j, "rseq", t->rseq_addr);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_begin_array(&j, "sigactions");
+	for (size_t i = 0; i < c->n_sigactions; i++) {
+		const Krg__Ckpt__SigAction *s = c->sigactions[i];
+		if (!s->handler)
+			continue;  /* SIG_DFL: the default, not listed */
+		krg_json_begin_object(&j, NULL);
+		krg_json_uint(&j, "signo", s->signo);
+		krg_json_uint(&j, "handler", s->handler);
+		krg_json_uint(&j, "flags", s->flags);
+		krg_json_uint(&j, "mask", s->mask);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_begin_array(&j, "rlimits");
+	for (size_t i = 0; i < c->n_rlimits; i++) {
+		krg_json_begin_object(&j, NULL);
+		krg_json_uint(&j, "resource", c->rlimits[i]->resource);
+		krg_json_uint(&j, "cur", c->rlimits[i]->cur);
+		krg_json_uint(&j, "max", c->rlimits[i]->max);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_end_object(&j);
+
+	const Krg__Ckpt__Mm *mm = img->mm;
+	krg_json_begin_object(&j, "mm");
+	krg_json_uint(&j, "start_brk", mm->fields->start_brk);
+	krg_json_uint(&j, "brk", mm->fields->brk);
+	krg_json_string(&j, "exe", mm->exe ? mm->exe : "");
+	krg_json_uint(&j, "pages_bytes", mm->pages_size);
+	krg_json_begin_array(&j, "vmas");
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Krg__Ckpt__Vma *v = mm->vmas[i];
+		char p[5];
+		prot_str(v->prot, v->flags, p);
+		krg_json_begin_object(&j, NULL);
+		krg_json_uint(&j, "start", v->start);
+		krg_json_uint(&j, "end", v->end);
+		krg_json_string(&j, "prot", p);
+		krg_json_string(&j, "kind", ckpt_vma_kind_name(v->kind));
+		if (v->path)
+			krg_json_string(&j, "path", v->path);
+		if (v->has_pgoff)
+			krg_json_uint(&j, "pgoff", v->pgoff);
+		krg_json_bool(&j, "growsdown", v->flags & MAP_GROWSDOWN);
+		krg_json_uint(&j, "saved_pages", saved_pages(v));
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_end_object(&j);
+
+	krg_json_begin_array(&j, "fds");
+	for (size_t i = 0; i < img->files->n_fds; i++) {
+		const Krg__Ckpt__Fd *f = img->files->fds[i];
+		krg_json_begin_object(&j, NULL);
+		krg_json_int(&j, "fd", f->fd);
+		krg_json_string(&j, "kind", f->kind);
+		krg_json_string(&j, "path", f->path ? f->path : "");
+		krg_json_uint(&j, "flags", f->flags);
+		krg_json_uint(&j, "pos", f->pos);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_end_object(&j);
+	krg_json_finish(&j);
+}
+
+static void show_text(const struct ckpt_image *img, FILE *out)
+{
+	const Krg__Ckpt__Inventory *inv = img->inv;
+	time_t secs = (time_t)(inv->time_ns / 1000000000ULL);
+	char when[64];
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", localtime(&secs));
+	fprintf(out, "image %s: format v%u, x86-64, taken %s on kernel %s%s\n", img->dir, inv->image_version, when,
+		inv->kernel ? inv->kernel : "?", inv->killed ? " (original killed)" : "");
+	if (inv->description)
+		fprintf(out, "description: %s\n", inv->description);
+	const Krg__Ckpt__Core *c = img->core;
+	fprintf(out, "\nprocess %d (%s), uid %u gid %u, cwd %s, umask %04o, %zu thread%s\n", c->pid, c->comm, c->n_uids ? c->uids[0] : 0,
+		c->n_gids ? c->gids[0] : 0, c->cwd, c->umask, c->n_threads, c->n_threads > 1 ? "s" : "");
+	for (size_t i = 0; i < c->n_threads; i++) {
+		const Krg__Ckpt__ThreadCore *t = c->threads[i];
+		fprintf(out, "  thread %d: rip %#" PRIx64 " rsp %#" PRIx64 " fs_base %#" PRIx64 "%s, blocked %#" PRIx64 ", xsave %zu bytes\n", t->tid,
+			t->regs->rip, t->regs->rsp, t->regs->fs_base, (int64_t)t->regs->orig_rax >= 0 ? " (in a syscall)" : "", t->sigmask, t->xsave.len);
+	}
+	fprintf(out, "  signal handlers:");
+	int shown = 0;
+	for (size_t i = 0; i < c->n_sigactions; i++) {
+		const Krg__Ckpt__SigAction *s = c->sigactions[i];
+		if (!s->handler)
+			continue;
+		const char *n = sigabbrev_np((int)s->signo);
+		if (s->handler == 1)
+			fprintf(out, " %s%s=ignored", n ? "SIG" : "", n ? n : "RT");
+		else
+			fprintf(out, " %s%s=%#" PRIx64, n ? "SIG" : "sig", n ? n : "", s->handler);
+		shown++;
+	}
+	fprintf(out, "%s\n", shown ? "" : " all default");
+
+	const Krg__Ckpt__Mm *mm = img->mm;
+	fprintf(out, "\nmemory: %zu VMAs, %" PRIu64 " KiB saved, brk %#" PRIx64 "-%#" PRIx64 ", exe %s\n", mm->n_vmas, mm->pages_size / 1024,
+		mm->fields->start_brk, mm->fields->brk, mm->exe ? mm->exe : "?");
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Krg__Ckpt__Vma *v = mm->vmas[i];
+		char p[5];
+		prot_str(v->prot, v->flags, p);
+		fprintf(out, "  %012" PRIx64 "-%012" PRIx64 " %s %-8s %6" PRIu64 " pages saved  %s\n", v->start, v->end, p, ckpt_vma_kind_name(v->kind),
+			saved_pages(v), v->path ? v->path : v->name ? v->name : "");
+	}
+	fprintf(out, "\nfiles: %zu\n", img->files->n_fds);
+	for (size_t i = 0; i < img->files->n_fds; i++) {
+		const Krg__Ckpt__Fd *f = img->files->fds[i];
+		fprintf(out, "  fd %-3d %-7s flags %#o pos %" PRIu64 "  %s\n", f->fd, f->kind, f->flags, f->pos, f->path ? f->path : "");
+	}
+}
+
+int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err)
+{
+	struct ckpt_image img;
+	int r = ckpt_image_load(dir, true, &img, err);
+	if (r < 0)
+		return r;
+	if (json)
+		show_json(&img, out);
+	else
+		show_text(&img, out);
+	ckpt_image_free(&img);
+	return 0;
+}

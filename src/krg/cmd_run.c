@@ -23,8 +23,8 @@
 
 extern char **environ;
 
-#define OUT_MAX (256u << 10) /* stdin bytes buffered towards krgd */
-#define CHUNK (64u << 10)
+#define OUT_MAX (512u << 10) /* stdin bytes buffered towards krgd */
+#define CHUNK (256u << 10)     /* = EXEC_CHUNK, the largest stdin frame krgd takes */
 
 static int sigpipe_fds[2] = { -1, -1 };
 static struct termios saved_tio;

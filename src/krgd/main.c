@@ -3,6 +3,7 @@
  * then runs the event loop until SIGTERM/SIGINT or `cluster poweroff`. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,13 @@ int main(int argc, char **argv)
 	bool detach = false;
 	char err[512];
 	int opt, r;
+
+	/* Bulk data (krg run stdio, net frames) goes through short-lived
+	 * buffers of up to a few hundred KiB: keep them in the heap and keep
+	 * freed heap up to 16 MiB, instead of a brk/mmap + page faults per
+	 * chunk. Bounded: the credit windows bound what is in flight. */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 
 	while ((opt = getopt_long(argc, argv, "c:l:dh", opts, NULL)) != -1) {
 		switch (opt) {

@@ -354,9 +354,13 @@ static int send_hello(struct conn *c)
 }
 
 /* Bulk: big socket buffers when BULK_SOCKBUF is set; 0 leaves Linux's
- * autotuning alone (measured faster on loopback and veth). */
+ * autotuning alone (measured faster on loopback and veth). No Nagle
+ * either: frames are written whole, and a flow-controlled stream (krg run)
+ * waits for the tail of its last frame before it returns credit, so
+ * Nagle + delayed ACK would stall it ~40 ms per window. */
 static void bulk_sockopts(struct conn *c)
 {
+	uv_tcp_nodelay(&c->tcp, 1);
 	if (BULK_SOCKBUF) {
 		uv_send_buffer_size((uv_handle_t *)&c->tcp, &(int){ BULK_SOCKBUF });
 		uv_recv_buffer_size((uv_handle_t *)&c->tcp, &(int){ BULK_SOCKBUF });

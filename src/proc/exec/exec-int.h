@@ -14,8 +14,9 @@
 #include "proc/exec.h"
 #include "proto/proc.pb-c.h"
 
-#define EXEC_WINDOW (256u << 10) /* credit window per direction per stream */
-#define EXEC_CHUNK (64u << 10)   /* largest data chunk read from a pipe */
+#define EXEC_WINDOW (1u << 20)   /* credit window per direction per stream */
+#define EXEC_CHUNK (256u << 10)  /* largest data chunk (read from a pipe, in a frame) */
+#define EXEC_PIPE_SZ (1 << 20)   /* F_SETPIPE_SZ of the process's stdio pipes */
 #define EXEC_MAX_ARGS 65536
 #define EXEC_MAX_GROUPS 65536
 

@@ -590,11 +590,16 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		if (chown(c.slave, s->uid, (gid_t)-1) < 0 || chmod(c.slave, 0620) < 0)
 			log_debug("exec: cannot hand %s to uid %u: %s", c.slave, s->uid, strerror(errno));
 	} else {
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < 3; i++) {
 			if (pipe2(fds[i], O_CLOEXEC) < 0) {
 				err = -errno;
 				goto fail;
 			}
+			/* Fewer, larger reads and writes for bulk stdio; best effort
+			 * (limited by /proc/sys/fs/pipe-max-size and the user's quota). */
+			if (fcntl(fds[i][0], F_SETPIPE_SZ, EXEC_PIPE_SZ) < 0)
+				log_debug("exec: F_SETPIPE_SZ: %s", strerror(errno));
+		}
 	}
 	if (pipe2(errp, O_CLOEXEC) < 0) {
 		err = -errno;

@@ -17,6 +17,10 @@
 #define EXEC_WINDOW (1u << 20)   /* credit window per direction per stream */
 #define EXEC_CHUNK (256u << 10)  /* largest data chunk (read from a pipe, in a frame) */
 #define EXEC_PIPE_SZ (1 << 20)   /* F_SETPIPE_SZ of the process's stdio pipes */
+/* Credits are returned in batches of at least this much: a sender only
+ * blocks with a whole window unacknowledged, so a held-back batch smaller
+ * than the window can never stall it. */
+#define EXEC_CREDIT_BATCH (EXEC_WINDOW / 4)
 #define EXEC_MAX_ARGS 65536
 #define EXEC_MAX_GROUPS 65536
 

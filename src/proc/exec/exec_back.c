@@ -35,6 +35,7 @@ struct exec_back {
 	bool stdin_eof;            /* caller sent EOF */
 	size_t stdin_pending;      /* writes in flight */
 	size_t unacked;            /* output sent, not yet credited */
+	size_t stdin_credit;       /* written to the process, not yet credited */
 	bool reading;
 	bool discard;              /* caller gone: read and drop output */
 	bool reaped;
@@ -264,10 +265,14 @@ void back_reap(struct krg_exec *e)
 
 static void send_stdin_credit(struct exec_back *b, size_t n)
 {
+	b->stdin_credit += n;
+	if (b->stdin_credit < EXEC_CREDIT_BATCH)
+		return;
 	Krg__Proc__Ctl c = KRG__PROC__CTL__INIT;
 	c.stream = b->stream;
 	c.has_stdin_credit = true;
-	c.stdin_credit = (uint32_t)n;
+	c.stdin_credit = (uint32_t)b->stdin_credit;
+	b->stdin_credit = 0;
 	x_send_ctl(b->e, b->caller, &c);
 }
 

@@ -29,6 +29,7 @@ struct exec_front {
 	size_t stdin_out;              /* stdin sent, not yet credited */
 	size_t stdin_window;
 	bool stdin_paused;
+	size_t out_credit;             /* output written to krg, not yet credited */
 	bool client_stopped;
 	char name[64];
 };
@@ -167,9 +168,13 @@ static void stream_close(struct krg_api_stream *s, void *data)
 static void out_done(struct krg_api_stream *s, int status, void *data, void *done_data)
 {
 	struct exec_front *f = data;
+	f->out_credit += (uintptr_t)done_data;
+	if (f->out_credit < EXEC_CREDIT_BATCH)
+		return;
 	Krg__Proc__Ctl c = KRG__PROC__CTL__INIT;
 	c.has_credit = true;
-	c.credit = (uint32_t)(uintptr_t)done_data;
+	c.credit = (uint32_t)f->out_credit;
+	f->out_credit = 0;
 	ctl(f, &c);
 }
 

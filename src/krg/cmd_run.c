@@ -180,6 +180,7 @@ static int stream_loop(int sock, bool tty, size_t window)
 	bool stdin_done = false, out_closed[3] = { false };
 	size_t inflight = 0; /* stdin sent, not yet credited */
 	int wdead = 0;       /* krgd closed its side (errno): read what is left */
+	size_t out_off = 0;  /* out.p[out_off..out.len) is still to send */
 	int rc = -1;
 
 	if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0)
@@ -199,10 +200,17 @@ static int stream_loop(int sock, bool tty, size_t window)
 		return fail("%s", strerror(ENOMEM));
 
 	while (rc < 0) {
+		/* Sent bytes are dropped lazily (no memmove per send), but the
+		 * dead prefix stays below OUT_MAX. */
+		if (out_off && (out_off == out.len || out_off >= OUT_MAX)) {
+			memmove(out.p, out.p + out_off, out.len - out_off);
+			out.len -= out_off;
+			out_off = 0;
+		}
 		struct pollfd pf[3] = {
-			{ .fd = sock, .events = POLLIN | (out.len && !wdead ? POLLOUT : 0) },
+			{ .fd = sock, .events = POLLIN | (out.len > out_off && !wdead ? POLLOUT : 0) },
 			{ .fd = sigpipe_fds[0], .events = POLLIN },
-			{ .fd = stdin_done || wdead || out.len >= OUT_MAX || (window && inflight >= window) ? -1 : 0,
+			{ .fd = stdin_done || wdead || out.len - out_off >= OUT_MAX || (window && inflight >= window) ? -1 : 0,
 			  .events = POLLIN },
 		};
 		if (poll(pf, 3, -1) < 0) {
@@ -225,6 +233,9 @@ static int stream_loop(int sock, bool tty, size_t window)
 				if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
 					/* Stop ourselves too, as the default action would;
 					 * krgd sees us stopped and stops the remote. */
+					memmove(out.p, out.p + out_off, out.len - out_off);
+					out.len -= out_off;
+					out_off = 0;
 					flush_now(sock, &out);
 					bool was_raw = raw_on;
 					raw_restore();
@@ -258,11 +269,10 @@ static int stream_loop(int sock, bool tty, size_t window)
 			buf_add_frame(&out, &io);
 		}
 	sock:
-		if (pf[0].revents & POLLOUT && out.len) {
-			ssize_t k = send(sock, out.p, out.len, MSG_NOSIGNAL);
+		if (pf[0].revents & POLLOUT && out.len > out_off) {
+			ssize_t k = send(sock, out.p + out_off, out.len - out_off, MSG_NOSIGNAL);
 			if (k > 0) {
-				memmove(out.p, out.p + k, out.len - (size_t)k);
-				out.len -= (size_t)k;
+				out_off += (size_t)k;
 			} else if (k < 0 && errno != EAGAIN && errno != EINTR) {
 				/* krgd ends the stream after the exit frame: it may
 				 * close before it read all we sent. Read on: the
@@ -271,7 +281,7 @@ static int stream_loop(int sock, bool tty, size_t window)
 			}
 		}
 		if (wdead)
-			out.len = 0;
+			out.len = out_off = 0;
 		if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (in.cap - in.len < CHUNK + 64) {

@@ -70,10 +70,18 @@ static int krgd_start(const struct vc_cluster *c, int id)
 			return vc_fail(-errno, "waitpid: %s", strerror(errno));
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return -EIO; /* the child said why */
-	long deadline = vc_now_ms() + VC_UP_TIMEOUT_MS;
+	long deadline = vc_now_ms() + VC_UP_TIMEOUT_MS, missing_since = 0;
 	while (!vc_node_socket_ready(init)) {
-		if (vc_node_find(c, id, "krgd", pids, 1) == 0)
-			return vc_fail(-ESRCH, "node %d: krgd exited; see %s/node%d/krgd.log", id, c->dir, id);
+		/* The spawner's grandchild may not have exec'd krgd yet (a busy
+		 * machine): only a krgd missing for a whole second has exited. */
+		if (vc_node_find(c, id, "krgd", pids, 1) == 0) {
+			if (!missing_since)
+				missing_since = vc_now_ms();
+			else if (vc_now_ms() - missing_since > 1000)
+				return vc_fail(-ESRCH, "node %d: krgd exited; see %s/node%d/krgd.log", id, c->dir, id);
+		} else {
+			missing_since = 0;
+		}
 		if (vc_now_ms() > deadline)
 			return vc_fail(-ETIMEDOUT, "node %d: krgd API socket not ready after %d s; see %s", id,
 				       VC_UP_TIMEOUT_MS / 1000, logp);

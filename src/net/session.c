@@ -90,23 +90,21 @@ int krg_session_derive(const uint8_t key[KRG_KEY_BYTES], const uint8_t eph_sk[32
 	memcpy(tx->key, okm + (initiator ? 0 : 32), 32);
 	memcpy(rx->key, okm + (initiator ? 32 : 0), 32);
 	tx->cipher = rx->cipher = cipher;
-	if (cipher == KRG_CIPHER_NONE) {
-		/* GMAC keyed once; each frame only sets its nonce. */
-		tx->gmac = EVP_CIPHER_CTX_new();
-		rx->gmac = EVP_CIPHER_CTX_new();
-		if (!tx->gmac || !rx->gmac ||
-		    !EVP_EncryptInit_ex(tx->gmac, EVP_aes_256_gcm(), NULL, tx->key, NULL) ||
-		    !EVP_EncryptInit_ex(rx->gmac, EVP_aes_256_gcm(), NULL, rx->key, NULL)) {
+	if (cipher != KRG_CIPHER_CHACHA) {
+		/* Keyed once; each frame only sets its nonce. The receiving
+		 * side of AES-GCM decrypts; GMAC only ever computes tags. */
+		bool open_dec = cipher == KRG_CIPHER_AESGCM;
+		tx->evp = EVP_CIPHER_CTX_new();
+		rx->evp = EVP_CIPHER_CTX_new();
+		if (!tx->evp || !rx->evp || !EVP_EncryptInit_ex(tx->evp, EVP_aes_256_gcm(), NULL, tx->key, NULL) ||
+		    !(open_dec ? EVP_DecryptInit_ex(rx->evp, EVP_aes_256_gcm(), NULL, rx->key, NULL)
+			       : EVP_EncryptInit_ex(rx->evp, EVP_aes_256_gcm(), NULL, rx->key, NULL))) {
 			krg_seal_clear(tx);
 			krg_seal_clear(rx);
 			sodium_memzero(shared, sizeof(shared));
 			sodium_memzero(okm, sizeof(okm));
 			return -ENOMEM;
 		}
-	}
-	if (cipher == KRG_CIPHER_AESGCM) {
-		crypto_aead_aes256gcm_beforenm(&tx->aes, tx->key);
-		crypto_aead_aes256gcm_beforenm(&rx->aes, rx->key);
 	}
 	sodium_memzero(shared, sizeof(shared));
 	sodium_memzero(okm, sizeof(okm));
@@ -122,7 +120,7 @@ static void make_nonce(uint8_t n[12], uint64_t ctr)
 
 void krg_seal_clear(struct krg_seal *s)
 {
-	EVP_CIPHER_CTX_free(s->gmac);
+	EVP_CIPHER_CTX_free(s->evp);
 	sodium_memzero(s, sizeof(*s));
 }
 
@@ -133,7 +131,7 @@ void krg_seal_clear(struct krg_seal *s)
 static bool mac_pieces(const struct krg_seal *s, const uint8_t nonce[12], const uint8_t hdr[4], const uint8_t *a,
 		       size_t alen, const uint8_t *b, size_t blen, uint8_t tag[KRG_TAG_BYTES])
 {
-	EVP_CIPHER_CTX *ctx = s->gmac;
+	EVP_CIPHER_CTX *ctx = s->evp;
 	uint8_t none[16];
 	int l;
 	bool ok = ctx && EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) && EVP_EncryptUpdate(ctx, NULL, &l, hdr, 4) &&
@@ -158,10 +156,17 @@ void krg_seal_frame(struct krg_seal *s, const uint8_t hdr[4], uint8_t *head, siz
 		crypto_aead_chacha20poly1305_ietf_encrypt_detached(head, tag, NULL, head, head_len, hdr, 4, NULL,
 								  nonce, s->key);
 		break;
-	case KRG_CIPHER_AESGCM:
-		crypto_aead_aes256gcm_encrypt_detached_afternm(head, tag, NULL, head, head_len, hdr, 4, NULL, nonce,
-							       &s->aes);
+	case KRG_CIPHER_AESGCM: {
+		EVP_CIPHER_CTX *ctx = s->evp;
+		int l;
+		uint8_t none[16];
+		if (!EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) || !EVP_EncryptUpdate(ctx, NULL, &l, hdr, 4) ||
+		    (head_len && !EVP_EncryptUpdate(ctx, head, &l, head, (int)head_len)) ||
+		    !EVP_EncryptFinal_ex(ctx, none, &l) ||
+		    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KRG_TAG_BYTES, tag))
+			memset(tag, 0, KRG_TAG_BYTES); /* the peer drops the link */
 		break;
+	}
 	}
 }
 
@@ -183,10 +188,20 @@ long krg_open_frame(struct krg_seal *s, uint8_t *payload, size_t len)
 		r = crypto_aead_chacha20poly1305_ietf_decrypt_detached(payload, NULL, payload, plen, payload + plen,
 								       hdr, 4, nonce, s->key);
 		break;
-	case KRG_CIPHER_AESGCM:
-		r = crypto_aead_aes256gcm_decrypt_detached_afternm(payload, NULL, payload, plen, payload + plen, hdr,
-								   4, nonce, &s->aes);
+	case KRG_CIPHER_AESGCM: {
+		/* Decrypts in place before the tag is checked; on a bad tag the
+		 * frame is dropped with its connection, its bytes never used. */
+		EVP_CIPHER_CTX *ctx = s->evp;
+		int l;
+		uint8_t none[16];
+		bool ok = EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) &&
+			  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KRG_TAG_BYTES, payload + plen) &&
+			  EVP_DecryptUpdate(ctx, NULL, &l, hdr, 4) &&
+			  (!plen || EVP_DecryptUpdate(ctx, payload, &l, payload, (int)plen)) &&
+			  EVP_DecryptFinal_ex(ctx, none, &l) > 0;
+		r = ok ? 0 : -1;
 		break;
+	}
 	}
 	if (r != 0)
 		return -EBADMSG;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: krg's main job on a local virtual cluster. Starts 3 nodes,
-# shows them forming one cluster, survives a node failure, then tears
-# everything down (also on Ctrl-C or error).
+# shows them forming one cluster, survives a node failure, runs programs
+# across nodes, then tears everything down (also on Ctrl-C or error).
 set -euo pipefail
 BUILD=${1:-build}
 ADM="$BUILD/krgadm"
@@ -34,8 +34,26 @@ on 1 krgadm nodes status
 
 step "restart krgd on node 2: it comes back up"
 "$ADM" vcluster krgd 2 start --prefix $P
-on 1 krgadm cluster wait --timeout 15
-on 3 krgadm cluster status --json
+on 3 krgadm cluster wait --timeout 15
+on 3 krgadm nodes status --json
+
+step "krg run: programs on other nodes, as you, with their stdio and exit status"
+on 1 krg run -n 3 -- sh -c 'echo "hello from $(hostname), pid $$"'
+on 1 krg run --auto -- python3 -c 'import socket; print("--auto chose", socket.gethostname())'
+echo "gzip on node 2 of a stream from node 1:"
+head -c 10000000 /dev/urandom | on 1 krg run -n 2 -- gzip -1 | wc -c
+set +e
+on 1 krg run -n 3 -- sh -c 'exit 3'
+echo "exit status seen on node 1: $?"
+set -e
+
+step "krg ps / krg kill: one process table for the cluster"
+on 2 krg run -n 3 -- sleep 60 &
+sleep 1
+on 1 krg ps -a
+id=$(on 1 krg ps -a --json | python3 -c 'import json,sys; print([p["id"] for p in json.load(sys.stdin)["processes"] if "sleep" in p["command"]][0])')
+on 1 krg kill "$id"
+wait || true
 
 step "krgadm cluster poweroff, krgadm vcluster down"
 on 1 krgadm cluster poweroff

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <linux/kcmp.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/macro.h"
@@ -173,6 +174,14 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, 
 		f->fds[f->n_fds++] = e;
 		e->fd = fd;
 		e->kind = ckpt_strdup(ops->kind);
+		/* A dup shares offset and flags with its original: restore it as a
+		 * dup, not as a second open. */
+		for (size_t k = 0; k + 1 < f->n_fds; k++)
+			if (syscall(SYS_kcmp, pid, pid, KCMP_FILE, f->fds[k]->fd, fd) == 0) {
+				e->has_dup_of = true;
+				e->dup_of = f->fds[k]->fd;
+				break;
+			}
 		const char *pos = strstr(info, "pos:"), *fl = strstr(info, "flags:");
 		if (pos) {
 			e->has_pos = true;
@@ -206,9 +215,15 @@ int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 			return ckpt_fail(err, EPROTO, "image: fd %d is of kind '%s', which this krg cannot restore", fd->fd, fd->kind);
 		if (!fd->path || fd->path[0] != '/')
 			return ckpt_fail(err, EBADMSG, "image: fd %d has no path", fd->fd);
-		for (size_t j = 0; j < i; j++)
+		bool dup_found = false;
+		for (size_t j = 0; j < i; j++) {
 			if (f->fds[j]->fd == fd->fd)
 				return ckpt_fail(err, EBADMSG, "image: fd %d appears twice", fd->fd);
+			if (fd->has_dup_of && f->fds[j]->fd == fd->dup_of && !f->fds[j]->has_dup_of)
+				dup_found = true;
+		}
+		if (fd->has_dup_of && !dup_found)
+			return ckpt_fail(err, EBADMSG, "image: fd %d is a dup of fd %d, which comes nowhere before it", fd->fd, fd->dup_of);
 	}
 	return 0;
 }
@@ -220,8 +235,14 @@ int ckpt_files_restore(struct ckpt_tracee *t, const Krg__Ckpt__Files *f, struct 
 	if (ret < 0)
 		return ckpt_fail(err, (int)-ret, "closing inherited fds: %s", strerror((int)-ret));
 	for (size_t i = 0; i < f->n_fds; i++) {
-		const struct ckpt_fd_ops *ops = kind_by_name(f->fds[i]->kind);
-		int r = ops->restore(t, f->fds[i], err);
+		const Krg__Ckpt__Fd *fd = f->fds[i];
+		if (fd->has_dup_of) {
+			ret = ckpt_syscall(t, err, SYS_dup3, fd->dup_of, fd->fd, (fd->flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
+			if (ret != fd->fd)
+				return ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "fd %d: dup of fd %d: %s", fd->fd, fd->dup_of, strerror(ret < 0 ? (int)-ret : EIO));
+			continue;
+		}
+		int r = kind_by_name(fd->kind)->restore(t, fd, err);
 		if (r < 0)
 			return r;
 	}

@@ -256,6 +256,10 @@ int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt
 		r = ckpt_fail(err, EBADMSG, "image file %s: not a krg image (bad magic)", name);
 		goto fail;
 	}
+	if (f->version != CKPT_IMAGE_VERSION) {
+		r = ckpt_fail(err, EPROTO, "image file %s: format version %u, this krg reads version %u", name, f->version, CKPT_IMAGE_VERSION);
+		goto fail;
+	}
 	if (f->length != (uint64_t)st.st_size - sizeof(*f)) {
 		r = ckpt_fail(err, EBADMSG, "image file %s: %s (frame says %llu payload bytes, file has %llu)", name,
 			      f->length > (uint64_t)st.st_size - sizeof(*f) ? "truncated" : "has trailing bytes or a damaged length",
@@ -268,10 +272,6 @@ int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt
 	crypto_generichash_final(&hs, sum, sizeof(sum));
 	if (sodium_memcmp(sum, f->sum, sizeof(sum)) || !sodium_is_zero(f->reserved, sizeof(f->reserved))) {
 		r = ckpt_fail(err, EBADMSG, "image file %s: checksum mismatch (the file is damaged)", name);
-		goto fail;
-	}
-	if (f->version != CKPT_IMAGE_VERSION) {
-		r = ckpt_fail(err, EPROTO, "image file %s: format version %u, this krg reads version %u", name, f->version, CKPT_IMAGE_VERSION);
 		goto fail;
 	}
 	if (f->part != part) {

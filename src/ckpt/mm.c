@@ -171,6 +171,8 @@ static int parse_smaps(pid_t pid, Krg__Ckpt__Mm *mm, struct vma_extra **extra, s
 			v->vmflags = ckpt_strdup(fl);
 			if (strstr(fl, "gd"))
 				v->flags |= MAP_GROWSDOWN;
+			if (strstr(fl, "nr"))  /* huge sparse reservations (sanitizer shadow) */
+				v->flags |= MAP_NORESERVE;
 		}
 	}
 	*extra = ex;
@@ -521,7 +523,7 @@ static int map_vma(struct ckpt_tracee *t, const Krg__Ckpt__Vma *v, const struct 
 	long ret, fd = -1;
 	uint64_t len = v->end - v->start;
 	uint32_t prot = v->prot | (v->n_runs ? PROT_READ | PROT_WRITE : 0);
-	int flags = (int)(v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN)) | MAP_FIXED_NOREPLACE;
+	int flags = (int)(v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_NORESERVE)) | MAP_FIXED_NOREPLACE;
 	if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE) {
 		size_t pl = strlen(v->path) + 1;
 		int r;

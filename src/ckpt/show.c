@@ -132,6 +132,8 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 		krg_json_string(&j, "path", f->path ? f->path : "");
 		krg_json_uint(&j, "flags", f->flags);
 		krg_json_uint(&j, "pos", f->pos);
+		if (f->has_dup_of)
+			krg_json_int(&j, "dup_of", f->dup_of);
 		krg_json_end_object(&j);
 	}
 	krg_json_end_array(&j);
@@ -185,7 +187,10 @@ static void show_text(const struct ckpt_image *img, FILE *out)
 	fprintf(out, "\nfiles: %zu\n", img->files->n_fds);
 	for (size_t i = 0; i < img->files->n_fds; i++) {
 		const Krg__Ckpt__Fd *f = img->files->fds[i];
-		fprintf(out, "  fd %-3d %-7s flags %#o pos %" PRIu64 "  %s\n", f->fd, f->kind, f->flags, f->pos, f->path ? f->path : "");
+		fprintf(out, "  fd %-3d %-7s flags %#o pos %" PRIu64 "  %s", f->fd, f->kind, f->flags, f->pos, f->path ? f->path : "");
+		if (f->has_dup_of)
+			fprintf(out, " (dup of fd %d)", f->dup_of);
+		fputc('\n', out);
 	}
 }
 

@@ -1,0 +1,182 @@
+#!/bin/bash
+# Checkpoint/restart tests (zdtm shape): each program sets up its state,
+# says it is ready, gets checkpointed with --kill and restarted, is sent
+# SIGUSR1, verifies and prints PASS. Then the image robustness cases: a
+# truncated file, flipped bytes, a wrong version, a missing part, an
+# unsupported fd: one clear error, exit non-zero, nothing left running.
+# Usage: run.sh [TEST...]   (env KRG_CKPT_FLIPS: flipped-byte rounds, 200)
+set -u
+B=$(realpath "${KRG_BUILD_DIR:-$(dirname "$0")/../../build}")
+KRG=$B/krg
+T=$B/tests/ckpt
+FLIPS=${KRG_CKPT_FLIPS:-200}
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+WORK=$(mktemp -d /tmp/krg-ckpt.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+failures=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; failures=$((failures + 1)); }
+
+# Wait up to 10 s for a file to appear (and, for a pidfile, hold something).
+wait_file() { for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
+wait_nonempty() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
+
+# start NAME BIN: run BIN in $WORK/NAME, set $pid once it is ready.
+start() {
+	local d=$WORK/$1
+	mkdir -p "$d"
+	( cd "$d" && exec "$2" "$d/ready" </dev/null >"$d/out.log" 2>&1 ) &
+	pid=$!
+	wait_file "$d/ready" || { bad "$1: never got ready"; return 1; }
+}
+
+# restart_and_check NAME IMG: restart, signal, expect exit 0 and PASS.
+restart_and_check() {
+	local d=$WORK/$1 img=$2
+	rm -f "$d/rpid"
+	"$KRG" restart --dir "$img" --pidfile "$d/rpid" 2>"$d/restart.err" &
+	local rk=$!
+	if ! wait_nonempty "$d/rpid"; then
+		wait $rk
+		bad "$1: restart failed: $(cat "$d/restart.err")"
+		return 1
+	fi
+	kill -USR1 "$(cat "$d/rpid")"
+	wait $rk
+	local rc=$?
+	if [ $rc = 0 ] && grep -q '^PASS' "$d/out.log"; then
+		ok "$1"
+	else
+		bad "$1: exit $rc, output: $(tr '\n' ' ' <"$d/out.log") $(cat "$d/restart.err")"
+		return 1
+	fi
+}
+
+# One zdtm test: checkpoint --kill, restart, verify.
+run_one() {
+	local name=$1 bin=$T/ckpt_$1
+	[ -x "$bin" ] || { echo "skip $name (not built)"; return; }
+	start "$name" "$bin" || return
+	if ! "$KRG" checkpoint "$pid" --dir "$WORK/$name/img" --kill 2>"$WORK/$name/ckpt.err"; then
+		bad "$name: checkpoint: $(cat "$WORK/$name/ckpt.err")"
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return
+	fi
+	wait "$pid" 2>/dev/null
+	restart_and_check "$name" "$WORK/$name/img"
+}
+
+# The process runs on after a checkpoint without --kill, and the image
+# restarts twice after the original is gone.
+run_on_and_twice() {
+	local name=runon bin=$T/ckpt_anon_mem
+	start $name "$bin" || return
+	"$KRG" checkpoint "$pid" --dir "$WORK/$name/img" 2>"$WORK/$name/ckpt.err" || { bad "$name: checkpoint: $(cat "$WORK/$name/ckpt.err")"; kill -9 "$pid"; return; }
+	[ "$(stat -c %a "$WORK/$name/img")" = 700 ] || bad "$name: image dir mode $(stat -c %a "$WORK/$name/img")"
+	kill -USR1 "$pid"
+	wait "$pid"
+	local rc=$?
+	if [ $rc = 0 ] && grep -q '^PASS' "$WORK/$name/out.log"; then ok "$name: original ran on"; else bad "$name: original exit $rc"; fi
+	restart_and_check $name "$WORK/$name/img" && restart_and_check $name "$WORK/$name/img"
+}
+
+# expect_error WHAT IMG PATTERN: restart must fail with one line matching
+# PATTERN, and leave no process in its session.
+expect_error() {
+	local what=$1 img=$2 pat=$3 err=$WORK/err.txt
+	setsid "$KRG" restart --dir "$img" 2>"$err" &
+	local rk=$!
+	wait $rk
+	local rc=$?
+	local lines; lines=$(wc -l <"$err")
+	if [ $rc = 0 ] || [ "$lines" != 1 ] || ! grep -qE "$pat" "$err"; then
+		bad "$what: exit $rc, $lines lines: $(cat "$err")"
+		return 1
+	fi
+	if pgrep -s $rk >/dev/null; then
+		bad "$what: processes left in session $rk: $(pgrep -s $rk)"
+		pkill -9 -s $rk
+		return 1
+	fi
+	return 0
+}
+
+# flip FILE OFFSET: xor one byte with 0x5a, in place (twice restores it).
+flip() {
+	local b; b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $((b ^ 0x5a)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+robustness() {
+	local name=robust bin=$T/ckpt_anon_mem img=$WORK/robust/img
+	start $name "$bin" || return
+	"$KRG" checkpoint "$pid" --dir "$img" --kill 2>"$WORK/$name/ckpt.err" || { bad "$name: checkpoint: $(cat "$WORK/$name/ckpt.err")"; return; }
+	wait "$pid" 2>/dev/null
+	"$KRG" image show "$img" >"$WORK/show.txt" && grep -q '\[vdso\]' "$WORK/show.txt" && ok "image show" || bad "image show"
+	if command -v python3 >/dev/null; then
+		"$KRG" image show --json "$img" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["core"]["threads"][0]["xsave_bytes"] > 512 and d["mm"]["vmas"]' \
+			&& ok "image show --json" || bad "image show --json"
+	fi
+	local pages; pages=$(ls "$img"/pages-*.img)
+	local mmf; mmf=$(ls "$img"/mm-*.img)
+	cp "$pages" "$WORK/pages.bak"
+	truncate -s -4096 "$pages"
+	expect_error "truncated pages" "$img" 'truncated' && ok "truncated image: one error"
+	cp "$WORK/pages.bak" "$pages"
+	# A wrong version, with everything else intact.
+	printf '\x02' | dd of="$mmf" bs=1 seek=8 conv=notrunc status=none
+	expect_error "wrong version" "$img" 'format version 2' && ok "wrong version: one error"
+	printf '\x01' | dd of="$mmf" bs=1 seek=8 conv=notrunc status=none
+	mv "$mmf" "$WORK/mm.bak"
+	expect_error "missing part" "$img" 'mm-[0-9]+\.img: No such file' && ok "missing part: one error"
+	mv "$WORK/mm.bak" "$mmf"
+	# Flipped bytes anywhere in any part.
+	local files=("$img"/*.img) n=0 f off size
+	for ((i = 0; i < FLIPS; i++)); do
+		f=${files[RANDOM % ${#files[@]}]}
+		size=$(stat -c %s "$f")
+		off=$(( (RANDOM * 32768 + RANDOM) % size ))
+		flip "$f" $off
+		expect_error "flip $(basename "$f")@$off" "$img" 'damaged|bad magic|format version|truncated|trailing|holds a' || n=$((n + 1))
+		flip "$f" $off
+	done
+	[ $n = 0 ] && ok "$FLIPS flipped bytes: one error each"
+	# And the image is still good after all that.
+	restart_and_check $name "$img"
+}
+
+unsupported() {
+	local name=unsup bin=$T/ckpt_anon_mem d=$WORK/unsup
+	mkdir -p "$d"
+	# stdin a pipe: refused, naming pid, fd and kind; nothing written.
+	( cd "$d" && exec "$bin" "$d/ready" < <(sleep 100) >"$d/out.log" 2>&1 ) &
+	pid=$!
+	wait_file "$d/ready" || { bad "$name: never ready"; return; }
+	if "$KRG" checkpoint "$pid" --dir "$d/img" 2>"$d/err"; then
+		bad "$name: a pipe was accepted"
+	elif grep -q "process $pid fd 0: pipe" "$d/err" && [ ! -e "$d/img" ] && kill -0 "$pid"; then
+		ok "$name: pipe refused: $(head -1 "$d/err")"
+	else
+		bad "$name: $(cat "$d/err")"
+	fi
+	"$KRG" checkpoint "$pid" --dir "$d/img" --kill --ignore-unsupported 2>"$d/err" || { bad "$name: --ignore-unsupported: $(cat "$d/err")"; return; }
+	wait "$pid" 2>/dev/null
+	restart_and_check $name "$d/img"
+}
+
+if [ $# -gt 0 ]; then
+	tests=("$@")
+else
+	tests=(anon_mem heap stack fpu file_offset signals fpu_static anon_mem_static runon robust unsup)
+fi
+for t in "${tests[@]}"; do
+	case $t in
+	runon) run_on_and_twice ;;
+	robust) robustness ;;
+	unsup) unsupported ;;
+	*) run_one "$t" ;;
+	esac
+done
+echo "$failures failure(s)"
+[ $failures = 0 ]

@@ -7,7 +7,7 @@ static void usage(FILE *f, const char *prog, const struct krg_command *cmds, siz
 {
 	fprintf(f, "Usage: %s COMMAND [ARGS...]\n\nCommands:\n", prog);
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
+		fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(f, "\n%s", footer);
 }
 

@@ -47,7 +47,13 @@ start_cluster() { # start_cluster N [vcluster up args]
 	trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; exit $rc' EXIT
 	"$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true
 	"$ADM" vcluster up "$n" --prefix "$PREFIX" "$@"
-	on 1 krgadm cluster wait --timeout 30
+	# Every node's own view: a follower applies the leader's decisions a
+	# heartbeat later, and tests act from any node.
+	local i
+	for i in $(seq 1 "$n"); do
+		on "$i" krgadm cluster wait --timeout 30 >/dev/null
+	done
+	echo "cluster ready on all $n nodes"
 }
 
 dump_logs() {

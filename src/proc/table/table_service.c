@@ -511,7 +511,11 @@ static void on_api_list(struct krg_api_call *call, void *data)
 	f->pending = 1; /* held while sending, so no reply finishes early */
 	for (size_t i = 0; i < cfg->n_nodes; i++) {
 		uint32_t id = cfg->nodes[i].id;
-		if (id == t->self || krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP)
+		/* Ask every member we see up, and every node we have a link to:
+		 * this node's copy of the table may trail the leader's by a
+		 * heartbeat, and a linked node answers for its processes. */
+		if (id == t->self ||
+		    (krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP && !krg_net_peer_up(t->s->net, id)))
 			continue;
 		struct fan_req *fr = &f->reqs[i];
 		fr->f = f;

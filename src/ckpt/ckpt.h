@@ -4,6 +4,7 @@
  * See docs/checkpoint.md. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -33,3 +34,13 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err);
 
 /* Decode and print every part of the image, for people or as JSON. */
 int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err);
+
+/* Progress of the long part of a dump or restore (memory contents):
+ * called from the calling thread with bytes done and the expected total
+ * about every CKPT_PROGRESS_STEP bytes, and once more at the end with
+ * done == total. `what` is "dump" or "restore". The total of a dump is
+ * estimated from /proc/PID/smaps before pages are read. Process-wide
+ * setting; NULL turns it off. */
+#define CKPT_PROGRESS_STEP (64ULL << 20)
+typedef void (*ckpt_progress_fn)(const char *what, uint64_t done, uint64_t total, void *arg);
+void ckpt_set_progress(ckpt_progress_fn fn, void *arg);

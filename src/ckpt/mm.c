@@ -122,6 +122,42 @@ struct vma_extra {
 	uint64_t rss_kb, swap_kb;
 };
 
+/* Progress hook (ckpt.h): reported every CKPT_PROGRESS_STEP bytes. */
+static ckpt_progress_fn progress_fn;
+static void *progress_arg;
+static struct {
+	const char *what;
+	uint64_t done, total, next;
+} prog;
+
+void ckpt_set_progress(ckpt_progress_fn fn, void *arg)
+{
+	progress_fn = fn;
+	progress_arg = arg;
+}
+
+static void progress_start(const char *what, uint64_t total)
+{
+	prog.what = what, prog.done = 0, prog.total = total, prog.next = CKPT_PROGRESS_STEP;
+}
+
+static void progress_add(uint64_t bytes)
+{
+	prog.done += bytes;
+	if (prog.done > prog.total)
+		prog.total = prog.done;
+	if (progress_fn && prog.done >= prog.next) {
+		progress_fn(prog.what, prog.done, prog.total, progress_arg);
+		prog.next = prog.done + CKPT_PROGRESS_STEP;
+	}
+}
+
+static void progress_end(void)
+{
+	if (progress_fn && prog.total)
+		progress_fn(prog.what, prog.done, prog.done, progress_arg);
+}
+
 static int parse_smaps(pid_t pid, Krg__Ckpt__Mm *mm, struct vma_extra **extra, struct ckpt_error *err)
 {
 	char path[64];
@@ -248,6 +284,7 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 			crypto_generichash_update(&hs, buf, len);
 			if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
 				return r;
+			progress_add(len);
 			run_len = 0;
 		}
 		if (want) {  /* the run was full: this page starts the next */
@@ -342,9 +379,15 @@ int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct
 	snprintf(name, sizeof(name), "pages-%d.img", pid);
 	if ((r = ckpt_writer_open(dirfd, name, CKPT_PART_PAGES, &w, err)) < 0)
 		goto fail;
+	uint64_t expect = 0;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		expect += mm->vmas[i]->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM ? mm->vmas[i]->end - mm->vmas[i]->start
+									      : (ex[i].rss_kb + ex[i].swap_kb) * 1024;
+	progress_start("dump", expect);
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if ((r = dump_vma_pages(pid, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
 			goto fail;
+	progress_end();
 	mm->pages_size = ckpt_writer_offset(w);
 	r = ckpt_writer_commit(w, err);
 	w = NULL;
@@ -544,9 +587,16 @@ static int map_vma(struct ckpt_tracee *t, const Krg__Ckpt__Vma *v, const struct 
 				 ret < 0 && ret > -4096 ? strerror((int)-ret) : "mapped elsewhere");
 	for (size_t j = 0; j < v->n_runs; j++) {
 		const Krg__Ckpt__PageRun *run = v->runs[j];
-		int r = ckpt_poke(t->pid, run->start, pages->data + run->offset, run->npages * CKPT_PAGE);
-		if (r < 0)
-			return ckpt_fail(err, r, "writing %llu pages at %#llx: %s", (unsigned long long)run->npages, (unsigned long long)run->start, strerror(-r));
+		/* In steps, so progress shows inside a big run. */
+		for (uint64_t off = 0; off < run->npages * CKPT_PAGE;) {
+			uint64_t len = MIN(run->npages * CKPT_PAGE - off, CKPT_PROGRESS_STEP);
+			int r = ckpt_poke(t->pid, run->start + off, pages->data + run->offset + off, len);
+			if (r < 0)
+				return ckpt_fail(err, r, "writing %llu pages at %#llx: %s", (unsigned long long)run->npages, (unsigned long long)run->start,
+						 strerror(-r));
+			progress_add(len);
+			off += len;
+		}
 	}
 	if (prot != v->prot) {
 		ret = sys(t, err, SYS_mprotect, (long)v->start, (long)len, v->prot, 0, 0, 0);
@@ -592,9 +642,11 @@ int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct
 	}
 	if ((r = relocate_vdso(t, mm, sp, nsp, err)) < 0)
 		return r;
+	progress_start("restore", pages->len);
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if (!special(mm->vmas[i]) && (r = map_vma(t, mm->vmas[i], pages, err)) < 0)
 			return r;
+	progress_end();
 	return 0;
 }
 

@@ -1,23 +1,212 @@
-/* krg checkpoint — save a running process into an image directory, from
- * outside (ptrace), leaving it running unless --kill. Local for now: the
- * process is a pid of this node (docs/checkpoint.md). */
+/* krg checkpoint — save a running process, from outside (ptrace), leaving
+ * it running unless --kill. Two modes (docs/checkpoint.md):
+ *   --dir DIR   into that directory;
+ *   default     into the image store, STORE/<appid>/v<n>/ (n = next
+ *               version), STORE = /var/lib/krg/chkpt (KRG_CKPT_STORE
+ *               overrides it, for tests). Local for now: the process must
+ *               run on this node; krgd forwarding is not done yet. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include "ckpt/ckpt.h"
 #include "krg/krg.h"
+#include "proc/procid.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg checkpoint PID --dir DIR [--kill] [--ignore-unsupported] [-d TEXT]\n"
+	fprintf(f, "Usage: krg checkpoint ID [--kill] [--ignore-unsupported] [-d TEXT]\n"
+		   "       krg checkpoint PID --dir DIR [--kill] [--ignore-unsupported] [-d TEXT]\n"
 		   "\n"
-		   "Freeze process PID, save it into DIR (created 0700), and let it run on.\n"
-		   "  --dir DIR              image directory (must not hold an image yet)\n"
+		   "Freeze the process, save it and let it run on. Without --dir the image goes to\n"
+		   "the store, %s/<ID>/v<N>/ (N: next version), and its path is printed;\n"
+		   "ID is a cluster-wide id (krg ps) or a pid of a process running on this node.\n"
+		   "  --dir DIR              image directory instead (must not hold an image yet)\n"
 		   "  --kill                 kill the process after a successful checkpoint\n"
 		   "  --ignore-unsupported   save anyway when an fd cannot be (pipes, sockets,\n"
 		   "                         terminals, ...): it is closed after restart\n"
-		   "  -d, --description TEXT stored in the image\n"
-		   "Exit status 0 on success, 1 on failure (one line says why), 2 on bad usage.\n");
+		   "  -d, --description TEXT stored in the image (and in the store's description file)\n"
+		   "Exit status 0 on success, 1 on failure (one line says why), 2 on bad usage.\n",
+		KRG_CKPT_STORE_DEFAULT);
+}
+
+/* ---- progress on a terminal (shared with krg restart) ---- */
+static struct timespec prog_t0;
+static bool prog_shown;
+
+static double since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void progress_cb(const char *what, uint64_t done, uint64_t total, void *arg)
+{
+	const char *cmd = arg;
+	/* Only for operations that last: nothing within the first second. */
+	if (!prog_shown && since(&prog_t0) < 1.0)
+		return;
+	prog_shown = true;
+	fprintf(stderr, "\r%s: %s %llu/%llu MiB (%d%%)%s", cmd, what, (unsigned long long)(done >> 20), (unsigned long long)(total >> 20),
+		total ? (int)(done * 100 / total) : 100, done >= total ? "\n" : "");
+}
+
+void krg_ckpt_progress(const char *cmd)
+{
+	if (!isatty(STDERR_FILENO))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &prog_t0);
+	prog_shown = false;
+	ckpt_set_progress(progress_cb, (void *)cmd);
+}
+
+/* ---- the store ---- */
+const char *krg_ckpt_store(void)
+{
+	const char *s = getenv("KRG_CKPT_STORE");
+	return s && *s ? s : KRG_CKPT_STORE_DEFAULT;
+}
+
+/* mkdir -p for the store's parents (root's, 0755). */
+static int mkdirs(const char *path, mode_t mode)
+{
+	char p[4096];
+	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = 0;
+			if (mkdir(p, mode) < 0 && errno != EEXIST)
+				return -errno;
+			*s = '/';
+		}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int krg_ckpt_versions(const char *appdir, unsigned *max_out)
+{
+	DIR *d = opendir(appdir);
+	if (!d)
+		return -errno;
+	unsigned max = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		if (e->d_name[0] != 'v' || !e->d_name[1])
+			continue;
+		unsigned long n = strtoul(e->d_name + 1, &end, 10);
+		if (!*end && n > max && n < 1000000)
+			max = (unsigned)n;
+	}
+	closedir(d);
+	*max_out = max;
+	return 0;
+}
+
+/* Give the image to the process's owner: every file, the version dir. */
+static int chown_image(const char *dir, uid_t uid, gid_t gid)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	int r = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && fchownat(dirfd(d), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			r = -errno;
+	if (fchown(dirfd(d), uid, gid) < 0)
+		r = -errno;
+	closedir(d);
+	return r;
+}
+
+static int to_store(pid_t pid, uint32_t appid, const struct ckpt_dump_opts *o)
+{
+	char pp[64], appdir[4096], vdir[4200];
+	struct stat st;
+	snprintf(pp, sizeof(pp), "/proc/%d", pid);
+	if (stat(pp, &st) < 0) {
+		fprintf(stderr, "krg checkpoint: no process %d on this node (id %u)\n", pid, appid);
+		return 1;
+	}
+	int r = mkdirs(krg_ckpt_store(), 0755);
+	if (r < 0) {
+		fprintf(stderr, "krg checkpoint: image store %s: %s\n", krg_ckpt_store(), strerror(-r));
+		return 1;
+	}
+	snprintf(appdir, sizeof(appdir), "%s/%u", krg_ckpt_store(), appid);
+	if (mkdir(appdir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "krg checkpoint: %s: %s\n", appdir, strerror(errno));
+		return 1;
+	}
+	struct stat ast;
+	if (lstat(appdir, &ast) < 0 || !S_ISDIR(ast.st_mode)) {
+		fprintf(stderr, "krg checkpoint: %s is not a directory\n", appdir);
+		return 1;
+	}
+	/* The app's images belong to the process's owner, and only to them. */
+	if ((ast.st_uid != st.st_uid && ast.st_uid != 0) || chown(appdir, st.st_uid, st.st_gid) < 0 || chmod(appdir, 0700) < 0) {
+		fprintf(stderr, "krg checkpoint: %s belongs to uid %u, process %d to uid %u: refusing to mix them\n", appdir, ast.st_uid, pid,
+			st.st_uid);
+		return 1;
+	}
+	unsigned n;
+	if ((r = krg_ckpt_versions(appdir, &n)) < 0) {
+		fprintf(stderr, "krg checkpoint: %s: %s\n", appdir, strerror(-r));
+		return 1;
+	}
+	/* Claim the next version with mkdir: two checkpoints at once get two. */
+	for (n++;; n++) {
+		snprintf(vdir, sizeof(vdir), "%s/v%u", appdir, n);
+		if (mkdir(vdir, 0700) == 0)
+			break;
+		if (errno != EEXIST) {
+			fprintf(stderr, "krg checkpoint: %s: %s\n", vdir, strerror(errno));
+			return 1;
+		}
+	}
+	struct ckpt_error err = { { 0 } };
+	krg_ckpt_progress("krg checkpoint");
+	if (ckpt_dump(pid, vdir, o, &err) < 0) {
+		rmdir(vdir);
+		fprintf(stderr, "krg checkpoint: %s\n", err.msg);
+		return 1;
+	}
+	if (o->description) {
+		char df[4300];
+		snprintf(df, sizeof(df), "%s/description", vdir);
+		int fd = open(df, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (!f || fprintf(f, "%s\n", o->description) < 0 || fclose(f) != 0)
+			fprintf(stderr, "krg checkpoint: %s: %s (the image is good)\n", df, strerror(errno));
+	}
+	if ((r = chown_image(vdir, st.st_uid, st.st_gid)) < 0)
+		fprintf(stderr, "krg checkpoint: giving %s to uid %u: %s\n", vdir, st.st_uid, strerror(-r));
+	printf("%s\n", vdir);
+	return r < 0 ? 1 : 0;
+}
+
+/* A pid or a cluster-wide id: decimal, pid part non-zero, home < 256. */
+static int parse_id(const char *s, uint32_t *out)
+{
+	char *end;
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || (v & KRG_PID_MASK) == 0 || (v >> KRG_PID_BITS) >= 256)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
 }
 
 int cmd_checkpoint(int argc, char **argv)
@@ -43,14 +232,20 @@ int cmd_checkpoint(int argc, char **argv)
 		default: usage(stderr); return KRG_EXIT_USAGE;
 		}
 	}
-	char *end;
-	long pid = optind + 1 == argc ? strtol(argv[optind], &end, 10) : 0;
-	if (!dir || pid <= 0 || *end) {
+	uint32_t id = 0;
+	if (optind + 1 != argc || parse_id(argv[optind], &id) < 0) {
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}
+	if (!dir)
+		return to_store((pid_t)krg_procid_pid(id), id, &o);
+	if (id > KRG_PID_MASK) {
+		fprintf(stderr, "krg checkpoint: --dir takes a pid of this node, not a cluster id\n");
+		return KRG_EXIT_USAGE;
+	}
 	struct ckpt_error err = { { 0 } };
-	if (ckpt_dump((pid_t)pid, dir, &o, &err) < 0) {
+	krg_ckpt_progress("krg checkpoint");
+	if (ckpt_dump((pid_t)id, dir, &o, &err) < 0) {
 		fprintf(stderr, "krg checkpoint: %s\n", err.msg);
 		return 1;
 	}

@@ -121,18 +121,20 @@ uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *mm, uint64_t len);
 
 /* ---- files.c ---- */
 /* How one kind of fd is saved and restored: a versioned ops struct, so a
- * kind added later (pipes, sockets) is one more file and one more entry. */
+ * kind added later is one more entry. */
+struct ckpt_fd_rctx;
 struct ckpt_fd_ops {
 	unsigned version;        /* CKPT_FD_OPS_VERSION */
 	const char *kind;        /* stored in Fd.kind */
-	/* Does this fd (stat of /proc/PID/fd/N, its link) belong to us? */
-	bool (*match)(const struct stat *st, const char *link);
+	bool needs_path;         /* Fd.path must be an absolute path */
+	/* Does fd N of the process (stat of /proc/PID/fd/N, its link) belong to us? */
+	bool (*match)(pid_t pid, int fd, const struct stat *st, const char *link);
 	/* Fill what the generic part did not (path, size, ...). 0 or -errno. */
 	int (*dump)(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err);
-	/* Reopen it in the tracee as fd->fd. */
-	int (*restore)(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
+	/* Recreate it in the tracee as fd->fd (and, for pairs, its peer). */
+	int (*restore)(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
 };
-#define CKPT_FD_OPS_VERSION 1
+#define CKPT_FD_OPS_VERSION 2
 int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, struct ckpt_error *err);
 void ckpt_files_free(Krg__Ckpt__Files *f);
 int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err);

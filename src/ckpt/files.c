@@ -2,9 +2,18 @@
  * struct ckpt_fd_ops in fd_kinds[]; an fd no kind claims is refused with
  * a line naming the process, the fd and what it is, or dropped with
  * --ignore-unsupported (then it is simply absent, i.e. closed, after
- * restart). Kinds now: regular files, directories, /dev/null & co. */
+ * restart). Kinds now: regular files, directories, /dev/null & co.,
+ * pipes and FIFOs with their unread bytes.
+ *
+ * Contents (pipe data, ...) are read from krg itself through a duplicate
+ * of the target's fd (pidfd_getfd, 5.6+), without consuming anything
+ * (tee into a pipe of our own). At restore the object is created in the
+ * tracee by an injected syscall, filled from krg through pidfd_getfd of
+ * the new fd, and moved to its number. */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,25 +22,130 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <linux/kcmp.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/macro.h"
 
+/* State of a restore: which entries are done (the peer of a pair is
+ * placed with the first end), a pidfd of the tracee for pidfd_getfd. */
+struct ckpt_fd_rctx {
+	struct ckpt_tracee *t;
+	const Krg__Ckpt__Files *f;
+	bool *done;
+	int pidfd;
+};
+
+/* A duplicate of fd `fd` of process `pid` in krg (close-on-exec), or -errno. */
+static int getfd_pid(pid_t pid, int fd)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return -errno;
+	int l = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	int e = errno;
+	close(pfd);
+	return l < 0 ? -e : l;
+}
+
+static int inj_errno(long ret)
+{
+	return ret < -4095 ? EIO : (int)-ret;
+}
+
+/* Run a syscall in the tracee; a failure is one line naming fd and call. */
+#define INJ(c, fdnum, what, ...)                                                                                                \
+	({                                                                                                                      \
+		long ret_ = ckpt_syscall((c)->t, err, __VA_ARGS__);                                                               \
+		if (ret_ < 0)                                                                                                   \
+			return ckpt_fail(err, inj_errno(ret_), "fd %d: %s: %s", (fdnum), (what), strerror(inj_errno(ret_)));   \
+		ret_;                                                                                                           \
+	})
+
+/* The tracee's fd `tfd`, duplicated into krg. */
+static int rgetfd(struct ckpt_fd_rctx *c, long tfd, int fdnum, struct ckpt_error *err)
+{
+	int l = (int)syscall(SYS_pidfd_getfd, c->pidfd, (int)tfd, 0);
+	if (l < 0)
+		return ckpt_fail(err, errno, "fd %d: pidfd_getfd: %s", fdnum, strerror(errno));
+	return l;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		ssize_t n = write(fd, (const char *)buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Move a new object's fd `tmp` to fd->fd, with its close-on-exec and
+ * status flags (O_NONBLOCK, O_APPEND). */
+static int place(struct ckpt_fd_rctx *c, long tmp, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	bool cl = fd->flags & O_CLOEXEC;
+	if (tmp == fd->fd)
+		INJ(c, fd->fd, "fcntl F_SETFD", SYS_fcntl, tmp, F_SETFD, cl ? FD_CLOEXEC : 0, 0, 0, 0);
+	else {
+		long r = ckpt_syscall(c->t, err, SYS_dup3, tmp, fd->fd, cl ? O_CLOEXEC : 0, 0, 0, 0);
+		ckpt_syscall(c->t, err, SYS_close, tmp, 0, 0, 0, 0, 0);
+		if (r != fd->fd)
+			return ckpt_fail(err, r < 0 ? inj_errno(r) : EIO, "fd %d: dup3: %s", fd->fd, strerror(r < 0 ? inj_errno(r) : EIO));
+	}
+	INJ(c, fd->fd, "fcntl F_SETFL", SYS_fcntl, fd->fd, F_SETFL, fd->flags & (O_NONBLOCK | O_APPEND), 0, 0, 0);
+	return 0;
+}
+
+/* Both ends of a new pair (a for fa, b for fb) to their numbers, without
+ * one landing on the other's target first. */
+static int place_pair(struct ckpt_fd_rctx *c, long a, const Krg__Ckpt__Fd *fa, long b, const Krg__Ckpt__Fd *fb, struct ckpt_error *err)
+{
+	if (a == fb->fd) {
+		long n = INJ(c, fa->fd, "fcntl F_DUPFD", SYS_fcntl, a, F_DUPFD, 0, 0, 0, 0);
+		ckpt_syscall(c->t, err, SYS_close, a, 0, 0, 0, 0, 0);
+		a = n;
+	}
+	if (b == fa->fd) {
+		long n = INJ(c, fb->fd, "fcntl F_DUPFD", SYS_fcntl, b, F_DUPFD, 0, 0, 0, 0);
+		ckpt_syscall(c->t, err, SYS_close, b, 0, 0, 0, 0, 0);
+		b = n;
+	}
+	int r = place(c, a, fa, err);
+	return r < 0 ? r : place(c, b, fb, err);
+}
+
+/* The non-dup entry for fd number n, or NULL. */
+static const Krg__Ckpt__Fd *entry_of(const Krg__Ckpt__Files *f, int n, size_t *idx)
+{
+	for (size_t i = 0; i < f->n_fds; i++)
+		if (f->fds[i]->fd == n && !f->fds[i]->has_dup_of) {
+			if (idx)
+				*idx = i;
+			return f->fds[i];
+		}
+	return NULL;
+}
+
 /* ---- regular files and directories: reopened by path ---- */
 
-static bool reg_match(const struct stat *st, const char *link)
+static bool reg_match(pid_t pid, int fd, const struct stat *st, const char *link)
 {
 	size_t l = strlen(link);
 	return S_ISREG(st->st_mode) && link[0] == '/' && !(l > 10 && !strcmp(link + l - 10, " (deleted)"));
 }
 
-static bool dir_match(const struct stat *st, const char *link)
+static bool dir_match(pid_t pid, int fd, const struct stat *st, const char *link)
 {
 	return S_ISDIR(st->st_mode) && link[0] == '/';
 }
 
 /* /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom: char major 1. */
-static bool chr_mem_match(const struct stat *st, const char *link)
+static bool chr_mem_match(pid_t pid, int fd, const struct stat *st, const char *link)
 {
 	if (!S_ISCHR(st->st_mode) || major(st->st_rdev) != 1)
 		return false;
@@ -50,8 +164,9 @@ static int path_dump(pid_t pid, int fd, const struct stat *st, const char *link,
 }
 
 /* Open by path in the tracee, seek, and move to the right number. */
-static int path_restore(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+static int path_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
 {
+	struct ckpt_tracee *t = c->t;
 	size_t pl = strlen(fd->path) + 1;
 	int r;
 	if (pl > t->scratch_len || (r = ckpt_poke(t->pid, t->scratch, fd->path, pl)) < 0)
@@ -75,11 +190,183 @@ static int path_restore(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, struct c
 	return 0;
 }
 
-static const struct ckpt_fd_ops fd_reg = { CKPT_FD_OPS_VERSION, "reg", reg_match, path_dump, path_restore };
-static const struct ckpt_fd_ops fd_dir = { CKPT_FD_OPS_VERSION, "dir", dir_match, path_dump, path_restore };
-static const struct ckpt_fd_ops fd_chr_mem = { CKPT_FD_OPS_VERSION, "chr-mem", chr_mem_match, path_dump, path_restore };
+static const struct ckpt_fd_ops fd_reg = { CKPT_FD_OPS_VERSION, "reg", true, reg_match, path_dump, path_restore };
+static const struct ckpt_fd_ops fd_dir = { CKPT_FD_OPS_VERSION, "dir", true, dir_match, path_dump, path_restore };
+static const struct ckpt_fd_ops fd_chr_mem = { CKPT_FD_OPS_VERSION, "chr-mem", true, chr_mem_match, path_dump, path_restore };
 
-static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem };
+/* ---- pipes and FIFOs ----
+ * Dump: each end is an entry with the pipe's inode; the linking pass
+ * (link_pipes) pairs the two ends of a pipe (peer) and saves the unread
+ * bytes on the reading end. A pipe whose other end is held by another
+ * process is refused for now (process trees); one whose other end is
+ * closed comes back so (a reader gets the data, then EOF).
+ * Restore: pipe2 in the tracee, data written from krg into the new write
+ * end, both ends to their numbers; a FIFO is reopened by path (O_RDWR
+ * first, so no open blocks), its data written through that. */
+
+static bool pipe_match(pid_t pid, int fd, const struct stat *st, const char *link)
+{
+	return S_ISFIFO(st->st_mode) && !strncmp(link, "pipe:[", 6);
+}
+
+static bool fifo_match(pid_t pid, int fd, const struct stat *st, const char *link)
+{
+	return S_ISFIFO(st->st_mode) && link[0] == '/' && !strstr(link, " (deleted)");
+}
+
+static int pipe_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	out->has_ino = true;
+	out->ino = st->st_ino;
+	if (link[0] == '/')
+		out->path = ckpt_strdup(link);
+	return 0;
+}
+
+/* Unread bytes of the pipe `src` (a reading fd) into out, not consumed. */
+static int pipe_peek(int src, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	int sz = fcntl(src, F_GETPIPE_SZ), queued = 0;
+	if (sz < 0 || ioctl(src, FIONREAD, &queued) < 0)
+		return ckpt_fail(err, errno, "fd %d: pipe size: %s", out->fd, strerror(errno));
+	out->has_pipe_size = true;
+	out->pipe_size = (uint32_t)sz;
+	if (!queued)
+		return 0;
+	int tp[2];
+	if (pipe2(tp, O_CLOEXEC | O_NONBLOCK) < 0)
+		return ckpt_fail(err, errno, "pipe2: %s", strerror(errno));
+	int r = 0;
+	uint8_t *buf = malloc((size_t)queued);
+	if (!buf)
+		abort();
+	if (fcntl(tp[1], F_SETPIPE_SZ, sz) < 0) {
+		r = ckpt_fail(err, errno, "fd %d: sizing a pipe to %d bytes: %s", out->fd, sz, strerror(errno));
+		goto out;
+	}
+	ssize_t n = tee(src, tp[1], (size_t)queued, SPLICE_F_NONBLOCK);
+	if (n != queued) {
+		r = ckpt_fail(err, n < 0 ? errno : EIO, "fd %d: copying %d unread bytes out of the pipe: %s", out->fd, queued,
+			      n < 0 ? strerror(errno) : "short tee");
+		goto out;
+	}
+	if (read(tp[0], buf, (size_t)queued) != queued) {
+		r = ckpt_fail(err, EIO, "fd %d: reading back the pipe's bytes", out->fd);
+		goto out;
+	}
+	out->has_data = true;
+	out->data.data = buf;
+	out->data.len = (size_t)queued;
+	buf = NULL;
+out:
+	free(buf);
+	close(tp[0]);
+	close(tp[1]);
+	return r;
+}
+
+/* Another process holding pipe:[ino] (its pid), or 0. */
+static pid_t pipe_holder(pid_t self, uint64_t ino)
+{
+	char want[64];
+	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)ino);
+	DIR *d = opendir("/proc");
+	if (!d)
+		return 0;
+	pid_t found = 0;
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		pid_t p = atoi(de->d_name);
+		if (p <= 0 || p == self)
+			continue;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/fd", p);
+		DIR *fd = opendir(path);
+		if (!fd)
+			continue;
+		struct dirent *fe;
+		while ((fe = readdir(fd))) {
+			char lp[128], l[64];
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%s", p, fe->d_name);
+			ssize_t n = readlink(lp, l, sizeof(l) - 1);
+			if (n > 0 && (l[n] = 0, !strcmp(l, want))) {
+				found = p;
+				break;
+			}
+		}
+		closedir(fd);
+	}
+	closedir(d);
+	return found;
+}
+
+static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	INJ(c, fd->fd, "pipe2", SYS_pipe2, (long)c->t->scratch, 0, 0, 0, 0, 0);
+	int p[2];
+	if (ckpt_peek(c->t->pid, c->t->scratch, p, sizeof(p)) < 0)
+		return ckpt_fail(err, EIO, "fd %d: reading pipe2's answer", fd->fd);
+	size_t pi = 0;
+	const Krg__Ckpt__Fd *peer = fd->has_peer ? entry_of(c->f, fd->peer, &pi) : NULL;
+	bool reader = (fd->flags & O_ACCMODE) == O_RDONLY;
+	const Krg__Ckpt__Fd *rd = reader ? fd : peer, *wr = reader ? peer : fd;
+	/* The data goes in through the write end, from krg. */
+	const Krg__Ckpt__Fd *holder = rd && (rd->has_data || rd->has_pipe_size) ? rd : fd;
+	if (holder->has_pipe_size || holder->has_data) {
+		int l = rgetfd(c, p[1], fd->fd, err);
+		if (l < 0)
+			return l;
+		int r = 0;
+		if (holder->has_pipe_size && fcntl(l, F_SETPIPE_SZ, holder->pipe_size) < 0)
+			r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fd->fd, holder->pipe_size, strerror(errno));
+		else if (holder->has_data && (r = write_all(l, holder->data.data, holder->data.len)) < 0)
+			r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fd->fd, holder->data.len, strerror(-r));
+		close(l);
+		if (r < 0)
+			return r;
+	}
+	if (!peer) {
+		ckpt_syscall(c->t, err, SYS_close, reader ? p[1] : p[0], 0, 0, 0, 0, 0);
+		return place(c, reader ? p[0] : p[1], fd, err);
+	}
+	c->done[pi] = true;
+	return place_pair(c, p[0], rd, p[1], wr, err);
+}
+
+static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	size_t pl = strlen(fd->path) + 1;
+	if (pl > c->t->scratch_len || ckpt_poke(c->t->pid, c->t->scratch, fd->path, pl) < 0)
+		return ckpt_fail(err, ENAMETOOLONG, "fd %d: cannot pass the path %s", fd->fd, fd->path);
+	/* O_RDWR on a FIFO never waits for a partner; it holds the pipe while
+	 * the real end opens without blocking. */
+	long h = ckpt_syscall(c->t, err, SYS_openat, AT_FDCWD, (long)c->t->scratch, O_RDWR | O_NONBLOCK, 0, 0, 0);
+	if (h < 0)
+		return ckpt_fail(err, inj_errno(h), "fd %d: reopening the FIFO %s: %s", fd->fd, fd->path, strerror(inj_errno(h)));
+	int flags = ((int)fd->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)) | O_NONBLOCK;
+	long n = ckpt_syscall(c->t, err, SYS_openat, AT_FDCWD, (long)c->t->scratch, flags, 0, 0, 0);
+	int r = 0;
+	if (n < 0)
+		r = ckpt_fail(err, inj_errno(n), "fd %d: reopening the FIFO %s: %s", fd->fd, fd->path, strerror(inj_errno(n)));
+	else if (fd->has_data || fd->has_pipe_size) {
+		int l = rgetfd(c, h, fd->fd, err);
+		if ((r = l) >= 0) {
+			r = 0;
+			if (fd->has_pipe_size && fcntl(l, F_SETPIPE_SZ, fd->pipe_size) < 0)
+				r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fd->fd, fd->pipe_size, strerror(errno));
+			else if (fd->has_data && (r = write_all(l, fd->data.data, fd->data.len)) < 0)
+				r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fd->fd, fd->data.len, strerror(-r));
+			close(l);
+		}
+	}
+	ckpt_syscall(c->t, err, SYS_close, h, 0, 0, 0, 0, 0);
+	return r < 0 ? r : place(c, n, fd, err);
+}
+
+static const struct ckpt_fd_ops fd_pipe = { CKPT_FD_OPS_VERSION, "pipe", false, pipe_match, pipe_dump, pipe_restore };
+static const struct ckpt_fd_ops fd_fifo = { CKPT_FD_OPS_VERSION, "fifo", true, fifo_match, pipe_dump, fifo_restore };
+
+static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_pipe, &fd_fifo };
 
 static const struct ckpt_fd_ops *kind_by_name(const char *k)
 {
@@ -116,10 +403,126 @@ void ckpt_files_free(Krg__Ckpt__Files *f)
 	for (size_t i = 0; i < f->n_fds; i++) {
 		free(f->fds[i]->kind);
 		free(f->fds[i]->path);
+		free(f->fds[i]->data.data);
+		for (size_t k = 0; k < f->fds[i]->n_packets; k++)
+			free(f->fds[i]->packets[k].data);
+		free(f->fds[i]->packets);
 		free(f->fds[i]);
 	}
 	free(f->fds);
 	free(f);
+}
+
+/* An fd that only the linking pass finds unsupported: a line, as for the
+ * others, or (--ignore-unsupported) dropped. */
+struct link_state {
+	pid_t pid;
+	bool ignore;
+	int *refused;
+	bool *drop;
+};
+
+static void __attribute__((format(printf, 4, 5))) refuse(struct link_state *ls, size_t i, struct ckpt_error *err, const char *fmt, ...)
+{
+	if (ls->ignore) {
+		ls->drop[i] = true;
+		return;
+	}
+	if (!(*ls->refused)++)
+		err->msg[0] = 0;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ckpt_fail_append(err, "%s", line);
+}
+
+static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struct ckpt_error *err)
+{
+	Krg__Ckpt__Fd *e = f->fds[i], *rd = NULL, *wr = NULL;
+	bool is_pipe = !strcmp(e->kind, "pipe");
+	for (size_t j = 0; j < i; j++)
+		if (!f->fds[j]->has_dup_of && !strcmp(f->fds[j]->kind, e->kind) && f->fds[j]->ino == e->ino)
+			return 0;  /* done with its first end */
+	for (size_t j = i; j < f->n_fds; j++) {
+		Krg__Ckpt__Fd *g = f->fds[j];
+		if (g->has_dup_of || strcmp(g->kind, e->kind) || g->ino != e->ino)
+			continue;
+		int acc = (int)g->flags & O_ACCMODE;
+		if (is_pipe) {
+			Krg__Ckpt__Fd **slot = acc == O_RDONLY ? &rd : &wr;
+			if (*slot) {
+				refuse(ls, j, err, "process %d fd %d: pipe (pipe:[%llu]) opened a second time at one end is not supported", ls->pid, g->fd,
+				       (unsigned long long)g->ino);
+				continue;
+			}
+			*slot = g;
+		} else if (acc != O_WRONLY && !rd)
+			rd = g;
+	}
+	if (is_pipe) {
+		if (rd && wr) {
+			rd->has_peer = wr->has_peer = true;
+			rd->peer = wr->fd;
+			wr->peer = rd->fd;
+		} else {
+			pid_t h = pipe_holder(ls->pid, e->ino);
+			if (h) {
+				refuse(ls, i, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d is not supported yet", ls->pid,
+				       e->fd, (unsigned long long)e->ino, h);
+				return 0;
+			}
+		}
+	}
+	if (!rd)
+		return 0;
+	int l = getfd_pid(ls->pid, rd->fd);
+	if (l < 0)
+		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", ls->pid, rd->fd, strerror(-l));
+	int r = pipe_peek(l, rd, err);
+	close(l);
+	return r;
+}
+
+/* Pair the ends of pipes (and later socketpairs), save what is queued in them. */
+static int link_pass(struct link_state *ls, Krg__Ckpt__Files *f, struct ckpt_error *err)
+{
+	int r = 0;
+	for (size_t i = 0; i < f->n_fds && !r; i++) {
+		Krg__Ckpt__Fd *e = f->fds[i];
+		if (e->has_dup_of || ls->drop[i])
+			continue;
+		if (!strcmp(e->kind, "pipe") || !strcmp(e->kind, "fifo"))
+			r = link_pipe(ls, f, i, err);
+	}
+	if (r < 0)
+		return r;
+	/* Dropped entries go, with their dups; a peer that went is closed. */
+	size_t n = 0;
+	for (size_t i = 0; i < f->n_fds; i++) {
+		Krg__Ckpt__Fd *e = f->fds[i];
+		bool gone = ls->drop[i];
+		for (size_t j = 0; j < i && e->has_dup_of && !gone; j++)
+			if (ls->drop[j] && f->fds[j]->fd == e->dup_of)
+				gone = ls->drop[i] = true;
+		if (!gone)
+			f->fds[n++] = e;
+		else {
+			free(e->kind);
+			free(e->path);
+			free(e->data.data);
+			for (size_t k = 0; k < e->n_packets; k++)
+				free(e->packets[k].data);
+			free(e->packets);
+			free(e);
+		}
+	}
+	f->n_fds = n;
+	for (size_t i = 0; i < n; i++)
+		if (f->fds[i]->has_peer && !entry_of(f, f->fds[i]->peer, NULL))
+			f->fds[i]->has_peer = false;
+	return 0;
 }
 
 int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, struct ckpt_error *err)
@@ -149,7 +552,7 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, 
 		link[l] = 0;
 		const struct ckpt_fd_ops *ops = NULL;
 		for (size_t k = 0; k < ARRAY_SIZE(fd_kinds) && !ops; k++)
-			if (fd_kinds[k]->match(&st, link))
+			if (fd_kinds[k]->match(pid, fd, &st, link))
 				ops = fd_kinds[k];
 		if (!ops) {
 			if (!ignore_unsupported) {
@@ -192,6 +595,13 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, 
 			break;
 	}
 	closedir(d);
+	if (!r) {
+		struct link_state ls = { pid, ignore_unsupported, &refused, calloc(f->n_fds + 1, sizeof(bool)) };
+		if (!ls.drop)
+			abort();
+		r = link_pass(&ls, f, err);
+		free(ls.drop);
+	}
 	if (!r && refused) {
 		ckpt_fail_append(err, "checkpoint refused: %d unsupported file descriptor%s (--ignore-unsupported closes them at restart)", refused,
 				 refused > 1 ? "s" : "");
@@ -213,8 +623,13 @@ int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 			return ckpt_fail(err, EBADMSG, "image: fd number %d is out of range", fd->fd);
 		if (!kind_by_name(fd->kind))
 			return ckpt_fail(err, EPROTO, "image: fd %d is of kind '%s', which this krg cannot restore", fd->fd, fd->kind);
-		if (!fd->path || fd->path[0] != '/')
+		if (kind_by_name(fd->kind)->needs_path && (!fd->path || fd->path[0] != '/'))
 			return ckpt_fail(err, EBADMSG, "image: fd %d has no path", fd->fd);
+		if (fd->has_peer) {
+			const Krg__Ckpt__Fd *p = entry_of(f, fd->peer, NULL);
+			if (fd->has_dup_of || !p || p == fd || strcmp(p->kind, fd->kind) || !p->has_peer || p->peer != fd->fd)
+				return ckpt_fail(err, EBADMSG, "image: fd %d names fd %d as its other end, which does not name it back", fd->fd, fd->peer);
+		}
 		bool dup_found = false;
 		for (size_t j = 0; j < i; j++) {
 			if (f->fds[j]->fd == fd->fd)
@@ -234,17 +649,28 @@ int ckpt_files_restore(struct ckpt_tracee *t, const Krg__Ckpt__Files *f, struct 
 	long ret = ckpt_syscall(t, err, SYS_close_range, 0, ~0U, 0, 0, 0, 0);
 	if (ret < 0)
 		return ckpt_fail(err, (int)-ret, "closing inherited fds: %s", strerror((int)-ret));
-	for (size_t i = 0; i < f->n_fds; i++) {
+	struct ckpt_fd_rctx c = { .t = t, .f = f, .done = calloc(f->n_fds + 1, sizeof(bool)) };
+	if (!c.done)
+		abort();
+	c.pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (c.pidfd < 0) {
+		free(c.done);
+		return ckpt_fail(err, errno, "pidfd_open of the restored process: %s", strerror(errno));
+	}
+	int r = 0;
+	for (size_t i = 0; i < f->n_fds && !r; i++) {
 		const Krg__Ckpt__Fd *fd = f->fds[i];
+		if (c.done[i])
+			continue;
 		if (fd->has_dup_of) {
 			ret = ckpt_syscall(t, err, SYS_dup3, fd->dup_of, fd->fd, (fd->flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
 			if (ret != fd->fd)
-				return ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "fd %d: dup of fd %d: %s", fd->fd, fd->dup_of, strerror(ret < 0 ? (int)-ret : EIO));
+				r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "fd %d: dup of fd %d: %s", fd->fd, fd->dup_of, strerror(ret < 0 ? (int)-ret : EIO));
 			continue;
 		}
-		int r = kind_by_name(fd->kind)->restore(t, fd, err);
-		if (r < 0)
-			return r;
+		r = kind_by_name(fd->kind)->restore(&c, fd, err);
 	}
-	return 0;
+	close(c.pidfd);
+	free(c.done);
+	return r;
 }

@@ -103,8 +103,15 @@ void ckpt_core_free(Krg__Ckpt__Core *c);
 /* Task state before registers: signals, cwd, umask, rlimits, rseq, ... */
 int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err);
 int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err);
+/* Per thread, injected into that thread (the leader's is done by _task). */
+int ckpt_core_restore_thread(struct ckpt_tracee *t, const Krg__Ckpt__ThreadCore *tc, const char *comm_fallback, struct ckpt_error *err);
+/* Pending signals (tids[i]: new tid of threads[i]) and itimers, injected
+ * into the leader with every signal blocked. */
+int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, const pid_t *tids, struct ckpt_error *err);
 /* Registers last, with syscall-restart fix-up. */
 int ckpt_core_restore_regs(pid_t pid, const Krg__Ckpt__ThreadCore *tc, struct ckpt_error *err);
+/* A thread stopped inside a syscall: set rax/rip to re-run it, orig_rax -1. */
+void ckpt_regs_fixup_restart(struct user_regs_struct *r);
 void ckpt_regs_to_pb(const struct user_regs_struct *r, Krg__Ckpt__GpRegs *pb);
 void ckpt_regs_from_pb(const Krg__Ckpt__GpRegs *pb, struct user_regs_struct *r);
 

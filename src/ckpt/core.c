@@ -12,6 +12,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
@@ -73,6 +74,10 @@ void ckpt_core_free(Krg__Ckpt__Core *c)
 	for (size_t i = 0; i < c->n_threads; i++) {
 		free(c->threads[i]->regs);
 		free(c->threads[i]->xsave.data);
+		free(c->threads[i]->comm);
+		for (size_t k = 0; k < c->threads[i]->n_pending; k++)
+			free(c->threads[i]->pending[k].data);
+		free(c->threads[i]->pending);
 		free(c->threads[i]);
 	}
 	free(c->threads);
@@ -82,6 +87,12 @@ void ckpt_core_free(Krg__Ckpt__Core *c)
 	for (size_t i = 0; i < c->n_rlimits; i++)
 		free(c->rlimits[i]);
 	free(c->rlimits);
+	for (size_t i = 0; i < c->n_shared_pending; i++)
+		free(c->shared_pending[i].data);
+	free(c->shared_pending);
+	for (size_t i = 0; i < c->n_itimers; i++)
+		free(c->itimers[i]);
+	free(c->itimers);
 	free(c->uids);
 	free(c->gids);
 	free(c->comm);
@@ -95,6 +106,99 @@ static void *xcalloc(size_t n, size_t sz)
 	if (!p)
 		abort();
 	return p;
+}
+
+/* Kernel-internal restart codes a syscall interrupted by our stop returns. */
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+
+/* A thread frozen inside a syscall: the kernel would restart it on the way
+ * out of the signal stop; after our injections (or in a new process)
+ * nobody will, so re-run the `syscall` instruction by hand. */
+void ckpt_regs_fixup_restart(struct user_regs_struct *r)
+{
+	if ((int64_t)r->orig_rax >= 0) {
+		int64_t ax = (int64_t)r->rax;
+		if (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR || ax == -ERESTARTNOHAND) {
+			r->rax = r->orig_rax;
+			r->rip -= 2;
+		} else if (ax == -ERESTART_RESTARTBLOCK) {
+			r->rax = SYS_restart_syscall;
+			r->rip -= 2;
+		}
+	}
+	r->orig_rax = (uint64_t)-1;
+}
+
+#ifndef PTRACE_PEEKSIGINFO
+#define PTRACE_PEEKSIGINFO 0x4209
+#endif
+#ifndef PTRACE_PEEKSIGINFO_SHARED
+#define PTRACE_PEEKSIGINFO_SHARED 1
+#endif
+struct peeksiginfo_args {
+	uint64_t off;
+	uint32_t flags;
+	int32_t nr;
+};
+
+/* Pending signals of one queue (a thread's, or the process's shared one)
+ * without dequeuing them. */
+static int dump_pending(pid_t tid, bool shared, ProtobufCBinaryData **out, size_t *n_out, struct ckpt_error *err)
+{
+	ProtobufCBinaryData *v = NULL;
+	size_t n = 0;
+	for (;;) {
+		uint8_t si[16][128];
+		struct peeksiginfo_args a = { .off = n, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0, .nr = 16 };
+		long k = ptrace(PTRACE_PEEKSIGINFO, tid, &a, si);
+		if (k < 0) {
+			int e = errno;
+			for (size_t i = 0; i < n; i++)
+				free(v[i].data);
+			free(v);
+			return ckpt_fail(err, e, "thread %d: reading its %s pending signals: %s", tid, shared ? "process-wide" : "own", strerror(e));
+		}
+		if (k == 0)
+			break;
+		v = realloc(v, (n + (size_t)k) * sizeof(*v));
+		if (!v)
+			abort();
+		for (long i = 0; i < k; i++) {
+			v[n].len = 128;
+			v[n].data = xcalloc(1, 128);
+			memcpy(v[n].data, si[i], 128);
+			n++;
+		}
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
+/* What only the thread itself can tell: its clear_child_tid and its
+ * sigaltstack, by syscalls injected into it. */
+static int dump_thread_inside(struct ckpt_tracee *t, Krg__Ckpt__ThreadCore *tc, struct ckpt_error *err)
+{
+	long ret = ckpt_syscall(t, err, SYS_prctl, PR_GET_TID_ADDRESS, (long)t->scratch, 0, 0, 0, 0);
+	uint64_t tidaddr;
+	if (ret == 0 && ckpt_peek(t->pid, t->scratch, &tidaddr, sizeof(tidaddr)) == 0) {
+		tc->has_clear_child_tid = true;
+		tc->clear_child_tid = tidaddr;
+	} else if (err->msg[0]) {
+		return -EIO;
+	}
+	ret = ckpt_syscall(t, err, SYS_sigaltstack, 0, (long)t->scratch, 0, 0, 0, 0);
+	stack_t ss;
+	if (ret == 0 && ckpt_peek(t->pid, t->scratch, &ss, sizeof(ss)) == 0) {
+		tc->has_altstack_sp = tc->has_altstack_size = tc->has_altstack_flags = true;
+		tc->altstack_sp = (uint64_t)ss.ss_sp;
+		tc->altstack_size = ss.ss_size;
+		tc->altstack_flags = (uint32_t)ss.ss_flags;
+	}
+	return err->msg[0] ? -EIO : 0;
 }
 
 int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg__Ckpt__Core **out, uint64_t *brk, struct ckpt_error *err)
@@ -132,26 +236,55 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 			tc->robust_list = (uint64_t)head;
 			tc->robust_len = len;
 		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, th[i].tid);
+		if (ckpt_read_file(path, buf, sizeof(buf)) >= 0) {
+			buf[strcspn(buf, "\n")] = 0;
+			tc->comm = ckpt_strdup(buf);
+		}
+		if ((r = dump_pending(th[i].tid, false, &tc->pending, &tc->n_pending, err)) < 0)
+			goto fail;
+	}
+	if ((r = dump_pending(pid, true, &c->shared_pending, &c->n_shared_pending, err)) < 0)
+		goto fail;
+	/* The other threads: inject into each, then put its registers back
+	 * (a syscall it was in is restarted by hand: we are past the signal
+	 * stop where the kernel would have done it). */
+	for (size_t i = 1; i < n; i++) {
+		struct ckpt_tracee tt = { .pid = th[i].tid, .code = t->code, .scratch = t->scratch, .scratch_len = t->scratch_len };
+		r = dump_thread_inside(&tt, c->threads[i], err);
+		struct user_regs_struct regs = th[i].regs;
+		ckpt_regs_fixup_restart(&regs);
+		struct iovec iov = { &regs, sizeof(regs) };
+		if (ptrace(PTRACE_SETREGSET, th[i].tid, (void *)NT_PRSTATUS, &iov) < 0 && r >= 0)
+			r = ckpt_fail(err, errno, "thread %d: putting its registers back: %s", th[i].tid, strerror(errno));
+		for (int s = 1; s <= 64 && !th[i].stop_sig; s++)
+			if (tt.pending_sigs & (1ULL << (s - 1)))
+				th[i].stop_sig = s;
+		if (r < 0)
+			goto fail;
 	}
 
 	/* Asked inside the leader (nothing outside tells these). */
-	Krg__Ckpt__ThreadCore *lead = c->threads[0];
-	long ret = ckpt_syscall(t, err, SYS_prctl, PR_GET_TID_ADDRESS, (long)t->scratch, 0, 0, 0, 0);
-	uint64_t tidaddr;
-	if (ret == 0 && ckpt_peek(pid, t->scratch, &tidaddr, sizeof(tidaddr)) == 0) {
-		lead->has_clear_child_tid = true;
-		lead->clear_child_tid = tidaddr;
-	} else if (err->msg[0]) {
-		r = -EIO;
+	if ((r = dump_thread_inside(t, c->threads[0], err)) < 0)
 		goto fail;
-	}
-	ret = ckpt_syscall(t, err, SYS_sigaltstack, 0, (long)t->scratch, 0, 0, 0, 0);
-	stack_t ss;
-	if (ret == 0 && ckpt_peek(pid, t->scratch, &ss, sizeof(ss)) == 0) {
-		lead->has_altstack_sp = lead->has_altstack_size = lead->has_altstack_flags = true;
-		lead->altstack_sp = (uint64_t)ss.ss_sp;
-		lead->altstack_size = ss.ss_size;
-		lead->altstack_flags = (uint32_t)ss.ss_flags;
+	long ret;
+	/* Interval timers are per process (the leader answers). */
+	c->itimers = xcalloc(3, sizeof(*c->itimers));
+	for (int which = 0; which < 3; which++) {
+		struct itimerval it;
+		ret = ckpt_syscall(t, err, SYS_getitimer, which, (long)t->scratch, 0, 0, 0, 0);
+		if (ret < 0 || ckpt_peek(pid, t->scratch, &it, sizeof(it)) < 0) {
+			r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "process %d: reading interval timer %d failed", pid, which);
+			goto fail;
+		}
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+			continue;  /* disarmed */
+		Krg__Ckpt__Itimer *pi = xcalloc(1, sizeof(*pi));
+		krg__ckpt__itimer__init(pi);
+		pi->which = (uint32_t)which;
+		pi->interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 + (uint64_t)it.it_interval.tv_usec;
+		pi->value_us = (uint64_t)it.it_value.tv_sec * 1000000 + (uint64_t)it.it_value.tv_usec;
+		c->itimers[c->n_itimers++] = pi;
 	}
 	c->sigactions = xcalloc(64, sizeof(*c->sigactions));
 	for (int sig = 1; sig <= 64; sig++) {
@@ -227,6 +360,95 @@ fail:
 	return r;
 }
 
+/* What each thread has of its own, injected into that thread: sigaltstack,
+ * robust futex list, clear_child_tid, rseq, name. */
+int ckpt_core_restore_thread(struct ckpt_tracee *t, const Krg__Ckpt__ThreadCore *tc, const char *comm_fallback, struct ckpt_error *err)
+{
+	long ret;
+	int r;
+	stack_t ss = { .ss_flags = SS_DISABLE };
+	if (tc->has_altstack_sp && !(tc->altstack_flags & SS_DISABLE))
+		ss = (stack_t){ .ss_sp = (void *)tc->altstack_sp, .ss_size = tc->altstack_size, .ss_flags = (int)(tc->altstack_flags & ~SS_ONSTACK) };
+	if ((r = ckpt_poke(t->pid, t->scratch, &ss, sizeof(ss))) < 0)
+		return ckpt_fail(err, r, "thread %d: restoring sigaltstack: %s", tc->tid, strerror(-r));
+	ret = ckpt_syscall(t, err, SYS_sigaltstack, (long)t->scratch, 0, 0, 0, 0, 0);
+	if (ret < 0)
+		return ckpt_fail(err, (int)-ret, "thread %d: restoring sigaltstack: %s", tc->tid, strerror((int)-ret));
+	if (tc->has_robust_list) {
+		ret = ckpt_syscall(t, err, SYS_set_robust_list, (long)tc->robust_list, (long)tc->robust_len, 0, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "thread %d: restoring the robust futex list: %s", tc->tid, strerror((int)-ret));
+	}
+	if (tc->has_clear_child_tid) {
+		ret = ckpt_syscall(t, err, SYS_set_tid_address, (long)tc->clear_child_tid, 0, 0, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "thread %d: restoring clear_child_tid", tc->tid);
+	}
+	if (tc->has_rseq_addr && tc->rseq_addr) {
+		ret = ckpt_syscall(t, err, SYS_rseq, (long)tc->rseq_addr, tc->rseq_len, 0, tc->rseq_sig, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "thread %d: registering rseq at %#llx: %s", tc->tid, (unsigned long long)tc->rseq_addr,
+					 strerror((int)-ret));
+	}
+	char comm[16];
+	snprintf(comm, sizeof(comm), "%s", tc->comm ? tc->comm : comm_fallback);
+	if ((r = ckpt_poke(t->pid, t->scratch, comm, sizeof(comm))) == 0)
+		ckpt_syscall(t, err, SYS_prctl, PR_SET_NAME, (long)t->scratch, 0, 0, 0, 0);
+	return err->msg[0] ? -EIO : 0;
+}
+
+/* Pending signals and interval timers, injected into the leader (so that
+ * the kernel accepts siginfo with the original si_code: a process may
+ * queue anything to itself). Call with every signal blocked in the leader:
+ * nothing must be delivered before the registers are back. tids[i] is the
+ * new tid of c->threads[i]. */
+int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, const pid_t *tids, struct ckpt_error *err)
+{
+	long ret;
+	int r;
+	for (size_t i = 0; i < c->n_shared_pending; i++) {
+		siginfo_t si;
+		memcpy(&si, c->shared_pending[i].data, sizeof(si));
+		if (si.si_signo < 1 || si.si_signo > 64 || si.si_signo == SIGKILL || si.si_signo == SIGSTOP)
+			continue;
+		if ((r = ckpt_poke(t->pid, t->scratch, &si, sizeof(si))) < 0)
+			return ckpt_fail(err, r, "re-queueing pending signal %d: %s", si.si_signo, strerror(-r));
+		ret = ckpt_syscall(t, err, SYS_rt_sigqueueinfo, t->pid, si.si_signo, (long)t->scratch, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "re-queueing pending signal %d (process-wide): %s", si.si_signo, strerror((int)-ret));
+	}
+	for (size_t k = 0; k < c->n_threads; k++)
+		for (size_t i = 0; i < c->threads[k]->n_pending; i++) {
+			siginfo_t si;
+			memcpy(&si, c->threads[k]->pending[i].data, sizeof(si));
+			if (si.si_signo < 1 || si.si_signo > 64 || si.si_signo == SIGKILL || si.si_signo == SIGSTOP)
+				continue;
+			if ((r = ckpt_poke(t->pid, t->scratch, &si, sizeof(si))) < 0)
+				return ckpt_fail(err, r, "re-queueing pending signal %d: %s", si.si_signo, strerror(-r));
+			ret = ckpt_syscall(t, err, SYS_rt_tgsigqueueinfo, t->pid, tids[k], si.si_signo, (long)t->scratch, 0, 0);
+			if (ret < 0)
+				return ckpt_fail(err, (int)-ret, "re-queueing pending signal %d of thread %d: %s", si.si_signo, c->threads[k]->tid,
+						 strerror((int)-ret));
+		}
+	for (size_t i = 0; i < c->n_itimers; i++) {
+		const Krg__Ckpt__Itimer *pi = c->itimers[i];
+		if (pi->which > 2)
+			continue;
+		struct itimerval it = {
+			.it_interval = { (time_t)(pi->interval_us / 1000000), (suseconds_t)(pi->interval_us % 1000000) },
+			.it_value = { (time_t)(pi->value_us / 1000000), (suseconds_t)(pi->value_us % 1000000) },
+		};
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+			it.it_value.tv_usec = 1;  /* armed at the checkpoint: stays armed */
+		if ((r = ckpt_poke(t->pid, t->scratch, &it, sizeof(it))) < 0)
+			return ckpt_fail(err, r, "restoring interval timer %u: %s", pi->which, strerror(-r));
+		ret = ckpt_syscall(t, err, SYS_setitimer, pi->which, (long)t->scratch, 0, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "restoring interval timer %u: %s", pi->which, strerror((int)-ret));
+	}
+	return err->msg[0] ? -EIO : 0;
+}
+
 int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err)
 {
 	long ret;
@@ -243,16 +465,6 @@ int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, stru
 		if (ret < 0)
 			return ckpt_fail(err, (int)-ret, "restoring the action of signal %u: %s", sa->signo, strerror((int)-ret));
 	}
-	const Krg__Ckpt__ThreadCore *lead = c->threads[0];
-	stack_t ss = { .ss_flags = SS_DISABLE };
-	if (lead->has_altstack_sp && !(lead->altstack_flags & SS_DISABLE))
-		ss = (stack_t){ .ss_sp = (void *)lead->altstack_sp, .ss_size = lead->altstack_size, .ss_flags = (int)(lead->altstack_flags & ~SS_ONSTACK) };
-	if ((r = ckpt_poke(t->pid, t->scratch, &ss, sizeof(ss))) < 0)
-		return ckpt_fail(err, r, "restoring sigaltstack: %s", strerror(-r));
-	ret = ckpt_syscall(t, err, SYS_sigaltstack, (long)t->scratch, 0, 0, 0, 0, 0);
-	if (ret < 0)
-		return ckpt_fail(err, (int)-ret, "restoring sigaltstack: %s", strerror((int)-ret));
-
 	size_t cl = strlen(c->cwd) + 1;
 	if (cl > t->scratch_len || (r = ckpt_poke(t->pid, t->scratch, c->cwd, cl)) < 0)
 		return ckpt_fail(err, ENAMETOOLONG, "restoring the cwd %s: cannot pass it", c->cwd);
@@ -273,26 +485,7 @@ int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, stru
 			return ckpt_fail(err, errno, "restoring rlimit %u (%llu/%llu): %s", c->rlimits[i]->resource,
 					 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, strerror(errno));
 	}
-	if (lead->has_robust_list) {
-		ret = ckpt_syscall(t, err, SYS_set_robust_list, (long)lead->robust_list, (long)lead->robust_len, 0, 0, 0, 0);
-		if (ret < 0)
-			return ckpt_fail(err, (int)-ret, "restoring the robust futex list: %s", strerror((int)-ret));
-	}
-	if (lead->has_clear_child_tid) {
-		ret = ckpt_syscall(t, err, SYS_set_tid_address, (long)lead->clear_child_tid, 0, 0, 0, 0, 0);
-		if (ret < 0)
-			return ckpt_fail(err, (int)-ret, "restoring clear_child_tid");
-	}
-	if (lead->has_rseq_addr && lead->rseq_addr) {
-		ret = ckpt_syscall(t, err, SYS_rseq, (long)lead->rseq_addr, lead->rseq_len, 0, lead->rseq_sig, 0, 0);
-		if (ret < 0)
-			return ckpt_fail(err, (int)-ret, "registering rseq at %#llx: %s", (unsigned long long)lead->rseq_addr, strerror((int)-ret));
-	}
-	char comm[16];
-	snprintf(comm, sizeof(comm), "%s", c->comm);
-	if ((r = ckpt_poke(t->pid, t->scratch, comm, sizeof(comm))) == 0)
-		ckpt_syscall(t, err, SYS_prctl, PR_SET_NAME, (long)t->scratch, 0, 0, 0, 0);
-	return err->msg[0] ? -EIO : 0;
+	return ckpt_core_restore_thread(t, c->threads[0], c->comm, err);
 }
 
 int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err)
@@ -319,12 +512,6 @@ int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, str
 	return 0;
 }
 
-/* Kernel-internal restart codes a syscall interrupted by our stop returns. */
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-
 int ckpt_core_restore_regs(pid_t pid, const Krg__Ckpt__ThreadCore *tc, struct ckpt_error *err)
 {
 	struct iovec iov = { tc->xsave.data, tc->xsave.len };
@@ -332,19 +519,7 @@ int ckpt_core_restore_regs(pid_t pid, const Krg__Ckpt__ThreadCore *tc, struct ck
 		return ckpt_fail(err, errno, "restoring FPU/SSE/AVX state (%zu bytes): %s", tc->xsave.len, strerror(errno));
 	struct user_regs_struct r;
 	ckpt_regs_from_pb(tc->regs, &r);
-	/* Frozen inside a syscall: the kernel would have restarted it on the way
-	 * out; here nobody will, so re-run the `syscall` instruction. */
-	if ((int64_t)r.orig_rax >= 0) {
-		int64_t ax = (int64_t)r.rax;
-		if (ax == -ERESTARTSYS || ax == -ERESTARTNOINTR || ax == -ERESTARTNOHAND) {
-			r.rax = r.orig_rax;
-			r.rip -= 2;
-		} else if (ax == -ERESTART_RESTARTBLOCK) {
-			r.rax = SYS_restart_syscall;
-			r.rip -= 2;
-		}
-	}
-	r.orig_rax = (uint64_t)-1;
+	ckpt_regs_fixup_restart(&r);
 	iov = (struct iovec){ &r, sizeof(r) };
 	if (ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0)
 		return ckpt_fail(err, errno, "restoring registers (rip %#llx): %s", (unsigned long long)r.rip, strerror(errno));

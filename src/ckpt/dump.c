@@ -106,8 +106,10 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	r = ckpt_core_dump(&t, th, nth, &core, &brk, err);
 	ckpt_syscall(&t, err, SYS_munmap, (long)t.scratch, CKPT_PAGE, 0, 0, 0, 0);
 	/* Back to what it was doing, registers and all (a syscall it was in
-	 * gets restarted by the kernel when we let go). */
-	struct iovec iov = { &th[0].regs, sizeof(th[0].regs) };
+	 * is restarted by hand: we are past the stop where the kernel would). */
+	struct user_regs_struct lregs = th[0].regs;
+	ckpt_regs_fixup_restart(&lregs);
+	struct iovec iov = { &lregs, sizeof(lregs) };
 	if (ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0 && r >= 0)
 		r = ckpt_fail(err, errno, "process %d: putting its registers back: %s", pid, strerror(errno));
 	injected = false;
@@ -155,7 +157,9 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	fsync(dirfd);
 out:
 	if (injected) {
-		struct iovec iov2 = { &th[0].regs, sizeof(th[0].regs) };
+		struct user_regs_struct lregs2 = th[0].regs;
+		ckpt_regs_fixup_restart(&lregs2);
+		struct iovec iov2 = { &lregs2, sizeof(lregs2) };
 		ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov2);
 	}
 	/* Signals that reached it while we injected are its own: give them back. */

@@ -362,6 +362,21 @@ int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, st
 			r = ckpt_fail(err, EBADMSG, "image %s: thread %zu has no registers or an XSAVE area of the wrong size", dir, i);
 			goto fail;
 		}
+	if (img->core->n_threads > 4096) {
+		r = ckpt_fail(err, EBADMSG, "image %s: %zu threads is more than krg restores (4096)", dir, img->core->n_threads);
+		goto fail;
+	}
+	for (size_t i = 0; i < img->core->n_shared_pending; i++)
+		if (img->core->shared_pending[i].len != 128) {
+			r = ckpt_fail(err, EBADMSG, "image %s: a pending signal is not a 128-byte siginfo", dir);
+			goto fail;
+		}
+	for (size_t i = 0; i < img->core->n_threads; i++)
+		for (size_t k = 0; k < img->core->threads[i]->n_pending; k++)
+			if (img->core->threads[i]->pending[k].len != 128) {
+				r = ckpt_fail(err, EBADMSG, "image %s: thread %zu: a pending signal is not a 128-byte siginfo", dir, i);
+				goto fail;
+			}
 	if (!img->mm->fields) {
 		r = ckpt_fail(err, EBADMSG, "image %s: mm-%d.img has no mm fields", dir, pid);
 		goto fail;

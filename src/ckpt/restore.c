@@ -6,6 +6,7 @@
  * killed: nothing half-restored is left running. */
 #include <elf.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,86 @@ static _Noreturn void child(uint64_t helper)
 	((uint8_t *)p)[2] = 0xcc;                             /* int3, never reached */
 	if (mprotect(p, CKPT_PAGE, PROT_READ | PROT_EXEC) < 0 || ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
 		_exit(127);
-	raise(SIGSTOP);
+	/* Not raise(): after a raw clone3 libc's idea of our tid is krg's. */
+	syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
 	_exit(127);  /* only if the parent let us go without restoring */
+}
+
+/* struct clone_args of clone3 (CLONE_ARGS_SIZE_VER2). */
+struct kclone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/* The restore child, with the image's pid if it is free and we may choose
+ * (clone3 set_tid: CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in our pid
+ * namespace); else a plain fork. */
+static pid_t fork_as(pid_t want, bool *exact)
+{
+	pid_t tid = want;
+	struct kclone_args a = { .exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&tid, .set_tid_size = 1 };
+	long r = syscall(SYS_clone3, &a, sizeof(a));
+	if (r >= 0) {
+		*exact = true;
+		return (pid_t)r;
+	}
+	*exact = false;
+	return fork();
+}
+
+/* libc keeps each thread's tid in its thread descriptor, and the kernel's
+ * clear_child_tid points at that field (glibc: &pthread->tid). If the word
+ * there still holds the old tid, it is that field: put the new tid in, or
+ * pthread_kill and friends would aim at the old one. */
+static void fix_libc_tid(pid_t pid, const Krg__Ckpt__ThreadCore *tc, pid_t now)
+{
+	int32_t v;
+	if (now == tc->tid || !tc->has_clear_child_tid || !tc->clear_child_tid)
+		return;
+	if (ckpt_peek(pid, tc->clear_child_tid, &v, sizeof(v)) == 0 && v == tc->tid)
+		ckpt_poke(pid, tc->clear_child_tid, &now, sizeof(now));
+}
+
+/* A thread of the image: clone3 injected into the leader (with the old
+ * tid if we can get it, else clone3 without), then it stops at once: it is
+ * traced from birth (PTRACE_O_TRACECLONE) and starts with a SIGSTOP. Its
+ * stack pointer is the top of the helper's scratch; it runs no code of its
+ * own before its registers are set. */
+static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc, pid_t *tid_out, bool *exact, struct ckpt_error *err)
+{
+	struct kclone_args a = {
+		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS,
+		.stack = lead->scratch,
+		.stack_size = lead->scratch_len - 256,
+		.tls = tc->regs->fs_base,
+	};
+	if (tc->has_clear_child_tid && tc->clear_child_tid) {
+		a.flags |= CLONE_CHILD_CLEARTID;
+		a.child_tid = tc->clear_child_tid;
+	}
+	uint64_t args_at = lead->scratch + lead->scratch_len - 256, tid_at = args_at + sizeof(a);
+	int32_t want = tc->tid;
+	long ret = -EINVAL;
+	int r;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		a.set_tid = attempt == 0 ? tid_at : 0;
+		a.set_tid_size = attempt == 0 ? 1 : 0;
+		if ((r = ckpt_poke(lead->pid, args_at, &a, sizeof(a))) < 0 || (r = ckpt_poke(lead->pid, tid_at, &want, sizeof(want))) < 0)
+			return ckpt_fail(err, r, "thread %d: writing clone3 arguments: %s", tc->tid, strerror(-r));
+		ret = ckpt_syscall(lead, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
+		if (err->msg[0])
+			return -EIO;
+		if (ret > 0)
+			break;
+	}
+	if (ret <= 0)
+		return ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "recreating thread %d: clone3: %s", tc->tid, strerror(ret < 0 ? (int)-ret : EIO));
+	pid_t tid = (pid_t)ret;
+	*tid_out = tid;
+	*exact = tid == tc->tid;
+	int st;
+	if (waitpid(tid, &st, __WALL) < 0 || !WIFSTOPPED(st))
+		return ckpt_fail(err, ECHILD, "recreated thread %d (now %d) did not stop (status %#x)", tc->tid, tid, st);
+	return 0;
 }
 
 struct rseq_conf {
@@ -44,7 +123,7 @@ struct rseq_conf {
 	uint32_t size, sig, flags, pad;
 };
 
-static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, struct ckpt_error *err)
+static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, pid_t *tids, size_t *ntids, struct ckpt_error *err)
 {
 	int r;
 	/* The fork inherited krg's rseq registration; its area is about to be
@@ -67,25 +146,52 @@ static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, struct c
 		return r;
 	if ((r = ckpt_core_restore_creds(t, img->core, err)) < 0)
 		return r;
+	/* From here nothing may be delivered until the registers are back:
+	 * block everything (new threads inherit it); the real masks come last. */
+	uint64_t all = ~0ULL;
+	if (ptrace(PTRACE_SETSIGMASK, t->pid, (void *)sizeof(all), &all) < 0)
+		return ckpt_fail(err, errno, "blocking signals during the restore: %s", strerror(errno));
+	/* The other threads, each cloned from the leader (sharing everything
+	 * restored so far, credentials included), then its own state. */
+	const Krg__Ckpt__Core *c = img->core;
+	tids[0] = t->pid;
+	*ntids = 1;
+	size_t exact = 0;
+	for (size_t i = 1; i < c->n_threads; i++) {
+		bool ex;
+		if ((r = make_thread(t, c->threads[i], &tids[i], &ex, err)) < 0)
+			return r;
+		*ntids = i + 1;
+		exact += ex;
+		struct ckpt_tracee tt = { .pid = tids[i], .code = t->code, .scratch = t->scratch, .scratch_len = t->scratch_len };
+		r = ckpt_core_restore_thread(&tt, c->threads[i], c->comm, err);
+		t->pending_sigs |= tt.pending_sigs;
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < c->n_threads; i++)
+		fix_libc_tid(t->pid, c->threads[i], tids[i]);
+	if ((r = ckpt_core_restore_signals(t, c, tids, err)) < 0)
+		return r;
 	/* The helper goes last; its syscall returns into the exit stop, so
 	 * nothing executes from the unmapped page. */
 	long ret = ckpt_syscall(t, err, SYS_munmap, (long)t->code, HELPER_PAGES * CKPT_PAGE, 0, 0, 0, 0);
 	if (ret < 0)
 		return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "unmapping the helper page: %s", strerror((int)-ret));
-	return ckpt_core_restore_regs(t->pid, img->core->threads[0], err);
+	for (size_t i = 0; i < c->n_threads; i++)
+		if ((r = ckpt_core_restore_regs(tids[i], c->threads[i], err)) < 0)
+			return r;
+	return 0;
 }
 
 int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 {
 	struct ckpt_image img;
+	pid_t *tids = NULL;
+	size_t ntids = 0;
 	int r = ckpt_image_load(dir, true, &img, err);
 	if (r < 0)
 		return r;
-	if (img.core->n_threads > 1) {
-		r = ckpt_fail(err, EOPNOTSUPP, "image %s: process %d had %zu threads; restoring threads is not implemented yet", dir,
-			      img.core->pid, img.core->n_threads);
-		goto out;
-	}
 	if (img.inv->xsave_size != ckpt_xsave_size() || (img.inv->has_xcr0 && (img.inv->xcr0 & ~ckpt_xcr0()))) {
 		r = ckpt_fail(err, EOPNOTSUPP, "image %s: FPU state from a CPU with other features (XSAVE %u bytes, xcr0 %#llx; here %zu, %#llx)", dir,
 			      img.inv->xsave_size, (unsigned long long)img.inv->xcr0, ckpt_xsave_size(), (unsigned long long)ckpt_xcr0());
@@ -96,8 +202,14 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 		r = ckpt_fail(err, ENOMEM, "no free address for the restore helper page");
 		goto out;
 	}
+	tids = calloc(img.core->n_threads, sizeof(*tids));
+	if (!tids) {
+		r = ckpt_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
 	fflush(NULL);
-	pid_t pid = fork();
+	bool exact_pid;
+	pid_t pid = fork_as(img.core->pid, &exact_pid);
 	if (pid < 0) {
 		r = ckpt_fail(err, errno, "fork: %s", strerror(errno));
 		goto out;
@@ -111,16 +223,18 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 		goto kill;
 	}
 	/* If krg dies half-way, so does the half-restored process. */
-	if (ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) < 0) {
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE)) < 0) {
 		r = ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
 		goto kill;
 	}
-	if ((r = rebuild(&t, &img, err)) < 0)
+	if ((r = rebuild(&t, &img, tids, &ntids, err)) < 0)
 		goto kill;
-	if (ptrace(PTRACE_DETACH, pid, 0, 0) < 0) {
-		r = ckpt_fail(err, errno, "letting the restored process go: %s", strerror(errno));
-		goto kill;
-	}
+	/* All threads together: none runs before every one is ready. */
+	for (size_t i = 0; i < ntids; i++)
+		if (ptrace(PTRACE_DETACH, tids[i], 0, 0) < 0) {
+			r = ckpt_fail(err, errno, "letting thread %d of the restored process go: %s", tids[i], strerror(errno));
+			goto kill;
+		}
 	for (int s = 1; s <= 64; s++)
 		if (t.pending_sigs & (1ULL << (s - 1)))
 			kill(pid, s);
@@ -129,9 +243,14 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 	goto out;
 kill:
 	kill(pid, SIGKILL);
+	/* Traced threads are ours to reap before the leader can be. */
+	for (size_t i = ntids; i-- > 1;)
+		while (waitpid(tids[i], &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
+			;
 	while (waitpid(pid, &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
 		;
 out:
+	free(tids);
 	ckpt_image_free(&img);
 	return r;
 }

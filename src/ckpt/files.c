@@ -3,7 +3,7 @@
  * a line naming the process, the fd and what it is, or dropped with
  * --ignore-unsupported (then it is simply absent, i.e. closed, after
  * restart). Kinds now: regular files, directories, /dev/null & co.,
- * pipes and FIFOs with their unread bytes.
+ * pipes and FIFOs with their unread bytes, eventfd.
  *
  * Contents (pipe data, ...) are read from krg itself through a duplicate
  * of the target's fd (pidfd_getfd, 5.6+), without consuming anything
@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <linux/kcmp.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
@@ -366,7 +367,53 @@ static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 static const struct ckpt_fd_ops fd_pipe = { CKPT_FD_OPS_VERSION, "pipe", false, pipe_match, pipe_dump, pipe_restore };
 static const struct ckpt_fd_ops fd_fifo = { CKPT_FD_OPS_VERSION, "fifo", true, fifo_match, pipe_dump, fifo_restore };
 
-static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_pipe, &fd_fifo };
+/* ---- eventfd: count and EFD_SEMAPHORE from fdinfo; eventfd2 + a write
+ * of the count (from krg) at restore ---- */
+
+static bool eventfd_match(pid_t pid, int fd, const struct stat *st, const char *link)
+{
+	return !strcmp(link, "anon_inode:[eventfd]");
+}
+
+static int eventfd_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	char p[96], info[4096];
+	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
+	int r = ckpt_read_file(p, info, sizeof(info));
+	if (r < 0)
+		return ckpt_fail(err, -r, "process %d fd %d: reading fdinfo: %s", pid, fd, strerror(-r));
+	const char *cnt = strstr(info, "eventfd-count:"), *sem = strstr(info, "eventfd-semaphore:");
+	if (!cnt)
+		return ckpt_fail(err, EPROTO, "process %d fd %d: eventfd without eventfd-count in fdinfo", pid, fd);
+	out->has_counter = true;
+	out->counter = strtoull(cnt + 14, NULL, 16);
+	/* fdinfo says since 6.5; before, a semaphore comes back as a counter. */
+	out->has_semaphore = true;
+	out->semaphore = sem && atoi(sem + 18) != 0;
+	return 0;
+}
+
+static int eventfd_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	long e = INJ(c, fd->fd, "eventfd2", SYS_eventfd2, 0, fd->semaphore ? EFD_SEMAPHORE : 0, 0, 0, 0, 0);
+	if (fd->counter) {
+		int l = rgetfd(c, e, fd->fd, err);
+		if (l < 0)
+			return l;
+		uint64_t v = fd->counter;
+		ssize_t n = write(l, &v, sizeof(v));
+		int en = errno;
+		close(l);
+		if (n != sizeof(v))
+			return ckpt_fail(err, n < 0 ? en : EIO, "fd %d: setting the eventfd count %llu: %s", fd->fd, (unsigned long long)v,
+					 strerror(n < 0 ? en : EIO));
+	}
+	return place(c, e, fd, err);
+}
+
+static const struct ckpt_fd_ops fd_eventfd = { CKPT_FD_OPS_VERSION, "eventfd", false, eventfd_match, eventfd_dump, eventfd_restore };
+
+static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_pipe, &fd_fifo, &fd_eventfd };
 
 static const struct ckpt_fd_ops *kind_by_name(const char *k)
 {

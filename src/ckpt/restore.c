@@ -6,6 +6,9 @@
  * killed: nothing half-restored is left running. */
 #include <elf.h>
 #include <errno.h>
+#include <sys/stat.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -184,6 +187,38 @@ static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, pid_t *t
 	return 0;
 }
 
+/* The restorer runs as root and gives the process the credentials written
+ * in the image. Anyone who can write an image directory can write those,
+ * so an image never gets more than the directory's owner has: unless root
+ * owns the directory, every uid must be the owner's and every gid one of
+ * the owner's groups. */
+static int check_owner(const char *dir, const Krg__Ckpt__Core *core, struct ckpt_error *err)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return ckpt_fail(err, errno, "image %s: %s", dir, strerror(errno));
+	if (st.st_uid == 0)
+		return 0;
+	for (size_t i = 0; i < core->n_uids; i++)
+		if (core->uids[i] != st.st_uid)
+			return ckpt_fail(err, EPERM, "image %s is owned by uid %u but asks for uid %u: refused", dir,
+					 (unsigned)st.st_uid, core->uids[i]);
+	struct passwd *pw = getpwuid(st.st_uid);
+	gid_t groups[256];
+	int ng = (int)(sizeof(groups) / sizeof(groups[0]));
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) < 0)
+		ng = 0;
+	for (size_t i = 0; i < core->n_gids; i++) {
+		bool ok = false;
+		for (int k = 0; k < ng && !ok; k++)
+			ok = groups[k] == (gid_t)core->gids[i];
+		if (!ok && core->gids[i] != st.st_gid)
+			return ckpt_fail(err, EPERM, "image %s is owned by uid %u, not a member of gid %u: refused", dir,
+					 (unsigned)st.st_uid, core->gids[i]);
+	}
+	return 0;
+}
+
 int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 {
 	struct ckpt_image img;
@@ -197,6 +232,8 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 			      img.inv->xsave_size, (unsigned long long)img.inv->xcr0, ckpt_xsave_size(), (unsigned long long)ckpt_xcr0());
 		goto out;
 	}
+	if ((r = check_owner(dir, img.core, err)) < 0)
+		goto out;
 	uint64_t helper = ckpt_mm_helper_addr(img.mm, HELPER_PAGES * CKPT_PAGE);
 	if (!helper) {
 		r = ckpt_fail(err, ENOMEM, "no free address for the restore helper page");

@@ -118,5 +118,18 @@ setpriv --reuid=krgtest2 --regid=krgtest2 --init-groups env KRG_CKPT_STORE="$KRG
 restart_ok usr "$pid"
 [ "$(cat "$WORK/usr/ruser")" = krgtest1 ] && ok "restored as krgtest1" || bad "restored as $(cat "$WORK/usr/ruser")"
 
+# An image never gets more than its directory's owner: a root process's
+# image handed to krgtest1 (who could have written any uid into it) is
+# refused, with one line, and nothing is left running.
+start evil || exit 1
+"$KRG" checkpoint "$pid" --dir "$WORK/evil/img" --kill >/dev/null 2>"$WORK/e7" || bad "checkpoint into --dir: $(cat "$WORK/e7")"
+wait "$pid" 2>/dev/null
+chown -R krgtest1: "$WORK/evil/img"
+"$KRG" restart --dir "$WORK/evil/img" >/dev/null 2>"$WORK/e8"
+rc=$?
+[ $rc != 0 ] && grep -q "owned by uid $uid1 but asks for uid 0: refused" "$WORK/e8" && [ "$(wc -l <"$WORK/e8")" = 1 ] &&
+	ok "root image in a user's directory refused" || bad "root image in a user's directory: exit $rc, $(cat "$WORK/e8")"
+pgrep -f "$PROG $WORK/evil/ready" >/dev/null && bad "a process was left running" || ok "nothing left running"
+
 echo "store: $failures failure(s)"
 [ $failures = 0 ]

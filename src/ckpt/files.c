@@ -4,7 +4,7 @@
  * --ignore-unsupported (then it is simply absent, i.e. closed, after
  * restart). Kinds now: regular files, directories, /dev/null & co.,
  * pipes and FIFOs with their unread bytes, eventfd, deleted-but-open
- * files and memfd (content saved).
+ * files and memfd (content saved), unix socketpairs with data queued.
  *
  * Contents (pipe data, ...) are read from krg itself through a duplicate
  * of the target's fd (pidfd_getfd, 5.6+), without consuming anything
@@ -26,6 +26,12 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/macro.h"
@@ -132,6 +138,31 @@ static const Krg__Ckpt__Fd *entry_of(const Krg__Ckpt__Files *f, int n, size_t *i
 			return f->fds[i];
 		}
 	return NULL;
+}
+
+/* An fd that only the linking pass finds unsupported: a line, as for the
+ * others, or (--ignore-unsupported) dropped. */
+struct link_state {
+	pid_t pid;
+	bool ignore;
+	int *refused;
+	bool *drop;
+};
+
+static void __attribute__((format(printf, 4, 5))) refuse(struct link_state *ls, size_t i, struct ckpt_error *err, const char *fmt, ...)
+{
+	if (ls->ignore) {
+		ls->drop[i] = true;
+		return;
+	}
+	if (!(*ls->refused)++)
+		err->msg[0] = 0;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ckpt_fail_append(err, "%s", line);
 }
 
 /* ---- regular files and directories: reopened by path ---- */
@@ -589,7 +620,229 @@ static int memfd_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct
 static const struct ckpt_fd_ops fd_deleted = { CKPT_FD_OPS_VERSION, "deleted", true, deleted_match, deleted_dump, deleted_restore };
 static const struct ckpt_fd_ops fd_memfd = { CKPT_FD_OPS_VERSION, "memfd", true, memfd_match, memfd_dump, memfd_restore };
 
-static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_pipe, &fd_fifo, &fd_eventfd, &fd_deleted, &fd_memfd };
+/* ---- unix socketpairs (SOCK_STREAM, SOCK_DGRAM), both ends in the
+ * process: unnamed, not listening. The peer comes from sock_diag
+ * (UNIX_DIAG_PEER); what is queued at each end is peeked (MSG_PEEK from
+ * peek offset 0, the socket's own peek offset put back) through
+ * pidfd_getfd. Restore: socketpair in the tracee, each end's queue sent
+ * again from the other end, from krg. ---- */
+
+static bool unix_match(pid_t pid, int fd, const struct stat *st, const char *link)
+{
+	if (!S_ISSOCK(st->st_mode))
+		return false;
+	int l = getfd_pid(pid, fd);
+	if (l < 0)
+		return false;
+	int dom = 0, type = 0, acc = 1;
+	socklen_t sl = sizeof(int);
+	struct sockaddr_un a;
+	socklen_t al = sizeof(a);
+	bool ok = !getsockopt(l, SOL_SOCKET, SO_DOMAIN, &dom, &sl) && dom == AF_UNIX && (sl = sizeof(int), !getsockopt(l, SOL_SOCKET, SO_TYPE, &type, &sl)) &&
+		  (type == SOCK_STREAM || type == SOCK_DGRAM) && (sl = sizeof(int), !getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl)) && !acc &&
+		  !getsockname(l, (struct sockaddr *)&a, &al) && al == sizeof(sa_family_t);
+	close(l);
+	return ok;
+}
+
+static int unix_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	int l = getfd_pid(pid, fd), type = 0;
+	socklen_t sl = sizeof(type);
+	if (l < 0)
+		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", pid, fd, strerror(-l));
+	getsockopt(l, SOL_SOCKET, SO_TYPE, &type, &sl);
+	close(l);
+	out->has_ino = true;
+	out->ino = st->st_ino;
+	out->has_sock_type = true;
+	out->sock_type = (uint32_t)type;
+	return 0;
+}
+
+/* The inode of unix socket `ino`'s peer (0: none), or -errno. */
+static long long unix_peer_ino(uint64_t ino)
+{
+	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (s < 0)
+		return -errno;
+	struct {
+		struct nlmsghdr h;
+		struct unix_diag_req r;
+	} req = { .h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST },
+		  .r = { .sdiag_family = AF_UNIX, .udiag_ino = (uint32_t)ino, .udiag_show = UDIAG_SHOW_PEER, .udiag_cookie = { ~0U, ~0U } } };
+	long long peer = -EPROTO;
+	union {
+		struct nlmsghdr h;
+		char b[8192];
+	} buf;
+	if (send(s, &req, sizeof(req), 0) != sizeof(req)) {
+		peer = -errno;
+		goto out;
+	}
+	ssize_t n = recv(s, &buf, sizeof(buf), 0);
+	if (n < 0) {
+		peer = -errno;
+		goto out;
+	}
+	for (struct nlmsghdr *h = &buf.h; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			peer = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+			break;
+		}
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+			continue;
+		struct unix_diag_msg *m = NLMSG_DATA(h);
+		int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+		peer = 0;
+		for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
+			if (a->rta_type == UNIX_DIAG_PEER)
+				peer = *(uint32_t *)RTA_DATA(a);
+		break;
+	}
+out:
+	close(s);
+	return peer;
+}
+
+/* What is queued at socket `l`, not consumed: a stream's bytes, or datagrams. */
+static int unix_peek(int l, Krg__Ckpt__Fd *e, struct ckpt_error *err)
+{
+	int old = -1, zero = 0, r = 0;
+	socklen_t sl = sizeof(old);
+	if (getsockopt(l, SOL_SOCKET, SO_PEEK_OFF, &old, &sl) < 0 || setsockopt(l, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0)
+		return ckpt_fail(err, errno, "fd %d: SO_PEEK_OFF: %s", e->fd, strerror(errno));
+	size_t cap = 1 << 20;
+	uint8_t *buf = malloc(cap);
+	if (!buf)
+		abort();
+	for (unsigned i = 0; i < 100000; i++) {
+		char cbuf[CMSG_SPACE(sizeof(int) * 64)];
+		struct iovec iov = { buf, cap };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+		ssize_t n = recvmsg(l, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			r = ckpt_fail(err, errno, "fd %d: peeking at the queued data: %s", e->fd, strerror(errno));
+			break;
+		}
+		bool fds = false;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				fds = true;
+				for (int *p = (int *)CMSG_DATA(c); (uint8_t *)p < (uint8_t *)c + c->cmsg_len; p++)
+					close(*p);
+			}
+		if (fds || (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+			r = ckpt_fail(err, EOPNOTSUPP, "fd %d: unix socket with file descriptors (SCM_RIGHTS) or an oversized datagram in flight: not supported",
+				      e->fd);
+			break;
+		}
+		if (e->sock_type == SOCK_STREAM) {
+			if (!n)
+				break;
+			e->data.data = realloc(e->data.data, e->data.len + (size_t)n);
+			if (!e->data.data)
+				abort();
+			memcpy(e->data.data + e->data.len, buf, (size_t)n);
+			e->data.len += (size_t)n;
+			e->has_data = true;
+		} else {
+			e->packets = realloc(e->packets, (e->n_packets + 1) * sizeof(*e->packets));
+			if (!e->packets)
+				abort();
+			ProtobufCBinaryData *d = &e->packets[e->n_packets++];
+			d->len = (size_t)n;
+			d->data = malloc((size_t)n + 1);
+			if (!d->data)
+				abort();
+			memcpy(d->data, buf, (size_t)n);
+		}
+	}
+	free(buf);
+	setsockopt(l, SOL_SOCKET, SO_PEEK_OFF, &old, sizeof(old));
+	return r;
+}
+
+static int link_unix(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struct ckpt_error *err)
+{
+	Krg__Ckpt__Fd *e = f->fds[i];
+	long long peer = unix_peer_ino(e->ino);
+	if (peer < 0)
+		return ckpt_fail(err, (int)-peer, "process %d fd %d: asking sock_diag for the peer of socket:[%llu]: %s", ls->pid, e->fd,
+				 (unsigned long long)e->ino, strerror((int)-peer));
+	if (peer && !e->has_peer) {
+		Krg__Ckpt__Fd *p = NULL;
+		for (size_t j = 0; j < f->n_fds && !p; j++)
+			if (j != i && !f->fds[j]->has_dup_of && !strcmp(f->fds[j]->kind, "unix") && f->fds[j]->ino == (uint64_t)peer)
+				p = f->fds[j];
+		if (!p) {
+			refuse(ls, i, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%lld] is outside the process is not supported yet",
+			       ls->pid, e->fd, (unsigned long long)e->ino, peer);
+			return 0;
+		}
+		e->has_peer = p->has_peer = true;
+		e->peer = p->fd;
+		p->peer = e->fd;
+	}
+	int l = getfd_pid(ls->pid, e->fd);
+	if (l < 0)
+		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", ls->pid, e->fd, strerror(-l));
+	int r = unix_peek(l, e, err);
+	close(l);
+	return r;
+}
+
+/* Send what `to` had queued, from the tracee's socket `from`. */
+static int unix_refill(struct ckpt_fd_rctx *c, long from, const Krg__Ckpt__Fd *to, struct ckpt_error *err)
+{
+	if (!to->has_data && !to->n_packets)
+		return 0;
+	int l = rgetfd(c, from, to->fd, err);
+	if (l < 0)
+		return l;
+	int r = 0;
+	for (size_t done = 0; to->has_data && done < to->data.len && !r;) {
+		ssize_t n = send(l, to->data.data + done, to->data.len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n <= 0)
+			r = ckpt_fail(err, n < 0 ? errno : EIO, "fd %d: sending its %zu queued bytes again: %s", to->fd, to->data.len, strerror(n < 0 ? errno : EIO));
+		else
+			done += (size_t)n;
+	}
+	for (size_t k = 0; k < to->n_packets && !r; k++)
+		if (send(l, to->packets[k].data, to->packets[k].len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)to->packets[k].len)
+			r = ckpt_fail(err, errno, "fd %d: sending queued datagram %zu again: %s", to->fd, k, strerror(errno));
+	close(l);
+	return r;
+}
+
+static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	if (!fd->has_sock_type || (fd->sock_type != SOCK_STREAM && fd->sock_type != SOCK_DGRAM))
+		return ckpt_fail(err, EBADMSG, "image: fd %d: unix socket of unknown type", fd->fd);
+	INJ(c, fd->fd, "socketpair", SYS_socketpair, AF_UNIX, fd->sock_type, 0, (long)c->t->scratch, 0, 0);
+	int sv[2];
+	if (ckpt_peek(c->t->pid, c->t->scratch, sv, sizeof(sv)) < 0)
+		return ckpt_fail(err, EIO, "fd %d: reading socketpair's answer", fd->fd);
+	size_t pi = 0;
+	const Krg__Ckpt__Fd *peer = fd->has_peer ? entry_of(c->f, fd->peer, &pi) : NULL;
+	int r = unix_refill(c, sv[1], fd, err);
+	if (r == 0 && peer)
+		r = unix_refill(c, sv[0], peer, err);
+	if (r < 0)
+		return r;
+	if (!peer) {
+		ckpt_syscall(c->t, err, SYS_close, sv[1], 0, 0, 0, 0, 0);
+		return place(c, sv[0], fd, err);
+	}
+	c->done[pi] = true;
+	return place_pair(c, sv[0], fd, sv[1], peer, err);
+}
+
+static const struct ckpt_fd_ops fd_unix = { CKPT_FD_OPS_VERSION, "unix", false, unix_match, unix_dump, unix_restore };
+
+static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_pipe, &fd_fifo, &fd_eventfd, &fd_deleted, &fd_memfd, &fd_unix };
 
 static const struct ckpt_fd_ops *kind_by_name(const char *k)
 {
@@ -634,31 +887,6 @@ void ckpt_files_free(Krg__Ckpt__Files *f)
 	}
 	free(f->fds);
 	free(f);
-}
-
-/* An fd that only the linking pass finds unsupported: a line, as for the
- * others, or (--ignore-unsupported) dropped. */
-struct link_state {
-	pid_t pid;
-	bool ignore;
-	int *refused;
-	bool *drop;
-};
-
-static void __attribute__((format(printf, 4, 5))) refuse(struct link_state *ls, size_t i, struct ckpt_error *err, const char *fmt, ...)
-{
-	if (ls->ignore) {
-		ls->drop[i] = true;
-		return;
-	}
-	if (!(*ls->refused)++)
-		err->msg[0] = 0;
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	ckpt_fail_append(err, "%s", line);
 }
 
 static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struct ckpt_error *err)
@@ -708,7 +936,7 @@ static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 	return r;
 }
 
-/* Pair the ends of pipes (and later socketpairs), save what is queued in them. */
+/* Pair the ends of pipes and socketpairs, save what is queued in them. */
 static int link_pass(struct link_state *ls, Krg__Ckpt__Files *f, struct ckpt_error *err)
 {
 	int r = 0;
@@ -718,6 +946,8 @@ static int link_pass(struct link_state *ls, Krg__Ckpt__Files *f, struct ckpt_err
 			continue;
 		if (!strcmp(e->kind, "pipe") || !strcmp(e->kind, "fifo"))
 			r = link_pipe(ls, f, i, err);
+		if (!strcmp(e->kind, "unix"))
+			r = link_unix(ls, f, i, err);
 		/* A second open of a nameless file: its content is the first's. */
 		if ((!strcmp(e->kind, "deleted") || !strcmp(e->kind, "memfd")) && e->has_data)
 			for (size_t j = 0; j < i; j++)

@@ -168,7 +168,7 @@ unsupported() {
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
-	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd fpu_static anon_mem_static runon robust unsup)
+	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair fpu_static anon_mem_static runon robust unsup)
 fi
 for t in "${tests[@]}"; do
 	case $t in

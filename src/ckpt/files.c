@@ -858,17 +858,15 @@ static const char *describe(const struct stat *st, const char *link)
 	if (S_ISFIFO(st->st_mode))
 		return "pipe or FIFO";
 	if (S_ISSOCK(st->st_mode))
-		return "socket";
+		return "socket other than an unnamed unix stream/datagram socket";
 	if (S_ISCHR(st->st_mode))
 		return "character device (terminal or other)";
 	if (S_ISBLK(st->st_mode))
 		return "block device";
 	if (!strncmp(link, "anon_inode:", 11))
-		return "anonymous inode (eventfd, epoll, signalfd, timerfd, ...)";
+		return "anonymous inode (epoll, signalfd, timerfd, inotify, ...)";
 	if (strstr(link, " (deleted)"))
-		return "deleted file";
-	if (!strncmp(link, "/memfd:", 7))
-		return "memfd";
+		return "deleted file (still linked under another name, or not a regular file)";
 	return "unknown kind";
 }
 

@@ -134,6 +134,14 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 		krg_json_uint(&j, "pos", f->pos);
 		if (f->has_dup_of)
 			krg_json_int(&j, "dup_of", f->dup_of);
+		if (f->has_peer)
+			krg_json_int(&j, "peer", f->peer);
+		if (f->has_data)
+			krg_json_uint(&j, "data_bytes", f->data.len);
+		if (f->n_packets)
+			krg_json_uint(&j, "datagrams", f->n_packets);
+		if (f->has_counter)
+			krg_json_uint(&j, "counter", f->counter);
 		krg_json_end_object(&j);
 	}
 	krg_json_end_array(&j);
@@ -190,6 +198,18 @@ static void show_text(const struct ckpt_image *img, FILE *out)
 		fprintf(out, "  fd %-3d %-7s flags %#o pos %" PRIu64 "  %s", f->fd, f->kind, f->flags, f->pos, f->path ? f->path : "");
 		if (f->has_dup_of)
 			fprintf(out, " (dup of fd %d)", f->dup_of);
+		if (f->has_ino && strcmp(f->kind, "deleted") && strcmp(f->kind, "memfd"))
+			fprintf(out, " [%" PRIu64 "]", f->ino);
+		if (f->has_peer)
+			fprintf(out, " other end fd %d", f->peer);
+		if (f->has_data)
+			fprintf(out, " %zu bytes %s", f->data.len, strcmp(f->kind, "deleted") && strcmp(f->kind, "memfd") ? "queued" : "of content");
+		if (f->n_packets)
+			fprintf(out, " %zu datagrams queued", f->n_packets);
+		if (f->has_counter)
+			fprintf(out, " count %" PRIu64 "%s", f->counter, f->semaphore ? " (semaphore)" : "");
+		if (f->has_seals && f->seals)
+			fprintf(out, " seals %#x", f->seals);
 		fputc('\n', out);
 	}
 }

@@ -165,16 +165,34 @@ unsupported() {
 	restart_and_check $name "$d/img"
 }
 
+# Kinds not saved yet (inotify, TCP socket): one line each, naming pid, fd
+# and kind; --ignore-unsupported closes them.
+unsupported_kinds() {
+	local name=unsupk bin=$T/ckpt_unsupported d=$WORK/unsupk
+	start $name "$bin" || return
+	if "$KRG" checkpoint "$pid" --dir "$d/img" 2>"$d/err"; then
+		bad "$name: inotify and a TCP socket were accepted"
+	elif grep -q "process $pid fd 7: anonymous inode.*inotify" "$d/err" && grep -q "process $pid fd 8: socket" "$d/err" && [ ! -e "$d/img" ] && kill -0 "$pid"; then
+		ok "$name: refused: $(grep -c "process $pid fd" "$d/err") lines"
+	else
+		bad "$name: $(cat "$d/err")"
+	fi
+	"$KRG" checkpoint "$pid" --dir "$d/img" --kill --ignore-unsupported 2>"$d/err" || { bad "$name: --ignore-unsupported: $(cat "$d/err")"; return; }
+	wait "$pid" 2>/dev/null
+	restart_and_check $name "$d/img"
+}
+
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
-	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair fpu_static anon_mem_static runon robust unsup)
+	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files fpu_static anon_mem_static runon robust unsup unsupk)
 fi
 for t in "${tests[@]}"; do
 	case $t in
 	runon) run_on_and_twice ;;
 	robust) robustness ;;
 	unsup) unsupported ;;
+	unsupk) unsupported_kinds ;;
 	*) run_one "$t" ;;
 	esac
 done

@@ -185,7 +185,8 @@ unsupported_kinds() {
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
-	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files fpu_static anon_mem_static runon robust unsup unsupk)
+	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer
+	       fpu_static anon_mem_static threads_static runon robust unsup unsupk)
 fi
 for t in "${tests[@]}"; do
 	case $t in

@@ -3,8 +3,11 @@
  *   --dir DIR   into that directory;
  *   default     into the image store, STORE/<appid>/v<n>/ (n = next
  *               version), STORE = /var/lib/krg/chkpt (KRG_CKPT_STORE
- *               overrides it, for tests). Local for now: the process must
- *               run on this node; krgd forwarding is not done yet. */
+ *               overrides it, for tests). Through krgd when it is
+ *               reachable (API "ckpt.dump": the process's node dumps it
+ *               into its own store, from any node, for its owner or
+ *               root); otherwise locally (the process must run on this
+ *               node), as with --local. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,18 +18,23 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "api/client.h"
 #include "ckpt/ckpt.h"
 #include "krg/krg.h"
 #include "proc/procid.h"
+#include "proto/ckptsvc.pb-c.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg checkpoint ID [--kill] [--ignore-unsupported] [-d TEXT]\n"
+	fprintf(f, "Usage: krg checkpoint ID [--kill] [--ignore-unsupported] [-d TEXT] [--local]\n"
 		   "       krg checkpoint PID --dir DIR [--kill] [--ignore-unsupported] [-d TEXT]\n"
 		   "\n"
 		   "Freeze the process, save it and let it run on. Without --dir the image goes to\n"
 		   "the store, %s/<ID>/v<N>/ (N: next version), and its path is printed;\n"
-		   "ID is a cluster-wide id (krg ps) or a pid of a process running on this node.\n"
+		   "ID is a cluster-wide id (krg ps): through krgd the process's node saves it in\n"
+		   "its store, from any node; without krgd (or with --local) ID must be a process\n"
+		   "of this node and the store is this node's.\n"
+		   "  --local                do not go through krgd\n"
 		   "  --dir DIR              image directory instead (must not hold an image yet)\n"
 		   "  --kill                 kill the process after a successful checkpoint\n"
 		   "  --ignore-unsupported   save anyway when an fd cannot be (pipes, sockets,\n"
@@ -195,6 +203,46 @@ static int to_store(pid_t pid, uint32_t appid, const struct ckpt_dump_opts *o)
 	return r < 0 ? 1 : 0;
 }
 
+/* Through krgd. 0 and *rc set if krgd answered; -ENOENT if it cannot be
+ * reached (the caller falls back to the local mode). */
+static int via_krgd(uint32_t id, const struct ckpt_dump_opts *o, int *rc)
+{
+	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
+	d.id = id;
+	d.has_kill = d.kill = o->kill;
+	d.has_ignore_unsupported = d.ignore_unsupported = o->ignore_unsupported;
+	d.description = (char *)o->description;
+	size_t len = krg__ckptsvc__dump__get_packed_size(&d);
+	uint8_t *buf = malloc(len ? len : 1), *resp = NULL;
+	size_t rlen = 0;
+	char err[512] = "";
+	if (!buf)
+		return -ENOMEM;
+	krg__ckptsvc__dump__pack(&d, buf);
+	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.dump", buf, len, 35u * 60 * 1000, &resp, &rlen, err,
+			     sizeof(err));
+	free(buf);
+	if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR)
+		return -ENOENT;
+	if (r < 0) {
+		fprintf(stderr, "krg checkpoint: %s\n", err[0] ? err : strerror(-r));
+		*rc = 1;
+		return 0;
+	}
+	Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, rlen, resp);
+	free(resp);
+	if (!res || !res->text) {
+		fprintf(stderr, "krg checkpoint: malformed answer from krgd\n");
+		*rc = 1;
+	} else {
+		printf("%s\n", res->text);
+		*rc = 0;
+	}
+	if (res)
+		krg__ckptsvc__result__free_unpacked(res, NULL);
+	return 0;
+}
+
 /* A pid or a cluster-wide id: decimal, pid part non-zero, home < 256. */
 static int parse_id(const char *s, uint32_t *out)
 {
@@ -216,11 +264,13 @@ int cmd_checkpoint(int argc, char **argv)
 		{ "kill", no_argument, NULL, 'k' },
 		{ "ignore-unsupported", no_argument, NULL, 'i' },
 		{ "description", required_argument, NULL, 'd' },
+		{ "local", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct ckpt_dump_opts o = { 0 };
 	const char *dir = NULL;
+	bool local = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "D:kid:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -228,6 +278,7 @@ int cmd_checkpoint(int argc, char **argv)
 		case 'k': o.kill = true; break;
 		case 'i': o.ignore_unsupported = true; break;
 		case 'd': o.description = optarg; break;
+		case 'L': local = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return KRG_EXIT_USAGE;
 		}
@@ -237,6 +288,9 @@ int cmd_checkpoint(int argc, char **argv)
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}
+	int rc;
+	if (!dir && !local && via_krgd(id, &o, &rc) == 0)
+		return rc;
 	if (!dir)
 		return to_store((pid_t)krg_procid_pid(id), id, &o);
 	if (id > KRG_PID_MASK) {

@@ -1,8 +1,10 @@
 /* krg restart — recreate a process from an image (a directory, or an app
  * id and version in the image store) as a child of krg, and wait for it:
  * krg's exit status is the process's (128 + signal if killed). The image
- * is verified whole before anything starts. The store is node-local: a
- * restart happens on this node. */
+ * is verified whole before anything starts. From the store, through krgd
+ * when it is reachable (API "ckpt.restart"): the node holding the image
+ * (the app id's home node) restores it as a krgd child, a krg process,
+ * and krg prints its new id without waiting for it. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -12,21 +14,28 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "api/client.h"
 #include "ckpt/ckpt.h"
 #include "krg/krg.h"
+#include "proc/procid.h"
+#include "proto/ckptsvc.pb-c.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg restart APPID [VERSION] [--pidfile FILE]\n"
+	fprintf(f, "Usage: krg restart APPID [VERSION] [-n NODE] [--pidfile FILE] [--local]\n"
 		   "       krg restart --dir DIR [--pidfile FILE]\n"
 		   "\n"
 		   "Restart a process saved by krg checkpoint and wait for it: from the image\n"
 		   "store (%s/APPID/vVERSION, default the latest version),\n"
 		   "or from DIR. Only root and the image's owner may restart it.\n"
 		   "  --dir DIR       image directory\n"
-		   "  -n NODE         not yet: the store is node-local, restart runs on this node\n"
-		   "  --pidfile FILE  write the restored process's pid there once it runs\n"
-		   "Exit status: the process's own; 128+N if signal N killed it; 1 if the\n"
+		   "Through krgd (APPID from the store, krgd reachable, no --local): the node\n"
+		   "holding the image (APPID's home node) restarts it as a krg process, from any\n"
+		   "node; krg prints its new cluster-wide id and exits 0 without waiting for it.\n"
+		   "  -n NODE         the node to run it on: only the image's node for now\n"
+		   "  --local         from this node's store, as krg's child, and wait for it\n"
+		   "  --pidfile FILE  write the restored process's pid (through krgd: its id) there\n"
+		   "Exit status (local): the process's own; 128+N if signal N killed it; 1 if the\n"
 		   "restart failed (one line says why; nothing is left running); 2 on bad usage.\n",
 		KRG_CKPT_STORE_DEFAULT);
 }
@@ -79,24 +88,79 @@ static int store_image(const char *appid, const char *ver, char *out, size_t len
 	return 0;
 }
 
+static void write_pidfile(const char *pidfile, unsigned long v)
+{
+	FILE *f = fopen(pidfile, "we");
+	if (!f || fprintf(f, "%lu\n", v) < 0 || fclose(f) != 0)
+		fprintf(stderr, "krg restart: cannot write %s: %s (the process runs on)\n", pidfile, strerror(errno));
+}
+
+/* Through krgd. 0 and *rc set if krgd answered; -ENOENT if it cannot be
+ * reached. */
+static int via_krgd(uint32_t appid, uint32_t version, long node, const char *pidfile, int *rc)
+{
+	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
+	q.appid = appid;
+	q.has_version = version != 0;
+	q.version = version;
+	q.has_node = node >= 0;
+	q.node = node >= 0 ? (uint32_t)node : 0;
+	uint8_t buf[64], *resp = NULL;
+	size_t rlen = 0;
+	char err[512] = "";
+	size_t len = krg__ckptsvc__restart__pack(&q, buf);
+	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.restart", buf, len, 35u * 60 * 1000, &resp, &rlen, err,
+			     sizeof(err));
+	if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR)
+		return -ENOENT;
+	*rc = 1;
+	if (r < 0) {
+		fprintf(stderr, "krg restart: %s\n", err[0] ? err : strerror(-r));
+		return 0;
+	}
+	Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, rlen, resp);
+	free(resp);
+	if (!res || !res->has_id) {
+		fprintf(stderr, "krg restart: malformed answer from krgd\n");
+	} else {
+		printf("%u\n", res->id);
+		fflush(stdout);
+		if (pidfile)
+			write_pidfile(pidfile, res->id);
+		*rc = 0;
+	}
+	if (res)
+		krg__ckptsvc__result__free_unpacked(res, NULL);
+	return 0;
+}
+
 int cmd_restart(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'D' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "node", required_argument, NULL, 'n' },
+		{ "local", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *dir = NULL, *pidfile = NULL;
+	long node = -1;
+	bool local = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "D:p:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
-		case 'n':
-			fprintf(stderr, "krg restart: -n: restart on another node is not implemented yet (the image store is\n"
-					"node-local): run krg restart on the node that holds the image\n");
-			return KRG_EXIT_USAGE;
+		case 'n': {
+			char *end;
+			node = strtol(optarg, &end, 10);
+			if (!all_digits(optarg) || *end || node >= 256) {
+				usage(stderr);
+				return KRG_EXIT_USAGE;
+			}
+			break;
+		}
+		case 'L': local = true; break;
 		case 'p': pidfile = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return KRG_EXIT_USAGE;
@@ -108,11 +172,29 @@ int cmd_restart(int argc, char **argv)
 			usage(stderr);
 			return KRG_EXIT_USAGE;
 		}
+		const char *app = argv[optind], *ver = optind + 1 < argc ? argv[optind + 1] : NULL;
+		if (!all_digits(app) || (ver && !all_digits(ver + (*ver == 'v')))) {
+			usage(stderr);
+			return KRG_EXIT_USAGE;
+		}
+		unsigned long appid = strtoul(app, NULL, 10);
+		unsigned long v = ver ? strtoul(ver + (*ver == 'v'), NULL, 10) : 0;
+		if (appid > UINT32_MAX || v > UINT32_MAX || (appid & KRG_PID_MASK) == 0) {
+			usage(stderr);
+			return KRG_EXIT_USAGE;
+		}
+		int rc;
+		if (!local && via_krgd((uint32_t)appid, (uint32_t)v, node, pidfile, &rc) == 0)
+			return rc;
+		if (node >= 0) {
+			fprintf(stderr, "krg restart: -n needs krgd (cannot reach it on this node)\n");
+			return KRG_EXIT_USAGE;
+		}
 		int r = store_image(argv[optind], optind + 1 < argc ? argv[optind + 1] : NULL, img, sizeof(img));
 		if (r)
 			return r;
 		dir = img;
-	} else if (optind != argc) {
+	} else if (optind != argc || node >= 0) {
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}
@@ -123,11 +205,8 @@ int cmd_restart(int argc, char **argv)
 		fprintf(stderr, "krg restart: %s\n", err.msg);
 		return 1;
 	}
-	if (pidfile) {
-		FILE *f = fopen(pidfile, "we");
-		if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f) != 0)
-			fprintf(stderr, "krg restart: cannot write %s: %s (the process runs on)\n", pidfile, strerror(errno));
-	}
+	if (pidfile)
+		write_pidfile(pidfile, (unsigned long)pid);
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR) {

@@ -21,6 +21,7 @@
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
+#include "proc/ckptsvc.h"
 #include "proc/exec.h"
 #include "proc/service.h"
 #include "proc/table.h"
@@ -34,6 +35,7 @@ struct daemon {
 	struct krg_services services;  /* what services get at start */
 	struct krg_proc_table *table;
 	struct krg_exec *exec;
+	struct krg_ckptsvc *ckpt;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -80,6 +82,8 @@ static void daemon_stop(struct daemon *d, int code)
 	d->exit_code = code;
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
+	krg_ckptsvc_stop(d->ckpt);
+	d->ckpt = NULL;
 	krg_exec_stop(d->exec);
 	d->exec = NULL;
 	krg_proc_table_stop(d->table);
@@ -302,6 +306,8 @@ int main(int argc, char **argv)
 	d.services.table = d.table;
 	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
+	if (r == 0)
+		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

@@ -1,0 +1,531 @@
+/* ckpt_service.c — checkpoint and restart through krgd (ckptsvc.h).
+ *
+ *   ckpt.dump     API {id, kill, ignore_unsupported, description}: the
+ *                 caller's krgd sends net "ckpt.dump" with the caller's uid
+ *                 (SO_PEERCRED) to the id's home node (or handles it when
+ *                 that is itself). There: the pid must be a krg process (a
+ *                 descendant of krgd) and the caller root or its real or
+ *                 saved uid (the proc.kill rule); a worker dumps it into
+ *                 the node's store and the answer is the version path.
+ *   ckpt.restart  API {appid, version, node}: sent to the node holding the
+ *                 image (the app id's home node); a worker checks the
+ *                 caller owns the app's images (or is root), restores the
+ *                 process as its child and exits, so the process is
+ *                 re-parented to krgd (a child subreaper): a krg process
+ *                 like those of krg run. The answer is its new id; nobody
+ *                 waits for it (its status goes to the exec service's
+ *                 reaper like any orphan's).
+ *
+ * Workers. A dump or restore is seconds of CPU and blocking I/O, so each
+ * runs in a forked child of krgd. The exec service owns SIGCHLD and reaps
+ * every child with waitpid(-1) (unknown ones as orphans), so a worker's
+ * exit status is never ours to collect: the worker writes its result
+ * ("STATUS\nTEXT") into a pipe we read with libuv, and the end of that
+ * pipe without a result means the worker died. No pidfd, no race with
+ * the reaper.
+ *
+ * Net "ckpt.dump"/"ckpt.restart" are answered with request status 0 and a
+ * Result (status and text: path or error line), so the error line travels
+ * back to the caller; a non-zero request status is a transport failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "api/server.h"
+#include "cluster/cluster.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "net/net.h"
+#include "proc/ckpt/ckpt-int.h"
+#include "proc/ckptsvc.h"
+#include "proc/procid.h"
+#include "proc/table/table-int.h"
+#include "proto/ckptsvc.pb-c.h"
+
+#define WORK_TIMEOUT_MS (30u * 60 * 1000) /* a remote dump or restore, big images included */
+#define RESULT_MAX 4096
+
+/* Who waits for an answer: a local API call or a peer's request. */
+struct origin {
+	struct krg_api_call *call;
+	uint32_t from;
+	uint64_t req_id;
+};
+
+struct job {
+	struct job *next;
+	struct origin o;
+	uv_pipe_t pipe;
+	bool restart;
+	char buf[RESULT_MAX];
+	size_t len;
+};
+
+struct krg_ckptsvc {
+	struct krg_services *s;
+	uint32_t self;
+	pid_t krgd;
+	bool running;
+	struct job *jobs;
+};
+
+/* Static: net and API handlers cannot be unregistered. */
+static struct krg_ckptsvc the_svc;
+
+static void answer(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id)
+{
+	Krg__Ckptsvc__Result res = KRG__CKPTSVC__RESULT__INIT;
+	res.status = status;
+	res.text = (char *)(text ? text : "");
+	res.has_node = true;
+	res.node = c->self;
+	if (id) {
+		res.has_id = true;
+		res.id = id;
+	}
+	size_t len = krg__ckptsvc__result__get_packed_size(&res);
+	_cleanup_free_ uint8_t *buf = malloc(len);
+	if (!buf) {
+		if (o.call)
+			krg_api_reply(o.call, -ENOMEM, "out of memory", NULL, 0);
+		else
+			krg_net_reply(c->s->net, o.from, o.req_id, -ENOMEM, NULL, 0);
+		return;
+	}
+	krg__ckptsvc__result__pack(&res, buf);
+	if (o.call)
+		krg_api_reply(o.call, status, status ? res.text : NULL, status ? NULL : buf, status ? 0 : len);
+	else
+		krg_net_reply(c->s->net, o.from, o.req_id, 0, buf, len);
+}
+
+/* ---- workers ---- */
+
+static void job_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void job_unlink(struct krg_ckptsvc *c, struct job *j)
+{
+	for (struct job **p = &c->jobs; *p; p = &(*p)->next)
+		if (*p == j) {
+			*p = j->next;
+			return;
+		}
+}
+
+static void job_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct job *j = h->data;
+	b->base = j->buf + j->len;
+	b->len = sizeof(j->buf) - 1 - j->len;
+}
+
+static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+	struct job *j = st->data;
+	struct krg_ckptsvc *c = &the_svc;
+	if (n > 0) {
+		j->len += (size_t)n;
+		if (j->len < sizeof(j->buf) - 1)
+			return;
+	} else if (n == 0) {
+		return;
+	}
+	/* EOF (or full): the worker is done. */
+	uv_read_stop(st);
+	j->buf[j->len] = 0;
+	char *nl = strchr(j->buf, '\n'), *end = NULL;
+	long status = nl ? strtol(j->buf, &end, 10) : 1;
+	job_unlink(c, j);
+	if (!nl || end != nl || status > 0 || status < -4095) {
+		answer(c, j->o, -EIO, j->restart ? "the restart worker died" : "the dump worker died", 0);
+	} else if (status < 0) {
+		answer(c, j->o, (int)status, nl + 1, 0);
+	} else if (j->restart) {
+		long pid = strtol(nl + 1, &end, 10);
+		if (pid <= 0 || pid > KRG_PID_MASK)
+			answer(c, j->o, -EIO, "the restart worker answered nonsense", 0);
+		else {
+			uint32_t id = krg_procid_make(c->self, (uint32_t)pid);
+			char text[64];
+			snprintf(text, sizeof(text), "%u", id);
+			log_info("ckpt: restarted as %u (pid %ld)", id, pid);
+			answer(c, j->o, 0, text, id);
+		}
+	} else {
+		log_info("ckpt: dumped into %s", nl + 1);
+		answer(c, j->o, 0, nl + 1, 0);
+	}
+	uv_close((uv_handle_t *)&j->pipe, job_closed);
+}
+
+static void put_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, s, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+struct work {
+	bool restart;
+	/* dump */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	uint32_t appid;
+	struct ckpt_dump_opts opts;
+	/* restart */
+	uint32_t version;
+	uid_t caller;
+};
+
+/* In the worker: never returns. */
+_Noreturn static void worker_main(int fd, const struct work *w)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	char msg[RESULT_MAX - 32], out[RESULT_MAX];
+	int r;
+	if (!w->restart) {
+		r = ckptsvc_store_dump(w->pid, w->uid, w->gid, w->appid, &w->opts, msg, sizeof(msg));
+	} else {
+		r = ckptsvc_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
+		if (r == 0) {
+			struct ckpt_error err = { { 0 } };
+			pid_t pid;
+			r = ckpt_restore(msg, &pid, &err);
+			if (r < 0)
+				snprintf(msg, sizeof(msg), "%s", err.msg);
+			else
+				snprintf(msg, sizeof(msg), "%d", (int)pid);
+		}
+	}
+	int n = snprintf(out, sizeof(out), "%d\n%s", r < 0 ? r : 0, msg);
+	put_all(fd, out, (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
+	/* The restored process (restart) is our child: it goes to krgd. */
+	_exit(0);
+}
+
+static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		close(p[0]);
+		close(p[1]);
+		return -ENOMEM;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		int r = -errno;
+		close(p[0]);
+		close(p[1]);
+		free(j);
+		return r;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		worker_main(p[1], w);
+	}
+	close(p[1]);
+	j->o = o;
+	j->restart = w->restart;
+	uv_pipe_init(c->s->loop, &j->pipe, 0);
+	j->pipe.data = j;
+	int r = uv_pipe_open(&j->pipe, p[0]);
+	if (r == 0)
+		r = uv_read_start((uv_stream_t *)&j->pipe, job_alloc, job_read);
+	if (r < 0) {
+		/* The worker runs on and its answer is lost: say so. */
+		log_warn("ckpt: cannot read worker %d: %s", (int)pid, uv_strerror(r));
+		uv_close((uv_handle_t *)&j->pipe, job_closed);
+		return -EIO;
+	}
+	j->next = c->jobs;
+	c->jobs = j;
+	log_info("ckpt: %s worker %d for app %u", w->restart ? "restart" : "dump", (int)pid, w->appid);
+	return 0;
+}
+
+/* ---- on the process's node ---- */
+
+static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
+{
+	uint32_t pid = krg_procid_pid(d->id);
+	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
+		return -ESRCH;
+	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	if (pfd < 0 && errno != ENOSYS)
+		return -ESRCH;
+	_cleanup_close_ int fd = pfd;
+	if (!table_is_descendant((pid_t)pid, c->krgd))
+		return -ESRCH; /* not a krg process */
+	uid_t ruid, suid;
+	if (table_proc_uids((pid_t)pid, &ruid, &suid) < 0)
+		return -ESRCH;
+	if (uid != 0 && uid != ruid && uid != suid)
+		return -EPERM;
+	char pp[64];
+	struct stat st;
+	snprintf(pp, sizeof(pp), "/proc/%u", pid);
+	if (stat(pp, &st) < 0)
+		return -ESRCH;
+	struct work w = {
+		.pid = (pid_t)pid, .uid = st.st_uid, .gid = st.st_gid, .appid = d->id,
+		.opts = { .kill = d->kill, .ignore_unsupported = d->ignore_unsupported, .description = d->description },
+	};
+	return spawn(c, o, &w);
+}
+
+static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+{
+	if (krg_procid_home(q->appid) != c->self)
+		return -ENOENT;
+	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid };
+	return spawn(c, o, &w);
+}
+
+static const char *why(int r, char *buf, size_t len, uint32_t id)
+{
+	switch (r) {
+	case -ESRCH: snprintf(buf, len, "no krg process %u", id); break;
+	case -EPERM: snprintf(buf, len, "process %u: operation not permitted", id); break;
+	case -ENOENT: snprintf(buf, len, "no image of app %u on node %u", id, krg_procid_home(id)); break;
+	case -ETIMEDOUT: snprintf(buf, len, "node %u did not answer in time", krg_procid_home(id)); break;
+	case -EHOSTUNREACH:
+	case -ECONNRESET: snprintf(buf, len, "node %u is unreachable", krg_procid_home(id)); break;
+	default: snprintf(buf, len, "%s", strerror(-r));
+	}
+	return buf;
+}
+
+static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_ckptsvc *c = &the_svc;
+	if (!req_id)
+		return;
+	if (!c->running) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return;
+	}
+	struct origin o = { .from = from, .req_id = req_id };
+	char err[256];
+	int r;
+	uint32_t id;
+	if (!strcmp(msg->type, "ckpt.dump")) {
+		Krg__Ckptsvc__Dump *d = krg__ckptsvc__dump__unpack(NULL, msg->len, msg->body);
+		if (!d || !d->has_uid) {
+			log_warn("node %u: malformed ckpt.dump, dropped", from);
+			if (d)
+				krg__ckptsvc__dump__free_unpacked(d, NULL);
+			krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+			return;
+		}
+		id = d->id;
+		r = dump_local(c, o, d, (uid_t)d->uid);
+		log_info("ckpt.dump %u kill %d for uid %u from node %u: %s", d->id, d->kill, d->uid, from,
+			 r ? strerror(-r) : "started");
+		krg__ckptsvc__dump__free_unpacked(d, NULL);
+	} else {
+		Krg__Ckptsvc__Restart *q = krg__ckptsvc__restart__unpack(NULL, msg->len, msg->body);
+		if (!q || !q->has_uid) {
+			log_warn("node %u: malformed ckpt.restart, dropped", from);
+			if (q)
+				krg__ckptsvc__restart__free_unpacked(q, NULL);
+			krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+			return;
+		}
+		id = q->appid;
+		r = restart_local(c, o, q, (uid_t)q->uid);
+		log_info("ckpt.restart %u v%u for uid %u from node %u: %s", q->appid, q->version, q->uid, from,
+			 r ? strerror(-r) : "started");
+		krg__ckptsvc__restart__free_unpacked(q, NULL);
+	}
+	if (r < 0)
+		answer(c, o, r, why(r, err, sizeof(err), id), 0);
+}
+
+/* ---- API: forward to the node, or do it here ---- */
+
+static void fwd_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct krg_api_call *call = data;
+	char err[128];
+	if (status) {
+		krg_api_reply(call, status, why(status, err, sizeof(err), 0), NULL, 0);
+		return;
+	}
+	Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, reply->len, reply->body);
+	if (!res || res->status > 0 || res->status < -4095) {
+		krg_api_reply(call, -EBADMSG, "malformed answer from the process's node", NULL, 0);
+	} else {
+		krg_api_reply(call, res->status, res->status ? res->text : NULL, res->status ? NULL : reply->body,
+			      res->status ? 0 : reply->len);
+	}
+	if (res)
+		krg__ckptsvc__result__free_unpacked(res, NULL);
+}
+
+/* 0 if node can be asked; else the API call is answered. */
+static int reachable(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node)
+{
+	char err[128];
+	if (node >= KRG_MAX_NODES || !krg_config_node(c->s->cfg, node)) {
+		snprintf(err, sizeof(err), "no node %u in this cluster", node);
+		krg_api_reply(call, -EHOSTUNREACH, err, NULL, 0);
+		return -1;
+	}
+	enum krg_node_state st = krg_cluster_node_state(c->s->cluster, node);
+	if (st != KRG_NODE_UP) {
+		snprintf(err, sizeof(err), "node %u is %s", node, krg_node_state_name(st));
+		krg_api_reply(call, -EHOSTDOWN, err, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node, const char *type,
+		    const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+	if (!buf) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	protobuf_c_message_pack(m, buf);
+	int r = krg_net_request(c->s->net, node, type, buf, len, WORK_TIMEOUT_MS, fwd_reply_cb, call);
+	if (r < 0) {
+		char err[128];
+		krg_api_reply(call, r, why(r, err, sizeof(err), 0), NULL, 0);
+	}
+}
+
+static void on_api_dump(struct krg_api_call *call, void *data)
+{
+	struct krg_ckptsvc *c = &the_svc;
+	char err[256];
+	if (!c->running) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	Krg__Ckptsvc__Dump *d = krg__ckptsvc__dump__unpack(NULL, call->len, call->body);
+	if (!d) {
+		krg_api_reply(call, -EBADMSG, "malformed ckpt.dump request", NULL, 0);
+		return;
+	}
+	uint32_t node = krg_procid_home(d->id);
+	d->has_uid = true;
+	d->uid = (uint32_t)call->uid; /* from SO_PEERCRED, never from the body */
+	if (krg_procid_pid(d->id) == 0) {
+		krg_api_reply(call, -EINVAL, "not a krg process id", NULL, 0);
+	} else if (node == c->self) {
+		struct origin o = { .call = call };
+		int r = dump_local(c, o, d, call->uid);
+		if (r < 0)
+			krg_api_reply(call, r, why(r, err, sizeof(err), d->id), NULL, 0);
+	} else if (reachable(c, call, node) == 0) {
+		forward(c, call, node, "ckpt.dump", &d->base);
+	}
+	krg__ckptsvc__dump__free_unpacked(d, NULL);
+}
+
+static void on_api_restart(struct krg_api_call *call, void *data)
+{
+	struct krg_ckptsvc *c = &the_svc;
+	char err[256];
+	if (!c->running) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	Krg__Ckptsvc__Restart *q = krg__ckptsvc__restart__unpack(NULL, call->len, call->body);
+	if (!q) {
+		krg_api_reply(call, -EBADMSG, "malformed ckpt.restart request", NULL, 0);
+		return;
+	}
+	uint32_t holder = krg_procid_home(q->appid);
+	q->has_uid = true;
+	q->uid = (uint32_t)call->uid;
+	if (krg_procid_pid(q->appid) == 0) {
+		krg_api_reply(call, -EINVAL, "not an app id", NULL, 0);
+	} else if (q->has_node && q->node != holder) {
+		snprintf(err, sizeof(err),
+			 "the image of app %u is on node %u: restart on another node (-n %u) is not implemented yet",
+			 q->appid, holder, q->node);
+		krg_api_reply(call, -EOPNOTSUPP, err, NULL, 0);
+	} else if (holder == c->self) {
+		struct origin o = { .call = call };
+		int r = restart_local(c, o, q, call->uid);
+		if (r < 0)
+			krg_api_reply(call, r, why(r, err, sizeof(err), q->appid), NULL, 0);
+	} else if (reachable(c, call, holder) == 0) {
+		forward(c, call, holder, "ckpt.restart", &q->base);
+	}
+	krg__ckptsvc__restart__free_unpacked(q, NULL);
+}
+
+/* ---- service ---- */
+
+int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *err, size_t errlen)
+{
+	struct krg_ckptsvc *c = &the_svc;
+	static bool registered;
+	if (c->running) {
+		snprintf(err, errlen, "checkpoint service already running");
+		return -EBUSY;
+	}
+	memset(c, 0, sizeof(*c));
+	c->s = s;
+	c->self = s->cfg->node_id;
+	c->krgd = getpid();
+	if (!registered) {
+		int r;
+		if ((r = krg_net_handle(s->net, "ckpt.dump", on_net, c)) < 0 ||
+		    (r = krg_net_handle(s->net, "ckpt.restart", on_net, c)) < 0 ||
+		    (r = krg_api_register(s->api, "ckpt.dump", false, on_api_dump, c)) < 0 ||
+		    (r = krg_api_register(s->api, "ckpt.restart", false, on_api_restart, c)) < 0) {
+			snprintf(err, errlen, "checkpoint service: cannot register handlers: %s", strerror(-r));
+			return r;
+		}
+		registered = true;
+	}
+	c->running = true;
+	log_info("checkpoint service: image store %s", ckptsvc_store());
+	*out = c;
+	return 0;
+}
+
+void krg_ckptsvc_stop(struct krg_ckptsvc *c)
+{
+	if (!c || !c->running)
+		return;
+	c->running = false;
+	/* Workers run on to their end; nobody will read their answer. */
+	while (c->jobs) {
+		struct job *j = c->jobs;
+		c->jobs = j->next;
+		answer(c, j->o, -ESHUTDOWN, "krgd is stopping", 0);
+		uv_read_stop((uv_stream_t *)&j->pipe);
+		uv_close((uv_handle_t *)&j->pipe, job_closed);
+	}
+}

@@ -1,0 +1,12 @@
+/* ckptsvc.h — checkpoint/restart through krgd (src/proc/ckpt/): API
+ * "ckpt.dump" and "ckpt.restart" from any node, forwarded to the node of
+ * the process (or of the image), which checks the caller (root or the
+ * process's / image's owner, uid by SO_PEERCRED) and does the work in a
+ * forked worker, off the event loop. docs/checkpoint.md "Through krgd". */
+#pragma once
+#include "proc/service.h"
+
+struct krg_ckptsvc;
+
+int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *err, size_t errlen);
+void krg_ckptsvc_stop(struct krg_ckptsvc *c);

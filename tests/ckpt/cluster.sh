@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Checkpoint and restart through krgd on a 2-node vcluster: a program
+# started on node 2 by `krg run` from node 1 is checkpointed by id from
+# node 1 (--kill) into node 2's store, restarted from node 1 (on node 2,
+# the image's node) as a krg process, signalled by `krg kill` and checks
+# its memory (PASS). Another user is refused both, in one line.
+PREFIX=ckpt
+. "$KRG_SOURCE_DIR/tests/cluster/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+PROG=$KRG_BUILD_DIR/tests/ckpt/ckpt_heap
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ -x "$PROG" ] || { echo "SKIP: $PROG not built"; exit 77; }
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+
+start_cluster 2
+# Nodes have their own /tmp and /var/lib/krg; the build tree is shared.
+W=$(mktemp -d "$KRG_BUILD_DIR/ckpt-cluster.XXXXXX")
+chmod 755 "$W"
+
+on 1 "$KRG" run -n 2 -- sh -c "exec $PROG $W/ready >$W/out.log 2>&1 </dev/null" &
+run=$!
+wait_for 15 "ckpt_heap ready on node 2" test -e "$W/ready"
+id=$(on 1 "$KRG" ps -a --json | python3 -c '
+import json, sys
+print([p["id"] for p in json.load(sys.stdin)["processes"] if "ckpt_heap" in p["command"] and p["node"] == 2][0])')
+echo "ckpt_heap runs as $id"
+
+out=$(on 1 "${NOBODY[@]}" "$KRG" checkpoint "$id" 2>&1) && fail "nobody could checkpoint $id"
+[ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "not permitted" || fail "unclear refusal: $out"
+echo "ok   another user cannot checkpoint: $out"
+
+path=$(on 1 "$KRG" checkpoint "$id" --kill -d "cluster test") || fail "checkpoint failed"
+[ "$path" = "/var/lib/krg/chkpt/$id/v1" ] || fail "unexpected path '$path'"
+rc=0; wait $run || rc=$?
+[ $rc = 137 ] || fail "krg run exit $rc, not 137 (killed after the checkpoint)"
+on 2 test -f "$path/inventory.img" || fail "no image on node 2"
+on 2 grep -q "cluster test" "$path/description" || fail "no description"
+on 1 test -e "$path" && fail "image on node 1 too"
+echo "ok   checkpoint from node 1 into node 2's store: $path"
+
+out=$(on 1 "${NOBODY[@]}" "$KRG" restart "$id" 2>&1) && fail "nobody could restart $id"
+[ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "permission denied" || fail "unclear refusal: $out"
+echo "ok   another user cannot restart: $out"
+out=$(on 1 "$KRG" restart "$id" -n 1 2>&1) && fail "-n 1 accepted"
+echo "$out" | grep -q "not implemented" || fail "unclear -n refusal: $out"
+
+new=$(on 1 "$KRG" restart "$id" -n 2) || fail "restart failed"
+echo "restarted as $new"
+on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+assert any(p['id'] == $new and 'ckpt_heap' in p['command'] for p in json.load(sys.stdin)['processes'])" ||
+	fail "$new not listed by krg ps"
+on 1 "$KRG" kill -USR1 "$new" || fail "krg kill failed"
+wait_for 15 "PASS from the restarted process" grep -q '^PASS' "$W/out.log"
+echo "ok   restarted on node 2 from node 1, PASS"
+rm -rf "$W"
+echo PASS

@@ -40,6 +40,9 @@ struct ckpt_writer;
 int ckpt_writer_open(int dirfd, const char *name, enum ckpt_part part, struct ckpt_writer **out, struct ckpt_error *err);
 int ckpt_writer_write(struct ckpt_writer *w, const void *buf, size_t len, struct ckpt_error *err);
 uint64_t ckpt_writer_offset(const struct ckpt_writer *w);
+/* Pages only: its payload is not summed as written; feed the frame sum
+ * the region sums instead (in VMA order) before commit. */
+void ckpt_writer_sum(struct ckpt_writer *w, const void *buf, size_t len);
 int ckpt_writer_commit(struct ckpt_writer *w, struct ckpt_error *err);  /* frees w */
 void ckpt_writer_abort(struct ckpt_writer *w);                          /* frees w */
 /* Write one protobuf message as a whole part. */
@@ -51,8 +54,13 @@ struct ckpt_blob {
 	size_t map_len;
 	const uint8_t *data;  /* borrowed from map: the payload */
 	size_t len;
+	char name[64];        /* the file's name, for errors */
 };
+/* For CKPT_PART_PAGES only the frame is checked here: the payload is
+ * verified by ckpt_mm_validate (per-VMA sums, then ckpt_pages_verify). */
 int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt_blob *out, struct ckpt_error *err);
+/* The pages frame sum: BLAKE2b-256 over the region sums, then the frame head. */
+int ckpt_pages_verify(const struct ckpt_blob *pages, const uint8_t *sums, size_t len, struct ckpt_error *err);
 void ckpt_blob_free(struct ckpt_blob *b);
 
 /* The whole image, verified and decoded (one process for now). */

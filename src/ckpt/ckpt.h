@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 /* Image format version written by this krg; readers refuse others. */
-#define CKPT_IMAGE_VERSION 1
+#define CKPT_IMAGE_VERSION 2
 
 /* A failure, in words for a person: the library fills it, the boundary
  * prints it once. Several lines when several things were refused. */

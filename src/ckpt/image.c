@@ -4,7 +4,12 @@
  *   0  magic "KRGCKPT\n"     8  u32 format version    12 u32 part kind
  *   16 u64 payload length    24 BLAKE2b-256 over payload, then bytes 0..23
  *   56 8 reserved bytes, zero
- * A truncated, extended or altered file fails the length or the checksum;
+ * Except pages-<pid>.img: its payload is raw page data, hashed once, per
+ * VMA, with XXH3-128 (the sums are in mm-<pid>.img); its frame sum is
+ * BLAKE2b-256 over those region sums in VMA order, then bytes 0..23. So
+ * every payload byte is under exactly one region sum (ckpt_mm_validate
+ * checks the runs tile the payload) and the frame ties the file to its mm.
+ * A truncated, extended or altered file fails the length or a checksum;
  * the whole file is checked before any of it is believed. */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,7 +115,8 @@ struct ckpt_writer {
 	char name[64];
 	char tmp[72];
 	struct ckpt_frame frame;
-	crypto_generichash_state st;   /* over the frame's first 24 bytes + payload */
+	crypto_generichash_state st;   /* over the payload (or region sums) + frame's first 24 bytes */
+	bool raw;                      /* pages: the payload is not in st (ckpt_writer_sum) */
 	uint64_t len;
 };
 
@@ -145,6 +151,7 @@ int ckpt_writer_open(int dirfd, const char *name, enum ckpt_part part, struct ck
 	memcpy(w->frame.magic, CKPT_MAGIC, 8);
 	w->frame.version = CKPT_IMAGE_VERSION;
 	w->frame.part = part;
+	w->raw = part == CKPT_PART_PAGES;
 	crypto_generichash_init(&w->st, NULL, 0, sizeof(w->frame.sum));
 	/* The frame is written last (length and sum unknown): leave room. */
 	if (lseek(w->fd, sizeof(w->frame), SEEK_SET) < 0) {
@@ -161,9 +168,15 @@ int ckpt_writer_write(struct ckpt_writer *w, const void *buf, size_t len, struct
 	int r = write_all(w->fd, buf, len);
 	if (r < 0)
 		return ckpt_fail(err, r, "writing image file %s: %s", w->name, strerror(-r));
-	crypto_generichash_update(&w->st, buf, len);
+	if (!w->raw)
+		crypto_generichash_update(&w->st, buf, len);
 	w->len += len;
 	return 0;
+}
+
+void ckpt_writer_sum(struct ckpt_writer *w, const void *buf, size_t len)
+{
+	crypto_generichash_update(&w->st, buf, len);
 }
 
 uint64_t ckpt_writer_offset(const struct ckpt_writer *w) { return w->len; }
@@ -266,11 +279,17 @@ int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt
 			      (unsigned long long)f->length, (unsigned long long)(st.st_size - sizeof(*f)));
 		goto fail;
 	}
-	crypto_generichash_init(&hs, NULL, 0, sizeof(sum));
-	crypto_generichash_update(&hs, (const uint8_t *)map + sizeof(*f), f->length);
-	sum_frame(&hs, f);
-	crypto_generichash_final(&hs, sum, sizeof(sum));
-	if (sodium_memcmp(sum, f->sum, sizeof(sum)) || !sodium_is_zero(f->reserved, sizeof(f->reserved))) {
+	/* Pages: summed later, region by region (ckpt_mm_validate, then
+	 * ckpt_pages_verify for the frame); only the reserved bytes here. */
+	bool bad = !sodium_is_zero(f->reserved, sizeof(f->reserved));
+	if (part != CKPT_PART_PAGES) {
+		crypto_generichash_init(&hs, NULL, 0, sizeof(sum));
+		crypto_generichash_update(&hs, (const uint8_t *)map + sizeof(*f), f->length);
+		sum_frame(&hs, f);
+		crypto_generichash_final(&hs, sum, sizeof(sum));
+		bad = bad || sodium_memcmp(sum, f->sum, sizeof(sum));
+	}
+	if (bad) {
 		r = ckpt_fail(err, EBADMSG, "image file %s: checksum mismatch (the file is damaged)", name);
 		goto fail;
 	}
@@ -280,11 +299,26 @@ int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt
 	}
 	b.data = (const uint8_t *)map + sizeof(*f);
 	b.len = f->length;
+	snprintf(b.name, sizeof(b.name), "%s", name);
 	*out = b;
 	return 0;
 fail:
 	ckpt_blob_free(&b);
 	return r;
+}
+
+int ckpt_pages_verify(const struct ckpt_blob *pages, const uint8_t *sums, size_t len, struct ckpt_error *err)
+{
+	const struct ckpt_frame *f = pages->map;
+	uint8_t sum[32];
+	crypto_generichash_state hs;
+	crypto_generichash_init(&hs, NULL, 0, sizeof(sum));
+	crypto_generichash_update(&hs, sums, len);
+	sum_frame(&hs, f);
+	crypto_generichash_final(&hs, sum, sizeof(sum));
+	if (sodium_memcmp(sum, f->sum, sizeof(sum)))
+		return ckpt_fail(err, EBADMSG, "image file %s: checksum mismatch (the file is damaged)", pages->name);
+	return 0;
 }
 
 static int read_msg(int dirfd, const char *name, enum ckpt_part part, const ProtobufCMessageDescriptor *desc, void **out, struct ckpt_error *err)

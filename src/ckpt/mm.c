@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/prctl.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/macro.h"
 
@@ -28,6 +28,23 @@
 #define PM_SWAP (1ULL << 62)
 #define PM_FILE (1ULL << 61)
 #define IO_CHUNK (1UL << 20)
+#define SUM_LEN 16  /* Vma.checksum: XXH3-128, canonical (big-endian) */
+
+static XXH3_state_t *sum_new(void)
+{
+	XXH3_state_t *st = XXH3_createState();
+	if (!st || XXH3_128bits_reset(st) != XXH_OK)
+		abort();
+	return st;
+}
+
+static void sum_final(XXH3_state_t *st, uint8_t out[SUM_LEN])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+	memcpy(out, c.digest, SUM_LEN);
+	XXH3_freeState(st);
+}
 
 const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k)
 {
@@ -243,8 +260,8 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 		return 0;
 	if (!whole && !ex->rss_kb && !ex->swap_kb)
 		return 0;
-	crypto_generichash_state hs;
-	crypto_generichash_init(&hs, NULL, 0, 32);
+	XXH3_state_t *hs = sum_new();
+	int r = 0;
 	uint64_t npages = (v->end - v->start) / CKPT_PAGE;
 	uint64_t run_start = 0, run_len = 0;
 	static uint64_t pm[4096];
@@ -257,8 +274,10 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 				if (i % 4096 == 0) {
 					size_t cnt = (size_t)MIN(4096, npages - i);
 					ssize_t got = pread(pmfd, pm, cnt * 8, (off_t)((v->start / CKPT_PAGE + i) * 8));
-					if (got != (ssize_t)(cnt * 8))
-						return ckpt_fail(err, got < 0 ? errno : EIO, "process %d: reading pagemap: %s", pid, got < 0 ? strerror(errno) : "short read");
+					if (got != (ssize_t)(cnt * 8)) {
+						r = ckpt_fail(err, got < 0 ? errno : EIO, "process %d: reading pagemap: %s", pid, got < 0 ? strerror(errno) : "short read");
+						goto out;
+					}
 				}
 				want = want_page(v, pm[i % 4096]);
 			}
@@ -272,18 +291,20 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 		if (run_len) {
 			uint64_t addr = v->start + run_start * CKPT_PAGE;
 			size_t len = run_len * CKPT_PAGE;
-			int r = ckpt_peek(pid, addr, buf, len);
-			if (r < 0)
-				return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, addr, len, strerror(-r));
+			r = ckpt_peek(pid, addr, buf, len);
+			if (r < 0) {
+				r = ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, addr, len, strerror(-r));
+				goto out;
+			}
 			/* Merge with the previous run when contiguous in both spaces. */
 			Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
 			if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == ckpt_writer_offset(w))
 				last->npages += run_len;
 			else
 				add_run(v, addr, run_len, ckpt_writer_offset(w));
-			crypto_generichash_update(&hs, buf, len);
+			XXH3_128bits_update(hs, buf, len);
 			if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
-				return r;
+				goto out;
 			progress_add(len);
 			run_len = 0;
 		}
@@ -294,13 +315,16 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 	}
 	if (v->n_runs) {
 		v->has_checksum = true;
-		v->checksum.len = 32;
-		v->checksum.data = malloc(32);
+		v->checksum.len = SUM_LEN;
+		v->checksum.data = malloc(SUM_LEN);
 		if (!v->checksum.data)
 			abort();
-		crypto_generichash_final(&hs, v->checksum.data, 32);
+		sum_final(hs, v->checksum.data);
+		return 0;
 	}
-	return 0;
+out:
+	XXH3_freeState(hs);
+	return r;
 }
 
 /* /proc/PID/stat fields 26.. (1-based numbering of proc(5)). */
@@ -388,6 +412,10 @@ int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct
 		if ((r = dump_vma_pages(pid, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
 			goto fail;
 	progress_end();
+	/* The pages frame sum covers the region sums, not the pages again. */
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->n_runs)
+			ckpt_writer_sum(w, mm->vmas[i]->checksum.data, SUM_LEN);
 	mm->pages_size = ckpt_writer_offset(w);
 	r = ckpt_writer_commit(w, err);
 	w = NULL;
@@ -407,7 +435,11 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 {
 	if (mm->pages_size != pages->len)
 		return ckpt_fail(err, EBADMSG, "image: pages file holds %zu bytes, mm says %llu", pages->len, (unsigned long long)mm->pages_size);
-	uint64_t prev_end = 0;
+	uint64_t prev_end = 0, cursor = 0;
+	_cleanup_free_ uint8_t *sums = malloc(mm->n_vmas * SUM_LEN + 1);
+	size_t nsums = 0;
+	if (!sums)
+		abort();
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const Krg__Ckpt__Vma *v = mm->vmas[i];
 		bool vsys = v->kind == KRG__CKPT__VMA_KIND__VMA_VSYSCALL;
@@ -416,24 +448,32 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 		if (v->kind > KRG__CKPT__VMA_KIND__VMA_SHMEM || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (!v->path || v->path[0] != '/')))
 			return ckpt_fail(err, EBADMSG, "image: VMA %#llx has an unknown kind or no path", (unsigned long long)v->start);
 		prev_end = v->end;
-		crypto_generichash_state hs;
-		crypto_generichash_init(&hs, NULL, 0, 32);
+		/* Runs tile the payload in order, so every byte is under one sum. */
+		XXH3_state_t *hs = v->n_runs ? sum_new() : NULL;
 		for (size_t j = 0; j < v->n_runs; j++) {
 			const Krg__Ckpt__PageRun *run = v->runs[j];
 			uint64_t len = run->npages * CKPT_PAGE;
 			if (run->npages == 0 || run->npages > (v->end - v->start) / CKPT_PAGE || run->start < v->start ||
-			    run->start % CKPT_PAGE || run->start + len > v->end || run->offset > pages->len || len > pages->len - run->offset)
+			    run->start % CKPT_PAGE || run->start + len > v->end || run->offset != cursor || len > pages->len - run->offset) {
+				XXH3_freeState(hs);
 				return ckpt_fail(err, EBADMSG, "image: page run %zu of VMA %#llx is out of bounds", j, (unsigned long long)v->start);
-			crypto_generichash_update(&hs, pages->data + run->offset, len);
+			}
+			XXH3_128bits_update(hs, pages->data + run->offset, len);
+			cursor += len;
 		}
 		if (v->n_runs) {
-			uint8_t sum[32];
-			crypto_generichash_final(&hs, sum, 32);
-			if (!v->has_checksum || v->checksum.len != 32 || sodium_memcmp(sum, v->checksum.data, 32))
-				return ckpt_fail(err, EBADMSG, "image: contents of VMA %#llx-%#llx fail their checksum", (unsigned long long)v->start,
-						 (unsigned long long)v->end);
+			uint8_t *sum = sums + nsums++ * SUM_LEN;
+			sum_final(hs, sum);
+			if (!v->has_checksum || v->checksum.len != SUM_LEN || memcmp(sum, v->checksum.data, SUM_LEN))
+				return ckpt_fail(err, EBADMSG, "image file %s: contents of VMA %#llx-%#llx fail their checksum (the file is damaged)",
+						 pages->name, (unsigned long long)v->start, (unsigned long long)v->end);
 		}
 	}
+	if (cursor != pages->len)
+		return ckpt_fail(err, EBADMSG, "image: page runs cover %llu of the %zu bytes of %s", (unsigned long long)cursor, pages->len, pages->name);
+	int r = ckpt_pages_verify(pages, sums, nsums * SUM_LEN, err);
+	if (r < 0)
+		return r;
 	if (mm->auxv.len > 512 || mm->auxv.len % 16)
 		return ckpt_fail(err, EBADMSG, "image: auxv of %zu bytes", mm->auxv.len);
 	return 0;

@@ -125,9 +125,10 @@ robustness() {
 	expect_error "truncated pages" "$img" 'truncated' && ok "truncated image: one error"
 	cp "$WORK/pages.bak" "$pages"
 	# A wrong version, with everything else intact.
-	printf '\x02' | dd of="$mmf" bs=1 seek=8 conv=notrunc status=none
-	expect_error "wrong version" "$img" 'format version 2' && ok "wrong version: one error"
-	printf '\x01' | dd of="$mmf" bs=1 seek=8 conv=notrunc status=none
+	cp "$mmf" "$WORK/mm.bak"
+	printf '\x7f' | dd of="$mmf" bs=1 seek=8 conv=notrunc status=none
+	expect_error "wrong version" "$img" 'format version 127' && ok "wrong version: one error"
+	cp "$WORK/mm.bak" "$mmf"
 	mv "$mmf" "$WORK/mm.bak"
 	expect_error "missing part" "$img" 'mm-[0-9]+\.img: No such file' && ok "missing part: one error"
 	mv "$WORK/mm.bak" "$mmf"

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "api/client.h"
 #include "ckpt/ckpt.h"
+#include "ckpt/store.h"
 #include "krg/krg.h"
 #include "proc/procid.h"
 #include "proto/ckptsvc.pb-c.h"
@@ -75,132 +76,24 @@ void krg_ckpt_progress(const char *cmd)
 	ckpt_set_progress(progress_cb, (void *)cmd);
 }
 
-/* ---- the store ---- */
-const char *krg_ckpt_store(void)
-{
-	const char *s = getenv("KRG_CKPT_STORE");
-	return s && *s ? s : KRG_CKPT_STORE_DEFAULT;
-}
-
-/* mkdir -p for the store's parents (root's, 0755). */
-static int mkdirs(const char *path, mode_t mode)
-{
-	char p[4096];
-	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
-		return -ENAMETOOLONG;
-	for (char *s = p + 1; *s; s++)
-		if (*s == '/') {
-			*s = 0;
-			if (mkdir(p, mode) < 0 && errno != EEXIST)
-				return -errno;
-			*s = '/';
-		}
-	if (mkdir(p, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-int krg_ckpt_versions(const char *appdir, unsigned *max_out)
-{
-	DIR *d = opendir(appdir);
-	if (!d)
-		return -errno;
-	unsigned max = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		char *end;
-		if (e->d_name[0] != 'v' || !e->d_name[1])
-			continue;
-		unsigned long n = strtoul(e->d_name + 1, &end, 10);
-		if (!*end && n > max && n < 1000000)
-			max = (unsigned)n;
-	}
-	closedir(d);
-	*max_out = max;
-	return 0;
-}
-
-/* Give the image to the process's owner: every file, the version dir. */
-static int chown_image(const char *dir, uid_t uid, gid_t gid)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return -errno;
-	int r = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.' && fchownat(dirfd(d), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-			r = -errno;
-	if (fchown(dirfd(d), uid, gid) < 0)
-		r = -errno;
-	closedir(d);
-	return r;
-}
-
+/* ---- the store (src/ckpt/store.c) ---- */
 static int to_store(pid_t pid, uint32_t appid, const struct ckpt_dump_opts *o)
 {
-	char pp[64], appdir[4096], vdir[4200];
+	char pp[64], msg[4400];
 	struct stat st;
 	snprintf(pp, sizeof(pp), "/proc/%d", pid);
 	if (stat(pp, &st) < 0) {
 		fprintf(stderr, "krg checkpoint: no process %d on this node (id %u)\n", pid, appid);
 		return 1;
 	}
-	int r = mkdirs(krg_ckpt_store(), 0755);
-	if (r < 0) {
-		fprintf(stderr, "krg checkpoint: image store %s: %s\n", krg_ckpt_store(), strerror(-r));
-		return 1;
-	}
-	snprintf(appdir, sizeof(appdir), "%s/%u", krg_ckpt_store(), appid);
-	if (mkdir(appdir, 0700) < 0 && errno != EEXIST) {
-		fprintf(stderr, "krg checkpoint: %s: %s\n", appdir, strerror(errno));
-		return 1;
-	}
-	struct stat ast;
-	if (lstat(appdir, &ast) < 0 || !S_ISDIR(ast.st_mode)) {
-		fprintf(stderr, "krg checkpoint: %s is not a directory\n", appdir);
-		return 1;
-	}
-	/* The app's images belong to the process's owner, and only to them. */
-	if ((ast.st_uid != st.st_uid && ast.st_uid != 0) || chown(appdir, st.st_uid, st.st_gid) < 0 || chmod(appdir, 0700) < 0) {
-		fprintf(stderr, "krg checkpoint: %s belongs to uid %u, process %d to uid %u: refusing to mix them\n", appdir, ast.st_uid, pid,
-			st.st_uid);
-		return 1;
-	}
-	unsigned n;
-	if ((r = krg_ckpt_versions(appdir, &n)) < 0) {
-		fprintf(stderr, "krg checkpoint: %s: %s\n", appdir, strerror(-r));
-		return 1;
-	}
-	/* Claim the next version with mkdir: two checkpoints at once get two. */
-	for (n++;; n++) {
-		snprintf(vdir, sizeof(vdir), "%s/v%u", appdir, n);
-		if (mkdir(vdir, 0700) == 0)
-			break;
-		if (errno != EEXIST) {
-			fprintf(stderr, "krg checkpoint: %s: %s\n", vdir, strerror(errno));
-			return 1;
-		}
-	}
-	struct ckpt_error err = { { 0 } };
 	krg_ckpt_progress("krg checkpoint");
-	if (ckpt_dump(pid, vdir, o, &err) < 0) {
-		rmdir(vdir);
-		fprintf(stderr, "krg checkpoint: %s\n", err.msg);
+	/* The images belong to the process's owner, and only to them. */
+	if (krg_ckpt_store_dump(pid, st.st_uid, st.st_gid, appid, o, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "krg checkpoint: %s\n", msg);
 		return 1;
 	}
-	if (o->description) {
-		char df[4300];
-		snprintf(df, sizeof(df), "%s/description", vdir);
-		int fd = open(df, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (!f || fprintf(f, "%s\n", o->description) < 0 || fclose(f) != 0)
-			fprintf(stderr, "krg checkpoint: %s: %s (the image is good)\n", df, strerror(errno));
-	}
-	if ((r = chown_image(vdir, st.st_uid, st.st_gid)) < 0)
-		fprintf(stderr, "krg checkpoint: giving %s to uid %u: %s\n", vdir, st.st_uid, strerror(-r));
-	printf("%s\n", vdir);
-	return r < 0 ? 1 : 0;
+	printf("%s\n", msg);
+	return 0;
 }
 
 /* Through krgd. 0 and *rc set if krgd answered; -ENOENT if it cannot be

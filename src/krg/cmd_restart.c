@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "api/client.h"
 #include "ckpt/ckpt.h"
+#include "ckpt/store.h"
 #include "krg/krg.h"
 #include "proc/procid.h"
 #include "proto/ckptsvc.pb-c.h"
@@ -54,37 +55,22 @@ static bool all_digits(const char *s)
  * caller must be root or own it. 0, or krg's exit status. */
 static int store_image(const char *appid, const char *ver, char *out, size_t len)
 {
-	char appdir[4096];
 	if (!all_digits(appid) || (ver && !all_digits(ver + (*ver == 'v')))) {
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}
-	snprintf(appdir, sizeof(appdir), "%s/%s", krg_ckpt_store(), appid);
-	struct stat st;
-	if (stat(appdir, &st) < 0) {
-		fprintf(stderr, "krg restart: no image of app %s in %s: %s\n", appid, krg_ckpt_store(), strerror(errno));
+	unsigned long a = strtoul(appid, NULL, 10), v = ver ? strtoul(ver + (*ver == 'v'), NULL, 10) : 0;
+	char msg[4400];
+	if (a > UINT32_MAX || v > UINT32_MAX) {
+		fprintf(stderr, "krg restart: no image of app %s\n", appid);
 		return 1;
 	}
-	/* Ownership first: the 0700 directory stops others already, but say it
-	 * plainly (and do not rely on modes alone). */
-	if (getuid() != 0 && st.st_uid != getuid()) {
-		fprintf(stderr, "krg restart: the images of app %s belong to uid %u: permission denied\n", appid, st.st_uid);
+	/* Ownership is checked there: root or the owner of <appid>/. */
+	if (krg_ckpt_store_find((uint32_t)a, (uint32_t)v, getuid(), msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "krg restart: %s\n", msg);
 		return 1;
 	}
-	unsigned n;
-	if (ver)
-		n = (unsigned)strtoul(ver + (*ver == 'v'), NULL, 10);
-	else {
-		int r = krg_ckpt_versions(appdir, &n);
-		if (r < 0 || n == 0) {
-			fprintf(stderr, "krg restart: no image of app %s: %s\n", appid, r < 0 ? strerror(-r) : "no version saved");
-			return 1;
-		}
-	}
-	if (snprintf(out, len, "%s/v%u", appdir, n) >= (int)len || access(out, F_OK) < 0) {
-		fprintf(stderr, "krg restart: app %s has no version %u\n", appid, n);
-		return 1;
-	}
+	snprintf(out, len, "%s", msg);
 	return 0;
 }
 

@@ -17,8 +17,5 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 
-/* Checkpoint image store (cmd_checkpoint.c; docs/checkpoint.md). */
-#define KRG_CKPT_STORE_DEFAULT "/var/lib/krg/chkpt"
-const char *krg_ckpt_store(void);                        /* $KRG_CKPT_STORE or the default */
-int krg_ckpt_versions(const char *appdir, unsigned *max); /* highest v<n> there (0: none), or -errno */
-void krg_ckpt_progress(const char *cmd);                 /* show ckpt progress on a tty stderr */
+/* Show checkpoint progress on stderr when it is a tty (cmd_checkpoint.c). */
+void krg_ckpt_progress(const char *cmd);

@@ -42,7 +42,7 @@
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
-#include "proc/ckpt/ckpt-int.h"
+#include "ckpt/store.h"
 #include "proc/ckptsvc.h"
 #include "proc/procid.h"
 #include "proc/table/table-int.h"
@@ -205,9 +205,9 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	char msg[RESULT_MAX - 32], out[RESULT_MAX];
 	int r;
 	if (!w->restart) {
-		r = ckptsvc_store_dump(w->pid, w->uid, w->gid, w->appid, &w->opts, msg, sizeof(msg));
+		r = krg_ckpt_store_dump(w->pid, w->uid, w->gid, w->appid, &w->opts, msg, sizeof(msg));
 	} else {
-		r = ckptsvc_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
+		r = krg_ckpt_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
 		if (r == 0) {
 			struct ckpt_error err = { { 0 } };
 			pid_t pid;
@@ -510,7 +510,7 @@ int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *er
 		registered = true;
 	}
 	c->running = true;
-	log_info("checkpoint service: image store %s", ckptsvc_store());
+	log_info("checkpoint service: image store %s", krg_ckpt_store());
 	*out = c;
 	return 0;
 }

@@ -1,6 +1,4 @@
-/* ckpt_store.c — the node's image store, STORE/<appid>/v<n>/ (layout and
- * rules as krg checkpoint's local mode, docs/checkpoint.md), for krgd's
- * dump and restart workers. */
+/* store.c — see store.h. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,12 +7,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "proc/ckpt/ckpt-int.h"
+#include "ckpt/store.h"
 
-const char *ckptsvc_store(void)
+const char *krg_ckpt_store(void)
 {
 	const char *s = getenv("KRG_CKPT_STORE");
-	return s && *s ? s : CKPTSVC_STORE_DEFAULT;
+	return s && *s ? s : KRG_CKPT_STORE_DEFAULT;
 }
 
 static int mkdirs(const char *path, mode_t mode)
@@ -34,7 +32,7 @@ static int mkdirs(const char *path, mode_t mode)
 	return 0;
 }
 
-static int versions(const char *appdir, unsigned *max_out)
+int krg_ckpt_versions(const char *appdir, unsigned *max_out)
 {
 	DIR *d = opendir(appdir);
 	if (!d)
@@ -70,11 +68,11 @@ static int chown_image(const char *dir, uid_t uid, gid_t gid)
 	return r;
 }
 
-int ckptsvc_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const struct ckpt_dump_opts *o, char *msg,
-		       size_t len)
+int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const struct ckpt_dump_opts *o, char *msg,
+			size_t len)
 {
 	char appdir[4096], vdir[4200];
-	const char *store = ckptsvc_store();
+	const char *store = krg_ckpt_store();
 	int r = mkdirs(store, 0755);
 	if (r < 0) {
 		snprintf(msg, len, "image store %s: %s", store, strerror(-r));
@@ -97,7 +95,7 @@ int ckptsvc_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const st
 		return -EPERM;
 	}
 	unsigned n;
-	if ((r = versions(appdir, &n)) < 0) {
+	if ((r = krg_ckpt_versions(appdir, &n)) < 0) {
 		snprintf(msg, len, "%s: %s", appdir, strerror(-r));
 		return r;
 	}
@@ -136,10 +134,10 @@ int ckptsvc_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const st
 	return 0;
 }
 
-int ckptsvc_store_find(uint32_t appid, uint32_t version, uid_t caller_uid, char *msg, size_t len)
+int krg_ckpt_store_find(uint32_t appid, uint32_t version, uid_t caller_uid, char *msg, size_t len)
 {
 	char appdir[4096], vdir[4200];
-	const char *store = ckptsvc_store();
+	const char *store = krg_ckpt_store();
 	snprintf(appdir, sizeof(appdir), "%s/%u", store, appid);
 	struct stat st;
 	if (stat(appdir, &st) < 0) {
@@ -153,7 +151,7 @@ int ckptsvc_store_find(uint32_t appid, uint32_t version, uid_t caller_uid, char 
 	}
 	unsigned n = version;
 	if (!n) {
-		int r = versions(appdir, &n);
+		int r = krg_ckpt_versions(appdir, &n);
 		if (r < 0 || n == 0) {
 			snprintf(msg, len, "no image of app %u: %s", appid, r < 0 ? strerror(-r) : "no version saved");
 			return r < 0 ? r : -ENOENT;

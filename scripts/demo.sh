@@ -14,7 +14,7 @@ on() { local n=$1; shift; "$ADM" vcluster exec "$n" --prefix $P -- "$@"; }
 "$ADM" vcluster down --prefix $P >/dev/null 2>&1 || true
 step "krgadm vcluster up 3: three nodes, each with its own net/mount/pid/ipc/uts namespaces and a 0.5-CPU cgroup"
 "$ADM" vcluster up 3 --prefix $P --cpus 0.5
-on 1 krgadm cluster wait --timeout 30
+for i in 1 2 3; do on $i krgadm cluster wait --timeout 30; done
 
 step "krgadm cluster status (on node 1)"
 on 1 krgadm cluster status
@@ -34,7 +34,7 @@ on 1 krgadm nodes status
 
 step "restart krgd on node 2: it comes back up"
 "$ADM" vcluster krgd 2 start --prefix $P
-on 3 krgadm cluster wait --timeout 15
+for i in 1 2 3; do on $i krgadm cluster wait --timeout 15 >/dev/null; done
 on 3 krgadm nodes status --json
 
 step "krg run: programs on other nodes, as you, with their stdio and exit status"

@@ -30,7 +30,7 @@ static void cluster_usage(FILE *f)
 		"status    this node's view: quorum, leader, epoch, every node's state and link,\n"
 		"          and every node's capacity and load (cpus, load average, memory,\n"
 		"          processes; see docs/krg-ps.md)\n"
-		"wait      until this node has quorum and COUNT nodes (default: all) are up\n"
+		"wait      until this node has quorum and sees COUNT nodes (default: all) up and linked\n"
 		"poweroff  stop krgd on every node cleanly (root)\n");
 }
 
@@ -258,9 +258,13 @@ static int cluster_wait(int argc, char **argv)
 		int r = krg_api_call(krg_api_socket_path(sock), "cluster.status", NULL, 0, 5000, &buf, &len, err,
 				     sizeof(err));
 		if (r == 0 && (st = krg__api__cluster_status__unpack(NULL, len, buf))) {
+			/* Up in this node's table and linked to it: a follower's
+			 * table trails the leader's, and a stale "up" with no link
+			 * is not ready. */
 			unsigned up = 0;
 			for (size_t i = 0; i < st->n_nodes; i++)
-				up += st->nodes[i]->state == KRG__CLUSTER__NODE_STATE__NODE_UP;
+				up += st->nodes[i]->state == KRG__CLUSTER__NODE_STATE__NODE_UP &&
+				      (st->nodes[i]->id == st->self || (i < st->n_links && st->links[i]->connected));
 			unsigned need = want >= 0 ? (unsigned)want : (unsigned)st->n_nodes;
 			bool ok = st->quorum && up >= need;
 			snprintf(last, sizeof(last), "quorum %s, %u of %u node(s) up", st->quorum ? "yes" : "no", up,

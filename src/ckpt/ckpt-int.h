@@ -115,7 +115,7 @@ int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, str
 int ckpt_core_restore_thread(struct ckpt_tracee *t, const Krg__Ckpt__ThreadCore *tc, const char *comm_fallback, struct ckpt_error *err);
 /* Pending signals (tids[i]: new tid of threads[i]) and itimers, injected
  * into the leader with every signal blocked. */
-int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, const pid_t *tids, struct ckpt_error *err);
+int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, pid_t self, const pid_t *tids, struct ckpt_error *err);
 /* Registers last, with syscall-restart fix-up. */
 int ckpt_core_restore_regs(pid_t pid, const Krg__Ckpt__ThreadCore *tc, struct ckpt_error *err);
 /* A thread stopped inside a syscall: set rax/rip to re-run it, orig_rax -1. */

@@ -32,6 +32,28 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
  * running. 0 or -errno. */
 int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err);
 
+/* A fresh pid namespace for a restart: its init is a reaper (a fork of the
+ * caller, pid 1 there) that reaps every orphan and, once told the restored
+ * process's status, exits with it (which ends everything left in the
+ * namespace). */
+struct ckpt_pidns {
+	pid_t reaper;  /* in the caller's namespace; 0: none */
+	int fd;        /* write end of the reaper's pipe */
+	int home;      /* the caller's own pid namespace, to go back to */
+};
+
+/* ckpt_restore, but into a new pid namespace (ns != NULL): the caller's
+ * next children go there (unshare(CLONE_NEWPID); after the restore child
+ * the caller's later children are in its own namespace again), the process and
+ * its threads get exactly the image's pid and tids inside it (clone3
+ * set_tid; refused if the image's pid is 1) and stay the caller's child,
+ * *pid_out being its pid in the caller's namespace. Call
+ * ckpt_pidns_finish with its wait status once it is reaped (or on failure,
+ * with any status: it is done already). */
+int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, struct ckpt_error *err);
+/* Hand the reaper the status (a waitpid status) and reap it. */
+void ckpt_pidns_finish(struct ckpt_pidns *ns, int status);
+
 /* Decode and print every part of the image, for people or as JSON. */
 int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err);
 

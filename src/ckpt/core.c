@@ -400,9 +400,10 @@ int ckpt_core_restore_thread(struct ckpt_tracee *t, const Krg__Ckpt__ThreadCore 
 /* Pending signals and interval timers, injected into the leader (so that
  * the kernel accepts siginfo with the original si_code: a process may
  * queue anything to itself). Call with every signal blocked in the leader:
- * nothing must be delivered before the registers are back. tids[i] is the
- * new tid of c->threads[i]. */
-int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, const pid_t *tids, struct ckpt_error *err)
+ * nothing must be delivered before the registers are back. self and tids[i]
+ * are the leader's pid and c->threads[i]'s tid as the process sees them
+ * (its own pid namespace). */
+int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, pid_t self, const pid_t *tids, struct ckpt_error *err)
 {
 	long ret;
 	int r;
@@ -413,7 +414,7 @@ int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, c
 			continue;
 		if ((r = ckpt_poke(t->pid, t->scratch, &si, sizeof(si))) < 0)
 			return ckpt_fail(err, r, "re-queueing pending signal %d: %s", si.si_signo, strerror(-r));
-		ret = ckpt_syscall(t, err, SYS_rt_sigqueueinfo, t->pid, si.si_signo, (long)t->scratch, 0, 0, 0);
+		ret = ckpt_syscall(t, err, SYS_rt_sigqueueinfo, self, si.si_signo, (long)t->scratch, 0, 0, 0);
 		if (ret < 0)
 			return ckpt_fail(err, (int)-ret, "re-queueing pending signal %d (process-wide): %s", si.si_signo, strerror((int)-ret));
 	}
@@ -425,7 +426,7 @@ int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, c
 				continue;
 			if ((r = ckpt_poke(t->pid, t->scratch, &si, sizeof(si))) < 0)
 				return ckpt_fail(err, r, "re-queueing pending signal %d: %s", si.si_signo, strerror(-r));
-			ret = ckpt_syscall(t, err, SYS_rt_tgsigqueueinfo, t->pid, tids[k], si.si_signo, (long)t->scratch, 0, 0);
+			ret = ckpt_syscall(t, err, SYS_rt_tgsigqueueinfo, self, tids[k], si.si_signo, (long)t->scratch, 0, 0);
 			if (ret < 0)
 				return ckpt_fail(err, (int)-ret, "re-queueing pending signal %d of thread %d: %s", si.si_signo, c->threads[k]->tid,
 						 strerror((int)-ret));

@@ -4,8 +4,11 @@
  * free in the image, rebuild the process from outside by injected
  * syscalls, put registers back, let go. On any failure the child is
  * killed: nothing half-restored is left running. */
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <grp.h>
 #include <pwd.h>
@@ -78,12 +81,45 @@ static void fix_libc_tid(pid_t pid, const Krg__Ckpt__ThreadCore *tc, pid_t now)
 		ckpt_poke(pid, tc->clear_child_tid, &now, sizeof(now));
 }
 
+/* The tid, in our pid namespace, of the thread of `lead` whose tid in its
+ * innermost namespace is `inner` (the last field of NSpid); 0 if none. */
+static pid_t outer_tid(pid_t lead, pid_t inner)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", lead);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	pid_t found = 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		char sp[300], line[256];
+		snprintf(sp, sizeof(sp), "/proc/%d/task/%s/status", lead, e->d_name);
+		FILE *f = fopen(sp, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "NSpid:", 6)) {
+				char *last = strrchr(line, '\t');
+				if (last && atoi(last + 1) == inner)
+					found = atoi(e->d_name);
+				break;
+			}
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
 /* A thread of the image: clone3 injected into the leader (with the old
  * tid if we can get it, else clone3 without), then it stops at once: it is
  * traced from birth (PTRACE_O_TRACECLONE) and starts with a SIGSTOP. Its
  * stack pointer is the top of the helper's scratch; it runs no code of its
  * own before its registers are set. */
-static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc, pid_t *tid_out, bool *exact, struct ckpt_error *err)
+static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc, bool newns, pid_t *tid_out, pid_t *inner_out, bool *exact,
+		       struct ckpt_error *err)
 {
 	struct kclone_args a = {
 		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS,
@@ -99,7 +135,7 @@ static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc
 	int32_t want = tc->tid;
 	long ret = -EINVAL;
 	int r;
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < (newns ? 1 : 2); attempt++) {
 		a.set_tid = attempt == 0 ? tid_at : 0;
 		a.set_tid_size = attempt == 0 ? 1 : 0;
 		if ((r = ckpt_poke(lead->pid, args_at, &a, sizeof(a))) < 0 || (r = ckpt_poke(lead->pid, tid_at, &want, sizeof(want))) < 0)
@@ -112,9 +148,13 @@ static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc
 	}
 	if (ret <= 0)
 		return ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "recreating thread %d: clone3: %s", tc->tid, strerror(ret < 0 ? (int)-ret : EIO));
-	pid_t tid = (pid_t)ret;
+	/* clone3 answers in the process's namespace; we trace in ours. */
+	pid_t tid = newns ? outer_tid(lead->pid, (pid_t)ret) : (pid_t)ret;
+	*inner_out = (pid_t)ret;
+	*exact = ret == tc->tid;
+	if (!tid)
+		return ckpt_fail(err, ESRCH, "recreated thread %d: not found in /proc/%d/task", tc->tid, lead->pid);
 	*tid_out = tid;
-	*exact = tid == tc->tid;
 	int st;
 	if (waitpid(tid, &st, __WALL) < 0 || !WIFSTOPPED(st))
 		return ckpt_fail(err, ECHILD, "recreated thread %d (now %d) did not stop (status %#x)", tc->tid, tid, st);
@@ -126,7 +166,9 @@ struct rseq_conf {
 	uint32_t size, sig, flags, pad;
 };
 
-static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, pid_t *tids, size_t *ntids, struct ckpt_error *err)
+/* tids: as we see them (ptrace); inner: as the process sees them. */
+static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, bool newns, pid_t self, pid_t *tids, pid_t *inner, size_t *ntids,
+		   struct ckpt_error *err)
 {
 	int r;
 	/* The fork inherited krg's rseq registration; its area is about to be
@@ -158,13 +200,16 @@ static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, pid_t *t
 	 * restored so far, credentials included), then its own state. */
 	const Krg__Ckpt__Core *c = img->core;
 	tids[0] = t->pid;
+	inner[0] = self;
 	*ntids = 1;
 	size_t exact = 0;
 	for (size_t i = 1; i < c->n_threads; i++) {
-		bool ex;
-		if ((r = make_thread(t, c->threads[i], &tids[i], &ex, err)) < 0)
+		bool ex = false;
+		if ((r = make_thread(t, c->threads[i], newns, &tids[i], &inner[i], &ex, err)) < 0)
 			return r;
 		*ntids = i + 1;
+		if (newns && !ex)
+			return ckpt_fail(err, EEXIST, "thread %d came back as %d in the new pid namespace", c->threads[i]->tid, inner[i]);
 		exact += ex;
 		struct ckpt_tracee tt = { .pid = tids[i], .code = t->code, .scratch = t->scratch, .scratch_len = t->scratch_len };
 		r = ckpt_core_restore_thread(&tt, c->threads[i], c->comm, err);
@@ -173,8 +218,8 @@ static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, pid_t *t
 			return r;
 	}
 	for (size_t i = 0; i < c->n_threads; i++)
-		fix_libc_tid(t->pid, c->threads[i], tids[i]);
-	if ((r = ckpt_core_restore_signals(t, c, tids, err)) < 0)
+		fix_libc_tid(t->pid, c->threads[i], inner[i]);
+	if ((r = ckpt_core_restore_signals(t, c, self, inner, err)) < 0)
 		return r;
 	/* The helper goes last; its syscall returns into the exit stop, so
 	 * nothing executes from the unmapped page. */
@@ -219,10 +264,78 @@ static int check_owner(const char *dir, const Krg__Ckpt__Core *core, struct ckpt
 	return 0;
 }
 
+/* The init of a new pid namespace: SIGCHLD ignored, so every orphan
+ * reparented here is reaped by the kernel; exits with the status read
+ * from the pipe (1 if the restorer went away without one). A fork of krg:
+ * async-signal-safe calls only. */
+static _Noreturn void reaper(int rfd)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+	sigaction(SIGCHLD, &sa, NULL);
+	prctl(PR_SET_NAME, (unsigned long)"krg-pidns-init", 0, 0, 0);
+	int st = 0;
+	ssize_t n;
+	while ((n = read(rfd, &st, sizeof(st))) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(st))
+		_exit(1);
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
+static int pidns_start(struct ckpt_pidns *ns, struct ckpt_error *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return ckpt_fail(err, errno, "pipe: %s", strerror(errno));
+	ns->home = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (ns->home < 0 || unshare(CLONE_NEWPID) < 0) {
+		int e = errno;
+		close(p[0]), close(p[1]);
+		if (ns->home >= 0)
+			close(ns->home);
+		return ckpt_fail(err, e, "a new pid namespace: unshare: %s", strerror(e));
+	}
+	pid_t r = fork();
+	if (r < 0) {
+		int e = errno;
+		close(p[0]), close(p[1]);
+		setns(ns->home, CLONE_NEWPID);
+		close(ns->home);
+		return ckpt_fail(err, e, "forking the pid namespace's init: %s", strerror(e));
+	}
+	if (r == 0) {
+		close(p[1]);
+		reaper(p[0]);
+	}
+	close(p[0]);
+	ns->reaper = r;
+	ns->fd = p[1];
+	return 0;
+}
+
+void ckpt_pidns_finish(struct ckpt_pidns *ns, int status)
+{
+	if (!ns->reaper)
+		return;
+	if (write(ns->fd, &status, sizeof(status)) < 0) {
+		/* it is gone already: reaped below */
+	}
+	close(ns->fd);
+	int st;
+	while (waitpid(ns->reaper, &st, 0) < 0 && errno == EINTR)
+		;
+	ns->reaper = 0;
+}
+
 int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 {
+	return ckpt_restore_ns(dir, NULL, pid_out, err);
+}
+
+int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, struct ckpt_error *err)
+{
 	struct ckpt_image img;
-	pid_t *tids = NULL;
+	pid_t *tids = NULL, *inner = NULL;
 	size_t ntids = 0;
 	int r = ckpt_image_load(dir, true, &img, err);
 	if (r < 0)
@@ -240,19 +353,44 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 		goto out;
 	}
 	tids = calloc(img.core->n_threads, sizeof(*tids));
-	if (!tids) {
+	inner = calloc(img.core->n_threads, sizeof(*inner));
+	if (!tids || !inner) {
 		r = ckpt_fail(err, ENOMEM, "out of memory");
 		goto out;
+	}
+	if (ns) {
+		ns->reaper = 0;
+		if (img.core->pid == 1) {
+			r = ckpt_fail(err, EEXIST, "image %s: its pid is 1, the new pid namespace's init (krg's reaper) holds that", dir);
+			goto out;
+		}
+		fflush(NULL);
+		if ((r = pidns_start(ns, err)) < 0)
+			goto out;
 	}
 	fflush(NULL);
 	bool exact_pid;
 	pid_t pid = fork_as(img.core->pid, &exact_pid);
+	int fork_errno = errno;
+	/* Our later children (and sanitizers' helper processes) are ours again. */
+	if (ns && pid != 0) {
+		setns(ns->home, CLONE_NEWPID);
+		close(ns->home);
+		ns->home = -1;
+	}
 	if (pid < 0) {
-		r = ckpt_fail(err, errno, "fork: %s", strerror(errno));
+		r = ckpt_fail(err, fork_errno, "fork: %s", strerror(fork_errno));
 		goto out;
 	}
 	if (pid == 0)
 		child(helper);
+	if (ns && !exact_pid) {
+		r = ckpt_fail(err, EEXIST, "pid %d in the new pid namespace: clone3 set_tid refused", img.core->pid);
+		/* not traced yet: a plain kill and reap */
+		kill(pid, SIGKILL);
+		waitpid(pid, &(int){ 0 }, __WALL);
+		goto out;
+	}
 	struct ckpt_tracee t = { .pid = pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
 	int st;
 	if (waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
@@ -264,7 +402,7 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 		r = ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
 		goto kill;
 	}
-	if ((r = rebuild(&t, &img, tids, &ntids, err)) < 0)
+	if ((r = rebuild(&t, &img, ns != NULL, ns ? img.core->pid : pid, tids, inner, &ntids, err)) < 0)
 		goto kill;
 	/* All threads together: none runs before every one is ready. */
 	for (size_t i = 0; i < ntids; i++)
@@ -287,7 +425,10 @@ kill:
 	while (waitpid(pid, &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
 		;
 out:
+	if (r < 0 && ns)
+		ckpt_pidns_finish(ns, 1 << 8);
 	free(tids);
+	free(inner);
 	ckpt_image_free(&img);
 	return r;
 }

@@ -23,8 +23,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg restart APPID [VERSION] [-n NODE] [--pidfile FILE] [--local]\n"
-		   "       krg restart --dir DIR [--pidfile FILE]\n"
+	fprintf(f, "Usage: krg restart APPID [VERSION] [-n NODE] [--pidfile FILE] [--local] [--new-pidns]\n"
+		   "       krg restart --dir DIR [--pidfile FILE] [--new-pidns]\n"
 		   "\n"
 		   "Restart a process saved by krg checkpoint and wait for it: from the image\n"
 		   "store (%s/APPID/vVERSION, default the latest version),\n"
@@ -36,6 +36,9 @@ static void usage(FILE *f)
 		   "  -n NODE         the node to run it on: only the image's node for now\n"
 		   "  --local         from this node's store, as krg's child, and wait for it\n"
 		   "  --pidfile FILE  write the restored process's pid (through krgd: its id) there\n"
+		   "  --new-pidns     restart into a fresh pid namespace (init: a krg reaper), with\n"
+		   "                  the image's pid and tids inside it (implies --local; the\n"
+		   "                  pidfile gets its pid as seen from here)\n"
 		   "Exit status (local): the process's own; 128+N if signal N killed it; 1 if the\n"
 		   "restart failed (one line says why; nothing is left running); 2 on bad usage.\n",
 		KRG_CKPT_STORE_DEFAULT);
@@ -127,12 +130,13 @@ int cmd_restart(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "local", no_argument, NULL, 'L' },
+		{ "new-pidns", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *dir = NULL, *pidfile = NULL;
 	long node = -1;
-	bool local = false;
+	bool local = false, newns = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "D:p:n:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -147,6 +151,7 @@ int cmd_restart(int argc, char **argv)
 			break;
 		}
 		case 'L': local = true; break;
+		case 'N': newns = true; local = true; break;
 		case 'p': pidfile = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return KRG_EXIT_USAGE;
@@ -187,7 +192,8 @@ int cmd_restart(int argc, char **argv)
 	struct ckpt_error err = { { 0 } };
 	pid_t pid;
 	krg_ckpt_progress("krg restart");
-	if (ckpt_restore(dir, &pid, &err) < 0) {
+	struct ckpt_pidns ns = { 0 };
+	if (ckpt_restore_ns(dir, newns ? &ns : NULL, &pid, &err) < 0) {
 		fprintf(stderr, "krg restart: %s\n", err.msg);
 		return 1;
 	}
@@ -197,7 +203,11 @@ int cmd_restart(int argc, char **argv)
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR) {
 			fprintf(stderr, "krg restart: waitpid: %s\n", strerror(errno));
+			kill(pid, SIGKILL);
+			ckpt_pidns_finish(&ns, 1 << 8);
 			return 1;
 		}
+	/* The reaper exits with it, ending whatever is left in the namespace. */
+	ckpt_pidns_finish(&ns, st);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -183,11 +183,43 @@ unsupported_kinds() {
 	restart_and_check $name "$d/img"
 }
 
+# --new-pidns: restarted into a fresh pid namespace, the program sees its
+# pid and its threads' tids as before (it checks getpid()/gettid()); from
+# here it has another pid (the pidfile's), and in its NSpid the old one.
+# An image whose pid is 1 is refused (the namespace's reaper holds 1).
+pidns() {
+	local name=pidns bin=$T/ckpt_pidns d=$WORK/pidns
+	[ -x "$bin" ] || { echo "skip $name (not built)"; return; }
+	start $name "$bin" || return
+	"$KRG" checkpoint "$pid" --dir "$d/img" --kill 2>"$d/ckpt.err" || { bad "$name: checkpoint: $(cat "$d/ckpt.err")"; kill -9 "$pid"; return; }
+	wait "$pid" 2>/dev/null
+	local ids; ids=$(cat "$d/ids")
+	rm -f "$d/rpid"
+	"$KRG" restart --dir "$d/img" --new-pidns --pidfile "$d/rpid" 2>"$d/restart.err" &
+	local rk=$!
+	if ! wait_nonempty "$d/rpid"; then
+		wait $rk
+		bad "$name: restart failed: $(cat "$d/restart.err")"
+		return
+	fi
+	local rp; rp=$(cat "$d/rpid")
+	local nspid; nspid=$(awk '/^NSpid:/ { print $NF }' "/proc/$rp/status")
+	local ntasks; ntasks=$(ls "/proc/$rp/task" | wc -l)
+	kill -USR1 "$rp"
+	wait $rk
+	local rc=$?
+	if [ $rc = 0 ] && grep -q '^PASS' "$d/out.log" && [ "$nspid" = "${ids%% *}" ] && [ "$ntasks" = 4 ]; then
+		ok "$name: pid ${ids%% *} inside (here $rp), tids ${ids#* }"
+	else
+		bad "$name: exit $rc, NSpid $nspid (want ${ids%% *}), $ntasks tasks, output: $(tr '\n' ' ' <"$d/out.log") $(cat "$d/restart.err")"
+	fi
+}
+
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer
-	       fpu_static anon_mem_static threads_static runon robust unsup unsupk)
+	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns)
 fi
 for t in "${tests[@]}"; do
 	case $t in
@@ -195,6 +227,7 @@ for t in "${tests[@]}"; do
 	robust) robustness ;;
 	unsup) unsupported ;;
 	unsupk) unsupported_kinds ;;
+	pidns) pidns ;;
 	*) run_one "$t" ;;
 	esac
 done

@@ -3,7 +3,9 @@
 # started on node 2 by `krg run` from node 1 is checkpointed by id from
 # node 1 (--kill) into node 2's store, restarted from node 1 (on node 2,
 # the image's node) as a krg process, signalled by `krg kill` and checks
-# its memory (PASS). Another user is refused both, in one line.
+# its memory (PASS); then restarted from node 2 on node 1 (the image is
+# streamed into node 1's store first), PASS again. Another user is refused
+# both, in one line.
 PREFIX=ckpt
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -41,8 +43,9 @@ echo "ok   checkpoint from node 1 into node 2's store: $path"
 out=$(on 1 "${NOBODY[@]}" "$KRG" restart "$id" 2>&1) && fail "nobody could restart $id"
 [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "permission denied" || fail "unclear refusal: $out"
 echo "ok   another user cannot restart: $out"
-out=$(on 1 "$KRG" restart "$id" -n 1 2>&1) && fail "-n 1 accepted"
-echo "$out" | grep -q "not implemented" || fail "unclear -n refusal: $out"
+out=$(on 1 "${NOBODY[@]}" "$KRG" restart "$id" -n 1 2>&1) && fail "nobody could restart $id on node 1"
+[ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "permission denied" || fail "unclear refusal: $out"
+on 1 test -e "$path" && fail "image copied to node 1 for a refused restart"
 
 new=$(on 1 "$KRG" restart "$id" -n 2) || fail "restart failed"
 echo "restarted as $new"
@@ -53,5 +56,26 @@ assert any(p['id'] == $new and 'ckpt_heap' in p['command'] for p in json.load(sy
 on 1 "$KRG" kill -USR1 "$new" || fail "krg kill failed"
 wait_for 15 "PASS from the restarted process" grep -q '^PASS' "$W/out.log"
 echo "ok   restarted on node 2 from node 1, PASS"
+
+# Again on node 1: node 2 streams v1 into node 1's store, node 1 restores.
+new1=$(on 2 "$KRG" restart "$id" -n 1) || fail "restart on node 1 failed"
+echo "restarted on node 1 as $new1"
+on 1 test -f "$path/inventory.img" || fail "no copy of the image on node 1"
+[ "$(on 1 stat -c %a "$path")" = 700 ] || fail "copy not 0700"
+on 2 "$KRG" ps -a --json | python3 -c "
+import json, sys
+assert any(p['id'] == $new1 and p['node'] == 1 and 'ckpt_heap' in p['command'] for p in json.load(sys.stdin)['processes'])" ||
+	fail "$new1 not listed on node 1 by krg ps"
+on 2 "$KRG" kill -USR1 "$new1" || fail "krg kill failed"
+# Same output file and offset as the first restart: wait for it to end.
+gone() { on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+sys.exit(any(p['id'] == $new1 for p in json.load(sys.stdin)['processes']))"; }
+wait_for 15 "the process restarted on node 1 to finish" gone
+grep -q '^PASS' "$W/out.log" && ! grep -q FAIL "$W/out.log" || fail "no PASS: $(cat "$W/out.log")"
+echo "ok   restarted on node 1 (image streamed from node 2), PASS"
+out=$(on 1 "$KRG" restart "$id" 1 -n 1 2>&1) && fail "second copy into node 1 accepted"
+[ "$(echo "$out" | wc -l)" = 1 ] || fail "not one line: $out"
+echo "ok   existing version on the target refused: $out"
 rm -rf "$W"
 echo PASS

@@ -15,6 +15,12 @@
  *                 like those of krg run. The answer is its new id; nobody
  *                 waits for it (its status goes to the exec service's
  *                 reaper like any orphan's).
+ *                 With node other than the holder: the holder (same
+ *                 check) streams the version directory to the node
+ *                 (net request "ckpt.recv" + bulk "ckpt.file" pieces,
+ *                 ≤ 1 MiB read per piece, ≤ 4 MiB in flight); the node
+ *                 writes STORE/<appid>/v<n> and restores there with its
+ *                 worker; its Result is passed back to the caller.
  *
  * Workers. A dump or restore is seconds of CPU and blocking I/O, so each
  * runs in a forked child of krgd. The exec service owns SIGCHLD and reaps
@@ -28,6 +34,7 @@
  * Result (status and text: path or error line), so the error line travels
  * back to the caller; a non-zero request status is a transport failure.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -78,13 +85,14 @@ struct krg_ckptsvc {
 /* Static: net and API handlers cannot be unregistered. */
 static struct krg_ckptsvc the_svc;
 
-static void answer(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id)
+static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id,
+			uint32_t node)
 {
 	Krg__Ckptsvc__Result res = KRG__CKPTSVC__RESULT__INIT;
 	res.status = status;
 	res.text = (char *)(text ? text : "");
 	res.has_node = true;
-	res.node = c->self;
+	res.node = node;
 	if (id) {
 		res.has_id = true;
 		res.id = id;
@@ -103,6 +111,11 @@ static void answer(struct krg_ckptsvc *c, struct origin o, int status, const cha
 		krg_api_reply(o.call, status, status ? res.text : NULL, status ? NULL : buf, status ? 0 : len);
 	else
 		krg_net_reply(c->s->net, o.from, o.req_id, 0, buf, len);
+}
+
+static void answer(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id)
+{
+	answer_node(c, o, status, text, id, c->self);
 }
 
 /* ---- workers ---- */
@@ -267,6 +280,512 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 	return 0;
 }
 
+/* ---- restart on another node: stream the version directory ---- */
+
+#define XFER_CHUNK (1u << 20)          /* one ckpt.file piece, one read per loop turn */
+#define XFER_INFLIGHT (4u << 20)       /* bytes handed to the bulk channel, not yet written */
+#define XFER_MAX (64ull << 30)         /* a received directory's total size */
+#define XFER_FILES 4096
+#define XFER_IDLE_MS (60u * 1000)      /* target: drop a transfer silent that long */
+
+struct tx {
+	struct krg_ckptsvc *c;
+	struct origin o;
+	bool answered, failed, all_sent, req_done;
+	uint32_t to, appid, version;
+	uint64_t xfer;
+	uid_t owner_uid;
+	gid_t owner_gid;
+	char dir[512];
+	char **names;
+	size_t nnames, cur;
+	int fd;
+	uint64_t off, size;
+	size_t inflight, pieces;
+};
+
+struct piece {
+	struct tx *t;
+	size_t len;
+	uint8_t buf[];
+};
+
+static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id,
+			uint32_t node);
+
+static void tx_maybe_free(struct tx *t)
+{
+	if (!t->answered || t->pieces || !t->req_done)
+		return;
+	if (t->fd >= 0)
+		close(t->fd);
+	for (size_t i = 0; i < t->nnames; i++)
+		free(t->names[i]);
+	free(t->names);
+	free(t);
+}
+
+static void tx_fail(struct tx *t, int status, const char *text)
+{
+	t->failed = true;
+	if (!t->answered) {
+		t->answered = true;
+		answer_node(t->c, t->o, status, text, 0, t->to);
+	}
+}
+
+static void tx_pump(struct tx *t);
+
+static void tx_done(int status, void *data)
+{
+	struct piece *p = data;
+	struct tx *t = p->t;
+	t->inflight -= p->len;
+	t->pieces--;
+	free(p);
+	if (status < 0 && !t->failed) {
+		char err[128];
+		snprintf(err, sizeof(err), "sending the image to node %u: %s", t->to, strerror(-status));
+		tx_fail(t, status, err);
+	}
+	tx_pump(t);
+	tx_maybe_free(t);
+}
+
+/* One piece per call from tx_done; up to XFER_INFLIGHT at the start. */
+static int tx_send_one(struct tx *t)
+{
+	char err[600];
+	if (t->fd < 0) {
+		char path[1100];
+		snprintf(path, sizeof(path), "%s/%s", t->dir, t->names[t->cur]);
+		t->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		struct stat st;
+		if (t->fd < 0 || fstat(t->fd, &st) < 0) {
+			snprintf(err, sizeof(err), "cannot read %s: %s", path, strerror(errno));
+			tx_fail(t, -EIO, err);
+			return -1;
+		}
+		t->off = 0;
+		t->size = (uint64_t)st.st_size;
+	}
+	size_t want = t->size - t->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(t->size - t->off);
+	_cleanup_free_ uint8_t *data = malloc(want ? want : 1);
+	if (!data) {
+		tx_fail(t, -ENOMEM, "out of memory");
+		return -1;
+	}
+	ssize_t n = want ? pread(t->fd, data, want, (off_t)t->off) : 0;
+	if (n < 0 || (size_t)n != want) {
+		snprintf(err, sizeof(err), "cannot read %s/%s: %s", t->dir, t->names[t->cur],
+			 n < 0 ? strerror(errno) : "file shrank");
+		tx_fail(t, -EIO, err);
+		return -1;
+	}
+	Krg__Ckptsvc__File f = KRG__CKPTSVC__FILE__INIT;
+	f.xfer = t->xfer;
+	f.appid = t->appid;
+	f.version = t->version;
+	f.owner_uid = (uint32_t)t->owner_uid;
+	f.owner_gid = (uint32_t)t->owner_gid;
+	f.name = t->names[t->cur];
+	f.offset = t->off;
+	f.data.data = data;
+	f.data.len = want;
+	bool last = t->off + want == t->size;
+	f.has_last = f.last = last;
+	f.has_end = f.end = last && t->cur + 1 == t->nnames;
+	size_t len = krg__ckptsvc__file__get_packed_size(&f);
+	struct piece *p = malloc(sizeof(*p) + len);
+	if (!p) {
+		tx_fail(t, -ENOMEM, "out of memory");
+		return -1;
+	}
+	p->t = t;
+	p->len = len;
+	krg__ckptsvc__file__pack(&f, p->buf);
+	t->inflight += len;
+	t->pieces++;
+	int r = krg_net_send_bulk(t->c->s->net, t->to, "ckpt.file", p->buf, len, tx_done, p);
+	if (r < 0) {
+		t->inflight -= len;
+		t->pieces--;
+		free(p);
+		snprintf(err, sizeof(err), "sending the image to node %u: %s", t->to, strerror(-r));
+		tx_fail(t, r, err);
+		return -1;
+	}
+	t->off += want;
+	if (last) {
+		close(t->fd);
+		t->fd = -1;
+		if (++t->cur == t->nnames)
+			t->all_sent = true;
+	}
+	return 0;
+}
+
+static void tx_pump(struct tx *t)
+{
+	if (t->failed || t->all_sent || t->inflight >= XFER_INFLIGHT)
+		return;
+	tx_send_one(t);
+}
+
+static void tx_reply(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct tx *t = data;
+	t->req_done = true;
+	char err[128];
+	if (status) {
+		snprintf(err, sizeof(err), "node %u: %s", t->to,
+			 status == -ETIMEDOUT ? "no answer in time" : status == -ECONNRESET || status == -EHOSTUNREACH ? "unreachable" : strerror(-status));
+		tx_fail(t, status, err);
+	} else {
+		Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, reply->len, reply->body);
+		if (!res || res->status > 0 || res->status < -4095)
+			tx_fail(t, -EBADMSG, "malformed answer from the target node");
+		else if (res->status)
+			tx_fail(t, res->status, res->text);
+		else if (!t->answered) {
+			t->answered = true;
+			t->failed = true; /* nothing more to send */
+			answer_node(t->c, t->o, 0, res->text, res->has_id ? res->id : 0, t->to);
+		}
+		if (res)
+			krg__ckptsvc__result__free_unpacked(res, NULL);
+	}
+	tx_maybe_free(t);
+}
+
+static int name_ok(const char *n)
+{
+	return n[0] && strcmp(n, ".") && strcmp(n, "..") && !strchr(n, '/');
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* On the holder: permission check, list the directory, ask the target,
+ * stream. -errno (origin not answered) or 0. */
+static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+{
+	static uint32_t counter;
+	char path[512], err[600];
+	if (q->node >= KRG_MAX_NODES || !krg_net_peer_up(c->s->net, q->node)) {
+		snprintf(err, sizeof(err), "node %u is unreachable", q->node);
+		answer(c, o, -EHOSTUNREACH, err, 0);
+		return 0;
+	}
+	int r = krg_ckpt_store_find(q->appid, q->version, uid, path, sizeof(path));
+	if (r < 0) {
+		answer(c, o, r, path, 0);
+		return 0;
+	}
+	const char *v = strrchr(path, '/');
+	struct stat st;
+	if (!v || v[1] != 'v' || stat(path, &st) < 0)
+		return -EIO;
+	struct tx *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->c = c;
+	t->o = o;
+	t->to = q->node;
+	t->appid = q->appid;
+	t->version = (uint32_t)strtoul(v + 2, NULL, 10);
+	t->xfer = ((uint64_t)c->self << 32) | ++counter;
+	t->owner_uid = st.st_uid;
+	t->owner_gid = st.st_gid;
+	t->fd = -1;
+	t->req_done = true;
+	snprintf(t->dir, sizeof(t->dir), "%s", path);
+	DIR *d = opendir(path);
+	if (!d) {
+		t->answered = true;
+		tx_maybe_free(t);
+		return -EIO;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) && t->nnames < XFER_FILES) {
+		if (e->d_type != DT_REG || !name_ok(e->d_name))
+			continue;
+		char **nn = realloc(t->names, (t->nnames + 1) * sizeof(*nn));
+		if (!nn || !(nn[t->nnames] = strdup(e->d_name))) {
+			if (nn)
+				t->names = nn;
+			break;
+		}
+		t->names = nn;
+		t->nnames++;
+	}
+	closedir(d);
+	if (!t->nnames) {
+		t->answered = true;
+		tx_maybe_free(t);
+		return -ENOENT;
+	}
+	qsort(t->names, t->nnames, sizeof(*t->names), cmp_names);
+	Krg__Ckptsvc__Recv m = KRG__CKPTSVC__RECV__INIT;
+	m.xfer = t->xfer;
+	m.appid = t->appid;
+	m.version = t->version;
+	m.uid = (uint32_t)uid;
+	m.owner_uid = (uint32_t)t->owner_uid;
+	m.owner_gid = (uint32_t)t->owner_gid;
+	uint8_t buf[128];
+	size_t len = krg__ckptsvc__recv__pack(&m, buf);
+	r = krg_net_request(c->s->net, t->to, "ckpt.recv", buf, len, WORK_TIMEOUT_MS, tx_reply, t);
+	if (r < 0) {
+		t->answered = true;
+		tx_maybe_free(t);
+		return r;
+	}
+	t->req_done = false;
+	log_info("ckpt: sending %s (%zu files) to node %u for a restart", path, t->nnames, t->to);
+	for (int i = 0; i < 4 && !t->failed && !t->all_sent; i++)
+		tx_pump(t);
+	return 0;
+}
+
+/* On the target. */
+struct rx {
+	struct rx *next;
+	struct krg_ckptsvc *c;
+	uint32_t from, appid, version;
+	uint64_t xfer, total;
+	uid_t caller;
+	uid_t owner_uid;
+	gid_t owner_gid;
+	bool created_app, ended, failed, has_req, started;
+	uint64_t req_id;
+	char dir[600];
+	char err[700];
+	uv_timer_t timer;
+};
+
+static struct rx *rxs;
+
+static void rx_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void rx_remove_dir(struct rx *x)
+{
+	DIR *d = opendir(x->dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (name_ok(e->d_name))
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	rmdir(x->dir);
+	if (x->created_app) {
+		char app[600];
+		snprintf(app, sizeof(app), "%s/%u", krg_ckpt_store(), x->appid);
+		rmdir(app);
+	}
+}
+
+static void rx_free(struct rx *x)
+{
+	for (struct rx **p = &rxs; *p; p = &(*p)->next)
+		if (*p == x) {
+			*p = x->next;
+			break;
+		}
+	uv_timer_stop(&x->timer);
+	uv_close((uv_handle_t *)&x->timer, rx_closed);
+}
+
+static void rx_answer_fail(struct rx *x)
+{
+	if (x->has_req) {
+		struct origin o = { .from = x->from, .req_id = x->req_id };
+		answer(x->c, o, -EIO, x->err, 0);
+		x->has_req = false;
+	}
+}
+
+static void rx_fail(struct rx *x, const char *fmt, const char *what)
+{
+	if (x->failed)
+		return;
+	x->failed = true;
+	snprintf(x->err, sizeof(x->err), fmt, what);
+	log_warn("ckpt: receiving app %u v%u from node %u: %s", x->appid, x->version, x->from, x->err);
+	rx_remove_dir(x);
+	rx_answer_fail(x);
+}
+
+static void rx_idle(uv_timer_t *h)
+{
+	struct rx *x = h->data;
+	if (!x->failed)
+		rx_fail(x, "%s", "the transfer stalled");
+	rx_free(x);
+}
+
+static void rx_try_start(struct rx *x)
+{
+	if (x->failed || !x->ended || !x->has_req || x->started)
+		return;
+	x->started = true;
+	struct origin o = { .from = x->from, .req_id = x->req_id };
+	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller };
+	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->total, x->from);
+	int r = spawn(x->c, o, &w);
+	if (r < 0) {
+		snprintf(x->err, sizeof(x->err), "cannot start the restart worker: %s", strerror(-r));
+		x->started = false;
+		x->failed = true;
+		rx_remove_dir(x);
+		rx_answer_fail(x);
+	}
+	rx_free(x);
+}
+
+static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, uint32_t appid, uint32_t version,
+			 uid_t owner_uid, gid_t owner_gid)
+{
+	for (struct rx *x = rxs; x; x = x->next)
+		if (x->from == from && x->xfer == xfer)
+			return x;
+	struct rx *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->c = c;
+	x->from = from;
+	x->xfer = xfer;
+	x->appid = appid;
+	x->version = version;
+	x->owner_uid = owner_uid;
+	x->owner_gid = owner_gid;
+	uv_timer_init(c->s->loop, &x->timer);
+	x->timer.data = x;
+	x->next = rxs;
+	rxs = x;
+	char app[600];
+	snprintf(app, sizeof(app), "%s/%u", krg_ckpt_store(), appid);
+	snprintf(x->dir, sizeof(x->dir), "%s/v%u", app, version);
+	if (xfer >> 32 != from || version == 0 || appid == 0) {
+		x->failed = true;
+		snprintf(x->err, sizeof(x->err), "malformed transfer from node %u", from);
+	} else if (mkdir(krg_ckpt_store(), 0755) < 0 && errno != EEXIST) {
+		rx_fail(x, "cannot create the store %s", krg_ckpt_store());
+	} else {
+		if (mkdir(app, 0700) == 0) {
+			x->created_app = true;
+			if (chown(app, owner_uid, owner_gid) < 0)
+				rx_fail(x, "cannot chown %s", app);
+		} else if (errno != EEXIST) {
+			rx_fail(x, "cannot create %s", app);
+		}
+		if (!x->failed) {
+			if (mkdir(x->dir, 0700) < 0) {
+				int e = errno;
+				x->created_app = false; /* not ours to remove then */
+				snprintf(x->err, sizeof(x->err), "cannot create %s on node %u: %s", x->dir, c->self,
+					 strerror(e));
+				x->failed = true;
+				x->dir[0] = 0;
+			} else if (chown(x->dir, owner_uid, owner_gid) < 0) {
+				rx_fail(x, "cannot chown %s", x->dir);
+			}
+		}
+	}
+	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+	return x;
+}
+
+static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_ckptsvc *c = &the_svc;
+	if (!c->running)
+		return;
+	Krg__Ckptsvc__File *f = krg__ckptsvc__file__unpack(NULL, msg->len, msg->body);
+	if (!f) {
+		log_warn("node %u: malformed ckpt.file, dropped", from);
+		return;
+	}
+	struct rx *x = rx_get(c, from, f->xfer, f->appid, f->version, f->owner_uid, f->owner_gid);
+	if (!x || x->failed || x->ended)
+		goto out;
+	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+	if (!name_ok(f->name)) {
+		rx_fail(x, "refused file name '%s'", f->name);
+		goto out;
+	}
+	x->total += f->data.len;
+	if (x->total > XFER_MAX || f->offset > XFER_MAX) {
+		rx_fail(x, "%s: image too big", x->dir);
+		goto out;
+	}
+	char path[1000];
+	snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rx_fail(x, "cannot write %s", path);
+		goto out;
+	}
+	bool ok = fchown(fd, x->owner_uid, x->owner_gid) == 0;
+	size_t done = 0;
+	while (ok && done < f->data.len) {
+		ssize_t w = pwrite(fd, f->data.data + done, f->data.len - done, (off_t)(f->offset + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			ok = false;
+		else
+			done += (size_t)w;
+	}
+	if (close(fd) < 0)
+		ok = false;
+	if (!ok) {
+		rx_fail(x, "cannot write %s", path);
+		goto out;
+	}
+	if (f->has_end && f->end) {
+		x->ended = true;
+		rx_try_start(x);
+	}
+out:
+	krg__ckptsvc__file__free_unpacked(f, NULL);
+}
+
+static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_ckptsvc *c = &the_svc;
+	if (!req_id)
+		return;
+	if (!c->running) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return;
+	}
+	Krg__Ckptsvc__Recv *m = krg__ckptsvc__recv__unpack(NULL, msg->len, msg->body);
+	if (!m) {
+		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+		return;
+	}
+	struct rx *x = rx_get(c, from, m->xfer, m->appid, m->version, m->owner_uid, m->owner_gid);
+	if (!x) {
+		krg_net_reply(net, from, req_id, -ENOMEM, NULL, 0);
+	} else {
+		x->caller = (uid_t)m->uid;
+		x->has_req = true;
+		x->req_id = req_id;
+		if (x->failed)
+			rx_answer_fail(x);
+		else
+			rx_try_start(x);
+	}
+	krg__ckptsvc__recv__free_unpacked(m, NULL);
+}
+
 /* ---- on the process's node ---- */
 
 static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
@@ -301,6 +820,8 @@ static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckpt
 {
 	if (krg_procid_home(q->appid) != c->self)
 		return -ENOENT;
+	if (q->has_node && q->node != c->self)
+		return tx_start(c, o, q, uid);
 	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid };
 	return spawn(c, o, &w);
 }
@@ -468,11 +989,9 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 	q->uid = (uint32_t)call->uid;
 	if (krg_procid_pid(q->appid) == 0) {
 		krg_api_reply(call, -EINVAL, "not an app id", NULL, 0);
-	} else if (q->has_node && q->node != holder) {
-		snprintf(err, sizeof(err),
-			 "the image of app %u is on node %u: restart on another node (-n %u) is not implemented yet",
-			 q->appid, holder, q->node);
-		krg_api_reply(call, -EOPNOTSUPP, err, NULL, 0);
+	} else if (q->has_node && (q->node >= KRG_MAX_NODES || !krg_config_node(c->s->cfg, q->node))) {
+		snprintf(err, sizeof(err), "no node %u in this cluster", q->node);
+		krg_api_reply(call, -EHOSTUNREACH, err, NULL, 0);
 	} else if (holder == c->self) {
 		struct origin o = { .call = call };
 		int r = restart_local(c, o, q, call->uid);
@@ -502,6 +1021,8 @@ int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *er
 		int r;
 		if ((r = krg_net_handle(s->net, "ckpt.dump", on_net, c)) < 0 ||
 		    (r = krg_net_handle(s->net, "ckpt.restart", on_net, c)) < 0 ||
+		    (r = krg_net_handle(s->net, "ckpt.recv", on_recv, c)) < 0 ||
+		    (r = krg_net_handle(s->net, "ckpt.file", on_file, c)) < 0 ||
 		    (r = krg_api_register(s->api, "ckpt.dump", false, on_api_dump, c)) < 0 ||
 		    (r = krg_api_register(s->api, "ckpt.restart", false, on_api_restart, c)) < 0) {
 			snprintf(err, errlen, "checkpoint service: cannot register handlers: %s", strerror(-r));
@@ -520,6 +1041,13 @@ void krg_ckptsvc_stop(struct krg_ckptsvc *c)
 	if (!c || !c->running)
 		return;
 	c->running = false;
+	/* Transfers being received: partial directories go. */
+	while (rxs) {
+		struct rx *x = rxs;
+		if (!x->failed)
+			rx_fail(x, "%s", "krgd is stopping");
+		rx_free(x);
+	}
 	/* Workers run on to their end; nobody will read their answer. */
 	while (c->jobs) {
 		struct job *j = c->jobs;

@@ -8,6 +8,7 @@
  *   restore.c  orchestrates a restart
  *   show.c     krg image show */
 #pragma once
+#include "lib/fileio.h"
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -156,5 +157,4 @@ int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err);
 int ckpt_files_restore(struct ckpt_tracee *t, const Krg__Ckpt__Files *f, struct ckpt_error *err);
 
 /* small helpers (image.c) */
-int ckpt_read_file(const char *path, char *buf, size_t len);  /* bytes read (NUL-terminated) or -errno */
 char *ckpt_strdup(const char *s);

@@ -237,7 +237,7 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 			tc->robust_len = len;
 		}
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, th[i].tid);
-		if (ckpt_read_file(path, buf, sizeof(buf)) >= 0) {
+		if (krg_read_small(path, buf, sizeof(buf)) >= 0) {
 			buf[strcspn(buf, "\n")] = 0;
 			tc->comm = ckpt_strdup(buf);
 		}
@@ -316,7 +316,7 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 
 	/* From /proc and from outside. */
 	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	if (ckpt_read_file(path, buf, sizeof(buf)) < 0)
+	if (krg_read_small(path, buf, sizeof(buf)) < 0)
 		buf[0] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	c->comm = ckpt_strdup(buf);
@@ -329,7 +329,7 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 	buf[l] = 0;
 	c->cwd = ckpt_strdup(buf);
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if ((r = ckpt_read_file(path, buf, sizeof(buf))) < 0) {
+	if ((r = krg_read_small(path, buf, sizeof(buf))) < 0) {
 		r = ckpt_fail(err, r, "process %d: reading its status: %s", pid, strerror(-r));
 		goto fail;
 	}

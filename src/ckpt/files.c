@@ -412,7 +412,7 @@ static int eventfd_dump(pid_t pid, int fd, const struct stat *st, const char *li
 {
 	char p[96], info[4096];
 	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
-	int r = ckpt_read_file(p, info, sizeof(info));
+	int r = krg_read_small(p, info, sizeof(info));
 	if (r < 0)
 		return ckpt_fail(err, -r, "process %d fd %d: reading fdinfo: %s", pid, fd, strerror(-r));
 	const char *cnt = strstr(info, "eventfd-count:"), *sem = strstr(info, "eventfd-semaphore:");
@@ -1024,7 +1024,7 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, 
 			continue;
 		}
 		snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
-		if ((r = ckpt_read_file(p, info, sizeof(info))) < 0) {
+		if ((r = krg_read_small(p, info, sizeof(info))) < 0) {
 			r = ckpt_fail(err, r, "process %d fd %d: reading fdinfo: %s", pid, fd, strerror(-r));
 			break;
 		}

@@ -81,26 +81,6 @@ char *ckpt_strdup(const char *s)
 	return d;
 }
 
-int ckpt_read_file(const char *path, char *buf, size_t len)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t got = 0;
-	while (got + 1 < len) {
-		ssize_t r = read(fd, buf + got, len - 1 - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	buf[got] = 0;
-	return (int)got;
-}
-
 /* The payload is streamed before its length is known, so the sum is over
  * the payload first, then the frame's first 24 bytes (magic, version,
  * part, length). Readers hash in the same order. */

@@ -332,7 +332,7 @@ static int read_mm_fields(pid_t pid, uint64_t brk, Krg__Ckpt__MmFields *mf, stru
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	int r = ckpt_read_file(path, buf, sizeof(buf));
+	int r = krg_read_small(path, buf, sizeof(buf));
 	if (r < 0)
 		return ckpt_fail(err, r, "process %d: reading stat: %s", pid, strerror(-r));
 	char *p = strrchr(buf, ')');

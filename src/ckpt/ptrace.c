@@ -93,7 +93,7 @@ int ckpt_seize_all(pid_t pid, struct ckpt_thread **threads, size_t *n_out, struc
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if (ckpt_read_file(path, buf, sizeof(buf)) < 0)
+	if (krg_read_small(path, buf, sizeof(buf)) < 0)
 		return ckpt_fail(err, ESRCH, "no process %d", pid);
 	const char *tg = strstr(buf, "\nTgid:");
 	if (!tg || atoi(tg + 6) != pid)

@@ -9,30 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "lib/fileio.h"
 #include "lib/macro.h"
 #include "proc/table/table-int.h"
-
-/* Read a small file into buf (NUL-terminated); length or -errno. */
-static ssize_t read_small(const char *path, char *buf, size_t len)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t off = 0;
-	while (off + 1 < len) {
-		ssize_t r = read(fd, buf + off, len - 1 - off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		off += (size_t)r;
-	}
-	buf[off] = 0;
-	return (ssize_t)off;
-}
 
 /* Parse /proc/PID/stat. comm may hold spaces and ')' so the fields start
  * after the last ')'. */
@@ -40,7 +19,7 @@ static int read_stat(pid_t pid, struct proc_info *p)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	ssize_t n = read_small(path, buf, sizeof(buf));
+	ssize_t n = krg_read_small(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
 	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
@@ -177,7 +156,7 @@ int table_proc_uids(pid_t pid, uid_t *ruid, uid_t *suid)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	ssize_t n = read_small(path, buf, sizeof(buf));
+	ssize_t n = krg_read_small(path, buf, sizeof(buf));
 	if (n < 0)
 		return n == -ENOENT ? -ESRCH : (int)n;
 	char *l = strstr(buf, "\nUid:");
@@ -193,7 +172,7 @@ int table_proc_cmdline(pid_t pid, char *buf, size_t len)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	ssize_t n = read_small(path, buf, len);
+	ssize_t n = krg_read_small(path, buf, len);
 	if (n < 0)
 		return (int)n;
 	while (n > 0 && buf[n - 1] == 0)
@@ -216,7 +195,7 @@ long table_clk_tck(void)
 int table_uptime_ms(uint64_t *ms)
 {
 	char buf[128];
-	ssize_t n = read_small("/proc/uptime", buf, sizeof(buf));
+	ssize_t n = krg_read_small("/proc/uptime", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	double up = strtod(buf, NULL);

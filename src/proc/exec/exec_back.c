@@ -40,6 +40,8 @@ struct exec_back {
 	bool discard;              /* caller gone: read and drop output */
 	bool reaped;
 	int status;
+	struct rusage ru;          /* from wait4 */
+	uint64_t start_ms, end_ms; /* uv_now at fork and at reaping: wall time */
 	bool finished;             /* exit sent, removed from the list */
 	uint64_t read_since_tick;
 	uv_timer_t grace, orphan;
@@ -116,6 +118,11 @@ static void maybe_finish(struct exec_back *b)
 		x.has_code = true;
 		x.code = WEXITSTATUS(b->status);
 	}
+	x.has_utime_us = x.has_stime_us = x.has_maxrss_kb = x.has_wall_ms = true;
+	x.utime_us = (uint64_t)b->ru.ru_utime.tv_sec * 1000000 + (uint64_t)b->ru.ru_utime.tv_usec;
+	x.stime_us = (uint64_t)b->ru.ru_stime.tv_sec * 1000000 + (uint64_t)b->ru.ru_stime.tv_usec;
+	x.maxrss_kb = b->ru.ru_maxrss > 0 ? (uint64_t)b->ru.ru_maxrss : 0;
+	x.wall_ms = b->end_ms - b->start_ms;
 	size_t n;
 	uint8_t *buf = x_pack(&x.base, &n);
 	if (buf && x_send_bulk(b->e, b->caller, "proc.exit", buf, n) < 0)
@@ -241,7 +248,8 @@ void back_reap(struct krg_exec *e)
 {
 	for (;;) {
 		int st;
-		pid_t pid = waitpid(-1, &st, WNOHANG);
+		struct rusage ru;
+		pid_t pid = wait4(-1, &st, WNOHANG, &ru);
 		if (pid <= 0)
 			return;
 		struct exec_back *b = e->backs;
@@ -253,6 +261,8 @@ void back_reap(struct krg_exec *e)
 		}
 		b->reaped = true;
 		b->status = st;
+		b->ru = ru;
+		b->end_ms = uv_now(e->s->loop);
 		if (outputs_open(b)) {
 			b->read_since_tick = 0;
 			uv_timer_start(&b->grace, grace_cb, GRACE_MS, GRACE_MS);
@@ -663,6 +673,8 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	b->stream = s->stream;
 	b->pid = pid;
 	b->tty = c.tty;
+	uv_update_time(e->s->loop);
+	b->start_ms = uv_now(e->s->loop);
 	uv_timer_init(e->s->loop, &b->grace);
 	uv_timer_init(e->s->loop, &b->orphan);
 	b->grace.data = b->orphan.data = b;

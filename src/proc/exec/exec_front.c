@@ -219,6 +219,14 @@ void front_on_exit(struct krg_exec *e, uint32_t from, const Krg__Proc__Exit *x)
 			io.has_code = true;
 			io.code = x->has_code ? x->code : 0;
 		}
+		io.has_utime_us = x->has_utime_us;
+		io.utime_us = x->utime_us;
+		io.has_stime_us = x->has_stime_us;
+		io.stime_us = x->stime_us;
+		io.has_maxrss_kb = x->has_maxrss_kb;
+		io.maxrss_kb = x->maxrss_kb;
+		io.has_wall_ms = x->has_wall_ms;
+		io.wall_ms = x->wall_ms;
 		io_send(f, &io, NULL, NULL);
 		krg_api_stream_end(f->st);
 		f->st = NULL;

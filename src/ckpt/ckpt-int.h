@@ -64,14 +64,27 @@ int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt
 int ckpt_pages_verify(const struct ckpt_blob *pages, const uint8_t *sums, size_t len, struct ckpt_error *err);
 void ckpt_blob_free(struct ckpt_blob *b);
 
-/* The whole image, verified and decoded (one process for now). */
-struct ckpt_image {
-	const char *dir;            /* borrowed */
-	Krg__Ckpt__Inventory *inv;  /* owned (protobuf-c unpacked) */
-	Krg__Ckpt__Core *core;
+/* Most processes one image holds (and one checkpoint freezes). */
+#define CKPT_MAX_PROCS 4096
+
+/* One process of an image; a zombie has only its info. */
+struct ckpt_proc_image {
+	const Krg__Ckpt__Process *info;  /* borrowed from the inventory */
+	Krg__Ckpt__Core *core;           /* owned (protobuf-c unpacked); NULL: zombie */
 	Krg__Ckpt__Mm *mm;
 	Krg__Ckpt__Files *files;
 	struct ckpt_blob pages;
+};
+
+/* The whole image, verified and decoded: every process in the
+ * inventory's order (parents before children, the root first). */
+struct ckpt_image {
+	const char *dir;                 /* borrowed */
+	Krg__Ckpt__Inventory *inv;       /* owned */
+	struct ckpt_proc_image *procs;
+	size_t n_procs;
+	Krg__Ckpt__Files **files;        /* the live processes' files, in order (borrowed from procs) */
+	size_t n_live;
 };
 int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, struct ckpt_error *err);
 void ckpt_image_free(struct ckpt_image *img);
@@ -131,9 +144,9 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err);
 int ckpt_mm_restore_fields(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err);
 const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k);
-/* A free spot of `len` bytes both in the image and in our own address
- * space (the restored child starts as our copy); 0 if none. */
-uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *mm, uint64_t len);
+/* A free spot of `len` bytes in every process of the image and in our own
+ * address space (restored processes start as our copy); 0 if none. */
+uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *const *mms, size_t n, uint64_t len);
 
 /* ---- files.c ---- */
 /* How one kind of fd is saved and restored: a versioned ops struct, so a
@@ -151,10 +164,33 @@ struct ckpt_fd_ops {
 	int (*restore)(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
 };
 #define CKPT_FD_OPS_VERSION 2
-int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, struct ckpt_error *err);
+/* One process's fds. in_app: an end whose partner is in another process
+ * is left for ckpt_files_link_app instead of being refused. */
+int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool in_app, Krg__Ckpt__Files **out, struct ckpt_error *err);
+/* Across the processes of an application (restore order): shared open
+ * file descriptions and pipes/socketpairs between processes. */
+int ckpt_files_link_app(Krg__Ckpt__Files **f, size_t n, bool ignore_unsupported, struct ckpt_error *err);
 void ckpt_files_free(Krg__Ckpt__Files *f);
 int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err);
-int ckpt_files_restore(struct ckpt_tracee *t, const Krg__Ckpt__Files *f, struct ckpt_error *err);
+int ckpt_files_validate_app(Krg__Ckpt__Files *const *f, size_t n, struct ckpt_error *err);
+
+/* A restore of several processes, one after the other in image order. */
+struct ckpt_parked {
+	size_t owner;     /* index of the process that made the object and keeps this end */
+	int32_t for_pid;  /* image pid and fd number of the process that takes it */
+	int32_t for_fd;
+	int fd;           /* where the owner keeps it */
+};
+struct ckpt_app_fds {
+	Krg__Ckpt__Files *const *files;  /* borrowed: every live process, in order */
+	size_t n;
+	const pid_t *inner;              /* their pids as the restored processes see them */
+	struct ckpt_parked *parked;      /* owned */
+	size_t n_parked;
+};
+int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err);
+/* Once every process has its fds: the kept ends go. */
+int ckpt_files_close_parked(struct ckpt_app_fds *app, struct ckpt_tracee *const *tracees, struct ckpt_error *err);
 
 /* small helpers (image.c) */
 char *ckpt_strdup(const char *s);

@@ -1,7 +1,7 @@
 /* ckpt.h — checkpoint/restart of unmodified processes (the public side of
- * src/ckpt; ckpt-int.h is the module's own). For now local: one process,
- * dumped into an image directory, restored by the caller as its child.
- * See docs/checkpoint.md. */
+ * src/ckpt; ckpt-int.h is the module's own): an application (a process
+ * and its descendants) dumped into an image directory, restored by the
+ * caller as its child. See docs/checkpoint.md. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -9,7 +9,7 @@
 #include <sys/types.h>
 
 /* Image format version written by this krg; readers refuse others. */
-#define CKPT_IMAGE_VERSION 2
+#define CKPT_IMAGE_VERSION 3
 
 /* A failure, in words for a person: the library fills it, the boundary
  * prints it once. Several lines when several things were refused. */
@@ -21,15 +21,19 @@ struct ckpt_dump_opts {
 	bool kill;                 /* SIGKILL the process after a good dump */
 	bool ignore_unsupported;   /* drop unsupported fds (closed at restart) */
 	const char *description;   /* borrowed; may be NULL */
+	bool process_only;         /* this process alone, not its descendants */
 };
 
-/* Dump process `pid` into `dir` (created 0700; must not hold an image).
- * The process is left running unless opts->kill. 0 or -errno. */
+/* Dump process `pid` and its descendants (the application) into `dir`
+ * (created 0700; must not hold an image). They are left running unless
+ * opts->kill. 0 or -errno. */
 int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, struct ckpt_error *err);
 
-/* Verify the whole image in `dir`, then recreate its process as a child
- * of the caller, running. *pid_out is its pid. On failure nothing is left
- * running. 0 or -errno. */
+/* Verify the whole image in `dir`, then recreate its processes, the root
+ * as a child of the caller, running. *pid_out is the root's pid. A tree
+ * gets the image's pids back (or fails: restart it in a new pid
+ * namespace); a lone process gets another pid if its own is taken. On
+ * failure nothing is left running. 0 or -errno. */
 int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err);
 
 /* A fresh pid namespace for a restart: its init is a reaper (a fork of the

@@ -1,7 +1,11 @@
-/* dump.c — a checkpoint, in order: freeze every thread, refuse early if
- * an fd cannot be saved, ask the leader what only it can tell (signal
- * actions, brk, ...) through injected syscalls, save memory, write the
- * parts, inventory last; then thaw (or kill). */
+/* dump.c — a checkpoint, in order: freeze the application (the process
+ * and, unless asked otherwise, every descendant: parents are frozen
+ * before their children are listed, so nobody forks behind our back),
+ * refuse early if an fd cannot be saved, link what processes share, ask
+ * each process what only it can tell (signal actions, brk, ...) through
+ * injected syscalls, save memory, write the parts, inventory last; then
+ * thaw (or kill). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <elf.h>
@@ -15,10 +19,28 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/macro.h"
+
+/* One process of the application while it is frozen. */
+struct dump_proc {
+	pid_t pid, ppid, pgid, sid;
+	bool zombie;
+	int exit_status;               /* zombie: wait status */
+	struct ckpt_thread *th;        /* live: its frozen threads, the leader first */
+	size_t nth;
+	Krg__Ckpt__Files *files;
+	Krg__Ckpt__Core *core;
+	Krg__Ckpt__Mm *mm;
+};
+
+struct dump_app {
+	struct dump_proc *p;
+	size_t n;
+};
 
 /* A `syscall` instruction (0f 05) in the tracee's vdso: its fallback
  * paths have some. 0 if none. */
@@ -47,14 +69,263 @@ static uint64_t find_syscall_insn(pid_t pid)
 	return 0;
 }
 
-static void cleanup_dir(int dirfd, pid_t pid)
+/* State, parent, group, session and (field 52) exit code from
+ * /proc/PID/stat. 0 or -errno. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgid, pid_t *sid, int *exit_code)
+{
+	char path[64], buf[2048];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	int r = krg_read_small(path, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	p += 2;
+	*state = *p;
+	/* fields from 3 (state) on, space separated */
+	long f[53] = { 0 };
+	int n = 3;
+	for (char *tok = strtok(p, " "); tok && n < 53; tok = strtok(NULL, " "), n++)
+		f[n] = strtol(tok, NULL, 10);
+	*ppid = (pid_t)f[4];
+	*pgid = (pid_t)f[5];
+	*sid = (pid_t)f[6];
+	*exit_code = n > 52 ? (int)f[52] : 0;
+	return 0;
+}
+
+static bool in_app(const struct dump_app *a, pid_t pid)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->p[i].pid == pid)
+			return true;
+	return false;
+}
+
+static int add_proc(struct dump_app *a, pid_t pid, struct ckpt_error *err)
+{
+	if (a->n >= CKPT_MAX_PROCS)
+		return ckpt_fail(err, E2BIG, "the application has more than %d processes", CKPT_MAX_PROCS);
+	struct dump_proc *np = realloc(a->p, (a->n + 1) * sizeof(*np));
+	if (!np)
+		abort();
+	a->p = np;
+	a->p[a->n++] = (struct dump_proc){ .pid = pid };
+	return 0;
+}
+
+/* The children of every thread of pid, appended to the application. */
+static int add_children(struct dump_app *a, pid_t pid, struct ckpt_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return ckpt_fail(err, ESRCH, "process %d vanished", pid);
+	struct dirent *de;
+	int r = 0;
+	while (!r && (de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		char cp[300], buf[8192];
+		snprintf(cp, sizeof(cp), "/proc/%d/task/%s/children", pid, de->d_name);
+		if (krg_read_small(cp, buf, sizeof(buf)) < 0)
+			continue;  /* the thread ended */
+		for (char *tok = strtok(buf, " \n"); tok && !r; tok = strtok(NULL, " \n")) {
+			pid_t c = atoi(tok);
+			if (c > 0 && !in_app(a, c))
+				r = add_proc(a, c, err);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+/* Freeze the root, then each process found, listing its children once it
+ * cannot fork any more. A child that exits meanwhile is a zombie (its
+ * parent is frozen: nobody reaps it). */
+static int freeze_app(struct dump_app *a, pid_t root, bool with_children, struct ckpt_error *err)
+{
+	int r = add_proc(a, root, err);
+	for (size_t i = 0; i < a->n && r >= 0; i++) {
+		struct dump_proc *p = &a->p[i];
+		char state = 0;
+		int code = 0;
+		if ((r = read_stat(p->pid, &state, &p->ppid, &p->pgid, &p->sid, &code)) < 0) {
+			r = ckpt_fail(err, ESRCH, "process %d vanished during the checkpoint", p->pid);
+			break;
+		}
+		if (state != 'Z' && state != 'X') {
+			r = ckpt_seize_all(p->pid, &p->th, &p->nth, err);
+			if (r == -ESRCH || r == -EPERM) {
+				/* exited between the listing and the seize? */
+				char st2 = 0;
+				if (i > 0 && read_stat(p->pid, &st2, &p->ppid, &p->pgid, &p->sid, &code) == 0 && (st2 == 'Z' || st2 == 'X')) {
+					err->msg[0] = 0;
+					state = st2;
+					r = 0;
+				}
+			}
+			if (r < 0)
+				break;
+		}
+		if (state == 'Z' || state == 'X') {
+			if (i == 0) {
+				r = ckpt_fail(err, ESRCH, "process %d has exited", p->pid);
+				break;
+			}
+			p->zombie = true;
+			p->exit_status = code;
+			continue;
+		}
+		if (with_children)
+			r = add_children(a, p->pid, err);
+	}
+	return r;
+}
+
+static void thaw_app(struct dump_app *a, bool kill_it)
+{
+	/* Children first when killing: a parent that goes first would have
+	 * them reparented while we still trace them. */
+	for (size_t i = a->n; i-- > 0;) {
+		struct dump_proc *p = &a->p[i];
+		if (p->th)
+			ckpt_release_all(p->pid, p->th, p->nth, kill_it);
+		p->th = NULL;
+		ckpt_files_free(p->files);
+		ckpt_core_free(p->core);
+		ckpt_mm_free(p->mm);
+	}
+	free(a->p);
+	a->p = NULL;
+	a->n = 0;
+}
+
+/* Sessions and groups krg can recreate: a process's session is its
+ * parent's or its own; its group has a member in the application that
+ * leads it, or is the root's. Anything else is refused by name. */
+static int check_groups(const struct dump_app *a, struct ckpt_error *err)
+{
+	const struct dump_proc *root = &a->p[0];
+	for (size_t i = 1; i < a->n; i++) {
+		const struct dump_proc *p = &a->p[i], *parent = NULL;
+		for (size_t j = 0; j < i && !parent; j++)
+			if (a->p[j].pid == p->ppid)
+				parent = &a->p[j];
+		if (!parent)
+			return ckpt_fail(err, ESRCH, "process %d: its parent %d left the application during the checkpoint", p->pid, p->ppid);
+		if (p->sid != parent->sid && p->sid != p->pid)
+			return ckpt_fail(err, EOPNOTSUPP, "process %d: its session %d is neither its parent's nor its own: not supported", p->pid, p->sid);
+		if (p->pgid != p->pid && p->pgid != root->pgid && !in_app(a, p->pgid))
+			return ckpt_fail(err, EOPNOTSUPP, "process %d: its process group %d has no leader in the application: not supported", p->pid, p->pgid);
+	}
+	return 0;
+}
+
+/* Inject into the process: a scratch page for the answers, the core
+ * state, the registers put back as they were. */
+static int dump_core(struct dump_proc *p, struct ckpt_error *err, uint64_t *brk)
+{
+	struct ckpt_tracee t = { .pid = p->pid };
+	t.code = find_syscall_insn(p->pid);
+	if (!t.code)
+		return ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction: cannot ask it for its signal actions", p->pid);
+	int r;
+	long ret = ckpt_syscall(&t, err, SYS_mmap, 0, CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ret < 0 && ret > -4096)
+		r = ckpt_fail(err, (int)-ret, "process %d: scratch mmap: %s", p->pid, strerror((int)-ret));
+	else if (err->msg[0])
+		r = -EIO;
+	else {
+		t.scratch = (uint64_t)ret;
+		t.scratch_len = CKPT_PAGE;
+		r = ckpt_core_dump(&t, p->th, p->nth, &p->core, brk, err);
+		ckpt_syscall(&t, err, SYS_munmap, (long)t.scratch, CKPT_PAGE, 0, 0, 0, 0);
+	}
+	/* Back to what it was doing, registers and all (a syscall it was in
+	 * is restarted by hand: we are past the stop where the kernel would). */
+	struct user_regs_struct lregs = p->th[0].regs;
+	ckpt_regs_fixup_restart(&lregs);
+	struct iovec iov = { &lregs, sizeof(lregs) };
+	if (ptrace(PTRACE_SETREGSET, p->pid, (void *)NT_PRSTATUS, &iov) < 0 && r >= 0)
+		r = ckpt_fail(err, errno, "process %d: putting its registers back: %s", p->pid, strerror(errno));
+	/* Signals that reached it while we injected are its own: give them back. */
+	for (int s = 1; s <= 64; s++)
+		if (t.pending_sigs & (1ULL << (s - 1)))
+			p->th[0].stop_sig = p->th[0].stop_sig ? p->th[0].stop_sig : s;
+	if (r >= 0 && err->msg[0])
+		r = -EIO;
+	return r;
+}
+
+static int write_proc(int dirfd, struct dump_proc *p, struct ckpt_error *err)
+{
+	char name[64];
+	int r;
+	snprintf(name, sizeof(name), "core-%d.img", p->pid);
+	if ((r = ckpt_write_msg(dirfd, name, CKPT_PART_CORE, &p->core->base, err)) < 0)
+		return r;
+	snprintf(name, sizeof(name), "mm-%d.img", p->pid);
+	if ((r = ckpt_write_msg(dirfd, name, CKPT_PART_MM, &p->mm->base, err)) < 0)
+		return r;
+	snprintf(name, sizeof(name), "files-%d.img", p->pid);
+	return ckpt_write_msg(dirfd, name, CKPT_PART_FILES, &p->files->base, err);
+}
+
+static void cleanup_dir(int dirfd, const struct dump_app *a)
 {
 	const char *fmt[] = { "core-%d.img", "mm-%d.img", "files-%d.img", "pages-%d.img", ".pages-%d.img.tmp" };
 	char name[64];
-	for (size_t i = 0; i < ARRAY_SIZE(fmt); i++) {
-		snprintf(name, sizeof(name), fmt[i], pid);
-		unlinkat(dirfd, name, 0);
+	for (size_t k = 0; k < a->n; k++)
+		for (size_t i = 0; i < ARRAY_SIZE(fmt); i++) {
+			snprintf(name, sizeof(name), fmt[i], a->p[k].pid);
+			unlinkat(dirfd, name, 0);
+		}
+}
+
+static int write_inventory(int dirfd, const struct dump_app *a, const struct ckpt_dump_opts *opts, struct ckpt_error *err)
+{
+	Krg__Ckpt__Inventory inv = KRG__CKPT__INVENTORY__INIT;
+	_cleanup_free_ int32_t *pids = calloc(a->n, sizeof(*pids));
+	_cleanup_free_ Krg__Ckpt__Process *procs = calloc(a->n, sizeof(*procs));
+	_cleanup_free_ Krg__Ckpt__Process **pp = calloc(a->n, sizeof(*pp));
+	if (!pids || !procs || !pp)
+		abort();
+	for (size_t i = 0; i < a->n; i++) {
+		const struct dump_proc *p = &a->p[i];
+		krg__ckpt__process__init(&procs[i]);
+		pids[i] = p->pid;
+		procs[i].pid = p->pid;
+		procs[i].ppid = i ? p->ppid : 0;
+		procs[i].pgid = p->pgid;
+		procs[i].sid = p->sid;
+		procs[i].has_zombie = procs[i].zombie = p->zombie;
+		procs[i].has_exit_status = p->zombie;
+		procs[i].exit_status = p->exit_status;
+		pp[i] = &procs[i];
 	}
+	struct utsname u;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uname(&u);
+	inv.image_version = CKPT_IMAGE_VERSION;
+	inv.arch = KRG__CKPT__ARCH__ARCH_X86_64;
+	inv.root_pid = a->p[0].pid;
+	inv.n_pids = a->n;
+	inv.pids = pids;
+	inv.n_procs = a->n;
+	inv.procs = pp;
+	inv.time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	inv.kernel = u.release;
+	inv.description = (char *)opts->description;
+	inv.xsave_size = (uint32_t)a->p[0].th[0].xsave_len;
+	inv.has_xcr0 = true;
+	inv.xcr0 = ckpt_xcr0();
+	inv.has_killed = true;
+	inv.killed = opts->kill;
+	return ckpt_write_msg(dirfd, "inventory.img", CKPT_PART_INVENTORY, &inv.base, err);
 }
 
 int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, struct ckpt_error *err)
@@ -72,109 +343,66 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	if (fchmod(dirfd, 0700) < 0)
 		return ckpt_fail(err, errno, "image directory %s: chmod: %s", dir, strerror(errno));
 
-	struct ckpt_thread *th = NULL;
-	size_t nth = 0;
-	if ((r = ckpt_seize_all(pid, &th, &nth, err)) < 0)
-		goto out_dir;
-
-	Krg__Ckpt__Files *files = NULL;
-	Krg__Ckpt__Core *core = NULL;
-	Krg__Ckpt__Mm *mm = NULL;
-	uint64_t brk = 0;
-	bool injected = false;
-	struct ckpt_tracee t = { .pid = pid };
-	if ((r = ckpt_files_dump(pid, opts->ignore_unsupported, &files, err)) < 0)
+	struct dump_app a = { 0 };
+	_cleanup_free_ Krg__Ckpt__Files **files = NULL;
+	if ((r = freeze_app(&a, pid, !opts->process_only, err)) < 0)
+		goto out;
+	if ((r = check_groups(&a, err)) < 0)
 		goto out;
 
-	/* Inject into the leader: a scratch page for the answers. */
-	t.code = find_syscall_insn(pid);
-	if (!t.code) {
-		r = ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction: cannot ask it for its signal actions", pid);
+	/* Every fd first: an unsupported one anywhere refuses the whole
+	 * checkpoint before anything is written. */
+	files = calloc(a.n + 1, sizeof(*files));
+	size_t nlive = 0;
+	if (!files)
+		abort();
+	int refused = 0;
+	char why[sizeof(err->msg)] = "";
+	for (size_t i = 0; i < a.n; i++) {
+		if (a.p[i].zombie)
+			continue;
+		r = ckpt_files_dump(a.p[i].pid, opts->ignore_unsupported, a.n > 1, &a.p[i].files, err);
+		if (r == -EOPNOTSUPP) {
+			/* gather every process's refusals */
+			refused++;
+			size_t l = strlen(why);
+			snprintf(why + l, sizeof(why) - l, "%s%s", l ? "\n" : "", err->msg);
+			err->msg[0] = 0;
+			continue;
+		}
+		if (r < 0)
+			goto out;
+		files[nlive++] = a.p[i].files;
+	}
+	if (refused) {
+		snprintf(err->msg, sizeof(err->msg), "%s", why);
+		r = -EOPNOTSUPP;
 		goto out;
 	}
-	injected = true;
-	long ret = ckpt_syscall(&t, err, SYS_mmap, 0, CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ret < 0 && ret > -4096) {
-		r = ckpt_fail(err, (int)-ret, "process %d: scratch mmap: %s", pid, strerror((int)-ret));
-		goto out;
-	} else if (err->msg[0]) {
-		r = -EIO;
-		goto out;
-	}
-	t.scratch = (uint64_t)ret;
-	t.scratch_len = CKPT_PAGE;
-	r = ckpt_core_dump(&t, th, nth, &core, &brk, err);
-	ckpt_syscall(&t, err, SYS_munmap, (long)t.scratch, CKPT_PAGE, 0, 0, 0, 0);
-	/* Back to what it was doing, registers and all (a syscall it was in
-	 * is restarted by hand: we are past the stop where the kernel would). */
-	struct user_regs_struct lregs = th[0].regs;
-	ckpt_regs_fixup_restart(&lregs);
-	struct iovec iov = { &lregs, sizeof(lregs) };
-	if (ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0 && r >= 0)
-		r = ckpt_fail(err, errno, "process %d: putting its registers back: %s", pid, strerror(errno));
-	injected = false;
-	if (r < 0)
-		goto out;
-	if (err->msg[0]) {
-		r = -EIO;
-		goto out;
-	}
-
-	if ((r = ckpt_mm_dump(pid, brk, dirfd, &mm, err)) < 0)
-		goto out;
-	char name[64];
-	snprintf(name, sizeof(name), "core-%d.img", pid);
-	if ((r = ckpt_write_msg(dirfd, name, CKPT_PART_CORE, &core->base, err)) < 0)
-		goto out;
-	snprintf(name, sizeof(name), "mm-%d.img", pid);
-	if ((r = ckpt_write_msg(dirfd, name, CKPT_PART_MM, &mm->base, err)) < 0)
-		goto out;
-	snprintf(name, sizeof(name), "files-%d.img", pid);
-	if ((r = ckpt_write_msg(dirfd, name, CKPT_PART_FILES, &files->base, err)) < 0)
+	if (a.n > 1 && (r = ckpt_files_link_app(files, nlive, opts->ignore_unsupported, err)) < 0)
 		goto out;
 
-	Krg__Ckpt__Inventory inv = KRG__CKPT__INVENTORY__INIT;
-	int32_t pids[1] = { pid };
-	struct utsname u;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uname(&u);
-	inv.image_version = CKPT_IMAGE_VERSION;
-	inv.arch = KRG__CKPT__ARCH__ARCH_X86_64;
-	inv.root_pid = pid;
-	inv.n_pids = 1;
-	inv.pids = pids;
-	inv.time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	inv.kernel = u.release;
-	inv.description = (char *)opts->description;
-	inv.xsave_size = (uint32_t)th[0].xsave_len;
-	inv.has_xcr0 = true;
-	inv.xcr0 = ckpt_xcr0();
-	inv.has_killed = true;
-	inv.killed = opts->kill;
-	if ((r = ckpt_write_msg(dirfd, "inventory.img", CKPT_PART_INVENTORY, &inv.base, err)) < 0)
+	for (size_t i = 0; i < a.n; i++) {
+		struct dump_proc *p = &a.p[i];
+		if (p->zombie)
+			continue;
+		uint64_t brk = 0;
+		if ((r = dump_core(p, err, &brk)) < 0)
+			goto out;
+		if ((r = ckpt_mm_dump(p->pid, brk, dirfd, &p->mm, err)) < 0)
+			goto out;
+		if ((r = write_proc(dirfd, p, err)) < 0)
+			goto out;
+	}
+	if ((r = write_inventory(dirfd, &a, opts, err)) < 0)
 		goto out;
 	fsync(dirfd);
 out:
-	if (injected) {
-		struct user_regs_struct lregs2 = th[0].regs;
-		ckpt_regs_fixup_restart(&lregs2);
-		struct iovec iov2 = { &lregs2, sizeof(lregs2) };
-		ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov2);
-	}
-	/* Signals that reached it while we injected are its own: give them back. */
-	for (int s = 1; s <= 64; s++)
-		if (t.pending_sigs & (1ULL << (s - 1)))
-			th[0].stop_sig = th[0].stop_sig ? th[0].stop_sig : s;
-	ckpt_release_all(pid, th, nth, r == 0 && opts->kill);
-	ckpt_files_free(files);
-	ckpt_core_free(core);
-	ckpt_mm_free(mm);
-out_dir:
 	if (r < 0) {
-		cleanup_dir(dirfd, pid);
+		cleanup_dir(dirfd, &a);
 		if (created)
 			rmdir(dir);
 	}
+	thaw_app(&a, r == 0 && opts->kill);
 	return r;
 }

@@ -43,6 +43,9 @@ struct ckpt_fd_rctx {
 	const Krg__Ckpt__Files *f;
 	bool *done;
 	int pidfd;
+	struct ckpt_app_fds *app;  /* every process of the restore */
+	size_t idx;                /* this one's index in app */
+	int park_base;             /* parked fds go at or above this */
 };
 
 /* A duplicate of fd `fd` of process `pid` in krg (close-on-exec), or -errno. */
@@ -128,6 +131,79 @@ static int place_pair(struct ckpt_fd_rctx *c, long a, const Krg__Ckpt__Fd *fa, l
 	return r < 0 ? r : place(c, b, fb, err);
 }
 
+/* Process `pid` of the application: its index in app, or -1. */
+static ssize_t app_index(const struct ckpt_app_fds *app, int32_t pid)
+{
+	for (size_t k = 0; k < app->n; k++)
+		if (app->files[k]->pid == pid)
+			return (ssize_t)k;
+	return -1;
+}
+
+/* Fd `fdnum` of the already restored process k, copied into the tracee
+ * (pidfd_open + pidfd_getfd run by the tracee itself) and moved to
+ * fd->fd: the same open file description, as after a fork. */
+static int take_from(struct ckpt_fd_rctx *c, size_t k, int fdnum, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	long pfd = ckpt_syscall(c->t, err, SYS_pidfd_open, c->app->inner[k], 0, 0, 0, 0, 0);
+	if (pfd < 0)
+		return ckpt_fail(err, inj_errno(pfd), "fd %d: pidfd_open of process %d: %s", fd->fd, c->app->files[k]->pid, strerror(inj_errno(pfd)));
+	long tmp = ckpt_syscall(c->t, err, SYS_pidfd_getfd, pfd, fdnum, 0, 0, 0, 0);
+	ckpt_syscall(c->t, err, SYS_close, pfd, 0, 0, 0, 0, 0);
+	if (tmp < 0)
+		return ckpt_fail(err, inj_errno(tmp), "fd %d: taking fd %d of process %d: %s", fd->fd, fdnum, c->app->files[k]->pid,
+				 strerror(inj_errno(tmp)));
+	return place(c, tmp, fd, err);
+}
+
+/* The other end of a new pipe/socketpair belongs to process peer_pid,
+ * restored later: keep it here, above every fd of this image, until that
+ * process takes it; closed when everything is restored. */
+static int park(struct ckpt_fd_rctx *c, long tmp, int32_t for_pid, int32_t for_fd, struct ckpt_error *err)
+{
+	long n = ckpt_syscall(c->t, err, SYS_fcntl, tmp, F_DUPFD_CLOEXEC, c->park_base, 0, 0, 0);
+	ckpt_syscall(c->t, err, SYS_close, tmp, 0, 0, 0, 0, 0);
+	if (n < 0)
+		return ckpt_fail(err, inj_errno(n), "keeping an end for process %d fd %d: %s", for_pid, for_fd, strerror(inj_errno(n)));
+	struct ckpt_app_fds *a = c->app;
+	struct ckpt_parked *np = realloc(a->parked, (a->n_parked + 1) * sizeof(*np));
+	if (!np)
+		abort();
+	a->parked = np;
+	a->parked[a->n_parked++] = (struct ckpt_parked){ .owner = c->idx, .for_pid = for_pid, .for_fd = for_fd, .fd = (int)n };
+	return 0;
+}
+
+/* The end parked for this entry by the process that made the object. */
+static int take_parked(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	int32_t self = c->f->pid;
+	for (size_t i = 0; i < c->app->n_parked; i++) {
+		const struct ckpt_parked *p = &c->app->parked[i];
+		if (p->for_pid == self && p->for_fd == fd->fd)
+			return take_from(c, p->owner, p->fd, fd, err);
+	}
+	return ckpt_fail(err, EBADMSG, "image: fd %d: its other end in process %d left nothing for it", fd->fd, fd->peer_pid);
+}
+
+/* The other end of fd when it lives in another process (NULL if none),
+ * and whether that process is restored already (then it made the object). */
+static const Krg__Ckpt__Fd *remote_peer(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, bool *made)
+{
+	*made = false;
+	if (!fd->has_peer_pid || !c->app)
+		return NULL;
+	ssize_t k = app_index(c->app, fd->peer_pid);
+	if (k < 0)
+		return NULL;
+	*made = (size_t)k < c->idx;
+	const Krg__Ckpt__Files *pf = c->app->files[k];
+	for (size_t i = 0; i < pf->n_fds; i++)
+		if (pf->fds[i]->fd == fd->peer && !pf->fds[i]->has_dup_of)
+			return pf->fds[i];
+	return NULL;
+}
+
 /* The non-dup entry for fd number n, or NULL. */
 static const Krg__Ckpt__Fd *entry_of(const Krg__Ckpt__Files *f, int n, size_t *idx)
 {
@@ -147,6 +223,7 @@ struct link_state {
 	bool ignore;
 	int *refused;
 	bool *drop;
+	bool in_app;  /* other ends may be in other processes: ckpt_files_link_app decides */
 };
 
 static void __attribute__((format(printf, 4, 5))) refuse(struct link_state *ls, size_t i, struct ckpt_error *err, const char *fmt, ...)
@@ -299,8 +376,8 @@ out:
 	return r;
 }
 
-/* Another process holding pipe:[ino] (its pid), or 0. */
-static pid_t pipe_holder(pid_t self, uint64_t ino)
+/* A process other than those in skip[] holding pipe:[ino] (its pid), or 0. */
+static pid_t pipe_holder(const pid_t *skip, size_t nskip, uint64_t ino)
 {
 	char want[64];
 	snprintf(want, sizeof(want), "pipe:[%llu]", (unsigned long long)ino);
@@ -311,7 +388,10 @@ static pid_t pipe_holder(pid_t self, uint64_t ino)
 	struct dirent *de;
 	while (!found && (de = readdir(d))) {
 		pid_t p = atoi(de->d_name);
-		if (p <= 0 || p == self)
+		bool skipped = false;
+		for (size_t k = 0; k < nskip && !skipped; k++)
+			skipped = skip[k] == p;
+		if (p <= 0 || skipped)
 			continue;
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/fd", p);
@@ -336,12 +416,16 @@ static pid_t pipe_holder(pid_t self, uint64_t ino)
 
 static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
 {
+	bool made = false;
+	const Krg__Ckpt__Fd *remote = remote_peer(c, fd, &made);
+	if (made)
+		return take_parked(c, fd, err);
 	INJ(c, fd->fd, "pipe2", SYS_pipe2, (long)c->t->scratch, 0, 0, 0, 0, 0);
 	int p[2];
 	if (ckpt_peek(c->t->pid, c->t->scratch, p, sizeof(p)) < 0)
 		return ckpt_fail(err, EIO, "fd %d: reading pipe2's answer", fd->fd);
 	size_t pi = 0;
-	const Krg__Ckpt__Fd *peer = fd->has_peer ? entry_of(c->f, fd->peer, &pi) : NULL;
+	const Krg__Ckpt__Fd *peer = remote ? remote : fd->has_peer ? entry_of(c->f, fd->peer, &pi) : NULL;
 	bool reader = (fd->flags & O_ACCMODE) == O_RDONLY;
 	const Krg__Ckpt__Fd *rd = reader ? fd : peer, *wr = reader ? peer : fd;
 	/* The data goes in through the write end, from krg. */
@@ -362,6 +446,10 @@ static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	if (!peer) {
 		ckpt_syscall(c->t, err, SYS_close, reader ? p[1] : p[0], 0, 0, 0, 0, 0);
 		return place(c, reader ? p[0] : p[1], fd, err);
+	}
+	if (remote) {
+		int r = park(c, reader ? p[1] : p[0], fd->peer_pid, fd->peer, err);
+		return r < 0 ? r : place(c, reader ? p[0] : p[1], fd, err);
 	}
 	c->done[pi] = true;
 	return place_pair(c, p[0], rd, p[1], wr, err);
@@ -777,14 +865,16 @@ static int link_unix(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 		for (size_t j = 0; j < f->n_fds && !p; j++)
 			if (j != i && !f->fds[j]->has_dup_of && !strcmp(f->fds[j]->kind, "unix") && f->fds[j]->ino == (uint64_t)peer)
 				p = f->fds[j];
-		if (!p) {
+		if (!p && !ls->in_app) {
 			refuse(ls, i, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%lld] is outside the process is not supported yet",
 			       ls->pid, e->fd, (unsigned long long)e->ino, peer);
 			return 0;
 		}
-		e->has_peer = p->has_peer = true;
-		e->peer = p->fd;
-		p->peer = e->fd;
+		if (p) {
+			e->has_peer = p->has_peer = true;
+			e->peer = p->fd;
+			p->peer = e->fd;
+		}
 	}
 	int l = getfd_pid(ls->pid, e->fd);
 	if (l < 0)
@@ -821,12 +911,16 @@ static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 {
 	if (!fd->has_sock_type || (fd->sock_type != SOCK_STREAM && fd->sock_type != SOCK_DGRAM))
 		return ckpt_fail(err, EBADMSG, "image: fd %d: unix socket of unknown type", fd->fd);
+	bool made = false;
+	const Krg__Ckpt__Fd *remote = remote_peer(c, fd, &made);
+	if (made)
+		return take_parked(c, fd, err);
 	INJ(c, fd->fd, "socketpair", SYS_socketpair, AF_UNIX, fd->sock_type, 0, (long)c->t->scratch, 0, 0);
 	int sv[2];
 	if (ckpt_peek(c->t->pid, c->t->scratch, sv, sizeof(sv)) < 0)
 		return ckpt_fail(err, EIO, "fd %d: reading socketpair's answer", fd->fd);
 	size_t pi = 0;
-	const Krg__Ckpt__Fd *peer = fd->has_peer ? entry_of(c->f, fd->peer, &pi) : NULL;
+	const Krg__Ckpt__Fd *peer = remote ? remote : fd->has_peer ? entry_of(c->f, fd->peer, &pi) : NULL;
 	int r = unix_refill(c, sv[1], fd, err);
 	if (r == 0 && peer)
 		r = unix_refill(c, sv[0], peer, err);
@@ -835,6 +929,10 @@ static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	if (!peer) {
 		ckpt_syscall(c->t, err, SYS_close, sv[1], 0, 0, 0, 0, 0);
 		return place(c, sv[0], fd, err);
+	}
+	if (remote) {
+		r = park(c, sv[1], fd->peer_pid, fd->peer, err);
+		return r < 0 ? r : place(c, sv[0], fd, err);
 	}
 	c->done[pi] = true;
 	return place_pair(c, sv[0], fd, sv[1], peer, err);
@@ -887,6 +985,38 @@ void ckpt_files_free(Krg__Ckpt__Files *f)
 	free(f);
 }
 
+static void free_entry(Krg__Ckpt__Fd *e)
+{
+	free(e->kind);
+	free(e->path);
+	free(e->data.data);
+	for (size_t k = 0; k < e->n_packets; k++)
+		free(e->packets[k].data);
+	free(e->packets);
+	free(e);
+}
+
+/* Dropped entries go, with their dups; a peer that went is closed. */
+static void prune(Krg__Ckpt__Files *f, bool *drop)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->n_fds; i++) {
+		Krg__Ckpt__Fd *e = f->fds[i];
+		bool gone = drop[i];
+		for (size_t j = 0; j < i && e->has_dup_of && !gone; j++)
+			if (drop[j] && f->fds[j]->fd == e->dup_of)
+				gone = drop[i] = true;
+		if (!gone)
+			f->fds[n++] = e;
+		else
+			free_entry(e);
+	}
+	f->n_fds = n;
+	for (size_t i = 0; i < n; i++)
+		if (f->fds[i]->has_peer && !f->fds[i]->has_peer_pid && !entry_of(f, f->fds[i]->peer, NULL))
+			f->fds[i]->has_peer = false;
+}
+
 static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struct ckpt_error *err)
 {
 	Krg__Ckpt__Fd *e = f->fds[i], *rd = NULL, *wr = NULL;
@@ -915,8 +1045,8 @@ static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 			rd->has_peer = wr->has_peer = true;
 			rd->peer = wr->fd;
 			wr->peer = rd->fd;
-		} else {
-			pid_t h = pipe_holder(ls->pid, e->ino);
+		} else if (!ls->in_app) {
+			pid_t h = pipe_holder(&ls->pid, 1, e->ino);
 			if (h) {
 				refuse(ls, i, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d is not supported yet", ls->pid,
 				       e->fd, (unsigned long long)e->ino, h);
@@ -959,34 +1089,11 @@ static int link_pass(struct link_state *ls, Krg__Ckpt__Files *f, struct ckpt_err
 	}
 	if (r < 0)
 		return r;
-	/* Dropped entries go, with their dups; a peer that went is closed. */
-	size_t n = 0;
-	for (size_t i = 0; i < f->n_fds; i++) {
-		Krg__Ckpt__Fd *e = f->fds[i];
-		bool gone = ls->drop[i];
-		for (size_t j = 0; j < i && e->has_dup_of && !gone; j++)
-			if (ls->drop[j] && f->fds[j]->fd == e->dup_of)
-				gone = ls->drop[i] = true;
-		if (!gone)
-			f->fds[n++] = e;
-		else {
-			free(e->kind);
-			free(e->path);
-			free(e->data.data);
-			for (size_t k = 0; k < e->n_packets; k++)
-				free(e->packets[k].data);
-			free(e->packets);
-			free(e);
-		}
-	}
-	f->n_fds = n;
-	for (size_t i = 0; i < n; i++)
-		if (f->fds[i]->has_peer && !entry_of(f, f->fds[i]->peer, NULL))
-			f->fds[i]->has_peer = false;
+	prune(f, ls->drop);
 	return 0;
 }
 
-int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, struct ckpt_error *err)
+int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool in_app, Krg__Ckpt__Files **out, struct ckpt_error *err)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
@@ -1057,7 +1164,7 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, 
 	}
 	closedir(d);
 	if (!r) {
-		struct link_state ls = { pid, ignore_unsupported, &refused, calloc(f->n_fds + 1, sizeof(bool)) };
+		struct link_state ls = { pid, ignore_unsupported, &refused, calloc(f->n_fds + 1, sizeof(bool)), in_app };
 		if (!ls.drop)
 			abort();
 		r = link_pass(&ls, f, err);
@@ -1076,6 +1183,205 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, Krg__Ckpt__Files **out, 
 	return 0;
 }
 
+/* ---- across the processes of an application ----
+ * After every process's fds are dumped (in_app): an fd that is the same
+ * open file description as one of an earlier process (kcmp) is taken from
+ * it at restore (share_pid/share_fd), as a fork had passed it on; the two
+ * ends of a pipe or socketpair held by two processes name each other
+ * (peer_pid/peer): the first restored makes the object and keeps the other
+ * end for the second. An end whose partner is held outside the
+ * application is refused like any unsupported fd. */
+
+struct app_refusal {
+	bool ignore;
+	int refused;
+};
+
+static void __attribute__((format(printf, 3, 4))) app_refuse(struct app_refusal *ar, struct ckpt_error *err, const char *fmt, ...)
+{
+	if (ar->ignore)
+		return;
+	if (!ar->refused++)
+		err->msg[0] = 0;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ckpt_fail_append(err, "%s", line);
+}
+
+static bool same_description(const Krg__Ckpt__Files *fa, const Krg__Ckpt__Fd *a, const Krg__Ckpt__Files *fb, const Krg__Ckpt__Fd *b)
+{
+	if (strcmp(a->kind, b->kind) || (a->has_ino && b->has_ino && a->ino != b->ino))
+		return false;
+	return syscall(SYS_kcmp, fa->pid, fb->pid, KCMP_FILE, a->fd, b->fd) == 0;
+}
+
+static void link_shared(Krg__Ckpt__Files **f, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t a = 0; a < f[i]->n_fds; a++) {
+			Krg__Ckpt__Fd *e = f[i]->fds[a];
+			if (e->has_dup_of)
+				continue;
+			for (size_t j = 0; j < i && !e->has_share_pid; j++)
+				for (size_t b = 0; b < f[j]->n_fds; b++) {
+					const Krg__Ckpt__Fd *g = f[j]->fds[b];
+					if (g->has_dup_of || g->has_share_pid || !same_description(f[j], g, f[i], e))
+						continue;
+					e->has_share_pid = e->has_share_fd = true;
+					e->share_pid = f[j]->pid;
+					e->share_fd = g->fd;
+					/* Its contents and queues are the first holder's. */
+					free(e->data.data);
+					e->data.data = NULL;
+					e->data.len = 0;
+					e->has_data = false;
+					break;
+				}
+		}
+	/* A shared end is no longer paired inside its process. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t a = 0; a < f[i]->n_fds; a++) {
+			Krg__Ckpt__Fd *e = f[i]->fds[a];
+			if (!e->has_share_pid || !e->has_peer)
+				continue;
+			Krg__Ckpt__Fd *p = (Krg__Ckpt__Fd *)entry_of(f[i], e->peer, NULL);
+			if (p)
+				p->has_peer = false;
+			e->has_peer = false;
+		}
+}
+
+/* The end of e's pipe or socketpair held by another process, if any. */
+static int find_remote_end(Krg__Ckpt__Files **f, size_t n, size_t i, const Krg__Ckpt__Fd *e, uint64_t want_ino, size_t *pj, Krg__Ckpt__Fd **pg)
+{
+	int found = 0;
+	bool is_pipe = !strcmp(e->kind, "pipe");
+	for (size_t j = 0; j < n; j++) {
+		if (j == i)
+			continue;
+		for (size_t b = 0; b < f[j]->n_fds; b++) {
+			Krg__Ckpt__Fd *g = f[j]->fds[b];
+			if (g->has_dup_of || g->has_share_pid || g->has_peer || strcmp(g->kind, e->kind) || !g->has_ino || g->ino != want_ino)
+				continue;
+			if (is_pipe && ((g->flags & O_ACCMODE) == O_RDONLY) == ((e->flags & O_ACCMODE) == O_RDONLY))
+				continue;
+			if (!found++) {
+				*pj = j;
+				*pg = g;
+			}
+		}
+	}
+	return found;
+}
+
+int ckpt_files_link_app(Krg__Ckpt__Files **f, size_t n, bool ignore_unsupported, struct ckpt_error *err)
+{
+	struct app_refusal ar = { .ignore = ignore_unsupported };
+	pid_t *pids = calloc(n + 1, sizeof(*pids));
+	bool **drop = calloc(n + 1, sizeof(*drop));
+	if (!pids || !drop)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		pids[i] = f[i]->pid;
+		if (!(drop[i] = calloc(f[i]->n_fds + 1, sizeof(bool))))
+			abort();
+	}
+	link_shared(f, n);
+	for (size_t i = 0; i < n; i++)
+		for (size_t a = 0; a < f[i]->n_fds; a++) {
+			Krg__Ckpt__Fd *e = f[i]->fds[a];
+			bool is_pipe = !strcmp(e->kind, "pipe"), is_unix = !strcmp(e->kind, "unix");
+			if (e->has_dup_of || e->has_share_pid || e->has_peer || (!is_pipe && !is_unix) || !e->has_ino)
+				continue;
+			uint64_t want = e->ino;
+			if (is_unix) {
+				long long peer = unix_peer_ino(e->ino);
+				if (peer <= 0)
+					continue;  /* the peer is closed (or sock_diag cannot say: as at dump) */
+				want = (uint64_t)peer;
+			}
+			size_t j = 0;
+			Krg__Ckpt__Fd *g = NULL;
+			int found = find_remote_end(f, n, i, e, want, &j, &g);
+			if (found == 1) {
+				e->has_peer = g->has_peer = e->has_peer_pid = g->has_peer_pid = true;
+				e->peer = g->fd;
+				e->peer_pid = f[j]->pid;
+				g->peer = e->fd;
+				g->peer_pid = f[i]->pid;
+				continue;
+			}
+			if (found > 1) {
+				drop[i][a] = true;
+				app_refuse(&ar, err, "process %d fd %d: %s (%s:[%llu]) whose other end is open in several processes as separate files is not supported",
+					   f[i]->pid, e->fd, is_pipe ? "pipe" : "unix socket", is_pipe ? "pipe" : "socket", (unsigned long long)e->ino);
+				continue;
+			}
+			pid_t h = is_pipe ? pipe_holder(pids, n, e->ino) : 0;
+			if (is_pipe && h) {
+				drop[i][a] = true;
+				app_refuse(&ar, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d, outside the application, is not supported",
+					   f[i]->pid, e->fd, (unsigned long long)e->ino, h);
+			} else if (is_unix) {
+				drop[i][a] = true;
+				app_refuse(&ar, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%llu] is outside the application is not supported",
+					   f[i]->pid, e->fd, (unsigned long long)e->ino, (unsigned long long)want);
+			}
+		}
+	/* What was dropped goes from every process that shares it. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t a = 0; a < f[i]->n_fds; a++) {
+			const Krg__Ckpt__Fd *e = f[i]->fds[a];
+			for (size_t j = 0; j < i && e->has_share_pid && !drop[i][a]; j++)
+				for (size_t b = 0; b < f[j]->n_fds; b++)
+					if (f[j]->pid == e->share_pid && f[j]->fds[b]->fd == e->share_fd && drop[j][b])
+						drop[i][a] = true;
+		}
+	for (size_t i = 0; i < n; i++) {
+		prune(f[i], drop[i]);
+		free(drop[i]);
+	}
+	free(drop);
+	free(pids);
+	if (ar.refused) {
+		ckpt_fail_append(err, "checkpoint refused: %d unsupported file descriptor%s (--ignore-unsupported closes them at restart)", ar.refused,
+				 ar.refused > 1 ? "s" : "");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int ckpt_files_validate_app(Krg__Ckpt__Files *const *f, size_t n, struct ckpt_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t a = 0; a < f[i]->n_fds; a++) {
+			const Krg__Ckpt__Fd *e = f[i]->fds[a];
+			if (e->has_share_pid) {
+				const Krg__Ckpt__Fd *g = NULL;
+				for (size_t j = 0; j < i && !g; j++)
+					if (f[j]->pid == e->share_pid)
+						g = entry_of(f[j], e->share_fd, NULL);
+				if (e->has_dup_of || !e->has_share_fd || !g || strcmp(g->kind, e->kind) || g->has_share_pid)
+					return ckpt_fail(err, EBADMSG, "image: process %d fd %d shares fd %d of process %d, which is not restored before it",
+							 f[i]->pid, e->fd, e->share_fd, e->share_pid);
+			}
+			if (e->has_peer_pid) {
+				const Krg__Ckpt__Fd *g = NULL;
+				for (size_t j = 0; j < n && !g; j++)
+					if (j != i && f[j]->pid == e->peer_pid)
+						g = entry_of(f[j], e->peer, NULL);
+				if (!e->has_peer || e->has_share_pid || !g || strcmp(g->kind, e->kind) || !g->has_peer_pid || g->peer_pid != f[i]->pid ||
+				    g->peer != e->fd)
+					return ckpt_fail(err, EBADMSG, "image: process %d fd %d names fd %d of process %d as its other end, which does not name it back",
+							 f[i]->pid, e->fd, e->peer, e->peer_pid);
+			}
+		}
+	return 0;
+}
+
 int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 {
 	for (size_t i = 0; i < f->n_fds; i++) {
@@ -1086,7 +1392,7 @@ int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 			return ckpt_fail(err, EPROTO, "image: fd %d is of kind '%s', which this krg cannot restore", fd->fd, fd->kind);
 		if (kind_by_name(fd->kind)->needs_path && (!fd->path || fd->path[0] != '/'))
 			return ckpt_fail(err, EBADMSG, "image: fd %d has no path", fd->fd);
-		if (fd->has_peer) {
+		if (fd->has_peer && !fd->has_peer_pid) {
 			const Krg__Ckpt__Fd *p = entry_of(f, fd->peer, NULL);
 			if (fd->has_dup_of || !p || p == fd || strcmp(p->kind, fd->kind) || !p->has_peer || p->peer != fd->fd)
 				return ckpt_fail(err, EBADMSG, "image: fd %d names fd %d as its other end, which does not name it back", fd->fd, fd->peer);
@@ -1104,15 +1410,19 @@ int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 	return 0;
 }
 
-int ckpt_files_restore(struct ckpt_tracee *t, const Krg__Ckpt__Files *f, struct ckpt_error *err)
+int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err)
 {
+	const Krg__Ckpt__Files *f = app->files[idx];
 	/* Nothing of the restorer's survives: the process gets its own set. */
 	long ret = ckpt_syscall(t, err, SYS_close_range, 0, ~0U, 0, 0, 0, 0);
 	if (ret < 0)
 		return ckpt_fail(err, (int)-ret, "closing inherited fds: %s", strerror((int)-ret));
-	struct ckpt_fd_rctx c = { .t = t, .f = f, .done = calloc(f->n_fds + 1, sizeof(bool)) };
+	struct ckpt_fd_rctx c = { .t = t, .f = f, .done = calloc(f->n_fds + 1, sizeof(bool)), .app = app, .idx = idx };
 	if (!c.done)
 		abort();
+	for (size_t i = 0; i < f->n_fds; i++)
+		if (f->fds[i]->fd >= c.park_base)
+			c.park_base = f->fds[i]->fd + 1;
 	c.pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 	if (c.pidfd < 0) {
 		free(c.done);
@@ -1129,9 +1439,26 @@ int ckpt_files_restore(struct ckpt_tracee *t, const Krg__Ckpt__Files *f, struct 
 				r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "fd %d: dup of fd %d: %s", fd->fd, fd->dup_of, strerror(ret < 0 ? (int)-ret : EIO));
 			continue;
 		}
+		if (fd->has_share_pid) {
+			ssize_t k = app_index(app, fd->share_pid);
+			r = k >= 0 && (size_t)k < idx ? take_from(&c, (size_t)k, fd->share_fd, fd, err)
+						       : ckpt_fail(err, EBADMSG, "image: fd %d shares a file of process %d, not restored yet", fd->fd, fd->share_pid);
+			continue;
+		}
 		r = kind_by_name(fd->kind)->restore(&c, fd, err);
 	}
 	close(c.pidfd);
 	free(c.done);
 	return r;
+}
+
+int ckpt_files_close_parked(struct ckpt_app_fds *app, struct ckpt_tracee *const *tracees, struct ckpt_error *err)
+{
+	for (size_t i = 0; i < app->n_parked; i++) {
+		long r = ckpt_syscall(tracees[app->parked[i].owner], err, SYS_close, app->parked[i].fd, 0, 0, 0, 0, 0);
+		if (r < 0)
+			return ckpt_fail(err, inj_errno(r), "closing a kept end in process %d: %s", app->files[app->parked[i].owner]->pid,
+					 strerror(inj_errno(r)));
+	}
+	return 0;
 }

@@ -315,18 +315,95 @@ static int read_msg(int dirfd, const char *name, enum ckpt_part part, const Prot
 	return 0;
 }
 
+static void proc_image_free(struct ckpt_proc_image *p)
+{
+	if (p->core)
+		krg__ckpt__core__free_unpacked(p->core, NULL);
+	if (p->mm)
+		krg__ckpt__mm__free_unpacked(p->mm, NULL);
+	if (p->files)
+		krg__ckpt__files__free_unpacked(p->files, NULL);
+	ckpt_blob_free(&p->pages);
+}
+
 void ckpt_image_free(struct ckpt_image *img)
 {
+	for (size_t i = 0; i < img->n_procs; i++)
+		proc_image_free(&img->procs[i]);
+	free(img->procs);
+	free(img->files);
 	if (img->inv)
 		krg__ckpt__inventory__free_unpacked(img->inv, NULL);
-	if (img->core)
-		krg__ckpt__core__free_unpacked(img->core, NULL);
-	if (img->mm)
-		krg__ckpt__mm__free_unpacked(img->mm, NULL);
-	if (img->files)
-		krg__ckpt__files__free_unpacked(img->files, NULL);
-	ckpt_blob_free(&img->pages);
 	memset(img, 0, sizeof(*img));
+}
+
+/* The tree: the root first with no parent in the image, every other
+ * process after its parent, pids unique, the pid list the same. */
+static int check_tree(const char *dir, const Krg__Ckpt__Inventory *inv, struct ckpt_error *err)
+{
+	if (inv->n_procs < 1 || inv->n_procs > CKPT_MAX_PROCS)
+		return ckpt_fail(err, EBADMSG, "image %s: %zu processes (1 to %d restorable)", dir, inv->n_procs, CKPT_MAX_PROCS);
+	if (inv->n_pids != inv->n_procs)
+		return ckpt_fail(err, EBADMSG, "image %s: the pid list and the process list disagree", dir);
+	const Krg__Ckpt__Process *root = inv->procs[0];
+	if (root->pid != inv->root_pid || root->pid <= 0 || root->ppid != 0 || root->zombie)
+		return ckpt_fail(err, EBADMSG, "image %s: the first process is not a live root", dir);
+	for (size_t i = 0; i < inv->n_procs; i++) {
+		const Krg__Ckpt__Process *p = inv->procs[i];
+		if (p->pid <= 0 || inv->pids[i] != p->pid)
+			return ckpt_fail(err, EBADMSG, "image %s: process %zu has a bad pid", dir, i);
+		bool parent = i == 0;
+		for (size_t j = 0; j < i; j++) {
+			if (inv->procs[j]->pid == p->pid)
+				return ckpt_fail(err, EBADMSG, "image %s: pid %d appears twice", dir, p->pid);
+			if (inv->procs[j]->pid == p->ppid && !inv->procs[j]->zombie)
+				parent = true;
+		}
+		if (!parent)
+			return ckpt_fail(err, EBADMSG, "image %s: the parent %d of process %d comes nowhere before it", dir, p->ppid, p->pid);
+	}
+	return 0;
+}
+
+static int load_proc(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv, struct ckpt_proc_image *p, bool with_pages, struct ckpt_error *err)
+{
+	char name[64];
+	int r, pid = p->info->pid;
+	snprintf(name, sizeof(name), "core-%d.img", pid);
+	if ((r = read_msg(dirfd, name, CKPT_PART_CORE, &krg__ckpt__core__descriptor, (void **)&p->core, err)) < 0)
+		return r;
+	snprintf(name, sizeof(name), "mm-%d.img", pid);
+	if ((r = read_msg(dirfd, name, CKPT_PART_MM, &krg__ckpt__mm__descriptor, (void **)&p->mm, err)) < 0)
+		return r;
+	snprintf(name, sizeof(name), "files-%d.img", pid);
+	if ((r = read_msg(dirfd, name, CKPT_PART_FILES, &krg__ckpt__files__descriptor, (void **)&p->files, err)) < 0)
+		return r;
+	if (p->core->pid != pid || p->mm->pid != pid || p->files->pid != pid)
+		return ckpt_fail(err, EBADMSG, "image %s: parts of process %d disagree on the pid", dir, pid);
+	if (p->core->n_threads < 1)
+		return ckpt_fail(err, EBADMSG, "image %s: core-%d.img has no thread", dir, pid);
+	for (size_t i = 0; i < p->core->n_threads; i++)
+		if (!p->core->threads[i]->regs || p->core->threads[i]->xsave.len != inv->xsave_size)
+			return ckpt_fail(err, EBADMSG, "image %s: process %d thread %zu has no registers or an XSAVE area of the wrong size", dir, pid, i);
+	if (p->core->n_threads > 4096)
+		return ckpt_fail(err, EBADMSG, "image %s: %zu threads is more than krg restores (4096)", dir, p->core->n_threads);
+	for (size_t i = 0; i < p->core->n_shared_pending; i++)
+		if (p->core->shared_pending[i].len != 128)
+			return ckpt_fail(err, EBADMSG, "image %s: process %d: a pending signal is not a 128-byte siginfo", dir, pid);
+	for (size_t i = 0; i < p->core->n_threads; i++)
+		for (size_t k = 0; k < p->core->threads[i]->n_pending; k++)
+			if (p->core->threads[i]->pending[k].len != 128)
+				return ckpt_fail(err, EBADMSG, "image %s: process %d thread %zu: a pending signal is not a 128-byte siginfo", dir, pid, i);
+	if (!p->mm->fields)
+		return ckpt_fail(err, EBADMSG, "image %s: mm-%d.img has no mm fields", dir, pid);
+	if (with_pages) {
+		snprintf(name, sizeof(name), "pages-%d.img", pid);
+		if ((r = ckpt_read_part(dirfd, name, CKPT_PART_PAGES, &p->pages, err)) < 0)
+			return r;
+		if ((r = ckpt_mm_validate(p->mm, &p->pages, err)) < 0)
+			return r;
+	}
+	return ckpt_files_validate(p->files, err);
 }
 
 int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, struct ckpt_error *err)
@@ -336,7 +413,6 @@ int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, st
 	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return ckpt_fail(err, errno, "image directory %s: %s", dir, strerror(errno));
-	char name[64];
 	int r = read_msg(dirfd, "inventory.img", CKPT_PART_INVENTORY, &krg__ckpt__inventory__descriptor, (void **)&img->inv, err);
 	if (r < 0)
 		goto fail;
@@ -349,60 +425,22 @@ int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, st
 		r = ckpt_fail(err, EPROTO, "image %s: not an x86-64 image", dir);
 		goto fail;
 	}
-	if (inv->n_pids != 1 || inv->pids[0] != inv->root_pid || inv->root_pid <= 0) {
-		r = ckpt_fail(err, EOPNOTSUPP, "image %s: %zu processes; this krg restores one process per image", dir, inv->n_pids);
+	if ((r = check_tree(dir, inv, err)) < 0)
 		goto fail;
-	}
-	int pid = inv->root_pid;
-	snprintf(name, sizeof(name), "core-%d.img", pid);
-	if ((r = read_msg(dirfd, name, CKPT_PART_CORE, &krg__ckpt__core__descriptor, (void **)&img->core, err)) < 0)
-		goto fail;
-	snprintf(name, sizeof(name), "mm-%d.img", pid);
-	if ((r = read_msg(dirfd, name, CKPT_PART_MM, &krg__ckpt__mm__descriptor, (void **)&img->mm, err)) < 0)
-		goto fail;
-	snprintf(name, sizeof(name), "files-%d.img", pid);
-	if ((r = read_msg(dirfd, name, CKPT_PART_FILES, &krg__ckpt__files__descriptor, (void **)&img->files, err)) < 0)
-		goto fail;
-	if (img->core->pid != pid || img->mm->pid != pid || img->files->pid != pid) {
-		r = ckpt_fail(err, EBADMSG, "image %s: parts disagree on the pid", dir);
-		goto fail;
-	}
-	if (img->core->n_threads < 1) {
-		r = ckpt_fail(err, EBADMSG, "image %s: core-%d.img has no thread", dir, pid);
-		goto fail;
-	}
-	for (size_t i = 0; i < img->core->n_threads; i++)
-		if (!img->core->threads[i]->regs || img->core->threads[i]->xsave.len != inv->xsave_size) {
-			r = ckpt_fail(err, EBADMSG, "image %s: thread %zu has no registers or an XSAVE area of the wrong size", dir, i);
+	img->procs = calloc(inv->n_procs, sizeof(*img->procs));
+	img->files = calloc(inv->n_procs, sizeof(*img->files));
+	if (!img->procs || !img->files)
+		abort();
+	img->n_procs = inv->n_procs;
+	for (size_t i = 0; i < inv->n_procs; i++) {
+		img->procs[i].info = inv->procs[i];
+		if (inv->procs[i]->zombie)
+			continue;
+		if ((r = load_proc(dirfd, dir, inv, &img->procs[i], with_pages, err)) < 0)
 			goto fail;
-		}
-	if (img->core->n_threads > 4096) {
-		r = ckpt_fail(err, EBADMSG, "image %s: %zu threads is more than krg restores (4096)", dir, img->core->n_threads);
-		goto fail;
+		img->files[img->n_live++] = img->procs[i].files;
 	}
-	for (size_t i = 0; i < img->core->n_shared_pending; i++)
-		if (img->core->shared_pending[i].len != 128) {
-			r = ckpt_fail(err, EBADMSG, "image %s: a pending signal is not a 128-byte siginfo", dir);
-			goto fail;
-		}
-	for (size_t i = 0; i < img->core->n_threads; i++)
-		for (size_t k = 0; k < img->core->threads[i]->n_pending; k++)
-			if (img->core->threads[i]->pending[k].len != 128) {
-				r = ckpt_fail(err, EBADMSG, "image %s: thread %zu: a pending signal is not a 128-byte siginfo", dir, i);
-				goto fail;
-			}
-	if (!img->mm->fields) {
-		r = ckpt_fail(err, EBADMSG, "image %s: mm-%d.img has no mm fields", dir, pid);
-		goto fail;
-	}
-	if (with_pages) {
-		snprintf(name, sizeof(name), "pages-%d.img", pid);
-		if ((r = ckpt_read_part(dirfd, name, CKPT_PART_PAGES, &img->pages, err)) < 0)
-			goto fail;
-		if ((r = ckpt_mm_validate(img->mm, &img->pages, err)) < 0)
-			goto fail;
-	}
-	if ((r = ckpt_files_validate(img->files, err)) < 0)
+	if ((r = ckpt_files_validate_app(img->files, img->n_live, err)) < 0)
 		goto fail;
 	return 0;
 fail:

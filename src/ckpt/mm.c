@@ -520,14 +520,14 @@ static bool free_in_image(const Krg__Ckpt__Mm *mm, uint64_t s, uint64_t e)
 }
 
 /* An address range of `len` bytes free in the image and in `busy`. */
-static uint64_t find_free(const Krg__Ckpt__Mm *mm, const struct range *busy, size_t nbusy, uint64_t len)
+static uint64_t find_free(const Krg__Ckpt__Mm *const *mms, size_t nmm, const struct range *busy, size_t nbusy, uint64_t len)
 {
 	for (uint64_t a = 0x10000000UL; a + len < CKPT_TASK_SIZE; a += 0x200000UL) {
 		/* Keep a page clear on both sides: nothing merges with it. */
 		uint64_t s = a - CKPT_PAGE, e = a + len + CKPT_PAGE;
-		if (!free_in_image(mm, s, e))
-			continue;
 		bool ok = true;
+		for (size_t k = 0; k < nmm && ok; k++)
+			ok = free_in_image(mms[k], s, e);
 		for (size_t i = 0; i < nbusy && ok; i++)
 			ok = !overlaps(s, e, busy[i].start, busy[i].end);
 		if (ok)
@@ -536,13 +536,13 @@ static uint64_t find_free(const Krg__Ckpt__Mm *mm, const struct range *busy, siz
 	return 0;
 }
 
-uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *mm, uint64_t len)
+uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *const *mms, size_t nmm, uint64_t len)
 {
 	static struct range self[8192];
 	size_t n;
 	if (read_ranges(getpid(), self, ARRAY_SIZE(self), &n) < 0)
 		return 0;
-	return find_free(mm, self, n, len);
+	return find_free(mms, nmm, self, n, len);
 }
 
 static long sys(struct ckpt_tracee *t, struct ckpt_error *err, long nr, long a1, long a2, long a3, long a4, long a5, long a6)
@@ -583,7 +583,7 @@ static int relocate_vdso(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct 
 	size_t nb = 0;
 	busy[nb++] = (struct range){ t->code & ~(CKPT_PAGE - 1), t->scratch + t->scratch_len, "" };
 	busy[nb++] = (struct range){ sp[0].start, sp[nsp - 1].end, "" };
-	uint64_t tmp = find_free(mm, busy, nb, span);
+	uint64_t tmp = find_free(&mm, 1, busy, nb, span);
 	if (!tmp)
 		return ckpt_fail(err, ENOMEM, "no room to move the vdso");
 	/* Two steps (to a free spot, then home) so a target overlapping the

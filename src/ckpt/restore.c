@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -60,6 +61,11 @@ static pid_t fork_as(pid_t want, bool *exact)
 	pid_t tid = want;
 	struct kclone_args a = { .exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&tid, .set_tid_size = 1 };
 	long r = syscall(SYS_clone3, &a, sizeof(a));
+	/* Just killed (checkpoint --kill) and not reaped yet: a moment. */
+	for (int wait = 0; wait < 50 && r < 0 && errno == EEXIST; wait++) {
+		usleep(20000);
+		r = syscall(SYS_clone3, &a, sizeof(a));
+	}
 	if (r >= 0) {
 		*exact = true;
 		return (pid_t)r;
@@ -166,10 +172,82 @@ struct rseq_conf {
 	uint32_t size, sig, flags, pad;
 };
 
-/* tids: as we see them (ptrace); inner: as the process sees them. */
-static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, bool newns, pid_t self, pid_t *tids, pid_t *inner, size_t *ntids,
-		   struct ckpt_error *err)
+/* One process of the restore. */
+struct rproc {
+	const struct ckpt_proc_image *img;
+	pid_t pid;              /* in our pid namespace; 0: not made (yet) */
+	pid_t inner;            /* as the application sees it */
+	bool dead;              /* a zombie made, or reaped on failure */
+	struct ckpt_tracee t;
+	pid_t *tids, *inner_tids;  /* live: every thread, as we and as it see them */
+	size_t ntids;
+	size_t live;            /* index among the live processes (app fds) */
+};
+
+/* The pid, in our namespace, of the child of `parent` whose pid in its
+ * innermost namespace is `inner`; 0 if none. */
+static pid_t outer_child(pid_t parent, pid_t inner)
 {
+	char path[96], buf[8192];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", parent, parent);
+	if (krg_read_small(path, buf, sizeof(buf)) < 0)
+		return 0;
+	for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
+		pid_t c = atoi(tok);
+		if (c > 0 && outer_tid(c, inner) == c)
+			return c;
+	}
+	return 0;
+}
+
+/* A child of the process `parent` (still a restore shell: only the
+ * helper is its own), forked by an injected clone3 with the image's pid.
+ * Traced from birth (PTRACE_O_TRACEFORK), it stops before running
+ * anything. */
+static int make_child(struct ckpt_tracee *parent, pid_t want, bool newns, pid_t *pid_out, pid_t *inner_out, bool *exact, struct ckpt_error *err)
+{
+	struct kclone_args a = { .exit_signal = SIGCHLD };
+	uint64_t args_at = parent->scratch + parent->scratch_len - 256, tid_at = args_at + sizeof(a);
+	long ret = -EINVAL;
+	int r;
+	for (int attempt = 0; attempt < (newns ? 1 : 2); attempt++) {
+		a.set_tid = attempt == 0 ? tid_at : 0;
+		a.set_tid_size = attempt == 0 ? 1 : 0;
+		if ((r = ckpt_poke(parent->pid, args_at, &a, sizeof(a))) < 0 || (r = ckpt_poke(parent->pid, tid_at, &want, sizeof(want))) < 0)
+			return ckpt_fail(err, r, "process %d: writing clone3 arguments: %s", want, strerror(-r));
+		/* A pid of a process just killed (checkpoint --kill) is free once
+		 * its new parent reaped it: give that a moment. */
+		for (int wait = 0; wait < 50; wait++) {
+			ret = ckpt_syscall(parent, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
+			if (err->msg[0])
+				return -EIO;
+			if (ret != -EEXIST || attempt)
+				break;
+			usleep(20000);
+		}
+		if (ret > 0)
+			break;
+	}
+	if (ret <= 0)
+		return ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "recreating process %d: clone3: %s", want, strerror(ret < 0 ? (int)-ret : EIO));
+	pid_t pid = newns ? outer_child(parent->pid, (pid_t)ret) : (pid_t)ret;
+	if (!pid)
+		return ckpt_fail(err, ESRCH, "recreated process %d: not found among the children of %d", want, parent->pid);
+	*inner_out = (pid_t)ret;
+	*exact = ret == want;
+	*pid_out = pid;
+	int st;
+	if (waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st))
+		return ckpt_fail(err, ECHILD, "recreated process %d (now %d) did not stop (status %#x)", want, pid, st);
+	return 0;
+}
+
+/* Everything of one process but its registers and the helper, which go
+ * last (finish), once every process of the application is rebuilt. */
+static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct ckpt_error *err)
+{
+	struct ckpt_tracee *t = &p->t;
+	const struct ckpt_proc_image *img = p->img;
 	int r;
 	/* The fork inherited krg's rseq registration; its area is about to be
 	 * unmapped, and the kernel writes to it on every return to user. */
@@ -185,7 +263,7 @@ static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, bool new
 		return r;
 	if ((r = ckpt_mm_restore_fields(t, img->mm, err)) < 0)
 		return r;
-	if ((r = ckpt_files_restore(t, img->files, err)) < 0)
+	if ((r = ckpt_files_restore(t, app, p->live, err)) < 0)
 		return r;
 	if ((r = ckpt_core_restore_task(t, img->core, err)) < 0)
 		return r;
@@ -199,37 +277,133 @@ static int rebuild(struct ckpt_tracee *t, const struct ckpt_image *img, bool new
 	/* The other threads, each cloned from the leader (sharing everything
 	 * restored so far, credentials included), then its own state. */
 	const Krg__Ckpt__Core *c = img->core;
-	tids[0] = t->pid;
-	inner[0] = self;
-	*ntids = 1;
-	size_t exact = 0;
+	p->tids[0] = t->pid;
+	p->inner_tids[0] = p->inner;
+	p->ntids = 1;
 	for (size_t i = 1; i < c->n_threads; i++) {
 		bool ex = false;
-		if ((r = make_thread(t, c->threads[i], newns, &tids[i], &inner[i], &ex, err)) < 0)
+		if ((r = make_thread(t, c->threads[i], newns, &p->tids[i], &p->inner_tids[i], &ex, err)) < 0)
 			return r;
-		*ntids = i + 1;
+		p->ntids = i + 1;
 		if (newns && !ex)
-			return ckpt_fail(err, EEXIST, "thread %d came back as %d in the new pid namespace", c->threads[i]->tid, inner[i]);
-		exact += ex;
-		struct ckpt_tracee tt = { .pid = tids[i], .code = t->code, .scratch = t->scratch, .scratch_len = t->scratch_len };
+			return ckpt_fail(err, EEXIST, "thread %d came back as %d in the new pid namespace", c->threads[i]->tid, p->inner_tids[i]);
+		struct ckpt_tracee tt = { .pid = p->tids[i], .code = t->code, .scratch = t->scratch, .scratch_len = t->scratch_len };
 		r = ckpt_core_restore_thread(&tt, c->threads[i], c->comm, err);
 		t->pending_sigs |= tt.pending_sigs;
 		if (r < 0)
 			return r;
 	}
 	for (size_t i = 0; i < c->n_threads; i++)
-		fix_libc_tid(t->pid, c->threads[i], inner[i]);
-	if ((r = ckpt_core_restore_signals(t, c, self, inner, err)) < 0)
-		return r;
+		fix_libc_tid(t->pid, c->threads[i], p->inner_tids[i]);
+	return ckpt_core_restore_signals(t, c, p->inner, p->inner_tids, err);
+}
+
+static int finish(struct rproc *p, struct ckpt_error *err)
+{
 	/* The helper goes last; its syscall returns into the exit stop, so
 	 * nothing executes from the unmapped page. */
-	long ret = ckpt_syscall(t, err, SYS_munmap, (long)t->code, HELPER_PAGES * CKPT_PAGE, 0, 0, 0, 0);
+	long ret = ckpt_syscall(&p->t, err, SYS_munmap, (long)p->t.code, HELPER_PAGES * CKPT_PAGE, 0, 0, 0, 0);
 	if (ret < 0)
-		return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "unmapping the helper page: %s", strerror((int)-ret));
-	for (size_t i = 0; i < c->n_threads; i++)
-		if ((r = ckpt_core_restore_regs(tids[i], c->threads[i], err)) < 0)
+		return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: unmapping the helper page: %s", p->img->info->pid, strerror((int)-ret));
+	int r;
+	for (size_t i = 0; i < p->img->core->n_threads; i++)
+		if ((r = ckpt_core_restore_regs(p->tids[i], p->img->core->threads[i], err)) < 0)
 			return r;
 	return 0;
+}
+
+/* A zombie of the image: its shell ends the way it ended (exit code, or
+ * the signal with its default action, without a core file), and stays
+ * for its parent to reap. */
+static int make_zombie(struct rproc *z, struct ckpt_error *err)
+{
+	int st = z->img->info->exit_status;
+	long nr = SYS_exit_group, a0 = WIFEXITED(st) ? WEXITSTATUS(st) : 0, a1 = 0;
+	if (WIFSIGNALED(st)) {
+		int sig = WTERMSIG(st);
+		uint64_t zero[4] = { 0 };  /* struct sigaction: SIG_DFL; struct rlimit: 0, 0 */
+		if (sig < 1 || sig > 64 || ckpt_poke(z->pid, z->t.scratch, zero, sizeof(zero)) < 0)
+			return ckpt_fail(err, EINVAL, "zombie %d: cannot die of signal %d", z->img->info->pid, sig);
+		long r1 = ckpt_syscall(&z->t, err, SYS_rt_sigaction, sig, (long)z->t.scratch, 0, 8, 0, 0);
+		long r2 = ckpt_syscall(&z->t, err, SYS_prlimit64, 0, RLIMIT_CORE, (long)z->t.scratch, 0, 0, 0);
+		uint64_t none = 0;
+		if (r1 < 0 || r2 < 0 || ptrace(PTRACE_SETSIGMASK, z->pid, (void *)sizeof(none), &none) < 0)
+			return ckpt_fail(err, EIO, "zombie %d: preparing its death by signal %d failed", z->img->info->pid, sig);
+		nr = SYS_kill, a0 = z->inner, a1 = sig;
+	}
+	struct user_regs_struct regs;
+	struct iovec iov = { &regs, sizeof(regs) };
+	if (ptrace(PTRACE_GETREGSET, z->pid, (void *)NT_PRSTATUS, &iov) < 0)
+		return ckpt_fail(err, errno, "zombie %d: registers: %s", z->img->info->pid, strerror(errno));
+	regs.rip = z->t.code, regs.rax = (uint64_t)nr, regs.orig_rax = (uint64_t)-1, regs.rdi = (uint64_t)a0, regs.rsi = (uint64_t)a1;
+	if (ptrace(PTRACE_SETREGSET, z->pid, (void *)NT_PRSTATUS, &iov) < 0 || ptrace(PTRACE_CONT, z->pid, 0, 0) < 0)
+		return ckpt_fail(err, errno, "zombie %d: %s", z->img->info->pid, strerror(errno));
+	for (;;) {
+		int ws;
+		if (waitpid(z->pid, &ws, __WALL) < 0)
+			return ckpt_fail(err, errno, "zombie %d: waitpid: %s", z->img->info->pid, strerror(errno));
+		if (WIFEXITED(ws) || WIFSIGNALED(ws))
+			break;
+		int sig = WIFSTOPPED(ws) ? WSTOPSIG(ws) : 0;
+		bool pass = sig && (ws >> 16) == 0 && sig != SIGTRAP && sig != (SIGTRAP | 0x80) && sig != SIGSTOP;
+		if (ptrace(PTRACE_CONT, z->pid, 0, (void *)(long)(pass ? sig : 0)) < 0)
+			return ckpt_fail(err, errno, "zombie %d: %s", z->img->info->pid, strerror(errno));
+	}
+	z->dead = true;
+	return 0;
+}
+
+/* Image pid -> the restore's process, or NULL. */
+static struct rproc *by_pid(struct rproc *ps, size_t n, int32_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].img->info->pid == pid)
+			return &ps[i];
+	return NULL;
+}
+
+/* Process groups: leaders first, then members. A group that was the
+ * root's and led from outside the application stays whatever the root
+ * and its children inherited. */
+static int restore_groups(struct rproc *ps, size_t n, struct ckpt_error *err)
+{
+	const Krg__Ckpt__Process *root = ps[0].img->info;
+	bool root_group_outside = !by_pid(ps, n, root->pgid);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			const Krg__Ckpt__Process *pi = ps[i].img->info;
+			if (pi->sid == pi->pid)
+				continue;  /* a session leader leads its group already */
+			bool leader = pi->pgid == pi->pid;
+			if ((pass == 0) != leader || (root_group_outside && pi->pgid == root->pgid))
+				continue;
+			struct rproc *l = by_pid(ps, n, pi->pgid);
+			if (!l)
+				return ckpt_fail(err, EBADMSG, "image: process %d: group %d has no leader in the image", pi->pid, pi->pgid);
+			long ret = ckpt_syscall(&ps[i].t, err, SYS_setpgid, 0, l->inner, 0, 0, 0, 0);
+			if (ret < 0)
+				return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: joining process group %d: %s", pi->pid, pi->pgid,
+						 strerror(ret < -4095 ? EIO : (int)-ret));
+		}
+	return 0;
+}
+
+static void kill_all(struct rproc *ps, size_t n)
+{
+	for (size_t i = n; i-- > 0;) {
+		struct rproc *p = &ps[i];
+		if (!p->pid || p->dead)
+			continue;
+		kill(p->pid, SIGKILL);
+		int st;
+		/* Traced threads are ours to reap before the leader can be. */
+		for (size_t k = p->ntids; k-- > 1;)
+			while (waitpid(p->tids[k], &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
+				;
+		while (waitpid(p->pid, &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
+			;
+		p->dead = true;
+	}
 }
 
 /* The restorer runs as root and gives the process the credentials written
@@ -335,32 +509,47 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, struct ckpt_error *err)
 {
 	struct ckpt_image img;
-	pid_t *tids = NULL, *inner = NULL;
-	size_t ntids = 0;
 	int r = ckpt_image_load(dir, true, &img, err);
 	if (r < 0)
 		return r;
-	if (img.inv->xsave_size != ckpt_xsave_size() || (img.inv->has_xcr0 && (img.inv->xcr0 & ~ckpt_xcr0()))) {
+	size_t n = img.n_procs;
+	struct rproc *ps = calloc(n, sizeof(*ps));
+	const Krg__Ckpt__Mm **mms = calloc(n, sizeof(*mms));
+	struct ckpt_tracee **tracees = calloc(n, sizeof(*tracees));
+	pid_t *live_inner = calloc(n, sizeof(*live_inner));
+	struct ckpt_app_fds app = { .files = img.files, .n = img.n_live, .inner = live_inner };
+	if (!ps || !mms || !tracees || !live_inner)
+		abort();
+	size_t nlive = 0;
+	for (size_t i = 0; i < n; i++) {
+		ps[i].img = &img.procs[i];
+		if (!ps[i].img->core)
+			continue;
+		ps[i].live = nlive;
+		mms[nlive++] = ps[i].img->mm;
+		size_t nt = ps[i].img->core->n_threads;
+		if (!(ps[i].tids = calloc(nt, sizeof(pid_t))) || !(ps[i].inner_tids = calloc(nt, sizeof(pid_t))))
+			abort();
+	}
+	const Krg__Ckpt__Inventory *inv = img.inv;
+	const int32_t root_pid = inv->root_pid;
+	bool tree = n > 1;
+	if (inv->xsave_size != ckpt_xsave_size() || (inv->has_xcr0 && (inv->xcr0 & ~ckpt_xcr0()))) {
 		r = ckpt_fail(err, EOPNOTSUPP, "image %s: FPU state from a CPU with other features (XSAVE %u bytes, xcr0 %#llx; here %zu, %#llx)", dir,
-			      img.inv->xsave_size, (unsigned long long)img.inv->xcr0, ckpt_xsave_size(), (unsigned long long)ckpt_xcr0());
+			      inv->xsave_size, (unsigned long long)inv->xcr0, ckpt_xsave_size(), (unsigned long long)ckpt_xcr0());
 		goto out;
 	}
-	if ((r = check_owner(dir, img.core, err)) < 0)
-		goto out;
-	uint64_t helper = ckpt_mm_helper_addr(img.mm, HELPER_PAGES * CKPT_PAGE);
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].img->core && (r = check_owner(dir, ps[i].img->core, err)) < 0)
+			goto out;
+	uint64_t helper = ckpt_mm_helper_addr(mms, nlive, HELPER_PAGES * CKPT_PAGE);
 	if (!helper) {
 		r = ckpt_fail(err, ENOMEM, "no free address for the restore helper page");
 		goto out;
 	}
-	tids = calloc(img.core->n_threads, sizeof(*tids));
-	inner = calloc(img.core->n_threads, sizeof(*inner));
-	if (!tids || !inner) {
-		r = ckpt_fail(err, ENOMEM, "out of memory");
-		goto out;
-	}
 	if (ns) {
 		ns->reaper = 0;
-		if (img.core->pid == 1) {
+		if (root_pid == 1) {
 			r = ckpt_fail(err, EEXIST, "image %s: its pid is 1, the new pid namespace's init (krg's reaper) holds that", dir);
 			goto out;
 		}
@@ -370,7 +559,7 @@ int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, stru
 	}
 	fflush(NULL);
 	bool exact_pid;
-	pid_t pid = fork_as(img.core->pid, &exact_pid);
+	pid_t pid = fork_as(root_pid, &exact_pid);
 	int fork_errno = errno;
 	/* Our later children (and sanitizers' helper processes) are ours again. */
 	if (ns && pid != 0) {
@@ -384,51 +573,109 @@ int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, stru
 	}
 	if (pid == 0)
 		child(helper);
-	if (ns && !exact_pid) {
-		r = ckpt_fail(err, EEXIST, "pid %d in the new pid namespace: clone3 set_tid refused", img.core->pid);
+	ps[0].pid = pid;
+	ps[0].inner = ns ? root_pid : pid;
+	ps[0].t = (struct ckpt_tracee){ .pid = pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
+	if (!exact_pid && (ns || tree)) {
+		r = ckpt_fail(err, EEXIST, "pid %d is taken%s: a process tree comes back with its own pids (restart it in a new pid namespace)", root_pid,
+			      ns ? " in the new pid namespace" : " on this node");
 		/* not traced yet: a plain kill and reap */
 		kill(pid, SIGKILL);
 		waitpid(pid, &(int){ 0 }, __WALL);
+		ps[0].dead = true;
 		goto out;
 	}
-	struct ckpt_tracee t = { .pid = pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
 	int st;
 	if (waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
 		r = ckpt_fail(err, ECHILD, "the restore child did not start (status %#x)", st);
 		goto kill;
 	}
-	/* If krg dies half-way, so does the half-restored process. */
-	if (ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE)) < 0) {
+	/* If krg dies half-way, so does the half-restored application. */
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)) < 0) {
 		r = ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
 		goto kill;
 	}
-	if ((r = rebuild(&t, &img, ns != NULL, ns ? img.core->pid : pid, tids, inner, &ntids, err)) < 0)
-		goto kill;
-	/* All threads together: none runs before every one is ready. */
-	for (size_t i = 0; i < ntids; i++)
-		if (ptrace(PTRACE_DETACH, tids[i], 0, 0) < 0) {
-			r = ckpt_fail(err, errno, "letting thread %d of the restored process go: %s", tids[i], strerror(errno));
-			goto kill;
+	/* The tree's shape first, while every process is only a shell: each
+	 * forked by its parent with its own pid, a session leader making its
+	 * session before its children inherit it. */
+	for (size_t i = 0; i < n; i++) {
+		const Krg__Ckpt__Process *pi = ps[i].img->info;
+		if (i > 0) {
+			struct rproc *parent = by_pid(ps, n, pi->ppid);
+			bool exact = false;
+			if (!parent || !parent->pid) {
+				r = ckpt_fail(err, EBADMSG, "image: the parent %d of process %d is not restored before it", pi->ppid, pi->pid);
+				goto kill;
+			}
+			if ((r = make_child(&parent->t, pi->pid, ns != NULL, &ps[i].pid, &ps[i].inner, &exact, err)) < 0)
+				goto kill;
+			ps[i].t = (struct ckpt_tracee){ .pid = ps[i].pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
+			if (!exact) {
+				r = ckpt_fail(err, EEXIST, "pid %d is taken%s: a process tree comes back with its own pids (restart it in a new pid namespace)",
+					      pi->pid, ns ? " in the new pid namespace" : " on this node");
+				goto kill;
+			}
 		}
-	for (int s = 1; s <= 64; s++)
-		if (t.pending_sigs & (1ULL << (s - 1)))
-			kill(pid, s);
+		if (pi->sid == pi->pid) {
+			long ret = ckpt_syscall(&ps[i].t, err, SYS_setsid, 0, 0, 0, 0, 0, 0);
+			if (ret < 0) {
+				r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: setsid: %s", pi->pid, strerror(ret < -4095 ? EIO : (int)-ret));
+				goto kill;
+			}
+		}
+		if (ps[i].img->core) {
+			live_inner[ps[i].live] = ps[i].inner;
+			tracees[ps[i].live] = &ps[i].t;
+		}
+	}
+	/* Then each process's own state, parents first: what a process shares
+	 * with an earlier one is taken from it. */
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].img->core && (r = rebuild(&ps[i], &app, ns != NULL, err)) < 0)
+			goto kill;
+	if ((r = restore_groups(ps, n, err)) < 0)
+		goto kill;
+	if ((r = ckpt_files_close_parked(&app, tracees, err)) < 0)
+		goto kill;
+	for (size_t i = 0; i < n; i++)
+		if (!ps[i].img->core && (r = make_zombie(&ps[i], err)) < 0)
+			goto kill;
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].img->core && (r = finish(&ps[i], err)) < 0)
+			goto kill;
+	/* All threads of all processes together, the root last: none runs
+	 * before every one is ready. */
+	for (size_t i = n; i-- > 0;) {
+		struct rproc *p = &ps[i];
+		if (!p->img->core)
+			continue;
+		for (size_t k = 0; k < p->ntids; k++)
+			if (ptrace(PTRACE_DETACH, p->tids[k], 0, 0) < 0) {
+				r = ckpt_fail(err, errno, "letting thread %d of restored process %d go: %s", p->tids[k], p->img->info->pid, strerror(errno));
+				goto kill;
+			}
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int s = 1; s <= 64; s++)
+			if (ps[i].img->core && (ps[i].t.pending_sigs & (1ULL << (s - 1))))
+				kill(ps[i].pid, s);
 	*pid_out = pid;
 	r = 0;
 	goto out;
 kill:
-	kill(pid, SIGKILL);
-	/* Traced threads are ours to reap before the leader can be. */
-	for (size_t i = ntids; i-- > 1;)
-		while (waitpid(tids[i], &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
-			;
-	while (waitpid(pid, &st, __WALL) > 0 && !WIFEXITED(st) && !WIFSIGNALED(st))
-		;
+	kill_all(ps, n);
 out:
 	if (r < 0 && ns)
 		ckpt_pidns_finish(ns, 1 << 8);
-	free(tids);
-	free(inner);
+	for (size_t i = 0; i < n; i++) {
+		free(ps[i].tids);
+		free(ps[i].inner_tids);
+	}
+	free(ps);
+	free(mms);
+	free(tracees);
+	free(live_inner);
+	free(app.parked);
 	ckpt_image_free(&img);
 	return r;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/json.h"
@@ -45,7 +46,45 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 	krg_json_bool(&j, "killed", img->inv->killed);
 	krg_json_end_object(&j);
 
-	const Krg__Ckpt__Core *c = img->core;
+	/* The application's processes, then the root's parts in detail. */
+	krg_json_begin_array(&j, "processes");
+	for (size_t i = 0; i < img->n_procs; i++) {
+		const struct ckpt_proc_image *p = &img->procs[i];
+		krg_json_begin_object(&j, NULL);
+		krg_json_int(&j, "pid", p->info->pid);
+		krg_json_int(&j, "ppid", p->info->ppid);
+		krg_json_int(&j, "pgid", p->info->pgid);
+		krg_json_int(&j, "sid", p->info->sid);
+		krg_json_bool(&j, "zombie", p->info->zombie);
+		if (p->info->zombie)
+			krg_json_int(&j, "exit_status", p->info->exit_status);
+		else {
+			krg_json_string(&j, "comm", p->core->comm);
+			krg_json_uint(&j, "threads", p->core->n_threads);
+			krg_json_uint(&j, "pages_bytes", p->mm->pages_size);
+			krg_json_begin_array(&j, "fds");
+			for (size_t k = 0; k < p->files->n_fds; k++) {
+				const Krg__Ckpt__Fd *f = p->files->fds[k];
+				krg_json_begin_object(&j, NULL);
+				krg_json_int(&j, "fd", f->fd);
+				krg_json_string(&j, "kind", f->kind);
+				if (f->has_share_pid) {
+					krg_json_int(&j, "share_pid", f->share_pid);
+					krg_json_int(&j, "share_fd", f->share_fd);
+				}
+				if (f->has_peer_pid)
+					krg_json_int(&j, "peer_pid", f->peer_pid);
+				if (f->has_peer)
+					krg_json_int(&j, "peer", f->peer);
+				krg_json_end_object(&j);
+			}
+			krg_json_end_array(&j);
+		}
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+
+	const Krg__Ckpt__Core *c = img->procs[0].core;
 	krg_json_begin_object(&j, "core");
 	krg_json_int(&j, "pid", c->pid);
 	krg_json_string(&j, "comm", c->comm);
@@ -96,7 +135,7 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 	krg_json_end_array(&j);
 	krg_json_end_object(&j);
 
-	const Krg__Ckpt__Mm *mm = img->mm;
+	const Krg__Ckpt__Mm *mm = img->procs[0].mm;
 	krg_json_begin_object(&j, "mm");
 	krg_json_uint(&j, "start_brk", mm->fields->start_brk);
 	krg_json_uint(&j, "brk", mm->fields->brk);
@@ -124,8 +163,8 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 	krg_json_end_object(&j);
 
 	krg_json_begin_array(&j, "fds");
-	for (size_t i = 0; i < img->files->n_fds; i++) {
-		const Krg__Ckpt__Fd *f = img->files->fds[i];
+	for (size_t i = 0; i < img->procs[0].files->n_fds; i++) {
+		const Krg__Ckpt__Fd *f = img->procs[0].files->fds[i];
 		krg_json_begin_object(&j, NULL);
 		krg_json_int(&j, "fd", f->fd);
 		krg_json_string(&j, "kind", f->kind);
@@ -149,6 +188,8 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 	krg_json_finish(&j);
 }
 
+static void show_proc_text(const struct ckpt_proc_image *img, FILE *out);
+
 static void show_text(const struct ckpt_image *img, FILE *out)
 {
 	const Krg__Ckpt__Inventory *inv = img->inv;
@@ -159,9 +200,24 @@ static void show_text(const struct ckpt_image *img, FILE *out)
 		inv->kernel ? inv->kernel : "?", inv->killed ? " (original killed)" : "");
 	if (inv->description)
 		fprintf(out, "description: %s\n", inv->description);
+	fprintf(out, "%zu process%s\n", img->n_procs, img->n_procs > 1 ? "es" : "");
+	for (size_t i = 0; i < img->n_procs; i++)
+		show_proc_text(&img->procs[i], out);
+}
+
+static void show_proc_text(const struct ckpt_proc_image *img, FILE *out)
+{
+	const Krg__Ckpt__Process *pi = img->info;
+	if (pi->zombie) {
+		int st = pi->exit_status;
+		fprintf(out, "\nprocess %d: zombie (parent %d), %s %d\n", pi->pid, pi->ppid, WIFSIGNALED(st) ? "killed by signal" : "exit status",
+			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		return;
+	}
 	const Krg__Ckpt__Core *c = img->core;
-	fprintf(out, "\nprocess %d (%s), uid %u gid %u, cwd %s, umask %04o, %zu thread%s\n", c->pid, c->comm, c->n_uids ? c->uids[0] : 0,
-		c->n_gids ? c->gids[0] : 0, c->cwd, c->umask, c->n_threads, c->n_threads > 1 ? "s" : "");
+	fprintf(out, "\nprocess %d (%s), parent %s%d, group %d, session %d, uid %u gid %u, cwd %s, umask %04o, %zu thread%s\n", c->pid, c->comm,
+		pi->ppid ? "" : "outside, was ", pi->ppid ? pi->ppid : c->ppid, pi->pgid, pi->sid, c->n_uids ? c->uids[0] : 0, c->n_gids ? c->gids[0] : 0,
+		c->cwd, c->umask, c->n_threads, c->n_threads > 1 ? "s" : "");
 	for (size_t i = 0; i < c->n_threads; i++) {
 		const Krg__Ckpt__ThreadCore *t = c->threads[i];
 		fprintf(out, "  thread %d: rip %#" PRIx64 " rsp %#" PRIx64 " fs_base %#" PRIx64 "%s, blocked %#" PRIx64 ", xsave %zu bytes\n", t->tid,
@@ -183,24 +239,28 @@ static void show_text(const struct ckpt_image *img, FILE *out)
 	fprintf(out, "%s\n", shown ? "" : " all default");
 
 	const Krg__Ckpt__Mm *mm = img->mm;
-	fprintf(out, "\nmemory: %zu VMAs, %" PRIu64 " KiB saved, brk %#" PRIx64 "-%#" PRIx64 ", exe %s\n", mm->n_vmas, mm->pages_size / 1024,
+	fprintf(out, "  memory: %zu VMAs, %" PRIu64 " KiB saved, brk %#" PRIx64 "-%#" PRIx64 ", exe %s\n", mm->n_vmas, mm->pages_size / 1024,
 		mm->fields->start_brk, mm->fields->brk, mm->exe ? mm->exe : "?");
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const Krg__Ckpt__Vma *v = mm->vmas[i];
 		char p[5];
 		prot_str(v->prot, v->flags, p);
-		fprintf(out, "  %012" PRIx64 "-%012" PRIx64 " %s %-8s %6" PRIu64 " pages saved  %s\n", v->start, v->end, p, ckpt_vma_kind_name(v->kind),
+		fprintf(out, "    %012" PRIx64 "-%012" PRIx64 " %s %-8s %6" PRIu64 " pages saved  %s\n", v->start, v->end, p, ckpt_vma_kind_name(v->kind),
 			saved_pages(v), v->path ? v->path : v->name ? v->name : "");
 	}
-	fprintf(out, "\nfiles: %zu\n", img->files->n_fds);
+	fprintf(out, "  files: %zu\n", img->files->n_fds);
 	for (size_t i = 0; i < img->files->n_fds; i++) {
 		const Krg__Ckpt__Fd *f = img->files->fds[i];
-		fprintf(out, "  fd %-3d %-7s flags %#o pos %" PRIu64 "  %s", f->fd, f->kind, f->flags, f->pos, f->path ? f->path : "");
+		fprintf(out, "    fd %-3d %-7s flags %#o pos %" PRIu64 "  %s", f->fd, f->kind, f->flags, f->pos, f->path ? f->path : "");
 		if (f->has_dup_of)
 			fprintf(out, " (dup of fd %d)", f->dup_of);
 		if (f->has_ino && strcmp(f->kind, "deleted") && strcmp(f->kind, "memfd"))
 			fprintf(out, " [%" PRIu64 "]", f->ino);
-		if (f->has_peer)
+		if (f->has_share_pid)
+			fprintf(out, " (shared with process %d fd %d)", f->share_pid, f->share_fd);
+		if (f->has_peer && f->has_peer_pid)
+			fprintf(out, " other end: process %d fd %d", f->peer_pid, f->peer);
+		else if (f->has_peer)
 			fprintf(out, " other end fd %d", f->peer);
 		if (f->has_data)
 			fprintf(out, " %zu bytes %s", f->data.len, strcmp(f->kind, "deleted") && strcmp(f->kind, "memfd") ? "queued" : "of content");

@@ -150,8 +150,10 @@ robustness() {
 unsupported() {
 	local name=unsup bin=$T/ckpt_anon_mem d=$WORK/unsup
 	mkdir -p "$d"
-	# stdin a pipe: refused, naming pid, fd and kind; nothing written.
-	( cd "$d" && exec "$bin" "$d/ready" < <(sleep 100) >"$d/out.log" 2>&1 ) &
+	# stdin a pipe from outside the application (a sibling, not a child:
+	# a child would be part of it): refused, naming pid, fd and kind;
+	# nothing written.
+	sleep 100 | ( cd "$d" && exec "$bin" "$d/ready" >"$d/out.log" 2>&1 ) &
 	pid=$!
 	wait_file "$d/ready" || { bad "$name: never ready"; return; }
 	if "$KRG" checkpoint "$pid" --dir "$d/img" 2>"$d/err"; then

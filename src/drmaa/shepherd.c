@@ -1,0 +1,473 @@
+/* shepherd.c — one per DRMAA job: a detached process (its own session,
+ * no fds of the caller) that waits while the job is held or its start
+ * time is ahead, then runs it as a krg process through the local krgd
+ * (API "proc.run", as `krg run` does), pumps its stdio from/to the job's
+ * files, enforces the wall-clock limits and the deadline, and writes the
+ * outcome and resource usage to <n>.state. It outlives the program that
+ * submitted the job, so drmaa_exit leaves jobs running and a later
+ * session can wait for them.
+ *
+ * Signals: SIGUSR1 = "look again" (release), SIGTERM = terminate (abort
+ * if not started yet, else SIGKILL to the job through its stream). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "api/client.h"
+#include "api/server.h"
+#include "drmaa/drmaa-int.h"
+#include "proto/proc.pb-c.h"
+
+#define CHUNK (256u << 10)
+
+struct shep {
+	const char *sdir;
+	unsigned seq;
+	const struct drmaa_jobspec *js;
+	int sigfd;
+	uint64_t my_start;
+	uint32_t krg_id, node;
+	int64_t start_ms;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_state(struct shep *s, const char *phase, const struct krg_kv *extra)
+{
+	char p[PATH_MAX + 32];
+	struct krg_kv kv = { 0 };
+	krg_kv_put(&kv, "phase", phase);
+	krg_kv_putf(&kv, "shepherd", "%d", (int)getpid());
+	krg_kv_putf(&kv, "shepherd_start", "%llu", (unsigned long long)s->my_start);
+	if (s->krg_id) {
+		krg_kv_putf(&kv, "krg_id", "%u", s->krg_id);
+		krg_kv_putf(&kv, "node", "%u", s->node);
+		krg_kv_putf(&kv, "start_ms", "%lld", (long long)s->start_ms);
+	}
+	if (extra && extra->buf) {
+		/* Append the caller's lines. */
+		struct krg_kv *k = &kv;
+		size_t n = extra->len;
+		char *nb = realloc(k->buf, k->len + n + 1);
+		if (nb) {
+			memcpy(nb + k->len, extra->buf, n + 1);
+			k->buf = nb;
+			k->len += n;
+			k->cap = k->len + 1;
+		}
+	}
+	krg_job_path(p, sizeof(p), s->sdir, s->seq, "state");
+	krg_kv_write(&kv, p);
+	krg_kv_free(&kv);
+}
+
+/* The job ended without running, or krg failed: FAILED with a reason. */
+static _Noreturn void finish_failed(struct shep *s, bool aborted, int code, const char *why)
+{
+	struct krg_kv kv = { 0 };
+	krg_kv_putf(&kv, "aborted", "%d", aborted);
+	krg_kv_putf(&kv, "exited", "%d", !aborted);
+	krg_kv_putf(&kv, "code", "%d", code);
+	krg_kv_putf(&kv, "end_ms", "%lld", (long long)wall_ms());
+	krg_kv_put(&kv, "error", why);
+	write_state(s, "done", &kv);
+	krg_kv_free(&kv);
+	krg_job_mark(s->sdir, s->seq, "susp", false);
+	_exit(0);
+}
+
+static int lock_job(struct shep *s)
+{
+	char p[PATH_MAX + 32];
+	krg_job_path(p, sizeof(p), s->sdir, s->seq, "job");
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+			;
+	return fd;
+}
+
+static void unlock_job(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Drain the signalfd: 1 if asked to terminate. */
+static int take_signals(struct shep *s)
+{
+	struct signalfd_siginfo si;
+	int term = 0;
+	while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		if (si.ssi_signo != SIGUSR1)
+			term = 1;
+	return term;
+}
+
+/* Queued: wait for release and the start time. Returns once the job may
+ * start (state written "running" under the job lock, so a concurrent
+ * drmaa_control(HOLD) sees it started). */
+static void wait_queued(struct shep *s)
+{
+	const struct drmaa_jobspec *js = s->js;
+	for (;;) {
+		int fd = lock_job(s);
+		if (fd < 0)
+			_exit(0); /* the job was removed */
+		bool held = krg_job_has(s->sdir, s->seq, "hold");
+		int64_t now = wall_ms();
+		if (js->deadline && now >= js->deadline * 1000) {
+			unlock_job(fd);
+			finish_failed(s, true, 0, "the deadline passed before the job could start");
+		}
+		if (!held && now >= js->start_at * 1000) {
+			write_state(s, "running", NULL);
+			unlock_job(fd);
+			return;
+		}
+		unlock_job(fd);
+		int64_t wait = 1000;
+		if (!held && js->start_at * 1000 - now < wait)
+			wait = js->start_at * 1000 - now;
+		struct pollfd pf = { .fd = s->sigfd, .events = POLLIN };
+		poll(&pf, 1, (int)(wait > 0 ? wait : 0));
+		if (take_signals(s))
+			finish_failed(s, true, 0, "terminated before it ran");
+	}
+}
+
+struct obuf {
+	uint8_t *p;
+	size_t len, off, cap;
+};
+
+static int add_frame(struct obuf *b, const Krg__Proc__Io *io)
+{
+	size_t n = krg__proc__io__get_packed_size(io);
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->cap - b->len < n + 4) {
+		size_t nc = b->cap ? b->cap : 4096;
+		while (nc - b->len < n + 4)
+			nc *= 2;
+		uint8_t *np = realloc(b->p, nc);
+		if (!np)
+			return -ENOMEM;
+		b->p = np;
+		b->cap = nc;
+	}
+	uint8_t *o = b->p + b->len;
+	o[0] = (uint8_t)(n >> 24);
+	o[1] = (uint8_t)(n >> 16);
+	o[2] = (uint8_t)(n >> 8);
+	o[3] = (uint8_t)n;
+	krg__proc__io__pack(io, o + 4);
+	b->len += 4 + n;
+	return 0;
+}
+
+static void send_signal(struct obuf *b, int sig)
+{
+	Krg__Proc__Io io = KRG__PROC__IO__INIT;
+	io.has_signal = true;
+	io.signal = sig;
+	add_frame(b, &io);
+}
+
+static void write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (fd >= 0 && n) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return; /* a full disk loses output, not the job */
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+static int open_out(const char *path)
+{
+	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
+}
+
+static _Noreturn void run(struct shep *s, const char *socket)
+{
+	const struct drmaa_jobspec *js = s->js;
+	char why[600];
+	int in = -1, out = -1, err = -1;
+	if (js->in && (in = open(js->in, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		snprintf(why, sizeof(why), "cannot open input path %s: %s", js->in, strerror(errno));
+		finish_failed(s, true, 0, why);
+	}
+	if (js->out && (out = open_out(js->out)) < 0) {
+		snprintf(why, sizeof(why), "cannot open output path %s: %s", js->out, strerror(errno));
+		finish_failed(s, true, 0, why);
+	}
+	if (js->join)
+		err = out;
+	else if (js->err && (err = open_out(js->err)) < 0) {
+		snprintf(why, sizeof(why), "cannot open error path %s: %s", js->err, strerror(errno));
+		finish_failed(s, true, 0, why);
+	}
+
+	Krg__Proc__RunRequest req = KRG__PROC__RUN_REQUEST__INIT;
+	size_t na = 0, ne = 0;
+	while (js->argv[na])
+		na++;
+	while (js->env[ne])
+		ne++;
+	req.argv = js->argv;
+	req.n_argv = na;
+	req.env = js->env;
+	req.n_env = ne;
+	req.cwd = js->wd;
+	mode_t um = umask(0);
+	umask(um);
+	req.umask = um;
+	if (js->native.has_node) {
+		req.has_node = true;
+		req.node = js->native.node;
+	}
+	if (js->native.auto_)
+		req.has_auto_ = req.auto_ = true;
+	Krg__Proc__Rlimit rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
+	for (int i = 0; i < RLIM_NLIMITS; i++) {
+		struct rlimit r;
+		if (getrlimit(i, &r) < 0)
+			continue;
+		if (i == RLIMIT_CPU && (js->cpu_hard || js->cpu_soft)) {
+			/* Run duration limits: SIGXCPU at the soft one, SIGKILL at the hard one. */
+			if (js->cpu_hard)
+				r.rlim_max = (rlim_t)js->cpu_hard;
+			r.rlim_cur = js->cpu_soft ? (rlim_t)js->cpu_soft : r.rlim_max;
+		}
+		krg__proc__rlimit__init(&rl[req.n_rlimits]);
+		rl[req.n_rlimits].resource = (uint32_t)i;
+		rl[req.n_rlimits].cur = r.rlim_cur;
+		rl[req.n_rlimits].max = r.rlim_max;
+		rlp[req.n_rlimits] = &rl[req.n_rlimits];
+		req.n_rlimits++;
+	}
+	req.rlimits = rlp;
+	size_t blen = krg__proc__run_request__get_packed_size(&req);
+	uint8_t *body = malloc(blen ? blen : 1);
+	if (!body)
+		finish_failed(s, true, 0, "out of memory");
+	krg__proc__run_request__pack(&req, body);
+	char e[512];
+	uint8_t *resp = NULL;
+	size_t rlen = 0;
+	int sock = -1;
+	int r = krg_api_call_stream(socket, "proc.run", body, blen, 40000, &resp, &rlen, &sock, e, sizeof(e));
+	free(body);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "krg run: %s", e);
+		finish_failed(s, true, r == -ENOENT && strstr(e, "command not found") ? 127 : r == -EACCES ? 126 : 255,
+			      why);
+	}
+	Krg__Proc__RunStarted *rs = krg__proc__run_started__unpack(NULL, rlen, resp);
+	free(resp);
+	if (!rs)
+		finish_failed(s, true, 255, "krgd sent a malformed answer to proc.run");
+	size_t window = rs->has_window ? rs->window : 0;
+	s->krg_id = rs->id;
+	s->node = rs->node;
+	s->start_ms = wall_ms();
+	krg__proc__run_started__free_unpacked(rs, NULL);
+	write_state(s, "running", NULL);
+
+	struct obuf ob = { 0 };
+	size_t icap = 2 * CHUNK + 64, ilen = 0, inflight = 0;
+	uint8_t *ib = malloc(icap);
+	bool stdin_done = in < 0, soft_sent = false, hard_sent = false, dead_sent = false;
+	if (!ib)
+		finish_failed(s, false, 255, "out of memory");
+	if (in < 0) {
+		Krg__Proc__Io io = KRG__PROC__IO__INIT;
+		io.has_eof = io.eof = true;
+		add_frame(&ob, &io);
+	}
+	int64_t t0 = s->start_ms;
+	for (;;) {
+		int64_t now = wall_ms(), next = -1;
+		/* Limits: soft wall clock → SIGTERM, hard → SIGKILL, deadline → SIGKILL. */
+		if (js->wct_soft && !soft_sent) {
+			if (now - t0 >= js->wct_soft * 1000) {
+				send_signal(&ob, SIGTERM);
+				soft_sent = true;
+			} else
+				next = t0 + js->wct_soft * 1000;
+		}
+		if (js->wct_hard && !hard_sent) {
+			if (now - t0 >= js->wct_hard * 1000) {
+				send_signal(&ob, SIGCONT);
+				send_signal(&ob, SIGKILL);
+				hard_sent = true;
+			} else if (next < 0 || t0 + js->wct_hard * 1000 < next)
+				next = t0 + js->wct_hard * 1000;
+		}
+		if (js->deadline && !dead_sent) {
+			if (now >= js->deadline * 1000) {
+				send_signal(&ob, SIGCONT);
+				send_signal(&ob, SIGKILL);
+				dead_sent = true;
+			} else if (next < 0 || js->deadline * 1000 < next)
+				next = js->deadline * 1000;
+		}
+		bool want_in = !stdin_done && ob.len - ob.off < CHUNK && (!window || inflight < window);
+		struct pollfd pf[2] = {
+			{ .fd = sock, .events = POLLIN | (ob.len > ob.off ? POLLOUT : 0) },
+			{ .fd = s->sigfd, .events = POLLIN },
+		};
+		int timeout = want_in ? 0 : next < 0 ? -1 : (int)(next - now > 0 ? next - now : 0);
+		if (poll(pf, 2, timeout) < 0 && errno != EINTR)
+			finish_failed(s, false, 255, "poll failed");
+		if (pf[1].revents & POLLIN && take_signals(s)) {
+			send_signal(&ob, SIGCONT);
+			send_signal(&ob, SIGKILL);
+		}
+		if (want_in) {
+			uint8_t data[CHUNK];
+			size_t want = sizeof(data);
+			if (window && window - inflight < want)
+				want = window - inflight;
+			ssize_t n = read(in, data, want);
+			if (n >= 0 || (errno != EINTR && errno != EAGAIN)) {
+				Krg__Proc__Io io = KRG__PROC__IO__INIT;
+				if (n > 0) {
+					io.has_data = true;
+					io.data.data = data;
+					io.data.len = (size_t)n;
+					inflight += (size_t)n;
+				} else {
+					io.has_eof = io.eof = true;
+					stdin_done = true;
+				}
+				add_frame(&ob, &io);
+			}
+		}
+		if (pf[0].revents & POLLOUT && ob.len > ob.off) {
+			ssize_t k = send(sock, ob.p + ob.off, ob.len - ob.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (k > 0)
+				ob.off += (size_t)k;
+			else if (k < 0 && errno != EAGAIN && errno != EINTR)
+				ob.off = ob.len; /* krgd closed: read what is left */
+		}
+		if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (icap - ilen < CHUNK + 64) {
+			uint8_t *np = realloc(ib, icap * 2);
+			if (!np)
+				finish_failed(s, false, 255, "out of memory");
+			ib = np;
+			icap *= 2;
+		}
+		ssize_t k = recv(sock, ib + ilen, icap - ilen, MSG_DONTWAIT);
+		if (k < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (k <= 0)
+			finish_failed(s, false, 255, "lost the connection to krgd while the job ran");
+		ilen += (size_t)k;
+		size_t off = 0;
+		while (ilen - off >= 4) {
+			const uint8_t *h = ib + off;
+			uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+			if (n == 0 || n > KRG_API_MAX_FRAME)
+				finish_failed(s, false, 255, "krgd sent a bad frame");
+			if (ilen - off - 4 < n)
+				break;
+			Krg__Proc__Io *io = krg__proc__io__unpack(NULL, n, h + 4);
+			off += 4 + n;
+			if (!io)
+				finish_failed(s, false, 255, "krgd sent a malformed frame");
+			if (io->has_data && io->has_fd)
+				write_all(io->fd == 1 ? out : io->fd == 2 ? err : -1, io->data.data, io->data.len);
+			if (io->has_stdin_credit)
+				inflight -= io->stdin_credit < inflight ? io->stdin_credit : inflight;
+			if (io->error) {
+				snprintf(why, sizeof(why), "krg run: %s", io->error);
+				finish_failed(s, false, 255, why);
+			}
+			if (io->has_exited && io->exited) {
+				struct krg_kv kv = { 0 };
+				bool sig = io->has_term_signal;
+				krg_kv_putf(&kv, "exited", "%d", !sig);
+				krg_kv_putf(&kv, "signaled", "%d", sig);
+				krg_kv_putf(&kv, "code", "%d", sig ? 0 : io->code & 255);
+				krg_kv_putf(&kv, "signal", "%d", sig ? io->term_signal : 0);
+				krg_kv_putf(&kv, "aborted", "0");
+				krg_kv_putf(&kv, "utime_us", "%llu", (unsigned long long)io->utime_us);
+				krg_kv_putf(&kv, "stime_us", "%llu", (unsigned long long)io->stime_us);
+				krg_kv_putf(&kv, "maxrss_kb", "%llu", (unsigned long long)io->maxrss_kb);
+				krg_kv_putf(&kv, "wall_ms", "%llu",
+					    (unsigned long long)(io->has_wall_ms ? io->wall_ms
+										 : (uint64_t)(wall_ms() - t0)));
+				krg_kv_putf(&kv, "end_ms", "%lld", (long long)wall_ms());
+				if (out >= 0)
+					fsync(out);
+				write_state(s, "done", &kv);
+				krg_job_mark(s->sdir, s->seq, "susp", false);
+				_exit(0);
+			}
+			krg__proc__io__free_unpacked(io, NULL);
+		}
+		memmove(ib, ib + off, ilen - off);
+		ilen -= off;
+	}
+}
+
+_Noreturn void drmaa_shepherd_main(const char *sdir, unsigned seq, const struct drmaa_jobspec *js,
+				   const char *socket, int ready_fd)
+{
+	struct shep s = { .sdir = sdir, .seq = seq, .js = js };
+	setsid();
+	prctl(PR_SET_NAME, "krg-drmaa-job");
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3; fd++)
+		if (nul >= 0 && nul != fd)
+			dup2(nul, fd);
+	if (nul > 2)
+		close(nul);
+	/* Nothing of the caller's: its sockets, pipes and files stay its own. */
+	if (ready_fd > 3)
+		close_range(3, (unsigned)ready_fd - 1, 0);
+	close_range((unsigned)ready_fd + 1, ~0u, 0);
+	sigset_t set;
+	sigemptyset(&set);
+	for (int i = 1; i < NSIG; i++)
+		if (i != SIGKILL && i != SIGSTOP)
+			signal(i, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	s.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	s.my_start = krg_proc_starttime(getpid());
+	write_state(&s, "queued", NULL);
+	char c = 1;
+	if (s.sigfd < 0 || write(ready_fd, &c, 1) != 1)
+		_exit(1);
+	close(ready_fd);
+	wait_queued(&s);
+	run(&s, socket);
+}

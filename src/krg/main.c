@@ -7,6 +7,7 @@ static const struct krg_command commands[] = {
 	{ "ps", cmd_ps, "list krg processes of the whole cluster" },
 	{ "kill", cmd_kill, "send a signal to krg processes by cluster-wide id" },
 	{ "top", cmd_top, "live view of nodes and processes" },
+	{ "jobs", cmd_jobs, "list your DRMAA jobs (libdrmaa) with their states" },
 	{ "checkpoint", cmd_checkpoint, "save a running process to an image directory" },
 	{ "restart", cmd_restart, "recreate a process from an image directory" },
 	{ "image", cmd_image, "show the contents of a checkpoint image" },

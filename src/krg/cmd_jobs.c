@@ -1,0 +1,221 @@
+/* krg jobs — the DRMAA jobs of your sessions with their states, read from
+ * your job state directory (docs/drmaa.md). Another user's jobs live in
+ * their own 0700 directory: never listed here. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "drmaa/jobstore.h"
+#include "krg/krg.h"
+#include "krg/proclist.h"
+#include "lib/json.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: krg jobs [--session NAME] [--json]\n"
+		   "\n"
+		   "List the jobs submitted through DRMAA (libdrmaa) by you, in every session\n"
+		   "(or session NAME, the contact string): job id, state (queued, hold,\n"
+		   "running, suspended, done, failed, undetermined; '*' once drmaa_wait\n"
+		   "reaped it), cluster-wide krg id and node while or after it ran, exit\n"
+		   "status, submission time, name and command.\n"
+		   "\n"
+		   "  -S, --session NAME  only this session\n"
+		   "      --json          machine-readable output\n"
+		   "Job state directory: $KRG_DRMAA_DIR, else $XDG_RUNTIME_DIR/krg-drmaa, else\n"
+		   "/tmp/krg-drmaa-UID.\n");
+}
+
+struct row {
+	char session[KRG_JOB_SESSION_MAX];
+	struct krg_job j;
+	int ps;
+};
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+	if (x->j.submit_ms != y->j.submit_ms)
+		return x->j.submit_ms < y->j.submit_ms ? -1 : 1;
+	int c = strcmp(x->session, y->session);
+	return c ? c : (x->j.seq > y->j.seq) - (x->j.seq < y->j.seq);
+}
+
+static void print_json(const char *base, const struct row *rows, size_t n)
+{
+	struct krg_json js;
+	krg_json_init(&js, stdout);
+	krg_json_begin_object(&js, NULL);
+	krg_json_string(&js, "dir", base);
+	krg_json_begin_array(&js, "jobs");
+	for (size_t i = 0; i < n; i++) {
+		const struct krg_job *j = &rows[i].j;
+		krg_json_begin_object(&js, NULL);
+		krg_json_string(&js, "id", j->id);
+		krg_json_string(&js, "session", rows[i].session);
+		krg_json_string(&js, "state", krg_job_ps_name(rows[i].ps));
+		krg_json_bool(&js, "reaped", j->reaped);
+		krg_json_string(&js, "name", j->name);
+		krg_json_string(&js, "command", j->command);
+		krg_json_string(&js, "category", j->category);
+		krg_json_string(&js, "native", j->native);
+		if (j->bulk_index >= 0)
+			krg_json_int(&js, "bulk_index", j->bulk_index);
+		else
+			krg_json_null(&js, "bulk_index");
+		if (j->krg_id) {
+			krg_json_uint(&js, "krg_id", j->krg_id);
+			krg_json_uint(&js, "node", j->node);
+		} else {
+			krg_json_null(&js, "krg_id");
+			krg_json_null(&js, "node");
+		}
+		krg_json_int(&js, "submit_unix_ms", j->submit_ms);
+		krg_json_int(&js, "start_unix_ms", j->start_ms);
+		krg_json_int(&js, "end_unix_ms", j->end_ms);
+		if (j->phase == KRG_JOB_DONE && !j->aborted)
+			krg_json_int(&js, "exit_status", j->signaled ? 128 + j->signal : j->code);
+		else
+			krg_json_null(&js, "exit_status");
+		krg_json_int(&js, "signal", j->signaled ? j->signal : 0);
+		krg_json_bool(&js, "aborted", j->aborted);
+		krg_json_double(&js, "cpu_s", (double)(j->utime_us + j->stime_us) / 1e6);
+		krg_json_uint(&js, "maxrss_kb", j->maxrss_kb);
+		krg_json_uint(&js, "wall_ms", j->wall_ms);
+		krg_json_string(&js, "error", j->error);
+		krg_json_end_object(&js);
+	}
+	krg_json_end_array(&js);
+	krg_json_end_object(&js);
+	krg_json_finish(&js);
+}
+
+static void print_table(const struct row *rows, size_t n)
+{
+	printf("%-24s %-13s %10s %4s %4s %5s %-12s %s\n", "JOBID", "STATE", "KRG_ID", "NODE", "EXIT", "START",
+	       "NAME", "COMMAND");
+	for (size_t i = 0; i < n; i++) {
+		const struct krg_job *j = &rows[i].j;
+		char st[24], id[16] = "-", node[8] = "-", ex[8] = "-", start[16];
+		snprintf(st, sizeof(st), "%s%s", krg_job_ps_name(rows[i].ps), j->reaped ? "*" : "");
+		if (j->krg_id) {
+			snprintf(id, sizeof(id), "%u", j->krg_id);
+			snprintf(node, sizeof(node), "%u", j->node);
+		}
+		if (j->phase == KRG_JOB_DONE && !j->aborted)
+			snprintf(ex, sizeof(ex), "%d", j->signaled ? 128 + j->signal : j->code);
+		krg_fmt_start((uint64_t)j->submit_ms, start, sizeof(start));
+		printf("%-24s %-13s %10s %4s %4s %5s ", j->id, st, id, node, ex, start);
+		krg_put_safe(stdout, j->name, 12);
+		putchar(' ');
+		krg_put_safe(stdout, j->error[0] ? j->error : j->command, 0);
+		putchar('\n');
+	}
+}
+
+static int add_session(const char *base, const char *name, struct row **rows, size_t *n, size_t *cap)
+{
+	char sdir[4096];
+	snprintf(sdir, sizeof(sdir), "%s/%s", base, name);
+	unsigned *seqs;
+	size_t k;
+	int r = krg_jobs_list(sdir, &seqs, &k);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < k; i++) {
+		if (*n == *cap) {
+			size_t nc = *cap ? 2 * *cap : 64;
+			struct row *nr = realloc(*rows, nc * sizeof(*nr));
+			if (!nr) {
+				free(seqs);
+				return -ENOMEM;
+			}
+			*rows = nr;
+			*cap = nc;
+		}
+		struct row *w = &(*rows)[*n];
+		if (krg_job_load(sdir, name, seqs[i], &w->j) < 0 || !w->j.name[0])
+			continue; /* being written */
+		snprintf(w->session, sizeof(w->session), "%s", name);
+		w->ps = krg_job_ps(&w->j);
+		(*n)++;
+	}
+	free(seqs);
+	return 0;
+}
+
+int cmd_jobs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "session", required_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *session = NULL;
+	bool json = false;
+	int o;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "S:jh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'S':
+			session = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "krg jobs: see krg jobs --help\n");
+			return KRG_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "krg jobs: unexpected argument '%s' (see krg jobs --help)\n", argv[optind]);
+		return KRG_EXIT_USAGE;
+	}
+	if (session && !krg_jobs_session_valid(session)) {
+		fprintf(stderr, "krg jobs: '%s' is not a session name ([A-Za-z0-9_-])\n", session);
+		return KRG_EXIT_USAGE;
+	}
+	char base[4096], why[512];
+	struct row *rows = NULL;
+	size_t n = 0, cap = 0;
+	int r = krg_jobs_base(base, sizeof(base), false, why, sizeof(why));
+	if (r == -ENOENT) {
+		/* No job was ever submitted: an empty list. */
+	} else if (r < 0) {
+		fprintf(stderr, "krg jobs: %s\n", why);
+		return 1;
+	} else if (session) {
+		if ((r = add_session(base, session, &rows, &n, &cap)) < 0 && r != -ENOENT) {
+			fprintf(stderr, "krg jobs: session %s: %s\n", session, strerror(-r));
+			free(rows);
+			return 1;
+		}
+		if (r == -ENOENT) {
+			fprintf(stderr, "krg jobs: no session %s\n", session);
+			return 1;
+		}
+	} else {
+		DIR *d = opendir(base);
+		struct dirent *de;
+		while (d && (de = readdir(d)))
+			if (krg_jobs_session_valid(de->d_name))
+				add_session(base, de->d_name, &rows, &n, &cap);
+		if (d)
+			closedir(d);
+	}
+	if (n)
+		qsort(rows, n, sizeof(*rows), cmp_row);
+	if (json)
+		print_json(base, rows, n);
+	else
+		print_table(rows, n);
+	free(rows);
+	return 0;
+}

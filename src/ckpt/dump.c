@@ -30,6 +30,7 @@ struct dump_proc {
 	pid_t pid, ppid, pgid, sid;
 	bool zombie;
 	int exit_status;               /* zombie: wait status */
+	char comm[32];                 /* zombie: its name */
 	struct ckpt_thread *th;        /* live: its frozen threads, the leader first */
 	size_t nth;
 	Krg__Ckpt__Files *files;
@@ -177,6 +178,10 @@ static int freeze_app(struct dump_app *a, pid_t root, bool with_children, struct
 			}
 			p->zombie = true;
 			p->exit_status = code;
+			char cp[64];
+			snprintf(cp, sizeof(cp), "/proc/%d/comm", p->pid);
+			if (krg_read_small(cp, p->comm, sizeof(p->comm)) >= 0)
+				p->comm[strcspn(p->comm, "\n")] = 0;
 			continue;
 		}
 		if (with_children)
@@ -304,6 +309,8 @@ static int write_inventory(int dirfd, const struct dump_app *a, const struct ckp
 		procs[i].has_zombie = procs[i].zombie = p->zombie;
 		procs[i].has_exit_status = p->zombie;
 		procs[i].exit_status = p->exit_status;
+		if (p->zombie && p->comm[0])
+			procs[i].comm = (char *)p->comm;
 		pp[i] = &procs[i];
 	}
 	struct utsname u;

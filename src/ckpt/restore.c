@@ -53,6 +53,21 @@ struct kclone_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
+/* Is pid a dead process waiting to be reaped (or reaped by now)? After
+ * checkpoint --kill the orphans of the application wait for init, which
+ * may take a second. */
+static bool pid_dying(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (krg_read_small(path, buf, sizeof(buf)) < 0)
+		return true;
+	const char *p = strrchr(buf, ')');
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+#define PID_WAIT_STEPS 250  /* of 20 ms */
+
 /* The restore child, with the image's pid if it is free and we may choose
  * (clone3 set_tid: CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in our pid
  * namespace); else a plain fork. */
@@ -61,8 +76,7 @@ static pid_t fork_as(pid_t want, bool *exact)
 	pid_t tid = want;
 	struct kclone_args a = { .exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&tid, .set_tid_size = 1 };
 	long r = syscall(SYS_clone3, &a, sizeof(a));
-	/* Just killed (checkpoint --kill) and not reaped yet: a moment. */
-	for (int wait = 0; wait < 50 && r < 0 && errno == EEXIST; wait++) {
+	for (int wait = 0; wait < PID_WAIT_STEPS && r < 0 && errno == EEXIST && pid_dying(want); wait++) {
 		usleep(20000);
 		r = syscall(SYS_clone3, &a, sizeof(a));
 	}
@@ -215,13 +229,11 @@ static int make_child(struct ckpt_tracee *parent, pid_t want, bool newns, pid_t 
 		a.set_tid_size = attempt == 0 ? 1 : 0;
 		if ((r = ckpt_poke(parent->pid, args_at, &a, sizeof(a))) < 0 || (r = ckpt_poke(parent->pid, tid_at, &want, sizeof(want))) < 0)
 			return ckpt_fail(err, r, "process %d: writing clone3 arguments: %s", want, strerror(-r));
-		/* A pid of a process just killed (checkpoint --kill) is free once
-		 * its new parent reaped it: give that a moment. */
-		for (int wait = 0; wait < 50; wait++) {
+		for (int wait = 0; wait < PID_WAIT_STEPS; wait++) {
 			ret = ckpt_syscall(parent, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
 			if (err->msg[0])
 				return -EIO;
-			if (ret != -EEXIST || attempt)
+			if (ret != -EEXIST || attempt || newns || !pid_dying(want))
 				break;
 			usleep(20000);
 		}
@@ -331,6 +343,13 @@ static int make_zombie(struct rproc *z, struct ckpt_error *err)
 			return ckpt_fail(err, EIO, "zombie %d: preparing its death by signal %d failed", z->img->info->pid, sig);
 		nr = SYS_kill, a0 = z->inner, a1 = sig;
 	}
+	/* Its name, as ps showed it (else it would be krg's). */
+	const char *comm = z->img->info->comm;
+	char name[16] = "";
+	if (comm)
+		snprintf(name, sizeof(name), "%s", comm);
+	if (name[0] && ckpt_poke(z->pid, z->t.scratch + 64, name, sizeof(name)) == 0)
+		ckpt_syscall(&z->t, err, SYS_prctl, PR_SET_NAME, (long)(z->t.scratch + 64), 0, 0, 0, 0);
 	struct user_regs_struct regs;
 	struct iovec iov = { &regs, sizeof(regs) };
 	if (ptrace(PTRACE_GETREGSET, z->pid, (void *)NT_PRSTATUS, &iov) < 0)

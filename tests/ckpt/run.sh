@@ -30,24 +30,26 @@ start() {
 	wait_file "$d/ready" || { bad "$1: never got ready"; return 1; }
 }
 
-# restart_and_check NAME IMG: restart, signal, expect exit 0 and PASS.
+# restart_and_check NAME IMG [RESTART-OPTION...]: restart, signal, expect
+# exit 0 and PASS.
 restart_and_check() {
-	local d=$WORK/$1 img=$2
+	local name=$1 d=$WORK/$1 img=$2
+	shift 2
 	rm -f "$d/rpid"
-	"$KRG" restart --dir "$img" --pidfile "$d/rpid" 2>"$d/restart.err" &
+	"$KRG" restart --dir "$img" --pidfile "$d/rpid" "$@" 2>"$d/restart.err" &
 	local rk=$!
 	if ! wait_nonempty "$d/rpid"; then
 		wait $rk
-		bad "$1: restart failed: $(cat "$d/restart.err")"
+		bad "$name: restart failed: $(cat "$d/restart.err")"
 		return 1
 	fi
 	kill -USR1 "$(cat "$d/rpid")"
 	wait $rk
 	local rc=$?
 	if [ $rc = 0 ] && grep -q '^PASS' "$d/out.log"; then
-		ok "$1"
+		ok "$name"
 	else
-		bad "$1: exit $rc, output: $(tr '\n' ' ' <"$d/out.log") $(cat "$d/restart.err")"
+		bad "$name: exit $rc, output: $(tr '\n' ' ' <"$d/out.log") $(cat "$d/restart.err")"
 		return 1
 	fi
 }
@@ -65,6 +67,19 @@ run_one() {
 	fi
 	wait "$pid" 2>/dev/null
 	restart_and_check "$name" "$WORK/$name/img"
+}
+
+# A process tree (tree.c), three ways from one image: same node after the
+# original was killed, twice; then in a fresh pid namespace.
+tree() {
+	local name=tree bin=$T/ckpt_tree
+	start "$name" "$bin" || return
+	"$KRG" checkpoint "$pid" --dir "$WORK/$name/img" --kill 2>"$WORK/$name/ckpt.err" || { bad "$name: checkpoint: $(cat "$WORK/$name/ckpt.err")"; kill -9 "$pid"; return; }
+	wait "$pid" 2>/dev/null
+	local n; n=$("$KRG" image show --json "$WORK/$name/img" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["processes"]))')
+	[ "$n" = 6 ] || bad "$name: the image holds $n processes, not 6"
+	restart_and_check "$name" "$WORK/$name/img" && restart_and_check "$name" "$WORK/$name/img" && \
+		restart_and_check "$name" "$WORK/$name/img" --new-pidns
 }
 
 # The process runs on after a checkpoint without --kill, and the image
@@ -221,7 +236,7 @@ if [ $# -gt 0 ]; then
 	tests=("$@")
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer
-	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns)
+	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree)
 fi
 for t in "${tests[@]}"; do
 	case $t in
@@ -230,6 +245,7 @@ for t in "${tests[@]}"; do
 	unsup) unsupported ;;
 	unsupk) unsupported_kinds ;;
 	pidns) pidns ;;
+	tree) tree ;;
 	*) run_one "$t" ;;
 	esac
 done

@@ -18,7 +18,7 @@ int krg_jobs_base(char *out, size_t len, bool create, char *why, size_t whylen)
 	const char *env = getenv("KRG_DRMAA_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
 	if (env && *env)
 		snprintf(out, len, "%s", env);
-	else if (xdg && *xdg)
+	else if (xdg && *xdg && access(xdg, W_OK | X_OK) == 0)
 		snprintf(out, len, "%s/krg-drmaa", xdg);
 	else
 		snprintf(out, len, "/tmp/krg-drmaa-%u", (unsigned)getuid());

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# DRMAA on a 3-node vcluster: the C suite (test_drmaa, every function and
+# error path) inside node 1; then Debian's python3-drmaa, unmodified, submits to a 3-node vcluster through
+# krg's libdrmaa (integration.py: single and bulk jobs, exit status and
+# rusage, suspend/resume/terminate, hold/release, bad input, reattach),
+# then another user sees none of those jobs.
+PREFIX=drpy
+. "$KRG_SOURCE_DIR/tests/run/common.sh"
+PY=/usr/bin/python3
+LIB="$KRG_BUILD_DIR/src/drmaa/libdrmaa.so"
+start_run_cluster 3 --cpus 0.5
+
+mkdir -p "$TMPD/c"
+on 1 env KRG_DRMAA_CLUSTER=1 KRG_DRMAA_SCRATCH="$TMPD/c" "$KRG_BUILD_DIR/tests/drmaa/test_drmaa" ||
+	fail "test_drmaa failed"
+
+if ! DRMAA_LIBRARY_PATH="$LIB" "$PY" -c 'import drmaa' 2>/dev/null; then
+	# scripts/install-deps.sh installs it; try once more here.
+	[ "$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-drmaa >/dev/null 2>&1
+	if ! DRMAA_LIBRARY_PATH="$LIB" "$PY" -c 'import drmaa' 2>/dev/null; then
+		echo "SKIP: python3-drmaa (Debian) is not installed and could not be installed"
+		exit 77
+	fi
+fi
+
+on 1 env DRMAA_LIBRARY_PATH="$LIB" KRG="$KRG_BUILD_DIR/krg" "$PY" "$KRG_SOURCE_DIR/tests/drmaa/integration.py" "$TMPD" ||
+	fail "integration.py failed"
+read -r contact job <"$TMPD/session"
+
+# Another user: an empty job list, and our job ids mean nothing to their sessions.
+as_nobody() { on 1 setpriv --reuid=65534 --regid=65534 --clear-groups env -u KRG_DRMAA_DIR -u XDG_RUNTIME_DIR HOME=/ PATH="$KRG_BUILD_DIR:$PATH" "$@"; }
+n=$(as_nobody krg jobs --json | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))')
+[ "$n" = 0 ] || fail "nobody sees $n DRMAA jobs"
+echo "ok: another user's krg jobs is empty"
+out=$(as_nobody env DRMAA_LIBRARY_PATH="$LIB" "$PY" -c "
+import drmaa
+s = drmaa.Session(); s.initialize('$contact')
+try:
+    s.jobStatus('$job'); print('visible')
+except drmaa.errors.InvalidJobException:
+    print('invisible')
+s.exit()" 2>&1) || fail "nobody's session failed: $out"
+[ "$out" = invisible ] || fail "nobody's session under contact $contact: $out"
+echo "ok: another user's session does not see job $job"
+out=$(as_nobody env KRG_DRMAA_DIR=/tmp/krg-drmaa-0 krg jobs 2>&1) && fail "nobody read root's job directory: $out"
+echo "$out" | grep -q "refused\|Permission denied" || fail "unexpected: $out"
+echo "ok: root's job directory refused to nobody: $out"
+echo PASS

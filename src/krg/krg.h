@@ -16,6 +16,7 @@ int cmd_top(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_restart(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 
 /* Show checkpoint progress on stderr when it is a tty (cmd_checkpoint.c). */

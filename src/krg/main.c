@@ -11,6 +11,7 @@ static const struct krg_command commands[] = {
 	{ "checkpoint", cmd_checkpoint, "save a running process to an image directory" },
 	{ "restart", cmd_restart, "recreate a process from an image directory" },
 	{ "image", cmd_image, "show the contents of a checkpoint image" },
+	{ "migrate", cmd_migrate, "move a running process to another node" },
 };
 
 int main(int argc, char **argv)

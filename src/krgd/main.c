@@ -23,6 +23,7 @@
 #include "net/net.h"
 #include "proc/ckptsvc.h"
 #include "proc/exec.h"
+#include "proc/migrate.h"
 #include "proc/service.h"
 #include "proc/table.h"
 
@@ -36,6 +37,7 @@ struct daemon {
 	struct krg_proc_table *table;
 	struct krg_exec *exec;
 	struct krg_ckptsvc *ckpt;
+	struct krg_migsvc *mig;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -82,6 +84,7 @@ static void daemon_stop(struct daemon *d, int code)
 	d->exit_code = code;
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
+	krg_migsvc_stop(d->mig);
 	krg_ckptsvc_stop(d->ckpt);
 	d->ckpt = NULL;
 	krg_exec_stop(d->exec);
@@ -308,6 +311,8 @@ int main(int argc, char **argv)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
 	if (r == 0)
 		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
+	if (r == 0)
+		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

@@ -32,6 +32,7 @@
 #include "lib/macro.h"
 #include "lib/nodelist.h"
 #include "net/net.h"
+#include "proc/migrate.h"
 #include "proc/procid.h"
 #include "proc/table.h"
 #include "proc/table/table-int.h"
@@ -297,6 +298,13 @@ static int list_local(struct krg_proc_table *t, uid_t uid, bool all, struct plis
 		uid_t ruid, suid;
 		if (!pi->krg || table_proc_uids(pi->pid, &ruid, &suid) < 0)
 			continue;
+		/* Migration: a migrant here is listed under its own id and home;
+		 * deputies (listed where their migrant runs), holders and
+		 * workers are not. */
+		uint32_t mig_id = 0, mig_home = 0;
+		int kind = krg_mig_proc_kind(pi->pid, &mig_id, &mig_home);
+		if (kind == 2)
+			continue;
 		if (!all && ruid != uid)
 			continue;
 		bool visible = uid == 0 || uid == ruid;
@@ -322,10 +330,10 @@ static int list_local(struct krg_proc_table *t, uid_t uid, bool all, struct plis
 		p->command = strdup(cmd);
 		if (!p->user || !p->state || !p->command)
 			goto oom;
-		p->home = t->self; /* no migration yet: a process runs at home */
+		p->home = kind == 1 ? mig_home : t->self;
 		p->node = t->self;
 		p->pid = (uint32_t)pi->pid;
-		p->id = krg_procid_make(t->self, (uint32_t)pi->pid);
+		p->id = kind == 1 ? mig_id : krg_procid_make(t->self, (uint32_t)pi->pid);
 		p->ppid = (uint32_t)(pi->ppid > 0 ? pi->ppid : 0);
 		p->uid = (uint32_t)ruid;
 		p->cpu_ms = pi->cpu_ticks * 1000 / (uint64_t)tck;
@@ -443,8 +451,10 @@ static bool list_valid(const Krg__Node__ProcList *l, uint32_t from)
 {
 	for (size_t i = 0; i < l->n_procs; i++) {
 		const Krg__Node__Proc *p = l->procs[i];
+		/* A migrant runs away from home under its home's id. */
 		if (p->node != from || p->home >= KRG_MAX_NODES || !p->pid || p->pid > KRG_PID_MASK ||
-		    p->id != krg_procid_make(p->home, p->pid) || strlen(p->state) != 1 || !isfinite(p->cpu_pct))
+		    krg_procid_home(p->id) != p->home || (p->home == from && p->id != krg_procid_make(p->home, p->pid)) ||
+		    strlen(p->state) != 1 || !isfinite(p->cpu_pct))
 			return false;
 	}
 	return true;

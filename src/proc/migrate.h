@@ -1,0 +1,19 @@
+/* migrate.h — live process migration through krgd (src/proc/migrate/,
+ * docs/migration.md): API "mig.move" from any node; the node running the
+ * process freezes and dumps it, streams the image over the bulk channel to
+ * the target, which restores it under a holder; at home the original
+ * becomes a deputy that keeps its pid, parent and real fds. */
+#pragma once
+#include <stdint.h>
+#include <sys/types.h>
+#include "proc/service.h"
+
+struct krg_migsvc;
+
+int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err, size_t errlen);
+void krg_migsvc_stop(struct krg_migsvc *m);
+
+/* For the process table: 0 an ordinary krg process; 1 a migrant running
+ * here (*id its cluster-wide id, *home its home node); 2 not to be listed
+ * (a deputy: the migrant is listed where it runs; a holder or worker). */
+int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home);

@@ -1,0 +1,144 @@
+/* krg-deputy — what a migrated process becomes at home (mig-int.h).
+ *
+ * The migration worker exec's the frozen original into this program, so
+ * the deputy *is* the original process: same pid, same parent, same
+ * process group and session, and the real fds that could not move (a
+ * terminal, pipes to local processes, sockets), which it keeps at the
+ * numbers given on the command line. It
+ *   - forwards every signal it gets to the migrant (through krgd);
+ *   - pumps the proxied fds: reads those the migrant reads and sends the
+ *     data, writes what the migrant wrote;
+ *   - dies with the migrant's exit status or signal, so its parent's
+ *     waitpid() sees exactly what the migrant did.
+ * Usage (by the worker only): krg-deputy SOCKET ID TOKEN COMM [NUM:FD:r|w]...
+ * It is not meant to be run by hand: without its krgd it exits with 255. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "proc/migrate/mig-int.h"
+
+static bool kept(const struct mig_pump *p, int fd)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->p[i].fd == fd)
+			return true;
+	return false;
+}
+
+_Noreturn static void die_like(int status)
+{
+	if (WIFSIGNALED(status)) {
+		int sig = status & 0x7f;
+		struct sigaction sa = { .sa_handler = SIG_DFL };
+		sigaction(sig, &sa, NULL);
+		if (!(status & 0x80)) {
+			/* No core dump: the parent must not see one either. */
+			struct rlimit rl = { 0, 0 };
+			setrlimit(RLIMIT_CORE, &rl);
+		}
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, sig);
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+		raise(sig);
+		kill(getpid(), SIGKILL);
+	}
+	_exit((status >> 8) & 0xff);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5) {
+		fprintf(stderr, "krg-deputy: started by krgd's migration only\n");
+		return 255;
+	}
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	prctl(PR_SET_NAME, argv[4], 0, 0, 0);
+	struct mig_pump p = { .sock = -1, .out_enabled = true, .small_writes = true };
+	for (int i = 5; i < argc && p.n < MIG_MAX_PROXIES; i++) {
+		int num, fd;
+		char dir;
+		if (sscanf(argv[i], "%d:%d:%c", &num, &fd, &dir) != 3)
+			continue;
+		/* The migrant reads it: we read ours and send. */
+		p.p[p.n++] = (struct mig_pfd){ .num = num, .fd = fd, .src = dir == 'r' };
+	}
+	/* Everything else the original had open is the migrant's now. */
+	int maxfd = (int)sysconf(_SC_OPEN_MAX);
+	if (maxfd < 0 || maxfd > 65536)
+		maxfd = 65536;
+	for (int fd = 0; fd < maxfd; fd++)
+		if (!kept(&p, fd))
+			close(fd);
+	for (size_t i = 0; i < p.n; i++)
+		fcntl(p.p[i].fd, F_SETFD, FD_CLOEXEC);
+
+	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
+	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[1]);
+	if (sfd < 0 || sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return 255;
+	p.sock = sock;
+	uint8_t token[16] = { 0 };
+	for (size_t i = 0; i < sizeof(token) && argv[3][2 * i] && argv[3][2 * i + 1]; i++) {
+		unsigned v;
+		sscanf(argv[3] + 2 * i, "%2x", &v);
+		token[i] = (uint8_t)v;
+	}
+	if (mig_send(sock, MF_HELLO, 0, strtoll(argv[2], NULL, 10), token, sizeof(token)) < 0)
+		return 255;
+
+	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
+	for (;;) {
+		struct pollfd pfd[2 + MIG_MAX_PROXIES];
+		size_t map[MIG_MAX_PROXIES];
+		pfd[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		size_t k = mig_pump_pollfds(&p, pfd + 2, MIG_MAX_PROXIES, map);
+		if (poll(pfd, 2 + k, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 255;
+		}
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD)
+				mig_send(sock, MF_SIG, 0, si.ssi_signo, NULL, 0);
+		}
+		if (pfd[0].revents) {
+			ssize_t n = recv(sock, buf, sizeof(buf), 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < (ssize_t)sizeof(struct mig_hdr)) {
+				/* krgd went away: the migrant is out of reach. */
+				mig_pump_flush_close(&p);
+				return 255;
+			}
+			struct mig_hdr h;
+			memcpy(&h, buf, sizeof(h));
+			if (h.type == MF_EXIT) {
+				mig_pump_flush_close(&p);
+				die_like((int)h.arg);
+			}
+			mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h));
+			continue; /* the pump's set may have changed */
+		}
+		for (size_t i = 0; i < k; i++)
+			if (pfd[2 + i].revents && mig_pump_ready(&p, map[i], pfd[2 + i].revents) < 0)
+				return 255;
+	}
+}

@@ -1,0 +1,138 @@
+/* holder.c — the target side of a migration, in a child of krgd
+ * (mig-int.h): creates the FIFOs the image's proxied fds are reopened
+ * from (MIG_FIFO_DIR/<id>/fd<N>) and holds an O_RDWR end of each (so the
+ * restore never blocks and the migrant never gets EPIPE), restores the
+ * process as its own child (ckpt_restore), answers MF_RESTORED, then
+ * stays its parent until it exits or moves on:
+ *   - pumps the FIFOs (output only after MF_GO, so that what the migrant
+ *     wrote on its previous node reaches home first);
+ *   - MF_SIG: kill(migrant, sig);
+ *   - MF_LEAVE: the migrant was dumped and runs elsewhere now: send what
+ *     it wrote (MF_DATA...), MF_DRAINED, kill it, exit;
+ *   - its exit: last output, MF_EOF per fd, MF_EXIT with the wait status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "ckpt/ckpt.h"
+#include "proc/migrate/mig-int.h"
+#include "proc/migrate/worker.h"
+
+_Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
+{
+	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	char fifodir[128], path[160];
+	snprintf(fifodir, sizeof(fifodir), "%s/%u", MIG_FIFO_DIR, hd->id);
+	struct mig_pump p = { .sock = sock };
+	if (hd->n) {
+		mkdir(MIG_FIFO_DIR, 0755);
+		mkdir(fifodir, 0755);
+	}
+	for (size_t i = 0; i < hd->n; i++) {
+		snprintf(path, sizeof(path), "%s/fd%d", fifodir, hd->num[i]);
+		unlink(path);
+		int fd = -1;
+		if (mkfifo(path, 0600) == 0 && chown(path, hd->uid, hd->gid) == 0)
+			fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0) {
+			char e[300];
+			int n = snprintf(e, sizeof(e), "cannot create %s: %s", path, strerror(errno));
+			mig_send(sock, MF_ERR, 0, 0, e, (size_t)n);
+			mig_rm_rf(fifodir);
+			_exit(0);
+		}
+		/* The migrant reads it: we write into it. */
+		p.p[p.n++] = (struct mig_pfd){ .num = hd->num[i], .fd = fd, .src = !hd->reads[i] };
+	}
+	struct ckpt_error err = { { 0 } };
+	pid_t pid;
+	int r = ckpt_restore(hd->dir, &pid, &err);
+	mig_rm_rf(hd->dir);
+	if (r < 0) {
+		mig_send(sock, MF_ERR, 0, 0, err.msg, strlen(err.msg));
+		mig_rm_rf(fifodir);
+		_exit(0);
+	}
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	mig_send(sock, MF_RESTORED, 0, pid, NULL, 0);
+
+	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
+	bool leaving = false;
+	for (;;) {
+		struct pollfd fds[2 + MIG_MAX_PROXIES];
+		size_t map[MIG_MAX_PROXIES];
+		fds[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
+		fds[1] = (struct pollfd){ .fd = pfd, .events = POLLIN };
+		size_t k = mig_pump_pollfds(&p, fds + 2, MIG_MAX_PROXIES, map);
+		if (poll(fds, 2 + k, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[1].revents) {
+			int st = 0;
+			if (waitpid(pid, &st, 0) != pid)
+				st = SIGKILL;
+			if (!leaving) {
+				mig_pump_drain(&p, true);
+				mig_send(sock, MF_EXIT, 0, st, NULL, 0);
+			}
+			break;
+		}
+		if (fds[0].revents) {
+			ssize_t n = recv(sock, buf, sizeof(buf), 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < (ssize_t)sizeof(struct mig_hdr)) {
+				/* krgd is gone: nobody can reach the migrant any more. */
+				kill(pid, SIGKILL);
+				leaving = true;
+				continue;
+			}
+			struct mig_hdr h;
+			memcpy(&h, buf, sizeof(h));
+			if (mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h)))
+				continue;
+			if (h.type == MF_GO) {
+				p.out_enabled = true;
+			} else if (h.type == MF_NOTIFY) {
+				int nfd = (int)syscall(SYS_pidfd_getfd, pfd, (int)h.arg, 0);
+				if (nfd >= 0) {
+					ssize_t w = write(nfd, "0\n", 2);
+					(void)w;
+					close(nfd);
+				}
+			} else if (h.type == MF_SIG && h.arg > 0 && h.arg < 65) {
+				kill(pid, (int)h.arg);
+			} else if (h.type == MF_LEAVE) {
+				leaving = true;
+				mig_pump_drain(&p, false);
+				mig_send(sock, MF_DRAINED, 0, 0, NULL, 0);
+				kill(pid, SIGKILL);
+			}
+			continue;
+		}
+		for (size_t i = 0; i < k; i++)
+			if (fds[2 + i].revents)
+				mig_pump_ready(&p, map[i], fds[2 + i].revents);
+	}
+	for (size_t i = 0; i < p.n; i++)
+		if (p.p[i].fd >= 0)
+			close(p.p[i].fd);
+	mig_rm_rf(fifodir);
+	_exit(0);
+}

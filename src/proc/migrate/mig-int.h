@@ -1,0 +1,92 @@
+/* mig-int.h — internals of live migration (src/proc/migrate/, docs/migration.md).
+ *
+ * Processes involved, per migrated process:
+ *   deputy   at home: the original process itself (same pid, parent, real
+ *            fds), exec'd into krg-deputy (deputy.c). It forwards the
+ *            signals it gets, pumps the fds that could not move, and dies
+ *            with the migrant's exit status.
+ *   holder   on the node running the migrant: the krgd worker that
+ *            restored it and stays its parent (holder.c): reaps it, relays
+ *            signals, pumps the FIFOs standing in for the proxied fds.
+ *   worker   on the source, for one migration (worker.c): freezes (SIGSTOP),
+ *            dumps, sets up the FIFOs, then turns the process into the
+ *            deputy (injected execve), kills it (it was a migrant), or
+ *            thaws it (the migration failed).
+ * Each talks to its krgd over a SOCK_SEQPACKET unix socket with the local
+ * frames below (never on the network: krgd relays them as protobuf
+ * "mig.*" messages, src/proto/migrate.proto). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MIG_CHUNK (60u << 10)        /* data per frame */
+#define MIG_WINDOW (1u << 20)        /* unacknowledged bytes per proxied fd */
+#define MIG_ACK_BATCH (128u << 10)
+#define MIG_MAX_PROXIES 64
+#define MIG_FIFO_DIR "/run/krg/mig"  /* FIFOs standing in for proxied fds: MIG_FIFO_DIR/<id>/fd<N> */
+
+enum mig_frame_type {
+	MF_HELLO = 1,     /* deputy -> krgd: data = token (16 bytes), arg = id */
+	MF_DATA,          /* both ways: fd, data */
+	MF_EOF,           /* both ways: fd */
+	MF_ACK,           /* both ways: fd, arg = bytes written */
+	MF_SIG,           /* deputy -> krgd, krgd -> holder: arg = signal */
+	MF_EXIT,          /* holder -> krgd, krgd -> deputy: arg = wait status */
+	MF_GO,            /* krgd -> holder: start sending the migrant's output */
+	MF_LEAVE,         /* krgd -> holder: the migrant moves on: drain, kill it quietly */
+	MF_DRAINED,       /* holder -> krgd: after the last output of a leaving migrant */
+	MF_RESTORED,      /* holder -> krgd: arg = the migrant's pid */
+	MF_ERR,           /* worker/holder -> krgd: data = one line */
+	MF_DUMPED,        /* worker -> krgd: data = proxies "N:M:r|w ..." */
+	MF_COMMIT,        /* krgd -> worker: arg 1 = become the deputy, 0 = kill it */
+	MF_ABORT,         /* krgd -> worker: thaw it */
+	MF_DONE,          /* worker -> krgd */
+	MF_NOTIFY,        /* krgd -> holder: arg = the migrant's fd to write "0\n" to (krg_migrate_self) */
+};
+
+struct mig_hdr {
+	uint8_t type;
+	uint8_t pad[3];
+	int32_t fd;
+	int64_t arg;
+};
+
+/* One whole frame (blocking socket). 0 or -errno. */
+int mig_send(int sock, uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len);
+
+/* ---- pump (pump.c): proxied fds between a socket and local fds ---- */
+struct mig_qbuf;
+struct mig_pfd {
+	int num;              /* the fd number in the migrant: the stream's name */
+	int fd;               /* ours; -1 once closed */
+	bool src;             /* we read fd and send DATA; else we write DATA into fd */
+	bool eof_sent;
+	bool eof_pending;     /* close once the queue is written */
+	size_t unacked;       /* src: sent, not acknowledged */
+	size_t to_ack;        /* dst: written, not acknowledged yet */
+	struct mig_qbuf *qh, *qt;
+};
+
+struct mig_pump {
+	int sock;
+	struct mig_pfd p[MIG_MAX_PROXIES];
+	size_t n;
+	bool out_enabled;     /* src fds are read only when true */
+	bool small_writes;    /* dst fds may be blocking: write at most PIPE_BUF after POLLOUT */
+};
+
+/* Handle one received frame if it is pump business (DATA, EOF, ACK): 1;
+ * 0 if it is not. */
+int mig_pump_frame(struct mig_pump *p, const struct mig_hdr *h, const uint8_t *data, size_t len);
+/* pollfd entries for the pump's fds (after the caller's own); returns count. */
+struct pollfd;
+size_t mig_pump_pollfds(struct mig_pump *p, struct pollfd *pfd, size_t max, size_t *map);
+/* After poll: act on pfd[i] for pump fd map[i]. -errno if the socket failed. */
+int mig_pump_ready(struct mig_pump *p, size_t idx, short revents);
+/* Read every src fd until it is empty (non-blocking fds), ignoring the
+ * window; with eof, send EOF after. */
+int mig_pump_drain(struct mig_pump *p, bool eof);
+/* Write what is queued (best effort, blocking) and close everything. */
+void mig_pump_flush_close(struct mig_pump *p);

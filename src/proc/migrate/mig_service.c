@@ -1,0 +1,1626 @@
+/* mig_service.c — live migration through krgd (migrate.h, mig-int.h,
+ * docs/migration.md). Roles of a krgd for one migrated process:
+ *   home    holds the deputy (the original process exec'd into
+ *           krg-deputy): relays its signals and proxied input to the node
+ *           running the process, and that node's output and exit status
+ *           back to it;
+ *   host    runs the migrant under a holder (holder.c);
+ *   source  moves it away: a worker (worker.c) freezes and dumps it, we
+ *           stream the image to the target (net "mig.recv" + bulk
+ *           "mig.file"), then commit (deputy / kill) or abort (thaw);
+ *   target  receives the image and starts a holder that restores it.
+ * "mig.move" goes caller -> home -> the node running the process. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "api/server.h"
+#include "cluster/cluster.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "net/net.h"
+#include "proc/migrate.h"
+#include "proc/migrate/mig-int.h"
+#include "proc/migrate/worker.h"
+#include "proc/procid.h"
+#include "proc/table/table-int.h"
+#include "proto/migrate.pb-c.h"
+
+#define MOVE_TIMEOUT_MS (30u * 60 * 1000)
+#define XFER_CHUNK (1u << 20)
+#define XFER_INFLIGHT (8u << 20)
+#define XFER_IDLE_MS (60u * 1000)
+#define XFER_MAX (64ull << 30)
+#define IMG_OUT "/run/krg/mig-out"
+#define IMG_IN "/run/krg/mig-in"
+
+struct origin {
+	struct krg_api_call *call;
+	uint32_t from;
+	uint64_t req_id;
+};
+
+struct cq {
+	struct cq *next;
+	size_t len;
+	uint8_t buf[];
+};
+
+enum conn_kind { CK_PENDING, CK_DEPUTY, CK_HOLDER, CK_WORKER };
+
+struct conn {
+	int fd;
+	uv_poll_t poll;
+	enum conn_kind kind;
+	void *owner;
+	struct cq *qh, *qt;
+	bool dead;
+	int events;
+};
+
+struct dep {
+	struct dep *next;
+	uint32_t id, node;
+	pid_t pid;
+	int pidfd;
+	uv_poll_t pp;
+	bool pp_on;
+	uint8_t token[16];
+	struct conn *c;
+	struct cq *ph, *pt;     /* frames for the deputy before it connected */
+	bool exit_sent;
+};
+
+struct move;
+struct hold {
+	struct hold *next;
+	uint32_t id, home;
+	pid_t pid, wpid;
+	struct conn *c;
+	bool restored, leaving, exited;
+	bool has_req;
+	struct origin o;
+	uint32_t notify_fd;
+	struct move *mv;
+};
+
+struct move {
+	struct move *next;
+	uint32_t id, to;
+	pid_t pid, wpid;
+	uid_t uid;
+	gid_t gid;
+	struct conn *w;
+	struct origin o;
+	bool answered, dumped, committed;
+	char dir[256];
+	char spec[2048];
+	uint64_t xfer;
+	struct hold *h;          /* a migrant here (else the original, at home) */
+	uint32_t notify_fd;
+	/* image transfer */
+	char **names;
+	size_t nnames, cur;
+	int fd;
+	uint64_t off, size;
+	size_t inflight, pieces;
+	bool all_sent, tx_failed, req_done;
+	uint32_t new_pid;
+};
+
+struct rx {
+	struct rx *next;
+	uint32_t from;
+	uint64_t xfer;
+	char dir[256];
+	uint64_t total;
+	bool ended, failed, has_req;
+	uint64_t req_id;
+	Krg__Mig__Recv *recv;
+	uv_timer_t timer;
+};
+
+struct krg_migsvc {
+	struct krg_services *s;
+	uint32_t self;
+	pid_t krgd;
+	bool running;
+	char deputy[512], sock_path[256];
+	int lfd;
+	uv_poll_t lpoll;
+	bool lpoll_on;
+	struct dep *deps;
+	struct hold *holds;
+	struct move *moves;
+	struct rx *rxs;
+	uint64_t counter;
+};
+
+static struct krg_migsvc the_mig;
+
+/* ---- answers ---- */
+
+static void answer(struct origin o, int status, const char *text, uint32_t node, uint32_t pid, uint32_t id)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (!o.call && !o.req_id)
+		return; /* nobody waits (krg_migrate_self: its pipe is told) */
+	Krg__Mig__Result res = KRG__MIG__RESULT__INIT;
+	res.status = status;
+	res.text = (char *)(text ? text : "");
+	res.has_node = true;
+	res.node = node;
+	if (pid)
+		res.has_pid = true, res.pid = pid;
+	if (id)
+		res.has_id = true, res.id = id;
+	size_t len = krg__mig__result__get_packed_size(&res);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	krg__mig__result__pack(&res, buf);
+	if (o.call)
+		krg_api_reply(o.call, status, status ? res.text : NULL, status ? NULL : buf, status ? 0 : len);
+	else
+		krg_net_reply(m->s->net, o.from, o.req_id, 0, buf, len);
+	free(buf);
+}
+
+static const char *why(int r, char *buf, size_t len, uint32_t id)
+{
+	switch (r) {
+	case -ESRCH: snprintf(buf, len, "no krg process %u", id); break;
+	case -EPERM: snprintf(buf, len, "process %u: operation not permitted", id); break;
+	case -EBUSY: snprintf(buf, len, "process %u is being migrated already", id); break;
+	case -ETIMEDOUT: snprintf(buf, len, "node %u did not answer in time", krg_procid_home(id)); break;
+	case -EHOSTUNREACH:
+	case -ECONNRESET: snprintf(buf, len, "node %u is unreachable", krg_procid_home(id)); break;
+	default: snprintf(buf, len, "%s", strerror(-r));
+	}
+	return buf;
+}
+
+/* ---- local frame connections ---- */
+
+static void conn_closed_cb(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	close(c->fd);
+	while (c->qh) {
+		struct cq *q = c->qh;
+		c->qh = q->next;
+		free(q);
+	}
+	free(c);
+}
+
+static void on_conn_gone(struct conn *c);
+
+static void conn_close(struct conn *c)
+{
+	if (!c || c->dead)
+		return;
+	c->dead = true;
+	uv_poll_stop(&c->poll);
+	uv_close((uv_handle_t *)&c->poll, conn_closed_cb);
+}
+
+static void conn_io(uv_poll_t *h, int status, int events);
+
+static void conn_events(struct conn *c)
+{
+	int ev = UV_READABLE | (c->qh ? UV_WRITABLE : 0);
+	if (ev != c->events && !c->dead) {
+		c->events = ev;
+		uv_poll_start(&c->poll, ev, conn_io);
+	}
+}
+
+static void conn_flush(struct conn *c)
+{
+	while (c->qh && !c->dead) {
+		ssize_t n = send(c->fd, c->qh->buf, c->qh->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		struct cq *q = c->qh;
+		c->qh = q->next;
+		if (!c->qh)
+			c->qt = NULL;
+		free(q);
+		if (n < 0)
+			break; /* the reader will see the end */
+	}
+	conn_events(c);
+}
+
+static struct cq *frame(uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len)
+{
+	struct cq *q = malloc(sizeof(*q) + sizeof(struct mig_hdr) + len);
+	if (!q)
+		return NULL;
+	struct mig_hdr h = { .type = type, .fd = fd, .arg = arg };
+	q->next = NULL;
+	q->len = sizeof(h) + len;
+	memcpy(q->buf, &h, sizeof(h));
+	if (len)
+		memcpy(q->buf + sizeof(h), data, len);
+	return q;
+}
+
+static void conn_send(struct conn *c, uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len)
+{
+	if (!c || c->dead)
+		return;
+	struct cq *q = frame(type, fd, arg, data, len);
+	if (!q)
+		return;
+	if (c->qt)
+		c->qt->next = q;
+	else
+		c->qh = q;
+	c->qt = q;
+	conn_flush(c);
+}
+
+static struct conn *conn_new(int fd, enum conn_kind kind, void *owner)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->kind = kind;
+	c->owner = owner;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	uv_poll_init(the_mig.s->loop, &c->poll, fd);
+	c->poll.data = c;
+	conn_events(c);
+	return c;
+}
+
+static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *data, size_t len);
+
+static void conn_io(uv_poll_t *h, int status, int events)
+{
+	struct conn *c = h->data;
+	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 8192];
+	if (status < 0) {
+		on_conn_gone(c);
+		conn_close(c);
+		return;
+	}
+	if (events & UV_WRITABLE)
+		conn_flush(c);
+	if (!(events & UV_READABLE))
+		return;
+	for (int i = 0; i < 64 && !c->dead; i++) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < (ssize_t)sizeof(struct mig_hdr)) {
+			on_conn_gone(c);
+			conn_close(c);
+			return;
+		}
+		struct mig_hdr hd;
+		memcpy(&hd, buf, sizeof(hd));
+		on_frame(c, &hd, buf + sizeof(hd), (size_t)n - sizeof(hd));
+	}
+}
+
+/* ---- lookups ---- */
+
+static struct dep *dep_by_id(uint32_t id)
+{
+	for (struct dep *d = the_mig.deps; d; d = d->next)
+		if (d->id == id)
+			return d;
+	return NULL;
+}
+
+static struct hold *hold_by_id(uint32_t id)
+{
+	for (struct hold *h = the_mig.holds; h; h = h->next)
+		if (h->id == id && !h->leaving)
+			return h;
+	return NULL;
+}
+
+int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (!m->running)
+		return 0;
+	for (struct hold *h = m->holds; h; h = h->next) {
+		if (h->wpid == pid)
+			return 2;
+		if (h->pid == pid && h->restored && !h->leaving) {
+			*id = h->id;
+			*home = h->home;
+			return 1;
+		}
+	}
+	for (struct dep *d = m->deps; d; d = d->next)
+		if (d->pid == pid)
+			return 2;
+	for (struct move *v = m->moves; v; v = v->next)
+		if (v->wpid == pid)
+			return 2;
+	return 0;
+}
+
+/* ---- sending mig.io & co to a node (ourselves included) ---- */
+
+static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io);
+
+static void bulk_done(int status, void *data)
+{
+	free(data);
+}
+
+static void send_io(uint32_t to, const char *type, const Krg__Mig__Io *io, bool bulk)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (to == m->self) {
+		dispatch_io(m->self, type, io);
+		return;
+	}
+	size_t len = krg__mig__io__get_packed_size(io);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	krg__mig__io__pack(io, buf);
+	int r;
+	if (bulk) {
+		r = krg_net_send_bulk(m->s->net, to, type, buf, len, bulk_done, buf);
+		if (r < 0)
+			free(buf);
+	} else {
+		r = krg_net_send(m->s->net, to, type, buf, len);
+		free(buf);
+	}
+	if (r < 0)
+		log_debug("migrate: %s to node %u: %s", type, to, strerror(-r));
+}
+
+static void send_simple(uint32_t to, const char *type, uint32_t id, int sig, bool has_status, int status,
+			uint32_t node)
+{
+	Krg__Mig__Io io = KRG__MIG__IO__INIT;
+	io.id = id;
+	if (sig)
+		io.has_signal = true, io.signal = sig;
+	if (has_status)
+		io.has_status = true, io.status = status;
+	if (node != UINT32_MAX)
+		io.has_node = true, io.node = node;
+	send_io(to, type, &io, !strcmp(type, "mig.exit") || !strcmp(type, "mig.where"));
+}
+
+/* ---- deputies (home) ---- */
+
+static void dep_to(struct dep *d, uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len)
+{
+	if (d->c) {
+		conn_send(d->c, type, fd, arg, data, len);
+		return;
+	}
+	struct cq *q = frame(type, fd, arg, data, len);
+	if (!q)
+		return;
+	if (d->pt)
+		d->pt->next = q;
+	else
+		d->ph = q;
+	d->pt = q;
+}
+
+static void pp_closed(uv_handle_t *h)
+{
+	struct dep *d = h->data;
+	while (d->ph) {
+		struct cq *q = d->ph;
+		d->ph = q->next;
+		free(q);
+	}
+	if (d->pidfd >= 0)
+		close(d->pidfd);
+	free(d);
+}
+
+static void dep_free(struct dep *d)
+{
+	for (struct dep **p = &the_mig.deps; *p; p = &(*p)->next)
+		if (*p == d) {
+			*p = d->next;
+			break;
+		}
+	if (d->c) {
+		d->c->owner = NULL;
+		conn_close(d->c);
+	}
+	if (d->pp_on) {
+		uv_poll_stop(&d->pp);
+		uv_close((uv_handle_t *)&d->pp, pp_closed);
+	} else {
+		pp_closed((uv_handle_t *)&d->pp);
+	}
+}
+
+/* The deputy died: on purpose (it got the exit status), or killed. */
+static void dep_died(uv_poll_t *h, int status, int events)
+{
+	struct dep *d = h->data;
+	if (!d->exit_sent) {
+		log_info("migrate: deputy of %u (pid %d) died: killing the migrant on node %u", d->id, (int)d->pid,
+			 d->node);
+		send_simple(d->node, "mig.sig", d->id, SIGKILL, false, 0, UINT32_MAX);
+	}
+	dep_free(d);
+}
+
+static void dep_exit(struct dep *d, int status)
+{
+	d->exit_sent = true;
+	dep_to(d, MF_EXIT, 0, status, NULL, 0);
+}
+
+/* ---- holders (host) ---- */
+
+static void hold_free(struct hold *h)
+{
+	for (struct hold **p = &the_mig.holds; *p; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	if (h->c) {
+		h->c->owner = NULL;
+		conn_close(h->c);
+	}
+	free(h);
+}
+
+/* ---- moves (source) ---- */
+
+static void move_answer(struct move *v, int status, const char *text)
+{
+	if (v->answered)
+		return;
+	v->answered = true;
+	answer(v->o, status, text, status ? the_mig.self : v->to, v->new_pid, v->id);
+}
+
+static void notify_self(pid_t pid, uint32_t fd, int status)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return;
+	int nfd = (int)syscall(SYS_pidfd_getfd, pfd, (int)fd, 0);
+	if (nfd >= 0) {
+		char b[32];
+		int n = snprintf(b, sizeof(b), "%d\n", status);
+		ssize_t w = write(nfd, b, (size_t)n);
+		(void)w;
+		close(nfd);
+	}
+	close(pfd);
+}
+
+static void move_free(struct move *v)
+{
+	for (struct move **p = &the_mig.moves; *p; p = &(*p)->next)
+		if (*p == v) {
+			*p = v->next;
+			break;
+		}
+	if (v->w) {
+		v->w->owner = NULL;
+		conn_close(v->w);
+	}
+	if (v->h)
+		v->h->mv = NULL;
+	if (v->fd >= 0)
+		close(v->fd);
+	for (size_t i = 0; i < v->nnames; i++)
+		free(v->names[i]);
+	free(v->names);
+	mig_rm_rf(v->dir);
+	free(v);
+}
+
+static void move_maybe_free(struct move *v)
+{
+	if (v->answered && !v->pieces && v->req_done && !v->w)
+		move_free(v);
+}
+
+static void move_fail(struct move *v, int status, const char *text)
+{
+	log_warn("migrate: %u to node %u: %s", v->id, v->to, text);
+	if (v->notify_fd && !v->committed)
+		notify_self(v->pid, v->notify_fd, status);
+	move_answer(v, status, text);
+	v->tx_failed = true;
+	if (v->w && !v->committed)
+		conn_send(v->w, MF_ABORT, 0, 0, NULL, 0);
+	move_maybe_free(v);
+}
+
+static void tx_pump(struct move *v);
+
+static void tx_done(int status, void *data)
+{
+	struct cq *p = data; /* reused as a piece holder: len + buf */
+	struct move *v = *(struct move **)p->buf;
+	v->inflight -= p->len;
+	v->pieces--;
+	free(p);
+	if (status < 0 && !v->tx_failed) {
+		char e[128];
+		snprintf(e, sizeof(e), "sending the image to node %u: %s", v->to, strerror(-status));
+		move_fail(v, status, e);
+	}
+	tx_pump(v);
+	move_maybe_free(v);
+}
+
+static int tx_one(struct move *v)
+{
+	char e[600];
+	if (v->fd < 0) {
+		char path[600];
+		snprintf(path, sizeof(path), "%s/%s", v->dir, v->names[v->cur]);
+		v->fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (v->fd < 0 || fstat(v->fd, &st) < 0) {
+			snprintf(e, sizeof(e), "cannot read %s: %s", path, strerror(errno));
+			move_fail(v, -EIO, e);
+			return -1;
+		}
+		v->off = 0;
+		v->size = (uint64_t)st.st_size;
+	}
+	size_t want = v->size - v->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(v->size - v->off);
+	uint8_t *data = malloc(want ? want : 1);
+	ssize_t n = data && want ? pread(v->fd, data, want, (off_t)v->off) : 0;
+	if (!data || n < 0 || (size_t)n != want) {
+		free(data);
+		move_fail(v, -EIO, "cannot read the image");
+		return -1;
+	}
+	Krg__Mig__File f = KRG__MIG__FILE__INIT;
+	f.xfer = v->xfer;
+	f.name = v->names[v->cur];
+	f.offset = v->off;
+	f.data.data = data;
+	f.data.len = want;
+	bool last = v->off + want == v->size;
+	f.has_last = f.last = last;
+	f.has_end = f.end = last && v->cur + 1 == v->nnames;
+	size_t len = krg__mig__file__get_packed_size(&f);
+	struct cq *p = malloc(sizeof(*p) + sizeof(v) + len);
+	if (!p) {
+		free(data);
+		move_fail(v, -ENOMEM, "out of memory");
+		return -1;
+	}
+	p->len = len;
+	memcpy(p->buf, &v, sizeof(v));
+	krg__mig__file__pack(&f, p->buf + sizeof(v));
+	free(data);
+	v->inflight += len;
+	v->pieces++;
+	int r = krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", p->buf + sizeof(v), len, tx_done, p);
+	if (r < 0) {
+		v->inflight -= len;
+		v->pieces--;
+		free(p);
+		snprintf(e, sizeof(e), "sending the image to node %u: %s", v->to, strerror(-r));
+		move_fail(v, r, e);
+		return -1;
+	}
+	v->off += want;
+	if (last) {
+		close(v->fd);
+		v->fd = -1;
+		if (++v->cur == v->nnames)
+			v->all_sent = true;
+	}
+	return 0;
+}
+
+static void tx_pump(struct move *v)
+{
+	while (!v->tx_failed && !v->all_sent && v->inflight < XFER_INFLIGHT)
+		if (tx_one(v) < 0)
+			return;
+}
+
+static void recv_reply(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct move *v = data;
+	v->req_done = true;
+	char e[600];
+	if (status) {
+		snprintf(e, sizeof(e), "node %u: %s", v->to,
+			 status == -ETIMEDOUT ? "no answer in time" : status == -ECONNRESET || status == -EHOSTUNREACH ? "unreachable" : strerror(-status));
+		if (!v->tx_failed)
+			move_fail(v, status, e);
+		move_maybe_free(v);
+		return;
+	}
+	Krg__Mig__Result *res = krg__mig__result__unpack(NULL, reply->len, reply->body);
+	if (!res || res->status > 0 || res->status < -4095) {
+		move_fail(v, -EBADMSG, "malformed answer from the target node");
+	} else if (res->status) {
+		move_fail(v, res->status, res->text);
+	} else if (v->tx_failed) {
+		/* We gave up meanwhile (the process died?): the copy must go. */
+		send_simple(v->to, "mig.sig", v->id, SIGKILL, false, 0, UINT32_MAX);
+	} else {
+		v->new_pid = res->has_pid ? res->pid : 0;
+		v->committed = true;
+		log_info("migrate: %u runs on node %u as pid %u", v->id, v->to, v->new_pid);
+		if (v->h) {
+			/* A migrant here: its holder sends what it wrote, then we
+			 * tell home where it went (mig.where after that data). */
+			v->h->leaving = true;
+			conn_send(v->h->c, MF_LEAVE, 0, 0, NULL, 0);
+		} else {
+			/* The original at home: becomes the deputy. */
+			struct dep *d = calloc(1, sizeof(*d));
+			if (d) {
+				d->id = v->id;
+				d->pid = v->pid;
+				d->node = v->to;
+				d->pidfd = -1;
+				getrandom(d->token, sizeof(d->token), 0);
+				d->next = the_mig.deps;
+				the_mig.deps = d;
+				char tok[33], ids[16], argv[2048];
+				for (int i = 0; i < 16; i++)
+					snprintf(tok + 2 * i, 3, "%02x", d->token[i]);
+				snprintf(ids, sizeof(ids), "%u", v->id);
+				char comm[64] = "krg-deputy", path[64];
+				snprintf(path, sizeof(path), "/proc/%d/comm", (int)v->pid);
+				FILE *f = fopen(path, "re");
+				if (f) {
+					if (fgets(comm, sizeof(comm), f))
+						comm[strcspn(comm, "\n")] = 0;
+					fclose(f);
+				}
+				size_t n = 0;
+				const char *parts[] = { the_mig.deputy, the_mig.sock_path, ids, tok, comm };
+				for (size_t i = 0; i < 5; i++) {
+					size_t l = strlen(parts[i]) + 1;
+					if (n + l <= sizeof(argv)) {
+						memcpy(argv + n, parts[i], l);
+						n += l;
+					}
+				}
+				conn_send(v->w, MF_COMMIT, 0, 1, argv, n);
+			} else {
+				conn_send(v->w, MF_COMMIT, 0, 1, NULL, 0);
+			}
+		}
+	}
+	if (res)
+		krg__mig__result__free_unpacked(res, NULL);
+	move_maybe_free(v);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The worker dumped it: list the image, ask the target, stream. */
+static void move_dumped(struct move *v, const char *spec)
+{
+	snprintf(v->spec, sizeof(v->spec), "%s", spec);
+	DIR *d = opendir(v->dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (e->d_type != DT_REG)
+				continue;
+			char **nn = realloc(v->names, (v->nnames + 1) * sizeof(*nn));
+			if (!nn)
+				break;
+			v->names = nn;
+			if (!(nn[v->nnames] = strdup(e->d_name)))
+				break;
+			v->nnames++;
+		}
+		closedir(d);
+	}
+	if (!v->nnames) {
+		move_fail(v, -EIO, "the dump left no image");
+		return;
+	}
+	qsort(v->names, v->nnames, sizeof(*v->names), cmp_names);
+	Krg__Mig__Recv q = KRG__MIG__RECV__INIT;
+	q.xfer = v->xfer;
+	q.id = v->id;
+	q.uid = v->uid;
+	q.gid = v->gid;
+	if (v->notify_fd)
+		q.has_notify_fd = true, q.notify_fd = v->notify_fd;
+	Krg__Mig__Proxy px[MIG_MAX_PROXIES], *pp[MIG_MAX_PROXIES];
+	size_t np = 0;
+	for (const char *s = spec; *s && np < MIG_MAX_PROXIES;) {
+		int num, keep, k = 0;
+		char dir;
+		if (sscanf(s, "%d:%d:%c%n", &num, &keep, &dir, &k) != 3)
+			break;
+		krg__mig__proxy__init(&px[np]);
+		px[np].fd = (uint32_t)num;
+		px[np].reads = dir == 'r';
+		pp[np] = &px[np];
+		np++;
+		s += k;
+		while (*s == ' ')
+			s++;
+	}
+	q.n_proxies = np;
+	q.proxies = pp;
+	size_t len = krg__mig__recv__get_packed_size(&q);
+	uint8_t *buf = malloc(len);
+	if (!buf) {
+		move_fail(v, -ENOMEM, "out of memory");
+		return;
+	}
+	krg__mig__recv__pack(&q, buf);
+	int r = krg_net_request(the_mig.s->net, v->to, "mig.recv", buf, len, MOVE_TIMEOUT_MS, recv_reply, v);
+	free(buf);
+	if (r < 0) {
+		char e[128];
+		snprintf(e, sizeof(e), "node %u is unreachable", v->to);
+		v->req_done = true;
+		move_fail(v, r, e);
+		return;
+	}
+	v->dumped = true;
+	tx_pump(v);
+}
+
+/* ---- frames from deputies, holders, workers ---- */
+
+static void io_from_local(uint32_t to, uint32_t id, bool up, const struct mig_hdr *h, const uint8_t *data, size_t len)
+{
+	Krg__Mig__Io io = KRG__MIG__IO__INIT;
+	io.id = id;
+	io.has_up = io.up = up;
+	io.has_fd = true;
+	io.fd = (uint32_t)h->fd;
+	if (h->type == MF_DATA)
+		io.has_data = true, io.data.data = (uint8_t *)data, io.data.len = len;
+	else if (h->type == MF_EOF)
+		io.has_eof = io.eof = true;
+	else
+		io.has_ack = true, io.ack = (uint32_t)h->arg;
+	send_io(to, "mig.io", &io, true);
+}
+
+static void hello(struct conn *c, const struct mig_hdr *h, const uint8_t *data, size_t len)
+{
+	struct ucred cr;
+	socklen_t sl = sizeof(cr);
+	struct dep *d = dep_by_id((uint32_t)h->arg);
+	if (h->type != MF_HELLO || len != 16 || !d || d->c || getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) < 0 ||
+	    cr.pid != d->pid || memcmp(d->token, data, 16)) {
+		log_warn("migrate: refused a deputy connection (pid %d)", (int)cr.pid);
+		conn_close(c);
+		return;
+	}
+	c->kind = CK_DEPUTY;
+	c->owner = d;
+	d->c = c;
+	d->pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+	if (d->pidfd >= 0 && uv_poll_init(the_mig.s->loop, &d->pp, d->pidfd) == 0) {
+		d->pp.data = d;
+		d->pp_on = true;
+		uv_poll_start(&d->pp, UV_READABLE, dep_died);
+	}
+	while (d->ph) {
+		struct cq *q = d->ph;
+		d->ph = q->next;
+		q->next = NULL;
+		if (c->qt)
+			c->qt->next = q;
+		else
+			c->qh = q;
+		c->qt = q;
+	}
+	d->pt = NULL;
+	conn_flush(c);
+}
+
+static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *data, size_t len)
+{
+	struct krg_migsvc *m = &the_mig;
+	switch (c->kind) {
+	case CK_PENDING:
+		hello(c, h, data, len);
+		return;
+	case CK_DEPUTY: {
+		struct dep *d = c->owner;
+		if (!d)
+			return;
+		if (h->type == MF_SIG && h->arg > 0 && h->arg < 65)
+			send_simple(d->node, "mig.sig", d->id, (int)h->arg, false, 0, UINT32_MAX);
+		else if (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK)
+			io_from_local(d->node, d->id, false, h, data, len);
+		return;
+	}
+	case CK_HOLDER: {
+		struct hold *ho = c->owner;
+		if (!ho)
+			return;
+		if (h->type == MF_RESTORED) {
+			ho->pid = (pid_t)h->arg;
+			ho->restored = true;
+			if (ho->notify_fd)
+				conn_send(c, MF_NOTIFY, 0, ho->notify_fd, NULL, 0);
+			if (ho->has_req) {
+				ho->has_req = false;
+				answer(ho->o, 0, NULL, m->self, (uint32_t)ho->pid, ho->id);
+			}
+		} else if (h->type == MF_ERR) {
+			char t[1024];
+			snprintf(t, sizeof(t), "%.*s", (int)len, (const char *)data);
+			if (ho->has_req) {
+				ho->has_req = false;
+				answer(ho->o, -EIO, t, m->self, 0, ho->id);
+			}
+			hold_free(ho);
+		} else if (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK) {
+			io_from_local(ho->home, ho->id, true, h, data, len);
+		} else if (h->type == MF_EXIT) {
+			ho->exited = true;
+			if (!ho->leaving)
+				send_simple(ho->home, "mig.exit", ho->id, 0, true, (int)h->arg, UINT32_MAX);
+			log_info("migrate: migrant %u (pid %d) ended, status 0x%x", ho->id, (int)ho->pid, (int)h->arg);
+			hold_free(ho);
+		} else if (h->type == MF_DRAINED && ho->mv) {
+			struct move *v = ho->mv;
+			send_simple(ho->home, "mig.where", ho->id, 0, false, 0, v->to);
+			conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
+		}
+		return;
+	}
+	case CK_WORKER: {
+		struct move *v = c->owner;
+		if (!v)
+			return;
+		if (h->type == MF_ERR) {
+			char t[3000];
+			snprintf(t, sizeof(t), "%.*s", (int)len, (const char *)data);
+			if (v->committed) {
+				/* Exec of the deputy failed: the original is gone, so is the copy. */
+				send_simple(v->to, "mig.sig", v->id, SIGKILL, false, 0, UINT32_MAX);
+				struct dep *d = dep_by_id(v->id);
+				if (d) {
+					d->exit_sent = true;
+					dep_free(d);
+				}
+			}
+			v->w = NULL;
+			conn_close(c);
+			move_fail(v, -EIO, t);
+		} else if (h->type == MF_DUMPED) {
+			char spec[2048];
+			snprintf(spec, sizeof(spec), "%.*s", (int)len, (const char *)data);
+			move_dumped(v, spec);
+		} else if (h->type == MF_DONE) {
+			v->w = NULL;
+			conn_close(c);
+			if (v->committed) {
+				if (!v->h)
+					send_simple(v->to, "mig.go", v->id, 0, false, 0, UINT32_MAX);
+				move_answer(v, 0, NULL);
+			}
+			move_maybe_free(v);
+		}
+		return;
+	}
+	}
+}
+
+static void on_conn_gone(struct conn *c)
+{
+	if (c->dead)
+		return;
+	if (c->kind == CK_DEPUTY && c->owner) {
+		struct dep *d = c->owner;
+		d->c = NULL;
+	} else if (c->kind == CK_HOLDER && c->owner) {
+		struct hold *h = c->owner;
+		h->c = NULL;
+		if (h->has_req) {
+			h->has_req = false;
+			answer(h->o, -EIO, "the restore worker died", the_mig.self, 0, h->id);
+		}
+		if (h->restored && !h->exited && !h->leaving)
+			send_simple(h->home, "mig.exit", h->id, 0, true, SIGKILL, UINT32_MAX);
+		if (h->mv) {
+			struct move *v = h->mv;
+			conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
+		}
+		hold_free(h);
+	} else if (c->kind == CK_WORKER && c->owner) {
+		struct move *v = c->owner;
+		v->w = NULL;
+		if (!v->committed)
+			kill(v->pid, SIGCONT); /* never leave it frozen */
+		move_fail(v, -EIO, "the migration worker died");
+	}
+	c->owner = NULL;
+}
+
+/* ---- deputy socket ---- */
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+	struct krg_migsvc *m = &the_mig;
+	for (;;) {
+		int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		if (!conn_new(fd, CK_PENDING, NULL))
+			close(fd);
+	}
+}
+
+/* ---- mig.io, mig.exit, mig.where, mig.go, mig.sig ---- */
+
+static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
+{
+	if (!strcmp(type, "mig.io")) {
+		uint8_t t = io->has_data ? MF_DATA : io->has_eof ? MF_EOF : MF_ACK;
+		int64_t arg = io->has_ack ? io->ack : 0;
+		size_t len = io->has_data ? io->data.len : 0;
+		if (io->up) {
+			/* From the migrant's side to the deputy. */
+			struct dep *d = dep_by_id(io->id);
+			if (d && from == d->node)
+				dep_to(d, t, (int32_t)io->fd, arg, io->data.data, len);
+		} else {
+			struct hold *h = hold_by_id(io->id);
+			if (h && h->c && from == h->home)
+				conn_send(h->c, t, (int32_t)io->fd, arg, io->data.data, len);
+		}
+	} else if (!strcmp(type, "mig.exit")) {
+		struct dep *d = dep_by_id(io->id);
+		if (d && io->has_status)
+			dep_exit(d, io->status);
+	} else if (!strcmp(type, "mig.where")) {
+		struct dep *d = dep_by_id(io->id);
+		if (d && io->has_node) {
+			d->node = io->node;
+			log_info("migrate: %u now runs on node %u", d->id, d->node);
+			send_simple(d->node, "mig.go", d->id, 0, false, 0, UINT32_MAX);
+		}
+	} else if (!strcmp(type, "mig.go")) {
+		struct hold *h = hold_by_id(io->id);
+		if (h)
+			conn_send(h->c, MF_GO, 0, 0, NULL, 0);
+	} else if (!strcmp(type, "mig.sig")) {
+		struct hold *h = hold_by_id(io->id);
+		if (h && io->has_signal && io->signal > 0 && io->signal < 65)
+			conn_send(h->c, MF_SIG, 0, io->signal, NULL, 0);
+	}
+}
+
+static void on_net_io(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	if (!the_mig.running)
+		return;
+	Krg__Mig__Io *io = krg__mig__io__unpack(NULL, msg->len, msg->body);
+	if (!io || (io->has_data && io->data.len > MIG_CHUNK)) {
+		log_warn("migrate: malformed %.16s from node %u, dropped", msg->type, from);
+	} else {
+		/* Only the nodes concerned may speak about a process. */
+		struct dep *d = dep_by_id(io->id);
+		struct hold *h = hold_by_id(io->id);
+		bool ok = (d && from == d->node) || (h && from == h->home);
+		if (ok)
+			dispatch_io(from, msg->type, io);
+		else
+			log_debug("migrate: %s about %u from node %u ignored", msg->type, io->id, from);
+	}
+	if (io)
+		krg__mig__io__free_unpacked(io, NULL);
+}
+
+/* ---- target: receive the image, start the holder ---- */
+
+static void rx_closed(uv_handle_t *h)
+{
+	struct rx *x = h->data;
+	if (x->recv)
+		krg__mig__recv__free_unpacked(x->recv, NULL);
+	free(x);
+}
+
+static void rx_free(struct rx *x, bool rm)
+{
+	for (struct rx **p = &the_mig.rxs; *p; p = &(*p)->next)
+		if (*p == x) {
+			*p = x->next;
+			break;
+		}
+	if (rm)
+		mig_rm_rf(x->dir);
+	uv_timer_stop(&x->timer);
+	uv_close((uv_handle_t *)&x->timer, rx_closed);
+}
+
+static void rx_fail(struct rx *x, const char *text)
+{
+	x->failed = true;
+	log_warn("migrate: receiving from node %u: %s", x->from, text);
+	if (x->has_req) {
+		struct origin o = { .from = x->from, .req_id = x->req_id };
+		answer(o, -EIO, text, the_mig.self, 0, x->recv ? x->recv->id : 0);
+		x->has_req = false;
+		rx_free(x, true);
+	}
+}
+
+static void rx_idle(uv_timer_t *t)
+{
+	struct rx *x = t->data;
+	if (!x->failed)
+		rx_fail(x, "the transfer stalled");
+	if (the_mig.rxs && x) {
+		for (struct rx *y = the_mig.rxs; y; y = y->next)
+			if (y == x) {
+				rx_free(x, true);
+				break;
+			}
+	}
+}
+
+static void rx_try_start(struct rx *x)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (x->failed || !x->ended || !x->has_req)
+		return;
+	const Krg__Mig__Recv *q = x->recv;
+	struct origin o = { .from = x->from, .req_id = x->req_id };
+	x->has_req = false;
+	if (hold_by_id(q->id)) {
+		answer(o, -EEXIST, "the process runs here already", m->self, 0, q->id);
+		rx_free(x, true);
+		return;
+	}
+	struct mig_hold hd = { .id = q->id, .uid = q->uid, .gid = q->gid };
+	snprintf(hd.dir, sizeof(hd.dir), "%s", x->dir);
+	for (size_t i = 0; i < q->n_proxies && hd.n < MIG_MAX_PROXIES; i++) {
+		hd.num[hd.n] = (int)q->proxies[i]->fd;
+		hd.reads[hd.n++] = q->proxies[i]->reads;
+	}
+	int sv[2];
+	struct hold *h = calloc(1, sizeof(*h));
+	if (!h || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(h);
+		answer(o, -ENOMEM, "cannot start the holder", m->self, 0, q->id);
+		rx_free(x, true);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		mig_holder_main(sv[1], &hd);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		free(h);
+		answer(o, -EAGAIN, "cannot fork the holder", m->self, 0, q->id);
+		rx_free(x, true);
+		return;
+	}
+	h->id = q->id;
+	h->home = krg_procid_home(q->id);
+	h->wpid = pid;
+	h->o = o;
+	h->has_req = true;
+	h->notify_fd = q->has_notify_fd ? q->notify_fd : 0;
+	h->c = conn_new(sv[0], CK_HOLDER, h);
+	h->next = m->holds;
+	m->holds = h;
+	log_info("migrate: received %u (%llu bytes) from node %u, restoring", q->id, (unsigned long long)x->total,
+		 x->from);
+	rx_free(x, false); /* the holder removes the image once restored */
+}
+
+static bool name_ok(const char *n)
+{
+	return n[0] && strcmp(n, ".") && strcmp(n, "..") && !strchr(n, '/');
+}
+
+static struct rx *rx_get(uint32_t from, uint64_t xfer)
+{
+	struct krg_migsvc *m = &the_mig;
+	for (struct rx *x = m->rxs; x; x = x->next)
+		if (x->from == from && x->xfer == xfer)
+			return x;
+	struct rx *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->from = from;
+	x->xfer = xfer;
+	uv_timer_init(m->s->loop, &x->timer);
+	x->timer.data = x;
+	x->next = m->rxs;
+	m->rxs = x;
+	mkdir("/run/krg", 0755);
+	mkdir(IMG_IN, 0700);
+	snprintf(x->dir, sizeof(x->dir), "%s/%u-%llu", IMG_IN, from, (unsigned long long)xfer);
+	if (xfer >> 32 != from || (mkdir(x->dir, 0700) < 0 && errno != EEXIST))
+		x->failed = true;
+	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+	return x;
+}
+
+static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	if (!the_mig.running)
+		return;
+	Krg__Mig__File *f = krg__mig__file__unpack(NULL, msg->len, msg->body);
+	if (!f) {
+		log_warn("migrate: malformed mig.file from node %u, dropped", from);
+		return;
+	}
+	struct rx *x = rx_get(from, f->xfer);
+	if (!x || x->failed || x->ended)
+		goto out;
+	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+	x->total += f->data.len;
+	if (!name_ok(f->name) || x->total > XFER_MAX || f->offset > XFER_MAX) {
+		rx_fail(x, "refused image piece");
+		goto out;
+	}
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	bool ok = fd >= 0;
+	size_t done = 0;
+	while (ok && done < f->data.len) {
+		ssize_t w = pwrite(fd, f->data.data + done, f->data.len - done, (off_t)(f->offset + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			ok = false;
+		else
+			done += (size_t)w;
+	}
+	if (fd >= 0 && close(fd) < 0)
+		ok = false;
+	if (!ok) {
+		rx_fail(x, "cannot write the image (out of memory in /run?)");
+		goto out;
+	}
+	if (f->has_end && f->end) {
+		x->ended = true;
+		rx_try_start(x);
+	}
+out:
+	krg__mig__file__free_unpacked(f, NULL);
+}
+
+static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	if (!req_id)
+		return;
+	if (!the_mig.running) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return;
+	}
+	Krg__Mig__Recv *q = krg__mig__recv__unpack(NULL, msg->len, msg->body);
+	if (!q || q->n_proxies > MIG_MAX_PROXIES) {
+		if (q)
+			krg__mig__recv__free_unpacked(q, NULL);
+		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+		return;
+	}
+	struct rx *x = rx_get(from, q->xfer);
+	if (!x) {
+		krg__mig__recv__free_unpacked(q, NULL);
+		krg_net_reply(net, from, req_id, -ENOMEM, NULL, 0);
+		return;
+	}
+	if (x->recv)
+		krg__mig__recv__free_unpacked(x->recv, NULL);
+	x->recv = q;
+	x->has_req = true;
+	x->req_id = req_id;
+	if (x->failed)
+		rx_fail(x, "cannot receive the image");
+	else
+		rx_try_start(x);
+}
+
+/* ---- moving: routing and the source side ---- */
+
+static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, char *err,
+		      size_t errlen)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (to == m->self) {
+		snprintf(err, errlen, "process %u is on node %u already", id, to);
+		return -EALREADY;
+	}
+	if (to >= KRG_MAX_NODES || !krg_config_node(m->s->cfg, to)) {
+		snprintf(err, errlen, "no node %u in this cluster", to);
+		return -EHOSTUNREACH;
+	}
+	if (!krg_net_peer_up(m->s->net, to) ||
+	    (m->s->cluster && krg_cluster_node_state(m->s->cluster, to) != KRG_NODE_UP)) {
+		snprintf(err, errlen, "node %u is not up", to);
+		return -EHOSTDOWN;
+	}
+	struct hold *h = hold_by_id(id);
+	pid_t pid;
+	if (h) {
+		if (h->mv || !h->restored)
+			return -EBUSY;
+		pid = h->pid;
+	} else {
+		if (krg_procid_home(id) != m->self || dep_by_id(id))
+			return -ESRCH;
+		pid = (pid_t)krg_procid_pid(id);
+		if (pid <= 1 || pid == m->krgd || !table_is_descendant(pid, m->krgd) || krg_mig_proc_kind(pid, &(uint32_t){ 0 }, &(uint32_t){ 0 }))
+			return -ESRCH;
+	}
+	for (struct move *v = m->moves; v; v = v->next)
+		if (v->id == id)
+			return -EBUSY;
+	uid_t ruid, suid;
+	if (table_proc_uids(pid, &ruid, &suid) < 0)
+		return -ESRCH;
+	if (uid != 0 && uid != ruid && uid != suid)
+		return -EPERM;
+	char pp[64];
+	struct stat st;
+	snprintf(pp, sizeof(pp), "/proc/%d", (int)pid);
+	if (stat(pp, &st) < 0)
+		return -ESRCH;
+	struct move *v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->id = id;
+	v->to = to;
+	v->pid = pid;
+	v->uid = st.st_uid;
+	v->gid = st.st_gid;
+	v->o = o;
+	v->fd = -1;
+	v->h = h;
+	v->notify_fd = notify_fd & 0xffff;
+	v->xfer = ((uint64_t)m->self << 32) | (uint32_t)++m->counter;
+	mkdir("/run/krg", 0755);
+	mkdir(IMG_OUT, 0700);
+	snprintf(v->dir, sizeof(v->dir), "%s/%llu", IMG_OUT, (unsigned long long)(v->xfer & 0xffffffffu));
+	mig_rm_rf(v->dir);
+	struct mig_work w = { .pid = pid, .id = id, .uid = v->uid, .gid = v->gid, .migrant_here = h != NULL,
+			       .wait_read_fd = notify_fd ? (int)(notify_fd >> 16) : -1 };
+	snprintf(w.dir, sizeof(w.dir), "%s", v->dir);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(v);
+		return -errno;
+	}
+	pid_t wp = fork();
+	if (wp == 0) {
+		close(sv[0]);
+		mig_worker_main(sv[1], &w);
+	}
+	close(sv[1]);
+	if (wp < 0) {
+		close(sv[0]);
+		free(v);
+		return -EAGAIN;
+	}
+	v->wpid = wp;
+	v->w = conn_new(sv[0], CK_WORKER, v);
+	if (h)
+		h->mv = v;
+	v->next = m->moves;
+	m->moves = v;
+	log_info("migrate: %u (pid %d) to node %u, worker %d", id, (int)pid, to, (int)wp);
+	return 0;
+}
+
+struct fwd {
+	struct origin o;
+	uint32_t id;
+};
+
+static void fwd_reply(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct fwd *f = data;
+	char e[128];
+	if (status) {
+		answer(f->o, status, why(status, e, sizeof(e), f->id), the_mig.self, 0, f->id);
+	} else {
+		Krg__Mig__Result *res = krg__mig__result__unpack(NULL, reply->len, reply->body);
+		if (!res || res->status > 0 || res->status < -4095)
+			answer(f->o, -EBADMSG, "malformed answer", the_mig.self, 0, f->id);
+		else
+			answer(f->o, res->status, res->text, res->has_node ? res->node : 0, res->has_pid ? res->pid : 0,
+			       f->id);
+		if (res)
+			krg__mig__result__free_unpacked(res, NULL);
+	}
+	free(f);
+}
+
+static void forward(struct origin o, uint32_t node, uint32_t id, uint32_t to, uid_t uid)
+{
+	struct krg_migsvc *m = &the_mig;
+	char e[128];
+	if (node >= KRG_MAX_NODES || !krg_config_node(m->s->cfg, node) || !krg_net_peer_up(m->s->net, node)) {
+		snprintf(e, sizeof(e), "node %u (where process %u is) is unreachable", node, id);
+		answer(o, -EHOSTUNREACH, e, m->self, 0, id);
+		return;
+	}
+	Krg__Mig__Move q = KRG__MIG__MOVE__INIT;
+	q.has_id = true;
+	q.id = id;
+	q.node = to;
+	q.has_uid = true;
+	q.uid = (uint32_t)uid;
+	uint8_t buf[64];
+	size_t len = krg__mig__move__pack(&q, buf);
+	struct fwd *f = malloc(sizeof(*f));
+	if (!f) {
+		answer(o, -ENOMEM, "out of memory", m->self, 0, id);
+		return;
+	}
+	f->o = o;
+	f->id = id;
+	int r = krg_net_request(m->s->net, node, "mig.move", buf, len, MOVE_TIMEOUT_MS, fwd_reply, f);
+	if (r < 0) {
+		free(f);
+		answer(o, r, why(r, e, sizeof(e), id), m->self, 0, id);
+	}
+}
+
+/* Where is id? Here (original or migrant), or forward to home / host. */
+static void route(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd)
+{
+	struct krg_migsvc *m = &the_mig;
+	char e[600];
+	int r;
+	uint32_t home = krg_procid_home(id);
+	if (krg_procid_pid(id) == 0) {
+		answer(o, -EINVAL, "not a krg process id", m->self, 0, id);
+		return;
+	}
+	if (hold_by_id(id) || (home == m->self && !dep_by_id(id))) {
+		e[0] = 0;
+		r = move_local(o, id, to, uid, notify_fd, e, sizeof(e));
+		if (r < 0)
+			answer(o, r, e[0] ? e : why(r, e, sizeof(e), id), m->self, 0, id);
+		return;
+	}
+	struct dep *d = home == m->self ? dep_by_id(id) : NULL;
+	if (d)
+		forward(o, d->node, id, to, uid);
+	else if (home != m->self && !o.call)
+		answer(o, -ESRCH, why(-ESRCH, e, sizeof(e), id), m->self, 0, id);
+	else
+		forward(o, home, id, to, uid);
+}
+
+static void on_net_move(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	if (!req_id)
+		return;
+	if (!the_mig.running) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return;
+	}
+	Krg__Mig__Move *q = krg__mig__move__unpack(NULL, msg->len, msg->body);
+	if (!q || !q->has_id || !q->has_uid) {
+		if (q)
+			krg__mig__move__free_unpacked(q, NULL);
+		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+		return;
+	}
+	struct origin o = { .from = from, .req_id = req_id };
+	log_info("mig.move %u to node %u for uid %u from node %u", q->id, q->node, q->uid, from);
+	route(o, q->id, q->node, (uid_t)q->uid, 0);
+	krg__mig__move__free_unpacked(q, NULL);
+}
+
+static void on_api_move(struct krg_api_call *call, void *data)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (!m->running) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	Krg__Mig__Move *q = krg__mig__move__unpack(NULL, call->len, call->body);
+	if (!q || (!q->has_id && !q->has_pid)) {
+		if (q)
+			krg__mig__move__free_unpacked(q, NULL);
+		krg_api_reply(call, -EBADMSG, "malformed mig.move request", NULL, 0);
+		return;
+	}
+	uint32_t id = q->has_id ? q->id : 0;
+	if (!q->has_id) {
+		/* A pid of this node: a migrant here, or a process of ours. */
+		uint32_t hid, home;
+		if (krg_mig_proc_kind((pid_t)q->pid, &hid, &home) == 1)
+			id = hid;
+		else
+			id = krg_procid_make(m->self, q->pid);
+	}
+	struct origin o = { .call = call };
+	if (q->has_notify_fd) {
+		/* krg_migrate_self: the caller is the process; answer now, the
+		 * result goes to its pipe. */
+		uint32_t hid = 0, home;
+		bool self = (krg_mig_proc_kind(call->pid, &hid, &home) == 1 && hid == id) ||
+			    (krg_procid_home(id) == m->self && krg_procid_pid(id) == (uint32_t)call->pid);
+		if (!self) {
+			krg_api_reply(call, -EINVAL, "notify_fd is for a process migrating itself", NULL, 0);
+		} else {
+			char e[600] = "";
+			int r = move_local((struct origin){ .call = NULL, .from = 0, .req_id = 0 }, id, q->node,
+					   call->uid, q->notify_fd, e, sizeof(e));
+			if (r < 0)
+				krg_api_reply(call, r, e[0] ? e : why(r, e, sizeof(e), id), NULL, 0);
+			else
+				krg_api_reply(call, 0, NULL, NULL, 0);
+		}
+		krg__mig__move__free_unpacked(q, NULL);
+		return;
+	}
+	route(o, id, q->node, call->uid, 0);
+	krg__mig__move__free_unpacked(q, NULL);
+}
+
+/* ---- membership ---- */
+
+static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev, uint64_t epoch, void *data)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (!m->running || node == m->self || (ev != KRG_NODE_EV_DOWN && ev != KRG_NODE_EV_REMOVE))
+		return;
+	/* Migrants whose home is gone: their parent and identity are gone. */
+	for (struct hold *h = m->holds; h; h = h->next)
+		if (h->home == node && h->restored && !h->leaving) {
+			log_warn("migrate: home node %u of %u is down: killing it", node, h->id);
+			h->leaving = true;
+			conn_send(h->c, MF_SIG, 0, SIGKILL, NULL, 0);
+		}
+	/* Deputies whose migrant's node is gone: it died with its node. */
+	for (struct dep *d = m->deps; d; d = d->next)
+		if (d->node == node && !d->exit_sent) {
+			log_warn("migrate: node %u running %u is down: its deputy ends as killed", node, d->id);
+			dep_exit(d, SIGKILL);
+		}
+}
+
+/* ---- service ---- */
+
+int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err, size_t errlen)
+{
+	struct krg_migsvc *m = &the_mig;
+	static bool registered;
+	if (m->running) {
+		snprintf(err, errlen, "migration service already running");
+		return -EBUSY;
+	}
+	memset(m, 0, sizeof(*m));
+	m->s = s;
+	m->self = s->cfg->node_id;
+	m->krgd = getpid();
+	m->lfd = -1;
+	char exe[512];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		snprintf(m->deputy, sizeof(m->deputy), "%s/krg-deputy", dirname(exe));
+	}
+	if (access(m->deputy, X_OK) < 0)
+		log_warn("migration: %s not found: processes cannot leave their home node", m->deputy);
+	char sp[sizeof(s->cfg->api_socket)];
+	snprintf(sp, sizeof(sp), "%s", s->cfg->api_socket);
+	snprintf(m->sock_path, sizeof(m->sock_path), "%s/migrate.sock", dirname(sp));
+	unlink(m->sock_path);
+	m->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", m->sock_path);
+	if (m->lfd < 0 || bind(m->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(m->sock_path, 0666) < 0 ||
+	    listen(m->lfd, 64) < 0) {
+		snprintf(err, errlen, "migration service: cannot listen on %s: %s", m->sock_path, strerror(errno));
+		if (m->lfd >= 0)
+			close(m->lfd);
+		return -errno;
+	}
+	uv_poll_init(s->loop, &m->lpoll, m->lfd);
+	uv_poll_start(&m->lpoll, UV_READABLE, on_accept);
+	m->lpoll_on = true;
+	if (!registered) {
+		int r;
+		static const char *io_types[] = { "mig.io", "mig.exit", "mig.where", "mig.go", "mig.sig" };
+		for (size_t i = 0; i < sizeof(io_types) / sizeof(io_types[0]); i++)
+			if ((r = krg_net_handle(s->net, io_types[i], on_net_io, m)) < 0)
+				goto fail;
+		if ((r = krg_net_handle(s->net, "mig.move", on_net_move, m)) < 0 ||
+		    (r = krg_net_handle(s->net, "mig.recv", on_recv, m)) < 0 ||
+		    (r = krg_net_handle(s->net, "mig.file", on_file, m)) < 0 ||
+		    (r = krg_api_register(s->api, "mig.move", false, on_api_move, m)) < 0)
+			goto fail;
+		if (s->cluster)
+			krg_cluster_on_node(s->cluster, node_cb, m);
+		registered = true;
+		if (0) {
+		fail:
+			snprintf(err, errlen, "migration service: cannot register handlers: %s", strerror(-r));
+			return r;
+		}
+	}
+	m->running = true;
+	log_info("migration service: deputies connect to %s", m->sock_path);
+	*out = m;
+	return 0;
+}
+
+static void lpoll_closed(uv_handle_t *h)
+{
+	close(the_mig.lfd);
+	the_mig.lfd = -1;
+}
+
+void krg_migsvc_stop(struct krg_migsvc *m)
+{
+	if (!m || !m->running)
+		return;
+	m->running = false;
+	while (m->moves) {
+		struct move *v = m->moves;
+		if (v->w && !v->committed)
+			conn_send(v->w, MF_ABORT, 0, 0, NULL, 0);
+		v->answered = true;
+		if (v->o.call)
+			krg_api_reply(v->o.call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		move_free(v);
+	}
+	while (m->rxs)
+		rx_free(m->rxs, true);
+	/* Holders and deputies: their sockets close with us; a holder then
+	 * kills its migrant, a deputy exits with 255. */
+	while (m->holds)
+		hold_free(m->holds);
+	while (m->deps) {
+		m->deps->exit_sent = true;
+		dep_free(m->deps);
+	}
+	if (m->lpoll_on) {
+		uv_poll_stop(&m->lpoll);
+		uv_close((uv_handle_t *)&m->lpoll, lpoll_closed);
+		m->lpoll_on = false;
+	}
+	unlink(m->sock_path);
+}

@@ -1,0 +1,240 @@
+/* pump.c — the proxied fds of a migrant, on both ends (mig-int.h): the
+ * deputy pumps the real fds at home, the holder the FIFOs the migrant
+ * holds instead. Data goes as MF_DATA frames of at most MIG_CHUNK bytes;
+ * the writing end acknowledges what it wrote (MF_ACK), and a reading end
+ * stops reading with MIG_WINDOW bytes unacknowledged, so nothing between
+ * the two ends (krgd's, the network) ever holds more than a window per fd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "proc/migrate/mig-int.h"
+
+struct mig_qbuf {
+	struct mig_qbuf *next;
+	size_t len, off;
+	uint8_t data[];
+};
+
+int mig_send(int sock, uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len)
+{
+	struct mig_hdr h = { .type = type, .fd = fd, .arg = arg };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+	for (;;) {
+		ssize_t n = sendmsg(sock, &m, MSG_NOSIGNAL);
+		if (n >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			struct pollfd p = { .fd = sock, .events = POLLOUT };
+			poll(&p, 1, -1);
+			continue;
+		}
+		return -errno;
+	}
+}
+
+static struct mig_pfd *find(struct mig_pump *p, int num)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->p[i].num == num)
+			return &p->p[i];
+	return NULL;
+}
+
+static void pfd_close(struct mig_pfd *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	while (f->qh) {
+		struct mig_qbuf *b = f->qh;
+		f->qh = b->next;
+		free(b);
+	}
+	f->qt = NULL;
+}
+
+static int send_ack(struct mig_pump *p, struct mig_pfd *f, bool force)
+{
+	if (!f->to_ack || (!force && f->to_ack < MIG_ACK_BATCH))
+		return 0;
+	size_t n = f->to_ack;
+	f->to_ack = 0;
+	return mig_send(p->sock, MF_ACK, f->num, (int64_t)n, NULL, 0);
+}
+
+int mig_pump_frame(struct mig_pump *p, const struct mig_hdr *h, const uint8_t *data, size_t len)
+{
+	if (h->type != MF_DATA && h->type != MF_EOF && h->type != MF_ACK)
+		return 0;
+	struct mig_pfd *f = find(p, h->fd);
+	if (!f)
+		return 1;
+	if (h->type == MF_ACK) {
+		size_t a = h->arg > 0 ? (size_t)h->arg : 0;
+		f->unacked = a > f->unacked ? 0 : f->unacked - a;
+	} else if (h->type == MF_EOF) {
+		if (!f->src) {
+			f->eof_pending = true;
+			if (!f->qh)
+				pfd_close(f);
+		}
+	} else if (!f->src) {
+		if (f->fd < 0) {
+			/* Closed here: nobody will read it; say it was written. */
+			f->to_ack += len;
+			send_ack(p, f, false);
+			return 1;
+		}
+		struct mig_qbuf *b = malloc(sizeof(*b) + len);
+		if (!b)
+			return 1;
+		b->next = NULL;
+		b->len = len;
+		b->off = 0;
+		memcpy(b->data, data, len);
+		if (f->qt)
+			f->qt->next = b;
+		else
+			f->qh = b;
+		f->qt = b;
+	}
+	return 1;
+}
+
+size_t mig_pump_pollfds(struct mig_pump *p, struct pollfd *pfd, size_t max, size_t *map)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->n && k < max; i++) {
+		struct mig_pfd *f = &p->p[i];
+		if (f->fd < 0)
+			continue;
+		short ev = 0;
+		if (f->src && p->out_enabled && !f->eof_sent && f->unacked < MIG_WINDOW)
+			ev = POLLIN;
+		else if (!f->src && f->qh)
+			ev = POLLOUT;
+		if (!ev)
+			continue;
+		pfd[k] = (struct pollfd){ .fd = f->fd, .events = ev };
+		map[k++] = i;
+	}
+	return k;
+}
+
+static int read_some(struct mig_pump *p, struct mig_pfd *f, bool *empty)
+{
+	static uint8_t buf[MIG_CHUNK];
+	ssize_t n = read(f->fd, buf, sizeof(buf));
+	*empty = false;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		*empty = true;
+		return 0;
+	}
+	if (n <= 0) {
+		/* End (or an error, which ends it as well). */
+		f->eof_sent = true;
+		pfd_close(f);
+		*empty = true;
+		return mig_send(p->sock, MF_EOF, f->num, 0, NULL, 0);
+	}
+	f->unacked += (size_t)n;
+	return mig_send(p->sock, MF_DATA, f->num, 0, buf, (size_t)n);
+}
+
+int mig_pump_ready(struct mig_pump *p, size_t idx, short revents)
+{
+	struct mig_pfd *f = &p->p[idx];
+	if (f->fd < 0)
+		return 0;
+	if (f->src) {
+		bool empty;
+		return read_some(p, f, &empty);
+	}
+	struct mig_qbuf *b = f->qh;
+	if (!b)
+		return 0;
+	size_t want = b->len - b->off;
+	if (p->small_writes && want > PIPE_BUF)
+		want = PIPE_BUF;
+	ssize_t n = write(f->fd, b->data + b->off, want);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n < 0) {
+		/* The reader went away: what is queued is dropped (acknowledged,
+		 * so the other end does not wait for it). */
+		size_t left = 0;
+		for (struct mig_qbuf *q = f->qh; q; q = q->next)
+			left += q->len - q->off;
+		f->to_ack += left;
+		pfd_close(f);
+		return send_ack(p, f, true);
+	}
+	b->off += (size_t)n;
+	f->to_ack += (size_t)n;
+	if (b->off == b->len) {
+		f->qh = b->next;
+		if (!f->qh)
+			f->qt = NULL;
+		free(b);
+	}
+	int r = send_ack(p, f, !f->qh);
+	if (!f->qh && f->eof_pending)
+		pfd_close(f);
+	return r;
+}
+
+int mig_pump_drain(struct mig_pump *p, bool eof)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct mig_pfd *f = &p->p[i];
+		if (!f->src)
+			continue;
+		bool empty = false;
+		while (f->fd >= 0 && !empty) {
+			int r = read_some(p, f, &empty);
+			if (r < 0)
+				return r;
+		}
+		if (eof && !f->eof_sent) {
+			f->eof_sent = true;
+			pfd_close(f);
+			int r = mig_send(p->sock, MF_EOF, f->num, 0, NULL, 0);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+void mig_pump_flush_close(struct mig_pump *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct mig_pfd *f = &p->p[i];
+		if (!f->src && f->fd >= 0) {
+			/* Blocking writes of what is left, then close. */
+			int fl = fcntl(f->fd, F_GETFL);
+			if (fl >= 0 && (fl & O_NONBLOCK))
+				fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK);
+			for (struct mig_qbuf *b = f->qh; b; b = b->next) {
+				while (b->off < b->len) {
+					ssize_t n = write(f->fd, b->data + b->off, b->len - b->off);
+					if (n < 0 && errno == EINTR)
+						continue;
+					if (n <= 0)
+						break;
+					b->off += (size_t)n;
+				}
+			}
+		}
+		pfd_close(f);
+	}
+}

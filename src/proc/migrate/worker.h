@@ -1,0 +1,31 @@
+/* worker.h — the forked parts of a migration: source worker (worker.c)
+ * and holder on the target (holder.c). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "proc/migrate/mig-int.h"
+
+struct mig_work {
+	pid_t pid;
+	uint32_t id;
+	uid_t uid;
+	gid_t gid;
+	int wait_read_fd;    /* >= 0: freeze only once a thread waits in read() on it */
+	bool migrant_here;   /* a migrant (child of a holder here), not the original */
+	char dir[256];       /* image directory */
+};
+_Noreturn void mig_worker_main(int sock, const struct mig_work *w);
+
+struct mig_hold {
+	uint32_t id;
+	uid_t uid;
+	gid_t gid;
+	char dir[256];
+	size_t n;
+	int num[MIG_MAX_PROXIES];
+	bool reads[MIG_MAX_PROXIES];
+};
+_Noreturn void mig_holder_main(int sock, const struct mig_hold *h);
+
+void mig_rm_rf(const char *dir);

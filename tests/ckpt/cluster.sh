@@ -77,5 +77,27 @@ echo "ok   restarted on node 1 (image streamed from node 2), PASS"
 out=$(on 1 "$KRG" restart "$id" 1 -n 1 2>&1) && fail "second copy into node 1 accepted"
 [ "$(echo "$out" | wc -l)" = 1 ] || fail "not one line: $out"
 echo "ok   existing version on the target refused: $out"
+
+# A process tree (tests/ckpt/tree.c: groups, a session, zombies, a pipe, a
+# socketpair and a file shared between processes) started by krg run on
+# node 2, checkpointed by id, restarted on node 1: every process checks
+# its state and the root reaps them all (PASS).
+TREE=$KRG_BUILD_DIR/tests/ckpt/ckpt_tree
+mkdir -p "$W/tree"
+on 1 "$KRG" run -n 2 -- sh -c "cd $W/tree && exec $TREE $W/tree/ready >$W/tree/out.log 2>&1 </dev/null" &
+run=$!
+wait_for 15 "ckpt_tree ready on node 2" test -e "$W/tree/ready"
+tid=$(on 1 "$KRG" ps -a --json | python3 -c '
+import json, sys
+ps = json.load(sys.stdin)["processes"]
+print(min(p["id"] for p in ps if "ckpt_tree" in p["command"] and p["node"] == 2))')
+tpath=$(on 1 "$KRG" checkpoint "$tid" --kill) || fail "tree checkpoint failed"
+wait $run || true
+n=$(on 2 "$KRG" image show --json "$tpath" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["processes"]))')
+[ "$n" = 6 ] || fail "tree image holds $n processes, not 6"
+tnew=$(on 2 "$KRG" restart "$tid" -n 1) || fail "tree restart on node 1 failed"
+on 1 "$KRG" kill -USR1 "$tnew" || fail "krg kill of the restarted tree failed"
+wait_for 15 "PASS from the restarted tree" grep -q '^PASS' "$W/tree/out.log"
+echo "ok   a tree of 6 processes from node 2 restarted on node 1, PASS"
 rm -rf "$W"
 echo PASS

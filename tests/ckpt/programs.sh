@@ -7,10 +7,11 @@
 # byte for byte the reference (cmp). Cases: python3 with state (a dict
 # and a running hash), sqlite3 with an open database (inserts in a loop
 # of transactions, script on stdin), gzip on a large stream, mt_work.c
-# (threads in rounds with barriers), and bash in a pure-builtin loop.
-# A bash loop that runs external commands forks children: that needs
-# process-tree support, not there yet (docs/checkpoint.md).
-# Usage: programs.sh [CASE...]   (python sqlite gzip mt bash)
+# (threads in rounds with barriers), bash in a pure-builtin loop, and in
+# their natural form, as process trees: a bash loop running external
+# commands (a command substitution with a pipeline, sleep), and gzip in a
+# pipeline under bash (cat | gzip | cat: bytes in flight in two pipes).
+# Usage: programs.sh [CASE...]   (python sqlite gzip mt bash bashfork gzpipe)
 set -u
 B=$(realpath "${KRG_BUILD_DIR:-$(dirname "$0")/../../build}")
 KRG=$B/krg
@@ -153,8 +154,29 @@ case_bash() {
 		echo "done $s ${#seen[@]} ${seen[17]}"'
 }
 
+# bash running external commands: checkpointed with children (a sleep, a
+# subshell with a pipeline) under it, which come back with their pids.
+case_bashfork() {
+	run_case bashfork /dev/null out.txt 300 bash -c '
+		s=0
+		for i in $(seq 1 400); do
+			h=$(printf "%d-%d" "$i" "$s" | sha256sum | cut -c1-12)
+			s=$(( (s * 7 + i) % 100003 ))
+			echo "$i $s $h"
+			((i % 20 == 0)) && sleep 0.05
+		done
+		echo done $s'
+}
+
+# gzip in a pipeline: bash waits for cat | gzip | cat, two pipes between
+# three processes with bytes in flight at the checkpoint.
+case_gzpipe() {
+	[ -e "$WORK/big.in" ] || seq 1 25000000 >"$WORK/big.in"
+	run_case gzpipe "$WORK/big.in" out.gz 1000000 bash -c 'cat | gzip -6 -n -c | cat; echo "status ${PIPESTATUS[*]}" >&2'
+}
+
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(python sqlite gzip mt bash)
+[ ${#cases[@]} -gt 0 ] || cases=(python sqlite gzip mt bash bashfork gzpipe)
 for c in "${cases[@]}"; do "case_$c"; done
 echo "$failures failure(s)"
 [ $failures = 0 ]

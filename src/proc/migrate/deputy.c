@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "proc/migrate/mig-int.h"
 
@@ -66,6 +67,11 @@ int main(int argc, char **argv)
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* Signals pending at exec were the original's: the image carried
+	 * them to the migrant already. */
+	struct timespec zero = { 0, 0 };
+	while (sigtimedwait(&all, NULL, &zero) > 0)
+		;
 	prctl(PR_SET_NAME, argv[4], 0, 0, 0);
 	struct mig_pump p = { .sock = -1, .out_enabled = true, .small_writes = true };
 	for (int i = 5; i < argc && p.n < MIG_MAX_PROXIES; i++) {

@@ -92,6 +92,9 @@ struct hold {
 	struct origin o;
 	uint32_t notify_fd;
 	struct move *mv;
+	size_t np;                 /* its proxied fds (FIFOs here), passed on when it moves again */
+	int num[MIG_MAX_PROXIES];
+	bool reads[MIG_MAX_PROXIES];
 };
 
 struct move {
@@ -102,7 +105,7 @@ struct move {
 	gid_t gid;
 	struct conn *w;
 	struct origin o;
-	bool answered, dumped, committed;
+	bool answered, dumped, committed, verdict_sent;
 	char dir[256];
 	char spec[2048];
 	uint64_t xfer;
@@ -555,8 +558,10 @@ static void move_fail(struct move *v, int status, const char *text)
 		notify_self(v->pid, v->notify_fd, status);
 	move_answer(v, status, text);
 	v->tx_failed = true;
-	if (v->w && !v->committed)
+	if (v->w && !v->committed && !v->verdict_sent) {
+		v->verdict_sent = true;
 		conn_send(v->w, MF_ABORT, 0, 0, NULL, 0);
+	}
 	move_maybe_free(v);
 }
 
@@ -712,8 +717,10 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 						n += l;
 					}
 				}
+				v->verdict_sent = true;
 				conn_send(v->w, MF_COMMIT, 0, 1, argv, n);
 			} else {
+				v->verdict_sent = true;
 				conn_send(v->w, MF_COMMIT, 0, 1, NULL, 0);
 			}
 		}
@@ -762,6 +769,14 @@ static void move_dumped(struct move *v, const char *spec)
 		q.has_notify_fd = true, q.notify_fd = v->notify_fd;
 	Krg__Mig__Proxy px[MIG_MAX_PROXIES], *pp[MIG_MAX_PROXIES];
 	size_t np = 0;
+	/* A migrant here: its FIFOs stand for the deputy's fds already. */
+	for (size_t i = 0; v->h && i < v->h->np; i++) {
+		krg__mig__proxy__init(&px[np]);
+		px[np].fd = (uint32_t)v->h->num[i];
+		px[np].reads = v->h->reads[i];
+		pp[np] = &px[np];
+		np++;
+	}
 	for (const char *s = spec; *s && np < MIG_MAX_PROXIES;) {
 		int num, keep, k = 0;
 		char dir;
@@ -899,7 +914,10 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 		} else if (h->type == MF_DRAINED && ho->mv) {
 			struct move *v = ho->mv;
 			send_simple(ho->home, "mig.where", ho->id, 0, false, 0, v->to);
-			conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
+			if (!v->verdict_sent) {
+				v->verdict_sent = true;
+				conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
+			}
 		}
 		return;
 	}
@@ -957,8 +975,10 @@ static void on_conn_gone(struct conn *c)
 		}
 		if (h->restored && !h->exited && !h->leaving)
 			send_simple(h->home, "mig.exit", h->id, 0, true, SIGKILL, UINT32_MAX);
-		if (h->mv) {
+		if (h->mv && h->mv->committed && !h->mv->verdict_sent) {
 			struct move *v = h->mv;
+			v->verdict_sent = true;
+			send_simple(h->home, "mig.where", h->id, 0, false, 0, v->to);
 			conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
 		}
 		hold_free(h);
@@ -1142,6 +1162,9 @@ static void rx_try_start(struct rx *x)
 	h->o = o;
 	h->has_req = true;
 	h->notify_fd = q->has_notify_fd ? q->notify_fd : 0;
+	h->np = hd.n;
+	memcpy(h->num, hd.num, sizeof(h->num));
+	memcpy(h->reads, hd.reads, sizeof(h->reads));
 	h->c = conn_new(sv[0], CK_HOLDER, h);
 	h->next = m->holds;
 	m->holds = h;

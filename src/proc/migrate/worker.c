@@ -250,7 +250,7 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 	size_t argc = 0, slen = 0;
 	while (argv[argc])
 		slen += strlen(argv[argc++]) + 1;
-	size_t len = ((slen + (argc + 1) * 8) + 4095) & ~4095UL;
+	size_t len = ((slen + (argc + 1) * 8 + 64) + 4095) & ~4095UL;
 	long m = inj_call(&j, SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m < 0 && m > -4096) {
 		inj_detach(&j);
@@ -271,6 +271,18 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 	}
 	r = inj_poke(&j, (uint64_t)m, buf, len);
 	free(buf);
+	/* The deputy starts with every signal blocked (it takes them with a
+	 * signalfd) and no interval timer (those survive exec: the migrant
+	 * has its own). A zero itimerval and a full mask, after the strings. */
+	uint8_t tail[64];
+	memset(tail, 0, 32);
+	memset(tail + 32, 0xff, 8);
+	uint64_t tail_at = (uint64_t)m + len - sizeof(tail);
+	if (r == 0 && len - (argc + 1) * 8 - slen >= sizeof(tail) && inj_poke(&j, tail_at, tail, sizeof(tail)) == 0) {
+		inj_call(&j, SYS_rt_sigprocmask, SIG_SETMASK, (long)(tail_at + 32), 0, 8, 0, 0);
+		for (int which = 0; which < 3; which++)
+			inj_call(&j, SYS_setitimer, which, (long)tail_at, 0, 0, 0, 0);
+	}
 	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, 0, 0, 0);
 	if (!j.execed) {
 		inj_call(&j, SYS_munmap, m, (long)len, 0, 0, 0, 0);

@@ -451,9 +451,9 @@ static bool list_valid(const Krg__Node__ProcList *l, uint32_t from)
 {
 	for (size_t i = 0; i < l->n_procs; i++) {
 		const Krg__Node__Proc *p = l->procs[i];
-		/* A migrant runs away from home under its home's id. */
+		/* A migrant runs under its home's id, with another pid there. */
 		if (p->node != from || p->home >= KRG_MAX_NODES || !p->pid || p->pid > KRG_PID_MASK ||
-		    krg_procid_home(p->id) != p->home || (p->home == from && p->id != krg_procid_make(p->home, p->pid)) ||
+		    krg_procid_home(p->id) != p->home || krg_procid_pid(p->id) == 0 ||
 		    strlen(p->state) != 1 || !isfinite(p->cpu_pct))
 			return false;
 	}

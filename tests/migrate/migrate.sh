@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Live migration on a 3-node vcluster (docs/migration.md): identity at home
+# (exit status, death signal, signals sent at home, krg ps), a child that
+# migrates while its parent waits, a producer | consumer pipe with the
+# producer moved away and back mid-stream (sha256 of 100 MiB), refusals,
+# and faults: the process killed during a migration, the deputy killed,
+# the target's krgd killed mid-migration, the home node's krgd killed.
+PREFIX=migr
+. "$KRG_SOURCE_DIR/tests/cluster/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+start_cluster 3
+W=$(mktemp -d "$KRG_BUILD_DIR/migrate-test.XXXXXX")
+chmod 755 "$W"
+HERE=$KRG_SOURCE_DIR/tests/migrate
+
+ps_json() { on "${1:-1}" "$KRG" ps -a --json; }
+# id_of WORD: the id of the python3 process whose command line has WORD
+id_of() { ps_json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes']
+       if '$1' in p['command'] and p['command'].split()[0].endswith('python3')][0])"; }
+# where ID: "node home" as krg ps shows it
+where() { ps_json 2 | python3 -c "
+import json, sys
+print(*[(p['node'], p['home']) for p in json.load(sys.stdin)['processes'] if p['id'] == $1][0])"; }
+gone() { ! ps_json "${2:-1}" | python3 -c "
+import json, sys
+sys.exit(0 if any(p['id'] == $1 for p in json.load(sys.stdin)['processes']) else 1)"; }
+no_leftovers() {
+	local n
+	for n in 1 2 3; do
+		[ -z "$(on $n sh -c 'ls -A /run/krg/mig-out /run/krg/mig-in /run/krg/mig 2>/dev/null' | grep -v '^/\|^$')" ] ||
+			fail "node $n keeps migration files: $(on $n ls -R /run/krg/mig-out /run/krg/mig-in /run/krg/mig 2>&1)"
+	done
+}
+
+# A program that waits for a file, then exits with a code or a signal.
+cat >"$W/waiter.py" <<'PY'
+import os, signal, sys, time
+d, tag = sys.argv[1], sys.argv[2]
+signal.signal(signal.SIGUSR1, lambda s, f: open(os.path.join(d, tag + ".usr1"), "w").close())
+open(os.path.join(d, tag + ".ready"), "w").close()
+while not os.path.exists(os.path.join(d, tag + ".go")):
+    time.sleep(0.02)
+code = open(os.path.join(d, tag + ".go")).read().strip()
+if code.startswith("sig"):
+    os.kill(os.getpid(), int(code[3:]))
+sys.exit(int(code or 0))
+PY
+
+# 1. Exit status and output through the deputy; signals sent at home.
+on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" a >"$W/a.out" 2>&1 &
+run=$!
+wait_for 15 "a ready" test -e "$W/a.ready"
+id=$(id_of "waiter.py $W a")
+home_pid=$((id & 0x3fffff))
+on 1 "$KRG" migrate "$id" 2 || fail "migrate to node 2"
+[ "$(where "$id")" = "2 1" ] || fail "krg ps: $(where "$id"), not node 2 home 1"
+on 1 kill -USR1 "$home_pid" || fail "kill at home"
+wait_for 15 "SIGUSR1 sent at home to reach node 2" test -e "$W/a.usr1"
+rm -f "$W/a.usr1"
+on 3 "$KRG" kill -USR1 "$id" || fail "krg kill from node 3"
+wait_for 15 "krg kill -USR1 to reach it" test -e "$W/a.usr1"
+on 1 "$KRG" migrate "$id" 3 || fail "migrate 2 -> 3"
+echo 7 >"$W/a.go"
+rc=0; wait $run || rc=$?
+[ $rc = 7 ] || fail "krg run exit $rc, not 7 (the migrant's exit status)"
+echo "ok   exit status 7 at home after 1 -> 2 -> 3; signals sent at home reach it; krg ps shows node and home"
+
+# 2. A death signal, and the parent is a shell: its wait prints 128+N.
+on 1 "$KRG" run -n 1 -- sh -c "python3 $W/waiter.py $W b & echo \$! >$W/b.pid; wait \$!; echo \"wait \$?\" >$W/b.wait" &
+run=$!
+wait_for 15 "b ready" test -e "$W/b.ready"
+id=$(id_of "waiter.py $W b")
+on 1 "$KRG" migrate "$id" 2 || fail "migrate b"
+on 1 "$KRG" kill -TERM "$id"
+wait_for 15 "the shell's wait" test -s "$W/b.wait"
+[ "$(cat "$W/b.wait")" = "wait 143" ] || fail "shell's wait: $(cat "$W/b.wait"), not 143 (SIGTERM)"
+wait $run || true
+echo "ok   a child migrates, its parent shell's wait gets 143 (SIGTERM sent at home)"
+
+# 3. The deputy killed (SIGKILL at home): the migrant goes too.
+on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" c &
+run=$!
+wait_for 15 "c ready" test -e "$W/c.ready"
+id=$(id_of "waiter.py $W c")
+on 1 "$KRG" migrate "$id" 3 || fail "migrate c"
+on 1 kill -KILL $((id & 0x3fffff))
+rc=0; wait $run || rc=$?
+[ $rc = 137 ] || fail "krg run exit $rc, not 137"
+wait_for 15 "the migrant to go with its deputy" gone "$id" 3
+echo "ok   SIGKILL of the deputy kills the migrant on node 3"
+
+# 4. Refusals: one line, non-zero, nothing moved.
+on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" d &
+run=$!
+wait_for 15 "d ready" test -e "$W/d.ready"
+id=$(id_of "waiter.py $W d")
+check_refused() { # check_refused WHAT COMMAND...
+	local what=$1 out
+	shift
+	out=$("$@" 2>&1) && fail "$what: accepted"
+	[ "$(echo "$out" | wc -l)" = 1 ] || fail "$what: not one line: $out"
+	echo "ok   refused ($what): $out"
+}
+check_refused "another user" on 2 "${NOBODY[@]}" "$KRG" migrate "$id" 2
+check_refused "no such node" on 2 "$KRG" migrate "$id" 9
+check_refused "bad id" on 2 "$KRG" migrate abc 2
+check_refused "no such process" on 2 "$KRG" migrate $(((1 << 22) + 4000000)) 2
+check_refused "already there" on 2 "$KRG" migrate "$id" 1
+check_refused "usage" on 2 "$KRG" migrate "$id"
+[ "$(where "$id")" = "1 1" ] || fail "moved anyway"
+
+# 5. Killed during a migration: no deputy, zombie or image fragment left.
+on 1 "$KRG" migrate "$id" 2 &
+mig=$!
+on 1 kill -KILL $((id & 0x3fffff))
+wait $mig || true
+rc=0; wait $run || rc=$?
+[ $rc = 137 ] || fail "krg run exit $rc, not 137"
+wait_for 15 "no trace of $id" gone "$id" 2
+[ -z "$(on 1 ps -eo stat,args | grep '^Z' | grep -v grep)" ] || fail "zombie on node 1"
+no_leftovers
+echo "ok   killed while migrating: gone everywhere, no zombie, no image or FIFO left"
+
+# 6. producer | consumer: the producer moves away and back mid-stream.
+want=$(python3 "$HERE/prod.py" 100 "$W" --expect)
+on 1 "$KRG" run -n 1 -- sh -c "python3 $HERE/prod.py 100 $W | sha256sum >$W/sum" &
+run=$!
+wait_for 30 "20 MiB written" test -e "$W/at20"
+id=$(id_of "prod.py 100")
+on 1 "$KRG" migrate "$id" 2 || fail "migrate the producer away"
+touch "$W/go1"
+wait_for 60 "60 MiB written" test -e "$W/at60"
+[ "$(where "$id")" = "2 1" ] || fail "producer not on node 2"
+on 1 "$KRG" migrate "$id" 1 || fail "migrate the producer home"
+touch "$W/go2"
+wait $run || fail "pipeline failed"
+got=$(cut -d' ' -f1 "$W/sum")
+[ "$got" = "$want" ] || fail "sha256 $got, not $want"
+echo "ok   producer | consumer, producer 1 -> 2 -> 1 mid-stream: sha256 of 100 MiB equal"
+
+# 7. The target's krgd killed while a 300 MiB process moves: it goes on here.
+cat >"$W/big.py" <<'PY'
+import hashlib, os, sys, time
+d = sys.argv[1]
+mem = bytearray(os.urandom(1 << 20)) * 300
+h = hashlib.sha256(mem).hexdigest()
+open(os.path.join(d, "big.ready"), "w").close()
+while not os.path.exists(os.path.join(d, "big.go")):
+    time.sleep(0.02)
+sys.exit(0 if hashlib.sha256(mem).hexdigest() == h else 3)
+PY
+on 1 "$KRG" run -n 1 -- python3 "$W/big.py" "$W" &
+run=$!
+wait_for 60 "big ready" test -e "$W/big.ready"
+id=$(id_of "big.py")
+on 1 "$KRG" migrate "$id" 3 >"$W/big.mig" 2>&1 &
+mig=$!
+"$ADM" vcluster krgd 3 kill --prefix "$PREFIX" >/dev/null
+rc=0; wait $mig || rc=$?
+if [ $rc = 0 ]; then
+	echo "note the migration finished before node 3's krgd died"
+else
+	[ "$(where "$id")" = "1 1" ] || fail "not running on node 1 after a failed migration"
+	touch "$W/big.go"
+	rc=0; wait $run || rc=$?
+	[ $rc = 0 ] || fail "after the failed migration: exit $rc"
+	echo "ok   target krgd killed mid-migration ($(cat "$W/big.mig")): the process went on at home, memory intact"
+fi
+no_leftovers_12() { for n in 1 2; do [ -z "$(on $n sh -c 'ls -A /run/krg/mig-out /run/krg/mig-in 2>/dev/null' | grep -v '^/\|^$')" ] || return 1; done; }
+wait_for 15 "no image left on nodes 1 and 2" no_leftovers_12
+# Node 3 back, so that the majority can mark node 1 down below.
+"$ADM" vcluster krgd 3 start --prefix "$PREFIX" >/dev/null
+wait_for 30 "node 3 up again" state_is 2 3 up
+
+# 8. Home node's krgd dies: its migrants are killed where they run once the
+# cluster marks home down (docs/migration.md); the deputy exits with 255.
+on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" e &
+run=$!
+wait_for 15 "e ready" test -e "$W/e.ready"
+id=$(id_of "waiter.py $W e")
+on 1 "$KRG" migrate "$id" 2 || fail "migrate e"
+"$ADM" vcluster krgd 1 kill --prefix "$PREFIX" >/dev/null
+rc=0; wait $run || rc=$?
+wait_for 30 "node 2 to kill the migrant of the dead home" gone "$id" 2
+echo "ok   home krgd killed: deputy exit $rc, the migrant on node 2 killed once node 1 is down"
+rm -rf "$W"
+echo PASS

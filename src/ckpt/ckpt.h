@@ -18,7 +18,9 @@ struct ckpt_error {
 };
 
 struct ckpt_dump_opts {
-	bool kill;                 /* SIGKILL the process after a good dump */
+	bool kill;                 /* kill the application after a good dump */
+	int kill_sig;              /* with kill: the signal sent to every process (0: SIGKILL) */
+	bool stop;                 /* leave every process stopped (SIGSTOP) after a good dump */
 	bool ignore_unsupported;   /* drop unsupported fds (closed at restart) */
 	const char *description;   /* borrowed; may be NULL */
 	bool process_only;         /* this process alone, not its descendants */
@@ -28,6 +30,13 @@ struct ckpt_dump_opts {
  * (created 0700; must not hold an image). They are left running unless
  * opts->kill. 0 or -errno. */
 int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, struct ckpt_error *err);
+
+/* Freeze (SIGSTOP, parents before their children are listed, so nothing
+ * forks past it) or thaw (SIGCONT) the application rooted at `pid`, e.g.
+ * to copy files it uses while it cannot change them. A frozen application
+ * is checkpointed as it is and stays frozen. *count: processes signalled.
+ * 0 or -errno. */
+int ckpt_app_freeze(pid_t pid, bool freeze, size_t *count, struct ckpt_error *err);
 
 /* Verify the whole image in `dir`, then recreate its processes, the root
  * as a child of the caller, running. *pid_out is the root's pid. A tree

@@ -190,14 +190,19 @@ static int freeze_app(struct dump_app *a, pid_t root, bool with_children, struct
 	return r;
 }
 
-static void thaw_app(struct dump_app *a, bool kill_it)
+/* Let the application go: SIGKILLed (kill_sig), or with a signal queued
+ * before it runs again (another kill_sig, SIGSTOP for --stop), or as it
+ * was. */
+static void thaw_app(struct dump_app *a, int kill_sig)
 {
 	/* Children first when killing: a parent that goes first would have
 	 * them reparented while we still trace them. */
 	for (size_t i = a->n; i-- > 0;) {
 		struct dump_proc *p = &a->p[i];
+		if (p->th && kill_sig && kill_sig != SIGKILL)
+			kill(p->pid, kill_sig);
 		if (p->th)
-			ckpt_release_all(p->pid, p->th, p->nth, kill_it);
+			ckpt_release_all(p->pid, p->th, p->nth, kill_sig == SIGKILL);
 		p->th = NULL;
 		ckpt_files_free(p->files);
 		ckpt_core_free(p->core);
@@ -410,6 +415,61 @@ out:
 		if (created)
 			rmdir(dir);
 	}
-	thaw_app(&a, r == 0 && opts->kill);
+	int sig = 0;
+	if (r == 0 && opts->kill)
+		sig = opts->kill_sig ? opts->kill_sig : SIGKILL;
+	else if (r == 0 && opts->stop)
+		sig = SIGSTOP;
+	thaw_app(&a, sig);
 	return r;
+}
+
+/* A process is stopped once its state in /proc says so (T). */
+static bool wait_stopped(pid_t pid)
+{
+	for (int i = 0; i < 500; i++) {
+		char st = 0;
+		pid_t pp, pg, sd;
+		int code;
+		if (read_stat(pid, &st, &pp, &pg, &sd, &code) < 0 || st == 'Z' || st == 'X')
+			return false;
+		if (st == 'T' || st == 't')
+			return true;
+		usleep(2000);
+	}
+	return false;
+}
+
+int ckpt_app_freeze(pid_t pid, bool freeze, size_t *count, struct ckpt_error *err)
+{
+	struct dump_app a = { 0 };
+	int r = add_proc(&a, pid, err);
+	*count = 0;
+	/* Freezing: each process stopped before its children are listed. */
+	for (size_t i = 0; i < a.n && r >= 0; i++) {
+		pid_t p = a.p[i].pid;
+		if (kill(p, freeze ? SIGSTOP : SIGCONT) < 0) {
+			if (i == 0)
+				r = ckpt_fail(err, errno, "process %d: %s", p, strerror(errno));
+			continue;  /* a child gone meanwhile */
+		}
+		if (freeze && !wait_stopped(p)) {
+			if (i == 0)
+				r = ckpt_fail(err, ESRCH, "process %d did not stop", p);
+			continue;
+		}
+		char st = 0;
+		pid_t pp, pg, sd;
+		int code;
+		if (read_stat(p, &st, &pp, &pg, &sd, &code) == 0 && st != 'Z' && st != 'X')
+			++*count;  /* zombies neither stop nor count */
+		if (r >= 0)
+			r = add_children(&a, p, err);
+		if (r == -ESRCH && i > 0) {
+			err->msg[0] = 0;  /* a child that ended meanwhile */
+			r = 0;
+		}
+	}
+	free(a.p);
+	return r < 0 ? r : 0;
 }

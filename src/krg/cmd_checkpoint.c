@@ -27,19 +27,28 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg checkpoint ID [--kill] [--ignore-unsupported] [-d TEXT] [--local]\n"
-		   "       krg checkpoint PID --dir DIR [--kill] [--ignore-unsupported] [-d TEXT]\n"
+	fprintf(f, "Usage: krg checkpoint [-a] ID [--kill[=SIG] | --stop] [--ignore-unsupported] [-d TEXT] [--local]\n"
+		   "       krg checkpoint [-a] ID --freeze | --unfreeze\n"
+		   "       krg checkpoint PID --dir DIR [--kill[=SIG] | --stop] [--ignore-unsupported] [-d TEXT]\n"
 		   "\n"
-		   "Freeze the process, save it and let it run on. Without --dir the image goes to\n"
-		   "the store, %s/<ID>/v<N>/ (N: next version), and its path is printed;\n"
-		   "ID is a cluster-wide id (krg ps): through krgd the process's node saves it in\n"
-		   "its store, from any node; without krgd (or with --local) ID must be a process\n"
-		   "of this node and the store is this node's.\n"
+		   "Freeze the application (the process ID and all its descendants), save it and\n"
+		   "let it run on. Without --dir the image goes to the store, %s/<ID>/v<N>/\n"
+		   "(N: next version), and its path is printed; ID is a cluster-wide id (krg ps):\n"
+		   "through krgd the process's node saves it in its store, from any node; without\n"
+		   "krgd (or with --local) ID must be a process of this node and the store is\n"
+		   "this node's.\n"
+		   "  -a, --app              ID is any process of a krg run tree: act on the whole\n"
+		   "                         tree, from its root (through krgd)\n"
 		   "  --local                do not go through krgd\n"
 		   "  --dir DIR              image directory instead (must not hold an image yet)\n"
-		   "  --kill                 kill the process after a successful checkpoint\n"
-		   "  --ignore-unsupported   save anyway when an fd cannot be (pipes, sockets,\n"
-		   "                         terminals, ...): it is closed after restart\n"
+		   "  --kill[=SIG]           after a successful checkpoint, send SIG (default KILL)\n"
+		   "                         to every process of the application\n"
+		   "  --stop                 leave the application stopped (SIGSTOP) after it\n"
+		   "  --freeze, --unfreeze   only stop / continue the application, no image (to\n"
+		   "                         copy its files meanwhile; a frozen application is\n"
+		   "                         checkpointed as it is and stays frozen)\n"
+		   "  --ignore-unsupported   save anyway when an fd cannot be (sockets, terminals,\n"
+		   "                         ...): it is closed after restart\n"
 		   "  -d, --description TEXT stored in the image (and in the store's description file)\n"
 		   "Exit status 0 on success, 1 on failure (one line says why), 2 on bad usage.\n",
 		KRG_CKPT_STORE_DEFAULT);
@@ -98,11 +107,23 @@ static int to_store(pid_t pid, uint32_t appid, const struct ckpt_dump_opts *o)
 
 /* Through krgd. 0 and *rc set if krgd answered; -ENOENT if it cannot be
  * reached (the caller falls back to the local mode). */
-static int via_krgd(uint32_t id, const struct ckpt_dump_opts *o, int *rc)
+/* What a checkpoint command asks besides the dump options. */
+struct ckpt_cmd {
+	int freeze;  /* 1 --freeze, -1 --unfreeze */
+	bool app;    /* -a */
+};
+
+static int via_krgd(uint32_t id, const struct ckpt_dump_opts *o, const struct ckpt_cmd *cmd, int *rc)
 {
 	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
 	d.id = id;
 	d.has_kill = d.kill = o->kill;
+	d.has_kill_signal = o->kill_sig != 0;
+	d.kill_signal = (uint32_t)o->kill_sig;
+	d.has_stop = d.stop = o->stop;
+	d.has_freeze = d.freeze = cmd->freeze > 0;
+	d.has_unfreeze = d.unfreeze = cmd->freeze < 0;
+	d.has_app = d.app = cmd->app;
 	d.has_ignore_unsupported = d.ignore_unsupported = o->ignore_unsupported;
 	d.description = (char *)o->description;
 	size_t len = krg__ckptsvc__dump__get_packed_size(&d);
@@ -150,11 +171,32 @@ static int parse_id(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* A signal by number or name (KILL, SIGTERM, 15). 0 if not one. */
+static int parse_signal(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s && !*end)
+		return v >= 1 && v <= 64 ? (int)v : 0;
+	if (!strncasecmp(s, "SIG", 3))
+		s += 3;
+	for (int sig = 1; sig < 32; sig++) {
+		const char *n = sigabbrev_np(sig);
+		if (n && !strcasecmp(n, s))
+			return sig;
+	}
+	return 0;
+}
+
 int cmd_checkpoint(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'D' },
-		{ "kill", no_argument, NULL, 'k' },
+		{ "kill", optional_argument, NULL, 'k' },
+		{ "stop", no_argument, NULL, 'S' },
+		{ "freeze", no_argument, NULL, 'F' },
+		{ "unfreeze", no_argument, NULL, 'U' },
+		{ "app", no_argument, NULL, 'a' },
 		{ "ignore-unsupported", no_argument, NULL, 'i' },
 		{ "description", required_argument, NULL, 'd' },
 		{ "local", no_argument, NULL, 'L' },
@@ -162,13 +204,24 @@ int cmd_checkpoint(int argc, char **argv)
 		{ 0 },
 	};
 	struct ckpt_dump_opts o = { 0 };
+	struct ckpt_cmd cmd = { 0 };
 	const char *dir = NULL;
 	bool local = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "D:kid:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "D:aid:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
-		case 'k': o.kill = true; break;
+		case 'k':
+			o.kill = true;
+			if (optarg && !(o.kill_sig = parse_signal(optarg))) {
+				fprintf(stderr, "krg checkpoint: --kill=%s: not a signal\n", optarg);
+				return KRG_EXIT_USAGE;
+			}
+			break;
+		case 'S': o.stop = true; break;
+		case 'F': cmd.freeze = 1; break;
+		case 'U': cmd.freeze = -1; break;
+		case 'a': cmd.app = true; break;
 		case 'i': o.ignore_unsupported = true; break;
 		case 'd': o.description = optarg; break;
 		case 'L': local = true; break;
@@ -181,9 +234,27 @@ int cmd_checkpoint(int argc, char **argv)
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}
+	if ((o.kill && o.stop) || (cmd.freeze && (o.kill || o.stop || dir || o.description || o.ignore_unsupported))) {
+		fprintf(stderr, "krg checkpoint: --kill, --stop and --freeze/--unfreeze (which saves nothing) exclude each other\n");
+		return KRG_EXIT_USAGE;
+	}
 	int rc;
-	if (!dir && !local && via_krgd(id, &o, &rc) == 0)
+	if (!dir && !local && via_krgd(id, &o, &cmd, &rc) == 0)
 		return rc;
+	if (cmd.app) {
+		fprintf(stderr, "krg checkpoint: -a finds the krg run tree through krgd, which is not reachable (or --local)\n");
+		return KRG_EXIT_USAGE;
+	}
+	if (cmd.freeze) {
+		struct ckpt_error err = { { 0 } };
+		size_t n = 0;
+		if (ckpt_app_freeze((pid_t)krg_procid_pid(id), cmd.freeze > 0, &n, &err) < 0) {
+			fprintf(stderr, "krg checkpoint: %s\n", err.msg);
+			return 1;
+		}
+		printf("%zu process%s %s\n", n, n == 1 ? "" : "es", cmd.freeze > 0 ? "frozen" : "thawed");
+		return 0;
+	}
 	if (!dir)
 		return to_store((pid_t)krg_procid_pid(id), id, &o);
 	if (id > KRG_PID_MASK) {

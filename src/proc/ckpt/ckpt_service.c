@@ -46,6 +46,7 @@
 #include <unistd.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
@@ -195,6 +196,7 @@ static void put_all(int fd, const char *s, size_t n)
 
 struct work {
 	bool restart;
+	int freeze;  /* 1: freeze, -1: thaw, instead of a dump */
 	/* dump */
 	pid_t pid;
 	uid_t uid;
@@ -217,7 +219,15 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	char msg[RESULT_MAX - 32], out[RESULT_MAX];
 	int r;
-	if (!w->restart) {
+	if (w->freeze) {
+		struct ckpt_error err = { { 0 } };
+		size_t n = 0;
+		r = ckpt_app_freeze(w->pid, w->freeze > 0, &n, &err);
+		if (r < 0)
+			snprintf(msg, sizeof(msg), "%s", err.msg);
+		else
+			snprintf(msg, sizeof(msg), "app %u: %zu process%s %s", w->appid, n, n == 1 ? "" : "es", w->freeze > 0 ? "frozen" : "thawed");
+	} else if (!w->restart) {
 		r = krg_ckpt_store_dump(w->pid, w->uid, w->gid, w->appid, &w->opts, msg, sizeof(msg));
 	} else {
 		r = krg_ckpt_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
@@ -788,11 +798,32 @@ static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 
 /* ---- on the process's node ---- */
 
+/* The root of pid's krg run tree: its ancestor whose parent is krgd. */
+static pid_t app_root(pid_t pid, pid_t krgd)
+{
+	for (int depth = 0; depth < 4096; depth++) {
+		char path[64], buf[1024];
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if (krg_read_small(path, buf, sizeof(buf)) < 0)
+			break;
+		const char *p = strrchr(buf, ')');
+		pid_t ppid = 0;
+		if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1 || ppid <= 1 || ppid == krgd)
+			break;
+		pid = ppid;
+	}
+	return pid;
+}
+
 static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
 		return -ESRCH;
+	if (d->has_kill_signal && (d->kill_signal < 1 || d->kill_signal > 64))
+		return -EINVAL;
+	if (d->app && table_is_descendant((pid_t)pid, c->krgd))
+		pid = (uint32_t)app_root((pid_t)pid, c->krgd);
 	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	if (pfd < 0 && errno != ENOSYS)
 		return -ESRCH;
@@ -810,8 +841,10 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 	if (stat(pp, &st) < 0)
 		return -ESRCH;
 	struct work w = {
-		.pid = (pid_t)pid, .uid = st.st_uid, .gid = st.st_gid, .appid = d->id,
-		.opts = { .kill = d->kill, .ignore_unsupported = d->ignore_unsupported, .description = d->description },
+		.pid = (pid_t)pid, .uid = st.st_uid, .gid = st.st_gid, .appid = krg_procid_make(c->self, pid),
+		.freeze = d->freeze ? 1 : d->unfreeze ? -1 : 0,
+		.opts = { .kill = d->kill, .kill_sig = (int)d->kill_signal, .stop = d->stop, .ignore_unsupported = d->ignore_unsupported,
+			  .description = d->description },
 	};
 	return spawn(c, o, &w);
 }
@@ -864,7 +897,8 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		}
 		id = d->id;
 		r = dump_local(c, o, d, (uid_t)d->uid);
-		log_info("ckpt.dump %u kill %d for uid %u from node %u: %s", d->id, d->kill, d->uid, from,
+		log_info("ckpt.dump %u kill %d stop %d freeze %d unfreeze %d app %d for uid %u from node %u: %s", d->id, d->kill, d->stop, d->freeze,
+			 d->unfreeze, d->app, d->uid, from,
 			 r ? strerror(-r) : "started");
 		krg__ckptsvc__dump__free_unpacked(d, NULL);
 	} else {

@@ -3,6 +3,7 @@
  * at home; it runs on NODE from then on. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +15,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg migrate [--socket PATH] ID NODE\n"
+	fprintf(f, "Usage: krg migrate [-v] [--socket PATH] ID NODE\n"
 		   "\n"
 		   "Move the running krg process ID (its cluster-wide id, as krg ps shows it) to\n"
 		   "node NODE, wherever it runs now. It goes on there with its memory, threads,\n"
 		   "signals and files; at home a deputy keeps its pid, its parent and the fds\n"
 		   "that cannot move (terminal, pipes, sockets), which are proxied. You may\n"
 		   "move your own processes; root may move any krg process.\n"
+		   "  -v, --verbose   print the image size, total and frozen time\n"
 		   "Exit status 0 once it runs on NODE, 1 if it did not move, 2 on bad usage.\n");
 }
 
@@ -43,13 +45,16 @@ int cmd_migrate(int argc, char **argv)
 	const char *sock = NULL;
 	const char *pos[2];
 	int np = 0;
+	bool verbose = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
 			return 0;
 		}
-		if (!strcmp(a, "--socket")) {
+		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			verbose = true;
+		} else if (!strcmp(a, "--socket")) {
 			if (++i >= argc) {
 				fprintf(stderr, "krg migrate: --socket needs a path\n");
 				return KRG_EXIT_USAGE;
@@ -93,10 +98,19 @@ int cmd_migrate(int argc, char **argv)
 	size_t rlen = 0;
 	int r = krg_api_call(krg_api_socket_path(sock), "mig.move", body, len, 30u * 60 * 1000, &resp, &rlen, err,
 			     sizeof(err));
-	free(resp);
 	if (r < 0) {
+		free(resp);
 		fprintf(stderr, "krg migrate: %s\n", err);
 		return 1;
 	}
+	if (verbose && resp) {
+		Krg__Mig__Result *res = krg__mig__result__unpack(NULL, rlen, resp);
+		if (res) {
+			printf("%u on node %u: %s\n", res->has_id ? res->id : (unsigned)id, res->has_node ? res->node : (unsigned)node,
+			       res->text ? res->text : "");
+			krg__mig__result__free_unpacked(res, NULL);
+		}
+	}
+	free(resp);
 	return 0;
 }

@@ -119,6 +119,8 @@ struct move {
 	size_t inflight, pieces;
 	bool all_sent, tx_failed, req_done;
 	uint32_t new_pid;
+	uint64_t t_start, t_dumped, t_running, bytes;
+	char stats[160];
 };
 
 struct rx {
@@ -639,6 +641,7 @@ static int tx_one(struct move *v)
 		return -1;
 	}
 	v->off += want;
+	v->bytes += want;
 	if (last) {
 		close(v->fd);
 		v->fd = -1;
@@ -679,6 +682,7 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 	} else {
 		v->new_pid = res->has_pid ? res->pid : 0;
 		v->committed = true;
+		v->t_running = uv_now(the_mig.s->loop);
 		log_info("migrate: %u runs on node %u as pid %u", v->id, v->to, v->new_pid);
 		if (v->h) {
 			/* A migrant here: its holder sends what it wrote, then we
@@ -810,6 +814,7 @@ static void move_dumped(struct move *v, const char *spec)
 		return;
 	}
 	v->dumped = true;
+	v->t_dumped = uv_now(the_mig.s->loop);
 	tx_pump(v);
 }
 
@@ -950,7 +955,15 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			if (v->committed) {
 				if (!v->h)
 					send_simple(v->to, "mig.go", v->id, 0, false, 0, UINT32_MAX);
-				move_answer(v, 0, NULL);
+				uint64_t now = uv_now(the_mig.s->loop);
+				snprintf(v->stats, sizeof(v->stats),
+					 "%llu MiB: total %llu ms, frozen %llu ms (dump %llu ms, transfer and restore %llu ms)",
+					 (unsigned long long)(v->bytes >> 20), (unsigned long long)(now - v->t_start),
+					 (unsigned long long)(v->t_running - v->t_start),
+					 (unsigned long long)(v->t_dumped - v->t_start),
+					 (unsigned long long)(v->t_running - v->t_dumped));
+				log_info("migrate: %u to node %u: %s", v->id, v->to, v->stats);
+				move_answer(v, 0, v->stats);
 			}
 			move_maybe_free(v);
 		}
@@ -1338,6 +1351,8 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	v->h = h;
 	v->notify_fd = notify_fd & 0xffff;
 	v->xfer = ((uint64_t)m->self << 32) | (uint32_t)++m->counter;
+	uv_update_time(m->s->loop);
+	v->t_start = uv_now(m->s->loop);
 	mkdir("/run/krg", 0755);
 	mkdir(IMG_OUT, 0700);
 	snprintf(v->dir, sizeof(v->dir), "%s/%llu", IMG_OUT, (unsigned long long)(v->xfer & 0xffffffffu));

@@ -142,6 +142,11 @@ got=$(cut -d' ' -f1 "$W/sum")
 [ "$got" = "$want" ] || fail "sha256 $got, not $want"
 echo "ok   producer | consumer, producer 1 -> 2 -> 1 mid-stream: sha256 of 100 MiB equal"
 
+# 7a. libkrg: a process moves itself (krg_migrate_self), then a bad node.
+out=$(on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_self" 3) || fail "mig_self: $out"
+echo "$out" | grep -q "after $PREFIX-node3 r 0" || fail "mig_self: $out"
+echo "ok   krg_migrate_self: $(echo "$out" | tr '\n' ' ')"
+
 # 7. The target's krgd killed while a 300 MiB process moves: it goes on here.
 cat >"$W/big.py" <<'PY'
 import hashlib, os, sys, time

@@ -164,9 +164,10 @@ struct ckpt_fd_ops {
 	int (*restore)(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
 };
 #define CKPT_FD_OPS_VERSION 2
-/* One process's fds. in_app: an end whose partner is in another process
- * is left for ckpt_files_link_app instead of being refused. */
-int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool in_app, Krg__Ckpt__Files **out, struct ckpt_error *err);
+/* One process's fds. snapshot: save the content of regular files open for
+ * writing. in_app: an end whose partner is in another process is left for
+ * ckpt_files_link_app instead of being refused. */
+int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool snapshot, bool in_app, Krg__Ckpt__Files **out, struct ckpt_error *err);
 /* Across the processes of an application (restore order): shared open
  * file descriptions and pipes/socketpairs between processes. */
 int ckpt_files_link_app(Krg__Ckpt__Files **f, size_t n, bool ignore_unsupported, struct ckpt_error *err);

@@ -21,6 +21,7 @@ struct ckpt_dump_opts {
 	bool kill;                 /* kill the application after a good dump */
 	int kill_sig;              /* with kill: the signal sent to every process (0: SIGKILL) */
 	bool stop;                 /* leave every process stopped (SIGSTOP) after a good dump */
+	bool snapshot_files;       /* save regular files open for writing; restart writes them back */
 	bool ignore_unsupported;   /* drop unsupported fds (closed at restart) */
 	const char *description;   /* borrowed; may be NULL */
 	bool process_only;         /* this process alone, not its descendants */

@@ -373,7 +373,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	for (size_t i = 0; i < a.n; i++) {
 		if (a.p[i].zombie)
 			continue;
-		r = ckpt_files_dump(a.p[i].pid, opts->ignore_unsupported, a.n > 1, &a.p[i].files, err);
+		r = ckpt_files_dump(a.p[i].pid, opts->ignore_unsupported, opts->snapshot_files, a.n > 1, &a.p[i].files, err);
 		if (r == -EOPNOTSUPP) {
 			/* gather every process's refusals */
 			refused++;

@@ -282,6 +282,23 @@ static int path_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	int r;
 	if (pl > t->scratch_len || (r = ckpt_poke(t->pid, t->scratch, fd->path, pl)) < 0)
 		return ckpt_fail(err, ENAMETOOLONG, "fd %d: cannot pass the path %s", fd->fd, fd->path);
+	/* A snapshot (--snapshot-files): the file gets that content back,
+	 * written through an fd the process opens (with the image owner's
+	 * file system credentials, like every open here). */
+	if (fd->has_data && !strcmp(fd->kind, "reg")) {
+		long w = ckpt_syscall(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				      fd->has_mode ? fd->mode : 0600, 0, 0);
+		if (w < 0)
+			return ckpt_fail(err, inj_errno(w), "fd %d: putting back the content of %s: %s", fd->fd, fd->path, strerror(inj_errno(w)));
+		int l = rgetfd(c, w, fd->fd, err);
+		ckpt_syscall(t, err, SYS_close, w, 0, 0, 0, 0, 0);
+		if (l < 0)
+			return l;
+		r = write_all(l, fd->data.data, fd->data.len);
+		close(l);
+		if (r < 0)
+			return ckpt_fail(err, -r, "fd %d: writing %zu bytes back into %s: %s", fd->fd, fd->data.len, fd->path, strerror(-r));
+	}
 	/* Flags that acted at open time only are not repeated. */
 	int flags = (int)fd->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
 	long nfd = ckpt_syscall(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, flags, 0, 0, 0);
@@ -582,6 +599,34 @@ static int content_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd 
 	out->has_mode = true;
 	out->mode = st->st_mode & 07777;
 	*lfd = l;
+	return 0;
+}
+
+/* The content of a regular file the process has open, maybe write-only:
+ * read through a new read-only open of /proc/PID/fd/N. */
+static int snapshot_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	if ((uint64_t)st->st_size > CKPT_FILE_MAX)
+		return ckpt_fail(err, EFBIG, "process %d fd %d: %s holds %lld bytes, more than krg saves (%lu MiB)", pid, fd, out->path,
+				 (long long)st->st_size, CKPT_FILE_MAX >> 20);
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%d/fd/%d", pid, fd);
+	_cleanup_close_ int l = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (l < 0)
+		return ckpt_fail(err, errno, "process %d fd %d: opening %s to save it: %s", pid, fd, out->path, strerror(errno));
+	out->has_data = true;
+	out->data.len = (size_t)st->st_size;
+	out->data.data = malloc(out->data.len + 1);
+	if (!out->data.data)
+		abort();
+	for (size_t done = 0; done < out->data.len;) {
+		ssize_t n = pread(l, out->data.data + done, out->data.len - done, (off_t)done);
+		if (n <= 0)
+			return ckpt_fail(err, n < 0 ? errno : EIO, "process %d fd %d: reading %s: %s", pid, fd, out->path, n < 0 ? strerror(errno) : "it shrank");
+		done += (size_t)n;
+	}
+	out->has_mode = true;
+	out->mode = st->st_mode & 07777;
 	return 0;
 }
 
@@ -1093,7 +1138,7 @@ static int link_pass(struct link_state *ls, Krg__Ckpt__Files *f, struct ckpt_err
 	return 0;
 }
 
-int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool in_app, Krg__Ckpt__Files **out, struct ckpt_error *err)
+int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool snapshot, bool in_app, Krg__Ckpt__Files **out, struct ckpt_error *err)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
@@ -1161,6 +1206,17 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool in_app, Krg__Ckpt__
 		e->flags = fl ? (uint32_t)strtoul(fl + 6, NULL, 8) : O_RDONLY;
 		if ((r = ops->dump(pid, fd, &st, link, e, err)) < 0)
 			break;
+		/* --snapshot-files: the content of a file open for writing, once
+		 * per file, put back before it is reopened at restart. */
+		if (snapshot && ops == &fd_reg && !e->has_dup_of && (e->flags & O_ACCMODE) != O_RDONLY) {
+			bool seen = false;
+			for (size_t k = 0; k + 1 < f->n_fds && !seen; k++)
+				seen = f->fds[k]->has_ino && f->fds[k]->ino == (uint64_t)st.st_ino && !strcmp(f->fds[k]->kind, "reg");
+			e->has_ino = true;
+			e->ino = st.st_ino;
+			if (!seen && (r = snapshot_dump(pid, fd, &st, e, err)) < 0)
+				break;
+		}
 	}
 	closedir(d);
 	if (!r) {

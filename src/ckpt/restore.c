@@ -181,6 +181,11 @@ static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc
 	return 0;
 }
 
+static int inj_errno_r(long ret)
+{
+	return ret < -4095 ? EIO : (int)-ret;
+}
+
 struct rseq_conf {
 	uint64_t ptr;
 	uint32_t size, sig, flags, pad;
@@ -254,6 +259,35 @@ static int make_child(struct ckpt_tracee *parent, pid_t want, bool newns, pid_t 
 	return 0;
 }
 
+/* The file system credentials of the tracee: the image's effective user
+ * and group, with no supplementary group but the user's own ones (on), or
+ * root again (off). fsuid 0 -> other drops CAP_DAC_OVERRIDE & co. from the
+ * effective set, and back to 0 raises them again. */
+static int fs_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, bool on, struct ckpt_error *err)
+{
+	if (c->n_uids != 3 || c->n_gids != 3 || (c->uids[1] == 0 && c->gids[1] == 0))
+		return 0;
+	if (!on) {
+		ckpt_syscall(t, err, SYS_setfsuid, 0, 0, 0, 0, 0, 0);
+		ckpt_syscall(t, err, SYS_setfsgid, 0, 0, 0, 0, 0, 0);
+		return err->msg[0] ? -EIO : 0;
+	}
+	gid_t groups[256];
+	int ng = (int)(sizeof(groups) / sizeof(groups[0]));
+	struct passwd *pw = getpwuid(c->uids[1]);
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) < 0)
+		ng = 0;
+	if ((size_t)ng * sizeof(gid_t) > t->scratch_len || ckpt_poke(t->pid, t->scratch, groups, (size_t)ng * sizeof(gid_t)) < 0)
+		ng = 0;
+	long r1 = ckpt_syscall(t, err, SYS_setgroups, ng, (long)t->scratch, 0, 0, 0, 0);
+	ckpt_syscall(t, err, SYS_setfsgid, c->gids[1], 0, 0, 0, 0, 0);
+	ckpt_syscall(t, err, SYS_setfsuid, c->uids[1], 0, 0, 0, 0, 0);
+	long now = ckpt_syscall(t, err, SYS_setfsuid, -1, 0, 0, 0, 0, 0);
+	if (r1 < 0 || now != (long)c->uids[1])
+		return ckpt_fail(err, EPERM, "taking the file system identity of uid %u: %s", c->uids[1], r1 < 0 ? strerror(inj_errno_r(r1)) : "refused");
+	return 0;
+}
+
 /* Everything of one process but its registers and the helper, which go
  * last (finish), once every process of the application is rebuilt. */
 static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct ckpt_error *err)
@@ -275,7 +309,13 @@ static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct
 		return r;
 	if ((r = ckpt_mm_restore_fields(t, img->mm, err)) < 0)
 		return r;
+	/* Paths are opened (and snapshots written) as the image's user would:
+	 * the restorer is root, the image is the user's to forge. */
+	if ((r = fs_creds(t, img->core, true, err)) < 0)
+		return r;
 	if ((r = ckpt_files_restore(t, app, p->live, err)) < 0)
+		return r;
+	if ((r = fs_creds(t, img->core, false, err)) < 0)
 		return r;
 	if ((r = ckpt_core_restore_task(t, img->core, err)) < 0)
 		return r;

@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		   "  --freeze, --unfreeze   only stop / continue the application, no image (to\n"
 		   "                         copy its files meanwhile; a frozen application is\n"
 		   "                         checkpointed as it is and stays frozen)\n"
+		   "  --snapshot-files       also save the content of regular files the application\n"
+		   "                         has open for writing; restart writes it back first\n"
 		   "  --ignore-unsupported   save anyway when an fd cannot be (sockets, terminals,\n"
 		   "                         ...): it is closed after restart\n"
 		   "  -d, --description TEXT stored in the image (and in the store's description file)\n"
@@ -124,6 +126,7 @@ static int via_krgd(uint32_t id, const struct ckpt_dump_opts *o, const struct ck
 	d.has_freeze = d.freeze = cmd->freeze > 0;
 	d.has_unfreeze = d.unfreeze = cmd->freeze < 0;
 	d.has_app = d.app = cmd->app;
+	d.has_snapshot_files = d.snapshot_files = o->snapshot_files;
 	d.has_ignore_unsupported = d.ignore_unsupported = o->ignore_unsupported;
 	d.description = (char *)o->description;
 	size_t len = krg__ckptsvc__dump__get_packed_size(&d);
@@ -198,6 +201,7 @@ int cmd_checkpoint(int argc, char **argv)
 		{ "unfreeze", no_argument, NULL, 'U' },
 		{ "app", no_argument, NULL, 'a' },
 		{ "ignore-unsupported", no_argument, NULL, 'i' },
+		{ "snapshot-files", no_argument, NULL, 'W' },
 		{ "description", required_argument, NULL, 'd' },
 		{ "local", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
@@ -223,6 +227,7 @@ int cmd_checkpoint(int argc, char **argv)
 		case 'U': cmd.freeze = -1; break;
 		case 'a': cmd.app = true; break;
 		case 'i': o.ignore_unsupported = true; break;
+		case 'W': o.snapshot_files = true; break;
 		case 'd': o.description = optarg; break;
 		case 'L': local = true; break;
 		case 'h': usage(stdout); return 0;
@@ -234,7 +239,7 @@ int cmd_checkpoint(int argc, char **argv)
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}
-	if ((o.kill && o.stop) || (cmd.freeze && (o.kill || o.stop || dir || o.description || o.ignore_unsupported))) {
+	if ((o.kill && o.stop) || (cmd.freeze && (o.kill || o.stop || dir || o.description || o.ignore_unsupported || o.snapshot_files))) {
 		fprintf(stderr, "krg checkpoint: --kill, --stop and --freeze/--unfreeze (which saves nothing) exclude each other\n");
 		return KRG_EXIT_USAGE;
 	}

@@ -30,12 +30,26 @@ start() {
 	wait_file "$d/ready" || { bad "$1: never got ready"; return 1; }
 }
 
+# save_files NAME: copy NAME's regular files (out.log, the program's own
+# files; not the image) as they are at checkpoint. The image does not hold
+# files on disk, and a restarted program changes them (file_offset appends
+# to append.txt, every program writes PASS to out.log): restart_and_check
+# puts them back, in place (same inodes), so one image restarts again and
+# again from the same state.
+save_files() {
+	local d=$WORK/$1
+	rm -rf "$d.files"
+	mkdir "$d.files"
+	(cd "$d" && find . -path ./img -prune -o -type f ! -name '*.err' -print0 | xargs -0r cp --parents -p -t "$d.files")
+}
+
 # restart_and_check NAME IMG [RESTART-OPTION...]: restart, signal, expect
 # exit 0 and PASS.
 restart_and_check() {
 	local name=$1 d=$WORK/$1 img=$2
 	shift 2
 	rm -f "$d/rpid"
+	[ -d "$d.files" ] && (cd "$d.files" && find . -type f -exec cp {} "$d/{}" \;)
 	"$KRG" restart --dir "$img" --pidfile "$d/rpid" "$@" 2>"$d/restart.err" &
 	local rk=$!
 	if ! wait_nonempty "$d/rpid"; then
@@ -43,18 +57,31 @@ restart_and_check() {
 		bad "$name: restart failed: $(cat "$d/restart.err")"
 		return 1
 	fi
-	kill -USR1 "$(cat "$d/rpid")"
+	# Its pid is the original's ($pid) again: here, or inside the new pid
+	# namespace (the last NSpid field; the pidfile has the one seen here).
+	local rp; rp=$(cat "$d/rpid")
+	local inner; inner=$(awk '/^NSpid:/ { print $NF }' "/proc/$rp/status")
+	kill -USR1 "$rp"
 	wait $rk
 	local rc=$?
+	if [ "$inner" != "$pid" ]; then
+		bad "$name${*:+ ($*)}: pid $inner inside, was $pid"
+		return 1
+	fi
 	if [ $rc = 0 ] && grep -q '^PASS' "$d/out.log"; then
-		ok "$name"
+		ok "$name${*:+ ($*)}"
 	else
-		bad "$name: exit $rc, output: $(tr '\n' ' ' <"$d/out.log") $(cat "$d/restart.err")"
+		bad "$name${*:+ ($*)}: exit $rc, output: $(tr '\n' ' ' <"$d/out.log") $(cat "$d/restart.err")"
 		return 1
 	fi
 }
 
-# One zdtm test: checkpoint --kill, restart, verify.
+# One zdtm test in two flavours from one image, after the original was
+# killed: checkpoint --kill, restart on this node, verify; then restart the
+# same image again with --new-pidns (its pid and tids identical inside a
+# fresh pid namespace; /proc stays this namespace's, where /proc/self is
+# still the process), verify. The third flavour, restart on another node,
+# is tests/ckpt/flavours.sh (suite cluster).
 run_one() {
 	local name=$1 bin=$T/ckpt_$1
 	[ -x "$bin" ] || { echo "skip $name (not built)"; return; }
@@ -66,7 +93,9 @@ run_one() {
 		return
 	fi
 	wait "$pid" 2>/dev/null
-	restart_and_check "$name" "$WORK/$name/img"
+	save_files "$name"
+	restart_and_check "$name" "$WORK/$name/img" || return
+	restart_and_check "$name" "$WORK/$name/img" --new-pidns
 }
 
 # A process tree (tree.c), three ways from one image: same node after the
@@ -78,6 +107,7 @@ tree() {
 	wait "$pid" 2>/dev/null
 	local n; n=$("$KRG" image show --json "$WORK/$name/img" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["processes"]))')
 	[ "$n" = 6 ] || bad "$name: the image holds $n processes, not 6"
+	save_files "$name"
 	restart_and_check "$name" "$WORK/$name/img" && restart_and_check "$name" "$WORK/$name/img" && \
 		restart_and_check "$name" "$WORK/$name/img" --new-pidns
 }
@@ -232,11 +262,70 @@ pidns() {
 	fi
 }
 
+# checkpoint's options on a tree: --freeze stops every process (T) and a
+# checkpoint of the frozen application leaves it frozen; --unfreeze
+# continues them; --stop leaves them stopped after the dump; --kill=TERM
+# sends TERM to every process; each image restarts (PASS).
+options() {
+	local name=opts bin=$T/ckpt_tree d=$WORK/opts
+	start $name "$bin" || return
+	local out; out=$("$KRG" checkpoint "$pid" --local --freeze) || { bad "$name: --freeze failed"; kill -9 "$pid"; return; }
+	local stopped; stopped=$(ps -o stat= --ppid "$pid" -p "$pid" | grep -c '^T')
+	[ "$out" = "4 processes frozen" ] && [ "$stopped" = 3 ] || bad "$name: --freeze said '$out', $stopped of root and its live children stopped"
+	"$KRG" checkpoint "$pid" --dir "$d/img1" 2>"$d/err" || bad "$name: checkpoint of a frozen tree: $(cat "$d/err")"
+	[ "$(ps -o stat= -p "$pid" | cut -c1)" = T ] || bad "$name: not frozen any more after the checkpoint"
+	out=$("$KRG" checkpoint "$pid" --local --unfreeze)
+	[ "$(ps -o stat= -p "$pid" | cut -c1)" = S ] && [ "$out" = "4 processes thawed" ] || bad "$name: --unfreeze: '$out', state $(ps -o stat= -p "$pid")"
+	"$KRG" checkpoint "$pid" --dir "$d/img2" --stop 2>"$d/err" || bad "$name: --stop: $(cat "$d/err")"
+	[ "$(ps -o stat= -p "$pid" | cut -c1)" = T ] || bad "$name: running after --stop"
+	"$KRG" checkpoint "$pid" --local --unfreeze >/dev/null
+	"$KRG" checkpoint "$pid" --dir "$d/img3" --kill=TERM 2>"$d/err" || bad "$name: --kill=TERM: $(cat "$d/err")"
+	wait "$pid" 2>/dev/null
+	local rc=$?
+	[ $rc = 143 ] || bad "$name: exit $rc after --kill=TERM, not 143"
+	"$KRG" checkpoint "$pid" --kill=NOSUCH --dir "$d/x" 2>/dev/null; [ $? = 2 ] || bad "$name: --kill=NOSUCH accepted"
+	for i in 1 2 3; do restart_and_check $name "$d/img$i" || return; done
+	ok "$name: --freeze/--unfreeze/--stop/--kill=TERM"
+}
+
+# --snapshot-files: the files a program has open for writing are damaged
+# after the checkpoint and come back as they were; without the flag they
+# are not saved. A user's image reopens its files as that user: a file
+# made root's and 0600 meanwhile refuses the restart, in one line.
+snapshot_files() {
+	local name=snap bin=$T/ckpt_snapshot d=$WORK/snap
+	start $name "$bin" || return
+	"$KRG" checkpoint "$pid" --dir "$d/img0" 2>"$d/err" || { bad "$name: plain checkpoint: $(cat "$d/err")"; kill -9 "$pid"; return; }
+	"$KRG" image show --json "$d/img0" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert not any(f.get("data_bytes") for f in d["fds"])' ||
+		bad "$name: file content saved without --snapshot-files"
+	"$KRG" checkpoint "$pid" --dir "$d/img" --kill --snapshot-files 2>"$d/err" || { bad "$name: checkpoint: $(cat "$d/err")"; kill -9 "$pid"; return; }
+	wait "$pid" 2>/dev/null
+	echo garbage >"$d/log.txt"
+	truncate -s 100 "$d/data.bin"
+	restart_and_check $name "$d/img" || return
+	grep -qx after "$d/log.txt" || bad "$name: the restarted program's append is missing"
+	ok "$name: files open for writing put back"
+	# The same program as a user: its image cannot open what the user cannot.
+	id krgsnap >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin krgsnap
+	local u=$WORK/snapu
+	mkdir -p "$u" && chown krgsnap "$u" && chmod 755 "$WORK"
+	setpriv --reuid=krgsnap --regid=krgsnap --init-groups bash -c 'cd "$1" && exec "$2" "$1/ready" </dev/null >"$1/out.log" 2>&1' _ "$u" "$bin" &
+	pid=$!
+	wait_file "$u/ready" || { bad "$name: user program never ready"; return; }
+	"$KRG" checkpoint "$pid" --dir "$u/img" --kill 2>"$d/err" || { bad "$name: user checkpoint: $(cat "$d/err")"; kill -9 "$pid"; return; }
+	wait "$pid" 2>/dev/null
+	chown -R krgsnap "$u/img"
+	chown root:root "$u/data.bin" && chmod 600 "$u/data.bin"
+	if expect_error "$name: user image, root's file" "$u/img" 'data.bin.*(Permission denied|not permitted)'; then
+		ok "$name: a user's image opens files as that user"
+	fi
+}
+
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer
-	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree)
+	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap)
 fi
 for t in "${tests[@]}"; do
 	case $t in
@@ -246,6 +335,8 @@ for t in "${tests[@]}"; do
 	unsupk) unsupported_kinds ;;
 	pidns) pidns ;;
 	tree) tree ;;
+	opts) options ;;
+	snap) snapshot_files ;;
 	*) run_one "$t" ;;
 	esac
 done

@@ -843,7 +843,8 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 	struct work w = {
 		.pid = (pid_t)pid, .uid = st.st_uid, .gid = st.st_gid, .appid = krg_procid_make(c->self, pid),
 		.freeze = d->freeze ? 1 : d->unfreeze ? -1 : 0,
-		.opts = { .kill = d->kill, .kill_sig = (int)d->kill_signal, .stop = d->stop, .ignore_unsupported = d->ignore_unsupported,
+		.opts = { .kill = d->kill, .kill_sig = (int)d->kill_signal, .stop = d->stop, .snapshot_files = d->snapshot_files,
+			  .ignore_unsupported = d->ignore_unsupported,
 			  .description = d->description },
 	};
 	return spawn(c, o, &w);

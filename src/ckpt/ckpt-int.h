@@ -188,6 +188,8 @@ struct ckpt_app_fds {
 	const pid_t *inner;              /* their pids as the restored processes see them */
 	struct ckpt_parked *parked;      /* owned */
 	size_t n_parked;
+	const char *replace_tty;         /* --replace-tty: the terminal every tty fd becomes; NULL: their own */
+	bool session_leader;             /* the process being restored leads its session (its ctty comes back) */
 };
 int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err);
 /* Once every process has its fds: the kept ends go. */

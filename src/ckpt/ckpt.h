@@ -65,6 +65,13 @@ struct ckpt_pidns {
  * ckpt_pidns_finish with its wait status once it is reaped (or on failure,
  * with any status: it is done already). */
 int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, struct ckpt_error *err);
+/* Options of a restart. */
+struct ckpt_restore_opts {
+	const char *replace_tty;  /* --replace-tty: every terminal fd becomes this terminal (a path), and
+				     the root stays in the caller's session and process group (a shell job) */
+};
+/* ckpt_restore_ns with options (o may be NULL). */
+int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err);
 /* Hand the reaper the status (a waitpid status) and reap it. */
 void ckpt_pidns_finish(struct ckpt_pidns *ns, int status);
 

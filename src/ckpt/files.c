@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
@@ -321,6 +322,106 @@ static int path_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 static const struct ckpt_fd_ops fd_reg = { CKPT_FD_OPS_VERSION, "reg", true, reg_match, path_dump, path_restore };
 static const struct ckpt_fd_ops fd_dir = { CKPT_FD_OPS_VERSION, "dir", true, dir_match, path_dump, path_restore };
 static const struct ckpt_fd_ops fd_chr_mem = { CKPT_FD_OPS_VERSION, "chr-mem", true, chr_mem_match, path_dump, path_restore };
+
+/* ---- terminals: pseudo-terminal slaves (/dev/pts/N), /dev/tty, virtual
+ * consoles. Dump: the path, the settings and window size, whether it is
+ * the process's controlling terminal and its foreground group. Restore:
+ * the same path reopened, or with --replace-tty the restorer's own
+ * terminal (a shell job restarted where the user is now); a session
+ * leader gets it back as its controlling terminal. ---- */
+
+static bool tty_match(pid_t pid, int fd, const struct stat *st, const char *link)
+{
+	if (!S_ISCHR(st->st_mode) || link[0] != '/')
+		return false;
+	unsigned ma = major(st->st_rdev), mi = minor(st->st_rdev);
+	return (ma >= 136 && ma <= 143) || (ma == 5 && mi == 0) || (ma == 4 && mi < 64);
+}
+
+static int tty_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	out->path = ckpt_strdup(link);
+	int l = getfd_pid(pid, fd);
+	if (l < 0)
+		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", pid, fd, strerror(-l));
+	struct termios tio;
+	struct winsize ws = { 0 };
+	if (tcgetattr(l, &tio) == 0) {
+		Krg__Ckpt__Termios *t = calloc(1, sizeof(*t));
+		if (!t)
+			abort();
+		krg__ckpt__termios__init(t);
+		t->iflag = tio.c_iflag, t->oflag = tio.c_oflag, t->cflag = tio.c_cflag, t->lflag = tio.c_lflag;
+		t->cc.len = NCCS;
+		t->cc.data = malloc(NCCS);
+		if (!t->cc.data)
+			abort();
+		memcpy(t->cc.data, tio.c_cc, NCCS);
+		t->ispeed = (uint32_t)cfgetispeed(&tio), t->ospeed = (uint32_t)cfgetospeed(&tio);
+		if (ioctl(l, TIOCGWINSZ, &ws) == 0) {
+			t->has_rows = t->has_cols = true;
+			t->rows = ws.ws_row, t->cols = ws.ws_col;
+		}
+		out->termios = t;
+	}
+	/* Its controlling terminal: field 7 of /proc/PID/stat is the device. */
+	char sp[64], buf[1024];
+	snprintf(sp, sizeof(sp), "/proc/%d/stat", pid);
+	const char *p;
+	unsigned long long ttynr = 0;
+	if (krg_read_small(sp, buf, sizeof(buf)) > 0 && (p = strrchr(buf, ')')) && sscanf(p + 2, "%*c %*d %*d %*d %llu", &ttynr) == 1 &&
+	    ttynr == (unsigned long long)st->st_rdev) {
+		out->has_ctty = out->ctty = true;
+		pid_t fg = tcgetpgrp(l);
+		if (fg > 0) {
+			out->has_fg_pgid = true;
+			out->fg_pgid = fg;
+		}
+	}
+	close(l);
+	return 0;
+}
+
+static int tty_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	struct ckpt_tracee *t = c->t;
+	const char *path = c->app && c->app->replace_tty ? c->app->replace_tty : fd->path;
+	size_t pl = strlen(path) + 1;
+	if (pl > t->scratch_len || ckpt_poke(t->pid, t->scratch, path, pl) < 0)
+		return ckpt_fail(err, ENAMETOOLONG, "fd %d: cannot pass the path %s", fd->fd, path);
+	int flags = ((int)fd->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY;
+	long n = ckpt_syscall(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, flags, 0, 0, 0);
+	if (n < 0)
+		return ckpt_fail(err, inj_errno(n), "fd %d: reopening the terminal %s: %s%s", fd->fd, path, strerror(inj_errno(n)),
+				 c->app && c->app->replace_tty ? "" : " (restart with --replace-tty to use yours)");
+	/* Its own terminal gets its settings back; a replacement keeps the user's. */
+	if (fd->termios && !(c->app && c->app->replace_tty)) {
+		int l = rgetfd(c, n, fd->fd, err);
+		if (l < 0)
+			return l;
+		struct termios tio;
+		int r = tcgetattr(l, &tio);
+		if (r == 0) {
+			tio.c_iflag = fd->termios->iflag, tio.c_oflag = fd->termios->oflag;
+			tio.c_cflag = fd->termios->cflag, tio.c_lflag = fd->termios->lflag;
+			memcpy(tio.c_cc, fd->termios->cc.data, fd->termios->cc.len < NCCS ? fd->termios->cc.len : NCCS);
+			cfsetispeed(&tio, fd->termios->ispeed);
+			cfsetospeed(&tio, fd->termios->ospeed);
+			r = tcsetattr(l, TCSANOW, &tio);
+		}
+		if (r == 0 && fd->termios->has_rows) {
+			struct winsize ws = { .ws_row = (unsigned short)fd->termios->rows, .ws_col = (unsigned short)fd->termios->cols };
+			r = ioctl(l, TIOCSWINSZ, &ws);
+		}
+		int e = errno;
+		close(l);
+		if (r < 0)
+			return ckpt_fail(err, e, "fd %d: restoring the settings of %s: %s", fd->fd, path, strerror(e));
+	}
+	return place(c, n, fd, err);
+}
+
+static const struct ckpt_fd_ops fd_tty = { CKPT_FD_OPS_VERSION, "tty", true, tty_match, tty_dump, tty_restore };
 
 /* ---- pipes and FIFOs ----
  * Dump: each end is an entry with the pipe's inode; the linking pass
@@ -985,7 +1086,7 @@ static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 
 static const struct ckpt_fd_ops fd_unix = { CKPT_FD_OPS_VERSION, "unix", false, unix_match, unix_dump, unix_restore };
 
-static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_pipe, &fd_fifo, &fd_eventfd, &fd_deleted, &fd_memfd, &fd_unix };
+static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_tty, &fd_pipe, &fd_fifo, &fd_eventfd, &fd_deleted, &fd_memfd, &fd_unix };
 
 static const struct ckpt_fd_ops *kind_by_name(const char *k)
 {
@@ -1013,11 +1114,20 @@ static const char *describe(const struct stat *st, const char *link)
 	return "unknown kind";
 }
 
+static void free_termios(Krg__Ckpt__Termios *t)
+{
+	if (t) {
+		free(t->cc.data);
+		free(t);
+	}
+}
+
 void ckpt_files_free(Krg__Ckpt__Files *f)
 {
 	if (!f)
 		return;
 	for (size_t i = 0; i < f->n_fds; i++) {
+		free_termios(f->fds[i]->termios);
 		free(f->fds[i]->kind);
 		free(f->fds[i]->path);
 		free(f->fds[i]->data.data);
@@ -1030,8 +1140,11 @@ void ckpt_files_free(Krg__Ckpt__Files *f)
 	free(f);
 }
 
+static void free_termios(Krg__Ckpt__Termios *t);
+
 static void free_entry(Krg__Ckpt__Fd *e)
 {
+	free_termios(e->termios);
 	free(e->kind);
 	free(e->path);
 	free(e->data.data);
@@ -1502,6 +1615,19 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 			continue;
 		}
 		r = kind_by_name(fd->kind)->restore(&c, fd, err);
+	}
+	/* A session leader's controlling terminal. */
+	for (size_t i = 0; i < f->n_fds && !r && app->session_leader; i++) {
+		const Krg__Ckpt__Fd *fd = f->fds[i];
+		if (!fd->has_dup_of && fd->ctty && !strcmp(fd->kind, "tty")) {
+			ret = ckpt_syscall(t, err, SYS_ioctl, fd->fd, TIOCSCTTY, 0, 0, 0, 0);
+			/* A replacement terminal may already be another session's
+			 * (the user's shell): then it is only an open terminal. */
+			if (ret < 0 && !app->replace_tty)
+				r = ckpt_fail(err, inj_errno(ret), "fd %d: making %s the controlling terminal: %s", fd->fd,
+					      app->replace_tty ? app->replace_tty : fd->path, strerror(inj_errno(ret)));
+			break;
+		}
 	}
 	close(c.pidfd);
 	free(c.done);

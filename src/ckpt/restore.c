@@ -424,10 +424,11 @@ static struct rproc *by_pid(struct rproc *ps, size_t n, int32_t pid)
 /* Process groups: leaders first, then members. A group that was the
  * root's and led from outside the application stays whatever the root
  * and its children inherited. */
-static int restore_groups(struct rproc *ps, size_t n, struct ckpt_error *err)
+static int restore_groups(struct rproc *ps, size_t n, bool shell_job, struct ckpt_error *err)
 {
 	const Krg__Ckpt__Process *root = ps[0].img->info;
-	bool root_group_outside = !by_pid(ps, n, root->pgid);
+	/* A shell job's root stays in the caller's group, with its members. */
+	bool root_group_outside = shell_job || !by_pid(ps, n, root->pgid);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++) {
 			const Krg__Ckpt__Process *pi = ps[i].img->info;
@@ -567,6 +568,12 @@ int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 
 int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, struct ckpt_error *err)
 {
+	return ckpt_restore_opts(dir, ns, NULL, pid_out, err);
+}
+
+int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err)
+{
+	const char *replace_tty = o ? o->replace_tty : NULL;
 	struct ckpt_image img;
 	int r = ckpt_image_load(dir, true, &img, err);
 	if (r < 0)
@@ -576,7 +583,7 @@ int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, stru
 	const Krg__Ckpt__Mm **mms = calloc(n, sizeof(*mms));
 	struct ckpt_tracee **tracees = calloc(n, sizeof(*tracees));
 	pid_t *live_inner = calloc(n, sizeof(*live_inner));
-	struct ckpt_app_fds app = { .files = img.files, .n = img.n_live, .inner = live_inner };
+	struct ckpt_app_fds app = { .files = img.files, .n = img.n_live, .inner = live_inner, .replace_tty = replace_tty };
 	if (!ps || !mms || !tracees || !live_inner)
 		abort();
 	size_t nlive = 0;
@@ -675,7 +682,8 @@ int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, stru
 				goto kill;
 			}
 		}
-		if (pi->sid == pi->pid) {
+		/* A shell job (--replace-tty) stays in the caller's session. */
+		if (pi->sid == pi->pid && !(replace_tty && i == 0)) {
 			long ret = ckpt_syscall(&ps[i].t, err, SYS_setsid, 0, 0, 0, 0, 0, 0);
 			if (ret < 0) {
 				r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: setsid: %s", pi->pid, strerror(ret < -4095 ? EIO : (int)-ret));
@@ -689,10 +697,13 @@ int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, stru
 	}
 	/* Then each process's own state, parents first: what a process shares
 	 * with an earlier one is taken from it. */
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		const Krg__Ckpt__Process *pi = ps[i].img->info;
+		app.session_leader = pi->sid == pi->pid && !(replace_tty && i == 0);
 		if (ps[i].img->core && (r = rebuild(&ps[i], &app, ns != NULL, err)) < 0)
 			goto kill;
-	if ((r = restore_groups(ps, n, err)) < 0)
+	}
+	if ((r = restore_groups(ps, n, replace_tty != NULL, err)) < 0)
 		goto kill;
 	if ((r = ckpt_files_close_parked(&app, tracees, err)) < 0)
 		goto kill;

@@ -23,8 +23,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg restart APPID [VERSION] [-n NODE] [--pidfile FILE] [--local] [--new-pidns]\n"
-		   "       krg restart --dir DIR [--pidfile FILE] [--new-pidns]\n"
+	fprintf(f, "Usage: krg restart APPID [VERSION] [-n NODE] [--pidfile FILE] [--local] [--new-pidns] [--replace-tty]\n"
+		   "       krg restart --dir DIR [--pidfile FILE] [--new-pidns] [--replace-tty]\n"
 		   "\n"
 		   "Restart a process saved by krg checkpoint and wait for it: from the image\n"
 		   "store (%s/APPID/vVERSION, default the latest version),\n"
@@ -40,6 +40,9 @@ static void usage(FILE *f)
 		   "  --new-pidns     restart into a fresh pid namespace (init: a krg reaper), with\n"
 		   "                  the image's pid and tids inside it (implies --local; the\n"
 		   "                  pidfile gets its pid as seen from here)\n"
+		   "  --replace-tty   the application's terminal fds become this terminal (krg's\n"
+		   "                  stdin, stdout or stderr), and its root stays in this session\n"
+		   "                  and process group, like a job of this shell (implies --local)\n"
 		   "Exit status (local): the process's own; 128+N if signal N killed it; 1 if the\n"
 		   "restart failed (one line says why; nothing is left running); 2 on bad usage.\n",
 		KRG_CKPT_STORE_DEFAULT);
@@ -132,12 +135,13 @@ int cmd_restart(int argc, char **argv)
 		{ "node", required_argument, NULL, 'n' },
 		{ "local", no_argument, NULL, 'L' },
 		{ "new-pidns", no_argument, NULL, 'N' },
+		{ "replace-tty", no_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *dir = NULL, *pidfile = NULL;
 	long node = -1;
-	bool local = false, newns = false;
+	bool local = false, newns = false, replace_tty = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "D:p:n:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -153,6 +157,7 @@ int cmd_restart(int argc, char **argv)
 		}
 		case 'L': local = true; break;
 		case 'N': newns = true; local = true; break;
+		case 'T': replace_tty = true; local = true; break;
 		case 'p': pidfile = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return KRG_EXIT_USAGE;
@@ -192,9 +197,22 @@ int cmd_restart(int argc, char **argv)
 	}
 	struct ckpt_error err = { { 0 } };
 	pid_t pid;
+	struct ckpt_restore_opts ro = { 0 };
+	if (replace_tty) {
+		for (int fd = 0; fd < 3 && !ro.replace_tty; fd++)
+			ro.replace_tty = isatty(fd) ? ttyname(fd) : NULL;
+		if (!ro.replace_tty) {
+			fprintf(stderr, "krg restart: --replace-tty: krg's stdin, stdout and stderr are not terminals\n");
+			return KRG_EXIT_USAGE;
+		}
+		/* A job of this terminal: keyboard signals are the application's;
+		 * krg only waits, as a shell's system() does. */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGQUIT, SIG_IGN);
+	}
 	krg_ckpt_progress("krg restart");
 	struct ckpt_pidns ns = { 0 };
-	if (ckpt_restore_ns(dir, newns ? &ns : NULL, &pid, &err) < 0) {
+	if (ckpt_restore_opts(dir, newns ? &ns : NULL, &ro, &pid, &err) < 0) {
 		fprintf(stderr, "krg restart: %s\n", err.msg);
 		return 1;
 	}

@@ -38,6 +38,7 @@ check-unit: all
 bench: all
 	bash bench/rpc $(BUILD)
 	bash bench/run $(BUILD)
+	bash bench/drmaa $(BUILD)
 	bash bench/migrate $(BUILD)
 
 install: all

@@ -86,6 +86,8 @@ struct drmaa_session {
 	uint32_t nodes[256];          /* configured nodes, from krgd at init */
 	size_t n_nodes;
 	unsigned next_seq;            /* next job number to try; 0 = scan the directory first */
+	uint8_t *reaped;              /* bitmap by job number: known reaped (owned) */
+	size_t reaped_bits;
 	struct drmaa_job_template_s *templates; /* allocated in this session */
 };
 extern struct drmaa_session drmaa_sess;
@@ -95,6 +97,9 @@ void drmaa_unlock(void);
 int drmaa_need_session(char *diag, size_t len);
 /* Job id "<session>.<n>" of this session → n; 0 if not one. */
 unsigned drmaa_job_seq(const char *job_id);
+/* Reaped jobs: remembered in memory so scans skip them cheaply. */
+bool drmaa_reaped_known(unsigned seq);
+int drmaa_reap(unsigned seq);
 /* API socket of the local krgd. */
 const char *drmaa_socket(void);
 

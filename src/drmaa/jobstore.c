@@ -327,17 +327,19 @@ static void state_cb(const char *k, const char *v, void *data)
 
 static bool shepherd_alive(const struct krg_job *j);
 
-int krg_job_load(const char *sdir, const char *session, unsigned seq, struct krg_job *j)
+static int load(const char *sdir, const char *session, unsigned seq, struct krg_job *j, bool full)
 {
 	char p[4096];
+	int r;
 	memset(j, 0, sizeof(*j));
 	j->seq = seq;
 	j->bulk_index = -1;
 	snprintf(j->id, sizeof(j->id), "%s.%u", session, seq);
-	krg_job_path(p, sizeof(p), sdir, seq, "job");
-	int r = krg_kv_read(p, job_cb, j);
-	if (r < 0)
-		return r;
+	if (full) {
+		krg_job_path(p, sizeof(p), sdir, seq, "job");
+		if ((r = krg_kv_read(p, job_cb, j)) < 0)
+			return r;
+	}
 	krg_job_path(p, sizeof(p), sdir, seq, "state");
 	r = krg_kv_read(p, state_cb, j);
 	if (r < 0 && r != -ENOENT)
@@ -352,6 +354,16 @@ int krg_job_load(const char *sdir, const char *session, unsigned seq, struct krg
 	j->susp = krg_job_has(sdir, seq, "susp");
 	j->reaped = krg_job_has(sdir, seq, "reaped");
 	return 0;
+}
+
+int krg_job_load(const char *sdir, const char *session, unsigned seq, struct krg_job *j)
+{
+	return load(sdir, session, seq, j, true);
+}
+
+int krg_job_load_state(const char *sdir, const char *session, unsigned seq, struct krg_job *j)
+{
+	return load(sdir, session, seq, j, false);
 }
 
 static bool shepherd_alive(const struct krg_job *j)

@@ -53,6 +53,8 @@ bool krg_jobs_session_valid(const char *name);
 int krg_jobs_list(const char *sdir, unsigned **seqs, size_t *n);
 /* Load job seq of session directory sdir (named session). */
 int krg_job_load(const char *sdir, const char *session, unsigned seq, struct krg_job *j);
+/* Only what waiting needs: .state and the markers (no .job). */
+int krg_job_load_state(const char *sdir, const char *session, unsigned seq, struct krg_job *j);
 /* DRMAA_PS_* of a loaded job (checks the shepherd is still alive). */
 int krg_job_ps(const struct krg_job *j);
 const char *krg_job_ps_name(int ps);

@@ -56,6 +56,32 @@ unsigned drmaa_job_seq(const char *job_id)
 	return *end || errno || v > 0xffffffffu ? 0 : (unsigned)v;
 }
 
+bool drmaa_reaped_known(unsigned seq)
+{
+	if (seq < drmaa_sess.reaped_bits && drmaa_sess.reaped[seq / 8] & (1u << (seq % 8)))
+		return true;
+	if (!krg_job_has(drmaa_sess.dir, seq, "reaped"))
+		return false;
+	drmaa_reap(seq); /* by another attachment to the session: remember */
+	return true;
+}
+
+int drmaa_reap(unsigned seq)
+{
+	if (seq >= drmaa_sess.reaped_bits) {
+		size_t bits = (seq + 1024) & ~(size_t)7;
+		uint8_t *n = realloc(drmaa_sess.reaped, bits / 8);
+		if (n) {
+			memset(n + drmaa_sess.reaped_bits / 8, 0, (bits - drmaa_sess.reaped_bits) / 8);
+			drmaa_sess.reaped = n;
+			drmaa_sess.reaped_bits = bits;
+		}
+	}
+	if (seq < drmaa_sess.reaped_bits)
+		drmaa_sess.reaped[seq / 8] |= (uint8_t)(1u << (seq % 8));
+	return krg_job_mark(drmaa_sess.dir, seq, "reaped", true);
+}
+
 /* Ask krgd who we are: proves it answers, and gives the node list. */
 static int ask_krgd(char *diag, size_t len)
 {
@@ -118,6 +144,9 @@ int drmaa_init(const char *contact, char *diag, size_t len)
 	snprintf(drmaa_sess.name, sizeof(drmaa_sess.name), "%s", name);
 	drmaa_sess.active = true;
 	drmaa_sess.next_seq = 0;
+	free(drmaa_sess.reaped);
+	drmaa_sess.reaped = NULL;
+	drmaa_sess.reaped_bits = 0;
 	drmaa_sess.gen++;
 out:
 	drmaa_unlock();

@@ -276,7 +276,19 @@ static _Noreturn void run(struct shep *s, const char *socket)
 	uint8_t *resp = NULL;
 	size_t rlen = 0;
 	int sock = -1;
-	int r = krg_api_call_stream(socket, "proc.run", body, blen, 40000, &resp, &rlen, &sock, e, sizeof(e));
+	/* krgd's listen queue may be full when many jobs start at once
+	 * (bulk submission): that is "try later", not a failure. */
+	int r, delay_ms = 5;
+	int64_t give_up = wall_ms() + 120000;
+	while ((r = krg_api_call_stream(socket, "proc.run", body, blen, 40000, &resp, &rlen, &sock, e, sizeof(e))) ==
+		       -EAGAIN &&
+	       wall_ms() < give_up) {
+		if (take_signals(s))
+			finish_failed(s, true, 0, "terminated before it ran");
+		usleep((useconds_t)(delay_ms * 1000 + (getpid() % 7) * 1000));
+		if (delay_ms < 200)
+			delay_ms *= 2;
+	}
 	free(body);
 	if (r < 0) {
 		snprintf(why, sizeof(why), "krg run: %s", e);

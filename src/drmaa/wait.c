@@ -35,6 +35,8 @@ int drmaa_stat_encode(const struct krg_job *j)
 
 static bool finished(const struct krg_job *j)
 {
+	if (j->phase == KRG_JOB_NONE)
+		return false; /* being submitted: its shepherd writes the state first */
 	int ps = krg_job_ps(j);
 	return ps == DRMAA_PS_DONE || ps == DRMAA_PS_FAILED || ps == DRMAA_PS_UNDETERMINED;
 }
@@ -137,8 +139,8 @@ int drmaa_wait(const char *job_id, char *job_id_out, size_t job_id_out_len, int 
 				break;
 			}
 			for (size_t i = 0; i < n && !have; i++) {
-				if (krg_job_load(drmaa_sess.dir, drmaa_sess.name, seqs[i], &j) < 0 || j.reaped ||
-				    !j.name[0])
+				if (drmaa_reaped_known(seqs[i]) ||
+				    krg_job_load_state(drmaa_sess.dir, drmaa_sess.name, seqs[i], &j) < 0 || j.reaped)
 					continue;
 				if (finished(&j)) {
 					found = j;
@@ -166,7 +168,7 @@ int drmaa_wait(const char *job_id, char *job_id_out, size_t job_id_out_len, int 
 			}
 		}
 		if (have) {
-			if (krg_job_mark(drmaa_sess.dir, found.seq, "reaped", true) < 0) {
+			if (drmaa_reap(found.seq) < 0) {
 				r = drmaa_diag(diag, len, DRMAA_ERRNO_INTERNAL_ERROR, "cannot mark %s reaped", found.id);
 				break;
 			}
@@ -242,7 +244,8 @@ int drmaa_synchronize(const char *job_ids[], signed long timeout, int dispose, c
 			cap = nc;
 		}
 		for (size_t x = 0; x < k; x++)
-			set[n++] = all ? all[x] : one;
+			if (!all || !drmaa_reaped_known(all[x]))
+				set[n++] = all ? all[x] : one;
 		free(all);
 	}
 	int64_t end = timeout < 0 ? INT64_MAX : mono_ms() + (int64_t)timeout * 1000;
@@ -254,7 +257,7 @@ int drmaa_synchronize(const char *job_ids[], signed long timeout, int dispose, c
 		}
 		while (done < n) {
 			struct krg_job j;
-			if (krg_job_load(drmaa_sess.dir, drmaa_sess.name, set[done], &j) == 0 && !j.reaped &&
+			if (krg_job_load_state(drmaa_sess.dir, drmaa_sess.name, set[done], &j) == 0 && !j.reaped &&
 			    !finished(&j))
 				break;
 			done++;
@@ -273,7 +276,7 @@ int drmaa_synchronize(const char *job_ids[], signed long timeout, int dispose, c
 	}
 	if (!r && dispose)
 		for (size_t i = 0; i < n; i++)
-			krg_job_mark(drmaa_sess.dir, set[i], "reaped", true);
+			drmaa_reap(set[i]);
 	free(set);
 	if (ino >= 0)
 		close(ino);

@@ -425,6 +425,7 @@ static _Noreturn void run(struct shep *s, const char *socket)
 				krg_kv_putf(&kv, "signaled", "%d", sig);
 				krg_kv_putf(&kv, "code", "%d", sig ? 0 : io->code & 255);
 				krg_kv_putf(&kv, "signal", "%d", sig ? io->term_signal : 0);
+				krg_kv_putf(&kv, "core", "%d", sig && io->core_dumped);
 				krg_kv_putf(&kv, "aborted", "0");
 				krg_kv_putf(&kv, "utime_us", "%llu", (unsigned long long)io->utime_us);
 				krg_kv_putf(&kv, "stime_us", "%llu", (unsigned long long)io->stime_us);

@@ -114,6 +114,8 @@ static void maybe_finish(struct exec_back *b)
 	if (WIFSIGNALED(b->status)) {
 		x.has_signal = true;
 		x.signal = WTERMSIG(b->status);
+		x.has_core_dumped = true;
+		x.core_dumped = WCOREDUMP(b->status);
 	} else {
 		x.has_code = true;
 		x.code = WEXITSTATUS(b->status);

@@ -227,6 +227,8 @@ void front_on_exit(struct krg_exec *e, uint32_t from, const Krg__Proc__Exit *x)
 		io.maxrss_kb = x->maxrss_kb;
 		io.has_wall_ms = x->has_wall_ms;
 		io.wall_ms = x->wall_ms;
+		io.has_core_dumped = x->has_core_dumped;
+		io.core_dumped = x->core_dumped;
 		io_send(f, &io, NULL, NULL);
 		krg_api_stream_end(f->st);
 		f->st = NULL;

@@ -18,12 +18,13 @@ if [ ${#progs[@]} = 0 ]; then
 	# Every program of meson.build's ckpt_tests but unsupported (inotify and
 	# a TCP socket: refused at checkpoint, run.sh checks that), and the
 	# -static builds. Each works in its cwd (data.txt, append.txt, sub/,
-	# gone.dat, fifo, tree-shared-*), a directory of the build tree, which
-	# every node sees at the same path; none uses /tmp (private per node).
+	# gone.dat, fifo, tree-shared-*, log.txt, data.bin), a directory of the
+	# build tree, which every node sees at the same path; none uses /tmp
+	# (private per node).
 	# pipe_data's FIFO is one object for both nodes (vcluster nodes share a
 	# kernel), but --kill closed the original's ends before the restart.
 	progs=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files
-		threads pending itimer tree fpu_static anon_mem_static threads_static)
+		threads pending itimer tree snapshot fpu_static anon_mem_static threads_static)
 fi
 start_cluster 2
 # Nodes have their own /tmp, /run and /var/lib/krg; the build tree is shared.

@@ -324,7 +324,7 @@ snapshot_files() {
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
-	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer
+	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer snapshot
 	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap)
 fi
 for t in "${tests[@]}"; do

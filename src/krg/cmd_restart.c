@@ -20,10 +20,12 @@
 #include "krg/krg.h"
 #include "proc/procid.h"
 #include "proto/ckptsvc.pb-c.h"
+#include "proto/proc.pb-c.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: krg restart APPID [VERSION] [-n NODE] [--pidfile FILE] [--local] [--new-pidns] [--replace-tty]\n"
+		   "       krg restart APPID [VERSION] [-n NODE] --foreground\n"
 		   "       krg restart --dir DIR [--pidfile FILE] [--new-pidns] [--replace-tty]\n"
 		   "\n"
 		   "Restart a process saved by krg checkpoint and wait for it: from the image\n"
@@ -35,6 +37,9 @@ static void usage(FILE *f)
 		   "node; krg prints its new cluster-wide id and exits 0 without waiting for it.\n"
 		   "  -n NODE         the node to run it on (default: the image's node; another\n"
 		   "                  node gets a copy of the version directory first)\n"
+		   "  --foreground    through krgd, on NODE (default the image's node), attached\n"
+		   "                  here as krg run is: stdio (its terminal fds on this terminal),\n"
+		   "                  signals, and krg exits with the application's status\n"
 		   "  --local         from this node's store, as krg's child, and wait for it\n"
 		   "  --pidfile FILE  write the restored process's pid (through krgd: its id) there\n"
 		   "  --new-pidns     restart into a fresh pid namespace (init: a krg reaper), with\n"
@@ -127,6 +132,59 @@ static int via_krgd(uint32_t appid, uint32_t version, long node, const char *pid
 	return 0;
 }
 
+/* Put the version on `node` (holder: nothing to do); 0 or krg's status. */
+static int copy_to(uint32_t appid, uint32_t version, uint32_t node)
+{
+	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
+	q.appid = appid;
+	q.has_version = version != 0;
+	q.version = version;
+	q.has_node = true;
+	q.node = node;
+	q.has_copy_only = q.copy_only = true;
+	uint8_t buf[64], *resp = NULL;
+	size_t rlen = 0;
+	char err[512] = "";
+	size_t len = krg__ckptsvc__restart__pack(&q, buf);
+	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.restart", buf, len, 35u * 60 * 1000, &resp, &rlen, err, sizeof(err));
+	free(resp);
+	/* A version is never rewritten: a copy from an earlier restart is it. */
+	if (r < 0 && !strstr(err, "File exists")) {
+		fprintf(stderr, "krg restart: %s\n", err[0] ? err : strerror(-r));
+		return 1;
+	}
+	return 0;
+}
+
+/* --foreground: the node restores it as the child of an exec stream, the
+ * way krg run starts a command; krg is its terminal and gets its status. */
+static int foreground_restart(uint32_t appid, uint32_t version, long node)
+{
+	uint32_t holder = krg_procid_home(appid), target = node >= 0 ? (uint32_t)node : holder;
+	if (target != holder) {
+		int rc = copy_to(appid, version, target);
+		if (rc)
+			return rc;
+	}
+	char app[16];
+	snprintf(app, sizeof(app), "%u", appid);
+	char *argv[] = { "krg-restart", app, NULL };
+	Krg__Proc__RunRequest req = KRG__PROC__RUN_REQUEST__INIT;
+	req.argv = argv;
+	req.n_argv = 2;
+	req.cwd = "/";
+	mode_t um = umask(0);
+	umask(um);
+	req.umask = um;
+	req.has_node = true;
+	req.node = target;
+	req.has_restart_appid = true;
+	req.restart_appid = appid;
+	req.has_restart_version = version != 0;
+	req.restart_version = version;
+	return krg_run_request(&req, NULL, "krg restart", NULL, NULL);
+}
+
 int cmd_restart(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -136,12 +194,13 @@ int cmd_restart(int argc, char **argv)
 		{ "local", no_argument, NULL, 'L' },
 		{ "new-pidns", no_argument, NULL, 'N' },
 		{ "replace-tty", no_argument, NULL, 'T' },
+		{ "foreground", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *dir = NULL, *pidfile = NULL;
 	long node = -1;
-	bool local = false, newns = false, replace_tty = false;
+	bool local = false, newns = false, replace_tty = false, foreground = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "D:p:n:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -157,7 +216,8 @@ int cmd_restart(int argc, char **argv)
 		}
 		case 'L': local = true; break;
 		case 'N': newns = true; local = true; break;
-		case 'T': replace_tty = true; local = true; break;
+		case 'T': replace_tty = true; break;
+		case 'F': foreground = true; break;
 		case 'p': pidfile = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return KRG_EXIT_USAGE;
@@ -181,6 +241,15 @@ int cmd_restart(int argc, char **argv)
 			return KRG_EXIT_USAGE;
 		}
 		int rc;
+		if (foreground) {
+			if (local || newns || pidfile) {
+				fprintf(stderr, "krg restart: --foreground goes through krgd: not with --local, --new-pidns or --pidfile\n");
+				return KRG_EXIT_USAGE;
+			}
+			return foreground_restart((uint32_t)appid, (uint32_t)v, node);
+		}
+		if (replace_tty)
+			local = true;
 		if (!local && via_krgd((uint32_t)appid, (uint32_t)v, node, pidfile, &rc) == 0)
 			return rc;
 		if (node >= 0) {
@@ -191,7 +260,7 @@ int cmd_restart(int argc, char **argv)
 		if (r)
 			return r;
 		dir = img;
-	} else if (optind != argc || node >= 0) {
+	} else if (optind != argc || node >= 0 || foreground) {
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}

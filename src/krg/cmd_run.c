@@ -351,6 +351,64 @@ static int stream_loop(int sock, bool tty, size_t window)
 	return rc;
 }
 
+/* Send a filled RunRequest (argv, env, cwd, umask, rlimits, node...) to
+ * krgd as "proc.run", on this terminal if stdin and stdout are one, and
+ * stream until the remote process ends: krg's exit status. Shared with
+ * krg restart --foreground. env and envset (may be NULL) are freed once
+ * the request is packed. */
+int krg_run_request(Krg__Proc__RunRequest *reqp, const char *sock_path, const char *who, char **env, char **envset)
+{
+	Krg__Proc__RunRequest req = *reqp;
+	/* krg restart's own failures are 1, not run's 126/127/255. */
+	int failed = req.has_restart_appid ? 1 : KRG_EXIT_FAILURE;
+	bool tty = isatty(0) && isatty(1) && tcgetattr(0, &saved_tio) == 0;
+	if (tty) {
+		struct winsize ws;
+		req.has_tty = req.tty = true;
+		if (ioctl(1, TIOCGWINSZ, &ws) == 0) {
+			req.has_rows = req.has_cols = true;
+			req.rows = ws.ws_row;
+			req.cols = ws.ws_col;
+		}
+		req.term = getenv("TERM");
+	}
+
+	size_t n = krg__proc__run_request__get_packed_size(&req);
+	uint8_t *body = malloc(n ? n : 1);
+	if (!body) {
+		fprintf(stderr, "%s: %s\n", who, strerror(ENOMEM));
+		return failed;
+	}
+	krg__proc__run_request__pack(&req, body);
+	free(env);
+	free(envset);
+	char err[512];
+	uint8_t *resp = NULL;
+	size_t resp_len = 0;
+	int sock = -1;
+	int r = krg_api_call_stream(krg_api_socket_path(sock_path), "proc.run", body, n, 40000, &resp, &resp_len,
+				    &sock, err, sizeof(err));
+	free(body);
+	if (r == -ENOENT && strstr(err, "command not found")) {
+		fprintf(stderr, "%s: %s\n", who, err);
+		return req.has_restart_appid ? failed : KRG_EXIT_NOTFOUND;
+	}
+	if (r == -EACCES) {
+		fprintf(stderr, "%s: %s\n", who, err);
+		return req.has_restart_appid ? failed : KRG_EXIT_NOEXEC;
+	}
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", who, err);
+		return failed;
+	}
+	Krg__Proc__RunStarted *rs = krg__proc__run_started__unpack(NULL, resp_len, resp);
+	free(resp);
+	size_t window = rs && rs->has_window ? rs->window : 0;
+	if (rs)
+		krg__proc__run_started__free_unpacked(rs, NULL);
+	return stream_loop(sock, tty, window);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -468,46 +526,5 @@ int cmd_run(int argc, char **argv)
 		req.n_rlimits++;
 	}
 	req.rlimits = rlp;
-	bool tty = isatty(0) && isatty(1) && tcgetattr(0, &saved_tio) == 0;
-	if (tty) {
-		struct winsize ws;
-		req.has_tty = req.tty = true;
-		if (ioctl(1, TIOCGWINSZ, &ws) == 0) {
-			req.has_rows = req.has_cols = true;
-			req.rows = ws.ws_row;
-			req.cols = ws.ws_col;
-		}
-		req.term = getenv("TERM");
-	}
-
-	size_t n = krg__proc__run_request__get_packed_size(&req);
-	uint8_t *body = malloc(n ? n : 1);
-	if (!body)
-		return fail("%s", strerror(ENOMEM));
-	krg__proc__run_request__pack(&req, body);
-	free(env);
-	free(envset);
-	char err[512];
-	uint8_t *resp = NULL;
-	size_t resp_len = 0;
-	int sock = -1;
-	int r = krg_api_call_stream(krg_api_socket_path(sock_path), "proc.run", body, n, 40000, &resp, &resp_len,
-				    &sock, err, sizeof(err));
-	free(body);
-	if (r == -ENOENT && strstr(err, "command not found")) {
-		fprintf(stderr, "krg run: %s\n", err);
-		return KRG_EXIT_NOTFOUND;
-	}
-	if (r == -EACCES) {
-		fprintf(stderr, "krg run: %s\n", err);
-		return KRG_EXIT_NOEXEC;
-	}
-	if (r < 0)
-		return fail("%s", err);
-	Krg__Proc__RunStarted *rs = krg__proc__run_started__unpack(NULL, resp_len, resp);
-	free(resp);
-	size_t window = rs && rs->has_window ? rs->window : 0;
-	if (rs)
-		krg__proc__run_started__free_unpacked(rs, NULL);
-	return stream_loop(sock, tty, window);
+	return krg_run_request(&req, sock_path, "krg run", env, envset);
 }

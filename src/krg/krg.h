@@ -21,3 +21,9 @@ int cmd_jobs(int argc, char **argv);
 
 /* Show checkpoint progress on stderr when it is a tty (cmd_checkpoint.c). */
 void krg_ckpt_progress(const char *cmd);
+
+/* Send a filled "proc.run" request to krgd and stream the remote process's
+ * stdio on this terminal until it ends; krg's exit status (cmd_run.c).
+ * env and envset are freed once the request is packed (may be NULL). */
+struct Krg__Proc__RunRequest;
+int krg_run_request(struct Krg__Proc__RunRequest *req, const char *sock_path, const char *who, char **env, char **envset);

@@ -545,6 +545,7 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
 	m.uid = (uint32_t)uid;
 	m.owner_uid = (uint32_t)t->owner_uid;
 	m.owner_gid = (uint32_t)t->owner_gid;
+	m.has_copy_only = m.copy_only = q->copy_only;
 	uint8_t buf[128];
 	size_t len = krg__ckptsvc__recv__pack(&m, buf);
 	r = krg_net_request(c->s->net, t->to, "ckpt.recv", buf, len, WORK_TIMEOUT_MS, tx_reply, t);
@@ -569,7 +570,7 @@ struct rx {
 	uid_t caller;
 	uid_t owner_uid;
 	gid_t owner_gid;
-	bool created_app, ended, failed, has_req, started;
+	bool created_app, ended, failed, has_req, started, copy_only;
 	uint64_t req_id;
 	char dir[600];
 	char err[700];
@@ -648,6 +649,11 @@ static void rx_try_start(struct rx *x)
 	struct origin o = { .from = x->from, .req_id = x->req_id };
 	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller };
 	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->total, x->from);
+	if (x->copy_only) {
+		answer(x->c, o, 0, x->dir, 0);
+		rx_free(x);
+		return;
+	}
 	int r = spawn(x->c, o, &w);
 	if (r < 0) {
 		snprintf(x->err, sizeof(x->err), "cannot start the restart worker: %s", strerror(-r));
@@ -786,6 +792,7 @@ static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		krg_net_reply(net, from, req_id, -ENOMEM, NULL, 0);
 	} else {
 		x->caller = (uid_t)m->uid;
+		x->copy_only = m->copy_only;
 		x->has_req = true;
 		x->req_id = req_id;
 		if (x->failed)
@@ -856,6 +863,13 @@ static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckpt
 		return -ENOENT;
 	if (q->has_node && q->node != c->self)
 		return tx_start(c, o, q, uid);
+	if (q->copy_only) {
+		/* Already where it is wanted: say where, if the caller may have it. */
+		char path[512];
+		int r = krg_ckpt_store_find(q->appid, q->version, uid, path, sizeof(path));
+		answer(c, o, r < 0 ? r : 0, path, 0);
+		return 0;
+	}
 	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid };
 	return spawn(c, o, &w);
 }
@@ -913,7 +927,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		}
 		id = q->appid;
 		r = restart_local(c, o, q, (uid_t)q->uid);
-		log_info("ckpt.restart %u v%u for uid %u from node %u: %s", q->appid, q->version, q->uid, from,
+		log_info("ckpt.restart %u v%u%s for uid %u from node %u: %s", q->appid, q->version, q->copy_only ? " (copy only)" : "", q->uid, from,
 			 r ? strerror(-r) : "started");
 		krg__ckptsvc__restart__free_unpacked(q, NULL);
 	}

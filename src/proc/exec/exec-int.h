@@ -88,3 +88,10 @@ void exec_strv_free(char **v);
 const char *exec_env_get(char *const *env, size_t n, const char *name);
 /* Shell-style exit status mapping: 0..255 for code, 128+sig for signals. */
 int exec_shell_status(bool signaled, int code_or_sig);
+
+/* krg restart --foreground (exec_restart.c), in the exec child on the
+ * stream's stdio: restore the image APPID/VERSION of this node's store for
+ * `caller`, on terminal `tty` (NULL: pipes), close errfd once it runs,
+ * then stand in for it and exit as it does. Returns only on failure:
+ * -errno and one line in msg. */
+int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const char *tty, int errfd, char *msg, size_t len);

@@ -420,16 +420,19 @@ struct spawn_ctx {
 	size_t n_rl;
 	bool tty;
 	char slave[64];
+	bool restart;                 /* krg restart --foreground: restore, not exec */
+	uint32_t restart_appid, restart_version;
 };
 
 struct child_err {
-	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other */
+	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other, 8 restart */
 	int err;
+	char msg[512];             /* restart: why, in words */
 };
 
 static _Noreturn void child_fail(int fd, int stage, int err)
 {
-	struct child_err ce = { stage, err };
+	struct child_err ce = { .stage = stage, .err = err };
 	ssize_t r = write(fd, &ce, sizeof(ce));
 	(void)r;
 	_exit(127);
@@ -448,6 +451,25 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		child_fail(errfd, 7, errno);
+	if (c->restart) {
+		/* Root until the image's credentials are restored (the store
+		 * checks that the caller may restart it). */
+		for (int s = 1; s < 65; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (errfd > 3)
+			close_range(3, (unsigned)errfd - 1, 0);
+		close_range((unsigned)errfd + 1, ~0u, 0);
+		struct child_err ce = { .stage = 8 };
+		ce.err = -exec_restart_child(c->restart_appid, c->restart_version, c->uid, c->tty ? c->slave : NULL, errfd, ce.msg,
+					     sizeof(ce.msg));
+		ssize_t w = write(errfd, &ce, sizeof(ce));
+		(void)w;
+		_exit(127);
+	}
 	if (setgroups(c->n_groups, c->groups) < 0)
 		child_fail(errfd, 1, errno);
 	if (setgid(c->gid) < 0)
@@ -494,8 +516,8 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 
 static const char *stage_name(int stage)
 {
-	static const char *n[] = { "?", "setgroups", "setgid", "setuid", "chdir", "exec", "terminal", "setup" };
-	return stage >= 0 && stage < 8 ? n[stage] : "?";
+	static const char *n[] = { "?", "setgroups", "setgid", "setuid", "chdir", "exec", "terminal", "setup", "restart" };
+	return stage >= 0 && stage < 9 ? n[stage] : "?";
 }
 
 static void spawn_reply(struct krg_exec *e, uint32_t from, uint64_t req_id, int err, const char *msg, pid_t pid)
@@ -591,6 +613,9 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		c.n_rl++;
 	}
 	c.tty = r->has_tty && r->tty;
+	c.restart = r->has_restart_appid;
+	c.restart_appid = r->restart_appid;
+	c.restart_version = r->restart_version;
 	if (c.tty) {
 		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
@@ -645,7 +670,11 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	if (n == (ssize_t)sizeof(ce)) {
 		int st;
 		waitpid(pid, &st, 0);
-		if (ce.stage == 5 && ce.err == ENOENT) {
+		if (ce.stage == 8) {
+			err = ce.err > 0 ? -ce.err : -EIO;
+			ce.msg[sizeof(ce.msg) - 1] = 0;
+			snprintf(line, sizeof(line), "%s", ce.msg[0] ? ce.msg : strerror(ce.err));
+		} else if (ce.stage == 5 && ce.err == ENOENT) {
 			err = -ENOENT;
 			snprintf(line, sizeof(line), "%s: command not found", r->argv[0]);
 		} else if (ce.stage == 5 && (ce.err == EACCES || ce.err == EPERM || ce.err == EISDIR ||

@@ -149,6 +149,7 @@ static int build_spec(const drmaa_job_template_t *jt, int idx, struct drmaa_jobs
 			goto nomem;
 	}
 	js->join = a[A_JOIN_FILES] && !strcmp(a[A_JOIN_FILES], "y");
+	/* A DRM places jobs: krg's placement unless a node is named. */
 	if (a[A_NATIVE]) {
 		int r = drmaa_native_parse(a[A_NATIVE], &js->native, diag, len);
 		if (r)
@@ -157,6 +158,7 @@ static int build_spec(const drmaa_job_template_t *jt, int idx, struct drmaa_jobs
 			return drmaa_diag(diag, len, DRMAA_ERRNO_DENIED_BY_DRM, "no node %u in cluster %s",
 					  js->native.node, drmaa_sess.cluster);
 	}
+	js->native.auto_ = !js->native.has_node;
 	time_t now = time(NULL);
 	if (a[A_START_TIME] && drmaa_time_parse(a[A_START_TIME], now, &js->start_at) < 0)
 		return drmaa_diag(diag, len, DRMAA_ERRNO_INVALID_ATTRIBUTE_FORMAT, "bad start time");

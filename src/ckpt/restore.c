@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/ptrace.h>
@@ -34,8 +35,13 @@
 
 /* The child: map the helper, then stop for the parent. Only
  * async-signal-safe calls: we are a fork of krg. */
-static _Noreturn void child(uint64_t helper)
+static _Noreturn void child(uint64_t helper, bool own_proc)
 {
+	/* In a new pid namespace: a /proc of its own, so /proc/<getpid()> and
+	 * /proc/self agree inside (a private mount namespace holds it). */
+	if (own_proc && (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+			 mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0))
+		_exit(126);
 	void *p = mmap((void *)helper, HELPER_PAGES * CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p != (void *)helper)
 		_exit(127);
@@ -638,7 +644,7 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		goto out;
 	}
 	if (pid == 0)
-		child(helper);
+		child(helper, ns != NULL);
 	ps[0].pid = pid;
 	ps[0].inner = ns ? root_pid : pid;
 	ps[0].t = (struct ckpt_tracee){ .pid = pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
@@ -653,7 +659,10 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	}
 	int st;
 	if (waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
-		r = ckpt_fail(err, ECHILD, "the restore child did not start (status %#x)", st);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 126)
+			r = ckpt_fail(err, EPERM, "cannot give the new pid namespace its own /proc (mount namespace, proc mount)");
+		else
+			r = ckpt_fail(err, ECHILD, "the restore child did not start (status %#x)", st);
 		goto kill;
 	}
 	/* If krg dies half-way, so does the half-restored application. */

@@ -1,16 +1,11 @@
 /* pidns: restarted with --new-pidns, getpid() and every thread's gettid()
  * come back as they were before the checkpoint (clone3 set_tid in a fresh
- * pid namespace). The ids are also written to ./ids for the driver. */
+ * pid namespace), and /proc is the namespace's own: /proc/self is
+ * /proc/<getpid()>. The ids are also written to ./ids for the driver. */
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include "zdtm.h"
-
-/* With ASan: LeakSanitizer reads /proc/<getpid()>/task at exit, and /proc
- * is the outer namespace's (not remounted): getpid() names another
- * process, or none, there. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "detect_leaks=0"; }
 
 #define NT 3
 static pid_t pid0, tid0[NT];
@@ -54,6 +49,11 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 	if (now != pid0)
 		fail("getpid() %d, was %d", now, pid0);
+	char self[64] = "", mine[64];
+	ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+	snprintf(mine, sizeof(mine), "%d", now);
+	if (n <= 0 || (self[n] = 0, strcmp(self, mine)))
+		fail("/proc/self is %s, getpid() %d: not this namespace's /proc", n > 0 ? self : "unreadable", now);
 	for (int i = 0; i < NT; i++)
 		if (bad[i])
 			fail("thread %d: gettid() changed (was %d)", i, tid0[i]);

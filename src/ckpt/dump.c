@@ -361,6 +361,11 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		goto out;
 	if ((r = check_groups(&a, err)) < 0)
 		goto out;
+	/* Fault injection for the tests (tests/ckpt/run.sh "vanish"): hold
+	 * the application frozen a while, so a process can die meanwhile. */
+	const char *pause_ms = getenv("KRG_CKPT_TEST_PAUSE_MS");
+	if (pause_ms && atoi(pause_ms) > 0)
+		usleep((useconds_t)atoi(pause_ms) * 1000);
 
 	/* Every fd first: an unsupported one anywhere refuses the whole
 	 * checkpoint before anything is written. */
@@ -410,6 +415,18 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		goto out;
 	fsync(dirfd);
 out:
+	/* Whatever failed, if a process died meanwhile that is the reason. */
+	for (size_t i = 0; r < 0 && i < a.n; i++) {
+		char st = 0;
+		pid_t pp, pg, sd;
+		int code;
+		if (!a.p[i].zombie && (read_stat(a.p[i].pid, &st, &pp, &pg, &sd, &code) < 0 || st == 'Z' || st == 'X')) {
+			snprintf(err->msg, sizeof(err->msg), "process %d died during the checkpoint: nothing saved, the rest of the application runs on",
+				 a.p[i].pid);
+			r = -ESRCH;
+			break;
+		}
+	}
 	if (r < 0) {
 		cleanup_dir(dirfd, &a);
 		if (created)

@@ -321,11 +321,35 @@ snapshot_files() {
 	fi
 }
 
+# A process of the application killed while the checkpoint holds it
+# frozen (KRG_CKPT_TEST_PAUSE_MS: the dump waits that long after the
+# freeze): one clear line naming it, exit 1, no image, the others thawed
+# (running, not stopped or traced).
+vanish() {
+	local name=vanish bin=$T/ckpt_tree d=$WORK/vanish
+	start $name "$bin" || return
+	KRG_CKPT_TEST_PAUSE_MS=1500 "$KRG" checkpoint "$pid" --dir "$d/img" 2>"$d/err" &
+	local ck=$!
+	sleep 0.5
+	local victim; victim=$(ps -o pid=,stat= --ppid "$pid" | awk '$2 ~ /^[St]/ { print $1; exit }')
+	kill -9 "$victim"
+	wait $ck
+	local rc=$?
+	local states; states=$(ps -o stat= -p "$pid" --ppid "$pid" | cut -c1 | sort | uniq | tr -d '\n')
+	if [ $rc = 1 ] && [ "$(wc -l <"$d/err")" = 1 ] && grep -q "$victim" "$d/err" && [ ! -e "$d/img" ] && [ "${states//[SZ]/}" = "" ]; then
+		ok "$name: $(cat "$d/err")"
+	else
+		bad "$name: exit $rc, states '$states', image $(ls "$d" | tr '\n' ' '), error: $(cat "$d/err")"
+	fi
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer snapshot
-	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap)
+	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish)
 fi
 for t in "${tests[@]}"; do
 	case $t in
@@ -337,6 +361,7 @@ for t in "${tests[@]}"; do
 	tree) tree ;;
 	opts) options ;;
 	snap) snapshot_files ;;
+	vanish) vanish ;;
 	*) run_one "$t" ;;
 	esac
 done

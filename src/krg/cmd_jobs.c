@@ -158,6 +158,7 @@ int cmd_jobs(int argc, char **argv)
 	bool json = false;
 	int o;
 	optind = 1;
+	opterr = 0; /* one line of our own instead of getopt's */
 	while ((o = getopt_long(argc, argv, "S:jh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'S':
@@ -170,7 +171,11 @@ int cmd_jobs(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "krg jobs: see krg jobs --help\n");
+			if (optopt == 'S' || (optind > 1 && !strcmp(argv[optind - 1], "--session")))
+				fprintf(stderr, "krg jobs: --session needs a session name (see krg jobs --help)\n");
+			else
+				fprintf(stderr, "krg jobs: unknown option '%s' (see krg jobs --help)\n",
+					argv[optind - 1]);
 			return KRG_EXIT_USAGE;
 		}
 	}

@@ -45,4 +45,12 @@ echo "ok: another user's session does not see job $job"
 out=$(as_nobody env KRG_DRMAA_DIR=/tmp/krg-drmaa-0 krg jobs 2>&1) && fail "nobody read root's job directory: $out"
 echo "$out" | grep -q "refused\|Permission denied" || fail "unexpected: $out"
 echo "ok: root's job directory refused to nobody: $out"
+# krg jobs: bad input is one line and exit 2.
+for args in "--session a/b" "extra" "--frobnicate"; do
+	# shellcheck disable=SC2086
+	out=$(on 1 krg jobs $args 2>&1) && fail "krg jobs $args succeeded"
+	[ "$(echo "$out" | wc -l)" = 1 ] || fail "krg jobs $args: $out"
+done
+out=$(on 1 krg jobs --session no-such-session 2>&1) && fail "krg jobs of a missing session succeeded"
+echo "ok: krg jobs refuses bad input in one line ($out)"
 echo PASS

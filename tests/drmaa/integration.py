@@ -151,6 +151,31 @@ s.control(jid, JobControlAction.TERMINATE)
 info = s.wait(jid, 30)
 check(info.hasSignal and info.terminatedSignal == "SIGKILL", "terminated: %s" % info.terminatedSignal)
 
+# A job is a krg process like any other: checkpointed, migrated.
+jt7 = s.createJobTemplate()
+jt7.remoteCommand = "/usr/bin/python3"
+jt7.args = ["-c", "import time, itertools\nfor i in itertools.count(): print(i, flush=True); time.sleep(0.05)"]
+jt7.outputPath = ":" + os.path.join(D, "count.out")
+jt7.nativeSpecification = "-n 2"
+jid = s.runJob(jt7)
+check(wait_state(s, jid, [JobState.RUNNING]) == JobState.RUNNING, "counter running")
+krg_id = [j for j in json.loads(subprocess.check_output([KRG, "jobs", "--json", "--session", contact]))["jobs"]
+          if j["id"] == jid][0]["krg_id"]
+r = subprocess.run([KRG, "checkpoint", str(krg_id), "--ignore-unsupported"], capture_output=True, text=True)
+check(r.returncode == 0, "krg checkpoint of the job: %s" % (r.stdout.strip() or r.stderr.strip()))
+r = subprocess.run([KRG, "migrate", str(krg_id), "3"], capture_output=True, text=True)
+check(r.returncode == 0, "krg migrate of the job to node 3 %s" % r.stderr.strip())
+on3 = [p for p in json.loads(subprocess.check_output([KRG, "ps", "--json"]))["processes"]
+       if p["id"] == krg_id and p["node"] == 3]
+check(len(on3) == 1, "krg ps shows it running on node 3")
+n0 = len(open(os.path.join(D, "count.out")).read().split())
+time.sleep(0.5)
+n1 = len(open(os.path.join(D, "count.out")).read().split())
+check(n1 > n0 and s.jobStatus(jid) == JobState.RUNNING, "its output goes on after migration (%d -> %d lines)" % (n0, n1))
+s.control(jid, JobControlAction.TERMINATE)
+info = s.wait(jid, 30)
+check(info.hasSignal and info.terminatedSignal == "SIGKILL", "migrated job terminated")
+
 # Hold and release; terminate a held job.
 jt5 = s.createJobTemplate()
 jt5.remoteCommand = "/bin/true"
@@ -197,7 +222,7 @@ check(len(jobs) >= 14, "krg jobs lists the session's %d jobs" % len(jobs))
 # A job left running across drmaa_exit, waited for from a new attachment.
 jt4.args = ["1"]
 left = s.runJob(jt4)
-for t in (jt, jt2, jt3, jt4, jt5, jt6):
+for t in (jt, jt2, jt3, jt4, jt5, jt6, jt7):
     t.delete()
 s.exit()
 expect(drmaa.errors.NoActiveSessionException, "jobStatus after exit", s.jobStatus, left)

@@ -8,6 +8,7 @@
  * tests/drmaa/cluster.sh): templates, submission, control, waits, limits,
  * start times, files, threads. */
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -688,6 +689,18 @@ static void test_limits_and_start(void **st)
 	drmaa_set_attribute(spin, DRMAA_DURATION_HLIMIT, "1", diag, E);
 	drmaa_set_attribute(spin, DRMAA_WCT_HLIMIT, "20", diag, E); /* safety */
 	assert_int_equal(drmaa_run_job(id2, sizeof(id2), spin, diag, E), 0);
+	/* Soft wall clock limit: SIGTERM. Deadline: SIGKILL. */
+	char id4[128], id5[128], dl[64];
+	drmaa_job_template_t *soft = tmpl("/bin/sleep", sleep_args);
+	drmaa_set_attribute(soft, DRMAA_WCT_SLIMIT, "1", diag, E);
+	assert_int_equal(drmaa_run_job(id4, sizeof(id4), soft, diag, E), 0);
+	time_t d = time(NULL) + 2;
+	struct tm dtm;
+	localtime_r(&d, &dtm);
+	strftime(dl, sizeof(dl), "%Y/%m/%d %H:%M:%S", &dtm);
+	drmaa_job_template_t *dead = tmpl("/bin/sleep", sleep_args);
+	assert_int_equal(drmaa_set_attribute(dead, DRMAA_DEADLINE_TIME, dl, diag, E), 0);
+	assert_int_equal(drmaa_run_job(id5, sizeof(id5), dead, diag, E), 0);
 	/* Start time 2 s ahead: queued until then. */
 	time_t t = time(NULL) + 3;
 	struct tm tm;
@@ -710,6 +723,14 @@ static void test_limits_and_start(void **st)
 	assert_int_equal(drmaa_wait(id3, out, sizeof(out), &stat, 30, NULL, diag, E), 0);
 	assert_int_equal(drmaa_wexitstatus(&v, stat, diag, E), 0);
 	assert_int_equal(v, 0);
+	assert_int_equal(drmaa_wait(id4, out, sizeof(out), &stat, 30, NULL, diag, E), 0);
+	assert_int_equal(drmaa_wtermsig(sig, sizeof(sig), stat, diag, E), 0);
+	assert_string_equal(sig, "SIGTERM");
+	assert_int_equal(drmaa_wait(id5, out, sizeof(out), &stat, 30, NULL, diag, E), 0);
+	assert_int_equal(drmaa_wtermsig(sig, sizeof(sig), stat, diag, E), 0);
+	assert_string_equal(sig, "SIGKILL");
+	drmaa_delete_job_template(soft, diag, E);
+	drmaa_delete_job_template(dead, diag, E);
 	struct krg_job j;
 	assert_int_equal(drmaa_job_get(id3, &j, diag, E), 0);
 	assert_true(j.start_ms >= (int64_t)(t - 1) * 1000); /* not before its start time (1 s granularity) */
@@ -771,9 +792,15 @@ static void test_exit_and_reattach(void **st)
 			 DRMAA_ERRNO_INVALID_JOB); /* nothing to wait for */
 }
 
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("KRG_DRMAA_SCRATCH");
+	bool own = !tmp;
 	if (tmp)
 		snprintf(scratch, sizeof(scratch), "%s", tmp);
 	else {
@@ -788,8 +815,11 @@ int main(void)
 		cmocka_unit_test(test_native_and_paths), cmocka_unit_test(test_init_failures),
 	};
 	int r = cmocka_run_group_tests_name("drmaa unit", unit, NULL, NULL);
-	if (!getenv("KRG_DRMAA_CLUSTER"))
+	if (!getenv("KRG_DRMAA_CLUSTER")) {
+		if (own && nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS) < 0)
+			perror(scratch);
 		return r;
+	}
 	const struct CMUnitTest cluster[] = {
 		cmocka_unit_test(test_session),		 cmocka_unit_test(test_attributes),
 		cmocka_unit_test(test_run_and_wait),	 cmocka_unit_test(test_failures),

@@ -59,7 +59,10 @@ for name in "${progs[@]}"; do
 		[ "$at" = $n ] || { echo "FAIL $name: krg ps shows node $at, not $n"; ok=0; break; }
 		path="$path -> $n"
 	done
-	on 2 "$KRG" kill -USR1 "$id" || { echo "FAIL $name: krg kill"; ok=0; }
+	if [ $ok = 1 ]; then
+		on 2 "$KRG" kill -USR1 "$id" || { echo "FAIL $name: krg kill"; ok=0; }
+	fi
+	[ $ok = 1 ] || on 1 "$KRG" kill -KILL "$id" || kill -KILL $run 2>/dev/null || true
 	rc=0
 	wait $run || rc=$?
 	if [ $ok = 1 ] && [ $rc = 0 ] && grep -q '^PASS' "$d/out.log"; then

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -74,11 +75,25 @@ int main(int argc, char **argv)
 		;
 	prctl(PR_SET_NAME, argv[4], 0, 0, 0);
 	struct mig_pump p = { .sock = -1, .out_enabled = true, .small_writes = true };
+	int tty = -1; /* a proxied terminal: its size follows SIGWINCH */
 	for (int i = 5; i < argc && p.n < MIG_MAX_PROXIES; i++) {
 		int num, fd;
-		char dir;
-		if (sscanf(argv[i], "%d:%d:%c", &num, &fd, &dir) != 3)
+		char dir, path[100];
+		if (sscanf(argv[i], "%d:@%99[^:]:%c", &num, path, &dir) == 3) {
+			/* A terminal, reopened by path (same terminal, another open). */
+			fd = open(path, (dir == 'r' ? O_RDONLY : O_WRONLY) | O_NOCTTY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			if (fd < 1000) {
+				int f2 = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
+				close(fd);
+				fd = f2;
+			}
+		} else if (sscanf(argv[i], "%d:%d:%c", &num, &fd, &dir) != 3) {
 			continue;
+		}
+		if (strstr(argv[i], ":tty") && tty < 0)
+			tty = fd;
 		/* The migrant reads it: we read ours and send. */
 		p.p[p.n++] = (struct mig_pfd){ .num = num, .fd = fd, .src = dir == 'r' };
 	}
@@ -122,8 +137,12 @@ int main(int argc, char **argv)
 		}
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD)
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD) {
+				struct winsize ws;
+				if (si.ssi_signo == SIGWINCH && tty >= 0 && ioctl(tty, TIOCGWINSZ, &ws) == 0)
+					mig_send(sock, MF_WINSZ, 0, (int64_t)ws.ws_row << 16 | ws.ws_col, NULL, 0);
 				mig_send(sock, MF_SIG, 0, si.ssi_signo, NULL, 0);
+			}
 		}
 		if (pfd[0].revents) {
 			ssize_t n = recv(sock, buf, sizeof(buf), 0);

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -41,6 +43,33 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	if (hd->n) {
 		mkdir(MIG_FIFO_DIR, 0755);
 		mkdir(fifodir, 0755);
+	}
+	/* Terminals: one pty for all of them; the image's FIFO paths point
+	 * to its slave, so the migrant gets a terminal again. Its line
+	 * discipline neither echoes nor post-processes: home's does. */
+	int master = -1;
+	bool out_taken = false;
+	for (size_t i = 0; i < hd->n && master < 0; i++) {
+		if (!hd->tty[i])
+			continue;
+		master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		struct termios t;
+		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || !ptsname(master)) {
+			master = -1;
+			break;
+		}
+		int sl = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (sl >= 0 && tcgetattr(sl, &t) == 0) {
+			t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+			t.c_oflag &= ~(tcflag_t)OPOST;
+			tcsetattr(sl, TCSANOW, &t);
+		}
+		if (sl >= 0 && hd->rows && hd->cols) {
+			struct winsize ws = { .ws_row = (unsigned short)hd->rows, .ws_col = (unsigned short)hd->cols };
+			ioctl(sl, TIOCSWINSZ, &ws);
+		}
+		if (sl >= 0)
+			chown(ptsname(master), hd->uid, hd->gid), close(sl);
 	}
 	for (size_t i = 0; i < hd->n; i++) {
 		snprintf(path, sizeof(path), "%s/fd%d", fifodir, hd->num[i]);
@@ -68,6 +97,45 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		_exit(0);
 	}
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* Terminals: the migrant gets the pty's slave instead of the FIFO the
+	 * image reopened, the pump its master (input in; output out once:
+	 * fd 1 and 2 are the same terminal at home as well). What it wrote
+	 * into the FIFO meanwhile goes home first, at MF_GO. */
+	static uint8_t early[MIG_CHUNK];
+	size_t early_len = 0;
+	int early_num = -1;
+	if (master >= 0) {
+		int nums[MIG_MAX_PROXIES];
+		size_t nn = 0;
+		for (size_t i = 0; i < hd->n; i++)
+			if (hd->tty[i])
+				nums[nn++] = hd->num[i];
+		if (mig_fd_replace(pid, nums, nn, ptsname(master)) == 0) {
+			for (size_t i = 0; i < p.n; i++) {
+				if (!hd->tty[i])
+					continue;
+				int fifo = p.p[i].fd;
+				if (p.p[i].src && early_num < 0) {
+					ssize_t k = read(fifo, early, sizeof(early));
+					early_len = k > 0 ? (size_t)k : 0;
+					early_num = p.p[i].num;
+				} else if (!p.p[i].src) {
+					uint8_t b[4096];
+					ssize_t k = read(fifo, b, sizeof(b));
+					if (k > 0 && write(master, b, (size_t)k) < 0)
+						k = 0;
+				}
+				close(fifo);
+				p.p[i].fd = -1;
+				if (!p.p[i].src)
+					p.p[i].fd = dup(master);
+				else if (!out_taken && (p.p[i].fd = dup(master)) >= 0)
+					out_taken = true;
+				if (p.p[i].fd >= 0)
+					fcntl(p.p[i].fd, F_SETFD, FD_CLOEXEC);
+			}
+		}
+	}
 	mig_send(sock, MF_RESTORED, 0, pid, NULL, 0);
 
 	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
@@ -108,6 +176,9 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			if (mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h)))
 				continue;
 			if (h.type == MF_GO) {
+				if (early_len)
+					mig_send(sock, MF_DATA, early_num, 0, early, early_len);
+				early_len = 0;
 				p.out_enabled = true;
 			} else if (h.type == MF_NOTIFY) {
 				int nfd = (int)syscall(SYS_pidfd_getfd, pfd, (int)h.arg, 0);
@@ -116,6 +187,9 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 					(void)w;
 					close(nfd);
 				}
+			} else if (h.type == MF_WINSZ && master >= 0) {
+				struct winsize ws = { .ws_row = (unsigned short)(h.arg >> 16), .ws_col = (unsigned short)(h.arg & 0xffff) };
+				ioctl(master, TIOCSWINSZ, &ws);
 			} else if (h.type == MF_SIG && h.arg > 0 && h.arg < 65) {
 				kill(pid, (int)h.arg);
 			} else if (h.type == MF_LEAVE) {

@@ -44,6 +44,7 @@ enum mig_frame_type {
 	MF_ABORT,         /* krgd -> worker: thaw it */
 	MF_DONE,          /* worker -> krgd */
 	MF_NOTIFY,        /* krgd -> holder: arg = the migrant's fd to write "0\n" to (krg_migrate_self) */
+	MF_WINSZ,         /* deputy -> krgd -> holder: arg = rows << 16 | cols of the home terminal */
 };
 
 struct mig_hdr {

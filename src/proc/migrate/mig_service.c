@@ -95,6 +95,7 @@ struct hold {
 	size_t np;                 /* its proxied fds (FIFOs here), passed on when it moves again */
 	int num[MIG_MAX_PROXIES];
 	bool reads[MIG_MAX_PROXIES];
+	bool tty[MIG_MAX_PROXIES];
 };
 
 struct move {
@@ -778,19 +779,31 @@ static void move_dumped(struct move *v, const char *spec)
 		krg__mig__proxy__init(&px[np]);
 		px[np].fd = (uint32_t)v->h->num[i];
 		px[np].reads = v->h->reads[i];
+		px[np].has_tty = px[np].tty = v->h->tty[i];
 		pp[np] = &px[np];
 		np++;
 	}
 	for (const char *s = spec; *s && np < MIG_MAX_PROXIES;) {
 		int num, keep, k = 0;
-		char dir;
-		if (sscanf(s, "%d:%d:%c%n", &num, &keep, &dir, &k) != 3)
+		unsigned rows = 0, cols = 0;
+		char dir, kind[8];
+		if (sscanf(s, "%d:%d:%c:%7[a-z-]:%ux%u%n", &num, &keep, &dir, kind, &rows, &cols, &k) != 6)
 			break;
-		krg__mig__proxy__init(&px[np]);
-		px[np].fd = (uint32_t)num;
-		px[np].reads = dir == 'r';
-		pp[np] = &px[np];
-		np++;
+		/* A terminal of a migrant here shows up again (a pty is refused
+		 * by the dump): it replaces the entry its holder had. */
+		size_t at = np;
+		for (size_t i = 0; i < np; i++)
+			if (px[i].fd == (uint32_t)num)
+				at = i;
+		krg__mig__proxy__init(&px[at]);
+		px[at].fd = (uint32_t)num;
+		px[at].reads = dir == 'r';
+		px[at].has_tty = px[at].tty = !strcmp(kind, "tty");
+		if (rows && cols)
+			px[at].has_rows = px[at].has_cols = true, px[at].rows = rows, px[at].cols = cols;
+		pp[at] = &px[at];
+		if (at == np)
+			np++;
 		s += k;
 		while (*s == ' ')
 			s++;
@@ -881,8 +894,18 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 		struct dep *d = c->owner;
 		if (!d)
 			return;
-		if (h->type == MF_SIG && h->arg > 0 && h->arg < 65)
+		if (h->type == MF_SIG && h->arg > 0 && h->arg < 65) {
 			send_simple(d->node, "mig.sig", d->id, (int)h->arg, false, 0, UINT32_MAX);
+		} else if (h->type == MF_WINSZ) {
+			/* On the bulk channel like the data, and before the SIGWINCH
+			 * that follows it on the control channel? No ordering between
+			 * channels: send it on control too. */
+			Krg__Mig__Io io = KRG__MIG__IO__INIT;
+			io.id = d->id;
+			io.has_winsize = true;
+			io.winsize = (uint32_t)h->arg;
+			send_io(d->node, "mig.sig", &io, false);
+		}
 		else if (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK)
 			io_from_local(d->node, d->id, false, h, data, len);
 		return;
@@ -1054,6 +1077,8 @@ static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 			conn_send(h->c, MF_GO, 0, 0, NULL, 0);
 	} else if (!strcmp(type, "mig.sig")) {
 		struct hold *h = hold_by_id(io->id);
+		if (h && io->has_winsize)
+			conn_send(h->c, MF_WINSZ, 0, io->winsize, NULL, 0);
 		if (h && io->has_signal && io->signal > 0 && io->signal < 65)
 			conn_send(h->c, MF_SIG, 0, io->signal, NULL, 0);
 	}
@@ -1145,8 +1170,12 @@ static void rx_try_start(struct rx *x)
 	struct mig_hold hd = { .id = q->id, .uid = q->uid, .gid = q->gid };
 	snprintf(hd.dir, sizeof(hd.dir), "%s", x->dir);
 	for (size_t i = 0; i < q->n_proxies && hd.n < MIG_MAX_PROXIES; i++) {
-		hd.num[hd.n] = (int)q->proxies[i]->fd;
-		hd.reads[hd.n++] = q->proxies[i]->reads;
+		const Krg__Mig__Proxy *x = q->proxies[i];
+		hd.num[hd.n] = (int)x->fd;
+		hd.tty[hd.n] = x->has_tty && x->tty;
+		if (hd.tty[hd.n] && x->has_rows && x->has_cols && x->rows < 65536 && x->cols < 65536)
+			hd.rows = x->rows, hd.cols = x->cols;
+		hd.reads[hd.n++] = x->reads;
 	}
 	int sv[2];
 	struct hold *h = calloc(1, sizeof(*h));
@@ -1178,6 +1207,7 @@ static void rx_try_start(struct rx *x)
 	h->np = hd.n;
 	memcpy(h->num, hd.num, sizeof(h->num));
 	memcpy(h->reads, hd.reads, sizeof(h->reads));
+	memcpy(h->tty, hd.tty, sizeof(h->tty));
 	h->c = conn_new(sv[0], CK_HOLDER, h);
 	h->next = m->holds;
 	m->holds = h;

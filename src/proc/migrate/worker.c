@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,7 +37,12 @@ struct prox {
 	int num;      /* fd number in the process */
 	int keep;     /* where the original is kept (for the deputy) */
 	bool reads;
+	bool tty;
+	char tpath[64];   /* a terminal is not kept open in the process (the dump would take it): reopened by path */
+	unsigned rows, cols;
 	bool cloexec;
+	int oflags;       /* its open flags (fdinfo), less close-on-exec */
+	int wslave;       /* a terminal: our own dup, so it lives on until the deputy reopens it */
 	int hold;     /* our O_RDWR end of the FIFO while it is set up */
 };
 
@@ -185,6 +191,14 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 	for (size_t i = 0; i < n && r == 0; i++) {
 		long v;
 		if (undo) {
+			if (px[i].tty && px[i].tpath[0] && inj_poke(&j, (uint64_t)scratch, px[i].tpath, strlen(px[i].tpath) + 1) == 0) {
+				long k = inj_call(&j, SYS_openat, AT_FDCWD, scratch, px[i].oflags | O_NOCTTY, 0, 0, 0);
+				if (k >= 0) {
+					inj_call(&j, SYS_dup3, k, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+					inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+				}
+				continue;
+			}
 			if (px[i].keep < 0)
 				continue;
 			v = inj_call(&j, SYS_dup3, px[i].keep, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
@@ -199,7 +213,29 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		}
 		int acc = fl & O_ACCMODE;
 		px[i].reads = acc == O_RDONLY || (acc == O_RDWR && px[i].num == 0);
+		int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		int dup = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, px[i].num, 0);
+		struct winsize ws;
+		px[i].wslave = -1;
+		if (dup >= 0 && isatty(dup)) {
+			px[i].tty = true;
+			if (ioctl(dup, TIOCGWINSZ, &ws) == 0)
+				px[i].rows = ws.ws_row, px[i].cols = ws.ws_col;
+			px[i].wslave = dup;
+			fcntl(dup, F_SETFD, FD_CLOEXEC);
+		} else if (dup >= 0) {
+			close(dup);
+		}
+		if (pfd >= 0)
+			close(pfd);
 		px[i].cloexec = fl & O_CLOEXEC;
+		px[i].oflags = fl & ~O_CLOEXEC & ~O_CREAT & ~O_EXCL & ~O_TRUNC;
+		if (px[i].tty) {
+			char lp[64];
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", pid, px[i].num);
+			ssize_t ln = readlink(lp, px[i].tpath, sizeof(px[i].tpath) - 1);
+			px[i].tpath[ln > 0 ? ln : 0] = 0;
+		}
 		char path[128];
 		snprintf(path, sizeof(path), "%s/%u/fd%d", MIG_FIFO_DIR, id, px[i].num);
 		unlink(path);
@@ -208,12 +244,14 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 			break;
 		}
 		px[i].hold = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-		v = inj_call(&j, SYS_fcntl, px[i].num, F_DUPFD, 1000, 0, 0, 0);
-		if (v < 0) {
-			r = (int)v;
-			break;
+		if (!px[i].tty || !px[i].tpath[0]) {
+			v = inj_call(&j, SYS_fcntl, px[i].num, F_DUPFD, 1000, 0, 0, 0);
+			if (v < 0) {
+				r = (int)v;
+				break;
+			}
+			px[i].keep = (int)v;
 		}
-		px[i].keep = (int)v;
 		if ((r = inj_poke(&j, (uint64_t)scratch, path, strlen(path) + 1)) < 0)
 			break;
 		int of = (px[i].reads ? O_RDONLY : O_WRONLY) | (fl & (O_NONBLOCK | O_APPEND));
@@ -233,6 +271,37 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 	inj_detach(&j);
 	if (r < 0)
 		snprintf(err, errlen, "process %d: setting up its proxied fds: %s", pid, strerror(-r));
+	return r;
+}
+
+int mig_fd_replace(pid_t pid, const int *nums, size_t n, const char *path)
+{
+	struct inj j;
+	int r = inj_attach(&j, pid);
+	if (r < 0) {
+		inj_detach(&j);
+		return r;
+	}
+	long scratch = inj_call(&j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (scratch < 0 && scratch > -4096) {
+		inj_detach(&j);
+		return (int)scratch;
+	}
+	r = inj_poke(&j, (uint64_t)scratch, path, strlen(path) + 1);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		int fl = fd_flags(pid, nums[i]);
+		long k = inj_call(&j, SYS_openat, AT_FDCWD, scratch, O_RDWR | O_NOCTTY | (fl > 0 ? fl & O_NONBLOCK : 0), 0, 0, 0);
+		if (k < 0) {
+			r = (int)k;
+			break;
+		}
+		long d = inj_call(&j, SYS_dup3, k, nums[i], fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
+		inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+		if (d < 0)
+			r = (int)d;
+	}
+	inj_call(&j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
+	inj_detach(&j);
 	return r;
 }
 
@@ -294,16 +363,38 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 	return 0;
 }
 
+/* Every terminal of px open again in the deputy (at 1000 or above). */
+static bool deputy_has_ttys(pid_t pid, const struct prox *px, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!px[i].tty || !px[i].tpath[0])
+			continue;
+		bool found = false;
+		for (int fd = 1000; fd < 1000 + 3 * MIG_MAX_PROXIES && !found; fd++) {
+			char lp[64], l[128];
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", pid, fd);
+			ssize_t k = readlink(lp, l, sizeof(l) - 1);
+			if (k > 0) {
+				l[k] = 0;
+				found = !strcmp(l, px[i].tpath);
+			}
+		}
+		if (!found)
+			return kill(pid, 0) < 0; /* gone: nothing to wait for */
+	}
+	return true;
+}
+
 static int parse_refused(const char *msg, pid_t pid, struct prox *px, size_t *n)
 {
-	*n = 0;
+	size_t n0 = *n;
 	const char *p = msg;
 	while (p && *p) {
 		int rp, fd;
 		if (sscanf(p, "process %d fd %d:", &rp, &fd) == 2) {
 			if (rp != pid || !proxyable(pid, fd) || *n >= MIG_MAX_PROXIES)
 				return -1;
-			px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1 };
+			px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1, .wslave = -1 };
 		} else if (strncmp(p, "checkpoint refused", 18)) {
 			return -1;
 		}
@@ -311,7 +402,38 @@ static int parse_refused(const char *msg, pid_t pid, struct prox *px, size_t *n)
 		if (p)
 			p++;
 	}
-	return *n ? 0 : -1;
+	return *n > n0 ? 0 : -1;
+}
+
+static bool is_tty_link(pid_t pid, int fd)
+{
+	char path[64], link[256];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = 0;
+	return !strncmp(link, "/dev/pts/", 9) || !strncmp(link, "/dev/tty", 8) || !strcmp(link, "/dev/console");
+}
+
+/* Terminals are proxied whatever the dump could do with them: they are
+ * this node's (a reopen by path elsewhere would be another terminal). */
+static void find_ttys(pid_t pid, struct prox *px, size_t *n)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) && *n < MIG_MAX_PROXIES) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = atoi(e->d_name);
+		if (is_tty_link(pid, fd))
+			px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1, .wslave = -1 };
+	}
+	closedir(d);
 }
 
 static void chown_dir(const char *dir, uid_t uid, gid_t gid)
@@ -354,43 +476,53 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	}
 	struct ckpt_error ce = { { 0 } };
 	struct ckpt_dump_opts o = { .process_only = true };
-	r = ckpt_dump(pid, w->dir, &o, &ce);
-	if (r < 0) {
-		if (parse_refused(ce.msg, pid, px, &np) < 0) {
-			kill(pid, SIGCONT);
-			sendf(sock, MF_ERR, "%s", ce.msg);
-			_exit(0);
-		}
+	find_ttys(pid, px, &np);
+	r = 0;
+	if (np) {
 		mkdir(MIG_FIFO_DIR, 0755);
 		mkdir(fifodir, 0755);
 		r = swap_fds(pid, w->id, w->uid, w->gid, px, np, false, err, sizeof(err));
-		if (r == 0) {
-			memset(&ce, 0, sizeof(ce));
-			o.ignore_unsupported = true;
-			r = ckpt_dump(pid, w->dir, &o, &ce);
-			if (r < 0)
-				snprintf(err, sizeof(err), "%s", ce.msg);
-		}
+	}
+	if (r == 0) {
+		r = ckpt_dump(pid, w->dir, &o, &ce);
 		if (r < 0) {
-			char e2[256];
-			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, e2, sizeof(e2));
-			for (size_t i = 0; i < np; i++)
-				if (px[i].hold >= 0)
-					close(px[i].hold);
-			mig_rm_rf(fifodir);
-			kill(pid, SIGCONT);
-			sendf(sock, MF_ERR, "%s", err);
-			_exit(0);
+			size_t n0 = np;
+			if (parse_refused(ce.msg, pid, px, &np) < 0) {
+				snprintf(err, sizeof(err), "%s", ce.msg);
+			} else {
+				mkdir(MIG_FIFO_DIR, 0755);
+				mkdir(fifodir, 0755);
+				r = swap_fds(pid, w->id, w->uid, w->gid, px + n0, np - n0, false, err, sizeof(err));
+				if (r == 0) {
+					memset(&ce, 0, sizeof(ce));
+					o.ignore_unsupported = true;
+					r = ckpt_dump(pid, w->dir, &o, &ce);
+					if (r < 0)
+						snprintf(err, sizeof(err), "%s", ce.msg);
+				}
+			}
 		}
-	} else if (w->migrant_here) {
-		/* Its fds are the FIFOs of the holder here: no proxies to set up. */
+	}
+	if (r < 0) {
+		char e2[256];
+		if (np)
+			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, e2, sizeof(e2));
+		for (size_t i = 0; i < np; i++)
+			if (px[i].hold >= 0)
+				close(px[i].hold);
+		if (!w->migrant_here)
+			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
+		mig_rm_rf(w->dir);
+		kill(pid, SIGCONT);
+		sendf(sock, MF_ERR, "%s", err);
+		_exit(0);
 	}
 	chown_dir(w->dir, w->uid, w->gid);
 	char spec[2048] = "";
 	size_t sl = 0;
 	for (size_t i = 0; i < np; i++)
-		sl += (size_t)snprintf(spec + sl, sizeof(spec) - sl, "%s%d:%d:%c", i ? " " : "", px[i].num, px[i].keep,
-				       px[i].reads ? 'r' : 'w');
+		sl += (size_t)snprintf(spec + sl, sizeof(spec) - sl, "%s%d:%d:%c:%s:%ux%u", i ? " " : "", px[i].num,
+				       px[i].keep, px[i].reads ? 'r' : 'w', px[i].tty ? "tty" : "-", px[i].rows, px[i].cols);
 	mig_send(sock, MF_DUMPED, 0, 0, spec, strlen(spec));
 
 	/* Wait for the verdict. */
@@ -412,14 +544,19 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		size_t ac = 0;
 		for (char *p = (char *)buf + sizeof(h); p < (char *)buf + n && ac < 7; p += strlen(p) + 1)
 			argv[ac++] = p;
-		char ps[MIG_MAX_PROXIES][40];
+		char ps[MIG_MAX_PROXIES][120];
 		for (size_t i = 0; i < np; i++) {
-			snprintf(ps[i], sizeof(ps[i]), "%d:%d:%c", px[i].num, px[i].keep, px[i].reads ? 'r' : 'w');
+			if (px[i].keep < 0 && px[i].tty)
+				snprintf(ps[i], sizeof(ps[i]), "%d:@%s:%c:tty", px[i].num, px[i].tpath, px[i].reads ? 'r' : 'w');
+			else
+				snprintf(ps[i], sizeof(ps[i]), "%d:%d:%c:%s", px[i].num, px[i].keep, px[i].reads ? 'r' : 'w',
+					 px[i].tty ? "tty" : "-");
 			argv[ac++] = ps[i];
 		}
 		argv[ac] = NULL;
 		r = ac >= 5 ? become_deputy(pid, argv, err, sizeof(err)) : -EINVAL;
-		mig_rm_rf(fifodir);
+		if (!w->migrant_here)
+			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
 		if (r < 0) {
 			/* The migrant runs elsewhere already: this copy must go. */
 			kill(pid, SIGKILL);
@@ -427,6 +564,11 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 			_exit(0);
 		}
 		kill(pid, SIGCONT);
+		/* Its terminals: held until the deputy has them open again. */
+		for (int t = 0; t < 3000 && !deputy_has_ttys(pid, px, np); t++) {
+			struct timespec ts = { 0, 1000000 };
+			nanosleep(&ts, NULL);
+		}
 		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
 	} else if (h.type == MF_COMMIT) {
 		kill(pid, SIGKILL);
@@ -435,7 +577,8 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		/* Abort, or krgd went away: it goes on here. */
 		if (np) {
 			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, err, sizeof(err));
-			mig_rm_rf(fifodir);
+			if (!w->migrant_here)
+			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
 		}
 		kill(pid, SIGCONT);
 		mig_send(sock, MF_DONE, 0, 0, NULL, 0);

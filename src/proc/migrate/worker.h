@@ -25,7 +25,12 @@ struct mig_hold {
 	size_t n;
 	int num[MIG_MAX_PROXIES];
 	bool reads[MIG_MAX_PROXIES];
+	bool tty[MIG_MAX_PROXIES];          /* these share one pty, made here */
+	unsigned rows, cols;
 };
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);
 
 void mig_rm_rf(const char *dir);
+/* In the running process pid: fds nums[] become opens of path (O_RDWR,
+ * their O_NONBLOCK and close-on-exec kept). 0 or -errno. */
+int mig_fd_replace(pid_t pid, const int *nums, size_t n, const char *path);

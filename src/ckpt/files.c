@@ -24,6 +24,7 @@
 #include <sys/sysmacros.h>
 #include <linux/kcmp.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -36,6 +37,13 @@
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/macro.h"
+
+static void free_locks(Krg__Ckpt__Fd *e)
+{
+	for (size_t i = 0; i < e->n_locks; i++)
+		free(e->locks[i]);
+	free(e->locks);
+}
 
 /* State of a restore: which entries are done (the peer of a pair is
  * placed with the first end), a pidfd of the tracee for pidfd_getfd. */
@@ -1127,6 +1135,7 @@ void ckpt_files_free(Krg__Ckpt__Files *f)
 	if (!f)
 		return;
 	for (size_t i = 0; i < f->n_fds; i++) {
+		free_locks(f->fds[i]);
 		free_termios(f->fds[i]->termios);
 		free(f->fds[i]->kind);
 		free(f->fds[i]->path);
@@ -1144,6 +1153,7 @@ static void free_termios(Krg__Ckpt__Termios *t);
 
 static void free_entry(Krg__Ckpt__Fd *e)
 {
+	free_locks(e);
 	free_termios(e->termios);
 	free(e->kind);
 	free(e->path);
@@ -1251,6 +1261,82 @@ static int link_pass(struct link_state *ls, Krg__Ckpt__Files *f, struct ckpt_err
 	return 0;
 }
 
+/* ---- file locks ----
+ * fdinfo lists, for an fd, the POSIX locks its process holds on the file
+ * and the flock/OFD locks of its open file description. POSIX ones are
+ * kept once per process and file, the others once per description (not
+ * on dups; ckpt_files_link_app drops them from shared entries). At
+ * restart they are taken again, without waiting: one held meanwhile by
+ * someone else (the original, still running) fails the restart by name. */
+
+static int locks_dump(Krg__Ckpt__Files *f, Krg__Ckpt__Fd *e, const struct stat *st, const char *info, struct ckpt_error *err)
+{
+	bool posix_seen = false;
+	for (size_t k = 0; k + 1 < f->n_fds && !posix_seen; k++) {
+		const Krg__Ckpt__Fd *g = f->fds[k];
+		for (size_t i = 0; i < g->n_locks && !posix_seen; i++)
+			posix_seen = g->locks[i]->kind == KRG__CKPT__LOCK__KIND__POSIX && g->has_ino && g->ino == (uint64_t)st->st_ino;
+	}
+	for (const char *l = strstr(info, "lock:"); l; l = strstr(l + 5, "lock:")) {
+		char kind[16], adv[16], rw[16], end[32];
+		unsigned long long start = 0;
+		int id, owner;
+		if (sscanf(l + 5, " %d: %15s %15s %15s %d %*s %llu %31s", &id, kind, adv, rw, &owner, &start, end) != 7)
+			continue;
+		Krg__Ckpt__Lock__Kind k;
+		if (!strcmp(kind, "POSIX"))
+			k = KRG__CKPT__LOCK__KIND__POSIX;
+		else if (!strcmp(kind, "FLOCK"))
+			k = KRG__CKPT__LOCK__KIND__FLOCK;
+		else if (!strcmp(kind, "OFDLCK"))
+			k = KRG__CKPT__LOCK__KIND__OFD;
+		else
+			return ckpt_fail(err, EOPNOTSUPP, "process %d fd %d: a %s lock on %s is not supported", f->pid, e->fd, kind, e->path ? e->path : "?");
+		if (strcmp(adv, "ADVISORY"))
+			return ckpt_fail(err, EOPNOTSUPP, "process %d fd %d: a %s lock on %s is not supported", f->pid, e->fd, adv, e->path ? e->path : "?");
+		if (k == KRG__CKPT__LOCK__KIND__POSIX && posix_seen)
+			continue;
+		Krg__Ckpt__Lock *lk = calloc(1, sizeof(*lk));
+		Krg__Ckpt__Lock **nl = realloc(e->locks, (e->n_locks + 1) * sizeof(*nl));
+		if (!lk || !nl)
+			abort();
+		krg__ckpt__lock__init(lk);
+		e->locks = nl;
+		e->locks[e->n_locks++] = lk;
+		lk->kind = k;
+		lk->write = !strcmp(rw, "WRITE");
+		lk->start = start;
+		lk->len = strcmp(end, "EOF") ? strtoull(end, NULL, 10) - start + 1 : 0;
+	}
+	if (e->n_locks) {
+		e->has_ino = true;
+		e->ino = (uint64_t)st->st_ino;
+	}
+	return 0;
+}
+
+static int locks_restore(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	for (size_t i = 0; i < fd->n_locks; i++) {
+		const Krg__Ckpt__Lock *lk = fd->locks[i];
+		long ret;
+		const char *what = lk->kind == KRG__CKPT__LOCK__KIND__FLOCK ? "flock" : lk->kind == KRG__CKPT__LOCK__KIND__OFD ? "OFD lock" : "POSIX lock";
+		if (lk->kind == KRG__CKPT__LOCK__KIND__FLOCK) {
+			ret = ckpt_syscall(t, err, SYS_flock, fd->fd, (lk->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0, 0, 0, 0);
+		} else {
+			struct flock fl = { .l_type = lk->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET, .l_start = (off_t)lk->start, .l_len = (off_t)lk->len };
+			if (ckpt_poke(t->pid, t->scratch, &fl, sizeof(fl)) < 0)
+				return ckpt_fail(err, EIO, "fd %d: passing a lock", fd->fd);
+			ret = ckpt_syscall(t, err, SYS_fcntl, fd->fd, lk->kind == KRG__CKPT__LOCK__KIND__OFD ? F_OFD_SETLK : F_SETLK, (long)t->scratch, 0, 0, 0);
+		}
+		if (ret < 0)
+			return ckpt_fail(err, inj_errno(ret), "fd %d: taking its %s %s on %s again%s: %s", fd->fd, lk->write ? "write" : "read", what,
+					 fd->path ? fd->path : "?", inj_errno(ret) == EAGAIN || inj_errno(ret) == EWOULDBLOCK ? " (someone else holds it)" : "",
+					 strerror(inj_errno(ret)));
+	}
+	return 0;
+}
+
 int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool snapshot, bool in_app, Krg__Ckpt__Files **out, struct ckpt_error *err)
 {
 	char path[64];
@@ -1318,6 +1404,8 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool snapshot, bool in_a
 		}
 		e->flags = fl ? (uint32_t)strtoul(fl + 6, NULL, 8) : O_RDONLY;
 		if ((r = ops->dump(pid, fd, &st, link, e, err)) < 0)
+			break;
+		if (!e->has_dup_of && (r = locks_dump(f, e, &st, info, err)) < 0)
 			break;
 		/* --snapshot-files: the content of a file open for writing, once
 		 * per file, put back before it is reopened at restart. */
@@ -1402,7 +1490,15 @@ static void link_shared(Krg__Ckpt__Files **f, size_t n)
 					e->has_share_pid = e->has_share_fd = true;
 					e->share_pid = f[j]->pid;
 					e->share_fd = g->fd;
-					/* Its contents and queues are the first holder's. */
+					/* Its contents, queues and description locks are the first holder's. */
+					size_t kept = 0;
+					for (size_t q = 0; q < e->n_locks; q++) {
+						if (e->locks[q]->kind == KRG__CKPT__LOCK__KIND__POSIX)
+							e->locks[kept++] = e->locks[q];
+						else
+							free(e->locks[q]);
+					}
+					e->n_locks = kept;
 					free(e->data.data);
 					e->data.data = NULL;
 					e->data.len = 0;
@@ -1616,6 +1712,10 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 		}
 		r = kind_by_name(fd->kind)->restore(&c, fd, err);
 	}
+	/* Locks last: every fd of the process is in place. */
+	for (size_t i = 0; i < f->n_fds && !r; i++)
+		if (f->fds[i]->n_locks && !f->fds[i]->has_dup_of)
+			r = locks_restore(t, f->fds[i], err);
 	/* A session leader's controlling terminal. */
 	for (size_t i = 0; i < f->n_fds && !r && app->session_leader; i++) {
 		const Krg__Ckpt__Fd *fd = f->fds[i];

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -89,7 +90,11 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	}
 	struct ckpt_error err = { { 0 } };
 	pid_t pid;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int r = ckpt_restore(hd->dir, &pid, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int32_t restore_ms = (int32_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	mig_rm_rf(hd->dir);
 	if (r < 0) {
 		mig_send(sock, MF_ERR, 0, 0, err.msg, strlen(err.msg));
@@ -136,7 +141,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			}
 		}
 	}
-	mig_send(sock, MF_RESTORED, 0, pid, NULL, 0);
+	mig_send(sock, MF_RESTORED, restore_ms, pid, NULL, 0); /* fd: how long the restore took, ms */
 
 	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
 	bool leaving = false;

@@ -37,8 +37,8 @@
 #include "proto/migrate.pb-c.h"
 
 #define MOVE_TIMEOUT_MS (30u * 60 * 1000)
-#define XFER_CHUNK (1u << 20)
-#define XFER_INFLIGHT (8u << 20)
+#define XFER_CHUNK (4u << 20)
+#define XFER_INFLIGHT (32u << 20)
 #define XFER_IDLE_MS (60u * 1000)
 #define XFER_MAX (64ull << 30)
 #define IMG_OUT "/run/krg/mig-out"
@@ -121,6 +121,7 @@ struct move {
 	bool all_sent, tx_failed, req_done;
 	uint32_t new_pid;
 	uint64_t t_start, t_dumped, t_running, bytes;
+	unsigned restore_ms;
 	char stats[160];
 };
 
@@ -682,6 +683,8 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 		send_simple(v->to, "mig.sig", v->id, SIGKILL, false, 0, UINT32_MAX);
 	} else {
 		v->new_pid = res->has_pid ? res->pid : 0;
+		if (!res->text || sscanf(res->text, "restore %u ms", &v->restore_ms) != 1)
+			v->restore_ms = 0;
 		v->committed = true;
 		v->t_running = uv_now(the_mig.s->loop);
 		log_info("migrate: %u runs on node %u as pid %u", v->id, v->to, v->new_pid);
@@ -920,8 +923,10 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			if (ho->notify_fd)
 				conn_send(c, MF_NOTIFY, 0, ho->notify_fd, NULL, 0);
 			if (ho->has_req) {
+				char t[64];
+				snprintf(t, sizeof(t), "restore %d ms", (int)h->fd);
 				ho->has_req = false;
-				answer(ho->o, 0, NULL, m->self, (uint32_t)ho->pid, ho->id);
+				answer(ho->o, 0, t, m->self, (uint32_t)ho->pid, ho->id);
 			}
 		} else if (h->type == MF_ERR) {
 			char t[1024];
@@ -980,11 +985,11 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 					send_simple(v->to, "mig.go", v->id, 0, false, 0, UINT32_MAX);
 				uint64_t now = uv_now(the_mig.s->loop);
 				snprintf(v->stats, sizeof(v->stats),
-					 "%llu MiB: total %llu ms, frozen %llu ms (dump %llu ms, transfer and restore %llu ms)",
+					 "%llu MiB: total %llu ms, frozen %llu ms (dump %llu ms, transfer %llu ms, restore %u ms)",
 					 (unsigned long long)(v->bytes >> 20), (unsigned long long)(now - v->t_start),
 					 (unsigned long long)(v->t_running - v->t_start),
 					 (unsigned long long)(v->t_dumped - v->t_start),
-					 (unsigned long long)(v->t_running - v->t_dumped));
+					 (unsigned long long)(v->t_running - v->t_dumped - v->restore_ms), v->restore_ms);
 				log_info("migrate: %u to node %u: %s", v->id, v->to, v->stats);
 				move_answer(v, 0, v->stats);
 			}

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -93,6 +94,9 @@ void ckpt_core_free(Krg__Ckpt__Core *c)
 	for (size_t i = 0; i < c->n_itimers; i++)
 		free(c->itimers[i]);
 	free(c->itimers);
+	for (size_t i = 0; i < c->n_posix_timers; i++)
+		free(c->posix_timers[i]);
+	free(c->posix_timers);
 	free(c->uids);
 	free(c->gids);
 	free(c->comm);
@@ -201,6 +205,68 @@ static int dump_thread_inside(struct ckpt_tracee *t, Krg__Ckpt__ThreadCore *tc, 
 	return err->msg[0] ? -EIO : 0;
 }
 
+/* POSIX timers: /proc/PID/timers says which exist and how they notify
+ * (without CONFIG_CHECKPOINT_RESTORE there is no such file: then a
+ * process with timers cannot be told from one without, and none are
+ * saved); timer_gettime, injected, says when each fires next. */
+static int dump_posix_timers(struct ckpt_tracee *t, Krg__Ckpt__Core *c, struct ckpt_error *err)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/timers", t->pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	Krg__Ckpt__PosixTimer *cur = NULL;
+	int r = 0;
+	while (r == 0 && fgets(line, sizeof(line), f)) {
+		int v;
+		unsigned long long sv;
+		char how[16], target[16];
+		if (sscanf(line, "ID: %d", &v) == 1) {
+			if (c->n_posix_timers >= 4096) {
+				r = ckpt_fail(err, E2BIG, "process %d: more than 4096 POSIX timers", t->pid);
+				break;
+			}
+			cur = xcalloc(1, sizeof(*cur));
+			krg__ckpt__posix_timer__init(cur);
+			cur->id = v;
+			c->posix_timers = realloc(c->posix_timers, (c->n_posix_timers + 1) * sizeof(*c->posix_timers));
+			if (!c->posix_timers)
+				abort();
+			c->posix_timers[c->n_posix_timers++] = cur;
+		} else if (cur && sscanf(line, "signal: %d/%llx", &v, &sv) == 2) {
+			cur->has_signo = cur->has_sigval = true;
+			cur->signo = v;
+			cur->sigval = sv;
+		} else if (cur && sscanf(line, "notify: %15[^/]/%15[a-z].%d", how, target, &v) == 3) {
+			/* "signal/pid.N", "signal/tid.N" (SIGEV_THREAD_ID), "none/pid.N" */
+			if (!strcmp(target, "tid")) {
+				cur->notify = KRG__CKPT__POSIX_TIMER__NOTIFY__THREAD;
+				cur->has_tid = true;
+				cur->tid = v;
+			} else if (!strcmp(how, "none"))
+				cur->notify = KRG__CKPT__POSIX_TIMER__NOTIFY__NONE;
+			else
+				cur->notify = KRG__CKPT__POSIX_TIMER__NOTIFY__SIGNAL;
+		} else if (cur && sscanf(line, "ClockID: %d", &v) == 1) {
+			cur->clockid = v;
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; r == 0 && i < c->n_posix_timers; i++) {
+		Krg__Ckpt__PosixTimer *pt = c->posix_timers[i];
+		struct itimerspec its;
+		long ret = ckpt_syscall(t, err, SYS_timer_gettime, pt->id, (long)t->scratch, 0, 0, 0, 0);
+		if (ret < 0 || ckpt_peek(t->pid, t->scratch, &its, sizeof(its)) < 0) {
+			r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "process %d: reading POSIX timer %d failed", t->pid, pt->id);
+			break;
+		}
+		pt->interval_ns = (uint64_t)its.it_interval.tv_sec * 1000000000ULL + (uint64_t)its.it_interval.tv_nsec;
+		pt->value_ns = (uint64_t)its.it_value.tv_sec * 1000000000ULL + (uint64_t)its.it_value.tv_nsec;
+	}
+	return r;
+}
+
 int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg__Ckpt__Core **out, uint64_t *brk, struct ckpt_error *err)
 {
 	pid_t pid = t->pid;
@@ -286,6 +352,8 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 		pi->value_us = (uint64_t)it.it_value.tv_sec * 1000000 + (uint64_t)it.it_value.tv_usec;
 		c->itimers[c->n_itimers++] = pi;
 	}
+	if ((r = dump_posix_timers(t, c, err)) < 0)
+		goto fail;
 	c->sigactions = xcalloc(64, sizeof(*c->sigactions));
 	for (int sig = 1; sig <= 64; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
@@ -397,6 +465,67 @@ int ckpt_core_restore_thread(struct ckpt_tracee *t, const Krg__Ckpt__ThreadCore 
 	return err->msg[0] ? -EIO : 0;
 }
 
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77  /* Linux 6.15: timer_create takes the id it is given */
+#endif
+#ifndef SIGEV_THREAD_ID
+#define SIGEV_THREAD_ID 4
+#endif
+
+/* POSIX timers with their own ids (PR_TIMER_CREATE_RESTORE_IDS), their
+ * notification (a thread's by its new tid), armed with the time left. */
+static int restore_posix_timers(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, const pid_t *tids, struct ckpt_error *err)
+{
+	if (!c->n_posix_timers)
+		return 0;
+	long ret = ckpt_syscall(t, err, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0, 0);
+	if (ret < 0)
+		return ckpt_fail(err, (int)-ret, "this kernel cannot give POSIX timers their ids back (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.15): %s",
+				 strerror((int)-ret));
+	int r = 0;
+	for (size_t i = 0; i < c->n_posix_timers && !r; i++) {
+		const Krg__Ckpt__PosixTimer *pt = c->posix_timers[i];
+		struct sigevent sev;
+		memset(&sev, 0, sizeof(sev));
+		sev.sigev_signo = pt->signo;
+		sev.sigev_value.sival_ptr = (void *)(uintptr_t)pt->sigval;
+		sev.sigev_notify = pt->notify == KRG__CKPT__POSIX_TIMER__NOTIFY__NONE ? SIGEV_NONE
+				   : pt->notify == KRG__CKPT__POSIX_TIMER__NOTIFY__THREAD ? SIGEV_THREAD_ID : SIGEV_SIGNAL;
+		if (pt->notify == KRG__CKPT__POSIX_TIMER__NOTIFY__THREAD) {
+			pid_t tid = 0;
+			for (size_t k = 0; k < c->n_threads; k++)
+				if (c->threads[k]->tid == pt->tid)
+					tid = tids[k];
+			if (!tid) {
+				r = ckpt_fail(err, EBADMSG, "image: POSIX timer %d signals thread %d, which is not in the image", pt->id, pt->tid);
+				break;
+			}
+			sev._sigev_un._tid = tid;
+		}
+		int32_t id = pt->id;
+		struct itimerspec its = {
+			.it_interval = { (time_t)(pt->interval_ns / 1000000000ULL), (long)(pt->interval_ns % 1000000000ULL) },
+			.it_value = { (time_t)(pt->value_ns / 1000000000ULL), (long)(pt->value_ns % 1000000000ULL) },
+		};
+		uint64_t sev_at = t->scratch, id_at = t->scratch + 128, its_at = t->scratch + 192;
+		if (ckpt_poke(t->pid, sev_at, &sev, sizeof(sev)) < 0 || ckpt_poke(t->pid, id_at, &id, sizeof(id)) < 0 ||
+		    ckpt_poke(t->pid, its_at, &its, sizeof(its)) < 0) {
+			r = ckpt_fail(err, EIO, "POSIX timer %d: passing its arguments", pt->id);
+			break;
+		}
+		ret = ckpt_syscall(t, err, SYS_timer_create, pt->clockid, (long)sev_at, (long)id_at, 0, 0, 0);
+		int32_t got = -1;
+		if (ret < 0 || ckpt_peek(t->pid, id_at, &got, sizeof(got)) < 0 || got != pt->id) {
+			r = ckpt_fail(err, ret < 0 ? (int)-ret : EEXIST, "recreating POSIX timer %d: %s", pt->id, ret < 0 ? strerror((int)-ret) : "another id");
+			break;
+		}
+		if (pt->value_ns && (ret = ckpt_syscall(t, err, SYS_timer_settime, pt->id, 0, (long)its_at, 0, 0, 0)) < 0)
+			r = ckpt_fail(err, (int)-ret, "arming POSIX timer %d: %s", pt->id, strerror((int)-ret));
+	}
+	ckpt_syscall(t, err, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0, 0);
+	return r;
+}
+
 /* Pending signals and interval timers, injected into the leader (so that
  * the kernel accepts siginfo with the original si_code: a process may
  * queue anything to itself). Call with every signal blocked in the leader:
@@ -447,6 +576,8 @@ int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, p
 		if (ret < 0)
 			return ckpt_fail(err, (int)-ret, "restoring interval timer %u: %s", pi->which, strerror((int)-ret));
 	}
+	if ((r = restore_posix_timers(t, c, tids, err)) < 0)
+		return r;
 	return err->msg[0] ? -EIO : 0;
 }
 

@@ -24,6 +24,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; p && i < n; i++)
 		if (p[i] != (unsigned char)(i * 7))
 			return 3;
+	free(p);
 	if (r != 0 || !strcmp(before, after))
 		return 1;
 	/* And a second time, to a node given as a bad number: one clean error. */

@@ -510,6 +510,11 @@ static int check_owner(const char *dir, const Krg__Ckpt__Core *core, struct ckpt
  * async-signal-safe calls only. */
 static _Noreturn void reaper(int rfd)
 {
+	/* Hold nothing of the restorer's (a pipe it answers through must see
+	 * EOF when the restorer closes it). */
+	if (rfd > 0)
+		close_range(0, (unsigned)rfd - 1, 0);
+	close_range((unsigned)rfd + 1, ~0u, 0);
 	struct sigaction sa = { .sa_handler = SIG_IGN };
 	sigaction(SIGCHLD, &sa, NULL);
 	prctl(PR_SET_NAME, (unsigned long)"krg-pidns-init", 0, 0, 0);

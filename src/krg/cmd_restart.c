@@ -43,8 +43,8 @@ static void usage(FILE *f)
 		   "  --local         from this node's store, as krg's child, and wait for it\n"
 		   "  --pidfile FILE  write the restored process's pid (through krgd: its id) there\n"
 		   "  --new-pidns     restart into a fresh pid namespace (init: a krg reaper), with\n"
-		   "                  the image's pid and tids inside it (implies --local; the\n"
-		   "                  pidfile gets its pid as seen from here)\n"
+		   "                  the image's pids and tids inside it and its own /proc (the\n"
+		   "                  pidfile and the printed id name it as seen from outside)\n"
 		   "  --replace-tty   the application's terminal fds become this terminal (krg's\n"
 		   "                  stdin, stdout or stderr), and its root stays in this session\n"
 		   "                  and process group, like a job of this shell (implies --local)\n"
@@ -95,10 +95,11 @@ static void write_pidfile(const char *pidfile, unsigned long v)
 
 /* Through krgd. 0 and *rc set if krgd answered; -ENOENT if it cannot be
  * reached. */
-static int via_krgd(uint32_t appid, uint32_t version, long node, const char *pidfile, int *rc)
+static int via_krgd(uint32_t appid, uint32_t version, long node, bool newns, const char *pidfile, int *rc)
 {
 	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
 	q.appid = appid;
+	q.has_new_pidns = q.new_pidns = newns;
 	q.has_version = version != 0;
 	q.version = version;
 	q.has_node = node >= 0;
@@ -215,7 +216,7 @@ int cmd_restart(int argc, char **argv)
 			break;
 		}
 		case 'L': local = true; break;
-		case 'N': newns = true; local = true; break;
+		case 'N': newns = true; break;
 		case 'T': replace_tty = true; break;
 		case 'F': foreground = true; break;
 		case 'p': pidfile = optarg; break;
@@ -243,14 +244,14 @@ int cmd_restart(int argc, char **argv)
 		int rc;
 		if (foreground) {
 			if (local || newns || pidfile) {
-				fprintf(stderr, "krg restart: --foreground goes through krgd: not with --local, --new-pidns or --pidfile\n");
+				fprintf(stderr, "krg restart: --foreground goes through krgd: not with --local, --new-pidns or --pidfile (yet)\n");
 				return KRG_EXIT_USAGE;
 			}
 			return foreground_restart((uint32_t)appid, (uint32_t)v, node);
 		}
 		if (replace_tty)
 			local = true;
-		if (!local && via_krgd((uint32_t)appid, (uint32_t)v, node, pidfile, &rc) == 0)
+		if (!local && via_krgd((uint32_t)appid, (uint32_t)v, node, newns, pidfile, &rc) == 0)
 			return rc;
 		if (node >= 0) {
 			fprintf(stderr, "krg restart: -n needs krgd (cannot reach it on this node)\n");

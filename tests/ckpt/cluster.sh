@@ -99,5 +99,17 @@ tnew=$(on 2 "$KRG" restart "$tid" -n 1) || fail "tree restart on node 1 failed"
 on 1 "$KRG" kill -USR1 "$tnew" || fail "krg kill of the restarted tree failed"
 wait_for 15 "PASS from the restarted tree" grep -q '^PASS' "$W/tree/out.log"
 echo "ok   a tree of 6 processes from node 2 restarted on node 1, PASS"
+# Again on node 2 (its own store), through krgd into a new pid namespace:
+# the tree checks its pids inside; krg ps and krg kill use the outside id.
+: >"$W/tree/out.log"
+tns=$(on 1 "$KRG" restart "$tid" --new-pidns) || fail "tree restart --new-pidns failed"
+on 2 "$KRG" ps -a --json | python3 -c "
+import json, sys
+assert any(p['id'] == $tns and 'ckpt_tree' in p['command'] for p in json.load(sys.stdin)['processes'])" || fail "$tns not listed"
+nspid=$(on 2 awk '/^NSpid:/ { print $NF }' "/proc/$(( tns & 0x3fffff ))/status")
+[ "$nspid" = "$(( tid & 0x3fffff ))" ] || fail "pid $nspid inside the new namespace, not $(( tid & 0x3fffff ))"
+on 1 "$KRG" kill -USR1 "$tns" || fail "krg kill of the tree in its namespace failed"
+wait_for 15 "PASS from the tree in a new pid namespace" grep -q '^PASS' "$W/tree/out.log"
+echo "ok   the tree restarted through krgd into a new pid namespace on node 2 (pid $nspid inside), PASS"
 rm -rf "$W"
 echo PASS

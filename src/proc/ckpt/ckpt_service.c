@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
@@ -206,6 +207,7 @@ struct work {
 	/* restart */
 	uint32_t version;
 	uid_t caller;
+	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
 };
 
 /* In the worker: never returns. */
@@ -233,12 +235,28 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		r = krg_ckpt_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
 		if (r == 0) {
 			struct ckpt_error err = { { 0 } };
+			struct ckpt_pidns ns = { 0 };
 			pid_t pid;
-			r = ckpt_restore(msg, &pid, &err);
+			r = ckpt_restore_ns(msg, w->new_pidns ? &ns : NULL, &pid, &err);
 			if (r < 0)
 				snprintf(msg, sizeof(msg), "%s", err.msg);
 			else
 				snprintf(msg, sizeof(msg), "%d", (int)pid);
+			if (r == 0 && w->new_pidns) {
+				/* Answer (EOF ends the answer), then be the namespace's
+				 * keeper: its init exits with the root, ending the rest. */
+				int n = snprintf(out, sizeof(out), "0\n%s", msg);
+				put_all(fd, out, (size_t)n);
+				close(fd);
+				int st;
+				while (waitpid(pid, &st, 0) < 0)
+					if (errno != EINTR) {
+						st = 1 << 8;
+						break;
+					}
+				ckpt_pidns_finish(&ns, st);
+				_exit(0);
+			}
 		}
 	}
 	int n = snprintf(out, sizeof(out), "%d\n%s", r < 0 ? r : 0, msg);
@@ -546,6 +564,7 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
 	m.owner_uid = (uint32_t)t->owner_uid;
 	m.owner_gid = (uint32_t)t->owner_gid;
 	m.has_copy_only = m.copy_only = q->copy_only;
+	m.has_new_pidns = m.new_pidns = q->new_pidns;
 	uint8_t buf[128];
 	size_t len = krg__ckptsvc__recv__pack(&m, buf);
 	r = krg_net_request(c->s->net, t->to, "ckpt.recv", buf, len, WORK_TIMEOUT_MS, tx_reply, t);
@@ -570,7 +589,7 @@ struct rx {
 	uid_t caller;
 	uid_t owner_uid;
 	gid_t owner_gid;
-	bool created_app, ended, failed, has_req, started, copy_only;
+	bool created_app, ended, failed, has_req, started, copy_only, new_pidns;
 	uint64_t req_id;
 	char dir[600];
 	char err[700];
@@ -647,7 +666,7 @@ static void rx_try_start(struct rx *x)
 		return;
 	x->started = true;
 	struct origin o = { .from = x->from, .req_id = x->req_id };
-	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller };
+	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller, .new_pidns = x->new_pidns };
 	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->total, x->from);
 	if (x->copy_only) {
 		answer(x->c, o, 0, x->dir, 0);
@@ -793,6 +812,7 @@ static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 	} else {
 		x->caller = (uid_t)m->uid;
 		x->copy_only = m->copy_only;
+		x->new_pidns = m->new_pidns;
 		x->has_req = true;
 		x->req_id = req_id;
 		if (x->failed)
@@ -870,7 +890,7 @@ static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckpt
 		answer(c, o, r < 0 ? r : 0, path, 0);
 		return 0;
 	}
-	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid };
+	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns };
 	return spawn(c, o, &w);
 }
 

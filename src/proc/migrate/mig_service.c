@@ -121,6 +121,15 @@ struct move {
 	bool all_sent, tx_failed, req_done;
 	uint32_t new_pid;
 	uint64_t t_start, t_dumped, t_running, bytes;
+	/* The pages file, sent while the worker writes it (early). */
+	uv_timer_t early_timer;
+	int early_fd;
+	ino_t early_ino;
+	char early_name[64];
+	uint64_t early_off;     /* sent: [64, early_off) (the frame head comes last) */
+	bool early_bad;
+	size_t early_pieces;
+	char *skip_name;        /* in the final pass: that range is not sent again */
 	unsigned restore_ms;
 	char stats[160];
 };
@@ -527,6 +536,11 @@ static void notify_self(pid_t pid, uint32_t fd, int status)
 	close(pfd);
 }
 
+static void move_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
 static void move_free(struct move *v)
 {
 	for (struct move **p = &the_mig.moves; *p; p = &(*p)->next)
@@ -545,8 +559,11 @@ static void move_free(struct move *v)
 	for (size_t i = 0; i < v->nnames; i++)
 		free(v->names[i]);
 	free(v->names);
+	if (v->early_fd >= 0)
+		close(v->early_fd);
 	mig_rm_rf(v->dir);
-	free(v);
+	uv_timer_stop(&v->early_timer);
+	uv_close((uv_handle_t *)&v->early_timer, move_closed);
 }
 
 static void move_maybe_free(struct move *v)
@@ -555,9 +572,26 @@ static void move_maybe_free(struct move *v)
 		move_free(v);
 }
 
+static void send_abort(struct move *v)
+{
+	Krg__Mig__File f = KRG__MIG__FILE__INIT;
+	f.xfer = v->xfer;
+	f.name = (char *)"-";
+	f.has_abort = f.abort = true;
+	uint8_t *buf = malloc(64);
+	if (!buf)
+		return;
+	size_t len = krg__mig__file__pack(&f, buf);
+	if (krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", buf, len, bulk_done, buf) < 0)
+		free(buf);
+}
+
 static void move_fail(struct move *v, int status, const char *text)
 {
 	log_warn("migrate: %u to node %u: %s", v->id, v->to, text);
+	uv_timer_stop(&v->early_timer);
+	if (!v->dumped && v->early_pieces && !v->tx_failed)
+		send_abort(v); /* the target has pieces but no mig.recv will come */
 	if (v->notify_fd && !v->committed)
 		notify_self(v->pid, v->notify_fd, status);
 	move_answer(v, status, text);
@@ -603,7 +637,11 @@ static int tx_one(struct move *v)
 		v->off = 0;
 		v->size = (uint64_t)st.st_size;
 	}
-	size_t want = v->size - v->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(v->size - v->off);
+	bool skip = v->skip_name && !strcmp(v->skip_name, v->names[v->cur]);
+	if (skip && v->off == 64)
+		v->off = v->early_off; /* sent while it was dumped */
+	uint64_t lim = skip && v->off < 64 ? 64 : v->size;
+	size_t want = lim - v->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(lim - v->off);
 	uint8_t *data = malloc(want ? want : 1);
 	ssize_t n = data && want ? pread(v->fd, data, want, (off_t)v->off) : 0;
 	if (!data || n < 0 || (size_t)n != want) {
@@ -617,7 +655,7 @@ static int tx_one(struct move *v)
 	f.offset = v->off;
 	f.data.data = data;
 	f.data.len = want;
-	bool last = v->off + want == v->size;
+	bool last = v->off + want == v->size && !(skip && v->off < 64 && v->early_off < v->size);
 	f.has_last = f.last = last;
 	f.has_end = f.end = last && v->cur + 1 == v->nnames;
 	size_t len = krg__mig__file__get_packed_size(&f);
@@ -653,11 +691,105 @@ static int tx_one(struct move *v)
 	return 0;
 }
 
+static void early_pump(struct move *v);
+
 static void tx_pump(struct move *v)
 {
+	if (!v->dumped) {
+		early_pump(v);
+		return;
+	}
 	while (!v->tx_failed && !v->all_sent && v->inflight < XFER_INFLIGHT)
 		if (tx_one(v) < 0)
 			return;
+}
+
+/* One piece of a file: data at offset of name; take = the piece holder. */
+static int send_piece(struct move *v, const char *name, uint64_t off, const uint8_t *data, size_t want, bool last,
+		      bool end)
+{
+	Krg__Mig__File f = KRG__MIG__FILE__INIT;
+	f.xfer = v->xfer;
+	f.name = (char *)name;
+	f.offset = off;
+	f.data.data = (uint8_t *)data;
+	f.data.len = want;
+	f.has_last = f.last = last;
+	f.has_end = f.end = end;
+	size_t len = krg__mig__file__get_packed_size(&f);
+	struct cq *p = malloc(sizeof(*p) + sizeof(v) + len);
+	if (!p)
+		return -ENOMEM;
+	p->len = len;
+	memcpy(p->buf, &v, sizeof(v));
+	krg__mig__file__pack(&f, p->buf + sizeof(v));
+	v->inflight += len;
+	v->pieces++;
+	int r = krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", p->buf + sizeof(v), len, tx_done, p);
+	if (r < 0) {
+		v->inflight -= len;
+		v->pieces--;
+		free(p);
+	}
+	return r;
+}
+
+/* While the worker dumps: whole pieces of the pages file written so far. */
+static void early_pump(struct move *v)
+{
+	if (v->dumped || v->tx_failed || v->early_bad)
+		return;
+	if (v->early_fd < 0) {
+		DIR *d = opendir(v->dir);
+		if (!d)
+			return;
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			size_t l = strlen(e->d_name);
+			if (!strncmp(e->d_name, ".pages-", 7) && l > 12 && l < sizeof(v->early_name) &&
+			    !strcmp(e->d_name + l - 8, ".img.tmp")) {
+				v->early_fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+				snprintf(v->early_name, sizeof(v->early_name), "%.*s", (int)(l - 5), e->d_name + 1);
+				break;
+			}
+		}
+		closedir(d);
+		struct stat st;
+		if (v->early_fd < 0 || fstat(v->early_fd, &st) < 0)
+			return;
+		v->early_ino = st.st_ino;
+		v->early_off = 64;
+	}
+	struct stat st;
+	if (fstat(v->early_fd, &st) < 0 || st.st_nlink == 0) {
+		v->early_bad = true; /* that dump was abandoned: the final pass sends it all */
+		return;
+	}
+	while (v->inflight < XFER_INFLIGHT && (uint64_t)st.st_size >= v->early_off + XFER_CHUNK) {
+		uint8_t *data = malloc(XFER_CHUNK);
+		if (!data || pread(v->early_fd, data, XFER_CHUNK, (off_t)v->early_off) != (ssize_t)XFER_CHUNK) {
+			free(data);
+			v->early_bad = true;
+			return;
+		}
+		int r = send_piece(v, v->early_name, v->early_off, data, XFER_CHUNK, false, false);
+		free(data);
+		if (r < 0) {
+			v->early_bad = true;
+			return;
+		}
+		v->early_pieces++;
+		v->early_off += XFER_CHUNK;
+		v->bytes += XFER_CHUNK;
+	}
+}
+
+static void early_tick(uv_timer_t *t)
+{
+	struct move *v = t->data;
+	early_pump(v);
+	if (v->dumped || v->tx_failed || v->early_bad)
+		uv_timer_stop(t);
 }
 
 static void recv_reply(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
@@ -768,6 +900,16 @@ static void move_dumped(struct move *v, const char *spec)
 		return;
 	}
 	qsort(v->names, v->nnames, sizeof(*v->names), cmp_names);
+	uv_timer_stop(&v->early_timer);
+	if (v->early_fd >= 0 && !v->early_bad && v->early_off > 64) {
+		char path[600];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", v->dir, v->early_name);
+		for (size_t i = 0; i < v->nnames; i++)
+			if (!strcmp(v->names[i], v->early_name) && stat(path, &st) == 0 && st.st_ino == v->early_ino &&
+			    (uint64_t)st.st_size >= v->early_off)
+				v->skip_name = v->names[i];
+	}
 	Krg__Mig__Recv q = KRG__MIG__RECV__INIT;
 	q.xfer = v->xfer;
 	q.id = v->id;
@@ -1260,6 +1402,14 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		return;
 	}
 	struct rx *x = rx_get(from, f->xfer);
+	if (x && f->has_abort && f->abort) {
+		log_info("migrate: transfer %llx from node %u dropped by the source", (unsigned long long)f->xfer, from);
+		if (x->has_req)
+			rx_fail(x, "aborted by the source");
+		else
+			rx_free(x, true);
+		goto out;
+	}
 	if (!x || x->failed || x->ended)
 		goto out;
 	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
@@ -1282,6 +1432,8 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		else
 			done += (size_t)w;
 	}
+	if (ok && f->has_last && f->last && ftruncate(fd, (off_t)(f->offset + f->data.len)) < 0)
+		ok = false;
 	if (fd >= 0 && close(fd) < 0)
 		ok = false;
 	if (!ok) {
@@ -1383,6 +1535,7 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	v->gid = st.st_gid;
 	v->o = o;
 	v->fd = -1;
+	v->early_fd = -1;
 	v->h = h;
 	v->notify_fd = notify_fd & 0xffff;
 	v->xfer = ((uint64_t)m->self << 32) | (uint32_t)++m->counter;
@@ -1413,6 +1566,9 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	}
 	v->wpid = wp;
 	v->w = conn_new(sv[0], CK_WORKER, v);
+	uv_timer_init(m->s->loop, &v->early_timer);
+	v->early_timer.data = v;
+	uv_timer_start(&v->early_timer, early_tick, 5, 5);
 	if (h)
 		h->mv = v;
 	v->next = m->moves;

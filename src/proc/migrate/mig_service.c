@@ -832,7 +832,14 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 				d->id = v->id;
 				d->pid = v->pid;
 				d->node = v->to;
-				d->pidfd = -1;
+				/* Watched from now: a deputy that dies before it
+				 * connects takes its migrant along too. */
+				d->pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+				if (d->pidfd >= 0 && uv_poll_init(the_mig.s->loop, &d->pp, d->pidfd) == 0) {
+					d->pp.data = d;
+					d->pp_on = true;
+					uv_poll_start(&d->pp, UV_READABLE, dep_died);
+				}
 				getrandom(d->token, sizeof(d->token), 0);
 				d->next = the_mig.deps;
 				the_mig.deps = d;
@@ -1008,12 +1015,6 @@ static void hello(struct conn *c, const struct mig_hdr *h, const uint8_t *data, 
 	c->kind = CK_DEPUTY;
 	c->owner = d;
 	d->c = c;
-	d->pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
-	if (d->pidfd >= 0 && uv_poll_init(the_mig.s->loop, &d->pp, d->pidfd) == 0) {
-		d->pp.data = d;
-		d->pp_on = true;
-		uv_poll_start(&d->pp, UV_READABLE, dep_died);
-	}
 	while (d->ph) {
 		struct cq *q = d->ph;
 		d->ph = q->next;

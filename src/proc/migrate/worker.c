@@ -388,13 +388,23 @@ static bool deputy_has_ttys(pid_t pid, const struct prox *px, size_t n)
 static int parse_refused(const char *msg, pid_t pid, struct prox *px, size_t *n)
 {
 	size_t n0 = *n;
+	bool refused_ours = false;
 	const char *p = msg;
 	while (p && *p) {
 		int rp, fd;
 		if (sscanf(p, "process %d fd %d:", &rp, &fd) == 2) {
-			if (rp != pid || !proxyable(pid, fd) || *n >= MIG_MAX_PROXIES)
-				return -1;
-			px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1, .wslave = -1 };
+			/* Our own copies of proxied fds are refused too: they are
+			 * left out of the image (ignore_unsupported). */
+			bool ours = false;
+			for (size_t i = 0; i < *n; i++)
+				ours |= px[i].keep == fd || px[i].num == fd;
+			if (ours) {
+				refused_ours = true;
+			} else {
+				if (rp != pid || !proxyable(pid, fd) || *n >= MIG_MAX_PROXIES)
+					return -1;
+				px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1, .wslave = -1 };
+			}
 		} else if (strncmp(p, "checkpoint refused", 18)) {
 			return -1;
 		}
@@ -402,7 +412,7 @@ static int parse_refused(const char *msg, pid_t pid, struct prox *px, size_t *n)
 		if (p)
 			p++;
 	}
-	return *n > n0 ? 0 : -1;
+	return *n > n0 || refused_ours ? 0 : -1;
 }
 
 static bool is_tty_link(pid_t pid, int fd)
@@ -416,24 +426,51 @@ static bool is_tty_link(pid_t pid, int fd)
 	return !strncmp(link, "/dev/pts/", 9) || !strncmp(link, "/dev/tty", 8) || !strcmp(link, "/dev/console");
 }
 
-/* Terminals are proxied whatever the dump could do with them: they are
- * this node's (a reopen by path elsewhere would be another terminal). */
-static void find_ttys(pid_t pid, struct prox *px, size_t *n)
+/* Terminals and pipes to other processes are proxied whatever the dump
+ * could do with them: a terminal is this node's (a reopen by path
+ * elsewhere would be another one), a pipe's other end stays here. A pipe
+ * with both ends in the process moves with it. Sockets: as the dump says
+ * (one refused is proxied). */
+static void find_unmovable(pid_t pid, struct prox *px, size_t *n)
 {
-	char path[64];
+	char path[64], link[128];
+	struct { int fd; unsigned long ino; int acc; } pipes[256];
+	size_t np = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	DIR *d = opendir(path);
 	if (!d)
 		return;
 	struct dirent *e;
-	while ((e = readdir(d)) && *n < MIG_MAX_PROXIES) {
+	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
 		int fd = atoi(e->d_name);
-		if (is_tty_link(pid, fd))
-			px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1, .wslave = -1 };
+		if (is_tty_link(pid, fd)) {
+			if (*n < MIG_MAX_PROXIES)
+				px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1, .wslave = -1 };
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		unsigned long ino;
+		if (k > 0 && (link[k] = 0, sscanf(link, "pipe:[%lu]", &ino) == 1) && np < 256) {
+			int fl = fd_flags(pid, fd);
+			pipes[np].fd = fd;
+			pipes[np].ino = ino;
+			pipes[np++].acc = fl < 0 ? O_RDWR : fl & O_ACCMODE;
+		}
 	}
 	closedir(d);
+	for (size_t i = 0; i < np; i++) {
+		bool r = false, w = false;
+		for (size_t j = 0; j < np; j++)
+			if (pipes[j].ino == pipes[i].ino) {
+				r |= pipes[j].acc != O_WRONLY;
+				w |= pipes[j].acc != O_RDONLY;
+			}
+		if (!(r && w) && *n < MIG_MAX_PROXIES)
+			px[(*n)++] = (struct prox){ .num = pipes[i].fd, .keep = -1, .hold = -1, .wslave = -1 };
+	}
 }
 
 static void chown_dir(const char *dir, uid_t uid, gid_t gid)
@@ -476,7 +513,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	}
 	struct ckpt_error ce = { { 0 } };
 	struct ckpt_dump_opts o = { .process_only = true };
-	find_ttys(pid, px, &np);
+	find_unmovable(pid, px, &np);
 	r = 0;
 	if (np) {
 		mkdir(MIG_FIFO_DIR, 0755);

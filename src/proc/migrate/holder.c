@@ -48,7 +48,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	/* Terminals: one pty for all of them; the image's FIFO paths point
 	 * to its slave, so the migrant gets a terminal again. Its line
 	 * discipline neither echoes nor post-processes: home's does. */
-	int master = -1;
+	int master = -1, slave = -1, tty_in = -1;
 	bool out_taken = false;
 	for (size_t i = 0; i < hd->n && master < 0; i++) {
 		if (!hd->tty[i])
@@ -69,9 +69,17 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			struct winsize ws = { .ws_row = (unsigned short)hd->rows, .ws_col = (unsigned short)hd->cols };
 			ioctl(sl, TIOCSWINSZ, &ws);
 		}
-		if (sl >= 0)
-			chown(ptsname(master), hd->uid, hd->gid), close(sl);
+		if (sl >= 0) {
+			/* Kept: what the migrant has not read when it moves on is
+			 * taken back from it and goes to its next node. */
+			chown(ptsname(master), hd->uid, hd->gid);
+			fcntl(sl, F_SETFL, fcntl(sl, F_GETFL) | O_NONBLOCK);
+			slave = sl;
+		}
 	}
+	for (size_t i = 0; i < hd->n; i++)
+		if (hd->tty[i] && hd->reads[i] && tty_in < 0)
+			tty_in = hd->num[i];
 	for (size_t i = 0; i < hd->n; i++) {
 		snprintf(path, sizeof(path), "%s/fd%d", fifodir, hd->num[i]);
 		unlink(path);
@@ -200,6 +208,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			} else if (h.type == MF_LEAVE) {
 				leaving = true;
 				mig_pump_drain(&p, false);
+				/* Input it did not read: queued here, or in its terminal. */
+				mig_pump_return(&p, MF_BACK);
+				static uint8_t in[MIG_CHUNK];
+				ssize_t k;
+				while (slave >= 0 && tty_in >= 0 && (k = read(slave, in, sizeof(in))) > 0)
+					mig_send(sock, MF_BACK, tty_in, 0, in, (size_t)k);
 				mig_send(sock, MF_DRAINED, 0, 0, NULL, 0);
 				kill(pid, SIGKILL);
 			}
@@ -212,6 +226,8 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	for (size_t i = 0; i < p.n; i++)
 		if (p.p[i].fd >= 0)
 			close(p.p[i].fd);
+	if (slave >= 0)
+		close(slave);
 	mig_rm_rf(fifodir);
 	_exit(0);
 }

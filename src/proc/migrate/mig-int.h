@@ -45,6 +45,7 @@ enum mig_frame_type {
 	MF_DONE,          /* worker -> krgd */
 	MF_NOTIFY,        /* krgd -> holder: arg = the migrant's fd to write "0\n" to (krg_migrate_self) */
 	MF_WINSZ,         /* deputy -> krgd -> holder: arg = rows << 16 | cols of the home terminal */
+	MF_BACK,          /* holder -> krgd: input for the migrant it did not get here (fd, data): home resends it */
 };
 
 struct mig_hdr {
@@ -89,5 +90,8 @@ int mig_pump_ready(struct mig_pump *p, size_t idx, short revents);
 /* Read every src fd until it is empty (non-blocking fds), ignoring the
  * window; with eof, send EOF after. */
 int mig_pump_drain(struct mig_pump *p, bool eof);
+/* Send every byte queued for dst fds as `type` frames (fd, data), and
+ * forget them. */
+int mig_pump_return(struct mig_pump *p, uint8_t type);
 /* Write what is queued (best effort, blocking) and close everything. */
 void mig_pump_flush_close(struct mig_pump *p);

@@ -68,6 +68,13 @@ struct conn {
 	int events;
 };
 
+struct backq {
+	struct backq *next;
+	uint32_t fd;
+	size_t len;
+	uint8_t data[];
+};
+
 struct dep {
 	struct dep *next;
 	uint32_t id, node;
@@ -78,6 +85,7 @@ struct dep {
 	uint8_t token[16];
 	struct conn *c;
 	struct cq *ph, *pt;     /* frames for the deputy before it connected */
+	struct backq *bh, *bt;  /* input returned by the node it leaves, for the next one */
 	bool exit_sent;
 };
 
@@ -447,6 +455,11 @@ static void dep_to(struct dep *d, uint8_t type, int32_t fd, int64_t arg, const v
 static void pp_closed(uv_handle_t *h)
 {
 	struct dep *d = h->data;
+	while (d->bh) {
+		struct backq *b = d->bh;
+		d->bh = b->next;
+		free(b);
+	}
 	while (d->ph) {
 		struct cq *q = d->ph;
 		d->ph = q->next;
@@ -1081,6 +1094,17 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			hold_free(ho);
 		} else if (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK) {
 			io_from_local(ho->home, ho->id, true, h, data, len);
+		} else if (h->type == MF_BACK) {
+			Krg__Mig__Io io = KRG__MIG__IO__INIT;
+			io.id = ho->id;
+			io.has_fd = true;
+			io.fd = (uint32_t)h->fd;
+			io.has_data = true;
+			io.data.data = (uint8_t *)data;
+			io.data.len = len;
+			io.has_up = io.up = true;
+			io.has_back = io.back = true;
+			send_io(ho->home, "mig.io", &io, true);
 		} else if (h->type == MF_EXIT) {
 			ho->exited = true;
 			if (!ho->leaving)
@@ -1198,15 +1222,55 @@ static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 		uint8_t t = io->has_data ? MF_DATA : io->has_eof ? MF_EOF : MF_ACK;
 		int64_t arg = io->has_ack ? io->ack : 0;
 		size_t len = io->has_data ? io->data.len : 0;
-		if (io->up) {
+		if (io->up && io->back) {
+			/* Input the node it leaves did not deliver: for its next node
+			 * (known at mig.where, which follows on the same channel);
+			 * bounced later: to where it is now. */
+			struct dep *d = dep_by_id(io->id);
+			if (!d || !io->has_data || !len) {
+			} else if (from != d->node) {
+				Krg__Mig__Io o = KRG__MIG__IO__INIT;
+				o.id = io->id;
+				o.has_fd = true;
+				o.fd = io->fd;
+				o.has_data = true;
+				o.data = io->data;
+				send_io(d->node, "mig.io", &o, true);
+			} else {
+				struct backq *b = malloc(sizeof(*b) + len);
+				if (b) {
+					b->next = NULL;
+					b->fd = io->fd;
+					b->len = len;
+					memcpy(b->data, io->data.data, len);
+					if (d->bt)
+						d->bt->next = b;
+					else
+						d->bh = b;
+					d->bt = b;
+				}
+			}
+		} else if (io->up) {
 			/* From the migrant's side to the deputy. */
 			struct dep *d = dep_by_id(io->id);
 			if (d && from == d->node)
 				dep_to(d, t, (int32_t)io->fd, arg, io->data.data, len);
 		} else {
 			struct hold *h = hold_by_id(io->id);
-			if (h && h->c && from == h->home)
+			if (h && h->c && from == h->home) {
 				conn_send(h->c, t, (int32_t)io->fd, arg, io->data.data, len);
+			} else if (!h && io->has_data && len && from == krg_procid_home(io->id)) {
+				/* It left (or is leaving): the input goes back home. */
+				Krg__Mig__Io o = KRG__MIG__IO__INIT;
+				o.id = io->id;
+				o.has_fd = true;
+				o.fd = io->fd;
+				o.has_data = true;
+				o.data = io->data;
+				o.has_up = o.up = true;
+				o.has_back = o.back = true;
+				send_io(from, "mig.io", &o, true);
+			}
 		}
 	} else if (!strcmp(type, "mig.exit")) {
 		struct dep *d = dep_by_id(io->id);
@@ -1217,6 +1281,20 @@ static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 		if (d && io->has_node) {
 			d->node = io->node;
 			log_info("migrate: %u now runs on node %u", d->id, d->node);
+			while (d->bh) {
+				struct backq *b = d->bh;
+				d->bh = b->next;
+				Krg__Mig__Io o = KRG__MIG__IO__INIT;
+				o.id = d->id;
+				o.has_fd = true;
+				o.fd = b->fd;
+				o.has_data = true;
+				o.data.data = b->data;
+				o.data.len = b->len;
+				send_io(d->node, "mig.io", &o, true);
+				free(b);
+			}
+			d->bt = NULL;
 			send_simple(d->node, "mig.go", d->id, 0, false, 0, UINT32_MAX);
 		}
 	} else if (!strcmp(type, "mig.go")) {
@@ -1243,7 +1321,9 @@ static void on_net_io(struct krg_net *net, uint32_t from, const struct krg_msg *
 		/* Only the nodes concerned may speak about a process. */
 		struct dep *d = dep_by_id(io->id);
 		struct hold *h = hold_by_id(io->id);
-		bool ok = (d && from == d->node) || (h && from == h->home);
+		bool ok = (d && from == d->node) || (h && from == h->home) ||
+			  (d && io->up && io->back) ||                                            /* returned input */
+			  (!h && !io->up && !strcmp(msg->type, "mig.io") && from == krg_procid_home(io->id)); /* to bounce */
 		if (ok)
 			dispatch_io(from, msg->type, io);
 		else

@@ -238,3 +238,20 @@ void mig_pump_flush_close(struct mig_pump *p)
 		pfd_close(f);
 	}
 }
+
+int mig_pump_return(struct mig_pump *p, uint8_t type)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct mig_pfd *f = &p->p[i];
+		while (!f->src && f->qh) {
+			struct mig_qbuf *b = f->qh;
+			int r = b->len > b->off ? mig_send(p->sock, type, f->num, 0, b->data + b->off, b->len - b->off) : 0;
+			f->qh = b->next;
+			free(b);
+			if (r < 0)
+				return r;
+		}
+		f->qt = NULL;
+	}
+	return 0;
+}

@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 	printf("  ratio to baseline (time until all done)     bulk %.1fx, one by one %.1fx\n", t_bulk / t_local,
 	       t_one / t_local);
 	if (bad) {
-		printf("  %d jobs did not exit 0\n", bad);
+		printf("  %d jobs did not exit 0 (krg jobs --json says why)\n", bad);
 		return 1;
 	}
 	return 0;

@@ -447,8 +447,10 @@ int krg_api_server_new(uv_loop_t *loop, const char *path, struct krg_api_server 
 	uv_pipe_init(loop, &srv->listener, 0);
 	srv->listener.data = srv;
 	r = uv_pipe_bind(&srv->listener, path);
+	/* Room for bursts of local clients (a DRMAA bulk submission starts a
+	 * shepherd per job at once); capped by net.core.somaxconn. */
 	if (r == 0)
-		r = uv_listen((uv_stream_t *)&srv->listener, 64, connection_cb);
+		r = uv_listen((uv_stream_t *)&srv->listener, 1024, connection_cb);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", path, uv_strerror(r));
 		/* Freed when the caller's loop runs the close callback. */

@@ -22,14 +22,21 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include "api/client.h"
 #include "api/server.h"
 #include "drmaa/drmaa-int.h"
+#include "proto/node.pb-c.h"
 #include "proto/proc.pb-c.h"
 
 #define CHUNK (256u << 10)
+/* A running job whose stream is silent this long is probed: if its
+ * process is gone and still nothing comes for as long again, its exit
+ * report was lost (a krgd link dropped under overload) — the job fails
+ * with that reason instead of waiting for ever. */
+#define SILENCE_MS 3000
 
 struct shep {
 	const char *sdir;
@@ -39,6 +46,7 @@ struct shep {
 	uint64_t my_start;
 	uint32_t krg_id, node;
 	int64_t start_ms;
+	int slot;                 /* flock'ed start slot while starting, or -1 */
 };
 
 static int64_t wall_ms(void)
@@ -120,6 +128,58 @@ static int take_signals(struct shep *s)
 	return term;
 }
 
+/* Admission: at most KRG_DRMAA_MAX_STARTING (default 32) jobs of this
+ * user on this node are being started at once — a bulk submission of
+ * thousands would otherwise open as many krgd streams in the same
+ * instant. A slot is an flock on BASE/slots/<i>, released by closing it
+ * (or by the shepherd's death), so no count can leak. Running jobs are
+ * not limited. Returns the locked fd or -1 if every slot tried is busy. */
+static int take_slot(struct shep *s)
+{
+	static unsigned n;
+	if (!n) {
+		const char *e = getenv("KRG_DRMAA_MAX_STARTING");
+		long v = e ? strtol(e, NULL, 10) : 0;
+		n = v >= 1 && v <= 4096 ? (unsigned)v : 32;
+	}
+	char dir[PATH_MAX], p[PATH_MAX + 32];
+	snprintf(dir, sizeof(dir), "%s", s->sdir);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return -2;
+	snprintf(slash, sizeof(dir) - (size_t)(slash - dir), "/slots");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -2; /* no admission control possible: go on without */
+	for (unsigned i = 0; i < n && i < 8; i++) {
+		snprintf(p, sizeof(p), "%s/%u", dir, (s->seq + i * 7) % n);
+		int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -2;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		close(fd);
+	}
+	/* All busy: sleep in the kernel on our own slot, at most 1 s (SIGALRM
+	 * interrupts it), then the caller looks at holds and signals again. */
+	snprintf(p, sizeof(p), "%s/%u", dir, s->seq % n);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -2;
+	struct itimerval it = { .it_value = { .tv_sec = 1 } }, off = { 0 };
+	setitimer(ITIMER_REAL, &it, NULL);
+	int r = flock(fd, LOCK_EX);
+	setitimer(ITIMER_REAL, &off, NULL);
+	if (r == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig; /* only interrupts the flock of take_slot */
+}
+
 /* Queued: wait for release and the start time. Returns once the job may
  * start (state written "running" under the job lock, so a concurrent
  * drmaa_control(HOLD) sees it started). */
@@ -136,14 +196,19 @@ static void wait_queued(struct shep *s)
 			unlock_job(fd);
 			finish_failed(s, true, 0, "the deadline passed before the job could start");
 		}
-		if (!held && now >= js->start_at * 1000) {
+		bool startable = !held && now >= js->start_at * 1000;
+		if (startable && s->slot == -1)
+			s->slot = take_slot(s);
+		if (startable && s->slot != -1) {
 			write_state(s, "running", NULL);
 			unlock_job(fd);
 			return;
 		}
 		unlock_job(fd);
 		int64_t wait = 1000;
-		if (!held && js->start_at * 1000 - now < wait)
+		if (startable)
+			wait = 0; /* take_slot already waited */
+		else if (!held && js->start_at * 1000 - now < wait)
 			wait = js->start_at * 1000 - now;
 		struct pollfd pf = { .fd = s->sigfd, .events = POLLIN };
 		poll(&pf, 1, (int)(wait > 0 ? wait : 0));
@@ -206,6 +271,18 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 static int open_out(const char *path)
 {
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
+}
+
+/* Does the job's process still exist? (krg's kill path, signal 0.) */
+static bool job_gone(uint32_t id, const char *socket)
+{
+	Krg__Node__ProcKill k = KRG__NODE__PROC_KILL__INIT;
+	k.id = id;
+	k.signal = 0;
+	uint8_t body[32];
+	size_t n = krg__node__proc_kill__pack(&k, body);
+	char err[256];
+	return krg_api_call(socket, "proc.kill", body, n, 5000, NULL, NULL, err, sizeof(err)) == -ESRCH;
 }
 
 static _Noreturn void run(struct shep *s, const char *socket)
@@ -299,6 +376,9 @@ static _Noreturn void run(struct shep *s, const char *socket)
 	free(resp);
 	if (!rs)
 		finish_failed(s, true, 255, "krgd sent a malformed answer to proc.run");
+	if (s->slot >= 0)
+		close(s->slot); /* started: the next one may start */
+	s->slot = -1;
 	size_t window = rs->has_window ? rs->window : 0;
 	s->krg_id = rs->id;
 	s->node = rs->node;
@@ -317,15 +397,29 @@ static _Noreturn void run(struct shep *s, const char *socket)
 		io.has_eof = io.eof = true;
 		add_frame(&ob, &io);
 	}
-	int64_t t0 = s->start_ms;
+	int64_t t0 = s->start_ms, heard = t0, gone_at = 0, every = SILENCE_MS;
 	for (;;) {
 		int64_t now = wall_ms(), next = -1;
+		if (now - heard >= every) {
+			if (!job_gone(s->krg_id, socket)) {
+				gone_at = 0;
+				if (every < 64 * SILENCE_MS)
+					every *= 2; /* a quiet long job: probe less and less */
+			} else if (!gone_at) {
+				gone_at = now;
+				every = SILENCE_MS;
+			} else if (now - gone_at >= SILENCE_MS)
+				finish_failed(s, false, 255,
+					      "krg lost the job's exit report (its process is gone; a krgd link failed)");
+			heard = now;
+		}
+		next = heard + every;
 		/* Limits: soft wall clock → SIGTERM, hard → SIGKILL, deadline → SIGKILL. */
 		if (js->wct_soft && !soft_sent) {
 			if (now - t0 >= js->wct_soft * 1000) {
 				send_signal(&ob, SIGTERM);
 				soft_sent = true;
-			} else
+			} else if (t0 + js->wct_soft * 1000 < next)
 				next = t0 + js->wct_soft * 1000;
 		}
 		if (js->wct_hard && !hard_sent) {
@@ -333,7 +427,7 @@ static _Noreturn void run(struct shep *s, const char *socket)
 				send_signal(&ob, SIGCONT);
 				send_signal(&ob, SIGKILL);
 				hard_sent = true;
-			} else if (next < 0 || t0 + js->wct_hard * 1000 < next)
+			} else if (t0 + js->wct_hard * 1000 < next)
 				next = t0 + js->wct_hard * 1000;
 		}
 		if (js->deadline && !dead_sent) {
@@ -341,7 +435,7 @@ static _Noreturn void run(struct shep *s, const char *socket)
 				send_signal(&ob, SIGCONT);
 				send_signal(&ob, SIGKILL);
 				dead_sent = true;
-			} else if (next < 0 || js->deadline * 1000 < next)
+			} else if (js->deadline * 1000 < next)
 				next = js->deadline * 1000;
 		}
 		bool want_in = !stdin_done && ob.len - ob.off < CHUNK && (!window || inflight < window);
@@ -349,7 +443,7 @@ static _Noreturn void run(struct shep *s, const char *socket)
 			{ .fd = sock, .events = POLLIN | (ob.len > ob.off ? POLLOUT : 0) },
 			{ .fd = s->sigfd, .events = POLLIN },
 		};
-		int timeout = want_in ? 0 : next < 0 ? -1 : (int)(next - now > 0 ? next - now : 0);
+		int timeout = want_in ? 0 : (int)(next - now > 0 ? next - now : 0);
 		if (poll(pf, 2, timeout) < 0 && errno != EINTR)
 			finish_failed(s, false, 255, "poll failed");
 		if (pf[1].revents & POLLIN && take_signals(s)) {
@@ -398,6 +492,8 @@ static _Noreturn void run(struct shep *s, const char *socket)
 		if (k <= 0)
 			finish_failed(s, false, 255, "lost the connection to krgd while the job ran");
 		ilen += (size_t)k;
+		heard = wall_ms();
+		gone_at = 0;
 		size_t off = 0;
 		while (ilen - off >= 4) {
 			const uint8_t *h = ib + off;
@@ -450,7 +546,7 @@ static _Noreturn void run(struct shep *s, const char *socket)
 _Noreturn void drmaa_shepherd_main(const char *sdir, unsigned seq, const struct drmaa_jobspec *js,
 				   const char *socket, int ready_fd)
 {
-	struct shep s = { .sdir = sdir, .seq = seq, .js = js };
+	struct shep s = { .sdir = sdir, .seq = seq, .js = js, .slot = -1 };
 	setsid();
 	prctl(PR_SET_NAME, "krg-drmaa-job");
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -469,6 +565,9 @@ _Noreturn void drmaa_shepherd_main(const char *sdir, unsigned seq, const struct 
 		if (i != SIGKILL && i != SIGSTOP)
 			signal(i, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);

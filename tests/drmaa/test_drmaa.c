@@ -579,7 +579,9 @@ static void test_bulk(void **st)
 	assert_int_equal(drmaa_run_bulk_jobs(&ids, jt, 3, 2, 1, diag, E), DRMAA_ERRNO_INVALID_ARGUMENT);
 	assert_int_equal(drmaa_run_bulk_jobs(&ids, jt, 1, 2, 0, diag, E), DRMAA_ERRNO_INVALID_ARGUMENT);
 	assert_int_equal(drmaa_run_bulk_jobs(NULL, jt, 1, 2, 1, diag, E), DRMAA_ERRNO_INVALID_ARGUMENT);
+	setenv("KRG_DRMAA_MAX_STARTING", "1", 1); /* the shepherds start one at a time */
 	assert_int_equal(drmaa_run_bulk_jobs(&ids, jt, 3, 8, 2, diag, E), 0);
+	unsetenv("KRG_DRMAA_MAX_STARTING");
 	size_t n;
 	assert_int_equal(drmaa_get_num_job_ids(ids, &n), 0);
 	assert_int_equal(n, 3);

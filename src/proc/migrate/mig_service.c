@@ -1371,15 +1371,13 @@ static void rx_fail(struct rx *x, const char *text)
 static void rx_idle(uv_timer_t *t)
 {
 	struct rx *x = t->data;
+	bool answered_here = x->has_req; /* rx_fail answers and frees it then */
 	if (!x->failed)
 		rx_fail(x, "the transfer stalled");
-	if (the_mig.rxs && x) {
-		for (struct rx *y = the_mig.rxs; y; y = y->next)
-			if (y == x) {
-				rx_free(x, true);
-				break;
-			}
-	}
+	else if (answered_here)
+		rx_fail(x, "the transfer failed");
+	if (!answered_here)
+		rx_free(x, true);
 }
 
 static void rx_try_start(struct rx *x)

@@ -55,6 +55,7 @@ struct ckpt_fd_rctx {
 	struct ckpt_app_fds *app;  /* every process of the restore */
 	size_t idx;                /* this one's index in app */
 	int park_base;             /* parked fds go at or above this */
+	long stdio[3];             /* the restorer's fds 0-2, kept in the tracee for "inherit" entries; -1: none */
 };
 
 /* A duplicate of fd `fd` of process `pid` in krg (close-on-exec), or -errno. */
@@ -430,6 +431,65 @@ static int tty_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct c
 }
 
 static const struct ckpt_fd_ops fd_tty = { CKPT_FD_OPS_VERSION, "tty", true, tty_match, tty_dump, tty_restore };
+
+/* ---- standard streams that lead out of the application (fds 0-2 on a
+ * pipe, socket or anything else whose other side is not in it: the krg
+ * run stream, a shell's pipe) are inherited: at restart they are the
+ * restarting krg's own fds 0-2 (its terminal or pipes; with --foreground
+ * the stream; a background restart through krgd gives /dev/null), as a
+ * job gets the shell's. ---- */
+
+static bool inherit_match(pid_t pid, int fd, const struct stat *st, const char *link)
+{
+	return false;  /* chosen by the dump, never by matching */
+}
+
+static int inherit_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	free(out->path);
+	out->path = ckpt_strdup(link);
+	return 0;
+}
+
+static int inherit_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	if (fd->fd < 0 || fd->fd > 2)
+		return ckpt_fail(err, EBADMSG, "image: fd %d is inherited, which only fds 0-2 may be", fd->fd);
+	long from = c->stdio[fd->fd];
+	if (from < 0) {
+		/* the restarter has no such fd: /dev/null */
+		static const char devnull[] = "/dev/null";
+		if (ckpt_poke(c->t->pid, c->t->scratch, devnull, sizeof(devnull)) < 0)
+			return ckpt_fail(err, EIO, "fd %d: cannot pass /dev/null", fd->fd);
+		long n = INJ(c, fd->fd, "opening /dev/null", SYS_openat, AT_FDCWD, (long)c->t->scratch, O_RDWR, 0, 0, 0);
+		return place(c, n, fd, err);
+	}
+	INJ(c, fd->fd, "dup3 of the restarter's fd", SYS_dup3, from, fd->fd, (fd->flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
+	return 0;
+}
+
+static const struct ckpt_fd_ops fd_inherit = { CKPT_FD_OPS_VERSION, "inherit", false, inherit_match, inherit_dump, inherit_restore };
+
+/* Turn an entry into an inherited standard stream. */
+static void make_inherit(Krg__Ckpt__Fd *e)
+{
+	if (!e->path && e->has_ino) {
+		char what[64];
+		snprintf(what, sizeof(what), "%s:[%llu]", strcmp(e->kind, "unix") ? e->kind : "socket", (unsigned long long)e->ino);
+		e->path = ckpt_strdup(what);
+	}
+	free(e->kind);
+	e->kind = ckpt_strdup("inherit");
+	free(e->data.data);
+	e->data.data = NULL;
+	e->data.len = 0;
+	e->has_data = e->has_peer = e->has_peer_pid = e->has_pipe_size = false;
+	for (size_t k = 0; k < e->n_packets; k++)
+		free(e->packets[k].data);
+	free(e->packets);
+	e->packets = NULL;
+	e->n_packets = 0;
+}
 
 /* ---- pipes and FIFOs ----
  * Dump: each end is an entry with the pipe's inode; the linking pass
@@ -1019,6 +1079,10 @@ static int link_unix(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 		for (size_t j = 0; j < f->n_fds && !p; j++)
 			if (j != i && !f->fds[j]->has_dup_of && !strcmp(f->fds[j]->kind, "unix") && f->fds[j]->ino == (uint64_t)peer)
 				p = f->fds[j];
+		if (!p && !ls->in_app && e->fd <= 2) {
+			make_inherit(e);
+			return 0;
+		}
 		if (!p && !ls->in_app) {
 			refuse(ls, i, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%lld] is outside the process is not supported yet",
 			       ls->pid, e->fd, (unsigned long long)e->ino, peer);
@@ -1094,7 +1158,7 @@ static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 
 static const struct ckpt_fd_ops fd_unix = { CKPT_FD_OPS_VERSION, "unix", false, unix_match, unix_dump, unix_restore };
 
-static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_tty, &fd_pipe, &fd_fifo, &fd_eventfd, &fd_deleted, &fd_memfd, &fd_unix };
+static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_tty, &fd_pipe, &fd_fifo, &fd_eventfd, &fd_deleted, &fd_memfd, &fd_unix, &fd_inherit };
 
 static const struct ckpt_fd_ops *kind_by_name(const char *k)
 {
@@ -1215,6 +1279,10 @@ static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 			wr->peer = rd->fd;
 		} else if (!ls->in_app) {
 			pid_t h = pipe_holder(&ls->pid, 1, e->ino);
+			if (h && e->fd <= 2 && !(rd && wr)) {
+				make_inherit(e);
+				return 0;
+			}
 			if (h) {
 				refuse(ls, i, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d is not supported yet", ls->pid,
 				       e->fd, (unsigned long long)e->ino, h);
@@ -1366,6 +1434,8 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool snapshot, bool in_a
 		for (size_t k = 0; k < ARRAY_SIZE(fd_kinds) && !ops; k++)
 			if (fd_kinds[k]->match(pid, fd, &st, link))
 				ops = fd_kinds[k];
+		if (!ops && fd <= 2)
+			ops = &fd_inherit;
 		if (!ops) {
 			if (!ignore_unsupported) {
 				if (!refused++)
@@ -1586,6 +1656,10 @@ int ckpt_files_link_app(Krg__Ckpt__Files **f, size_t n, bool ignore_unsupported,
 				continue;
 			}
 			pid_t h = is_pipe ? pipe_holder(pids, n, e->ino) : 0;
+			if (((is_pipe && h) || is_unix) && e->fd <= 2) {
+				make_inherit(e);
+				continue;
+			}
 			if (is_pipe && h) {
 				drop[i][a] = true;
 				app_refuse(&ar, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d, outside the application, is not supported",
@@ -1595,6 +1669,16 @@ int ckpt_files_link_app(Krg__Ckpt__Files **f, size_t n, bool ignore_unsupported,
 				app_refuse(&ar, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%llu] is outside the application is not supported",
 					   f[i]->pid, e->fd, (unsigned long long)e->ino, (unsigned long long)want);
 			}
+		}
+	/* Who shares an inherited stream inherits it too (from its owner). */
+	for (size_t i = 0; i < n; i++)
+		for (size_t a = 0; a < f[i]->n_fds; a++) {
+			Krg__Ckpt__Fd *e = f[i]->fds[a];
+			for (size_t j = 0; j < i && e->has_share_pid; j++)
+				for (size_t b = 0; b < f[j]->n_fds; b++)
+					if (f[j]->pid == e->share_pid && f[j]->fds[b]->fd == e->share_fd && !strcmp(f[j]->fds[b]->kind, "inherit") &&
+					    strcmp(e->kind, "inherit"))
+						make_inherit(e);
 		}
 	/* What was dropped goes from every process that shares it. */
 	for (size_t i = 0; i < n; i++)
@@ -1678,16 +1762,29 @@ int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err)
 {
 	const Krg__Ckpt__Files *f = app->files[idx];
-	/* Nothing of the restorer's survives: the process gets its own set. */
-	long ret = ckpt_syscall(t, err, SYS_close_range, 0, ~0U, 0, 0, 0, 0);
-	if (ret < 0)
-		return ckpt_fail(err, (int)-ret, "closing inherited fds: %s", strerror((int)-ret));
-	struct ckpt_fd_rctx c = { .t = t, .f = f, .done = calloc(f->n_fds + 1, sizeof(bool)), .app = app, .idx = idx };
+	struct ckpt_fd_rctx c = { .t = t, .f = f, .done = calloc(f->n_fds + 1, sizeof(bool)), .app = app, .idx = idx, .stdio = { -1, -1, -1 } };
 	if (!c.done)
 		abort();
-	for (size_t i = 0; i < f->n_fds; i++)
+	bool inherits = false;
+	for (size_t i = 0; i < f->n_fds; i++) {
 		if (f->fds[i]->fd >= c.park_base)
 			c.park_base = f->fds[i]->fd + 1;
+		inherits |= !strcmp(f->fds[i]->kind, "inherit");
+	}
+	if (c.park_base < 3)
+		c.park_base = 3;
+	/* Nothing of the restorer's survives but, for inherited standard
+	 * streams, its fds 0-2 (this shell is a copy of it), kept aside. */
+	long ret = ckpt_syscall(t, err, SYS_close_range, inherits ? 3 : 0, ~0U, 0, 0, 0, 0);
+	if (ret < 0) {
+		free(c.done);
+		return ckpt_fail(err, (int)-ret, "closing inherited fds: %s", strerror((int)-ret));
+	}
+	if (inherits)
+		for (int k = 0; k < 3; k++) {
+			c.stdio[k] = ckpt_syscall(t, err, SYS_fcntl, k, F_DUPFD_CLOEXEC, c.park_base, 0, 0, 0);
+			ckpt_syscall(t, err, SYS_close, k, 0, 0, 0, 0, 0);
+		}
 	c.pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
 	if (c.pidfd < 0) {
 		free(c.done);
@@ -1712,6 +1809,9 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 		}
 		r = kind_by_name(fd->kind)->restore(&c, fd, err);
 	}
+	for (int k = 0; k < 3; k++)
+		if (c.stdio[k] >= 0)
+			ckpt_syscall(t, err, SYS_close, c.stdio[k], 0, 0, 0, 0, 0);
 	/* Locks last: every fd of the process is in place. */
 	for (size_t i = 0; i < f->n_fds && !r; i++)
 		if (f->fds[i]->n_locks && !f->fds[i]->has_dup_of)

@@ -68,4 +68,26 @@ wait_for 5 "the new terminal's size" has $s2 'size 70x15'
 tmux send-keys -t $s2 "quit" Enter
 wait_for 10 "its exit status through krg" has $s2 'rc2=3'
 echo "ok   restarted on node 1 in the foreground: state, node, terminal, exit status"
+
+# A pipeline on pipes (no terminal): bash waiting for seq | gzip | wc, its
+# stdout the krg run stream. Checkpointed mid-way, restarted on node 1 in
+# the foreground: the streams are inherited from the new stream, and the
+# count is the uninterrupted one.
+PIPE='seq 1 40000000 | gzip -1 | wc -c'
+want=$(bash -c "$PIPE")
+on 1 "$KRG" run -n 2 -- bash -c "$PIPE" </dev/null >"$W/pipe.out" 2>&1 &
+run=$!
+pid_of_bash() { on 1 "$KRG" ps -a --json | python3 -c '
+import json, sys
+ps = [p for p in json.load(sys.stdin)["processes"] if p["node"] == 2 and p["command"].startswith("bash -c seq")]
+print(ps[0]["id"] if ps else "")'; }
+pipeline_runs() { [ -n "$(pid_of_bash)" ]; }
+wait_for 10 "the pipeline runs on node 2" pipeline_runs
+sleep 1
+pid=$(pid_of_bash)
+on 1 "$KRG" checkpoint "$pid" --kill >/dev/null || fail "pipeline checkpoint failed"
+wait $run || true
+got=$(on 1 "$KRG" restart "$pid" -n 1 --foreground </dev/null) || fail "pipeline restart failed: $got"
+[ "$got" = "$want" ] || fail "the restarted pipeline counted '$got', uninterrupted $want"
+echo "ok   seq | gzip | wc checkpointed on node 2 and finished on node 1 in the foreground: $got bytes, as uninterrupted"
 echo PASS

@@ -196,21 +196,32 @@ unsupported() {
 	local name=unsup bin=$T/ckpt_anon_mem d=$WORK/unsup
 	mkdir -p "$d"
 	# stdin a pipe from outside the application (a sibling, not a child:
-	# a child would be part of it): refused, naming pid, fd and kind;
-	# nothing written.
+	# a child would be part of it): a standard stream, so inherited — the
+	# restarting krg's own stdin takes its place.
 	sleep 100 | ( cd "$d" && exec "$bin" "$d/ready" >"$d/out.log" 2>&1 ) &
 	pid=$!
 	wait_file "$d/ready" || { bad "$name: never ready"; return; }
-	if "$KRG" checkpoint "$pid" --dir "$d/img" 2>"$d/err"; then
-		bad "$name: a pipe was accepted"
-	elif grep -q "process $pid fd 0: pipe" "$d/err" && [ ! -e "$d/img" ] && kill -0 "$pid"; then
+	"$KRG" checkpoint "$pid" --dir "$d/img" --kill 2>"$d/err" || { bad "$name: stdin pipe: $(cat "$d/err")"; return; }
+	wait "$pid" 2>/dev/null
+	"$KRG" image show "$d/img" | grep -q 'fd 0 .*inherit .*pipe:' || bad "$name: fd 0 not saved as inherited"
+	restart_and_check $name "$d/img" </dev/null || return
+	ok "$name: a stdin pipe from outside is inherited"
+	# Another fd on a pipe from outside: refused, naming pid, fd and kind;
+	# nothing written; the process runs on.
+	sleep 100 | ( exec 5<&0 </dev/null; exec sleep 100 ) &
+	local sl=$!
+	sleep 0.3
+	if "$KRG" checkpoint "$sl" --dir "$d/img2" 2>"$d/err"; then
+		bad "$name: a pipe on fd 5 from outside was accepted"
+	elif grep -q "process $sl fd 5: pipe" "$d/err" && [ ! -e "$d/img2" ] && kill -0 "$sl"; then
 		ok "$name: pipe refused: $(head -1 "$d/err")"
 	else
 		bad "$name: $(cat "$d/err")"
 	fi
-	"$KRG" checkpoint "$pid" --dir "$d/img" --kill --ignore-unsupported 2>"$d/err" || { bad "$name: --ignore-unsupported: $(cat "$d/err")"; return; }
-	wait "$pid" 2>/dev/null
-	restart_and_check $name "$d/img"
+	"$KRG" checkpoint "$sl" --dir "$d/img2" --kill --ignore-unsupported 2>"$d/err" || bad "$name: --ignore-unsupported: $(cat "$d/err")"
+	"$KRG" image show "$d/img2" | grep -q 'fd 5' && bad "$name: fd 5 kept with --ignore-unsupported"
+	kill "$sl" 2>/dev/null
+	wait "$sl" 2>/dev/null
 }
 
 # Kinds not saved yet (inotify, TCP socket): one line each, naming pid, fd

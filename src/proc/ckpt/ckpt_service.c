@@ -233,6 +233,15 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		r = krg_ckpt_store_dump(w->pid, w->uid, w->gid, w->appid, &w->opts, msg, sizeof(msg));
 	} else {
 		r = krg_ckpt_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
+		/* Standard streams the application inherits: nothing of krgd's
+		 * (its log). A foreground restart (exec stream) gives real ones. */
+		int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (dn >= 0) {
+			for (int k = 0; k < 3; k++)
+				if (k != fd)
+					dup2(dn, k);
+			close(dn);
+		}
 		if (r == 0) {
 			struct ckpt_error err = { { 0 } };
 			struct ckpt_pidns ns = { 0 };

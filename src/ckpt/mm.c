@@ -12,12 +12,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <linux/prctl.h>
+#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -28,6 +32,8 @@
 #define PM_SWAP (1ULL << 62)
 #define PM_FILE (1ULL << 61)
 #define IO_CHUNK (1UL << 20)
+#define FILL_PIECE (4UL << 20)          /* restore: at most this much per UFFDIO_COPY */
+#define FILL_TWO_THREADS (32UL << 20)   /* a second copying thread for a VMA with this much data */
 #define SUM_LEN 16  /* Vma.checksum: XXH3-128, canonical (big-endian) */
 
 static XXH3_state_t *sum_new(void)
@@ -440,6 +446,7 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 	size_t nsums = 0;
 	if (!sums)
 		abort();
+	progress_start("verify", pages->len);
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const Krg__Ckpt__Vma *v = mm->vmas[i];
 		bool vsys = v->kind == KRG__CKPT__VMA_KIND__VMA_VSYSCALL;
@@ -458,7 +465,11 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 				XXH3_freeState(hs);
 				return ckpt_fail(err, EBADMSG, "image: page run %zu of VMA %#llx is out of bounds", j, (unsigned long long)v->start);
 			}
-			XXH3_128bits_update(hs, pages->data + run->offset, len);
+			for (uint64_t off = 0; off < len; off += CKPT_PROGRESS_STEP) {
+				uint64_t step = MIN(len - off, CKPT_PROGRESS_STEP);
+				XXH3_128bits_update(hs, pages->data + run->offset + off, step);
+				progress_add(step);
+			}
 			cursor += len;
 		}
 		if (v->n_runs) {
@@ -474,6 +485,7 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 	int r = ckpt_pages_verify(pages, sums, nsums * SUM_LEN, err);
 	if (r < 0)
 		return r;
+	progress_end();
 	if (mm->auxv.len > 512 || mm->auxv.len % 16)
 		return ckpt_fail(err, EBADMSG, "image: auxv of %zu bytes", mm->auxv.len);
 	return 0;
@@ -601,7 +613,192 @@ static int relocate_vdso(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct 
 	return 0;
 }
 
-static int map_vma(struct ckpt_tracee *t, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, struct ckpt_error *err)
+/* Page contents go in with userfaultfd (UFFDIO_COPY): the tracee makes
+ * the uffd (bound to its mm), krg takes a duplicate with pidfd_getfd, and
+ * every run of an anonymous or shared-anonymous VMA is copied straight
+ * from krg's mapping of the pages file into freshly allocated pages of the
+ * tracee, tens of MiB per ioctl: no zeroed page first, no page-by-page
+ * fault or get_user_pages as with process_vm_writev. The range is
+ * registered only while being filled (nothing ever faults on it: the
+ * tracee is stopped) and unregistered after, so the VMA ends as a plain
+ * one; the uffd is closed at the end of the restore. Private file
+ * mappings (their COW'd pages), or a kernel without userfaultfd, go
+ * through process_vm_writev. */
+struct filler {
+	int uffd;  /* krg's duplicate, or -1: process_vm_writev */
+};
+
+static void filler_open(struct ckpt_tracee *t, struct filler *f, struct ckpt_error *err)
+{
+	f->uffd = -1;
+	if (getenv("KRG_CKPT_NO_UFFD"))  /* the fallback, for tests and comparisons */
+		return;
+	long tfd = sys(t, err, SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0);
+	if (tfd == -EINVAL)  /* before 5.11: no user-mode-only flag */
+		tfd = sys(t, err, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0);
+	if (tfd < 0)
+		return;
+	int pfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (pfd >= 0) {
+		f->uffd = (int)syscall(SYS_pidfd_getfd, pfd, (int)tfd, 0);
+		close(pfd);
+	}
+	sys(t, err, SYS_close, tfd, 0, 0, 0, 0, 0);  /* our duplicate keeps it */
+	struct uffdio_api api = { .api = UFFD_API };
+	if (f->uffd >= 0 && ioctl(f->uffd, UFFDIO_API, &api) < 0) {
+		close(f->uffd);
+		f->uffd = -1;
+	}
+}
+
+static void filler_close(struct filler *f)
+{
+	if (f->uffd >= 0)
+		close(f->uffd);
+	f->uffd = -1;
+}
+
+/* len bytes from src to dst in the tracee, through the uffd. */
+static int uffd_copy(int uffd, uint64_t dst, const uint8_t *src, uint64_t len)
+{
+	while (len) {
+		struct uffdio_copy c = { .dst = dst, .src = (uintptr_t)src, .len = len, .mode = UFFDIO_COPY_MODE_DONTWAKE };
+		int rc = ioctl(uffd, UFFDIO_COPY, &c);
+		int e = errno;
+		if (c.copy > 0) {  /* partial (EAGAIN: the mm changed under it) or whole */
+			dst += (uint64_t)c.copy, src += c.copy, len -= (uint64_t)c.copy;
+			continue;
+		}
+		if (rc == 0)
+			return -EIO;  /* nothing copied and no error: do not spin */
+		if (e != EAGAIN && e != EINTR)
+			return -e;
+	}
+	return 0;
+}
+
+/* The runs of v cut in pieces of at most FILL_PIECE bytes, taken in turn
+ * by this thread and, for a big VMA, a second one: UFFDIO_COPY from two
+ * threads at once is ~25% faster (the time goes into the tracee's new
+ * pages, not into the copy). */
+struct piece {
+	uint64_t dst;
+	const uint8_t *src;
+	uint64_t len;
+};
+struct fill_job {
+	int uffd;
+	const struct piece *pieces;
+	size_t n;
+	atomic_size_t next;
+	atomic_uint_fast64_t done;  /* bytes copied */
+	atomic_int err;             /* first -errno */
+};
+
+static void fill_work(struct fill_job *j)
+{
+	for (;;) {
+		size_t i = atomic_fetch_add(&j->next, 1);
+		if (i >= j->n || atomic_load(&j->err))
+			return;
+		int r = uffd_copy(j->uffd, j->pieces[i].dst, j->pieces[i].src, j->pieces[i].len);
+		if (r < 0) {
+			int zero = 0;
+			atomic_compare_exchange_strong(&j->err, &zero, r);
+			return;
+		}
+		atomic_fetch_add(&j->done, j->pieces[i].len);
+	}
+}
+
+static void *fill_thread(void *arg)
+{
+	fill_work(arg);
+	return NULL;
+}
+
+static int uffd_fill_vma(int uffd, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages)
+{
+	size_t n = 0, cap = 0;
+	uint64_t total = 0;
+	struct piece *pc = NULL;
+	for (size_t j = 0; j < v->n_runs; j++) {
+		const Krg__Ckpt__PageRun *run = v->runs[j];
+		for (uint64_t off = 0; off < run->npages * CKPT_PAGE; off += FILL_PIECE) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				pc = realloc(pc, cap * sizeof(*pc));
+				if (!pc)
+					abort();
+			}
+			uint64_t len = MIN(run->npages * CKPT_PAGE - off, FILL_PIECE);
+			pc[n++] = (struct piece){ run->start + off, pages->data + run->offset + off, len };
+			total += len;
+		}
+	}
+	struct fill_job job = { .uffd = uffd, .pieces = pc, .n = n };
+	pthread_t th;
+	bool two = total >= FILL_TWO_THREADS && pthread_create(&th, NULL, fill_thread, &job) == 0;
+	/* This thread works too, and reports progress for both. */
+	uint64_t reported = 0;
+	for (;;) {
+		size_t i = atomic_fetch_add(&job.next, 1);
+		if (i >= job.n || atomic_load(&job.err))
+			break;
+		int r = uffd_copy(uffd, pc[i].dst, pc[i].src, pc[i].len);
+		if (r < 0) {
+			int zero = 0;
+			atomic_compare_exchange_strong(&job.err, &zero, r);
+			break;
+		}
+		atomic_fetch_add(&job.done, pc[i].len);
+		uint64_t d = atomic_load(&job.done);
+		progress_add(d - reported);
+		reported = d;
+	}
+	if (two)
+		pthread_join(th, NULL);
+	progress_add(atomic_load(&job.done) - reported);
+	free(pc);
+	return atomic_load(&job.err);
+}
+
+/* The pages of v. */
+static int fill_vma(struct filler *f, pid_t pid, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, struct ckpt_error *err)
+{
+	int r = 0;
+	if (f->uffd >= 0 && v->kind != KRG__CKPT__VMA_KIND__VMA_FILE) {
+		struct uffdio_register reg = { .range = { .start = v->start, .len = v->end - v->start }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+		if (ioctl(f->uffd, UFFDIO_REGISTER, &reg) == 0) {
+			uint64_t before = prog.done;
+			r = uffd_fill_vma(f->uffd, v, pages);
+			struct uffdio_range rg = reg.range;
+			if (ioctl(f->uffd, UFFDIO_UNREGISTER, &rg) < 0 && r == 0)
+				r = -errno;
+			if (r == 0)
+				return 0;
+			/* Whatever went wrong, the slow way writes it all again. */
+			prog.done = before;
+			r = 0;
+		}
+	}
+	/* process_vm_writev, in steps so progress shows inside a big run. */
+	for (size_t j = 0; j < v->n_runs && r == 0; j++) {
+		const Krg__Ckpt__PageRun *run = v->runs[j];
+		for (uint64_t off = 0; off < run->npages * CKPT_PAGE;) {
+			uint64_t len = MIN(run->npages * CKPT_PAGE - off, CKPT_PROGRESS_STEP);
+			r = ckpt_poke(pid, run->start + off, pages->data + run->offset + off, len);
+			if (r < 0)
+				return ckpt_fail(err, r, "writing %llu pages at %#llx: %s", (unsigned long long)run->npages, (unsigned long long)run->start,
+						 strerror(-r));
+			progress_add(len);
+			off += len;
+		}
+	}
+	return 0;
+}
+
+static int map_vma(struct ckpt_tracee *t, struct filler *f, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, struct ckpt_error *err)
 {
 	long ret, fd = -1;
 	uint64_t len = v->end - v->start;
@@ -625,19 +822,9 @@ static int map_vma(struct ckpt_tracee *t, const Krg__Ckpt__Vma *v, const struct 
 		return ckpt_fail(err, ret < 0 && ret > -4096 ? (int)-ret : EIO, "mapping %#llx-%#llx (%s%s%s): %s", (unsigned long long)v->start,
 				 (unsigned long long)v->end, ckpt_vma_kind_name(v->kind), v->path ? " " : "", v->path ? v->path : "",
 				 ret < 0 && ret > -4096 ? strerror((int)-ret) : "mapped elsewhere");
-	for (size_t j = 0; j < v->n_runs; j++) {
-		const Krg__Ckpt__PageRun *run = v->runs[j];
-		/* In steps, so progress shows inside a big run. */
-		for (uint64_t off = 0; off < run->npages * CKPT_PAGE;) {
-			uint64_t len = MIN(run->npages * CKPT_PAGE - off, CKPT_PROGRESS_STEP);
-			int r = ckpt_poke(t->pid, run->start + off, pages->data + run->offset + off, len);
-			if (r < 0)
-				return ckpt_fail(err, r, "writing %llu pages at %#llx: %s", (unsigned long long)run->npages, (unsigned long long)run->start,
-						 strerror(-r));
-			progress_add(len);
-			off += len;
-		}
-	}
+	int r;
+	if (v->n_runs && (r = fill_vma(f, t->pid, v, pages, err)) < 0)
+		return r;
 	if (prot != v->prot) {
 		ret = sys(t, err, SYS_mprotect, (long)v->start, (long)len, v->prot, 0, 0, 0);
 		if (ret < 0)
@@ -682,10 +869,19 @@ int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct
 	}
 	if ((r = relocate_vdso(t, mm, sp, nsp, err)) < 0)
 		return r;
+	struct filler f;
+	filler_open(t, &f, err);
+	if (err->msg[0]) {  /* the injection itself failed */
+		filler_close(&f);
+		return -EIO;
+	}
 	progress_start("restore", pages->len);
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (!special(mm->vmas[i]) && (r = map_vma(t, mm->vmas[i], pages, err)) < 0)
-			return r;
+	for (size_t i = 0; i < mm->n_vmas && r == 0; i++)
+		if (!special(mm->vmas[i]))
+			r = map_vma(t, &f, mm->vmas[i], pages, err);
+	filler_close(&f);
+	if (r < 0)
+		return r;
 	progress_end();
 	return 0;
 }

@@ -32,6 +32,18 @@ struct exec_front {
 	size_t out_credit;             /* output written to krg, not yet credited */
 	bool client_stopped;
 	char name[64];
+	/* Bulk messages (proc.data, proc.exit) that overtook the spawn reply:
+	 * they travel on the bulk channel, the reply on the control channel,
+	 * so a short-lived process's output and exit can arrive first. Kept
+	 * in order (owned) and replayed once the stream has started. */
+	struct early_msg *early, **early_tail;
+};
+
+struct early_msg {
+	struct early_msg *next;
+	bool exit;                     /* Exit, else Data */
+	size_t len;
+	uint8_t body[];                /* the packed message */
 };
 
 static struct exec_front *front_find(struct krg_exec *e, uint32_t node, uint64_t stream)
@@ -49,7 +61,60 @@ static void front_free(struct exec_front *f)
 			*p = f->next;
 			break;
 		}
+	while (f->early) {
+		struct early_msg *m = f->early;
+		f->early = m->next;
+		free(m);
+	}
 	free(f);
+}
+
+/* Keep a bulk message that came before the spawn reply. Bounded by the
+ * output window the target may send before credit. */
+static void early_keep(struct exec_front *f, bool exit, const ProtobufCMessage *msg)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	struct early_msg *m = malloc(sizeof(*m) + n);
+	if (!m)
+		return;
+	m->next = NULL;
+	m->exit = exit;
+	m->len = protobuf_c_message_pack(msg, m->body);
+	if (!f->early_tail)
+		f->early_tail = &f->early;
+	*f->early_tail = m;
+	f->early_tail = &m->next;
+}
+
+/* The stream started: deliver what came early, in order. f may be freed
+ * (by the exit). */
+static void early_replay(struct exec_front *f)
+{
+	struct krg_exec *e = f->e;
+	uint32_t node = f->node;
+	uint64_t stream = f->stream;
+	struct early_msg *m = f->early;
+	f->early = NULL;
+	f->early_tail = NULL;
+	while (m) {
+		struct early_msg *next = m->next;
+		if (m->exit) {
+			Krg__Proc__Exit *x = krg__proc__exit__unpack(NULL, m->len, m->body);
+			/* Only if the front still exists: found again by its key. */
+			if (x && front_find(e, node, stream))
+				front_on_exit(e, node, x);
+			if (x)
+				krg__proc__exit__free_unpacked(x, NULL);
+		} else {
+			Krg__Proc__Data *d = krg__proc__data__unpack(NULL, m->len, m->body);
+			if (d && front_find(e, node, stream))
+				front_on_data(e, node, d);
+			if (d)
+				krg__proc__data__free_unpacked(d, NULL);
+		}
+		free(m);
+		m = next;
+	}
 }
 
 static int io_send(struct exec_front *f, const Krg__Proc__Io *io, krg_api_stream_done_cb done, void *dd)
@@ -181,6 +246,10 @@ static void out_done(struct krg_api_stream *s, int status, void *data, void *don
 void front_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 {
 	struct exec_front *f = front_find(e, from, d->stream);
+	if (f && !f->started && f->call) {
+		early_keep(f, false, &d->base); /* overtook the spawn reply */
+		return;
+	}
 	if (!f || !f->started) {
 		/* Nobody reads this any more (we lost the link meanwhile). */
 		Krg__Proc__Ctl c = KRG__PROC__CTL__INIT;
@@ -207,6 +276,10 @@ void front_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 void front_on_exit(struct krg_exec *e, uint32_t from, const Krg__Proc__Exit *x)
 {
 	struct exec_front *f = front_find(e, from, x->stream);
+	if (f && !f->started && f->call) {
+		early_keep(f, true, &x->base); /* overtook the spawn reply */
+		return;
+	}
 	if (!f || !f->started)
 		return;
 	if (f->st) {
@@ -376,6 +449,7 @@ static void spawn_done(struct krg_net *net, int status, const struct krg_msg *re
 			stream_close(NULL, f);
 		else
 			front_watch(e);
+		early_replay(f); /* may free f (an early exit) */
 	}
 	if (s)
 		krg__proc__spawned__free_unpacked(s, NULL);

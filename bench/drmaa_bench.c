@@ -37,7 +37,13 @@ static int reap_all(int n)
 			die("drmaa_wait", r);
 		drmaa_wifexited(&ex, stat, NULL, 0);
 		drmaa_wexitstatus(&code, stat, NULL, 0);
-		bad += !ex || code;
+		if ((!ex || code) && bad++ < 5) {
+			int ab = 0, sig = 0;
+			drmaa_wifaborted(&ab, stat, NULL, 0);
+			drmaa_wifsignaled(&sig, stat, NULL, 0);
+			fprintf(stderr, "krg-bench-drmaa: job %s: exited %d code %d aborted %d signaled %d\n", id, ex,
+				code, ab, sig);
+		}
 	}
 	return bad;
 }

@@ -6,7 +6,9 @@
  *   timefmt.c   DRMAA time and duration formats
  *   session.c   init/exit, contact, version and system strings, the lock
  *   submit.c    run_job / run_bulk_jobs: placeholders, the job's files
- *   shepherd.c  the process that runs one job through krgd (proc.run)
+ *   spec.c      a job's spec file, from submit.c to the shepherd
+ *   shepherd.c  the process that runs one job through krgd (proc.run);
+ *               shepherd_main.c makes it the program krg-drmaa-shepherd
  *   control.c   drmaa_control, drmaa_job_ps
  *   wait.c      drmaa_wait, drmaa_synchronize, the stat decoders
  * Every public call takes the session lock for its bookkeeping; waits
@@ -88,6 +90,8 @@ struct drmaa_session {
 	unsigned next_seq;            /* next job number to try; 0 = scan the directory first */
 	uint8_t *reaped;              /* bitmap by job number: known reaped (owned) */
 	size_t reaped_bits;
+	unsigned *pend;               /* job numbers not reaped yet, ascending (owned) */
+	size_t npend, cappend;
 	struct drmaa_job_template_s *templates; /* allocated in this session */
 };
 extern struct drmaa_session drmaa_sess;
@@ -100,6 +104,11 @@ unsigned drmaa_job_seq(const char *job_id);
 /* Reaped jobs: remembered in memory so scans skip them cheaply. */
 bool drmaa_reaped_known(unsigned seq);
 int drmaa_reap(unsigned seq);
+/* Jobs of the session not reaped yet, as this process knows them: those
+ * it submitted, or (when none is left) those the directory lists, so
+ * jobs of another attachment to the session are found too. */
+int drmaa_pending_refresh(void);
+void drmaa_pending_add(unsigned seq);
 /* API socket of the local krgd. */
 const char *drmaa_socket(void);
 
@@ -117,9 +126,16 @@ struct drmaa_jobspec {
 	int64_t cpu_hard, cpu_soft;   /* seconds of CPU (RLIMIT_CPU), 0 = none */
 };
 void drmaa_jobspec_free(struct drmaa_jobspec *js);
-/* In the shepherd (forked, detached): run the job, write its state, exit. */
+/* spec.c: the job's <n>.spec file; 0 or -errno. */
+int drmaa_jobspec_write(const struct drmaa_jobspec *js, const char *path);
+int drmaa_jobspec_read(const char *path, struct drmaa_jobspec *js);
+/* In the shepherd (krg-drmaa-shepherd, detached): run the job, write its
+ * state, exit. ready_fd gets one byte once the job is recorded queued. */
 _Noreturn void drmaa_shepherd_main(const char *sdir, unsigned seq, const struct drmaa_jobspec *js,
 				   const char *socket, int ready_fd);
+/* Path of the shepherd program (submit.c): $KRG_DRMAA_SHEPHERD, next to
+ * this library (build tree), or the installed one. */
+const char *drmaa_shepherd_path(void);
 
 /* ---- control.c / wait.c ---- */
 /* Load a job of this session; DRMAA_ERRNO_INVALID_JOB if unknown. */

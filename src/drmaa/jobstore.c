@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "drmaa.h"
@@ -325,7 +326,7 @@ static void state_cb(const char *k, const char *v, void *data)
 		set_str(j->error, sizeof(j->error), v);
 }
 
-static bool shepherd_alive(const struct krg_job *j);
+static bool shepherd_alive(const char *sdir, const struct krg_job *j);
 
 static int load(const char *sdir, const char *session, unsigned seq, struct krg_job *j, bool full)
 {
@@ -344,11 +345,14 @@ static int load(const char *sdir, const char *session, unsigned seq, struct krg_
 	r = krg_kv_read(p, state_cb, j);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	if ((j->phase == KRG_JOB_QUEUED || j->phase == KRG_JOB_RUNNING) && !shepherd_alive(j)) {
-		/* It may have written "done" and exited since we read. */
-		r = krg_kv_read(p, state_cb, j);
-		if (r < 0 && r != -ENOENT)
-			return r;
+	if (j->phase == KRG_JOB_QUEUED || j->phase == KRG_JOB_RUNNING) {
+		j->shepherd_alive = shepherd_alive(sdir, j);
+		if (!j->shepherd_alive) {
+			/* It may have written "done" and exited since we read. */
+			r = krg_kv_read(p, state_cb, j);
+			if (r < 0 && r != -ENOENT)
+				return r;
+		}
 	}
 	j->hold = krg_job_has(sdir, seq, "hold");
 	j->susp = krg_job_has(sdir, seq, "susp");
@@ -366,12 +370,19 @@ int krg_job_load_state(const char *sdir, const char *session, unsigned seq, stru
 	return load(sdir, session, seq, j, false);
 }
 
-static bool shepherd_alive(const struct krg_job *j)
+/* The shepherd holds an exclusive flock on <n>.alive while it lives: the
+ * kernel drops it when the process ends, however it ends, so no pid (and
+ * no pid namespace, no pid reuse) is involved. */
+static bool shepherd_alive(const char *sdir, const struct krg_job *j)
 {
-	if (j->shepherd <= 0)
+	char p[4096];
+	krg_job_path(p, sizeof(p), sdir, j->seq, "alive");
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return false;
-	uint64_t st = krg_proc_starttime(j->shepherd);
-	return st && (!j->shepherd_start || st == j->shepherd_start);
+	bool alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return alive;
 }
 
 int krg_job_ps(const struct krg_job *j)
@@ -380,11 +391,11 @@ int krg_job_ps(const struct krg_job *j)
 	case KRG_JOB_DONE:
 		return j->aborted || j->error[0] ? DRMAA_PS_FAILED : DRMAA_PS_DONE;
 	case KRG_JOB_QUEUED:
-		if (!shepherd_alive(j))
+		if (!j->shepherd_alive)
 			return DRMAA_PS_UNDETERMINED;
 		return j->hold ? DRMAA_PS_USER_ON_HOLD : DRMAA_PS_QUEUED_ACTIVE;
 	case KRG_JOB_RUNNING:
-		if (!shepherd_alive(j))
+		if (!j->shepherd_alive)
 			return DRMAA_PS_UNDETERMINED;
 		if (!j->krg_id)
 			return DRMAA_PS_QUEUED_ACTIVE; /* being started */

@@ -5,6 +5,7 @@
  *     BASE/<session>/<n>.hold   present while on user hold
  *     BASE/<session>/<n>.susp   present while suspended through drmaa_control
  *     BASE/<session>/<n>.reaped present once drmaa_wait/synchronize disposed it
+ *     BASE/<session>/<n>.alive  flock'ed by the job's shepherd for its whole life
  * BASE is $KRG_DRMAA_DIR, else $XDG_RUNTIME_DIR/krg-drmaa, else
  * /tmp/krg-drmaa-<uid>; it must be a directory of ours with mode 0700, so
  * another user's jobs are neither visible nor controllable. Files are
@@ -42,6 +43,7 @@ struct krg_job {
 	char error[256];          /* why it failed to start, if it did */
 	/* markers */
 	bool hold, susp, reaped;
+	bool shepherd_alive;      /* its shepherd holds <n>.alive (checked at load) */
 };
 
 /* The base directory (created 0700 if create), checked: ours, a real

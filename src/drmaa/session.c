@@ -79,7 +79,42 @@ int drmaa_reap(unsigned seq)
 	}
 	if (seq < drmaa_sess.reaped_bits)
 		drmaa_sess.reaped[seq / 8] |= (uint8_t)(1u << (seq % 8));
+	for (size_t i = 0; i < drmaa_sess.npend; i++)
+		if (drmaa_sess.pend[i] == seq) {
+			memmove(&drmaa_sess.pend[i], &drmaa_sess.pend[i + 1],
+				(drmaa_sess.npend - i - 1) * sizeof(unsigned));
+			drmaa_sess.npend--;
+			break;
+		}
 	return krg_job_mark(drmaa_sess.dir, seq, "reaped", true);
+}
+
+void drmaa_pending_add(unsigned seq)
+{
+	if (drmaa_sess.npend == drmaa_sess.cappend) {
+		size_t nc = drmaa_sess.cappend ? 2 * drmaa_sess.cappend : 64;
+		unsigned *n = realloc(drmaa_sess.pend, nc * sizeof(*n));
+		if (!n)
+			return; /* found again by drmaa_pending_refresh */
+		drmaa_sess.pend = n;
+		drmaa_sess.cappend = nc;
+	}
+	drmaa_sess.pend[drmaa_sess.npend++] = seq;
+}
+
+int drmaa_pending_refresh(void)
+{
+	unsigned *v;
+	size_t n;
+	int r = krg_jobs_list(drmaa_sess.dir, &v, &n);
+	if (r < 0)
+		return r;
+	drmaa_sess.npend = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!drmaa_reaped_known(v[i]))
+			drmaa_pending_add(v[i]);
+	free(v);
+	return 0;
 }
 
 /* Ask krgd who we are: proves it answers, and gives the node list. */
@@ -147,6 +182,7 @@ int drmaa_init(const char *contact, char *diag, size_t len)
 	free(drmaa_sess.reaped);
 	drmaa_sess.reaped = NULL;
 	drmaa_sess.reaped_bits = 0;
+	drmaa_sess.npend = 0;
 	drmaa_sess.gen++;
 out:
 	drmaa_unlock();

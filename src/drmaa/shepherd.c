@@ -575,6 +575,12 @@ _Noreturn void drmaa_shepherd_main(const char *sdir, unsigned seq, const struct 
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	s.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	s.my_start = krg_proc_starttime(getpid());
+	/* Alive while this lock is held (jobstore.c): taken before any state. */
+	char ap[PATH_MAX + 32];
+	krg_job_path(ap, sizeof(ap), sdir, seq, "alive");
+	int alive = open(ap, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (alive < 0 || flock(alive, LOCK_EX) < 0)
+		_exit(1);
 	write_state(&s, "queued", NULL);
 	char c = 1;
 	if (s.sigfd < 0 || write(ready_fd, &c, 1) != 1)

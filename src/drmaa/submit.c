@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,23 +14,28 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <dlfcn.h>
 #include "drmaa/drmaa-int.h"
 
 extern char **environ;
 
-void drmaa_jobspec_free(struct drmaa_jobspec *js)
+const char *drmaa_shepherd_path(void)
 {
-	for (char **p = js->argv; p && *p; p++)
-		free(*p);
-	for (char **p = js->env; p && *p; p++)
-		free(*p);
-	free(js->argv);
-	free(js->env);
-	free(js->wd);
-	free(js->in);
-	free(js->out);
-	free(js->err);
-	memset(js, 0, sizeof(*js));
+	static char path[PATH_MAX];
+	const char *env = getenv("KRG_DRMAA_SHEPHERD");
+	if (env && *env)
+		return env;
+	Dl_info info;
+	if (dladdr((void *)drmaa_shepherd_path, &info) && info.dli_fname) {
+		const char *slash = strrchr(info.dli_fname, '/');
+		if (slash) {
+			snprintf(path, sizeof(path), "%.*s/krg-drmaa-shepherd", (int)(slash - info.dli_fname),
+				 info.dli_fname);
+			if (access(path, X_OK) == 0)
+				return path; /* beside libdrmaa.so: the build tree */
+		}
+	}
+	return KRG_DRMAA_LIBEXEC "/krg-drmaa-shepherd";
 }
 
 /* Replace every occurrence of ph in s by val; malloc'd. */
@@ -264,20 +270,40 @@ static int submit_one(const drmaa_job_template_t *jt, const struct drmaa_jobspec
 		return drmaa_diag(diag, len, DRMAA_ERRNO_INTERNAL_ERROR, "cannot record job %u: %s", seq,
 				  strerror(-r));
 	}
-	const char *sock = drmaa_socket();
-	pid_t pid = fork();
-	if (pid == 0) {
-		/* Detach: a grandchild, reparented away from the caller, in its own session. */
-		close(ready[0]);
-		pid_t g = fork();
-		if (g == 0)
-			drmaa_shepherd_main(drmaa_sess.dir, seq, js, sock, ready[1]);
-		_exit(g < 0 ? 1 : 0);
+	/* The shepherd is a program of its own, started with posix_spawn
+	 * (vfork: the caller's size does not matter, and nothing of a
+	 * multithreaded caller's state is used after the fork). It detaches
+	 * itself (forks, its parent exits at once) and writes one byte on fd
+	 * 3 once the job is recorded queued. */
+	char sp[PATH_MAX + 32], seqs[16];
+	krg_job_path(sp, sizeof(sp), drmaa_sess.dir, seq, "spec");
+	snprintf(seqs, sizeof(seqs), "%u", seq);
+	const char *prog = drmaa_shepherd_path();
+	char *const argv[] = { "krg-drmaa-shepherd", drmaa_sess.dir, seqs, (char *)drmaa_socket(), NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	pid_t pid = -1;
+	int e = drmaa_jobspec_write(js, sp);
+	if (!e) {
+		posix_spawn_file_actions_init(&fa);
+		posix_spawnattr_init(&at);
+		for (int fd = 0; fd < 3; fd++)
+			posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
+		posix_spawn_file_actions_adddup2(&fa, ready[1], 3);
+		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+		posix_spawnattr_setsigmask(&at, &none);
+		posix_spawnattr_setsigdefault(&at, &all);
+		e = -posix_spawn(&pid, prog, &fa, &at, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
 	}
 	close(ready[1]);
 	char c = 0;
 	ssize_t n = -1;
-	if (pid > 0) {
+	if (!e) {
 		int st;
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
@@ -285,14 +311,16 @@ static int submit_one(const drmaa_job_template_t *jt, const struct drmaa_jobspec
 			n = read(ready[0], &c, 1);
 		while (n < 0 && errno == EINTR);
 	}
-	int e = errno;
 	close(ready[0]);
 	if (n != 1) {
 		unlink(p);
+		unlink(sp);
 		krg_job_mark(drmaa_sess.dir, seq, "hold", false);
-		return drmaa_diag(diag, len, DRMAA_ERRNO_TRY_LATER, "cannot start the job's shepherd process: %s",
-				  pid < 0 ? strerror(e) : "it failed");
+		return drmaa_diag(diag, len, e ? DRMAA_ERRNO_INTERNAL_ERROR : DRMAA_ERRNO_TRY_LATER,
+				  "cannot start the job's shepherd %s: %s", prog,
+				  e ? strerror(-e) : "it exited before recording the job");
 	}
+	drmaa_pending_add(seq);
 	if (id)
 		snprintf(id, idlen, "%s.%u", drmaa_sess.name, seq);
 	return 0;

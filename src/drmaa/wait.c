@@ -132,23 +132,28 @@ int drmaa_wait(const char *job_id, char *job_id_out, size_t job_id_out_len, int 
 		struct krg_job j, found;
 		bool have = false, pending = false;
 		if (any) {
-			unsigned *seqs;
-			size_t n;
-			if (krg_jobs_list(drmaa_sess.dir, &seqs, &n) < 0) {
+			if (!drmaa_sess.npend && drmaa_pending_refresh() < 0) {
 				r = drmaa_diag(diag, len, DRMAA_ERRNO_INTERNAL_ERROR, "cannot read %s", drmaa_sess.dir);
 				break;
 			}
-			for (size_t i = 0; i < n && !have; i++) {
-				if (drmaa_reaped_known(seqs[i]) ||
-				    krg_job_load_state(drmaa_sess.dir, drmaa_sess.name, seqs[i], &j) < 0 || j.reaped)
-					continue;
+			for (size_t i = 0; i < drmaa_sess.npend && !have; i++) {
+				unsigned seq = drmaa_sess.pend[i];
+				if (krg_job_load_state(drmaa_sess.dir, drmaa_sess.name, seq, &j) < 0 || j.reaped) {
+					/* Reaped by another attachment, or its state is
+					 * unreadable: never to be waited for here. */
+					drmaa_reap(seq);
+					break; /* the list changed: look again */
+				}
 				if (finished(&j)) {
 					found = j;
 					have = true;
 				} else
 					pending = true;
 			}
-			free(seqs);
+			if (!have && !pending && drmaa_sess.npend) {
+				pending = true; /* looked at a changed list: again at once */
+				continue;
+			}
 			if (!have && !pending) {
 				r = drmaa_diag(diag, len, DRMAA_ERRNO_INVALID_JOB,
 					       "no job of session %s left to wait for", drmaa_sess.name);

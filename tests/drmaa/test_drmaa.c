@@ -803,6 +803,8 @@ int main(void)
 {
 	const char *tmp = getenv("KRG_DRMAA_SCRATCH");
 	bool own = !tmp;
+	/* Linked statically: the library cannot find its shepherd beside itself. */
+	setenv("KRG_DRMAA_SHEPHERD", KRG_TEST_SHEPHERD, 0);
 	if (tmp)
 		snprintf(scratch, sizeof(scratch), "%s", tmp);
 	else {

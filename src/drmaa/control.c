@@ -127,6 +127,16 @@ static int act(struct krg_job *j, int action, char *diag, size_t len)
 	return drmaa_diag(diag, len, DRMAA_ERRNO_INVALID_ARGUMENT, "unknown action %d", action);
 }
 
+void drmaa_job_withdraw(const char *job_id)
+{
+	struct krg_job j;
+	char d[256];
+	if (drmaa_job_get(job_id, &j, d, sizeof(d)) == 0) {
+		act(&j, DRMAA_CONTROL_TERMINATE, d, sizeof(d));
+		drmaa_reap(j.seq);
+	}
+}
+
 int drmaa_control(const char *jobid, int action, char *diag, size_t len)
 {
 	drmaa_lock();

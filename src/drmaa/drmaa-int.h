@@ -140,5 +140,8 @@ const char *drmaa_shepherd_path(void);
 /* ---- control.c / wait.c ---- */
 /* Load a job of this session; DRMAA_ERRNO_INVALID_JOB if unknown. */
 int drmaa_job_get(const char *job_id, struct krg_job *j, char *diag, size_t len);
+/* A bulk submission failed half-way: terminate and reap a task it had
+ * submitted, so none of it is left behind. Lock held. */
+void drmaa_job_withdraw(const char *job_id);
 /* Encode a finished job's status for drmaa_wait's stat. */
 int drmaa_stat_encode(const struct krg_job *j);

@@ -376,6 +376,9 @@ int drmaa_run_bulk_jobs(drmaa_job_ids_t **jobids, const drmaa_job_template_t *jt
 			r = drmaa_diag(diag, len, DRMAA_ERRNO_NO_MEMORY, NULL);
 		drmaa_jobspec_free(&js);
 	}
+	if (r && ids)
+		for (size_t i = 0; i < ids->s.n; i++)
+			drmaa_job_withdraw(ids->s.v[i]); /* all or nothing */
 	if (r)
 		drmaa_release_job_ids(ids);
 	else

@@ -547,6 +547,18 @@ static void test_failures(void **st)
 	drmaa_set_attribute(jt, DRMAA_DURATION_HLIMIT, "10", diag, E);
 	drmaa_set_attribute(jt, DRMAA_DURATION_SLIMIT, "20", diag, E);
 	assert_int_equal(drmaa_run_job(id, sizeof(id), jt, diag, E), DRMAA_ERRNO_CONFLICTING_ATTRIBUTE_VALUES);
+	/* No shepherd program: refused with its path, nothing left behind. */
+	char saved[PATH_MAX];
+	snprintf(saved, sizeof(saved), "%s", getenv("KRG_DRMAA_SHEPHERD"));
+	setenv("KRG_DRMAA_SHEPHERD", "/nonexistent/krg-drmaa-shepherd", 1);
+	drmaa_set_attribute(jt, DRMAA_WCT_SLIMIT, "5", diag, E);
+	drmaa_set_attribute(jt, DRMAA_DURATION_SLIMIT, "5", diag, E);
+	assert_int_equal(drmaa_run_job(id, sizeof(id), jt, diag, E), DRMAA_ERRNO_INTERNAL_ERROR);
+	assert_non_null(strstr(diag, "/nonexistent/krg-drmaa-shepherd"));
+	drmaa_job_ids_t *ids = NULL;
+	assert_int_equal(drmaa_run_bulk_jobs(&ids, jt, 1, 3, 1, diag, E), DRMAA_ERRNO_INTERNAL_ERROR);
+	assert_null(ids);
+	setenv("KRG_DRMAA_SHEPHERD", saved, 1);
 	/* An output file that cannot be opened: the job fails with a reason. */
 	drmaa_set_attribute(jt, DRMAA_DURATION_SLIMIT, "5", diag, E);
 	drmaa_set_attribute(jt, DRMAA_OUTPUT_PATH, ":/nonexistent-dir/out", diag, E);

@@ -84,6 +84,7 @@ struct drmaa_session {
 	char base[PATH_MAX - 64];
 	char dir[PATH_MAX];           /* base/name */
 	char cluster[128];            /* cluster name, from krgd at init */
+	char socket[PATH_MAX];        /* krgd's API socket, resolved at init */
 	uint32_t node;                /* this node */
 	uint32_t nodes[256];          /* configured nodes, from krgd at init */
 	size_t n_nodes;

@@ -39,7 +39,10 @@ int drmaa_need_session(char *diag, size_t len)
 
 const char *drmaa_socket(void)
 {
-	return krg_api_socket_path(NULL);
+	/* Resolved once per session (it reads krgd.conf). */
+	if (!drmaa_sess.active || !drmaa_sess.socket[0])
+		return krg_api_socket_path(NULL);
+	return drmaa_sess.socket;
 }
 
 unsigned drmaa_job_seq(const char *job_id)
@@ -168,8 +171,10 @@ int drmaa_init(const char *contact, char *diag, size_t len)
 		r = drmaa_diag(diag, len, DRMAA_ERRNO_DRMS_INIT_FAILED, "%s", why);
 		goto out;
 	}
+	drmaa_sess.socket[0] = 0;
 	if ((r = ask_krgd(diag, len)))
 		goto out;
+	snprintf(drmaa_sess.socket, sizeof(drmaa_sess.socket), "%s", krg_api_socket_path(NULL));
 	snprintf(drmaa_sess.dir, sizeof(drmaa_sess.dir), "%s/%s", drmaa_sess.base, name);
 	if (mkdir(drmaa_sess.dir, 0700) < 0 && errno != EEXIST) {
 		r = drmaa_diag(diag, len, DRMAA_ERRNO_DRMS_INIT_FAILED, "cannot create %s: %s", drmaa_sess.dir,

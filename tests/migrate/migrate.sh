@@ -93,6 +93,38 @@ rc=0; wait $run || rc=$?
 wait_for 15 "the migrant to go with its deputy" gone "$id" 3
 echo "ok   SIGKILL of the deputy kills the migrant on node 3"
 
+# 3b. A parent moves, its child stays home (as the deputy's): the child's
+# signal to its parent reaches the migrant, and the child is reaped there.
+cat >"$W/parent.py" <<'PY'
+import os, signal, sys, time
+d = sys.argv[1]
+signal.signal(signal.SIGUSR1, lambda s, f: open(os.path.join(d, "p.usr1"), "w").close())
+signal.signal(signal.SIGCHLD, lambda s, f: open(os.path.join(d, "p.chld"), "w").close())
+pid = os.fork()
+if pid == 0:
+    while not os.path.exists(os.path.join(d, "p.go")):
+        time.sleep(0.02)
+    os.kill(os.getppid(), signal.SIGUSR1)
+    os._exit(0)
+open(os.path.join(d, "p.child"), "w").write(str(pid))
+while not os.path.exists(os.path.join(d, "p.end")):
+    time.sleep(0.02)
+PY
+on 1 "$KRG" run -n 1 -- python3 "$W/parent.py" "$W" &
+run=$!
+wait_for 15 "parent.py ready" test -s "$W/p.child"
+id=$(id_of "parent.py")
+on 1 "$KRG" migrate "$id" 2 || fail "migrate the parent"
+touch "$W/p.go"
+wait_for 15 "the child's SIGUSR1 to reach its migrated parent" test -e "$W/p.usr1"
+wait_for 15 "SIGCHLD passed on" test -e "$W/p.chld"
+child=$(cat "$W/p.child")
+zombie() { on 1 sh -c "grep -q '^State:.*Z' /proc/$child/status 2>/dev/null"; }
+! zombie || fail "the child is a zombie at home"
+touch "$W/p.end"
+wait $run || fail "parent.py failed"
+echo "ok   a parent moved to node 2: its child left home signals it, and is reaped (no zombie)"
+
 # 4. Refusals: one line, non-zero, nothing moved.
 on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" d &
 run=$!

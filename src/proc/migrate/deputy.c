@@ -5,7 +5,10 @@
  * process group and session, and the real fds that could not move (a
  * terminal, pipes to local processes, sockets), which it keeps at the
  * numbers given on the command line. It
- *   - forwards every signal it gets to the migrant (through krgd);
+ *   - forwards every signal it gets to the migrant (through krgd); the
+ *     children the process had stay here as the deputy's: it reaps them
+ *     and passes their SIGCHLD on (their exit status does not reach the
+ *     migrant's wait());
  *   - pumps the proxied fds: reads those the migrant reads and sends the
  *     data, writes what the migrant wrote;
  *   - dies with the migrant's exit status or signal, so its parent's
@@ -137,7 +140,13 @@ int main(int argc, char **argv)
 		}
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD) {
+			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGCHLD) {
+				/* Children it had when it left stay here, ours now:
+				 * reaped here (no zombies), the migrant told. */
+				while (waitpid(-1, NULL, WNOHANG) > 0)
+					;
+				mig_send(sock, MF_SIG, 0, SIGCHLD, NULL, 0);
+			} else if (si.ssi_signo != SIGCHLD) {
 				struct winsize ws;
 				if (si.ssi_signo == SIGWINCH && tty >= 0 && ioctl(tty, TIOCGWINSZ, &ws) == 0)
 					mig_send(sock, MF_WINSZ, 0, (int64_t)ws.ws_row << 16 | ws.ws_col, NULL, 0);
@@ -146,7 +155,7 @@ int main(int argc, char **argv)
 		}
 		if (pfd[0].revents) {
 			ssize_t n = recv(sock, buf, sizeof(buf), 0);
-			if (n < 0 && errno == EINTR)
+			if (n < 0 && (errno == EINTR || errno == ECONNRESET))
 				continue;
 			if (n < (ssize_t)sizeof(struct mig_hdr)) {
 				/* krgd went away: the migrant is out of reach. */

@@ -153,11 +153,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 
 	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
 	bool leaving = false;
+	int exit_status = -1; /* it ended before MF_GO: reported once home says go */
 	for (;;) {
 		struct pollfd fds[2 + MIG_MAX_PROXIES];
 		size_t map[MIG_MAX_PROXIES];
 		fds[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
-		fds[1] = (struct pollfd){ .fd = pfd, .events = POLLIN };
+		fds[1] = (struct pollfd){ .fd = exit_status < 0 ? pfd : -1, .events = POLLIN };
 		size_t k = mig_pump_pollfds(&p, fds + 2, MIG_MAX_PROXIES, map);
 		if (poll(fds, 2 + k, -1) < 0) {
 			if (errno == EINTR)
@@ -168,6 +169,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			int st = 0;
 			if (waitpid(pid, &st, 0) != pid)
 				st = SIGKILL;
+			if (!leaving && !p.out_enabled) {
+				/* Home does not know yet that it runs here: its last
+				 * output and its status wait for MF_GO. */
+				exit_status = st;
+				continue;
+			}
 			if (!leaving) {
 				mig_pump_drain(&p, true);
 				mig_send(sock, MF_EXIT, 0, st, NULL, 0);
@@ -176,7 +183,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		}
 		if (fds[0].revents) {
 			ssize_t n = recv(sock, buf, sizeof(buf), 0);
-			if (n < 0 && errno == EINTR)
+			if (n < 0 && (errno == EINTR || errno == ECONNRESET))
 				continue;
 			if (n < (ssize_t)sizeof(struct mig_hdr)) {
 				/* krgd is gone: nobody can reach the migrant any more. */
@@ -193,6 +200,15 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 					mig_send(sock, MF_DATA, early_num, 0, early, early_len);
 				early_len = 0;
 				p.out_enabled = true;
+				if (exit_status >= 0) {
+					mig_pump_drain(&p, true);
+					mig_send(sock, MF_EXIT, 0, exit_status, NULL, 0);
+					break;
+				}
+			} else if (exit_status >= 0 && ((h.type == MF_SIG && h.arg == SIGKILL) || h.type == MF_LEAVE)) {
+				/* The move failed (home kills the copy) or went on: done. */
+				mig_send(sock, MF_EXIT, 0, exit_status, NULL, 0);
+				break;
 			} else if (h.type == MF_NOTIFY) {
 				int nfd = (int)syscall(SYS_pidfd_getfd, pfd, (int)h.arg, 0);
 				if (nfd >= 0) {

@@ -330,7 +330,9 @@ static void conn_io(uv_poll_t *h, int status, int events)
 		return;
 	for (int i = 0; i < 64 && !c->dead; i++) {
 		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
+		/* ECONNRESET: the peer closed with frames of ours unread; that
+		 * error comes first, what it sent before is still there. */
+		if (n < 0 && (errno == EINTR || errno == ECONNRESET))
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;

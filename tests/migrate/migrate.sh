@@ -69,6 +69,28 @@ rc=0; wait $run || rc=$?
 [ $rc = 7 ] || fail "krg run exit $rc, not 7 (the migrant's exit status)"
 echo "ok   exit status 7 at home after 1 -> 2 -> 3; signals sent at home reach it; krg ps shows node and home"
 
+# 1b. A user's own process, moved by that user (not root): runs on as the user.
+cat >"$W/user.py" <<'PY'
+import os, sys, time
+d = sys.argv[1]
+open(os.path.join(d, "u.ready"), "w").close()
+while not os.path.exists(os.path.join(d, "u.go")):
+    time.sleep(0.02)
+print("uid", os.getuid(), flush=True)
+sys.exit(5)
+PY
+chmod 777 "$W"
+(cd / && on 1 "${NOBODY[@]}" "$KRG" run -n 1 -- python3 "$W/user.py" "$W" >"$W/u.out" 2>&1) &
+run=$!
+wait_for 15 "user.py ready" test -e "$W/u.ready"
+id=$(id_of "user.py")
+on 1 "${NOBODY[@]}" "$KRG" migrate "$id" 3 || fail "nobody could not migrate its own process"
+[ "$(where "$id")" = "3 1" ] || fail "user.py not on node 3"
+touch "$W/u.go"
+rc=0; wait $run || rc=$?
+[ $rc = 5 ] && grep -q "uid 65534" "$W/u.out" || fail "user.py: exit $rc, $(cat "$W/u.out")"
+echo "ok   a user moves their own process (runs on as uid 65534, exit status 5 at home)"
+
 # 2. A death signal, and the parent is a shell: its wait prints 128+N.
 on 1 "$KRG" run -n 1 -- sh -c "python3 $W/waiter.py $W b & echo \$! >$W/b.pid; wait \$!; echo \"wait \$?\" >$W/b.wait" &
 run=$!

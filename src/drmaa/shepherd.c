@@ -97,6 +97,7 @@ static _Noreturn void finish_failed(struct shep *s, bool aborted, int code, cons
 	write_state(s, "done", &kv);
 	krg_kv_free(&kv);
 	krg_job_mark(s->sdir, s->seq, "susp", false);
+	krg_job_mark(s->sdir, s->seq, "alive", false); /* done: nobody asks any more */
 	_exit(0);
 }
 
@@ -534,6 +535,7 @@ static _Noreturn void run(struct shep *s, const char *socket)
 					fsync(out);
 				write_state(s, "done", &kv);
 				krg_job_mark(s->sdir, s->seq, "susp", false);
+				krg_job_mark(s->sdir, s->seq, "alive", false);
 				_exit(0);
 			}
 			krg__proc__io__free_unpacked(io, NULL);

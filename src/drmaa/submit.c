@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -222,6 +223,10 @@ static int reserve(unsigned *seq)
 			close(fd);
 			*seq = s;
 			return 0;
+		}
+		if (errno == ENOENT && mkdir(drmaa_sess.dir, 0700) == 0) {
+			drmaa_sess.next_seq--; /* `krg jobs --forget` removed the empty session: again */
+			continue;
 		}
 		if (errno != EEXIST)
 			return -errno;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "drmaa/jobstore.h"
 #include "krg/krg.h"
 #include "krg/proclist.h"
@@ -14,7 +15,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg jobs [--session NAME] [--json]\n"
+	fprintf(f, "Usage: krg jobs [--session NAME] [--json | --forget]\n"
 		   "\n"
 		   "List the jobs submitted through DRMAA (libdrmaa) by you, in every session\n"
 		   "(or session NAME, the contact string): job id, state (queued, hold,\n"
@@ -24,6 +25,8 @@ static void usage(FILE *f)
 		   "\n"
 		   "  -S, --session NAME  only this session\n"
 		   "      --json          machine-readable output\n"
+		   "      --forget        delete what is kept of jobs already reaped (waited\n"
+		   "                      for), and sessions left empty; prints how many\n"
 		   "Job state directory: $KRG_DRMAA_DIR, else $XDG_RUNTIME_DIR/krg-drmaa, else\n"
 		   "/tmp/krg-drmaa-UID.\n");
 }
@@ -146,16 +149,43 @@ static int add_session(const char *base, const char *name, struct row **rows, si
 	return 0;
 }
 
+/* --forget: a reaped job is over for DRMAA (drmaa_wait will not return
+ * it again), so its files can go; then its session, if empty. */
+static int forget_reaped(const char *base, const struct row *rows, size_t n)
+{
+	static const char *const ext[] = { "state", "hold", "susp", "alive", "spec", "reaped", "job" };
+	size_t jobs = 0, sessions = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct krg_job *j = &rows[i].j;
+		if (!j->reaped || j->phase != KRG_JOB_DONE)
+			continue;
+		char sdir[4096];
+		snprintf(sdir, sizeof(sdir), "%s/%s", base, rows[i].session);
+		for (size_t e = 0; e < sizeof(ext) / sizeof(ext[0]); e++)
+			if (krg_job_mark(sdir, j->seq, ext[e], false) < 0)
+				rc = -1;
+		jobs++;
+		/* The session directory goes once empty (rmdir fails otherwise). */
+		if (i + 1 == n || strcmp(rows[i + 1].session, rows[i].session))
+			sessions += rmdir(sdir) == 0;
+	}
+	printf("forgot %zu reaped job%s, %zu empty session%s\n", jobs, jobs == 1 ? "" : "s", sessions,
+	       sessions == 1 ? "" : "s");
+	return rc;
+}
+
 int cmd_jobs(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "session", required_argument, NULL, 'S' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "forget", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *session = NULL;
-	bool json = false;
+	bool json = false, forget = false;
 	int o;
 	optind = 1;
 	opterr = 0; /* one line of our own instead of getopt's */
@@ -166,6 +196,9 @@ int cmd_jobs(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'F':
+			forget = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -181,6 +214,10 @@ int cmd_jobs(int argc, char **argv)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "krg jobs: unexpected argument '%s' (see krg jobs --help)\n", argv[optind]);
+		return KRG_EXIT_USAGE;
+	}
+	if (json && forget) {
+		fprintf(stderr, "krg jobs: --json and --forget exclude each other\n");
 		return KRG_EXIT_USAGE;
 	}
 	if (session && !krg_jobs_session_valid(session)) {
@@ -214,6 +251,11 @@ int cmd_jobs(int argc, char **argv)
 				add_session(base, de->d_name, &rows, &n, &cap);
 		if (d)
 			closedir(d);
+	}
+	if (forget) {
+		r = forget_reaped(base, rows, n);
+		free(rows);
+		return r < 0 ? 1 : 0;
 	}
 	if (n)
 		qsort(rows, n, sizeof(*rows), cmp_row);

@@ -53,4 +53,13 @@ for args in "--session a/b" "extra" "--frobnicate"; do
 done
 out=$(on 1 krg jobs --session no-such-session 2>&1) && fail "krg jobs of a missing session succeeded"
 echo "ok: krg jobs refuses bad input in one line ($out)"
+
+# krg jobs --forget: reaped jobs go, nothing else.
+count() { on 1 krg jobs --json | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)["jobs"]))'; }
+before=$(count)
+out=$(on 1 krg jobs --forget)
+after=$(count)
+echo "$out" | grep -q "^forgot [1-9][0-9]* reaped jobs" || fail "krg jobs --forget: $out"
+[ "$after" -lt "$before" ] || fail "krg jobs --forget: $before jobs before, $after after"
+echo "ok: krg jobs --forget: $out ($before -> $after jobs)"
 echo PASS

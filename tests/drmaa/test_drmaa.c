@@ -653,6 +653,13 @@ static void test_control(void **st)
 	assert_int_equal(drmaa_control(id, DRMAA_CONTROL_RESUME, diag, E), 0);
 	assert_int_equal(drmaa_job_ps(id, &v, diag, E), 0);
 	assert_int_equal(v, DRMAA_PS_RUNNING);
+	/* krgd unreachable: the spec's communication failure, with the reason. */
+	char sock[PATH_MAX];
+	snprintf(sock, sizeof(sock), "%s", drmaa_sess.socket);
+	snprintf(drmaa_sess.socket, sizeof(drmaa_sess.socket), "/nonexistent/krgd.sock");
+	assert_int_equal(drmaa_control(id, DRMAA_CONTROL_SUSPEND, diag, E), DRMAA_ERRNO_DRM_COMMUNICATION_FAILURE);
+	assert_non_null(strstr(diag, "krg id"));
+	snprintf(drmaa_sess.socket, sizeof(drmaa_sess.socket), "%s", sock);
 	/* Timeouts. */
 	assert_int_equal(drmaa_wait(id, out, sizeof(out), &stat, DRMAA_TIMEOUT_NO_WAIT, NULL, diag, E),
 			 DRMAA_ERRNO_EXIT_TIMEOUT);

@@ -37,8 +37,8 @@
 #include "proto/migrate.pb-c.h"
 
 #define MOVE_TIMEOUT_MS (30u * 60 * 1000)
-#define XFER_CHUNK (4u << 20)
-#define XFER_INFLIGHT (32u << 20)
+#define XFER_CHUNK (2u << 20)     /* under krgd's mmap threshold: heap buffers, no page faults per piece */
+#define XFER_INFLIGHT (12u << 20) /* and under its trim threshold */
 #define XFER_IDLE_MS (60u * 1000)
 #define XFER_MAX (64ull << 30)
 #define IMG_OUT "/run/krg/mig-out"

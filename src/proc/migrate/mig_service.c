@@ -168,6 +168,7 @@ struct krg_migsvc {
 	struct move *moves;
 	struct rx *rxs;
 	uint64_t counter;
+	unsigned npending;      /* deputy connections before their hello */
 };
 
 static struct krg_migsvc the_mig;
@@ -235,6 +236,8 @@ static void conn_close(struct conn *c)
 	if (!c || c->dead)
 		return;
 	c->dead = true;
+	if (c->kind == CK_PENDING && the_mig.npending)
+		the_mig.npending--;
 	uv_poll_stop(&c->poll);
 	uv_close((uv_handle_t *)&c->poll, conn_closed_cb);
 }
@@ -1028,6 +1031,8 @@ static void hello(struct conn *c, const struct mig_hdr *h, const uint8_t *data, 
 		return;
 	}
 	c->kind = CK_DEPUTY;
+	if (the_mig.npending)
+		the_mig.npending--;
 	c->owner = d;
 	d->c = c;
 	while (d->ph) {
@@ -1211,8 +1216,13 @@ static void on_accept(uv_poll_t *h, int status, int events)
 		int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
-		if (!conn_new(fd, CK_PENDING, NULL))
+		/* Anyone may connect (deputies run as their users); only a
+		 * deputy we wait for gets past its hello. Bounded meanwhile. */
+		if (m->npending >= 256 || !conn_new(fd, CK_PENDING, NULL)) {
 			close(fd);
+			continue;
+		}
+		m->npending++;
 	}
 }
 

@@ -46,6 +46,11 @@ uint64_t ckpt_writer_offset(const struct ckpt_writer *w);
 void ckpt_writer_sum(struct ckpt_writer *w, const void *buf, size_t len);
 int ckpt_writer_commit(struct ckpt_writer *w, struct ckpt_error *err);  /* frees w */
 void ckpt_writer_abort(struct ckpt_writer *w);                          /* frees w */
+/* Durability later: while on, committed parts are not fsync'ed (a dump
+ * that lets the application run on thaws it first); ckpt_image_sync then
+ * fsyncs every part and the directory, before the inventory is written. */
+void ckpt_image_defer_sync(bool on);
+int ckpt_image_sync(int dirfd, struct ckpt_error *err);
 /* Write one protobuf message as a whole part. */
 int ckpt_write_msg(int dirfd, const char *name, enum ckpt_part part, const ProtobufCMessage *msg, struct ckpt_error *err);
 

@@ -41,6 +41,7 @@ struct dump_proc {
 struct dump_app {
 	struct dump_proc *p;
 	size_t n;
+	uint32_t xsave_size;  /* the root's XSAVE area length (kept past the thaw) */
 };
 
 /* A `syscall` instruction (0f 05) in the tracee's vdso: its fallback
@@ -193,7 +194,7 @@ static int freeze_app(struct dump_app *a, pid_t root, bool with_children, struct
 /* Let the application go: SIGKILLed (kill_sig), or with a signal queued
  * before it runs again (another kill_sig, SIGSTOP for --stop), or as it
  * was. */
-static void thaw_app(struct dump_app *a, int kill_sig)
+static void release_app(struct dump_app *a, int kill_sig)
 {
 	/* Children first when killing: a parent that goes first would have
 	 * them reparented while we still trace them. */
@@ -204,6 +205,14 @@ static void thaw_app(struct dump_app *a, int kill_sig)
 		if (p->th)
 			ckpt_release_all(p->pid, p->th, p->nth, kill_sig == SIGKILL);
 		p->th = NULL;
+	}
+}
+
+static void thaw_app(struct dump_app *a, int kill_sig)
+{
+	release_app(a, kill_sig);
+	for (size_t i = a->n; i-- > 0;) {
+		struct dump_proc *p = &a->p[i];
 		ckpt_files_free(p->files);
 		ckpt_core_free(p->core);
 		ckpt_mm_free(p->mm);
@@ -332,7 +341,7 @@ static int write_inventory(int dirfd, const struct dump_app *a, const struct ckp
 	inv.time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	inv.kernel = u.release;
 	inv.description = (char *)opts->description;
-	inv.xsave_size = (uint32_t)a->p[0].th[0].xsave_len;
+	inv.xsave_size = a->xsave_size;
 	inv.has_xcr0 = true;
 	inv.xcr0 = ckpt_xcr0();
 	inv.has_killed = true;
@@ -356,11 +365,13 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		return ckpt_fail(err, errno, "image directory %s: chmod: %s", dir, strerror(errno));
 
 	struct dump_app a = { 0 };
+	bool thawed = false;
 	_cleanup_free_ Krg__Ckpt__Files **files = NULL;
 	if ((r = freeze_app(&a, pid, !opts->process_only, err)) < 0)
 		goto out;
 	if ((r = check_groups(&a, err)) < 0)
 		goto out;
+	a.xsave_size = (uint32_t)a.p[0].th[0].xsave_len;
 	/* Fault injection for the tests (tests/ckpt/run.sh "vanish"): hold
 	 * the application frozen a while, so a process can die meanwhile. */
 	const char *pause_ms = getenv("KRG_CKPT_TEST_PAUSE_MS");
@@ -399,6 +410,11 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	if (a.n > 1 && (r = ckpt_files_link_app(files, nlive, opts->ignore_unsupported, err)) < 0)
 		goto out;
 
+	/* An application that runs on is thawed once its state is in the
+	 * page cache; making the image durable (fsync) is no longer its
+	 * wait. One killed or stopped is so only once the image is durable. */
+	bool early_thaw = !opts->kill && !opts->stop;
+	ckpt_image_defer_sync(early_thaw);
 	for (size_t i = 0; i < a.n; i++) {
 		struct dump_proc *p = &a.p[i];
 		if (p->zombie)
@@ -411,12 +427,20 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		if ((r = write_proc(dirfd, p, err)) < 0)
 			goto out;
 	}
+	if (early_thaw) {
+		ckpt_image_defer_sync(false);
+		release_app(&a, 0);
+		thawed = true;
+		if ((r = ckpt_image_sync(dirfd, err)) < 0)
+			goto out;
+	}
 	if ((r = write_inventory(dirfd, &a, opts, err)) < 0)
 		goto out;
 	fsync(dirfd);
 out:
+	ckpt_image_defer_sync(false);
 	/* Whatever failed, if a process died meanwhile that is the reason. */
-	for (size_t i = 0; r < 0 && i < a.n; i++) {
+	for (size_t i = 0; r < 0 && !thawed && i < a.n; i++) {
 		char st = 0;
 		pid_t pp, pg, sd;
 		int code;

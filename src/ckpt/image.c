@@ -11,6 +11,7 @@
  * checks the runs tile the payload) and the frame ties the file to its mm.
  * A truncated, extended or altered file fails the length or a checksum;
  * the whole file is checked before any of it is believed. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -170,13 +171,49 @@ void ckpt_writer_abort(struct ckpt_writer *w)
 	free(w);
 }
 
+/* Deferred durability (ckpt_image_defer_sync): parts are written and
+ * renamed now, made durable by ckpt_image_sync before the inventory. */
+static bool defer_sync;
+
+void ckpt_image_defer_sync(bool on)
+{
+	defer_sync = on;
+}
+
+int ckpt_image_sync(int dirfd, struct ckpt_error *err)
+{
+	int dup = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+	if (!d) {
+		if (dup >= 0)
+			close(dup);
+		return ckpt_fail(err, errno, "image directory: %s", strerror(errno));
+	}
+	int r = 0;
+	struct dirent *e;
+	while (!r && (e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l < 5 || strcmp(e->d_name + l - 4, ".img"))
+			continue;
+		int fd = openat(dirfd, e->d_name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) < 0)
+			r = ckpt_fail(err, errno, "writing image file %s: %s", e->d_name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
+	if (!r && fsync(dirfd) < 0)
+		r = ckpt_fail(err, errno, "image directory: fsync: %s", strerror(errno));
+	return r;
+}
+
 int ckpt_writer_commit(struct ckpt_writer *w, struct ckpt_error *err)
 {
 	int r;
 	w->frame.length = w->len;
 	sum_frame(&w->st, &w->frame);
 	crypto_generichash_final(&w->st, w->frame.sum, sizeof(w->frame.sum));
-	if (pwrite(w->fd, &w->frame, sizeof(w->frame), 0) != (ssize_t)sizeof(w->frame) || fsync(w->fd) < 0) {
+	if (pwrite(w->fd, &w->frame, sizeof(w->frame), 0) != (ssize_t)sizeof(w->frame) || (!defer_sync && fsync(w->fd) < 0)) {
 		r = -errno;
 		ckpt_fail(err, r, "writing image file %s: %s", w->name, strerror(-r));
 		ckpt_writer_abort(w);

@@ -146,7 +146,21 @@ void ckpt_regs_from_pb(const Krg__Ckpt__GpRegs *pb, struct user_regs_struct *r);
 int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);
 int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err);
-int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err);
+/* Shared anonymous memory objects restored so far in an application:
+ * a later process that maps the same object (Vma.shmem_ino) maps the
+ * owner's through /proc/<owner>/map_files instead of a copy. */
+struct ckpt_shm {
+	uint64_t ino;
+	pid_t owner;               /* as the restored processes see it */
+	uint64_t start, end, pgoff;
+};
+struct ckpt_shm_table {
+	struct ckpt_shm *e;        /* owned */
+	size_t n;
+};
+/* self: the tracee's pid as the application sees it; shm may be NULL. */
+int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_shm_table *shm, pid_t self,
+		    struct ckpt_error *err);
 int ckpt_mm_restore_fields(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err);
 const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k);
 /* A free spot of `len` bytes in every process of the image and in our own
@@ -194,6 +208,7 @@ struct ckpt_app_fds {
 	struct ckpt_parked *parked;      /* owned */
 	size_t n_parked;
 	const char *replace_tty;         /* --replace-tty: the terminal every tty fd becomes; NULL: their own */
+	struct ckpt_shm_table shm;       /* shared anonymous memory restored so far */
 	bool session_leader;             /* the process being restored leads its session (its ctty comes back) */
 };
 int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err);

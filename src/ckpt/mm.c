@@ -122,8 +122,13 @@ static int parse_vma_line(pid_t pid, const char *line, Krg__Ckpt__Vma *v, struct
 		v->kind = KRG__CKPT__VMA_KIND__VMA_VVAR;
 	else if (!strcmp(path, "[vsyscall]"))
 		v->kind = KRG__CKPT__VMA_KIND__VMA_VSYSCALL;
-	else if (shared && !strncmp(path, "/dev/zero", 9) && deleted)
+	else if (shared && !strncmp(path, "/dev/zero", 9) && deleted) {
 		v->kind = KRG__CKPT__VMA_KIND__VMA_SHMEM;
+		/* One object, maybe mapped by several processes of the application. */
+		v->has_shmem_ino = v->has_pgoff = true;
+		v->shmem_ino = inode;
+		v->pgoff = pgoff;
+	}
 	else if (!*path || !strncmp(path, "[anon:", 6))
 		v->kind = shared ? KRG__CKPT__VMA_KIND__VMA_SHMEM : KRG__CKPT__VMA_KIND__VMA_ANON;
 	else if (path[0] == '/' && !deleted) {
@@ -798,12 +803,65 @@ static int fill_vma(struct filler *f, pid_t pid, const Krg__Ckpt__Vma *v, const 
 	return 0;
 }
 
-static int map_vma(struct ckpt_tracee *t, struct filler *f, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, struct ckpt_error *err)
+/* Shared anonymous memory already restored in an earlier process of the
+ * application covering this VMA's window of the object: map that object
+ * (through /proc/PID/map_files of the owner) instead of a new one. fd set
+ * (or -1: none); *covered: no need to fill. */
+static int shared_object(struct ckpt_tracee *t, struct ckpt_shm_table *shm, const Krg__Ckpt__Vma *v, long *fd, bool *covered,
+			 struct ckpt_error *err)
+{
+	*fd = -1;
+	*covered = false;
+	if (!shm || !v->has_shmem_ino)
+		return 0;
+	const struct ckpt_shm *o = NULL;
+	for (size_t i = 0; i < shm->n && !o; i++)
+		if (shm->e[i].ino == v->shmem_ino)
+			o = &shm->e[i];
+	if (!o)
+		return 0;
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)o->owner, (unsigned long long)o->start, (unsigned long long)o->end);
+	if (ckpt_poke(t->pid, t->scratch, path, strlen(path) + 1) < 0)
+		return ckpt_fail(err, EIO, "shared memory at %#llx: cannot pass %s", (unsigned long long)v->start, path);
+	*fd = sys(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	if (*fd < 0)
+		return ckpt_fail(err, *fd < -4095 ? EIO : (int)-*fd, "shared memory at %#llx: opening the object of process %d (%s): %s",
+				 (unsigned long long)v->start, (int)o->owner, path, strerror((int)-*fd));
+	uint64_t pg = v->has_pgoff ? v->pgoff : 0;
+	*covered = pg >= o->pgoff && pg + (v->end - v->start) <= o->pgoff + (o->end - o->start);
+	return 0;
+}
+
+static void shared_record(struct ckpt_shm_table *shm, pid_t owner, const Krg__Ckpt__Vma *v)
+{
+	if (!shm || !v->has_shmem_ino)
+		return;
+	for (size_t i = 0; i < shm->n; i++)
+		if (shm->e[i].ino == v->shmem_ino)
+			return;
+	struct ckpt_shm *ne = realloc(shm->e, (shm->n + 1) * sizeof(*ne));
+	if (!ne)
+		abort();
+	shm->e = ne;
+	shm->e[shm->n++] = (struct ckpt_shm){ .ino = v->shmem_ino, .owner = owner, .start = v->start, .end = v->end,
+					      .pgoff = v->has_pgoff ? v->pgoff : 0 };
+}
+
+static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_shm_table *shm, pid_t self, const Krg__Ckpt__Vma *v,
+		   const struct ckpt_blob *pages, struct ckpt_error *err)
 {
 	long ret, fd = -1;
 	uint64_t len = v->end - v->start;
-	uint32_t prot = v->prot | (v->n_runs ? PROT_READ | PROT_WRITE : 0);
+	bool covered = false;
+	int r0 = shared_object(t, shm, v, &fd, &covered, err);
+	if (r0 < 0)
+		return r0;
+	bool fill = v->n_runs && !covered;
+	uint32_t prot = v->prot | (fill ? PROT_READ | PROT_WRITE : 0);
 	int flags = (int)(v->flags & (MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_NORESERVE)) | MAP_FIXED_NOREPLACE;
+	if (fd >= 0)
+		flags &= ~MAP_ANONYMOUS;
 	if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE) {
 		size_t pl = strlen(v->path) + 1;
 		int r;
@@ -815,7 +873,7 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, const Krg__Ckpt__Vma
 			return ckpt_fail(err, fd < -4095 ? EIO : (int)-fd, "reopening %s to map it at %#llx: %s", v->path, (unsigned long long)v->start,
 					 strerror((int)-fd));
 	}
-	ret = sys(t, err, SYS_mmap, (long)v->start, (long)len, prot, flags, fd, fd >= 0 ? (long)v->pgoff : 0);
+	ret = sys(t, err, SYS_mmap, (long)v->start, (long)len, prot, flags, fd, fd >= 0 && v->has_pgoff ? (long)v->pgoff : 0);
 	if (fd >= 0)
 		sys(t, err, SYS_close, fd, 0, 0, 0, 0, 0);
 	if (ret != (long)v->start)
@@ -823,8 +881,9 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, const Krg__Ckpt__Vma
 				 (unsigned long long)v->end, ckpt_vma_kind_name(v->kind), v->path ? " " : "", v->path ? v->path : "",
 				 ret < 0 && ret > -4096 ? strerror((int)-ret) : "mapped elsewhere");
 	int r;
-	if (v->n_runs && (r = fill_vma(f, t->pid, v, pages, err)) < 0)
+	if (fill && (r = fill_vma(f, t->pid, v, pages, err)) < 0)
 		return r;
+	shared_record(shm, self, v);
 	if (prot != v->prot) {
 		ret = sys(t, err, SYS_mprotect, (long)v->start, (long)len, v->prot, 0, 0, 0);
 		if (ret < 0)
@@ -833,7 +892,8 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, const Krg__Ckpt__Vma
 	return 0;
 }
 
-int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err)
+int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_shm_table *shm, pid_t self,
+		    struct ckpt_error *err)
 {
 	static struct range cur[8192];
 	size_t n;
@@ -878,7 +938,7 @@ int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct
 	progress_start("restore", pages->len);
 	for (size_t i = 0; i < mm->n_vmas && r == 0; i++)
 		if (!special(mm->vmas[i]))
-			r = map_vma(t, &f, mm->vmas[i], pages, err);
+			r = map_vma(t, &f, shm, self, mm->vmas[i], pages, err);
 	filler_close(&f);
 	if (r < 0)
 		return r;

@@ -311,7 +311,7 @@ static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct
 	}
 	/* krg's robust futex list points into memory about to go. */
 	ckpt_syscall(t, err, SYS_set_robust_list, 0, 24, 0, 0, 0, 0);
-	if ((r = ckpt_mm_restore(t, img->mm, &img->pages, err)) < 0)
+	if ((r = ckpt_mm_restore(t, img->mm, &img->pages, &app->shm, p->inner, err)) < 0)
 		return r;
 	if ((r = ckpt_mm_restore_fields(t, img->mm, err)) < 0)
 		return r;
@@ -760,6 +760,7 @@ out:
 	free(tracees);
 	free(live_inner);
 	free(app.parked);
+	free(app.shm.e);
 	ckpt_image_free(&img);
 	return r;
 }

@@ -99,6 +99,7 @@ void ckpt_core_free(Krg__Ckpt__Core *c)
 	free(c->posix_timers);
 	free(c->uids);
 	free(c->gids);
+	free(c->groups);
 	free(c->comm);
 	free(c->cwd);
 	free(c);
@@ -411,6 +412,21 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 		c->n_uids = 3;
 	if ((f = status_field(buf, "Gid")) && sscanf(f, "%u %u %u", &c->gids[0], &c->gids[1], &c->gids[2]) == 3)
 		c->n_gids = 3;
+	if ((f = status_field(buf, "Groups"))) {
+		char *end;
+		for (const char *q = f; *q && *q != '\n' && c->n_groups < 65536;) {
+			unsigned long g = strtoul(q, &end, 10);
+			if (end == q)
+				break;
+			c->groups = realloc(c->groups, (c->n_groups + 1) * sizeof(*c->groups));
+			if (!c->groups)
+				abort();
+			c->groups[c->n_groups++] = (uint32_t)g;
+			q = end;
+			while (*q == ' ')
+				q++;
+		}
+	}
 	c->rlimits = xcalloc(RLIM_NLIMITS, sizeof(*c->rlimits));
 	for (int res = 0; res < RLIM_NLIMITS; res++) {
 		struct rlimit rl;
@@ -629,10 +645,25 @@ int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, str
 	getresuid(&ru, &eu, &su);
 	getresgid(&rg, &eg, &sg);
 	long ret;
+	/* Supplementary groups as they were (checked against the image
+	 * directory's owner, restore.c), none of krg's. */
+	size_t ng = c->n_groups;
+	if (ng * sizeof(gid_t) > t->scratch_len)
+		return ckpt_fail(err, E2BIG, "image: %zu supplementary groups, more than krg passes", ng);
+	gid_t *gl = calloc(ng + 1, sizeof(gid_t));
+	if (!gl)
+		abort();
+	for (size_t i = 0; i < ng; i++)
+		gl[i] = (gid_t)c->groups[i];
+	int pr = ckpt_poke(t->pid, t->scratch, gl, ng * sizeof(gid_t));
+	free(gl);
+	if (pr < 0)
+		return ckpt_fail(err, EIO, "passing the supplementary groups");
+	ret = ckpt_syscall(t, err, SYS_setgroups, (long)ng, (long)t->scratch, 0, 0, 0, 0);
+	if (ret < 0)
+		return ckpt_fail(err, (int)-ret, "restoring %zu supplementary groups: %s", ng, strerror((int)-ret));
 	if (c->gids[0] != rg || c->gids[1] != eg || c->gids[2] != sg) {
-		ret = ckpt_syscall(t, err, SYS_setgroups, 0, 0, 0, 0, 0, 0);
-		if (ret >= 0)
-			ret = ckpt_syscall(t, err, SYS_setresgid, c->gids[0], c->gids[1], c->gids[2], 0, 0, 0);
+		ret = ckpt_syscall(t, err, SYS_setresgid, c->gids[0], c->gids[1], c->gids[2], 0, 0, 0);
 		if (ret < 0)
 			return ckpt_fail(err, (int)-ret, "restoring gids %u/%u/%u: %s", c->gids[0], c->gids[1], c->gids[2], strerror((int)-ret));
 	}

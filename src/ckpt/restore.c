@@ -493,13 +493,13 @@ static int check_owner(const char *dir, const Krg__Ckpt__Core *core, struct ckpt
 	int ng = (int)(sizeof(groups) / sizeof(groups[0]));
 	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) < 0)
 		ng = 0;
-	for (size_t i = 0; i < core->n_gids; i++) {
+	for (size_t i = 0; i < core->n_gids + core->n_groups; i++) {
+		uint32_t gid = i < core->n_gids ? core->gids[i] : core->groups[i - core->n_gids];
 		bool ok = false;
 		for (int k = 0; k < ng && !ok; k++)
-			ok = groups[k] == (gid_t)core->gids[i];
-		if (!ok && core->gids[i] != st.st_gid)
-			return ckpt_fail(err, EPERM, "image %s is owned by uid %u, not a member of gid %u: refused", dir,
-					 (unsigned)st.st_uid, core->gids[i]);
+			ok = groups[k] == (gid_t)gid;
+		if (!ok && gid != st.st_gid)
+			return ckpt_fail(err, EPERM, "image %s is owned by uid %u, not a member of gid %u: refused", dir, (unsigned)st.st_uid, gid);
 	}
 	return 0;
 }

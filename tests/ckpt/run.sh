@@ -356,11 +356,31 @@ vanish() {
 	wait "$pid" 2>/dev/null
 }
 
+# Supplementary groups come back (root's image here: any groups; a user's
+# image only gets groups its directory's owner has, store.sh).
+groups_kept() {
+	local name=groups bin=$T/ckpt_anon_mem d=$WORK/groups
+	mkdir -p "$d"
+	( cd "$d" && exec setpriv --groups 4,27,100 "$bin" "$d/ready" </dev/null >"$d/out.log" 2>&1 ) &
+	pid=$!
+	wait_file "$d/ready" || { bad "$name: never ready"; return; }
+	"$KRG" checkpoint "$pid" --dir "$d/img" --kill 2>"$d/err" || { bad "$name: checkpoint: $(cat "$d/err")"; return; }
+	wait "$pid" 2>/dev/null
+	rm -f "$d/rpid"
+	"$KRG" restart --dir "$d/img" --pidfile "$d/rpid" 2>"$d/restart.err" &
+	local rk=$!
+	wait_nonempty "$d/rpid" || { wait $rk; bad "$name: restart: $(cat "$d/restart.err")"; return; }
+	local g; g=$(awk '/^Groups:/ { $1 = ""; print }' "/proc/$(cat "$d/rpid")/status" | xargs)
+	kill -USR1 "$(cat "$d/rpid")"
+	wait $rk
+	[ "$g" = "4 27 100" ] && ok "$name: supplementary groups $g" || bad "$name: groups '$g' after restart, not '4 27 100'"
+}
+
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer snapshot
-	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem)
+	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem groups)
 fi
 for t in "${tests[@]}"; do
 	case $t in
@@ -373,6 +393,7 @@ for t in "${tests[@]}"; do
 	opts) options ;;
 	snap) snapshot_files ;;
 	vanish) vanish ;;
+	groups) groups_kept ;;
 	*) run_one "$t" ;;
 	esac
 done

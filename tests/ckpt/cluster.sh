@@ -91,6 +91,17 @@ tid=$(on 1 "$KRG" ps -a --json | python3 -c '
 import json, sys
 ps = json.load(sys.stdin)["processes"]
 print(min(p["id"] for p in ps if "ckpt_tree" in p["command"] and p["node"] == 2))')
+# Through krgd from node 1: --freeze stops the tree on node 2, --unfreeze
+# continues it; -a on a child's id saves the whole tree under the root's id.
+out=$(on 1 "$KRG" checkpoint "$tid" --freeze) || fail "--freeze through krgd failed"
+echo "$out" | grep -q "4 processes frozen" || fail "--freeze said: $out"
+[ "$(on 2 ps -o stat= -p $(( tid & 0x3fffff )) | cut -c1)" = T ] || fail "the tree's root is not stopped"
+on 1 "$KRG" checkpoint "$tid" --unfreeze >/dev/null || fail "--unfreeze through krgd failed"
+[ "$(on 2 ps -o stat= -p $(( tid & 0x3fffff )) | cut -c1)" = S ] || fail "the tree's root did not continue"
+child=$(on 2 ps -o pid= --ppid $(( tid & 0x3fffff )) | head -1 | tr -d ' ')
+apath=$(on 1 "$KRG" checkpoint -a $(( (2 << 22) | child ))) || fail "checkpoint -a of a child failed"
+[ "$apath" = "/var/lib/krg/chkpt/$tid/v1" ] || fail "-a saved into $apath, not the root's store"
+echo "ok   --freeze/--unfreeze and -a (child id $(( (2 << 22) | child )) -> app $tid) through krgd"
 tpath=$(on 1 "$KRG" checkpoint "$tid" --kill) || fail "tree checkpoint failed"
 wait $run || true
 n=$(on 2 "$KRG" image show --json "$tpath" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["processes"]))')

@@ -55,6 +55,17 @@ id=$(on 1 krg ps -a --json | python3 -c 'import json,sys; print([p["id"] for p i
 on 1 krg kill "$id"
 wait || true
 
+step "krg checkpoint / krg restart: a pipeline saved on node 2, finished on node 3"
+PIPE='for i in $(seq 1 20); do seq 1 $((i * 20000)); sleep 0.1; done | gzip -1 | wc -c'
+echo "uninterrupted: $(bash -c "$PIPE") bytes"
+on 1 krg run -n 2 -- bash -c "$PIPE" </dev/null >/dev/null 2>&1 &
+sleep 1
+app=$(on 1 krg ps -a --json | python3 -c 'import json,sys; print(min(p["id"] for p in json.load(sys.stdin)["processes"] if p["command"].startswith("bash -c for")))')
+on 1 krg ps -a
+on 1 krg checkpoint "$app" --kill -d "demo pipeline"
+wait || true
+on 1 krg restart "$app" -n 3 --foreground | sed 's/^/restarted on node 3: /; s/$/ bytes/'
+
 step "krgadm cluster poweroff, krgadm vcluster down"
 on 1 krgadm cluster poweroff
 "$ADM" vcluster down --prefix $P

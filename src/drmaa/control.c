@@ -1,8 +1,9 @@
 /* control.c — drmaa_control (suspend, resume, hold, release, terminate,
  * for one job or DRMAA_JOB_IDS_SESSION_ALL) and drmaa_job_ps.
- * Suspend, resume and terminate of a running job go through krg's kill
- * path (API "proc.kill" with the job's cluster-wide id: the node that
- * runs it checks our uid); hold and release act on the job's shepherd
+ * Suspend and resume stop and continue the job's whole process tree
+ * (krg's application freeze), terminate goes through krg's kill path (API
+ * "proc.kill" with the job's cluster-wide id: the node that runs it checks
+ * our uid); hold and release act on the job's shepherd
  * under the job's lock, so they cannot race with its start. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include "api/client.h"
 #include "drmaa/drmaa-int.h"
+#include "proto/ckptsvc.pb-c.h"
 #include "proto/node.pb-c.h"
 
 int drmaa_job_get(const char *job_id, struct krg_job *j, char *diag, size_t len)
@@ -45,6 +47,26 @@ static int krg_kill(uint32_t id, int sig, const char *job, char *diag, size_t le
 	return 0;
 }
 
+/* Suspend / resume the whole job, its children included: krg's
+ * application freeze (API "ckpt.dump" with freeze or unfreeze: every
+ * process of the tree stopped, parents before their children are listed,
+ * or continued), checked against our uid on the job's node. */
+static int krg_freeze(uint32_t id, bool freeze, const char *job, char *diag, size_t len)
+{
+	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
+	d.id = id;
+	d.has_freeze = d.freeze = freeze;
+	d.has_unfreeze = d.unfreeze = !freeze;
+	uint8_t body[32], *resp = NULL;
+	size_t n = krg__ckptsvc__dump__pack(&d, body), rlen = 0;
+	char err[512];
+	int r = krg_api_call(drmaa_socket(), "ckpt.dump", body, n, 10000, &resp, &rlen, err, sizeof(err));
+	free(resp);
+	if (r < 0)
+		return drmaa_diag(diag, len, drmaa_errno_code(r), "job %s (krg id %u): %s", job, id, err);
+	return 0;
+}
+
 static int lock_job(unsigned seq)
 {
 	char p[PATH_MAX + 32];
@@ -66,7 +88,7 @@ static int act(struct krg_job *j, int action, char *diag, size_t len)
 		if (ps != DRMAA_PS_RUNNING)
 			return drmaa_diag(diag, len, DRMAA_ERRNO_SUSPEND_INCONSISTENT_STATE,
 					  "job %s is %s, not running: cannot suspend it", j->id, krg_job_ps_name(ps));
-		if ((r = krg_kill(j->krg_id, SIGSTOP, j->id, diag, len)))
+		if ((r = krg_freeze(j->krg_id, true, j->id, diag, len)))
 			return r;
 		krg_job_mark(drmaa_sess.dir, j->seq, "susp", true);
 		return 0;
@@ -74,7 +96,7 @@ static int act(struct krg_job *j, int action, char *diag, size_t len)
 		if (ps != DRMAA_PS_USER_SUSPENDED)
 			return drmaa_diag(diag, len, DRMAA_ERRNO_RESUME_INCONSISTENT_STATE,
 					  "job %s is %s, not suspended: cannot resume it", j->id, krg_job_ps_name(ps));
-		if ((r = krg_kill(j->krg_id, SIGCONT, j->id, diag, len)))
+		if ((r = krg_freeze(j->krg_id, false, j->id, diag, len)))
 			return r;
 		krg_job_mark(drmaa_sess.dir, j->seq, "susp", false);
 		return 0;

@@ -43,6 +43,15 @@ def wait_state(s, jid, states, secs=20):
     return s.jobStatus(jid)
 
 
+def child_state(command):
+    """State of the job's child running `command` (krg ps)."""
+    ps = json.loads(subprocess.check_output([KRG, "ps", "--json"]))
+    for p in ps["processes"]:
+        if p["command"] == command:
+            return p["state"]
+    return None
+
+
 def krg_state(krg_id):
     ps = json.loads(subprocess.check_output([KRG, "ps", "--json"]))
     for p in ps["processes"]:
@@ -121,8 +130,9 @@ expect(drmaa.errors.InvalidJobException, "wait after synchronize(dispose)", s.wa
 
 # Suspend, resume, terminate a running job on node 3.
 jt4 = s.createJobTemplate()
-jt4.remoteCommand = "/bin/sleep"
-jt4.args = ["30"]
+# (a shell with a child: suspend stops the whole job, the child too)
+jt4.remoteCommand = "/bin/sh"
+jt4.args = ["-c", "sleep 31 & wait"]
 jt4.nativeSpecification = "-n 3"
 jid = s.runJob(jt4)
 check(wait_state(s, jid, [JobState.RUNNING]) == JobState.RUNNING, "sleeper running")
@@ -141,12 +151,14 @@ end = time.time() + 5
 while krg_state(krg_id) != "T" and time.time() < end:
     time.sleep(0.1)
 check(krg_state(krg_id) == "T", "krg ps shows it stopped (T)")
+check(child_state("sleep 31") == "T", "and its child stopped too (T)")
 s.control(jid, JobControlAction.RESUME)
 check(s.jobStatus(jid) == JobState.RUNNING, "resumed")
 end = time.time() + 5
 while krg_state(krg_id) == "T" and time.time() < end:
     time.sleep(0.1)
 check(krg_state(krg_id) in ("S", "R"), "krg ps shows it running again")
+check(child_state("sleep 31") in ("S", "R"), "and its child too")
 s.control(jid, JobControlAction.TERMINATE)
 info = s.wait(jid, 30)
 check(info.hasSignal and info.terminatedSignal == "SIGKILL", "terminated: %s" % info.terminatedSignal)
@@ -220,6 +232,7 @@ check(b["state"] == "failed" and "not found" in b["error"], "krg jobs: failed, %
 check(len(jobs) >= 14, "krg jobs lists the session's %d jobs" % len(jobs))
 
 # A job left running across drmaa_exit, waited for from a new attachment.
+jt4.remoteCommand = "/bin/sleep"
 jt4.args = ["1"]
 left = s.runJob(jt4)
 for t in (jt, jt2, jt3, jt4, jt5, jt6, jt7):

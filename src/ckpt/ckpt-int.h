@@ -214,6 +214,8 @@ struct ckpt_app_fds {
 int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err);
 /* Once every process has its fds: the kept ends go. */
 int ckpt_files_close_parked(struct ckpt_app_fds *app, struct ckpt_tracee *const *tracees, struct ckpt_error *err);
+/* Take (or release) the file locks an fd entry lists, in the tracee. */
+int ckpt_locks_apply(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, bool take, struct ckpt_error *err);
 
 /* small helpers (image.c) */
 char *ckpt_strdup(const char *s);

@@ -39,6 +39,12 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
  * 0 or -errno. */
 int ckpt_app_freeze(pid_t pid, bool freeze, size_t *count, struct ckpt_error *err);
 
+/* Release (take false) or take again (true) the file locks that the
+ * image in `dir` lists for its root process `pid`, inside that process
+ * (stopped or running): a migration hands them to the target and gives
+ * them back if it fails. 0 or -errno. */
+int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err);
+
 /* Verify the whole image in `dir`, then recreate its processes, the root
  * as a child of the caller, running. *pid_out is the root's pid. A tree
  * gets the image's pids back (or fails: restart it in a new pid

@@ -514,3 +514,50 @@ int ckpt_app_freeze(pid_t pid, bool freeze, size_t *count, struct ckpt_error *er
 	free(a.p);
 	return r < 0 ? r : 0;
 }
+
+int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err)
+{
+	struct ckpt_image img;
+	int r = ckpt_image_load(dir, false, &img, err);
+	if (r < 0)
+		return r;
+	const Krg__Ckpt__Files *f = img.n_live ? img.files[0] : NULL;
+	bool any = false;
+	for (size_t i = 0; f && i < f->n_fds; i++)
+		any |= f->fds[i]->n_locks > 0 && !f->fds[i]->has_dup_of;
+	if (!any) {
+		ckpt_image_free(&img);
+		return 0;
+	}
+	struct ckpt_thread *th = NULL;
+	size_t nth = 0;
+	if ((r = ckpt_seize_all(pid, &th, &nth, err)) < 0) {
+		ckpt_image_free(&img);
+		return r;
+	}
+	struct ckpt_tracee t = { .pid = pid, .code = find_syscall_insn(pid) };
+	if (!t.code)
+		r = ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction", pid);
+	long ret = r < 0 ? 0 : ckpt_syscall(&t, err, SYS_mmap, 0, CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == 0 && (ret < 0 || err->msg[0]))
+		r = ckpt_fail(err, ret < 0 && ret > -4096 ? (int)-ret : EIO, "process %d: scratch mmap failed", pid);
+	if (r == 0) {
+		t.scratch = (uint64_t)ret;
+		t.scratch_len = CKPT_PAGE;
+		for (size_t i = 0; i < f->n_fds && r == 0; i++)
+			if (f->fds[i]->n_locks && !f->fds[i]->has_dup_of)
+				r = ckpt_locks_apply(&t, f->fds[i], take, err);
+		ckpt_syscall(&t, err, SYS_munmap, (long)t.scratch, CKPT_PAGE, 0, 0, 0, 0);
+	}
+	/* Back to what it was doing, as after a dump. */
+	struct user_regs_struct regs = th[0].regs;
+	ckpt_regs_fixup_restart(&regs);
+	struct iovec iov = { &regs, sizeof(regs) };
+	ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov);
+	for (int s = 1; s <= 64; s++)
+		if (t.pending_sigs & (1ULL << (s - 1)))
+			th[0].stop_sig = th[0].stop_sig ? th[0].stop_sig : s;
+	ckpt_release_all(pid, th, nth, false);
+	ckpt_image_free(&img);
+	return r;
+}

@@ -1383,22 +1383,23 @@ static int locks_dump(Krg__Ckpt__Files *f, Krg__Ckpt__Fd *e, const struct stat *
 	return 0;
 }
 
-static int locks_restore(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+int ckpt_locks_apply(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, bool take, struct ckpt_error *err)
 {
 	for (size_t i = 0; i < fd->n_locks; i++) {
 		const Krg__Ckpt__Lock *lk = fd->locks[i];
 		long ret;
 		const char *what = lk->kind == KRG__CKPT__LOCK__KIND__FLOCK ? "flock" : lk->kind == KRG__CKPT__LOCK__KIND__OFD ? "OFD lock" : "POSIX lock";
 		if (lk->kind == KRG__CKPT__LOCK__KIND__FLOCK) {
-			ret = ckpt_syscall(t, err, SYS_flock, fd->fd, (lk->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0, 0, 0, 0);
+			ret = ckpt_syscall(t, err, SYS_flock, fd->fd, take ? (lk->write ? LOCK_EX : LOCK_SH) | LOCK_NB : LOCK_UN, 0, 0, 0, 0);
 		} else {
-			struct flock fl = { .l_type = lk->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET, .l_start = (off_t)lk->start, .l_len = (off_t)lk->len };
+			struct flock fl = { .l_type = !take ? F_UNLCK : lk->write ? F_WRLCK : F_RDLCK, .l_whence = SEEK_SET, .l_start = (off_t)lk->start,
+					    .l_len = (off_t)lk->len };
 			if (ckpt_poke(t->pid, t->scratch, &fl, sizeof(fl)) < 0)
 				return ckpt_fail(err, EIO, "fd %d: passing a lock", fd->fd);
 			ret = ckpt_syscall(t, err, SYS_fcntl, fd->fd, lk->kind == KRG__CKPT__LOCK__KIND__OFD ? F_OFD_SETLK : F_SETLK, (long)t->scratch, 0, 0, 0);
 		}
 		if (ret < 0)
-			return ckpt_fail(err, inj_errno(ret), "fd %d: taking its %s %s on %s again%s: %s", fd->fd, lk->write ? "write" : "read", what,
+			return ckpt_fail(err, inj_errno(ret), "fd %d: %s its %s %s on %s%s: %s", fd->fd, take ? "taking" : "releasing", lk->write ? "write" : "read", what,
 					 fd->path ? fd->path : "?", inj_errno(ret) == EAGAIN || inj_errno(ret) == EWOULDBLOCK ? " (someone else holds it)" : "",
 					 strerror(inj_errno(ret)));
 	}
@@ -1815,7 +1816,7 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 	/* Locks last: every fd of the process is in place. */
 	for (size_t i = 0; i < f->n_fds && !r; i++)
 		if (f->fds[i]->n_locks && !f->fds[i]->has_dup_of)
-			r = locks_restore(t, f->fds[i], err);
+			r = ckpt_locks_apply(t, f->fds[i], true, err);
 	/* A session leader's controlling terminal. */
 	for (size_t i = 0; i < f->n_fds && !r && app->session_leader; i++) {
 		const Krg__Ckpt__Fd *fd = f->fds[i];

@@ -16,13 +16,11 @@ if [ ${#progs[@]} = 0 ]; then
 	# inotify and TCP fds are refused; pipe_data: its FIFO lives on the
 	# shared build tree, and vcluster nodes share one kernel, so the
 	# original's FIFO and the migrant's are one pipe (restoring its data
-	# doubles it; on separate machines they are two); locks: the source
-	# still holds its file locks while the target takes them again (the
-	# migration does not hand them over yet); shared_mem: memory shared
+	# doubles it; on separate machines they are two); shared_mem: memory shared
 	# with a child left at home cannot stay shared across nodes.
 	# Everything else.
 	progs=(anon_mem heap stack fpu file_offset signals eventfd deleted_file memfd socketpair dev_files
-		threads pending itimer snapshot posix_timer fpu_static anon_mem_static threads_static)
+		threads pending itimer snapshot posix_timer locks fpu_static anon_mem_static threads_static)
 fi
 start_cluster 3
 # Nodes have their own /tmp, /run and /var/lib/krg; the build tree is shared,

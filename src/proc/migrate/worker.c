@@ -540,6 +540,10 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 			}
 		}
 	}
+	/* Its file locks go with it: released here (it is stopped) so the
+	 * target can take them; taken back if the migration fails. */
+	if (r == 0 && (r = ckpt_app_locks(pid, w->dir, false, &ce)) < 0)
+		snprintf(err, sizeof(err), "%s", ce.msg);
 	if (r < 0) {
 		char e2[256];
 		if (np)
@@ -611,7 +615,10 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		kill(pid, SIGKILL);
 		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
 	} else {
-		/* Abort, or krgd went away: it goes on here. */
+		/* Abort, or krgd went away: it goes on here, with its locks. */
+		struct ckpt_error le = { { 0 } };
+		if (ckpt_app_locks(pid, w->dir, true, &le) < 0)
+			fprintf(stderr, "krgd migrate worker: process %u keeps running without some file locks: %s\n", w->id, le.msg);
 		if (np) {
 			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, err, sizeof(err));
 			if (!w->migrant_here)

@@ -456,6 +456,12 @@ static int restore_groups(struct rproc *ps, size_t n, bool shell_job, struct ckp
 
 static void kill_all(struct rproc *ps, size_t n)
 {
+	/* Orphans of the half-built tree come to us (not to init, which may
+	 * take its time): when we return, none of them is left, not even as
+	 * a zombie. */
+	int was = 0;
+	prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0);
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	for (size_t i = n; i-- > 0;) {
 		struct rproc *p = &ps[i];
 		if (!p->pid || p->dead)
@@ -470,6 +476,13 @@ static void kill_all(struct rproc *ps, size_t n)
 			;
 		p->dead = true;
 	}
+	/* The tracer's wait above left the non-children zombies of their
+	 * parents, dead now: reparented to us, reaped here. */
+	for (size_t i = 1; i < n; i++)
+		if (ps[i].pid)
+			for (int k = 0; k < 500 && waitpid(ps[i].pid, &(int){ 0 }, __WALL | WNOHANG) == 0; k++)
+				usleep(1000);
+	prctl(PR_SET_CHILD_SUBREAPER, was, 0, 0, 0);
 }
 
 /* The restorer runs as root and gives the process the credentials written
@@ -719,6 +732,12 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	}
 	if ((r = restore_groups(ps, n, replace_tty != NULL, err)) < 0)
 		goto kill;
+	/* Fault injection for the tests (run.sh "halfway"): fail once every
+	 * process exists and has its state, to check nothing is left behind. */
+	if (getenv("KRG_CKPT_TEST_RESTORE_FAIL")) {
+		r = ckpt_fail(err, EIO, "fault injected after rebuilding %zu processes (KRG_CKPT_TEST_RESTORE_FAIL)", n);
+		goto kill;
+	}
 	if ((r = ckpt_files_close_parked(&app, tracees, err)) < 0)
 		goto kill;
 	for (size_t i = 0; i < n; i++)

@@ -356,6 +356,19 @@ vanish() {
 	wait "$pid" 2>/dev/null
 }
 
+# A restore that fails once every process of a tree exists (fault
+# injection): one line, non-zero, and none of them left (expect_error
+# checks the session krg ran in), zombies included.
+halfway() {
+	local name=halfway bin=$T/ckpt_tree d=$WORK/halfway
+	start $name "$bin" || return
+	"$KRG" checkpoint "$pid" --dir "$d/img" --kill 2>"$d/err" || { bad "$name: checkpoint: $(cat "$d/err")"; return; }
+	wait "$pid" 2>/dev/null
+	KRG_CKPT_TEST_RESTORE_FAIL=1 expect_error "$name" "$d/img" 'fault injected after rebuilding 6 processes' &&
+		ok "$name: a tree restore failing half-way leaves nothing"
+	restart_and_check $name "$d/img"
+}
+
 # Supplementary groups come back (root's image here: any groups; a user's
 # image only gets groups its directory's owner has, store.sh).
 groups_kept() {
@@ -380,7 +393,7 @@ if [ $# -gt 0 ]; then
 	tests=("$@")
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer snapshot
-	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem groups)
+	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem groups halfway)
 fi
 for t in "${tests[@]}"; do
 	case $t in
@@ -394,6 +407,7 @@ for t in "${tests[@]}"; do
 	snap) snapshot_files ;;
 	vanish) vanish ;;
 	groups) groups_kept ;;
+	halfway) halfway ;;
 	*) run_one "$t" ;;
 	esac
 done

@@ -28,7 +28,7 @@ static void usage(FILE *f)
 		   "       krg restart APPID [VERSION] [-n NODE] --foreground\n"
 		   "       krg restart --dir DIR [--pidfile FILE] [--new-pidns] [--replace-tty]\n"
 		   "\n"
-		   "Restart a process saved by krg checkpoint and wait for it: from the image\n"
+		   "Restart an application saved by krg checkpoint and wait for it: from the image\n"
 		   "store (%s/APPID/vVERSION, default the latest version),\n"
 		   "or from DIR. Only root and the image's owner may restart it.\n"
 		   "  --dir DIR       image directory\n"

@@ -12,6 +12,7 @@ static const struct krg_command commands[] = {
 	{ "restart", cmd_restart, "recreate a process from an image directory" },
 	{ "image", cmd_image, "show the contents of a checkpoint image" },
 	{ "migrate", cmd_migrate, "move a running process to another node" },
+	{ "capset", cmd_capset, "show or change the capabilities of a process (CAN_MIGRATE, ...)" },
 };
 
 int main(int argc, char **argv)

@@ -24,6 +24,7 @@
 #include "proc/ckptsvc.h"
 #include "proc/exec.h"
 #include "proc/migrate.h"
+#include "proc/schedsvc.h"
 #include "proc/service.h"
 #include "proc/table.h"
 
@@ -38,6 +39,7 @@ struct daemon {
 	struct krg_exec *exec;
 	struct krg_ckptsvc *ckpt;
 	struct krg_migsvc *mig;
+	struct krg_sched *sched;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -85,6 +87,7 @@ static void daemon_stop(struct daemon *d, int code)
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
 	krg_migsvc_stop(d->mig);
+	krg_sched_stop(d->sched);
 	krg_ckptsvc_stop(d->ckpt);
 	d->ckpt = NULL;
 	krg_exec_stop(d->exec);
@@ -307,6 +310,9 @@ int main(int argc, char **argv)
 	};
 	r = krg_proc_table_start(&d.services, &d.table, err, sizeof(err));
 	d.services.table = d.table;
+	if (r == 0)
+		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
+	d.services.sched = d.sched;
 	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
 	if (r == 0)

@@ -10,6 +10,7 @@ struct krg_net;
 struct krg_api_server;
 struct krg_cluster;
 struct krg_proc_table;
+struct krg_sched;
 
 struct krg_services {
 	uv_loop_t *loop;
@@ -18,4 +19,5 @@ struct krg_services {
 	struct krg_api_server *api;     /* borrowed */
 	struct krg_cluster *cluster;    /* borrowed */
 	struct krg_proc_table *table;   /* set once the process table service runs */
+	struct krg_sched *sched;        /* set once the scheduler runs (placement, capabilities) */
 };

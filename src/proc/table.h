@@ -10,6 +10,15 @@
 
 int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, char *err, size_t errlen);
 void krg_proc_table_stop(struct krg_proc_table *t);
-/* --auto placement: the up node with the lowest load per cpu (ties: fewer
- * processes, then this node). 0 or -EAGAIN when nothing is known yet. */
-int krg_proc_table_pick(struct krg_proc_table *t, uint32_t *node);
+/* A node's latest load figures, as the scheduler's probes and placement
+ * policies use them (src/proc/sched). */
+struct krg_node_figures {
+	double cpus;               /* capacity from the cgroup quota, else online CPUs */
+	double load1;
+	uint64_t mem_total_kb, mem_available_kb;
+	uint32_t krg_procs;
+	uint64_t age_ms;           /* age of the sample in this node's cache */
+};
+/* Node id's figures if usable for placement: sampled less than 5 s ago,
+ * and the node is this one or up and linked. 0 or -EAGAIN. */
+int krg_proc_table_node(struct krg_proc_table *t, uint32_t id, struct krg_node_figures *out);

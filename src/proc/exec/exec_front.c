@@ -12,6 +12,7 @@
 #include "cluster/cluster.h"
 #include "lib/log.h"
 #include "proc/exec/exec-int.h"
+#include "proc/schedsvc.h"
 #include "proc/table.h"
 
 #define WATCH_MS 50
@@ -508,9 +509,7 @@ static void run_cb(struct krg_api_call *call, void *data)
 	if (r->has_node) {
 		node = r->node;
 	} else if (r->has_auto_ && r->auto_) {
-		uint32_t n;
-		if (e->s->table && krg_proc_table_pick(e->s->table, &n) == 0)
-			node = n;
+		node = e->s->sched ? krg_sched_place(e->s->sched) : e->self;
 	}
 	if (!krg_config_node(e->s->cfg, node)) {
 		snprintf(line, sizeof(line), "unknown node %u", node);

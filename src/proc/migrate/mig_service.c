@@ -30,6 +30,7 @@
 #include "lib/macro.h"
 #include "net/net.h"
 #include "proc/migrate.h"
+#include "proc/schedsvc.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
 #include "proc/procid.h"
@@ -1611,6 +1612,13 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 		return -ESRCH;
 	if (uid != 0 && uid != ruid && uid != suid)
 		return -EPERM;
+	struct krg_caps caps;
+	krg_caps_get(m->s->cluster, m->self, id, h ? 0 : pid, &caps);
+	if (!(caps.eff & KRG_CAP_CAN_MIGRATE)) {
+		snprintf(err, errlen, "process %u lacks the CAN_MIGRATE capability (krg capset -e CAN_MIGRATE -p %u)",
+			 id, id);
+		return -EPERM;
+	}
 	char pp[64];
 	struct stat st;
 	snprintf(pp, sizeof(pp), "/proc/%d", (int)pid);

@@ -4,7 +4,8 @@
  *   node load     a 1 s timer samples this node (table_node.c) and sends a
  *                 NodeLoad "node.load" to every linked peer; "node.load"
  *                 from peers fills the cache (Kerrighed's remote load
- *                 cache); krg_proc_table_pick() reads it.
+ *                 cache); krg_proc_table_node() gives it to the scheduler
+ *                 (src/proc/sched), whose policies place krg run --auto.
  *   process list  "proc.list" from a peer: this node's krg processes as
  *                 the given uid may see them. API "proc.list": fan out to
  *                 every up node, merge with the local list, reply.
@@ -150,42 +151,25 @@ static void on_node_load(struct krg_net *net, uint32_t from, const struct krg_ms
 	krg__node__node_load__free_unpacked(l, NULL);
 }
 
-int krg_proc_table_pick(struct krg_proc_table *t, uint32_t *node)
+int krg_proc_table_node(struct krg_proc_table *t, uint32_t id, struct krg_node_figures *out)
 {
-	if (!t || t->stopped)
+	if (!t || t->stopped || id >= KRG_MAX_NODES)
 		return -EAGAIN;
 	uint64_t now = uv_now(t->s->loop);
-	const struct krg_config *cfg = t->s->cfg;
-	bool found = false;
-	uint32_t best = 0;
-	double best_load = 0;
-	for (size_t i = 0; i < cfg->n_nodes; i++) {
-		uint32_t id = cfg->nodes[i].id;
-		const struct node_load *nl = &t->loads[id];
-		if (!nl->have || now - nl->rx_ms > PICK_MAX_AGE_MS || nl->l.cpus <= 0)
-			continue;
-		if (id != t->self && (krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP ||
-				      !krg_net_peer_up(t->s->net, id)))
-			continue;
-		double load = nl->l.load1 / nl->l.cpus;
-		bool better;
-		if (!found)
-			better = true;
-		else if (fabs(load - best_load) > 1e-9)
-			better = load < best_load;
-		else if (nl->l.krg_procs != t->loads[best].l.krg_procs)
-			better = nl->l.krg_procs < t->loads[best].l.krg_procs;
-		else
-			better = id == t->self;
-		if (better) {
-			found = true;
-			best = id;
-			best_load = load;
-		}
-	}
-	if (!found)
+	const struct node_load *nl = &t->loads[id];
+	if (!nl->have || now - nl->rx_ms > PICK_MAX_AGE_MS || nl->l.cpus <= 0)
 		return -EAGAIN;
-	*node = best;
+	if (id != t->self &&
+	    (krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP || !krg_net_peer_up(t->s->net, id)))
+		return -EAGAIN;
+	*out = (struct krg_node_figures){
+		.cpus = nl->l.cpus,
+		.load1 = nl->l.load1,
+		.mem_total_kb = nl->l.mem_total_kb,
+		.mem_available_kb = nl->l.mem_available_kb,
+		.krg_procs = nl->l.krg_procs,
+		.age_ms = now - nl->rx_ms,
+	};
 	return 0;
 }
 

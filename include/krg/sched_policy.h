@@ -1,0 +1,76 @@
+/* sched_policy.h — the krg scheduler policy plugin API (docs/sched.md).
+ *
+ * A policy is one versioned ops struct, like sqlite's sqlite3_vfs: krgd's
+ * built-in policies (src/proc/sched/policy_*.c) and plugins loaded by
+ * `krgadm sched load PATH.so` use the same struct. A plugin is a shared
+ * object exporting
+ *
+ *     const struct krg_sched_policy_ops *krg_sched_policy_entry(void);
+ *
+ * returning a struct that lives as long as the object (a static const).
+ * krgd refuses an object whose version differs from KRG_SCHED_API_VERSION,
+ * whose size is smaller than the struct it knows, whose name is empty or
+ * already taken, or whose kind it does not know.
+ *
+ * Threading and lifetime: every callback runs on krgd's event loop thread,
+ * must not block and must not keep the pointers it is given. A plugin is
+ * never unloaded while krgd runs.
+ *
+ * Parameters are doubles declared in params[]; krgd keeps their values
+ * (defaults, then `krgadm sched set POLICY.PARAM VALUE`, checked against
+ * min/max, replicated in the cluster state) and passes them in declaration
+ * order to every call.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KRG_SCHED_API_VERSION 1
+#define KRG_SCHED_PLUGIN_SYMBOL "krg_sched_policy_entry"
+#define KRG_SCHED_MAX_PARAMS 8
+
+enum krg_sched_kind {
+	KRG_SCHED_PLACEMENT = 1, /* chooses the node of `krg run --auto` */
+};
+
+/* One up node as the probes see it (this node's values are fresh; the
+ * others' come from their last broadcast, at most a few seconds old). */
+struct krg_sched_node {
+	uint32_t id;
+	bool self;                 /* the node making the decision */
+	double cpus;               /* capacity: cgroup CPU quota / period, else online CPUs */
+	double load1;              /* 1-minute load average */
+	double load_norm;          /* load1 / cpus */
+	uint64_t mem_total_kb;
+	uint64_t mem_available_kb;
+	uint32_t krg_procs;        /* krg processes running there */
+	uint64_t age_ms;           /* age of these figures */
+};
+
+struct krg_sched_param_def {
+	const char *name;          /* [a-z0-9_]+ */
+	double def, min, max;
+	const char *help;          /* one line */
+};
+
+struct krg_sched_policy_ops {
+	uint32_t version;          /* KRG_SCHED_API_VERSION */
+	uint32_t size;             /* sizeof(struct krg_sched_policy_ops) the plugin was built with */
+	const char *name;          /* [a-z0-9_]+, unique in the cluster */
+	const char *description;   /* one line */
+	enum krg_sched_kind kind;
+	const struct krg_sched_param_def *params; /* n_params entries, may be NULL */
+	size_t n_params;           /* at most KRG_SCHED_MAX_PARAMS */
+	/* Optional: per-node private state, returned through *state. 0 or -errno. */
+	int (*init)(void **state);
+	void (*fini)(void *state);
+	/* KRG_SCHED_PLACEMENT: choose one of nodes[0..n) (n >= 1, sorted by id)
+	 * and store its id in *node. 0, or -errno to leave the choice to krgd
+	 * (the local node). */
+	int (*place)(void *state, const double *params, const struct krg_sched_node *nodes, size_t n,
+		     uint32_t *node);
+};
+
+/* What a plugin exports. */
+typedef const struct krg_sched_policy_ops *(*krg_sched_policy_entry_fn)(void);

@@ -1,0 +1,740 @@
+/* sched_service.c — the scheduler service of one node.
+ *
+ * Map of this file:
+ *   policies   the table of known policies (built-in, then plugins),
+ *              their enabled flag and parameter values, refreshed from the
+ *              replicated registry "sched" every second and before every
+ *              use, so a change made on any node applies on all.
+ *   placement  krg_sched_place(): the enabled placement policy, fed with
+ *              the process table's load cache.
+ *   probes     a 1 s timer samples this node (sched_probe.c).
+ *   API        "sched.status" (anyone), "sched.ctl" (root: enable,
+ *              disable, set, load), "sched.capset" (krg capset).
+ *
+ * Registry "sched" keys: "policy.NAME.enabled" = "0"|"1",
+ * "policy.NAME.PARAM" = a number, "plugins" = absolute paths, one a line.
+ * Writes go through the Raft leader (krg_cluster_registry_set forwards
+ * them), so every node applies them in the same order.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "api/server.h"
+#include "cluster/cluster.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "net/net.h"
+#include "proc/procid.h"
+#include "proc/schedsvc.h"
+#include "proc/sched/sched-int.h"
+#include "proc/table.h"
+#include "proc/table/table-int.h"
+
+#define PERIOD_MS 1000
+#define MAX_PLUGINS 16
+
+struct krg_sched {
+	struct krg_services *s;     /* borrowed */
+	uint32_t self;
+	pid_t krgd;
+	bool running;
+	uv_timer_t timer;
+	struct sched_policy pol[SCHED_MAX_POLICIES];
+	size_t n_pol;
+	struct sched_probes probes;
+	char failed[MAX_PLUGINS][256]; /* plugin paths that failed to load here: not retried */
+	size_t n_failed;
+};
+
+/* net and api have no unregister: one instance, kept after stop. */
+static struct krg_sched the_sched;
+
+/* ---- policies ---- */
+
+static struct sched_policy *policy_find(struct krg_sched *sc, const char *name)
+{
+	for (size_t i = 0; i < sc->n_pol; i++)
+		if (!strcmp(sc->pol[i].ops->name, name))
+			return &sc->pol[i];
+	return NULL;
+}
+
+static bool valid_name(const char *n)
+{
+	if (!n || !*n || strlen(n) > 64)
+		return false;
+	for (; *n; n++)
+		if (!((*n >= 'a' && *n <= 'z') || (*n >= '0' && *n <= '9') || *n == '_'))
+			return false;
+	return true;
+}
+
+static int policy_add(struct krg_sched *sc, const struct krg_sched_policy_ops *ops, const char *source, char *err,
+		      size_t errlen)
+{
+	if (ops->version != KRG_SCHED_API_VERSION || ops->size < sizeof(struct krg_sched_policy_ops)) {
+		snprintf(err, errlen, "plugin API version %u (size %u), krgd speaks version %u", ops->version, ops->size,
+			 KRG_SCHED_API_VERSION);
+		return -EPROTO;
+	}
+	if (!valid_name(ops->name) || ops->kind != KRG_SCHED_PLACEMENT || !ops->place ||
+	    ops->n_params > KRG_SCHED_MAX_PARAMS || (ops->n_params && !ops->params)) {
+		snprintf(err, errlen, "malformed policy (name, kind, place or params)");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ops->n_params; i++)
+		if (!valid_name(ops->params[i].name) || !(ops->params[i].min <= ops->params[i].def) ||
+		    !(ops->params[i].def <= ops->params[i].max)) {
+			snprintf(err, errlen, "malformed parameter %zu of policy %s", i, ops->name);
+			return -EINVAL;
+		}
+	if (policy_find(sc, ops->name)) {
+		snprintf(err, errlen, "a policy named %s is already loaded", ops->name);
+		return -EEXIST;
+	}
+	if (sc->n_pol >= SCHED_MAX_POLICIES) {
+		snprintf(err, errlen, "too many policies (at most %d)", SCHED_MAX_POLICIES);
+		return -ENOSPC;
+	}
+	struct sched_policy *p = &sc->pol[sc->n_pol];
+	memset(p, 0, sizeof(*p));
+	p->ops = ops;
+	if (ops->init) {
+		int r = ops->init(&p->state);
+		if (r < 0) {
+			snprintf(err, errlen, "policy %s failed to initialise: %s", ops->name, strerror(-r));
+			return r;
+		}
+	}
+	for (size_t i = 0; i < ops->n_params; i++)
+		p->params[i] = ops->params[i].def;
+	p->enabled = ops == &sched_least_loaded;
+	snprintf(p->source, sizeof(p->source), "%s", source);
+	sc->n_pol++;
+	return 0;
+}
+
+/* Load a plugin: dlopen, find the entry point, add its policy. */
+static int plugin_load(struct krg_sched *sc, const char *path, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sc->n_pol; i++)
+		if (!strcmp(sc->pol[i].source, path)) {
+			snprintf(err, errlen, "%s is already loaded (policy %s)", path, sc->pol[i].ops->name);
+			return -EEXIST;
+		}
+	if (path[0] != '/') {
+		snprintf(err, errlen, "%s: not an absolute path", path);
+		return -EINVAL;
+	}
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(err, errlen, "cannot load %s: %s", path, dlerror());
+		return -ENOEXEC;
+	}
+	krg_sched_policy_entry_fn entry;
+	*(void **)&entry = dlsym(h, KRG_SCHED_PLUGIN_SYMBOL);
+	const struct krg_sched_policy_ops *ops = entry ? entry() : NULL;
+	if (!ops) {
+		snprintf(err, errlen, "%s: no %s() or it returned NULL", path, KRG_SCHED_PLUGIN_SYMBOL);
+		dlclose(h);
+		return -ENOEXEC;
+	}
+	char why[200];
+	int r = policy_add(sc, ops, path, why, sizeof(why));
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		dlclose(h);
+		return r;
+	}
+	log_info("sched: loaded policy %s from %s", ops->name, path);
+	return 0; /* never dlclose'd: the policy lives as long as krgd */
+}
+
+static bool reg_get(struct krg_sched *sc, const char *key, char *buf, size_t len)
+{
+	const uint8_t *v;
+	size_t n;
+	if (!sc->s->cluster || krg_cluster_registry_get(sc->s->cluster, "sched", key, &v, &n) < 0 || n >= len)
+		return false;
+	memcpy(buf, v, n);
+	buf[n] = 0;
+	return true;
+}
+
+/* Apply the cluster's state to this node. */
+static void sync_state(struct krg_sched *sc)
+{
+	char buf[4096], key[160], path[256];
+	if (reg_get(sc, "plugins", buf, sizeof(buf))) {
+		for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+			bool known = false;
+			for (size_t i = 0; i < sc->n_pol && !known; i++)
+				known = !strcmp(sc->pol[i].source, l);
+			for (size_t i = 0; i < sc->n_failed && !known; i++)
+				known = !strcmp(sc->failed[i], l);
+			if (known)
+				continue;
+			char err[512];
+			snprintf(path, sizeof(path), "%s", l);
+			if (plugin_load(sc, path, err, sizeof(err)) < 0) {
+				log_warn("sched: %s", err);
+				if (sc->n_failed < MAX_PLUGINS)
+					snprintf(sc->failed[sc->n_failed++], sizeof(sc->failed[0]), "%s", path);
+			}
+		}
+	}
+	for (size_t i = 0; i < sc->n_pol; i++) {
+		struct sched_policy *p = &sc->pol[i];
+		snprintf(key, sizeof(key), "policy.%s.enabled", p->ops->name);
+		if (reg_get(sc, key, buf, sizeof(buf)))
+			p->enabled = !strcmp(buf, "1");
+		for (size_t k = 0; k < p->ops->n_params; k++) {
+			snprintf(key, sizeof(key), "policy.%s.%s", p->ops->name, p->ops->params[k].name);
+			if (reg_get(sc, key, buf, sizeof(buf))) {
+				char *end;
+				double d = strtod(buf, &end);
+				if (end != buf && !*end && isfinite(d))
+					p->params[k] = d;
+			}
+		}
+	}
+}
+
+/* ---- placement ---- */
+
+static size_t gather_nodes(struct krg_sched *sc, struct krg_sched_node *out)
+{
+	const struct krg_config *cfg = sc->s->cfg;
+	size_t n = 0;
+	for (uint32_t id = 0; id < KRG_MAX_NODES; id++) {
+		struct krg_node_figures f;
+		if (!krg_config_node(cfg, id) || krg_proc_table_node(sc->s->table, id, &f) < 0)
+			continue;
+		out[n++] = (struct krg_sched_node){
+			.id = id, .self = id == sc->self, .cpus = f.cpus, .load1 = f.load1,
+			.load_norm = f.cpus > 0 ? f.load1 / f.cpus : 0, .mem_total_kb = f.mem_total_kb,
+			.mem_available_kb = f.mem_available_kb, .krg_procs = f.krg_procs, .age_ms = f.age_ms,
+		};
+	}
+	return n;
+}
+
+uint32_t krg_sched_place(struct krg_sched *sc)
+{
+	if (!sc || !sc->running)
+		return the_sched.self;
+	sync_state(sc);
+	struct sched_policy *p = NULL;
+	for (size_t i = 0; i < sc->n_pol && !p; i++)
+		if (sc->pol[i].enabled && sc->pol[i].ops->kind == KRG_SCHED_PLACEMENT)
+			p = &sc->pol[i];
+	if (!p)
+		return sc->self;
+	static struct krg_sched_node nodes[KRG_MAX_NODES];
+	size_t n = gather_nodes(sc, nodes);
+	uint32_t node;
+	if (n == 0 || p->ops->place(p->state, p->params, nodes, n, &node) < 0)
+		return sc->self;
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i].id == node) {
+			log_debug("sched: %s placed on node %u", p->ops->name, node);
+			return node;
+		}
+	log_warn("sched: policy %s chose node %u, not an up node; placing here", p->ops->name, node);
+	return sc->self;
+}
+
+/* ---- probes ---- */
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct krg_sched *sc = t->data;
+	if (!sc->running)
+		return;
+	if (sched_probe_sample(&sc->probes, sc->krgd, sc->self) < 0)
+		log_debug("sched: cannot sample probes");
+	sync_state(sc);
+}
+
+/* ---- API ---- */
+
+static void status_json(struct krg_sched *sc, FILE *f)
+{
+	struct krg_json j;
+	static struct krg_sched_node nodes[KRG_MAX_NODES];
+	size_t n = gather_nodes(sc, nodes);
+	const struct krg_sched_node *me = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i].self)
+			me = &nodes[i];
+	krg_json_init(&j, f);
+	krg_json_begin_object(&j, NULL);
+	krg_json_uint(&j, "node", sc->self);
+	krg_json_begin_object(&j, "probes");
+	if (me) {
+		krg_json_double(&j, "cpus", me->cpus);
+		krg_json_double(&j, "load1", me->load1);
+		krg_json_double(&j, "cpu_load_norm", me->load_norm);
+		krg_json_uint(&j, "mem_total_kb", me->mem_total_kb);
+		krg_json_uint(&j, "mem_available_kb", me->mem_available_kb);
+	} else {
+		krg_json_null(&j, "cpus");
+		krg_json_null(&j, "cpu_load_norm");
+	}
+	krg_json_double(&j, "cpu_used", sc->probes.node_cpu_used);
+	krg_json_double(&j, "cpu_used_norm", me && me->cpus > 0 ? sc->probes.node_cpu_used / me->cpus : 0);
+	krg_json_double(&j, "io_kbps", sc->probes.node_io_kbps);
+	krg_json_end_object(&j);
+	krg_json_begin_array(&j, "processes");
+	for (size_t i = 0; i < sc->probes.n; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		krg_json_begin_object(&j, NULL);
+		krg_json_uint(&j, "id", q->id);
+		krg_json_uint(&j, "pid", (uint64_t)q->pid);
+		krg_json_string(&j, "comm", q->comm);
+		krg_json_double(&j, "cpu_pct", q->cpu_pct);
+		krg_json_uint(&j, "rss_kb", q->rss_kb);
+		krg_json_double(&j, "io_read_kbps", q->io_r_kbps);
+		krg_json_double(&j, "io_write_kbps", q->io_w_kbps);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_begin_array(&j, "nodes");
+	for (size_t i = 0; i < n; i++) {
+		krg_json_begin_object(&j, NULL);
+		krg_json_uint(&j, "id", nodes[i].id);
+		krg_json_double(&j, "cpus", nodes[i].cpus);
+		krg_json_double(&j, "load1", nodes[i].load1);
+		krg_json_double(&j, "cpu_load_norm", nodes[i].load_norm);
+		krg_json_uint(&j, "mem_available_kb", nodes[i].mem_available_kb);
+		krg_json_uint(&j, "krg_procs", nodes[i].krg_procs);
+		krg_json_uint(&j, "age_ms", nodes[i].age_ms);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_begin_array(&j, "policies");
+	for (size_t i = 0; i < sc->n_pol; i++) {
+		const struct sched_policy *p = &sc->pol[i];
+		krg_json_begin_object(&j, NULL);
+		krg_json_string(&j, "name", p->ops->name);
+		krg_json_string(&j, "kind", "placement");
+		krg_json_bool(&j, "enabled", p->enabled);
+		krg_json_string(&j, "source", p->source);
+		krg_json_string(&j, "description", p->ops->description ? p->ops->description : "");
+		krg_json_begin_object(&j, "params");
+		for (size_t k = 0; k < p->ops->n_params; k++)
+			krg_json_double(&j, p->ops->params[k].name, p->params[k]);
+		krg_json_end_object(&j);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_end_object(&j);
+	krg_json_finish(&j);
+}
+
+static void status_text(struct krg_sched *sc, FILE *f)
+{
+	static struct krg_sched_node nodes[KRG_MAX_NODES];
+	size_t n = gather_nodes(sc, nodes);
+	fprintf(f, "Probes of node %u:\n", sc->self);
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i].self) {
+			fprintf(f, "  cpu.load_norm     %8.2f   load1 %.2f / cpus %.2f (cgroup quota)\n", nodes[i].load_norm,
+				nodes[i].load1, nodes[i].cpus);
+			fprintf(f, "  cpu.used          %8.2f   CPUs busy with this node's processes (%.0f%% of capacity)\n",
+				the_sched.probes.node_cpu_used,
+				nodes[i].cpus > 0 ? 100.0 * sc->probes.node_cpu_used / nodes[i].cpus : 0);
+			fprintf(f, "  mem.available_mib %8llu   of %llu\n",
+				(unsigned long long)(nodes[i].mem_available_kb / 1024),
+				(unsigned long long)(nodes[i].mem_total_kb / 1024));
+		}
+	fprintf(f, "  io.node_kbps      %8.1f   rchar + wchar of every process\n", sc->probes.node_io_kbps);
+	fprintf(f, "\nProcesses (krg processes of node %u):\n", sc->self);
+	fprintf(f, "  %-10s %-7s %6s %9s %10s %10s  %s\n", "ID", "PID", "%CPU", "RSS_KB", "IO_R_KB/s", "IO_W_KB/s",
+		"COMMAND");
+	for (size_t i = 0; i < sc->probes.n; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		fprintf(f, "  %-10u %-7d %6.1f %9llu %10.1f %10.1f  %s\n", q->id, (int)q->pid, q->cpu_pct,
+			(unsigned long long)q->rss_kb, q->io_r_kbps, q->io_w_kbps, q->comm);
+	}
+	fprintf(f, "\nNodes (remote load cache):\n  %-5s %6s %6s %9s %10s %5s\n", "NODE", "CPUS", "LOAD1", "LOAD/CPU",
+		"AVAIL_MiB", "KRG");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-5u %6.2f %6.2f %9.2f %10llu %5u\n", nodes[i].id, nodes[i].cpus, nodes[i].load1,
+			nodes[i].load_norm, (unsigned long long)(nodes[i].mem_available_kb / 1024), nodes[i].krg_procs);
+	fprintf(f, "\nPolicies:\n  %-14s %-10s %-8s %-24s %s\n", "NAME", "KIND", "STATE", "PARAMS", "SOURCE");
+	for (size_t i = 0; i < sc->n_pol; i++) {
+		const struct sched_policy *p = &sc->pol[i];
+		char params[256] = "-";
+		size_t off = 0;
+		for (size_t k = 0; k < p->ops->n_params && off < sizeof(params); k++)
+			off += (size_t)snprintf(params + off, sizeof(params) - off, "%s%s=%g", k ? "," : "",
+						p->ops->params[k].name, p->params[k]);
+		fprintf(f, "  %-14s %-10s %-8s %-24s %s\n", p->ops->name, "placement", p->enabled ? "enabled" : "disabled",
+			params, p->source);
+	}
+}
+
+static void on_api_status(struct krg_api_call *call, void *data)
+{
+	struct krg_sched *sc = data;
+	if (!sc->running) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	sync_state(sc);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	if (call->len == 4 && !memcmp(call->body, "json", 4))
+		status_json(sc, f);
+	else
+		status_text(sc, f);
+	fclose(f);
+	krg_api_reply(call, 0, NULL, buf, len);
+	free(buf);
+}
+
+/* A change is answered once this node applied it (a follower applies the
+ * leader's commit a moment later), so the caller's next command here sees
+ * it. */
+struct pending_set {
+	struct krg_api_call *call;
+	struct krg_sched *sc;
+	uv_timer_t timer;
+	int tries;
+	char reg[16], key[160], value[4096];
+};
+
+static bool applied_here(struct pending_set *p)
+{
+	const uint8_t *v;
+	size_t n;
+	if (krg_cluster_registry_get(p->sc->s->cluster, p->reg, p->key, &v, &n) < 0)
+		return false;
+	return n == strlen(p->value) && !memcmp(v, p->value, n);
+}
+
+static void pending_free(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void pending_tick(uv_timer_t *t)
+{
+	struct pending_set *p = t->data;
+	if (!applied_here(p) && ++p->tries < 100 && p->sc->running)
+		return;
+	krg_api_reply(p->call, 0, NULL, NULL, 0);
+	uv_timer_stop(t);
+	uv_close((uv_handle_t *)t, pending_free);
+}
+
+static void committed_cb(int status, const char *msg, void *data)
+{
+	struct pending_set *p = data;
+	if (status || applied_here(p) || !p->sc->running) {
+		krg_api_reply(p->call, status, status ? (msg ? msg : strerror(-status)) : NULL, NULL, 0);
+		free(p);
+		return;
+	}
+	uv_timer_init(p->sc->s->loop, &p->timer);
+	p->timer.data = p;
+	uv_timer_start(&p->timer, pending_tick, 20, 20);
+}
+
+static void reg_set_reply(struct krg_sched *sc, struct krg_api_call *call, const char *reg, const char *key,
+			  const char *value)
+{
+	if (!sc->s->cluster) {
+		krg_api_reply(call, -ENOTCONN, "no cluster state on this node", NULL, 0);
+		return;
+	}
+	struct pending_set *p = calloc(1, sizeof(*p));
+	if (!p) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	p->call = call;
+	p->sc = sc;
+	snprintf(p->reg, sizeof(p->reg), "%s", reg);
+	snprintf(p->key, sizeof(p->key), "%s", key);
+	snprintf(p->value, sizeof(p->value), "%s", value);
+	int r = krg_cluster_registry_set(sc->s->cluster, reg, key, value, strlen(value), committed_cb, p);
+	if (r < 0) {
+		free(p);
+		krg_api_reply(call, r, r == -EAGAIN ? "no leader (no quorum?); try again" : strerror(-r), NULL, 0);
+	}
+}
+
+/* Body: "enable NAME" | "disable NAME" | "set NAME.PARAM VALUE" | "load PATH". */
+static void on_api_ctl(struct krg_api_call *call, void *data)
+{
+	struct krg_sched *sc = data;
+	char body[1024], line[600], key[160];
+	if (!sc->running) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	if (call->len == 0 || call->len >= sizeof(body)) {
+		krg_api_reply(call, -EINVAL, "malformed sched.ctl request", NULL, 0);
+		return;
+	}
+	memcpy(body, call->body, call->len);
+	body[call->len] = 0;
+	sync_state(sc);
+	char *arg = strchr(body, ' ');
+	if (!arg) {
+		krg_api_reply(call, -EINVAL, "malformed sched.ctl request", NULL, 0);
+		return;
+	}
+	*arg++ = 0;
+	if (!strcmp(body, "enable") || !strcmp(body, "disable")) {
+		bool on = body[0] == 'e';
+		struct sched_policy *p = policy_find(sc, arg);
+		if (!p) {
+			snprintf(line, sizeof(line), "no policy '%.64s' (krgadm sched status lists them)", arg);
+			krg_api_reply(call, -ENOENT, line, NULL, 0);
+			return;
+		}
+		/* One placement policy at a time: enabling one disables the
+		 * others (their own log entries, applied in order after it). */
+		snprintf(key, sizeof(key), "policy.%s.enabled", p->ops->name);
+		reg_set_reply(sc, call, "sched", key, on ? "1" : "0");
+		if (on && sc->s->cluster)
+			for (size_t i = 0; i < sc->n_pol; i++)
+				if (&sc->pol[i] != p && sc->pol[i].enabled && sc->pol[i].ops->kind == p->ops->kind) {
+					snprintf(key, sizeof(key), "policy.%s.enabled", sc->pol[i].ops->name);
+					krg_cluster_registry_set(sc->s->cluster, "sched", key, "0", 1, NULL, NULL);
+				}
+		return;
+	}
+	if (!strcmp(body, "set")) {
+		char *val = strchr(arg, ' '), *dot = strchr(arg, '.');
+		if (!val || !dot || dot > val) {
+			krg_api_reply(call, -EINVAL, "usage: set POLICY.PARAM VALUE", NULL, 0);
+			return;
+		}
+		*val++ = 0;
+		*dot++ = 0;
+		struct sched_policy *p = policy_find(sc, arg);
+		if (!p) {
+			snprintf(line, sizeof(line), "no policy '%.64s' (krgadm sched status lists them)", arg);
+			krg_api_reply(call, -ENOENT, line, NULL, 0);
+			return;
+		}
+		const struct krg_sched_param_def *d = NULL;
+		for (size_t k = 0; k < p->ops->n_params; k++)
+			if (!strcmp(p->ops->params[k].name, dot))
+				d = &p->ops->params[k];
+		if (!d) {
+			snprintf(line, sizeof(line), "policy %s has no parameter '%.64s'", p->ops->name, dot);
+			krg_api_reply(call, -ENOENT, line, NULL, 0);
+			return;
+		}
+		char *end;
+		double v = strtod(val, &end);
+		if (end == val || *end || !isfinite(v) || v < d->min || v > d->max) {
+			snprintf(line, sizeof(line), "%s.%s: '%.64s' is not a number in [%g, %g]", p->ops->name, d->name,
+				 val, d->min, d->max);
+			krg_api_reply(call, -ERANGE, line, NULL, 0);
+			return;
+		}
+		char num[64];
+		snprintf(key, sizeof(key), "policy.%s.%s", p->ops->name, d->name);
+		snprintf(num, sizeof(num), "%.17g", v);
+		reg_set_reply(sc, call, "sched", key, num);
+		return;
+	}
+	if (!strcmp(body, "load")) {
+		char err[512];
+		int r = plugin_load(sc, arg, err, sizeof(err));
+		if (r < 0) {
+			krg_api_reply(call, r, err, NULL, 0);
+			return;
+		}
+		/* Loaded here: now every node, by the registry. */
+		char list[4096] = "";
+		reg_get(sc, "plugins", list, sizeof(list));
+		size_t l = strlen(list);
+		if (l + strlen(arg) + 2 >= sizeof(list)) {
+			krg_api_reply(call, -ENOSPC, "too many plugins", NULL, 0);
+			return;
+		}
+		snprintf(list + l, sizeof(list) - l, "%s%s", l ? "\n" : "", arg);
+		reg_set_reply(sc, call, "sched", "plugins", list);
+		return;
+	}
+	snprintf(line, sizeof(line), "unknown sched.ctl operation '%.32s'", body);
+	krg_api_reply(call, -EINVAL, line, NULL, 0);
+}
+
+static void caps_names(uint32_t mask, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = 0;
+	for (uint32_t c = 1; c <= KRG_CAP_CHECKPOINTABLE && off < len; c <<= 1)
+		if (mask & c)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "," : "", krg_cap_name(c));
+	if (!off)
+		snprintf(buf, len, "-");
+}
+
+/* Body: "TARGET OP [CAP]": TARGET "self" (the caller, which then execs
+ * the command) or a cluster id; OP "e" (enable), "d" (drop), "show". */
+static void on_api_capset(struct krg_api_call *call, void *data)
+{
+	struct krg_sched *sc = data;
+	char body[256], line[400], target[32], op[8], capn[40] = "";
+	if (!sc->running) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	if (call->len == 0 || call->len >= sizeof(body)) {
+		krg_api_reply(call, -EINVAL, "malformed sched.capset request", NULL, 0);
+		return;
+	}
+	memcpy(body, call->body, call->len);
+	body[call->len] = 0;
+	if (sscanf(body, "%31s %7s %39s", target, op, capn) < 2) {
+		krg_api_reply(call, -EINVAL, "malformed sched.capset request", NULL, 0);
+		return;
+	}
+	uint32_t id;
+	pid_t pid;
+	if (!strcmp(target, "self")) {
+		pid = call->pid;
+		id = krg_procid_make(sc->self, (uint32_t)pid);
+	} else {
+		if (krg_procid_parse(target, &id) < 0 || krg_procid_pid(id) == 0) {
+			snprintf(line, sizeof(line), "'%s': not a krg process id (see krg ps)", target);
+			krg_api_reply(call, -EINVAL, line, NULL, 0);
+			return;
+		}
+		if (krg_procid_home(id) != sc->self) {
+			snprintf(line, sizeof(line), "process %u was started on node %u: run krg capset there", id,
+				 krg_procid_home(id));
+			krg_api_reply(call, -EXDEV, line, NULL, 0);
+			return;
+		}
+		pid = (pid_t)krg_procid_pid(id);
+		if (pid <= 1 || pid == sc->krgd || !table_is_descendant(pid, sc->krgd)) {
+			snprintf(line, sizeof(line), "process %u: no such krg process", id);
+			krg_api_reply(call, -ESRCH, line, NULL, 0);
+			return;
+		}
+	}
+	uid_t ruid, suid;
+	if (table_proc_uids(pid, &ruid, &suid) < 0) {
+		snprintf(line, sizeof(line), "process %u: no such process", id);
+		krg_api_reply(call, -ESRCH, line, NULL, 0);
+		return;
+	}
+	if (call->uid != 0 && call->uid != ruid && call->uid != suid) {
+		snprintf(line, sizeof(line), "process %u: operation not permitted (not yours)", id);
+		krg_api_reply(call, -EPERM, line, NULL, 0);
+		return;
+	}
+	struct krg_caps k;
+	krg_caps_get(sc->s->cluster, sc->self, id, pid, &k);
+	if (!strcmp(op, "show")) {
+		char e[64], p[64], ie[64], ip[64];
+		caps_names(k.eff, e, sizeof(e));
+		caps_names(k.perm, p, sizeof(p));
+		caps_names(k.inh_eff, ie, sizeof(ie));
+		caps_names(k.inh_perm, ip, sizeof(ip));
+		int n = snprintf(line, sizeof(line),
+				 "id %u\neffective %s\npermitted %s\ninheritable_effective %s\ninheritable_permitted %s\n",
+				 id, e, p, ie, ip);
+		krg_api_reply(call, 0, NULL, line, (size_t)n);
+		return;
+	}
+	uint32_t cap = krg_cap_parse(capn);
+	if (!cap || (strcmp(op, "e") && strcmp(op, "d"))) {
+		snprintf(line, sizeof(line), "unknown capability '%s' (CAN_MIGRATE, DISTANT_FORK, CHECKPOINTABLE)", capn);
+		krg_api_reply(call, -EINVAL, line, NULL, 0);
+		return;
+	}
+	if (op[0] == 'e') {
+		if (call->uid != 0 && !(k.perm & cap)) {
+			snprintf(line, sizeof(line), "cannot grant %s to process %u: not in its permitted set (only root can)",
+				 capn, id);
+			krg_api_reply(call, -EPERM, line, NULL, 0);
+			return;
+		}
+		k.eff |= cap;
+		k.inh_eff |= cap;
+		if (call->uid == 0) {
+			k.perm |= cap;
+			k.inh_perm |= cap;
+		}
+	} else {
+		k.eff &= ~cap;
+		k.perm &= ~cap;
+		k.inh_eff &= ~cap;
+		k.inh_perm &= ~cap;
+	}
+	uint64_t start = 0;
+	if (sched_proc_stat(pid, NULL, &start) < 0) {
+		snprintf(line, sizeof(line), "process %u: no such process", id);
+		krg_api_reply(call, -ESRCH, line, NULL, 0);
+		return;
+	}
+	char key[16], val[96];
+	snprintf(key, sizeof(key), "%u", id);
+	snprintf(val, sizeof(val), "%u %u %u %u %llu", k.eff, k.perm, k.inh_eff, k.inh_perm, (unsigned long long)start);
+	log_info("sched: capabilities of %u set to %s by uid %u", id, val, (unsigned)call->uid);
+	reg_set_reply(sc, call, "caps", key, val);
+}
+
+/* ---- start / stop ---- */
+
+int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, size_t errlen)
+{
+	struct krg_sched *sc = &the_sched;
+	if (sc->s) {
+		snprintf(err, errlen, "sched: started twice");
+		return -EALREADY;
+	}
+	sc->s = s;
+	sc->self = s->cfg->node_id;
+	sc->krgd = getpid();
+	int r;
+	if ((r = policy_add(sc, &sched_least_loaded, "builtin", err, errlen)) < 0 ||
+	    (r = policy_add(sc, &sched_round_robin, "builtin", err, errlen)) < 0)
+		return r;
+	if ((r = krg_api_register(s->api, "sched.status", false, on_api_status, sc)) < 0 ||
+	    (r = krg_api_register(s->api, "sched.ctl", true, on_api_ctl, sc)) < 0 ||
+	    (r = krg_api_register(s->api, "sched.capset", false, on_api_capset, sc)) < 0) {
+		snprintf(err, errlen, "sched: cannot register API commands: %s", strerror(-r));
+		return r;
+	}
+	uv_timer_init(s->loop, &sc->timer);
+	sc->timer.data = sc;
+	uv_timer_start(&sc->timer, timer_cb, 0, PERIOD_MS);
+	sc->running = true;
+	*out = sc;
+	return 0;
+}
+
+void krg_sched_stop(struct krg_sched *sc)
+{
+	if (!sc || !sc->running)
+		return;
+	sc->running = false;
+	uv_timer_stop(&sc->timer);
+	uv_close((uv_handle_t *)&sc->timer, NULL);
+	for (size_t i = 0; i < sc->n_pol; i++)
+		if (sc->pol[i].ops->fini)
+			sc->pol[i].ops->fini(sc->pol[i].state);
+	sched_probes_free(&sc->probes);
+}

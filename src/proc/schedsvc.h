@@ -1,0 +1,42 @@
+/* schedsvc.h — the customizable scheduler service (src/proc/sched/,
+ * docs/sched.md): probes sampled every second on every node, placement
+ * policies behind one ops struct (include/krg/sched_policy.h), built in or
+ * loaded from plugins, their state kept in the cluster registry "sched",
+ * and Kerrighed's process capabilities kept in the registry "caps". */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "proc/service.h"
+
+struct krg_sched;
+struct krg_cluster;
+
+int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, size_t errlen);
+void krg_sched_stop(struct krg_sched *sc);
+/* krg run --auto: the node the enabled placement policy chooses; this node
+ * when no policy is enabled or none can decide. */
+uint32_t krg_sched_place(struct krg_sched *sc);
+
+/* Capabilities (Kerrighed's kerrighed_capabilities(7)). */
+enum krg_cap {
+	KRG_CAP_CAN_MIGRATE = 1u << 0,
+	KRG_CAP_DISTANT_FORK = 1u << 1,
+	KRG_CAP_CHECKPOINTABLE = 1u << 2,
+};
+#define KRG_CAP_ALL (KRG_CAP_CAN_MIGRATE | KRG_CAP_DISTANT_FORK | KRG_CAP_CHECKPOINTABLE)
+
+struct krg_caps {
+	uint32_t eff;       /* effective: what the process may do now */
+	uint32_t perm;      /* permitted: what it may make effective */
+	uint32_t inh_eff;   /* inheritable effective: children's effective */
+	uint32_t inh_perm;  /* inheritable permitted: children's permitted */
+};
+
+/* Parse "CAN_MIGRATE" etc.; 0 if unknown. */
+uint32_t krg_cap_parse(const char *name);
+const char *krg_cap_name(uint32_t cap);
+/* The capabilities of process id whose pid on this node is pid (0 if it
+ * does not run here): its own entry in the registry, else inherited from
+ * its nearest ancestor on this node with one, else every capability. */
+void krg_caps_get(struct krg_cluster *c, uint32_t self, uint32_t id, pid_t pid, struct krg_caps *out);

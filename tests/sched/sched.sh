@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The scheduler on a 3-node vcluster (docs/sched.md): probes and policies
+# in `krgadm sched status` on every node; enable/disable/set persisted in
+# the cluster state and seen from another node; `krg run --auto` follows
+# the enabled policy (round-robin spreads 6 runs over 3 nodes); the sample
+# plugin loads and shows; capabilities: refusals, a non-root user cannot
+# grant what was dropped, and krg migrate refuses a process without
+# CAN_MIGRATE.
+PREFIX=sched
+. "$KRG_SOURCE_DIR/tests/cluster/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+PLUGIN=$KRG_BUILD_DIR/src/proc/sched/libkrg_sched_fixed_node.so
+start_cluster 3 --cpus 0.5
+
+sj() { # sj NODE EXPR: a python expression on `sched status --json` as s
+	on "$1" krgadm sched status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"
+}
+pol() { sj "$1" "[p for p in s['policies'] if p['name']=='$2'][0]$3"; }
+sj_is() { [ "$(sj "$1" "$2")" = "$3" ]; }         # sj_is NODE EXPR VALUE
+pol_is() { [ "$(pol "$1" "$2" "$3")" = "$4" ]; }  # pol_is NODE POLICY SUFFIX VALUE
+
+# 1. Probes on every node, with the node's capacity.
+for n in 1 2 3; do
+	wait_for 10 "node $n sees 3 nodes" sj_is $n "len(s['nodes'])" 3
+	assert_eq "$(sj $n "s['node'], round(s['probes']['cpus'], 2), 'cpu_load_norm' in s['probes'], 'io_kbps' in s['probes'], 'mem_available_kb' in s['probes']")" \
+		"$n 0.5 True True True" "probes of node $n"
+done
+text=$(on 2 krgadm sched status)
+for w in cpu.load_norm mem.available_mib io.node_kbps least_loaded round_robin Policies; do
+	assert_contains "$text" "$w" "sched status text"
+done
+# Per-process probes: a CPU-bound krg process shows CPU use.
+on 1 "$KRG" run -n 1 -- python3 -c 'while True: pass' </dev/null >/dev/null 2>&1 &
+busy=$!
+wait_for 10 "the busy process shows CPU use" sj_is 1 "any(p['cpu_pct'] > 10 and p['comm']=='python3' for p in s['processes'])" True
+kill $busy 2>/dev/null || true
+bid=$(sj 1 "[p['id'] for p in s['processes'] if p['comm']=='python3'][0]")
+on 1 "$KRG" kill -9 "$bid" || true
+
+# 2. Defaults, then changes from node 1 seen on node 3.
+assert_eq "$(pol 3 least_loaded "['enabled']")" True "least_loaded on by default"
+assert_eq "$(pol 3 round_robin "['enabled']")" False "round_robin off by default"
+on 1 krgadm sched enable round_robin
+wait_for 5 "round_robin enabled on node 3" pol_is 3 round_robin "['enabled']" True
+wait_for 5 "least_loaded disabled on node 3" pol_is 3 least_loaded "['enabled']" False
+# --auto from node 2 spreads over the 3 nodes.
+hosts=$(for i in 1 2 3 4 5 6; do on 2 "$KRG" run --auto -- hostname; done | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')
+assert_eq "$hosts" "2 2 2 " "round_robin: 6 runs over 3 nodes"
+
+# 3. The plugin: loaded from node 2, seen on node 1, its parameter set.
+on 2 krgadm sched load "$PLUGIN"
+for n in 1 2 3; do
+	wait_for 5 "fixed_node loaded on node $n" pol_is $n fixed_node "['source']" "$PLUGIN"
+done
+on 3 krgadm sched set fixed_node.node 3
+wait_for 5 "fixed_node.node = 3 on node 1" pol_is 1 fixed_node "['params']['node']" 3.0
+on 1 krgadm sched enable fixed_node
+wait_for 5 "round_robin off once fixed_node is on" pol_is 2 round_robin "['enabled']" False
+for n in 1 2; do
+	wait_for 5 "fixed_node on, seen on node $n" pol_is $n fixed_node "['enabled']" True
+	assert_eq "$(on $n "$KRG" run --auto -- hostname)" "$PREFIX-node3" "fixed_node places on node 3 from node $n"
+done
+on 1 krgadm sched disable fixed_node
+wait_for 5 "fixed_node off" pol_is 2 fixed_node "['enabled']" False
+assert_eq "$(on 2 "$KRG" run --auto -- hostname)" "$PREFIX-node2" "no placement policy: --auto runs here"
+on 1 krgadm sched enable least_loaded
+
+# Bad input: one line, non-zero.
+expect_fail() { # expect_fail WHAT WORD CMD...
+	local what=$1 word=$2 out rc=0
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	[ $rc -ne 0 ] || fail "$what: exit 0"
+	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "$what: not one line: $out"
+	assert_contains "$out" "$word" "$what"
+}
+expect_fail "unknown policy" "no policy 'nope'" on 1 krgadm sched enable nope
+expect_fail "unknown param" "no parameter 'x'" on 1 krgadm sched set fixed_node.x 1
+expect_fail "param out of range" "not a number in" on 1 krgadm sched set fixed_node.node 999
+expect_fail "set without dot" "POLICY.PARAM" on 1 krgadm sched set fixed_node 1
+expect_fail "load twice" "already loaded" on 1 krgadm sched load "$PLUGIN"
+expect_fail "load missing" "no such file" on 1 krgadm sched load /nonexistent.so
+expect_fail "load not a plugin" "cannot load" on 1 krgadm sched load /etc/hostname
+expect_fail "non-root change" "ermi" on 1 "${NOBODY[@]}" krgadm sched enable round_robin
+expect_fail "unknown sched command" "unknown command" on 1 krgadm sched frob
+
+# 4. Capabilities.
+on 1 "$KRG" run -n 1 -- sleep 60 </dev/null >/dev/null 2>&1 &
+sleeper=$!
+on 1 "${NOBODY[@]}" "$KRG" run -n 1 -- sleep 61 </dev/null >/dev/null 2>&1 &
+nsleeper=$!
+sid() { on 1 "$KRG" ps -a --json | python3 -c "import json,sys; print([p['id'] for p in json.load(sys.stdin)['processes'] if p['command']=='sleep $1'][0])"; }
+wait_for 10 "sleepers listed" sid 61
+id=$(sid 60)
+nid=$(sid 61)
+show=$(on 1 "$KRG" capset -p "$id")
+assert_contains "$show" "effective CAN_MIGRATE,DISTANT_FORK,CHECKPOINTABLE" "every capability by default"
+on 1 "$KRG" capset -d CAN_MIGRATE -p "$id"
+assert_contains "$(on 1 "$KRG" capset -p "$id")" "effective DISTANT_FORK,CHECKPOINTABLE" "CAN_MIGRATE dropped"
+expect_fail "migrate without CAN_MIGRATE" "lacks the CAN_MIGRATE capability" on 1 "$KRG" migrate "$id" 2
+on 1 "$KRG" capset -e CAN_MIGRATE -p "$id"
+on 1 "$KRG" migrate "$id" 2 || fail "migrate once CAN_MIGRATE is back"
+# A user drops a capability of their own process and cannot take it back;
+# they cannot touch another user's process; root can give it back.
+on 1 "${NOBODY[@]}" "$KRG" capset -d CAN_MIGRATE -p "$nid"
+expect_fail "user re-grants" "not in its permitted set" on 1 "${NOBODY[@]}" "$KRG" capset -e CAN_MIGRATE -p "$nid"
+expect_fail "user migrates it" "lacks the CAN_MIGRATE" on 1 "${NOBODY[@]}" "$KRG" migrate "$nid" 3
+expect_fail "another user's process" "not permitted" on 1 "${NOBODY[@]}" "$KRG" capset -d CHECKPOINTABLE -p "$id"
+on 1 "$KRG" capset -e CAN_MIGRATE -p "$nid"
+assert_contains "$(on 1 "$KRG" capset -p "$nid")" "permitted CAN_MIGRATE" "root gives it back"
+# -- CMD: the command and its children inherit; a user cannot grant in them.
+out=$(on 1 "${NOBODY[@]}" "$KRG" capset -d CAN_MIGRATE -- sh -c "\"$KRG\" capset -e CAN_MIGRATE -- true" 2>&1) && fail "child re-granted: $out"
+assert_contains "$out" "not in its permitted set" "inherited drop"
+expect_fail "bad capability" "unknown capability" on 1 "$KRG" capset -e FLY -p "$id"
+expect_fail "bad id" "not a krg process id" on 1 "$KRG" capset -e CAN_MIGRATE -p abc
+expect_fail "no target" "either -p ID or -- COMMAND" on 1 "$KRG" capset -e CAN_MIGRATE
+on 1 "$KRG" kill -9 "$id" "$nid" || true
+wait $sleeper $nsleeper 2>/dev/null || true
+echo PASS

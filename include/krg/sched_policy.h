@@ -29,9 +29,11 @@
 #define KRG_SCHED_API_VERSION 1
 #define KRG_SCHED_PLUGIN_SYMBOL "krg_sched_policy_entry"
 #define KRG_SCHED_MAX_PARAMS 8
+#define KRG_MAX_SCHED_NODES 256  /* node ids 0..255 */
 
 enum krg_sched_kind {
 	KRG_SCHED_PLACEMENT = 1, /* chooses the node of `krg run --auto` */
+	KRG_SCHED_BALANCER = 2,  /* moves running processes between nodes */
 };
 
 /* One up node as the probes see it (this node's values are fresh; the
@@ -45,7 +47,25 @@ struct krg_sched_node {
 	uint64_t mem_total_kb;
 	uint64_t mem_available_kb;
 	uint32_t krg_procs;        /* krg processes running there */
+	uint32_t runnable;         /* processes in state R there (the run queue) */
+	double run_norm;           /* runnable / cpus: the CPU demand per CPU of capacity */
 	uint64_t age_ms;           /* age of these figures */
+};
+
+/* A process of the deciding node that a balancer may move: a krg process
+ * with CAN_MIGRATE, not moved in the last few seconds. */
+struct krg_sched_proc {
+	uint32_t id;               /* cluster-wide id */
+	bool runnable;             /* in state R now */
+	double cpu_pct;            /* CPU over the last second, 100 = one CPU */
+	uint64_t rss_kb;
+	double io_kbps;            /* rchar + wchar over the last second */
+};
+
+/* One migration a balancer asks for. */
+struct krg_sched_move {
+	uint32_t id;
+	uint32_t node;
 };
 
 struct krg_sched_param_def {
@@ -70,6 +90,13 @@ struct krg_sched_policy_ops {
 	 * (the local node). */
 	int (*place)(void *state, const double *params, const struct krg_sched_node *nodes, size_t n,
 		     uint32_t *node);
+	/* KRG_SCHED_BALANCER: called every second on every node with the up
+	 * nodes and this node's movable processes; fill at most max_moves
+	 * moves (each of a process in procs to another node in nodes) and
+	 * return how many, 0 for none, or -errno. krgd starts them at once. */
+	int (*balance)(void *state, const double *params, const struct krg_sched_node *nodes, size_t n,
+		       const struct krg_sched_proc *procs, size_t nprocs, struct krg_sched_move *moves,
+		       size_t max_moves);
 };
 
 /* What a plugin exports. */

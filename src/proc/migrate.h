@@ -17,3 +17,8 @@ void krg_migsvc_stop(struct krg_migsvc *m);
  * here (*id its cluster-wide id, *home its home node); 2 not to be listed
  * (a deputy: the migrant is listed where it runs; a holder or worker). */
 int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home);
+
+/* The scheduler's balancer: start moving process id, which runs on this
+ * node, to node `to`, as root, nobody waiting for the result (logged).
+ * 0 once started, else -errno and a one-line reason in err. */
+int krg_migsvc_move(uint32_t id, uint32_t to, char *err, size_t errlen);

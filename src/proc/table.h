@@ -17,6 +17,7 @@ struct krg_node_figures {
 	double load1;
 	uint64_t mem_total_kb, mem_available_kb;
 	uint32_t krg_procs;
+	uint32_t runnable;         /* processes in state R (0 from an older krgd) */
 	uint64_t age_ms;           /* age of the sample in this node's cache */
 };
 /* Node id's figures if usable for placement: sampled less than 5 s ago,

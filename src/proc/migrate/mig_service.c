@@ -1758,6 +1758,19 @@ static void route(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t
 		forward(o, home, id, to, uid);
 }
 
+int krg_migsvc_move(uint32_t id, uint32_t to, char *err, size_t errlen)
+{
+	if (!the_mig.running) {
+		snprintf(err, errlen, "migration service stopped");
+		return -ESHUTDOWN;
+	}
+	err[0] = 0;
+	int r = move_local((struct origin){ 0 }, id, to, 0, 0, err, errlen);
+	if (r < 0 && !err[0])
+		why(r, err, errlen, id);
+	return r;
+}
+
 static void on_net_move(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	if (!req_id)

@@ -14,6 +14,7 @@
 /* Built-in policies, one file each. */
 extern const struct krg_sched_policy_ops sched_least_loaded;
 extern const struct krg_sched_policy_ops sched_round_robin;
+extern const struct krg_sched_policy_ops sched_mosix;
 
 /* One policy known to this node. */
 struct sched_policy {
@@ -35,6 +36,7 @@ struct sched_proc_probe {
 	uint64_t rss_kb;
 	double io_r_kbps, io_w_kbps; /* over the last period */
 	char comm[32];
+	char state;                  /* R, S, D, ... */
 };
 
 struct sched_probes {

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "lib/macro.h"
+#include "proc/migrate.h"
 #include "proc/procid.h"
 #include "proc/sched/sched-int.h"
 #include "proc/table/table-int.h"
@@ -89,9 +90,18 @@ int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self)
 		cpu_all += v[i].cpu_ticks;
 		if (!v[i].krg || k >= SCHED_MAX_PROCS)
 			continue;
+		/* A migrant here keeps its id; deputies, holders and workers
+		 * are krgd's machinery, not processes to schedule. */
+		uint32_t id = krg_procid_make(self, (uint32_t)v[i].pid), hid, home;
+		int kind = krg_mig_proc_kind(v[i].pid, &hid, &home);
+		if (kind == 2)
+			continue;
+		if (kind == 1)
+			id = hid;
 		struct sched_proc_probe *q = &out[k++];
 		q->pid = v[i].pid;
-		q->id = krg_procid_make(self, (uint32_t)v[i].pid);
+		q->id = id;
+		q->state = v[i].state;
 		q->start_ticks = v[i].start_ticks;
 		q->cpu_ticks = v[i].cpu_ticks;
 		q->io_bytes_r = rb;

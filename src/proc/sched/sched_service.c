@@ -29,6 +29,7 @@
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
+#include "proc/migrate.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
 #include "proc/sched/sched-int.h"
@@ -49,7 +50,15 @@ struct krg_sched {
 	struct sched_probes probes;
 	char failed[MAX_PLUGINS][256]; /* plugin paths that failed to load here: not retried */
 	size_t n_failed;
+	uint64_t migrations;        /* started by a balancer on this node */
+	struct {
+		uint32_t id;
+		uint64_t ms;
+	} recent[64];               /* processes a balancer moved lately: left alone a while */
+	size_t n_recent;
 };
+
+#define RECENT_MS 10000         /* a process a balancer moved stays put this long */
 
 /* net and api have no unregister: one instance, kept after stop. */
 static struct krg_sched the_sched;
@@ -82,7 +91,9 @@ static int policy_add(struct krg_sched *sc, const struct krg_sched_policy_ops *o
 			 KRG_SCHED_API_VERSION);
 		return -EPROTO;
 	}
-	if (!valid_name(ops->name) || ops->kind != KRG_SCHED_PLACEMENT || !ops->place ||
+	if (!valid_name(ops->name) || (ops->kind == KRG_SCHED_PLACEMENT && !ops->place) ||
+	    (ops->kind == KRG_SCHED_BALANCER && !ops->balance) ||
+	    (ops->kind != KRG_SCHED_PLACEMENT && ops->kind != KRG_SCHED_BALANCER) ||
 	    ops->n_params > KRG_SCHED_MAX_PARAMS || (ops->n_params && !ops->params)) {
 		snprintf(err, errlen, "malformed policy (name, kind, place or params)");
 		return -EINVAL;
@@ -218,7 +229,8 @@ static size_t gather_nodes(struct krg_sched *sc, struct krg_sched_node *out)
 		out[n++] = (struct krg_sched_node){
 			.id = id, .self = id == sc->self, .cpus = f.cpus, .load1 = f.load1,
 			.load_norm = f.cpus > 0 ? f.load1 / f.cpus : 0, .mem_total_kb = f.mem_total_kb,
-			.mem_available_kb = f.mem_available_kb, .krg_procs = f.krg_procs, .age_ms = f.age_ms,
+			.mem_available_kb = f.mem_available_kb, .krg_procs = f.krg_procs, .runnable = f.runnable,
+			.run_norm = f.cpus > 0 ? f.runnable / f.cpus : 0, .age_ms = f.age_ms,
 		};
 	}
 	return n;
@@ -249,6 +261,68 @@ uint32_t krg_sched_place(struct krg_sched *sc)
 	return sc->self;
 }
 
+/* ---- balancing ---- */
+
+static bool recently_moved(struct krg_sched *sc, uint32_t id, uint64_t now)
+{
+	for (size_t i = 0; i < sc->n_recent; i++)
+		if (sc->recent[i].id == id && now - sc->recent[i].ms < RECENT_MS)
+			return true;
+	return false;
+}
+
+static void remember_move(struct krg_sched *sc, uint32_t id, uint64_t now)
+{
+	size_t slot = sc->n_recent < 64 ? sc->n_recent++ : 0;
+	for (size_t i = 0; i < sc->n_recent; i++)
+		if (now - sc->recent[i].ms >= RECENT_MS) {
+			slot = i;
+			break;
+		}
+	sc->recent[slot].id = id;
+	sc->recent[slot].ms = now;
+}
+
+static void balance(struct krg_sched *sc)
+{
+	struct sched_policy *p = NULL;
+	for (size_t i = 0; i < sc->n_pol && !p; i++)
+		if (sc->pol[i].enabled && sc->pol[i].ops->kind == KRG_SCHED_BALANCER)
+			p = &sc->pol[i];
+	if (!p)
+		return;
+	static struct krg_sched_node nodes[KRG_MAX_NODES];
+	static struct krg_sched_proc procs[SCHED_MAX_PROCS];
+	struct krg_sched_move moves[16];
+	size_t n = gather_nodes(sc, nodes), np = 0;
+	uint64_t now = uv_now(sc->s->loop);
+	if (n < 2)
+		return;
+	for (size_t i = 0; i < sc->probes.n && np < SCHED_MAX_PROCS; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		struct krg_caps caps;
+		if (recently_moved(sc, q->id, now))
+			continue;
+		krg_caps_get(sc->s->cluster, sc->self, q->id, krg_procid_home(q->id) == sc->self ? q->pid : 0, &caps);
+		if (!(caps.eff & KRG_CAP_CAN_MIGRATE))
+			continue;
+		procs[np++] = (struct krg_sched_proc){ .id = q->id, .runnable = q->state == 'R', .cpu_pct = q->cpu_pct,
+						       .rss_kb = q->rss_kb, .io_kbps = q->io_r_kbps + q->io_w_kbps };
+	}
+	int k = p->ops->balance(p->state, p->params, nodes, n, procs, np, moves, sizeof(moves) / sizeof(moves[0]));
+	for (int i = 0; i < k && i < (int)(sizeof(moves) / sizeof(moves[0])); i++) {
+		char err[256];
+		int r = krg_migsvc_move(moves[i].id, moves[i].node, err, sizeof(err));
+		remember_move(sc, moves[i].id, now);
+		if (r < 0) {
+			log_info("sched: %s: cannot move %u to node %u: %s", p->ops->name, moves[i].id, moves[i].node, err);
+			continue;
+		}
+		sc->migrations++;
+		log_info("sched: %s moves %u to node %u", p->ops->name, moves[i].id, moves[i].node);
+	}
+}
+
 /* ---- probes ---- */
 
 static void timer_cb(uv_timer_t *t)
@@ -259,6 +333,7 @@ static void timer_cb(uv_timer_t *t)
 	if (sched_probe_sample(&sc->probes, sc->krgd, sc->self) < 0)
 		log_debug("sched: cannot sample probes");
 	sync_state(sc);
+	balance(sc);
 }
 
 /* ---- API ---- */
@@ -289,6 +364,8 @@ static void status_json(struct krg_sched *sc, FILE *f)
 	krg_json_double(&j, "cpu_used", sc->probes.node_cpu_used);
 	krg_json_double(&j, "cpu_used_norm", me && me->cpus > 0 ? sc->probes.node_cpu_used / me->cpus : 0);
 	krg_json_double(&j, "io_kbps", sc->probes.node_io_kbps);
+	krg_json_uint(&j, "runnable", me ? me->runnable : 0);
+	krg_json_uint(&j, "migrations", sc->migrations);
 	krg_json_end_object(&j);
 	krg_json_begin_array(&j, "processes");
 	for (size_t i = 0; i < sc->probes.n; i++) {
@@ -299,6 +376,7 @@ static void status_json(struct krg_sched *sc, FILE *f)
 		krg_json_string(&j, "comm", q->comm);
 		krg_json_double(&j, "cpu_pct", q->cpu_pct);
 		krg_json_uint(&j, "rss_kb", q->rss_kb);
+		krg_json_string(&j, "state", (char[2]){ q->state, 0 });
 		krg_json_double(&j, "io_read_kbps", q->io_r_kbps);
 		krg_json_double(&j, "io_write_kbps", q->io_w_kbps);
 		krg_json_end_object(&j);
@@ -313,6 +391,8 @@ static void status_json(struct krg_sched *sc, FILE *f)
 		krg_json_double(&j, "cpu_load_norm", nodes[i].load_norm);
 		krg_json_uint(&j, "mem_available_kb", nodes[i].mem_available_kb);
 		krg_json_uint(&j, "krg_procs", nodes[i].krg_procs);
+		krg_json_uint(&j, "runnable", nodes[i].runnable);
+		krg_json_double(&j, "run_norm", nodes[i].run_norm);
 		krg_json_uint(&j, "age_ms", nodes[i].age_ms);
 		krg_json_end_object(&j);
 	}
@@ -322,7 +402,7 @@ static void status_json(struct krg_sched *sc, FILE *f)
 		const struct sched_policy *p = &sc->pol[i];
 		krg_json_begin_object(&j, NULL);
 		krg_json_string(&j, "name", p->ops->name);
-		krg_json_string(&j, "kind", "placement");
+		krg_json_string(&j, "kind", p->ops->kind == KRG_SCHED_BALANCER ? "balancer" : "placement");
 		krg_json_bool(&j, "enabled", p->enabled);
 		krg_json_string(&j, "source", p->source);
 		krg_json_string(&j, "description", p->ops->description ? p->ops->description : "");
@@ -354,6 +434,8 @@ static void status_text(struct krg_sched *sc, FILE *f)
 				(unsigned long long)(nodes[i].mem_total_kb / 1024));
 		}
 	fprintf(f, "  io.node_kbps      %8.1f   rchar + wchar of every process\n", sc->probes.node_io_kbps);
+	fprintf(f, "  migrations        %8llu   started by a balancer on this node\n",
+		(unsigned long long)sc->migrations);
 	fprintf(f, "\nProcesses (krg processes of node %u):\n", sc->self);
 	fprintf(f, "  %-10s %-7s %6s %9s %10s %10s  %s\n", "ID", "PID", "%CPU", "RSS_KB", "IO_R_KB/s", "IO_W_KB/s",
 		"COMMAND");
@@ -362,12 +444,13 @@ static void status_text(struct krg_sched *sc, FILE *f)
 		fprintf(f, "  %-10u %-7d %6.1f %9llu %10.1f %10.1f  %s\n", q->id, (int)q->pid, q->cpu_pct,
 			(unsigned long long)q->rss_kb, q->io_r_kbps, q->io_w_kbps, q->comm);
 	}
-	fprintf(f, "\nNodes (remote load cache):\n  %-5s %6s %6s %9s %10s %5s\n", "NODE", "CPUS", "LOAD1", "LOAD/CPU",
-		"AVAIL_MiB", "KRG");
+	fprintf(f, "\nNodes (remote load cache):\n  %-5s %6s %6s %9s %5s %8s %10s %5s\n", "NODE", "CPUS", "LOAD1",
+		"LOAD/CPU", "RUN", "RUN/CPU", "AVAIL_MiB", "KRG");
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, "  %-5u %6.2f %6.2f %9.2f %10llu %5u\n", nodes[i].id, nodes[i].cpus, nodes[i].load1,
-			nodes[i].load_norm, (unsigned long long)(nodes[i].mem_available_kb / 1024), nodes[i].krg_procs);
-	fprintf(f, "\nPolicies:\n  %-14s %-10s %-8s %-24s %s\n", "NAME", "KIND", "STATE", "PARAMS", "SOURCE");
+		fprintf(f, "  %-5u %6.2f %6.2f %9.2f %5u %8.2f %10llu %5u\n", nodes[i].id, nodes[i].cpus, nodes[i].load1,
+			nodes[i].load_norm, nodes[i].runnable, nodes[i].run_norm,
+			(unsigned long long)(nodes[i].mem_available_kb / 1024), nodes[i].krg_procs);
+	fprintf(f, "\nPolicies:\n  %-14s %-10s %-8s %-52s %s\n", "NAME", "KIND", "STATE", "PARAMS", "SOURCE");
 	for (size_t i = 0; i < sc->n_pol; i++) {
 		const struct sched_policy *p = &sc->pol[i];
 		char params[256] = "-";
@@ -375,7 +458,8 @@ static void status_text(struct krg_sched *sc, FILE *f)
 		for (size_t k = 0; k < p->ops->n_params && off < sizeof(params); k++)
 			off += (size_t)snprintf(params + off, sizeof(params) - off, "%s%s=%g", k ? "," : "",
 						p->ops->params[k].name, p->params[k]);
-		fprintf(f, "  %-14s %-10s %-8s %-24s %s\n", p->ops->name, "placement", p->enabled ? "enabled" : "disabled",
+		fprintf(f, "  %-14s %-10s %-8s %-52s %s\n", p->ops->name,
+			p->ops->kind == KRG_SCHED_BALANCER ? "balancer" : "placement", p->enabled ? "enabled" : "disabled",
 			params, p->source);
 	}
 }
@@ -710,7 +794,8 @@ int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, s
 	sc->krgd = getpid();
 	int r;
 	if ((r = policy_add(sc, &sched_least_loaded, "builtin", err, errlen)) < 0 ||
-	    (r = policy_add(sc, &sched_round_robin, "builtin", err, errlen)) < 0)
+	    (r = policy_add(sc, &sched_round_robin, "builtin", err, errlen)) < 0 ||
+	    (r = policy_add(sc, &sched_mosix, "builtin", err, errlen)) < 0)
 		return r;
 	if ((r = krg_api_register(s->api, "sched.status", false, on_api_status, sc)) < 0 ||
 	    (r = krg_api_register(s->api, "sched.ctl", true, on_api_ctl, sc)) < 0 ||

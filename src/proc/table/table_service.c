@@ -78,14 +78,16 @@ static void sample_self(struct krg_proc_table *t)
 {
 	struct node_sample ns;
 	_cleanup_free_ struct proc_info *v = NULL;
-	size_t n = 0, krg = 0;
+	size_t n = 0, krg = 0, runnable = 0;
 	if (table_sample_node(&ns) < 0) {
 		log_warn("cannot sample node load");
 		return;
 	}
 	if (table_scan(t->krgd, &v, &n) == 0)
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			krg += v[i].krg;
+			runnable += v[i].state == 'R' && v[i].pid != t->krgd; /* not us, sampling */
+		}
 	struct node_load *nl = &t->loads[t->self];
 	krg__node__node_load__init(&nl->l);
 	nl->l.node = t->self;
@@ -98,6 +100,8 @@ static void sample_self(struct krg_proc_table *t)
 	nl->l.mem_available_kb = ns.mem_available_kb;
 	nl->l.procs = (uint32_t)n;
 	nl->l.krg_procs = (uint32_t)krg;
+	nl->l.has_runnable = true;
+	nl->l.runnable = (uint32_t)runnable;
 	nl->l.unix_ms = unix_ms();
 	nl->have = true;
 	nl->rx_ms = uv_now(t->s->loop);
@@ -139,7 +143,8 @@ static void on_node_load(struct krg_net *net, uint32_t from, const struct krg_ms
 	}
 	if (l->node != from || from >= KRG_MAX_NODES || !sane_double(l->cpus, 1e6) || l->cpus <= 0 ||
 	    !sane_double(l->load1, 1e9) || !sane_double(l->load5, 1e9) || !sane_double(l->load15, 1e9) ||
-	    l->mem_free_kb > l->mem_total_kb || l->mem_available_kb > l->mem_total_kb || l->krg_procs > l->procs) {
+	    l->mem_free_kb > l->mem_total_kb || l->mem_available_kb > l->mem_total_kb || l->krg_procs > l->procs ||
+	    (l->has_runnable && l->runnable > l->procs)) {
 		log_warn("node %u: inconsistent node.load (node %u, cpus %g), dropped", from, l->node, l->cpus);
 		krg__node__node_load__free_unpacked(l, NULL);
 		return;
@@ -168,6 +173,7 @@ int krg_proc_table_node(struct krg_proc_table *t, uint32_t id, struct krg_node_f
 		.mem_total_kb = nl->l.mem_total_kb,
 		.mem_available_kb = nl->l.mem_available_kb,
 		.krg_procs = nl->l.krg_procs,
+		.runnable = nl->l.has_runnable ? nl->l.runnable : 0,
 		.age_ms = now - nl->rx_ms,
 	};
 	return 0;

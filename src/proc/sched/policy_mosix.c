@@ -1,0 +1,110 @@
+/* policy_mosix.c — a MOSIX-like load balancer (Kerrighed's
+ * mosix_load_balancer with its threshold and freq_limit filters). Every
+ * node balances itself: when its CPU demand per CPU (runnable / cpus)
+ * exceeds the least-loaded node's by more than `threshold` times the load
+ * one process adds there, it sends runnable processes to it, one at a
+ * time in its model of the loads, until that no longer holds (so a move
+ * never makes the target busier than the source: no ping-pong); then it
+ * waits `min_interval_ms` before deciding again, so the peers' figures
+ * catch up. Processes doing more than `max_io_kbps` of I/O stay with
+ * their data. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include "proc/sched/sched-int.h"
+
+enum { P_THRESHOLD, P_MIN_INTERVAL, P_MAX_IO };
+
+static const struct krg_sched_param_def params[] = {
+	[P_THRESHOLD] = { "threshold", 1.5, 0.5, 100, "move when the gap exceeds this many processes' load on the target" },
+	[P_MIN_INTERVAL] = { "min_interval_ms", 2000, 100, 3600000, "at least this long between two decisions" },
+	[P_MAX_IO] = { "max_io_kbps", 1024, 0, 1e9, "processes doing more I/O than this (KiB/s) are not moved" },
+};
+
+struct mosix_state {
+	uint64_t last_ms;   /* monotonic time of the last decision that moved something */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int mosix_init(void **state)
+{
+	*state = calloc(1, sizeof(struct mosix_state));
+	return *state ? 0 : -ENOMEM;
+}
+
+static void mosix_fini(void *state)
+{
+	free(state);
+}
+
+static int mosix_balance(void *state, const double *p, const struct krg_sched_node *nodes, size_t n,
+			 const struct krg_sched_proc *procs, size_t nprocs, struct krg_sched_move *moves,
+			 size_t max_moves)
+{
+	struct mosix_state *st = state;
+	uint64_t now = now_ms();
+	if (st->last_ms && now - st->last_ms < (uint64_t)p[P_MIN_INTERVAL])
+		return 0;
+	double run[KRG_MAX_SCHED_NODES];
+	const struct krg_sched_node *self = NULL;
+	if (n > KRG_MAX_SCHED_NODES)
+		n = KRG_MAX_SCHED_NODES;
+	for (size_t i = 0; i < n; i++) {
+		run[i] = nodes[i].runnable;
+		if (nodes[i].self)
+			self = &nodes[i];
+	}
+	if (!self || self->cpus <= 0)
+		return 0;
+	size_t me = (size_t)(self - nodes), k = 0;
+	bool *used = calloc(nprocs ? nprocs : 1, sizeof(bool));
+	if (!used)
+		return -ENOMEM;
+	while (k < max_moves) {
+		size_t best = n;
+		for (size_t i = 0; i < n; i++)
+			if (i != me && nodes[i].cpus > 0 &&
+			    (best == n || run[i] / nodes[i].cpus < run[best] / nodes[best].cpus))
+				best = i;
+		if (best == n)
+			break;
+		double gap = run[me] / self->cpus - run[best] / nodes[best].cpus;
+		if (gap <= p[P_THRESHOLD] / nodes[best].cpus)
+			break;
+		/* The runnable process using the most CPU, light on I/O. */
+		size_t pick = nprocs;
+		for (size_t j = 0; j < nprocs; j++)
+			if (!used[j] && procs[j].runnable && procs[j].io_kbps <= p[P_MAX_IO] &&
+			    (pick == nprocs || procs[j].cpu_pct > procs[pick].cpu_pct))
+				pick = j;
+		if (pick == nprocs)
+			break;
+		used[pick] = true;
+		moves[k++] = (struct krg_sched_move){ .id = procs[pick].id, .node = nodes[best].id };
+		run[me] -= 1;
+		run[best] += 1;
+	}
+	free(used);
+	if (k)
+		st->last_ms = now;
+	return (int)k;
+}
+
+const struct krg_sched_policy_ops sched_mosix = {
+	.version = KRG_SCHED_API_VERSION,
+	.size = sizeof(struct krg_sched_policy_ops),
+	.name = "mosix",
+	.description = "MOSIX-like balancer: move runnable processes to less loaded nodes, with hysteresis",
+	.kind = KRG_SCHED_BALANCER,
+	.params = params,
+	.n_params = sizeof(params) / sizeof(params[0]),
+	.init = mosix_init,
+	.fini = mosix_fini,
+	.balance = mosix_balance,
+};

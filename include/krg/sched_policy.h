@@ -60,6 +60,7 @@ struct krg_sched_proc {
 	double cpu_pct;            /* CPU over the last second, 100 = one CPU */
 	uint64_t rss_kb;
 	double io_kbps;            /* rchar + wchar over the last second */
+	uint64_t age_ms;           /* time since it started here */
 };
 
 /* One migration a balancer asks for. */

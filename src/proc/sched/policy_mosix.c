@@ -7,18 +7,20 @@
  * never makes the target busier than the source: no ping-pong); then it
  * waits `min_interval_ms` before deciding again, so the peers' figures
  * catch up. Processes doing more than `max_io_kbps` of I/O stay with
- * their data. */
+ * their data; processes younger than `min_age_ms` are not moved (MOSIX's
+ * minimum age: a short job ends before its migration would pay off). */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 #include "proc/sched/sched-int.h"
 
-enum { P_THRESHOLD, P_MIN_INTERVAL, P_MAX_IO };
+enum { P_THRESHOLD, P_MIN_INTERVAL, P_MAX_IO, P_MIN_AGE };
 
 static const struct krg_sched_param_def params[] = {
 	[P_THRESHOLD] = { "threshold", 1.5, 0.5, 100, "move when the gap exceeds this many processes' load on the target" },
-	[P_MIN_INTERVAL] = { "min_interval_ms", 2000, 100, 3600000, "at least this long between two decisions" },
+	[P_MIN_INTERVAL] = { "min_interval_ms", 1000, 100, 3600000, "at least this long between two decisions" },
 	[P_MAX_IO] = { "max_io_kbps", 1024, 0, 1e9, "processes doing more I/O than this (KiB/s) are not moved" },
+	[P_MIN_AGE] = { "min_age_ms", 0, 0, 3600000, "processes younger than this are not moved (short jobs end first)" },
 };
 
 struct mosix_state {
@@ -81,6 +83,7 @@ static int mosix_balance(void *state, const double *p, const struct krg_sched_no
 		size_t pick = nprocs;
 		for (size_t j = 0; j < nprocs; j++)
 			if (!used[j] && procs[j].runnable && procs[j].io_kbps <= p[P_MAX_IO] &&
+			    procs[j].age_ms >= (uint64_t)p[P_MIN_AGE] &&
 			    (pick == nprocs || procs[j].cpu_pct > procs[pick].cpu_pct))
 				pick = j;
 		if (pick == nprocs)

@@ -37,6 +37,9 @@ struct sched_proc_probe {
 	double io_r_kbps, io_w_kbps; /* over the last period */
 	char comm[32];
 	char state;                  /* R, S, D, ... */
+	bool migrant;                /* arrived here by migration */
+	bool rated;                  /* seen in two samples: the rates are real */
+	uint64_t age_ms;             /* since it started (a migrant: since it arrived) */
 };
 
 struct sched_probes {

@@ -76,6 +76,8 @@ int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self)
 	uint64_t now = mono_ms();
 	double dt = p->t_ms && now > p->t_ms ? (double)(now - p->t_ms) / 1000.0 : 0;
 	long tck = table_clk_tck();
+	uint64_t up_ms = 0;
+	table_uptime_ms(&up_ms);
 	long page_kb = sysconf(_SC_PAGESIZE) / 1024;
 	struct sched_proc_probe *out = calloc(n ? n : 1, sizeof(*out));
 	if (!out)
@@ -102,6 +104,9 @@ int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self)
 		q->pid = v[i].pid;
 		q->id = id;
 		q->state = v[i].state;
+		q->migrant = kind == 1;
+		uint64_t born = v[i].start_ticks * 1000 / (uint64_t)(tck > 0 ? tck : 100);
+		q->age_ms = up_ms > born ? up_ms - born : 0;
 		q->start_ticks = v[i].start_ticks;
 		q->cpu_ticks = v[i].cpu_ticks;
 		q->io_bytes_r = rb;
@@ -109,7 +114,8 @@ int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self)
 		q->rss_kb = v[i].rss_pages * (uint64_t)page_kb;
 		snprintf(q->comm, sizeof(q->comm), "%s", v[i].comm);
 		const struct sched_proc_probe *prev = find_prev(p, q->pid, q->start_ticks);
-		if (prev && dt > 0) {
+		q->rated = prev && dt > 0;
+		if (q->rated) {
 			q->cpu_pct = q->cpu_ticks >= prev->cpu_ticks
 					     ? (double)(q->cpu_ticks - prev->cpu_ticks) / (double)tck / dt * 100.0
 					     : 0;

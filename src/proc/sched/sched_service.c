@@ -53,12 +53,15 @@ struct krg_sched {
 	uint64_t migrations;        /* started by a balancer on this node */
 	struct {
 		uint32_t id;
+		uint32_t node;          /* where it went */
 		uint64_t ms;
 	} recent[64];               /* processes a balancer moved lately: left alone a while */
 	size_t n_recent;
 };
 
 #define RECENT_MS 10000         /* a process a balancer moved stays put this long */
+#define ARRIVED_MS 3000         /* a migrant that arrived stays put this long */
+#define LAG_MS 2500             /* a move shows in the target's broadcast figures after this */
 
 /* net and api have no unregister: one instance, kept after stop. */
 static struct krg_sched the_sched;
@@ -271,7 +274,7 @@ static bool recently_moved(struct krg_sched *sc, uint32_t id, uint64_t now)
 	return false;
 }
 
-static void remember_move(struct krg_sched *sc, uint32_t id, uint64_t now)
+static void remember_move(struct krg_sched *sc, uint32_t id, uint32_t node, uint64_t now)
 {
 	size_t slot = sc->n_recent < 64 ? sc->n_recent++ : 0;
 	for (size_t i = 0; i < sc->n_recent; i++)
@@ -280,6 +283,7 @@ static void remember_move(struct krg_sched *sc, uint32_t id, uint64_t now)
 			break;
 		}
 	sc->recent[slot].id = id;
+	sc->recent[slot].node = node;
 	sc->recent[slot].ms = now;
 }
 
@@ -298,22 +302,35 @@ static void balance(struct krg_sched *sc)
 	uint64_t now = uv_now(sc->s->loop);
 	if (n < 2)
 		return;
+	/* Our own recent moves are not in the targets' figures yet. */
+	for (size_t r = 0; r < sc->n_recent; r++)
+		if (now - sc->recent[r].ms < LAG_MS)
+			for (size_t i = 0; i < n; i++)
+				if (nodes[i].id == sc->recent[r].node) {
+					nodes[i].runnable++;
+					nodes[i].run_norm = nodes[i].cpus > 0 ? nodes[i].runnable / nodes[i].cpus : 0;
+				}
 	for (size_t i = 0; i < sc->probes.n && np < SCHED_MAX_PROCS; i++) {
 		const struct sched_proc_probe *q = &sc->probes.procs[i];
 		struct krg_caps caps;
-		if (recently_moved(sc, q->id, now))
+		/* Only processes whose rates are known (an I/O-heavy one must
+		 * not go before its I/O is seen). Anti ping-pong: what we moved,
+		 * or what just arrived, stays put a while (the peers' figures lag
+		 * a broadcast behind). */
+		if (!q->rated || recently_moved(sc, q->id, now) || (q->migrant && q->age_ms < ARRIVED_MS))
 			continue;
 		krg_caps_get(sc->s->cluster, sc->self, q->id, krg_procid_home(q->id) == sc->self ? q->pid : 0, &caps);
 		if (!(caps.eff & KRG_CAP_CAN_MIGRATE))
 			continue;
 		procs[np++] = (struct krg_sched_proc){ .id = q->id, .runnable = q->state == 'R', .cpu_pct = q->cpu_pct,
-						       .rss_kb = q->rss_kb, .io_kbps = q->io_r_kbps + q->io_w_kbps };
+						       .rss_kb = q->rss_kb, .io_kbps = q->io_r_kbps + q->io_w_kbps,
+						       .age_ms = q->age_ms };
 	}
 	int k = p->ops->balance(p->state, p->params, nodes, n, procs, np, moves, sizeof(moves) / sizeof(moves[0]));
 	for (int i = 0; i < k && i < (int)(sizeof(moves) / sizeof(moves[0])); i++) {
 		char err[256];
 		int r = krg_migsvc_move(moves[i].id, moves[i].node, err, sizeof(err));
-		remember_move(sc, moves[i].id, now);
+		remember_move(sc, moves[i].id, moves[i].node, now);
 		if (r < 0) {
 			log_info("sched: %s: cannot move %u to node %u: %s", p->ops->name, moves[i].id, moves[i].node, err);
 			continue;

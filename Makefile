@@ -40,6 +40,7 @@ bench: all
 	bash bench/run $(BUILD)
 	bash bench/drmaa $(BUILD)
 	bash bench/migrate $(BUILD)
+	bash bench/sched $(BUILD)
 
 install: all
 	meson install -C $(BUILD)

@@ -3,7 +3,8 @@
 # (docs/sched.md): 8 CPU-bound processes with a fixed amount of work, all
 # started on node 1, spread over the 4 nodes and finish within 1.25x the
 # ideal makespan (total work / total capacity); a process doing heavy I/O
-# stays on its node while CPU-bound ones beside it move away.
+# stays on its node while CPU-bound ones beside it move away, and so does
+# one without CAN_MIGRATE.
 PREFIX=sbal
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -64,6 +65,8 @@ while True:
 iop=$!
 sleep 2  # its I/O rate is sampled before the CPU-bound ones arrive
 for i in 1 2; do on 1 "$KRG" run -n 1 -- python3 -c 'while True: pass' </dev/null >/dev/null 2>&1 & done
+# ... and one CPU-bound without CAN_MIGRATE: no policy may move it.
+on 1 "$KRG" run -n 1 -- "$KRG" capset -d CAN_MIGRATE -- python3 -c 'while 1: pass' </dev/null >/dev/null 2>&1 &
 nodes_of() { on 1 "$KRG" ps -a --json | python3 -c "
 import json, sys
 print(' '.join(str(p['node']) for p in json.load(sys.stdin)['processes'] if '$1' in p['command']))"; }
@@ -71,9 +74,10 @@ cpu_moved() { local w; w=$(nodes_of 'while True: pass'); [ "$(echo "$w" | wc -w)
 wait_for 15 "both CPU-bound processes leave node 1" cpu_moved
 sleep 3
 assert_eq "$(nodes_of "f.read()")" 1 "the I/O-heavy process stays with its data"
+assert_eq "$(nodes_of "while 1: pass")" 1 "the process without CAN_MIGRATE stays"
 for id in $(on 1 "$KRG" ps -a --json | python3 -c "
 import json, sys
-print(' '.join(str(p['id']) for p in json.load(sys.stdin)['processes'] if 'while True' in p['command']))"); do
+print(' '.join(str(p['id']) for p in json.load(sys.stdin)['processes'] if 'while True' in p['command'] or 'while 1' in p['command']))"); do
 	on 1 "$KRG" kill -9 "$id" || true
 done
 wait 2>/dev/null || true

@@ -107,7 +107,12 @@ on 1 "$KRG" migrate "$id" 2 || fail "migrate once CAN_MIGRATE is back"
 on 1 "${NOBODY[@]}" "$KRG" capset -d CAN_MIGRATE -p "$nid"
 expect_fail "user re-grants" "not in its permitted set" on 1 "${NOBODY[@]}" "$KRG" capset -e CAN_MIGRATE -p "$nid"
 expect_fail "user migrates it" "lacks the CAN_MIGRATE" on 1 "${NOBODY[@]}" "$KRG" migrate "$nid" 3
-expect_fail "another user's process" "not permitted" on 1 "${NOBODY[@]}" "$KRG" capset -d CHECKPOINTABLE -p "$id"
+expect_fail "another user's process" "not permitted" on 2 "${NOBODY[@]}" "$KRG" capset -d CHECKPOINTABLE -p "$id"
+# From any node: the request goes to the process's home node.
+on 3 "$KRG" capset -d CHECKPOINTABLE -p "$id"
+assert_contains "$(on 2 "$KRG" capset -p "$id")" "effective CAN_MIGRATE,DISTANT_FORK" "capset from node 3, seen from node 2"
+assert_not_contains "$(on 2 "$KRG" capset -p "$id")" "CHECKPOINTABLE" "CHECKPOINTABLE dropped from node 3"
+expect_fail "user re-grants from node 2" "not in its permitted set" on 2 "${NOBODY[@]}" "$KRG" capset -e CAN_MIGRATE -p "$nid"
 on 1 "$KRG" capset -e CAN_MIGRATE -p "$nid"
 assert_contains "$(on 1 "$KRG" capset -p "$nid")" "permitted CAN_MIGRATE" "root gives it back"
 # -- CMD: the command and its children inherit; a user cannot grant in them.

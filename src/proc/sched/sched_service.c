@@ -508,8 +508,30 @@ static void on_api_status(struct krg_api_call *call, void *data)
 /* A change is answered once this node applied it (a follower applies the
  * leader's commit a moment later), so the caller's next command here sees
  * it. */
-struct pending_set {
+/* Who waits for an answer: a local API call, or a peer's request (a
+ * capset forwarded to the process's home node). */
+struct origin {
 	struct krg_api_call *call;
+	uint32_t from;
+	uint64_t req_id;
+};
+
+/* A peer's answer travels as status 0 with "STATUS TEXT" in the body, so
+ * the reason reaches the user unchanged. */
+static void answer(struct krg_sched *sc, struct origin o, int status, const char *text, const void *body, size_t len)
+{
+	if (o.call) {
+		krg_api_reply(o.call, status, text, body, len);
+		return;
+	}
+	char buf[1024];
+	int n = status ? snprintf(buf, sizeof(buf), "%d %s", status, text ? text : "")
+		       : snprintf(buf, sizeof(buf), "0 %.*s", (int)(len < 1000 ? len : 1000), body ? (const char *)body : "");
+	krg_net_reply(sc->s->net, o.from, o.req_id, 0, buf, (size_t)n);
+}
+
+struct pending_set {
+	struct origin o;
 	struct krg_sched *sc;
 	uv_timer_t timer;
 	int tries;
@@ -535,7 +557,7 @@ static void pending_tick(uv_timer_t *t)
 	struct pending_set *p = t->data;
 	if (!applied_here(p) && ++p->tries < 100 && p->sc->running)
 		return;
-	krg_api_reply(p->call, 0, NULL, NULL, 0);
+	answer(p->sc, p->o, 0, NULL, NULL, 0);
 	uv_timer_stop(t);
 	uv_close((uv_handle_t *)t, pending_free);
 }
@@ -544,7 +566,7 @@ static void committed_cb(int status, const char *msg, void *data)
 {
 	struct pending_set *p = data;
 	if (status || applied_here(p) || !p->sc->running) {
-		krg_api_reply(p->call, status, status ? (msg ? msg : strerror(-status)) : NULL, NULL, 0);
+		answer(p->sc, p->o, status, status ? (msg ? msg : strerror(-status)) : NULL, NULL, 0);
 		free(p);
 		return;
 	}
@@ -553,19 +575,19 @@ static void committed_cb(int status, const char *msg, void *data)
 	uv_timer_start(&p->timer, pending_tick, 20, 20);
 }
 
-static void reg_set_reply(struct krg_sched *sc, struct krg_api_call *call, const char *reg, const char *key,
-			  const char *value)
+static void reg_set_answer(struct krg_sched *sc, struct origin o, const char *reg, const char *key,
+			   const char *value)
 {
 	if (!sc->s->cluster) {
-		krg_api_reply(call, -ENOTCONN, "no cluster state on this node", NULL, 0);
+		answer(sc, o, -ENOTCONN, "no cluster state on this node", NULL, 0);
 		return;
 	}
 	struct pending_set *p = calloc(1, sizeof(*p));
 	if (!p) {
-		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		answer(sc, o, -ENOMEM, "out of memory", NULL, 0);
 		return;
 	}
-	p->call = call;
+	p->o = o;
 	p->sc = sc;
 	snprintf(p->reg, sizeof(p->reg), "%s", reg);
 	snprintf(p->key, sizeof(p->key), "%s", key);
@@ -573,8 +595,14 @@ static void reg_set_reply(struct krg_sched *sc, struct krg_api_call *call, const
 	int r = krg_cluster_registry_set(sc->s->cluster, reg, key, value, strlen(value), committed_cb, p);
 	if (r < 0) {
 		free(p);
-		krg_api_reply(call, r, r == -EAGAIN ? "no leader (no quorum?); try again" : strerror(-r), NULL, 0);
+		answer(sc, o, r, r == -EAGAIN ? "no leader (no quorum?); try again" : strerror(-r), NULL, 0);
 	}
+}
+
+static void reg_set_reply(struct krg_sched *sc, struct krg_api_call *call, const char *reg, const char *key,
+			  const char *value)
+{
+	reg_set_answer(sc, (struct origin){ .call = call }, reg, key, value);
 }
 
 /* Body: "enable NAME" | "disable NAME" | "set NAME.PARAM VALUE" | "load PATH". */
@@ -692,57 +720,86 @@ static void caps_names(uint32_t mask, char *buf, size_t len)
 
 /* Body: "TARGET OP [CAP]": TARGET "self" (the caller, which then execs
  * the command) or a cluster id; OP "e" (enable), "d" (drop), "show". */
-static void on_api_capset(struct krg_api_call *call, void *data)
+static void capset_fwd_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
-	struct krg_sched *sc = data;
-	char body[256], line[400], target[32], op[8], capn[40] = "";
-	if (!sc->running) {
-		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+	struct krg_api_call *call = data;
+	char buf[1024], line[160];
+	if (status) {
+		snprintf(line, sizeof(line), "the process's home node did not answer: %s", strerror(-status));
+		krg_api_reply(call, status, line, NULL, 0);
 		return;
 	}
-	if (call->len == 0 || call->len >= sizeof(body)) {
-		krg_api_reply(call, -EINVAL, "malformed sched.capset request", NULL, 0);
+	size_t n = reply->len < sizeof(buf) - 1 ? reply->len : sizeof(buf) - 1;
+	memcpy(buf, reply->body, n);
+	buf[n] = 0;
+	char *sp = strchr(buf, ' ');
+	long st = strtol(buf, NULL, 10);
+	if (!sp || st > 0 || st < -4095) {
+		krg_api_reply(call, -EBADMSG, "malformed answer from the home node", NULL, 0);
 		return;
 	}
-	memcpy(body, call->body, call->len);
-	body[call->len] = 0;
+	sp++;
+	if (st)
+		krg_api_reply(call, (int)st, sp, NULL, 0);
+	else
+		krg_api_reply(call, 0, NULL, sp, strlen(sp));
+}
+
+static void capset_do(struct krg_sched *sc, struct origin o, uid_t uid, pid_t caller, const char *body)
+{
+	char line[400], target[32], op[8], capn[40] = "";
 	if (sscanf(body, "%31s %7s %39s", target, op, capn) < 2) {
-		krg_api_reply(call, -EINVAL, "malformed sched.capset request", NULL, 0);
+		answer(sc, o, -EINVAL, "malformed sched.capset request", NULL, 0);
 		return;
 	}
 	uint32_t id;
 	pid_t pid;
 	if (!strcmp(target, "self")) {
-		pid = call->pid;
+		if (!o.call) {
+			answer(sc, o, -EINVAL, "malformed sched.capset request", NULL, 0);
+			return;
+		}
+		pid = caller;
 		id = krg_procid_make(sc->self, (uint32_t)pid);
 	} else {
 		if (krg_procid_parse(target, &id) < 0 || krg_procid_pid(id) == 0) {
 			snprintf(line, sizeof(line), "'%s': not a krg process id (see krg ps)", target);
-			krg_api_reply(call, -EINVAL, line, NULL, 0);
+			answer(sc, o, -EINVAL, line, NULL, 0);
 			return;
 		}
-		if (krg_procid_home(id) != sc->self) {
-			snprintf(line, sizeof(line), "process %u was started on node %u: run krg capset there", id,
-				 krg_procid_home(id));
-			krg_api_reply(call, -EXDEV, line, NULL, 0);
+		uint32_t home = krg_procid_home(id);
+		if (home != sc->self) {
+			/* Its entry is checked against the process at home. */
+			char fwd[320];
+			if (!o.call || !krg_config_node(sc->s->cfg, home) || !krg_net_peer_up(sc->s->net, home)) {
+				snprintf(line, sizeof(line), "process %u: its home node %u is not reachable", id, home);
+				answer(sc, o, -EHOSTUNREACH, line, NULL, 0);
+				return;
+			}
+			int n = snprintf(fwd, sizeof(fwd), "%u %s", (unsigned)uid, body);
+			int r = krg_net_request(sc->s->net, home, "sched.capset", fwd, (size_t)n, 5000, capset_fwd_cb, o.call);
+			if (r < 0) {
+				snprintf(line, sizeof(line), "process %u: cannot reach node %u: %s", id, home, strerror(-r));
+				answer(sc, o, r, line, NULL, 0);
+			}
 			return;
 		}
 		pid = (pid_t)krg_procid_pid(id);
 		if (pid <= 1 || pid == sc->krgd || !table_is_descendant(pid, sc->krgd)) {
 			snprintf(line, sizeof(line), "process %u: no such krg process", id);
-			krg_api_reply(call, -ESRCH, line, NULL, 0);
+			answer(sc, o, -ESRCH, line, NULL, 0);
 			return;
 		}
 	}
 	uid_t ruid, suid;
 	if (table_proc_uids(pid, &ruid, &suid) < 0) {
 		snprintf(line, sizeof(line), "process %u: no such process", id);
-		krg_api_reply(call, -ESRCH, line, NULL, 0);
+		answer(sc, o, -ESRCH, line, NULL, 0);
 		return;
 	}
-	if (call->uid != 0 && call->uid != ruid && call->uid != suid) {
+	if (uid != 0 && uid != ruid && uid != suid) {
 		snprintf(line, sizeof(line), "process %u: operation not permitted (not yours)", id);
-		krg_api_reply(call, -EPERM, line, NULL, 0);
+		answer(sc, o, -EPERM, line, NULL, 0);
 		return;
 	}
 	struct krg_caps k;
@@ -756,25 +813,25 @@ static void on_api_capset(struct krg_api_call *call, void *data)
 		int n = snprintf(line, sizeof(line),
 				 "id %u\neffective %s\npermitted %s\ninheritable_effective %s\ninheritable_permitted %s\n",
 				 id, e, p, ie, ip);
-		krg_api_reply(call, 0, NULL, line, (size_t)n);
+		answer(sc, o, 0, NULL, line, (size_t)n);
 		return;
 	}
 	uint32_t cap = krg_cap_parse(capn);
 	if (!cap || (strcmp(op, "e") && strcmp(op, "d"))) {
 		snprintf(line, sizeof(line), "unknown capability '%s' (CAN_MIGRATE, DISTANT_FORK, CHECKPOINTABLE)", capn);
-		krg_api_reply(call, -EINVAL, line, NULL, 0);
+		answer(sc, o, -EINVAL, line, NULL, 0);
 		return;
 	}
 	if (op[0] == 'e') {
-		if (call->uid != 0 && !(k.perm & cap)) {
+		if (uid != 0 && !(k.perm & cap)) {
 			snprintf(line, sizeof(line), "cannot grant %s to process %u: not in its permitted set (only root can)",
 				 capn, id);
-			krg_api_reply(call, -EPERM, line, NULL, 0);
+			answer(sc, o, -EPERM, line, NULL, 0);
 			return;
 		}
 		k.eff |= cap;
 		k.inh_eff |= cap;
-		if (call->uid == 0) {
+		if (uid == 0) {
 			k.perm |= cap;
 			k.inh_perm |= cap;
 		}
@@ -787,14 +844,59 @@ static void on_api_capset(struct krg_api_call *call, void *data)
 	uint64_t start = 0;
 	if (sched_proc_stat(pid, NULL, &start) < 0) {
 		snprintf(line, sizeof(line), "process %u: no such process", id);
-		krg_api_reply(call, -ESRCH, line, NULL, 0);
+		answer(sc, o, -ESRCH, line, NULL, 0);
 		return;
 	}
 	char key[16], val[96];
 	snprintf(key, sizeof(key), "%u", id);
 	snprintf(val, sizeof(val), "%u %u %u %u %llu", k.eff, k.perm, k.inh_eff, k.inh_perm, (unsigned long long)start);
-	log_info("sched: capabilities of %u set to %s by uid %u", id, val, (unsigned)call->uid);
-	reg_set_reply(sc, call, "caps", key, val);
+	log_info("sched: capabilities of %u set to %s by uid %u", id, val, (unsigned)uid);
+	reg_set_answer(sc, o, "caps", key, val);
+}
+
+static void on_api_capset(struct krg_api_call *call, void *data)
+{
+	struct krg_sched *sc = data;
+	char body[256];
+	if (!sc->running) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	if (call->len == 0 || call->len >= sizeof(body)) {
+		krg_api_reply(call, -EINVAL, "malformed sched.capset request", NULL, 0);
+		return;
+	}
+	memcpy(body, call->body, call->len);
+	body[call->len] = 0;
+	capset_do(sc, (struct origin){ .call = call }, call->uid, call->pid, body);
+}
+
+/* A peer forwarded "UID TARGET OP [CAP]" for a process whose home is here;
+ * the uid is what the peer's krgd got from SO_PEERCRED. */
+static void on_net_capset(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_sched *sc = data;
+	char body[320];
+	if (!req_id)
+		return;
+	struct origin o = { .from = from, .req_id = req_id };
+	if (!sc->running) {
+		answer(sc, o, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	if (msg->len == 0 || msg->len >= sizeof(body)) {
+		answer(sc, o, -EINVAL, "malformed sched.capset request", NULL, 0);
+		return;
+	}
+	memcpy(body, msg->body, msg->len);
+	body[msg->len] = 0;
+	char *rest = strchr(body, ' ');
+	if (!rest || !strncmp(rest + 1, "self", 4)) {
+		answer(sc, o, -EINVAL, "malformed sched.capset request", NULL, 0);
+		return;
+	}
+	*rest++ = 0;
+	capset_do(sc, o, (uid_t)strtoul(body, NULL, 10), 0, rest);
 }
 
 /* ---- start / stop ---- */
@@ -816,7 +918,8 @@ int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, s
 		return r;
 	if ((r = krg_api_register(s->api, "sched.status", false, on_api_status, sc)) < 0 ||
 	    (r = krg_api_register(s->api, "sched.ctl", true, on_api_ctl, sc)) < 0 ||
-	    (r = krg_api_register(s->api, "sched.capset", false, on_api_capset, sc)) < 0) {
+	    (r = krg_api_register(s->api, "sched.capset", false, on_api_capset, sc)) < 0 ||
+	    (r = krg_net_handle(s->net, "sched.capset", on_net_capset, sc)) < 0) {
 		snprintf(err, errlen, "sched: cannot register API commands: %s", strerror(-r));
 		return r;
 	}

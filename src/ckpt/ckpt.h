@@ -71,10 +71,25 @@ struct ckpt_pidns {
  * ckpt_pidns_finish with its wait status once it is reaped (or on failure,
  * with any status: it is done already). */
 int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, struct ckpt_error *err);
+/* A child the restored root gets that is not in the image: a live
+ * migration's "ghost" of a child left on the process's home node
+ * (src/proc/migrate/ghost.c). It is made before the root runs, with `pid`
+ * if that is free (else another), every signal blocked (the mask survives
+ * exec, so nothing the root sends is lost or kills it before it takes
+ * its signals), and exec'd into argv[0] with the caller's fds that are
+ * not close-on-exec. */
+struct ckpt_extra_child {
+	pid_t pid;                /* wanted */
+	char *const *argv;        /* borrowed; argv[0] is the path */
+	pid_t got;                /* out: its pid in the caller's namespace, 0 if not made */
+};
+
 /* Options of a restart. */
 struct ckpt_restore_opts {
 	const char *replace_tty;  /* --replace-tty: every terminal fd becomes this terminal (a path), and
 				     the root stays in the caller's session and process group (a shell job) */
+	struct ckpt_extra_child *extra;  /* borrowed, n_extra of them: children of the root, made as above */
+	size_t n_extra;
 };
 /* ckpt_restore_ns with options (o may be NULL). */
 int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err);

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+#include "lib/macro.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -265,6 +266,65 @@ static int make_child(struct ckpt_tracee *parent, pid_t want, bool newns, pid_t 
 	return 0;
 }
 
+/* A child of the root that is not in the image (ckpt_extra_child): a
+ * shell forked like the image's children, then exec'd. Its exec is
+ * traced with PTRACE_O_TRACEEXEC (no stray SIGTRAP after it) and it is let
+ * go at the exec stop, so it runs its own program while the root is
+ * still being rebuilt. Every signal is blocked before the exec. */
+static int make_extra(struct ckpt_tracee *root, bool newns, struct ckpt_extra_child *x, struct ckpt_error *err)
+{
+	pid_t pid, inner;
+	bool exact = false;
+	int r = make_child(root, x->pid, newns, &pid, &inner, &exact, err);
+	if (r < 0)
+		return r;
+	x->got = pid;
+	size_t argc = 0, slen = 0;
+	while (x->argv[argc])
+		slen += strlen(x->argv[argc++]) + 1;
+	size_t ptrs = (argc + 2) * sizeof(uint64_t); /* argv, its NULL, an empty envp */
+	if (!argc || ptrs + slen > root->scratch_len - 256)
+		return ckpt_fail(err, E2BIG, "extra child %d: arguments too long", x->pid);
+	_cleanup_free_ uint8_t *buf = calloc(1, ptrs + slen);
+	if (!buf)
+		return ckpt_fail(err, ENOMEM, "out of memory");
+	uint64_t *p = (uint64_t *)buf;
+	size_t off = ptrs;
+	for (size_t i = 0; i < argc; i++) {
+		p[i] = root->scratch + off;
+		memcpy(buf + off, x->argv[i], strlen(x->argv[i]) + 1);
+		off += strlen(x->argv[i]) + 1;
+	}
+	uint64_t all = ~0ULL;
+	if ((r = ckpt_poke(pid, root->scratch, buf, ptrs + slen)) < 0)
+		return ckpt_fail(err, -r, "extra child %d: writing its arguments: %s", x->pid, strerror(-r));
+	if (ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(all), &all) < 0 ||
+	    ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC)) < 0)
+		return ckpt_fail(err, errno, "extra child %d: ptrace: %s", x->pid, strerror(errno));
+	struct user_regs_struct regs;
+	struct iovec iov = { &regs, sizeof(regs) };
+	if (ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0)
+		return ckpt_fail(err, errno, "extra child %d: registers: %s", x->pid, strerror(errno));
+	regs.rip = root->code, regs.rax = SYS_execve, regs.orig_rax = (uint64_t)-1;
+	regs.rdi = p[0], regs.rsi = root->scratch, regs.rdx = root->scratch + (argc + 1) * sizeof(uint64_t);
+	if (ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0 || ptrace(PTRACE_CONT, pid, 0, 0) < 0)
+		return ckpt_fail(err, errno, "extra child %d: %s", x->pid, strerror(errno));
+	/* Next stop: the exec, or the int3 after a failed execve. */
+	int st;
+	if (waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st))
+		return ckpt_fail(err, ECHILD, "extra child %d did not stop after exec (status %#x)", x->pid, st);
+	if (st >> 8 != (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
+		if (ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0)
+			regs.rax = (uint64_t)-EIO;
+		long e = (long)regs.rax;
+		return ckpt_fail(err, e < 0 && e > -4096 ? (int)-e : EIO, "extra child %d: exec of %s: %s", x->pid, x->argv[0],
+				 strerror(e < 0 && e > -4096 ? (int)-e : EIO));
+	}
+	if (ptrace(PTRACE_DETACH, pid, 0, 0) < 0)
+		return ckpt_fail(err, errno, "extra child %d: letting it go: %s", x->pid, strerror(errno));
+	return 0;
+}
+
 /* The file system credentials of the tracee: the image's effective user
  * and group, with no supplementary group but the user's own ones (on), or
  * root again (off). fsuid 0 -> other drops CAP_DAC_OVERRIDE & co. from the
@@ -454,7 +514,7 @@ static int restore_groups(struct rproc *ps, size_t n, bool shell_job, struct ckp
 	return 0;
 }
 
-static void kill_all(struct rproc *ps, size_t n)
+static void kill_all(struct rproc *ps, size_t n, struct ckpt_extra_child *extra, size_t n_extra)
 {
 	/* Orphans of the half-built tree come to us (not to init, which may
 	 * take its time): when we return, none of them is left, not even as
@@ -462,6 +522,9 @@ static void kill_all(struct rproc *ps, size_t n)
 	int was = 0;
 	prctl(PR_GET_CHILD_SUBREAPER, &was, 0, 0, 0);
 	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	for (size_t i = 0; i < n_extra; i++)
+		if (extra[i].got)
+			kill(extra[i].got, SIGKILL);
 	for (size_t i = n; i-- > 0;) {
 		struct rproc *p = &ps[i];
 		if (!p->pid || p->dead)
@@ -482,6 +545,12 @@ static void kill_all(struct rproc *ps, size_t n)
 		if (ps[i].pid)
 			for (int k = 0; k < 500 && waitpid(ps[i].pid, &(int){ 0 }, __WALL | WNOHANG) == 0; k++)
 				usleep(1000);
+	for (size_t i = 0; i < n_extra; i++)
+		if (extra[i].got) {
+			for (int k = 0; k < 500 && waitpid(extra[i].got, &(int){ 0 }, __WALL | WNOHANG) == 0; k++)
+				usleep(1000);
+			extra[i].got = 0;
+		}
 	prctl(PR_SET_CHILD_SUBREAPER, was, 0, 0, 0);
 }
 
@@ -598,6 +667,8 @@ int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, stru
 int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err)
 {
 	const char *replace_tty = o ? o->replace_tty : NULL;
+	for (size_t i = 0; o && i < o->n_extra; i++)
+		o->extra[i].got = 0;
 	struct ckpt_image img;
 	int r = ckpt_image_load(dir, true, &img, err);
 	if (r < 0)
@@ -722,6 +793,13 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 			tracees[ps[i].live] = &ps[i].t;
 		}
 	}
+	/* Children from outside the image, while the root is still a shell
+	 * (their fds are the caller's, its memory nobody's yet). */
+	for (size_t i = 0; o && i < o->n_extra; i++) {
+		o->extra[i].got = 0;
+		if ((r = make_extra(&ps[0].t, ns != NULL, &o->extra[i], err)) < 0)
+			goto kill;
+	}
 	/* Then each process's own state, parents first: what a process shares
 	 * with an earlier one is taken from it. */
 	for (size_t i = 0; i < n; i++) {
@@ -766,7 +844,7 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	r = 0;
 	goto out;
 kill:
-	kill_all(ps, n);
+	kill_all(ps, n, o ? o->extra : NULL, o ? o->n_extra : 0);
 out:
 	if (r < 0 && ns)
 		ckpt_pidns_finish(ns, 1 << 8);

@@ -7,6 +7,12 @@
 # the target's krgd killed mid-migration, the home node's krgd killed.
 PREFIX=migr
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
+# The workers' fault injection (worker.c test_hold): a dumped process is
+# held frozen while DIR/<id>.hold exists. krgd gets it from vcluster up.
+HOLD=$KRG_BUILD_DIR/migrate-hold
+rm -rf "$HOLD"
+mkdir -p "$HOLD"
+export KRG_MIG_TEST_HOLD=$HOLD
 KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
@@ -146,6 +152,57 @@ zombie() { on 1 sh -c "grep -q '^State:.*Z' /proc/$child/status 2>/dev/null"; }
 touch "$W/p.end"
 wait $run || fail "parent.py failed"
 echo "ok   a parent moved to node 2: its child left home signals it, and is reaped (no zombie)"
+
+# 3c. A shell parent moves 1 -> 2 -> 3, its three children stay home; its
+# wait gets each one's exact status by the pid it knows: one exits 3, one
+# is killed at home (SIGTERM), one the parent kills by pid (SIGUSR1) from
+# node 2, through its ghost there.
+cat >"$W/kids.sh" <<'SH'
+d=$1
+until_file() { while [ ! -e "$1" ]; do sleep 0.05; done; }
+( until_file "$d/k1.go"; exit 3 ) &
+a=$!
+( until_file "$d/never"; exit 4 ) &
+b=$!
+( until_file "$d/never"; exit 5 ) &
+c=$!
+echo "$a $b $c" >"$d/k.pids.tmp"
+mv "$d/k.pids.tmp" "$d/k.pids"
+until_file "$d/k.moved"
+kill -USR1 "$c"
+until_file "$d/k.moved2"
+wait "$a"; ra=$?
+wait "$b"; rb=$?
+wait "$c"; rc=$?
+echo "a $ra b $rb c $rc" >"$d/k.out"
+SH
+on 1 "$KRG" run -n 1 -- bash "$W/kids.sh" "$W" &
+run=$!
+wait_for 15 "kids.sh ready" test -s "$W/k.pids"
+read -r ka kb kc <"$W/k.pids"
+kid=$(ps_json | python3 -c "
+import json, sys
+ps = json.load(sys.stdin)['processes']
+kids = {int(x) for x in open('$W/k.pids').read().split()}
+print([p['id'] for p in ps if 'kids.sh' in p['command'] and p['pid'] not in kids][0])")
+on 1 "$KRG" migrate "$kid" 2 || fail "migrate the shell parent"
+ppid_on() { on "$1" awk '/^PPid:/ {print $2}' "/proc/$2/status"; }
+parent_on2=$(ppid_on 2 "$ka")
+[ -n "$parent_on2" ] && [ "$(ppid_on 2 "$kb")" = "$parent_on2" ] && [ "$(ppid_on 2 "$kc")" = "$parent_on2" ] ||
+	fail "the children's pids $ka $kb $kc are not the migrant's children on node 2"
+on 2 grep -q kids.sh "/proc/$parent_on2/cmdline" || fail "pid $parent_on2 on node 2 is not kids.sh"
+touch "$W/k.moved"
+kc_gone() { ! on 1 test -d "/proc/$kc/task"; }
+wait_for 15 "the parent's kill by pid to reach child $kc at home" kc_gone
+on 1 "$KRG" migrate "$kid" 3 || fail "migrate the shell parent 2 -> 3"
+touch "$W/k1.go"
+on 1 kill -TERM "$kb"
+touch "$W/k.moved2"
+wait_for 15 "the parent's waits" test -s "$W/k.out"
+[ "$(cat "$W/k.out")" = "a 3 b 143 c 138" ] || fail "the parent's wait got: $(cat "$W/k.out"), not a 3 b 143 c 138"
+rc=0; wait $run || rc=$?
+[ $rc = 0 ] || fail "kids.sh exit $rc"
+echo "ok   a shell parent moved 1 -> 2 -> 3: its children left home are its children there by the same pids, its kill by pid reaches one, its wait gets 3, 143, 138"
 
 # 4. Refusals: one line, non-zero, nothing moved.
 on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" d &

@@ -5,15 +5,20 @@
  * process group and session, and the real fds that could not move (a
  * terminal, pipes to local processes, sockets), which it keeps at the
  * numbers given on the command line. It
- *   - forwards every signal it gets to the migrant (through krgd); the
- *     children the process had stay here as the deputy's: it reaps them
- *     and passes their SIGCHLD on (their exit status does not reach the
- *     migrant's wait());
+ *   - forwards every signal it gets to the migrant (through krgd),
+ *     those sent while the process was frozen for its migration too (not
+ *     the ones pending at the dump: the image carried them);
+ *   - the children the process had stay here as the deputy's: it reaps
+ *     them and sends each wait status to krgd, which gives it to the
+ *     child's ghost where the migrant runs (ghost.c), and it sends them
+ *     the signals the migrant sends their ghosts;
  *   - pumps the proxied fds: reads those the migrant reads and sends the
  *     data, writes what the migrant wrote;
  *   - dies with the migrant's exit status or signal, so its parent's
  *     waitpid() sees exactly what the migrant did.
- * Usage (by the worker only): krg-deputy SOCKET ID TOKEN COMM [NUM:FD:r|w]...
+ * Usage (by the worker only): krg-deputy SOCKET ID TOKEN COMM [-cMASK:WORKER] [NUM:FD:r|w]...
+ * MASK (hex, bit s-1 for signal s): signals pending at the dump; WORKER:
+ * the worker's pid (its SIGCONT, which lets the deputy start, is no news). 
  * It is not meant to be run by hand: without its krgd it exits with 255. */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,25 +46,20 @@ static bool kept(const struct mig_pump *p, int fd)
 	return false;
 }
 
-_Noreturn static void die_like(int status)
+/* Reap every child that ended; its wait status goes to krgd (for its
+ * ghost); it leaves the list of children that may be signalled. */
+static void reap_kids(int sock, pid_t *kids, size_t *nk)
 {
-	if (WIFSIGNALED(status)) {
-		int sig = status & 0x7f;
-		struct sigaction sa = { .sa_handler = SIG_DFL };
-		sigaction(sig, &sa, NULL);
-		if (!(status & 0x80)) {
-			/* No core dump: the parent must not see one either. */
-			struct rlimit rl = { 0, 0 };
-			setrlimit(RLIMIT_CORE, &rl);
-		}
-		sigset_t s;
-		sigemptyset(&s);
-		sigaddset(&s, sig);
-		sigprocmask(SIG_UNBLOCK, &s, NULL);
-		raise(sig);
-		kill(getpid(), SIGKILL);
+	int st;
+	pid_t c;
+	while ((c = waitpid(-1, &st, WNOHANG)) > 0) {
+		mig_send(sock, MF_KID_EXIT, c, st, NULL, 0);
+		for (size_t i = 0; i < *nk; i++)
+			if (kids[i] == c) {
+				kids[i] = kids[--*nk];
+				break;
+			}
 	}
-	_exit((status >> 8) & 0xff);
 }
 
 int main(int argc, char **argv)
@@ -71,15 +71,28 @@ int main(int argc, char **argv)
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	/* Signals pending at exec were the original's: the image carried
-	 * them to the migrant already. */
-	struct timespec zero = { 0, 0 };
-	while (sigtimedwait(&all, NULL, &zero) > 0)
-		;
+	/* Signals pending now came while it was frozen: those pending at the
+	 * dump went with the image (once each: a second one of the same kind
+	 * merged into it here, as it would have there); the others are the
+	 * migrant's and go through the signalfd below. */
+	unsigned long long carried = 0;
+	pid_t worker = 0;
+	int first = 5;
+	if (argc > 5 && sscanf(argv[5], "-c%llx:%d", &carried, &worker) == 2)
+		first = 6;
+	for (int s = 1; s <= 64; s++) {
+		if (!(carried & (1ULL << (s - 1))))
+			continue;
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, s);
+		struct timespec zero = { 0, 0 };
+		sigtimedwait(&one, NULL, &zero);
+	}
 	prctl(PR_SET_NAME, argv[4], 0, 0, 0);
 	struct mig_pump p = { .sock = -1, .out_enabled = true, .small_writes = true };
 	int tty = -1; /* a proxied terminal: its size follows SIGWINCH */
-	for (int i = 5; i < argc && p.n < MIG_MAX_PROXIES; i++) {
+	for (int i = first; i < argc && p.n < MIG_MAX_PROXIES; i++) {
 		int num, fd;
 		char dir, path[100];
 		if (sscanf(argv[i], "%d:@%99[^:]:%c", &num, path, &dir) == 3) {
@@ -125,6 +138,19 @@ int main(int argc, char **argv)
 	}
 	if (mig_send(sock, MF_HELLO, 0, strtoll(argv[2], NULL, 10), token, sizeof(token)) < 0)
 		return 255;
+	/* The children it had (its threads' too, ours now that they are
+	 * gone): the ones the migrant may signal through their ghosts. */
+	pid_t kids[MIG_MAX_KIDS];
+	size_t nk = 0;
+	char kp[64];
+	snprintf(kp, sizeof(kp), "/proc/self/task/%d/children", (int)getpid());
+	FILE *kf = fopen(kp, "re");
+	int kid;
+	while (kf && nk < MIG_MAX_KIDS && fscanf(kf, "%d", &kid) == 1)
+		kids[nk++] = kid;
+	if (kf)
+		fclose(kf);
+	reap_kids(sock, kids, &nk); /* those that ended before we were here */
 
 	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
 	for (;;) {
@@ -140,13 +166,15 @@ int main(int argc, char **argv)
 		}
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGCHLD) {
+			ssize_t rn = read(sfd, &si, sizeof(si));
+			if (rn != sizeof(si) || (si.ssi_signo == SIGCONT && worker && (pid_t)si.ssi_pid == worker)) {
+				/* the worker letting us start */
+			} else if (si.ssi_signo == SIGCHLD) {
 				/* Children it had when it left stay here, ours now:
-				 * reaped here (no zombies), the migrant told. */
-				while (waitpid(-1, NULL, WNOHANG) > 0)
-					;
-				mig_send(sock, MF_SIG, 0, SIGCHLD, NULL, 0);
-			} else if (si.ssi_signo != SIGCHLD) {
+				 * reaped here (no zombies); their ghosts end likewise
+				 * and give the migrant its SIGCHLD. */
+				reap_kids(sock, kids, &nk);
+			} else {
 				struct winsize ws;
 				if (si.ssi_signo == SIGWINCH && tty >= 0 && ioctl(tty, TIOCGWINSZ, &ws) == 0)
 					mig_send(sock, MF_WINSZ, 0, (int64_t)ws.ws_row << 16 | ws.ws_col, NULL, 0);
@@ -166,7 +194,15 @@ int main(int argc, char **argv)
 			memcpy(&h, buf, sizeof(h));
 			if (h.type == MF_EXIT) {
 				mig_pump_flush_close(&p);
-				die_like((int)h.arg);
+				mig_die_like((int)h.arg);
+			}
+			if (h.type == MF_KID_SIG && h.arg > 0 && h.arg < 65) {
+				/* The migrant signalled the child's ghost: only a child
+				 * not reaped yet (else the pid may be another's). */
+				for (size_t i = 0; i < nk; i++)
+					if (kids[i] == h.fd)
+						kill(kids[i], (int)h.arg);
+				continue;
 			}
 			mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h));
 			continue; /* the pump's set may have changed */

@@ -9,7 +9,10 @@
  *   - MF_SIG: kill(migrant, sig);
  *   - MF_LEAVE: the migrant was dumped and runs elsewhere now: send what
  *     it wrote (MF_DATA...), MF_DRAINED, kill it, exit;
- *   - its exit: last output, MF_EOF per fd, MF_EXIT with the wait status. */
+ *   - its exit: last output, MF_EOF per fd, MF_EXIT with the wait status;
+ *   - the children it left at home: a ghost each (ghost.c), made by the
+ *     restore; MF_KID_SIG from a ghost goes to krgd (home signals the real
+ *     child), MF_KID_EXIT from krgd goes to the ghost (it dies likewise). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -96,19 +99,57 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		/* The migrant reads it: we write into it. */
 		p.p[p.n++] = (struct mig_pfd){ .num = hd->num[i], .fd = fd, .src = !hd->reads[i] };
 	}
+	/* Children left at home: a ghost each, made by the restore as the
+	 * migrant's children before it runs (so its first wait() finds
+	 * them), each with its end of a socketpair to us (not close-on-exec:
+	 * it lives through the ghost's exec; the ghost closes the others). */
+	static struct ckpt_extra_child xs[MIG_MAX_KIDS];
+	static char xa[MIG_MAX_KIDS][4][24];
+	static char *xv[MIG_MAX_KIDS][6];
+	int gfd[MIG_MAX_KIDS], gend[MIG_MAX_KIDS];
+	bool gword[MIG_MAX_KIDS];  /* its status was given: its death is no news */
+	size_t ng = 0;
+	for (size_t i = 0; i < hd->nkids && i < MIG_MAX_KIDS; i++) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 || fcntl(sv[1], F_SETFD, 0) < 0) {
+			char e[128];
+			int n = snprintf(e, sizeof(e), "a ghost for child %d: %s", (int)hd->kid_home[i], strerror(errno));
+			mig_send(sock, MF_ERR, 0, 0, e, (size_t)n);
+			mig_rm_rf(fifodir);
+			_exit(0);
+		}
+		snprintf(xa[ng][0], sizeof(xa[ng][0]), "%d", sv[1]);
+		snprintf(xa[ng][1], sizeof(xa[ng][1]), "%u", (unsigned)hd->uid);
+		snprintf(xa[ng][2], sizeof(xa[ng][2]), "%u", (unsigned)hd->gid);
+		snprintf(xa[ng][3], sizeof(xa[ng][3]), "%.15s", hd->kid_comm[i][0] ? hd->kid_comm[i] : "krg-ghost");
+		xv[ng][0] = (char *)hd->ghost;
+		for (int k = 0; k < 4; k++)
+			xv[ng][k + 1] = xa[ng][k];
+		xv[ng][5] = NULL;
+		xs[ng] = (struct ckpt_extra_child){ .pid = hd->kid_as[i], .argv = xv[ng] };
+		gfd[ng] = sv[0];
+		gend[ng] = sv[1];
+		gword[ng] = false;
+		ng++;
+	}
+	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng };
 	struct ckpt_error err = { { 0 } };
 	pid_t pid;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int r = ckpt_restore(hd->dir, &pid, &err);
+	int r = ckpt_restore_opts(hd->dir, NULL, &ro, &pid, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	int32_t restore_ms = (int32_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	mig_rm_rf(hd->dir);
+	for (size_t g = 0; g < ng; g++)
+		close(gend[g]);
 	if (r < 0) {
 		mig_send(sock, MF_ERR, 0, 0, err.msg, strlen(err.msg));
 		mig_rm_rf(fifodir);
 		_exit(0);
 	}
+	for (size_t g = 0; g < ng; g++)
+		mig_send(sock, MF_GHOST, hd->kid_home[g], xs[g].got, NULL, 0);
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	/* Terminals: the migrant gets the pty's slave instead of the FIFO the
 	 * image reopened, the pump its master (input in; output out once:
@@ -155,15 +196,35 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	bool leaving = false;
 	int exit_status = -1; /* it ended before MF_GO: reported once home says go */
 	for (;;) {
-		struct pollfd fds[2 + MIG_MAX_PROXIES];
+		struct pollfd fds[2 + MIG_MAX_PROXIES + MIG_MAX_KIDS];
 		size_t map[MIG_MAX_PROXIES];
 		fds[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = exit_status < 0 ? pfd : -1, .events = POLLIN };
 		size_t k = mig_pump_pollfds(&p, fds + 2, MIG_MAX_PROXIES, map);
-		if (poll(fds, 2 + k, -1) < 0) {
+		for (size_t g = 0; g < ng; g++)
+			fds[2 + k + g] = (struct pollfd){ .fd = gfd[g], .events = POLLIN };
+		if (poll(fds, 2 + k + ng, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
+		}
+		for (size_t g = 0; g < ng; g++) {
+			if (!fds[2 + k + g].revents)
+				continue;
+			struct mig_hdr gh;
+			ssize_t n = recv(gfd[g], &gh, sizeof(gh), MSG_DONTWAIT);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n == (ssize_t)sizeof(gh) && gh.type == MF_KID_SIG && !leaving) {
+				mig_send(sock, MF_KID_SIG, hd->kid_home[g], gh.arg, NULL, 0);
+			} else if (n < (ssize_t)sizeof(gh)) {
+				/* It died without its status: killed (SIGKILL cannot
+				 * be caught), which the real child must be too. */
+				if (!gword[g] && !leaving)
+					mig_send(sock, MF_KID_SIG, hd->kid_home[g], SIGKILL, NULL, 0);
+				close(gfd[g]);
+				gfd[g] = -1;
+			}
 		}
 		if (fds[1].revents) {
 			int st = 0;
@@ -221,6 +282,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 				ioctl(master, TIOCSWINSZ, &ws);
 			} else if (h.type == MF_SIG && h.arg > 0 && h.arg < 65) {
 				kill(pid, (int)h.arg);
+			} else if (h.type == MF_KID_EXIT) {
+				for (size_t g = 0; g < ng; g++)
+					if (hd->kid_home[g] == h.fd && !gword[g] && gfd[g] >= 0) {
+						gword[g] = true;
+						mig_send(gfd[g], MF_KID_EXIT, 0, h.arg, NULL, 0);
+					}
 			} else if (h.type == MF_LEAVE) {
 				leaving = true;
 				mig_pump_drain(&p, false);
@@ -244,6 +311,11 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			close(p.p[i].fd);
 	if (slave >= 0)
 		close(slave);
+	/* Ghosts still waiting exit when they see us go (the migrant is
+	 * gone, or runs elsewhere with ghosts of its own). */
+	for (size_t g = 0; g < ng; g++)
+		if (gfd[g] >= 0)
+			close(gfd[g]);
 	mig_rm_rf(fifodir);
 	_exit(0);
 }

@@ -8,6 +8,10 @@
  *   holder   on the node running the migrant: the krgd worker that
  *            restored it and stays its parent (holder.c): reaps it, relays
  *            signals, pumps the FIFOs standing in for the proxied fds.
+ *   ghost    on the node running the migrant, per child it left at home:
+ *            its child there, with the home child's pid (ghost.c); signals
+ *            the migrant sends it go to the real child, and it ends as the
+ *            real child did, so the migrant's wait() gets that status.
  *   worker   on the source, for one migration (worker.c): freezes (SIGSTOP),
  *            dumps, sets up the FIFOs, then turns the process into the
  *            deputy (injected execve), kills it (it was a migrant), or
@@ -46,7 +50,16 @@ enum mig_frame_type {
 	MF_NOTIFY,        /* krgd -> holder: arg = the migrant's fd to write "0\n" to (krg_migrate_self) */
 	MF_WINSZ,         /* deputy -> krgd -> holder: arg = rows << 16 | cols of the home terminal */
 	MF_BACK,          /* holder -> krgd: input for the migrant it did not get here (fd, data): home resends it */
+	/* Children left at home (ghost.c): fd = the child's pid at home. */
+	MF_GHOST,         /* holder -> krgd: arg = the pid of the ghost made here for child fd */
+	MF_KID_SIG,       /* ghost -> holder (fd 0) -> krgd -> home -> deputy: arg = a signal the migrant sent it */
+	MF_KID_EXIT,      /* deputy -> krgd -> host -> holder -> ghost (fd 0): arg = the child's wait status */
 };
+
+#define MIG_MAX_KIDS 128             /* children left at home that get a ghost (the first ones) */
+
+/* The deputy's child fd ended with wait status st: die the same way. */
+_Noreturn void mig_die_like(int st);
 
 struct mig_hdr {
 	uint8_t type;

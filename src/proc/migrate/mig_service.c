@@ -88,6 +88,18 @@ struct dep {
 	struct cq *ph, *pt;     /* frames for the deputy before it connected */
 	struct backq *bh, *bt;  /* input returned by the node it leaves, for the next one */
 	bool exit_sent;
+	/* Its children here that ended (reaped by the deputy): their wait
+	 * statuses, sent to every node it runs on (its ghosts there end so). */
+	struct { pid_t pid; int status; } *ended;
+	size_t nended;
+};
+
+/* A child a migrant left at home, and its ghost where the migrant runs. */
+struct kid {
+	pid_t home;      /* its pid at home */
+	pid_t as;        /* the pid the migrant knows it by */
+	pid_t ghost;     /* the ghost's pid here (a holder's); 0 if none */
+	char comm[16];
 };
 
 struct move;
@@ -105,6 +117,8 @@ struct hold {
 	int num[MIG_MAX_PROXIES];
 	bool reads[MIG_MAX_PROXIES];
 	bool tty[MIG_MAX_PROXIES];
+	size_t nkids;              /* children left at home: ghosts here */
+	struct kid kids[MIG_MAX_KIDS];
 };
 
 struct move {
@@ -160,7 +174,7 @@ struct krg_migsvc {
 	uint32_t self;
 	pid_t krgd;
 	bool running;
-	char deputy[512], sock_path[256];
+	char deputy[512], ghost[512], sock_path[256];
 	int lfd;
 	uv_poll_t lpoll;
 	bool lpoll_on;
@@ -382,6 +396,9 @@ int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home)
 			*home = h->home;
 			return 1;
 		}
+		for (size_t i = 0; i < h->nkids; i++)
+			if (h->kids[i].ghost == pid)
+				return 2;
 	}
 	for (struct dep *d = m->deps; d; d = d->next)
 		if (d->pid == pid)
@@ -473,6 +490,7 @@ static void pp_closed(uv_handle_t *h)
 	}
 	if (d->pidfd >= 0)
 		close(d->pidfd);
+	free(d->ended);
 	free(d);
 }
 
@@ -511,6 +529,38 @@ static void dep_exit(struct dep *d, int status)
 {
 	d->exit_sent = true;
 	dep_to(d, MF_EXIT, 0, status, NULL, 0);
+}
+
+static void kid_status_to(uint32_t node, uint32_t id, pid_t pid, int status)
+{
+	Krg__Mig__Io io = KRG__MIG__IO__INIT;
+	io.id = id;
+	io.has_child = true;
+	io.child = (uint32_t)pid;
+	io.has_status = true;
+	io.status = status;
+	send_io(node, "mig.sig", &io, false);
+}
+
+/* Every ended child's status to the node it runs on now (sent after
+ * mig.go: a node it only passed through may have dropped them). The
+ * holder there gives each to the ghost still waiting for it, if any. */
+static void dep_send_ended(struct dep *d)
+{
+	for (size_t i = 0; i < d->nended; i++)
+		kid_status_to(d->node, d->id, d->ended[i].pid, d->ended[i].status);
+}
+
+/* The deputy reaped child `pid`: recorded, and its ghost told. */
+static void dep_kid_ended(struct dep *d, pid_t pid, int status)
+{
+	void *n = realloc(d->ended, (d->nended + 1) * sizeof(*d->ended));
+	if (!n)
+		return;
+	d->ended = n;
+	d->ended[d->nended].pid = pid;
+	d->ended[d->nended++].status = status;
+	kid_status_to(d->node, d->id, pid, status);
 }
 
 /* ---- holders (host) ---- */
@@ -896,6 +946,64 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 	move_maybe_free(v);
 }
 
+/* The children of process pid (every thread's), at most max. */
+static size_t children_of(pid_t pid, pid_t *out, size_t max)
+{
+	char path[64];
+	size_t n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < max) {
+		if (e->d_name[0] == '.')
+			continue;
+		char cp[96];
+		snprintf(cp, sizeof(cp), "/proc/%d/task/%s/children", (int)pid, e->d_name);
+		FILE *f = fopen(cp, "re");
+		if (!f)
+			continue;
+		int c;
+		while (n < max && fscanf(f, "%d", &c) == 1)
+			out[n++] = c;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The children v's process leaves at home, for ghosts on the target: at
+ * home every child of the original (still there or not waited for); a
+ * migrant here takes its ghosts along (not the ones it reaped, nor
+ * children it made here, which a one-process migration leaves behind). */
+static size_t list_kids(const struct move *v, struct kid *out)
+{
+	pid_t c[MIG_MAX_KIDS];
+	size_t n = children_of(v->pid, c, MIG_MAX_KIDS), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!v->h) {
+			out[k] = (struct kid){ .home = c[i], .as = c[i] };
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/%d/comm", (int)c[i]);
+			FILE *f = fopen(path, "re");
+			if (f) {
+				if (fgets(out[k].comm, sizeof(out[k].comm), f))
+					out[k].comm[strcspn(out[k].comm, "\n")] = 0;
+				fclose(f);
+			}
+			k++;
+			continue;
+		}
+		for (size_t j = 0; j < v->h->nkids; j++)
+			if (v->h->kids[j].ghost == c[i]) {
+				out[k] = v->h->kids[j];
+				out[k++].as = c[i];
+			}
+	}
+	return k;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -945,6 +1053,20 @@ static void move_dumped(struct move *v, const char *spec)
 		q.has_notify_fd = true, q.notify_fd = v->notify_fd;
 	Krg__Mig__Proxy px[MIG_MAX_PROXIES], *pp[MIG_MAX_PROXIES];
 	size_t np = 0;
+	/* Its children (it is frozen: the list holds): at home, all of them
+	 * stay; here, those that are ghosts go on as ghosts. */
+	static struct kid kids[MIG_MAX_KIDS];
+	static Krg__Mig__Kid kx[MIG_MAX_KIDS], *kp[MIG_MAX_KIDS];
+	size_t nk = list_kids(v, kids);
+	for (size_t i = 0; i < nk; i++) {
+		krg__mig__kid__init(&kx[i]);
+		kx[i].pid = (uint32_t)kids[i].home;
+		kx[i].as = (uint32_t)kids[i].as;
+		kx[i].comm = kids[i].comm;
+		kp[i] = &kx[i];
+	}
+	q.n_kids = nk;
+	q.kids = kp;
 	/* A migrant here: its FIFOs stand for the deputy's fds already. */
 	for (size_t i = 0; v->h && i < v->h->np; i++) {
 		krg__mig__proxy__init(&px[np]);
@@ -1063,6 +1185,8 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			return;
 		if (h->type == MF_SIG && h->arg > 0 && h->arg < 65) {
 			send_simple(d->node, "mig.sig", d->id, (int)h->arg, false, 0, UINT32_MAX);
+		} else if (h->type == MF_KID_EXIT && h->fd > 0) {
+			dep_kid_ended(d, h->fd, (int)h->arg);
 		} else if (h->type == MF_WINSZ) {
 			/* On the bulk channel like the data, and before the SIGWINCH
 			 * that follows it on the control channel? No ordering between
@@ -1119,6 +1243,19 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 				send_simple(ho->home, "mig.exit", ho->id, 0, true, (int)h->arg, UINT32_MAX);
 			log_info("migrate: migrant %u (pid %d) ended, status 0x%x", ho->id, (int)ho->pid, (int)h->arg);
 			hold_free(ho);
+		} else if (h->type == MF_GHOST) {
+			for (size_t i = 0; i < ho->nkids; i++)
+				if (ho->kids[i].home == h->fd)
+					ho->kids[i].ghost = (pid_t)h->arg;
+		} else if (h->type == MF_KID_SIG && h->arg > 0 && h->arg < 65) {
+			/* The migrant signalled a ghost: the real child gets it. */
+			Krg__Mig__Io io = KRG__MIG__IO__INIT;
+			io.id = ho->id;
+			io.has_child = true;
+			io.child = (uint32_t)h->fd;
+			io.has_signal = true;
+			io.signal = (int32_t)h->arg;
+			send_io(ho->home, "mig.sig", &io, false);
 		} else if (h->type == MF_DRAINED && ho->mv) {
 			struct move *v = ho->mv;
 			send_simple(ho->home, "mig.where", ho->id, 0, false, 0, v->to);
@@ -1156,8 +1293,12 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			v->w = NULL;
 			conn_close(c);
 			if (v->committed) {
-				if (!v->h)
+				if (!v->h) {
 					send_simple(v->to, "mig.go", v->id, 0, false, 0, UINT32_MAX);
+					struct dep *d = dep_by_id(v->id);
+					if (d)
+						dep_send_ended(d);
+				}
 				uint64_t now = uv_now(the_mig.s->loop);
 				snprintf(v->stats, sizeof(v->stats),
 					 "%llu MiB: total %llu ms, frozen %llu ms (dump %llu ms, transfer %llu ms, restore %u ms)",
@@ -1309,11 +1450,21 @@ static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 			}
 			d->bt = NULL;
 			send_simple(d->node, "mig.go", d->id, 0, false, 0, UINT32_MAX);
+			dep_send_ended(d);
 		}
 	} else if (!strcmp(type, "mig.go")) {
 		struct hold *h = hold_by_id(io->id);
 		if (h)
 			conn_send(h->c, MF_GO, 0, 0, NULL, 0);
+	} else if (!strcmp(type, "mig.sig") && io->has_child) {
+		/* About a child left at home: from the host, a signal for it
+		 * (the deputy, its parent, sends it); from home, how it ended. */
+		struct dep *d = dep_by_id(io->id);
+		struct hold *h = hold_by_id(io->id);
+		if (d && from == d->node && io->has_signal && io->signal > 0 && io->signal < 65 && io->child <= INT32_MAX)
+			dep_to(d, MF_KID_SIG, (int32_t)io->child, io->signal, NULL, 0);
+		else if (h && from == h->home && io->has_status && io->child <= INT32_MAX)
+			conn_send(h->c, MF_KID_EXIT, (int32_t)io->child, io->status, NULL, 0);
 	} else if (!strcmp(type, "mig.sig")) {
 		struct hold *h = hold_by_id(io->id);
 		if (h && io->has_winsize)
@@ -1416,6 +1567,15 @@ static void rx_try_start(struct rx *x)
 			hd.rows = x->rows, hd.cols = x->cols;
 		hd.reads[hd.n++] = x->reads;
 	}
+	snprintf(hd.ghost, sizeof(hd.ghost), "%s", m->ghost);
+	for (size_t i = 0; i < q->n_kids && hd.nkids < MIG_MAX_KIDS; i++) {
+		const Krg__Mig__Kid *k = q->kids[i];
+		if (!k->pid || !k->as || k->pid > INT32_MAX || k->as > INT32_MAX)
+			continue;
+		hd.kid_home[hd.nkids] = (pid_t)k->pid;
+		hd.kid_as[hd.nkids] = (pid_t)k->as;
+		snprintf(hd.kid_comm[hd.nkids++], sizeof(hd.kid_comm[0]), "%s", k->comm ? k->comm : "");
+	}
 	int sv[2];
 	struct hold *h = calloc(1, sizeof(*h));
 	if (!h || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -1447,6 +1607,11 @@ static void rx_try_start(struct rx *x)
 	memcpy(h->num, hd.num, sizeof(h->num));
 	memcpy(h->reads, hd.reads, sizeof(h->reads));
 	memcpy(h->tty, hd.tty, sizeof(h->tty));
+	h->nkids = hd.nkids;
+	for (size_t i = 0; i < hd.nkids; i++) {
+		h->kids[i] = (struct kid){ .home = hd.kid_home[i], .as = hd.kid_as[i] };
+		snprintf(h->kids[i].comm, sizeof(h->kids[i].comm), "%s", hd.kid_comm[i]);
+	}
 	h->c = conn_new(sv[0], CK_HOLDER, h);
 	h->next = m->holds;
 	m->holds = h;
@@ -1881,7 +2046,9 @@ int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err,
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		exe[n] = 0;
-		snprintf(m->deputy, sizeof(m->deputy), "%s/krg-deputy", dirname(exe));
+		char *dir = dirname(exe);
+		snprintf(m->deputy, sizeof(m->deputy), "%s/krg-deputy", dir);
+		snprintf(m->ghost, sizeof(m->ghost), "%s/krg-ghost", dir);
 	}
 	if (access(m->deputy, X_OK) < 0)
 		log_warn("migration: %s not found: processes cannot leave their home node", m->deputy);

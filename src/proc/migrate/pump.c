@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "proc/migrate/mig-int.h"
 
@@ -254,4 +257,25 @@ int mig_pump_return(struct mig_pump *p, uint8_t type)
 		f->qt = NULL;
 	}
 	return 0;
+}
+
+_Noreturn void mig_die_like(int status)
+{
+	if (WIFSIGNALED(status)) {
+		int sig = status & 0x7f;
+		struct sigaction sa = { .sa_handler = SIG_DFL };
+		sigaction(sig, &sa, NULL);
+		if (!(status & 0x80)) {
+			/* No core dump: the parent must not see one either. */
+			struct rlimit rl = { 0, 0 };
+			setrlimit(RLIMIT_CORE, &rl);
+		}
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, sig);
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+		raise(sig);
+		kill(getpid(), SIGKILL);
+	}
+	_exit((status >> 8) & 0xff);
 }

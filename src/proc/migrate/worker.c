@@ -142,6 +142,44 @@ static int freeze(pid_t pid)
 	return -ETIMEDOUT;
 }
 
+/* Signals pending on process pid (its own and its leader's), as a mask
+ * (bit s-1 for signal s). */
+static unsigned long long pending_of(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	unsigned long long m = 0, v;
+	while (f && fgets(line, sizeof(line), f))
+		if ((sscanf(line, "SigPnd: %llx", &v) == 1 || sscanf(line, "ShdPnd: %llx", &v) == 1))
+			m |= v;
+	if (f)
+		fclose(f);
+	return m;
+}
+
+/* Fault injection for the tests (migrate.sh, signals while frozen): with
+ * KRG_MIG_TEST_HOLD=DIR and DIR/<id>.hold present, the dumped process is
+ * held frozen, DIR/<id>.frozen created, until <id>.hold is removed. */
+static void test_hold(uint32_t id)
+{
+	const char *dir = getenv("KRG_MIG_TEST_HOLD");
+	char hold[512], frozen[512];
+	if (!dir || !dir[0])
+		return;
+	snprintf(hold, sizeof(hold), "%s/%u.hold", dir, id);
+	snprintf(frozen, sizeof(frozen), "%s/%u.frozen", dir, id);
+	if (access(hold, F_OK) < 0)
+		return;
+	int fd = open(frozen, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	while (access(hold, F_OK) == 0) {
+		struct timespec ts = { 0, 10000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 static bool proxyable(pid_t pid, int fd)
 {
 	char path[64], link[256];
@@ -511,6 +549,11 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		sendf(sock, MF_ERR, "process %u: cannot freeze it: %s", w->id, strerror(-r));
 		_exit(0);
 	}
+	/* What is pending now goes with the image; what comes while it is
+	 * frozen from here on stays pending on the original: its deputy
+	 * sends that on (only the first kind: a dump in progress may take a
+	 * signal sent meanwhile, which then arrives twice rather than never). */
+	unsigned long long carried = pending_of(pid);
 	struct ckpt_error ce = { { 0 } };
 	struct ckpt_dump_opts o = { .process_only = true };
 	find_unmovable(pid, px, &np);
@@ -559,6 +602,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		_exit(0);
 	}
 	chown_dir(w->dir, w->uid, w->gid);
+	test_hold(w->id);
 	char spec[2048] = "";
 	size_t sl = 0;
 	for (size_t i = 0; i < np; i++)
@@ -585,6 +629,10 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		size_t ac = 0;
 		for (char *p = (char *)buf + sizeof(h); p < (char *)buf + n && ac < 7; p += strlen(p) + 1)
 			argv[ac++] = p;
+		char cs[64];
+		snprintf(cs, sizeof(cs), "-c%llx:%d", carried, (int)getpid());
+		if (ac == 5)
+			argv[ac++] = cs;
 		char ps[MIG_MAX_PROXIES][120];
 		for (size_t i = 0; i < np; i++) {
 			if (px[i].keep < 0 && px[i].tty)

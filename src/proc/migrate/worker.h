@@ -27,6 +27,11 @@ struct mig_hold {
 	bool reads[MIG_MAX_PROXIES];
 	bool tty[MIG_MAX_PROXIES];          /* these share one pty, made here */
 	unsigned rows, cols;
+	size_t nkids;                       /* children left at home: a ghost each (ghost.c) */
+	pid_t kid_home[MIG_MAX_KIDS];       /* the child's pid at home */
+	pid_t kid_as[MIG_MAX_KIDS];         /* the pid the migrant knows it by: the ghost's, if free here */
+	char kid_comm[MIG_MAX_KIDS][16];
+	char ghost[512];                    /* the krg-ghost program */
 };
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);
 

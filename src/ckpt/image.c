@@ -99,7 +99,14 @@ struct ckpt_writer {
 	crypto_generichash_state st;   /* over the payload (or region sums) + frame's first 24 bytes */
 	bool raw;                      /* pages: the payload is not in st (ckpt_writer_sum) */
 	uint64_t len;
+	uint64_t flushed;              /* bytes handed to writeback (sync_file_range) */
 };
+
+/* Writeback is started every WRITEBACK_STEP bytes while a part is being
+ * written, so the disk works during the dump instead of all at once in
+ * the final fsync, and a large image never piles up as dirty pages that
+ * get the dumper throttled (balance_dirty_pages) mid-way. */
+#define WRITEBACK_STEP (8ULL << 20)
 
 static int write_all(int fd, const void *buf, size_t len)
 {
@@ -152,6 +159,11 @@ int ckpt_writer_write(struct ckpt_writer *w, const void *buf, size_t len, struct
 	if (!w->raw)
 		crypto_generichash_update(&w->st, buf, len);
 	w->len += len;
+	if (w->len - w->flushed >= WRITEBACK_STEP) {
+		/* Only a hint: an error here shows again at fsync. */
+		(void)sync_file_range(w->fd, (off_t)(sizeof(w->frame) + w->flushed), (off_t)(w->len - w->flushed), SYNC_FILE_RANGE_WRITE);
+		w->flushed = w->len;
+	}
 	return 0;
 }
 

@@ -204,6 +204,44 @@ rc=0; wait $run || rc=$?
 [ $rc = 0 ] || fail "kids.sh exit $rc"
 echo "ok   a shell parent moved 1 -> 2 -> 3: its children left home are its children there by the same pids, its kill by pid reaches one, its wait gets 3, 143, 138"
 
+# 3d. Signals sent while it is frozen for its first migration reach it:
+# SIGUSR1 over and over during the migration, and one SIGUSR2 while the
+# worker holds it frozen and dumped (KRG_MIG_TEST_HOLD), which the image
+# cannot carry: the deputy sends it on.
+cat >"$W/count.py" <<'PY'
+import os, signal, sys, time
+d = sys.argv[1]
+n = [0]
+signal.signal(signal.SIGUSR1, lambda s, f: n.__setitem__(0, n[0] + 1))
+signal.signal(signal.SIGUSR2, lambda s, f: open(os.path.join(d, "s.usr2"), "w").close())
+open(os.path.join(d, "s.ready"), "w").close()
+while not os.path.exists(os.path.join(d, "s.go")):
+    time.sleep(0.02)
+open(os.path.join(d, "s.count"), "w").write(str(n[0]))
+PY
+on 1 "$KRG" run -n 1 -- python3 "$W/count.py" "$W" &
+run=$!
+wait_for 15 "count.py ready" test -e "$W/s.ready"
+id=$(id_of "count.py")
+spid=$((id & 0x3fffff))
+touch "$HOLD/$id.hold"
+(while [ ! -e "$W/s.stop" ]; do on 1 kill -USR1 "$spid" 2>/dev/null || true; sleep 0.05; done) &
+usr1=$!
+on 1 "$KRG" migrate "$id" 2 &
+mig=$!
+wait_for 30 "the worker to hold it frozen after its dump" test -e "$HOLD/$id.frozen"
+on 1 kill -USR2 "$spid"
+rm "$HOLD/$id.hold"
+wait $mig || fail "migrate count.py"
+touch "$W/s.stop"
+wait $usr1
+wait_for 15 "the SIGUSR2 sent while it was frozen to reach it on node 2" test -e "$W/s.usr2"
+[ "$(where "$id")" = "2 1" ] || fail "count.py not on node 2"
+touch "$W/s.go"
+wait $run || fail "count.py failed"
+[ "$(cat "$W/s.count")" -ge 1 ] || fail "no SIGUSR1 reached count.py"
+echo "ok   signals sent during a migration reach the migrant, the one sent while it was frozen too ($(cat "$W/s.count") SIGUSR1 counted)"
+
 # 4. Refusals: one line, non-zero, nothing moved.
 on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" d &
 run=$!

@@ -69,6 +69,21 @@ struct krg_sched_move {
 	uint32_t node;
 };
 
+/* What became of a migration the balancer asked for, judged by krgd once
+ * the migrant exited or had run on the target long enough to tell
+ * (docs/sched.md, "Self-adaptation"). */
+struct krg_sched_verdict {
+	uint32_t id;               /* the process */
+	uint32_t node;             /* where it went */
+	bool useful;               /* its estimated gain outweighed the cost */
+	bool exited;               /* it ended on the target (or while moving) */
+	bool reversed;             /* the target ended up busier than this node */
+	uint64_t cost_ms;          /* the migration's total time */
+	uint64_t frozen_ms;        /* of which the process did not run */
+	uint64_t ran_ms;           /* on the target, until it exited or the verdict */
+	double gain_ms;            /* CPU time it gained there, estimated */
+};
+
 struct krg_sched_param_def {
 	const char *name;          /* [a-z0-9_]+ */
 	double def, min, max;
@@ -98,7 +113,21 @@ struct krg_sched_policy_ops {
 	int (*balance)(void *state, const double *params, const struct krg_sched_node *nodes, size_t n,
 		       const struct krg_sched_proc *procs, size_t nprocs, struct krg_sched_move *moves,
 		       size_t max_moves);
+	/* Optional, and only read when size covers them (a plugin built
+	 * before they existed has a smaller size and still loads).
+	 * KRG_SCHED_BALANCER: one verdict on a move it asked for, so it can
+	 * tune itself. */
+	void (*observe)(void *state, const double *params, const struct krg_sched_verdict *v);
+	/* The values it uses now in place of params (after its own tuning),
+	 * n_params of them into out, shown by `krgadm sched status`. */
+	void (*adapted)(void *state, const double *params, double *out);
 };
+
+/* The size of the struct before observe/adapted: the smallest krgd loads. */
+#define KRG_SCHED_OPS_MIN_SIZE offsetof(struct krg_sched_policy_ops, observe)
+/* Whether ops (of ops->size bytes) has field f. */
+#define KRG_SCHED_OPS_HAS(ops, f) \
+	((ops)->size >= offsetof(struct krg_sched_policy_ops, f) + sizeof((ops)->f) && (ops)->f)
 
 /* What a plugin exports. */
 typedef const struct krg_sched_policy_ops *(*krg_sched_policy_entry_fn)(void);

@@ -130,6 +130,8 @@ struct move {
 	struct conn *w;
 	struct origin o;
 	bool answered, dumped, committed, verdict_sent;
+	krg_migsvc_done_fn done;  /* the scheduler's, told the cost once answered; may be NULL */
+	void *done_data;          /* borrowed, the caller's */
 	char dir[256];
 	char spec[2048];
 	uint64_t xfer;
@@ -587,6 +589,11 @@ static void move_answer(struct move *v, int status, const char *text)
 		return;
 	v->answered = true;
 	answer(v->o, status, text, status ? the_mig.self : v->to, v->new_pid, v->id);
+	if (v->done) {
+		uint64_t now = uv_now(the_mig.s->loop);
+		v->done(status, now - v->t_start, status || !v->t_running ? 0 : v->t_running - v->t_start, v->done_data);
+		v->done = NULL;
+	}
 }
 
 static void notify_self(pid_t pid, uint32_t fd, int status)
@@ -1923,7 +1930,7 @@ static void route(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t
 		forward(o, home, id, to, uid);
 }
 
-int krg_migsvc_move(uint32_t id, uint32_t to, char *err, size_t errlen)
+int krg_migsvc_move(uint32_t id, uint32_t to, krg_migsvc_done_fn done, void *data, char *err, size_t errlen)
 {
 	if (!the_mig.running) {
 		snprintf(err, errlen, "migration service stopped");
@@ -1933,6 +1940,11 @@ int krg_migsvc_move(uint32_t id, uint32_t to, char *err, size_t errlen)
 	int r = move_local((struct origin){ 0 }, id, to, 0, 0, err, errlen);
 	if (r < 0 && !err[0])
 		why(r, err, errlen, id);
+	/* move_local put the new move first; nothing ran since. */
+	if (r == 0 && the_mig.moves && the_mig.moves->id == id) {
+		the_mig.moves->done = done;
+		the_mig.moves->done_data = data;
+	}
 	return r;
 }
 

@@ -8,24 +8,62 @@
  * waits `min_interval_ms` before deciding again, so the peers' figures
  * catch up. Processes doing more than `max_io_kbps` of I/O stay with
  * their data; processes younger than `min_age_ms` are not moved (MOSIX's
- * minimum age: a short job ends before its migration would pay off). */
+ * minimum age: a short job ends before its migration would pay off).
+ *
+ * Self-adaptation (`adaptive`, on by default): krgd judges every move this
+ * policy asked for (observe(): did the migrant's gain outweigh the
+ * migration's cost?). A useless move raises the bar: the threshold by
+ * half, the interval doubled, bounded at 4x and 16x the configured values;
+ * a useful one brings both a third of the way back. Why both: a high
+ * threshold alone still lets a burst of short jobs on one node trigger
+ * moves every second; a long interval alone still moves the wrong ones.
+ * The raise is also forgotten with time (half-life 60 s), since a bar
+ * raised high enough stops the moves that could show it is too high. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 #include "proc/sched/sched-int.h"
 
-enum { P_THRESHOLD, P_MIN_INTERVAL, P_MAX_IO, P_MIN_AGE };
+enum { P_THRESHOLD, P_MIN_INTERVAL, P_MAX_IO, P_MIN_AGE, P_ADAPTIVE };
+
+#define MAX_THR_F 4.0       /* the adapted threshold stays <= 4 x the configured one */
+#define MAX_IVL_F 16.0      /* the adapted interval <= 16 x */
+#define RELAX 0.66          /* a useful move keeps this much of the raise */
+#define HALF_LIFE_MS 60000.0
 
 static const struct krg_sched_param_def params[] = {
 	[P_THRESHOLD] = { "threshold", 1.5, 0.5, 100, "move when the gap exceeds this many processes' load on the target" },
 	[P_MIN_INTERVAL] = { "min_interval_ms", 1000, 100, 3600000, "at least this long between two decisions" },
 	[P_MAX_IO] = { "max_io_kbps", 1024, 0, 1e9, "processes doing more I/O than this (KiB/s) are not moved" },
 	[P_MIN_AGE] = { "min_age_ms", 0, 0, 3600000, "processes younger than this are not moved (short jobs end first)" },
+	[P_ADAPTIVE] = { "adaptive", 1, 0, 1, "1: tune threshold and interval from the moves' outcomes" },
 };
 
 struct mosix_state {
 	uint64_t last_ms;   /* monotonic time of the last decision that moved something */
+	double thr_f;       /* adapted threshold / configured, in [1, MAX_THR_F] */
+	double ivl_f;       /* adapted interval / configured, in [1, MAX_IVL_F] */
+	uint64_t decay_ms;  /* monotonic time the factors were last decayed */
 };
+
+static bool adaptive(const double *p)
+{
+	return p[P_ADAPTIVE] >= 0.5;
+}
+
+/* Forget a raise with time; with adaptation off, the configured values. */
+static void decay(struct mosix_state *st, const double *p, uint64_t now)
+{
+	if (!adaptive(p)) {
+		st->thr_f = st->ivl_f = 1;
+	} else if (st->decay_ms && now > st->decay_ms) {
+		double k = pow(0.5, (double)(now - st->decay_ms) / HALF_LIFE_MS);
+		st->thr_f = 1 + (st->thr_f - 1) * k;
+		st->ivl_f = 1 + (st->ivl_f - 1) * k;
+	}
+	st->decay_ms = now;
+}
 
 static uint64_t now_ms(void)
 {
@@ -36,8 +74,37 @@ static uint64_t now_ms(void)
 
 static int mosix_init(void **state)
 {
-	*state = calloc(1, sizeof(struct mosix_state));
-	return *state ? 0 : -ENOMEM;
+	struct mosix_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->thr_f = st->ivl_f = 1;
+	*state = st;
+	return 0;
+}
+
+static void mosix_observe(void *state, const double *p, const struct krg_sched_verdict *v)
+{
+	struct mosix_state *st = state;
+	decay(st, p, now_ms());
+	if (!adaptive(p))
+		return;
+	if (v->useful) {
+		st->thr_f = 1 + (st->thr_f - 1) * RELAX;
+		st->ivl_f = 1 + (st->ivl_f - 1) * RELAX;
+	} else {
+		st->thr_f = fmin(MAX_THR_F, st->thr_f * 1.5);
+		st->ivl_f = fmin(MAX_IVL_F, st->ivl_f * 2);
+	}
+}
+
+static void mosix_adapted(void *state, const double *p, double *out)
+{
+	struct mosix_state *st = state;
+	decay(st, p, now_ms());
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		out[i] = p[i];
+	out[P_THRESHOLD] = p[P_THRESHOLD] * st->thr_f;
+	out[P_MIN_INTERVAL] = round(p[P_MIN_INTERVAL] * st->ivl_f);
 }
 
 static void mosix_fini(void *state)
@@ -51,7 +118,9 @@ static int mosix_balance(void *state, const double *p, const struct krg_sched_no
 {
 	struct mosix_state *st = state;
 	uint64_t now = now_ms();
-	if (st->last_ms && now - st->last_ms < (uint64_t)p[P_MIN_INTERVAL])
+	decay(st, p, now);
+	double threshold = p[P_THRESHOLD] * st->thr_f;
+	if (st->last_ms && now - st->last_ms < (uint64_t)(p[P_MIN_INTERVAL] * st->ivl_f))
 		return 0;
 	double run[KRG_MAX_SCHED_NODES];
 	const struct krg_sched_node *self = NULL;
@@ -77,7 +146,7 @@ static int mosix_balance(void *state, const double *p, const struct krg_sched_no
 		if (best == n)
 			break;
 		double gap = run[me] / self->cpus - run[best] / nodes[best].cpus;
-		if (gap <= p[P_THRESHOLD] / nodes[best].cpus)
+		if (gap <= threshold / nodes[best].cpus)
 			break;
 		/* The runnable process using the most CPU, light on I/O. */
 		size_t pick = nprocs;
@@ -110,4 +179,6 @@ const struct krg_sched_policy_ops sched_mosix = {
 	.init = mosix_init,
 	.fini = mosix_fini,
 	.balance = mosix_balance,
+	.observe = mosix_observe,
+	.adapted = mosix_adapted,
 };

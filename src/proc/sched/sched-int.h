@@ -23,6 +23,7 @@ struct sched_policy {
 	bool enabled;
 	double params[KRG_SCHED_MAX_PARAMS];
 	char source[256];                       /* "builtin" or the plugin's path */
+	uint64_t useful, useless;               /* verdicts on its moves started on this node */
 };
 
 /* Probes of this node, refreshed every second (sched_probe.c). */

@@ -8,6 +8,9 @@
  *   placement  krg_sched_place(): the enabled placement policy, fed with
  *              the process table's load cache.
  *   probes     a 1 s timer samples this node (sched_probe.c).
+ *   verdicts   every move a balancer started here is watched until it can
+ *              be judged useful or useless; the policy is told
+ *              (self-adaptation, docs/sched.md).
  *   API        "sched.status" (anyone), "sched.ctl" (root: enable,
  *              disable, set, load), "sched.capset" (krg capset).
  *
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
@@ -38,6 +42,33 @@
 
 #define PERIOD_MS 1000
 #define MAX_PLUGINS 16
+#define MAX_WATCH 64
+
+/* A move a balancer started here, watched until it can be judged: its
+ * cost comes from the migration service, its gain from how long the
+ * migrant then ran on the target at a better CPU share. */
+struct watch {
+	bool used;
+	uint16_t gen;           /* tells a late callback from a reused slot */
+	struct sched_policy *pol; /* borrowed: the policy that asked (the table never shrinks) */
+	uint32_t id, node;
+	pid_t pid;              /* its pid here if this is its home (the deputy stays), else 0 */
+	uint64_t pid_start;
+	uint64_t t_ms;          /* loop time the move started */
+	double share_src;       /* its CPU share here and on the target, in the */
+	double share_tgt;       /* loads the balancer was given, at the decision */
+	bool done;              /* the migration service told the cost */
+	int status;
+	uint64_t total_ms, frozen_ms;
+	int pidfd;              /* of pid, readable once it exits (-1: not watched) */
+	uv_poll_t poll;         /* on pidfd while polling */
+	bool polling, closing;
+	uint64_t exit_ms;       /* loop time pid exited, 0 while it runs */
+};
+
+#define SETTLE_MS 3000          /* a migrant still running is judged after this long there */
+#define GIVE_UP_MS 60000        /* ... and at the latest after this */
+#define FORGET_MS 300000        /* a move the migration service never answered */
 
 struct krg_sched {
 	struct krg_services *s;     /* borrowed */
@@ -57,6 +88,7 @@ struct krg_sched {
 		uint64_t ms;
 	} recent[64];               /* processes a balancer moved lately: left alone a while */
 	size_t n_recent;
+	struct watch watch[MAX_WATCH];
 };
 
 #define RECENT_MS 10000         /* a process a balancer moved stays put this long */
@@ -89,7 +121,7 @@ static bool valid_name(const char *n)
 static int policy_add(struct krg_sched *sc, const struct krg_sched_policy_ops *ops, const char *source, char *err,
 		      size_t errlen)
 {
-	if (ops->version != KRG_SCHED_API_VERSION || ops->size < sizeof(struct krg_sched_policy_ops)) {
+	if (ops->version != KRG_SCHED_API_VERSION || ops->size < KRG_SCHED_OPS_MIN_SIZE) {
 		snprintf(err, errlen, "plugin API version %u (size %u), krgd speaks version %u", ops->version, ops->size,
 			 KRG_SCHED_API_VERSION);
 		return -EPROTO;
@@ -116,7 +148,7 @@ static int policy_add(struct krg_sched *sc, const struct krg_sched_policy_ops *o
 		return -ENOSPC;
 	}
 	struct sched_policy *p = &sc->pol[sc->n_pol];
-	memset(p, 0, sizeof(*p));
+	memset(p, 0, sizeof(*p)); /* also the verdict counts */
 	p->ops = ops;
 	if (ops->init) {
 		int r = ops->init(&p->state);
@@ -287,6 +319,158 @@ static void remember_move(struct krg_sched *sc, uint32_t id, uint32_t node, uint
 	sc->recent[slot].ms = now;
 }
 
+/* ---- verdicts (self-adaptation) ---- */
+
+static void watch_closed(uv_handle_t *h)
+{
+	struct watch *w = h->data;
+	close(w->pidfd);
+	w->pidfd = -1;
+	w->polling = w->closing = false;
+	w->used = false;
+}
+
+static void watch_free(struct watch *w)
+{
+	if (w->polling) {
+		if (!w->closing) {
+			w->closing = true;
+			uv_close((uv_handle_t *)&w->poll, watch_closed);
+		}
+		return; /* the slot is free once closed */
+	}
+	if (w->pidfd >= 0)
+		close(w->pidfd);
+	w->pidfd = -1;
+	w->used = false;
+}
+
+/* The deputy (the process's pid at home) exits when the migrant does:
+ * its pidfd tells when, to the loop iteration, which a 1 s sample would
+ * not (a short job's gain is a fraction of a second). */
+static void watch_exit_cb(uv_poll_t *h, int status, int events)
+{
+	struct watch *w = h->data;
+	(void)status;
+	(void)events;
+	if (!w->exit_ms)
+		w->exit_ms = uv_now(h->loop);
+	uv_poll_stop(h);
+}
+
+static struct watch *watch_new(struct krg_sched *sc, struct sched_policy *p, uint32_t id, uint32_t node, uint64_t now,
+			       double s_src, double s_tgt)
+{
+	struct watch *w = NULL;
+	for (size_t i = 0; i < MAX_WATCH && !w; i++)
+		if (!sc->watch[i].used)
+			w = &sc->watch[i];
+	if (!w)
+		return NULL; /* more moves in flight than we judge: this one is not */
+	uint16_t gen = (uint16_t)(w->gen + 1);
+	*w = (struct watch){ .used = true, .gen = gen, .pol = p, .id = id, .node = node, .t_ms = now,
+			     .share_src = s_src, .share_tgt = s_tgt, .pidfd = -1 };
+	if (krg_procid_home(id) == sc->self) {
+		w->pid = (pid_t)krg_procid_pid(id);
+		if (sched_proc_stat(w->pid, NULL, &w->pid_start) < 0)
+			w->pid = 0;
+		else
+			w->pidfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
+	}
+	if (w->pidfd >= 0 && uv_poll_init(sc->s->loop, &w->poll, w->pidfd) == 0) {
+		w->poll.data = w;
+		w->polling = true;
+		uv_poll_start(&w->poll, UV_READABLE, watch_exit_cb);
+	}
+	return w;
+}
+
+static void *watch_key(struct krg_sched *sc, struct watch *w)
+{
+	return (void *)(uintptr_t)((size_t)(w - sc->watch) | (size_t)w->gen << 8);
+}
+
+static void watch_done_cb(int status, uint64_t total_ms, uint64_t frozen_ms, void *data)
+{
+	uintptr_t k = (uintptr_t)data;
+	struct watch *w = &the_sched.watch[(k & 0xff) % MAX_WATCH];
+	if (!w->used || w->closing || w->gen != (uint16_t)(k >> 8))
+		return;
+	w->done = true;
+	w->status = status;
+	w->total_ms = total_ms;
+	w->frozen_ms = frozen_ms;
+}
+
+/* Useful when the CPU time the migrant gained on the target (the time it
+ * ran there times how much bigger its share was there than here) exceeds
+ * the migration's total time; useless when it ended before that, when it
+ * ended while moving, or when the target ended up busier than this node
+ * (the load difference reversed: it would have done better here). */
+static void judge(struct krg_sched *sc, uint64_t now)
+{
+	static struct krg_sched_node nodes[KRG_MAX_NODES];
+	size_t n = 0;
+	bool have_nodes = false;
+	for (size_t i = 0; i < MAX_WATCH; i++) {
+		struct watch *w = &sc->watch[i];
+		if (!w->used || w->closing)
+			continue;
+		if (!w->done) {
+			if (now - w->t_ms > FORGET_MS)
+				watch_free(w);
+			continue;
+		}
+		struct krg_sched_verdict v = { .id = w->id, .node = w->node, .exited = w->exit_ms != 0,
+					       .cost_ms = w->total_ms, .frozen_ms = w->frozen_ms };
+		if (w->status < 0) {
+			if (!v.exited) {
+				watch_free(w); /* it stayed here: nothing to judge */
+				continue;
+			}
+		} else {
+			uint64_t arrived = w->t_ms + w->frozen_ms, end = v.exited ? w->exit_ms : now;
+			v.ran_ms = end > arrived ? end - arrived : 0;
+			double gain_rate = w->share_src > 0 ? fmax(0, w->share_tgt / w->share_src - 1) : 0;
+			v.gain_ms = (double)v.ran_ms * gain_rate;
+			if (v.exited) {
+				v.useful = v.gain_ms > (double)v.cost_ms;
+			} else if (v.gain_ms >= 2.0 * (double)v.cost_ms && v.ran_ms >= SETTLE_MS) {
+				if (!have_nodes) {
+					n = gather_nodes(sc, nodes);
+					have_nodes = true;
+				}
+				const struct krg_sched_node *me = NULL, *t = NULL;
+				for (size_t j = 0; j < n; j++) {
+					if (nodes[j].self)
+						me = &nodes[j];
+					if (nodes[j].id == w->node)
+						t = &nodes[j];
+				}
+				v.reversed = me && t && t->cpus > 0 && t->run_norm - me->run_norm > 1.0 / t->cpus;
+				v.useful = !v.reversed;
+			} else if (v.ran_ms >= GIVE_UP_MS) {
+				v.useful = v.gain_ms > (double)v.cost_ms;
+			} else {
+				continue; /* not yet */
+			}
+		}
+		struct sched_policy *p = w->pol;
+		if (v.useful)
+			p->useful++;
+		else
+			p->useless++;
+		log_info("sched: %s move of %u to node %u was %s: ran %llu ms there%s, gain %.0f ms, cost %llu ms "
+			 "(frozen %llu)%s",
+			 p->ops->name, v.id, v.node, v.useful ? "useful" : "useless", (unsigned long long)v.ran_ms,
+			 v.exited ? " then exited" : "", v.gain_ms, (unsigned long long)v.cost_ms,
+			 (unsigned long long)v.frozen_ms, v.reversed ? ", the target is now busier" : "");
+		if (KRG_SCHED_OPS_HAS(p->ops, observe))
+			p->ops->observe(p->state, p->params, &v);
+		watch_free(w);
+	}
+}
+
 static void balance(struct krg_sched *sc)
 {
 	struct sched_policy *p = NULL;
@@ -327,11 +511,35 @@ static void balance(struct krg_sched *sc)
 						       .age_ms = q->age_ms };
 	}
 	int k = p->ops->balance(p->state, p->params, nodes, n, procs, np, moves, sizeof(moves) / sizeof(moves[0]));
+	/* The run queues as the policy left them, move after move: each
+	 * migrant's CPU share here and on its target, for its verdict. */
+	double run[KRG_MAX_NODES];
+	size_t me = n;
+	for (size_t i = 0; i < n; i++) {
+		run[i] = nodes[i].runnable;
+		if (nodes[i].self)
+			me = i;
+	}
 	for (int i = 0; i < k && i < (int)(sizeof(moves) / sizeof(moves[0])); i++) {
 		char err[256];
-		int r = krg_migsvc_move(moves[i].id, moves[i].node, err, sizeof(err));
+		size_t t = n;
+		for (size_t j = 0; j < n; j++)
+			if (nodes[j].id == moves[i].node)
+				t = j;
+		double s_src = 0, s_tgt = 0;
+		if (me < n && t < n) {
+			s_src = fmin(1, nodes[me].cpus / fmax(1, run[me]));
+			s_tgt = fmin(1, nodes[t].cpus / (run[t] + 1));
+			run[me] -= 1;
+			run[t] += 1;
+		}
+		struct watch *w = watch_new(sc, p, moves[i].id, moves[i].node, now, s_src, s_tgt);
+		int r = krg_migsvc_move(moves[i].id, moves[i].node, w ? watch_done_cb : NULL, w ? watch_key(sc, w) : NULL,
+					err, sizeof(err));
 		remember_move(sc, moves[i].id, moves[i].node, now);
 		if (r < 0) {
+			if (w)
+				watch_free(w);
 			log_info("sched: %s: cannot move %u to node %u: %s", p->ops->name, moves[i].id, moves[i].node, err);
 			continue;
 		}
@@ -350,6 +558,7 @@ static void timer_cb(uv_timer_t *t)
 	if (sched_probe_sample(&sc->probes, sc->krgd, sc->self) < 0)
 		log_debug("sched: cannot sample probes");
 	sync_state(sc);
+	judge(sc, uv_now(sc->s->loop));
 	balance(sc);
 }
 
@@ -427,6 +636,20 @@ static void status_json(struct krg_sched *sc, FILE *f)
 		for (size_t k = 0; k < p->ops->n_params; k++)
 			krg_json_double(&j, p->ops->params[k].name, p->params[k]);
 		krg_json_end_object(&j);
+		if (KRG_SCHED_OPS_HAS(p->ops, adapted)) {
+			double a[KRG_SCHED_MAX_PARAMS];
+			p->ops->adapted(p->state, p->params, a);
+			krg_json_begin_object(&j, "adapted");
+			for (size_t k = 0; k < p->ops->n_params; k++)
+				krg_json_double(&j, p->ops->params[k].name, a[k]);
+			krg_json_end_object(&j);
+		}
+		if (p->ops->kind == KRG_SCHED_BALANCER) {
+			krg_json_begin_object(&j, "verdicts");
+			krg_json_uint(&j, "useful", p->useful);
+			krg_json_uint(&j, "useless", p->useless);
+			krg_json_end_object(&j);
+		}
 		krg_json_end_object(&j);
 	}
 	krg_json_end_array(&j);
@@ -478,6 +701,25 @@ static void status_text(struct krg_sched *sc, FILE *f)
 		fprintf(f, "  %-14s %-10s %-8s %-52s %s\n", p->ops->name,
 			p->ops->kind == KRG_SCHED_BALANCER ? "balancer" : "placement", p->enabled ? "enabled" : "disabled",
 			params, p->source);
+	}
+	/* What the balancers made of their own settings: the values they use
+	 * now beside the configured ones, and the verdicts that moved them. */
+	for (size_t i = 0; i < sc->n_pol; i++) {
+		const struct sched_policy *p = &sc->pol[i];
+		if (p->ops->kind != KRG_SCHED_BALANCER)
+			continue;
+		fprintf(f, "\nSelf-adaptation of %s (moves started here: %llu useful, %llu useless):\n", p->ops->name,
+			(unsigned long long)p->useful, (unsigned long long)p->useless);
+		if (!KRG_SCHED_OPS_HAS(p->ops, adapted)) {
+			fprintf(f, "  (this policy does not adapt)\n");
+			continue;
+		}
+		double a[KRG_SCHED_MAX_PARAMS];
+		p->ops->adapted(p->state, p->params, a);
+		fprintf(f, "  %-18s %12s %12s\n", "PARAM", "CONFIGURED", "ADAPTED");
+		for (size_t k = 0; k < p->ops->n_params; k++)
+			fprintf(f, "  %-18s %12g %12g%s\n", p->ops->params[k].name, p->params[k], a[k],
+				a[k] != p->params[k] ? "   (adapted)" : "");
 	}
 }
 
@@ -938,6 +1180,9 @@ void krg_sched_stop(struct krg_sched *sc)
 	sc->running = false;
 	uv_timer_stop(&sc->timer);
 	uv_close((uv_handle_t *)&sc->timer, NULL);
+	for (size_t i = 0; i < MAX_WATCH; i++)
+		if (sc->watch[i].used)
+			watch_free(&sc->watch[i]);
 	for (size_t i = 0; i < sc->n_pol; i++)
 		if (sc->pol[i].ops->fini)
 			sc->pol[i].ops->fini(sc->pol[i].state);

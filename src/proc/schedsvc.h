@@ -38,5 +38,6 @@ uint32_t krg_cap_parse(const char *name);
 const char *krg_cap_name(uint32_t cap);
 /* The capabilities of process id whose pid on this node is pid (0 if it
  * does not run here): its own entry in the registry, else inherited from
- * its nearest ancestor on this node with one, else every capability. */
-void krg_caps_get(struct krg_cluster *c, uint32_t self, uint32_t id, pid_t pid, struct krg_caps *out);
+ * its nearest ancestor on this node with one (1 is returned for both),
+ * else every capability (0 is returned: nobody set them). */
+int krg_caps_get(struct krg_cluster *c, uint32_t self, uint32_t id, pid_t pid, struct krg_caps *out);

@@ -123,4 +123,41 @@ expect_fail "bad id" "not a krg process id" on 1 "$KRG" capset -e CAN_MIGRATE -p
 expect_fail "no target" "either -p ID or -- COMMAND" on 1 "$KRG" capset -e CAN_MIGRATE
 on 1 "$KRG" kill -9 "$id" "$nid" || true
 wait $sleeper $nsleeper 2>/dev/null || true
+
+# Inheritance (Kerrighed's rules): a child gets its parent's inheritable
+# sets as its effective and permitted sets, and so do its children.
+on 1 "$KRG" run -n 1 -- "$KRG" capset -d CHECKPOINTABLE -- sh -c 'sleep 62; true' </dev/null >/dev/null 2>&1 &
+cks=$!
+wait_for 10 "the child of the capset'd shell listed" sid 62
+cid=$(sid 62)
+show=$(on 2 "$KRG" capset -p "$cid")
+for set in effective permitted inheritable_effective inheritable_permitted; do
+	assert_eq "$(echo "$show" | awk -v s=$set '$1==s {print $2}')" CAN_MIGRATE,DISTANT_FORK "inherited $set of the child"
+done
+# CHECKPOINTABLE: krg checkpoint refuses, naming the process, from any node.
+expect_fail "checkpoint without CHECKPOINTABLE" "process $cid lacks the CHECKPOINTABLE capability" on 2 "$KRG" checkpoint "$cid"
+expect_fail "checkpoint without CHECKPOINTABLE, its node" "lacks the CHECKPOINTABLE capability" on 1 "$KRG" checkpoint "$cid"
+# Root grants it back; then the checkpoint is taken.
+on 1 "$KRG" capset -e CHECKPOINTABLE -p "$cid"
+on 2 "$KRG" checkpoint "$cid" --ignore-unsupported >/dev/null || fail "checkpoint once root granted CHECKPOINTABLE"
+on 1 "$KRG" kill -9 "$cid" || true
+wait $cks 2>/dev/null || true
+
+# DISTANT_FORK: the young children of a process whose sets give it
+# DISTANT_FORK are placed by least_loaded (krgd moves them at once); with
+# no setting, children stay with their parent.
+df() { on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+print(' '.join(sorted(str(p['node']) for p in json.load(sys.stdin)['processes'] if p['command'] in ('sleep $1', 'sleep $2'))))"; }
+on 1 "$KRG" run -n 1 -- sh -c 'sleep 71 & sleep 72 & wait' </dev/null >/dev/null 2>&1 &
+plain=$!
+on 1 "$KRG" run -n 1 -- "$KRG" capset -e DISTANT_FORK -- sh -c 'sleep 73 & sleep 74 & wait' </dev/null >/dev/null 2>&1 &
+dfork=$!
+left() { local w; w=$(df 73 74); [ "$(echo "$w" | wc -w)" = 2 ] && ! echo "$w" | grep -qw 1; }
+wait_for 60 "the DISTANT_FORK children leave node 1" left
+echo "DISTANT_FORK children on nodes: $(df 73 74); distant forks: $(sj 1 "s['probes']['distant_forks']")"
+[ "$(sj 1 "s['probes']['distant_forks']")" -ge 2 ] || fail "distant_forks not counted"
+assert_eq "$(df 71 72)" "1 1" "children without DISTANT_FORK set stay with their parent"
+for c in 71 72 73 74; do on 1 "$KRG" kill -9 "$(sid $c)" || true; done
+wait $plain $dfork 2>/dev/null || true
 echo PASS

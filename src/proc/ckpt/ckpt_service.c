@@ -54,6 +54,7 @@
 #include "ckpt/store.h"
 #include "proc/ckptsvc.h"
 #include "proc/procid.h"
+#include "proc/schedsvc.h"
 #include "proc/table/table-int.h"
 #include "proto/ckptsvc.pb-c.h"
 
@@ -871,6 +872,20 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 		return -ESRCH;
 	if (uid != 0 && uid != ruid && uid != suid)
 		return -EPERM;
+	/* Kerrighed's CHECKPOINTABLE (docs/sched.md): checked on the process
+	 * dumped, the application's root with -a. Answered here so the
+	 * refusal names the process and the way out. */
+	struct krg_caps caps;
+	uint32_t cid = krg_procid_make(c->self, pid);
+	krg_caps_get(c->s->cluster, c->self, cid, (pid_t)pid, &caps);
+	if (!(caps.eff & KRG_CAP_CHECKPOINTABLE)) {
+		char e[200];
+		snprintf(e, sizeof(e),
+			 "process %u lacks the CHECKPOINTABLE capability (krg capset -e CHECKPOINTABLE -p %u)", cid, cid);
+		log_info("ckpt.dump %u: refused, %s", d->id, e);
+		answer(c, o, -EPERM, e, d->id);
+		return 0;
+	}
 	char pp[64];
 	struct stat st;
 	snprintf(pp, sizeof(pp), "/proc/%u", pid);

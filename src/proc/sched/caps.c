@@ -100,12 +100,12 @@ int sched_caps_entry(struct krg_cluster *c, uint32_t id, pid_t pid, struct krg_c
 	return 0;
 }
 
-void krg_caps_get(struct krg_cluster *c, uint32_t self, uint32_t id, pid_t pid, struct krg_caps *out)
+int krg_caps_get(struct krg_cluster *c, uint32_t self, uint32_t id, pid_t pid, struct krg_caps *out)
 {
 	struct krg_caps k;
 	if (sched_caps_entry(c, id, pid, &k) == 0) {
 		*out = k;
-		return;
+		return 1;
 	}
 	/* Inherited: walk up the parents on this node. */
 	pid_t cur = pid;
@@ -116,9 +116,10 @@ void krg_caps_get(struct krg_cluster *c, uint32_t self, uint32_t id, pid_t pid, 
 		if (sched_caps_entry(c, krg_procid_make(self, (uint32_t)pp), pp, &k) == 0) {
 			*out = (struct krg_caps){ .eff = k.inh_eff & k.inh_perm, .perm = k.inh_perm,
 						  .inh_eff = k.inh_eff & k.inh_perm, .inh_perm = k.inh_perm };
-			return;
+			return 1;
 		}
 		cur = pp;
 	}
 	*out = (struct krg_caps){ KRG_CAP_ALL, KRG_CAP_ALL, KRG_CAP_ALL, KRG_CAP_ALL };
+	return 0;
 }

@@ -8,6 +8,8 @@
  *   placement  krg_sched_place(): the enabled placement policy, fed with
  *              the process table's load cache.
  *   probes     a 1 s timer samples this node (sched_probe.c).
+ *   distant fork  young children of a process with DISTANT_FORK are
+ *              placed by least_loaded, through a migration.
  *   verdicts   every move a balancer started here is watched until it can
  *              be judged useful or useless; the policy is told
  *              (self-adaptation, docs/sched.md).
@@ -82,6 +84,7 @@ struct krg_sched {
 	char failed[MAX_PLUGINS][256]; /* plugin paths that failed to load here: not retried */
 	size_t n_failed;
 	uint64_t migrations;        /* started by a balancer on this node */
+	uint64_t distant_forks;     /* children placed on another node (DISTANT_FORK) */
 	struct {
 		uint32_t id;
 		uint32_t node;          /* where it went */
@@ -548,6 +551,78 @@ static void balance(struct krg_sched *sc)
 	}
 }
 
+/* ---- distant fork ---- */
+
+#define YOUNG_MS 3000           /* a child older than this when first seen is not placed */
+
+/* Kerrighed's DISTANT_FORK let fork() create the child on another node.
+ * krg does not intercept fork() (that would need a preloaded library in
+ * every process), so krgd does the next best thing: a child it sees for
+ * the first time, young, whose parent here has DISTANT_FORK effective, is
+ * placed by least_loaded and moved there at once, before it has built
+ * much state. Only sets someone set (krg capset) count: with no setting
+ * anywhere every process nominally has DISTANT_FORK, and moving every
+ * child of every shell would change what krg did before capabilities. */
+static void distant_fork(struct krg_sched *sc, uint64_t now)
+{
+	struct sched_policy *ll = policy_find(sc, "least_loaded");
+	static struct krg_sched_node nodes[KRG_MAX_NODES];
+	size_t n = 0;
+	bool have_nodes = false;
+	if (!ll || !sc->s->cluster)
+		return;
+	for (size_t i = 0; i < sc->probes.n; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		pid_t pp;
+		if (q->rated || q->migrant || q->age_ms > YOUNG_MS || krg_procid_home(q->id) != sc->self ||
+		    sched_proc_stat(q->pid, &pp, NULL) < 0 || pp <= 1 || pp == sc->krgd || !table_is_descendant(pp, sc->krgd))
+			continue;
+		struct krg_caps pc, cc;
+		if (krg_caps_get(sc->s->cluster, sc->self, krg_procid_make(sc->self, (uint32_t)pp), pp, &pc) == 0 ||
+		    !(pc.eff & KRG_CAP_DISTANT_FORK))
+			continue;
+		krg_caps_get(sc->s->cluster, sc->self, q->id, q->pid, &cc);
+		if (!(cc.eff & KRG_CAP_CAN_MIGRATE)) {
+			log_info("sched: distant fork: %u (child of pid %d) lacks CAN_MIGRATE, stays here", q->id, (int)pp);
+			continue;
+		}
+		if (!have_nodes) {
+			n = gather_nodes(sc, nodes);
+			have_nodes = true;
+			/* Our recent moves are not in the targets' figures yet. */
+			for (size_t r = 0; r < sc->n_recent; r++)
+				if (now - sc->recent[r].ms < LAG_MS)
+					for (size_t j = 0; j < n; j++)
+						if (nodes[j].id == sc->recent[r].node) {
+							nodes[j].krg_procs++;
+							nodes[j].load1 += 1;
+							nodes[j].load_norm = nodes[j].cpus > 0 ? nodes[j].load1 / nodes[j].cpus : 0;
+						}
+		}
+		uint32_t node;
+		size_t t = n;
+		if (n < 2 || ll->ops->place(ll->state, ll->params, nodes, n, &node) < 0)
+			return;
+		for (size_t j = 0; j < n; j++)
+			if (nodes[j].id == node)
+				t = j;
+		if (t == n || node == sc->self)
+			continue;
+		char err[256];
+		int r = krg_migsvc_move(q->id, node, NULL, NULL, err, sizeof(err));
+		remember_move(sc, q->id, node, now); /* the balancer leaves it where it goes */
+		if (r < 0) {
+			log_info("sched: distant fork: cannot place %u on node %u: %s", q->id, node, err);
+			continue;
+		}
+		sc->distant_forks++;
+		nodes[t].krg_procs++;
+		nodes[t].load1 += 1;
+		nodes[t].load_norm = nodes[t].cpus > 0 ? nodes[t].load1 / nodes[t].cpus : 0;
+		log_info("sched: distant fork: %u (child of pid %d) placed on node %u", q->id, (int)pp, node);
+	}
+}
+
 /* ---- probes ---- */
 
 static void timer_cb(uv_timer_t *t)
@@ -559,6 +634,7 @@ static void timer_cb(uv_timer_t *t)
 		log_debug("sched: cannot sample probes");
 	sync_state(sc);
 	judge(sc, uv_now(sc->s->loop));
+	distant_fork(sc, uv_now(sc->s->loop));
 	balance(sc);
 }
 
@@ -592,6 +668,7 @@ static void status_json(struct krg_sched *sc, FILE *f)
 	krg_json_double(&j, "io_kbps", sc->probes.node_io_kbps);
 	krg_json_uint(&j, "runnable", me ? me->runnable : 0);
 	krg_json_uint(&j, "migrations", sc->migrations);
+	krg_json_uint(&j, "distant_forks", sc->distant_forks);
 	krg_json_end_object(&j);
 	krg_json_begin_array(&j, "processes");
 	for (size_t i = 0; i < sc->probes.n; i++) {
@@ -676,6 +753,8 @@ static void status_text(struct krg_sched *sc, FILE *f)
 	fprintf(f, "  io.node_kbps      %8.1f   rchar + wchar of every process\n", sc->probes.node_io_kbps);
 	fprintf(f, "  migrations        %8llu   started by a balancer on this node\n",
 		(unsigned long long)sc->migrations);
+	fprintf(f, "  distant_forks     %8llu   children placed on another node (DISTANT_FORK)\n",
+		(unsigned long long)sc->distant_forks);
 	fprintf(f, "\nProcesses (krg processes of node %u):\n", sc->self);
 	fprintf(f, "  %-10s %-7s %6s %9s %10s %10s  %s\n", "ID", "PID", "%CPU", "RSS_KB", "IO_R_KB/s", "IO_W_KB/s",
 		"COMMAND");

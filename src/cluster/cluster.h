@@ -79,3 +79,9 @@ int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const 
 			     size_t len, krg_cluster_done_cb cb, void *data);
 int krg_cluster_registry_get(const struct krg_cluster *c, const char *registry, const char *key,
 			     const uint8_t **value, size_t *len);
+/* Call cb on every entry of registry in the local replica (borrowed
+ * pointers; cb must not wait for a set it makes to apply); cb returns
+ * true to stop. The number of entries visited. */
+typedef bool (*krg_cluster_registry_cb)(const char *key, const uint8_t *value, size_t len, void *data);
+size_t krg_cluster_registry_each(const struct krg_cluster *c, const char *registry, krg_cluster_registry_cb cb,
+				 void *data);

@@ -161,6 +161,19 @@ int krg_cluster_registry_get(const struct krg_cluster *c, const char *registry, 
 	return -ENOENT;
 }
 
+size_t krg_cluster_registry_each(const struct krg_cluster *c, const char *registry, krg_cluster_registry_cb cb,
+				 void *data)
+{
+	size_t n = 0;
+	for (struct registry_entry *e = c->registry; e; e = e->next)
+		if (!strcmp(e->registry, registry)) {
+			n++;
+			if (cb(e->key, e->value, e->len, data))
+				break;
+		}
+	return n;
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct krg_cluster *c = fsm->data;

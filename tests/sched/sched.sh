@@ -146,6 +146,12 @@ wait $cks 2>/dev/null || true
 # DISTANT_FORK: the young children of a process whose sets give it
 # DISTANT_FORK are placed by least_loaded (krgd moves them at once); with
 # no setting, children stay with their parent.
+# On a vcluster every node shares the host's load average, so capacity
+# decides where least_loaded places: node 1 the smallest.
+cg=$(vc_cgroup "$PREFIX" 1)
+if [ -f "$cg/cpu.max" ]; then echo "25000 100000" >"$cg/cpu.max"; else echo 25000 >"$cg/cpu.cfs_quota_us"; fi
+small1() { [ "$(sj 1 "[round(n['cpus'], 2) for n in s['nodes'] if n['id']==1][0]")" = 0.25 ]; }
+wait_for 10 "node 1 sees its smaller capacity" small1
 df() { on 1 "$KRG" ps -a --json | python3 -c "
 import json, sys
 print(' '.join(sorted(str(p['node']) for p in json.load(sys.stdin)['processes'] if p['command'] in ('sleep $1', 'sleep $2'))))"; }
@@ -158,6 +164,18 @@ wait_for 60 "the DISTANT_FORK children leave node 1" left
 echo "DISTANT_FORK children on nodes: $(df 73 74); distant forks: $(sj 1 "s['probes']['distant_forks']")"
 [ "$(sj 1 "s['probes']['distant_forks']")" -ge 2 ] || fail "distant_forks not counted"
 assert_eq "$(df 71 72)" "1 1" "children without DISTANT_FORK set stay with their parent"
+on 1 "$KRG" run -n 1 -- "$KRG" capset -d CHECKPOINTABLE -- sleep 75 </dev/null >/dev/null 2>&1 &
+live=$!
 for c in 71 72 73 74; do on 1 "$KRG" kill -9 "$(sid $c)" || true; done
 wait $plain $dfork 2>/dev/null || true
+
+# The entries of exited processes leave the caps registry (their home node
+# drops them); a live process keeps its own.
+collected() { [ "$(sj 1 "s['probes']['caps_collected']")" -ge 3 ]; }
+wait_for 60 "node 1 drops the caps entries of its exited processes" collected
+wait_for 10 "sleep 75 listed" sid 75
+assert_contains "$(on 2 "$KRG" capset -p "$(sid 75)")" "effective CAN_MIGRATE,DISTANT_FORK
+" "a live process keeps its entry"
+on 1 "$KRG" kill -9 "$(sid 75)" || true
+wait $live 2>/dev/null || true
 echo PASS

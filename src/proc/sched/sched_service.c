@@ -85,6 +85,8 @@ struct krg_sched {
 	size_t n_failed;
 	uint64_t migrations;        /* started by a balancer on this node */
 	uint64_t distant_forks;     /* children placed on another node (DISTANT_FORK) */
+	uint64_t caps_gc_ms;        /* loop time of the last collection of the caps registry */
+	uint64_t caps_collected;    /* entries of exited processes dropped by this node */
 	struct {
 		uint32_t id;
 		uint32_t node;          /* where it went */
@@ -514,27 +516,36 @@ static void balance(struct krg_sched *sc)
 						       .age_ms = q->age_ms };
 	}
 	int k = p->ops->balance(p->state, p->params, nodes, n, procs, np, moves, sizeof(moves) / sizeof(moves[0]));
-	/* The run queues as the policy left them, move after move: each
-	 * migrant's CPU share here and on its target, for its verdict. */
+	/* The run queues once every move of this round is done: the gain of
+	 * a move is measured against staying in that state (the others would
+	 * have left anyway), so each migrant's CPU share here is with it back
+	 * in this queue, and there with it in that one. */
 	double run[KRG_MAX_NODES];
-	size_t me = n;
+	size_t me = n, tgt[sizeof(moves) / sizeof(moves[0])];
+	if (k > (int)(sizeof(moves) / sizeof(moves[0])))
+		k = (int)(sizeof(moves) / sizeof(moves[0]));
 	for (size_t i = 0; i < n; i++) {
 		run[i] = nodes[i].runnable;
 		if (nodes[i].self)
 			me = i;
 	}
-	for (int i = 0; i < k && i < (int)(sizeof(moves) / sizeof(moves[0])); i++) {
-		char err[256];
-		size_t t = n;
+	for (int i = 0; i < k; i++) {
+		tgt[i] = n;
 		for (size_t j = 0; j < n; j++)
 			if (nodes[j].id == moves[i].node)
-				t = j;
+				tgt[i] = j;
+		if (me < n && tgt[i] < n) {
+			run[me] -= 1;
+			run[tgt[i]] += 1;
+		}
+	}
+	for (int i = 0; i < k; i++) {
+		char err[256];
+		size_t t = tgt[i];
 		double s_src = 0, s_tgt = 0;
 		if (me < n && t < n) {
-			s_src = fmin(1, nodes[me].cpus / fmax(1, run[me]));
-			s_tgt = fmin(1, nodes[t].cpus / (run[t] + 1));
-			run[me] -= 1;
-			run[t] += 1;
+			s_src = fmin(1, nodes[me].cpus / fmax(1, run[me] + 1));
+			s_tgt = fmin(1, nodes[t].cpus / fmax(1, run[t]));
 		}
 		struct watch *w = watch_new(sc, p, moves[i].id, moves[i].node, now, s_src, s_tgt);
 		int r = krg_migsvc_move(moves[i].id, moves[i].node, w ? watch_done_cb : NULL, w ? watch_key(sc, w) : NULL,
@@ -623,6 +634,58 @@ static void distant_fork(struct krg_sched *sc, uint64_t now)
 	}
 }
 
+/* ---- capabilities: garbage collection ---- */
+
+#define CAPS_GC_MS 10000
+#define CAPS_GC_BATCH 64
+
+struct caps_gc {
+	struct krg_sched *sc;   /* borrowed */
+	char keys[CAPS_GC_BATCH][16];
+	size_t n;
+};
+
+/* An entry is this node's to drop when the id's home is here (only the
+ * home sets entries, and only it can see the process) and no process has
+ * its pid any more. A pid already reused is left alone: the start time
+ * makes the entry inert, and dropping it could race with a capset for
+ * the new process (a delete is not conditional on the value). */
+static bool caps_gc_visit(const char *key, const uint8_t *value, size_t len, void *data)
+{
+	struct caps_gc *g = data;
+	char *end, path[32];
+	(void)value;
+	(void)len;
+	unsigned long id = strtoul(key, &end, 10);
+	if (*end || end == key || id > UINT32_MAX || krg_procid_home((uint32_t)id) != g->sc->self)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%u", krg_procid_pid((uint32_t)id));
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return false;
+	snprintf(g->keys[g->n++], sizeof(g->keys[0]), "%s", key);
+	return g->n == CAPS_GC_BATCH; /* the rest at the next round */
+}
+
+static void caps_gc(struct krg_sched *sc, uint64_t now)
+{
+	static struct caps_gc g;
+	if (!sc->s->cluster || (sc->caps_gc_ms && now - sc->caps_gc_ms < CAPS_GC_MS))
+		return;
+	sc->caps_gc_ms = now;
+	g.sc = sc;
+	g.n = 0;
+	krg_cluster_registry_each(sc->s->cluster, "caps", caps_gc_visit, &g);
+	for (size_t i = 0; i < g.n; i++) {
+		int r = krg_cluster_registry_set(sc->s->cluster, "caps", g.keys[i], NULL, 0, NULL, NULL);
+		if (r < 0) {
+			log_debug("sched: cannot drop the caps entry of %s: %s", g.keys[i], strerror(-r));
+			break; /* no leader now: next round */
+		}
+		sc->caps_collected++;
+		log_debug("sched: caps entry of %s dropped (the process exited)", g.keys[i]);
+	}
+}
+
 /* ---- probes ---- */
 
 static void timer_cb(uv_timer_t *t)
@@ -636,6 +699,7 @@ static void timer_cb(uv_timer_t *t)
 	judge(sc, uv_now(sc->s->loop));
 	distant_fork(sc, uv_now(sc->s->loop));
 	balance(sc);
+	caps_gc(sc, uv_now(sc->s->loop));
 }
 
 /* ---- API ---- */
@@ -669,6 +733,7 @@ static void status_json(struct krg_sched *sc, FILE *f)
 	krg_json_uint(&j, "runnable", me ? me->runnable : 0);
 	krg_json_uint(&j, "migrations", sc->migrations);
 	krg_json_uint(&j, "distant_forks", sc->distant_forks);
+	krg_json_uint(&j, "caps_collected", sc->caps_collected);
 	krg_json_end_object(&j);
 	krg_json_begin_array(&j, "processes");
 	for (size_t i = 0; i < sc->probes.n; i++) {

@@ -5,7 +5,7 @@
 # held; then `krg kill -USR1 ID` (sent at home, forwarded by the deputy)
 # makes it verify and print PASS, and krg run must exit 0 (the deputy's
 # exit status is the migrant's). Usage: flavour.sh [PROGRAM...]
-PREFIX=migfl
+PREFIX=migfl${KRG_VC_SUFFIX:-} # KRG_VC_SUFFIX: two builds' runs at once do not share a vcluster (prefix <= 8 chars)
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
 T=$KRG_BUILD_DIR/tests/ckpt

@@ -5,7 +5,7 @@
 # producer moved away and back mid-stream (sha256 of 100 MiB), refusals,
 # and faults: the process killed during a migration, the deputy killed,
 # the target's krgd killed mid-migration, the home node's krgd killed.
-PREFIX=migr
+PREFIX=migr${KRG_VC_SUFFIX:-} # KRG_VC_SUFFIX: two builds' runs at once do not share a vcluster (prefix <= 8 chars)
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 # The workers' fault injection (worker.c test_hold): a dumped process is
 # held frozen while DIR/<id>.hold exists. krgd gets it from vcluster up.

@@ -6,7 +6,7 @@
 # read (it moves with it), resize the window (the program reads the new
 # size with TIOCGWINSZ on its SIGWINCH) and press Ctrl-C.
 # The migrant has a terminal again on every node (isatty).
-PREFIX=migtty
+PREFIX=migtty${KRG_VC_SUFFIX:-} # KRG_VC_SUFFIX: two builds' runs at once do not share a vcluster (prefix <= 8 chars)
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }

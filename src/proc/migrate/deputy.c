@@ -46,6 +46,19 @@ static bool kept(const struct mig_pump *p, int fd)
 	return false;
 }
 
+/* A signal from a timer of the original that fired while it was frozen
+ * (its interval timers and POSIX timers are the migrant's now): POSIX
+ * timer ticks, and what the kernel sends for the timers it deleted at
+ * exec (SI_KERNEL: SIGALRM, SIGVTALRM, SIGPROF, real-time signals). A
+ * terminal's SIGINT & co. are SI_KERNEL too, and go on. */
+static bool original_timer(const struct signalfd_siginfo *si)
+{
+	if (si->ssi_code == SI_TIMER)
+		return true;
+	return si->ssi_code == SI_KERNEL && (si->ssi_signo == SIGALRM || si->ssi_signo == SIGVTALRM ||
+					     si->ssi_signo == SIGPROF || (int)si->ssi_signo >= SIGRTMIN);
+}
+
 /* Reap every child that ended; its wait status goes to krgd (for its
  * ghost); it leaves the list of children that may be signalled. */
 static void reap_kids(int sock, pid_t *kids, size_t *nk)
@@ -72,9 +85,10 @@ int main(int argc, char **argv)
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	/* Signals pending now came while it was frozen: those pending at the
-	 * dump went with the image (once each: a second one of the same kind
-	 * merged into it here, as it would have there); the others are the
-	 * migrant's and go through the signalfd below. */
+	 * dump went with the image (every queued one of those kinds is
+	 * dropped here: a later one of the same kind merges into it, as a
+	 * standard signal would have there); the others are the migrant's
+	 * and go through the signalfd below. */
 	unsigned long long carried = 0;
 	pid_t worker = 0;
 	int first = 5;
@@ -87,7 +101,8 @@ int main(int argc, char **argv)
 		sigemptyset(&one);
 		sigaddset(&one, s);
 		struct timespec zero = { 0, 0 };
-		sigtimedwait(&one, NULL, &zero);
+		while (sigtimedwait(&one, NULL, &zero) == s)
+			;
 	}
 	prctl(PR_SET_NAME, argv[4], 0, 0, 0);
 	struct mig_pump p = { .sock = -1, .out_enabled = true, .small_writes = true };
@@ -167,8 +182,10 @@ int main(int argc, char **argv)
 		if (pfd[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			ssize_t rn = read(sfd, &si, sizeof(si));
-			if (rn != sizeof(si) || (si.ssi_signo == SIGCONT && worker && (pid_t)si.ssi_pid == worker)) {
-				/* the worker letting us start */
+			if (rn != sizeof(si) || (si.ssi_signo == SIGCONT && worker && (pid_t)si.ssi_pid == worker) ||
+			    original_timer(&si)) {
+				/* The worker letting us start; a tick of a timer of
+				 * the original (the migrant has its own). */
 			} else if (si.ssi_signo == SIGCHLD) {
 				/* Children it had when it left stay here, ours now:
 				 * reaped here (no zombies); their ghosts end likewise

@@ -135,7 +135,8 @@ struct move {
 	char dir[256];
 	char spec[2048];
 	uint64_t xfer;
-	struct hold *h;          /* a migrant here (else the original, at home) */
+	struct hold *h;          /* a migrant here (else the original, at home); NULL once its holder is gone */
+	bool here;               /* it was a migrant here when the move began */
 	uint32_t notify_fd;
 	/* image transfer */
 	char **names;
@@ -578,6 +579,8 @@ static void hold_free(struct hold *h)
 		h->c->owner = NULL;
 		conn_close(h->c);
 	}
+	if (h->mv)
+		h->mv->h = NULL; /* its move may outlive it (the migrant ended meanwhile) */
 	free(h);
 }
 
@@ -889,6 +892,11 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 	} else if (v->tx_failed) {
 		/* We gave up meanwhile (the process died?): the copy must go. */
 		send_simple(v->to, "mig.sig", v->id, SIGKILL, false, 0, UINT32_MAX);
+	} else if (v->here && !v->h) {
+		/* Its holder went away meanwhile (the migrant ended or was
+		 * killed here): the copy must go too. */
+		send_simple(v->to, "mig.sig", v->id, SIGKILL, false, 0, UINT32_MAX);
+		move_fail(v, -ESRCH, "the process ended during its migration");
 	} else {
 		v->new_pid = res->has_pid ? res->pid : 0;
 		if (!res->text || sscanf(res->text, "restore %u ms", &v->restore_ms) != 1)
@@ -989,7 +997,7 @@ static size_t list_kids(const struct move *v, struct kid *out)
 	pid_t c[MIG_MAX_KIDS];
 	size_t n = children_of(v->pid, c, MIG_MAX_KIDS), k = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!v->h) {
+		if (!v->here) {
 			out[k] = (struct kid){ .home = c[i], .as = c[i] };
 			char path[64];
 			snprintf(path, sizeof(path), "/proc/%d/comm", (int)c[i]);
@@ -1002,7 +1010,7 @@ static size_t list_kids(const struct move *v, struct kid *out)
 			k++;
 			continue;
 		}
-		for (size_t j = 0; j < v->h->nkids; j++)
+		for (size_t j = 0; v->h && j < v->h->nkids; j++)
 			if (v->h->kids[j].ghost == c[i]) {
 				out[k] = v->h->kids[j];
 				out[k++].as = c[i];
@@ -1300,7 +1308,7 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			v->w = NULL;
 			conn_close(c);
 			if (v->committed) {
-				if (!v->h) {
+				if (!v->here) {
 					send_simple(v->to, "mig.go", v->id, 0, false, 0, UINT32_MAX);
 					struct dep *d = dep_by_id(v->id);
 					if (d)
@@ -1808,6 +1816,7 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	v->fd = -1;
 	v->early_fd = -1;
 	v->h = h;
+	v->here = h != NULL;
 	v->notify_fd = notify_fd & 0xffff;
 	v->xfer = ((uint64_t)m->self << 32) | (uint32_t)++m->counter;
 	uv_update_time(m->s->loop);

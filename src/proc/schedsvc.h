@@ -33,6 +33,14 @@ struct krg_caps {
 	uint32_t inh_perm;  /* inheritable permitted: children's permitted */
 };
 
+/* The sets a child of a process with sets k starts with (Kerrighed's
+ * fork rule): the inheritable sets become its effective and permitted. */
+void krg_caps_child(const struct krg_caps *k, struct krg_caps *child);
+/* Write process id's entry (pid: its pid here, for the start time) to the
+ * registry "caps"; cb as krg_cluster_registry_set's (may be NULL). */
+int krg_caps_store(struct krg_cluster *c, uint32_t id, pid_t pid, const struct krg_caps *k,
+		   void (*cb)(int status, const char *msg, void *data), void *data);
+
 /* Parse "CAN_MIGRATE" etc.; 0 if unknown. */
 uint32_t krg_cap_parse(const char *name);
 const char *krg_cap_name(uint32_t cap);

@@ -164,6 +164,19 @@ wait_for 60 "the DISTANT_FORK children leave node 1" left
 echo "DISTANT_FORK children on nodes: $(df 73 74); distant forks: $(sj 1 "s['probes']['distant_forks']")"
 [ "$(sj 1 "s['probes']['distant_forks']")" -ge 2 ] || fail "distant_forks not counted"
 assert_eq "$(df 71 72)" "1 1" "children without DISTANT_FORK set stay with their parent"
+# krg run carries the caller's sets (as its child's) to the other node.
+on 1 "${NOBODY[@]}" "$KRG" capset -d CAN_MIGRATE -- "$KRG" run -n 2 -- sleep 81 </dev/null >/dev/null 2>&1 &
+carried=$!
+wait_for 10 "sleep 81 listed" sid 81
+rid=$(sid 81)
+assert_eq "$(on 1 "$KRG" ps -a --json | python3 -c "import json,sys; print([p['node'] for p in json.load(sys.stdin)['processes'] if p['command']=='sleep 81'][0])")" 2 "sleep 81 runs on node 2"
+has_carried() { on 3 "$KRG" capset -p "$rid" | grep -qx "effective DISTANT_FORK,CHECKPOINTABLE"; }
+wait_for 10 "the caller's sets reach the process krg run started on node 2" has_carried
+assert_contains "$(on 3 "$KRG" capset -p "$rid")" "permitted DISTANT_FORK,CHECKPOINTABLE" "carried permitted set"
+expect_fail "user re-grants on the other node" "not in its permitted set" on 2 "${NOBODY[@]}" "$KRG" capset -e CAN_MIGRATE -p "$rid"
+on 2 "$KRG" kill -9 "$rid" || true
+wait $carried 2>/dev/null || true
+
 on 1 "$KRG" run -n 1 -- "$KRG" capset -d CHECKPOINTABLE -- sleep 75 </dev/null >/dev/null 2>&1 &
 live=$!
 for c in 71 72 73 74; do on 1 "$KRG" kill -9 "$(sid $c)" || true; done

@@ -18,6 +18,7 @@
 #include "lib/log.h"
 #include "proc/exec/exec-int.h"
 #include "proc/procid.h"
+#include "proc/schedsvc.h"
 
 #define GRACE_MS 250   /* orphans holding the output open after exit */
 
@@ -737,6 +738,15 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	e->backs = b;
 	reading_set(b, true);
 	log_debug("exec: started %s as pid %d for uid %u of node %u", r->argv[0], (int)pid, s->uid, from);
+	if (s->caps && !c.restart && e->s->cluster) {
+		/* Written once it runs (its id is its pid): until the log applies
+		 * it, a look-up sees the defaults, but its children's look-ups
+		 * walk up to this entry whenever they are made. */
+		struct krg_caps k = { s->caps->eff, s->caps->perm, s->caps->inh_eff, s->caps->inh_perm };
+		int cr = krg_caps_store(e->s->cluster, krg_procid_make(e->self, (uint32_t)pid), pid, &k, NULL, NULL);
+		if (cr < 0)
+			log_warn("exec: cannot store the capabilities of pid %d: %s", (int)pid, strerror(-cr));
+	}
 	spawn_reply(e, from, req_id, 0, NULL, pid);
 	goto cleanup;
 

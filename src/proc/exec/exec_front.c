@@ -12,6 +12,7 @@
 #include "cluster/cluster.h"
 #include "lib/log.h"
 #include "proc/exec/exec-int.h"
+#include "proc/procid.h"
 #include "proc/schedsvc.h"
 #include "proc/table.h"
 
@@ -557,6 +558,19 @@ static void run_cb(struct krg_api_call *call, void *data)
 	s.n_groups = (size_t)ng;
 	s.groups = groups;
 	s.window = EXEC_WINDOW;
+	/* The caller's capabilities travel with it when someone set them
+	 * (its own or an ancestor's): the new process is its child. */
+	struct krg_caps ck, child;
+	Krg__Proc__Caps pc = KRG__PROC__CAPS__INIT;
+	if (e->s->cluster &&
+	    krg_caps_get(e->s->cluster, e->self, krg_procid_make(e->self, (uint32_t)call->pid), call->pid, &ck) == 1) {
+		krg_caps_child(&ck, &child);
+		pc.eff = child.eff;
+		pc.perm = child.perm;
+		pc.inh_eff = child.inh_eff;
+		pc.inh_perm = child.inh_perm;
+		s.caps = &pc;
+	}
 	size_t n;
 	uint8_t *b = x_pack(&s.base, &n);
 	int ret = b ? x_request(e, node, "proc.spawn", b, n, 30000, spawn_done, f) : -ENOMEM;

@@ -100,6 +100,26 @@ int sched_caps_entry(struct krg_cluster *c, uint32_t id, pid_t pid, struct krg_c
 	return 0;
 }
 
+void krg_caps_child(const struct krg_caps *k, struct krg_caps *child)
+{
+	*child = (struct krg_caps){ .eff = k->inh_eff & k->inh_perm, .perm = k->inh_perm,
+				    .inh_eff = k->inh_eff & k->inh_perm, .inh_perm = k->inh_perm };
+}
+
+int krg_caps_store(struct krg_cluster *c, uint32_t id, pid_t pid, const struct krg_caps *k,
+		   void (*cb)(int status, const char *msg, void *data), void *data)
+{
+	uint64_t start;
+	char key[16], val[96];
+	int r = sched_proc_stat(pid, NULL, &start);
+	if (r < 0)
+		return r;
+	snprintf(key, sizeof(key), "%u", id);
+	int n = snprintf(val, sizeof(val), "%u %u %u %u %llu", k->eff & KRG_CAP_ALL, k->perm & KRG_CAP_ALL,
+			 k->inh_eff & KRG_CAP_ALL, k->inh_perm & KRG_CAP_ALL, (unsigned long long)start);
+	return krg_cluster_registry_set(c, "caps", key, val, (size_t)n, cb, data);
+}
+
 int krg_caps_get(struct krg_cluster *c, uint32_t self, uint32_t id, pid_t pid, struct krg_caps *out)
 {
 	struct krg_caps k;
@@ -114,8 +134,7 @@ int krg_caps_get(struct krg_cluster *c, uint32_t self, uint32_t id, pid_t pid, s
 		if (sched_proc_stat(cur, &pp, NULL) < 0 || pp <= 1)
 			break;
 		if (sched_caps_entry(c, krg_procid_make(self, (uint32_t)pp), pp, &k) == 0) {
-			*out = (struct krg_caps){ .eff = k.inh_eff & k.inh_perm, .perm = k.inh_perm,
-						  .inh_eff = k.inh_eff & k.inh_perm, .inh_perm = k.inh_perm };
+			krg_caps_child(&k, out);
 			return 1;
 		}
 		cur = pp;

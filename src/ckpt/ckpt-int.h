@@ -3,6 +3,7 @@
  *   ptrace.c   seize/interrupt, registers, syscall injection
  *   core.c     registers, signals, cwd/umask/rlimits/creds (core-<pid>.img)
  *   mm.c       VMAs and page contents (mm-<pid>.img, pages-<pid>.img)
+ *   precopy.c  a live migration's memory copied while the process runs
  *   files.c    file descriptors, one ops struct per kind (files-<pid>.img)
  *   dump.c     orchestrates a checkpoint
  *   restore.c  orchestrates a restart
@@ -142,8 +143,19 @@ void ckpt_regs_fixup_restart(struct user_regs_struct *r);
 void ckpt_regs_to_pb(const struct user_regs_struct *r, Krg__Ckpt__GpRegs *pb);
 void ckpt_regs_from_pb(const Krg__Ckpt__GpRegs *pb, struct user_regs_struct *r);
 
+/* ---- precopy.c, for the final dump ---- */
+/* The pages writer pre-copy keeps for process pid, or NULL. */
+struct ckpt_writer *ckpt_precopy_writer(const struct ckpt_precopy *pc, pid_t pid);
+/* The dump is done with it: committed (the image's now) or failed (dropped). */
+void ckpt_precopy_writer_done(struct ckpt_precopy *pc, bool committed);
+/* The process frozen: forget the copies of pages written since. */
+int ckpt_precopy_final(struct ckpt_precopy *pc, struct ckpt_error *err);
+/* The current copy of the page at addr: payload offset and XXH3-64. */
+bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t *off, uint64_t *sum);
+
 /* ---- mm.c ---- */
-int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+/* pc may be NULL; with pc's writer for pid, pages go on its file (sparse). */
+int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);
 int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err);
 /* Shared anonymous memory objects restored so far in an application:

@@ -25,12 +25,37 @@ struct ckpt_dump_opts {
 	bool ignore_unsupported;   /* drop unsupported fds (closed at restart) */
 	const char *description;   /* borrowed; may be NULL */
 	bool process_only;         /* this process alone, not its descendants */
+	struct ckpt_precopy *precopy;  /* borrowed, may be NULL: the root's memory was pre-copied
+					  there (ckpt_precopy_*); only what was written since is read */
 };
 
 /* Dump process `pid` and its descendants (the application) into `dir`
  * (created 0700; must not hold an image). They are left running unless
  * opts->kill. 0 or -errno. */
 int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, struct ckpt_error *err);
+
+/* Pre-copy, for a live migration (precopy.c): the private anonymous
+ * memory of process `pid` is copied into the pages file of image `dir`
+ * while it runs, round after round, each round copying what was written
+ * since the last (userfaultfd async write-protection + PAGEMAP_SCAN).
+ * ckpt_dump with opts->precopy then reads only the pages written since
+ * their copy and continues the same file. The file only grows (a page
+ * copied again is appended), so its bytes may be sent on as they come.
+ * uffd: a userfaultfd made by the process itself (its mm), duplicated to
+ * the caller; taken (closed by ckpt_precopy_free, which drops the
+ * write-protection). -EOPNOTSUPP: this kernel cannot track writes. */
+struct ckpt_precopy;
+int ckpt_precopy_start(pid_t pid, int uffd, const char *dir, struct ckpt_precopy **out, struct ckpt_error *err);
+/* One round; *bytes: bytes copied (the first round: every present page). */
+int ckpt_precopy_round(struct ckpt_precopy *pc, uint64_t *bytes, struct ckpt_error *err);
+/* Bytes of memory pre-copy would track in process pid now (nothing done
+ * to it: worth making a userfaultfd there?). */
+int ckpt_precopy_size(pid_t pid, uint64_t *bytes, struct ckpt_error *err);
+/* Bytes of memory present in the tracked areas when it started. */
+uint64_t ckpt_precopy_tracked(const struct ckpt_precopy *pc);
+/* Size of the pages file written so far (frame head included), 0 once a dump took it. */
+uint64_t ckpt_precopy_file_size(const struct ckpt_precopy *pc);
+void ckpt_precopy_free(struct ckpt_precopy *pc);
 
 /* Freeze (SIGSTOP, parents before their children are listed, so nothing
  * forks past it) or thaw (SIGCONT) the application rooted at `pid`, e.g.

@@ -293,12 +293,16 @@ static int write_proc(int dirfd, struct dump_proc *p, struct ckpt_error *err)
 	return ckpt_write_msg(dirfd, name, CKPT_PART_FILES, &p->files->base, err);
 }
 
-static void cleanup_dir(int dirfd, const struct dump_app *a)
+static void cleanup_dir(int dirfd, const struct dump_app *a, struct ckpt_precopy *pc)
 {
 	const char *fmt[] = { "core-%d.img", "mm-%d.img", "files-%d.img", "pages-%d.img", ".pages-%d.img.tmp" };
 	char name[64];
 	for (size_t k = 0; k < a->n; k++)
 		for (size_t i = 0; i < ARRAY_SIZE(fmt); i++) {
+			/* A pre-copy still writing its pages file keeps it (a
+			 * dump may be tried again). */
+			if (i == ARRAY_SIZE(fmt) - 1 && ckpt_precopy_writer(pc, a->p[k].pid))
+				continue;
 			snprintf(name, sizeof(name), fmt[i], a->p[k].pid);
 			unlinkat(dirfd, name, 0);
 		}
@@ -422,7 +426,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		uint64_t brk = 0;
 		if ((r = dump_core(p, err, &brk)) < 0)
 			goto out;
-		if ((r = ckpt_mm_dump(p->pid, brk, dirfd, &p->mm, err)) < 0)
+		if ((r = ckpt_mm_dump(p->pid, brk, dirfd, opts->precopy, &p->mm, err)) < 0)
 			goto out;
 		if ((r = write_proc(dirfd, p, err)) < 0)
 			goto out;
@@ -452,7 +456,7 @@ out:
 		}
 	}
 	if (r < 0) {
-		cleanup_dir(dirfd, &a);
+		cleanup_dir(dirfd, &a, opts->precopy);
 		if (created)
 			rmdir(dir);
 	}

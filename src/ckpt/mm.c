@@ -338,6 +338,98 @@ out:
 	return r;
 }
 
+/* Sparse pages (Mm.pages_sparse): a page of the run list, at payload
+ * offset off, with sum its XXH3-64. */
+static void sparse_add(Krg__Ckpt__Vma *v, XXH3_state_t *hs, uint64_t addr, uint64_t off, uint64_t sum)
+{
+	Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
+	if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == off)
+		last->npages++;
+	else
+		add_run(v, addr, 1, off);
+	XXH64_canonical_t c;
+	XXH64_canonicalFromHash(&c, sum);
+	XXH3_128bits_update(hs, c.digest, sizeof(c.digest));
+}
+
+/* Pages read now (not pre-copied, or written since): [s, s + n pages). */
+static int sparse_fresh(pid_t pid, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s, uint64_t n,
+			struct ckpt_error *err)
+{
+	if (!n)
+		return 0;
+	size_t len = n * CKPT_PAGE;
+	int r = ckpt_peek(pid, s, buf, len);
+	if (r < 0)
+		return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, s, len, strerror(-r));
+	uint64_t off = ckpt_writer_offset(w);
+	if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
+		return r;
+	for (uint64_t k = 0; k < n; k++)
+		sparse_add(v, hs, s + k * CKPT_PAGE, off + k * CKPT_PAGE, XXH3_64bits(buf + k * CKPT_PAGE, CKPT_PAGE));
+	progress_add(len);
+	return 0;
+}
+
+/* dump_vma_pages after a pre-copy: a page whose copy is still good is
+ * referenced where it is in the file, the others are read and appended. */
+static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, Krg__Ckpt__Vma *v, const struct vma_extra *ex,
+			   struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
+{
+	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
+	if (special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
+		return 0;
+	if (!whole && !ex->rss_kb && !ex->swap_kb)
+		return 0;
+	XXH3_state_t *hs = sum_new();
+	int r = 0;
+	uint64_t npages = (v->end - v->start) / CKPT_PAGE;
+	uint64_t fs = 0, fn = 0;  /* pending fresh pages: start address, count */
+	static uint64_t pm[4096];
+	for (uint64_t i = 0; i < npages; i++) {
+		if (!whole && i % 4096 == 0) {
+			size_t cnt = (size_t)MIN(4096, npages - i);
+			ssize_t got = pread(pmfd, pm, cnt * 8, (off_t)((v->start / CKPT_PAGE + i) * 8));
+			if (got != (ssize_t)(cnt * 8)) {
+				r = ckpt_fail(err, got < 0 ? errno : EIO, "process %d: reading pagemap: %s", pid, got < 0 ? strerror(errno) : "short read");
+				goto out;
+			}
+		}
+		uint64_t addr = v->start + i * CKPT_PAGE, off, sum;
+		bool want = whole || want_page(v, pm[i % 4096]);
+		bool have = want && v->kind != KRG__CKPT__VMA_KIND__VMA_SHMEM && v->kind != KRG__CKPT__VMA_KIND__VMA_FILE &&
+			    ckpt_precopy_lookup(pc, addr, &off, &sum);
+		if (want && !have && fn && fs + fn * CKPT_PAGE == addr && fn < IO_CHUNK / CKPT_PAGE) {
+			fn++;
+			continue;
+		}
+		/* Address order: the pending fresh pages go before this one. */
+		if ((r = sparse_fresh(pid, v, hs, w, buf, fs, fn, err)) < 0)
+			goto out;
+		fn = 0;
+		if (have) {
+			sparse_add(v, hs, addr, off, sum);
+			progress_add(CKPT_PAGE);
+		} else if (want) {
+			fs = addr, fn = 1;
+		}
+	}
+	if ((r = sparse_fresh(pid, v, hs, w, buf, fs, fn, err)) < 0)
+		goto out;
+	if (v->n_runs) {
+		v->has_checksum = true;
+		v->checksum.len = SUM_LEN;
+		v->checksum.data = malloc(SUM_LEN);
+		if (!v->checksum.data)
+			abort();
+		sum_final(hs, v->checksum.data);
+		return 0;
+	}
+out:
+	XXH3_freeState(hs);
+	return r;
+}
+
 /* /proc/PID/stat fields 26.. (1-based numbering of proc(5)). */
 static int read_mm_fields(pid_t pid, uint64_t brk, Krg__Ckpt__MmFields *mf, struct ckpt_error *err)
 {
@@ -363,8 +455,9 @@ static int read_mm_fields(pid_t pid, uint64_t brk, Krg__Ckpt__MmFields *mf, stru
 	return 0;
 }
 
-int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
+	struct ckpt_writer *pw = ckpt_precopy_writer(pc, pid);
 	Krg__Ckpt__Mm *mm = calloc(1, sizeof(*mm));
 	if (!mm)
 		abort();
@@ -412,7 +505,14 @@ int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct
 	if (!buf)
 		abort();
 	snprintf(name, sizeof(name), "pages-%d.img", pid);
-	if ((r = ckpt_writer_open(dirfd, name, CKPT_PART_PAGES, &w, err)) < 0)
+	if (pw) {
+		/* It is frozen: copies of pages written since are dropped, and
+		 * the pages file goes on where the pre-copy left it. */
+		if ((r = ckpt_precopy_final(pc, err)) < 0)
+			goto fail;
+		w = pw;
+		mm->has_pages_sparse = mm->pages_sparse = true;
+	} else if ((r = ckpt_writer_open(dirfd, name, CKPT_PART_PAGES, &w, err)) < 0)
 		goto fail;
 	uint64_t expect = 0;
 	for (size_t i = 0; i < mm->n_vmas; i++)
@@ -420,7 +520,8 @@ int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct
 									      : (ex[i].rss_kb + ex[i].swap_kb) * 1024;
 	progress_start("dump", expect);
 	for (size_t i = 0; i < mm->n_vmas; i++)
-		if ((r = dump_vma_pages(pid, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
+		if ((r = pw ? dump_vma_sparse(pid, pmfd, pc, mm->vmas[i], &ex[i], w, buf, err)
+			    : dump_vma_pages(pid, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
 			goto fail;
 	progress_end();
 	/* The pages frame sum covers the region sums, not the pages again. */
@@ -430,13 +531,19 @@ int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, Krg__Ckpt__Mm **out, struct
 	mm->pages_size = ckpt_writer_offset(w);
 	r = ckpt_writer_commit(w, err);
 	w = NULL;
+	if (pw)
+		ckpt_precopy_writer_done(pc, true);  /* the commit freed it, failed or not */
+	pw = NULL;
 	if (r < 0)
 		goto fail;
 	free(ex);
 	*out = mm;
 	return 0;
 fail:
-	ckpt_writer_abort(w);
+	if (pw)
+		ckpt_precopy_writer_done(pc, false);
+	else
+		ckpt_writer_abort(w);
 	free(ex);
 	ckpt_mm_free(mm);
 	return r;
@@ -460,19 +567,32 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 		if (v->kind > KRG__CKPT__VMA_KIND__VMA_SHMEM || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (!v->path || v->path[0] != '/')))
 			return ckpt_fail(err, EBADMSG, "image: VMA %#llx has an unknown kind or no path", (unsigned long long)v->start);
 		prev_end = v->end;
-		/* Runs tile the payload in order, so every byte is under one sum. */
+		/* Runs tile the payload in order, so every byte is under one sum.
+		 * Sparse: runs anywhere in the payload, in address order, and a
+		 * sum over page sums (what pre-copy knows without reading the
+		 * pages again). */
 		XXH3_state_t *hs = v->n_runs ? sum_new() : NULL;
+		uint64_t addr_end = v->start;
 		for (size_t j = 0; j < v->n_runs; j++) {
 			const Krg__Ckpt__PageRun *run = v->runs[j];
 			uint64_t len = run->npages * CKPT_PAGE;
 			if (run->npages == 0 || run->npages > (v->end - v->start) / CKPT_PAGE || run->start < v->start ||
-			    run->start % CKPT_PAGE || run->start + len > v->end || run->offset != cursor || len > pages->len - run->offset) {
+			    run->start % CKPT_PAGE || run->start + len > v->end || (!mm->pages_sparse && run->offset != cursor) ||
+			    run->offset > pages->len || len > pages->len - run->offset || (mm->pages_sparse && run->start < addr_end)) {
 				XXH3_freeState(hs);
 				return ckpt_fail(err, EBADMSG, "image: page run %zu of VMA %#llx is out of bounds", j, (unsigned long long)v->start);
 			}
+			addr_end = run->start + len;
 			for (uint64_t off = 0; off < len; off += CKPT_PROGRESS_STEP) {
 				uint64_t step = MIN(len - off, CKPT_PROGRESS_STEP);
-				XXH3_128bits_update(hs, pages->data + run->offset + off, step);
+				if (mm->pages_sparse)
+					for (uint64_t p = 0; p < step; p += CKPT_PAGE) {
+						XXH64_canonical_t c;
+						XXH64_canonicalFromHash(&c, XXH3_64bits(pages->data + run->offset + off + p, CKPT_PAGE));
+						XXH3_128bits_update(hs, c.digest, sizeof(c.digest));
+					}
+				else
+					XXH3_128bits_update(hs, pages->data + run->offset + off, step);
 				progress_add(step);
 			}
 			cursor += len;
@@ -485,7 +605,7 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 						 pages->name, (unsigned long long)v->start, (unsigned long long)v->end);
 		}
 	}
-	if (cursor != pages->len)
+	if (!mm->pages_sparse && cursor != pages->len)
 		return ckpt_fail(err, EBADMSG, "image: page runs cover %llu of the %zu bytes of %s", (unsigned long long)cursor, pages->len, pages->name);
 	int r = ckpt_pages_verify(pages, sums, nsums * SUM_LEN, err);
 	if (r < 0)

@@ -2,7 +2,8 @@
 # Live migration on a 3-node vcluster (docs/migration.md): identity at home
 # (exit status, death signal, signals sent at home, krg ps), a child that
 # migrates while its parent waits, a producer | consumer pipe with the
-# producer moved away and back mid-stream (sha256 of 100 MiB), refusals,
+# producer moved away and back mid-stream (sha256 of 100 MiB), a process
+# writing its memory all through pre-copied migrations, refusals,
 # and faults: the process killed during a migration, the deputy killed,
 # the target's krgd killed mid-migration, the home node's krgd killed.
 PREFIX=migr${KRG_VC_SUFFIX:-} # KRG_VC_SUFFIX: two builds' runs at once do not share a vcluster (prefix <= 8 chars)
@@ -195,6 +196,11 @@ touch "$W/k.moved"
 kc_gone() { ! on 1 test -d "/proc/$kc/task"; }
 wait_for 15 "the parent's kill by pid to reach child $kc at home" kc_gone
 on 1 "$KRG" migrate "$kid" 3 || fail "migrate the shell parent 2 -> 3"
+[ "$(ppid_on 3 "$ka")" = "$(ppid_on 3 "$kb")" ] || fail "children $ka $kb are not the migrant's on node 3"
+ps_json 3 | python3 -c "
+import json, sys
+bad = [p for p in json.load(sys.stdin)['processes'] if p['node'] == 3 and p['pid'] in ($ka, $kb)]
+sys.exit('krg ps lists ghosts: %s' % bad if bad else 0)" || fail "ghosts listed"
 touch "$W/k1.go"
 on 1 kill -TERM "$kb"
 touch "$W/k.moved2"
@@ -202,6 +208,8 @@ wait_for 15 "the parent's waits" test -s "$W/k.out"
 [ "$(cat "$W/k.out")" = "a 3 b 143 c 138" ] || fail "the parent's wait got: $(cat "$W/k.out"), not a 3 b 143 c 138"
 rc=0; wait $run || rc=$?
 [ $rc = 0 ] || fail "kids.sh exit $rc"
+no_ghosts() { for n in 2 3; do ! on $n sh -c 'ls -l /proc/[0-9]*/exe 2>/dev/null' | grep -q krg-ghost || return 1; done; }
+wait_for 15 "no ghost left on nodes 2 and 3" no_ghosts
 echo "ok   a shell parent moved 1 -> 2 -> 3: its children left home are its children there by the same pids, its kill by pid reaches one, its wait gets 3, 143, 138"
 
 # 3d. Signals sent while it is frozen for its first migration reach it:
@@ -237,10 +245,29 @@ touch "$W/s.stop"
 wait $usr1
 wait_for 15 "the SIGUSR2 sent while it was frozen to reach it on node 2" test -e "$W/s.usr2"
 [ "$(where "$id")" = "2 1" ] || fail "count.py not on node 2"
+# Again 2 -> 3: home forwards a SIGUSR2 to node 2 while the copy there is
+# held frozen after its dump; it reaches it on node 3.
+rm -f "$W/s.usr2"
+touch "$HOLD/$id.hold"
+rm -f "$HOLD/$id.frozen"
+on 1 "$KRG" migrate "$id" 3 &
+mig=$!
+wait_for 30 "node 2's worker to hold it frozen after its dump" test -e "$HOLD/$id.frozen"
+pid2=$(ps_json 2 | python3 -c "
+import json, sys
+print([p['pid'] for p in json.load(sys.stdin)['processes'] if p['id'] == $id][0])")
+on 1 kill -USR2 "$spid"
+usr2_pending_on2() { on 2 awk '/^(SigPnd|ShdPnd):/ {print $2}' "/proc/$pid2/status" |
+	python3 -c "import sys; sys.exit(0 if any(int(l, 16) & 0x800 for l in sys.stdin) else 1)"; }
+wait_for 15 "the SIGUSR2 forwarded home -> node 2 to be pending on the frozen copy" usr2_pending_on2
+rm "$HOLD/$id.hold"
+wait $mig || fail "migrate count.py 2 -> 3"
+wait_for 15 "the SIGUSR2 that reached its frozen copy on node 2 to reach it on node 3" test -e "$W/s.usr2"
+[ "$(where "$id")" = "3 1" ] || fail "count.py not on node 3"
 touch "$W/s.go"
 wait $run || fail "count.py failed"
 [ "$(cat "$W/s.count")" -ge 1 ] || fail "no SIGUSR1 reached count.py"
-echo "ok   signals sent during a migration reach the migrant, the one sent while it was frozen too ($(cat "$W/s.count") SIGUSR1 counted)"
+echo "ok   signals sent during a migration reach the migrant, one sent while it was frozen too, at home (1 -> 2) and forwarded to its frozen copy (2 -> 3) ($(cat "$W/s.count") SIGUSR1 counted)"
 
 # 4. Refusals: one line, non-zero, nothing moved.
 on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" d &
@@ -290,6 +317,53 @@ wait $run || fail "pipeline failed"
 got=$(cut -d' ' -f1 "$W/sum")
 [ "$got" = "$want" ] || fail "sha256 $got, not $want"
 echo "ok   producer | consumer, producer 1 -> 2 -> 1 mid-stream: sha256 of 100 MiB equal"
+
+# 6b. Pre-copy: a process that keeps writing its memory while it moves
+# 1 -> 2 -> 3 (its pages copied while it runs, the written ones again)
+# ends with exactly the memory it would have had unmoved: it replays its
+# own writes (seeded, counted) on a fresh buffer and compares.
+cat >"$W/dirty.py" <<'PY'
+import os, random, sys, time
+d, n = sys.argv[1], int(sys.argv[2]) << 20
+mem = bytearray(n)
+for i in range(0, n, 4096):
+    mem[i] = 1
+def write(buf, rng, k):
+    # mostly a hot eighth, some anywhere: rounds shrink, yet every page may change
+    top = n // 8 if k % 8 else n
+    o = rng.randrange(0, top // 8) * 8
+    buf[o:o + 8] = k.to_bytes(8, "little")
+rng, count = random.Random(5), 0
+while not os.path.exists(os.path.join(d, "dirty.go")):
+    for _ in range(200):
+        count += 1
+        write(mem, rng, count)
+    if count == 200:
+        open(os.path.join(d, "dirty.ready"), "w").close()
+    time.sleep(0.01)
+ref, rng = bytearray(n), random.Random(5)
+for i in range(0, n, 4096):
+    ref[i] = 1
+for k in range(1, count + 1):
+    write(ref, rng, k)
+bad = sum(1 for i in range(0, n, 4096) if ref[i:i + 4096] != mem[i:i + 4096])
+print("writes", count, "pages differing", bad)
+sys.exit(0 if bad == 0 else 3)
+PY
+on 1 "$KRG" run -n 1 -- python3 "$W/dirty.py" "$W" 96 >"$W/dirty.out" 2>&1 &
+run=$!
+wait_for 30 "dirty ready" test -e "$W/dirty.ready"
+id=$(id_of "dirty.py")
+m1=$(on 1 "$KRG" migrate -v "$id" 2) || fail "migrate the writer to node 2: $m1"
+m2=$(on 2 "$KRG" migrate -v "$id" 3) || fail "migrate the writer to node 3: $m2"
+for m in "$m1" "$m2"; do
+	rounds=$(echo "$m" | sed -n 's/.*pre-copy \([0-9]*\) rounds.*/\1/p')
+	[ "${rounds:-0}" -ge 2 ] || fail "no pre-copy rounds: $m"
+done
+touch "$W/dirty.go"
+rc=0; wait $run || rc=$?
+[ $rc = 0 ] || fail "the writer's memory differs after pre-copied migrations (exit $rc): $(cat "$W/dirty.out")"
+echo "ok   a process writing its memory all along moved 1 -> 2 -> 3 with pre-copy, memory exact ($(cat "$W/dirty.out"); $(echo "$m2" | sed 's/.*(//;s/,.*//'))"
 
 # 7a. libkrg: a process moves itself (krg_migrate_self), then a bad node.
 out=$(on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_self" 3) || fail "mig_self: $out"

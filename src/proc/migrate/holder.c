@@ -297,7 +297,10 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 				ssize_t k;
 				while (slave >= 0 && tty_in >= 0 && (k = read(slave, in, sizeof(in))) > 0)
 					mig_send(sock, MF_BACK, tty_in, 0, in, (size_t)k);
-				mig_send(sock, MF_DRAINED, 0, 0, NULL, 0);
+				/* Signals that reached it after its dump (arg: those
+				 * pending before, which the image carries): home sends
+				 * them on to its next node. */
+				mig_send(sock, MF_DRAINED, 0, (int64_t)(mig_pending_of(pid) & ~(unsigned long long)h.arg), NULL, 0);
 				kill(pid, SIGKILL);
 			}
 			continue;

@@ -39,8 +39,8 @@ enum mig_frame_type {
 	MF_SIG,           /* deputy -> krgd, krgd -> holder: arg = signal */
 	MF_EXIT,          /* holder -> krgd, krgd -> deputy: arg = wait status */
 	MF_GO,            /* krgd -> holder: start sending the migrant's output */
-	MF_LEAVE,         /* krgd -> holder: the migrant moves on: drain, kill it quietly */
-	MF_DRAINED,       /* holder -> krgd: after the last output of a leaving migrant */
+	MF_LEAVE,         /* krgd -> holder: the migrant moves on: drain, kill it quietly (arg: signals carried by its image) */
+	MF_DRAINED,       /* holder -> krgd: after the last output of a leaving migrant (arg: signals that came after) */
 	MF_RESTORED,      /* holder -> krgd: arg = the migrant's pid */
 	MF_ERR,           /* worker/holder -> krgd: data = one line */
 	MF_DUMPED,        /* worker -> krgd: data = proxies "N:M:r|w ..." */
@@ -54,6 +54,11 @@ enum mig_frame_type {
 	MF_GHOST,         /* holder -> krgd: arg = the pid of the ghost made here for child fd */
 	MF_KID_SIG,       /* ghost -> holder (fd 0) -> krgd -> home -> deputy: arg = a signal the migrant sent it */
 	MF_KID_EXIT,      /* deputy -> krgd -> host -> holder -> ghost (fd 0): arg = the child's wait status */
+	/* Pre-copy (worker.c): the memory goes out while the process runs. */
+	MF_PRECOPY,       /* worker -> krgd: round fd done, pages file at arg bytes: answer MF_SENT once it went out;
+			     fd 0: no pre-copy, data = why (logged) */
+	MF_SENT,          /* krgd -> worker: the pages file went out up to arg (less its last partial piece) */
+	MF_FROZEN,        /* worker -> krgd: the process is frozen from now (the "frozen" time starts) */
 };
 
 #define MIG_MAX_KIDS 128             /* children left at home that get a ghost (the first ones) */

@@ -137,6 +137,7 @@ struct move {
 	uint64_t xfer;
 	struct hold *h;          /* a migrant here (else the original, at home); NULL once its holder is gone */
 	bool here;               /* it was a migrant here when the move began */
+	uint64_t carried;        /* signals pending on it before the dump (they went with the image) */
 	uint32_t notify_fd;
 	/* image transfer */
 	char **names;
@@ -157,7 +158,12 @@ struct move {
 	size_t early_pieces;
 	char *skip_name;        /* in the final pass: that range is not sent again */
 	unsigned restore_ms;
-	char stats[160];
+	char stats[200];
+	/* Pre-copy: the worker waits until the pages file went out up to pre_want. */
+	uint64_t pre_want;
+	bool pre_waiting;
+	unsigned pre_rounds;
+	uint64_t t_frozen;      /* MF_FROZEN: the process stopped (0: not yet) */
 };
 
 struct rx {
@@ -772,10 +778,13 @@ static int tx_one(struct move *v)
 
 static void early_pump(struct move *v);
 
+static void pre_check(struct move *v);
+
 static void tx_pump(struct move *v)
 {
 	if (!v->dumped) {
 		early_pump(v);
+		pre_check(v);
 		return;
 	}
 	while (!v->tx_failed && !v->all_sent && v->inflight < XFER_INFLIGHT)
@@ -863,10 +872,26 @@ static void early_pump(struct move *v)
 	}
 }
 
+/* Pre-copy: answer the worker once the pages file went out as far as
+ * whole pieces go (the rest goes after the dump), or at once if it cannot
+ * be streamed (it will be sent whole then). */
+static void pre_check(struct move *v)
+{
+	if (!v->pre_waiting || v->tx_failed || !v->w)
+		return;
+	if (!v->early_bad && v->early_fd >= 0 && (v->early_off + XFER_CHUNK <= v->pre_want || v->inflight))
+		return;
+	if (!v->early_bad && v->early_fd < 0)
+		return;  /* not found yet: the timer looks again */
+	v->pre_waiting = false;
+	conn_send(v->w, MF_SENT, 0, (int64_t)v->early_off, NULL, 0);
+}
+
 static void early_tick(uv_timer_t *t)
 {
 	struct move *v = t->data;
 	early_pump(v);
+	pre_check(v);
 	if (v->dumped || v->tx_failed || v->early_bad)
 		uv_timer_stop(t);
 }
@@ -908,7 +933,7 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 			/* A migrant here: its holder sends what it wrote, then we
 			 * tell home where it went (mig.where after that data). */
 			v->h->leaving = true;
-			conn_send(v->h->c, MF_LEAVE, 0, 0, NULL, 0);
+			conn_send(v->h->c, MF_LEAVE, 0, (int64_t)v->carried, NULL, 0);
 		} else {
 			/* The original at home: becomes the deputy. */
 			struct dep *d = calloc(1, sizeof(*d));
@@ -1273,7 +1298,15 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			send_io(ho->home, "mig.sig", &io, false);
 		} else if (h->type == MF_DRAINED && ho->mv) {
 			struct move *v = ho->mv;
-			send_simple(ho->home, "mig.where", ho->id, 0, false, 0, v->to);
+			/* Signals that reached the frozen copy after its dump (home
+			 * forwarded them here): home sends them on to the next node. */
+			Krg__Mig__Io io = KRG__MIG__IO__INIT;
+			io.id = ho->id;
+			io.has_node = true;
+			io.node = v->to;
+			io.has_signals = true;
+			io.signals = (uint64_t)h->arg;
+			send_io(ho->home, "mig.where", &io, true);
 			if (!v->verdict_sent) {
 				v->verdict_sent = true;
 				conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
@@ -1300,7 +1333,19 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			v->w = NULL;
 			conn_close(c);
 			move_fail(v, -EIO, t);
+		} else if (h->type == MF_PRECOPY && h->fd > 0) {
+			v->pre_rounds = (unsigned)h->fd;
+			v->pre_want = (uint64_t)h->arg;
+			v->pre_waiting = true;
+			early_pump(v);
+			pre_check(v);
+		} else if (h->type == MF_PRECOPY) {
+			log_info("migrate: %u: no pre-copy (%.*s): stop and copy", v->id, (int)len, (const char *)data);
+		} else if (h->type == MF_FROZEN) {
+			uv_update_time(the_mig.s->loop);
+			v->t_frozen = uv_now(the_mig.s->loop);
 		} else if (h->type == MF_DUMPED) {
+			v->carried = (uint64_t)h->arg;
 			char spec[2048];
 			snprintf(spec, sizeof(spec), "%.*s", (int)len, (const char *)data);
 			move_dumped(v, spec);
@@ -1315,11 +1360,12 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 						dep_send_ended(d);
 				}
 				uint64_t now = uv_now(the_mig.s->loop);
+				uint64_t fz = v->t_frozen ? v->t_frozen : v->t_start;
 				snprintf(v->stats, sizeof(v->stats),
-					 "%llu MiB: total %llu ms, frozen %llu ms (dump %llu ms, transfer %llu ms, restore %u ms)",
+					 "%llu MiB: total %llu ms, frozen %llu ms (pre-copy %u rounds, dump %llu ms, transfer %llu ms, restore %u ms)",
 					 (unsigned long long)(v->bytes >> 20), (unsigned long long)(now - v->t_start),
-					 (unsigned long long)(v->t_running - v->t_start),
-					 (unsigned long long)(v->t_dumped - v->t_start),
+					 (unsigned long long)(v->t_running - fz), v->pre_rounds,
+					 (unsigned long long)(v->t_dumped - fz),
 					 (unsigned long long)(v->t_running - v->t_dumped - v->restore_ms), v->restore_ms);
 				log_info("migrate: %u to node %u: %s", v->id, v->to, v->stats);
 				move_answer(v, 0, v->stats);
@@ -1466,6 +1512,9 @@ static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 			d->bt = NULL;
 			send_simple(d->node, "mig.go", d->id, 0, false, 0, UINT32_MAX);
 			dep_send_ended(d);
+			for (int sig = 1; sig <= 64 && io->has_signals; sig++)
+				if (io->signals & (1ULL << (sig - 1)))
+					send_simple(d->node, "mig.sig", d->id, sig, false, 0, UINT32_MAX);
 		}
 	} else if (!strcmp(type, "mig.go")) {
 		struct hold *h = hold_by_id(io->id);

@@ -1,12 +1,17 @@
 /* worker.c — the source side of one migration, in a child of krgd
  * (mig-int.h). Talks to krgd over `sock`:
- *   1. SIGSTOP the process and wait until every thread is stopped;
+ *   0. pre-copy: its memory copied into the image's pages file while it
+ *      runs, in rounds (MF_PRECOPY, krgd answers MF_SENT once it sent
+ *      that much), until what was written meanwhile is small;
+ *   1. SIGSTOP the process and wait until every thread is stopped
+ *      (MF_FROZEN);
  *   2. dump it (ckpt_dump) into `dir`; if it has fds that cannot move
  *      (a terminal, a pipe or socket shared with other processes), keep
  *      each original at a free high number and put a FIFO
  *      (MIG_FIFO_DIR/<id>/fd<N>) at its number, then dump again: the FIFO
  *      is restored by path on the target, where the holder pumps it;
- *   3. MF_DUMPED "N:M:r|w ..." -> krgd, which sends the image;
+ *   3. MF_DUMPED "N:M:r|w ..." (arg: the signals pending before the
+ *      dump, which the image carries) -> krgd, which sends the image;
  *   4. MF_COMMIT 1: exec the deputy in the process (it keeps the pid, the
  *      parent and the originals); MF_COMMIT 0: kill it (it was a migrant
  *      here); MF_ABORT: originals back, SIGCONT — it goes on here.
@@ -22,6 +27,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -144,7 +150,7 @@ static int freeze(pid_t pid)
 
 /* Signals pending on process pid (its own and its leader's), as a mask
  * (bit s-1 for signal s). */
-static unsigned long long pending_of(pid_t pid)
+unsigned long long mig_pending_of(pid_t pid)
 {
 	char path[64], line[256];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -511,6 +517,127 @@ static void find_unmovable(pid_t pid, struct prox *px, size_t *n)
 	}
 }
 
+/* Pre-copy (docs/migration.md): rounds while the process runs, each
+ * waiting for krgd to have sent what it copied, until what a round finds
+ * written is small or stops shrinking. */
+#define PRECOPY_MIN (16ULL << 20)      /* less memory than this: plain stop-and-copy */
+#define PRECOPY_SMALL (2ULL << 20)     /* a round this small: freeze now */
+#define PRECOPY_MAX_ROUNDS 8
+#define PRECOPY_WAIT_MS 60000          /* krgd not answering: freeze anyway, the dump sends the rest */
+
+/* A userfaultfd of the process's own mm (made by an injected syscall,
+ * taken with pidfd_getfd, its fd in the process closed again). */
+static int make_uffd(pid_t pid)
+{
+	struct inj j;
+	int r = inj_attach(&j, pid);
+	if (r < 0) {
+		inj_detach(&j);
+		return r;
+	}
+	/* It is running: every signal stays pending while we are in it (a
+	 * signal taken during an injection would be held back and sent
+	 * again without its queued value). */
+	uint64_t mask, all = ~0ULL;
+	if (ptrace(PTRACE_GETSIGMASK, pid, (void *)sizeof(mask), &mask) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(all), &all) < 0) {
+		r = -errno;
+		inj_detach(&j);
+		return r;
+	}
+	long tfd = inj_call(&j, SYS_userfaultfd, O_CLOEXEC | 1 /* UFFD_USER_MODE_ONLY */, 0, 0, 0, 0, 0);
+	if (tfd == -EINVAL)  /* before 5.11: no user-mode-only flag */
+		tfd = inj_call(&j, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0);
+	int fd = (int)tfd;
+	if (tfd >= 0) {
+		int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		fd = pfd < 0 ? -errno : (int)syscall(SYS_pidfd_getfd, pfd, (int)tfd, 0);
+		if (fd < 0)
+			fd = -errno;
+		if (pfd >= 0)
+			close(pfd);
+		inj_call(&j, SYS_close, tfd, 0, 0, 0, 0, 0);
+	}
+	ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(mask), &mask);
+	inj_detach(&j);
+	return fd;
+}
+
+/* What krgd says while we pre-copy: 1 = sent, 0 = go on without waiting
+ * (timeout), -1 = abort (or krgd gone). */
+static int wait_sent(int sock)
+{
+	struct pollfd p = { sock, POLLIN, 0 };
+	int k;
+	do
+		k = poll(&p, 1, PRECOPY_WAIT_MS);
+	while (k < 0 && errno == EINTR);
+	if (k == 0)
+		return 0;
+	uint8_t buf[256];
+	ssize_t n;
+	do
+		n = recv(sock, buf, sizeof(buf), 0);
+	while (n < 0 && errno == EINTR);
+	struct mig_hdr h = { 0 };
+	if (n < (ssize_t)sizeof(h))
+		return -1;
+	memcpy(&h, buf, sizeof(h));
+	return h.type == MF_SENT ? 1 : -1;
+}
+
+/* Pre-copy rounds; returns the pre-copy to hand to the dump (NULL: none,
+ * stop-and-copy). *aborted: krgd gave up meanwhile. */
+static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *aborted)
+{
+	struct ckpt_error ce = { { 0 } };
+	struct ckpt_precopy *pc = NULL;
+	*aborted = false;
+	uint64_t size = 0;
+	if (getenv("KRG_MIG_NO_PRECOPY")) {  /* for comparisons (bench/migrate) */
+		sendf(sock, MF_PRECOPY, "KRG_MIG_NO_PRECOPY is set");
+		return NULL;
+	}
+	/* Small: not worth stopping it to make the userfaultfd. */
+	if (ckpt_precopy_size(w->pid, &size, &ce) < 0 || size < PRECOPY_MIN)
+		return NULL;
+	int uffd = make_uffd(w->pid);
+	int r = uffd < 0 ? uffd : ckpt_precopy_start(w->pid, uffd, w->dir, &pc, &ce);
+	if (r < 0) {
+		sendf(sock, MF_PRECOPY, "%s", uffd < 0 ? strerror(-uffd) : ce.msg);
+		return NULL;
+	}
+	if (ckpt_precopy_tracked(pc) < PRECOPY_MIN) {
+		ckpt_precopy_free(pc);
+		return NULL;
+	}
+	uint64_t prev = UINT64_MAX;
+	for (int round = 1;; round++) {
+		uint64_t bytes;
+		if ((r = ckpt_precopy_round(pc, &bytes, &ce)) < 0) {
+			/* What was copied is dropped (the transfer notices the file
+			 * went): the dump copies it all. */
+			ckpt_precopy_free(pc);
+			sendf(sock, MF_PRECOPY, "round %d: %s", round, ce.msg);
+			return NULL;
+		}
+		mig_send(sock, MF_PRECOPY, round, (int64_t)ckpt_precopy_file_size(pc), NULL, 0);
+		int k = wait_sent(sock);
+		if (k < 0) {
+			ckpt_precopy_free(pc);
+			*aborted = true;
+			return NULL;
+		}
+		/* The first round copies everything: always one more. */
+		if (round > 1 && (bytes <= PRECOPY_SMALL || bytes * 4 > prev * 3))
+			break;
+		if (round >= PRECOPY_MAX_ROUNDS || k == 0)
+			break;
+		prev = bytes;
+	}
+	return pc;
+}
+
 static void chown_dir(const char *dir, uid_t uid, gid_t gid)
 {
 	DIR *d = opendir(dir);
@@ -543,19 +670,28 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);
 	}
+	bool aborted;
+	struct ckpt_precopy *pc = precopy(sock, w, &aborted);
+	if (aborted) {
+		mig_rm_rf(w->dir);
+		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
+		_exit(0);
+	}
 	int r = freeze(pid);
 	if (r < 0) {
+		ckpt_precopy_free(pc);
 		kill(pid, SIGCONT);
 		sendf(sock, MF_ERR, "process %u: cannot freeze it: %s", w->id, strerror(-r));
 		_exit(0);
 	}
+	mig_send(sock, MF_FROZEN, 0, 0, NULL, 0);
 	/* What is pending now goes with the image; what comes while it is
 	 * frozen from here on stays pending on the original: its deputy
 	 * sends that on (only the first kind: a dump in progress may take a
 	 * signal sent meanwhile, which then arrives twice rather than never). */
-	unsigned long long carried = pending_of(pid);
+	unsigned long long carried = mig_pending_of(pid);
 	struct ckpt_error ce = { { 0 } };
-	struct ckpt_dump_opts o = { .process_only = true };
+	struct ckpt_dump_opts o = { .process_only = true, .precopy = pc };
 	find_unmovable(pid, px, &np);
 	r = 0;
 	if (np) {
@@ -583,6 +719,9 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 			}
 		}
 	}
+	/* Tracking is over (the dump took the pages file, or failed): the
+	 * write-protection goes before anything else happens to it. */
+	ckpt_precopy_free(pc);
 	/* Its file locks go with it: released here (it is stopped) so the
 	 * target can take them; taken back if the migration fails. */
 	if (r == 0 && (r = ckpt_app_locks(pid, w->dir, false, &ce)) < 0)
@@ -608,7 +747,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	for (size_t i = 0; i < np; i++)
 		sl += (size_t)snprintf(spec + sl, sizeof(spec) - sl, "%s%d:%d:%c:%s:%ux%u", i ? " " : "", px[i].num,
 				       px[i].keep, px[i].reads ? 'r' : 'w', px[i].tty ? "tty" : "-", px[i].rows, px[i].cols);
-	mig_send(sock, MF_DUMPED, 0, 0, spec, strlen(spec));
+	mig_send(sock, MF_DUMPED, 0, (int64_t)carried, spec, strlen(spec));
 
 	/* Wait for the verdict. */
 	uint8_t buf[8192];

@@ -294,9 +294,12 @@ static int send_env(struct conn *c, const struct krg_env *env, bool copy_body, k
 	krg_frame_put_len(p, (uint32_t)plen);
 	memcpy(p + KRG_FRAME_HDR, head, hl);
 	if (copy_body) {
-		if (env->body_len)
-			memcpy(p + KRG_FRAME_HDR + hl, env->body, env->body_len);
-		krg_seal_frame(&c->tx, p, p + KRG_FRAME_HDR, hl + env->body_len, NULL, 0, wr->tag);
+		/* AES-GCM encrypts the body into the frame (no copy first). */
+		if (!krg_seal_frame_out(&c->tx, p, p + KRG_FRAME_HDR, hl, env->body, env->body_len, p + KRG_FRAME_HDR + hl, wr->tag)) {
+			if (env->body_len)
+				memcpy(p + KRG_FRAME_HDR + hl, env->body, env->body_len);
+			krg_seal_frame(&c->tx, p, p + KRG_FRAME_HDR, hl + env->body_len, NULL, 0, wr->tag);
+		}
 		wr->bufs[0] = uv_buf_init((char *)p, inl);
 		wr->bufs[1] = uv_buf_init((char *)wr->tag, KRG_TAG_BYTES);
 		wr->nbufs = 2;

@@ -170,6 +170,24 @@ void krg_seal_frame(struct krg_seal *s, const uint8_t hdr[4], uint8_t *head, siz
 	}
 }
 
+bool krg_seal_frame_out(struct krg_seal *s, const uint8_t hdr[4], uint8_t *head, size_t head_len, const uint8_t *body,
+			size_t body_len, uint8_t *out, uint8_t tag[KRG_TAG_BYTES])
+{
+	if (s->cipher != KRG_CIPHER_AESGCM || body_len > INT32_MAX)
+		return false;
+	uint8_t nonce[12], none[16];
+	make_nonce(nonce, s->counter++);
+	EVP_CIPHER_CTX *ctx = s->evp;
+	int l;
+	/* GCM is a stream: two updates give the bytes one would. */
+	if (!EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) || !EVP_EncryptUpdate(ctx, NULL, &l, hdr, 4) ||
+	    (head_len && !EVP_EncryptUpdate(ctx, head, &l, head, (int)head_len)) ||
+	    (body_len && !EVP_EncryptUpdate(ctx, out, &l, body, (int)body_len)) || !EVP_EncryptFinal_ex(ctx, none, &l) ||
+	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KRG_TAG_BYTES, tag))
+		memset(tag, 0, KRG_TAG_BYTES); /* the peer drops the link */
+	return true;
+}
+
 long krg_open_frame(struct krg_seal *s, uint8_t *payload, size_t len)
 {
 	uint8_t nonce[12], hdr[4], tag[KRG_TAG_BYTES];

@@ -59,6 +59,12 @@ int krg_session_derive(const uint8_t key[KRG_KEY_BYTES], const uint8_t eph_sk[32
  * mode reads the pieces and leaves them. Advances the counter. */
 void krg_seal_frame(struct krg_seal *s, const uint8_t hdr[4], uint8_t *head, size_t head_len,
 		    const uint8_t *body, size_t body_len, uint8_t tag[KRG_TAG_BYTES]);
+/* AES-GCM only (false otherwise: copy and use krg_seal_frame): the payload
+ * head || body sealed with head encrypted in place and body encrypted into
+ * out (body_len bytes, right after head in the frame), so a large body is
+ * not copied first. Same bytes on the wire as sealing it contiguous. */
+bool krg_seal_frame_out(struct krg_seal *s, const uint8_t hdr[4], uint8_t *head, size_t head_len, const uint8_t *body,
+			size_t body_len, uint8_t *out, uint8_t tag[KRG_TAG_BYTES]);
 /* Free what a derived seal holds and wipe its keys. */
 void krg_seal_clear(struct krg_seal *s);
 /* Open a received payload (payload || tag) in place; hdr is recomputed from

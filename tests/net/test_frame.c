@@ -274,6 +274,22 @@ static void test_seal(void **state)
 										nonce, atx.key),
 					 0);
 			assert_int_equal(f3[4], 'C');
+			/* A body sealed out of place (krg_seal_frame_out) opens as
+			 * one payload: head 7 bytes in place, body 13 into the frame
+			 * (the other direction: its counters are fresh). */
+			uint8_t f4[4 + 20 + 16], body[13];
+			krg_frame_put_len(f4, 36);
+			memset(f4 + 4, 'D', 7);
+			memset(body, 'E', sizeof(body));
+			assert_true(krg_seal_frame_out(&btx, f4, f4 + 4, 7, body, sizeof(body), f4 + 11, f4 + 24));
+			assert_int_equal(krg_open_frame(&arx, f4 + 4, 36), 20);
+			assert_int_equal(f4[4], 'D');
+			assert_int_equal(f4[10], 'D');
+			assert_int_equal(f4[11], 'E');
+			assert_int_equal(f4[23], 'E');
+		} else {
+			uint8_t f5[4 + 20 + 16], body[13] = { 0 };
+			assert_false(krg_seal_frame_out(&atx, f5, f5 + 4, 7, body, sizeof(body), f5 + 11, f5 + 24));
 		}
 		krg_seal_clear(&atx);
 		krg_seal_clear(&arx);

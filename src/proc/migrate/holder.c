@@ -140,10 +140,10 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	int r = ckpt_restore_opts(hd->dir, NULL, &ro, &pid, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	int32_t restore_ms = (int32_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-	mig_rm_rf(hd->dir);
 	for (size_t g = 0; g < ng; g++)
 		close(gend[g]);
 	if (r < 0) {
+		mig_rm_rf(hd->dir);
 		mig_send(sock, MF_ERR, 0, 0, err.msg, strlen(err.msg));
 		mig_rm_rf(fifodir);
 		_exit(0);
@@ -191,6 +191,9 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		}
 	}
 	mig_send(sock, MF_RESTORED, restore_ms, pid, NULL, 0); /* fd: how long the restore took, ms */
+	/* Only now: freeing a large image's tmpfs pages takes a while, and
+	 * the source keeps the process frozen until it hears the above. */
+	mig_rm_rf(hd->dir);
 
 	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
 	bool leaving = false;

@@ -706,6 +706,8 @@ static void tx_done(int status, void *data)
 	move_maybe_free(v);
 }
 
+static int send_piece(struct move *v, const char *name, uint64_t off, int fd, size_t want, bool last, bool end);
+
 static int tx_one(struct move *v)
 {
 	char e[600];
@@ -727,40 +729,13 @@ static int tx_one(struct move *v)
 		v->off = v->early_off; /* sent while it was dumped */
 	uint64_t lim = skip && v->off < 64 ? 64 : v->size;
 	size_t want = lim - v->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(lim - v->off);
-	uint8_t *data = malloc(want ? want : 1);
-	ssize_t n = data && want ? pread(v->fd, data, want, (off_t)v->off) : 0;
-	if (!data || n < 0 || (size_t)n != want) {
-		free(data);
+	bool last = v->off + want == v->size && !(skip && v->off < 64 && v->early_off < v->size);
+	int r = send_piece(v, v->names[v->cur], v->off, v->fd, want, last, last && v->cur + 1 == v->nnames);
+	if (r == -EIO) {
 		move_fail(v, -EIO, "cannot read the image");
 		return -1;
 	}
-	Krg__Mig__File f = KRG__MIG__FILE__INIT;
-	f.xfer = v->xfer;
-	f.name = v->names[v->cur];
-	f.offset = v->off;
-	f.data.data = data;
-	f.data.len = want;
-	bool last = v->off + want == v->size && !(skip && v->off < 64 && v->early_off < v->size);
-	f.has_last = f.last = last;
-	f.has_end = f.end = last && v->cur + 1 == v->nnames;
-	size_t len = krg__mig__file__get_packed_size(&f);
-	struct cq *p = malloc(sizeof(*p) + sizeof(v) + len);
-	if (!p) {
-		free(data);
-		move_fail(v, -ENOMEM, "out of memory");
-		return -1;
-	}
-	p->len = len;
-	memcpy(p->buf, &v, sizeof(v));
-	krg__mig__file__pack(&f, p->buf + sizeof(v));
-	free(data);
-	v->inflight += len;
-	v->pieces++;
-	int r = krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", p->buf + sizeof(v), len, tx_done, p);
 	if (r < 0) {
-		v->inflight -= len;
-		v->pieces--;
-		free(p);
 		snprintf(e, sizeof(e), "sending the image to node %u: %s", v->to, strerror(-r));
 		move_fail(v, r, e);
 		return -1;
@@ -792,28 +767,62 @@ static void tx_pump(struct move *v)
 			return;
 }
 
-/* One piece of a file: data at offset of name; take = the piece holder. */
-static int send_piece(struct move *v, const char *name, uint64_t off, const uint8_t *data, size_t want, bool last,
-		      bool end)
+static size_t put_varint(uint8_t *p, uint64_t v)
 {
-	Krg__Mig__File f = KRG__MIG__FILE__INIT;
-	f.xfer = v->xfer;
-	f.name = (char *)name;
-	f.offset = off;
-	f.data.data = (uint8_t *)data;
-	f.data.len = want;
-	f.has_last = f.last = last;
-	f.has_end = f.end = end;
-	size_t len = krg__mig__file__get_packed_size(&f);
-	struct cq *p = malloc(sizeof(*p) + sizeof(v) + len);
+	size_t n = 0;
+	for (; v >= 0x80; v >>= 7)
+		p[n++] = (uint8_t)(v | 0x80);
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* One piece of a file: `want` bytes at offset `off` of `name`, read from
+ * fd straight into the message. The File message is encoded here, not by
+ * krg__mig__file__pack, so that the data is read once into its final
+ * place instead of into a buffer and then copied into the packed one: the
+ * protobuf wire format of fields 1 (xfer), 2 (name), 3 (offset), 5 (last),
+ * 6 (end), then 4 (data) last (a decoder takes fields in any order).
+ * -errno; -EIO: the read failed. */
+static int send_piece(struct move *v, const char *name, uint64_t off, int fd, size_t want, bool last, bool end)
+{
+	size_t nl = strlen(name);
+	size_t head_max = 1 + 10 + 1 + 10 + nl + 1 + 10 + 2 + 2 + 1 + 10;
+	struct cq *p = malloc(sizeof(*p) + sizeof(v) + head_max + want);
 	if (!p)
 		return -ENOMEM;
-	p->len = len;
 	memcpy(p->buf, &v, sizeof(v));
-	krg__mig__file__pack(&f, p->buf + sizeof(v));
+	uint8_t *m = p->buf + sizeof(v);
+	size_t n = 0;
+	m[n++] = 1 << 3 | 0;  /* xfer: varint */
+	n += put_varint(m + n, v->xfer);
+	m[n++] = 2 << 3 | 2;  /* name: length-delimited */
+	n += put_varint(m + n, nl);
+	memcpy(m + n, name, nl);
+	n += nl;
+	m[n++] = 3 << 3 | 0;  /* offset */
+	n += put_varint(m + n, off);
+	if (last)
+		m[n++] = 5 << 3 | 0, m[n++] = 1;
+	if (end)
+		m[n++] = 6 << 3 | 0, m[n++] = 1;
+	m[n++] = 4 << 3 | 2;  /* data */
+	n += put_varint(m + n, want);
+	size_t got = 0;
+	while (got < want) {
+		ssize_t k = pread(fd, m + n + got, want - got, (off_t)(off + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			free(p);
+			return -EIO;
+		}
+		got += (size_t)k;
+	}
+	size_t len = n + want;
+	p->len = len;
 	v->inflight += len;
 	v->pieces++;
-	int r = krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", p->buf + sizeof(v), len, tx_done, p);
+	int r = krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", m, len, tx_done, p);
 	if (r < 0) {
 		v->inflight -= len;
 		v->pieces--;
@@ -854,14 +863,7 @@ static void early_pump(struct move *v)
 		return;
 	}
 	while (v->inflight < XFER_INFLIGHT && (uint64_t)st.st_size >= v->early_off + XFER_CHUNK) {
-		uint8_t *data = malloc(XFER_CHUNK);
-		if (!data || pread(v->early_fd, data, XFER_CHUNK, (off_t)v->early_off) != (ssize_t)XFER_CHUNK) {
-			free(data);
-			v->early_bad = true;
-			return;
-		}
-		int r = send_piece(v, v->early_name, v->early_off, data, XFER_CHUNK, false, false);
-		free(data);
+		int r = send_piece(v, v->early_name, v->early_off, v->early_fd, XFER_CHUNK, false, false);
 		if (r < 0) {
 			v->early_bad = true;
 			return;

@@ -686,9 +686,10 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	}
 	mig_send(sock, MF_FROZEN, 0, 0, NULL, 0);
 	/* What is pending now goes with the image; what comes while it is
-	 * frozen from here on stays pending on the original: its deputy
-	 * sends that on (only the first kind: a dump in progress may take a
-	 * signal sent meanwhile, which then arrives twice rather than never). */
+	 * frozen from here on stays pending on the original: its deputy (or,
+	 * for a migrant here, home after mig.where) sends the other kinds on.
+	 * A signal sent during the dump may be in the image too: it then
+	 * arrives twice rather than never. */
 	unsigned long long carried = mig_pending_of(pid);
 	struct ckpt_error ce = { { 0 } };
 	struct ckpt_dump_opts o = { .process_only = true, .precopy = pc };

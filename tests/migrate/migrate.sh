@@ -157,7 +157,8 @@ echo "ok   a parent moved to node 2: its child left home signals it, and is reap
 # 3c. A shell parent moves 1 -> 2 -> 3, its three children stay home; its
 # wait gets each one's exact status by the pid it knows: one exits 3, one
 # is killed at home (SIGTERM), one the parent kills by pid (SIGUSR1) from
-# node 2, through its ghost there.
+# node 2, through its ghost there, one runs as nobody (so does its ghost)
+# and exits 6.
 cat >"$W/kids.sh" <<'SH'
 d=$1
 until_file() { while [ ! -e "$1" ]; do sleep 0.05; done; }
@@ -167,7 +168,9 @@ a=$!
 b=$!
 ( until_file "$d/never"; exit 5 ) &
 c=$!
-echo "$a $b $c" >"$d/k.pids.tmp"
+setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "while [ ! -e $d/k1.go ]; do sleep 0.05; done; exit 6" &
+e=$!
+echo "$a $b $c $e" >"$d/k.pids.tmp"
 mv "$d/k.pids.tmp" "$d/k.pids"
 until_file "$d/k.moved"
 kill -USR1 "$c"
@@ -175,12 +178,13 @@ until_file "$d/k.moved2"
 wait "$a"; ra=$?
 wait "$b"; rb=$?
 wait "$c"; rc=$?
-echo "a $ra b $rb c $rc" >"$d/k.out"
+wait "$e"; re=$?
+echo "a $ra b $rb c $rc e $re" >"$d/k.out"
 SH
 on 1 "$KRG" run -n 1 -- bash "$W/kids.sh" "$W" &
 run=$!
 wait_for 15 "kids.sh ready" test -s "$W/k.pids"
-read -r ka kb kc <"$W/k.pids"
+read -r ka kb kc ke <"$W/k.pids"
 kid=$(ps_json | python3 -c "
 import json, sys
 ps = json.load(sys.stdin)['processes']
@@ -192,6 +196,8 @@ parent_on2=$(ppid_on 2 "$ka")
 [ -n "$parent_on2" ] && [ "$(ppid_on 2 "$kb")" = "$parent_on2" ] && [ "$(ppid_on 2 "$kc")" = "$parent_on2" ] ||
 	fail "the children's pids $ka $kb $kc are not the migrant's children on node 2"
 on 2 grep -q kids.sh "/proc/$parent_on2/cmdline" || fail "pid $parent_on2 on node 2 is not kids.sh"
+[ "$(on 2 awk '/^Uid:/ {print $2 "," $4}' "/proc/$ke/status")" = "65534,65534" ] ||
+	fail "the ghost of child $ke (uid 65534 at home) does not have its uid on node 2"
 touch "$W/k.moved"
 kc_gone() { ! on 1 test -d "/proc/$kc/task"; }
 wait_for 15 "the parent's kill by pid to reach child $kc at home" kc_gone
@@ -205,12 +211,12 @@ touch "$W/k1.go"
 on 1 kill -TERM "$kb"
 touch "$W/k.moved2"
 wait_for 15 "the parent's waits" test -s "$W/k.out"
-[ "$(cat "$W/k.out")" = "a 3 b 143 c 138" ] || fail "the parent's wait got: $(cat "$W/k.out"), not a 3 b 143 c 138"
+[ "$(cat "$W/k.out")" = "a 3 b 143 c 138 e 6" ] || fail "the parent's wait got: $(cat "$W/k.out"), not a 3 b 143 c 138 e 6"
 rc=0; wait $run || rc=$?
 [ $rc = 0 ] || fail "kids.sh exit $rc"
 no_ghosts() { for n in 2 3; do ! on $n sh -c 'ls -l /proc/[0-9]*/exe 2>/dev/null' | grep -q krg-ghost || return 1; done; }
 wait_for 15 "no ghost left on nodes 2 and 3" no_ghosts
-echo "ok   a shell parent moved 1 -> 2 -> 3: its children left home are its children there by the same pids, its kill by pid reaches one, its wait gets 3, 143, 138"
+echo "ok   a shell parent moved 1 -> 2 -> 3: its children left home are its children there by the same pids, its kill by pid reaches one, its wait gets 3, 143, 138, 6; a ghost has its child's uid"
 
 # 3d. Signals sent while it is frozen for its first migration reach it:
 # SIGUSR1 over and over during the migration, and one SIGUSR2 while the
@@ -364,6 +370,31 @@ touch "$W/dirty.go"
 rc=0; wait $run || rc=$?
 [ $rc = 0 ] || fail "the writer's memory differs after pre-copied migrations (exit $rc): $(cat "$W/dirty.out")"
 echo "ok   a process writing its memory all along moved 1 -> 2 -> 3 with pre-copy, memory exact ($(cat "$W/dirty.out"); $(echo "$m2" | sed 's/.*(//;s/,.*//'))"
+
+# 6c. Killed during its pre-copy (the same writer, 0.3 s into a migration
+# that takes seconds): gone everywhere, no zombie, no image left, the
+# write-protection gone with it.
+mkdir "$W/k"
+on 1 "$KRG" run -n 1 -- python3 "$W/dirty.py" "$W/k" 96 >/dev/null 2>&1 &
+run=$!
+wait_for 30 "k ready" test -e "$W/k/dirty.ready"
+id=$(id_of "dirty.py $W/k")
+on 1 "$KRG" migrate "$id" 2 >/dev/null 2>&1 &
+mig=$!
+sleep 0.3
+on 1 kill -KILL $((id & 0x3fffff))
+wait $mig || true
+rc=0; wait $run || rc=$?
+[ $rc = 137 ] || fail "krg run exit $rc, not 137"
+wait_for 15 "no trace of $id" gone "$id" 2
+[ -z "$(on 1 ps -eo stat,args | grep '^Z' | grep -v grep)" ] || fail "zombie on node 1"
+none_left() {
+	for n in 1 2 3; do
+		[ -z "$(on $n sh -c 'ls -A /run/krg/mig-out /run/krg/mig-in /run/krg/mig 2>/dev/null' | grep -v '^/\|^$')" ] || return 1
+	done
+}
+wait_for 15 "no image left on any node" none_left
+echo "ok   killed during its pre-copy: gone everywhere, no zombie, no image left"
 
 # 7a. libkrg: a process moves itself (krg_migrate_self), then a bad node.
 out=$(on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_self" 3) || fail "mig_self: $out"

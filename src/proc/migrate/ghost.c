@@ -16,8 +16,9 @@
  *     home from the deputy, which reaps it, and dies the same way, so the
  *     migrant's wait() sees what the real child did;
  *   - if its holder goes away (the migrant left or ended), it exits.
- * Usage (by the restore only): krg-ghost FD UID GID COMM
- * FD: its SOCK_SEQPACKET socket to the holder (mig-int.h frames). */
+ * Usage (by the restore only): krg-ghost FD UID[,SUID] GID COMM
+ * FD: its SOCK_SEQPACKET socket to the holder (mig-int.h frames); UID,
+ * SUID, GID: the real child's real and saved uid and real gid. */
 #include <errno.h>
 #include <grp.h>
 #include <poll.h>
@@ -48,11 +49,15 @@ int main(int argc, char **argv)
 	if (sock > 0)
 		close_range(0, (unsigned)sock - 1, 0);
 	close_range((unsigned)sock + 1, ~0u, 0);
-	/* The migrant's own user, so that it may signal us (kill(2) checks
-	 * the sender's uid against ours). */
-	uid_t uid = (uid_t)strtoul(argv[2], NULL, 10);
+	/* The real child's ids, so that whoever may signal it may signal
+	 * us (kill(2) checks the sender's uid against our real and saved
+	 * ones), the migrant first. */
+	char *end;
+	uid_t uid = (uid_t)strtoul(argv[2], &end, 10), suid = uid;
+	if (*end == ',')
+		suid = (uid_t)strtoul(end + 1, NULL, 10);
 	gid_t gid = (gid_t)strtoul(argv[3], NULL, 10);
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, suid, suid) < 0)
 		return 255;
 	prctl(PR_SET_NAME, argv[4], 0, 0, 0);
 	int sfd = signalfd(-1, &all, SFD_CLOEXEC);

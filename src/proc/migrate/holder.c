@@ -119,8 +119,14 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			_exit(0);
 		}
 		snprintf(xa[ng][0], sizeof(xa[ng][0]), "%d", sv[1]);
-		snprintf(xa[ng][1], sizeof(xa[ng][1]), "%u", (unsigned)hd->uid);
-		snprintf(xa[ng][2], sizeof(xa[ng][2]), "%u", (unsigned)hd->gid);
+		/* The real child's ids, so that who may signal it is the same. */
+		if (hd->kid_ids[i]) {
+			snprintf(xa[ng][1], sizeof(xa[ng][1]), "%u,%u", (unsigned)hd->kid_uid[i], (unsigned)hd->kid_suid[i]);
+			snprintf(xa[ng][2], sizeof(xa[ng][2]), "%u", (unsigned)hd->kid_gid[i]);
+		} else {
+			snprintf(xa[ng][1], sizeof(xa[ng][1]), "%u", (unsigned)hd->uid);
+			snprintf(xa[ng][2], sizeof(xa[ng][2]), "%u", (unsigned)hd->gid);
+		}
 		snprintf(xa[ng][3], sizeof(xa[ng][3]), "%.15s", hd->kid_comm[i][0] ? hd->kid_comm[i] : "krg-ghost");
 		xv[ng][0] = (char *)hd->ghost;
 		for (int k = 0; k < 4; k++)

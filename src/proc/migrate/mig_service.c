@@ -100,6 +100,9 @@ struct kid {
 	pid_t as;        /* the pid the migrant knows it by */
 	pid_t ghost;     /* the ghost's pid here (a holder's); 0 if none */
 	char comm[16];
+	bool has_ids;    /* its ids at home are known: */
+	uid_t uid, suid; /* real and saved uid */
+	gid_t gid;       /* real gid */
 };
 
 struct move;
@@ -1026,7 +1029,7 @@ static size_t list_kids(const struct move *v, struct kid *out)
 	for (size_t i = 0; i < n; i++) {
 		if (!v->here) {
 			out[k] = (struct kid){ .home = c[i], .as = c[i] };
-			char path[64];
+			char path[64], line[256];
 			snprintf(path, sizeof(path), "/proc/%d/comm", (int)c[i]);
 			FILE *f = fopen(path, "re");
 			if (f) {
@@ -1034,6 +1037,18 @@ static size_t list_kids(const struct move *v, struct kid *out)
 					out[k].comm[strcspn(out[k].comm, "\n")] = 0;
 				fclose(f);
 			}
+			snprintf(path, sizeof(path), "/proc/%d/status", (int)c[i]);
+			f = fopen(path, "re");
+			unsigned u[3], g;
+			bool hu = false, hg = false;
+			while (f && fgets(line, sizeof(line), f)) {
+				hu |= sscanf(line, "Uid: %u %u %u", &u[0], &u[1], &u[2]) == 3;
+				hg |= sscanf(line, "Gid: %u", &g) == 1;
+			}
+			if (f)
+				fclose(f);
+			if (hu && hg)
+				out[k].has_ids = true, out[k].uid = u[0], out[k].suid = u[2], out[k].gid = g;
 			k++;
 			continue;
 		}
@@ -1105,6 +1120,10 @@ static void move_dumped(struct move *v, const char *spec)
 		kx[i].pid = (uint32_t)kids[i].home;
 		kx[i].as = (uint32_t)kids[i].as;
 		kx[i].comm = kids[i].comm;
+		if (kids[i].has_ids) {
+			kx[i].has_uid = kx[i].has_suid = kx[i].has_gid = true;
+			kx[i].uid = kids[i].uid, kx[i].suid = kids[i].suid, kx[i].gid = kids[i].gid;
+		}
 		kp[i] = &kx[i];
 	}
 	q.n_kids = nk;
@@ -1640,6 +1659,8 @@ static void rx_try_start(struct rx *x)
 			continue;
 		hd.kid_home[hd.nkids] = (pid_t)k->pid;
 		hd.kid_as[hd.nkids] = (pid_t)k->as;
+		if ((hd.kid_ids[hd.nkids] = k->has_uid && k->has_suid && k->has_gid))
+			hd.kid_uid[hd.nkids] = k->uid, hd.kid_suid[hd.nkids] = k->suid, hd.kid_gid[hd.nkids] = k->gid;
 		snprintf(hd.kid_comm[hd.nkids++], sizeof(hd.kid_comm[0]), "%s", k->comm ? k->comm : "");
 	}
 	int sv[2];
@@ -1675,7 +1696,8 @@ static void rx_try_start(struct rx *x)
 	memcpy(h->tty, hd.tty, sizeof(h->tty));
 	h->nkids = hd.nkids;
 	for (size_t i = 0; i < hd.nkids; i++) {
-		h->kids[i] = (struct kid){ .home = hd.kid_home[i], .as = hd.kid_as[i] };
+		h->kids[i] = (struct kid){ .home = hd.kid_home[i], .as = hd.kid_as[i], .has_ids = hd.kid_ids[i],
+					   .uid = hd.kid_uid[i], .suid = hd.kid_suid[i], .gid = hd.kid_gid[i] };
 		snprintf(h->kids[i].comm, sizeof(h->kids[i].comm), "%s", hd.kid_comm[i]);
 	}
 	h->c = conn_new(sv[0], CK_HOLDER, h);

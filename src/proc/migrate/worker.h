@@ -31,6 +31,9 @@ struct mig_hold {
 	pid_t kid_home[MIG_MAX_KIDS];       /* the child's pid at home */
 	pid_t kid_as[MIG_MAX_KIDS];         /* the pid the migrant knows it by: the ghost's, if free here */
 	char kid_comm[MIG_MAX_KIDS][16];
+	bool kid_ids[MIG_MAX_KIDS];         /* the next three are known (else the migrant's uid/gid) */
+	uid_t kid_uid[MIG_MAX_KIDS], kid_suid[MIG_MAX_KIDS];
+	gid_t kid_gid[MIG_MAX_KIDS];
 	char ghost[512];                    /* the krg-ghost program */
 };
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);

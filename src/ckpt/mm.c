@@ -253,11 +253,17 @@ static bool want_page(const Krg__Ckpt__Vma *v, uint64_t pm)
 
 static int add_run(Krg__Ckpt__Vma *v, uint64_t start, uint64_t npages, uint64_t offset)
 {
-	Krg__Ckpt__PageRun **nr = realloc(v->runs, (v->n_runs + 1) * sizeof(*nr));
+	/* The array doubles (at each power of two): after a pre-copy a VMA
+	 * may have tens of thousands of runs (pages copied again elsewhere). */
+	if (v->n_runs < 8 ? !v->n_runs : !(v->n_runs & (v->n_runs - 1))) {
+		Krg__Ckpt__PageRun **nr = realloc(v->runs, (v->n_runs < 8 ? 8 : 2 * v->n_runs) * sizeof(*nr));
+		if (!nr)
+			abort();
+		v->runs = nr;
+	}
 	Krg__Ckpt__PageRun *run = calloc(1, sizeof(*run));
-	if (!nr || !run)
+	if (!run)
 		abort();
-	v->runs = nr;
 	krg__ckpt__page_run__init(run);
 	run->start = start, run->npages = npages, run->offset = offset;
 	v->runs[v->n_runs++] = run;

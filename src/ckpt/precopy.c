@@ -250,6 +250,11 @@ static int copy_range(struct ckpt_precopy *pc, struct pc_area *a, uint64_t s, ui
 		size_t len = (size_t)MIN(e - s, PC_CHUNK);
 		int r = ckpt_peek(pc->pid, s, pc->buf, len);
 		if (r < 0) {
+			/* Gone (killed meanwhile, a zombie or reaped: its pagemap
+			 * reads nothing): not worth trying page by page. */
+			uint64_t pm;
+			if (pread(pc->pmfd, &pm, sizeof(pm), (off_t)(s / CKPT_PAGE * 8)) != (ssize_t)sizeof(pm))
+				return ckpt_fail(err, ESRCH, "process %d ended during the pre-copy", pc->pid);
 			if (len == CKPT_PAGE) {
 				a->off[(s - a->start) / CKPT_PAGE] = PC_NONE;
 				s += CKPT_PAGE;

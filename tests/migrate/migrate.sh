@@ -371,6 +371,31 @@ rc=0; wait $run || rc=$?
 [ $rc = 0 ] || fail "the writer's memory differs after pre-copied migrations (exit $rc): $(cat "$W/dirty.out")"
 echo "ok   a process writing its memory all along moved 1 -> 2 -> 3 with pre-copy, memory exact ($(cat "$W/dirty.out"); $(echo "$m2" | sed 's/.*(//;s/,.*//'))"
 
+# 6c. Killed during its pre-copy (the same writer, 0.3 s into a migration
+# that takes seconds): gone everywhere, no zombie, no image left, the
+# write-protection gone with it.
+mkdir "$W/k"
+on 1 "$KRG" run -n 1 -- python3 "$W/dirty.py" "$W/k" 96 >/dev/null 2>&1 &
+run=$!
+wait_for 30 "k ready" test -e "$W/k/dirty.ready"
+id=$(id_of "dirty.py $W/k")
+on 1 "$KRG" migrate "$id" 2 >/dev/null 2>&1 &
+mig=$!
+sleep 0.3
+on 1 kill -KILL $((id & 0x3fffff))
+wait $mig || true
+rc=0; wait $run || rc=$?
+[ $rc = 137 ] || fail "krg run exit $rc, not 137"
+wait_for 15 "no trace of $id" gone "$id" 2
+[ -z "$(on 1 ps -eo stat,args | grep '^Z' | grep -v grep)" ] || fail "zombie on node 1"
+none_left() {
+	for n in 1 2 3; do
+		[ -z "$(on $n sh -c 'ls -A /run/krg/mig-out /run/krg/mig-in /run/krg/mig 2>/dev/null' | grep -v '^/\|^$')" ] || return 1
+	done
+}
+wait_for 15 "no image left on any node" none_left
+echo "ok   killed during its pre-copy: gone everywhere, no zombie, no image left"
+
 # 7a. libkrg: a process moves itself (krg_migrate_self), then a bad node.
 out=$(on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_self" 3) || fail "mig_self: $out"
 echo "$out" | grep -q "after $PREFIX-node3 r 0" || fail "mig_self: $out"

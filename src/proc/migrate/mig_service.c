@@ -167,6 +167,7 @@ struct move {
 	bool pre_waiting;
 	unsigned pre_rounds;
 	uint64_t t_frozen;      /* MF_FROZEN: the process stopped (0: not yet) */
+	bool freed;             /* move_free done, memory goes at the timer's close */
 };
 
 struct rx {
@@ -656,8 +657,12 @@ static void move_free(struct move *v)
 
 static void move_maybe_free(struct move *v)
 {
-	if (v->answered && !v->pieces && v->req_done && !v->w)
+	/* freed: callers may look at it again before its memory goes (at the
+	 * timer's close callback). */
+	if (!v->freed && v->answered && !v->pieces && v->req_done && !v->w) {
+		v->freed = true;
 		move_free(v);
+	}
 }
 
 static void send_abort(struct move *v)
@@ -677,6 +682,8 @@ static void send_abort(struct move *v)
 static void move_fail(struct move *v, int status, const char *text)
 {
 	log_warn("migrate: %u to node %u: %s", v->id, v->to, text);
+	if (!v->dumped)
+		v->req_done = true; /* no mig.recv was sent: none to wait for (the move can go) */
 	uv_timer_stop(&v->early_timer);
 	if (!v->dumped && v->early_pieces && !v->tx_failed)
 		send_abort(v); /* the target has pieces but no mig.recv will come */

@@ -680,6 +680,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	int r = freeze(pid);
 	if (r < 0) {
 		ckpt_precopy_free(pc);
+		mig_rm_rf(w->dir); /* what a pre-copy wrote */
 		kill(pid, SIGCONT);
 		sendf(sock, MF_ERR, "process %u: cannot freeze it: %s", w->id, strerror(-r));
 		_exit(0);

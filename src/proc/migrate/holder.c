@@ -308,8 +308,10 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 					mig_send(sock, MF_BACK, tty_in, 0, in, (size_t)k);
 				/* Signals that reached it after its dump (arg: those
 				 * pending before, which the image carries): home sends
-				 * them on to its next node. */
-				mig_send(sock, MF_DRAINED, 0, (int64_t)(mig_pending_of(pid) & ~(unsigned long long)h.arg), NULL, 0);
+				 * them on to its next node; not its timers' ticks (the
+				 * image has the timers). */
+				unsigned long long came = mig_pending_of(pid) & ~(unsigned long long)h.arg & ~mig_timer_signals(pid);
+				mig_send(sock, MF_DRAINED, 0, (int64_t)came, NULL, 0);
 				kill(pid, SIGKILL);
 			}
 			continue;

@@ -164,6 +164,21 @@ unsigned long long mig_pending_of(pid_t pid)
 	return m;
 }
 
+unsigned long long mig_timer_signals(pid_t pid)
+{
+	unsigned long long m = 1ULL << (SIGALRM - 1) | 1ULL << (SIGVTALRM - 1) | 1ULL << (SIGPROF - 1);
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/timers", (int)pid);
+	FILE *f = fopen(path, "re");
+	int s;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "signal: %d/", &s) == 1 && s >= 1 && s <= 64)
+			m |= 1ULL << (s - 1);
+	if (f)
+		fclose(f);
+	return m;
+}
+
 /* Fault injection for the tests (migrate.sh, signals while frozen): with
  * KRG_MIG_TEST_HOLD=DIR and DIR/<id>.hold present, the dumped process is
  * held frozen, DIR/<id>.frozen created, until <id>.hold is removed. */

@@ -42,6 +42,9 @@ void mig_rm_rf(const char *dir);
 /* Signals pending on process pid (its own and process-wide): bit s-1 for
  * signal s. */
 unsigned long long mig_pending_of(pid_t pid);
+/* The signals its own timers send (its POSIX timers', and SIGALRM,
+ * SIGVTALRM, SIGPROF for its interval timers), same mask. */
+unsigned long long mig_timer_signals(pid_t pid);
 /* In the running process pid: fds nums[] become opens of path (O_RDWR,
  * their O_NONBLOCK and close-on-exec kept). 0 or -errno. */
 int mig_fd_replace(pid_t pid, const int *nums, size_t n, const char *path);

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KRG_SCHED_API_VERSION 1
+#define KRG_SCHED_API_VERSION 2  /* 2: io_kbps and cpu_used in krg_sched_node */
 #define KRG_SCHED_PLUGIN_SYMBOL "krg_sched_policy_entry"
 #define KRG_SCHED_MAX_PARAMS 8
 #define KRG_MAX_SCHED_NODES 256  /* node ids 0..255 */
@@ -50,6 +50,8 @@ struct krg_sched_node {
 	uint32_t runnable;         /* processes in state R there (the run queue) */
 	double run_norm;           /* runnable / cpus: the CPU demand per CPU of capacity */
 	uint64_t age_ms;           /* age of these figures */
+	double io_kbps;            /* node I/O: KiB/s of rchar + wchar of all its processes */
+	double cpu_used;           /* CPUs busy with its processes over the last second */
 };
 
 /* A process of the deciding node that a balancer may move: a krg process

@@ -18,8 +18,14 @@ struct krg_node_figures {
 	uint64_t mem_total_kb, mem_available_kb;
 	uint32_t krg_procs;
 	uint32_t runnable;         /* processes in state R (0 from an older krgd) */
+	double io_kbps;            /* the scheduler's node I/O probe (0 if not sent) */
+	double cpu_used;           /* the scheduler's cpu.used probe (0 if not sent) */
 	uint64_t age_ms;           /* age of the sample in this node's cache */
 };
 /* Node id's figures if usable for placement: sampled less than 5 s ago,
  * and the node is this one or up and linked. 0 or -EAGAIN. */
 int krg_proc_table_node(struct krg_proc_table *t, uint32_t id, struct krg_node_figures *out);
+/* The scheduler's latest node probes, sent with this node's next load
+ * broadcasts (the table samples load and memory, the scheduler I/O and
+ * CPU use: each figure is sampled once). */
+void krg_proc_table_set_probes(struct krg_proc_table *t, double io_kbps, double cpu_used);

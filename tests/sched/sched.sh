@@ -35,6 +35,8 @@ done
 on 1 "$KRG" run -n 1 -- python3 -c 'while True: pass' </dev/null >/dev/null 2>&1 &
 busy=$!
 wait_for 10 "the busy process shows CPU use" sj_is 1 "any(p['cpu_pct'] > 10 and p['comm']=='python3' for p in s['processes'])" True
+# ... and node 1's cpu.used reaches the other nodes with its load broadcast.
+wait_for 10 "node 2 sees node 1's cpu_used" sj_is 2 "[n['cpu_used'] > 0.1 and 'io_kbps' in n for n in s['nodes'] if n['id']==1][0]" True
 kill $busy 2>/dev/null || true
 bid=$(sj 1 "[p['id'] for p in s['processes'] if p['comm']=='python3'][0]")
 on 1 "$KRG" kill -9 "$bid" || true

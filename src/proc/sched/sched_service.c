@@ -271,6 +271,9 @@ static size_t gather_nodes(struct krg_sched *sc, struct krg_sched_node *out)
 			.load_norm = f.cpus > 0 ? f.load1 / f.cpus : 0, .mem_total_kb = f.mem_total_kb,
 			.mem_available_kb = f.mem_available_kb, .krg_procs = f.krg_procs, .runnable = f.runnable,
 			.run_norm = f.cpus > 0 ? f.runnable / f.cpus : 0, .age_ms = f.age_ms,
+			/* Ours fresh from the probes, the peers' from their broadcast. */
+			.io_kbps = id == sc->self ? sc->probes.node_io_kbps : f.io_kbps,
+			.cpu_used = id == sc->self ? sc->probes.node_cpu_used : f.cpu_used,
 		};
 	}
 	return n;
@@ -695,6 +698,8 @@ static void timer_cb(uv_timer_t *t)
 		return;
 	if (sched_probe_sample(&sc->probes, sc->krgd, sc->self) < 0)
 		log_debug("sched: cannot sample probes");
+	else
+		krg_proc_table_set_probes(sc->s->table, sc->probes.node_io_kbps, sc->probes.node_cpu_used);
 	sync_state(sc);
 	judge(sc, uv_now(sc->s->loop));
 	distant_fork(sc, uv_now(sc->s->loop));
@@ -761,6 +766,8 @@ static void status_json(struct krg_sched *sc, FILE *f)
 		krg_json_uint(&j, "krg_procs", nodes[i].krg_procs);
 		krg_json_uint(&j, "runnable", nodes[i].runnable);
 		krg_json_double(&j, "run_norm", nodes[i].run_norm);
+		krg_json_double(&j, "io_kbps", nodes[i].io_kbps);
+		krg_json_double(&j, "cpu_used", nodes[i].cpu_used);
 		krg_json_uint(&j, "age_ms", nodes[i].age_ms);
 		krg_json_end_object(&j);
 	}
@@ -828,12 +835,12 @@ static void status_text(struct krg_sched *sc, FILE *f)
 		fprintf(f, "  %-10u %-7d %6.1f %9llu %10.1f %10.1f  %s\n", q->id, (int)q->pid, q->cpu_pct,
 			(unsigned long long)q->rss_kb, q->io_r_kbps, q->io_w_kbps, q->comm);
 	}
-	fprintf(f, "\nNodes (remote load cache):\n  %-5s %6s %6s %9s %5s %8s %10s %5s\n", "NODE", "CPUS", "LOAD1",
-		"LOAD/CPU", "RUN", "RUN/CPU", "AVAIL_MiB", "KRG");
+	fprintf(f, "\nNodes (remote load cache):\n  %-5s %6s %6s %9s %5s %8s %8s %9s %10s %5s\n", "NODE", "CPUS",
+		"LOAD1", "LOAD/CPU", "RUN", "RUN/CPU", "CPU_USED", "IO_KB/s", "AVAIL_MiB", "KRG");
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, "  %-5u %6.2f %6.2f %9.2f %5u %8.2f %10llu %5u\n", nodes[i].id, nodes[i].cpus, nodes[i].load1,
-			nodes[i].load_norm, nodes[i].runnable, nodes[i].run_norm,
-			(unsigned long long)(nodes[i].mem_available_kb / 1024), nodes[i].krg_procs);
+		fprintf(f, "  %-5u %6.2f %6.2f %9.2f %5u %8.2f %8.2f %9.1f %10llu %5u\n", nodes[i].id, nodes[i].cpus,
+			nodes[i].load1, nodes[i].load_norm, nodes[i].runnable, nodes[i].run_norm, nodes[i].cpu_used,
+			nodes[i].io_kbps, (unsigned long long)(nodes[i].mem_available_kb / 1024), nodes[i].krg_procs);
 	fprintf(f, "\nPolicies:\n  %-14s %-10s %-8s %-52s %s\n", "NAME", "KIND", "STATE", "PARAMS", "SOURCE");
 	for (size_t i = 0; i < sc->n_pol; i++) {
 		const struct sched_policy *p = &sc->pol[i];

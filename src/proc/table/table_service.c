@@ -58,6 +58,8 @@ struct krg_proc_table {
 	uv_timer_t timer;
 	bool stopped;
 	struct node_load loads[KRG_MAX_NODES];
+	bool have_probes;           /* the scheduler gave io_kbps and cpu_used */
+	double io_kbps, cpu_used;
 	struct krg_proc_table *next_stopped;
 };
 
@@ -102,6 +104,11 @@ static void sample_self(struct krg_proc_table *t)
 	nl->l.krg_procs = (uint32_t)krg;
 	nl->l.has_runnable = true;
 	nl->l.runnable = (uint32_t)runnable;
+	if (t->have_probes) {
+		nl->l.has_io_kbps = nl->l.has_cpu_used = true;
+		nl->l.io_kbps = t->io_kbps;
+		nl->l.cpu_used = t->cpu_used;
+	}
 	nl->l.unix_ms = unix_ms();
 	nl->have = true;
 	nl->rx_ms = uv_now(t->s->loop);
@@ -144,7 +151,8 @@ static void on_node_load(struct krg_net *net, uint32_t from, const struct krg_ms
 	if (l->node != from || from >= KRG_MAX_NODES || !sane_double(l->cpus, 1e6) || l->cpus <= 0 ||
 	    !sane_double(l->load1, 1e9) || !sane_double(l->load5, 1e9) || !sane_double(l->load15, 1e9) ||
 	    l->mem_free_kb > l->mem_total_kb || l->mem_available_kb > l->mem_total_kb || l->krg_procs > l->procs ||
-	    (l->has_runnable && l->runnable > l->procs)) {
+	    (l->has_runnable && l->runnable > l->procs) || (l->has_io_kbps && !sane_double(l->io_kbps, 1e12)) ||
+	    (l->has_cpu_used && !sane_double(l->cpu_used, 1e6))) {
 		log_warn("node %u: inconsistent node.load (node %u, cpus %g), dropped", from, l->node, l->cpus);
 		krg__node__node_load__free_unpacked(l, NULL);
 		return;
@@ -174,9 +182,20 @@ int krg_proc_table_node(struct krg_proc_table *t, uint32_t id, struct krg_node_f
 		.mem_available_kb = nl->l.mem_available_kb,
 		.krg_procs = nl->l.krg_procs,
 		.runnable = nl->l.has_runnable ? nl->l.runnable : 0,
+		.io_kbps = nl->l.has_io_kbps ? nl->l.io_kbps : 0,
+		.cpu_used = nl->l.has_cpu_used ? nl->l.cpu_used : 0,
 		.age_ms = now - nl->rx_ms,
 	};
 	return 0;
+}
+
+void krg_proc_table_set_probes(struct krg_proc_table *t, double io_kbps, double cpu_used)
+{
+	if (!t || t->stopped || !isfinite(io_kbps) || !isfinite(cpu_used))
+		return;
+	t->have_probes = true;
+	t->io_kbps = io_kbps < 0 ? 0 : io_kbps;
+	t->cpu_used = cpu_used < 0 ? 0 : cpu_used;
 }
 
 static void on_api_stats(struct krg_api_call *call, void *data)

@@ -4,7 +4,7 @@
 # arrives are judged useless and raise the adapted threshold and interval
 # above the configured ones; a migrant that keeps running is judged useful
 # and brings them back down; with mosix.adaptive 0 the configured values
-# rule. Behaviour only: every wait is for a verdict or a value, however
+# rule; the moves' cost sets a minimum age. Behaviour only: every wait is for a verdict or a value, however
 # long this host takes.
 PREFIX=sadapt
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
@@ -47,6 +47,8 @@ i1=$(mosix 1 "['adapted']['min_interval_ms']")
 echo "after useless moves: $(mosix 1 "['verdicts']"), threshold $t1, min_interval_ms $i1"
 gt "$t1" 0.5 || fail "useless moves did not raise the threshold (adapted $t1, configured 0.5)"
 gt "$i1" 1000 || fail "useless moves did not lengthen the interval (adapted $i1 ms, configured 1000)"
+a1=$(mosix 1 "['adapted']['min_age_ms']")
+gt "$a1" 0 || fail "the moves' cost did not raise the minimum age (adapted $a1 ms, configured 0)"
 on 1 krgadm sched status | grep -A4 "Self-adaptation of mosix"
 kill_all "uname().nodename"
 
@@ -67,6 +69,7 @@ on 1 krgadm sched set mosix.adaptive 0
 wait_for 10 "adaptation off on node 1" is "['params']['adaptive']" 0.0
 assert_eq "$(mosix 1 "['adapted']['threshold']")" 0.5 "adapted threshold with adaptive 0"
 assert_eq "$(mosix 1 "['adapted']['min_interval_ms']")" 1000.0 "adapted interval with adaptive 0"
+assert_eq "$(mosix 1 "['adapted']['min_age_ms']")" 0.0 "adapted minimum age with adaptive 0"
 kill_all adapt
 wait 2>/dev/null || true
 echo PASS

@@ -18,7 +18,13 @@
  * threshold alone still lets a burst of short jobs on one node trigger
  * moves every second; a long interval alone still moves the wrong ones.
  * The raise is also forgotten with time (half-life 60 s), since a bar
- * raised high enough stops the moves that could show it is too high. */
+ * raised high enough stops the moves that could show it is too high.
+ * It also learns what a move costs (the verdicts' migration times) and
+ * leaves alone processes younger than that cost times the bar: Unix
+ * process lifetimes are heavy-tailed (Harchol-Balter and Downey, 1997),
+ * so a process expects to run about as long again as it already has, and
+ * one younger than a migration is as likely to end before the move pays
+ * as after. */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -44,6 +50,7 @@ struct mosix_state {
 	uint64_t last_ms;   /* monotonic time of the last decision that moved something */
 	double thr_f;       /* adapted threshold / configured, in [1, MAX_THR_F] */
 	double ivl_f;       /* adapted interval / configured, in [1, MAX_IVL_F] */
+	double cost_ms;     /* moving average of the judged moves' cost, 0 before any */
 	uint64_t decay_ms;  /* monotonic time the factors were last decayed */
 };
 
@@ -57,6 +64,7 @@ static void decay(struct mosix_state *st, const double *p, uint64_t now)
 {
 	if (!adaptive(p)) {
 		st->thr_f = st->ivl_f = 1;
+		st->cost_ms = 0;
 	} else if (st->decay_ms && now > st->decay_ms) {
 		double k = pow(0.5, (double)(now - st->decay_ms) / HALF_LIFE_MS);
 		st->thr_f = 1 + (st->thr_f - 1) * k;
@@ -88,6 +96,7 @@ static void mosix_observe(void *state, const double *p, const struct krg_sched_v
 	decay(st, p, now_ms());
 	if (!adaptive(p))
 		return;
+	st->cost_ms = st->cost_ms > 0 ? 0.7 * st->cost_ms + 0.3 * (double)v->cost_ms : (double)v->cost_ms;
 	if (v->useful) {
 		st->thr_f = 1 + (st->thr_f - 1) * RELAX;
 		st->ivl_f = 1 + (st->ivl_f - 1) * RELAX;
@@ -95,6 +104,12 @@ static void mosix_observe(void *state, const double *p, const struct krg_sched_v
 		st->thr_f = fmin(MAX_THR_F, st->thr_f * 1.5);
 		st->ivl_f = fmin(MAX_IVL_F, st->ivl_f * 2);
 	}
+}
+
+/* Processes younger than this are not moved. */
+static double min_age(const struct mosix_state *st, const double *p)
+{
+	return fmax(p[P_MIN_AGE], st->thr_f * st->cost_ms);
 }
 
 static void mosix_adapted(void *state, const double *p, double *out)
@@ -105,6 +120,7 @@ static void mosix_adapted(void *state, const double *p, double *out)
 		out[i] = p[i];
 	out[P_THRESHOLD] = p[P_THRESHOLD] * st->thr_f;
 	out[P_MIN_INTERVAL] = round(p[P_MIN_INTERVAL] * st->ivl_f);
+	out[P_MIN_AGE] = round(min_age(st, p));
 }
 
 static void mosix_fini(void *state)
@@ -120,6 +136,7 @@ static int mosix_balance(void *state, const double *p, const struct krg_sched_no
 	uint64_t now = now_ms();
 	decay(st, p, now);
 	double threshold = p[P_THRESHOLD] * st->thr_f;
+	uint64_t age = (uint64_t)min_age(st, p);
 	if (st->last_ms && now - st->last_ms < (uint64_t)(p[P_MIN_INTERVAL] * st->ivl_f))
 		return 0;
 	double run[KRG_MAX_SCHED_NODES];
@@ -152,7 +169,7 @@ static int mosix_balance(void *state, const double *p, const struct krg_sched_no
 		size_t pick = nprocs;
 		for (size_t j = 0; j < nprocs; j++)
 			if (!used[j] && procs[j].runnable && procs[j].io_kbps <= p[P_MAX_IO] &&
-			    procs[j].age_ms >= (uint64_t)p[P_MIN_AGE] &&
+			    procs[j].age_ms >= age &&
 			    (pick == nprocs || procs[j].cpu_pct > procs[pick].cpu_pct))
 				pick = j;
 		if (pick == nprocs)

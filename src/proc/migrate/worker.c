@@ -626,7 +626,7 @@ static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *ab
 		ckpt_precopy_free(pc);
 		return NULL;
 	}
-	uint64_t prev = UINT64_MAX;
+	uint64_t prev = UINT64_MAX, total = 0;
 	for (int round = 1;; round++) {
 		uint64_t bytes;
 		if ((r = ckpt_precopy_round(pc, &bytes, &ce)) < 0) {
@@ -643,8 +643,11 @@ static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *ab
 			*aborted = true;
 			return NULL;
 		}
-		/* The first round copies everything: always one more. */
-		if (round > 1 && (bytes <= PRECOPY_SMALL || bytes * 4 > prev * 3))
+		/* The first round copies everything: always one more. The
+		 * file (tmpfs, here and on the target) stops at about three
+		 * times the memory, however slowly the rounds shrink. */
+		total += bytes;
+		if (round > 1 && (bytes <= PRECOPY_SMALL || bytes * 4 > prev * 3 || total > 2 * ckpt_precopy_tracked(pc)))
 			break;
 		if (round >= PRECOPY_MAX_ROUNDS || k == 0)
 			break;

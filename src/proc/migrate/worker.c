@@ -739,15 +739,14 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 			}
 		}
 	}
-	/* Tracking is over (the dump took the pages file, or failed): the
-	 * write-protection goes before anything else happens to it. */
-	ckpt_precopy_free(pc);
 	/* Its file locks go with it: released here (it is stopped) so the
 	 * target can take them; taken back if the migration fails. */
 	if (r == 0 && (r = ckpt_app_locks(pid, w->dir, false, &ce)) < 0)
 		snprintf(err, sizeof(err), "%s", ce.msg);
 	if (r < 0) {
 		char e2[256];
+		/* The write-protection goes before it runs on here. */
+		ckpt_precopy_free(pc);
 		if (np)
 			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, e2, sizeof(e2));
 		for (size_t i = 0; i < np; i++)
@@ -803,6 +802,10 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		}
 		argv[ac] = NULL;
 		r = ac >= 5 ? become_deputy(pid, argv, err, sizeof(err)) : -EINVAL;
+		/* Only now (its old memory is gone with the exec, or goes with
+		 * the kill): dropping the write-protection of a large area takes
+		 * a while, which the frozen time need not include. */
+		ckpt_precopy_free(pc);
 		if (!w->migrant_here)
 			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
 		if (r < 0) {
@@ -820,9 +823,12 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
 	} else if (h.type == MF_COMMIT) {
 		kill(pid, SIGKILL);
+		ckpt_precopy_free(pc);
 		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
 	} else {
-		/* Abort, or krgd went away: it goes on here, with its locks. */
+		/* Abort, or krgd went away: it goes on here, with its locks
+		 * and without the write-protection. */
+		ckpt_precopy_free(pc);
 		struct ckpt_error le = { { 0 } };
 		if (ckpt_app_locks(pid, w->dir, true, &le) < 0)
 			fprintf(stderr, "krgd migrate worker: process %u keeps running without some file locks: %s\n", w->id, le.msg);

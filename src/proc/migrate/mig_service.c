@@ -488,9 +488,8 @@ static void dep_to(struct dep *d, uint8_t type, int32_t fd, int64_t arg, const v
 	d->pt = q;
 }
 
-static void pp_closed(uv_handle_t *h)
+static void dep_release(struct dep *d)
 {
-	struct dep *d = h->data;
 	while (d->bh) {
 		struct backq *b = d->bh;
 		d->bh = b->next;
@@ -505,6 +504,11 @@ static void pp_closed(uv_handle_t *h)
 		close(d->pidfd);
 	free(d->ended);
 	free(d);
+}
+
+static void pp_closed(uv_handle_t *h)
+{
+	dep_release(h->data);
 }
 
 static void dep_free(struct dep *d)
@@ -522,7 +526,8 @@ static void dep_free(struct dep *d)
 		uv_poll_stop(&d->pp);
 		uv_close((uv_handle_t *)&d->pp, pp_closed);
 	} else {
-		pp_closed((uv_handle_t *)&d->pp);
+		/* No poll handle was ever started: its data is not set. */
+		dep_release(d);
 	}
 }
 

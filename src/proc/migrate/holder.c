@@ -203,6 +203,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 
 	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
 	bool leaving = false;
+	bool killed = false;  /* SIGKILL before MF_GO: the move failed (the original died before its commit), no MF_GO comes */
 	int exit_status = -1; /* it ended before MF_GO: reported once home says go */
 	for (;;) {
 		struct pollfd fds[2 + MIG_MAX_PROXIES + MIG_MAX_KIDS];
@@ -239,6 +240,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			int st = 0;
 			if (waitpid(pid, &st, 0) != pid)
 				st = SIGKILL;
+			if (!leaving && !p.out_enabled && killed) {
+				/* The move failed: as below, done, its output
+				 * going nowhere (the original's was the real one). */
+				mig_send(sock, MF_EXIT, 0, st, NULL, 0);
+				break;
+			}
 			if (!leaving && !p.out_enabled) {
 				/* Home does not know yet that it runs here: its last
 				 * output and its status wait for MF_GO. */
@@ -290,6 +297,8 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 				struct winsize ws = { .ws_row = (unsigned short)(h.arg >> 16), .ws_col = (unsigned short)(h.arg & 0xffff) };
 				ioctl(master, TIOCSWINSZ, &ws);
 			} else if (h.type == MF_SIG && h.arg > 0 && h.arg < 65) {
+				if (h.arg == SIGKILL && !p.out_enabled)
+					killed = true;
 				kill(pid, (int)h.arg);
 			} else if (h.type == MF_KID_EXIT) {
 				for (size_t g = 0; g < ng; g++)

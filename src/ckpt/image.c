@@ -108,6 +108,12 @@ struct ckpt_writer {
  * get the dumper throttled (balance_dirty_pages) mid-way. */
 #define WRITEBACK_STEP (8ULL << 20)
 
+/* While an application waits frozen for a dump it will survive, the
+ * parts are only put in the page cache (ckpt_image_defer_sync): starting
+ * writeback then would stall the copy on a busy disk and lengthen the
+ * freeze; ckpt_image_sync makes them durable once it runs again. */
+static bool defer_sync;
+
 static int write_all(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -159,7 +165,7 @@ int ckpt_writer_write(struct ckpt_writer *w, const void *buf, size_t len, struct
 	if (!w->raw)
 		crypto_generichash_update(&w->st, buf, len);
 	w->len += len;
-	if (w->len - w->flushed >= WRITEBACK_STEP) {
+	if (!defer_sync && w->len - w->flushed >= WRITEBACK_STEP) {
 		/* Only a hint: an error here shows again at fsync. */
 		(void)sync_file_range(w->fd, (off_t)(sizeof(w->frame) + w->flushed), (off_t)(w->len - w->flushed), SYNC_FILE_RANGE_WRITE);
 		w->flushed = w->len;
@@ -185,8 +191,6 @@ void ckpt_writer_abort(struct ckpt_writer *w)
 
 /* Deferred durability (ckpt_image_defer_sync): parts are written and
  * renamed now, made durable by ckpt_image_sync before the inventory. */
-static bool defer_sync;
-
 void ckpt_image_defer_sync(bool on)
 {
 	defer_sync = on;

@@ -270,6 +270,17 @@ static int add_run(Krg__Ckpt__Vma *v, uint64_t start, uint64_t npages, uint64_t 
 	return 0;
 }
 
+/* The VMA's checksum from its pages' hash state (consumed). */
+static void vma_seal_sum(Krg__Ckpt__Vma *v, XXH3_state_t *hs)
+{
+	v->has_checksum = true;
+	v->checksum.len = SUM_LEN;
+	v->checksum.data = malloc(SUM_LEN);
+	if (!v->checksum.data)
+		abort();
+	sum_final(hs, v->checksum.data);
+}
+
 static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
 	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
@@ -331,12 +342,7 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 		}
 	}
 	if (v->n_runs) {
-		v->has_checksum = true;
-		v->checksum.len = SUM_LEN;
-		v->checksum.data = malloc(SUM_LEN);
-		if (!v->checksum.data)
-			abort();
-		sum_final(hs, v->checksum.data);
+		vma_seal_sum(v, hs);
 		return 0;
 	}
 out:
@@ -423,12 +429,7 @@ static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, K
 	if ((r = sparse_fresh(pid, v, hs, w, buf, fs, fn, err)) < 0)
 		goto out;
 	if (v->n_runs) {
-		v->has_checksum = true;
-		v->checksum.len = SUM_LEN;
-		v->checksum.data = malloc(SUM_LEN);
-		if (!v->checksum.data)
-			abort();
-		sum_final(hs, v->checksum.data);
+		vma_seal_sum(v, hs);
 		return 0;
 	}
 out:

@@ -295,15 +295,24 @@ check_refused "already there" on 2 "$KRG" migrate "$id" 1
 check_refused "usage" on 2 "$KRG" migrate "$id"
 [ "$(where "$id")" = "1 1" ] || fail "moved anyway"
 
+# kill_while_migrating ID PAUSE: SIGKILL the process PAUSE s into its move
+# to node 2; its `krg run` ($run) ends 137, nothing of it is left anywhere
+# and node 1 has no zombie.
+kill_while_migrating() {
+	local id=$1 pause=$2 mig rc
+	on 1 "$KRG" migrate "$id" 2 >/dev/null 2>&1 &
+	mig=$!
+	[ "$pause" = 0 ] || sleep "$pause"
+	on 1 kill -KILL $((id & 0x3fffff))
+	wait $mig || true
+	rc=0; wait $run || rc=$?
+	[ $rc = 137 ] || fail "krg run exit $rc, not 137"
+	wait_for 15 "no trace of $id" gone "$id" 2
+	[ -z "$(on 1 ps -eo stat,args | grep '^Z' | grep -v grep)" ] || fail "zombie on node 1"
+}
+
 # 5. Killed during a migration: no deputy, zombie or image fragment left.
-on 1 "$KRG" migrate "$id" 2 &
-mig=$!
-on 1 kill -KILL $((id & 0x3fffff))
-wait $mig || true
-rc=0; wait $run || rc=$?
-[ $rc = 137 ] || fail "krg run exit $rc, not 137"
-wait_for 15 "no trace of $id" gone "$id" 2
-[ -z "$(on 1 ps -eo stat,args | grep '^Z' | grep -v grep)" ] || fail "zombie on node 1"
+kill_while_migrating "$id" 0
 no_leftovers
 echo "ok   killed while migrating: gone everywhere, no zombie, no image or FIFO left"
 
@@ -380,15 +389,7 @@ on 1 "$KRG" run -n 1 -- python3 "$W/dirty.py" "$W/k" 96 >/dev/null 2>&1 &
 run=$!
 wait_for 30 "k ready" test -e "$W/k/dirty.ready"
 id=$(id_of "dirty.py $W/k")
-on 1 "$KRG" migrate "$id" 2 >/dev/null 2>&1 &
-mig=$!
-sleep 0.3
-on 1 kill -KILL $((id & 0x3fffff))
-wait $mig || true
-rc=0; wait $run || rc=$?
-[ $rc = 137 ] || fail "krg run exit $rc, not 137"
-wait_for 15 "no trace of $id" gone "$id" 2
-[ -z "$(on 1 ps -eo stat,args | grep '^Z' | grep -v grep)" ] || fail "zombie on node 1"
+kill_while_migrating "$id" 0.3
 none_left() {
 	for n in 1 2 3; do
 		[ -z "$(on $n sh -c 'ls -A /run/krg/mig-out /run/krg/mig-in /run/krg/mig 2>/dev/null' | grep -v '^/\|^$')" ] || return 1

@@ -92,7 +92,10 @@ struct ckpt_image {
 	Krg__Ckpt__Files **files;        /* the live processes' files, in order (borrowed from procs) */
 	size_t n_live;
 };
-int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, struct ckpt_error *err);
+/* with_pages: CKPT_LOAD_*. */
+enum { CKPT_LOAD_NO_PAGES = 0, CKPT_LOAD_PAGES = 1,
+       CKPT_LOAD_PAGES_LAZY = 2 /* pages of lazy VMAs (ckpt_vma_lazy) not checked yet: the lazy restore does */ };
+int ckpt_image_load(const char *dir, int with_pages, struct ckpt_image *img, struct ckpt_error *err);
 void ckpt_image_free(struct ckpt_image *img);
 
 /* ---- ptrace.c ---- */
@@ -157,7 +160,22 @@ bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t 
 /* pc may be NULL; with pc's writer for pid, pages go on its file (sparse). */
 int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);
-int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err);
+/* defer_lazy: leave the pages of lazy VMAs unchecked (their sums are
+ * still covered by the frame sum): a lazy restore checks them. */
+int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, bool defer_lazy, struct ckpt_error *err);
+/* Page sums checked a step at a time (validate, lazy.c). */
+bool ckpt_vma_lazy(const Krg__Ckpt__Vma *v);
+struct ckpt_vma_check;
+struct ckpt_vma_check *ckpt_vma_check_new(const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse);
+/* Hash about budget more bytes (*hashed: how many): 0 more to do, 1 all
+ * done and the sum matches, -EBADMSG it does not. */
+int ckpt_vma_check_step(struct ckpt_vma_check *c, uint64_t budget, uint64_t *hashed);
+void ckpt_vma_check_range(const struct ckpt_vma_check *c, uint64_t *start, uint64_t *end);
+void ckpt_vma_check_free(struct ckpt_vma_check *c);
+/* Wait (up to timeout_ms) until no VMA of pid is registered for missing
+ * pages (smaps VmFlags "um": a lazy restore still copying its memory in);
+ * the dump reads present pages only. -EBUSY with the line in err. */
+int ckpt_mm_wait_filled(pid_t pid, int timeout_ms, struct ckpt_error *err);
 /* Shared anonymous memory objects restored so far in an application:
  * a later process that maps the same object (Vma.shmem_ino) maps the
  * owner's through /proc/<owner>/map_files instead of a copy. */
@@ -171,8 +189,25 @@ struct ckpt_shm_table {
 	size_t n;
 };
 /* self: the tracee's pid as the application sees it; shm may be NULL. */
+/* lz (may be NULL): copy private anonymous memory in lazily (lazy.c),
+ * its thread started before this returns. */
+struct ckpt_lazy;
 int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_shm_table *shm, pid_t self,
-		    struct ckpt_error *err);
+		    struct ckpt_lazy *lz, struct ckpt_error *err);
+
+/* ---- lazy.c: post-copy from the image, for a migration ---- */
+struct ckpt_lazy *ckpt_lazy_new(void);
+/* Take uffd (made in the restored process, duplicated to us): events on. -errno. */
+int ckpt_lazy_attach(struct ckpt_lazy *lz, int uffd);
+int ckpt_lazy_uffd(const struct ckpt_lazy *lz);
+/* VMA v, registered on the uffd for missing pages: its runs to copy in, its sum to check. */
+void ckpt_lazy_add(struct ckpt_lazy *lz, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse);
+/* Start the thread (if anything was added) serving faults and copying;
+ * pid: the process, killed if a page sum fails. 0 or -errno. */
+int ckpt_lazy_start(struct ckpt_lazy *lz, pid_t pid);
+/* The pages mapping is the lazy restore's from now (freed with it). */
+void ckpt_lazy_take_map(struct ckpt_lazy *lz, struct ckpt_blob *pages);
+bool ckpt_lazy_running(const struct ckpt_lazy *lz);
 int ckpt_mm_restore_fields(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err);
 const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k);
 /* A free spot of `len` bytes in every process of the image and in our own

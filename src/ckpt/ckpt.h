@@ -115,11 +115,38 @@ struct ckpt_restore_opts {
 				     the root stays in the caller's session and process group (a shell job) */
 	struct ckpt_extra_child *extra;  /* borrowed, n_extra of them: children of the root, made as above */
 	size_t n_extra;
+	struct ckpt_lazy **lazy;  /* non-NULL: a lazy restore of a one-process image (below); *lazy is set
+				     to its handle, or NULL when everything was copied in before it runs */
 };
 /* ckpt_restore_ns with options (o may be NULL). */
 int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err);
 /* Hand the reaper the status (a waitpid status) and reap it. */
 void ckpt_pidns_finish(struct ckpt_pidns *ns, int status);
+
+/* Lazy restore (post-copy from the image, for a live migration: lazy.c,
+ * docs/migration.md): the process runs as soon as everything but the
+ * contents of its private anonymous memory is restored; a thread of the
+ * caller serves its page faults from the image (userfaultfd, missing
+ * pages) and copies the rest in meanwhile, checking the pages against
+ * their sums as it goes (a sum that fails kills the process: SIGKILL).
+ * Its forks, mremap, munmap and MADV_DONTNEED are followed. The caller
+ * must keep running until ckpt_lazy_fd is readable: the process's memory
+ * is served by this thread until then. A kernel or caller that cannot
+ * (no userfaultfd events, not CAP_SYS_PTRACE) gets a plain restore. */
+struct ckpt_lazy;
+struct ckpt_lazy_stats {
+	uint64_t bytes;    /* copied in, by faults and by the background copy */
+	uint64_t faults;   /* page faults served */
+	uint64_t forks;    /* forks of the process followed */
+	double secs;       /* from the process's start until all was in */
+	int result;        /* 0, or -errno (msg says why) */
+	char msg[256];
+};
+/* Readable (an eventfd) once all is in, or it failed. */
+int ckpt_lazy_fd(const struct ckpt_lazy *lz);
+/* Stop the thread if still running (the process must be dead or gone: its
+ * missing pages would read as zeros), close everything; st may be NULL. */
+void ckpt_lazy_free(struct ckpt_lazy *lz, struct ckpt_lazy_stats *st);
 
 /* Decode and print every part of the image, for people or as JSON. */
 int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err);

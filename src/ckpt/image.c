@@ -418,7 +418,7 @@ static int check_tree(const char *dir, const Krg__Ckpt__Inventory *inv, struct c
 	return 0;
 }
 
-static int load_proc(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv, struct ckpt_proc_image *p, bool with_pages, struct ckpt_error *err)
+static int load_proc(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv, struct ckpt_proc_image *p, int with_pages, struct ckpt_error *err)
 {
 	char name[64];
 	int r, pid = p->info->pid;
@@ -453,13 +453,13 @@ static int load_proc(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv
 		snprintf(name, sizeof(name), "pages-%d.img", pid);
 		if ((r = ckpt_read_part(dirfd, name, CKPT_PART_PAGES, &p->pages, err)) < 0)
 			return r;
-		if ((r = ckpt_mm_validate(p->mm, &p->pages, err)) < 0)
+		if ((r = ckpt_mm_validate(p->mm, &p->pages, with_pages == CKPT_LOAD_PAGES_LAZY, err)) < 0)
 			return r;
 	}
 	return ckpt_files_validate(p->files, err);
 }
 
-int ckpt_image_load(const char *dir, bool with_pages, struct ckpt_image *img, struct ckpt_error *err)
+int ckpt_image_load(const char *dir, int with_pages, struct ckpt_image *img, struct ckpt_error *err)
 {
 	memset(img, 0, sizeof(*img));
 	img->dir = dir;

@@ -464,6 +464,11 @@ static int read_mm_fields(pid_t pid, uint64_t brk, Krg__Ckpt__MmFields *mf, stru
 
 int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
+	/* A page still missing after a lazy restore is not present, and only
+	 * present pages are saved: wait until all of it is in. */
+	int r0 = ckpt_mm_wait_filled(pid, 60000, err);
+	if (r0 < 0)
+		return r0;
 	struct ckpt_writer *pw = ckpt_precopy_writer(pc, pid);
 	Krg__Ckpt__Mm *mm = calloc(1, sizeof(*mm));
 	if (!mm)
@@ -556,7 +561,113 @@ fail:
 	return r;
 }
 
-int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_error *err)
+int ckpt_mm_wait_filled(pid_t pid, int timeout_ms, struct ckpt_error *err)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	for (int waited = 0;; waited += 5) {
+		_cleanup_fclose_ FILE *f = fopen(path, "re");
+		if (!f)
+			return ckpt_fail(err, errno, "process %d: %s: %s", pid, path, strerror(errno));
+		bool missing = false;
+		while (!missing && fgets(line, sizeof(line), f))
+			missing = !strncmp(line, "VmFlags:", 8) && strstr(line, " um");
+		if (!missing)
+			return 0;
+		if (waited >= timeout_ms)
+			return ckpt_fail(err, EBUSY, "process %d: its memory is registered for missing pages (userfaultfd): a lazy restore "
+						     "still copying it in after %d ms, or the program's own userfaultfd, which krg cannot dump",
+					 pid, waited);
+		usleep(5000);
+	}
+}
+
+/* ---- page sums, checked a step at a time ---- */
+
+/* A VMA whose contents a lazy restore (lazy.c) may copy in after the
+ * process runs: private anonymous memory with pages in the image. */
+bool ckpt_vma_lazy(const Krg__Ckpt__Vma *v)
+{
+	bool anon = v->kind == KRG__CKPT__VMA_KIND__VMA_ANON || v->kind == KRG__CKPT__VMA_KIND__VMA_HEAP ||
+		    v->kind == KRG__CKPT__VMA_KIND__VMA_STACK;
+	return anon && v->n_runs && !(v->flags & MAP_SHARED) && !v->has_shmem_ino;
+}
+
+struct ckpt_vma_check {
+	uint64_t start, end;
+	bool sparse;
+	const uint8_t *data;  /* the pages payload */
+	size_t nruns, run;
+	uint64_t (*runs)[2];  /* offset, bytes */
+	uint64_t off;         /* into runs[run] */
+	XXH3_state_t *hs;
+	uint8_t want[SUM_LEN];
+	bool has_want;
+};
+
+/* Runs must have passed the bounds checks (ckpt_mm_validate). */
+struct ckpt_vma_check *ckpt_vma_check_new(const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse)
+{
+	struct ckpt_vma_check *c = calloc(1, sizeof(*c));
+	if (!c || !(c->runs = calloc(v->n_runs + 1, sizeof(*c->runs))))
+		abort();
+	c->start = v->start, c->end = v->end, c->sparse = sparse, c->data = pages->data, c->nruns = v->n_runs;
+	for (size_t j = 0; j < v->n_runs; j++)
+		c->runs[j][0] = v->runs[j]->offset, c->runs[j][1] = v->runs[j]->npages * CKPT_PAGE;
+	c->has_want = v->has_checksum && v->checksum.len == SUM_LEN;
+	if (c->has_want)
+		memcpy(c->want, v->checksum.data, SUM_LEN);
+	c->hs = sum_new();
+	return c;
+}
+
+void ckpt_vma_check_free(struct ckpt_vma_check *c)
+{
+	if (!c)
+		return;
+	if (c->hs)
+		XXH3_freeState(c->hs);
+	free(c->runs);
+	free(c);
+}
+
+int ckpt_vma_check_step(struct ckpt_vma_check *c, uint64_t budget, uint64_t *hashed)
+{
+	*hashed = 0;
+	while (c->run < c->nruns && *hashed < budget) {
+		uint64_t len = c->runs[c->run][1];
+		uint64_t step = MIN(len - c->off, budget - *hashed);
+		if (c->sparse)
+			step = MAX(step - step % CKPT_PAGE, CKPT_PAGE);  /* page sums: whole pages */
+		const uint8_t *p = c->data + c->runs[c->run][0] + c->off;
+		/* Sparse (pre-copy): a sum over page sums, what pre-copy knows
+		 * without reading the pages again. */
+		if (c->sparse)
+			for (uint64_t q = 0; q < step; q += CKPT_PAGE) {
+				XXH64_canonical_t k;
+				XXH64_canonicalFromHash(&k, XXH3_64bits(p + q, CKPT_PAGE));
+				XXH3_128bits_update(c->hs, k.digest, sizeof(k.digest));
+			}
+		else
+			XXH3_128bits_update(c->hs, p, step);
+		*hashed += step;
+		if ((c->off += step) == len)
+			c->run++, c->off = 0;
+	}
+	if (c->run < c->nruns)
+		return 0;
+	uint8_t sum[SUM_LEN];
+	sum_final(c->hs, sum);
+	c->hs = NULL;
+	return c->has_want && !memcmp(sum, c->want, SUM_LEN) ? 1 : -EBADMSG;
+}
+
+void ckpt_vma_check_range(const struct ckpt_vma_check *c, uint64_t *start, uint64_t *end)
+{
+	*start = c->start, *end = c->end;
+}
+
+int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, bool defer_lazy, struct ckpt_error *err)
 {
 	if (mm->pages_size != pages->len)
 		return ckpt_fail(err, EBADMSG, "image: pages file holds %zu bytes, mm says %llu", pages->len, (unsigned long long)mm->pages_size);
@@ -575,42 +686,38 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, str
 			return ckpt_fail(err, EBADMSG, "image: VMA %#llx has an unknown kind or no path", (unsigned long long)v->start);
 		prev_end = v->end;
 		/* Runs tile the payload in order, so every byte is under one sum.
-		 * Sparse: runs anywhere in the payload, in address order, and a
-		 * sum over page sums (what pre-copy knows without reading the
-		 * pages again). */
-		XXH3_state_t *hs = v->n_runs ? sum_new() : NULL;
+		 * Sparse: runs anywhere in the payload, in address order. */
 		uint64_t addr_end = v->start;
 		for (size_t j = 0; j < v->n_runs; j++) {
 			const Krg__Ckpt__PageRun *run = v->runs[j];
 			uint64_t len = run->npages * CKPT_PAGE;
 			if (run->npages == 0 || run->npages > (v->end - v->start) / CKPT_PAGE || run->start < v->start ||
 			    run->start % CKPT_PAGE || run->start + len > v->end || (!mm->pages_sparse && run->offset != cursor) ||
-			    run->offset > pages->len || len > pages->len - run->offset || (mm->pages_sparse && run->start < addr_end)) {
-				XXH3_freeState(hs);
+			    run->offset > pages->len || len > pages->len - run->offset || (mm->pages_sparse && run->start < addr_end))
 				return ckpt_fail(err, EBADMSG, "image: page run %zu of VMA %#llx is out of bounds", j, (unsigned long long)v->start);
-			}
 			addr_end = run->start + len;
-			for (uint64_t off = 0; off < len; off += CKPT_PROGRESS_STEP) {
-				uint64_t step = MIN(len - off, CKPT_PROGRESS_STEP);
-				if (mm->pages_sparse)
-					for (uint64_t p = 0; p < step; p += CKPT_PAGE) {
-						XXH64_canonical_t c;
-						XXH64_canonicalFromHash(&c, XXH3_64bits(pages->data + run->offset + off + p, CKPT_PAGE));
-						XXH3_128bits_update(hs, c.digest, sizeof(c.digest));
-					}
-				else
-					XXH3_128bits_update(hs, pages->data + run->offset + off, step);
-				progress_add(step);
-			}
 			cursor += len;
 		}
-		if (v->n_runs) {
-			uint8_t *sum = sums + nsums++ * SUM_LEN;
-			sum_final(hs, sum);
-			if (!v->has_checksum || v->checksum.len != SUM_LEN || memcmp(sum, v->checksum.data, SUM_LEN))
+		if (!v->n_runs)
+			continue;
+		if (!v->has_checksum || v->checksum.len != SUM_LEN)
+			return ckpt_fail(err, EBADMSG, "image: VMA %#llx-%#llx has pages but no checksum", (unsigned long long)v->start,
+					 (unsigned long long)v->end);
+		/* A lazy restore checks these itself, while it copies them in
+		 * (lazy.c); the frame sum below still covers the VMA sum. */
+		if (!(defer_lazy && ckpt_vma_lazy(v))) {
+			struct ckpt_vma_check *c = ckpt_vma_check_new(v, pages, mm->pages_sparse);
+			int r;
+			uint64_t n;
+			while ((r = ckpt_vma_check_step(c, CKPT_PROGRESS_STEP, &n)) == 0)
+				progress_add(n);
+			progress_add(n);
+			ckpt_vma_check_free(c);
+			if (r < 0)
 				return ckpt_fail(err, EBADMSG, "image file %s: contents of VMA %#llx-%#llx fail their checksum (the file is damaged)",
 						 pages->name, (unsigned long long)v->start, (unsigned long long)v->end);
 		}
+		memcpy(sums + nsums++ * SUM_LEN, v->checksum.data, SUM_LEN);
 	}
 	if (!mm->pages_sparse && cursor != pages->len)
 		return ckpt_fail(err, EBADMSG, "image: page runs cover %llu of the %zu bytes of %s", (unsigned long long)cursor, pages->len, pages->name);
@@ -975,8 +1082,44 @@ static void shared_record(struct ckpt_shm_table *shm, pid_t owner, const Krg__Ck
 					      .pgoff = v->has_pgoff ? v->pgoff : 0 };
 }
 
-static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_shm_table *shm, pid_t self, const Krg__Ckpt__Vma *v,
-		   const struct ckpt_blob *pages, struct ckpt_error *err)
+/* The pages of a VMA whose check was left to a lazy restore that did not
+ * take it after all: checked now, before they go in. */
+static int check_now(const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse, struct ckpt_error *err)
+{
+	struct ckpt_vma_check *c = ckpt_vma_check_new(v, pages, sparse);
+	int r;
+	uint64_t n;
+	while ((r = ckpt_vma_check_step(c, CKPT_PROGRESS_STEP, &n)) == 0)
+		;
+	ckpt_vma_check_free(c);
+	if (r < 0)
+		return ckpt_fail(err, EBADMSG, "image file %s: contents of VMA %#llx-%#llx fail their checksum (the file is damaged)", pages->name,
+				 (unsigned long long)v->start, (unsigned long long)v->end);
+	return 0;
+}
+
+/* A userfaultfd for a lazy restore: made by the tracee while it is still
+ * root (one that also takes faults from the kernel, e.g. a read() into a
+ * missing page, which a user-mode-only one would fail with EFAULT), with
+ * the fork/remap/remove/unmap events (krg must be CAP_SYS_PTRACE). On any
+ * failure the restore is a plain one. */
+static void lazy_open(struct ckpt_tracee *t, struct ckpt_lazy *lz, struct ckpt_error *err)
+{
+	long tfd = sys(t, err, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	if (tfd < 0)
+		return;
+	int fd = -1, pfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	if (pfd >= 0) {
+		fd = (int)syscall(SYS_pidfd_getfd, pfd, (int)tfd, 0);
+		close(pfd);
+	}
+	sys(t, err, SYS_close, tfd, 0, 0, 0, 0, 0);
+	if (fd >= 0 && ckpt_lazy_attach(lz, fd) < 0)
+		close(fd);
+}
+
+static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_lazy *lz, struct ckpt_shm_table *shm, pid_t self,
+		   const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse, struct ckpt_error *err)
 {
 	long ret, fd = -1;
 	uint64_t len = v->end - v->start;
@@ -1008,6 +1151,15 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_shm_tabl
 				 (unsigned long long)v->end, ckpt_vma_kind_name(v->kind), v->path ? " " : "", v->path ? v->path : "",
 				 ret < 0 && ret > -4096 ? strerror((int)-ret) : "mapped elsewhere");
 	int r;
+	if (fill && lz && ckpt_vma_lazy(v)) {
+		struct uffdio_register reg = { .range = { .start = v->start, .len = len }, .mode = UFFDIO_REGISTER_MODE_MISSING };
+		if (ckpt_lazy_uffd(lz) >= 0 && ioctl(ckpt_lazy_uffd(lz), UFFDIO_REGISTER, &reg) == 0) {
+			ckpt_lazy_add(lz, v, pages, sparse);
+			fill = false;
+		} else if ((r = check_now(v, pages, sparse, err)) < 0) {
+			return r;
+		}
+	}
 	if (fill && (r = fill_vma(f, t->pid, v, pages, err)) < 0)
 		return r;
 	shared_record(shm, self, v);
@@ -1020,7 +1172,7 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_shm_tabl
 }
 
 int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_shm_table *shm, pid_t self,
-		    struct ckpt_error *err)
+		    struct ckpt_lazy *lz, struct ckpt_error *err)
 {
 	static struct range cur[8192];
 	size_t n;
@@ -1062,14 +1214,20 @@ int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct
 		filler_close(&f);
 		return -EIO;
 	}
+	if (lz)
+		lazy_open(t, lz, err);
 	progress_start("restore", pages->len);
 	for (size_t i = 0; i < mm->n_vmas && r == 0; i++)
 		if (!special(mm->vmas[i]))
-			r = map_vma(t, &f, shm, self, mm->vmas[i], pages, err);
+			r = map_vma(t, &f, lz, shm, self, mm->vmas[i], pages, mm->pages_sparse, err);
 	filler_close(&f);
 	if (r < 0)
 		return r;
 	progress_end();
+	/* From here the restore itself may touch lazy memory (a thread's
+	 * libc tid): its faults are served already. */
+	if (lz && (r = ckpt_lazy_start(lz, t->pid)) < 0)
+		return ckpt_fail(err, -r, "starting the lazy restore's thread: %s", strerror(-r));
 	return 0;
 }
 

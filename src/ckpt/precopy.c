@@ -183,6 +183,10 @@ int ckpt_precopy_start(pid_t pid, int uffd, const char *dir, struct ckpt_precopy
 	pc->uffd = uffd;
 	pc->pmfd = pc->dirfd = -1;
 	int r;
+	/* Just restored lazily (lazy.c)? Its areas are registered for missing
+	 * pages, which also excludes write-protection: wait until it is in. */
+	if ((r = ckpt_mm_wait_filled(pid, 60000, err)) < 0)
+		goto fail;
 	/* Async write-protection, and protection of pages not yet populated
 	 * (without it PAGEMAP_SCAN does not treat anonymous areas as
 	 * write-protectable). */
@@ -231,7 +235,12 @@ uint64_t ckpt_precopy_tracked(const struct ckpt_precopy *pc) { return pc->tracke
 int ckpt_precopy_size(pid_t pid, uint64_t *bytes, struct ckpt_error *err)
 {
 	struct ckpt_precopy pc = { .pid = pid, .uffd = -1 };
-	int r = find_areas(&pc, err);
+	*bytes = 0;
+	/* Counted are present pages: after a lazy restore, once all are in. */
+	int r = ckpt_mm_wait_filled(pid, 60000, err);
+	if (r < 0)
+		return r;
+	r = find_areas(&pc, err);
 	*bytes = pc.tracked;
 	return r;
 }

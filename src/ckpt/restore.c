@@ -208,6 +208,7 @@ struct rproc {
 	pid_t *tids, *inner_tids;  /* live: every thread, as we and as it see them */
 	size_t ntids;
 	size_t live;            /* index among the live processes (app fds) */
+	struct ckpt_lazy *lazy; /* its memory comes in lazily (lazy.c); NULL: copied before it runs */
 };
 
 /* The pid, in our namespace, of the child of `parent` whose pid in its
@@ -371,7 +372,7 @@ static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct
 	}
 	/* krg's robust futex list points into memory about to go. */
 	ckpt_syscall(t, err, SYS_set_robust_list, 0, 24, 0, 0, 0, 0);
-	if ((r = ckpt_mm_restore(t, img->mm, &img->pages, &app->shm, p->inner, err)) < 0)
+	if ((r = ckpt_mm_restore(t, img->mm, &img->pages, &app->shm, p->inner, p->lazy, err)) < 0)
 		return r;
 	if ((r = ckpt_mm_restore_fields(t, img->mm, err)) < 0)
 		return r;
@@ -670,10 +671,20 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	for (size_t i = 0; o && i < o->n_extra; i++)
 		o->extra[i].got = 0;
 	struct ckpt_image img;
-	int r = ckpt_image_load(dir, true, &img, err);
+	/* Lazy: one process (a migrant); its private anonymous pages are
+	 * checked by the lazy restore as they go in, not before. */
+	bool lazy = o && o->lazy;
+	if (lazy)
+		*o->lazy = NULL;
+	int r = ckpt_image_load(dir, lazy ? CKPT_LOAD_PAGES_LAZY : CKPT_LOAD_PAGES, &img, err);
 	if (r < 0)
 		return r;
 	size_t n = img.n_procs;
+	if (lazy && n != 1) {
+		r = ckpt_fail(err, EINVAL, "image %s: a lazy restore takes one process, not %zu", dir, n);
+		ckpt_image_free(&img);
+		return r;
+	}
 	struct rproc *ps = calloc(n, sizeof(*ps));
 	const Krg__Ckpt__Mm **mms = calloc(n, sizeof(*mms));
 	struct ckpt_tracee **tracees = calloc(n, sizeof(*tracees));
@@ -736,6 +747,8 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		child(helper, ns != NULL);
 	ps[0].pid = pid;
 	ps[0].inner = ns ? root_pid : pid;
+	if (lazy)
+		ps[0].lazy = ckpt_lazy_new();
 	ps[0].t = (struct ckpt_tracee){ .pid = pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
 	if (!exact_pid && (ns || tree)) {
 		r = ckpt_fail(err, EEXIST, "pid %d is taken%s: a process tree comes back with its own pids (restart it in a new pid namespace)", root_pid,
@@ -841,11 +854,18 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 			if (ps[i].img->core && (ps[i].t.pending_sigs & (1ULL << (s - 1))))
 				kill(ps[i].pid, s);
 	*pid_out = pid;
+	if (ckpt_lazy_running(ps[0].lazy)) {
+		ckpt_lazy_take_map(ps[0].lazy, &img.procs[0].pages);
+		*o->lazy = ps[0].lazy;
+		ps[0].lazy = NULL;
+	}
 	r = 0;
 	goto out;
 kill:
 	kill_all(ps, n, o ? o->extra : NULL, o ? o->n_extra : 0);
 out:
+	if (n)
+		ckpt_lazy_free(ps[0].lazy, NULL);
 	if (r < 0 && ns)
 		ckpt_pidns_finish(ns, 1 << 8);
 	for (size_t i = 0; i < n; i++) {

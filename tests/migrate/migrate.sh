@@ -14,6 +14,9 @@ HOLD=$KRG_BUILD_DIR/migrate-hold
 rm -rf "$HOLD"
 mkdir -p "$HOLD"
 export KRG_MIG_TEST_HOLD=$HOLD
+# The lazy restore's (src/ckpt/lazy.c): while this file exists, its
+# background copy pauses that many ms between steps.
+export KRG_LAZY_TEST_SLOW=$HOLD/lazy.slow
 KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
@@ -398,6 +401,32 @@ none_left() {
 for _ in $(seq 150); do none_left && break; sleep 0.1; done
 no_leftovers # says what is left, if anything
 echo "ok   killed while migrating with pre-copy: gone everywhere, no zombie, no image or FIFO left"
+
+# 6d. Lazy restore: the migrant runs on node 2 while its memory is still
+# being copied in (slowed down here); right then it forks, drops, moves,
+# unmaps and read()s into its memory (tests/migrate/lazy.c), then moves
+# on to node 3 once it is all in, and checks it all again.
+mkdir "$W/lz"
+chmod 777 "$W/lz"
+echo 40 >"$KRG_LAZY_TEST_SLOW"
+on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_lazy" "$W/lz" >"$W/lz.out" 2>&1 &
+run=$!
+wait_for 30 "mig_lazy ready" test -e "$W/lz/ready"
+id=$(ps_json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes'] if 'mig_lazy' in p['command']][0])")
+on 1 "$KRG" migrate "$id" 2 || fail "migrate mig_lazy to node 2"
+touch "$W/lz/go"
+wait_for 30 "mig_lazy phase 1" test -e "$W/lz/phase1"
+rm -f "$KRG_LAZY_TEST_SLOW"
+grep -q "phase 1 PASS" "$W/lz.out" || fail "lazy restore, phase 1: $(cat "$W/lz.out")"
+n=$(sed -n 's/.*PASS, \([0-9]*\) areas still arriving.*/\1/p' "$W/lz.out")
+[ "${n:-0}" -ge 1 ] || fail "the memory was all in before the test could race it: $(cat "$W/lz.out")"
+on 2 "$KRG" migrate "$id" 3 || fail "migrate mig_lazy to node 3"
+touch "$W/lz/go2"
+rc=0; wait $run || rc=$?
+[ $rc = 0 ] && grep -q "phase 2 PASS" "$W/lz.out" || fail "lazy restore, phase 2 (exit $rc): $(cat "$W/lz.out")"
+echo "ok   lazy restore: fork, MADV_DONTNEED, mremap, munmap and read() while $n areas were still arriving, then 2 -> 3: memory exact"
 
 # 7a. libkrg: a process moves itself (krg_migrate_self), then a bad node.
 out=$(on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_self" 3) || fail "mig_self: $out"

@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ckpt/ckpt.h"
+#include "lib/log.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
 
@@ -138,7 +139,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		gword[ng] = false;
 		ng++;
 	}
-	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng };
+	/* Lazy restore (post-copy from the received image): the migrant runs
+	 * once all but its private memory is back; a thread of ours serves its
+	 * faults and copies the rest in (ckpt.h). KRG_MIG_NO_LAZY=1 in krgd's
+	 * environment copies everything first, for comparison. */
+	struct ckpt_lazy *lz = NULL;
+	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng, .lazy = getenv("KRG_MIG_NO_LAZY") ? NULL : &lz };
 	struct ckpt_error err = { { 0 } };
 	pid_t pid;
 	struct timespec t0, t1;
@@ -206,17 +212,30 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	bool killed = false;  /* SIGKILL before MF_GO: the move failed (the original died before its commit), no MF_GO comes */
 	int exit_status = -1; /* it ended before MF_GO: reported once home says go */
 	for (;;) {
-		struct pollfd fds[2 + MIG_MAX_PROXIES + MIG_MAX_KIDS];
+		struct pollfd fds[3 + MIG_MAX_PROXIES + MIG_MAX_KIDS];
 		size_t map[MIG_MAX_PROXIES];
 		fds[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = exit_status < 0 ? pfd : -1, .events = POLLIN };
 		size_t k = mig_pump_pollfds(&p, fds + 2, MIG_MAX_PROXIES, map);
 		for (size_t g = 0; g < ng; g++)
 			fds[2 + k + g] = (struct pollfd){ .fd = gfd[g], .events = POLLIN };
-		if (poll(fds, 2 + k + ng, -1) < 0) {
+		fds[2 + k + ng] = (struct pollfd){ .fd = lz ? ckpt_lazy_fd(lz) : -1, .events = POLLIN };
+		if (poll(fds, 3 + k + ng, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
+		}
+		if (fds[2 + k + ng].revents) {
+			struct ckpt_lazy_stats st;
+			ckpt_lazy_free(lz, &st);
+			lz = NULL;
+			if (st.result < 0)
+				log_error("migration of %u: lazy restore of process %d failed: %s", hd->id, (int)pid, st.msg);
+			else
+				log_info("migration of %u: process %d has all its memory: %.1f MiB copied in %.3f s after it started "
+					 "(%llu page faults served, %llu forks followed)",
+					 hd->id, (int)pid, (double)st.bytes / 1048576.0, st.secs, (unsigned long long)st.faults,
+					 (unsigned long long)st.forks);
 		}
 		for (size_t g = 0; g < ng; g++) {
 			if (!fds[2 + k + g].revents)
@@ -329,6 +348,8 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			if (fds[2 + i].revents)
 				mig_pump_ready(&p, map[i], fds[2 + i].revents);
 	}
+	/* The migrant is gone (ended, killed, moved on): nothing to serve. */
+	ckpt_lazy_free(lz, NULL);
 	for (size_t i = 0; i < p.n; i++)
 		if (p.p[i].fd >= 0)
 			close(p.p[i].fd);

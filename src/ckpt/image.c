@@ -293,6 +293,14 @@ int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt
 	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return ckpt_fail(err, errno, "image file %s: mmap: %s", name, strerror(errno));
+	/* The pages are read once, in order (sums, then the copy into the
+	 * process goes over the page cache again): from a disk, have the
+	 * kernel read the whole file ahead now, in large requests, rather
+	 * than page fault by page fault as the checking reaches it. */
+	if (part == CKPT_PART_PAGES) {
+		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+	}
 	struct ckpt_blob b = { .map = map, .map_len = (size_t)st.st_size };
 	const struct ckpt_frame *f = map;
 	int r = 0;

@@ -350,22 +350,37 @@ out:
 	return r;
 }
 
+/* A sparse VMA's sum: over its page sums, in address order, fed to the
+ * hash a few thousand at a time (the same sum as one by one, and the
+ * frozen dump of a 1 GiB process hashes 262144 of them). */
+struct sparse_sum {
+	XXH3_state_t *hs;
+	size_t n;
+	uint8_t b[4096 * 8];
+};
+
+static void sparse_sum_flush(struct sparse_sum *ss)
+{
+	XXH3_128bits_update(ss->hs, ss->b, ss->n);
+	ss->n = 0;
+}
+
 /* Sparse pages (Mm.pages_sparse): a page of the run list, at payload
  * offset off, with sum its XXH3-64. */
-static void sparse_add(Krg__Ckpt__Vma *v, XXH3_state_t *hs, uint64_t addr, uint64_t off, uint64_t sum)
+static void sparse_add(Krg__Ckpt__Vma *v, struct sparse_sum *ss, uint64_t addr, uint64_t off, uint64_t sum)
 {
 	Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
 	if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == off)
 		last->npages++;
 	else
 		add_run(v, addr, 1, off);
-	XXH64_canonical_t c;
-	XXH64_canonicalFromHash(&c, sum);
-	XXH3_128bits_update(hs, c.digest, sizeof(c.digest));
+	XXH64_canonicalFromHash((XXH64_canonical_t *)(ss->b + ss->n), sum);
+	if ((ss->n += 8) == sizeof(ss->b))
+		sparse_sum_flush(ss);
 }
 
 /* Pages read now (not pre-copied, or written since): [s, s + n pages). */
-static int sparse_fresh(pid_t pid, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s, uint64_t n,
+static int sparse_fresh(pid_t pid, Krg__Ckpt__Vma *v, struct sparse_sum *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s, uint64_t n,
 			struct ckpt_error *err)
 {
 	if (!n)
@@ -393,7 +408,11 @@ static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, K
 		return 0;
 	if (!whole && !ex->rss_kb && !ex->swap_kb)
 		return 0;
-	XXH3_state_t *hs = sum_new();
+	_cleanup_free_ struct sparse_sum *hs = malloc(sizeof(*hs));
+	if (!hs)
+		abort();
+	hs->hs = sum_new();
+	hs->n = 0;
 	int r = 0;
 	uint64_t npages = (v->end - v->start) / CKPT_PAGE;
 	uint64_t fs = 0, fn = 0;  /* pending fresh pages: start address, count */
@@ -429,11 +448,12 @@ static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, K
 	if ((r = sparse_fresh(pid, v, hs, w, buf, fs, fn, err)) < 0)
 		goto out;
 	if (v->n_runs) {
-		vma_seal_sum(v, hs);
+		sparse_sum_flush(hs);
+		vma_seal_sum(v, hs->hs);
 		return 0;
 	}
 out:
-	XXH3_freeState(hs);
+	XXH3_freeState(hs->hs);
 	return r;
 }
 
@@ -462,13 +482,46 @@ static int read_mm_fields(pid_t pid, uint64_t brk, Krg__Ckpt__MmFields *mf, stru
 	return 0;
 }
 
+/* VmFlags (smaps: two-letter words) has `two`. */
+static bool has_vmflag(const char *fl, const char *two)
+{
+	for (const char *p = fl; p && *p;) {
+		p += strspn(p, " \n");
+		size_t n = strcspn(p, " \n");
+		if (n == 2 && !memcmp(p, two, 2))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* A VMA registered for missing pages (userfaultfd: "um"). */
+static bool missing_registered(const Krg__Ckpt__Mm *mm)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (has_vmflag(mm->vmas[i]->vmflags, "um"))
+			return true;
+	return false;
+}
+
+static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+
 int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
 	/* A page still missing after a lazy restore is not present, and only
-	 * present pages are saved: wait until all of it is in. */
-	int r0 = ckpt_mm_wait_filled(pid, 60000, err);
-	if (r0 < 0)
-		return r0;
+	 * present pages are saved: if it is still coming in, wait until all
+	 * of it is (seen in the smaps the dump reads anyway). */
+	for (int attempt = 0;; attempt++) {
+		int r = mm_dump_once(pid, brk, dirfd, pc, out, err);
+		if (r != -EAGAIN || attempt == 2)
+			return r == -EAGAIN ? ckpt_fail(err, EBUSY, "process %d: its memory is still registered for missing pages", pid) : r;
+		if ((r = ckpt_mm_wait_filled(pid, 60000, err)) < 0)
+			return r;
+	}
+}
+
+static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+{
 	struct ckpt_writer *pw = ckpt_precopy_writer(pc, pid);
 	Krg__Ckpt__Mm *mm = calloc(1, sizeof(*mm));
 	if (!mm)
@@ -483,6 +536,11 @@ int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Kr
 	int r = parse_smaps(pid, mm, &ex, err);
 	if (r < 0)
 		goto fail;
+	if (missing_registered(mm)) {  /* nothing written yet: just again */
+		free(ex);
+		ckpt_mm_free(mm);
+		return -EAGAIN;
+	}
 	mm->fields = calloc(1, sizeof(*mm->fields));
 	if (!mm->fields)
 		abort();
@@ -571,7 +629,7 @@ int ckpt_mm_wait_filled(pid_t pid, int timeout_ms, struct ckpt_error *err)
 			return ckpt_fail(err, errno, "process %d: %s: %s", pid, path, strerror(errno));
 		bool missing = false;
 		while (!missing && fgets(line, sizeof(line), f))
-			missing = !strncmp(line, "VmFlags:", 8) && strstr(line, " um");
+			missing = !strncmp(line, "VmFlags:", 8) && has_vmflag(line + 8, "um");
 		if (!missing)
 			return 0;
 		if (waited >= timeout_ms)
@@ -1118,8 +1176,17 @@ static void lazy_open(struct ckpt_tracee *t, struct ckpt_lazy *lz, struct ckpt_e
 		close(fd);
 }
 
-static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_lazy *lz, struct ckpt_shm_table *shm, pid_t self,
-		   const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse, struct ckpt_error *err)
+/* The file of the last file mapping, still open in the tracee: a library
+ * is mapped in four or five VMAs, and each injected syscall is a round
+ * trip through ptrace that the process waits on, frozen. */
+struct open_file {
+	const char *path;  /* borrowed from the image */
+	int oflags;
+	long fd;           /* in the tracee; -1: none */
+};
+
+static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_lazy *lz, struct open_file *of, struct ckpt_shm_table *shm,
+		   pid_t self, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse, struct ckpt_error *err)
 {
 	long ret, fd = -1;
 	uint64_t len = v->end - v->start;
@@ -1138,13 +1205,21 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_lazy *lz
 		if (pl > t->scratch_len || (r = ckpt_poke(t->pid, t->scratch, v->path, pl)) < 0)
 			return ckpt_fail(err, ENAMETOOLONG, "mapping %s: cannot pass its path", v->path);
 		int oflags = (v->flags & MAP_SHARED) && (v->prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
-		fd = sys(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, oflags | O_CLOEXEC, 0, 0, 0);
-		if (fd < 0)
-			return ckpt_fail(err, fd < -4095 ? EIO : (int)-fd, "reopening %s to map it at %#llx: %s", v->path, (unsigned long long)v->start,
-					 strerror((int)-fd));
+		if (of->fd >= 0 && of->oflags == oflags && !strcmp(of->path, v->path)) {
+			fd = of->fd;
+		} else {
+			if (of->fd >= 0)
+				sys(t, err, SYS_close, of->fd, 0, 0, 0, 0, 0);
+			of->fd = -1;
+			fd = sys(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, oflags | O_CLOEXEC, 0, 0, 0);
+			if (fd < 0)
+				return ckpt_fail(err, fd < -4095 ? EIO : (int)-fd, "reopening %s to map it at %#llx: %s", v->path,
+						 (unsigned long long)v->start, strerror((int)-fd));
+			*of = (struct open_file){ v->path, oflags, fd };
+		}
 	}
 	ret = sys(t, err, SYS_mmap, (long)v->start, (long)len, prot, flags, fd, fd >= 0 && v->has_pgoff ? (long)v->pgoff : 0);
-	if (fd >= 0)
+	if (fd >= 0 && fd != of->fd)
 		sys(t, err, SYS_close, fd, 0, 0, 0, 0, 0);
 	if (ret != (long)v->start)
 		return ckpt_fail(err, ret < 0 && ret > -4096 ? (int)-ret : EIO, "mapping %#llx-%#llx (%s%s%s): %s", (unsigned long long)v->start,
@@ -1217,9 +1292,12 @@ int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct
 	if (lz)
 		lazy_open(t, lz, err);
 	progress_start("restore", pages->len);
+	struct open_file of = { .fd = -1 };
 	for (size_t i = 0; i < mm->n_vmas && r == 0; i++)
 		if (!special(mm->vmas[i]))
-			r = map_vma(t, &f, lz, shm, self, mm->vmas[i], pages, mm->pages_sparse, err);
+			r = map_vma(t, &f, lz, &of, shm, self, mm->vmas[i], pages, mm->pages_sparse, err);
+	if (of.fd >= 0)
+		sys(t, err, SYS_close, of.fd, 0, 0, 0, 0, 0);
 	filler_close(&f);
 	if (r < 0)
 		return r;

@@ -29,6 +29,7 @@
 #define MIG_WINDOW (1u << 20)        /* unacknowledged bytes per proxied fd */
 #define MIG_ACK_BATCH (128u << 10)
 #define MIG_MAX_PROXIES 64
+#define MIG_GOT_WAIT_MS 300  /* pre-copy: longest wait for the target's mig.got once a round is written */
 #define MIG_FIFO_DIR "/run/krg/mig"  /* FIFOs standing in for proxied fds: MIG_FIFO_DIR/<id>/fd<N> */
 
 enum mig_frame_type {

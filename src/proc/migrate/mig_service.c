@@ -162,9 +162,13 @@ struct move {
 	char *skip_name;        /* in the final pass: that range is not sent again */
 	unsigned restore_ms;
 	char stats[200];
-	/* Pre-copy: the worker waits until the pages file went out up to pre_want. */
+	/* Pre-copy: the worker waits until the pages file went out up to pre_want
+	 * and the target has it (mig.got: got bytes of those sent), so that
+	 * nothing pre-copied is still on the link when it freezes. */
 	uint64_t pre_want;
 	bool pre_waiting;
+	uint64_t got;
+	uint64_t t_sent;        /* when the pieces of this round were all written (0: not yet) */
 	unsigned pre_rounds;
 	uint64_t t_frozen;      /* MF_FROZEN: the process stopped (0: not yet) */
 	bool freed;             /* move_free done, memory goes at the timer's close */
@@ -900,6 +904,14 @@ static void pre_check(struct move *v)
 		return;
 	if (!v->early_bad && v->early_fd < 0)
 		return;  /* not found yet: the timer looks again */
+	/* Written to the link; now received? (A target that does not say
+	 * gets MIG_GOT_WAIT_MS.) */
+	uint64_t now = uv_now(the_mig.s->loop);
+	if (!v->t_sent)
+		v->t_sent = now;
+	if (!v->early_bad && v->got < v->bytes && now - v->t_sent < MIG_GOT_WAIT_MS)
+		return;
+	v->t_sent = 0;
 	v->pre_waiting = false;
 	conn_send(v->w, MF_SENT, 0, (int64_t)v->early_off, NULL, 0);
 }
@@ -1797,12 +1809,35 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		rx_fail(x, "cannot write the image (out of memory in /run?)");
 		goto out;
 	}
+	if (!x->has_req) {  /* pre-copied pages: say they are in */
+		Krg__Mig__Got g = KRG__MIG__GOT__INIT;
+		g.xfer = f->xfer;
+		g.bytes = x->total;
+		uint8_t gb[32];
+		size_t gl = krg__mig__got__pack(&g, gb);
+		krg_net_send(net, from, "mig.got", gb, gl);
+	}
 	if (f->has_end && f->end) {
 		x->ended = true;
 		rx_try_start(x);
 	}
 out:
 	krg__mig__file__free_unpacked(f, NULL);
+}
+
+static void on_got(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	Krg__Mig__Got *g = krg__mig__got__unpack(NULL, msg->len, msg->body);
+	if (!g) {
+		log_warn("migrate: malformed mig.got from node %u, dropped", from);
+		return;
+	}
+	for (struct move *v = the_mig.moves; v; v = v->next)
+		if (v->xfer == g->xfer && v->to == from && g->bytes > v->got) {
+			v->got = g->bytes;
+			pre_check(v);
+		}
+	krg__mig__got__free_unpacked(g, NULL);
 }
 
 static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
@@ -2184,6 +2219,7 @@ int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err,
 		if ((r = krg_net_handle(s->net, "mig.move", on_net_move, m)) < 0 ||
 		    (r = krg_net_handle(s->net, "mig.recv", on_recv, m)) < 0 ||
 		    (r = krg_net_handle(s->net, "mig.file", on_file, m)) < 0 ||
+		    (r = krg_net_handle(s->net, "mig.got", on_got, m)) < 0 ||
 		    (r = krg_api_register(s->api, "mig.move", false, on_api_move, m)) < 0)
 			goto fail;
 		if (s->cluster)

@@ -273,10 +273,28 @@ rm "$HOLD/$id.hold"
 wait $mig || fail "migrate count.py 2 -> 3"
 wait_for 15 "the SIGUSR2 that reached its frozen copy on node 2 to reach it on node 3" test -e "$W/s.usr2"
 [ "$(where "$id")" = "3 1" ] || fail "count.py not on node 3"
+# 3e. Then 3 -> 2 with node 3 slow to tell home where it went
+# ($HOLD/<id>.where): a SIGUSR2 sent at home after its copy on node 3 is
+# gone still goes to node 3, which sends it back home; home sends it on to
+# node 2 once it knows (lost before).
+rm -f "$W/s.usr2"
+pid3=$(ps_json 3 | python3 -c "
+import json, sys
+print([p['pid'] for p in json.load(sys.stdin)['processes'] if p['id'] == $id][0])")
+touch "$HOLD/$id.where"
+on 1 "$KRG" migrate "$id" 2 &
+mig=$!
+wait_for 30 "its copy on node 3 to be gone" on 3 test ! -e "/proc/$pid3"
+on 1 kill -USR2 "$spid"
+sleep 0.5
+rm "$HOLD/$id.where"
+wait $mig || fail "migrate count.py 3 -> 2"
+wait_for 15 "the SIGUSR2 sent while home did not know where it went to reach it on node 2" test -e "$W/s.usr2"
+[ "$(where "$id")" = "2 1" ] || fail "count.py not on node 2"
 touch "$W/s.go"
 wait $run || fail "count.py failed"
 [ "$(cat "$W/s.count")" -ge 1 ] || fail "no SIGUSR1 reached count.py"
-echo "ok   signals sent during a migration reach the migrant, one sent while it was frozen too, at home (1 -> 2) and forwarded to its frozen copy (2 -> 3) ($(cat "$W/s.count") SIGUSR1 counted)"
+echo "ok   signals sent during a migration reach the migrant, one sent while it was frozen too, at home (1 -> 2), forwarded to its frozen copy (2 -> 3), and sent to the node it had left before home knew (3 -> 2) ($(cat "$W/s.count") SIGUSR1 counted)"
 
 # 4. Refusals: one line, non-zero, nothing moved.
 on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" d &

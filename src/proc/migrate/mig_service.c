@@ -87,6 +87,7 @@ struct dep {
 	struct conn *c;
 	struct cq *ph, *pt;     /* frames for the deputy before it connected */
 	struct backq *bh, *bt;  /* input returned by the node it leaves, for the next one */
+	uint64_t sig_back;      /* signals the node it left bounced (bit s-1): for the next one, at mig.where */
 	bool exit_sent;
 	/* Its children here that ended (reaped by the deputy): their wait
 	 * statuses, sent to every node it runs on (its ghosts there end so). */
@@ -112,6 +113,7 @@ struct hold {
 	pid_t pid, wpid;
 	struct conn *c;
 	bool restored, leaving, exited;
+	bool drained;              /* its copy here is gone or going (it moved on): signals go back home */
 	bool has_req;
 	struct origin o;
 	uint32_t notify_fd;
@@ -162,6 +164,8 @@ struct move {
 	char *skip_name;        /* in the final pass: that range is not sent again */
 	unsigned restore_ms;
 	char stats[200];
+	uint64_t where_signals;  /* from the holder's MF_DRAINED, for mig.where */
+	bool where_held;         /* tests: mig.where waits (test_where_held) */
 	/* Pre-copy: the worker waits until the pages file went out up to pre_want
 	 * and the target has it (mig.got: got bytes of those sent), so that
 	 * nothing pre-copied is still on the link when it freezes. */
@@ -1209,6 +1213,46 @@ static void move_dumped(struct move *v, const char *spec)
 	tx_pump(v);
 }
 
+/* Fault injection for the tests (migrate.sh 3e): while
+ * $KRG_MIG_TEST_HOLD/<id>.where exists, the node a migrant leaves does not
+ * tell home where it went: home's signals meanwhile reach the old node. */
+static bool test_where_held(uint32_t id)
+{
+	const char *dir = getenv("KRG_MIG_TEST_HOLD");
+	char path[512];
+	if (!dir || !dir[0])
+		return false;
+	snprintf(path, sizeof(path), "%s/%u.where", dir, id);
+	return access(path, F_OK) == 0;
+}
+
+/* The copy here left (its output drained): tell home the new node and
+ * the signals that reached the frozen copy after its dump (home sends
+ * them on), then let the worker commit. */
+static void send_where(struct move *v)
+{
+	Krg__Mig__Io io = KRG__MIG__IO__INIT;
+	io.id = v->id;
+	io.has_node = true;
+	io.node = v->to;
+	io.has_signals = true;
+	io.signals = v->where_signals;
+	send_io(krg_procid_home(v->id), "mig.where", &io, true);
+	if (!v->verdict_sent && v->w) {
+		v->verdict_sent = true;
+		conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
+	}
+}
+
+static void where_tick(uv_timer_t *t)
+{
+	struct move *v = t->data;
+	if (test_where_held(v->id))
+		return;
+	uv_timer_stop(t);
+	send_where(v);
+}
+
 /* ---- frames from deputies, holders, workers ---- */
 
 static void io_from_local(uint32_t to, uint32_t id, bool up, const struct mig_hdr *h, const uint8_t *data, size_t len)
@@ -1343,19 +1387,16 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			send_io(ho->home, "mig.sig", &io, false);
 		} else if (h->type == MF_DRAINED && ho->mv) {
 			struct move *v = ho->mv;
-			/* Signals that reached the frozen copy after its dump (home
-			 * forwarded them here): home sends them on to the next node. */
-			Krg__Mig__Io io = KRG__MIG__IO__INIT;
-			io.id = ho->id;
-			io.has_node = true;
-			io.node = v->to;
-			io.has_signals = true;
-			io.signals = (uint64_t)h->arg;
-			send_io(ho->home, "mig.where", &io, true);
-			if (!v->verdict_sent) {
-				v->verdict_sent = true;
-				conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
+			/* From now on a signal home sends here goes back home
+			 * (dispatch_io), which sends it on once it knows where. */
+			ho->drained = true;
+			v->where_signals = (uint64_t)h->arg;
+			if (test_where_held(v->id)) {
+				v->where_held = true;
+				uv_timer_start(&v->early_timer, where_tick, 20, 20);
+				return;
 			}
+			send_where(v);
 		}
 		return;
 	}
@@ -1438,7 +1479,7 @@ static void on_conn_gone(struct conn *c)
 		}
 		if (h->restored && !h->exited && !h->leaving)
 			send_simple(h->home, "mig.exit", h->id, 0, true, SIGKILL, UINT32_MAX);
-		if (h->mv && h->mv->committed && !h->mv->verdict_sent) {
+		if (h->mv && h->mv->committed && !h->mv->verdict_sent && !h->mv->where_held) {
 			struct move *v = h->mv;
 			v->verdict_sent = true;
 			send_simple(h->home, "mig.where", h->id, 0, false, 0, v->to);
@@ -1557,8 +1598,10 @@ static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 			d->bt = NULL;
 			send_simple(d->node, "mig.go", d->id, 0, false, 0, UINT32_MAX);
 			dep_send_ended(d);
-			for (int sig = 1; sig <= 64 && io->has_signals; sig++)
-				if (io->signals & (1ULL << (sig - 1)))
+			uint64_t sigs = (io->has_signals ? io->signals : 0) | d->sig_back;
+			d->sig_back = 0;
+			for (int sig = 1; sig <= 64; sig++)
+				if (sigs & (1ULL << (sig - 1)))
 					send_simple(d->node, "mig.sig", d->id, sig, false, 0, UINT32_MAX);
 		}
 	} else if (!strcmp(type, "mig.go")) {
@@ -1574,8 +1617,30 @@ static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 			dep_to(d, MF_KID_SIG, (int32_t)io->child, io->signal, NULL, 0);
 		else if (h && from == h->home && io->has_status && io->child <= INT32_MAX)
 			conn_send(h->c, MF_KID_EXIT, (int32_t)io->child, io->status, NULL, 0);
+	} else if (!strcmp(type, "mig.sig") && io->up && io->back) {
+		/* Home: a signal it sent to a node the migrant had just left,
+		 * bounced. Before mig.where from that node: kept for the next
+		 * node; after: sent there now. */
+		struct dep *d = dep_by_id(io->id);
+		if (d && io->has_signal && io->signal > 0 && io->signal < 65) {
+			if (from == d->node)
+				d->sig_back |= 1ULL << (io->signal - 1);
+			else
+				send_simple(d->node, "mig.sig", d->id, io->signal, false, 0, UINT32_MAX);
+		}
 	} else if (!strcmp(type, "mig.sig")) {
 		struct hold *h = hold_by_id(io->id);
+		if (io->has_signal && io->signal > 0 && io->signal < 65 && (!h || h->drained) && from == krg_procid_home(io->id)) {
+			/* It left (or is leaving) this node: back home with it. */
+			Krg__Mig__Io o = KRG__MIG__IO__INIT;
+			o.id = io->id;
+			o.has_signal = true;
+			o.signal = io->signal;
+			o.has_up = o.up = true;
+			o.has_back = o.back = true;
+			send_io(from, "mig.sig", &o, false);
+			return;
+		}
 		if (h && io->has_winsize)
 			conn_send(h->c, MF_WINSZ, 0, io->winsize, NULL, 0);
 		if (h && io->has_signal && io->signal > 0 && io->signal < 65)
@@ -1596,7 +1661,8 @@ static void on_net_io(struct krg_net *net, uint32_t from, const struct krg_msg *
 		struct hold *h = hold_by_id(io->id);
 		bool ok = (d && from == d->node) || (h && from == h->home) ||
 			  (d && io->up && io->back) ||                                            /* returned input */
-			  (!h && !io->up && !strcmp(msg->type, "mig.io") && from == krg_procid_home(io->id)); /* to bounce */
+			  (!h && !io->up && (!strcmp(msg->type, "mig.io") || !strcmp(msg->type, "mig.sig")) &&
+			   from == krg_procid_home(io->id)); /* to bounce */
 		if (ok)
 			dispatch_io(from, msg->type, io);
 		else

@@ -296,6 +296,28 @@ wait $run || fail "count.py failed"
 [ "$(cat "$W/s.count")" -ge 1 ] || fail "no SIGUSR1 reached count.py"
 echo "ok   signals sent during a migration reach the migrant, one sent while it was frozen too, at home (1 -> 2), forwarded to its frozen copy (2 -> 3), and sent to the node it had left before home knew (3 -> 2) ($(cat "$W/s.count") SIGUSR1 counted)"
 
+# 3f. A queued signal (sigqueue) sent at home reaches the migrant with its
+# value and code (SI_QUEUE), on node 2 and again on node 3.
+mkdir "$W/q"
+chmod 777 "$W/q"
+on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_sigval" wait "$W/q" &
+run=$!
+wait_for 15 "mig_sigval ready" test -e "$W/q/ready"
+id=$(ps_json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes'] if 'mig_sigval' in p['command']][0])")
+qpid=$((id & 0x3fffff))
+on 1 "$KRG" migrate "$id" 2 || fail "migrate mig_sigval to node 2"
+on 1 "$KRG_BUILD_DIR/tests/migrate/mig_sigval" send "$qpid" 4242
+wait_for 15 "the queued signal on node 2" grep -q "^4242 " "$W/q/got"
+on 1 "$KRG" migrate "$id" 3 || fail "migrate mig_sigval to node 3"
+on 1 "$KRG_BUILD_DIR/tests/migrate/mig_sigval" send "$qpid" 777
+on 1 "$KRG_BUILD_DIR/tests/migrate/mig_sigval" send "$qpid" 0
+rc=0; wait $run || rc=$?
+[ $rc = 0 ] || fail "mig_sigval exit $rc: $(cat "$W/q/got")"
+[ "$(cat "$W/q/got" | tr '\n' ' ')" = "4242 -1 777 -1 0 -1 " ] || fail "queued signals: got $(cat "$W/q/got" | tr '\n' ' '), want values 4242, 777, 0 with code -1 (SI_QUEUE)"
+echo "ok   queued signals sent at home reach the migrant with their values and SI_QUEUE (node 2, node 3)"
+
 # 4. Refusals: one line, non-zero, nothing moved.
 on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" d &
 run=$!

@@ -195,7 +195,14 @@ int main(int argc, char **argv)
 				struct winsize ws;
 				if (si.ssi_signo == SIGWINCH && tty >= 0 && ioctl(tty, TIOCGWINSZ, &ws) == 0)
 					mig_send(sock, MF_WINSZ, 0, (int64_t)ws.ws_row << 16 | ws.ws_col, NULL, 0);
-				mig_send(sock, MF_SIG, 0, si.ssi_signo, NULL, 0);
+				/* A queued one keeps its value and sender (sigqueue:
+				 * si_code < 0, which kill() cannot give). */
+				uint8_t q[MIG_SIGINFO_LEN];
+				bool queued = si.ssi_code < 0 && si.ssi_code != SI_TKILL;
+				if (queued)
+					mig_siginfo_put(q, &(struct mig_siginfo){ .code = si.ssi_code, .pid = si.ssi_pid, .uid = si.ssi_uid,
+										  .value = si.ssi_ptr });
+				mig_send(sock, MF_SIG, 0, si.ssi_signo, queued ? q : NULL, queued ? sizeof(q) : 0);
 			}
 		}
 		if (pfd[0].revents) {

@@ -318,6 +318,16 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			} else if (h.type == MF_SIG && h.arg > 0 && h.arg < 65) {
 				if (h.arg == SIGKILL && !p.out_enabled)
 					killed = true;
+				struct mig_siginfo q;
+				if (mig_siginfo_get(buf + sizeof(h), (size_t)n - sizeof(h), &q)) {
+					/* Queued at home: the same value, code and sender. */
+					siginfo_t si = { .si_signo = (int)h.arg, .si_code = q.code };
+					si.si_pid = (pid_t)q.pid;
+					si.si_uid = (uid_t)q.uid;
+					si.si_value.sival_ptr = (void *)(uintptr_t)q.value;
+					if (syscall(SYS_rt_sigqueueinfo, pid, (int)h.arg, &si) == 0)
+						continue;
+				}
 				kill(pid, (int)h.arg);
 			} else if (h.type == MF_KID_EXIT) {
 				for (size_t g = 0; g < ng; g++)

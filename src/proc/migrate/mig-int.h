@@ -67,6 +67,17 @@ enum mig_frame_type {
 /* The deputy's child fd ended with wait status st: die the same way. */
 _Noreturn void mig_die_like(int st);
 
+/* The data of an MF_SIG for a queued signal (si_code < 0), between this
+ * node's processes only: mig_siginfo_put/get fill and read it, field by field. */
+#define MIG_SIGINFO_LEN 20
+struct mig_siginfo {
+	int32_t code;
+	uint32_t pid, uid;
+	uint64_t value;
+};
+void mig_siginfo_put(uint8_t out[MIG_SIGINFO_LEN], const struct mig_siginfo *s);
+bool mig_siginfo_get(const uint8_t *data, size_t len, struct mig_siginfo *s);
+
 struct mig_hdr {
 	uint8_t type;
 	uint8_t pad[3];

@@ -1312,7 +1312,17 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 		struct dep *d = c->owner;
 		if (!d)
 			return;
-		if (h->type == MF_SIG && h->arg > 0 && h->arg < 65) {
+		struct mig_siginfo q;
+		if (h->type == MF_SIG && h->arg > 0 && h->arg < 65 && mig_siginfo_get(data, len, &q)) {
+			Krg__Mig__Io io = KRG__MIG__IO__INIT;
+			io.id = d->id;
+			io.has_signal = true, io.signal = (int32_t)h->arg;
+			io.has_sq_code = true, io.sq_code = q.code;
+			io.has_sq_value = true, io.sq_value = q.value;
+			io.has_sq_pid = true, io.sq_pid = q.pid;
+			io.has_sq_uid = true, io.sq_uid = q.uid;
+			send_io(d->node, "mig.sig", &io, false);
+		} else if (h->type == MF_SIG && h->arg > 0 && h->arg < 65) {
 			send_simple(d->node, "mig.sig", d->id, (int)h->arg, false, 0, UINT32_MAX);
 		} else if (h->type == MF_KID_EXIT && h->fd > 0) {
 			dep_kid_ended(d, h->fd, (int)h->arg);
@@ -1643,8 +1653,14 @@ static void dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 		}
 		if (h && io->has_winsize)
 			conn_send(h->c, MF_WINSZ, 0, io->winsize, NULL, 0);
-		if (h && io->has_signal && io->signal > 0 && io->signal < 65)
+		if (h && io->has_signal && io->signal > 0 && io->signal < 65 && io->has_sq_code && io->sq_code < 0) {
+			uint8_t q[MIG_SIGINFO_LEN];
+			mig_siginfo_put(q, &(struct mig_siginfo){ .code = io->sq_code, .pid = io->has_sq_pid ? io->sq_pid : 0,
+								  .uid = io->has_sq_uid ? io->sq_uid : 0, .value = io->has_sq_value ? io->sq_value : 0 });
+			conn_send(h->c, MF_SIG, 0, io->signal, q, sizeof(q));
+		} else if (h && io->has_signal && io->signal > 0 && io->signal < 65) {
 			conn_send(h->c, MF_SIG, 0, io->signal, NULL, 0);
+		}
 	}
 }
 

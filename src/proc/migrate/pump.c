@@ -44,6 +44,25 @@ int mig_send(int sock, uint8_t type, int32_t fd, int64_t arg, const void *data, 
 	}
 }
 
+void mig_siginfo_put(uint8_t out[MIG_SIGINFO_LEN], const struct mig_siginfo *s)
+{
+	memcpy(out, &s->code, 4);
+	memcpy(out + 4, &s->pid, 4);
+	memcpy(out + 8, &s->uid, 4);
+	memcpy(out + 12, &s->value, 8);
+}
+
+bool mig_siginfo_get(const uint8_t *data, size_t len, struct mig_siginfo *s)
+{
+	if (len != MIG_SIGINFO_LEN)
+		return false;
+	memcpy(&s->code, data, 4);
+	memcpy(&s->pid, data + 4, 4);
+	memcpy(&s->uid, data + 8, 4);
+	memcpy(&s->value, data + 12, 8);
+	return s->code < 0;
+}
+
 static struct mig_pfd *find(struct mig_pump *p, int num)
 {
 	for (size_t i = 0; i < p->n; i++)

@@ -259,7 +259,7 @@ void back_reap(struct krg_exec *e)
 		while (b && b->pid != pid)
 			b = b->next;
 		if (!b || b->reaped) {
-			log_debug("exec: reaped orphan %d", (int)pid);
+			log_debug("exec: reaped orphan %d (status %#x)", (int)pid, st);
 			continue;
 		}
 		b->reaped = true;

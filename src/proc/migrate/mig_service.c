@@ -359,8 +359,24 @@ static void conn_io(uv_poll_t *h, int status, int events)
 	struct conn *c = h->data;
 	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 8192];
 	if (status < 0) {
-		on_conn_gone(c);
-		conn_close(c);
+		/* libuv reports POLLERR without reading: a peer that exits with
+		 * frames of ours unread leaves ECONNRESET here, yet what it sent
+		 * before it went (a holder's MF_EXIT with the migrant's status)
+		 * is still queued and must count. Read it all, then it is gone. */
+		for (int i = 0; i < 4096 && !c->dead; i++) {
+			ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n < 0 && (errno == EINTR || errno == ECONNRESET))
+				continue;
+			if (n < (ssize_t)sizeof(struct mig_hdr))
+				break;
+			struct mig_hdr hd;
+			memcpy(&hd, buf, sizeof(hd));
+			on_frame(c, &hd, buf + sizeof(hd), (size_t)n - sizeof(hd));
+		}
+		if (!c->dead) {
+			on_conn_gone(c);
+			conn_close(c);
+		}
 		return;
 	}
 	if (events & UV_WRITABLE)

@@ -260,26 +260,31 @@ static int lz_copy(struct ckpt_lazy *lz, struct lz_ctx *c, uint64_t dst, const u
 	return 0;
 }
 
-/* A fault at addr: its window of the image, or a zero page. */
+/* A fault at addr: its window of the image, or a zero page. The area
+ * may be gone meanwhile (unmapped by another thread: its event comes
+ * after the fault): nothing to serve then (ENOENT), the thread is woken
+ * and faults again on what is there now. */
 static int serve(struct ckpt_lazy *lz, struct lz_ctx *c, uint64_t addr)
 {
 	addr &= ~(uint64_t)(CKPT_PAGE - 1);
 	size_t i = piece_find(c, addr);
+	int r;
 	if (i < c->n && c->p[i].dst <= addr) {
 		uint64_t w = addr & ~(LZ_WINDOW - 1);
 		uint64_t s = MAX(w, c->p[i].dst), e = MIN(w + LZ_WINDOW, c->p[i].dst + c->p[i].len);
-		return lz_copy(lz, c, s, c->p[i].src + (s - c->p[i].dst), e - s);
+		r = lz_copy(lz, c, s, c->p[i].src + (s - c->p[i].dst), e - s);
+	} else {
+		struct uffdio_zeropage z = { .range = { addr, CKPT_PAGE } };
+		r = ioctl(c->uffd, UFFDIO_ZEROPAGE, &z) == 0 ? 0 : -errno;
 	}
-	struct uffdio_zeropage z = { .range = { addr, CKPT_PAGE } };
-	if (ioctl(c->uffd, UFFDIO_ZEROPAGE, &z) == 0)
-		return 0;
-	int e = errno;
-	if (e == EEXIST) {
+	if (r == -EEXIST || r == -ENOENT || r == -EINVAL) {
 		struct uffdio_range w = { addr, CKPT_PAGE };
 		ioctl(c->uffd, UFFDIO_WAKE, &w);
+		if (r == -ENOENT || r == -EINVAL)
+			pending_cut(c, addr, addr + CKPT_PAGE);
 		return 0;
 	}
-	return -e;
+	return r;
 }
 
 static void defer(struct lz_ctx *c, uint64_t addr)
@@ -293,6 +298,8 @@ static void defer(struct lz_ctx *c, uint64_t addr)
 	c->defer[c->nd++] = addr;
 }
 
+/* A page that cannot be put in (out of memory, ...) must not read as
+ * zeros once we give up: the process is killed, and we say why. */
 static void fail(struct ckpt_lazy *lz, int r, const char *fmt, ...) _printf_(3, 4);
 static void fail(struct ckpt_lazy *lz, int r, const char *fmt, ...)
 {
@@ -300,9 +307,12 @@ static void fail(struct ckpt_lazy *lz, int r, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(lz->st.msg, sizeof(lz->st.msg), fmt, ap);
+	int n = vsnprintf(lz->st.msg, sizeof(lz->st.msg), fmt, ap);
 	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(lz->st.msg))
+		snprintf(lz->st.msg + n, sizeof(lz->st.msg) - (size_t)n, ": process %d killed", (int)lz->pid);
 	lz->st.result = r;
+	kill(lz->pid, SIGKILL);
 }
 
 /* Everything the kernel has for context ci. */
@@ -397,9 +407,8 @@ static void background(struct ckpt_lazy *lz)
 		if (r < 0) {
 			uint64_t s, e;
 			ckpt_vma_check_range(lz->chk[lz->ichk], &s, &e);
-			fail(lz, -EBADMSG, "the pages of VMA %#llx-%#llx fail their checksum (the image was damaged on this node): process %d killed",
-			     (unsigned long long)s, (unsigned long long)e, (int)lz->pid);
-			kill(lz->pid, SIGKILL);
+			fail(lz, -EBADMSG, "the pages of VMA %#llx-%#llx fail their checksum (the image was damaged on this node)",
+			     (unsigned long long)s, (unsigned long long)e);
 		}
 		ckpt_vma_check_free(lz->chk[lz->ichk]);
 		lz->chk[lz->ichk++] = NULL;
@@ -458,7 +467,7 @@ static void *lazy_main(void *arg)
 			if (!lz->c[i].dead && lz->c[i].nd)
 				retry_deferred(lz, &lz->c[i]);
 		background(lz);
-		if (lz->st.result == -EBADMSG)
+		if (lz->st.result < 0)
 			break;
 	}
 	free(fds);

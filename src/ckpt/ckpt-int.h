@@ -16,8 +16,28 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/user.h>
+#include <sys/ioctl.h>
 #include "ckpt/ckpt.h"
 #include "proto/ckpt.pb-c.h"
+
+/* PAGEMAP_SCAN (Linux 6.7; precopy.c, mm.c): the C library's kernel
+ * headers may predate it; the values are ABI. */
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_WPALLOWED (1 << 0)
+#define PAGE_IS_WRITTEN (1 << 1)
+#define PAGE_IS_FILE (1 << 2)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#define PM_SCAN_WP_MATCHING (1 << 0)
+struct page_region {
+	uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
 
 #define CKPT_PAGE 4096UL
 #define CKPT_TASK_SIZE 0x7ffffffff000UL

@@ -398,8 +398,48 @@ static int sparse_fresh(pid_t pid, Krg__Ckpt__Vma *v, struct sparse_sum *hs, str
 	return 0;
 }
 
+/* The walk of one VMA after a pre-copy, page by page in address order. */
+struct sparse_walk {
+	pid_t pid;
+	const struct ckpt_precopy *pc;
+	Krg__Ckpt__Vma *v;
+	struct sparse_sum *hs;
+	struct ckpt_writer *w;
+	uint8_t *buf;
+	uint64_t fs, fn;  /* pending fresh pages: start address, count */
+};
+
+/* A page the image must have: its pre-copied copy if still good (shared
+ * anonymous and file pages are never tracked), else read now, with its
+ * fresh neighbours in one go. */
+static int sparse_page(struct sparse_walk *s, uint64_t addr, struct ckpt_error *err)
+{
+	uint64_t off, sum;
+	bool have = s->v->kind != KRG__CKPT__VMA_KIND__VMA_SHMEM && s->v->kind != KRG__CKPT__VMA_KIND__VMA_FILE &&
+		    ckpt_precopy_lookup(s->pc, addr, &off, &sum);
+	if (!have && s->fn && s->fs + s->fn * CKPT_PAGE == addr && s->fn < IO_CHUNK / CKPT_PAGE) {
+		s->fn++;
+		return 0;
+	}
+	/* Address order: the pending fresh pages go before this one. */
+	int r = sparse_fresh(s->pid, s->v, s->hs, s->w, s->buf, s->fs, s->fn, err);
+	if (r < 0)
+		return r;
+	s->fn = 0;
+	if (have) {
+		sparse_add(s->v, s->hs, addr, off, sum);
+		progress_add(CKPT_PAGE);
+	} else {
+		s->fs = addr, s->fn = 1;
+	}
+	return 0;
+}
+
 /* dump_vma_pages after a pre-copy: a page whose copy is still good is
- * referenced where it is in the file, the others are read and appended. */
+ * referenced where it is in the file, the others are read and appended.
+ * The pages it has come from PAGEMAP_SCAN as ranges (a pre-copy needs
+ * that ioctl anyway), not 8 bytes of pagemap per page: this runs while
+ * the process is frozen. */
 static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, Krg__Ckpt__Vma *v, const struct vma_extra *ex,
 			   struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
@@ -413,46 +453,42 @@ static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, K
 		abort();
 	hs->hs = sum_new();
 	hs->n = 0;
+	struct sparse_walk sw = { .pid = pid, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
 	int r = 0;
-	uint64_t npages = (v->end - v->start) / CKPT_PAGE;
-	uint64_t fs = 0, fn = 0;  /* pending fresh pages: start address, count */
-	static uint64_t pm[4096];
-	for (uint64_t i = 0; i < npages; i++) {
-		if (!whole && i % 4096 == 0) {
-			size_t cnt = (size_t)MIN(4096, npages - i);
-			ssize_t got = pread(pmfd, pm, cnt * 8, (off_t)((v->start / CKPT_PAGE + i) * 8));
-			if (got != (ssize_t)(cnt * 8)) {
-				r = ckpt_fail(err, got < 0 ? errno : EIO, "process %d: reading pagemap: %s", pid, got < 0 ? strerror(errno) : "short read");
-				goto out;
+	if (whole) {
+		for (uint64_t a = v->start; a < v->end && r == 0; a += CKPT_PAGE)
+			r = sparse_page(&sw, a, err);
+	} else {
+		/* Present or swapped; of a private file mapping only its
+		 * anonymous (written) pages, as want_page. */
+		struct page_region vec[256];
+		for (uint64_t at = v->start; at < v->end && r == 0;) {
+			struct pm_scan_arg sa = { .size = sizeof(sa), .start = at, .end = v->end, .vec = (uintptr_t)vec, .vec_len = 256,
+						  .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+						  .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+			if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE)
+				sa.category_inverted = sa.category_mask = PAGE_IS_FILE;
+			long n = ioctl(pmfd, PAGEMAP_SCAN, &sa);
+			if (n < 0) {
+				r = ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN of %#llx-%#llx: %s", pid, (unsigned long long)at,
+					      (unsigned long long)v->end, strerror(errno));
+				break;
 			}
-		}
-		uint64_t addr = v->start + i * CKPT_PAGE, off, sum;
-		bool want = whole || want_page(v, pm[i % 4096]);
-		bool have = want && v->kind != KRG__CKPT__VMA_KIND__VMA_SHMEM && v->kind != KRG__CKPT__VMA_KIND__VMA_FILE &&
-			    ckpt_precopy_lookup(pc, addr, &off, &sum);
-		if (want && !have && fn && fs + fn * CKPT_PAGE == addr && fn < IO_CHUNK / CKPT_PAGE) {
-			fn++;
-			continue;
-		}
-		/* Address order: the pending fresh pages go before this one. */
-		if ((r = sparse_fresh(pid, v, hs, w, buf, fs, fn, err)) < 0)
-			goto out;
-		fn = 0;
-		if (have) {
-			sparse_add(v, hs, addr, off, sum);
-			progress_add(CKPT_PAGE);
-		} else if (want) {
-			fs = addr, fn = 1;
+			for (long k = 0; k < n && r == 0; k++)
+				for (uint64_t a = vec[k].start; a < vec[k].end && r == 0; a += CKPT_PAGE)
+					r = sparse_page(&sw, a, err);
+			if (sa.walk_end <= at)
+				break;
+			at = sa.walk_end;
 		}
 	}
-	if ((r = sparse_fresh(pid, v, hs, w, buf, fs, fn, err)) < 0)
-		goto out;
-	if (v->n_runs) {
+	if (r == 0)
+		r = sparse_fresh(pid, v, hs, w, buf, sw.fs, sw.fn, err);
+	if (r == 0 && v->n_runs) {
 		sparse_sum_flush(hs);
 		vma_seal_sum(v, hs->hs);
 		return 0;
 	}
-out:
 	XXH3_freeState(hs->hs);
 	return r;
 }

@@ -139,6 +139,7 @@ struct ckpt_lazy_stats {
 	uint64_t faults;   /* page faults served */
 	uint64_t forks;    /* forks of the process followed */
 	double secs;       /* from the process's start until all was in */
+	bool complete;     /* every page in (or every mm it served gone) */
 	int result;        /* 0, or -errno (msg says why) */
 	char msg[256];
 };

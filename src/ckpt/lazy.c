@@ -472,6 +472,7 @@ static void *lazy_main(void *arg)
 	}
 	free(fds);
 	free(map);
+	lz->st.complete = !lz->st.result && finished(lz);
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	lz->st.secs = (double)(t1.tv_sec - lz->t0.tv_sec) + (double)(t1.tv_nsec - lz->t0.tv_nsec) / 1e9;

@@ -17,6 +17,8 @@ export KRG_MIG_TEST_HOLD=$HOLD
 # The lazy restore's (src/ckpt/lazy.c): while this file exists, its
 # background copy pauses that many ms between steps.
 export KRG_LAZY_TEST_SLOW=$HOLD/lazy.slow
+# And (holder.c): while this file exists, the received pages are damaged.
+export KRG_LAZY_TEST_CORRUPT=$HOLD/lazy.corrupt
 KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
@@ -467,6 +469,29 @@ touch "$W/lz/go2"
 rc=0; wait $run || rc=$?
 [ $rc = 0 ] && grep -q "phase 2 PASS" "$W/lz.out" || fail "lazy restore, phase 2 (exit $rc): $(cat "$W/lz.out")"
 echo "ok   lazy restore: fork, MADV_DONTNEED, mremap, munmap and read() while $n areas were still arriving, then 2 -> 3: memory exact"
+
+# 6e. The received image damaged on the target after the (authenticated)
+# transfer, in the pages a lazy restore checks while the process runs: it
+# finds it, kills the process (home's `krg run` ends 137, SIGKILL) and
+# says why in the target's log; the process never runs on with it.
+mkdir "$W/lz2"
+chmod 777 "$W/lz2"
+on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_lazy" "$W/lz2" >"$W/lz2.out" 2>&1 &
+run=$!
+wait_for 30 "mig_lazy (2) ready" test -e "$W/lz2/ready"
+id=$(ps_json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes'] if 'mig_lazy' in p['command'] and '$W/lz2' in p['command']][0])")
+touch "$KRG_LAZY_TEST_CORRUPT"
+on 1 "$KRG" migrate "$id" 2 >/dev/null 2>&1 || true
+run_ended() { ! kill -0 $run 2>/dev/null; }
+wait_for 30 "the process with damaged pages to be killed" run_ended
+rm -f "$KRG_LAZY_TEST_CORRUPT"
+rc=0; wait $run || rc=$?
+[ $rc = 137 ] || fail "damaged pages: krg run ended $rc, not 137: $(cat "$W/lz2.out")"
+grep -q "lazy restore of process .* failed: the pages of VMA .* fail their checksum" "$(log_of 2)" ||
+	fail "damaged pages: no line in node 2's log saying why"
+echo "ok   lazy restore: pages damaged on the target are found while it runs: killed (137), node 2's log says why"
 
 # 7a. libkrg: a process moves itself (krg_migrate_self), then a bad node.
 out=$(on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_self" 3) || fail "mig_self: $out"

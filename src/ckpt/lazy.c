@@ -287,16 +287,6 @@ static int serve(struct ckpt_lazy *lz, struct lz_ctx *c, uint64_t addr)
 	return r;
 }
 
-static void defer(struct lz_ctx *c, uint64_t addr)
-{
-	if (c->nd == c->capd) {
-		c->capd = c->capd ? 2 * c->capd : 16;
-		c->defer = realloc(c->defer, c->capd * sizeof(*c->defer));
-		if (!c->defer)
-			abort();
-	}
-	c->defer[c->nd++] = addr;
-}
 
 /* A page that cannot be put in (out of memory, ...) must not read as
  * zeros once we give up: the process is killed, and we say why. */
@@ -315,6 +305,30 @@ static void fail(struct ckpt_lazy *lz, int r, const char *fmt, ...)
 	kill(lz->pid, SIGKILL);
 }
 
+static void defer(struct lz_ctx *c, uint64_t addr)
+{
+	if (c->nd == c->capd) {
+		c->capd = c->capd ? 2 * c->capd : 16;
+		c->defer = realloc(c->defer, c->capd * sizeof(*c->defer));
+		if (!c->defer)
+			abort();
+	}
+	c->defer[c->nd++] = addr;
+}
+
+/* A fault at addr of context c: served, or retried after the events
+ * (EAGAIN), or its mm is gone. */
+static void serve_fault(struct ckpt_lazy *lz, struct lz_ctx *c, uint64_t addr)
+{
+	int r = serve(lz, c, addr);
+	if (r == -EAGAIN)
+		defer(c, addr);
+	else if (r == -ESRCH)
+		c->dead = true;
+	else if (r < 0)
+		fail(lz, r, "serving a page fault at %#llx: %s", (unsigned long long)addr, strerror(-r));
+}
+
 /* Everything the kernel has for context ci. */
 static void read_events(struct ckpt_lazy *lz, size_t ci)
 {
@@ -329,15 +343,8 @@ static void read_events(struct ckpt_lazy *lz, size_t ci)
 			struct lz_ctx *c = &lz->c[ci];
 			switch (m[k].event) {
 			case UFFD_EVENT_PAGEFAULT: {
-				uint64_t a = m[k].arg.pagefault.address;
 				lz->st.faults++;
-				int r = serve(lz, c, a);
-				if (r == -EAGAIN)
-					defer(c, a);
-				else if (r == -ESRCH)
-					c->dead = true;
-				else if (r < 0)
-					fail(lz, r, "serving a page fault at %#llx: %s", (unsigned long long)a, strerror(-r));
+				serve_fault(lz, c, m[k].arg.pagefault.address);
 				break;
 			}
 			case UFFD_EVENT_FORK: {
@@ -374,15 +381,8 @@ static void retry_deferred(struct ckpt_lazy *lz, struct lz_ctx *c)
 {
 	size_t nd = c->nd;
 	c->nd = 0;
-	for (size_t i = 0; i < nd; i++) {
-		int r = serve(lz, c, c->defer[i]);
-		if (r == -EAGAIN)
-			defer(c, c->defer[i]);
-		else if (r == -ESRCH)
-			c->dead = true;
-		else if (r < 0)
-			fail(lz, r, "serving a page fault at %#llx: %s", (unsigned long long)c->defer[i], strerror(-r));
-	}
+	for (size_t i = 0; i < nd; i++)
+		serve_fault(lz, c, c->defer[i]);
 }
 
 static bool finished(const struct ckpt_lazy *lz)

@@ -761,6 +761,25 @@ void ckpt_vma_check_range(const struct ckpt_vma_check *c, uint64_t *start, uint6
 	*start = c->start, *end = c->end;
 }
 
+/* Every page of v against its sum, at once; progress: report the bytes
+ * (the "verify" pass of a restart; not inside another pass). */
+static int vma_check_all(const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse, bool progress, struct ckpt_error *err)
+{
+	struct ckpt_vma_check *c = ckpt_vma_check_new(v, pages, sparse);
+	int r;
+	uint64_t n;
+	while ((r = ckpt_vma_check_step(c, CKPT_PROGRESS_STEP, &n)) == 0)
+		if (progress)
+			progress_add(n);
+	if (progress)
+		progress_add(n);
+	ckpt_vma_check_free(c);
+	if (r < 0)
+		return ckpt_fail(err, EBADMSG, "image file %s: contents of VMA %#llx-%#llx fail their checksum (the file is damaged)", pages->name,
+				 (unsigned long long)v->start, (unsigned long long)v->end);
+	return 0;
+}
+
 int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, bool defer_lazy, struct ckpt_error *err)
 {
 	if (mm->pages_size != pages->len)
@@ -799,18 +818,9 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, boo
 					 (unsigned long long)v->end);
 		/* A lazy restore checks these itself, while it copies them in
 		 * (lazy.c); the frame sum below still covers the VMA sum. */
-		if (!(defer_lazy && ckpt_vma_lazy(v))) {
-			struct ckpt_vma_check *c = ckpt_vma_check_new(v, pages, mm->pages_sparse);
-			int r;
-			uint64_t n;
-			while ((r = ckpt_vma_check_step(c, CKPT_PROGRESS_STEP, &n)) == 0)
-				progress_add(n);
-			progress_add(n);
-			ckpt_vma_check_free(c);
-			if (r < 0)
-				return ckpt_fail(err, EBADMSG, "image file %s: contents of VMA %#llx-%#llx fail their checksum (the file is damaged)",
-						 pages->name, (unsigned long long)v->start, (unsigned long long)v->end);
-		}
+		int r;
+		if (!(defer_lazy && ckpt_vma_lazy(v)) && (r = vma_check_all(v, pages, mm->pages_sparse, true, err)) < 0)
+			return r;
 		memcpy(sums + nsums++ * SUM_LEN, v->checksum.data, SUM_LEN);
 	}
 	if (!mm->pages_sparse && cursor != pages->len)
@@ -1176,22 +1186,6 @@ static void shared_record(struct ckpt_shm_table *shm, pid_t owner, const Krg__Ck
 					      .pgoff = v->has_pgoff ? v->pgoff : 0 };
 }
 
-/* The pages of a VMA whose check was left to a lazy restore that did not
- * take it after all: checked now, before they go in. */
-static int check_now(const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse, struct ckpt_error *err)
-{
-	struct ckpt_vma_check *c = ckpt_vma_check_new(v, pages, sparse);
-	int r;
-	uint64_t n;
-	while ((r = ckpt_vma_check_step(c, CKPT_PROGRESS_STEP, &n)) == 0)
-		;
-	ckpt_vma_check_free(c);
-	if (r < 0)
-		return ckpt_fail(err, EBADMSG, "image file %s: contents of VMA %#llx-%#llx fail their checksum (the file is damaged)", pages->name,
-				 (unsigned long long)v->start, (unsigned long long)v->end);
-	return 0;
-}
-
 /* A userfaultfd for a lazy restore: made by the tracee while it is still
  * root (one that also takes faults from the kernel, e.g. a read() into a
  * missing page, which a user-mode-only one would fail with EFAULT), with
@@ -1267,7 +1261,8 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_lazy *lz
 		if (ckpt_lazy_uffd(lz) >= 0 && ioctl(ckpt_lazy_uffd(lz), UFFDIO_REGISTER, &reg) == 0) {
 			ckpt_lazy_add(lz, v, pages, sparse);
 			fill = false;
-		} else if ((r = check_now(v, pages, sparse, err)) < 0) {
+		} else if ((r = vma_check_all(v, pages, sparse, false, err)) < 0) {
+			/* a lazy restore was to check them and did not take them */
 			return r;
 		}
 	}

@@ -1505,12 +1505,8 @@ static void on_conn_gone(struct conn *c)
 		}
 		if (h->restored && !h->exited && !h->leaving)
 			send_simple(h->home, "mig.exit", h->id, 0, true, SIGKILL, UINT32_MAX);
-		if (h->mv && h->mv->committed && !h->mv->verdict_sent && !h->mv->where_held) {
-			struct move *v = h->mv;
-			v->verdict_sent = true;
-			send_simple(h->home, "mig.where", h->id, 0, false, 0, v->to);
-			conn_send(v->w, MF_COMMIT, 0, 0, NULL, 0);
-		}
+		if (h->mv && h->mv->committed && !h->mv->verdict_sent && !h->mv->where_held)
+			send_where(h->mv);
 		hold_free(h);
 	} else if (c->kind == CK_WORKER && c->owner) {
 		struct move *v = c->owner;

@@ -12,6 +12,7 @@
  * "mig.move" goes caller -> home -> the node running the process. */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include "net/net.h"
 #include "proc/migrate.h"
 #include "proc/schedsvc.h"
+#include "proc/migrate/filemsg.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
 #include "proc/procid.h"
@@ -806,46 +808,17 @@ static void tx_pump(struct move *v)
 			return;
 }
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-	for (; v >= 0x80; v >>= 7)
-		p[n++] = (uint8_t)(v | 0x80);
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 /* One piece of a file: `want` bytes at offset `off` of `name`, read from
- * fd straight into the message. The File message is encoded here, not by
- * krg__mig__file__pack, so that the data is read once into its final
- * place instead of into a buffer and then copied into the packed one: the
- * protobuf wire format of fields 1 (xfer), 2 (name), 3 (offset), 5 (last),
- * 6 (end), then 4 (data) last (a decoder takes fields in any order).
- * -errno; -EIO: the read failed. */
+ * fd straight into the message (filemsg.h). -errno; -EIO: the read
+ * failed. */
 static int send_piece(struct move *v, const char *name, uint64_t off, int fd, size_t want, bool last, bool end)
 {
-	size_t nl = strlen(name);
-	size_t head_max = 1 + 10 + 1 + 10 + nl + 1 + 10 + 2 + 2 + 1 + 10;
-	struct cq *p = malloc(sizeof(*p) + sizeof(v) + head_max + want);
+	struct cq *p = malloc(sizeof(*p) + sizeof(v) + MIG_FILE_HEAD_MAX(strlen(name)) + want);
 	if (!p)
 		return -ENOMEM;
 	memcpy(p->buf, &v, sizeof(v));
 	uint8_t *m = p->buf + sizeof(v);
-	size_t n = 0;
-	m[n++] = 1 << 3 | 0;  /* xfer: varint */
-	n += put_varint(m + n, v->xfer);
-	m[n++] = 2 << 3 | 2;  /* name: length-delimited */
-	n += put_varint(m + n, nl);
-	memcpy(m + n, name, nl);
-	n += nl;
-	m[n++] = 3 << 3 | 0;  /* offset */
-	n += put_varint(m + n, off);
-	if (last)
-		m[n++] = 5 << 3 | 0, m[n++] = 1;
-	if (end)
-		m[n++] = 6 << 3 | 0, m[n++] = 1;
-	m[n++] = 4 << 3 | 2;  /* data */
-	n += put_varint(m + n, want);
+	size_t n = mig_file_head(m, v->xfer, name, off, want, last, end);
 	size_t got = 0;
 	while (got < want) {
 		ssize_t k = pread(fd, m + n + got, want - got, (off_t)(off + got));
@@ -870,6 +843,20 @@ static int send_piece(struct move *v, const char *name, uint64_t off, int fd, si
 	return r;
 }
 
+/* A piece of the pages file read into its message is not needed here
+ * again (the final dump refers to pre-copied pages by offset, never reads
+ * them), so its whole pages are freed at once: the worker's next writes
+ * reuse them, and the source holds a few MiB of copies instead of the
+ * process's whole memory. Memory handed out fresh is what makes a large
+ * transfer slow here, far more than the copying itself (on a VM each new
+ * page of a guest may cost the host a fault). */
+static void punch_sent(int fd, uint64_t off, uint64_t len)
+{
+	uint64_t s = (off + 4095) & ~4095ULL, e = (off + len) & ~4095ULL;
+	if (e > s)
+		(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)s, (off_t)(e - s));
+}
+
 /* While the worker dumps: whole pieces of the pages file written so far. */
 static void early_pump(struct move *v)
 {
@@ -884,7 +871,7 @@ static void early_pump(struct move *v)
 			size_t l = strlen(e->d_name);
 			if (!strncmp(e->d_name, ".pages-", 7) && l > 12 && l < sizeof(v->early_name) &&
 			    !strcmp(e->d_name + l - 8, ".img.tmp")) {
-				v->early_fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+				v->early_fd = openat(dirfd(d), e->d_name, O_RDWR | O_CLOEXEC); /* RDWR: punch_sent */
 				snprintf(v->early_name, sizeof(v->early_name), "%.*s", (int)(l - 5), e->d_name + 1);
 				break;
 			}
@@ -908,6 +895,7 @@ static void early_pump(struct move *v)
 			return;
 		}
 		v->early_pieces++;
+		punch_sent(v->early_fd, v->early_off, XFER_CHUNK);
 		v->early_off += XFER_CHUNK;
 		v->bytes += XFER_CHUNK;
 	}
@@ -933,6 +921,7 @@ static void pre_check(struct move *v)
 		return;
 	v->t_sent = 0;
 	v->pre_waiting = false;
+	log_debug("migrate: %u: pre-copy round %u sent at %" PRIu64 " ms", v->id, v->pre_rounds, now - v->t_start);
 	conn_send(v->w, MF_SENT, 0, (int64_t)v->early_off, NULL, 0);
 }
 
@@ -1449,6 +1438,9 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 			v->pre_rounds = (unsigned)h->fd;
 			v->pre_want = (uint64_t)h->arg;
 			v->pre_waiting = true;
+			uv_update_time(the_mig.s->loop);
+			log_debug("migrate: %u: pre-copy round %u copied, file %" PRIu64 " bytes, %" PRIu64 " sent, at %" PRIu64 " ms",
+				  v->id, v->pre_rounds, v->pre_want, v->early_off, uv_now(the_mig.s->loop) - v->t_start);
 			early_pump(v);
 			pre_check(v);
 		} else if (h->type == MF_PRECOPY) {
@@ -1859,35 +1851,35 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 {
 	if (!the_mig.running)
 		return;
-	Krg__Mig__File *f = krg__mig__file__unpack(NULL, msg->len, msg->body);
-	if (!f) {
+	struct mig_file_view fv, *f = &fv;
+	if (mig_file_decode(msg->body, msg->len, f) < 0) {
 		log_warn("migrate: malformed mig.file from node %u, dropped", from);
 		return;
 	}
 	struct rx *x = rx_get(from, f->xfer);
-	if (x && f->has_abort && f->abort) {
+	if (x && f->abort) {
 		log_info("migrate: transfer %llx from node %u dropped by the source", (unsigned long long)f->xfer, from);
 		if (x->has_req)
 			rx_fail(x, "aborted by the source");
 		else
 			rx_free(x, true);
-		goto out;
+		return;
 	}
 	if (!x || x->failed || x->ended)
-		goto out;
+		return;
 	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
-	x->total += f->data.len;
+	x->total += f->len;
 	if (!name_ok(f->name) || x->total > XFER_MAX || f->offset > XFER_MAX) {
 		rx_fail(x, "refused image piece");
-		goto out;
+		return;
 	}
 	char path[600];
 	snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
 	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	bool ok = fd >= 0;
 	size_t done = 0;
-	while (ok && done < f->data.len) {
-		ssize_t w = pwrite(fd, f->data.data + done, f->data.len - done, (off_t)(f->offset + done));
+	while (ok && done < f->len) {
+		ssize_t w = pwrite(fd, f->data + done, f->len - done, (off_t)(f->offset + done));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -1895,13 +1887,13 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		else
 			done += (size_t)w;
 	}
-	if (ok && f->has_last && f->last && ftruncate(fd, (off_t)(f->offset + f->data.len)) < 0)
+	if (ok && f->last && ftruncate(fd, (off_t)(f->offset + f->len)) < 0)
 		ok = false;
 	if (fd >= 0 && close(fd) < 0)
 		ok = false;
 	if (!ok) {
 		rx_fail(x, "cannot write the image (out of memory in /run?)");
-		goto out;
+		return;
 	}
 	if (!x->has_req) {  /* pre-copied pages: say they are in */
 		Krg__Mig__Got g = KRG__MIG__GOT__INIT;
@@ -1911,12 +1903,10 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		size_t gl = krg__mig__got__pack(&g, gb);
 		krg_net_send(net, from, "mig.got", gb, gl);
 	}
-	if (f->has_end && f->end) {
+	if (f->end) {
 		x->ended = true;
 		rx_try_start(x);
 	}
-out:
-	krg__mig__file__free_unpacked(f, NULL);
 }
 
 static void on_got(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)

@@ -281,6 +281,58 @@ static void vma_seal_sum(Krg__Ckpt__Vma *v, XXH3_state_t *hs)
 	sum_final(hs, v->checksum.data);
 }
 
+/* Pages [s, e) of v, all wanted: read IO_CHUNK at a time, appended,
+ * hashed, recorded as runs (merged with the previous one when contiguous
+ * in both the address space and the file). */
+static int dump_range(pid_t pid, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s, uint64_t e,
+		      struct ckpt_error *err)
+{
+	for (uint64_t addr = s; addr < e;) {
+		size_t len = (size_t)MIN(e - addr, IO_CHUNK);
+		int r = ckpt_peek(pid, addr, buf, len);
+		if (r < 0)
+			return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, addr, len, strerror(-r));
+		Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
+		if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == ckpt_writer_offset(w))
+			last->npages += len / CKPT_PAGE;
+		else
+			add_run(v, addr, len / CKPT_PAGE, ckpt_writer_offset(w));
+		XXH3_128bits_update(hs, buf, len);
+		if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
+			return r;
+		progress_add(len);
+		addr += len;
+	}
+	return 0;
+}
+
+/* The wanted pages of v from 8 bytes of pagemap per page (kernels
+ * without PAGEMAP_SCAN). */
+static int dump_vma_pagemap(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf,
+			    struct ckpt_error *err)
+{
+	uint64_t npages = (v->end - v->start) / CKPT_PAGE, run = UINT64_MAX;
+	static uint64_t pm[4096];
+	for (uint64_t i = 0; i < npages; i++) {
+		if (i % 4096 == 0) {
+			size_t cnt = (size_t)MIN(4096, npages - i);
+			ssize_t got = pread(pmfd, pm, cnt * 8, (off_t)((v->start / CKPT_PAGE + i) * 8));
+			if (got != (ssize_t)(cnt * 8))
+				return ckpt_fail(err, got < 0 ? errno : EIO, "process %d: reading pagemap: %s", pid, got < 0 ? strerror(errno) : "short read");
+		}
+		bool want = want_page(v, pm[i % 4096]);
+		if (want && run == UINT64_MAX)
+			run = i;
+		if (!want && run != UINT64_MAX) {
+			int r = dump_range(pid, v, hs, w, buf, v->start + run * CKPT_PAGE, v->start + i * CKPT_PAGE, err);
+			if (r < 0)
+				return r;
+			run = UINT64_MAX;
+		}
+	}
+	return run == UINT64_MAX ? 0 : dump_range(pid, v, hs, w, buf, v->start + run * CKPT_PAGE, v->end, err);
+}
+
 static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
 	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
@@ -290,62 +342,42 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 		return 0;
 	XXH3_state_t *hs = sum_new();
 	int r = 0;
-	uint64_t npages = (v->end - v->start) / CKPT_PAGE;
-	uint64_t run_start = 0, run_len = 0;
-	static uint64_t pm[4096];
-	for (uint64_t i = 0; i <= npages; i++) {
-		bool want = false;
-		if (i < npages) {
-			if (whole)
-				want = true;
-			else {
-				if (i % 4096 == 0) {
-					size_t cnt = (size_t)MIN(4096, npages - i);
-					ssize_t got = pread(pmfd, pm, cnt * 8, (off_t)((v->start / CKPT_PAGE + i) * 8));
-					if (got != (ssize_t)(cnt * 8)) {
-						r = ckpt_fail(err, got < 0 ? errno : EIO, "process %d: reading pagemap: %s", pid, got < 0 ? strerror(errno) : "short read");
-						goto out;
-					}
-				}
-				want = want_page(v, pm[i % 4096]);
+	if (whole) {
+		r = dump_range(pid, v, hs, w, buf, v->start, v->end, err);
+	} else {
+		/* The wanted pages (want_page) as ranges from PAGEMAP_SCAN:
+		 * reading 8 bytes of pagemap per page would take seconds for
+		 * a large sparse reservation with a few pages in it (a
+		 * sanitizer's shadow, a runtime's reserved heap: terabytes of
+		 * address space). */
+		struct page_region vec[256];
+		for (uint64_t at = v->start; at < v->end;) {
+			struct pm_scan_arg sa = { .size = sizeof(sa), .start = at, .end = v->end, .vec = (uintptr_t)vec, .vec_len = 256,
+						  .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+						  .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+			if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE)
+				sa.category_inverted = sa.category_mask = PAGE_IS_FILE;
+			long n = ioctl(pmfd, PAGEMAP_SCAN, &sa);
+			if (n < 0 && at == v->start && (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP)) {
+				r = dump_vma_pagemap(pid, pmfd, v, hs, w, buf, err);
+				break;
 			}
-		}
-		if (want && run_len < IO_CHUNK / CKPT_PAGE) {
-			if (!run_len)
-				run_start = i;
-			run_len++;
-			continue;
-		}
-		if (run_len) {
-			uint64_t addr = v->start + run_start * CKPT_PAGE;
-			size_t len = run_len * CKPT_PAGE;
-			r = ckpt_peek(pid, addr, buf, len);
-			if (r < 0) {
-				r = ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, addr, len, strerror(-r));
-				goto out;
+			if (n < 0) {
+				r = ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN of %#llx-%#llx: %s", pid, (unsigned long long)at,
+					      (unsigned long long)v->end, strerror(errno));
+				break;
 			}
-			/* Merge with the previous run when contiguous in both spaces. */
-			Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
-			if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == ckpt_writer_offset(w))
-				last->npages += run_len;
-			else
-				add_run(v, addr, run_len, ckpt_writer_offset(w));
-			XXH3_128bits_update(hs, buf, len);
-			if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
-				goto out;
-			progress_add(len);
-			run_len = 0;
-		}
-		if (want) {  /* the run was full: this page starts the next */
-			run_start = i;
-			run_len = 1;
+			for (long k = 0; k < n && r == 0; k++)
+				r = dump_range(pid, v, hs, w, buf, vec[k].start, vec[k].end, err);
+			if (r < 0 || sa.walk_end <= at)
+				break;
+			at = sa.walk_end;
 		}
 	}
-	if (v->n_runs) {
+	if (r == 0 && v->n_runs) {
 		vma_seal_sum(v, hs);
 		return 0;
 	}
-out:
 	XXH3_freeState(hs);
 	return r;
 }

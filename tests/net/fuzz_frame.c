@@ -1,15 +1,65 @@
 /* fuzz_frame.c — libFuzzer target for everything that parses bytes from an
  * unauthenticated or authenticated peer: the frame decoder (input cut into
  * pieces at positions taken from the input itself), the in-place Envelope
- * decoder, and the handshake protobuf. Build and run: scripts/fuzz.sh. */
+ * decoder, the handshake protobuf, and the hand decoder of "mig.file"
+ * (src/proc/migrate/filemsg.c), checked against protobuf-c's decoding of
+ * the same bytes. Build and run: scripts/fuzz.sh. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "net/frame.h"
+#include "proc/migrate/filemsg.h"
+#include "proto/migrate.pb-c.h"
 #include "proto/net.pb-c.h"
+
+/* What the hand decoder accepts, protobuf-c accepts with the same
+ * values; and protobuf-c's own encoding of the fields it read (no
+ * unknown ones) is read back by the hand decoder with the same values,
+ * unless its name is one the hand decoder refuses (a NUL in it: protobuf-c
+ * ends it there; longer than MIG_FILE_NAME_MAX). */
+static bool same(const struct mig_file_view *v, const Krg__Mig__File *pb)
+{
+	return v->xfer == pb->xfer && !strcmp(v->name, pb->name) && v->offset == pb->offset && v->len == pb->data.len &&
+	       (!v->len || !memcmp(v->data, pb->data.data, v->len)) && v->last == (pb->has_last && pb->last) &&
+	       v->end == (pb->has_end && pb->end) && v->abort == (pb->has_abort && pb->abort);
+}
+
+static void check_mig_file(const uint8_t *f, size_t len)
+{
+	struct mig_file_view v;
+	int r = mig_file_decode(f, len, &v);
+	if (r == 0) {
+		if (v.data < f || v.data + v.len > f + len)
+			abort();
+		volatile uint8_t x = 0;
+		for (size_t i = 0; i < v.len; i++)
+			x ^= v.data[i];
+		(void)x;
+	}
+	Krg__Mig__File *pb = krg__mig__file__unpack(NULL, len, f);
+	if (r == 0 && (!pb || !same(&v, pb)))
+		abort();
+	if (pb && strlen(pb->name) <= MIG_FILE_NAME_MAX) {
+		Krg__Mig__File c = KRG__MIG__FILE__INIT;
+		c.xfer = pb->xfer, c.name = pb->name, c.offset = pb->offset, c.data = pb->data;
+		c.has_last = pb->has_last, c.last = pb->last, c.has_end = pb->has_end, c.end = pb->end;
+		c.has_abort = pb->has_abort, c.abort = pb->abort;
+		size_t n = krg__mig__file__get_packed_size(&c);
+		uint8_t *b = malloc(n ? n : 1);
+		krg__mig__file__pack(&c, b);
+		struct mig_file_view w;
+		if (mig_file_decode(b, n, &w) != 0 || !same(&w, pb))
+			abort();
+		free(b);
+	}
+	if (pb)
+		krg__mig__file__free_unpacked(pb, NULL);
+}
 
 static void check_env(const uint8_t *f, size_t len)
 {
+	check_mig_file(f, len);
 	struct krg_env e;
 	if (krg_env_decode(f, len, &e) == 0) {
 		/* Touch every byte the decoder points at (ASan checks bounds). */

@@ -32,17 +32,19 @@ size_t mig_file_head(uint8_t *m, uint64_t xfer, const char *name, uint64_t offse
 	return n;
 }
 
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+/* max_bytes: 10 for a value, 5 for a key or a length (as protobuf-c,
+ * which takes those as 32 bits). */
+static int get_varint(const uint8_t **p, const uint8_t *end, unsigned max_bytes, uint64_t *v)
 {
 	uint64_t r = 0;
-	for (unsigned shift = 0; shift < 64; shift += 7) {
+	for (unsigned i = 0; i < max_bytes; i++) {
 		if (*p >= end)
 			return -EBADMSG;
 		uint8_t b = *(*p)++;
-		r |= (uint64_t)(b & 0x7f) << shift;
+		r |= (uint64_t)(b & 0x7f) << (7 * i);
 		if (!(b & 0x80)) {
 			*v = r;
-			return 0;
+			return r >> 32 && max_bytes == 5 ? -EBADMSG : 0;
 		}
 	}
 	return -EBADMSG;
@@ -55,13 +57,13 @@ int mig_file_decode(const uint8_t *buf, size_t len, struct mig_file_view *out)
 	memset(out, 0, sizeof(*out));
 	while (p < end) {
 		uint64_t key, v = 0;
-		if (get_varint(&p, end, &key) < 0 || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+		if (get_varint(&p, end, 5, &key) < 0 || key >> 3 == 0)
 			return -EBADMSG;
 		unsigned field = (unsigned)(key >> 3), wt = key & 7;
 		const uint8_t *val = NULL;
 		switch (wt) {
 		case 0:
-			if (get_varint(&p, end, &v) < 0)
+			if (get_varint(&p, end, 10, &v) < 0)
 				return -EBADMSG;
 			break;
 		case 1:
@@ -73,7 +75,7 @@ int mig_file_decode(const uint8_t *buf, size_t len, struct mig_file_view *out)
 			break;
 		}
 		case 2:
-			if (get_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+			if (get_varint(&p, end, 5, &v) < 0 || v > (uint64_t)(end - p))
 				return -EBADMSG;
 			val = p;
 			p += v;

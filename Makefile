@@ -30,7 +30,7 @@ check: deps all
 
 check-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
-	meson test -C $(ASAN_BUILD) --print-errorlogs --suite unit --suite net --suite smoke
+	meson test -C $(ASAN_BUILD) --print-errorlogs --suite unit --suite net --suite smoke --suite migrate
 
 check-unit: all
 	meson test -C $(BUILD) --print-errorlogs --suite unit

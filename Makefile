@@ -22,7 +22,7 @@ deps:
 run: deps all
 	bash scripts/demo.sh $(BUILD)
 
-# Every test: unit + integration on the normal build, unit + cluster smoke on ASan+UBSan.
+# Every test: unit + integration on the normal build; unit, transport, cluster smoke and migration on ASan+UBSan.
 check: deps all
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite fuzz
 	bash scripts/fuzz.sh 30

@@ -19,6 +19,7 @@
 #include "api/client.h"
 #include "api/server.h"
 #include "krg/krg.h"
+#include "lib/macro.h"
 #include "proto/proc.pb-c.h"
 
 extern char **environ;
@@ -422,7 +423,7 @@ int cmd_run(int argc, char **argv)
 	};
 	Krg__Proc__RunRequest req = KRG__PROC__RUN_REQUEST__INIT;
 	const char *sock_path = NULL, *cwd = NULL;
-	char **envset = calloc((size_t)argc + 1, sizeof(char *));
+	_cleanup_free_ char **envset = calloc((size_t)argc + 1, sizeof(char *));
 	size_t n_envset = 0;
 	int opt;
 
@@ -526,5 +527,5 @@ int cmd_run(int argc, char **argv)
 		req.n_rlimits++;
 	}
 	req.rlimits = rlp;
-	return krg_run_request(&req, sock_path, "krg run", env, envset);
+	return krg_run_request(&req, sock_path, "krg run", env, TAKE_PTR(envset));
 }

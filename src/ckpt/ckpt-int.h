@@ -62,6 +62,8 @@ struct ckpt_writer;
 int ckpt_writer_open(int dirfd, const char *name, enum ckpt_part part, struct ckpt_writer **out, struct ckpt_error *err);
 int ckpt_writer_write(struct ckpt_writer *w, const void *buf, size_t len, struct ckpt_error *err);
 uint64_t ckpt_writer_offset(const struct ckpt_writer *w);
+/* len bytes of payload left as a hole (written by someone else). */
+int ckpt_writer_skip(struct ckpt_writer *w, uint64_t len, struct ckpt_error *err);
 /* Pages only: its payload is not summed as written; feed the frame sum
  * the region sums instead (in VMA order) before commit. */
 void ckpt_writer_sum(struct ckpt_writer *w, const void *buf, size_t len);

@@ -56,6 +56,17 @@ uint64_t ckpt_precopy_tracked(const struct ckpt_precopy *pc);
 /* Size of the pages file written so far (frame head included), 0 once a dump took it. */
 uint64_t ckpt_precopy_file_size(const struct ckpt_precopy *pc);
 void ckpt_precopy_free(struct ckpt_precopy *pc);
+/* Someone else copies (a migration's krgd, straight from the process into
+ * the messages it sends): a round then leaves a hole in the pages file
+ * for each range it would have copied and calls copy(ctx, addr, len,
+ * off) instead (payload offset off; 0 or -errno). Such a page has no copy
+ * until ckpt_precopy_copied says what was read there: n pages from addr,
+ * put at payload offset off, sums[k] the XXH3-64 of page k, ok[k] false
+ * where it could not be read. Ranges are reported in the order given;
+ * a page the final dump finds without a reported copy is read then. */
+typedef int (*ckpt_precopy_copy_fn)(void *ctx, uint64_t addr, uint64_t len, uint64_t off);
+void ckpt_precopy_set_copier(struct ckpt_precopy *pc, ckpt_precopy_copy_fn copy, void *ctx);
+void ckpt_precopy_copied(struct ckpt_precopy *pc, uint64_t addr, uint64_t off, size_t n, const uint64_t *sums, const uint8_t *ok);
 
 /* Freeze (SIGSTOP, parents before their children are listed, so nothing
  * forks past it) or thaw (SIGCONT) the application rooted at `pid`, e.g.

@@ -180,6 +180,15 @@ void ckpt_writer_sum(struct ckpt_writer *w, const void *buf, size_t len)
 
 uint64_t ckpt_writer_offset(const struct ckpt_writer *w) { return w->len; }
 
+int ckpt_writer_skip(struct ckpt_writer *w, uint64_t len, struct ckpt_error *err)
+{
+	if (lseek(w->fd, (off_t)len, SEEK_CUR) < 0)
+		return ckpt_fail(err, errno, "seek in image file %s: %s", w->name, strerror(errno));
+	w->len += len;
+	w->flushed = w->len;  /* nothing of ours to write back there */
+	return 0;
+}
+
 void ckpt_writer_abort(struct ckpt_writer *w)
 {
 	if (!w)

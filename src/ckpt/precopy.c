@@ -75,7 +75,15 @@ struct ckpt_precopy {
 	uint64_t tracked;          /* bytes present in the areas at the start */
 	uint8_t *buf;              /* owned, PC_CHUNK */
 	struct page_region *vec;   /* owned, PC_VEC */
+	ckpt_precopy_copy_fn copy; /* NULL: we copy into the file ourselves */
+	void *copy_ctx;
 };
+
+void ckpt_precopy_set_copier(struct ckpt_precopy *pc, ckpt_precopy_copy_fn copy, void *ctx)
+{
+	pc->copy = copy;
+	pc->copy_ctx = ctx;
+}
 
 void ckpt_precopy_free(struct ckpt_precopy *pc)
 {
@@ -243,6 +251,20 @@ uint64_t ckpt_precopy_file_size(const struct ckpt_precopy *pc)
  * A page that cannot be read (unmapped meanwhile) keeps no copy. */
 static int copy_range(struct ckpt_precopy *pc, struct pc_area *a, uint64_t s, uint64_t e, uint64_t *bytes, struct ckpt_error *err)
 {
+	if (pc->copy && s < e) {
+		/* Copied elsewhere: a hole here, no copy until it is reported
+		 * (an older copy of these pages is stale: they were written). */
+		uint64_t off = ckpt_writer_offset(pc->w);
+		int r = pc->copy(pc->copy_ctx, s, e - s, off);
+		if (r < 0)
+			return ckpt_fail(err, -r, "process %d: handing over pages at %#" PRIx64 ": %s", pc->pid, s, strerror(-r));
+		if ((r = ckpt_writer_skip(pc->w, e - s, err)) < 0)
+			return r;
+		for (uint64_t p = s; p < e; p += CKPT_PAGE)
+			a->off[(p - a->start) / CKPT_PAGE] = PC_NONE;
+		*bytes += e - s;
+		return 0;
+	}
 	while (s < e) {
 		size_t len = (size_t)MIN(e - s, PC_CHUNK);
 		int r = ckpt_peek(pc->pid, s, pc->buf, len);
@@ -399,6 +421,33 @@ int ckpt_precopy_final(struct ckpt_precopy *pc, struct ckpt_error *err)
 		drop(a, clean_to, a->end);
 	}
 	return 0;
+}
+
+static struct pc_area *area_of(const struct ckpt_precopy *pc, uint64_t addr)
+{
+	size_t lo = 0, hi = pc->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (addr < pc->a[mid].start)
+			hi = mid;
+		else if (addr >= pc->a[mid].end)
+			lo = mid + 1;
+		else
+			return &pc->a[mid];
+	}
+	return NULL;
+}
+
+void ckpt_precopy_copied(struct ckpt_precopy *pc, uint64_t addr, uint64_t off, size_t n, const uint64_t *sums, const uint8_t *ok)
+{
+	struct pc_area *a = area_of(pc, addr);
+	if (!a || addr % CKPT_PAGE || n > (a->end - addr) / CKPT_PAGE)
+		return;  /* not a range we handed over: no copy taken */
+	uint64_t i0 = (addr - a->start) / CKPT_PAGE;
+	for (size_t k = 0; k < n; k++) {
+		a->off[i0 + k] = ok[k] ? off + k * CKPT_PAGE : PC_NONE;
+		a->sum[i0 + k] = sums[k];
+	}
 }
 
 bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t *off, uint64_t *sum)

@@ -60,6 +60,16 @@ enum mig_frame_type {
 			     fd 0: no pre-copy, data = why (logged) */
 	MF_SENT,          /* krgd -> worker: the pages file went out up to arg (less its last partial piece) */
 	MF_FROZEN,        /* worker -> krgd: the process is frozen from now (the "frozen" time starts) */
+	/* Pre-copied pages are read by krgd straight from the process into
+	 * the messages it sends (no copy in a file here first). */
+	MF_COPY,          /* worker -> krgd: data = struct mig_copy: copy that range, in order */
+	MF_COPIED,        /* krgd -> worker: arg = address, data = u64 payload offset, u64 sum per page, u8 ok per page */
+};
+
+/* An MF_COPY: len bytes of the process at addr go to payload offset off
+ * of its pages file (written-protected pages, handed over by a round). */
+struct mig_copy {
+	uint64_t addr, len, off;
 };
 
 #define MIG_MAX_KIDS 128             /* children left at home that get a ghost (the first ones) */

@@ -23,8 +23,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <xxhash.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
 #include "lib/log.h"
@@ -164,6 +166,11 @@ struct move {
 	bool early_bad;
 	size_t early_pieces;
 	char *skip_name;        /* in the final pass: that range is not sent again */
+	/* Pre-copy ranges to read from the process into pieces (MF_COPY:
+	 * the worker leaves them as holes in its file). */
+	struct mig_copy *cq;
+	size_t cq_n, cq_cap, cq_head;
+	bool direct;            /* the pages file's pre-copied part comes from cq, not the file */
 	unsigned restore_ms;
 	char stats[200];
 	uint64_t where_signals;  /* from the holder's MF_DRAINED, for mig.where */
@@ -681,6 +688,7 @@ static void move_free(struct move *v)
 	free(v->names);
 	if (v->early_fd >= 0)
 		close(v->early_fd);
+	free(v->cq);
 	mig_rm_rf(v->dir);
 	uv_timer_stop(&v->early_timer);
 	uv_close((uv_handle_t *)&v->early_timer, move_closed);
@@ -808,20 +816,45 @@ static void tx_pump(struct move *v)
 			return;
 }
 
-/* One piece of a file: `want` bytes at offset `off` of `name`, read from
- * fd straight into the message (filemsg.h). -errno; -EIO: the read
- * failed. */
-static int send_piece(struct move *v, const char *name, uint64_t off, int fd, size_t want, bool last, bool end)
+/* A piece of a file on its way: `want` bytes at offset `off` of `name`,
+ * encoded in place (filemsg.h); *data is where its bytes go. */
+static struct cq *piece_new(struct move *v, const char *name, uint64_t off, size_t want, bool last, bool end, uint8_t **data)
 {
 	struct cq *p = malloc(sizeof(*p) + sizeof(v) + MIG_FILE_HEAD_MAX(strlen(name)) + want);
 	if (!p)
-		return -ENOMEM;
+		return NULL;
 	memcpy(p->buf, &v, sizeof(v));
-	uint8_t *m = p->buf + sizeof(v);
-	size_t n = mig_file_head(m, v->xfer, name, off, want, last, end);
+	size_t n = mig_file_head(p->buf + sizeof(v), v->xfer, name, off, want, last, end);
+	p->len = n + want;
+	*data = p->buf + sizeof(v) + n;
+	return p;
+}
+
+static int piece_send(struct move *v, struct cq *p)
+{
+	size_t len = p->len;
+	v->inflight += len;
+	v->pieces++;
+	int r = krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", p->buf + sizeof(v), len, tx_done, p);
+	if (r < 0) {
+		v->inflight -= len;
+		v->pieces--;
+		free(p);
+	}
+	return r;
+}
+
+/* One piece of a file read from fd straight into the message. -errno;
+ * -EIO: the read failed. */
+static int send_piece(struct move *v, const char *name, uint64_t off, int fd, size_t want, bool last, bool end)
+{
+	uint8_t *m;
+	struct cq *p = piece_new(v, name, off, want, last, end, &m);
+	if (!p)
+		return -ENOMEM;
 	size_t got = 0;
 	while (got < want) {
-		ssize_t k = pread(fd, m + n + got, want - got, (off_t)(off + got));
+		ssize_t k = pread(fd, m + got, want - got, (off_t)(off + got));
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
@@ -830,17 +863,78 @@ static int send_piece(struct move *v, const char *name, uint64_t off, int fd, si
 		}
 		got += (size_t)k;
 	}
-	size_t len = n + want;
-	p->len = len;
-	v->inflight += len;
-	v->pieces++;
-	int r = krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", m, len, tx_done, p);
-	if (r < 0) {
-		v->inflight -= len;
-		v->pieces--;
+	return piece_send(v, p);
+}
+
+/* Pre-copy by krgd (MF_COPY): the next XFER_CHUNK of the range at the
+ * head of the queue read from the process straight into a piece, its
+ * page sums sent back to the worker (MF_COPIED) for the final dump. A
+ * page that cannot be read (unmapped meanwhile) is sent as zeros and
+ * reported not ok: the final dump reads it then, if it still exists. */
+static int copy_one(struct move *v)
+{
+	struct mig_copy *c = &v->cq[v->cq_head];
+	size_t want = c->len > XFER_CHUNK ? XFER_CHUNK : (size_t)c->len;
+	size_t np = want / 4096;
+	uint8_t *m;
+	struct cq *p = piece_new(v, v->early_name, 64 + c->off, want, false, false, &m);
+	uint8_t *rep = malloc(8 + np * 9);
+	if (!p || !rep) {
 		free(p);
+		free(rep);
+		return -ENOMEM;
 	}
-	return r;
+	uint8_t *ok = rep + 8 + np * 8;
+	memset(ok, 1, np);
+	struct iovec li = { m, want }, ri = { (void *)(uintptr_t)c->addr, want };
+	ssize_t got = process_vm_readv(v->pid, &li, 1, &ri, 1, 0);
+	if (got != (ssize_t)want) {
+		/* Page by page from the first that failed. */
+		size_t from = got > 0 ? (size_t)got / 4096 : 0;
+		for (size_t k = from; k < np; k++) {
+			struct iovec l1 = { m + k * 4096, 4096 }, r1 = { (void *)(uintptr_t)(c->addr + k * 4096), 4096 };
+			if (process_vm_readv(v->pid, &l1, 1, &r1, 1, 0) != 4096) {
+				memset(m + k * 4096, 0, 4096);
+				ok[k] = 0;
+			}
+		}
+	}
+	memcpy(rep, &c->off, 8);
+	for (size_t k = 0; k < np; k++) {
+		uint64_t sum = XXH3_64bits(m + k * 4096, 4096);
+		memcpy(rep + 8 + k * 8, &sum, 8);
+	}
+	conn_send(v->w, MF_COPIED, 0, (int64_t)c->addr, rep, 8 + np * 9);
+	free(rep);
+	int r = piece_send(v, p);
+	if (r < 0)
+		return r;
+	c->addr += want;
+	c->off += want;
+	c->len -= want;
+	if (64 + c->off > v->early_off)
+		v->early_off = 64 + c->off;
+	v->bytes += want;
+	v->early_pieces++;
+	if (!c->len)
+		v->cq_head++;
+	return 0;
+}
+
+static void copy_pump(struct move *v)
+{
+	struct stat st;
+	if (v->early_fd >= 0 && (fstat(v->early_fd, &st) < 0 || st.st_nlink == 0)) {
+		v->early_bad = true;  /* that pre-copy was abandoned: the dump sends it all */
+		v->cq_head = v->cq_n;
+		return;
+	}
+	while (v->cq_head < v->cq_n && v->inflight < XFER_INFLIGHT && !v->tx_failed)
+		if (copy_one(v) < 0) {
+			v->early_bad = true;
+			v->cq_head = v->cq_n;
+			return;
+		}
 }
 
 /* A piece of the pages file read into its message is not needed here
@@ -862,6 +956,10 @@ static void early_pump(struct move *v)
 {
 	if (v->dumped || v->tx_failed || v->early_bad)
 		return;
+	if (v->direct) {
+		copy_pump(v);
+		return;
+	}
 	if (v->early_fd < 0) {
 		DIR *d = opendir(v->dir);
 		if (!d)
@@ -908,7 +1006,9 @@ static void pre_check(struct move *v)
 {
 	if (!v->pre_waiting || v->tx_failed || !v->w)
 		return;
-	if (!v->early_bad && v->early_fd >= 0 && (v->early_off + XFER_CHUNK <= v->pre_want || v->inflight))
+	if (!v->early_bad && v->direct && (v->cq_head < v->cq_n || v->inflight))
+		return;
+	if (!v->early_bad && !v->direct && v->early_fd >= 0 && (v->early_off + XFER_CHUNK <= v->pre_want || v->inflight))
 		return;
 	if (!v->early_bad && v->early_fd < 0)
 		return;  /* not found yet: the timer looks again */
@@ -1125,6 +1225,15 @@ static void move_dumped(struct move *v, const char *spec)
 	}
 	qsort(v->names, v->nnames, sizeof(*v->names), cmp_names);
 	uv_timer_stop(&v->early_timer);
+	if (v->direct && v->cq_head < v->cq_n) {
+		/* Frozen before all was copied (the worker stopped waiting): the
+		 * dump took none of those pages from us (no report reached it),
+		 * so their ranges stay holes, sent by neither pass. */
+		const struct mig_copy *last = &v->cq[v->cq_n - 1];
+		if (64 + last->off + last->len > v->early_off)
+			v->early_off = 64 + last->off + last->len;
+		v->cq_head = v->cq_n;
+	}
 	if (v->early_fd >= 0 && !v->early_bad && v->early_off > 64) {
 		char path[600];
 		struct stat st;
@@ -1443,7 +1552,43 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 				  v->id, v->pre_rounds, v->pre_want, v->early_off, uv_now(the_mig.s->loop) - v->t_start);
 			early_pump(v);
 			pre_check(v);
+		} else if (h->type == MF_COPY && len == sizeof(struct mig_copy) && !v->dumped) {
+			struct mig_copy cp;
+			memcpy(&cp, data, sizeof(cp));
+			if (cp.addr % 4096 || cp.len % 4096 || cp.off > XFER_MAX || cp.len > XFER_MAX)
+				return;
+			if (!v->direct) {
+				/* The worker's file, to check at the end that the dump
+				 * went on with it (same inode, holes where we copied). */
+				char path[600];
+				if (v->early_fd >= 0)
+					close(v->early_fd);  /* found by early_pump: nothing was written to it */
+				snprintf(v->early_name, sizeof(v->early_name), "pages-%d.img", (int)v->pid);
+				snprintf(path, sizeof(path), "%s/.%s.tmp", v->dir, v->early_name);
+				struct stat st;
+				v->early_fd = open(path, O_RDONLY | O_CLOEXEC);
+				if (v->early_fd < 0 || fstat(v->early_fd, &st) < 0) {
+					v->early_bad = true;
+					return;
+				}
+				v->early_ino = st.st_ino;
+				v->early_off = 64;
+				v->direct = true;
+			}
+			if (v->cq_n == v->cq_cap) {
+				size_t nc = v->cq_cap ? 2 * v->cq_cap : 64;
+				struct mig_copy *q = realloc(v->cq, nc * sizeof(*q));
+				if (!q) {
+					v->early_bad = true;
+					return;
+				}
+				v->cq = q;
+				v->cq_cap = nc;
+			}
+			v->cq[v->cq_n++] = cp;
+			early_pump(v);
 		} else if (h->type == MF_PRECOPY) {
+			v->early_bad = v->early_bad || v->direct; /* a pre-copy given up: its file too */
 			log_info("migrate: %u: no pre-copy (%.*s): stop and copy", v->id, (int)len, (const char *)data);
 		} else if (h->type == MF_FROZEN) {
 			uv_update_time(the_mig.s->loop);

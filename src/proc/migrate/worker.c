@@ -578,27 +578,56 @@ static int make_uffd(pid_t pid)
 	return fd;
 }
 
-/* What krgd says while we pre-copy: 1 = sent, 0 = go on without waiting
- * (timeout), -1 = abort (or krgd gone). */
-static int wait_sent(int sock)
+/* The copier handed to the pre-copy: krgd reads the range. */
+static int copy_by_krgd(void *ctx, uint64_t addr, uint64_t len, uint64_t off)
 {
-	struct pollfd p = { sock, POLLIN, 0 };
-	int k;
-	do
-		k = poll(&p, 1, PRECOPY_WAIT_MS);
-	while (k < 0 && errno == EINTR);
-	if (k == 0)
-		return 0;
-	uint8_t buf[256];
-	ssize_t n;
-	do
-		n = recv(sock, buf, sizeof(buf), 0);
-	while (n < 0 && errno == EINTR);
-	struct mig_hdr h = { 0 };
-	if (n < (ssize_t)sizeof(h))
-		return -1;
-	memcpy(&h, buf, sizeof(h));
-	return h.type == MF_SENT ? 1 : -1;
+	struct mig_copy c = { .addr = addr, .len = len, .off = off };
+	return mig_send(*(int *)ctx, MF_COPY, 0, 0, &c, sizeof(c));
+}
+
+/* An MF_COPIED from krgd: what it read of a range, for the pre-copy's
+ * tables. */
+static void copied(struct ckpt_precopy *pc, const struct mig_hdr *h, const uint8_t *data, size_t len)
+{
+	if (!pc || len < 8 || (len - 8) % 9)
+		return;
+	size_t n = (len - 8) / 9;
+	uint64_t off, sums[1024];
+	if (n > 1024)
+		return;
+	memcpy(&off, data, 8);
+	memcpy(sums, data + 8, n * 8);
+	ckpt_precopy_copied(pc, (uint64_t)h->arg, off, n, sums, data + 8 + n * 8);
+}
+
+/* What krgd says while we pre-copy: 1 = sent, 0 = go on without waiting
+ * (timeout), -1 = abort (or krgd gone). Reports of pages it copied
+ * (MF_COPIED) come first and are taken in. */
+static int wait_sent(int sock, struct ckpt_precopy *pc)
+{
+	for (;;) {
+		struct pollfd p = { sock, POLLIN, 0 };
+		int k;
+		do
+			k = poll(&p, 1, PRECOPY_WAIT_MS);
+		while (k < 0 && errno == EINTR);
+		if (k == 0)
+			return 0;
+		static uint8_t buf[sizeof(struct mig_hdr) + 16384];
+		ssize_t n;
+		do
+			n = recv(sock, buf, sizeof(buf), 0);
+		while (n < 0 && errno == EINTR);
+		struct mig_hdr h = { 0 };
+		if (n < (ssize_t)sizeof(h))
+			return -1;
+		memcpy(&h, buf, sizeof(h));
+		if (h.type == MF_COPIED) {
+			copied(pc, &h, buf + sizeof(h), (size_t)n - sizeof(h));
+			continue;
+		}
+		return h.type == MF_SENT ? 1 : -1;
+	}
 }
 
 /* Pre-copy rounds; returns the pre-copy to hand to the dump (NULL: none,
@@ -626,6 +655,10 @@ static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *ab
 		ckpt_precopy_free(pc);
 		return NULL;
 	}
+	static int copy_sock;
+	copy_sock = sock;
+	if (!getenv("KRG_MIG_PRECOPY_FILE"))  /* for comparisons: copy into the file here, as before */
+		ckpt_precopy_set_copier(pc, copy_by_krgd, &copy_sock);
 	uint64_t prev = UINT64_MAX, total = 0;
 	for (int round = 1;; round++) {
 		uint64_t bytes;
@@ -637,7 +670,7 @@ static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *ab
 			return NULL;
 		}
 		mig_send(sock, MF_PRECOPY, round, (int64_t)ckpt_precopy_file_size(pc), NULL, 0);
-		int k = wait_sent(sock);
+		int k = wait_sent(sock, pc);
 		if (k < 0) {
 			ckpt_precopy_free(pc);
 			*aborted = true;
@@ -768,15 +801,18 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 				       px[i].keep, px[i].reads ? 'r' : 'w', px[i].tty ? "tty" : "-", px[i].rows, px[i].cols);
 	mig_send(sock, MF_DUMPED, 0, (int64_t)carried, spec, strlen(spec));
 
-	/* Wait for the verdict. */
-	uint8_t buf[8192];
+	/* Wait for the verdict (late reports of pre-copied pages: too late). */
+	uint8_t buf[sizeof(struct mig_hdr) + 16384];
 	ssize_t n;
-	do
-		n = recv(sock, buf, sizeof(buf) - 1, 0);
-	while (n < 0 && errno == EINTR);
 	struct mig_hdr h = { 0 };
-	if (n >= (ssize_t)sizeof(h))
-		memcpy(&h, buf, sizeof(h));
+	do {
+		do
+			n = recv(sock, buf, sizeof(buf) - 1, 0);
+		while (n < 0 && errno == EINTR);
+		memset(&h, 0, sizeof(h));
+		if (n >= (ssize_t)sizeof(h))
+			memcpy(&h, buf, sizeof(h));
+	} while (h.type == MF_COPIED);
 	for (size_t i = 0; i < np; i++)
 		if (px[i].hold >= 0)
 			close(px[i].hold);

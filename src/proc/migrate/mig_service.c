@@ -171,6 +171,7 @@ struct move {
 	struct mig_copy *cq;
 	size_t cq_n, cq_cap, cq_head;
 	bool direct;            /* the pages file's pre-copied part comes from cq, not the file */
+	int pidfd;              /* the process: what copy_one reads is its memory, not a pid's reuser's */
 	unsigned restore_ms;
 	char stats[200];
 	uint64_t where_signals;  /* from the holder's MF_DRAINED, for mig.where */
@@ -689,6 +690,8 @@ static void move_free(struct move *v)
 	if (v->early_fd >= 0)
 		close(v->early_fd);
 	free(v->cq);
+	if (v->pidfd >= 0)
+		close(v->pidfd);
 	mig_rm_rf(v->dir);
 	uv_timer_stop(&v->early_timer);
 	uv_close((uv_handle_t *)&v->early_timer, move_closed);
@@ -898,6 +901,13 @@ static int copy_one(struct move *v)
 				ok[k] = 0;
 			}
 		}
+	}
+	/* Still alive after the read, so its pid was not someone else's
+	 * during it: what we read is its memory. */
+	if (syscall(SYS_pidfd_send_signal, v->pidfd, 0, NULL, 0) < 0) {
+		free(p);
+		free(rep);
+		return -ESRCH;
 	}
 	memcpy(rep, &c->off, 8);
 	for (size_t k = 0; k < np; k++) {
@@ -2164,6 +2174,11 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	v->o = o;
 	v->fd = -1;
 	v->early_fd = -1;
+	v->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (v->pidfd < 0) {
+		free(v);
+		return -ESRCH;
+	}
 	v->h = h;
 	v->here = h != NULL;
 	v->notify_fd = notify_fd & 0xffff;
@@ -2179,8 +2194,10 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	snprintf(w.dir, sizeof(w.dir), "%s", v->dir);
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		int r = -errno;
+		close(v->pidfd);
 		free(v);
-		return -errno;
+		return r;
 	}
 	pid_t wp = fork();
 	if (wp == 0) {
@@ -2190,6 +2207,7 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	close(sv[1]);
 	if (wp < 0) {
 		close(sv[0]);
+		close(v->pidfd);
 		free(v);
 		return -EAGAIN;
 	}

@@ -344,13 +344,22 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 			r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "process %d: reading interval timer %d failed", pid, which);
 			goto fail;
 		}
-		if (!it.it_value.tv_sec && !it.it_value.tv_usec)
+		uint64_t value_us = (uint64_t)it.it_value.tv_sec * 1000000 + (uint64_t)it.it_value.tv_usec;
+		uint64_t interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 + (uint64_t)it.it_interval.tv_usec;
+		/* ITIMER_REAL reads 0 between an expiry and the moment its
+		 * SIGALRM is taken (the kernel re-arms it then, by the
+		 * interval): a frozen process caught there has it pending
+		 * (saved with the signals) and the timer still running. Saved
+		 * as due one interval on, or it would come back disarmed. */
+		if (!value_us && which == ITIMER_REAL && interval_us)
+			value_us = interval_us;
+		if (!value_us)
 			continue;  /* disarmed */
 		Krg__Ckpt__Itimer *pi = xcalloc(1, sizeof(*pi));
 		krg__ckpt__itimer__init(pi);
 		pi->which = (uint32_t)which;
-		pi->interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 + (uint64_t)it.it_interval.tv_usec;
-		pi->value_us = (uint64_t)it.it_value.tv_sec * 1000000 + (uint64_t)it.it_value.tv_usec;
+		pi->interval_us = interval_us;
+		pi->value_us = value_us;
 		c->itimers[c->n_itimers++] = pi;
 	}
 	if ((r = dump_posix_timers(t, c, err)) < 0)

@@ -1,6 +1,9 @@
 /* Interval timers: ITIMER_REAL every 10 ms keeps firing after the
  * restart; ITIMER_VIRTUAL and ITIMER_PROF keep their interval and what is
- * left of their value. */
+ * left of their value. SIGALRM is blocked until after the restart, so the
+ * process is caught as a frozen one may be: its ITIMER_REAL expired, the
+ * SIGALRM pending, the timer re-armed only once that is taken (getitimer
+ * reads 0 then; it used to come back disarmed). */
 #include <sys/time.h>
 #include <time.h>
 #include "zdtm.h"
@@ -16,10 +19,17 @@ int main(int argc, char **argv)
 	signal(SIGVTALRM, SIG_IGN);
 	signal(SIGPROF, SIG_IGN);
 	struct itimerval r = { { 0, 10000 }, { 0, 10000 } }, v = { { 7, 0 }, { 100, 0 } }, p = { { 0, 0 }, { 200, 0 } };
+	sigset_t alrm_set;
+	sigemptyset(&alrm_set);
+	sigaddset(&alrm_set, SIGALRM);
+	sigprocmask(SIG_BLOCK, &alrm_set, NULL);
 	if (setitimer(ITIMER_REAL, &r, NULL) || setitimer(ITIMER_VIRTUAL, &v, NULL) || setitimer(ITIMER_PROF, &p, NULL))
 		fail("setitimer");
+	struct timespec expire = { 0, 50000000 };
+	nanosleep(&expire, NULL);
 	test_ready(argv);
 	test_wait();
+	sigprocmask(SIG_UNBLOCK, &alrm_set, NULL);
 	struct itimerval g;
 	getitimer(ITIMER_REAL, &g);
 	if (g.it_interval.tv_sec != 0 || g.it_interval.tv_usec != 10000)

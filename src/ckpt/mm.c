@@ -281,6 +281,52 @@ static void vma_seal_sum(Krg__Ckpt__Vma *v, XXH3_state_t *hs)
 	sum_final(hs, v->checksum.data);
 }
 
+/* npages at addr, at payload offset off, as v's next run: the last run
+ * grows when they follow it in both the address space and the file. */
+static void extend_run(Krg__Ckpt__Vma *v, uint64_t addr, uint64_t npages, uint64_t off)
+{
+	Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
+	if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == off)
+		last->npages += npages;
+	else
+		add_run(v, addr, npages, off);
+}
+
+/* The ranges of v's wanted pages (want_page: present or swapped; of a
+ * private file mapping only its anonymous, written, pages) in address
+ * order, from PAGEMAP_SCAN: fn(ctx, start, end, err) for each; 0 or
+ * -errno. With may_fall_back, a kernel without PAGEMAP_SCAN returns 1
+ * before any fn call (the caller reads pagemap instead). */
+typedef int (*range_fn)(void *ctx, uint64_t s, uint64_t e, struct ckpt_error *err);
+
+static int for_wanted_ranges(pid_t pid, int pmfd, const Krg__Ckpt__Vma *v, bool may_fall_back, range_fn fn, void *ctx,
+			     struct ckpt_error *err)
+{
+	struct page_region vec[256];
+	for (uint64_t at = v->start; at < v->end;) {
+		struct pm_scan_arg sa = { .size = sizeof(sa), .start = at, .end = v->end, .vec = (uintptr_t)vec, .vec_len = 256,
+					  .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+					  .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+		if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE)
+			sa.category_inverted = sa.category_mask = PAGE_IS_FILE;
+		long n = ioctl(pmfd, PAGEMAP_SCAN, &sa);
+		if (n < 0 && may_fall_back && at == v->start && (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP))
+			return 1;
+		if (n < 0)
+			return ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN of %#llx-%#llx: %s", pid, (unsigned long long)at,
+					 (unsigned long long)v->end, strerror(errno));
+		for (long k = 0; k < n; k++) {
+			int r = fn(ctx, vec[k].start, vec[k].end, err);
+			if (r < 0)
+				return r;
+		}
+		if (sa.walk_end <= at)
+			break;
+		at = sa.walk_end;
+	}
+	return 0;
+}
+
 /* Pages [s, e) of v, all wanted: read IO_CHUNK at a time, appended,
  * hashed, recorded as runs (merged with the previous one when contiguous
  * in both the address space and the file). */
@@ -292,11 +338,7 @@ static int dump_range(pid_t pid, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckp
 		int r = ckpt_peek(pid, addr, buf, len);
 		if (r < 0)
 			return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, addr, len, strerror(-r));
-		Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
-		if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == ckpt_writer_offset(w))
-			last->npages += len / CKPT_PAGE;
-		else
-			add_run(v, addr, len / CKPT_PAGE, ckpt_writer_offset(w));
+		extend_run(v, addr, len / CKPT_PAGE, ckpt_writer_offset(w));
 		XXH3_128bits_update(hs, buf, len);
 		if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
 			return r;
@@ -333,6 +375,20 @@ static int dump_vma_pagemap(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, XXH3_state_t
 	return run == UINT64_MAX ? 0 : dump_range(pid, v, hs, w, buf, v->start + run * CKPT_PAGE, v->end, err);
 }
 
+struct range_dump {
+	pid_t pid;
+	Krg__Ckpt__Vma *v;
+	XXH3_state_t *hs;
+	struct ckpt_writer *w;
+	uint8_t *buf;
+};
+
+static int range_dump_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error *err)
+{
+	struct range_dump *d = ctx;
+	return dump_range(d->pid, d->v, d->hs, d->w, d->buf, s, e, err);
+}
+
 static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
 	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
@@ -345,36 +401,16 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 	if (whole) {
 		r = dump_range(pid, v, hs, w, buf, v->start, v->end, err);
 	} else {
-		/* The wanted pages (want_page) as ranges from PAGEMAP_SCAN:
-		 * reading 8 bytes of pagemap per page would take seconds for
-		 * a large sparse reservation with a few pages in it (a
-		 * sanitizer's shadow, a runtime's reserved heap: terabytes of
-		 * address space). */
-		struct page_region vec[256];
-		/* KRG_CKPT_NO_PAGEMAP_SCAN: the older kernels' way, for tests. */
-		bool no_scan = getenv("KRG_CKPT_NO_PAGEMAP_SCAN") != NULL;
-		for (uint64_t at = v->start; at < v->end;) {
-			struct pm_scan_arg sa = { .size = sizeof(sa), .start = at, .end = v->end, .vec = (uintptr_t)vec, .vec_len = 256,
-						  .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-						  .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
-			if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE)
-				sa.category_inverted = sa.category_mask = PAGE_IS_FILE;
-			long n = no_scan ? (errno = ENOTTY, -1) : ioctl(pmfd, PAGEMAP_SCAN, &sa);
-			if (n < 0 && at == v->start && (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP)) {
-				r = dump_vma_pagemap(pid, pmfd, v, hs, w, buf, err);
-				break;
-			}
-			if (n < 0) {
-				r = ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN of %#llx-%#llx: %s", pid, (unsigned long long)at,
-					      (unsigned long long)v->end, strerror(errno));
-				break;
-			}
-			for (long k = 0; k < n && r == 0; k++)
-				r = dump_range(pid, v, hs, w, buf, vec[k].start, vec[k].end, err);
-			if (r < 0 || sa.walk_end <= at)
-				break;
-			at = sa.walk_end;
-		}
+		/* The wanted pages as ranges from PAGEMAP_SCAN: reading 8
+		 * bytes of pagemap per page would take seconds for a large
+		 * sparse reservation with a few pages in it (a sanitizer's
+		 * shadow, a runtime's reserved heap: terabytes of address
+		 * space). KRG_CKPT_NO_PAGEMAP_SCAN: the older kernels' way,
+		 * for tests. */
+		struct range_dump rd = { .pid = pid, .v = v, .hs = hs, .w = w, .buf = buf };
+		r = getenv("KRG_CKPT_NO_PAGEMAP_SCAN") ? 1 : for_wanted_ranges(pid, pmfd, v, true, range_dump_fn, &rd, err);
+		if (r == 1)
+			r = dump_vma_pagemap(pid, pmfd, v, hs, w, buf, err);
 	}
 	if (r == 0 && v->n_runs) {
 		vma_seal_sum(v, hs);
@@ -403,11 +439,7 @@ static void sparse_sum_flush(struct sparse_sum *ss)
  * offset off, with sum its XXH3-64. */
 static void sparse_add(Krg__Ckpt__Vma *v, struct sparse_sum *ss, uint64_t addr, uint64_t off, uint64_t sum)
 {
-	Krg__Ckpt__PageRun *last = v->n_runs ? v->runs[v->n_runs - 1] : NULL;
-	if (last && last->start + last->npages * CKPT_PAGE == addr && last->offset + last->npages * CKPT_PAGE == off)
-		last->npages++;
-	else
-		add_run(v, addr, 1, off);
+	extend_run(v, addr, 1, off);
 	XXH64_canonicalFromHash((XXH64_canonical_t *)(ss->b + ss->n), sum);
 	if ((ss->n += 8) == sizeof(ss->b))
 		sparse_sum_flush(ss);
@@ -469,6 +501,16 @@ static int sparse_page(struct sparse_walk *s, uint64_t addr, struct ckpt_error *
 	return 0;
 }
 
+static int sparse_range_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error *err)
+{
+	for (uint64_t a = s; a < e; a += CKPT_PAGE) {
+		int r = sparse_page(ctx, a, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* dump_vma_pages after a pre-copy: a page whose copy is still good is
  * referenced where it is in the file, the others are read and appended.
  * The pages it has come from PAGEMAP_SCAN as ranges (a pre-copy needs
@@ -488,34 +530,7 @@ static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, K
 	hs->hs = sum_new();
 	hs->n = 0;
 	struct sparse_walk sw = { .pid = pid, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
-	int r = 0;
-	if (whole) {
-		for (uint64_t a = v->start; a < v->end && r == 0; a += CKPT_PAGE)
-			r = sparse_page(&sw, a, err);
-	} else {
-		/* Present or swapped; of a private file mapping only its
-		 * anonymous (written) pages, as want_page. */
-		struct page_region vec[256];
-		for (uint64_t at = v->start; at < v->end && r == 0;) {
-			struct pm_scan_arg sa = { .size = sizeof(sa), .start = at, .end = v->end, .vec = (uintptr_t)vec, .vec_len = 256,
-						  .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-						  .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
-			if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE)
-				sa.category_inverted = sa.category_mask = PAGE_IS_FILE;
-			long n = ioctl(pmfd, PAGEMAP_SCAN, &sa);
-			if (n < 0) {
-				r = ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN of %#llx-%#llx: %s", pid, (unsigned long long)at,
-					      (unsigned long long)v->end, strerror(errno));
-				break;
-			}
-			for (long k = 0; k < n && r == 0; k++)
-				for (uint64_t a = vec[k].start; a < vec[k].end && r == 0; a += CKPT_PAGE)
-					r = sparse_page(&sw, a, err);
-			if (sa.walk_end <= at)
-				break;
-			at = sa.walk_end;
-		}
-	}
+	int r = whole ? sparse_range_fn(&sw, v->start, v->end, err) : for_wanted_ranges(pid, pmfd, v, false, sparse_range_fn, &sw, err);
 	if (r == 0)
 		r = sparse_fresh(pid, v, hs, w, buf, sw.fs, sw.fn, err);
 	if (r == 0 && v->n_runs) {

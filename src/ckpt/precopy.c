@@ -452,23 +452,15 @@ void ckpt_precopy_copied(struct ckpt_precopy *pc, uint64_t addr, uint64_t off, s
 
 bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t *off, uint64_t *sum)
 {
-	size_t lo = 0, hi = pc->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < pc->a[mid].start)
-			hi = mid;
-		else if (addr >= pc->a[mid].end)
-			lo = mid + 1;
-		else {
-			uint64_t i = (addr - pc->a[mid].start) / CKPT_PAGE;
-			if (pc->a[mid].off[i] == PC_NONE)
-				return false;
-			*off = pc->a[mid].off[i];
-			*sum = pc->a[mid].sum[i];
-			return true;
-		}
-	}
-	return false;
+	const struct pc_area *a = area_of(pc, addr);
+	if (!a)
+		return false;
+	uint64_t i = (addr - a->start) / CKPT_PAGE;
+	if (a->off[i] == PC_NONE)
+		return false;
+	*off = a->off[i];
+	*sum = a->sum[i];
+	return true;
 }
 
 struct ckpt_writer *ckpt_precopy_writer(const struct ckpt_precopy *pc, pid_t pid)

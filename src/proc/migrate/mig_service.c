@@ -364,6 +364,28 @@ static struct conn *conn_new(int fd, enum conn_kind kind, void *owner)
 
 static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *data, size_t len);
 
+/* One queued frame read and handled: 1; 0: none queued; -1: the peer
+ * is gone (end of stream, an error, less than a header). ECONNRESET
+ * means the peer closed with frames of ours unread: what it sent before
+ * is still there, so it is read past, as EINTR. */
+static int conn_read_one(struct conn *c, uint8_t *buf, size_t cap)
+{
+	for (int tries = 0; tries < 64; tries++) {
+		ssize_t n = recv(c->fd, buf, cap, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == ECONNRESET))
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n < (ssize_t)sizeof(struct mig_hdr))
+			return -1;
+		struct mig_hdr hd;
+		memcpy(&hd, buf, sizeof(hd));
+		on_frame(c, &hd, buf + sizeof(hd), (size_t)n - sizeof(hd));
+		return 1;
+	}
+	return -1;
+}
+
 static void conn_io(uv_poll_t *h, int status, int events)
 {
 	struct conn *c = h->data;
@@ -373,16 +395,8 @@ static void conn_io(uv_poll_t *h, int status, int events)
 		 * frames of ours unread leaves ECONNRESET here, yet what it sent
 		 * before it went (a holder's MF_EXIT with the migrant's status)
 		 * is still queued and must count. Read it all, then it is gone. */
-		for (int i = 0; i < 4096 && !c->dead; i++) {
-			ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-			if (n < 0 && (errno == EINTR || errno == ECONNRESET))
-				continue;
-			if (n < (ssize_t)sizeof(struct mig_hdr))
-				break;
-			struct mig_hdr hd;
-			memcpy(&hd, buf, sizeof(hd));
-			on_frame(c, &hd, buf + sizeof(hd), (size_t)n - sizeof(hd));
-		}
+		for (int i = 0; i < 4096 && !c->dead && conn_read_one(c, buf, sizeof(buf)) == 1; i++)
+			;
 		if (!c->dead) {
 			on_conn_gone(c);
 			conn_close(c);
@@ -394,21 +408,14 @@ static void conn_io(uv_poll_t *h, int status, int events)
 	if (!(events & UV_READABLE))
 		return;
 	for (int i = 0; i < 64 && !c->dead; i++) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		/* ECONNRESET: the peer closed with frames of ours unread; that
-		 * error comes first, what it sent before is still there. */
-		if (n < 0 && (errno == EINTR || errno == ECONNRESET))
-			continue;
-		if (n < 0 && errno == EAGAIN)
+		int r = conn_read_one(c, buf, sizeof(buf));
+		if (r == 0)
 			return;
-		if (n < (ssize_t)sizeof(struct mig_hdr)) {
+		if (r < 0) {
 			on_conn_gone(c);
 			conn_close(c);
 			return;
 		}
-		struct mig_hdr hd;
-		memcpy(&hd, buf, sizeof(hd));
-		on_frame(c, &hd, buf + sizeof(hd), (size_t)n - sizeof(hd));
 	}
 }
 

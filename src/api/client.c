@@ -115,8 +115,14 @@ static int call_common(const char *socket_path, const char *command, const void 
 	krg__api__request__pack(&req, out + 4);
 	r = io_all(fd, out, 4 + n, true, deadline);
 	uint8_t hdr[4];
-	if (r == 0)
+	/* A krgd that refuses the connection (a per-user limit) answers and
+	 * closes before it reads: its answer says why, better than EPIPE. */
+	if (r == 0 || r == -EPIPE || r == -ECONNRESET) {
+		int w = r;
 		r = io_all(fd, hdr, 4, false, deadline);
+		if (r < 0 && w < 0)
+			r = w;
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "krgd at %s: %s", socket_path,
 			 r == -ETIMEDOUT ? "no answer in time" : strerror(-r));

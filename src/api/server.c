@@ -1,11 +1,15 @@
 /* server.c — see server.h. One uv_pipe per client; a client may send
  * several requests in sequence, each answered in order of completion. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "api/server.h"
@@ -19,6 +23,18 @@ struct handler {
 	bool root_only;
 	krg_api_handler_cb cb;
 	void *data;
+};
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77  /* Linux 6.5 */
+#endif
+
+/* What one uid holds on the socket, for its limits. */
+struct user_use {
+	struct user_use *next;
+	uid_t uid;
+	unsigned conns;
+	size_t bytes;  /* capacity of its clients' receive buffers */
 };
 
 struct client;
@@ -45,15 +61,21 @@ struct client {
 	uv_pipe_t pipe;
 	struct krg_api_server *srv;
 	struct client *next;
+	struct user_use *use;
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	int pidfd;              /* -1 if the kernel gave none */
+	gid_t *groups;
+	size_t n_groups;
+	uint64_t last_done;     /* uv_now of connect or of the last complete request */
 	uint8_t *buf;          /* owned, received bytes not yet parsed */
 	size_t len, cap;
 	struct call_priv *pending;
 	bool closing;
 	bool streaming;         /* frames go to stream.msg_cb */
 	bool processing;        /* inside process_buffer() */
+	bool over_budget;       /* its user's byte budget refused more room */
 	struct krg_api_stream stream;
 };
 
@@ -63,7 +85,59 @@ struct krg_api_server {
 	char path[108];
 	struct handler *handlers;
 	struct client *clients;
+	struct user_use *users;
+	unsigned nclients;
+	unsigned nofile;        /* RLIMIT_NOFILE at start */
+	struct krg_api_limits lim;
+	uv_timer_t sweep;       /* idle deadlines */
+	bool sweep_on;          /* sweep initialised: closed with the listener */
 };
+
+static struct user_use *user_get(struct krg_api_server *srv, uid_t uid)
+{
+	for (struct user_use *u = srv->users; u; u = u->next)
+		if (u->uid == uid)
+			return u;
+	struct user_use *u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->uid = uid;
+	u->next = srv->users;
+	srv->users = u;
+	return u;
+}
+
+static void user_put(struct krg_api_server *srv, struct user_use *u)
+{
+	if (!u || u->conns || u->bytes)
+		return;
+	for (struct user_use **p = &srv->users; *p; p = &(*p)->next)
+		if (*p == u) {
+			*p = u->next;
+			free(u);
+			return;
+		}
+}
+
+/* Set cl's buffer capacity to cap bytes (0 frees it), kept in its user's
+ * account. */
+static int client_set_cap(struct client *cl, size_t cap)
+{
+	if (cap == cl->cap)
+		return 0;
+	uint8_t *nb = NULL;
+	if (cap) {
+		nb = realloc(cl->buf, cap);
+		if (!nb)
+			return -ENOMEM;
+	} else {
+		free(cl->buf);
+	}
+	cl->use->bytes = cl->use->bytes - cl->cap + cap;
+	cl->buf = nb;
+	cl->cap = cap;
+	return 0;
+}
 
 struct write_req {
 	uv_write_t w;
@@ -77,6 +151,9 @@ static void client_close_cb(uv_handle_t *h)
 {
 	struct client *cl = h->data;
 	free(cl->buf);
+	free(cl->groups);
+	if (cl->pidfd >= 0)
+		close(cl->pidfd);
 	free(cl);
 }
 
@@ -97,6 +174,13 @@ static void client_close(struct client *cl)
 			*p = cl->next;
 			break;
 		}
+	cl->srv->nclients--;
+	/* The buffer itself goes in client_close_cb: a handler may still be
+	 * reading a frame in it. */
+	cl->use->bytes -= cl->cap;
+	cl->use->conns--;
+	user_put(cl->srv, cl->use);
+	cl->use = NULL;
 	uv_close((uv_handle_t *)&cl->pipe, client_close_cb);
 }
 
@@ -210,6 +294,9 @@ static void dispatch(struct client *cl, const uint8_t *frame, size_t n)
 	c->pub.uid = cl->uid;
 	c->pub.gid = cl->gid;
 	c->pub.pid = cl->pid;
+	c->pub.groups = cl->groups;
+	c->pub.n_groups = cl->n_groups;
+	c->pub.pidfd = cl->pidfd;
 	c->pub.command = req->command;
 	c->pub.body = req->has_body ? req->body.data : NULL;
 	c->pub.len = req->has_body ? req->body.len : 0;
@@ -219,18 +306,24 @@ static void dispatch(struct client *cl, const uint8_t *frame, size_t n)
 	h->cb(&c->pub, h->data);
 }
 
+/* Room to read into. The buffer grows only as bytes arrive (never to the
+ * length a header announces) and within the user's byte budget; past it
+ * the read fails with UV_ENOBUFS and read_cb closes the connection. */
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct client *cl = h->data;
-	if (cl->cap - cl->len < 65536) {
-		size_t ncap = cl->cap ? cl->cap * 2 : 65536;
-		uint8_t *nb = realloc(cl->buf, ncap);
-		if (!nb) {
+	enum { STEP = 65536 };
+	if (cl->cap - cl->len < STEP) {
+		size_t ncap = cl->cap ? cl->cap * 2 : STEP;
+		/* One whole frame and its header is all a connection needs. */
+		if (ncap > KRG_API_MAX_FRAME + 4 + STEP)
+			ncap = KRG_API_MAX_FRAME + 4 + STEP;
+		bool over = cl->uid != 0 && cl->use->bytes - cl->cap + ncap > cl->srv->lim.max_bytes_per_user;
+		if (ncap <= cl->cap || over || client_set_cap(cl, ncap) < 0) {
+			cl->over_budget = over;
 			*buf = uv_buf_init(NULL, 0);
 			return;
 		}
-		cl->buf = nb;
-		cl->cap = ncap;
 	}
 	*buf = uv_buf_init((char *)cl->buf + cl->len, (unsigned)(cl->cap - cl->len));
 }
@@ -256,6 +349,7 @@ static void process_buffer(struct client *cl)
 		if (cl->len - off - 4 < n)
 			break;
 		off += 4 + n;
+		cl->last_done = uv_now(cl->srv->loop);
 		if (cl->streaming)
 			cl->stream.msg_cb(&cl->stream, p + 4, n, cl->stream.data);
 		else
@@ -266,11 +360,21 @@ static void process_buffer(struct client *cl)
 		return;
 	memmove(cl->buf, cl->buf + off, cl->len - off);
 	cl->len -= off;
+	/* A large request's room goes back to the user's budget once handled. */
+	if (cl->len == 0 && cl->cap > 65536)
+		client_set_cap(cl, 0);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct client *cl = s->data;
+	if (nread == UV_ENOBUFS && cl->over_budget) {
+		log_warn("api: uid %u has %zu bytes of requests buffered (limit %zu): closing a connection of pid %d",
+				(unsigned)cl->uid, cl->use->bytes, cl->srv->lim.max_bytes_per_user, (int)cl->pid);
+		reply_now(cl, -ENOBUFS, "too many request bytes in flight for this user");
+		client_close(cl);
+		return;
+	}
 	if (nread < 0) {
 		client_close(cl);
 		return;
@@ -361,6 +465,37 @@ void krg_api_stream_end(struct krg_api_stream *st)
 		client_close(cl);
 }
 
+/* The caller's supplementary groups as the kernel recorded them when it
+ * connected. */
+static int peer_groups(int fd, gid_t **out, size_t *n)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	for (;;) {
+		gid_t *g = malloc(len ? len : sizeof(gid_t));
+		if (!g)
+			return -ENOMEM;
+		socklen_t l = len;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &l) == 0) {
+			*out = g;
+			*n = l / sizeof(gid_t);
+			return 0;
+		}
+		int e = errno;
+		free(g);
+		if (e != ERANGE || l <= len || l > KRG_API_MAX_GROUPS * sizeof(gid_t))
+			return e == ERANGE ? -E2BIG : -e;
+		len = l;
+	}
+}
+
+/* Refuse a connection with a one-line reason the client reads as the
+ * answer to its first request. */
+static void refuse_client(struct client *cl, int status, const char *why)
+{
+	reply_now(cl, status, why);
+	client_close(cl);
+}
+
 static void connection_cb(uv_stream_t *listener, int status)
 {
 	struct krg_api_server *srv = listener->data;
@@ -370,6 +505,7 @@ static void connection_cb(uv_stream_t *listener, int status)
 	if (!cl)
 		return;
 	cl->srv = srv;
+	cl->pidfd = -1;
 	uv_pipe_init(srv->loop, &cl->pipe, 0);
 	cl->pipe.data = cl;
 	if (uv_accept(listener, (uv_stream_t *)&cl->pipe) < 0) {
@@ -379,18 +515,100 @@ static void connection_cb(uv_stream_t *listener, int status)
 	uv_os_fd_t fd;
 	struct ucred cred;
 	socklen_t cl_len = sizeof(cred);
-	if (uv_fileno((uv_handle_t *)&cl->pipe, &fd) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) < 0) {
-		log_warn("api: cannot identify caller (SO_PEERCRED), closing");
+	int r = uv_fileno((uv_handle_t *)&cl->pipe, &fd) < 0 ? -EBADF : 0;
+	if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl_len) < 0)
+		r = -errno;
+	if (r == 0)
+		r = peer_groups(fd, &cl->groups, &cl->n_groups);
+	if (r < 0 || !(cl->use = user_get(srv, cred.uid))) {
+		log_warn("api: cannot identify a caller (SO_PEERCRED/SO_PEERGROUPS): %s; closing",
+			 strerror(r < 0 ? -r : ENOMEM));
 		uv_close((uv_handle_t *)&cl->pipe, client_close_cb);
 		return;
 	}
 	cl->uid = cred.uid;
 	cl->gid = cred.gid;
 	cl->pid = cred.pid;
+	/* The pidfd the kernel took at connect time: a pid read later may
+	 * name another process. pidfd_open now is the fallback on kernels
+	 * before 6.5 (right unless the caller already exited). */
+	socklen_t pl = sizeof(cl->pidfd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &cl->pidfd, &pl) < 0) {
+		cl->pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+		if (cl->pidfd >= 0)
+			fcntl(cl->pidfd, F_SETFD, FD_CLOEXEC);
+	}
+	cl->last_done = uv_now(srv->loop);
+	cl->use->conns++;
+	srv->nclients++;
 	cl->next = srv->clients;
 	srv->clients = cl;
+	if (cl->uid != 0) {
+		char why[160];
+		if (srv->nofile && srv->nclients + srv->lim.reserve_fds >= srv->nofile) {
+			log_warn("api: refused a connection of uid %u (pid %d): %u connections open, the last %u descriptors are kept for root",
+				 (unsigned)cl->uid, (int)cl->pid, srv->nclients - 1, srv->lim.reserve_fds);
+			refuse_client(cl, -EMFILE, "krgd has too many connections open; try again later");
+			return;
+		}
+		if (cl->use->conns > srv->lim.max_conns_per_user) {
+			log_warn("api: refused a connection of uid %u (pid %d): it has %u open (limit %u)",
+				 (unsigned)cl->uid, (int)cl->pid, cl->use->conns - 1, srv->lim.max_conns_per_user);
+			snprintf(why, sizeof(why), "too many connections to krgd for uid %u (limit %u)",
+				 (unsigned)cl->uid, srv->lim.max_conns_per_user);
+			refuse_client(cl, -EUSERS, why);
+			return;
+		}
+	}
 	uv_read_start((uv_stream_t *)&cl->pipe, alloc_cb, read_cb);
+}
+
+/* Idle deadline: a connection that waits for no answer, streams nothing
+ * and completed no request for idle_ms holds a descriptor for nothing. */
+static void sweep_cb(uv_timer_t *t)
+{
+	struct krg_api_server *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
+	struct client *next;
+	krg_log_flush_suppressed();
+	for (struct client *cl = srv->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->streaming || cl->pending || cl->closing || now - cl->last_done < srv->lim.idle_ms)
+			continue;
+		log_info("api: closing an idle connection of uid %u (pid %d): no request for %u ms%s",
+			 (unsigned)cl->uid, (int)cl->pid, srv->lim.idle_ms, cl->len ? " (one left half-sent)" : "");
+		client_close(cl);
+	}
+}
+
+void krg_api_server_set_limits(struct krg_api_server *srv, const struct krg_api_limits *lim)
+{
+	srv->lim = *lim;
+	unsigned period = lim->idle_ms / 4;
+	period = period < 100 ? 100 : period > 1000 ? 1000 : period;
+	uv_timer_start(&srv->sweep, sweep_cb, period, period);
+}
+
+bool krg_pidfd_alive(int pidfd)
+{
+	if (pidfd < 0)
+		return false;
+	/* A pidfd polls readable once its process exited. */
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	return poll(&p, 1, 0) == 0;
+}
+
+bool krg_api_call_same_process(const struct krg_api_call *call)
+{
+	return krg_pidfd_alive(call->pidfd);
+}
+
+int krg_api_call_dup_pidfd(const struct krg_api_call *call)
+{
+	if (call->pidfd < 0)
+		return -ESRCH;
+	int fd = fcntl(call->pidfd, F_DUPFD_CLOEXEC, 3);
+	return fd < 0 ? -errno : fd;
 }
 
 static void listener_close_cb(uv_handle_t *h);
@@ -443,6 +661,18 @@ int krg_api_server_new(uv_loop_t *loop, const char *path, struct krg_api_server 
 	if (!srv)
 		return -ENOMEM;
 	srv->loop = loop;
+	srv->lim = (struct krg_api_limits)KRG_API_LIMITS_DEFAULT;
+	/* Every connection is a descriptor: take all the kernel allows, and
+	 * keep the reserve of it for root (connection_cb). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		getrlimit(RLIMIT_NOFILE, &rl);
+		srv->nofile = rl.rlim_cur > UINT32_MAX ? UINT32_MAX : (unsigned)rl.rlim_cur;
+	}
 	snprintf(srv->path, sizeof(srv->path), "%s", path);
 	uv_pipe_init(loop, &srv->listener, 0);
 	srv->listener.data = srv;
@@ -459,6 +689,10 @@ int krg_api_server_new(uv_loop_t *loop, const char *path, struct krg_api_server 
 	}
 	/* Everyone may connect; each command checks the caller. */
 	chmod(path, 0666);
+	uv_timer_init(loop, &srv->sweep);
+	srv->sweep.data = srv;
+	srv->sweep_on = true;
+	krg_api_server_set_limits(srv, &srv->lim);
 	*out = srv;
 	return 0;
 }
@@ -482,9 +716,31 @@ int krg_api_register(struct krg_api_server *srv, const char *command, bool root_
 	return 0;
 }
 
+static void sweep_close_cb(uv_handle_t *h)
+{
+	struct krg_api_server *srv = h->data;
+	while (srv->users) {
+		struct user_use *n = srv->users->next;
+		free(srv->users);
+		srv->users = n;
+	}
+	free(srv);
+}
+
 static void listener_close_cb(uv_handle_t *h)
 {
 	struct krg_api_server *srv = h->data;
+	if (srv->sweep_on) {
+		/* Freed once the timer is closed too. */
+		while (srv->handlers) {
+			struct handler *n = srv->handlers->next;
+			free(srv->handlers->command);
+			free(srv->handlers);
+			srv->handlers = n;
+		}
+		uv_close((uv_handle_t *)&srv->sweep, sweep_close_cb);
+		return;
+	}
 	while (srv->handlers) {
 		struct handler *n = srv->handlers->next;
 		free(srv->handlers->command);

@@ -1,8 +1,14 @@
 /* server.h — the local API of krgd: a unix socket on which krg and krgadm
  * send one Request and get one Response (src/proto/api.proto), framed as a
- * 4-byte big-endian length + message. The caller is identified by
- * SO_PEERCRED, never by anything it says. Services register commands by
- * name. */
+ * 4-byte big-endian length + message. The caller is identified by what the
+ * kernel vouches for when it connects (SO_PEERCRED, SO_PEERGROUPS,
+ * SO_PEERPIDFD), never by anything it says nor by a pid read later.
+ * Services register commands by name.
+ *
+ * Every local user may connect, so every user is bounded (docs/security.md):
+ * connections and buffered request bytes per uid, an idle deadline for
+ * connections that neither complete a request nor wait for one, and a
+ * reserve of descriptors only root's connections may use. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,14 +18,33 @@
 
 #define KRG_API_VERSION 1
 #define KRG_API_MAX_FRAME (4u << 20)
+/* Supplementary groups kept per caller (NGROUPS_MAX is 65536; a caller
+ * with more than this is refused rather than silently truncated). */
+#define KRG_API_MAX_GROUPS 1024
 
 struct krg_api_server;
 
+/* Per-user bounds on the socket. Root (uid 0) is never limited by them. */
+struct krg_api_limits {
+	unsigned max_conns_per_user;  /* open connections of one non-root uid */
+	size_t max_bytes_per_user;    /* request bytes buffered for one uid */
+	unsigned idle_ms;             /* close a connection with no request completed
+				       * and none pending for this long (streams exempt) */
+	unsigned reserve_fds;         /* descriptors kept for root and krgd itself */
+};
+#define KRG_API_LIMITS_DEFAULT { .max_conns_per_user = 2048, .max_bytes_per_user = 64u << 20, \
+				 .idle_ms = 30000, .reserve_fds = 512 }
+
 /* One call in progress. Valid until krg_api_reply() on it. */
 struct krg_api_call {
-	uid_t uid;            /* from SO_PEERCRED */
+	uid_t uid;            /* from SO_PEERCRED, at connect time */
 	gid_t gid;
-	pid_t pid;
+	pid_t pid;            /* the connecting process; trust it only while
+			       * krg_api_call_same_process() says so */
+	const gid_t *groups;  /* SO_PEERGROUPS at connect time; borrowed */
+	size_t n_groups;
+	int pidfd;            /* of the connecting process (SO_PEERPIDFD), -1 if
+			       * the kernel gave none; borrowed, valid until reply */
 	const char *command;  /* borrowed, valid until reply */
 	const uint8_t *body;  /* borrowed, valid until reply */
 	size_t len;
@@ -32,6 +57,18 @@ typedef void (*krg_api_handler_cb)(struct krg_api_call *call, void *data);
 int krg_api_server_new(uv_loop_t *loop, const char *path, struct krg_api_server **out, char *err,
 		       size_t errlen);
 void krg_api_server_close(struct krg_api_server *srv);
+/* Replace the per-user bounds (krgd.conf's api_* keys). */
+void krg_api_server_set_limits(struct krg_api_server *srv, const struct krg_api_limits *lim);
+/* Is the process that connected still alive, so that call->pid still names
+ * it (not a process that got its pid since)? Checked through its pidfd;
+ * false when there is none. Read /proc/<pid> first, then ask this. */
+bool krg_api_call_same_process(const struct krg_api_call *call);
+/* A duplicate of the caller's pidfd for the caller to keep (e.g. for a
+ * stream that outlives the call), or a negative errno. */
+int krg_api_call_dup_pidfd(const struct krg_api_call *call);
+/* Whether the process behind pidfd is still running (not exited, not a
+ * zombie). false for pidfd < 0. */
+bool krg_pidfd_alive(int pidfd);
 /* root_only: callers with uid != 0 get -EPERM without reaching cb. */
 int krg_api_register(struct krg_api_server *srv, const char *command, bool root_only, krg_api_handler_cb cb,
 		     void *data);

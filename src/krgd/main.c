@@ -261,6 +261,11 @@ int main(int argc, char **argv)
 	r = krg_api_server_new(&d.loop, d.cfg.api_socket, &d.api, err, sizeof(err));
 	if (r < 0)
 		return refuse("%s", err);
+	struct krg_api_limits lim = KRG_API_LIMITS_DEFAULT;
+	lim.max_conns_per_user = d.cfg.api_max_conns_per_user;
+	lim.max_bytes_per_user = (size_t)d.cfg.api_max_mib_per_user << 20;
+	lim.idle_ms = d.cfg.api_idle_ms;
+	krg_api_server_set_limits(d.api, &lim);
 
 	const struct krg_config_node *self = krg_config_node(&d.cfg, d.cfg.node_id);
 	struct krg_net_peer_addr peers[KRG_MAX_NODES];

@@ -26,6 +26,9 @@ void krg_config_defaults(struct krg_config *c)
 	c->election_timeout_ms = 1000;
 	c->request_timeout_ms = 5000;
 	c->log_level = LOG_LVL_INFO;
+	c->api_max_conns_per_user = 2048;
+	c->api_max_mib_per_user = 64;
+	c->api_idle_ms = 30000;
 }
 
 const char *krg_config_default_path(void)
@@ -188,6 +191,21 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 		} else if (!strcmp(k, "request_timeout_ms")) {
 			r = parse_uint(v, MS_MAX, &u);
 			c->request_timeout_ms = (unsigned)u;
+		} else if (!strcmp(k, "api_max_conns_per_user")) {
+			r = parse_uint(v, 1000000, &u);
+			if (r == 0 && u == 0)
+				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
+			c->api_max_conns_per_user = (unsigned)u;
+		} else if (!strcmp(k, "api_max_mib_per_user")) {
+			r = parse_uint(v, 65536, &u);
+			if (r == 0 && u < 8)
+				snprintf(why, sizeof(why), "must be at least 8 (one whole request is up to 4 MiB)"), r = -EINVAL;
+			c->api_max_mib_per_user = (unsigned)u;
+		} else if (!strcmp(k, "api_idle_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			if (r == 0 && u < 100)
+				snprintf(why, sizeof(why), "must be at least 100"), r = -EINVAL;
+			c->api_idle_ms = (unsigned)u;
 		} else if (!strcmp(k, "log_level")) {
 			r = krg_log_parse_level(v);
 			if (r >= 0) {

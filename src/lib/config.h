@@ -34,6 +34,10 @@ struct krg_config {
 	unsigned election_timeout_ms; /* raft election timeout */
 	unsigned request_timeout_ms;  /* default timeout of a request to a peer */
 	int log_level;                /* enum krg_log_level */
+	/* Bounds on the local API socket for each non-root user (server.h). */
+	unsigned api_max_conns_per_user;
+	unsigned api_max_mib_per_user;   /* request bytes buffered, MiB */
+	unsigned api_idle_ms;
 };
 
 void krg_config_defaults(struct krg_config *c);

@@ -14,6 +14,10 @@ int krg_log_parse_level(const char *s); /* level or -EINVAL */
 const char *krg_log_level_name(enum krg_log_level lvl);
 /* Prefix every line with this tag (e.g. "krgd[1]"). String is copied. */
 void krg_log_set_tag(const char *tag);
+/* Lines of one call site are rate-limited (log.c: 50 per 10 s at error,
+ * warn and info; the rest counted and summarised). A daemon calls this
+ * now and then so that a count is written even when its site went quiet. */
+void krg_log_flush_suppressed(void);
 void krg_log_write(enum krg_log_level lvl, const char *file, int line, const char *fmt, ...) _printf_(4, 5);
 
 #define krg_log(lvl, ...)                                                \

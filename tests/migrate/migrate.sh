@@ -103,6 +103,38 @@ rc=0; wait $run || rc=$?
 [ $rc = 5 ] && grep -q "uid 65534" "$W/u.out" || fail "user.py: exit $rc, $(cat "$W/u.out")"
 echo "ok   a user moves their own process (runs on as uid 65534, exit status 5 at home)"
 
+# 1c. A local user floods migrate.sock with idle connections (no hello):
+# they are refused at once (not a deputy krgd waits for), so a migration
+# right after still gets its deputy connected and the process lives on.
+cat >"$W/flood.py" <<'PY'
+import socket, sys, time
+conns = []
+for i in range(300):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        s.connect(sys.argv[1])
+    except OSError:
+        pass
+    conns.append(s)
+open(sys.argv[2], "w").close()
+time.sleep(60)
+PY
+on 1 "${NOBODY[@]}" python3 "$W/flood.py" /run/krg/migrate.sock "$W/flood.ready" &
+flood=$!
+wait_for 15 "300 connections to migrate.sock" test -e "$W/flood.ready"
+on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" fl >"$W/fl.out" 2>&1 &
+run=$!
+wait_for 15 "fl ready" test -e "$W/fl.ready"
+id=$(id_of "waiter.py $W fl")
+on 1 "$KRG" migrate "$id" 2 || fail "migrate with migrate.sock flooded"
+echo 9 >"$W/fl.go"
+rc=0; wait $run || rc=$?
+[ $rc = 9 ] || fail "migrated under a migrate.sock flood: krg run exit $rc, not 9"
+grep -q "not a deputy krgd waits for" "$(log_of 1)" || fail "flood connections not refused"
+kill $flood 2>/dev/null || true
+wait $flood 2>/dev/null || true
+echo "ok   300 idle connections of a user to migrate.sock: a migration still works (exit 9)"
+
 # 2. A death signal, and the parent is a shell: its wait prints 128+N.
 on 1 "$KRG" run -n 1 -- sh -c "python3 $W/waiter.py $W b & echo \$! >$W/b.pid; wait \$!; echo \"wait \$?\" >$W/b.wait" &
 run=$!

@@ -7,20 +7,6 @@
 #include <cmocka.h>
 #include "proc/exec/exec-int.h"
 
-static void test_groups(void **state)
-{
-	uint32_t g[8];
-	const char *s = "Name:\tbash\nUid:\t0\t0\t0\t0\nGroups:\t4 24 1000 \nNSpid:\t1\n";
-	assert_int_equal(exec_parse_groups(s, g, 8), 3);
-	assert_int_equal(g[0], 4);
-	assert_int_equal(g[1], 24);
-	assert_int_equal(g[2], 1000);
-	assert_int_equal(exec_parse_groups("Groups:\t\nX:\n", g, 8), 0);
-	assert_int_equal(exec_parse_groups("Name: x\n", g, 8), -EINVAL);
-	assert_int_equal(exec_parse_groups("Groups:\t1 2 3\n", g, 2), -EINVAL);
-	assert_int_equal(exec_parse_groups("Groups:\t1 x\n", g, 8), -EINVAL);
-}
-
 static void test_stat(void **state)
 {
 	assert_int_equal(exec_parse_stat_state("12 (krg) S 1 2 3"), 'S');
@@ -59,7 +45,6 @@ static void test_env_status(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_groups),
 		cmocka_unit_test(test_stat),
 		cmocka_unit_test(test_path),
 		cmocka_unit_test(test_env_status),

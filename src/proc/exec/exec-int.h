@@ -75,8 +75,6 @@ void front_stop_all(struct krg_exec *e);
 void front_watch(struct krg_exec *e);
 
 /* Helpers (exec_util.c), pure: unit-tested. */
-/* Parse "Groups:" of a /proc/<pid>/status text. Returns count (<= max) or -EINVAL. */
-int exec_parse_groups(const char *status, uint32_t *out, size_t max);
 /* State letter of a /proc/<pid>/stat text ('R', 'S', 'T', ...), 0 if malformed. */
 char exec_parse_stat_state(const char *stat);
 /* Candidate paths for argv0 under PATH (execvp's search; empty PATH

@@ -25,6 +25,7 @@ struct exec_front {
 	uint32_t node;
 	uint32_t pid, id;
 	pid_t client;
+	int client_pidfd;              /* the krg that connected; -1 if none */
 	struct krg_api_call *call;     /* while the spawn is in flight */
 	struct krg_api_stream *st;     /* while krg is connected */
 	bool started;
@@ -58,6 +59,8 @@ static struct exec_front *front_find(struct krg_exec *e, uint32_t node, uint64_t
 
 static void front_free(struct exec_front *f)
 {
+	if (f->client_pidfd >= 0)
+		close(f->client_pidfd);
 	for (struct exec_front **p = &f->e->fronts; *p; p = &(*p)->next)
 		if (*p == f) {
 			*p = f->next;
@@ -376,7 +379,8 @@ static void watch_cb(uv_timer_t *t)
 			continue;
 		ssize_t n = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
-		if (n <= 0)
+		/* Only while the pid still names the krg that connected. */
+		if (n <= 0 || !krg_pidfd_alive(f->client_pidfd))
 			continue;
 		buf[n] = '\0';
 		char st = exec_parse_stat_state(buf);
@@ -457,41 +461,6 @@ static void spawn_done(struct krg_net *net, int status, const struct krg_msg *re
 		krg__proc__spawned__free_unpacked(s, NULL);
 }
 
-static int read_groups(pid_t pid, uint32_t *groups, size_t max)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == cap - 1) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb)
-				break;
-			buf = nb;
-			cap *= 2;
-		}
-	}
-	close(fd);
-	buf[len] = '\0';
-	int r = exec_parse_groups(buf, groups, max);
-	free(buf);
-	return r;
-}
-
 static void run_cb(struct krg_api_call *call, void *data)
 {
 	struct krg_exec *e = data;
@@ -530,18 +499,21 @@ static void run_cb(struct krg_api_call *call, void *data)
 			goto out;
 		}
 	}
-	groups = calloc(EXEC_MAX_GROUPS, sizeof(*groups));
-	int ng = groups ? read_groups(call->pid, groups, EXEC_MAX_GROUPS) : -ENOMEM;
-	if (ng < 0) {
-		snprintf(line, sizeof(line), "cannot read the groups of pid %d: %s", (int)call->pid, strerror(-ng));
-		krg_api_reply(call, -EPERM, line, NULL, 0);
-		goto out;
-	}
-	struct exec_front *f = calloc(1, sizeof(*f));
+	/* The groups the kernel recorded when the caller connected
+	 * (SO_PEERGROUPS), never read from /proc later: by then the pid may
+	 * be another process's. */
+	groups = calloc(call->n_groups ? call->n_groups : 1, sizeof(*groups));
+	struct exec_front *f = groups ? calloc(1, sizeof(*f)) : NULL;
 	if (!f) {
 		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
 		goto out;
 	}
+	for (size_t i = 0; i < call->n_groups; i++)
+		groups[i] = (uint32_t)call->groups[i];
+	size_t ng = call->n_groups;
+	f->client_pidfd = krg_api_call_dup_pidfd(call);
+	if (f->client_pidfd < 0)
+		f->client_pidfd = -1;
 	f->e = e;
 	f->stream = ++e->next_stream;
 	f->node = node;
@@ -563,7 +535,8 @@ static void run_cb(struct krg_api_call *call, void *data)
 	struct krg_caps ck, child;
 	Krg__Proc__Caps pc = KRG__PROC__CAPS__INIT;
 	if (e->s->cluster &&
-	    krg_caps_get(e->s->cluster, e->self, krg_procid_make(e->self, (uint32_t)call->pid), call->pid, &ck) == 1) {
+	    krg_caps_get(e->s->cluster, e->self, krg_procid_make(e->self, (uint32_t)call->pid), call->pid, &ck) == 1 &&
+	    krg_api_call_same_process(call)) {
 		krg_caps_child(&ck, &child);
 		pc.eff = child.eff;
 		pc.perm = child.perm;
@@ -578,6 +551,8 @@ static void run_cb(struct krg_api_call *call, void *data)
 	if (ret < 0) {
 		snprintf(line, sizeof(line), "cannot reach node %u: %s", node, strerror(-ret));
 		krg_api_reply(call, -EHOSTUNREACH, line, NULL, 0);
+		if (f->client_pidfd >= 0)
+			close(f->client_pidfd);
 		free(f);
 		goto out;
 	}

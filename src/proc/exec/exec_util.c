@@ -4,36 +4,6 @@
 #include <string.h>
 #include "proc/exec/exec-int.h"
 
-int exec_parse_groups(const char *status, uint32_t *out, size_t max)
-{
-	const char *p = status;
-	while (p && *p) {
-		if (!strncmp(p, "Groups:", 7)) {
-			p += 7;
-			size_t n = 0;
-			for (;;) {
-				while (*p == ' ' || *p == '\t')
-					p++;
-				if (*p == '\n' || *p == '\0')
-					return (int)n;
-				char *end;
-				errno = 0;
-				unsigned long v = strtoul(p, &end, 10);
-				if (end == p || errno || v > UINT32_MAX)
-					return -EINVAL;
-				if (n >= max)
-					return -EINVAL;
-				out[n++] = (uint32_t)v;
-				p = end;
-			}
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return -EINVAL;
-}
-
 char exec_parse_stat_state(const char *stat)
 {
 	/* "pid (comm) S ...": comm may hold anything, the last ')' ends it. */

@@ -62,12 +62,15 @@ struct cq {
 };
 
 enum conn_kind { CK_PENDING, CK_DEPUTY, CK_HOLDER, CK_WORKER };
+/* A deputy sends its hello right after connecting. */
+#define MIG_HELLO_MS 5000
 
 struct conn {
 	int fd;
 	uv_poll_t poll;
 	enum conn_kind kind;
 	void *owner;
+	uv_timer_t *hello_deadline;  /* CK_PENDING: closes it if no hello comes */
 	struct cq *qh, *qt;
 	bool dead;
 	int events;
@@ -277,11 +280,26 @@ static void conn_closed_cb(uv_handle_t *h)
 
 static void on_conn_gone(struct conn *c);
 
+static void free_handle_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void hello_deadline_stop(struct conn *c)
+{
+	if (!c->hello_deadline)
+		return;
+	uv_timer_stop(c->hello_deadline);
+	uv_close((uv_handle_t *)c->hello_deadline, free_handle_cb);
+	c->hello_deadline = NULL;
+}
+
 static void conn_close(struct conn *c)
 {
 	if (!c || c->dead)
 		return;
 	c->dead = true;
+	hello_deadline_stop(c);
 	if (c->kind == CK_PENDING && the_mig.npending)
 		the_mig.npending--;
 	uv_poll_stop(&c->poll);
@@ -1414,6 +1432,7 @@ static void hello(struct conn *c, const struct mig_hdr *h, const uint8_t *data, 
 		return;
 	}
 	c->kind = CK_DEPUTY;
+	hello_deadline_stop(c);
 	if (the_mig.npending)
 		the_mig.npending--;
 	c->owner = d;
@@ -1674,6 +1693,18 @@ static void on_conn_gone(struct conn *c)
 
 /* ---- deputy socket ---- */
 
+static void hello_late(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	log_warn("migrate: a deputy connection sent no hello in %d ms, closed", MIG_HELLO_MS);
+	conn_close(c);
+}
+
+/* Anyone may connect (deputies run as their users), so a connection is
+ * kept only if the kernel says it comes from a deputy we wait for (its
+ * pid, SO_PEERCRED at connect time), and only until its hello is due; the
+ * hello's token then proves it is that deputy. Idle connections of other
+ * users can no longer take the slots a deputy needs. */
 static void on_accept(uv_poll_t *h, int status, int events)
 {
 	struct krg_migsvc *m = &the_mig;
@@ -1681,12 +1712,29 @@ static void on_accept(uv_poll_t *h, int status, int events)
 		int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
-		/* Anyone may connect (deputies run as their users); only a
-		 * deputy we wait for gets past its hello. Bounded meanwhile. */
-		if (m->npending >= 256 || !conn_new(fd, CK_PENDING, NULL)) {
+		struct ucred cr;
+		socklen_t sl = sizeof(cr);
+		struct dep *d = NULL;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) == 0)
+			for (d = m->deps; d && (d->pid != cr.pid || d->c); d = d->next)
+				;
+		if (!d) {
+			log_info("migrate: refused a connection to %s from pid %d uid %u: not a deputy krgd waits for",
+				 m->sock_path, (int)cr.pid, (unsigned)cr.uid);
 			close(fd);
 			continue;
 		}
+		struct conn *c = NULL;
+		uv_timer_t *t = m->npending < 256 ? malloc(sizeof(*t)) : NULL;
+		if (!t || !(c = conn_new(fd, CK_PENDING, NULL))) {
+			free(t);
+			close(fd);
+			continue;
+		}
+		uv_timer_init(m->s->loop, t);
+		t->data = c;
+		c->hello_deadline = t;
+		uv_timer_start(t, hello_late, MIG_HELLO_MS, 0);
 		m->npending++;
 	}
 }
@@ -2380,8 +2428,9 @@ static void on_api_move(struct krg_api_call *call, void *data)
 		/* krg_migrate_self: the caller is the process; answer now, the
 		 * result goes to its pipe. */
 		uint32_t hid = 0, home;
-		bool self = (krg_mig_proc_kind(call->pid, &hid, &home) == 1 && hid == id) ||
-			    (krg_procid_home(id) == m->self && krg_procid_pid(id) == (uint32_t)call->pid);
+		bool self = ((krg_mig_proc_kind(call->pid, &hid, &home) == 1 && hid == id) ||
+			     (krg_procid_home(id) == m->self && krg_procid_pid(id) == (uint32_t)call->pid)) &&
+			    krg_api_call_same_process(call);  /* the pid still names the caller */
 		if (!self) {
 			krg_api_reply(call, -EINVAL, "notify_fd is for a process migrating itself", NULL, 0);
 		} else {

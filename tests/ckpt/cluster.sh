@@ -10,8 +10,8 @@ PREFIX=ckpt
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
 PROG=$KRG_BUILD_DIR/tests/ckpt/ckpt_heap
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-[ -x "$PROG" ] || { echo "SKIP: $PROG not built"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
+[ -x "$PROG" ] || { echo "FAIL: cannot run: $PROG not built"; exit 1; }
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 
 start_cluster 2

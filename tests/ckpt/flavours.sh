@@ -12,7 +12,7 @@ PREFIX=ckflav
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
 T=$KRG_BUILD_DIR/tests/ckpt
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 progs=("$@")
 if [ ${#progs[@]} = 0 ]; then
 	# Every program of meson.build's ckpt_tests but unsupported (inotify and

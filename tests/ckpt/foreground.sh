@@ -10,8 +10,8 @@
 PREFIX=fg
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v tmux >/dev/null || { echo "SKIP: no tmux"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
+command -v tmux >/dev/null || { echo "FAIL: cannot run: no tmux"; exit 1; }
 start_cluster 2
 W=$(mktemp -d "$KRG_BUILD_DIR/ckpt-fg.XXXXXX")
 chmod 755 "$W"

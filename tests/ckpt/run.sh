@@ -10,7 +10,7 @@ B=$(realpath "${KRG_BUILD_DIR:-$(dirname "$0")/../../build}")
 KRG=$B/krg
 T=$B/tests/ckpt
 FLIPS=${KRG_CKPT_FLIPS:-200}
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 WORK=$(mktemp -d /tmp/krg-ckpt.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 failures=0

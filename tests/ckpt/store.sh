@@ -10,7 +10,7 @@ set -u
 B=$(realpath "${KRG_BUILD_DIR:-$(dirname "$0")/../../build}")
 KRG=$B/krg
 PROG=$B/tests/ckpt/ckpt_heap
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 WORK=$(mktemp -d /tmp/krg-store.XXXXXX)
 chmod 755 "$WORK"
 export KRG_CKPT_STORE=$WORK/store
@@ -22,7 +22,7 @@ bad() { echo "FAIL $*"; failures=$((failures + 1)); }
 wait_file() { for _ in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
 wait_nonempty() { for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done; return 1; }
 for u in krgtest1 krgtest2; do
-	id "$u" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$u" || { echo "SKIP: cannot create user $u"; exit 77; }
+	id "$u" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$u" || { echo "FAIL: cannot run: cannot create user $u"; exit 1; }
 done
 
 # start NAME [USER]: run the heap test program in $WORK/NAME (as USER).

@@ -9,8 +9,8 @@
 set -u
 B=$(realpath "${KRG_BUILD_DIR:-$(dirname "$0")/../../build}")
 KRG=$B/krg
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-command -v tmux >/dev/null || { echo "SKIP: no tmux"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
+command -v tmux >/dev/null || { echo "FAIL: cannot run: no tmux"; exit 1; }
 PY=/usr/bin/python3
 W=$(mktemp -d /tmp/krg-ckpt-tty.XXXXXX)
 s1=krgtty1-$$ s2=krgtty2-$$

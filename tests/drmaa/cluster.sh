@@ -18,8 +18,8 @@ if ! DRMAA_LIBRARY_PATH="$LIB" "$PY" -c 'import drmaa' 2>/dev/null; then
 	# scripts/install-deps.sh installs it; try once more here.
 	[ "$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-drmaa >/dev/null 2>&1
 	if ! DRMAA_LIBRARY_PATH="$LIB" "$PY" -c 'import drmaa' 2>/dev/null; then
-		echo "SKIP: python3-drmaa (Debian) is not installed and could not be installed"
-		exit 77
+		echo "FAIL: cannot run: python3-drmaa (Debian) is not installed and could not be installed"
+		exit 1
 	fi
 fi
 

@@ -9,7 +9,7 @@ PREFIX=migfl${KRG_VC_SUFFIX:-} # KRG_VC_SUFFIX: two builds' runs at once do not 
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
 T=$KRG_BUILD_DIR/tests/ckpt
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 progs=("$@")
 if [ ${#progs[@]} = 0 ]; then
 	# tree: process trees do not migrate (docs/migration.md); unsupported:

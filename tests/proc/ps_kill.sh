@@ -8,8 +8,8 @@ PREFIX=ptps
 . "$(dirname "$0")/common.sh"
 KRG="$KRG_BUILD_DIR/krg"
 if ! "$KRG" run --help >/dev/null 2>&1; then
-	echo "SKIP: krg run is not available in this build"
-	exit 77
+	echo "FAIL: cannot run: 'krg run --help' fails in this build"
+	exit 1
 fi
 UA=krgpta UB=krgptb
 made_users=()

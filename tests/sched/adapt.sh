@@ -9,7 +9,7 @@
 PREFIX=sadapt
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 start_cluster 3 --cpus 0.5
 
 mosix() { # mosix NODE SUFFIX: a field of the mosix policy in sched status --json

@@ -11,7 +11,7 @@
 PREFIX=sbal
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 start_cluster 4 --cpus 0.5
 W=$(mktemp -d "$KRG_BUILD_DIR/sched-test.XXXXXX")
 chmod 755 "$W"

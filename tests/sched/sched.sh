@@ -9,7 +9,7 @@
 PREFIX=sched
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 PLUGIN=$KRG_BUILD_DIR/src/proc/sched/libkrg_sched_fixed_node.so
 start_cluster 3 --cpus 0.5

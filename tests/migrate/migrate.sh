@@ -119,7 +119,7 @@ for i in range(300):
 open(sys.argv[2], "w").close()
 time.sleep(60)
 PY
-on 1 "${NOBODY[@]}" python3 "$W/flood.py" /run/krg/migrate.sock "$W/flood.ready" &
+on 1 "${NOBODY[@]}" /usr/bin/python3 "$W/flood.py" /run/krg/migrate.sock "$W/flood.ready" &
 flood=$!
 wait_for 15 "300 connections to migrate.sock" test -e "$W/flood.ready"
 on 1 "$KRG" run -n 1 -- python3 "$W/waiter.py" "$W" fl >"$W/fl.out" 2>&1 &

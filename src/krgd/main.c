@@ -286,6 +286,10 @@ int main(int argc, char **argv)
 	no.n_peers = np;
 	no.encrypt = d.cfg.encrypt;
 	no.heartbeat_ms = d.cfg.heartbeat_ms;
+	/* Links outlive the membership's verdict: failure_timeout_ms of
+	 * silence, then at most two elections. Until then a silent peer is
+	 * only slow, and its streams wait. */
+	no.dead_after_ms = d.cfg.failure_timeout_ms + 2 * d.cfg.election_timeout_ms;
 	no.request_timeout_ms = d.cfg.request_timeout_ms;
 	no.fatal_cb = fatal_cb;
 	no.data = &d;

@@ -29,6 +29,7 @@ void krg_config_defaults(struct krg_config *c)
 	c->api_max_conns_per_user = 2048;
 	c->api_max_mib_per_user = 64;
 	c->api_idle_ms = 30000;
+	c->migrate_max_workers = 4;
 }
 
 const char *krg_config_default_path(void)
@@ -206,6 +207,11 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			if (r == 0 && u < 100)
 				snprintf(why, sizeof(why), "must be at least 100"), r = -EINVAL;
 			c->api_idle_ms = (unsigned)u;
+		} else if (!strcmp(k, "migrate_max_workers")) {
+			r = parse_uint(v, 1024, &u);
+			if (r == 0 && u == 0)
+				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
+			c->migrate_max_workers = (unsigned)u;
 		} else if (!strcmp(k, "log_level")) {
 			r = krg_log_parse_level(v);
 			if (r >= 0) {

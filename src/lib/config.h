@@ -38,6 +38,7 @@ struct krg_config {
 	unsigned api_max_conns_per_user;
 	unsigned api_max_mib_per_user;   /* request bytes buffered, MiB */
 	unsigned api_idle_ms;
+	unsigned migrate_max_workers;    /* outgoing migrations at once; the rest queue */
 };
 
 void krg_config_defaults(struct krg_config *c);

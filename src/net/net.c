@@ -172,6 +172,7 @@ struct krg_net {
 	uv_tcp_t listener;
 	bool listening;
 	uv_timer_t tick;
+	uint64_t last_tick;          /* uv_now() of the previous tick */
 	bool started, closing, fatal;
 	uint64_t start_time;
 	unsigned handles;            /* open uv handles we own */
@@ -1011,6 +1012,16 @@ static void on_tick(uv_timer_t *t)
 	struct krg_net *net = t->data;
 	uint64_t now = uv_now(net->loop);
 	uint64_t hb = net->opts.heartbeat_ms;
+	uint64_t dead = net->opts.dead_after_ms ? net->opts.dead_after_ms : 4 * hb;
+	/* A tick this late means our own process was not running (a starved
+	 * node, a stopped krgd): what peers sent meanwhile waits unread in the
+	 * sockets, so their silence is ours. Timers run before I/O in a loop
+	 * iteration: give every link a fresh window instead of closing it. */
+	bool stalled = net->last_tick && now - net->last_tick > hb;
+	if (stalled)
+		log_info("net: krgd did not run for %" PRIu64 " ms (starved?): link silence counted from now",
+			 now - net->last_tick);
+	net->last_tick = now;
 
 	for (struct list *l = net->conns.next; l != &net->conns;) {
 		struct conn *c = container_of(l, struct conn, link);
@@ -1025,7 +1036,9 @@ static void on_tick(uv_timer_t *t)
 			}
 			continue;
 		}
-		if (now - c->last_rx > 4 * hb) {
+		if (stalled)
+			c->last_rx = now;
+		if (now - c->last_rx > dead) {
 			log_warn("link to node %u at %s (%s) silent for %" PRIu64 " ms, closing", c->peer_id, c->addr,
 				 ch_name[c->channel], now - c->last_rx);
 			conn_close(c, LOG_LVL_DEBUG, "silent");

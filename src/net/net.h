@@ -38,6 +38,11 @@ struct krg_net_options {
 	uint8_t key[KRG_KEY_BYTES];         /* cluster key */
 	bool encrypt;                       /* false: integrity only */
 	unsigned heartbeat_ms;              /* keepalive ping period on idle links */
+	unsigned dead_after_ms;             /* silence after which a link is closed;
+					     * 0 = 4 heartbeats. krgd sets it past the
+					     * membership's failure detection, so that a
+					     * starved peer's streams survive and only a
+					     * node declared down loses them */
 	unsigned request_timeout_ms;        /* default when a request passes 0 */
 	size_t max_frame;                   /* larger frames drop the link; 0 = 16 MiB */
 	/* Called when the transport learns something that must stop the

@@ -31,6 +31,23 @@ static void test_good(void **state)
 	assert_false(c.encrypt);
 	assert_int_equal(c.failure_timeout_ms, 2000);
 	assert_string_equal(c.api_socket, KRG_DEFAULT_SOCKET);
+	assert_int_equal(c.api_max_conns_per_user, 2048);
+	assert_int_equal(c.migrate_max_workers, 4);
+}
+
+static void test_limits(void **state)
+{
+	struct krg_config c;
+	char err[256] = "";
+	assert_int_equal(krg_config_parse("t.conf",
+					  "node_id = 1\nnode = 1 10.0.0.1\napi_max_conns_per_user = 7\n"
+					  "api_max_mib_per_user = 8\napi_idle_ms = 250\nmigrate_max_workers = 2\n",
+					  &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.api_max_conns_per_user, 7);
+	assert_int_equal(c.api_max_mib_per_user, 8);
+	assert_int_equal(c.api_idle_ms, 250);
+	assert_int_equal(c.migrate_max_workers, 2);
 }
 
 static void expect_error(const char *text, const char *needle)
@@ -54,6 +71,13 @@ static void test_errors(void **state)
 	expect_error("node = 2 10.0.0.2\n", "node_id is not set");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nencrypt = maybe\n", "t.conf:3: bad value 'maybe' for encrypt");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nlog_level =\n", "t.conf:3: 'log_level' has no value");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\napi_max_conns_per_user = 0\n",
+		     "t.conf:3: api_max_conns_per_user: must be at least 1");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\napi_max_mib_per_user = 4\n",
+		     "t.conf:3: api_max_mib_per_user: must be at least 8");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\napi_idle_ms = 5\n", "t.conf:3: api_idle_ms: must be at least 100");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nmigrate_max_workers = 0\n",
+		     "t.conf:3: migrate_max_workers: must be at least 1");
 }
 
 static void test_missing_file(void **state)
@@ -69,6 +93,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_missing_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

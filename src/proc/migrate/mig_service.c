@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -64,6 +65,8 @@ struct cq {
 enum conn_kind { CK_PENDING, CK_DEPUTY, CK_HOLDER, CK_WORKER };
 /* A deputy sends its hello right after connecting. */
 #define MIG_HELLO_MS 5000
+/* Workers (freeze and dump) run this much nicer than krgd. */
+#define MIG_WORKER_NICE 5
 
 struct conn {
 	int fd;
@@ -218,6 +221,19 @@ struct krg_migsvc {
 	struct rx *rxs;
 	uint64_t counter;
 	unsigned npending;      /* deputy connections before their hello */
+	/* Moves waiting for a worker slot (at most max_workers run at once:
+	 * each freezes and dumps a process, and a node that forked fifty of
+	 * them starved its own krgd). Oldest first. */
+	struct queued_move *queue, **queue_tail;
+	unsigned nqueued;
+};
+
+struct queued_move {
+	struct queued_move *next;
+	struct origin o;
+	uint32_t id, to, notify_fd;
+	uid_t uid;
+	uint64_t since;
 };
 
 static struct krg_migsvc the_mig;
@@ -694,6 +710,8 @@ static void move_closed(uv_handle_t *h)
 	free(h->data);
 }
 
+static void start_queued(void);
+
 static void move_free(struct move *v)
 {
 	for (struct move **p = &the_mig.moves; *p; p = &(*p)->next)
@@ -720,6 +738,45 @@ static void move_free(struct move *v)
 	mig_rm_rf(v->dir);
 	uv_timer_stop(&v->early_timer);
 	uv_close((uv_handle_t *)&v->early_timer, move_closed);
+	start_queued();
+}
+
+static unsigned workers_running(void)
+{
+	unsigned n = 0;
+	for (struct move *v = the_mig.moves; v; v = v->next)
+		n += v->w != NULL;
+	return n;
+}
+
+static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, char *err,
+		      size_t errlen);
+
+/* Start queued moves while worker slots are free. Each is checked again
+ * from scratch (the process may have ended, the node gone). */
+static void start_queued(void)
+{
+	struct krg_migsvc *m = &the_mig;
+	while (m->running && m->queue && workers_running() < m->s->cfg->migrate_max_workers) {
+		struct queued_move *q = m->queue;
+		m->queue = q->next;
+		if (!m->queue)
+			m->queue_tail = &m->queue;
+		m->nqueued--;
+		log_info("migrate: %u leaves the queue after %llu ms", q->id,
+			 (unsigned long long)(uv_now(m->s->loop) - q->since));
+		char e[600] = "";
+		int r = move_local(q->o, q->id, q->to, q->uid, q->notify_fd | 0x80000000u, e, sizeof(e));
+		if (r < 0) {
+			log_warn("migrate: %u to node %u: %s", q->id, q->to, e[0] ? e : strerror(-r));
+			if (q->notify_fd && !q->o.call && !q->o.req_id)
+				notify_self(hold_by_id(q->id) ? hold_by_id(q->id)->pid : (pid_t)krg_procid_pid(q->id),
+					    q->notify_fd & 0xffff, r);
+			else
+				answer(q->o, r, e[0] ? e : strerror(-r), m->self, 0, q->id);
+		}
+		free(q);
+	}
 }
 
 static void move_maybe_free(struct move *v)
@@ -1688,7 +1745,10 @@ static void on_conn_gone(struct conn *c)
 			kill(v->pid, SIGCONT); /* never leave it frozen */
 		move_fail(v, -EIO, "the migration worker died");
 	}
+	bool worker = c->kind == CK_WORKER;
 	c->owner = NULL;
+	if (worker)
+		start_queued();
 }
 
 /* ---- deputy socket ---- */
@@ -2201,6 +2261,9 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	for (struct move *v = m->moves; v; v = v->next)
 		if (v->id == id)
 			return -EBUSY;
+	for (struct queued_move *q = m->queue; q; q = q->next)
+		if (q->id == id)
+			return -EBUSY;
 	uid_t ruid, suid;
 	if (table_proc_uids(pid, &ruid, &suid) < 0)
 		return -ESRCH;
@@ -2218,6 +2281,22 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	snprintf(pp, sizeof(pp), "/proc/%d", (int)pid);
 	if (stat(pp, &st) < 0)
 		return -ESRCH;
+	/* From the queue (bit 31 of notify_fd): its turn has come. */
+	bool dequeued = notify_fd & 0x80000000u;
+	notify_fd &= 0x7fffffffu;
+	if (!dequeued && (m->queue || workers_running() >= m->s->cfg->migrate_max_workers)) {
+		struct queued_move *q = calloc(1, sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		*q = (struct queued_move){ .o = o, .id = id, .to = to, .notify_fd = notify_fd, .uid = uid,
+					   .since = uv_now(m->s->loop) };
+		*m->queue_tail = q;
+		m->queue_tail = &q->next;
+		m->nqueued++;
+		log_info("migrate: %u to node %u queued: %u migrations running (migrate_max_workers = %u), %u waiting",
+			 id, to, workers_running(), m->s->cfg->migrate_max_workers, m->nqueued);
+		return 0;
+	}
 	struct move *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -2257,6 +2336,8 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	pid_t wp = fork();
 	if (wp == 0) {
 		close(sv[0]);
+		/* Below krgd: a node busy dumping must still answer heartbeats. */
+		setpriority(PRIO_PROCESS, 0, MIG_WORKER_NICE);
 		mig_worker_main(sv[1], &w);
 	}
 	close(sv[1]);
@@ -2482,6 +2563,7 @@ int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err,
 		return -EBUSY;
 	}
 	memset(m, 0, sizeof(*m));
+	m->queue_tail = &m->queue;
 	m->s = s;
 	m->self = s->cfg->node_id;
 	m->krgd = getpid();
@@ -2551,6 +2633,14 @@ void krg_migsvc_stop(struct krg_migsvc *m)
 	if (!m || !m->running)
 		return;
 	m->running = false;
+	while (m->queue) {
+		struct queued_move *q = m->queue;
+		m->queue = q->next;
+		answer(q->o, -ESHUTDOWN, "krgd is stopping", m->self, 0, q->id);
+		free(q);
+	}
+	m->queue_tail = &m->queue;
+	m->nqueued = 0;
 	while (m->moves) {
 		struct move *v = m->moves;
 		if (v->w && !v->committed)

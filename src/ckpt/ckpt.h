@@ -27,6 +27,10 @@ struct ckpt_dump_opts {
 	bool process_only;         /* this process alone, not its descendants */
 	struct ckpt_precopy *precopy;  /* borrowed, may be NULL: the root's memory was pre-copied
 					  there (ckpt_precopy_*); only what was written since is read */
+	bool has_root_pidfd;       /* root_pidfd: a pidfd of the process the caller checked
+				    * (owner, capabilities); the dump fails rather than
+				    * freeze another process that got its pid since */
+	int root_pidfd;
 };
 
 /* Dump process `pid` and its descendants (the application) into `dir`

@@ -7,6 +7,7 @@
  * thaw (or kill). */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <elf.h>
 #include <inttypes.h>
@@ -373,6 +374,13 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	_cleanup_free_ Krg__Ckpt__Files **files = NULL;
 	if ((r = freeze_app(&a, pid, !opts->process_only, err)) < 0)
 		goto out;
+	/* Frozen now, so its pid cannot change hands any more: still the
+	 * process the caller checked? (A pidfd polls readable once its
+	 * process has exited.) */
+	if (opts->has_root_pidfd && poll(&(struct pollfd){ .fd = opts->root_pidfd, .events = POLLIN }, 1, 0) != 0) {
+		r = ckpt_fail(err, ESRCH, "process %d exited before it was frozen (its pid may name another process now)", pid);
+		goto out;
+	}
 	if ((r = check_groups(&a, err)) < 0)
 		goto out;
 	a.xsave_size = (uint32_t)a.p[0].th[0].xsave_len;

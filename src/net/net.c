@@ -42,6 +42,11 @@
 #define BULK_SOCKBUF 0
 #define DEFAULT_HEARTBEAT_MS 500
 #define DEFAULT_REQ_TIMEOUT_MS 5000
+/* Connections accepted and not yet authenticated: anyone who reaches the
+ * port can open them, so they are bounded (each holds a descriptor and a
+ * receive buffer until HS_TIMEOUT_MS), in all and per remote address. */
+#define MAX_UNAUTH_CONNS 256
+#define MAX_UNAUTH_PER_ADDR 32
 
 enum { CH_CONTROL = 0, CH_BULK = 1, CH_N = 2 };
 static const char *const ch_name[CH_N] = { "control", "bulk" };
@@ -984,6 +989,20 @@ static void on_connection(uv_stream_t *server, int status)
 		snprintf(c->addr, sizeof(c->addr), "%s:%u", ip, ntohs(sin->sin_port));
 	} else {
 		snprintf(c->addr, sizeof(c->addr), "?");
+	}
+	unsigned all = 0, same = 0;
+	size_t iplen = strlen(ip);
+	for (struct list *l = net->conns.next; l != &net->conns; l = l->next) {
+		struct conn *o = container_of(l, struct conn, link);
+		if (o == c || o->initiator || o->state == CS_UP || o->state == CS_CLOSING || o->state == CS_RETIRED)
+			continue;
+		all++;
+		same += !strncmp(o->addr, ip, iplen) && o->addr[iplen] == ':';
+	}
+	if (all >= MAX_UNAUTH_CONNS || same >= MAX_UNAUTH_PER_ADDR) {
+		log_warn("refusing a connection from %s: %u connections not yet authenticated (%u from this address; limits %d, %d)",
+			 c->addr, all, same, MAX_UNAUTH_CONNS, MAX_UNAUTH_PER_ADDR);
+		return conn_close(c, LOG_LVL_DEBUG, "too many unauthenticated connections");
 	}
 	conn_begin(c);
 }

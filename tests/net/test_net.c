@@ -327,6 +327,33 @@ static void test_hostile_bytes(void **state)
 	assert_true(l1);
 }
 
+/* Idle connections that never say Hello: past MAX_UNAUTH_PER_ADDR from one
+ * address the listener closes them at once; a real peer still gets in. */
+static void test_unauth_flood(void **state)
+{
+	capture_start();
+	start_pair(key_a, true, true);
+	node_stop(&B);
+	enum { N = 80 };
+	int fds[N];
+	for (int i = 0; i < N; i++)
+		fds[i] = raw_connect(ports2[0]);
+	run_for(300);
+	int closed = 0;
+	for (int i = 0; i < N; i++)
+		closed += raw_closed(fds[i]);
+	bool logged = capture_has("not yet authenticated");
+	node_start(&B, 2, ports2[1], ids2, ports2, 2, key_a, true);
+	/* B dials from 127.0.0.1 too: it gets in once A's handshake timeout
+	 * has dropped the idle ones. */
+	bool up = RUN_UNTIL(both_up(), 8000);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_int_equal(closed, N - 32);
+	assert_true(logged);
+	assert_true(up);
+}
+
 static void test_hostile_log_lines(void **state)
 {
 	/* each rejection names the address and the reason */
@@ -583,6 +610,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_log_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unauth_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_plain, setup, teardown),

@@ -36,6 +36,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -872,6 +873,10 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 		return -ESRCH;
 	if (uid != 0 && uid != ruid && uid != suid)
 		return -EPERM;
+	/* What was read above is the pidfd's process only if it is still
+	 * alive; the worker checks it again once the process is frozen. */
+	if (fd >= 0 && poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 0) != 0)
+		return -ESRCH;
 	/* Kerrighed's CHECKPOINTABLE (docs/sched.md): checked on the process
 	 * dumped, the application's root with -a. Answered here so the
 	 * refusal names the process and the way out. */
@@ -896,7 +901,7 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 		.freeze = d->freeze ? 1 : d->unfreeze ? -1 : 0,
 		.opts = { .kill = d->kill, .kill_sig = (int)d->kill_signal, .stop = d->stop, .snapshot_files = d->snapshot_files,
 			  .ignore_unsupported = d->ignore_unsupported,
-			  .description = d->description },
+			  .description = d->description, .has_root_pidfd = fd >= 0, .root_pidfd = fd },
 	};
 	return spawn(c, o, &w);
 }

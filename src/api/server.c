@@ -652,6 +652,10 @@ int krg_api_server_new(uv_loop_t *loop, const char *path, struct krg_api_server 
 		snprintf(err, errlen, "cannot create directory for %s: %s", path, strerror(-r));
 		return r;
 	}
+	/* A krgd that was just killed may hold its socket a moment longer
+	 * (its other threads still exiting): a live one answers throughout. */
+	for (int i = 0; i < 10 && socket_alive(path); i++)
+		usleep(100 * 1000);
 	if (socket_alive(path)) {
 		snprintf(err, errlen, "another krgd is already running on this node (socket %s is live)", path);
 		return -EADDRINUSE;

@@ -7,7 +7,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include "vc.h"
+
+/* Gone for good: reaped by the node init. A killed krgd's leader shows
+ * as a zombie while its other threads still exit, holding its sockets, so
+ * "not running" is not enough before a new krgd binds the same paths. */
+static bool pid_reaped(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	return access(path, F_OK) < 0;
+}
 
 static int krgd_kill(const struct vc_cluster *c, int id)
 {
@@ -20,7 +31,7 @@ static int krgd_kill(const struct vc_cluster *c, int id)
 		kill(pids[k], SIGKILL);
 	long deadline = vc_now_ms() + 5000;
 	for (int k = 0; k < n; k++)
-		while (vc_pid_alive(pids[k])) {
+		while (!pid_reaped(pids[k])) {
 			if (vc_now_ms() > deadline)
 				return vc_fail(-EBUSY, "krgd (pid %d) in node %d survives SIGKILL", (int)pids[k], id);
 			vc_msleep(10);

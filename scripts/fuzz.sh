@@ -54,9 +54,12 @@ for t in "${targets[@]}"; do
 		-o "$out/fuzz_$t"
 	corpus=$src/fuzz-corpus/$t
 	mkdir -p "$corpus"
+	# An image seed holds a real process's pages (~120 KB).
+	maxlen=70000
+	[ "$t" != image ] || maxlen=131072
 	echo "== fuzz_$t: $secs s"
 	# New inputs go to the first directory (git-ignored); the seeds stay.
-	if ! "$out/fuzz_$t" -max_total_time="$secs" -max_len=70000 -timeout=10 -rss_limit_mb=1536 \
+	if ! "$out/fuzz_$t" -max_total_time="$secs" -max_len=$maxlen -timeout=10 -rss_limit_mb=1536 \
 		-print_final_stats=1 -artifact_prefix="$src/fuzz-corpus/$t-" \
 		"$corpus" "$src/tests/fuzz/corpus/$t" 2>"$out/fuzz_$t.log"; then
 		status=1

@@ -103,6 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ckpt_image_free(&img);
 	struct ckpt_error err2 = { 0 };
 	ckpt_image_show(dir, json, devnull, &err2);
+	if (getenv("KRG_FUZZ_DEBUG")) /* why a seed stops where it does */
+		fprintf(stderr, "load: %s\nshow: %s\n", err.msg, err2.msg);
 	clear_dir();
 	return 0;
 }

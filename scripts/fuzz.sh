@@ -13,7 +13,7 @@ set -euo pipefail
 secs=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame config nodelist image)
+[ ${#targets[@]} -gt 0 ] || targets=(frame config nodelist image api peer)
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_OUT:-$(mktemp -d /tmp/krg-fuzz.XXXXXX)}
 mkdir -p "$out/proto" "$out/obj"

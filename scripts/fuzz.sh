@@ -2,8 +2,8 @@
 # Build and run krg's libFuzzer targets (tests/fuzz/fuzz_*.c, one per kind
 # of input that comes from outside) with ASan + UBSan.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
-#   SECONDS: run time of each target (default 30); `make check` gives 30,
-#   so the six targets take ~3 minutes plus the build.
+#   SECONDS: run time of each target (default 30); `make check` gives 20:
+#   the six targets take 2 minutes, plus ~30 s of build.
 #   TARGET: frame, config, nodelist, image, api, peer (default: all).
 # Exits non-zero when a target finds a crash, leak or UB, or fails to build.
 # Seeds: tests/fuzz/corpus/<target>/ (committed, read only); what a run

@@ -37,7 +37,12 @@ static struct krg_api_stream *paused;
 static struct krg_api_server *srv;
 static char dir[] = "/tmp/krg-fuzz-api.XXXXXX", path[64];
 
-/* A message accepted must pack back to bytes that unpack again. */
+/* A message accepted packs back to as many bytes as it says; they unpack
+ * again unless it kept unknown fields: protobuf-c keeps those as read and
+ * writes them back, also ones it could not read again (field number 0,
+ * tests/fuzz/corpus/api/unknown-field-0). krg only re-packs a user's
+ * message in proc.run (the RunRequest inside proc.spawn): the target node
+ * then refuses it as malformed, which is the right answer. */
 static void roundtrip(const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
@@ -45,9 +50,10 @@ static void roundtrip(const ProtobufCMessage *m)
 	if (protobuf_c_message_pack(m, b) != n)
 		abort();
 	ProtobufCMessage *again = protobuf_c_message_unpack(m->descriptor, NULL, n, b);
-	if (!again)
+	if (!again && !m->n_unknown_fields)
 		abort();
-	protobuf_c_message_free_unpacked(again, NULL);
+	if (again)
+		protobuf_c_message_free_unpacked(again, NULL);
 	free(b);
 }
 

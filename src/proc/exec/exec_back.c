@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "lib/log.h"
 #include "proc/exec/exec-int.h"
+#include "proc/exec/exec_msg.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
 
@@ -542,22 +543,6 @@ static void spawn_reply(struct krg_exec *e, uint32_t from, uint64_t req_id, int 
 	}
 }
 
-static bool spawn_valid(const Krg__Proc__Spawn *s)
-{
-	const Krg__Proc__RunRequest *r = s->run;
-	if (!r || r->n_argv == 0 || r->n_argv > EXEC_MAX_ARGS || r->n_env > EXEC_MAX_ARGS ||
-	    s->n_groups > EXEC_MAX_GROUPS || r->n_rlimits > RLIM_NLIMITS || !r->cwd || !*r->cwd ||
-	    strlen(r->cwd) >= PATH_MAX || !*r->argv[0] || r->umask > 0777)
-		return false;
-	for (size_t i = 0; i < r->n_env; i++)
-		if (!strchr(r->env[i], '='))
-			return false;
-	for (size_t i = 0; i < r->n_rlimits; i++)
-		if (r->rlimits[i]->resource >= RLIM_NLIMITS)
-			return false;
-	return s->uid != (uint32_t)-1 && s->gid != (uint32_t)-1;
-}
-
 void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_exec *e = data;
@@ -570,7 +555,7 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	if (!req_id)
 		return;
 	Krg__Proc__Spawn *s = krg__proc__spawn__unpack(NULL, msg->len, msg->body);
-	if (!s || !spawn_valid(s)) {
+	if (!s || !exec_spawn_valid(s)) {
 		log_warn("exec: malformed proc.spawn from node %u, refused", from);
 		spawn_reply(e, from, req_id, -EINVAL, "malformed request", 0);
 		goto out;

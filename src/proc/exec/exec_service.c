@@ -9,6 +9,7 @@
 #include "cluster/cluster.h"
 #include "lib/log.h"
 #include "proc/exec/exec-int.h"
+#include "proc/exec/exec_msg.h"
 
 /* One instance per krgd, static: net handlers and membership callbacks
  * cannot be unregistered, so they must find a valid (stopped) object. */
@@ -184,7 +185,7 @@ static void net_dispatch(struct krg_net *net, uint32_t from, const struct krg_ms
 		back_on_spawn(net, from, msg, req_id, e);
 	} else if (!strcmp(msg->type, "proc.data")) {
 		Krg__Proc__Data *d = krg__proc__data__unpack(NULL, msg->len, msg->body);
-		if (!d || (d->has_data && d->data.len > EXEC_CHUNK) || d->fd > 2) {
+		if (!d || !exec_data_valid(d)) {
 			log_warn("exec: malformed proc.data from node %u, dropped", from);
 		} else if (d->fd == 0) {
 			back_on_data(e, from, d);
@@ -195,8 +196,7 @@ static void net_dispatch(struct krg_net *net, uint32_t from, const struct krg_ms
 			krg__proc__data__free_unpacked(d, NULL);
 	} else if (!strcmp(msg->type, "proc.exit")) {
 		Krg__Proc__Exit *x = krg__proc__exit__unpack(NULL, msg->len, msg->body);
-		if (!x || (x->has_signal && (x->signal <= 0 || x->signal >= 128)) ||
-		    (x->has_code && (x->code < 0 || x->code > 255)))
+		if (!x || !exec_exit_valid(x))
 			log_warn("exec: malformed proc.exit from node %u, dropped", from);
 		else
 			front_on_exit(e, from, x);
@@ -204,11 +204,7 @@ static void net_dispatch(struct krg_net *net, uint32_t from, const struct krg_ms
 			krg__proc__exit__free_unpacked(x, NULL);
 	} else if (!strcmp(msg->type, "proc.ctl")) {
 		Krg__Proc__Ctl *c = krg__proc__ctl__unpack(NULL, msg->len, msg->body);
-		if (!c || (c->has_signal && (c->signal <= 0 || c->signal >= 65)) ||
-		    (c->has_group_signal && (c->group_signal <= 0 || c->group_signal >= 65)) ||
-		    (c->has_credit && c->credit > EXEC_WINDOW) ||
-		    (c->has_stdin_credit && c->stdin_credit > EXEC_WINDOW) || (c->has_rows && c->rows > 65535) ||
-		    (c->has_cols && c->cols > 65535)) {
+		if (!c || !exec_ctl_valid(c)) {
 			log_warn("exec: malformed proc.ctl from node %u, dropped", from);
 		} else if (c->has_stdin_credit) {
 			front_on_ctl(e, from, c); /* the only target -> caller control */

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1943,9 +1944,15 @@ static void rx_try_start(struct rx *x)
 		rx_free(x, true);
 		return;
 	}
+	pid_t krgd = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
+		/* Dies with krgd, and its migrant with it (holder.c): a socket's
+		 * end-of-file would come only once every process that inherited
+		 * our end closed it. Checked after: krgd may be gone already. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != krgd)
+			_exit(1);
 		mig_holder_main(sv[1], &hd);
 	}
 	close(sv[1]);

@@ -30,6 +30,7 @@
 #include <xxhash.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
@@ -2431,6 +2432,31 @@ static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev
 
 /* ---- service ---- */
 
+/* What a krgd killed half-way left: images going out or coming in, and
+ * the FIFOs of proxied fds. Every worker and holder of ours dies with
+ * krgd or ends on its own when it loses krgd's socket, so none is in use
+ * by the time a new krgd starts; each is logged with its size. */
+static void clean_leftovers(void)
+{
+	static const char *const dirs[] = { IMG_OUT, IMG_IN, MIG_FIFO_DIR };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			uint64_t bytes = 0;
+			int r = krg_rm_tree(dirfd(d), e->d_name, &bytes);
+			if (r < 0)
+				log_warn("migration service: cannot remove %s/%s, left by a previous krgd: %s", dirs[i], e->d_name, strerror(-r));
+			else
+				log_info("migration service: removed %s/%s (%" PRIu64 " bytes), left by a previous krgd", dirs[i], e->d_name, bytes);
+		}
+		if (d)
+			closedir(d);
+	}
+}
+
 int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err, size_t errlen)
 {
 	struct krg_migsvc *m = &the_mig;
@@ -2444,6 +2470,7 @@ int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err,
 	m->self = s->cfg->node_id;
 	m->krgd = getpid();
 	m->lfd = -1;
+	clean_leftovers();
 	char exe[512];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {

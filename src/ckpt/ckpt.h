@@ -132,6 +132,9 @@ struct ckpt_restore_opts {
 	size_t n_extra;
 	struct ckpt_lazy **lazy;  /* non-NULL: a lazy restore of a one-process image (below); *lazy is set
 				     to its handle, or NULL when everything was copied in before it runs */
+	int root_pdeathsig;       /* non-zero: the root gets this signal when the caller's thread dies
+				     (PR_SET_PDEATHSIG, set after its credentials, which would clear it):
+				     a restorer that stays its parent (a migration's holder) takes it along */
 };
 /* ckpt_restore_ns with options (o may be NULL). */
 int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err);

@@ -831,6 +831,16 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	}
 	if ((r = ckpt_files_close_parked(&app, tracees, err)) < 0)
 		goto kill;
+	/* Tied to us: set here, once its credentials are final (a change of
+	 * them clears it); the image has no value of its own for it (reading
+	 * one would mean writing into the process). */
+	if (o && o->root_pdeathsig && ps[0].img->core) {
+		long ret = ckpt_syscall(&ps[0].t, err, SYS_prctl, PR_SET_PDEATHSIG, o->root_pdeathsig, 0, 0, 0, 0);
+		if (ret < 0) {
+			r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: PR_SET_PDEATHSIG: %s", root_pid, strerror(ret < -4095 ? EIO : (int)-ret));
+			goto kill;
+		}
+	}
 	for (size_t i = 0; i < n; i++)
 		if (!ps[i].img->core && (r = make_zombie(&ps[i], err)) < 0)
 			goto kill;

@@ -2,12 +2,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ckpt/store.h"
+#include "lib/fileio.h"
 
 const char *krg_ckpt_store(void)
 {
@@ -94,44 +96,151 @@ int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const s
 			 (unsigned)ast.st_uid, (int)pid, (unsigned)uid);
 		return -EPERM;
 	}
-	unsigned n;
-	if ((r = krg_ckpt_versions(appdir, &n)) < 0) {
-		snprintf(msg, len, "%s: %s", appdir, strerror(-r));
+	/* Written where nobody looks for versions (and where a krgd starting
+	 * after a crash removes it, krg_ckpt_store_clean), then renamed into
+	 * place whole: a version is either complete or absent. Root's own
+	 * directory, so nothing half-written is in the user's. */
+	char tmpdir[4200];
+	snprintf(tmpdir, sizeof(tmpdir), "%s/%s", store, KRG_CKPT_STORE_TMP);
+	if (mkdir(tmpdir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(msg, len, "%s: %s", tmpdir, strerror(errno));
 		return r;
 	}
-	for (n++;; n++) {
-		snprintf(vdir, sizeof(vdir), "%s/v%u", appdir, n);
-		if (mkdir(vdir, 0700) == 0)
-			break;
-		if (errno != EEXIST) {
-			r = -errno;
-			snprintf(msg, len, "%s: %s", vdir, strerror(errno));
-			return r;
-		}
-	}
+	snprintf(tmpdir, sizeof(tmpdir), "%s/%s/%u.%d", store, KRG_CKPT_STORE_TMP, appid, (int)getpid());
+	krg_rm_tree(AT_FDCWD, tmpdir, NULL);
 	struct ckpt_error err = { { 0 } };
-	if ((r = ckpt_dump(pid, vdir, o, &err)) < 0) {
-		rmdir(vdir);
+	if ((r = ckpt_dump(pid, tmpdir, o, &err)) < 0) {
+		krg_rm_tree(AT_FDCWD, tmpdir, NULL);
 		snprintf(msg, len, "%s", err.msg);
 		return r;
 	}
 	if (o->description) {
 		char df[4300];
-		snprintf(df, sizeof(df), "%s/description", vdir);
+		snprintf(df, sizeof(df), "%s/description", tmpdir);
 		int fd = open(df, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 		if (!f || fprintf(f, "%s\n", o->description) < 0 || fclose(f) != 0) {
-			r = -errno;
-			snprintf(msg, len, "%s: %s (the image is good)", df, strerror(errno));
-			return r ? r : -EIO;
+			r = errno ? -errno : -EIO;
+			snprintf(msg, len, "%s: %s", df, strerror(-r));
+			krg_rm_tree(AT_FDCWD, tmpdir, NULL);
+			return r;
 		}
 	}
-	if ((r = chown_image(vdir, uid, gid)) < 0) {
-		snprintf(msg, len, "giving %s to uid %u: %s", vdir, (unsigned)uid, strerror(-r));
+	if ((r = chown_image(tmpdir, uid, gid)) < 0) {
+		snprintf(msg, len, "giving %s to uid %u: %s", tmpdir, (unsigned)uid, strerror(-r));
+		krg_rm_tree(AT_FDCWD, tmpdir, NULL);
 		return r;
+	}
+	unsigned n;
+	if ((r = krg_ckpt_versions(appdir, &n)) < 0) {
+		snprintf(msg, len, "%s: %s", appdir, strerror(-r));
+		krg_rm_tree(AT_FDCWD, tmpdir, NULL);
+		return r;
+	}
+	/* The next number free: another dump of the app may take one first. */
+	for (n++;; n++) {
+		snprintf(vdir, sizeof(vdir), "%s/v%u", appdir, n);
+		if (renameat2(AT_FDCWD, tmpdir, AT_FDCWD, vdir, RENAME_NOREPLACE) == 0)
+			break;
+		if (errno != EEXIST) {
+			r = -errno;
+			snprintf(msg, len, "%s: %s", vdir, strerror(errno));
+			krg_rm_tree(AT_FDCWD, tmpdir, NULL);
+			return r;
+		}
+	}
+	int afd = open(appdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (afd >= 0) {
+		fsync(afd); /* the rename is durable, as the image already is */
+		close(afd);
 	}
 	snprintf(msg, len, "%s", vdir);
 	return 0;
+}
+
+/* v<n> holds what an image writer left half-done: a part still under
+ * its temporary name (.NAME.tmp), or nothing at all (the directory made
+ * before a dump, by krg before this store wrote versions elsewhere). */
+static bool partial_version(int appfd, const char *name)
+{
+	int fd = openat(appfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return false;
+	}
+	bool empty = true, tmp = false;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		empty = false;
+		if (e->d_name[0] == '.' && l > 5 && !strcmp(e->d_name + l - 4, ".tmp"))
+			tmp = true;
+	}
+	closedir(d);
+	return empty || tmp;
+}
+
+int krg_ckpt_store_clean(void (*removed)(const char *path, uint64_t bytes, void *data), void *data)
+{
+	const char *store = krg_ckpt_store();
+	char path[4400];
+	int r = 0, k;
+	DIR *s = opendir(store);
+	if (!s)
+		return errno == ENOENT ? 0 : -errno;
+	struct dirent *e;
+	/* Versions being written by a krgd (or krg) gone: its pid is in the
+	 * name; one still alive keeps its directory. */
+	snprintf(path, sizeof(path), "%s/%s", store, KRG_CKPT_STORE_TMP);
+	DIR *t = opendir(path);
+	while (t && (e = readdir(t))) {
+		const char *dot = strrchr(e->d_name, '.');
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		long pid = dot ? strtol(dot + 1, NULL, 10) : 0;
+		if (pid > 0 && pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		uint64_t bytes = 0;
+		if ((k = krg_rm_tree(dirfd(t), e->d_name, &bytes)) < 0 && !r)
+			r = k;
+		snprintf(path, sizeof(path), "%s/%s/%s", store, KRG_CKPT_STORE_TMP, e->d_name);
+		if (removed && k == 0)
+			removed(path, bytes, data);
+	}
+	if (t)
+		closedir(t);
+	/* And half-written versions in the users' directories. */
+	while ((e = readdir(s))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int afd = openat(dirfd(s), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *a = afd >= 0 ? fdopendir(afd) : NULL;
+		if (!a) {
+			if (afd >= 0)
+				close(afd);
+			continue;
+		}
+		struct dirent *v;
+		while ((v = readdir(a))) {
+			if (v->d_name[0] != 'v' || !partial_version(dirfd(a), v->d_name))
+				continue;
+			uint64_t bytes = 0;
+			if ((k = krg_rm_tree(dirfd(a), v->d_name, &bytes)) < 0 && !r)
+				r = k;
+			snprintf(path, sizeof(path), "%s/%s/%s", store, e->d_name, v->d_name);
+			if (removed && k == 0)
+				removed(path, bytes, data);
+		}
+		closedir(a);
+	}
+	closedir(s);
+	return r;
 }
 
 int krg_ckpt_store_find(uint32_t appid, uint32_t version, uid_t caller_uid, char *msg, size_t len)

@@ -11,16 +11,25 @@
 #include "ckpt/ckpt.h"
 
 #define KRG_CKPT_STORE_DEFAULT "/var/lib/krg/chkpt"
+/* STORE/.tmp/<appid>.<pid>: a version being written by process pid, root's
+ * (0700), renamed to STORE/<appid>/v<n> only once complete. */
+#define KRG_CKPT_STORE_TMP ".tmp"
 
 /* $KRG_CKPT_STORE, or the default. */
 const char *krg_ckpt_store(void);
 /* Highest v<n> in appdir (0: none), or -errno. */
 int krg_ckpt_versions(const char *appdir, unsigned *max);
 /* Dump pid (owned by uid:gid) into STORE/<appid>/v<next>/ with the
- * description file, everything owned by uid:gid. 0 and the version path
+ * description file, everything owned by uid:gid; the version appears
+ * only once complete. 0 and the version path
  * in msg, or -errno and why. */
 int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const struct ckpt_dump_opts *o, char *msg,
 			size_t len);
+/* What a writer killed half-way left (krgd at start): the temporary
+ * versions of processes that are gone, and versions holding a part under
+ * its temporary name, or nothing. removed(path, bytes of its files) for
+ * each. 0, or the first -errno. */
+int krg_ckpt_store_clean(void (*removed)(const char *path, uint64_t bytes, void *data), void *data);
 /* Path of STORE/<appid>/v<version> (0: the latest) if caller_uid is root
  * or owns <appid>/. 0 and the path in msg, or -errno and why. */
 int krg_ckpt_store_find(uint32_t appid, uint32_t version, uid_t caller_uid, char *msg, size_t len);

@@ -1,6 +1,9 @@
 /* fileio.c — see fileio.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "lib/fileio.h"
 #include "lib/macro.h"
@@ -24,4 +27,36 @@ ssize_t krg_read_small(const char *path, char *buf, size_t len)
 	}
 	buf[off] = 0;
 	return (ssize_t)off;
+}
+
+int krg_rm_tree(int dirfd, const char *name, uint64_t *bytes)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) < 0)
+			return -errno;
+		if (bytes && S_ISREG(st.st_mode))
+			*bytes += (uint64_t)st.st_size;
+		return 0;
+	}
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	int r = 0, k;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && (k = krg_rm_tree(fd, e->d_name, bytes)) < 0 && !r)
+			r = k;
+	closedir(d);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && !r)
+		r = -errno;
+	return r;
 }

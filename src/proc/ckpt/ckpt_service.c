@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1103,6 +1104,11 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 
 /* ---- service ---- */
 
+static void log_removed(const char *path, uint64_t bytes, void *data)
+{
+	log_info("checkpoint service: removed %s (%" PRIu64 " bytes), half-written by a krgd or krg that died", path, bytes);
+}
+
 int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *err, size_t errlen)
 {
 	struct krg_ckptsvc *c = &the_svc;
@@ -1130,6 +1136,9 @@ int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *er
 	}
 	c->running = true;
 	log_info("checkpoint service: image store %s", krg_ckpt_store());
+	int r = krg_ckpt_store_clean(log_removed, NULL);
+	if (r < 0)
+		log_warn("checkpoint service: cleaning what a previous krgd left in %s: %s", krg_ckpt_store(), strerror(-r));
 	*out = c;
 	return 0;
 }

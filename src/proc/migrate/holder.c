@@ -191,7 +191,10 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	 * faults and copies the rest in (ckpt.h). KRG_MIG_NO_LAZY=1 in krgd's
 	 * environment copies everything first, for comparison. */
 	struct ckpt_lazy *lz = NULL;
-	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng, .lazy = getenv("KRG_MIG_NO_LAZY") ? NULL : &lz };
+	/* It dies with us (SIGKILL): nobody else could signal it, reap it or
+	 * serve its memory, and home reports it killed. */
+	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng, .lazy = getenv("KRG_MIG_NO_LAZY") ? NULL : &lz,
+					.root_pdeathsig = SIGKILL };
 	struct ckpt_error err = { { 0 } };
 	pid_t pid;
 	struct timespec t0, t1;

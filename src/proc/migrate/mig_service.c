@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -30,6 +31,7 @@
 #include <xxhash.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
@@ -2051,9 +2053,15 @@ static void rx_try_start(struct rx *x)
 		rx_free(x, true);
 		return;
 	}
+	pid_t krgd = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
+		/* Dies with krgd, and its migrant with it (holder.c): a socket's
+		 * end-of-file would come only once every process that inherited
+		 * our end closed it. Checked after: krgd may be gone already. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != krgd)
+			_exit(1);
 		mig_holder_main(sv[1], &hd);
 	}
 	close(sv[1]);
@@ -2554,6 +2562,31 @@ static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev
 
 /* ---- service ---- */
 
+/* What a krgd killed half-way left: images going out or coming in, and
+ * the FIFOs of proxied fds. Every worker and holder of ours dies with
+ * krgd or ends on its own when it loses krgd's socket, so none is in use
+ * by the time a new krgd starts; each is logged with its size. */
+static void clean_leftovers(void)
+{
+	static const char *const dirs[] = { IMG_OUT, IMG_IN, MIG_FIFO_DIR };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			uint64_t bytes = 0;
+			int r = krg_rm_tree(dirfd(d), e->d_name, &bytes);
+			if (r < 0)
+				log_warn("migration service: cannot remove %s/%s, left by a previous krgd: %s", dirs[i], e->d_name, strerror(-r));
+			else
+				log_info("migration service: removed %s/%s (%" PRIu64 " bytes), left by a previous krgd", dirs[i], e->d_name, bytes);
+		}
+		if (d)
+			closedir(d);
+	}
+}
+
 int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err, size_t errlen)
 {
 	struct krg_migsvc *m = &the_mig;
@@ -2568,6 +2601,7 @@ int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err,
 	m->self = s->cfg->node_id;
 	m->krgd = getpid();
 	m->lfd = -1;
+	clean_leftovers();
 	char exe[512];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {

@@ -79,6 +79,8 @@ wait_for 10 "node 3's refusal withdrawn" not_refused 1 3 $D/m.so
 # 4. Replayed at a krgd restart: still refused on node 2 (other bytes), then
 # loaded once its file is the cluster's.
 "$ADM" vcluster krgd 2 kill --prefix "$PREFIX"
+krgd_gone() { ! on 2 krgadm cluster status >/dev/null 2>&1; }
+wait_for 10 "node 2's krgd gone" krgd_gone   # its socket can outlive the kill by a moment
 "$ADM" vcluster krgd 2 start --prefix "$PREFIX"
 on 2 krgadm cluster wait --timeout 30 >/dev/null
 wait_for 10 "node 2 refuses again after its restart" refused_with 2 2 $D/m.so "differs from the file"

@@ -220,7 +220,16 @@ int ckpt_image_sync(int dirfd, struct ckpt_error *err)
 		size_t l = strlen(e->d_name);
 		if (l < 5 || strcmp(e->d_name + l - 4, ".img"))
 			continue;
-		int fd = openat(dirfd, e->d_name, O_RDONLY | O_CLOEXEC);
+		/* Only the regular files krg wrote: a FIFO or a link planted here
+		 * must neither block the open nor be followed. */
+		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+			continue;
+		int fd = openat(dirfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+			close(fd);
+			continue;
+		}
 		if (fd < 0 || fsync(fd) < 0)
 			r = ckpt_fail(err, errno, "writing image file %s: %s", e->d_name, strerror(errno));
 		if (fd >= 0)
@@ -303,7 +312,12 @@ void ckpt_blob_free(struct ckpt_blob *b)
 
 int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt_blob *out, struct ckpt_error *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put in the directory would block the open until
+	 * a writer comes; O_NOFOLLOW: a link could name any file. Both are
+	 * then refused as not regular. */
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0 && errno == ELOOP)
+		return ckpt_fail(err, EINVAL, "image file %s: a symbolic link, not a regular file", name);
 	if (fd < 0)
 		return ckpt_fail(err, errno, "image file %s: %s", name, strerror(errno));
 	struct stat st;

@@ -207,6 +207,32 @@ static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req,
 	return 0;
 }
 
+/* A del that takes the node it was typed on, or every member, cuts the
+ * admin off from the cluster they are managing (`del -t 0` is one typo
+ * away from `-t 1`): done only when asked for with --force. */
+static int del_guard(struct krg_cluster *c, const Krg__Api__NodesChange *req, uint32_t origin,
+		     const struct krg_nodeset *set, char *err, size_t errlen)
+{
+	unsigned members = 0, taken = krg_nodeset_count(set);
+	if (req->has_force && req->force)
+		return 0;
+	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+		enum krg_node_state st = c->nodes[c->cfg->nodes[i].id].state;
+		members += st != KRG_NODE_ABSENT && st != KRG_NODE_LEAVING;
+	}
+	if (taken && taken >= members) {
+		snprintf(err, errlen, "refusing to remove every member node (%u of %u)%s; add --force to do it", taken,
+			 members, krg_nodeset_has(set, origin) ? ", this one included" : "");
+		return -EPERM;
+	}
+	if (krg_nodeset_has(set, origin)) {
+		snprintf(err, errlen, "refusing to remove node %u, the node this command runs on; add --force to do it",
+			 origin);
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* On the leader: select with the authoritative table, then propose. */
 static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len, bool add, uint32_t origin)
 {
@@ -217,6 +243,8 @@ static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len,
 		return;
 	}
 	int r = select_nodes(nc->c, req, add, origin, &nc->set, err, sizeof(err));
+	if (r == 0 && !add)
+		r = del_guard(nc->c, req, origin, &nc->set, err, sizeof(err));
 	krg__api__nodes_change__free_unpacked(req, NULL);
 	if (r < 0) {
 		nodes_finish(nc, r, err);

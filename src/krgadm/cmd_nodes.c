@@ -16,12 +16,13 @@ static void nodes_usage(FILE *f)
 	fprintf(f,
 		"Usage: krgadm nodes status [-n LIST] [--json] [--socket PATH]\n"
 		"       krgadm nodes add (-n LIST | -c COUNT | -t TOTAL | -a) [--no-wait] [--socket PATH]\n"
-		"       krgadm nodes del (-n LIST | -c COUNT | -t TOTAL | -a) [--no-wait] [--socket PATH]\n"
+		"       krgadm nodes del (-n LIST | -c COUNT | -t TOTAL | -a) [--force] [--no-wait] [--socket PATH]\n"
 		"\n"
 		"LIST is item(,item)*, an item a node id or a range a-b (e.g. 1-3,5).\n"
 		"add: the listed nodes, or COUNT present nodes, or enough to reach TOTAL\n"
 		"     members, or (-a) every present node; waits until they are up.\n"
-		"del: the same for removal; -a removes every node but this one.\n"
+		"del: the same for removal; -a removes every node but this one. A selection\n"
+		"     that takes this node or every member is refused without --force.\n"
 		"States: absent (not a member), joining, up, leaving, down (silent member).\n");
 }
 
@@ -160,6 +161,7 @@ static int nodes_change(int argc, char **argv, bool add)
 		{ "nodes", required_argument, NULL, 'n' }, { "count", required_argument, NULL, 'c' },
 		{ "total", required_argument, NULL, 't' }, { "all", no_argument, NULL, 'a' },
 		{ "no-wait", no_argument, NULL, 'W' }, { "socket", required_argument, NULL, 's' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	Krg__Api__NodesChange req = KRG__API__NODES_CHANGE__INIT;
@@ -208,6 +210,13 @@ static int nodes_change(int argc, char **argv, bool add)
 			break;
 		case 'W':
 			wait = false;
+			break;
+		case 'f':
+			if (add) {
+				fprintf(stderr, "krgadm: nodes add: --force is for del only\n");
+				return KRGADM_USAGE;
+			}
+			req.has_force = req.force = true;
 			break;
 		case 's':
 			sock = optarg;

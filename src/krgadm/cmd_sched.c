@@ -23,8 +23,10 @@ static void sched_usage(FILE *f)
 		"disable  turn it off; with no placement policy, --auto runs locally\n"
 		"set      change a policy's parameter, on every node (kept in the cluster state)\n"
 		"load     load a policy plugin (a shared object built against\n"
-		"         include/krg/sched_policy.h) on every node; the path must exist\n"
-		"         on each of them. Changes need root.\n");
+		"         include/krg/sched_policy.h) on every node; the same file must\n"
+		"         be at that path on each of them, owned by root and writable by\n"
+		"         root alone, in directories that are too (not /tmp). Changes\n"
+		"         need root.\n");
 }
 
 int cmd_sched(int argc, char **argv)

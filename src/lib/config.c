@@ -166,6 +166,13 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 				snprintf(why, sizeof(why), "duplicate node id %u", n.id);
 				r = -EINVAL;
 			}
+			/* Two ids at one address would be one krgd answering for both. */
+			for (size_t i = 0; r == 0 && i < c->n_nodes; i++)
+				if (!strcmp(c->nodes[i].host, n.host) && c->nodes[i].port == n.port) {
+					snprintf(why, sizeof(why), "node %u has the same address %s:%u as node %u", n.id,
+						 n.host, (unsigned)n.port, c->nodes[i].id);
+					r = -EINVAL;
+				}
 			if (r == 0 && c->n_nodes >= KRG_MAX_NODES) {
 				snprintf(why, sizeof(why), "too many nodes");
 				r = -EINVAL;
@@ -183,6 +190,10 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 		} else if (!strcmp(k, "heartbeat_ms")) {
 			r = parse_uint(v, MS_MAX, &u);
 			c->heartbeat_ms = (unsigned)u;
+			if (r == 0 && u == 0) {
+				snprintf(why, sizeof(why), "must be at least 1 (the keepalive period, in ms)");
+				r = -EINVAL;
+			}
 		} else if (!strcmp(k, "failure_timeout_ms")) {
 			r = parse_uint(v, MS_MAX, &u);
 			c->failure_timeout_ms = (unsigned)u;
@@ -238,8 +249,9 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 		snprintf(err, errlen, "%s: no 'node = %u ADDRESS' line for this node's id", name, c->node_id);
 		return -EINVAL;
 	}
-	if (c->heartbeat_ms == 0 || c->failure_timeout_ms < 2 * c->heartbeat_ms) {
-		snprintf(err, errlen, "%s: failure_timeout_ms must be at least twice heartbeat_ms", name);
+	if (c->failure_timeout_ms < 2 * c->heartbeat_ms) {
+		snprintf(err, errlen, "%s: failure_timeout_ms (%u) must be at least twice heartbeat_ms (%u)", name,
+			 c->failure_timeout_ms, c->heartbeat_ms);
 		return -EINVAL;
 	}
 	if (c->election_timeout_ms < 100) {
@@ -261,8 +273,9 @@ int krg_config_load(const char *path, struct krg_config *c, char *err, size_t er
 	char buf[65536];
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	if (ferror(f)) {
-		snprintf(err, errlen, "cannot read config %s", path);
-		return -EIO;
+		int r = errno ? -errno : -EIO;
+		snprintf(err, errlen, "cannot read config %s: %s", path, strerror(-r));
+		return r;
 	}
 	if (n == sizeof(buf) - 1) {
 		snprintf(err, errlen, "%s: file is larger than 64 KiB", path);

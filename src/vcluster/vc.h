@@ -13,6 +13,7 @@
 #define VC_STATE_ROOT "/run/krg-vcluster"
 #define VC_PORT 7480
 #define VC_UP_TIMEOUT_MS 15000
+#define VC_QUORUM_TIMEOUT_MS 30000 /* after the sockets: the first election and its commit */
 
 /* ---- vc_util.c: errors, files, processes ---- */
 
@@ -143,6 +144,8 @@ bool vc_node_socket_ready(pid_t init_pid);
 int vc_krgd_spawn_entered(const char *path, int bin_fd, int log_fd);
 /* Wait until every node's socket answers, or timeout. */
 int vc_wait_sockets(const struct vc_cluster *c, const pid_t *pids, int n, long timeout_ms);
+/* vc_quorum.c: wait until every node's krgd says it has quorum, or timeout. */
+int vc_wait_quorum(const pid_t *pids, int n, long timeout_ms);
 
 /* ---- commands ---- */
 struct vc_args {

@@ -1,5 +1,6 @@
 /* vc_cmd_up.c — `krgadm vcluster up N`: state dir, key, bridge, then per
- * node a cgroup and a node init; waits for every krgd API socket. Any
+ * node a cgroup and a node init; waits for every krgd API socket, then
+ * for every krgd to have quorum (a cluster that can act). Any
  * failure tears down everything made so far. */
 #include <errno.h>
 #include <limits.h>
@@ -89,6 +90,8 @@ static int up(struct vc_cluster *c, pid_t *pids)
 		if ((r = up_node(c, i, c->krgd ? krgd : NULL, &pids[i])) < 0)
 			return r;
 	if (c->krgd && (r = vc_wait_sockets(c, pids, c->n_nodes, VC_UP_TIMEOUT_MS)) < 0)
+		return r;
+	if (c->krgd && (r = vc_wait_quorum(pids, c->n_nodes, VC_QUORUM_TIMEOUT_MS)) < 0)
 		return r;
 	return 0;
 }

@@ -78,6 +78,20 @@ static void test_errors(void **state)
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\napi_idle_ms = 5\n", "t.conf:3: api_idle_ms: must be at least 100");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nmigrate_max_workers = 0\n",
 		     "t.conf:3: migrate_max_workers: must be at least 1");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nheartbeat_ms = 0\n", "t.conf:3: heartbeat_ms: must be at least 1");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nheartbeat_ms = 500\nfailure_timeout_ms = 600\n",
+		     "t.conf: failure_timeout_ms (600) must be at least twice heartbeat_ms (500)");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nnode = 2 10.0.0.1:7480\n",
+		     "t.conf:3: node: node 2 has the same address 10.0.0.1:7480 as node 1");
+}
+
+/* Two krgd's on one host on different ports are two addresses. */
+static void test_same_host_other_port(void **state)
+{
+	struct krg_config c;
+	char err[256] = "";
+	assert_int_equal(krg_config_parse("t.conf", "node_id = 1\nnode = 1 10.0.0.1\nnode = 2 10.0.0.1:7481\n", &c, err,
+					  sizeof(err)), 0);
 }
 
 static void test_missing_file(void **state)
@@ -88,6 +102,16 @@ static void test_missing_file(void **state)
 	assert_non_null(strstr(err, "/nonexistent/krgd.conf"));
 }
 
+/* A directory opens but cannot be read: the reason is in the message. */
+static void test_unreadable(void **state)
+{
+	struct krg_config c;
+	char err[256] = "";
+	assert_int_equal(krg_config_load("/", &c, err, sizeof(err)), -EISDIR);
+	if (!strstr(err, "cannot read config /: Is a directory"))
+		fail_msg("error '%s' does not say why", err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -95,6 +119,8 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_same_host_other_port),
+		cmocka_unit_test(test_unreadable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

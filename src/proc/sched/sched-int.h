@@ -23,6 +23,7 @@ struct sched_policy {
 	bool enabled;
 	double params[KRG_SCHED_MAX_PARAMS];
 	char source[256];                       /* "builtin" or the plugin's path */
+	char sha256[65];                        /* a plugin's contents in hex, "" for a builtin */
 	uint64_t useful, useless;               /* verdicts on its moves started on this node */
 };
 
@@ -57,6 +58,16 @@ struct sched_probes {
  * figures for the descendants of krgd). */
 int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self);
 void sched_probes_free(struct sched_probes *p);
+
+/* plugin_file.c: open PATH for loading as a plugin, after checking that
+ * it and every directory above it are root's and writable by root only,
+ * with no symbolic link on the way; *fd (owned by the caller) is the file
+ * checked, sha256 its contents. Fails with a one-line reason in err. */
+#define SCHED_SHA256_BYTES 32
+#define SCHED_SHA256_HEX 65     /* 64 hex digits and the NUL */
+#define SCHED_PATH_MAX 256
+int sched_plugin_open(const char *path, int *fd, uint8_t sha256[SCHED_SHA256_BYTES], char *err, size_t errlen);
+void sched_sha256_hex(const uint8_t sha256[SCHED_SHA256_BYTES], char hex[SCHED_SHA256_HEX]);
 
 /* caps.c */
 int sched_proc_stat(pid_t pid, pid_t *ppid, uint64_t *start);

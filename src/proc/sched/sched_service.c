@@ -17,7 +17,10 @@
  *              disable, set, load), "sched.capset" (krg capset).
  *
  * Registry "sched" keys: "policy.NAME.enabled" = "0"|"1",
- * "policy.NAME.PARAM" = a number, "plugins" = absolute paths, one a line.
+ * "policy.NAME.PARAM" = a number, "plugins" = "SHA256 PATH", one a line
+ * (the SHA-256 of the file the loading node checked: every node loads
+ * only a file with the same contents), "refused.NODE" = the plugins that
+ * NODE refused, "PATH<TAB>REASON" a line (absent when none).
  * Writes go through the Raft leader (krg_cluster_registry_set forwards
  * them), so every node applies them in the same order.
  */
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "api/server.h"
@@ -72,6 +76,17 @@ struct watch {
 #define GIVE_UP_MS 60000        /* ... and at the latest after this */
 #define FORGET_MS 300000        /* a move the migration service never answered */
 
+/* A plugin of the cluster state this node refused to load. It is tried
+ * again when the file at its path changes (another inode, or a chmod or
+ * chown: the ctime), so an admin who fixes it need not restart krgd. */
+struct refusal {
+	char line[SCHED_SHA256_HEX + SCHED_PATH_MAX]; /* its "SHA256 PATH" line of the registry */
+	char why[300];
+	dev_t dev;              /* of the file when refused (0: there was none) */
+	ino_t ino;
+	struct timespec ctime;
+};
+
 struct krg_sched {
 	struct krg_services *s;     /* borrowed */
 	uint32_t self;
@@ -81,8 +96,9 @@ struct krg_sched {
 	struct sched_policy pol[SCHED_MAX_POLICIES];
 	size_t n_pol;
 	struct sched_probes probes;
-	char failed[MAX_PLUGINS][256]; /* plugin paths that failed to load here: not retried */
-	size_t n_failed;
+	struct refusal refused[MAX_PLUGINS]; /* plugins this node refused, until their file changes */
+	size_t n_refused;
+	bool publishing;            /* our "refused.NODE" on its way through the log */
 	uint64_t migrations;        /* started by a balancer on this node */
 	uint64_t distant_forks;     /* children placed on another node (DISTANT_FORK) */
 	uint64_t caps_gc_ms;        /* loop time of the last collection of the caps registry */
@@ -170,23 +186,42 @@ static int policy_add(struct krg_sched *sc, const struct krg_sched_policy_ops *o
 	return 0;
 }
 
-/* Load a plugin: dlopen, find the entry point, add its policy. */
-static int plugin_load(struct krg_sched *sc, const char *path, char *err, size_t errlen)
+/* Load a plugin: check the file (plugin_file.c) and, on a node that
+ * replays the cluster state, that its contents are those the loading node
+ * checked (expect, in hex; NULL on the loading node); dlopen the checked
+ * descriptor, find the entry point, add its policy. hex: the SHA-256. */
+static int plugin_load(struct krg_sched *sc, const char *path, const char *expect, char hex[SCHED_SHA256_HEX],
+		       char *err, size_t errlen)
 {
 	for (size_t i = 0; i < sc->n_pol; i++)
 		if (!strcmp(sc->pol[i].source, path)) {
 			snprintf(err, errlen, "%s is already loaded (policy %s)", path, sc->pol[i].ops->name);
 			return -EEXIST;
 		}
-	if (path[0] != '/') {
-		snprintf(err, errlen, "%s: not an absolute path", path);
-		return -EINVAL;
+	_cleanup_close_ int fd = -1;
+	uint8_t sha[SCHED_SHA256_BYTES];
+	int r = sched_plugin_open(path, &fd, sha, err, errlen);
+	if (r < 0)
+		return r;
+	sched_sha256_hex(sha, hex);
+	if (expect && strcmp(expect, hex)) {
+		snprintf(err, errlen, "%s differs from the file loaded by the cluster (SHA-256 %.16s..., expected %.16s...)",
+			 path, hex, expect);
+		return -EBADMSG;
 	}
-	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	/* Through the descriptor checked: the path could name another file by now. */
+	char via[64];
+	snprintf(via, sizeof(via), "/proc/self/fd/%d", fd);
+	void *h = dlopen(via, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		snprintf(err, errlen, "cannot load %s: %s", path, dlerror());
 		return -ENOEXEC;
 	}
+	/* Kept open as long as krgd runs: the dynamic linker knows the object
+	 * by the name /proc/self/fd/N, and a later dlopen of that name with N
+	 * reused would return this object instead of opening the new file
+	 * (also after a dlclose below, which need not unload it). */
+	(void)TAKE_FD(fd);
 	krg_sched_policy_entry_fn entry;
 	*(void **)&entry = dlsym(h, KRG_SCHED_PLUGIN_SYMBOL);
 	const struct krg_sched_policy_ops *ops = entry ? entry() : NULL;
@@ -196,13 +231,14 @@ static int plugin_load(struct krg_sched *sc, const char *path, char *err, size_t
 		return -ENOEXEC;
 	}
 	char why[200];
-	int r = policy_add(sc, ops, path, why, sizeof(why));
+	r = policy_add(sc, ops, path, why, sizeof(why));
 	if (r < 0) {
 		snprintf(err, errlen, "%s: %s", path, why);
 		dlclose(h);
 		return r;
 	}
-	log_info("sched: loaded policy %s from %s", ops->name, path);
+	snprintf(sc->pol[sc->n_pol - 1].sha256, sizeof(sc->pol[0].sha256), "%s", hex);
+	log_info("sched: loaded policy %s from %s (SHA-256 %s)", ops->name, path, hex);
 	return 0; /* never dlclose'd: the policy lives as long as krgd */
 }
 
@@ -217,28 +253,106 @@ static bool reg_get(struct krg_sched *sc, const char *key, char *buf, size_t len
 	return true;
 }
 
-/* Apply the cluster's state to this node. */
-static void sync_state(struct krg_sched *sc)
+/* A registry line "SHA256 PATH": its parts, or false. */
+static bool plugin_line(const char *line, char hex[SCHED_SHA256_HEX], const char **path)
 {
-	char buf[4096], key[160], path[256];
+	const char *sp = strchr(line, ' ');
+	if (!sp || sp - line != SCHED_SHA256_HEX - 1 || sp[1] != '/')
+		return false;
+	memcpy(hex, line, SCHED_SHA256_HEX - 1);
+	hex[SCHED_SHA256_HEX - 1] = 0;
+	*path = sp + 1;
+	return true;
+}
+
+static void file_id(const char *path, struct refusal *f)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		st = (struct stat){ 0 };
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->ctime = st.st_ctim;
+}
+
+/* A refusal still stands while the file is the one refused. */
+static bool refusal_stands(struct refusal *f, const char *path)
+{
+	struct refusal now;
+	file_id(path, &now);
+	return now.dev == f->dev && now.ino == f->ino && now.ctime.tv_sec == f->ctime.tv_sec &&
+	       now.ctime.tv_nsec == f->ctime.tv_nsec;
+}
+
+static void published_cb(int status, const char *msg, void *data)
+{
+	struct krg_sched *sc = data;
+	(void)status;
+	(void)msg;
+	sc->publishing = false; /* applied or not, the next sync compares again */
+}
+
+/* This node's refusals, in the registry so that every node's `sched
+ * status` shows them. */
+static void publish_refusals(struct krg_sched *sc)
+{
+	char want[4096] = "", have[4096] = "", key[32];
+	size_t off = 0;
+	for (size_t i = 0; i < sc->n_refused && off < sizeof(want); i++) {
+		const char *l = sc->refused[i].line, *sp = strchr(l, ' ');
+		off += (size_t)snprintf(want + off, sizeof(want) - off, "%s\t%s\n", sp ? sp + 1 : l, sc->refused[i].why);
+	}
+	snprintf(key, sizeof(key), "refused.%u", sc->self);
+	reg_get(sc, key, have, sizeof(have));
+	if (sc->publishing || !sc->s->cluster || !strcmp(want, have))
+		return;
+	sc->publishing = krg_cluster_registry_set(sc->s->cluster, "sched", key, *want ? want : NULL, strlen(want),
+						  published_cb, sc) == 0;
+}
+
+static void plugins_sync(struct krg_sched *sc)
+{
+	char buf[4096], hex[SCHED_SHA256_HEX], got[SCHED_SHA256_HEX];
+	const char *path;
+	/* A refusal whose file changed is forgotten: it is tried again. */
+	for (size_t i = 0; i < sc->n_refused;) {
+		struct refusal *f = &sc->refused[i];
+		if (plugin_line(f->line, hex, &path) && !refusal_stands(f, path))
+			*f = sc->refused[--sc->n_refused];
+		else
+			i++;
+	}
 	if (reg_get(sc, "plugins", buf, sizeof(buf))) {
 		for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 			bool known = false;
-			for (size_t i = 0; i < sc->n_pol && !known; i++)
-				known = !strcmp(sc->pol[i].source, l);
-			for (size_t i = 0; i < sc->n_failed && !known; i++)
-				known = !strcmp(sc->failed[i], l);
-			if (known)
+			bool ok = plugin_line(l, hex, &path);
+			for (size_t i = 0; i < sc->n_pol && !known && ok; i++)
+				known = !strcmp(sc->pol[i].source, path) && !strcmp(sc->pol[i].sha256, hex);
+			for (size_t i = 0; i < sc->n_refused && !known; i++)
+				known = !strcmp(sc->refused[i].line, l);
+			if (known || sc->n_refused >= MAX_PLUGINS)
 				continue;
-			char err[512];
-			snprintf(path, sizeof(path), "%s", l);
-			if (plugin_load(sc, path, err, sizeof(err)) < 0) {
-				log_warn("sched: %s", err);
-				if (sc->n_failed < MAX_PLUGINS)
-					snprintf(sc->failed[sc->n_failed++], sizeof(sc->failed[0]), "%s", path);
-			}
+			struct refusal *f = &sc->refused[sc->n_refused];
+			*f = (struct refusal){ 0 };
+			snprintf(f->line, sizeof(f->line), "%s", l);
+			if (!ok) /* written by a krgd that recorded no SHA-256 */
+				snprintf(f->why, sizeof(f->why), "%.200s: no SHA-256 recorded for it; load it again", l);
+			else if (plugin_load(sc, path, hex, got, f->why, sizeof(f->why)) == 0)
+				continue;
+			else
+				file_id(path, f);
+			log_warn("sched: plugin refused: %s", f->why);
+			sc->n_refused++;
 		}
 	}
+	publish_refusals(sc);
+}
+
+/* Apply the cluster's state to this node. */
+static void sync_state(struct krg_sched *sc)
+{
+	char buf[4096], key[160];
+	plugins_sync(sc);
 	for (size_t i = 0; i < sc->n_pol; i++) {
 		struct sched_policy *p = &sc->pol[i];
 		snprintf(key, sizeof(key), "policy.%s.enabled", p->ops->name);
@@ -709,6 +823,83 @@ static void timer_cb(uv_timer_t *t)
 
 /* ---- API ---- */
 
+/* Why node refused the plugin at path (copied into why), or false: it
+ * did not (or has not said so yet). This node answers from its own table,
+ * the others from what they published. */
+static bool refusal_of(struct krg_sched *sc, uint32_t node, const char *path, char *why, size_t len)
+{
+	char buf[4096], key[32], hex[SCHED_SHA256_HEX];
+	const char *p;
+	if (node == sc->self) {
+		for (size_t i = 0; i < sc->n_refused; i++)
+			if ((plugin_line(sc->refused[i].line, hex, &p) ? !strcmp(p, path)
+								       : !strcmp(sc->refused[i].line, path))) {
+				snprintf(why, len, "%s", sc->refused[i].why);
+				return true;
+			}
+		return false;
+	}
+	snprintf(key, sizeof(key), "refused.%u", node);
+	if (!reg_get(sc, key, buf, sizeof(buf)))
+		return false;
+	size_t pl = strlen(path);
+	for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		if (!strncmp(l, path, pl) && l[pl] == '\t') {
+			snprintf(why, len, "%s", l + pl + 1);
+			return true;
+		}
+	return false;
+}
+
+/* The plugins of the cluster state, each with the nodes that refused it. */
+static void status_plugins(struct krg_sched *sc, FILE *f, struct krg_json *j)
+{
+	char buf[4096], hex[SCHED_SHA256_HEX], why[300];
+	const char *path;
+	if (j)
+		krg_json_begin_array(j, "plugins");
+	else
+		fprintf(f, "\nPlugins (of the cluster state; a node refuses a file not root's alone or not the same):\n");
+	if (!reg_get(sc, "plugins", buf, sizeof(buf)))
+		buf[0] = 0;
+	for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (!plugin_line(l, hex, &path)) {
+			hex[0] = 0;
+			path = l;
+		}
+		if (j) {
+			krg_json_begin_object(j, NULL);
+			krg_json_string(j, "path", path);
+			krg_json_string(j, "sha256", hex);
+			krg_json_begin_array(j, "refused");
+		} else {
+			fprintf(f, "  %s  sha256 %.16s...\n", path, *hex ? hex : "(none)");
+		}
+		size_t n_ref = 0;
+		for (uint32_t id = 0; id < KRG_MAX_NODES; id++) {
+			if (!krg_config_node(sc->s->cfg, id) || !refusal_of(sc, id, path, why, sizeof(why)))
+				continue;
+			n_ref++;
+			if (j) {
+				krg_json_begin_object(j, NULL);
+				krg_json_uint(j, "node", id);
+				krg_json_string(j, "reason", why);
+				krg_json_end_object(j);
+			} else {
+				fprintf(f, "    REFUSED on node %u: %s\n", id, why);
+			}
+		}
+		if (j) {
+			krg_json_end_array(j);
+			krg_json_end_object(j);
+		} else if (!n_ref) {
+			fprintf(f, "    refused by no node\n");
+		}
+	}
+	if (j)
+		krg_json_end_array(j);
+}
+
 static void status_json(struct krg_sched *sc, FILE *f)
 {
 	struct krg_json j;
@@ -802,6 +993,7 @@ static void status_json(struct krg_sched *sc, FILE *f)
 		krg_json_end_object(&j);
 	}
 	krg_json_end_array(&j);
+	status_plugins(sc, f, &j);
 	krg_json_end_object(&j);
 	krg_json_finish(&j);
 }
@@ -872,6 +1064,7 @@ static void status_text(struct krg_sched *sc, FILE *f)
 			fprintf(f, "  %-18s %12g %12g%s\n", p->ops->params[k].name, p->params[k], a[k],
 				a[k] != p->params[k] ? "   (adapted)" : "");
 	}
+	status_plugins(sc, f, NULL);
 }
 
 static void on_api_status(struct krg_api_call *call, void *data)
@@ -1078,21 +1271,23 @@ static void on_api_ctl(struct krg_api_call *call, void *data)
 		return;
 	}
 	if (!strcmp(body, "load")) {
-		char err[512];
-		int r = plugin_load(sc, arg, err, sizeof(err));
+		char err[512], hex[SCHED_SHA256_HEX];
+		int r = plugin_load(sc, arg, NULL, hex, err, sizeof(err));
 		if (r < 0) {
+			log_warn("sched: plugin refused: %s", err);
 			krg_api_reply(call, r, err, NULL, 0);
 			return;
 		}
-		/* Loaded here: now every node, by the registry. */
+		/* Loaded here: now every node, by the registry, with the
+		 * contents every node must find at that path. */
 		char list[4096] = "";
 		reg_get(sc, "plugins", list, sizeof(list));
 		size_t l = strlen(list);
-		if (l + strlen(arg) + 2 >= sizeof(list)) {
+		if (l + strlen(hex) + strlen(arg) + 3 >= sizeof(list)) {
 			krg_api_reply(call, -ENOSPC, "too many plugins", NULL, 0);
 			return;
 		}
-		snprintf(list + l, sizeof(list) - l, "%s%s", l ? "\n" : "", arg);
+		snprintf(list + l, sizeof(list) - l, "%s%s %s", l ? "\n" : "", hex, arg);
 		reg_set_reply(sc, call, "sched", "plugins", list);
 		return;
 	}

@@ -1,7 +1,7 @@
 /* fixed_node.c — a sample placement policy plugin (docs/sched.md): puts
  * every `krg run --auto` on the node given by its parameter `node` when
  * that node is up, else on the least-loaded one of the others. Built as
- * its own shared object (build/src/proc/sched/plugins/libkrg_sched_fixed_node.so),
+ * its own shared object (build/src/proc/sched/libkrg_sched_fixed_node.so),
  * loaded by `krgadm sched load PATH.so`. Only the public plugin header is
  * used. */
 #include <errno.h>

@@ -74,6 +74,13 @@ static int io_all(int fd, uint8_t *buf, size_t n, bool wr, int64_t deadline)
 	return 0;
 }
 
+static __thread bool last_reached;
+
+bool krg_api_reached_krgd(void)
+{
+	return last_reached;
+}
+
 static int call_common(const char *socket_path, const char *command, const void *body, size_t len,
 		       unsigned timeout_ms, uint8_t **resp_out, size_t *resp_len, char *err, size_t errlen,
 		       int *keep_fd)
@@ -82,6 +89,7 @@ static int call_common(const char *socket_path, const char *command, const void 
 	int64_t deadline = now_ms() + timeout_ms;
 	int r;
 
+	last_reached = false;
 	if (resp_out)
 		*resp_out = NULL;
 	if (resp_len)
@@ -146,6 +154,7 @@ static int call_common(const char *socket_path, const char *command, const void 
 		snprintf(err, errlen, "krgd at %s sent a malformed response", socket_path);
 		return -EBADMSG;
 	}
+	last_reached = true;
 	r = resp->status;
 	if (r < 0)
 		snprintf(err, errlen, "%s", resp->error ? resp->error : strerror(-r));

@@ -1,5 +1,6 @@
 /* client.h — blocking client of the local krgd API (see server.h). */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,11 @@ const char *krg_api_socket_path(const char *override);
  * *resp_len receive the body on success. */
 int krg_api_call(const char *socket_path, const char *command, const void *body, size_t len,
 		 unsigned timeout_ms, uint8_t **resp, size_t *resp_len, char *err, size_t errlen);
+
+/* Did the last call on this thread get an answer from krgd (whatever its
+ * status)? false: krgd could not be reached (no socket, refused, no answer
+ * in time) — the CLIs' "krgd unreachable" exit status is for that alone. */
+bool krg_api_reached_krgd(void);
 
 /* Like krg_api_call(), for commands that turn the connection into a
  * stream (server.h, krg_api_stream_start): on status >= 0, *fd is the

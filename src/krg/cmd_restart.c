@@ -110,7 +110,9 @@ static int via_krgd(uint32_t appid, uint32_t version, long node, bool newns, con
 	size_t len = krg__ckptsvc__restart__pack(&q, buf);
 	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.restart", buf, len, 35u * 60 * 1000, &resp, &rlen, err,
 			     sizeof(err));
-	if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTDIR)
+	/* Only when krgd cannot be reached does krg restore by itself; an
+	 * answer of krgd's, -ENOENT ("no image") included, is final. */
+	if (r < 0 && !krg_api_reached_krgd())
 		return -ENOENT;
 	*rc = 1;
 	if (r < 0) {
@@ -256,6 +258,11 @@ int cmd_restart(int argc, char **argv)
 		if (node >= 0) {
 			fprintf(stderr, "krg restart: -n needs krgd (cannot reach it on this node)\n");
 			return KRG_EXIT_USAGE;
+		}
+		if (geteuid() != 0) {
+			/* Restoring by hand takes privileges krgd has for its users. */
+			fprintf(stderr, "krg restart: cannot reach krgd on this node, and a restart without krgd needs root\n");
+			return 1;
 		}
 		int r = store_image(argv[optind], optind + 1 < argc ? argv[optind + 1] : NULL, img, sizeof(img));
 		if (r)

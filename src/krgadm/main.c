@@ -24,7 +24,7 @@ int krgadm_call(const char *socket, const char *command, const void *body, size_
 			     sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "krgadm: %s\n", err);
-		return r == -ECONNREFUSED || r == -ENOENT ? KRGADM_NO_DAEMON : KRGADM_FAIL;
+		return krg_api_reached_krgd() ? KRGADM_FAIL : KRGADM_NO_DAEMON;
 	}
 	return 0;
 }

@@ -36,6 +36,22 @@ on 2 pgrep -x krgd >/dev/null || fail "krgd of node 2 was signalled"
 expect_fail 1 "unknown signal" krg kill -NOPE 4194305
 expect_fail 1 "unknown signal" krg kill -s 99 4194305
 expect_fail 1 "no process id" krg kill -9
+# The other commands name what is wrong (issue 13, item 9).
+expect_fail 1 "^krg run: empty command: nothing to run$" krg run -n 2 -- ""
+expect_fail 1 "^krg run: no node 23 in this cluster$" krg run -n 23 -- true
+expect_fail 1 "no node 23 in this cluster" krg migrate $((23 << 22 | 100)) 2
+expect_fail 1 "no node 23 in this cluster" krg checkpoint $((23 << 22 | 100))
+# krgd answers "no image": final, not a local restore that needs root
+expect_fail 1 "no image of app|no version|not found" setpriv --reuid=65534 --regid=65534 --clear-groups krg restart $((1 << 22 | 4000))
+# krgadm: exit 3 is "krgd unreachable" alone; krgd's refusals exit 1
+set +e
+on 1 krgadm nodes del -n 9 >/dev/null 2>&1
+rc=$?
+on 1 env KRG_SOCKET=/nonexistent.sock krgadm cluster status >/dev/null 2>&1
+rc2=$?
+set -e
+assert_eq "$rc" 1 "krgadm nodes del -n 9 (refused by krgd) exit status"
+assert_eq "$rc2" 3 "krgadm with no krgd exit status"
 set +e
 on 1 krg ps --bogus >/dev/null 2>&1
 rc=$?

@@ -924,18 +924,25 @@ static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckpt
 	return spawn(c, o, &w);
 }
 
-static const char *why(int r, char *buf, size_t len, uint32_t id)
+/* The line for a failure about process or app id, which node (its home,
+ * or the node a request went to) was asked. */
+static const char *why_at(int r, char *buf, size_t len, uint32_t id, uint32_t node)
 {
 	switch (r) {
 	case -ESRCH: snprintf(buf, len, "no krg process %u", id); break;
 	case -EPERM: snprintf(buf, len, "process %u: operation not permitted", id); break;
-	case -ENOENT: snprintf(buf, len, "no image of app %u on node %u", id, krg_procid_home(id)); break;
-	case -ETIMEDOUT: snprintf(buf, len, "node %u did not answer in time", krg_procid_home(id)); break;
+	case -ENOENT: snprintf(buf, len, "no image of app %u on node %u", id, node); break;
+	case -ETIMEDOUT: snprintf(buf, len, "node %u did not answer in time", node); break;
 	case -EHOSTUNREACH:
-	case -ECONNRESET: snprintf(buf, len, "node %u is unreachable", krg_procid_home(id)); break;
+	case -ECONNRESET: snprintf(buf, len, "node %u is unreachable (it may have died during the operation)", node); break;
 	default: snprintf(buf, len, "%s", strerror(-r));
 	}
 	return buf;
+}
+
+static const char *why(int r, char *buf, size_t len, uint32_t id)
+{
+	return why_at(r, buf, len, id, krg_procid_home(id));
 }
 
 static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
@@ -987,12 +994,21 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 
 /* ---- API: forward to the node, or do it here ---- */
 
+/* A request forwarded to the node that holds the process or image. */
+struct fwd {
+	struct krg_api_call *call;
+	uint32_t node, id;
+};
+
 static void fwd_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
-	struct krg_api_call *call = data;
-	char err[128];
+	struct fwd *f = data;
+	struct krg_api_call *call = f->call;
+	uint32_t node = f->node, id = f->id;
+	free(f);
+	char err[160];
 	if (status) {
-		krg_api_reply(call, status, why(status, err, sizeof(err), 0), NULL, 0);
+		krg_api_reply(call, status, why_at(status, err, sizeof(err), id, node), NULL, 0);
 		return;
 	}
 	Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, reply->len, reply->body);
@@ -1024,20 +1040,24 @@ static int reachable(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t 
 	return 0;
 }
 
-static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node, const char *type,
+static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node, uint32_t id, const char *type,
 		    const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-	if (!buf) {
+	struct fwd *f = malloc(sizeof(*f));
+	if (!buf || !f) {
+		free(f);
 		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
 		return;
 	}
+	*f = (struct fwd){ .call = call, .node = node, .id = id };
 	protobuf_c_message_pack(m, buf);
-	int r = krg_net_request(c->s->net, node, type, buf, len, WORK_TIMEOUT_MS, fwd_reply_cb, call);
+	int r = krg_net_request(c->s->net, node, type, buf, len, WORK_TIMEOUT_MS, fwd_reply_cb, f);
 	if (r < 0) {
-		char err[128];
-		krg_api_reply(call, r, why(r, err, sizeof(err), 0), NULL, 0);
+		char err[160];
+		free(f);
+		krg_api_reply(call, r, why_at(r, err, sizeof(err), id, node), NULL, 0);
 	}
 }
 
@@ -1065,7 +1085,7 @@ static void on_api_dump(struct krg_api_call *call, void *data)
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), d->id), NULL, 0);
 	} else if (reachable(c, call, node) == 0) {
-		forward(c, call, node, "ckpt.dump", &d->base);
+		forward(c, call, node, d->id, "ckpt.dump", &d->base);
 	}
 	krg__ckptsvc__dump__free_unpacked(d, NULL);
 }
@@ -1097,7 +1117,7 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), q->appid), NULL, 0);
 	} else if (reachable(c, call, holder) == 0) {
-		forward(c, call, holder, "ckpt.restart", &q->base);
+		forward(c, call, holder, q->appid, "ckpt.restart", &q->base);
 	}
 	krg__ckptsvc__restart__free_unpacked(q, NULL);
 }

@@ -471,8 +471,17 @@ static void run_cb(struct krg_api_call *call, void *data)
 		return;
 	}
 	Krg__Proc__RunRequest *r = krg__proc__run_request__unpack(NULL, call->len, call->body);
-	if (!r || r->n_argv == 0 || r->n_argv > EXEC_MAX_ARGS || !r->argv[0][0]) {
-		krg_api_reply(call, -EINVAL, "malformed run request", NULL, 0);
+	if (!r) {
+		krg_api_reply(call, -EBADMSG, "malformed run request", NULL, 0);
+		goto out;
+	}
+	if (r->n_argv == 0 || !r->argv[0][0]) {
+		krg_api_reply(call, -EINVAL, "empty command: nothing to run", NULL, 0);
+		goto out;
+	}
+	if (r->n_argv > EXEC_MAX_ARGS) {
+		snprintf(line, sizeof(line), "too many arguments (%zu; at most %d)", r->n_argv, EXEC_MAX_ARGS);
+		krg_api_reply(call, -E2BIG, line, NULL, 0);
 		goto out;
 	}
 	uint32_t node = e->self;
@@ -482,7 +491,7 @@ static void run_cb(struct krg_api_call *call, void *data)
 		node = e->s->sched ? krg_sched_place(e->s->sched) : e->self;
 	}
 	if (!krg_config_node(e->s->cfg, node)) {
-		snprintf(line, sizeof(line), "unknown node %u", node);
+		snprintf(line, sizeof(line), "no node %u in this cluster", node);
 		krg_api_reply(call, -ENXIO, line, NULL, 0);
 		goto out;
 	}

@@ -2396,7 +2396,12 @@ static void forward(struct origin o, uint32_t node, uint32_t id, uint32_t to, ui
 {
 	struct krg_migsvc *m = &the_mig;
 	char e[128];
-	if (node >= KRG_MAX_NODES || !krg_config_node(m->s->cfg, node) || !krg_net_peer_up(m->s->net, node)) {
+	if (node >= KRG_MAX_NODES || !krg_config_node(m->s->cfg, node)) {
+		snprintf(e, sizeof(e), "no krg process %u: no node %u in this cluster", id, node);
+		answer(o, -ESRCH, e, m->self, 0, id);
+		return;
+	}
+	if (!krg_net_peer_up(m->s->net, node)) {
 		snprintf(e, sizeof(e), "node %u (where process %u is) is unreachable", node, id);
 		answer(o, -EHOSTUNREACH, e, m->self, 0, id);
 		return;

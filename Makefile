@@ -41,6 +41,7 @@ bench: all
 	bash bench/drmaa $(BUILD)
 	bash bench/migrate $(BUILD)
 	bash bench/sched $(BUILD)
+	bash bench/load $(BUILD)
 
 install: all
 	meson install -C $(BUILD)

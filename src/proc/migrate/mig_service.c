@@ -12,6 +12,7 @@
  * "mig.move" goes caller -> home -> the node running the process. */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -2272,6 +2273,11 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	for (struct queued_move *q = m->queue; q; q = q->next)
 		if (q->id == id)
 			return -EBUSY;
+	/* Taken before the checks below read /proc/<pid>, and checked after
+	 * them: what they read was this process's, not a successor's. */
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -ESRCH;
 	uid_t ruid, suid;
 	if (table_proc_uids(pid, &ruid, &suid) < 0)
 		return -ESRCH;
@@ -2287,7 +2293,7 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	char pp[64];
 	struct stat st;
 	snprintf(pp, sizeof(pp), "/proc/%d", (int)pid);
-	if (stat(pp, &st) < 0)
+	if (stat(pp, &st) < 0 || poll(&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, 0) != 0)
 		return -ESRCH;
 	/* From the queue (bit 31 of notify_fd): its turn has come. */
 	bool dequeued = notify_fd & 0x80000000u;
@@ -2316,11 +2322,7 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	v->o = o;
 	v->fd = -1;
 	v->early_fd = -1;
-	v->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (v->pidfd < 0) {
-		free(v);
-		return -ESRCH;
-	}
+	v->pidfd = TAKE_FD(pidfd);
 	v->h = h;
 	v->here = h != NULL;
 	v->notify_fd = notify_fd & 0xffff;
@@ -2331,7 +2333,7 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	mkdir(IMG_OUT, 0700);
 	snprintf(v->dir, sizeof(v->dir), "%s/%llu", IMG_OUT, (unsigned long long)(v->xfer & 0xffffffffu));
 	mig_rm_rf(v->dir);
-	struct mig_work w = { .pid = pid, .id = id, .uid = v->uid, .gid = v->gid, .migrant_here = h != NULL,
+	struct mig_work w = { .pid = pid, .id = id, .uid = v->uid, .gid = v->gid, .migrant_here = h != NULL, .pidfd = v->pidfd,
 			       .wait_read_fd = notify_fd ? (int)(notify_fd >> 16) : -1 };
 	snprintf(w.dir, sizeof(w.dir), "%s", v->dir);
 	int sv[2];

@@ -744,7 +744,8 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	 * arrives twice rather than never. */
 	unsigned long long carried = mig_pending_of(pid);
 	struct ckpt_error ce = { { 0 } };
-	struct ckpt_dump_opts o = { .process_only = true, .precopy = pc };
+	struct ckpt_dump_opts o = { .process_only = true, .precopy = pc, .has_root_pidfd = w->pidfd >= 0,
+				    .root_pidfd = w->pidfd };
 	find_unmovable(pid, px, &np);
 	r = 0;
 	if (np) {

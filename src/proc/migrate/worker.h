@@ -13,6 +13,7 @@ struct mig_work {
 	gid_t gid;
 	int wait_read_fd;    /* >= 0: freeze only once a thread waits in read() on it */
 	bool migrant_here;   /* a migrant (child of a holder here), not the original */
+	int pidfd;           /* of the process krgd checked; the dump fails if it is gone */
 	char dir[256];       /* image directory */
 };
 _Noreturn void mig_worker_main(int sock, const struct mig_work *w);

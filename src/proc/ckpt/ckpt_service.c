@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -211,6 +212,7 @@ struct work {
 	uint32_t version;
 	uid_t caller;
 	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
+	pid_t krgd;      /* the worker's parent */
 };
 
 /* In the worker: never returns. */
@@ -245,11 +247,20 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 					dup2(dn, k);
 			close(dn);
 		}
+		/* A worker that stays (--new-pidns) dies with krgd, and the
+		 * application with it (root_pdeathsig; the namespace's init too,
+		 * on its pipe's EOF): otherwise both run on under the node's
+		 * init, out of krg's sight. Checked after: krgd may be gone. A
+		 * worker that exits hands the root to krgd, so it cannot tie the
+		 * root to itself (docs/checkpoint.md). */
+		if (w->new_pidns && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd))
+			_exit(0);
 		if (r == 0) {
 			struct ckpt_error err = { { 0 } };
 			struct ckpt_pidns ns = { 0 };
+			struct ckpt_restore_opts o = { .root_pdeathsig = w->new_pidns ? SIGKILL : 0 };
 			pid_t pid;
-			r = ckpt_restore_ns(msg, w->new_pidns ? &ns : NULL, &pid, &err);
+			r = ckpt_restore_opts(msg, w->new_pidns ? &ns : NULL, &o, &pid, &err);
 			if (r < 0)
 				snprintf(msg, sizeof(msg), "%s", err.msg);
 			else
@@ -288,6 +299,8 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 		close(p[1]);
 		return -ENOMEM;
 	}
+	struct work wk = *w;
+	wk.krgd = c->krgd;
 	pid_t pid = fork();
 	if (pid < 0) {
 		int r = -errno;
@@ -298,7 +311,7 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		worker_main(p[1], w);
+		worker_main(p[1], &wk);
 	}
 	close(p[1]);
 	j->o = o;

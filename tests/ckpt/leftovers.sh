@@ -9,15 +9,21 @@
 #    it removed, and the user checkpoints and restarts a process again;
 # 2. a migration's source (node 1) killed while its worker holds the
 #    dumped process (worker.c's hold): after a restart, /run/krg/mig-out
-#    and /run/krg/mig are empty there, and logged.
+#    and /run/krg/mig are empty there, and logged;
+# 3. `krg restart ID -n 2` of an image in node 1's store, node 2's krgd
+#    killed while it receives the version (a test hook holds the transfer
+#    after its first piece, ckpt_service.c): after a restart node 2's
+#    store shows no version of the app and has nothing left in .tmp, the
+#    removal is logged, and the same remote restart then works.
 PREFIX=ckle${KRG_VC_SUFFIX:-}
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || fail "cannot run: needs root"
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 W=$(mktemp -d "$KRG_BUILD_DIR/leftovers-test.XXXXXX")
 chmod 777 "$W" # the user's processes say they are ready there
 export KRG_CKPT_TEST_HOLD_COMMIT=$W/commit.hold
+export KRG_CKPT_TEST_HOLD_RECV=$W/recv.hold
 mkdir -p "$W/mig"
 export KRG_MIG_TEST_HOLD=$W/mig
 start_cluster 2
@@ -27,16 +33,19 @@ STORE=/var/lib/krg/chkpt
 id_of() { on 1 "$KRG" ps -a --json | python3 -c "
 import json, sys
 print([p['id'] for p in json.load(sys.stdin)['processes'] if '$1' in p['command']][0])"; }
-krgd1_gone() { ! on 1 krgadm cluster status >/dev/null 2>&1; }
-restart_krgd1() {
-	"$ADM" vcluster krgd 1 kill --prefix "$PREFIX" >/dev/null
+krgd_gone() { ! on "$1" krgadm cluster status >/dev/null 2>&1; }
+# restart_krgd N: kill node N's krgd (and its forks), start it again
+restart_krgd() {
+	local n=$1 other=$((3 - $1))
+	"$ADM" vcluster krgd "$n" kill --prefix "$PREFIX" >/dev/null
 	# Its last threads may still hold the API socket for a moment.
-	wait_for 10 "node 1's API socket closed" krgd1_gone
-	rm -f "$KRG_CKPT_TEST_HOLD_COMMIT" "$W"/mig/*
-	"$ADM" vcluster krgd 1 start --prefix "$PREFIX" >/dev/null
-	wait_for 30 "node 1 up again" state_is 2 1 up
-	on 1 krgadm cluster wait --timeout 30 >/dev/null
+	wait_for 10 "node $n's API socket closed" krgd_gone "$n"
+	rm -f "$KRG_CKPT_TEST_HOLD_COMMIT" "$KRG_CKPT_TEST_HOLD_RECV" "$W"/mig/*
+	"$ADM" vcluster krgd "$n" start --prefix "$PREFIX" >/dev/null
+	wait_for 30 "node $n up again" state_is "$other" "$n" up
+	on "$n" krgadm cluster wait --timeout 30 >/dev/null
 }
+restart_krgd1() { restart_krgd 1; }
 # 64 MiB of the user's memory, held until killed.
 PROG='import os, sys, time; m = bytearray(os.urandom(1 << 20)) * 64; open(sys.argv[1], "w").close(); time.sleep(600)'
 
@@ -90,5 +99,29 @@ for d in /run/krg/mig-out /run/krg/mig; do
 done
 grep -q "migration service: removed /run/krg/mig-out/.* bytes" "$(log_of 1)" || fail "krgd did not log the removed image"
 echo "ok   migration source's krgd killed mid-move: mig-out and its FIFOs removed at restart, logged"
+
+# 3. A version received for a restart on another node, its krgd killed
+# mid-transfer.
+MD=krg-left-$$-d
+on 1 "${NOBODY[@]}" "$KRG" run -n 1 -- python3 -c "$PROG" "$W/d.ready" "$MD" &
+rund=$!
+wait_for 30 "$MD ready" test -e "$W/d.ready"
+idd=$(id_of "$MD")
+path=$(on 1 "${NOBODY[@]}" "$KRG" checkpoint "$idd" --kill) || fail "checkpoint of $MD: $path"
+wait $rund 2>/dev/null || true
+touch "$KRG_CKPT_TEST_HOLD_RECV"
+on 1 "${NOBODY[@]}" "$KRG" restart "$idd" -n 2 >"$W/d.restart" 2>&1 &
+wait_for 30 "node 2 writing the first piece of the version" \
+	on 2 sh -c "find $STORE -type f | grep -q ."
+restart_krgd 2
+wait $! 2>/dev/null || true
+vers=$(on 2 sh -c "ls -A $STORE/$idd 2>/dev/null" || true)
+[ -z "$vers" ] || fail "node 2 shows a version of app $idd never received whole: $vers ($(on 2 find "$STORE/$idd" -type f -printf '%p %s\n'))"
+[ -z "$(on 2 sh -c "ls -A $STORE/.tmp 2>/dev/null")" ] || fail "a temporary version left on node 2: $(on 2 ls -lA "$STORE/.tmp")"
+grep -q "checkpoint service: removed .* ([1-9][0-9]* bytes)" "$(log_of 2)" || fail "node 2's krgd did not log what it removed"
+new=$(on 1 "${NOBODY[@]}" "$KRG" restart "$idd" -n 2 2>&1) || fail "remote restart after node 2's krgd restarted: $new"
+wait_for 15 "the process restarted on node 2 listed" id_of "$MD"
+on 1 "$KRG" kill -KILL "$new" || fail "krg kill of the restarted process"
+echo "ok   node 2's krgd killed receiving a version: none shown or left after its restart, logged; restarted there again ($new)"
 rm -rf "$W"
 echo PASS

@@ -424,6 +424,7 @@ struct spawn_ctx {
 	char slave[64];
 	bool restart;                 /* krg restart --foreground: restore, not exec */
 	uint32_t restart_appid, restart_version;
+	pid_t krgd;                   /* the child's parent: it dies with it */
 };
 
 struct child_err {
@@ -454,6 +455,12 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		child_fail(errfd, 7, errno);
 	if (c->restart) {
+		/* The stand-in dies with krgd, and the application with the
+		 * stand-in (exec_restart.c): otherwise both run on under the
+		 * node's init, out of krg's sight. Root from here on, so nothing
+		 * clears it; checked after, krgd may be gone already. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != c->krgd)
+			_exit(127);
 		/* Root until the image's credentials are restored (the store
 		 * checks that the caller may restart it). */
 		for (int s = 1; s < 65; s++)
@@ -478,8 +485,10 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 		child_fail(errfd, 2, errno);
 	if (setuid(c->uid) < 0)
 		child_fail(errfd, 3, errno);
-	/* krgd gone (killed) = node gone: take the process with it. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* krgd gone (killed) = node gone: take the process with it. After
+	 * setuid, which would clear it; checked after, krgd may be gone. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != c->krgd)
+		_exit(127);
 	umask(c->umask);
 	for (size_t i = 0; i < c->n_rl; i++)
 		setrlimit(c->rl[i].res, &c->rl[i].rl); /* best effort, as the caller now */
@@ -602,6 +611,7 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	c.restart = r->has_restart_appid;
 	c.restart_appid = r->restart_appid;
 	c.restart_version = r->restart_version;
+	c.krgd = getpid();
 	if (c.tty) {
 		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||

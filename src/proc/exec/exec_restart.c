@@ -36,7 +36,9 @@ int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const cha
 		return r;
 	}
 	struct ckpt_error err = { { 0 } };
-	struct ckpt_restore_opts o = { .replace_tty = tty };
+	/* We stay its parent: killed, we take it along (krgd would adopt it,
+	 * running with nobody's stream to report to). */
+	struct ckpt_restore_opts o = { .replace_tty = tty, .root_pdeathsig = SIGKILL };
 	pid_t pid;
 	if ((r = ckpt_restore_opts(dir, NULL, &o, &pid, &err)) < 0) {
 		snprintf(msg, len, "%s", err.msg);

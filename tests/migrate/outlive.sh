@@ -9,7 +9,7 @@
 PREFIX=migo${KRG_VC_SUFFIX:-}
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
-[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 start_cluster 3
 W=$(mktemp -d "$KRG_BUILD_DIR/outlive-test.XXXXXX")
 chmod 755 "$W"

@@ -1775,7 +1775,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
 		int fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
-		struct ucred cr;
+		struct ucred cr = { 0 };
 		socklen_t sl = sizeof(cr);
 		struct dep *d = NULL;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &sl) == 0)

@@ -27,6 +27,8 @@ if [ ${#progs[@]} = 0 ]; then
 		threads pending itimer tree snapshot locks posix_timer shared_mem fpu_static anon_mem_static threads_static)
 fi
 start_cluster 2
+# Where processes run is checked here: no balancer moving them meanwhile.
+on 1 krgadm sched disable mosix >/dev/null
 # Nodes have their own /tmp, /run and /var/lib/krg; the build tree is shared.
 W=$(mktemp -d "$KRG_BUILD_DIR/ckpt-flavours.XXXXXX")
 chmod 755 "$W"

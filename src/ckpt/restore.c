@@ -333,7 +333,12 @@ static int make_extra(struct ckpt_tracee *root, bool newns, struct ckpt_extra_ch
  * effective set, and back to 0 raises them again. */
 static int fs_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, bool on, struct ckpt_error *err)
 {
-	if (c->n_uids != 3 || c->n_gids != 3 || (c->uids[1] == 0 && c->gids[1] == 0))
+	if (c->n_uids != 3 || c->n_gids != 3)
+		return 0;
+	/* The kernel checks file access with the fs ids, which setfsuid /
+	 * setfsgid may have moved off the effective ones. */
+	uint32_t fsuid = c->has_fsuid ? c->fsuid : c->uids[1], fsgid = c->has_fsgid ? c->fsgid : c->gids[1];
+	if (fsuid == 0 && fsgid == 0)
 		return 0;
 	if (!on) {
 		ckpt_syscall(t, err, SYS_setfsuid, 0, 0, 0, 0, 0, 0);
@@ -342,17 +347,17 @@ static int fs_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, bool on, st
 	}
 	gid_t groups[256];
 	int ng = (int)(sizeof(groups) / sizeof(groups[0]));
-	struct passwd *pw = getpwuid(c->uids[1]);
+	struct passwd *pw = getpwuid(fsuid);
 	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) < 0)
 		ng = 0;
 	if ((size_t)ng * sizeof(gid_t) > t->scratch_len || ckpt_poke(t->pid, t->scratch, groups, (size_t)ng * sizeof(gid_t)) < 0)
 		ng = 0;
 	long r1 = ckpt_syscall(t, err, SYS_setgroups, ng, (long)t->scratch, 0, 0, 0, 0);
-	ckpt_syscall(t, err, SYS_setfsgid, c->gids[1], 0, 0, 0, 0, 0);
-	ckpt_syscall(t, err, SYS_setfsuid, c->uids[1], 0, 0, 0, 0, 0);
+	ckpt_syscall(t, err, SYS_setfsgid, fsgid, 0, 0, 0, 0, 0);
+	ckpt_syscall(t, err, SYS_setfsuid, fsuid, 0, 0, 0, 0, 0);
 	long now = ckpt_syscall(t, err, SYS_setfsuid, -1, 0, 0, 0, 0, 0);
-	if (r1 < 0 || now != (long)c->uids[1])
-		return ckpt_fail(err, EPERM, "taking the file system identity of uid %u: %s", c->uids[1], r1 < 0 ? strerror(inj_errno_r(r1)) : "refused");
+	if (r1 < 0 || now != (long)fsuid)
+		return ckpt_fail(err, EPERM, "taking the file system identity of uid %u: %s", fsuid, r1 < 0 ? strerror(inj_errno_r(r1)) : "refused");
 	return 0;
 }
 
@@ -558,17 +563,19 @@ static int check_owner(const char *dir, const Krg__Ckpt__Core *core, struct ckpt
 		return ckpt_fail(err, errno, "image %s: %s", dir, strerror(errno));
 	if (st.st_uid == 0)
 		return 0;
-	for (size_t i = 0; i < core->n_uids; i++)
-		if (core->uids[i] != st.st_uid)
-			return ckpt_fail(err, EPERM, "image %s is owned by uid %u but asks for uid %u: refused", dir,
-					 (unsigned)st.st_uid, core->uids[i]);
+	for (size_t i = 0; i <= core->n_uids; i++) {
+		uint32_t uid = i < core->n_uids ? core->uids[i] : core->has_fsuid ? core->fsuid : st.st_uid;
+		if (uid != st.st_uid)
+			return ckpt_fail(err, EPERM, "image %s is owned by uid %u but asks for uid %u: refused", dir, (unsigned)st.st_uid, uid);
+	}
 	struct passwd *pw = getpwuid(st.st_uid);
 	gid_t groups[256];
 	int ng = (int)(sizeof(groups) / sizeof(groups[0]));
 	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) < 0)
 		ng = 0;
-	for (size_t i = 0; i < core->n_gids + core->n_groups; i++) {
-		uint32_t gid = i < core->n_gids ? core->gids[i] : core->groups[i - core->n_gids];
+	for (size_t i = 0; i <= core->n_gids + core->n_groups; i++) {
+		uint32_t gid = i < core->n_gids ? core->gids[i] : i < core->n_gids + core->n_groups ? core->groups[i - core->n_gids]
+				: core->has_fsgid ? core->fsgid : st.st_gid;
 		bool ok = false;
 		for (int k = 0; k < ng && !ok; k++)
 			ok = groups[k] == (gid_t)gid;

@@ -403,7 +403,7 @@ if [ $# -gt 0 ]; then
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer snapshot
 	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem groups halfway
-	       oldkernel stopped zombie_sig)
+	       oldkernel stopped zombie_sig fsids)
 fi
 for t in "${tests[@]}"; do
 	case $t in

@@ -12,7 +12,7 @@ T=$KRG_BUILD_DIR/tests/ckpt
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 progs=("$@")
 if [ ${#progs[@]} = 0 ]; then
-	# tree: process trees do not migrate (docs/migration.md); unsupported:
+	# tree, stopped, zombie_sig: process trees do not migrate (docs/migration.md); unsupported:
 	# inotify and TCP fds are refused; pipe_data: its FIFO lives on the
 	# shared build tree, and vcluster nodes share one kernel, so the
 	# original's FIFO and the migrant's are one pipe (restoring its data

@@ -158,6 +158,19 @@ int ckpt_peek(pid_t pid, uint64_t addr, void *buf, size_t len);
 size_t ckpt_xsave_size(void);
 uint64_t ckpt_xcr0(void);
 
+/* ---- waitstate.c: what a parent's wait() sees ---- */
+/* The restore shell t (pid `inner` as the application sees it) dies as
+ * zombie `info` died, and stays for its parent to reap. */
+int ckpt_zombie_die(struct ckpt_tracee *t, pid_t inner, const Krg__Ckpt__Process *info, struct ckpt_error *err);
+bool ckpt_sig_pending(pid_t pid, int sig);
+/* Process pid, let go with `sig` queued, is in its group stop (up to 2 s). */
+int ckpt_stop_released(pid_t pid, int32_t img_pid, int sig, struct ckpt_error *err);
+/* Its parent (still a tracee) sees that stop as before the checkpoint:
+ * stop_signal 0 (collected then) collected again; the new SIGCHLD taken
+ * back unless chld_was_pending. */
+int ckpt_stop_parent_view(struct ckpt_tracee *parent, int32_t parent_pid, const Krg__Ckpt__Core *pcore, pid_t child_inner,
+			  int32_t child_pid, int stop_signal, bool chld_was_pending, struct ckpt_error *err);
+
 /* ---- core.c ---- */
 int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *threads, size_t n, Krg__Ckpt__Core **out, uint64_t *brk, struct ckpt_error *err);
 void ckpt_core_free(Krg__Ckpt__Core *c);

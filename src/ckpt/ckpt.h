@@ -31,6 +31,8 @@ struct ckpt_dump_opts {
 				    * (owner, capabilities); the dump fails rather than
 				    * freeze another process that got its pid since */
 	int root_pidfd;
+	bool root_stopped_by_caller; /* the caller stopped the root (SIGSTOP) to freeze it: that
+				      * stop is not the application's and is not saved */
 };
 
 /* Dump process `pid` and its descendants (the application) into `dir`

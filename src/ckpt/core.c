@@ -417,10 +417,14 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 		c->has_ppid = true, c->ppid = atoi(f);
 	c->uids = xcalloc(3, sizeof(uint32_t));
 	c->gids = xcalloc(3, sizeof(uint32_t));
-	if ((f = status_field(buf, "Uid")) && sscanf(f, "%u %u %u", &c->uids[0], &c->uids[1], &c->uids[2]) == 3)
+	if ((f = status_field(buf, "Uid")) && sscanf(f, "%u %u %u %u", &c->uids[0], &c->uids[1], &c->uids[2], &c->fsuid) >= 3)
 		c->n_uids = 3;
-	if ((f = status_field(buf, "Gid")) && sscanf(f, "%u %u %u", &c->gids[0], &c->gids[1], &c->gids[2]) == 3)
+	if ((f = status_field(buf, "Gid")) && sscanf(f, "%u %u %u %u", &c->gids[0], &c->gids[1], &c->gids[2], &c->fsgid) >= 3)
 		c->n_gids = 3;
+	/* The file system ids (4th column) only where setfsuid/setfsgid moved
+	 * them off the effective ones. */
+	c->has_fsuid = c->n_uids == 3 && c->fsuid != c->uids[1];
+	c->has_fsgid = c->n_gids == 3 && c->fsgid != c->gids[1];
 	if ((f = status_field(buf, "Groups"))) {
 		char *end;
 		for (const char *q = f; *q && *q != '\n' && c->n_groups < 65536;) {
@@ -676,12 +680,28 @@ int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, str
 		if (ret < 0)
 			return ckpt_fail(err, (int)-ret, "restoring gids %u/%u/%u: %s", c->gids[0], c->gids[1], c->gids[2], strerror((int)-ret));
 	}
+	/* setfsuid/setfsgid answer the previous value, never an error: the
+	 * value asked back (-1 changes nothing) says whether the kernel took
+	 * it (it refuses one that is none of the process's ids without
+	 * CAP_SETUID/SETGID, so an image cannot gain one this way). Order: setresgid resets the
+	 * fsgid and setresuid the fsuid; and once the uids are not root's any
+	 * more, the gids cannot change. */
+	if (c->has_fsgid) {
+		ckpt_syscall(t, err, SYS_setfsgid, c->fsgid, 0, 0, 0, 0, 0);
+		if (!err->msg[0] && ckpt_syscall(t, err, SYS_setfsgid, -1, 0, 0, 0, 0, 0) != (long)c->fsgid)
+			return ckpt_fail(err, EPERM, "restoring the file system gid %u: refused", c->fsgid);
+	}
 	if (c->uids[0] != ru || c->uids[1] != eu || c->uids[2] != su) {
 		ret = ckpt_syscall(t, err, SYS_setresuid, c->uids[0], c->uids[1], c->uids[2], 0, 0, 0);
 		if (ret < 0)
 			return ckpt_fail(err, (int)-ret, "restoring uids %u/%u/%u: %s", c->uids[0], c->uids[1], c->uids[2], strerror((int)-ret));
 	}
-	return 0;
+	if (c->has_fsuid) {
+		ckpt_syscall(t, err, SYS_setfsuid, c->fsuid, 0, 0, 0, 0, 0);
+		if (!err->msg[0] && ckpt_syscall(t, err, SYS_setfsuid, -1, 0, 0, 0, 0, 0) != (long)c->fsuid)
+			return ckpt_fail(err, EPERM, "restoring the file system uid %u: refused", c->fsuid);
+	}
+	return err->msg[0] ? -EIO : 0;
 }
 
 int ckpt_core_restore_regs(pid_t pid, const Krg__Ckpt__ThreadCore *tc, struct ckpt_error *err)

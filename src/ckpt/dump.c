@@ -32,6 +32,8 @@ struct dump_proc {
 	bool zombie;
 	int exit_status;               /* zombie: wait status */
 	char comm[32];                 /* zombie: its name */
+	bool stopped;                  /* live: in a job-control stop when frozen */
+	int stop_signal;               /* stopped: its stop not yet collected by its parent (0: collected) */
 	struct ckpt_thread *th;        /* live: its frozen threads, the leader first */
 	size_t nth;
 	Krg__Ckpt__Files *files;
@@ -148,7 +150,7 @@ static int add_children(struct dump_app *a, pid_t pid, struct ckpt_error *err)
 /* Freeze the root, then each process found, listing its children once it
  * cannot fork any more. A child that exits meanwhile is a zombie (its
  * parent is frozen: nobody reaps it). */
-static int freeze_app(struct dump_app *a, pid_t root, bool with_children, struct ckpt_error *err)
+static int freeze_app(struct dump_app *a, pid_t root, bool with_children, bool root_stop_ours, struct ckpt_error *err)
 {
 	int r = add_proc(a, root, err);
 	for (size_t i = 0; i < a->n && r >= 0; i++) {
@@ -158,6 +160,14 @@ static int freeze_app(struct dump_app *a, pid_t root, bool with_children, struct
 		if ((r = read_stat(p->pid, &state, &p->ppid, &p->pgid, &p->sid, &code)) < 0) {
 			r = ckpt_fail(err, ESRCH, "process %d vanished during the checkpoint", p->pid);
 			break;
+		}
+		if (state == 'T' && !(i == 0 && root_stop_ours)) {
+			/* A job-control stop, read before the seize turns it into a
+			 * ptrace stop. The stat's exit code is then the group's: the
+			 * stop signal until the parent's waitpid(WUNTRACED) takes it,
+			 * 0 after. */
+			p->stopped = true;
+			p->stop_signal = code;
 		}
 		if (state != 'Z' && state != 'X') {
 			r = ckpt_seize_all(p->pid, &p->th, &p->nth, err);
@@ -330,6 +340,9 @@ static int write_inventory(int dirfd, const struct dump_app *a, const struct ckp
 		procs[i].exit_status = p->exit_status;
 		if (p->zombie && p->comm[0])
 			procs[i].comm = (char *)p->comm;
+		procs[i].has_stopped = procs[i].stopped = p->stopped && !p->zombie;
+		procs[i].has_stop_signal = procs[i].stopped;
+		procs[i].stop_signal = p->stop_signal;
 		pp[i] = &procs[i];
 	}
 	struct utsname u;
@@ -372,7 +385,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	struct dump_app a = { 0 };
 	bool thawed = false;
 	_cleanup_free_ Krg__Ckpt__Files **files = NULL;
-	if ((r = freeze_app(&a, pid, !opts->process_only, err)) < 0)
+	if ((r = freeze_app(&a, pid, !opts->process_only, opts->root_stopped_by_caller, err)) < 0)
 		goto out;
 	/* Frozen now, so its pid cannot change hands any more: still the
 	 * process the caller checked? (A pidfd polls readable once its

@@ -204,6 +204,7 @@ struct rproc {
 	pid_t pid;              /* in our pid namespace; 0: not made (yet) */
 	pid_t inner;            /* as the application sees it */
 	bool dead;              /* a zombie made, or reaped on failure */
+	bool released;          /* let go already (a job-control stop, restore_stop) */
 	struct ckpt_tracee t;
 	pid_t *tids, *inner_tids;  /* live: every thread, as we and as it see them */
 	size_t ntids;
@@ -332,7 +333,12 @@ static int make_extra(struct ckpt_tracee *root, bool newns, struct ckpt_extra_ch
  * effective set, and back to 0 raises them again. */
 static int fs_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, bool on, struct ckpt_error *err)
 {
-	if (c->n_uids != 3 || c->n_gids != 3 || (c->uids[1] == 0 && c->gids[1] == 0))
+	if (c->n_uids != 3 || c->n_gids != 3)
+		return 0;
+	/* The kernel checks file access with the fs ids, which setfsuid /
+	 * setfsgid may have moved off the effective ones. */
+	uint32_t fsuid = c->has_fsuid ? c->fsuid : c->uids[1], fsgid = c->has_fsgid ? c->fsgid : c->gids[1];
+	if (fsuid == 0 && fsgid == 0)
 		return 0;
 	if (!on) {
 		ckpt_syscall(t, err, SYS_setfsuid, 0, 0, 0, 0, 0, 0);
@@ -341,17 +347,17 @@ static int fs_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, bool on, st
 	}
 	gid_t groups[256];
 	int ng = (int)(sizeof(groups) / sizeof(groups[0]));
-	struct passwd *pw = getpwuid(c->uids[1]);
+	struct passwd *pw = getpwuid(fsuid);
 	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) < 0)
 		ng = 0;
 	if ((size_t)ng * sizeof(gid_t) > t->scratch_len || ckpt_poke(t->pid, t->scratch, groups, (size_t)ng * sizeof(gid_t)) < 0)
 		ng = 0;
 	long r1 = ckpt_syscall(t, err, SYS_setgroups, ng, (long)t->scratch, 0, 0, 0, 0);
-	ckpt_syscall(t, err, SYS_setfsgid, c->gids[1], 0, 0, 0, 0, 0);
-	ckpt_syscall(t, err, SYS_setfsuid, c->uids[1], 0, 0, 0, 0, 0);
+	ckpt_syscall(t, err, SYS_setfsgid, fsgid, 0, 0, 0, 0, 0);
+	ckpt_syscall(t, err, SYS_setfsuid, fsuid, 0, 0, 0, 0, 0);
 	long now = ckpt_syscall(t, err, SYS_setfsuid, -1, 0, 0, 0, 0, 0);
-	if (r1 < 0 || now != (long)c->uids[1])
-		return ckpt_fail(err, EPERM, "taking the file system identity of uid %u: %s", c->uids[1], r1 < 0 ? strerror(inj_errno_r(r1)) : "refused");
+	if (r1 < 0 || now != (long)fsuid)
+		return ckpt_fail(err, EPERM, "taking the file system identity of uid %u: %s", fsuid, r1 < 0 ? strerror(inj_errno_r(r1)) : "refused");
 	return 0;
 }
 
@@ -431,54 +437,6 @@ static int finish(struct rproc *p, struct ckpt_error *err)
 	return 0;
 }
 
-/* A zombie of the image: its shell ends the way it ended (exit code, or
- * the signal with its default action, without a core file), and stays
- * for its parent to reap. */
-static int make_zombie(struct rproc *z, struct ckpt_error *err)
-{
-	int st = z->img->info->exit_status;
-	long nr = SYS_exit_group, a0 = WIFEXITED(st) ? WEXITSTATUS(st) : 0, a1 = 0;
-	if (WIFSIGNALED(st)) {
-		int sig = WTERMSIG(st);
-		uint64_t zero[4] = { 0 };  /* struct sigaction: SIG_DFL; struct rlimit: 0, 0 */
-		if (sig < 1 || sig > 64 || ckpt_poke(z->pid, z->t.scratch, zero, sizeof(zero)) < 0)
-			return ckpt_fail(err, EINVAL, "zombie %d: cannot die of signal %d", z->img->info->pid, sig);
-		long r1 = ckpt_syscall(&z->t, err, SYS_rt_sigaction, sig, (long)z->t.scratch, 0, 8, 0, 0);
-		long r2 = ckpt_syscall(&z->t, err, SYS_prlimit64, 0, RLIMIT_CORE, (long)z->t.scratch, 0, 0, 0);
-		uint64_t none = 0;
-		if (r1 < 0 || r2 < 0 || ptrace(PTRACE_SETSIGMASK, z->pid, (void *)sizeof(none), &none) < 0)
-			return ckpt_fail(err, EIO, "zombie %d: preparing its death by signal %d failed", z->img->info->pid, sig);
-		nr = SYS_kill, a0 = z->inner, a1 = sig;
-	}
-	/* Its name, as ps showed it (else it would be krg's). */
-	const char *comm = z->img->info->comm;
-	char name[16] = "";
-	if (comm)
-		snprintf(name, sizeof(name), "%s", comm);
-	if (name[0] && ckpt_poke(z->pid, z->t.scratch + 64, name, sizeof(name)) == 0)
-		ckpt_syscall(&z->t, err, SYS_prctl, PR_SET_NAME, (long)(z->t.scratch + 64), 0, 0, 0, 0);
-	struct user_regs_struct regs;
-	struct iovec iov = { &regs, sizeof(regs) };
-	if (ptrace(PTRACE_GETREGSET, z->pid, (void *)NT_PRSTATUS, &iov) < 0)
-		return ckpt_fail(err, errno, "zombie %d: registers: %s", z->img->info->pid, strerror(errno));
-	regs.rip = z->t.code, regs.rax = (uint64_t)nr, regs.orig_rax = (uint64_t)-1, regs.rdi = (uint64_t)a0, regs.rsi = (uint64_t)a1;
-	if (ptrace(PTRACE_SETREGSET, z->pid, (void *)NT_PRSTATUS, &iov) < 0 || ptrace(PTRACE_CONT, z->pid, 0, 0) < 0)
-		return ckpt_fail(err, errno, "zombie %d: %s", z->img->info->pid, strerror(errno));
-	for (;;) {
-		int ws;
-		if (waitpid(z->pid, &ws, __WALL) < 0)
-			return ckpt_fail(err, errno, "zombie %d: waitpid: %s", z->img->info->pid, strerror(errno));
-		if (WIFEXITED(ws) || WIFSIGNALED(ws))
-			break;
-		int sig = WIFSTOPPED(ws) ? WSTOPSIG(ws) : 0;
-		bool pass = sig && (ws >> 16) == 0 && sig != SIGTRAP && sig != (SIGTRAP | 0x80) && sig != SIGSTOP;
-		if (ptrace(PTRACE_CONT, z->pid, 0, (void *)(long)(pass ? sig : 0)) < 0)
-			return ckpt_fail(err, errno, "zombie %d: %s", z->img->info->pid, strerror(errno));
-	}
-	z->dead = true;
-	return 0;
-}
-
 /* Image pid -> the restore's process, or NULL. */
 static struct rproc *by_pid(struct rproc *ps, size_t n, int32_t pid)
 {
@@ -513,6 +471,44 @@ static int restore_groups(struct rproc *ps, size_t n, bool shell_job, struct ckp
 						 strerror(ret < -4095 ? EIO : (int)-ret));
 		}
 	return 0;
+}
+
+/* A process stopped by job control at the checkpoint (waitstate.c): it
+ * gets its registers, its stop signal is queued and it is let go, so it
+ * stops as the kernel stops a process, every thread taking part; then its
+ * parent, still a tracee with its helper (children are done before their
+ * parents), is made to see what it saw. The stop cannot be run before the
+ * others are ready: a stopped process runs nothing. */
+static int restore_stop(struct rproc *ps, size_t n, struct rproc *p, struct ckpt_error *err)
+{
+	const Krg__Ckpt__Process *pi = p->img->info;
+	struct rproc *q = p == &ps[0] ? NULL : by_pid(ps, n, pi->ppid);
+	if (q && (!q->img->core || q->released))
+		q = NULL;
+	bool chld_was = q && ckpt_sig_pending(q->pid, SIGCHLD);
+	int sig = pi->stop_signal > 0 && pi->stop_signal < 32 ? pi->stop_signal : SIGSTOP;
+	int r = finish(p, err);
+	if (r < 0)
+		return r;
+	if (kill(p->pid, sig) < 0)
+		return ckpt_fail(err, errno, "process %d: stopping it again: %s", pi->pid, strerror(errno));
+	for (size_t k = 0; k < p->ntids; k++)
+		if (ptrace(PTRACE_DETACH, p->tids[k], 0, 0) < 0)
+			return ckpt_fail(err, errno, "letting thread %d of restored process %d go: %s", p->tids[k], pi->pid, strerror(errno));
+	p->released = true;
+	/* A stop signal other than SIGSTOP is dropped in an orphaned process
+	 * group; the stop itself matters more than which signal it shows. */
+	if (ckpt_stop_released(p->pid, pi->pid, sig, err) < 0) {
+		if (sig == SIGSTOP)
+			return -ETIMEDOUT;
+		err->msg[0] = 0;
+		kill(p->pid, SIGSTOP);
+		if ((r = ckpt_stop_released(p->pid, pi->pid, SIGSTOP, err)) < 0)
+			return r;
+	}
+	if (!q)
+		return 0;
+	return ckpt_stop_parent_view(&q->t, q->img->info->pid, q->img->core, p->inner, pi->pid, pi->stop_signal, chld_was, err);
 }
 
 static void kill_all(struct rproc *ps, size_t n, struct ckpt_extra_child *extra, size_t n_extra)
@@ -567,17 +563,19 @@ static int check_owner(const char *dir, const Krg__Ckpt__Core *core, struct ckpt
 		return ckpt_fail(err, errno, "image %s: %s", dir, strerror(errno));
 	if (st.st_uid == 0)
 		return 0;
-	for (size_t i = 0; i < core->n_uids; i++)
-		if (core->uids[i] != st.st_uid)
-			return ckpt_fail(err, EPERM, "image %s is owned by uid %u but asks for uid %u: refused", dir,
-					 (unsigned)st.st_uid, core->uids[i]);
+	for (size_t i = 0; i <= core->n_uids; i++) {
+		uint32_t uid = i < core->n_uids ? core->uids[i] : core->has_fsuid ? core->fsuid : st.st_uid;
+		if (uid != st.st_uid)
+			return ckpt_fail(err, EPERM, "image %s is owned by uid %u but asks for uid %u: refused", dir, (unsigned)st.st_uid, uid);
+	}
 	struct passwd *pw = getpwuid(st.st_uid);
 	gid_t groups[256];
 	int ng = (int)(sizeof(groups) / sizeof(groups[0]));
 	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &ng) < 0)
 		ng = 0;
-	for (size_t i = 0; i < core->n_gids + core->n_groups; i++) {
-		uint32_t gid = i < core->n_gids ? core->gids[i] : core->groups[i - core->n_gids];
+	for (size_t i = 0; i <= core->n_gids + core->n_groups; i++) {
+		uint32_t gid = i < core->n_gids ? core->gids[i] : i < core->n_gids + core->n_groups ? core->groups[i - core->n_gids]
+				: core->has_fsgid ? core->fsgid : st.st_gid;
 		bool ok = false;
 		for (int k = 0; k < ng && !ok; k++)
 			ok = groups[k] == (gid_t)gid;
@@ -841,17 +839,24 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 			goto kill;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
-		if (!ps[i].img->core && (r = make_zombie(&ps[i], err)) < 0)
+	for (size_t i = 0; i < n; i++) {
+		if (ps[i].img->core)
+			continue;
+		if ((r = ckpt_zombie_die(&ps[i].t, ps[i].inner, ps[i].img->info, err)) < 0)
+			goto kill;
+		ps[i].dead = true;
+	}
+	for (size_t i = n; i-- > 0;)
+		if (ps[i].img->core && ps[i].img->info->stopped && (r = restore_stop(ps, n, &ps[i], err)) < 0)
 			goto kill;
 	for (size_t i = 0; i < n; i++)
-		if (ps[i].img->core && (r = finish(&ps[i], err)) < 0)
+		if (ps[i].img->core && !ps[i].released && (r = finish(&ps[i], err)) < 0)
 			goto kill;
 	/* All threads of all processes together, the root last: none runs
 	 * before every one is ready. */
 	for (size_t i = n; i-- > 0;) {
 		struct rproc *p = &ps[i];
-		if (!p->img->core)
+		if (!p->img->core || p->released)
 			continue;
 		for (size_t k = 0; k < p->ntids; k++)
 			if (ptrace(PTRACE_DETACH, p->tids[k], 0, 0) < 0) {

@@ -13,6 +13,8 @@ KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 command -v tmux >/dev/null || { echo "FAIL: cannot run: no tmux"; exit 1; }
 start_cluster 2
+# Where processes run is checked here: no balancer moving them meanwhile.
+on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/ckpt-fg.XXXXXX")
 chmod 755 "$W"
 s1=krgfg1-$$ s2=krgfg2-$$

@@ -61,6 +61,14 @@ restart_and_check() {
 	# namespace (the last NSpid field; the pidfile has the one seen here).
 	local rp; rp=$(cat "$d/rpid")
 	local inner; inner=$(awk '/^NSpid:/ { print $NF }' "/proc/$rp/status")
+	# An image of a stopped (frozen) application comes back stopped:
+	# RESTARTED_STOPPED=1 checks that, then continues it (and lets its
+	# threads get back into their syscalls before the signal).
+	if [ "${RESTARTED_STOPPED:-0}" = 1 ]; then
+		[ "$(ps -o stat= -p "$rp" | cut -c1)" = T ] || bad "$name: restarted running, it was stopped"
+		"$KRG" checkpoint "$rp" --local --unfreeze >/dev/null
+		sleep 0.2
+	fi
 	kill -USR1 "$rp"
 	wait $rk
 	local rc=$?
@@ -295,7 +303,8 @@ options() {
 	local rc=$?
 	[ $rc = 143 ] || bad "$name: exit $rc after --kill=TERM, not 143"
 	"$KRG" checkpoint "$pid" --kill=NOSUCH --dir "$d/x" 2>/dev/null; [ $? = 2 ] || bad "$name: --kill=NOSUCH accepted"
-	for i in 1 2 3; do restart_and_check $name "$d/img$i" || return; done
+	RESTARTED_STOPPED=1 restart_and_check $name "$d/img1" || return
+	for i in 2 3; do restart_and_check $name "$d/img$i" || return; done
 	ok "$name: --freeze/--unfreeze/--stop/--kill=TERM"
 }
 
@@ -394,7 +403,7 @@ if [ $# -gt 0 ]; then
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer snapshot
 	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem groups halfway
-	       oldkernel)
+	       oldkernel stopped zombie_sig fsids)
 fi
 for t in "${tests[@]}"; do
 	case $t in

@@ -12,7 +12,7 @@ T=$KRG_BUILD_DIR/tests/ckpt
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 progs=("$@")
 if [ ${#progs[@]} = 0 ]; then
-	# tree: process trees do not migrate (docs/migration.md); unsupported:
+	# tree, stopped, zombie_sig: process trees do not migrate (docs/migration.md); unsupported:
 	# inotify and TCP fds are refused; pipe_data: its FIFO lives on the
 	# shared build tree, and vcluster nodes share one kernel, so the
 	# original's FIFO and the migrant's are one pipe (restoring its data
@@ -23,6 +23,8 @@ if [ ${#progs[@]} = 0 ]; then
 		threads pending itimer snapshot posix_timer locks fpu_static anon_mem_static threads_static)
 fi
 start_cluster 3
+# Where processes run is checked here: no balancer moving them meanwhile.
+on 1 krgadm sched disable mosix >/dev/null
 # Nodes have their own /tmp, /run and /var/lib/krg; the build tree is shared,
 # so the programs' files are at the same paths on every node.
 W=$(mktemp -d "$KRG_BUILD_DIR/migrate-flavour.XXXXXX")

@@ -23,6 +23,8 @@ KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 start_cluster 3
+# Where processes run is checked here: no balancer moving them meanwhile.
+on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/migrate-test.XXXXXX")
 chmod 755 "$W"
 HERE=$KRG_SOURCE_DIR/tests/migrate

@@ -11,6 +11,8 @@ PREFIX=migo${KRG_VC_SUFFIX:-}
 KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 start_cluster 3
+# Where processes run is checked here: no balancer moving them meanwhile.
+on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/outlive-test.XXXXXX")
 chmod 755 "$W"
 

@@ -12,6 +12,8 @@ PREFIX=pload
 RUNS=${LOAD_RUNS:-600}
 MIGS=${LOAD_MIGS:-50}
 start_cluster 3 --cpus 0.5
+# Where processes run is checked here: no balancer moving them meanwhile.
+on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/load-test.XXXXXX")
 chmod 755 "$W"
 trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; rm -rf "$W"; exit $rc' EXIT

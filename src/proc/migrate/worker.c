@@ -728,6 +728,9 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
 		_exit(0);
 	}
+	/* Stopped already (job control): then the stop is the process's own
+	 * and travels with it; otherwise the SIGSTOP below is ours alone. */
+	bool was_stopped = all_stopped(pid);
 	int r = freeze(pid);
 	if (r < 0) {
 		ckpt_precopy_free(pc);
@@ -745,7 +748,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	unsigned long long carried = mig_pending_of(pid);
 	struct ckpt_error ce = { { 0 } };
 	struct ckpt_dump_opts o = { .process_only = true, .precopy = pc, .has_root_pidfd = w->pidfd >= 0,
-				    .root_pidfd = w->pidfd };
+				    .root_pidfd = w->pidfd, .root_stopped_by_caller = !was_stopped };
 	find_unmovable(pid, px, &np);
 	r = 0;
 	if (np) {

@@ -180,7 +180,9 @@ static int policy_add(struct krg_sched *sc, const struct krg_sched_policy_ops *o
 	}
 	for (size_t i = 0; i < ops->n_params; i++)
 		p->params[i] = ops->params[i].def;
-	p->enabled = ops == &sched_least_loaded;
+	/* Out of the box as Kerrighed and MOSIX: least-loaded placement and
+	 * the mosix balancer, so busy processes spread without any command. */
+	p->enabled = ops == &sched_least_loaded || ops == &sched_mosix;
 	snprintf(p->source, sizeof(p->source), "%s", source);
 	sc->n_pol++;
 	return 0;

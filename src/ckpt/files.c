@@ -751,6 +751,19 @@ static int content_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd 
 	int l = getfd_pid(pid, fd);
 	if (l < 0)
 		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", pid, fd, strerror(-l));
+	/* A write-only open cannot be read through (EBADF). The magic link
+	 * /proc/PID/fd/N opens the same inode again, deleted or not, for
+	 * reading (as root); the content and the seals are the inode's. */
+	int acc = fcntl(l, F_GETFL);
+	if (acc >= 0 && (acc & O_ACCMODE) == O_WRONLY) {
+		close(l);
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%d/fd/%d", pid, fd);
+		l = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (l < 0)
+			return ckpt_fail(err, errno, "process %d fd %d: opening the write-only %s again to read it: %s", pid, fd, out->path,
+					 strerror(errno));
+	}
 	out->has_data = true;
 	out->data.len = (size_t)st->st_size;
 	out->data.data = malloc(out->data.len + 1);
@@ -901,6 +914,9 @@ static int deleted_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, stru
 	if (t < 0)
 		return ckpt_fail(err, inj_errno(t), "fd %d: recreating the deleted file %s (O_TMPFILE in %s): %s", fd->fd, fd->path, dir,
 				 strerror(inj_errno(t)));
+	/* openat's mode went through the restore's umask (0620 became 0600). */
+	if (fd->has_mode)
+		INJ(c, fd->fd, "fchmod", SYS_fchmod, t, fd->mode, 0, 0, 0, 0);
 	int r = content_fill(c, t, fd, err);
 	return r < 0 ? r : content_finish(c, t, fd, false, err);
 }

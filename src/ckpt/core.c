@@ -642,6 +642,15 @@ int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, stru
 			return ckpt_fail(err, errno, "restoring rlimit %u (%llu/%llu): %s", c->rlimits[i]->resource,
 					 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, strerror(errno));
 	}
+	if (c->leader_exited) {
+		/* The leader only lives until its threads are back (then it
+		 * exits): of its own it keeps just its name. */
+		char comm[16];
+		snprintf(comm, sizeof(comm), "%s", c->comm);
+		if (ckpt_poke(t->pid, t->scratch, comm, sizeof(comm)) == 0)
+			ckpt_syscall(t, err, SYS_prctl, PR_SET_NAME, (long)t->scratch, 0, 0, 0, 0);
+		return err->msg[0] ? -EIO : 0;
+	}
 	return ckpt_core_restore_thread(t, c->threads[0], c->comm, err);
 }
 

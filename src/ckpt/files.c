@@ -62,6 +62,10 @@ struct ckpt_fd_rctx {
 static int getfd_pid(pid_t pid, int fd)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* A thread that is not its group's leader (the dump works through
+	 * one when the leader has exited): PIDFD_THREAD (6.9). */
+	if (pfd < 0 && errno == EINVAL)
+		pfd = (int)syscall(SYS_pidfd_open, pid, O_EXCL);
 	if (pfd < 0)
 		return -errno;
 	int l = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);

@@ -103,6 +103,24 @@ bool ckpt_leader_exited(pid_t pid)
 	return others;
 }
 
+pid_t ckpt_live_tid(pid_t pid)
+{
+	if (!ckpt_leader_exited(pid))
+		return pid;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return pid;
+	pid_t tid = pid;
+	struct dirent *de;
+	while (tid == pid && (de = readdir(d)))
+		if (atoi(de->d_name) > 0 && atoi(de->d_name) != pid)
+			tid = atoi(de->d_name);
+	closedir(d);
+	return tid;
+}
+
 static bool have_tid(const struct ckpt_thread *th, size_t n, pid_t tid)
 {
 	for (size_t i = 0; i < n; i++)

@@ -645,6 +645,31 @@ static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	return place_pair(c, p[0], rd, p[1], wr, err);
 }
 
+/* The pipe behind `l` (a FIFO reopened by path) already holds exactly
+ * these unread bytes: the FIFO outlived the process, its data with it (a
+ * live migration between nodes of one kernel, where the frozen original
+ * still holds it; a process outside the application holding it open).
+ * Filling it again would double the data (or, full, fail with EAGAIN). */
+static bool pipe_holds(int l, const uint8_t *data, size_t len)
+{
+	int queued = 0;
+	if (ioctl(l, FIONREAD, &queued) < 0 || (size_t)queued != len)
+		return false;
+	int tp[2];
+	if (pipe2(tp, O_CLOEXEC | O_NONBLOCK) < 0)
+		return false;
+	bool same = false;
+	uint8_t *buf = malloc(len);
+	int sz = fcntl(l, F_GETPIPE_SZ);
+	if (buf && sz > 0 && fcntl(tp[1], F_SETPIPE_SZ, sz) >= 0 && tee(l, tp[1], len, SPLICE_F_NONBLOCK) == (ssize_t)len &&
+	    read(tp[0], buf, len) == (ssize_t)len)
+		same = !memcmp(buf, data, len);
+	free(buf);
+	close(tp[0]);
+	close(tp[1]);
+	return same;
+}
+
 static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
 {
 	size_t pl = strlen(fd->path) + 1;
@@ -664,7 +689,9 @@ static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 		int l = rgetfd(c, h, fd->fd, err);
 		if ((r = l) >= 0) {
 			r = 0;
-			if (fd->has_pipe_size && fcntl(l, F_SETPIPE_SZ, fd->pipe_size) < 0)
+			if (fd->has_data && fd->data.len && pipe_holds(l, fd->data.data, fd->data.len))
+				;  /* the same pipe, still there: nothing to put back */
+			else if (fd->has_pipe_size && fcntl(l, F_SETPIPE_SZ, fd->pipe_size) < 0)
 				r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fd->fd, fd->pipe_size, strerror(errno));
 			else if (fd->has_data && (r = write_all(l, fd->data.data, fd->data.len)) < 0)
 				r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fd->fd, fd->data.len, strerror(-r));

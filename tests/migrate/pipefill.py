@@ -2,7 +2,9 @@
 # item 15). Three pipes: one to itself holding exactly 65536 bytes (a full
 # pipe of the default size), one to itself grown to 1 MiB (F_SETPIPE_SZ)
 # and full, one whose write end is a child's (left at home) holding 65536
-# bytes. Writes DIR/ready, waits for DIR/go, reads them all and checks
+# bytes; and a FIFO (DIR/fifo, both ends its own) full with 65536 bytes,
+# which must come back once, not twice (vcluster nodes share one kernel:
+# the FIFO is one pipe on every node). Writes DIR/ready, waits for DIR/go, reads them all and checks
 # every byte and the sizes; writes DIR/result: PASS or FAIL: why.
 import fcntl, os, sys, time
 d = sys.argv[1]
@@ -16,6 +18,11 @@ big = pattern(1 << 20, 2)
 done = 0
 while done < len(big):
     done += os.write(w2, big[done:])
+fifo = os.path.join(d, "fifo")
+os.mkfifo(fifo)
+r4 = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+w4 = os.open(fifo, os.O_WRONLY)
+os.write(w4, pattern(65536, 4))
 r3, w3 = os.pipe()
 kid = os.fork()
 if kid == 0:
@@ -47,7 +54,7 @@ def drain(fd, n):
 size = fcntl.fcntl(r2, fcntl.F_GETPIPE_SZ)
 if size != 1 << 20:
     result("FAIL: the 1 MiB pipe is %d bytes" % size)
-for fd, n, seed, what in ((r1, 65536, 1, "64 KiB pipe"), (r2, 1 << 20, 2, "1 MiB pipe")):
+for fd, n, seed, what in ((r1, 65536, 1, "64 KiB pipe"), (r2, 1 << 20, 2, "1 MiB pipe"), (r4, 65536, 4, "64 KiB FIFO")):
     got = drain(fd, n)
     if got != pattern(n, seed):
         result("FAIL: %s: %d bytes read, %s" % (what, len(got), "equal" if got == pattern(n, seed)[:len(got)] else "different"))

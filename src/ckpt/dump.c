@@ -573,7 +573,8 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 		ckpt_image_free(&img);
 		return r;
 	}
-	struct ckpt_tracee t = { .pid = pid, .code = find_syscall_insn(pid) };
+	/* th[0]: the leader, or a live thread if it exited */
+	struct ckpt_tracee t = { .pid = th[0].tid, .code = find_syscall_insn(th[0].tid) };
 	if (!t.code)
 		r = ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction", pid);
 	long ret = r < 0 ? 0 : ckpt_syscall(&t, err, SYS_mmap, 0, CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -591,7 +592,7 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 	struct user_regs_struct regs = th[0].regs;
 	ckpt_regs_fixup_restart(&regs);
 	struct iovec iov = { &regs, sizeof(regs) };
-	ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov);
+	ptrace(PTRACE_SETREGSET, th[0].tid, (void *)NT_PRSTATUS, &iov);
 	for (int s = 1; s <= 64; s++)
 		if (t.pending_sigs & (1ULL << (s - 1)))
 			th[0].stop_sig = th[0].stop_sig ? th[0].stop_sig : s;

@@ -148,7 +148,11 @@ struct ckpt_tracee {
 	uint64_t pending_sigs;  /* signals caught while injecting, re-sent at detach */
 };
 
+/* Freeze every thread of pid, the leader first; a leader that exited while
+ * other threads run is left out (threads[0].tid != pid then). */
 int ckpt_seize_all(pid_t pid, struct ckpt_thread **threads, size_t *n, struct ckpt_error *err);
+/* The leader of pid is a zombie thread and other threads still run. */
+bool ckpt_leader_exited(pid_t pid);
 void ckpt_release_all(pid_t pid, struct ckpt_thread *threads, size_t n, bool kill_it);
 int ckpt_get_regs(pid_t tid, struct ckpt_thread *t, struct ckpt_error *err);
 int ckpt_inject(struct ckpt_tracee *t, long nr, const long args[6], long *ret, struct ckpt_error *err);
@@ -201,7 +205,7 @@ bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t 
 
 /* ---- mm.c ---- */
 /* pc may be NULL; with pc's writer for pid, pages go on its file (sparse). */
-int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);
 /* defer_lazy: leave the pages of lazy VMAs unchecked (their sums are
  * still covered by the frame sum): a lazy restore checks them. */

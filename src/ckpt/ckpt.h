@@ -80,6 +80,11 @@ void ckpt_precopy_copied(struct ckpt_precopy *pc, uint64_t addr, uint64_t off, s
  * is checkpointed as it is and stays frozen. *count: processes signalled.
  * 0 or -errno. */
 int ckpt_app_freeze(pid_t pid, bool freeze, size_t *count, struct ckpt_error *err);
+/* The thread of process pid through which /proc/TID/{fd,maps,...}, ptrace
+ * and process_vm_* reach the process: pid itself, or a live thread when
+ * the leader has exited (pthread_exit in main: a zombie thread, with no
+ * files or mm of its own any more). */
+pid_t ckpt_live_tid(pid_t pid);
 
 /* Release (take false) or take again (true) the file locks that the
  * image in `dir` lists for its root process `pid`, inside that process

@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -102,6 +103,7 @@ void ckpt_core_free(Krg__Ckpt__Core *c)
 	free(c->groups);
 	free(c->comm);
 	free(c->cwd);
+	free(c->cwd_deleted);
 	free(c);
 }
 
@@ -405,6 +407,18 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 		goto fail;
 	}
 	buf[l] = 0;
+	/* A removed cwd reads "PATH (deleted)"; a directory really named so
+	 * still has links. */
+	struct stat cst;
+	size_t cl = (size_t)l;
+	if (cl > 10 && !strcmp(buf + cl - 10, " (deleted)") && stat(path, &cst) == 0 && cst.st_nlink == 0) {
+		buf[cl - 10] = 0;
+		c->cwd_deleted = xcalloc(1, sizeof(*c->cwd_deleted));
+		krg__ckpt__deleted_dir__init(c->cwd_deleted);
+		c->cwd_deleted->mode = cst.st_mode & 07777;
+		c->cwd_deleted->uid = cst.st_uid;
+		c->cwd_deleted->gid = cst.st_gid;
+	}
 	c->cwd = ckpt_strdup(buf);
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	if ((r = krg_read_small(path, buf, sizeof(buf))) < 0) {
@@ -610,6 +624,51 @@ int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, p
 	return err->msg[0] ? -EIO : 0;
 }
 
+static int inj_err(long ret)
+{
+	return ret < -4095 ? EIO : (int)-ret;
+}
+
+/* A cwd that had been removed: an empty directory made at its old path
+ * (or, if that is taken or its parent gone, in a new directory of krg's
+ * under /tmp), owned and moded as it was, entered and removed again by
+ * the process itself. Then getcwd() fails with ENOENT, /proc/PID/cwd
+ * says " (deleted)", nothing can be created in it, as before. */
+static int restore_deleted_cwd(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err)
+{
+	const Krg__Ckpt__DeletedDir *dd = c->cwd_deleted;
+	char tmp[] = "/tmp/krg-cwd.XXXXXX", alt[sizeof(tmp) + 16];
+	const char *path = c->cwd;
+	long ret = -ENAMETOOLONG;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (attempt == 1) {
+			if (!mkdtemp(tmp))
+				return ckpt_fail(err, errno, "restoring the removed cwd %s: a directory in /tmp: %s", c->cwd, strerror(errno));
+			snprintf(alt, sizeof(alt), "%s/cwd", tmp);
+			path = alt;
+		}
+		size_t pl = strlen(path) + 1;
+		if (pl <= t->scratch_len && ckpt_poke(t->pid, t->scratch, path, pl) == 0)
+			ret = ckpt_syscall(t, err, SYS_mkdir, (long)t->scratch, 0700, 0, 0, 0, 0);
+		if (ret == 0 || err->msg[0])
+			break;
+	}
+	if (ret == 0) {
+		ckpt_syscall(t, err, SYS_chown, (long)t->scratch, dd->uid, dd->gid, 0, 0, 0);
+		ckpt_syscall(t, err, SYS_chmod, (long)t->scratch, dd->mode, 0, 0, 0, 0);
+		ret = ckpt_syscall(t, err, SYS_chdir, (long)t->scratch, 0, 0, 0, 0, 0);
+		long rm = ckpt_syscall(t, err, SYS_rmdir, (long)t->scratch, 0, 0, 0, 0, 0);
+		if (ret == 0 && rm < 0)
+			ret = rm;
+	}
+	if (path == alt)
+		rmdir(tmp);
+	if (ret < 0 || err->msg[0])
+		return ckpt_fail(err, ret < 0 ? inj_err(ret) : EIO, "restoring the removed cwd %s (made again as %s, entered, removed): %s", c->cwd,
+				 path, strerror(ret < 0 ? inj_err(ret) : EIO));
+	return 0;
+}
+
 int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err)
 {
 	long ret;
@@ -626,12 +685,17 @@ int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, stru
 		if (ret < 0)
 			return ckpt_fail(err, (int)-ret, "restoring the action of signal %u: %s", sa->signo, strerror((int)-ret));
 	}
-	size_t cl = strlen(c->cwd) + 1;
-	if (cl > t->scratch_len || (r = ckpt_poke(t->pid, t->scratch, c->cwd, cl)) < 0)
-		return ckpt_fail(err, ENAMETOOLONG, "restoring the cwd %s: cannot pass it", c->cwd);
-	ret = ckpt_syscall(t, err, SYS_chdir, (long)t->scratch, 0, 0, 0, 0, 0);
-	if (ret < 0)
-		return ckpt_fail(err, (int)-ret, "restoring the cwd %s: %s", c->cwd, strerror((int)-ret));
+	if (c->cwd_deleted) {
+		if ((r = restore_deleted_cwd(t, c, err)) < 0)
+			return r;
+	} else {
+		size_t cl = strlen(c->cwd) + 1;
+		if (cl > t->scratch_len || (r = ckpt_poke(t->pid, t->scratch, c->cwd, cl)) < 0)
+			return ckpt_fail(err, ENAMETOOLONG, "restoring the cwd %s: cannot pass it", c->cwd);
+		ret = ckpt_syscall(t, err, SYS_chdir, (long)t->scratch, 0, 0, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "restoring the cwd %s: %s", c->cwd, strerror((int)-ret));
+	}
 	ret = ckpt_syscall(t, err, SYS_umask, c->umask & 0777, 0, 0, 0, 0, 0);
 	if (ret < 0)
 		return ckpt_fail(err, (int)-ret, "restoring the umask");
@@ -645,6 +709,15 @@ int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, stru
 		if (c->rlimits[i]->resource < RLIM_NLIMITS && prlimit(t->pid, (enum __rlimit_resource)c->rlimits[i]->resource, &rl, NULL) < 0)
 			return ckpt_fail(err, errno, "restoring rlimit %u (%llu/%llu): %s", c->rlimits[i]->resource,
 					 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	if (c->leader_exited) {
+		/* The leader only lives until its threads are back (then it
+		 * exits): of its own it keeps just its name. */
+		char comm[16];
+		snprintf(comm, sizeof(comm), "%s", c->comm);
+		if (ckpt_poke(t->pid, t->scratch, comm, sizeof(comm)) == 0)
+			ckpt_syscall(t, err, SYS_prctl, PR_SET_NAME, (long)t->scratch, 0, 0, 0, 0);
+		return err->msg[0] ? -EIO : 0;
 	}
 	return ckpt_core_restore_thread(t, c->threads[0], c->comm, err);
 }

@@ -29,6 +29,11 @@
 /* One process of the application while it is frozen. */
 struct dump_proc {
 	pid_t pid, ppid, pgid, sid;
+	/* The thread that /proc, ptrace and injected syscalls go through: the
+	 * leader, or a live thread once the leader exited (a zombie thread
+	 * has no fds, maps or mm in /proc and cannot be traced). */
+	pid_t acc;
+	bool leader_exited;
 	bool zombie;
 	int exit_status;               /* zombie: wait status */
 	char comm[32];                 /* zombie: its name */
@@ -161,6 +166,9 @@ static int freeze_app(struct dump_app *a, pid_t root, bool with_children, bool r
 			r = ckpt_fail(err, ESRCH, "process %d vanished during the checkpoint", p->pid);
 			break;
 		}
+		/* A leader that exited while its threads run shows as a zombie. */
+		if ((state == 'Z' || state == 'X') && ckpt_leader_exited(p->pid))
+			state = 'S';
 		if (state == 'T' && !(i == 0 && root_stop_ours)) {
 			/* A job-control stop, read before the seize turns it into a
 			 * ptrace stop. The stat's exit code is then the group's: the
@@ -171,6 +179,10 @@ static int freeze_app(struct dump_app *a, pid_t root, bool with_children, bool r
 		}
 		if (state != 'Z' && state != 'X') {
 			r = ckpt_seize_all(p->pid, &p->th, &p->nth, err);
+			if (r == 0) {
+				p->acc = p->th[0].tid;
+				p->leader_exited = p->acc != p->pid;
+			}
 			if (r == -ESRCH || r == -EPERM) {
 				/* exited between the listing and the seize? */
 				char st2 = 0;
@@ -258,8 +270,8 @@ static int check_groups(const struct dump_app *a, struct ckpt_error *err)
  * state, the registers put back as they were. */
 static int dump_core(struct dump_proc *p, struct ckpt_error *err, uint64_t *brk)
 {
-	struct ckpt_tracee t = { .pid = p->pid };
-	t.code = find_syscall_insn(p->pid);
+	struct ckpt_tracee t = { .pid = p->acc };
+	t.code = find_syscall_insn(p->acc);
 	if (!t.code)
 		return ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction: cannot ask it for its signal actions", p->pid);
 	int r;
@@ -274,12 +286,24 @@ static int dump_core(struct dump_proc *p, struct ckpt_error *err, uint64_t *brk)
 		r = ckpt_core_dump(&t, p->th, p->nth, &p->core, brk, err);
 		ckpt_syscall(&t, err, SYS_munmap, (long)t.scratch, CKPT_PAGE, 0, 0, 0, 0);
 	}
+	if (r >= 0 && p->leader_exited) {
+		/* The process is the group's, under the leader's pid and name. */
+		p->core->pid = p->pid;
+		p->core->has_leader_exited = p->core->leader_exited = true;
+		char cp[64], name[32];
+		snprintf(cp, sizeof(cp), "/proc/%d/comm", p->pid);
+		if (krg_read_small(cp, name, sizeof(name)) >= 0) {
+			name[strcspn(name, "\n")] = 0;
+			free(p->core->comm);
+			p->core->comm = ckpt_strdup(name);
+		}
+	}
 	/* Back to what it was doing, registers and all (a syscall it was in
 	 * is restarted by hand: we are past the stop where the kernel would). */
 	struct user_regs_struct lregs = p->th[0].regs;
 	ckpt_regs_fixup_restart(&lregs);
 	struct iovec iov = { &lregs, sizeof(lregs) };
-	if (ptrace(PTRACE_SETREGSET, p->pid, (void *)NT_PRSTATUS, &iov) < 0 && r >= 0)
+	if (ptrace(PTRACE_SETREGSET, p->acc, (void *)NT_PRSTATUS, &iov) < 0 && r >= 0)
 		r = ckpt_fail(err, errno, "process %d: putting its registers back: %s", p->pid, strerror(errno));
 	/* Signals that reached it while we injected are its own: give them back. */
 	for (int s = 1; s <= 64; s++)
@@ -414,7 +438,9 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	for (size_t i = 0; i < a.n; i++) {
 		if (a.p[i].zombie)
 			continue;
-		r = ckpt_files_dump(a.p[i].pid, opts->ignore_unsupported, opts->snapshot_files, a.n > 1, &a.p[i].files, err);
+		r = ckpt_files_dump(a.p[i].acc, opts->ignore_unsupported, opts->snapshot_files, a.n > 1, &a.p[i].files, err);
+		if (r >= 0)
+			a.p[i].files->pid = a.p[i].pid;
 		if (r == -EOPNOTSUPP) {
 			/* gather every process's refusals */
 			refused++;
@@ -447,7 +473,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		uint64_t brk = 0;
 		if ((r = dump_core(p, err, &brk)) < 0)
 			goto out;
-		if ((r = ckpt_mm_dump(p->pid, brk, dirfd, opts->precopy, &p->mm, err)) < 0)
+		if ((r = ckpt_mm_dump(p->pid, p->acc, brk, dirfd, opts->precopy, &p->mm, err)) < 0)
 			goto out;
 		if ((r = write_proc(dirfd, p, err)) < 0)
 			goto out;
@@ -469,7 +495,7 @@ out:
 		char st = 0;
 		pid_t pp, pg, sd;
 		int code;
-		if (!a.p[i].zombie && (read_stat(a.p[i].pid, &st, &pp, &pg, &sd, &code) < 0 || st == 'Z' || st == 'X')) {
+		if (!a.p[i].zombie && (read_stat(a.p[i].acc ? a.p[i].acc : a.p[i].pid, &st, &pp, &pg, &sd, &code) < 0 || st == 'Z' || st == 'X')) {
 			snprintf(err->msg, sizeof(err->msg), "process %d died during the checkpoint: nothing saved, the rest of the application runs on",
 				 a.p[i].pid);
 			r = -ESRCH;
@@ -560,7 +586,8 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 		ckpt_image_free(&img);
 		return r;
 	}
-	struct ckpt_tracee t = { .pid = pid, .code = find_syscall_insn(pid) };
+	/* th[0]: the leader, or a live thread if it exited */
+	struct ckpt_tracee t = { .pid = th[0].tid, .code = find_syscall_insn(th[0].tid) };
 	if (!t.code)
 		r = ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction", pid);
 	long ret = r < 0 ? 0 : ckpt_syscall(&t, err, SYS_mmap, 0, CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -578,7 +605,7 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 	struct user_regs_struct regs = th[0].regs;
 	ckpt_regs_fixup_restart(&regs);
 	struct iovec iov = { &regs, sizeof(regs) };
-	ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov);
+	ptrace(PTRACE_SETREGSET, th[0].tid, (void *)NT_PRSTATUS, &iov);
 	for (int s = 1; s <= 64; s++)
 		if (t.pending_sigs & (1ULL << (s - 1)))
 			th[0].stop_sig = th[0].stop_sig ? th[0].stop_sig : s;

@@ -62,6 +62,10 @@ struct ckpt_fd_rctx {
 static int getfd_pid(pid_t pid, int fd)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* A thread that is not its group's leader (the dump works through
+	 * one when the leader has exited): PIDFD_THREAD (6.9). */
+	if (pfd < 0 && errno == EINVAL)
+		pfd = (int)syscall(SYS_pidfd_open, pid, O_EXCL);
 	if (pfd < 0)
 		return -errno;
 	int l = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
@@ -641,6 +645,31 @@ static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	return place_pair(c, p[0], rd, p[1], wr, err);
 }
 
+/* The pipe behind `l` (a FIFO reopened by path) already holds exactly
+ * these unread bytes: the FIFO outlived the process, its data with it (a
+ * live migration between nodes of one kernel, where the frozen original
+ * still holds it; a process outside the application holding it open).
+ * Filling it again would double the data (or, full, fail with EAGAIN). */
+static bool pipe_holds(int l, const uint8_t *data, size_t len)
+{
+	int queued = 0;
+	if (ioctl(l, FIONREAD, &queued) < 0 || (size_t)queued != len)
+		return false;
+	int tp[2];
+	if (pipe2(tp, O_CLOEXEC | O_NONBLOCK) < 0)
+		return false;
+	bool same = false;
+	uint8_t *buf = malloc(len);
+	int sz = fcntl(l, F_GETPIPE_SZ);
+	if (buf && sz > 0 && fcntl(tp[1], F_SETPIPE_SZ, sz) >= 0 && tee(l, tp[1], len, SPLICE_F_NONBLOCK) == (ssize_t)len &&
+	    read(tp[0], buf, len) == (ssize_t)len)
+		same = !memcmp(buf, data, len);
+	free(buf);
+	close(tp[0]);
+	close(tp[1]);
+	return same;
+}
+
 static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
 {
 	size_t pl = strlen(fd->path) + 1;
@@ -660,7 +689,9 @@ static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 		int l = rgetfd(c, h, fd->fd, err);
 		if ((r = l) >= 0) {
 			r = 0;
-			if (fd->has_pipe_size && fcntl(l, F_SETPIPE_SZ, fd->pipe_size) < 0)
+			if (fd->has_data && fd->data.len && pipe_holds(l, fd->data.data, fd->data.len))
+				;  /* the same pipe, still there: nothing to put back */
+			else if (fd->has_pipe_size && fcntl(l, F_SETPIPE_SZ, fd->pipe_size) < 0)
 				r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fd->fd, fd->pipe_size, strerror(errno));
 			else if (fd->has_data && (r = write_all(l, fd->data.data, fd->data.len)) < 0)
 				r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fd->fd, fd->data.len, strerror(-r));
@@ -751,6 +782,19 @@ static int content_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd 
 	int l = getfd_pid(pid, fd);
 	if (l < 0)
 		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", pid, fd, strerror(-l));
+	/* A write-only open cannot be read through (EBADF). The magic link
+	 * /proc/PID/fd/N opens the same inode again, deleted or not, for
+	 * reading (as root); the content and the seals are the inode's. */
+	int acc = fcntl(l, F_GETFL);
+	if (acc >= 0 && (acc & O_ACCMODE) == O_WRONLY) {
+		close(l);
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/%d/fd/%d", pid, fd);
+		l = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (l < 0)
+			return ckpt_fail(err, errno, "process %d fd %d: opening the write-only %s again to read it: %s", pid, fd, out->path,
+					 strerror(errno));
+	}
 	out->has_data = true;
 	out->data.len = (size_t)st->st_size;
 	out->data.data = malloc(out->data.len + 1);
@@ -901,6 +945,9 @@ static int deleted_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, stru
 	if (t < 0)
 		return ckpt_fail(err, inj_errno(t), "fd %d: recreating the deleted file %s (O_TMPFILE in %s): %s", fd->fd, fd->path, dir,
 				 strerror(inj_errno(t)));
+	/* openat's mode went through the restore's umask (0620 became 0600). */
+	if (fd->has_mode)
+		INJ(c, fd->fd, "fchmod", SYS_fchmod, t, fd->mode, 0, 0, 0, 0);
 	int r = content_fill(c, t, fd, err);
 	return r < 0 ? r : content_finish(c, t, fd, false, err);
 }

@@ -589,23 +589,23 @@ static bool missing_registered(const Krg__Ckpt__Mm *mm)
 	return false;
 }
 
-static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 
-int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
 	/* A page still missing after a lazy restore is not present, and only
 	 * present pages are saved: if it is still coming in, wait until all
 	 * of it is (seen in the smaps the dump reads anyway). */
 	for (int attempt = 0;; attempt++) {
-		int r = mm_dump_once(pid, brk, dirfd, pc, out, err);
+		int r = mm_dump_once(pid, acc, brk, dirfd, pc, out, err);
 		if (r != -EAGAIN || attempt == 2)
 			return r == -EAGAIN ? ckpt_fail(err, EBUSY, "process %d: its memory is still registered for missing pages", pid) : r;
-		if ((r = ckpt_mm_wait_filled(pid, 60000, err)) < 0)
+		if ((r = ckpt_mm_wait_filled(acc, 60000, err)) < 0)
 			return r;
 	}
 }
 
-static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
 	struct ckpt_writer *pw = ckpt_precopy_writer(pc, pid);
 	Krg__Ckpt__Mm *mm = calloc(1, sizeof(*mm));
@@ -618,7 +618,7 @@ static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy 
 	_cleanup_free_ uint8_t *buf = NULL;
 	_cleanup_close_ int pmfd = -1, afd = -1;
 	char path[64], name[64];
-	int r = parse_smaps(pid, mm, &ex, err);
+	int r = parse_smaps(acc, mm, &ex, err);
 	if (r < 0)
 		goto fail;
 	if (missing_registered(mm)) {  /* nothing written yet: just again */
@@ -629,10 +629,10 @@ static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy 
 	mm->fields = calloc(1, sizeof(*mm->fields));
 	if (!mm->fields)
 		abort();
-	if ((r = read_mm_fields(pid, brk, mm->fields, err)) < 0)
+	if ((r = read_mm_fields(acc, brk, mm->fields, err)) < 0)
 		goto fail;
 	static uint8_t auxv[4096];
-	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	snprintf(path, sizeof(path), "/proc/%d/auxv", acc);
 	afd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t al = afd >= 0 ? read(afd, auxv, sizeof(auxv)) : -1;
 	if (al > 0) {
@@ -643,14 +643,14 @@ static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy 
 			abort();
 		memcpy(mm->auxv.data, auxv, (size_t)al);
 	}
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", acc);
 	char exe[4096];
 	ssize_t el = readlink(path, exe, sizeof(exe) - 1);
 	if (el > 0) {
 		exe[el] = 0;
 		mm->exe = ckpt_strdup(exe);
 	}
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", acc);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0) {
 		r = ckpt_fail(err, errno, "process %d: %s: %s", pid, path, strerror(errno));
@@ -675,8 +675,8 @@ static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy 
 									      : (ex[i].rss_kb + ex[i].swap_kb) * 1024;
 	progress_start("dump", expect);
 	for (size_t i = 0; i < mm->n_vmas; i++)
-		if ((r = pw ? dump_vma_sparse(pid, pmfd, pc, mm->vmas[i], &ex[i], w, buf, err)
-			    : dump_vma_pages(pid, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
+		if ((r = pw ? dump_vma_sparse(acc, pmfd, pc, mm->vmas[i], &ex[i], w, buf, err)
+			    : dump_vma_pages(acc, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
 			goto fail;
 	progress_end();
 	/* The pages frame sum covers the region sums, not the pages again. */

@@ -65,6 +65,7 @@ struct pc_area {
 
 struct ckpt_precopy {
 	pid_t pid;
+	pid_t acc;                 /* the thread /proc and process_vm_readv go through (ckpt_live_tid) */
 	int uffd;                  /* owned: made in the process's mm, duplicated to us */
 	int pmfd;                  /* owned: /proc/PID/pagemap */
 	int dirfd;                 /* owned: the image directory */
@@ -113,7 +114,7 @@ void ckpt_precopy_free(struct ckpt_precopy *pc)
 static int find_areas(struct ckpt_precopy *pc, struct ckpt_error *err)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/smaps", pc->pid);
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pc->acc);
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	if (!f)
 		return ckpt_fail(err, errno, "process %d: %s: %s", pc->pid, path, strerror(errno));
@@ -176,12 +177,13 @@ int ckpt_precopy_start(pid_t pid, int uffd, const char *dir, struct ckpt_precopy
 		return ckpt_fail(err, ENOMEM, "out of memory");
 	}
 	pc->pid = pid;
+	pc->acc = ckpt_live_tid(pid);
 	pc->uffd = uffd;
 	pc->pmfd = pc->dirfd = -1;
 	int r;
 	/* Just restored lazily (lazy.c)? Its areas are registered for missing
 	 * pages, which also excludes write-protection: wait until it is in. */
-	if ((r = ckpt_mm_wait_filled(pid, 60000, err)) < 0)
+	if ((r = ckpt_mm_wait_filled(pc->acc, 60000, err)) < 0)
 		goto fail;
 	/* Async write-protection, and protection of pages not yet populated
 	 * (without it PAGEMAP_SCAN does not treat anonymous areas as
@@ -192,7 +194,7 @@ int ckpt_precopy_start(pid_t pid, int uffd, const char *dir, struct ckpt_precopy
 		goto fail;
 	}
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pc->acc);
 	pc->pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pc->pmfd < 0) {
 		r = ckpt_fail(err, errno, "process %d: %s: %s", pid, path, strerror(errno));
@@ -267,7 +269,7 @@ static int copy_range(struct ckpt_precopy *pc, struct pc_area *a, uint64_t s, ui
 	}
 	while (s < e) {
 		size_t len = (size_t)MIN(e - s, PC_CHUNK);
-		int r = ckpt_peek(pc->pid, s, pc->buf, len);
+		int r = ckpt_peek(pc->acc, s, pc->buf, len);
 		if (r < 0) {
 			/* Gone (killed meanwhile, a zombie or reaped: its pagemap
 			 * reads nothing): not worth trying page by page. */

@@ -81,6 +81,46 @@ static int seize_one(pid_t tid, struct ckpt_thread *t, struct ckpt_error *err)
 	}
 }
 
+bool ckpt_leader_exited(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, pid);
+	if (krg_read_small(path, buf, sizeof(buf)) < 0)
+		return false;
+	const char *p = strrchr(buf, ')');
+	if (!p || (p[2] != 'Z' && p[2] != 'X'))
+		return false;
+	/* A zombie leader with live threads: others in its task list. */
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	bool others = false;
+	struct dirent *de;
+	while (!others && (de = readdir(d)))
+		others = atoi(de->d_name) > 0 && atoi(de->d_name) != pid;
+	closedir(d);
+	return others;
+}
+
+pid_t ckpt_live_tid(pid_t pid)
+{
+	if (!ckpt_leader_exited(pid))
+		return pid;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return pid;
+	pid_t tid = pid;
+	struct dirent *de;
+	while (tid == pid && (de = readdir(d)))
+		if (atoi(de->d_name) > 0 && atoi(de->d_name) != pid)
+			tid = atoi(de->d_name);
+	closedir(d);
+	return tid;
+}
+
 static bool have_tid(const struct ckpt_thread *th, size_t n, pid_t tid)
 {
 	for (size_t i = 0; i < n; i++)
@@ -126,9 +166,14 @@ int ckpt_seize_all(pid_t pid, struct ckpt_thread **threads, size_t *n_out, struc
 				goto fail;
 			}
 			th = nt;
+			/* A leader that exited (pthread_exit in main) is a zombie
+			 * thread: not to be seized (ptrace refuses it), not saved. */
+			if (tid == pid && ckpt_leader_exited(pid))
+				continue;
 			r = seize_one(tid, &th[n], err);
-			if (r < 0 && r == -ESRCH && tid != pid) {
+			if (r < 0 && ((r == -ESRCH && tid != pid) || (tid == pid && ckpt_leader_exited(pid)))) {
 				err->msg[0] = 0;  /* a thread that exits while we freeze is not an error */
+				r = 0;
 				continue;
 			}
 			n++;
@@ -139,6 +184,10 @@ int ckpt_seize_all(pid_t pid, struct ckpt_thread **threads, size_t *n_out, struc
 			again = true;
 		}
 		closedir(d);
+	}
+	if (!n) {
+		r = ckpt_fail(err, ESRCH, "process %d has exited", pid);
+		goto fail;
 	}
 	/* The leader first. */
 	for (size_t i = 0; i < n; i++)

@@ -206,8 +206,9 @@ struct rproc {
 	bool dead;              /* a zombie made, or reaped on failure */
 	bool released;          /* let go already (a job-control stop, restore_stop) */
 	struct ckpt_tracee t;
-	pid_t *tids, *inner_tids;  /* live: every thread, as we and as it see them */
+	pid_t *tids, *inner_tids;  /* live: every thread, as we and as it see them; [0] the leader */
 	size_t ntids;
+	size_t toff;            /* tids[i + toff] is core->threads[i]: 1 when the leader had exited (not in threads) */
 	size_t live;            /* index among the live processes (app fds) */
 	struct ckpt_lazy *lazy; /* its memory comes in lazily (lazy.c); NULL: copied before it runs */
 };
@@ -405,34 +406,80 @@ static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct
 	p->tids[0] = t->pid;
 	p->inner_tids[0] = p->inner;
 	p->ntids = 1;
-	for (size_t i = 1; i < c->n_threads; i++) {
+	/* A leader that had exited is not in threads: every one is a clone. */
+	size_t off = p->toff = c->leader_exited ? 1 : 0;
+	for (size_t i = 1 - off; i < c->n_threads; i++) {
 		bool ex = false;
-		if ((r = make_thread(t, c->threads[i], newns, &p->tids[i], &p->inner_tids[i], &ex, err)) < 0)
+		if ((r = make_thread(t, c->threads[i], newns, &p->tids[i + off], &p->inner_tids[i + off], &ex, err)) < 0)
 			return r;
-		p->ntids = i + 1;
+		p->ntids = i + off + 1;
 		if (newns && !ex)
-			return ckpt_fail(err, EEXIST, "thread %d came back as %d in the new pid namespace", c->threads[i]->tid, p->inner_tids[i]);
-		struct ckpt_tracee tt = { .pid = p->tids[i], .code = t->code, .scratch = t->scratch, .scratch_len = t->scratch_len };
+			return ckpt_fail(err, EEXIST, "thread %d came back as %d in the new pid namespace", c->threads[i]->tid, p->inner_tids[i + off]);
+		struct ckpt_tracee tt = { .pid = p->tids[i + off], .code = t->code, .scratch = t->scratch, .scratch_len = t->scratch_len };
 		r = ckpt_core_restore_thread(&tt, c->threads[i], c->comm, err);
 		t->pending_sigs |= tt.pending_sigs;
 		if (r < 0)
 			return r;
 	}
 	for (size_t i = 0; i < c->n_threads; i++)
-		fix_libc_tid(t->pid, c->threads[i], p->inner_tids[i]);
-	return ckpt_core_restore_signals(t, c, p->inner, p->inner_tids, err);
+		fix_libc_tid(t->pid, c->threads[i], p->inner_tids[i + off]);
+	return ckpt_core_restore_signals(t, c, p->inner, p->inner_tids + off, err);
+}
+
+/* A leader that had exited exits again, by itself (SYS_exit: this thread
+ * only, a zombie thread until the group ends, as pthread_exit left it):
+ * stopped at the syscall's entry, then let go. */
+static int leader_exit(struct rproc *p, struct ckpt_error *err)
+{
+	struct user_regs_struct regs;
+	struct iovec iov = { &regs, sizeof(regs) };
+	pid_t pid = p->tids[0];
+	if (ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0)
+		return ckpt_fail(err, errno, "process %d: the leader's registers: %s", p->img->info->pid, strerror(errno));
+	regs.rip = p->t.code, regs.rax = SYS_exit, regs.orig_rax = (uint64_t)-1, regs.rdi = 0;
+	if (ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0 || ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0)
+		return ckpt_fail(err, errno, "process %d: making its leader exit: %s", p->img->info->pid, strerror(errno));
+	for (;;) {
+		int st;
+		if (waitpid(pid, &st, __WALL) < 0)
+			return ckpt_fail(err, errno, "process %d: waiting for its leader: %s", p->img->info->pid, strerror(errno));
+		if (WIFSTOPPED(st) && WSTOPSIG(st) == (SIGTRAP | 0x80))
+			break;
+		if (!WIFSTOPPED(st) || ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0)
+			return ckpt_fail(err, EIO, "process %d: its leader did not reach its exit (status %#x)", p->img->info->pid, st);
+	}
+	if (ptrace(PTRACE_DETACH, pid, 0, 0) < 0)
+		return ckpt_fail(err, errno, "process %d: letting its leader exit: %s", p->img->info->pid, strerror(errno));
+	/* Gone from the task's point of view before anything else runs. */
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", p->pid, pid);
+	for (int i = 0; i < 5000; i++) {
+		const char *q;
+		if (krg_read_small(path, buf, sizeof(buf)) < 0 || ((q = strrchr(buf, ')')) && (q[2] == 'Z' || q[2] == 'X')))
+			return 0;
+		usleep(1000);
+	}
+	return ckpt_fail(err, ETIMEDOUT, "process %d: its leader did not exit", p->img->info->pid);
 }
 
 static int finish(struct rproc *p, struct ckpt_error *err)
 {
+	int r;
 	/* The helper goes last; its syscall returns into the exit stop, so
-	 * nothing executes from the unmapped page. */
-	long ret = ckpt_syscall(&p->t, err, SYS_munmap, (long)p->t.code, HELPER_PAGES * CKPT_PAGE, 0, 0, 0, 0);
+	 * nothing executes from the unmapped page. With an exited leader, the
+	 * leader exits first and a thread unmaps it. */
+	struct ckpt_tracee t = p->t;
+	if (p->toff) {
+		if ((r = leader_exit(p, err)) < 0)
+			return r;
+		t.pid = p->tids[1];
+	}
+	long ret = ckpt_syscall(&t, err, SYS_munmap, (long)p->t.code, HELPER_PAGES * CKPT_PAGE, 0, 0, 0, 0);
 	if (ret < 0)
 		return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: unmapping the helper page: %s", p->img->info->pid, strerror((int)-ret));
-	int r;
+	p->t.pending_sigs |= t.pending_sigs;
 	for (size_t i = 0; i < p->img->core->n_threads; i++)
-		if ((r = ckpt_core_restore_regs(p->tids[i], p->img->core->threads[i], err)) < 0)
+		if ((r = ckpt_core_restore_regs(p->tids[i + p->toff], p->img->core->threads[i], err)) < 0)
 			return r;
 	return 0;
 }
@@ -697,7 +744,7 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 			continue;
 		ps[i].live = nlive;
 		mms[nlive++] = ps[i].img->mm;
-		size_t nt = ps[i].img->core->n_threads;
+		size_t nt = ps[i].img->core->n_threads + 1;  /* + a leader that had exited */
 		if (!(ps[i].tids = calloc(nt, sizeof(pid_t))) || !(ps[i].inner_tids = calloc(nt, sizeof(pid_t))))
 			abort();
 	}
@@ -858,7 +905,7 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		struct rproc *p = &ps[i];
 		if (!p->img->core || p->released)
 			continue;
-		for (size_t k = 0; k < p->ntids; k++)
+		for (size_t k = p->toff; k < p->ntids; k++)  /* an exited leader is let go already */
 			if (ptrace(PTRACE_DETACH, p->tids[k], 0, 0) < 0) {
 				r = ckpt_fail(err, errno, "letting thread %d of restored process %d go: %s", p->tids[k], p->img->info->pid, strerror(errno));
 				goto kill;

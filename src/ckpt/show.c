@@ -61,6 +61,7 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 		else {
 			krg_json_string(&j, "comm", p->core->comm);
 			krg_json_uint(&j, "threads", p->core->n_threads);
+			krg_json_bool(&j, "leader_exited", p->core->leader_exited);
 			krg_json_uint(&j, "pages_bytes", p->mm->pages_size);
 			krg_json_begin_array(&j, "fds");
 			for (size_t k = 0; k < p->files->n_fds; k++) {
@@ -89,6 +90,7 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 	krg_json_int(&j, "pid", c->pid);
 	krg_json_string(&j, "comm", c->comm);
 	krg_json_string(&j, "cwd", c->cwd);
+	krg_json_bool(&j, "cwd_deleted", c->cwd_deleted != NULL);
 	krg_json_uint(&j, "umask", c->umask);
 	if (c->n_uids == 3)
 		krg_json_uint(&j, "uid", c->uids[0]);
@@ -215,9 +217,11 @@ static void show_proc_text(const struct ckpt_proc_image *img, FILE *out)
 		return;
 	}
 	const Krg__Ckpt__Core *c = img->core;
-	fprintf(out, "\nprocess %d (%s), parent %s%d, group %d, session %d, uid %u gid %u, cwd %s, umask %04o, %zu thread%s\n", c->pid, c->comm,
+	fprintf(out, "\nprocess %d (%s), parent %s%d, group %d, session %d, uid %u gid %u, cwd %s%s, umask %04o, %zu thread%s\n", c->pid, c->comm,
 		pi->ppid ? "" : "outside, was ", pi->ppid ? pi->ppid : c->ppid, pi->pgid, pi->sid, c->n_uids ? c->uids[0] : 0, c->n_gids ? c->gids[0] : 0,
-		c->cwd, c->umask, c->n_threads, c->n_threads > 1 ? "s" : "");
+		c->cwd, c->cwd_deleted ? " (deleted)" : "", c->umask, c->n_threads, c->n_threads > 1 ? "s" : "");
+	if (c->leader_exited)
+		fprintf(out, "  the leader %d had exited (a zombie thread); these threads ran on\n", c->pid);
 	for (size_t i = 0; i < c->n_threads; i++) {
 		const Krg__Ckpt__ThreadCore *t = c->threads[i];
 		fprintf(out, "  thread %d: rip %#" PRIx64 " rsp %#" PRIx64 " fs_base %#" PRIx64 "%s, blocked %#" PRIx64 ", xsave %zu bytes\n", t->tid,

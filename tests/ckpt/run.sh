@@ -401,7 +401,7 @@ groups_kept() {
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
-	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer snapshot
+	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd socketpair dev_files threads pending itimer snapshot
 	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem groups halfway
 	       oldkernel stopped zombie_sig fsids)
 fi

@@ -19,7 +19,7 @@ if [ ${#progs[@]} = 0 ]; then
 	# doubles it; on separate machines they are two); shared_mem: memory shared
 	# with a child left at home cannot stay shared across nodes.
 	# Everything else.
-	progs=(anon_mem heap stack fpu file_offset signals eventfd deleted_file memfd socketpair dev_files
+	progs=(anon_mem heap stack fpu file_offset signals eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd socketpair dev_files
 		threads pending itimer snapshot posix_timer locks fpu_static anon_mem_static threads_static)
 fi
 start_cluster 3

@@ -15,8 +15,11 @@
  *   - waits for the real child's wait status (MF_KID_EXIT), relayed by
  *     home from the deputy, which reaps it, and dies the same way, so the
  *     migrant's wait() sees what the real child did;
- *   - if its holder goes away (the migrant left or ended), it exits.
- * Usage (by the restore only): krg-ghost FD UID[,SUID] GID COMM
+ *   - if its holder goes away (the migrant left or ended), it exits;
+ *   - if the real child was stopped and the migrant had not reaped that
+ *     stop (STOPSIG given), it stops itself by that signal first, so the
+ *     migrant's waitpid(WUNTRACED) reports the stop as it would have.
+ * Usage (by the restore only): krg-ghost FD UID[,SUID] GID COMM [STOPSIG]
  * FD: its SOCK_SEQPACKET socket to the holder (mig-int.h frames); UID,
  * SUID, GID: the real child's real and saved uid and real gid. */
 #include <errno.h>
@@ -34,7 +37,7 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
+	if (argc != 5 && argc != 6) {
 		fprintf(stderr, "krg-ghost: started by a migration's restore only\n");
 		return 255;
 	}
@@ -63,6 +66,22 @@ int main(int argc, char **argv)
 	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
 	if (sfd < 0)
 		return 255;
+	int stop = argc == 6 ? atoi(argv[5]) : 0;
+	if (stop >= 1 && stop <= 64 && stop != SIGKILL) {
+		/* Its default action (stop) for a moment; a SIGTSTP & co. the
+		 * kernel would drop (an orphaned process group) stops by
+		 * SIGSTOP instead. Signals meanwhile stay pending for the
+		 * signalfd. */
+		sigset_t one;
+		sigemptyset(&one);
+		sigaddset(&one, stop);
+		signal(stop, SIG_DFL);
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		int r = kill(getpid(), stop);
+		sigprocmask(SIG_BLOCK, &one, NULL);
+		if (r < 0 && stop != SIGSTOP)
+			kill(getpid(), SIGSTOP);
+	}
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = sock, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
 		if (poll(pfd, 2, -1) < 0) {

@@ -152,8 +152,8 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	 * them), each with its end of a socketpair to us (not close-on-exec:
 	 * it lives through the ghost's exec; the ghost closes the others). */
 	static struct ckpt_extra_child xs[MIG_MAX_KIDS];
-	static char xa[MIG_MAX_KIDS][4][24];
-	static char *xv[MIG_MAX_KIDS][6];
+	static char xa[MIG_MAX_KIDS][5][24];
+	static char *xv[MIG_MAX_KIDS][7];
 	int gfd[MIG_MAX_KIDS], gend[MIG_MAX_KIDS];
 	bool gword[MIG_MAX_KIDS];  /* its status was given: its death is no news */
 	size_t ng = 0;
@@ -180,6 +180,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		for (int k = 0; k < 4; k++)
 			xv[ng][k + 1] = xa[ng][k];
 		xv[ng][5] = NULL;
+		/* Stopped at home, the migrant not told yet: the ghost stops too. */
+		if (hd->kid_stop[i]) {
+			snprintf(xa[ng][4], sizeof(xa[ng][4]), "%d", hd->kid_stop[i]);
+			xv[ng][5] = xa[ng][4];
+			xv[ng][6] = NULL;
+		}
 		xs[ng] = (struct ckpt_extra_child){ .pid = hd->kid_as[i], .argv = xv[ng] };
 		gfd[ng] = sv[0];
 		gend[ng] = sv[1];
@@ -376,6 +382,10 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 				for (size_t g = 0; g < ng; g++)
 					if (hd->kid_home[g] == h.fd && !gword[g] && gfd[g] >= 0) {
 						gword[g] = true;
+						/* A stopped ghost could not end: the real child
+						 * was continued at home before it ended. */
+						if (xs[g].got > 0)
+							kill(xs[g].got, SIGCONT);
 						mig_send(gfd[g], MF_KID_EXIT, 0, h.arg, NULL, 0);
 					}
 			} else if (h.type == MF_LEAVE) {

@@ -15,6 +15,7 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "ckpt/ckpt.h"
 #include "proc/migrate/inject.h"
 
 static uint64_t find_insn(pid_t pid)
@@ -50,7 +51,9 @@ static uint64_t find_insn(pid_t pid)
 int inj_attach(struct inj *j, pid_t pid)
 {
 	memset(j, 0, sizeof(*j));
-	j->pid = pid;
+	j->tgid = pid;
+	j->pid = ckpt_live_tid(pid);
+	pid = j->pid;
 	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC)) < 0)
 		return -errno;
 	j->attached = true;
@@ -77,11 +80,33 @@ int inj_attach(struct inj *j, pid_t pid)
 	return j->insn ? 0 : -EOPNOTSUPP;
 }
 
+/* waitpid for j->pid. A thread that is not the leader takes the leader's
+ * pid when its execve succeeds, and a wait for its old tid never ends:
+ * then both are polled, and the process's pid is ours from there on. */
+static pid_t wait_tracee(struct inj *j, int *st)
+{
+	if (j->pid == j->tgid)
+		return waitpid(j->pid, st, __WALL);
+	for (int i = 0; i < 30000; i++) {
+		pid_t w = waitpid(j->pid, st, __WALL | WNOHANG);
+		if (w != 0 && !(w < 0 && errno == ECHILD))
+			return w;
+		w = waitpid(j->tgid, st, __WALL | WNOHANG);
+		if (w > 0) {
+			j->pid = j->tgid;
+			return w;
+		}
+		usleep(1000);
+	}
+	errno = ETIMEDOUT;
+	return -1;
+}
+
 static int wait_trap(struct inj *j, bool *exec_seen)
 {
 	for (;;) {
 		int st;
-		if (waitpid(j->pid, &st, __WALL) < 0)
+		if (wait_tracee(j, &st) < 0)
 			return -errno;
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			return -ESRCH;

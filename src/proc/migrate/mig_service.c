@@ -117,6 +117,7 @@ struct kid {
 	bool has_ids;    /* its ids at home are known: */
 	uid_t uid, suid; /* real and saved uid */
 	gid_t gid;       /* real gid */
+	int stop_sig;    /* stopped by this signal, the stop not reaped by the migrant; 0: none */
 };
 
 struct move;
@@ -1246,6 +1247,22 @@ static size_t children_of(pid_t pid, pid_t *out, size_t max)
 	return n;
 }
 
+/* The signal that stopped process pid, if its parent has not reaped that
+ * stop yet (waitpid WUNTRACED would report it); else 0. /proc/PID/stat's
+ * exit_code (field 52) holds it until the wait takes it. */
+static int unreaped_stop(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	ssize_t n = krg_read_small(path, buf, sizeof(buf));
+	const char *p = n > 0 ? strrchr(buf, ')') : NULL;
+	if (!p || (p[2] != 'T'))
+		return 0;
+	const char *last = strrchr(buf, ' ');
+	int code = last ? atoi(last + 1) : 0;
+	return code >= 1 && code <= 64 ? code : 0;
+}
+
 /* The children v's process leaves at home, for ghosts on the target: at
  * home every child of the original (still there or not waited for); a
  * migrant here takes its ghosts along (not the ones it reaped, nor
@@ -1277,12 +1294,14 @@ static size_t list_kids(const struct move *v, struct kid *out)
 				fclose(f);
 			if (hu && hg)
 				out[k].has_ids = true, out[k].uid = u[0], out[k].suid = u[2], out[k].gid = g;
+			out[k].stop_sig = unreaped_stop(c[i]);
 			k++;
 			continue;
 		}
 		for (size_t j = 0; v->h && j < v->h->nkids; j++)
 			if (v->h->kids[j].ghost == c[i]) {
 				out[k] = v->h->kids[j];
+				out[k].stop_sig = unreaped_stop(c[i]);  /* its ghost's, here */
 				out[k++].as = c[i];
 			}
 	}
@@ -1360,6 +1379,10 @@ static void move_dumped(struct move *v, const char *spec)
 		if (kids[i].has_ids) {
 			kx[i].has_uid = kx[i].has_suid = kx[i].has_gid = true;
 			kx[i].uid = kids[i].uid, kx[i].suid = kids[i].suid, kx[i].gid = kids[i].gid;
+		}
+		if (kids[i].stop_sig) {
+			kx[i].has_stop_signal = true;
+			kx[i].stop_signal = (uint32_t)kids[i].stop_sig;
 		}
 		kp[i] = &kx[i];
 	}
@@ -2044,6 +2067,7 @@ static void rx_try_start(struct rx *x)
 		hd.kid_as[hd.nkids] = (pid_t)k->as;
 		if ((hd.kid_ids[hd.nkids] = k->has_uid && k->has_suid && k->has_gid))
 			hd.kid_uid[hd.nkids] = k->uid, hd.kid_suid[hd.nkids] = k->suid, hd.kid_gid[hd.nkids] = k->gid;
+		hd.kid_stop[hd.nkids] = k->has_stop_signal && k->stop_signal >= 1 && k->stop_signal <= 64 ? (int)k->stop_signal : 0;
 		snprintf(hd.kid_comm[hd.nkids++], sizeof(hd.kid_comm[0]), "%s", k->comm ? k->comm : "");
 	}
 	int sv[2];

@@ -97,7 +97,8 @@ static bool all_stopped(pid_t pid)
 			continue;
 		buf[n] = 0;
 		char *p = strrchr(buf, ')');
-		if (!p || (p[2] != 'T' && p[2] != 't'))
+		/* an exited leader (a zombie thread) stays as it is */
+		if (!p || (p[2] != 'T' && p[2] != 't' && p[2] != 'Z' && p[2] != 'X'))
 			ok = false;
 	}
 	closedir(d);
@@ -204,7 +205,7 @@ static void test_hold(uint32_t id)
 static bool proxyable(pid_t pid, int fd)
 {
 	char path[64], link[256];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
 	ssize_t n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return false;
@@ -217,7 +218,7 @@ static bool proxyable(pid_t pid, int fd)
 static int fd_flags(pid_t pid, int fd)
 {
 	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ckpt_live_tid(pid), fd);
 	int f = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
 	if (f >= 0)
@@ -272,7 +273,7 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		}
 		int acc = fl & O_ACCMODE;
 		px[i].reads = acc == O_RDONLY || (acc == O_RDWR && px[i].num == 0);
-		int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		int pfd = (int)syscall(SYS_pidfd_open, j.pid, j.pid == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
 		int dup = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, px[i].num, 0);
 		struct winsize ws;
 		px[i].wslave = -1;
@@ -291,7 +292,7 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		px[i].oflags = fl & ~O_CLOEXEC & ~O_CREAT & ~O_EXCL & ~O_TRUNC;
 		if (px[i].tty) {
 			char lp[64];
-			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", pid, px[i].num);
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", j.pid, px[i].num);
 			ssize_t ln = readlink(lp, px[i].tpath, sizeof(px[i].tpath) - 1);
 			px[i].tpath[ln > 0 ? ln : 0] = 0;
 		}
@@ -477,7 +478,7 @@ static int parse_refused(const char *msg, pid_t pid, struct prox *px, size_t *n)
 static bool is_tty_link(pid_t pid, int fd)
 {
 	char path[64], link[256];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
 	ssize_t n = readlink(path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return false;
@@ -495,7 +496,7 @@ static void find_unmovable(pid_t pid, struct prox *px, size_t *n)
 	char path[64], link[128];
 	struct { int fd; unsigned long ino; int acc; } pipes[256];
 	size_t np = 0;
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	snprintf(path, sizeof(path), "/proc/%d/fd", ckpt_live_tid(pid));
 	DIR *d = opendir(path);
 	if (!d)
 		return;
@@ -509,7 +510,7 @@ static void find_unmovable(pid_t pid, struct prox *px, size_t *n)
 				px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1, .wslave = -1 };
 			continue;
 		}
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
 		ssize_t k = readlink(path, link, sizeof(link) - 1);
 		unsigned long ino;
 		if (k > 0 && (link[k] = 0, sscanf(link, "pipe:[%lu]", &ino) == 1) && np < 256) {
@@ -554,8 +555,8 @@ static int make_uffd(pid_t pid)
 	 * signal taken during an injection would be held back and sent
 	 * again without its queued value). */
 	uint64_t mask, all = ~0ULL;
-	if (ptrace(PTRACE_GETSIGMASK, pid, (void *)sizeof(mask), &mask) < 0 ||
-	    ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(all), &all) < 0) {
+	if (ptrace(PTRACE_GETSIGMASK, j.pid, (void *)sizeof(mask), &mask) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, j.pid, (void *)sizeof(all), &all) < 0) {
 		r = -errno;
 		inj_detach(&j);
 		return r;
@@ -565,7 +566,7 @@ static int make_uffd(pid_t pid)
 		tfd = inj_call(&j, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0);
 	int fd = (int)tfd;
 	if (tfd >= 0) {
-		int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		int pfd = (int)syscall(SYS_pidfd_open, j.pid, j.pid == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
 		fd = pfd < 0 ? -errno : (int)syscall(SYS_pidfd_getfd, pfd, (int)tfd, 0);
 		if (fd < 0)
 			fd = -errno;
@@ -573,7 +574,7 @@ static int make_uffd(pid_t pid)
 			close(pfd);
 		inj_call(&j, SYS_close, tfd, 0, 0, 0, 0, 0);
 	}
-	ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(mask), &mask);
+	ptrace(PTRACE_SETSIGMASK, j.pid, (void *)sizeof(mask), &mask);
 	inj_detach(&j);
 	return fd;
 }

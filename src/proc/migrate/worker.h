@@ -35,6 +35,7 @@ struct mig_hold {
 	bool kid_ids[MIG_MAX_KIDS];         /* the next three are known (else the migrant's uid/gid) */
 	uid_t kid_uid[MIG_MAX_KIDS], kid_suid[MIG_MAX_KIDS];
 	gid_t kid_gid[MIG_MAX_KIDS];
+	int kid_stop[MIG_MAX_KIDS];         /* stopped at home by this signal, stop not reaped: the ghost stops so too */
 	char ghost[512];                    /* the krg-ghost program */
 };
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);

@@ -175,6 +175,24 @@ int table_proc_cmdline(pid_t pid, char *buf, size_t len)
 	ssize_t n = krg_read_small(path, buf, len);
 	if (n < 0)
 		return (int)n;
+	if (n == 0) {
+		/* A leader that exited (pthread_exit in main) has no mm: its
+		 * threads still show the command line. */
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		DIR *d = opendir(path);
+		struct dirent *de;
+		while (d && n == 0 && (de = readdir(d))) {
+			if (atoi(de->d_name) <= 0 || atoi(de->d_name) == pid)
+				continue;
+			char tp[96];
+			snprintf(tp, sizeof(tp), "/proc/%d/task/%s/cmdline", (int)pid, de->d_name);
+			n = krg_read_small(tp, buf, len);
+			if (n < 0)
+				n = 0;
+		}
+		if (d)
+			closedir(d);
+	}
 	while (n > 0 && buf[n - 1] == 0)
 		n--;
 	for (ssize_t i = 0; i < n; i++)

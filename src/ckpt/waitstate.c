@@ -41,15 +41,7 @@ static int inj_errno(long ret)
  * ("core", or "core.PID" with kernel.core_uses_pid). */
 static void remove_core_dir(const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(d), e->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
+	krg_rm_tree(AT_FDCWD, dir, NULL);
 }
 
 /* A core-dumping death leaves its core in a private directory of ours,

@@ -9,7 +9,9 @@
 #       kill every fork of krgd, the stand-in among them);
 #   (c) with --new-pidns, and the restart worker (parent of the
 #       namespace's init and of the process) is killed;
-#   (d) with --new-pidns, and only krgd's own process is killed.
+#   (d) with --new-pidns, and only krgd's own process is killed;
+#   (e) in the background (plain `krg restart ID`), and only krgd's own
+#       process is killed: the worker stays its parent, tied to krgd.
 # Each time the restored program must be gone from node 1 within a few
 # seconds: found by a unique marker in its argv with pgrep inside node 1
 # (krg ps cannot see one that escaped under the node's init).
@@ -99,5 +101,14 @@ wait_for 5 "the restored sleeper to die with krgd" off_node 1 "$MARK"
 wait_for 5 "the worker ($mid) to die with krgd" gone "$mid"
 restart_krgd
 echo "ok   --new-pidns: krgd killed, the worker and the restored process died with it"
+
+# (e) background, krgd killed.
+new=$(on 1 "$KRG" restart "$id") || fail "restart: $new"
+restored_and_parent
+kill_krgd_only
+wait_for 5 "the restored sleeper to die with krgd" off_node 1 "$MARK"
+wait_for 5 "the worker ($mid) to die with krgd" gone "$mid"
+restart_krgd
+echo "ok   background restart: krgd killed, the worker and the restored process died with it"
 rm -rf "$W"
 echo PASS

@@ -167,6 +167,9 @@ static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	if (!nl || end != nl || status > 0 || status < -4095) {
 		answer(c, j->o, -EIO, j->restart ? "the restart worker died" : "the dump worker died", 0);
 	} else if (status < 0) {
+		/* The reason goes to the caller and to the log: an admin looking
+		 * at a failed restart finds it here too. */
+		log_warn("ckpt: %s failed: %s", j->restart ? "restart" : "dump", nl + 1);
 		answer(c, j->o, (int)status, nl + 1, 0);
 	} else if (j->restart) {
 		long pid = strtol(nl + 1, &end, 10);
@@ -215,6 +218,22 @@ struct work {
 	pid_t krgd;      /* the worker's parent */
 };
 
+/* Close every fd from 3 up but keep_a and keep_b (-1: none). */
+static void close_all_but(int keep_a, int keep_b)
+{
+	int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
+	unsigned next = 3;
+	for (int k = 0; k < 2; k++) {
+		int keep = k ? hi : lo;
+		if (keep < 3)
+			continue;
+		if ((unsigned)keep > next)
+			close_range(next, (unsigned)keep - 1, 0);
+		next = (unsigned)keep + 1;
+	}
+	close_range(next, ~0u, 0);
+}
+
 /* In the worker: never returns. */
 _Noreturn static void worker_main(int fd, const struct work *w)
 {
@@ -247,44 +266,51 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 					dup2(dn, k);
 			close(dn);
 		}
-		/* A worker that stays (--new-pidns) dies with krgd, and the
-		 * application with it (root_pdeathsig; the namespace's init too,
-		 * on its pipe's EOF): otherwise both run on under the node's
-		 * init, out of krg's sight. Checked after: krgd may be gone. A
-		 * worker that exits hands the root to krgd, so it cannot tie the
-		 * root to itself (docs/checkpoint.md). */
-		if (w->new_pidns && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd))
+		/* The worker stays as the restored root's parent (and, with
+		 * --new-pidns, the namespace's keeper) until the root ends. It
+		 * dies with krgd, and the application with it (root_pdeathsig;
+		 * the namespace's init too, on its pipe's EOF): otherwise the
+		 * application would run on under the node's init, out of krg's
+		 * sight. Checked after: krgd may be gone already. A worker that
+		 * exited would hand the root to krgd, and no death signal can
+		 * follow that (docs/checkpoint.md). */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd)
 			_exit(0);
 		if (r == 0) {
 			struct ckpt_error err = { { 0 } };
 			struct ckpt_pidns ns = { 0 };
-			struct ckpt_restore_opts o = { .root_pdeathsig = w->new_pidns ? SIGKILL : 0 };
+			struct ckpt_restore_opts o = { .root_pdeathsig = SIGKILL };
 			pid_t pid;
 			r = ckpt_restore_opts(msg, w->new_pidns ? &ns : NULL, &o, &pid, &err);
 			if (r < 0)
 				snprintf(msg, sizeof(msg), "%s", err.msg);
 			else
 				snprintf(msg, sizeof(msg), "%d", (int)pid);
-			if (r == 0 && w->new_pidns) {
-				/* Answer (EOF ends the answer), then be the namespace's
-				 * keeper: its init exits with the root, ending the rest. */
+			if (r == 0) {
+				/* Answer (EOF ends the answer), then wait for the root
+				 * (and be the namespace's keeper: its init exits with
+				 * the root, ending the rest). */
 				int n = snprintf(out, sizeof(out), "0\n%s", msg);
 				put_all(fd, out, (size_t)n);
 				close(fd);
+				/* Nothing of krgd's kept open for the application's
+				 * lifetime (a peer's connection it closed would stay
+				 * open here): only the namespace keeper's own fds. */
+				close_all_but(w->new_pidns ? ns.fd : -1, w->new_pidns ? ns.home : -1);
 				int st;
 				while (waitpid(pid, &st, 0) < 0)
 					if (errno != EINTR) {
 						st = 1 << 8;
 						break;
 					}
-				ckpt_pidns_finish(&ns, st);
+				if (w->new_pidns)
+					ckpt_pidns_finish(&ns, st);
 				_exit(0);
 			}
 		}
 	}
 	int n = snprintf(out, sizeof(out), "%d\n%s", r < 0 ? r : 0, msg);
 	put_all(fd, out, (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
-	/* The restored process (restart) is our child: it goes to krgd. */
 	_exit(0);
 }
 
@@ -951,6 +977,13 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 	snprintf(pp, sizeof(pp), "/proc/%u", pid);
 	if (stat(pp, &st) < 0)
 		return -ESRCH;
+	/* The image belongs to the process's user, who may restart it; a
+	 * process whose real or saved uid is another (a set-uid program, a
+	 * root daemon running with a dropped euid) asks for identities that
+	 * user may not have: its image is root's, as only root may restore
+	 * it (restore's check_owner). */
+	if (ruid != st.st_uid || suid != st.st_uid)
+		st.st_uid = 0, st.st_gid = 0;
 	struct work w = {
 		.pid = (pid_t)pid, .uid = st.st_uid, .gid = st.st_gid, .appid = krg_procid_make(c->self, pid),
 		.freeze = d->freeze ? 1 : d->unfreeze ? -1 : 0,

@@ -34,6 +34,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/fileio.h"
 #include "ckpt/ckpt.h"
 #include "proc/migrate/inject.h"
 #include "proc/migrate/mig-int.h"
@@ -65,15 +66,7 @@ static void sendf(int sock, uint8_t type, const char *fmt, ...)
 
 void mig_rm_rf(const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(d), e->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
+	krg_rm_tree(AT_FDCWD, dir, NULL);
 }
 
 static bool all_stopped(pid_t pid)

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -187,8 +188,13 @@ int ckpt_precopy_final(struct ckpt_precopy *pc, struct ckpt_error *err);
 bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t *off, uint64_t *sum);
 
 /* ---- mm.c ---- */
-/* pc may be NULL; with pc's writer for pid, pages go on its file (sparse). */
-int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+/* pc may be NULL; with pc's writer for pid, pages go on its file (sparse).
+ * seen (may be NULL): shared anonymous objects saved by earlier processes
+ * of the same dump (their first window), extended by this one: pages of a
+ * window already saved are not saved again. */
+struct ckpt_shm_table;
+int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out,
+		 struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);
 /* defer_lazy: leave the pages of lazy VMAs unchecked (their sums are
  * still covered by the frame sum): a lazy restore checks them. */
@@ -206,9 +212,11 @@ void ckpt_vma_check_free(struct ckpt_vma_check *c);
  * pages (smaps VmFlags "um": a lazy restore still copying its memory in);
  * the dump reads present pages only. -EBUSY with the line in err. */
 int ckpt_mm_wait_filled(pid_t pid, int timeout_ms, struct ckpt_error *err);
-/* Shared anonymous memory objects restored so far in an application:
- * a later process that maps the same object (Vma.shmem_ino) maps the
- * owner's through /proc/<owner>/map_files instead of a copy. */
+/* Shared anonymous memory objects restored (or dumped) so far in an
+ * application: a later process that maps the same object (Vma.shmem_ino)
+ * maps the owner's through /proc/<owner>/map_files instead of a copy. The
+ * first process to map an object, in image order, is its owner at dump
+ * and at restore alike. */
 struct ckpt_shm {
 	uint64_t ino;
 	pid_t owner;               /* as the restored processes see it */
@@ -218,6 +226,12 @@ struct ckpt_shm_table {
 	struct ckpt_shm *e;        /* owned */
 	size_t n;
 };
+static inline void ckpt_shm_table_done(struct ckpt_shm_table *t)
+{
+	free(t->e);
+	t->e = NULL;
+	t->n = 0;
+}
 /* self: the tracee's pid as the application sees it; shm may be NULL. */
 /* lz (may be NULL): copy private anonymous memory in lazily (lazy.c),
  * its thread started before this returns. */

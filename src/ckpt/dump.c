@@ -370,6 +370,8 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		return ckpt_fail(err, errno, "image directory %s: chmod: %s", dir, strerror(errno));
 
 	struct dump_app a = { 0 };
+	/* Shared anonymous memory: saved with the first process mapping it. */
+	_cleanup_(ckpt_shm_table_done) struct ckpt_shm_table shm_seen = { 0 };
 	bool thawed = false;
 	_cleanup_free_ Krg__Ckpt__Files **files = NULL;
 	if ((r = freeze_app(&a, pid, !opts->process_only, err)) < 0)
@@ -434,7 +436,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		uint64_t brk = 0;
 		if ((r = dump_core(p, err, &brk)) < 0)
 			goto out;
-		if ((r = ckpt_mm_dump(p->pid, brk, dirfd, opts->precopy, &p->mm, err)) < 0)
+		if ((r = ckpt_mm_dump(p->pid, brk, dirfd, opts->precopy, &shm_seen, &p->mm, err)) < 0)
 			goto out;
 		if ((r = write_proc(dirfd, p, err)) < 0)
 			goto out;

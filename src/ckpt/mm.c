@@ -327,17 +327,43 @@ static int for_wanted_ranges(pid_t pid, int pmfd, const Krg__Ckpt__Vma *v, bool 
 	return 0;
 }
 
+/* Where a VMA's pages are read from: the process's memory, or (shared
+ * anonymous memory) its object through /proc/PID/map_files, with pread at
+ * the address plus delta. Reading the object reads what every process
+ * sharing it wrote, and maps nothing into the process: a process_vm_readv
+ * of a page no one touched would allocate it in the object. */
+struct page_src {
+	pid_t pid;
+	int fd;         /* the object, or -1: the process's memory */
+	int64_t delta;  /* file offset - address */
+};
+
+static int src_read(const struct page_src *src, uint64_t addr, void *buf, size_t len)
+{
+	if (src->fd < 0)
+		return ckpt_peek(src->pid, addr, buf, len);
+	for (size_t got = 0; got < len;) {
+		ssize_t n = pread(src->fd, (uint8_t *)buf + got, len - got, (off_t)((int64_t)(addr + got) + src->delta));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
 /* Pages [s, e) of v, all wanted: read IO_CHUNK at a time, appended,
  * hashed, recorded as runs (merged with the previous one when contiguous
  * in both the address space and the file). */
-static int dump_range(pid_t pid, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s, uint64_t e,
-		      struct ckpt_error *err)
+static int dump_range(const struct page_src *src, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s,
+		      uint64_t e, struct ckpt_error *err)
 {
 	for (uint64_t addr = s; addr < e;) {
 		size_t len = (size_t)MIN(e - addr, IO_CHUNK);
-		int r = ckpt_peek(pid, addr, buf, len);
+		int r = src_read(src, addr, buf, len);
 		if (r < 0)
-			return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, addr, len, strerror(-r));
+			return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", src->pid, addr, len, strerror(-r));
 		extend_run(v, addr, len / CKPT_PAGE, ckpt_writer_offset(w));
 		XXH3_128bits_update(hs, buf, len);
 		if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
@@ -366,17 +392,17 @@ static int dump_vma_pagemap(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, XXH3_state_t
 		if (want && run == UINT64_MAX)
 			run = i;
 		if (!want && run != UINT64_MAX) {
-			int r = dump_range(pid, v, hs, w, buf, v->start + run * CKPT_PAGE, v->start + i * CKPT_PAGE, err);
+			int r = dump_range(&(struct page_src){ pid, -1, 0 }, v, hs, w, buf, v->start + run * CKPT_PAGE, v->start + i * CKPT_PAGE, err);
 			if (r < 0)
 				return r;
 			run = UINT64_MAX;
 		}
 	}
-	return run == UINT64_MAX ? 0 : dump_range(pid, v, hs, w, buf, v->start + run * CKPT_PAGE, v->end, err);
+	return run == UINT64_MAX ? 0 : dump_range(&(struct page_src){ pid, -1, 0 }, v, hs, w, buf, v->start + run * CKPT_PAGE, v->end, err);
 }
 
 struct range_dump {
-	pid_t pid;
+	struct page_src src;
 	Krg__Ckpt__Vma *v;
 	XXH3_state_t *hs;
 	struct ckpt_writer *w;
@@ -386,20 +412,93 @@ struct range_dump {
 static int range_dump_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error *err)
 {
 	struct range_dump *d = ctx;
-	return dump_range(d->pid, d->v, d->hs, d->w, d->buf, s, e, err);
+	return dump_range(&d->src, d->v, d->hs, d->w, d->buf, s, e, err);
 }
+
+/* Shared anonymous memory: its object, opened through
+ * /proc/PID/map_files/START-END (root), read at the VMA's window. 0, or
+ * -errno (the caller reads the process's memory instead). */
+static int shmem_open(pid_t pid, const Krg__Ckpt__Vma *v, struct page_src *src)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start, v->end);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*src = (struct page_src){ pid, fd, (int64_t)(v->has_pgoff ? v->pgoff : 0) - (int64_t)v->start };
+	return 0;
+}
+
+/* The ranges of v's window of its object that hold pages: SEEK_DATA and
+ * SEEK_HOLE on a shmem file give what is in its page cache or swap,
+ * whichever process of the application (or outside it) wrote it; pages
+ * nobody touched are holes and read as zeros once restored. A 4 GiB
+ * region with three pages written is three pages of image, not 4 GiB
+ * (pagemap would see only the pages this process has mapped). */
+static int for_shmem_ranges(const struct page_src *src, const Krg__Ckpt__Vma *v, range_fn fn, void *ctx, struct ckpt_error *err)
+{
+	const off_t lo = (off_t)((int64_t)v->start + src->delta), hi = (off_t)((int64_t)v->end + src->delta);
+	const off_t pg = (off_t)CKPT_PAGE;
+	for (off_t at = lo; at < hi;) {
+		off_t d = lseek(src->fd, at, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)  /* no data after at */
+			return 0;
+		off_t h = d < 0 ? -1 : lseek(src->fd, d, SEEK_HOLE);
+		if (h < 0)
+			return ckpt_fail(err, errno, "process %d: shared memory at %#llx: %s: %s", src->pid, (unsigned long long)v->start,
+					 d < 0 ? "SEEK_DATA" : "SEEK_HOLE", strerror(errno));
+		if (d >= hi)
+			return 0;
+		d &= ~(pg - 1);
+		h = (h + pg - 1) & ~(pg - 1);
+		if (h > hi || h <= d)
+			h = hi;
+		int r = fn(ctx, (uint64_t)((int64_t)d - src->delta), (uint64_t)((int64_t)h - src->delta), err);
+		if (r < 0)
+			return r;
+		at = h;
+	}
+	return 0;
+}
+
+/* A shared anonymous object is saved once: with the first process of the
+ * dump that maps it (the one the restore creates it in, same order), and
+ * with a later one only where its window is not inside that first one
+ * (where the restore fills it). seen: the first window of each object. */
+static bool shmem_saved(const struct ckpt_shm_table *seen, const Krg__Ckpt__Vma *v)
+{
+	if (!seen || !v->has_shmem_ino)
+		return false;
+	for (size_t i = 0; i < seen->n; i++)
+		if (seen->e[i].ino == v->shmem_ino) {
+			const struct ckpt_shm *o = &seen->e[i];
+			uint64_t pg = v->has_pgoff ? v->pgoff : 0;
+			return pg >= o->pgoff && pg + (v->end - v->start) <= o->pgoff + (o->end - o->start);
+		}
+	return false;
+}
+
+static void shared_record(struct ckpt_shm_table *shm, pid_t owner, const Krg__Ckpt__Vma *v);
 
 static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
-	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
+	bool shmem = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
 	if (special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
 		return 0;
-	if (!whole && !ex->rss_kb && !ex->swap_kb)
+	/* (A shared page may be present in the object without being mapped
+	 * here: Rss says nothing about it.) */
+	if (!shmem && !ex->rss_kb && !ex->swap_kb)
 		return 0;
 	XXH3_state_t *hs = sum_new();
 	int r = 0;
-	if (whole) {
-		r = dump_range(pid, v, hs, w, buf, v->start, v->end, err);
+	struct range_dump rd = { .src = { pid, -1, 0 }, .v = v, .hs = hs, .w = w, .buf = buf };
+	if (shmem) {
+		if (shmem_open(pid, v, &rd.src) == 0) {
+			r = for_shmem_ranges(&rd.src, v, range_dump_fn, &rd, err);
+			close(rd.src.fd);
+		} else {  /* no map_files (not root?): all of it, as read here */
+			r = dump_range(&rd.src, v, hs, w, buf, v->start, v->end, err);
+		}
 	} else {
 		/* The wanted pages as ranges from PAGEMAP_SCAN: reading 8
 		 * bytes of pagemap per page would take seconds for a large
@@ -407,7 +506,6 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 		 * shadow, a runtime's reserved heap: terabytes of address
 		 * space). KRG_CKPT_NO_PAGEMAP_SCAN: the older kernels' way,
 		 * for tests. */
-		struct range_dump rd = { .pid = pid, .v = v, .hs = hs, .w = w, .buf = buf };
 		r = getenv("KRG_CKPT_NO_PAGEMAP_SCAN") ? 1 : for_wanted_ranges(pid, pmfd, v, true, range_dump_fn, &rd, err);
 		if (r == 1)
 			r = dump_vma_pagemap(pid, pmfd, v, hs, w, buf, err);
@@ -446,15 +544,15 @@ static void sparse_add(Krg__Ckpt__Vma *v, struct sparse_sum *ss, uint64_t addr, 
 }
 
 /* Pages read now (not pre-copied, or written since): [s, s + n pages). */
-static int sparse_fresh(pid_t pid, Krg__Ckpt__Vma *v, struct sparse_sum *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s, uint64_t n,
-			struct ckpt_error *err)
+static int sparse_fresh(const struct page_src *src, Krg__Ckpt__Vma *v, struct sparse_sum *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s,
+			uint64_t n, struct ckpt_error *err)
 {
 	if (!n)
 		return 0;
 	size_t len = n * CKPT_PAGE;
-	int r = ckpt_peek(pid, s, buf, len);
+	int r = src_read(src, s, buf, len);
 	if (r < 0)
-		return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, s, len, strerror(-r));
+		return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", src->pid, s, len, strerror(-r));
 	uint64_t off = ckpt_writer_offset(w);
 	if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
 		return r;
@@ -466,7 +564,7 @@ static int sparse_fresh(pid_t pid, Krg__Ckpt__Vma *v, struct sparse_sum *hs, str
 
 /* The walk of one VMA after a pre-copy, page by page in address order. */
 struct sparse_walk {
-	pid_t pid;
+	struct page_src src;
 	const struct ckpt_precopy *pc;
 	Krg__Ckpt__Vma *v;
 	struct sparse_sum *hs;
@@ -488,7 +586,7 @@ static int sparse_page(struct sparse_walk *s, uint64_t addr, struct ckpt_error *
 		return 0;
 	}
 	/* Address order: the pending fresh pages go before this one. */
-	int r = sparse_fresh(s->pid, s->v, s->hs, s->w, s->buf, s->fs, s->fn, err);
+	int r = sparse_fresh(&s->src, s->v, s->hs, s->w, s->buf, s->fs, s->fn, err);
 	if (r < 0)
 		return r;
 	s->fn = 0;
@@ -519,20 +617,26 @@ static int sparse_range_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error 
 static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, Krg__Ckpt__Vma *v, const struct vma_extra *ex,
 			   struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
-	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
+	bool shmem = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
 	if (special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
 		return 0;
-	if (!whole && !ex->rss_kb && !ex->swap_kb)
+	if (!shmem && !ex->rss_kb && !ex->swap_kb)
 		return 0;
 	_cleanup_free_ struct sparse_sum *hs = malloc(sizeof(*hs));
 	if (!hs)
 		abort();
 	hs->hs = sum_new();
 	hs->n = 0;
-	struct sparse_walk sw = { .pid = pid, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
-	int r = whole ? sparse_range_fn(&sw, v->start, v->end, err) : for_wanted_ranges(pid, pmfd, v, false, sparse_range_fn, &sw, err);
+	struct sparse_walk sw = { .src = { pid, -1, 0 }, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
+	int r;
+	if (shmem && shmem_open(pid, v, &sw.src) == 0)
+		r = for_shmem_ranges(&sw.src, v, sparse_range_fn, &sw, err);
+	else
+		r = shmem ? sparse_range_fn(&sw, v->start, v->end, err) : for_wanted_ranges(pid, pmfd, v, false, sparse_range_fn, &sw, err);
 	if (r == 0)
-		r = sparse_fresh(pid, v, hs, w, buf, sw.fs, sw.fn, err);
+		r = sparse_fresh(&sw.src, v, hs, w, buf, sw.fs, sw.fn, err);
+	if (sw.src.fd >= 0)
+		close(sw.src.fd);
 	if (r == 0 && v->n_runs) {
 		sparse_sum_flush(hs);
 		vma_seal_sum(v, hs->hs);
@@ -589,15 +693,17 @@ static bool missing_registered(const Krg__Ckpt__Mm *mm)
 	return false;
 }
 
-static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out,
+			struct ckpt_error *err);
 
-int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out,
+		 struct ckpt_error *err)
 {
 	/* A page still missing after a lazy restore is not present, and only
 	 * present pages are saved: if it is still coming in, wait until all
 	 * of it is (seen in the smaps the dump reads anyway). */
 	for (int attempt = 0;; attempt++) {
-		int r = mm_dump_once(pid, brk, dirfd, pc, out, err);
+		int r = mm_dump_once(pid, brk, dirfd, pc, seen, out, err);
 		if (r != -EAGAIN || attempt == 2)
 			return r == -EAGAIN ? ckpt_fail(err, EBUSY, "process %d: its memory is still registered for missing pages", pid) : r;
 		if ((r = ckpt_mm_wait_filled(pid, 60000, err)) < 0)
@@ -605,7 +711,8 @@ int ckpt_mm_dump(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Kr
 	}
 }
 
-static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out,
+			struct ckpt_error *err)
 {
 	struct ckpt_writer *pw = ckpt_precopy_writer(pc, pid);
 	Krg__Ckpt__Mm *mm = calloc(1, sizeof(*mm));
@@ -671,13 +778,18 @@ static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy 
 		goto fail;
 	uint64_t expect = 0;
 	for (size_t i = 0; i < mm->n_vmas; i++)
-		expect += mm->vmas[i]->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM ? mm->vmas[i]->end - mm->vmas[i]->start
-									      : (ex[i].rss_kb + ex[i].swap_kb) * 1024;
+		expect += (ex[i].rss_kb + ex[i].swap_kb) * 1024;
 	progress_start("dump", expect);
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if ((r = pw ? dump_vma_sparse(pid, pmfd, pc, mm->vmas[i], &ex[i], w, buf, err)
-			    : dump_vma_pages(pid, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
+	/* seen is extended as this process's objects are saved: on failure
+	 * the whole dump fails, so a stale entry is never used. */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		Krg__Ckpt__Vma *v = mm->vmas[i];
+		if (shmem_saved(seen, v))
+			continue;
+		if ((r = pw ? dump_vma_sparse(pid, pmfd, pc, v, &ex[i], w, buf, err) : dump_vma_pages(pid, pmfd, v, &ex[i], w, buf, err)) < 0)
 			goto fail;
+		shared_record(seen, pid, v);
+	}
 	progress_end();
 	/* The pages frame sum covers the region sums, not the pages again. */
 	for (size_t i = 0; i < mm->n_vmas; i++)

@@ -389,11 +389,27 @@ groups_kept() {
 	[ "$g" = "4 27 100" ] && ok "$name: supplementary groups $g" || bad "$name: groups '$g' after restart, not '4 27 100'"
 }
 
+# shared_big (shared_big.c): 4 GiB of shared anonymous memory between a
+# parent and its child with seven pages written; the image holds those
+# pages once (under 1 MiB of pages in all), not the region per process.
+shared_big() {
+	run_one shared_big
+	local img=$WORK/shared_big/img
+	[ -d "$img" ] || return
+	local kib; kib=$(du -sk "$img" | cut -f1)
+	local pages; pages=$(cat "$img"/pages-*.img | wc -c)
+	if [ "$pages" -lt $((1 << 20)) ] && [ "$kib" -lt 4096 ]; then
+		ok "shared_big: image $kib KiB, $pages bytes of pages"
+	else
+		bad "shared_big: image $kib KiB, $pages bytes of pages (7 pages were written)"
+	fi
+}
+
 if [ $# -gt 0 ]; then
 	tests=("$@")
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file memfd socketpair dev_files threads pending itimer snapshot
-	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem groups halfway
+	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem shared_big groups halfway
 	       oldkernel)
 fi
 for t in "${tests[@]}"; do
@@ -409,6 +425,7 @@ for t in "${tests[@]}"; do
 	vanish) vanish ;;
 	groups) groups_kept ;;
 	halfway) halfway ;;
+	shared_big) shared_big ;;
 	# The memory dump as on kernels without PAGEMAP_SCAN (before 6.7:
 	# pagemap read page by page), its 1 TiB reservation included.
 	oldkernel) rm -rf "$WORK/anon_mem"; KRG_CKPT_NO_PAGEMAP_SCAN=1 run_one anon_mem ;;

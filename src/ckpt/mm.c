@@ -31,6 +31,7 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
 #define PM_FILE (1ULL << 61)
+#define PM_EXCLUSIVE (1ULL << 56)  /* mapped by this process only */
 #define IO_CHUNK (1UL << 20)
 #define FILL_PIECE (4UL << 20)          /* restore: at most this much per UFFDIO_COPY */
 #define FILL_TWO_THREADS (32UL << 20)   /* a second copying thread for a VMA with this much data */
@@ -336,14 +337,14 @@ struct page_src {
 	pid_t pid;
 	int fd;         /* the object, or -1: the process's memory */
 	int64_t delta;  /* file offset - address */
+	int pmfd;       /* the process's pagemap and mem (or -1), borrowed */
+	int memfd;
 };
 
-static int src_read(const struct page_src *src, uint64_t addr, void *buf, size_t len)
+static int pread_all(int fd, void *buf, size_t len, off_t off)
 {
-	if (src->fd < 0)
-		return ckpt_peek(src->pid, addr, buf, len);
 	for (size_t got = 0; got < len;) {
-		ssize_t n = pread(src->fd, (uint8_t *)buf + got, len - got, (off_t)((int64_t)(addr + got) + src->delta));
+		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, off + (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -351,6 +352,42 @@ static int src_read(const struct page_src *src, uint64_t addr, void *buf, size_t
 		got += (size_t)n;
 	}
 	return 0;
+}
+
+/* The process's pages [addr, addr + len), without changing them.
+ * process_vm_readv pins the pages it reads (FOLL_PIN), and since Linux
+ * 5.19 pinning an anonymous page still shared copy-on-write (a parent and
+ * the children it forked) first gives the process a copy of its own: a
+ * checkpoint that leaves the application running un-shared every such
+ * page of every process, 64 MiB shared by four processes became 256.
+ * /proc/PID/mem only takes a reference (FOLL_GET) and leaves the page
+ * shared, but copies through a bounce page (~1.4x the time), so it reads
+ * the chunks that hold a page not mapped by this process alone (pagemap
+ * bit 56), or swapped out (a swap-in is shared the same way). */
+static int proc_read(const struct page_src *src, uint64_t addr, void *buf, size_t len)
+{
+	static uint64_t pm[IO_CHUNK / CKPT_PAGE];
+	for (size_t done = 0; done < len;) {
+		size_t n = MIN(len - done, IO_CHUNK), np = n / CKPT_PAGE;
+		uint64_t a = addr + done;
+		bool excl = src->pmfd >= 0 && src->memfd >= 0 && np * CKPT_PAGE == n &&
+			    pread_all(src->pmfd, pm, np * 8, (off_t)(a / CKPT_PAGE * 8)) == 0;
+		for (size_t k = 0; excl && k < np; k++)
+			excl = (pm[k] & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE);
+		int r = excl || src->memfd < 0 ? ckpt_peek(src->pid, a, (uint8_t *)buf + done, n)
+					       : pread_all(src->memfd, (uint8_t *)buf + done, n, (off_t)a);
+		if (r < 0)
+			return r;
+		done += n;
+	}
+	return 0;
+}
+
+static int src_read(const struct page_src *src, uint64_t addr, void *buf, size_t len)
+{
+	if (src->fd < 0)
+		return proc_read(src, addr, buf, len);
+	return pread_all(src->fd, buf, len, (off_t)((int64_t)addr + src->delta));
 }
 
 /* Pages [s, e) of v, all wanted: read IO_CHUNK at a time, appended,
@@ -376,9 +413,11 @@ static int dump_range(const struct page_src *src, Krg__Ckpt__Vma *v, XXH3_state_
 
 /* The wanted pages of v from 8 bytes of pagemap per page (kernels
  * without PAGEMAP_SCAN). */
-static int dump_vma_pagemap(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf,
+static int dump_vma_pagemap(const struct page_src *proc, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf,
 			    struct ckpt_error *err)
 {
+	const pid_t pid = proc->pid;
+	const int pmfd = proc->pmfd;
 	uint64_t npages = (v->end - v->start) / CKPT_PAGE, run = UINT64_MAX;
 	static uint64_t pm[4096];
 	for (uint64_t i = 0; i < npages; i++) {
@@ -392,13 +431,13 @@ static int dump_vma_pagemap(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, XXH3_state_t
 		if (want && run == UINT64_MAX)
 			run = i;
 		if (!want && run != UINT64_MAX) {
-			int r = dump_range(&(struct page_src){ pid, -1, 0 }, v, hs, w, buf, v->start + run * CKPT_PAGE, v->start + i * CKPT_PAGE, err);
+			int r = dump_range(proc, v, hs, w, buf, v->start + run * CKPT_PAGE, v->start + i * CKPT_PAGE, err);
 			if (r < 0)
 				return r;
 			run = UINT64_MAX;
 		}
 	}
-	return run == UINT64_MAX ? 0 : dump_range(&(struct page_src){ pid, -1, 0 }, v, hs, w, buf, v->start + run * CKPT_PAGE, v->end, err);
+	return run == UINT64_MAX ? 0 : dump_range(proc, v, hs, w, buf, v->start + run * CKPT_PAGE, v->end, err);
 }
 
 struct range_dump {
@@ -418,14 +457,16 @@ static int range_dump_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error *e
 /* Shared anonymous memory: its object, opened through
  * /proc/PID/map_files/START-END (root), read at the VMA's window. 0, or
  * -errno (the caller reads the process's memory instead). */
-static int shmem_open(pid_t pid, const Krg__Ckpt__Vma *v, struct page_src *src)
+static int shmem_open(const struct page_src *proc, const Krg__Ckpt__Vma *v, struct page_src *src)
 {
 	char path[96];
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, v->start, v->end);
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, proc->pid, v->start, v->end);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	*src = (struct page_src){ pid, fd, (int64_t)(v->has_pgoff ? v->pgoff : 0) - (int64_t)v->start };
+	*src = *proc;
+	src->fd = fd;
+	src->delta = (int64_t)(v->has_pgoff ? v->pgoff : 0) - (int64_t)v->start;
 	return 0;
 }
 
@@ -480,8 +521,11 @@ static bool shmem_saved(const struct ckpt_shm_table *seen, const Krg__Ckpt__Vma 
 
 static void shared_record(struct ckpt_shm_table *shm, pid_t owner, const Krg__Ckpt__Vma *v);
 
-static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
+static int dump_vma_pages(const struct page_src *proc, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf,
+			  struct ckpt_error *err)
 {
+	const pid_t pid = proc->pid;
+	const int pmfd = proc->pmfd;
 	bool shmem = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
 	if (special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
 		return 0;
@@ -491,9 +535,9 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 		return 0;
 	XXH3_state_t *hs = sum_new();
 	int r = 0;
-	struct range_dump rd = { .src = { pid, -1, 0 }, .v = v, .hs = hs, .w = w, .buf = buf };
+	struct range_dump rd = { .src = *proc, .v = v, .hs = hs, .w = w, .buf = buf };
 	if (shmem) {
-		if (shmem_open(pid, v, &rd.src) == 0) {
+		if (shmem_open(proc, v, &rd.src) == 0) {
 			r = for_shmem_ranges(&rd.src, v, range_dump_fn, &rd, err);
 			close(rd.src.fd);
 		} else {  /* no map_files (not root?): all of it, as read here */
@@ -508,7 +552,7 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 		 * for tests. */
 		r = getenv("KRG_CKPT_NO_PAGEMAP_SCAN") ? 1 : for_wanted_ranges(pid, pmfd, v, true, range_dump_fn, &rd, err);
 		if (r == 1)
-			r = dump_vma_pagemap(pid, pmfd, v, hs, w, buf, err);
+			r = dump_vma_pagemap(proc, v, hs, w, buf, err);
 	}
 	if (r == 0 && v->n_runs) {
 		vma_seal_sum(v, hs);
@@ -614,9 +658,11 @@ static int sparse_range_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error 
  * The pages it has come from PAGEMAP_SCAN as ranges (a pre-copy needs
  * that ioctl anyway), not 8 bytes of pagemap per page: this runs while
  * the process is frozen. */
-static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, Krg__Ckpt__Vma *v, const struct vma_extra *ex,
+static int dump_vma_sparse(const struct page_src *proc, const struct ckpt_precopy *pc, Krg__Ckpt__Vma *v, const struct vma_extra *ex,
 			   struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
+	const pid_t pid = proc->pid;
+	const int pmfd = proc->pmfd;
 	bool shmem = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
 	if (special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
 		return 0;
@@ -627,9 +673,9 @@ static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, K
 		abort();
 	hs->hs = sum_new();
 	hs->n = 0;
-	struct sparse_walk sw = { .src = { pid, -1, 0 }, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
+	struct sparse_walk sw = { .src = *proc, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
 	int r;
-	if (shmem && shmem_open(pid, v, &sw.src) == 0)
+	if (shmem && shmem_open(proc, v, &sw.src) == 0)
 		r = for_shmem_ranges(&sw.src, v, sparse_range_fn, &sw, err);
 	else
 		r = shmem ? sparse_range_fn(&sw, v->start, v->end, err) : for_wanted_ranges(pid, pmfd, v, false, sparse_range_fn, &sw, err);
@@ -723,7 +769,7 @@ static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy 
 	struct vma_extra *ex = NULL;
 	struct ckpt_writer *w = NULL;
 	_cleanup_free_ uint8_t *buf = NULL;
-	_cleanup_close_ int pmfd = -1, afd = -1;
+	_cleanup_close_ int pmfd = -1, afd = -1, memfd = -1;
 	char path[64], name[64];
 	int r = parse_smaps(pid, mm, &ex, err);
 	if (r < 0)
@@ -780,13 +826,16 @@ static int mm_dump_once(pid_t pid, uint64_t brk, int dirfd, struct ckpt_precopy 
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		expect += (ex[i].rss_kb + ex[i].swap_kb) * 1024;
 	progress_start("dump", expect);
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	memfd = open(path, O_RDONLY | O_CLOEXEC);  /* without it, process_vm_readv alone */
+	const struct page_src proc = { .pid = pid, .fd = -1, .pmfd = pmfd, .memfd = memfd };
 	/* seen is extended as this process's objects are saved: on failure
 	 * the whole dump fails, so a stale entry is never used. */
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		Krg__Ckpt__Vma *v = mm->vmas[i];
 		if (shmem_saved(seen, v))
 			continue;
-		if ((r = pw ? dump_vma_sparse(pid, pmfd, pc, v, &ex[i], w, buf, err) : dump_vma_pages(pid, pmfd, v, &ex[i], w, buf, err)) < 0)
+		if ((r = pw ? dump_vma_sparse(&proc, pc, v, &ex[i], w, buf, err) : dump_vma_pages(&proc, v, &ex[i], w, buf, err)) < 0)
 			goto fail;
 		shared_record(seen, pid, v);
 	}

@@ -236,8 +236,18 @@ static inline void ckpt_shm_table_done(struct ckpt_shm_table *t)
 /* lz (may be NULL): copy private anonymous memory in lazily (lazy.c),
  * its thread started before this returns. */
 struct ckpt_lazy;
+/* The process a tracee was forked from after that one's memory was
+ * restored: its image, whose memory the tracee holds copy-on-write. */
+struct ckpt_mm_parent {
+	const Krg__Ckpt__Mm *mm;           /* borrowed */
+	const struct ckpt_blob *pages;     /* borrowed */
+};
+/* from (may be NULL): private anonymous VMAs the image has exactly as
+ * from's are kept, still shared copy-on-write with it; only the pages
+ * that differ are written, and those from has and this image has not are
+ * dropped (MADV_DONTNEED). */
 int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_shm_table *shm, pid_t self,
-		    struct ckpt_lazy *lz, struct ckpt_error *err);
+		    struct ckpt_lazy *lz, const struct ckpt_mm_parent *from, struct ckpt_error *err);
 
 /* ---- lazy.c: post-copy from the image, for a migration ---- */
 struct ckpt_lazy *ckpt_lazy_new(void);

@@ -1487,21 +1487,147 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_lazy *lz
 	return 0;
 }
 
+/* Copy-on-write sharing with the process this one was forked from
+ * (ckpt_mm_parent). */
+
+static bool runs_sorted(const Krg__Ckpt__Vma *v)
+{
+	for (size_t i = 1; i < v->n_runs; i++)
+		if (v->runs[i]->start < v->runs[i - 1]->start + v->runs[i - 1]->npages * CKPT_PAGE)
+			return false;
+	return true;
+}
+
+/* from's VMA that v is exactly (same range, protection, flags, private
+ * anonymous), so the tracee holds v's memory already as from's; or NULL. */
+static const Krg__Ckpt__Vma *inherited_vma(const struct ckpt_mm_parent *from, const Krg__Ckpt__Vma *v)
+{
+	if (!from || (v->flags & MAP_SHARED) || v->has_shmem_ino ||
+	    (v->kind != KRG__CKPT__VMA_KIND__VMA_ANON && v->kind != KRG__CKPT__VMA_KIND__VMA_HEAP && v->kind != KRG__CKPT__VMA_KIND__VMA_STACK))
+		return NULL;
+	size_t lo = 0, hi = from->mm->n_vmas;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const Krg__Ckpt__Vma *pv = from->mm->vmas[mid];
+		if (pv->start < v->start)
+			lo = mid + 1;
+		else if (pv->start > v->start)
+			hi = mid;
+		else
+			return pv->end == v->end && pv->prot == v->prot && pv->flags == v->flags && pv->kind == v->kind && !pv->has_shmem_ino &&
+				       runs_sorted(pv) && runs_sorted(v) ? pv : NULL;
+	}
+	return NULL;
+}
+
+/* The bytes of v's saved page at addr, or NULL: not saved (reads zero). */
+static const uint8_t *saved_page(const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, uint64_t addr)
+{
+	size_t lo = 0, hi = v->n_runs;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const Krg__Ckpt__PageRun *run = v->runs[mid];
+		if (addr < run->start)
+			hi = mid;
+		else if (addr >= run->start + run->npages * CKPT_PAGE)
+			lo = mid + 1;
+		else
+			return pages->data + run->offset + (addr - run->start);
+	}
+	return NULL;
+}
+
+/* v, inherited from pv: the pages that differ are written (each one now
+ * the tracee's own copy), those pv has and v has not are dropped; the
+ * rest stays shared with the parent. */
+static int fix_inherited(struct ckpt_tracee *t, const Krg__Ckpt__Vma *v, const Krg__Ckpt__Vma *pv, const struct ckpt_blob *pages,
+			 const struct ckpt_blob *ppages, struct ckpt_error *err)
+{
+	bool opened = false;
+	int r = 0;
+	for (size_t j = 0; j < v->n_runs && r == 0; j++) {
+		const Krg__Ckpt__PageRun *run = v->runs[j];
+		uint64_t ws = 0, wn = 0;  /* pages to write: from ws, wn of them */
+		for (uint64_t k = 0; k <= run->npages && r == 0; k++) {
+			uint64_t a = run->start + k * CKPT_PAGE;
+			const uint8_t *theirs = k < run->npages ? saved_page(pv, ppages, a) : NULL;
+			bool differs = k < run->npages && (!theirs || memcmp(theirs, pages->data + run->offset + k * CKPT_PAGE, CKPT_PAGE));
+			if (differs && wn) {
+				wn++;
+				continue;
+			}
+			if (differs) {
+				ws = a, wn = 1;
+				continue;
+			}
+			if (!wn)
+				continue;
+			/* Written through the page tables: a read-only or PROT_NONE
+			 * VMA is opened for it a moment. */
+			if (!opened && (v->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) {
+				long ret = sys(t, err, SYS_mprotect, (long)v->start, (long)(v->end - v->start), PROT_READ | PROT_WRITE, 0, 0, 0);
+				if (ret < 0)
+					return ckpt_fail(err, (int)-ret, "mprotect %#llx: %s", (unsigned long long)v->start, strerror((int)-ret));
+				opened = true;
+			}
+			r = ckpt_poke(t->pid, ws, pages->data + run->offset + (ws - run->start), wn * CKPT_PAGE);
+			if (r < 0)
+				return ckpt_fail(err, r, "writing %llu pages at %#llx: %s", (unsigned long long)wn, (unsigned long long)ws, strerror(-r));
+			wn = 0;
+		}
+		progress_add(run->npages * CKPT_PAGE);
+	}
+	for (size_t j = 0; j < pv->n_runs; j++) {
+		const Krg__Ckpt__PageRun *run = pv->runs[j];
+		uint64_t zs = 0, zn = 0;  /* pages to drop */
+		for (uint64_t k = 0; k <= run->npages; k++) {
+			uint64_t a = run->start + k * CKPT_PAGE;
+			bool drop = k < run->npages && !saved_page(v, pages, a);
+			if (drop) {
+				zs = zn ? zs : a;
+				zn++;
+				continue;
+			}
+			if (!zn)
+				continue;
+			long ret = sys(t, err, SYS_madvise, (long)zs, (long)(zn * CKPT_PAGE), MADV_DONTNEED, 0, 0, 0);
+			if (ret < 0)
+				return ckpt_fail(err, (int)-ret, "dropping %llu pages at %#llx: %s", (unsigned long long)zn, (unsigned long long)zs,
+						 strerror((int)-ret));
+			zn = 0;
+		}
+	}
+	if (opened) {
+		long ret = sys(t, err, SYS_mprotect, (long)v->start, (long)(v->end - v->start), v->prot, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "mprotect %#llx: %s", (unsigned long long)v->start, strerror((int)-ret));
+	}
+	return 0;
+}
+
 int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_shm_table *shm, pid_t self,
-		    struct ckpt_lazy *lz, struct ckpt_error *err)
+		    struct ckpt_lazy *lz, const struct ckpt_mm_parent *from, struct ckpt_error *err)
 {
 	static struct range cur[8192];
 	size_t n;
 	int r = read_ranges(t->pid, cur, ARRAY_SIZE(cur), &n);
 	if (r < 0)
 		return ckpt_fail(err, r, "reading the new process's maps: %s", strerror(-r));
-	/* Keep: the helper, the kernel's vdso and vvar areas (in address order). */
-	struct range keep[16], sp[8];
+	/* Keep: the helper, the kernel's vdso and vvar areas, the VMAs
+	 * inherited as they are (in address order). */
+	struct range sp[8];
 	size_t nk = 0, nsp = 0;
+	_cleanup_free_ struct range *keep = malloc((16 + mm->n_vmas) * sizeof(*keep));
+	_cleanup_free_ const Krg__Ckpt__Vma **inh = calloc(mm->n_vmas + 1, sizeof(*inh));
+	if (!keep || !inh)
+		abort();
 	keep[nk++] = (struct range){ t->code & ~(CKPT_PAGE - 1), t->scratch + t->scratch_len, "helper" };
 	for (size_t i = 0; i < n; i++)
 		if ((!strcmp(cur[i].name, "[vdso]") || !strncmp(cur[i].name, "[vvar", 5)) && nsp < 8 && nk < 16)
 			sp[nsp++] = cur[i], keep[nk++] = cur[i];
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if ((inh[i] = inherited_vma(from, mm->vmas[i])))
+			keep[nk++] = (struct range){ mm->vmas[i]->start, mm->vmas[i]->end, "inherited" };
 	/* Sort keep by address (tiny). */
 	for (size_t i = 0; i < nk; i++)
 		for (size_t j = i + 1; j < nk; j++)
@@ -1535,7 +1661,9 @@ int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct
 	progress_start("restore", pages->len);
 	struct open_file of = { .fd = -1 };
 	for (size_t i = 0; i < mm->n_vmas && r == 0; i++)
-		if (!special(mm->vmas[i]))
+		if (inh[i])
+			r = fix_inherited(t, mm->vmas[i], inh[i], pages, from->pages, err);
+		else if (!special(mm->vmas[i]))
 			r = map_vma(t, &f, lz, &of, shm, self, mm->vmas[i], pages, mm->pages_sparse, err);
 	if (of.fd >= 0)
 		sys(t, err, SYS_close, of.fd, 0, 0, 0, 0, 0);

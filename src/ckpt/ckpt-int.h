@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -204,8 +205,14 @@ int ckpt_precopy_final(struct ckpt_precopy *pc, struct ckpt_error *err);
 bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t *off, uint64_t *sum);
 
 /* ---- mm.c ---- */
-/* pc may be NULL; with pc's writer for pid, pages go on its file (sparse). */
-int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+/* pc may be NULL; with pc's writer for pid, pages go on its file (sparse).
+ * acc: the thread to read through (pid, or a live thread when the leader
+ * exited). seen (may be NULL): shared anonymous objects saved by earlier
+ * processes of the same dump (their first window), extended by this one:
+ * pages of a window already saved are not saved again. */
+struct ckpt_shm_table;
+int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen,
+		 Krg__Ckpt__Mm **out, struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);
 /* defer_lazy: leave the pages of lazy VMAs unchecked (their sums are
  * still covered by the frame sum): a lazy restore checks them. */
@@ -223,9 +230,11 @@ void ckpt_vma_check_free(struct ckpt_vma_check *c);
  * pages (smaps VmFlags "um": a lazy restore still copying its memory in);
  * the dump reads present pages only. -EBUSY with the line in err. */
 int ckpt_mm_wait_filled(pid_t pid, int timeout_ms, struct ckpt_error *err);
-/* Shared anonymous memory objects restored so far in an application:
- * a later process that maps the same object (Vma.shmem_ino) maps the
- * owner's through /proc/<owner>/map_files instead of a copy. */
+/* Shared anonymous memory objects restored (or dumped) so far in an
+ * application: a later process that maps the same object (Vma.shmem_ino)
+ * maps the owner's through /proc/<owner>/map_files instead of a copy. The
+ * first process to map an object, in image order, is its owner at dump
+ * and at restore alike. */
 struct ckpt_shm {
 	uint64_t ino;
 	pid_t owner;               /* as the restored processes see it */
@@ -235,12 +244,28 @@ struct ckpt_shm_table {
 	struct ckpt_shm *e;        /* owned */
 	size_t n;
 };
+static inline void ckpt_shm_table_done(struct ckpt_shm_table *t)
+{
+	free(t->e);
+	t->e = NULL;
+	t->n = 0;
+}
 /* self: the tracee's pid as the application sees it; shm may be NULL. */
 /* lz (may be NULL): copy private anonymous memory in lazily (lazy.c),
  * its thread started before this returns. */
 struct ckpt_lazy;
+/* The process a tracee was forked from after that one's memory was
+ * restored: its image, whose memory the tracee holds copy-on-write. */
+struct ckpt_mm_parent {
+	const Krg__Ckpt__Mm *mm;           /* borrowed */
+	const struct ckpt_blob *pages;     /* borrowed */
+};
+/* from (may be NULL): private anonymous VMAs the image has exactly as
+ * from's are kept, still shared copy-on-write with it; only the pages
+ * that differ are written, and those from has and this image has not are
+ * dropped (MADV_DONTNEED). */
 int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_shm_table *shm, pid_t self,
-		    struct ckpt_lazy *lz, struct ckpt_error *err);
+		    struct ckpt_lazy *lz, const struct ckpt_mm_parent *from, struct ckpt_error *err);
 
 /* ---- lazy.c: post-copy from the image, for a migration ---- */
 struct ckpt_lazy *ckpt_lazy_new(void);

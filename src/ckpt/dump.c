@@ -407,6 +407,8 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		return ckpt_fail(err, errno, "image directory %s: chmod: %s", dir, strerror(errno));
 
 	struct dump_app a = { 0 };
+	/* Shared anonymous memory: saved with the first process mapping it. */
+	_cleanup_(ckpt_shm_table_done) struct ckpt_shm_table shm_seen = { 0 };
 	bool thawed = false;
 	_cleanup_free_ Krg__Ckpt__Files **files = NULL;
 	if ((r = freeze_app(&a, pid, !opts->process_only, opts->root_stopped_by_caller, err)) < 0)
@@ -473,7 +475,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		uint64_t brk = 0;
 		if ((r = dump_core(p, err, &brk)) < 0)
 			goto out;
-		if ((r = ckpt_mm_dump(p->pid, p->acc, brk, dirfd, opts->precopy, &p->mm, err)) < 0)
+		if ((r = ckpt_mm_dump(p->pid, p->acc, brk, dirfd, opts->precopy, &shm_seen, &p->mm, err)) < 0)
 			goto out;
 		if ((r = write_proc(dirfd, p, err)) < 0)
 			goto out;

@@ -31,6 +31,7 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
 #define PM_FILE (1ULL << 61)
+#define PM_EXCLUSIVE (1ULL << 56)  /* mapped by this process only */
 #define IO_CHUNK (1UL << 20)
 #define FILL_PIECE (4UL << 20)          /* restore: at most this much per UFFDIO_COPY */
 #define FILL_TWO_THREADS (32UL << 20)   /* a second copying thread for a VMA with this much data */
@@ -327,17 +328,79 @@ static int for_wanted_ranges(pid_t pid, int pmfd, const Krg__Ckpt__Vma *v, bool 
 	return 0;
 }
 
+/* Where a VMA's pages are read from: the process's memory, or (shared
+ * anonymous memory) its object through /proc/PID/map_files, with pread at
+ * the address plus delta. Reading the object reads what every process
+ * sharing it wrote, and maps nothing into the process: a process_vm_readv
+ * of a page no one touched would allocate it in the object. */
+struct page_src {
+	pid_t pid;
+	int fd;         /* the object, or -1: the process's memory */
+	int64_t delta;  /* file offset - address */
+	int pmfd;       /* the process's pagemap and mem (or -1), borrowed */
+	int memfd;
+};
+
+static int pread_all(int fd, void *buf, size_t len, off_t off)
+{
+	for (size_t got = 0; got < len;) {
+		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, off + (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* The process's pages [addr, addr + len), without changing them.
+ * process_vm_readv pins the pages it reads (FOLL_PIN), and since Linux
+ * 5.19 pinning an anonymous page still shared copy-on-write (a parent and
+ * the children it forked) first gives the process a copy of its own: a
+ * checkpoint that leaves the application running un-shared every such
+ * page of every process, 64 MiB shared by four processes became 256.
+ * /proc/PID/mem only takes a reference (FOLL_GET) and leaves the page
+ * shared, but copies through a bounce page (~1.4x the time), so it reads
+ * the chunks that hold a page not mapped by this process alone (pagemap
+ * bit 56), or swapped out (a swap-in is shared the same way). */
+static int proc_read(const struct page_src *src, uint64_t addr, void *buf, size_t len)
+{
+	static uint64_t pm[IO_CHUNK / CKPT_PAGE];
+	for (size_t done = 0; done < len;) {
+		size_t n = MIN(len - done, IO_CHUNK), np = n / CKPT_PAGE;
+		uint64_t a = addr + done;
+		bool excl = src->pmfd >= 0 && src->memfd >= 0 && np * CKPT_PAGE == n &&
+			    pread_all(src->pmfd, pm, np * 8, (off_t)(a / CKPT_PAGE * 8)) == 0;
+		for (size_t k = 0; excl && k < np; k++)
+			excl = (pm[k] & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE);
+		int r = excl || src->memfd < 0 ? ckpt_peek(src->pid, a, (uint8_t *)buf + done, n)
+					       : pread_all(src->memfd, (uint8_t *)buf + done, n, (off_t)a);
+		if (r < 0)
+			return r;
+		done += n;
+	}
+	return 0;
+}
+
+static int src_read(const struct page_src *src, uint64_t addr, void *buf, size_t len)
+{
+	if (src->fd < 0)
+		return proc_read(src, addr, buf, len);
+	return pread_all(src->fd, buf, len, (off_t)((int64_t)addr + src->delta));
+}
+
 /* Pages [s, e) of v, all wanted: read IO_CHUNK at a time, appended,
  * hashed, recorded as runs (merged with the previous one when contiguous
  * in both the address space and the file). */
-static int dump_range(pid_t pid, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s, uint64_t e,
-		      struct ckpt_error *err)
+static int dump_range(const struct page_src *src, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s,
+		      uint64_t e, struct ckpt_error *err)
 {
 	for (uint64_t addr = s; addr < e;) {
 		size_t len = (size_t)MIN(e - addr, IO_CHUNK);
-		int r = ckpt_peek(pid, addr, buf, len);
+		int r = src_read(src, addr, buf, len);
 		if (r < 0)
-			return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, addr, len, strerror(-r));
+			return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", src->pid, addr, len, strerror(-r));
 		extend_run(v, addr, len / CKPT_PAGE, ckpt_writer_offset(w));
 		XXH3_128bits_update(hs, buf, len);
 		if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
@@ -350,9 +413,11 @@ static int dump_range(pid_t pid, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckp
 
 /* The wanted pages of v from 8 bytes of pagemap per page (kernels
  * without PAGEMAP_SCAN). */
-static int dump_vma_pagemap(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf,
+static int dump_vma_pagemap(const struct page_src *proc, Krg__Ckpt__Vma *v, XXH3_state_t *hs, struct ckpt_writer *w, uint8_t *buf,
 			    struct ckpt_error *err)
 {
+	const pid_t pid = proc->pid;
+	const int pmfd = proc->pmfd;
 	uint64_t npages = (v->end - v->start) / CKPT_PAGE, run = UINT64_MAX;
 	static uint64_t pm[4096];
 	for (uint64_t i = 0; i < npages; i++) {
@@ -366,17 +431,17 @@ static int dump_vma_pagemap(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, XXH3_state_t
 		if (want && run == UINT64_MAX)
 			run = i;
 		if (!want && run != UINT64_MAX) {
-			int r = dump_range(pid, v, hs, w, buf, v->start + run * CKPT_PAGE, v->start + i * CKPT_PAGE, err);
+			int r = dump_range(proc, v, hs, w, buf, v->start + run * CKPT_PAGE, v->start + i * CKPT_PAGE, err);
 			if (r < 0)
 				return r;
 			run = UINT64_MAX;
 		}
 	}
-	return run == UINT64_MAX ? 0 : dump_range(pid, v, hs, w, buf, v->start + run * CKPT_PAGE, v->end, err);
+	return run == UINT64_MAX ? 0 : dump_range(proc, v, hs, w, buf, v->start + run * CKPT_PAGE, v->end, err);
 }
 
 struct range_dump {
-	pid_t pid;
+	struct page_src src;
 	Krg__Ckpt__Vma *v;
 	XXH3_state_t *hs;
 	struct ckpt_writer *w;
@@ -386,20 +451,98 @@ struct range_dump {
 static int range_dump_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error *err)
 {
 	struct range_dump *d = ctx;
-	return dump_range(d->pid, d->v, d->hs, d->w, d->buf, s, e, err);
+	return dump_range(&d->src, d->v, d->hs, d->w, d->buf, s, e, err);
 }
 
-static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
+/* Shared anonymous memory: its object, opened through
+ * /proc/PID/map_files/START-END (root), read at the VMA's window. 0, or
+ * -errno (the caller reads the process's memory instead). */
+static int shmem_open(const struct page_src *proc, const Krg__Ckpt__Vma *v, struct page_src *src)
 {
-	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, proc->pid, v->start, v->end);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*src = *proc;
+	src->fd = fd;
+	src->delta = (int64_t)(v->has_pgoff ? v->pgoff : 0) - (int64_t)v->start;
+	return 0;
+}
+
+/* The ranges of v's window of its object that hold pages: SEEK_DATA and
+ * SEEK_HOLE on a shmem file give what is in its page cache or swap,
+ * whichever process of the application (or outside it) wrote it; pages
+ * nobody touched are holes and read as zeros once restored. A 4 GiB
+ * region with three pages written is three pages of image, not 4 GiB
+ * (pagemap would see only the pages this process has mapped). */
+static int for_shmem_ranges(const struct page_src *src, const Krg__Ckpt__Vma *v, range_fn fn, void *ctx, struct ckpt_error *err)
+{
+	const off_t lo = (off_t)((int64_t)v->start + src->delta), hi = (off_t)((int64_t)v->end + src->delta);
+	const off_t pg = (off_t)CKPT_PAGE;
+	for (off_t at = lo; at < hi;) {
+		off_t d = lseek(src->fd, at, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)  /* no data after at */
+			return 0;
+		off_t h = d < 0 ? -1 : lseek(src->fd, d, SEEK_HOLE);
+		if (h < 0)
+			return ckpt_fail(err, errno, "process %d: shared memory at %#llx: %s: %s", src->pid, (unsigned long long)v->start,
+					 d < 0 ? "SEEK_DATA" : "SEEK_HOLE", strerror(errno));
+		if (d >= hi)
+			return 0;
+		d &= ~(pg - 1);
+		h = (h + pg - 1) & ~(pg - 1);
+		if (h > hi || h <= d)
+			h = hi;
+		int r = fn(ctx, (uint64_t)((int64_t)d - src->delta), (uint64_t)((int64_t)h - src->delta), err);
+		if (r < 0)
+			return r;
+		at = h;
+	}
+	return 0;
+}
+
+/* A shared anonymous object is saved once: with the first process of the
+ * dump that maps it (the one the restore creates it in, same order), and
+ * with a later one only where its window is not inside that first one
+ * (where the restore fills it). seen: the first window of each object. */
+static bool shmem_saved(const struct ckpt_shm_table *seen, const Krg__Ckpt__Vma *v)
+{
+	if (!seen || !v->has_shmem_ino)
+		return false;
+	for (size_t i = 0; i < seen->n; i++)
+		if (seen->e[i].ino == v->shmem_ino) {
+			const struct ckpt_shm *o = &seen->e[i];
+			uint64_t pg = v->has_pgoff ? v->pgoff : 0;
+			return pg >= o->pgoff && pg + (v->end - v->start) <= o->pgoff + (o->end - o->start);
+		}
+	return false;
+}
+
+static void shared_record(struct ckpt_shm_table *shm, pid_t owner, const Krg__Ckpt__Vma *v);
+
+static int dump_vma_pages(const struct page_src *proc, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf,
+			  struct ckpt_error *err)
+{
+	const pid_t pid = proc->pid;
+	const int pmfd = proc->pmfd;
+	bool shmem = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
 	if (special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
 		return 0;
-	if (!whole && !ex->rss_kb && !ex->swap_kb)
+	/* (A shared page may be present in the object without being mapped
+	 * here: Rss says nothing about it.) */
+	if (!shmem && !ex->rss_kb && !ex->swap_kb)
 		return 0;
 	XXH3_state_t *hs = sum_new();
 	int r = 0;
-	if (whole) {
-		r = dump_range(pid, v, hs, w, buf, v->start, v->end, err);
+	struct range_dump rd = { .src = *proc, .v = v, .hs = hs, .w = w, .buf = buf };
+	if (shmem) {
+		if (shmem_open(proc, v, &rd.src) == 0) {
+			r = for_shmem_ranges(&rd.src, v, range_dump_fn, &rd, err);
+			close(rd.src.fd);
+		} else {  /* no map_files (not root?): all of it, as read here */
+			r = dump_range(&rd.src, v, hs, w, buf, v->start, v->end, err);
+		}
 	} else {
 		/* The wanted pages as ranges from PAGEMAP_SCAN: reading 8
 		 * bytes of pagemap per page would take seconds for a large
@@ -407,10 +550,9 @@ static int dump_vma_pages(pid_t pid, int pmfd, Krg__Ckpt__Vma *v, const struct v
 		 * shadow, a runtime's reserved heap: terabytes of address
 		 * space). KRG_CKPT_NO_PAGEMAP_SCAN: the older kernels' way,
 		 * for tests. */
-		struct range_dump rd = { .pid = pid, .v = v, .hs = hs, .w = w, .buf = buf };
 		r = getenv("KRG_CKPT_NO_PAGEMAP_SCAN") ? 1 : for_wanted_ranges(pid, pmfd, v, true, range_dump_fn, &rd, err);
 		if (r == 1)
-			r = dump_vma_pagemap(pid, pmfd, v, hs, w, buf, err);
+			r = dump_vma_pagemap(proc, v, hs, w, buf, err);
 	}
 	if (r == 0 && v->n_runs) {
 		vma_seal_sum(v, hs);
@@ -446,15 +588,15 @@ static void sparse_add(Krg__Ckpt__Vma *v, struct sparse_sum *ss, uint64_t addr, 
 }
 
 /* Pages read now (not pre-copied, or written since): [s, s + n pages). */
-static int sparse_fresh(pid_t pid, Krg__Ckpt__Vma *v, struct sparse_sum *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s, uint64_t n,
-			struct ckpt_error *err)
+static int sparse_fresh(const struct page_src *src, Krg__Ckpt__Vma *v, struct sparse_sum *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s,
+			uint64_t n, struct ckpt_error *err)
 {
 	if (!n)
 		return 0;
 	size_t len = n * CKPT_PAGE;
-	int r = ckpt_peek(pid, s, buf, len);
+	int r = src_read(src, s, buf, len);
 	if (r < 0)
-		return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", pid, s, len, strerror(-r));
+		return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", src->pid, s, len, strerror(-r));
 	uint64_t off = ckpt_writer_offset(w);
 	if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
 		return r;
@@ -466,7 +608,7 @@ static int sparse_fresh(pid_t pid, Krg__Ckpt__Vma *v, struct sparse_sum *hs, str
 
 /* The walk of one VMA after a pre-copy, page by page in address order. */
 struct sparse_walk {
-	pid_t pid;
+	struct page_src src;
 	const struct ckpt_precopy *pc;
 	Krg__Ckpt__Vma *v;
 	struct sparse_sum *hs;
@@ -488,7 +630,7 @@ static int sparse_page(struct sparse_walk *s, uint64_t addr, struct ckpt_error *
 		return 0;
 	}
 	/* Address order: the pending fresh pages go before this one. */
-	int r = sparse_fresh(s->pid, s->v, s->hs, s->w, s->buf, s->fs, s->fn, err);
+	int r = sparse_fresh(&s->src, s->v, s->hs, s->w, s->buf, s->fs, s->fn, err);
 	if (r < 0)
 		return r;
 	s->fn = 0;
@@ -516,23 +658,31 @@ static int sparse_range_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error 
  * The pages it has come from PAGEMAP_SCAN as ranges (a pre-copy needs
  * that ioctl anyway), not 8 bytes of pagemap per page: this runs while
  * the process is frozen. */
-static int dump_vma_sparse(pid_t pid, int pmfd, const struct ckpt_precopy *pc, Krg__Ckpt__Vma *v, const struct vma_extra *ex,
+static int dump_vma_sparse(const struct page_src *proc, const struct ckpt_precopy *pc, Krg__Ckpt__Vma *v, const struct vma_extra *ex,
 			   struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
-	bool whole = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
+	const pid_t pid = proc->pid;
+	const int pmfd = proc->pmfd;
+	bool shmem = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
 	if (special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
 		return 0;
-	if (!whole && !ex->rss_kb && !ex->swap_kb)
+	if (!shmem && !ex->rss_kb && !ex->swap_kb)
 		return 0;
 	_cleanup_free_ struct sparse_sum *hs = malloc(sizeof(*hs));
 	if (!hs)
 		abort();
 	hs->hs = sum_new();
 	hs->n = 0;
-	struct sparse_walk sw = { .pid = pid, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
-	int r = whole ? sparse_range_fn(&sw, v->start, v->end, err) : for_wanted_ranges(pid, pmfd, v, false, sparse_range_fn, &sw, err);
+	struct sparse_walk sw = { .src = *proc, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
+	int r;
+	if (shmem && shmem_open(proc, v, &sw.src) == 0)
+		r = for_shmem_ranges(&sw.src, v, sparse_range_fn, &sw, err);
+	else
+		r = shmem ? sparse_range_fn(&sw, v->start, v->end, err) : for_wanted_ranges(pid, pmfd, v, false, sparse_range_fn, &sw, err);
 	if (r == 0)
-		r = sparse_fresh(pid, v, hs, w, buf, sw.fs, sw.fn, err);
+		r = sparse_fresh(&sw.src, v, hs, w, buf, sw.fs, sw.fn, err);
+	if (sw.src.fd >= 0)
+		close(sw.src.fd);
 	if (r == 0 && v->n_runs) {
 		sparse_sum_flush(hs);
 		vma_seal_sum(v, hs->hs);
@@ -589,15 +739,17 @@ static bool missing_registered(const Krg__Ckpt__Mm *mm)
 	return false;
 }
 
-static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err);
+static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen,
+			Krg__Ckpt__Mm **out, struct ckpt_error *err);
 
-int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen,
+		 Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
 	/* A page still missing after a lazy restore is not present, and only
 	 * present pages are saved: if it is still coming in, wait until all
 	 * of it is (seen in the smaps the dump reads anyway). */
 	for (int attempt = 0;; attempt++) {
-		int r = mm_dump_once(pid, acc, brk, dirfd, pc, out, err);
+		int r = mm_dump_once(pid, acc, brk, dirfd, pc, seen, out, err);
 		if (r != -EAGAIN || attempt == 2)
 			return r == -EAGAIN ? ckpt_fail(err, EBUSY, "process %d: its memory is still registered for missing pages", pid) : r;
 		if ((r = ckpt_mm_wait_filled(acc, 60000, err)) < 0)
@@ -605,7 +757,8 @@ int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_prec
 	}
 }
 
-static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen,
+			Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
 	struct ckpt_writer *pw = ckpt_precopy_writer(pc, pid);
 	Krg__Ckpt__Mm *mm = calloc(1, sizeof(*mm));
@@ -616,7 +769,7 @@ static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ck
 	struct vma_extra *ex = NULL;
 	struct ckpt_writer *w = NULL;
 	_cleanup_free_ uint8_t *buf = NULL;
-	_cleanup_close_ int pmfd = -1, afd = -1;
+	_cleanup_close_ int pmfd = -1, afd = -1, memfd = -1;
 	char path[64], name[64];
 	int r = parse_smaps(acc, mm, &ex, err);
 	if (r < 0)
@@ -671,13 +824,23 @@ static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ck
 		goto fail;
 	uint64_t expect = 0;
 	for (size_t i = 0; i < mm->n_vmas; i++)
-		expect += mm->vmas[i]->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM ? mm->vmas[i]->end - mm->vmas[i]->start
-									      : (ex[i].rss_kb + ex[i].swap_kb) * 1024;
+		expect += (ex[i].rss_kb + ex[i].swap_kb) * 1024;
 	progress_start("dump", expect);
-	for (size_t i = 0; i < mm->n_vmas; i++)
-		if ((r = pw ? dump_vma_sparse(acc, pmfd, pc, mm->vmas[i], &ex[i], w, buf, err)
-			    : dump_vma_pages(acc, pmfd, mm->vmas[i], &ex[i], w, buf, err)) < 0)
+	/* Through a live thread (acc): a leader that exited has no mm of
+	 * its own to read in /proc. */
+	snprintf(path, sizeof(path), "/proc/%d/mem", acc);
+	memfd = open(path, O_RDONLY | O_CLOEXEC);  /* without it, process_vm_readv alone */
+	const struct page_src proc = { .pid = acc, .fd = -1, .pmfd = pmfd, .memfd = memfd };
+	/* seen is extended as this process's objects are saved: on failure
+	 * the whole dump fails, so a stale entry is never used. */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		Krg__Ckpt__Vma *v = mm->vmas[i];
+		if (shmem_saved(seen, v))
+			continue;
+		if ((r = pw ? dump_vma_sparse(&proc, pc, v, &ex[i], w, buf, err) : dump_vma_pages(&proc, v, &ex[i], w, buf, err)) < 0)
 			goto fail;
+		shared_record(seen, pid, v);
+	}
 	progress_end();
 	/* The pages frame sum covers the region sums, not the pages again. */
 	for (size_t i = 0; i < mm->n_vmas; i++)
@@ -1326,21 +1489,147 @@ static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_lazy *lz
 	return 0;
 }
 
+/* Copy-on-write sharing with the process this one was forked from
+ * (ckpt_mm_parent). */
+
+static bool runs_sorted(const Krg__Ckpt__Vma *v)
+{
+	for (size_t i = 1; i < v->n_runs; i++)
+		if (v->runs[i]->start < v->runs[i - 1]->start + v->runs[i - 1]->npages * CKPT_PAGE)
+			return false;
+	return true;
+}
+
+/* from's VMA that v is exactly (same range, protection, flags, private
+ * anonymous), so the tracee holds v's memory already as from's; or NULL. */
+static const Krg__Ckpt__Vma *inherited_vma(const struct ckpt_mm_parent *from, const Krg__Ckpt__Vma *v)
+{
+	if (!from || (v->flags & MAP_SHARED) || v->has_shmem_ino ||
+	    (v->kind != KRG__CKPT__VMA_KIND__VMA_ANON && v->kind != KRG__CKPT__VMA_KIND__VMA_HEAP && v->kind != KRG__CKPT__VMA_KIND__VMA_STACK))
+		return NULL;
+	size_t lo = 0, hi = from->mm->n_vmas;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const Krg__Ckpt__Vma *pv = from->mm->vmas[mid];
+		if (pv->start < v->start)
+			lo = mid + 1;
+		else if (pv->start > v->start)
+			hi = mid;
+		else
+			return pv->end == v->end && pv->prot == v->prot && pv->flags == v->flags && pv->kind == v->kind && !pv->has_shmem_ino &&
+				       runs_sorted(pv) && runs_sorted(v) ? pv : NULL;
+	}
+	return NULL;
+}
+
+/* The bytes of v's saved page at addr, or NULL: not saved (reads zero). */
+static const uint8_t *saved_page(const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, uint64_t addr)
+{
+	size_t lo = 0, hi = v->n_runs;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const Krg__Ckpt__PageRun *run = v->runs[mid];
+		if (addr < run->start)
+			hi = mid;
+		else if (addr >= run->start + run->npages * CKPT_PAGE)
+			lo = mid + 1;
+		else
+			return pages->data + run->offset + (addr - run->start);
+	}
+	return NULL;
+}
+
+/* v, inherited from pv: the pages that differ are written (each one now
+ * the tracee's own copy), those pv has and v has not are dropped; the
+ * rest stays shared with the parent. */
+static int fix_inherited(struct ckpt_tracee *t, const Krg__Ckpt__Vma *v, const Krg__Ckpt__Vma *pv, const struct ckpt_blob *pages,
+			 const struct ckpt_blob *ppages, struct ckpt_error *err)
+{
+	bool opened = false;
+	int r = 0;
+	for (size_t j = 0; j < v->n_runs && r == 0; j++) {
+		const Krg__Ckpt__PageRun *run = v->runs[j];
+		uint64_t ws = 0, wn = 0;  /* pages to write: from ws, wn of them */
+		for (uint64_t k = 0; k <= run->npages && r == 0; k++) {
+			uint64_t a = run->start + k * CKPT_PAGE;
+			const uint8_t *theirs = k < run->npages ? saved_page(pv, ppages, a) : NULL;
+			bool differs = k < run->npages && (!theirs || memcmp(theirs, pages->data + run->offset + k * CKPT_PAGE, CKPT_PAGE));
+			if (differs && wn) {
+				wn++;
+				continue;
+			}
+			if (differs) {
+				ws = a, wn = 1;
+				continue;
+			}
+			if (!wn)
+				continue;
+			/* Written through the page tables: a read-only or PROT_NONE
+			 * VMA is opened for it a moment. */
+			if (!opened && (v->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)) {
+				long ret = sys(t, err, SYS_mprotect, (long)v->start, (long)(v->end - v->start), PROT_READ | PROT_WRITE, 0, 0, 0);
+				if (ret < 0)
+					return ckpt_fail(err, (int)-ret, "mprotect %#llx: %s", (unsigned long long)v->start, strerror((int)-ret));
+				opened = true;
+			}
+			r = ckpt_poke(t->pid, ws, pages->data + run->offset + (ws - run->start), wn * CKPT_PAGE);
+			if (r < 0)
+				return ckpt_fail(err, r, "writing %llu pages at %#llx: %s", (unsigned long long)wn, (unsigned long long)ws, strerror(-r));
+			wn = 0;
+		}
+		progress_add(run->npages * CKPT_PAGE);
+	}
+	for (size_t j = 0; j < pv->n_runs; j++) {
+		const Krg__Ckpt__PageRun *run = pv->runs[j];
+		uint64_t zs = 0, zn = 0;  /* pages to drop */
+		for (uint64_t k = 0; k <= run->npages; k++) {
+			uint64_t a = run->start + k * CKPT_PAGE;
+			bool drop = k < run->npages && !saved_page(v, pages, a);
+			if (drop) {
+				zs = zn ? zs : a;
+				zn++;
+				continue;
+			}
+			if (!zn)
+				continue;
+			long ret = sys(t, err, SYS_madvise, (long)zs, (long)(zn * CKPT_PAGE), MADV_DONTNEED, 0, 0, 0);
+			if (ret < 0)
+				return ckpt_fail(err, (int)-ret, "dropping %llu pages at %#llx: %s", (unsigned long long)zn, (unsigned long long)zs,
+						 strerror((int)-ret));
+			zn = 0;
+		}
+	}
+	if (opened) {
+		long ret = sys(t, err, SYS_mprotect, (long)v->start, (long)(v->end - v->start), v->prot, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, (int)-ret, "mprotect %#llx: %s", (unsigned long long)v->start, strerror((int)-ret));
+	}
+	return 0;
+}
+
 int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, struct ckpt_shm_table *shm, pid_t self,
-		    struct ckpt_lazy *lz, struct ckpt_error *err)
+		    struct ckpt_lazy *lz, const struct ckpt_mm_parent *from, struct ckpt_error *err)
 {
 	static struct range cur[8192];
 	size_t n;
 	int r = read_ranges(t->pid, cur, ARRAY_SIZE(cur), &n);
 	if (r < 0)
 		return ckpt_fail(err, r, "reading the new process's maps: %s", strerror(-r));
-	/* Keep: the helper, the kernel's vdso and vvar areas (in address order). */
-	struct range keep[16], sp[8];
+	/* Keep: the helper, the kernel's vdso and vvar areas, the VMAs
+	 * inherited as they are (in address order). */
+	struct range sp[8];
 	size_t nk = 0, nsp = 0;
+	_cleanup_free_ struct range *keep = malloc((16 + mm->n_vmas) * sizeof(*keep));
+	_cleanup_free_ const Krg__Ckpt__Vma **inh = calloc(mm->n_vmas + 1, sizeof(*inh));
+	if (!keep || !inh)
+		abort();
 	keep[nk++] = (struct range){ t->code & ~(CKPT_PAGE - 1), t->scratch + t->scratch_len, "helper" };
 	for (size_t i = 0; i < n; i++)
 		if ((!strcmp(cur[i].name, "[vdso]") || !strncmp(cur[i].name, "[vvar", 5)) && nsp < 8 && nk < 16)
 			sp[nsp++] = cur[i], keep[nk++] = cur[i];
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if ((inh[i] = inherited_vma(from, mm->vmas[i])))
+			keep[nk++] = (struct range){ mm->vmas[i]->start, mm->vmas[i]->end, "inherited" };
 	/* Sort keep by address (tiny). */
 	for (size_t i = 0; i < nk; i++)
 		for (size_t j = i + 1; j < nk; j++)
@@ -1374,7 +1663,9 @@ int ckpt_mm_restore(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, const struct
 	progress_start("restore", pages->len);
 	struct open_file of = { .fd = -1 };
 	for (size_t i = 0; i < mm->n_vmas && r == 0; i++)
-		if (!special(mm->vmas[i]))
+		if (inh[i])
+			r = fix_inherited(t, mm->vmas[i], inh[i], pages, from->pages, err);
+		else if (!special(mm->vmas[i]))
 			r = map_vma(t, &f, lz, &of, shm, self, mm->vmas[i], pages, mm->pages_sparse, err);
 	if (of.fd >= 0)
 		sys(t, err, SYS_close, of.fd, 0, 0, 0, 0, 0);

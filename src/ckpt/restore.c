@@ -211,6 +211,8 @@ struct rproc {
 	size_t toff;            /* tids[i + toff] is core->threads[i]: 1 when the leader had exited (not in threads) */
 	size_t live;            /* index among the live processes (app fds) */
 	struct ckpt_lazy *lazy; /* its memory comes in lazily (lazy.c); NULL: copied before it runs */
+	bool mm_done;           /* its memory is restored (before its children were forked) */
+	const struct rproc *from;  /* forked from this process once its memory was restored: holds its pages */
 };
 
 /* The pid, in our namespace, of the child of `parent` whose pid in its
@@ -362,13 +364,13 @@ static int fs_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, bool on, st
 	return 0;
 }
 
-/* Everything of one process but its registers and the helper, which go
- * last (finish), once every process of the application is rebuilt. */
-static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct ckpt_error *err)
+/* The address space of one process. A process forked from one whose
+ * memory was restored already keeps what it shares with it copy-on-write
+ * (ckpt_mm_restore), as it did when it was saved. */
+static int rebuild_mm(struct rproc *p, struct ckpt_app_fds *app, struct ckpt_error *err)
 {
 	struct ckpt_tracee *t = &p->t;
 	const struct ckpt_proc_image *img = p->img;
-	int r;
 	/* The fork inherited krg's rseq registration; its area is about to be
 	 * unmapped, and the kernel writes to it on every return to user. */
 	struct rseq_conf rc = { 0 };
@@ -379,7 +381,20 @@ static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct
 	}
 	/* krg's robust futex list points into memory about to go. */
 	ckpt_syscall(t, err, SYS_set_robust_list, 0, 24, 0, 0, 0, 0);
-	if ((r = ckpt_mm_restore(t, img->mm, &img->pages, &app->shm, p->inner, p->lazy, err)) < 0)
+	const struct ckpt_mm_parent from = { p->from ? p->from->img->mm : NULL, p->from ? &p->from->img->pages : NULL };
+	int r = ckpt_mm_restore(t, img->mm, &img->pages, &app->shm, p->inner, p->lazy, p->from ? &from : NULL, err);
+	p->mm_done = r == 0;
+	return r;
+}
+
+/* Everything of one process but its registers and the helper, which go
+ * last (finish), once every process of the application is rebuilt. */
+static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct ckpt_error *err)
+{
+	struct ckpt_tracee *t = &p->t;
+	const struct ckpt_proc_image *img = p->img;
+	int r;
+	if (!p->mm_done && (r = rebuild_mm(p, app, err)) < 0)
 		return r;
 	if ((r = ckpt_mm_restore_fields(t, img->mm, err)) < 0)
 		return r;
@@ -829,9 +844,16 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 				r = ckpt_fail(err, EBADMSG, "image: the parent %d of process %d is not restored before it", pi->ppid, pi->pid);
 				goto kill;
 			}
+			/* The parent's memory first, so that its children start
+			 * with it copy-on-write, as when they were saved: one
+			 * copy of what they still shared, not one each (a lazy
+			 * restore fills it later: not with children). */
+			if (parent->img->core && !parent->mm_done && !parent->lazy && (r = rebuild_mm(parent, &app, err)) < 0)
+				goto kill;
 			if ((r = make_child(&parent->t, pi->pid, ns != NULL, &ps[i].pid, &ps[i].inner, &exact, err)) < 0)
 				goto kill;
 			ps[i].t = (struct ckpt_tracee){ .pid = ps[i].pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
+			ps[i].from = parent->mm_done ? parent : NULL;
 			if (!exact) {
 				r = ckpt_fail(err, EEXIST, "pid %d is taken%s: a process tree comes back with its own pids (restart it in a new pid namespace)",
 					      pi->pid, ns ? " in the new pid namespace" : " on this node");

@@ -2357,7 +2357,7 @@ static int move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint
 	mkdir(IMG_OUT, 0700);
 	snprintf(v->dir, sizeof(v->dir), "%s/%llu", IMG_OUT, (unsigned long long)(v->xfer & 0xffffffffu));
 	mig_rm_rf(v->dir);
-	struct mig_work w = { .pid = pid, .id = id, .uid = v->uid, .gid = v->gid, .migrant_here = h != NULL, .pidfd = v->pidfd,
+	struct mig_work w = { .pid = pid, .id = id, .uid = v->uid, .gid = v->gid, .migrant_here = h != NULL, .node = m->self, .pidfd = v->pidfd,
 			       .wait_read_fd = notify_fd ? (int)(notify_fd >> 16) : -1 };
 	snprintf(w.dir, sizeof(w.dir), "%s", v->dir);
 	int sv[2];

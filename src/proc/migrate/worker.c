@@ -711,6 +711,13 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	char fifodir[128];
 	snprintf(fifodir, sizeof(fifodir), "%s/%u", MIG_FIFO_DIR, w->id);
 
+	/* Before anything touches it: memory it shares with a process
+	 * staying here would be split in two. */
+	if (mig_shared_mem_check(pid, w->id, w->node, err, sizeof(err)) < 0) {
+		mig_rm_rf(w->dir);
+		sendf(sock, MF_ERR, "%s", err);
+		_exit(0);
+	}
 	for (int i = 0; w->wait_read_fd >= 0 && i < 10000 && !in_read(pid, w->wait_read_fd); i++) {
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);

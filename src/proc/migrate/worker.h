@@ -13,10 +13,15 @@ struct mig_work {
 	gid_t gid;
 	int wait_read_fd;    /* >= 0: freeze only once a thread waits in read() on it */
 	bool migrant_here;   /* a migrant (child of a holder here), not the original */
+	uint32_t node;       /* this node */
 	int pidfd;           /* of the process krgd checked; the dump fails if it is gone */
 	char dir[256];       /* image directory */
 };
 _Noreturn void mig_worker_main(int sock, const struct mig_work *w);
+/* sharedmem.c: 0, or -EBUSY with one line in err naming the mapping and
+ * the process of this node that maps the same shared memory object
+ * (MAP_SHARED anonymous or memfd) as process pid (cluster id id). */
+int mig_shared_mem_check(pid_t pid, uint32_t id, uint32_t node, char *err, size_t errlen);
 
 struct mig_hold {
 	uint32_t id;

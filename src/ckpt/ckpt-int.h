@@ -281,6 +281,10 @@ int ckpt_lazy_start(struct ckpt_lazy *lz, pid_t pid);
 void ckpt_lazy_take_map(struct ckpt_lazy *lz, struct ckpt_blob *pages);
 bool ckpt_lazy_running(const struct ckpt_lazy *lz);
 int ckpt_mm_restore_fields(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err);
+/* The madvise state, locks and seals of the VMAs (Vma.vmflags), with the
+ * process's own credentials and limits: after every process is forked
+ * (MADV_DONTFORK, MADV_WIPEONFORK would change what children inherit). */
+int ckpt_mm_restore_advice(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err);
 const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k);
 /* A free spot of `len` bytes in every process of the image and in our own
  * address space (restored processes start as our copy); 0 if none. */

@@ -811,6 +811,9 @@ static int content_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd 
 	}
 	out->has_mode = true;
 	out->mode = st->st_mode & 07777;
+	out->has_uid = out->has_gid = true;
+	out->uid = st->st_uid;
+	out->gid = st->st_gid;
 	*lfd = l;
 	return 0;
 }
@@ -895,6 +898,26 @@ static int content_fill(struct ckpt_fd_rctx *c, long tfd, const Krg__Ckpt__Fd *f
 	return r;
 }
 
+/* The recreated file's owner and mode as saved. The tracee makes the
+ * file with the restore's fsuid/fsgid and umask (a memfd is always 0777);
+ * fchown first, as it clears set-id bits, then fchmod. The kernel decides
+ * whether the owner may be given: without CAP_CHOWN (an image of a
+ * non-root user is restored with that user's fsuid) a file of another
+ * user cannot be made again, and the restore says so rather than hand
+ * the process a file it would see as its restorer's. */
+static int content_owner(struct ckpt_fd_rctx *c, long tfd, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	if (fd->has_uid && fd->has_gid) {
+		long r = ckpt_syscall(c->t, err, SYS_fchown, tfd, fd->uid, fd->gid, 0, 0, 0);
+		if (r < 0)
+			return ckpt_fail(err, inj_errno(r), "fd %d: %s: giving it back its owner %u:%u (fchown): %s", fd->fd, fd->path, fd->uid,
+					 fd->gid, strerror(inj_errno(r)));
+	}
+	if (fd->has_mode)
+		INJ(c, fd->fd, "fchmod", SYS_fchmod, tfd, fd->mode, 0, 0, 0, 0);
+	return 0;
+}
+
 /* Same file, opened as the image says (mode, O_APPEND), at its offset,
  * at its number; `keep`: tfd is another entry's and stays. */
 static int content_finish(struct ckpt_fd_rctx *c, long tfd, const Krg__Ckpt__Fd *fd, bool keep, struct ckpt_error *err)
@@ -945,10 +968,9 @@ static int deleted_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, stru
 	if (t < 0)
 		return ckpt_fail(err, inj_errno(t), "fd %d: recreating the deleted file %s (O_TMPFILE in %s): %s", fd->fd, fd->path, dir,
 				 strerror(inj_errno(t)));
-	/* openat's mode went through the restore's umask (0620 became 0600). */
-	if (fd->has_mode)
-		INJ(c, fd->fd, "fchmod", SYS_fchmod, t, fd->mode, 0, 0, 0, 0);
-	int r = content_fill(c, t, fd, err);
+	int r = content_owner(c, t, fd, err);
+	if (r == 0)
+		r = content_fill(c, t, fd, err);
 	return r < 0 ? r : content_finish(c, t, fd, false, err);
 }
 
@@ -962,7 +984,9 @@ static int memfd_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct
 	if (first)
 		return content_finish(c, first->fd, fd, true, err);
 	long m = INJ(c, fd->fd, "memfd_create", SYS_memfd_create, (long)c->t->scratch, MFD_ALLOW_SEALING, 0, 0, 0, 0);
-	int r = content_fill(c, m, fd, err);
+	int r = content_owner(c, m, fd, err);
+	if (r == 0)
+		r = content_fill(c, m, fd, err);
 	return r < 0 ? r : content_finish(c, m, fd, false, err);
 }
 

@@ -1712,3 +1712,58 @@ int ckpt_mm_restore_fields(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struc
 		return ckpt_fail(err, (int)-ret, "restoring brk and the mm fields (PR_SET_MM_MAP): %s", strerror((int)-ret));
 	return 0;
 }
+
+#ifndef SYS_mseal
+#define SYS_mseal 462  /* Linux 6.10; older headers lack it */
+#endif
+
+/* What madvise set on a VMA, as smaps VmFlags names it, and the advice
+ * that sets it again. The others are the mapping's own (prot, shared,
+ * growsdown, noreserve: map_vma) or the kernel's (vdso, pfn maps). */
+static const struct {
+	const char two[3];
+	int advice;
+} vm_advice[] = {
+	{ "dc", MADV_DONTFORK }, { "wf", MADV_WIPEONFORK }, { "dd", MADV_DONTDUMP }, { "hg", MADV_HUGEPAGE },
+	{ "nh", MADV_NOHUGEPAGE }, { "mg", MADV_MERGEABLE }, { "rr", MADV_RANDOM }, { "sr", MADV_SEQUENTIAL },
+};
+
+int ckpt_mm_restore_advice(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Krg__Ckpt__Vma *v = mm->vmas[i];
+		if (special(v) || !v->vmflags)
+			continue;
+		long start = (long)v->start, len = (long)(v->end - v->start), ret;
+		for (size_t k = 0; k < ARRAY_SIZE(vm_advice); k++) {
+			if (!has_vmflag(v->vmflags, vm_advice[k].two))
+				continue;
+			ret = sys(t, err, SYS_madvise, start, len, vm_advice[k].advice, 0, 0, 0);
+			if (ret < 0)
+				return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: mapping %#" PRIx64 "-%#" PRIx64 " %s: giving back its \"%s\" (madvise %d): %s",
+						 mm->pid, v->start, v->end, v->path ? v->path : "", vm_advice[k].two, vm_advice[k].advice,
+						 strerror(ret < -4095 ? EIO : (int)-ret));
+		}
+		/* Locked as the process itself may lock: run with its own
+		 * credentials and RLIMIT_MEMLOCK, which it fitted in before. */
+		if (has_vmflag(v->vmflags, "lo")) {
+			bool onfault = has_vmflag(v->vmflags, "lf");
+			ret = sys(t, err, SYS_mlock2, start, len, onfault ? MLOCK_ONFAULT : 0, 0, 0, 0);
+			if (ret < 0)
+				return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: mapping %#" PRIx64 "-%#" PRIx64 " %s: locking it again (mlock2%s) with the process's limits: %s",
+						 mm->pid, v->start, v->end, v->path ? v->path : "", onfault ? " MLOCK_ONFAULT" : "",
+						 strerror(ret < -4095 ? EIO : (int)-ret));
+		}
+	}
+	/* Sealing last: a sealed VMA refuses the madvise and mprotect above. */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Krg__Ckpt__Vma *v = mm->vmas[i];
+		if (special(v) || !v->vmflags || !has_vmflag(v->vmflags, "sl"))
+			continue;
+		long ret = sys(t, err, SYS_mseal, (long)v->start, (long)(v->end - v->start), 0, 0, 0, 0);
+		if (ret < 0)
+			return ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: mapping %#" PRIx64 "-%#" PRIx64 " %s: sealing it again (mseal): %s",
+					 mm->pid, v->start, v->end, v->path ? v->path : "", strerror(ret < -4095 ? EIO : (int)-ret));
+	}
+	return 0;
+}

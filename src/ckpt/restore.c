@@ -410,6 +410,12 @@ static int rebuild(struct rproc *p, struct ckpt_app_fds *app, bool newns, struct
 		return r;
 	if ((r = ckpt_core_restore_creds(t, img->core, err)) < 0)
 		return r;
+	/* Every process is forked by now (ckpt_restore_opts forks them all
+	 * before rebuilding any), so MADV_DONTFORK and MADV_WIPEONFORK no
+	 * longer change what the children inherit; and the credentials and
+	 * rlimits are the process's own, for mlock. */
+	if ((r = ckpt_mm_restore_advice(t, img->mm, err)) < 0)
+		return r;
 	/* From here nothing may be delivered until the registers are back:
 	 * block everything (new threads inherit it); the real masks come last. */
 	uint64_t all = ~0ULL;

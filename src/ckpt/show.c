@@ -274,6 +274,8 @@ static void show_proc_text(const struct ckpt_proc_image *img, FILE *out)
 			fprintf(out, " count %" PRIu64 "%s", f->counter, f->semaphore ? " (semaphore)" : "");
 		if (f->has_seals && f->seals)
 			fprintf(out, " seals %#x", f->seals);
+		if (f->has_mode && f->has_uid && f->has_gid)
+			fprintf(out, " mode %04o owner %u:%u", f->mode, f->uid, f->gid);
 		fputc('\n', out);
 	}
 }

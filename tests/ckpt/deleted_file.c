@@ -1,7 +1,8 @@
 /* A deleted-but-open regular file: 300 KiB of content, read-write at an
- * offset, a read-only second open of it, mode 0640. After restart the
- * content is there, the offsets too, the file still has no name (link
- * count 0) and lives in the same directory's filesystem. */
+ * offset, a read-only second open of it, mode 0640, owned by 1234:1234
+ * (not the test's root). After restart the content is there, the offsets
+ * too, the mode and owner, the file still has no name (link count 0) and
+ * lives in the same directory's filesystem. */
 #include <sys/stat.h>
 #include "zdtm.h"
 
@@ -15,6 +16,8 @@ int main(int argc, char **argv)
 	if (w < 0 || write(w, data, sizeof(data)) != sizeof(data))
 		fail("write");
 	int r = open("gone.dat", O_RDONLY);
+	if (fchown(w, 1234, 1234) < 0)
+		fail("fchown");
 	unlink("gone.dat");
 	lseek(w, 1000, SEEK_SET);
 	lseek(r, 5000, SEEK_SET);
@@ -25,6 +28,8 @@ int main(int argc, char **argv)
 	struct stat st;
 	if (fstat(w, &st) < 0 || st.st_nlink != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777) != 0640 || st.st_size != sizeof(data))
 		fail("stat: nlink %lu mode %o size %lld", (unsigned long)st.st_nlink, st.st_mode, (long long)st.st_size);
+	if (st.st_uid != 1234 || st.st_gid != 1234)
+		fail("owner %u:%u, expected 1234:1234", (unsigned)st.st_uid, (unsigned)st.st_gid);
 	if (st.st_dev != before.st_dev)
 		fail("moved to another filesystem");
 	if (lseek(w, 0, SEEK_CUR) != 1000 || lseek(r, 0, SEEK_CUR) != 5000)

@@ -23,7 +23,7 @@ if [ ${#progs[@]} = 0 ]; then
 	# (private per node).
 	# pipe_data's FIFO is one object for both nodes (vcluster nodes share a
 	# kernel), but --kill closed the original's ends before the restart.
-	progs=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd socketpair dev_files
+	progs=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd madvise socketpair dev_files
 		threads pending itimer tree snapshot locks posix_timer shared_mem shared_big cow fpu_static anon_mem_static threads_static
 		stopped zombie_sig fsids)
 fi

@@ -1,8 +1,10 @@
 /* memfd: one with 1 MiB of content and sealed against shrinking and
  * growing, one empty, read-only reopen of the first through /proc at an
- * offset. Names, content, seals, offsets come back. */
+ * offset; the first fchmod'ed to 0642, the second fchown'ed to 1234:1234.
+ * Names, content, seals, offsets, modes and owners come back. */
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include "zdtm.h"
 
 int main(int argc, char **argv)
@@ -17,6 +19,8 @@ int main(int argc, char **argv)
 		fail("memfd");
 	if (fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
 		fail("seals");
+	if (fchmod(m, 0642) < 0 || fchown(e, 1234, 1234) < 0)
+		fail("fchmod/fchown");
 	char p[64];
 	snprintf(p, sizeof(p), "/proc/self/fd/%d", m);
 	int ro = open(p, O_RDONLY);
@@ -33,6 +37,13 @@ int main(int argc, char **argv)
 	readlink(p, l, sizeof(l) - 1);
 	if (strcmp(l, "/memfd:empty one (deleted)"))
 		fail("name: %s", l);
+	struct stat sm, se;
+	if (fstat(m, &sm) < 0 || fstat(e, &se) < 0)
+		fail("fstat");
+	if ((sm.st_mode & 07777) != 0642 || sm.st_uid != 0 || sm.st_gid != 0)
+		fail("first memfd: mode %o owner %u:%u, expected 0642 0:0", sm.st_mode & 07777, (unsigned)sm.st_uid, (unsigned)sm.st_gid);
+	if ((se.st_mode & 07777) != 0777 || se.st_uid != 1234 || se.st_gid != 1234)
+		fail("second memfd: mode %o owner %u:%u, expected 0777 1234:1234", se.st_mode & 07777, (unsigned)se.st_uid, (unsigned)se.st_gid);
 	if (fcntl(m, F_GET_SEALS) != (F_SEAL_SHRINK | F_SEAL_GROW))
 		fail("seals %#x", fcntl(m, F_GET_SEALS));
 	if (fcntl(e, F_GET_SEALS) != F_SEAL_SEAL)

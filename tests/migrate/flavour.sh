@@ -20,7 +20,7 @@ if [ ${#progs[@]} = 0 ]; then
 	# doubles it; on separate machines they are two); cow: a tree too (its
 	# children stay home, no page can be shared copy-on-write across nodes).
 	# Everything else.
-	progs=(anon_mem heap stack fpu file_offset signals eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd socketpair dev_files
+	progs=(anon_mem heap stack fpu file_offset signals eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd madvise socketpair dev_files
 		threads pending itimer snapshot posix_timer locks fpu_static anon_mem_static threads_static)
 	# Memory shared with a child left at home cannot stay one object across
 	# nodes: migrate refuses them (issue 14 item 14), the process untouched.

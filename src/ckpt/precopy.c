@@ -232,7 +232,7 @@ uint64_t ckpt_precopy_tracked(const struct ckpt_precopy *pc) { return pc->tracke
 
 int ckpt_precopy_size(pid_t pid, uint64_t *bytes, struct ckpt_error *err)
 {
-	struct ckpt_precopy pc = { .pid = pid, .uffd = -1 };
+	struct ckpt_precopy pc = { .pid = pid, .acc = ckpt_live_tid(pid), .uffd = -1 };
 	*bytes = 0;
 	/* Counted are present pages: after a lazy restore, once all are in. */
 	int r = ckpt_mm_wait_filled(pid, 60000, err);

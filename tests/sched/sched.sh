@@ -11,8 +11,15 @@ PREFIX=sched
 KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-PLUGIN=$KRG_BUILD_DIR/src/proc/sched/libkrg_sched_fixed_node.so
+BUILT_PLUGIN=$KRG_BUILD_DIR/src/proc/sched/libkrg_sched_fixed_node.so
+# krgd loads plugins only from root-only directories (docs/sched.md), and
+# the build tree may be anywhere (under /tmp in a CI clone): each node gets
+# the same copy in its own /var/lib/krg (a node-local tmpfs, 0700 root).
+PLUGIN=/var/lib/krg/plug/libkrg_sched_fixed_node.so
 start_cluster 3 --cpus 0.5
+for n in 1 2 3; do
+	on "$n" sh -c "install -d -m 700 /var/lib/krg/plug && install -m 644 '$BUILT_PLUGIN' '$PLUGIN'"
+done
 
 sj() { # sj NODE EXPR: a python expression on `sched status --json` as s
 	on "$1" krgadm sched status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print($2)"

@@ -636,8 +636,13 @@ static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *ab
 		sendf(sock, MF_PRECOPY, "KRG_MIG_NO_PRECOPY is set");
 		return NULL;
 	}
-	/* Small: not worth stopping it to make the userfaultfd. */
-	if (ckpt_precopy_size(w->pid, &size, &ce) < 0 || size < PRECOPY_MIN)
+	/* Small: not worth stopping it to make the userfaultfd. A failure
+	 * to measure is said (stop-and-copy then), never silent. */
+	if (ckpt_precopy_size(w->pid, &size, &ce) < 0) {
+		sendf(sock, MF_PRECOPY, "%s", ce.msg);
+		return NULL;
+	}
+	if (size < PRECOPY_MIN)
 		return NULL;
 	int uffd = make_uffd(w->pid);
 	int r = uffd < 0 ? uffd : ckpt_precopy_start(w->pid, uffd, w->dir, &pc, &ce);

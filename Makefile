@@ -25,7 +25,7 @@ run: deps all
 # Every test: unit + integration on the normal build; unit, transport, cluster smoke and migration on ASan+UBSan.
 check: deps all
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --no-suite fuzz
-	bash scripts/fuzz.sh 20
+	bash scripts/fuzz.sh 10
 	$(MAKE) check-asan
 
 check-asan: $(ASAN_BUILD)/build.ninja

@@ -81,44 +81,43 @@ static int seize_one(pid_t tid, struct ckpt_thread *t, struct ckpt_error *err)
 	}
 }
 
-bool ckpt_leader_exited(pid_t pid)
+/* A thread of pid's group other than the leader, 0 if none. */
+static pid_t other_tid(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	pid_t tid = 0;
+	struct dirent *de;
+	while (!tid && (de = readdir(d)))
+		if (atoi(de->d_name) > 0 && atoi(de->d_name) != pid)
+			tid = atoi(de->d_name);
+	closedir(d);
+	return tid;
+}
+
+static bool leader_is_zombie(pid_t pid)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, pid);
 	if (krg_read_small(path, buf, sizeof(buf)) < 0)
 		return false;
 	const char *p = strrchr(buf, ')');
-	if (!p || (p[2] != 'Z' && p[2] != 'X'))
-		return false;
-	/* A zombie leader with live threads: others in its task list. */
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return false;
-	bool others = false;
-	struct dirent *de;
-	while (!others && (de = readdir(d)))
-		others = atoi(de->d_name) > 0 && atoi(de->d_name) != pid;
-	closedir(d);
-	return others;
+	return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* A zombie leader with live threads: others in its task list. */
+bool ckpt_leader_exited(pid_t pid)
+{
+	return leader_is_zombie(pid) && other_tid(pid) != 0;
 }
 
 pid_t ckpt_live_tid(pid_t pid)
 {
-	if (!ckpt_leader_exited(pid))
-		return pid;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return pid;
-	pid_t tid = pid;
-	struct dirent *de;
-	while (tid == pid && (de = readdir(d)))
-		if (atoi(de->d_name) > 0 && atoi(de->d_name) != pid)
-			tid = atoi(de->d_name);
-	closedir(d);
-	return tid;
+	pid_t tid = leader_is_zombie(pid) ? other_tid(pid) : 0;
+	return tid ? tid : pid;
 }
 
 static bool have_tid(const struct ckpt_thread *th, size_t n, pid_t tid)

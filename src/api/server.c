@@ -720,9 +720,16 @@ int krg_api_register(struct krg_api_server *srv, const char *command, bool root_
 	return 0;
 }
 
-static void sweep_close_cb(uv_handle_t *h)
+/* The last of the server's handles closed: its memory goes. */
+static void server_free(uv_handle_t *h)
 {
 	struct krg_api_server *srv = h->data;
+	while (srv->handlers) {
+		struct handler *n = srv->handlers->next;
+		free(srv->handlers->command);
+		free(srv->handlers);
+		srv->handlers = n;
+	}
 	while (srv->users) {
 		struct user_use *n = srv->users->next;
 		free(srv->users);
@@ -731,27 +738,14 @@ static void sweep_close_cb(uv_handle_t *h)
 	free(srv);
 }
 
+/* The sweep timer, once initialised, is closed after the listener. */
 static void listener_close_cb(uv_handle_t *h)
 {
 	struct krg_api_server *srv = h->data;
-	if (srv->sweep_on) {
-		/* Freed once the timer is closed too. */
-		while (srv->handlers) {
-			struct handler *n = srv->handlers->next;
-			free(srv->handlers->command);
-			free(srv->handlers);
-			srv->handlers = n;
-		}
-		uv_close((uv_handle_t *)&srv->sweep, sweep_close_cb);
-		return;
-	}
-	while (srv->handlers) {
-		struct handler *n = srv->handlers->next;
-		free(srv->handlers->command);
-		free(srv->handlers);
-		srv->handlers = n;
-	}
-	free(srv);
+	if (srv->sweep_on)
+		uv_close((uv_handle_t *)&srv->sweep, server_free);
+	else
+		server_free(h);
 }
 
 void krg_api_server_close(struct krg_api_server *srv)

@@ -39,6 +39,7 @@
 #include "proc/migrate.h"
 #include "proc/schedsvc.h"
 #include "proc/migrate/filemsg.h"
+#include "proc/migrate/mig_msg.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
 #include "proc/procid.h"
@@ -1969,7 +1970,7 @@ static void on_net_io(struct krg_net *net, uint32_t from, const struct krg_msg *
 	if (!the_mig.running)
 		return;
 	Krg__Mig__Io *io = krg__mig__io__unpack(NULL, msg->len, msg->body);
-	if (!io || (io->has_data && io->data.len > MIG_CHUNK)) {
+	if (!io || !mig_io_valid(io)) {
 		log_warn("migrate: malformed %.16s from node %u, dropped", msg->type, from);
 	} else {
 		/* Only the nodes concerned may speak about a process. */
@@ -2236,7 +2237,8 @@ static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		return;
 	}
 	Krg__Mig__Recv *q = krg__mig__recv__unpack(NULL, msg->len, msg->body);
-	if (!q || q->n_proxies > MIG_MAX_PROXIES) {
+	if (!q || !mig_recv_valid(q)) {
+		log_warn("migrate: malformed mig.recv from node %u, refused", from);
 		if (q)
 			krg__mig__recv__free_unpacked(q, NULL);
 		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
@@ -2508,7 +2510,8 @@ static void on_net_move(struct krg_net *net, uint32_t from, const struct krg_msg
 		return;
 	}
 	Krg__Mig__Move *q = krg__mig__move__unpack(NULL, msg->len, msg->body);
-	if (!q || !q->has_id || !q->has_uid) {
+	if (!q || !mig_move_peer_valid(q)) {
+		log_warn("migrate: malformed mig.move from node %u, refused", from);
 		if (q)
 			krg__mig__move__free_unpacked(q, NULL);
 		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);

@@ -488,8 +488,9 @@ void kddm_deliver(struct kddm *k, uint32_t from, const uint8_t *body, size_t len
 	if (m->op == KRG__KDDM__OP__READY) {
 		kddm_member_deliver(k, NULL, from, m, token);
 	} else if (!s) {
-		/* Not malformed: that set may not be started here yet. */
-		reply(k, from, token, -ENOENT);
+		/* Not malformed: that set may not be started here yet
+		 * (the requester retries). */
+		reply(k, from, token, -ENOPROTOOPT);
 	} else if (is_request_op(m->op)) {
 		if (!token)
 			reject(k, from, token, "request without id");

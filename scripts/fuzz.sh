@@ -34,7 +34,9 @@ for p in "$src"/src/proto/*.proto; do
 done
 srcs=("$out"/proto/*.pb-c.c "$src"/src/lib/{log,config,nodelist,key,json,fileio}.c
       "$src"/src/net/frame.c "$src"/src/api/server.c "$src"/src/ckpt/*.c
-      "$src"/src/proc/procid.c "$src"/src/proc/migrate/filemsg.c "$src"/src/proc/exec/exec_msg.c)
+      "$src"/src/proc/procid.c "$src"/src/proc/migrate/filemsg.c "$src"/src/proc/exec/exec_msg.c
+      "$src"/src/proc/migrate/mig_msg.c "$src"/src/proc/ckpt/ckpt_msg.c "$src"/src/proc/table/table_msg.c
+      "$src"/src/proc/sched/capset_msg.c)
 objs=()
 for s in "${srcs[@]}"; do
 	o=$out/obj/$(echo "${s#"$src"/}" | tr / _).o

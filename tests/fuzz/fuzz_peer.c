@@ -3,9 +3,11 @@
  * messages): the session frame's Envelope (src/net/frame.c), then the body
  * of every message type a service registers with krg_net_handle, decoded
  * as its handler decodes it and checked as its handler checks it before
- * any work: proc.* with exec_msg.c's checks (proc.spawn's is what stands
- * between a peer and a fork+exec as a uid), mig.file with its hand
- * decoder, sched.capset's text, the messages that carry another encoded
+ * any work, by the services' own check functions: proc.* (exec_msg.c;
+ * proc.spawn's is what stands between a peer and a fork+exec as a uid),
+ * mig.* (mig_msg.c, and mig.file's hand decoder), ckpt.* (ckpt_msg.c),
+ * node.load and proc.kill (table_msg.c), sched.capset's text
+ * (capset_msg.c), the messages that carry another encoded
  * message (cluster.propose, cluster.nodes) down to the inner one, and the
  * protobuf of every other type. The input is the Envelope's bytes.
  * Build and run: scripts/fuzz.sh SECONDS peer. */
@@ -16,8 +18,12 @@
 #include <string.h>
 #include "net/frame.h"
 #include "proc/exec/exec_msg.h"
+#include "proc/ckpt/ckpt_msg.h"
 #include "proc/migrate/filemsg.h"
+#include "proc/migrate/mig_msg.h"
 #include "proc/procid.h"
+#include "proc/sched/capset_msg.h"
+#include "proc/table/table_msg.h"
 #include "proto/api.pb-c.h"
 #include "proto/ckptsvc.pb-c.h"
 #include "proto/cluster.pb-c.h"
@@ -48,6 +54,7 @@ static const struct {
 	{ "mig.go", &krg__mig__io__descriptor },
 	{ "mig.sig", &krg__mig__io__descriptor },
 	{ "mig.move", &krg__mig__move__descriptor },
+	{ "mig.status", &krg__mig__move__descriptor },
 	{ "mig.recv", &krg__mig__recv__descriptor },
 	{ "mig.file", NULL },
 	{ "mig.got", &krg__mig__got__descriptor },
@@ -65,28 +72,13 @@ static void touch(const uint8_t *p, size_t n)
 	(void)x;
 }
 
-/* sched.capset from a peer: "UID TARGET OP [CAP]", at most 319 bytes. */
-static void capset(const uint8_t *b, size_t n)
-{
-	char body[320], target[32], op[8], capn[40] = "";
-	if (n == 0 || n >= sizeof(body))
-		return;
-	memcpy(body, b, n);
-	body[n] = 0;
-	char *rest = strchr(body, ' ');
-	if (!rest || !strncmp(rest + 1, "self", 4))
-		return;
-	*rest++ = 0;
-	(void)strtoul(body, NULL, 10);
-	uint32_t id;
-	if (sscanf(rest, "%31s %7s %39s", target, op, capn) >= 2)
-		krg_procid_parse(target, &id);
-}
-
 static void body(size_t t, const uint8_t *b, size_t n)
 {
 	if (!strcmp(types[t].type, "sched.capset")) {
-		capset(b, n);
+		struct capset_req q;
+		uint32_t id;
+		if (capset_parse(b, n, true, &q) == 0)
+			krg_procid_parse(q.target, &id);
 		return;
 	}
 	if (!strcmp(types[t].type, "mig.file")) {
@@ -112,7 +104,27 @@ static void body(size_t t, const uint8_t *b, size_t n)
 		exec_exit_valid((Krg__Proc__Exit *)m);
 	else if (!strcmp(ty, "proc.ctl"))
 		exec_ctl_valid((Krg__Proc__Ctl *)m);
-	else if (!strcmp(ty, "cluster.propose")) {
+	else if (!strcmp(ty, "node.load"))
+		table_load_valid((Krg__Node__NodeLoad *)m, 1);
+	else if (!strcmp(ty, "proc.kill"))
+		table_kill_valid((Krg__Node__ProcKill *)m);
+	else if (!strcmp(ty, "ckpt.dump"))
+		ckpt_dump_valid((Krg__Ckptsvc__Dump *)m);
+	else if (!strcmp(ty, "ckpt.restart"))
+		ckpt_restart_valid((Krg__Ckptsvc__Restart *)m);
+	else if (!strcmp(ty, "ckpt.file")) {
+		Krg__Ckptsvc__File *f = (Krg__Ckptsvc__File *)m;
+		if (ckpt_file_valid(f))
+			touch(f->data.data, f->data.len);
+	} else if (!strcmp(ty, "mig.recv"))
+		mig_recv_valid((Krg__Mig__Recv *)m);
+	else if (!strcmp(ty, "mig.move") || !strcmp(ty, "mig.status"))
+		mig_move_peer_valid((Krg__Mig__Move *)m);
+	else if (!strncmp(ty, "mig.", 4) && types[t].desc == &krg__mig__io__descriptor) {
+		Krg__Mig__Io *io = (Krg__Mig__Io *)m;
+		if (mig_io_valid(io) && io->has_data)
+			touch(io->data.data, io->data.len);
+	} else if (!strcmp(ty, "cluster.propose")) {
 		Krg__Cluster__Propose *p = (Krg__Cluster__Propose *)m;
 		Krg__Cluster__Command *c = krg__cluster__command__unpack(NULL, p->command.len, p->command.data);
 		if (c)

@@ -59,6 +59,7 @@
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
 #include "proc/table/table-int.h"
+#include "proc/ckpt/ckpt_msg.h"
 #include "proto/ckptsvc.pb-c.h"
 
 #define WORK_TIMEOUT_MS (30u * 60 * 1000) /* a remote dump or restore, big images included */
@@ -361,9 +362,9 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 
 /* ---- restart on another node: stream the version directory ---- */
 
-#define XFER_CHUNK (1u << 20)          /* one ckpt.file piece, one read per loop turn */
+#define XFER_CHUNK CKPT_XFER_CHUNK     /* one ckpt.file piece, one read per loop turn */
 #define XFER_INFLIGHT (4u << 20)       /* bytes handed to the bulk channel, not yet written */
-#define XFER_MAX (64ull << 30)         /* a received directory's total size */
+#define XFER_MAX CKPT_XFER_MAX
 #define XFER_FILES 4096
 #define XFER_IDLE_MS (60u * 1000)      /* target: drop a transfer silent that long */
 
@@ -537,11 +538,6 @@ static void tx_reply(struct krg_net *net, int status, const struct krg_msg *repl
 	tx_maybe_free(t);
 }
 
-static int name_ok(const char *n)
-{
-	return n[0] && strcmp(n, ".") && strcmp(n, "..") && !strchr(n, '/');
-}
-
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -589,7 +585,7 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
 	}
 	struct dirent *e;
 	while ((e = readdir(d)) && t->nnames < XFER_FILES) {
-		if (e->d_type != DT_REG || !name_ok(e->d_name))
+		if (e->d_type != DT_REG || !ckpt_file_name_ok(e->d_name))
 			continue;
 		char **nn = realloc(t->names, (t->nnames + 1) * sizeof(*nn));
 		if (!nn || !(nn[t->nnames] = strdup(e->d_name))) {
@@ -842,8 +838,8 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 	if (!x || x->failed || x->ended)
 		goto out;
 	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
-	if (!name_ok(f->name)) {
-		rx_fail(x, "refused file name '%s'", f->name);
+	if (!ckpt_file_valid(f)) {
+		rx_fail(x, "refused piece of '%s' (bad name, size or offset)", f->name);
 		goto out;
 	}
 	x->total += f->data.len;
@@ -1047,7 +1043,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	uint32_t id;
 	if (!strcmp(msg->type, "ckpt.dump")) {
 		Krg__Ckptsvc__Dump *d = krg__ckptsvc__dump__unpack(NULL, msg->len, msg->body);
-		if (!d || !d->has_uid) {
+		if (!d || !ckpt_dump_valid(d)) {
 			log_warn("node %u: malformed ckpt.dump, dropped", from);
 			if (d)
 				krg__ckptsvc__dump__free_unpacked(d, NULL);
@@ -1062,7 +1058,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		krg__ckptsvc__dump__free_unpacked(d, NULL);
 	} else {
 		Krg__Ckptsvc__Restart *q = krg__ckptsvc__restart__unpack(NULL, msg->len, msg->body);
-		if (!q || !q->has_uid) {
+		if (!q || !ckpt_restart_valid(q)) {
 			log_warn("node %u: malformed ckpt.restart, dropped", from);
 			if (q)
 				krg__ckptsvc__restart__free_unpacked(q, NULL);

@@ -42,6 +42,7 @@
 #include "proc/migrate.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
+#include "proc/sched/capset_msg.h"
 #include "proc/sched/sched-int.h"
 #include "proc/table.h"
 #include "proc/table/table-int.h"
@@ -1335,20 +1336,13 @@ static void capset_fwd_cb(struct krg_net *net, int status, const struct krg_msg 
 		krg_api_reply(call, 0, NULL, sp, strlen(sp));
 }
 
-static void capset_do(struct krg_sched *sc, struct origin o, uid_t uid, pid_t caller, const char *body)
+static void capset_do(struct krg_sched *sc, struct origin o, uid_t uid, pid_t caller, const struct capset_req *q)
 {
-	char line[400], target[32], op[8], capn[40] = "";
-	if (sscanf(body, "%31s %7s %39s", target, op, capn) < 2) {
-		answer(sc, o, -EINVAL, "malformed sched.capset request", NULL, 0);
-		return;
-	}
+	char line[400];
+	const char *target = q->target, *op = q->op, *capn = q->cap;
 	uint32_t id;
 	pid_t pid;
-	if (!strcmp(target, "self")) {
-		if (!o.call) {
-			answer(sc, o, -EINVAL, "malformed sched.capset request", NULL, 0);
-			return;
-		}
+	if (q->self) {
 		pid = caller;
 		id = krg_procid_make(sc->self, (uint32_t)pid);
 	} else {
@@ -1366,7 +1360,7 @@ static void capset_do(struct krg_sched *sc, struct origin o, uid_t uid, pid_t ca
 				answer(sc, o, -EHOSTUNREACH, line, NULL, 0);
 				return;
 			}
-			int n = snprintf(fwd, sizeof(fwd), "%u %s", (unsigned)uid, body);
+			int n = snprintf(fwd, sizeof(fwd), "%u %s %s%s%s", (unsigned)uid, target, op, *capn ? " " : "", capn);
 			int r = krg_net_request(sc->s->net, home, "sched.capset", fwd, (size_t)n, 5000, capset_fwd_cb, o.call);
 			if (r < 0) {
 				snprintf(line, sizeof(line), "process %u: cannot reach node %u: %s", id, home, strerror(-r));
@@ -1447,18 +1441,16 @@ static void capset_do(struct krg_sched *sc, struct origin o, uid_t uid, pid_t ca
 static void on_api_capset(struct krg_api_call *call, void *data)
 {
 	struct krg_sched *sc = data;
-	char body[256];
+	struct capset_req q;
 	if (!sc->running) {
 		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
 		return;
 	}
-	if (call->len == 0 || call->len >= sizeof(body)) {
+	if (capset_parse(call->body, call->len, false, &q) < 0) {
 		krg_api_reply(call, -EINVAL, "malformed sched.capset request", NULL, 0);
 		return;
 	}
-	memcpy(body, call->body, call->len);
-	body[call->len] = 0;
-	capset_do(sc, (struct origin){ .call = call }, call->uid, call->pid, body);
+	capset_do(sc, (struct origin){ .call = call }, call->uid, call->pid, &q);
 }
 
 /* A peer forwarded "UID TARGET OP [CAP]" for a process whose home is here;
@@ -1466,7 +1458,7 @@ static void on_api_capset(struct krg_api_call *call, void *data)
 static void on_net_capset(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_sched *sc = data;
-	char body[320];
+	struct capset_req q;
 	if (!req_id)
 		return;
 	struct origin o = { .from = from, .req_id = req_id };
@@ -1474,19 +1466,12 @@ static void on_net_capset(struct krg_net *net, uint32_t from, const struct krg_m
 		answer(sc, o, -ESHUTDOWN, "krgd is stopping", NULL, 0);
 		return;
 	}
-	if (msg->len == 0 || msg->len >= sizeof(body)) {
+	if (capset_parse(msg->body, msg->len, true, &q) < 0) {
+		log_warn("node %u: malformed sched.capset (%zu bytes), refused", from, msg->len);
 		answer(sc, o, -EINVAL, "malformed sched.capset request", NULL, 0);
 		return;
 	}
-	memcpy(body, msg->body, msg->len);
-	body[msg->len] = 0;
-	char *rest = strchr(body, ' ');
-	if (!rest || !strncmp(rest + 1, "self", 4)) {
-		answer(sc, o, -EINVAL, "malformed sched.capset request", NULL, 0);
-		return;
-	}
-	*rest++ = 0;
-	capset_do(sc, o, (uid_t)strtoul(body, NULL, 10), 0, rest);
+	capset_do(sc, o, (uid_t)q.uid, 0, &q);
 }
 
 /* ---- start / stop ---- */

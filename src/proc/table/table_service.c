@@ -37,6 +37,7 @@
 #include "proc/procid.h"
 #include "proc/table.h"
 #include "proc/table/table-int.h"
+#include "proc/table/table_msg.h"
 #include "proto/node.pb-c.h"
 
 #define LOAD_PERIOD_MS 1000
@@ -133,11 +134,6 @@ static void load_timer_cb(uv_timer_t *h)
 	}
 }
 
-static bool sane_double(double d, double max)
-{
-	return isfinite(d) && d >= 0 && d <= max;
-}
-
 static void on_node_load(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_proc_table *t = data;
@@ -148,11 +144,7 @@ static void on_node_load(struct krg_net *net, uint32_t from, const struct krg_ms
 		log_warn("node %u: malformed node.load (%zu bytes), dropped", from, msg->len);
 		return;
 	}
-	if (l->node != from || from >= KRG_MAX_NODES || !sane_double(l->cpus, 1e6) || l->cpus <= 0 ||
-	    !sane_double(l->load1, 1e9) || !sane_double(l->load5, 1e9) || !sane_double(l->load15, 1e9) ||
-	    l->mem_free_kb > l->mem_total_kb || l->mem_available_kb > l->mem_total_kb || l->krg_procs > l->procs ||
-	    (l->has_runnable && l->runnable > l->procs) || (l->has_io_kbps && !sane_double(l->io_kbps, 1e12)) ||
-	    (l->has_cpu_used && !sane_double(l->cpu_used, 1e6))) {
+	if (!table_load_valid(l, from)) {
 		log_warn("node %u: inconsistent node.load (node %u, cpus %g), dropped", from, l->node, l->cpus);
 		krg__node__node_load__free_unpacked(l, NULL);
 		return;
@@ -608,7 +600,7 @@ static void on_net_kill(struct krg_net *net, uint32_t from, const struct krg_msg
 		return;
 	}
 	Krg__Node__ProcKill *k = krg__node__proc_kill__unpack(NULL, msg->len, msg->body);
-	if (!k) {
+	if (!k || !table_kill_valid(k)) {
 		log_warn("node %u: malformed proc.kill, dropped", from);
 		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
 		return;

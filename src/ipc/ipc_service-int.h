@@ -21,6 +21,7 @@ struct ipc_pend {
 	uint8_t *call;                /* owned: the packed SYSCALL Call, for re-issue and undo */
 	size_t call_len;
 	bool cancelled;               /* done must not run; undo what completes */
+	uint32_t parked_at;           /* node that said "pending", or KDDM_NO_NODE */
 	int32_t rid;                  /* the id a key map redirected to, -1 */
 	unsigned reissues;            /* object moved (-ESTALE) or stale key: sent again */
 	struct ipc_pend *tnext, *gnext; /* hash chains by token and by gtoken */
@@ -82,6 +83,9 @@ int ipc_create_here(struct krg_ipc_service *svc, const struct krg_ipc_caller *wh
 
 /* ipc_service.c */
 void ipc_completion_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t *in, size_t len);
+/* node died: calls parked there are sent again (backups on: the object
+ * lives on at its backup) or end with EIDRM (it is gone). */
+void ipc_node_down(struct krg_ipc_service *svc, uint32_t kind, uint32_t node);
 
 /* ipc_service_wire.c */
 void ipcw_cred_to(const struct krg_ipc_caller *c, Krg__Ipc__Cred *m);

@@ -154,6 +154,7 @@ static void on_answer(struct krg_ipc_service *svc, struct ipc_pend *p, int statu
 			send_syscall(svc, p);
 		}
 	} else if (a->has_pending && a->pending) {
+		p->parked_at = kddm_home(svc->objs[p->kind], p->idx);
 		if (p->cancelled) {
 			/* Cancelled while the call was on its way: take it back. */
 			Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
@@ -246,9 +247,8 @@ static void send_keyget(struct krg_ipc_service *svc, struct ipc_pend *p, int32_t
 	int st = ipc_call_pack(orig, &buf, &len);
 	krg__ipc__call__free_unpacked(orig, NULL);
 	struct callref *r = st == 0 ? ref(svc, p, key) : NULL;
+	p->idx = UINT64_MAX; /* before the call: its answer may come (and free p) inside it */
 	st = r ? kddm_call(svc->keys[p->kind], (uint32_t)key, buf, len, call_cb, r) : -ENOMEM;
-	if (st == 0)
-		p->idx = UINT64_MAX;
 	if (st < 0) {
 		free(r);
 		answer_now(svc, p, st);
@@ -359,6 +359,7 @@ int krg_ipc_service_submit(struct krg_ipc_service *svc, const struct krg_ipc_cal
 	p->kind = ipc_kind_of(req->op);
 	p->idx = UINT64_MAX;
 	p->rid = -1;
+	p->parked_at = KDDM_NO_NODE;
 
 	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
 	Krg__Ipc__Cred cred;
@@ -421,6 +422,25 @@ int krg_ipc_service_submit(struct krg_ipc_service *svc, const struct krg_ipc_cal
 	return 0;
 }
 
+/* The home's answer to a CANCEL: removed (nothing happened: forget the
+ * call), or already completed (its Completion is on its way and will be
+ * undone when it arrives). */
+static void cancel_cb(struct kddm *k, int status, const uint8_t *out, size_t len, void *data)
+{
+	struct callref *r = data;
+	struct krg_ipc_service *svc = r->svc;
+	struct ipc_pend *p = find_gtoken(svc, r->gtoken);
+	free(r);
+	if (!p)
+		return;
+	Krg__Ipc__Answer *a = status == 0 ? krg__ipc__answer__unpack(NULL, len, out) : NULL;
+	bool already = a && a->reply && a->reply->ret == -EALREADY;
+	if (a)
+		krg__ipc__answer__free_unpacked(a, NULL);
+	if (!already)
+		pend_free(svc, p);
+}
+
 int krg_ipc_service_cancel(struct krg_ipc_service *svc, uint64_t token)
 {
 	struct ipc_pend *p = find_token(svc, token);
@@ -439,7 +459,7 @@ int krg_ipc_service_cancel(struct krg_ipc_service *svc, uint64_t token)
 	size_t len;
 	if (ipc_call_pack(&c, &buf, &len) == 0) {
 		struct callref *r = ref(svc, p, IPC_PRIVATE_KEY);
-		if (!r || kddm_call(svc->objs[p->kind], p->idx, buf, len, call_cb, r) < 0)
+		if (!r || kddm_call(svc->objs[p->kind], p->idx, buf, len, cancel_cb, r) < 0)
 			free(r);
 		free(buf);
 	}
@@ -474,6 +494,29 @@ void ipc_completion_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t
 		}
 	}
 	krg__ipc__completion__free_unpacked(m, NULL);
+}
+
+void ipc_node_down(struct krg_ipc_service *svc, uint32_t kind, uint32_t node)
+{
+	for (size_t b = 0; b < IPC_PEND_BUCKETS; b++) {
+		for (struct ipc_pend *p = svc->by_gtoken[b], *next; p; p = next) {
+			next = p->gnext;
+			if (p->kind != kind || p->parked_at != node)
+				continue;
+			p->parked_at = KDDM_NO_NODE;
+			if (p->cancelled) {
+				pend_free(svc, p);
+			} else if (kddm_backup(svc->k) && p->reissues++ < MAX_REISSUES) {
+				/* The backup node holds the object now, without
+				 * its waiters: wait there. */
+				send_syscall(svc, p);
+			} else {
+				/* Its object died with its home. */
+				answer_now(svc, p, -EIDRM);
+			}
+			next = svc->by_gtoken[b]; /* the chain may have changed */
+		}
+	}
 }
 
 void krg_ipc_service_undeliverable(struct krg_ipc_service *svc, const struct krg_ipc_caller *who,

@@ -451,12 +451,19 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 	krg__ipc__call__free_unpacked(m, NULL);
 }
 
+static void obj_node_down(struct kddm_set *s, uint32_t node)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	ipc_node_down(svc, s == svc->objs[KRG_IPC_MSG] ? KRG_IPC_MSG : KRG_IPC_SEM, node);
+}
+
 static const struct kddm_set_ops obj_ops = {
 	.version = KDDM_OPS_V1,
 	.export_obj = obj_export,
 	.import_obj = obj_import,
 	.free_obj = obj_free,
 	.call = obj_call,
+	.node_down = obj_node_down,
 };
 
 /* ---- key maps ---------------------------------------------------------------- */

@@ -148,6 +148,73 @@ static void on_status(struct krg_api_call *call, void *data)
 	list_cb(k, -EAGAIN, NULL, 0, sc); /* the extra count: done once all answered */
 }
 
+/* ---- ipc.call: one System V call for krg ipcmk / ipcrm ------------------ */
+
+/* API calls take tokens above the interception layer's. */
+#define API_TOKEN_BASE (1ull << 62)
+
+static void call_done(void *cookie, struct krg_ipc_reply *reply)
+{
+	struct krg_api_call *call = cookie;
+	Krg__Ipc__Reply m;
+	Krg__Ipc__Perm perm;
+	int64_t f[16];
+	uint32_t *vals = NULL;
+	if (ipcw_reply_to(reply, &m, &perm, f, &vals) < 0) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+	} else {
+		size_t len = krg__ipc__reply__get_packed_size(&m);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (buf) {
+			krg__ipc__reply__pack(&m, buf);
+			krg_api_reply(call, 0, NULL, buf, len);
+			free(buf);
+		} else {
+			krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		}
+	}
+	free(vals);
+	krg_ipc_reply_release(reply);
+}
+
+static void on_call(struct krg_api_call *call, void *data)
+{
+	struct ipc_krgd *d = data;
+	static uint64_t next_token = API_TOKEN_BASE;
+	Krg__Ipc__Req *m = krg__ipc__req__unpack(NULL, call->len, call->body);
+	struct krg_ipc_req req;
+	void *scratch = NULL;
+	if (!m || ipcw_req_from(m, &req, &scratch) < 0) {
+		if (m)
+			krg__ipc__req__free_unpacked(m, NULL);
+		krg_api_reply(call, -EINVAL, "ipc.call: malformed request", NULL, 0);
+		return;
+	}
+	/* A command line never waits at a home: blocking calls do not block. */
+	if (req.op == KRG_IPC_OP_MSGSND || req.op == KRG_IPC_OP_MSGRCV || req.op == KRG_IPC_OP_SEMOP)
+		req.flags |= 04000; /* IPC_NOWAIT */
+	for (uint32_t i = 0; i < req.nsops; i++)
+		((struct krg_ipc_sembuf *)req.sops)[i].flg |= 04000;
+	/* The caller as the kernel saw it at connect time; root has the
+	 * capabilities System V IPC looks at. */
+	uint32_t groups[KRG_API_MAX_GROUPS];
+	struct krg_ipc_caller who = { 0 };
+	who.cred.uid = who.cred.euid = call->uid;
+	who.cred.gid = who.cred.egid = who.cred.fsgid = call->gid;
+	who.cred.caps = call->uid == 0 ? KRG_IPC_CAP_IPC_OWNER | KRG_IPC_CAP_SYS_ADMIN | KRG_IPC_CAP_SYS_RESOURCE : 0;
+	for (size_t i = 0; i < call->n_groups && i < KRG_API_MAX_GROUPS; i++)
+		groups[i] = call->groups[i];
+	who.cred.ngroups = (uint32_t)(call->n_groups < KRG_API_MAX_GROUPS ? call->n_groups : KRG_API_MAX_GROUPS);
+	who.cred.groups = groups;
+	who.pid = call->pid;
+	who.proc_id = (uint64_t)kddm_self(kddm_net_kddm(d->kn)) << 22 | (uint32_t)call->pid;
+	int r = d->running ? krg_ipc_service_submit(d->svc, &who, &req, next_token++, call_done, call) : -ESHUTDOWN;
+	free(scratch);
+	krg__ipc__req__free_unpacked(m, NULL);
+	if (r < 0)
+		krg_api_reply(call, r, "ipc.call: refused", NULL, 0);
+}
+
 /* ---- start / stop ------------------------------------------------------------ */
 
 int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, char *err, size_t errlen)
@@ -170,6 +237,8 @@ int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, 
 		r = krg_cluster_on_node(s->cluster, on_node, d);
 	if (r == 0)
 		r = krg_api_register(s->api, "ipc.status", false, on_status, d);
+	if (r == 0)
+		r = krg_api_register(s->api, "ipc.call", false, on_call, d);
 	if (r < 0) {
 		snprintf(err, errlen, "ipc: cannot start: %s", strerror(-r));
 		/* krg_net and the cluster may keep pointers to d and kn: they

@@ -557,6 +557,7 @@ int ipc_create_here(struct krg_ipc_service *svc, const struct krg_ipc_caller *wh
 		o->id = (int32_t)reply->ret;
 		o->users = kddm_self(svc->k) < 64 ? 1ull << kddm_self(svc->k) : 0;
 		kddm_create(svc->objs[kind], (uint64_t)idx, o, created, NULL);
+		kddm_sync(svc->objs[kind], (uint64_t)idx, NULL, NULL);
 	}
 	return 0;
 }

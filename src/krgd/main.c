@@ -17,6 +17,7 @@
 #include <uv.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "ipc/ipc_service.h"
 #include "lib/config.h"
 #include "lib/key.h"
 #include "lib/log.h"
@@ -40,6 +41,7 @@ struct daemon {
 	struct krg_ckptsvc *ckpt;
 	struct krg_migsvc *mig;
 	struct krg_sched *sched;
+	struct krg_ipc_service *ipc;   /* kept after stop (its handlers point at it) */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -86,6 +88,7 @@ static void daemon_stop(struct daemon *d, int code)
 	d->exit_code = code;
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
+	krg_ipc_service_stop(d->ipc);
 	krg_migsvc_stop(d->mig);
 	krg_sched_stop(d->sched);
 	krg_ckptsvc_stop(d->ckpt);
@@ -328,6 +331,8 @@ int main(int argc, char **argv)
 		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
 	if (r == 0)
 		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
+	if (r == 0)
+		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

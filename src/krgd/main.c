@@ -17,6 +17,7 @@
 #include <uv.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "kdfs/kdfs.h"
 #include "lib/config.h"
 #include "lib/key.h"
 #include "lib/log.h"
@@ -40,6 +41,7 @@ struct daemon {
 	struct krg_ckptsvc *ckpt;
 	struct krg_migsvc *mig;
 	struct krg_sched *sched;
+	struct krg_kdfs *kdfs;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -68,6 +70,8 @@ static void cluster_closed(void *data)
 {
 	struct daemon *d = data;
 	d->cluster = NULL;
+	krg_kdfs_free(d->kdfs);
+	d->kdfs = NULL;
 	if (d->net)
 		krg_net_close(d->net, NULL, NULL);
 	d->net = NULL;
@@ -86,6 +90,7 @@ static void daemon_stop(struct daemon *d, int code)
 	d->exit_code = code;
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
+	krg_kdfs_stop(d->kdfs);
 	krg_migsvc_stop(d->mig);
 	krg_sched_stop(d->sched);
 	krg_ckptsvc_stop(d->ckpt);
@@ -307,6 +312,10 @@ int main(int argc, char **argv)
 		.config = &d.cfg, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
 	};
 	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
+	/* kdfs's metadata rides on the cluster log: registered before raft
+	 * starts and replays it. */
+	if (r == 0)
+		r = krg_kdfs_new(&d.loop, &d.cfg, d.net, d.cluster, &d.kdfs, err, sizeof(err));
 	if (r == 0)
 		r = krg_cluster_start(d.cluster, err, sizeof(err));
 	if (r < 0) {
@@ -328,6 +337,8 @@ int main(int argc, char **argv)
 		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
 	if (r == 0)
 		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
+	if (r == 0)
+		r = krg_kdfs_start(d.kdfs, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

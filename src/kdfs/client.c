@@ -449,7 +449,8 @@ static void k_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const c
 	l.ino = ino;
 	l.parent = newparent;
 	l.name = (char *)newname;
-	reply_entry(req, op_call(req, &op, &rep), rep);
+	int st = op_call(req, &op, &rep);
+	reply_entry(req, st, rep);
 }
 
 static void k_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -535,7 +536,7 @@ static void k_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, st
 		return (void)fuse_reply_err(req, ENOMEM);
 	/* Offsets: 1 after ".", 2 after "..", 2+k after the store's entry k. */
 	for (; off < 2; off++) {
-		struct stat st = { .st_ino = off == 0 ? ino : 0, .st_mode = S_IFDIR };
+		struct stat st = { .st_ino = off == 0 ? ino : FUSE_ROOT_ID, .st_mode = S_IFDIR };
 		size_t n = fuse_add_direntry(req, buf + used, size - used, off == 0 ? "." : "..", &st, off + 1);
 		if (n > size - used)
 			goto out;
@@ -591,7 +592,14 @@ static void k_statfs(fuse_req_t req, fuse_ino_t ino)
 		krg__kdfs__reply__free_unpacked(rep, NULL);
 }
 
+static void k_init(void *data, struct fuse_conn_info *conn)
+{
+	/* Truncation goes through setattr, where krgd cuts the replicas first. */
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
 static const struct fuse_lowlevel_ops ops = {
+	.init = k_init,
 	.lookup = k_lookup,
 	.forget = k_forget,
 	.forget_multi = k_forget_multi,

@@ -200,7 +200,7 @@ static bool in_group(const struct krg_ipc_cred *c, uint32_t gid)
 {
 	if (gid == c->fsgid)
 		return true;
-	for (uint32_t i = 0; i < c->ngroups; i++)
+	for (uint32_t i = 0; c->groups && i < c->ngroups; i++)
 		if (c->groups[i] == gid)
 			return true;
 	return false;
@@ -281,7 +281,9 @@ struct waiter *waiter_new(const struct krg_ipc_caller *c, uint32_t role, uint32_
 	w->id = id;
 	w->caller = *c;
 	w->caller.cred.groups = NULL;
-	if (c->cred.ngroups) {
+	if (!c->cred.groups)
+		w->caller.cred.ngroups = 0;
+	else if (c->cred.ngroups) {
 		uint32_t *g = malloc(c->cred.ngroups * sizeof *g);
 		if (!g) {
 			free(w);

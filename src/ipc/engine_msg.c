@@ -553,6 +553,9 @@ int msg_undeliverable(struct krg_ipc_engine *e, const struct krg_ipc_req *q, con
 	}
 	if (q->flags & MSG_COPY)
 		return -EINVAL;   /* a copy took nothing */
+	/* The reply may have crossed the network: only a real message goes back. */
+	if (r->mtype < 1 || (r->text_len && !r->text) || r->text_len > UINT32_MAX)
+		return -EINVAL;
 	struct msg *g = msg_new(r->mtype, r->text, r->text_len);
 	if (!g)
 		return -ENOMEM;

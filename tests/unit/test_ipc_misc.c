@@ -278,6 +278,45 @@ static void test_abi(void **state)
 	assert_int_equal(krg_ipc_abi_mtype_get(buf), -77);
 }
 
+/* Requests that crossed the network may be malformed: refused, no crash. */
+static void test_hostile(void **state)
+{
+	struct t *t = t_new();
+	struct krg_ipc_caller a = who(1000, 1000, 10);
+	a.cred.ngroups = 5;          /* and no array */
+	struct krg_ipc_req g = q_msgget(IPC_PRIVATE, 0600);
+	int32_t id = (int32_t)t_ret(t, &a, &g);
+	assert_true(id >= 0);
+	struct krg_ipc_req r = q_msgrcv(id, 0, 10, 0);
+	uint64_t tok;
+	assert_int_equal(t_call(t, &a, &r, &tok, NULL), KRG_IPC_PENDING);
+	struct krg_ipc_req s = q_msgsnd(id, 1, "abc", 0);
+	s.text = NULL;
+	assert_int_equal(t_ret(t, &a, &s), -EFAULT);
+	s = q_msgsnd(id, 1, "abc", 0);
+	s.text_len = 1;
+	assert_int_equal(t_ret(t, &a, &s), -EFAULT);
+	struct krg_ipc_reply bad = { .ret = 3, .mtype = 1, .text = NULL, .text_len = 3 };
+	struct krg_ipc_req rr = q_msgrcv(id, 0, 10, 0);
+	assert_int_equal(krg_ipc_engine_undeliverable(t->e, &a, &rr, &bad, t->now), -EINVAL);
+	bad.text = (uint8_t *)"abc";
+	bad.mtype = 0;
+	assert_int_equal(krg_ipc_engine_undeliverable(t->e, &a, &rr, &bad, t->now), -EINVAL);
+	struct krg_ipc_req op = { .op = 99 };
+	assert_int_equal(t_ret(t, &a, &op), -ENOSYS);
+	struct krg_ipc_req sg = q_semget(IPC_PRIVATE, 2, 0600);
+	int32_t sid = (int32_t)t_ret(t, &a, &sg);
+	struct krg_ipc_req so = q_semop(sid, NULL, 2);
+	assert_int_equal(t_ret(t, &a, &so), -EFAULT);
+	struct krg_ipc_sembuf far = { .num = 7, .op = 1 };
+	struct krg_ipc_req su = q_semop(sid, &far, 1);
+	struct krg_ipc_reply ok = { .ret = 0 };
+	assert_int_equal(krg_ipc_engine_undeliverable(t->e, &a, &su, &ok, t->now), -EINVAL);
+	struct krg_ipc_req sa = q_semctl(sid, 0, SETALL);
+	assert_int_equal(t_ret(t, &a, &sa), -EFAULT);
+	t_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_drop_and_changes),
 		cmocka_unit_test(test_limits_read),
 		cmocka_unit_test(test_abi),
+		cmocka_unit_test(test_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

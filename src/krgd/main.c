@@ -17,6 +17,7 @@
 #include <uv.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "ipc/ipc_service.h"
 #include "kdfs/kdfs.h"
 #include "lib/config.h"
 #include "lib/key.h"
@@ -41,7 +42,8 @@ struct daemon {
 	struct krg_ckptsvc *ckpt;
 	struct krg_migsvc *mig;
 	struct krg_sched *sched;
-	struct krg_kdfs *kdfs;
+	struct krg_ipc_service *ipc;   /* kept after stop (its handlers point at it) */
+	struct krg_kdfs *kdfs;         /* stores freed once the cluster is closed */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -91,6 +93,7 @@ static void daemon_stop(struct daemon *d, int code)
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
 	krg_kdfs_stop(d->kdfs);
+	krg_ipc_service_stop(d->ipc);
 	krg_migsvc_stop(d->mig);
 	krg_sched_stop(d->sched);
 	krg_ckptsvc_stop(d->ckpt);
@@ -337,6 +340,8 @@ int main(int argc, char **argv)
 		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
 	if (r == 0)
 		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
+	if (r == 0)
+		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
 	if (r == 0)
 		r = krg_kdfs_start(d.kdfs, err, sizeof(err));
 	if (r < 0) {

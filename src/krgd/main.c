@@ -18,6 +18,7 @@
 #include "api/server.h"
 #include "cluster/cluster.h"
 #include "ipc/ipc_service.h"
+#include "kdfs/kdfs.h"
 #include "lib/config.h"
 #include "lib/key.h"
 #include "lib/log.h"
@@ -42,6 +43,7 @@ struct daemon {
 	struct krg_migsvc *mig;
 	struct krg_sched *sched;
 	struct krg_ipc_service *ipc;   /* kept after stop (its handlers point at it) */
+	struct krg_kdfs *kdfs;         /* stores freed once the cluster is closed */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -70,6 +72,8 @@ static void cluster_closed(void *data)
 {
 	struct daemon *d = data;
 	d->cluster = NULL;
+	krg_kdfs_free(d->kdfs);
+	d->kdfs = NULL;
 	if (d->net)
 		krg_net_close(d->net, NULL, NULL);
 	d->net = NULL;
@@ -88,6 +92,7 @@ static void daemon_stop(struct daemon *d, int code)
 	d->exit_code = code;
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
+	krg_kdfs_stop(d->kdfs);
 	krg_ipc_service_stop(d->ipc);
 	krg_migsvc_stop(d->mig);
 	krg_sched_stop(d->sched);
@@ -310,6 +315,10 @@ int main(int argc, char **argv)
 		.config = &d.cfg, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
 	};
 	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
+	/* kdfs's metadata rides on the cluster log: registered before raft
+	 * starts and replays it. */
+	if (r == 0)
+		r = krg_kdfs_new(&d.loop, &d.cfg, d.net, d.cluster, &d.kdfs, err, sizeof(err));
 	if (r == 0)
 		r = krg_cluster_start(d.cluster, err, sizeof(err));
 	if (r < 0) {
@@ -333,6 +342,8 @@ int main(int argc, char **argv)
 		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
 	if (r == 0)
 		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
+	if (r == 0)
+		r = krg_kdfs_start(d.kdfs, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

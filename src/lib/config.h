@@ -39,6 +39,10 @@ struct krg_config {
 	unsigned api_max_mib_per_user;   /* request bytes buffered, MiB */
 	unsigned api_idle_ms;
 	unsigned migrate_max_workers;    /* outgoing migrations at once; the rest queue */
+	/* kdfs (docs/kdfs.md): off while kdfs_mount is empty. */
+	char kdfs_mount[PATH_MAX];       /* where this node mounts the cluster's tree */
+	char kdfs_dir[PATH_MAX];         /* this node's share: chunks and the metadata store */
+	unsigned kdfs_replicas;          /* copies of each new chunk */
 };
 
 void krg_config_defaults(struct krg_config *c);

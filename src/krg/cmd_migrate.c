@@ -3,6 +3,9 @@
  * at home; it runs on NODE from then on. */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +18,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg migrate [-v] [--socket PATH] ID NODE\n"
+	fprintf(f, "Usage: krg migrate [-v] [--progress] [--socket PATH] ID NODE\n"
 		   "\n"
 		   "Move the running krg process ID (its cluster-wide id, as krg ps shows it) to\n"
 		   "node NODE, wherever it runs now. It goes on there with its memory, threads,\n"
@@ -23,6 +26,9 @@ static void usage(FILE *f)
 		   "that cannot move (terminal, pipes, sockets), which are proxied. You may\n"
 		   "move your own processes; root may move any krg process.\n"
 		   "  -v, --verbose   print the image size, total and frozen time\n"
+		   "  -p, --progress  say where the move stands (queued behind others, copying,\n"
+		   "                  sending, restoring) while it lasts over a second; the\n"
+		   "                  default when stderr is a terminal\n"
 		   "Exit status 0 once it runs on NODE, 1 if it did not move, 2 on bad usage.\n");
 }
 
@@ -40,12 +46,98 @@ static int parse_num(const char *s, unsigned long long max, unsigned long long *
 	return 0;
 }
 
+/* The move runs in a thread (krg_api_call blocks until the process runs
+ * on NODE); meanwhile the main thread asks krgd where it stands. */
+struct mig_call {
+	const char *sock;
+	uint8_t body[64];
+	size_t len;
+	int r;
+	uint8_t *resp;
+	size_t rlen;
+	char err[1024];
+	bool done;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *mig_call_thread(void *arg)
+{
+	struct mig_call *c = arg;
+	c->r = krg_api_call(c->sock, "mig.move", c->body, c->len, 30u * 60 * 1000, &c->resp, &c->rlen, c->err,
+			    sizeof(c->err));
+	pthread_mutex_lock(&c->lock);
+	c->done = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* One line on stderr, rewritten in place: where the move stands. */
+static void show_status(struct mig_call *c, unsigned long long id, bool *shown)
+{
+	uint8_t *resp = NULL;
+	size_t rlen = 0;
+	char err[256];
+	if (krg_api_call(c->sock, "mig.status", c->body, c->len, 2000, &resp, &rlen, err, sizeof(err)) < 0) {
+		free(resp);
+		return;  /* the move's own answer says what went wrong */
+	}
+	Krg__Mig__Status *st = resp ? krg__mig__status__unpack(NULL, rlen, resp) : NULL;
+	free(resp);
+	if (!st)
+		return;
+	char line[200] = "";
+	if (!strcmp(st->state, "queued"))
+		snprintf(line, sizeof(line), "%llu: queued on node %u, %u before it, %u migrating", id, st->node, st->ahead,
+			 st->running);
+	else if (strcmp(st->state, "none"))
+		snprintf(line, sizeof(line), "%llu: %s, %llu MiB sent to node %u", id, st->state,
+			 (unsigned long long)(st->bytes >> 20), st->to);
+	krg__mig__status__free_unpacked(st, NULL);
+	if (line[0]) {
+		fprintf(stderr, "\rkrg migrate: %-70s", line);
+		*shown = true;
+	}
+}
+
+static int run_move(struct mig_call *c, unsigned long long id, bool progress)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, mig_call_thread, c) != 0) {
+		mig_call_thread(c);
+		return c->r;
+	}
+	bool shown = false;
+	struct timespec start;
+	clock_gettime(CLOCK_REALTIME, &start);
+	pthread_mutex_lock(&c->lock);
+	for (unsigned tick = 0; !c->done; tick++) {
+		/* Nothing for moves done within a second; then twice a second. */
+		struct timespec until = start;
+		until.tv_sec += 1 + tick / 2;
+		until.tv_nsec += (tick % 2) * 500000000L;
+		if (until.tv_nsec >= 1000000000L)
+			until.tv_sec++, until.tv_nsec -= 1000000000L;
+		if (pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0 || c->done || !progress)
+			continue;
+		pthread_mutex_unlock(&c->lock);
+		show_status(c, id, &shown);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(t, NULL);
+	if (shown)
+		fprintf(stderr, "\n");
+	return c->r;
+}
+
 int cmd_migrate(int argc, char **argv)
 {
 	const char *sock = NULL;
 	const char *pos[2];
 	int np = 0;
-	bool verbose = false;
+	bool verbose = false, progress = isatty(STDERR_FILENO);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -54,6 +146,8 @@ int cmd_migrate(int argc, char **argv)
 		}
 		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			verbose = true;
+		} else if (!strcmp(a, "-p") || !strcmp(a, "--progress")) {
+			progress = true;
 		} else if (!strcmp(a, "--socket")) {
 			if (++i >= argc) {
 				fprintf(stderr, "krg migrate: --socket needs a path\n");
@@ -91,16 +185,15 @@ int cmd_migrate(int argc, char **argv)
 		q.has_pid = true, q.pid = (uint32_t)id; /* a plain pid of this node */
 	else
 		q.has_id = true, q.id = (uint32_t)id;
-	uint8_t body[64];
-	size_t len = krg__mig__move__pack(&q, body);
-	char err[1024];
-	uint8_t *resp = NULL;
-	size_t rlen = 0;
-	int r = krg_api_call(krg_api_socket_path(sock), "mig.move", body, len, 30u * 60 * 1000, &resp, &rlen, err,
-			     sizeof(err));
+	static struct mig_call c = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	c.sock = krg_api_socket_path(sock);
+	c.len = krg__mig__move__pack(&q, c.body);
+	int r = run_move(&c, id, progress);
+	uint8_t *resp = c.resp;
+	size_t rlen = c.rlen;
 	if (r < 0) {
 		free(resp);
-		fprintf(stderr, "krg migrate: %s\n", err);
+		fprintf(stderr, "krg migrate: %s\n", c.err);
 		return 1;
 	}
 	if (verbose && resp) {

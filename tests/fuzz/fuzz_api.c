@@ -175,6 +175,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		{ "ckpt.dump", false, on_proto, &krg__ckptsvc__dump__descriptor },
 		{ "ckpt.restart", false, on_proto, &krg__ckptsvc__restart__descriptor },
 		{ "mig.move", false, on_proto, &krg__mig__move__descriptor },
+		{ "mig.status", false, on_proto, &krg__mig__move__descriptor },
 		{ "sched.status", false, on_nobody, NULL },
 		{ "sched.ctl", true, on_text, (void *)(uintptr_t)1024 },
 		{ "sched.capset", false, on_text, (void *)(uintptr_t)256 },

@@ -54,6 +54,7 @@ static const struct {
 	{ "mig.go", &krg__mig__io__descriptor },
 	{ "mig.sig", &krg__mig__io__descriptor },
 	{ "mig.move", &krg__mig__move__descriptor },
+	{ "mig.status", &krg__mig__move__descriptor },
 	{ "mig.recv", &krg__mig__recv__descriptor },
 	{ "mig.file", NULL },
 	{ "mig.got", &krg__mig__got__descriptor },
@@ -117,7 +118,7 @@ static void body(size_t t, const uint8_t *b, size_t n)
 			touch(f->data.data, f->data.len);
 	} else if (!strcmp(ty, "mig.recv"))
 		mig_recv_valid((Krg__Mig__Recv *)m);
-	else if (!strcmp(ty, "mig.move"))
+	else if (!strcmp(ty, "mig.move") || !strcmp(ty, "mig.status"))
 		mig_move_peer_valid((Krg__Mig__Move *)m);
 	else if (!strncmp(ty, "mig.", 4) && types[t].desc == &krg__mig__io__descriptor) {
 		Krg__Mig__Io *io = (Krg__Mig__Io *)m;

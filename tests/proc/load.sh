@@ -3,7 +3,8 @@
 #  - 50 concurrent `krg migrate` of 50 processes from node 1 to node 2:
 #    every migration succeeds and every process lives on (was: krgd on the
 #    target starved by ~50 workers, links closed on one second of silence,
-#    all 50 processes killed);
+#    all 50 processes killed); the moves queued behind the per-node bound
+#    say so (krg migrate --progress);
 #  - LOAD_RUNS concurrent `krg run` (default 600) spread over the nodes: every
 #    one succeeds with its own output (was: 296 of 600 failed).
 # Prints the time each load took; asserts only success, never a duration.
@@ -42,7 +43,7 @@ assert_eq "$n" "$MIGS" "sleepers listed by krg ps"
 t0=$(date +%s.%N)
 mpids=()
 for id in $ids; do
-	on 1 krg migrate "$id" 2 >"$W/mig.$id" 2>&1 &
+	on 1 krg migrate --progress "$id" 2 >"$W/mig.$id" 2>&1 &
 	mpids+=($!)
 done
 failed=0
@@ -65,6 +66,9 @@ for i in "${!pids[@]}"; do
 done
 [ "$bad" = 0 ] || fail "$bad of $MIGS migrated processes did not end with their own status"
 grep -q "queued" "$(log_of 1)" || fail "no migration was queued behind the per-node bound"
+# A queued move tells its caller so (krg migrate --progress, mig.status).
+grep -qE "^.*krg migrate: [0-9]+: queued on node 1, [0-9]+ before it, [1-4] migrating" "$W"/mig.* ||
+	fail "no krg migrate --progress said its move was queued: $(head -c 300 "$W"/mig.* | head -5)"
 echo "ok   $MIGS concurrent migrations 1 -> 2 on 0.5-CPU nodes: all moved, all ended with their status"
 
 # ---- 600 concurrent krg run ---------------------------------------------

@@ -1,0 +1,103 @@
+/* ipc_service.h — krgd's cluster-wide System V IPC service (docs/ipc.md,
+ * "Across the cluster"; docs/kddm.md).
+ *
+ * One IPC space spans the cluster. Per kind (queues, semaphore sets) the
+ * service keeps Kerrighed's shape on KDDM sets: a key map (key -> id,
+ * homed by the hash of the key) and the objects (homed by the hash of the
+ * id's index). A queue or a set is served at its home by the Linux-semantics
+ * engine (ipc_engine.h); every call on it is shipped there (KDDM call),
+ * callers on other nodes that block wait at the home, and their
+ * completions are pushed back to the caller's node. New objects are
+ * created at the key's home (or, for IPC_PRIVATE, at the caller's node)
+ * under an index that hashes to that node, so two nodes racing for one
+ * key meet at one node and get one object, and no node allocates for
+ * another. Limits (msgmni, semmni, semmns) count the whole cluster.
+ *
+ * The interception layer (intercept_svc.h) calls the four entry points
+ * below; the signatures follow its backend ops one for one. Everything
+ * runs on krgd's loop thread.
+ *
+ * Stability: this header only grows.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "ipc/ipc_engine.h"
+
+struct krg_services;
+struct kddm;
+struct krg_ipc_service;
+
+/* The answer to a submitted call. reply is owned by the callee (release it
+ * with krg_ipc_reply_release). Called exactly once per successful submit
+ * unless the call was cancelled first; it may be called from inside
+ * submit (an object homed here that needs no wait). */
+typedef void (*krg_ipc_service_done_fn)(void *cookie, struct krg_ipc_reply *reply);
+
+/* Take a call of process `who` under token (unique on this node among the
+ * calls not yet done). who and req are borrowed for the duration of the
+ * call (the service copies what it keeps). 0: done will be called; or a
+ * negative errno for the caller right away (done is not called). */
+int krg_ipc_service_submit(struct krg_ipc_service *svc, const struct krg_ipc_caller *who,
+			   const struct krg_ipc_req *req, uint64_t token, krg_ipc_service_done_fn done,
+			   void *cookie);
+
+/* The caller of token went away before its answer (a signal, its death,
+ * a migration). done is not called for it any more.
+ *   0          removed before anything happened (nothing to undo);
+ *   -EALREADY  done was already called: use undeliverable() if its answer
+ *              did not reach the caller;
+ *   -ENOENT    no such token.
+ * A call that completed at its home while the cancel was on its way is
+ * undone by the service itself (the message goes back to the head of its
+ * queue, the semops are reverted): nothing lost, nothing applied twice. */
+int krg_ipc_service_cancel(struct krg_ipc_service *svc, uint64_t token);
+
+/* done was called but the answer could not reach the caller: undo the call
+ * at the object's home (ipc_engine.h krg_ipc_engine_undeliverable). req and
+ * reply as the call had them (borrowed). */
+void krg_ipc_service_undeliverable(struct krg_ipc_service *svc, const struct krg_ipc_caller *who,
+				   const struct krg_ipc_req *req, const struct krg_ipc_reply *reply);
+
+/* A krg process ended on this node (wherever it was created): its SEM_UNDO
+ * adjustments are applied at the home of every set it has records in, and
+ * calls it still had waiting are dropped. */
+void krg_ipc_service_process_exit(struct krg_ipc_service *svc, uint64_t proc_id, int32_t pid);
+
+/* ---- krgd ----------------------------------------------------------------- */
+
+/* Start on krgd's services (net, cluster, api). Registers the KDDM
+ * transport ("kddm" messages), the sets, membership callbacks and the API
+ * commands "ipc.status" (krgadm ipc status, krg ipcs) and "ipc.rm" (krg
+ * ipcrm). Limits: this node's /proc/sys/kernel, the same everywhere for
+ * a cluster created by krgadm vcluster. err gets one line. */
+int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, char *err, size_t errlen);
+void krg_ipc_service_stop(struct krg_ipc_service *svc);
+
+/* ---- without krgd (unit tests: several services in one process) ---------- */
+
+/* A service on an existing KDDM instance (the caller owns k and drives
+ * its membership). limits borrowed (copied). now_fn: CLOCK_REALTIME in
+ * ns (NULL: the real clock). */
+int krg_ipc_service_new(struct kddm *k, const struct krg_ipc_limits *limits, uint64_t (*now_fn)(void),
+			struct krg_ipc_service **out);
+void krg_ipc_service_free(struct krg_ipc_service *svc);
+/* Run timeouts whose deadline passed (krgd runs it from a timer). */
+void krg_ipc_service_tick(struct krg_ipc_service *svc);
+
+/* ---- listing ----------------------------------------------------------- */
+
+/* One object as `krgadm ipc status` and `krg ipcs` show it. */
+struct krg_ipc_obj_info {
+	uint32_t kind;                 /* KRG_IPC_MSG or KRG_IPC_SEM */
+	int32_t id;
+	int32_t key;
+	uint32_t home;                 /* node serving it */
+	uint64_t users;                /* bit n: node n has callers using it (nodes < 64) */
+	struct krg_ipc_perm perm;
+	uint64_t qnum, cbytes, qbytes; /* queues */
+	uint64_t nsems;                /* sets */
+	int64_t ctime;
+};

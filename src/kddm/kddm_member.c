@@ -1,0 +1,436 @@
+/* kddm_member.c — what KDDM does when the live set changes.
+ *
+ * Homes are a function of the live set, so a change moves some homes:
+ *   - up(n): objects whose hash now picks n move to n;
+ *   - leaving(n): n hands everything it homes to the new homes;
+ *   - down(n): n's master copies are gone; where a backup exists (the
+ *     hash's second choice, kddm_sync) it becomes the master.
+ * After a change every node runs a handover pass: each master copy whose
+ * home is now another node goes there (HANDOVER, acked), then the node
+ * sends READY to every live peer. A node serves nothing it homes until every
+ * live peer has said READY since it learnt of that peer (kddm_ready), so a
+ * new home never answers "no such object" for one still on its way. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kddm-int.h"
+#include "lib/log.h"
+
+#define TICK_MS 20
+
+static void member_pass(struct kddm *k);
+
+static void tick_cb(void *arg)
+{
+	struct kddm_tick *t = arg;
+	struct kddm *k = t->k;
+	free(t);
+	if (!k)
+		return;
+	k->tick = NULL;
+	member_pass(k);
+}
+
+static void arm_tick(struct kddm *k)
+{
+	if (k->tick)
+		return;
+	struct kddm_tick *t = calloc(1, sizeof(*t));
+	if (!t)
+		return;
+	t->k = k;
+	if (k->t.later(k->t.t, TICK_MS, tick_cb, t) < 0) {
+		free(t);
+		return;
+	}
+	k->tick = t;
+}
+
+void kddm_member_free(struct kddm *k)
+{
+	if (k->tick)
+		k->tick->k = NULL; /* the timer frees it when it fires */
+	k->tick = NULL;
+}
+
+/* ---- READY -------------------------------------------------------------- */
+
+static void ready_done(struct kddm_req *r, int status)
+{
+	struct kddm *k = r->k;
+	if (status == 0 || !krg_nodeset_has(&k->live, r->to))
+		krg_nodeset_del(&k->ready_owed, r->to);
+	else
+		arm_tick(k); /* link not there yet: say it again soon */
+}
+
+static void send_ready(struct kddm *k)
+{
+	for (unsigned n = 0; n < KRG_MAX_NODES; n++) {
+		if (!krg_nodeset_has(&k->ready_owed, n))
+			continue;
+		if (!krg_nodeset_has(&k->live, n) || n == k->self) {
+			krg_nodeset_del(&k->ready_owed, n);
+			continue;
+		}
+		struct kddm_req *r = calloc(1, sizeof(*r));
+		if (!r)
+			return;
+		r->k = k;
+		r->op = KRG__KDDM__OP__READY;
+		r->int_cb = ready_done;
+		r->next = k->reqs;
+		if (r->next)
+			r->next->prev = r;
+		k->reqs = r;
+		kddm_req_send_to(r, n);
+	}
+}
+
+/* ---- handover ----------------------------------------------------------- */
+
+static void handover_done(struct kddm_req *r, int status)
+{
+	struct kddm_set *s = r->s;
+	struct kddm_ent *e = kddm_ent_get(s, r->id, false);
+	if (!e)
+		return;
+	e->handing = false;
+	if (status == 0 || status == -EEXIST) {
+		if (status == -EEXIST)
+			log_warn("kddm: node %u already had object %llu of set %s: kept its copy", r->to,
+				 (unsigned long long)r->id, s->name);
+		s->k->st.handed_over++;
+		kddm_drop_obj(s, e);
+		e->state = ENT_NONE;
+		e->copyset = (struct krg_nodeset){ 0 };
+		/* Ops that arrived meanwhile go to the new home. */
+		struct kddm_hop *h;
+		while ((h = e->q_head)) {
+			e->q_head = h->next;
+			kddm_hop_answer(s->k, s, h, -EAGAIN, NULL);
+		}
+		e->q_tail = NULL;
+		kddm_ent_release(s, e);
+	} else {
+		s->k->pass_dirty = true; /* try again on the next tick */
+		kddm_home_drain(s, e);
+	}
+	arm_tick(s->k);
+}
+
+/* Send e's master copy to its new home; false when it cannot go now. */
+static bool hand_over(struct kddm_set *s, struct kddm_ent *e, uint32_t to)
+{
+	if (e->busy || e->cur || e->q_head || e->handing || e->locked_by != KDDM_NO_NODE)
+		return false;
+	struct kddm_req *r;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (s->ops->export_obj(s, e->id, e->obj, &buf, &len) < 0)
+		return false;
+	int st = kddm_req_start(s, e->id, KRG__KDDM__OP__HANDOVER, buf, len, NULL, &r);
+	free(buf);
+	if (st < 0)
+		return false;
+	e->handing = true;
+	r->int_cb = handover_done;
+	r->copyset = &e->copyset;
+	kddm_req_send_to(r, to);
+	return true;
+}
+
+static void backup_one(struct kddm_set *s, struct kddm_ent *e, kddm_done_cb cb, void *data);
+
+/* One pass over every master copy: hand over what moved, refresh
+ * backups. True when nothing was left for later. */
+static bool set_pass(struct kddm_set *s)
+{
+	struct kddm *k = s->k;
+	bool done = true;
+	size_t n = s->ents.n, i = 0;
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	if (!ids)
+		return false;
+	for (size_t b = 0; b < s->ents.nb; b++)
+		for (struct kddm_ent *e = s->ents.b[b]; e && i < n; e = e->hnext)
+			if (e->state == ENT_MASTER && e->obj)
+				ids[i++] = e->id;
+	for (size_t j = 0; j < i; j++) {
+		struct kddm_ent *e = kddm_ent_get(s, ids[j], false);
+		if (!e || e->state != ENT_MASTER || !e->obj)
+			continue;
+		uint32_t home = kddm_home(s, e->id);
+		if (home == KDDM_NO_NODE || home == k->self) {
+			if (k->backup)
+				backup_one(s, e, NULL, NULL);
+			continue;
+		}
+		if (e->handing || !hand_over(s, e, home))
+			done = false;
+	}
+	free(ids);
+	return done;
+}
+
+static void member_pass(struct kddm *k)
+{
+	if (k->pass_dirty) {
+		bool done = true;
+		for (struct kddm_set *s = k->sets; s; s = s->next)
+			done &= set_pass(s);
+		if (!done) {
+			arm_tick(k);
+			return;
+		}
+		k->pass_dirty = false;
+		/* Everything that moved has been acked: tell every peer. */
+		k->ready_owed = k->live;
+		krg_nodeset_del(&k->ready_owed, k->self);
+	}
+	send_ready(k);
+}
+
+/* A backup whose home is gone becomes the master where the hash says. */
+static void promote(struct kddm_set *s, uint32_t dead)
+{
+	struct kddm *k = s->k;
+	size_t n = s->shadows.n, i = 0;
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	if (!ids)
+		return;
+	for (size_t b = 0; b < s->shadows.nb; b++)
+		for (struct kddm_shadow *sh = s->shadows.b[b]; sh && i < n; sh = sh->hnext)
+			if (sh->home == dead)
+				ids[i++] = sh->id;
+	for (size_t j = 0; j < i; j++) {
+		struct kddm_shadow *sh = kddm_map_del(&s->shadows, ids[j]);
+		if (!sh)
+			continue;
+		uint32_t home = kddm_home(s, sh->id);
+		struct kddm_ent *e = kddm_ent_get(s, sh->id, true);
+		void *obj = NULL;
+		if (home != KDDM_NO_NODE && e && !(e->state == ENT_MASTER && e->obj) &&
+		    s->ops->import_obj(s, sh->id, sh->data, sh->len, &obj) == 0) {
+			if (e->state == ENT_COPY)
+				kddm_drop_obj(s, e);
+			e->state = ENT_MASTER;
+			e->obj = obj;
+			e->copyset = (struct krg_nodeset){ 0 };
+			k->st.promoted++;
+			/* Not the hash's choice here (a set policy): the pass
+			 * hands it on. */
+		}
+		if (e)
+			kddm_home_drain(s, e);
+		free(sh->data);
+		free(sh);
+	}
+	free(ids);
+}
+
+void kddm_member_changed(struct kddm *k)
+{
+	k->pass_dirty = true;
+	member_pass(k);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+void kddm_node_up(struct kddm *k, uint32_t node)
+{
+	if (node >= KRG_MAX_NODES || node == k->self)
+		return;
+	if (krg_nodeset_has(&k->live, node))
+		return;
+	krg_nodeset_add(&k->live, node);
+	/* It may hold what this node now homes (this node is new, or was
+	 * cut off): serve nothing until it says READY. */
+	if (!krg_nodeset_has(&k->got_ready, node))
+		krg_nodeset_add(&k->awaiting, node);
+	kddm_member_changed(k);
+}
+
+void kddm_node_down(struct kddm *k, uint32_t node)
+{
+	if (node >= KRG_MAX_NODES || node == k->self)
+		return;
+	bool was_live = krg_nodeset_has(&k->live, node);
+	krg_nodeset_del(&k->live, node);
+	krg_nodeset_del(&k->awaiting, node);
+	krg_nodeset_del(&k->got_ready, node);
+	krg_nodeset_del(&k->ready_owed, node);
+	kddm_copies_of_home_drop(k, node);
+	for (struct kddm_set *s = k->sets; s; s = s->next) {
+		kddm_home_node_down(s, node);
+		promote(s, node);
+		if (s->ops->node_down)
+			s->ops->node_down(s, node);
+	}
+	if (was_live)
+		kddm_member_changed(k);
+}
+
+void kddm_node_leaving(struct kddm *k, uint32_t node)
+{
+	if (node >= KRG_MAX_NODES)
+		return;
+	if (node == k->self) {
+		/* Out of the hash: every master copy here has a new home. */
+		k->leaving_self = true;
+		krg_nodeset_del(&k->live, node);
+	} else {
+		if (!krg_nodeset_has(&k->live, node))
+			return;
+		krg_nodeset_del(&k->live, node);
+		krg_nodeset_del(&k->got_ready, node);
+		/* Its objects come here by HANDOVER, then its READY. */
+		krg_nodeset_add(&k->awaiting, node);
+	}
+	kddm_member_changed(k);
+}
+
+/* ---- backups ------------------------------------------------------------ */
+
+struct sync_ctx {
+	kddm_done_cb cb;
+	void *data;
+};
+
+static void backup_done(struct kddm_req *r, int status)
+{
+	if (r->done_cb)
+		r->done_cb(r->k, status, r->cbdata);
+}
+
+static void backup_one(struct kddm_set *s, struct kddm_ent *e, kddm_done_cb cb, void *data)
+{
+	struct kddm *k = s->k;
+	uint32_t to = kddm_backup_node(s, e ? e->id : 0, k->self);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int st = e && e->obj ? s->ops->export_obj(s, e->id, e->obj, &buf, &len) : 0;
+	struct kddm_req *r;
+	if (st == 0)
+		st = kddm_req_start(s, e->id, KRG__KDDM__OP__BACKUP, buf, len, NULL, &r);
+	free(buf);
+	if (st < 0) {
+		if (cb)
+			cb(k, st, data);
+		return;
+	}
+	r->int_cb = backup_done;
+	r->done_cb = cb;
+	r->cbdata = data;
+	if (!(e && e->obj)) {
+		free(r->data); /* no data: "removed" */
+		r->data = NULL;
+		r->len = 0;
+	}
+	kddm_req_send_to(r, to);
+}
+
+int kddm_sync(struct kddm_set *s, uint64_t id, kddm_done_cb cb, void *data)
+{
+	struct kddm *k = s->k;
+	if (!k->backup || kddm_backup_node(s, id, k->self) == KDDM_NO_NODE) {
+		if (cb)
+			cb(k, 0, data);
+		return 0;
+	}
+	struct kddm_ent *e = kddm_ent_get(s, id, false);
+	if (e && e->state != ENT_MASTER)
+		return -EPERM;
+	struct kddm_ent gone = { .id = id };
+	backup_one(s, e ? e : &gone, cb, data);
+	return 0;
+}
+
+static void take_backup(struct kddm *k, struct kddm_set *s, uint32_t from, const Krg__Kddm__Msg *m)
+{
+	struct kddm_shadow *sh = kddm_map_del(&s->shadows, m->id);
+	if (!m->has_data) {
+		if (sh) {
+			free(sh->data);
+			free(sh);
+		}
+		return;
+	}
+	if (!sh && !(sh = calloc(1, sizeof(*sh))))
+		return;
+	free(sh->data);
+	sh->data = malloc(m->data.len ? m->data.len : 1);
+	if (!sh->data) {
+		free(sh);
+		return;
+	}
+	memcpy(sh->data, m->data.data, m->data.len);
+	sh->len = m->data.len;
+	sh->id = m->id;
+	sh->home = from;
+	if (kddm_map_put(&s->shadows, m->id, sh) < 0) {
+		free(sh->data);
+		free(sh);
+	}
+}
+
+/* HANDOVER: a master copy that this node homes now. */
+static int take_handover(struct kddm *k, struct kddm_set *s, uint32_t from, const Krg__Kddm__Msg *m)
+{
+	if (!m->has_data)
+		return -EBADMSG;
+	for (size_t i = 0; i < m->n_copyset; i++)
+		if (m->copyset[i] >= KRG_MAX_NODES)
+			return -EBADMSG;
+	struct kddm_ent *e = kddm_ent_get(s, m->id, true);
+	if (!e)
+		return -ENOMEM;
+	if (e->state == ENT_MASTER && e->obj)
+		return -EEXIST;
+	void *obj = NULL;
+	int st = s->ops->import_obj(s, m->id, m->data.data, m->data.len, &obj);
+	if (st < 0) {
+		kddm_ent_release(s, e);
+		return st;
+	}
+	if (e->state == ENT_COPY)
+		kddm_drop_obj(s, e);
+	e->state = ENT_MASTER;
+	e->obj = obj;
+	e->copyset = (struct krg_nodeset){ 0 };
+	for (size_t i = 0; i < m->n_copyset; i++)
+		if (m->copyset[i] != k->self)
+			krg_nodeset_add(&e->copyset, m->copyset[i]);
+	/* What the backup node kept for the old home is stale now: the next
+	 * pass here refreshes the backup. */
+	if (k->backup)
+		backup_one(s, e, NULL, NULL);
+	return 0;
+}
+
+void kddm_member_deliver(struct kddm *k, struct kddm_set *s, uint32_t from, const Krg__Kddm__Msg *m,
+			 uint64_t token)
+{
+	int st = 0;
+	switch (m->op) {
+	case KRG__KDDM__OP__READY:
+		krg_nodeset_add(&k->got_ready, from);
+		krg_nodeset_del(&k->awaiting, from);
+		break;
+	case KRG__KDDM__OP__BACKUP:
+		take_backup(k, s, from, m);
+		break;
+	case KRG__KDDM__OP__HANDOVER:
+		st = take_handover(k, s, from, m);
+		if (st == -EBADMSG) {
+			k->st.rejected++;
+			log_warn("kddm: node %u handed over object %llu of set %s that does not import", from,
+				 (unsigned long long)m->id, s->name);
+		}
+		break;
+	default:
+		st = -EINVAL;
+	}
+	if (token)
+		k->t.reply(k->t.t, from, token, st, NULL, 0);
+}

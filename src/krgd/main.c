@@ -21,6 +21,7 @@
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
+#include "krgd/ipc_glue.h"
 #include "proc/ckptsvc.h"
 #include "proc/exec.h"
 #include "proc/migrate.h"
@@ -40,6 +41,7 @@ struct daemon {
 	struct krg_ckptsvc *ckpt;
 	struct krg_migsvc *mig;
 	struct krg_sched *sched;
+	struct krg_ipc_glue ipc;       /* IPC interception: listeners and their backend */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -92,6 +94,7 @@ static void daemon_stop(struct daemon *d, int code)
 	d->ckpt = NULL;
 	krg_exec_stop(d->exec);
 	d->exec = NULL;
+	krg_ipc_glue_stop(&d->ipc);
 	krg_proc_table_stop(d->table);
 	d->table = NULL;
 	if (d->cluster)
@@ -322,6 +325,9 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
 	d.services.sched = d.sched;
+	if (r == 0 && d.cfg.ipc_intercept)
+		r = krg_ipc_glue_start(&d.ipc, &d.loop, d.cfg.node_id, err, sizeof(err));
+	d.services.intercept = d.ipc.in;
 	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
 	if (r == 0)

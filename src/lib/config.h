@@ -39,6 +39,7 @@ struct krg_config {
 	unsigned api_max_mib_per_user;   /* request bytes buffered, MiB */
 	unsigned api_idle_ms;
 	unsigned migrate_max_workers;    /* outgoing migrations at once; the rest queue */
+	bool ipc_intercept;              /* krg processes' System V msg/sem calls served by krg (docs/ipc.md) */
 };
 
 void krg_config_defaults(struct krg_config *c);

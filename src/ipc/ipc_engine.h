@@ -44,7 +44,7 @@ enum krg_ipc_kind {
 /* Ids are Linux's: idx + seq * KRG_IPC_SEQ_MULT, idx < KRG_IPC_MNI. */
 #define KRG_IPC_MNI       32768
 #define KRG_IPC_SEQ_MULT  32768
-#define KRG_IPC_SEQ_MAX   65536   /* seq wraps to 0 here (INT_MAX >> 15) + 1 */
+#define KRG_IPC_SEQ_MAX   65535   /* seq wraps to 0 on reaching this (INT_MAX >> 15) */
 static inline int32_t krg_ipc_id_idx(int32_t id) { return id % KRG_IPC_SEQ_MULT; }
 static inline int32_t krg_ipc_id_seq(int32_t id) { return id / KRG_IPC_SEQ_MULT; }
 static inline int32_t krg_ipc_id_make(int32_t idx, int32_t seq) { return idx + seq * KRG_IPC_SEQ_MULT; }
@@ -195,6 +195,9 @@ struct krg_ipc_reply {
 	struct krg_ipc_sem_stat sem;
 	struct krg_ipc_msginfo msginfo;
 	struct krg_ipc_seminfo seminfo;
+	uint64_t serial;          /* msgsnd: the message's serial in this engine,
+	                           * for undeliverable() (0 if it went straight to
+	                           * a waiting receiver) */
 };
 
 void krg_ipc_reply_release(struct krg_ipc_reply *r);
@@ -258,7 +261,9 @@ int krg_ipc_engine_cancel(struct krg_ipc_engine *e, uint64_t token);
  * interrupted by a signal after the home finished the call). Undo it so
  * that nothing is lost or applied twice: a received message goes back to
  * the head of its queue (or straight to a waiting receiver), applied
- * semops are reverted (values and SEM_UNDO adjustments). req and reply are
+ * semops are reverted (values and SEM_UNDO adjustments), a sent message
+ * is taken back off its queue if no one received it yet (-EALREADY if
+ * someone did: the send stands). req and reply are
  * the call and its reply; caller the same as in the call. Other calls that
  * can now go on complete through the callback. 0, or -EINVAL if the object
  * is gone (its contents went with it) or the call changed nothing. */

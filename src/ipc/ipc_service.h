@@ -79,13 +79,16 @@ void krg_ipc_service_stop(struct krg_ipc_service *svc);
 /* ---- without krgd (unit tests: several services in one process) ---------- */
 
 /* A service on an existing KDDM instance (the caller owns k and drives
- * its membership). limits borrowed (copied). now_fn: CLOCK_REALTIME in
+ * its membership; free the service before k). limits borrowed (copied). now_fn: CLOCK_REALTIME in
  * ns (NULL: the real clock). */
 int krg_ipc_service_new(struct kddm *k, const struct krg_ipc_limits *limits, uint64_t (*now_fn)(void),
 			struct krg_ipc_service **out);
 void krg_ipc_service_free(struct krg_ipc_service *svc);
 /* Run timeouts whose deadline passed (krgd runs it from a timer). */
 void krg_ipc_service_tick(struct krg_ipc_service *svc);
+/* The earliest semtimedop deadline parked here (ns, CLOCK_REALTIME), or
+ * UINT64_MAX. */
+uint64_t krg_ipc_service_next_deadline(struct krg_ipc_service *svc);
 
 /* ---- listing ----------------------------------------------------------- */
 

@@ -147,6 +147,8 @@ void kddm_req_send_to(struct kddm_req *r, uint32_t to);
 /* Local answer from the home side. */
 void kddm_req_local_done(struct kddm_req *r, int status, void *obj, const uint8_t *out, size_t len);
 void kddm_req_fail_all(struct kddm *k, int status);
+/* The same for the requests on one set (kddm_set_free). */
+void kddm_req_fail_set(struct kddm *k, struct kddm_set *s, int status);
 void kddm_copy_invalidate(struct kddm_set *s, uint64_t id);
 void kddm_copies_of_home_drop(struct kddm *k, uint32_t home);
 

@@ -201,6 +201,25 @@ int kddm_set_new(struct kddm *k, const char *name, const struct kddm_set_ops *op
 	return 0;
 }
 
+void kddm_set_free(struct kddm_set *s)
+{
+	if (!s)
+		return;
+	struct kddm *k = s->k;
+	for (struct kddm_set **pp = &k->sets; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	kddm_map_each(&s->ents, free_ent, s);
+	kddm_req_fail_set(k, s, -ECANCELED);
+	kddm_map_each(&s->shadows, free_shadow, s);
+	free(s->ents.b);
+	free(s->shadows.b);
+	free(s->name);
+	free(s);
+}
+
 struct kddm_set *kddm_set_by_wire(struct kddm *k, uint32_t wire_id)
 {
 	for (struct kddm_set *s = k->sets; s; s = s->next)
@@ -488,8 +507,9 @@ void kddm_deliver(struct kddm *k, uint32_t from, const uint8_t *body, size_t len
 	if (m->op == KRG__KDDM__OP__READY) {
 		kddm_member_deliver(k, NULL, from, m, token);
 	} else if (!s) {
-		/* Not malformed: that set may not be started here yet. */
-		reply(k, from, token, -ENOENT);
+		/* Not malformed: that set may not be started here yet
+		 * (the requester retries). */
+		reply(k, from, token, -ENOPROTOOPT);
 	} else if (is_request_op(m->op)) {
 		if (!token)
 			reject(k, from, token, "request without id");

@@ -134,6 +134,10 @@ void kddm_deliver(struct kddm *k, uint32_t from, const uint8_t *body, size_t len
 int kddm_set_new(struct kddm *k, const char *name, const struct kddm_set_ops *ops, void *data,
 		 struct kddm_set **out);
 struct kddm_set *kddm_set_find(struct kddm *k, const char *name);
+/* Forget a set here: its objects are freed (free_obj), operations on it
+ * still waiting end with -ECANCELED. Peers' requests for it get
+ * -ENOPROTOOPT from then on. */
+void kddm_set_free(struct kddm_set *s);
 void *kddm_set_data(const struct kddm_set *s);
 struct kddm *kddm_set_kddm(const struct kddm_set *s);
 const char *kddm_set_name(const struct kddm_set *s);

@@ -252,34 +252,48 @@ void kddm_req_send_to(struct kddm_req *r, uint32_t to)
 	req_send(r);
 }
 
+static void req_abandon(struct kddm *k, struct kddm_req *r, int status)
+{
+	bool pending = r->in_flight;
+	req_unlink(r);
+	r->k = NULL; /* a transport or timer callback still holds it */
+	switch (r->int_cb ? 0 : r->op) {
+	case 0:
+		break;
+	case KRG__KDDM__OP__FETCH:
+	case KRG__KDDM__OP__GRAB:
+		if (r->obj_cb)
+			r->obj_cb(k, status, NULL, r->cbdata);
+		break;
+	case KRG__KDDM__OP__CALL:
+		if (r->call_cb)
+			r->call_cb(k, status, NULL, 0, r->cbdata);
+		break;
+	default:
+		if (r->done_cb)
+			r->done_cb(k, status, r->cbdata);
+	}
+	if (r->obj)
+		r->s->ops->free_obj(r->s, r->id, r->obj);
+	r->obj = NULL;
+	if (!pending)
+		req_free(r);
+}
+
 void kddm_req_fail_all(struct kddm *k, int status)
 {
-	struct kddm_req *r;
-	while ((r = k->reqs)) {
-		bool pending = r->in_flight;
-		req_unlink(r);
-		r->k = NULL; /* a transport or timer callback still holds it */
-		switch (r->int_cb ? 0 : r->op) {
-		case 0:
-			break;
-		case KRG__KDDM__OP__FETCH:
-		case KRG__KDDM__OP__GRAB:
-			if (r->obj_cb)
-				r->obj_cb(k, status, NULL, r->cbdata);
-			break;
-		case KRG__KDDM__OP__CALL:
-			if (r->call_cb)
-				r->call_cb(k, status, NULL, 0, r->cbdata);
-			break;
-		default:
-			if (r->done_cb)
-				r->done_cb(k, status, r->cbdata);
+	while (k->reqs)
+		req_abandon(k, k->reqs, status);
+}
+
+void kddm_req_fail_set(struct kddm *k, struct kddm_set *s, int status)
+{
+	for (struct kddm_req *r = k->reqs, *next; r; r = next) {
+		next = r->next;
+		if (r->s == s) {
+			req_abandon(k, r, status);
+			next = k->reqs; /* a callback may have changed the list */
 		}
-		if (r->obj)
-			r->s->ops->free_obj(r->s, r->id, r->obj);
-		r->obj = NULL;
-		if (!pending)
-			req_free(r);
 	}
 }
 

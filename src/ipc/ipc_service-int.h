@@ -1,0 +1,99 @@
+/* ipc_service-int.h — the cluster IPC service's own structures:
+ *   ipc_service.c       calls from this node's callers: routing, answers,
+ *                       completions, cancel, undeliverable, process exit
+ *   ipc_service_home.c  the KDDM sets and what runs at an object's home
+ *   ipc_service_wire.c  engine structs <-> src/proto/ipc.proto
+ *   ipc_service_krgd.c  krgd glue: transport, membership, timers, API
+ */
+#pragma once
+#include "ipc/ipc_service.h"
+#include "ipc.pb-c.h"
+#include "kddm/kddm.h"
+
+/* A call submitted on this node whose caller has not had its answer. */
+struct ipc_pend {
+	uint64_t token;               /* the interception layer's */
+	uint64_t gtoken;              /* cluster-wide: node << 48 | sequence */
+	krg_ipc_service_done_fn done;
+	void *cookie;
+	uint32_t kind;                /* KRG_IPC_MSG / KRG_IPC_SEM */
+	uint64_t idx;                 /* object (KDDM id) the call went to; UINT64_MAX: none yet */
+	uint8_t *call;                /* owned: the packed SYSCALL Call, for re-issue and undo */
+	size_t call_len;
+	bool cancelled;               /* done must not run; undo what completes */
+	uint32_t parked_at;           /* node that said "pending", or KDDM_NO_NODE */
+	int32_t rid;                  /* the id a key map redirected to, -1 */
+	unsigned reissues;            /* object moved (-ESTALE) or stale key: sent again */
+	struct ipc_pend *tnext, *gnext; /* hash chains by token and by gtoken */
+};
+
+#define IPC_PEND_BUCKETS 1024
+
+/* A completion the engine produced, waiting for its entry point to return. */
+struct ipc_done {
+	uint64_t gtoken;
+	struct krg_ipc_reply reply;   /* owned */
+	struct ipc_done *next;
+};
+
+/* KDDM's object for a queue or a set: the state is in the engine. */
+struct ipc_obj {
+	uint32_t kind;
+	int32_t id;
+};
+
+/* KDDM's object for a key map entry. */
+struct ipc_keyent {
+	int32_t id;
+};
+
+struct krg_ipc_service {
+	struct kddm *k;               /* borrowed */
+	struct krg_ipc_engine *eng;   /* owned: the objects this node homes */
+	struct krg_ipc_limits lim;
+	uint64_t (*now_fn)(void);
+	struct kddm_set *objs[3];     /* by kind: "ipc.msg", "ipc.sem" */
+	struct kddm_set *keys[3];     /* "ipc.msgkey", "ipc.semkey" */
+	struct kddm_set *nodes;       /* "ipc.node": calls to one node */
+	struct ipc_pend *by_token[IPC_PEND_BUCKETS];
+	struct ipc_pend *by_gtoken[IPC_PEND_BUCKETS];
+	uint64_t seq;                 /* gtoken sequence */
+	uint32_t next_idx[3];         /* where the next free index search starts */
+	uint32_t next_seq;            /* seq part of new ids */
+	/* Completions the engine produced during an entry point: sent once it
+	 * returned (its callback must not re-enter it). */
+	struct ipc_done *done_head, *done_tail;
+	bool in_engine;
+	void *krgd;                   /* ipc_service_krgd.c's state, or NULL */
+};
+
+/* ipc_service_home.c */
+int ipc_home_sets(struct krg_ipc_service *svc);
+void ipc_home_flush(struct krg_ipc_service *svc);
+uint64_t ipc_now(struct krg_ipc_service *svc);
+uint32_t ipc_kind_of(uint32_t op);
+/* Pack a Call into a malloc'ed buffer. */
+int ipc_call_pack(const Krg__Ipc__Call *c, uint8_t **buf, size_t *len);
+/* Answer a KDDM call with an Answer message. */
+void ipc_answer(struct kddm_call *c, int status, const Krg__Ipc__Answer *a);
+void ipc_answer_reply(struct kddm_call *c, const struct krg_ipc_reply *r);
+
+int ipc_create_here(struct krg_ipc_service *svc, const struct krg_ipc_caller *who, const struct krg_ipc_req *req,
+		    uint64_t token, struct krg_ipc_reply *reply);
+
+/* ipc_service.c */
+void ipc_completion_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t *in, size_t len);
+/* node died: calls parked there are sent again (backups on: the object
+ * lives on at its backup) or end with EIDRM (it is gone). */
+void ipc_node_down(struct krg_ipc_service *svc, uint32_t kind, uint32_t node);
+
+/* ipc_service_wire.c */
+void ipcw_cred_to(const struct krg_ipc_caller *c, Krg__Ipc__Cred *m);
+int ipcw_cred_from(const Krg__Ipc__Cred *m, struct krg_ipc_caller *c);
+int ipcw_req_to(const struct krg_ipc_req *r, Krg__Ipc__Req *m, void **scratch);
+int ipcw_req_from(const Krg__Ipc__Req *m, struct krg_ipc_req *r, void **scratch);
+void ipcw_perm_to(const struct krg_ipc_perm *p, Krg__Ipc__Perm *m);
+void ipcw_perm_from(const Krg__Ipc__Perm *m, struct krg_ipc_perm *p);
+int ipcw_reply_to(const struct krg_ipc_reply *r, Krg__Ipc__Reply *m, Krg__Ipc__Perm *perm, int64_t fields[16],
+		  uint32_t **vals);
+int ipcw_reply_from(const Krg__Ipc__Reply *m, struct krg_ipc_reply *r);

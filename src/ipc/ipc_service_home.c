@@ -1,0 +1,767 @@
+/* ipc_service_home.c — the KDDM sets of the IPC service and what runs at
+ * an object's home:
+ *   "ipc.msg", "ipc.sem"        one KDDM object per index (id = idx), its
+ *                               state in this node's engine; calls run there
+ *   "ipc.msgkey", "ipc.semkey"  key -> id; a KEY_GET finds or creates
+ *   "ipc.node"                  calls to one given node (usage, listing,
+ *                               process exit)
+ * New objects take an index whose hash home is this node, so the object is
+ * created here, in the same step as its key (no other node allocates it). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "ipc_service-int.h"
+#include "lib/log.h"
+
+uint64_t ipc_now(struct krg_ipc_service *svc)
+{
+	if (svc->now_fn)
+		return svc->now_fn();
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t ipc_kind_of(uint32_t op)
+{
+	return op <= KRG_IPC_OP_MSGCTL ? KRG_IPC_MSG : KRG_IPC_SEM;
+}
+
+int ipc_call_pack(const Krg__Ipc__Call *c, uint8_t **buf, size_t *len)
+{
+	size_t n = krg__ipc__call__get_packed_size(c);
+	*buf = malloc(n ? n : 1);
+	if (!*buf)
+		return -ENOMEM;
+	krg__ipc__call__pack(c, *buf);
+	*len = n;
+	return 0;
+}
+
+void ipc_answer(struct kddm_call *c, int status, const Krg__Ipc__Answer *a)
+{
+	if (status < 0 || !a) {
+		kddm_call_done(c, status, NULL, 0);
+		return;
+	}
+	size_t n = krg__ipc__answer__get_packed_size(a);
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf) {
+		kddm_call_done(c, -ENOMEM, NULL, 0);
+		return;
+	}
+	krg__ipc__answer__pack(a, buf);
+	kddm_call_done(c, 0, buf, n);
+	free(buf);
+}
+
+void ipc_answer_reply(struct kddm_call *c, const struct krg_ipc_reply *r)
+{
+	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	Krg__Ipc__Reply m;
+	Krg__Ipc__Perm perm;
+	int64_t f[16];
+	uint32_t *vals;
+	if (ipcw_reply_to(r, &m, &perm, f, &vals) < 0) {
+		kddm_call_done(c, -ENOMEM, NULL, 0);
+		return;
+	}
+	a.reply = &m;
+	ipc_answer(c, 0, &a);
+	free(vals);
+}
+
+/* ---- completions ------------------------------------------------------------ */
+
+/* The engine finished a parked call: keep it until the entry point returns. */
+static void engine_complete(void *data, uint64_t token, struct krg_ipc_reply *reply)
+{
+	struct krg_ipc_service *svc = data;
+	struct ipc_done *d = calloc(1, sizeof(*d));
+	if (!d) {
+		krg_ipc_reply_release(reply);
+		return;
+	}
+	d->gtoken = token;
+	d->reply = *reply; /* takes its buffers */
+	memset(reply, 0, sizeof(*reply));
+	if (svc->done_tail)
+		svc->done_tail->next = d;
+	else
+		svc->done_head = d;
+	svc->done_tail = d;
+}
+
+/* Push every queued completion to its caller's node. */
+void ipc_home_flush(struct krg_ipc_service *svc)
+{
+	struct ipc_done *d;
+	while ((d = svc->done_head)) {
+		svc->done_head = d->next;
+		if (!svc->done_head)
+			svc->done_tail = NULL;
+		Krg__Ipc__Completion c = KRG__IPC__COMPLETION__INIT;
+		Krg__Ipc__Reply m;
+		Krg__Ipc__Perm perm;
+		int64_t f[16];
+		uint32_t *vals = NULL;
+		c.token = d->gtoken;
+		if (ipcw_reply_to(&d->reply, &m, &perm, f, &vals) == 0) {
+			c.reply = &m;
+			size_t n = krg__ipc__completion__get_packed_size(&c);
+			uint8_t *buf = malloc(n ? n : 1);
+			if (buf) {
+				krg__ipc__completion__pack(&c, buf);
+				uint32_t node = (uint32_t)(d->gtoken >> 48);
+				int r = kddm_notify(svc->nodes, node, node, buf, n);
+				if (r < 0)
+					log_info("ipc: a completion for node %u is lost (%s): its caller is gone", node,
+						 strerror(-r));
+				free(buf);
+			}
+		}
+		free(vals);
+		krg_ipc_reply_release(&d->reply);
+		free(d);
+	}
+}
+
+/* ---- object sets ------------------------------------------------------------ */
+
+static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t **buf, size_t *len)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	const struct ipc_obj *o = obj;
+	struct krg_ipc_export x;
+	int r = krg_ipc_engine_export(svc->eng, o->kind, o->id, &x);
+	if (r < 0)
+		return r;
+	Krg__Ipc__Object m = KRG__IPC__OBJECT__INIT;
+	Krg__Ipc__Perm perm;
+	ipcw_perm_to(&x.perm, &perm);
+	m.kind = x.kind;
+	m.id = x.id;
+	m.perm = &perm;
+	m.has_stime = m.has_rtime = m.has_otime = m.has_ctime = true;
+	m.stime = x.stime, m.rtime = x.rtime, m.otime = x.otime, m.ctime = x.ctime;
+	m.has_qbytes = m.has_lspid = m.has_lrpid = true;
+	m.qbytes = x.qbytes, m.lspid = x.lspid, m.lrpid = x.lrpid;
+	Krg__Ipc__Msg *msgs = calloc(x.nmsgs + 1, sizeof(*msgs));
+	Krg__Ipc__Msg **mp = calloc(x.nmsgs + 1, sizeof(*mp));
+	uint32_t *semval = calloc(x.nsems + 1, sizeof(*semval));
+	Krg__Ipc__Undo *undos = calloc(x.nundos + 1, sizeof(*undos));
+	Krg__Ipc__Undo **up = calloc(x.nundos + 1, sizeof(*up));
+	int32_t *adj = calloc((size_t)x.nundos * x.nsems + 1, sizeof(*adj));
+	r = -ENOMEM;
+	if (!msgs || !mp || !semval || !undos || !up || !adj)
+		goto out;
+	for (uint32_t i = 0; i < x.nmsgs; i++) {
+		krg__ipc__msg__init(&msgs[i]);
+		msgs[i].mtype = x.msgs[i].mtype;
+		msgs[i].text.data = x.msgs[i].text;
+		msgs[i].text.len = x.msgs[i].len;
+		mp[i] = &msgs[i];
+	}
+	m.n_msgs = x.nmsgs;
+	m.msgs = mp;
+	for (uint32_t i = 0; i < x.nsems; i++)
+		semval[i] = x.semval[i];
+	m.n_semval = m.n_sempid = x.nsems;
+	m.semval = semval;
+	m.sempid = x.sempid;
+	for (uint32_t i = 0; i < x.nundos; i++) {
+		krg__ipc__undo__init(&undos[i]);
+		undos[i].proc_id = x.undos[i].proc_id;
+		for (uint32_t j = 0; j < x.nsems; j++)
+			adj[(size_t)i * x.nsems + j] = x.undos[i].semadj[j];
+		undos[i].n_semadj = x.nsems;
+		undos[i].semadj = &adj[(size_t)i * x.nsems];
+		up[i] = &undos[i];
+	}
+	m.n_undos = x.nundos;
+	m.undos = up;
+	*len = krg__ipc__object__get_packed_size(&m);
+	*buf = malloc(*len ? *len : 1);
+	if (*buf) {
+		krg__ipc__object__pack(&m, *buf);
+		r = 0;
+	}
+out:
+	free(msgs), free(mp), free(semval), free(undos), free(up), free(adj);
+	krg_ipc_export_release(&x);
+	return r;
+}
+
+static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size_t len, void **obj)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	Krg__Ipc__Object *m = krg__ipc__object__unpack(NULL, len, buf);
+	if (!m)
+		return -EBADMSG;
+	int r = -EBADMSG;
+	struct krg_ipc_export x = { 0 };
+	struct krg_ipc_msg *msgs = NULL;
+	uint16_t *semval = NULL;
+	struct krg_ipc_undo *undos = NULL;
+	int16_t *adj = NULL;
+	if ((m->kind != KRG_IPC_MSG && m->kind != KRG_IPC_SEM) || m->id < 0 ||
+	    (uint64_t)krg_ipc_id_idx(m->id) != idx || m->n_semval != m->n_sempid || m->n_semval > 65536 ||
+	    m->n_undos > 1u << 20)
+		goto out;
+	x.kind = m->kind;
+	x.id = m->id;
+	ipcw_perm_from(m->perm, &x.perm);
+	x.stime = m->stime, x.rtime = m->rtime, x.otime = m->otime, x.ctime = m->ctime;
+	x.qbytes = m->qbytes, x.lspid = m->lspid, x.lrpid = m->lrpid;
+	r = -ENOMEM;
+	msgs = calloc(m->n_msgs + 1, sizeof(*msgs));
+	semval = calloc(m->n_semval + 1, sizeof(*semval));
+	undos = calloc(m->n_undos + 1, sizeof(*undos));
+	adj = calloc(m->n_undos * m->n_semval + 1, sizeof(*adj));
+	if (!msgs || !semval || !undos || !adj)
+		goto out;
+	for (size_t i = 0; i < m->n_msgs; i++) {
+		msgs[i].mtype = m->msgs[i]->mtype;
+		msgs[i].text = m->msgs[i]->text.data;
+		msgs[i].len = m->msgs[i]->text.len;
+	}
+	x.nmsgs = (uint32_t)m->n_msgs;
+	x.msgs = msgs;
+	r = -EBADMSG;
+	for (size_t i = 0; i < m->n_semval; i++) {
+		if (m->semval[i] > UINT16_MAX)
+			goto out;
+		semval[i] = (uint16_t)m->semval[i];
+	}
+	x.nsems = (uint32_t)m->n_semval;
+	x.semval = semval;
+	x.sempid = m->sempid;
+	for (size_t i = 0; i < m->n_undos; i++) {
+		if (m->undos[i]->n_semadj != m->n_semval)
+			goto out;
+		for (size_t j = 0; j < m->n_semval; j++) {
+			int32_t a = m->undos[i]->semadj[j];
+			if (a < INT16_MIN || a > INT16_MAX)
+				goto out;
+			adj[i * m->n_semval + j] = (int16_t)a;
+		}
+		undos[i].proc_id = m->undos[i]->proc_id;
+		undos[i].semadj = &adj[i * m->n_semval];
+	}
+	x.nundos = (uint32_t)m->n_undos;
+	x.undos = undos;
+	struct ipc_obj *o = malloc(sizeof(*o));
+	r = -ENOMEM;
+	if (!o)
+		goto out;
+	/* Importing over a stale object of ours (a backup promoted twice)
+	 * replaces it. */
+	krg_ipc_engine_drop(svc->eng, x.kind, x.id, -ESTALE);
+	r = krg_ipc_engine_import(svc->eng, &x);
+	if (r < 0) {
+		free(o);
+		r = r == -ENOMEM ? r : -EBADMSG;
+		goto out;
+	}
+	o->kind = x.kind;
+	o->id = x.id;
+	*obj = o;
+	r = 0;
+out:
+	free(msgs), free(semval), free(undos), free(adj);
+	krg__ipc__object__free_unpacked(m, NULL);
+	ipc_home_flush(svc);
+	return r;
+}
+
+static void obj_free(struct kddm_set *s, uint64_t idx, void *obj)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	struct ipc_obj *o = obj;
+	/* Leaving this node (handed over, or KDDM going away): callers parked
+	 * here re-issue their call where it went (-ESTALE). After RMID the
+	 * engine has nothing left and says so. */
+	if (svc->eng && !svc->in_engine) {
+		krg_ipc_engine_drop(svc->eng, o->kind, o->id, -ESTALE);
+		ipc_home_flush(svc);
+	}
+	free(o);
+}
+
+/* Run one call in the engine, answer, then push the completions it caused
+ * (after the backup has the new state, when backups are on). */
+struct after_sync {
+	struct krg_ipc_service *svc;
+	struct kddm_call *c;
+	struct krg_ipc_reply reply;
+	Krg__Ipc__Answer a;
+	bool pending;
+	int status;
+};
+
+static void synced(struct kddm *k, int status, void *data)
+{
+	struct after_sync *as = data;
+	if (as->status < 0) {
+		kddm_call_done(as->c, as->status, NULL, 0);
+	} else if (as->pending) {
+		Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+		a.has_pending = a.pending = true;
+		ipc_answer(as->c, 0, &a);
+	} else {
+		ipc_answer_reply(as->c, &as->reply);
+	}
+	krg_ipc_reply_release(&as->reply);
+	ipc_home_flush(as->svc);
+	free(as);
+}
+
+static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, struct kddm_call *c, int status,
+		   bool pending, struct krg_ipc_reply *reply)
+{
+	struct after_sync *as = calloc(1, sizeof(*as));
+	if (!as) {
+		krg_ipc_reply_release(reply);
+		kddm_call_done(c, -ENOMEM, NULL, 0);
+		ipc_home_flush(svc);
+		return;
+	}
+	as->svc = svc;
+	as->c = c;
+	as->status = status;
+	as->pending = pending;
+	if (reply)
+		as->reply = *reply;
+	if (kddm_sync(s, idx, synced, as) < 0)
+		synced(svc->k, 0, as);
+}
+
+/* The key of (kind, id) in this engine, 0 if none (IPC_PRIVATE or gone). */
+static int32_t key_of(struct krg_ipc_service *svc, uint32_t kind, int32_t id)
+{
+	struct krg_ipc_export x;
+	if (krg_ipc_engine_export(svc->eng, kind, id, &x) < 0)
+		return 0;
+	int32_t key = x.perm.key;
+	krg_ipc_export_release(&x);
+	return key;
+}
+
+static void keydel_done(struct kddm *k, int status, const uint8_t *out, size_t len, void *data)
+{
+}
+
+static void forget_key(struct krg_ipc_service *svc, uint32_t kind, int32_t key, int32_t id)
+{
+	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
+	c.op = KRG__IPC__CALL_OP__KEY_DEL;
+	c.has_id = true;
+	c.id = id;
+	uint8_t *buf;
+	size_t len;
+	if (ipc_call_pack(&c, &buf, &len) < 0)
+		return;
+	kddm_call(svc->keys[kind], (uint32_t)key, buf, len, keydel_done, NULL);
+	free(buf);
+}
+
+static bool is_rmid(const struct krg_ipc_req *r)
+{
+	return (r->op == KRG_IPC_OP_MSGCTL || r->op == KRG_IPC_OP_SEMCTL) && r->cmd == 0 /* IPC_RMID */;
+}
+
+/* SYSCALL at the object's home. */
+static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, void **objp,
+			 const Krg__Ipc__Call *m, struct kddm_call *c)
+{
+	struct krg_ipc_caller who;
+	struct krg_ipc_req req;
+	void *scratch = NULL;
+	if (!m->req || !m->has_token || ipcw_cred_from(m->cred, &who) < 0 || ipcw_req_from(m->req, &req, &scratch) < 0) {
+		kddm_call_done(c, -EBADMSG, NULL, 0);
+		return;
+	}
+	struct ipc_obj *o = *objp;
+	struct krg_ipc_reply reply = { 0 };
+	bool by_index = (req.op == KRG_IPC_OP_MSGCTL || req.op == KRG_IPC_OP_SEMCTL) &&
+			(req.cmd == 11 || req.cmd == 13 || req.cmd == 18 || req.cmd == 20);
+	bool get = req.op == KRG_IPC_OP_MSGGET || req.op == KRG_IPC_OP_SEMGET;
+	if (!o && !by_index) {
+		/* No object at this index here: a get sent by a stale key
+		 * entry, or an id that does not (or no longer) exist. */
+		reply.ret = get ? -ESTALE : -EINVAL;
+		free(scratch);
+		finish(svc, s, idx, c, 0, false, &reply);
+		return;
+	}
+	int32_t key = o && is_rmid(&req) ? key_of(svc, o->kind, o->id) : 0;
+	svc->in_engine = true;
+	int r = krg_ipc_engine_call(svc->eng, &who, &req, m->token, ipc_now(svc), &reply);
+	svc->in_engine = false;
+	free(scratch);
+	if (r < 0) {
+		finish(svc, s, idx, c, r, false, NULL);
+		return;
+	}
+	if (o && is_rmid(&req) && reply.ret == 0) {
+		if (key)
+			forget_key(svc, o->kind, key, o->id);
+		free(o);
+		*objp = NULL;
+	}
+	finish(svc, s, idx, c, 0, r == KRG_IPC_PENDING, r == KRG_IPC_PENDING ? NULL : &reply);
+}
+
+static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t from, const uint8_t *in, size_t len,
+		     struct kddm_call *c)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	Krg__Ipc__Call *m = krg__ipc__call__unpack(NULL, len, in);
+	if (!m) {
+		kddm_call_done(c, -EBADMSG, NULL, 0);
+		return;
+	}
+	if (m->op == KRG__IPC__CALL_OP__SYSCALL) {
+		home_syscall(svc, s, idx, objp, m, c);
+	} else if (m->op == KRG__IPC__CALL_OP__CANCEL && m->has_token) {
+		Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+		Krg__Ipc__Reply rep = KRG__IPC__REPLY__INIT;
+		rep.ret = krg_ipc_engine_cancel(svc->eng, m->token);
+		a.reply = &rep;
+		ipc_answer(c, 0, &a);
+	} else if (m->op == KRG__IPC__CALL_OP__UNDELIVERABLE && m->req && m->reply) {
+		struct krg_ipc_caller who;
+		struct krg_ipc_req req;
+		struct krg_ipc_reply rep;
+		void *scratch = NULL;
+		int r = -EBADMSG;
+		if (ipcw_cred_from(m->cred, &who) == 0 && ipcw_req_from(m->req, &req, &scratch) == 0 &&
+		    ipcw_reply_from(m->reply, &rep) == 0) {
+			svc->in_engine = true;
+			r = krg_ipc_engine_undeliverable(svc->eng, &who, &req, &rep, ipc_now(svc));
+			svc->in_engine = false;
+			krg_ipc_reply_release(&rep);
+		}
+		free(scratch);
+		finish(svc, s, idx, c, r == -EBADMSG ? r : 0, false, &(struct krg_ipc_reply){ .ret = r });
+	} else {
+		kddm_call_done(c, -EBADMSG, NULL, 0);
+	}
+	krg__ipc__call__free_unpacked(m, NULL);
+}
+
+static void obj_node_down(struct kddm_set *s, uint32_t node)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	ipc_node_down(svc, s == svc->objs[KRG_IPC_MSG] ? KRG_IPC_MSG : KRG_IPC_SEM, node);
+}
+
+static const struct kddm_set_ops obj_ops = {
+	.version = KDDM_OPS_V1,
+	.export_obj = obj_export,
+	.import_obj = obj_import,
+	.free_obj = obj_free,
+	.call = obj_call,
+	.node_down = obj_node_down,
+};
+
+/* ---- key maps ---------------------------------------------------------------- */
+
+static int key_export(struct kddm_set *s, uint64_t key, const void *obj, uint8_t **buf, size_t *len)
+{
+	Krg__Ipc__KeyEntry m = KRG__IPC__KEY_ENTRY__INIT;
+	m.id = ((const struct ipc_keyent *)obj)->id;
+	*len = krg__ipc__key_entry__get_packed_size(&m);
+	*buf = malloc(*len ? *len : 1);
+	if (!*buf)
+		return -ENOMEM;
+	krg__ipc__key_entry__pack(&m, *buf);
+	return 0;
+}
+
+static int key_import(struct kddm_set *s, uint64_t key, const uint8_t *buf, size_t len, void **obj)
+{
+	Krg__Ipc__KeyEntry *m = krg__ipc__key_entry__unpack(NULL, len, buf);
+	if (!m)
+		return -EBADMSG;
+	int32_t id = m->id;
+	krg__ipc__key_entry__free_unpacked(m, NULL);
+	if (id < 0)
+		return -EBADMSG;
+	struct ipc_keyent *e = malloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->id = id;
+	*obj = e;
+	return 0;
+}
+
+static void key_free(struct kddm_set *s, uint64_t key, void *obj)
+{
+	free(obj);
+}
+
+/* An index whose hash home is this node and that the engine does not
+ * use; -ENOSPC when none is left. */
+static int32_t free_index(struct krg_ipc_service *svc, uint32_t kind)
+{
+	const struct krg_nodeset *live = kddm_live(svc->k);
+	uint32_t self = kddm_self(svc->k);
+	for (uint32_t n = 0; n < KRG_IPC_MNI; n++) {
+		uint32_t idx = (svc->next_idx[kind] + n) % KRG_IPC_MNI;
+		if (kddm_hash_home(idx, live) != self)
+			continue;
+		int32_t used = krg_ipc_engine_next(svc->eng, kind, (int32_t)idx);
+		if (used >= 0 && (uint32_t)krg_ipc_id_idx(used) == idx)
+			continue;
+		svc->next_idx[kind] = idx + 1;
+		return (int32_t)idx;
+	}
+	return -ENOSPC;
+}
+
+static void created(struct kddm *k, int status, void *data)
+{
+	if (status < 0)
+		log_warn("ipc: a new object is not known to KDDM: %s", strerror(-status));
+}
+
+/* Create the object of a msgget/semget here (IPC_PRIVATE from a caller of
+ * this node, or a new key at its home). reply filled; 0 or -errno. */
+int ipc_create_here(struct krg_ipc_service *svc, const struct krg_ipc_caller *who, const struct krg_ipc_req *req,
+		    uint64_t token, struct krg_ipc_reply *reply)
+{
+	uint32_t kind = ipc_kind_of(req->op);
+	int32_t idx = free_index(svc, kind);
+	memset(reply, 0, sizeof(*reply));
+	if (idx < 0) {
+		reply->ret = idx;
+		return 0;
+	}
+	struct krg_ipc_req r = *req;
+	r.id = krg_ipc_id_make(idx, (int32_t)(svc->next_seq++ % KRG_IPC_SEQ_MAX));
+	svc->in_engine = true;
+	int st = krg_ipc_engine_call(svc->eng, who, &r, token, ipc_now(svc), reply);
+	svc->in_engine = false;
+	if (st < 0)
+		return st;
+	if (reply->ret >= 0) {
+		struct ipc_obj *o = malloc(sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		o->kind = kind;
+		o->id = (int32_t)reply->ret;
+		kddm_create(svc->objs[kind], (uint64_t)idx, o, created, NULL);
+	}
+	return 0;
+}
+
+static void key_call(struct kddm_set *s, uint64_t key, void **objp, uint32_t from, const uint8_t *in, size_t len,
+		     struct kddm_call *c)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	Krg__Ipc__Call *m = krg__ipc__call__unpack(NULL, len, in);
+	if (!m) {
+		kddm_call_done(c, -EBADMSG, NULL, 0);
+		return;
+	}
+	struct ipc_keyent *e = *objp;
+	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	if (m->op == KRG__IPC__CALL_OP__KEY_DEL) {
+		if (e && m->has_id && e->id == m->id) {
+			free(e);
+			*objp = NULL;
+		}
+		ipc_answer(c, 0, &a);
+	} else if (m->op == KRG__IPC__CALL_OP__KEY_GET && e) {
+		a.has_redirect = true;
+		a.redirect = e->id;
+		ipc_answer(c, 0, &a);
+	} else if (m->op == KRG__IPC__CALL_OP__KEY_GET && m->req && m->has_token) {
+		struct krg_ipc_caller who;
+		struct krg_ipc_req req;
+		void *scratch = NULL;
+		struct krg_ipc_reply reply = { 0 };
+		int r = -EBADMSG;
+		if (ipcw_cred_from(m->cred, &who) == 0 && ipcw_req_from(m->req, &req, &scratch) == 0) {
+			if (!(req.flags & 01000 /* IPC_CREAT */)) {
+				reply.ret = -ENOENT;
+				r = 0;
+			} else {
+				r = ipc_create_here(svc, &who, &req, m->token, &reply);
+			}
+		}
+		free(scratch);
+		if (r == 0 && reply.ret >= 0) {
+			e = malloc(sizeof(*e));
+			if (e) {
+				e->id = (int32_t)reply.ret;
+				*objp = e;
+			}
+		}
+		if (r < 0)
+			kddm_call_done(c, r, NULL, 0);
+		else
+			finish(svc, s, key, c, 0, false, &reply);
+	} else {
+		kddm_call_done(c, -EBADMSG, NULL, 0);
+	}
+	krg__ipc__call__free_unpacked(m, NULL);
+}
+
+static const struct kddm_set_ops key_ops = {
+	.version = KDDM_OPS_V1,
+	.export_obj = key_export,
+	.import_obj = key_import,
+	.free_obj = key_free,
+	.call = key_call,
+};
+
+/* ---- per-node calls ------------------------------------------------------------ */
+
+static uint32_t node_home(struct kddm_set *s, uint64_t id, const struct krg_nodeset *live)
+{
+	return id < KRG_MAX_NODES && krg_nodeset_has(live, (unsigned)id) ? (uint32_t)id : KDDM_NO_NODE;
+}
+
+/* ipc.node keeps no objects: nothing is ever exported or imported. */
+static int node_export(struct kddm_set *s, uint64_t id, const void *obj, uint8_t **buf, size_t *len)
+{
+	return -EOPNOTSUPP;
+}
+
+static int node_import(struct kddm_set *s, uint64_t id, const uint8_t *buf, size_t len, void **obj)
+{
+	return -EOPNOTSUPP;
+}
+
+static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a);
+
+static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t from, const uint8_t *in, size_t len,
+		      struct kddm_call *c)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	Krg__Ipc__Call *m = krg__ipc__call__unpack(NULL, len, in);
+	if (!m) {
+		kddm_call_done(c, -EBADMSG, NULL, 0);
+		return;
+	}
+	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	if (m->op == KRG__IPC__CALL_OP__EXIT && m->has_token && m->cred) {
+		svc->in_engine = true;
+		krg_ipc_engine_process_exit(svc->eng, m->token, m->cred->pid, ipc_now(svc));
+		svc->in_engine = false;
+		ipc_answer(c, 0, &a);
+		ipc_home_flush(svc);
+	} else if (m->op == KRG__IPC__CALL_OP__USAGE) {
+		struct krg_ipc_usage u;
+		krg_ipc_engine_usage(svc->eng, &u);
+		int64_t f[7] = { u.msq_count, (int64_t)u.msg_count, (int64_t)u.msg_bytes, u.msq_max_idx,
+				 u.sem_count, (int64_t)u.sem_total, u.sem_max_idx };
+		a.n_usage = 7;
+		a.usage = f;
+		ipc_answer(c, 0, &a);
+	} else if (m->op == KRG__IPC__CALL_OP__LIST) {
+		list_objs(svc, &a);
+		ipc_answer(c, 0, &a);
+		for (size_t i = 0; i < a.n_objs; i++)
+			free(a.objs[i]->perm);
+		if (a.n_objs)
+			free(a.objs[0]);
+		free(a.objs);
+	} else {
+		kddm_call_done(c, -EBADMSG, NULL, 0);
+	}
+	krg__ipc__call__free_unpacked(m, NULL);
+}
+
+static void node_notify(struct kddm_set *s, uint64_t id, uint32_t from, const uint8_t *in, size_t len)
+{
+	ipc_completion_in(kddm_set_data(s), from, in, len);
+}
+
+static const struct kddm_set_ops node_ops = {
+	.version = KDDM_OPS_V1,
+	.export_obj = node_export,
+	.import_obj = node_import,
+	.free_obj = key_free,
+	.default_home = node_home,
+	.call = node_call,
+	.notify = node_notify,
+};
+
+/* Every object this node homes, as ObjInfo (allocated in one block). */
+static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a)
+{
+	size_t n = 0, cap = 0;
+	struct krg_ipc_export *xs = NULL;
+	for (uint32_t kind = KRG_IPC_MSG; kind <= KRG_IPC_SEM; kind++) {
+		for (int32_t id = krg_ipc_engine_next(svc->eng, kind, 0); id >= 0;
+		     id = krg_ipc_engine_next(svc->eng, kind, krg_ipc_id_idx(id) + 1)) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				struct krg_ipc_export *nx = realloc(xs, cap * sizeof(*xs));
+				if (!nx)
+					break;
+				xs = nx;
+			}
+			if (krg_ipc_engine_export(svc->eng, kind, id, &xs[n]) == 0)
+				n++;
+		}
+	}
+	Krg__Ipc__ObjInfo *infos = calloc(n + 1, sizeof(*infos));
+	Krg__Ipc__ObjInfo **ip = calloc(n + 1, sizeof(*ip));
+	if (!infos || !ip) {
+		free(infos);
+		free(ip);
+		n = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Krg__Ipc__ObjInfo *o = &infos[i];
+		krg__ipc__obj_info__init(o);
+		o->kind = xs[i].kind;
+		o->id = xs[i].id;
+		o->home = kddm_self(svc->k);
+		o->perm = malloc(sizeof(*o->perm));
+		if (o->perm)
+			ipcw_perm_to(&xs[i].perm, o->perm);
+		o->has_ctime = true;
+		o->ctime = xs[i].ctime;
+		if (xs[i].kind == KRG_IPC_MSG) {
+			o->has_qnum = o->has_cbytes = o->has_qbytes = true;
+			o->qnum = xs[i].nmsgs;
+			for (uint32_t j = 0; j < xs[i].nmsgs; j++)
+				o->cbytes += xs[i].msgs[j].len;
+			o->qbytes = xs[i].qbytes;
+		} else {
+			o->has_nsems = true;
+			o->nsems = xs[i].nsems;
+		}
+		ip[i] = o;
+	}
+	for (size_t i = 0; i < n; i++)
+		krg_ipc_export_release(&xs[i]);
+	free(xs);
+	a->n_objs = n;
+	a->objs = n ? ip : NULL;
+	if (!n) {
+		free(ip);
+		free(infos);
+	}
+}
+
+int ipc_home_sets(struct krg_ipc_service *svc)
+{
+	int r;
+	svc->eng = krg_ipc_engine_new(&svc->lim, engine_complete, svc);
+	if (!svc->eng)
+		return -ENOMEM;
+	if ((r = kddm_set_new(svc->k, "ipc.msg", &obj_ops, svc, &svc->objs[KRG_IPC_MSG])) < 0 ||
+	    (r = kddm_set_new(svc->k, "ipc.sem", &obj_ops, svc, &svc->objs[KRG_IPC_SEM])) < 0 ||
+	    (r = kddm_set_new(svc->k, "ipc.msgkey", &key_ops, svc, &svc->keys[KRG_IPC_MSG])) < 0 ||
+	    (r = kddm_set_new(svc->k, "ipc.semkey", &key_ops, svc, &svc->keys[KRG_IPC_SEM])) < 0 ||
+	    (r = kddm_set_new(svc->k, "ipc.node", &node_ops, svc, &svc->nodes)) < 0)
+		return r;
+	return 0;
+}

@@ -1,0 +1,375 @@
+/* test_ipc_service.c — the cluster IPC service on 3 KDDM instances over
+ * the fake transport: one queue for one key raced from two nodes, a
+ * receiver blocked on one node woken by a sender on another, a semaphore
+ * counter incremented from 3 nodes ending exact, IPC_RMID seen
+ * everywhere, a cancelled waiter, and the home's death with and without
+ * backups. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <cmocka.h>
+#include "ipc/ipc_service.h"
+#include "kddm/kddm.h"
+#include "kddm_fake.h"
+
+#define N 3
+
+struct cl {
+	struct kfake *f;
+	struct krg_ipc_service *svc[N];
+	uint64_t token;
+};
+
+static void make_svc(struct kddm *k, void *data)
+{
+	struct cl *c = data;
+	unsigned node = kddm_self(k);
+	assert_int_equal(krg_ipc_service_new(k, NULL, NULL, &c->svc[node]), 0);
+}
+
+static struct cl *cl_new(bool backup)
+{
+	struct cl *c = calloc(1, sizeof(*c));
+	c->f = kfake_new(N);
+	for (unsigned i = 0; i < N; i++) {
+		make_svc(kfake_kddm(c->f, i), c);
+		kddm_set_backup(kfake_kddm(c->f, i), backup);
+	}
+	kfake_run(c->f, 0);
+	return c;
+}
+
+static void cl_kill(struct cl *c, unsigned node)
+{
+	krg_ipc_service_free(c->svc[node]);
+	c->svc[node] = NULL;
+	kfake_kill(c->f, node);
+	kfake_run(c->f, 0);
+}
+
+static void cl_free(struct cl *c)
+{
+	for (unsigned i = 0; i < N; i++)
+		krg_ipc_service_free(c->svc[i]);
+	kfake_free(c->f);
+	free(c);
+}
+
+struct ans {
+	int done;
+	struct krg_ipc_reply r;
+};
+
+static void done_cb(void *cookie, struct krg_ipc_reply *reply)
+{
+	struct ans *a = cookie;
+	a->done++;
+	krg_ipc_reply_release(&a->r);
+	a->r = *reply;
+}
+
+static struct krg_ipc_caller who(unsigned node)
+{
+	struct krg_ipc_caller w = { 0 };
+	w.cred.uid = w.cred.euid = w.cred.gid = w.cred.egid = w.cred.fsgid = 1000;
+	w.pid = 100 + (int32_t)node;
+	w.proc_id = ((uint64_t)node << 22) | (uint64_t)w.pid;
+	return w;
+}
+
+/* Submit on node and run the cluster until quiet. */
+static void submit(struct cl *c, unsigned node, const struct krg_ipc_req *req, struct ans *a)
+{
+	struct krg_ipc_caller w = who(node);
+	memset(a, 0, sizeof(*a));
+	assert_int_equal(krg_ipc_service_submit(c->svc[node], &w, req, ++c->token, done_cb, a), 0);
+}
+
+static int64_t call(struct cl *c, unsigned node, const struct krg_ipc_req *req)
+{
+	struct ans a;
+	submit(c, node, req, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 1);
+	int64_t ret = a.r.ret;
+	krg_ipc_reply_release(&a.r);
+	return ret;
+}
+
+static int32_t c_msgget(struct cl *c, unsigned node, int32_t key, int flags)
+{
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_MSGGET, .key = key, .flags = flags, .id = KRG_IPC_ID_ANY };
+	return (int32_t)call(c, node, &r);
+}
+
+static int64_t c_msgsnd(struct cl *c, unsigned node, int32_t id, int64_t type, const char *text)
+{
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_MSGSND, .id = id, .msgtyp = type, .text = (const uint8_t *)text,
+				 .text_len = strlen(text), .msgsz = strlen(text) };
+	return call(c, node, &r);
+}
+
+static struct krg_ipc_req rcv_req(int32_t id, int flags)
+{
+	return (struct krg_ipc_req){ .op = KRG_IPC_OP_MSGRCV, .id = id, .msgsz = 100, .flags = flags };
+}
+
+static unsigned objects(struct cl *c, uint32_t kind)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < N; i++) {
+		struct kddm *k = kfake_kddm(c->f, i);
+		if (k)
+			n += (unsigned)kddm_count(kddm_set_find(k, kind == KRG_IPC_MSG ? "ipc.msg" : "ipc.sem"));
+	}
+	return n;
+}
+
+static void test_key_race(void **state)
+{
+	for (int32_t key = 0x1234; key < 0x1234 + 8; key++) {
+		struct cl *c = cl_new(false);
+		struct krg_ipc_req r = { .op = KRG_IPC_OP_MSGGET, .key = key, .flags = IPC_CREAT | 0600,
+					 .id = KRG_IPC_ID_ANY };
+		struct ans a, b;
+		submit(c, 1, &r, &a);
+		submit(c, 2, &r, &b);
+		kfake_run(c->f, 0);
+		assert_int_equal(a.done, 1);
+		assert_int_equal(b.done, 1);
+		assert_true(a.r.ret >= 0);
+		assert_int_equal(a.r.ret, b.r.ret);
+		assert_int_equal(objects(c, KRG_IPC_MSG), 1);
+		/* Everyone finds it; IPC_EXCL is refused everywhere. */
+		assert_int_equal(c_msgget(c, 0, key, 0), a.r.ret);
+		assert_int_equal(c_msgget(c, 0, key, IPC_CREAT | IPC_EXCL | 0600), -EEXIST);
+		cl_free(c);
+	}
+}
+
+static void test_blocked_receiver_other_node(void **state)
+{
+	struct cl *c = cl_new(false);
+	int32_t id = c_msgget(c, 0, 0x42, IPC_CREAT | 0600);
+	assert_true(id >= 0);
+	struct krg_ipc_req rr = rcv_req(id, 0);
+	struct ans a;
+	submit(c, 1, &rr, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 0); /* waiting at the home */
+	assert_int_equal(c_msgsnd(c, 2, id, 7, "hello"), 0);
+	assert_int_equal(a.done, 1);
+	assert_int_equal(a.r.ret, 5);
+	assert_int_equal(a.r.mtype, 7);
+	assert_memory_equal(a.r.text, "hello", 5);
+	krg_ipc_reply_release(&a.r);
+	/* IPC_NOWAIT on an empty queue from a third node. */
+	rr = rcv_req(id, IPC_NOWAIT);
+	assert_int_equal(call(c, 0, &rr), -ENOMSG);
+	/* FIFO across nodes: messages keep the order they were sent in. */
+	for (int i = 0; i < 6; i++) {
+		char t[8];
+		snprintf(t, sizeof(t), "m%d", i);
+		assert_int_equal(c_msgsnd(c, (unsigned)i % N, id, 1, t), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		rr = rcv_req(id, 0);
+		submit(c, (unsigned)(i + 1) % N, &rr, &a);
+		kfake_run(c->f, 0);
+		assert_int_equal(a.done, 1);
+		char t[8];
+		snprintf(t, sizeof(t), "m%d", i);
+		assert_int_equal(a.r.ret, (int64_t)strlen(t));
+		assert_memory_equal(a.r.text, t, strlen(t));
+		krg_ipc_reply_release(&a.r);
+	}
+	/* Removal wakes a waiter elsewhere with EIDRM and frees the key. */
+	rr = rcv_req(id, 0);
+	submit(c, 1, &rr, &a);
+	kfake_run(c->f, 0);
+	struct krg_ipc_req rm = { .op = KRG_IPC_OP_MSGCTL, .id = id, .cmd = IPC_RMID };
+	assert_int_equal(call(c, 2, &rm), 0);
+	assert_int_equal(a.done, 1);
+	assert_int_equal(a.r.ret, -EIDRM);
+	assert_int_equal(c_msgget(c, 0, 0x42, 0), -ENOENT);
+	assert_int_equal(objects(c, KRG_IPC_MSG), 0);
+	int32_t id2 = c_msgget(c, 1, 0x42, IPC_CREAT | 0600);
+	assert_true(id2 >= 0 && id2 != id);
+	cl_free(c);
+}
+
+static void test_sem_counter(void **state)
+{
+	struct cl *c = cl_new(false);
+	struct krg_ipc_req g = { .op = KRG_IPC_OP_SEMGET, .key = 0x77, .nsems = 1, .flags = IPC_CREAT | 0600,
+				 .id = KRG_IPC_ID_ANY };
+	int32_t id = (int32_t)call(c, 0, &g);
+	assert_true(id >= 0);
+	/* 3 nodes x 100 increments, all in flight together. */
+	struct krg_ipc_sembuf up = { .num = 0, .op = 1, .flg = SEM_UNDO };
+	static struct ans a[N][100];
+	for (int i = 0; i < 100; i++)
+		for (unsigned n = 0; n < N; n++) {
+			struct krg_ipc_req r = { .op = KRG_IPC_OP_SEMOP, .id = id, .sops = &up, .nsops = 1 };
+			submit(c, n, &r, &a[n][i]);
+		}
+	kfake_run(c->f, 0);
+	for (int i = 0; i < 100; i++)
+		for (unsigned n = 0; n < N; n++)
+			assert_int_equal(a[n][i].r.ret, 0);
+	struct krg_ipc_req gv = { .op = KRG_IPC_OP_SEMCTL, .id = id, .cmd = GETVAL };
+	assert_int_equal(call(c, 1, &gv), 300);
+	/* A waiter for 400 on node 2 is woken by node 0's +100... */
+	struct krg_ipc_sembuf down = { .num = 0, .op = -400 };
+	struct krg_ipc_req dr = { .op = KRG_IPC_OP_SEMOP, .id = id, .sops = &down, .nsops = 1 };
+	struct ans w;
+	submit(c, 2, &dr, &w);
+	kfake_run(c->f, 0);
+	assert_int_equal(w.done, 0);
+	struct krg_ipc_sembuf hundred = { .num = 0, .op = 100 };
+	struct krg_ipc_req hr = { .op = KRG_IPC_OP_SEMOP, .id = id, .sops = &hundred, .nsops = 1 };
+	assert_int_equal(call(c, 0, &hr), 0);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.r.ret, 0);
+	assert_int_equal(call(c, 1, &gv), 0);
+	/* ...and node 1's process exit undoes its 100 SEM_UNDO increments:
+	 * 0 - 100 clamps at 0 as Linux does. */
+	krg_ipc_service_process_exit(c->svc[1], who(1).proc_id, who(1).pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 1, &gv), 0);
+	/* SEM_INFO counts the cluster's sets. */
+	struct krg_ipc_req info = { .op = KRG_IPC_OP_SEMCTL, .cmd = SEM_INFO };
+	struct ans ia;
+	submit(c, 2, &info, &ia);
+	kfake_run(c->f, 0);
+	assert_int_equal(ia.done, 1);
+	assert_int_equal(ia.r.out, KRG_IPC_OUT_SEMINFO);
+	assert_int_equal(ia.r.seminfo.semusz, 1);
+	cl_free(c);
+}
+
+static void test_cancel(void **state)
+{
+	struct cl *c = cl_new(false);
+	int32_t id = c_msgget(c, 0, 0x99, IPC_CREAT | 0600);
+	struct krg_ipc_req rr = rcv_req(id, 0);
+	struct ans a;
+	submit(c, 1, &rr, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(krg_ipc_service_cancel(c->svc[1], c->token), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(c_msgsnd(c, 2, id, 1, "keep"), 0);
+	assert_int_equal(a.done, 0); /* never answered: its caller is gone */
+	/* The message was not consumed by the cancelled receiver. */
+	rr = rcv_req(id, IPC_NOWAIT);
+	assert_int_equal(call(c, 0, &rr), 4);
+	/* Cancel racing with the completion: the send arrives first, the
+	 * cancel finds it done, the message goes back to the queue. */
+	rr = rcv_req(id, 0);
+	submit(c, 1, &rr, &a);
+	kfake_run(c->f, 0);
+	uint64_t t = c->token;
+	struct krg_ipc_req s = { .op = KRG_IPC_OP_MSGSND, .id = id, .msgtyp = 1, .text = (const uint8_t *)"back",
+				 .text_len = 4, .msgsz = 4 };
+	struct ans sa;
+	submit(c, 2, &s, &sa);
+	assert_int_equal(krg_ipc_service_cancel(c->svc[1], t), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(sa.r.ret, 0);
+	assert_int_equal(a.done, 0);
+	rr = rcv_req(id, IPC_NOWAIT);
+	assert_int_equal(call(c, 0, &rr), 4);
+	assert_int_equal(krg_ipc_service_cancel(c->svc[1], 987654), -ENOENT);
+	cl_free(c);
+}
+
+/* The queue's home dies while a receiver on another node waits. Without
+ * backups the queue is gone: the waiter ends with EIDRM, the id is
+ * invalid, the key is free again. With backups the queue lives on at the
+ * backup node with its messages and the waiter keeps waiting there. */
+static void home_down(bool backup)
+{
+	struct cl *c = cl_new(backup);
+	int32_t id = -1;
+	int32_t key;
+	unsigned home = 0;
+	for (key = 1; key < 100; key++) {
+		id = c_msgget(c, 0, key, IPC_CREAT | 0600);
+		home = kddm_home(kddm_set_find(kfake_kddm(c->f, 0), "ipc.msg"), (uint64_t)krg_ipc_id_idx(id));
+		if (home == 2)
+			break;
+	}
+	assert_int_equal(home, 2);
+	assert_int_equal(c_msgsnd(c, 0, id, 1, "one"), 0);
+	struct krg_ipc_req rr = rcv_req(id, 0);
+	struct ans a;
+	submit(c, 1, &rr, &a);
+	kfake_run(c->f, 0);
+	rr = rcv_req(id, 0);
+	/* the first receive took "one"; a second waits */
+	assert_int_equal(a.done, 1);
+	krg_ipc_reply_release(&a.r);
+	submit(c, 1, &rr, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 0);
+	assert_int_equal(c_msgsnd(c, 0, id, 1, "two"), 0);
+	assert_int_equal(a.done, 1);
+	krg_ipc_reply_release(&a.r);
+	assert_int_equal(c_msgsnd(c, 0, id, 1, "three"), 0);
+	struct krg_ipc_req r2 = rcv_req(id, 0);
+	r2.msgtyp = 5; /* waits: no message of type 5 */
+	submit(c, 1, &r2, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 0);
+	cl_kill(c, 2);
+	if (!backup) {
+		assert_int_equal(a.done, 1);
+		assert_int_equal(a.r.ret, -EIDRM);
+		krg_ipc_reply_release(&a.r);
+		assert_int_equal(c_msgsnd(c, 0, id, 1, "x"), -EINVAL);
+		/* the key map's entry (if it lived elsewhere) names a dead id:
+		 * a get without IPC_CREAT says ENOENT, with it makes a new queue */
+		assert_int_equal(c_msgget(c, 1, key, 0), -ENOENT);
+		assert_true(c_msgget(c, 1, key, IPC_CREAT | 0600) >= 0);
+	} else {
+		assert_int_equal(a.done, 0); /* still waiting, at the backup */
+		assert_int_equal(c_msgsnd(c, 0, id, 5, "five"), 0);
+		assert_int_equal(a.done, 1);
+		assert_int_equal(a.r.ret, 4);
+		krg_ipc_reply_release(&a.r);
+		rr = rcv_req(id, IPC_NOWAIT);
+		assert_int_equal(call(c, 1, &rr), 5); /* "three" survived */
+		assert_int_equal(c_msgget(c, 0, key, 0), id);
+	}
+	cl_free(c);
+}
+
+static void test_home_down_no_backup(void **state)
+{
+	home_down(false);
+}
+
+static void test_home_down_backup(void **state)
+{
+	home_down(true);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_race),
+		cmocka_unit_test(test_blocked_receiver_other_node),
+		cmocka_unit_test(test_sem_counter),
+		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_home_down_no_backup),
+		cmocka_unit_test(test_home_down_backup),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -38,3 +38,25 @@ pid_t icall_tgid(pid_t tid);
  * partial copy: *got says how much), -ESRCH. */
 int icall_read(pid_t pid, uint64_t addr, void *buf, size_t len, size_t *got);
 int icall_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+
+/* ---- intercept_restart.c: a restart after a handler, or without ---- */
+#define IRESTART_MAX_STALE 4
+struct irestart_frame {
+	size_t off;                   /* in the search area below the red zone */
+	uint64_t hash;                /* of its saved registers */
+};
+/* Taken when a call parks: its stack pointer and the frames of this call
+ * already below it (stale: they do not count later). */
+struct irestart_probe {
+	bool valid;
+	uint64_t sp;
+	size_t nstale;
+	struct irestart_frame stale[IRESTART_MAX_STALE];
+};
+void irestart_probe(pid_t tid, const struct seccomp_data *d, struct irestart_probe *p);
+/* The thread is back with call d after its parked call was dropped: did
+ * a signal handler run in between, the kernel restarting the call
+ * (SA_RESTART)? Then Linux's answer is EINTR. */
+bool irestart_after_handler(pid_t tid, const struct seccomp_data *d, const struct irestart_probe *p);
+/* The stack pointer of thread tid, blocked in a syscall. */
+int irestart_sp(pid_t tid, uint64_t *sp);

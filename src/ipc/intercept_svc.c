@@ -47,9 +47,14 @@ struct held {                     /* a notification not answered yet */
 	pid_t tid;
 	uint32_t euid;                /* counted against this user's limit */
 	struct icall c;               /* the call, kept for undeliverable() */
+	struct seccomp_data data;     /* as notified: to recognise its restart */
+	struct irestart_probe probe;  /* taken when it parked (intercept_restart.c) */
 	bool in_submit;               /* done may come from inside submit */
 	bool done;                    /* answered */
+	uint64_t dropped_at;          /* != 0: its caller left (uv_now ms); kept a while to tell how it comes back */
 };
+
+#define DROPPED_KEEP_MS 10000     /* a handler slower than this makes a restarted call a new one */
 
 struct tproc {                    /* a process followed to its exit (SEM_UNDO) */
 	struct tproc *next;
@@ -226,13 +231,27 @@ static void call_done(void *cookie, struct krg_ipc_reply *reply)
 		held_unlink(in, h);
 }
 
-/* The caller of h is gone from its syscall (signal, death). */
-static void held_drop(struct krg_intercept *in, struct held *h)
+/* The caller of h is gone from its syscall (signal, death). A parked
+ * call is kept a while, cancelled, to recognise its restart (keep). */
+static void held_drop(struct krg_intercept *in, struct held *h, bool keep)
 {
-	in->st.interrupted++;
-	if (!h->done)
-		in->be->cancel(in->ctx, h->token);
+	if (!h->dropped_at) {
+		in->st.interrupted++;
+		if (!h->done)
+			in->be->cancel(in->ctx, h->token);
+		h->done = true;
+	}
+	if (keep && h->probe.valid && !h->dropped_at) {
+		h->dropped_at = uv_now(in->loop) | 1;
+		return;
+	}
 	held_unlink(in, h);
+}
+
+/* Linux never restarts these after a signal handler (man 7 signal). */
+static bool eintr_call(const struct icall *c)
+{
+	return c->req.op == KRG_IPC_OP_MSGRCV || c->req.op == KRG_IPC_OP_MSGSND || c->req.op == KRG_IPC_OP_SEMOP;
 }
 
 /* ---- processes followed for SEM_UNDO ---- */
@@ -308,8 +327,19 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	/* A thread is in one syscall at a time: an older call of this thread
 	 * was dropped by the kernel (a signal; the syscall restarted). */
 	struct held *old = held_by_tid(in, tid);
+	bool eintr = old && old->probe.valid && old->data.nr == n->data.nr &&
+		     old->data.instruction_pointer == n->data.instruction_pointer &&
+		     !memcmp(old->data.args, n->data.args, sizeof(n->data.args)) &&
+		     irestart_after_handler(tid, &n->data, &old->probe);
 	if (old)
-		held_drop(in, old);
+		held_drop(in, old, false);
+	if (eintr) {
+		/* A handler ran and the kernel restarted the call (SA_RESTART):
+		 * Linux would have returned EINTR. */
+		in->st.eintr++;
+		send_resp(in, l->fd, n->id, -EINTR);
+		return;
+	}
 	if (n->data.arch != AUDIT_ARCH_X86_64) {
 		send_resp(in, l->fd, n->id, -ENOSYS);
 		return;
@@ -363,6 +393,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	*bk = h;
 	if (h->c.sem_undo)
 		proc_follow(in, tgid, h->c.who.proc_id, h->c.who.pid, l->fd, n->id);
+	h->data = n->data;
 	h->in_submit = true;
 	r = in->be->submit(in->ctx, &h->c.who, &h->c.req, h->token, call_done, h);
 	h->in_submit = false;
@@ -371,6 +402,8 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		held_unlink(in, h);
 	} else if (h->done) {
 		held_unlink(in, h);
+	} else if (eintr_call(&h->c)) {
+		irestart_probe(tid, &n->data, &h->probe);
 	}
 }
 
@@ -418,7 +451,7 @@ static void lsn_close(struct lsn *l)
 	for (struct held *h = in->held, *next; h; h = next) {
 		next = h->next;
 		if (h->l == l && !h->in_submit)
-			held_drop(in, h);
+			held_drop(in, h, false);
 		else if (h->l == l)
 			h->l = NULL;
 	}
@@ -531,10 +564,15 @@ int krg_intercept_channel(struct krg_intercept *in, int *child_end)
 static void check_cb(uv_timer_t *t)
 {
 	struct krg_intercept *in = t->data;
+	uint64_t now = uv_now(in->loop);
 	for (struct held *h = in->held, *next; h; h = next) {
 		next = h->next;
-		if (!h->done && !h->in_submit && (!h->l || !id_valid(h->l->fd, h->id)))
-			held_drop(in, h);
+		if (h->dropped_at) {
+			if (now - h->dropped_at > DROPPED_KEEP_MS || !h->l)
+				held_unlink(in, h);
+		} else if (!h->done && !h->in_submit && (!h->l || !id_valid(h->l->fd, h->id))) {
+			held_drop(in, h, true);
+		}
 	}
 }
 

@@ -88,6 +88,7 @@ struct krg_intercept_stats {
 	uint64_t notifications;  /* calls received */
 	uint64_t held;           /* calls held now */
 	uint64_t interrupted;    /* held calls found dropped by a signal or a death */
+	uint64_t eintr;          /* calls restarted after a handler, answered EINTR as Linux */
 	uint64_t undelivered;    /* answers that found their caller gone (finish with delivered=false) */
 	uint64_t efault;         /* answers that could not be written to the caller */
 	uint64_t refused;        /* per-user limit hit */

@@ -51,6 +51,7 @@ struct held {                     /* a notification not answered yet */
 	struct irestart_probe probe;  /* taken when it parked (intercept_restart.c) */
 	bool in_submit;               /* done may come from inside submit */
 	bool done;                    /* answered */
+	bool counted;                 /* waits: counted against its user's limit */
 	uint64_t dropped_at;          /* != 0: its caller left (uv_now ms); kept a while to tell how it comes back */
 };
 
@@ -141,7 +142,7 @@ static void held_unlink(struct krg_intercept *in, struct held *h)
 			*p = h->hnext;
 			break;
 		}
-	struct ucount *u = user(in, h->euid, false);
+	struct ucount *u = h->counted ? user(in, h->euid, false) : NULL;
 	if (u && u->n)
 		u->n--;
 	in->st.held--;
@@ -174,6 +175,7 @@ static void lsn_closed(uv_handle_t *h)
 {
 	struct lsn *l = h->data;
 	struct krg_intercept *in = l->in;
+	close(l->fd);
 	free(l);
 	handle_gone(in);
 }
@@ -182,6 +184,7 @@ static void chan_closed(uv_handle_t *h)
 {
 	struct chan *c = h->data;
 	struct krg_intercept *in = c->in;
+	close(c->fd);
 	free(c);
 	handle_gone(in);
 }
@@ -269,6 +272,10 @@ static void proc_exit_cb(uv_poll_t *p, int status, int events)
 {
 	struct tproc *t = p->data;
 	struct krg_intercept *in = t->in;
+	/* libuv may report a readiness that is not (there): ask the pidfd. */
+	struct pollfd pf = { .fd = t->pidfd, .events = POLLIN };
+	if (status == 0 && (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN)))
+		return;
 	for (struct tproc **q = &in->procs[(unsigned)t->tgid % NBUCKET]; *q; q = &(*q)->next)
 		if (*q == t) {
 			*q = t->next;
@@ -359,13 +366,6 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		free(h);
 		return;
 	}
-	struct ucount *u = r == 0 ? user(in, h->c.who.cred.euid, true) : NULL;
-	if (r == 0 && (!u || u->n >= in->max_pending)) {
-		in->st.refused++;
-		log_warn("ipc intercept: uid %u holds %u calls (limit %u): ENOMEM", h->c.who.cred.euid, u ? u->n : 0,
-			 in->max_pending);
-		r = -ENOMEM;
-	}
 	pid_t tgid = r == 0 ? icall_tgid(tid) : 0;
 	if (r == 0 && !tgid)
 		r = -ESRCH;
@@ -382,7 +382,6 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	h->tid = tid;
 	h->token = ++in->next_token;
 	h->euid = h->c.who.cred.euid;
-	u->n++;
 	in->st.held++;
 	h->next = in->held;
 	if (in->held)
@@ -402,8 +401,22 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		held_unlink(in, h);
 	} else if (h->done) {
 		held_unlink(in, h);
-	} else if (eintr_call(&h->c)) {
-		irestart_probe(tid, &n->data, &h->probe);
+	} else {
+		/* It waits: one more call this user holds in krgd. */
+		struct ucount *u = user(in, h->euid, true);
+		if (!u || u->n >= in->max_pending) {
+			in->st.refused++;
+			log_warn("ipc intercept: uid %u has %u calls waiting (limit %u): ENOMEM", h->euid, u ? u->n : 0,
+				 in->max_pending);
+			in->be->cancel(in->ctx, h->token);
+			send_resp(in, l->fd, n->id, -ENOMEM);
+			held_unlink(in, h);
+			return;
+		}
+		u->n++;
+		h->counted = true;
+		if (eintr_call(&h->c))
+			irestart_probe(tid, &n->data, &h->probe);
 	}
 }
 
@@ -462,8 +475,9 @@ static void lsn_close(struct lsn *l)
 	if (l->next)
 		l->next->prev = l->prev;
 	in->st.listeners--;
-	close(l->fd);
-	l->fd = -1;
+	/* The fd is closed once libuv has let go of it (lsn_closed): closed
+	 * earlier, its number could be reused while libuv still has events
+	 * for it. */
 	uv_close((uv_handle_t *)&l->poll, lsn_closed);
 }
 
@@ -508,7 +522,6 @@ static void chan_close(struct chan *c)
 		in->chans = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	close(c->fd);
 	uv_close((uv_handle_t *)&c->poll, chan_closed);
 }
 

@@ -67,7 +67,7 @@ struct krg_intercept_backend {
 struct krg_intercept;
 
 struct krg_intercept_opts {
-	unsigned max_pending_per_user; /* calls held at once per caller euid (0: 4096); more get ENOMEM */
+	unsigned max_pending_per_user; /* calls waiting at once per caller euid (0: 4096); more get ENOMEM */
 	unsigned check_ms;             /* how often held calls are checked for a signal (0: 50 ms) */
 };
 

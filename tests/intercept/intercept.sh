@@ -54,7 +54,7 @@ echo "== 3. signals during a blocked msgrcv"
 for mode in norestart restart; do
 	on 1 sh -c "timeout 30 $KRG run -n 1 -- $I recv-sig 0x2222 $mode >$W/sig-$mode.out 2>&1 &"
 	wait_for 10 "receiver ready ($mode)" grep -q ready "$W/sig-$mode.out"
-	pid=$(on 1 pgrep -f "icpt recv-sig 0x2222 $mode")
+	pid=$(on 1 pgrep -f "^$I recv-sig 0x2222 $mode")
 	[ -n "$pid" ] || fail "receiver not found"
 	sleep 0.3  # in msgrcv by now
 	on 1 kill -USR1 "$pid"
@@ -65,8 +65,8 @@ assert_eq "$(kr 1 -- "$I" send 0x2222 1 after)" sent "send after the interruptio
 assert_eq "$(kr 1 -- "$I" recv 0x2222 0)" "got after type 1" "nothing consumed by the interrupted calls"
 # A stop and continue (no handler) restarts msgrcv transparently.
 on 1 sh -c "timeout 30 $KRG run -n 1 -- $I recv 0x2223 0 >$W/stop.out 2>&1 &"
-wait_for 10 "receiver started" on 1 pgrep -f "icpt recv 0x2223"
-pid=$(on 1 pgrep -f "icpt recv 0x2223")
+wait_for 10 "receiver started" on 1 pgrep -f "^$I recv 0x2223"
+pid=$(on 1 pgrep -f "^$I recv 0x2223")
 sleep 0.3
 on 1 kill -STOP "$pid"
 sleep 0.2
@@ -101,18 +101,18 @@ assert_eq "$(cat "$W/cons.out")" "total 1225" "python consumer"
 
 echo "== 6. checkpoint/restart while blocked in msgrcv"
 on 1 sh -c "$KRG run -n 1 -- $I recv 0x3333 0 >$W/ck.out 2>&1 &"
-wait_for 10 "receiver started" on 1 pgrep -f "icpt recv 0x3333"
+wait_for 10 "receiver started" on 1 pgrep -f "^$I recv 0x3333"
 sleep 0.3
-pid=$(on 1 pgrep -f "icpt recv 0x3333")
+pid=$(on 1 pgrep -f "^$I recv 0x3333")
 id=$(on 1 "$KRG" ps -a --json | $PY -c "import json,sys; print([p['id'] for p in json.load(sys.stdin)['processes'] if 'icpt recv 0x3333' in p['command']][0])")
 out=$(on 1 "$KRG" checkpoint "$id" --kill 2>&1) || fail "checkpoint of an intercepted process: $out"
 new=$(on 1 "$KRG" restart "$id" 2>&1) || fail "restart: $new"
-wait_for 10 "restarted" on 1 pgrep -f "icpt recv 0x3333"
-pid=$(on 1 pgrep -f "icpt recv 0x3333")
+wait_for 10 "restarted" on 1 pgrep -f "^$I recv 0x3333"
+pid=$(on 1 pgrep -f "^$I recv 0x3333")
 st=$(on 1 sh -c "grep ^Seccomp: /proc/$pid/status" | awk '{print $2}')
 assert_eq "$st" 2 "the restarted process has krg's filter"
 assert_eq "$(kr 1 -- "$I" send 0x3333 1 torestarted)" sent "send to the restarted receiver"
-wait_for 10 "restarted receiver got it" bash -c "! $ADM vcluster exec 1 --prefix $PREFIX -- pgrep -f 'icpt recv 0x3333'"
+wait_for 10 "restarted receiver got it" bash -c "! $ADM vcluster exec 1 --prefix $PREFIX -- pgrep -f '^$I recv 0x3333'"
 assert_eq "$(kr 1 -- "$I" qnum 0x3333)" "qnum 0" "the restarted receiver took the message"
 
 echo "== 7. migration of an intercepted process"
@@ -121,7 +121,7 @@ while [ ! -e $W/go ]; do sleep 0.1; done
 $I send 0x9999 1 migrated && $I recv 0x9999 0 && grep ^Seccomp: /proc/self/status
 EOS
 on 1 sh -c "$KRG run -n 1 -- sh $W/mig.sh >$W/mig.out 2>&1 &"
-wait_for 10 "script started" on 1 pgrep -f "sh $W/mig.sh"
+wait_for 10 "script started" on 1 pgrep -f "^sh $W/mig.sh"
 id=$(on 1 "$KRG" ps -a --json | $PY -c "import json,sys; print([p['id'] for p in json.load(sys.stdin)['processes'] if 'mig.sh' in p['command']][0])")
 out=$(on 1 "$KRG" migrate "$id" 2 2>&1) || fail "migrate: $out"
 touch "$W/go"

@@ -68,21 +68,21 @@ static int faults(void)
 	if (q < 0 || s < 0)
 		return bad("msgget/semget");
 	void *g = (void *)16;  /* never mapped */
-	f |= expect_efault("msgsnd", msgsnd(q, g, 10, 0));
+	f |= expect_efault("msgsnd", syscall(SYS_msgsnd, q, g, 10, 0));
 	struct msg m = { 1, "x" };
 	if (msgsnd(q, &m, 1, 0) < 0)
 		return bad("msgsnd");
-	f |= expect_efault("msgrcv", msgrcv(q, g, 10, 0, 0));
-	f |= expect_efault("msgctl IPC_STAT", msgctl(q, IPC_STAT, g));
-	f |= expect_efault("msgctl IPC_SET", msgctl(q, IPC_SET, g));
-	f |= expect_efault("semop", semop(s, g, 1));
+	f |= expect_efault("msgrcv", syscall(SYS_msgrcv, q, g, 10, 0, 0));
+	f |= expect_efault("msgctl IPC_STAT", syscall(SYS_msgctl, q, IPC_STAT, g));
+	f |= expect_efault("msgctl IPC_SET", syscall(SYS_msgctl, q, IPC_SET, g));
+	f |= expect_efault("semop", syscall(SYS_semop, s, g, 1));
 	struct sembuf op = { 0, 1, 0 };
 	f |= expect_efault("semtimedop timeout", syscall(SYS_semtimedop, s, &op, 1, g));
-	f |= expect_efault("semctl GETALL", semctl(s, 0, GETALL, g));
-	f |= expect_efault("semctl SETALL", semctl(s, 0, SETALL, g));
-	f |= expect_efault("semctl IPC_STAT", semctl(s, 0, IPC_STAT, g));
+	f |= expect_efault("semctl GETALL", syscall(SYS_semctl, s, 0, GETALL, g));
+	f |= expect_efault("semctl SETALL", syscall(SYS_semctl, s, 0, SETALL, g));
+	f |= expect_efault("semctl IPC_STAT", syscall(SYS_semctl, s, 0, IPC_STAT, g));
 	/* A pointer into the kernel half is as bad. */
-	f |= expect_efault("msgsnd kernel address", msgsnd(q, (void *)0xffff800000000000ul, 10, 0));
+	f |= expect_efault("msgsnd kernel address", syscall(SYS_msgsnd, q, (void *)0xffff800000000000ul, 10, 0));
 	/* Still served after all that. */
 	struct msqid_ds ds;
 	if (msgctl(q, IPC_STAT, &ds) < 0 || ds.msg_qnum != 0)

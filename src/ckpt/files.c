@@ -36,6 +36,7 @@
 #include <linux/unix_diag.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+#include "ckpt/fd-int.h"
 #include "lib/macro.h"
 
 static void free_locks(Krg__Ckpt__Fd *e)
@@ -45,18 +46,6 @@ static void free_locks(Krg__Ckpt__Fd *e)
 	free(e->locks);
 }
 
-/* State of a restore: which entries are done (the peer of a pair is
- * placed with the first end), a pidfd of the tracee for pidfd_getfd. */
-struct ckpt_fd_rctx {
-	struct ckpt_tracee *t;
-	const Krg__Ckpt__Files *f;
-	bool *done;
-	int pidfd;
-	struct ckpt_app_fds *app;  /* every process of the restore */
-	size_t idx;                /* this one's index in app */
-	int park_base;             /* parked fds go at or above this */
-	long stdio[3];             /* the restorer's fds 0-2, kept in the tracee for "inherit" entries; -1: none */
-};
 
 /* A duplicate of fd `fd` of process `pid` in krg (close-on-exec), or -errno. */
 static int getfd_pid(pid_t pid, int fd)
@@ -74,22 +63,14 @@ static int getfd_pid(pid_t pid, int fd)
 	return l < 0 ? -e : l;
 }
 
-static int inj_errno(long ret)
+int ckpt_fd_inj_errno(long ret)
 {
 	return ret < -4095 ? EIO : (int)-ret;
 }
 
-/* Run a syscall in the tracee; a failure is one line naming fd and call. */
-#define INJ(c, fdnum, what, ...)                                                                                                \
-	({                                                                                                                      \
-		long ret_ = ckpt_syscall((c)->t, err, __VA_ARGS__);                                                               \
-		if (ret_ < 0)                                                                                                   \
-			return ckpt_fail(err, inj_errno(ret_), "fd %d: %s: %s", (fdnum), (what), strerror(inj_errno(ret_)));   \
-		ret_;                                                                                                           \
-	})
 
 /* The tracee's fd `tfd`, duplicated into krg. */
-static int rgetfd(struct ckpt_fd_rctx *c, long tfd, int fdnum, struct ckpt_error *err)
+int ckpt_fd_rgetfd(struct ckpt_fd_rctx *c, long tfd, int fdnum, struct ckpt_error *err)
 {
 	int l = (int)syscall(SYS_pidfd_getfd, c->pidfd, (int)tfd, 0);
 	if (l < 0)
@@ -112,7 +93,7 @@ static int write_all(int fd, const void *buf, size_t len)
 
 /* Move a new object's fd `tmp` to fd->fd, with its close-on-exec and
  * status flags (O_NONBLOCK, O_APPEND). */
-static int place(struct ckpt_fd_rctx *c, long tmp, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+int ckpt_fd_place(struct ckpt_fd_rctx *c, long tmp, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
 {
 	bool cl = fd->flags & O_CLOEXEC;
 	if (tmp == fd->fd)
@@ -121,10 +102,28 @@ static int place(struct ckpt_fd_rctx *c, long tmp, const Krg__Ckpt__Fd *fd, stru
 		long r = ckpt_syscall(c->t, err, SYS_dup3, tmp, fd->fd, cl ? O_CLOEXEC : 0, 0, 0, 0);
 		ckpt_syscall(c->t, err, SYS_close, tmp, 0, 0, 0, 0, 0);
 		if (r != fd->fd)
-			return ckpt_fail(err, r < 0 ? inj_errno(r) : EIO, "fd %d: dup3: %s", fd->fd, strerror(r < 0 ? inj_errno(r) : EIO));
+			return ckpt_fail(err, r < 0 ? ckpt_fd_inj_errno(r) : EIO, "fd %d: dup3: %s", fd->fd, strerror(r < 0 ? ckpt_fd_inj_errno(r) : EIO));
 	}
 	INJ(c, fd->fd, "fcntl F_SETFL", SYS_fcntl, fd->fd, F_SETFL, fd->flags & (O_NONBLOCK | O_APPEND), 0, 0, 0);
 	return 0;
+}
+
+int ckpt_fd_fdinfo(pid_t pid, int fd, char *buf, size_t len, struct ckpt_error *err)
+{
+	char p[96];
+	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
+	ssize_t r = krg_read_small(p, buf, len);
+	if (r < 0)
+		return ckpt_fail(err, (int)-r, "process %d fd %d: reading fdinfo: %s", pid, fd, strerror((int)-r));
+	return 0;
+}
+
+long ckpt_fd_scratch(struct ckpt_fd_rctx *c, const void *buf, size_t len, int fdnum, struct ckpt_error *err)
+{
+	int r = len > c->t->scratch_len ? -E2BIG : ckpt_poke(c->t->pid, c->t->scratch, buf, len);
+	if (r < 0)
+		return ckpt_fail(err, -r, "fd %d: writing %zu bytes of arguments into the process: %s", fdnum, len, strerror(-r));
+	return (long)c->t->scratch;
 }
 
 /* Both ends of a new pair (a for fa, b for fb) to their numbers, without
@@ -141,8 +140,8 @@ static int place_pair(struct ckpt_fd_rctx *c, long a, const Krg__Ckpt__Fd *fa, l
 		ckpt_syscall(c->t, err, SYS_close, b, 0, 0, 0, 0, 0);
 		b = n;
 	}
-	int r = place(c, a, fa, err);
-	return r < 0 ? r : place(c, b, fb, err);
+	int r = ckpt_fd_place(c, a, fa, err);
+	return r < 0 ? r : ckpt_fd_place(c, b, fb, err);
 }
 
 /* Process `pid` of the application: its index in app, or -1. */
@@ -161,13 +160,13 @@ static int take_from(struct ckpt_fd_rctx *c, size_t k, int fdnum, const Krg__Ckp
 {
 	long pfd = ckpt_syscall(c->t, err, SYS_pidfd_open, c->app->inner[k], 0, 0, 0, 0, 0);
 	if (pfd < 0)
-		return ckpt_fail(err, inj_errno(pfd), "fd %d: pidfd_open of process %d: %s", fd->fd, c->app->files[k]->pid, strerror(inj_errno(pfd)));
+		return ckpt_fail(err, ckpt_fd_inj_errno(pfd), "fd %d: pidfd_open of process %d: %s", fd->fd, c->app->files[k]->pid, strerror(ckpt_fd_inj_errno(pfd)));
 	long tmp = ckpt_syscall(c->t, err, SYS_pidfd_getfd, pfd, fdnum, 0, 0, 0, 0);
 	ckpt_syscall(c->t, err, SYS_close, pfd, 0, 0, 0, 0, 0);
 	if (tmp < 0)
-		return ckpt_fail(err, inj_errno(tmp), "fd %d: taking fd %d of process %d: %s", fd->fd, fdnum, c->app->files[k]->pid,
-				 strerror(inj_errno(tmp)));
-	return place(c, tmp, fd, err);
+		return ckpt_fail(err, ckpt_fd_inj_errno(tmp), "fd %d: taking fd %d of process %d: %s", fd->fd, fdnum, c->app->files[k]->pid,
+				 strerror(ckpt_fd_inj_errno(tmp)));
+	return ckpt_fd_place(c, tmp, fd, err);
 }
 
 /* The other end of a new pipe/socketpair belongs to process peer_pid,
@@ -178,7 +177,7 @@ static int park(struct ckpt_fd_rctx *c, long tmp, int32_t for_pid, int32_t for_f
 	long n = ckpt_syscall(c->t, err, SYS_fcntl, tmp, F_DUPFD_CLOEXEC, c->park_base, 0, 0, 0);
 	ckpt_syscall(c->t, err, SYS_close, tmp, 0, 0, 0, 0, 0);
 	if (n < 0)
-		return ckpt_fail(err, inj_errno(n), "keeping an end for process %d fd %d: %s", for_pid, for_fd, strerror(inj_errno(n)));
+		return ckpt_fail(err, ckpt_fd_inj_errno(n), "keeping an end for process %d fd %d: %s", for_pid, for_fd, strerror(ckpt_fd_inj_errno(n)));
 	struct ckpt_app_fds *a = c->app;
 	struct ckpt_parked *np = realloc(a->parked, (a->n_parked + 1) * sizeof(*np));
 	if (!np)
@@ -303,8 +302,8 @@ static int path_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 		long w = ckpt_syscall(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 				      fd->has_mode ? fd->mode : 0600, 0, 0);
 		if (w < 0)
-			return ckpt_fail(err, inj_errno(w), "fd %d: putting back the content of %s: %s", fd->fd, fd->path, strerror(inj_errno(w)));
-		int l = rgetfd(c, w, fd->fd, err);
+			return ckpt_fail(err, ckpt_fd_inj_errno(w), "fd %d: putting back the content of %s: %s", fd->fd, fd->path, strerror(ckpt_fd_inj_errno(w)));
+		int l = ckpt_fd_rgetfd(c, w, fd->fd, err);
 		ckpt_syscall(t, err, SYS_close, w, 0, 0, 0, 0, 0);
 		if (l < 0)
 			return l;
@@ -405,11 +404,11 @@ static int tty_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct c
 	int flags = ((int)fd->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY;
 	long n = ckpt_syscall(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, flags, 0, 0, 0);
 	if (n < 0)
-		return ckpt_fail(err, inj_errno(n), "fd %d: reopening the terminal %s: %s%s", fd->fd, path, strerror(inj_errno(n)),
+		return ckpt_fail(err, ckpt_fd_inj_errno(n), "fd %d: reopening the terminal %s: %s%s", fd->fd, path, strerror(ckpt_fd_inj_errno(n)),
 				 c->app && c->app->replace_tty ? "" : " (restart with --replace-tty to use yours)");
 	/* Its own terminal gets its settings back; a replacement keeps the user's. */
 	if (fd->termios && !(c->app && c->app->replace_tty)) {
-		int l = rgetfd(c, n, fd->fd, err);
+		int l = ckpt_fd_rgetfd(c, n, fd->fd, err);
 		if (l < 0)
 			return l;
 		struct termios tio;
@@ -431,7 +430,7 @@ static int tty_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct c
 		if (r < 0)
 			return ckpt_fail(err, e, "fd %d: restoring the settings of %s: %s", fd->fd, path, strerror(e));
 	}
-	return place(c, n, fd, err);
+	return ckpt_fd_place(c, n, fd, err);
 }
 
 static const struct ckpt_fd_ops fd_tty = { CKPT_FD_OPS_VERSION, "tty", true, tty_match, tty_dump, tty_restore };
@@ -466,7 +465,7 @@ static int inherit_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, stru
 		if (ckpt_poke(c->t->pid, c->t->scratch, devnull, sizeof(devnull)) < 0)
 			return ckpt_fail(err, EIO, "fd %d: cannot pass /dev/null", fd->fd);
 		long n = INJ(c, fd->fd, "opening /dev/null", SYS_openat, AT_FDCWD, (long)c->t->scratch, O_RDWR, 0, 0, 0);
-		return place(c, n, fd, err);
+		return ckpt_fd_place(c, n, fd, err);
 	}
 	INJ(c, fd->fd, "dup3 of the restarter's fd", SYS_dup3, from, fd->fd, (fd->flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
 	return 0;
@@ -621,7 +620,7 @@ static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	/* The data goes in through the write end, from krg. */
 	const Krg__Ckpt__Fd *holder = rd && (rd->has_data || rd->has_pipe_size) ? rd : fd;
 	if (holder->has_pipe_size || holder->has_data) {
-		int l = rgetfd(c, p[1], fd->fd, err);
+		int l = ckpt_fd_rgetfd(c, p[1], fd->fd, err);
 		if (l < 0)
 			return l;
 		int r = 0;
@@ -635,11 +634,11 @@ static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	}
 	if (!peer) {
 		ckpt_syscall(c->t, err, SYS_close, reader ? p[1] : p[0], 0, 0, 0, 0, 0);
-		return place(c, reader ? p[0] : p[1], fd, err);
+		return ckpt_fd_place(c, reader ? p[0] : p[1], fd, err);
 	}
 	if (remote) {
 		int r = park(c, reader ? p[1] : p[0], fd->peer_pid, fd->peer, err);
-		return r < 0 ? r : place(c, reader ? p[0] : p[1], fd, err);
+		return r < 0 ? r : ckpt_fd_place(c, reader ? p[0] : p[1], fd, err);
 	}
 	c->done[pi] = true;
 	return place_pair(c, p[0], rd, p[1], wr, err);
@@ -679,14 +678,14 @@ static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	 * the real end opens without blocking. */
 	long h = ckpt_syscall(c->t, err, SYS_openat, AT_FDCWD, (long)c->t->scratch, O_RDWR | O_NONBLOCK, 0, 0, 0);
 	if (h < 0)
-		return ckpt_fail(err, inj_errno(h), "fd %d: reopening the FIFO %s: %s", fd->fd, fd->path, strerror(inj_errno(h)));
+		return ckpt_fail(err, ckpt_fd_inj_errno(h), "fd %d: reopening the FIFO %s: %s", fd->fd, fd->path, strerror(ckpt_fd_inj_errno(h)));
 	int flags = ((int)fd->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC)) | O_NONBLOCK;
 	long n = ckpt_syscall(c->t, err, SYS_openat, AT_FDCWD, (long)c->t->scratch, flags, 0, 0, 0);
 	int r = 0;
 	if (n < 0)
-		r = ckpt_fail(err, inj_errno(n), "fd %d: reopening the FIFO %s: %s", fd->fd, fd->path, strerror(inj_errno(n)));
+		r = ckpt_fail(err, ckpt_fd_inj_errno(n), "fd %d: reopening the FIFO %s: %s", fd->fd, fd->path, strerror(ckpt_fd_inj_errno(n)));
 	else if (fd->has_data || fd->has_pipe_size) {
-		int l = rgetfd(c, h, fd->fd, err);
+		int l = ckpt_fd_rgetfd(c, h, fd->fd, err);
 		if ((r = l) >= 0) {
 			r = 0;
 			if (fd->has_data && fd->data.len && pipe_holds(l, fd->data.data, fd->data.len))
@@ -699,57 +698,11 @@ static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 		}
 	}
 	ckpt_syscall(c->t, err, SYS_close, h, 0, 0, 0, 0, 0);
-	return r < 0 ? r : place(c, n, fd, err);
+	return r < 0 ? r : ckpt_fd_place(c, n, fd, err);
 }
 
 static const struct ckpt_fd_ops fd_pipe = { CKPT_FD_OPS_VERSION, "pipe", false, pipe_match, pipe_dump, pipe_restore };
 static const struct ckpt_fd_ops fd_fifo = { CKPT_FD_OPS_VERSION, "fifo", true, fifo_match, pipe_dump, fifo_restore };
-
-/* ---- eventfd: count and EFD_SEMAPHORE from fdinfo; eventfd2 + a write
- * of the count (from krg) at restore ---- */
-
-static bool eventfd_match(pid_t pid, int fd, const struct stat *st, const char *link)
-{
-	return !strcmp(link, "anon_inode:[eventfd]");
-}
-
-static int eventfd_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
-{
-	char p[96], info[4096];
-	snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", pid, fd);
-	int r = krg_read_small(p, info, sizeof(info));
-	if (r < 0)
-		return ckpt_fail(err, -r, "process %d fd %d: reading fdinfo: %s", pid, fd, strerror(-r));
-	const char *cnt = strstr(info, "eventfd-count:"), *sem = strstr(info, "eventfd-semaphore:");
-	if (!cnt)
-		return ckpt_fail(err, EPROTO, "process %d fd %d: eventfd without eventfd-count in fdinfo", pid, fd);
-	out->has_counter = true;
-	out->counter = strtoull(cnt + 14, NULL, 16);
-	/* fdinfo says since 6.5; before, a semaphore comes back as a counter. */
-	out->has_semaphore = true;
-	out->semaphore = sem && atoi(sem + 18) != 0;
-	return 0;
-}
-
-static int eventfd_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
-{
-	long e = INJ(c, fd->fd, "eventfd2", SYS_eventfd2, 0, fd->semaphore ? EFD_SEMAPHORE : 0, 0, 0, 0, 0);
-	if (fd->counter) {
-		int l = rgetfd(c, e, fd->fd, err);
-		if (l < 0)
-			return l;
-		uint64_t v = fd->counter;
-		ssize_t n = write(l, &v, sizeof(v));
-		int en = errno;
-		close(l);
-		if (n != sizeof(v))
-			return ckpt_fail(err, n < 0 ? en : EIO, "fd %d: setting the eventfd count %llu: %s", fd->fd, (unsigned long long)v,
-					 strerror(n < 0 ? en : EIO));
-	}
-	return place(c, e, fd, err);
-}
-
-static const struct ckpt_fd_ops fd_eventfd = { CKPT_FD_OPS_VERSION, "eventfd", false, eventfd_match, eventfd_dump, eventfd_restore };
 
 /* ---- files without a name: deleted-but-open regular files and memfd.
  * Their content goes into the image (up to CKPT_FILE_MAX); restore makes
@@ -879,7 +832,7 @@ static int memfd_dump(pid_t pid, int fd, const struct stat *st, const char *link
 /* Fill the tracee's new file `tfd` with the saved content; seals after. */
 static int content_fill(struct ckpt_fd_rctx *c, long tfd, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
 {
-	int l = rgetfd(c, tfd, fd->fd, err);
+	int l = ckpt_fd_rgetfd(c, tfd, fd->fd, err);
 	if (l < 0)
 		return l;
 	int r = 0;
@@ -910,8 +863,8 @@ static int content_owner(struct ckpt_fd_rctx *c, long tfd, const Krg__Ckpt__Fd *
 	if (fd->has_uid && fd->has_gid) {
 		long r = ckpt_syscall(c->t, err, SYS_fchown, tfd, fd->uid, fd->gid, 0, 0, 0);
 		if (r < 0)
-			return ckpt_fail(err, inj_errno(r), "fd %d: %s: giving it back its owner %u:%u (fchown): %s", fd->fd, fd->path, fd->uid,
-					 fd->gid, strerror(inj_errno(r)));
+			return ckpt_fail(err, ckpt_fd_inj_errno(r), "fd %d: %s: giving it back its owner %u:%u (fchown): %s", fd->fd, fd->path, fd->uid,
+					 fd->gid, strerror(ckpt_fd_inj_errno(r)));
 	}
 	if (fd->has_mode)
 		INJ(c, fd->fd, "fchmod", SYS_fchmod, tfd, fd->mode, 0, 0, 0, 0);
@@ -935,7 +888,7 @@ static int content_finish(struct ckpt_fd_rctx *c, long tfd, const Krg__Ckpt__Fd 
 	}
 	if (fd->has_pos && fd->pos)
 		INJ(c, fd->fd, "lseek", SYS_lseek, tfd, (long)fd->pos, SEEK_SET, 0, 0, 0);
-	return place(c, tfd, fd, err);
+	return ckpt_fd_place(c, tfd, fd, err);
 }
 
 /* A second open (not a dup) of a file restored at an earlier entry. */
@@ -966,8 +919,8 @@ static int deleted_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, stru
 		return ckpt_fail(err, ENAMETOOLONG, "fd %d: cannot pass the path %s", fd->fd, dir);
 	long t = ckpt_syscall(c->t, err, SYS_openat, AT_FDCWD, (long)c->t->scratch, O_TMPFILE | O_RDWR, fd->has_mode ? fd->mode : 0600, 0, 0);
 	if (t < 0)
-		return ckpt_fail(err, inj_errno(t), "fd %d: recreating the deleted file %s (O_TMPFILE in %s): %s", fd->fd, fd->path, dir,
-				 strerror(inj_errno(t)));
+		return ckpt_fail(err, ckpt_fd_inj_errno(t), "fd %d: recreating the deleted file %s (O_TMPFILE in %s): %s", fd->fd, fd->path, dir,
+				 strerror(ckpt_fd_inj_errno(t)));
 	int r = content_owner(c, t, fd, err);
 	if (r == 0)
 		r = content_fill(c, t, fd, err);
@@ -1178,7 +1131,7 @@ static int unix_refill(struct ckpt_fd_rctx *c, long from, const Krg__Ckpt__Fd *t
 {
 	if (!to->has_data && !to->n_packets)
 		return 0;
-	int l = rgetfd(c, from, to->fd, err);
+	int l = ckpt_fd_rgetfd(c, from, to->fd, err);
 	if (l < 0)
 		return l;
 	int r = 0;
@@ -1217,11 +1170,11 @@ static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 		return r;
 	if (!peer) {
 		ckpt_syscall(c->t, err, SYS_close, sv[1], 0, 0, 0, 0, 0);
-		return place(c, sv[0], fd, err);
+		return ckpt_fd_place(c, sv[0], fd, err);
 	}
 	if (remote) {
 		r = park(c, sv[1], fd->peer_pid, fd->peer, err);
-		return r < 0 ? r : place(c, sv[0], fd, err);
+		return r < 0 ? r : ckpt_fd_place(c, sv[0], fd, err);
 	}
 	c->done[pi] = true;
 	return place_pair(c, sv[0], fd, sv[1], peer, err);
@@ -1229,7 +1182,7 @@ static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 
 static const struct ckpt_fd_ops fd_unix = { CKPT_FD_OPS_VERSION, "unix", false, unix_match, unix_dump, unix_restore };
 
-static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_tty, &fd_pipe, &fd_fifo, &fd_eventfd, &fd_deleted, &fd_memfd, &fd_unix, &fd_inherit };
+static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_tty, &fd_pipe, &fd_fifo, &ckpt_fd_eventfd, &ckpt_fd_timerfd, &ckpt_fd_signalfd, &ckpt_fd_inotify, &ckpt_fd_epoll, &fd_deleted, &fd_memfd, &fd_unix, &fd_inherit };
 
 static const struct ckpt_fd_ops *kind_by_name(const char *k)
 {
@@ -1251,7 +1204,7 @@ static const char *describe(const struct stat *st, const char *link)
 	if (S_ISBLK(st->st_mode))
 		return "block device";
 	if (!strncmp(link, "anon_inode:", 11))
-		return "anonymous inode (epoll, signalfd, timerfd, inotify, ...)";
+		return "anonymous inode (io_uring, userfaultfd, fanotify, perf event, ...)";
 	if (strstr(link, " (deleted)"))
 		return "deleted file (still linked under another name, or not a regular file)";
 	return "unknown kind";
@@ -1263,25 +1216,6 @@ static void free_termios(Krg__Ckpt__Termios *t)
 		free(t->cc.data);
 		free(t);
 	}
-}
-
-void ckpt_files_free(Krg__Ckpt__Files *f)
-{
-	if (!f)
-		return;
-	for (size_t i = 0; i < f->n_fds; i++) {
-		free_locks(f->fds[i]);
-		free_termios(f->fds[i]->termios);
-		free(f->fds[i]->kind);
-		free(f->fds[i]->path);
-		free(f->fds[i]->data.data);
-		for (size_t k = 0; k < f->fds[i]->n_packets; k++)
-			free(f->fds[i]->packets[k].data);
-		free(f->fds[i]->packets);
-		free(f->fds[i]);
-	}
-	free(f->fds);
-	free(f);
 }
 
 static void free_termios(Krg__Ckpt__Termios *t);
@@ -1296,7 +1230,25 @@ static void free_entry(Krg__Ckpt__Fd *e)
 	for (size_t k = 0; k < e->n_packets; k++)
 		free(e->packets[k].data);
 	free(e->packets);
+	for (size_t k = 0; k < e->n_targets; k++)
+		free(e->targets[k]);
+	free(e->targets);
+	for (size_t k = 0; k < e->n_watches; k++) {
+		free(e->watches[k]->path);
+		free(e->watches[k]);
+	}
+	free(e->watches);
 	free(e);
+}
+
+void ckpt_files_free(Krg__Ckpt__Files *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n_fds; i++)
+		free_entry(f->fds[i]);
+	free(f->fds);
+	free(f);
 }
 
 /* Dropped entries go, with their dups; a peer that went is closed. */
@@ -1470,9 +1422,9 @@ int ckpt_locks_apply(struct ckpt_tracee *t, const Krg__Ckpt__Fd *fd, bool take, 
 			ret = ckpt_syscall(t, err, SYS_fcntl, fd->fd, lk->kind == KRG__CKPT__LOCK__KIND__OFD ? F_OFD_SETLK : F_SETLK, (long)t->scratch, 0, 0, 0);
 		}
 		if (ret < 0)
-			return ckpt_fail(err, inj_errno(ret), "fd %d: %s its %s %s on %s%s: %s", fd->fd, take ? "taking" : "releasing", lk->write ? "write" : "read", what,
-					 fd->path ? fd->path : "?", inj_errno(ret) == EAGAIN || inj_errno(ret) == EWOULDBLOCK ? " (someone else holds it)" : "",
-					 strerror(inj_errno(ret)));
+			return ckpt_fail(err, ckpt_fd_inj_errno(ret), "fd %d: %s its %s %s on %s%s: %s", fd->fd, take ? "taking" : "releasing", lk->write ? "write" : "read", what,
+					 fd->path ? fd->path : "?", ckpt_fd_inj_errno(ret) == EAGAIN || ckpt_fd_inj_errno(ret) == EWOULDBLOCK ? " (someone else holds it)" : "",
+					 strerror(ckpt_fd_inj_errno(ret)));
 	}
 	return 0;
 }
@@ -1803,6 +1755,28 @@ int ckpt_files_validate_app(Krg__Ckpt__Files *const *f, size_t n, struct ckpt_er
 	return 0;
 }
 
+/* The state of the kinds in fd_*.c that names other things: epoll
+ * targets are other fds of the image, inotify wds ascend and paths are
+ * absolute, a timerfd has its clock. */
+static int validate_kind_state(const Krg__Ckpt__Files *f, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	for (size_t k = 0; k < fd->n_targets; k++) {
+		const Krg__Ckpt__Fd *t = entry_of(f, fd->targets[k]->fd, NULL);
+		if (!t || t == fd || strcmp(fd->kind, "epoll"))
+			return ckpt_fail(err, EBADMSG, "image: epoll fd %d watches fd %d, which is not in the image", fd->fd, fd->targets[k]->fd);
+	}
+	for (size_t k = 0; k < fd->n_watches; k++) {
+		const Krg__Ckpt__InotifyWatch *w = fd->watches[k];
+		if (strcmp(fd->kind, "inotify") || w->wd <= 0 || (k && w->wd <= fd->watches[k - 1]->wd) || w->path[0] != '/')
+			return ckpt_fail(err, EBADMSG, "image: inotify fd %d: watch %d is out of order or has no absolute path", fd->fd, w->wd);
+	}
+	if (!strcmp(fd->kind, "timerfd") && (!fd->has_clockid || !fd->has_value_ns || !fd->has_interval_ns))
+		return ckpt_fail(err, EBADMSG, "image: timerfd %d lacks its clock or times", fd->fd);
+	if (!strcmp(fd->kind, "signalfd") && !fd->has_sigmask)
+		return ckpt_fail(err, EBADMSG, "image: signalfd %d lacks its signal mask", fd->fd);
+	return 0;
+}
+
 int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 {
 	for (size_t i = 0; i < f->n_fds; i++) {
@@ -1827,8 +1801,56 @@ int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 		}
 		if (fd->has_dup_of && !dup_found)
 			return ckpt_fail(err, EBADMSG, "image: fd %d is a dup of fd %d, which comes nowhere before it", fd->fd, fd->dup_of);
+		int r = validate_kind_state(f, fd, err);
+		if (r < 0)
+			return r;
 	}
 	return 0;
+}
+
+/* One entry of the image into the tracee (dup, shared with an earlier
+ * process, or made by its kind); marks it done. */
+static int restore_entry(struct ckpt_fd_rctx *c, size_t i, struct ckpt_error *err)
+{
+	const Krg__Ckpt__Fd *fd = c->f->fds[i];
+	long ret;
+	c->done[i] = true;
+	if (fd->has_dup_of) {
+		ret = ckpt_syscall(c->t, err, SYS_dup3, fd->dup_of, fd->fd, (fd->flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
+		if (ret != fd->fd)
+			return ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "fd %d: dup of fd %d: %s", fd->fd, fd->dup_of,
+					 strerror(ret < 0 ? (int)-ret : EIO));
+		return 0;
+	}
+	if (fd->has_share_pid) {
+		ssize_t k = app_index(c->app, fd->share_pid);
+		return k >= 0 && (size_t)k < c->idx ? take_from(c, (size_t)k, fd->share_fd, fd, err)
+						    : ckpt_fail(err, EBADMSG, "image: fd %d shares a file of process %d, not restored yet", fd->fd,
+								fd->share_pid);
+	}
+	return kind_by_name(fd->kind)->restore(c, fd, err);
+}
+
+/* An epoll, or a dup of one (restored after the other fds). */
+static bool is_epoll(const Krg__Ckpt__Files *f, const Krg__Ckpt__Fd *fd)
+{
+	const Krg__Ckpt__Fd *o = fd->has_dup_of ? entry_of(f, fd->dup_of, NULL) : fd;
+	return !strcmp(fd->kind, "epoll") || (o && !strcmp(o->kind, "epoll"));
+}
+
+/* Is every fd this epoll (or dup of one) watches in place already? */
+static bool epoll_targets_ready(const struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd)
+{
+	const Krg__Ckpt__Files *f = c->f;
+	if (fd->has_dup_of || fd->has_share_pid)
+		for (size_t j = 0; j < f->n_fds; j++)
+			if (fd->has_dup_of && f->fds[j]->fd == fd->dup_of)
+				return c->done[j];
+	for (size_t k = 0; k < fd->n_targets; k++)
+		for (size_t j = 0; j < f->n_fds; j++)
+			if (f->fds[j]->fd == fd->targets[k]->fd && !c->done[j])
+				return false;
+	return true;
 }
 
 int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err)
@@ -1863,24 +1885,20 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 		return ckpt_fail(err, errno, "pidfd_open of the restored process: %s", strerror(errno));
 	}
 	int r = 0;
-	for (size_t i = 0; i < f->n_fds && !r; i++) {
-		const Krg__Ckpt__Fd *fd = f->fds[i];
-		if (c.done[i])
-			continue;
-		if (fd->has_dup_of) {
-			ret = ckpt_syscall(t, err, SYS_dup3, fd->dup_of, fd->fd, (fd->flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
-			if (ret != fd->fd)
-				r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "fd %d: dup of fd %d: %s", fd->fd, fd->dup_of, strerror(ret < 0 ? (int)-ret : EIO));
-			continue;
-		}
-		if (fd->has_share_pid) {
-			ssize_t k = app_index(app, fd->share_pid);
-			r = k >= 0 && (size_t)k < idx ? take_from(&c, (size_t)k, fd->share_fd, fd, err)
-						       : ckpt_fail(err, EBADMSG, "image: fd %d shares a file of process %d, not restored yet", fd->fd, fd->share_pid);
-			continue;
-		}
-		r = kind_by_name(fd->kind)->restore(&c, fd, err);
+	/* Epolls last, once what they watch is open; an epoll watching an
+	 * epoll after that one. */
+	for (size_t i = 0; i < f->n_fds && !r; i++)
+		if (!c.done[i] && !is_epoll(f, f->fds[i]))
+			r = restore_entry(&c, i, err);
+	for (bool progress = true; progress && !r;) {
+		progress = false;
+		for (size_t i = 0; i < f->n_fds && !r; i++)
+			if (!c.done[i] && epoll_targets_ready(&c, f->fds[i]))
+				r = restore_entry(&c, i, err), progress = true;
 	}
+	for (size_t i = 0; i < f->n_fds && !r; i++)
+		if (!c.done[i])
+			r = ckpt_fail(err, EBADMSG, "image: epoll fd %d watches epolls in a cycle", f->fds[i]->fd);
 	for (int k = 0; k < 3; k++)
 		if (c.stdio[k] >= 0)
 			ckpt_syscall(t, err, SYS_close, c.stdio[k], 0, 0, 0, 0, 0);
@@ -1896,8 +1914,8 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 			/* A replacement terminal may already be another session's
 			 * (the user's shell): then it is only an open terminal. */
 			if (ret < 0 && !app->replace_tty)
-				r = ckpt_fail(err, inj_errno(ret), "fd %d: making %s the controlling terminal: %s", fd->fd,
-					      app->replace_tty ? app->replace_tty : fd->path, strerror(inj_errno(ret)));
+				r = ckpt_fail(err, ckpt_fd_inj_errno(ret), "fd %d: making %s the controlling terminal: %s", fd->fd,
+					      app->replace_tty ? app->replace_tty : fd->path, strerror(ckpt_fd_inj_errno(ret)));
 			break;
 		}
 	}
@@ -1911,8 +1929,8 @@ int ckpt_files_close_parked(struct ckpt_app_fds *app, struct ckpt_tracee *const 
 	for (size_t i = 0; i < app->n_parked; i++) {
 		long r = ckpt_syscall(tracees[app->parked[i].owner], err, SYS_close, app->parked[i].fd, 0, 0, 0, 0, 0);
 		if (r < 0)
-			return ckpt_fail(err, inj_errno(r), "closing a kept end in process %d: %s", app->files[app->parked[i].owner]->pid,
-					 strerror(inj_errno(r)));
+			return ckpt_fail(err, ckpt_fd_inj_errno(r), "closing a kept end in process %d: %s", app->files[app->parked[i].owner]->pid,
+					 strerror(ckpt_fd_inj_errno(r)));
 	}
 	return 0;
 }

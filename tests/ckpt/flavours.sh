@@ -15,7 +15,7 @@ T=$KRG_BUILD_DIR/tests/ckpt
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 progs=("$@")
 if [ ${#progs[@]} = 0 ]; then
-	# Every program of meson.build's ckpt_tests but unsupported (inotify and
+	# Every program of meson.build's ckpt_tests but unsupported (io_uring and
 	# a TCP socket: refused at checkpoint, run.sh checks that), and the
 	# -static builds. Each works in its cwd (data.txt, append.txt, sub/,
 	# gone.dat, fifo, tree-shared-*, log.txt, data.bin), a directory of the
@@ -25,7 +25,7 @@ if [ ${#progs[@]} = 0 ]; then
 	# kernel), but --kill closed the original's ends before the restart.
 	progs=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd madvise socketpair dev_files
 		threads pending itimer tree snapshot locks posix_timer shared_mem shared_big cow fpu_static anon_mem_static threads_static
-		stopped zombie_sig fsids)
+		stopped zombie_sig fsids timerfd signalfd epoll inotify)
 fi
 start_cluster 2
 # Where processes run is checked here: no balancer moving them meanwhile.

@@ -232,14 +232,14 @@ unsupported() {
 	wait "$sl" 2>/dev/null
 }
 
-# Kinds not saved yet (inotify, TCP socket): one line each, naming pid, fd
+# Kinds not saved yet (io_uring, TCP socket): one line each, naming pid, fd
 # and kind; --ignore-unsupported closes them.
 unsupported_kinds() {
 	local name=unsupk bin=$T/ckpt_unsupported d=$WORK/unsupk
 	start $name "$bin" || return
 	if "$KRG" checkpoint "$pid" --dir "$d/img" 2>"$d/err"; then
-		bad "$name: inotify and a TCP socket were accepted"
-	elif grep -q "process $pid fd 7: anonymous inode.*inotify" "$d/err" && grep -q "process $pid fd 8: socket" "$d/err" && [ ! -e "$d/img" ] && kill -0 "$pid"; then
+		bad "$name: io_uring and a TCP socket were accepted"
+	elif grep -q "process $pid fd 7: anonymous inode.*io_uring" "$d/err" && grep -q "process $pid fd 8: socket" "$d/err" && [ ! -e "$d/img" ] && kill -0 "$pid"; then
 		ok "$name: refused: $(grep -c "process $pid fd" "$d/err") lines"
 	else
 		bad "$name: $(cat "$d/err")"
@@ -440,7 +440,7 @@ if [ $# -gt 0 ]; then
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd socketpair dev_files threads pending itimer snapshot
 	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem shared_big cow groups halfway
-	       oldkernel stopped zombie_sig fsids madvise)
+	       oldkernel stopped zombie_sig fsids madvise timerfd signalfd epoll inotify)
 fi
 for t in "${tests[@]}"; do
 	case $t in

@@ -1,16 +1,18 @@
-/* Kinds krg does not save yet: an inotify fd (fd 7) and a TCP socket
+/* Kinds krg does not save yet: an io_uring fd (fd 7) and a TCP socket
  * (fd 8). Checkpoint refuses, naming each; with --ignore-unsupported
  * they are closed after restart and everything else is kept. */
 #include <errno.h>
 #include <netinet/in.h>
-#include <sys/inotify.h>
+#include <linux/io_uring.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include "zdtm.h"
 
 int main(int argc, char **argv)
 {
 	test_init(argc, argv);
-	int i = inotify_init1(0), t = socket(AF_INET, SOCK_STREAM, 0);
+	struct io_uring_params p = { 0 };
+	int i = (int)syscall(SYS_io_uring_setup, 4, &p), t = socket(AF_INET, SOCK_STREAM, 0);
 	if (i < 0 || t < 0 || dup2(i, 7) < 0 || dup2(t, 8) < 0)
 		fail("setup");
 	close(i), close(t);

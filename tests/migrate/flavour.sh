@@ -14,14 +14,14 @@ progs=("$@")
 refused=()
 if [ ${#progs[@]} = 0 ]; then
 	# tree, stopped, zombie_sig: process trees do not migrate (docs/migration.md); unsupported:
-	# inotify and TCP fds are refused; pipe_data: its FIFO lives on the
+	# io_uring and TCP fds are refused; pipe_data: its FIFO lives on the
 	# shared build tree, and vcluster nodes share one kernel, so the
 	# original's FIFO and the migrant's are one pipe (restoring its data
 	# doubles it; on separate machines they are two); cow: a tree too (its
 	# children stay home, no page can be shared copy-on-write across nodes).
 	# Everything else.
 	progs=(anon_mem heap stack fpu file_offset signals eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd madvise socketpair dev_files
-		threads pending itimer snapshot posix_timer locks fpu_static anon_mem_static threads_static)
+		threads pending itimer snapshot posix_timer locks fpu_static anon_mem_static threads_static timerfd signalfd epoll inotify)
 	# Memory shared with a child left at home cannot stay one object across
 	# nodes: migrate refuses them (issue 14 item 14), the process untouched.
 	refused=(shared_mem shared_big)

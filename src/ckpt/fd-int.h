@@ -1,0 +1,50 @@
+/* fd-int.h — what the fd kinds of the checkpoint engine share (files.c
+ * holds the generic part and the kinds that pair ends; fd_*.c one kind
+ * each). A kind is a struct ckpt_fd_ops (ckpt-int.h) listed in files.c's
+ * fd_kinds[]. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "ckpt/ckpt-int.h"
+
+/* State of a restore: which entries are done (the peer of a pair is
+ * placed with the first end), a pidfd of the tracee for pidfd_getfd. */
+struct ckpt_fd_rctx {
+	struct ckpt_tracee *t;
+	const Krg__Ckpt__Files *f;
+	bool *done;
+	int pidfd;
+	struct ckpt_app_fds *app;  /* every process of the restore */
+	size_t idx;                /* this one's index in app */
+	int park_base;             /* parked fds go at or above this */
+	long stdio[3];             /* the restorer's fds 0-2, kept in the tracee for "inherit" entries; -1: none */
+};
+
+/* An injected syscall's result as an errno (EIO for nonsense). */
+int ckpt_fd_inj_errno(long ret);
+
+/* Run a syscall in the tracee; a failure is one line naming fd and call
+ * (returns from the calling function, which has `err`). */
+#define INJ(c, fdnum, what, ...)                                                                                                \
+	({                                                                                                                      \
+		long ret_ = ckpt_syscall((c)->t, err, __VA_ARGS__);                                                               \
+		if (ret_ < 0)                                                                                                   \
+			return ckpt_fail(err, ckpt_fd_inj_errno(ret_), "fd %d: %s: %s", (fdnum), (what),                        \
+					 strerror(ckpt_fd_inj_errno(ret_)));                                                    \
+		ret_;                                                                                                           \
+	})
+
+/* The tracee's fd `tfd`, duplicated into krg (close-on-exec), or -errno. */
+int ckpt_fd_rgetfd(struct ckpt_fd_rctx *c, long tfd, int fdnum, struct ckpt_error *err);
+/* Move a new object's fd `tmp` to fd->fd, with its close-on-exec and
+ * status flags (O_NONBLOCK, O_APPEND). */
+int ckpt_fd_place(struct ckpt_fd_rctx *c, long tmp, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
+/* /proc/PID/fdinfo/FD into buf (NUL-terminated); 0 or -errno with err set. */
+int ckpt_fd_fdinfo(pid_t pid, int fd, char *buf, size_t len, struct ckpt_error *err);
+/* Copy len bytes to the tracee's scratch memory; its address, or -errno. */
+long ckpt_fd_scratch(struct ckpt_fd_rctx *c, const void *buf, size_t len, int fdnum, struct ckpt_error *err);
+
+/* The kinds in their own files. */
+extern const struct ckpt_fd_ops ckpt_fd_eventfd, ckpt_fd_timerfd, ckpt_fd_signalfd, ckpt_fd_epoll, ckpt_fd_inotify;

@@ -41,7 +41,7 @@ struct daemon {
 	struct krg_ckptsvc *ckpt;
 	struct krg_migsvc *mig;
 	struct krg_sched *sched;
-	struct krg_ipc_glue ipc;       /* IPC interception: listeners and their backend */
+	struct krg_ipc_glue icpt;      /* IPC interception: listeners and their backend */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -94,7 +94,7 @@ static void daemon_stop(struct daemon *d, int code)
 	d->ckpt = NULL;
 	krg_exec_stop(d->exec);
 	d->exec = NULL;
-	krg_ipc_glue_stop(&d->ipc);
+	krg_ipc_glue_stop(&d->icpt);
 	krg_proc_table_stop(d->table);
 	d->table = NULL;
 	if (d->cluster)
@@ -326,8 +326,8 @@ int main(int argc, char **argv)
 		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
 	d.services.sched = d.sched;
 	if (r == 0 && d.cfg.ipc_intercept)
-		r = krg_ipc_glue_start(&d.ipc, &d.loop, d.cfg.node_id, err, sizeof(err));
-	d.services.intercept = d.ipc.in;
+		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, err, sizeof(err));
+	d.services.intercept = d.icpt.in;
 	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
 	if (r == 0)

@@ -326,7 +326,7 @@ int main(int argc, char **argv)
 		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
 	d.services.sched = d.sched;
 	if (r == 0 && d.cfg.ipc_intercept)
-		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, err, sizeof(err));
+		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, NULL, err, sizeof(err));
 	d.services.intercept = d.icpt.in;
 	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));

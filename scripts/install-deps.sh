@@ -3,7 +3,7 @@
 # Does nothing when everything is already there, so `make check` stays fast.
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libuv1-dev libraft-dev libprotobuf-c-dev
-      protobuf-c-compiler libsodium-dev libxxhash-dev libssl-dev libcmocka-dev libfuse3-dev iproute2
+      protobuf-c-compiler libsodium-dev libxxhash-dev libssl-dev libcmocka-dev libfuse3-dev fuse3 liblmdb-dev iproute2
       procps util-linux python3 sqlite3 tmux clang
       python3-drmaa   # tests/drmaa: Debian's DRMAA binding against krg's libdrmaa
       python3-sysv-ipc)  # tests/intercept: System V IPC from Python under krg run

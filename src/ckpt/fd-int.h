@@ -22,6 +22,8 @@ struct ckpt_fd_rctx {
 	long stdio[3];             /* the restorer's fds 0-2, kept in the tracee for "inherit" entries; -1: none */
 };
 
+/* A duplicate of fd `fd` of process `pid` in krg (close-on-exec), or -errno. */
+int ckpt_fd_getfd_pid(pid_t pid, int fd);
 /* An injected syscall's result as an errno (EIO for nonsense). */
 int ckpt_fd_inj_errno(long ret);
 
@@ -46,5 +48,12 @@ int ckpt_fd_fdinfo(pid_t pid, int fd, char *buf, size_t len, struct ckpt_error *
 /* Copy len bytes to the tracee's scratch memory; its address, or -errno. */
 long ckpt_fd_scratch(struct ckpt_fd_rctx *c, const void *buf, size_t len, int fdnum, struct ckpt_error *err);
 
+/* A unix socket's name (fd_unix_listen.c): into out (sock_addr, and for
+ * a path the absolute path, mode and owner of its file); bound again in
+ * the tracee's socket s (a stale file of the dead original removed). */
+int ckpt_unix_name_dump(pid_t pid, int fd, int l, uint64_t ino, Krg__Ckpt__Fd *out, struct ckpt_error *err);
+int ckpt_unix_name_restore(struct ckpt_fd_rctx *c, long s, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
+
 /* The kinds in their own files. */
-extern const struct ckpt_fd_ops ckpt_fd_eventfd, ckpt_fd_timerfd, ckpt_fd_signalfd, ckpt_fd_epoll, ckpt_fd_inotify;
+extern const struct ckpt_fd_ops ckpt_fd_eventfd, ckpt_fd_timerfd, ckpt_fd_signalfd, ckpt_fd_epoll, ckpt_fd_inotify,
+	ckpt_fd_unix_listen;

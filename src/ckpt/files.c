@@ -48,7 +48,7 @@ static void free_locks(Krg__Ckpt__Fd *e)
 
 
 /* A duplicate of fd `fd` of process `pid` in krg (close-on-exec), or -errno. */
-static int getfd_pid(pid_t pid, int fd)
+int ckpt_fd_getfd_pid(pid_t pid, int fd)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	/* A thread that is not its group's leader (the dump works through
@@ -353,7 +353,7 @@ static bool tty_match(pid_t pid, int fd, const struct stat *st, const char *link
 static int tty_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
 {
 	out->path = ckpt_strdup(link);
-	int l = getfd_pid(pid, fd);
+	int l = ckpt_fd_getfd_pid(pid, fd);
 	if (l < 0)
 		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", pid, fd, strerror(-l));
 	struct termios tio;
@@ -732,7 +732,7 @@ static int content_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd 
 	if ((uint64_t)st->st_size > CKPT_FILE_MAX)
 		return ckpt_fail(err, EFBIG, "process %d fd %d: %s holds %lld bytes, more than krg saves (%lu MiB)", pid, fd, out->path,
 				 (long long)st->st_size, CKPT_FILE_MAX >> 20);
-	int l = getfd_pid(pid, fd);
+	int l = ckpt_fd_getfd_pid(pid, fd);
 	if (l < 0)
 		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", pid, fd, strerror(-l));
 	/* A write-only open cannot be read through (EBADF). The magic link
@@ -957,33 +957,34 @@ static bool unix_match(pid_t pid, int fd, const struct stat *st, const char *lin
 {
 	if (!S_ISSOCK(st->st_mode))
 		return false;
-	int l = getfd_pid(pid, fd);
+	int l = ckpt_fd_getfd_pid(pid, fd);
 	if (l < 0)
 		return false;
 	int dom = 0, type = 0, acc = 1;
 	socklen_t sl = sizeof(int);
-	struct sockaddr_un a;
-	socklen_t al = sizeof(a);
 	bool ok = !getsockopt(l, SOL_SOCKET, SO_DOMAIN, &dom, &sl) && dom == AF_UNIX && (sl = sizeof(int), !getsockopt(l, SOL_SOCKET, SO_TYPE, &type, &sl)) &&
-		  (type == SOCK_STREAM || type == SOCK_DGRAM) && (sl = sizeof(int), !getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl)) && !acc &&
-		  !getsockname(l, (struct sockaddr *)&a, &al) && al == sizeof(sa_family_t);
+		  (type == SOCK_STREAM || type == SOCK_DGRAM || type == SOCK_SEQPACKET) &&
+		  (sl = sizeof(int), !getsockopt(l, SOL_SOCKET, SO_ACCEPTCONN, &acc, &sl)) && !acc;
 	close(l);
 	return ok;
 }
 
 static int unix_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
 {
-	int l = getfd_pid(pid, fd), type = 0;
+	int l = ckpt_fd_getfd_pid(pid, fd), type = 0;
 	socklen_t sl = sizeof(type);
 	if (l < 0)
 		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", pid, fd, strerror(-l));
 	getsockopt(l, SOL_SOCKET, SO_TYPE, &type, &sl);
-	close(l);
 	out->has_ino = true;
 	out->ino = st->st_ino;
 	out->has_sock_type = true;
 	out->sock_type = (uint32_t)type;
-	return 0;
+	/* A name matters to a socket nobody is connected to (a datagram
+	 * socket others send to); one with a peer comes back as a pair. */
+	int r = ckpt_unix_name_dump(pid, fd, l, st->st_ino, out, err);
+	close(l);
+	return r;
 }
 
 /* The inode of unix socket `ino`'s peer (0: none), or -errno. */
@@ -1118,7 +1119,7 @@ static int link_unix(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 			p->peer = e->fd;
 		}
 	}
-	int l = getfd_pid(ls->pid, e->fd);
+	int l = ckpt_fd_getfd_pid(ls->pid, e->fd);
 	if (l < 0)
 		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", ls->pid, e->fd, strerror(-l));
 	int r = unix_peek(l, e, err);
@@ -1149,14 +1150,47 @@ static int unix_refill(struct ckpt_fd_rctx *c, long from, const Krg__Ckpt__Fd *t
 	return r;
 }
 
+/* A bound socket without a peer (a datagram socket others send to): its
+ * own socket and name, its queue sent again to that name from krg. */
+static int unix_restore_bound(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	long s = INJ(c, fd->fd, "socket", SYS_socket, AF_UNIX, fd->sock_type, 0, 0, 0, 0);
+	int r = ckpt_unix_name_restore(c, s, fd, err);
+	if (r < 0)
+		return r;
+	if (fd->n_packets) {
+		/* By its absolute path: a relative name is the process's. */
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		const void *name = fd->path ? (const void *)fd->path : fd->sock_addr.data;
+		size_t nl = fd->path ? strlen(fd->path) : fd->sock_addr.len;
+		if (nl > sizeof(a.sun_path))
+			return ckpt_fail(err, ENAMETOOLONG, "fd %d: socket name too long", fd->fd);
+		socklen_t al = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + nl);
+		memcpy(a.sun_path, name, nl);
+		int l = socket(AF_UNIX, (int)fd->sock_type | SOCK_CLOEXEC, 0);
+		for (size_t k = 0; k < fd->n_packets && !r; k++)
+			if (l < 0 || sendto(l, fd->packets[k].data, fd->packets[k].len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, al) !=
+					     (ssize_t)fd->packets[k].len)
+				r = ckpt_fail(err, errno, "fd %d: sending queued datagram %zu again: %s", fd->fd, k, strerror(errno));
+		if (l >= 0)
+			close(l);
+		if (r < 0)
+			return r;
+	}
+	return ckpt_fd_place(c, s, fd, err);
+}
+
 static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
 {
-	if (!fd->has_sock_type || (fd->sock_type != SOCK_STREAM && fd->sock_type != SOCK_DGRAM))
-		return ckpt_fail(err, EBADMSG, "image: fd %d: unix socket of unknown type", fd->fd);
+	if (!fd->has_sock_type || (fd->sock_type != SOCK_STREAM && fd->sock_type != SOCK_DGRAM && fd->sock_type != SOCK_SEQPACKET) ||
+	    (fd->has_sock_addr && (!fd->sock_addr.len || fd->sock_addr.len > sizeof(((struct sockaddr_un *)0)->sun_path))))
+		return ckpt_fail(err, EBADMSG, "image: fd %d: unix socket of unknown type or with a bad name", fd->fd);
 	bool made = false;
 	const Krg__Ckpt__Fd *remote = remote_peer(c, fd, &made);
 	if (made)
 		return take_parked(c, fd, err);
+	if (!remote && !fd->has_peer && fd->has_sock_addr && fd->sock_type != SOCK_STREAM)
+		return unix_restore_bound(c, fd, err);
 	INJ(c, fd->fd, "socketpair", SYS_socketpair, AF_UNIX, fd->sock_type, 0, (long)c->t->scratch, 0, 0);
 	int sv[2];
 	if (ckpt_peek(c->t->pid, c->t->scratch, sv, sizeof(sv)) < 0)
@@ -1182,7 +1216,7 @@ static int unix_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 
 static const struct ckpt_fd_ops fd_unix = { CKPT_FD_OPS_VERSION, "unix", false, unix_match, unix_dump, unix_restore };
 
-static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_tty, &fd_pipe, &fd_fifo, &ckpt_fd_eventfd, &ckpt_fd_timerfd, &ckpt_fd_signalfd, &ckpt_fd_inotify, &ckpt_fd_epoll, &fd_deleted, &fd_memfd, &fd_unix, &fd_inherit };
+static const struct ckpt_fd_ops *const fd_kinds[] = { &fd_reg, &fd_dir, &fd_chr_mem, &fd_tty, &fd_pipe, &fd_fifo, &ckpt_fd_eventfd, &ckpt_fd_timerfd, &ckpt_fd_signalfd, &ckpt_fd_inotify, &ckpt_fd_epoll, &fd_deleted, &fd_memfd, &fd_unix, &ckpt_fd_unix_listen, &fd_inherit };
 
 static const struct ckpt_fd_ops *kind_by_name(const char *k)
 {
@@ -1198,7 +1232,7 @@ static const char *describe(const struct stat *st, const char *link)
 	if (S_ISFIFO(st->st_mode))
 		return "pipe or FIFO";
 	if (S_ISSOCK(st->st_mode))
-		return "socket other than an unnamed unix stream/datagram socket";
+		return "socket other than a unix socket (TCP, UDP, netlink, ...)";
 	if (S_ISCHR(st->st_mode))
 		return "character device (terminal or other)";
 	if (S_ISBLK(st->st_mode))
@@ -1315,7 +1349,7 @@ static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 	}
 	if (!rd)
 		return 0;
-	int l = getfd_pid(ls->pid, rd->fd);
+	int l = ckpt_fd_getfd_pid(ls->pid, rd->fd);
 	if (l < 0)
 		return ckpt_fail(err, -l, "process %d fd %d: pidfd_getfd: %s", ls->pid, rd->fd, strerror(-l));
 	int r = pipe_peek(l, rd, err);

@@ -32,6 +32,30 @@ struct node_cb {
 struct tunnel;
 struct pending_connect;
 
+/* A service state machine (sm.c). */
+struct sm_service {
+	struct sm_service *next;
+	char *name;                        /* owned */
+	struct krg_cluster_sm_ops ops;
+	void *data;                        /* borrowed */
+};
+
+/* The result of the last service op applied: libraft hands it to the
+ * proposer's apply callback right after apply, on the leader. */
+struct sm_result {
+	bool valid;                        /* the op's service is known here */
+	uint8_t *data;                     /* owned */
+	size_t len;
+};
+
+/* Someone waiting for the local replica to reach a raft index. */
+struct sm_waiter {
+	struct sm_waiter *next;
+	uint64_t index;
+	void (*cb)(int status, void *data);
+	void *data;
+};
+
 struct krg_cluster {
 	uv_loop_t *loop;
 	const struct krg_config *cfg;
@@ -45,6 +69,10 @@ struct krg_cluster {
 	uint64_t epoch;
 	struct registry_entry *registry;
 	struct node_cb *node_cbs;
+	struct sm_service *services;
+	struct sm_result sm_last;
+	struct sm_waiter *waiters;
+	uv_timer_t wait_timer;       /* checks waiters after applies */
 
 	/* Raft. */
 	struct raft raft;
@@ -82,12 +110,28 @@ void cluster_fsm_free(struct krg_cluster *c);
 /* Encode a command into a raft_malloc'd buffer. */
 int cluster_command_encode(const Krg__Cluster__Command *cmd, struct raft_buffer *out);
 
+/* sm.c */
+void cluster_sm_init(struct krg_cluster *c);
+/* Apply a ServiceOp; the result slot for apply_cb. */
+struct sm_result *cluster_sm_apply(struct krg_cluster *c, const Krg__Cluster__ServiceOp *op);
+int cluster_sm_snapshot(struct krg_cluster *c, Krg__Cluster__ServiceState ***out, size_t *n);
+void cluster_sm_snapshot_free(Krg__Cluster__ServiceState **st, size_t n);
+void cluster_sm_restore(struct krg_cluster *c, Krg__Cluster__ServiceState **st, size_t n);
+/* cb(0) once raft's last applied index is >= index (at once if it is). */
+int cluster_wait_applied(struct krg_cluster *c, uint64_t index, void (*cb)(int status, void *data), void *data);
+/* After an apply: let waiters whose index is reached go (on the next tick). */
+void cluster_sm_applied(struct krg_cluster *c);
+/* Stop: fail waiters, free services (the timer is closed by the caller). */
+void cluster_sm_free(struct krg_cluster *c);
+
 /* tunnel.c */
 void cluster_tunnel_init(struct krg_cluster *c);
 void cluster_tunnel_peer_down(struct krg_cluster *c, uint32_t peer);
 
 /* membership.c */
 int cluster_propose(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg_cluster_done_cb cb, void *data);
+/* Propose a ServiceOp command; cb gets the result once the local replica has it. */
+int cluster_propose_sm(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg_cluster_sm_cb cb, void *data);
 uint64_t cluster_now_unix_ms(void);
 /* Raft leader's node id, 0 if none known. */
 uint32_t cluster_leader(struct krg_cluster *c);

@@ -85,3 +85,31 @@ int krg_cluster_registry_get(const struct krg_cluster *c, const char *registry, 
 typedef bool (*krg_cluster_registry_cb)(const char *key, const uint8_t *value, size_t len, void *data);
 size_t krg_cluster_registry_each(const struct krg_cluster *c, const char *registry, krg_cluster_registry_cb cb,
 				 void *data);
+
+/* Service state machines on the cluster's log (kdfs's metadata). A
+ * service registers before krg_cluster_start, since raft replays the log
+ * into it at start. Every node must run the same services: a node that
+ * does not know one skips its entries and leaves it out of its snapshots.
+ * The callbacks run on the loop, on every node, in log order. */
+struct krg_cluster_sm_ops {
+	/* Apply one op; deterministic (same bytes in, same state and result
+	 * out on every node). *res is malloc'd (or NULL), handed to the
+	 * proposer. A bad op is the proposer's problem: encode the error in
+	 * the result, never fail here. */
+	void (*apply)(void *data, const uint8_t *op, size_t len, uint8_t **res, size_t *res_len);
+	/* The whole state, malloc'd, for a raft snapshot. */
+	int (*snapshot)(void *data, uint8_t **state, size_t *len);
+	/* Replace the whole state (state NULL: back to empty). */
+	int (*restore)(void *data, const uint8_t *state, size_t len);
+};
+int krg_cluster_sm_register(struct krg_cluster *c, const char *service, const struct krg_cluster_sm_ops *ops,
+			    void *data);
+/* status 0: res/len is the result the op gave when applied (borrowed
+ * during the call), and this node's replica already includes the op. */
+typedef void (*krg_cluster_sm_cb)(int status, const uint8_t *res, size_t len, void *data);
+int krg_cluster_sm_propose(struct krg_cluster *c, const char *service, const uint8_t *op, size_t len,
+			   krg_cluster_sm_cb cb, void *data);
+/* Read barrier: cb(0) once this node's replica includes every entry the
+ * leader had applied when asked (close-to-open reads on followers). */
+typedef void (*krg_cluster_barrier_cb)(int status, void *data);
+int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, void *data);

@@ -194,10 +194,14 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		registry_put(c, r->registry, r->key, r->value.data, r->value.len, !r->has_value);
 		break;
 	}
+	case KRG__CLUSTER__COMMAND__OP_SERVICE_OP:
+		*result = cluster_sm_apply(c, cmd->service_op);
+		break;
 	default:
 		log_warn("membership: unknown entry kind %d skipped", (int)cmd->op_case);
 	}
 	krg__cluster__command__free_unpacked(cmd, NULL);
+	cluster_sm_applied(c);
 	return 0;
 }
 
@@ -246,6 +250,15 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	}
 	snap.n_registry = nreg;
 	snap.registry = rptrs;
+	Krg__Cluster__ServiceState **svc = NULL;
+	size_t nsvc = 0;
+	if (cluster_sm_snapshot(c, &svc, &nsvc) < 0) {
+		free(regs);
+		free(rptrs);
+		return RAFT_NOMEM;
+	}
+	snap.n_services = nsvc;
+	snap.services = svc;
 
 	*bufs = raft_malloc(sizeof(**bufs));
 	size_t len = krg__cluster__snapshot__get_packed_size(&snap);
@@ -255,6 +268,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 		raft_free(base);
 		free(regs);
 		free(rptrs);
+		cluster_sm_snapshot_free(svc, nsvc);
 		return RAFT_NOMEM;
 	}
 	(*bufs)[0].base = base;
@@ -262,6 +276,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	*n_bufs = 1;
 	free(regs);
 	free(rptrs);
+	cluster_sm_snapshot_free(svc, nsvc);
 	return 0;
 }
 
@@ -295,6 +310,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		const Krg__Cluster__RegistryEntry *r = snap->registry[i];
 		registry_put(c, r->registry, r->key, r->value.data, r->value.len, false);
 	}
+	cluster_sm_restore(c, snap->services, snap->n_services);
 	log_info("membership: restored snapshot at epoch %llu", (unsigned long long)c->epoch);
 	krg__cluster__snapshot__free_unpacked(snap, NULL);
 	return 0;

@@ -37,6 +37,9 @@ struct proposal {
 	uint32_t forwarded_from;   /* != 0: reply to this node's request */
 	uint64_t forwarded_req;
 	int node;                  /* >= 0: clear nodes[node].proposing when done */
+	krg_cluster_sm_cb sm_cb;   /* a ServiceOp: wants its result */
+	uint8_t *sm_res;           /* forwarded result, owned, until the replica has it */
+	size_t sm_len;
 };
 
 static void proposal_done(struct proposal *p, int status, const char *msg)
@@ -51,13 +54,48 @@ static void proposal_done(struct proposal *p, int status, const char *msg)
 	free(p);
 }
 
+static void sm_done(struct proposal *p, int status, const uint8_t *res, size_t len)
+{
+	p->sm_cb(status, res, len, p->data);
+	free(p->sm_res);
+	free(p);
+}
+
+/* On the leader, right after the entry was applied: result is the slot
+ * cluster_sm_apply filled (valid until the next apply). */
 static void apply_cb(struct raft_apply *req, int status, void *result)
 {
 	struct proposal *p = req->data;
-	if (status != 0)
-		proposal_done(p, -EAGAIN, raft_strerror(status));
-	else
-		proposal_done(p, 0, NULL);
+	const struct sm_result *res = result;
+	if (status != 0) {
+		if (p->sm_cb)
+			return sm_done(p, -EAGAIN, NULL, 0);
+		return proposal_done(p, -EAGAIN, raft_strerror(status));
+	}
+	if (p->forwarded_req && res) {
+		Krg__Cluster__ProposeResult pr = KRG__CLUSTER__PROPOSE_RESULT__INIT;
+		pr.applied = req->index;
+		pr.has_result = res->valid;
+		pr.result.data = res->data;
+		pr.result.len = res->len;
+		size_t n = krg__cluster__propose_result__get_packed_size(&pr);
+		uint8_t *out = malloc(n ? n : 1);
+		if (out) {
+			krg__cluster__propose_result__pack(&pr, out);
+			krg_net_reply(p->c->net, p->forwarded_from, p->forwarded_req, 0, out, n);
+		} else {
+			krg_net_reply(p->c->net, p->forwarded_from, p->forwarded_req, -ENOMEM, NULL, 0);
+		}
+		free(out);
+		free(p);
+		return;
+	}
+	if (p->sm_cb) {
+		if (!res || !res->valid)
+			return sm_done(p, -ENOSYS, NULL, 0);
+		return sm_done(p, 0, res->data, res->len);
+	}
+	proposal_done(p, 0, NULL);
 }
 
 static int apply_local(struct krg_cluster *c, struct raft_buffer *buf, struct proposal *p)
@@ -71,10 +109,39 @@ static int apply_local(struct krg_cluster *c, struct raft_buffer *buf, struct pr
 	return 0;
 }
 
+static void sm_replica_reached(int status, void *data)
+{
+	struct proposal *p = data;
+	sm_done(p, status, p->sm_res, p->sm_len);
+}
+
 static void forward_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
 	struct proposal *p = data;
 	char msg[128] = "";
+	if (p->sm_cb) {
+		Krg__Cluster__ProposeResult *pr = NULL;
+		if (status == 0 && !(pr = krg__cluster__propose_result__unpack(NULL, reply->len, reply->body)))
+			status = -EBADMSG;
+		if (status == 0 && !pr->has_result)
+			status = -ENOSYS;
+		if (status == 0 && pr->result.len && !(p->sm_res = malloc(pr->result.len)))
+			status = -ENOMEM;
+		if (status < 0) {
+			if (pr)
+				krg__cluster__propose_result__free_unpacked(pr, NULL);
+			return sm_done(p, status, NULL, 0);
+		}
+		memcpy(p->sm_res, pr->result.data, pr->result.len);
+		p->sm_len = pr->result.len;
+		uint64_t applied = pr->applied;
+		krg__cluster__propose_result__free_unpacked(pr, NULL);
+		/* Answer once our own replica shows the change. */
+		int r = cluster_wait_applied(p->c, applied, sm_replica_reached, p);
+		if (r < 0)
+			sm_done(p, r, NULL, 0);
+		return;
+	}
 	if (status == 0)
 		proposal_done(p, 0, NULL);
 	else {
@@ -160,6 +227,35 @@ static int propose_tracked(struct krg_cluster *c, const Krg__Cluster__Command *c
 int cluster_propose(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg_cluster_done_cb cb, void *data)
 {
 	return propose_tracked(c, cmd, -1, cb, data);
+}
+
+int cluster_propose_sm(struct krg_cluster *c, const Krg__Cluster__Command *cmd, krg_cluster_sm_cb cb, void *data)
+{
+	struct proposal *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->c = c;
+	p->sm_cb = cb;
+	p->data = data;
+	p->node = -1;
+	int r = propose_with(c, cmd, p);
+	if (r < 0)
+		free(p);
+	return r;
+}
+
+int krg_cluster_sm_propose(struct krg_cluster *c, const char *service, const uint8_t *op, size_t len,
+			   krg_cluster_sm_cb cb, void *data)
+{
+	Krg__Cluster__Command cmd = KRG__CLUSTER__COMMAND__INIT;
+	Krg__Cluster__ServiceOp so = KRG__CLUSTER__SERVICE_OP__INIT;
+	cmd.version = KRG_CLUSTER_SCHEMA;
+	cmd.op_case = KRG__CLUSTER__COMMAND__OP_SERVICE_OP;
+	cmd.service_op = &so;
+	so.service = (char *)service;
+	so.op.data = (uint8_t *)op;
+	so.op.len = len;
+	return cluster_propose_sm(c, &cmd, cb, data);
 }
 
 /* A follower forwarded a command: append it if we lead. */
@@ -430,6 +526,7 @@ int krg_cluster_new(uv_loop_t *loop, const struct krg_cluster_options *o, struct
 	c->transport_timer.data = c;
 	cluster_fsm_init(c);
 	cluster_tunnel_init(c);
+	cluster_sm_init(c);
 	krg_net_handle(c->net, PROPOSE_MSG, on_propose, c);
 	krg_net_handle(c->net, POWEROFF_MSG, on_poweroff, c);
 	krg_net_on_peer(c->net, peer_cb, c);
@@ -501,6 +598,7 @@ static void close_step(struct krg_cluster *c)
 	if (--c->close_pending > 0)
 		return;
 	cluster_fsm_free(c);
+	cluster_sm_free(c);
 	while (c->node_cbs) {
 		struct node_cb *n = c->node_cbs->next;
 		free(c->node_cbs);
@@ -530,9 +628,10 @@ void krg_cluster_close(struct krg_cluster *c, void (*cb)(void *data), void *data
 	c->closing = true;
 	c->close_cb = cb;
 	c->close_data = data;
-	c->close_pending = 2;
+	c->close_pending = 3;
 	uv_timer_stop(&c->tick);
 	uv_close((uv_handle_t *)&c->tick, handle_closed);
+	uv_close((uv_handle_t *)&c->wait_timer, handle_closed);
 	if (c->raft_started) {
 		c->raft.data = c;
 		raft_close(&c->raft, raft_closed);

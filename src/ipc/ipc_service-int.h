@@ -40,6 +40,7 @@ struct ipc_done {
 struct ipc_obj {
 	uint32_t kind;
 	int32_t id;
+	uint64_t users;   /* bit n: node n (< 64) made calls on it */
 };
 
 /* KDDM's object for a key map entry. */
@@ -64,7 +65,7 @@ struct krg_ipc_service {
 	 * returned (its callback must not re-enter it). */
 	struct ipc_done *done_head, *done_tail;
 	bool in_engine;
-	void *krgd;                   /* ipc_service_krgd.c's state, or NULL */
+	void *krgd;                   /* owned: ipc_service_krgd.c's state, or NULL */
 };
 
 /* ipc_service_home.c */
@@ -82,6 +83,8 @@ int ipc_create_here(struct krg_ipc_service *svc, const struct krg_ipc_caller *wh
 		    uint64_t token, struct krg_ipc_reply *reply);
 
 /* ipc_service.c */
+/* Free the sets and the engine; the struct stays (krgd keeps it). */
+void ipc_service_close(struct krg_ipc_service *svc);
 void ipc_completion_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t *in, size_t len);
 /* node died: calls parked there are sent again (backups on: the object
  * lives on at its backup) or end with EIDRM (it is gone). */

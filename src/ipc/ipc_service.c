@@ -615,9 +615,9 @@ int krg_ipc_service_new(struct kddm *k, const struct krg_ipc_limits *limits, uin
 	return 0;
 }
 
-void krg_ipc_service_free(struct krg_ipc_service *svc)
+void ipc_service_close(struct krg_ipc_service *svc)
 {
-	if (!svc)
+	if (!svc->eng)
 		return;
 	/* The sets' objects go without touching the engine, then the engine
 	 * with everything in it. */
@@ -628,6 +628,10 @@ void krg_ipc_service_free(struct krg_ipc_service *svc)
 	}
 	kddm_set_free(svc->nodes);
 	krg_ipc_engine_free(svc->eng);
+	svc->eng = NULL;
+	for (size_t i = 0; i < 3; i++)
+		svc->objs[i] = svc->keys[i] = NULL;
+	svc->nodes = NULL;
 	for (size_t b = 0; b < IPC_PEND_BUCKETS; b++)
 		while (svc->by_token[b])
 			pend_free(svc, svc->by_token[b]);
@@ -637,5 +641,13 @@ void krg_ipc_service_free(struct krg_ipc_service *svc)
 		krg_ipc_reply_release(&d->reply);
 		free(d);
 	}
+}
+
+void krg_ipc_service_free(struct krg_ipc_service *svc)
+{
+	if (!svc)
+		return;
+	ipc_service_close(svc);
+	free(svc->krgd);
 	free(svc);
 }

@@ -266,6 +266,7 @@ static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size
 	}
 	o->kind = x.kind;
 	o->id = x.id;
+	o->users = 0;
 	*obj = o;
 	r = 0;
 out:
@@ -373,7 +374,7 @@ static bool is_rmid(const struct krg_ipc_req *r)
 
 /* SYSCALL at the object's home. */
 static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, void **objp,
-			 const Krg__Ipc__Call *m, struct kddm_call *c)
+			 uint32_t from, const Krg__Ipc__Call *m, struct kddm_call *c)
 {
 	struct krg_ipc_caller who;
 	struct krg_ipc_req req;
@@ -395,6 +396,8 @@ static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64
 		finish(svc, s, idx, c, 0, false, &reply);
 		return;
 	}
+	if (o && from < 64)
+		o->users |= 1ull << from;
 	int32_t key = o && is_rmid(&req) ? key_of(svc, o->kind, o->id) : 0;
 	svc->in_engine = true;
 	int r = krg_ipc_engine_call(svc->eng, &who, &req, m->token, ipc_now(svc), &reply);
@@ -423,7 +426,7 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 		return;
 	}
 	if (m->op == KRG__IPC__CALL_OP__SYSCALL) {
-		home_syscall(svc, s, idx, objp, m, c);
+		home_syscall(svc, s, idx, objp, from, m, c);
 	} else if (m->op == KRG__IPC__CALL_OP__CANCEL && m->has_token) {
 		Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
 		Krg__Ipc__Reply rep = KRG__IPC__REPLY__INIT;
@@ -552,7 +555,9 @@ int ipc_create_here(struct krg_ipc_service *svc, const struct krg_ipc_caller *wh
 			return -ENOMEM;
 		o->kind = kind;
 		o->id = (int32_t)reply->ret;
+		o->users = kddm_self(svc->k) < 64 ? 1ull << kddm_self(svc->k) : 0;
 		kddm_create(svc->objs[kind], (uint64_t)idx, o, created, NULL);
+		kddm_sync(svc->objs[kind], (uint64_t)idx, NULL, NULL);
 	}
 	return 0;
 }
@@ -594,6 +599,10 @@ static void key_call(struct kddm_set *s, uint64_t key, void **objp, uint32_t fro
 		}
 		free(scratch);
 		if (r == 0 && reply.ret >= 0) {
+			struct ipc_obj *h = kddm_peek(svc->objs[ipc_kind_of(req.op)],
+						      (uint64_t)krg_ipc_id_idx((int32_t)reply.ret));
+			if (h && from < 64)
+				h->users |= 1ull << from;
 			e = malloc(sizeof(*e));
 			if (e) {
 				e->id = (int32_t)reply.ret;
@@ -728,6 +737,9 @@ static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a)
 			ipcw_perm_to(&xs[i].perm, o->perm);
 		o->has_ctime = true;
 		o->ctime = xs[i].ctime;
+		struct ipc_obj *h = kddm_peek(svc->objs[xs[i].kind], (uint64_t)krg_ipc_id_idx(xs[i].id));
+		o->has_users = true;
+		o->users = h ? h->users : 0;
 		if (xs[i].kind == KRG_IPC_MSG) {
 			o->has_qnum = o->has_cbytes = o->has_qbytes = true;
 			o->qnum = xs[i].nmsgs;

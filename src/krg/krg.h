@@ -19,6 +19,9 @@ int cmd_image(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_capset(int argc, char **argv);
+int cmd_ipcs(int argc, char **argv);
+int cmd_ipcmk(int argc, char **argv);
+int cmd_ipcrm(int argc, char **argv);
 
 /* Show checkpoint progress on stderr when it is a tty (cmd_checkpoint.c). */
 void krg_ckpt_progress(const char *cmd);

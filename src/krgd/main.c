@@ -17,6 +17,8 @@
 #include <uv.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "ipc/ipc_service.h"
+#include "kdfs/kdfs.h"
 #include "lib/config.h"
 #include "lib/key.h"
 #include "lib/log.h"
@@ -42,6 +44,8 @@ struct daemon {
 	struct krg_migsvc *mig;
 	struct krg_sched *sched;
 	struct krg_ipc_glue icpt;      /* IPC interception: listeners and their backend */
+	struct krg_ipc_service *ipc;   /* kept after stop (its handlers point at it) */
+	struct krg_kdfs *kdfs;         /* stores freed once the cluster is closed */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -70,6 +74,8 @@ static void cluster_closed(void *data)
 {
 	struct daemon *d = data;
 	d->cluster = NULL;
+	krg_kdfs_free(d->kdfs);
+	d->kdfs = NULL;
 	if (d->net)
 		krg_net_close(d->net, NULL, NULL);
 	d->net = NULL;
@@ -88,13 +94,18 @@ static void daemon_stop(struct daemon *d, int code)
 	d->exit_code = code;
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
+	krg_kdfs_stop(d->kdfs);
+	/* The listeners before the service they call; no new application
+	 * gets the filter from here on. */
+	d->services.intercept = NULL;
+	krg_ipc_glue_stop(&d->icpt);
+	krg_ipc_service_stop(d->ipc);
 	krg_migsvc_stop(d->mig);
 	krg_sched_stop(d->sched);
 	krg_ckptsvc_stop(d->ckpt);
 	d->ckpt = NULL;
 	krg_exec_stop(d->exec);
 	d->exec = NULL;
-	krg_ipc_glue_stop(&d->icpt);
 	krg_proc_table_stop(d->table);
 	d->table = NULL;
 	if (d->cluster)
@@ -310,6 +321,10 @@ int main(int argc, char **argv)
 		.config = &d.cfg, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
 	};
 	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
+	/* kdfs's metadata rides on the cluster log: registered before raft
+	 * starts and replays it. */
+	if (r == 0)
+		r = krg_kdfs_new(&d.loop, &d.cfg, d.net, d.cluster, &d.kdfs, err, sizeof(err));
 	if (r == 0)
 		r = krg_cluster_start(d.cluster, err, sizeof(err));
 	if (r < 0) {
@@ -325,8 +340,12 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
 	d.services.sched = d.sched;
+	if (r == 0)
+		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
+	/* The cluster's IPC service serves the intercepted calls of krg
+	 * processes (docs/ipc.md, "Interception"). */
 	if (r == 0 && d.cfg.ipc_intercept)
-		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, NULL, err, sizeof(err));
+		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, d.ipc, err, sizeof(err));
 	d.services.intercept = d.icpt.in;
 	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
@@ -334,6 +353,8 @@ int main(int argc, char **argv)
 		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
 	if (r == 0)
 		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
+	if (r == 0)
+		r = krg_kdfs_start(d.kdfs, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

@@ -31,6 +31,7 @@ void krg_config_defaults(struct krg_config *c)
 	c->api_max_mib_per_user = 64;
 	c->api_idle_ms = 30000;
 	c->migrate_max_workers = 4;
+	c->kdfs_replicas = 2;
 }
 
 const char *krg_config_default_path(void)
@@ -226,6 +227,21 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			if (r == 0 && u == 0)
 				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
 			c->migrate_max_workers = (unsigned)u;
+		} else if (!strcmp(k, "kdfs_mount")) {
+			if (v[0] != '/' || strlen(v) >= sizeof(c->kdfs_mount))
+				snprintf(why, sizeof(why), "want an absolute path"), r = -EINVAL;
+			else
+				snprintf(c->kdfs_mount, sizeof(c->kdfs_mount), "%s", v);
+		} else if (!strcmp(k, "kdfs_dir")) {
+			if (v[0] != '/' || strlen(v) >= sizeof(c->kdfs_dir))
+				snprintf(why, sizeof(why), "want an absolute path"), r = -EINVAL;
+			else
+				snprintf(c->kdfs_dir, sizeof(c->kdfs_dir), "%s", v);
+		} else if (!strcmp(k, "kdfs_replicas")) {
+			r = parse_uint(v, 16, &u);
+			if (r == 0 && u == 0)
+				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
+			c->kdfs_replicas = (unsigned)u;
 		} else if (!strcmp(k, "log_level")) {
 			r = krg_log_parse_level(v);
 			if (r >= 0) {

@@ -62,6 +62,7 @@ struct vc_cluster {
 	int n_nodes;        /* 0 if unknown */
 	double cpus;
 	bool krgd;          /* start krgd on up */
+	bool kdfs;          /* nodes mount kdfs on /run/kdfs (docs/kdfs.md) */
 };
 
 /* Validate prefix ([a-z0-9]{1,8}, not "br") and fill names. */
@@ -152,6 +153,7 @@ struct vc_args {
 	const char *prefix;
 	const char *cpus;
 	bool no_krgd;
+	bool kdfs;
 	bool json;
 	int npos;
 	char *pos[8];           /* positional arguments after the subcommand */

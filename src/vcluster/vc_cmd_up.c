@@ -31,6 +31,11 @@ static int up_state(struct vc_cluster *c)
 	snprintf(val, sizeof(val), "%d\n", c->n_nodes);
 	if ((r = vc_write_file(path, val, 0644)) < 0)
 		return r;
+	if (c->kdfs) {
+		snprintf(path, sizeof(path), "%s/kdfs", c->dir);
+		if ((r = vc_write_file(path, "1\n", 0644)) < 0)
+			return r;
+	}
 	snprintf(path, sizeof(path), "%s/cpus", c->dir);
 	snprintf(val, sizeof(val), "%g\n", c->cpus);
 	if ((r = vc_write_file(path, val, 0644)) < 0)
@@ -104,7 +109,7 @@ int vc_cmd_up(const struct vc_args *a)
 	int r;
 
 	if (a->npos != 1)
-		return vc_fail(-EINVAL, "usage: krgadm vcluster up N [--prefix NAME] [--cpus X] [--no-krgd]");
+		return vc_fail(-EINVAL, "usage: krgadm vcluster up N [--prefix NAME] [--cpus X] [--no-krgd] [--kdfs]");
 	if ((r = vc_cluster_init(&c, a->prefix)) < 0)
 		return r;
 	long n = strtol(a->pos[0], &end, 10);
@@ -118,6 +123,7 @@ int vc_cmd_up(const struct vc_args *a)
 		c.cpus = v;
 	}
 	c.krgd = !a->no_krgd;
+	c.kdfs = a->kdfs;
 
 	r = up(&c, pids);
 	if (r < 0) {

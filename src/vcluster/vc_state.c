@@ -4,6 +4,7 @@
  * `down` finds leftovers by name even when it is gone. */
 #include <dirent.h>
 #include <errno.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ int vc_cluster_load(struct vc_cluster *c)
 		return vc_fail(r < 0 ? r : -EINVAL, "state of vcluster '%s' is corrupt (%s); run: krgadm vcluster down --prefix %s",
 			       c->prefix, path, c->prefix);
 	c->n_nodes = (int)v;
+	snprintf(path, sizeof(path), "%s/kdfs", c->dir);
+	c->kdfs = access(path, F_OK) == 0;
 	return 0;
 }
 
@@ -181,6 +184,10 @@ int vc_krgd_conf(const struct vc_cluster *c, int i, char **out)
 	fprintf(f, "api_socket = /run/krg/krgd.sock\n");
 	fprintf(f, "encrypt = on\n");
 	fprintf(f, "log_level = debug\n");
+	/* Under the node's private /run and /var/lib/krg: no node can see
+	 * another's mount or share, so nothing passes through the host. */
+	if (c->kdfs)
+		fprintf(f, "kdfs_mount = /run/kdfs\nkdfs_dir = /var/lib/krg/kdfs\n");
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;

@@ -6,7 +6,7 @@
 #include "vcluster.h"
 #include "vc.h"
 
-enum { OPT_PREFIX = 1, OPT_CPUS = 2, OPT_NOKRGD = 4, OPT_JSON = 8, OPT_CMD = 16 };
+enum { OPT_PREFIX = 1, OPT_CPUS = 2, OPT_NOKRGD = 4, OPT_JSON = 8, OPT_CMD = 16, OPT_KDFS = 32 };
 
 struct subcmd {
 	const char *name;
@@ -16,14 +16,15 @@ struct subcmd {
 };
 
 static const struct subcmd subcmds[] = {
-	{ "up", vc_cmd_up, OPT_PREFIX | OPT_CPUS | OPT_NOKRGD,
-	  "usage: krgadm vcluster up N [--prefix NAME] [--cpus X] [--no-krgd]\n"
+	{ "up", vc_cmd_up, OPT_PREFIX | OPT_CPUS | OPT_NOKRGD | OPT_KDFS,
+	  "usage: krgadm vcluster up N [--prefix NAME] [--cpus X] [--no-krgd] [--kdfs]\n"
 	  "Start a virtual cluster of N (1..32) nodes on this machine. Each node has its own\n"
 	  "network (10.77.S.i/24 on eth0, bridged), mount, pid, IPC and UTS namespaces, and a\n"
 	  "cgroup whose CPU quota is X CPUs (default 1). Starts krgd in every node and waits\n"
 	  "for its API socket, unless --no-krgd. Prints one line per node: id, address, init pid.\n"
 	  "  --prefix NAME  cluster name, 1..8 of [a-z0-9] (default krg)\n"
 	  "  --cpus X       CPU capacity of each node, e.g. 0.5 (default 1)\n"
+	  "  --kdfs         every node mounts kdfs on /run/kdfs (share in its /var/lib/krg/kdfs)\n"
 	  "  --no-krgd      do not start krgd\n" },
 	{ "exec", vc_cmd_exec, OPT_PREFIX | OPT_CMD,
 	  "usage: krgadm vcluster exec I [--prefix NAME] -- CMD [ARGS...]\n"
@@ -74,7 +75,7 @@ static int parse(const struct subcmd *sc, int argc, char **argv, struct vc_args 
 		char *eq = strchr(arg, '=');
 		size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
 #define IS(o) (strlen(o) == nl && strncmp(arg, o, nl) == 0)
-		unsigned o = IS("--prefix") ? OPT_PREFIX : IS("--cpus") ? OPT_CPUS : IS("--no-krgd") ? OPT_NOKRGD
+		unsigned o = IS("--prefix") ? OPT_PREFIX : IS("--cpus") ? OPT_CPUS : IS("--no-krgd") ? OPT_NOKRGD : IS("--kdfs") ? OPT_KDFS
 			   : IS("--json") ? OPT_JSON : 0;
 #undef IS
 		if (!(o & sc->opts))
@@ -94,6 +95,8 @@ static int parse(const struct subcmd *sc, int argc, char **argv, struct vc_args 
 			return vc_fail(-EINVAL, "option '%.*s' takes no value", (int)nl, arg);
 		} else if (o == OPT_NOKRGD) {
 			a->no_krgd = true;
+		} else if (o == OPT_KDFS) {
+			a->kdfs = true;
 		} else {
 			a->json = true;
 		}

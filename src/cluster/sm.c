@@ -1,0 +1,259 @@
+/* sm.c — service state machines on the cluster's raft log.
+ *
+ * kdfs keeps its namespace in the same log as the node table rather than
+ * in a second raft group: one leader, one failure detector, and one total
+ * order between "node 3 is down" and "chunk 7 now lives on nodes 1 and 2"
+ * (docs/kdfs.md, "Why one log"). A service registers apply / snapshot /
+ * restore; its ops travel as ServiceOp commands and its state as
+ * ServiceState blobs inside the cluster's snapshot.
+ *
+ * Map:
+ *   registry ...... krg_cluster_sm_register
+ *   fsm hooks ..... cluster_sm_apply / snapshot / restore (from fsm.c)
+ *   waiting ....... cluster_wait_applied: the local replica reaches an index
+ *   barrier ....... krg_cluster_sm_barrier, "cluster.index"
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cluster/cluster-int.h"
+#include "lib/log.h"
+
+#define INDEX_MSG "cluster.index"
+
+static struct sm_service *find(struct krg_cluster *c, const char *name)
+{
+	for (struct sm_service *s = c->services; s; s = s->next)
+		if (!strcmp(s->name, name))
+			return s;
+	return NULL;
+}
+
+int krg_cluster_sm_register(struct krg_cluster *c, const char *service, const struct krg_cluster_sm_ops *ops,
+			    void *data)
+{
+	if (find(c, service))
+		return -EEXIST;
+	struct sm_service *s = calloc(1, sizeof(*s));
+	if (!s || !(s->name = strdup(service))) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->ops = *ops;
+	s->data = data;
+	s->next = c->services;
+	c->services = s;
+	return 0;
+}
+
+struct sm_result *cluster_sm_apply(struct krg_cluster *c, const Krg__Cluster__ServiceOp *op)
+{
+	struct sm_result *r = &c->sm_last;
+	free(r->data);
+	*r = (struct sm_result){ 0 };
+	struct sm_service *s = find(c, op->service);
+	if (!s) {
+		log_warn("membership: entry for unknown service '%.32s' skipped", op->service);
+		return r;
+	}
+	s->ops.apply(s->data, op->op.data, op->op.len, &r->data, &r->len);
+	r->valid = true;
+	return r;
+}
+
+int cluster_sm_snapshot(struct krg_cluster *c, Krg__Cluster__ServiceState ***out, size_t *n)
+{
+	size_t k = 0;
+	for (struct sm_service *s = c->services; s; s = s->next)
+		k++;
+	Krg__Cluster__ServiceState **v = calloc(k ? k : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	size_t i = 0;
+	for (struct sm_service *s = c->services; s; s = s->next, i++) {
+		v[i] = calloc(1, sizeof(*v[i]));
+		if (!v[i]) {
+			cluster_sm_snapshot_free(v, i);
+			return -ENOMEM;
+		}
+		krg__cluster__service_state__init(v[i]);
+		v[i]->service = s->name;
+		int r = s->ops.snapshot(s->data, &v[i]->state.data, &v[i]->state.len);
+		if (r < 0) {
+			cluster_sm_snapshot_free(v, i + 1);
+			return r;
+		}
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+void cluster_sm_snapshot_free(Krg__Cluster__ServiceState **st, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (st[i]) {
+			free(st[i]->state.data);
+			free(st[i]);
+		}
+	free(st);
+}
+
+void cluster_sm_restore(struct krg_cluster *c, Krg__Cluster__ServiceState **st, size_t n)
+{
+	for (struct sm_service *s = c->services; s; s = s->next) {
+		const Krg__Cluster__ServiceState *found = NULL;
+		for (size_t i = 0; i < n; i++)
+			if (st[i]->service && !strcmp(st[i]->service, s->name))
+				found = st[i];
+		int r = found ? s->ops.restore(s->data, found->state.data, found->state.len)
+			      : s->ops.restore(s->data, NULL, 0);
+		if (r < 0)
+			log_error("membership: service '%s' cannot restore its snapshot: %s", s->name, strerror(-r));
+	}
+	cluster_sm_applied(c);
+}
+
+/* ---- waiting for the local replica ---- */
+
+static void wait_check(uv_timer_t *t)
+{
+	struct krg_cluster *c = t->data;
+	uint64_t applied = c->raft_started ? raft_last_applied(&c->raft) : 0;
+	struct sm_waiter *ready = NULL, **p = &c->waiters;
+	while (*p) {
+		struct sm_waiter *w = *p;
+		if (w->index <= applied) {
+			*p = w->next;
+			w->next = ready;
+			ready = w;
+		} else {
+			p = &w->next;
+		}
+	}
+	while (ready) {
+		struct sm_waiter *w = ready;
+		ready = w->next;
+		w->cb(0, w->data);
+		free(w);
+	}
+}
+
+void cluster_sm_applied(struct krg_cluster *c)
+{
+	if (c->waiters && !c->closing)
+		uv_timer_start(&c->wait_timer, wait_check, 0, 0);
+}
+
+int cluster_wait_applied(struct krg_cluster *c, uint64_t index, void (*cb)(int status, void *data), void *data)
+{
+	if (c->closing)
+		return -ECANCELED;
+	struct sm_waiter *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->index = index;
+	w->cb = cb;
+	w->data = data;
+	w->next = c->waiters;
+	c->waiters = w;
+	/* Even when already reached: answer from the loop, not from inside
+	 * the caller's stack. */
+	uv_timer_start(&c->wait_timer, wait_check, 0, 0);
+	return 0;
+}
+
+void cluster_sm_free(struct krg_cluster *c)
+{
+	while (c->waiters) {
+		struct sm_waiter *w = c->waiters;
+		c->waiters = w->next;
+		w->cb(-ECANCELED, w->data);
+		free(w);
+	}
+	while (c->services) {
+		struct sm_service *s = c->services;
+		c->services = s->next;
+		free(s->name);
+		free(s);
+	}
+	free(c->sm_last.data);
+	c->sm_last = (struct sm_result){ 0 };
+}
+
+/* ---- read barrier ---- */
+
+static void on_index(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_cluster *c = data;
+	if (!req_id)
+		return;
+	if (!c->raft_started || cluster_leader(c) != c->cfg->node_id) {
+		krg_net_reply(net, from, req_id, -EAGAIN, NULL, 0);
+		return;
+	}
+	Krg__Cluster__IndexReply rep = KRG__CLUSTER__INDEX_REPLY__INIT;
+	/* Everything committed so far: the leader may not have applied it all yet. */
+	rep.index = c->raft.commit_index;
+	uint8_t buf[16];
+	size_t n = krg__cluster__index_reply__pack(&rep, buf);
+	krg_net_reply(net, from, req_id, 0, buf, n);
+}
+
+struct barrier {
+	struct krg_cluster *c;
+	krg_cluster_barrier_cb cb;
+	void *data;
+};
+
+static void barrier_reached(int status, void *data)
+{
+	struct barrier *b = data;
+	b->cb(status, b->data);
+	free(b);
+}
+
+static void index_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct barrier *b = data;
+	Krg__Cluster__IndexReply *rep = NULL;
+	if (status == 0 && !(rep = krg__cluster__index_reply__unpack(NULL, reply->len, reply->body)))
+		status = -EBADMSG;
+	if (status < 0) {
+		barrier_reached(status, b);
+		return;
+	}
+	uint64_t index = rep->index;
+	krg__cluster__index_reply__free_unpacked(rep, NULL);
+	int r = cluster_wait_applied(b->c, index, barrier_reached, b);
+	if (r < 0)
+		barrier_reached(r, b);
+}
+
+int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, void *data)
+{
+	uint32_t leader = cluster_leader(c);
+	if (!leader)
+		return -EAGAIN;
+	struct barrier *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->c = c;
+	b->cb = cb;
+	b->data = data;
+	int r;
+	if (leader == c->cfg->node_id)
+		r = cluster_wait_applied(c, c->raft.commit_index, barrier_reached, b);
+	else
+		r = krg_net_request(c->net, leader, INDEX_MSG, NULL, 0, 0, index_reply_cb, b);
+	if (r < 0)
+		free(b);
+	return r;
+}
+
+void cluster_sm_init(struct krg_cluster *c)
+{
+	uv_timer_init(c->loop, &c->wait_timer);
+	c->wait_timer.data = c;
+	krg_net_handle(c->net, INDEX_MSG, on_index, c);
+}

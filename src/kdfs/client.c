@@ -1,0 +1,670 @@
+/* client.c — krg-kdfs, the FUSE client of kdfs on one node.
+ *
+ * Started by krgd with one end of a socketpair (--fd) and the mount point.
+ * Each file system call from the kernel becomes one Request to krgd and
+ * waits for its Reply (libfuse's multithreaded loop: many calls wait at
+ * once; a reader thread hands replies to their callers by id). krgd does
+ * the metadata and data work; this process holds no state but the kernel's
+ * lookups, so it can die and be restarted without losing anything.
+ *
+ * Consistency (docs/kdfs.md): attributes and entries are not cached by the
+ * kernel (timeouts 0) and the page cache is dropped at open, so what a
+ * close on one node published is what an open on another sees. Permission
+ * checks are the kernel's (default_permissions) with the caller's
+ * credentials; new inodes belong to the caller's fsuid/fsgid. */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include "kdfs/meta.h"
+#include "proto/kdfs.pb-c.h"
+
+_Static_assert(KDFS_SET_MODE == FUSE_SET_ATTR_MODE && KDFS_SET_UID == FUSE_SET_ATTR_UID &&
+		       KDFS_SET_GID == FUSE_SET_ATTR_GID && KDFS_SET_SIZE == FUSE_SET_ATTR_SIZE &&
+		       KDFS_SET_ATIME == FUSE_SET_ATTR_ATIME && KDFS_SET_MTIME == FUSE_SET_ATTR_MTIME &&
+		       KDFS_SET_ATIME_NOW == FUSE_SET_ATTR_ATIME_NOW && KDFS_SET_MTIME_NOW == FUSE_SET_ATTR_MTIME_NOW,
+	       "SetAttr.valid uses FUSE's bits");
+
+#define MAX_FRAME (8u << 20)
+
+/* ---- calls to krgd ---- */
+
+struct call {
+	struct call *next;
+	uint64_t id;
+	Krg__Kdfs__Reply *reply;   /* owned once set */
+	bool done;
+	pthread_cond_t cond;
+};
+
+static struct {
+	int fd;
+	pthread_mutex_t lock;      /* calls, next_id, dead */
+	pthread_mutex_t wlock;     /* one frame at a time on fd */
+	struct call *calls;
+	uint64_t next_id;
+	bool dead;
+	struct fuse_session *se;
+} K = { .lock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER };
+
+static int write_all(const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(K.fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int send_req(Krg__Kdfs__Request *req)
+{
+	size_t n = krg__kdfs__request__get_packed_size(req);
+	uint8_t *buf = malloc(4 + n);
+	if (!buf)
+		return -ENOMEM;
+	buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
+	krg__kdfs__request__pack(req, buf + 4);
+	pthread_mutex_lock(&K.wlock);
+	int r = write_all(buf, 4 + n);
+	pthread_mutex_unlock(&K.wlock);
+	free(buf);
+	return r;
+}
+
+/* One request, its reply in *out (free with krg__kdfs__reply__free_unpacked);
+ * returns the reply's status. EAGAIN (no raft leader: an election, or
+ * this node is cut off) is retried for a while, as a disk retries. */
+static int call(fuse_req_t freq, Krg__Kdfs__Request *req, Krg__Kdfs__Reply **out)
+{
+	const struct fuse_ctx *ctx = freq ? fuse_req_ctx(freq) : NULL;
+	req->uid = ctx ? ctx->uid : 0;
+	req->gid = ctx ? ctx->gid : 0;
+	for (int attempt = 0;; attempt++) {
+		struct call c = { 0 };
+		pthread_cond_init(&c.cond, NULL);
+		pthread_mutex_lock(&K.lock);
+		if (K.dead) {
+			pthread_mutex_unlock(&K.lock);
+			pthread_cond_destroy(&c.cond);
+			return -EIO;
+		}
+		c.id = ++K.next_id;
+		c.next = K.calls;
+		K.calls = &c;
+		pthread_mutex_unlock(&K.lock);
+		req->id = c.id;
+		int r = send_req(req);
+		pthread_mutex_lock(&K.lock);
+		while (r == 0 && !c.done && !K.dead)
+			pthread_cond_wait(&c.cond, &K.lock);
+		for (struct call **p = &K.calls; *p; p = &(*p)->next)
+			if (*p == &c) {
+				*p = c.next;
+				break;
+			}
+		pthread_mutex_unlock(&K.lock);
+		pthread_cond_destroy(&c.cond);
+		if (!c.reply)
+			return r < 0 ? r : -EIO;
+		int st = c.reply->status;
+		if (st == -EAGAIN && attempt < 300) {
+			krg__kdfs__reply__free_unpacked(c.reply, NULL);
+			usleep(50000);
+			continue;
+		}
+		if (out)
+			*out = c.reply;
+		else
+			krg__kdfs__reply__free_unpacked(c.reply, NULL);
+		return st;
+	}
+}
+
+static int read_all(uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t r = read(K.fd, p, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -EIO;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void *reader(void *arg)
+{
+	for (;;) {
+		uint8_t h[4];
+		if (read_all(h, 4) < 0)
+			break;
+		size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+		if (n > MAX_FRAME)
+			break;
+		uint8_t *b = malloc(n ? n : 1);
+		if (!b || read_all(b, n) < 0) {
+			free(b);
+			break;
+		}
+		Krg__Kdfs__Reply *rep = krg__kdfs__reply__unpack(NULL, n, b);
+		free(b);
+		if (!rep)
+			break;
+		pthread_mutex_lock(&K.lock);
+		struct call *c = K.calls;
+		while (c && c->id != rep->id)
+			c = c->next;
+		if (c) {
+			c->reply = rep;
+			c->done = true;
+			pthread_cond_signal(&c->cond);
+		}
+		pthread_mutex_unlock(&K.lock);
+		if (!c)
+			krg__kdfs__reply__free_unpacked(rep, NULL);
+	}
+	/* krgd is gone: fail every call and leave (krgd unmounts). */
+	pthread_mutex_lock(&K.lock);
+	K.dead = true;
+	for (struct call *c = K.calls; c; c = c->next)
+		pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&K.lock);
+	fuse_session_exit(K.se);
+	kill(getpid(), SIGTERM);
+	return NULL;
+}
+
+/* ---- helpers ---- */
+
+static void to_stat(const Krg__Kdfs__Attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_size = (off_t)a->size;
+	st->st_rdev = a->rdev;
+	st->st_blksize = 65536;
+	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	st->st_atim.tv_sec = a->atime_ns / 1000000000, st->st_atim.tv_nsec = a->atime_ns % 1000000000;
+	st->st_mtim.tv_sec = a->mtime_ns / 1000000000, st->st_mtim.tv_nsec = a->mtime_ns % 1000000000;
+	st->st_ctim.tv_sec = a->ctime_ns / 1000000000, st->st_ctim.tv_nsec = a->ctime_ns % 1000000000;
+}
+
+static void reply_entry(fuse_req_t req, int st, Krg__Kdfs__Reply *rep)
+{
+	if (st < 0 || !rep->attr) {
+		fuse_reply_err(req, st < 0 ? -st : EIO);
+	} else {
+		struct fuse_entry_param e = { 0 };
+		e.ino = rep->attr->ino;
+		e.generation = 1;
+		to_stat(rep->attr, &e.attr);
+		fuse_reply_entry(req, &e);
+	}
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+static void reply_attr(fuse_req_t req, int st, Krg__Kdfs__Reply *rep)
+{
+	if (st < 0 || !rep->attr) {
+		fuse_reply_err(req, st < 0 ? -st : EIO);
+	} else {
+		struct stat s;
+		to_stat(rep->attr, &s);
+		fuse_reply_attr(req, &s, 0);
+	}
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+static void reply_status(fuse_req_t req, int st)
+{
+	fuse_reply_err(req, st < 0 ? -st : 0);
+}
+
+/* A metadata change on the cluster log. */
+static int op_call(fuse_req_t req, Krg__Kdfs__Op *op, Krg__Kdfs__Reply **rep)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	r.req_case = KRG__KDFS__REQUEST__REQ_OP;
+	r.op = op;
+	return call(req, &r, rep);
+}
+
+static void do_create_node(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev,
+			   const char *target, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__Create c = KRG__KDFS__CREATE__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	op.op_case = KRG__KDFS__OP__OP_CREATE;
+	op.create = &c;
+	c.parent = parent;
+	c.name = (char *)name;
+	c.mode = mode;
+	c.uid = ctx->uid;
+	c.gid = ctx->gid;
+	c.has_rdev = rdev != 0;
+	c.rdev = (uint32_t)rdev;
+	if (target) {
+		c.has_target = true;
+		c.target.data = (uint8_t *)target;
+		c.target.len = strlen(target);
+	}
+	int st = op_call(req, &op, &rep);
+	if (!fi || st < 0 || !rep->attr)
+		return reply_entry(req, st, rep);
+	struct fuse_entry_param e = { 0 };
+	e.ino = rep->attr->ino;
+	e.generation = 1;
+	to_stat(rep->attr, &e.attr);
+	fi->keep_cache = 0;
+	fuse_reply_create(req, &e, fi);
+	krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+/* ---- the operations ---- */
+
+static void k_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Lookup l = KRG__KDFS__LOOKUP__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	if (strlen(name) > KDFS_NAME_MAX)
+		return (void)fuse_reply_err(req, ENAMETOOLONG);
+	r.req_case = KRG__KDFS__REQUEST__REQ_LOOKUP;
+	r.lookup = &l;
+	l.parent = parent;
+	l.name = (char *)name;
+	int st = call(req, &r, &rep);
+	reply_entry(req, st, rep);
+}
+
+static void send_forget(fuse_ino_t ino)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	r.req_case = KRG__KDFS__REQUEST__REQ_FORGET;
+	r.forget = ino;
+	r.id = 0;
+	send_req(&r); /* no answer */
+}
+
+static void k_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	send_forget(ino);
+	fuse_reply_none(req);
+}
+
+static void k_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		send_forget(forgets[i].ino);
+	fuse_reply_none(req);
+}
+
+static void k_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	r.req_case = KRG__KDFS__REQUEST__REQ_GETATTR;
+	r.getattr = ino;
+	int st = call(req, &r, &rep);
+	reply_attr(req, st, rep);
+}
+
+static int64_t ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static void k_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__SetAttr sa = KRG__KDFS__SET_ATTR__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	op.op_case = KRG__KDFS__OP__OP_SETATTR;
+	op.setattr = &sa;
+	sa.ino = ino;
+	sa.valid = (uint32_t)to_set;
+	sa.has_mode = sa.has_uid = sa.has_gid = sa.has_size = sa.has_atime_ns = sa.has_mtime_ns = true;
+	sa.mode = attr->st_mode;
+	sa.uid = attr->st_uid;
+	sa.gid = attr->st_gid;
+	sa.size = (uint64_t)attr->st_size;
+	sa.atime_ns = ts_ns(&attr->st_atim);
+	sa.mtime_ns = ts_ns(&attr->st_mtim);
+	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size < 0)
+		return (void)fuse_reply_err(req, EINVAL);
+	int st = op_call(req, &op, &rep);
+	reply_attr(req, st, rep);
+}
+
+static void k_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	r.req_case = KRG__KDFS__REQUEST__REQ_READLINK;
+	r.readlink = ino;
+	int st = call(req, &r, &rep);
+	if (st < 0 || !rep->has_data) {
+		fuse_reply_err(req, st < 0 ? -st : EINVAL);
+	} else {
+		char *s = strndup((const char *)rep->data.data, rep->data.len);
+		if (s)
+			fuse_reply_readlink(req, s);
+		else
+			fuse_reply_err(req, ENOMEM);
+		free(s);
+	}
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+static void k_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	do_create_node(req, parent, name, mode, rdev, NULL, NULL);
+}
+
+static void k_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	do_create_node(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL, NULL);
+}
+
+static void k_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	do_create_node(req, parent, name, S_IFLNK | 0777, 0, link, NULL);
+}
+
+static void k_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	do_create_node(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, fi);
+}
+
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__Unlink u = KRG__KDFS__UNLINK__INIT;
+	op.op_case = KRG__KDFS__OP__OP_UNLINK;
+	op.unlink = &u;
+	u.parent = parent;
+	u.name = (char *)name;
+	u.dir = dir;
+	reply_status(req, op_call(req, &op, NULL));
+}
+
+static void k_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, false);
+}
+
+static void k_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, true);
+}
+
+static void k_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+		     unsigned int flags)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__Rename rn = KRG__KDFS__RENAME__INIT;
+	op.op_case = KRG__KDFS__OP__OP_RENAME;
+	op.rename = &rn;
+	rn.parent = parent;
+	rn.name = (char *)name;
+	rn.newparent = newparent;
+	rn.newname = (char *)newname;
+	rn.has_flags = true;
+	rn.flags = flags;
+	reply_status(req, op_call(req, &op, NULL));
+}
+
+static void k_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__Link l = KRG__KDFS__LINK__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	op.op_case = KRG__KDFS__OP__OP_LINK;
+	op.link = &l;
+	l.ino = ino;
+	l.parent = newparent;
+	l.name = (char *)newname;
+	int st = op_call(req, &op, &rep);
+	reply_entry(req, st, rep);
+}
+
+static void k_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	r.req_case = KRG__KDFS__REQUEST__REQ_OPEN;
+	r.open = ino;
+	int st = call(req, &r, NULL);
+	if (st < 0)
+		return (void)fuse_reply_err(req, -st);
+	fi->keep_cache = 0; /* close-to-open: another node may have written */
+	fuse_reply_open(req, fi);
+}
+
+static void k_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Read rd = KRG__KDFS__READ__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	r.req_case = KRG__KDFS__REQUEST__REQ_READ;
+	r.read = &rd;
+	rd.ino = ino;
+	rd.offset = (uint64_t)off;
+	rd.size = (uint32_t)size;
+	int st = call(req, &r, &rep);
+	if (st < 0)
+		fuse_reply_err(req, -st);
+	else
+		fuse_reply_buf(req, (const char *)rep->data.data, rep->has_data ? rep->data.len : 0);
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+static void k_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Write w = KRG__KDFS__WRITE__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	r.req_case = KRG__KDFS__REQUEST__REQ_WRITE;
+	r.write = &w;
+	w.ino = ino;
+	w.offset = (uint64_t)off;
+	w.data.data = (uint8_t *)buf;
+	w.data.len = size;
+	int st = call(req, &r, &rep);
+	if (st < 0)
+		fuse_reply_err(req, -st);
+	else
+		fuse_reply_write(req, rep->written);
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+static int flush_ino(fuse_req_t req, fuse_ino_t ino)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	r.req_case = KRG__KDFS__REQUEST__REQ_FLUSH;
+	r.flush = ino;
+	return call(req, &r, NULL);
+}
+
+static void k_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	reply_status(req, flush_ino(req, ino));
+}
+
+static void k_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	reply_status(req, flush_ino(req, ino));
+}
+
+static void k_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	reply_status(req, flush_ino(req, ino));
+}
+
+static void k_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	char *buf = calloc(1, size);
+	size_t used = 0;
+	if (!buf)
+		return (void)fuse_reply_err(req, ENOMEM);
+	/* Offsets: 1 after ".", 2 after "..", 2+k after the store's entry k. */
+	for (; off < 2; off++) {
+		struct stat st = { .st_ino = off == 0 ? ino : FUSE_ROOT_ID, .st_mode = S_IFDIR };
+		size_t n = fuse_add_direntry(req, buf + used, size - used, off == 0 ? "." : "..", &st, off + 1);
+		if (n > size - used)
+			goto out;
+		used += n;
+	}
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Readdir rd = KRG__KDFS__READDIR__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	r.req_case = KRG__KDFS__REQUEST__REQ_READDIR;
+	r.readdir = &rd;
+	rd.ino = ino;
+	rd.offset = (uint64_t)off - 2;
+	rd.max = (uint32_t)(size / 32 + 1);
+	int e = call(req, &r, &rep);
+	if (e < 0) {
+		free(buf);
+		return (void)fuse_reply_err(req, -e);
+	}
+	for (size_t i = 0; i < rep->n_entries; i++) {
+		struct stat st = { .st_ino = rep->entries[i]->ino, .st_mode = rep->entries[i]->mode };
+		size_t n = fuse_add_direntry(req, buf + used, size - used, rep->entries[i]->name, &st,
+					     (off_t)rep->entries[i]->next + 2);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	krg__kdfs__reply__free_unpacked(rep, NULL);
+out:
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void k_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	r.req_case = KRG__KDFS__REQUEST__REQ_STATFS;
+	r.statfs = true;
+	int e = call(req, &r, &rep);
+	if (e < 0 || !rep->statfs) {
+		fuse_reply_err(req, e < 0 ? -e : EIO);
+	} else {
+		struct statvfs sv = { 0 };
+		sv.f_bsize = sv.f_frsize = 4096;
+		sv.f_blocks = rep->statfs->blocks;
+		sv.f_bfree = sv.f_bavail = rep->statfs->bfree;
+		sv.f_files = rep->statfs->files + 1000000;
+		sv.f_ffree = sv.f_favail = 1000000;
+		sv.f_namemax = KDFS_NAME_MAX;
+		fuse_reply_statfs(req, &sv);
+	}
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+static void k_init(void *data, struct fuse_conn_info *conn)
+{
+	/* Truncation goes through setattr, where krgd cuts the replicas first. */
+	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = k_init,
+	.lookup = k_lookup,
+	.forget = k_forget,
+	.forget_multi = k_forget_multi,
+	.getattr = k_getattr,
+	.setattr = k_setattr,
+	.readlink = k_readlink,
+	.mknod = k_mknod,
+	.mkdir = k_mkdir,
+	.symlink = k_symlink,
+	.unlink = k_unlink,
+	.rmdir = k_rmdir,
+	.rename = k_rename,
+	.link = k_link,
+	.open = k_open,
+	.read = k_read,
+	.write = k_write,
+	.flush = k_flush,
+	.release = k_release,
+	.fsync = k_fsync,
+	.readdir = k_readdir,
+	.statfs = k_statfs,
+	.create = k_create,
+};
+
+int main(int argc, char **argv)
+{
+	if (argc != 4 || strcmp(argv[1], "--fd")) {
+		fprintf(stderr, "usage: krg-kdfs --fd FD MOUNTPOINT (started by krgd; see docs/kdfs.md)\n");
+		return 2;
+	}
+	K.fd = atoi(argv[2]);
+	const char *mnt = argv[3];
+	/* A FUSE server that the kernel's OOM killer picks leaves ENOTCONN
+	 * for every process of the node: be the last it picks. */
+	FILE *f = fopen("/proc/self/oom_score_adj", "w");
+	if (f) {
+		fputs("-900", f);
+		fclose(f);
+	}
+	char *fargv[] = { "krg-kdfs", "-o", "default_permissions,allow_other,fsname=kdfs,subtype=kdfs", NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
+	K.se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+	if (!K.se) {
+		fprintf(stderr, "krg-kdfs: cannot create the FUSE session\n");
+		return 1;
+	}
+	if (fuse_set_signal_handlers(K.se) < 0 || fuse_session_mount(K.se, mnt) < 0) {
+		fprintf(stderr, "krg-kdfs: cannot mount %s\n", mnt);
+		fuse_session_destroy(K.se);
+		return 1;
+	}
+	pthread_t th;
+	if (pthread_create(&th, NULL, reader, NULL) != 0) {
+		fuse_session_unmount(K.se);
+		fuse_session_destroy(K.se);
+		return 1;
+	}
+	pthread_detach(th);
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	int r = fuse_session_loop_mt(K.se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	fuse_session_unmount(K.se);
+	fuse_remove_signal_handlers(K.se);
+	fuse_session_destroy(K.se);
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,76 @@
+/* service-int.h — private to krgd's kdfs service (service*.c). */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "kdfs/chunk.h"
+#include "kdfs/kdfs.h"
+#include "kdfs/meta.h"
+#include "proto/kdfs.pb-c.h"
+
+/* Bytes written on this node and not yet published in the metadata
+ * (Extend at flush): stat and read here see them at once. */
+struct pending {
+	struct pending *next;
+	uint64_t ino;
+	uint64_t size;          /* end of the furthest write */
+	bool dirty;             /* written since the last flush */
+};
+
+struct krg_kdfs {
+	uv_loop_t *loop;
+	const struct krg_config *cfg;
+	struct krg_net *net;
+	struct krg_cluster *cluster;
+	uint32_t self;
+	char dir[4096];                 /* kdfs_dir */
+	struct kdfs_meta *meta;
+	struct kdfs_chunks *chunks;
+	struct pending *pending;
+
+	/* The FUSE client. */
+	char client_path[4096];
+	pid_t client_pid;
+	uv_pipe_t pipe;                 /* our end of the socketpair */
+	bool pipe_open;
+	uint8_t *rbuf;                  /* frames being assembled */
+	size_t rlen, rcap;
+	uv_timer_t respawn;
+	bool stopping;
+};
+
+/* A request from the client, answered once with kdfs_reply. */
+struct kreq {
+	struct krg_kdfs *k;
+	uint64_t id;
+	Krg__Kdfs__Request *req;        /* owned */
+	/* data path state (service_io.c) */
+	uint64_t off;                   /* progress inside the request */
+	uint8_t *buf;                   /* read buffer */
+	size_t len;
+	int waiting;                    /* replica answers outstanding */
+	int status;
+	uint32_t chunk_index;
+	Krg__Kdfs__Chunk *chunk;        /* owned copy */
+	size_t try;                     /* read: replica tried */
+	uint32_t failed[16];            /* write: replicas that failed */
+	size_t n_failed;
+	void (*rep_done)(struct kreq *q, int status);  /* replicate: when every replica answered */
+	void (*after)(struct kreq *q, int status);     /* truncate: what the caller does next */
+};
+
+/* service.c */
+void kdfs_reply(struct kreq *q, int status, const Krg__Kdfs__Reply *body);
+void kreq_free(struct kreq *q);
+struct pending *kdfs_pending(struct krg_kdfs *k, uint64_t ino, bool create);
+/* Propose a metadata op; cb gets the decoded result (NULL on failure). */
+typedef void (*kdfs_op_cb)(struct kreq *q, int status, Krg__Kdfs__OpResult *res);
+int kdfs_propose(struct kreq *q, Krg__Kdfs__Op *op, kdfs_op_cb cb);
+bool kdfs_node_up(struct krg_kdfs *k, uint32_t node);
+
+/* service_io.c */
+void kdfs_io_read(struct kreq *q);
+void kdfs_io_write(struct kreq *q);
+/* Before a truncate is proposed: cut the chunk that holds the new end. */
+void kdfs_io_truncate(struct kreq *q, void (*then)(struct kreq *q, int status));
+int kdfs_io_register(struct krg_kdfs *k);

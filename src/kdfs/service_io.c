@@ -1,0 +1,537 @@
+/* service_io.c — kdfs's data path in krgd: reads from the nearest good
+ * replica, writes to every replica, truncates, and the peers' chunk
+ * messages ("kdfs.cread", "kdfs.cwrite", "kdfs.ctrunc").
+ *
+ * A write is answered once every replica of its chunk has it. A replica
+ * that fails (dead node, bad disk) is dropped from the chunk by a
+ * ChunkDrop on the log, which bumps the chunk's version: the copies that
+ * have the write move to the new version with the next write, and the
+ * dropped one can never serve a read again (its version is behind). Only
+ * when no replica took the write does the call fail (EIO). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kdfs/service-int.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "net/net.h"
+
+#define KMSG_READ "kdfs.cread"
+#define KMSG_WRITE "kdfs.cwrite"
+#define KMSG_TRUNC "kdfs.ctrunc"
+#define PEER_TIMEOUT_MS 3000
+
+static Krg__Kdfs__Chunk *chunk_dup(const Krg__Kdfs__Chunk *c)
+{
+	size_t n = krg__kdfs__chunk__get_packed_size(c);
+	uint8_t *b = malloc(n ? n : 1);
+	if (!b)
+		return NULL;
+	krg__kdfs__chunk__pack(c, b);
+	Krg__Kdfs__Chunk *d = krg__kdfs__chunk__unpack(NULL, n, b);
+	free(b);
+	return d;
+}
+
+/* The chunk of ino at index in the local replica of the metadata. */
+static int chunk_of(struct krg_kdfs *k, uint64_t ino, uint32_t index, Krg__Kdfs__Chunk **out, uint64_t *size)
+{
+	Krg__Kdfs__Inode *in;
+	int r = kdfs_meta_get(k->meta, ino, &in);
+	if (r < 0)
+		return r;
+	*out = NULL;
+	if (size)
+		*size = in->attr->size;
+	if (!S_ISREG(in->attr->mode))
+		r = S_ISDIR(in->attr->mode) ? -EISDIR : -EINVAL;
+	for (size_t i = 0; !r && i < in->n_chunks; i++)
+		if (in->chunks[i]->index == index && !(*out = chunk_dup(in->chunks[i])))
+			r = -ENOMEM;
+	krg__kdfs__inode__free_unpacked(in, NULL);
+	return r;
+}
+
+static void set_chunk(struct kreq *q, Krg__Kdfs__Chunk *c)
+{
+	if (q->chunk)
+		krg__kdfs__chunk__free_unpacked(q->chunk, NULL);
+	q->chunk = c;
+}
+
+/* ---- reads ---- */
+
+static void read_next(struct kreq *q);
+
+static void read_advance(struct kreq *q, size_t n)
+{
+	q->off += n;
+	q->try = 0;
+	set_chunk(q, NULL);
+	read_next(q);
+}
+
+/* Replica i of the chunk in reading order: this node first, then the
+ * others the membership says are up. -1 when there is none left. */
+static int replica_at(struct kreq *q, size_t i)
+{
+	struct krg_kdfs *k = q->k;
+	size_t seen = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t j = 0; j < q->chunk->n_nodes; j++) {
+			uint32_t n = q->chunk->nodes[j];
+			bool self = n == k->self;
+			if ((pass == 0) != self || (!self && !kdfs_node_up(k, n)))
+				continue;
+			if (seen++ == i)
+				return (int)n;
+		}
+	return -1;
+}
+
+static void read_piece(struct kreq *q);
+
+static void cread_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct kreq *q = data;
+	size_t at = q->off - q->req->read->offset;
+	size_t want = MIN(q->len - at, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
+	Krg__Kdfs__ChunkData *d = NULL;
+	if (status == 0 && (!(d = krg__kdfs__chunk_data__unpack(NULL, reply->len, reply->body)) || d->data.len != want))
+		status = -EBADMSG;
+	if (status == 0)
+		memcpy(q->buf + at, d->data.data, want);
+	if (d)
+		krg__kdfs__chunk_data__free_unpacked(d, NULL);
+	if (status == 0)
+		return read_advance(q, want);
+	if (status != -ENOENT)
+		q->status = status;
+	q->try++;
+	read_piece(q);
+}
+
+/* Read the current piece from the next replica to try. */
+static void read_piece(struct kreq *q)
+{
+	struct krg_kdfs *k = q->k;
+	size_t at = q->off - q->req->read->offset;
+	size_t want = MIN(q->len - at, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
+	uint64_t in = q->off % KDFS_CHUNK_SIZE;
+	for (;;) {
+		int node = replica_at(q, q->try);
+		if (node < 0) {
+			/* Every replica said "never written": a hole. */
+			if (q->status == 0) {
+				memset(q->buf + at, 0, want);
+				return read_advance(q, want);
+			}
+			log_warn("kdfs: inode %llu chunk %u: no good replica (%s)",
+				 (unsigned long long)q->req->read->ino, q->chunk->index, strerror(-q->status));
+			return kdfs_reply(q, -EIO, NULL);
+		}
+		if ((uint32_t)node == k->self) {
+			int r = kdfs_chunk_read(k->chunks, q->req->read->ino, q->chunk->index, q->chunk->gen,
+						q->chunk->version, in, q->buf + at, want);
+			if (r == 0)
+				return read_advance(q, want);
+			if (r != -ENOENT) {
+				q->status = r;
+				log_warn("kdfs: local replica of inode %llu chunk %u: %s; reading another",
+					 (unsigned long long)q->req->read->ino, q->chunk->index, strerror(-r));
+			}
+			q->try++;
+			continue;
+		}
+		Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
+		io.ino = q->req->read->ino;
+		io.index = q->chunk->index;
+		io.version = q->chunk->version;
+		io.has_gen = true;
+		io.gen = q->chunk->gen;
+		io.offset = in;
+		io.has_length = true;
+		io.length = (uint32_t)want;
+		uint8_t buf[128];
+		size_t n = krg__kdfs__chunk_io__pack(&io, buf);
+		if (krg_net_request(k->net, (uint32_t)node, KMSG_READ, buf, n, PEER_TIMEOUT_MS, cread_cb, q) == 0)
+			return;
+		q->try++;
+	}
+}
+
+static void read_next(struct kreq *q)
+{
+	if (q->off >= q->req->read->offset + q->len) {
+		Krg__Kdfs__Reply r = KRG__KDFS__REPLY__INIT;
+		r.has_data = true;
+		r.data.data = q->buf;
+		r.data.len = q->len;
+		return kdfs_reply(q, 0, &r);
+	}
+	Krg__Kdfs__Chunk *c;
+	int e = chunk_of(q->k, q->req->read->ino, (uint32_t)(q->off / KDFS_CHUNK_SIZE), &c, NULL);
+	if (e < 0)
+		return kdfs_reply(q, e, NULL);
+	size_t at = q->off - q->req->read->offset;
+	size_t want = MIN(q->len - at, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
+	if (!c) { /* no chunk: a hole */
+		memset(q->buf + at, 0, want);
+		return read_advance(q, want);
+	}
+	set_chunk(q, c);
+	q->status = 0;
+	read_piece(q);
+}
+
+void kdfs_io_read(struct kreq *q)
+{
+	const Krg__Kdfs__Read *rd = q->req->read;
+	uint64_t size;
+	Krg__Kdfs__Chunk *c = NULL;
+	int e = chunk_of(q->k, rd->ino, 0, &c, &size);
+	if (c)
+		krg__kdfs__chunk__free_unpacked(c, NULL);
+	if (e < 0)
+		return kdfs_reply(q, e, NULL);
+	struct pending *p = kdfs_pending(q->k, rd->ino, false);
+	if (p && p->size > size)
+		size = p->size;
+	q->len = rd->offset < size ? (size_t)MIN((uint64_t)rd->size, size - rd->offset) : 0;
+	q->off = rd->offset;
+	if (q->len && !(q->buf = malloc(q->len)))
+		return kdfs_reply(q, -ENOMEM, NULL);
+	read_next(q);
+}
+
+/* ---- writes and truncates: every replica ---- */
+
+typedef void (*replicated_cb)(struct kreq *q, int status);
+
+struct rep_call {
+	struct kreq *q;
+	uint32_t node;
+};
+
+static void drop_next(struct kreq *q);
+
+static void dropped(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
+{
+	if (status < 0)
+		log_warn("kdfs: cannot drop a failed replica: %s", strerror(-status));
+	drop_next(q);
+}
+
+static uint64_t req_ino(const struct kreq *q)
+{
+	return q->req->req_case == KRG__KDFS__REQUEST__REQ_WRITE ? q->req->write->ino : q->req->op->setattr->ino;
+}
+
+/* Take the replicas that failed out of the chunk, one op each. */
+static void drop_next(struct kreq *q)
+{
+	if (!q->n_failed)
+		return q->rep_done(q, 0);
+	uint32_t node = q->failed[--q->n_failed];
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__ChunkDrop cd = KRG__KDFS__CHUNK_DROP__INIT;
+	op.op_case = KRG__KDFS__OP__OP_CHUNK_DROP;
+	op.chunk_drop = &cd;
+	cd.ino = req_ino(q);
+	cd.index = q->chunk->index;
+	cd.node = node;
+	cd.version = q->chunk->version;
+	log_warn("kdfs: node %u missed a change of inode %llu chunk %u; dropping that replica", node,
+		 (unsigned long long)cd.ino, cd.index);
+	if (kdfs_propose(q, &op, dropped) < 0)
+		q->rep_done(q, -EIO);
+}
+
+/* One answer less; the last one decides. */
+static void rep_finish(struct kreq *q)
+{
+	if (--q->waiting > 0)
+		return;
+	if (q->n_failed >= q->chunk->n_nodes) {
+		q->n_failed = 0;
+		return q->rep_done(q, -EIO);
+	}
+	drop_next(q);
+}
+
+static void rep_one_done(struct rep_call *c, int status)
+{
+	struct kreq *q = c->q;
+	if (status < 0 && q->n_failed < ARRAY_SIZE(q->failed))
+		q->failed[q->n_failed++] = c->node;
+	free(c);
+	rep_finish(q);
+}
+
+static void rep_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	rep_one_done(data, status);
+}
+
+/* Send io (KMSG_WRITE or KMSG_TRUNC) to every replica of q->chunk; done once all answered. */
+static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, replicated_cb done)
+{
+	struct krg_kdfs *k = q->k;
+	io->index = q->chunk->index;
+	io->version = q->chunk->version;
+	io->has_gen = true;
+	io->gen = q->chunk->gen;
+	size_t n = krg__kdfs__chunk_io__get_packed_size(io);
+	uint8_t *buf = malloc(n ? n : 1);
+	if (!buf)
+		return done(q, -ENOMEM);
+	krg__kdfs__chunk_io__pack(io, buf);
+	q->rep_done = done;
+	q->n_failed = 0;
+	q->waiting = 1; /* ours, until every call is out: none can finish q early */
+	for (size_t i = 0; i < q->chunk->n_nodes; i++) {
+		struct rep_call *c = calloc(1, sizeof(*c));
+		if (!c) {
+			if (q->n_failed < ARRAY_SIZE(q->failed))
+				q->failed[q->n_failed++] = q->chunk->nodes[i];
+			continue;
+		}
+		c->q = q;
+		c->node = q->chunk->nodes[i];
+		q->waiting++;
+		if (c->node == k->self) {
+			int r = io->truncate ? kdfs_chunk_truncate(k->chunks, io->ino, io->index, io->gen, io->version,
+								   io->offset)
+					     : kdfs_chunk_write(k->chunks, io->ino, io->index, io->gen, io->version,
+								io->offset, io->data.data, io->data.len);
+			if (r < 0)
+				log_warn("kdfs: local replica of inode %llu chunk %u: %s",
+					 (unsigned long long)io->ino, io->index, strerror(-r));
+			rep_one_done(c, r);
+		} else if (!kdfs_node_up(k, c->node) ||
+			   krg_net_request(k->net, c->node, type, buf, n, PEER_TIMEOUT_MS, rep_reply_cb, c) < 0) {
+			rep_one_done(c, -EHOSTUNREACH);
+		}
+	}
+	free(buf);
+	rep_finish(q);
+}
+
+static void write_next(struct kreq *q);
+
+static void write_piece_done(struct kreq *q, int status)
+{
+	if (status < 0)
+		return kdfs_reply(q, status, NULL);
+	const Krg__Kdfs__Write *w = q->req->write;
+	size_t done = q->off - w->offset, n = MIN(w->data.len - done, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
+	q->off += n;
+	struct pending *p = kdfs_pending(q->k, w->ino, true);
+	if (p) {
+		p->size = MAX(p->size, q->off);
+		p->dirty = true;
+	}
+	set_chunk(q, NULL);
+	write_next(q);
+}
+
+static void write_piece(struct kreq *q)
+{
+	const Krg__Kdfs__Write *w = q->req->write;
+	size_t done = q->off - w->offset, n = MIN(w->data.len - done, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
+	Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
+	io.ino = w->ino;
+	io.offset = q->off % KDFS_CHUNK_SIZE;
+	io.has_data = true;
+	io.data.data = w->data.data + done;
+	io.data.len = n;
+	replicate(q, KMSG_WRITE, &io, write_piece_done);
+}
+
+static void allocated(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
+{
+	if (status < 0 || !res->chunk)
+		return kdfs_reply(q, status < 0 ? status : -EIO, NULL);
+	Krg__Kdfs__Chunk *c = chunk_dup(res->chunk);
+	if (!c)
+		return kdfs_reply(q, -ENOMEM, NULL);
+	set_chunk(q, c);
+	write_piece(q);
+}
+
+/* Replicas for a new chunk: this node, then the next up nodes after a
+ * point that depends on the chunk, so that files spread over the nodes. */
+static size_t pick_nodes(struct krg_kdfs *k, uint64_t ino, uint32_t index, uint32_t *out, size_t max)
+{
+	const struct krg_config *cfg = k->cfg;
+	size_t n = 0, want = MIN((size_t)cfg->kdfs_replicas, max);
+	out[n++] = k->self;
+	size_t start = (size_t)((ino + index) % (cfg->n_nodes ? cfg->n_nodes : 1));
+	for (size_t i = 0; i < cfg->n_nodes && n < want; i++) {
+		uint32_t id = cfg->nodes[(start + i) % cfg->n_nodes].id;
+		if (id != k->self && kdfs_node_up(k, id))
+			out[n++] = id;
+	}
+	return n;
+}
+
+static void write_next(struct kreq *q)
+{
+	const Krg__Kdfs__Write *w = q->req->write;
+	if (q->off >= w->offset + w->data.len) {
+		Krg__Kdfs__Reply r = KRG__KDFS__REPLY__INIT;
+		r.has_written = true;
+		r.written = (uint32_t)w->data.len;
+		return kdfs_reply(q, 0, &r);
+	}
+	uint32_t index = (uint32_t)(q->off / KDFS_CHUNK_SIZE);
+	Krg__Kdfs__Chunk *c;
+	int e = chunk_of(q->k, w->ino, index, &c, NULL);
+	if (e < 0)
+		return kdfs_reply(q, e, NULL);
+	if (c) {
+		set_chunk(q, c);
+		return write_piece(q);
+	}
+	uint32_t nodes[16];
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__ChunkAlloc ca = KRG__KDFS__CHUNK_ALLOC__INIT;
+	op.op_case = KRG__KDFS__OP__OP_CHUNK_ALLOC;
+	op.chunk_alloc = &ca;
+	ca.ino = w->ino;
+	ca.index = index;
+	ca.nodes = nodes;
+	ca.n_nodes = pick_nodes(q->k, w->ino, index, nodes, ARRAY_SIZE(nodes));
+	e = kdfs_propose(q, &op, allocated);
+	if (e < 0)
+		kdfs_reply(q, e, NULL);
+}
+
+void kdfs_io_write(struct kreq *q)
+{
+	const Krg__Kdfs__Write *w = q->req->write;
+	if (w->offset + w->data.len < w->offset || w->offset + w->data.len > (uint64_t)INT64_MAX)
+		return kdfs_reply(q, -EFBIG, NULL);
+	q->off = w->offset;
+	write_next(q);
+}
+
+/* ---- truncate ---- */
+
+static void truncated(struct kreq *q, int status)
+{
+	set_chunk(q, NULL);
+	q->after(q, status);
+}
+
+void kdfs_io_truncate(struct kreq *q, void (*then)(struct kreq *q, int status))
+{
+	const Krg__Kdfs__SetAttr *sa = q->req->op->setattr;
+	Krg__Kdfs__Chunk *c = NULL;
+	uint64_t size;
+	int e = chunk_of(q->k, sa->ino, (uint32_t)(sa->size / KDFS_CHUNK_SIZE), &c, &size);
+	if (e < 0 || !c || sa->size % KDFS_CHUNK_SIZE == 0) {
+		/* No chunk keeps a head: chunks past the end go with the op. */
+		if (c)
+			krg__kdfs__chunk__free_unpacked(c, NULL);
+		return then(q, e);
+	}
+	set_chunk(q, c);
+	Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
+	io.ino = sa->ino;
+	io.offset = sa->size % KDFS_CHUNK_SIZE;
+	io.has_truncate = true;
+	io.truncate = true;
+	q->after = then;
+	replicate(q, KMSG_TRUNC, &io, truncated);
+}
+
+/* ---- the peers' side ---- */
+
+static Krg__Kdfs__ChunkIO *peer_io(const struct krg_msg *msg, bool need_data)
+{
+	Krg__Kdfs__ChunkIO *io = krg__kdfs__chunk_io__unpack(NULL, msg->len, msg->body);
+	if (!io)
+		return NULL;
+	uint64_t len = need_data ? io->data.len : io->length;
+	if (io->offset > KDFS_CHUNK_SIZE || len > KDFS_CHUNK_SIZE - io->offset || (need_data && !io->has_data)) {
+		krg__kdfs__chunk_io__free_unpacked(io, NULL);
+		return NULL;
+	}
+	return io;
+}
+
+static void on_cread(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_kdfs *k = data;
+	Krg__Kdfs__ChunkIO *io = peer_io(msg, false);
+	if (!req_id) {
+		if (io)
+			krg__kdfs__chunk_io__free_unpacked(io, NULL);
+		return;
+	}
+	if (!io || !io->has_length) {
+		log_warn("kdfs: malformed chunk read from node %u refused", from);
+		if (io)
+			krg__kdfs__chunk_io__free_unpacked(io, NULL);
+		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+		return;
+	}
+	uint8_t *buf = malloc(io->length ? io->length : 1);
+	int r = buf ? kdfs_chunk_read(k->chunks, io->ino, io->index, io->gen, io->version, io->offset, buf, io->length)
+		    : -ENOMEM;
+	if (r < 0 && r != -ENOENT)
+		log_warn("kdfs: replica of inode %llu chunk %u: %s (node %u reads elsewhere)",
+			 (unsigned long long)io->ino, io->index, strerror(-r), from);
+	if (r == 0) {
+		Krg__Kdfs__ChunkData d = KRG__KDFS__CHUNK_DATA__INIT;
+		d.data.data = buf;
+		d.data.len = io->length;
+		size_t n = krg__kdfs__chunk_data__get_packed_size(&d);
+		uint8_t *out = malloc(n);
+		if (out) {
+			krg__kdfs__chunk_data__pack(&d, out);
+			krg_net_reply(net, from, req_id, 0, out, n);
+		} else {
+			krg_net_reply(net, from, req_id, -ENOMEM, NULL, 0);
+		}
+		free(out);
+	} else {
+		krg_net_reply(net, from, req_id, r, NULL, 0);
+	}
+	free(buf);
+	krg__kdfs__chunk_io__free_unpacked(io, NULL);
+}
+
+static void on_cchange(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_kdfs *k = data;
+	bool trunc = !strcmp(msg->type, KMSG_TRUNC);
+	Krg__Kdfs__ChunkIO *io = peer_io(msg, !trunc);
+	int r;
+	if (!io) {
+		log_warn("kdfs: malformed chunk change from node %u refused", from);
+		r = -EBADMSG;
+	} else if (trunc) {
+		r = kdfs_chunk_truncate(k->chunks, io->ino, io->index, io->gen, io->version, io->offset);
+	} else {
+		r = kdfs_chunk_write(k->chunks, io->ino, io->index, io->gen, io->version, io->offset, io->data.data,
+				     io->data.len);
+	}
+	if (r < 0 && io)
+		log_warn("kdfs: replica of inode %llu chunk %u: %s", (unsigned long long)io->ino, io->index,
+			 strerror(-r));
+	if (req_id)
+		krg_net_reply(net, from, req_id, r, NULL, 0);
+	if (io)
+		krg__kdfs__chunk_io__free_unpacked(io, NULL);
+}
+
+int kdfs_io_register(struct krg_kdfs *k)
+{
+	int r;
+	if ((r = krg_net_handle(k->net, KMSG_READ, on_cread, k)) < 0 || (r = krg_net_handle(k->net, KMSG_WRITE, on_cchange, k)) < 0 ||
+	    (r = krg_net_handle(k->net, KMSG_TRUNC, on_cchange, k)) < 0)
+		return r;
+	return 0;
+}

@@ -9,11 +9,13 @@
 #  3. a signal during a blocked msgrcv: EINTR, the handler ran, nothing
 #     consumed; with SA_RESTART too (Linux never restarts msgrcv);
 #  4. SEM_UNDO is applied when the process exits;
-#  5. Debian's python3-sysv-ipc, producer and consumer under krg run;
+#  5. Debian's python3-sysv-ipc, producer on node 2, consumer on node 1;
 #  6. checkpoint/restart of a process blocked in msgrcv: it comes back
 #     with krg's filter and receives what is sent after;
 #  7. migration of an intercepted process: it runs on with the filter, its
-#     calls served on the new node.
+#     calls served on the new node;
+#  8. migration in the middle of msgrcv: the call completes on the new
+#     node with what a process on the old one sends.
 PREFIX=icpt
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -90,7 +92,7 @@ for i in range(50):
 print("total", total)
 PYEOF
 on 1 sh -c "timeout 60 $KRG run -n 1 -- $PY $W/cons.py >$W/cons.out 2>&1 &"
-kr 1 -- $PY -c "
+kr 2 -- $PY -c "
 import sysv_ipc
 q = sysv_ipc.MessageQueue(0x777, sysv_ipc.IPC_CREAT)
 for i in range(50):
@@ -128,5 +130,16 @@ touch "$W/go"
 wait_for 20 "migrated script done" grep -q Seccomp "$W/mig.out"
 assert_contains "$(cat "$W/mig.out")" "got migrated type 1" "IPC calls after the migration"
 assert_contains "$(cat "$W/mig.out")" "Seccomp:	2" "children of the migrant carry the filter"
+
+echo "== 8. migration in the middle of msgrcv"
+on 1 sh -c "$KRG run -n 1 -- $I recv 0x7777 0 >$W/mid.out 2>&1 &"
+wait_for 10 "receiver started" on 1 pgrep -f "^$I recv 0x7777"
+sleep 0.3
+id=$(on 1 "$KRG" ps -a --json | $PY -c "import json,sys; print([p['id'] for p in json.load(sys.stdin)['processes'] if '$I recv 0x7777' in p['command']][0])")
+out=$(on 1 "$KRG" migrate "$id" 2 2>&1) || fail "migrate a process blocked in msgrcv: $out"
+wait_for 10 "receiver runs on node 2" on 2 pgrep -f "^$I recv 0x7777"
+assert_eq "$(kr 1 -- "$I" send 0x7777 1 crossed)" sent "send from node 1"
+wait_for 15 "migrated receiver got it" grep -q "got crossed" "$W/mid.out"
+assert_eq "$(kr 2 -- "$I" qnum 0x7777)" "qnum 0" "taken once"
 krgd_alive 1 && krgd_alive 2 || fail "a krgd died"
 echo "PASS"

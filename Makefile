@@ -42,6 +42,7 @@ bench: all
 	bash bench/migrate $(BUILD)
 	bash bench/sched $(BUILD)
 	bash bench/load $(BUILD)
+	bash bench/ipc-intercept $(BUILD)
 
 install: all
 	meson install -C $(BUILD)

@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libuv1-dev libraft-dev libprotobuf-c-dev
       protobuf-c-compiler libsodium-dev libxxhash-dev libssl-dev libcmocka-dev libfuse3-dev fuse3 liblmdb-dev iproute2
       procps util-linux python3 sqlite3 tmux clang
-      python3-drmaa)  # tests/drmaa: Debian's DRMAA binding against krg's libdrmaa
+      python3-drmaa   # tests/drmaa: Debian's DRMAA binding against krg's libdrmaa
+      python3-sysv-ipc)  # tests/intercept: System V IPC from Python under krg run
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

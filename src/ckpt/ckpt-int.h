@@ -176,6 +176,14 @@ int ckpt_stop_released(pid_t pid, int32_t img_pid, int sig, struct ckpt_error *e
 int ckpt_stop_parent_view(struct ckpt_tracee *parent, int32_t parent_pid, const Krg__Ckpt__Core *pcore, pid_t child_inner,
 			  int32_t child_pid, int stop_signal, bool chld_was_pending, struct ckpt_error *err);
 
+/* ---- seccomp.c ---- */
+/* Which seccomp filter the process has: none, or krg's IPC filter
+ * (*intercepted); any other is refused (one line in err). */
+int ckpt_seccomp_dump(pid_t pid, const struct ckpt_thread *th, size_t n, bool *intercepted, struct ckpt_error *err);
+/* Install krg's IPC filter in tracee t by an injected seccomp(); its
+ * listener, taken out of t, in *listener (close-on-exec). */
+int ckpt_seccomp_restore(struct ckpt_tracee *t, int *listener, struct ckpt_error *err);
+
 /* ---- core.c ---- */
 int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *threads, size_t n, Krg__Ckpt__Core **out, uint64_t *brk, struct ckpt_error *err);
 void ckpt_core_free(Krg__Ckpt__Core *c);

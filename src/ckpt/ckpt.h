@@ -139,6 +139,10 @@ struct ckpt_restore_opts {
 	size_t n_extra;
 	struct ckpt_lazy **lazy;  /* non-NULL: a lazy restore of a one-process image (below); *lazy is set
 				     to its handle, or NULL when everything was copied in before it runs */
+	int *ipc_listener;        /* non-NULL: an application that had krg's IPC filter gets it again, and
+				     its listener lands here (-1 if none; close-on-exec; the caller hands it
+				     to krgd). NULL: it comes back without (the node's own IPC, as any
+				     process outside krg: krg restart --local) */
 	int root_pdeathsig;       /* non-zero: the root gets this signal when the caller's thread dies
 				     (PR_SET_PDEATHSIG, set after its credentials, which would clear it):
 				     a restorer that stays its parent (a migration's holder) takes it along */

@@ -315,6 +315,10 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 	}
 	if ((r = dump_pending(pid, true, &c->shared_pending, &c->n_shared_pending, err)) < 0)
 		goto fail;
+	bool intercepted;
+	if ((r = ckpt_seccomp_dump(pid, th, n, &intercepted, err)) < 0)
+		goto fail;
+	c->has_ipc_intercepted = c->ipc_intercepted = intercepted;
 	/* The other threads: inject into each, then put its registers back
 	 * (a syscall it was in is restarted by hand: we are past the signal
 	 * stop where the kernel would have done it). */

@@ -742,6 +742,9 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	bool lazy = o && o->lazy;
 	if (lazy)
 		*o->lazy = NULL;
+	int ipc_lfd = -1;  /* krg's IPC filter's listener, until handed out */
+	if (o && o->ipc_listener)
+		*o->ipc_listener = -1;
 	int r = ckpt_image_load(dir, lazy ? CKPT_LOAD_PAGES_LAZY : CKPT_LOAD_PAGES, &img, err);
 	if (r < 0)
 		return r;
@@ -838,6 +841,15 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		r = ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
 		goto kill;
 	}
+	/* krg's IPC filter before anything forks or clones: they inherit it. */
+	bool want_ipc = o && o->ipc_listener;
+	for (size_t i = 1; want_ipc && i < n; i++)
+		if (ps[i].img->core && ps[i].img->core->ipc_intercepted && !(ps[0].img->core && ps[0].img->core->ipc_intercepted)) {
+			r = ckpt_fail(err, EBADMSG, "image: process %d has krg's IPC filter but the root %d has not", ps[i].img->info->pid, root_pid);
+			goto kill;
+		}
+	if (want_ipc && ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, &ipc_lfd, err)) < 0)
+		goto kill;
 	/* The tree's shape first, while every process is only a shell: each
 	 * forked by its parent with its own pid, a session leader making its
 	 * session before its children inherit it. */
@@ -944,6 +956,10 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 			if (ps[i].img->core && (ps[i].t.pending_sigs & (1ULL << (s - 1))))
 				kill(ps[i].pid, s);
 	*pid_out = pid;
+	if (want_ipc) {
+		*o->ipc_listener = ipc_lfd;
+		ipc_lfd = -1;
+	}
 	if (ckpt_lazy_running(ps[0].lazy)) {
 		ckpt_lazy_take_map(ps[0].lazy, &img.procs[0].pages);
 		*o->lazy = ps[0].lazy;
@@ -954,6 +970,8 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 kill:
 	kill_all(ps, n, o ? o->extra : NULL, o ? o->n_extra : 0);
 out:
+	if (ipc_lfd >= 0)
+		close(ipc_lfd);
 	if (n)
 		ckpt_lazy_free(ps[0].lazy, NULL);
 	if (r < 0 && ns)

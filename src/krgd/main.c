@@ -23,6 +23,7 @@
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
+#include "krgd/ipc_glue.h"
 #include "proc/ckptsvc.h"
 #include "proc/exec.h"
 #include "proc/migrate.h"
@@ -42,6 +43,7 @@ struct daemon {
 	struct krg_ckptsvc *ckpt;
 	struct krg_migsvc *mig;
 	struct krg_sched *sched;
+	struct krg_ipc_glue icpt;      /* IPC interception: listeners and their backend */
 	struct krg_ipc_service *ipc;   /* kept after stop (its handlers point at it) */
 	struct krg_kdfs *kdfs;         /* stores freed once the cluster is closed */
 	uv_signal_t sigterm, sigint;
@@ -93,6 +95,10 @@ static void daemon_stop(struct daemon *d, int code)
 	log_info("stopping");
 	/* Services first (they use the layers below), then membership. */
 	krg_kdfs_stop(d->kdfs);
+	/* The listeners before the service they call; no new application
+	 * gets the filter from here on. */
+	d->services.intercept = NULL;
+	krg_ipc_glue_stop(&d->icpt);
 	krg_ipc_service_stop(d->ipc);
 	krg_migsvc_stop(d->mig);
 	krg_sched_stop(d->sched);
@@ -335,13 +341,18 @@ int main(int argc, char **argv)
 		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
 	d.services.sched = d.sched;
 	if (r == 0)
+		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
+	/* The cluster's IPC service serves the intercepted calls of krg
+	 * processes (docs/ipc.md, "Interception"). */
+	if (r == 0 && d.cfg.ipc_intercept)
+		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, d.ipc, err, sizeof(err));
+	d.services.intercept = d.icpt.in;
+	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
 	if (r == 0)
 		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
 	if (r == 0)
 		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
-	if (r == 0)
-		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
 	if (r == 0)
 		r = krg_kdfs_start(d.kdfs, err, sizeof(err));
 	if (r < 0) {

@@ -21,6 +21,7 @@ void krg_config_defaults(struct krg_config *c)
 	snprintf(c->key_file, sizeof(c->key_file), "/etc/krg/cluster.key");
 	snprintf(c->api_socket, sizeof(c->api_socket), KRG_DEFAULT_SOCKET);
 	c->encrypt = true;
+	c->ipc_intercept = true;
 	c->heartbeat_ms = 250;
 	c->failure_timeout_ms = 3000;
 	c->election_timeout_ms = 1000;
@@ -188,6 +189,8 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			snprintf(c->api_socket, sizeof(c->api_socket), "%s", v);
 		} else if (!strcmp(k, "encrypt")) {
 			r = parse_bool(v, &c->encrypt);
+		} else if (!strcmp(k, "ipc_intercept")) {
+			r = parse_bool(v, &c->ipc_intercept);
 		} else if (!strcmp(k, "heartbeat_ms")) {
 			r = parse_uint(v, MS_MAX, &u);
 			c->heartbeat_ms = (unsigned)u;

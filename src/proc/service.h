@@ -11,6 +11,7 @@ struct krg_api_server;
 struct krg_cluster;
 struct krg_proc_table;
 struct krg_sched;
+struct krg_intercept;
 
 struct krg_services {
 	uv_loop_t *loop;
@@ -20,4 +21,5 @@ struct krg_services {
 	struct krg_cluster *cluster;    /* borrowed */
 	struct krg_proc_table *table;   /* set once the process table service runs */
 	struct krg_sched *sched;        /* set once the scheduler runs (placement, capabilities) */
+	struct krg_intercept *intercept; /* IPC interception (ipc/intercept_svc.h); NULL: krg processes use the node's own IPC */
 };

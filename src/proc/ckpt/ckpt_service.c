@@ -56,6 +56,8 @@
 #include "net/net.h"
 #include "ckpt/store.h"
 #include "proc/ckptsvc.h"
+#include "ipc/intercept.h"
+#include "ipc/intercept_svc.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
 #include "proc/table/table-int.h"
@@ -217,6 +219,7 @@ struct work {
 	uid_t caller;
 	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
 	pid_t krgd;      /* the worker's parent */
+	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
 };
 
 /* Close every fd from 3 up but keep_a and keep_b (-1: none). */
@@ -280,9 +283,17 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		if (r == 0) {
 			struct ckpt_error err = { { 0 } };
 			struct ckpt_pidns ns = { 0 };
-			struct ckpt_restore_opts o = { .root_pdeathsig = SIGKILL };
+			int lfd = -1;
+			struct ckpt_restore_opts o = { .root_pdeathsig = SIGKILL, .ipc_listener = w->isock >= 0 ? &lfd : NULL };
 			pid_t pid;
 			r = ckpt_restore_opts(msg, w->new_pidns ? &ns : NULL, &o, &pid, &err);
+			/* Its IPC calls wait in the kernel until krgd has the listener. */
+			if (r == 0 && lfd >= 0 && (r = krg_intercept_send_fd(w->isock, lfd)) < 0) {
+				snprintf(err.msg, sizeof(err.msg), "handing the IPC listener to krgd: %s", strerror(-r));
+				kill(pid, SIGKILL);
+			}
+			if (lfd >= 0)
+				close(lfd);
 			if (r < 0)
 				snprintf(msg, sizeof(msg), "%s", err.msg);
 			else
@@ -328,11 +339,16 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 	}
 	struct work wk = *w;
 	wk.krgd = c->krgd;
+	wk.isock = -1;
+	if (w->restart && c->s->intercept && krg_intercept_channel(c->s->intercept, &wk.isock) < 0)
+		wk.isock = -1;
 	pid_t pid = fork();
 	if (pid < 0) {
 		int r = -errno;
 		close(p[0]);
 		close(p[1]);
+		if (wk.isock >= 0)
+			close(wk.isock);
 		free(j);
 		return r;
 	}
@@ -341,6 +357,8 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 		worker_main(p[1], &wk);
 	}
 	close(p[1]);
+	if (wk.isock >= 0)
+		close(wk.isock);
 	j->o = o;
 	j->restart = w->restart;
 	uv_pipe_init(c->s->loop, &j->pipe, 0);

@@ -90,6 +90,9 @@ int exec_shell_status(bool signaled, int code_or_sig);
 /* krg restart --foreground (exec_restart.c), in the exec child on the
  * stream's stdio: restore the image APPID/VERSION of this node's store for
  * `caller`, on terminal `tty` (NULL: pipes), close errfd once it runs,
+ * send the IPC listener of an application that had one on isock (-1:
+ * none wanted; closed),
  * then stand in for it and exit as it does. Returns only on failure:
  * -errno and one line in msg. */
-int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const char *tty, int errfd, char *msg, size_t len);
+int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const char *tty, int errfd, int isock, char *msg,
+		       size_t len);

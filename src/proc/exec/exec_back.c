@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+#include "ipc/intercept.h"
+#include "ipc/intercept_svc.h"
 #include "lib/log.h"
 #include "proc/exec/exec-int.h"
 #include "proc/exec/exec_msg.h"
@@ -425,10 +427,11 @@ struct spawn_ctx {
 	bool restart;                 /* krg restart --foreground: restore, not exec */
 	uint32_t restart_appid, restart_version;
 	pid_t krgd;                   /* the child's parent: it dies with it */
+	int isock;                    /* -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
 };
 
 struct child_err {
-	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other, 8 restart */
+	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other, 8 restart, 9 IPC filter */
 	int err;
 	char msg[512];             /* restart: why, in words */
 };
@@ -469,15 +472,32 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (errfd > 3)
-			close_range(3, (unsigned)errfd - 1, 0);
-		close_range((unsigned)errfd + 1, ~0u, 0);
+		/* Keep errfd and the listener's way to krgd. */
+		int lo = c->isock >= 0 && c->isock < errfd ? c->isock : errfd, hi = lo == errfd ? c->isock : errfd;
+		if (lo > 3)
+			close_range(3, (unsigned)lo - 1, 0);
+		if (hi > lo + 1)
+			close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+		close_range((unsigned)(hi > lo ? hi : lo) + 1, ~0u, 0);
 		struct child_err ce = { .stage = 8 };
-		ce.err = -exec_restart_child(c->restart_appid, c->restart_version, c->uid, c->tty ? c->slave : NULL, errfd, ce.msg,
-					     sizeof(ce.msg));
+		ce.err = -exec_restart_child(c->restart_appid, c->restart_version, c->uid, c->tty ? c->slave : NULL, errfd,
+					     c->isock, ce.msg, sizeof(ce.msg));
 		ssize_t w = write(errfd, &ce, sizeof(ce));
 		(void)w;
 		_exit(127);
+	}
+	/* The IPC filter while still root (CAP_SYS_ADMIN: no no_new_privs,
+	 * setuid programs keep working); every process of the application
+	 * inherits it, through fork and exec. Its listener goes to krgd. */
+	if (c->isock >= 0) {
+		int lfd = krg_intercept_install();
+		if (lfd < 0)
+			child_fail(errfd, 9, -lfd);
+		int r = krg_intercept_send_fd(c->isock, lfd);
+		if (r < 0)
+			child_fail(errfd, 9, -r);
+		close(lfd);
+		close(c->isock);
 	}
 	if (setgroups(c->n_groups, c->groups) < 0)
 		child_fail(errfd, 1, errno);
@@ -527,8 +547,9 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 
 static const char *stage_name(int stage)
 {
-	static const char *n[] = { "?", "setgroups", "setgid", "setuid", "chdir", "exec", "terminal", "setup", "restart" };
-	return stage >= 0 && stage < 9 ? n[stage] : "?";
+	static const char *n[] = { "?", "setgroups", "setgid", "setuid", "chdir", "exec", "terminal", "setup", "restart",
+				   "installing the IPC filter" };
+	return stage >= 0 && stage < 10 ? n[stage] : "?";
 }
 
 static void spawn_reply(struct krg_exec *e, uint32_t from, uint64_t req_id, int err, const char *msg, pid_t pid)
@@ -558,7 +579,7 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	char line[512];
 	int fds[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	int errp[2] = { -1, -1 }, master = -1;
-	struct spawn_ctx c = { 0 };
+	struct spawn_ctx c = { .isock = -1 };
 	int err = 0;
 
 	if (!req_id)
@@ -612,6 +633,12 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	c.restart_appid = r->restart_appid;
 	c.restart_version = r->restart_version;
 	c.krgd = getpid();
+	c.isock = -1;
+	if (e->s->intercept && (err = krg_intercept_channel(e->s->intercept, &c.isock)) < 0) {
+		snprintf(line, sizeof(line), "cannot start %s on node %u: IPC interception: %s", r->argv[0], e->self,
+			 strerror(-err));
+		goto fail_msg;
+	}
 	if (c.tty) {
 		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
@@ -650,6 +677,9 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	}
 	if (pid == 0)
 		child_run(&c, fds[0][0], fds[1][1], fds[2][1], errp[1]);
+	if (c.isock >= 0)
+		close(c.isock);
+	c.isock = -1;
 	close(errp[1]);
 	errp[1] = -1;
 	for (int i = 0; i < 3; i++) {
@@ -750,6 +780,8 @@ fail:
 fail_msg:
 	spawn_reply(e, from, req_id, err, line, 0);
 cleanup:
+	if (c.isock >= 0)
+		close(c.isock);
 	for (int i = 0; i < 3; i++)
 		for (int j = 0; j < 2; j++)
 			if (fds[i][j] >= 0)

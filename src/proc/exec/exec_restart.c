@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "ckpt/ckpt.h"
 #include "ckpt/store.h"
+#include "ipc/intercept.h"
 #include "proc/exec/exec-int.h"
 
 static volatile pid_t app_root;
@@ -26,7 +27,8 @@ static void forward(int sig)
 		kill(app_root, sig);
 }
 
-int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const char *tty, int errfd, char *msg, size_t len)
+int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const char *tty, int errfd, int isock, char *msg,
+		       size_t len)
 {
 	char dir[4400];
 	/* Only root and the images' owner (the store checks). */
@@ -38,12 +40,23 @@ int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const cha
 	struct ckpt_error err = { { 0 } };
 	/* We stay its parent: killed, we take it along (krgd would adopt it,
 	 * running with nobody's stream to report to). */
-	struct ckpt_restore_opts o = { .replace_tty = tty, .root_pdeathsig = SIGKILL };
+	int lfd = -1;
+	struct ckpt_restore_opts o = { .replace_tty = tty, .root_pdeathsig = SIGKILL, .ipc_listener = isock >= 0 ? &lfd : NULL };
 	pid_t pid;
 	if ((r = ckpt_restore_opts(dir, NULL, &o, &pid, &err)) < 0) {
 		snprintf(msg, len, "%s", err.msg);
 		return r;
 	}
+	/* Its IPC calls wait in the kernel until krgd has the listener. */
+	if (lfd >= 0 && (r = krg_intercept_send_fd(isock, lfd)) < 0) {
+		kill(pid, SIGKILL);
+		snprintf(msg, len, "handing the IPC listener to krgd: %s", strerror(-r));
+		return r;
+	}
+	if (lfd >= 0)
+		close(lfd);
+	if (isock >= 0)
+		close(isock);
 	app_root = pid;
 	/* Keyboard signals reach the job through the terminal itself. */
 	static const int fwd[] = { SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGINT, SIGQUIT, SIGTSTP };

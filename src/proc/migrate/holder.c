@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ckpt/ckpt.h"
+#include "ipc/intercept.h"
 #include "lib/log.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
@@ -199,8 +200,9 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	struct ckpt_lazy *lz = NULL;
 	/* It dies with us (SIGKILL): nobody else could signal it, reap it or
 	 * serve its memory, and home reports it killed. */
+	int lfd = -1;
 	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng, .lazy = getenv("KRG_MIG_NO_LAZY") ? NULL : &lz,
-					.root_pdeathsig = SIGKILL };
+					.root_pdeathsig = SIGKILL, .ipc_listener = hd->isock >= 0 ? &lfd : NULL };
 	struct ckpt_error err = { { 0 } };
 	pid_t pid;
 	struct timespec t0, t1;
@@ -217,6 +219,15 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		mig_rm_rf(fifodir);
 		_exit(0);
 	}
+	/* Its IPC calls wait in the kernel until krgd has the listener. */
+	if (lfd >= 0) {
+		int e = krg_intercept_send_fd(hd->isock, lfd);
+		if (e < 0)
+			fprintf(stderr, "krg holder: handing the IPC listener to krgd: %s\n", strerror(-e));
+		close(lfd);
+	}
+	if (hd->isock >= 0)
+		close(hd->isock);
 	for (size_t g = 0; g < ng; g++)
 		mig_send(sock, MF_GHOST, hd->kid_home[g], xs[g].got, NULL, 0);
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);

@@ -41,6 +41,7 @@
 #include "proc/migrate/filemsg.h"
 #include "proc/migrate/mig_msg.h"
 #include "proc/migrate/mig-int.h"
+#include "ipc/intercept_svc.h"
 #include "proc/migrate/worker.h"
 #include "proc/procid.h"
 #include "proc/table/table-int.h"
@@ -2079,6 +2080,11 @@ static void rx_try_start(struct rx *x)
 		rx_free(x, true);
 		return;
 	}
+	/* A migrant with krg's IPC filter gets it back here, its listener
+	 * ours (docs/ipc.md). */
+	hd.isock = -1;
+	if (m->s->intercept && krg_intercept_channel(m->s->intercept, &hd.isock) < 0)
+		hd.isock = -1;
 	pid_t krgd = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -2091,6 +2097,8 @@ static void rx_try_start(struct rx *x)
 		mig_holder_main(sv[1], &hd);
 	}
 	close(sv[1]);
+	if (hd.isock >= 0)
+		close(hd.isock);
 	if (pid < 0) {
 		close(sv[0]);
 		free(h);

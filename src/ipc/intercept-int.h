@@ -1,0 +1,62 @@
+/* intercept-int.h — internals of the IPC listener service
+ * (intercept_svc.h): a notification decoded into the engine's request,
+ * the caller's credentials, the answer written back. */
+#pragma once
+#include <linux/seccomp.h>
+#include "ipc/intercept_svc.h"
+
+/* One call: the request and everything it points to, owned. */
+struct icall {
+	int nr;                       /* x86_64 syscall number */
+	struct krg_ipc_req req;       /* pointers below */
+	struct krg_ipc_caller who;    /* cred.groups: groups below */
+	uint8_t *text;                /* msgsnd: the text */
+	struct krg_ipc_sembuf *sops;  /* semop */
+	uint16_t *vals;               /* SETALL */
+	uint32_t *groups;
+	uint64_t out_addr;            /* msgrcv's msgp, *ctl's buf, GETALL's array */
+	bool sem_undo;                /* a semop with SEM_UNDO: follow the process to its exit */
+};
+
+/* Decode notification n (x86_64) into c, reading the caller's memory with
+ * process_vm_readv. 0, or -errno to answer at once: Linux's checks that
+ * come before the object is looked up (sizes against lim, then EFAULT),
+ * ENOSYS for a call that is not ours, ESRCH if the caller is gone. */
+int icall_decode(const struct seccomp_notif *n, const struct krg_ipc_limits *lim, struct icall *c);
+/* The caller's credentials and pids from /proc/TID/status into c->who
+ * (proc_id left 0). 0 or -errno (ESRCH: gone, ENOMEM: too many groups). */
+int icall_creds(pid_t tid, struct icall *c);
+/* Write reply r's outputs into the caller; the syscall's result: r->ret,
+ * or -EFAULT when the caller's buffer could not take them (as Linux, a
+ * message received into a bad buffer is consumed all the same). */
+long icall_write_reply(pid_t tid, const struct icall *c, const struct krg_ipc_reply *r);
+void icall_free(struct icall *c);
+/* The tgid of thread tid as krgd sees it; 0 if gone. */
+pid_t icall_tgid(pid_t tid);
+
+/* Copy len bytes from process pid at addr. 0, -EFAULT (also for a
+ * partial copy: *got says how much), -ESRCH. */
+int icall_read(pid_t pid, uint64_t addr, void *buf, size_t len, size_t *got);
+int icall_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+
+/* ---- intercept_restart.c: a restart after a handler, or without ---- */
+#define IRESTART_MAX_STALE 4
+struct irestart_frame {
+	size_t off;                   /* in the search area below the red zone */
+	uint64_t hash;                /* of its saved registers */
+};
+/* Taken when a call parks: its stack pointer and the frames of this call
+ * already below it (stale: they do not count later). */
+struct irestart_probe {
+	bool valid;
+	uint64_t sp;
+	size_t nstale;
+	struct irestart_frame stale[IRESTART_MAX_STALE];
+};
+void irestart_probe(pid_t tid, const struct seccomp_data *d, struct irestart_probe *p);
+/* The thread is back with call d after its parked call was dropped: did
+ * a signal handler run in between, the kernel restarting the call
+ * (SA_RESTART)? Then Linux's answer is EINTR. */
+bool irestart_after_handler(pid_t tid, const struct seccomp_data *d, const struct irestart_probe *p);
+/* The stack pointer of thread tid, blocked in a syscall. */
+int irestart_sp(pid_t tid, uint64_t *sp);

@@ -1,0 +1,53 @@
+/* intercept.h — System V IPC syscalls of krg processes served by krgd
+ * (docs/ipc.md, "Interception").
+ *
+ * Every process of a krg application carries a seccomp filter that sends
+ * msgget, msgsnd, msgrcv, msgctl, semget, semop, semtimedop and semctl to
+ * a listener in krgd (user notification) and lets every other syscall run
+ * natively. Two halves:
+ *
+ *  - the filter (intercept_filter.c, intercept_fdpass.c; lib_ipc_filter,
+ *    no dependencies): the BPF program, installing it in the calling
+ *    process (async-signal-safe: used between fork and exec), recognising
+ *    it in a checkpointed process, and passing the listener fd to krgd;
+ *  - the listener (intercept_svc.h; lib_ipc_intercept, on libuv): one per
+ *    application tree, it reads the caller's arguments and credentials,
+ *    hands the call to a backend (the cluster's IPC service) and writes
+ *    the answer back.
+ *
+ * Architectures: the filter checks seccomp_data.arch. x86_64 calls go to
+ * krgd. x32 (nr | __X32_SYSCALL_BIT) and i386 (ipc(2) with a msg/sem call,
+ * and the direct i386 msg/sem syscalls) fail with ENOSYS: krg does not
+ * serve those layouts, and letting them through would silently hand the
+ * program node-local objects. Shared memory is not intercepted. */
+#pragma once
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- the filter (lib_ipc_filter) ---- */
+
+/* Instructions in krg's filter program. */
+#define KRG_INTERCEPT_FILTER_LEN 48
+
+/* krg's filter program: the same bytes every time (a checkpoint compares
+ * a process's filter with it). Returns the number of instructions. */
+size_t krg_intercept_filter(struct sock_filter out[KRG_INTERCEPT_FILTER_LEN]);
+
+/* Is this filter program (from PTRACE_SECCOMP_GET_FILTER) krg's? */
+bool krg_intercept_filter_is_ours(const struct sock_filter *prog, size_t n);
+
+/* Install the filter in the calling thread (and so in every process it
+ * will fork and exec). Needs CAP_SYS_ADMIN (krgd's exec child, still
+ * root): no PR_SET_NO_NEW_PRIVS, so setuid programs keep working.
+ * Async-signal-safe. Returns the listener fd (close-on-exec), or -errno. */
+int krg_intercept_install(void);
+
+/* Pass a listener fd to krgd over a unix socket (SCM_RIGHTS).
+ * Async-signal-safe. 0 or -errno. */
+int krg_intercept_send_fd(int sock, int fd);
+/* Receive one: *fd the listener (close-on-exec), 0; -EAGAIN if nothing
+ * is waiting, 0 with *fd = -1 at end of stream, or -errno. */
+int krg_intercept_recv_fd(int sock, int *fd);

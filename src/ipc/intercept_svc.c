@@ -1,0 +1,649 @@
+/* intercept_svc.c — krgd's listener for intercepted IPC calls
+ * (intercept_svc.h).
+ *
+ * Map:
+ *   listeners   one uv_poll per seccomp listener fd (an application tree);
+ *               readable -> one SECCOMP_IOCTL_NOTIF_RECV (never more: a
+ *               RECV with nothing queued would block krgd);
+ *   held calls  every notification received and not yet answered, in a
+ *               list and a tid hash; a new call from a thread proves its
+ *               previous one was dropped by the kernel;
+ *   check timer ID_VALID of each held call every check_ms: calls whose
+ *               caller took a signal or died are cancelled;
+ *   processes   pidfds of processes that used SEM_UNDO: readable at
+ *               their exit -> backend process_exit;
+ *   channels    sockets on which krgd's children send listener fds. */
+#include <errno.h>
+#include <linux/audit.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "ipc/intercept-int.h"
+#include "ipc/intercept.h"
+#include "lib/log.h"
+
+#define NBUCKET 256
+#define DEFAULT_MAX_PENDING 4096
+#define DEFAULT_CHECK_MS 50
+
+struct lsn {                      /* one listener fd: an application tree */
+	struct lsn *next, *prev;
+	struct krg_intercept *in;
+	int fd;
+	uv_poll_t poll;
+	bool closing;
+};
+
+struct held {                     /* a notification not answered yet */
+	struct held *next, *prev;     /* in->held */
+	struct held *hnext;           /* tid bucket */
+	struct lsn *l;                /* borrowed; NULL once its listener closed */
+	uint64_t id;                  /* notification id */
+	uint64_t token;               /* the backend's name for the call */
+	pid_t tid;
+	uint32_t euid;                /* counted against this user's limit */
+	struct icall c;               /* the call, kept for undeliverable() */
+	struct seccomp_data data;     /* as notified: to recognise its restart */
+	struct irestart_probe probe;  /* taken when it parked (intercept_restart.c) */
+	bool in_submit;               /* done may come from inside submit */
+	bool done;                    /* answered */
+	bool counted;                 /* waits: counted against its user's limit */
+	uint64_t dropped_at;          /* != 0: its caller left (uv_now ms); kept a while to tell how it comes back */
+};
+
+#define DROPPED_KEEP_MS 10000     /* a handler slower than this makes a restarted call a new one */
+
+struct tproc {                    /* a process followed to its exit (SEM_UNDO) */
+	struct tproc *next;
+	struct krg_intercept *in;
+	pid_t tgid;                   /* as krgd sees it */
+	uint64_t proc_id;             /* cluster-wide */
+	int32_t pid;                  /* as it saw itself (sempid) */
+	int pidfd;
+	uv_poll_t poll;
+};
+
+struct chan {                     /* a child's socket sending listener fds */
+	struct chan *next, *prev;
+	struct krg_intercept *in;
+	int fd;
+	uv_poll_t poll;
+};
+
+struct ucount {
+	uint32_t uid, n;
+};
+
+struct krg_intercept {
+	uv_loop_t *loop;
+	const struct krg_intercept_backend *be;
+	void *ctx;
+	unsigned max_pending, check_ms;
+	struct lsn *lsns;
+	struct held *held;
+	struct held *bucket[NBUCKET];
+	struct tproc *procs[NBUCKET];
+	struct chan *chans;
+	struct ucount *users;
+	size_t n_users;
+	uv_timer_t check;
+	size_t notif_size, resp_size;     /* the kernel's struct sizes (SECCOMP_GET_NOTIF_SIZES) */
+	struct krg_ipc_limits limits;     /* the node's, checked before reading buffers */
+	uint64_t next_token;
+	struct krg_intercept_stats st;
+	bool stopping;
+	int handles;                      /* open uv handles */
+};
+
+/* ---- bookkeeping ---- */
+
+static struct ucount *user(struct krg_intercept *in, uint32_t uid, bool add)
+{
+	for (size_t i = 0; i < in->n_users; i++)
+		if (in->users[i].uid == uid)
+			return &in->users[i];
+	if (!add)
+		return NULL;
+	struct ucount *u = realloc(in->users, (in->n_users + 1) * sizeof(*u));
+	if (!u)
+		return NULL;
+	in->users = u;
+	u[in->n_users] = (struct ucount){ uid, 0 };
+	return &u[in->n_users++];
+}
+
+static struct held **bucket_of(struct krg_intercept *in, pid_t tid)
+{
+	return &in->bucket[(unsigned)tid % NBUCKET];
+}
+
+static struct held *held_by_tid(struct krg_intercept *in, pid_t tid)
+{
+	for (struct held *h = *bucket_of(in, tid); h; h = h->hnext)
+		if (h->tid == tid)
+			return h;
+	return NULL;
+}
+
+static void held_unlink(struct krg_intercept *in, struct held *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		in->held = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	for (struct held **p = bucket_of(in, h->tid); *p; p = &(*p)->hnext)
+		if (*p == h) {
+			*p = h->hnext;
+			break;
+		}
+	struct ucount *u = h->counted ? user(in, h->euid, false) : NULL;
+	if (u && u->n)
+		u->n--;
+	in->st.held--;
+	icall_free(&h->c);
+	free(h);
+}
+
+static bool id_valid(int fd, uint64_t id)
+{
+	return fd >= 0 && ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+static void handle_gone(struct krg_intercept *in);
+
+static void handle_closed(uv_handle_t *h)
+{
+	handle_gone(h->data);
+}
+
+/* The last handle closed after stop frees the service. */
+static void handle_gone(struct krg_intercept *in)
+{
+	if (--in->handles == 0 && in->stopping) {
+		free(in->users);
+		free(in);
+	}
+}
+
+static void lsn_closed(uv_handle_t *h)
+{
+	struct lsn *l = h->data;
+	struct krg_intercept *in = l->in;
+	close(l->fd);
+	free(l);
+	handle_gone(in);
+}
+
+static void chan_closed(uv_handle_t *h)
+{
+	struct chan *c = h->data;
+	struct krg_intercept *in = c->in;
+	close(c->fd);
+	free(c);
+	handle_gone(in);
+}
+
+/* ---- answering ---- */
+
+static int send_resp(struct krg_intercept *in, int fd, uint64_t id, long ret)
+{
+	/* The kernel's struct may have grown: zeroed tail. */
+	uint8_t buf[256] = { 0 };
+	struct seccomp_notif_resp *r = (void *)buf;
+	r->id = id;
+	if (ret < 0)
+		r->error = (int32_t)ret;
+	else
+		r->val = ret;
+	if (in->resp_size > sizeof(buf))
+		return -EINVAL;
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, r) < 0)
+		return -errno;
+	return 0;
+}
+
+static void call_done(void *cookie, struct krg_ipc_reply *reply)
+{
+	struct held *h = cookie;
+	struct krg_intercept *in = h->l ? h->l->in : NULL;
+	if (h->done || !in) {
+		krg_ipc_reply_release(reply);
+		return;
+	}
+	h->done = true;
+	long ret = icall_write_reply(h->tid, &h->c, reply);
+	if (ret == -EFAULT && reply->ret >= 0)
+		in->st.efault++;
+	int s = send_resp(in, h->l->fd, h->id, ret);
+	if (s < 0) {
+		/* Interrupted just now (ENOENT): its syscall restarts or fails
+		 * EINTR; what the call did must not stay done. */
+		in->st.undelivered++;
+		log_debug("ipc intercept: thread %d: answer not delivered (%s)", h->tid, strerror(-s));
+		if (reply->ret >= 0)
+			in->be->undeliverable(in->ctx, &h->c.who, &h->c.req, reply);
+	}
+	krg_ipc_reply_release(reply);
+	if (!h->in_submit)
+		held_unlink(in, h);
+}
+
+/* The caller of h is gone from its syscall (signal, death). A parked
+ * call is kept a while, cancelled, to recognise its restart (keep). */
+static void held_drop(struct krg_intercept *in, struct held *h, bool keep)
+{
+	if (!h->dropped_at) {
+		in->st.interrupted++;
+		if (!h->done)
+			in->be->cancel(in->ctx, h->token);
+		h->done = true;
+	}
+	if (keep && h->probe.valid && !h->dropped_at) {
+		h->dropped_at = uv_now(in->loop) | 1;
+		return;
+	}
+	held_unlink(in, h);
+}
+
+/* Linux never restarts these after a signal handler (man 7 signal). */
+static bool eintr_call(const struct icall *c)
+{
+	return c->req.op == KRG_IPC_OP_MSGRCV || c->req.op == KRG_IPC_OP_MSGSND || c->req.op == KRG_IPC_OP_SEMOP;
+}
+
+/* ---- processes followed for SEM_UNDO ---- */
+
+static void proc_closed(uv_handle_t *h)
+{
+	struct tproc *t = h->data;
+	struct krg_intercept *in = t->in;
+	close(t->pidfd);
+	free(t);
+	handle_gone(in);
+}
+
+static void proc_exit_cb(uv_poll_t *p, int status, int events)
+{
+	struct tproc *t = p->data;
+	struct krg_intercept *in = t->in;
+	/* libuv may report a readiness that is not (there): ask the pidfd. */
+	struct pollfd pf = { .fd = t->pidfd, .events = POLLIN };
+	if (status == 0 && (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN)))
+		return;
+	for (struct tproc **q = &in->procs[(unsigned)t->tgid % NBUCKET]; *q; q = &(*q)->next)
+		if (*q == t) {
+			*q = t->next;
+			break;
+		}
+	in->be->process_exit(in->ctx, t->proc_id, t->pid);
+	uv_close((uv_handle_t *)&t->poll, proc_closed);
+}
+
+/* Follow process tgid (whose thread holds notification id on fd, so the
+ * pid is still that process's when pidfd_open succeeds and the id is
+ * still valid after it). */
+static void proc_follow(struct krg_intercept *in, pid_t tgid, uint64_t proc_id, int32_t pid, int fd, uint64_t id)
+{
+	struct tproc **b = &in->procs[(unsigned)tgid % NBUCKET];
+	for (struct tproc *t = *b; t; t = t->next)
+		if (t->tgid == tgid)
+			return;
+	int pfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	if (pfd < 0) {
+		log_warn("ipc intercept: process %d: pidfd_open: %s (its SEM_UNDO would not be applied)", tgid, strerror(errno));
+		return;
+	}
+	if (!id_valid(fd, id)) {
+		close(pfd);
+		return;
+	}
+	struct tproc *t = calloc(1, sizeof(*t));
+	if (!t || uv_poll_init(in->loop, &t->poll, pfd) < 0) {
+		free(t);
+		close(pfd);
+		log_warn("ipc intercept: process %d: cannot follow it (its SEM_UNDO would not be applied)", tgid);
+		return;
+	}
+	in->handles++;
+	t->in = in;
+	t->tgid = tgid;
+	t->proc_id = proc_id;
+	t->pid = pid;
+	t->pidfd = pfd;
+	t->poll.data = t;
+	uv_poll_start(&t->poll, UV_READABLE, proc_exit_cb);
+	t->next = *b;
+	*b = t;
+}
+
+/* ---- receiving ---- */
+
+static void lsn_close(struct lsn *l);
+
+static void serve(struct lsn *l, const struct seccomp_notif *n)
+{
+	struct krg_intercept *in = l->in;
+	in->st.notifications++;
+	pid_t tid = (pid_t)n->pid;
+	/* A thread is in one syscall at a time: an older call of this thread
+	 * was dropped by the kernel (a signal; the syscall restarted). */
+	struct held *old = held_by_tid(in, tid);
+	bool eintr = old && old->probe.valid && old->data.nr == n->data.nr &&
+		     old->data.instruction_pointer == n->data.instruction_pointer &&
+		     !memcmp(old->data.args, n->data.args, sizeof(n->data.args)) &&
+		     irestart_after_handler(tid, &n->data, &old->probe);
+	if (old)
+		held_drop(in, old, false);
+	if (eintr) {
+		/* A handler ran and the kernel restarted the call (SA_RESTART):
+		 * Linux would have returned EINTR. */
+		in->st.eintr++;
+		send_resp(in, l->fd, n->id, -EINTR);
+		return;
+	}
+	if (n->data.arch != AUDIT_ARCH_X86_64) {
+		send_resp(in, l->fd, n->id, -ENOSYS);
+		return;
+	}
+	struct held *h = calloc(1, sizeof(*h));
+	if (!h) {
+		send_resp(in, l->fd, n->id, -ENOMEM);
+		return;
+	}
+	int r = icall_decode(n, &in->limits, &h->c);
+	if (r == 0)
+		r = icall_creds(tid, &h->c);
+	/* What we read belongs to the caller only if it still waits: the
+	 * thread could have died and its pid been reused meanwhile. */
+	if (!id_valid(l->fd, n->id) || r == -ESRCH) {
+		icall_free(&h->c);
+		free(h);
+		return;
+	}
+	pid_t tgid = r == 0 ? icall_tgid(tid) : 0;
+	if (r == 0 && !tgid)
+		r = -ESRCH;
+	if (r < 0) {
+		if (r != -ESRCH)
+			send_resp(in, l->fd, n->id, r);
+		icall_free(&h->c);
+		free(h);
+		return;
+	}
+	h->c.who.proc_id = in->be->proc_id(in->ctx, tgid);
+	h->l = l;
+	h->id = n->id;
+	h->tid = tid;
+	h->token = ++in->next_token;
+	h->euid = h->c.who.cred.euid;
+	in->st.held++;
+	h->next = in->held;
+	if (in->held)
+		in->held->prev = h;
+	in->held = h;
+	struct held **bk = bucket_of(in, tid);
+	h->hnext = *bk;
+	*bk = h;
+	if (h->c.sem_undo)
+		proc_follow(in, tgid, h->c.who.proc_id, h->c.who.pid, l->fd, n->id);
+	h->data = n->data;
+	h->in_submit = true;
+	r = in->be->submit(in->ctx, &h->c.who, &h->c.req, h->token, call_done, h);
+	h->in_submit = false;
+	if (r < 0) {
+		send_resp(in, l->fd, n->id, r);
+		held_unlink(in, h);
+	} else if (h->done) {
+		held_unlink(in, h);
+	} else {
+		/* It waits: one more call this user holds in krgd. */
+		struct ucount *u = user(in, h->euid, true);
+		if (!u || u->n >= in->max_pending) {
+			in->st.refused++;
+			log_warn("ipc intercept: uid %u has %u calls waiting (limit %u): ENOMEM", h->euid, u ? u->n : 0,
+				 in->max_pending);
+			in->be->cancel(in->ctx, h->token);
+			send_resp(in, l->fd, n->id, -ENOMEM);
+			held_unlink(in, h);
+			return;
+		}
+		u->n++;
+		h->counted = true;
+		if (eintr_call(&h->c))
+			irestart_probe(tid, &n->data, &h->probe);
+	}
+}
+
+static void lsn_cb(uv_poll_t *p, int status, int events)
+{
+	struct lsn *l = p->data;
+	struct krg_intercept *in = l->in;
+	/* libuv reports a hang-up as readable: ask the fd itself. A RECV with
+	 * no notification queued would block the whole daemon. */
+	struct pollfd pf = { .fd = l->fd, .events = POLLIN };
+	if (status < 0 || poll(&pf, 1, 0) < 0 || (pf.revents & (POLLERR | POLLNVAL))) {
+		lsn_close(l);
+		return;
+	}
+	if (!(pf.revents & POLLIN)) {
+		if (pf.revents & POLLHUP)
+			lsn_close(l);  /* every process of the tree has ended */
+		return;
+	}
+	uint8_t buf[512] __attribute__((aligned(8)));
+	if (in->notif_size > sizeof(buf)) {
+		lsn_close(l);
+		return;
+	}
+	memset(buf, 0, in->notif_size);
+	struct seccomp_notif *n = (void *)buf;
+	if (ioctl(l->fd, SECCOMP_IOCTL_NOTIF_RECV, n) < 0) {
+		/* ENOENT: the caller was interrupted before we got to it. */
+		if (errno != ENOENT && errno != EINTR) {
+			log_warn("ipc intercept: listener %d: %s", l->fd, strerror(errno));
+			lsn_close(l);
+		}
+		return;
+	}
+	serve(l, n);
+}
+
+static void lsn_close(struct lsn *l)
+{
+	if (l->closing)
+		return;
+	struct krg_intercept *in = l->in;
+	l->closing = true;
+	/* Its callers are gone (or see ENOSYS from now on). */
+	for (struct held *h = in->held, *next; h; h = next) {
+		next = h->next;
+		if (h->l == l && !h->in_submit)
+			held_drop(in, h, false);
+		else if (h->l == l)
+			h->l = NULL;
+	}
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		in->lsns = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	in->st.listeners--;
+	/* The fd is closed once libuv has let go of it (lsn_closed): closed
+	 * earlier, its number could be reused while libuv still has events
+	 * for it. */
+	uv_close((uv_handle_t *)&l->poll, lsn_closed);
+}
+
+int krg_intercept_adopt(struct krg_intercept *in, int fd)
+{
+	if (in->stopping) {
+		close(fd);
+		return -ESHUTDOWN;
+	}
+	struct lsn *l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return -ENOMEM;
+	}
+	int r = uv_poll_init(in->loop, &l->poll, fd);
+	if (r < 0) {
+		close(fd);
+		free(l);
+		return r;
+	}
+	in->handles++;
+	l->in = in;
+	l->fd = fd;
+	l->poll.data = l;
+	l->next = in->lsns;
+	if (in->lsns)
+		in->lsns->prev = l;
+	in->lsns = l;
+	in->st.listeners++;
+	uv_poll_start(&l->poll, UV_READABLE, lsn_cb);
+	return 0;
+}
+
+/* ---- channels from krgd's children ---- */
+
+static void chan_close(struct chan *c)
+{
+	struct krg_intercept *in = c->in;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		in->chans = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	uv_close((uv_handle_t *)&c->poll, chan_closed);
+}
+
+static void chan_cb(uv_poll_t *p, int status, int events)
+{
+	struct chan *c = p->data;
+	for (;;) {
+		int fd;
+		int r = status < 0 ? status : krg_intercept_recv_fd(c->fd, &fd);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0 || fd < 0) {
+			if (r < 0)
+				log_warn("ipc intercept: listener channel: %s", strerror(-r));
+			chan_close(c);
+			return;
+		}
+		if ((r = krg_intercept_adopt(c->in, fd)) < 0)
+			log_warn("ipc intercept: cannot serve a new application: %s", strerror(-r));
+	}
+}
+
+int krg_intercept_channel(struct krg_intercept *in, int *child_end)
+{
+	int sv[2];
+	if (in->stopping)
+		return -ESHUTDOWN;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	struct chan *c = calloc(1, sizeof(*c));
+	int r = c ? uv_poll_init(in->loop, &c->poll, sv[0]) : -ENOMEM;
+	if (r < 0) {
+		free(c);
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
+	in->handles++;
+	c->in = in;
+	c->fd = sv[0];
+	c->poll.data = c;
+	c->next = in->chans;
+	if (in->chans)
+		in->chans->prev = c;
+	in->chans = c;
+	uv_poll_start(&c->poll, UV_READABLE | UV_DISCONNECT, chan_cb);
+	*child_end = sv[1];
+	return 0;
+}
+
+/* ---- the check timer ---- */
+
+static void check_cb(uv_timer_t *t)
+{
+	struct krg_intercept *in = t->data;
+	uint64_t now = uv_now(in->loop);
+	for (struct held *h = in->held, *next; h; h = next) {
+		next = h->next;
+		if (h->dropped_at) {
+			if (now - h->dropped_at > DROPPED_KEEP_MS || !h->l)
+				held_unlink(in, h);
+		} else if (!h->done && !h->in_submit && (!h->l || !id_valid(h->l->fd, h->id))) {
+			held_drop(in, h, true);
+		}
+	}
+}
+
+int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *backend, void *ctx,
+			const struct krg_intercept_opts *opts, struct krg_intercept **out)
+{
+	if (!backend || backend->version < KRG_INTERCEPT_BACKEND_V1 || !backend->submit || !backend->cancel ||
+	    !backend->undeliverable || !backend->process_exit || !backend->proc_id)
+		return -EINVAL;
+	struct seccomp_notif_sizes sz;
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
+		return -errno;
+	struct krg_intercept *in = calloc(1, sizeof(*in));
+	if (!in)
+		return -ENOMEM;
+	in->loop = loop;
+	in->be = backend;
+	in->ctx = ctx;
+	in->max_pending = opts && opts->max_pending_per_user ? opts->max_pending_per_user : DEFAULT_MAX_PENDING;
+	in->check_ms = opts && opts->check_ms ? opts->check_ms : DEFAULT_CHECK_MS;
+	in->notif_size = sz.seccomp_notif > sizeof(struct seccomp_notif) ? sz.seccomp_notif : sizeof(struct seccomp_notif);
+	in->resp_size = sz.seccomp_notif_resp;
+	krg_ipc_limits_default(&in->limits);
+	int lr = krg_ipc_limits_read(&in->limits, "/proc/sys/kernel");
+	if (lr < 0)
+		log_warn("ipc intercept: /proc/sys/kernel IPC limits: %s (Linux's defaults used)", strerror(-lr));
+	uv_timer_init(loop, &in->check);
+	in->check.data = in;
+	in->handles++;
+	uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
+	*out = in;
+	return 0;
+}
+
+void krg_intercept_set_limits(struct krg_intercept *in, const struct krg_ipc_limits *l)
+{
+	in->limits = *l;
+}
+
+void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st)
+{
+	*st = in->st;
+}
+
+void krg_intercept_stop(struct krg_intercept *in)
+{
+	if (!in || in->stopping)
+		return;
+	while (in->lsns)
+		lsn_close(in->lsns);
+	while (in->chans)
+		chan_close(in->chans);
+	for (size_t i = 0; i < NBUCKET; i++)
+		while (in->procs[i]) {
+			struct tproc *t = in->procs[i];
+			in->procs[i] = t->next;
+			uv_close((uv_handle_t *)&t->poll, proc_closed);
+		}
+	in->stopping = true;
+	uv_close((uv_handle_t *)&in->check, handle_closed);
+}

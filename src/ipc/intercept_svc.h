@@ -1,0 +1,118 @@
+/* intercept_svc.h — krgd's listener for the System V IPC calls of krg
+ * processes (intercept.h installs the filter; docs/ipc.md,
+ * "Interception"). One listener fd per application tree; each
+ * notification is decoded (the caller's memory read with
+ * process_vm_readv, its credentials from /proc/TID/status, the
+ * notification re-checked after both), handed to a backend, and answered
+ * when the backend is done (outputs written with process_vm_writev, then
+ * SECCOMP_IOCTL_NOTIF_SEND).
+ *
+ * A caller blocked in a call can be interrupted by a signal: the kernel
+ * then drops the notification and the syscall restarts (or fails with
+ * EINTR). The service finds out (a new call from the same thread, or a
+ * periodic SECCOMP_IOCTL_NOTIF_ID_VALID of every held call) and cancels
+ * the call; one that completed meanwhile is finished as undelivered, so
+ * the backend puts back what it took. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "ipc/ipc_engine.h"
+
+/* The most supplementary groups a caller may have for its calls to be
+ * served (Linux allows 65536; beyond this many the call fails ENOMEM). */
+#define KRG_INTERCEPT_MAX_GROUPS 4096
+/* msgsnd/msgrcv sizes up to this are read/written (msgmax above it is
+ * not supported: such calls fail EINVAL). */
+#define KRG_INTERCEPT_MAX_MSG (4u << 20)
+/* semop arrays up to this many operations are read (above: E2BIG). */
+#define KRG_INTERCEPT_MAX_SOPS 65536u
+/* SETALL/GETALL: values read/written up to this many per set. */
+#define KRG_INTERCEPT_MAX_SEMS 65536u
+
+/* The answer to a submitted call: reply owned by the callee (the listener
+ * releases it). Exactly once per submit unless cancelled first; it may come
+ * from inside submit. */
+typedef void (*krg_intercept_done_fn)(void *cookie, struct krg_ipc_reply *reply);
+
+/* What serves the calls: the cluster's IPC service (ipc_service.h), or an
+ * engine on this node alone (intercept_local.c). Versioned: fields are
+ * only ever added at the end. */
+#define KRG_INTERCEPT_BACKEND_V1 1
+struct krg_intercept_backend {
+	unsigned version;          /* KRG_INTERCEPT_BACKEND_V1 */
+	const char *name;          /* for logs */
+	/* Take a call under token (unique on this node). 0: done will be
+	 * called; or -errno for the caller right away (done is not called).
+	 * who and req are borrowed for the duration of submit. */
+	int (*submit)(void *ctx, const struct krg_ipc_caller *who, const struct krg_ipc_req *req, uint64_t token,
+		      krg_intercept_done_fn done, void *cookie);
+	/* The caller went away before done (a signal, its death): done is not
+	 * called any more; if the call had completed meanwhile, the backend
+	 * undoes it itself (nothing lost, nothing applied twice). */
+	void (*cancel)(void *ctx, uint64_t token);
+	/* After done: the answer could not reach the caller (a signal took it
+	 * from its syscall just then). Undo the call: req, reply as given. */
+	void (*undeliverable)(void *ctx, const struct krg_ipc_caller *who, const struct krg_ipc_req *req,
+			      const struct krg_ipc_reply *reply);
+	/* A process that used SEM_UNDO ended on this node. */
+	void (*process_exit)(void *ctx, uint64_t proc_id, int32_t pid);
+	/* The cluster-wide id of local process tgid (krgd's pid namespace). */
+	uint64_t (*proc_id)(void *ctx, pid_t tgid);
+};
+
+struct krg_intercept;
+
+struct krg_intercept_opts {
+	unsigned max_pending_per_user; /* calls waiting at once per caller euid (0: 4096); more get ENOMEM */
+	unsigned check_ms;             /* how often held calls are checked for a signal (0: 50 ms) */
+};
+
+/* The listener service of one krgd, served by `backend` (borrowed, with
+ * its ctx, until krg_intercept_stop). */
+int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *backend, void *ctx,
+			const struct krg_intercept_opts *opts, struct krg_intercept **out);
+/* Serve the application behind listener fd `fd` (taken). 0 or -errno. */
+int krg_intercept_adopt(struct krg_intercept *in, int fd);
+/* A socketpair for a child of krgd that will send listeners
+ * (krg_intercept_send_fd): krgd keeps and watches one end until the child
+ * closes its own, *child_end (close-on-exec; the caller closes its copy
+ * after fork). 0 or -errno. */
+int krg_intercept_channel(struct krg_intercept *in, int *child_end);
+
+struct krg_intercept_stats {
+	uint64_t listeners;      /* application trees served now */
+	uint64_t notifications;  /* calls received */
+	uint64_t held;           /* calls held now */
+	uint64_t interrupted;    /* held calls found dropped by a signal or a death */
+	uint64_t eintr;          /* calls restarted after a handler, answered EINTR as Linux */
+	uint64_t undelivered;    /* answers that found their caller gone (finish with delivered=false) */
+	uint64_t efault;         /* answers that could not be written to the caller */
+	uint64_t refused;        /* per-user limit hit */
+};
+void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st);
+
+/* The node's IPC limits the listener checks before it reads a caller's
+ * buffers (Linux's order of errors: EINVAL and E2BIG for sizes come
+ * before EFAULT). Default: /proc/sys/kernel at start. */
+void krg_intercept_set_limits(struct krg_intercept *in, const struct krg_ipc_limits *l);
+
+/* Close every listener (their processes' IPC calls fail with ENOSYS from
+ * then on), cancel held calls, free once the handles are closed. NULL is
+ * fine. */
+void krg_intercept_stop(struct krg_intercept *in);
+
+/* ---- a backend of one engine on this node (intercept_local.c) ----
+ * Serves every call with a krg_ipc_engine of this node alone: what runs
+ * until the cluster's IPC service takes over, and in tests. proc_id maps
+ * a local tgid to the cluster-wide id (borrowed fn and data). */
+struct krg_intercept_local;
+int krg_intercept_local_new(uv_loop_t *loop, uint64_t (*proc_id)(void *data, pid_t tgid), void *data,
+			    struct krg_intercept_local **out);
+const struct krg_intercept_backend *krg_intercept_local_backend(void);
+/* Frees the engine and its objects; waiters are dropped without answer
+ * (stop the listener service first). NULL is fine. */
+void krg_intercept_local_free(struct krg_intercept_local *lb);

@@ -1,0 +1,97 @@
+/* ipc_glue.c — krgd's wiring of the IPC interception (ipc/intercept_svc.h):
+ * which backend serves the intercepted calls, and how a local process
+ * gets its cluster-wide id. One place to change when the backend does. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "ipc/intercept_svc.h"
+#include "ipc/ipc_service.h"
+#include "krgd/ipc_glue.h"
+#include "lib/log.h"
+#include "proc/migrate.h"
+#include "proc/procid.h"
+
+/* A migrant keeps the id of its home; anything else is this node's. */
+static uint64_t proc_id(void *data, pid_t tgid)
+{
+	struct krg_ipc_glue *g = data;
+	uint32_t id, home;
+	if (krg_mig_proc_kind(tgid, &id, &home) == 1)
+		return id;
+	return krg_procid_make(g->self, (uint32_t)tgid);
+}
+
+/* ---- the cluster's IPC service (ipc_service.h): its entry points are
+ * the backend's, one for one ---- */
+
+static int c_submit(void *ctx, const struct krg_ipc_caller *who, const struct krg_ipc_req *req, uint64_t token,
+		    krg_intercept_done_fn done, void *cookie)
+{
+	struct krg_ipc_glue *g = ctx;
+	return krg_ipc_service_submit(g->svc, who, req, token, done, cookie);
+}
+
+static void c_cancel(void *ctx, uint64_t token)
+{
+	struct krg_ipc_glue *g = ctx;
+	/* -EALREADY cannot be: the listener cancels only calls not done. */
+	krg_ipc_service_cancel(g->svc, token);
+}
+
+static void c_undeliverable(void *ctx, const struct krg_ipc_caller *who, const struct krg_ipc_req *req,
+			    const struct krg_ipc_reply *reply)
+{
+	struct krg_ipc_glue *g = ctx;
+	krg_ipc_service_undeliverable(g->svc, who, req, reply);
+}
+
+static void c_process_exit(void *ctx, uint64_t proc_id, int32_t pid)
+{
+	struct krg_ipc_glue *g = ctx;
+	krg_ipc_service_process_exit(g->svc, proc_id, pid);
+}
+
+static const struct krg_intercept_backend cluster_backend = {
+	.version = KRG_INTERCEPT_BACKEND_V1,
+	.name = "cluster IPC service",
+	.submit = c_submit,
+	.cancel = c_cancel,
+	.undeliverable = c_undeliverable,
+	.process_exit = c_process_exit,
+	.proc_id = proc_id,
+};
+
+int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, struct krg_ipc_service *svc, char *err,
+		       size_t errlen)
+{
+	memset(g, 0, sizeof(*g));
+	g->self = self;
+	g->svc = svc;
+	const struct krg_intercept_backend *be = &cluster_backend;
+	void *ctx = g;
+	int r = 0;
+	if (!svc) {
+		/* No cluster service: one engine on this node serves them. */
+		r = krg_intercept_local_new(loop, proc_id, g, &g->local);
+		be = krg_intercept_local_backend();
+		ctx = g->local;
+	}
+	if (r == 0)
+		r = krg_intercept_start(loop, be, ctx, NULL, &g->in);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the IPC interception: %s", strerror(-r));
+		krg_intercept_local_free(g->local);
+		g->local = NULL;
+		return r;
+	}
+	log_info("ipc: System V IPC of krg processes served by the %s", be->name);
+	return 0;
+}
+
+void krg_ipc_glue_stop(struct krg_ipc_glue *g)
+{
+	krg_intercept_stop(g->in);
+	g->in = NULL;
+	krg_intercept_local_free(g->local);
+	g->local = NULL;
+}

@@ -25,6 +25,8 @@ F=1
 echo "== POSIX cases (node $F, leader $leader) t=${SECONDS}s"
 on "$F" mkdir "$M/posix"
 on "$F" python3 "$KRG_SOURCE_DIR/tests/kdfs/posix.py" "$M/posix" || fail "POSIX cases failed"
+on "$F" mkdir "$M/posix_ext"
+on "$F" python3 "$KRG_SOURCE_DIR/tests/kdfs/posix_ext.py" "$M/posix_ext" || fail "more POSIX cases failed"
 
 echo "== close-to-open across nodes t=${SECONDS}s"
 on 1 sh -c "head -c 3000000 /dev/urandom > $M/c2o && sync"
@@ -54,11 +56,53 @@ on 3 chown 1234:4321 "$M/ns/b/f"
 assert_eq "$(on 1 stat -c '%a %u %g' "$M/ns/b/f")" "600 1234 4321" "node 1 sees node 3's chmod/chown"
 on 3 rm "$M/ns/b/f"
 ! on 2 test -e "$M/ns/b/f" || fail "node 2 still sees a file node 3 removed"
+on 2 setfattr -n user.k -v v2 "$M/ns/b" 2>/dev/null || on 2 python3 -c "import os,sys; os.setxattr(sys.argv[1], 'user.k', b'v2')" "$M/ns/b"
+assert_eq "$(on 1 python3 -c "import os,sys; print(os.getxattr(sys.argv[1], 'user.k').decode())" "$M/ns/b")" "v2" \
+	"node 1 reads node 2's xattr"
 on 2 ln -s b "$M/ns/l"
 assert_eq "$(on 1 readlink "$M/ns/l")" "b" "symlink from node 2 on node 1"
 on 1 sh -c "echo appended >> $M/ns/log; echo again >> $M/ns/log"
 on 2 sh -c "echo from2 >> $M/ns/log"
 assert_eq "$(on 3 cat "$M/ns/log" | tr '\n' ' ')" "appended again from2 " "appends from two nodes"
+
+echo "== cluster-wide locks t=${SECONDS}s"
+L="$M/locks"
+LC="python3 $KRG_SOURCE_DIR/tests/kdfs/lockctl.py"
+on 1 mkdir "$L"
+on 1 sh -c "head -c 1000 /dev/zero > $L/f"
+for kind in posix ofd flock; do
+	on 1 $LC hold $kind "$L/f" 0 0 w "$L/go-$kind" >/dev/null &
+	holder=$!
+	wait_for 20 "node 1 holds a $kind lock" on 1 test -e "$L/go-$kind"
+	assert_eq "$(on 2 $LC try $kind "$L/f" 0 0 w)" busy "node 2: node 1's $kind write lock is in the way"
+	assert_eq "$(on 3 $LC try $kind "$L/f" 0 0 r)" busy "node 3: no read lock beside node 1's $kind write lock"
+	# A waiter on node 2 gets the lock once node 1 lets go, not before.
+	on 2 $LC hold $kind "$L/f" 0 0 w "$L/go2-$kind" >/dev/null &
+	waiter=$!
+	sleep 0.5
+	! on 3 test -e "$L/go2-$kind" || fail "node 2's $kind waiter got the lock while node 1 held it"
+	on 3 touch "$L/go-$kind.release"
+	wait $holder
+	wait_for 20 "node 2's $kind waiter gets the lock" on 3 test -e "$L/go2-$kind"
+	on 1 touch "$L/go2-$kind.release"
+	wait $waiter
+	assert_eq "$(on 1 $LC try $kind "$L/f" 0 0 w)" ok "node 1: the $kind lock is free again"
+done
+on 1 $LC hold posix "$L/f" 0 100 r "$L/gr" >/dev/null &
+holder=$!
+wait_for 20 "node 1 holds a read lock" on 1 test -e "$L/gr"
+assert_eq "$(on 2 $LC try posix "$L/f" 0 100 r)" ok "read locks are shared across nodes"
+assert_eq "$(on 2 $LC try posix "$L/f" 100 100 w)" ok "a write lock beside node 1's range"
+assert_eq "$(on 2 $LC try posix "$L/f" 50 100 w)" busy "a write lock overlapping node 1's range"
+assert_eq "$(on 3 $LC getlk "$L/f" 0 0 w)" "r 0 100" "F_GETLK on node 3 shows node 1's lock"
+assert_eq "$(on 3 $LC try flock "$L/f" 0 0 w)" ok "flock and fcntl locks do not meet (Linux)"
+on 2 touch "$L/gr.release"
+wait $holder
+# Held on node 1 when it dies (next stage): released once it is down.
+on 1 $LC hold posix "$L/f" 0 0 w "$L/gk" >/dev/null &
+killed_holder=$!
+wait_for 20 "node 1 holds a lock before it dies" on 1 test -e "$L/gk"
+lock_free_on_2() { [ "$(on 2 $LC try posix "$L/f" 0 0 w)" = ok ]; }
 
 echo "== a node killed after close t=${SECONDS}s"
 on 1 sh -c "head -c 5000000 /dev/urandom > $M/survivor"
@@ -67,6 +111,8 @@ want=$(on 1 md5sum "$M/survivor" | cut -d' ' -f1)
 # the second; kill node 1's krgd: its share is gone with it.
 "$ADM" vcluster krgd 1 kill --prefix "$PREFIX"
 wait_for 30 "node 1 marked down" state_is 2 1 down
+wait_for 20 "node 1's lock released once it is down" lock_free_on_2
+kill "$killed_holder" 2>/dev/null || true
 for i in 2 3; do
 	got=$(on "$i" md5sum "$M/survivor" | cut -d' ' -f1)
 	assert_eq "$got" "$want" "node $i reads the survivor from the replica"

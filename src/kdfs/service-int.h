@@ -56,6 +56,8 @@ struct kreq {
 	uint32_t failed[16];            /* write: replicas that failed */
 	size_t n_failed;
 	void (*rep_done)(struct kreq *q, int status);  /* replicate: when every replica answered */
+	void (*bump_then)(struct kreq *q, int status); /* after replicas were dropped: rep_done's */
+	bool need_bump;                 /* a drop moved the chunk's version on */
 	void (*after)(struct kreq *q, int status);     /* truncate: what the caller does next */
 };
 

@@ -217,9 +217,21 @@ static void drop_next(struct kreq *q);
 
 static void dropped(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 {
-	if (status < 0)
+	Krg__Kdfs__Chunk *c;
+	if (status < 0) {
 		log_warn("kdfs: cannot drop a failed replica: %s", strerror(-status));
+	} else if (res->chunk && res->chunk->version != q->chunk->version && (c = chunk_dup(res->chunk))) {
+		set_chunk(q, c);
+		q->need_bump = true;
+	}
 	drop_next(q);
+}
+
+static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, replicated_cb done);
+
+static void bumped(struct kreq *q, int status)
+{
+	q->bump_then(q, status);
 }
 
 static uint64_t req_ino(const struct kreq *q)
@@ -230,6 +242,18 @@ static uint64_t req_ino(const struct kreq *q)
 /* Take the replicas that failed out of the chunk, one op each. */
 static void drop_next(struct kreq *q)
 {
+	if (!q->n_failed && q->need_bump) {
+		/* The replicas that took the change are still at the old
+		 * version: a read at the new one would find none. An empty
+		 * write moves them up (and drops any that fails in turn). */
+		Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
+		io.ino = req_ino(q);
+		io.has_data = true;
+		q->need_bump = false;
+		if (q->rep_done != bumped) /* a bump of a bump keeps the first caller */
+			q->bump_then = q->rep_done;
+		return replicate(q, KMSG_WRITE, &io, bumped);
+	}
 	if (!q->n_failed)
 		return q->rep_done(q, 0);
 	uint32_t node = q->failed[--q->n_failed];

@@ -117,6 +117,13 @@ for i in 2 3; do
 	got=$(on "$i" md5sum "$M/survivor" | cut -d' ' -f1)
 	assert_eq "$got" "$want" "node $i reads the survivor from the replica"
 done
+# Rewritten in place with node 1 down: node 1's replica of the chunk is
+# dropped (its version moves on) and the other replica, which took the
+# write, moves with it: every node reads the new bytes.
+on 2 sh -c "printf 'AFTERDEATH' | dd of=$M/survivor bs=1 seek=4000 conv=notrunc status=none"
+want=$(on 2 md5sum "$M/survivor" | cut -d' ' -f1)
+assert_eq "$(on 3 md5sum "$M/survivor" | cut -d' ' -f1)" "$want" "node 3 reads node 2's rewrite after a replica was dropped"
+grep -q "dropping that replica" "$(log_of 2)" || fail "node 2 did not drop node 1's replica"
 # Writing on with one node down: the chunk's dead replica is dropped.
 on 2 sh -c "head -c 300000 /dev/urandom > $M/after && cat $M/survivor >> $M/after"
 assert_eq "$(on 3 md5sum "$M/after" | cut -d' ' -f1)" "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" \

@@ -410,3 +410,34 @@ uint64_t kdfs_meta_inodes(struct kdfs_meta *m)
 	mdb_txn_abort(txn);
 	return n;
 }
+
+int kdfs_meta_each_inode(struct kdfs_meta *m, kdfs_meta_inode_cb cb, void *data)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int rc = mdb_txn_begin(m->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return meta_err(rc);
+	if ((rc = mdb_cursor_open(txn, m->dbi, &cur))) {
+		mdb_txn_abort(txn);
+		return meta_err(rc);
+	}
+	uint8_t k = 'i';
+	MDB_val key = { 1, &k }, val;
+	int r = 0;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); !rc && !r;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (key.mv_size != 9 || ((uint8_t *)key.mv_data)[0] != 'i')
+			break;
+		Krg__Kdfs__Inode *in = krg__kdfs__inode__unpack(NULL, val.mv_size, val.mv_data);
+		if (!in) {
+			r = -EIO;
+			break;
+		}
+		r = cb(in, data);
+		krg__kdfs__inode__free_unpacked(in, NULL);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return r < 0 ? r : 0;
+}

@@ -109,6 +109,8 @@ static int op_create(struct ctx *c, const Krg__Kdfs__Create *o)
 			a.mode |= S_ISGID;
 	}
 	a.nlink = S_ISDIR(o->mode) ? 2 : 1;
+	in.has_replicas = dir->has_replicas; /* the directory's layout */
+	in.replicas = dir->replicas;
 	a.atime_ns = a.mtime_ns = a.ctime_ns = c->now;
 	a.has_rdev = o->has_rdev;
 	a.rdev = o->rdev;
@@ -545,6 +547,27 @@ static int op_removexattr(struct ctx *c, const Krg__Kdfs__RemoveXattr *o)
 	return -ENODATA;
 }
 
+/* krg kdfs set: the copies new chunks of this inode (a directory: of the
+ * inodes made in it from now on) get. krgd checks who may. */
+static int op_setlayout(struct ctx *c, const Krg__Kdfs__SetLayout *o)
+{
+	Krg__Kdfs__Inode *in;
+	int r;
+	if ((r = get_inode(c, o->ino, &in)) < 0)
+		return r;
+	if (o->has_replicas) {
+		if (o->replicas < 1 || o->replicas > 16)
+			return -EINVAL;
+		in->has_replicas = true;
+		in->replicas = o->replicas;
+	}
+	touch(c, in, false);
+	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
+		return r;
+	c->res->attr = in->attr;
+	return 0;
+}
+
 static int dispatch(struct ctx *c, const Krg__Kdfs__Op *op)
 {
 	switch (op->op_case) {
@@ -572,6 +595,8 @@ static int dispatch(struct ctx *c, const Krg__Kdfs__Op *op)
 		return op_removexattr(c, op->removexattr);
 	case KRG__KDFS__OP__OP_SETLOCK:
 		return meta_lock_set(c->m, c->txn, op->setlock, c->res, &c->locks);
+	case KRG__KDFS__OP__OP_SETLAYOUT:
+		return op_setlayout(c, op->setlayout);
 	case KRG__KDFS__OP__OP_DROPLOCKS:
 		return meta_lock_drop(c->m, c->txn, op->droplocks);
 	default:

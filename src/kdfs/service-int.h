@@ -17,6 +17,8 @@ struct pending {
 	bool dirty;             /* written since the last flush */
 };
 
+struct krg_api_server;
+
 struct krg_kdfs {
 	uv_loop_t *loop;
 	const struct krg_config *cfg;
@@ -59,6 +61,7 @@ struct kreq {
 	void (*bump_then)(struct kreq *q, int status); /* after replicas were dropped: rep_done's */
 	bool need_bump;                 /* a drop moved the chunk's version on */
 	void (*after)(struct kreq *q, int status);     /* truncate: what the caller does next */
+	void *ctx;                      /* admin ops: the API call to answer */
 };
 
 /* service.c */
@@ -69,6 +72,12 @@ struct pending *kdfs_pending(struct krg_kdfs *k, uint64_t ino, bool create);
 typedef void (*kdfs_op_cb)(struct kreq *q, int status, Krg__Kdfs__OpResult *res);
 int kdfs_propose(struct kreq *q, Krg__Kdfs__Op *op, kdfs_op_cb cb);
 bool kdfs_node_up(struct krg_kdfs *k, uint32_t node);
+/* Copies a new chunk of ino gets: its layout's, else kdfs_replicas. */
+unsigned kdfs_replicas_of(struct krg_kdfs *k, uint64_t ino);
+
+/* service_admin.c: kdfs.status, kdfs.show, kdfs.set on the local API;
+ * kdfs.space between nodes. */
+int kdfs_admin_register(struct krg_kdfs *k, struct krg_api_server *api);
 
 /* service_io.c */
 void kdfs_io_read(struct kreq *q);

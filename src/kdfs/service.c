@@ -41,6 +41,18 @@ bool kdfs_node_up(struct krg_kdfs *k, uint32_t node)
 	return krg_cluster_node_state(k->cluster, node) == KRG_NODE_UP;
 }
 
+unsigned kdfs_replicas_of(struct krg_kdfs *k, uint64_t ino)
+{
+	Krg__Kdfs__Inode *in;
+	unsigned n = k->cfg->kdfs_replicas ? k->cfg->kdfs_replicas : 1;
+	if (kdfs_meta_get(k->meta, ino, &in) == 0) {
+		if (in->has_replicas && in->replicas)
+			n = in->replicas;
+		krg__kdfs__inode__free_unpacked(in, NULL);
+	}
+	return n;
+}
+
 static void reaped(uint64_t ino, void *data)
 {
 	struct krg_kdfs *k = data;
@@ -708,10 +720,15 @@ int krg_kdfs_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net *
 	return 0;
 }
 
-int krg_kdfs_start(struct krg_kdfs *k, char *err, size_t errlen)
+int krg_kdfs_start(struct krg_kdfs *k, struct krg_api_server *api, char *err, size_t errlen)
 {
 	if (!k)
 		return 0;
+	int e = kdfs_admin_register(k, api);
+	if (e < 0) {
+		snprintf(err, errlen, "kdfs: cannot register its commands: %s", strerror(-e));
+		return e;
+	}
 	if (access(k->client_path, X_OK) < 0) {
 		snprintf(err, errlen, "kdfs: %s: %s", k->client_path, strerror(errno));
 		return -ENOENT;

@@ -388,7 +388,7 @@ static void allocated(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 static size_t pick_nodes(struct krg_kdfs *k, uint64_t ino, uint32_t index, uint32_t *out, size_t max)
 {
 	const struct krg_config *cfg = k->cfg;
-	size_t n = 0, want = MIN((size_t)cfg->kdfs_replicas, max);
+	size_t n = 0, want = MIN((size_t)kdfs_replicas_of(k, ino), max);
 	out[n++] = k->self;
 	size_t start = (size_t)((ino + index) % (cfg->n_nodes ? cfg->n_nodes : 1));
 	for (size_t i = 0; i < cfg->n_nodes && n < want; i++) {

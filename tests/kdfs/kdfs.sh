@@ -43,6 +43,24 @@ for i in 1 3; do
 	assert_eq "$got" "$want" "node $i sees node 2's rewrite"
 done
 
+echo "== krg kdfs show / set, krgadm kdfs status t=${SECONDS}s"
+show=$(on 3 krg kdfs show "$M/c2o" --json)
+assert_eq "$(echo "$show" | python3 -c "import json,sys; s=json.load(sys.stdin); c=s['chunks']; print(s['size'], s['replicas'], len(c), len(c[0]['nodes']), c[0]['health'], all(n['up'] for n in c[0]['nodes']))")" \
+	"3000000 2 1 2 ok True" "krg kdfs show: one chunk, two live copies"
+on 1 mkdir "$M/three"
+on 2 krg kdfs set "$M/three" --replicas 3
+on 1 sh -c "echo copies > $M/three/f"
+assert_eq "$(on 2 krg kdfs show "$M/three/f" --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['replicas'], sorted(n['node'] for n in s['chunks'][0]['nodes']))")" \
+	"3 [1, 2, 3]" "a file made in a --replicas 3 directory has three copies"
+! on 1 krg kdfs set "$M/three" --replicas 9 2>/dev/null || fail "krg kdfs set accepted more copies than nodes"
+on 1 chmod 755 "$M/three"
+! on 1 setpriv --reuid 4321 --regid 4321 --clear-groups krg kdfs set "$M/three" --replicas 1 2>/dev/null ||
+	fail "a user changed the layout of root's directory"
+st=$(on 2 krgadm kdfs status --json)
+assert_eq "$(echo "$st" | python3 -c "import json,sys; s=json.load(sys.stdin); print(len(s['nodes']), all(n['capacity'] and n['state']=='up' for n in s['nodes']), s['files'] >= 2, s['lost'], s['under_replicated'], sum(n['replicas'] for n in s['nodes']) >= 5)")" \
+	"3 True True 0 0 True" "krgadm kdfs status: three live nodes with capacity, nothing lost"
+on 2 krgadm kdfs status | grep -q "under-replicated 0" || fail "krgadm kdfs status text"
+
 echo "== namespace changes seen everywhere t=${SECONDS}s"
 on 1 mkdir -p "$M/ns/a"
 on 1 sh -c "echo one > $M/ns/a/f"
@@ -124,6 +142,8 @@ on 2 sh -c "printf 'AFTERDEATH' | dd of=$M/survivor bs=1 seek=4000 conv=notrunc 
 want=$(on 2 md5sum "$M/survivor" | cut -d' ' -f1)
 assert_eq "$(on 3 md5sum "$M/survivor" | cut -d' ' -f1)" "$want" "node 3 reads node 2's rewrite after a replica was dropped"
 grep -q "dropping that replica" "$(log_of 2)" || fail "node 2 did not drop node 1's replica"
+assert_eq "$(on 3 krgadm kdfs status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['lost'], s['under_replicated'] >= 1, [n['state'] for n in s['nodes']][0])")" \
+	"0 True down" "krgadm kdfs status counts the chunks left with one copy"
 # Writing on with one node down: the chunk's dead replica is dropped.
 on 2 sh -c "head -c 300000 /dev/urandom > $M/after && cat $M/survivor >> $M/after"
 assert_eq "$(on 3 md5sum "$M/after" | cut -d' ' -f1)" "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" \

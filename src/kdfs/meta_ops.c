@@ -429,6 +429,12 @@ static int op_chunk_drop(struct ctx *c, const Krg__Kdfs__ChunkDrop *o)
 	if (!ch)
 		return -ENOENT;
 	c->res->chunk = ch;
+	/* A node being filled never served a read: it just goes. */
+	for (size_t i = 0; i < ch->n_filling; i++)
+		if (ch->filling[i] == o->node) {
+			ch->filling[i] = ch->filling[--ch->n_filling];
+			return meta_inode_put(c->m, c->txn, in);
+		}
 	if (ch->version != o->version)
 		return 0; /* someone dropped it already; the caller re-reads */
 	size_t k = 0;
@@ -441,6 +447,57 @@ static int op_chunk_drop(struct ctx *c, const Krg__Kdfs__ChunkDrop *o)
 		return -EIO; /* never drop the last replica */
 	ch->n_nodes = k;
 	ch->version++;
+	return meta_inode_put(c->m, c->txn, in);
+}
+
+static bool has_node(const uint32_t *v, size_t n, uint32_t node)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == node)
+			return true;
+	return false;
+}
+
+static int add_node(uint32_t **v, size_t *n, uint32_t node)
+{
+	uint32_t *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nv[(*n)++] = node;
+	*v = nv;
+	return 0;
+}
+
+static int op_chunk_fill(struct ctx *c, const Krg__Kdfs__ChunkFill *o)
+{
+	Krg__Kdfs__Inode *in;
+	int r;
+	if ((r = get_inode(c, o->ino, &in)) < 0)
+		return r;
+	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
+	if (!ch)
+		return -ENOENT;
+	c->res->chunk = ch;
+	if (ch->version != o->version)
+		return -ESTALE;
+	bool filling = has_node(ch->filling, ch->n_filling, o->node);
+	if (!o->done) {
+		if (filling || has_node(ch->nodes, ch->n_nodes, o->node))
+			return -EEXIST;
+		if ((r = add_node(&ch->filling, &ch->n_filling, o->node)) < 0)
+			return r;
+		ch->version++;
+	} else {
+		if (!filling)
+			return -ENOENT; /* dropped meanwhile: a write missed it */
+		for (size_t i = 0; i < ch->n_filling; i++)
+			if (ch->filling[i] == o->node) {
+				ch->filling[i] = ch->filling[--ch->n_filling];
+				break;
+			}
+		if ((r = add_node(&ch->nodes, &ch->n_nodes, o->node)) < 0)
+			return r;
+	}
 	return meta_inode_put(c->m, c->txn, in);
 }
 
@@ -595,6 +652,8 @@ static int dispatch(struct ctx *c, const Krg__Kdfs__Op *op)
 		return op_removexattr(c, op->removexattr);
 	case KRG__KDFS__OP__OP_SETLOCK:
 		return meta_lock_set(c->m, c->txn, op->setlock, c->res, &c->locks);
+	case KRG__KDFS__OP__OP_CHUNK_FILL:
+		return op_chunk_fill(c, op->chunk_fill);
 	case KRG__KDFS__OP__OP_SETLAYOUT:
 		return op_setlayout(c, op->setlayout);
 	case KRG__KDFS__OP__OP_DROPLOCKS:

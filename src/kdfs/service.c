@@ -649,6 +649,7 @@ static void on_node(struct krg_cluster *c, uint32_t node, enum krg_node_event ev
 	struct krg_kdfs *k = data;
 	if (ev != KRG_NODE_EV_DOWN && ev != KRG_NODE_EV_REMOVE)
 		return;
+	kdfs_repair_node_down(k);
 	for (uint32_t n = 1; n < k->self; n++)
 		if (n != node && kdfs_node_up(k, n))
 			return; /* a lower node does it */
@@ -725,6 +726,8 @@ int krg_kdfs_start(struct krg_kdfs *k, struct krg_api_server *api, char *err, si
 	if (!k)
 		return 0;
 	int e = kdfs_admin_register(k, api);
+	if (e == 0)
+		e = kdfs_repair_start(k);
 	if (e < 0) {
 		snprintf(err, errlen, "kdfs: cannot register its commands: %s", strerror(-e));
 		return e;
@@ -744,6 +747,7 @@ void krg_kdfs_stop(struct krg_kdfs *k)
 	if (!k)
 		return;
 	k->stopping = true;
+	kdfs_repair_stop(k);
 	uv_timer_stop(&k->respawn);
 	if (k->client_pid > 0)
 		kill(k->client_pid, SIGTERM);

@@ -31,7 +31,9 @@ static void on_space(struct krg_net *net, uint32_t from, const struct krg_msg *m
 	u.node = k->self;
 	u.state = "up";
 	u.has_total = u.has_avail = kdfs_chunks_space(k->chunks, &u.total, &u.avail) == 0;
-	uint8_t buf[64];
+	u.has_repairs = u.has_repaired_bytes = u.has_repair_total = true;
+	kdfs_repair_progress(k, &u.repairs, &u.repaired_bytes, &u.repair_total);
+	uint8_t buf[96];
 	size_t n = krg__kdfs__node_use__pack(&u, buf);
 	krg_net_reply(net, from, req_id, 0, buf, n);
 }
@@ -102,6 +104,13 @@ static void space_cb(struct krg_net *net, int status, const struct krg_msg *repl
 		u->total = got->total;
 		u->avail = got->avail;
 	}
+	if (u && got->has_repairs) {
+		u->has_repairs = u->has_repaired_bytes = u->has_repair_total = true;
+		u->repairs = got->repairs;
+		u->repaired_bytes = got->repaired_bytes;
+		u->repair_total = got->repair_total;
+		s->st.repairs += got->repairs;
+	}
 	if (got)
 		krg__kdfs__node_use__free_unpacked(got, NULL);
 	if (--s->waiting == 0)
@@ -123,6 +132,9 @@ static void status_barrier(int status, void *data)
 		Krg__Kdfs__NodeUse *u = &s->use[i];
 		if (u->node == k->self) {
 			u->has_total = u->has_avail = kdfs_chunks_space(k->chunks, &u->total, &u->avail) == 0;
+			u->has_repairs = u->has_repaired_bytes = u->has_repair_total = true;
+			kdfs_repair_progress(k, &u->repairs, &u->repaired_bytes, &u->repair_total);
+			s->st.repairs += u->repairs;
 		} else if (kdfs_node_up(k, u->node)) {
 			s->waiting++;
 			if (krg_net_request(k->net, u->node, KMSG_SPACE, NULL, 0, SPACE_TIMEOUT_MS, space_cb, s) < 0)

@@ -44,6 +44,8 @@ struct krg_config {
 	char kdfs_mount[PATH_MAX];       /* where this node mounts the cluster's tree */
 	char kdfs_dir[PATH_MAX];         /* this node's share: chunks and the metadata store */
 	unsigned kdfs_replicas;          /* copies of each new chunk */
+	unsigned kdfs_repair_grace_ms;   /* after a node is marked down: wait this long, then re-replicate */
+	unsigned kdfs_repair_mibps;      /* re-replication bandwidth per node, MiB/s */
 };
 
 void krg_config_defaults(struct krg_config *c);

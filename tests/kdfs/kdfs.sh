@@ -149,6 +149,19 @@ on 2 sh -c "head -c 300000 /dev/urandom > $M/after && cat $M/survivor >> $M/afte
 assert_eq "$(on 3 md5sum "$M/after" | cut -d' ' -f1)" "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" \
 	"a file written with a node down reads the same elsewhere"
 
+echo "== re-replication after node 1 is gone t=${SECONDS}s"
+# kdfs_repair_grace_ms is 2 s on a vcluster: every chunk that had a copy
+# on node 1 gets one elsewhere, and nothing is lost.
+health() { on 3 krgadm kdfs status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['under_replicated'], s['lost'])"; }
+wait_for 90 "every chunk back to two live copies" test "$(health)" = "0 0"
+assert_eq "$(on 3 krg kdfs show "$M/survivor" --json | python3 -c "import json,sys; s=json.load(sys.stdin); n=s['chunks'][0]['nodes']; print(sorted(x['node'] for x in n))")" \
+	"[2, 3]" "the survivor's chunk lives on nodes 2 and 3"
+surv=$want
+for i in 2 3; do
+	assert_eq "$(on "$i" md5sum "$M/survivor" | cut -d' ' -f1)" "$surv" "node $i reads the survivor after the repair"
+done
+grep -q "has a new copy on node" "$(log_of 2)" "$(log_of 3)" || fail "no repair logged"
+
 echo "== a flipped byte on disk is caught by its checksum t=${SECONDS}s"
 # "after" was written on node 2 with node 1 down: its replicas are on
 # nodes 2 and 3. Flip a byte of node 2's copy: node 2 must notice and
@@ -160,4 +173,18 @@ chunk=$(on 2 sh -c "ls $dir/0-* | grep -v sum") || fail "node 2 has no replica o
 on 2 python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(100); b=f.read(1); f.seek(100); f.write(bytes([b[0]^0xff]))" "$chunk"
 assert_eq "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" "$want" "node 2 reads good data past its bad replica"
 grep -q "checksum\|Bad message" "$(log_of 2)" || fail "node 2's log does not report the bad block"
+# The bad copy left the chunk and the repair made a good one again.
+wait_for 60 "the chunk with the bad block repaired" test "$(health)" = "0 0"
+assert_eq "$(on 2 python3 -c "import sys; f=open(sys.argv[1],'rb'); f.seek(100); print(f.read(1).hex())" "$(on 2 sh -c "ls $dir/0-* | grep -v sum")")" \
+	"$(on 3 python3 -c "import sys; f=open(sys.argv[1],'rb'); f.seek(100); print(f.read(1).hex())" "$(on 3 sh -c "ls $dir/0-* | grep -v sum")")" \
+	"node 2's copy holds the good byte again"
+
+echo "== node 1 comes back: resynced when it gets a copy t=${SECONDS}s"
+"$ADM" vcluster krgd 1 start --prefix "$PREFIX" >/dev/null
+wait_for 30 "node 1 up again" state_is 2 1 up
+on 1 krgadm cluster wait --timeout 30 >/dev/null
+wait_for 30 "node 1 mounts kdfs again" on 1 test -e "$M/survivor"
+on 2 krg kdfs set "$M/survivor" --replicas 3
+wait_for 60 "the survivor gets a third copy" test "$(on 3 krg kdfs show "$M/survivor" --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(len(s['chunks'][0]['nodes']))")" = 3
+assert_eq "$(on 1 md5sum "$M/survivor" | cut -d' ' -f1)" "$surv" "node 1 reads the survivor from its fresh copy"
 echo "kdfs: all checks passed t=${SECONDS}s"

@@ -489,12 +489,13 @@ def link_counts():
 
 
 @case
-def link_to_unlinked_open_file_enoent():
+def unlinked_open_file_nlink_zero():
     write(p("lu"), b"x")
     fd = os.open(p("lu"), os.O_RDONLY)
-    os.unlink(p("lu"))
     try:
-        expect_errno(errno.ENOENT, lambda: os.link(f"/proc/self/fd/{fd}", p("lu2"), follow_symlinks=True))
+        os.unlink(p("lu"))
+        eq(os.fstat(fd).st_nlink, 0, "link count of an open, unlinked file")
+        expect_errno(errno.ENOENT, os.link, p("lu"), p("lu2"))
     finally:
         os.close(fd)
 

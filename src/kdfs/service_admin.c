@@ -59,7 +59,8 @@ static Krg__Kdfs__NodeUse *use_of(struct status_call *s, uint32_t node)
 static int count_inode(const Krg__Kdfs__Inode *in, void *data)
 {
 	struct status_call *s = data;
-	if (!S_ISREG(in->attr->mode))
+	/* Unlinked inodes wait for their reap: nothing to read or repair. */
+	if (!S_ISREG(in->attr->mode) || in->attr->nlink == 0)
 		return 0;
 	s->st.files++;
 	unsigned want = in->has_replicas && in->replicas ? in->replicas : s->k->cfg->kdfs_replicas;

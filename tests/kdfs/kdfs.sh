@@ -153,7 +153,16 @@ echo "== re-replication after node 1 is gone t=${SECONDS}s"
 # kdfs_repair_grace_ms is 2 s on a vcluster: every chunk that had a copy
 # on node 1 gets one elsewhere, and nothing is lost.
 health() { on 3 krgadm kdfs status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['under_replicated'], s['lost'])"; }
-wait_for 90 "every chunk back to two live copies" test "$(health)" = "0 0"
+repaired() { [ "$(health)" = "0 0" ]; }
+repair_report() { # what the repairers said, for a failure message
+	on 3 krgadm kdfs status
+	grep -h "kdfs: .*\(copies\|copy\|repair\|fill\)" "$(log_of 2)" "$(log_of 3)" | tail -n 15
+}
+end=$((SECONDS + 90))
+while ! repaired; do
+	[ $SECONDS -lt $end ] || fail "chunks not back to two live copies after 90 s: $(repair_report)"
+	sleep 0.5
+done
 assert_eq "$(on 3 krg kdfs show "$M/survivor" --json | python3 -c "import json,sys; s=json.load(sys.stdin); n=s['chunks'][0]['nodes']; print(sorted(x['node'] for x in n))")" \
 	"[2, 3]" "the survivor's chunk lives on nodes 2 and 3"
 surv=$want
@@ -174,7 +183,11 @@ on 2 python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(100); b=f.read(1)
 assert_eq "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" "$want" "node 2 reads good data past its bad replica"
 grep -q "checksum\|Bad message" "$(log_of 2)" || fail "node 2's log does not report the bad block"
 # The bad copy left the chunk and the repair made a good one again.
-wait_for 60 "the chunk with the bad block repaired" test "$(health)" = "0 0"
+end=$((SECONDS + 60))
+while ! repaired; do
+	[ $SECONDS -lt $end ] || fail "the chunk with the bad block not repaired after 60 s: $(repair_report)"
+	sleep 0.5
+done
 assert_eq "$(on 2 python3 -c "import sys; f=open(sys.argv[1],'rb'); f.seek(100); print(f.read(1).hex())" "$(on 2 sh -c "ls $dir/0-* | grep -v sum")")" \
 	"$(on 3 python3 -c "import sys; f=open(sys.argv[1],'rb'); f.seek(100); print(f.read(1).hex())" "$(on 3 sh -c "ls $dir/0-* | grep -v sum")")" \
 	"node 2's copy holds the good byte again"

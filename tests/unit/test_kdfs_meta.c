@@ -248,12 +248,75 @@ static void test_locks(void **state)
 	assert_int_equal(setlock(f, 3, 1, F_RDLCK, 5, 1, false, NULL), -EINVAL);
 }
 
+static Krg__Kdfs__OpResult *fill(uint64_t ino, uint32_t node, uint64_t version, bool done)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__ChunkFill cf = KRG__KDFS__CHUNK_FILL__INIT;
+	op.op_case = KRG__KDFS__OP__OP_CHUNK_FILL;
+	op.chunk_fill = &cf;
+	cf.ino = ino;
+	cf.node = node;
+	cf.version = version;
+	cf.has_done = true;
+	cf.done = done;
+	return apply(&op);
+}
+
+/* A repair's fill: the node takes writes (filling), the version moves on;
+ * done, it is a replica; a drop of a filling node keeps the version. */
+static void test_chunk_fill(void **state)
+{
+	uint64_t f = create(KDFS_ROOT_INO, "cf", S_IFREG | 0644);
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__ChunkAlloc ca = KRG__KDFS__CHUNK_ALLOC__INIT;
+	uint32_t nodes[] = { 1, 2 };
+	op.op_case = KRG__KDFS__OP__OP_CHUNK_ALLOC;
+	op.chunk_alloc = &ca;
+	ca.ino = f;
+	ca.nodes = nodes;
+	ca.n_nodes = 2;
+	assert_int_equal(status_of(&op), 0);
+	Krg__Kdfs__OpResult *r = fill(f, 3, 1, false);
+	assert_int_equal(r->status, 0);
+	assert_int_equal(r->chunk->version, 2);
+	assert_int_equal(r->chunk->n_filling, 1);
+	krg__kdfs__op_result__free_unpacked(r, NULL);
+	r = fill(f, 3, 1, true); /* the version moved on: stale */
+	assert_int_equal(r->status, -ESTALE);
+	krg__kdfs__op_result__free_unpacked(r, NULL);
+	r = fill(f, 2, 2, false); /* already a replica */
+	assert_int_equal(r->status, -EEXIST);
+	krg__kdfs__op_result__free_unpacked(r, NULL);
+	r = fill(f, 3, 2, true);
+	assert_int_equal(r->status, 0);
+	assert_int_equal(r->chunk->n_nodes, 3);
+	assert_int_equal(r->chunk->n_filling, 0);
+	krg__kdfs__op_result__free_unpacked(r, NULL);
+	/* A second fill, then its node dropped: the version stays. */
+	r = fill(f, 4, 2, false);
+	assert_int_equal(r->status, 0);
+	krg__kdfs__op_result__free_unpacked(r, NULL);
+	Krg__Kdfs__ChunkDrop cd = KRG__KDFS__CHUNK_DROP__INIT;
+	op.op_case = KRG__KDFS__OP__OP_CHUNK_DROP;
+	op.chunk_drop = &cd;
+	cd.ino = f;
+	cd.node = 4;
+	cd.version = 1;
+	r = apply(&op);
+	assert_int_equal(r->status, 0);
+	assert_int_equal(r->chunk->version, 3);
+	assert_int_equal(r->chunk->n_filling, 0);
+	assert_int_equal(r->chunk->n_nodes, 3);
+	krg__kdfs__op_result__free_unpacked(r, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_readdir_positions),
 		cmocka_unit_test(test_xattrs),
 		cmocka_unit_test(test_locks),
+		cmocka_unit_test(test_chunk_fill),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

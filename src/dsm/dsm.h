@@ -57,10 +57,22 @@ void dsm_node_free(struct dsm_node *n);
 /* The segment's mapping on this node: what the application uses. */
 void *dsm_node_addr(const struct dsm_node *n);
 size_t dsm_node_size(const struct dsm_node *n);
-/* Readable when faults are waiting (nonblocking fd). */
+/* Readable when faults are waiting in any view (an epoll fd). */
 int dsm_node_uffd(const struct dsm_node *n);
 
-/* Handle every fault waiting on the userfaultfd. 0 or -errno. */
+/* Another address space that maps the segment (a process attached on this
+ * node): uffd was created in that process (krgd injects the calls) and
+ * registers [base, base + size) — a MAP_SHARED mapping of dsm_node_memfd()
+ * — with MISSING | MINOR | WP and the features MISSING_SHMEM, MINOR_SHMEM,
+ * WP_HUGETLBFS_SHMEM. The node owns uffd from here on. The view id, or
+ * -ENOSPC (DSM_MAX_VIEWS), -errno. */
+int dsm_node_attach(struct dsm_node *n, int uffd, uint64_t base);
+/* The process detached or ended: forget the view (closes its uffd). */
+void dsm_node_detach(struct dsm_node *n, int view);
+/* The local object backing the segment (present page = valid copy). */
+int dsm_node_memfd(const struct dsm_node *n);
+
+/* Handle every fault waiting on the userfaultfds. 0 or -errno. */
 int dsm_node_fault(struct dsm_node *n);
 /* A message from node `from`. 0, or -EBADMSG (refused, counted). */
 int dsm_node_deliver(struct dsm_node *n, uint32_t from, const uint8_t *buf, size_t len);

@@ -18,7 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "dsm/dsm.h"
@@ -228,6 +234,109 @@ static void test_peterson(void **state)
 	cluster_stop(&c);
 }
 
+/* ---- separate processes, each with its own userfaultfd, served by the node -- */
+
+#define PROC_INCREMENTS 5000
+
+static int send_fd(int sock, int fd, uint64_t base)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &base, sizeof base };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		.msg_controllen = sizeof cbuf };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(sock, &m, 0) == (ssize_t)sizeof base ? 0 : -1;
+}
+
+static int recv_fd(int sock, uint64_t *base)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { base, sizeof *base };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		.msg_controllen = sizeof cbuf };
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof *base)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	return fd;
+}
+
+/* What krgd will inject into an attaching process: a mapping of the
+ * node's memfd and a userfaultfd registered on it, handed to the node.
+ * Here the process does it itself. Then it counts. */
+static void counting_child(int memfd, size_t size, int sock, uint64_t off)
+{
+	uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM |
+		UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+	struct uffdio_register reg = { .range = { (uintptr_t)m, size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+			UFFDIO_REGISTER_MODE_WP };
+	if (m == MAP_FAILED || uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0 ||
+			ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 || send_fd(sock, uffd, (uintptr_t)m) < 0)
+		_exit(2);
+	close(uffd);
+	char go;
+	if (read(sock, &go, 1) != 1)
+		_exit(3);
+	for (int i = 0; i < PROC_INCREMENTS; i++) {
+		__atomic_fetch_add((uint64_t *)(m + off), 1, __ATOMIC_SEQ_CST);
+		if (i % 200 == 199)
+			usleep(100);
+	}
+	_exit(0);
+}
+
+static void test_processes(void **state)
+{
+	struct cluster c;
+	cluster_start(&c, 3, 200000);
+	uint64_t pa = page_homed_at(1, 3, 0);
+	uint64_t off = pa * DSM_PAGE_SIZE + 72;
+	pid_t pid[3];
+	int sock[3], view[3];
+	for (int i = 0; i < 3; i++) {
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		struct dsm_node *n = dsm_sock_node(c.node[i]);
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			close(sv[0]);
+			counting_child(dsm_node_memfd(n), dsm_node_size(n), sv[1], off);
+		}
+		close(sv[1]);
+		sock[i] = sv[0];
+		uint64_t base;
+		int uffd = recv_fd(sock[i], &base);
+		assert_true(uffd >= 0);
+		view[i] = dsm_sock_attach(c.node[i], uffd, base);
+		assert_true(view[i] > 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(write(sock[i], "g", 1), 1);
+	for (int i = 0; i < 3; i++) {
+		int st;
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		dsm_sock_detach(c.node[i], view[i]);
+		close(sock[i]);
+	}
+	/* Every node's own mapping sees the exact count. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(__atomic_load_n((uint64_t *)(c.mem[i] + off), __ATOMIC_SEQ_CST),
+				3 * PROC_INCREMENTS);
+	cluster_stop(&c);
+}
+
 /* ---- peers' bad messages -------------------------------------------------- */
 
 static int sent;
@@ -301,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_read_write_across),
 		cmocka_unit_test(test_atomic_counter),
 		cmocka_unit_test(test_peterson),
+		cmocka_unit_test(test_processes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,19 +269,18 @@ static int recv_fd(int sock, uint64_t *base)
 }
 
 /* What krgd will inject into an attaching process: a mapping of the
- * node's memfd and a userfaultfd registered on it, handed to the node.
- * Here the process does it itself. Then it counts. */
+ * node's memfd and a userfaultfd, handed to the node, which registers the
+ * mapping from outside (a userfaultfd acts on the address space that made
+ * it, whoever holds it). Here the process does its part itself. Then it
+ * counts. */
 static void counting_child(int memfd, size_t size, int sock, uint64_t off)
 {
 	uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
 	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM |
 		UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
-	struct uffdio_register reg = { .range = { (uintptr_t)m, size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
-			UFFDIO_REGISTER_MODE_WP };
 	if (m == MAP_FAILED || uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0 ||
-			ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 || send_fd(sock, uffd, (uintptr_t)m) < 0)
+			send_fd(sock, uffd, (uintptr_t)m) < 0)
 		_exit(2);
 	close(uffd);
 	char go;
@@ -318,6 +317,10 @@ static void test_processes(void **state)
 		uint64_t base;
 		int uffd = recv_fd(sock[i], &base);
 		assert_true(uffd >= 0);
+		struct uffdio_register reg = { .range = { base, dsm_node_size(n) },
+			.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+				UFFDIO_REGISTER_MODE_WP };
+		assert_int_equal(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
 		view[i] = dsm_sock_attach(c.node[i], uffd, base);
 		assert_true(view[i] > 0);
 	}

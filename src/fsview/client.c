@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,13 +415,36 @@ static int v_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return v_fh_op(KRG__FSVIEW__OP__OP_FSYNC, fi, datasync ? 1 : 0);
 }
 
+/* The directory's home path is kept in fh: with nullpath_ok, libfuse
+ * hands readdir no path. Listed whole at each readdir from offset 0. */
+static int v_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_READDIR, path);
+	if (e < 0)
+		return e;
+	char *p = strdup(r.path);
+	if (!p)
+		return -ENOMEM;
+	fi->fh = (uint64_t)(uintptr_t)p;
+	return 0;
+}
+
+static int v_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	free((char *)(uintptr_t)fi->fh);
+	return 0;
+}
+
 static int v_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off, struct fuse_file_info *fi,
 		     enum fuse_readdir_flags flags)
 {
 	struct rq r;
-	int e = rq_init(&r, KRG__FSVIEW__OP__OP_READDIR, path);
+	rq_init(&r, KRG__FSVIEW__OP__OP_READDIR, NULL);
+	r.q.path = (char *)(uintptr_t)fi->fh;
 	Krg__Fsview__Reply *rep;
-	if (e < 0 || (e = call(&r.q, &rep)) < 0)
+	int e = call(&r.q, &rep);
+	if (e < 0)
 		return e;
 	for (size_t i = 0; i < rep->n_entries; i++) {
 		struct stat st = { .st_mode = (mode_t)(rep->entries[i]->type << 12) };
@@ -472,10 +496,12 @@ static void *v_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* Home is the truth: nothing cached past the call that fetched it. */
 	cfg->entry_timeout = cfg->negative_timeout = cfg->attr_timeout = 0;
 	cfg->kernel_cache = 0;
-	cfg->hard_remove = 1;   /* unlink at home at once; open files go on by fh */
+	/* An open file unlinked is renamed .fuse_hiddenN at home until its
+	 * last close (libfuse's way): fstat() on it needs a path, since the
+	 * kernel sends no handle with the getattr of fstat. */
+	cfg->hard_remove = 0;
 	cfg->nullpath_ok = 1;
 	conn->max_write = FSV_MAX_IO;
-	conn->max_read = FSV_MAX_IO;
 	conn->max_readahead = FSV_MAX_IO;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	return fuse_get_context()->private_data;
@@ -485,7 +511,7 @@ static const struct fuse_operations ops = {
 	.init = v_init, .getattr = v_getattr, .readlink = v_readlink, .mknod = v_mknod, .mkdir = v_mkdir,
 	.unlink = v_unlink, .rmdir = v_rmdir, .symlink = v_symlink, .rename = v_rename, .link = v_link,
 	.chmod = v_chmod, .chown = v_chown, .truncate = v_truncate, .open = v_open, .create = v_create,
-	.read = v_read, .write = v_write, .release = v_release, .fsync = v_fsync, .readdir = v_readdir,
+	.read = v_read, .write = v_write, .release = v_release, .fsync = v_fsync, .opendir = v_opendir, .readdir = v_readdir, .releasedir = v_releasedir,
 	.statfs = v_statfs, .access = v_access, .utimens = v_utimens,
 };
 

@@ -7,7 +7,7 @@
  * namespace (setns). Each call the kernel makes becomes one Request to
  * krgd, which forwards it home; the Reply comes back by id (a reader
  * thread hands it to the waiting FUSE thread). Nothing is cached for long:
- * attributes and names expire at once and the page cache is dropped at
+ * attributes and names expire after 1 ms and the page cache is dropped at
  * open, so home's processes and every node see the same files. If krgd
  * goes away every call fails with EIO; it never waits for a reply that
  * cannot come. */
@@ -493,8 +493,12 @@ static int v_utimens(const char *path, const struct timespec tv[2], struct fuse_
 
 static void *v_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-	/* Home is the truth: nothing cached past the call that fetched it. */
-	cfg->entry_timeout = cfg->negative_timeout = cfg->attr_timeout = 0;
+	/* Home is the truth: nothing cached past the system call that
+	 * fetched it. 1 ms (one jiffy, the kernel's granularity) rather than
+	 * 0: a stat's LOOKUP then serves its GETATTR too, so a metadata call
+	 * costs one round trip home, not two. Negative entries never stay. */
+	cfg->entry_timeout = cfg->attr_timeout = 0.001;
+	cfg->negative_timeout = 0;
 	cfg->kernel_cache = 0;
 	/* An open file unlinked is renamed .fuse_hiddenN at home until its
 	 * last close (libfuse's way): fstat() on it needs a path, since the

@@ -6,6 +6,7 @@
  * home ("fsview.req"). At home: one krg-fsview --serve per (node, uid,
  * gid), running as that user, does the calls. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -25,6 +26,9 @@ int krg_fsview_ns(struct krg_fsview *v, uint32_t home, uid_t uid, gid_t gid);
 /* Whose files process pid sees: the home of the view it is in, else this
  * node. 0 when the view is off (the caller keeps its old rule). */
 uint32_t krg_fsview_home_of(struct krg_fsview *v, pid_t pid);
+/* pid is one of this service's krg-fsview processes: krgd's helpers,
+ * neither listed, moved nor checkpointed as a user's process. */
+bool krg_fsview_is_helper(const struct krg_fsview *v, pid_t pid);
 /* In a forked child, root still: join that namespace (setns). -errno. */
 int krg_fsview_enter(int nsfd);
 void krg_fsview_stop(struct krg_fsview *v);

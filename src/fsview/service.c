@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fsview/fsview.h"
+#include "fsview/fsview_msg.h"
 #include "fsview/wire.h"
 #include "lib/log.h"
 #include "net/net.h"
@@ -189,23 +190,6 @@ static int chan_open(struct krg_fsview *v, struct chan *c, int fd, frame_cb fcb,
 	return r;
 }
 
-/* Request and Reply both start with field 1, the id (protobuf-c writes
- * fields in order): read it without unpacking a megabyte of data. */
-static bool peek_id(const uint8_t *p, size_t n, uint64_t *id)
-{
-	if (n < 2 || p[0] != 0x08)
-		return false;
-	uint64_t v = 0;
-	for (size_t i = 1, s = 0; i < n && s < 64; i++, s += 7) {
-		v |= (uint64_t)(p[i] & 0x7f) << s;
-		if (!(p[i] & 0x80)) {
-			*id = v;
-			return true;
-		}
-	}
-	return false;
-}
-
 static void send_error(struct chan *c, uint64_t id, int err)
 {
 	Krg__Fsview__Reply r = KRG__FSVIEW__REPLY__INIT;
@@ -236,7 +220,7 @@ static void fwd_done(struct krg_net *net, int status, const struct krg_msg *repl
 	struct fwd *f = data;
 	struct client *c = client_by_cid(f->v, f->cid);
 	uint64_t id;
-	if (c && status == 0 && peek_id(reply->body, reply->len, &id) && id == f->id)
+	if (c && status == 0 && fsv_peek_id(reply->body, reply->len, &id) && id == f->id)
 		chan_send(&c->ch, reply->body, reply->len);
 	else if (c)
 		send_error(&c->ch, f->id, -EIO);
@@ -247,7 +231,7 @@ static void client_frame(struct chan *ch, const uint8_t *p, size_t n)
 {
 	struct client *c = (struct client *)ch;
 	uint64_t id;
-	if (!peek_id(p, n, &id))
+	if (!fsv_peek_id(p, n, &id))
 		return; /* a second READY, or garbage: nothing waits for it */
 	Krg__Fsview__Forward f = KRG__FSVIEW__FORWARD__INIT;
 	f.uid = c->uid;
@@ -409,6 +393,19 @@ uint32_t krg_fsview_home_of(struct krg_fsview *v, pid_t pid)
 	return v->self;
 }
 
+bool krg_fsview_is_helper(const struct krg_fsview *v, pid_t pid)
+{
+	if (!v || pid <= 0)
+		return false;
+	for (const struct client *c = v->clients; c; c = c->next)
+		if (c->pid == pid)
+			return true;
+	for (const struct server *s = v->servers; s; s = s->next)
+		if (s->pid == pid)
+			return true;
+	return false;
+}
+
 int krg_fsview_enter(int nsfd)
 {
 	return setns(nsfd, CLONE_NEWNS) < 0 ? -errno : 0;
@@ -420,7 +417,7 @@ static void server_frame(struct chan *ch, const uint8_t *p, size_t n)
 {
 	struct server *s = (struct server *)ch;
 	uint64_t id;
-	if (!peek_id(p, n, &id))
+	if (!fsv_peek_id(p, n, &id))
 		return;
 	for (struct pend **pp = &s->pend; *pp; pp = &(*pp)->next)
 		if ((*pp)->id == id) {
@@ -508,9 +505,8 @@ static void on_req(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		return;
 	Krg__Fsview__Forward *f = krg__fsview__forward__unpack(NULL, msg->len, msg->body);
 	uint64_t id;
-	Krg__Fsview__Request *q = f ? krg__fsview__request__unpack(NULL, f->request.len, f->request.data) : NULL;
 	/* Checked here once: the server trusts what krgd hands it. */
-	if (!q || !peek_id(f->request.data, f->request.len, &id) || q->op == KRG__FSVIEW__OP__OP_READY) {
+	if (!fsv_forward_valid(f, &id)) {
 		log_warn("fsview: malformed request from node %u", from);
 		krg_net_reply(net, from, req_id, -EINVAL, NULL, 0);
 		goto out;
@@ -533,8 +529,6 @@ static void on_req(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	*x = (struct pend){ .next = s->pend, .id = id, .req_id = req_id };
 	s->pend = x;
 out:
-	if (q)
-		krg__fsview__request__free_unpacked(q, NULL);
 	if (f)
 		krg__fsview__forward__free_unpacked(f, NULL);
 }

@@ -30,6 +30,8 @@ assert_eq "$(on 1 cat /tmp/fsv-a)" "$(printf 'one\ntwo')" "node 1's file after n
 on 2 test ! -e /tmp/fsv-a || fail "node 2's own /tmp got the file"
 out=$(on 1 "$KRG" run -n 2 --local-files -- sh -c 'cat /tmp/fsv-a 2>&1; true')
 assert_contains "$out" "No such file" "--local-files: node 2's own /tmp"
+ps2=$(on 2 "$KRG" ps -a)
+assert_not_contains "$ps2" "krg-fsview" "the view's helpers are krgd's, not listed"
 echo "ok   krg run -n 2 sees node 1's /tmp; --local-files sees node 2's"
 
 # 2. DISTANT_FORK: the child is placed on another node (node 1 made the

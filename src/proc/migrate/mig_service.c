@@ -484,6 +484,9 @@ int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home)
 	struct krg_migsvc *m = &the_mig;
 	if (!m->running)
 		return 0;
+	/* The file view's FUSE clients and home servers are krgd's too. */
+	if (krg_fsview_is_helper(m->s->fsview, pid))
+		return 2;
 	for (struct hold *h = m->holds; h; h = h->next) {
 		if (h->wpid == pid)
 			return 2;

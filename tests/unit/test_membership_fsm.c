@@ -71,6 +71,10 @@ static void reg_set(struct krg_cluster *c, const char *reg, const char *key, con
 static struct krg_cluster *fresh(struct seen *s)
 {
 	struct krg_cluster *c = calloc(1, sizeof(*c));
+	/* What apply touches of the running cluster: the applied-entries
+	 * timer (the loop is never run: raft is not started here). */
+	c->loop = uv_default_loop();
+	uv_timer_init(c->loop, &c->wait_timer);
 	cluster_fsm_init(c);
 	if (s)
 		krg_cluster_on_node(c, on_node, s);
@@ -79,6 +83,8 @@ static struct krg_cluster *fresh(struct seen *s)
 
 static void done(struct krg_cluster *c)
 {
+	uv_close((uv_handle_t *)&c->wait_timer, NULL);
+	uv_run(c->loop, UV_RUN_NOWAIT);
 	cluster_fsm_free(c);
 	while (c->node_cbs) {
 		struct node_cb *n = c->node_cbs->next;

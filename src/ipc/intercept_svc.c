@@ -325,6 +325,7 @@ static void proc_follow(struct krg_intercept *in, pid_t tgid, uint64_t proc_id, 
 /* ---- receiving ---- */
 
 static void lsn_close(struct lsn *l);
+static void check_cb(uv_timer_t *t);
 
 static void serve(struct lsn *l, const struct seccomp_notif *n)
 {
@@ -415,6 +416,9 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		}
 		u->n++;
 		h->counted = true;
+		/* The check timer runs only while calls wait. */
+		if (!uv_is_active((uv_handle_t *)&in->check))
+			uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
 		if (eintr_call(&h->c))
 			irestart_probe(tid, &n->data, &h->probe);
 	}
@@ -587,6 +591,8 @@ static void check_cb(uv_timer_t *t)
 			held_drop(in, h, true);
 		}
 	}
+	if (!in->held)
+		uv_timer_stop(&in->check);
 }
 
 int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *backend, void *ctx,
@@ -615,7 +621,6 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 	uv_timer_init(loop, &in->check);
 	in->check.data = in;
 	in->handles++;
-	uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
 	*out = in;
 	return 0;
 }

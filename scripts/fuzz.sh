@@ -4,7 +4,7 @@
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS: run time of each target (default 30); `make check` gives 20:
 #   the six targets take 2 minutes, plus ~30 s of build.
-#   TARGET: frame, config, nodelist, image, api, peer (default: all).
+#   TARGET: frame, config, nodelist, image, api, peer, kddm (default: all).
 # Exits non-zero when a target finds a crash, leak or UB, or fails to build.
 # Seeds: tests/fuzz/corpus/<target>/ (committed, read only); what a run
 # finds goes to fuzz-corpus/<target>/ (git-ignored), crashes to
@@ -13,14 +13,14 @@ set -euo pipefail
 secs=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame config nodelist image api peer)
+[ ${#targets[@]} -gt 0 ] || targets=(frame config nodelist image api peer kddm)
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_OUT:-$(mktemp -d /tmp/krg-fuzz.XXXXXX)}
 mkdir -p "$out/proto" "$out/obj"
 
 cflags=(-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 	-D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -std=gnu11 -w
-	-I"$src/src" -I"$out" $(pkg-config --cflags libprotobuf-c libuv libsodium libxxhash))
+	-I"$src/src" -I"$out" -I"$out/proto" $(pkg-config --cflags libprotobuf-c libuv libsodium libxxhash))
 libs=($(pkg-config --libs libprotobuf-c libuv libsodium libxxhash))
 
 # Production code the targets link: every schema, the layers that decode
@@ -36,7 +36,9 @@ srcs=("$out"/proto/*.pb-c.c "$src"/src/lib/{log,config,nodelist,key,json,fileio}
       "$src"/src/net/frame.c "$src"/src/api/server.c "$src"/src/ckpt/*.c
       "$src"/src/proc/procid.c "$src"/src/proc/migrate/filemsg.c "$src"/src/proc/exec/exec_msg.c
       "$src"/src/proc/migrate/mig_msg.c "$src"/src/proc/ckpt/ckpt_msg.c "$src"/src/proc/table/table_msg.c
-      "$src"/src/proc/sched/capset_msg.c)
+      "$src"/src/proc/sched/capset_msg.c "$src"/src/kddm/kddm{,_home,_member,_req}.c
+      "$src"/src/ipc/{engine_core,engine_hash,engine_limits,engine_msg,engine_sem,engine_sysctl,engine_undo,engine_xport}.c
+      "$src"/src/ipc/{ipc_abi,ipc_service,ipc_service_home,ipc_service_wire}.c "$src"/tests/unit/kddm_fake.c)
 objs=()
 for s in "${srcs[@]}"; do
 	o=$out/obj/$(echo "${s#"$src"/}" | tr / _).o

@@ -367,9 +367,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		free(h);
 		return;
 	}
-	pid_t tgid = r == 0 ? icall_tgid(tid) : 0;
-	if (r == 0 && !tgid)
-		r = -ESRCH;
+	pid_t tgid = h->c.tgid;
 	if (r < 0) {
 		if (r != -ESRCH)
 			send_resp(in, l->fd, n->id, r);

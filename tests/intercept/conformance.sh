@@ -33,17 +33,19 @@ result() { # label rc output
 	fi
 }
 for p in $single $roles; do
-	out=$(on 1 timeout 120 "$KRG" run -n 1 -- "$D/$p" 2>&1)
-	result "$p (alone, under krg run)" $? "$out"
+	rc=0
+	out=$(on 1 timeout 120 "$KRG" run -n 1 -- "$D/$p" 2>&1) || rc=$?
+	result "$p (alone, under krg run)" $rc "$out"
 done
 n=0
 for p in $roles; do
 	n=$((n + 1))
 	key=$(printf '0x6b%06x' $((($$ * 64 + n) & 0xffffff)))
+	rc=0
 	out=$(on 1 timeout 120 bash -c "'$KRG' run -n 1 -- '$D/$p' --role=creator $key & c=\$!;
 		'$KRG' run -n 2 -- '$D/$p' --role=peer $key; pr=\$?; wait \$c; cr=\$?;
-		echo \"creator \$cr peer \$pr\"; [ \$pr = 0 ] && [ \$cr = 0 ]" 2>&1)
-	result "$p (creator node 1, peer node 2, key $key)" $? "$out"
+		echo \"creator \$cr peer \$pr\"; [ \$pr = 0 ] && [ \$cr = 0 ]" 2>&1) || rc=$?
+	result "$p (creator node 1, peer node 2, key $key)" $rc "$out"
 done
 echo "intercept-conformance: $((runs - fails)) of $runs runs passed"
 [ $fails -eq 0 ]

@@ -6,7 +6,13 @@
 # (it forks its own peer, under the same filter), then the ones with two
 # roles split: creator on node 1, peer on node 2. msgget03 and semget02
 # fill the node's limits in a fresh IPC namespace natively; the cluster's
-# limits are krgd's, so they are not run here. One line per run.
+# limits are krgd's, so they are not run here. Two split runs are left
+# out because the programs race with themselves once a call takes
+# hundreds of microseconds instead of one (they pass alone, above):
+# msgget01's creator checks "a new queue is empty" after the peer may
+# already have found the queue and sent to it; semop04's creator checks
+# "the lock is free at the end" without waiting for the peer (on the
+# other node) to release it. One line per run.
 PREFIX=icconf
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -38,8 +44,10 @@ for p in $single $roles; do
 	result "$p (alone, under krg run)" $rc "$out"
 done
 n=0
+split_racy=" msgget01 semop04 "
 for p in $roles; do
 	n=$((n + 1))
+	case "$split_racy" in *" $p "*) continue ;; esac
 	key=$(printf '0x6b%06x' $((($$ * 64 + n) & 0xffffff)))
 	rc=0
 	out=$(on 1 timeout 120 bash -c "'$KRG' run -n 1 -- '$D/$p' --role=creator $key & c=\$!;

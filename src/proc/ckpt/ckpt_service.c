@@ -49,6 +49,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "api/server.h"
+#include "lib/fault.h"
 #include "cluster/cluster.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -830,12 +831,13 @@ static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, ui
 }
 
 /* Fault injection for the tests (tests/ckpt/leftovers.sh): while the file
- * KRG_CKPT_TEST_HOLD_RECV names exists (at most a minute), the target of a
+ * that fault point ckpt-hold-recv names exists (at most a minute), the target of a
  * transfer holds it once a piece is written (the whole event loop waits:
  * a krgd killed there leaves a version received in part). */
 static void test_hold_recv(void)
 {
-	const char *flag = getenv("KRG_CKPT_TEST_HOLD_RECV");
+	char buf[512];
+	const char *flag = krg_fault_value("ckpt-hold-recv", buf, sizeof(buf));
 	if (!flag || !flag[0])
 		return;
 	for (int i = 0; i < 6000 && access(flag, F_OK) == 0; i++)

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "lib/fileio.h"
+#include "lib/fault.h"
 #include "ckpt/ckpt.h"
 #include "proc/migrate/inject.h"
 #include "proc/migrate/mig-int.h"
@@ -174,11 +175,12 @@ unsigned long long mig_timer_signals(pid_t pid)
 }
 
 /* Fault injection for the tests (migrate.sh, signals while frozen): with
- * KRG_MIG_TEST_HOLD=DIR and DIR/<id>.hold present, the dumped process is
+ * KRG_FAULT=mig-hold:DIR and DIR/<id>.hold present, the dumped process is
  * held frozen, DIR/<id>.frozen created, until <id>.hold is removed. */
 static void test_hold(uint32_t id)
 {
-	const char *dir = getenv("KRG_MIG_TEST_HOLD");
+	char buf[256];
+	const char *dir = krg_fault_value("mig-hold", buf, sizeof(buf));
 	char hold[512], frozen[512];
 	if (!dir || !dir[0])
 		return;
@@ -632,8 +634,8 @@ static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *ab
 	struct ckpt_precopy *pc = NULL;
 	*aborted = false;
 	uint64_t size = 0;
-	if (getenv("KRG_MIG_NO_PRECOPY")) {  /* for comparisons (bench/migrate) */
-		sendf(sock, MF_PRECOPY, "KRG_MIG_NO_PRECOPY is set");
+	if (krg_fault_on("mig-no-precopy")) {  /* for comparisons (bench/migrate) */
+		sendf(sock, MF_PRECOPY, "fault point mig-no-precopy is set");
 		return NULL;
 	}
 	/* Small: not worth stopping it to make the userfaultfd. A failure
@@ -656,7 +658,7 @@ static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *ab
 	}
 	static int copy_sock;
 	copy_sock = sock;
-	if (!getenv("KRG_MIG_PRECOPY_FILE"))  /* for comparisons: copy into the file here, as before */
+	if (!krg_fault_on("mig-precopy-file"))  /* for comparisons: copy into the file here, as before */
 		ckpt_precopy_set_copier(pc, copy_by_krgd, &copy_sock);
 	uint64_t prev = UINT64_MAX, total = 0;
 	for (int round = 1;; round++) {

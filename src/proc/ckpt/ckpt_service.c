@@ -251,7 +251,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	char msg[RESULT_MAX - 32], out[RESULT_MAX];
 	int r;
 	if (w->freeze) {
-		struct ckpt_error err = { { 0 } };
+		struct ckpt_error err = { 0 };
 		size_t n = 0;
 		r = ckpt_app_freeze(w->pid, w->freeze > 0, &n, &err);
 		if (r < 0)
@@ -282,7 +282,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd)
 			_exit(0);
 		if (r == 0) {
-			struct ckpt_error err = { { 0 } };
+			struct ckpt_error err = { 0 };
 			struct ckpt_pidns ns = { 0 };
 			int lfd = -1;
 			struct ckpt_restore_opts o = { .root_pdeathsig = SIGKILL, .ipc_listener = w->isock >= 0 ? &lfd : NULL };

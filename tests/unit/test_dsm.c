@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "ckpt/ckpt.h"
 #include "dsm/dsm.h"
 #include "dsm/dsm_sock.h"
 #include "dsm.pb-c.h"
@@ -340,6 +341,78 @@ static void test_processes(void **state)
 	cluster_stop(&c);
 }
 
+/* ---- unmodified processes: the userfaultfd injected from outside ---------- */
+
+/* Maps the memfd, says where, waits in read() (the injection interrupts
+ * it and it restarts), then counts. No userfaultfd call of its own. */
+static void plain_child(int memfd, size_t size, int tell, int go, uint64_t off)
+{
+	uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	uint64_t base = (uintptr_t)m;
+	char c;
+	if (m == MAP_FAILED || write(tell, &base, sizeof base) != sizeof base || read(go, &c, 1) != 1)
+		_exit(2);
+	for (int i = 0; i < PROC_INCREMENTS; i++) {
+		__atomic_fetch_add((uint64_t *)(m + off), 1, __ATOMIC_SEQ_CST);
+		if (i % 200 == 199)
+			usleep(100);
+	}
+	_exit(0);
+}
+
+static void test_injected(void **state)
+{
+	struct cluster c;
+	cluster_start(&c, 3, 200000);
+	uint64_t off = page_homed_at(2, 3, 0) * DSM_PAGE_SIZE + 8;
+	pid_t pid[3];
+	int go[3], view[3];
+	for (int i = 0; i < 3; i++) {
+		int tell[2], g[2];
+		assert_int_equal(pipe2(tell, O_CLOEXEC), 0);
+		assert_int_equal(pipe2(g, O_CLOEXEC), 0);
+		struct dsm_node *n = dsm_sock_node(c.node[i]);
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0)
+			plain_child(dsm_node_memfd(n), dsm_node_size(n), tell[1], g[0], off);
+		close(tell[1]);
+		close(g[0]);
+		go[i] = g[1];
+		uint64_t base;
+		assert_int_equal(read(tell[0], &base, sizeof base), sizeof base);
+		close(tell[0]);
+		usleep(10000); /* let it block in read() */
+		struct ckpt_error err = { 0 };
+		int uffd = -1;
+		if (ckpt_uffd_take(pid[i], &uffd, &err) < 0)
+			fail_msg("ckpt_uffd_take: %s", err.msg);
+		struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM |
+			UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+		struct uffdio_register reg = { .range = { base, dsm_node_size(n) },
+			.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+				UFFDIO_REGISTER_MODE_WP };
+		assert_int_equal(ioctl(uffd, UFFDIO_API, &api), 0);
+		assert_int_equal(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+		view[i] = dsm_sock_attach(c.node[i], uffd, base);
+		assert_true(view[i] > 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(write(go[i], "g", 1), 1);
+	for (int i = 0; i < 3; i++) {
+		int st;
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("child %d: status 0x%x", i, st);
+		dsm_sock_detach(c.node[i], view[i]);
+		close(go[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(__atomic_load_n((uint64_t *)(c.mem[i] + off), __ATOMIC_SEQ_CST),
+				3 * PROC_INCREMENTS);
+	cluster_stop(&c);
+}
+
 /* ---- peers' bad messages -------------------------------------------------- */
 
 static int sent;
@@ -414,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_atomic_counter),
 		cmocka_unit_test(test_peterson),
 		cmocka_unit_test(test_processes),
+		cmocka_unit_test(test_injected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -479,10 +479,68 @@ static void test_bad_messages(void **state)
 	dsm_node_free(n);
 }
 
+/* ---- the minimum residency, deterministically (no sockets, no threads) --- */
+
+static uint32_t last_to;
+static int last_type;
+static int record_send(void *ctx, uint32_t to, const uint8_t *buf, size_t len)
+{
+	Krg__Dsm__Msg *m = krg__dsm__msg__unpack(NULL, len, buf);
+	assert_non_null(m);
+	last_to = to;
+	last_type = m->type;
+	krg__dsm__msg__free_unpacked(m, NULL);
+	sent++;
+	return 0;
+}
+
+static void test_residency(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 3, .npages = NPAGES,
+		.min_residency_ns = 30ull * 1000000000ull };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0;
+	while (dsm_page_home(7, p, 3) != 0)
+		p++;
+	uint8_t buf[DSM_PAGE_SIZE + 64];
+	sent = 0;
+	/* node 1 writes: granted at once */
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, p, 0)), 0);
+	assert_int_equal(sent, 1);
+	assert_int_equal(last_to, 1);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	/* node 2 reads right after: held for the residency, nothing sent */
+	uint64_t t0 = dsm_now_ns();
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, p, 0)), 0);
+	assert_int_equal(sent, 1);
+	struct dsm_stats st;
+	dsm_node_stats(n, &st);
+	assert_int_equal(st.deferred, 1);
+	uint64_t dl = dsm_node_next_deadline(n);
+	assert_true(dl >= t0 + 29ull * 1000000000ull && dl <= dsm_now_ns() + cfg.min_residency_ns);
+	dsm_node_tick(n, dl - 1);
+	assert_int_equal(sent, 1);
+	/* its time come, the home asks the writer for the page */
+	dsm_node_tick(n, dl);
+	assert_int_equal(sent, 2);
+	assert_int_equal(last_to, 1);
+	assert_int_equal(last_type, KRG__DSM__TYPE__FETCH);
+	assert_int_equal(dsm_node_next_deadline(n), UINT64_MAX);
+	/* the writer answers: node 2 gets a read copy */
+	memset(buf, 0, sizeof buf);
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__ACK, 7, p, DSM_PAGE_SIZE)), 0);
+	assert_int_equal(sent, 3);
+	assert_int_equal(last_to, 2);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	dsm_node_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_messages),
+		cmocka_unit_test(test_residency),
 		cmocka_unit_test(test_read_write_across),
 		cmocka_unit_test(test_atomic_counter),
 		cmocka_unit_test(test_peterson),

@@ -23,6 +23,8 @@ struct dsm_dir {
 	bool deferred;            /* head waits for the residency */
 	uint32_t acks;            /* INVAL acks still expected */
 	uint8_t *data;            /* the page for the grant, or NULL */
+	uint8_t *kept;            /* the page as it was when a writer elsewhere took
+	                           * it: what comes back if that writer dies */
 	uint32_t last_grantee;
 	uint64_t resident_until;  /* the last grantee keeps the page until then */
 };
@@ -55,6 +57,7 @@ struct dsm_node {
 	uint64_t ndeferred;
 	struct dsm_stats st;
 	uint64_t now;             /* of the entry point running (tick: the caller's) */
+	uint64_t dead;            /* nodes declared down (bit per node) */
 };
 
 /* dsm_node.c: the node side. */

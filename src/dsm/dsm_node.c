@@ -285,6 +285,7 @@ void dsm_node_free(struct dsm_node *n)
 			free(r);
 		}
 		free(n->dir[p].data);
+		free(n->dir[p].kept);
 	}
 	free(n->dir);
 	free(n->copy);

@@ -5,7 +5,8 @@
 #include "dsm/dsm.h"
 #include "dsm.pb-c.h"
 
-enum dsm_state { DSM_INVALID = 0, DSM_READ = 1, DSM_WRITE = 2 };
+/* LOST: the page's home died; every access gets SIGBUS (UFFDIO_POISON). */
+enum dsm_state { DSM_INVALID = 0, DSM_READ = 1, DSM_WRITE = 2, DSM_LOST = 3 };
 
 /* A request waiting at a page's home. */
 struct dsm_req {
@@ -79,6 +80,8 @@ void dsm_view_map(struct dsm_node *n, int view, uint64_t page);
 void dsm_view_map_all(struct dsm_node *n, uint64_t page);
 /* Write-protect the page in every view (before a downgrade or invalidation). */
 void dsm_view_protect_all(struct dsm_node *n, uint64_t page);
+/* Poison the page in one view or all (-1): SIGBUS on access, waiters woken. */
+void dsm_view_poison(struct dsm_node *n, int view, uint64_t page);
 
 /* dsm_home.c: the home side. */
 void dsm_home_request(struct dsm_node *n, uint64_t page, uint32_t from, bool write);

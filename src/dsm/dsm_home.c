@@ -242,13 +242,31 @@ int dsm_home_ack(struct dsm_node *n, uint64_t page, uint32_t from, const uint8_t
 	return 0;
 }
 
+/* The page's home died and homes do not move yet: the page is lost here,
+ * and whoever touches it gets SIGBUS rather than waiting forever. */
+static void lose(struct dsm_node *n, uint64_t page)
+{
+	struct dsm_copy *c = &n->copy[page];
+	if (c->state == DSM_LOST)
+		return;
+	if (c->state != DSM_INVALID)
+		dsm_copy_give_up(n, page, true, NULL);
+	c->state = DSM_LOST;
+	c->pending = 0;
+	n->st.lost++;
+	dsm_view_poison(n, -1, page);
+}
+
 void dsm_node_down(struct dsm_node *n, uint32_t node)
 {
 	if (node >= n->cfg.nnodes || node == n->cfg.self)
 		return;
 	n->dead |= bit(node);
 	for (uint64_t p = 0; p < n->cfg.npages; p++) {
-		if (dsm_page_home(n->cfg.seg, p, n->cfg.nnodes) != n->cfg.self)
+		uint32_t home = dsm_page_home(n->cfg.seg, p, n->cfg.nnodes);
+		if (home == node)
+			lose(n, p);
+		if (home != n->cfg.self)
 			continue;
 		struct dsm_dir *d = &n->dir[p];
 		/* Its queued requests go (the one in progress ends in grant()). */

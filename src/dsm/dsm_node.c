@@ -105,6 +105,9 @@ static void request(struct dsm_node *n, uint64_t page, bool write)
 void dsm_on_fault(struct dsm_node *n, int view, uint64_t page, bool write)
 {
 	switch (n->copy[page].state) {
+	case DSM_LOST:
+		dsm_view_poison(n, view, page);
+		break;
 	case DSM_WRITE:
 		dsm_view_map(n, view, page);
 		break;

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -623,6 +624,66 @@ static void test_node_down_inval(void **state)
 	dsm_node_free(n);
 }
 
+/* A page whose home died: a thread waiting for it and a later access both
+ * get SIGBUS, nothing hangs. */
+static __thread sigjmp_buf bus_jmp;
+static void on_bus(int sig)
+{
+	siglongjmp(bus_jmp, 1);
+}
+
+static volatile uint8_t *lost_at;
+static void *touch_lost(void *arg)
+{
+	int *got_bus = arg;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		(void)*lost_at;
+		*got_bus = 0;
+	} else {
+		*got_bus = 1;
+	}
+	return NULL;
+}
+
+static void test_home_lost(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 3, .npages = NPAGES };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0;
+	while (dsm_page_home(7, p, 3) != 1)
+		p++;
+	struct sigaction sa = { .sa_handler = on_bus }, old;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGBUS, &sa, &old), 0);
+	lost_at = (uint8_t *)dsm_node_addr(n) + p * DSM_PAGE_SIZE;
+	int got_bus = -1;
+	pthread_t t;
+	sent = 0;
+	assert_int_equal(pthread_create(&t, NULL, touch_lost, &got_bus), 0);
+	/* its fault becomes a READ_REQ to node 1 */
+	for (int i = 0; i < 2000 && !sent; i++) {
+		dsm_node_fault(n);
+		usleep(1000);
+	}
+	assert_int_equal(sent, 1);
+	assert_int_equal(last_to, 1);
+	assert_int_equal(last_type, KRG__DSM__TYPE__READ_REQ);
+	dsm_node_down(n, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(got_bus, 1);
+	/* a later access too, at once */
+	int again = -1;
+	assert_int_equal(pthread_create(&t, NULL, touch_lost, &again), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(again, 1);
+	struct dsm_stats st;
+	dsm_node_stats(n, &st);
+	assert_true(st.lost >= 1);
+	sigaction(SIGBUS, &old, NULL);
+	dsm_node_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_residency),
 		cmocka_unit_test(test_node_down),
 		cmocka_unit_test(test_node_down_inval),
+		cmocka_unit_test(test_home_lost),
 		cmocka_unit_test(test_read_write_across),
 		cmocka_unit_test(test_atomic_counter),
 		cmocka_unit_test(test_peterson),

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+#include "lib/fault.h"
 #include "lib/macro.h"
 
 /* One process of the application while it is frozen. */
@@ -54,7 +55,7 @@ struct dump_app {
 
 /* A `syscall` instruction (0f 05) in the tracee's vdso: its fallback
  * paths have some. 0 if none. */
-static uint64_t find_syscall_insn(pid_t pid)
+uint64_t ckpt_find_syscall_insn(pid_t pid)
 {
 	char path[64], line[512];
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
@@ -271,7 +272,7 @@ static int check_groups(const struct dump_app *a, struct ckpt_error *err)
 static int dump_core(struct dump_proc *p, struct ckpt_error *err, uint64_t *brk)
 {
 	struct ckpt_tracee t = { .pid = p->acc };
-	t.code = find_syscall_insn(p->acc);
+	t.code = ckpt_find_syscall_insn(p->acc);
 	if (!t.code)
 		return ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction: cannot ask it for its signal actions", p->pid);
 	int r;
@@ -425,9 +426,9 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	a.xsave_size = (uint32_t)a.p[0].th[0].xsave_len;
 	/* Fault injection for the tests (tests/ckpt/run.sh "vanish"): hold
 	 * the application frozen a while, so a process can die meanwhile. */
-	const char *pause_ms = getenv("KRG_CKPT_TEST_PAUSE_MS");
-	if (pause_ms && atoi(pause_ms) > 0)
-		usleep((useconds_t)atoi(pause_ms) * 1000);
+	long pause_ms = krg_fault_long("ckpt-pause-ms", 0);
+	if (pause_ms > 0 && pause_ms < 600000)
+		usleep((useconds_t)pause_ms * 1000);
 
 	/* Every fd first: an unsupported one anywhere refuses the whole
 	 * checkpoint before anything is written. */
@@ -589,7 +590,7 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 		return r;
 	}
 	/* th[0]: the leader, or a live thread if it exited */
-	struct ckpt_tracee t = { .pid = th[0].tid, .code = find_syscall_insn(th[0].tid) };
+	struct ckpt_tracee t = { .pid = th[0].tid, .code = ckpt_find_syscall_insn(th[0].tid) };
 	if (!t.code)
 		r = ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction", pid);
 	long ret = r < 0 ? 0 : ckpt_syscall(&t, err, SYS_mmap, 0, CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

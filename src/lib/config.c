@@ -32,6 +32,8 @@ void krg_config_defaults(struct krg_config *c)
 	c->api_idle_ms = 30000;
 	c->migrate_max_workers = 4;
 	c->kdfs_replicas = 2;
+	c->fsview = true;
+	snprintf(c->fsview_paths, sizeof(c->fsview_paths), "/tmp /var/tmp /dev/shm /run/user");
 }
 
 const char *krg_config_default_path(void)
@@ -68,6 +70,26 @@ static int parse_uint(const char *v, unsigned long max, unsigned long *out)
 	if (errno || *end || x > max)
 		return -EINVAL;
 	*out = x;
+	return 0;
+}
+
+/* Absolute paths, none "/" (the view covers node-local trees, not the
+ * whole system), at most 16, within the buffer. */
+static int check_fsview_paths(const char *v, char *why, size_t whylen)
+{
+	char buf[1024];
+	if (strlen(v) >= sizeof(buf)) {
+		snprintf(why, whylen, "too long (at most %zu characters)", sizeof(buf) - 1);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", v);
+	int n = 0;
+	for (char *save, *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		if (t[0] != '/' || !strcmp(t, "/") || ++n > 16) {
+			snprintf(why, whylen, "want up to 16 absolute paths other than /, space separated ('%s')", t);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -242,6 +264,12 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			if (r == 0 && u == 0)
 				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
 			c->kdfs_replicas = (unsigned)u;
+		} else if (!strcmp(k, "fsview")) {
+			r = parse_bool(v, &c->fsview);
+		} else if (!strcmp(k, "fsview_paths")) {
+			r = check_fsview_paths(v, why, sizeof(why));
+			if (r == 0)
+				snprintf(c->fsview_paths, sizeof(c->fsview_paths), "%s", v);
 		} else if (!strcmp(k, "log_level")) {
 			r = krg_log_parse_level(v);
 			if (r >= 0) {

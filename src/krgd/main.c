@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 #include <uv.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
@@ -93,6 +94,9 @@ static void daemon_stop(struct daemon *d, int code)
 	d->stopping = true;
 	d->exit_code = code;
 	log_info("stopping");
+	/* systemd (Type=notify) shows "deactivating" until we exit; a no-op
+	 * without $NOTIFY_SOCKET. */
+	sd_notify(0, "STOPPING=1");
 	/* Services first (they use the layers below), then membership. */
 	krg_kdfs_stop(d->kdfs);
 	/* The listeners before the service they call; no new application
@@ -377,6 +381,13 @@ int main(int argc, char **argv)
 	log_info("krgd %s node %u of cluster '%s' listening on %s:%u, api %s, encryption %s", "0.1.0",
 		 d.cfg.node_id, d.cfg.cluster_name, self->host, self->port, d.cfg.api_socket,
 		 d.cfg.encrypt ? "on" : "off");
+	/* Under systemd (Type=notify): the API socket serves and every service
+	 * runs, so `systemctl start krgd` returns and units ordered after it
+	 * may use krg. MAINPID: with --daemon this is the child. */
+	r = sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=node %u of cluster '%s', api %s", (unsigned long)getpid(),
+		       d.cfg.node_id, d.cfg.cluster_name, d.cfg.api_socket);
+	if (r < 0)
+		log_warn("cannot notify systemd: %s", strerror(-r));
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	r = uv_loop_close(&d.loop);
 	if (r == UV_EBUSY)

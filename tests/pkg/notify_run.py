@@ -76,7 +76,7 @@ def main():
     if ready.get("MAINPID") != str(proc.pid):
         fail(f"MAINPID {ready.get('MAINPID')} is not krgd's pid {proc.pid}")
     # Ready means serving: the API answers at once, no retry.
-    st = subprocess.run([krgadm, "--socket", "/run/krg/krgd.sock", "cluster", "status"],
+    st = subprocess.run([krgadm, "cluster", "status", "--socket", "/run/krg/krgd.sock"],
                         capture_output=True, text=True, timeout=10)
     if st.returncode != 0:
         fail("krgadm cluster status right after READY=1: " + st.stderr.strip())

@@ -21,5 +21,5 @@ echo "systemd-analyze verify: clean"
 
 vc_up pkgsd 1 --no-krgd
 addr=$(vc_addr pkgsd 1)
-vc_exec pkgsd 1 -- krgadm cluster init --name pkgtest --node "1=$addr" --dir "$etc/krg" >/dev/null
+vc_exec pkgsd 1 -- bash -c "mkdir -p $etc && krgadm cluster init --name pkgtest --node 1=$addr --dir $etc/krg" >/dev/null
 vc_exec pkgsd 1 -- python3 "$here/notify_run.py" "$tmp/krgd.service" "$KRG_BUILD_DIR/krgadm" "$tmp/krgd.log"

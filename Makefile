@@ -43,6 +43,7 @@ bench: all
 	bash bench/sched $(BUILD)
 	bash bench/load $(BUILD)
 	bash bench/ipc-intercept $(BUILD)
+	bash bench/dsm $(BUILD)
 
 install: all
 	meson install -C $(BUILD)

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+#include "lib/fault.h"
 #include "lib/macro.h"
 
 /* One process of the application while it is frozen. */
@@ -425,9 +426,9 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	a.xsave_size = (uint32_t)a.p[0].th[0].xsave_len;
 	/* Fault injection for the tests (tests/ckpt/run.sh "vanish"): hold
 	 * the application frozen a while, so a process can die meanwhile. */
-	const char *pause_ms = getenv("KRG_CKPT_TEST_PAUSE_MS");
-	if (pause_ms && atoi(pause_ms) > 0)
-		usleep((useconds_t)atoi(pause_ms) * 1000);
+	long pause_ms = krg_fault_long("ckpt-pause-ms", 0);
+	if (pause_ms > 0 && pause_ms < 600000)
+		usleep((useconds_t)pause_ms * 1000);
 
 	/* Every fd first: an unsupported one anywhere refuses the whole
 	 * checkpoint before anything is written. */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+#include "lib/fault.h"
 #include "lib/macro.h"
 
 #define CKPT_MAGIC "KRGCKPT\n"
@@ -242,12 +243,13 @@ int ckpt_image_sync(int dirfd, struct ckpt_error *err)
 }
 
 /* Fault injection for the tests (tests/ckpt/leftovers.sh): while the
- * file KRG_CKPT_TEST_HOLD_COMMIT names exists (at most a minute), a pages
+ * file that fault point ckpt-hold-commit names exists (at most a minute), a pages
  * part waits, written in full under its temporary name, before its
  * rename: a writer killed there leaves the biggest half-done image. */
 static void test_hold_commit(const char *name)
 {
-	const char *flag = getenv("KRG_CKPT_TEST_HOLD_COMMIT");
+	char buf[512];
+	const char *flag = krg_fault_value("ckpt-hold-commit", buf, sizeof(buf));
 	if (!flag || strncmp(name, "pages-", 6))
 		return;
 	for (int i = 0; i < 6000 && access(flag, F_OK) == 0; i++)

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+#include "lib/fault.h"
 #include "lib/macro.h"
 
 #define LZ_WINDOW (64ULL << 10)  /* a fault brings in this aligned window of its piece */
@@ -90,10 +91,11 @@ struct ckpt_lazy *ckpt_lazy_new(void)
 	if (lz->stop_efd < 0 || lz->done_efd < 0)
 		abort();
 	/* Fault injection for the tests (tests/migrate/migrate.sh, 6d): while
-	 * the file KRG_LAZY_TEST_SLOW names exists, a pause of that many ms
+	 * the file that fault point lazy-slow names exists, a pause of that many ms
 	 * between background steps, so that the process forks, remaps and
 	 * drops memory while pages are still missing. */
-	const char *s = getenv("KRG_LAZY_TEST_SLOW");
+	char buf[512];
+	const char *s = krg_fault_value("lazy-slow", buf, sizeof(buf));
 	FILE *f = s ? fopen(s, "re") : NULL;
 	if (f) {
 		if (fscanf(f, "%d", &lz->slow_ms) != 1 || lz->slow_ms < 0 || lz->slow_ms > 1000)

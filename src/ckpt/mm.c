@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include "ckpt/ckpt-int.h"
+#include "lib/fault.h"
 #include "lib/macro.h"
 
 #define PM_PRESENT (1ULL << 63)
@@ -548,9 +549,9 @@ static int dump_vma_pages(const struct page_src *proc, Krg__Ckpt__Vma *v, const 
 		 * bytes of pagemap per page would take seconds for a large
 		 * sparse reservation with a few pages in it (a sanitizer's
 		 * shadow, a runtime's reserved heap: terabytes of address
-		 * space). KRG_CKPT_NO_PAGEMAP_SCAN: the older kernels' way,
+		 * space). fault point ckpt-no-pagemap-scan: the older kernels' way,
 		 * for tests. */
-		r = getenv("KRG_CKPT_NO_PAGEMAP_SCAN") ? 1 : for_wanted_ranges(pid, pmfd, v, true, range_dump_fn, &rd, err);
+		r = krg_fault_on("ckpt-no-pagemap-scan") ? 1 : for_wanted_ranges(pid, pmfd, v, true, range_dump_fn, &rd, err);
 		if (r == 1)
 			r = dump_vma_pagemap(proc, v, hs, w, buf, err);
 	}
@@ -1186,7 +1187,7 @@ struct filler {
 static void filler_open(struct ckpt_tracee *t, struct filler *f, struct ckpt_error *err)
 {
 	f->uffd = -1;
-	if (getenv("KRG_CKPT_NO_UFFD"))  /* the fallback, for tests and comparisons */
+	if (krg_fault_on("ckpt-no-uffd"))  /* the fallback, for tests and comparisons */
 		return;
 	long tfd = sys(t, err, SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0);
 	if (tfd == -EINVAL)  /* before 5.11: no user-mode-only flag */

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+#include "lib/fault.h"
 #include "lib/macro.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
@@ -910,8 +911,8 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		goto kill;
 	/* Fault injection for the tests (run.sh "halfway"): fail once every
 	 * process exists and has its state, to check nothing is left behind. */
-	if (getenv("KRG_CKPT_TEST_RESTORE_FAIL")) {
-		r = ckpt_fail(err, EIO, "fault injected after rebuilding %zu processes (KRG_CKPT_TEST_RESTORE_FAIL)", n);
+	if (krg_fault_on("ckpt-restore-fail")) {
+		r = ckpt_fail(err, EIO, "fault injected after rebuilding %zu processes (fault point ckpt-restore-fail)", n);
 		goto kill;
 	}
 	if ((r = ckpt_files_close_parked(&app, tracees, err)) < 0)

@@ -73,6 +73,12 @@ struct krg_cluster {
 	struct sm_result sm_last;
 	struct sm_waiter *waiters;
 	uv_timer_t wait_timer;       /* checks waiters after applies */
+	/* Leader: followers learn a commit only from the next AppendEntries,
+	 * a heartbeat (100-200 ms) away; a barrier entry sent right after an
+	 * apply carries the new commit index at once (sm.c, "notify"). */
+	uint64_t changed_index;      /* last entry applied to the FSM, 0: unknown */
+	struct raft_barrier notify_req;
+	bool notify_wanted, notify_busy;
 
 	/* Raft. */
 	struct raft raft;

@@ -201,6 +201,9 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		log_warn("membership: unknown entry kind %d skipped", (int)cmd->op_case);
 	}
 	krg__cluster__command__free_unpacked(cmd, NULL);
+	/* libraft sets last_applied to this entry's index once apply returns. */
+	c->changed_index = raft_last_applied(&c->raft) + 1;
+	c->notify_wanted = true;
 	cluster_sm_applied(c);
 	return 0;
 }

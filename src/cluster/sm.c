@@ -12,6 +12,9 @@
  *   fsm hooks ..... cluster_sm_apply / snapshot / restore (from fsm.c)
  *   waiting ....... cluster_wait_applied: the local replica reaches an index
  *   barrier ....... krg_cluster_sm_barrier, "cluster.index"
+ *   notify ........ leader: a raft barrier entry right after applies, so
+ *                   followers learn the commit index in one round trip
+ *                   rather than at the next heartbeat
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -111,7 +114,42 @@ void cluster_sm_restore(struct krg_cluster *c, Krg__Cluster__ServiceState **st, 
 		if (r < 0)
 			log_error("membership: service '%s' cannot restore its snapshot: %s", s->name, strerror(-r));
 	}
+	/* The index of the last FSM entry is unknown until the next apply. */
+	c->changed_index = 0;
 	cluster_sm_applied(c);
+}
+
+/* ---- commit notification ----
+ * A follower that proposed an op (or passes a read barrier) waits for its
+ * own replica to apply it, and a follower learns that an entry is
+ * committed only from the leader's next AppendEntries. libraft sends one
+ * at once for a new entry but otherwise only every heartbeat (100-200 ms):
+ * every cross-node metadata op would cost a heartbeat. So the leader
+ * appends a barrier entry after applies (one in flight at a time, the
+ * next one covers all applies made meanwhile): its AppendEntries carries
+ * the new commit index. Barrier entries change no state, and the read
+ * barrier's index skips them (on_index), so no one waits for them. */
+
+static void notify_start(struct krg_cluster *c);
+
+static void notify_done(struct raft_barrier *req, int status)
+{
+	struct krg_cluster *c = req->data;
+	c->notify_busy = false;
+	if (status == 0 && c->notify_wanted && !c->closing)
+		notify_start(c);
+}
+
+static void notify_start(struct krg_cluster *c)
+{
+	if (c->notify_busy || !c->notify_wanted || !c->raft_started || c->closing)
+		return;
+	c->notify_wanted = false;
+	if (raft_state(&c->raft) != RAFT_LEADER)
+		return;
+	c->notify_req.data = c;
+	if (raft_barrier(&c->raft, &c->notify_req, notify_done) == 0)
+		c->notify_busy = true;
 }
 
 /* ---- waiting for the local replica ---- */
@@ -119,6 +157,7 @@ void cluster_sm_restore(struct krg_cluster *c, Krg__Cluster__ServiceState **st, 
 static void wait_check(uv_timer_t *t)
 {
 	struct krg_cluster *c = t->data;
+	notify_start(c);
 	uint64_t applied = c->raft_started ? raft_last_applied(&c->raft) : 0;
 	struct sm_waiter *ready = NULL, **p = &c->waiters;
 	while (*p) {
@@ -141,7 +180,7 @@ static void wait_check(uv_timer_t *t)
 
 void cluster_sm_applied(struct krg_cluster *c)
 {
-	if (c->waiters && !c->closing)
+	if ((c->waiters || c->notify_wanted) && !c->closing)
 		uv_timer_start(&c->wait_timer, wait_check, 0, 0);
 }
 
@@ -193,8 +232,13 @@ static void on_index(struct krg_net *net, uint32_t from, const struct krg_msg *m
 		return;
 	}
 	Krg__Cluster__IndexReply rep = KRG__CLUSTER__INDEX_REPLY__INIT;
-	/* Everything committed so far: the leader may not have applied it all yet. */
+	/* Everything committed so far: the leader may not have applied it all
+	 * yet. When it has, the last entry that changed the state is enough:
+	 * what follows it is barriers (notify) and configuration entries,
+	 * which a follower learns only a heartbeat later. */
 	rep.index = c->raft.commit_index;
+	if (c->changed_index && raft_last_applied(&c->raft) >= rep.index && c->changed_index < rep.index)
+		rep.index = c->changed_index;
 	uint8_t buf[16];
 	size_t n = krg__cluster__index_reply__pack(&rep, buf);
 	krg_net_reply(net, from, req_id, 0, buf, n);

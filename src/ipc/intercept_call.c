@@ -316,7 +316,7 @@ int icall_creds(pid_t tid, struct icall *c)
 		return -ENOMEM;  /* more groups than we take */
 	struct krg_ipc_cred *w = &c->who.cred;
 	uint32_t uid[4], gid[4];
-	long tgid = 0;  /* set when r == 0; -O2 cannot tell */
+	long tgid = 0;
 	int r = parse_ids(s, "\nUid:", uid);
 	if (r == 0)
 		r = parse_ids(s, "\nGid:", gid);

@@ -21,6 +21,7 @@
 #include "ipc/ipc_service.h"
 #include "kdfs/kdfs.h"
 #include "lib/config.h"
+#include "lib/fault.h"
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
@@ -255,6 +256,8 @@ int main(int argc, char **argv)
 			close(fd);
 		}
 	}
+	if (krg_fault_check(err, sizeof(err)) < 0)
+		return refuse("%s", err);
 	if (sodium_init() < 0)
 		return refuse("%s", "libsodium failed to initialise");
 

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "lib/cmdtable.h"
+#include "lib/fault.h"
 
 static void usage(FILE *f, const char *prog, const struct krg_command *cmds, size_t n, const char *footer)
 {
@@ -14,6 +15,11 @@ static void usage(FILE *f, const char *prog, const struct krg_command *cmds, siz
 int krg_cmdtable_main(const char *prog, const struct krg_command *cmds, size_t n, const char *footer,
 		      int usage_status, int argc, char **argv)
 {
+	char err[256];
+	if (krg_fault_check(err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return usage_status;
+	}
 	if (argc < 2) {
 		usage(stderr, prog, cmds, n, footer);
 		return usage_status;

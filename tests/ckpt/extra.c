@@ -3,7 +3,7 @@
  * alone comes back with a child that is not in its image, under the pid
  * asked for, exec'd into a program; the restored process waits for it and
  * gets its exit status. Then a restore that fails half-way
- * (KRG_CKPT_TEST_RESTORE_FAIL) leaves no extra child behind. Root (ptrace,
+ * (fault point ckpt-restore-fail) leaves no extra child behind. Root (ptrace,
  * clone3 set_tid). Prints PASS, or FAIL and why (exit 1). */
 #include <errno.h>
 #include <fcntl.h>
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 	snprintf(p, sizeof(p), "%s/ready", dir);
 	for (int i = 0; i < 3000 && access(p, F_OK) < 0; i++)
 		sleep_ms(10);
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	struct ckpt_dump_opts d = { .process_only = true, .kill = true };
 	if (ckpt_dump(r, img, &d, &err) < 0)
 		return fail("dump: %s%ld", err.msg, 0);
@@ -134,11 +134,11 @@ int main(int argc, char **argv)
 	want = free_pid();
 	char *sargv[] = { "/bin/sleep", "100", NULL };
 	x = (struct ckpt_extra_child){ .pid = want, .argv = sargv };
-	setenv("KRG_CKPT_TEST_RESTORE_FAIL", "1", 1);
+	setenv("KRG_FAULT", "ckpt-restore-fail", 1);
 	memset(&err, 0, sizeof(err));
 	if (ckpt_restore_opts(img, NULL, &o, &rp, &err) == 0)
 		return fail("restore with a fault injected: succeeded%s%ld", "", 0);
-	unsetenv("KRG_CKPT_TEST_RESTORE_FAIL");
+	unsetenv("KRG_FAULT");
 	if (x.got != 0 || kill(want, 0) == 0 || errno != ESRCH)
 		return fail("after a failed restore, the extra child %s%ld is still there", "", (long)want);
 	if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)

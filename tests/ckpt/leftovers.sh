@@ -22,10 +22,10 @@ KRG=$KRG_BUILD_DIR/krg
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 W=$(mktemp -d "$KRG_BUILD_DIR/leftovers-test.XXXXXX")
 chmod 777 "$W" # the user's processes say they are ready there
-export KRG_CKPT_TEST_HOLD_COMMIT=$W/commit.hold
-export KRG_CKPT_TEST_HOLD_RECV=$W/recv.hold
+HOLD_COMMIT=$W/commit.hold
+HOLD_RECV=$W/recv.hold
 mkdir -p "$W/mig"
-export KRG_MIG_TEST_HOLD=$W/mig
+export KRG_FAULT="ckpt-hold-commit:$HOLD_COMMIT,ckpt-hold-recv:$HOLD_RECV,mig-hold:$W/mig"
 start_cluster 2
 STORE=/var/lib/krg/chkpt
 
@@ -40,7 +40,7 @@ restart_krgd() {
 	"$ADM" vcluster krgd "$n" kill --prefix "$PREFIX" >/dev/null
 	# Its last threads may still hold the API socket for a moment.
 	wait_for 10 "node $n's API socket closed" krgd_gone "$n"
-	rm -f "$KRG_CKPT_TEST_HOLD_COMMIT" "$KRG_CKPT_TEST_HOLD_RECV" "$W"/mig/*
+	rm -f "$HOLD_COMMIT" "$HOLD_RECV" "$W"/mig/*
 	"$ADM" vcluster krgd "$n" start --prefix "$PREFIX" >/dev/null
 	wait_for 30 "node $n up again" state_is "$other" "$n" up
 	on "$n" krgadm cluster wait --timeout 30 >/dev/null
@@ -54,7 +54,7 @@ MA=krg-left-$$-a
 on 1 "${NOBODY[@]}" "$KRG" run -n 1 -- python3 -c "$PROG" "$W/a.ready" "$MA" &
 wait_for 30 "$MA ready" test -e "$W/a.ready"
 ida=$(id_of "$MA")
-touch "$KRG_CKPT_TEST_HOLD_COMMIT"
+touch "$HOLD_COMMIT"
 on 1 "${NOBODY[@]}" "$KRG" checkpoint "$ida" >"$W/a.ckpt" 2>&1 &
 wait_for 30 "the pages part written under its temporary name" \
 	on 1 sh -c "find $STORE -name '.pages-*.img.tmp' -size +60M | grep -q ."
@@ -109,7 +109,7 @@ wait_for 30 "$MD ready" test -e "$W/d.ready"
 idd=$(id_of "$MD")
 path=$(on 1 "${NOBODY[@]}" "$KRG" checkpoint "$idd" --kill) || fail "checkpoint of $MD: $path"
 wait $rund 2>/dev/null || true
-touch "$KRG_CKPT_TEST_HOLD_RECV"
+touch "$HOLD_RECV"
 on 1 "${NOBODY[@]}" "$KRG" restart "$idd" -n 2 >"$W/d.restart" 2>&1 &
 wait_for 30 "node 2 writing the first piece of the version" \
 	on 2 sh -c "find $STORE -type f | grep -q ."

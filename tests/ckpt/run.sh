@@ -342,13 +342,13 @@ snapshot_files() {
 }
 
 # A process of the application killed while the checkpoint holds it
-# frozen (KRG_CKPT_TEST_PAUSE_MS: the dump waits that long after the
+# frozen (fault point ckpt-pause-ms: the dump waits that long after the
 # freeze): one clear line naming it, exit 1, no image, the others thawed
 # (running, not stopped or traced).
 vanish() {
 	local name=vanish bin=$T/ckpt_tree d=$WORK/vanish
 	start $name "$bin" || return
-	KRG_CKPT_TEST_PAUSE_MS=1500 "$KRG" checkpoint "$pid" --dir "$d/img" 2>"$d/err" &
+	KRG_FAULT=ckpt-pause-ms:1500 "$KRG" checkpoint "$pid" --dir "$d/img" 2>"$d/err" &
 	local ck=$!
 	sleep 0.5
 	local victim; victim=$(ps -o pid=,stat= --ppid "$pid" | awk '$2 ~ /^[St]/ { print $1; exit }')
@@ -373,7 +373,7 @@ halfway() {
 	start $name "$bin" || return
 	"$KRG" checkpoint "$pid" --dir "$d/img" --kill 2>"$d/err" || { bad "$name: checkpoint: $(cat "$d/err")"; return; }
 	wait "$pid" 2>/dev/null
-	KRG_CKPT_TEST_RESTORE_FAIL=1 expect_error "$name" "$d/img" 'fault injected after rebuilding 6 processes' &&
+	KRG_FAULT=ckpt-restore-fail expect_error "$name" "$d/img" 'fault injected after rebuilding 6 processes' &&
 		ok "$name: a tree restore failing half-way leaves nothing"
 	restart_and_check $name "$d/img"
 }
@@ -459,7 +459,7 @@ for t in "${tests[@]}"; do
 	cow) cow ;;
 	# The memory dump as on kernels without PAGEMAP_SCAN (before 6.7:
 	# pagemap read page by page), its 1 TiB reservation included.
-	oldkernel) rm -rf "$WORK/anon_mem"; KRG_CKPT_NO_PAGEMAP_SCAN=1 run_one anon_mem ;;
+	oldkernel) rm -rf "$WORK/anon_mem"; KRG_FAULT=ckpt-no-pagemap-scan run_one anon_mem ;;
 	*) run_one "$t" ;;
 	esac
 done

@@ -13,12 +13,13 @@ PREFIX=migr${KRG_VC_SUFFIX:-} # KRG_VC_SUFFIX: two builds' runs at once do not s
 HOLD=$KRG_BUILD_DIR/migrate-hold
 rm -rf "$HOLD"
 mkdir -p "$HOLD"
-export KRG_MIG_TEST_HOLD=$HOLD
-# The lazy restore's (src/ckpt/lazy.c): while this file exists, its
-# background copy pauses that many ms between steps.
-export KRG_LAZY_TEST_SLOW=$HOLD/lazy.slow
-# And (holder.c): while this file exists, the received pages are damaged.
-export KRG_LAZY_TEST_CORRUPT=$HOLD/lazy.corrupt
+# Fault points (src/lib/fault.h, docs/testing.md): mig-hold; lazy-slow,
+# the lazy restore's (src/ckpt/lazy.c): while that file exists, its
+# background copy pauses that many ms between steps; lazy-corrupt
+# (holder.c): while that file exists, the received pages are damaged.
+LAZY_SLOW=$HOLD/lazy.slow
+LAZY_CORRUPT=$HOLD/lazy.corrupt
+export KRG_FAULT="mig-hold:$HOLD,lazy-slow:$LAZY_SLOW,lazy-corrupt:$LAZY_CORRUPT"
 KRG=$KRG_BUILD_DIR/krg
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
@@ -259,7 +260,7 @@ echo "ok   a shell parent moved 1 -> 2 -> 3: its children left home are its chil
 
 # 3d. Signals sent while it is frozen for its first migration reach it:
 # SIGUSR1 over and over during the migration, and one SIGUSR2 while the
-# worker holds it frozen and dumped (KRG_MIG_TEST_HOLD), which the image
+# worker holds it frozen and dumped (fault point mig-hold), which the image
 # cannot carry: the deputy sends it on.
 cat >"$W/count.py" <<'PY'
 import os, signal, sys, time
@@ -484,7 +485,7 @@ echo "ok   killed while migrating with pre-copy: gone everywhere, no zombie, no 
 # on to node 3 once it is all in, and checks it all again.
 mkdir "$W/lz"
 chmod 777 "$W/lz"
-echo 40 >"$KRG_LAZY_TEST_SLOW"
+echo 40 >"$LAZY_SLOW"
 on 1 "$KRG" run -n 1 -- "$KRG_BUILD_DIR/tests/migrate/mig_lazy" "$W/lz" >"$W/lz.out" 2>&1 &
 run=$!
 wait_for 30 "mig_lazy ready" test -e "$W/lz/ready"
@@ -494,7 +495,7 @@ print([p['id'] for p in json.load(sys.stdin)['processes'] if 'mig_lazy' in p['co
 on 1 "$KRG" migrate "$id" 2 || fail "migrate mig_lazy to node 2"
 touch "$W/lz/go"
 wait_for 30 "mig_lazy phase 1" test -e "$W/lz/phase1"
-rm -f "$KRG_LAZY_TEST_SLOW"
+rm -f "$LAZY_SLOW"
 grep -q "phase 1 PASS" "$W/lz.out" || fail "lazy restore, phase 1: $(cat "$W/lz.out")"
 n=$(sed -n 's/.*PASS, \([0-9]*\) areas still arriving.*/\1/p' "$W/lz.out")
 [ "${n:-0}" -ge 1 ] || fail "the memory was all in before the test could race it: $(cat "$W/lz.out")"
@@ -516,11 +517,11 @@ wait_for 30 "mig_lazy (2) ready" test -e "$W/lz2/ready"
 id=$(ps_json | python3 -c "
 import json, sys
 print([p['id'] for p in json.load(sys.stdin)['processes'] if 'mig_lazy' in p['command'] and '$W/lz2' in p['command']][0])")
-touch "$KRG_LAZY_TEST_CORRUPT"
+touch "$LAZY_CORRUPT"
 # The background check paced (500 ms a step): the damage is found once the
 # copy runs, as this case means to test, not in the race before the commit
 # (the branch below, docs/migration.md).
-echo 500 >"$KRG_LAZY_TEST_SLOW"
+echo 500 >"$LAZY_SLOW"
 mrc=0
 on 1 "$KRG" migrate "$id" 2 >"$W/lz2.mig" 2>&1 || mrc=$?
 run_ended() { ! kill -0 $run 2>/dev/null; }
@@ -531,12 +532,12 @@ run_ended() { ! kill -0 $run 2>/dev/null; }
 for _ in $(seq 300); do run_ended && break; sleep 0.1; done
 if [ $mrc != 0 ] && ! run_ended; then
 	[ "$(where "$id")" = "1 1" ] || fail "damaged pages: the move failed ($(cat "$W/lz2.mig")) and krg run goes on, but the process is not at home: $(where "$id")"
-	rm -f "$KRG_LAZY_TEST_CORRUPT"
+	rm -f "$LAZY_CORRUPT"
 	on 1 "$KRG" kill -KILL "$id" || fail "damaged pages: cannot kill the process left at home"
 	how="the move refused before commit, the process went on at home"
 fi
 wait_for 30 "the process with damaged pages to be killed" run_ended
-rm -f "$KRG_LAZY_TEST_CORRUPT" "$KRG_LAZY_TEST_SLOW"
+rm -f "$LAZY_CORRUPT" "$LAZY_SLOW"
 rc=0; wait $run || rc=$?
 [ $rc = 137 ] || fail "damaged pages: krg run ended $rc, not 137: $(cat "$W/lz2.out")"
 grep -q "lazy restore of process .* failed: the pages of VMA .* fail their checksum" "$(log_of 2)" ||

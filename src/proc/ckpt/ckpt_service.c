@@ -49,6 +49,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "api/server.h"
+#include "lib/fault.h"
 #include "cluster/cluster.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -268,7 +269,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	char msg[RESULT_MAX - 32], out[RESULT_MAX];
 	int r;
 	if (w->freeze) {
-		struct ckpt_error err = { { 0 } };
+		struct ckpt_error err = { 0 };
 		size_t n = 0;
 		r = ckpt_app_freeze(w->pid, w->freeze > 0, &n, &err);
 		if (r < 0)
@@ -299,7 +300,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd)
 			_exit(0);
 		if (r == 0) {
-			struct ckpt_error err = { { 0 } };
+			struct ckpt_error err = { 0 };
 			struct ckpt_pidns ns = { 0 };
 			int lfd = -1;
 			struct ckpt_restore_opts o = { .root_pdeathsig = SIGKILL, .ipc_listener = w->isock >= 0 ? &lfd : NULL };
@@ -851,12 +852,13 @@ static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, ui
 }
 
 /* Fault injection for the tests (tests/ckpt/leftovers.sh): while the file
- * KRG_CKPT_TEST_HOLD_RECV names exists (at most a minute), the target of a
+ * that fault point ckpt-hold-recv names exists (at most a minute), the target of a
  * transfer holds it once a piece is written (the whole event loop waits:
  * a krgd killed there leaves a version received in part). */
 static void test_hold_recv(void)
 {
-	const char *flag = getenv("KRG_CKPT_TEST_HOLD_RECV");
+	char buf[512];
+	const char *flag = krg_fault_value("ckpt-hold-recv", buf, sizeof(buf));
 	if (!flag || !flag[0])
 		return;
 	for (int i = 0; i < 6000 && access(flag, F_OK) == 0; i++)

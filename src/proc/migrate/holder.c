@@ -30,19 +30,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ckpt/ckpt.h"
+#include "lib/fault.h"
 #include "ipc/intercept.h"
 #include "lib/log.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
 
 /* Fault injection for the tests (migrate.sh 6e): while the file
- * KRG_LAZY_TEST_CORRUPT names exists, one byte in the middle of the
+ * that fault point lazy-corrupt names exists, one byte in the middle of the
  * received pages is flipped before the restore, as a memory or tmpfs
  * fault on this node would (the transfer itself is authenticated): the
  * lazy restore must find it and kill the process, not run it on with it. */
 static void test_corrupt(const char *dir)
 {
-	const char *flag = getenv("KRG_LAZY_TEST_CORRUPT");
+	char buf[512];
+	const char *flag = krg_fault_value("lazy-corrupt", buf, sizeof(buf));
 	if (!flag || access(flag, F_OK) < 0)
 		return;
 	DIR *d = opendir(dir);
@@ -195,15 +197,15 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	}
 	/* Lazy restore (post-copy from the received image): the migrant runs
 	 * once all but its private memory is back; a thread of ours serves its
-	 * faults and copies the rest in (ckpt.h). KRG_MIG_NO_LAZY=1 in krgd's
+	 * faults and copies the rest in (ckpt.h). KRG_FAULT=mig-no-lazy in krgd's
 	 * environment copies everything first, for comparison. */
 	struct ckpt_lazy *lz = NULL;
 	/* It dies with us (SIGKILL): nobody else could signal it, reap it or
 	 * serve its memory, and home reports it killed. */
 	int lfd = -1;
-	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng, .lazy = getenv("KRG_MIG_NO_LAZY") ? NULL : &lz,
+	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng, .lazy = krg_fault_on("mig-no-lazy") ? NULL : &lz,
 					.root_pdeathsig = SIGKILL, .ipc_listener = hd->isock >= 0 ? &lfd : NULL };
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	pid_t pid;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include "api/server.h"
+#include "lib/fault.h"
 #include "cluster/cluster.h"
 #include "lib/fileio.h"
 #include "lib/metrics.h"
@@ -1454,11 +1455,12 @@ static void move_dumped(struct move *v, const char *spec)
 }
 
 /* Fault injection for the tests (migrate.sh 3e): while
- * $KRG_MIG_TEST_HOLD/<id>.where exists, the node a migrant leaves does not
+ * <mig-hold dir>/<id>.where exists, the node a migrant leaves does not
  * tell home where it went: home's signals meanwhile reach the old node. */
 static bool test_where_held(uint32_t id)
 {
-	const char *dir = getenv("KRG_MIG_TEST_HOLD");
+	char buf[256];
+	const char *dir = krg_fault_value("mig-hold", buf, sizeof(buf));
 	char path[512];
 	if (!dir || !dir[0])
 		return false;

@@ -1,0 +1,416 @@
+/* test_dsm.c — the DSM page protocol on 3 nodes in one process (docs/dsm.md):
+ * each node its own memfd, mapping and userfaultfd, its own loop thread,
+ * socketpairs between them. Plain and atomic accesses from threads of
+ * every node must behave as on one machine: values written on one node
+ * are read on the others, an __atomic_fetch_add counter ends exact,
+ * Peterson's algorithm keeps two nodes out of each other's critical
+ * section; and peers' bad messages are refused. Needs root (userfaultfd
+ * for kernel accesses). */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "dsm/dsm.h"
+#include "dsm/dsm_sock.h"
+#include "dsm.pb-c.h"
+
+#define NPAGES 16
+
+struct cluster {
+	uint32_t n;
+	struct dsm_sock *node[4];
+	uint8_t *mem[4];
+};
+
+static void cluster_start(struct cluster *c, uint32_t n, uint64_t residency_ns)
+{
+	int fds[4][4];
+	c->n = n;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = i + 1; j < n; j++) {
+			int sv[2];
+			assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+			fds[i][j] = sv[0];
+			fds[j][i] = sv[1];
+		}
+	for (uint32_t i = 0; i < n; i++) {
+		struct dsm_config cfg = { .seg = 42, .self = i, .nnodes = n, .npages = NPAGES,
+			.min_residency_ns = residency_ns };
+		int r = dsm_sock_start(&cfg, fds[i], &c->node[i]);
+		if (r < 0)
+			fail_msg("dsm_sock_start: %s", strerror(-r));
+		c->mem[i] = dsm_node_addr(dsm_sock_node(c->node[i]));
+	}
+}
+
+static void cluster_stop(struct cluster *c)
+{
+	for (uint32_t i = 0; i < c->n; i++) {
+		struct dsm_stats st;
+		dsm_sock_stats(c->node[i], &st);
+		assert_int_equal(st.rejected, 0);
+		assert_int_equal(st.send_errors, 0);
+		dsm_sock_stop(c->node[i]);
+	}
+}
+
+/* A page whose home is `home` (the hash spreads them). */
+static uint64_t page_homed_at(uint32_t home, uint32_t n, uint64_t after)
+{
+	for (uint64_t p = after; p < NPAGES; p++)
+		if (dsm_page_home(42, p, n) == home)
+			return p;
+	fail_msg("no page homed at %u", home);
+	return 0;
+}
+
+static void test_read_write_across(void **state)
+{
+	struct cluster c;
+	cluster_start(&c, 3, 0);
+	/* Every page, written on node 0, read on 1 and 2, rewritten on 2, read on 0 and 1. */
+	for (uint64_t p = 0; p < NPAGES; p++)
+		for (size_t o = 0; o < DSM_PAGE_SIZE; o += 512)
+			c.mem[0][p * DSM_PAGE_SIZE + o] = (uint8_t)(p + o / 512 + 1);
+	for (uint32_t i = 1; i < 3; i++)
+		for (uint64_t p = 0; p < NPAGES; p++)
+			for (size_t o = 0; o < DSM_PAGE_SIZE; o += 512)
+				assert_int_equal(c.mem[i][p * DSM_PAGE_SIZE + o], (uint8_t)(p + o / 512 + 1));
+	for (uint64_t p = 0; p < NPAGES; p++)
+		c.mem[2][p * DSM_PAGE_SIZE + 7] = 0xa0 + (uint8_t)p;
+	for (uint32_t i = 0; i < 2; i++)
+		for (uint64_t p = 0; p < NPAGES; p++) {
+			assert_int_equal(c.mem[i][p * DSM_PAGE_SIZE + 7], 0xa0 + (uint8_t)p);
+			assert_int_equal(c.mem[i][p * DSM_PAGE_SIZE], (uint8_t)(p + 1));
+		}
+	/* A page never written reads as zeros everywhere. */
+	struct dsm_stats st;
+	dsm_sock_stats(c.node[1], &st);
+	assert_true(st.read_miss >= NPAGES);
+	dsm_sock_stats(c.node[2], &st);
+	assert_true(st.write_miss >= 1);
+	cluster_stop(&c);
+}
+
+/* ---- an atomic counter from threads on every node ------------------------ */
+
+#define THREADS_PER_NODE 2
+#define INCREMENTS 20000
+
+static pthread_barrier_t start_line;
+
+struct worker {
+	uint64_t *counter;
+	uint64_t *other;          /* a second counter on another page */
+	int n;
+};
+
+static void *inc_worker(void *arg)
+{
+	struct worker *w = arg;
+	pthread_barrier_wait(&start_line);
+	for (int i = 0; i < w->n; i++) {
+		__atomic_fetch_add(w->counter, 1, __ATOMIC_SEQ_CST);
+		if (i % 16 == 0)
+			__atomic_fetch_add(w->other, 1, __ATOMIC_SEQ_CST);
+		if (i % 200 == 199)
+			usleep(100); /* let the other nodes take the page away */
+	}
+	return NULL;
+}
+
+static void test_atomic_counter(void **state)
+{
+	struct cluster c;
+	cluster_start(&c, 3, 200000);
+	uint64_t pa = page_homed_at(1, 3, 0), pb = page_homed_at(2, 3, 0);
+	pthread_t t[3 * THREADS_PER_NODE];
+	struct worker w[3 * THREADS_PER_NODE];
+	pthread_barrier_init(&start_line, NULL, 3 * THREADS_PER_NODE);
+	for (uint32_t i = 0; i < 3 * THREADS_PER_NODE; i++) {
+		uint8_t *m = c.mem[i / THREADS_PER_NODE];
+		w[i] = (struct worker){ (uint64_t *)(m + pa * DSM_PAGE_SIZE + 64),
+			(uint64_t *)(m + pb * DSM_PAGE_SIZE + 128), INCREMENTS };
+		assert_int_equal(pthread_create(&t[i], NULL, inc_worker, &w[i]), 0);
+	}
+	for (uint32_t i = 0; i < 3 * THREADS_PER_NODE; i++)
+		pthread_join(t[i], NULL);
+	uint64_t want = 3 * THREADS_PER_NODE * INCREMENTS;
+	uint64_t want_other = 3 * THREADS_PER_NODE * ((INCREMENTS + 15) / 16);
+	for (uint32_t i = 0; i < 3; i++) {
+		uint64_t v = __atomic_load_n((uint64_t *)(c.mem[i] + pa * DSM_PAGE_SIZE + 64),
+				__ATOMIC_SEQ_CST);
+		uint64_t o = __atomic_load_n((uint64_t *)(c.mem[i] + pb * DSM_PAGE_SIZE + 128),
+				__ATOMIC_SEQ_CST);
+		assert_int_equal(v, want);
+		assert_int_equal(o, want_other);
+	}
+	pthread_barrier_destroy(&start_line);
+	uint64_t moves = 0;
+	for (uint32_t i = 0; i < 3; i++) {
+		struct dsm_stats st;
+		dsm_sock_stats(c.node[i], &st);
+		assert_true(st.write_miss >= 1); /* every node had the page written here */
+		moves += st.write_miss;
+	}
+	print_message("counter %" PRIu64 " exact; %" PRIu64 " write misses\n", want, moves);
+	cluster_stop(&c);
+}
+
+/* ---- Peterson's algorithm between two nodes ------------------------------ */
+
+#define ROUNDS 300
+
+struct peterson {
+	volatile int *flag;       /* [2], on one page */
+	volatile int *turn;       /* on another page */
+	volatile int *inside;     /* a third page: who is in the critical section */
+	volatile uint64_t *count; /* plain increments, protected by the lock */
+	int me;
+	int violations;
+};
+
+static void *peterson_worker(void *arg)
+{
+	struct peterson *p = arg;
+	int other = 1 - p->me;
+	for (int i = 0; i < ROUNDS; i++) {
+		__atomic_store_n(&p->flag[p->me], 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(p->turn, other, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&p->flag[other], __ATOMIC_SEQ_CST) &&
+				__atomic_load_n(p->turn, __ATOMIC_SEQ_CST) == other)
+			;
+		if (*p->inside != -1)
+			p->violations++;
+		*p->inside = p->me;
+		*p->count = *p->count + 1;
+		if (*p->inside != p->me)
+			p->violations++;
+		*p->inside = -1;
+		__atomic_store_n(&p->flag[p->me], 0, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void test_peterson(void **state)
+{
+	struct cluster c;
+	cluster_start(&c, 3, 200000);
+	uint64_t pf = page_homed_at(2, 3, 0), pt = page_homed_at(0, 3, 0),
+		pi = page_homed_at(1, 3, 0);
+	/* inside starts at -1: written before anyone else maps the page. */
+	*(volatile int *)(c.mem[2] + pi * DSM_PAGE_SIZE) = -1;
+	struct peterson p[2];
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++) {
+		uint8_t *m = c.mem[i]; /* nodes 0 and 1 compete; node 2 is a home */
+		p[i] = (struct peterson){ (volatile int *)(m + pf * DSM_PAGE_SIZE),
+			(volatile int *)(m + pt * DSM_PAGE_SIZE + 256),
+			(volatile int *)(m + pi * DSM_PAGE_SIZE),
+			(volatile uint64_t *)(m + pi * DSM_PAGE_SIZE + 8), i, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, peterson_worker, &p[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(p[0].violations + p[1].violations, 0);
+	assert_int_equal(*(volatile uint64_t *)(c.mem[2] + pi * DSM_PAGE_SIZE + 8), 2 * ROUNDS);
+	cluster_stop(&c);
+}
+
+/* ---- separate processes, each with its own userfaultfd, served by the node -- */
+
+#define PROC_INCREMENTS 5000
+
+static int send_fd(int sock, int fd, uint64_t base)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &base, sizeof base };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		.msg_controllen = sizeof cbuf };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(sock, &m, 0) == (ssize_t)sizeof base ? 0 : -1;
+}
+
+static int recv_fd(int sock, uint64_t *base)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { base, sizeof *base };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		.msg_controllen = sizeof cbuf };
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof *base)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	return fd;
+}
+
+/* What krgd will inject into an attaching process: a mapping of the
+ * node's memfd and a userfaultfd registered on it, handed to the node.
+ * Here the process does it itself. Then it counts. */
+static void counting_child(int memfd, size_t size, int sock, uint64_t off)
+{
+	uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM |
+		UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+	struct uffdio_register reg = { .range = { (uintptr_t)m, size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+			UFFDIO_REGISTER_MODE_WP };
+	if (m == MAP_FAILED || uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0 ||
+			ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 || send_fd(sock, uffd, (uintptr_t)m) < 0)
+		_exit(2);
+	close(uffd);
+	char go;
+	if (read(sock, &go, 1) != 1)
+		_exit(3);
+	for (int i = 0; i < PROC_INCREMENTS; i++) {
+		__atomic_fetch_add((uint64_t *)(m + off), 1, __ATOMIC_SEQ_CST);
+		if (i % 200 == 199)
+			usleep(100);
+	}
+	_exit(0);
+}
+
+static void test_processes(void **state)
+{
+	struct cluster c;
+	cluster_start(&c, 3, 200000);
+	uint64_t pa = page_homed_at(1, 3, 0);
+	uint64_t off = pa * DSM_PAGE_SIZE + 72;
+	pid_t pid[3];
+	int sock[3], view[3];
+	for (int i = 0; i < 3; i++) {
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		struct dsm_node *n = dsm_sock_node(c.node[i]);
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			close(sv[0]);
+			counting_child(dsm_node_memfd(n), dsm_node_size(n), sv[1], off);
+		}
+		close(sv[1]);
+		sock[i] = sv[0];
+		uint64_t base;
+		int uffd = recv_fd(sock[i], &base);
+		assert_true(uffd >= 0);
+		view[i] = dsm_sock_attach(c.node[i], uffd, base);
+		assert_true(view[i] > 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(write(sock[i], "g", 1), 1);
+	for (int i = 0; i < 3; i++) {
+		int st;
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		dsm_sock_detach(c.node[i], view[i]);
+		close(sock[i]);
+	}
+	/* Every node's own mapping sees the exact count. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(__atomic_load_n((uint64_t *)(c.mem[i] + off), __ATOMIC_SEQ_CST),
+				3 * PROC_INCREMENTS);
+	cluster_stop(&c);
+}
+
+/* ---- peers' bad messages -------------------------------------------------- */
+
+static int sent;
+static int count_send(void *ctx, uint32_t to, const uint8_t *buf, size_t len)
+{
+	sent++;
+	return 0;
+}
+
+static size_t pack(uint8_t *buf, Krg__Dsm__Type type, uint64_t seg, uint64_t page, size_t dlen)
+{
+	static uint8_t page_data[DSM_PAGE_SIZE + 1];
+	Krg__Dsm__Msg m = KRG__DSM__MSG__INIT;
+	m.type = type;
+	m.seg = seg;
+	m.page = page;
+	if (dlen) {
+		m.has_data = true;
+		m.data.data = page_data;
+		m.data.len = dlen;
+	}
+	return krg__dsm__msg__pack(&m, buf);
+}
+
+static void test_bad_messages(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 3, .npages = NPAGES };
+	assert_int_equal(dsm_node_new(&cfg, count_send, NULL, &n), 0);
+	uint8_t buf[DSM_PAGE_SIZE + 64];
+	uint8_t junk[] = { 0xff, 0xff, 0xff, 0x01 };
+	uint64_t mine = 0, theirs = 0;
+	while (dsm_page_home(7, mine, 3) != 0)
+		mine++;
+	while (dsm_page_home(7, theirs, 3) == 0)
+		theirs++;
+	uint32_t theirs_home = dsm_page_home(7, theirs, 3);
+	assert_int_equal(dsm_node_deliver(n, 1, junk, sizeof junk), -EBADMSG);
+	/* wrong segment, page out of range, sender is self or unknown */
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 8, mine, 0)), -EBADMSG);
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, NPAGES, 0)), -EBADMSG);
+	assert_int_equal(dsm_node_deliver(n, 0, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, mine, 0)), -EBADMSG);
+	assert_int_equal(dsm_node_deliver(n, 5, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, mine, 0)), -EBADMSG);
+	/* a request for a page homed elsewhere; a short page */
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, theirs, 0)), -EBADMSG);
+	assert_int_equal(dsm_node_deliver(n, theirs_home, buf,
+			pack(buf, KRG__DSM__TYPE__GRANT, 7, theirs, 100)), -EBADMSG);
+	/* a grant nobody asked for, a FETCH of a page not written here, an
+	 * INVAL from a node that is not the home, an ACK nobody awaits */
+	assert_int_equal(dsm_node_deliver(n, theirs_home, buf,
+			pack(buf, KRG__DSM__TYPE__GRANT, 7, theirs, DSM_PAGE_SIZE)), -EBADMSG);
+	assert_int_equal(dsm_node_deliver(n, theirs_home, buf,
+			pack(buf, KRG__DSM__TYPE__FETCH, 7, theirs, 0)), -EBADMSG);
+	assert_int_equal(dsm_node_deliver(n, 3 - theirs_home, buf,
+			pack(buf, KRG__DSM__TYPE__INVAL, 7, theirs, 0)), -EBADMSG);
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__ACK, 7, mine, 0)), -EBADMSG);
+	assert_int_equal(sent, 0);
+	/* A good request is served: a read grant goes back to node 1. */
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, mine, 0)), 0);
+	assert_int_equal(sent, 1);
+	struct dsm_stats st;
+	dsm_node_stats(n, &st);
+	assert_int_equal(st.rejected, 11);
+	dsm_node_free(n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_messages),
+		cmocka_unit_test(test_read_write_across),
+		cmocka_unit_test(test_atomic_counter),
+		cmocka_unit_test(test_peterson),
+		cmocka_unit_test(test_processes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -54,6 +54,7 @@ struct dsm_node {
 	struct dsm_dir *dir;      /* npages (entries used at the home only) */
 	uint64_t ndeferred;
 	struct dsm_stats st;
+	uint64_t now;             /* of the entry point running (tick: the caller's) */
 };
 
 /* dsm_node.c: the node side. */

@@ -31,7 +31,7 @@ static void grant(struct dsm_node *n, uint64_t page, uint32_t to, bool writable,
 {
 	struct dsm_dir *d = &n->dir[page];
 	d->last_grantee = to;
-	d->resident_until = n->cfg.min_residency_ns ? dsm_now_ns() + n->cfg.min_residency_ns : 0;
+	d->resident_until = n->cfg.min_residency_ns ? n->now + n->cfg.min_residency_ns : 0;
 	if (to == n->cfg.self)
 		dsm_copy_on_grant(n, page, writable, data);
 	else
@@ -102,7 +102,7 @@ void dsm_home_run(struct dsm_node *n, uint64_t page)
 	while (!d->busy && d->head) {
 		struct dsm_req *r = d->head;
 		if (takes_from_others(d, r) && d->resident_until && d->last_grantee != r->from &&
-				dsm_now_ns() < d->resident_until) {
+				n->now < d->resident_until) {
 			if (!d->deferred) {
 				d->deferred = true;
 				n->ndeferred++;

@@ -107,6 +107,7 @@ static void read_faults(struct dsm_node *n, int view)
 int dsm_node_fault(struct dsm_node *n)
 {
 	struct epoll_event ev[DSM_MAX_VIEWS];
+	n->now = dsm_now_ns();
 	int k = epoll_wait(n->epfd, ev, DSM_MAX_VIEWS, 0);
 	if (k < 0)
 		return errno == EINTR ? 0 : -errno;

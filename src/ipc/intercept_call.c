@@ -322,6 +322,11 @@ int icall_creds(pid_t tid, struct icall *c)
 		r = parse_ids(s, "\nGid:", gid);
 	if (r == 0)
 		r = last_field(s, "\nNStgid:", &tgid);
+	const char *tg = strstr(s, "\nTgid:");
+	if (r == 0 && !tg)
+		r = -EIO;
+	if (r == 0)
+		c->tgid = (pid_t)strtol(tg + 6, NULL, 10);
 	const char *ce = strstr(s, "\nCapEff:");
 	const char *g = strstr(s, "\nGroups:");
 	if (r < 0 || !ce || !g)
@@ -349,17 +354,6 @@ int icall_creds(pid_t tid, struct icall *c)
 	}
 	w->groups = c->groups;
 	return 0;
-}
-
-/* The tgid of thread tid in krgd's pid namespace (Tgid:), 0 if gone. */
-pid_t icall_tgid(pid_t tid)
-{
-	char path[64], s[4096];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	if (krg_read_small(path, s, sizeof(s)) < 0)
-		return 0;
-	const char *t = strstr(s, "\nTgid:");
-	return t ? (pid_t)strtol(t + 6, NULL, 10) : 0;
 }
 
 void icall_free(struct icall *c)

@@ -30,12 +30,15 @@
 #define DEFAULT_MAX_PENDING 4096
 #define DEFAULT_CHECK_MS 50
 
+struct tproc;
+
 struct lsn {                      /* one listener fd: an application tree */
 	struct lsn *next, *prev;
 	struct krg_intercept *in;
 	int fd;
 	uv_poll_t poll;
 	bool closing;
+	struct tproc *procs;          /* its processes followed for SEM_UNDO (tproc.lnext) */
 };
 
 struct held {                     /* a notification not answered yet */
@@ -60,6 +63,8 @@ struct held {                     /* a notification not answered yet */
 struct tproc {                    /* a process followed to its exit (SEM_UNDO) */
 	struct tproc *next;
 	struct krg_intercept *in;
+	struct lsn *l;                /* the listener of its tree; NULL once closed */
+	struct tproc *lnext;          /* in l->procs */
 	pid_t tgid;                   /* as krgd sees it */
 	uint64_t proc_id;             /* cluster-wide */
 	int32_t pid;                  /* as it saw itself (sempid) */
@@ -268,27 +273,68 @@ static void proc_closed(uv_handle_t *h)
 	handle_gone(in);
 }
 
-static void proc_exit_cb(uv_poll_t *p, int status, int events)
+/* Process t ended: its SEM_UNDO is applied, it is forgotten. */
+static void proc_exited(struct tproc *t)
 {
-	struct tproc *t = p->data;
 	struct krg_intercept *in = t->in;
-	/* libuv may report a readiness that is not (there): ask the pidfd. */
-	struct pollfd pf = { .fd = t->pidfd, .events = POLLIN };
-	if (status == 0 && (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN)))
-		return;
 	for (struct tproc **q = &in->procs[(unsigned)t->tgid % NBUCKET]; *q; q = &(*q)->next)
 		if (*q == t) {
 			*q = t->next;
 			break;
 		}
+	if (t->l)
+		for (struct tproc **q = &t->l->procs; *q; q = &(*q)->lnext)
+			if (*q == t) {
+				*q = t->lnext;
+				break;
+			}
 	in->be->process_exit(in->ctx, t->proc_id, t->pid);
 	uv_close((uv_handle_t *)&t->poll, proc_closed);
+}
+
+static void proc_exit_cb(uv_poll_t *p, int status, int events)
+{
+	struct tproc *t = p->data;
+	/* libuv may report a readiness that is not (there): ask the pidfd. */
+	struct pollfd pf = { .fd = t->pidfd, .events = POLLIN };
+	if (status == 0 && (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN)))
+		return;
+	proc_exited(t);
+}
+
+/* Before a call of tree l: the exits of its processes that the kernel
+ * has made visible already (a parent's wait returned) go first, so that
+ * the call sees their SEM_UNDO applied, as on Linux, whatever order
+ * libuv hands us the events in. */
+#define REAP_BATCH 64
+static void reap_exited(struct lsn *l)
+{
+	while (l->procs) {
+		struct pollfd pf[REAP_BATCH];
+		struct tproc *tp[REAP_BATCH];
+		size_t n = 0;
+		for (struct tproc *t = l->procs; t && n < REAP_BATCH; t = t->lnext) {
+			pf[n] = (struct pollfd){ .fd = t->pidfd, .events = POLLIN };
+			tp[n++] = t;
+		}
+		if (poll(pf, n, 0) <= 0)
+			return;
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++)
+			if (pf[i].revents & POLLIN) {
+				proc_exited(tp[i]);
+				done++;
+			}
+		/* A later batch only if this one was full and all gone. */
+		if (n < REAP_BATCH || done < n)
+			return;
+	}
 }
 
 /* Follow process tgid (whose thread holds notification id on fd, so the
  * pid is still that process's when pidfd_open succeeds and the id is
  * still valid after it). */
-static void proc_follow(struct krg_intercept *in, pid_t tgid, uint64_t proc_id, int32_t pid, int fd, uint64_t id)
+static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uint64_t proc_id, int32_t pid, uint64_t id)
 {
 	struct tproc **b = &in->procs[(unsigned)tgid % NBUCKET];
 	for (struct tproc *t = *b; t; t = t->next)
@@ -299,7 +345,7 @@ static void proc_follow(struct krg_intercept *in, pid_t tgid, uint64_t proc_id, 
 		log_warn("ipc intercept: process %d: pidfd_open: %s (its SEM_UNDO would not be applied)", tgid, strerror(errno));
 		return;
 	}
-	if (!id_valid(fd, id)) {
+	if (!id_valid(l->fd, id)) {
 		close(pfd);
 		return;
 	}
@@ -320,11 +366,15 @@ static void proc_follow(struct krg_intercept *in, pid_t tgid, uint64_t proc_id, 
 	uv_poll_start(&t->poll, UV_READABLE, proc_exit_cb);
 	t->next = *b;
 	*b = t;
+	t->l = l;
+	t->lnext = l->procs;
+	l->procs = t;
 }
 
 /* ---- receiving ---- */
 
 static void lsn_close(struct lsn *l);
+static void check_cb(uv_timer_t *t);
 
 static void serve(struct lsn *l, const struct seccomp_notif *n)
 {
@@ -351,6 +401,8 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		send_resp(in, l->fd, n->id, -ENOSYS);
 		return;
 	}
+	if (l->procs)
+		reap_exited(l);
 	struct held *h = calloc(1, sizeof(*h));
 	if (!h) {
 		send_resp(in, l->fd, n->id, -ENOMEM);
@@ -366,9 +418,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		free(h);
 		return;
 	}
-	pid_t tgid = r == 0 ? icall_tgid(tid) : 0;
-	if (r == 0 && !tgid)
-		r = -ESRCH;
+	pid_t tgid = h->c.tgid;
 	if (r < 0) {
 		if (r != -ESRCH)
 			send_resp(in, l->fd, n->id, r);
@@ -391,7 +441,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	h->hnext = *bk;
 	*bk = h;
 	if (h->c.sem_undo)
-		proc_follow(in, tgid, h->c.who.proc_id, h->c.who.pid, l->fd, n->id);
+		proc_follow(in, l, tgid, h->c.who.proc_id, h->c.who.pid, n->id);
 	h->data = n->data;
 	h->in_submit = true;
 	r = in->be->submit(in->ctx, &h->c.who, &h->c.req, h->token, call_done, h);
@@ -415,6 +465,9 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		}
 		u->n++;
 		h->counted = true;
+		/* The check timer runs only while calls wait. */
+		if (!uv_is_active((uv_handle_t *)&in->check))
+			uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
 		if (eintr_call(&h->c))
 			irestart_probe(tid, &n->data, &h->probe);
 	}
@@ -468,6 +521,10 @@ static void lsn_close(struct lsn *l)
 		else if (h->l == l)
 			h->l = NULL;
 	}
+	/* Its processes are followed on to their exits (pidfds). */
+	for (struct tproc *t = l->procs; t; t = t->lnext)
+		t->l = NULL;
+	l->procs = NULL;
 	if (l->prev)
 		l->prev->next = l->next;
 	else
@@ -587,6 +644,8 @@ static void check_cb(uv_timer_t *t)
 			held_drop(in, h, true);
 		}
 	}
+	if (!in->held)
+		uv_timer_stop(&in->check);
 }
 
 int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *backend, void *ctx,
@@ -615,7 +674,6 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 	uv_timer_init(loop, &in->check);
 	in->check.data = in;
 	in->handles++;
-	uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
 	*out = in;
 	return 0;
 }

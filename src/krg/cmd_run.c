@@ -33,7 +33,7 @@ static bool raw_on;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg run [-n NODE | --auto] [--cwd DIR] [--env K=V ...] [--socket PATH] -- CMD [ARGS...]\n"
+	fprintf(f, "Usage: krg run [-n NODE | --auto] [--cwd DIR] [--env K=V ...] [--socket PATH] [--local-files] -- CMD [ARGS...]\n"
 		   "\n"
 		   "Run CMD on a node of the cluster as you (same uid, gids, environment,\n"
 		   "umask, limits, working directory), with your stdin/stdout/stderr, your\n"
@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		   "  -C, --cwd DIR     working directory there (default: the current one)\n"
 		   "  -e, --env K=V     set K in the command's environment (repeatable)\n"
 		   "  -s, --socket PATH krgd API socket of this node\n"
+		   "  -L, --local-files the files of the node it runs on: its own /tmp etc.\n"
+		   "                    (default: this node's, as every process of yours sees them)\n"
 		   "\n"
 		   "Exit status: the command's own; 128+N if a signal N killed it;\n"
 		   "127 command not found; 126 not executable; 255 krg failed (a line says why).\n");
@@ -418,6 +420,7 @@ int cmd_run(int argc, char **argv)
 		{ "cwd", required_argument, NULL, 'C' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "local-files", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -435,7 +438,7 @@ int cmd_run(int argc, char **argv)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
 			return KRG_EXIT_FAILURE;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+n:aC:e:s:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+n:aC:e:s:Lh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'n': {
 			char *end;
@@ -464,6 +467,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 's':
 			sock_path = optarg;
+			break;
+		case 'L':
+			req.has_local_files = req.local_files = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -20,6 +20,7 @@
 #include "cluster/cluster.h"
 #include "ipc/ipc_service.h"
 #include "kdfs/kdfs.h"
+#include "fsview/fsview.h"
 #include "lib/config.h"
 #include "lib/fault.h"
 #include "lib/key.h"
@@ -113,6 +114,8 @@ static void daemon_stop(struct daemon *d, int code)
 	krg_ipc_glue_stop(&d->icpt);
 	krg_ipc_service_stop(d->ipc);
 	krg_migsvc_stop(d->mig);
+	krg_fsview_stop(d->services.fsview);
+	d->services.fsview = NULL;
 	krg_sched_stop(d->sched);
 	krg_ckptsvc_stop(d->ckpt);
 	d->ckpt = NULL;
@@ -349,7 +352,9 @@ int main(int argc, char **argv)
 	d.services = (struct krg_services){
 		.loop = &d.loop, .cfg = &d.cfg, .net = d.net, .api = d.api, .cluster = d.cluster,
 	};
-	r = krg_proc_table_start(&d.services, &d.table, err, sizeof(err));
+	r = krg_fsview_new(&d.loop, &d.cfg, d.net, &d.services.fsview, err, sizeof(err));
+	if (r == 0)
+		r = krg_proc_table_start(&d.services, &d.table, err, sizeof(err));
 	d.services.table = d.table;
 	if (r == 0)
 		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));

@@ -18,6 +18,7 @@
 #include "ipc/intercept.h"
 #include "ipc/intercept_svc.h"
 #include "lib/log.h"
+#include "fsview/fsview.h"
 #include "proc/exec/exec-int.h"
 #include "proc/exec/exec_msg.h"
 #include "proc/procid.h"
@@ -428,10 +429,11 @@ struct spawn_ctx {
 	uint32_t restart_appid, restart_version;
 	pid_t krgd;                   /* the child's parent: it dies with it */
 	int isock;                    /* -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
+	int fsns;                     /* -1, or the file view of the caller's node (fsview/fsview.h) */
 };
 
 struct child_err {
-	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other, 8 restart, 9 IPC filter */
+	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other, 8 restart, 9 IPC filter, 10 file view */
 	int err;
 	char msg[512];             /* restart: why, in words */
 };
@@ -486,6 +488,9 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 		(void)w;
 		_exit(127);
 	}
+	/* The caller's node's files (docs/fsview.md); needs root: first. */
+	if (c->fsns >= 0 && krg_fsview_enter(c->fsns) < 0)
+		child_fail(errfd, 10, errno);
 	/* The IPC filter while still root (CAP_SYS_ADMIN: no no_new_privs,
 	 * setuid programs keep working); every process of the application
 	 * inherits it, through fork and exec. Its listener goes to krgd. */
@@ -548,8 +553,8 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 static const char *stage_name(int stage)
 {
 	static const char *n[] = { "?", "setgroups", "setgid", "setuid", "chdir", "exec", "terminal", "setup", "restart",
-				   "installing the IPC filter" };
-	return stage >= 0 && stage < 10 ? n[stage] : "?";
+				   "installing the IPC filter", "entering the file view" };
+	return stage >= 0 && stage < 11 ? n[stage] : "?";
 }
 
 static void spawn_reply(struct krg_exec *e, uint32_t from, uint64_t req_id, int err, const char *msg, pid_t pid)
@@ -634,6 +639,18 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	c.restart_version = r->restart_version;
 	c.krgd = getpid();
 	c.isock = -1;
+	c.fsns = -1;
+	/* Started for a caller on another node: it sees that node's files. */
+	if (from != e->self && !c.restart && !(r->has_local_files && r->local_files)) {
+		int fd = krg_fsview_ns(e->s->fsview, from, s->uid, s->gid);
+		if (fd < 0 && fd != -ENOENT) {
+			err = fd;
+			snprintf(line, sizeof(line), "cannot show node %u's files on node %u: %s (krg run --local-files runs without)",
+				 from, e->self, strerror(-fd));
+			goto fail_msg;
+		}
+		c.fsns = fd;
+	}
 	if (e->s->intercept && (err = krg_intercept_channel(e->s->intercept, &c.isock)) < 0) {
 		snprintf(line, sizeof(line), "cannot start %s on node %u: IPC interception: %s", r->argv[0], e->self,
 			 strerror(-err));
@@ -677,6 +694,9 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	}
 	if (pid == 0)
 		child_run(&c, fds[0][0], fds[1][1], fds[2][1], errp[1]);
+	if (c.fsns >= 0)
+		close(c.fsns);
+	c.fsns = -1;
 	if (c.isock >= 0)
 		close(c.isock);
 	c.isock = -1;
@@ -782,6 +802,8 @@ fail_msg:
 cleanup:
 	if (c.isock >= 0)
 		close(c.isock);
+	if (c.fsns > 2) /* from F_DUPFD_CLOEXEC, 3 up; 0 before it was set */
+		close(c.fsns);
 	for (int i = 0; i < 3; i++)
 		for (int j = 0; j < 2; j++)
 			if (fds[i][j] >= 0)

@@ -38,6 +38,7 @@
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
+#include "fsview/fsview.h"
 #include "proc/migrate.h"
 #include "proc/schedsvc.h"
 #include "proc/migrate/filemsg.h"
@@ -485,6 +486,9 @@ int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home)
 	struct krg_migsvc *m = &the_mig;
 	if (!m->running)
 		return 0;
+	/* The file view's FUSE clients and home servers are krgd's too. */
+	if (krg_fsview_is_helper(m->s->fsview, pid))
+		return 2;
 	for (struct hold *h = m->holds; h; h = h->next) {
 		if (h->wpid == pid)
 			return 2;
@@ -1373,6 +1377,9 @@ static void move_dumped(struct move *v, const char *spec)
 	q.gid = v->gid;
 	if (v->notify_fd)
 		q.has_notify_fd = true, q.notify_fd = v->notify_fd;
+	/* It keeps seeing the files it saw here (docs/fsview.md). */
+	if ((q.view_home = krg_fsview_home_of(the_mig.s->fsview, v->pid)))
+		q.has_view_home = true;
 	Krg__Mig__Proxy px[MIG_MAX_PROXIES], *pp[MIG_MAX_PROXIES];
 	size_t np = 0;
 	/* Its children (it is frozen: the list holds): at home, all of them
@@ -2095,6 +2102,19 @@ static void rx_try_start(struct rx *x)
 	}
 	/* A migrant with krg's IPC filter gets it back here, its listener
 	 * ours (docs/ipc.md). */
+	/* Restored in the file view of the node whose files it saw. */
+	hd.fsns = krg_fsview_ns(m->s->fsview, q->has_view_home ? q->view_home : krg_procid_home(q->id), q->uid, q->gid);
+	if (hd.fsns < 0 && hd.fsns != -ENOENT) {
+		char why[160];
+		snprintf(why, sizeof(why), "cannot show node %u's files on node %u: %s",
+			 q->has_view_home ? q->view_home : krg_procid_home(q->id), m->self, strerror(-hd.fsns));
+		close(sv[0]);
+		close(sv[1]);
+		free(h);
+		answer(o, -EIO, why, m->self, 0, q->id);
+		rx_free(x, true);
+		return;
+	}
 	hd.isock = -1;
 	if (m->s->intercept && krg_intercept_channel(m->s->intercept, &hd.isock) < 0)
 		hd.isock = -1;
@@ -2107,9 +2127,13 @@ static void rx_try_start(struct rx *x)
 		 * our end closed it. Checked after: krgd may be gone already. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != krgd)
 			_exit(1);
+		if (hd.fsns >= 0 && krg_fsview_enter(hd.fsns) < 0)
+			_exit(1);
 		mig_holder_main(sv[1], &hd);
 	}
 	close(sv[1]);
+	if (hd.fsns >= 0)
+		close(hd.fsns);
 	if (hd.isock >= 0)
 		close(hd.isock);
 	if (pid < 0) {

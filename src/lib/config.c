@@ -73,7 +73,6 @@ static int parse_uint(const char *v, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-<<<<<<< HEAD
 /* metrics_listen = off | PORT | ADDRESS:PORT. A bare port is local only:
  * the page tells who runs what, an admin opens it wider on purpose. */
 static int parse_metrics_listen(const char *v, struct krg_config *c, char *why, size_t whylen)
@@ -103,7 +102,9 @@ static int parse_metrics_listen(const char *v, struct krg_config *c, char *why, 
 	}
 	snprintf(c->metrics_host, sizeof(c->metrics_host), "%s", host);
 	c->metrics_port = (uint16_t)p;
-=======
+	return 0;
+}
+
 /* Absolute paths, none "/" (the view covers node-local trees, not the
  * whole system), at most 16, within the buffer. */
 static int check_fsview_paths(const char *v, char *why, size_t whylen)
@@ -121,7 +122,6 @@ static int check_fsview_paths(const char *v, char *why, size_t whylen)
 			return -EINVAL;
 		}
 	}
->>>>>>> main
 	return 0;
 }
 
@@ -296,17 +296,14 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			if (r == 0 && u == 0)
 				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
 			c->kdfs_replicas = (unsigned)u;
-<<<<<<< HEAD
 		} else if (!strcmp(k, "metrics_listen")) {
 			r = parse_metrics_listen(v, c, why, sizeof(why));
-=======
 		} else if (!strcmp(k, "fsview")) {
 			r = parse_bool(v, &c->fsview);
 		} else if (!strcmp(k, "fsview_paths")) {
 			r = check_fsview_paths(v, why, sizeof(why));
 			if (r == 0)
 				snprintf(c->fsview_paths, sizeof(c->fsview_paths), "%s", v);
->>>>>>> main
 		} else if (!strcmp(k, "log_level")) {
 			r = krg_log_parse_level(v);
 			if (r >= 0) {

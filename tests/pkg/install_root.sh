@@ -10,7 +10,7 @@ dpkg -i libkrg0_*.deb libdrmaa-krg1_*.deb krg_*.deb libkrg-dev_*.deb >/tmp/dpkg.
 echo "ok   installed: $(dpkg-query -W -f='${Package} ${Version}, ' krg libdrmaa-krg1 libkrg0 libkrg-dev)"
 
 # Files where the packages promise them.
-for f in /usr/sbin/krgd /usr/sbin/krgadm /usr/bin/krg /usr/sbin/krg-deputy /usr/sbin/krg-ghost /usr/sbin/krg-kdfs \
+for f in /usr/sbin/krgd /usr/sbin/krgadm /usr/bin/krg /usr/sbin/krg-deputy /usr/sbin/krg-ghost /usr/sbin/krg-kdfs /usr/sbin/krg-fsview \
 	/lib/systemd/system/krgd.service /etc/krg/krgd.conf.example /usr/share/krg/grafana/krg-dashboard.json \
 	/usr/share/bash-completion/completions/krg /usr/share/bash-completion/completions/krgadm \
 	/usr/lib/x86_64-linux-gnu/krg/libdrmaa.so.1 /usr/lib/x86_64-linux-gnu/krg/krg-drmaa-shepherd \

@@ -89,6 +89,8 @@ done
 gt "$(sum "$(scrape 2)" krg_processes)" "$procs0" || fail "krg_processes on node 2 did not grow"
 on 1 "$KRG" migrate "$id" 3 >/dev/null || fail "migrate $id to node 3"
 m2=$(scrape 2)
+# Kept for docs/monitoring.md's sample and screenshot.
+echo "$m2" >"$KRG_BUILD_DIR/pkg-metrics-node2.txt"
 [ "$(ops krg_migrations_total result=ok)" = "$(python3 -c "print($mig0 + 1)")" ] || fail "migrations_total did not count 1"
 gt "$(val "$m2" krg_migration_bytes_total)" 0 || fail "no migration bytes on node 2"
 gt "$(val "$m2" krg_migration_duration_seconds_count)" 0 || fail "no migration duration"

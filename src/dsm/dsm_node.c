@@ -105,6 +105,9 @@ static void request(struct dsm_node *n, uint64_t page, bool write)
 void dsm_on_fault(struct dsm_node *n, int view, uint64_t page, bool write)
 {
 	switch (n->copy[page].state) {
+	case DSM_LOST:
+		dsm_view_poison(n, view, page);
+		break;
 	case DSM_WRITE:
 		dsm_view_map(n, view, page);
 		break;
@@ -285,6 +288,7 @@ void dsm_node_free(struct dsm_node *n)
 			free(r);
 		}
 		free(n->dir[p].data);
+		free(n->dir[p].kept);
 	}
 	free(n->dir);
 	free(n->copy);

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -483,12 +484,14 @@ static void test_bad_messages(void **state)
 
 static uint32_t last_to;
 static int last_type;
+static int last_byte = -1;     /* first byte of the page sent, -1 for none */
 static int record_send(void *ctx, uint32_t to, const uint8_t *buf, size_t len)
 {
 	Krg__Dsm__Msg *m = krg__dsm__msg__unpack(NULL, len, buf);
 	assert_non_null(m);
 	last_to = to;
 	last_type = m->type;
+	last_byte = m->has_data ? m->data.data[0] : -1;
 	krg__dsm__msg__free_unpacked(m, NULL);
 	sent++;
 	return 0;
@@ -536,11 +539,159 @@ static void test_residency(void **state)
 	dsm_node_free(n);
 }
 
+/* A node dies: nothing waits for it, its page comes back as the last copy. */
+static void test_node_down(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 4, .npages = NPAGES };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0, q, r;
+	while (dsm_page_home(7, p, 4) != 0)
+		p++;
+	for (q = p + 1; dsm_page_home(7, q, 4) != 0; q++)
+		;
+	for (r = q + 1; dsm_page_home(7, r, 4) != 0; r++)
+		;
+	assert_true(r < NPAGES);
+	uint8_t buf[DSM_PAGE_SIZE + 64];
+	static uint8_t page_b[DSM_PAGE_SIZE];
+	Krg__Dsm__Msg ack = KRG__DSM__MSG__INIT;
+	ack.type = KRG__DSM__TYPE__ACK;
+	ack.seg = 7;
+	ack.has_data = true;
+	ack.data.data = page_b;
+	ack.data.len = DSM_PAGE_SIZE;
+	/* page p: node 2 writes "B", node 1 takes it (through the home), node 1 dies */
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, p, 0)), 0);
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, p, 0)), 0);
+	assert_int_equal(last_type, KRG__DSM__TYPE__FETCH);
+	memset(page_b, 'B', sizeof page_b);
+	ack.page = p;
+	assert_int_equal(dsm_node_deliver(n, 2, buf, krg__dsm__msg__pack(&ack, buf)), 0);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	assert_int_equal(last_to, 1);
+	dsm_node_down(n, 1);
+	/* node 3 reads: the home answers with "B" (stale by node 1's writes) */
+	assert_int_equal(dsm_node_deliver(n, 3, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, p, 0)), 0);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	assert_int_equal(last_to, 3);
+	assert_int_equal(last_byte, 'B');
+	uint8_t c;
+	assert_int_equal(pread(dsm_node_memfd(n), &c, 1, (off_t)(p * DSM_PAGE_SIZE)), 1);
+	assert_int_equal(c, 'B');
+	/* page q: node 2 writes "C"; node 3 asks; node 2 dies before the FETCH answer */
+	memset(page_b, 'C', sizeof page_b);
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, q, 0)), 0);
+	assert_int_equal(dsm_node_deliver(n, 3, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, q, 0)), 0);
+	assert_int_equal(last_type, KRG__DSM__TYPE__FETCH);
+	assert_int_equal(last_to, 2);
+	dsm_node_down(n, 2);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	assert_int_equal(last_to, 3);
+	assert_int_equal(last_byte, 0);                 /* the page before node 2 had it */
+	/* a request that arrives from a node declared down is dropped */
+	int before = sent;
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, r, 0)), 0);
+	assert_int_equal(sent, before);                 /* late news from a dead node */
+	struct dsm_stats st;
+	dsm_node_stats(n, &st);
+	assert_int_equal(st.recovered, 2);
+	dsm_node_free(n);
+}
+
+/* A reader dies while the home waits for its INVAL ack: the write goes on. */
+static void test_node_down_inval(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 4, .npages = NPAGES };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0;
+	while (dsm_page_home(7, p, 4) != 0)
+		p++;
+	uint8_t buf[DSM_PAGE_SIZE + 64];
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, p, 0)), 0);
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, p, 0)), 0);
+	int before = sent;
+	assert_int_equal(dsm_node_deliver(n, 3, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, p, 0)), 0);
+	assert_int_equal(sent, before + 2);             /* INVAL to 1 and 2 */
+	assert_int_equal(last_type, KRG__DSM__TYPE__INVAL);
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__ACK, 7, p, 0)), 0);
+	assert_int_equal(sent, before + 2);             /* still waiting for node 1 */
+	dsm_node_down(n, 1);
+	assert_int_equal(sent, before + 3);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	assert_int_equal(last_to, 3);
+	dsm_node_free(n);
+}
+
+/* A page whose home died: a thread waiting for it and a later access both
+ * get SIGBUS, nothing hangs. */
+static __thread sigjmp_buf bus_jmp;
+static void on_bus(int sig)
+{
+	siglongjmp(bus_jmp, 1);
+}
+
+static volatile uint8_t *lost_at;
+static void *touch_lost(void *arg)
+{
+	int *got_bus = arg;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		(void)*lost_at;
+		*got_bus = 0;
+	} else {
+		*got_bus = 1;
+	}
+	return NULL;
+}
+
+static void test_home_lost(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 3, .npages = NPAGES };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0;
+	while (dsm_page_home(7, p, 3) != 1)
+		p++;
+	struct sigaction sa = { .sa_handler = on_bus }, old;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGBUS, &sa, &old), 0);
+	lost_at = (uint8_t *)dsm_node_addr(n) + p * DSM_PAGE_SIZE;
+	int got_bus = -1;
+	pthread_t t;
+	sent = 0;
+	assert_int_equal(pthread_create(&t, NULL, touch_lost, &got_bus), 0);
+	/* its fault becomes a READ_REQ to node 1 */
+	for (int i = 0; i < 2000 && !sent; i++) {
+		dsm_node_fault(n);
+		usleep(1000);
+	}
+	assert_int_equal(sent, 1);
+	assert_int_equal(last_to, 1);
+	assert_int_equal(last_type, KRG__DSM__TYPE__READ_REQ);
+	dsm_node_down(n, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(got_bus, 1);
+	/* a later access too, at once */
+	int again = -1;
+	assert_int_equal(pthread_create(&t, NULL, touch_lost, &again), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(again, 1);
+	struct dsm_stats st;
+	dsm_node_stats(n, &st);
+	assert_true(st.lost >= 1);
+	sigaction(SIGBUS, &old, NULL);
+	dsm_node_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_messages),
 		cmocka_unit_test(test_residency),
+		cmocka_unit_test(test_node_down),
+		cmocka_unit_test(test_node_down_inval),
+		cmocka_unit_test(test_home_lost),
 		cmocka_unit_test(test_read_write_across),
 		cmocka_unit_test(test_atomic_counter),
 		cmocka_unit_test(test_peterson),

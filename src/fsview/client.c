@@ -13,6 +13,7 @@
  * cannot come. */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse.h>
 #include <pthread.h>
 #include <sched.h>
@@ -44,10 +45,14 @@ static struct {
 	bool dead;
 } C = { .lock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1 };
 
+struct submount;
+
 struct mnt {
 	const char *prefix;        /* home's path this mount shows, e.g. "/tmp" */
 	struct fuse *f;
 	pthread_t th;
+	struct submount *subs;     /* the node's mounts below prefix, put back over the view */
+	size_t nsub;
 };
 
 static int send_req(Krg__Fsview__Request *q)
@@ -530,6 +535,59 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
+/* Mounts of the node strictly below a view's path (a disk, a cluster
+ * file system, a bind of a shared tree mounted under /tmp) are not the
+ * node-local tree the view stands for: they stay the node's own, put back
+ * on top of the view once it covers them. Their roots are held open
+ * before the view hides them. */
+struct submount {
+	char path[1024];
+	int fd;
+};
+
+static size_t find_submounts(const char *top, struct submount *out, size_t max)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	char line[4096];
+	size_t n = 0, tl = strlen(top);
+	while (n < max && fgets(line, sizeof(line), f)) {
+		char mp[1024];
+		if (sscanf(line, "%*u %*u %*u:%*u %*s %1023s", mp) != 1)
+			continue;
+		if (strncmp(mp, top, tl) || mp[tl] != '/' || !mp[tl + 1] || strstr(mp, "\\"))
+			continue;  /* not below top (octal-escaped names are skipped) */
+		bool dup = false;
+		for (size_t i = 0; i < n && !dup; i++)
+			dup = !strcmp(out[i].path, mp);  /* stacked mounts: the top one is what shows */
+		if (dup)
+			continue;
+		int fd = open(mp, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		snprintf(out[n].path, sizeof(out[n].path), "%s", mp);
+		out[n++].fd = fd;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Put the node's submounts back over the view where the home has the
+ * same directory (a bind needs a mount point; the view never creates one
+ * at home for it). */
+static void restore_submounts(struct submount *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char src[64];
+		struct stat st;
+		snprintf(src, sizeof(src), "/proc/self/fd/%d", s[i].fd);
+		if (stat(s[i].path, &st) == 0 && S_ISDIR(st.st_mode) && mount(src, s[i].path, NULL, MS_BIND | MS_REC, NULL) < 0)
+			fprintf(stderr, "krg-fsview: keeping %s the node's own: %s\n", s[i].path, strerror(errno));
+		close(s[i].fd);
+	}
+}
+
 int fsv_client_main(int fd, char **paths, int n)
 {
 	C.fd = fd;
@@ -551,10 +609,16 @@ int fsv_client_main(int fd, char **paths, int n)
 		struct fuse_args args = FUSE_ARGS_INIT(3, av);
 		m[i].prefix = paths[i];
 		m[i].f = fuse_new(&args, &ops, sizeof(ops), &m[i]);
+		static struct submount subs[64];
+		size_t nsub = m[i].f ? find_submounts(paths[i], subs, 64) : 0;
 		if (!m[i].f || fuse_mount(m[i].f, paths[i]) < 0) {
 			fprintf(stderr, "krg-fsview: cannot mount the view on %s\n", paths[i]);
 			return 1;
 		}
+		m[i].nsub = nsub;
+		m[i].subs = malloc(nsub * sizeof(*subs) + 1);
+		if (m[i].subs)
+			memcpy(m[i].subs, subs, nsub * sizeof(*subs));
 		mounted++;
 	}
 	pthread_t rt;
@@ -563,6 +627,12 @@ int fsv_client_main(int fd, char **paths, int n)
 	for (int i = 0; i < n; i++)
 		if (m[i].f && pthread_create(&m[i].th, NULL, loop_thread, &m[i]) != 0)
 			return 1;
+	/* Through the view (its loops run now): before the process starts. */
+	for (int i = 0; i < n; i++)
+		if (m[i].subs) {
+			restore_submounts(m[i].subs, m[i].nsub);
+			free(m[i].subs);
+		}
 	Krg__Fsview__Request ready = KRG__FSVIEW__REQUEST__INIT;
 	ready.op = KRG__FSVIEW__OP__OP_READY;
 	if (send_req(&ready) < 0)

@@ -47,12 +47,23 @@ static struct {
 
 struct submount;
 
+/* A directory the view answers for itself: the mount point of a node's
+ * submount, or one of its ancestors (binding the submount back needs a
+ * lookup of its mount point while krgd still waits for the view to be
+ * ready; after the bind, only ancestors are ever asked). */
+struct local_dir {
+	char rel[1024];            /* below the view's root, e.g. "/ci" */
+	struct stat st;            /* the node's directory there, before the view hid it */
+};
+
 struct mnt {
 	const char *prefix;        /* home's path this mount shows, e.g. "/tmp" */
 	struct fuse *f;
 	pthread_t th;
 	struct submount *subs;     /* the node's mounts below prefix, put back over the view */
 	size_t nsub;
+	struct local_dir *ld;
+	size_t nld;
 };
 
 static int send_req(Krg__Fsview__Request *q)
@@ -202,6 +213,12 @@ static void to_stat(const Krg__Fsview__Stat *s, struct stat *st)
 
 static int v_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
+	const struct mnt *m = fuse_get_context()->private_data;
+	for (size_t i = 0; !fi && m && i < m->nld; i++)
+		if (!strcmp(path, m->ld[i].rel)) {
+			*st = m->ld[i].st;
+			return 0;
+		}
 	struct rq r;
 	int e = rq_init(&r, KRG__FSVIEW__OP__OP_GETATTR, fi ? NULL : path);
 	if (e < 0)
@@ -588,6 +605,30 @@ static void restore_submounts(struct submount *s, size_t n)
 	}
 }
 
+/* The mount point sub (below m->prefix) and its ancestors, as the node
+ * has them now, into m->ld (at most 8 levels). */
+static void add_local_dirs(struct mnt *m, const char *sub)
+{
+	size_t pl = strlen(m->prefix);
+	char rel[1024];
+	snprintf(rel, sizeof(rel), "%s", sub + pl);
+	for (int depth = 0; depth < 8 && rel[0] == '/' && rel[1]; depth++) {
+		bool known = false;
+		for (size_t i = 0; i < m->nld && !known; i++)
+			known = !strcmp(m->ld[i].rel, rel);
+		char full[2048];
+		snprintf(full, sizeof(full), "%s%s", m->prefix, rel);
+		if (!known && stat(full, &m->ld[m->nld].st) == 0) {
+			snprintf(m->ld[m->nld].rel, sizeof(m->ld[m->nld].rel), "%s", rel);
+			m->nld++;
+		}
+		char *slash = strrchr(rel, '/');
+		if (!slash || slash == rel)
+			break;
+		*slash = 0;
+	}
+}
+
 int fsv_client_main(int fd, char **paths, int n)
 {
 	C.fd = fd;
@@ -611,6 +652,9 @@ int fsv_client_main(int fd, char **paths, int n)
 		m[i].f = fuse_new(&args, &ops, sizeof(ops), &m[i]);
 		static struct submount subs[64];
 		size_t nsub = m[i].f ? find_submounts(paths[i], subs, 64) : 0;
+		m[i].ld = calloc(nsub * 8 + 1, sizeof(*m[i].ld));
+		for (size_t k = 0; m[i].ld && k < nsub; k++)
+			add_local_dirs(&m[i], subs[k].path);
 		if (!m[i].f || fuse_mount(m[i].f, paths[i]) < 0) {
 			fprintf(stderr, "krg-fsview: cannot mount the view on %s\n", paths[i]);
 			return 1;

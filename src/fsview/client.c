@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fsview/fsview-int.h"
+#include "fsview/submounts.h"
 #include "fsview/wire.h"
 #include "proto/fsview.pb-c.h"
 
@@ -46,6 +47,7 @@ static struct {
 
 struct mnt {
 	const char *prefix;        /* home's path this mount shows, e.g. "/tmp" */
+	struct fsv_subs subs;      /* the node's own mounts under it, kept */
 	struct fuse *f;
 	pthread_t th;
 };
@@ -197,6 +199,9 @@ static void to_stat(const Krg__Fsview__Stat *s, struct stat *st)
 
 static int v_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
+	struct mnt *m = fuse_get_context()->private_data;
+	if (!fi && path && fsv_subs_stat(&m->subs, path, st))
+		return 0; /* a kept mount's point: the node's (submounts.h) */
 	struct rq r;
 	int e = rq_init(&r, KRG__FSVIEW__OP__OP_GETATTR, fi ? NULL : path);
 	if (e < 0)
@@ -550,6 +555,8 @@ int fsv_client_main(int fd, char **paths, int n)
 		char *av[] = { "krg-fsview", "-o", "allow_other,fsname=krg-fsview,subtype=krg", NULL };
 		struct fuse_args args = FUSE_ARGS_INIT(3, av);
 		m[i].prefix = paths[i];
+		if (fsv_subs_find(paths[i], &m[i].subs) < 0)
+			continue;
 		m[i].f = fuse_new(&args, &ops, sizeof(ops), &m[i]);
 		if (!m[i].f || fuse_mount(m[i].f, paths[i]) < 0) {
 			fprintf(stderr, "krg-fsview: cannot mount the view on %s\n", paths[i]);
@@ -563,6 +570,10 @@ int fsv_client_main(int fd, char **paths, int n)
 	for (int i = 0; i < n; i++)
 		if (m[i].f && pthread_create(&m[i].th, NULL, loop_thread, &m[i]) != 0)
 			return 1;
+	/* Served now: the lookups of the binds are answered here. */
+	for (int i = 0; i < n; i++)
+		if (m[i].f)
+			fsv_subs_bind(paths[i], &m[i].subs);
 	Krg__Fsview__Request ready = KRG__FSVIEW__REQUEST__INIT;
 	ready.op = KRG__FSVIEW__OP__OP_READY;
 	if (send_req(&ready) < 0)

@@ -212,3 +212,10 @@ int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *er
 #define CKPT_PROGRESS_STEP (64ULL << 20)
 typedef void (*ckpt_progress_fn)(const char *what, uint64_t done, uint64_t total, void *arg);
 void ckpt_set_progress(ckpt_progress_fn fn, void *arg);
+
+/* A userfaultfd for process pid's address space (docs/dsm.md): injects
+ * userfaultfd(O_CLOEXEC | O_NONBLOCK) into it, takes the fd and closes
+ * its copy there. The caller does UFFDIO_API and UFFDIO_REGISTER. Root
+ * (ptrace; the process needs the right to make one: CAP_SYS_PTRACE, or
+ * vm.unprivileged_userfaultfd). 0, or -errno with err set. */
+int ckpt_uffd_take(pid_t pid, int *uffd_out, struct ckpt_error *err);

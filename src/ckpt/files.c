@@ -1003,46 +1003,9 @@ static int unix_dump(pid_t pid, int fd, const struct stat *st, const char *link,
 /* The inode of unix socket `ino`'s peer (0: none), or -errno. */
 static long long unix_peer_ino(uint64_t ino)
 {
-	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (s < 0)
-		return -errno;
-	struct {
-		struct nlmsghdr h;
-		struct unix_diag_req r;
-	} req = { .h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST },
-		  .r = { .sdiag_family = AF_UNIX, .udiag_ino = (uint32_t)ino, .udiag_show = UDIAG_SHOW_PEER, .udiag_cookie = { ~0U, ~0U } } };
-	long long peer = -EPROTO;
-	union {
-		struct nlmsghdr h;
-		char b[8192];
-	} buf;
-	if (send(s, &req, sizeof(req), 0) != sizeof(req)) {
-		peer = -errno;
-		goto out;
-	}
-	ssize_t n = recv(s, &buf, sizeof(buf), 0);
-	if (n < 0) {
-		peer = -errno;
-		goto out;
-	}
-	for (struct nlmsghdr *h = &buf.h; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			peer = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-			break;
-		}
-		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-			continue;
-		struct unix_diag_msg *m = NLMSG_DATA(h);
-		int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
-		peer = 0;
-		for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-			if (a->rta_type == UNIX_DIAG_PEER)
-				peer = *(uint32_t *)RTA_DATA(a);
-		break;
-	}
-out:
-	close(s);
-	return peer;
+	struct ckpt_unix_diag d;
+	int r = ckpt_unix_diag(ino, &d);
+	return r < 0 ? r : (long long)d.peer_ino;
 }
 
 /* What is queued at socket `l`, not consumed: a stream's bytes, or datagrams. */

@@ -73,6 +73,38 @@ static int parse_uint(const char *v, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/* metrics_listen = off | PORT | ADDRESS:PORT. A bare port is local only:
+ * the page tells who runs what, an admin opens it wider on purpose. */
+static int parse_metrics_listen(const char *v, struct krg_config *c, char *why, size_t whylen)
+{
+	char host[64] = "127.0.0.1";
+	const char *port = v;
+	const char *colon = strrchr(v, ':');
+	if (!strcmp(v, "off")) {
+		c->metrics_port = 0;
+		return 0;
+	}
+	if (colon) {
+		if ((size_t)(colon - v) >= sizeof(host) || colon == v) {
+			snprintf(why, whylen, "want off, PORT or ADDRESS:PORT");
+			return -EINVAL;
+		}
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - v), v);
+		port = colon + 1;
+	}
+	struct in_addr a;
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(port, &end, 10);
+	if (inet_pton(AF_INET, host, &a) != 1 || !*port || *end || errno || p == 0 || p > 65535) {
+		snprintf(why, whylen, "want off, PORT or ADDRESS:PORT (IPv4, port 1..65535)");
+		return -EINVAL;
+	}
+	snprintf(c->metrics_host, sizeof(c->metrics_host), "%s", host);
+	c->metrics_port = (uint16_t)p;
+	return 0;
+}
+
 /* Absolute paths, none "/" (the view covers node-local trees, not the
  * whole system), at most 16, within the buffer. */
 static int check_fsview_paths(const char *v, char *why, size_t whylen)
@@ -264,6 +296,8 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			if (r == 0 && u == 0)
 				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
 			c->kdfs_replicas = (unsigned)u;
+		} else if (!strcmp(k, "metrics_listen")) {
+			r = parse_metrics_listen(v, c, why, sizeof(why));
 		} else if (!strcmp(k, "fsview")) {
 			r = parse_bool(v, &c->fsview);
 		} else if (!strcmp(k, "fsview_paths")) {

@@ -34,6 +34,7 @@
 #include "lib/fault.h"
 #include "cluster/cluster.h"
 #include "lib/fileio.h"
+#include "lib/metrics.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
@@ -171,6 +172,7 @@ struct move {
 	bool all_sent, tx_failed, req_done;
 	uint32_t new_pid;
 	uint64_t t_start, t_dumped, t_running, bytes;
+	bool counted;            /* in the metrics already (lib/metrics.h) */
 	/* The pages file, sent while the worker writes it (early). */
 	uv_timer_t early_timer;
 	int early_fd;
@@ -817,6 +819,10 @@ static void send_abort(struct move *v)
 static void move_fail(struct move *v, int status, const char *text)
 {
 	log_warn("migrate: %u to node %u: %s", v->id, v->to, text);
+	if (!v->counted) {
+		v->counted = true;
+		krg_metrics_op(KRG_MOP_MIGRATION, false, v->bytes, uv_now(the_mig.s->loop) - v->t_start);
+	}
 	if (!v->dumped)
 		v->req_done = true; /* no mig.recv was sent: none to wait for (the move can go) */
 	uv_timer_stop(&v->early_timer);
@@ -1747,6 +1753,11 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 					 (unsigned long long)(v->t_dumped - fz),
 					 (unsigned long long)(v->t_running - v->t_dumped - v->restore_ms), v->restore_ms);
 				log_info("migrate: %u to node %u: %s", v->id, v->to, v->stats);
+				if (!v->counted) {
+					v->counted = true;
+					krg_metrics_op(KRG_MOP_MIGRATION, true, v->bytes, now - v->t_start);
+					krg_metrics_migration_frozen(v->t_running - fz);
+				}
 				move_answer(v, 0, v->stats);
 			}
 			move_maybe_free(v);

@@ -5,7 +5,8 @@
 #include "dsm/dsm.h"
 #include "dsm.pb-c.h"
 
-enum dsm_state { DSM_INVALID = 0, DSM_READ = 1, DSM_WRITE = 2 };
+/* LOST: the page's home died; every access gets SIGBUS (UFFDIO_POISON). */
+enum dsm_state { DSM_INVALID = 0, DSM_READ = 1, DSM_WRITE = 2, DSM_LOST = 3 };
 
 /* A request waiting at a page's home. */
 struct dsm_req {
@@ -23,6 +24,8 @@ struct dsm_dir {
 	bool deferred;            /* head waits for the residency */
 	uint32_t acks;            /* INVAL acks still expected */
 	uint8_t *data;            /* the page for the grant, or NULL */
+	uint8_t *kept;            /* the page as it was when a writer elsewhere took
+	                           * it: what comes back if that writer dies */
 	uint32_t last_grantee;
 	uint64_t resident_until;  /* the last grantee keeps the page until then */
 };
@@ -54,6 +57,8 @@ struct dsm_node {
 	struct dsm_dir *dir;      /* npages (entries used at the home only) */
 	uint64_t ndeferred;
 	struct dsm_stats st;
+	uint64_t now;             /* of the entry point running (tick: the caller's) */
+	uint64_t dead;            /* nodes declared down (bit per node) */
 };
 
 /* dsm_node.c: the node side. */
@@ -75,6 +80,8 @@ void dsm_view_map(struct dsm_node *n, int view, uint64_t page);
 void dsm_view_map_all(struct dsm_node *n, uint64_t page);
 /* Write-protect the page in every view (before a downgrade or invalidation). */
 void dsm_view_protect_all(struct dsm_node *n, uint64_t page);
+/* Poison the page in one view or all (-1): SIGBUS on access, waiters woken. */
+void dsm_view_poison(struct dsm_node *n, int view, uint64_t page);
 
 /* dsm_home.c: the home side. */
 void dsm_home_request(struct dsm_node *n, uint64_t page, uint32_t from, bool write);

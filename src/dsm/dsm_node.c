@@ -105,6 +105,9 @@ static void request(struct dsm_node *n, uint64_t page, bool write)
 void dsm_on_fault(struct dsm_node *n, int view, uint64_t page, bool write)
 {
 	switch (n->copy[page].state) {
+	case DSM_LOST:
+		dsm_view_poison(n, view, page);
+		break;
 	case DSM_WRITE:
 		dsm_view_map(n, view, page);
 		break;
@@ -194,6 +197,7 @@ static int handle(struct dsm_node *n, uint32_t from, const Krg__Dsm__Msg *m)
 
 int dsm_node_deliver(struct dsm_node *n, uint32_t from, const uint8_t *buf, size_t len)
 {
+	n->now = dsm_now_ns();
 	Krg__Dsm__Msg *m = krg__dsm__msg__unpack(NULL, len, buf);
 	int r = -EBADMSG;
 	if (m && from < n->cfg.nnodes && from != n->cfg.self && m->seg == n->cfg.seg &&
@@ -223,6 +227,7 @@ uint64_t dsm_node_next_deadline(const struct dsm_node *n)
 
 void dsm_node_tick(struct dsm_node *n, uint64_t now)
 {
+	n->now = now;
 	for (uint64_t p = 0; n->ndeferred && p < n->cfg.npages; p++)
 		if (n->dir[p].deferred && n->dir[p].resident_until <= now)
 			dsm_home_run(n, p);
@@ -283,6 +288,7 @@ void dsm_node_free(struct dsm_node *n)
 			free(r);
 		}
 		free(n->dir[p].data);
+		free(n->dir[p].kept);
 	}
 	free(n->dir);
 	free(n->copy);

@@ -19,6 +19,16 @@
 #ifndef UFFDIO_CONTINUE_MODE_WP
 #define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1) /* Linux 6.5; Debian 12's headers are 6.1 */
 #endif
+#ifndef UFFD_FEATURE_POISON                     /* Linux 6.6 */
+#define UFFD_FEATURE_POISON (1 << 14)
+#define _UFFDIO_POISON 0x08
+struct uffdio_poison {
+	struct uffdio_range range;
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
 
 static struct uffdio_range range_of(const struct dsm_view *v, uint64_t page)
 {
@@ -73,6 +83,20 @@ void dsm_view_map_all(struct dsm_node *n, uint64_t page)
 			dsm_view_map(n, i, page);
 }
 
+void dsm_view_poison(struct dsm_node *n, int view, uint64_t page)
+{
+	for (int i = view < 0 ? 0 : view; i < (view < 0 ? DSM_MAX_VIEWS : view + 1); i++) {
+		const struct dsm_view *v = &n->views[i];
+		if (v->uffd < 0)
+			continue;
+		struct uffdio_poison p = { .range = range_of(v, page) };
+		if (ioctl(v->uffd, UFFDIO_POISON, &p) < 0 && errno != EEXIST)
+			view_err(i, "UFFDIO_POISON", page, errno);
+		struct uffdio_range rg = range_of(v, page);
+		ioctl(v->uffd, UFFDIO_WAKE, &rg);
+	}
+}
+
 void dsm_view_protect_all(struct dsm_node *n, uint64_t page)
 {
 	for (int i = 0; i < DSM_MAX_VIEWS; i++) {
@@ -107,6 +131,7 @@ static void read_faults(struct dsm_node *n, int view)
 int dsm_node_fault(struct dsm_node *n)
 {
 	struct epoll_event ev[DSM_MAX_VIEWS];
+	n->now = dsm_now_ns();
 	int k = epoll_wait(n->epfd, ev, DSM_MAX_VIEWS, 0);
 	if (k < 0)
 		return errno == EINTR ? 0 : -errno;
@@ -154,7 +179,7 @@ int dsm_view_init(struct dsm_node *n)
 		return -errno;
 	struct uffdio_api api = { .api = UFFD_API,
 		.features = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM |
-			UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+			UFFD_FEATURE_WP_HUGETLBFS_SHMEM | UFFD_FEATURE_POISON };
 	struct uffdio_register reg = {
 		.range = { .start = (uintptr_t)n->map, .len = n->size },
 		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
@@ -163,7 +188,18 @@ int dsm_view_init(struct dsm_node *n)
 	uint64_t need = (1ull << _UFFDIO_CONTINUE) | (1ull << _UFFDIO_WRITEPROTECT) |
 		(1ull << _UFFDIO_WAKE);
 	int r = 0;
-	if (ioctl(uffd, UFFDIO_API, &api) < 0 || ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+	if (ioctl(uffd, UFFDIO_API, &api) < 0 && errno == EINVAL) {
+		/* Before Linux 6.6: no poison; a lost page then waits instead of SIGBUS. */
+		close(uffd);
+		uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (uffd < 0)
+			return -errno;
+		api = (struct uffdio_api){ .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM |
+			UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+		if (ioctl(uffd, UFFDIO_API, &api) < 0)
+			r = -errno;
+	}
+	if (r == 0 && ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
 		r = -errno;
 	else if ((reg.ioctls & need) != need)
 		r = -ENOSYS;

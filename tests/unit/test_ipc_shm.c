@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ipc_test.h"
+#include "ipc/ipc_abi.h"
 
 static struct krg_ipc_req q_shmget(int32_t key, uint64_t size, int flg)
 {
@@ -388,6 +389,60 @@ static void test_against_kernel(void **state)
 	}
 }
 
+/* The kernel structs, read back through glibc's own (x86_64 layouts). */
+static void test_abi(void **state)
+{
+	struct krg_ipc_reply r = { .out = KRG_IPC_OUT_SHM_STAT };
+	r.shm.perm = (struct krg_ipc_perm){ .key = 0x42, .uid = 1, .gid = 2, .cuid = 3, .cgid = 4,
+		.mode = 0640 | SHM_DEST, .seq = 7 };
+	r.shm.segsz = 123456;
+	r.shm.atime = 11, r.shm.dtime = 12, r.shm.ctime = 13;
+	r.shm.cpid = 21, r.shm.lpid = 22, r.shm.nattch = 3;
+	struct shmid_ds d;
+	assert_int_equal(sizeof d, KRG_IPC_ABI_SHMID_DS_SIZE);
+	assert_int_equal(krg_ipc_abi_reply_out(&r, &d, sizeof d), sizeof d);
+	assert_int_equal(d.shm_perm.__key, 0x42);
+	assert_int_equal(d.shm_perm.uid, 1);
+	assert_int_equal(d.shm_perm.cgid, 4);
+	assert_int_equal(d.shm_perm.mode, 0640 | SHM_DEST);
+	assert_int_equal(d.shm_perm.__seq, 7);
+	assert_int_equal(d.shm_segsz, 123456);
+	assert_int_equal(d.shm_atime, 11);
+	assert_int_equal(d.shm_dtime, 12);
+	assert_int_equal(d.shm_ctime, 13);
+	assert_int_equal(d.shm_cpid, 21);
+	assert_int_equal(d.shm_lpid, 22);
+	assert_int_equal(d.shm_nattch, 3);
+	assert_int_equal(krg_ipc_abi_reply_out(&r, &d, sizeof d - 1), 0);
+	struct krg_ipc_setbuf sb;
+	d.shm_perm.uid = 99, d.shm_perm.gid = 98, d.shm_perm.mode = 0600;
+	krg_ipc_abi_shm_setbuf(&d, &sb);
+	assert_int_equal(sb.uid, 99);
+	assert_int_equal(sb.gid, 98);
+	assert_int_equal(sb.mode, 0600);
+	r.out = KRG_IPC_OUT_SHMINFO;
+	r.shminfo = (struct krg_ipc_shminfo){ 1000, 1, 4096, 4096, 77 };
+	struct shminfo si;
+	assert_int_equal(sizeof si, KRG_IPC_ABI_SHMINFO_SIZE);
+	assert_int_equal(krg_ipc_abi_reply_out(&r, &si, sizeof si), sizeof si);
+	assert_int_equal(si.shmmax, 1000);
+	assert_int_equal(si.shmmin, 1);
+	assert_int_equal(si.shmmni, 4096);
+	assert_int_equal(si.shmseg, 4096);
+	assert_int_equal(si.shmall, 77);
+	r.out = KRG_IPC_OUT_SHM_INFO;
+	r.shm_info = (struct krg_ipc_shm_info){ 5, 6, 7, 8, 9, 10 };
+	struct shm_info sh;
+	assert_int_equal(sizeof sh, KRG_IPC_ABI_SHM_INFO_SIZE);
+	assert_int_equal(krg_ipc_abi_reply_out(&r, &sh, sizeof sh), sizeof sh);
+	assert_int_equal(sh.used_ids, 5);
+	assert_int_equal(sh.shm_tot, 6);
+	assert_int_equal(sh.shm_rss, 7);
+	assert_int_equal(sh.shm_swp, 8);
+	assert_int_equal(sh.swap_attempts, 9);
+	assert_int_equal(sh.swap_successes, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_shmctl),
 		cmocka_unit_test(test_export_import),
 		cmocka_unit_test(test_against_kernel),
+		cmocka_unit_test(test_abi),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

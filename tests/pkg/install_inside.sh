@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Second half of install.sh, in its private mount namespace: build the
+# root, then run install_root.sh in it (chroot).
+set -euo pipefail
+debs=$1
+here=$(cd "$(dirname "$0")" && pwd)
+base=$(mktemp -d /tmp/krg-pkgroot.XXXXXX)
+mount -t tmpfs -o size=2g tmpfs "$base"
+mkdir "$base/upper" "$base/work" "$base/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
+r=$base/root
+# A fresh root: nothing of krg from this machine (a `make install` or an
+# earlier package) in it.
+rm -rf "$r"/usr/local/sbin/krg* "$r"/usr/local/bin/krg "$r"/etc/krg "$r"/var/lib/krg
+if chroot "$r" dpkg-query -W krg >/dev/null 2>&1; then
+	chroot "$r" dpkg --purge krg libdrmaa-krg1 libkrg-dev libkrg0 >/dev/null
+fi
+mount -t proc proc "$r/proc"
+mount --rbind /sys "$r/sys"
+mount --rbind /dev "$r/dev"
+mount -t tmpfs tmpfs "$r/run"
+mount -t tmpfs tmpfs "$r/tmp"
+mkdir -p "$r/debs" "$r/test"
+mount --bind "$debs" "$r/debs"
+cp "$here/install_root.sh" "$here/prom.py" "$r/test/"
+rc=0
+chroot "$r" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb bash /test/install_root.sh || rc=$?
+# The vcluster's node inits live in this root; down whatever the test left.
+chroot "$r" /usr/sbin/krgadm vcluster down --prefix pkgi >/dev/null 2>&1 || true
+umount -R "$r" 2>/dev/null || umount -l "$r"
+umount -l "$base"
+rmdir "$base"
+exit $rc

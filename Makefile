@@ -40,6 +40,7 @@ bench: all
 	bash bench/run $(BUILD)
 	bash bench/drmaa $(BUILD)
 	bash bench/migrate $(BUILD)
+	bash bench/migrate-fd $(BUILD)
 	bash bench/sched $(BUILD)
 	bash bench/load $(BUILD)
 	bash bench/ipc-intercept $(BUILD)

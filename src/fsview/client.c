@@ -13,7 +13,6 @@
  * cannot come. */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
-#include <fcntl.h>
 #include <fuse.h>
 #include <pthread.h>
 #include <sched.h>
@@ -23,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fsview/fsview-int.h"
+#include "fsview/submounts.h"
 #include "fsview/wire.h"
 #include "proto/fsview.pb-c.h"
 
@@ -45,25 +46,11 @@ static struct {
 	bool dead;
 } C = { .lock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1 };
 
-struct submount;
-
-/* A directory the view answers for itself: the mount point of a node's
- * submount, or one of its ancestors (binding the submount back needs a
- * lookup of its mount point while krgd still waits for the view to be
- * ready; after the bind, only ancestors are ever asked). */
-struct local_dir {
-	char rel[1024];            /* below the view's root, e.g. "/ci" */
-	struct stat st;            /* the node's directory there, before the view hid it */
-};
-
 struct mnt {
 	const char *prefix;        /* home's path this mount shows, e.g. "/tmp" */
+	struct fsv_subs subs;      /* the node's own mounts under it, kept */
 	struct fuse *f;
 	pthread_t th;
-	struct submount *subs;     /* the node's mounts below prefix, put back over the view */
-	size_t nsub;
-	struct local_dir *ld;
-	size_t nld;
 };
 
 static int send_req(Krg__Fsview__Request *q)
@@ -213,12 +200,9 @@ static void to_stat(const Krg__Fsview__Stat *s, struct stat *st)
 
 static int v_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
-	const struct mnt *m = fuse_get_context()->private_data;
-	for (size_t i = 0; !fi && m && i < m->nld; i++)
-		if (!strcmp(path, m->ld[i].rel)) {
-			*st = m->ld[i].st;
-			return 0;
-		}
+	struct mnt *m = fuse_get_context()->private_data;
+	if (!fi && path && fsv_subs_stat(&m->subs, path, st))
+		return 0; /* a kept mount's point: the node's (submounts.h) */
 	struct rq r;
 	int e = rq_init(&r, KRG__FSVIEW__OP__OP_GETATTR, fi ? NULL : path);
 	if (e < 0)
@@ -552,81 +536,33 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
-/* Mounts of the node strictly below a view's path (a disk, a cluster
- * file system, a bind of a shared tree mounted under /tmp) are not the
- * node-local tree the view stands for: they stay the node's own, put back
- * on top of the view once it covers them. Their roots are held open
- * before the view hides them. */
-struct submount {
-	char path[1024];
-	int fd;
-};
-
-static size_t find_submounts(const char *top, struct submount *out, size_t max)
+/* The kernel caps a FUSE mount's readahead at the default 128 KiB
+ * (max_readahead only lowers it): raise it to what one request carries,
+ * so a sequential read is 1 MiB per round trip home, not 128 KiB. Best
+ * effort: only speed depends on it. */
+static void raise_readahead(const char *path)
 {
+	/* Its device from mountinfo: a stat() of our own mount before it is
+	 * served would wait on ourselves. The last mount on path is ours. */
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return 0;
-	char line[4096];
-	size_t n = 0, tl = strlen(top);
-	while (n < max && fgets(line, sizeof(line), f)) {
-		char mp[1024];
-		if (sscanf(line, "%*u %*u %*u:%*u %*s %1023s", mp) != 1)
-			continue;
-		if (strncmp(mp, top, tl) || mp[tl] != '/' || !mp[tl + 1] || strstr(mp, "\\"))
-			continue;  /* not below top (octal-escaped names are skipped) */
-		bool dup = false;
-		for (size_t i = 0; i < n && !dup; i++)
-			dup = !strcmp(out[i].path, mp);  /* stacked mounts: the top one is what shows */
-		if (dup)
-			continue;
-		int fd = open(mp, O_PATH | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		snprintf(out[n].path, sizeof(out[n].path), "%s", mp);
-		out[n++].fd = fd;
+	char line[4096], dev[32] = "", p[96], v[32];
+	while (f && fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX], d[32];
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) == 2 && !strcmp(mp, path))
+			snprintf(dev, sizeof(dev), "%s", d);
 	}
-	fclose(f);
-	return n;
-}
-
-/* Put the node's submounts back over the view where the home has the
- * same directory (a bind needs a mount point; the view never creates one
- * at home for it). */
-static void restore_submounts(struct submount *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char src[64];
-		struct stat st;
-		snprintf(src, sizeof(src), "/proc/self/fd/%d", s[i].fd);
-		if (stat(s[i].path, &st) == 0 && S_ISDIR(st.st_mode) && mount(src, s[i].path, NULL, MS_BIND | MS_REC, NULL) < 0)
-			fprintf(stderr, "krg-fsview: keeping %s the node's own: %s\n", s[i].path, strerror(errno));
-		close(s[i].fd);
-	}
-}
-
-/* The mount point sub (below m->prefix) and its ancestors, as the node
- * has them now, into m->ld (at most 8 levels). */
-static void add_local_dirs(struct mnt *m, const char *sub)
-{
-	size_t pl = strlen(m->prefix);
-	char rel[1024];
-	snprintf(rel, sizeof(rel), "%s", sub + pl);
-	for (int depth = 0; depth < 8 && rel[0] == '/' && rel[1]; depth++) {
-		bool known = false;
-		for (size_t i = 0; i < m->nld && !known; i++)
-			known = !strcmp(m->ld[i].rel, rel);
-		char full[2048];
-		snprintf(full, sizeof(full), "%s%s", m->prefix, rel);
-		if (!known && stat(full, &m->ld[m->nld].st) == 0) {
-			snprintf(m->ld[m->nld].rel, sizeof(m->ld[m->nld].rel), "%s", rel);
-			m->nld++;
-		}
-		char *slash = strrchr(rel, '/');
-		if (!slash || slash == rel)
-			break;
-		*slash = 0;
-	}
+	if (f)
+		fclose(f);
+	if (!dev[0])
+		return;
+	snprintf(p, sizeof(p), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int l = snprintf(v, sizeof(v), "%u", FSV_MAX_IO >> 10);
+	if (write(fd, v, (size_t)l) != l)
+		fprintf(stderr, "krg-fsview: %s: %s\n", p, strerror(errno));
+	close(fd);
 }
 
 int fsv_client_main(int fd, char **paths, int n)
@@ -649,21 +585,15 @@ int fsv_client_main(int fd, char **paths, int n)
 		char *av[] = { "krg-fsview", "-o", "allow_other,fsname=krg-fsview,subtype=krg", NULL };
 		struct fuse_args args = FUSE_ARGS_INIT(3, av);
 		m[i].prefix = paths[i];
+		if (fsv_subs_find(paths[i], &m[i].subs) < 0)
+			continue;
 		m[i].f = fuse_new(&args, &ops, sizeof(ops), &m[i]);
-		static struct submount subs[64];
-		size_t nsub = m[i].f ? find_submounts(paths[i], subs, 64) : 0;
-		m[i].ld = calloc(nsub * 8 + 1, sizeof(*m[i].ld));
-		for (size_t k = 0; m[i].ld && k < nsub; k++)
-			add_local_dirs(&m[i], subs[k].path);
 		if (!m[i].f || fuse_mount(m[i].f, paths[i]) < 0) {
 			fprintf(stderr, "krg-fsview: cannot mount the view on %s\n", paths[i]);
 			return 1;
 		}
-		m[i].nsub = nsub;
-		m[i].subs = malloc(nsub * sizeof(*subs) + 1);
-		if (m[i].subs)
-			memcpy(m[i].subs, subs, nsub * sizeof(*subs));
 		mounted++;
+		raise_readahead(paths[i]);
 	}
 	pthread_t rt;
 	if (pthread_create(&rt, NULL, reader, NULL) != 0)
@@ -671,12 +601,10 @@ int fsv_client_main(int fd, char **paths, int n)
 	for (int i = 0; i < n; i++)
 		if (m[i].f && pthread_create(&m[i].th, NULL, loop_thread, &m[i]) != 0)
 			return 1;
-	/* Through the view (its loops run now): before the process starts. */
+	/* Served now: the lookups of the binds are answered here. */
 	for (int i = 0; i < n; i++)
-		if (m[i].subs) {
-			restore_submounts(m[i].subs, m[i].nsub);
-			free(m[i].subs);
-		}
+		if (m[i].f)
+			fsv_subs_bind(paths[i], &m[i].subs);
 	Krg__Fsview__Request ready = KRG__FSVIEW__REQUEST__INIT;
 	ready.op = KRG__FSVIEW__OP__OP_READY;
 	if (send_req(&ready) < 0)

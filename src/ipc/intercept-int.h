@@ -30,6 +30,11 @@ int icall_creds(pid_t tid, struct icall *c);
 /* Write reply r's outputs into the caller; the syscall's result: r->ret,
  * or -EFAULT when the caller's buffer could not take them (as Linux, a
  * message received into a bad buffer is consumed all the same). */
+/* The cheap part of them (PIDFD_GET_INFO: ids, tgid; no groups, no
+ * capabilities): 0, -ESRCH, -EOPNOTSUPP (kernel before 6.13). c->who.pid
+ * is the tgid as krgd sees it: the caller's own view only when it is in
+ * krgd's pid namespace. */
+int icall_creds_fast(pid_t tid, struct icall *c);
 long icall_write_reply(pid_t tid, const struct icall *c, const struct krg_ipc_reply *r);
 void icall_free(struct icall *c);
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "ipc/intercept-int.h"
@@ -27,6 +28,14 @@
 #include "lib/log.h"
 
 #define NBUCKET 256
+/* Linux 6.6+ (not in Debian 12's headers): SEND wakes the caller on this
+ * CPU, which saves a trip through the scheduler per call. */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
 #define DEFAULT_MAX_PENDING 4096
 #define DEFAULT_CHECK_MS 50
 
@@ -39,6 +48,8 @@ struct lsn {                      /* one listener fd: an application tree */
 	uv_poll_t poll;
 	bool closing;
 	struct tproc *procs;          /* its processes followed for SEM_UNDO (tproc.lnext) */
+	int8_t own_pidns;             /* -1 unknown; 1: its first caller is in krgd's pid namespace
+				       * (the cheap credentials give the pid it sees) */
 };
 
 struct held {                     /* a notification not answered yet */
@@ -55,6 +66,8 @@ struct held {                     /* a notification not answered yet */
 	bool in_submit;               /* done may come from inside submit */
 	bool done;                    /* answered */
 	bool counted;                 /* waits: counted against its user's limit */
+	bool full_creds;              /* who has groups and capabilities (not only the cheap ids) */
+	bool retry;                   /* refused with the cheap ids: to ask again with full ones */
 	uint64_t dropped_at;          /* != 0: its caller left (uv_now ms); kept a while to tell how it comes back */
 };
 
@@ -98,6 +111,9 @@ struct krg_intercept {
 	uv_timer_t check;
 	size_t notif_size, resp_size;     /* the kernel's struct sizes (SECCOMP_GET_NOTIF_SIZES) */
 	struct krg_ipc_limits limits;     /* the node's, checked before reading buffers */
+	bool fast_creds;                  /* PIDFD_GET_INFO works here */
+	uint64_t pidns_ino;               /* krgd's pid namespace */
+	uv_idle_t retry;                  /* calls to submit again with full credentials */
 	uint64_t next_token;
 	struct krg_intercept_stats st;
 	bool stopping;
@@ -213,12 +229,30 @@ static int send_resp(struct krg_intercept *in, int fd, uint64_t id, long ret)
 	return 0;
 }
 
+static void retry_cb(uv_idle_t *t);
+
 static void call_done(void *cookie, struct krg_ipc_reply *reply)
 {
 	struct held *h = cookie;
 	struct krg_intercept *in = h->l ? h->l->in : NULL;
 	if (h->done || !in) {
 		krg_ipc_reply_release(reply);
+		return;
+	}
+	if (!h->full_creds && (reply->ret == -EACCES || reply->ret == -EPERM)) {
+		/* Refused with the cheap ids only (no groups, no capabilities):
+		 * nothing happened; ask again with everything, from the loop
+		 * (not from inside the backend's callback). */
+		krg_ipc_reply_release(reply);
+		h->retry = true;
+		h->done = true;
+		if (h->counted) {
+			struct ucount *u = user(in, h->euid, false);
+			if (u && u->n)
+				u->n--;
+			h->counted = false;
+		}
+		uv_idle_start(&in->retry, retry_cb);
 		return;
 	}
 	h->done = true;
@@ -237,6 +271,36 @@ static void call_done(void *cookie, struct krg_ipc_reply *reply)
 	krg_ipc_reply_release(reply);
 	if (!h->in_submit)
 		held_unlink(in, h);
+}
+
+static void submit_held(struct krg_intercept *in, struct held *h);
+
+/* Calls refused with the cheap credentials, asked again with all of them. */
+static void retry_cb(uv_idle_t *t)
+{
+	struct krg_intercept *in = t->data;
+	uv_idle_stop(t);
+	for (struct held *h = in->held, *next; h; h = next) {
+		next = h->next;
+		if (!h->retry || h->dropped_at)
+			continue;
+		h->retry = false;
+		int r = h->l ? icall_creds(h->tid, &h->c) : -ESRCH;
+		if (r == -ESRCH || !h->l || !id_valid(h->l->fd, h->id)) {
+			held_unlink(in, h);
+			continue;
+		}
+		if (r < 0) {
+			send_resp(in, h->l->fd, h->id, r);
+			held_unlink(in, h);
+			continue;
+		}
+		h->full_creds = true;
+		h->done = false;
+		h->token = ++in->next_token;
+		in->st.retried++;
+		submit_held(in, h);
+	}
 }
 
 /* The caller of h is gone from its syscall (signal, death). A parked
@@ -409,8 +473,26 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		return;
 	}
 	int r = icall_decode(n, &in->limits, &h->c);
-	if (r == 0)
+	if (r == 0 && in->fast_creds && l->own_pidns < 0) {
+		/* Does this tree see krgd's pids? (a restart --new-pidns does not) */
+		char path[64];
+		struct stat st;
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)tid);
+		l->own_pidns = stat(path, &st) == 0 && (uint64_t)st.st_ino == in->pidns_ino;
+	}
+	if (r == 0 && in->fast_creds && l->own_pidns > 0) {
+		r = icall_creds_fast(tid, &h->c);
+		if (r == -EOPNOTSUPP) {
+			in->fast_creds = false;
+			log_info("ipc intercept: no PIDFD_GET_INFO here: credentials from /proc/TID/status");
+		}
+	}
+	if (r == 0 && !(in->fast_creds && l->own_pidns > 0))
+		h->full_creds = true;
+	if ((r == 0 && h->full_creds) || r == -EOPNOTSUPP) {
+		h->full_creds = true;
 		r = icall_creds(tid, &h->c);
+	}
 	/* What we read belongs to the caller only if it still waits: the
 	 * thread could have died and its pid been reused meanwhile. */
 	if (!id_valid(l->fd, n->id) || r == -ESRCH) {
@@ -443,12 +525,21 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	if (h->c.sem_undo)
 		proc_follow(in, l, tgid, h->c.who.proc_id, h->c.who.pid, n->id);
 	h->data = n->data;
+	submit_held(in, h);
+}
+
+/* Hand h to the backend; answered at once, waiting, or refused. */
+static void submit_held(struct krg_intercept *in, struct held *h)
+{
+	struct lsn *l = h->l;
 	h->in_submit = true;
-	r = in->be->submit(in->ctx, &h->c.who, &h->c.req, h->token, call_done, h);
+	int r = in->be->submit(in->ctx, &h->c.who, &h->c.req, h->token, call_done, h);
 	h->in_submit = false;
 	if (r < 0) {
-		send_resp(in, l->fd, n->id, r);
+		send_resp(in, l->fd, h->id, r);
 		held_unlink(in, h);
+	} else if (h->retry) {
+		/* refused with the cheap ids: retry_cb asks again */
 	} else if (h->done) {
 		held_unlink(in, h);
 	} else {
@@ -459,7 +550,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 			log_warn("ipc intercept: uid %u has %u calls waiting (limit %u): ENOMEM", h->euid, u ? u->n : 0,
 				 in->max_pending);
 			in->be->cancel(in->ctx, h->token);
-			send_resp(in, l->fd, n->id, -ENOMEM);
+			send_resp(in, l->fd, h->id, -ENOMEM);
 			held_unlink(in, h);
 			return;
 		}
@@ -468,8 +559,8 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		/* The check timer runs only while calls wait. */
 		if (!uv_is_active((uv_handle_t *)&in->check))
 			uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
-		if (eintr_call(&h->c))
-			irestart_probe(tid, &n->data, &h->probe);
+		if (eintr_call(&h->c) && !h->probe.valid)
+			irestart_probe(h->tid, &h->data, &h->probe);
 	}
 }
 
@@ -558,6 +649,11 @@ int krg_intercept_adopt(struct krg_intercept *in, int fd)
 	in->handles++;
 	l->in = in;
 	l->fd = fd;
+	l->own_pidns = -1;
+	/* Best effort: older kernels answer EINVAL and wake it the usual way. */
+	uint64_t sync = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync) < 0)
+		log_debug("ipc intercept: SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: %s", strerror(errno));
 	l->poll.data = l;
 	l->next = in->lsns;
 	if (in->lsns)
@@ -667,6 +763,12 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 	in->check_ms = opts && opts->check_ms ? opts->check_ms : DEFAULT_CHECK_MS;
 	in->notif_size = sz.seccomp_notif > sizeof(struct seccomp_notif) ? sz.seccomp_notif : sizeof(struct seccomp_notif);
 	in->resp_size = sz.seccomp_notif_resp;
+	struct stat ns;
+	in->fast_creds = stat("/proc/self/ns/pid", &ns) == 0;
+	in->pidns_ino = in->fast_creds ? (uint64_t)ns.st_ino : 0;
+	uv_idle_init(loop, &in->retry);
+	in->retry.data = in;
+	in->handles++;
 	krg_ipc_limits_default(&in->limits);
 	int lr = krg_ipc_limits_read(&in->limits, "/proc/sys/kernel");
 	if (lr < 0)
@@ -703,5 +805,6 @@ void krg_intercept_stop(struct krg_intercept *in)
 			uv_close((uv_handle_t *)&t->poll, proc_closed);
 		}
 	in->stopping = true;
+	uv_close((uv_handle_t *)&in->retry, handle_closed);
 	uv_close((uv_handle_t *)&in->check, handle_closed);
 }

@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 PREFIX     ?= /usr/local
 
-.PHONY: all deps run check check-unit check-asan install clean bench
+.PHONY: all deps run check check-unit check-asan check-pkg install clean bench deb
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -40,10 +40,21 @@ bench: all
 	bash bench/run $(BUILD)
 	bash bench/drmaa $(BUILD)
 	bash bench/migrate $(BUILD)
+	bash bench/migrate-fd $(BUILD)
 	bash bench/sched $(BUILD)
 	bash bench/load $(BUILD)
 	bash bench/ipc-intercept $(BUILD)
 	bash bench/dsm $(BUILD)
+
+# Debian packages (docs/packaging.md): krg, libdrmaa-krg1, libkrg0, libkrg-dev
+# in $(BUILD)/deb, checked by lintian.
+deb: deps
+	bash scripts/build-deb.sh $(BUILD)/deb
+
+# The packages installed into a private root, a 3-node vcluster run from
+# the installed binaries (tests/pkg/install.sh). A few minutes: not in check.
+check-pkg: deb all
+	flock /tmp/krg-vcluster.lock bash tests/pkg/install.sh $(BUILD)/deb
 
 install: all
 	meson install -C $(BUILD)

@@ -7,11 +7,17 @@
  *                        [--count N] [--size B] [--bulk BYTES] [--chunk BYTES]
  *       node 1: N small round trips and BYTES of bulk over krg_net, the same
  *       over raw TCP, one line each with the ratio.
+ *   ... client ... --echo R
+ *       node 1, R rounds of BYTES there and back (raw TCP to an echo
+ *       server; krg_net's bulk channel, each message sent back) and one
+ *       way (the sink above): the baselines of a remote `cat`
+ *       (bench/run), one line per round, in MiB/s.
  *
  * Benchmark only: the cluster key is a fixed hash, not a secret. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -115,6 +121,20 @@ static void *raw_conn(void *arg)
 		while (read_full(fd, b, sz) && write_full(fd, b, sz))
 			;
 		free(b);
+	} else if (mode == 'R') {
+		/* Echo a stream of that many bytes back as it comes. */
+		uint64_t total, got = 0;
+		if (!read_full(fd, &total, 8))
+			goto out;
+		size_t bl = 1u << 20;
+		uint8_t *b = malloc(bl);
+		while (got < total) {
+			ssize_t r = read(fd, b, bl);
+			if (r <= 0 || !write_full(fd, b, (size_t)r))
+				break;
+			got += (uint64_t)r;
+		}
+		free(b);
 	} else if (mode == 'B') {
 		uint64_t total, got = 0;
 		if (!read_full(fd, &total, 8))
@@ -201,6 +221,46 @@ static double raw_bulk(void)
 	return total / dt; /* bytes/us = MB/s */
 }
 
+struct echo_writer {
+	int fd;
+	uint64_t total;
+};
+
+static void *raw_echo_writer(void *arg)
+{
+	struct echo_writer *w = arg;
+	uint8_t *b = malloc(chunk);
+	memset(b, 0x5a, chunk);
+	for (uint64_t off = 0; off < w->total; off += chunk)
+		if (!write_full(w->fd, b, MIN(chunk, w->total - off)))
+			die("raw echo write");
+	free(b);
+	return NULL;
+}
+
+/* bulk_total bytes there and back through a raw TCP echo: MB/s of the
+ * bytes moved one way (each crosses the link twice). */
+static double raw_echo(void)
+{
+	uint64_t total = bulk_total;
+	struct echo_writer w = { raw_connect('R', &total, 8), total };
+	uint8_t *b = malloc(1u << 20);
+	double t0 = now_us();
+	pthread_t t;
+	pthread_create(&t, NULL, raw_echo_writer, &w);
+	for (uint64_t got = 0; got < total;) {
+		ssize_t r = read(w.fd, b, 1u << 20);
+		if (r <= 0)
+			die("raw echo read");
+		got += (uint64_t)r;
+	}
+	double dt = now_us() - t0;
+	pthread_join(t, NULL);
+	free(b);
+	close(w.fd);
+	return total / dt;
+}
+
 /* ---- krg_net ----------------------------------------------------------- */
 
 static uv_loop_t loop;
@@ -246,6 +306,20 @@ static void srv_bulk(struct krg_net *net, uint32_t from, const struct krg_msg *m
 		krg_net_send(net, from, "bench.bulkdone", NULL, 0);
 }
 
+static void srv_echo_done(int status, void *data)
+{
+	free(data);
+}
+
+/* Echo of bulk: each message goes back on the bulk channel. */
+static void srv_becho(struct krg_net *net, uint32_t from, const struct krg_msg *m, uint64_t req_id, void *data)
+{
+	uint8_t *c = malloc(m->len ? m->len : 1);
+	memcpy(c, m->body, m->len);
+	if (krg_net_send_bulk(net, from, "bench.bback", c, m->len, srv_echo_done, c) < 0)
+		free(c);
+}
+
 static int server(void)
 {
 	pthread_t t;
@@ -256,6 +330,7 @@ static int server(void)
 		krg_net_handle(net, "bench.echo", srv_echo, NULL);
 		krg_net_handle(net, "bench.bulkstart", srv_bulkstart, NULL);
 		krg_net_handle(net, "bench.bulk", srv_bulk, NULL);
+		krg_net_handle(net, "bench.becho", srv_becho, NULL);
 	}
 	printf("ready\n");
 	fflush(stdout);
@@ -272,6 +347,11 @@ static bool finished;
 
 static void next_request(void);
 static void bulk_pump(void);
+static void on_bulkstart(struct krg_net *net, int status, const struct krg_msg *reply, void *data);
+static bool echo;            /* --echo N: bulk there and back, N rounds */
+static unsigned echo_rounds, echo_round;
+static double *echo_mbps, *oneway_mbps;
+static uint64_t echo_got;
 
 static void on_echo(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
@@ -297,7 +377,7 @@ static void bulk_pump(void)
 {
 	while (bulk_inflight < 8 && bulk_sent < bulk_total) {
 		size_t n = MIN(chunk, bulk_total - bulk_sent);
-		int r = krg_net_send_bulk(cnet, 2, "bench.bulk", bulk_buf, n, on_bulk_done, NULL);
+		int r = krg_net_send_bulk(cnet, 2, echo ? "bench.becho" : "bench.bulk", bulk_buf, n, on_bulk_done, NULL);
 		if (r < 0) {
 			fprintf(stderr, "krg-bench-rpc: send_bulk: %s\n", strerror(-r));
 			exit(1);
@@ -310,8 +390,43 @@ static void bulk_pump(void)
 static void cl_bulkdone(struct krg_net *net, uint32_t from, const struct krg_msg *m, uint64_t req_id, void *data)
 {
 	bulk_mbps = bulk_total / (now_us() - t_start);
+	if (echo_rounds) {
+		oneway_mbps[echo_round++] = bulk_mbps;
+		if (echo_round < echo_rounds) {
+			uint64_t total = bulk_total;
+			bulk_sent = 0;
+			krg_net_request(cnet, 2, "bench.bulkstart", &total, 8, 0, on_bulkstart, NULL);
+			return;
+		}
+	}
 	finished = true;
 	uv_stop(&loop);
+}
+
+static void echo_start(void)
+{
+	bulk_sent = 0;
+	echo_got = 0;
+	t_start = now_us();
+	bulk_pump();
+}
+
+static void cl_bback(struct krg_net *net, uint32_t from, const struct krg_msg *m, uint64_t req_id, void *data)
+{
+	echo_got += m->len;
+	if (echo_got < bulk_total)
+		return;
+	echo_mbps[echo_round++] = bulk_total / (now_us() - t_start);
+	if (echo_round < echo_rounds) {
+		echo_start();
+		return;
+	}
+	/* Then the same bytes one way (bench.bulk), as many rounds. */
+	echo = false;
+	echo_round = 0;
+	bulk_sent = 0;
+	uint64_t total = bulk_total;
+	krg_net_request(cnet, 2, "bench.bulkstart", &total, 8, 0, on_bulkstart, NULL);
 }
 
 static void on_bulkstart(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
@@ -322,6 +437,10 @@ static void on_bulkstart(struct krg_net *net, int status, const struct krg_msg *
 
 static void next_request(void)
 {
+	if (done_rtt == count && echo) {
+		echo_start();
+		return;
+	}
 	if (done_rtt == count) {
 		uint64_t total = bulk_total;
 		krg_net_request(cnet, 2, "bench.bulkstart", &total, 8, 0, on_bulkstart, NULL);
@@ -343,9 +462,41 @@ static void on_peer(struct krg_net *net, uint32_t peer, bool up, void *data)
 	}
 }
 
+/* --echo: raw TCP echo rounds, then krg transport echo rounds, each line
+ * in MiB/s of the bytes (each crosses the link there and back). */
+static int client_echo(void)
+{
+	double *raw = malloc(echo_rounds * sizeof(*raw)), *raw1 = malloc(echo_rounds * sizeof(*raw1));
+	echo_mbps = malloc(echo_rounds * sizeof(*echo_mbps));
+	oneway_mbps = malloc(echo_rounds * sizeof(*oneway_mbps));
+	for (unsigned i = 0; i < echo_rounds; i++) {
+		raw[i] = raw_echo();
+		raw1[i] = raw_bulk();
+	}
+	bulk_buf = malloc(chunk);
+	memset(bulk_buf, 0x5a, chunk);
+	msg_buf = calloc(1, msg_size);
+	cnet = make_net(1, host, port + (encrypt ? 10 : 11), peer_host, port + (encrypt ? 0 : 1), encrypt);
+	krg_net_handle(cnet, "bench.bback", cl_bback, NULL);
+	krg_net_handle(cnet, "bench.bulkdone", cl_bulkdone, NULL);
+	krg_net_on_peer(cnet, on_peer, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (!finished)
+		return 1;
+	const double mib = 1.048576; /* MB/s per MiB/s */
+	for (unsigned i = 0; i < echo_rounds; i++)
+		printf("%zu MiB in %zu KiB encrypt=%s MiB/s: echo krg %.0f raw %.0f one-way krg %.0f raw %.0f\n",
+		       bulk_total >> 20, chunk >> 10, encrypt ? "on" : "off", echo_mbps[i] / mib, raw[i] / mib,
+		       oneway_mbps[i] / mib, raw1[i] / mib);
+	fflush(stdout);
+	return 0;
+}
+
 static int client(void)
 {
 	double raw_med, raw_p99, krg_med, krg_p99;
+	if (echo)
+		return client_echo();
 	raw_rtt(&raw_med, &raw_p99);
 	double raw_mbps = raw_bulk();
 
@@ -388,11 +539,11 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, 'P' },  { "encrypt", required_argument, NULL, 'e' },
 		{ "count", required_argument, NULL, 'n' }, { "size", required_argument, NULL, 's' },
 		{ "bulk", required_argument, NULL, 'b' },  { "chunk", required_argument, NULL, 'c' },
-		{ NULL, 0, NULL, 0 },
+		{ "echo", required_argument, NULL, 'E' },  { NULL, 0, NULL, 0 },
 	};
 	if (argc < 2 || (strcmp(argv[1], "server") && strcmp(argv[1], "client"))) {
 		fprintf(stderr, "usage: krg-bench-rpc server|client --host A [--peer A] [--port P] [--encrypt on|off]\n"
-				"       [--count N] [--size B] [--bulk BYTES] [--chunk BYTES]\n");
+				"       [--count N] [--size B] [--bulk BYTES] [--chunk BYTES] [--echo ROUNDS]\n");
 		return 2;
 	}
 	int c;
@@ -407,14 +558,19 @@ int main(int argc, char **argv)
 		case 's': msg_size = parse_size(optarg); break;
 		case 'b': bulk_total = parse_size(optarg); break;
 		case 'c': chunk = parse_size(optarg); break;
+		case 'E': echo = true; echo_rounds = (unsigned)atoi(optarg); break;
 		default: return 2;
 		}
 	}
-	if (!count || !msg_size || !chunk)
+	if (!count || !msg_size || !chunk || (echo && !echo_rounds))
 		return 2;
 	if (sodium_init() < 0)
 		return 1;
 	krg_log_set_level(LOG_LVL_WARN);
+	/* As krgd (src/krgd/main.c): frame buffers come from the heap, not
+	 * from a fresh mmap (page faults on every MiB) each time. */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	uv_loop_init(&loop);
 	return strcmp(argv[1], "server") == 0 ? server() : client();
 }

@@ -6,7 +6,11 @@ pkgs=(meson ninja-build pkg-config gcc libuv1-dev libraft-dev libprotobuf-c-dev
       protobuf-c-compiler libsodium-dev libxxhash-dev libssl-dev libcmocka-dev libfuse3-dev fuse3 liblmdb-dev iproute2
       procps util-linux python3 sqlite3 tmux clang
       python3-drmaa   # tests/drmaa: Debian's DRMAA binding against krg's libdrmaa
-      python3-sysv-ipc)  # tests/intercept: System V IPC from Python under krg run
+      python3-sysv-ipc   # tests/intercept: System V IPC from Python under krg run
+      libsystemd-dev systemd   # krgd.service: sd_notify; tests/pkg: systemd-analyze verify
+      libmicrohttpd-dev curl   # krgd's metrics endpoint (docs/monitoring.md) and its test
+      scdoc bash-completion    # man pages from man/*.scd; completions/
+      debhelper dpkg-dev fakeroot lintian)  # make deb (docs/packaging.md)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

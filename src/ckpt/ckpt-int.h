@@ -199,6 +199,8 @@ int ckpt_core_restore_signals(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, p
 int ckpt_core_restore_regs(pid_t pid, const Krg__Ckpt__ThreadCore *tc, struct ckpt_error *err);
 /* A thread stopped inside a syscall: set rax/rip to re-run it, orig_rax -1. */
 void ckpt_regs_fixup_restart(struct user_regs_struct *r);
+/* Address of a `syscall` instruction in pid's vdso (for injections), or 0. */
+uint64_t ckpt_find_syscall_insn(pid_t pid);
 void ckpt_regs_to_pb(const struct user_regs_struct *r, Krg__Ckpt__GpRegs *pb);
 void ckpt_regs_from_pb(const Krg__Ckpt__GpRegs *pb, struct user_regs_struct *r);
 

@@ -13,8 +13,30 @@
 
 /* A failure, in words for a person: the library fills it, the boundary
  * prints it once. Several lines when several things were refused. */
+/* Why an fd was refused (ckpt_error.refused): callers that can do
+ * something about an fd (a migration proxies it) read these, never the
+ * text. */
+enum ckpt_refusal_reason {
+	CKPT_REFUSED_KIND = 1,      /* a kind krg cannot save (TCP socket, io_uring, ...) */
+	CKPT_REFUSED_PEER_OUTSIDE,  /* a pipe or socket end whose other end is outside the process/application */
+	CKPT_REFUSED_SHARED,        /* one pipe end opened again as a separate file */
+};
+
+struct ckpt_refusal {
+	pid_t pid;
+	int fd;
+	enum ckpt_refusal_reason reason;
+};
+
+#define CKPT_MAX_REFUSALS 64
+
 struct ckpt_error {
 	char msg[2048];
+	/* A dump refused for its fds: one line each in msg, and here (the
+	 * first CKPT_MAX_REFUSALS; refused_more counts the rest). */
+	size_t n_refused;
+	size_t refused_more;
+	struct ckpt_refusal refused[CKPT_MAX_REFUSALS];
 };
 
 struct ckpt_dump_opts {
@@ -190,3 +212,10 @@ int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *er
 #define CKPT_PROGRESS_STEP (64ULL << 20)
 typedef void (*ckpt_progress_fn)(const char *what, uint64_t done, uint64_t total, void *arg);
 void ckpt_set_progress(ckpt_progress_fn fn, void *arg);
+
+/* A userfaultfd for process pid's address space (docs/dsm.md): injects
+ * userfaultfd(O_CLOEXEC | O_NONBLOCK) into it, takes the fd and closes
+ * its copy there. The caller does UFFDIO_API and UFFDIO_REGISTER. Root
+ * (ptrace; the process needs the right to make one: CAP_SYS_PTRACE, or
+ * vm.unprivileged_userfaultfd). 0, or -errno with err set. */
+int ckpt_uffd_take(pid_t pid, int *uffd_out, struct ckpt_error *err);

@@ -55,7 +55,7 @@ struct dump_app {
 
 /* A `syscall` instruction (0f 05) in the tracee's vdso: its fallback
  * paths have some. 0 if none. */
-static uint64_t find_syscall_insn(pid_t pid)
+uint64_t ckpt_find_syscall_insn(pid_t pid)
 {
 	char path[64], line[512];
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
@@ -272,7 +272,7 @@ static int check_groups(const struct dump_app *a, struct ckpt_error *err)
 static int dump_core(struct dump_proc *p, struct ckpt_error *err, uint64_t *brk)
 {
 	struct ckpt_tracee t = { .pid = p->acc };
-	t.code = find_syscall_insn(p->acc);
+	t.code = ckpt_find_syscall_insn(p->acc);
 	if (!t.code)
 		return ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction: cannot ask it for its signal actions", p->pid);
 	int r;
@@ -590,7 +590,7 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 		return r;
 	}
 	/* th[0]: the leader, or a live thread if it exited */
-	struct ckpt_tracee t = { .pid = th[0].tid, .code = find_syscall_insn(th[0].tid) };
+	struct ckpt_tracee t = { .pid = th[0].tid, .code = ckpt_find_syscall_insn(th[0].tid) };
 	if (!t.code)
 		r = ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction", pid);
 	long ret = r < 0 ? 0 : ckpt_syscall(&t, err, SYS_mmap, 0, CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

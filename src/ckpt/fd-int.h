@@ -48,6 +48,16 @@ int ckpt_fd_fdinfo(pid_t pid, int fd, char *buf, size_t len, struct ckpt_error *
 /* Copy len bytes to the tracee's scratch memory; its address, or -errno. */
 long ckpt_fd_scratch(struct ckpt_fd_rctx *c, const void *buf, size_t len, int fdnum, struct ckpt_error *err);
 
+/* sock_diag of unix socket `ino` (fd_unix_listen.c): its peer's inode
+ * (0: none), queue lengths (listening: connections waiting, backlog),
+ * its socket file's inode (0: none). 0 or -errno. */
+struct ckpt_unix_diag {
+	uint64_t peer_ino;
+	uint32_t rqlen, wqlen;
+	uint64_t vfs_ino;
+};
+int ckpt_unix_diag(uint64_t ino, struct ckpt_unix_diag *out);
+
 /* A unix socket's name (fd_unix_listen.c): into out (sock_addr, and for
  * a path the absolute path, mode and owner of its file); bound again in
  * the tracee's socket s (a stale file of the dead original removed). */

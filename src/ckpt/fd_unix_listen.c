@@ -25,13 +25,7 @@
 #include "ckpt/fd-int.h"
 #include "lib/macro.h"
 
-struct unix_diag_info {
-	uint32_t rqlen, wqlen;   /* listening: connections waiting, backlog */
-	uint64_t vfs_ino;        /* the socket file's inode (0: none) */
-};
-
-/* sock_diag of unix socket `ino`: queue lengths and its file's inode. */
-static int unix_diag(uint64_t ino, struct unix_diag_info *out)
+int ckpt_unix_diag(uint64_t ino, struct ckpt_unix_diag *out)
 {
 	_cleanup_close_ int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (s < 0)
@@ -40,7 +34,7 @@ static int unix_diag(uint64_t ino, struct unix_diag_info *out)
 		struct nlmsghdr h;
 		struct unix_diag_req r;
 	} req = { .h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST },
-		  .r = { .sdiag_family = AF_UNIX, .udiag_ino = (uint32_t)ino, .udiag_show = UDIAG_SHOW_RQLEN | UDIAG_SHOW_VFS,
+		  .r = { .sdiag_family = AF_UNIX, .udiag_ino = (uint32_t)ino, .udiag_show = UDIAG_SHOW_RQLEN | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER,
 			 .udiag_cookie = { ~0U, ~0U } } };
 	union {
 		struct nlmsghdr h;
@@ -66,6 +60,8 @@ static int unix_diag(uint64_t ino, struct unix_diag_info *out)
 				out->wqlen = q->udiag_wqueue;
 			} else if (a->rta_type == UNIX_DIAG_VFS) {
 				out->vfs_ino = ((struct unix_diag_vfs *)RTA_DATA(a))->udiag_vfs_ino;
+			} else if (a->rta_type == UNIX_DIAG_PEER) {
+				out->peer_ino = *(uint32_t *)RTA_DATA(a);
 			}
 		}
 		return 0;
@@ -117,9 +113,9 @@ int ckpt_unix_name_dump(pid_t pid, int fd, int l, uint64_t ino, Krg__Ckpt__Fd *o
 		cwd[n] = 0;
 		snprintf(full, sizeof(full), "%s/%s", cwd, name);
 	}
-	struct unix_diag_info di;
+	struct ckpt_unix_diag di;
 	struct stat st;
-	if (unix_diag(ino, &di) < 0 || stat(full, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != di.vfs_ino)
+	if (ckpt_unix_diag(ino, &di) < 0 || stat(full, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_ino != di.vfs_ino)
 		return ckpt_fail(err, ENOTSUP, "process %d fd %d: unix socket bound to '%s': that name no longer leads to it (removed or moved) is not supported",
 				 pid, fd, name);
 	out->path = strdup(full);
@@ -140,8 +136,8 @@ static int listen_dump(pid_t pid, int fd, const struct stat *st, const char *lin
 	int type = 0;
 	socklen_t sl = sizeof(type);
 	getsockopt(l, SOL_SOCKET, SO_TYPE, &type, &sl);
-	struct unix_diag_info di;
-	int r = unix_diag(st->st_ino, &di);
+	struct ckpt_unix_diag di;
+	int r = ckpt_unix_diag(st->st_ino, &di);
 	if (r < 0)
 		return ckpt_fail(err, -r, "process %d fd %d: sock_diag of socket:[%llu]: %s", pid, fd, (unsigned long long)st->st_ino,
 				 strerror(-r));

@@ -239,14 +239,27 @@ struct link_state {
 	bool in_app;  /* other ends may be in other processes: ckpt_files_link_app decides */
 };
 
-static void __attribute__((format(printf, 4, 5))) refuse(struct link_state *ls, size_t i, struct ckpt_error *err, const char *fmt, ...)
+/* A refused fd, for the callers that act on it (ckpt.h). */
+static void note_refusal(struct ckpt_error *err, pid_t pid, int fd, enum ckpt_refusal_reason why)
+{
+	if (err->n_refused < CKPT_MAX_REFUSALS)
+		err->refused[err->n_refused++] = (struct ckpt_refusal){ .pid = pid, .fd = fd, .reason = why };
+	else
+		err->refused_more++;
+}
+
+static void __attribute__((format(printf, 6, 7))) refuse(struct link_state *ls, size_t i, int fd, enum ckpt_refusal_reason why,
+							  struct ckpt_error *err, const char *fmt, ...)
 {
 	if (ls->ignore) {
 		ls->drop[i] = true;
 		return;
 	}
-	if (!(*ls->refused)++)
+	if (!(*ls->refused)++) {
 		err->msg[0] = 0;
+		err->n_refused = err->refused_more = 0;
+	}
+	note_refusal(err, ls->pid, fd, why);
 	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -990,46 +1003,9 @@ static int unix_dump(pid_t pid, int fd, const struct stat *st, const char *link,
 /* The inode of unix socket `ino`'s peer (0: none), or -errno. */
 static long long unix_peer_ino(uint64_t ino)
 {
-	int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (s < 0)
-		return -errno;
-	struct {
-		struct nlmsghdr h;
-		struct unix_diag_req r;
-	} req = { .h = { .nlmsg_len = sizeof(req), .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST },
-		  .r = { .sdiag_family = AF_UNIX, .udiag_ino = (uint32_t)ino, .udiag_show = UDIAG_SHOW_PEER, .udiag_cookie = { ~0U, ~0U } } };
-	long long peer = -EPROTO;
-	union {
-		struct nlmsghdr h;
-		char b[8192];
-	} buf;
-	if (send(s, &req, sizeof(req), 0) != sizeof(req)) {
-		peer = -errno;
-		goto out;
-	}
-	ssize_t n = recv(s, &buf, sizeof(buf), 0);
-	if (n < 0) {
-		peer = -errno;
-		goto out;
-	}
-	for (struct nlmsghdr *h = &buf.h; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-		if (h->nlmsg_type == NLMSG_ERROR) {
-			peer = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-			break;
-		}
-		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-			continue;
-		struct unix_diag_msg *m = NLMSG_DATA(h);
-		int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
-		peer = 0;
-		for (struct rtattr *a = (struct rtattr *)(m + 1); RTA_OK(a, alen); a = RTA_NEXT(a, alen))
-			if (a->rta_type == UNIX_DIAG_PEER)
-				peer = *(uint32_t *)RTA_DATA(a);
-		break;
-	}
-out:
-	close(s);
-	return peer;
+	struct ckpt_unix_diag d;
+	int r = ckpt_unix_diag(ino, &d);
+	return r < 0 ? r : (long long)d.peer_ino;
 }
 
 /* What is queued at socket `l`, not consumed: a stream's bytes, or datagrams. */
@@ -1109,7 +1085,7 @@ static int link_unix(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 			return 0;
 		}
 		if (!p && !ls->in_app) {
-			refuse(ls, i, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%lld] is outside the process is not supported yet",
+			refuse(ls, i, e->fd, CKPT_REFUSED_PEER_OUTSIDE, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%lld] is outside the process is not supported yet",
 			       ls->pid, e->fd, (unsigned long long)e->ino, peer);
 			return 0;
 		}
@@ -1321,7 +1297,7 @@ static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 		if (is_pipe) {
 			Krg__Ckpt__Fd **slot = acc == O_RDONLY ? &rd : &wr;
 			if (*slot) {
-				refuse(ls, j, err, "process %d fd %d: pipe (pipe:[%llu]) opened a second time at one end is not supported", ls->pid, g->fd,
+				refuse(ls, j, g->fd, CKPT_REFUSED_SHARED, err, "process %d fd %d: pipe (pipe:[%llu]) opened a second time at one end is not supported", ls->pid, g->fd,
 				       (unsigned long long)g->ino);
 				continue;
 			}
@@ -1341,7 +1317,7 @@ static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 				return 0;
 			}
 			if (h) {
-				refuse(ls, i, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d is not supported yet", ls->pid,
+				refuse(ls, i, e->fd, CKPT_REFUSED_PEER_OUTSIDE, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d is not supported yet", ls->pid,
 				       e->fd, (unsigned long long)e->ino, h);
 				return 0;
 			}
@@ -1496,8 +1472,11 @@ int ckpt_files_dump(pid_t pid, bool ignore_unsupported, bool snapshot, bool in_a
 			ops = &fd_inherit;
 		if (!ops) {
 			if (!ignore_unsupported) {
-				if (!refused++)
+				if (!refused++) {
 					err->msg[0] = 0;
+					err->n_refused = err->refused_more = 0;
+				}
+				note_refusal(err, pid, fd, CKPT_REFUSED_KIND);
 				ckpt_fail_append(err, "process %d fd %d: %s (%s) is not supported", pid, fd, describe(&st, link), link);
 			}
 			continue;
@@ -1582,12 +1561,16 @@ struct app_refusal {
 	int refused;
 };
 
-static void __attribute__((format(printf, 3, 4))) app_refuse(struct app_refusal *ar, struct ckpt_error *err, const char *fmt, ...)
+static void __attribute__((format(printf, 5, 6))) app_refuse(struct app_refusal *ar, pid_t pid, int fd, struct ckpt_error *err,
+							      const char *fmt, ...)
 {
 	if (ar->ignore)
 		return;
-	if (!ar->refused++)
+	if (!ar->refused++) {
 		err->msg[0] = 0;
+		err->n_refused = err->refused_more = 0;
+	}
+	note_refusal(err, pid, fd, CKPT_REFUSED_PEER_OUTSIDE);
 	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -1709,7 +1692,7 @@ int ckpt_files_link_app(Krg__Ckpt__Files **f, size_t n, bool ignore_unsupported,
 			}
 			if (found > 1) {
 				drop[i][a] = true;
-				app_refuse(&ar, err, "process %d fd %d: %s (%s:[%llu]) whose other end is open in several processes as separate files is not supported",
+				app_refuse(&ar, f[i]->pid, e->fd, err, "process %d fd %d: %s (%s:[%llu]) whose other end is open in several processes as separate files is not supported",
 					   f[i]->pid, e->fd, is_pipe ? "pipe" : "unix socket", is_pipe ? "pipe" : "socket", (unsigned long long)e->ino);
 				continue;
 			}
@@ -1720,11 +1703,11 @@ int ckpt_files_link_app(Krg__Ckpt__Files **f, size_t n, bool ignore_unsupported,
 			}
 			if (is_pipe && h) {
 				drop[i][a] = true;
-				app_refuse(&ar, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d, outside the application, is not supported",
+				app_refuse(&ar, f[i]->pid, e->fd, err, "process %d fd %d: pipe (pipe:[%llu]) whose other end is in process %d, outside the application, is not supported",
 					   f[i]->pid, e->fd, (unsigned long long)e->ino, h);
 			} else if (is_unix) {
 				drop[i][a] = true;
-				app_refuse(&ar, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%llu] is outside the application is not supported",
+				app_refuse(&ar, f[i]->pid, e->fd, err, "process %d fd %d: unix socket (socket:[%llu]) whose peer socket:[%llu] is outside the application is not supported",
 					   f[i]->pid, e->fd, (unsigned long long)e->ino, (unsigned long long)want);
 			}
 		}

@@ -109,7 +109,7 @@ int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const s
 	}
 	snprintf(tmpdir, sizeof(tmpdir), "%s/%s/%u.%d", store, KRG_CKPT_STORE_TMP, appid, (int)getpid());
 	krg_rm_tree(AT_FDCWD, tmpdir, NULL);
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	if ((r = ckpt_dump(pid, tmpdir, o, &err)) < 0) {
 		krg_rm_tree(AT_FDCWD, tmpdir, NULL);
 		snprintf(msg, len, "%s", err.msg);

@@ -67,6 +67,13 @@ enum krg_node_state krg_cluster_node_state(const struct krg_cluster *c, uint32_t
 uint64_t krg_cluster_epoch(const struct krg_cluster *c);
 /* This node follows or is a leader that a majority accepts. */
 bool krg_cluster_has_quorum(struct krg_cluster *c);
+/* This node's view of Raft, for the metrics page (docs/monitoring.md). */
+struct krg_cluster_raft_figures {
+	const char *role;          /* leader, follower, candidate or unavailable */
+	uint64_t term, commit_index, last_applied;
+	uint32_t leader;           /* 0: none known */
+};
+void krg_cluster_raft_figures(struct krg_cluster *c, struct krg_cluster_raft_figures *out);
 
 /* Change nodes' membership through the leader: add moves absent nodes to
  * joining (then up when heard), del moves members to leaving (then absent). */

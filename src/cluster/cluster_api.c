@@ -23,6 +23,21 @@ static const char *role_name(int state)
 	}
 }
 
+void krg_cluster_raft_figures(struct krg_cluster *c, struct krg_cluster_raft_figures *out)
+{
+	raft_id leader = 0;
+	const char *laddr;
+	*out = (struct krg_cluster_raft_figures){ .role = role_name(RAFT_UNAVAILABLE) };
+	if (!c->raft_started)
+		return;
+	raft_leader(&c->raft, &leader, &laddr);
+	out->role = role_name(raft_state(&c->raft));
+	out->term = c->raft.current_term;
+	out->commit_index = c->raft.commit_index;
+	out->last_applied = raft_last_applied(&c->raft);
+	out->leader = (uint32_t)leader;
+}
+
 static void on_status(struct krg_api_call *call, void *data)
 {
 	struct krg_cluster *c = data;

@@ -208,11 +208,28 @@ void krg_kv_free(struct krg_kv *kv)
 	*kv = (struct krg_kv){ 0 };
 }
 
+/* A job's key=value file is a few hundred bytes; this bounds what a
+ * reader takes from a file a user filled on purpose. */
+#define KV_MAX_BYTES (1 << 20)
+
 int krg_kv_read(const char *path, void (*cb)(const char *key, const char *value, void *data), void *data)
 {
-	FILE *f = fopen(path, "re");
-	if (!f)
+	/* Never a symbolic link, a FIFO or a device: krgd (root) counts
+	 * users' jobs from these files for its metrics page, and must neither
+	 * block on a FIFO nor read a file the user points it at. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
 		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > KV_MAX_BYTES) {
+		close(fd);
+		return -EINVAL;
+	}
+	FILE *f = fdopen(fd, "re");
+	if (!f) {
+		close(fd);
+		return -errno;
+	}
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -377,7 +394,7 @@ static bool shepherd_alive(const char *sdir, const struct krg_job *j)
 {
 	char p[4096];
 	krg_job_path(p, sizeof(p), sdir, j->seq, "alive");
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return false;
 	bool alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;

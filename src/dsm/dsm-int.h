@@ -5,7 +5,8 @@
 #include "dsm/dsm.h"
 #include "dsm.pb-c.h"
 
-enum dsm_state { DSM_INVALID = 0, DSM_READ = 1, DSM_WRITE = 2 };
+/* LOST: the page's home died; every access gets SIGBUS (UFFDIO_POISON). */
+enum dsm_state { DSM_INVALID = 0, DSM_READ = 1, DSM_WRITE = 2, DSM_LOST = 3 };
 
 /* A request waiting at a page's home. */
 struct dsm_req {
@@ -23,6 +24,8 @@ struct dsm_dir {
 	bool deferred;            /* head waits for the residency */
 	uint32_t acks;            /* INVAL acks still expected */
 	uint8_t *data;            /* the page for the grant, or NULL */
+	uint8_t *kept;            /* the page as it was when a writer elsewhere took
+	                           * it: what comes back if that writer dies */
 	uint32_t last_grantee;
 	uint64_t resident_until;  /* the last grantee keeps the page until then */
 };
@@ -33,17 +36,29 @@ struct dsm_copy {
 	uint8_t pending;          /* 0, or DSM_READ/DSM_WRITE requested */
 };
 
+/* One address space mapping the segment: its userfaultfd, and where the
+ * segment starts in it. View 0 is the node's own mapping. */
+#define DSM_MAX_VIEWS 32
+struct dsm_view {
+	int uffd;                 /* -1: unused */
+	uint64_t base;
+};
+
 struct dsm_node {
 	struct dsm_config cfg;
 	dsm_send_fn send;
 	void *ctx;
-	int memfd, uffd;
-	uint8_t *map;
+	int memfd;
+	int epfd;                 /* every view's uffd */
+	struct dsm_view views[DSM_MAX_VIEWS];
+	uint8_t *map;             /* view 0 */
 	size_t size;
 	struct dsm_copy *copy;    /* npages */
 	struct dsm_dir *dir;      /* npages (entries used at the home only) */
 	uint64_t ndeferred;
 	struct dsm_stats st;
+	uint64_t now;             /* of the entry point running (tick: the caller's) */
+	uint64_t dead;            /* nodes declared down (bit per node) */
 };
 
 /* dsm_node.c: the node side. */
@@ -54,6 +69,19 @@ int dsm_read_page(struct dsm_node *n, uint64_t page, uint8_t *buf);
 int dsm_write_page(struct dsm_node *n, uint64_t page, const uint8_t *buf);
 /* Drop or downgrade this node's copy; buf (if not NULL) gets the data first. */
 int dsm_copy_give_up(struct dsm_node *n, uint64_t page, bool invalidate, uint8_t *buf);
+
+void dsm_on_fault(struct dsm_node *n, int view, uint64_t page, bool write);
+
+/* dsm_view.c: the kernel side, in every address space that maps the segment. */
+int dsm_view_init(struct dsm_node *n);    /* view 0: the node's own mapping */
+void dsm_view_fini(struct dsm_node *n);
+/* Map the present page in one view as the copy's state allows; wake its waiters. */
+void dsm_view_map(struct dsm_node *n, int view, uint64_t page);
+void dsm_view_map_all(struct dsm_node *n, uint64_t page);
+/* Write-protect the page in every view (before a downgrade or invalidation). */
+void dsm_view_protect_all(struct dsm_node *n, uint64_t page);
+/* Poison the page in one view or all (-1): SIGBUS on access, waiters woken. */
+void dsm_view_poison(struct dsm_node *n, int view, uint64_t page);
 
 /* dsm_home.c: the home side. */
 void dsm_home_request(struct dsm_node *n, uint64_t page, uint32_t from, bool write);

@@ -45,6 +45,8 @@ struct dsm_stats {
 	uint64_t deferred;        /* requests held at this home by the residency */
 	uint64_t rejected;        /* peers' messages refused */
 	uint64_t send_errors;
+	uint64_t recovered;       /* pages of a dead writer restored from the home's last copy */
+	uint64_t lost;            /* pages whose home died: SIGBUS on access here */
 };
 
 struct dsm_node;
@@ -57,10 +59,22 @@ void dsm_node_free(struct dsm_node *n);
 /* The segment's mapping on this node: what the application uses. */
 void *dsm_node_addr(const struct dsm_node *n);
 size_t dsm_node_size(const struct dsm_node *n);
-/* Readable when faults are waiting (nonblocking fd). */
+/* Readable when faults are waiting in any view (an epoll fd). */
 int dsm_node_uffd(const struct dsm_node *n);
 
-/* Handle every fault waiting on the userfaultfd. 0 or -errno. */
+/* Another address space that maps the segment (a process attached on this
+ * node): uffd was created in that process (krgd injects the calls) and
+ * registers [base, base + size) — a MAP_SHARED mapping of dsm_node_memfd()
+ * — with MISSING | MINOR | WP and the features MISSING_SHMEM, MINOR_SHMEM,
+ * WP_HUGETLBFS_SHMEM. The node owns uffd from here on. The view id, or
+ * -ENOSPC (DSM_MAX_VIEWS), -errno. */
+int dsm_node_attach(struct dsm_node *n, int uffd, uint64_t base);
+/* The process detached or ended: forget the view (closes its uffd). */
+void dsm_node_detach(struct dsm_node *n, int view);
+/* The local object backing the segment (present page = valid copy). */
+int dsm_node_memfd(const struct dsm_node *n);
+
+/* Handle every fault waiting on the userfaultfds. 0 or -errno. */
 int dsm_node_fault(struct dsm_node *n);
 /* A message from node `from`. 0, or -EBADMSG (refused, counted). */
 int dsm_node_deliver(struct dsm_node *n, uint32_t from, const uint8_t *buf, size_t len);
@@ -70,6 +84,16 @@ void dsm_node_tick(struct dsm_node *n, uint64_t now);
 uint64_t dsm_node_next_deadline(const struct dsm_node *n);
 
 void dsm_node_stats(const struct dsm_node *n, struct dsm_stats *out);
+
+/* Node `node` is gone (membership). For the pages this node homes nothing
+ * waits for it any more: its requests are dropped, a FETCH or INVAL
+ * outstanding there counts as answered, and a page it was writing comes
+ * back as the home's last copy — stale by what it wrote since it took the
+ * page (counted in recovered). Pages homed at the dead node are not
+ * re-homed yet: they are lost, poisoned in every view (SIGBUS on access,
+ * threads waiting for them woken to it; counted in lost). docs/dsm.md,
+ * "Failures". Needs Linux 6.6 (UFFDIO_POISON) for the SIGBUS. */
+void dsm_node_down(struct dsm_node *n, uint32_t node);
 
 /* The home of a page (a hash of segment and page over the nodes). */
 uint32_t dsm_page_home(uint64_t seg, uint64_t page, uint32_t nnodes);

@@ -6,21 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/userfaultfd.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "dsm/dsm-int.h"
 #include "lib/log.h"
-
-#ifndef UFFDIO_CONTINUE_MODE_WP
-#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1) /* Linux 6.5; Debian 12's headers are 6.1 */
-#endif
 
 uint64_t dsm_now_ns(void)
 {
@@ -58,46 +50,6 @@ int dsm_write_page(struct dsm_node *n, uint64_t page, const uint8_t *buf)
 	return 0;
 }
 
-static int uffd_wp(struct dsm_node *n, uint64_t page, bool protect)
-{
-	struct uffdio_writeprotect wp = {
-		.range = { .start = (uintptr_t)n->map + page * DSM_PAGE_SIZE, .len = DSM_PAGE_SIZE },
-		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-	return ioctl(n->uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
-}
-
-static void uffd_wake(struct dsm_node *n, uint64_t page)
-{
-	struct uffdio_range r = { .start = (uintptr_t)n->map + page * DSM_PAGE_SIZE,
-		.len = DSM_PAGE_SIZE };
-	if (ioctl(n->uffd, UFFDIO_WAKE, &r) < 0)
-		log_error("dsm: UFFDIO_WAKE page %" PRIu64 ": %s", page, strerror(errno));
-}
-
-/* Map the present page into the mapping as its state allows and wake the
- * threads waiting on it. */
-static void map_page(struct dsm_node *n, uint64_t page)
-{
-	bool writable = n->copy[page].state == DSM_WRITE;
-	struct uffdio_continue c = {
-		.range = { .start = (uintptr_t)n->map + page * DSM_PAGE_SIZE, .len = DSM_PAGE_SIZE },
-		.mode = writable ? 0 : UFFDIO_CONTINUE_MODE_WP,
-	};
-	if (ioctl(n->uffd, UFFDIO_CONTINUE, &c) == 0)
-		return;
-	if (errno != EEXIST) {
-		log_error("dsm: UFFDIO_CONTINUE page %" PRIu64 ": %s", page, strerror(errno));
-		return;
-	}
-	/* Already mapped (an upgrade, or a fault handled twice). */
-	int r = uffd_wp(n, page, !writable);
-	if (r < 0)
-		log_error("dsm: UFFDIO_WRITEPROTECT page %" PRIu64 ": %s", page, strerror(-r));
-	if (!writable || r < 0)
-		uffd_wake(n, page);
-}
-
 void dsm_copy_on_grant(struct dsm_node *n, uint64_t page, bool writable, const uint8_t *data)
 {
 	struct dsm_copy *c = &n->copy[page];
@@ -106,7 +58,7 @@ void dsm_copy_on_grant(struct dsm_node *n, uint64_t page, bool writable, const u
 	c->state = writable ? DSM_WRITE : DSM_READ;
 	c->pending = 0;
 	n->st.grants++;
-	map_page(n, page);
+	dsm_view_map_all(n, page);
 }
 
 int dsm_copy_give_up(struct dsm_node *n, uint64_t page, bool invalidate, uint8_t *buf)
@@ -114,11 +66,8 @@ int dsm_copy_give_up(struct dsm_node *n, uint64_t page, bool invalidate, uint8_t
 	struct dsm_copy *c = &n->copy[page];
 	/* Protect first: a store in flight faults and waits, and is not lost
 	 * between the read below and the punch. */
-	if (c->state == DSM_WRITE) {
-		int r = uffd_wp(n, page, true);
-		if (r < 0)
-			log_error("dsm: UFFDIO_WRITEPROTECT page %" PRIu64 ": %s", page, strerror(-r));
-	}
+	if (c->state == DSM_WRITE)
+		dsm_view_protect_all(n, page);
 	if (buf && dsm_read_page(n, page, buf) < 0)
 		memset(buf, 0, DSM_PAGE_SIZE);
 	if (invalidate) {
@@ -153,38 +102,23 @@ static void request(struct dsm_node *n, uint64_t page, bool write)
 				page, false, NULL);
 }
 
-static void on_fault(struct dsm_node *n, uint64_t addr, uint64_t flags)
+void dsm_on_fault(struct dsm_node *n, int view, uint64_t page, bool write)
 {
-	uint64_t off = addr - (uintptr_t)n->map;
-	if (addr < (uintptr_t)n->map || off >= n->size)
-		return;
-	uint64_t page = off / DSM_PAGE_SIZE;
-	bool write = flags & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP);
 	switch (n->copy[page].state) {
+	case DSM_LOST:
+		dsm_view_poison(n, view, page);
+		break;
 	case DSM_WRITE:
-		map_page(n, page);
+		dsm_view_map(n, view, page);
 		break;
 	case DSM_READ:
 		if (write)
 			request(n, page, true);
 		else
-			map_page(n, page);
+			dsm_view_map(n, view, page);
 		break;
 	default:
 		request(n, page, write);
-	}
-}
-
-int dsm_node_fault(struct dsm_node *n)
-{
-	for (;;) {
-		struct uffd_msg m[16];
-		ssize_t r = read(n->uffd, m, sizeof m);
-		if (r < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		for (size_t i = 0; i < (size_t)r / sizeof m[0]; i++)
-			if (m[i].event == UFFD_EVENT_PAGEFAULT)
-				on_fault(n, m[i].arg.pagefault.address, m[i].arg.pagefault.flags);
 	}
 }
 
@@ -263,6 +197,7 @@ static int handle(struct dsm_node *n, uint32_t from, const Krg__Dsm__Msg *m)
 
 int dsm_node_deliver(struct dsm_node *n, uint32_t from, const uint8_t *buf, size_t len)
 {
+	n->now = dsm_now_ns();
 	Krg__Dsm__Msg *m = krg__dsm__msg__unpack(NULL, len, buf);
 	int r = -EBADMSG;
 	if (m && from < n->cfg.nnodes && from != n->cfg.self && m->seg == n->cfg.seg &&
@@ -292,34 +227,13 @@ uint64_t dsm_node_next_deadline(const struct dsm_node *n)
 
 void dsm_node_tick(struct dsm_node *n, uint64_t now)
 {
+	n->now = now;
 	for (uint64_t p = 0; n->ndeferred && p < n->cfg.npages; p++)
 		if (n->dir[p].deferred && n->dir[p].resident_until <= now)
 			dsm_home_run(n, p);
 }
 
 /* ---- life ------------------------------------------------------------------- */
-
-static int uffd_open(struct dsm_node *n)
-{
-	n->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (n->uffd < 0)
-		return -errno;
-	struct uffdio_api api = { .api = UFFD_API,
-		.features = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM |
-			UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
-	if (ioctl(n->uffd, UFFDIO_API, &api) < 0)
-		return -errno;
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)n->map, .len = n->size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
-			UFFDIO_REGISTER_MODE_WP,
-	};
-	if (ioctl(n->uffd, UFFDIO_REGISTER, &reg) < 0)
-		return -errno;
-	uint64_t need = (1ull << _UFFDIO_CONTINUE) | (1ull << _UFFDIO_WRITEPROTECT) |
-		(1ull << _UFFDIO_WAKE);
-	return (reg.ioctls & need) == need ? 0 : -ENOSYS;
-}
 
 int dsm_node_new(const struct dsm_config *cfg, dsm_send_fn send, void *ctx,
 		struct dsm_node **out)
@@ -333,9 +247,11 @@ int dsm_node_new(const struct dsm_config *cfg, dsm_send_fn send, void *ctx,
 	n->cfg = *cfg;
 	n->send = send;
 	n->ctx = ctx;
-	n->uffd = -1;
+	n->epfd = -1;
 	n->size = cfg->npages * DSM_PAGE_SIZE;
 	n->map = MAP_FAILED;
+	for (int v = 0; v < DSM_MAX_VIEWS; v++)
+		n->views[v].uffd = -1;
 	int r = -ENOMEM;
 	n->copy = calloc(cfg->npages, sizeof *n->copy);
 	n->dir = calloc(cfg->npages, sizeof *n->dir);
@@ -348,12 +264,7 @@ int dsm_node_new(const struct dsm_config *cfg, dsm_send_fn send, void *ctx,
 		r = -errno;
 		goto fail;
 	}
-	n->map = mmap(NULL, n->size, PROT_READ | PROT_WRITE, MAP_SHARED, n->memfd, 0);
-	if (n->map == MAP_FAILED) {
-		r = -errno;
-		goto fail;
-	}
-	r = uffd_open(n);
+	r = dsm_view_init(n);
 	if (r < 0)
 		goto fail;
 	*out = n;
@@ -367,10 +278,7 @@ void dsm_node_free(struct dsm_node *n)
 {
 	if (!n)
 		return;
-	if (n->uffd >= 0)
-		close(n->uffd);
-	if (n->map != MAP_FAILED)
-		munmap(n->map, n->size);
+	dsm_view_fini(n);
 	if (n->memfd > 0)
 		close(n->memfd);
 	for (uint64_t p = 0; n->dir && p < n->cfg.npages; p++) {
@@ -380,6 +288,7 @@ void dsm_node_free(struct dsm_node *n)
 			free(r);
 		}
 		free(n->dir[p].data);
+		free(n->dir[p].kept);
 	}
 	free(n->dir);
 	free(n->copy);
@@ -388,5 +297,6 @@ void dsm_node_free(struct dsm_node *n)
 
 void *dsm_node_addr(const struct dsm_node *n) { return n->map; }
 size_t dsm_node_size(const struct dsm_node *n) { return n->size; }
-int dsm_node_uffd(const struct dsm_node *n) { return n->uffd; }
+int dsm_node_uffd(const struct dsm_node *n) { return n->epfd; }
+int dsm_node_memfd(const struct dsm_node *n) { return n->memfd; }
 void dsm_node_stats(const struct dsm_node *n, struct dsm_stats *out) { *out = n->st; }

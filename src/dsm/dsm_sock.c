@@ -186,3 +186,18 @@ void dsm_sock_stats(struct dsm_sock *s, struct dsm_stats *out)
 	dsm_node_stats(s->node, out);
 	pthread_mutex_unlock(&s->lock);
 }
+
+int dsm_sock_attach(struct dsm_sock *s, int uffd, uint64_t base)
+{
+	pthread_mutex_lock(&s->lock);
+	int r = dsm_node_attach(s->node, uffd, base);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+void dsm_sock_detach(struct dsm_sock *s, int view)
+{
+	pthread_mutex_lock(&s->lock);
+	dsm_node_detach(s->node, view);
+	pthread_mutex_unlock(&s->lock);
+}

@@ -13,5 +13,8 @@ int dsm_sock_start(const struct dsm_config *cfg, const int *peers, struct dsm_so
 /* Stops the thread and frees the node (unmapping the segment). */
 void dsm_sock_stop(struct dsm_sock *s);
 struct dsm_node *dsm_sock_node(struct dsm_sock *s);
+/* dsm_node_attach / dsm_node_detach, in step with the loop. */
+int dsm_sock_attach(struct dsm_sock *s, int uffd, uint64_t base);
+void dsm_sock_detach(struct dsm_sock *s, int view);
 /* The node's counters, read on its thread (consistent). */
 void dsm_sock_stats(struct dsm_sock *s, struct dsm_stats *out);

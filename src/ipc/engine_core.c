@@ -23,8 +23,8 @@ struct krg_ipc_engine *krg_ipc_engine_new(const struct krg_ipc_limits *limits,
 	e->lim = *limits;
 	e->cb = cb;
 	e->cb_data = data;
-	struct idspace *sp[] = { &e->msq_ids, &e->sem_ids };
-	for (size_t i = 0; i < 2; i++) {
+	struct idspace *sp[] = { &e->msq_ids, &e->sem_ids, &e->shm_ids };
+	for (size_t i = 0; i < 3; i++) {
 		sp[i]->slot = calloc(KRG_IPC_MNI, sizeof *sp[i]->slot);
 		if (!sp[i]->slot) {
 			krg_ipc_engine_free(e);
@@ -49,8 +49,12 @@ void krg_ipc_engine_free(struct krg_ipc_engine *e)
 	for (int32_t i = 0; e->sem_ids.slot && i < KRG_IPC_MNI; i++)
 		if (e->sem_ids.slot[i])
 			semset_destroy(e, (struct semset *)e->sem_ids.slot[i], -EIDRM);
+	for (int32_t i = 0; e->shm_ids.slot && i < KRG_IPC_MNI; i++)
+		if (e->shm_ids.slot[i])
+			shmseg_destroy(e, (struct shmseg *)e->shm_ids.slot[i]);
 	free(e->msq_ids.slot);
 	free(e->sem_ids.slot);
+	free(e->shm_ids.slot);
 	khash_free(&e->keys);
 	khash_free(&e->tokens);
 	khash_free(&e->pwaiters);
@@ -81,7 +85,8 @@ void krg_ipc_engine_set_change_cb(struct krg_ipc_engine *e, krg_ipc_change_cb cb
 
 struct idspace *ids_of(struct krg_ipc_engine *e, uint32_t kind)
 {
-	return kind == KRG_IPC_MSG ? &e->msq_ids : kind == KRG_IPC_SEM ? &e->sem_ids : NULL;
+	return kind == KRG_IPC_MSG ? &e->msq_ids : kind == KRG_IPC_SEM ? &e->sem_ids
+		: kind == KRG_IPC_SHM ? &e->shm_ids : NULL;
 }
 
 struct ipc_obj *obj_by_idx(struct krg_ipc_engine *e, uint32_t kind, int32_t idx)
@@ -452,6 +457,12 @@ int krg_ipc_engine_call(struct krg_ipc_engine *e, const struct krg_ipc_caller *c
 	case KRG_IPC_OP_SEMCTL:
 		sem_call(e, caller, req, token, reply, &pending);
 		break;
+	case KRG_IPC_OP_SHMGET:
+	case KRG_IPC_OP_SHMCTL:
+	case KRG_IPC_OP_SHMAT:
+	case KRG_IPC_OP_SHMDT:
+		shm_call(e, caller, req, reply); /* nothing in shm waits */
+		break;
 	default:
 		reply->ret = -ENOSYS;
 		break;
@@ -515,8 +526,10 @@ int krg_ipc_engine_drop(struct krg_ipc_engine *e, uint32_t kind, int32_t id, int
 		return -EINVAL;
 	if (kind == KRG_IPC_MSG)
 		msq_destroy(e, (struct msq *)o, err);
-	else
+	else if (kind == KRG_IPC_SEM)
 		semset_destroy(e, (struct semset *)o, err);
+	else
+		shmseg_destroy(e, (struct shmseg *)o);
 	flush_changes(e);
 	return 0;
 }
@@ -552,4 +565,7 @@ void krg_ipc_engine_usage(const struct krg_ipc_engine *e, struct krg_ipc_usage *
 	u->sem_count = e->sem_ids.in_use;
 	u->sem_total = e->sem_total;
 	u->sem_max_idx = e->sem_ids.in_use == KRG_IPC_MNI ? KRG_IPC_MNI - 1 : e->sem_ids.max_idx;
+	u->shm_count = e->shm_ids.in_use;
+	u->shm_tot = e->shm_tot;
+	u->shm_max_idx = e->shm_ids.in_use == KRG_IPC_MNI ? KRG_IPC_MNI - 1 : e->shm_ids.max_idx;
 }

@@ -133,6 +133,16 @@ struct semset {
 	struct sem sems[];
 };
 
+/* A System V shm segment: identity, size, times, attachments. */
+struct shmseg {
+	struct ipc_obj o;
+	uint64_t segsz;
+	int64_t atime, dtime;
+	int32_t cpid, lpid;
+	uint64_t nattch;          /* attachments counted by every node */
+	uint32_t flags;           /* SHM_DEST | SHM_LOCKED */
+};
+
 /* ---- waiters ---------------------------------------------------------- */
 
 enum waiter_role { W_MSGSND = 1, W_MSGRCV = 2, W_SEMOP = 3 };
@@ -199,6 +209,8 @@ struct krg_ipc_engine {
 	struct change *changes;   /* pending change notifications */
 	size_t nchanges, changes_cap;
 	uint64_t now;             /* of the entry point running */
+	struct idspace shm_ids;
+	uint64_t shm_tot;         /* pages in all segments */
 };
 
 static inline int64_t now_sec(const struct krg_ipc_engine *e) { return (int64_t)(e->now / 1000000000ull); }
@@ -245,3 +257,11 @@ struct undo *undo_find(struct krg_ipc_engine *e, uint64_t proc_id, int32_t semid
 struct undo *undo_get(struct krg_ipc_engine *e, uint64_t proc_id, struct semset *s);
 void undo_free(struct krg_ipc_engine *e, struct undo *u);
 void undo_process_exit(struct krg_ipc_engine *e, uint64_t proc_id, int32_t pid);
+
+/* engine_shm.c */
+void shm_call(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
+		struct krg_ipc_reply *r);
+void shmseg_destroy(struct krg_ipc_engine *e, struct shmseg *s);
+int shm_export(const struct shmseg *s, struct krg_ipc_export *x);
+int shm_import(struct krg_ipc_engine *e, const struct krg_ipc_export *x, struct ipc_obj **out);
+void shm_imported(struct krg_ipc_engine *e, struct shmseg *s);

@@ -3,6 +3,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ipc/ipc_engine.h"
@@ -30,6 +31,10 @@ void krg_ipc_limits_default(struct krg_ipc_limits *l)
 	l->semmni = L_SEMMNI;
 	l->semvmx = L_SEMVMX;
 	l->semaem = L_SEMAEM;
+	/* linux/shm.h: SHMMAX = SHMALL = ULONG_MAX - 2^24, SHMMNI 4096. */
+	l->shmmax = UINT64_MAX - (1ull << 24);
+	l->shmall = UINT64_MAX - (1ull << 24);
+	l->shmmni = 4096;
 }
 
 static int32_t clamp_int(uint64_t v)
@@ -86,6 +91,26 @@ int32_t krg_ipc_seminfo_fill(const struct krg_ipc_limits *l, const struct krg_ip
 		out->semaem = clamp_int(l->semaem);
 	}
 	return maxidx_ret(u->sem_max_idx);
+}
+
+int32_t krg_ipc_shminfo_fill(const struct krg_ipc_limits *l, const struct krg_ipc_usage *u,
+		int32_t cmd, struct krg_ipc_reply *out)
+{
+	if (cmd == SHM_INFO) {
+		/* Resident and swapped pages are each node's; the home counts none. */
+		memset(&out->shm_info, 0, sizeof out->shm_info);
+		out->shm_info.used_ids = clamp_int(u->shm_count);
+		out->shm_info.shm_tot = u->shm_tot;
+		out->out = KRG_IPC_OUT_SHM_INFO;
+	} else {
+		out->shminfo.shmmax = l->shmmax;
+		out->shminfo.shmmin = 1;
+		out->shminfo.shmmni = l->shmmni;
+		out->shminfo.shmseg = l->shmmni; /* Linux reports SHMSEG as shmmni */
+		out->shminfo.shmall = l->shmall;
+		out->out = KRG_IPC_OUT_SHMINFO;
+	}
+	return maxidx_ret(u->shm_max_idx);
 }
 
 void krg_ipc_reply_release(struct krg_ipc_reply *r)

@@ -32,6 +32,23 @@ static int read_nums(const char *dir, const char *name, uint32_t *v, int n)
 	return got == n ? got : -EINVAL;
 }
 
+/* One 64-bit number from dir/name: 1, 0 if missing, -errno. */
+static int read_u64(const char *dir, const char *name, uint64_t *v)
+{
+	char path[512], buf[64];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	ssize_t r = krg_read_small(path, buf, sizeof buf);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return (int)r;
+	unsigned long long x;
+	if (sscanf(buf, "%llu", &x) != 1)
+		return -EINVAL;
+	*v = x;
+	return 1;
+}
+
 int krg_ipc_limits_read(struct krg_ipc_limits *l, const char *dir)
 {
 	uint32_t v[4];
@@ -57,5 +74,12 @@ int krg_ipc_limits_read(struct krg_ipc_limits *l, const char *dir)
 		l->semopm = v[2];
 		l->semmni = v[3];
 	}
+	if ((r = read_u64(dir, "shmmax", &l->shmmax)) < 0 ||
+			(r = read_u64(dir, "shmall", &l->shmall)) < 0)
+		return r;
+	if ((r = read_nums(dir, "shmmni", v, 1)) < 0)
+		return r;
+	if (r)
+		l->shmmni = v[0];
 	return 0;
 }

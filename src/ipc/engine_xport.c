@@ -87,7 +87,8 @@ int krg_ipc_engine_export(const struct krg_ipc_engine *e, uint32_t kind, int32_t
 	out->perm = o->perm;
 	out->ctime = o->ctime;
 	int r = kind == KRG_IPC_MSG ? export_msq((const struct msq *)o, out)
-				    : export_sem((const struct semset *)o, out);
+		: kind == KRG_IPC_SEM ? export_sem((const struct semset *)o, out)
+		: shm_export((const struct shmseg *)o, out);
 	if (r < 0)
 		krg_ipc_export_release(out);
 	return r;
@@ -96,10 +97,13 @@ int krg_ipc_engine_export(const struct krg_ipc_engine *e, uint32_t kind, int32_t
 /* Refuses what no engine could have produced, before anything changes. */
 static int import_check(const struct krg_ipc_engine *e, const struct krg_ipc_export *x)
 {
-	if (x->id < 0 || (x->kind != KRG_IPC_MSG && x->kind != KRG_IPC_SEM))
+	if (x->id < 0 || (x->kind != KRG_IPC_MSG && x->kind != KRG_IPC_SEM &&
+			x->kind != KRG_IPC_SHM))
 		return -EINVAL;
 	if (x->perm.mode & ~0777u)
 		return -EINVAL;
+	if (x->kind == KRG_IPC_SHM)
+		return 0; /* shm_import checks its own fields */
 	if (x->kind == KRG_IPC_MSG) {
 		if (x->nmsgs && !x->msgs)
 			return -EINVAL;
@@ -177,7 +181,10 @@ int krg_ipc_engine_import(struct krg_ipc_engine *e, const struct krg_ipc_export 
 	if (ids_of(e, x->kind)->slot[krg_ipc_id_idx(x->id)])
 		return -EBUSY;
 	struct ipc_obj *o;
-	if (x->kind == KRG_IPC_MSG) {
+	if (x->kind == KRG_IPC_SHM) {
+		if ((r = shm_import(e, x, &o)) < 0)
+			return r;
+	} else if (x->kind == KRG_IPC_MSG) {
 		struct msq *m = calloc(1, sizeof *m);
 		if (!m)
 			return -ENOMEM;
@@ -209,7 +216,8 @@ int krg_ipc_engine_import(struct krg_ipc_engine *e, const struct krg_ipc_export 
 	o->kind = x->kind;
 	o->perm = x->perm;
 	o->ctime = x->ctime;
-	uint32_t limit = x->kind == KRG_IPC_MSG ? e->lim.msgmni : e->lim.semmni;
+	uint32_t limit = x->kind == KRG_IPC_MSG ? e->lim.msgmni
+		: x->kind == KRG_IPC_SEM ? e->lim.semmni : e->lim.shmmni;
 	r = obj_add(e, o, x->id, limit);
 	if (r == 0 && x->kind == KRG_IPC_SEM) {
 		struct semset *s = (struct semset *)o;
@@ -225,6 +233,8 @@ int krg_ipc_engine_import(struct krg_ipc_engine *e, const struct krg_ipc_export 
 		free(o);
 		return r;
 	}
+	if (x->kind == KRG_IPC_SHM)
+		shm_imported(e, (struct shmseg *)o);
 	if (x->kind == KRG_IPC_MSG) {
 		struct msq *m = (struct msq *)o;
 		e->msg_count += m->qnum;

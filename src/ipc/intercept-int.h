@@ -16,6 +16,7 @@ struct icall {
 	uint32_t *groups;
 	uint64_t out_addr;            /* msgrcv's msgp, *ctl's buf, GETALL's array */
 	bool sem_undo;                /* a semop with SEM_UNDO: follow the process to its exit */
+	pid_t tgid;                   /* the caller's process as krgd sees it (icall_creds) */
 };
 
 /* Decode notification n (x86_64) into c, reading the caller's memory with
@@ -24,15 +25,18 @@ struct icall {
  * ENOSYS for a call that is not ours, ESRCH if the caller is gone. */
 int icall_decode(const struct seccomp_notif *n, const struct krg_ipc_limits *lim, struct icall *c);
 /* The caller's credentials and pids from /proc/TID/status into c->who
- * (proc_id left 0). 0 or -errno (ESRCH: gone, ENOMEM: too many groups). */
+ * and c->tgid (proc_id left 0). 0 or -errno (ESRCH: gone, ENOMEM: too many groups). */
 int icall_creds(pid_t tid, struct icall *c);
 /* Write reply r's outputs into the caller; the syscall's result: r->ret,
  * or -EFAULT when the caller's buffer could not take them (as Linux, a
  * message received into a bad buffer is consumed all the same). */
+/* The cheap part of them (PIDFD_GET_INFO: ids, tgid; no groups, no
+ * capabilities): 0, -ESRCH, -EOPNOTSUPP (kernel before 6.13). c->who.pid
+ * is the tgid as krgd sees it: the caller's own view only when it is in
+ * krgd's pid namespace. */
+int icall_creds_fast(pid_t tid, struct icall *c);
 long icall_write_reply(pid_t tid, const struct icall *c, const struct krg_ipc_reply *r);
 void icall_free(struct icall *c);
-/* The tgid of thread tid as krgd sees it; 0 if gone. */
-pid_t icall_tgid(pid_t tid);
 
 /* Copy len bytes from process pid at addr. 0, -EFAULT (also for a
  * partial copy: *got says how much), -ESRCH. */

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "ipc/intercept-int.h"
@@ -27,8 +28,18 @@
 #include "lib/log.h"
 
 #define NBUCKET 256
+/* Linux 6.6+ (not in Debian 12's headers): SEND wakes the caller on this
+ * CPU, which saves a trip through the scheduler per call. */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
 #define DEFAULT_MAX_PENDING 4096
 #define DEFAULT_CHECK_MS 50
+
+struct tproc;
 
 struct lsn {                      /* one listener fd: an application tree */
 	struct lsn *next, *prev;
@@ -36,6 +47,9 @@ struct lsn {                      /* one listener fd: an application tree */
 	int fd;
 	uv_poll_t poll;
 	bool closing;
+	struct tproc *procs;          /* its processes followed for SEM_UNDO (tproc.lnext) */
+	int8_t own_pidns;             /* -1 unknown; 1: its first caller is in krgd's pid namespace
+				       * (the cheap credentials give the pid it sees) */
 };
 
 struct held {                     /* a notification not answered yet */
@@ -52,6 +66,8 @@ struct held {                     /* a notification not answered yet */
 	bool in_submit;               /* done may come from inside submit */
 	bool done;                    /* answered */
 	bool counted;                 /* waits: counted against its user's limit */
+	bool full_creds;              /* who has groups and capabilities (not only the cheap ids) */
+	bool retry;                   /* refused with the cheap ids: to ask again with full ones */
 	uint64_t dropped_at;          /* != 0: its caller left (uv_now ms); kept a while to tell how it comes back */
 };
 
@@ -60,6 +76,8 @@ struct held {                     /* a notification not answered yet */
 struct tproc {                    /* a process followed to its exit (SEM_UNDO) */
 	struct tproc *next;
 	struct krg_intercept *in;
+	struct lsn *l;                /* the listener of its tree; NULL once closed */
+	struct tproc *lnext;          /* in l->procs */
 	pid_t tgid;                   /* as krgd sees it */
 	uint64_t proc_id;             /* cluster-wide */
 	int32_t pid;                  /* as it saw itself (sempid) */
@@ -93,6 +111,9 @@ struct krg_intercept {
 	uv_timer_t check;
 	size_t notif_size, resp_size;     /* the kernel's struct sizes (SECCOMP_GET_NOTIF_SIZES) */
 	struct krg_ipc_limits limits;     /* the node's, checked before reading buffers */
+	bool fast_creds;                  /* PIDFD_GET_INFO works here */
+	uint64_t pidns_ino;               /* krgd's pid namespace */
+	uv_idle_t retry;                  /* calls to submit again with full credentials */
 	uint64_t next_token;
 	struct krg_intercept_stats st;
 	bool stopping;
@@ -208,12 +229,30 @@ static int send_resp(struct krg_intercept *in, int fd, uint64_t id, long ret)
 	return 0;
 }
 
+static void retry_cb(uv_idle_t *t);
+
 static void call_done(void *cookie, struct krg_ipc_reply *reply)
 {
 	struct held *h = cookie;
 	struct krg_intercept *in = h->l ? h->l->in : NULL;
 	if (h->done || !in) {
 		krg_ipc_reply_release(reply);
+		return;
+	}
+	if (!h->full_creds && (reply->ret == -EACCES || reply->ret == -EPERM)) {
+		/* Refused with the cheap ids only (no groups, no capabilities):
+		 * nothing happened; ask again with everything, from the loop
+		 * (not from inside the backend's callback). */
+		krg_ipc_reply_release(reply);
+		h->retry = true;
+		h->done = true;
+		if (h->counted) {
+			struct ucount *u = user(in, h->euid, false);
+			if (u && u->n)
+				u->n--;
+			h->counted = false;
+		}
+		uv_idle_start(&in->retry, retry_cb);
 		return;
 	}
 	h->done = true;
@@ -232,6 +271,36 @@ static void call_done(void *cookie, struct krg_ipc_reply *reply)
 	krg_ipc_reply_release(reply);
 	if (!h->in_submit)
 		held_unlink(in, h);
+}
+
+static void submit_held(struct krg_intercept *in, struct held *h);
+
+/* Calls refused with the cheap credentials, asked again with all of them. */
+static void retry_cb(uv_idle_t *t)
+{
+	struct krg_intercept *in = t->data;
+	uv_idle_stop(t);
+	for (struct held *h = in->held, *next; h; h = next) {
+		next = h->next;
+		if (!h->retry || h->dropped_at)
+			continue;
+		h->retry = false;
+		int r = h->l ? icall_creds(h->tid, &h->c) : -ESRCH;
+		if (r == -ESRCH || !h->l || !id_valid(h->l->fd, h->id)) {
+			held_unlink(in, h);
+			continue;
+		}
+		if (r < 0) {
+			send_resp(in, h->l->fd, h->id, r);
+			held_unlink(in, h);
+			continue;
+		}
+		h->full_creds = true;
+		h->done = false;
+		h->token = ++in->next_token;
+		in->st.retried++;
+		submit_held(in, h);
+	}
 }
 
 /* The caller of h is gone from its syscall (signal, death). A parked
@@ -268,27 +337,68 @@ static void proc_closed(uv_handle_t *h)
 	handle_gone(in);
 }
 
-static void proc_exit_cb(uv_poll_t *p, int status, int events)
+/* Process t ended: its SEM_UNDO is applied, it is forgotten. */
+static void proc_exited(struct tproc *t)
 {
-	struct tproc *t = p->data;
 	struct krg_intercept *in = t->in;
-	/* libuv may report a readiness that is not (there): ask the pidfd. */
-	struct pollfd pf = { .fd = t->pidfd, .events = POLLIN };
-	if (status == 0 && (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN)))
-		return;
 	for (struct tproc **q = &in->procs[(unsigned)t->tgid % NBUCKET]; *q; q = &(*q)->next)
 		if (*q == t) {
 			*q = t->next;
 			break;
 		}
+	if (t->l)
+		for (struct tproc **q = &t->l->procs; *q; q = &(*q)->lnext)
+			if (*q == t) {
+				*q = t->lnext;
+				break;
+			}
 	in->be->process_exit(in->ctx, t->proc_id, t->pid);
 	uv_close((uv_handle_t *)&t->poll, proc_closed);
+}
+
+static void proc_exit_cb(uv_poll_t *p, int status, int events)
+{
+	struct tproc *t = p->data;
+	/* libuv may report a readiness that is not (there): ask the pidfd. */
+	struct pollfd pf = { .fd = t->pidfd, .events = POLLIN };
+	if (status == 0 && (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLIN)))
+		return;
+	proc_exited(t);
+}
+
+/* Before a call of tree l: the exits of its processes that the kernel
+ * has made visible already (a parent's wait returned) go first, so that
+ * the call sees their SEM_UNDO applied, as on Linux, whatever order
+ * libuv hands us the events in. */
+#define REAP_BATCH 64
+static void reap_exited(struct lsn *l)
+{
+	while (l->procs) {
+		struct pollfd pf[REAP_BATCH];
+		struct tproc *tp[REAP_BATCH];
+		size_t n = 0;
+		for (struct tproc *t = l->procs; t && n < REAP_BATCH; t = t->lnext) {
+			pf[n] = (struct pollfd){ .fd = t->pidfd, .events = POLLIN };
+			tp[n++] = t;
+		}
+		if (poll(pf, n, 0) <= 0)
+			return;
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++)
+			if (pf[i].revents & POLLIN) {
+				proc_exited(tp[i]);
+				done++;
+			}
+		/* A later batch only if this one was full and all gone. */
+		if (n < REAP_BATCH || done < n)
+			return;
+	}
 }
 
 /* Follow process tgid (whose thread holds notification id on fd, so the
  * pid is still that process's when pidfd_open succeeds and the id is
  * still valid after it). */
-static void proc_follow(struct krg_intercept *in, pid_t tgid, uint64_t proc_id, int32_t pid, int fd, uint64_t id)
+static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uint64_t proc_id, int32_t pid, uint64_t id)
 {
 	struct tproc **b = &in->procs[(unsigned)tgid % NBUCKET];
 	for (struct tproc *t = *b; t; t = t->next)
@@ -299,7 +409,7 @@ static void proc_follow(struct krg_intercept *in, pid_t tgid, uint64_t proc_id, 
 		log_warn("ipc intercept: process %d: pidfd_open: %s (its SEM_UNDO would not be applied)", tgid, strerror(errno));
 		return;
 	}
-	if (!id_valid(fd, id)) {
+	if (!id_valid(l->fd, id)) {
 		close(pfd);
 		return;
 	}
@@ -320,11 +430,15 @@ static void proc_follow(struct krg_intercept *in, pid_t tgid, uint64_t proc_id, 
 	uv_poll_start(&t->poll, UV_READABLE, proc_exit_cb);
 	t->next = *b;
 	*b = t;
+	t->l = l;
+	t->lnext = l->procs;
+	l->procs = t;
 }
 
 /* ---- receiving ---- */
 
 static void lsn_close(struct lsn *l);
+static void check_cb(uv_timer_t *t);
 
 static void serve(struct lsn *l, const struct seccomp_notif *n)
 {
@@ -351,14 +465,34 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		send_resp(in, l->fd, n->id, -ENOSYS);
 		return;
 	}
+	if (l->procs)
+		reap_exited(l);
 	struct held *h = calloc(1, sizeof(*h));
 	if (!h) {
 		send_resp(in, l->fd, n->id, -ENOMEM);
 		return;
 	}
 	int r = icall_decode(n, &in->limits, &h->c);
-	if (r == 0)
+	if (r == 0 && in->fast_creds && l->own_pidns < 0) {
+		/* Does this tree see krgd's pids? (a restart --new-pidns does not) */
+		char path[64];
+		struct stat st;
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)tid);
+		l->own_pidns = stat(path, &st) == 0 && (uint64_t)st.st_ino == in->pidns_ino;
+	}
+	if (r == 0 && in->fast_creds && l->own_pidns > 0) {
+		r = icall_creds_fast(tid, &h->c);
+		if (r == -EOPNOTSUPP) {
+			in->fast_creds = false;
+			log_info("ipc intercept: no PIDFD_GET_INFO here: credentials from /proc/TID/status");
+		}
+	}
+	if (r == 0 && !(in->fast_creds && l->own_pidns > 0))
+		h->full_creds = true;
+	if ((r == 0 && h->full_creds) || r == -EOPNOTSUPP) {
+		h->full_creds = true;
 		r = icall_creds(tid, &h->c);
+	}
 	/* What we read belongs to the caller only if it still waits: the
 	 * thread could have died and its pid been reused meanwhile. */
 	if (!id_valid(l->fd, n->id) || r == -ESRCH) {
@@ -366,9 +500,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		free(h);
 		return;
 	}
-	pid_t tgid = r == 0 ? icall_tgid(tid) : 0;
-	if (r == 0 && !tgid)
-		r = -ESRCH;
+	pid_t tgid = h->c.tgid;
 	if (r < 0) {
 		if (r != -ESRCH)
 			send_resp(in, l->fd, n->id, r);
@@ -391,14 +523,23 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	h->hnext = *bk;
 	*bk = h;
 	if (h->c.sem_undo)
-		proc_follow(in, tgid, h->c.who.proc_id, h->c.who.pid, l->fd, n->id);
+		proc_follow(in, l, tgid, h->c.who.proc_id, h->c.who.pid, n->id);
 	h->data = n->data;
+	submit_held(in, h);
+}
+
+/* Hand h to the backend; answered at once, waiting, or refused. */
+static void submit_held(struct krg_intercept *in, struct held *h)
+{
+	struct lsn *l = h->l;
 	h->in_submit = true;
-	r = in->be->submit(in->ctx, &h->c.who, &h->c.req, h->token, call_done, h);
+	int r = in->be->submit(in->ctx, &h->c.who, &h->c.req, h->token, call_done, h);
 	h->in_submit = false;
 	if (r < 0) {
-		send_resp(in, l->fd, n->id, r);
+		send_resp(in, l->fd, h->id, r);
 		held_unlink(in, h);
+	} else if (h->retry) {
+		/* refused with the cheap ids: retry_cb asks again */
 	} else if (h->done) {
 		held_unlink(in, h);
 	} else {
@@ -409,14 +550,17 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 			log_warn("ipc intercept: uid %u has %u calls waiting (limit %u): ENOMEM", h->euid, u ? u->n : 0,
 				 in->max_pending);
 			in->be->cancel(in->ctx, h->token);
-			send_resp(in, l->fd, n->id, -ENOMEM);
+			send_resp(in, l->fd, h->id, -ENOMEM);
 			held_unlink(in, h);
 			return;
 		}
 		u->n++;
 		h->counted = true;
-		if (eintr_call(&h->c))
-			irestart_probe(tid, &n->data, &h->probe);
+		/* The check timer runs only while calls wait. */
+		if (!uv_is_active((uv_handle_t *)&in->check))
+			uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
+		if (eintr_call(&h->c) && !h->probe.valid)
+			irestart_probe(h->tid, &h->data, &h->probe);
 	}
 }
 
@@ -468,6 +612,10 @@ static void lsn_close(struct lsn *l)
 		else if (h->l == l)
 			h->l = NULL;
 	}
+	/* Its processes are followed on to their exits (pidfds). */
+	for (struct tproc *t = l->procs; t; t = t->lnext)
+		t->l = NULL;
+	l->procs = NULL;
 	if (l->prev)
 		l->prev->next = l->next;
 	else
@@ -501,6 +649,11 @@ int krg_intercept_adopt(struct krg_intercept *in, int fd)
 	in->handles++;
 	l->in = in;
 	l->fd = fd;
+	l->own_pidns = -1;
+	/* Best effort: older kernels answer EINVAL and wake it the usual way. */
+	uint64_t sync = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync) < 0)
+		log_debug("ipc intercept: SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: %s", strerror(errno));
 	l->poll.data = l;
 	l->next = in->lsns;
 	if (in->lsns)
@@ -587,6 +740,8 @@ static void check_cb(uv_timer_t *t)
 			held_drop(in, h, true);
 		}
 	}
+	if (!in->held)
+		uv_timer_stop(&in->check);
 }
 
 int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *backend, void *ctx,
@@ -608,6 +763,12 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 	in->check_ms = opts && opts->check_ms ? opts->check_ms : DEFAULT_CHECK_MS;
 	in->notif_size = sz.seccomp_notif > sizeof(struct seccomp_notif) ? sz.seccomp_notif : sizeof(struct seccomp_notif);
 	in->resp_size = sz.seccomp_notif_resp;
+	struct stat ns;
+	in->fast_creds = stat("/proc/self/ns/pid", &ns) == 0;
+	in->pidns_ino = in->fast_creds ? (uint64_t)ns.st_ino : 0;
+	uv_idle_init(loop, &in->retry);
+	in->retry.data = in;
+	in->handles++;
 	krg_ipc_limits_default(&in->limits);
 	int lr = krg_ipc_limits_read(&in->limits, "/proc/sys/kernel");
 	if (lr < 0)
@@ -615,7 +776,6 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 	uv_timer_init(loop, &in->check);
 	in->check.data = in;
 	in->handles++;
-	uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
 	*out = in;
 	return 0;
 }
@@ -645,5 +805,6 @@ void krg_intercept_stop(struct krg_intercept *in)
 			uv_close((uv_handle_t *)&t->poll, proc_closed);
 		}
 	in->stopping = true;
+	uv_close((uv_handle_t *)&in->retry, handle_closed);
 	uv_close((uv_handle_t *)&in->check, handle_closed);
 }

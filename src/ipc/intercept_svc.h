@@ -92,6 +92,7 @@ struct krg_intercept_stats {
 	uint64_t undelivered;    /* answers that found their caller gone (finish with delivered=false) */
 	uint64_t efault;         /* answers that could not be written to the caller */
 	uint64_t refused;        /* per-user limit hit */
+	uint64_t retried;        /* refused with the cheap credentials, asked again with all */
 };
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st);
 

@@ -98,7 +98,7 @@ size_t krg_ipc_abi_reply_out(const struct krg_ipc_reply *r, void *out, size_t ca
 		krg_ipc_abi_seminfo(&r->seminfo, out);
 		return KRG_IPC_ABI_SEMINFO_SIZE;
 	default:
-		return 0;
+		return krg_ipc_abi_shm_reply_out(r, out, cap);
 	}
 }
 

@@ -33,6 +33,18 @@ void krg_ipc_abi_sem_setbuf(const void *semid_ds, struct krg_ipc_setbuf *out);
 
 /* n struct sembuf (n * 6 bytes) to portable form. */
 void krg_ipc_abi_sembufs(const void *in, uint32_t n, struct krg_ipc_sembuf *out);
+/* System V shm (ipc_abi_shm.c): struct shmid64_ds, shminfo64, shm_info. */
+#define KRG_IPC_ABI_SHMID_DS_SIZE 112   /* struct shmid64_ds (= glibc shmid_ds) */
+#define KRG_IPC_ABI_SHMINFO_SIZE  72    /* struct shminfo64 (IPC_INFO) */
+#define KRG_IPC_ABI_SHM_INFO_SIZE 48    /* struct shm_info (SHM_INFO) */
+void krg_ipc_abi_shmid_ds(const struct krg_ipc_shm_stat *in, void *out);
+void krg_ipc_abi_shminfo(const struct krg_ipc_shminfo *in, void *out);
+void krg_ipc_abi_shm_info(const struct krg_ipc_shm_info *in, void *out);
+/* krg_ipc_abi_reply_out for the shm outputs (0 for others). */
+size_t krg_ipc_abi_shm_reply_out(const struct krg_ipc_reply *r, void *out, size_t cap);
+/* IPC_SET's fields from a caller's struct shmid64_ds. */
+void krg_ipc_abi_shm_setbuf(const void *shmid_ds, struct krg_ipc_setbuf *out);
+
 /* mtype of a caller's msgbuf (its first 8 bytes), and back. */
 int64_t krg_ipc_abi_mtype_get(const void *msgbuf);
 void krg_ipc_abi_mtype_put(int64_t mtype, void *msgbuf);

@@ -34,7 +34,7 @@
 
 /* ---- identities -------------------------------------------------------- */
 
-/* Kinds of object. SHM is reserved for the shared-memory work. */
+/* Kinds of object. */
 enum krg_ipc_kind {
 	KRG_IPC_MSG = 1,
 	KRG_IPC_SEM = 2,
@@ -56,6 +56,7 @@ static inline int32_t krg_ipc_id_make(int32_t idx, int32_t seq) { return idx + s
 #define KRG_IPC_CAP_IPC_OWNER    (1u << 0)  /* bypasses the mode bits */
 #define KRG_IPC_CAP_SYS_ADMIN    (1u << 1)  /* IPC_SET/IPC_RMID on others' objects */
 #define KRG_IPC_CAP_SYS_RESOURCE (1u << 2)  /* msg_qbytes above msgmnb */
+#define KRG_IPC_CAP_IPC_LOCK     (1u << 3)  /* SHM_LOCK/SHM_UNLOCK on others' segments */
 
 /* The caller's credentials, as the kernel would see them at the syscall. */
 struct krg_ipc_cred {
@@ -84,6 +85,15 @@ enum krg_ipc_op {
 	KRG_IPC_OP_SEMGET = 5,
 	KRG_IPC_OP_SEMOP  = 6,   /* semop and semtimedop (has_timeout) */
 	KRG_IPC_OP_SEMCTL = 7,
+	KRG_IPC_OP_SHMGET = 8,   /* key, size, flags */
+	KRG_IPC_OP_SHMCTL = 9,   /* id, cmd, set */
+	/* A node attaches / detaches one mapping of segment id (the node's
+	 * kernel does the mapping: docs/dsm.md). SHMAT checks the permission
+	 * of flags (SHM_RDONLY, SHM_EXEC), counts the attachment and answers
+	 * the segment's stat (its size); SHMDT uncounts one and destroys a
+	 * segment marked by IPC_RMID at its last detach. */
+	KRG_IPC_OP_SHMAT  = 10,
+	KRG_IPC_OP_SHMDT  = 11,
 };
 
 /* One semop operation (struct sembuf's fields, portable). */
@@ -130,6 +140,7 @@ struct krg_ipc_req {
 	const uint16_t *vals;     /* SETALL: values the caller's array held */
 	uint32_t nvals;           /* fewer than the set's nsems -> EFAULT; extra ignored */
 	struct krg_ipc_setbuf set;/* IPC_SET */
+	uint64_t size;            /* shmget: the segment's size in bytes */
 };
 
 /* The portable form of ipc_perm. */
@@ -169,6 +180,27 @@ struct krg_ipc_seminfo {
 	int32_t semmap, semmni, semmns, semmnu, semmsl, semopm, semume, semusz, semvmx, semaem;
 };
 
+/* shmid_ds (IPC_STAT, SHM_STAT, SHM_STAT_ANY; SHMAT's answer). perm.mode
+ * carries SHM_DEST (01000) and SHM_LOCKED (02000) as Linux reports them. */
+struct krg_ipc_shm_stat {
+	struct krg_ipc_perm perm;
+	uint64_t segsz;
+	int64_t atime, dtime, ctime;
+	int32_t cpid, lpid;
+	uint64_t nattch;          /* attachments on every node */
+};
+
+/* struct shminfo (IPC_INFO). */
+struct krg_ipc_shminfo {
+	uint64_t shmmax, shmmin, shmmni, shmseg, shmall;
+};
+
+/* struct shm_info (SHM_INFO). shm_tot in pages. */
+struct krg_ipc_shm_info {
+	int32_t used_ids;
+	uint64_t shm_tot, shm_rss, shm_swp, swap_attempts, swap_successes;
+};
+
 /* Which structured output a reply carries. */
 enum krg_ipc_out {
 	KRG_IPC_OUT_NONE = 0,
@@ -176,6 +208,9 @@ enum krg_ipc_out {
 	KRG_IPC_OUT_SEM_STAT = 2,
 	KRG_IPC_OUT_MSGINFO = 3,
 	KRG_IPC_OUT_SEMINFO = 4,
+	KRG_IPC_OUT_SHM_STAT = 5,
+	KRG_IPC_OUT_SHMINFO = 6,
+	KRG_IPC_OUT_SHM_INFO = 7,
 };
 
 /* A call's result. Buffers are owned by the reply: release it with
@@ -198,6 +233,9 @@ struct krg_ipc_reply {
 	uint64_t serial;          /* msgsnd: the message's serial in this engine,
 	                           * for undeliverable() (0 if it went straight to
 	                           * a waiting receiver) */
+	struct krg_ipc_shm_stat shm;
+	struct krg_ipc_shminfo shminfo;
+	struct krg_ipc_shm_info shm_info;
 };
 
 void krg_ipc_reply_release(struct krg_ipc_reply *r);
@@ -210,6 +248,8 @@ struct krg_ipc_limits {
 	uint32_t msgmax, msgmnb, msgmni;
 	uint32_t semmsl, semmns, semopm, semmni;
 	uint32_t semvmx, semaem;
+	uint64_t shmmax, shmall;  /* bytes per segment; pages in all segments */
+	uint32_t shmmni;
 };
 
 /* Linux's compile-time defaults (MSGMAX 8192, MSGMNB 16384, MSGMNI 32000,
@@ -307,6 +347,9 @@ struct krg_ipc_usage {
 	uint32_t sem_count;       /* semaphore sets */
 	uint64_t sem_total;       /* semaphores in all sets */
 	int32_t sem_max_idx;      /* highest set idx, -1 if none */
+	uint32_t shm_count;       /* segments */
+	uint64_t shm_tot;         /* pages in all segments */
+	int32_t shm_max_idx;      /* highest segment idx, -1 if none */
 };
 void krg_ipc_engine_usage(const struct krg_ipc_engine *e, struct krg_ipc_usage *u);
 
@@ -317,6 +360,9 @@ int32_t krg_ipc_msginfo_fill(const struct krg_ipc_limits *l, const struct krg_ip
 		int32_t cmd, struct krg_ipc_msginfo *out);
 int32_t krg_ipc_seminfo_fill(const struct krg_ipc_limits *l, const struct krg_ipc_usage *u,
 		int32_t cmd, struct krg_ipc_seminfo *out);
+/* IPC_INFO (shminfo) or SHM_INFO (shm_info) likewise; out == the reply. */
+int32_t krg_ipc_shminfo_fill(const struct krg_ipc_limits *l, const struct krg_ipc_usage *u,
+		int32_t cmd, struct krg_ipc_reply *out);
 
 /* ---- export / import (checkpoint, rehoming, backup replica) ---------------- */
 
@@ -335,7 +381,7 @@ struct krg_ipc_undo {
 /* The whole state of one object except its parked waiters (the service
  * re-issues those where the object goes). Plain data, owned buffers. */
 struct krg_ipc_export {
-	uint32_t kind;            /* KRG_IPC_MSG or KRG_IPC_SEM */
+	uint32_t kind;            /* KRG_IPC_MSG, KRG_IPC_SEM or KRG_IPC_SHM */
 	int32_t id;
 	struct krg_ipc_perm perm;
 	int64_t stime, rtime;     /* msg: last send/receive */
@@ -352,6 +398,12 @@ struct krg_ipc_export {
 	int32_t *sempid;          /* nsems */
 	uint32_t nundos;
 	struct krg_ipc_undo *undos;
+	/* shm (the pages are the DSM's, not the engine's) */
+	uint64_t segsz;
+	int64_t atime, dtime;
+	int32_t cpid, lpid;
+	uint64_t nattch;
+	uint32_t shm_flags;       /* SHM_DEST | SHM_LOCKED */
 };
 
 /* Copy object (kind, id) out. 0, -EINVAL (no such object), -ENOMEM. */

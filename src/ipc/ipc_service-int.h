@@ -16,7 +16,7 @@ struct ipc_pend {
 	uint64_t gtoken;              /* cluster-wide: node << 48 | sequence */
 	krg_ipc_service_done_fn done;
 	void *cookie;
-	uint32_t kind;                /* KRG_IPC_MSG / KRG_IPC_SEM */
+	uint32_t kind;                /* KRG_IPC_MSG / KRG_IPC_SEM / KRG_IPC_SHM */
 	uint64_t idx;                 /* object (KDDM id) the call went to; UINT64_MAX: none yet */
 	uint8_t *call;                /* owned: the packed SYSCALL Call, for re-issue and undo */
 	size_t call_len;
@@ -53,8 +53,8 @@ struct krg_ipc_service {
 	struct krg_ipc_engine *eng;   /* owned: the objects this node homes */
 	struct krg_ipc_limits lim;
 	uint64_t (*now_fn)(void);
-	struct kddm_set *objs[3];     /* by kind: "ipc.msg", "ipc.sem" */
-	struct kddm_set *keys[3];     /* "ipc.msgkey", "ipc.semkey" */
+	struct kddm_set *objs[4];     /* by kind: "ipc.msg", "ipc.sem", "ipc.shm" */
+	struct kddm_set *keys[4];     /* "ipc.msgkey", "ipc.semkey", "ipc.shmkey" */
 	struct kddm_set *nodes;       /* "ipc.node": calls to one node */
 	struct ipc_pend *by_token[IPC_PEND_BUCKETS];
 	struct ipc_pend *by_gtoken[IPC_PEND_BUCKETS];

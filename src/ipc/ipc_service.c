@@ -270,7 +270,7 @@ static void usage_cb(struct kddm *k, int status, const uint8_t *out, size_t len,
 {
 	struct info_ctx *ic = data;
 	Krg__Ipc__Answer *a = status == 0 ? krg__ipc__answer__unpack(NULL, len, out) : NULL;
-	if (a && a->n_usage == 7) {
+	if (a && (a->n_usage == 7 || a->n_usage == 10)) {
 		struct krg_ipc_usage *u = &ic->sum;
 		u->msq_count += (uint32_t)a->usage[0];
 		u->msg_count += (uint64_t)a->usage[1];
@@ -281,6 +281,12 @@ static void usage_cb(struct kddm *k, int status, const uint8_t *out, size_t len,
 		u->sem_total += (uint64_t)a->usage[5];
 		if (a->usage[6] > u->sem_max_idx)
 			u->sem_max_idx = (int32_t)a->usage[6];
+		if (a->n_usage == 10) {
+			u->shm_count += (uint32_t)a->usage[7];
+			u->shm_tot += (uint64_t)a->usage[8];
+			if (a->usage[9] > u->shm_max_idx)
+				u->shm_max_idx = (int32_t)a->usage[9];
+		}
 	}
 	if (a)
 		krg__ipc__answer__free_unpacked(a, NULL);
@@ -292,6 +298,8 @@ static void usage_cb(struct kddm *k, int status, const uint8_t *out, size_t len,
 		if (ic->req.op == KRG_IPC_OP_MSGCTL) {
 			r.out = KRG_IPC_OUT_MSGINFO;
 			r.ret = krg_ipc_msginfo_fill(&ic->svc->lim, &ic->sum, ic->req.cmd, &r.msginfo);
+		} else if (ic->req.op == KRG_IPC_OP_SHMCTL) {
+			r.ret = krg_ipc_shminfo_fill(&ic->svc->lim, &ic->sum, ic->req.cmd, &r);
 		} else {
 			r.out = KRG_IPC_OUT_SEMINFO;
 			r.ret = krg_ipc_seminfo_fill(&ic->svc->lim, &ic->sum, ic->req.cmd, &r.seminfo);
@@ -326,6 +334,8 @@ static int ask_every_node(struct krg_ipc_service *svc, Krg__Ipc__CallOp op, kddm
 
 static bool is_info(const struct krg_ipc_req *r)
 {
+	if (r->op == KRG_IPC_OP_SHMCTL)
+		return r->cmd == 3 || r->cmd == 14; /* IPC_INFO, SHM_INFO */
 	if (r->op != KRG_IPC_OP_MSGCTL && r->op != KRG_IPC_OP_SEMCTL)
 		return false;
 	/* IPC_INFO 3, MSG_INFO 12, SEM_INFO 19 */
@@ -337,6 +347,8 @@ static bool by_index(const struct krg_ipc_req *r)
 	/* MSG_STAT 11, MSG_STAT_ANY 13, SEM_STAT 18, SEM_STAT_ANY 20: id is an index */
 	if (r->op == KRG_IPC_OP_MSGCTL)
 		return r->cmd == 11 || r->cmd == 13;
+	if (r->op == KRG_IPC_OP_SHMCTL)
+		return r->cmd == 13 || r->cmd == 15; /* SHM_STAT, SHM_STAT_ANY */
 	return r->op == KRG_IPC_OP_SEMCTL && (r->cmd == 18 || r->cmd == 20);
 }
 
@@ -345,7 +357,7 @@ static bool by_index(const struct krg_ipc_req *r)
 int krg_ipc_service_submit(struct krg_ipc_service *svc, const struct krg_ipc_caller *who,
 			   const struct krg_ipc_req *req, uint64_t token, krg_ipc_service_done_fn done, void *cookie)
 {
-	if (!who || !req || !done || req->op < KRG_IPC_OP_MSGGET || req->op > KRG_IPC_OP_SEMCTL)
+	if (!who || !req || !done || req->op < KRG_IPC_OP_MSGGET || req->op > KRG_IPC_OP_SHMDT)
 		return -EINVAL;
 	if (find_token(svc, token))
 		return -EBUSY;
@@ -386,7 +398,7 @@ int krg_ipc_service_submit(struct krg_ipc_service *svc, const struct krg_ipc_cal
 	p->gnext = svc->by_gtoken[g];
 	svc->by_gtoken[g] = p;
 
-	bool get = req->op == KRG_IPC_OP_MSGGET || req->op == KRG_IPC_OP_SEMGET;
+	bool get = req->op == KRG_IPC_OP_MSGGET || req->op == KRG_IPC_OP_SEMGET || req->op == KRG_IPC_OP_SHMGET;
 	if (get && req->key == IPC_PRIVATE_KEY) {
 		/* A private object lives where it is created: here. */
 		struct krg_ipc_reply rep;
@@ -408,7 +420,7 @@ int krg_ipc_service_submit(struct krg_ipc_service *svc, const struct krg_ipc_cal
 		ic->svc = svc;
 		ic->gtoken = p->gtoken;
 		ic->req = *req;
-		ic->sum.msq_max_idx = ic->sum.sem_max_idx = -1;
+		ic->sum.msq_max_idx = ic->sum.sem_max_idx = ic->sum.shm_max_idx = -1;
 		ask_every_node(svc, KRG__IPC__CALL_OP__USAGE, usage_cb, ic, &ic->waiting);
 	} else if (req->id < 0) {
 		answer_now(svc, p, -EINVAL);
@@ -622,14 +634,14 @@ void ipc_service_close(struct krg_ipc_service *svc)
 	/* The sets' objects go without touching the engine, then the engine
 	 * with everything in it. */
 	svc->in_engine = true;
-	for (int kind = KRG_IPC_MSG; kind <= KRG_IPC_SEM; kind++) {
+	for (int kind = KRG_IPC_MSG; kind <= KRG_IPC_SHM; kind++) {
 		kddm_set_free(svc->objs[kind]);
 		kddm_set_free(svc->keys[kind]);
 	}
 	kddm_set_free(svc->nodes);
 	krg_ipc_engine_free(svc->eng);
 	svc->eng = NULL;
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		svc->objs[i] = svc->keys[i] = NULL;
 	svc->nodes = NULL;
 	for (size_t b = 0; b < IPC_PEND_BUCKETS; b++)

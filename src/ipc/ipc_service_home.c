@@ -25,7 +25,7 @@ uint64_t ipc_now(struct krg_ipc_service *svc)
 
 uint32_t ipc_kind_of(uint32_t op)
 {
-	return op <= KRG_IPC_OP_MSGCTL ? KRG_IPC_MSG : KRG_IPC_SEM;
+	return op <= KRG_IPC_OP_MSGCTL ? KRG_IPC_MSG : op <= KRG_IPC_OP_SEMCTL ? KRG_IPC_SEM : KRG_IPC_SHM;
 }
 
 int ipc_call_pack(const Krg__Ipc__Call *c, uint8_t **buf, size_t *len)
@@ -181,6 +181,12 @@ static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t
 	}
 	m.n_undos = x.nundos;
 	m.undos = up;
+	if (x.kind == KRG_IPC_SHM) {
+		m.has_segsz = m.has_atime = m.has_dtime = m.has_cpid = m.has_lpid = true;
+		m.has_nattch = m.has_shm_flags = true;
+		m.segsz = x.segsz, m.atime = x.atime, m.dtime = x.dtime, m.cpid = x.cpid, m.lpid = x.lpid;
+		m.nattch = x.nattch, m.shm_flags = x.shm_flags;
+	}
 	*len = krg__ipc__object__get_packed_size(&m);
 	*buf = malloc(*len ? *len : 1);
 	if (*buf) {
@@ -205,7 +211,7 @@ static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size
 	uint16_t *semval = NULL;
 	struct krg_ipc_undo *undos = NULL;
 	int16_t *adj = NULL;
-	if ((m->kind != KRG_IPC_MSG && m->kind != KRG_IPC_SEM) || m->id < 0 ||
+	if ((m->kind != KRG_IPC_MSG && m->kind != KRG_IPC_SEM && m->kind != KRG_IPC_SHM) || m->id < 0 ||
 	    (uint64_t)krg_ipc_id_idx(m->id) != idx || m->n_semval != m->n_sempid || m->n_semval > 65536 ||
 	    m->n_undos > 1u << 20)
 		goto out;
@@ -214,6 +220,8 @@ static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size
 	ipcw_perm_from(m->perm, &x.perm);
 	x.stime = m->stime, x.rtime = m->rtime, x.otime = m->otime, x.ctime = m->ctime;
 	x.qbytes = m->qbytes, x.lspid = m->lspid, x.lrpid = m->lrpid;
+	x.segsz = m->segsz, x.atime = m->atime, x.dtime = m->dtime, x.cpid = m->cpid, x.lpid = m->lpid;
+	x.nattch = m->nattch, x.shm_flags = m->shm_flags;
 	r = -ENOMEM;
 	msgs = calloc(m->n_msgs + 1, sizeof(*msgs));
 	semval = calloc(m->n_semval + 1, sizeof(*semval));
@@ -369,7 +377,14 @@ static void forget_key(struct krg_ipc_service *svc, uint32_t kind, int32_t key, 
 
 static bool is_rmid(const struct krg_ipc_req *r)
 {
-	return (r->op == KRG_IPC_OP_MSGCTL || r->op == KRG_IPC_OP_SEMCTL) && r->cmd == 0 /* IPC_RMID */;
+	return (r->op == KRG_IPC_OP_MSGCTL || r->op == KRG_IPC_OP_SEMCTL || r->op == KRG_IPC_OP_SHMCTL) &&
+	       r->cmd == 0 /* IPC_RMID */;
+}
+
+/* A segment marked by IPC_RMID lives on until its last detach. */
+static bool engine_has(struct krg_ipc_service *svc, uint32_t kind, int32_t id)
+{
+	return krg_ipc_engine_next(svc->eng, kind, krg_ipc_id_idx(id)) == id;
 }
 
 /* SYSCALL at the object's home. */
@@ -385,9 +400,10 @@ static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64
 	}
 	struct ipc_obj *o = *objp;
 	struct krg_ipc_reply reply = { 0 };
-	bool by_index = (req.op == KRG_IPC_OP_MSGCTL || req.op == KRG_IPC_OP_SEMCTL) &&
-			(req.cmd == 11 || req.cmd == 13 || req.cmd == 18 || req.cmd == 20);
-	bool get = req.op == KRG_IPC_OP_MSGGET || req.op == KRG_IPC_OP_SEMGET;
+	bool by_index = ((req.op == KRG_IPC_OP_MSGCTL || req.op == KRG_IPC_OP_SEMCTL) &&
+			 (req.cmd == 11 || req.cmd == 13 || req.cmd == 18 || req.cmd == 20)) ||
+			(req.op == KRG_IPC_OP_SHMCTL && (req.cmd == 13 || req.cmd == 15));
+	bool get = req.op == KRG_IPC_OP_MSGGET || req.op == KRG_IPC_OP_SEMGET || req.op == KRG_IPC_OP_SHMGET;
 	if (!o && !by_index) {
 		/* No object at this index here: a get sent by a stale key
 		 * entry, or an id that does not (or no longer) exist. */
@@ -407,9 +423,10 @@ static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64
 		finish(svc, s, idx, c, r, false, NULL);
 		return;
 	}
-	if (o && is_rmid(&req) && reply.ret == 0) {
-		if (key)
-			forget_key(svc, o->kind, key, o->id);
+	if (o && is_rmid(&req) && reply.ret == 0 && key)
+		forget_key(svc, o->kind, key, o->id);
+	if (o && reply.ret >= 0 && !engine_has(svc, o->kind, o->id)) {
+		/* removed: IPC_RMID, or a marked segment's last SHMDT */
 		free(o);
 		*objp = NULL;
 	}
@@ -457,7 +474,8 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 static void obj_node_down(struct kddm_set *s, uint32_t node)
 {
 	struct krg_ipc_service *svc = kddm_set_data(s);
-	ipc_node_down(svc, s == svc->objs[KRG_IPC_MSG] ? KRG_IPC_MSG : KRG_IPC_SEM, node);
+	ipc_node_down(svc, s == svc->objs[KRG_IPC_MSG] ? KRG_IPC_MSG
+			   : s == svc->objs[KRG_IPC_SEM] ? KRG_IPC_SEM : KRG_IPC_SHM, node);
 }
 
 static const struct kddm_set_ops obj_ops = {
@@ -666,9 +684,10 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 	} else if (m->op == KRG__IPC__CALL_OP__USAGE) {
 		struct krg_ipc_usage u;
 		krg_ipc_engine_usage(svc->eng, &u);
-		int64_t f[7] = { u.msq_count, (int64_t)u.msg_count, (int64_t)u.msg_bytes, u.msq_max_idx,
-				 u.sem_count, (int64_t)u.sem_total, u.sem_max_idx };
-		a.n_usage = 7;
+		int64_t f[10] = { u.msq_count, (int64_t)u.msg_count, (int64_t)u.msg_bytes, u.msq_max_idx,
+				  u.sem_count, (int64_t)u.sem_total, u.sem_max_idx,
+				  u.shm_count, (int64_t)u.shm_tot, u.shm_max_idx };
+		a.n_usage = 10;
 		a.usage = f;
 		ipc_answer(c, 0, &a);
 	} else if (m->op == KRG__IPC__CALL_OP__LIST) {
@@ -705,7 +724,7 @@ static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a)
 {
 	size_t n = 0, cap = 0;
 	struct krg_ipc_export *xs = NULL;
-	for (uint32_t kind = KRG_IPC_MSG; kind <= KRG_IPC_SEM; kind++) {
+	for (uint32_t kind = KRG_IPC_MSG; kind <= KRG_IPC_SHM; kind++) {
 		for (int32_t id = krg_ipc_engine_next(svc->eng, kind, 0); id >= 0;
 		     id = krg_ipc_engine_next(svc->eng, kind, krg_ipc_id_idx(id) + 1)) {
 			if (n == cap) {
@@ -746,7 +765,7 @@ static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a)
 			for (uint32_t j = 0; j < xs[i].nmsgs; j++)
 				o->cbytes += xs[i].msgs[j].len;
 			o->qbytes = xs[i].qbytes;
-		} else {
+		} else if (xs[i].kind == KRG_IPC_SEM) {
 			o->has_nsems = true;
 			o->nsems = xs[i].nsems;
 		}
@@ -773,6 +792,8 @@ int ipc_home_sets(struct krg_ipc_service *svc)
 	    (r = kddm_set_new(svc->k, "ipc.sem", &obj_ops, svc, &svc->objs[KRG_IPC_SEM])) < 0 ||
 	    (r = kddm_set_new(svc->k, "ipc.msgkey", &key_ops, svc, &svc->keys[KRG_IPC_MSG])) < 0 ||
 	    (r = kddm_set_new(svc->k, "ipc.semkey", &key_ops, svc, &svc->keys[KRG_IPC_SEM])) < 0 ||
+	    (r = kddm_set_new(svc->k, "ipc.shm", &obj_ops, svc, &svc->objs[KRG_IPC_SHM])) < 0 ||
+	    (r = kddm_set_new(svc->k, "ipc.shmkey", &key_ops, svc, &svc->keys[KRG_IPC_SHM])) < 0 ||
 	    (r = kddm_set_new(svc->k, "ipc.node", &node_ops, svc, &svc->nodes)) < 0)
 		return r;
 	return 0;

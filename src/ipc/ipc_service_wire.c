@@ -102,6 +102,8 @@ int ipcw_req_to(const struct krg_ipc_req *r, Krg__Ipc__Req *m, void **scratch)
 	m->set_gid = r->set.gid;
 	m->set_mode = r->set.mode;
 	m->set_qbytes = r->set.qbytes;
+	m->has_size = r->size != 0;
+	m->size = r->size;
 	return 0;
 }
 
@@ -110,7 +112,7 @@ int ipcw_req_from(const Krg__Ipc__Req *m, struct krg_ipc_req *r, void **scratch)
 {
 	*scratch = NULL;
 	if (!m || m->n_sops > MAX_SOPS || m->n_vals > MAX_VALS || m->op < KRG_IPC_OP_MSGGET ||
-	    m->op > KRG_IPC_OP_SEMCTL)
+	    m->op > KRG_IPC_OP_SHMDT)
 		return -EBADMSG;
 	memset(r, 0, sizeof(*r));
 	r->op = m->op;
@@ -169,6 +171,7 @@ int ipcw_req_from(const Krg__Ipc__Req *m, struct krg_ipc_req *r, void **scratch)
 	r->set.gid = m->set_gid;
 	r->set.mode = m->set_mode;
 	r->set.qbytes = m->set_qbytes;
+	r->size = m->size;
 	return 0;
 }
 
@@ -221,6 +224,25 @@ static size_t out_fields(const struct krg_ipc_reply *r, int64_t f[16])
 		f[5] = i->semopm, f[6] = i->semume, f[7] = i->semusz, f[8] = i->semvmx, f[9] = i->semaem;
 		return 10;
 	}
+	case KRG_IPC_OUT_SHM_STAT: {
+		/* perm carries the 9 mode bits; SHM_DEST/SHM_LOCKED go in f[7] */
+		const struct krg_ipc_shm_stat *s = &r->shm;
+		f[0] = (int64_t)s->segsz, f[1] = s->atime, f[2] = s->dtime, f[3] = s->ctime;
+		f[4] = s->cpid, f[5] = s->lpid, f[6] = (int64_t)s->nattch, f[7] = s->perm.mode & ~0777u;
+		return 8;
+	}
+	case KRG_IPC_OUT_SHMINFO: {
+		const struct krg_ipc_shminfo *i = &r->shminfo;
+		f[0] = (int64_t)i->shmmax, f[1] = (int64_t)i->shmmin, f[2] = (int64_t)i->shmmni;
+		f[3] = (int64_t)i->shmseg, f[4] = (int64_t)i->shmall;
+		return 5;
+	}
+	case KRG_IPC_OUT_SHM_INFO: {
+		const struct krg_ipc_shm_info *i = &r->shm_info;
+		f[0] = i->used_ids, f[1] = (int64_t)i->shm_tot, f[2] = (int64_t)i->shm_rss;
+		f[3] = (int64_t)i->shm_swp, f[4] = (int64_t)i->swap_attempts, f[5] = (int64_t)i->swap_successes;
+		return 6;
+	}
 	}
 	return 0;
 }
@@ -249,8 +271,10 @@ int ipcw_reply_to(const struct krg_ipc_reply *r, Krg__Ipc__Reply *m, Krg__Ipc__P
 	}
 	m->has_out = true;
 	m->out = r->out;
-	if (r->out == KRG_IPC_OUT_MSQ_STAT || r->out == KRG_IPC_OUT_SEM_STAT) {
-		ipcw_perm_to(r->out == KRG_IPC_OUT_MSQ_STAT ? &r->msq.perm : &r->sem.perm, perm);
+	if (r->out == KRG_IPC_OUT_MSQ_STAT || r->out == KRG_IPC_OUT_SEM_STAT ||
+	    r->out == KRG_IPC_OUT_SHM_STAT) {
+		ipcw_perm_to(r->out == KRG_IPC_OUT_MSQ_STAT ? &r->msq.perm
+			     : r->out == KRG_IPC_OUT_SEM_STAT ? &r->sem.perm : &r->shm.perm, perm);
 		m->perm = perm;
 	}
 	m->n_fields = out_fields(r, fields);
@@ -272,9 +296,10 @@ int ipcw_reply_from(const Krg__Ipc__Reply *m, struct krg_ipc_reply *r)
 	r->ret = m->ret;
 	r->mtype = m->mtype;
 	r->out = m->has_out ? m->out : 0;
-	static const size_t want[] = { 0, 8, 3, 8, 10 };
-	if (r->out > KRG_IPC_OUT_SEMINFO || m->n_fields != want[r->out] ||
-	    ((r->out == KRG_IPC_OUT_MSQ_STAT || r->out == KRG_IPC_OUT_SEM_STAT) && !m->perm))
+	static const size_t want[] = { 0, 8, 3, 8, 10, 8, 5, 6 };
+	bool has_perm = r->out == KRG_IPC_OUT_MSQ_STAT || r->out == KRG_IPC_OUT_SEM_STAT ||
+			r->out == KRG_IPC_OUT_SHM_STAT;
+	if (r->out > KRG_IPC_OUT_SHM_INFO || m->n_fields != want[r->out] || (has_perm && !m->perm))
 		return -EBADMSG;
 	const int64_t *f = m->fields;
 	switch (r->out) {
@@ -299,6 +324,29 @@ int ipcw_reply_from(const Krg__Ipc__Reply *m, struct krg_ipc_reply *r)
 		i->semmap = i32(f[0]), i->semmni = i32(f[1]), i->semmns = i32(f[2]), i->semmnu = i32(f[3]);
 		i->semmsl = i32(f[4]), i->semopm = i32(f[5]), i->semume = i32(f[6]), i->semusz = i32(f[7]);
 		i->semvmx = i32(f[8]), i->semaem = i32(f[9]);
+		break;
+	}
+	case KRG_IPC_OUT_SHM_STAT: {
+		struct krg_ipc_shm_stat *s = &r->shm;
+		if (f[7] & ~(int64_t)03000) /* only SHM_DEST | SHM_LOCKED */
+			return -EBADMSG;
+		ipcw_perm_from(m->perm, &s->perm);
+		s->perm.mode |= (uint32_t)f[7];
+		s->segsz = (uint64_t)f[0], s->atime = f[1], s->dtime = f[2], s->ctime = f[3];
+		s->cpid = i32(f[4]), s->lpid = i32(f[5]), s->nattch = (uint64_t)f[6];
+		break;
+	}
+	case KRG_IPC_OUT_SHMINFO: {
+		struct krg_ipc_shminfo *i = &r->shminfo;
+		i->shmmax = (uint64_t)f[0], i->shmmin = (uint64_t)f[1], i->shmmni = (uint64_t)f[2];
+		i->shmseg = (uint64_t)f[3], i->shmall = (uint64_t)f[4];
+		break;
+	}
+	case KRG_IPC_OUT_SHM_INFO: {
+		struct krg_ipc_shm_info *i = &r->shm_info;
+		i->used_ids = i32(f[0]), i->shm_tot = (uint64_t)f[1], i->shm_rss = (uint64_t)f[2];
+		i->shm_swp = (uint64_t)f[3], i->swap_attempts = (uint64_t)f[4];
+		i->swap_successes = (uint64_t)f[5];
 		break;
 	}
 	}

@@ -251,7 +251,7 @@ int cmd_checkpoint(int argc, char **argv)
 		return KRG_EXIT_USAGE;
 	}
 	if (cmd.freeze) {
-		struct ckpt_error err = { { 0 } };
+		struct ckpt_error err = { 0 };
 		size_t n = 0;
 		if (ckpt_app_freeze((pid_t)krg_procid_pid(id), cmd.freeze > 0, &n, &err) < 0) {
 			fprintf(stderr, "krg checkpoint: %s\n", err.msg);
@@ -266,7 +266,7 @@ int cmd_checkpoint(int argc, char **argv)
 		fprintf(stderr, "krg checkpoint: --dir takes a pid of this node, not a cluster id\n");
 		return KRG_EXIT_USAGE;
 	}
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	krg_ckpt_progress("krg checkpoint");
 	if (ckpt_dump((pid_t)id, dir, &o, &err) < 0) {
 		fprintf(stderr, "krg checkpoint: %s\n", err.msg);

@@ -43,7 +43,7 @@ int cmd_image(int argc, char **argv)
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	if (ckpt_image_show(argv[optind], json, stdout, &err) < 0) {
 		fprintf(stderr, "krg image show: %s\n", err.msg);
 		return 1;

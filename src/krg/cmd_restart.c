@@ -267,7 +267,7 @@ int cmd_restart(int argc, char **argv)
 		usage(stderr);
 		return KRG_EXIT_USAGE;
 	}
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	pid_t pid;
 	struct ckpt_restore_opts ro = { 0 };
 	if (replace_tty) {

@@ -47,7 +47,7 @@ static void print_json(const Krg__Ipc__Status *st)
 	for (size_t i = 0; i < st->n_objs; i++) {
 		const Krg__Ipc__ObjInfo *o = st->objs[i];
 		krg_json_begin_object(&j, NULL);
-		krg_json_string(&j, "kind", o->kind == KRG_IPC_MSG ? "msg" : "sem");
+		krg_json_string(&j, "kind", o->kind == KRG_IPC_MSG ? "msg" : o->kind == KRG_IPC_SEM ? "sem" : "shm");
 		char key[16];
 		snprintf(key, sizeof(key), "0x%08x", (uint32_t)o->perm->key);
 		krg_json_string(&j, "key", key);
@@ -87,7 +87,7 @@ static void print_text(const Krg__Ipc__Status *st)
 		else
 			snprintf(size, sizeof(size), "%llu sem", (unsigned long long)o->nsems);
 		users_text(o->users, users, sizeof(users));
-		printf("%-4s 0x%08x %-10d %-6u %-6u %04o  %-5u %-12s %s\n", o->kind == KRG_IPC_MSG ? "msg" : "sem",
+		printf("%-4s 0x%08x %-10d %-6u %-6u %04o  %-5u %-12s %s\n", o->kind == KRG_IPC_MSG ? "msg" : o->kind == KRG_IPC_SEM ? "sem" : "shm",
 		       (uint32_t)o->perm->key, o->id, o->perm->uid, o->perm->gid, o->perm->mode, o->home, size, users);
 	}
 }

@@ -14,17 +14,21 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <sodium.h>
+#include <systemd/sd-daemon.h>
 #include <uv.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
 #include "ipc/ipc_service.h"
 #include "kdfs/kdfs.h"
+#include "fsview/fsview.h"
 #include "lib/config.h"
 #include "lib/fault.h"
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
 #include "krgd/ipc_glue.h"
+#include "krgd/metrics_http.h"
+#include "krgd/metrics_page.h"
 #include "proc/ckptsvc.h"
 #include "proc/exec.h"
 #include "proc/migrate.h"
@@ -47,6 +51,8 @@ struct daemon {
 	struct krg_ipc_glue icpt;      /* IPC interception: listeners and their backend */
 	struct krg_ipc_service *ipc;   /* kept after stop (its handlers point at it) */
 	struct krg_kdfs *kdfs;         /* stores freed once the cluster is closed */
+	struct krg_metrics_src metrics_src;
+	struct krg_metrics_http *metrics; /* metrics_listen; NULL when off */
 	uv_signal_t sigterm, sigint;
 	uv_timer_t stop_timer;
 	bool stopping;
@@ -80,6 +86,10 @@ static void cluster_closed(void *data)
 	if (d->net)
 		krg_net_close(d->net, NULL, NULL);
 	d->net = NULL;
+	/* Its pipes are closed by now (closed at stop, a loop turn ago), and
+	 * the transport, closed, calls its handler no more. */
+	krg_fsview_free(d->services.fsview);
+	d->services.fsview = NULL;
 	krg_api_server_close(d->api);
 	d->api = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -94,6 +104,12 @@ static void daemon_stop(struct daemon *d, int code)
 	d->stopping = true;
 	d->exit_code = code;
 	log_info("stopping");
+	/* systemd (Type=notify) shows "deactivating" until we exit; a no-op
+	 * without $NOTIFY_SOCKET. */
+	sd_notify(0, "STOPPING=1");
+	/* Metrics first: the page reads the services stopped below. */
+	krg_metrics_http_stop(d->metrics);
+	d->metrics = NULL;
 	/* Services first (they use the layers below), then membership. */
 	krg_kdfs_stop(d->kdfs);
 	/* The listeners before the service they call; no new application
@@ -102,6 +118,7 @@ static void daemon_stop(struct daemon *d, int code)
 	krg_ipc_glue_stop(&d->icpt);
 	krg_ipc_service_stop(d->ipc);
 	krg_migsvc_stop(d->mig);
+	krg_fsview_stop(d->services.fsview);
 	krg_sched_stop(d->sched);
 	krg_ckptsvc_stop(d->ckpt);
 	d->ckpt = NULL;
@@ -338,7 +355,9 @@ int main(int argc, char **argv)
 	d.services = (struct krg_services){
 		.loop = &d.loop, .cfg = &d.cfg, .net = d.net, .api = d.api, .cluster = d.cluster,
 	};
-	r = krg_proc_table_start(&d.services, &d.table, err, sizeof(err));
+	r = krg_fsview_new(&d.loop, &d.cfg, d.net, &d.services.fsview, err, sizeof(err));
+	if (r == 0)
+		r = krg_proc_table_start(&d.services, &d.table, err, sizeof(err));
 	d.services.table = d.table;
 	if (r == 0)
 		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
@@ -363,6 +382,17 @@ int main(int argc, char **argv)
 		return refuse("%s", err);
 	}
 
+	if (d.cfg.metrics_port) {
+		d.metrics_src = (struct krg_metrics_src){ .cfg = &d.cfg, .cluster = d.cluster, .table = d.table };
+		r = krg_metrics_http_start(&d.loop, d.cfg.metrics_host, d.cfg.metrics_port, krg_metrics_page_loop,
+					   krg_metrics_page_thread, &d.metrics_src, &d.metrics, err, sizeof(err));
+		if (r < 0) {
+			krg_api_server_close(d.api);
+			return refuse("%s", err);
+		}
+		log_info("metrics on http://%s:%u/metrics", d.cfg.metrics_host, (unsigned)d.cfg.metrics_port);
+	}
+
 	uv_signal_init(&d.loop, &d.sigterm);
 	uv_signal_init(&d.loop, &d.sigint);
 	d.sigterm.data = d.sigint.data = &d;
@@ -377,9 +407,16 @@ int main(int argc, char **argv)
 			log_warn("cannot notify parent: %s", strerror(errno));
 		close(ready_fd);
 	}
-	log_info("krgd %s node %u of cluster '%s' listening on %s:%u, api %s, encryption %s", "0.1.0",
+	log_info("krgd %s node %u of cluster '%s' listening on %s:%u, api %s, encryption %s", KRG_VERSION,
 		 d.cfg.node_id, d.cfg.cluster_name, self->host, self->port, d.cfg.api_socket,
 		 d.cfg.encrypt ? "on" : "off");
+	/* Under systemd (Type=notify): the API socket serves and every service
+	 * runs, so `systemctl start krgd` returns and units ordered after it
+	 * may use krg. MAINPID: with --daemon this is the child. */
+	r = sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=node %u of cluster '%s', api %s", (unsigned long)getpid(),
+		       d.cfg.node_id, d.cfg.cluster_name, d.cfg.api_socket);
+	if (r < 0)
+		log_warn("cannot notify systemd: %s", strerror(-r));
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	r = uv_loop_close(&d.loop);
 	if (r == UV_EBUSY)

@@ -34,6 +34,8 @@ void krg_config_defaults(struct krg_config *c)
 	c->kdfs_replicas = 2;
 	c->kdfs_repair_grace_ms = 30000;
 	c->kdfs_repair_mibps = 64;
+	c->fsview = true;
+	snprintf(c->fsview_paths, sizeof(c->fsview_paths), "/tmp /var/tmp /dev/shm /run/user");
 }
 
 const char *krg_config_default_path(void)
@@ -70,6 +72,58 @@ static int parse_uint(const char *v, unsigned long max, unsigned long *out)
 	if (errno || *end || x > max)
 		return -EINVAL;
 	*out = x;
+	return 0;
+}
+
+/* metrics_listen = off | PORT | ADDRESS:PORT. A bare port is local only:
+ * the page tells who runs what, an admin opens it wider on purpose. */
+static int parse_metrics_listen(const char *v, struct krg_config *c, char *why, size_t whylen)
+{
+	char host[64] = "127.0.0.1";
+	const char *port = v;
+	const char *colon = strrchr(v, ':');
+	if (!strcmp(v, "off")) {
+		c->metrics_port = 0;
+		return 0;
+	}
+	if (colon) {
+		if ((size_t)(colon - v) >= sizeof(host) || colon == v) {
+			snprintf(why, whylen, "want off, PORT or ADDRESS:PORT");
+			return -EINVAL;
+		}
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - v), v);
+		port = colon + 1;
+	}
+	struct in_addr a;
+	char *end;
+	errno = 0;
+	unsigned long p = strtoul(port, &end, 10);
+	if (inet_pton(AF_INET, host, &a) != 1 || !*port || *end || errno || p == 0 || p > 65535) {
+		snprintf(why, whylen, "want off, PORT or ADDRESS:PORT (IPv4, port 1..65535)");
+		return -EINVAL;
+	}
+	snprintf(c->metrics_host, sizeof(c->metrics_host), "%s", host);
+	c->metrics_port = (uint16_t)p;
+	return 0;
+}
+
+/* Absolute paths, none "/" (the view covers node-local trees, not the
+ * whole system), at most 16, within the buffer. */
+static int check_fsview_paths(const char *v, char *why, size_t whylen)
+{
+	char buf[1024];
+	if (strlen(v) >= sizeof(buf)) {
+		snprintf(why, whylen, "too long (at most %zu characters)", sizeof(buf) - 1);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", v);
+	int n = 0;
+	for (char *save, *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+		if (t[0] != '/' || !strcmp(t, "/") || ++n > 16) {
+			snprintf(why, whylen, "want up to 16 absolute paths other than /, space separated ('%s')", t);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 
@@ -252,6 +306,14 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			if (r == 0 && u == 0)
 				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
 			c->kdfs_repair_mibps = (unsigned)u;
+		} else if (!strcmp(k, "metrics_listen")) {
+			r = parse_metrics_listen(v, c, why, sizeof(why));
+		} else if (!strcmp(k, "fsview")) {
+			r = parse_bool(v, &c->fsview);
+		} else if (!strcmp(k, "fsview_paths")) {
+			r = check_fsview_paths(v, why, sizeof(why));
+			if (r == 0)
+				snprintf(c->fsview_paths, sizeof(c->fsview_paths), "%s", v);
 		} else if (!strcmp(k, "log_level")) {
 			r = krg_log_parse_level(v);
 			if (r >= 0) {

@@ -46,6 +46,14 @@ struct krg_config {
 	unsigned kdfs_replicas;          /* copies of each new chunk */
 	unsigned kdfs_repair_grace_ms;   /* after a node is marked down: wait this long, then re-replicate */
 	unsigned kdfs_repair_mibps;      /* re-replication bandwidth per node, MiB/s */
+	/* Prometheus metrics over HTTP (docs/monitoring.md): off while port is 0. */
+	char metrics_host[64];           /* IPv4 address; 127.0.0.1 unless configured */
+	uint16_t metrics_port;
+	/* The file view (docs/fsview.md): node-local paths that a krg process
+	 * running away from its home sees as home's. Space separated absolute
+	 * paths; empty or fsview = off: every process sees its node's files. */
+	bool fsview;
+	char fsview_paths[1024];
 };
 
 void krg_config_defaults(struct krg_config *c);

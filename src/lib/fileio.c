@@ -60,3 +60,47 @@ int krg_rm_tree(int dirfd, const char *name, uint64_t *bytes)
 		r = -errno;
 	return r;
 }
+
+/* One level of krg_tree_bytes; fd is consumed. Depth-bounded: an image
+ * is a few levels deep, a tree deeper than 64 is not counted further. */
+static int tree_bytes_at(int fd, unsigned depth, uint64_t *bytes)
+{
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	struct dirent *e;
+	int r = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;  /* removed meanwhile */
+		if (S_ISREG(st.st_mode))
+			*bytes += (uint64_t)st.st_size;
+		else if (S_ISDIR(st.st_mode) && depth < 64) {
+			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				r = tree_bytes_at(sub, depth + 1, bytes);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int krg_tree_bytes(const char *path, uint64_t *bytes)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		*bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+		return 0;
+	}
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return tree_bytes_at(fd, 0, bytes);
+}

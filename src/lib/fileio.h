@@ -15,3 +15,7 @@ ssize_t krg_read_small(const char *path, char *buf, size_t len);
  * NULL, grows by the size of every file removed. 0, or the first -errno
  * (the rest is still tried). */
 int krg_rm_tree(int dirfd, const char *name, uint64_t *bytes);
+
+/* Sum of the sizes of the regular files under path (a file: its size),
+ * never following a symbolic link. 0 or -errno. */
+int krg_tree_bytes(const char *path, uint64_t *bytes);

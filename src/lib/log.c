@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <stdlib.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include "log.h"
 
@@ -58,8 +60,29 @@ static int64_t mono_ms(void)
 	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* Under systemd, stderr is a stream to the journal ($JOURNAL_STREAM names
+ * its device and inode): the journal stamps each line itself, and a
+ * "<N>" prefix (sd-daemon(3)) gives it the line's priority, so
+ * `journalctl -p warning -u krgd` works. Checked once, on the first line:
+ * a stderr redirected elsewhere keeps the full format. */
+static int journal_stderr = -1;
+
+static bool stderr_is_journal(void)
+{
+	if (journal_stderr < 0) {
+		const char *js = getenv("JOURNAL_STREAM");
+		unsigned long long dev, ino;
+		struct stat st;
+		journal_stderr = js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+				 (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+	}
+	return journal_stderr;
+}
+
 static void emit(enum krg_log_level lvl, const char *file, int line, const char *msg)
 {
+	/* syslog priorities: err, warning, info, debug, debug */
+	static const int prio[] = { 3, 4, 6, 7, 7 };
 	char ts[40];
 	struct timeval tv;
 	struct tm tm;
@@ -68,6 +91,14 @@ static void emit(enum krg_log_level lvl, const char *file, int line, const char 
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	const char *base = strrchr(file, '/');
 	base = base ? base + 1 : file;
+	if (stderr_is_journal()) {
+		if (lvl <= LOG_LVL_WARN)
+			fprintf(stderr, "<%d>%s %s: %s (%s:%d)\n", prio[lvl], log_tag, krg_log_level_name(lvl), msg,
+				base, line);
+		else
+			fprintf(stderr, "<%d>%s %s: %s\n", prio[lvl], log_tag, krg_log_level_name(lvl), msg);
+		return;
+	}
 	if (lvl <= LOG_LVL_WARN)
 		fprintf(stderr, "%s.%03ldZ %s %s: %s (%s:%d)\n", ts, (long)tv.tv_usec / 1000, log_tag,
 			krg_log_level_name(lvl), msg, base, line);

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include "../lib/log.h"
 #include "../lib/macro.h"
+#include "../lib/metrics.h"
 #include "proto/net.pb-c.h"
 #include "frame.h"
 #include "net.h"
@@ -316,7 +317,10 @@ static int send_env(struct conn *c, const struct krg_env *env, bool copy_body, k
 		wr->bufs[2] = uv_buf_init((char *)wr->tag, KRG_TAG_BYTES);
 		wr->nbufs = 3;
 	}
-	return conn_write(c, wr);
+	int r = conn_write(c, wr);
+	if (r == 0)
+		krg_metrics_frame(c->peer_id, c->channel, true, KRG_FRAME_HDR + plen);
+	return r;
 }
 
 static int send_simple(struct conn *c, const char *type, uint64_t req_id, bool is_reply, int status,
@@ -590,6 +594,8 @@ static void session_frame(struct conn *c, uint8_t *f, size_t len)
 		log_warn("dropping connection to node %u at %s: frame failed authentication", c->peer_id, c->addr);
 		return conn_close(c, LOG_LVL_DEBUG, "bad frame");
 	}
+	/* Counted once authenticated: what a peer really sent us. */
+	krg_metrics_frame(c->peer_id, c->channel, false, KRG_FRAME_HDR + len);
 	struct krg_env env;
 	if (krg_env_decode(f, (size_t)pl, &env) < 0 || env.type_len > KRG_TYPE_MAX) {
 		log_warn("dropping connection to node %u at %s: malformed envelope", c->peer_id, c->addr);

@@ -15,7 +15,8 @@ void krg_migsvc_stop(struct krg_migsvc *m);
 
 /* For the process table: 0 an ordinary krg process; 1 a migrant running
  * here (*id its cluster-wide id, *home its home node); 2 not to be listed
- * (a deputy: the migrant is listed where it runs; a holder or worker). */
+ * (a deputy: the migrant is listed where it runs; a holder or worker;
+ * a krg-fsview of the file view). */
 int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home);
 
 /* Told once a move started by krg_migsvc_move ended: status 0 or -errno,

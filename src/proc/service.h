@@ -12,6 +12,7 @@ struct krg_cluster;
 struct krg_proc_table;
 struct krg_sched;
 struct krg_intercept;
+struct krg_fsview;
 
 struct krg_services {
 	uv_loop_t *loop;
@@ -21,5 +22,6 @@ struct krg_services {
 	struct krg_cluster *cluster;    /* borrowed */
 	struct krg_proc_table *table;   /* set once the process table service runs */
 	struct krg_sched *sched;        /* set once the scheduler runs (placement, capabilities) */
+	struct krg_fsview *fsview;      /* the file view (fsview/fsview.h); NULL: off */
 	struct krg_intercept *intercept; /* IPC interception (ipc/intercept_svc.h); NULL: krg processes use the node's own IPC */
 };

@@ -29,3 +29,7 @@ int krg_proc_table_node(struct krg_proc_table *t, uint32_t id, struct krg_node_f
  * broadcasts (the table samples load and memory, the scheduler I/O and
  * CPU use: each figure is sampled once). */
 void krg_proc_table_set_probes(struct krg_proc_table *t, double io_kbps, double cpu_used);
+/* krg processes of this node (as `krg ps` lists them) by state letter of
+ * /proc/PID/stat: counts['R'], counts['S'], counts['Z'], ... For the
+ * metrics page (docs/monitoring.md). Loop thread. 0 or -errno. */
+int krg_proc_table_states(uint32_t counts[128]);

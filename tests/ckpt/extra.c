@@ -93,7 +93,7 @@ int main(int argc, char **argv)
 	snprintf(p, sizeof(p), "%s/ready", dir);
 	for (int i = 0; i < 3000 && access(p, F_OK) < 0; i++)
 		sleep_ms(10);
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	struct ckpt_dump_opts d = { .process_only = true, .kill = true };
 	if (ckpt_dump(r, img, &d, &err) < 0)
 		return fail("dump: %s%ld", err.msg, 0);

@@ -8,7 +8,7 @@
  * mig.* (mig_msg.c, and mig.file's hand decoder), ckpt.* (ckpt_msg.c),
  * node.load and proc.kill (table_msg.c), sched.capset's text
  * (capset_msg.c), the messages that carry another encoded
- * message (cluster.propose, cluster.nodes) down to the inner one, and the
+ * message (cluster.propose, cluster.nodes, fsview.req) down to the inner one, and the
  * protobuf of every other type. The input is the Envelope's bytes.
  * Build and run: scripts/fuzz.sh SECONDS peer. */
 #include <stdbool.h>
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "net/frame.h"
+#include "fsview/fsview_msg.h"
 #include "proc/exec/exec_msg.h"
 #include "proc/ckpt/ckpt_msg.h"
 #include "proc/migrate/filemsg.h"
@@ -62,6 +63,7 @@ static const struct {
 	{ "cluster.propose", &krg__cluster__propose__descriptor },
 	{ "cluster.poweroff", NULL },
 	{ "raft.tunnel", &krg__cluster__raft_tunnel__descriptor },
+	{ "fsview.req", &krg__fsview__forward__descriptor },
 };
 
 static void touch(const uint8_t *p, size_t n)
@@ -134,6 +136,9 @@ static void body(size_t t, const uint8_t *b, size_t n)
 		Krg__Api__NodesChange *c = krg__api__nodes_change__unpack(NULL, r->change.len, r->change.data);
 		if (c)
 			krg__api__nodes_change__free_unpacked(c, NULL);
+	} else if (!strcmp(ty, "fsview.req")) {
+		uint64_t id;
+		fsv_forward_valid((Krg__Fsview__Forward *)m, &id);
 	} else if (!strcmp(ty, "raft.tunnel")) {
 		Krg__Cluster__RaftTunnel *r = (Krg__Cluster__RaftTunnel *)m;
 		if (r->has_data)

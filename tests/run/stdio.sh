@@ -34,6 +34,31 @@ else
 	[ $((max3 - rss3)) -lt 65536 ] || fail "krgd on node 3 grew by $((max3 - rss3)) KiB"
 fi
 
+# A slow reader of stdin on the remote side: stdin waits in the window
+# (the target's pipe full, the rest queued), every byte arrives in order,
+# and neither krgd grows by more than a few windows.
+max1=0 max3=0
+on 1 sh -c "krg run -n 3 -- sh -c 'sleep 2; sha256sum' <'$TMPD/big' >'$TMPD/sum3'" &
+bg=$!
+for _ in $(seq 1 15); do
+	r=$(krgd_rss 1); [ "$r" -gt "$max1" ] && max1=$r
+	r=$(krgd_rss 3); [ "$r" -gt "$max3" ] && max3=$r
+	sleep 0.2
+done
+wait $bg
+assert_eq "$(cut -d' ' -f1 <"$TMPD/sum3")" "$want" "sha256 of stdin with a slow remote reader"
+echo "slow stdin reader: krgd VmRSS node1 ${rss1}->${max1} KiB, node3 ${rss3}->${max3} KiB"
+if ! ldd "$KRG_BUILD_DIR/krgd" | grep -q libasan; then
+	[ $((max1 - rss1)) -lt 65536 ] || fail "krgd on node 1 grew by $((max1 - rss1)) KiB (slow stdin reader)"
+	[ $((max3 - rss3)) -lt 65536 ] || fail "krgd on node 3 grew by $((max3 - rss3)) KiB (slow stdin reader)"
+fi
+
+# stdout and stderr both in bulk at once: each keeps its bytes and order.
+on 1 krg run -n 3 -- sh -c "cat '$TMPD/big' & cat '$TMPD/big' >&2; wait" >"$TMPD/o2" 2>"$TMPD/e2"
+assert_eq "$(sha256sum <"$TMPD/o2" | cut -d' ' -f1)" "$want" "stdout in bulk beside stderr"
+assert_eq "$(sha256sum <"$TMPD/e2" | cut -d' ' -f1)" "$want" "stderr in bulk beside stdout"
+rm -f "$TMPD/o2" "$TMPD/e2"
+
 # stdin EOF propagates: cat ends, then the script goes on.
 out=$(echo hello | on 1 krg run -n 3 -- sh -c 'cat; echo after-eof')
 assert_eq "$out" "hello

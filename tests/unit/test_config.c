@@ -33,6 +33,8 @@ static void test_good(void **state)
 	assert_string_equal(c.api_socket, KRG_DEFAULT_SOCKET);
 	assert_int_equal(c.api_max_conns_per_user, 2048);
 	assert_int_equal(c.migrate_max_workers, 4);
+	assert_true(c.fsview);
+	assert_string_equal(c.fsview_paths, "/tmp /var/tmp /dev/shm /run/user");
 }
 
 static void test_limits(void **state)
@@ -41,13 +43,16 @@ static void test_limits(void **state)
 	char err[256] = "";
 	assert_int_equal(krg_config_parse("t.conf",
 					  "node_id = 1\nnode = 1 10.0.0.1\napi_max_conns_per_user = 7\n"
-					  "api_max_mib_per_user = 8\napi_idle_ms = 250\nmigrate_max_workers = 2\n",
+					  "api_max_mib_per_user = 8\napi_idle_ms = 250\nmigrate_max_workers = 2\n"
+					  "fsview = off\nfsview_paths = /tmp /scratch\n",
 					  &c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c.api_max_conns_per_user, 7);
 	assert_int_equal(c.api_max_mib_per_user, 8);
 	assert_int_equal(c.api_idle_ms, 250);
 	assert_int_equal(c.migrate_max_workers, 2);
+	assert_false(c.fsview);
+	assert_string_equal(c.fsview_paths, "/tmp /scratch");
 }
 
 static void expect_error(const char *text, const char *needle)
@@ -78,6 +83,8 @@ static void test_errors(void **state)
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\napi_idle_ms = 5\n", "t.conf:3: api_idle_ms: must be at least 100");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nmigrate_max_workers = 0\n",
 		     "t.conf:3: migrate_max_workers: must be at least 1");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_paths = /tmp /\n", "t.conf:3: fsview_paths: want up to 16 absolute paths");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_paths = tmp\n", "t.conf:3: fsview_paths: want up to 16 absolute paths");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nheartbeat_ms = 0\n", "t.conf:3: heartbeat_ms: must be at least 1");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nheartbeat_ms = 500\nfailure_timeout_ms = 600\n",
 		     "t.conf: failure_timeout_ms (600) must be at least twice heartbeat_ms (500)");

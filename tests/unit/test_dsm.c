@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,9 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "ckpt/ckpt.h"
 #include "dsm/dsm.h"
 #include "dsm/dsm_sock.h"
 #include "dsm.pb-c.h"
@@ -228,6 +236,184 @@ static void test_peterson(void **state)
 	cluster_stop(&c);
 }
 
+/* ---- separate processes, each with its own userfaultfd, served by the node -- */
+
+#define PROC_INCREMENTS 5000
+
+static int send_fd(int sock, int fd, uint64_t base)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &base, sizeof base };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		.msg_controllen = sizeof cbuf };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	return sendmsg(sock, &m, 0) == (ssize_t)sizeof base ? 0 : -1;
+}
+
+static int recv_fd(int sock, uint64_t *base)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { base, sizeof *base };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		.msg_controllen = sizeof cbuf };
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof *base)
+		return -1;
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(c), sizeof fd);
+	return fd;
+}
+
+/* What krgd will inject into an attaching process: a mapping of the
+ * node's memfd and a userfaultfd, handed to the node, which registers the
+ * mapping from outside (a userfaultfd acts on the address space that made
+ * it, whoever holds it). Here the process does its part itself. Then it
+ * counts. */
+static void counting_child(int memfd, size_t size, int sock, uint64_t off)
+{
+	uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM |
+		UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+	if (m == MAP_FAILED || uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0 ||
+			send_fd(sock, uffd, (uintptr_t)m) < 0)
+		_exit(2);
+	close(uffd);
+	char go;
+	if (read(sock, &go, 1) != 1)
+		_exit(3);
+	for (int i = 0; i < PROC_INCREMENTS; i++) {
+		__atomic_fetch_add((uint64_t *)(m + off), 1, __ATOMIC_SEQ_CST);
+		if (i % 200 == 199)
+			usleep(100);
+	}
+	_exit(0);
+}
+
+static void test_processes(void **state)
+{
+	struct cluster c;
+	cluster_start(&c, 3, 200000);
+	uint64_t pa = page_homed_at(1, 3, 0);
+	uint64_t off = pa * DSM_PAGE_SIZE + 72;
+	pid_t pid[3];
+	int sock[3], view[3];
+	for (int i = 0; i < 3; i++) {
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		struct dsm_node *n = dsm_sock_node(c.node[i]);
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			close(sv[0]);
+			counting_child(dsm_node_memfd(n), dsm_node_size(n), sv[1], off);
+		}
+		close(sv[1]);
+		sock[i] = sv[0];
+		uint64_t base;
+		int uffd = recv_fd(sock[i], &base);
+		assert_true(uffd >= 0);
+		struct uffdio_register reg = { .range = { base, dsm_node_size(n) },
+			.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+				UFFDIO_REGISTER_MODE_WP };
+		assert_int_equal(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+		view[i] = dsm_sock_attach(c.node[i], uffd, base);
+		assert_true(view[i] > 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(write(sock[i], "g", 1), 1);
+	for (int i = 0; i < 3; i++) {
+		int st;
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		dsm_sock_detach(c.node[i], view[i]);
+		close(sock[i]);
+	}
+	/* Every node's own mapping sees the exact count. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(__atomic_load_n((uint64_t *)(c.mem[i] + off), __ATOMIC_SEQ_CST),
+				3 * PROC_INCREMENTS);
+	cluster_stop(&c);
+}
+
+/* ---- unmodified processes: the userfaultfd injected from outside ---------- */
+
+/* Maps the memfd, says where, waits in read() (the injection interrupts
+ * it and it restarts), then counts. No userfaultfd call of its own. */
+static void plain_child(int memfd, size_t size, int tell, int go, uint64_t off)
+{
+	uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	uint64_t base = (uintptr_t)m;
+	char c;
+	if (m == MAP_FAILED || write(tell, &base, sizeof base) != sizeof base || read(go, &c, 1) != 1)
+		_exit(2);
+	for (int i = 0; i < PROC_INCREMENTS; i++) {
+		__atomic_fetch_add((uint64_t *)(m + off), 1, __ATOMIC_SEQ_CST);
+		if (i % 200 == 199)
+			usleep(100);
+	}
+	_exit(0);
+}
+
+static void test_injected(void **state)
+{
+	struct cluster c;
+	cluster_start(&c, 3, 200000);
+	uint64_t off = page_homed_at(2, 3, 0) * DSM_PAGE_SIZE + 8;
+	pid_t pid[3];
+	int go[3], view[3];
+	for (int i = 0; i < 3; i++) {
+		int tell[2], g[2];
+		assert_int_equal(pipe2(tell, O_CLOEXEC), 0);
+		assert_int_equal(pipe2(g, O_CLOEXEC), 0);
+		struct dsm_node *n = dsm_sock_node(c.node[i]);
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0)
+			plain_child(dsm_node_memfd(n), dsm_node_size(n), tell[1], g[0], off);
+		close(tell[1]);
+		close(g[0]);
+		go[i] = g[1];
+		uint64_t base;
+		assert_int_equal(read(tell[0], &base, sizeof base), sizeof base);
+		close(tell[0]);
+		usleep(10000); /* let it block in read() */
+		struct ckpt_error err = { 0 };
+		int uffd = -1;
+		if (ckpt_uffd_take(pid[i], &uffd, &err) < 0)
+			fail_msg("ckpt_uffd_take: %s", err.msg);
+		struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM |
+			UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+		struct uffdio_register reg = { .range = { base, dsm_node_size(n) },
+			.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+				UFFDIO_REGISTER_MODE_WP };
+		assert_int_equal(ioctl(uffd, UFFDIO_API, &api), 0);
+		assert_int_equal(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+		view[i] = dsm_sock_attach(c.node[i], uffd, base);
+		assert_true(view[i] > 0);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(write(go[i], "g", 1), 1);
+	for (int i = 0; i < 3; i++) {
+		int st;
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("child %d: status 0x%x", i, st);
+		dsm_sock_detach(c.node[i], view[i]);
+		close(go[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(__atomic_load_n((uint64_t *)(c.mem[i] + off), __ATOMIC_SEQ_CST),
+				3 * PROC_INCREMENTS);
+	cluster_stop(&c);
+}
+
 /* ---- peers' bad messages -------------------------------------------------- */
 
 static int sent;
@@ -294,13 +480,223 @@ static void test_bad_messages(void **state)
 	dsm_node_free(n);
 }
 
+/* ---- the minimum residency, deterministically (no sockets, no threads) --- */
+
+static uint32_t last_to;
+static int last_type;
+static int last_byte = -1;     /* first byte of the page sent, -1 for none */
+static int record_send(void *ctx, uint32_t to, const uint8_t *buf, size_t len)
+{
+	Krg__Dsm__Msg *m = krg__dsm__msg__unpack(NULL, len, buf);
+	assert_non_null(m);
+	last_to = to;
+	last_type = m->type;
+	last_byte = m->has_data ? m->data.data[0] : -1;
+	krg__dsm__msg__free_unpacked(m, NULL);
+	sent++;
+	return 0;
+}
+
+static void test_residency(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 3, .npages = NPAGES,
+		.min_residency_ns = 30ull * 1000000000ull };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0;
+	while (dsm_page_home(7, p, 3) != 0)
+		p++;
+	uint8_t buf[DSM_PAGE_SIZE + 64];
+	sent = 0;
+	/* node 1 writes: granted at once */
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, p, 0)), 0);
+	assert_int_equal(sent, 1);
+	assert_int_equal(last_to, 1);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	/* node 2 reads right after: held for the residency, nothing sent */
+	uint64_t t0 = dsm_now_ns();
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, p, 0)), 0);
+	assert_int_equal(sent, 1);
+	struct dsm_stats st;
+	dsm_node_stats(n, &st);
+	assert_int_equal(st.deferred, 1);
+	uint64_t dl = dsm_node_next_deadline(n);
+	assert_true(dl >= t0 + 29ull * 1000000000ull && dl <= dsm_now_ns() + cfg.min_residency_ns);
+	dsm_node_tick(n, dl - 1);
+	assert_int_equal(sent, 1);
+	/* its time come, the home asks the writer for the page */
+	dsm_node_tick(n, dl);
+	assert_int_equal(sent, 2);
+	assert_int_equal(last_to, 1);
+	assert_int_equal(last_type, KRG__DSM__TYPE__FETCH);
+	assert_int_equal(dsm_node_next_deadline(n), UINT64_MAX);
+	/* the writer answers: node 2 gets a read copy */
+	memset(buf, 0, sizeof buf);
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__ACK, 7, p, DSM_PAGE_SIZE)), 0);
+	assert_int_equal(sent, 3);
+	assert_int_equal(last_to, 2);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	dsm_node_free(n);
+}
+
+/* A node dies: nothing waits for it, its page comes back as the last copy. */
+static void test_node_down(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 4, .npages = NPAGES };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0, q, r;
+	while (dsm_page_home(7, p, 4) != 0)
+		p++;
+	for (q = p + 1; dsm_page_home(7, q, 4) != 0; q++)
+		;
+	for (r = q + 1; dsm_page_home(7, r, 4) != 0; r++)
+		;
+	assert_true(r < NPAGES);
+	uint8_t buf[DSM_PAGE_SIZE + 64];
+	static uint8_t page_b[DSM_PAGE_SIZE];
+	Krg__Dsm__Msg ack = KRG__DSM__MSG__INIT;
+	ack.type = KRG__DSM__TYPE__ACK;
+	ack.seg = 7;
+	ack.has_data = true;
+	ack.data.data = page_b;
+	ack.data.len = DSM_PAGE_SIZE;
+	/* page p: node 2 writes "B", node 1 takes it (through the home), node 1 dies */
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, p, 0)), 0);
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, p, 0)), 0);
+	assert_int_equal(last_type, KRG__DSM__TYPE__FETCH);
+	memset(page_b, 'B', sizeof page_b);
+	ack.page = p;
+	assert_int_equal(dsm_node_deliver(n, 2, buf, krg__dsm__msg__pack(&ack, buf)), 0);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	assert_int_equal(last_to, 1);
+	dsm_node_down(n, 1);
+	/* node 3 reads: the home answers with "B" (stale by node 1's writes) */
+	assert_int_equal(dsm_node_deliver(n, 3, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, p, 0)), 0);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	assert_int_equal(last_to, 3);
+	assert_int_equal(last_byte, 'B');
+	uint8_t c;
+	assert_int_equal(pread(dsm_node_memfd(n), &c, 1, (off_t)(p * DSM_PAGE_SIZE)), 1);
+	assert_int_equal(c, 'B');
+	/* page q: node 2 writes "C"; node 3 asks; node 2 dies before the FETCH answer */
+	memset(page_b, 'C', sizeof page_b);
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, q, 0)), 0);
+	assert_int_equal(dsm_node_deliver(n, 3, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, q, 0)), 0);
+	assert_int_equal(last_type, KRG__DSM__TYPE__FETCH);
+	assert_int_equal(last_to, 2);
+	dsm_node_down(n, 2);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	assert_int_equal(last_to, 3);
+	assert_int_equal(last_byte, 0);                 /* the page before node 2 had it */
+	/* a request that arrives from a node declared down is dropped */
+	int before = sent;
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, r, 0)), 0);
+	assert_int_equal(sent, before);                 /* late news from a dead node */
+	struct dsm_stats st;
+	dsm_node_stats(n, &st);
+	assert_int_equal(st.recovered, 2);
+	dsm_node_free(n);
+}
+
+/* A reader dies while the home waits for its INVAL ack: the write goes on. */
+static void test_node_down_inval(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 4, .npages = NPAGES };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0;
+	while (dsm_page_home(7, p, 4) != 0)
+		p++;
+	uint8_t buf[DSM_PAGE_SIZE + 64];
+	assert_int_equal(dsm_node_deliver(n, 1, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, p, 0)), 0);
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__READ_REQ, 7, p, 0)), 0);
+	int before = sent;
+	assert_int_equal(dsm_node_deliver(n, 3, buf, pack(buf, KRG__DSM__TYPE__WRITE_REQ, 7, p, 0)), 0);
+	assert_int_equal(sent, before + 2);             /* INVAL to 1 and 2 */
+	assert_int_equal(last_type, KRG__DSM__TYPE__INVAL);
+	assert_int_equal(dsm_node_deliver(n, 2, buf, pack(buf, KRG__DSM__TYPE__ACK, 7, p, 0)), 0);
+	assert_int_equal(sent, before + 2);             /* still waiting for node 1 */
+	dsm_node_down(n, 1);
+	assert_int_equal(sent, before + 3);
+	assert_int_equal(last_type, KRG__DSM__TYPE__GRANT);
+	assert_int_equal(last_to, 3);
+	dsm_node_free(n);
+}
+
+/* A page whose home died: a thread waiting for it and a later access both
+ * get SIGBUS, nothing hangs. */
+static __thread sigjmp_buf bus_jmp;
+static void on_bus(int sig)
+{
+	siglongjmp(bus_jmp, 1);
+}
+
+static volatile uint8_t *lost_at;
+static void *touch_lost(void *arg)
+{
+	int *got_bus = arg;
+	if (sigsetjmp(bus_jmp, 1) == 0) {
+		(void)*lost_at;
+		*got_bus = 0;
+	} else {
+		*got_bus = 1;
+	}
+	return NULL;
+}
+
+static void test_home_lost(void **state)
+{
+	struct dsm_node *n;
+	struct dsm_config cfg = { .seg = 7, .self = 0, .nnodes = 3, .npages = NPAGES };
+	assert_int_equal(dsm_node_new(&cfg, record_send, NULL, &n), 0);
+	uint64_t p = 0;
+	while (dsm_page_home(7, p, 3) != 1)
+		p++;
+	struct sigaction sa = { .sa_handler = on_bus }, old;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGBUS, &sa, &old), 0);
+	lost_at = (uint8_t *)dsm_node_addr(n) + p * DSM_PAGE_SIZE;
+	int got_bus = -1;
+	pthread_t t;
+	sent = 0;
+	assert_int_equal(pthread_create(&t, NULL, touch_lost, &got_bus), 0);
+	/* its fault becomes a READ_REQ to node 1 */
+	for (int i = 0; i < 2000 && !sent; i++) {
+		dsm_node_fault(n);
+		usleep(1000);
+	}
+	assert_int_equal(sent, 1);
+	assert_int_equal(last_to, 1);
+	assert_int_equal(last_type, KRG__DSM__TYPE__READ_REQ);
+	dsm_node_down(n, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(got_bus, 1);
+	/* a later access too, at once */
+	int again = -1;
+	assert_int_equal(pthread_create(&t, NULL, touch_lost, &again), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(again, 1);
+	struct dsm_stats st;
+	dsm_node_stats(n, &st);
+	assert_true(st.lost >= 1);
+	sigaction(SIGBUS, &old, NULL);
+	dsm_node_free(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_messages),
+		cmocka_unit_test(test_residency),
+		cmocka_unit_test(test_node_down),
+		cmocka_unit_test(test_node_down_inval),
+		cmocka_unit_test(test_home_lost),
 		cmocka_unit_test(test_read_write_across),
 		cmocka_unit_test(test_atomic_counter),
 		cmocka_unit_test(test_peterson),
+		cmocka_unit_test(test_processes),
+		cmocka_unit_test(test_injected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/shm.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <cmocka.h>
@@ -127,7 +128,8 @@ static unsigned objects(struct cl *c, uint32_t kind)
 	for (unsigned i = 0; i < N; i++) {
 		struct kddm *k = kfake_kddm(c->f, i);
 		if (k)
-			n += (unsigned)kddm_count(kddm_set_find(k, kind == KRG_IPC_MSG ? "ipc.msg" : "ipc.sem"));
+			n += (unsigned)kddm_count(kddm_set_find(k, kind == KRG_IPC_MSG ? "ipc.msg"
+					: kind == KRG_IPC_SEM ? "ipc.sem" : "ipc.shm"));
 	}
 	return n;
 }
@@ -361,6 +363,122 @@ static void test_home_down_backup(void **state)
 	home_down(true);
 }
 
+/* ---- System V shm: one segment, attachments counted from every node ---- */
+
+static struct krg_ipc_reply shm_stat(struct cl *c, unsigned node, int32_t id)
+{
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_SHMCTL, .id = id, .cmd = IPC_STAT };
+	struct ans a;
+	submit(c, node, &r, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 1);
+	return a.r;
+}
+
+static void shm_cluster(bool backup)
+{
+	struct cl *c = cl_new(backup);
+	struct krg_ipc_req g = { .op = KRG_IPC_OP_SHMGET, .key = 0x5151, .flags = IPC_CREAT | 0600,
+				 .id = KRG_IPC_ID_ANY, .size = 3 * 4096 };
+	int32_t id = (int32_t)call(c, 0, &g);
+	assert_true(id >= 0);
+	g.flags = 0;
+	g.size = 0;
+	for (unsigned n = 0; n < N; n++)
+		assert_int_equal(call(c, n, &g), id);          /* one segment for the cluster */
+	g.size = 4 * 4096;
+	assert_int_equal(call(c, 2, &g), -EINVAL);          /* larger than it */
+	/* nodes 1 and 2 attach (node 2 twice: two processes) */
+	struct krg_ipc_req at = { .op = KRG_IPC_OP_SHMAT, .id = id };
+	struct ans a;
+	submit(c, 1, &at, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 1);
+	assert_int_equal(a.r.ret, 0);
+	assert_int_equal(a.r.out, KRG_IPC_OUT_SHM_STAT);
+	assert_int_equal(a.r.shm.segsz, 3 * 4096);          /* the attaching node learns the size */
+	krg_ipc_reply_release(&a.r);
+	assert_int_equal(call(c, 2, &at), 0);
+	assert_int_equal(call(c, 2, &at), 0);
+	for (unsigned n = 0; n < N; n++) {
+		struct krg_ipc_reply r = shm_stat(c, n, id);
+		assert_int_equal(r.ret, 0);
+		assert_int_equal(r.shm.nattch, 3);
+		assert_int_equal(r.shm.lpid, 102);
+		assert_int_equal(r.shm.cpid, 100);
+	}
+	/* IPC_RMID on node 1: marked, key free at once, the id still works */
+	struct krg_ipc_req rm = { .op = KRG_IPC_OP_SHMCTL, .id = id, .cmd = IPC_RMID };
+	assert_int_equal(call(c, 1, &rm), 0);
+	struct krg_ipc_reply r = shm_stat(c, 0, id);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(r.shm.perm.mode, 0600 | SHM_DEST);
+	assert_int_equal(r.shm.perm.key, 0);
+	g.size = 0;
+	assert_int_equal(call(c, 0, &g), -ENOENT);
+	/* SHM_INFO sums every node */
+	struct krg_ipc_req info = { .op = KRG_IPC_OP_SHMCTL, .id = 0, .cmd = SHM_INFO };
+	submit(c, 2, &info, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 1);
+	assert_int_equal(a.r.out, KRG_IPC_OUT_SHM_INFO);
+	assert_int_equal(a.r.shm_info.used_ids, 1);
+	assert_int_equal(a.r.shm_info.shm_tot, 3);
+	krg_ipc_reply_release(&a.r);
+	/* the last detach anywhere destroys it, and its KDDM object */
+	struct krg_ipc_req dt = { .op = KRG_IPC_OP_SHMDT, .id = id };
+	assert_int_equal(call(c, 2, &dt), 0);
+	assert_int_equal(call(c, 1, &dt), 0);
+	assert_int_equal(shm_stat(c, 1, id).shm.nattch, 1);
+	assert_int_equal(objects(c, KRG_IPC_SHM), 1);
+	assert_int_equal(call(c, 2, &dt), 0);
+	for (unsigned n = 0; n < N; n++)
+		assert_int_equal(shm_stat(c, n, id).ret, -EINVAL);
+	assert_int_equal(objects(c, KRG_IPC_SHM), 0);
+	assert_int_equal(call(c, 0, &dt), -EINVAL);
+	/* a new segment under the old key */
+	g.flags = IPC_CREAT | 0600;
+	g.size = 100;
+	int32_t id2 = (int32_t)call(c, 1, &g);
+	assert_true(id2 >= 0 && id2 != id);
+	cl_free(c);
+}
+
+static void test_shm(void **state)
+{
+	shm_cluster(false);
+	shm_cluster(true);
+}
+
+/* With backups, a segment outlives its home: size and attachments kept. */
+static void test_shm_home_down(void **state)
+{
+	struct cl *c = cl_new(true);
+	struct krg_ipc_req g = { .op = KRG_IPC_OP_SHMGET, .flags = IPC_CREAT | 0600,
+				 .id = KRG_IPC_ID_ANY, .size = 10000 };
+	int32_t id = -1;
+	unsigned home = 0;
+	for (g.key = 1; g.key < 100; g.key++) {
+		id = (int32_t)call(c, 0, &g);
+		home = kddm_home(kddm_set_find(kfake_kddm(c->f, 0), "ipc.shm"), (uint64_t)krg_ipc_id_idx(id));
+		if (home == 2)
+			break;
+	}
+	assert_int_equal(home, 2);
+	struct krg_ipc_req at = { .op = KRG_IPC_OP_SHMAT, .id = id };
+	assert_int_equal(call(c, 0, &at), 0);
+	assert_int_equal(call(c, 1, &at), 0);
+	cl_kill(c, 2);
+	struct krg_ipc_reply r = shm_stat(c, 1, id);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(r.shm.segsz, 10000);
+	assert_int_equal(r.shm.nattch, 2);
+	struct krg_ipc_req dt = { .op = KRG_IPC_OP_SHMDT, .id = id };
+	assert_int_equal(call(c, 0, &dt), 0);
+	assert_int_equal(shm_stat(c, 0, id).shm.nattch, 1);
+	cl_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +488,8 @@ int main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_home_down_no_backup),
 		cmocka_unit_test(test_home_down_backup),
+		cmocka_unit_test(test_shm),
+		cmocka_unit_test(test_shm_home_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

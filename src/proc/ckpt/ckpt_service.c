@@ -54,6 +54,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/macro.h"
+#include "lib/metrics.h"
 #include "net/net.h"
 #include "ckpt/store.h"
 #include "proc/ckptsvc.h"
@@ -80,6 +81,8 @@ struct job {
 	struct origin o;
 	uv_pipe_t pipe;
 	bool restart;
+	bool freeze;       /* a freeze or thaw, not counted as a checkpoint */
+	uint64_t t_start;  /* uv_now at fork, for the metrics */
 	char buf[RESULT_MAX];
 	size_t len;
 };
@@ -151,6 +154,20 @@ static void job_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	b->len = sizeof(j->buf) - 1 - j->len;
 }
 
+/* The metrics of a finished dump or restart (lib/metrics.h): a dump's
+ * bytes are its image's, counted in the directory the worker named. */
+static void job_count(struct krg_ckptsvc *c, const struct job *j, const char *nl, const char *end, long status)
+{
+	if (j->freeze)
+		return;
+	bool ok = nl && end == nl && status == 0;
+	uint64_t bytes = 0;
+	if (ok && !j->restart && krg_tree_bytes(nl + 1, &bytes) < 0)
+		bytes = 0;
+	krg_metrics_op(j->restart ? KRG_MOP_RESTART : KRG_MOP_CHECKPOINT, ok, bytes,
+		       uv_now(c->s->loop) - j->t_start);
+}
+
 static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	struct job *j = st->data;
@@ -168,6 +185,7 @@ static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	char *nl = strchr(j->buf, '\n'), *end = NULL;
 	long status = nl ? strtol(j->buf, &end, 10) : 1;
 	job_unlink(c, j);
+	job_count(c, j, nl, end, status);
 	if (!nl || end != nl || status > 0 || status < -4095) {
 		answer(c, j->o, -EIO, j->restart ? "the restart worker died" : "the dump worker died", 0);
 	} else if (status < 0) {
@@ -251,7 +269,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	char msg[RESULT_MAX - 32], out[RESULT_MAX];
 	int r;
 	if (w->freeze) {
-		struct ckpt_error err = { { 0 } };
+		struct ckpt_error err = { 0 };
 		size_t n = 0;
 		r = ckpt_app_freeze(w->pid, w->freeze > 0, &n, &err);
 		if (r < 0)
@@ -282,7 +300,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd)
 			_exit(0);
 		if (r == 0) {
-			struct ckpt_error err = { { 0 } };
+			struct ckpt_error err = { 0 };
 			struct ckpt_pidns ns = { 0 };
 			int lfd = -1;
 			struct ckpt_restore_opts o = { .root_pdeathsig = SIGKILL, .ipc_listener = w->isock >= 0 ? &lfd : NULL };
@@ -362,6 +380,8 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 		close(wk.isock);
 	j->o = o;
 	j->restart = w->restart;
+	j->freeze = w->freeze != 0;
+	j->t_start = uv_now(c->s->loop);
 	uv_pipe_init(c->s->loop, &j->pipe, 0);
 	j->pipe.data = j;
 	int r = uv_pipe_open(&j->pipe, p[0]);
@@ -763,6 +783,7 @@ static void rx_try_start(struct rx *x)
 	struct origin o = { .from = x->from, .req_id = x->req_id };
 	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller, .new_pidns = x->new_pidns };
 	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->total, x->from);
+	krg_metrics_restart_rx(x->total);
 	if (x->copy_only) {
 		answer(x->c, o, 0, x->dir, 0);
 		rx_free(x);

@@ -18,10 +18,12 @@
 #include "ipc/intercept.h"
 #include "ipc/intercept_svc.h"
 #include "lib/log.h"
+#include "fsview/fsview.h"
 #include "proc/exec/exec-int.h"
 #include "proc/exec/exec_msg.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
+#include "proto/stdio_wire.h"
 
 #define GRACE_MS 250   /* orphans holding the output open after exit */
 
@@ -140,9 +142,10 @@ static void maybe_finish(struct exec_back *b)
 
 static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	/* Room for the Data envelope in front of the bytes. */
-	char *p = malloc(EXEC_CHUNK);
-	*buf = uv_buf_init(p, p ? EXEC_CHUNK : 0);
+	/* Room for the Data message's head in front of the bytes: the chunk
+	 * goes to the transport from where it was read. */
+	uint8_t *p = malloc(KRG_WIRE_HEADROOM + EXEC_CHUNK);
+	*buf = uv_buf_init(p ? (char *)p + KRG_WIRE_HEADROOM : NULL, p ? EXEC_CHUNK : 0);
 }
 
 static void reading_set(struct exec_back *b, bool on);
@@ -154,19 +157,24 @@ static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread > 0) {
 		b->read_since_tick += (size_t)nread;
 		if (!b->discard) {
-			Krg__Proc__Data d = KRG__PROC__DATA__INIT;
-			d.stream = b->stream;
-			d.fd = i == H_OUT ? 1 : 2;
-			d.has_data = true;
-			d.data.data = (uint8_t *)buf->base;
-			d.data.len = (size_t)nread;
-			size_t n;
-			uint8_t *m = x_pack(&d.base, &n);
-			if (m && x_send_bulk(b->e, b->caller, "proc.data", m, n) == 0) {
+			uint8_t *owner = (uint8_t *)buf->base - KRG_WIRE_HEADROOM;
+			/* The buffer stays with the message until it is written: give
+			 * back what a short read left unused (shrinks in place). */
+			if ((size_t)nread < EXEC_CHUNK / 2) {
+				uint8_t *o = realloc(owner, KRG_WIRE_HEADROOM + (size_t)nread);
+				owner = o ? o : owner;
+			}
+			uint8_t *data = owner + KRG_WIRE_HEADROOM;
+			uint8_t head[KRG_WIRE_HEADROOM];
+			size_t hl = krg_wire_data_head(head, b->stream, i == H_OUT ? 1 : 2, (size_t)nread);
+			uint8_t *m = data - hl;
+			memcpy(m, head, hl);
+			if (x_send_bulk_in(b->e, b->caller, "proc.data", owner, m, hl + (size_t)nread) == 0) {
 				b->unacked += (size_t)nread;
 				if (b->unacked >= EXEC_WINDOW)
 					reading_set(b, false);
 			}
+			return;
 		}
 	} else if (nread < 0) {
 		/* EOF, or EIO on a pty master once every slave fd is closed. */
@@ -175,7 +183,8 @@ static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			b->open[H_IN] = false; /* same fd, already closed */
 		maybe_finish(b);
 	}
-	free(buf->base);
+	if (buf->base)
+		free(buf->base - KRG_WIRE_HEADROOM);
 }
 
 static void reading_set(struct exec_back *b, bool on)
@@ -330,6 +339,26 @@ static void in_write_cb(uv_write_t *w, int status)
 	free(iw);
 }
 
+/* Queue stdin bytes behind what is in flight (copied). */
+static void stdin_queue(struct exec_back *b, uv_pipe_t *h, const uint8_t *data, size_t len)
+{
+	struct in_write *iw = malloc(sizeof(*iw) + len);
+	if (!iw) {
+		send_stdin_credit(b, len);
+		return;
+	}
+	iw->b = b;
+	iw->len = len;
+	memcpy(iw->data, data, len);
+	uv_buf_t buf = uv_buf_init((char *)iw->data, (unsigned)len);
+	if (uv_write(&iw->w, (uv_stream_t *)h, &buf, 1, in_write_cb) < 0) {
+		free(iw);
+		send_stdin_credit(b, len);
+	} else {
+		b->stdin_pending += len;
+	}
+}
+
 void back_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 {
 	struct exec_back *b = back_find(e, from, d->stream);
@@ -342,20 +371,22 @@ void back_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 		if (!ok || b->stdin_eof) {
 			send_stdin_credit(b, len);
 		} else {
-			struct in_write *iw = malloc(sizeof(*iw) + len);
-			if (!iw) {
+			/* Straight from the received frame when the pipe has room
+			 * (nothing queued before it); only what does not fit now is
+			 * copied and queued. */
+			uv_buf_t buf = uv_buf_init((char *)d->data.data, (unsigned)len);
+			int w = b->stdin_pending ? UV_EAGAIN : uv_try_write((uv_stream_t *)h, &buf, 1);
+			if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
+				/* EPIPE: the process closed its stdin. */
 				send_stdin_credit(b, len);
-				return;
-			}
-			iw->b = b;
-			iw->len = len;
-			memcpy(iw->data, d->data.data, len);
-			uv_buf_t buf = uv_buf_init((char *)iw->data, (unsigned)len);
-			if (uv_write(&iw->w, (uv_stream_t *)h, &buf, 1, in_write_cb) < 0) {
-				free(iw);
-				send_stdin_credit(b, len);
+				if (!b->tty)
+					close_io(b, H_IN);
 			} else {
-				b->stdin_pending += len;
+				size_t done = w > 0 ? (size_t)w : 0;
+				if (done)
+					send_stdin_credit(b, done);
+				if (done < len)
+					stdin_queue(b, h, d->data.data + done, len - done);
 			}
 		}
 	}
@@ -428,10 +459,11 @@ struct spawn_ctx {
 	uint32_t restart_appid, restart_version;
 	pid_t krgd;                   /* the child's parent: it dies with it */
 	int isock;                    /* -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
+	int fsns;                     /* -1, or the file view of the caller's node (fsview/fsview.h) */
 };
 
 struct child_err {
-	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other, 8 restart, 9 IPC filter */
+	int stage; /* 1 setgroups, 2 setgid, 3 setuid, 4 chdir, 5 exec, 6 tty, 7 other, 8 restart, 9 IPC filter, 10 file view */
 	int err;
 	char msg[512];             /* restart: why, in words */
 };
@@ -486,6 +518,9 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 		(void)w;
 		_exit(127);
 	}
+	/* The caller's node's files (docs/fsview.md); needs root: first. */
+	if (c->fsns >= 0 && krg_fsview_enter(c->fsns) < 0)
+		child_fail(errfd, 10, errno);
 	/* The IPC filter while still root (CAP_SYS_ADMIN: no no_new_privs,
 	 * setuid programs keep working); every process of the application
 	 * inherits it, through fork and exec. Its listener goes to krgd. */
@@ -548,8 +583,8 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 static const char *stage_name(int stage)
 {
 	static const char *n[] = { "?", "setgroups", "setgid", "setuid", "chdir", "exec", "terminal", "setup", "restart",
-				   "installing the IPC filter" };
-	return stage >= 0 && stage < 10 ? n[stage] : "?";
+				   "installing the IPC filter", "entering the file view" };
+	return stage >= 0 && stage < 11 ? n[stage] : "?";
 }
 
 static void spawn_reply(struct krg_exec *e, uint32_t from, uint64_t req_id, int err, const char *msg, pid_t pid)
@@ -634,6 +669,18 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	c.restart_version = r->restart_version;
 	c.krgd = getpid();
 	c.isock = -1;
+	c.fsns = -1;
+	/* Started for a caller on another node: it sees that node's files. */
+	if (from != e->self && !c.restart && !(r->has_local_files && r->local_files)) {
+		int fd = krg_fsview_ns(e->s->fsview, from, s->uid, s->gid);
+		if (fd < 0 && fd != -ENOENT) {
+			err = fd;
+			snprintf(line, sizeof(line), "cannot show node %u's files on node %u: %s (krg run --local-files runs without)",
+				 from, e->self, strerror(-fd));
+			goto fail_msg;
+		}
+		c.fsns = fd;
+	}
 	if (e->s->intercept && (err = krg_intercept_channel(e->s->intercept, &c.isock)) < 0) {
 		snprintf(line, sizeof(line), "cannot start %s on node %u: IPC interception: %s", r->argv[0], e->self,
 			 strerror(-err));
@@ -677,6 +724,9 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	}
 	if (pid == 0)
 		child_run(&c, fds[0][0], fds[1][1], fds[2][1], errp[1]);
+	if (c.fsns >= 0)
+		close(c.fsns);
+	c.fsns = -1;
 	if (c.isock >= 0)
 		close(c.isock);
 	c.isock = -1;
@@ -782,6 +832,8 @@ fail_msg:
 cleanup:
 	if (c.isock >= 0)
 		close(c.isock);
+	if (c.fsns > 2) /* from F_DUPFD_CLOEXEC, 3 up; 0 before it was set */
+		close(c.fsns);
 	for (int i = 0; i < 3; i++)
 		for (int j = 0; j < 2; j++)
 			if (fds[i][j] >= 0)

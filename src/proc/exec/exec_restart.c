@@ -37,7 +37,7 @@ int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const cha
 		snprintf(msg, len, "%s", dir);
 		return r;
 	}
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	/* We stay its parent: killed, we take it along (krgd would adopt it,
 	 * running with nobody's stream to report to). */
 	int lfd = -1;

@@ -205,7 +205,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	int lfd = -1;
 	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng, .lazy = krg_fault_on("mig-no-lazy") ? NULL : &lz,
 					.root_pdeathsig = SIGKILL, .ipc_listener = hd->isock >= 0 ? &lfd : NULL };
-	struct ckpt_error err = { { 0 } };
+	struct ckpt_error err = { 0 };
 	pid_t pid;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

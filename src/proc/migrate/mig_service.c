@@ -34,9 +34,11 @@
 #include "lib/fault.h"
 #include "cluster/cluster.h"
 #include "lib/fileio.h"
+#include "lib/metrics.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
+#include "fsview/fsview.h"
 #include "proc/migrate.h"
 #include "proc/schedsvc.h"
 #include "proc/migrate/filemsg.h"
@@ -170,6 +172,7 @@ struct move {
 	bool all_sent, tx_failed, req_done;
 	uint32_t new_pid;
 	uint64_t t_start, t_dumped, t_running, bytes;
+	bool counted;            /* in the metrics already (lib/metrics.h) */
 	/* The pages file, sent while the worker writes it (early). */
 	uv_timer_t early_timer;
 	int early_fd;
@@ -483,6 +486,9 @@ int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home)
 	struct krg_migsvc *m = &the_mig;
 	if (!m->running)
 		return 0;
+	/* The file view's FUSE clients and home servers are krgd's too. */
+	if (krg_fsview_is_helper(m->s->fsview, pid))
+		return 2;
 	for (struct hold *h = m->holds; h; h = h->next) {
 		if (h->wpid == pid)
 			return 2;
@@ -813,6 +819,10 @@ static void send_abort(struct move *v)
 static void move_fail(struct move *v, int status, const char *text)
 {
 	log_warn("migrate: %u to node %u: %s", v->id, v->to, text);
+	if (!v->counted) {
+		v->counted = true;
+		krg_metrics_op(KRG_MOP_MIGRATION, false, v->bytes, uv_now(the_mig.s->loop) - v->t_start);
+	}
 	if (!v->dumped)
 		v->req_done = true; /* no mig.recv was sent: none to wait for (the move can go) */
 	uv_timer_stop(&v->early_timer);
@@ -1367,6 +1377,9 @@ static void move_dumped(struct move *v, const char *spec)
 	q.gid = v->gid;
 	if (v->notify_fd)
 		q.has_notify_fd = true, q.notify_fd = v->notify_fd;
+	/* It keeps seeing the files it saw here (docs/fsview.md). */
+	if ((q.view_home = krg_fsview_home_of(the_mig.s->fsview, v->pid)))
+		q.has_view_home = true;
 	Krg__Mig__Proxy px[MIG_MAX_PROXIES], *pp[MIG_MAX_PROXIES];
 	size_t np = 0;
 	/* Its children (it is frozen: the list holds): at home, all of them
@@ -1740,6 +1753,11 @@ static void on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *dat
 					 (unsigned long long)(v->t_dumped - fz),
 					 (unsigned long long)(v->t_running - v->t_dumped - v->restore_ms), v->restore_ms);
 				log_info("migrate: %u to node %u: %s", v->id, v->to, v->stats);
+				if (!v->counted) {
+					v->counted = true;
+					krg_metrics_op(KRG_MOP_MIGRATION, true, v->bytes, now - v->t_start);
+					krg_metrics_migration_frozen(v->t_running - fz);
+				}
 				move_answer(v, 0, v->stats);
 			}
 			move_maybe_free(v);
@@ -2084,6 +2102,19 @@ static void rx_try_start(struct rx *x)
 	}
 	/* A migrant with krg's IPC filter gets it back here, its listener
 	 * ours (docs/ipc.md). */
+	/* Restored in the file view of the node whose files it saw. */
+	hd.fsns = krg_fsview_ns(m->s->fsview, q->has_view_home ? q->view_home : krg_procid_home(q->id), q->uid, q->gid);
+	if (hd.fsns < 0 && hd.fsns != -ENOENT) {
+		char why[160];
+		snprintf(why, sizeof(why), "cannot show node %u's files on node %u: %s",
+			 q->has_view_home ? q->view_home : krg_procid_home(q->id), m->self, strerror(-hd.fsns));
+		close(sv[0]);
+		close(sv[1]);
+		free(h);
+		answer(o, -EIO, why, m->self, 0, q->id);
+		rx_free(x, true);
+		return;
+	}
 	hd.isock = -1;
 	if (m->s->intercept && krg_intercept_channel(m->s->intercept, &hd.isock) < 0)
 		hd.isock = -1;
@@ -2096,9 +2127,13 @@ static void rx_try_start(struct rx *x)
 		 * our end closed it. Checked after: krgd may be gone already. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != krgd)
 			_exit(1);
+		if (hd.fsns >= 0 && krg_fsview_enter(hd.fsns) < 0)
+			_exit(1);
 		mig_holder_main(sv[1], &hd);
 	}
 	close(sv[1]);
+	if (hd.fsns >= 0)
+		close(hd.fsns);
 	if (hd.isock >= 0)
 		close(hd.isock);
 	if (pid < 0) {

@@ -440,32 +440,29 @@ static bool deputy_has_ttys(pid_t pid, const struct prox *px, size_t n)
 	return true;
 }
 
-static int parse_refused(const char *msg, pid_t pid, struct prox *px, size_t *n)
+/* The fds the dump refused, to proxy: each must be the process's own
+ * (not a copy of ours) and of a kind the deputy can proxy. -1 when any
+ * refusal is of another kind, or names another process. */
+static int take_refused(const struct ckpt_error *ce, pid_t pid, struct prox *px, size_t *n)
 {
 	size_t n0 = *n;
 	bool refused_ours = false;
-	const char *p = msg;
-	while (p && *p) {
-		int rp, fd;
-		if (sscanf(p, "process %d fd %d:", &rp, &fd) == 2) {
-			/* Our own copies of proxied fds are refused too: they are
-			 * left out of the image (ignore_unsupported). */
-			bool ours = false;
-			for (size_t i = 0; i < *n; i++)
-				ours |= px[i].keep == fd || px[i].num == fd;
-			if (ours) {
-				refused_ours = true;
-			} else {
-				if (rp != pid || !proxyable(pid, fd) || *n >= MIG_MAX_PROXIES)
-					return -1;
-				px[(*n)++] = (struct prox){ .num = fd, .keep = -1, .hold = -1, .wslave = -1 };
-			}
-		} else if (strncmp(p, "checkpoint refused", 18)) {
-			return -1;
+	if (!ce->n_refused || ce->refused_more)
+		return -1;
+	for (size_t k = 0; k < ce->n_refused; k++) {
+		const struct ckpt_refusal *rf = &ce->refused[k];
+		/* Our own copies of proxied fds are refused too: they are left
+		 * out of the image (ignore_unsupported). */
+		bool ours = false;
+		for (size_t i = 0; i < *n; i++)
+			ours |= px[i].keep == rf->fd || px[i].num == rf->fd;
+		if (ours) {
+			refused_ours = true;
+			continue;
 		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
+		if (rf->pid != pid || !proxyable(pid, rf->fd) || *n >= MIG_MAX_PROXIES)
+			return -1;
+		px[(*n)++] = (struct prox){ .num = rf->fd, .keep = -1, .hold = -1, .wslave = -1 };
 	}
 	return *n > n0 || refused_ours ? 0 : -1;
 }
@@ -630,7 +627,7 @@ static int wait_sent(int sock, struct ckpt_precopy *pc)
  * stop-and-copy). *aborted: krgd gave up meanwhile. */
 static struct ckpt_precopy *precopy(int sock, const struct mig_work *w, bool *aborted)
 {
-	struct ckpt_error ce = { { 0 } };
+	struct ckpt_error ce = { 0 };
 	struct ckpt_precopy *pc = NULL;
 	*aborted = false;
 	uint64_t size = 0;
@@ -754,7 +751,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	 * A signal sent during the dump may be in the image too: it then
 	 * arrives twice rather than never. */
 	unsigned long long carried = mig_pending_of(pid);
-	struct ckpt_error ce = { { 0 } };
+	struct ckpt_error ce = { 0 };
 	struct ckpt_dump_opts o = { .process_only = true, .precopy = pc, .has_root_pidfd = w->pidfd >= 0,
 				    .root_pidfd = w->pidfd, .root_stopped_by_caller = !was_stopped };
 	find_unmovable(pid, px, &np);
@@ -768,7 +765,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		r = ckpt_dump(pid, w->dir, &o, &ce);
 		if (r < 0) {
 			size_t n0 = np;
-			if (parse_refused(ce.msg, pid, px, &np) < 0) {
+			if (take_refused(&ce, pid, px, &np) < 0) {
 				snprintf(err, sizeof(err), "%s", ce.msg);
 			} else {
 				mkdir(MIG_FIFO_DIR, 0755);
@@ -877,7 +874,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		/* Abort, or krgd went away: it goes on here, with its locks
 		 * and without the write-protection. */
 		ckpt_precopy_free(pc);
-		struct ckpt_error le = { { 0 } };
+		struct ckpt_error le = { 0 };
 		if (ckpt_app_locks(pid, w->dir, true, &le) < 0)
 			fprintf(stderr, "krgd migrate worker: process %u keeps running without some file locks: %s\n", w->id, le.msg);
 		if (np) {

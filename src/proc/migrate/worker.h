@@ -43,6 +43,7 @@ struct mig_hold {
 	int kid_stop[MIG_MAX_KIDS];         /* stopped at home by this signal, stop not reaped: the ghost stops so too */
 	char ghost[512];                    /* the krg-ghost program */
 	int isock;                          /* -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
+	int fsns;                           /* -1, or the file view it is restored in (fsview/fsview.h) */
 };
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);
 

@@ -1,0 +1,615 @@
+/* client.c — the FUSE side of a file view (docs/fsview.md).
+ *
+ * krgd starts one per (home node, uid, gid) that has processes here. It
+ * makes a new mount namespace (a slave of the node's, so later mounts such
+ * as kdfs still appear), mounts a FUSE view over each node-local path,
+ * says READY, and krgd puts the application's processes into that
+ * namespace (setns). Each call the kernel makes becomes one Request to
+ * krgd, which forwards it home; the Reply comes back by id (a reader
+ * thread hands it to the waiting FUSE thread). Nothing is cached for long:
+ * attributes and names expire after 1 ms and the page cache is dropped at
+ * open, so home's processes and every node see the same files. If krgd
+ * goes away every call fails with EIO; it never waits for a reply that
+ * cannot come. */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fuse.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "fsview/fsview-int.h"
+#include "fsview/submounts.h"
+#include "fsview/wire.h"
+#include "proto/fsview.pb-c.h"
+
+struct call {
+	struct call *next;
+	uint64_t id;
+	Krg__Fsview__Reply *reply;
+	bool done;
+	pthread_cond_t cond;
+};
+
+static struct {
+	int fd;
+	pthread_mutex_t lock, wlock;
+	struct call *calls;
+	uint64_t next_id;
+	bool dead;
+} C = { .lock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1 };
+
+struct mnt {
+	const char *prefix;        /* home's path this mount shows, e.g. "/tmp" */
+	struct fsv_subs subs;      /* the node's own mounts under it, kept */
+	struct fuse *f;
+	pthread_t th;
+};
+
+static int send_req(Krg__Fsview__Request *q)
+{
+	size_t n = krg__fsview__request__get_packed_size(q);
+	uint8_t *b = malloc(n ? n : 1);
+	if (!b)
+		return -ENOMEM;
+	krg__fsview__request__pack(q, b);
+	pthread_mutex_lock(&C.wlock);
+	int r = fsv_write_frame(C.fd, b, n);
+	pthread_mutex_unlock(&C.wlock);
+	free(b);
+	return r < 0 ? -EIO : 0;
+}
+
+/* One request, its reply (caller frees), or -EIO. */
+static int call(Krg__Fsview__Request *q, Krg__Fsview__Reply **out)
+{
+	struct call c = { .done = false };
+	pthread_cond_init(&c.cond, NULL);
+	pthread_mutex_lock(&C.lock);
+	if (C.dead) {
+		pthread_mutex_unlock(&C.lock);
+		return -EIO;
+	}
+	c.id = q->id = C.next_id++;
+	c.next = C.calls;
+	C.calls = &c;
+	pthread_mutex_unlock(&C.lock);
+	int r = send_req(q);
+	pthread_mutex_lock(&C.lock);
+	while (r == 0 && !c.done)
+		pthread_cond_wait(&c.cond, &C.lock);
+	for (struct call **p = &C.calls; *p; p = &(*p)->next)
+		if (*p == &c) {
+			*p = c.next;
+			break;
+		}
+	pthread_mutex_unlock(&C.lock);
+	pthread_cond_destroy(&c.cond);
+	if (r < 0 || !c.reply) {
+		if (c.reply)
+			krg__fsview__reply__free_unpacked(c.reply, NULL);
+		return -EIO;
+	}
+	if (c.reply->err < 0) {
+		int e = c.reply->err;
+		krg__fsview__reply__free_unpacked(c.reply, NULL);
+		return e;
+	}
+	*out = c.reply;
+	return 0;
+}
+
+static void *reader(void *arg)
+{
+	for (;;) {
+		uint8_t *buf;
+		size_t len;
+		if (fsv_read_frame(C.fd, &buf, &len) < 0)
+			break;
+		Krg__Fsview__Reply *r = krg__fsview__reply__unpack(NULL, len, buf);
+		free(buf);
+		if (!r)
+			break;
+		pthread_mutex_lock(&C.lock);
+		struct call *c = C.calls;
+		while (c && c->id != r->id)
+			c = c->next;
+		if (c) {
+			c->reply = r;
+			c->done = true;
+			pthread_cond_signal(&c->cond);
+		}
+		pthread_mutex_unlock(&C.lock);
+		if (!c)
+			krg__fsview__reply__free_unpacked(r, NULL);
+	}
+	/* krgd is gone: fail everything, now and later. */
+	pthread_mutex_lock(&C.lock);
+	C.dead = true;
+	for (struct call *c = C.calls; c; c = c->next) {
+		c->done = true;
+		pthread_cond_signal(&c->cond);
+	}
+	pthread_mutex_unlock(&C.lock);
+	return arg;
+}
+
+/* ---- path operations ---- */
+
+struct rq {
+	Krg__Fsview__Request q;
+	char path[PATH_MAX], path2[PATH_MAX];
+};
+
+static int rq_init(struct rq *r, Krg__Fsview__Op op, const char *path)
+{
+	struct mnt *m = fuse_get_context()->private_data;
+	krg__fsview__request__init(&r->q);
+	r->q.op = op;
+	if (path) {
+		if ((size_t)snprintf(r->path, sizeof(r->path), "%s%s", m->prefix, strcmp(path, "/") ? path : "") >=
+		    sizeof(r->path))
+			return -ENAMETOOLONG;
+		r->q.path = r->path;
+	}
+	return 0;
+}
+
+static int rq_path2(struct rq *r, const char *p2)
+{
+	struct mnt *m = fuse_get_context()->private_data;
+	if ((size_t)snprintf(r->path2, sizeof(r->path2), "%s%s", m->prefix, strcmp(p2, "/") ? p2 : "") >= sizeof(r->path2))
+		return -ENAMETOOLONG;
+	r->q.path2 = r->path2;
+	return 0;
+}
+
+/* A call whose reply carries nothing but a status. */
+static int simple(struct rq *r)
+{
+	Krg__Fsview__Reply *rep;
+	int e = call(&r->q, &rep);
+	if (e == 0)
+		krg__fsview__reply__free_unpacked(rep, NULL);
+	return e;
+}
+
+static void to_stat(const Krg__Fsview__Stat *s, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = s->ino;
+	st->st_mode = s->mode;
+	st->st_nlink = s->nlink;
+	st->st_uid = s->uid;
+	st->st_gid = s->gid;
+	st->st_rdev = s->rdev;
+	st->st_size = s->size;
+	st->st_blocks = s->blocks;
+	st->st_blksize = s->blksize;
+	st->st_atim = (struct timespec){ s->atime_ns / 1000000000, s->atime_ns % 1000000000 };
+	st->st_mtim = (struct timespec){ s->mtime_ns / 1000000000, s->mtime_ns % 1000000000 };
+	st->st_ctim = (struct timespec){ s->ctime_ns / 1000000000, s->ctime_ns % 1000000000 };
+}
+
+static int v_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct mnt *m = fuse_get_context()->private_data;
+	if (!fi && path && fsv_subs_stat(&m->subs, path, st))
+		return 0; /* a kept mount's point: the node's (submounts.h) */
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_GETATTR, fi ? NULL : path);
+	if (e < 0)
+		return e;
+	if (fi) {
+		r.q.has_fh = true;
+		r.q.fh = fi->fh;
+	}
+	Krg__Fsview__Reply *rep;
+	if ((e = call(&r.q, &rep)) < 0)
+		return e;
+	if (rep->st)
+		to_stat(rep->st, st);
+	else
+		e = -EIO;
+	krg__fsview__reply__free_unpacked(rep, NULL);
+	return e;
+}
+
+static int v_readlink(const char *path, char *buf, size_t size)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_READLINK, path);
+	Krg__Fsview__Reply *rep;
+	if (e < 0 || (e = call(&r.q, &rep)) < 0)
+		return e;
+	size_t n = rep->data.len < size - 1 ? rep->data.len : size - 1;
+	memcpy(buf, rep->data.data, n);
+	buf[n] = 0;
+	krg__fsview__reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+static int v_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_MKNOD, path);
+	r.q.has_mode = r.q.has_rdev = true;
+	r.q.mode = mode;
+	r.q.rdev = rdev;
+	return e < 0 ? e : simple(&r);
+}
+
+static int v_mkdir(const char *path, mode_t mode)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_MKDIR, path);
+	r.q.has_mode = true;
+	r.q.mode = mode;
+	return e < 0 ? e : simple(&r);
+}
+
+static int v_path_op(Krg__Fsview__Op op, const char *path)
+{
+	struct rq r;
+	int e = rq_init(&r, op, path);
+	return e < 0 ? e : simple(&r);
+}
+
+static int v_unlink(const char *path)
+{
+	return v_path_op(KRG__FSVIEW__OP__OP_UNLINK, path);
+}
+
+static int v_rmdir(const char *path)
+{
+	return v_path_op(KRG__FSVIEW__OP__OP_RMDIR, path);
+}
+
+static int v_symlink(const char *target, const char *path)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_SYMLINK, path);
+	r.q.path2 = (char *)target; /* the link's text, as given */
+	return e < 0 ? e : simple(&r);
+}
+
+static int v_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_RENAME, from);
+	if (e == 0)
+		e = rq_path2(&r, to);
+	r.q.has_flags = true;
+	r.q.flags = flags;
+	return e < 0 ? e : simple(&r);
+}
+
+static int v_link(const char *from, const char *to)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_LINK, from);
+	if (e == 0)
+		e = rq_path2(&r, to);
+	return e < 0 ? e : simple(&r);
+}
+
+static int v_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_CHMOD, path);
+	r.q.has_mode = true;
+	r.q.mode = mode;
+	return e < 0 ? e : !path ? -EOPNOTSUPP : simple(&r);
+}
+
+static int v_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_CHOWN, path);
+	r.q.has_uid = r.q.has_gid = true;
+	r.q.uid = uid == (uid_t)-1 ? -1 : (int64_t)uid;
+	r.q.gid = gid == (gid_t)-1 ? -1 : (int64_t)gid;
+	return e < 0 ? e : !path ? -EOPNOTSUPP : simple(&r);
+}
+
+static int v_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_TRUNCATE, fi ? NULL : path);
+	r.q.has_size = true;
+	r.q.size = (uint64_t)size;
+	if (fi) {
+		r.q.has_fh = true;
+		r.q.fh = fi->fh;
+	}
+	return e < 0 ? e : simple(&r);
+}
+
+static int v_open_common(Krg__Fsview__Op op, const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct rq r;
+	int e = rq_init(&r, op, path);
+	if (e < 0)
+		return e;
+	r.q.has_flags = r.q.has_mode = true;
+	r.q.flags = (uint32_t)fi->flags;
+	r.q.mode = mode;
+	Krg__Fsview__Reply *rep;
+	if ((e = call(&r.q, &rep)) < 0)
+		return e;
+	if (!rep->has_fh) {
+		krg__fsview__reply__free_unpacked(rep, NULL);
+		return -EIO;
+	}
+	fi->fh = rep->fh;
+	/* The page cache may hold what another node changed: drop it. */
+	fi->keep_cache = 0;
+	krg__fsview__reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+static int v_open(const char *path, struct fuse_file_info *fi)
+{
+	return v_open_common(KRG__FSVIEW__OP__OP_OPEN, path, 0, fi);
+}
+
+static int v_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return v_open_common(KRG__FSVIEW__OP__OP_CREATE, path, mode, fi);
+}
+
+static int v_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct rq r;
+	rq_init(&r, KRG__FSVIEW__OP__OP_READ, NULL);
+	r.q.has_fh = r.q.has_offset = r.q.has_size = true;
+	r.q.fh = fi->fh;
+	r.q.offset = off;
+	r.q.size = size;
+	Krg__Fsview__Reply *rep;
+	int e = call(&r.q, &rep);
+	if (e < 0)
+		return e;
+	size_t n = rep->data.len < size ? rep->data.len : size;
+	memcpy(buf, rep->data.data, n);
+	krg__fsview__reply__free_unpacked(rep, NULL);
+	return (int)n;
+}
+
+static int v_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct rq r;
+	rq_init(&r, KRG__FSVIEW__OP__OP_WRITE, NULL);
+	r.q.has_fh = r.q.has_offset = r.q.has_data = true;
+	r.q.fh = fi->fh;
+	r.q.offset = off;
+	r.q.data.data = (uint8_t *)buf;
+	r.q.data.len = size;
+	Krg__Fsview__Reply *rep;
+	int e = call(&r.q, &rep);
+	if (e < 0)
+		return e;
+	e = rep->has_size && rep->size <= size ? (int)rep->size : -EIO;
+	krg__fsview__reply__free_unpacked(rep, NULL);
+	return e;
+}
+
+static int v_fh_op(Krg__Fsview__Op op, struct fuse_file_info *fi, uint32_t flags)
+{
+	struct rq r;
+	rq_init(&r, op, NULL);
+	r.q.has_fh = r.q.has_flags = true;
+	r.q.fh = fi->fh;
+	r.q.flags = flags;
+	return simple(&r);
+}
+
+static int v_release(const char *path, struct fuse_file_info *fi)
+{
+	return v_fh_op(KRG__FSVIEW__OP__OP_RELEASE, fi, 0);
+}
+
+static int v_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	return v_fh_op(KRG__FSVIEW__OP__OP_FSYNC, fi, datasync ? 1 : 0);
+}
+
+/* The directory's home path is kept in fh: with nullpath_ok, libfuse
+ * hands readdir no path. Listed whole at each readdir from offset 0. */
+static int v_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_READDIR, path);
+	if (e < 0)
+		return e;
+	char *p = strdup(r.path);
+	if (!p)
+		return -ENOMEM;
+	fi->fh = (uint64_t)(uintptr_t)p;
+	return 0;
+}
+
+static int v_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	free((char *)(uintptr_t)fi->fh);
+	return 0;
+}
+
+static int v_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off, struct fuse_file_info *fi,
+		     enum fuse_readdir_flags flags)
+{
+	struct rq r;
+	rq_init(&r, KRG__FSVIEW__OP__OP_READDIR, NULL);
+	r.q.path = (char *)(uintptr_t)fi->fh;
+	Krg__Fsview__Reply *rep;
+	int e = call(&r.q, &rep);
+	if (e < 0)
+		return e;
+	for (size_t i = 0; i < rep->n_entries; i++) {
+		struct stat st = { .st_mode = (mode_t)(rep->entries[i]->type << 12) };
+		if (fill(buf, rep->entries[i]->name, &st, 0, 0))
+			break;
+	}
+	krg__fsview__reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+static int v_statfs(const char *path, struct statvfs *sv)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_STATFS, path);
+	Krg__Fsview__Reply *rep;
+	if (e < 0 || (e = call(&r.q, &rep)) < 0)
+		return e;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = sv->f_frsize = rep->bsize;
+	sv->f_blocks = rep->blocks, sv->f_bfree = rep->bfree, sv->f_bavail = rep->bavail;
+	sv->f_files = rep->files, sv->f_ffree = rep->ffree, sv->f_namemax = rep->namemax;
+	krg__fsview__reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+static int v_access(const char *path, int mode)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_ACCESS, path);
+	r.q.has_mode = true;
+	r.q.mode = (uint32_t)mode;
+	return e < 0 ? e : simple(&r);
+}
+
+static int v_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	struct rq r;
+	int e = rq_init(&r, KRG__FSVIEW__OP__OP_UTIMENS, path);
+	r.q.has_atime_ns = r.q.has_mtime_ns = true;
+	r.q.atime_ns = tv[0].tv_nsec == UTIME_NOW || tv[0].tv_nsec == UTIME_OMIT ? tv[0].tv_nsec
+										 : (int64_t)tv[0].tv_sec * 1000000000 + tv[0].tv_nsec;
+	r.q.mtime_ns = tv[1].tv_nsec == UTIME_NOW || tv[1].tv_nsec == UTIME_OMIT ? tv[1].tv_nsec
+										 : (int64_t)tv[1].tv_sec * 1000000000 + tv[1].tv_nsec;
+	return e < 0 ? e : !path ? -EOPNOTSUPP : simple(&r);
+}
+
+static void *v_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	/* Home is the truth: nothing cached past the system call that
+	 * fetched it. 1 ms (one jiffy, the kernel's granularity) rather than
+	 * 0: a stat's LOOKUP then serves its GETATTR too, so a metadata call
+	 * costs one round trip home, not two. Negative entries never stay. */
+	cfg->entry_timeout = cfg->attr_timeout = 0.001;
+	cfg->negative_timeout = 0;
+	cfg->kernel_cache = 0;
+	/* An open file unlinked is renamed .fuse_hiddenN at home until its
+	 * last close (libfuse's way): fstat() on it needs a path, since the
+	 * kernel sends no handle with the getattr of fstat. */
+	cfg->hard_remove = 0;
+	cfg->nullpath_ok = 1;
+	conn->max_write = FSV_MAX_IO;
+	conn->max_readahead = FSV_MAX_IO;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	return fuse_get_context()->private_data;
+}
+
+static const struct fuse_operations ops = {
+	.init = v_init, .getattr = v_getattr, .readlink = v_readlink, .mknod = v_mknod, .mkdir = v_mkdir,
+	.unlink = v_unlink, .rmdir = v_rmdir, .symlink = v_symlink, .rename = v_rename, .link = v_link,
+	.chmod = v_chmod, .chown = v_chown, .truncate = v_truncate, .open = v_open, .create = v_create,
+	.read = v_read, .write = v_write, .release = v_release, .fsync = v_fsync, .opendir = v_opendir, .readdir = v_readdir, .releasedir = v_releasedir,
+	.statfs = v_statfs, .access = v_access, .utimens = v_utimens,
+};
+
+static void *loop_thread(void *arg)
+{
+	struct mnt *m = arg;
+	struct fuse_loop_config *lc = fuse_loop_cfg_create();
+	if (lc)
+		fuse_loop_cfg_set_max_threads(lc, 16);
+	fuse_loop_mt(m->f, lc);
+	fuse_loop_cfg_destroy(lc);
+	return NULL;
+}
+
+/* The kernel caps a FUSE mount's readahead at the default 128 KiB
+ * (max_readahead only lowers it): raise it to what one request carries,
+ * so a sequential read is 1 MiB per round trip home, not 128 KiB. Best
+ * effort: only speed depends on it. */
+static void raise_readahead(const char *path)
+{
+	/* Its device from mountinfo: a stat() of our own mount before it is
+	 * served would wait on ourselves. The last mount on path is ours. */
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], dev[32] = "", p[96], v[32];
+	while (f && fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX], d[32];
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) == 2 && !strcmp(mp, path))
+			snprintf(dev, sizeof(dev), "%s", d);
+	}
+	if (f)
+		fclose(f);
+	if (!dev[0])
+		return;
+	snprintf(p, sizeof(p), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int l = snprintf(v, sizeof(v), "%u", FSV_MAX_IO >> 10);
+	if (write(fd, v, (size_t)l) != l)
+		fprintf(stderr, "krg-fsview: %s: %s\n", p, strerror(errno));
+	close(fd);
+}
+
+int fsv_client_main(int fd, char **paths, int n)
+{
+	C.fd = fd;
+	/* Our own mount namespace, a slave of the node's: the views are
+	 * mounted only here; mounts made on the node later still show. */
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		fprintf(stderr, "krg-fsview: a mount namespace: %s\n", strerror(errno));
+		return 1;
+	}
+	struct mnt *m = calloc((size_t)n, sizeof(*m));
+	if (!m)
+		return 1;
+	int mounted = 0;
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		if (stat(paths[i], &st) < 0 || !S_ISDIR(st.st_mode))
+			continue; /* not on this node: nothing to cover */
+		char *av[] = { "krg-fsview", "-o", "allow_other,fsname=krg-fsview,subtype=krg", NULL };
+		struct fuse_args args = FUSE_ARGS_INIT(3, av);
+		m[i].prefix = paths[i];
+		if (fsv_subs_find(paths[i], &m[i].subs) < 0)
+			continue;
+		m[i].f = fuse_new(&args, &ops, sizeof(ops), &m[i]);
+		if (!m[i].f || fuse_mount(m[i].f, paths[i]) < 0) {
+			fprintf(stderr, "krg-fsview: cannot mount the view on %s\n", paths[i]);
+			return 1;
+		}
+		mounted++;
+		raise_readahead(paths[i]);
+	}
+	pthread_t rt;
+	if (pthread_create(&rt, NULL, reader, NULL) != 0)
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (m[i].f && pthread_create(&m[i].th, NULL, loop_thread, &m[i]) != 0)
+			return 1;
+	/* Served now: the lookups of the binds are answered here. */
+	for (int i = 0; i < n; i++)
+		if (m[i].f)
+			fsv_subs_bind(paths[i], &m[i].subs);
+	Krg__Fsview__Request ready = KRG__FSVIEW__REQUEST__INIT;
+	ready.op = KRG__FSVIEW__OP__OP_READY;
+	if (send_req(&ready) < 0)
+		return 1;
+	/* Until krgd goes: then the mounts answer ENOTCONN, never hang. */
+	pthread_join(rt, NULL);
+	return mounted >= 0 ? 0 : 1;
+}

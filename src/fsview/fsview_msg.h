@@ -1,0 +1,15 @@
+/* fsview_msg.h — the check of a peer's "fsview.req" before any work
+ * (pure: used by krgd's handler and by tests/fuzz/fuzz_peer.c). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "proto/fsview.pb-c.h"
+
+/* Request field 1 (the id) read without unpacking: protobuf-c writes
+ * fields in order, so a Request and a Reply start with it. */
+bool fsv_peek_id(const uint8_t *p, size_t n, uint64_t *id);
+/* f's inner request decodes, is not READY (local only), carries an id
+ * that fsv_peek_id finds, and its paths are absolute where present.
+ * *id set when true. */
+bool fsv_forward_valid(const Krg__Fsview__Forward *f, uint64_t *id);

@@ -1,0 +1,285 @@
+/* serve.c — `krg-fsview --serve`: the home side of a file view.
+ *
+ * krgd forks it per (node, uid, gid) that has processes elsewhere, already
+ * dropped to that user's credentials (the user's groups at home, as a
+ * login would have them), so every path operation here is checked by the
+ * home kernel exactly as a local call by that user would be: nothing in
+ * this process decides permissions. Requests are served by a few threads
+ * (one blocked on a FIFO's open does not stop the others); each takes the
+ * next frame, does the call, writes the Reply. Open files are this
+ * process's descriptors, named by number (fh). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include "fsview/fsview-int.h"
+#include "fsview/wire.h"
+#include "proto/fsview.pb-c.h"
+
+#define SERVE_THREADS 4
+
+static struct {
+	int fd;
+	uint32_t gen;              /* random per server: in every fh it hands out */
+	pthread_mutex_t rlock, wlock;
+} S = { .rlock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER };
+
+static int64_t ts_ns(struct timespec t)
+{
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static void fill_stat(Krg__Fsview__Stat *o, const struct stat *st)
+{
+	krg__fsview__stat__init(o);
+	o->ino = st->st_ino;
+	o->mode = st->st_mode;
+	o->nlink = (uint32_t)st->st_nlink;
+	o->uid = st->st_uid;
+	o->gid = st->st_gid;
+	o->rdev = st->st_rdev;
+	o->size = st->st_size;
+	o->blocks = st->st_blocks;
+	o->atime_ns = ts_ns(st->st_atim);
+	o->mtime_ns = ts_ns(st->st_mtim);
+	o->ctime_ns = ts_ns(st->st_ctim);
+	o->blksize = (uint32_t)st->st_blksize;
+}
+
+/* A file handle is gen << 32 | fd. The gen makes a handle of a previous
+ * server (home's krgd restarted, the node's client did not) fail with
+ * EBADF instead of naming whatever file this one has at that number. It
+ * must be one of ours and not the channel to krgd. */
+static int fh_ok(const Krg__Fsview__Request *q)
+{
+	if (!q->has_fh || q->fh >> 32 != S.gen)
+		return -1;
+	int fd = (int)(q->fh & 0x3fffffff);
+	return fd > 2 && fd != S.fd && (uint64_t)fd == (q->fh & 0xffffffffu) ? fd : -1;
+}
+
+static struct timespec to_ts(int64_t ns)
+{
+	if (ns == UTIME_NOW || ns == UTIME_OMIT)
+		return (struct timespec){ 0, (long)ns };
+	return (struct timespec){ ns / 1000000000, ns % 1000000000 };
+}
+
+/* A path must be absolute: it is the process's own name for the file. */
+static int do_op(const Krg__Fsview__Request *q, Krg__Fsview__Reply *r, Krg__Fsview__Stat *st_out, struct statvfs *sv,
+		 char **data_out)
+{
+	const char *p = q->path, *p2 = q->path2;
+	struct stat st;
+	int fd = fh_ok(q);
+	if (q->op != KRG__FSVIEW__OP__OP_READ && q->op != KRG__FSVIEW__OP__OP_WRITE && q->op != KRG__FSVIEW__OP__OP_RELEASE &&
+	    q->op != KRG__FSVIEW__OP__OP_FSYNC && !(q->has_fh && (q->op == KRG__FSVIEW__OP__OP_GETATTR ||
+								 q->op == KRG__FSVIEW__OP__OP_TRUNCATE)) &&
+	    (!p || p[0] != '/'))
+		return -EINVAL;
+	switch (q->op) {
+	case KRG__FSVIEW__OP__OP_GETATTR:
+		if ((q->has_fh ? (fd < 0 ? (errno = EBADF, -1) : fstat(fd, &st)) : lstat(p, &st)) < 0)
+			return -errno;
+		fill_stat(st_out, &st);
+		r->st = st_out;
+		return 0;
+	case KRG__FSVIEW__OP__OP_READLINK: {
+		char *b = malloc(PATH_MAX);
+		ssize_t n = b ? readlink(p, b, PATH_MAX) : (errno = ENOMEM, -1);
+		if (n < 0) {
+			free(b);
+			return -errno;
+		}
+		*data_out = b;
+		r->has_data = true;
+		r->data.data = (uint8_t *)b;
+		r->data.len = (size_t)n;
+		return 0;
+	}
+	case KRG__FSVIEW__OP__OP_MKNOD:
+		return mknod(p, (mode_t)q->mode, (dev_t)q->rdev) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_MKDIR:
+		return mkdir(p, (mode_t)q->mode) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_UNLINK:
+		return unlink(p) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_RMDIR:
+		return rmdir(p) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_SYMLINK:
+		return !p2 ? -EINVAL : symlink(p2, p) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_RENAME:
+		return !p2 || p2[0] != '/' ? -EINVAL : renameat2(AT_FDCWD, p, AT_FDCWD, p2, q->flags) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_LINK:
+		return !p2 || p2[0] != '/' ? -EINVAL : link(p, p2) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_CHMOD:
+		return chmod(p, (mode_t)q->mode) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_CHOWN:
+		return lchown(p, (uid_t)q->uid, (gid_t)q->gid) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_TRUNCATE:
+		if (q->has_fh)
+			return fd < 0 ? -EBADF : ftruncate(fd, (off_t)q->size) < 0 ? -errno : 0;
+		return truncate(p, (off_t)q->size) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_OPEN:
+	case KRG__FSVIEW__OP__OP_CREATE: {
+		/* O_APPEND is kept: pwrite on it appends at home's end of file,
+		 * whatever size this node's kernel believed. */
+		int flags = (int)q->flags & ~(O_NOCTTY | O_CLOEXEC);
+		int nfd = q->op == KRG__FSVIEW__OP__OP_CREATE ? open(p, flags | O_CREAT | O_CLOEXEC, (mode_t)q->mode)
+							    : open(p, flags | O_CLOEXEC);
+		if (nfd < 0)
+			return -errno;
+		r->has_fh = true;
+		r->fh = (uint64_t)S.gen << 32 | (uint64_t)nfd;
+		return 0;
+	}
+	case KRG__FSVIEW__OP__OP_READ: {
+		size_t n = q->size > FSV_MAX_IO ? FSV_MAX_IO : q->size;
+		char *b = malloc(n ? n : 1);
+		if (!b)
+			return -ENOMEM;
+		ssize_t got = fd < 0 ? (errno = EBADF, -1) : pread(fd, b, n, q->offset);
+		if (got < 0) {
+			free(b);
+			return -errno;
+		}
+		*data_out = b;
+		r->has_data = true;
+		r->data.data = (uint8_t *)b;
+		r->data.len = (size_t)got;
+		return 0;
+	}
+	case KRG__FSVIEW__OP__OP_WRITE: {
+		ssize_t w = fd < 0 ? (errno = EBADF, -1) : pwrite(fd, q->data.data, q->data.len, q->offset);
+		if (w < 0)
+			return -errno;
+		r->has_size = true;
+		r->size = (uint64_t)w;
+		return 0;
+	}
+	case KRG__FSVIEW__OP__OP_RELEASE:
+		return fd < 0 ? -EBADF : close(fd) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_FSYNC:
+		return fd < 0 ? -EBADF : ((q->flags & 1) ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_STATFS:
+		if (statvfs(p, sv) < 0)
+			return -errno;
+		r->has_bsize = r->has_blocks = r->has_bfree = r->has_bavail = r->has_files = r->has_ffree = r->has_namemax = true;
+		r->bsize = sv->f_bsize, r->blocks = sv->f_blocks, r->bfree = sv->f_bfree, r->bavail = sv->f_bavail;
+		r->files = sv->f_files, r->ffree = sv->f_ffree, r->namemax = sv->f_namemax;
+		return 0;
+	case KRG__FSVIEW__OP__OP_ACCESS:
+		return faccessat(AT_FDCWD, p, (int)q->mode, AT_EACCESS) < 0 ? -errno : 0;
+	case KRG__FSVIEW__OP__OP_UTIMENS: {
+		struct timespec ts[2] = { to_ts(q->atime_ns), to_ts(q->mtime_ns) };
+		return utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	}
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* Every entry in one reply: directories of node-local trees are small. */
+static int do_readdir(const char *p, Krg__Fsview__Reply *r)
+{
+	DIR *d = p && p[0] == '/' ? opendir(p) : (errno = EINVAL, NULL);
+	if (!d)
+		return -errno;
+	size_t cap = 0, bytes = 0;
+	struct dirent *e;
+	int err = 0;
+	while ((e = readdir(d))) {
+		if (r->n_entries == cap) {
+			cap = cap ? cap * 2 : 64;
+			Krg__Fsview__Dirent **n = realloc(r->entries, cap * sizeof(*n));
+			if (!n) {
+				err = -ENOMEM;
+				break;
+			}
+			r->entries = n;
+		}
+		Krg__Fsview__Dirent *x = malloc(sizeof(*x));
+		char *name = strdup(e->d_name);
+		if (!x || !name || (bytes += strlen(name) + 8) > FSV_MAX_FRAME / 2) {
+			free(x);
+			free(name);
+			err = x && name ? -EOVERFLOW : -ENOMEM;
+			break;
+		}
+		krg__fsview__dirent__init(x);
+		x->name = name;
+		x->type = e->d_type;
+		r->entries[r->n_entries++] = x;
+	}
+	closedir(d);
+	return err;
+}
+
+static void serve_one(const uint8_t *buf, size_t len)
+{
+	Krg__Fsview__Request *q = krg__fsview__request__unpack(NULL, len, buf);
+	if (!q)
+		return; /* krgd validated it; nothing to answer */
+	Krg__Fsview__Reply r = KRG__FSVIEW__REPLY__INIT;
+	Krg__Fsview__Stat st;
+	struct statvfs sv;
+	char *data = NULL;
+	r.id = q->id;
+	r.err = q->op == KRG__FSVIEW__OP__OP_READDIR ? do_readdir(q->path, &r) : do_op(q, &r, &st, &sv, &data);
+	size_t n = krg__fsview__reply__get_packed_size(&r);
+	uint8_t *out = malloc(n ? n : 1);
+	if (out) {
+		krg__fsview__reply__pack(&r, out);
+		pthread_mutex_lock(&S.wlock);
+		int w = fsv_write_frame(S.fd, out, n);
+		pthread_mutex_unlock(&S.wlock);
+		if (w < 0)
+			_exit(0);
+	}
+	free(out);
+	free(data);
+	for (size_t i = 0; i < r.n_entries; i++) {
+		free(r.entries[i]->name);
+		free(r.entries[i]);
+	}
+	free(r.entries);
+	krg__fsview__request__free_unpacked(q, NULL);
+}
+
+static void *serve_thread(void *arg)
+{
+	for (;;) {
+		uint8_t *buf;
+		size_t len;
+		pthread_mutex_lock(&S.rlock);
+		int r = fsv_read_frame(S.fd, &buf, &len);
+		pthread_mutex_unlock(&S.rlock);
+		if (r < 0)
+			_exit(0); /* krgd closed the channel: the view is gone */
+		serve_one(buf, len);
+		free(buf);
+	}
+	return arg;
+}
+
+int fsv_serve_main(int fd)
+{
+	S.fd = fd;
+	if (getrandom(&S.gen, sizeof(S.gen), 0) != sizeof(S.gen))
+		S.gen = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	umask(0); /* the mode a request carries was already masked by the caller's umask */
+	pthread_t t;
+	for (int i = 1; i < SERVE_THREADS; i++)
+		if (pthread_create(&t, NULL, serve_thread, NULL) != 0)
+			break;
+	serve_thread(NULL);
+	return 0;
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The file view (issue 21, docs/fsview.md) on a 3-node vcluster: processes
+# of node 1 running elsewhere see node 1's /tmp.
+#  1. krg run -n 2 from node 1 appends to node 1's /tmp file; --local-files
+#     sees node 2's own /tmp; a mount under node 2's /tmp stays node 2's.
+#  2. DISTANT_FORK: a shell script writes /tmp/x, its child placed on
+#     another node appends to it, the script reads the result at home.
+#  3. krg migrate 1 -> 2 -> 1: a program reopening its files by name finds
+#     them each time, and the file it kept open goes on being home's.
+#  4. Permission is checked at home: nobody cannot read root's 0600 file
+#     nor write in root's 0755 directory through the view; what nobody
+#     creates belongs to nobody at home.
+#  5. Home's krgd killed: a forwarded open fails with EIO at once.
+PREFIX=fsv${KRG_VC_SUFFIX:-}
+. "$KRG_SOURCE_DIR/tests/cluster/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
+start_cluster 3
+on 1 krgadm sched disable mosix >/dev/null
+W=$(mktemp -d "$KRG_BUILD_DIR/fsview-test.XXXXXX")
+chmod 755 "$W"
+trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$W"; exit $rc' EXIT
+
+# 1. Explicit remote execution. Node 2 has a file system of its own
+# mounted under /tmp (a bind, as a cluster FS would be): it stays node 2's.
+mkdir "$W/kept" && echo node-own >"$W/kept/k"
+on 2 sh -c "mkdir /tmp/fsv-kept && mount --bind '$W/kept' /tmp/fsv-kept"
+on 1 sh -c 'echo one > /tmp/fsv-a'
+out=$(on 1 "$KRG" run -n 2 -- sh -c 'hostname; cat /tmp/fsv-a; echo two >> /tmp/fsv-a')
+assert_eq "$out" "$(printf '%s-node2\none' "$PREFIX")" "krg run -n 2 reads node 1's /tmp/fsv-a"
+assert_eq "$(on 1 cat /tmp/fsv-a)" "$(printf 'one\ntwo')" "node 1's file after node 2 appended"
+on 2 test ! -e /tmp/fsv-a || fail "node 2's own /tmp got the file"
+assert_eq "$(on 1 "$KRG" run -n 2 -- cat /tmp/fsv-kept/k)" node-own "a mount under /tmp on node 2 stays node 2's"
+out=$(on 1 "$KRG" run -n 2 --local-files -- sh -c 'cat /tmp/fsv-a 2>&1; true')
+assert_contains "$out" "No such file" "--local-files: node 2's own /tmp"
+ps2=$(on 2 "$KRG" ps -a)
+assert_not_contains "$ps2" "krg-fsview" "the view's helpers are krgd's, not listed"
+echo "ok   krg run -n 2 sees node 1's /tmp; --local-files sees node 2's"
+
+# 2. DISTANT_FORK: the child is placed on another node (node 1 made the
+# smallest, so least_loaded sends it away) while it sleeps, then appends.
+cg=$(vc_cgroup "$PREFIX" 1)
+if [ -f "$cg/cpu.max" ]; then echo "25000 100000" >"$cg/cpu.max"; else echo 25000 >"$cg/cpu.cfs_quota_us"; fi
+cat >"$W/df.sh" <<'SH'
+echo one > /tmp/fsv-x
+python3 -c '
+import socket, time
+time.sleep(5)
+open("/tmp/fsv-x", "a").write("two\n")
+open("/tmp/fsv-x.where", "w").write(socket.gethostname())
+'
+cat /tmp/fsv-x
+SH
+out=$(on 1 "$KRG" run -n 1 -- "$KRG" capset -e DISTANT_FORK -- sh "$W/df.sh" </dev/null)
+assert_eq "$out" "$(printf 'one\ntwo')" "the script read what its distant child appended"
+where=$(on 1 cat /tmp/fsv-x.where)
+assert_ne "$where" "$PREFIX-node1" "the child ran on another node (DISTANT_FORK)"
+echo "ok   DISTANT_FORK child on $where appended to node 1's /tmp/fsv-x"
+if [ -f "$cg/cpu.max" ]; then echo "max 100000" >"$cg/cpu.max"; else echo -1 >"$cg/cpu.cfs_quota_us"; fi
+
+# 3. Migration away and back.
+on 1 "$KRG" run -n 1 -- python3 "$KRG_SOURCE_DIR/tests/fsview/reopen.py" /tmp/fsv-c </dev/null >/dev/null 2>&1 &
+runner=$!
+id_of() { on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes'] if 'reopen.py' in p['command']][0])"; }
+wait_for 15 "reopen.py started" on 1 test -e /tmp/fsv-c/log
+id=$(id_of)
+on 1 "$KRG" migrate "$id" 2 || fail "migrate reopen.py to node 2"
+on 1 touch /tmp/fsv-c/go1
+wait_for 15 "result1 at home" on 1 test -e /tmp/fsv-c/result1
+assert_eq "$(on 1 cat /tmp/fsv-c/result1)" "$PREFIX-node2 payload" "on node 2 it reopened node 1's data by name"
+on 1 "$KRG" migrate "$id" 1 || fail "migrate reopen.py back to node 1"
+on 1 touch /tmp/fsv-c/go2
+wait_for 15 "result2 at home" on 1 test -e /tmp/fsv-c/result2
+assert_eq "$(on 1 cat /tmp/fsv-c/result2)" "$PREFIX-node1 payload" "back on node 1 it reopened its data by name"
+assert_eq "$(on 1 cat /tmp/fsv-c/log)" "$(printf '1 %s-node2\n2 %s-node1' "$PREFIX" "$PREFIX")" "the log it kept open, written from both nodes"
+on 1 "$KRG" kill -9 "$id" || true
+wait "$runner" 2>/dev/null || true
+echo "ok   migrated 1 -> 2 -> 1, it found its files by name each time"
+
+# 4. Another user's files.
+on 1 sh -c 'mkdir -p /tmp/fsv-d && chmod 755 /tmp/fsv-d && echo secret > /tmp/fsv-d/root-only &&
+	chmod 600 /tmp/fsv-d/root-only && echo pub > /tmp/fsv-d/public && chmod 644 /tmp/fsv-d/public'
+out=$(on 1 "${NOBODY[@]}" "$KRG" run -n 2 -- sh -c 'hostname; cat /tmp/fsv-d/public; cat /tmp/fsv-d/root-only 2>&1;
+	echo x 2>&1 > /tmp/fsv-d/new; echo mine > /tmp/fsv-nobody; true' 2>&1)
+assert_contains "$out" "$PREFIX-node2" "nobody's process ran on node 2"
+assert_contains "$out" "pub" "nobody reads a 0644 file"
+assert_not_contains "$out" "secret" "nobody must not read root's 0600 file"
+assert_contains "$out" "Permission denied" "the view refuses as home would"
+on 1 test ! -e /tmp/fsv-d/new || fail "nobody wrote into root's 0755 directory"
+assert_eq "$(on 1 stat -c %U /tmp/fsv-nobody)" nobody "what nobody creates belongs to nobody at home"
+echo "ok   permissions checked at home with the caller's credentials"
+
+# 5. Home dies: EIO, no hang. The reader on node 2 waits for a go file on
+# node 2's own /run (not forwarded), then opens a forwarded file.
+on 1 sh -c 'echo alive > /tmp/fsv-e'
+on 1 "$KRG" run -n 2 -- sh -c 'until [ -e /run/fsv-go ]; do sleep 0.1; done; cat /tmp/fsv-e > /run/fsv-e.out 2>&1;
+	echo "rc=$?" >> /run/fsv-e.out' </dev/null >/dev/null 2>&1 &
+eio=$!
+wait_for 15 "the reader running on node 2" on 2 pgrep -f fsv-go
+"$ADM" vcluster krgd 1 kill --prefix "$PREFIX" >/dev/null
+on 2 touch /run/fsv-go
+wait_for 10 "the reader's verdict" on 2 grep -q rc= /run/fsv-e.out
+out=$(on 2 cat /run/fsv-e.out)
+assert_contains "$out" "Input/output error" "a forwarded open with home down"
+assert_not_contains "$out" "alive" "nothing read with home down"
+wait "$eio" 2>/dev/null || true
+echo "ok   home's krgd killed: EIO at once"
+echo "PASS"

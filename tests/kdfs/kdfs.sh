@@ -201,6 +201,8 @@ wait_for 30 "node 1 up again" state_is 2 1 up
 on 1 krgadm cluster wait --timeout 30 >/dev/null
 wait_for 30 "node 1 mounts kdfs again" on 1 test -e "$M/survivor"
 on 2 krg kdfs set "$M/survivor" --replicas 3
-wait_for 60 "the survivor gets a third copy" test "$(on 3 krg kdfs show "$M/survivor" --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(len(s['chunks'][0]['nodes']))")" = 3
+copies() { on 3 krg kdfs show "$M/survivor" --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(len(s['chunks'][0]['nodes']))"; }
+three_copies() { [ "$(copies)" = 3 ]; }
+wait_for 60 "the survivor gets a third copy" three_copies
 assert_eq "$(on 1 md5sum "$M/survivor" | cut -d' ' -f1)" "$surv" "node 1 reads the survivor from its fresh copy"
 echo "kdfs: all checks passed t=${SECONDS}s"

@@ -22,9 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fsview/fsview-int.h"
+#include "fsview/submounts.h"
 #include "fsview/wire.h"
 #include "proto/fsview.pb-c.h"
 
@@ -46,6 +48,7 @@ static struct {
 
 struct mnt {
 	const char *prefix;        /* home's path this mount shows, e.g. "/tmp" */
+	struct fsv_subs subs;      /* the node's own mounts under it, kept */
 	struct fuse *f;
 	pthread_t th;
 };
@@ -197,6 +200,9 @@ static void to_stat(const Krg__Fsview__Stat *s, struct stat *st)
 
 static int v_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
+	struct mnt *m = fuse_get_context()->private_data;
+	if (!fi && path && fsv_subs_stat(&m->subs, path, st))
+		return 0; /* a kept mount's point: the node's (submounts.h) */
 	struct rq r;
 	int e = rq_init(&r, KRG__FSVIEW__OP__OP_GETATTR, fi ? NULL : path);
 	if (e < 0)
@@ -530,6 +536,35 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
+/* The kernel caps a FUSE mount's readahead at the default 128 KiB
+ * (max_readahead only lowers it): raise it to what one request carries,
+ * so a sequential read is 1 MiB per round trip home, not 128 KiB. Best
+ * effort: only speed depends on it. */
+static void raise_readahead(const char *path)
+{
+	/* Its device from mountinfo: a stat() of our own mount before it is
+	 * served would wait on ourselves. The last mount on path is ours. */
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], dev[32] = "", p[96], v[32];
+	while (f && fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX], d[32];
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", d, mp) == 2 && !strcmp(mp, path))
+			snprintf(dev, sizeof(dev), "%s", d);
+	}
+	if (f)
+		fclose(f);
+	if (!dev[0])
+		return;
+	snprintf(p, sizeof(p), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	int l = snprintf(v, sizeof(v), "%u", FSV_MAX_IO >> 10);
+	if (write(fd, v, (size_t)l) != l)
+		fprintf(stderr, "krg-fsview: %s: %s\n", p, strerror(errno));
+	close(fd);
+}
+
 int fsv_client_main(int fd, char **paths, int n)
 {
 	C.fd = fd;
@@ -550,12 +585,15 @@ int fsv_client_main(int fd, char **paths, int n)
 		char *av[] = { "krg-fsview", "-o", "allow_other,fsname=krg-fsview,subtype=krg", NULL };
 		struct fuse_args args = FUSE_ARGS_INIT(3, av);
 		m[i].prefix = paths[i];
+		if (fsv_subs_find(paths[i], &m[i].subs) < 0)
+			continue;
 		m[i].f = fuse_new(&args, &ops, sizeof(ops), &m[i]);
 		if (!m[i].f || fuse_mount(m[i].f, paths[i]) < 0) {
 			fprintf(stderr, "krg-fsview: cannot mount the view on %s\n", paths[i]);
 			return 1;
 		}
 		mounted++;
+		raise_readahead(paths[i]);
 	}
 	pthread_t rt;
 	if (pthread_create(&rt, NULL, reader, NULL) != 0)
@@ -563,6 +601,10 @@ int fsv_client_main(int fd, char **paths, int n)
 	for (int i = 0; i < n; i++)
 		if (m[i].f && pthread_create(&m[i].th, NULL, loop_thread, &m[i]) != 0)
 			return 1;
+	/* Served now: the lookups of the binds are answered here. */
+	for (int i = 0; i < n; i++)
+		if (m[i].f)
+			fsv_subs_bind(paths[i], &m[i].subs);
 	Krg__Fsview__Request ready = KRG__FSVIEW__REQUEST__INIT;
 	ready.op = KRG__FSVIEW__OP__OP_READY;
 	if (send_req(&ready) < 0)

@@ -31,4 +31,7 @@ uint32_t krg_fsview_home_of(struct krg_fsview *v, pid_t pid);
 bool krg_fsview_is_helper(const struct krg_fsview *v, pid_t pid);
 /* In a forked child, root still: join that namespace (setns). -errno. */
 int krg_fsview_enter(int nsfd);
+/* Stop: no new view, every krg-fsview told to go, their pipes closed
+ * (NULL-safe). krg_fsview_free once the loop has run the close callbacks. */
 void krg_fsview_stop(struct krg_fsview *v);
+void krg_fsview_free(struct krg_fsview *v);

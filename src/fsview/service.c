@@ -362,6 +362,8 @@ int krg_fsview_ns(struct krg_fsview *v, uint32_t home, uid_t uid, gid_t gid)
 {
 	if (!v || home == v->self || !v->n_paths)
 		return -ENOENT;
+	if (v->stopping)
+		return -ESHUTDOWN;
 	struct client *c = v->clients;
 	while (c && !(c->home == home && c->uid == uid && c->gid == gid))
 		c = c->next;
@@ -503,6 +505,10 @@ static void on_req(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	struct krg_fsview *v = data;
 	if (!req_id)
 		return;
+	if (v->stopping) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return;
+	}
 	Krg__Fsview__Forward *f = krg__fsview__forward__unpack(NULL, msg->len, msg->body);
 	uint64_t id;
 	/* Checked here once: the server trusts what krgd hands it. */
@@ -581,6 +587,13 @@ void krg_fsview_stop(struct krg_fsview *v)
 		kill(s->pid, SIGTERM);
 		chan_close(&s->ch);
 	}
-	/* The last chan_closed callbacks free the rest; the paths stay
-	 * (a few bytes, krgd is exiting). */
+}
+
+void krg_fsview_free(struct krg_fsview *v)
+{
+	if (!v)
+		return;
+	for (int i = 0; i < v->n_paths; i++)
+		free(v->paths[i]);
+	free(v);
 }

@@ -86,6 +86,10 @@ static void cluster_closed(void *data)
 	if (d->net)
 		krg_net_close(d->net, NULL, NULL);
 	d->net = NULL;
+	/* Its pipes are closed by now (closed at stop, a loop turn ago), and
+	 * the transport, closed, calls its handler no more. */
+	krg_fsview_free(d->services.fsview);
+	d->services.fsview = NULL;
 	krg_api_server_close(d->api);
 	d->api = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -115,7 +119,6 @@ static void daemon_stop(struct daemon *d, int code)
 	krg_ipc_service_stop(d->ipc);
 	krg_migsvc_stop(d->mig);
 	krg_fsview_stop(d->services.fsview);
-	d->services.fsview = NULL;
 	krg_sched_stop(d->sched);
 	krg_ckptsvc_stop(d->ckpt);
 	d->ckpt = NULL;

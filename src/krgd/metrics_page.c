@@ -73,7 +73,7 @@ static void write_nodes(FILE *f, const struct krg_metrics_src *s)
 				continue;  /* stale or down: no sample rather than an old one */
 			double v[] = { nf.load1, nf.cpus, (double)nf.mem_total_kb * 1024,
 				       (double)nf.mem_available_kb * 1024, nf.krg_procs };
-			fprintf(f, "%s{node=\"%u\"} %.17g\n", names[m], id, v[m]);
+			fprintf(f, "%s{node=\"%u\"} %.15g\n", names[m], id, v[m]);
 		}
 	}
 }

@@ -2,7 +2,7 @@
 # The file view (issue 21, docs/fsview.md) on a 3-node vcluster: processes
 # of node 1 running elsewhere see node 1's /tmp.
 #  1. krg run -n 2 from node 1 appends to node 1's /tmp file; --local-files
-#     sees node 2's own /tmp.
+#     sees node 2's own /tmp; a mount under node 2's /tmp stays node 2's.
 #  2. DISTANT_FORK: a shell script writes /tmp/x, its child placed on
 #     another node appends to it, the script reads the result at home.
 #  3. krg migrate 1 -> 2 -> 1: a program reopening its files by name finds
@@ -22,12 +22,16 @@ W=$(mktemp -d "$KRG_BUILD_DIR/fsview-test.XXXXXX")
 chmod 755 "$W"
 trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$W"; exit $rc' EXIT
 
-# 1. Explicit remote execution.
+# 1. Explicit remote execution. Node 2 has a file system of its own
+# mounted under /tmp (a bind, as a cluster FS would be): it stays node 2's.
+mkdir "$W/kept" && echo node-own >"$W/kept/k"
+on 2 sh -c "mkdir /tmp/fsv-kept && mount --bind '$W/kept' /tmp/fsv-kept"
 on 1 sh -c 'echo one > /tmp/fsv-a'
 out=$(on 1 "$KRG" run -n 2 -- sh -c 'hostname; cat /tmp/fsv-a; echo two >> /tmp/fsv-a')
 assert_eq "$out" "$(printf '%s-node2\none' "$PREFIX")" "krg run -n 2 reads node 1's /tmp/fsv-a"
 assert_eq "$(on 1 cat /tmp/fsv-a)" "$(printf 'one\ntwo')" "node 1's file after node 2 appended"
 on 2 test ! -e /tmp/fsv-a || fail "node 2's own /tmp got the file"
+assert_eq "$(on 1 "$KRG" run -n 2 -- cat /tmp/fsv-kept/k)" node-own "a mount under /tmp on node 2 stays node 2's"
 out=$(on 1 "$KRG" run -n 2 --local-files -- sh -c 'cat /tmp/fsv-a 2>&1; true')
 assert_contains "$out" "No such file" "--local-files: node 2's own /tmp"
 ps2=$(on 2 "$KRG" ps -a)

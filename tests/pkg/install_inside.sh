@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Second half of install.sh, in its private mount namespace: build the
-# root, then run install_root.sh in it (chroot).
+# root, make it the namespace's root, run install_root.sh in it.
 set -euo pipefail
 debs=$1
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,11 +23,16 @@ mount -t tmpfs tmpfs "$r/tmp"
 mkdir -p "$r/debs" "$r/test"
 mount --bind "$debs" "$r/debs"
 cp "$here/install_root.sh" "$here/prom.py" "$r/test/"
-rc=0
-chroot "$r" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb bash /test/install_root.sh || rc=$?
-# The vcluster's node inits live in this root; down whatever the test left.
-chroot "$r" /usr/sbin/krgadm vcluster down --prefix pkgi >/dev/null 2>&1 || true
-umount -R "$r" 2>/dev/null || umount -l "$r"
-umount -l "$base"
-rmdir "$base"
-exit $rc
+# pivot_root, not chroot: vcluster exec enters the nodes' mount namespaces
+# (setns), which sets the root to the namespace's own, so the private root
+# must be that. What lives in this namespace ends with its last process.
+cd "$r"
+mkdir -p .oldroot
+pivot_root . .oldroot
+exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb bash -c '
+	cd /
+	umount -l /.oldroot && rmdir /.oldroot
+	rc=0
+	bash /test/install_root.sh || rc=$?
+	krgadm vcluster down --prefix pkgi >/dev/null 2>&1 || true
+	exit $rc'

@@ -10,7 +10,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v systemd-analyze >/dev/null || fail "systemd-analyze missing (package systemd; scripts/install-deps.sh)"
 # Under the build dir: a node sees it (its /run and /tmp are its own).
 tmp=$(mktemp -d "$KRG_BUILD_DIR/pkgtest.XXXXXX")
-trap 'rm -rf "$tmp"; vc_on_exit' EXIT
 # The unit as installed, but with this build's krgd and a config dir the
 # test owns (inside the node: its /run is private).
 etc=/run/pkgtest-etc
@@ -20,6 +19,7 @@ out=$(systemd-analyze verify --man=no "$tmp/krgd.service" 2>&1) || fail "systemd
 echo "systemd-analyze verify: clean"
 
 vc_up pkgsd 1 --no-krgd
+trap 'rm -rf "$tmp"; vc_on_exit' EXIT  # after vc_up, which sets its own
 addr=$(vc_addr pkgsd 1)
 vc_exec pkgsd 1 -- bash -c "mkdir -p $etc && krgadm cluster init --name pkgtest --node 1=$addr --dir $etc/krg" >/dev/null
 vc_exec pkgsd 1 -- python3 "$here/notify_run.py" "$tmp/krgd.service" "$KRG_BUILD_DIR/krgadm" "$tmp/krgd.log"

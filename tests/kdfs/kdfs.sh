@@ -119,6 +119,12 @@ assert_eq "$(on 3 $LC getlk "$L/f" 0 0 w)" "r 0 100" "F_GETLK on node 3 shows no
 assert_eq "$(on 3 $LC try flock "$L/f" 0 0 w)" ok "flock and fcntl locks do not meet (Linux)"
 on 2 touch "$L/gr.release"
 wait $holder
+echo "== fsx: random operations against a model, read back on two other nodes t=${SECONDS}s"
+sum=$(on 1 python3 "$KRG_SOURCE_DIR/tests/kdfs/fsx.py" "$M/fsx" 7 600) || fail "fsx on node 1: $sum"
+for i in 2 3; do
+	assert_eq "$(on "$i" md5sum "$M/fsx" | cut -d' ' -f1)" "$sum" "node $i reads what fsx left on node 1"
+done
+
 # Held on node 1 when it dies (next stage): released once it is down.
 on 1 $LC hold posix "$L/f" 0 0 w "$L/gk" >/dev/null &
 killed_holder=$!

@@ -17,7 +17,7 @@ for f in /usr/sbin/krgd /usr/sbin/krgadm /usr/bin/krg /usr/sbin/krg-deputy /usr/
 	/usr/include/krg/krg.h /usr/include/krg/sched_policy.h /usr/include/krg/drmaa.h; do
 	[ -e "$f" ] || fail "$f missing"
 done
-for p in krg.1 krgadm.8 krgd.8 krgd.conf.5 libdrmaa-krg.3; do
+for p in krg.1 krgadm.8 krgd.8 krgd.conf.5 libdrmaa-krg.3 krg-deputy.8 krg-ghost.8 krg-kdfs.8 krg-fsview.8; do
 	f=$(ls /usr/share/man/man"${p##*.}"/"$p".gz 2>/dev/null) || fail "man page $p missing"
 	zcat "$f" | grep -q '^\.SH NAME' || fail "man page $p is not a man page"
 done
@@ -58,8 +58,11 @@ python3 -c "import json,sys; s=json.loads(sys.argv[1]); sys.exit(0 if s['quorum'
 	fail "cluster status: $st"
 out=$(krgadm vcluster exec 1 --prefix pkgi -- krg run -n 3 -- hostname)
 [ "$out" = pkgi-node3 ] || fail "krg run -n 3 hostname: $out"
-which_krgd=$(tr '\0' ' ' </proc/"$(pgrep -f -n '^/usr/sbin/krgd')"/cmdline)
-case "$which_krgd" in /usr/sbin/krgd*) ;; *) fail "krgd is not the installed one: $which_krgd" ;; esac
+n=0
+for p in /proc/[0-9]*; do
+	[ "$(readlink "$p/exe" 2>/dev/null)" = /usr/sbin/krgd ] && n=$((n + 1))
+done
+[ $n -ge 3 ] || fail "$n krgd run from /usr/sbin/krgd, not 3"
 if python3 -c 'import drmaa' 2>/dev/null; then
 	krgadm vcluster exec 1 --prefix pkgi -- env DRMAA_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/krg/libdrmaa.so.1 python3 -c '
 import drmaa

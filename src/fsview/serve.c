@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 #include "fsview/fsview-int.h"
 #include "fsview/wire.h"
@@ -27,6 +29,7 @@
 
 static struct {
 	int fd;
+	uint32_t gen;              /* random per server: in every fh it hands out */
 	pthread_mutex_t rlock, wlock;
 } S = { .rlock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -52,10 +55,16 @@ static void fill_stat(Krg__Fsview__Stat *o, const struct stat *st)
 	o->blksize = (uint32_t)st->st_blksize;
 }
 
-/* A file handle must be one of ours and not the channel to krgd. */
+/* A file handle is gen << 32 | fd. The gen makes a handle of a previous
+ * server (home's krgd restarted, the node's client did not) fail with
+ * EBADF instead of naming whatever file this one has at that number. It
+ * must be one of ours and not the channel to krgd. */
 static int fh_ok(const Krg__Fsview__Request *q)
 {
-	return q->has_fh && q->fh > 2 && q->fh < (1u << 30) && (int)q->fh != S.fd ? (int)q->fh : -1;
+	if (!q->has_fh || q->fh >> 32 != S.gen)
+		return -1;
+	int fd = (int)(q->fh & 0x3fffffff);
+	return fd > 2 && fd != S.fd && (uint64_t)fd == (q->fh & 0xffffffffu) ? fd : -1;
 }
 
 static struct timespec to_ts(int64_t ns)
@@ -129,7 +138,7 @@ static int do_op(const Krg__Fsview__Request *q, Krg__Fsview__Reply *r, Krg__Fsvi
 		if (nfd < 0)
 			return -errno;
 		r->has_fh = true;
-		r->fh = (uint64_t)nfd;
+		r->fh = (uint64_t)S.gen << 32 | (uint64_t)nfd;
 		return 0;
 	}
 	case KRG__FSVIEW__OP__OP_READ: {
@@ -264,6 +273,8 @@ static void *serve_thread(void *arg)
 int fsv_serve_main(int fd)
 {
 	S.fd = fd;
+	if (getrandom(&S.gen, sizeof(S.gen), 0) != sizeof(S.gen))
+		S.gen = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 	umask(0); /* the mode a request carries was already masked by the caller's umask */
 	pthread_t t;
 	for (int i = 1; i < SERVE_THREADS; i++)

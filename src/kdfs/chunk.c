@@ -336,3 +336,28 @@ int kdfs_chunks_space(struct kdfs_chunks *cs, uint64_t *total, uint64_t *avail)
 	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
 	return 0;
 }
+
+int kdfs_chunk_length(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t *len)
+{
+	char name[64];
+	struct stat st;
+	snprintf(name, sizeof(name), "%016llx/%u-%llu", (unsigned long long)ino, index, (unsigned long long)gen);
+	if (fstatat(cs->dirfd, name, &st, 0) < 0) {
+		*len = 0;
+		return errno == ENOENT ? 0 : -errno;
+	}
+	*len = (uint64_t)st.st_size;
+	return 0;
+}
+
+int kdfs_chunk_discard(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%016llx/%u-%llu.sum", (unsigned long long)ino, index, (unsigned long long)gen);
+	if (unlinkat(cs->dirfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	name[strlen(name) - 4] = '\0';
+	if (unlinkat(cs->dirfd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}

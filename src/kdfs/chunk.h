@@ -29,5 +29,9 @@ int kdfs_chunk_write(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint6
 int kdfs_chunk_truncate(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t version, uint64_t off);
 /* Remove every replica of ino. */
 int kdfs_chunks_remove(struct kdfs_chunks *cs, uint64_t ino);
+/* Bytes of the replica's data file (0 when there is none). */
+int kdfs_chunk_length(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t *len);
+/* Remove this node's replica of one chunk (a repair starts it afresh). */
+int kdfs_chunk_discard(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen);
 /* Bytes used and free on the file system that holds the chunks. */
 int kdfs_chunks_space(struct kdfs_chunks *cs, uint64_t *total, uint64_t *avail);

@@ -22,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <linux/falloc.h>
 #include <time.h>
 #include <unistd.h>
 #include "kdfs/meta.h"
@@ -35,6 +38,8 @@ _Static_assert(KDFS_SET_MODE == FUSE_SET_ATTR_MODE && KDFS_SET_UID == FUSE_SET_A
 	       "SetAttr.valid uses FUSE's bits");
 
 #define MAX_FRAME (8u << 20)
+
+static uint64_t next_fh = 1; /* fi->fh: names an open file for its OFD/flock locks */
 
 /* ---- calls to krgd ---- */
 
@@ -280,6 +285,7 @@ static void do_create_node(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	e.generation = 1;
 	to_stat(rep->attr, &e.attr);
 	fi->keep_cache = 0;
+	fi->fh = __atomic_fetch_add(&next_fh, 1, __ATOMIC_RELAXED);
 	fuse_reply_create(req, &e, fi);
 	krg__kdfs__reply__free_unpacked(rep, NULL);
 }
@@ -462,6 +468,7 @@ static void k_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (st < 0)
 		return (void)fuse_reply_err(req, -st);
 	fi->keep_cache = 0; /* close-to-open: another node may have written */
+	fi->fh = __atomic_fetch_add(&next_fh, 1, __ATOMIC_RELAXED); /* names the open file (locks) */
 	fuse_reply_open(req, fi);
 }
 
@@ -513,13 +520,20 @@ static int flush_ino(fuse_req_t req, fuse_ino_t ino)
 	return call(req, &r, NULL);
 }
 
+static void release_locks(fuse_req_t req, uint64_t ino, uint64_t owner, uint64_t fh, bool flock);
+
 static void k_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	/* POSIX: any close of the file by a lock's owner releases it. */
+	release_locks(req, ino, fi->lock_owner, 0, false);
 	reply_status(req, flush_ino(req, ino));
 }
 
 static void k_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	/* The last close of an open file: its flock and OFD locks go. */
+	release_locks(req, ino, 0, fi->fh, true);
+	release_locks(req, ino, 0, fi->fh, false);
 	reply_status(req, flush_ino(req, ino));
 }
 
@@ -592,8 +606,314 @@ static void k_statfs(fuse_req_t req, fuse_ino_t ino)
 		krg__kdfs__reply__free_unpacked(rep, NULL);
 }
 
+/* ---- extended attributes ---- */
+
+static void k_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__SetXattr sx = KRG__KDFS__SET_XATTR__INIT;
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+		return (void)fuse_reply_err(req, EINVAL);
+	/* POSIX ACLs would need the kernel to enforce them (FUSE_CAP_POSIX_ACL). */
+	if (!strncmp(name, "system.", 7))
+		return (void)fuse_reply_err(req, EOPNOTSUPP);
+	op.op_case = KRG__KDFS__OP__OP_SETXATTR;
+	op.setxattr = &sx;
+	sx.ino = ino;
+	sx.name = (char *)name;
+	sx.value.data = (uint8_t *)value;
+	sx.value.len = size;
+	sx.has_flags = true;
+	sx.flags = (uint32_t)flags;
+	reply_status(req, op_call(req, &op, NULL));
+}
+
+static void get_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Getxattr g = KRG__KDFS__GETXATTR__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	if (name) {
+		r.req_case = KRG__KDFS__REQUEST__REQ_GETXATTR;
+		r.getxattr = &g;
+		g.name = (char *)name;
+	} else {
+		r.req_case = KRG__KDFS__REQUEST__REQ_LISTXATTR;
+		r.listxattr = &g;
+	}
+	g.ino = ino;
+	g.size = (uint32_t)size;
+	int st = call(req, &r, &rep);
+	if (st < 0)
+		fuse_reply_err(req, -st);
+	else if (size == 0)
+		fuse_reply_xattr(req, rep->xattr_size);
+	else
+		fuse_reply_buf(req, (const char *)rep->data.data, rep->has_data ? rep->data.len : 0);
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+static void k_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	if (!strncmp(name, "system.", 7))
+		return (void)fuse_reply_err(req, EOPNOTSUPP);
+	get_xattr(req, ino, name, size);
+}
+
+static void k_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	get_xattr(req, ino, NULL, size);
+}
+
+static void k_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__RemoveXattr rx = KRG__KDFS__REMOVE_XATTR__INIT;
+	if (!strncmp(name, "system.", 7))
+		return (void)fuse_reply_err(req, EOPNOTSUPP);
+	op.op_case = KRG__KDFS__OP__OP_REMOVEXATTR;
+	op.removexattr = &rx;
+	rx.ino = ino;
+	rx.name = (char *)name;
+	reply_status(req, op_call(req, &op, NULL));
+}
+
+/* ---- fallocate ----
+ * Chunks are sparse files, so a hole costs nothing and reads as zeros:
+ * allocating is making the size cover the range (space is not reserved:
+ * a later write can still meet ENOSPC). Punching and zeroing write zeros
+ * through the replicas, so every replica agrees. The modes tmpfs and ext4
+ * share; the others (collapse, insert, unshare) are EOPNOTSUPP. */
+
+static int write_zeros(fuse_req_t req, fuse_ino_t ino, uint64_t off, uint64_t end)
+{
+	static const uint8_t zeros[1 << 20];
+	while (off < end) {
+		Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+		Krg__Kdfs__Write w = KRG__KDFS__WRITE__INIT;
+		r.req_case = KRG__KDFS__REQUEST__REQ_WRITE;
+		r.write = &w;
+		w.ino = ino;
+		w.offset = off;
+		w.data.data = (uint8_t *)zeros;
+		w.data.len = (size_t)(end - off < sizeof(zeros) ? end - off : sizeof(zeros));
+		int st = call(req, &r, NULL);
+		if (st < 0)
+			return st;
+		off += w.data.len;
+	}
+	return 0;
+}
+
+static void k_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			struct fuse_file_info *fi)
+{
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return (void)fuse_reply_err(req, EOPNOTSUPP);
+	if (offset < 0 || length <= 0)
+		return (void)fuse_reply_err(req, EINVAL);
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	r.req_case = KRG__KDFS__REQUEST__REQ_GETATTR;
+	r.getattr = ino;
+	int st = call(req, &r, &rep);
+	if (st < 0 || !rep->attr) {
+		if (rep)
+			krg__kdfs__reply__free_unpacked(rep, NULL);
+		return (void)fuse_reply_err(req, st < 0 ? -st : EIO);
+	}
+	uint64_t size = rep->attr->size, end = (uint64_t)offset + (uint64_t)length;
+	krg__kdfs__reply__free_unpacked(rep, NULL);
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		st = write_zeros(req, ino, (uint64_t)offset, end < size ? end : size);
+	if (st == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > size) {
+		Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+		Krg__Kdfs__Extend ex = KRG__KDFS__EXTEND__INIT;
+		op.op_case = KRG__KDFS__OP__OP_EXTEND;
+		op.extend = &ex;
+		ex.ino = ino;
+		ex.size = end;
+		st = op_call(req, &op, NULL);
+	}
+	reply_status(req, st);
+}
+
+/* ---- locks: cluster-wide, in the metadata store (meta_lock.c) ----
+ * The kernel forwards fcntl, OFD and flock locks here. It leaves their
+ * release to us: fcntl locks at every close of the file by their owner
+ * (flush), flock and OFD locks at the last close of the open file
+ * (release). Only owners that took a lock are remembered, so a close
+ * costs a log entry only when there is something to release. */
+
+struct held {
+	struct held *next;
+	uint64_t ino, owner, fh;
+	bool flock;
+};
+static struct held *held;
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void held_add(uint64_t ino, uint64_t owner, uint64_t fh, bool flock)
+{
+	pthread_mutex_lock(&held_lock);
+	for (struct held *h = held; h; h = h->next)
+		if (h->ino == ino && h->owner == owner && h->fh == fh && h->flock == flock) {
+			pthread_mutex_unlock(&held_lock);
+			return;
+		}
+	struct held *h = calloc(1, sizeof(*h));
+	if (h) {
+		*h = (struct held){ held, ino, owner, fh, flock };
+		held = h;
+	}
+	pthread_mutex_unlock(&held_lock);
+}
+
+/* Forget (and count) what matches: by owner, or (fh != 0) by open file. */
+static int held_take(uint64_t ino, uint64_t owner, uint64_t fh, bool flock, uint64_t *owners, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&held_lock);
+	for (struct held **pp = &held; *pp;) {
+		struct held *h = *pp;
+		bool match = h->ino == ino && h->flock == flock && (fh ? h->fh == fh : h->owner == owner);
+		if (!match) {
+			pp = &h->next;
+			continue;
+		}
+		bool dup = false;
+		for (int i = 0; i < n; i++)
+			dup |= owners[i] == h->owner;
+		if (!dup && n < max)
+			owners[n++] = h->owner;
+		*pp = h->next;
+		free(h);
+	}
+	pthread_mutex_unlock(&held_lock);
+	return n;
+}
+
+static int drop_locks(fuse_req_t req, uint64_t ino, uint64_t owner, bool flock)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__DropLocks d = KRG__KDFS__DROP_LOCKS__INIT;
+	op.op_case = KRG__KDFS__OP__OP_DROPLOCKS;
+	op.droplocks = &d;
+	d.has_ino = d.has_owner = d.has_flock = true;
+	d.ino = ino;
+	d.owner = owner;
+	d.flock = flock;
+	return op_call(req, &op, NULL);
+}
+
+static void release_locks(fuse_req_t req, uint64_t ino, uint64_t owner, uint64_t fh, bool flock)
+{
+	uint64_t owners[32];
+	int n = held_take(ino, owner, fh, flock, owners, 32);
+	for (int i = 0; i < n; i++)
+		drop_locks(req, ino, owners[i], flock);
+}
+
+static void to_range(Krg__Kdfs__LockRange *l, uint64_t owner, const struct flock *fl, bool flock)
+{
+	l->owner = owner;
+	l->pid = fl->l_pid > 0 ? (uint32_t)fl->l_pid : 0;
+	l->type = (uint32_t)fl->l_type;
+	l->start = (uint64_t)fl->l_start;
+	l->end = fl->l_len > 0 ? (uint64_t)(fl->l_start + fl->l_len - 1) : UINT64_MAX;
+	l->has_flock = true;
+	l->flock = flock;
+}
+
+/* Take or release; a conflict waits (sleep) until the holder lets go or
+ * the caller is interrupted, else is EAGAIN. */
+static int set_lock(fuse_req_t req, fuse_ino_t ino, uint64_t owner, uint64_t fh, const struct flock *fl, bool flock,
+		    bool sleep)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__SetLock sl = KRG__KDFS__SET_LOCK__INIT;
+	Krg__Kdfs__LockRange lr = KRG__KDFS__LOCK_RANGE__INIT;
+	op.op_case = KRG__KDFS__OP__OP_SETLOCK;
+	op.setlock = &sl;
+	sl.ino = ino;
+	sl.lock = &lr;
+	to_range(&lr, owner, fl, flock);
+	if (fl->l_type != F_UNLCK)
+		held_add(ino, owner, fh, flock);
+	for (useconds_t wait = 2000;; wait = wait < 100000 ? wait * 2 : wait) {
+		int st = op_call(req, &op, NULL);
+		if (st != -EBUSY)
+			return st;
+		if (!sleep)
+			return -EAGAIN;
+		if (fuse_req_interrupted(req))
+			return -EINTR;
+		usleep(wait);
+	}
+}
+
+static void k_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
+{
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	Krg__Kdfs__SetLock g = KRG__KDFS__SET_LOCK__INIT;
+	Krg__Kdfs__LockRange lr = KRG__KDFS__LOCK_RANGE__INIT;
+	Krg__Kdfs__Reply *rep = NULL;
+	r.req_case = KRG__KDFS__REQUEST__REQ_GETLK;
+	r.getlk = &g;
+	g.ino = ino;
+	g.lock = &lr;
+	to_range(&lr, fi->lock_owner, lock, false);
+	int st = call(req, &r, &rep);
+	if (st < 0 || !rep->lock) {
+		fuse_reply_err(req, st < 0 ? -st : EIO);
+	} else {
+		struct flock out = *lock;
+		out.l_type = (short)rep->lock->type;
+		if (rep->lock->type != F_UNLCK) {
+			out.l_start = (off_t)rep->lock->start;
+			out.l_len = rep->lock->end == UINT64_MAX ? 0 : (off_t)(rep->lock->end - rep->lock->start + 1);
+			out.l_pid = (pid_t)rep->lock->pid; /* on the holder's node */
+		}
+		fuse_reply_lock(req, &out);
+	}
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+static void k_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock, int sleep)
+{
+	reply_status(req, set_lock(req, ino, fi->lock_owner, fi->fh, lock, false, sleep != 0));
+}
+
+static void k_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	struct flock fl = { .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+	int how = op & ~LOCK_NB;
+	fl.l_type = how == LOCK_SH ? F_RDLCK : how == LOCK_EX ? F_WRLCK : F_UNLCK;
+	if (how != LOCK_SH && how != LOCK_EX && how != LOCK_UN)
+		return (void)fuse_reply_err(req, EINVAL);
+	/* flock converts a held lock: let the old one go first, as Linux. */
+	reply_status(req, set_lock(req, ino, fi->lock_owner, fi->fh, &fl, true, !(op & LOCK_NB)));
+}
+
+/* Every lock of this node's earlier client is stale: its mount is gone. */
+static void *drop_stale_locks(void *arg)
+{
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__DropLocks d = KRG__KDFS__DROP_LOCKS__INIT;
+	op.op_case = KRG__KDFS__OP__OP_DROPLOCKS;
+	op.droplocks = &d; /* node: krgd fills in its own */
+	op_call(NULL, &op, NULL);
+	return NULL;
+}
+
 static void k_init(void *data, struct fuse_conn_info *conn)
 {
+	if (conn->capable & FUSE_CAP_POSIX_LOCKS)
+		conn->want |= FUSE_CAP_POSIX_LOCKS;
+	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+		conn->want |= FUSE_CAP_FLOCK_LOCKS;
 	/* Truncation goes through setattr, where krgd cuts the replicas first. */
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 }
@@ -622,6 +942,14 @@ static const struct fuse_lowlevel_ops ops = {
 	.readdir = k_readdir,
 	.statfs = k_statfs,
 	.create = k_create,
+	.setxattr = k_setxattr,
+	.getxattr = k_getxattr,
+	.listxattr = k_listxattr,
+	.removexattr = k_removexattr,
+	.fallocate = k_fallocate,
+	.getlk = k_getlk,
+	.setlk = k_setlk,
+	.flock = k_flock,
 };
 
 int main(int argc, char **argv)
@@ -658,6 +986,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pthread_detach(th);
+	if (pthread_create(&th, NULL, drop_stale_locks, NULL) == 0)
+		pthread_detach(th);
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 4);

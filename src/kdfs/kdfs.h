@@ -16,7 +16,9 @@ struct krg_kdfs;
 
 int krg_kdfs_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net *net, struct krg_cluster *cluster,
 		 struct krg_kdfs **out, char *err, size_t errlen);
-int krg_kdfs_start(struct krg_kdfs *k, char *err, size_t errlen);
+struct krg_api_server;
+/* api: where kdfs.status / kdfs.show / kdfs.set are served. */
+int krg_kdfs_start(struct krg_kdfs *k, struct krg_api_server *api, char *err, size_t errlen);
 /* Unmount and stop the client (NULL-safe). Before the cluster closes. */
 void krg_kdfs_stop(struct krg_kdfs *k);
 /* Free the stores, once the cluster is closed (it applies into them until then). */

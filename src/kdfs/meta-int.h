@@ -6,8 +6,11 @@
 
 /* One LMDB database; keys start with their table's letter:
  *   'i' + ino (8 bytes big-endian)                 -> Inode
- *   'd' + parent (8 bytes BE) + name               -> child ino (8 bytes BE)
+ *   'd' + parent (8 bytes BE) + name               -> child ino, seq (8 + 8 bytes BE)
+ *   'o' + parent (8 bytes BE) + seq (8 bytes BE)   -> name (readdir order: stable positions)
  *   'n'                                            -> next inode number (8 bytes BE)
+ *   's'                                            -> next entry seq (8 bytes BE)
+ *   'L' + ino (8 bytes BE)                         -> LockTable (meta_lock.c)
  * Big-endian numbers so that a directory's entries are one key range. */
 struct kdfs_meta {
 	MDB_env *env;
@@ -31,3 +34,11 @@ bool meta_dir_empty(struct kdfs_meta *m, MDB_txn *txn, uint64_t dir);
 int meta_next_ino(struct kdfs_meta *m, MDB_txn *txn, uint64_t *ino);
 /* An LMDB error as a negative errno. */
 int meta_err(int rc);
+
+/* meta_lock.c: the lock ops. set: *keep is a table the result may borrow
+ * from (free it after packing the result). */
+int meta_lock_set(struct kdfs_meta *m, MDB_txn *txn, const Krg__Kdfs__SetLock *o, Krg__Kdfs__OpResult *res,
+		  Krg__Kdfs__LockTable **keep);
+int meta_lock_drop(struct kdfs_meta *m, MDB_txn *txn, const Krg__Kdfs__DropLocks *o);
+/* A reaped inode's locks go with it. */
+int meta_lock_forget(struct kdfs_meta *m, MDB_txn *txn, uint64_t ino);

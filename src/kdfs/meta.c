@@ -87,20 +87,58 @@ int meta_dent_get(struct kdfs_meta *m, MDB_txn *txn, uint64_t parent, const char
 	int rc = mdb_get(txn, m->dbi, &key, &val);
 	if (rc)
 		return meta_err(rc);
-	if (val.mv_size != 8)
+	if (val.mv_size != 16)
 		return -EIO;
 	*ino = meta_rd64(val.mv_data);
 	return 0;
 }
 
+/* The readdir order index: 'o' + dir + seq -> name. */
+static size_t order_key(uint8_t *k, uint64_t dir, uint64_t seq)
+{
+	k[0] = 'o';
+	meta_be64(k + 1, dir);
+	meta_be64(k + 9, seq);
+	return 17;
+}
+
+/* Drop the order index of dir's entry whose 'd' value is val. */
+static int order_del(struct kdfs_meta *m, MDB_txn *txn, uint64_t dir, const MDB_val *val)
+{
+	uint8_t k[17];
+	if (val->mv_size != 16)
+		return -EIO;
+	MDB_val key = { order_key(k, dir, meta_rd64((const uint8_t *)val->mv_data + 8)), k };
+	int rc = mdb_del(txn, m->dbi, &key, NULL);
+	return rc == MDB_NOTFOUND ? 0 : meta_err(rc);
+}
+
 int meta_dent_put(struct kdfs_meta *m, MDB_txn *txn, uint64_t parent, const char *name, uint64_t ino)
 {
-	uint8_t k[9 + KDFS_NAME_MAX], v[8];
-	if (strlen(name) > KDFS_NAME_MAX)
+	uint8_t k[9 + KDFS_NAME_MAX], v[16], ok[17];
+	uint8_t sk = 's';
+	size_t nl = strlen(name);
+	int r;
+	if (nl > KDFS_NAME_MAX)
 		return -ENAMETOOLONG;
+	MDB_val key = { dent_key(k, parent, name), k }, val;
+	/* A replaced entry (rename over a name) leaves its old position. */
+	if (mdb_get(txn, m->dbi, &key, &val) == 0 && (r = order_del(m, txn, parent, &val)) < 0)
+		return r;
+	MDB_val skey = { 1, &sk }, sval;
+	uint64_t seq = mdb_get(txn, m->dbi, &skey, &sval) == 0 && sval.mv_size == 8 ? meta_rd64(sval.mv_data) : 1;
+	uint8_t sv[8];
+	meta_be64(sv, seq + 1);
+	sval = (MDB_val){ 8, sv };
+	if ((r = meta_err(mdb_put(txn, m->dbi, &skey, &sval, 0))) < 0)
+		return r;
 	meta_be64(v, ino);
-	MDB_val key = { dent_key(k, parent, name), k }, val = { 8, v };
-	return meta_err(mdb_put(txn, m->dbi, &key, &val, 0));
+	meta_be64(v + 8, seq);
+	val = (MDB_val){ 16, v };
+	if ((r = meta_err(mdb_put(txn, m->dbi, &key, &val, 0))) < 0)
+		return r;
+	MDB_val okey = { order_key(ok, parent, seq), ok }, oval = { nl, (void *)name };
+	return meta_err(mdb_put(txn, m->dbi, &okey, &oval, 0));
 }
 
 int meta_dent_del(struct kdfs_meta *m, MDB_txn *txn, uint64_t parent, const char *name)
@@ -108,7 +146,12 @@ int meta_dent_del(struct kdfs_meta *m, MDB_txn *txn, uint64_t parent, const char
 	uint8_t k[9 + KDFS_NAME_MAX];
 	if (strlen(name) > KDFS_NAME_MAX)
 		return -ENAMETOOLONG;
-	MDB_val key = { dent_key(k, parent, name), k };
+	MDB_val key = { dent_key(k, parent, name), k }, val;
+	int rc = mdb_get(txn, m->dbi, &key, &val), r;
+	if (rc)
+		return meta_err(rc);
+	if ((r = order_del(m, txn, parent, &val)) < 0)
+		return r;
 	return meta_err(mdb_del(txn, m->dbi, &key, NULL));
 }
 
@@ -314,6 +357,10 @@ int kdfs_meta_lookup(struct kdfs_meta *m, uint64_t parent, const char *name, uin
 	return r;
 }
 
+/* Positions are the entries' sequence numbers (given when the name was
+ * made, never reused): a directory changed between two calls neither
+ * repeats nor skips an entry that stayed (POSIX leaves the entries added
+ * or removed meanwhile unspecified). */
 int kdfs_meta_readdir(struct kdfs_meta *m, uint64_t dir, uint64_t offset, kdfs_meta_dirent_cb cb, void *data)
 {
 	MDB_txn *txn;
@@ -325,27 +372,25 @@ int kdfs_meta_readdir(struct kdfs_meta *m, uint64_t dir, uint64_t offset, kdfs_m
 		mdb_txn_abort(txn);
 		return meta_err(rc);
 	}
-	uint8_t k[9];
-	k[0] = 'd';
-	meta_be64(k + 1, dir);
-	MDB_val key = { sizeof(k), k }, val;
-	/* Positions count entries in name order: simple, and stable while
-	 * the directory does not change between two calls. */
-	uint64_t pos = 0;
-	for (bool ok = dir_cursor(cur, dir, &key, &val, MDB_SET_RANGE); ok;
-	     ok = dir_cursor(cur, dir, &key, &val, MDB_NEXT), pos++) {
-		if (pos < offset || val.mv_size != 8)
-			continue;
+	uint8_t k[17];
+	MDB_val key = { order_key(k, dir, offset), k }, val;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); !rc; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		const uint8_t *p = key.mv_data;
+		if (key.mv_size != 17 || p[0] != 'o' || meta_rd64(p + 1) != dir)
+			break;
+		uint64_t seq = meta_rd64(p + 9);
 		char name[KDFS_NAME_MAX + 1];
-		size_t nl = MIN(key.mv_size - 9, (size_t)KDFS_NAME_MAX);
-		memcpy(name, (const uint8_t *)key.mv_data + 9, nl);
+		size_t nl = MIN(val.mv_size, (size_t)KDFS_NAME_MAX);
+		memcpy(name, val.mv_data, nl);
 		name[nl] = '\0';
-		uint64_t ino = meta_rd64(val.mv_data);
+		uint64_t ino;
+		if (meta_dent_get(m, txn, dir, name, &ino) < 0)
+			continue;
 		Krg__Kdfs__Inode *in = NULL;
 		uint32_t mode = meta_inode_get(m, txn, ino, &in) == 0 ? in->attr->mode : 0;
 		if (in)
 			krg__kdfs__inode__free_unpacked(in, NULL);
-		if (cb(name, ino, mode, pos + 1, data))
+		if (cb(name, ino, mode, seq + 1, data))
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -364,4 +409,35 @@ uint64_t kdfs_meta_inodes(struct kdfs_meta *m)
 		n = st.ms_entries;
 	mdb_txn_abort(txn);
 	return n;
+}
+
+int kdfs_meta_each_inode(struct kdfs_meta *m, kdfs_meta_inode_cb cb, void *data)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	int rc = mdb_txn_begin(m->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return meta_err(rc);
+	if ((rc = mdb_cursor_open(txn, m->dbi, &cur))) {
+		mdb_txn_abort(txn);
+		return meta_err(rc);
+	}
+	uint8_t k = 'i';
+	MDB_val key = { 1, &k }, val;
+	int r = 0;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); !rc && !r;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (key.mv_size != 9 || ((uint8_t *)key.mv_data)[0] != 'i')
+			break;
+		Krg__Kdfs__Inode *in = krg__kdfs__inode__unpack(NULL, val.mv_size, val.mv_data);
+		if (!in) {
+			r = -EIO;
+			break;
+		}
+		r = cb(in, data);
+		krg__kdfs__inode__free_unpacked(in, NULL);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return r < 0 ? r : 0;
 }

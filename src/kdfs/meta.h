@@ -49,3 +49,8 @@ int kdfs_meta_lookup(struct kdfs_meta *m, uint64_t parent, const char *name, uin
 typedef int (*kdfs_meta_dirent_cb)(const char *name, uint64_t ino, uint32_t mode, uint64_t next, void *data);
 int kdfs_meta_readdir(struct kdfs_meta *m, uint64_t dir, uint64_t offset, kdfs_meta_dirent_cb cb, void *data);
 uint64_t kdfs_meta_inodes(struct kdfs_meta *m);
+/* Every inode, in number order; cb returns nonzero to stop. */
+typedef int (*kdfs_meta_inode_cb)(const Krg__Kdfs__Inode *in, void *data);
+int kdfs_meta_each_inode(struct kdfs_meta *m, kdfs_meta_inode_cb cb, void *data);
+/* F_GETLK: *out is the first lock in want's way, or want with type F_UNLCK. */
+int kdfs_meta_getlk(struct kdfs_meta *m, uint64_t ino, const Krg__Kdfs__LockRange *want, Krg__Kdfs__LockRange *out);

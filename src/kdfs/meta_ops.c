@@ -22,6 +22,7 @@ struct ctx {
 	Krg__Kdfs__OpResult *res;
 	Krg__Kdfs__Inode *keep[4];   /* inodes whose attr the result borrows */
 	uint64_t reaped;             /* inode deleted by this op: reap callback after commit */
+	Krg__Kdfs__LockTable *locks; /* setlock: the result's conflict points into it */
 };
 
 static void hold(struct ctx *c, Krg__Kdfs__Inode *in)
@@ -108,6 +109,8 @@ static int op_create(struct ctx *c, const Krg__Kdfs__Create *o)
 			a.mode |= S_ISGID;
 	}
 	a.nlink = S_ISDIR(o->mode) ? 2 : 1;
+	in.has_replicas = dir->has_replicas; /* the directory's layout */
+	in.replicas = dir->replicas;
 	a.atime_ns = a.mtime_ns = a.ctime_ns = c->now;
 	a.has_rdev = o->has_rdev;
 	a.rdev = o->rdev;
@@ -426,6 +429,12 @@ static int op_chunk_drop(struct ctx *c, const Krg__Kdfs__ChunkDrop *o)
 	if (!ch)
 		return -ENOENT;
 	c->res->chunk = ch;
+	/* A node being filled never served a read: it just goes. */
+	for (size_t i = 0; i < ch->n_filling; i++)
+		if (ch->filling[i] == o->node) {
+			ch->filling[i] = ch->filling[--ch->n_filling];
+			return meta_inode_put(c->m, c->txn, in);
+		}
 	if (ch->version != o->version)
 		return 0; /* someone dropped it already; the caller re-reads */
 	size_t k = 0;
@@ -441,6 +450,57 @@ static int op_chunk_drop(struct ctx *c, const Krg__Kdfs__ChunkDrop *o)
 	return meta_inode_put(c->m, c->txn, in);
 }
 
+static bool has_node(const uint32_t *v, size_t n, uint32_t node)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == node)
+			return true;
+	return false;
+}
+
+static int add_node(uint32_t **v, size_t *n, uint32_t node)
+{
+	uint32_t *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nv[(*n)++] = node;
+	*v = nv;
+	return 0;
+}
+
+static int op_chunk_fill(struct ctx *c, const Krg__Kdfs__ChunkFill *o)
+{
+	Krg__Kdfs__Inode *in;
+	int r;
+	if ((r = get_inode(c, o->ino, &in)) < 0)
+		return r;
+	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
+	if (!ch)
+		return -ENOENT;
+	c->res->chunk = ch;
+	if (ch->version != o->version)
+		return -ESTALE;
+	bool filling = has_node(ch->filling, ch->n_filling, o->node);
+	if (!o->done) {
+		if (filling || has_node(ch->nodes, ch->n_nodes, o->node))
+			return -EEXIST;
+		if ((r = add_node(&ch->filling, &ch->n_filling, o->node)) < 0)
+			return r;
+		ch->version++;
+	} else {
+		if (!filling)
+			return -ENOENT; /* dropped meanwhile: a write missed it */
+		for (size_t i = 0; i < ch->n_filling; i++)
+			if (ch->filling[i] == o->node) {
+				ch->filling[i] = ch->filling[--ch->n_filling];
+				break;
+			}
+		if ((r = add_node(&ch->nodes, &ch->n_nodes, o->node)) < 0)
+			return r;
+	}
+	return meta_inode_put(c->m, c->txn, in);
+}
+
 static int op_reap(struct ctx *c, const Krg__Kdfs__Reap *o)
 {
 	Krg__Kdfs__Inode *in;
@@ -449,9 +509,119 @@ static int op_reap(struct ctx *c, const Krg__Kdfs__Reap *o)
 		return r == -ENOENT ? 0 : r;
 	if (in->attr->nlink != 0)
 		return -EBUSY;
-	if ((r = meta_inode_del(c->m, c->txn, o->ino)) < 0)
+	if ((r = meta_inode_del(c->m, c->txn, o->ino)) < 0 || (r = meta_lock_forget(c->m, c->txn, o->ino)) < 0)
 		return r;
 	c->reaped = o->ino;
+	return 0;
+}
+
+/* ---- extended attributes: kept in the inode, in name order ----
+ * The kernel checks names (ERANGE past 255 bytes), value sizes (E2BIG past
+ * 64 KiB) and who may touch which namespace (trusted.* needs
+ * CAP_SYS_ADMIN, user.* only on files and directories, the caller's
+ * permissions); what is left is existence and a bound per inode. */
+
+#define XATTR_TOTAL_MAX (256u << 10)  /* names + values per inode, as a file system block bounds ext4's */
+
+static int op_setxattr(struct ctx *c, const Krg__Kdfs__SetXattr *o)
+{
+	Krg__Kdfs__Inode *in;
+	int r;
+	if (!o->name || !*o->name || strlen(o->name) > 255)
+		return -ERANGE;
+	if ((r = get_inode(c, o->ino, &in)) < 0)
+		return r;
+	size_t at = 0, total = strlen(o->name) + o->value.len;
+	Krg__Kdfs__Xattr *found = NULL;
+	for (size_t i = 0; i < in->n_xattrs; i++) {
+		int cmp = strcmp(in->xattrs[i]->name, o->name);
+		if (cmp == 0)
+			found = in->xattrs[i];
+		else
+			total += strlen(in->xattrs[i]->name) + in->xattrs[i]->value.len;
+		if (cmp < 0)
+			at = i + 1;
+	}
+	if (found && (o->flags & 1 /* XATTR_CREATE */))
+		return -EEXIST;
+	if (!found && (o->flags & 2 /* XATTR_REPLACE */))
+		return -ENODATA;
+	if (total > XATTR_TOTAL_MAX)
+		return -ENOSPC;
+	static Krg__Kdfs__Xattr nx;
+	krg__kdfs__xattr__init(&nx);
+	nx.name = o->name;
+	nx.value = o->value;
+	Krg__Kdfs__Xattr *old = NULL, **v = in->xattrs;
+	if (found) {
+		old = found;
+		in->xattrs[at] = &nx; /* names are sorted: the match follows every smaller one */
+	} else {
+		if (!(v = realloc(in->xattrs, (in->n_xattrs + 1) * sizeof(*v))))
+			return -ENOMEM;
+		in->xattrs = v;
+		memmove(v + at + 1, v + at, (in->n_xattrs - at) * sizeof(*v));
+		v[at] = &nx;
+		in->n_xattrs++;
+	}
+	touch(c, in, false);
+	r = meta_inode_put(c->m, c->txn, in);
+	/* nx is borrowed: put the old entry back or take nx out before the
+	 * inode is freed. */
+	for (size_t i = 0; i < in->n_xattrs; i++)
+		if (in->xattrs[i] == &nx) {
+			if (old) {
+				in->xattrs[i] = old;
+			} else {
+				memmove(in->xattrs + i, in->xattrs + i + 1, (in->n_xattrs - i - 1) * sizeof(*v));
+				in->n_xattrs--;
+			}
+			break;
+		}
+	if (r < 0)
+		return r;
+	c->res->attr = in->attr;
+	return 0;
+}
+
+static int op_removexattr(struct ctx *c, const Krg__Kdfs__RemoveXattr *o)
+{
+	Krg__Kdfs__Inode *in;
+	int r;
+	if ((r = get_inode(c, o->ino, &in)) < 0)
+		return r;
+	for (size_t i = 0; i < in->n_xattrs; i++)
+		if (!strcmp(in->xattrs[i]->name, o->name ? o->name : "")) {
+			krg__kdfs__xattr__free_unpacked(in->xattrs[i], NULL);
+			memmove(in->xattrs + i, in->xattrs + i + 1, (in->n_xattrs - i - 1) * sizeof(*in->xattrs));
+			in->n_xattrs--;
+			touch(c, in, false);
+			if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
+				return r;
+			c->res->attr = in->attr;
+			return 0;
+		}
+	return -ENODATA;
+}
+
+/* krg kdfs set: the copies new chunks of this inode (a directory: of the
+ * inodes made in it from now on) get. krgd checks who may. */
+static int op_setlayout(struct ctx *c, const Krg__Kdfs__SetLayout *o)
+{
+	Krg__Kdfs__Inode *in;
+	int r;
+	if ((r = get_inode(c, o->ino, &in)) < 0)
+		return r;
+	if (o->has_replicas) {
+		if (o->replicas < 1 || o->replicas > 16)
+			return -EINVAL;
+		in->has_replicas = true;
+		in->replicas = o->replicas;
+	}
+	touch(c, in, false);
+	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
+		return r;
+	c->res->attr = in->attr;
 	return 0;
 }
 
@@ -476,6 +646,18 @@ static int dispatch(struct ctx *c, const Krg__Kdfs__Op *op)
 		return op_chunk_drop(c, op->chunk_drop);
 	case KRG__KDFS__OP__OP_REAP:
 		return op_reap(c, op->reap);
+	case KRG__KDFS__OP__OP_SETXATTR:
+		return op_setxattr(c, op->setxattr);
+	case KRG__KDFS__OP__OP_REMOVEXATTR:
+		return op_removexattr(c, op->removexattr);
+	case KRG__KDFS__OP__OP_SETLOCK:
+		return meta_lock_set(c->m, c->txn, op->setlock, c->res, &c->locks);
+	case KRG__KDFS__OP__OP_CHUNK_FILL:
+		return op_chunk_fill(c, op->chunk_fill);
+	case KRG__KDFS__OP__OP_SETLAYOUT:
+		return op_setlayout(c, op->setlayout);
+	case KRG__KDFS__OP__OP_DROPLOCKS:
+		return meta_lock_drop(c->m, c->txn, op->droplocks);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -504,6 +686,8 @@ void kdfs_meta_apply(void *mp, const uint8_t *opb, size_t len, uint8_t **resb, s
 		res.chunk = NULL;
 		res.has_orphan = false;
 	}
+	if (r != -EBUSY)
+		res.conflict = NULL;
 	*res_len = krg__kdfs__op_result__get_packed_size(&res);
 	*resb = malloc(*res_len ? *res_len : 1);
 	if (*resb)
@@ -515,6 +699,8 @@ void kdfs_meta_apply(void *mp, const uint8_t *opb, size_t len, uint8_t **resb, s
 	for (size_t i = 0; i < ARRAY_SIZE(c.keep); i++)
 		if (c.keep[i])
 			krg__kdfs__inode__free_unpacked(c.keep[i], NULL);
+	if (c.locks)
+		krg__kdfs__lock_table__free_unpacked(c.locks, NULL);
 	if (op)
 		krg__kdfs__op__free_unpacked(op, NULL);
 }

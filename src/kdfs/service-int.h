@@ -17,6 +17,8 @@ struct pending {
 	bool dirty;             /* written since the last flush */
 };
 
+struct krg_api_server;
+
 struct krg_kdfs {
 	uv_loop_t *loop;
 	const struct krg_config *cfg;
@@ -27,6 +29,8 @@ struct krg_kdfs {
 	struct kdfs_meta *meta;
 	struct kdfs_chunks *chunks;
 	struct pending *pending;
+	struct kdfs_repair *repair;     /* repair.c */
+	struct kdfs_fill *fills;        /* chunks this node is being filled with (repair.c) */
 
 	/* The FUSE client. */
 	char client_path[4096];
@@ -56,7 +60,13 @@ struct kreq {
 	uint32_t failed[16];            /* write: replicas that failed */
 	size_t n_failed;
 	void (*rep_done)(struct kreq *q, int status);  /* replicate: when every replica answered */
+	void (*bump_then)(struct kreq *q, int status); /* after replicas were dropped: rep_done's */
+	bool need_bump;                 /* a drop moved the chunk's version on */
 	void (*after)(struct kreq *q, int status);     /* truncate: what the caller does next */
+	void *ctx;                      /* admin ops: the API call to answer; repairs: the repair */
+	uint64_t ino;                   /* changes with no request (repairs): the file */
+	bool stale;                     /* a replica answered ESTALE: redo with a fresh map */
+	int stale_tries;
 };
 
 /* service.c */
@@ -67,10 +77,33 @@ struct pending *kdfs_pending(struct krg_kdfs *k, uint64_t ino, bool create);
 typedef void (*kdfs_op_cb)(struct kreq *q, int status, Krg__Kdfs__OpResult *res);
 int kdfs_propose(struct kreq *q, Krg__Kdfs__Op *op, kdfs_op_cb cb);
 bool kdfs_node_up(struct krg_kdfs *k, uint32_t node);
+/* Copies a new chunk of ino gets: its layout's, else kdfs_replicas. */
+unsigned kdfs_replicas_of(struct krg_kdfs *k, uint64_t ino);
+
+/* repair.c: re-replication of chunks with too few live copies. */
+int kdfs_repair_start(struct krg_kdfs *k);
+void kdfs_repair_stop(struct krg_kdfs *k);
+/* A node went down: repairs wait kdfs_repair_grace_ms from now. */
+void kdfs_repair_node_down(struct krg_kdfs *k);
+/* On a node being filled: may this change (a write of len bytes at off,
+ * or a truncate at off) go to its replica now? -EAGAIN when it cannot be
+ * merged with blocks not copied yet. 0 for chunks not being filled. */
+int kdfs_fill_admit(struct krg_kdfs *k, uint64_t ino, uint32_t index, uint64_t gen, uint64_t off, uint64_t len,
+		    bool trunc);
+/* Progress of this node's repairs (status). */
+void kdfs_repair_progress(struct krg_kdfs *k, uint32_t *running, uint64_t *done, uint64_t *total);
+
+/* service_admin.c: kdfs.status, kdfs.show, kdfs.set on the local API;
+ * kdfs.space between nodes. */
+int kdfs_admin_register(struct krg_kdfs *k, struct krg_api_server *api);
 
 /* service_io.c */
 void kdfs_io_read(struct kreq *q);
 void kdfs_io_write(struct kreq *q);
+/* Drop q->failed from q->chunk, bump the others, then done. */
+void kdfs_io_drop(struct kreq *q, void (*done)(struct kreq *q, int status));
+/* An empty write at q->chunk's version to its replicas and filling nodes. */
+void kdfs_io_bump(struct kreq *q, void (*done)(struct kreq *q, int status));
 /* Before a truncate is proposed: cut the chunk that holds the new end. */
 void kdfs_io_truncate(struct kreq *q, void (*then)(struct kreq *q, int status));
 int kdfs_io_register(struct krg_kdfs *k);

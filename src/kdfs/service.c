@@ -41,6 +41,18 @@ bool kdfs_node_up(struct krg_kdfs *k, uint32_t node)
 	return krg_cluster_node_state(k->cluster, node) == KRG_NODE_UP;
 }
 
+unsigned kdfs_replicas_of(struct krg_kdfs *k, uint64_t ino)
+{
+	Krg__Kdfs__Inode *in;
+	unsigned n = k->cfg->kdfs_replicas ? k->cfg->kdfs_replicas : 1;
+	if (kdfs_meta_get(k->meta, ino, &in) == 0) {
+		if (in->has_replicas && in->replicas)
+			n = in->replicas;
+		krg__kdfs__inode__free_unpacked(in, NULL);
+	}
+	return n;
+}
+
 static void reaped(uint64_t ino, void *data)
 {
 	struct krg_kdfs *k = data;
@@ -327,6 +339,59 @@ static void do_readlink(struct kreq *q)
 	krg__kdfs__inode__free_unpacked(in, NULL);
 }
 
+/* getxattr/listxattr from the local replica. A size of 0 asks for the
+ * size only; a smaller buffer than the answer is ERANGE, as Linux. */
+static void reply_xattr(struct kreq *q, const uint8_t *data, size_t len, uint32_t size)
+{
+	Krg__Kdfs__Reply r = KRG__KDFS__REPLY__INIT;
+	if (size == 0) {
+		r.has_xattr_size = true;
+		r.xattr_size = (uint32_t)len;
+	} else if (len > size) {
+		return kdfs_reply(q, -ERANGE, NULL);
+	} else {
+		r.has_data = true;
+		r.data.data = (uint8_t *)data;
+		r.data.len = len;
+	}
+	kdfs_reply(q, 0, &r);
+}
+
+static void do_xattr(struct kreq *q, bool list)
+{
+	const Krg__Kdfs__Getxattr *g = list ? q->req->listxattr : q->req->getxattr;
+	Krg__Kdfs__Inode *in;
+	int e = kdfs_meta_get(q->k->meta, g->ino, &in);
+	if (e < 0)
+		return kdfs_reply(q, e, NULL);
+	if (!list) {
+		size_t i = 0;
+		while (i < in->n_xattrs && strcmp(in->xattrs[i]->name, g->name ? g->name : ""))
+			i++;
+		if (i == in->n_xattrs)
+			kdfs_reply(q, -ENODATA, NULL);
+		else
+			reply_xattr(q, in->xattrs[i]->value.data, in->xattrs[i]->value.len, g->size);
+		return krg__kdfs__inode__free_unpacked(in, NULL);
+	}
+	size_t len = 0;
+	for (size_t i = 0; i < in->n_xattrs; i++)
+		len += strlen(in->xattrs[i]->name) + 1;
+	char *names = malloc(len ? len : 1), *p = names;
+	if (!names) {
+		krg__kdfs__inode__free_unpacked(in, NULL);
+		return kdfs_reply(q, -ENOMEM, NULL);
+	}
+	/* trusted.* is listed only to the privileged, as ext4 and tmpfs do
+	 * (root here: the daemon sees the caller's ids, not its capabilities). */
+	for (size_t i = 0; i < in->n_xattrs; i++)
+		if (q->req->uid == 0 || strncmp(in->xattrs[i]->name, "trusted.", 8))
+			p = stpcpy(p, in->xattrs[i]->name) + 1;
+	reply_xattr(q, (uint8_t *)names, (size_t)(p - names), g->size);
+	free(names);
+	krg__kdfs__inode__free_unpacked(in, NULL);
+}
+
 static void do_statfs(struct kreq *q)
 {
 	uint64_t total = 0, avail = 0;
@@ -342,6 +407,19 @@ static void do_statfs(struct kreq *q)
 	kdfs_reply(q, 0, &r);
 }
 
+static void do_getlk(struct kreq *q)
+{
+	Krg__Kdfs__LockRange out;
+	Krg__Kdfs__SetLock *g = q->req->getlk;
+	if (!g->lock)
+		return kdfs_reply(q, -EINVAL, NULL);
+	g->lock->node = q->k->self;
+	int e = kdfs_meta_getlk(q->k->meta, g->ino, g->lock, &out);
+	Krg__Kdfs__Reply r = KRG__KDFS__REPLY__INIT;
+	r.lock = &out;
+	kdfs_reply(q, e, e < 0 ? NULL : &r);
+}
+
 /* After the barrier: this node's replica has everything committed
  * before the call, so an open sees the last close anywhere. */
 static void barrier_then(int status, void *data)
@@ -354,6 +432,8 @@ static void barrier_then(int status, void *data)
 		return do_lookup(q);
 	case KRG__KDFS__REQUEST__REQ_READDIR:
 		return do_readdir(q);
+	case KRG__KDFS__REQUEST__REQ_GETLK:
+		return do_getlk(q);
 	default:
 		return reply_inode(q, q->req->open);
 	}
@@ -382,6 +462,11 @@ static void dispatch(struct kreq *q)
 	Krg__Kdfs__Request *r = q->req;
 	switch (r->req_case) {
 	case KRG__KDFS__REQUEST__REQ_OP:
+		/* Locks are this node's: the client cannot speak for another. */
+		if (r->op->op_case == KRG__KDFS__OP__OP_SETLOCK && r->op->setlock->lock)
+			r->op->setlock->lock->node = q->k->self;
+		if (r->op->op_case == KRG__KDFS__OP__OP_DROPLOCKS)
+			r->op->droplocks->node = q->k->self;
 		if (r->op->op_case == KRG__KDFS__OP__OP_SETATTR && (r->op->setattr->valid & KDFS_SET_SIZE) &&
 		    r->op->setattr->has_size)
 			return kdfs_io_truncate(q, setattr_truncated);
@@ -390,6 +475,7 @@ static void dispatch(struct kreq *q)
 		return reply_inode(q, r->getattr);
 	case KRG__KDFS__REQUEST__REQ_LOOKUP:
 	case KRG__KDFS__REQUEST__REQ_OPEN:
+	case KRG__KDFS__REQUEST__REQ_GETLK:
 		return with_barrier(q);
 	case KRG__KDFS__REQUEST__REQ_READDIR:
 		return r->readdir->offset ? do_readdir(q) : with_barrier(q);
@@ -405,6 +491,10 @@ static void dispatch(struct kreq *q)
 		return do_forget(q);
 	case KRG__KDFS__REQUEST__REQ_STATFS:
 		return do_statfs(q);
+	case KRG__KDFS__REQUEST__REQ_GETXATTR:
+		return do_xattr(q, false);
+	case KRG__KDFS__REQUEST__REQ_LISTXATTR:
+		return do_xattr(q, true);
 	default:
 		return kdfs_reply(q, -EOPNOTSUPP, NULL);
 	}
@@ -542,6 +632,40 @@ static void respawn_cb(uv_timer_t *t)
 		log_error("kdfs: cannot start the client: %s", strerror(-r));
 }
 
+/* ---- a node that went down holds no lock any more ----
+ * Its processes are gone or cut off; waiting for it would block every
+ * other node. The lowest-numbered node that is up proposes the drop (a
+ * repeated drop is harmless). */
+
+static void drop_done(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
+{
+	if (status < 0 && status != -EAGAIN)
+		log_warn("kdfs: cannot release the locks of a node that went down: %s", strerror(-status));
+	kreq_free(q);
+}
+
+static void on_node(struct krg_cluster *c, uint32_t node, enum krg_node_event ev, uint64_t epoch, void *data)
+{
+	struct krg_kdfs *k = data;
+	if (ev != KRG_NODE_EV_DOWN && ev != KRG_NODE_EV_REMOVE)
+		return;
+	kdfs_repair_node_down(k);
+	for (uint32_t n = 1; n < k->self; n++)
+		if (n != node && kdfs_node_up(k, n))
+			return; /* a lower node does it */
+	struct kreq *q = calloc(1, sizeof(*q));
+	if (!q)
+		return;
+	q->k = k;
+	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__DropLocks d = KRG__KDFS__DROP_LOCKS__INIT;
+	op.op_case = KRG__KDFS__OP__OP_DROPLOCKS;
+	op.droplocks = &d;
+	d.node = node;
+	if (kdfs_propose(q, &op, drop_done) < 0)
+		kreq_free(q);
+}
+
 /* ---- setup ---- */
 
 int krg_kdfs_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net *net, struct krg_cluster *cluster,
@@ -575,6 +699,8 @@ int krg_kdfs_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net *
 		snprintf(err, errlen, "kdfs: cannot register with the cluster: %s", strerror(-r));
 	} else if ((r = kdfs_io_register(k)) < 0) {
 		snprintf(err, errlen, "kdfs: cannot register chunk messages: %s", strerror(-r));
+	} else if ((r = krg_cluster_on_node(cluster, on_node, k)) < 0) {
+		snprintf(err, errlen, "kdfs: cannot watch the membership: %s", strerror(-r));
 	}
 	if (r < 0) {
 		kdfs_chunks_close(k->chunks);
@@ -595,10 +721,17 @@ int krg_kdfs_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net *
 	return 0;
 }
 
-int krg_kdfs_start(struct krg_kdfs *k, char *err, size_t errlen)
+int krg_kdfs_start(struct krg_kdfs *k, struct krg_api_server *api, char *err, size_t errlen)
 {
 	if (!k)
 		return 0;
+	int e = kdfs_admin_register(k, api);
+	if (e == 0)
+		e = kdfs_repair_start(k);
+	if (e < 0) {
+		snprintf(err, errlen, "kdfs: cannot register its commands: %s", strerror(-e));
+		return e;
+	}
 	if (access(k->client_path, X_OK) < 0) {
 		snprintf(err, errlen, "kdfs: %s: %s", k->client_path, strerror(errno));
 		return -ENOENT;
@@ -614,6 +747,7 @@ void krg_kdfs_stop(struct krg_kdfs *k)
 	if (!k)
 		return;
 	k->stopping = true;
+	kdfs_repair_stop(k);
 	uv_timer_stop(&k->respawn);
 	if (k->client_pid > 0)
 		kill(k->client_pid, SIGTERM);

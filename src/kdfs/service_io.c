@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cluster/cluster.h"
 #include "kdfs/service-int.h"
 #include "lib/log.h"
 #include "lib/macro.h"
@@ -91,6 +92,29 @@ static int replica_at(struct kreq *q, size_t i)
 
 static void read_piece(struct kreq *q);
 
+static void bad_dropped(struct kreq *d, int status)
+{
+	kreq_free(d);
+}
+
+/* A replica failed a block's checksum: it leaves the chunk (and the
+ * others move to the new version), so the repair gives the chunk a good
+ * copy again. The read goes on from another replica meanwhile. */
+static void drop_bad(struct kreq *q, uint32_t node)
+{
+	struct kreq *d = calloc(1, sizeof(*d));
+	if (!d || !(d->chunk = chunk_dup(q->chunk))) {
+		free(d);
+		return;
+	}
+	d->k = q->k;
+	d->ino = q->req->read->ino;
+	d->failed[d->n_failed++] = node;
+	log_warn("kdfs: node %u's replica of inode %llu chunk %u failed its checksum; dropping it for a repair",
+		 node, (unsigned long long)d->ino, q->chunk->index);
+	kdfs_io_drop(d, bad_dropped);
+}
+
 static void cread_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
 	struct kreq *q = data;
@@ -107,6 +131,8 @@ static void cread_cb(struct krg_net *net, int status, const struct krg_msg *repl
 		return read_advance(q, want);
 	if (status != -ENOENT)
 		q->status = status;
+	if (status == -EBADMSG && q->chunk->n_nodes > 1)
+		drop_bad(q, (uint32_t)replica_at(q, q->try));
 	q->try++;
 	read_piece(q);
 }
@@ -140,6 +166,8 @@ static void read_piece(struct kreq *q)
 				log_warn("kdfs: local replica of inode %llu chunk %u: %s; reading another",
 					 (unsigned long long)q->req->read->ino, q->chunk->index, strerror(-r));
 			}
+			if (r == -EBADMSG && q->chunk->n_nodes > 1)
+				drop_bad(q, k->self);
 			q->try++;
 			continue;
 		}
@@ -217,19 +245,45 @@ static void drop_next(struct kreq *q);
 
 static void dropped(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 {
-	if (status < 0)
+	Krg__Kdfs__Chunk *c;
+	if (status < 0) {
 		log_warn("kdfs: cannot drop a failed replica: %s", strerror(-status));
+	} else if (res->chunk && res->chunk->version != q->chunk->version && (c = chunk_dup(res->chunk))) {
+		set_chunk(q, c);
+		q->need_bump = true;
+	}
 	drop_next(q);
+}
+
+static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, replicated_cb done);
+
+static void bumped(struct kreq *q, int status)
+{
+	q->bump_then(q, status);
 }
 
 static uint64_t req_ino(const struct kreq *q)
 {
+	if (!q->req)
+		return q->ino; /* a repair's own change */
 	return q->req->req_case == KRG__KDFS__REQUEST__REQ_WRITE ? q->req->write->ino : q->req->op->setattr->ino;
 }
 
 /* Take the replicas that failed out of the chunk, one op each. */
 static void drop_next(struct kreq *q)
 {
+	if (!q->n_failed && q->need_bump) {
+		/* The replicas that took the change are still at the old
+		 * version: a read at the new one would find none. An empty
+		 * write moves them up (and drops any that fails in turn). */
+		Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
+		io.ino = req_ino(q);
+		io.has_data = true;
+		q->need_bump = false;
+		if (q->rep_done != bumped) /* a bump of a bump keeps the first caller */
+			q->bump_then = q->rep_done;
+		return replicate(q, KMSG_WRITE, &io, bumped);
+	}
 	if (!q->n_failed)
 		return q->rep_done(q, 0);
 	uint32_t node = q->failed[--q->n_failed];
@@ -247,12 +301,36 @@ static void drop_next(struct kreq *q)
 		q->rep_done(q, -EIO);
 }
 
+static bool in_list(const uint32_t *v, size_t n, uint32_t node)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == node)
+			return true;
+	return false;
+}
+
+static void stale_retry(int status, void *data);
+
 /* One answer less; the last one decides. */
 static void rep_finish(struct kreq *q)
 {
 	if (--q->waiting > 0)
 		return;
-	if (q->n_failed >= q->chunk->n_nodes) {
+	size_t failed_replicas = 0;
+	for (size_t i = 0; i < q->n_failed; i++)
+		failed_replicas += in_list(q->chunk->nodes, q->chunk->n_nodes, q->failed[i]);
+	if (q->stale && q->rep_done != bumped && q->stale_tries < 8) {
+		/* A replica is at a newer version than our map (a repair or a
+		 * drop moved the chunk on): read the map again and redo. */
+		q->stale = false;
+		q->stale_tries++;
+		q->n_failed = 0;
+		if (krg_cluster_sm_barrier(q->k->cluster, stale_retry, q) == 0)
+			return;
+		return q->rep_done(q, -EIO);
+	}
+	q->stale = false;
+	if (failed_replicas >= q->chunk->n_nodes) {
 		q->n_failed = 0;
 		return q->rep_done(q, -EIO);
 	}
@@ -262,7 +340,9 @@ static void rep_finish(struct kreq *q)
 static void rep_one_done(struct rep_call *c, int status)
 {
 	struct kreq *q = c->q;
-	if (status < 0 && q->n_failed < ARRAY_SIZE(q->failed))
+	if (status == -ESTALE)
+		q->stale = true;
+	else if (status < 0 && q->n_failed < ARRAY_SIZE(q->failed))
 		q->failed[q->n_failed++] = c->node;
 	free(c);
 	rep_finish(q);
@@ -289,17 +369,25 @@ static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, 
 	q->rep_done = done;
 	q->n_failed = 0;
 	q->waiting = 1; /* ours, until every call is out: none can finish q early */
-	for (size_t i = 0; i < q->chunk->n_nodes; i++) {
+	/* The replicas, and the nodes being filled by a repair: they must
+	 * see every change from the moment they start filling. */
+	for (size_t i = 0; i < q->chunk->n_nodes + q->chunk->n_filling; i++) {
+		uint32_t node = i < q->chunk->n_nodes ? q->chunk->nodes[i] : q->chunk->filling[i - q->chunk->n_nodes];
 		struct rep_call *c = calloc(1, sizeof(*c));
 		if (!c) {
 			if (q->n_failed < ARRAY_SIZE(q->failed))
-				q->failed[q->n_failed++] = q->chunk->nodes[i];
+				q->failed[q->n_failed++] = node;
 			continue;
 		}
 		c->q = q;
-		c->node = q->chunk->nodes[i];
+		c->node = node;
 		q->waiting++;
-		if (c->node == k->self) {
+		int admit = 0;
+		if (c->node == k->self &&
+		    (admit = kdfs_fill_admit(k, io->ino, io->index, io->gen, io->offset,
+					     io->truncate ? 0 : io->data.len, io->truncate)) < 0) {
+			rep_one_done(c, admit);
+		} else if (c->node == k->self) {
 			int r = io->truncate ? kdfs_chunk_truncate(k->chunks, io->ino, io->index, io->gen, io->version,
 								   io->offset)
 					     : kdfs_chunk_write(k->chunks, io->ino, io->index, io->gen, io->version,
@@ -318,6 +406,21 @@ static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, 
 }
 
 static void write_next(struct kreq *q);
+
+/* After the barrier of a stale answer: the same piece again, with the
+ * chunk map as it is now. */
+static void stale_retry(int status, void *data)
+{
+	struct kreq *q = data;
+	if (status < 0)
+		return q->rep_done(q, -EIO);
+	set_chunk(q, NULL);
+	if (!q->req)
+		return q->rep_done(q, -ESTALE); /* a repair's own change: it starts over */
+	if (q->req->req_case == KRG__KDFS__REQUEST__REQ_WRITE)
+		return write_next(q);
+	kdfs_io_truncate(q, q->after);
+}
 
 static void write_piece_done(struct kreq *q, int status)
 {
@@ -364,7 +467,7 @@ static void allocated(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 static size_t pick_nodes(struct krg_kdfs *k, uint64_t ino, uint32_t index, uint32_t *out, size_t max)
 {
 	const struct krg_config *cfg = k->cfg;
-	size_t n = 0, want = MIN((size_t)cfg->kdfs_replicas, max);
+	size_t n = 0, want = MIN((size_t)kdfs_replicas_of(k, ino), max);
 	out[n++] = k->self;
 	size_t start = (size_t)((ino + index) % (cfg->n_nodes ? cfg->n_nodes : 1));
 	for (size_t i = 0; i < cfg->n_nodes && n < want; i++) {
@@ -512,13 +615,16 @@ static void on_cchange(struct krg_net *net, uint32_t from, const struct krg_msg 
 	if (!io) {
 		log_warn("kdfs: malformed chunk change from node %u refused", from);
 		r = -EBADMSG;
+	} else if ((r = kdfs_fill_admit(k, io->ino, io->index, io->gen, io->offset, trunc ? 0 : io->data.len,
+					 trunc)) < 0) {
+		/* A node being filled refuses a change it cannot merge yet. */
 	} else if (trunc) {
 		r = kdfs_chunk_truncate(k->chunks, io->ino, io->index, io->gen, io->version, io->offset);
 	} else {
 		r = kdfs_chunk_write(k->chunks, io->ino, io->index, io->gen, io->version, io->offset, io->data.data,
 				     io->data.len);
 	}
-	if (r < 0 && io)
+	if (r < 0 && io && r != -ESTALE)
 		log_warn("kdfs: replica of inode %llu chunk %u: %s", (unsigned long long)io->ino, io->index,
 			 strerror(-r));
 	if (req_id)
@@ -534,4 +640,22 @@ int kdfs_io_register(struct krg_kdfs *k)
 	    (r = krg_net_handle(k->net, KMSG_TRUNC, on_cchange, k)) < 0)
 		return r;
 	return 0;
+}
+
+/* A repair's version bump: an empty write at q->chunk's version to every
+ * replica and filling node (q->ino names the file). */
+void kdfs_io_bump(struct kreq *q, void (*done)(struct kreq *q, int status))
+{
+	Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
+	io.ino = q->ino;
+	io.has_data = true;
+	replicate(q, KMSG_WRITE, &io, done);
+}
+
+/* Take q->failed out of q->chunk (ChunkDrop each), move the rest to the
+ * new version, then done (q->ino names the file). */
+void kdfs_io_drop(struct kreq *q, void (*done)(struct kreq *q, int status))
+{
+	q->rep_done = done;
+	drop_next(q);
 }

@@ -22,6 +22,7 @@ int cmd_capset(int argc, char **argv);
 int cmd_ipcs(int argc, char **argv);
 int cmd_ipcmk(int argc, char **argv);
 int cmd_ipcrm(int argc, char **argv);
+int cmd_kdfs(int argc, char **argv);
 
 /* Show checkpoint progress on stderr when it is a tty (cmd_checkpoint.c). */
 void krg_ckpt_progress(const char *cmd);

@@ -9,6 +9,7 @@ static const struct krg_command commands[] = {
 	{ "ipcs", cmd_ipcs, "the cluster's System V message queues and semaphore arrays" },
 	{ "ipcmk", cmd_ipcmk, "create a cluster-wide message queue or semaphore array" },
 	{ "ipcrm", cmd_ipcrm, "remove cluster-wide message queues or semaphore arrays" },
+	{ "kdfs", cmd_kdfs, "show a kdfs file's chunks and their copies; set a directory's copies" },
 	{ "top", cmd_top, "live view of nodes and processes" },
 	{ "jobs", cmd_jobs, "list your DRMAA jobs (libdrmaa) with their states" },
 	{ "checkpoint", cmd_checkpoint, "save a running process to an image directory" },

@@ -20,6 +20,7 @@ int cmd_cluster(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
 int cmd_sched(int argc, char **argv);
 int cmd_ipc(int argc, char **argv);
+int cmd_kdfs(int argc, char **argv);
 
 /* Call krgd; prints "krgadm: <reason>" on failure. Returns 0 or an exit status. */
 int krgadm_call(const char *socket, const char *command, const void *body, size_t len, uint8_t **resp,

@@ -13,6 +13,7 @@ static const struct krg_command commands[] = {
 	{ "cluster", cmd_cluster, "init | status | wait | poweroff: the cluster as a whole" },
 	{ "nodes", cmd_nodes, "status | add | del: membership of nodes (Kerrighed's -n/-c/-t/-a)" },
 	{ "ipc", cmd_ipc, "status: the cluster's System V message queues and semaphore sets" },
+	{ "kdfs", cmd_kdfs, "status: kdfs's capacity, use and chunk health over the nodes" },
 	{ "sched", cmd_sched, "status | enable | disable | set | load: the scheduler's probes and policies" },
 	{ "vcluster", krg_vcluster_main, "up | exec | down | status: a virtual cluster on this machine" },
 };

@@ -376,7 +376,7 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
 	if (r == 0)
-		r = krg_kdfs_start(d.kdfs, err, sizeof(err));
+		r = krg_kdfs_start(d.kdfs, d.api, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

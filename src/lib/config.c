@@ -32,6 +32,8 @@ void krg_config_defaults(struct krg_config *c)
 	c->api_idle_ms = 30000;
 	c->migrate_max_workers = 4;
 	c->kdfs_replicas = 2;
+	c->kdfs_repair_grace_ms = 30000;
+	c->kdfs_repair_mibps = 64;
 	c->fsview = true;
 	snprintf(c->fsview_paths, sizeof(c->fsview_paths), "/tmp /var/tmp /dev/shm /run/user");
 }
@@ -296,6 +298,14 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			if (r == 0 && u == 0)
 				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
 			c->kdfs_replicas = (unsigned)u;
+		} else if (!strcmp(k, "kdfs_repair_grace_ms")) {
+			r = parse_uint(v, 86400000, &u);
+			c->kdfs_repair_grace_ms = (unsigned)u;
+		} else if (!strcmp(k, "kdfs_repair_mibps")) {
+			r = parse_uint(v, 100000, &u);
+			if (r == 0 && u == 0)
+				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
+			c->kdfs_repair_mibps = (unsigned)u;
 		} else if (!strcmp(k, "metrics_listen")) {
 			r = parse_metrics_listen(v, c, why, sizeof(why));
 		} else if (!strcmp(k, "fsview")) {

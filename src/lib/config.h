@@ -44,6 +44,8 @@ struct krg_config {
 	char kdfs_mount[PATH_MAX];       /* where this node mounts the cluster's tree */
 	char kdfs_dir[PATH_MAX];         /* this node's share: chunks and the metadata store */
 	unsigned kdfs_replicas;          /* copies of each new chunk */
+	unsigned kdfs_repair_grace_ms;   /* after a node is marked down: wait this long, then re-replicate */
+	unsigned kdfs_repair_mibps;      /* re-replication bandwidth per node, MiB/s */
 	/* Prometheus metrics over HTTP (docs/monitoring.md): off while port is 0. */
 	char metrics_host[64];           /* IPv4 address; 127.0.0.1 unless configured */
 	uint16_t metrics_port;

@@ -187,7 +187,8 @@ int vc_krgd_conf(const struct vc_cluster *c, int i, char **out)
 	/* Under the node's private /run and /var/lib/krg: no node can see
 	 * another's mount or share, so nothing passes through the host. */
 	if (c->kdfs)
-		fprintf(f, "kdfs_mount = /run/kdfs\nkdfs_dir = /var/lib/krg/kdfs\n");
+		fprintf(f, "kdfs_mount = /run/kdfs\nkdfs_dir = /var/lib/krg/kdfs\n"
+			   "kdfs_repair_grace_ms = 2000\n"); /* tests see repairs in seconds */
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;

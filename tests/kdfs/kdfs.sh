@@ -25,6 +25,8 @@ F=1
 echo "== POSIX cases (node $F, leader $leader) t=${SECONDS}s"
 on "$F" mkdir "$M/posix"
 on "$F" python3 "$KRG_SOURCE_DIR/tests/kdfs/posix.py" "$M/posix" || fail "POSIX cases failed"
+on "$F" mkdir "$M/posix_ext"
+on "$F" python3 "$KRG_SOURCE_DIR/tests/kdfs/posix_ext.py" "$M/posix_ext" || fail "more POSIX cases failed"
 
 echo "== close-to-open across nodes t=${SECONDS}s"
 on 1 sh -c "head -c 3000000 /dev/urandom > $M/c2o && sync"
@@ -41,6 +43,27 @@ for i in 1 3; do
 	assert_eq "$got" "$want" "node $i sees node 2's rewrite"
 done
 
+echo "== krg kdfs show / set, krgadm kdfs status t=${SECONDS}s"
+show=$(on 3 krg kdfs show "$M/c2o" --json)
+assert_eq "$(echo "$show" | python3 -c "import json,sys; s=json.load(sys.stdin); c=s['chunks']; print(s['size'], s['replicas'], len(c), len(c[0]['nodes']), c[0]['health'], all(n['up'] for n in c[0]['nodes']))")" \
+	"3000000 2 1 2 ok True" "krg kdfs show: one chunk, two live copies"
+on 1 mkdir "$M/three"
+on 2 krg kdfs set "$M/three" --replicas 3
+on 1 sh -c "echo copies > $M/three/f"
+assert_eq "$(on 2 krg kdfs show "$M/three/f" --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['replicas'], sorted(n['node'] for n in s['chunks'][0]['nodes']))")" \
+	"3 [1, 2, 3]" "a file made in a --replicas 3 directory has three copies"
+! on 1 krg kdfs set "$M/three" --replicas 9 2>/dev/null || fail "krg kdfs set accepted more copies than nodes"
+on 1 chmod 755 "$M/three"
+! on 1 setpriv --reuid 4321 --regid 4321 --clear-groups krg kdfs set "$M/three" --replicas 1 2>/dev/null ||
+	fail "a user changed the layout of root's directory"
+st=$(on 2 krgadm kdfs status --json)
+assert_eq "$(echo "$st" | python3 -c "import json,sys; s=json.load(sys.stdin); print(len(s['nodes']), all(n['capacity'] and n['state']=='up' for n in s['nodes']), s['files'] >= 2, s['lost'], s['under_replicated'], sum(n['replicas'] for n in s['nodes']) >= 5)")" \
+	"3 True True 0 0 True" "krgadm kdfs status: three live nodes with capacity, nothing lost"
+on 2 krgadm kdfs status | grep -q "under-replicated 0" || fail "krgadm kdfs status text"
+# With a node down it could not have three live copies: out of the way of
+# the repair checks below.
+on 1 rm "$M/three/f"
+
 echo "== namespace changes seen everywhere t=${SECONDS}s"
 on 1 mkdir -p "$M/ns/a"
 on 1 sh -c "echo one > $M/ns/a/f"
@@ -54,11 +77,53 @@ on 3 chown 1234:4321 "$M/ns/b/f"
 assert_eq "$(on 1 stat -c '%a %u %g' "$M/ns/b/f")" "600 1234 4321" "node 1 sees node 3's chmod/chown"
 on 3 rm "$M/ns/b/f"
 ! on 2 test -e "$M/ns/b/f" || fail "node 2 still sees a file node 3 removed"
+on 2 setfattr -n user.k -v v2 "$M/ns/b" 2>/dev/null || on 2 python3 -c "import os,sys; os.setxattr(sys.argv[1], 'user.k', b'v2')" "$M/ns/b"
+assert_eq "$(on 1 python3 -c "import os,sys; print(os.getxattr(sys.argv[1], 'user.k').decode())" "$M/ns/b")" "v2" \
+	"node 1 reads node 2's xattr"
 on 2 ln -s b "$M/ns/l"
 assert_eq "$(on 1 readlink "$M/ns/l")" "b" "symlink from node 2 on node 1"
 on 1 sh -c "echo appended >> $M/ns/log; echo again >> $M/ns/log"
 on 2 sh -c "echo from2 >> $M/ns/log"
 assert_eq "$(on 3 cat "$M/ns/log" | tr '\n' ' ')" "appended again from2 " "appends from two nodes"
+
+echo "== cluster-wide locks t=${SECONDS}s"
+L="$M/locks"
+LC="python3 $KRG_SOURCE_DIR/tests/kdfs/lockctl.py"
+on 1 mkdir "$L"
+on 1 sh -c "head -c 1000 /dev/zero > $L/f"
+for kind in posix ofd flock; do
+	on 1 $LC hold $kind "$L/f" 0 0 w "$L/go-$kind" >/dev/null &
+	holder=$!
+	wait_for 20 "node 1 holds a $kind lock" on 1 test -e "$L/go-$kind"
+	assert_eq "$(on 2 $LC try $kind "$L/f" 0 0 w)" busy "node 2: node 1's $kind write lock is in the way"
+	assert_eq "$(on 3 $LC try $kind "$L/f" 0 0 r)" busy "node 3: no read lock beside node 1's $kind write lock"
+	# A waiter on node 2 gets the lock once node 1 lets go, not before.
+	on 2 $LC hold $kind "$L/f" 0 0 w "$L/go2-$kind" >/dev/null &
+	waiter=$!
+	sleep 0.5
+	! on 3 test -e "$L/go2-$kind" || fail "node 2's $kind waiter got the lock while node 1 held it"
+	on 3 touch "$L/go-$kind.release"
+	wait $holder
+	wait_for 20 "node 2's $kind waiter gets the lock" on 3 test -e "$L/go2-$kind"
+	on 1 touch "$L/go2-$kind.release"
+	wait $waiter
+	assert_eq "$(on 1 $LC try $kind "$L/f" 0 0 w)" ok "node 1: the $kind lock is free again"
+done
+on 1 $LC hold posix "$L/f" 0 100 r "$L/gr" >/dev/null &
+holder=$!
+wait_for 20 "node 1 holds a read lock" on 1 test -e "$L/gr"
+assert_eq "$(on 2 $LC try posix "$L/f" 0 100 r)" ok "read locks are shared across nodes"
+assert_eq "$(on 2 $LC try posix "$L/f" 100 100 w)" ok "a write lock beside node 1's range"
+assert_eq "$(on 2 $LC try posix "$L/f" 50 100 w)" busy "a write lock overlapping node 1's range"
+assert_eq "$(on 3 $LC getlk "$L/f" 0 0 w)" "r 0 100" "F_GETLK on node 3 shows node 1's lock"
+assert_eq "$(on 3 $LC try flock "$L/f" 0 0 w)" ok "flock and fcntl locks do not meet (Linux)"
+on 2 touch "$L/gr.release"
+wait $holder
+# Held on node 1 when it dies (next stage): released once it is down.
+on 1 $LC hold posix "$L/f" 0 0 w "$L/gk" >/dev/null &
+killed_holder=$!
+wait_for 20 "node 1 holds a lock before it dies" on 1 test -e "$L/gk"
+lock_free_on_2() { [ "$(on 2 $LC try posix "$L/f" 0 0 w)" = ok ]; }
 
 echo "== a node killed after close t=${SECONDS}s"
 on 1 sh -c "head -c 5000000 /dev/urandom > $M/survivor"
@@ -67,14 +132,47 @@ want=$(on 1 md5sum "$M/survivor" | cut -d' ' -f1)
 # the second; kill node 1's krgd: its share is gone with it.
 "$ADM" vcluster krgd 1 kill --prefix "$PREFIX"
 wait_for 30 "node 1 marked down" state_is 2 1 down
+wait_for 20 "node 1's lock released once it is down" lock_free_on_2
+kill "$killed_holder" 2>/dev/null || true
 for i in 2 3; do
 	got=$(on "$i" md5sum "$M/survivor" | cut -d' ' -f1)
 	assert_eq "$got" "$want" "node $i reads the survivor from the replica"
 done
+# Rewritten in place with node 1 down: node 1's replica of the chunk is
+# dropped (its version moves on) and the other replica, which took the
+# write, moves with it: every node reads the new bytes.
+on 2 sh -c "printf 'AFTERDEATH' | dd of=$M/survivor bs=1 seek=4000 conv=notrunc status=none"
+want=$(on 2 md5sum "$M/survivor" | cut -d' ' -f1)
+assert_eq "$(on 3 md5sum "$M/survivor" | cut -d' ' -f1)" "$want" "node 3 reads node 2's rewrite after a replica was dropped"
+grep -q "dropping that replica" "$(log_of 2)" || fail "node 2 did not drop node 1's replica"
+assert_eq "$(on 3 krgadm kdfs status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['lost'], s['under_replicated'] >= 1, [n['state'] for n in s['nodes']][0])")" \
+	"0 True down" "krgadm kdfs status counts the chunks left with one copy"
 # Writing on with one node down: the chunk's dead replica is dropped.
 on 2 sh -c "head -c 300000 /dev/urandom > $M/after && cat $M/survivor >> $M/after"
 assert_eq "$(on 3 md5sum "$M/after" | cut -d' ' -f1)" "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" \
 	"a file written with a node down reads the same elsewhere"
+
+echo "== re-replication after node 1 is gone t=${SECONDS}s"
+# kdfs_repair_grace_ms is 2 s on a vcluster: every chunk that had a copy
+# on node 1 gets one elsewhere, and nothing is lost.
+health() { on 3 krgadm kdfs status --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['under_replicated'], s['lost'])"; }
+repaired() { [ "$(health)" = "0 0" ]; }
+repair_report() { # what the repairers said, for a failure message
+	on 3 krgadm kdfs status
+	grep -h "kdfs: .*\(copies\|copy\|repair\|fill\)" "$(log_of 2)" "$(log_of 3)" | tail -n 15
+}
+end=$((SECONDS + 90))
+while ! repaired; do
+	[ $SECONDS -lt $end ] || fail "chunks not back to two live copies after 90 s: $(repair_report)"
+	sleep 0.5
+done
+assert_eq "$(on 3 krg kdfs show "$M/survivor" --json | python3 -c "import json,sys; s=json.load(sys.stdin); n=s['chunks'][0]['nodes']; print(sorted(x['node'] for x in n))")" \
+	"[2, 3]" "the survivor's chunk lives on nodes 2 and 3"
+surv=$want
+for i in 2 3; do
+	assert_eq "$(on "$i" md5sum "$M/survivor" | cut -d' ' -f1)" "$surv" "node $i reads the survivor after the repair"
+done
+grep -q "has a new copy on node" "$(log_of 2)" "$(log_of 3)" || fail "no repair logged"
 
 echo "== a flipped byte on disk is caught by its checksum t=${SECONDS}s"
 # "after" was written on node 2 with node 1 down: its replicas are on
@@ -87,4 +185,24 @@ chunk=$(on 2 sh -c "ls $dir/0-* | grep -v sum") || fail "node 2 has no replica o
 on 2 python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(100); b=f.read(1); f.seek(100); f.write(bytes([b[0]^0xff]))" "$chunk"
 assert_eq "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" "$want" "node 2 reads good data past its bad replica"
 grep -q "checksum\|Bad message" "$(log_of 2)" || fail "node 2's log does not report the bad block"
+# The bad copy left the chunk and the repair made a good one again.
+end=$((SECONDS + 60))
+while ! repaired; do
+	[ $SECONDS -lt $end ] || fail "the chunk with the bad block not repaired after 60 s: $(repair_report)"
+	sleep 0.5
+done
+assert_eq "$(on 2 python3 -c "import sys; f=open(sys.argv[1],'rb'); f.seek(100); print(f.read(1).hex())" "$(on 2 sh -c "ls $dir/0-* | grep -v sum")")" \
+	"$(on 3 python3 -c "import sys; f=open(sys.argv[1],'rb'); f.seek(100); print(f.read(1).hex())" "$(on 3 sh -c "ls $dir/0-* | grep -v sum")")" \
+	"node 2's copy holds the good byte again"
+
+echo "== node 1 comes back: resynced when it gets a copy t=${SECONDS}s"
+"$ADM" vcluster krgd 1 start --prefix "$PREFIX" >/dev/null
+wait_for 30 "node 1 up again" state_is 2 1 up
+on 1 krgadm cluster wait --timeout 30 >/dev/null
+wait_for 30 "node 1 mounts kdfs again" on 1 test -e "$M/survivor"
+on 2 krg kdfs set "$M/survivor" --replicas 3
+copies() { on 3 krg kdfs show "$M/survivor" --json | python3 -c "import json,sys; s=json.load(sys.stdin); print(len(s['chunks'][0]['nodes']))"; }
+three_copies() { [ "$(copies)" = 3 ]; }
+wait_for 60 "the survivor gets a third copy" three_copies
+assert_eq "$(on 1 md5sum "$M/survivor" | cut -d' ' -f1)" "$surv" "node 1 reads the survivor from its fresh copy"
 echo "kdfs: all checks passed t=${SECONDS}s"

@@ -23,7 +23,7 @@ for p in krg.1 krgadm.8 krgd.8 krgd.conf.5 libdrmaa-krg.3 krg-deputy.8 krg-ghost
 done
 dpkg-query -W -f='${Conffiles}\n' krg | grep -q '/etc/krg/krgd.conf.example' || fail "krgd.conf.example is not a conffile"
 [ "$(stat -c %a /var/lib/krg)" = 700 ] || fail "/var/lib/krg is $(stat -c %a /var/lib/krg), not 700"
-echo "ok   binaries, unit, man pages (5), completion, dashboard, libdrmaa; conffile; /var/lib/krg 0700"
+echo "ok   binaries, unit, man pages, completion, dashboard, libdrmaa; conffile; /var/lib/krg 0700"
 
 # libkrg-dev: a C program against libkrg and one against krg's DRMAA.
 cat >/tmp/k.c <<'C'

@@ -1,0 +1,129 @@
+/* cmd_kdfs.c — krgadm kdfs status [--json]: kdfs over the cluster
+ * (docs/kdfs.md): per node its state, disk capacity and free space, and
+ * the chunk replicas placed there; files, chunks, under-replicated and
+ * lost chunks, repairs in progress. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kdfs.pb-c.h"
+#include "krgadm/krgadm.h"
+#include "lib/json.h"
+
+static void kdfs_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: krgadm kdfs status [--json] [--socket PATH]\n"
+		"\n"
+		"status   per node: state, capacity and free space of its kdfs share, chunk\n"
+		"         replicas it holds; the cluster's files, chunks, under-replicated\n"
+		"         chunks (fewer copies on live nodes than asked), lost chunks (no\n"
+		"         copy on a live node) and repairs in progress\n");
+}
+
+static void print_json(const Krg__Kdfs__Status *st)
+{
+	struct krg_json j;
+	krg_json_init(&j, stdout);
+	krg_json_begin_object(&j, NULL);
+	krg_json_begin_array(&j, "nodes");
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		const Krg__Kdfs__NodeUse *u = st->nodes[i];
+		krg_json_begin_object(&j, NULL);
+		krg_json_uint(&j, "node", u->node);
+		krg_json_string(&j, "state", u->state);
+		if (u->has_total) {
+			krg_json_uint(&j, "capacity", u->total);
+			krg_json_uint(&j, "free", u->avail);
+		} else {
+			krg_json_null(&j, "capacity");
+			krg_json_null(&j, "free");
+		}
+		krg_json_uint(&j, "replicas", u->replicas);
+		krg_json_end_object(&j);
+	}
+	krg_json_end_array(&j);
+	krg_json_uint(&j, "files", st->files);
+	krg_json_uint(&j, "chunks", st->chunks);
+	krg_json_uint(&j, "under_replicated", st->under_replicated);
+	krg_json_uint(&j, "lost", st->lost);
+	krg_json_uint(&j, "repairs", st->repairs);
+	krg_json_end_object(&j);
+	krg_json_finish(&j);
+}
+
+static void mib(char *buf, size_t len, const Krg__Kdfs__NodeUse *u, uint64_t v)
+{
+	if (u->has_total)
+		snprintf(buf, len, "%" PRIu64, v >> 20);
+	else
+		snprintf(buf, len, "-");
+}
+
+static void print_text(const Krg__Kdfs__Status *st)
+{
+	printf("%-5s %-8s %12s %12s %10s\n", "node", "state", "capacity_MiB", "free_MiB", "replicas");
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		const Krg__Kdfs__NodeUse *u = st->nodes[i];
+		char cap[32], fr[32];
+		mib(cap, sizeof(cap), u, u->total);
+		mib(fr, sizeof(fr), u, u->avail);
+		printf("%-5u %-8s %12s %12s %10" PRIu64 "\n", u->node, u->state, cap, fr, u->replicas);
+	}
+	printf("files %" PRIu64 ", chunks %" PRIu64 ", under-replicated %" PRIu64 ", lost %" PRIu64
+	       ", repairs in progress %" PRIu64 "\n",
+	       st->files, st->chunks, st->under_replicated, st->lost, st->repairs);
+}
+
+int cmd_kdfs(int argc, char **argv)
+{
+	const char *sock = NULL, *op = NULL;
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			kdfs_usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (!strcmp(a, "--socket")) {
+			if (++i >= argc) {
+				fprintf(stderr, "krgadm: --socket needs a path\n");
+				return KRGADM_USAGE;
+			}
+			sock = argv[i];
+		} else if (a[0] == '-') {
+			fprintf(stderr, "krgadm: kdfs: unknown option '%s' (see krgadm kdfs --help)\n", a);
+			return KRGADM_USAGE;
+		} else if (!op) {
+			op = a;
+		} else {
+			fprintf(stderr, "krgadm: kdfs: unexpected argument '%s' (see krgadm kdfs --help)\n", a);
+			return KRGADM_USAGE;
+		}
+	}
+	if (!op || strcmp(op, "status")) {
+		if (op)
+			fprintf(stderr, "krgadm: kdfs: unknown command '%s' (see krgadm kdfs --help)\n", op);
+		else
+			kdfs_usage(stderr);
+		return KRGADM_USAGE;
+	}
+	uint8_t *resp = NULL;
+	size_t len = 0;
+	int r = krgadm_call(sock, "kdfs.status", NULL, 0, &resp, &len);
+	if (r)
+		return r;
+	Krg__Kdfs__Status *st = krg__kdfs__status__unpack(NULL, len, resp);
+	free(resp);
+	if (!st) {
+		fprintf(stderr, "krgadm: kdfs status: krgd sent an undecodable answer\n");
+		return KRGADM_FAIL;
+	}
+	if (json)
+		print_json(st);
+	else
+		print_text(st);
+	krg__kdfs__status__free_unpacked(st, NULL);
+	return 0;
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""ops.py VIEW: the forwarded calls, run inside a view (tests/fsview/pair.sh).
+Prints one line per check; exits 1 on the first failure."""
+import hashlib
+import os
+import stat
+import sys
+
+v = sys.argv[1]
+
+
+def check(cond, what):
+    if not cond:
+        print("FAIL: " + what)
+        sys.exit(1)
+    print("ok   " + what)
+
+
+with open(v + "/f", "w") as f:
+    f.write("one\n")
+with open(v + "/f", "a") as f:
+    f.write("two\n")
+check(open(v + "/f").read() == "one\ntwo\n", "create, append, read")
+os.rename(v + "/f", v + "/g")
+check(not os.path.exists(v + "/f") and os.path.exists(v + "/g"), "rename")
+os.link(v + "/g", v + "/h")
+check(os.stat(v + "/h").st_nlink == 2, "link")
+os.symlink("g", v + "/l")
+check(os.readlink(v + "/l") == "g" and open(v + "/l").read().startswith("one"), "symlink, readlink")
+os.mkdir(v + "/d", 0o750)
+check(stat.S_IMODE(os.stat(v + "/d").st_mode) == 0o750, "mkdir with its mode")
+names = sorted(n for n in os.listdir(v) if n != "kept")  # pair.sh's mount point
+check(names == ["d", "g", "h", "l", "secret"], "readdir: " + " ".join(names))
+os.rmdir(v + "/d")
+os.truncate(v + "/g", 2)
+check(open(v + "/g").read() == "on", "truncate")
+os.chmod(v + "/g", 0o600)
+os.utime(v + "/g", (1, 2))
+st = os.stat(v + "/g")
+check(stat.S_IMODE(st.st_mode) == 0o600 and st.st_mtime == 2, "chmod, utimes")
+os.mkfifo(v + "/p")
+check(stat.S_ISFIFO(os.stat(v + "/p").st_mode), "mkfifo")
+check(os.statvfs(v).f_bsize > 0, "statfs")
+t = open(v + "/t", "w+")
+os.unlink(v + "/t")
+t.write("x" * 1000)
+t.flush()
+check(os.fstat(t.fileno()).st_size == 1000, "fstat of an open file unlinked")
+t.close()
+data = os.urandom(1 << 20) * 16
+with open(v + "/big", "wb") as f:
+    f.write(data)
+with open(v + "/big", "rb") as f:
+    got = f.read()
+check(hashlib.sha256(got).digest() == hashlib.sha256(data).digest(), "16 MiB written and read back")
+for n in ("g", "h", "l", "p", "big"):
+    os.unlink(v + "/" + n)
+try:
+    open(v + "/secret").read()
+    check(False, "root's 0600 file read by the server's user")
+except PermissionError:
+    check(True, "root's 0600 file refused to the server's user (EACCES at home)")

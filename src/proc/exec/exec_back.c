@@ -381,13 +381,13 @@ void back_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 				send_stdin_credit(b, len);
 				if (!b->tty)
 					close_io(b, H_IN);
-			} else {
-				size_t done = w > 0 ? (size_t)w : 0;
-				if (done)
-					send_stdin_credit(b, done);
-				if (done < len)
-					stdin_queue(b, h, d->data.data + done, len - done);
+				return;
 			}
+			size_t done = w > 0 ? (size_t)w : 0;
+			if (done)
+				send_stdin_credit(b, done);
+			if (done < len)
+				stdin_queue(b, h, d->data.data + done, len - done);
 		}
 	}
 	if (d->has_eof && d->eof && !b->stdin_eof) {

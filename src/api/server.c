@@ -370,8 +370,8 @@ static void process_buffer(struct client *cl)
 	if (cl->start == cl->len)
 		cl->start = cl->len = 0;
 	/* A large request's room goes back to the user's budget once handled
-	 * (streams too: an idle one must not hold a user's budget). */
-	if (cl->len == 0 && cl->cap > 65536)
+	 * (a stream keeps it: its frames come one after another). */
+	if (cl->len == 0 && cl->cap > 65536 && !cl->streaming)
 		client_set_cap(cl, 0);
 }
 

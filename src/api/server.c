@@ -69,8 +69,8 @@ struct client {
 	gid_t *groups;
 	size_t n_groups;
 	uint64_t last_done;     /* uv_now of connect or of the last complete request */
-	uint8_t *buf;          /* owned, received bytes: buf[start..len) not yet parsed */
-	size_t start, len, cap;
+	uint8_t *buf;          /* owned, received bytes not yet parsed */
+	size_t len, cap;
 	struct call_priv *pending;
 	bool closing;
 	bool streaming;         /* frames go to stream.msg_cb */
@@ -313,14 +313,6 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct client *cl = h->data;
 	enum { STEP = 65536 };
-	if (cl->cap - cl->len < STEP && cl->start) {
-		/* Parsed frames are dropped here, when room runs out, rather
-		 * than after each read: a large frame arriving in pieces is
-		 * then moved once, not once per piece. */
-		memmove(cl->buf, cl->buf + cl->start, cl->len - cl->start);
-		cl->len -= cl->start;
-		cl->start = 0;
-	}
 	if (cl->cap - cl->len < STEP) {
 		size_t ncap = cl->cap ? cl->cap * 2 : STEP;
 		/* One whole frame and its header is all a connection needs. */
@@ -343,7 +335,7 @@ static void process_buffer(struct client *cl)
 	if (cl->processing)
 		return;
 	cl->processing = true;
-	size_t off = cl->start;
+	size_t off = 0;
 	while (!cl->closing && cl->len - off >= 4) {
 		if (cl->streaming && (cl->stream.paused || cl->stream.ended))
 			break;
@@ -366,12 +358,10 @@ static void process_buffer(struct client *cl)
 	cl->processing = false;
 	if (cl->closing)
 		return;
-	cl->start = off;
-	if (cl->start == cl->len)
-		cl->start = cl->len = 0;
-	/* A large request's room goes back to the user's budget once handled
-	 * (a stream keeps it: its frames come one after another). */
-	if (cl->len == 0 && cl->cap > 65536 && !cl->streaming)
+	memmove(cl->buf, cl->buf + off, cl->len - off);
+	cl->len -= off;
+	/* A large request's room goes back to the user's budget once handled. */
+	if (cl->len == 0 && cl->cap > 65536)
 		client_set_cap(cl, 0);
 }
 
@@ -493,18 +483,6 @@ int krg_api_stream_send2(struct krg_api_stream *st, const void *head, size_t hea
 		return r;
 	}
 	return 0;
-}
-
-void krg_api_stream_sndbuf(struct krg_api_stream *st, int bytes)
-{
-	uv_os_fd_t fd;
-	if (st->cl->closing || uv_fileno((uv_handle_t *)&st->cl->pipe, &fd) < 0)
-		return;
-	/* krgd may pass net.core.wmem_max (root); the kernel doubles it for
-	 * its bookkeeping, so ask for half. */
-	int half = bytes / 2;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof(half)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &half, sizeof(half));
 }
 
 size_t krg_api_stream_queued(const struct krg_api_stream *st)

@@ -106,10 +106,6 @@ int krg_api_stream_send(struct krg_api_stream *s, const void *msg, size_t len, k
  * went out closes the connection (close_cb runs, -ECONNRESET). */
 int krg_api_stream_send2(struct krg_api_stream *s, const void *head, size_t head_len, const void *body,
 			 size_t body_len, krg_api_stream_done_cb done_cb, void *done_data);
-/* Let the socket itself hold about bytes for the client (best effort):
- * fewer partial writes, so fewer frames copied to wait for room. Only for
- * a stream whose bytes in flight are bounded anyway (credit windows). */
-void krg_api_stream_sndbuf(struct krg_api_stream *s, int bytes);
 /* Bytes queued for the client and not yet written. */
 size_t krg_api_stream_queued(const struct krg_api_stream *s);
 /* Stop / restart delivering the client's frames (back-pressure). Frames

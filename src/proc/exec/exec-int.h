@@ -21,7 +21,6 @@
 #define EXEC_WINDOW (4u << 20)   /* credit window per direction per stream */
 #define EXEC_CHUNK (1u << 20)    /* largest data chunk (read from a pipe, in a frame) */
 #define EXEC_PIPE_SZ (1 << 20)   /* F_SETPIPE_SZ of the process's stdio pipes */
-#define EXEC_API_SNDBUF (2 << 20) /* send buffer of krg's API socket (about a chunk) */
 /* Credits are returned in batches of at least this much: a sender only
  * blocks with a whole window unacknowledged, so a held-back batch smaller
  * than the window can never stall it. */

@@ -467,15 +467,10 @@ static void spawn_done(struct krg_net *net, int status, const struct krg_msg *re
 		if (!b)
 			krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
 		free(b);
-		if (!f->st) {
+		if (!f->st)
 			stream_close(NULL, f);
-		} else {
-			/* A chunk fits in krg's socket at once: written from the
-			 * frame it came in, not copied to wait for room. Bounded:
-			 * output in flight is within the window anyway. */
-			krg_api_stream_sndbuf(f->st, EXEC_API_SNDBUF);
+		else
 			front_watch(e);
-		}
 		early_replay(f); /* may free f (an early exit) */
 	}
 	if (s)

@@ -36,13 +36,10 @@ size_t krg_wire_data_head(uint8_t head[KRG_WIRE_HEADROOM], uint64_t stream, uint
 	return n;
 }
 
-size_t krg_wire_io_head(uint8_t head[KRG_WIRE_HEADROOM], int fd, size_t len)
+size_t krg_wire_io_head(uint8_t head[KRG_WIRE_HEADROOM], uint32_t fd, size_t len)
 {
-	size_t n = 0;
-	if (fd >= 0) {
-		n += put_key(head, 1, WT_VARINT);
-		n += put_varint(head + n, (uint32_t)fd);
-	}
+	size_t n = put_key(head, 1, WT_VARINT);
+	n += put_varint(head + n, fd);
 	n += put_key(head + n, 2, WT_LEN);
 	n += put_varint(head + n, len);
 	return n;

@@ -19,8 +19,8 @@
 /* Head of Data{stream, fd, data = len bytes that follow}: returns its
  * length n (<= KRG_WIRE_HEADROOM), the bytes are in head[0..n). */
 size_t krg_wire_data_head(uint8_t head[KRG_WIRE_HEADROOM], uint64_t stream, uint32_t fd, size_t len);
-/* Head of Io{fd, data = len bytes that follow}; fd < 0: no fd (stdin). */
-size_t krg_wire_io_head(uint8_t head[KRG_WIRE_HEADROOM], int fd, size_t len);
+/* Head of Io{fd, data = len bytes that follow}. */
+size_t krg_wire_io_head(uint8_t head[KRG_WIRE_HEADROOM], uint32_t fd, size_t len);
 
 /* Decode a Data into *d (initialised here) as krg__proc__data__unpack
  * would, except that d->data.data points into buf (valid while buf is).

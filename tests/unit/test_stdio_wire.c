@@ -65,11 +65,10 @@ static void test_io_head(void **state)
 {
 	uint8_t data[300];
 	memset(data, 'x', sizeof(data));
-	for (int fd = -1; fd < 3; fd++) {
+	for (uint32_t fd = 1; fd < 3; fd++) {
 		Krg__Proc__Io io = KRG__PROC__IO__INIT;
-		io.has_fd = fd >= 0;
-		io.has_data = true;
-		io.fd = fd >= 0 ? (uint32_t)fd : 0;
+		io.has_fd = io.has_data = true;
+		io.fd = fd;
 		io.data.data = data;
 		io.data.len = sizeof(data);
 		size_t n;
@@ -82,7 +81,7 @@ static void test_io_head(void **state)
 		const uint8_t *p = NULL;
 		size_t pl = 0;
 		assert_int_equal(krg_wire_io_data_view(want, n, &vfd, &p, &pl), 1);
-		assert_int_equal(vfd, fd >= 0 ? fd : 0);
+		assert_int_equal(vfd, fd);
 		assert_ptr_equal(p, want + hl);
 		assert_int_equal(pl, sizeof(data));
 		free(want);
@@ -133,11 +132,10 @@ static void test_data_eof_unknown(void **state)
 	d.has_eof = d.eof = true;
 	size_t n;
 	uint8_t *b = pack(&d.base, &n);
+	uint8_t *x = malloc(n + 16);
+	memcpy(x, b, n);
 	/* field 9 varint, field 10 fixed64, field 11 bytes, field 12 fixed32 */
 	static const uint8_t extra[] = { 0x48, 0x01, 0x51, 1, 2, 3, 4, 5, 6, 7, 8, 0x5a, 0x01, 0xff, 0x65, 1, 2, 3, 4 };
-	uint8_t *x = malloc(n + sizeof(extra));
-	assert_non_null(x);
-	memcpy(x, b, n);
 	memcpy(x + n, extra, sizeof(extra));
 	Krg__Proc__Data v;
 	assert_int_equal(krg_wire_data_view(x, n + sizeof(extra), &v), 0);

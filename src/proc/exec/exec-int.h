@@ -14,12 +14,8 @@
 #include "proc/exec.h"
 #include "proto/proc.pb-c.h"
 
-/* Per stream and direction, a krgd holds at most about a window. Four
- * chunks in flight keep every hop busy while credit comes back; 1 MiB
- * chunks (a whole pipe in one read) make a wakeup of each hop per MiB, not
- * per 256 KiB: on a loaded machine each hop waits for a CPU per chunk. */
-#define EXEC_WINDOW (4u << 20)   /* credit window per direction per stream */
-#define EXEC_CHUNK (1u << 20)    /* largest data chunk (read from a pipe, in a frame) */
+#define EXEC_WINDOW (1u << 20)   /* credit window per direction per stream */
+#define EXEC_CHUNK (256u << 10)  /* largest data chunk (read from a pipe, in a frame) */
 #define EXEC_PIPE_SZ (1 << 20)   /* F_SETPIPE_SZ of the process's stdio pipes */
 /* Credits are returned in batches of at least this much: a sender only
  * blocks with a whole window unacknowledged, so a held-back batch smaller

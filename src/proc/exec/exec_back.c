@@ -157,19 +157,13 @@ static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread > 0) {
 		b->read_since_tick += (size_t)nread;
 		if (!b->discard) {
-			uint8_t *owner = (uint8_t *)buf->base - KRG_WIRE_HEADROOM;
-			/* The buffer stays with the message until it is written: give
-			 * back what a short read left unused (shrinks in place). */
-			if ((size_t)nread < EXEC_CHUNK / 2) {
-				uint8_t *o = realloc(owner, KRG_WIRE_HEADROOM + (size_t)nread);
-				owner = o ? o : owner;
-			}
-			uint8_t *data = owner + KRG_WIRE_HEADROOM;
 			uint8_t head[KRG_WIRE_HEADROOM];
 			size_t hl = krg_wire_data_head(head, b->stream, i == H_OUT ? 1 : 2, (size_t)nread);
-			uint8_t *m = data - hl;
+			uint8_t *m = (uint8_t *)buf->base - hl;
 			memcpy(m, head, hl);
-			if (x_send_bulk_in(b->e, b->caller, "proc.data", owner, m, hl + (size_t)nread) == 0) {
+			/* The buffer goes with the message (freed once sent). */
+			if (x_send_bulk_in(b->e, b->caller, "proc.data", (uint8_t *)buf->base - KRG_WIRE_HEADROOM, m,
+					   hl + (size_t)nread) == 0) {
 				b->unacked += (size_t)nread;
 				if (b->unacked >= EXEC_WINDOW)
 					reading_set(b, false);

@@ -284,7 +284,7 @@ void front_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 		return; /* krg gone: the target discards after the hangup */
 	/* Straight from the received frame to krg's socket when it has room. */
 	uint8_t head[KRG_WIRE_HEADROOM];
-	size_t hl = krg_wire_io_head(head, (int)d->fd, d->data.len);
+	size_t hl = krg_wire_io_head(head, d->fd, d->data.len);
 	if (krg_api_stream_send2(f->st, head, hl, d->data.data, d->data.len, out_done, (void *)(uintptr_t)d->data.len) <
 	    0) {
 		Krg__Proc__Ctl c = KRG__PROC__CTL__INIT;

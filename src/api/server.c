@@ -427,64 +427,6 @@ int krg_api_stream_send(struct krg_api_stream *st, const void *msg, size_t len, 
 	return 0;
 }
 
-int krg_api_stream_send2(struct krg_api_stream *st, const void *head, size_t head_len, const void *body,
-			 size_t body_len, krg_api_stream_done_cb done_cb, void *done_data)
-{
-	struct client *cl = st->cl;
-	size_t len = head_len + body_len;
-	if (cl->closing || st->ended || st->gone)
-		return -ECONNRESET;
-	if (len == 0 || len > KRG_API_MAX_FRAME)
-		return -EMSGSIZE;
-	uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
-	uv_buf_t b[3] = { uv_buf_init((char *)hdr, 4), uv_buf_init((char *)head, (unsigned)head_len),
-			  uv_buf_init((char *)body, (unsigned)body_len) };
-	/* Straight from the caller's memory while the socket takes it
-	 * (uv_try_write refuses when writes are queued, so order is kept). */
-	int w = uv_try_write((uv_stream_t *)&cl->pipe, b, 3);
-	size_t done = w > 0 ? (size_t)w : 0;
-	if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS)
-		return w;
-	if (done == 4 + len) {
-		if (done_cb)
-			done_cb(st, 0, st->data, done_data);
-		return 0;
-	}
-	/* The rest is copied and queued. */
-	size_t rest = 4 + len - done;
-	struct write_req *wr = malloc(sizeof(*wr) + rest);
-	if (!wr) {
-		if (done) {
-			/* A frame cut short: the connection is broken. */
-			client_close(cl);
-			return -ECONNRESET;
-		}
-		return -ENOMEM;
-	}
-	wr->cl = cl;
-	wr->done_cb = done_cb;
-	wr->done_data = done_data;
-	uint8_t *o = wr->data;
-	size_t skip = done;
-	for (int i = 0; i < 3; i++) {
-		size_t n = b[i].len;
-		if (skip >= n) {
-			skip -= n;
-			continue;
-		}
-		memcpy(o, b[i].base + skip, n - skip);
-		o += n - skip;
-		skip = 0;
-	}
-	uv_buf_t q = uv_buf_init((char *)wr->data, (unsigned)rest);
-	int r = uv_write(&wr->w, (uv_stream_t *)&cl->pipe, &q, 1, write_cb);
-	if (r < 0) {
-		free(wr);
-		return r;
-	}
-	return 0;
-}
-
 size_t krg_api_stream_queued(const struct krg_api_stream *st)
 {
 	return uv_stream_get_write_queue_size((const uv_stream_t *)&st->cl->pipe);

@@ -21,7 +21,6 @@
 #include "krg/krg.h"
 #include "lib/macro.h"
 #include "proto/proc.pb-c.h"
-#include "proto/stdio_wire.h"
 
 extern char **environ;
 
@@ -320,21 +319,8 @@ static int stream_loop(int sock, bool tty, size_t window)
 			}
 			if (in.len - off - 4 < n)
 				break;
+			Krg__Proc__Io *io = krg__proc__io__unpack(NULL, n, h + 4);
 			off += 4 + n;
-			/* Output alone (the bulk of a stream) is written from where
-			 * it was received. */
-			uint32_t ofd;
-			const uint8_t *od;
-			size_t ol;
-			int fast = krg_wire_io_data_view(h + 4, n, &ofd, &od, &ol);
-			if (fast > 0) {
-				if (ol && (ofd == 1 || ofd == 2) && !out_closed[ofd] && write_all((int)ofd, od, ol) == -EPIPE) {
-					out_closed[ofd] = true;
-					send_signal(&out, SIGPIPE);
-				}
-				continue;
-			}
-			Krg__Proc__Io *io = fast < 0 ? NULL : krg__proc__io__unpack(NULL, n, h + 4);
 			if (!io) {
 				rc = fail("%s", "krgd sent a malformed frame");
 				break;

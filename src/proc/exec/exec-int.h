@@ -50,9 +50,6 @@ struct krg_exec {
 int x_send(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len);
 /* body is malloc'd and owned by the call (freed when written or failed). */
 int x_send_bulk(struct krg_exec *e, uint32_t to, const char *type, uint8_t *body, size_t len);
-/* The same for a body that lies inside owner (malloc'd, freed instead):
- * a chunk read behind room for its message head (KRG_WIRE_HEADROOM). */
-int x_send_bulk_in(struct krg_exec *e, uint32_t to, const char *type, void *owner, const uint8_t *body, size_t len);
 int x_request(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len,
 	      unsigned timeout_ms, krg_net_reply_cb cb, void *data);
 int x_reply(struct krg_exec *e, uint32_t to, uint64_t req_id, const void *body, size_t len);

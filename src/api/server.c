@@ -69,8 +69,8 @@ struct client {
 	gid_t *groups;
 	size_t n_groups;
 	uint64_t last_done;     /* uv_now of connect or of the last complete request */
-	uint8_t *buf;          /* owned, received bytes: buf[start..len) not yet parsed */
-	size_t start, len, cap;
+	uint8_t *buf;          /* owned, received bytes not yet parsed */
+	size_t len, cap;
 	struct call_priv *pending;
 	bool closing;
 	bool streaming;         /* frames go to stream.msg_cb */
@@ -313,14 +313,6 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct client *cl = h->data;
 	enum { STEP = 65536 };
-	if (cl->cap - cl->len < STEP && cl->start) {
-		/* Parsed frames are dropped here, when room runs out, rather
-		 * than after each read: a large frame arriving in pieces is
-		 * then moved once, not once per piece. */
-		memmove(cl->buf, cl->buf + cl->start, cl->len - cl->start);
-		cl->len -= cl->start;
-		cl->start = 0;
-	}
 	if (cl->cap - cl->len < STEP) {
 		size_t ncap = cl->cap ? cl->cap * 2 : STEP;
 		/* One whole frame and its header is all a connection needs. */
@@ -343,7 +335,7 @@ static void process_buffer(struct client *cl)
 	if (cl->processing)
 		return;
 	cl->processing = true;
-	size_t off = cl->start;
+	size_t off = 0;
 	while (!cl->closing && cl->len - off >= 4) {
 		if (cl->streaming && (cl->stream.paused || cl->stream.ended))
 			break;
@@ -366,11 +358,9 @@ static void process_buffer(struct client *cl)
 	cl->processing = false;
 	if (cl->closing)
 		return;
-	cl->start = off;
-	if (cl->start == cl->len)
-		cl->start = cl->len = 0;
-	/* A large request's room goes back to the user's budget once handled
-	 * (streams too: an idle one must not hold a user's budget). */
+	memmove(cl->buf, cl->buf + off, cl->len - off);
+	cl->len -= off;
+	/* A large request's room goes back to the user's budget once handled. */
 	if (cl->len == 0 && cl->cap > 65536)
 		client_set_cap(cl, 0);
 }
@@ -435,76 +425,6 @@ int krg_api_stream_send(struct krg_api_stream *st, const void *msg, size_t len, 
 		return r;
 	}
 	return 0;
-}
-
-int krg_api_stream_send2(struct krg_api_stream *st, const void *head, size_t head_len, const void *body,
-			 size_t body_len, krg_api_stream_done_cb done_cb, void *done_data)
-{
-	struct client *cl = st->cl;
-	size_t len = head_len + body_len;
-	if (cl->closing || st->ended || st->gone)
-		return -ECONNRESET;
-	if (len == 0 || len > KRG_API_MAX_FRAME)
-		return -EMSGSIZE;
-	uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
-	uv_buf_t b[3] = { uv_buf_init((char *)hdr, 4), uv_buf_init((char *)head, (unsigned)head_len),
-			  uv_buf_init((char *)body, (unsigned)body_len) };
-	/* Straight from the caller's memory while the socket takes it
-	 * (uv_try_write refuses when writes are queued, so order is kept). */
-	int w = uv_try_write((uv_stream_t *)&cl->pipe, b, 3);
-	size_t done = w > 0 ? (size_t)w : 0;
-	if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS)
-		return w;
-	if (done == 4 + len) {
-		if (done_cb)
-			done_cb(st, 0, st->data, done_data);
-		return 0;
-	}
-	/* The rest is copied and queued. */
-	size_t rest = 4 + len - done;
-	struct write_req *wr = malloc(sizeof(*wr) + rest);
-	if (!wr) {
-		if (done) {
-			/* A frame cut short: the connection is broken. */
-			client_close(cl);
-			return -ECONNRESET;
-		}
-		return -ENOMEM;
-	}
-	wr->cl = cl;
-	wr->done_cb = done_cb;
-	wr->done_data = done_data;
-	uint8_t *o = wr->data;
-	size_t skip = done;
-	for (int i = 0; i < 3; i++) {
-		size_t n = b[i].len;
-		if (skip >= n) {
-			skip -= n;
-			continue;
-		}
-		memcpy(o, b[i].base + skip, n - skip);
-		o += n - skip;
-		skip = 0;
-	}
-	uv_buf_t q = uv_buf_init((char *)wr->data, (unsigned)rest);
-	int r = uv_write(&wr->w, (uv_stream_t *)&cl->pipe, &q, 1, write_cb);
-	if (r < 0) {
-		free(wr);
-		return r;
-	}
-	return 0;
-}
-
-void krg_api_stream_sndbuf(struct krg_api_stream *st, int bytes)
-{
-	uv_os_fd_t fd;
-	if (st->cl->closing || uv_fileno((uv_handle_t *)&st->cl->pipe, &fd) < 0)
-		return;
-	/* krgd may pass net.core.wmem_max (root); the kernel doubles it for
-	 * its bookkeeping, so ask for half. */
-	int half = bytes / 2;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &half, sizeof(half)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &half, sizeof(half));
 }
 
 size_t krg_api_stream_queued(const struct krg_api_stream *st)

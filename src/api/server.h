@@ -100,16 +100,6 @@ struct krg_api_stream *krg_api_stream_start(struct krg_api_call *call, const voi
 /* Queue one frame (copied). done_cb may be NULL. 0 or negative errno. */
 int krg_api_stream_send(struct krg_api_stream *s, const void *msg, size_t len, krg_api_stream_done_cb done_cb,
 			void *done_data);
-/* Queue one frame made of head then body, without copying what the socket
- * takes at once (only the rest is copied). done_cb, if any, may run before
- * this returns (all of it written). Out of memory after part of the frame
- * went out closes the connection (close_cb runs, -ECONNRESET). */
-int krg_api_stream_send2(struct krg_api_stream *s, const void *head, size_t head_len, const void *body,
-			 size_t body_len, krg_api_stream_done_cb done_cb, void *done_data);
-/* Let the socket itself hold about bytes for the client (best effort):
- * fewer partial writes, so fewer frames copied to wait for room. Only for
- * a stream whose bytes in flight are bounded anyway (credit windows). */
-void krg_api_stream_sndbuf(struct krg_api_stream *s, int bytes);
 /* Bytes queued for the client and not yet written. */
 size_t krg_api_stream_queued(const struct krg_api_stream *s);
 /* Stop / restart delivering the client's frames (back-pressure). Frames

@@ -14,7 +14,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <termios.h>
 #include <unistd.h>
 #include "api/client.h"
@@ -22,12 +21,11 @@
 #include "krg/krg.h"
 #include "lib/macro.h"
 #include "proto/proc.pb-c.h"
-#include "proto/stdio_wire.h"
 
 extern char **environ;
 
-#define OUT_MAX (2u << 20)     /* stdin bytes buffered towards krgd */
-#define CHUNK (1u << 20)       /* = EXEC_CHUNK, the largest stdin frame krgd takes */
+#define OUT_MAX (512u << 10) /* stdin bytes buffered towards krgd */
+#define CHUNK (256u << 10)     /* = EXEC_CHUNK, the largest stdin frame krgd takes */
 
 static int sigpipe_fds[2] = { -1, -1 };
 static struct termios saved_tio;
@@ -112,45 +110,6 @@ static int buf_add_frame(struct buf *b, const Krg__Proc__Io *io)
 	o[3] = (uint8_t)n;
 	krg__proc__io__pack(io, o + 4);
 	b->len += 4 + n;
-	return 0;
-}
-
-/* One stdin frame: sent from data itself when nothing is queued before it
- * (no copy), the rest appended to out. */
-static int send_data_frame(int sock, struct buf *out, size_t out_off, const uint8_t *data, size_t n)
-{
-	uint8_t head[4 + KRG_WIRE_HEADROOM];
-	size_t hl = krg_wire_io_head(head + 4, -1, n);
-	size_t fl = hl + n;
-	head[0] = (uint8_t)(fl >> 24);
-	head[1] = (uint8_t)(fl >> 16);
-	head[2] = (uint8_t)(fl >> 8);
-	head[3] = (uint8_t)fl;
-	size_t sent = 0;
-	if (out->len == out_off) {
-		struct iovec iov[2] = { { head, 4 + hl }, { (void *)data, n } };
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-		ssize_t k = sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (k > 0)
-			sent = (size_t)k;
-	}
-	size_t rest = 4 + hl + n - sent;
-	if (!rest)
-		return 0;
-	if (out->cap - out->len < rest) {
-		size_t nc = out->cap ? out->cap : 4096;
-		while (nc - out->len < rest)
-			nc *= 2;
-		uint8_t *np = realloc(out->p, nc);
-		if (!np)
-			return -ENOMEM;
-		out->p = np;
-		out->cap = nc;
-	}
-	size_t hs = sent < 4 + hl ? 4 + hl - sent : 0;
-	memcpy(out->p + out->len, head + 4 + hl - hs, hs);
-	memcpy(out->p + out->len + hs, data + (n - (rest - hs)), rest - hs);
-	out->len += rest;
 	return 0;
 }
 
@@ -293,25 +252,24 @@ static int stream_loop(int sock, bool tty, size_t window)
 			}
 		}
 		if (pf[2].revents) {
-			static uint8_t data[CHUNK];
+			uint8_t data[CHUNK];
 			size_t want = sizeof(data);
 			if (window && window - inflight < want)
 				want = window - inflight;
 			ssize_t n = read(0, data, want);
 			if (n < 0 && (errno == EINTR || errno == EAGAIN))
 				goto sock;
+			Krg__Proc__Io io = KRG__PROC__IO__INIT;
 			if (n > 0) {
+				io.has_data = true;
+				io.data.data = data;
+				io.data.len = (size_t)n;
 				inflight += (size_t)n;
-				if (send_data_frame(sock, &out, out_off, data, (size_t)n) < 0) {
-					rc = fail("%s", strerror(ENOMEM));
-					break;
-				}
 			} else {
-				Krg__Proc__Io io = KRG__PROC__IO__INIT;
 				io.has_eof = io.eof = true;
 				stdin_done = true;
-				buf_add_frame(&out, &io);
 			}
+			buf_add_frame(&out, &io);
 		}
 	sock:
 		if (pf[0].revents & POLLOUT && out.len > out_off) {
@@ -361,21 +319,8 @@ static int stream_loop(int sock, bool tty, size_t window)
 			}
 			if (in.len - off - 4 < n)
 				break;
+			Krg__Proc__Io *io = krg__proc__io__unpack(NULL, n, h + 4);
 			off += 4 + n;
-			/* Output alone (the bulk of a stream) is written from where
-			 * it was received. */
-			uint32_t ofd;
-			const uint8_t *od;
-			size_t ol;
-			int fast = krg_wire_io_data_view(h + 4, n, &ofd, &od, &ol);
-			if (fast > 0) {
-				if (ol && (ofd == 1 || ofd == 2) && !out_closed[ofd] && write_all((int)ofd, od, ol) == -EPIPE) {
-					out_closed[ofd] = true;
-					send_signal(&out, SIGPIPE);
-				}
-				continue;
-			}
-			Krg__Proc__Io *io = fast < 0 ? NULL : krg__proc__io__unpack(NULL, n, h + 4);
 			if (!io) {
 				rc = fail("%s", "krgd sent a malformed frame");
 				break;

@@ -95,6 +95,9 @@ wait $run || true
 # restart's own helpers there could hold one of them (a flake seen under
 # ASan: "pid 32 is taken"). Move the counter past them first.
 on 1 bash -c 'for i in $(seq 200); do /bin/true; done'
+# Its pids come back on node 1: move node 1's pid counter past them (nodes
+# do not keep pid ranges apart yet, issue 14 item 12).
+on 1 sh -c 'echo 20000 >/proc/sys/kernel/ns_last_pid' || fail "cannot move node 1's pid counter"
 got=$(on 1 "$KRG" restart "$pid" -n 1 --foreground </dev/null) || fail "pipeline restart failed: $got"
 [ "$got" = "$want" ] || fail "the restarted pipeline counted '$got', uninterrupted $want"
 echo "ok   a loop | gzip | wc checkpointed on node 2 and finished on node 1 in the foreground: $got bytes, as uninterrupted"

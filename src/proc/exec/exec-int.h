@@ -14,14 +14,9 @@
 #include "proc/exec.h"
 #include "proto/proc.pb-c.h"
 
-/* Per stream and direction, a krgd holds at most about a window. Four
- * chunks in flight keep every hop busy while credit comes back; 1 MiB
- * chunks (a whole pipe in one read) make a wakeup of each hop per MiB, not
- * per 256 KiB: on a loaded machine each hop waits for a CPU per chunk. */
-#define EXEC_WINDOW (4u << 20)   /* credit window per direction per stream */
-#define EXEC_CHUNK (1u << 20)    /* largest data chunk (read from a pipe, in a frame) */
+#define EXEC_WINDOW (1u << 20)   /* credit window per direction per stream */
+#define EXEC_CHUNK (256u << 10)  /* largest data chunk (read from a pipe, in a frame) */
 #define EXEC_PIPE_SZ (1 << 20)   /* F_SETPIPE_SZ of the process's stdio pipes */
-#define EXEC_API_SNDBUF (2 << 20) /* send buffer of krg's API socket (about a chunk) */
 /* Credits are returned in batches of at least this much: a sender only
  * blocks with a whole window unacknowledged, so a held-back batch smaller
  * than the window can never stall it. */
@@ -55,9 +50,6 @@ struct krg_exec {
 int x_send(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len);
 /* body is malloc'd and owned by the call (freed when written or failed). */
 int x_send_bulk(struct krg_exec *e, uint32_t to, const char *type, uint8_t *body, size_t len);
-/* The same for a body that lies inside owner (malloc'd, freed instead):
- * a chunk read behind room for its message head (KRG_WIRE_HEADROOM). */
-int x_send_bulk_in(struct krg_exec *e, uint32_t to, const char *type, void *owner, const uint8_t *body, size_t len);
 int x_request(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len,
 	      unsigned timeout_ms, krg_net_reply_cb cb, void *data);
 int x_reply(struct krg_exec *e, uint32_t to, uint64_t req_id, const void *body, size_t len);

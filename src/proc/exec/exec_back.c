@@ -23,7 +23,6 @@
 #include "proc/exec/exec_msg.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
-#include "proto/stdio_wire.h"
 
 #define GRACE_MS 250   /* orphans holding the output open after exit */
 
@@ -142,10 +141,9 @@ static void maybe_finish(struct exec_back *b)
 
 static void out_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	/* Room for the Data message's head in front of the bytes: the chunk
-	 * goes to the transport from where it was read. */
-	uint8_t *p = malloc(KRG_WIRE_HEADROOM + EXEC_CHUNK);
-	*buf = uv_buf_init(p ? (char *)p + KRG_WIRE_HEADROOM : NULL, p ? EXEC_CHUNK : 0);
+	/* Room for the Data envelope in front of the bytes. */
+	char *p = malloc(EXEC_CHUNK);
+	*buf = uv_buf_init(p, p ? EXEC_CHUNK : 0);
 }
 
 static void reading_set(struct exec_back *b, bool on);
@@ -157,24 +155,19 @@ static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread > 0) {
 		b->read_since_tick += (size_t)nread;
 		if (!b->discard) {
-			uint8_t *owner = (uint8_t *)buf->base - KRG_WIRE_HEADROOM;
-			/* The buffer stays with the message until it is written: give
-			 * back what a short read left unused (shrinks in place). */
-			if ((size_t)nread < EXEC_CHUNK / 2) {
-				uint8_t *o = realloc(owner, KRG_WIRE_HEADROOM + (size_t)nread);
-				owner = o ? o : owner;
-			}
-			uint8_t *data = owner + KRG_WIRE_HEADROOM;
-			uint8_t head[KRG_WIRE_HEADROOM];
-			size_t hl = krg_wire_data_head(head, b->stream, i == H_OUT ? 1 : 2, (size_t)nread);
-			uint8_t *m = data - hl;
-			memcpy(m, head, hl);
-			if (x_send_bulk_in(b->e, b->caller, "proc.data", owner, m, hl + (size_t)nread) == 0) {
+			Krg__Proc__Data d = KRG__PROC__DATA__INIT;
+			d.stream = b->stream;
+			d.fd = i == H_OUT ? 1 : 2;
+			d.has_data = true;
+			d.data.data = (uint8_t *)buf->base;
+			d.data.len = (size_t)nread;
+			size_t n;
+			uint8_t *m = x_pack(&d.base, &n);
+			if (m && x_send_bulk(b->e, b->caller, "proc.data", m, n) == 0) {
 				b->unacked += (size_t)nread;
 				if (b->unacked >= EXEC_WINDOW)
 					reading_set(b, false);
 			}
-			return;
 		}
 	} else if (nread < 0) {
 		/* EOF, or EIO on a pty master once every slave fd is closed. */
@@ -183,8 +176,7 @@ static void out_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			b->open[H_IN] = false; /* same fd, already closed */
 		maybe_finish(b);
 	}
-	if (buf->base)
-		free(buf->base - KRG_WIRE_HEADROOM);
+	free(buf->base);
 }
 
 static void reading_set(struct exec_back *b, bool on)
@@ -339,26 +331,6 @@ static void in_write_cb(uv_write_t *w, int status)
 	free(iw);
 }
 
-/* Queue stdin bytes behind what is in flight (copied). */
-static void stdin_queue(struct exec_back *b, uv_pipe_t *h, const uint8_t *data, size_t len)
-{
-	struct in_write *iw = malloc(sizeof(*iw) + len);
-	if (!iw) {
-		send_stdin_credit(b, len);
-		return;
-	}
-	iw->b = b;
-	iw->len = len;
-	memcpy(iw->data, data, len);
-	uv_buf_t buf = uv_buf_init((char *)iw->data, (unsigned)len);
-	if (uv_write(&iw->w, (uv_stream_t *)h, &buf, 1, in_write_cb) < 0) {
-		free(iw);
-		send_stdin_credit(b, len);
-	} else {
-		b->stdin_pending += len;
-	}
-}
-
 void back_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 {
 	struct exec_back *b = back_find(e, from, d->stream);
@@ -371,22 +343,20 @@ void back_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 		if (!ok || b->stdin_eof) {
 			send_stdin_credit(b, len);
 		} else {
-			/* Straight from the received frame when the pipe has room
-			 * (nothing queued before it); only what does not fit now is
-			 * copied and queued. */
-			uv_buf_t buf = uv_buf_init((char *)d->data.data, (unsigned)len);
-			int w = b->stdin_pending ? UV_EAGAIN : uv_try_write((uv_stream_t *)h, &buf, 1);
-			if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
-				/* EPIPE: the process closed its stdin. */
+			struct in_write *iw = malloc(sizeof(*iw) + len);
+			if (!iw) {
 				send_stdin_credit(b, len);
-				if (!b->tty)
-					close_io(b, H_IN);
+				return;
+			}
+			iw->b = b;
+			iw->len = len;
+			memcpy(iw->data, d->data.data, len);
+			uv_buf_t buf = uv_buf_init((char *)iw->data, (unsigned)len);
+			if (uv_write(&iw->w, (uv_stream_t *)h, &buf, 1, in_write_cb) < 0) {
+				free(iw);
+				send_stdin_credit(b, len);
 			} else {
-				size_t done = w > 0 ? (size_t)w : 0;
-				if (done)
-					send_stdin_credit(b, done);
-				if (done < len)
-					stdin_queue(b, h, d->data.data + done, len - done);
+				b->stdin_pending += len;
 			}
 		}
 	}

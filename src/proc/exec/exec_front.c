@@ -15,7 +15,6 @@
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
 #include "proc/table.h"
-#include "proto/stdio_wire.h"
 
 #define WATCH_MS 50
 
@@ -162,50 +161,34 @@ static bool group_sig(int sig)
 	return sig == SIGSTOP || sig == SIGCONT || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-/* stdin bytes from krg to the target: one copy, into the message. */
-static void stdin_relay(struct exec_front *f, const uint8_t *data, size_t len)
-{
-	uint8_t *buf = malloc(KRG_WIRE_HEADROOM + len);
-	if (!buf)
-		return;
-	uint8_t head[KRG_WIRE_HEADROOM];
-	size_t hl = krg_wire_data_head(head, f->stream, 0, len);
-	uint8_t *m = buf + KRG_WIRE_HEADROOM - hl;
-	memcpy(m, head, hl);
-	memcpy(buf + KRG_WIRE_HEADROOM, data, len);
-	if (x_send_bulk_in(f->e, f->node, "proc.data", buf, m, hl + len) == 0) {
-		f->stdin_out += len;
-		/* krg keeps within the window it was given (RunStarted.window),
-		 * so this socket is always read and signals never wait
-		 * behind stdin. A client that overruns it (an older krg) is
-		 * held back by not reading its socket. */
-		if (f->stdin_out > f->stdin_window && !f->stdin_paused) {
-			f->stdin_paused = true;
-			krg_api_stream_pause(f->st, true);
-		}
-	}
-}
-
 static void stream_msg(struct krg_api_stream *s, const uint8_t *msg, size_t len, void *data)
 {
 	struct exec_front *f = data;
-	uint32_t fd;
-	const uint8_t *bytes;
-	size_t n;
-	/* The bulk of a stream, stdin data alone, is read in place. */
-	int fast = krg_wire_io_data_view(msg, len, &fd, &bytes, &n);
-	if (fast > 0 && n <= EXEC_CHUNK) {
-		if (n)
-			stdin_relay(f, bytes, n);
-		return;
-	}
-	Krg__Proc__Io *io = fast < 0 ? NULL : krg__proc__io__unpack(NULL, len, msg);
+	Krg__Proc__Io *io = krg__proc__io__unpack(NULL, len, msg);
 	if (!io || (io->has_data && io->data.len > EXEC_CHUNK)) {
 		log_warn("exec: malformed stream frame from pid %d, dropped", (int)f->client);
 		goto out;
 	}
-	if (io->has_data && io->data.len)
-		stdin_relay(f, io->data.data, io->data.len);
+	if (io->has_data && io->data.len) {
+		Krg__Proc__Data d = KRG__PROC__DATA__INIT;
+		d.stream = f->stream;
+		d.fd = 0;
+		d.has_data = true;
+		d.data = io->data;
+		size_t n;
+		uint8_t *b = x_pack(&d.base, &n);
+		if (b && x_send_bulk(f->e, f->node, "proc.data", b, n) == 0) {
+			f->stdin_out += io->data.len;
+			/* krg keeps within the window it was given (RunStarted.window),
+			 * so this socket is always read and signals never wait
+			 * behind stdin. A client that overruns it (an older krg) is
+			 * held back by not reading its socket. */
+			if (f->stdin_out > f->stdin_window && !f->stdin_paused) {
+				f->stdin_paused = true;
+				krg_api_stream_pause(f->st, true);
+			}
+		}
+	}
 	if (io->has_eof && io->eof) {
 		Krg__Proc__Data d = KRG__PROC__DATA__INIT;
 		d.stream = f->stream;
@@ -282,11 +265,12 @@ void front_on_data(struct krg_exec *e, uint32_t from, const Krg__Proc__Data *d)
 	}
 	if (!f->st || !d->has_data || !d->data.len)
 		return; /* krg gone: the target discards after the hangup */
-	/* Straight from the received frame to krg's socket when it has room. */
-	uint8_t head[KRG_WIRE_HEADROOM];
-	size_t hl = krg_wire_io_head(head, (int)d->fd, d->data.len);
-	if (krg_api_stream_send2(f->st, head, hl, d->data.data, d->data.len, out_done, (void *)(uintptr_t)d->data.len) <
-	    0) {
+	Krg__Proc__Io io = KRG__PROC__IO__INIT;
+	io.has_fd = true;
+	io.fd = d->fd;
+	io.has_data = true;
+	io.data = d->data;
+	if (io_send(f, &io, out_done, (void *)(uintptr_t)d->data.len) < 0) {
 		Krg__Proc__Ctl c = KRG__PROC__CTL__INIT;
 		c.has_credit = true;
 		c.credit = (uint32_t)d->data.len;
@@ -467,15 +451,10 @@ static void spawn_done(struct krg_net *net, int status, const struct krg_msg *re
 		if (!b)
 			krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
 		free(b);
-		if (!f->st) {
+		if (!f->st)
 			stream_close(NULL, f);
-		} else {
-			/* A chunk fits in krg's socket at once: written from the
-			 * frame it came in, not copied to wait for room. Bounded:
-			 * output in flight is within the window anyway. */
-			krg_api_stream_sndbuf(f->st, EXEC_API_SNDBUF);
+		else
 			front_watch(e);
-		}
 		early_replay(f); /* may free f (an early exit) */
 	}
 	if (s)

@@ -10,7 +10,6 @@
 #include "lib/log.h"
 #include "proc/exec/exec-int.h"
 #include "proc/exec/exec_msg.h"
-#include "proto/stdio_wire.h"
 
 /* One instance per krgd, static: net handlers and membership callbacks
  * cannot be unregistered, so they must find a valid (stopped) object. */
@@ -23,7 +22,6 @@ struct local_msg {
 	enum lkind kind;
 	char type[32];
 	uint8_t *body;
-	void *owner;          /* what to free: body, or the buffer body is in */
 	size_t len;
 	uint64_t req_id;
 };
@@ -51,21 +49,19 @@ uint8_t *x_pack(const ProtobufCMessage *m, size_t *len)
 
 static void idle_cb(uv_idle_t *h);
 
-/* owner: take the body, which lies in owner (freed when delivered);
- * NULL: copy it. */
 static int local_push(struct krg_exec *e, enum lkind kind, const char *type, const void *body, size_t len,
-		      uint64_t req_id, void *owner)
+		      uint64_t req_id, bool take)
 {
 	struct local_msg *m = calloc(1, sizeof(*m));
 	if (!m) {
-		free(owner);
+		if (take)
+			free((void *)body);
 		return -ENOMEM;
 	}
 	m->kind = kind;
 	snprintf(m->type, sizeof(m->type), "%s", type ? type : "");
-	if (owner) {
+	if (take) {
 		m->body = (uint8_t *)body;
-		m->owner = owner;
 	} else {
 		m->body = malloc(len ? len : 1);
 		if (!m->body) {
@@ -74,7 +70,6 @@ static int local_push(struct krg_exec *e, enum lkind kind, const char *type, con
 		}
 		if (len)
 			memcpy(m->body, body, len);
-		m->owner = m->body;
 	}
 	m->len = len;
 	m->req_id = req_id;
@@ -111,7 +106,7 @@ static void idle_cb(uv_idle_t *h)
 			struct krg_msg msg = { .type = m->type, .body = m->body, .len = m->len };
 			net_dispatch(NULL, e->self, &msg, m->kind == L_REQ ? m->req_id : 0, e);
 		}
-		free(m->owner);
+		free(m->body);
 		free(m);
 		m = next;
 	}
@@ -120,7 +115,7 @@ static void idle_cb(uv_idle_t *h)
 int x_send(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len)
 {
 	if (to == e->self)
-		return local_push(e, L_MSG, type, body, len, 0, NULL);
+		return local_push(e, L_MSG, type, body, len, 0, false);
 	return krg_net_send(e->s->net, to, type, body, len);
 }
 
@@ -129,19 +124,14 @@ static void bulk_done(int status, void *data)
 	free(data);
 }
 
-int x_send_bulk_in(struct krg_exec *e, uint32_t to, const char *type, void *owner, const uint8_t *body, size_t len)
-{
-	if (to == e->self)
-		return local_push(e, L_MSG, type, body, len, 0, owner);
-	int r = krg_net_send_bulk(e->s->net, to, type, body, len, bulk_done, owner);
-	if (r < 0)
-		free(owner);
-	return r;
-}
-
 int x_send_bulk(struct krg_exec *e, uint32_t to, const char *type, uint8_t *body, size_t len)
 {
-	return x_send_bulk_in(e, to, type, body, body, len);
+	if (to == e->self)
+		return local_push(e, L_MSG, type, body, len, 0, true);
+	int r = krg_net_send_bulk(e->s->net, to, type, body, len, bulk_done, body);
+	if (r < 0)
+		free(body);
+	return r;
 }
 
 int x_request(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len,
@@ -155,7 +145,7 @@ int x_request(struct krg_exec *e, uint32_t to, const char *type, const void *bod
 	r->id = ++e->next_lreq;
 	r->cb = cb;
 	r->data = data;
-	int ret = local_push(e, L_REQ, type, body, len, r->id, NULL);
+	int ret = local_push(e, L_REQ, type, body, len, r->id, false);
 	if (ret < 0) {
 		free(r);
 		return ret;
@@ -168,7 +158,7 @@ int x_request(struct krg_exec *e, uint32_t to, const char *type, const void *bod
 int x_reply(struct krg_exec *e, uint32_t to, uint64_t req_id, const void *body, size_t len)
 {
 	if (to == e->self)
-		return local_push(e, L_REPLY, NULL, body, len, req_id, NULL);
+		return local_push(e, L_REPLY, NULL, body, len, req_id, false);
 	return krg_net_reply(e->s->net, to, req_id, 0, body, len);
 }
 
@@ -194,14 +184,16 @@ static void net_dispatch(struct krg_net *net, uint32_t from, const struct krg_ms
 	if (!strcmp(msg->type, "proc.spawn")) {
 		back_on_spawn(net, from, msg, req_id, e);
 	} else if (!strcmp(msg->type, "proc.data")) {
-		/* The bytes stay in the frame (no copy): handlers only borrow them. */
-		Krg__Proc__Data d;
-		if (krg_wire_data_view(msg->body, msg->len, &d) < 0 || !exec_data_valid(&d))
+		Krg__Proc__Data *d = krg__proc__data__unpack(NULL, msg->len, msg->body);
+		if (!d || !exec_data_valid(d)) {
 			log_warn("exec: malformed proc.data from node %u, dropped", from);
-		else if (d.fd == 0)
-			back_on_data(e, from, &d);
-		else
-			front_on_data(e, from, &d);
+		} else if (d->fd == 0) {
+			back_on_data(e, from, d);
+		} else {
+			front_on_data(e, from, d);
+		}
+		if (d)
+			krg__proc__data__free_unpacked(d, NULL);
 	} else if (!strcmp(msg->type, "proc.exit")) {
 		Krg__Proc__Exit *x = krg__proc__exit__unpack(NULL, msg->len, msg->body);
 		if (!x || !exec_exit_valid(x))

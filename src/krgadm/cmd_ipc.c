@@ -94,41 +94,15 @@ static void print_text(const Krg__Ipc__Status *st)
 
 int cmd_ipc(int argc, char **argv)
 {
-	const char *sock = NULL, *op = NULL;
-	bool json = false;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			ipc_usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--json")) {
-			json = true;
-		} else if (!strcmp(a, "--socket")) {
-			if (++i >= argc) {
-				fprintf(stderr, "krgadm: --socket needs a path\n");
-				return KRGADM_USAGE;
-			}
-			sock = argv[i];
-		} else if (a[0] == '-') {
-			fprintf(stderr, "krgadm: ipc: unknown option '%s' (see krgadm ipc --help)\n", a);
-			return KRGADM_USAGE;
-		} else if (!op) {
-			op = a;
-		} else {
-			fprintf(stderr, "krgadm: ipc: unexpected argument '%s' (see krgadm ipc --help)\n", a);
-			return KRGADM_USAGE;
-		}
-	}
-	if (!op || strcmp(op, "status")) {
-		if (op)
-			fprintf(stderr, "krgadm: ipc: unknown command '%s' (see krgadm ipc --help)\n", op);
-		else
-			ipc_usage(stderr);
-		return KRGADM_USAGE;
-	}
+	struct krgadm_opts o;
+	int r = krgadm_status_args("ipc", argc, argv, ipc_usage, &o);
+	if (r >= 0)
+		return r;
+	const char *sock = o.socket;
+	bool json = o.json;
 	uint8_t *resp = NULL;
 	size_t len = 0;
-	int r = krgadm_call(sock, "ipc.status", NULL, 0, &resp, &len);
+	r = krgadm_call(sock, "ipc.status", NULL, 0, &resp, &len);
 	if (r)
 		return r;
 	Krg__Ipc__Status *st = krg__ipc__status__unpack(NULL, len, resp);

@@ -77,41 +77,15 @@ static void print_text(const Krg__Kdfs__Status *st)
 
 int cmd_kdfs(int argc, char **argv)
 {
-	const char *sock = NULL, *op = NULL;
-	bool json = false;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			kdfs_usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--json")) {
-			json = true;
-		} else if (!strcmp(a, "--socket")) {
-			if (++i >= argc) {
-				fprintf(stderr, "krgadm: --socket needs a path\n");
-				return KRGADM_USAGE;
-			}
-			sock = argv[i];
-		} else if (a[0] == '-') {
-			fprintf(stderr, "krgadm: kdfs: unknown option '%s' (see krgadm kdfs --help)\n", a);
-			return KRGADM_USAGE;
-		} else if (!op) {
-			op = a;
-		} else {
-			fprintf(stderr, "krgadm: kdfs: unexpected argument '%s' (see krgadm kdfs --help)\n", a);
-			return KRGADM_USAGE;
-		}
-	}
-	if (!op || strcmp(op, "status")) {
-		if (op)
-			fprintf(stderr, "krgadm: kdfs: unknown command '%s' (see krgadm kdfs --help)\n", op);
-		else
-			kdfs_usage(stderr);
-		return KRGADM_USAGE;
-	}
+	struct krgadm_opts o;
+	int r = krgadm_status_args("kdfs", argc, argv, kdfs_usage, &o);
+	if (r >= 0)
+		return r;
+	const char *sock = o.socket;
+	bool json = o.json;
 	uint8_t *resp = NULL;
 	size_t len = 0;
-	int r = krgadm_call(sock, "kdfs.status", NULL, 0, &resp, &len);
+	r = krgadm_call(sock, "kdfs.status", NULL, 0, &resp, &len);
 	if (r)
 		return r;
 	Krg__Kdfs__Status *st = krg__kdfs__status__unpack(NULL, len, resp);

@@ -25,6 +25,11 @@ int cmd_kdfs(int argc, char **argv);
 /* Call krgd; prints "krgadm: <reason>" on failure. Returns 0 or an exit status. */
 int krgadm_call(const char *socket, const char *command, const void *body, size_t len, uint8_t **resp,
 		size_t *resp_len);
+/* The command line of `krgadm GROUP status [--json] [--socket PATH]`
+ * (ipc, kdfs): into o. -1 when the caller goes on, else the exit status
+ * (--help printed, or a usage error said on stderr). */
+#include <stdio.h>
+int krgadm_status_args(const char *group, int argc, char **argv, void (*usage)(FILE *), struct krgadm_opts *o);
 /* Fetch cluster.status; caller frees with krg__api__cluster_status__free_unpacked. */
 int krgadm_fetch_status(const char *socket, Krg__Api__ClusterStatus **out);
 const char *krgadm_state_name(int state);

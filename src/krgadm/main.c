@@ -18,6 +18,43 @@ static const struct krg_command commands[] = {
 	{ "vcluster", krg_vcluster_main, "up | exec | down | status: a virtual cluster on this machine" },
 };
 
+int krgadm_status_args(const char *group, int argc, char **argv, void (*usage)(FILE *), struct krgadm_opts *o)
+{
+	const char *op = NULL;
+	*o = (struct krgadm_opts){ 0 };
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--json")) {
+			o->json = true;
+		} else if (!strcmp(a, "--socket")) {
+			if (++i >= argc) {
+				fprintf(stderr, "krgadm: --socket needs a path\n");
+				return KRGADM_USAGE;
+			}
+			o->socket = argv[i];
+		} else if (a[0] == '-') {
+			fprintf(stderr, "krgadm: %s: unknown option '%s' (see krgadm %s --help)\n", group, a, group);
+			return KRGADM_USAGE;
+		} else if (!op) {
+			op = a;
+		} else {
+			fprintf(stderr, "krgadm: %s: unexpected argument '%s' (see krgadm %s --help)\n", group, a, group);
+			return KRGADM_USAGE;
+		}
+	}
+	if (!op || strcmp(op, "status")) {
+		if (op)
+			fprintf(stderr, "krgadm: %s: unknown command '%s' (see krgadm %s --help)\n", group, op, group);
+		else
+			usage(stderr);
+		return KRGADM_USAGE;
+	}
+	return -1;
+}
+
 int krgadm_call(const char *socket, const char *command, const void *body, size_t len, uint8_t **resp,
 		size_t *resp_len)
 {

@@ -210,6 +210,9 @@ unsupported() {
 	pid=$!
 	wait_file "$d/ready" || { bad "$name: never ready"; return; }
 	"$KRG" checkpoint "$pid" --dir "$d/img" --kill 2>"$d/err" || { bad "$name: stdin pipe: $(cat "$d/err")"; return; }
+	# The pipe's writer (this script's child) would hold `wait` for its
+	# 100 s: end it with the application.
+	pkill -P $$ -x sleep
 	wait "$pid" 2>/dev/null
 	"$KRG" image show "$d/img" | grep -q 'fd 0 .*inherit .*pipe:' || bad "$name: fd 0 not saved as inherited"
 	restart_and_check $name "$d/img" </dev/null || return
@@ -229,6 +232,7 @@ unsupported() {
 	"$KRG" checkpoint "$sl" --dir "$d/img2" --kill --ignore-unsupported 2>"$d/err" || bad "$name: --ignore-unsupported: $(cat "$d/err")"
 	"$KRG" image show "$d/img2" | grep -q 'fd 5' && bad "$name: fd 5 kept with --ignore-unsupported"
 	kill "$sl" 2>/dev/null
+	pkill -P $$ -x sleep
 	wait "$sl" 2>/dev/null
 }
 

@@ -114,7 +114,7 @@ PYEOF
 	run_case python /dev/null out.txt 600 "$PY" "$WORK/prog.py"
 }
 
-# sqlite3 with an open database: a script on stdin, 40 transactions of
+# sqlite3 with an open database: a script on stdin, 24 transactions of
 # 20000 inserts each (an index, so each costs something), a count after
 # each, a digest of the whole table at the end.
 prep_sqlite() { rm -f test.db; }
@@ -122,7 +122,7 @@ case_sqlite() {
 	local s=$WORK/sqlite.sql i
 	{
 		echo "CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT); CREATE INDEX tk ON t(k);"
-		for ((i = 0; i < 40; i++)); do
+		for ((i = 0; i < 24; i++)); do
 			echo "BEGIN;"
 			echo "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n < 20000)"
 			echo "  INSERT INTO t(k, v) SELECT (n * 7919 + $i) % 10007, printf('row-%d-%d', $i, n) FROM c;"
@@ -136,7 +136,7 @@ case_sqlite() {
 
 # gzip on a large stream, stdin and stdout regular files.
 case_gzip() {
-	seq 1 25000000 >"$WORK/big.in"
+	seq 1 6000000 >"$WORK/big.in"
 	run_case gzip "$WORK/big.in" out.gz 1000000 gzip -9 -n -c
 }
 
@@ -146,7 +146,7 @@ case_mt() { run_case mt /dev/null out.txt 200 "$T/mt_work" 60 5000000; }
 case_bash() {
 	run_case bash /dev/null out.txt 1000 bash -c '
 		declare -A seen; i=0; s=7
-		while ((i < 800000)); do
+		while ((i < 400000)); do
 			s=$(( (s * 31 + i) % 1000003 )); seen[$((s % 1000))]=$i
 			((i % 2000 == 0)) && echo "$i $s ${#seen[@]}"
 			((i++))
@@ -171,7 +171,7 @@ case_bashfork() {
 # gzip in a pipeline: bash waits for cat | gzip | cat, two pipes between
 # three processes with bytes in flight at the checkpoint.
 case_gzpipe() {
-	[ -e "$WORK/big.in" ] || seq 1 25000000 >"$WORK/big.in"
+	[ -e "$WORK/big.in" ] || seq 1 6000000 >"$WORK/big.in"
 	run_case gzpipe "$WORK/big.in" out.gz 1000000 bash -c 'cat | gzip -6 -n -c | cat; echo "status ${PIPESTATUS[*]}" >&2'
 }
 

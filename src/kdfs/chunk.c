@@ -263,12 +263,15 @@ int kdfs_chunk_write(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint6
 		 * that a bad byte is never given a good checksum. */
 		if (n < KDFS_BLOCK_SIZE && (e = block_read(cs, &r, b, blk, true)) < 0)
 			break;
-		memcpy(blk + in, (const uint8_t *)buf + done, n);
-		if (pwrite(r.dat, blk + in, n, (off_t)pos) != (ssize_t)n) {
+		/* A whole block is summed where it is, not copied first. */
+		const uint8_t *whole = n < KDFS_BLOCK_SIZE ? blk : (const uint8_t *)buf + done;
+		if (n < KDFS_BLOCK_SIZE)
+			memcpy(blk + in, (const uint8_t *)buf + done, n);
+		if (pwrite(r.dat, whole + in, n, (off_t)pos) != (ssize_t)n) {
 			e = -EIO;
 			break;
 		}
-		if ((e = sum_write(cs, &r, b, XXH64(blk, KDFS_BLOCK_SIZE, 0))) < 0)
+		if ((e = sum_write(cs, &r, b, XXH64(whole, KDFS_BLOCK_SIZE, 0))) < 0)
 			break;
 		done += n;
 	}

@@ -370,9 +370,16 @@ static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, 
 	q->n_failed = 0;
 	q->waiting = 1; /* ours, until every call is out: none can finish q early */
 	/* The replicas, and the nodes being filled by a repair: they must
-	 * see every change from the moment they start filling. */
-	for (size_t i = 0; i < q->chunk->n_nodes + q->chunk->n_filling; i++) {
-		uint32_t node = i < q->chunk->n_nodes ? q->chunk->nodes[i] : q->chunk->filling[i - q->chunk->n_nodes];
+	 * see every change from the moment they start filling. The other
+	 * nodes' requests go out first (pass 0) and our own disk's write
+	 * is made while they travel (pass 1): the replicas work at once
+	 * instead of one after the other. */
+	size_t all = q->chunk->n_nodes + q->chunk->n_filling;
+	for (size_t i = 0; i < 2 * all; i++) {
+		uint32_t node = i % all < q->chunk->n_nodes ? q->chunk->nodes[i % all]
+							    : q->chunk->filling[i % all - q->chunk->n_nodes];
+		if ((node == k->self) != (i >= all))
+			continue;
 		struct rep_call *c = calloc(1, sizeof(*c));
 		if (!c) {
 			if (q->n_failed < ARRAY_SIZE(q->failed))

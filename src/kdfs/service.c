@@ -224,7 +224,13 @@ static void flush_done(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 		if (p && !p->dirty && p->size <= res->attr->size)
 			pending_drop(q->k, q->req->flush);
 	}
-	kdfs_reply(q, status, NULL);
+	Krg__Kdfs__Reply r = KRG__KDFS__REPLY__INIT;
+	if (status == 0 && res->attr && res->has_prev_ctime_ns) {
+		r.attr = res->attr;
+		r.has_prev_ctime_ns = true;
+		r.prev_ctime_ns = res->prev_ctime_ns;
+	}
+	kdfs_reply(q, status, &r);
 }
 
 /* close/fsync: what this node wrote becomes visible everywhere. */

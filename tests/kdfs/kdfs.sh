@@ -189,6 +189,9 @@ ino=$(on 2 stat -c %i "$M/after")
 dir=$(printf '/var/lib/krg/kdfs/chunks/%016x' "$ino")
 chunk=$(on 2 sh -c "ls $dir/0-* | grep -v sum") || fail "node 2 has no replica of 'after' in $dir"
 on 2 python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(100); b=f.read(1); f.seek(100); f.write(bytes([b[0]^0xff]))" "$chunk"
+# Node 2 wrote the file: its page cache may hold it (kept across opens
+# while no one changes it). Out of the cache, so the read goes to disk.
+on 2 python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)" "$M/after"
 assert_eq "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" "$want" "node 2 reads good data past its bad replica"
 grep -q "checksum\|Bad message" "$(log_of 2)" || fail "node 2's log does not report the bad block"
 # The bad copy left the chunk and the repair made a good one again.

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """bench/kdfs's measuring program, the same on every file system it runs on.
 
-  kdfs_io.py seq DIR MIB STREAMS   -> "WRITE_MBps READ_MBps": STREAMS processes
-        each write then read MIB/STREAMS MiB in 1 MiB calls (fsync before
-        close: the bytes are where the file system keeps them)
+  kdfs_io.py seq DIR MIB STREAMS   -> "WRITE_MBps READ_MBps REREAD_MBps": STREAMS
+        processes each write then read MIB/STREAMS MiB in 1 MiB calls (fsync
+        before close: the bytes are where the file system keeps them); read
+        twice: what the file system's cache keeps over a reopen shows in
+        the second
   kdfs_io.py rand DIR MIB SECONDS  -> "WRITE_IOPS READ_IOPS": 4 KiB pwrite then
         pread at random 4 KiB-aligned offsets of a MIB MiB file, SECONDS each
   kdfs_io.py meta DIR N            -> "CREATE_s STAT_s UNLINK_s": N empty files
@@ -62,9 +64,10 @@ def seq(d, mib, streams):
 
     w = parallel(write)
     r = parallel(read)
+    c = parallel(read)
     for i in range(streams):
         os.unlink(os.path.join(d, "seq.%d" % i))
-    print("%.0f %.0f" % (w, r))
+    print("%.0f %.0f %.0f" % (w, r, c))
 
 
 def rand(d, mib, secs):

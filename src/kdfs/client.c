@@ -596,9 +596,15 @@ static void k_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_status(req, flush_ino(req, ino));
 }
 
+/* fsync and fdatasync alike: the size is published on the log (durable
+ * there: raft's own fsync) and every replica of every chunk is on its
+ * node's stable storage before the call returns. */
 static void k_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	reply_status(req, flush_ino(req, ino));
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	r.req_case = KRG__KDFS__REQUEST__REQ_FSYNC;
+	r.fsync = ino;
+	reply_status(req, call(req, &r, NULL));
 }
 
 static void k_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -975,9 +981,6 @@ static void k_init(void *data, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_POSIX_LOCKS;
 	if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
 		conn->want |= FUSE_CAP_FLOCK_LOCKS;
-	/* The page cache is dropped at open by the ctime test (cache_open),
-	 * not whenever a getattr shows a new mtime: our own close moves it. */
-	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	/* Truncation goes through setattr, where krgd cuts the replicas first. */
 	conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 }

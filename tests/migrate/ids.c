@@ -1,7 +1,7 @@
 /* ids.c — what a process knows itself by, across migrations (issue 14
  * item 12). Four threads (main and three others) each keep their gettid()
  * up to date; on SIGUSR1 the main thread appends one line to the file
- * argv[1]:
+ * argv[1] (and once at start):
  *     pid=P ppid=Q tids=T0,T1,T2,T3
  * so that pids.sh compares the line written at home with those written
  * after each move. Runs until SIGTERM. */
@@ -15,7 +15,7 @@
 
 #define NT 4
 static _Atomic pid_t tids[NT];
-static volatile sig_atomic_t asked;
+static volatile sig_atomic_t asked = 1; /* a first line at start */
 
 static void on_usr1(int sig)
 {

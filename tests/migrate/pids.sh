@@ -28,15 +28,16 @@ done
 # A shell on node 1 (the migrant's parent, which stays home) starts it.
 on 1 "$KRG" run -n 1 -- bash -c "$IDS $W/ids.txt & echo \$! >$W/ids.pid; wait" >"$W/run.out" 2>&1 &
 run=$!
+lines() { [ -e "$W/ids.txt" ] && wc -l <"$W/ids.txt" || echo 0; }
+has_lines() { [ "$(lines)" -ge "$1" ]; }
 wait_for 15 "mig_ids started" test -s "$W/ids.pid"
 pid=$(cat "$W/ids.pid")
 id=$((H + pid))
-lines() { [ -e "$W/ids.txt" ] && wc -l <"$W/ids.txt" || echo 0; }
 ask() { # ask N: ask for line N (krg kill reaches it wherever it runs)
 	on 1 "$KRG" kill -USR1 "$id" || fail "krg kill -USR1 $id"
-	wait_for 10 "line $1 of mig_ids" test "$(lines)" -ge "$1"
+	wait_for 10 "line $1 of mig_ids" has_lines "$1"
 }
-ask 1
+wait_for 10 "mig_ids's first line" has_lines 1
 home=$(sed -n 1p "$W/ids.txt")
 echo "     at home: $home"
 case "$home" in "pid=$pid ppid="*) ;; *) fail "mig_ids reports '$home', its pid is $pid" ;; esac

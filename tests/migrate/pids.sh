@@ -7,6 +7,8 @@
 # migrant's pid or goes past it (taker.py): with every node counting
 # from the same low pids it got it, and the migrant came back on node 2
 # under another pid. With per-node pid ranges node 2 never hands it out.
+# A second mig_ids started by krg run itself (its parent is home's krgd,
+# whose pid is from node 1's range too) keeps its getppid() as well.
 PREFIX=migpid${KRG_VC_SUFFIX:-}
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -42,6 +44,16 @@ home=$(sed -n 1p "$W/ids.txt")
 echo "     at home: $home"
 case "$home" in "pid=$pid ppid="*) ;; *) fail "mig_ids reports '$home', its pid is $pid" ;; esac
 
+# Another one started by krg run itself: its parent is home's krgd.
+on 1 "$KRG" run -n 1 -- "$IDS" "$W/top.txt" >"$W/top.out" 2>&1 &
+toprun=$!
+top_started() { test -s "$W/top.txt"; }
+wait_for 15 "the second mig_ids started" top_started
+top=$(sed -n 1p "$W/top.txt")
+tpid=${top#pid=}; tpid=${tpid%% *}
+tid_=$((H + tpid))
+echo "     started by krg run, at home: $top"
+
 # Node 2 hands out pids as programs fork, up to the migrant's.
 on 1 "$KRG" run -n 2 -- python3 "$W/taker.py" "$pid" "$W/taker.out" >/dev/null 2>&1 &
 taker=$!
@@ -56,9 +68,18 @@ for node in 2 3; do
 	got=$(sed -n ${n}p "$W/ids.txt")
 	[ "$got" = "$home" ] || fail "on node $node mig_ids reports '$got', at home '$home'"
 	echo "ok   on node $node: $got, as at home"
+	on 1 "$KRG" migrate "$tid_" "$node" || fail "migrate $tid_ to node $node"
+	on 1 "$KRG" kill -USR1 "$tid_" || fail "krg kill -USR1 $tid_"
+	top_has() { [ "$(wc -l <"$W/top.txt")" -ge "$1" ]; }
+	wait_for 10 "line $n of the second mig_ids" top_has $n
+	got=$(sed -n ${n}p "$W/top.txt")
+	[ "$got" = "$top" ] || fail "on node $node the second mig_ids (parent: krgd) reports '$got', at home '$top'"
+	echo "ok   on node $node: $got, as at home (parent: home's krgd)"
 done
 
 on 1 "$KRG" kill -TERM "$id" || true
+on 1 "$KRG" kill -TERM "$tid_" || true
+wait "$toprun" 2>/dev/null || true
 kill "$taker" 2>/dev/null || true
 wait "$run" 2>/dev/null || true
 rm -rf "$W"

@@ -1,10 +1,10 @@
-/* test_pidrange.c — the per-node pid ranges (src/proc/pidrange.c). */
+/* test_pidrange.c — the per-node pid ranges (src/lib/pidrange.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include "proc/pidrange.h"
+#include "lib/pidrange.h"
 
 /* Three nodes, pid_max 4194304: slot 0 for boot-time pids, then one per node. */
 static void ranges_of_a_small_cluster(void **state)

@@ -7,7 +7,8 @@
 #            end of file; the parent writes and closes: the child reads the
 #            data then end of file; the child closes a pipe's read end: the
 #            parent's write gets EPIPE.
-#   sockets: seqpacket, datagram and stream socketpairs: messages both ways
+#   sockets: seqpacket, datagram and stream socketpairs: what was sent
+#            before the moves read after them, messages both ways
 #            with their boundaries, the child's fds still sockets of their
 #            type, shutdown(SHUT_WR) seen as end of file with the other
 #            direction still open, close seen as end of file / EPIPE.
@@ -125,6 +126,13 @@ if mode == "sockets":
         open(path("ready"), "w").close()
         def child():
             wait_file("go")
+            # Sent before the moves: queued at home, or where it ran before.
+            for s in (s_sp, s_dg):
+                for m in (b"early-1", b"early-2"):
+                    if recv_msg(s) != m:
+                        raise ValueError("%r: the messages sent before the moves are not there" % s.type)
+            if recv_exact(s_st, 10) != b"early-byte":
+                raise ValueError("stream: the bytes sent before the moves are not there")
             for s, t in ((s_sp, socket.SOCK_SEQPACKET), (s_dg, socket.SOCK_DGRAM), (s_st, socket.SOCK_STREAM)):
                 k = socket.socket(fileno=os.dup(s.fileno()))
                 if k.type != t:
@@ -152,6 +160,10 @@ if mode == "sockets":
     for p in (sp, dg, st):
         p[1].close()
     s_sp, s_dg, s_st = sp[0], dg[0], st[0]
+    for s in (s_sp, s_dg):
+        s.send(b"early-1")
+        s.send(b"early-2")
+    s_st.sendall(b"early-byte")
     def parent():
         wait_file("go")
         for s in (s_sp, s_dg):

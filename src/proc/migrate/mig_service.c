@@ -142,6 +142,7 @@ struct hold {
 	int num[MIG_MAX_PROXIES];
 	bool reads[MIG_MAX_PROXIES];
 	bool tty[MIG_MAX_PROXIES];
+	int stype[MIG_MAX_PROXIES];
 	size_t nkids;              /* children left at home: ghosts here */
 	struct kid kids[MIG_MAX_KIDS];
 };
@@ -1445,6 +1446,8 @@ static void move_dumped(struct move *v, const char *spec)
 		px[np].fd = (uint32_t)v->h->num[i];
 		px[np].reads = v->h->reads[i];
 		px[np].has_tty = px[np].tty = v->h->tty[i];
+		if (v->h->stype[i])
+			px[np].has_sock_type = true, px[np].sock_type = (uint32_t)v->h->stype[i];
 		pp[np] = &px[np];
 		np++;
 	}
@@ -1452,7 +1455,7 @@ static void move_dumped(struct move *v, const char *spec)
 		int num, keep, k = 0;
 		unsigned rows = 0, cols = 0;
 		char dir, kind[8];
-		if (sscanf(s, "%d:%d:%c:%7[a-z-]:%ux%u%n", &num, &keep, &dir, kind, &rows, &cols, &k) != 6)
+		if (sscanf(s, "%d:%d:%c:%7[a-z0-9-]:%ux%u%n", &num, &keep, &dir, kind, &rows, &cols, &k) != 6)
 			break;
 		/* A terminal of a migrant here shows up again (a pty is refused
 		 * by the dump): it replaces the entry its holder had. */
@@ -1460,8 +1463,15 @@ static void move_dumped(struct move *v, const char *spec)
 		for (size_t i = 0; i < np; i++)
 			if (px[i].fd == (uint32_t)num)
 				at = i;
+		/* A forwarded socket of a migrant here is refused by the dump as
+		 * well: it stays the socket it stands for. */
+		uint32_t st = at < np && px[at].has_sock_type ? px[at].sock_type : 0;
+		if (kind[0] == 's')
+			st = (uint32_t)atoi(kind + 1);
 		krg__mig__proxy__init(&px[at]);
 		px[at].fd = (uint32_t)num;
+		if (st)
+			px[at].has_sock_type = true, px[at].sock_type = st;
 		px[at].reads = dir == 'r';
 		px[at].has_tty = px[at].tty = !strcmp(kind, "tty");
 		if (rows && cols)
@@ -1549,7 +1559,7 @@ static void io_from_local(uint32_t to, uint32_t id, bool up, const struct mig_hd
 	if (h->type == MF_DATA)
 		io.has_data = true, io.data.data = (uint8_t *)data, io.data.len = len;
 	else if (h->type == MF_EOF)
-		io.has_eof = io.eof = true;
+		io.has_eof = io.eof = true, io.has_ack = h->arg != 0, io.ack = (uint32_t)h->arg; /* 1: a socket shut, not closed */
 	else
 		io.has_ack = true, io.ack = (uint32_t)h->arg;
 	send_io(to, "mig.io", &io, true);
@@ -2113,6 +2123,8 @@ static void rx_try_start(struct rx *x)
 		hd.tty[hd.n] = x->has_tty && x->tty;
 		if (hd.tty[hd.n] && x->has_rows && x->has_cols && x->rows < 65536 && x->cols < 65536)
 			hd.rows = x->rows, hd.cols = x->cols;
+		hd.stype[hd.n] = x->has_sock_type && (x->sock_type == SOCK_STREAM || x->sock_type == SOCK_DGRAM ||
+						      x->sock_type == SOCK_SEQPACKET) ? (int)x->sock_type : 0;
 		hd.reads[hd.n++] = x->reads;
 	}
 	snprintf(hd.ghost, sizeof(hd.ghost), "%s", m->ghost);
@@ -2188,6 +2200,7 @@ static void rx_try_start(struct rx *x)
 	memcpy(h->num, hd.num, sizeof(h->num));
 	memcpy(h->reads, hd.reads, sizeof(h->reads));
 	memcpy(h->tty, hd.tty, sizeof(h->tty));
+	memcpy(h->stype, hd.stype, sizeof(h->stype));
 	h->nkids = hd.nkids;
 	for (size_t i = 0; i < hd.nkids; i++) {
 		h->kids[i] = (struct kid){ .home = hd.kid_home[i], .as = hd.kid_as[i], .has_ids = hd.kid_ids[i],

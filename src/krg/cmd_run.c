@@ -18,9 +18,10 @@
 #include <unistd.h>
 #include "api/client.h"
 #include "api/server.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "lib/macro.h"
 #include "proto/proc.pb-c.h"
+#include "lib/cmdtable.h"
 
 extern char **environ;
 
@@ -438,7 +439,7 @@ int cmd_run(int argc, char **argv)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
 			return KRG_EXIT_FAILURE;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+n:aC:e:s:Lh", opts, NULL)) != -1) {
+	while ((opt = krg_getopt("krg run", argc, argv, "+n:aC:e:s:Lh", opts)) != -1) {
 		switch (opt) {
 		case 'n': {
 			char *end;
@@ -475,7 +476,6 @@ int cmd_run(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
 			return KRG_EXIT_FAILURE;
 		}
 	}

@@ -353,7 +353,10 @@ static void proc_exited(struct tproc *t)
 				*q = t->lnext;
 				break;
 			}
-	in->be->process_exit(in->ctx, t->proc_id, t->pid);
+	/* A copy that migrated away has not exited: its SEM_UNDO waits for
+	 * its real end, on whichever node that is. */
+	if (!in->be->moved_on || !in->be->moved_on(in->ctx, t->tgid))
+		in->be->process_exit(in->ctx, t->proc_id, t->pid);
 	uv_close((uv_handle_t *)&t->poll, proc_closed);
 }
 

@@ -248,7 +248,13 @@ static void dropped(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 {
 	Krg__Kdfs__Chunk *c;
 	if (status < 0) {
+		/* The failed replica stays in the map at the version the others
+		 * hold: the change cannot be acknowledged. The client redoes it
+		 * (a write is idempotent) once a leader takes the drop. */
 		log_warn("kdfs: cannot drop a failed replica: %s", strerror(-status));
+		q->n_failed = 0;
+		q->need_bump = false;
+		return q->rep_done(q, -EAGAIN);
 	} else if (res->chunk && res->chunk->version != q->chunk->version && (c = chunk_dup(res->chunk))) {
 		set_chunk(q, c);
 		q->need_bump = true;
@@ -300,8 +306,13 @@ static void drop_next(struct kreq *q)
 	cd.version = q->chunk->version;
 	log_warn("kdfs: node %u missed a change of inode %llu chunk %u; dropping that replica", node,
 		 (unsigned long long)cd.ino, cd.index);
-	if (kdfs_propose(q, &op, dropped) < 0)
-		q->rep_done(q, -EIO);
+	int r = kdfs_propose(q, &op, dropped);
+	if (r < 0) {
+		/* No leader (it may be the node that just died): try again. */
+		q->n_failed = 0;
+		q->need_bump = false;
+		q->rep_done(q, r == -EAGAIN ? -EAGAIN : -EIO);
+	}
 }
 
 static bool in_list(const uint32_t *v, size_t n, uint32_t node)
@@ -328,9 +339,11 @@ static void rep_finish(struct kreq *q)
 		q->stale = false;
 		q->stale_tries++;
 		q->n_failed = 0;
-		if (krg_cluster_sm_barrier(q->k->cluster, stale_retry, q) == 0)
+		int r = krg_cluster_sm_barrier(q->k->cluster, stale_retry, q);
+		if (r == 0)
 			return;
-		return q->rep_done(q, -EIO);
+		/* No leader (an election): the client redoes the change. */
+		return q->rep_done(q, r == -EAGAIN ? -EAGAIN : -EIO);
 	}
 	q->stale = false;
 	if (failed_replicas >= q->chunk->n_nodes) {
@@ -428,8 +441,8 @@ static void write_next(struct kreq *q);
 static void stale_retry(int status, void *data)
 {
 	struct kreq *q = data;
-	if (status < 0)
-		return q->rep_done(q, -EIO);
+	if (status < 0) /* the leader went away under the barrier: redo, unless krgd stops */
+		return q->rep_done(q, status == -ECANCELED ? -EIO : -EAGAIN);
 	set_chunk(q, NULL);
 	if (!q->req)
 		return q->rep_done(q, -ESTALE); /* a repair's own change: it starts over */
@@ -577,7 +590,10 @@ static void synced(struct kreq *q, int status)
 {
 	if (status < 0)
 		return kdfs_reply(q, status, NULL);
-	q->off = (uint64_t)q->chunk->index + 1;
+	/* A replica dropped on the way moved the others to a new version
+	 * (written, not synced): the same chunk again, at that version. */
+	if (q->chunk->version == q->len)
+		q->off = (uint64_t)q->chunk->index + 1;
 	set_chunk(q, NULL);
 	kdfs_io_fsync(q);
 }
@@ -599,6 +615,7 @@ void kdfs_io_fsync(struct kreq *q)
 	if (!c)
 		return kdfs_reply(q, -ENOMEM, NULL);
 	set_chunk(q, c);
+	q->len = c->version;
 	Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
 	io.ino = q->req->fsync;
 	io.has_sync = true;

@@ -37,6 +37,7 @@
 #include "lib/fileio.h"
 #include "lib/fault.h"
 #include "ckpt/ckpt.h"
+#include "ipc/intercept.h"
 #include "proc/migrate/inject.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
@@ -407,7 +408,7 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 		for (int which = 0; which < 3; which++)
 			inj_call(&j, SYS_setitimer, which, (long)tail_at, 0, 0, 0, 0);
 	}
-	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, 0, 0, 0);
+	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, (long)KRG_INTERCEPT_EXEC_PASS, 0, 0);
 	if (!j.execed) {
 		inj_call(&j, SYS_munmap, m, (long)len, 0, 0, 0, 0);
 		inj_detach(&j);

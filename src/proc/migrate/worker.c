@@ -41,6 +41,7 @@
 #include "proc/migrate/inject.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
+#include "proc/schedsvc.h"
 
 struct prox {
 	int num;      /* fd number in the process */
@@ -735,9 +736,13 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		_exit(0);
 	}
 	/* Stopped already (job control): then the stop is the process's own
-	 * and travels with it; otherwise the SIGSTOP below is ours alone. */
-	bool was_stopped = all_stopped(pid);
-	int r = freeze(pid);
+	 * and travels with it; otherwise the SIGSTOP below is ours alone.
+	 * A stop at exec by the scheduler (placement) is krgd's, not its own. */
+	bool held = krg_sched_exec_held(pid) && all_stopped(pid);
+	bool was_stopped = all_stopped(pid) && !held;
+	/* Held: stopped already, and a second SIGSTOP would stay pending and
+	 * travel with the image (the migrant would stop again there). */
+	int r = held ? 0 : freeze(pid);
 	if (r < 0) {
 		ckpt_precopy_free(pc);
 		mig_rm_rf(w->dir); /* what a pre-copy wrote */

@@ -15,9 +15,10 @@
  *          original becomes its deputy here); stopped with the same one,
  *          its exec failed (a PATH search): let go, the next try is
  *          notified again;
- *   done   the migration finished: SIGCONT to the pid, which is the deputy
- *          (it forwards it to the migrant, restored stopped) or, if the
- *          move failed, the original, which goes on here.
+ *   done   the migration finished. The stop was krgd's, not the
+ *          process's: the migration worker (a fork of krgd) asks
+ *          krg_sched_exec_held() and restores it running; if the move
+ *          failed, SIGCONT to the original, which goes on here.
  * The stop is a job-control stop while it lasts (a parent waiting with
  * WUNTRACED would see it), as the migration's own freeze is. */
 #include <errno.h>
@@ -152,16 +153,39 @@ static void drop(struct sched_exec *x, size_t i)
 		uv_timer_stop(&x->timer);
 }
 
+/* Processes stopped here at their exec and being moved: their stop is
+ * ours. One table per krgd (a worker forked by the migration service
+ * sees it as it was at its fork). */
+static pid_t held[EXEC_MAX];
+
+static void hold(pid_t pid, bool on)
+{
+	for (size_t i = 0; i < EXEC_MAX; i++)
+		if (on ? held[i] == 0 : held[i] == pid) {
+			held[i] = on ? pid : 0;
+			return;
+		}
+}
+
+bool krg_sched_exec_held(pid_t pid)
+{
+	for (size_t i = 0; pid > 0 && i < EXEC_MAX; i++)
+		if (held[i] == pid)
+			return true;
+	return false;
+}
+
 static void moved(int status, uint64_t total_ms, uint64_t frozen_ms, void *data)
 {
 	pid_t pid = (pid_t)(intptr_t)data;
 	(void)total_ms;
 	(void)frozen_ms;
-	/* The deputy passes it on to the migrant; after a failure the
-	 * original goes on here. */
-	kill(pid, SIGCONT);
-	if (status)
+	hold(pid, false);
+	if (status) {
+		/* The original goes on here (the worker continues it too). */
+		kill(pid, SIGCONT);
 		log_info("sched: distant fork at exec: moving pid %d failed (%d); it runs here", (int)pid, status);
+	}
 }
 
 static void tick(uv_timer_t *t)
@@ -192,9 +216,11 @@ static void tick(uv_timer_t *t)
 			continue;
 		}
 		char err[256];
+		hold(e->pid, true);
 		int r = krg_migsvc_move(e->id, e->node, moved, (void *)(intptr_t)e->pid, err, sizeof(err));
 		sched_distant_placed(x->sc, e->id, e->node, r == 0);
 		if (r < 0) {
+			hold(e->pid, false);
 			x->failed++;
 			log_info("sched: distant fork at exec: cannot place %u on node %u: %s", e->id, e->node, err);
 			kill(e->pid, SIGCONT);

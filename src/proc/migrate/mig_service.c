@@ -133,6 +133,7 @@ struct hold {
 	struct conn *c;
 	bool restored, leaving, exited;
 	bool drained;              /* its copy here is gone or going (it moved on): signals go back home */
+	bool moved_on;             /* its migration from here committed: the copy's end is not the process's */
 	bool has_req;
 	struct origin o;
 	uint32_t notify_fd;
@@ -141,6 +142,7 @@ struct hold {
 	int num[MIG_MAX_PROXIES];
 	bool reads[MIG_MAX_PROXIES];
 	bool tty[MIG_MAX_PROXIES];
+	int stype[MIG_MAX_PROXIES];
 	size_t nkids;              /* children left at home: ghosts here */
 	struct kid kids[MIG_MAX_KIDS];
 };
@@ -671,8 +673,41 @@ static void dep_kid_ended(struct dep *d, pid_t pid, int status)
 
 /* ---- holders (host) ---- */
 
+/* Copies that left this node for another (their migration committed),
+ * remembered a while after their holder is gone: the IPC service must not
+ * take the end of such a copy for the process's exit (krg_mig_moved_on). */
+#define DEPARTED_MAX 64
+#define DEPARTED_MS 10000
+static struct {
+	pid_t pid;
+	uint64_t at;
+} departed[DEPARTED_MAX];
+static unsigned departed_next;
+
+bool krg_mig_moved_on(pid_t pid)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (!m->running || pid <= 0)
+		return false;
+	for (struct hold *h = m->holds; h; h = h->next)
+		if (h->pid == pid && h->moved_on)
+			return true;
+	uint64_t now = uv_now(m->s->loop);
+	for (unsigned i = 0; i < DEPARTED_MAX; i++)
+		if (departed[i].pid == pid && now - departed[i].at < DEPARTED_MS) {
+			departed[i].pid = 0; /* one end per departure: a reused pid is not caught */
+			return true;
+		}
+	return false;
+}
+
 static void hold_free(struct hold *h)
 {
+	if (h->moved_on && h->pid > 0) {
+		departed[departed_next].pid = h->pid;
+		departed[departed_next].at = uv_now(the_mig.s->loop);
+		departed_next = (departed_next + 1) % DEPARTED_MAX;
+	}
 	for (struct hold **p = &the_mig.holds; *p; p = &(*p)->next)
 		if (*p == h) {
 			*p = h->next;
@@ -1180,6 +1215,7 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 			/* A migrant here: its holder sends what it wrote, then we
 			 * tell home where it went (mig.where after that data). */
 			v->h->leaving = true;
+			v->h->moved_on = true;
 			conn_send(v->h->c, MF_LEAVE, 0, (int64_t)v->carried, NULL, 0);
 		} else {
 			/* The original at home: becomes the deputy. */
@@ -1410,6 +1446,8 @@ static void move_dumped(struct move *v, const char *spec)
 		px[np].fd = (uint32_t)v->h->num[i];
 		px[np].reads = v->h->reads[i];
 		px[np].has_tty = px[np].tty = v->h->tty[i];
+		if (v->h->stype[i])
+			px[np].has_sock_type = true, px[np].sock_type = (uint32_t)v->h->stype[i];
 		pp[np] = &px[np];
 		np++;
 	}
@@ -1417,7 +1455,7 @@ static void move_dumped(struct move *v, const char *spec)
 		int num, keep, k = 0;
 		unsigned rows = 0, cols = 0;
 		char dir, kind[8];
-		if (sscanf(s, "%d:%d:%c:%7[a-z-]:%ux%u%n", &num, &keep, &dir, kind, &rows, &cols, &k) != 6)
+		if (sscanf(s, "%d:%d:%c:%7[a-z0-9-]:%ux%u%n", &num, &keep, &dir, kind, &rows, &cols, &k) != 6)
 			break;
 		/* A terminal of a migrant here shows up again (a pty is refused
 		 * by the dump): it replaces the entry its holder had. */
@@ -1425,8 +1463,15 @@ static void move_dumped(struct move *v, const char *spec)
 		for (size_t i = 0; i < np; i++)
 			if (px[i].fd == (uint32_t)num)
 				at = i;
+		/* A forwarded socket of a migrant here is refused by the dump as
+		 * well: it stays the socket it stands for. */
+		uint32_t st = at < np && px[at].has_sock_type ? px[at].sock_type : 0;
+		if (kind[0] == 's')
+			st = (uint32_t)atoi(kind + 1);
 		krg__mig__proxy__init(&px[at]);
 		px[at].fd = (uint32_t)num;
+		if (st)
+			px[at].has_sock_type = true, px[at].sock_type = st;
 		px[at].reads = dir == 'r';
 		px[at].has_tty = px[at].tty = !strcmp(kind, "tty");
 		if (rows && cols)
@@ -1514,7 +1559,7 @@ static void io_from_local(uint32_t to, uint32_t id, bool up, const struct mig_hd
 	if (h->type == MF_DATA)
 		io.has_data = true, io.data.data = (uint8_t *)data, io.data.len = len;
 	else if (h->type == MF_EOF)
-		io.has_eof = io.eof = true;
+		io.has_eof = io.eof = true, io.has_ack = h->arg != 0, io.ack = (uint32_t)h->arg; /* 1: a socket shut, not closed */
 	else
 		io.has_ack = true, io.ack = (uint32_t)h->arg;
 	send_io(to, "mig.io", &io, true);
@@ -2078,6 +2123,8 @@ static void rx_try_start(struct rx *x)
 		hd.tty[hd.n] = x->has_tty && x->tty;
 		if (hd.tty[hd.n] && x->has_rows && x->has_cols && x->rows < 65536 && x->cols < 65536)
 			hd.rows = x->rows, hd.cols = x->cols;
+		hd.stype[hd.n] = x->has_sock_type && (x->sock_type == SOCK_STREAM || x->sock_type == SOCK_DGRAM ||
+						      x->sock_type == SOCK_SEQPACKET) ? (int)x->sock_type : 0;
 		hd.reads[hd.n++] = x->reads;
 	}
 	snprintf(hd.ghost, sizeof(hd.ghost), "%s", m->ghost);
@@ -2153,6 +2200,7 @@ static void rx_try_start(struct rx *x)
 	memcpy(h->num, hd.num, sizeof(h->num));
 	memcpy(h->reads, hd.reads, sizeof(h->reads));
 	memcpy(h->tty, hd.tty, sizeof(h->tty));
+	memcpy(h->stype, hd.stype, sizeof(h->stype));
 	h->nkids = hd.nkids;
 	for (size_t i = 0; i < hd.nkids; i++) {
 		h->kids[i] = (struct kid){ .home = hd.kid_home[i], .as = hd.kid_as[i], .has_ids = hd.kid_ids[i],

@@ -55,7 +55,9 @@ rm -rf "$W.ref"
 
 cg=$(vc_cgroup "$PREFIX" 1)
 if [ -f "$cg/cpu.max" ]; then echo "25000 100000" >"$cg/cpu.max"; else echo 25000 >"$cg/cpu.cfs_quota_us"; fi
-sleep 2 # the new capacity reaches every node's load cache
+# Placement is decided at each exec, at once: node 1 must know it is small.
+small1() { [ "$(on 1 krgadm sched status --json | python3 -c "import json,sys; print([round(n['cpus'], 2) for n in json.load(sys.stdin)['nodes'] if n['id']==1][0])")" = 0.25 ]; }
+wait_for 10 "node 1 sees its smaller capacity" small1
 on 1 "$KRG" run -n 1 -- "$KRG" capset -e DISTANT_FORK -- make -s -C "$W" -j6 CC="$W/cc.sh" prog </dev/null ||
 	fail "make -j6 with DISTANT_FORK failed"
 got=$(on 1 "$W/prog")

@@ -47,7 +47,9 @@ void cluster_apply_add_node(struct krg_cluster *c, const Krg__Cluster__AddNode *
 	for (uint32_t i = 1; i < KRG_MAX_NODES && !id && c->epoch; i++)
 		if (c->nodes[i].epoch == 0 && !c->nodes[i].host[0] && c->nodes[i].state == KRG_NODE_ABSENT)
 			id = i;
-	if (id && strlen(a->host) < sizeof(c->nodes[id].host) && a->port && a->port <= 65535) {
+	if (!c->epoch)
+		id = UINT32_MAX; /* too early: the joiner asks again */
+	else if (id && strlen(a->host) < sizeof(c->nodes[id].host) && a->port && a->port <= 65535) {
 		cluster_learn_node(c, id, a->host, (uint16_t)a->port);
 		Krg__Cluster__SetNodeState s = KRG__CLUSTER__SET_NODE_STATE__INIT;
 		Krg__Cluster__NodeState from[] = { KRG__CLUSTER__NODE_STATE__NODE_ABSENT };
@@ -59,7 +61,7 @@ void cluster_apply_add_node(struct krg_cluster *c, const Krg__Cluster__AddNode *
 		s.n_expect_any = 1;
 		s.expect_any = from;
 		cluster_apply_set_state(c, &s);
-	} else {
+	} else if (id != UINT32_MAX) {
 		id = 0;
 	}
 	res->valid = true;
@@ -119,10 +121,13 @@ static void join_done(int status, const uint8_t *res, size_t len, void *data)
 		id = (uint32_t)res[0] << 24 | (uint32_t)res[1] << 16 | (uint32_t)res[2] << 8 | res[3];
 	if (status == 0 && !id)
 		status = -ENOSPC;
+	if (status == 0 && id == UINT32_MAX)
+		status = -EAGAIN;
 	if (j->cb) {
 		j->cb(status, res, len, j->data);
 	} else if (status < 0) {
-		const char *why = status == -ENOSPC ? "no free node id" : strerror(-status);
+		const char *why = status == -ENOSPC ? "no free node id" :
+				  status == -EAGAIN ? "the cluster is starting, try again" : strerror(-status);
 		krg_net_reply(j->c->net, j->from, j->req_id, status, why, strlen(why));
 	} else {
 		log_info("membership: machine at node %u joined as node %u", j->from, id);

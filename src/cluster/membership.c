@@ -433,6 +433,9 @@ bool krg_cluster_has_quorum(struct krg_cluster *c)
 	raft_id leader;
 	if (!has_leader(c, &leader))
 		return false;
+	/* Joined, not caught up yet: this replica does not even list us. */
+	if (c->joined && c->nodes[c->cfg->node_id].state == KRG_NODE_ABSENT)
+		return false;
 	if (leader == c->cfg->node_id)
 		return raft_state(&c->raft) == RAFT_LEADER;
 	/* A follower that lost the leader's link is cut off, even before

@@ -16,12 +16,14 @@
 #include "net/net.h"
 #include "proto/cluster.pb-c.h"
 
-#define JOIN_TIMEOUT_MS 15000
+#define JOIN_TIMEOUT_MS 10000
 
 struct joiner {
 	struct krg_config *cfg;
 	struct krg_net *net;
 	uv_timer_t timer;
+	uv_timer_t retry;
+	uint32_t member;
 	bool asked, done, closed;
 	int status;
 	char err[256];
@@ -36,6 +38,7 @@ static void finish(struct joiner *j, int status, const char *msg)
 	if (msg)
 		snprintf(j->err, sizeof(j->err), "%s", msg);
 	uv_timer_stop(&j->timer);
+	uv_timer_stop(&j->retry);
 }
 
 static int save(const struct krg_config *cfg, char *err, size_t errlen)
@@ -87,11 +90,22 @@ static int load(struct krg_config *cfg, char *err, size_t errlen)
 	return 1;
 }
 
+static void ask(struct joiner *j);
+
+static void retry_cb(uv_timer_t *t)
+{
+	ask(t->data);
+}
+
 static void reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
 	struct joiner *j = data;
 	char msg[256];
 	(void)net;
+	if (status == -EAGAIN && !j->done) { /* no leader yet, or the cluster is being created */
+		uv_timer_start(&j->retry, retry_cb, 300, 0);
+		return;
+	}
 	if (status < 0) {
 		if (status == -ETIMEDOUT)
 			snprintf(msg, sizeof(msg), "the member did not answer the join request in time");
@@ -115,26 +129,39 @@ static void reply_cb(struct krg_net *net, int status, const struct krg_msg *repl
 	finish(j, 0, NULL);
 }
 
-static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
+static void ask(struct joiner *j)
 {
-	struct joiner *j = data;
-	if (!up || j->asked || j->done)
-		return;
-	j->asked = true;
 	Krg__Cluster__JoinRequest jr = KRG__CLUSTER__JOIN_REQUEST__INIT;
 	jr.host = j->cfg->address_host;
 	jr.port = j->cfg->address_port;
 	uint8_t buf[128];
 	size_t n = krg__cluster__join_request__pack(&jr, buf);
-	int r = krg_net_request(net, peer, "cluster.join", buf, n, JOIN_TIMEOUT_MS, reply_cb, j);
+	int r = krg_net_request(j->net, j->member, "cluster.join", buf, n, JOIN_TIMEOUT_MS, reply_cb, j);
 	if (r < 0)
 		finish(j, r, "cannot send the join request");
+}
+
+static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
+{
+	struct joiner *j = data;
+	(void)net;
+	if (!up || j->asked || j->done)
+		return;
+	j->asked = true;
+	j->member = peer;
+	ask(j);
 }
 
 static void timeout_cb(uv_timer_t *t)
 {
 	finish(t->data, -ETIMEDOUT,
 	       "no authenticated answer (address unreachable, no krgd there, or another cluster key or name)");
+}
+
+static void fatal_cb(struct krg_net *net, int err, const char *msg, void *data)
+{
+	(void)net;
+	finish(data, err, msg);
 }
 
 static void net_closed(void *data)
@@ -186,6 +213,9 @@ int krgd_join(struct krg_config *cfg, const char *join_addr, const uint8_t key[K
 			.encrypt = cfg->encrypt,
 			.heartbeat_ms = cfg->heartbeat_ms,
 			.request_timeout_ms = JOIN_TIMEOUT_MS,
+			.auth_fatal = true,
+			.fatal_cb = fatal_cb,
+			.data = &j,
 		};
 		memcpy(no.key, key, KRG_KEY_BYTES);
 		r = krg_net_new(&loop, &no, &j.net);
@@ -204,9 +234,12 @@ int krgd_join(struct krg_config *cfg, const char *join_addr, const uint8_t key[K
 			uv_timer_init(&loop, &j.timer);
 			j.timer.data = &j;
 			uv_timer_start(&j.timer, timeout_cb, JOIN_TIMEOUT_MS, 0);
+			uv_timer_init(&loop, &j.retry);
+			j.retry.data = &j;
 			while (!j.done && uv_run(&loop, UV_RUN_ONCE))
 				;
 			uv_close((uv_handle_t *)&j.timer, timer_closed);
+			uv_close((uv_handle_t *)&j.retry, timer_closed);
 			krg_net_close(j.net, net_closed, &j);
 		}
 		while (!j.closed && uv_run(&loop, UV_RUN_ONCE))

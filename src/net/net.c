@@ -523,6 +523,12 @@ static void hs_on_proof(struct conn *c, const Krg__Net__Proof *pf)
 	struct krg_net *net = c->net;
 	if (!krg_hs_proof_ok(net->opts.key, !c->initiator, c->th, pf->mac.data, pf->mac.len)) {
 		log_warn("node %u at %s failed authentication (wrong cluster key?)", c->peer_id, c->addr);
+		if (net->opts.auth_fatal && net->opts.fatal_cb) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "%s failed authentication: it holds another cluster key", c->addr);
+			net->opts.fatal_cb(net, -EACCES, msg, net->opts.data);
+			return conn_close(c, LOG_LVL_DEBUG, "authentication failed");
+		}
 		return conn_close(c, LOG_LVL_DEBUG, "authentication failed");
 	}
 	krg_frame_dec_set_max(&c->dec, net->max_frame);

@@ -53,6 +53,8 @@ struct krg_net_options {
 					     * node declared down loses them */
 	unsigned request_timeout_ms;        /* default when a request passes 0 */
 	const char *joiner_msg;             /* non-NULL: accept joiners, this message type only */
+	bool auth_fatal;                    /* a peer that fails authentication is fatal
+					     * (a joiner: the cluster key is wrong) */
 	size_t max_frame;                   /* larger frames drop the link; 0 = 16 MiB */
 	/* Called when the transport learns something that must stop the
 	 * daemon (another live krgd claims our node id). msg is one line. */

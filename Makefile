@@ -43,8 +43,10 @@ bench: all
 	bash bench/migrate-fd $(BUILD)
 	bash bench/sched $(BUILD)
 	bash bench/load $(BUILD)
+	bash bench/ipc $(BUILD)
 	bash bench/ipc-intercept $(BUILD)
 	bash bench/dsm $(BUILD)
+	bash bench/scale $(BUILD)
 
 # Debian packages (docs/packaging.md): krg, libdrmaa-krg1, libkrg0, libkrg-dev
 # in $(BUILD)/deb, checked by lintian.

@@ -8,10 +8,13 @@
 #     of i386 still runs; garbage pointers give EFAULT and krgd serves on;
 #  3. a signal during a blocked msgrcv: EINTR, the handler ran, nothing
 #     consumed; with SA_RESTART too (Linux never restarts msgrcv);
-#  4. SEM_UNDO is applied when the process exits;
+#  4. SEM_UNDO is applied when the process exits; System V shm: a segment
+#     made by shmget on node 2 is seen by shmctl on node 1, shmat is
+#     refused with ENOSYS (and logged) until the DSM mapping path exists;
 #  5. Debian's python3-sysv-ipc, producer on node 2, consumer on node 1;
 #  6. checkpoint/restart of a process blocked in msgrcv: it comes back
-#     with krg's filter and receives what is sent after;
+#     with krg's filter and receives what is sent after; a queue the
+#     application created itself makes the checkpoint refuse by name;
 #  7. migration of an intercepted process: it runs on with the filter, its
 #     calls served on the new node;
 #  8. migration in the middle of msgrcv: the call completes on the new
@@ -81,6 +84,15 @@ echo "== 4. SEM_UNDO at exit"
 assert_eq "$(kr 1 -- "$I" undo 0x4321)" "val 1" "semop +1 SEM_UNDO"
 assert_eq "$(kr 1 -- "$I" semval 0x4321)" "val 0" "undone at exit"
 
+echo "== 4b. System V shm: shmget/shmctl cluster-wide, shmat refused (no DSM mapping yet)"
+assert_contains "$(kr 2 -- "$I" shm-get 0x5353 8192)" "shm id " "shmget on node 2"
+assert_eq "$(kr 1 -- "$I" shm-stat 0x5353)" "size 8192 nattch 0 cpid-is-me N" "node 1 sees node 2's segment"
+assert_contains "$(on 1 "$I" shm-stat 0x5353 || true)" "FAIL shm-stat" "a process outside krg does not"
+assert_eq "$(kr 1 -- "$I" shm-at 0x5353)" "errno ENOSYS" "shmat: a clear refusal, never a node-local copy"
+grep -q "shmat of System V segment .* refused" "$(log_of 1)" || fail "krgd did not log the shmat refusal"
+assert_eq "$(kr 2 -- "$I" shm-rm 0x5353)" removed "IPC_RMID from node 2"
+assert_contains "$(kr 1 -- "$I" shm-stat 0x5353 || true)" "FAIL shm-stat" "removed for node 1 too"
+
 echo "== 5. python3-sysv-ipc"
 cat >"$W/cons.py" <<'PYEOF'
 import sysv_ipc
@@ -102,6 +114,19 @@ wait_for 30 "python consumer done" grep -q total "$W/cons.out"
 assert_eq "$(cat "$W/cons.out")" "total 1225" "python consumer"
 
 echo "== 6. checkpoint/restart while blocked in msgrcv"
+# A queue the application created cannot be in its image yet: the
+# checkpoint is refused by name, or made without it when asked.
+on 1 sh -c "$KRG run -n 1 -- $I recv 0x3334 0 >$W/own.out 2>&1 &"
+wait_for 10 "receiver with its own queue started" on 1 pgrep -f "^$I recv 0x3334"
+sleep 0.3
+id=$(on 1 "$KRG" ps -a --json | $PY -c "import json,sys; print([p['id'] for p in json.load(sys.stdin)['processes'] if 'icpt recv 0x3334' in p['command']][0])")
+out=$(on 1 "$KRG" checkpoint "$id" 2>&1) && fail "checkpoint of an application with its own queue: $out"
+assert_contains "$out" "System V message queue key 0x00003334" "refused, naming the queue"
+out=$(on 1 "$KRG" checkpoint "$id" --ignore-unsupported 2>&1) || fail "checkpoint --ignore-unsupported: $out"
+assert_eq "$(kr 1 -- "$I" send 0x3334 1 own)" sent "send to the receiver checkpointed without its queue"
+wait_for 10 "receiver got it" grep -q "got own" "$W/own.out"
+# A queue made outside the application (krg ipcmk) is not its own.
+on 1 "$KRG" ipcmk -Q -k 0x3333 >/dev/null
 on 1 sh -c "$KRG run -n 1 -- $I recv 0x3333 0 >$W/ck.out 2>&1 &"
 wait_for 10 "receiver started" on 1 pgrep -f "^$I recv 0x3333"
 sleep 0.3

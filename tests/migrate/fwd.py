@@ -42,7 +42,7 @@ def recv_msg(s):
     r, _, _ = select.select([s], [], [], T)
     if not r:
         raise TimeoutError("no message")
-    return s.recv(1 << 17)
+    return s.recv(1 << 20)
 
 def recv_exact(s, n):
     out = b""
@@ -115,8 +115,11 @@ if mode == "pipes":
 if mode == "sockets":
     sp = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     dg = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    for p in (sp, dg):
+        for s in p:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     st = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    sizes = (1, 3000, 50000, 7)
+    sizes = (1, 3000, 50000, 150000, 7)  # 150000: longer than one frame of the pump (60 KiB)
     kid = os.fork()
     if kid == 0:
         for p in (sp, dg, st):

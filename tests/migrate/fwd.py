@@ -209,4 +209,18 @@ if mode == "listen":
         c.sendall(b"served\n")
         c.close()
     sys.exit(0 if run("result", server) else 1)
+if mode == "udp":
+    # An unconnected UDP socket (it sends to addresses): refused by name;
+    # it goes on here, sending and receiving.
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    open(path("fd"), "w").write("%d\n" % u.fileno())
+    open(path("pid"), "w").write("%d\n" % os.getpid())
+    open(path("ready"), "w").close()
+    def udp():
+        wait_file("go")
+        u.sendto(b"to myself", u.getsockname())
+        if recv_msg(u) != b"to myself":
+            raise ValueError("not what it sent itself")
+    sys.exit(0 if run("result", udp) else 1)
 sys.exit("fwd.py: unknown mode " + mode)

@@ -275,8 +275,15 @@ int mig_pump_ready(struct mig_pump *p, size_t idx, short revents)
 	if (f->fd < 0)
 		return 0;
 	if (f->src) {
-		bool empty;
-		return read_some(p, f, &empty);
+		/* Non-blocking (sockets are read with MSG_DONTWAIT, the holder's
+		 * fds are all non-blocking): a few frames per wakeup, as long as
+		 * the window allows, fewer polls per byte. */
+		bool empty = false;
+		int r = 0;
+		for (int k = 0; r == 0 && !empty && f->fd >= 0 && k < ((f->stype || p->holder) ? 16 : 1) &&
+				(k == 0 || f->unacked < MIG_WINDOW); k++)
+			r = read_some(p, f, &empty);
+		return r;
 	}
 	struct mig_qbuf *b = f->qh;
 	if (!(revents & POLLOUT) && (revents & (POLLERR | POLLHUP)))

@@ -21,6 +21,11 @@ static uint64_t proc_id(void *data, pid_t tgid)
 	return krg_procid_make(g->self, (uint32_t)tgid);
 }
 
+static bool moved_on(void *data, pid_t tgid)
+{
+	return krg_mig_moved_on(tgid);
+}
+
 /* ---- the cluster's IPC service (ipc_service.h): its entry points are
  * the backend's, one for one ---- */
 
@@ -59,6 +64,7 @@ static const struct krg_intercept_backend cluster_backend = {
 	.undeliverable = c_undeliverable,
 	.process_exit = c_process_exit,
 	.proc_id = proc_id,
+	.moved_on = moved_on,
 };
 
 int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, struct krg_ipc_service *svc, char *err,

@@ -4,6 +4,7 @@
  * the target, which restores it under a holder; at home the original
  * becomes a deputy that keeps its pid, parent and real fds. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "proc/service.h"
@@ -18,6 +19,12 @@ void krg_migsvc_stop(struct krg_migsvc *m);
  * (a deputy: the migrant is listed where it runs; a holder or worker;
  * a krg-fsview of the file view). */
 int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home);
+
+/* Did process pid (krgd's pid namespace) leave this node by a committed
+ * migration (it runs on elsewhere), rather than end? True while its holder
+ * is here and for 10 s after, once per departure. The IPC interception
+ * asks before taking a followed process's end for its exit (SEM_UNDO). */
+bool krg_mig_moved_on(pid_t pid);
 
 /* Told once a move started by krg_migsvc_move ended: status 0 or -errno,
  * total_ms from its start to the end, frozen_ms the time the process did

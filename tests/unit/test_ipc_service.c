@@ -257,6 +257,45 @@ static void test_sem_counter(void **state)
 	cl_free(c);
 }
 
+/* A migrated process's exit is reported by more than one node (its home's
+ * deputy, the node it ended on): the undo is applied once, whatever the
+ * order, and a report that comes again later changes nothing. */
+static void test_exit_twice(void **state)
+{
+	struct cl *c = cl_new(false);
+	struct krg_ipc_req g = { .op = KRG_IPC_OP_SEMGET, .key = 0x78, .nsems = 1, .flags = IPC_CREAT | 0600,
+				 .id = KRG_IPC_ID_ANY };
+	int32_t id = (int32_t)call(c, 0, &g);
+	assert_true(id >= 0);
+	struct krg_ipc_req sv = { .op = KRG_IPC_OP_SEMCTL, .id = id, .cmd = SETVAL, .val = 5 };
+	assert_int_equal(call(c, 0, &sv), 0);
+	struct krg_ipc_sembuf up = { .num = 0, .op = 1, .flg = SEM_UNDO };
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_SEMOP, .id = id, .sops = &up, .nsops = 1 };
+	/* Node 1's process raises it twice: once "at home", once "after
+	 * migrating" (the same cluster process id from node 2). */
+	assert_int_equal(call(c, 1, &r), 0);
+	struct krg_ipc_caller w = who(1);
+	struct ans a;
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(krg_ipc_service_submit(c->svc[2], &w, &r, ++c->token, done_cb, &a), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 1);
+	assert_int_equal(a.r.ret, 0);
+	krg_ipc_reply_release(&a.r);
+	struct krg_ipc_req gv = { .op = KRG_IPC_OP_SEMCTL, .id = id, .cmd = GETVAL };
+	assert_int_equal(call(c, 0, &gv), 7);
+	/* Both nodes report its exit, at the same time. */
+	krg_ipc_service_process_exit(c->svc[2], w.proc_id, w.pid);
+	krg_ipc_service_process_exit(c->svc[1], w.proc_id, w.pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 0, &gv), 5);
+	/* A third, late report: nothing more. */
+	krg_ipc_service_process_exit(c->svc[1], w.proc_id, w.pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 0, &gv), 5);
+	cl_free(c);
+}
+
 static void test_cancel(void **state)
 {
 	struct cl *c = cl_new(false);
@@ -485,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_key_race),
 		cmocka_unit_test(test_blocked_receiver_other_node),
 		cmocka_unit_test(test_sem_counter),
+		cmocka_unit_test(test_exit_twice),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_home_down_no_backup),
 		cmocka_unit_test(test_home_down_backup),

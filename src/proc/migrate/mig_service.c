@@ -133,6 +133,7 @@ struct hold {
 	struct conn *c;
 	bool restored, leaving, exited;
 	bool drained;              /* its copy here is gone or going (it moved on): signals go back home */
+	bool moved_on;             /* its migration from here committed: the copy's end is not the process's */
 	bool has_req;
 	struct origin o;
 	uint32_t notify_fd;
@@ -672,8 +673,41 @@ static void dep_kid_ended(struct dep *d, pid_t pid, int status)
 
 /* ---- holders (host) ---- */
 
+/* Copies that left this node for another (their migration committed),
+ * remembered a while after their holder is gone: the IPC service must not
+ * take the end of such a copy for the process's exit (krg_mig_moved_on). */
+#define DEPARTED_MAX 64
+#define DEPARTED_MS 10000
+static struct {
+	pid_t pid;
+	uint64_t at;
+} departed[DEPARTED_MAX];
+static unsigned departed_next;
+
+bool krg_mig_moved_on(pid_t pid)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (!m->running || pid <= 0)
+		return false;
+	for (struct hold *h = m->holds; h; h = h->next)
+		if (h->pid == pid && h->moved_on)
+			return true;
+	uint64_t now = uv_now(m->s->loop);
+	for (unsigned i = 0; i < DEPARTED_MAX; i++)
+		if (departed[i].pid == pid && now - departed[i].at < DEPARTED_MS) {
+			departed[i].pid = 0; /* one end per departure: a reused pid is not caught */
+			return true;
+		}
+	return false;
+}
+
 static void hold_free(struct hold *h)
 {
+	if (h->moved_on && h->pid > 0) {
+		departed[departed_next].pid = h->pid;
+		departed[departed_next].at = uv_now(the_mig.s->loop);
+		departed_next = (departed_next + 1) % DEPARTED_MAX;
+	}
 	for (struct hold **p = &the_mig.holds; *p; p = &(*p)->next)
 		if (*p == h) {
 			*p = h->next;
@@ -1181,6 +1215,7 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 			/* A migrant here: its holder sends what it wrote, then we
 			 * tell home where it went (mig.where after that data). */
 			v->h->leaving = true;
+			v->h->moved_on = true;
 			conn_send(v->h->c, MF_LEAVE, 0, (int64_t)v->carried, NULL, 0);
 		} else {
 			/* The original at home: becomes the deputy. */

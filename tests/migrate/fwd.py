@@ -12,6 +12,7 @@
 #            with their boundaries, the child's fds still sockets of their
 #            type, shutdown(SHUT_WR) seen as end of file with the other
 #            direction still open, close seen as end of file / EPIPE.
+#   tcp:     the same over a TCP connection (the child the client).
 import os, select, signal, socket, sys, time
 d, mode = sys.argv[1], sys.argv[2]
 signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -185,6 +186,51 @@ if mode == "sockets":
         if recv_msg(s_sp) != b"":
             raise ValueError("seqpacket: no end of file after the migrant closed it")
         expect_epipe(lambda: s_st.send(b"x"))
+    ok = run("result", parent)
+    open(path("end"), "w").close()
+    _, stt = os.waitpid(kid, 0)
+    sys.exit(0 if ok and stt == 0 else 1)
+
+if mode == "tcp":
+    # A TCP connection: the child (the client) moves, the parent (its
+    # server) stays home.
+    l = socket.socket()
+    l.bind(("127.0.0.1", 0))
+    l.listen(1)
+    addr = l.getsockname()
+    kid = os.fork()
+    if kid == 0:
+        l.close()
+        c = socket.create_connection(addr, 10)
+        open(path("pid"), "w").write("%d\n" % os.getpid())
+        open(path("ready"), "w").close()
+        def child():
+            wait_file("go")
+            k = socket.socket(fileno=os.dup(c.fileno()))
+            if k.type != socket.SOCK_STREAM:
+                raise ValueError("the connection is %r after the move" % k.type)
+            k.close()
+            data = recv_exact(c, 1 << 20)
+            if data != pat(1 << 20, 5):
+                raise ValueError("not the MiB the server sent")
+            c.sendall(data[::-1])
+            c.shutdown(socket.SHUT_WR)
+            if recv_exact(c, 5) != b"after" or recv_msg(c) != b"":
+                raise ValueError("not what the server sent after our shutdown, then end of file")
+            c.close()
+            wait_file("end")
+        os._exit(0 if run("kid", child) else 1)
+    srv, _ = l.accept()
+    l.close()
+    def parent():
+        wait_file("go")
+        srv.sendall(pat(1 << 20, 5))
+        if recv_exact(srv, 1 << 20) != pat(1 << 20, 5)[::-1]:
+            raise ValueError("not the MiB sent back")
+        if recv_msg(srv) != b"":
+            raise ValueError("no end of file after the client's shutdown")
+        srv.sendall(b"after")
+        srv.close()
     ok = run("result", parent)
     open(path("end"), "w").close()
     _, stt = os.waitpid(kid, 0)

@@ -8,6 +8,7 @@
 #   sockets: seqpacket, datagram and stream socketpairs keep their type,
 #            their message boundaries, both directions, shutdown and close
 #            (before: a one-way FIFO, read gave EBADF);
+#   tcp:     a TCP connection whose client moved, likewise;
 #   listen:  a listening TCP socket cannot be forwarded: krg migrate
 #            refuses, naming the process and the fd, and it goes on at
 #            home, accepting;
@@ -20,7 +21,7 @@ KRG=$KRG_BUILD_DIR/krg
 HERE=$KRG_SOURCE_DIR/tests/migrate
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets listen udp)
+[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp listen udp)
 start_cluster 3
 on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/migrate-fwd.XXXXXX")
@@ -62,6 +63,11 @@ sockets() {
 	pair sockets 2
 	pair sockets 2 3
 	echo "ok   (child on node 2, then on node 3) socketpairs (seqpacket, datagram, stream): types, boundaries, both directions, shutdown, close"
+}
+
+tcp() {
+	pair tcp 2
+	echo "ok   a TCP connection, the client moved: both directions, shutdown, close"
 }
 
 # refused MODE WHAT: krg migrate refuses fwd.py MODE's process in one

@@ -170,7 +170,9 @@ static void take_back_unread(int sock, const struct mig_pump *p, pid_t pid, int 
 					mig_send(sock, MF_BACK, f->num, 0, m + off, (size_t)(k - off < MIG_CHUNK ? k - off : MIG_CHUNK));
 				if (m != in)
 					free(m);
-				if (k < 0 || (k == 0 && f->stype == SOCK_STREAM))
+				/* 0: end of file (home shut it), or an empty message,
+				 * which home would drop anyway. */
+				if (k <= 0)
 					break;
 			}
 			if (mine >= 0)

@@ -359,11 +359,12 @@ static void newque(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 		return;
 	}
 	obj_init_perm(&m->o, KRG_IPC_MSG, &c->cred, q->key, q->flags, now_sec(e));
+	m->o.creator = c->proc_id;
 	m->qbytes = e->lim.msgmnb;
 	klist_init(&m->msgs);
 	klist_init(&m->receivers);
 	klist_init(&m->senders);
-	int err = obj_add(e, &m->o, q->id, e->lim.msgmni);
+	int err = obj_add(e, &m->o, q->id, limit_left(e->lim.msgmni, e->others_msq));
 	if (err < 0) {
 		free(m);
 		r->ret = err;

@@ -125,6 +125,8 @@ void ipc_home_flush(struct krg_ipc_service *svc)
 		krg_ipc_reply_release(&d->reply);
 		free(d);
 	}
+	/* An object made or removed: the other nodes count it. */
+	ipc_usage_sync(svc);
 }
 
 /* ---- object sets ------------------------------------------------------------ */
@@ -145,6 +147,8 @@ static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t
 	m.perm = &perm;
 	m.has_stime = m.has_rtime = m.has_otime = m.has_ctime = true;
 	m.stime = x.stime, m.rtime = x.rtime, m.otime = x.otime, m.ctime = x.ctime;
+	m.has_creator = true;
+	m.creator = x.creator;
 	m.has_qbytes = m.has_lspid = m.has_lrpid = true;
 	m.qbytes = x.qbytes, m.lspid = x.lspid, m.lrpid = x.lrpid;
 	Krg__Ipc__Msg *msgs = calloc(x.nmsgs + 1, sizeof(*msgs));
@@ -219,6 +223,7 @@ static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size
 	x.id = m->id;
 	ipcw_perm_from(m->perm, &x.perm);
 	x.stime = m->stime, x.rtime = m->rtime, x.otime = m->otime, x.ctime = m->ctime;
+	x.creator = m->creator;
 	x.qbytes = m->qbytes, x.lspid = m->lspid, x.lrpid = m->lrpid;
 	x.segsz = m->segsz, x.atime = m->atime, x.dtime = m->dtime, x.cpid = m->cpid, x.lpid = m->lpid;
 	x.nattch = m->nattch, x.shm_flags = m->shm_flags;
@@ -312,6 +317,9 @@ struct after_sync {
 static void synced(struct kddm *k, int status, void *data)
 {
 	struct after_sync *as = data;
+	/* A new or removed object is counted by the others before its
+	 * creator hears of it, so its next creation elsewhere sees it. */
+	ipc_usage_sync(as->svc);
 	if (as->status < 0) {
 		kddm_call_done(as->c, as->status, NULL, 0);
 	} else if (as->pending) {
@@ -706,7 +714,10 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 
 static void node_notify(struct kddm_set *s, uint64_t id, uint32_t from, const uint8_t *in, size_t len)
 {
-	ipc_completion_in(kddm_set_data(s), from, in, len);
+	if (id & IPC_USAGE_NOTIFY)
+		ipc_usage_in(kddm_set_data(s), from, in, len);
+	else
+		ipc_completion_in(kddm_set_data(s), from, in, len);
 }
 
 static const struct kddm_set_ops node_ops = {
@@ -756,6 +767,8 @@ static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a)
 			ipcw_perm_to(&xs[i].perm, o->perm);
 		o->has_ctime = true;
 		o->ctime = xs[i].ctime;
+		o->has_creator = true;
+		o->creator = xs[i].creator;
 		struct ipc_obj *h = kddm_peek(svc->objs[xs[i].kind], (uint64_t)krg_ipc_id_idx(xs[i].id));
 		o->has_users = true;
 		o->users = h ? h->users : 0;

@@ -364,6 +364,8 @@ int main(int argc, char **argv)
 	d.services.sched = d.sched;
 	if (r == 0)
 		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
+	if (r == 0)
+		d.services.ipc = d.ipc;
 	/* The cluster's IPC service serves the intercepted calls of krg
 	 * processes (docs/ipc.md, "Interception"). */
 	if (r == 0 && d.cfg.ipc_intercept)

@@ -12,6 +12,7 @@ struct krg_cluster;
 struct krg_proc_table;
 struct krg_sched;
 struct krg_intercept;
+struct krg_ipc_service;
 struct krg_fsview;
 
 struct krg_services {
@@ -24,4 +25,5 @@ struct krg_services {
 	struct krg_sched *sched;        /* set once the scheduler runs (placement, capabilities) */
 	struct krg_fsview *fsview;      /* the file view (fsview/fsview.h); NULL: off */
 	struct krg_intercept *intercept; /* IPC interception (ipc/intercept_svc.h); NULL: krg processes use the node's own IPC */
+	struct krg_ipc_service *ipc;    /* the cluster's System V IPC (ipc/ipc_service.h); NULL: not running */
 };

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 #include "lib/macro.h"
 
-#define VC_MAX_NODES 32
+#define VC_MAX_NODES 64
 #define VC_PREFIX_MAX 8
 #define VC_STATE_ROOT "/run/krg-vcluster"
 #define VC_PORT 7480

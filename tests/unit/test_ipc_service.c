@@ -28,11 +28,13 @@ struct cl {
 	uint64_t token;
 };
 
+static const struct krg_ipc_limits *cl_limits; /* NULL: Linux's defaults */
+
 static void make_svc(struct kddm *k, void *data)
 {
 	struct cl *c = data;
 	unsigned node = kddm_self(k);
-	assert_int_equal(krg_ipc_service_new(k, NULL, NULL, &c->svc[node]), 0);
+	assert_int_equal(krg_ipc_service_new(k, cl_limits, NULL, &c->svc[node]), 0);
 }
 
 static struct cl *cl_new(bool backup)
@@ -296,6 +298,57 @@ static void test_exit_twice(void **state)
 	cl_free(c);
 }
 
+static int32_t c_semget(struct cl *c, unsigned node, int32_t key, int32_t nsems)
+{
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_SEMGET, .key = key, .nsems = nsems, .flags = IPC_CREAT | 0600,
+				 .id = KRG_IPC_ID_ANY };
+	return (int32_t)call(c, node, &r);
+}
+
+/* msgmni, semmni and semmns count the cluster's objects, wherever they
+ * live: ENOSPC as on one Linux machine. */
+static void test_cluster_limits(void **state)
+{
+	struct krg_ipc_limits lim;
+	krg_ipc_limits_default(&lim);
+	lim.msgmni = 4;
+	lim.semmni = 3;
+	lim.semmns = 10;
+	cl_limits = &lim;
+	struct cl *c = cl_new(false);
+	cl_limits = NULL;
+	/* Private queues live where they are made: 2 on node 0, 1 on 1 and 2. */
+	int32_t q[4];
+	for (unsigned i = 0; i < 4; i++) {
+		q[i] = c_msgget(c, i % N, 0, IPC_CREAT | 0600);
+		assert_true(q[i] >= 0);
+	}
+	assert_int_equal(c_msgget(c, 1, 0, IPC_CREAT | 0600), -ENOSPC);
+	assert_int_equal(c_msgget(c, 2, 0x300, IPC_CREAT | 0600), -ENOSPC);
+	/* An existing key is no creation. */
+	int32_t k1 = c_msgget(c, 0, 0, IPC_CREAT | 0600);
+	assert_int_equal(k1, -ENOSPC);
+	struct krg_ipc_req rm = { .op = KRG_IPC_OP_MSGCTL, .id = q[1], .cmd = IPC_RMID };
+	assert_int_equal(call(c, 2, &rm), 0);
+	int32_t q5 = c_msgget(c, 2, 0x300, IPC_CREAT | 0600);
+	assert_true(q5 >= 0);
+	assert_int_equal(c_msgget(c, 0, 0x300, IPC_CREAT | 0600), q5);
+	assert_int_equal(c_msgget(c, 1, 0, IPC_CREAT | 0600), -ENOSPC);
+	/* semmns (10 semaphores) before semmni (3 sets), as Linux checks. */
+	int32_t a = c_semget(c, 0, 0, 6);
+	assert_true(a >= 0);
+	assert_int_equal(c_semget(c, 1, 0, 5), -ENOSPC);
+	assert_true(c_semget(c, 1, 0, 4) >= 0);
+	assert_int_equal(c_semget(c, 2, 0, 1), -ENOSPC);
+	assert_int_equal(c_semget(c, 2, 0, 0), -EINVAL);
+	struct krg_ipc_req srm = { .op = KRG_IPC_OP_SEMCTL, .id = a, .cmd = IPC_RMID };
+	assert_int_equal(call(c, 1, &srm), 0);
+	assert_true(c_semget(c, 2, 0, 1) >= 0);
+	assert_int_equal(c_semget(c, 0, 0x301, 1) >= 0, 1);
+	assert_int_equal(c_semget(c, 1, 0, 1), -ENOSPC); /* 3 sets */
+	cl_free(c);
+}
+
 static void test_cancel(void **state)
 {
 	struct cl *c = cl_new(false);
@@ -525,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_blocked_receiver_other_node),
 		cmocka_unit_test(test_sem_counter),
 		cmocka_unit_test(test_exit_twice),
+		cmocka_unit_test(test_cluster_limits),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_home_down_no_backup),
 		cmocka_unit_test(test_home_down_backup),

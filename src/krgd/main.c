@@ -30,6 +30,7 @@
 #include "krgd/metrics_http.h"
 #include "krgd/metrics_page.h"
 #include "proc/ckptsvc.h"
+#include "proc/pidrange.h"
 #include "proc/exec.h"
 #include "proc/migrate.h"
 #include "proc/schedsvc.h"
@@ -379,6 +380,10 @@ int main(int argc, char **argv)
 		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
 	if (r == 0)
 		r = krg_kdfs_start(d.kdfs, d.api, err, sizeof(err));
+	/* This node's pids from its own range: a migrant keeps its pid and
+	 * tids on any node (proc/pidrange.h). Best effort, logged. */
+	if (r == 0)
+		krg_pidrange_start(&d.loop, &d.cfg);
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

@@ -129,6 +129,10 @@ int vc_node_start(const struct vc_node_spec *spec, pid_t *pid);
 /* exec krgd --config /run/krg/krgd.conf from an O_PATH fd (the binary may
  * be hidden inside the node); signals unblocked. Never returns. */
 void vc_exec_krgd(const char *path, int bin_fd) __attribute__((noreturn));
+/* Put the node's pid cursor in the range of the node /run/krg/krgd.conf
+ * describes (lib/pidrange.h), right before forking krgd: krgd's own pid
+ * is then the node's. Best effort. */
+void vc_steer_pids(void);
 
 /* ---- vc_enter.c: join a running node ---- */
 

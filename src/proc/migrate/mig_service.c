@@ -35,6 +35,7 @@
 #include "cluster/cluster.h"
 #include "lib/fileio.h"
 #include "lib/metrics.h"
+#include "proc/pidrange.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
@@ -145,6 +146,7 @@ struct hold {
 	int stype[MIG_MAX_PROXIES];
 	size_t nkids;              /* children left at home: ghosts here */
 	struct kid kids[MIG_MAX_KIDS];
+	pid_t ppid;                /* its parent's pid at home (its getppid() there): passed on when it moves again */
 };
 
 struct move {
@@ -1312,6 +1314,19 @@ static int unreaped_stop(pid_t pid)
 	return code >= 1 && code <= 64 ? code : 0;
 }
 
+/* Process pid's parent (/proc/PID/stat field 4), 0 if unknown. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	ssize_t n = krg_read_small(path, buf, sizeof(buf));
+	const char *p = n > 0 ? strrchr(buf, ')') : NULL;
+	int ppid = 0;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
 /* The children v's process leaves at home, for ghosts on the target: at
  * home every child of the original (still there or not waited for); a
  * migrant here takes its ghosts along (not the ones it reaped, nor
@@ -1416,6 +1431,10 @@ static void move_dumped(struct move *v, const char *spec)
 	/* It keeps seeing the files it saw here (docs/fsview.md). */
 	if ((q.view_home = krg_fsview_home_of(the_mig.s->fsview, v->pid)))
 		q.has_view_home = true;
+	/* Its getppid() at home: its holder there takes that pid. */
+	pid_t ppid = v->h ? v->h->ppid : parent_of(v->pid);
+	if (ppid > 1)
+		q.has_ppid = true, q.ppid = (uint32_t)ppid;
 	Krg__Mig__Proxy px[MIG_MAX_PROXIES], *pp[MIG_MAX_PROXIES];
 	size_t np = 0;
 	/* Its children (it is frozen: the list holds): at home, all of them
@@ -2167,7 +2186,16 @@ static void rx_try_start(struct rx *x)
 	if (m->s->intercept && krg_intercept_channel(m->s->intercept, &hd.isock) < 0)
 		hd.isock = -1;
 	pid_t krgd = getpid();
-	pid_t pid = fork();
+	/* The holder is the migrant's parent: with its parent's pid at home,
+	 * the migrant's getppid() is unchanged. Free unless that parent runs
+	 * here (back home) or another holder has it (a sibling migrant): then
+	 * any pid. */
+	pid_t want = q->has_ppid && q->ppid > 1 && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
+	char ppath[32];
+	snprintf(ppath, sizeof(ppath), "/proc/%d", (int)want);
+	if (want && access(ppath, F_OK) == 0)
+		want = 0;
+	pid_t pid = want ? krg_pidrange_fork_as(want) : fork();
 	if (pid == 0) {
 		close(sv[0]);
 		/* Dies with krgd, and its migrant with it (holder.c): a socket's
@@ -2194,6 +2222,9 @@ static void rx_try_start(struct rx *x)
 	h->id = q->id;
 	h->home = krg_procid_home(q->id);
 	h->wpid = pid;
+	h->ppid = q->has_ppid && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
+	if (want && pid != want)
+		log_info("migrate: pid %d is taken here: %u's getppid() will be %d", (int)want, q->id, (int)pid);
 	h->o = o;
 	h->has_req = true;
 	h->notify_fd = q->has_notify_fd ? q->notify_fd : 0;

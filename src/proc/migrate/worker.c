@@ -545,8 +545,8 @@ static bool deputy_has_ttys(pid_t pid, const struct prox *px, size_t n)
 
 /* An fd that stays here and cannot be forwarded to the node the process
  * goes to (docs/migration.md, "Forwarded fds"): a listening socket (its
- * accept() would need the socket itself), a socket of another type
- * (SOCK_RAW, SOCK_RDM...). true with one line in why naming it. */
+ * accept() would need the socket itself), one not connected (connect,
+ * sendto to an address), a socket of another type (SOCK_RAW, SOCK_RDM...). true with one line in why naming it. */
 static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whylen)
 {
 	char path[64], link[256];
@@ -565,6 +565,9 @@ static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whyl
 	getsockopt(dup, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l1);
 	getsockopt(dup, SOL_SOCKET, SO_TYPE, &type, &l2);
 	getsockopt(dup, SOL_SOCKET, SO_DOMAIN, &dom, &l3);
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+	bool unconnected = getpeername(dup, (struct sockaddr *)&peer, &pl) < 0 && errno == ENOTCONN;
 	close(dup);
 	const char *fam = dom == AF_UNIX ? "unix" : dom == AF_INET ? "TCP/IPv4" : dom == AF_INET6 ? "TCP/IPv6" : "socket";
 	if (dom == AF_INET || dom == AF_INET6)
@@ -572,6 +575,9 @@ static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whyl
 	if (listening)
 		snprintf(why, whylen, "process %u: fd %d (%s %s, listening) stays on this node and cannot be forwarded: "
 			 "accept() on it would need the socket itself", id, fd, fam, link);
+	else if (unconnected)
+		snprintf(why, whylen, "process %u: fd %d (%s %s, not connected) stays on this node and cannot be forwarded: "
+			 "connect() or sendto() on it would need the socket itself", id, fd, fam, link);
 	else if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
 		snprintf(why, whylen, "process %u: fd %d (%s %s of type %d) stays on this node and cannot be forwarded",
 			 id, fd, fam, link, type);

@@ -36,6 +36,7 @@ enum krg_node_event {
 	KRG_NODE_EV_UP,     /* joining/down -> up */
 	KRG_NODE_EV_DOWN,   /* up/leaving -> down */
 	KRG_NODE_EV_REMOVE, /* -> absent */
+	KRG_NODE_EV_LEAVING, /* up -> leaving (`nodes del`): move work off it before it goes */
 };
 
 const char *krg_node_state_name(enum krg_node_state s);

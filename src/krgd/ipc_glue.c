@@ -2,12 +2,15 @@
  * which backend serves the intercepted calls, and how a local process
  * gets its cluster-wide id. One place to change when the backend does. */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include "ipc/intercept_svc.h"
 #include "ipc/ipc_service.h"
 #include "krgd/ipc_glue.h"
+#include "lib/config.h"
 #include "lib/log.h"
+#include "lib/service.h"
 #include "proc/migrate.h"
 #include "proc/procid.h"
 
@@ -95,3 +98,50 @@ void krg_ipc_glue_stop(struct krg_ipc_glue *g)
 	krg_intercept_local_free(g->local);
 	g->local = NULL;
 }
+
+/* ---- krgd's table line ---- */
+
+struct glue_svc {
+	struct krg_ipc_glue g;
+	struct krg_services *s;
+};
+
+/* The cluster's IPC service serves the intercepted calls of krg processes
+ * (docs/ipc.md, "Interception"); off unless ipc_intercept is set. */
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	*state = NULL;
+	if (!s->cfg->ipc_intercept)
+		return 0;
+	struct glue_svc *gs = calloc(1, sizeof(*gs));
+	if (!gs) {
+		snprintf(err, errlen, "ipc interception: out of memory");
+		return -ENOMEM;
+	}
+	int r = krg_ipc_glue_start(&gs->g, s->loop, s->cfg->node_id, s->ipc, err, errlen);
+	gs->s = s;
+	s->intercept = gs->g.in;
+	*state = gs;
+	return r;
+}
+
+static void svc_stop(void *state)
+{
+	struct glue_svc *gs = state;
+	/* No new application gets the filter from here on. */
+	gs->s->intercept = NULL;
+	krg_ipc_glue_stop(&gs->g);
+}
+
+static void svc_release(void *state)
+{
+	free(state);
+}
+
+const struct krg_service krg_service_ipc_intercept = {
+	.name = "ipc-intercept",
+	.needs = (const char *const[]){ "ipc", NULL },
+	.start = svc_start,
+	.stop = svc_stop,
+	.release = svc_release,
+};

@@ -21,3 +21,5 @@ struct krg_ipc_glue {
 int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, struct krg_ipc_service *svc, char *err,
 		       size_t errlen);
 void krg_ipc_glue_stop(struct krg_ipc_glue *g);
+/* krgd's table line (lib/service.h); sets s->intercept when ipc_intercept is on. */
+extern const struct krg_service krg_service_ipc_intercept;

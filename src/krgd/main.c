@@ -18,23 +18,14 @@
 #include <uv.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
-#include "ipc/ipc_service.h"
-#include "kdfs/kdfs.h"
-#include "fsview/fsview.h"
 #include "lib/config.h"
 #include "lib/fault.h"
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
-#include "krgd/ipc_glue.h"
 #include "krgd/metrics_http.h"
 #include "krgd/metrics_page.h"
-#include "proc/ckptsvc.h"
-#include "proc/exec.h"
-#include "proc/migrate.h"
-#include "proc/schedsvc.h"
-#include "proc/service.h"
-#include "proc/table.h"
+#include "krgd/services.h"
 
 struct daemon {
 	uv_loop_t loop;
@@ -42,15 +33,7 @@ struct daemon {
 	struct krg_api_server *api;
 	struct krg_net *net;
 	struct krg_cluster *cluster;
-	struct krg_services services;  /* what services get at start */
-	struct krg_proc_table *table;
-	struct krg_exec *exec;
-	struct krg_ckptsvc *ckpt;
-	struct krg_migsvc *mig;
-	struct krg_sched *sched;
-	struct krg_ipc_glue icpt;      /* IPC interception: listeners and their backend */
-	struct krg_ipc_service *ipc;   /* kept after stop (its handlers point at it) */
-	struct krg_kdfs *kdfs;         /* stores freed once the cluster is closed */
+	struct krgd_services services; /* the service table (services.c) and what it hands out */
 	struct krg_metrics_src metrics_src;
 	struct krg_metrics_http *metrics; /* metrics_listen; NULL when off */
 	uv_signal_t sigterm, sigint;
@@ -81,15 +64,12 @@ static void cluster_closed(void *data)
 {
 	struct daemon *d = data;
 	d->cluster = NULL;
-	krg_kdfs_free(d->kdfs);
-	d->kdfs = NULL;
 	if (d->net)
 		krg_net_close(d->net, NULL, NULL);
 	d->net = NULL;
-	/* Its pipes are closed by now (closed at stop, a loop turn ago), and
-	 * the transport, closed, calls its handler no more. */
-	krg_fsview_free(d->services.fsview);
-	d->services.fsview = NULL;
+	/* What services keep until now (stores membership applied into,
+	 * handles net called): the transport, closed, calls them no more. */
+	krgd_services_release(&d->services);
 	krg_api_server_close(d->api);
 	d->api = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -110,22 +90,9 @@ static void daemon_stop(struct daemon *d, int code)
 	/* Metrics first: the page reads the services stopped below. */
 	krg_metrics_http_stop(d->metrics);
 	d->metrics = NULL;
-	/* Services first (they use the layers below), then membership. */
-	krg_kdfs_stop(d->kdfs);
-	/* The listeners before the service they call; no new application
-	 * gets the filter from here on. */
-	d->services.intercept = NULL;
-	krg_ipc_glue_stop(&d->icpt);
-	krg_ipc_service_stop(d->ipc);
-	krg_migsvc_stop(d->mig);
-	krg_fsview_stop(d->services.fsview);
-	krg_sched_stop(d->sched);
-	krg_ckptsvc_stop(d->ckpt);
-	d->ckpt = NULL;
-	krg_exec_stop(d->exec);
-	d->exec = NULL;
-	krg_proc_table_stop(d->table);
-	d->table = NULL;
+	/* Services first (they use the layers below), in reverse start
+	 * order, then membership. */
+	krgd_services_stop(&d->services);
 	if (d->cluster)
 		krg_cluster_close(d->cluster, cluster_closed, d);
 	else
@@ -341,10 +308,13 @@ int main(int argc, char **argv)
 		.config = &d.cfg, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
 	};
 	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
-	/* kdfs's metadata rides on the cluster log: registered before raft
-	 * starts and replays it. */
+	d.services.s = (struct krg_services){
+		.loop = &d.loop, .cfg = &d.cfg, .net = d.net, .api = d.api, .cluster = d.cluster,
+	};
+	/* Before raft starts: a service's state machine on the cluster log
+	 * (kdfs's metadata) is registered when raft replays it. */
 	if (r == 0)
-		r = krg_kdfs_new(&d.loop, &d.cfg, d.net, d.cluster, &d.kdfs, err, sizeof(err));
+		r = krgd_services_init(&d.services, err, sizeof(err));
 	if (r == 0)
 		r = krg_cluster_start(d.cluster, err, sizeof(err));
 	if (r < 0) {
@@ -352,38 +322,14 @@ int main(int argc, char **argv)
 		return refuse("%s", err);
 	}
 
-	d.services = (struct krg_services){
-		.loop = &d.loop, .cfg = &d.cfg, .net = d.net, .api = d.api, .cluster = d.cluster,
-	};
-	r = krg_fsview_new(&d.loop, &d.cfg, d.net, &d.services.fsview, err, sizeof(err));
-	if (r == 0)
-		r = krg_proc_table_start(&d.services, &d.table, err, sizeof(err));
-	d.services.table = d.table;
-	if (r == 0)
-		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
-	d.services.sched = d.sched;
-	if (r == 0)
-		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
-	/* The cluster's IPC service serves the intercepted calls of krg
-	 * processes (docs/ipc.md, "Interception"). */
-	if (r == 0 && d.cfg.ipc_intercept)
-		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, d.ipc, err, sizeof(err));
-	d.services.intercept = d.icpt.in;
-	if (r == 0)
-		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
-	if (r == 0)
-		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
-	if (r == 0)
-		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
-	if (r == 0)
-		r = krg_kdfs_start(d.kdfs, d.api, err, sizeof(err));
+	r = krgd_services_start(&d.services, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);
 	}
 
 	if (d.cfg.metrics_port) {
-		d.metrics_src = (struct krg_metrics_src){ .cfg = &d.cfg, .cluster = d.cluster, .table = d.table };
+		d.metrics_src = (struct krg_metrics_src){ .cfg = &d.cfg, .cluster = d.cluster, .table = d.services.s.table };
 		r = krg_metrics_http_start(&d.loop, d.cfg.metrics_host, d.cfg.metrics_port, krg_metrics_page_loop,
 					   krg_metrics_page_thread, &d.metrics_src, &d.metrics, err, sizeof(err));
 		if (r < 0) {

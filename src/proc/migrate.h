@@ -6,12 +6,14 @@
 #pragma once
 #include <stdint.h>
 #include <sys/types.h>
-#include "proc/service.h"
+#include "lib/service.h"
 
 struct krg_migsvc;
 
 int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err, size_t errlen);
 void krg_migsvc_stop(struct krg_migsvc *m);
+/* krgd's table line (lib/service.h). */
+extern const struct krg_service krg_service_migrate;
 
 /* For the process table: 0 an ordinary krg process; 1 a migrant running
  * here (*id its cluster-wide id, *home its home node); 2 not to be listed

@@ -7,13 +7,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "proc/service.h"
+#include "lib/service.h"
 
 struct krg_sched;
 struct krg_cluster;
 
 int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, size_t errlen);
 void krg_sched_stop(struct krg_sched *sc);
+/* krgd's table line (lib/service.h); sets s->sched. */
+extern const struct krg_service krg_service_sched;
 /* krg run --auto: the node the enabled placement policy chooses; this node
  * when no policy is enabled or none can decide. */
 uint32_t krg_sched_place(struct krg_sched *sc);

@@ -1308,3 +1308,27 @@ void krg_ckptsvc_stop(struct krg_ckptsvc *c)
 		uv_close((uv_handle_t *)&j->pipe, job_closed);
 	}
 }
+
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	struct krg_ckptsvc *c = NULL;
+	int r = krg_ckptsvc_start(s, &c, err, errlen);
+	*state = c;
+	return r;
+}
+
+static void svc_stop(void *state)
+{
+	krg_ckptsvc_stop(state);
+}
+
+const struct krg_service krg_service_ckpt = {
+	.name = "ckpt",
+	/* the process table's /proc scans, capabilities, interception of a
+	 * restarted application; exec reaps what a restart adopts */
+	.needs = (const char *const[]){ "table", "sched", "ipc-intercept", "exec", NULL },
+	.start = svc_start,
+	.stop = svc_stop,
+	.msg_types = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.recv", "ckpt.file", NULL },
+	.api_cmds = (const char *const[]){ "ckpt.dump", "ckpt.restart", NULL },
+};

@@ -227,15 +227,14 @@ static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
 	back_peer_lost(e, peer);
 }
 
-static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev, uint64_t epoch, void *data)
+/* Down or removed: its streams end. */
+static void node_gone(void *state, uint32_t node, uint64_t epoch)
 {
-	struct krg_exec *e = &the_exec;
+	struct krg_exec *e = state;
 	if (!e->running || node == e->self)
 		return;
-	if (ev == KRG_NODE_EV_DOWN || ev == KRG_NODE_EV_REMOVE) {
-		front_node_lost(e, node, "the cluster marked down");
-		back_peer_lost(e, node);
-	}
+	front_node_lost(e, node, "the cluster marked down");
+	back_peer_lost(e, node);
 }
 
 static void sigchld_cb(uv_signal_t *h, int sig)
@@ -282,8 +281,6 @@ int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, siz
 			}
 		}
 		krg_net_on_peer(s->net, peer_cb, e);
-		if (s->cluster)
-			krg_cluster_on_node(s->cluster, node_cb, e);
 		registered = true;
 	}
 	front_register(e);
@@ -320,3 +317,28 @@ void krg_exec_stop(struct krg_exec *e)
 	uv_close((uv_handle_t *)&e->watch, handle_closed);
 	uv_close((uv_handle_t *)&e->sigchld, handle_closed);
 }
+
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	struct krg_exec *e = NULL;
+	int r = krg_exec_start(s, &e, err, errlen);
+	*state = e;
+	return r;
+}
+
+static void svc_stop(void *state)
+{
+	krg_exec_stop(state);
+}
+
+const struct krg_service krg_service_exec = {
+	.name = "exec",
+	/* placement (--auto), the file view and IPC interception of what it starts */
+	.needs = (const char *const[]){ "fsview", "sched", "ipc-intercept", NULL },
+	.start = svc_start,
+	.stop = svc_stop,
+	.node_down = node_gone,
+	.node_remove = node_gone,
+	.msg_types = (const char *const[]){ "proc.spawn", "proc.data", "proc.exit", "proc.ctl", NULL },
+	.api_cmds = (const char *const[]){ "proc.run", NULL },
+};

@@ -2776,10 +2776,11 @@ static void on_api_move(struct krg_api_call *call, void *data)
 
 /* ---- membership ---- */
 
-static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev, uint64_t epoch, void *data)
+/* Down or removed. */
+static void node_gone(void *state, uint32_t node, uint64_t epoch)
 {
-	struct krg_migsvc *m = &the_mig;
-	if (!m->running || node == m->self || (ev != KRG_NODE_EV_DOWN && ev != KRG_NODE_EV_REMOVE))
+	struct krg_migsvc *m = state;
+	if (!m->running || node == m->self)
 		return;
 	/* Migrants whose home is gone: their parent and identity are gone. */
 	for (struct hold *h = m->holds; h; h = h->next)
@@ -2879,8 +2880,6 @@ int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err,
 		    (r = krg_api_register(s->api, "mig.move", false, on_api_move, m)) < 0 ||
 		    (r = krg_api_register(s->api, "mig.status", false, on_api_status, m)) < 0)
 			goto fail;
-		if (s->cluster)
-			krg_cluster_on_node(s->cluster, node_cb, m);
 		registered = true;
 		if (0) {
 		fail:
@@ -2939,3 +2938,30 @@ void krg_migsvc_stop(struct krg_migsvc *m)
 	}
 	unlink(m->sock_path);
 }
+
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	struct krg_migsvc *m = NULL;
+	int r = krg_migsvc_start(s, &m, err, errlen);
+	*state = m;
+	return r;
+}
+
+static void svc_stop(void *state)
+{
+	krg_migsvc_stop(state);
+}
+
+const struct krg_service krg_service_migrate = {
+	.name = "migrate",
+	/* the file view and IPC interception of a restored migrant; exec
+	 * reaps the holders; after ckpt as before (the same engine's workers) */
+	.needs = (const char *const[]){ "table", "fsview", "ipc-intercept", "exec", "ckpt", NULL },
+	.start = svc_start,
+	.stop = svc_stop,
+	.node_down = node_gone,
+	.node_remove = node_gone,
+	.msg_types = (const char *const[]){ "mig.io", "mig.exit", "mig.where", "mig.go", "mig.sig", "mig.move",
+					    "mig.recv", "mig.file", "mig.got", "mig.status", NULL },
+	.api_cmds = (const char *const[]){ "mig.move", "mig.status", NULL },
+};

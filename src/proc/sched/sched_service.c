@@ -1502,6 +1502,7 @@ int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, s
 	sc->timer.data = sc;
 	uv_timer_start(&sc->timer, timer_cb, 0, PERIOD_MS);
 	sc->running = true;
+	s->sched = sc;
 	*out = sc;
 	return 0;
 }
@@ -1521,3 +1522,25 @@ void krg_sched_stop(struct krg_sched *sc)
 			sc->pol[i].ops->fini(sc->pol[i].state);
 	sched_probes_free(&sc->probes);
 }
+
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	struct krg_sched *sc = NULL;
+	int r = krg_sched_start(s, &sc, err, errlen);
+	*state = sc;
+	return r;
+}
+
+static void svc_stop(void *state)
+{
+	krg_sched_stop(state);
+}
+
+const struct krg_service krg_service_sched = {
+	.name = "sched",
+	.needs = (const char *const[]){ "table", NULL }, /* its policies read the nodes' load */
+	.start = svc_start,
+	.stop = svc_stop,
+	.msg_types = (const char *const[]){ "sched.capset", NULL },
+	.api_cmds = (const char *const[]){ "sched.status", "sched.ctl", "sched.capset", NULL },
+};

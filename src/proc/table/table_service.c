@@ -698,6 +698,7 @@ int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, ch
 	uv_timer_init(s->loop, &t->timer);
 	t->timer.data = t;
 	uv_timer_start(&t->timer, load_timer_cb, 0, LOAD_PERIOD_MS);
+	s->table = t;
 	log_info("process table: node load every %u ms, capacity %.2f cpus", LOAD_PERIOD_MS, table_cgroup_cpus());
 	*out = t;
 	return 0;
@@ -713,3 +714,24 @@ void krg_proc_table_stop(struct krg_proc_table *t)
 	t->next_stopped = stopped_tables;
 	stopped_tables = t;
 }
+
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	struct krg_proc_table *t = NULL;
+	int r = krg_proc_table_start(s, &t, err, errlen);
+	*state = t;
+	return r;
+}
+
+static void svc_stop(void *state)
+{
+	krg_proc_table_stop(state);
+}
+
+const struct krg_service krg_service_table = {
+	.name = "table",
+	.start = svc_start,
+	.stop = svc_stop,
+	.msg_types = (const char *const[]){ "node.load", "proc.list", "proc.kill", NULL },
+	.api_cmds = (const char *const[]){ "proc.list", "proc.kill", "node.stats", NULL },
+};

@@ -8,7 +8,8 @@
  * a minority partition makes no decision. Raft's own traffic runs through
  * the authenticated transport (src/net) in tunnels ("raft.tunnel").
  *
- * Services register callbacks for node add / up / down / remove; they fire
+ * Services register callbacks for node add / up / down / remove / leaving
+ * (krgd's service table has one, src/krgd/services.c); they fire
  * on every node, in log order, when the change is applied.
  */
 #pragma once

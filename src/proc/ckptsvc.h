@@ -8,7 +8,5 @@
 
 struct krg_ckptsvc;
 
-int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *err, size_t errlen);
-void krg_ckptsvc_stop(struct krg_ckptsvc *c);
 /* krgd's table line (lib/service.h). */
 extern const struct krg_service krg_service_ckpt;

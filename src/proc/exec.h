@@ -7,7 +7,5 @@
 
 struct krg_exec;
 
-int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, size_t errlen);
-void krg_exec_stop(struct krg_exec *e);
 /* krgd's table line (lib/service.h). */
 extern const struct krg_service krg_service_exec;

@@ -10,8 +10,6 @@
 
 struct krg_migsvc;
 
-int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err, size_t errlen);
-void krg_migsvc_stop(struct krg_migsvc *m);
 /* krgd's table line (lib/service.h). */
 extern const struct krg_service krg_service_migrate;
 

@@ -12,8 +12,6 @@
 struct krg_sched;
 struct krg_cluster;
 
-int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, size_t errlen);
-void krg_sched_stop(struct krg_sched *sc);
 /* krgd's table line (lib/service.h); sets s->sched. */
 extern const struct krg_service krg_service_sched;
 /* krg run --auto: the node the enabled placement policy chooses; this node

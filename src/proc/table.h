@@ -8,8 +8,6 @@
 #include <stdint.h>
 #include "lib/service.h"
 
-int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, char *err, size_t errlen);
-void krg_proc_table_stop(struct krg_proc_table *t);
 /* krgd's table line (lib/service.h); sets s->table. */
 extern const struct krg_service krg_service_table;
 /* A node's latest load figures, as the scheduler's probes and placement

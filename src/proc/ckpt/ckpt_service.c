@@ -1253,7 +1253,8 @@ static void log_removed(const char *path, uint64_t bytes, void *data)
 	log_info("checkpoint service: removed %s (%" PRIu64 " bytes), half-written by a krgd or krg that died", path, bytes);
 }
 
-int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *err, size_t errlen)
+/* Its start hook (lib/service.h): *out its state. */
+static int ckptsvc_start(struct krg_services *s, void **out, char *err, size_t errlen)
 {
 	struct krg_ckptsvc *c = &the_svc;
 	static bool registered;
@@ -1287,8 +1288,9 @@ int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *er
 	return 0;
 }
 
-void krg_ckptsvc_stop(struct krg_ckptsvc *c)
+static void ckptsvc_stop(void *state)
 {
+	struct krg_ckptsvc *c = state;
 	if (!c || !c->running)
 		return;
 	c->running = false;
@@ -1309,26 +1311,13 @@ void krg_ckptsvc_stop(struct krg_ckptsvc *c)
 	}
 }
 
-static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
-{
-	struct krg_ckptsvc *c = NULL;
-	int r = krg_ckptsvc_start(s, &c, err, errlen);
-	*state = c;
-	return r;
-}
-
-static void svc_stop(void *state)
-{
-	krg_ckptsvc_stop(state);
-}
-
 const struct krg_service krg_service_ckpt = {
 	.name = "ckpt",
 	/* the process table's /proc scans, capabilities, interception of a
 	 * restarted application; exec reaps what a restart adopts */
 	.needs = (const char *const[]){ "table", "sched", "ipc-intercept", "exec", NULL },
-	.start = svc_start,
-	.stop = svc_stop,
+	.start = ckptsvc_start,
+	.stop = ckptsvc_stop,
 	.msg_types = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.recv", "ckpt.file", NULL },
 	.api_cmds = (const char *const[]){ "ckpt.dump", "ckpt.restart", NULL },
 };

@@ -248,7 +248,8 @@ static void handle_closed(uv_handle_t *h)
 	e->open_handles--;
 }
 
-int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, size_t errlen)
+/* Its start hook (lib/service.h): *out its state. */
+static int exec_start(struct krg_services *s, void **out, char *err, size_t errlen)
 {
 	struct krg_exec *e = &the_exec;
 	static bool registered;
@@ -291,8 +292,9 @@ int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, siz
 	return 0;
 }
 
-void krg_exec_stop(struct krg_exec *e)
+static void exec_stop(void *state)
 {
+	struct krg_exec *e = state;
 	if (!e || !e->running)
 		return;
 	e->stopping = true;
@@ -318,25 +320,12 @@ void krg_exec_stop(struct krg_exec *e)
 	uv_close((uv_handle_t *)&e->sigchld, handle_closed);
 }
 
-static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
-{
-	struct krg_exec *e = NULL;
-	int r = krg_exec_start(s, &e, err, errlen);
-	*state = e;
-	return r;
-}
-
-static void svc_stop(void *state)
-{
-	krg_exec_stop(state);
-}
-
 const struct krg_service krg_service_exec = {
 	.name = "exec",
 	/* placement (--auto), the file view and IPC interception of what it starts */
 	.needs = (const char *const[]){ "fsview", "sched", "ipc-intercept", NULL },
-	.start = svc_start,
-	.stop = svc_stop,
+	.start = exec_start,
+	.stop = exec_stop,
 	.node_down = node_gone,
 	.node_remove = node_gone,
 	.msg_types = (const char *const[]){ "proc.spawn", "proc.data", "proc.exit", "proc.ctl", NULL },

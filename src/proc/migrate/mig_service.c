@@ -153,7 +153,8 @@ static void clean_leftovers(void)
 	}
 }
 
-int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err, size_t errlen)
+/* Its start hook (lib/service.h): *out its state. */
+static int migsvc_start(struct krg_services *s, void **out, char *err, size_t errlen)
 {
 	struct krg_migsvc *m = &the_mig;
 	static bool registered;
@@ -228,8 +229,9 @@ static void lpoll_closed(uv_handle_t *h)
 	the_mig.lfd = -1;
 }
 
-void krg_migsvc_stop(struct krg_migsvc *m)
+static void migsvc_stop(void *state)
 {
+	struct krg_migsvc *m = state;
 	if (!m || !m->running)
 		return;
 	m->running = false;
@@ -268,26 +270,13 @@ void krg_migsvc_stop(struct krg_migsvc *m)
 	unlink(m->sock_path);
 }
 
-static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
-{
-	struct krg_migsvc *m = NULL;
-	int r = krg_migsvc_start(s, &m, err, errlen);
-	*state = m;
-	return r;
-}
-
-static void svc_stop(void *state)
-{
-	krg_migsvc_stop(state);
-}
-
 const struct krg_service krg_service_migrate = {
 	.name = "migrate",
 	/* the file view and IPC interception of a restored migrant; exec
 	 * reaps the holders; after ckpt as before (the same engine's workers) */
 	.needs = (const char *const[]){ "table", "fsview", "ipc-intercept", "exec", "ckpt", NULL },
-	.start = svc_start,
-	.stop = svc_stop,
+	.start = migsvc_start,
+	.stop = migsvc_stop,
 	.node_down = node_gone,
 	.node_remove = node_gone,
 	.msg_types = (const char *const[]){ "mig.io", "mig.exit", "mig.where", "mig.go", "mig.sig", "mig.move",

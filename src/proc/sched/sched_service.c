@@ -734,7 +734,8 @@ static void timer_cb(uv_timer_t *t)
 
 /* ---- start / stop ---- */
 
-int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, size_t errlen)
+/* Its start hook (lib/service.h): *out its state. */
+static int sched_start(struct krg_services *s, void **out, char *err, size_t errlen)
 {
 	struct krg_sched *sc = &the_sched;
 	if (sc->s) {
@@ -765,8 +766,9 @@ int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, s
 	return 0;
 }
 
-void krg_sched_stop(struct krg_sched *sc)
+static void sched_stop(void *state)
 {
+	struct krg_sched *sc = state;
 	if (!sc || !sc->running)
 		return;
 	sc->running = false;
@@ -781,24 +783,11 @@ void krg_sched_stop(struct krg_sched *sc)
 	sched_probes_free(&sc->probes);
 }
 
-static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
-{
-	struct krg_sched *sc = NULL;
-	int r = krg_sched_start(s, &sc, err, errlen);
-	*state = sc;
-	return r;
-}
-
-static void svc_stop(void *state)
-{
-	krg_sched_stop(state);
-}
-
 const struct krg_service krg_service_sched = {
 	.name = "sched",
 	.needs = (const char *const[]){ "table", NULL }, /* its policies read the nodes' load */
-	.start = svc_start,
-	.stop = svc_stop,
+	.start = sched_start,
+	.stop = sched_stop,
 	.msg_types = (const char *const[]){ "sched.capset", NULL },
 	.api_cmds = (const char *const[]){ "sched.status", "sched.ctl", "sched.capset", NULL },
 };

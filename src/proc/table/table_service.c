@@ -671,7 +671,8 @@ static void on_api_kill(struct krg_api_call *call, void *data)
 
 /* ---- service ---- */
 
-int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, char *err, size_t errlen)
+/* Its start hook (lib/service.h): *out its state. */
+static int table_start(struct krg_services *s, void **out, char *err, size_t errlen)
 {
 	struct krg_proc_table *t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -704,8 +705,9 @@ int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, ch
 	return 0;
 }
 
-void krg_proc_table_stop(struct krg_proc_table *t)
+static void table_stop(void *state)
 {
+	struct krg_proc_table *t = state;
 	if (!t || t->stopped)
 		return;
 	t->stopped = true;
@@ -715,23 +717,10 @@ void krg_proc_table_stop(struct krg_proc_table *t)
 	stopped_tables = t;
 }
 
-static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
-{
-	struct krg_proc_table *t = NULL;
-	int r = krg_proc_table_start(s, &t, err, errlen);
-	*state = t;
-	return r;
-}
-
-static void svc_stop(void *state)
-{
-	krg_proc_table_stop(state);
-}
-
 const struct krg_service krg_service_table = {
 	.name = "table",
-	.start = svc_start,
-	.stop = svc_stop,
+	.start = table_start,
+	.stop = table_stop,
 	.msg_types = (const char *const[]){ "node.load", "proc.list", "proc.kill", NULL },
 	.api_cmds = (const char *const[]){ "proc.list", "proc.kill", "node.stats", NULL },
 };

@@ -11,7 +11,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/service.h"
-#include "proc/migrate.h"
+#include "proc/table.h"
 #include "proc/procid.h"
 
 /* A migrant keeps the id of its home; anything else is this node's. */
@@ -19,7 +19,7 @@ static uint64_t proc_id(void *data, pid_t tgid)
 {
 	struct krg_ipc_glue *g = data;
 	uint32_t id, home;
-	if (krg_mig_proc_kind(tgid, &id, &home) == 1)
+	if (krg_proc_table_kind(g->table, tgid, &id, &home) == KRG_PROC_MIGRANT)
 		return id;
 	return krg_procid_make(g->self, (uint32_t)tgid);
 }
@@ -119,6 +119,7 @@ static int svc_start(struct krg_services *s, void **state, char *err, size_t err
 		return -ENOMEM;
 	}
 	int r = krg_ipc_glue_start(&gs->g, s->loop, s->cfg->node_id, s->ipc, err, errlen);
+	gs->g.table = s->table;
 	gs->s = s;
 	s->intercept = gs->g.in;
 	*state = gs;
@@ -140,7 +141,7 @@ static void svc_release(void *state)
 
 const struct krg_service krg_service_ipc_intercept = {
 	.name = "ipc-intercept",
-	.needs = (const char *const[]){ "ipc", NULL },
+	.needs = (const char *const[]){ "ipc", "table", NULL }, /* the table knows migrants' ids */
 	.start = svc_start,
 	.stop = svc_stop,
 	.release = svc_release,

@@ -62,7 +62,7 @@
 #include "ipc/intercept_svc.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
-#include "proc/table/table-int.h"
+#include "lib/procfs.h"
 #include "proc/ckpt/ckpt_msg.h"
 #include "proto/ckptsvc.pb-c.h"
 
@@ -978,16 +978,16 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 		return -ESRCH;
 	if (d->has_kill_signal && (d->kill_signal < 1 || d->kill_signal > 64))
 		return -EINVAL;
-	if (d->app && table_is_descendant((pid_t)pid, c->krgd))
+	if (d->app && procfs_is_descendant((pid_t)pid, c->krgd))
 		pid = (uint32_t)app_root((pid_t)pid, c->krgd);
 	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	if (pfd < 0 && errno != ENOSYS)
 		return -ESRCH;
 	_cleanup_close_ int fd = pfd;
-	if (!table_is_descendant((pid_t)pid, c->krgd))
+	if (!procfs_is_descendant((pid_t)pid, c->krgd))
 		return -ESRCH; /* not a krg process */
 	uid_t ruid, suid;
-	if (table_proc_uids((pid_t)pid, &ruid, &suid) < 0)
+	if (procfs_uids((pid_t)pid, &ruid, &suid) < 0)
 		return -ESRCH;
 	if (uid != 0 && uid != ruid && uid != suid)
 		return -EPERM;

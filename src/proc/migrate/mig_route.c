@@ -30,7 +30,7 @@ int mig_move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_
 		if (krg_procid_home(id) != m->self || mig_dep_by_id(id))
 			return -ESRCH;
 		pid = (pid_t)krg_procid_pid(id);
-		if (pid <= 1 || pid == m->krgd || !table_is_descendant(pid, m->krgd) || krg_mig_proc_kind(pid, &(uint32_t){ 0 }, &(uint32_t){ 0 }))
+		if (pid <= 1 || pid == m->krgd || !procfs_is_descendant(pid, m->krgd) || mig_proc_kind(m, pid, &(uint32_t){ 0 }, &(uint32_t){ 0 }))
 			return -ESRCH;
 	}
 	for (struct move *v = m->moves; v; v = v->next)
@@ -45,7 +45,7 @@ int mig_move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_
 	if (pidfd < 0)
 		return -ESRCH;
 	uid_t ruid, suid;
-	if (table_proc_uids(pid, &ruid, &suid) < 0)
+	if (procfs_uids(pid, &ruid, &suid) < 0)
 		return -ESRCH;
 	if (uid != 0 && uid != ruid && uid != suid)
 		return -EPERM;
@@ -223,9 +223,11 @@ void mig_route(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t no
 		forward(o, home, id, to, uid);
 }
 
-int krg_migsvc_move(uint32_t id, uint32_t to, krg_migsvc_done_fn done, void *data, char *err, size_t errlen)
+int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data, char *err,
+		   size_t errlen)
 {
-	if (!the_mig.running) {
+	struct krg_migsvc *m = svc;
+	if (!m->running) {
 		snprintf(err, errlen, "migration service stopped");
 		return -ESHUTDOWN;
 	}
@@ -234,9 +236,9 @@ int krg_migsvc_move(uint32_t id, uint32_t to, krg_migsvc_done_fn done, void *dat
 	if (r < 0 && !err[0])
 		mig_why(r, err, errlen, id);
 	/* mig_move_local put the new move first; nothing ran since. */
-	if (r == 0 && the_mig.moves && the_mig.moves->id == id) {
-		the_mig.moves->done = done;
-		the_mig.moves->done_data = data;
+	if (r == 0 && m->moves && m->moves->id == id) {
+		m->moves->done = done;
+		m->moves->done_data = data;
 	}
 	return r;
 }

@@ -74,33 +74,34 @@ struct hold *mig_hold_by_id(uint32_t id)
 	return NULL;
 }
 
-int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home)
+/* The process table's kind hook (krg_proc_table_set_kind). */
+enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *home)
 {
-	struct krg_migsvc *m = &the_mig;
+	struct krg_migsvc *m = data;
 	if (!m->running)
-		return 0;
+		return KRG_PROC_ORDINARY;
 	/* The file view's FUSE clients and home servers are krgd's too. */
 	if (krg_fsview_is_helper(m->s->fsview, pid))
-		return 2;
+		return KRG_PROC_HIDDEN;
 	for (struct hold *h = m->holds; h; h = h->next) {
 		if (h->wpid == pid)
-			return 2;
+			return KRG_PROC_HIDDEN;
 		if (h->pid == pid && h->restored && !h->leaving) {
 			*id = h->id;
 			*home = h->home;
-			return 1;
+			return KRG_PROC_MIGRANT;
 		}
 		for (size_t i = 0; i < h->nkids; i++)
 			if (h->kids[i].ghost == pid)
-				return 2;
+				return KRG_PROC_HIDDEN;
 	}
 	for (struct dep *d = m->deps; d; d = d->next)
 		if (d->pid == pid)
-			return 2;
+			return KRG_PROC_HIDDEN;
 	for (struct move *v = m->moves; v; v = v->next)
 		if (v->wpid == pid)
-			return 2;
-	return 0;
+			return KRG_PROC_HIDDEN;
+	return KRG_PROC_ORDINARY;
 }
 
 /* ---- membership ---- */
@@ -218,6 +219,10 @@ static int migsvc_start(struct krg_services *s, void **out, char *err, size_t er
 		}
 	}
 	m->running = true;
+	/* The services below ask through hooks: which processes are ours,
+	 * and the balancer's moves. */
+	krg_proc_table_set_kind(s->table, mig_proc_kind, m);
+	krg_sched_set_mover(s->sched, mig_sched_move, m);
 	log_info("migration service: deputies connect to %s", m->sock_path);
 	*out = m;
 	return 0;
@@ -272,9 +277,10 @@ static void migsvc_stop(void *state)
 
 const struct krg_service krg_service_migrate = {
 	.name = "migrate",
-	/* the file view and IPC interception of a restored migrant; exec
+	/* registers its hooks in the table and the scheduler; the file
+	 * view and IPC interception of a restored migrant; exec
 	 * reaps the holders; after ckpt as before (the same engine's workers) */
-	.needs = (const char *const[]){ "table", "fsview", "ipc-intercept", "exec", "ckpt", NULL },
+	.needs = (const char *const[]){ "table", "sched", "fsview", "ipc-intercept", "exec", "ckpt", NULL },
 	.start = migsvc_start,
 	.stop = migsvc_stop,
 	.node_down = node_gone,

@@ -152,7 +152,7 @@ void mig_on_api_status(struct krg_api_call *call, void *data)
 	uint32_t id = q->has_id ? q->id : 0;
 	if (!q->has_id) {
 		uint32_t hid, home;
-		id = krg_mig_proc_kind((pid_t)q->pid, &hid, &home) == 1 ? hid : krg_procid_make(m->self, q->pid);
+		id = mig_proc_kind(m, (pid_t)q->pid, &hid, &home) == KRG_PROC_MIGRANT ? hid : krg_procid_make(m->self, q->pid);
 	}
 	krg__mig__move__free_unpacked(q, NULL);
 	status_route((struct origin){ .call = call }, id, call->uid);
@@ -176,7 +176,7 @@ void mig_on_api_move(struct krg_api_call *call, void *data)
 	if (!q->has_id) {
 		/* A pid of this node: a migrant here, or a process of ours. */
 		uint32_t hid, home;
-		if (krg_mig_proc_kind((pid_t)q->pid, &hid, &home) == 1)
+		if (mig_proc_kind(m, (pid_t)q->pid, &hid, &home) == KRG_PROC_MIGRANT)
 			id = hid;
 		else
 			id = krg_procid_make(m->self, q->pid);
@@ -186,7 +186,7 @@ void mig_on_api_move(struct krg_api_call *call, void *data)
 		/* krg_migrate_self: the caller is the process; answer now, the
 		 * result goes to its pipe. */
 		uint32_t hid = 0, home;
-		bool self = ((krg_mig_proc_kind(call->pid, &hid, &home) == 1 && hid == id) ||
+		bool self = ((mig_proc_kind(m, call->pid, &hid, &home) == KRG_PROC_MIGRANT && hid == id) ||
 			     (krg_procid_home(id) == m->self && krg_procid_pid(id) == (uint32_t)call->pid)) &&
 			    krg_api_call_same_process(call);  /* the pid still names the caller */
 		if (!self) {

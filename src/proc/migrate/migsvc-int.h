@@ -35,6 +35,7 @@
 #include "net/net.h"
 #include "fsview/fsview.h"
 #include "proc/migrate.h"
+#include "proc/table.h"
 #include "proc/schedsvc.h"
 #include "proc/migrate/filemsg.h"
 #include "proc/migrate/mig_msg.h"
@@ -42,7 +43,7 @@
 #include "ipc/intercept_svc.h"
 #include "proc/migrate/worker.h"
 #include "proc/procid.h"
-#include "proc/table/table-int.h"
+#include "lib/procfs.h"
 #include "proto/migrate.pb-c.h"
 
 #define MOVE_TIMEOUT_MS (30u * 60 * 1000)
@@ -149,7 +150,7 @@ struct move {
 	struct conn *w;
 	struct origin o;
 	bool answered, dumped, committed, verdict_sent;
-	krg_migsvc_done_fn done;  /* the scheduler's, told the cost once answered; may be NULL */
+	krg_sched_move_done_fn done;  /* the scheduler's, told the cost once answered; may be NULL */
 	void *done_data;          /* borrowed, the caller's */
 	char dir[256];
 	char spec[2048];
@@ -297,3 +298,9 @@ bool mig_test_where_held(uint32_t id);
 void mig_where_tick(uv_timer_t *t);
 const char *mig_why(int r, char *buf, size_t len, uint32_t id);
 unsigned mig_workers_running(void);
+/* The scheduler's mover (krg_sched_set_mover): svc is the service. */
+int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data, char *err,
+		   size_t errlen);
+/* What process pid is to the process table (its kind hook): a migrant
+ * here, krgd's machinery, or an ordinary process. data: the service. */
+enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *home);

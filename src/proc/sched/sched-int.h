@@ -56,7 +56,9 @@ struct sched_probes {
 
 /* Sample the probes (all processes of this pid namespace; per-process
  * figures for the descendants of krgd). */
-int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self);
+struct krg_proc_table;
+/* t: the process table, which knows what each process is (its kind hook). */
+int sched_probe_sample(struct sched_probes *p, const struct krg_proc_table *t, pid_t krgd, uint32_t self);
 void sched_probes_free(struct sched_probes *p);
 
 /* plugin_file.c: open PATH for loading as a plugin, after checking that

@@ -547,14 +547,14 @@ static void capset_do(struct krg_sched *sc, struct origin o, uid_t uid, pid_t ca
 			return;
 		}
 		pid = (pid_t)krg_procid_pid(id);
-		if (pid <= 1 || pid == sc->krgd || !table_is_descendant(pid, sc->krgd)) {
+		if (pid <= 1 || pid == sc->krgd || !procfs_is_descendant(pid, sc->krgd)) {
 			snprintf(line, sizeof(line), "process %u: no such krg process", id);
 			answer(sc, o, -ESRCH, line, NULL, 0);
 			return;
 		}
 	}
 	uid_t ruid, suid;
-	if (table_proc_uids(pid, &ruid, &suid) < 0) {
+	if (procfs_uids(pid, &ruid, &suid) < 0) {
 		snprintf(line, sizeof(line), "process %u: no such process", id);
 		answer(sc, o, -ESRCH, line, NULL, 0);
 		return;

@@ -17,13 +17,12 @@
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
-#include "proc/migrate.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
 #include "proc/sched/capset_msg.h"
 #include "proc/sched/sched-int.h"
 #include "proc/table.h"
-#include "proc/table/table-int.h"
+#include "lib/procfs.h"
 
 #define PERIOD_MS 1000
 #define MAX_PLUGINS 16
@@ -68,6 +67,8 @@ struct refusal {
 
 struct krg_sched {
 	struct krg_services *s;     /* borrowed */
+	krg_sched_mover_fn mover;   /* the migration service's (krg_sched_set_mover); NULL: no moves */
+	void *mover_svc;
 	uint32_t self;
 	pid_t krgd;
 	bool running;

@@ -28,6 +28,24 @@
 
 struct krg_sched the_sched;
 
+/* ---- moving: through the mover the migration service registered ---- */
+
+void krg_sched_set_mover(struct krg_sched *sc, krg_sched_mover_fn fn, void *svc)
+{
+	sc->mover = fn;
+	sc->mover_svc = svc;
+}
+
+static int sched_move(struct krg_sched *sc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data,
+		      char *err, size_t errlen)
+{
+	if (!sc->mover) {
+		snprintf(err, errlen, "no migration service");
+		return -ENOSYS;
+	}
+	return sc->mover(sc->mover_svc, id, to, done, data, err, errlen);
+}
+
 /* ---- policies ---- */
 
 struct sched_policy *sched_policy_find(struct krg_sched *sc, const char *name)
@@ -576,7 +594,7 @@ static void balance(struct krg_sched *sc)
 			s_tgt = fmin(1, nodes[t].cpus / fmax(1, run[t]));
 		}
 		struct watch *w = watch_new(sc, p, moves[i].id, moves[i].node, now, s_src, s_tgt);
-		int r = krg_migsvc_move(moves[i].id, moves[i].node, w ? watch_done_cb : NULL, w ? watch_key(sc, w) : NULL,
+		int r = sched_move(sc, moves[i].id, moves[i].node, w ? watch_done_cb : NULL, w ? watch_key(sc, w) : NULL,
 					err, sizeof(err));
 		remember_move(sc, moves[i].id, moves[i].node, now);
 		if (r < 0) {
@@ -614,7 +632,7 @@ static void distant_fork(struct krg_sched *sc, uint64_t now)
 		const struct sched_proc_probe *q = &sc->probes.procs[i];
 		pid_t pp;
 		if (q->rated || q->migrant || q->age_ms > YOUNG_MS || krg_procid_home(q->id) != sc->self ||
-		    sched_proc_stat(q->pid, &pp, NULL) < 0 || pp <= 1 || pp == sc->krgd || !table_is_descendant(pp, sc->krgd))
+		    sched_proc_stat(q->pid, &pp, NULL) < 0 || pp <= 1 || pp == sc->krgd || !procfs_is_descendant(pp, sc->krgd))
 			continue;
 		struct krg_caps pc, cc;
 		if (krg_caps_get(sc->s->cluster, sc->self, krg_procid_make(sc->self, (uint32_t)pp), pp, &pc) == 0 ||
@@ -648,7 +666,7 @@ static void distant_fork(struct krg_sched *sc, uint64_t now)
 		if (t == n || node == sc->self)
 			continue;
 		char err[256];
-		int r = krg_migsvc_move(q->id, node, NULL, NULL, err, sizeof(err));
+		int r = sched_move(sc, q->id, node, NULL, NULL, err, sizeof(err));
 		remember_move(sc, q->id, node, now); /* the balancer leaves it where it goes */
 		if (r < 0) {
 			log_info("sched: distant fork: cannot place %u on node %u: %s", q->id, node, err);
@@ -721,7 +739,7 @@ static void timer_cb(uv_timer_t *t)
 	struct krg_sched *sc = t->data;
 	if (!sc->running)
 		return;
-	if (sched_probe_sample(&sc->probes, sc->krgd, sc->self) < 0)
+	if (sched_probe_sample(&sc->probes, sc->s->table, sc->krgd, sc->self) < 0)
 		log_debug("sched: cannot sample probes");
 	else
 		krg_proc_table_set_probes(sc->s->table, sc->probes.node_io_kbps, sc->probes.node_cpu_used);

@@ -166,7 +166,7 @@ void mig_on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *data, 
 		if (h->type == MF_ERR) {
 			char t[3000];
 			snprintf(t, sizeof(t), "%.*s", (int)len, (const char *)data);
-			if (v->committed) {
+			if (v->phase == MOVE_COMMITTED) {
 				/* Exec of the deputy failed: the original is gone, so is the copy. */
 				mig_send_simple(v->to, "mig.sig", v->id, SIGKILL, false, 0, UINT32_MAX);
 				struct dep *d = mig_dep_by_id(v->id);
@@ -187,7 +187,7 @@ void mig_on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *data, 
 				  v->id, v->pre_rounds, v->pre_want, v->early_off, uv_now(the_mig.s->loop) - v->t_start);
 			mig_early_pump(v);
 			mig_pre_check(v);
-		} else if (h->type == MF_COPY && len == sizeof(struct mig_copy) && !v->dumped) {
+		} else if (h->type == MF_COPY && len == sizeof(struct mig_copy) && v->phase == MOVE_COPYING) {
 			struct mig_copy cp;
 			memcpy(&cp, data, sizeof(cp));
 			if (cp.addr % 4096 || cp.len % 4096 || cp.off > XFER_MAX || cp.len > XFER_MAX)
@@ -236,7 +236,7 @@ void mig_on_frame(struct conn *c, const struct mig_hdr *h, const uint8_t *data, 
 		} else if (h->type == MF_DONE) {
 			v->w = NULL;
 			mig_conn_close(c);
-			if (v->committed) {
+			if (v->phase == MOVE_COMMITTED) {
 				if (!v->here) {
 					mig_send_simple(v->to, "mig.go", v->id, 0, false, 0, UINT32_MAX);
 					struct dep *d = mig_dep_by_id(v->id);
@@ -282,13 +282,13 @@ void mig_on_conn_gone(struct conn *c)
 		}
 		if (h->restored && !h->exited && !h->leaving)
 			mig_send_simple(h->home, "mig.exit", h->id, 0, true, SIGKILL, UINT32_MAX);
-		if (h->mv && h->mv->committed && !h->mv->verdict_sent && !h->mv->where_held)
+		if (h->mv && h->mv->phase == MOVE_COMMITTED && !h->mv->verdict_sent && !h->mv->where_held)
 			mig_send_where(h->mv);
 		mig_hold_free(h);
 	} else if (c->kind == CK_WORKER && c->owner) {
 		struct move *v = c->owner;
 		v->w = NULL;
-		if (!v->committed)
+		if (v->phase != MOVE_COMMITTED)
 			kill(v->pid, SIGCONT); /* never leave it frozen */
 		mig_move_fail(v, -EIO, "the migration worker died");
 	}

@@ -1,6 +1,25 @@
 /* mig_move.c — a part of krgd's migration service (migsvc-int.h). */
 #include "proc/migrate/migsvc-int.h"
 
+static const char *const phase_names[] = { "copying", "sending", "restoring", "committed" };
+
+const char *mig_move_phase_name(enum move_phase p)
+{
+	return (unsigned)p < ARRAY_SIZE(phase_names) ? phase_names[p] : "?";
+}
+
+void mig_move_set_phase(struct move *v, enum move_phase to)
+{
+	if (to <= v->phase) {
+		/* A bug, not a peer's doing: say so and keep the later phase. */
+		log_warn("migrate: %u: phase %s after %s ignored", v->id, mig_move_phase_name(to),
+			 mig_move_phase_name(v->phase));
+		return;
+	}
+	log_debug("migrate: %u: %s -> %s", v->id, mig_move_phase_name(v->phase), mig_move_phase_name(to));
+	v->phase = to;
+}
+
 /* ---- moves (source) ---- */
 
 void mig_move_answer(struct move *v, int status, const char *text)
@@ -134,16 +153,16 @@ void mig_move_fail(struct move *v, int status, const char *text)
 		v->counted = true;
 		krg_metrics_op(KRG_MOP_MIGRATION, false, v->bytes, uv_now(the_mig.s->loop) - v->t_start);
 	}
-	if (!v->dumped)
+	if (v->phase == MOVE_COPYING)
 		v->req_done = true; /* no mig.recv was sent: none to wait for (the move can go) */
 	uv_timer_stop(&v->early_timer);
-	if (!v->dumped && v->early_pieces && !v->tx_failed)
+	if (v->phase == MOVE_COPYING && v->early_pieces && !v->tx_failed)
 		send_abort(v); /* the target has pieces but no mig.recv will come */
-	if (v->notify_fd && !v->committed)
+	if (v->notify_fd && v->phase != MOVE_COMMITTED)
 		notify_self(v->pid, v->notify_fd, status);
 	mig_move_answer(v, status, text);
 	v->tx_failed = true;
-	if (v->w && !v->committed && !v->verdict_sent) {
+	if (v->w && v->phase != MOVE_COMMITTED && !v->verdict_sent) {
 		v->verdict_sent = true;
 		mig_conn_send(v->w, MF_ABORT, 0, 0, NULL, 0);
 	}
@@ -208,7 +227,7 @@ static int tx_one(struct move *v)
 		close(v->fd);
 		v->fd = -1;
 		if (++v->cur == v->nnames)
-			v->all_sent = true;
+			mig_move_set_phase(v, MOVE_RESTORING);
 	}
 	return 0;
 }
@@ -217,12 +236,12 @@ static int tx_one(struct move *v)
 
 static void tx_pump(struct move *v)
 {
-	if (!v->dumped) {
+	if (v->phase == MOVE_COPYING) {
 		mig_early_pump(v);
 		mig_pre_check(v);
 		return;
 	}
-	while (!v->tx_failed && !v->all_sent && v->inflight < XFER_INFLIGHT)
+	while (!v->tx_failed && v->phase < MOVE_RESTORING && v->inflight < XFER_INFLIGHT)
 		if (tx_one(v) < 0)
 			return;
 }
@@ -372,7 +391,7 @@ static void punch_sent(int fd, uint64_t off, uint64_t len)
 /* While the worker dumps: whole pieces of the pages file written so far. */
 void mig_early_pump(struct move *v)
 {
-	if (v->dumped || v->tx_failed || v->early_bad)
+	if (v->phase >= MOVE_SENDING || v->tx_failed || v->early_bad)
 		return;
 	if (v->direct) {
 		copy_pump(v);
@@ -448,7 +467,7 @@ void mig_early_tick(uv_timer_t *t)
 	struct move *v = t->data;
 	mig_early_pump(v);
 	mig_pre_check(v);
-	if (v->dumped || v->tx_failed || v->early_bad)
+	if (v->phase >= MOVE_SENDING || v->tx_failed || v->early_bad)
 		uv_timer_stop(t);
 }
 
@@ -482,7 +501,7 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 		v->new_pid = res->has_pid ? res->pid : 0;
 		if (!res->text || sscanf(res->text, "restore %u ms", &v->restore_ms) != 1)
 			v->restore_ms = 0;
-		v->committed = true;
+		mig_move_set_phase(v, MOVE_COMMITTED);
 		v->t_running = uv_now(the_mig.s->loop);
 		log_info("migrate: %u runs on node %u as pid %u", v->id, v->to, v->new_pid);
 		if (v->h) {
@@ -765,7 +784,7 @@ void mig_move_dumped(struct move *v, const char *spec)
 		mig_move_fail(v, r, e);
 		return;
 	}
-	v->dumped = true;
+	mig_move_set_phase(v, MOVE_SENDING);
 	v->t_dumped = uv_now(the_mig.s->loop);
 	tx_pump(v);
 }

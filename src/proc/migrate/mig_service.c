@@ -250,7 +250,7 @@ static void migsvc_stop(void *state)
 	m->nqueued = 0;
 	while (m->moves) {
 		struct move *v = m->moves;
-		if (v->w && !v->committed)
+		if (v->w && v->phase != MOVE_COMMITTED)
 			mig_conn_send(v->w, MF_ABORT, 0, 0, NULL, 0);
 		v->answered = true;
 		if (v->o.call)

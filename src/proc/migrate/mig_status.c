@@ -39,11 +39,11 @@ static int status_local(uint32_t id, uid_t uid, Krg__Mig__Status *st)
 		return 0;
 	}
 	for (struct move *v = m->moves; v; v = v->next) {
-		if (v->id != id || v->committed)
+		if (v->id != id || v->phase == MOVE_COMMITTED)
 			continue;
 		if (uid != 0 && uid != v->uid)
 			return -EPERM;
-		st->state = !v->dumped ? "copying" : !v->all_sent ? "sending" : "restoring";
+		st->state = (char *)mig_move_phase_name(v->phase); /* protobuf-c fields are not const; only read */
 		st->has_bytes = st->has_to = true;
 		st->bytes = v->bytes;
 		st->to = v->to;

@@ -141,6 +141,17 @@ struct hold {
 	struct kid kids[MIG_MAX_KIDS];
 };
 
+/* Where a move stands. It only goes forward, and only mig_move_set_phase
+ * changes it; failing or being answered is not a
+ * phase (mig_move_fail, answered), nor is its memory going (freed). */
+enum move_phase {
+	MOVE_COPYING,    /* the worker pre-copies, freezes and dumps the process */
+	MOVE_SENDING,    /* dumped (MF_DUMPED): the image goes to the target */
+	MOVE_RESTORING,  /* every piece went out: the target restores it */
+	MOVE_COMMITTED,  /* it runs on the target: the worker makes the original
+			  * the deputy or kills it (MF_COMMIT) */
+};
+
 struct move {
 	struct move *next;
 	uint32_t id, to;
@@ -149,7 +160,8 @@ struct move {
 	gid_t gid;
 	struct conn *w;
 	struct origin o;
-	bool answered, dumped, committed, verdict_sent;
+	enum move_phase phase;    /* changed by mig_move_set_phase only */
+	bool answered, verdict_sent;
 	krg_sched_move_done_fn done;  /* the scheduler's, told the cost once answered; may be NULL */
 	void *done_data;          /* borrowed, the caller's */
 	char dir[256];
@@ -165,7 +177,7 @@ struct move {
 	int fd;
 	uint64_t off, size;
 	size_t inflight, pieces;
-	bool all_sent, tx_failed, req_done;
+	bool tx_failed, req_done;
 	uint32_t new_pid;
 	uint64_t t_start, t_dumped, t_running, bytes;
 	bool counted;            /* in the metrics already (lib/metrics.h) */
@@ -304,3 +316,7 @@ int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn d
 /* What process pid is to the process table (its kind hook): a migrant
  * here, krgd's machinery, or an ordinary process. data: the service. */
 enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *home);
+/* The one place a move's phase changes (enum move_phase): forward only. */
+void mig_move_set_phase(struct move *v, enum move_phase to);
+/* "copying", "sending", "restoring", "committed" (mig.status). */
+const char *mig_move_phase_name(enum move_phase p);

@@ -154,6 +154,77 @@ static int make_state_dir(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/* --daemon: fork before any thread exists; the parent waits until the
+ * child is serving (exit 0) or has refused to start (its status, its
+ * one-line reason already on the shared stderr). -1 in the child, which
+ * goes on (*ready_fd: where to say it serves); else the exit status. */
+static int detach_start(int *ready_fd)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return refuse("cannot detach: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		return refuse("cannot detach: %s", strerror(errno));
+	if (pid > 0) {
+		char c;
+		int status;
+		close(p[1]);
+		if (read(p[0], &c, 1) == 1)
+			return 0;
+		if (waitpid(pid, &status, 0) < 0)
+			return 1;
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	}
+	close(p[0]);
+	*ready_fd = p[1];
+	setsid();
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	return -1;
+}
+
+/* The transport to the other nodes of the config, started (listening and
+ * connecting); no holds the key. 0, or -errno and one line in err. */
+static int start_net(struct daemon *d, const struct krg_config_node *self, struct krg_net_options *no, char *err,
+		     size_t errlen)
+{
+	struct krg_net_peer_addr peers[KRG_MAX_NODES];
+	size_t np = 0;
+	for (size_t i = 0; i < d->cfg.n_nodes; i++) {
+		if (d->cfg.nodes[i].id == d->cfg.node_id)
+			continue;
+		peers[np].id = d->cfg.nodes[i].id;
+		snprintf(peers[np].host, sizeof(peers[np].host), "%s", d->cfg.nodes[i].host);
+		peers[np].port = d->cfg.nodes[i].port;
+		np++;
+	}
+	no->self_id = d->cfg.node_id;
+	no->cluster_name = d->cfg.cluster_name;
+	no->listen_host = self->host;
+	no->listen_port = self->port;
+	no->peers = peers;
+	no->n_peers = np;
+	no->encrypt = d->cfg.encrypt;
+	no->heartbeat_ms = d->cfg.heartbeat_ms;
+	/* Links outlive the membership's verdict: failure_timeout_ms of
+	 * silence, then at most two elections. Until then a silent peer is
+	 * only slow, and its streams wait. */
+	no->dead_after_ms = d->cfg.failure_timeout_ms + 2 * d->cfg.election_timeout_ms;
+	no->request_timeout_ms = d->cfg.request_timeout_ms;
+	no->fatal_cb = fatal_cb;
+	no->data = d;
+	int r = krg_net_new(&d->loop, no, &d->net);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create transport: %s", strerror(-r));
+		return r;
+	}
+	return krg_net_start(d->net, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -199,36 +270,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "krgd: unexpected argument '%s' (see krgd --help)\n", argv[optind]);
 		return 2;
 	}
-	/* --daemon: fork before any thread exists; the parent waits until the
-	 * child is serving (exit 0) or has refused to start (its status, its
-	 * one-line reason already on the shared stderr). */
 	int ready_fd = -1;
-	if (detach) {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC) < 0)
-			return refuse("cannot detach: %s", strerror(errno));
-		pid_t pid = fork();
-		if (pid < 0)
-			return refuse("cannot detach: %s", strerror(errno));
-		if (pid > 0) {
-			char c;
-			int status;
-			close(p[1]);
-			if (read(p[0], &c, 1) == 1)
-				return 0;
-			if (waitpid(pid, &status, 0) < 0)
-				return 1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-		}
-		close(p[0]);
-		ready_fd = p[1];
-		setsid();
-		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			close(fd);
-		}
-	}
+	if (detach && (r = detach_start(&ready_fd)) >= 0)
+		return r;
 	if (krg_fault_check(err, sizeof(err)) < 0)
 		return refuse("%s", err);
 	if (sodium_init() < 0)
@@ -269,36 +313,8 @@ int main(int argc, char **argv)
 	krg_api_server_set_limits(d.api, &lim);
 
 	const struct krg_config_node *self = krg_config_node(&d.cfg, d.cfg.node_id);
-	struct krg_net_peer_addr peers[KRG_MAX_NODES];
-	size_t np = 0;
-	for (size_t i = 0; i < d.cfg.n_nodes; i++) {
-		if (d.cfg.nodes[i].id == d.cfg.node_id)
-			continue;
-		peers[np].id = d.cfg.nodes[i].id;
-		snprintf(peers[np].host, sizeof(peers[np].host), "%s", d.cfg.nodes[i].host);
-		peers[np].port = d.cfg.nodes[i].port;
-		np++;
-	}
-	no.self_id = d.cfg.node_id;
-	no.cluster_name = d.cfg.cluster_name;
-	no.listen_host = self->host;
-	no.listen_port = self->port;
-	no.peers = peers;
-	no.n_peers = np;
-	no.encrypt = d.cfg.encrypt;
-	no.heartbeat_ms = d.cfg.heartbeat_ms;
-	/* Links outlive the membership's verdict: failure_timeout_ms of
-	 * silence, then at most two elections. Until then a silent peer is
-	 * only slow, and its streams wait. */
-	no.dead_after_ms = d.cfg.failure_timeout_ms + 2 * d.cfg.election_timeout_ms;
-	no.request_timeout_ms = d.cfg.request_timeout_ms;
-	no.fatal_cb = fatal_cb;
-	no.data = &d;
-	r = krg_net_new(&d.loop, &no, &d.net);
+	r = start_net(&d, self, &no, err, sizeof(err));
 	sodium_memzero(no.key, sizeof(no.key));
-	if (r < 0)
-		return refuse("cannot create transport: %s", strerror(-r));
-	r = krg_net_start(d.net, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

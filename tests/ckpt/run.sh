@@ -365,7 +365,9 @@ vanish() {
 	else
 		bad "$name: exit $rc, states '$states', image $(ls "$d" | tr '\n' ' '), error: $(cat "$d/err")"
 	fi
-	kill -9 "$pid" 2>/dev/null
+	# Every process of the tree, the victim's orphaned children too: all
+	# of them have this test's ready file on their command line.
+	pkill -9 -f "$d/ready"
 	wait "$pid" 2>/dev/null
 }
 

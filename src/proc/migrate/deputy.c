@@ -123,10 +123,20 @@ int main(int argc, char **argv)
 		} else if (sscanf(argv[i], "%d:%d:%c", &num, &fd, &dir) != 3) {
 			continue;
 		}
-		if (strstr(argv[i], ":tty") && tty < 0)
+		bool is_tty = strstr(argv[i], ":tty") != NULL;
+		if (is_tty && tty < 0)
 			tty = fd;
+		const char *kind = strrchr(argv[i], ':');
+		int stype = kind && kind[1] == 's' ? atoi(kind + 2) : 0;
+		if (stype && p.n + 1 < MIG_MAX_PROXIES) {
+			/* A socket: both directions, as two streams (mig-int.h). */
+			p.p[p.n++] = (struct mig_pfd){ .num = num, .fd = fd, .src = true, .stype = stype, .exact = true };
+			p.p[p.n++] = (struct mig_pfd){ .num = num | MIG_REV, .fd = fcntl(fd, F_DUPFD_CLOEXEC, 1000), .stype = stype,
+						      .exact = true };
+			continue;
+		}
 		/* The migrant reads it: we read ours and send. */
-		p.p[p.n++] = (struct mig_pfd){ .num = num, .fd = fd, .src = dir == 'r' };
+		p.p[p.n++] = (struct mig_pfd){ .num = num, .fd = fd, .src = dir == 'r', .exact = !is_tty };
 	}
 	/* Everything else the original had open is the migrant's now. */
 	int maxfd = (int)sysconf(_SC_OPEN_MAX);
@@ -183,7 +193,9 @@ int main(int argc, char **argv)
 			struct signalfd_siginfo si;
 			ssize_t rn = read(sfd, &si, sizeof(si));
 			if (rn != sizeof(si) || (si.ssi_signo == SIGCONT && worker && (pid_t)si.ssi_pid == worker) ||
-			    original_timer(&si)) {
+			    original_timer(&si) || (si.ssi_signo == SIGPIPE && si.ssi_code == SI_USER && (pid_t)si.ssi_pid == getpid())) {
+				/* ... or our own write into a pipe nobody reads any
+				 * more (the pump tells the migrant's side: EPIPE there). */
 				/* The worker letting us start; a tick of a timer of
 				 * the original (the migrant has its own). */
 			} else if (si.ssi_signo == SIGCHLD) {

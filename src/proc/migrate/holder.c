@@ -83,6 +83,92 @@ static void lazy_end(struct ckpt_lazy *lz, uint32_t id, pid_t pid)
 			 id, (int)pid, (double)st.bytes / 1048576.0, st.secs, (unsigned long long)st.faults, (unsigned long long)st.forks);
 }
 
+/* The migrant runs with the FIFOs of its image at the numbers of the fds
+ * left at home; now each gets what it stood for (docs/migration.md,
+ * "Forwarded fds"):
+ *   - a socket: one end of a socketpair of the same type (both directions,
+ *     message boundaries kept, shutdown and close seen as at home), the
+ *     other end pumped here as two streams (N in, N | MIG_REV out);
+ *   - a pipe or FIFO: the FIFO stays, but our end is reopened read-only or
+ *     write-only instead of the O_RDWR end that kept it from blocking, so
+ *     the migrant closing its end is seen here (end of file, or EPIPE) and
+ *     goes home, and home's going away reaches it the same way. */
+static void forward_fds(struct mig_pump *p, const struct mig_hold *hd, pid_t pid, const char *fifodir)
+{
+	p->holder = true;
+	size_t n0 = p->n;
+	for (size_t i = 0; i < n0 && i < hd->n; i++) {
+		struct mig_pfd *f = &p->p[i];
+		if (hd->tty[i] || f->fd < 0)
+			continue;
+		char path[200];
+		struct stat st;
+		if (hd->stype[i]) {
+			int sv[2], r = -EMFILE;
+			snprintf(path, sizeof(path), "%s/fd%d.sock", fifodir, hd->num[i]);
+			if (p->n < MIG_MAX_PROXIES && socketpair(AF_UNIX, hd->stype[i] | SOCK_CLOEXEC, 0, sv) == 0) {
+				r = mig_fd_install(pid, hd->num[i], sv[1], hd->uid, hd->gid, path);
+				if (fstat(sv[1], &st) < 0)
+					st.st_ino = 0;
+				close(sv[1]);
+				if (r < 0)
+					close(sv[0]);
+			}
+			if (r < 0) {
+				log_error("migration of %u: fd %d of process %d stays a FIFO, not a socket: %s", hd->id, hd->num[i],
+					  (int)pid, strerror(-r));
+				continue;
+			}
+			fcntl(sv[0], F_SETFL, O_NONBLOCK);
+			close(f->fd);
+			*f = (struct mig_pfd){ .num = hd->num[i], .fd = sv[0], .stype = hd->stype[i], .exact = true, .ino = st.st_ino };
+			p->p[p->n++] = (struct mig_pfd){ .num = hd->num[i] | MIG_REV, .fd = fcntl(sv[0], F_DUPFD_CLOEXEC, 0),
+							 .src = true, .stype = hd->stype[i], .exact = true };
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/fd%d", fifodir, hd->num[i]);
+		int fd = open(path, (f->src ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+		if (fd >= 0) {
+			close(f->fd);
+			f->fd = fd;
+		}
+		f->exact = fd >= 0;
+	}
+}
+
+/* It moves on: what we wrote into its sockets that it has not read is
+ * taken back out of them (it is frozen, dumped) and goes to its next node
+ * through home, like the input queued here. */
+static void take_back_unread(int sock, const struct mig_pump *p, pid_t pid, int pfd)
+{
+	static uint8_t in[MIG_CHUNK];
+	char dp[64], lp[320], link[64];
+	snprintf(dp, sizeof(dp), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dp);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		snprintf(lp, sizeof(lp), "%s/%s", dp, e->d_name);
+		ssize_t k = readlink(lp, link, sizeof(link) - 1);
+		unsigned long ino;
+		if (k <= 0 || (link[k] = 0, sscanf(link, "socket:[%lu]", &ino) != 1))
+			continue;
+		for (size_t i = 0; i < p->n; i++) {
+			const struct mig_pfd *f = &p->p[i];
+			if (!f->stype || f->src || f->ino != ino)
+				continue;
+			int mine = (int)syscall(SYS_pidfd_getfd, pfd, atoi(e->d_name), 0);
+			while (mine >= 0 && (k = recv(mine, in, sizeof(in), MSG_DONTWAIT)) >= 0 && (k > 0 || f->stype != SOCK_STREAM))
+				mig_send(sock, MF_BACK, f->num, 0, in, (size_t)k);
+			if (mine >= 0)
+				close(mine);
+			f = NULL;
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE };
@@ -272,6 +358,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			}
 		}
 	}
+	forward_fds(&p, hd, pid, fifodir);
 	mig_send(sock, MF_RESTORED, restore_ms, pid, NULL, 0); /* fd: how long the restore took, ms */
 	/* Only now: freeing a large image's tmpfs pages takes a while, and
 	 * the source keeps the process frozen until it hears the above. */
@@ -406,6 +493,13 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 				mig_pump_drain(&p, false);
 				/* Input it did not read: queued here, or in its terminal. */
 				mig_pump_return(&p, MF_BACK);
+				take_back_unread(sock, &p, pid, pfd);
+				/* Its ends close with it: no end of file goes home. */
+				for (size_t i = 0; i < p.n; i++)
+					if (p.p[i].fd >= 0) {
+						close(p.p[i].fd);
+						p.p[i].fd = -1;
+					}
 				static uint8_t in[MIG_CHUNK];
 				ssize_t k;
 				while (slave >= 0 && tty_in >= 0 && (k = read(slave, in, sizeof(in))) > 0)

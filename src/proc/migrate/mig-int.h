@@ -29,13 +29,18 @@
 #define MIG_WINDOW (1u << 20)        /* unacknowledged bytes per proxied fd */
 #define MIG_ACK_BATCH (128u << 10)
 #define MIG_MAX_PROXIES 64
+/* A proxied socket is two streams: its number N carries what home's end
+ * receives (home -> migrant), N | MIG_REV what the migrant sends. */
+#define MIG_REV (1 << 24)
 #define MIG_GOT_WAIT_MS 300  /* pre-copy: longest wait for the target's mig.got once a round is written */
 #define MIG_FIFO_DIR "/run/krg/mig"  /* FIFOs standing in for proxied fds: MIG_FIFO_DIR/<id>/fd<N> */
 
 enum mig_frame_type {
 	MF_HELLO = 1,     /* deputy -> krgd: data = token (16 bytes), arg = id */
 	MF_DATA,          /* both ways: fd, data */
-	MF_EOF,           /* both ways: fd */
+	MF_EOF,           /* both ways: fd. From the reading end: end of the data (arg 1: a socket's peer shut
+			     its sending side but keeps it open, 0: closed). From the writing end (the
+			     stream's reader is gone: EPIPE): its reading end closes too */
 	MF_ACK,           /* both ways: fd, arg = bytes written */
 	MF_SIG,           /* deputy -> krgd, krgd -> holder: arg = signal */
 	MF_EXIT,          /* holder -> krgd, krgd -> deputy: arg = wait status */
@@ -106,6 +111,10 @@ struct mig_pfd {
 	bool src;             /* we read fd and send DATA; else we write DATA into fd */
 	bool eof_sent;
 	bool eof_pending;     /* close once the queue is written */
+	bool eof_half;        /* ... a socket: with shutdown(SHUT_WR) first */
+	bool exact;           /* not a terminal: a reader gone at one end closes the other's (EPIPE goes through) */
+	unsigned long ino;    /* holder, a socket: the inode of the migrant's end */
+	int stype;            /* 0, or a socket's type (SOCK_STREAM...): one message per frame, both directions */
 	size_t unacked;       /* src: sent, not acknowledged */
 	size_t to_ack;        /* dst: written, not acknowledged yet */
 	struct mig_qbuf *qh, *qt;
@@ -117,6 +126,7 @@ struct mig_pump {
 	size_t n;
 	bool out_enabled;     /* src fds are read only when true */
 	bool small_writes;    /* dst fds may be blocking: write at most PIPE_BUF after POLLOUT */
+	bool holder;          /* the migrant's side: its socketpair ends are ours alone (shutdown on EOF) */
 };
 
 /* Handle one received frame if it is pump business (DATA, EOF, ACK): 1;

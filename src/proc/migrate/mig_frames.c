@@ -13,7 +13,7 @@ static void io_from_local(uint32_t to, uint32_t id, bool up, const struct mig_hd
 	if (h->type == MF_DATA)
 		io.has_data = true, io.data.data = (uint8_t *)data, io.data.len = len;
 	else if (h->type == MF_EOF)
-		io.has_eof = io.eof = true;
+		io.has_eof = io.eof = true, io.has_ack = h->arg != 0, io.ack = (uint32_t)h->arg; /* 1: a socket shut, not closed */
 	else
 		io.has_ack = true, io.ack = (uint32_t)h->arg;
 	mig_send_io(to, "mig.io", &io, true);

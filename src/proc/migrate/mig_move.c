@@ -738,6 +738,8 @@ void mig_move_dumped(struct move *v, const char *spec)
 		px[np].fd = (uint32_t)v->h->num[i];
 		px[np].reads = v->h->reads[i];
 		px[np].has_tty = px[np].tty = v->h->tty[i];
+		if (v->h->stype[i])
+			px[np].has_sock_type = true, px[np].sock_type = (uint32_t)v->h->stype[i];
 		pp[np] = &px[np];
 		np++;
 	}
@@ -745,7 +747,7 @@ void mig_move_dumped(struct move *v, const char *spec)
 		int num, keep, k = 0;
 		unsigned rows = 0, cols = 0;
 		char dir, kind[8];
-		if (sscanf(s, "%d:%d:%c:%7[a-z-]:%ux%u%n", &num, &keep, &dir, kind, &rows, &cols, &k) != 6)
+		if (sscanf(s, "%d:%d:%c:%7[a-z0-9-]:%ux%u%n", &num, &keep, &dir, kind, &rows, &cols, &k) != 6)
 			break;
 		/* A terminal of a migrant here shows up again (a pty is refused
 		 * by the dump): it replaces the entry its holder had. */
@@ -753,8 +755,15 @@ void mig_move_dumped(struct move *v, const char *spec)
 		for (size_t i = 0; i < np; i++)
 			if (px[i].fd == (uint32_t)num)
 				at = i;
+		/* A forwarded socket of a migrant here is refused by the dump as
+		 * well: it stays the socket it stands for. */
+		uint32_t st = at < np && px[at].has_sock_type ? px[at].sock_type : 0;
+		if (kind[0] == 's')
+			st = (uint32_t)atoi(kind + 1);
 		krg__mig__proxy__init(&px[at]);
 		px[at].fd = (uint32_t)num;
+		if (st)
+			px[at].has_sock_type = true, px[at].sock_type = st;
 		px[at].reads = dir == 'r';
 		px[at].has_tty = px[at].tty = !strcmp(kind, "tty");
 		if (rows && cols)

@@ -87,6 +87,8 @@ static void rx_try_start(struct rx *x)
 		hd.tty[hd.n] = x->has_tty && x->tty;
 		if (hd.tty[hd.n] && x->has_rows && x->has_cols && x->rows < 65536 && x->cols < 65536)
 			hd.rows = x->rows, hd.cols = x->cols;
+		hd.stype[hd.n] = x->has_sock_type && (x->sock_type == SOCK_STREAM || x->sock_type == SOCK_DGRAM ||
+						      x->sock_type == SOCK_SEQPACKET) ? (int)x->sock_type : 0;
 		hd.reads[hd.n++] = x->reads;
 	}
 	snprintf(hd.ghost, sizeof(hd.ghost), "%s", m->ghost);
@@ -162,6 +164,7 @@ static void rx_try_start(struct rx *x)
 	memcpy(h->num, hd.num, sizeof(h->num));
 	memcpy(h->reads, hd.reads, sizeof(h->reads));
 	memcpy(h->tty, hd.tty, sizeof(h->tty));
+	memcpy(h->stype, hd.stype, sizeof(h->stype));
 	h->nkids = hd.nkids;
 	for (size_t i = 0; i < hd.nkids; i++) {
 		h->kids[i] = (struct kid){ .home = hd.kid_home[i], .as = hd.kid_as[i], .has_ids = hd.kid_ids[i],

@@ -137,6 +137,7 @@ struct hold {
 	int num[MIG_MAX_PROXIES];
 	bool reads[MIG_MAX_PROXIES];
 	bool tty[MIG_MAX_PROXIES];
+	int stype[MIG_MAX_PROXIES];
 	size_t nkids;              /* children left at home: ghosts here */
 	struct kid kids[MIG_MAX_KIDS];
 };

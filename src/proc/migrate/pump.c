@@ -93,6 +93,36 @@ static int send_ack(struct mig_pump *p, struct mig_pfd *f, bool force)
 	return mig_send(p->sock, MF_ACK, f->num, (int64_t)n, NULL, 0);
 }
 
+/* The data of a dst stream ended and all of it is written: a socket's
+ * peer gets end of file (shutdown: the holder's socketpair end is the
+ * migrant's peer alone; home's real socket only if the migrant shut it
+ * without closing it, since other processes at home may hold it too). */
+static void dst_end(struct mig_pump *p, struct mig_pfd *f)
+{
+	if (f->stype && f->fd >= 0 && (p->holder || f->eof_half))
+		shutdown(f->fd, SHUT_WR);
+	pfd_close(f);
+}
+
+/* A dst stream's reader went away (EPIPE, or POLLERR/POLLHUP): what is
+ * queued is dropped (acknowledged, so the other end does not wait for
+ * it) and the other end closes its reading side, so the writer there
+ * gets EPIPE too. */
+static int reader_gone(struct mig_pump *p, struct mig_pfd *f)
+{
+	size_t left = 0;
+	for (struct mig_qbuf *q = f->qh; q; q = q->next)
+		left += q->len - q->off;
+	f->to_ack += left;
+	pfd_close(f);
+	int r = send_ack(p, f, true);
+	if (r == 0 && f->exact && !f->eof_sent) {
+		f->eof_sent = true;
+		r = mig_send(p->sock, MF_EOF, f->num, 0, NULL, 0);
+	}
+	return r;
+}
+
 int mig_pump_frame(struct mig_pump *p, const struct mig_hdr *h, const uint8_t *data, size_t len)
 {
 	if (h->type != MF_DATA && h->type != MF_EOF && h->type != MF_ACK)
@@ -106,8 +136,17 @@ int mig_pump_frame(struct mig_pump *p, const struct mig_hdr *h, const uint8_t *d
 	} else if (h->type == MF_EOF) {
 		if (!f->src) {
 			f->eof_pending = true;
+			f->eof_half = h->arg == 1;
 			if (!f->qh)
-				pfd_close(f);
+				dst_end(p, f);
+		} else if (f->fd >= 0 && f->exact) {
+			/* Nobody reads this stream at the other end any more:
+			 * neither do we (the writer here gets EPIPE once no other
+			 * reader holds it). */
+			if (f->stype && p->holder)
+				shutdown(f->fd, SHUT_RD);
+			f->eof_sent = true;
+			pfd_close(f);
 		}
 	} else if (!f->src) {
 		if (f->fd < 0) {
@@ -144,7 +183,9 @@ size_t mig_pump_pollfds(struct mig_pump *p, struct pollfd *pfd, size_t max, size
 			ev = POLLIN;
 		else if (!f->src && f->qh)
 			ev = POLLOUT;
-		if (!ev)
+		/* Nothing to write: still watched for its reader going away
+		 * (POLLERR/POLLHUP come whatever the events). */
+		if (!ev && !(!f->src && f->exact && p->out_enabled))
 			continue;
 		pfd[k] = (struct pollfd){ .fd = f->fd, .events = ev };
 		map[k++] = i;
@@ -152,21 +193,36 @@ size_t mig_pump_pollfds(struct mig_pump *p, struct pollfd *pfd, size_t max, size
 	return k;
 }
 
+/* A socket read 0: end of file, or (seqpacket, datagram) an empty
+ * message? And was it closed, or only shut for sending (arg of MF_EOF)? */
+static bool sock_ended(int fd, int stype, bool *half)
+{
+	struct pollfd q = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	if (poll(&q, 1, 0) < 0)
+		q.revents = POLLHUP;
+	*half = !(q.revents & (POLLHUP | POLLERR));
+	return stype == SOCK_STREAM || (stype != SOCK_DGRAM && (q.revents & (POLLRDHUP | POLLHUP | POLLERR)));
+}
+
 static int read_some(struct mig_pump *p, struct mig_pfd *f, bool *empty)
 {
 	static uint8_t buf[MIG_CHUNK];
-	ssize_t n = read(f->fd, buf, sizeof(buf));
+	/* A socket: one message at a time (its boundaries are the frames'). */
+	ssize_t n = f->stype ? recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT) : read(f->fd, buf, sizeof(buf));
 	*empty = false;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		*empty = true;
 		return 0;
 	}
+	bool half = false;
+	if (n == 0 && f->stype && !sock_ended(f->fd, f->stype, &half))
+		return mig_send(p->sock, MF_DATA, f->num, 0, NULL, 0);
 	if (n <= 0) {
 		/* End (or an error, which ends it as well). */
 		f->eof_sent = true;
 		pfd_close(f);
 		*empty = true;
-		return mig_send(p->sock, MF_EOF, f->num, 0, NULL, 0);
+		return mig_send(p->sock, MF_EOF, f->num, half, NULL, 0);
 	}
 	f->unacked += (size_t)n;
 	return mig_send(p->sock, MF_DATA, f->num, 0, buf, (size_t)n);
@@ -182,24 +238,22 @@ int mig_pump_ready(struct mig_pump *p, size_t idx, short revents)
 		return read_some(p, f, &empty);
 	}
 	struct mig_qbuf *b = f->qh;
+	if (!(revents & POLLOUT) && (revents & (POLLERR | POLLHUP)))
+		return reader_gone(p, f);
 	if (!b)
 		return 0;
 	size_t want = b->len - b->off;
-	if (p->small_writes && want > PIPE_BUF)
+	if (p->small_writes && want > PIPE_BUF && !f->stype)
 		want = PIPE_BUF;
-	ssize_t n = write(f->fd, b->data + b->off, want);
+	/* A socket: the whole message at once (never blocks, no SIGPIPE). */
+	ssize_t n = f->stype ? send(f->fd, b->data + b->off, want, MSG_DONTWAIT | MSG_NOSIGNAL)
+			     : write(f->fd, b->data + b->off, want);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
-	if (n < 0) {
-		/* The reader went away: what is queued is dropped (acknowledged,
-		 * so the other end does not wait for it). */
-		size_t left = 0;
-		for (struct mig_qbuf *q = f->qh; q; q = q->next)
-			left += q->len - q->off;
-		f->to_ack += left;
-		pfd_close(f);
-		return send_ack(p, f, true);
-	}
+	if (n < 0 && errno == EMSGSIZE)
+		n = (ssize_t)want; /* larger than the socket takes: dropped, as its sender's would be */
+	if (n < 0)
+		return reader_gone(p, f);
 	b->off += (size_t)n;
 	f->to_ack += (size_t)n;
 	if (b->off == b->len) {
@@ -210,7 +264,7 @@ int mig_pump_ready(struct mig_pump *p, size_t idx, short revents)
 	}
 	int r = send_ack(p, f, !f->qh);
 	if (!f->qh && f->eof_pending)
-		pfd_close(f);
+		dst_end(p, f);
 	return r;
 }
 

@@ -31,6 +31,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,7 @@ struct prox {
 	int keep;     /* where the original is kept (for the deputy) */
 	bool reads;
 	bool tty;
+	int stype;        /* a socket: its type (forwarded as a socketpair end of that type) */
 	char tpath[64];   /* a terminal is not kept open in the process (the dump would take it): reopened by path */
 	unsigned rows, cols;
 	bool cloexec;
@@ -279,6 +282,11 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 			px[i].wslave = dup;
 			fcntl(dup, F_SETFD, FD_CLOEXEC);
 		} else if (dup >= 0) {
+			int t = 0;
+			socklen_t tl = sizeof(t);
+			if (getsockopt(dup, SOL_SOCKET, SO_TYPE, &t, &tl) == 0 &&
+			    (t == SOCK_STREAM || t == SOCK_DGRAM || t == SOCK_SEQPACKET))
+				px[i].stype = t;
 			close(dup);
 		}
 		if (pfd >= 0)
@@ -326,6 +334,99 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 	inj_detach(&j);
 	if (r < 0)
 		snprintf(err, errlen, "process %d: setting up its proxied fds: %s", pid, strerror(-r));
+	return r;
+}
+
+int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char *sockpath)
+{
+	int fl = fd_flags(pid, num);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(sockpath) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sockpath);
+	unlink(sockpath);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return -errno;
+	/* Only the migrant's user may connect (and we check it is the migrant). */
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chown(sockpath, uid, gid) < 0 || chmod(sockpath, 0600) < 0 ||
+	    listen(l, 1) < 0) {
+		int e = -errno;
+		close(l);
+		unlink(sockpath);
+		return e;
+	}
+	struct inj j;
+	int r = inj_attach(&j, pid);
+	long scratch = r < 0 ? r : inj_call(&j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (scratch < 0 && scratch > -4096) {
+		inj_detach(&j);
+		close(l);
+		unlink(sockpath);
+		return (int)scratch;
+	}
+	/* scratch: the address, then at +256 one byte of data, at +512 the
+	 * control buffer, at +1024 the msghdr and its iovec. */
+	uint64_t at = (uint64_t)scratch;
+	long s = -1, k = -1;
+	int c = -1;
+	r = inj_poke(&j, at, &sa, sizeof(sa));
+	if (r == 0 && (s = inj_call(&j, SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, 0)) < 0)
+		r = (int)s;
+	long v = r < 0 ? r : inj_call(&j, SYS_connect, s, (long)at, sizeof(sa), 0, 0, 0);
+	if (r == 0 && v < 0)
+		r = (int)v;
+	struct ucred cr;
+	socklen_t crl = sizeof(cr);
+	if (r == 0 && ((c = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
+		       getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0 || cr.pid != pid))
+		r = -EPERM;
+	if (r == 0) {
+		char one = 'f';
+		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } cm;
+		memset(&cm, 0, sizeof(cm));
+		struct iovec iov = { &one, 1 };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+		struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
+		ch->cmsg_level = SOL_SOCKET;
+		ch->cmsg_type = SCM_RIGHTS;
+		ch->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(ch), &fd, sizeof(int));
+		if (sendmsg(c, &m, MSG_NOSIGNAL) != 1)
+			r = -errno;
+		/* The same msghdr in the migrant, pointing into scratch. */
+		struct iovec riov = { (void *)(uintptr_t)(at + 256), 1 };
+		struct msghdr rm = { .msg_iov = (void *)(uintptr_t)(at + 1024 + 64), .msg_iovlen = 1,
+				     .msg_control = (void *)(uintptr_t)(at + 512), .msg_controllen = sizeof(cm.b) };
+		if (r == 0 && ((r = inj_poke(&j, at + 1024, &rm, sizeof(rm))) < 0 || (r = inj_poke(&j, at + 1024 + 64, &riov, sizeof(riov))) < 0))
+			r = -EIO;
+		if (r == 0 && (v = inj_call(&j, SYS_recvmsg, s, (long)(at + 1024), MSG_CMSG_CLOEXEC, 0, 0, 0)) != 1)
+			r = v < 0 ? (int)v : -EIO;
+		struct iovec li = { cm.b, sizeof(cm.b) }, ri = { (void *)(uintptr_t)(at + 512), sizeof(cm.b) };
+		if (r == 0 && process_vm_readv(j.tgid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cm.b))
+			r = -EIO;
+		ch = (struct cmsghdr *)cm.b;
+		if (r == 0 && (ch->cmsg_type != SCM_RIGHTS || ch->cmsg_len != CMSG_LEN(sizeof(int))))
+			r = -EIO;
+		int got = -1;
+		if (r == 0)
+			memcpy(&got, CMSG_DATA(ch), sizeof(int));
+		k = got;
+	}
+	if (r == 0 && (v = inj_call(&j, SYS_dup3, k, num, fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0)) < 0)
+		r = (int)v;
+	if (r == 0 && fl > 0 && (fl & O_NONBLOCK))
+		inj_call(&j, SYS_fcntl, num, F_SETFL, O_NONBLOCK, 0, 0, 0);
+	if (k >= 0)
+		inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+	if (s >= 0)
+		inj_call(&j, SYS_close, s, 0, 0, 0, 0, 0);
+	inj_call(&j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
+	inj_detach(&j);
+	if (c >= 0)
+		close(c);
+	close(l);
+	unlink(sockpath);
 	return r;
 }
 
@@ -440,10 +541,47 @@ static bool deputy_has_ttys(pid_t pid, const struct prox *px, size_t n)
 	return true;
 }
 
+/* An fd that stays here and cannot be forwarded to the node the process
+ * goes to (docs/migration.md, "Forwarded fds"): a listening socket (its
+ * accept() would need the socket itself), a socket of another type
+ * (SOCK_RAW, SOCK_RDM...). true with one line in why naming it. */
+static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whylen)
+{
+	char path[64], link[256];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0 || (link[n] = 0, strncmp(link, "socket:", 7)))
+		return false;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int dup = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	if (pfd >= 0)
+		close(pfd);
+	if (dup < 0)
+		return false;
+	int listening = 0, type = 0, dom = 0;
+	socklen_t l1 = sizeof(listening), l2 = sizeof(type), l3 = sizeof(dom);
+	getsockopt(dup, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l1);
+	getsockopt(dup, SOL_SOCKET, SO_TYPE, &type, &l2);
+	getsockopt(dup, SOL_SOCKET, SO_DOMAIN, &dom, &l3);
+	close(dup);
+	const char *fam = dom == AF_UNIX ? "unix" : dom == AF_INET ? "TCP/IPv4" : dom == AF_INET6 ? "TCP/IPv6" : "socket";
+	if (dom == AF_INET || dom == AF_INET6)
+		fam = type == SOCK_DGRAM ? (dom == AF_INET ? "UDP/IPv4" : "UDP/IPv6") : fam;
+	if (listening)
+		snprintf(why, whylen, "process %u: fd %d (%s %s, listening) stays on this node and cannot be forwarded: "
+			 "accept() on it would need the socket itself", id, fd, fam, link);
+	else if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
+		snprintf(why, whylen, "process %u: fd %d (%s %s of type %d) stays on this node and cannot be forwarded",
+			 id, fd, fam, link, type);
+	else
+		return false;
+	return true;
+}
+
 /* The fds the dump refused, to proxy: each must be the process's own
  * (not a copy of ours) and of a kind the deputy can proxy. -1 when any
  * refusal is of another kind, or names another process. */
-static int take_refused(const struct ckpt_error *ce, pid_t pid, struct prox *px, size_t *n)
+static int take_refused(const struct ckpt_error *ce, pid_t pid, uint32_t id, struct prox *px, size_t *n, char *why, size_t whylen)
 {
 	size_t n0 = *n;
 	bool refused_ours = false;
@@ -460,6 +598,8 @@ static int take_refused(const struct ckpt_error *ce, pid_t pid, struct prox *px,
 			refused_ours = true;
 			continue;
 		}
+		if (rf->pid == pid && why && unforwardable(pid, id, rf->fd, why, whylen))
+			return -1;
 		if (rf->pid != pid || !proxyable(pid, rf->fd) || *n >= MIG_MAX_PROXIES)
 			return -1;
 		px[(*n)++] = (struct prox){ .num = rf->fd, .keep = -1, .hold = -1, .wslave = -1 };
@@ -765,8 +905,9 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		r = ckpt_dump(pid, w->dir, &o, &ce);
 		if (r < 0) {
 			size_t n0 = np;
-			if (take_refused(&ce, pid, px, &np) < 0) {
-				snprintf(err, sizeof(err), "%s", ce.msg);
+			char why[512] = "";
+			if (take_refused(&ce, pid, w->id, px, &np, why, sizeof(why)) < 0) {
+				snprintf(err, sizeof(err), "%s", why[0] ? why : ce.msg);
 			} else {
 				mkdir(MIG_FIFO_DIR, 0755);
 				mkdir(fifodir, 0755);
@@ -805,9 +946,14 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	test_hold(w->id);
 	char spec[2048] = "";
 	size_t sl = 0;
-	for (size_t i = 0; i < np; i++)
+	for (size_t i = 0; i < np; i++) {
+		char kind[8];
+		snprintf(kind, sizeof(kind), "%s", px[i].tty ? "tty" : "-");
+		if (px[i].stype && !px[i].tty)
+			snprintf(kind, sizeof(kind), "s%d", px[i].stype);
 		sl += (size_t)snprintf(spec + sl, sizeof(spec) - sl, "%s%d:%d:%c:%s:%ux%u", i ? " " : "", px[i].num,
-				       px[i].keep, px[i].reads ? 'r' : 'w', px[i].tty ? "tty" : "-", px[i].rows, px[i].cols);
+				       px[i].keep, px[i].reads ? 'r' : 'w', kind, px[i].rows, px[i].cols);
+	}
 	mig_send(sock, MF_DUMPED, 0, (int64_t)carried, spec, strlen(spec));
 
 	/* Wait for the verdict (late reports of pre-copied pages: too late). */
@@ -841,8 +987,8 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 			if (px[i].keep < 0 && px[i].tty)
 				snprintf(ps[i], sizeof(ps[i]), "%d:@%s:%c:tty", px[i].num, px[i].tpath, px[i].reads ? 'r' : 'w');
 			else
-				snprintf(ps[i], sizeof(ps[i]), "%d:%d:%c:%s", px[i].num, px[i].keep, px[i].reads ? 'r' : 'w',
-					 px[i].tty ? "tty" : "-");
+				snprintf(ps[i], sizeof(ps[i]), "%d:%d:%c:%s%.0d", px[i].num, px[i].keep, px[i].reads ? 'r' : 'w',
+					 px[i].tty ? "tty" : px[i].stype ? "s" : "-", px[i].tty ? 0 : px[i].stype);
 			argv[ac++] = ps[i];
 		}
 		argv[ac] = NULL;

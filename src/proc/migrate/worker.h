@@ -32,6 +32,7 @@ struct mig_hold {
 	int num[MIG_MAX_PROXIES];
 	bool reads[MIG_MAX_PROXIES];
 	bool tty[MIG_MAX_PROXIES];          /* these share one pty, made here */
+	int stype[MIG_MAX_PROXIES];         /* a socket at home (its type): the migrant gets a socketpair end of that type */
 	unsigned rows, cols;
 	size_t nkids;                       /* children left at home: a ghost each (ghost.c) */
 	pid_t kid_home[MIG_MAX_KIDS];       /* the child's pid at home */
@@ -57,3 +58,8 @@ unsigned long long mig_timer_signals(pid_t pid);
 /* In the running process pid: fds nums[] become opens of path (O_RDWR,
  * their O_NONBLOCK and close-on-exec kept). 0 or -errno. */
 int mig_fd_replace(pid_t pid, const int *nums, size_t n, const char *path);
+/* In the running process pid: fd num becomes a copy of our fd (passed
+ * through a socket bound at sockpath for the while, which only the
+ * process's uid/gid may connect to), its O_NONBLOCK and close-on-exec
+ * kept. 0 or -errno. */
+int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char *sockpath);

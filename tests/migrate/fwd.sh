@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Fds that stay home while their process migrates are forwarded, not
+# replaced (issue 14 item 13, docs/migration.md "Forwarded fds"), on a
+# 3-node vcluster with fwd.py: a parent stays on node 1, its child is
+# migrated to node 2 (and in a second run on to node 3), then
+#   pipes:   end of file and EPIPE go through both ways, exactly when the
+#            last end closes (before: the reader at home hung for ever);
+#   sockets: seqpacket, datagram and stream socketpairs keep their type,
+#            their message boundaries, both directions, shutdown and close
+#            (before: a one-way FIFO, read gave EBADF);
+#   listen:  a listening TCP socket cannot be forwarded: krg migrate
+#            refuses, naming the process and the fd, and it goes on at
+#            home, accepting.
+# Usage (root, under the vcluster lock): fwd.sh [CASE...]
+PREFIX=mfwd${KRG_VC_SUFFIX:-}
+. "$KRG_SOURCE_DIR/tests/cluster/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+HERE=$KRG_SOURCE_DIR/tests/migrate
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets listen)
+start_cluster 3
+on 1 krgadm sched disable mosix >/dev/null
+W=$(mktemp -d "$KRG_BUILD_DIR/migrate-fwd.XXXXXX")
+chmod 755 "$W"
+trap 'rc=$?; rm -rf "$W"; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; exit $rc' EXIT
+
+# pair MODE NODE...: the child migrated to each NODE in turn, then both
+# sides check.
+pair() {
+	local mode=$1 d=$W/$1.$#
+	shift
+	mkdir -p "$d"
+	on 1 "$KRG" run -n 1 -- python3 "$HERE/fwd.py" "$d" "$mode" &
+	local run=$!
+	wait_for 15 "fwd.py $mode ready" test -e "$d/ready"
+	local id=$(((1 << 22) | $(cat "$d/pid"))) n at
+	for n in "$@"; do
+		on 1 "$KRG" migrate "$id" "$n" || fail "$mode: migrate the child to node $n"
+		at=$(on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+print([p['node'] for p in json.load(sys.stdin)['processes'] if p['id'] == $id][0])")
+		[ "$at" = "$n" ] || fail "$mode: the child runs on node '$at', not $n"
+	done
+	touch "$d/go"
+	local rc=0
+	wait $run || rc=$?
+	grep -q '^PASS' "$d/result" 2>/dev/null || fail "$mode ($*): at home: $(cat "$d/result" 2>&1)"
+	grep -q '^PASS' "$d/kid" 2>/dev/null || fail "$mode ($*): the migrant: $(cat "$d/kid" 2>&1)"
+	[ $rc = 0 ] || fail "$mode ($*): exit $rc"
+}
+
+pipes() {
+	pair pipes 2
+	pair pipes 2 3
+	echo "ok   pipes (child on node 2, then on node 3): the migrant's close is end of file at home, home's close end of file there, a reader gone EPIPE"
+}
+
+sockets() {
+	pair sockets 2
+	pair sockets 2 3
+	echo "ok   (child on node 2, then on node 3) socketpairs (seqpacket, datagram, stream): types, boundaries, both directions, shutdown, close"
+}
+
+listen() {
+	local d=$W/listen
+	mkdir -p "$d"
+	on 1 "$KRG" run -n 1 -- python3 "$HERE/fwd.py" "$d" listen &
+	local run=$!
+	wait_for 15 "fwd.py listen ready" test -e "$d/ready"
+	local id=$(((1 << 22) | $(cat "$d/pid"))) fd=$(cat "$d/fd") out rc=0
+	out=$(on 1 "$KRG" migrate "$id" 2 2>&1) || rc=$?
+	[ $rc != 0 ] || fail "listen: krg migrate of a process with a listening socket succeeded"
+	echo "$out" | grep -q "process $id: fd $fd (TCP/IPv4 socket:\[[0-9]*\], listening) stays on this node and cannot be forwarded" ||
+		fail "listen: krg migrate did not name the process and its listening fd: $out"
+	[ "$(echo "$out" | wc -l)" = 1 ] || fail "listen: more than one line: $out"
+	touch "$d/go"
+	local got
+	got=$(on 1 python3 -c "import socket; s = socket.create_connection(('127.0.0.1', $(cat "$d/port")), 10); print(s.recv(64).decode().strip())") ||
+		fail "listen: cannot connect to it at home after the refusal"
+	[ "$got" = served ] || fail "listen: the server answered '$got'"
+	rc=0
+	wait $run || rc=$?
+	[ $rc = 0 ] && grep -q '^PASS' "$d/result" || fail "listen: exit $rc: $(cat "$d/result" 2>&1)"
+	echo "ok   listen: refused by name ($out), the server goes on accepting at home"
+}
+
+for c in "${cases[@]}"; do
+	"$c"
+done
+echo PASS

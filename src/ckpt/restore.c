@@ -722,6 +722,37 @@ void ckpt_pidns_finish(struct ckpt_pidns *ns, int status)
 	ns->reaper = 0;
 }
 
+/* What this machine and this caller can restore: the CPU's FPU state
+ * format, and never more credentials than the image's directory owner. */
+static int check_image(const char *dir, const Krg__Ckpt__Inventory *inv, const struct rproc *ps, size_t n,
+		       struct ckpt_error *err)
+{
+	int r = 0;
+	if (inv->xsave_size != ckpt_xsave_size() || (inv->has_xcr0 && (inv->xcr0 & ~ckpt_xcr0()))) {
+		r = ckpt_fail(err, EOPNOTSUPP, "image %s: FPU state from a CPU with other features (XSAVE %u bytes, xcr0 %#llx; here %zu, %#llx)", dir,
+			      inv->xsave_size, (unsigned long long)inv->xcr0, ckpt_xsave_size(), (unsigned long long)ckpt_xcr0());
+		return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].img->core && (r = check_owner(dir, ps[i].img->core, err)) < 0)
+			return r;
+	return 0;
+}
+
+/* krg's IPC filter before anything forks or clones: they inherit it. */
+static int ipc_filter_first(struct rproc *ps, size_t n, int32_t root_pid, int *ipc_lfd, struct ckpt_error *err)
+{
+	int r = 0;
+	for (size_t i = 1; i < n; i++)
+		if (ps[i].img->core && ps[i].img->core->ipc_intercepted && !(ps[0].img->core && ps[0].img->core->ipc_intercepted)) {
+			r = ckpt_fail(err, EBADMSG, "image: process %d has krg's IPC filter but the root %d has not", ps[i].img->info->pid, root_pid);
+			return r;
+		}
+	if (ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, ipc_lfd, err)) < 0)
+		return r;
+	return 0;
+}
+
 /* The tree's shape first, while every process is only a shell: each
  * forked by its parent with its own pid, a session leader making its
  * session before its children inherit it. ps[0] is forked already. */
@@ -862,14 +893,8 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	const Krg__Ckpt__Inventory *inv = img.inv;
 	const int32_t root_pid = inv->root_pid;
 	bool tree = n > 1;
-	if (inv->xsave_size != ckpt_xsave_size() || (inv->has_xcr0 && (inv->xcr0 & ~ckpt_xcr0()))) {
-		r = ckpt_fail(err, EOPNOTSUPP, "image %s: FPU state from a CPU with other features (XSAVE %u bytes, xcr0 %#llx; here %zu, %#llx)", dir,
-			      inv->xsave_size, (unsigned long long)inv->xcr0, ckpt_xsave_size(), (unsigned long long)ckpt_xcr0());
+	if ((r = check_image(dir, inv, ps, n, err)) < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (ps[i].img->core && (r = check_owner(dir, ps[i].img->core, err)) < 0)
-			goto out;
 	uint64_t helper = ckpt_mm_helper_addr(mms, nlive, HELPER_PAGES * CKPT_PAGE);
 	if (!helper) {
 		r = ckpt_fail(err, ENOMEM, "no free address for the restore helper page");
@@ -928,14 +953,8 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		r = ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
 		goto kill;
 	}
-	/* krg's IPC filter before anything forks or clones: they inherit it. */
 	bool want_ipc = o && o->ipc_listener;
-	for (size_t i = 1; want_ipc && i < n; i++)
-		if (ps[i].img->core && ps[i].img->core->ipc_intercepted && !(ps[0].img->core && ps[0].img->core->ipc_intercepted)) {
-			r = ckpt_fail(err, EBADMSG, "image: process %d has krg's IPC filter but the root %d has not", ps[i].img->info->pid, root_pid);
-			goto kill;
-		}
-	if (want_ipc && ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, &ipc_lfd, err)) < 0)
+	if (want_ipc && (r = ipc_filter_first(ps, n, root_pid, &ipc_lfd, err)) < 0)
 		goto kill;
 	if ((r = shape_tree(ps, n, &app, ns != NULL, replace_tty, helper, tracees, live_inner, err)) < 0)
 		goto kill;

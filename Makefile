@@ -43,6 +43,7 @@ bench: all
 	bash bench/migrate-fd $(BUILD)
 	bash bench/sched $(BUILD)
 	bash bench/load $(BUILD)
+	bash bench/ipc $(BUILD)
 	bash bench/ipc-intercept $(BUILD)
 	bash bench/dsm $(BUILD)
 

@@ -8,10 +8,20 @@
  *   write miss: node 1 writes a page homed at node 0 that nodes 2 and 3
  *               (and the home) read: two remote invalidations, then the grant;
  *   ping-pong:  a counter bumped alternately from nodes 1 and 2: handoffs/s.
- * Usage: krg-bench-dsm [ITERATIONS]. Root (userfaultfd). */
+ * Usage: krg-bench-dsm [ITERATIONS]. Root (userfaultfd).
+ *
+ * Between two machines (bench/dsm runs it between two vcluster nodes):
+ *   krg-bench-dsm home IP PORT            DSM node 0 (the home of the pages
+ *                                         measured) and the raw TCP echo;
+ *                                         prints "ready", serves one remote
+ *   krg-bench-dsm remote IP PORT [ITER]   DSM node 1: the misses, timed
+ * The remote opens two connections to the home: the DSM's and a control
+ * one that is also the raw TCP baseline (64 B request, 4 KiB answer), so
+ * both cross the same link, in alternating rounds of the same run. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -21,6 +31,7 @@
 #include <unistd.h>
 #include "dsm/dsm.h"
 #include "dsm/dsm_sock.h"
+#include "lib/macro.h"
 
 #define NODES 4
 #define SEG 9
@@ -151,8 +162,20 @@ static void *pingpong(void *arg)
 	return NULL;
 }
 
+static int pair_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && (!strcmp(argv[1], "home") || !strcmp(argv[1], "remote")))
+		return pair_main(argc, argv);
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: krg-bench-dsm [ITERATIONS]\n"
+		       "       krg-bench-dsm home IP PORT\n"
+		       "       krg-bench-dsm remote IP PORT [ITERATIONS]\n"
+		       "DSM page misses beside the raw TCP round trip, in one process (4 nodes on\n"
+		       "loopback) or between two machines (docs/dsm.md). Root (userfaultfd).\n");
+		return 0;
+	}
 	int iters = argc > 1 ? atoi(argv[1]) : 2000;
 	if (iters < 10 || iters > 1000000) {
 		fprintf(stderr, "krg-bench-dsm: ITERATIONS must be 10..1000000\n");
@@ -252,4 +275,223 @@ int main(int argc, char **argv)
 	free(rt);
 	free(lc);
 	return 0;
+}
+
+/* ---- two processes, two machines ------------------------------------------------ */
+
+enum { C_ECHO = 1, C_WRITE, C_PINGPONG, C_JOIN };
+
+struct ctl {                      /* the 64-byte control request */
+	uint32_t cmd, k;
+	uint64_t val;
+	uint64_t rounds;
+	uint8_t pad[40];
+};
+_Static_assert(sizeof(struct ctl) == 64, "64-byte request");
+
+#define PAIR_NODES 2
+
+static int addr_of(const char *ip, const char *port, struct sockaddr_in *a)
+{
+	char *end;
+	long p = strtol(port, &end, 10);
+	memset(a, 0, sizeof *a);
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)p);
+	if (*end || p < 1 || p > 65535 || inet_pton(AF_INET, ip, &a->sin_addr) != 1) {
+		fprintf(stderr, "krg-bench-dsm: bad address %s:%s\n", ip, port);
+		return -1;
+	}
+	return 0;
+}
+
+static void nodelay(int fd)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Pages of the segment homed at node 0 of 2 (the home process). */
+static uint64_t *home_pages(uint64_t npages, int *np)
+{
+	uint64_t *pg = malloc(sizeof *pg * npages);
+	*np = 0;
+	for (uint64_t p = 0; pg && p < npages; p++)
+		if (dsm_page_home(SEG, p, PAIR_NODES) == 0)
+			pg[(*np)++] = p;
+	return pg;
+}
+
+#define PAIR_PAGES 256
+
+static int pair_home(const struct sockaddr_in *a)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (l < 0 || bind(l, (const struct sockaddr *)a, sizeof *a) < 0 || listen(l, 2) < 0) {
+		fprintf(stderr, "krg-bench-dsm: listen: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	int peers[PAIR_NODES] = { -1, accept4(l, NULL, NULL, SOCK_CLOEXEC) };
+	int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	close(l);
+	if (peers[1] < 0 || c < 0) {
+		fprintf(stderr, "krg-bench-dsm: accept: %s\n", strerror(errno));
+		return 1;
+	}
+	nodelay(peers[1]);
+	nodelay(c);
+	struct dsm_config cfg = { .seg = SEG, .self = 0, .nnodes = PAIR_NODES, .npages = PAIR_PAGES };
+	struct dsm_sock *ds;
+	int r = dsm_sock_start(&cfg, peers, &ds);
+	if (r < 0) {
+		fprintf(stderr, "krg-bench-dsm: DSM node: %s\n", strerror(-r));
+		return 1;
+	}
+	volatile uint8_t *m = dsm_node_addr(dsm_sock_node(ds));
+	int np;
+	_cleanup_free_ uint64_t *pg = home_pages(PAIR_PAGES, &np);
+	char page[DSM_PAGE_SIZE];
+	memset(page, 1, sizeof page);
+	struct ctl q, ack = { 0 };
+	pthread_t pp;
+	struct pp st;
+	int rc = 0;
+	while (full_io(c, &q, sizeof q, 0) == 0) {
+		if (q.cmd == C_ECHO) {
+			if (full_io(c, page, sizeof page, 1))
+				break;
+			continue;
+		}
+		if (q.cmd == C_WRITE) {
+			for (uint32_t i = 0; i < q.k && i < (uint32_t)np; i++)
+				m[pg[i] * DSM_PAGE_SIZE] = (uint8_t)(q.val + i);
+		} else if (q.cmd == C_PINGPONG) {
+			st = (struct pp){ (volatile uint64_t *)(m + pg[0] * DSM_PAGE_SIZE + 512), 0, q.rounds };
+			if (pthread_create(&pp, NULL, pingpong, &st))
+				rc = 1;
+		} else if (q.cmd == C_JOIN) {
+			pthread_join(pp, NULL);
+		}
+		if (full_io(c, &ack, sizeof ack, 1))
+			break;
+	}
+	close(c);
+	dsm_sock_stop(ds);
+	return rc;
+}
+
+static int ctl_call(int c, uint32_t cmd, uint32_t k, uint64_t val, uint64_t rounds)
+{
+	struct ctl q = { .cmd = cmd, .k = k, .val = val, .rounds = rounds }, ack;
+	return full_io(c, &q, sizeof q, 1) || full_io(c, &ack, sizeof ack, 0) ? -1 : 0;
+}
+
+static int connect_to(const struct sockaddr_in *a)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)a, sizeof *a) < 0) {
+		fprintf(stderr, "krg-bench-dsm: connect: %s\n", strerror(errno));
+		return -1;
+	}
+	nodelay(fd);
+	return fd;
+}
+
+static int pair_remote(const struct sockaddr_in *a, int iters)
+{
+	int peers[PAIR_NODES] = { connect_to(a), -1 };
+	int c = peers[0] < 0 ? -1 : connect_to(a);
+	if (c < 0)
+		return 1;
+	struct dsm_config cfg = { .seg = SEG, .self = 1, .nnodes = PAIR_NODES, .npages = PAIR_PAGES };
+	struct dsm_sock *ds;
+	int r = dsm_sock_start(&cfg, peers, &ds);
+	if (r < 0) {
+		fprintf(stderr, "krg-bench-dsm: DSM node: %s\n", strerror(-r));
+		return 1;
+	}
+	volatile uint8_t *m = dsm_node_addr(dsm_sock_node(ds));
+	int np;
+	_cleanup_free_ uint64_t *pg = home_pages(PAIR_PAGES, &np);
+	_cleanup_free_ double *rt = malloc(sizeof(double) * (size_t)iters);
+	_cleanup_free_ double *rd = malloc(sizeof(double) * (size_t)iters);
+	_cleanup_free_ double *wr = malloc(sizeof(double) * (size_t)iters);
+	int n = np < 50 ? np : 50, rc = 1;
+	char req[64] = { 0 }, page[DSM_PAGE_SIZE];
+	((struct ctl *)(void *)req)->cmd = C_ECHO;
+	for (int done = 0; done < iters; done += n) {
+		int k = iters - done < n ? iters - done : n;
+		for (int i = 0; i < k; i++) {
+			uint64_t t0 = dsm_now_ns();
+			if (full_io(c, req, sizeof req, 1) || full_io(c, page, sizeof page, 0))
+				goto out;
+			rt[done + i] = us_since(t0);
+		}
+		/* The home writes the pages (it holds them writable), then we
+		 * read each: the home downgrades and sends it, one round trip. */
+		if (ctl_call(c, C_WRITE, (uint32_t)k, (uint64_t)done, 0))
+			goto out;
+		for (int i = 0; i < k; i++) {
+			uint64_t t0 = dsm_now_ns();
+			uint8_t v = m[pg[i] * DSM_PAGE_SIZE];
+			rd[done + i] = us_since(t0);
+			if (v != (uint8_t)(done + i)) {
+				fprintf(stderr, "krg-bench-dsm: read %u, want %u\n", v, (uint8_t)(done + i));
+				goto out;
+			}
+		}
+		/* Upgrade our read copy: the home drops its own, one round trip. */
+		for (int i = 0; i < k; i++) {
+			uint64_t t0 = dsm_now_ns();
+			m[pg[i] * DSM_PAGE_SIZE + 1] = 1;
+			wr[done + i] = us_since(t0);
+		}
+	}
+	uint64_t rounds = (uint64_t)iters;
+	struct pp me = { (volatile uint64_t *)(m + pg[0] * DSM_PAGE_SIZE + 512), 1, rounds };
+	if (ctl_call(c, C_PINGPONG, 0, 0, rounds))
+		goto out;
+	uint64_t t0 = dsm_now_ns();
+	pingpong(&me);
+	double secs = (double)(dsm_now_ns() - t0) / 1e9;
+	if (ctl_call(c, C_JOIN, 0, 0, 0))
+		goto out;
+	uint64_t final = *me.ctr;
+	if (final != 2 * rounds) {
+		fprintf(stderr, "krg-bench-dsm: ping-pong counter %lu, want %lu\n", (unsigned long)final,
+			(unsigned long)(2 * rounds));
+		goto out;
+	}
+	double rtt = median(rt, iters), rm = median(rd, iters), wm = median(wr, iters);
+	printf("dsm between two machines, %d iterations, 2 nodes (the home and this one)\n", iters);
+	printf("  raw TCP round trip (64 B -> 4 KiB): %7.1f us  (median, rounds alternating with the DSM's)\n", rtt);
+	printf("  read miss, page written at the home: %6.1f us  = %.2fx raw RTT (target <= 2x)\n", rm, rm / rtt);
+	printf("  write upgrade (home's copy dropped): %6.1f us  = %.2fx raw RTT\n", wm, wm / rtt);
+	printf("  ping-pong between the 2 nodes:      %7.0f handoffs/s (%.1f us each)\n", 2.0 * (double)rounds / secs,
+	       secs * 1e6 / (2.0 * (double)rounds));
+	rc = 0;
+out:
+	close(c);
+	dsm_sock_stop(ds);
+	return rc;
+}
+
+static int pair_main(int argc, char **argv)
+{
+	struct sockaddr_in a;
+	if (argc < 4 || argc > 5 || addr_of(argv[2], argv[3], &a) < 0) {
+		fprintf(stderr, "usage: krg-bench-dsm home IP PORT | remote IP PORT [ITERATIONS]\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "home"))
+		return argc == 4 ? pair_home(&a) : 2;
+	int iters = argc == 5 ? atoi(argv[4]) : 2000;
+	if (iters < 10 || iters > 1000000) {
+		fprintf(stderr, "krg-bench-dsm: ITERATIONS must be 10..1000000\n");
+		return 2;
+	}
+	return pair_remote(&a, iters);
 }

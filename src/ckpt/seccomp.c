@@ -40,7 +40,7 @@ int ckpt_seccomp_dump(pid_t pid, const struct ckpt_thread *th, size_t n, bool *i
 	*intercepted = false;
 	int mode0 = 0, count0 = 0;
 	for (size_t i = 0; i < n; i++) {
-		int mode, count;
+		int mode = 0, count = 0;
 		if (seccomp_state(pid, th[i].tid, &mode, &count) < 0)
 			return ckpt_fail(err, ESRCH, "process %d: thread %d: cannot read its seccomp state", pid, th[i].tid);
 		if (i == 0)

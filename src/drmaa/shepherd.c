@@ -26,12 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 #include "api/client.h"
+#include "api/run_client.h"
 #include "api/server.h"
 #include "drmaa/drmaa-int.h"
 #include "proto/node.pb-c.h"
 #include "proto/proc.pb-c.h"
 
-#define CHUNK (256u << 10)
 /* A running job whose stream is silent this long is probed: if its
  * process is gone and still nothing comes for as long again, its exit
  * report was lost (a krgd link dropped under overload) — the job fails
@@ -218,44 +218,6 @@ static void wait_queued(struct shep *s)
 	}
 }
 
-struct obuf {
-	uint8_t *p;
-	size_t len, off, cap;
-};
-
-static int add_frame(struct obuf *b, const Krg__Proc__Io *io)
-{
-	size_t n = krg__proc__io__get_packed_size(io);
-	if (b->off && b->off == b->len)
-		b->off = b->len = 0;
-	if (b->cap - b->len < n + 4) {
-		size_t nc = b->cap ? b->cap : 4096;
-		while (nc - b->len < n + 4)
-			nc *= 2;
-		uint8_t *np = realloc(b->p, nc);
-		if (!np)
-			return -ENOMEM;
-		b->p = np;
-		b->cap = nc;
-	}
-	uint8_t *o = b->p + b->len;
-	o[0] = (uint8_t)(n >> 24);
-	o[1] = (uint8_t)(n >> 16);
-	o[2] = (uint8_t)(n >> 8);
-	o[3] = (uint8_t)n;
-	krg__proc__io__pack(io, o + 4);
-	b->len += 4 + n;
-	return 0;
-}
-
-static void send_signal(struct obuf *b, int sig)
-{
-	Krg__Proc__Io io = KRG__PROC__IO__INIT;
-	io.has_signal = true;
-	io.signal = sig;
-	add_frame(b, &io);
-}
-
 static void write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (fd >= 0 && n) {
@@ -284,6 +246,51 @@ static bool job_gone(uint32_t id, const char *socket)
 	size_t n = krg__node__proc_kill__pack(&k, body);
 	char err[256];
 	return krg_api_call(socket, "proc.kill", body, n, 5000, NULL, NULL, err, sizeof(err)) == -ESRCH;
+}
+
+/* The job's stream: output to its files, the end to its state. */
+struct shep_stream {
+	struct krg_run_client c;
+	struct shep *s;
+	int out, err;
+	int64_t t0;
+};
+
+static void shep_output(void *data, unsigned fd, const uint8_t *bytes, size_t len)
+{
+	struct shep_stream *st = data;
+	write_all(fd == 1 ? st->out : st->err, bytes, len);
+}
+
+static void shep_ended(void *data, const Krg__Proc__Io *io)
+{
+	struct shep_stream *st = data;
+	struct shep *s = st->s;
+	if (io->error) {
+		char why[600];
+		snprintf(why, sizeof(why), "krg run: %s", io->error);
+		finish_failed(s, false, 255, why);
+	}
+	struct krg_kv kv = { 0 };
+	bool sig = io->has_term_signal;
+	krg_kv_putf(&kv, "exited", "%d", !sig);
+	krg_kv_putf(&kv, "signaled", "%d", sig);
+	krg_kv_putf(&kv, "code", "%d", sig ? 0 : io->code & 255);
+	krg_kv_putf(&kv, "signal", "%d", sig ? io->term_signal : 0);
+	krg_kv_putf(&kv, "core", "%d", sig && io->core_dumped);
+	krg_kv_putf(&kv, "aborted", "0");
+	krg_kv_putf(&kv, "utime_us", "%llu", (unsigned long long)io->utime_us);
+	krg_kv_putf(&kv, "stime_us", "%llu", (unsigned long long)io->stime_us);
+	krg_kv_putf(&kv, "maxrss_kb", "%llu", (unsigned long long)io->maxrss_kb);
+	krg_kv_putf(&kv, "wall_ms", "%llu",
+		    (unsigned long long)(io->has_wall_ms ? io->wall_ms : (uint64_t)(wall_ms() - st->t0)));
+	krg_kv_putf(&kv, "end_ms", "%lld", (long long)wall_ms());
+	if (st->out >= 0)
+		fsync(st->out);
+	write_state(s, "done", &kv);
+	krg_job_mark(s->sdir, s->seq, "susp", false);
+	krg_job_mark(s->sdir, s->seq, "alive", false);
+	_exit(0);
 }
 
 static _Noreturn void run(struct shep *s, const char *socket)
@@ -387,17 +394,14 @@ static _Noreturn void run(struct shep *s, const char *socket)
 	krg__proc__run_started__free_unpacked(rs, NULL);
 	write_state(s, "running", NULL);
 
-	struct obuf ob = { 0 };
-	size_t icap = 2 * CHUNK + 64, ilen = 0, inflight = 0;
-	uint8_t *ib = malloc(icap);
-	bool stdin_done = in < 0, soft_sent = false, hard_sent = false, dead_sent = false;
-	if (!ib)
+	struct shep_stream st = { .s = s, .out = out, .err = err, .t0 = s->start_ms };
+	struct krg_run_client *c = &st.c;
+	static const struct krg_run_client_cbs cbs = { shep_output, shep_ended };
+	bool soft_sent = false, hard_sent = false, dead_sent = false;
+	if (krg_run_client_init(c, sock, window) < 0)
 		finish_failed(s, false, 255, "out of memory");
-	if (in < 0) {
-		Krg__Proc__Io io = KRG__PROC__IO__INIT;
-		io.has_eof = io.eof = true;
-		add_frame(&ob, &io);
-	}
+	if (in < 0)
+		krg_run_client_stdin_eof(c);
 	int64_t t0 = s->start_ms, heard = t0, gone_at = 0, every = SILENCE_MS;
 	for (;;) {
 		int64_t now = wall_ms(), next = -1;
@@ -418,130 +422,57 @@ static _Noreturn void run(struct shep *s, const char *socket)
 		/* Limits: soft wall clock → SIGTERM, hard → SIGKILL, deadline → SIGKILL. */
 		if (js->wct_soft && !soft_sent) {
 			if (now - t0 >= js->wct_soft * 1000) {
-				send_signal(&ob, SIGTERM);
+				krg_run_client_signal(c, SIGTERM);
 				soft_sent = true;
 			} else if (t0 + js->wct_soft * 1000 < next)
 				next = t0 + js->wct_soft * 1000;
 		}
 		if (js->wct_hard && !hard_sent) {
 			if (now - t0 >= js->wct_hard * 1000) {
-				send_signal(&ob, SIGCONT);
-				send_signal(&ob, SIGKILL);
+				krg_run_client_signal(c, SIGCONT);
+				krg_run_client_signal(c, SIGKILL);
 				hard_sent = true;
 			} else if (t0 + js->wct_hard * 1000 < next)
 				next = t0 + js->wct_hard * 1000;
 		}
 		if (js->deadline && !dead_sent) {
 			if (now >= js->deadline * 1000) {
-				send_signal(&ob, SIGCONT);
-				send_signal(&ob, SIGKILL);
+				krg_run_client_signal(c, SIGCONT);
+				krg_run_client_signal(c, SIGKILL);
 				dead_sent = true;
 			} else if (js->deadline * 1000 < next)
 				next = js->deadline * 1000;
 		}
-		bool want_in = !stdin_done && ob.len - ob.off < CHUNK && (!window || inflight < window);
+		/* stdin is a file: read whenever the window allows. */
+		bool want_in = krg_run_client_wants_stdin(c, KRG_RUN_CHUNK);
 		struct pollfd pf[2] = {
-			{ .fd = sock, .events = POLLIN | (ob.len > ob.off ? POLLOUT : 0) },
+			{ .fd = sock, .events = krg_run_client_events(c) },
 			{ .fd = s->sigfd, .events = POLLIN },
 		};
 		int timeout = want_in ? 0 : (int)(next - now > 0 ? next - now : 0);
 		if (poll(pf, 2, timeout) < 0 && errno != EINTR)
 			finish_failed(s, false, 255, "poll failed");
 		if (pf[1].revents & POLLIN && take_signals(s)) {
-			send_signal(&ob, SIGCONT);
-			send_signal(&ob, SIGKILL);
+			krg_run_client_signal(c, SIGCONT);
+			krg_run_client_signal(c, SIGKILL);
 		}
-		if (want_in) {
-			uint8_t data[CHUNK];
-			size_t want = sizeof(data);
-			if (window && window - inflight < want)
-				want = window - inflight;
-			ssize_t n = read(in, data, want);
-			if (n >= 0 || (errno != EINTR && errno != EAGAIN)) {
-				Krg__Proc__Io io = KRG__PROC__IO__INIT;
-				if (n > 0) {
-					io.has_data = true;
-					io.data.data = data;
-					io.data.len = (size_t)n;
-					inflight += (size_t)n;
-				} else {
-					io.has_eof = io.eof = true;
-					stdin_done = true;
-				}
-				add_frame(&ob, &io);
-			}
-		}
-		if (pf[0].revents & POLLOUT && ob.len > ob.off) {
-			ssize_t k = send(sock, ob.p + ob.off, ob.len - ob.off, MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (k > 0)
-				ob.off += (size_t)k;
-			else if (k < 0 && errno != EAGAIN && errno != EINTR)
-				ob.off = ob.len; /* krgd closed: read what is left */
-		}
+		if (want_in && krg_run_client_read_stdin(c, in) == -ENOMEM)
+			finish_failed(s, false, 255, "out of memory");
+		if (pf[0].revents & POLLOUT)
+			krg_run_client_send(c);
 		if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		if (icap - ilen < CHUNK + 64) {
-			uint8_t *np = realloc(ib, icap * 2);
-			if (!np)
-				finish_failed(s, false, 255, "out of memory");
-			ib = np;
-			icap *= 2;
-		}
-		ssize_t k = recv(sock, ib + ilen, icap - ilen, MSG_DONTWAIT);
-		if (k < 0 && (errno == EAGAIN || errno == EINTR))
+		int r = krg_run_client_recv(c, &cbs, &st);
+		if (r == -EAGAIN)
 			continue;
-		if (k <= 0)
+		if (r == -ECONNRESET)
 			finish_failed(s, false, 255, "lost the connection to krgd while the job ran");
-		ilen += (size_t)k;
+		if (r == -EBADMSG)
+			finish_failed(s, false, 255, "krgd sent a bad frame");
+		if (r < 0)
+			finish_failed(s, false, 255, "out of memory");
 		heard = wall_ms();
 		gone_at = 0;
-		size_t off = 0;
-		while (ilen - off >= 4) {
-			const uint8_t *h = ib + off;
-			uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-			if (n == 0 || n > KRG_API_MAX_FRAME)
-				finish_failed(s, false, 255, "krgd sent a bad frame");
-			if (ilen - off - 4 < n)
-				break;
-			Krg__Proc__Io *io = krg__proc__io__unpack(NULL, n, h + 4);
-			off += 4 + n;
-			if (!io)
-				finish_failed(s, false, 255, "krgd sent a malformed frame");
-			if (io->has_data && io->has_fd)
-				write_all(io->fd == 1 ? out : io->fd == 2 ? err : -1, io->data.data, io->data.len);
-			if (io->has_stdin_credit)
-				inflight -= io->stdin_credit < inflight ? io->stdin_credit : inflight;
-			if (io->error) {
-				snprintf(why, sizeof(why), "krg run: %s", io->error);
-				finish_failed(s, false, 255, why);
-			}
-			if (io->has_exited && io->exited) {
-				struct krg_kv kv = { 0 };
-				bool sig = io->has_term_signal;
-				krg_kv_putf(&kv, "exited", "%d", !sig);
-				krg_kv_putf(&kv, "signaled", "%d", sig);
-				krg_kv_putf(&kv, "code", "%d", sig ? 0 : io->code & 255);
-				krg_kv_putf(&kv, "signal", "%d", sig ? io->term_signal : 0);
-				krg_kv_putf(&kv, "core", "%d", sig && io->core_dumped);
-				krg_kv_putf(&kv, "aborted", "0");
-				krg_kv_putf(&kv, "utime_us", "%llu", (unsigned long long)io->utime_us);
-				krg_kv_putf(&kv, "stime_us", "%llu", (unsigned long long)io->stime_us);
-				krg_kv_putf(&kv, "maxrss_kb", "%llu", (unsigned long long)io->maxrss_kb);
-				krg_kv_putf(&kv, "wall_ms", "%llu",
-					    (unsigned long long)(io->has_wall_ms ? io->wall_ms
-										 : (uint64_t)(wall_ms() - t0)));
-				krg_kv_putf(&kv, "end_ms", "%lld", (long long)wall_ms());
-				if (out >= 0)
-					fsync(out);
-				write_state(s, "done", &kv);
-				krg_job_mark(s->sdir, s->seq, "susp", false);
-				krg_job_mark(s->sdir, s->seq, "alive", false);
-				_exit(0);
-			}
-			krg__proc__io__free_unpacked(io, NULL);
-		}
-		memmove(ib, ib + off, ilen - off);
-		ilen -= off;
 	}
 }
 

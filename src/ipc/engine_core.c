@@ -555,6 +555,20 @@ int32_t krg_ipc_engine_next(const struct krg_ipc_engine *e, uint32_t kind, int32
 	return -ENOENT;
 }
 
+void krg_ipc_engine_set_others(struct krg_ipc_engine *e, uint32_t msq_count, uint32_t sem_count,
+			       uint64_t sem_total)
+{
+	e->others_msq = msq_count;
+	e->others_sem = sem_count;
+	e->others_semtot = sem_total;
+}
+
+/* A limit on this engine's own count once the other nodes' are taken. */
+uint32_t limit_left(uint32_t limit, uint32_t others)
+{
+	return others >= limit ? 0 : limit - others;
+}
+
 void krg_ipc_engine_usage(const struct krg_ipc_engine *e, struct krg_ipc_usage *u)
 {
 	memset(u, 0, sizeof *u);

@@ -211,6 +211,9 @@ struct krg_ipc_engine {
 	uint64_t now;             /* of the entry point running */
 	struct idspace shm_ids;
 	uint64_t shm_tot;         /* pages in all segments */
+	/* the other nodes' objects, counted against the limits (set_others) */
+	uint32_t others_msq, others_sem;
+	uint64_t others_semtot;
 };
 
 static inline int64_t now_sec(const struct krg_ipc_engine *e) { return (int64_t)(e->now / 1000000000ull); }
@@ -222,6 +225,7 @@ struct ipc_obj *obj_by_idx(struct krg_ipc_engine *e, uint32_t kind, int32_t idx)
 struct ipc_obj *obj_check(struct krg_ipc_engine *e, uint32_t kind, int32_t id);
 struct ipc_obj *obj_by_key(struct krg_ipc_engine *e, uint32_t kind, int32_t key);
 int obj_add(struct krg_ipc_engine *e, struct ipc_obj *o, int32_t want_id, uint32_t limit);
+uint32_t limit_left(uint32_t limit, uint32_t others);
 void obj_remove(struct krg_ipc_engine *e, struct ipc_obj *o);
 void obj_init_perm(struct ipc_obj *o, uint32_t kind, const struct krg_ipc_cred *c, int32_t key, int flg, int64_t now);
 bool ipcperms(const struct krg_ipc_cred *c, const struct krg_ipc_perm *p, int flag);

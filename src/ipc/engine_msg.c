@@ -363,7 +363,7 @@ static void newque(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 	klist_init(&m->msgs);
 	klist_init(&m->receivers);
 	klist_init(&m->senders);
-	int err = obj_add(e, &m->o, q->id, e->lim.msgmni);
+	int err = obj_add(e, &m->o, q->id, limit_left(e->lim.msgmni, e->others_msq));
 	if (err < 0) {
 		free(m);
 		r->ret = err;

@@ -287,7 +287,7 @@ static void newary(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 		r->ret = -EINVAL;
 		return;
 	}
-	if (e->sem_total + nsems > e->lim.semmns) {
+	if (e->sem_total + e->others_semtot + nsems > e->lim.semmns) {
 		r->ret = -ENOSPC;
 		return;
 	}
@@ -305,7 +305,7 @@ static void newary(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 		klist_init(&s->sems[i].pending_alter);
 		klist_init(&s->sems[i].pending_const);
 	}
-	int err = obj_add(e, &s->o, q->id, e->lim.semmni);
+	int err = obj_add(e, &s->o, q->id, limit_left(e->lim.semmni, e->others_sem));
 	if (err < 0) {
 		free(s);
 		r->ret = err;

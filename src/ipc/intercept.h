@@ -2,7 +2,8 @@
  * (docs/ipc.md, "Interception").
  *
  * Every process of a krg application carries a seccomp filter that sends
- * msgget, msgsnd, msgrcv, msgctl, semget, semop, semtimedop and semctl to
+ * msgget, msgsnd, msgrcv, msgctl, semget, semop, semtimedop, semctl,
+ * shmget, shmctl and shmat to
  * a listener in krgd (user notification) and lets every other syscall run
  * natively. Two halves:
  *
@@ -19,7 +20,10 @@
  * krgd. x32 (nr | __X32_SYSCALL_BIT) and i386 (ipc(2) with a msg/sem call,
  * and the direct i386 msg/sem syscalls) fail with ENOSYS: krg does not
  * serve those layouts, and letting them through would silently hand the
- * program node-local objects. Shared memory is not intercepted. */
+ * program node-local objects. System V shm: shmget and shmctl are served
+ * cluster-wide like msg and sem; shmat fails with ENOSYS until the DSM
+ * mapping path exists (docs/dsm.md), because a node-local attach would
+ * not be coherent with the segment's other users. shmdt is not trapped. */
 #pragma once
 #include <linux/filter.h>
 #include <stdbool.h>
@@ -30,7 +34,7 @@
 /* ---- the filter (lib_ipc_filter) ---- */
 
 /* Instructions in krg's filter program. */
-#define KRG_INTERCEPT_FILTER_LEN 48
+#define KRG_INTERCEPT_FILTER_LEN 60
 
 /* krg's filter program: the same bytes every time (a checkpoint compares
  * a process's filter with it). Returns the number of instructions. */

@@ -137,19 +137,25 @@ static int decode_semop(pid_t pid, const struct krg_ipc_limits *lim, struct ical
 	return 0;
 }
 
-static int decode_ctl(pid_t pid, struct icall *c, bool sem)
+_Static_assert(KRG_IPC_ABI_SHMID_DS_SIZE <= KRG_IPC_ABI_MSQID_DS_SIZE, "IPC_SET buffer");
+
+static int decode_ctl(pid_t pid, struct icall *c, int kind)
 {
 	struct krg_ipc_req *q = &c->req;
+	bool sem = kind == KRG_IPC_SEM;
 	if (q->cmd == C_IPC_SET) {
 		if (q->id < 0 || q->cmd < 0)
 			return -EINVAL;
-		size_t len = sem ? KRG_IPC_ABI_SEMID_DS_SIZE : KRG_IPC_ABI_MSQID_DS_SIZE;
+		size_t len = sem ? KRG_IPC_ABI_SEMID_DS_SIZE
+				 : kind == KRG_IPC_SHM ? KRG_IPC_ABI_SHMID_DS_SIZE : KRG_IPC_ABI_MSQID_DS_SIZE;
 		uint8_t buf[KRG_IPC_ABI_MSQID_DS_SIZE];
 		int r = icall_read(pid, c->out_addr, buf, len, NULL);
 		if (r < 0)
 			return r;
 		if (sem)
 			krg_ipc_abi_sem_setbuf(buf, &q->set);
+		else if (kind == KRG_IPC_SHM)
+			krg_ipc_abi_shm_setbuf(buf, &q->set);
 		else
 			krg_ipc_abi_msq_setbuf(buf, &q->set);
 	} else if (sem && q->cmd == C_SETALL) {
@@ -214,7 +220,7 @@ int icall_decode(const struct seccomp_notif *n, const struct krg_ipc_limits *lim
 		q->id = (int32_t)a[0];
 		q->cmd = (int32_t)a[1];
 		c->out_addr = a[2];
-		return decode_ctl(pid, c, false);
+		return decode_ctl(pid, c, KRG_IPC_MSG);
 	case SYS_semctl:
 		q->op = KRG_IPC_OP_SEMCTL;
 		q->id = (int32_t)a[0];
@@ -223,13 +229,32 @@ int icall_decode(const struct seccomp_notif *n, const struct krg_ipc_limits *lim
 		c->out_addr = a[3];  /* union semun by value: a pointer, or SETVAL's int */
 		if (q->cmd == C_SETVAL)
 			q->val = (int32_t)a[3];
-		return decode_ctl(pid, c, true);
+		return decode_ctl(pid, c, KRG_IPC_SEM);
 	case SYS_semop:
 	case SYS_semtimedop:
 		q->op = KRG_IPC_OP_SEMOP;
 		q->id = (int32_t)a[0];
 		q->nsops = a[2] > UINT32_MAX ? UINT32_MAX : (uint32_t)a[2];
 		return decode_semop(pid, lim, c, a[1], c->nr == SYS_semtimedop ? a[3] : 0);
+	case SYS_shmget:
+		q->op = KRG_IPC_OP_SHMGET;
+		q->id = KRG_IPC_ID_ANY;
+		q->key = (int32_t)a[0];
+		q->size = a[1];
+		q->flags = (int32_t)a[2];
+		return 0;
+	case SYS_shmctl:
+		q->op = KRG_IPC_OP_SHMCTL;
+		q->id = (int32_t)a[0];
+		q->cmd = (int32_t)a[1];
+		c->out_addr = a[2];
+		return decode_ctl(pid, c, KRG_IPC_SHM);
+	case SYS_shmat:
+		/* The segment's pages are kept coherent only by the DSM, whose
+		 * mapping path into the caller does not exist yet
+		 * (docs/dsm.md): a node-local attach would silently see other
+		 * bytes than the segment's users on other nodes. */
+		return -ENOSYS;
 	}
 	return -ENOSYS;
 }
@@ -254,6 +279,11 @@ long icall_write_reply(pid_t tid, const struct icall *c, const struct krg_ipc_re
 	} else if (c->req.op == KRG_IPC_OP_MSGCTL || c->req.op == KRG_IPC_OP_SEMCTL) {
 		uint8_t buf[KRG_IPC_ABI_MSQID_DS_SIZE];
 		size_t n = krg_ipc_abi_reply_out(r, buf, sizeof(buf));
+		if (n)
+			w = icall_write(tid, c->out_addr, buf, n);
+	} else if (c->req.op == KRG_IPC_OP_SHMCTL) {
+		uint8_t buf[KRG_IPC_ABI_SHMID_DS_SIZE];
+		size_t n = krg_ipc_abi_shm_reply_out(r, buf, sizeof(buf));
 		if (n)
 			w = icall_write(tid, c->out_addr, buf, n);
 	}

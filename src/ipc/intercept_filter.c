@@ -1,5 +1,6 @@
 /* intercept_filter.c — krg's seccomp filter: System V msg and sem
- * syscalls of x86_64 go to krgd's listener, the same calls through the
+ * syscalls and shmget/shmat/shmctl of x86_64 go to krgd's listener
+ * (shmdt runs natively: a krg process has no segment attached by shmat), the same calls through the
  * x32 and i386 entry points fail with ENOSYS, everything else runs
  * natively. Async-signal-safe throughout (used between fork and exec). */
 #include <errno.h>
@@ -14,14 +15,16 @@
 #define X32_BIT 0x40000000u
 
 /* x86_64 numbers (also x32's, with X32_BIT). */
-static const uint32_t x64_calls[] = { 64 /* semget */, 65 /* semop */, 66 /* semctl */, 68 /* msgget */,
-				      69 /* msgsnd */, 70 /* msgrcv */, 71 /* msgctl */, 220 /* semtimedop */ };
+static const uint32_t x64_calls[] = { 29 /* shmget */, 30 /* shmat */, 31 /* shmctl */, 64 /* semget */,
+				      65 /* semop */, 66 /* semctl */, 68 /* msgget */, 69 /* msgsnd */,
+				      70 /* msgrcv */, 71 /* msgctl */, 220 /* semtimedop */ };
 /* ipc(2)'s call numbers (low 16 bits of its first argument). */
 static const uint32_t ipc_calls[] = { 1 /* SEMOP */, 2 /* SEMGET */, 3 /* SEMCTL */, 4 /* SEMTIMEDOP */,
-				      11 /* MSGSND */, 12 /* MSGRCV */, 13 /* MSGGET */, 14 /* MSGCTL */ };
-/* i386's direct syscalls (Linux 5.1+): semget, semctl, msgget, msgsnd,
- * msgrcv, msgctl, semtimedop_time64. */
-static const uint32_t i386_calls[] = { 393, 394, 399, 400, 401, 402, 420 };
+				      11 /* MSGSND */, 12 /* MSGRCV */, 13 /* MSGGET */, 14 /* MSGCTL */,
+				      21 /* SHMAT */, 23 /* SHMGET */, 24 /* SHMCTL */ };
+/* i386's direct syscalls (Linux 5.1+): semget, semctl, shmget, shmctl,
+ * shmat, msgget, msgsnd, msgrcv, msgctl, semtimedop_time64. */
+static const uint32_t i386_calls[] = { 393, 394, 395, 396, 397, 399, 400, 401, 402, 420 };
 #define I386_IPC 117
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

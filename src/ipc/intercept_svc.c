@@ -50,6 +50,7 @@ struct lsn {                      /* one listener fd: an application tree */
 	struct tproc *procs;          /* its processes followed for SEM_UNDO (tproc.lnext) */
 	int8_t own_pidns;             /* -1 unknown; 1: its first caller is in krgd's pid namespace
 				       * (the cheap credentials give the pid it sees) */
+	bool shmat_told;              /* the shmat refusal was logged for this tree */
 };
 
 struct held {                     /* a notification not answered yet */
@@ -352,7 +353,10 @@ static void proc_exited(struct tproc *t)
 				*q = t->lnext;
 				break;
 			}
-	in->be->process_exit(in->ctx, t->proc_id, t->pid);
+	/* A copy that migrated away has not exited: its SEM_UNDO waits for
+	 * its real end, on whichever node that is. */
+	if (!in->be->moved_on || !in->be->moved_on(in->ctx, t->tgid))
+		in->be->process_exit(in->ctx, t->proc_id, t->pid);
 	uv_close((uv_handle_t *)&t->poll, proc_closed);
 }
 
@@ -473,6 +477,12 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		return;
 	}
 	int r = icall_decode(n, &in->limits, &h->c);
+	if (r == -ENOSYS && n->data.nr == SYS_shmat && !l->shmat_told) {
+		l->shmat_told = true;
+		log_warn("ipc intercept: pid %d: shmat of System V segment %d refused (ENOSYS): cross-node shared "
+			 "memory is not served yet (docs/dsm.md)",
+			 (int)tid, (int)n->data.args[0]);
+	}
 	if (r == 0 && in->fast_creds && l->own_pidns < 0) {
 		/* Does this tree see krgd's pids? (a restart --new-pidns does not) */
 		char path[64];

@@ -62,6 +62,10 @@ struct krg_intercept_backend {
 	void (*process_exit)(void *ctx, uint64_t proc_id, int32_t pid);
 	/* The cluster-wide id of local process tgid (krgd's pid namespace). */
 	uint64_t (*proc_id)(void *ctx, pid_t tgid);
+	/* Optional (NULL: never). Followed process tgid is gone from this node
+	 * because it migrated away and runs on elsewhere: its end here is not
+	 * its exit, and process_exit is not called for it. */
+	bool (*moved_on)(void *ctx, pid_t tgid);
 };
 
 struct krg_intercept;

@@ -353,6 +353,13 @@ struct krg_ipc_usage {
 };
 void krg_ipc_engine_usage(const struct krg_ipc_engine *e, struct krg_ipc_usage *u);
 
+/* What the other nodes of a cluster hold: counted with this engine's own
+ * objects against msgmni, semmni and semmns when it creates one, so that
+ * the limits are the cluster's (ENOSPC, Linux's order of checks kept).
+ * Zero until set. Imports (rehoming, backups) are not refused by it. */
+void krg_ipc_engine_set_others(struct krg_ipc_engine *e, uint32_t msq_count, uint32_t sem_count,
+			       uint64_t sem_total);
+
 /* IPC_INFO/MSG_INFO and IPC_INFO/SEM_INFO from limits and a usage (a
  * single engine's or a cluster's sum); the syscall's return value (highest
  * idx in use, or 0). cmd is IPC_INFO, MSG_INFO or SEM_INFO. */

@@ -4,6 +4,7 @@
  *   ipc_service_home.c  the KDDM sets and what runs at an object's home
  *   ipc_service_wire.c  engine structs <-> src/proto/ipc.proto
  *   ipc_service_krgd.c  krgd glue: transport, membership, timers, API
+ *   ipc_service_usage.c msgmni/semmni/semmns on the cluster's total
  */
 #pragma once
 #include "ipc/ipc_service.h"
@@ -66,7 +67,17 @@ struct krg_ipc_service {
 	struct ipc_done *done_head, *done_tail;
 	bool in_engine;
 	void *krgd;                   /* owned: ipc_service_krgd.c's state, or NULL */
+	/* ipc_service_usage.c: what each node said it holds, what we said */
+	struct ipc_usage_count {
+		uint32_t msq, sem;
+		uint64_t semtot;
+	} peer[KRG_MAX_NODES], usage_sent;
+	bool usage_sent_ok;
+	struct krg_nodeset usage_live;
 };
+
+/* "ipc.node" notify ids: a node's usage (| node); below it, completions. */
+#define IPC_USAGE_NOTIFY (1ull << 40)
 
 /* ipc_service_home.c */
 int ipc_home_sets(struct krg_ipc_service *svc);
@@ -89,6 +100,12 @@ void ipc_completion_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t
 /* node died: calls parked there are sent again (backups on: the object
  * lives on at its backup) or end with EIDRM (it is gone). */
 void ipc_node_down(struct krg_ipc_service *svc, uint32_t kind, uint32_t node);
+
+/* ipc_service_usage.c */
+/* Tell the others what this node holds if that changed, and follow
+ * membership (after every engine entry point and on every tick). */
+void ipc_usage_sync(struct krg_ipc_service *svc);
+void ipc_usage_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t *in, size_t len);
 
 /* ipc_service_wire.c */
 void ipcw_cred_to(const struct krg_ipc_caller *c, Krg__Ipc__Cred *m);

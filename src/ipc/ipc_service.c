@@ -593,6 +593,7 @@ void krg_ipc_service_process_exit(struct krg_ipc_service *svc, uint64_t proc_id,
 void krg_ipc_service_tick(struct krg_ipc_service *svc)
 {
 	uint64_t now = ipc_now(svc);
+	ipc_usage_sync(svc);
 	if (krg_ipc_engine_next_deadline(svc->eng) > now)
 		return;
 	svc->in_engine = true;

@@ -125,6 +125,8 @@ void ipc_home_flush(struct krg_ipc_service *svc)
 		krg_ipc_reply_release(&d->reply);
 		free(d);
 	}
+	/* An object made or removed: the other nodes count it. */
+	ipc_usage_sync(svc);
 }
 
 /* ---- object sets ------------------------------------------------------------ */
@@ -312,6 +314,9 @@ struct after_sync {
 static void synced(struct kddm *k, int status, void *data)
 {
 	struct after_sync *as = data;
+	/* A new or removed object is counted by the others before its
+	 * creator hears of it, so its next creation elsewhere sees it. */
+	ipc_usage_sync(as->svc);
 	if (as->status < 0) {
 		kddm_call_done(as->c, as->status, NULL, 0);
 	} else if (as->pending) {
@@ -706,7 +711,10 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 
 static void node_notify(struct kddm_set *s, uint64_t id, uint32_t from, const uint8_t *in, size_t len)
 {
-	ipc_completion_in(kddm_set_data(s), from, in, len);
+	if (id & IPC_USAGE_NOTIFY)
+		ipc_usage_in(kddm_set_data(s), from, in, len);
+	else
+		ipc_completion_in(kddm_set_data(s), from, in, len);
 }
 
 static const struct kddm_set_ops node_ops = {

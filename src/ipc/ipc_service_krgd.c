@@ -234,6 +234,9 @@ int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, 
 	if (r < 0)
 		log_warn("ipc: cannot read this node's IPC limits (%s): Linux's defaults apply", strerror(-r));
 	r = kddm_net_start(s->loop, s->net, &d->kn);
+	/* krgd.conf ipc_backup: the same choice on every node (kddm.h). */
+	if (r == 0)
+		kddm_set_backup(kddm_net_kddm(d->kn), s->cfg && s->cfg->ipc_backup);
 	if (r == 0)
 		r = krg_ipc_service_new(kddm_net_kddm(d->kn), &lim, NULL, &d->svc);
 	if (r == 0)

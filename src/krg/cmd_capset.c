@@ -1,13 +1,15 @@
 /* krg capset — Kerrighed's process capabilities (krgcapset,
  * kerrighed_capabilities(7)), docs/sched.md "Capabilities". */
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "api/client.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
+#include "lib/cmdtable.h"
 
 static void usage(FILE *f)
 {
@@ -36,40 +38,46 @@ int cmd_capset(int argc, char **argv)
 {
 	const char *sock = NULL, *cap = NULL, *id = NULL;
 	char op = 0;
-	int i, cmd_at = -1;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			cmd_at = i + 1;
-			break;
-		}
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		}
-		if ((!strcmp(a, "-e") || !strcmp(a, "-d") || !strcmp(a, "-p") || !strcmp(a, "--socket")) &&
-		    i + 1 >= argc) {
-			fprintf(stderr, "krg capset: %s needs an argument (see krg capset --help)\n", a);
-			return KRG_EXIT_USAGE;
-		}
-		if (!strcmp(a, "-e") || !strcmp(a, "-d")) {
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	optind = 1;
+	/* '+': stop at the command after "--", whose options are its own. */
+	while ((o = krg_getopt("krg capset", argc, argv, "+e:d:p:h", opts)) != -1) {
+		switch (o) {
+		case 'e':
+		case 'd':
 			if (op) {
 				fprintf(stderr, "krg capset: one of -e or -d, once (see krg capset --help)\n");
 				return KRG_EXIT_USAGE;
 			}
-			op = a[1];
-			cap = argv[++i];
-		} else if (!strcmp(a, "-p")) {
-			id = argv[++i];
-		} else if (!strcmp(a, "--socket")) {
-			sock = argv[++i];
-		} else {
-			fprintf(stderr, "krg capset: unknown argument '%s' (see krg capset --help)\n", a);
+			op = (char)o;
+			cap = optarg;
+			break;
+		case 'p':
+			id = optarg;
+			break;
+		case 'S':
+			sock = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
 			return KRG_EXIT_USAGE;
 		}
 	}
-	bool has_cmd = cmd_at > 0 && cmd_at < argc;
-	if (cmd_at > 0 && !has_cmd) {
+	bool dashdash = optind > 1 && !strcmp(argv[optind - 1], "--");
+	if (optind < argc && !dashdash) {
+		fprintf(stderr, "krg capset: unknown argument '%s' (see krg capset --help)\n", argv[optind]);
+		return KRG_EXIT_USAGE;
+	}
+	int cmd_at = dashdash ? optind : -1;
+	bool has_cmd = dashdash && optind < argc;
+	if (dashdash && !has_cmd) {
 		fprintf(stderr, "krg capset: no command after -- (see krg capset --help)\n");
 		return KRG_EXIT_USAGE;
 	}

@@ -21,9 +21,10 @@
 #include "api/client.h"
 #include "ckpt/ckpt.h"
 #include "ckpt/store.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "proc/procid.h"
 #include "proto/ckptsvc.pb-c.h"
+#include "lib/cmdtable.h"
 
 static void usage(FILE *f)
 {
@@ -212,7 +213,7 @@ int cmd_checkpoint(int argc, char **argv)
 	const char *dir = NULL;
 	bool local = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "D:aid:h", opts, NULL)) != -1) {
+	while ((c = krg_getopt("krg checkpoint", argc, argv, "D:aid:h", opts)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
 		case 'k':
@@ -231,7 +232,7 @@ int cmd_checkpoint(int argc, char **argv)
 		case 'd': o.description = optarg; break;
 		case 'L': local = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return KRG_EXIT_USAGE;
+		default: return KRG_EXIT_USAGE;
 		}
 	}
 	uint32_t id = 0;

@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "ckpt/ckpt.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
+#include "lib/cmdtable.h"
 
 static void usage(FILE *f)
 {
@@ -32,11 +33,11 @@ int cmd_image(int argc, char **argv)
 	argc--, argv++;
 	bool json = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((c = krg_getopt("krg image", argc, argv, "jh", opts)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return KRG_EXIT_USAGE;
+		default: return KRG_EXIT_USAGE;
 		}
 	}
 	if (optind + 1 != argc) {

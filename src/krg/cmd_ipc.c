@@ -9,8 +9,9 @@
 #include "api/client.h"
 #include "ipc.pb-c.h"
 #include "ipc/ipc_engine.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "lib/json.h"
+#include "lib/cmdtable.h"
 
 #define IPC_CREAT_ 01000
 #define IPC_EXCL_ 02000
@@ -75,14 +76,14 @@ int cmd_ipcs(int argc, char **argv)
 	bool q = false, sem = false, json = false;
 	const char *sock = NULL;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "qsh", opts, NULL)) != -1) {
+	while ((opt = krg_getopt("krg ipcs", argc, argv, "qsh", opts)) != -1) {
 		switch (opt) {
 		case 'q': q = true; break;
 		case 's': sem = true; break;
 		case 'j': json = true; break;
 		case 'S': sock = optarg; break;
 		case 'h': ipcs_usage(stdout); return 0;
-		default: ipcs_usage(stderr); return KRG_EXIT_USAGE;
+		default: return KRG_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -178,7 +179,7 @@ int cmd_ipcmk(int argc, char **argv)
 	bool queue = false;
 	const char *sock = NULL;
 	int opt;
-	while ((opt = getopt_long(argc, argv, "QS:k:p:h", opts, NULL)) != -1) {
+	while ((opt = krg_getopt("krg ipcmk", argc, argv, "QS:k:p:h", opts)) != -1) {
 		switch (opt) {
 		case 'Q': queue = true; break;
 		case 'S':
@@ -204,7 +205,7 @@ int cmd_ipcmk(int argc, char **argv)
 		}
 		case 'O': sock = optarg; break;
 		case 'h': ipcmk_usage(stdout); return 0;
-		default: ipcmk_usage(stderr); return KRG_EXIT_USAGE;
+		default: return KRG_EXIT_USAGE;
 		}
 	}
 	if (queue == (nsems > 0) || optind < argc) {
@@ -280,7 +281,7 @@ int cmd_ipcrm(int argc, char **argv)
 	int opt, fails = 0, n = 0;
 	/* Collect first: --socket may come last. */
 	struct { int kind; const char *arg; } todo[64];
-	while ((opt = getopt_long(argc, argv, "q:s:Q:S:h", opts, NULL)) != -1) {
+	while ((opt = krg_getopt("krg ipcrm", argc, argv, "q:s:Q:S:h", opts)) != -1) {
 		switch (opt) {
 		case 'q': case 's': case 'Q': case 'S':
 			if (n == 64) {
@@ -292,7 +293,7 @@ int cmd_ipcrm(int argc, char **argv)
 			break;
 		case 'O': sock = optarg; break;
 		case 'h': ipcrm_usage(stdout); return 0;
-		default: ipcrm_usage(stderr); return KRG_EXIT_USAGE;
+		default: return KRG_EXIT_USAGE;
 		}
 	}
 	if (!n || optind < argc) {

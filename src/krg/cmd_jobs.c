@@ -9,9 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 #include "drmaa/jobstore.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "krg/proclist.h"
 #include "lib/json.h"
+#include "lib/cmdtable.h"
 
 static void usage(FILE *f)
 {
@@ -188,8 +189,7 @@ int cmd_jobs(int argc, char **argv)
 	bool json = false, forget = false;
 	int o;
 	optind = 1;
-	opterr = 0; /* one line of our own instead of getopt's */
-	while ((o = getopt_long(argc, argv, "S:jh", opts, NULL)) != -1) {
+	while ((o = krg_getopt("krg jobs", argc, argv, "S:jh", opts)) != -1) {
 		switch (o) {
 		case 'S':
 			session = optarg;
@@ -204,11 +204,6 @@ int cmd_jobs(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			if (optopt == 'S' || (optind > 1 && !strcmp(argv[optind - 1], "--session")))
-				fprintf(stderr, "krg jobs: --session needs a session name (see krg jobs --help)\n");
-			else
-				fprintf(stderr, "krg jobs: unknown option '%s' (see krg jobs --help)\n",
-					argv[optind - 1]);
 			return KRG_EXIT_USAGE;
 		}
 	}

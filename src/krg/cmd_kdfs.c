@@ -13,7 +13,7 @@
 #include <sys/vfs.h>
 #include "api/client.h"
 #include "kdfs.pb-c.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "lib/json.h"
 
 #define FUSE_SUPER_MAGIC 0x65735546

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include "api/client.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "lib/nodelist.h"
 #include "proc/procid.h"
 #include "proto/node.pb-c.h"
@@ -81,6 +81,8 @@ static void list_signals(void)
 	}
 }
 
+/* Not getopt: kill(1)'s "-9", "-KILL", "-SIGKILL" are signals, not
+ * option letters, and getopt would read "-KILL" as -K -I -L -L. */
 int cmd_kill(int argc, char **argv)
 {
 	const char *sock = NULL;

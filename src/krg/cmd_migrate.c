@@ -3,6 +3,7 @@
  * at home; it runs on NODE from then on. */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "api/client.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
+#include "lib/cmdtable.h"
 #include "lib/nodelist.h"
 #include "proc/procid.h"
 #include "proto/migrate.pb-c.h"
@@ -138,34 +140,39 @@ int cmd_migrate(int argc, char **argv)
 	const char *pos[2];
 	int np = 0;
 	bool verbose = false, progress = isatty(STDERR_FILENO);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+	static const struct option opts[] = {
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	optind = 1;
+	while ((o = krg_getopt("krg migrate", argc, argv, "vph", opts)) != -1) {
+		switch (o) {
+		case 'v':
+			verbose = true;
+			break;
+		case 'p':
+			progress = true;
+			break;
+		case 'S':
+			sock = optarg;
+			break;
+		case 'h':
 			usage(stdout);
 			return 0;
-		}
-		if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-			verbose = true;
-		} else if (!strcmp(a, "-p") || !strcmp(a, "--progress")) {
-			progress = true;
-		} else if (!strcmp(a, "--socket")) {
-			if (++i >= argc) {
-				fprintf(stderr, "krg migrate: --socket needs a path\n");
-				return KRG_EXIT_USAGE;
-			}
-			sock = argv[i];
-		} else if (!strncmp(a, "--socket=", 9)) {
-			sock = a + 9;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "krg migrate: unknown option '%s' (see krg migrate --help)\n", a);
-			return KRG_EXIT_USAGE;
-		} else if (np < 2) {
-			pos[np++] = a;
-		} else {
-			fprintf(stderr, "krg migrate: too many arguments (see krg migrate --help)\n");
+		default:
 			return KRG_EXIT_USAGE;
 		}
 	}
+	if (argc - optind > 2) {
+		fprintf(stderr, "krg migrate: too many arguments (see krg migrate --help)\n");
+		return KRG_EXIT_USAGE;
+	}
+	for (; optind < argc; optind++)
+		pos[np++] = argv[optind];
 	if (np != 2) {
 		fprintf(stderr, "krg migrate: need a process id and a node (see krg migrate --help)\n");
 		return KRG_EXIT_USAGE;

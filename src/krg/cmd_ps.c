@@ -2,9 +2,10 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "krg/proclist.h"
 #include "lib/json.h"
+#include "lib/cmdtable.h"
 
 static void usage(FILE *f)
 {
@@ -80,7 +81,7 @@ int cmd_ps(int argc, char **argv)
 	bool all = false, json = false;
 	int o;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "ajs:h", opts, NULL)) != -1) {
+	while ((o = krg_getopt("krg ps", argc, argv, "ajs:h", opts)) != -1) {
 		switch (o) {
 		case 'a':
 			all = true;
@@ -95,7 +96,6 @@ int cmd_ps(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "krg ps: see krg ps --help\n");
 			return KRG_EXIT_USAGE;
 		}
 	}

@@ -17,10 +17,11 @@
 #include "api/client.h"
 #include "ckpt/ckpt.h"
 #include "ckpt/store.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "proc/procid.h"
 #include "proto/ckptsvc.pb-c.h"
 #include "proto/proc.pb-c.h"
+#include "lib/cmdtable.h"
 
 static void usage(FILE *f)
 {
@@ -205,7 +206,7 @@ int cmd_restart(int argc, char **argv)
 	long node = -1;
 	bool local = false, newns = false, replace_tty = false, foreground = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "D:p:n:h", opts, NULL)) != -1) {
+	while ((c = krg_getopt("krg restart", argc, argv, "D:p:n:h", opts)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
 		case 'n': {
@@ -223,7 +224,7 @@ int cmd_restart(int argc, char **argv)
 		case 'F': foreground = true; break;
 		case 'p': pidfile = optarg; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return KRG_EXIT_USAGE;
+		default: return KRG_EXIT_USAGE;
 		}
 	}
 	char img[4200];

@@ -17,15 +17,16 @@
 #include <termios.h>
 #include <unistd.h>
 #include "api/client.h"
+#include "api/run_client.h"
 #include "api/server.h"
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "lib/macro.h"
 #include "proto/proc.pb-c.h"
+#include "lib/cmdtable.h"
 
 extern char **environ;
 
 #define OUT_MAX (512u << 10) /* stdin bytes buffered towards krgd */
-#define CHUNK (256u << 10)     /* = EXEC_CHUNK, the largest stdin frame krgd takes */
 
 static int sigpipe_fds[2] = { -1, -1 };
 static struct termios saved_tio;
@@ -85,34 +86,6 @@ static int fail(const char *fmt, const char *a)
 	return KRG_EXIT_FAILURE;
 }
 
-struct buf {
-	uint8_t *p;
-	size_t len, cap;
-};
-
-static int buf_add_frame(struct buf *b, const Krg__Proc__Io *io)
-{
-	size_t n = krg__proc__io__get_packed_size(io);
-	if (b->cap - b->len < n + 4) {
-		size_t nc = b->cap ? b->cap : 4096;
-		while (nc - b->len < n + 4)
-			nc *= 2;
-		uint8_t *np = realloc(b->p, nc);
-		if (!np)
-			return -ENOMEM;
-		b->p = np;
-		b->cap = nc;
-	}
-	uint8_t *o = b->p + b->len;
-	o[0] = (uint8_t)(n >> 24);
-	o[1] = (uint8_t)(n >> 16);
-	o[2] = (uint8_t)(n >> 8);
-	o[3] = (uint8_t)n;
-	krg__proc__io__pack(io, o + 4);
-	b->len += 4 + n;
-	return 0;
-}
-
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
@@ -133,42 +106,43 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static void send_winsize(struct buf *out)
+static void send_winsize(struct krg_run_client *c)
 {
 	struct winsize ws;
 	if (ioctl(1, TIOCGWINSZ, &ws) < 0)
 		return;
-	Krg__Proc__Io io = KRG__PROC__IO__INIT;
-	io.has_rows = io.has_cols = true;
-	io.rows = ws.ws_row;
-	io.cols = ws.ws_col;
-	buf_add_frame(out, &io);
+	krg_run_client_winsize(c, ws.ws_row, ws.ws_col);
 }
 
-static void send_signal(struct buf *out, int sig)
-{
-	Krg__Proc__Io io = KRG__PROC__IO__INIT;
-	io.has_signal = true;
-	io.signal = sig;
-	buf_add_frame(out, &io);
-}
+/* What the stream hands back: output goes to our fds; the end sets rc. */
+struct run_state {
+	struct krg_run_client c;
+	bool out_closed[3];
+	int rc;
+};
 
-static void flush_now(int sock, struct buf *out)
+static void on_output(void *data, unsigned fd, const uint8_t *bytes, size_t len)
 {
-	/* Best effort before we stop ourselves. */
-	size_t off = 0;
-	while (off < out->len) {
-		struct pollfd pf = { .fd = sock, .events = POLLOUT };
-		if (poll(&pf, 1, 1000) <= 0)
-			break;
-		ssize_t k = send(sock, out->p + off, out->len - off, MSG_NOSIGNAL);
-		if (k <= 0 && errno != EINTR && errno != EAGAIN)
-			break;
-		if (k > 0)
-			off += (size_t)k;
+	struct run_state *st = data;
+	if (st->out_closed[fd])
+		return;
+	if (write_all((int)fd, bytes, len) == -EPIPE) {
+		/* Our reader went away: the remote writer gets SIGPIPE, as it
+		 * would locally. */
+		st->out_closed[fd] = true;
+		krg_run_client_signal(&st->c, SIGPIPE);
 	}
-	memmove(out->p, out->p + off, out->len - off);
-	out->len -= off;
+}
+
+static void on_ended(void *data, const Krg__Proc__Io *io)
+{
+	struct run_state *st = data;
+	if (io->error)
+		st->rc = fail("%s", io->error);
+	else if (io->has_term_signal)
+		st->rc = 128 + (io->term_signal & 127);
+	else
+		st->rc = io->has_code ? io->code & 255 : 0;
 }
 
 /* window: stdin bytes we may have sent and not yet got credited back
@@ -179,15 +153,13 @@ static int stream_loop(int sock, bool tty, size_t window)
 {
 	static const int fwd[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGCONT,
 				   SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH, SIGALRM };
-	struct buf out = { 0 }, in = { 0 };
-	bool stdin_done = false, out_closed[3] = { false };
-	size_t inflight = 0; /* stdin sent, not yet credited */
-	int wdead = 0;       /* krgd closed its side (errno): read what is left */
-	size_t out_off = 0;  /* out.p[out_off..out.len) is still to send */
-	int rc = -1;
+	static const struct krg_run_client_cbs cbs = { on_output, on_ended };
+	struct run_state st = { .rc = -1 };
 
 	if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) < 0)
 		return fail("%s", strerror(errno));
+	if (krg_run_client_init(&st.c, sock, window) < 0)
+		return fail("%s", strerror(ENOMEM));
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
@@ -195,31 +167,20 @@ static int stream_loop(int sock, bool tty, size_t window)
 	signal(SIGPIPE, SIG_IGN);
 	if (tty) {
 		raw_enter();
-		send_winsize(&out);
+		send_winsize(&st.c);
 	}
-	in.cap = 2 * CHUNK + 64;
-	in.p = malloc(in.cap);
-	if (!in.p)
-		return fail("%s", strerror(ENOMEM));
 
-	while (rc < 0) {
-		/* Sent bytes are dropped lazily (no memmove per send), but the
-		 * dead prefix stays below OUT_MAX. */
-		if (out_off && (out_off == out.len || out_off >= OUT_MAX)) {
-			memmove(out.p, out.p + out_off, out.len - out_off);
-			out.len -= out_off;
-			out_off = 0;
-		}
+	while (st.rc < 0) {
+		bool want_in = krg_run_client_wants_stdin(&st.c, OUT_MAX);
 		struct pollfd pf[3] = {
-			{ .fd = sock, .events = POLLIN | (out.len > out_off && !wdead ? POLLOUT : 0) },
+			{ .fd = sock, .events = krg_run_client_events(&st.c) },
 			{ .fd = sigpipe_fds[0], .events = POLLIN },
-			{ .fd = stdin_done || wdead || out.len - out_off >= OUT_MAX || (window && inflight >= window) ? -1 : 0,
-			  .events = POLLIN },
+			{ .fd = want_in ? 0 : -1, .events = POLLIN },
 		};
 		if (poll(pf, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = fail("poll: %s", strerror(errno));
+			st.rc = fail("poll: %s", strerror(errno));
 			break;
 		}
 		if (pf[1].revents & POLLIN) {
@@ -229,17 +190,14 @@ static int stream_loop(int sock, bool tty, size_t window)
 				int sig = sigs[i];
 				if (sig == SIGWINCH) {
 					if (tty)
-						send_winsize(&out);
+						send_winsize(&st.c);
 					continue;
 				}
-				send_signal(&out, sig);
+				krg_run_client_signal(&st.c, sig);
 				if (sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
 					/* Stop ourselves too, as the default action would;
 					 * krgd sees us stopped and stops the remote. */
-					memmove(out.p, out.p + out_off, out.len - out_off);
-					out.len -= out_off;
-					out_off = 0;
-					flush_now(sock, &out);
+					krg_run_client_flush(&st.c, 1000);
 					bool was_raw = raw_on;
 					raw_restore();
 					raise(SIGSTOP);
@@ -247,111 +205,32 @@ static int stream_loop(int sock, bool tty, size_t window)
 						raw_enter();
 				} else if (sig == SIGCONT && tty) {
 					raw_enter();
-					send_winsize(&out);
+					send_winsize(&st.c);
 				}
 			}
 		}
-		if (pf[2].revents) {
-			uint8_t data[CHUNK];
-			size_t want = sizeof(data);
-			if (window && window - inflight < want)
-				want = window - inflight;
-			ssize_t n = read(0, data, want);
-			if (n < 0 && (errno == EINTR || errno == EAGAIN))
-				goto sock;
-			Krg__Proc__Io io = KRG__PROC__IO__INIT;
-			if (n > 0) {
-				io.has_data = true;
-				io.data.data = data;
-				io.data.len = (size_t)n;
-				inflight += (size_t)n;
-			} else {
-				io.has_eof = io.eof = true;
-				stdin_done = true;
-			}
-			buf_add_frame(&out, &io);
+		if (pf[2].revents && krg_run_client_read_stdin(&st.c, 0) == -ENOMEM) {
+			st.rc = fail("%s", strerror(ENOMEM));
+			break;
 		}
-	sock:
-		if (pf[0].revents & POLLOUT && out.len > out_off) {
-			ssize_t k = send(sock, out.p + out_off, out.len - out_off, MSG_NOSIGNAL);
-			if (k > 0) {
-				out_off += (size_t)k;
-			} else if (k < 0 && errno != EAGAIN && errno != EINTR) {
-				/* krgd ends the stream after the exit frame: it may
-				 * close before it read all we sent. Read on: the
-				 * last frame tells how it ended. */
-				wdead = errno;
-			}
-		}
-		if (wdead)
-			out.len = out_off = 0;
+		if (pf[0].revents & POLLOUT)
+			krg_run_client_send(&st.c);
 		if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
-		if (in.cap - in.len < CHUNK + 64) {
-			uint8_t *np = realloc(in.p, in.cap * 2);
-			if (!np) {
-				rc = fail("%s", strerror(ENOMEM));
-				break;
-			}
-			in.p = np;
-			in.cap *= 2;
-		}
-		ssize_t k = recv(sock, in.p + in.len, in.cap - in.len, 0);
-		if (k < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			rc = fail("lost the connection to krgd: %s", strerror(errno));
-			break;
-		}
-		if (k == 0) {
-			rc = wdead ? fail("lost the connection to krgd: %s", strerror(wdead))
-				   : fail("%s", "lost the connection to krgd");
-			break;
-		}
-		in.len += (size_t)k;
-		size_t off = 0;
-		while (rc < 0 && in.len - off >= 4) {
-			const uint8_t *h = in.p + off;
-			uint32_t n = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-			if (n == 0 || n > KRG_API_MAX_FRAME) {
-				rc = fail("%s", "krgd sent a bad frame");
-				break;
-			}
-			if (in.len - off - 4 < n)
-				break;
-			Krg__Proc__Io *io = krg__proc__io__unpack(NULL, n, h + 4);
-			off += 4 + n;
-			if (!io) {
-				rc = fail("%s", "krgd sent a malformed frame");
-				break;
-			}
-			if (io->has_data && io->has_fd && (io->fd == 1 || io->fd == 2) && !out_closed[io->fd]) {
-				if (write_all((int)io->fd, io->data.data, io->data.len) == -EPIPE) {
-					/* Our reader went away: the remote writer gets SIGPIPE,
-					 * as it would locally. */
-					out_closed[io->fd] = true;
-					send_signal(&out, SIGPIPE);
-				}
-			}
-			if (io->has_stdin_credit)
-				inflight -= io->stdin_credit < inflight ? io->stdin_credit : inflight;
-			if (io->error) {
-				rc = fail("%s", io->error);
-			} else if (io->has_exited && io->exited) {
-				if (io->has_term_signal)
-					rc = 128 + (io->term_signal & 127);
-				else
-					rc = io->has_code ? io->code & 255 : 0;
-			}
-			krg__proc__io__free_unpacked(io, NULL);
-		}
-		memmove(in.p, in.p + off, in.len - off);
-		in.len -= off;
+		int r = krg_run_client_recv(&st.c, &cbs, &st);
+		if (r == -EAGAIN || r == 1)
+			continue;
+		if (r == -ECONNRESET)
+			st.rc = st.c.wdead ? fail("lost the connection to krgd: %s", strerror(st.c.wdead))
+					   : fail("%s", "lost the connection to krgd");
+		else if (r == -EBADMSG)
+			st.rc = fail("%s", "krgd sent a bad frame");
+		else if (r < 0)
+			st.rc = fail("%s", strerror(-r));
 	}
 	raw_restore();
-	free(in.p);
-	free(out.p);
-	return rc;
+	krg_run_client_free(&st.c);
+	return st.rc;
 }
 
 /* Send a filled RunRequest (argv, env, cwd, umask, rlimits, node...) to
@@ -438,7 +317,7 @@ int cmd_run(int argc, char **argv)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
 			return KRG_EXIT_FAILURE;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+n:aC:e:s:Lh", opts, NULL)) != -1) {
+	while ((opt = krg_getopt("krg run", argc, argv, "+n:aC:e:s:Lh", opts)) != -1) {
 		switch (opt) {
 		case 'n': {
 			char *end;
@@ -475,7 +354,6 @@ int cmd_run(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
 			return KRG_EXIT_FAILURE;
 		}
 	}

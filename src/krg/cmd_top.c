@@ -11,8 +11,9 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "krg/proclist.h"
+#include "lib/cmdtable.h"
 
 static void usage(FILE *f)
 {
@@ -166,7 +167,7 @@ int cmd_top(int argc, char **argv)
 	double delay = 1.0;
 	int o;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "od:s:h", opts, NULL)) != -1) {
+	while ((o = krg_getopt("krg top", argc, argv, "od:s:h", opts)) != -1) {
 		switch (o) {
 		case 'o':
 			once = true;
@@ -187,7 +188,6 @@ int cmd_top(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, "krg top: see krg top --help\n");
 			return KRG_EXIT_USAGE;
 		}
 	}

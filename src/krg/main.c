@@ -1,5 +1,5 @@
 /* krg — the user CLI. One table of commands, one file per command. */
-#include "krg/krg.h"
+#include "krg/cli.h"
 #include "lib/cmdtable.h"
 
 static const struct krg_command commands[] = {

@@ -15,6 +15,7 @@
 #include "lib/key.h"
 #include "lib/macro.h"
 #include "proto/node.pb-c.h"
+#include "lib/cmdtable.h"
 
 static void cluster_usage(FILE *f)
 {
@@ -191,7 +192,7 @@ static int cluster_status(int argc, char **argv)
 	bool json = false;
 	int o;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "js:h", opts, NULL)) != -1) {
+	while ((o = krg_getopt("krgadm cluster status", argc, argv, "js:h", opts)) != -1) {
 		if (o == 'j')
 			json = true;
 		else if (o == 's')
@@ -235,7 +236,7 @@ static int cluster_wait(int argc, char **argv)
 	long want = -1;
 	int o;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "t:u:s:h", opts, NULL)) != -1) {
+	while ((o = krg_getopt("krgadm cluster wait", argc, argv, "t:u:s:h", opts)) != -1) {
 		if (o == 't')
 			timeout = atof(optarg);
 		else if (o == 'u')
@@ -329,7 +330,7 @@ static int cluster_init(int argc, char **argv)
 	long self = -1;
 	int o;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "N:n:S:d:h", opts, NULL)) != -1) {
+	while ((o = krg_getopt("krgadm cluster init", argc, argv, "N:n:S:d:h", opts)) != -1) {
 		switch (o) {
 		case 'N':
 			name = optarg;

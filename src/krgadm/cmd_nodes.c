@@ -10,6 +10,7 @@
 #include "krgadm/krgadm.h"
 #include "lib/json.h"
 #include "lib/nodelist.h"
+#include "lib/cmdtable.h"
 
 static void nodes_usage(FILE *f)
 {
@@ -53,7 +54,7 @@ static int nodes_status(int argc, char **argv)
 	bool json = false;
 	int o;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "n:js:h", opts, NULL)) != -1) {
+	while ((o = krg_getopt("krgadm nodes status", argc, argv, "n:js:h", opts)) != -1) {
 		if (o == 'n')
 			list = optarg;
 		else if (o == 'j')
@@ -171,7 +172,7 @@ static int nodes_change(int argc, char **argv, bool add)
 	int selectors = 0, o;
 	char err[160];
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "n:c:t:as:h", opts, NULL)) != -1) {
+	while ((o = krg_getopt((add ? "krgadm nodes add" : "krgadm nodes del"), argc, argv, "n:c:t:as:h", opts)) != -1) {
 		switch (o) {
 		case 'n': {
 			struct krg_nodeset set;

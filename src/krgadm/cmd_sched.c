@@ -1,11 +1,13 @@
 /* cmd_sched.c — krgadm sched status | enable | disable | set | load: the
  * customizable scheduler (docs/sched.md). krgd formats the status; the
  * changes go through the cluster state, so they hold on every node. */
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "krgadm/krgadm.h"
+#include "lib/cmdtable.h"
 
 static void sched_usage(FILE *f)
 {
@@ -34,29 +36,47 @@ int cmd_sched(int argc, char **argv)
 	const char *sock = NULL, *pos[3];
 	bool json = false;
 	int np = 0;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+	/* "set POLICY.PARAM -1": a negative value is an operand, not an
+	 * option. getopt sees an empty word in its place (an operand). */
+	static char negative_slot[] = "";
+	char *args[argc + 1];
+	int n = argc;
+	for (int i = 0; i < argc; i++)
+		args[i] = argv[i];
+	args[argc] = NULL;
+	bool negative = argc > 3 && !strcmp(argv[1], "set") && argv[3][0] == '-' && argv[3][1] &&
+			strspn(argv[3] + 1, "0123456789.") == strlen(argv[3] + 1);
+	if (negative)
+		args[3] = negative_slot;
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	optind = 1;
+	while ((o = krg_getopt("krgadm sched", n, args, "h", opts)) != -1) {
+		switch (o) {
+		case 'j':
+			json = true;
+			break;
+		case 'S':
+			sock = optarg;
+			break;
+		case 'h':
 			sched_usage(stdout);
 			return 0;
-		} else if (!strcmp(a, "--json")) {
-			json = true;
-		} else if (!strcmp(a, "--socket")) {
-			if (++i >= argc) {
-				fprintf(stderr, "krgadm: --socket needs a path\n");
-				return KRGADM_USAGE;
-			}
-			sock = argv[i];
-		} else if (a[0] == '-' && a[1] && !(np == 2 && !strcmp(pos[0], "set"))) {
-			fprintf(stderr, "krgadm: sched: unknown option '%s' (see krgadm sched --help)\n", a);
-			return KRGADM_USAGE;
-		} else if (np < 3) {
-			pos[np++] = a;
-		} else {
-			fprintf(stderr, "krgadm: sched: too many arguments (see krgadm sched --help)\n");
+		default:
 			return KRGADM_USAGE;
 		}
 	}
+	if (n - optind > 3) {
+		fprintf(stderr, "krgadm: sched: too many arguments (see krgadm sched --help)\n");
+		return KRGADM_USAGE;
+	}
+	for (; optind < n; optind++)
+		pos[np++] = args[optind] == negative_slot ? argv[3] : args[optind];
 	if (np == 0) {
 		sched_usage(stderr);
 		return KRGADM_USAGE;

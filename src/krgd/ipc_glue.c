@@ -11,6 +11,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/service.h"
+#include "proc/migrate.h"
 #include "proc/table.h"
 #include "proc/procid.h"
 
@@ -22,6 +23,11 @@ static uint64_t proc_id(void *data, pid_t tgid)
 	if (krg_proc_table_kind(g->table, tgid, &id, &home) == KRG_PROC_MIGRANT)
 		return id;
 	return krg_procid_make(g->self, (uint32_t)tgid);
+}
+
+static bool moved_on(void *data, pid_t tgid)
+{
+	return krg_mig_moved_on(tgid);
 }
 
 /* ---- the cluster's IPC service (ipc_service.h): its entry points are
@@ -62,6 +68,7 @@ static const struct krg_intercept_backend cluster_backend = {
 	.undeliverable = c_undeliverable,
 	.process_exit = c_process_exit,
 	.proc_id = proc_id,
+	.moved_on = moved_on,
 };
 
 int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, struct krg_ipc_service *svc, char *err,

@@ -1,4 +1,6 @@
 /* cmdtable.c — see cmdtable.h. */
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include "lib/cmdtable.h"
@@ -33,4 +35,28 @@ int krg_cmdtable_main(const char *prog, const struct krg_command *cmds, size_t n
 			return cmds[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", prog, argv[1], prog);
 	return usage_status;
+}
+
+int krg_getopt(const char *prog, int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+	/* ':' right after the optional '+' makes getopt tell a missing
+	 * argument (':') from an unknown option ('?'). */
+	char spec[128];
+	bool plus = shortopts[0] == '+';
+	if (snprintf(spec, sizeof(spec), "%s:%s", plus ? "+" : "", shortopts + plus) >= (int)sizeof(spec))
+		return '?';
+	opterr = 0;
+	int prev = optind;
+	int o = getopt_long(argc, argv, spec, longopts, NULL);
+	if (o != '?' && o != ':')
+		return o;
+	/* The word getopt stopped at: argv[optind - 1] once it moved on. */
+	const char *word = optind > prev && optind - 1 < argc ? argv[optind - 1] : argv[prev < argc ? prev : argc - 1];
+	char shortname[3] = { '-', (char)optopt, 0 };
+	const char *name = optopt && word[0] == '-' && word[1] != '-' ? shortname : word;
+	if (o == ':')
+		fprintf(stderr, "%s: option '%s' needs an argument (see %s --help)\n", prog, name, prog);
+	else
+		fprintf(stderr, "%s: unknown option '%s' (see %s --help)\n", prog, name, prog);
+	return '?';
 }

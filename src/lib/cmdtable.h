@@ -14,3 +14,13 @@ struct krg_command {
  * line and usage_status. footer ends the usage text. */
 int krg_cmdtable_main(const char *prog, const struct krg_command *cmds, size_t n, const char *footer,
 		      int usage_status, int argc, char **argv);
+
+struct option;
+
+/* getopt_long for every subcommand, with one error shape: getopt's own
+ * messages are off, and an unknown option or a missing argument prints
+ * "PROG: unknown option '-x' (see PROG --help)" (or "... needs an
+ * argument ...") on stderr and returns '?'. PROG names the subcommand
+ * ("krg capset"). A leading '+' in shortopts stops at the first operand,
+ * as getopt does; the caller sets optind = 1 before the first call. */
+int krg_getopt(const char *prog, int argc, char **argv, const char *shortopts, const struct option *longopts);

@@ -247,6 +247,8 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			r = parse_bool(v, &c->encrypt);
 		} else if (!strcmp(k, "ipc_intercept")) {
 			r = parse_bool(v, &c->ipc_intercept);
+		} else if (!strcmp(k, "ipc_backup")) {
+			r = parse_bool(v, &c->ipc_backup);
 		} else if (!strcmp(k, "heartbeat_ms")) {
 			r = parse_uint(v, MS_MAX, &u);
 			c->heartbeat_ms = (unsigned)u;

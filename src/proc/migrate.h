@@ -4,6 +4,7 @@
  * the target, which restores it under a holder; at home the original
  * becomes a deputy that keeps its pid, parent and real fds. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "lib/service.h"
@@ -12,6 +13,13 @@ struct krg_migsvc;
 
 /* krgd's table line (lib/service.h). */
 extern const struct krg_service krg_service_migrate;
+
+/* Did process pid (krgd's pid namespace) leave this node by a committed
+ * migration (it runs on elsewhere), rather than end? True while its holder
+ * is here and for 10 s after, once per departure. The IPC interception
+ * (krgd's glue) asks before taking a followed process's end for its exit
+ * (SEM_UNDO). */
+bool krg_mig_moved_on(pid_t pid);
 
 /* The services below reach it only through the hooks it registers at
  * start: the process table's kind hook (which processes are migrants or

@@ -16,7 +16,10 @@
  *   icpt undo KEY                semget + semop(+1, SEM_UNDO), exit
  *   icpt semval KEY              semctl(GETVAL): "val N"
  *   icpt fault                   garbage pointers in every call: EFAULT
- *   icpt abi                     the x32 and i386 entry points: ENOSYS */
+ *   icpt abi                     the x32 and i386 entry points: ENOSYS
+ *   icpt shm-get KEY SIZE        shmget(KEY, SIZE, IPC_CREAT): "shm id N"
+ *   icpt shm-stat KEY            shmctl(IPC_STAT): "size N nattch N cpid-is-me Y|N"
+ *   icpt shm-at KEY              shmat: "attached", or "errno NAME" */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +28,7 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,6 +182,32 @@ int main(int argc, char **argv)
 		if (v < 0)
 			return bad("semval");
 		printf("val %d\n", v);
+	} else if (!strcmp(a, "shm-get") && argc == 4) {
+		int id = shmget((key_t)strtol(argv[2], NULL, 0), (size_t)strtoul(argv[3], NULL, 0), IPC_CREAT | 0600);
+		if (id < 0)
+			return bad("shmget");
+		printf("shm id %d\n", id);
+	} else if (!strcmp(a, "shm-stat") && argc == 3) {
+		struct shmid_ds ds;
+		int id = shmget((key_t)strtol(argv[2], NULL, 0), 0, 0);
+		if (id < 0 || shmctl(id, IPC_STAT, &ds) < 0)
+			return bad("shm-stat");
+		printf("size %zu nattch %lu cpid-is-me %s\n", (size_t)ds.shm_segsz, (unsigned long)ds.shm_nattch,
+		       ds.shm_cpid == getpid() ? "Y" : "N");
+	} else if (!strcmp(a, "shm-at") && argc == 3) {
+		int id = shmget((key_t)strtol(argv[2], NULL, 0), 0, 0);
+		if (id < 0)
+			return bad("shmget");
+		void *p = shmat(id, NULL, 0);
+		if (p == (void *)-1)
+			printf("errno %s\n", errno == ENOSYS ? "ENOSYS" : strerror(errno));
+		else
+			printf("attached\n");
+	} else if (!strcmp(a, "shm-rm") && argc == 3) {
+		int id = shmget((key_t)strtol(argv[2], NULL, 0), 0, 0);
+		if (id < 0 || shmctl(id, IPC_RMID, NULL) < 0)
+			return bad("shm-rm");
+		printf("removed\n");
 	} else if (!strcmp(a, "fault")) {
 		return faults();
 	} else if (!strcmp(a, "abi")) {

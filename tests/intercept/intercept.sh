@@ -8,7 +8,9 @@
 #     of i386 still runs; garbage pointers give EFAULT and krgd serves on;
 #  3. a signal during a blocked msgrcv: EINTR, the handler ran, nothing
 #     consumed; with SA_RESTART too (Linux never restarts msgrcv);
-#  4. SEM_UNDO is applied when the process exits;
+#  4. SEM_UNDO is applied when the process exits; System V shm: a segment
+#     made by shmget on node 2 is seen by shmctl on node 1, shmat is
+#     refused with ENOSYS (and logged) until the DSM mapping path exists;
 #  5. Debian's python3-sysv-ipc, producer on node 2, consumer on node 1;
 #  6. checkpoint/restart of a process blocked in msgrcv: it comes back
 #     with krg's filter and receives what is sent after;
@@ -80,6 +82,15 @@ wait_for 10 "receiver got it" grep -q "got wakeup" "$W/stop.out"
 echo "== 4. SEM_UNDO at exit"
 assert_eq "$(kr 1 -- "$I" undo 0x4321)" "val 1" "semop +1 SEM_UNDO"
 assert_eq "$(kr 1 -- "$I" semval 0x4321)" "val 0" "undone at exit"
+
+echo "== 4b. System V shm: shmget/shmctl cluster-wide, shmat refused (no DSM mapping yet)"
+assert_contains "$(kr 2 -- "$I" shm-get 0x5353 8192)" "shm id " "shmget on node 2"
+assert_eq "$(kr 1 -- "$I" shm-stat 0x5353)" "size 8192 nattch 0 cpid-is-me N" "node 1 sees node 2's segment"
+assert_contains "$(on 1 "$I" shm-stat 0x5353 || true)" "FAIL shm-stat" "a process outside krg does not"
+assert_eq "$(kr 1 -- "$I" shm-at 0x5353)" "errno ENOSYS" "shmat: a clear refusal, never a node-local copy"
+grep -q "shmat of System V segment .* refused" "$(log_of 1)" || fail "krgd did not log the shmat refusal"
+assert_eq "$(kr 2 -- "$I" shm-rm 0x5353)" removed "IPC_RMID from node 2"
+assert_contains "$(kr 1 -- "$I" shm-stat 0x5353 || true)" "FAIL shm-stat" "removed for node 1 too"
 
 echo "== 5. python3-sysv-ipc"
 cat >"$W/cons.py" <<'PYEOF'

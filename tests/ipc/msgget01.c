@@ -2,7 +2,12 @@
  * a key is created once with IPC_CREAT and found again, the mode and
  * owner are the creator's, IPC_CREAT|IPC_EXCL on an existing key is
  * EEXIST, a missing key without IPC_CREAT is ENOENT. Roles: the creator
- * makes KEY, the peer finds it and checks it is the same queue. */
+ * makes KEY, the peer finds it and checks it is the same queue. The peer
+ * sends only once the creator said "go" (type 2) after checking that its
+ * new queue is empty: a peer that finds the key in the moment between
+ * msgget and IPC_STAT must not make the creator see a message there (a
+ * window of microseconds on one machine, of a few calls' time when each
+ * is served across nodes). */
 #include "conf.h"
 
 static int peer(key_t key)
@@ -16,7 +21,10 @@ static int peer(key_t key)
 	CHECK((ds.msg_perm.mode & 0777) == 0640, "peer sees mode %o", ds.msg_perm.mode & 0777);
 	CHECK(msgget(key, IPC_CREAT | 0600) == id, "IPC_CREAT on an existing key gives its id");
 	CHECK_ERR(msgget(key, IPC_CREAT | IPC_EXCL | 0600), EEXIST, "IPC_CREAT|IPC_EXCL on an existing key");
-	struct conf_msg m = { .mtype = 1, .mtext = "from-peer" };
+	struct conf_msg m;
+	CHECK(msgrcv(id, &m, sizeof m.mtext, 2, 0) == 3, "peer msgrcv the creator's go");
+	m.mtype = 1;
+	snprintf(m.mtext, sizeof m.mtext, "from-peer");
 	CHECK_OK(msgsnd(id, &m, 10, 0), "peer msgsnd");
 	return conf_failed ? 1 : 0;
 }
@@ -39,8 +47,9 @@ static void creator(key_t key, int fork_peer)
 	CHECK(ds.msg_lspid == 0 && ds.msg_lrpid == 0 && ds.msg_stime == 0 && ds.msg_rtime == 0, "new queue's pids/times are 0");
 	CHECK(ds.msg_ctime > 0, "ctime set");
 	pid_t p = fork_peer ? conf_fork_peer(peer, key) : -1;
-	struct conf_msg m;
-	ssize_t n = CHECK_OK(msgrcv(id, &m, sizeof m.mtext, 0, 0), "msgrcv the peer's message");
+	struct conf_msg m = { .mtype = 2, .mtext = "go" };
+	CHECK_OK(msgsnd(id, &m, 3, 0), "msgsnd the go");
+	ssize_t n = CHECK_OK(msgrcv(id, &m, sizeof m.mtext, 1, 0), "msgrcv the peer's message");
 	CHECK(n == 10 && !strcmp(m.mtext, "from-peer"), "got %zd bytes '%.10s'", n, m.mtext);
 	conf_wait(p, "peer");
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "krg/krg.h"
+#include <krg/krg.h>
 
 int main(int argc, char **argv)
 {

@@ -28,11 +28,13 @@ struct cl {
 	uint64_t token;
 };
 
+static const struct krg_ipc_limits *cl_limits; /* NULL: Linux's defaults */
+
 static void make_svc(struct kddm *k, void *data)
 {
 	struct cl *c = data;
 	unsigned node = kddm_self(k);
-	assert_int_equal(krg_ipc_service_new(k, NULL, NULL, &c->svc[node]), 0);
+	assert_int_equal(krg_ipc_service_new(k, cl_limits, NULL, &c->svc[node]), 0);
 }
 
 static struct cl *cl_new(bool backup)
@@ -254,6 +256,96 @@ static void test_sem_counter(void **state)
 	assert_int_equal(ia.done, 1);
 	assert_int_equal(ia.r.out, KRG_IPC_OUT_SEMINFO);
 	assert_int_equal(ia.r.seminfo.semusz, 1);
+	cl_free(c);
+}
+
+/* A migrated process's exit is reported by more than one node (its home's
+ * deputy, the node it ended on): the undo is applied once, whatever the
+ * order, and a report that comes again later changes nothing. */
+static void test_exit_twice(void **state)
+{
+	struct cl *c = cl_new(false);
+	struct krg_ipc_req g = { .op = KRG_IPC_OP_SEMGET, .key = 0x78, .nsems = 1, .flags = IPC_CREAT | 0600,
+				 .id = KRG_IPC_ID_ANY };
+	int32_t id = (int32_t)call(c, 0, &g);
+	assert_true(id >= 0);
+	struct krg_ipc_req sv = { .op = KRG_IPC_OP_SEMCTL, .id = id, .cmd = SETVAL, .val = 5 };
+	assert_int_equal(call(c, 0, &sv), 0);
+	struct krg_ipc_sembuf up = { .num = 0, .op = 1, .flg = SEM_UNDO };
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_SEMOP, .id = id, .sops = &up, .nsops = 1 };
+	/* Node 1's process raises it twice: once "at home", once "after
+	 * migrating" (the same cluster process id from node 2). */
+	assert_int_equal(call(c, 1, &r), 0);
+	struct krg_ipc_caller w = who(1);
+	struct ans a;
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(krg_ipc_service_submit(c->svc[2], &w, &r, ++c->token, done_cb, &a), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.done, 1);
+	assert_int_equal(a.r.ret, 0);
+	krg_ipc_reply_release(&a.r);
+	struct krg_ipc_req gv = { .op = KRG_IPC_OP_SEMCTL, .id = id, .cmd = GETVAL };
+	assert_int_equal(call(c, 0, &gv), 7);
+	/* Both nodes report its exit, at the same time. */
+	krg_ipc_service_process_exit(c->svc[2], w.proc_id, w.pid);
+	krg_ipc_service_process_exit(c->svc[1], w.proc_id, w.pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 0, &gv), 5);
+	/* A third, late report: nothing more. */
+	krg_ipc_service_process_exit(c->svc[1], w.proc_id, w.pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 0, &gv), 5);
+	cl_free(c);
+}
+
+static int32_t c_semget(struct cl *c, unsigned node, int32_t key, int32_t nsems)
+{
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_SEMGET, .key = key, .nsems = nsems, .flags = IPC_CREAT | 0600,
+				 .id = KRG_IPC_ID_ANY };
+	return (int32_t)call(c, node, &r);
+}
+
+/* msgmni, semmni and semmns count the cluster's objects, wherever they
+ * live: ENOSPC as on one Linux machine. */
+static void test_cluster_limits(void **state)
+{
+	struct krg_ipc_limits lim;
+	krg_ipc_limits_default(&lim);
+	lim.msgmni = 4;
+	lim.semmni = 3;
+	lim.semmns = 10;
+	cl_limits = &lim;
+	struct cl *c = cl_new(false);
+	cl_limits = NULL;
+	/* Private queues live where they are made: 2 on node 0, 1 on 1 and 2. */
+	int32_t q[4];
+	for (unsigned i = 0; i < 4; i++) {
+		q[i] = c_msgget(c, i % N, 0, IPC_CREAT | 0600);
+		assert_true(q[i] >= 0);
+	}
+	assert_int_equal(c_msgget(c, 1, 0, IPC_CREAT | 0600), -ENOSPC);
+	assert_int_equal(c_msgget(c, 2, 0x300, IPC_CREAT | 0600), -ENOSPC);
+	/* An existing key is no creation. */
+	int32_t k1 = c_msgget(c, 0, 0, IPC_CREAT | 0600);
+	assert_int_equal(k1, -ENOSPC);
+	struct krg_ipc_req rm = { .op = KRG_IPC_OP_MSGCTL, .id = q[1], .cmd = IPC_RMID };
+	assert_int_equal(call(c, 2, &rm), 0);
+	int32_t q5 = c_msgget(c, 2, 0x300, IPC_CREAT | 0600);
+	assert_true(q5 >= 0);
+	assert_int_equal(c_msgget(c, 0, 0x300, IPC_CREAT | 0600), q5);
+	assert_int_equal(c_msgget(c, 1, 0, IPC_CREAT | 0600), -ENOSPC);
+	/* semmns (10 semaphores) before semmni (3 sets), as Linux checks. */
+	int32_t a = c_semget(c, 0, 0, 6);
+	assert_true(a >= 0);
+	assert_int_equal(c_semget(c, 1, 0, 5), -ENOSPC);
+	assert_true(c_semget(c, 1, 0, 4) >= 0);
+	assert_int_equal(c_semget(c, 2, 0, 1), -ENOSPC);
+	assert_int_equal(c_semget(c, 2, 0, 0), -EINVAL);
+	struct krg_ipc_req srm = { .op = KRG_IPC_OP_SEMCTL, .id = a, .cmd = IPC_RMID };
+	assert_int_equal(call(c, 1, &srm), 0);
+	assert_true(c_semget(c, 2, 0, 1) >= 0);
+	assert_int_equal(c_semget(c, 0, 0x301, 1) >= 0, 1);
+	assert_int_equal(c_semget(c, 1, 0, 1), -ENOSPC); /* 3 sets */
 	cl_free(c);
 }
 
@@ -485,6 +577,8 @@ int main(void)
 		cmocka_unit_test(test_key_race),
 		cmocka_unit_test(test_blocked_receiver_other_node),
 		cmocka_unit_test(test_sem_counter),
+		cmocka_unit_test(test_exit_twice),
+		cmocka_unit_test(test_cluster_limits),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_home_down_no_backup),
 		cmocka_unit_test(test_home_down_backup),

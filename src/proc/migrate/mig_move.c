@@ -508,6 +508,7 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 			/* A migrant here: its holder sends what it wrote, then we
 			 * tell home where it went (mig.where after that data). */
 			v->h->leaving = true;
+			v->h->moved_on = true;
 			mig_conn_send(v->h->c, MF_LEAVE, 0, (int64_t)v->carried, NULL, 0);
 		} else {
 			/* The original at home: becomes the deputy. */

@@ -3,8 +3,41 @@
 
 /* ---- holders (host) ---- */
 
+/* Copies that left this node for another (their migration committed),
+ * remembered a while after their holder is gone: the IPC service must not
+ * take the end of such a copy for the process's exit (krg_mig_moved_on). */
+#define DEPARTED_MAX 64
+#define DEPARTED_MS 10000
+static struct {
+	pid_t pid;
+	uint64_t at;
+} departed[DEPARTED_MAX];
+static unsigned departed_next;
+
+bool krg_mig_moved_on(pid_t pid)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (!m->running || pid <= 0)
+		return false;
+	for (struct hold *h = m->holds; h; h = h->next)
+		if (h->pid == pid && h->moved_on)
+			return true;
+	uint64_t now = uv_now(m->s->loop);
+	for (unsigned i = 0; i < DEPARTED_MAX; i++)
+		if (departed[i].pid == pid && now - departed[i].at < DEPARTED_MS) {
+			departed[i].pid = 0; /* one end per departure: a reused pid is not caught */
+			return true;
+		}
+	return false;
+}
+
 void mig_hold_free(struct hold *h)
 {
+	if (h->moved_on && h->pid > 0) {
+		departed[departed_next].pid = h->pid;
+		departed[departed_next].at = uv_now(the_mig.s->loop);
+		departed_next = (departed_next + 1) % DEPARTED_MAX;
+	}
 	for (struct hold **p = &the_mig.holds; *p; p = &(*p)->next)
 		if (*p == h) {
 			*p = h->next;

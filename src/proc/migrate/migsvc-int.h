@@ -129,6 +129,7 @@ struct hold {
 	struct conn *c;
 	bool restored, leaving, exited;
 	bool drained;              /* its copy here is gone or going (it moved on): signals go back home */
+	bool moved_on;             /* its migration from here committed: the copy's end is not the process's */
 	bool has_req;
 	struct origin o;
 	uint32_t notify_fd;

@@ -1,4 +1,4 @@
-/* krg.h — shared by the krg subcommand files (one file per command, the
+/* cli.h — shared by the krg subcommand files (one file per command, the
  * table in main.c). */
 #pragma once
 

@@ -180,6 +180,21 @@ void mig_bulk_done(int status, void *data)
 	free(data);
 }
 
+/* Proxied input for fd of migrant id, as "mig.io" on the bulk channel;
+ * back: it goes home, the node it was for did not take it. */
+void mig_send_data(uint32_t to, uint32_t id, uint32_t fd, ProtobufCBinaryData data, bool back)
+{
+	Krg__Mig__Io io = KRG__MIG__IO__INIT;
+	io.id = id;
+	io.has_fd = true;
+	io.fd = fd;
+	io.has_data = true;
+	io.data = data;
+	if (back)
+		io.has_up = io.up = io.has_back = io.back = true;
+	mig_send_io(to, "mig.io", &io, true);
+}
+
 void mig_send_io(uint32_t to, const char *type, const Krg__Mig__Io *io, bool bulk)
 {
 	struct krg_migsvc *m = &the_mig;

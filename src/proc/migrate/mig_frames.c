@@ -185,16 +185,8 @@ static void from_holder(struct conn *c, const struct mig_hdr *h, const uint8_t *
 	} else if (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK) {
 		io_from_local(ho->home, ho->id, true, h, data, len);
 	} else if (h->type == MF_BACK) {
-		Krg__Mig__Io io = KRG__MIG__IO__INIT;
-		io.id = ho->id;
-		io.has_fd = true;
-		io.fd = (uint32_t)h->fd;
-		io.has_data = true;
-		io.data.data = (uint8_t *)data;
-		io.data.len = len;
-		io.has_up = io.up = true;
-		io.has_back = io.back = true;
-		mig_send_io(ho->home, "mig.io", &io, true);
+		mig_send_data(ho->home, ho->id, (uint32_t)h->fd, (ProtobufCBinaryData){ .data = (uint8_t *)data, .len = len },
+			      true);
 	} else if (h->type == MF_EXIT) {
 		ho->exited = true;
 		if (!ho->leaving)

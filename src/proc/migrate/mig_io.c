@@ -16,13 +16,7 @@ void mig_dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 			struct dep *d = mig_dep_by_id(io->id);
 			if (!d || !io->has_data || !len) {
 			} else if (from != d->node) {
-				Krg__Mig__Io o = KRG__MIG__IO__INIT;
-				o.id = io->id;
-				o.has_fd = true;
-				o.fd = io->fd;
-				o.has_data = true;
-				o.data = io->data;
-				mig_send_io(d->node, "mig.io", &o, true);
+				mig_send_data(d->node, io->id, io->fd, io->data, false);
 			} else {
 				struct backq *b = malloc(sizeof(*b) + len);
 				if (b) {
@@ -48,15 +42,7 @@ void mig_dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 				mig_conn_send(h->c, t, (int32_t)io->fd, arg, io->data.data, len);
 			} else if (!h && io->has_data && len && from == krg_procid_home(io->id)) {
 				/* It left (or is leaving): the input goes back home. */
-				Krg__Mig__Io o = KRG__MIG__IO__INIT;
-				o.id = io->id;
-				o.has_fd = true;
-				o.fd = io->fd;
-				o.has_data = true;
-				o.data = io->data;
-				o.has_up = o.up = true;
-				o.has_back = o.back = true;
-				mig_send_io(from, "mig.io", &o, true);
+				mig_send_data(from, io->id, io->fd, io->data, true);
 			}
 		}
 	} else if (!strcmp(type, "mig.exit")) {

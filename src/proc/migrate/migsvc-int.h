@@ -304,6 +304,8 @@ void mig_pre_check(struct move *v);
 void mig_route(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd);
 void mig_rx_free(struct rx *x, bool rm);
 void mig_send_io(uint32_t to, const char *type, const Krg__Mig__Io *io, bool bulk);
+/* Proxied input for fd of migrant id (back: returned home, not taken). */
+void mig_send_data(uint32_t to, uint32_t id, uint32_t fd, ProtobufCBinaryData data, bool back);
 void mig_send_simple(uint32_t to, const char *type, uint32_t id, int sig, bool has_status, int status,
 			uint32_t node);
 void mig_send_where(struct move *v);

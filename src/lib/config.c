@@ -173,163 +173,6 @@ static int parse_node(const char *v, struct krg_config_node *n, char *why, size_
 
 #define MS_MAX 3600000UL
 
-/* A "node = ID ADDRESS[:PORT]" line: a new id at an address of its own. */
-static int add_node(struct krg_config *c, const char *v, char *why, size_t whylen)
-{
-	struct krg_config_node n;
-	int r = parse_node(v, &n, why, whylen);
-	if (r == 0 && krg_config_node(c, n.id)) {
-		snprintf(why, whylen, "duplicate node id %u", n.id);
-		r = -EINVAL;
-	}
-	/* Two ids at one address would be one krgd answering for both. */
-	for (size_t i = 0; r == 0 && i < c->n_nodes; i++)
-		if (!strcmp(c->nodes[i].host, n.host) && c->nodes[i].port == n.port) {
-			snprintf(why, whylen, "node %u has the same address %s:%u as node %u", n.id,
-				 n.host, (unsigned)n.port, c->nodes[i].id);
-			r = -EINVAL;
-		}
-	if (r == 0 && c->n_nodes >= KRG_MAX_NODES) {
-		snprintf(why, whylen, "too many nodes");
-		r = -EINVAL;
-	}
-	if (r == 0)
-		c->nodes[c->n_nodes++] = n;
-	return r;
-}
-
-/* One "k = v" line into c: 0, -EINVAL (why may say why), 1 for a key
- * krgd does not know. */
-static int set_key(struct krg_config *c, const char *k, const char *v, char *why, size_t whylen)
-{
-	unsigned long u;
-	int r = 0;
-	if (!strcmp(k, "node_id")) {
-		r = parse_uint(v, KRG_MAX_NODES - 1, &u);
-		c->node_id = (uint32_t)u;
-		c->has_node_id = r == 0;
-	} else if (!strcmp(k, "cluster_name")) {
-		if (strlen(v) >= sizeof(c->cluster_name))
-			r = -EINVAL;
-		else
-			snprintf(c->cluster_name, sizeof(c->cluster_name), "%s", v);
-	} else if (!strcmp(k, "node")) {
-		r = add_node(c, v, why, whylen);
-	} else if (!strcmp(k, "state_dir")) {
-		snprintf(c->state_dir, sizeof(c->state_dir), "%s", v);
-	} else if (!strcmp(k, "key_file")) {
-		snprintf(c->key_file, sizeof(c->key_file), "%s", v);
-	} else if (!strcmp(k, "api_socket")) {
-		snprintf(c->api_socket, sizeof(c->api_socket), "%s", v);
-	} else if (!strcmp(k, "encrypt")) {
-		r = parse_bool(v, &c->encrypt);
-	} else if (!strcmp(k, "ipc_intercept")) {
-		r = parse_bool(v, &c->ipc_intercept);
-	} else if (!strcmp(k, "ipc_backup")) {
-		r = parse_bool(v, &c->ipc_backup);
-	} else if (!strcmp(k, "heartbeat_ms")) {
-		r = parse_uint(v, MS_MAX, &u);
-		c->heartbeat_ms = (unsigned)u;
-		if (r == 0 && u == 0) {
-			snprintf(why, whylen, "must be at least 1 (the keepalive period, in ms)");
-			r = -EINVAL;
-		}
-	} else if (!strcmp(k, "failure_timeout_ms")) {
-		r = parse_uint(v, MS_MAX, &u);
-		c->failure_timeout_ms = (unsigned)u;
-	} else if (!strcmp(k, "election_timeout_ms")) {
-		r = parse_uint(v, MS_MAX, &u);
-		c->election_timeout_ms = (unsigned)u;
-	} else if (!strcmp(k, "request_timeout_ms")) {
-		r = parse_uint(v, MS_MAX, &u);
-		c->request_timeout_ms = (unsigned)u;
-	} else if (!strcmp(k, "api_max_conns_per_user")) {
-		r = parse_uint(v, 1000000, &u);
-		if (r == 0 && u == 0)
-			snprintf(why, whylen, "must be at least 1"), r = -EINVAL;
-		c->api_max_conns_per_user = (unsigned)u;
-	} else if (!strcmp(k, "api_max_mib_per_user")) {
-		r = parse_uint(v, 65536, &u);
-		if (r == 0 && u < 8)
-			snprintf(why, whylen, "must be at least 8 (one whole request is up to 4 MiB)"), r = -EINVAL;
-		c->api_max_mib_per_user = (unsigned)u;
-	} else if (!strcmp(k, "api_idle_ms")) {
-		r = parse_uint(v, MS_MAX, &u);
-		if (r == 0 && u < 100)
-			snprintf(why, whylen, "must be at least 100"), r = -EINVAL;
-		c->api_idle_ms = (unsigned)u;
-	} else if (!strcmp(k, "migrate_max_workers")) {
-		r = parse_uint(v, 1024, &u);
-		if (r == 0 && u == 0)
-			snprintf(why, whylen, "must be at least 1"), r = -EINVAL;
-		c->migrate_max_workers = (unsigned)u;
-	} else if (!strcmp(k, "kdfs_mount")) {
-		if (v[0] != '/' || strlen(v) >= sizeof(c->kdfs_mount))
-			snprintf(why, whylen, "want an absolute path"), r = -EINVAL;
-		else
-			snprintf(c->kdfs_mount, sizeof(c->kdfs_mount), "%s", v);
-	} else if (!strcmp(k, "kdfs_dir")) {
-		if (v[0] != '/' || strlen(v) >= sizeof(c->kdfs_dir))
-			snprintf(why, whylen, "want an absolute path"), r = -EINVAL;
-		else
-			snprintf(c->kdfs_dir, sizeof(c->kdfs_dir), "%s", v);
-	} else if (!strcmp(k, "kdfs_replicas")) {
-		r = parse_uint(v, 16, &u);
-		if (r == 0 && u == 0)
-			snprintf(why, whylen, "must be at least 1"), r = -EINVAL;
-		c->kdfs_replicas = (unsigned)u;
-	} else if (!strcmp(k, "kdfs_repair_grace_ms")) {
-		r = parse_uint(v, 86400000, &u);
-		c->kdfs_repair_grace_ms = (unsigned)u;
-	} else if (!strcmp(k, "kdfs_repair_mibps")) {
-		r = parse_uint(v, 100000, &u);
-		if (r == 0 && u == 0)
-			snprintf(why, whylen, "must be at least 1"), r = -EINVAL;
-		c->kdfs_repair_mibps = (unsigned)u;
-	} else if (!strcmp(k, "metrics_listen")) {
-		r = parse_metrics_listen(v, c, why, whylen);
-	} else if (!strcmp(k, "fsview")) {
-		r = parse_bool(v, &c->fsview);
-	} else if (!strcmp(k, "fsview_paths")) {
-		r = check_fsview_paths(v, why, whylen);
-		if (r == 0)
-			snprintf(c->fsview_paths, sizeof(c->fsview_paths), "%s", v);
-	} else if (!strcmp(k, "log_level")) {
-		r = krg_log_parse_level(v);
-		if (r >= 0) {
-			c->log_level = r;
-			r = 0;
-		}
-	} else {
-		return 1;
-	}
-	return r;
-}
-
-/* What the whole file must say: this node's id and address, and timeouts
- * that make sense together. */
-static int check_whole(const char *name, const struct krg_config *c, char *err, size_t errlen)
-{
-	if (!c->has_node_id) {
-		snprintf(err, errlen, "%s: node_id is not set", name);
-		return -EINVAL;
-	}
-	if (!krg_config_node(c, c->node_id)) {
-		snprintf(err, errlen, "%s: no 'node = %u ADDRESS' line for this node's id", name, c->node_id);
-		return -EINVAL;
-	}
-	if (c->failure_timeout_ms < 2 * c->heartbeat_ms) {
-		snprintf(err, errlen, "%s: failure_timeout_ms (%u) must be at least twice heartbeat_ms (%u)", name,
-			 c->failure_timeout_ms, c->heartbeat_ms);
-		return -EINVAL;
-	}
-	if (c->election_timeout_ms < 100) {
-		snprintf(err, errlen, "%s: election_timeout_ms must be at least 100", name);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 int krg_config_parse(const char *name, const char *text, struct krg_config *c, char *err, size_t errlen)
 {
 	_cleanup_free_ char *copy = strdup(text);
@@ -358,13 +201,128 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 		}
 		*eq = '\0';
 		char *k = trim(l), *v = trim(eq + 1);
+		unsigned long u;
+		int r = 0;
 		why[0] = '\0';
 		if (!*v) {
 			snprintf(err, errlen, "%s:%u: '%s' has no value", name, lineno, k);
 			return -EINVAL;
 		}
-		int r = set_key(c, k, v, why, sizeof(why));
-		if (r > 0) {
+		if (!strcmp(k, "node_id")) {
+			r = parse_uint(v, KRG_MAX_NODES - 1, &u);
+			c->node_id = (uint32_t)u;
+			c->has_node_id = r == 0;
+		} else if (!strcmp(k, "cluster_name")) {
+			if (strlen(v) >= sizeof(c->cluster_name))
+				r = -EINVAL;
+			else
+				snprintf(c->cluster_name, sizeof(c->cluster_name), "%s", v);
+		} else if (!strcmp(k, "node")) {
+			struct krg_config_node n;
+			r = parse_node(v, &n, why, sizeof(why));
+			if (r == 0 && krg_config_node(c, n.id)) {
+				snprintf(why, sizeof(why), "duplicate node id %u", n.id);
+				r = -EINVAL;
+			}
+			/* Two ids at one address would be one krgd answering for both. */
+			for (size_t i = 0; r == 0 && i < c->n_nodes; i++)
+				if (!strcmp(c->nodes[i].host, n.host) && c->nodes[i].port == n.port) {
+					snprintf(why, sizeof(why), "node %u has the same address %s:%u as node %u", n.id,
+						 n.host, (unsigned)n.port, c->nodes[i].id);
+					r = -EINVAL;
+				}
+			if (r == 0 && c->n_nodes >= KRG_MAX_NODES) {
+				snprintf(why, sizeof(why), "too many nodes");
+				r = -EINVAL;
+			}
+			if (r == 0)
+				c->nodes[c->n_nodes++] = n;
+		} else if (!strcmp(k, "state_dir")) {
+			snprintf(c->state_dir, sizeof(c->state_dir), "%s", v);
+		} else if (!strcmp(k, "key_file")) {
+			snprintf(c->key_file, sizeof(c->key_file), "%s", v);
+		} else if (!strcmp(k, "api_socket")) {
+			snprintf(c->api_socket, sizeof(c->api_socket), "%s", v);
+		} else if (!strcmp(k, "encrypt")) {
+			r = parse_bool(v, &c->encrypt);
+		} else if (!strcmp(k, "ipc_intercept")) {
+			r = parse_bool(v, &c->ipc_intercept);
+		} else if (!strcmp(k, "ipc_backup")) {
+			r = parse_bool(v, &c->ipc_backup);
+		} else if (!strcmp(k, "heartbeat_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			c->heartbeat_ms = (unsigned)u;
+			if (r == 0 && u == 0) {
+				snprintf(why, sizeof(why), "must be at least 1 (the keepalive period, in ms)");
+				r = -EINVAL;
+			}
+		} else if (!strcmp(k, "failure_timeout_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			c->failure_timeout_ms = (unsigned)u;
+		} else if (!strcmp(k, "election_timeout_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			c->election_timeout_ms = (unsigned)u;
+		} else if (!strcmp(k, "request_timeout_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			c->request_timeout_ms = (unsigned)u;
+		} else if (!strcmp(k, "api_max_conns_per_user")) {
+			r = parse_uint(v, 1000000, &u);
+			if (r == 0 && u == 0)
+				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
+			c->api_max_conns_per_user = (unsigned)u;
+		} else if (!strcmp(k, "api_max_mib_per_user")) {
+			r = parse_uint(v, 65536, &u);
+			if (r == 0 && u < 8)
+				snprintf(why, sizeof(why), "must be at least 8 (one whole request is up to 4 MiB)"), r = -EINVAL;
+			c->api_max_mib_per_user = (unsigned)u;
+		} else if (!strcmp(k, "api_idle_ms")) {
+			r = parse_uint(v, MS_MAX, &u);
+			if (r == 0 && u < 100)
+				snprintf(why, sizeof(why), "must be at least 100"), r = -EINVAL;
+			c->api_idle_ms = (unsigned)u;
+		} else if (!strcmp(k, "migrate_max_workers")) {
+			r = parse_uint(v, 1024, &u);
+			if (r == 0 && u == 0)
+				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
+			c->migrate_max_workers = (unsigned)u;
+		} else if (!strcmp(k, "kdfs_mount")) {
+			if (v[0] != '/' || strlen(v) >= sizeof(c->kdfs_mount))
+				snprintf(why, sizeof(why), "want an absolute path"), r = -EINVAL;
+			else
+				snprintf(c->kdfs_mount, sizeof(c->kdfs_mount), "%s", v);
+		} else if (!strcmp(k, "kdfs_dir")) {
+			if (v[0] != '/' || strlen(v) >= sizeof(c->kdfs_dir))
+				snprintf(why, sizeof(why), "want an absolute path"), r = -EINVAL;
+			else
+				snprintf(c->kdfs_dir, sizeof(c->kdfs_dir), "%s", v);
+		} else if (!strcmp(k, "kdfs_replicas")) {
+			r = parse_uint(v, 16, &u);
+			if (r == 0 && u == 0)
+				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
+			c->kdfs_replicas = (unsigned)u;
+		} else if (!strcmp(k, "kdfs_repair_grace_ms")) {
+			r = parse_uint(v, 86400000, &u);
+			c->kdfs_repair_grace_ms = (unsigned)u;
+		} else if (!strcmp(k, "kdfs_repair_mibps")) {
+			r = parse_uint(v, 100000, &u);
+			if (r == 0 && u == 0)
+				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
+			c->kdfs_repair_mibps = (unsigned)u;
+		} else if (!strcmp(k, "metrics_listen")) {
+			r = parse_metrics_listen(v, c, why, sizeof(why));
+		} else if (!strcmp(k, "fsview")) {
+			r = parse_bool(v, &c->fsview);
+		} else if (!strcmp(k, "fsview_paths")) {
+			r = check_fsview_paths(v, why, sizeof(why));
+			if (r == 0)
+				snprintf(c->fsview_paths, sizeof(c->fsview_paths), "%s", v);
+		} else if (!strcmp(k, "log_level")) {
+			r = krg_log_parse_level(v);
+			if (r >= 0) {
+				c->log_level = r;
+				r = 0;
+			}
+		} else {
 			snprintf(err, errlen, "%s:%u: unknown key '%s'", name, lineno, k);
 			return -EINVAL;
 		}
@@ -376,9 +334,23 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			return -EINVAL;
 		}
 	}
-	int r = check_whole(name, c, err, errlen);
-	if (r < 0)
-		return r;
+	if (!c->has_node_id) {
+		snprintf(err, errlen, "%s: node_id is not set", name);
+		return -EINVAL;
+	}
+	if (!krg_config_node(c, c->node_id)) {
+		snprintf(err, errlen, "%s: no 'node = %u ADDRESS' line for this node's id", name, c->node_id);
+		return -EINVAL;
+	}
+	if (c->failure_timeout_ms < 2 * c->heartbeat_ms) {
+		snprintf(err, errlen, "%s: failure_timeout_ms (%u) must be at least twice heartbeat_ms (%u)", name,
+			 c->failure_timeout_ms, c->heartbeat_ms);
+		return -EINVAL;
+	}
+	if (c->election_timeout_ms < 100) {
+		snprintf(err, errlen, "%s: election_timeout_ms must be at least 100", name);
+		return -EINVAL;
+	}
 	snprintf(c->path, sizeof(c->path), "%s", name);
 	return 0;
 }

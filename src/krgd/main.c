@@ -225,8 +225,7 @@ static int start_net(struct daemon *d, const struct krg_config_node *self, struc
 	return krg_net_start(d->net, err, errlen);
 }
 
-/* The command line: -1 to go on, else the exit status (--help, bad usage). */
-static int parse_args(int argc, char **argv, const char **config_path, const char **level, bool *detach)
+int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -235,17 +234,29 @@ static int parse_args(int argc, char **argv, const char **config_path, const cha
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int opt;
+	const char *config_path = krg_config_default_path();
+	const char *level = NULL;
+	bool detach = false;
+	char err[512];
+	int opt, r;
+
+	/* Bulk data (krg run stdio, net frames) goes through short-lived
+	 * buffers of up to a few hundred KiB: keep them in the heap and keep
+	 * freed heap up to 16 MiB, instead of a brk/mmap + page faults per
+	 * chunk. Bounded: the credit windows bound what is in flight. */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
+
 	while ((opt = getopt_long(argc, argv, "c:l:dh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			*config_path = optarg;
+			config_path = optarg;
 			break;
 		case 'l':
-			*level = optarg;
+			level = optarg;
 			break;
 		case 'd':
-			*detach = true;
+			detach = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -259,26 +270,6 @@ static int parse_args(int argc, char **argv, const char **config_path, const cha
 		fprintf(stderr, "krgd: unexpected argument '%s' (see krgd --help)\n", argv[optind]);
 		return 2;
 	}
-	return -1;
-}
-
-int main(int argc, char **argv)
-{
-	const char *config_path = krg_config_default_path();
-	const char *level = NULL;
-	bool detach = false;
-	char err[512];
-	int r;
-
-	/* Bulk data (krg run stdio, net frames) goes through short-lived
-	 * buffers of up to a few hundred KiB: keep them in the heap and keep
-	 * freed heap up to 16 MiB, instead of a brk/mmap + page faults per
-	 * chunk. Bounded: the credit windows bound what is in flight. */
-	mallopt(M_MMAP_THRESHOLD, 4 << 20);
-	mallopt(M_TRIM_THRESHOLD, 16 << 20);
-
-	if ((r = parse_args(argc, argv, &config_path, &level, &detach)) >= 0)
-		return r;
 	int ready_fd = -1;
 	if (detach && (r = detach_start(&ready_fd)) >= 0)
 		return r;

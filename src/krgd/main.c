@@ -26,6 +26,7 @@
 #include "krgd/metrics_http.h"
 #include "krgd/metrics_page.h"
 #include "krgd/services.h"
+#include "proc/pidrange.h"
 
 struct daemon {
 	uv_loop_t loop;
@@ -339,6 +340,10 @@ int main(int argc, char **argv)
 	}
 
 	r = krgd_services_start(&d.services, err, sizeof(err));
+	/* This node's pids from its own range: a migrant keeps its pid and
+	 * tids on any node (proc/pidrange.h). Best effort, logged. */
+	if (r == 0)
+		krg_pidrange_start(&d.loop, &d.cfg);
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

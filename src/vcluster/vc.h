@@ -8,7 +8,7 @@
 #include <sys/types.h>
 #include "lib/macro.h"
 
-#define VC_MAX_NODES 32
+#define VC_MAX_NODES 64
 #define VC_PREFIX_MAX 8
 #define VC_STATE_ROOT "/run/krg-vcluster"
 #define VC_PORT 7480
@@ -129,6 +129,10 @@ int vc_node_start(const struct vc_node_spec *spec, pid_t *pid);
 /* exec krgd --config /run/krg/krgd.conf from an O_PATH fd (the binary may
  * be hidden inside the node); signals unblocked. Never returns. */
 void vc_exec_krgd(const char *path, int bin_fd) __attribute__((noreturn));
+/* Put the node's pid cursor in the range of the node /run/krg/krgd.conf
+ * describes (lib/pidrange.h), right before forking krgd: krgd's own pid
+ * is then the node's. Best effort. */
+void vc_steer_pids(void);
 
 /* ---- vc_enter.c: join a running node ---- */
 

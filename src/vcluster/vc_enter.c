@@ -137,6 +137,7 @@ int vc_krgd_spawn_entered(const char *path, int bin_fd, int log_fd)
 		/* First child is in the node's pid ns; its child, orphaned
 		 * when it exits, is adopted by the node init. */
 		setsid();
+		vc_steer_pids();
 		pid_t q = fork();
 		if (q != 0)
 			_exit(q < 0 ? 1 : 0);

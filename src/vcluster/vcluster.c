@@ -18,7 +18,7 @@ struct subcmd {
 static const struct subcmd subcmds[] = {
 	{ "up", vc_cmd_up, OPT_PREFIX | OPT_CPUS | OPT_NOKRGD | OPT_KDFS,
 	  "usage: krgadm vcluster up N [--prefix NAME] [--cpus X] [--no-krgd] [--kdfs]\n"
-	  "Start a virtual cluster of N (1..32) nodes on this machine. Each node has its own\n"
+	  "Start a virtual cluster of N (1..64) nodes on this machine. Each node has its own\n"
 	  "network (10.77.S.i/24 on eth0, bridged), mount, pid, IPC and UTS namespaces, and a\n"
 	  "cgroup whose CPU quota is X CPUs (default 1). Starts krgd in every node and waits\n"
 	  "for its API socket, unless --no-krgd. Prints one line per node: id, address, init pid.\n"

@@ -8,7 +8,11 @@
  * and sets the frozen thread's registers so that the interrupted call
  * returns the address (or -errno) instead of restarting. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -29,8 +33,38 @@ static bool restarting(const struct user_regs_struct *r, long nr)
 	       (ax == -K_ERESTARTSYS || ax == -K_ERESTARTNOINTR || ax == -K_ERESTARTNOHAND);
 }
 
+/* A userfaultfd made in the frozen process, taken here, its copy there
+ * closed, and [at, at + size) registered as the DSM needs (dsm.h): before
+ * the process runs again, so that its first access already faults to us. */
+static int take_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t size, int *out, struct ckpt_error *err)
+{
+	long fd = ckpt_syscall(t, err, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	if (fd < 0)
+		return err->msg[0] ? (int)fd : ckpt_fail(err, (int)-fd, "process %d: userfaultfd: %s", pid, strerror((int)-fd));
+	int r = 0, u = -1, pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd >= 0)
+		u = (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+	if (u < 0)
+		r = ckpt_fail(err, errno, "process %d: taking its userfaultfd: %s", pid, strerror(errno));
+	if (pidfd >= 0)
+		close(pidfd);
+	ckpt_syscall(t, err, SYS_close, fd, 0, 0, 0, 0, 0);
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM |
+								  UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
+	struct uffdio_register reg = { .range = { at, size },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
+					       UFFDIO_REGISTER_MODE_WP };
+	if (r == 0 && (ioctl(u, UFFDIO_API, &api) < 0 || ioctl(u, UFFDIO_REGISTER, &reg) < 0))
+		r = ckpt_fail(err, errno, "process %d: registering its mapping with userfaultfd: %s", pid, strerror(errno));
+	if (r < 0 && u >= 0)
+		close(u);
+	else
+		*out = u;
+	return r;
+}
+
 int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64_t size, int prot, int flags,
-		    uint64_t *mapped, struct ckpt_error *err)
+		    uint64_t *mapped, int *uffd_out, struct ckpt_error *err)
 {
 	struct ckpt_thread *th = NULL;
 	size_t nth = 0;
@@ -63,6 +97,12 @@ int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64
 				*mapped = (uint64_t)ret;
 		}
 		ckpt_syscall(&t, err, SYS_close, fd, 0, 0, 0, 0, 0);
+		if (r == 0 && uffd_out && take_uffd(&t, pid, (uint64_t)ret, size, uffd_out, err) < 0) {
+			/* No coherent view: undo the mapping, the call fails. */
+			ckpt_syscall(&t, err, SYS_munmap, ret, (long)size, 0, 0, 0, 0);
+			ret = -ENOMEM;
+			r = -ENOMEM;
+		}
 	}
 	struct user_regs_struct regs = k < nth ? th[k].regs : th[0].regs;
 	if (answer) {

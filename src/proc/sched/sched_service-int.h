@@ -81,6 +81,7 @@ struct krg_sched {
 	bool publishing;            /* our "refused.NODE" on its way through the log */
 	uint64_t migrations;        /* started by a balancer on this node */
 	uint64_t distant_forks;     /* children placed on another node (DISTANT_FORK) */
+	struct sched_exec *exec;    /* placement at execve (sched_exec.c) */
 	uint64_t caps_gc_ms;        /* loop time of the last collection of the caps registry */
 	uint64_t caps_collected;    /* entries of exited processes dropped by this node */
 	struct {

@@ -47,7 +47,9 @@ typedef void (*krg_cluster_node_cb)(struct krg_cluster *c, uint32_t node, enum k
 typedef void (*krg_cluster_done_cb)(int status, const char *msg, void *data);
 
 struct krg_cluster_options {
-	const struct krg_config *config; /* borrowed for the cluster's lifetime */
+	struct krg_config *config;       /* borrowed for the cluster's lifetime; nodes
+					  * that join a running cluster are added to it */
+	bool joined;                     /* this node joined a running cluster (no bootstrap) */
 	struct krg_net *net;             /* borrowed */
 	struct krg_api_server *api;      /* borrowed; status/nodes commands registered on it */
 	/* Called when `cluster poweroff` asks this node to stop. */

@@ -26,7 +26,9 @@
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
+#include "ipc/intercept_svc.h"
 #include "krgd/ipc_glue.h"
+#include "krgd/join.h"
 #include "krgd/metrics_http.h"
 #include "krgd/metrics_page.h"
 #include "proc/ckptsvc.h"
@@ -63,12 +65,16 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: krgd [--config FILE] [--log-level LEVEL] [--daemon]\n"
+		"Usage: krgd [--config FILE] [--join HOST[:PORT]] [--log-level LEVEL] [--daemon]\n"
 		"\n"
 		"The krg daemon: one per node. Reads FILE (default $KRG_CONFIG or %s),\n"
 		"joins the cluster described there and serves the local API socket.\n"
 		"\n"
 		"  -c, --config FILE      configuration file (see docs/krgd.conf.example)\n"
+		"  -j, --join HOST[:PORT] join a running cluster through this member: the\n"
+		"                         config has no node_id, sets 'address' and holds the\n"
+		"                         cluster key; the cluster gives this node its id\n"
+		"                         (docs/reconfiguration.md)\n"
 		"  -l, --log-level LEVEL  error, warn, info, debug or trace (overrides the file)\n"
 		"  -d, --daemon           detach from the terminal after start-up checks\n"
 		"  -h, --help             this text\n"
@@ -193,12 +199,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "join", required_argument, NULL, 'j' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *config_path = krg_config_default_path();
-	const char *level = NULL;
+	const char *level = NULL, *join = NULL;
 	bool detach = false;
 	char err[512];
 	int opt, r;
@@ -210,13 +217,16 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 
-	while ((opt = getopt_long(argc, argv, "c:l:dh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:l:j:dh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 'l':
 			level = optarg;
+			break;
+		case 'j':
+			join = optarg;
 			break;
 		case 'd':
 			detach = true;
@@ -287,6 +297,15 @@ int main(int argc, char **argv)
 		return refuse("%s", err);
 	if (make_state_dir(d.cfg.state_dir, err, sizeof(err)) < 0)
 		return refuse("%s", err);
+	bool joined = !d.cfg.has_node_id;
+	if (join && !joined)
+		return refuse("--join: %s", "the config sets node_id; a joining machine's config has none");
+	if (joined) {
+		if (krgd_join(&d.cfg, join, no.key, err, sizeof(err)) < 0)
+			return refuse("%s", err);
+		snprintf(tag, sizeof(tag), "krgd[%u]", d.cfg.node_id);
+		krg_log_set_tag(tag);
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Orphans of krg processes come to us, not to a pid 1 that may not reap. */
@@ -327,6 +346,7 @@ int main(int argc, char **argv)
 	no.dead_after_ms = d.cfg.failure_timeout_ms + 2 * d.cfg.election_timeout_ms;
 	no.request_timeout_ms = d.cfg.request_timeout_ms;
 	no.fatal_cb = fatal_cb;
+	no.joiner_msg = "cluster.join";
 	no.data = &d;
 	r = krg_net_new(&d.loop, &no, &d.net);
 	sodium_memzero(no.key, sizeof(no.key));
@@ -339,7 +359,7 @@ int main(int argc, char **argv)
 	}
 
 	struct krg_cluster_options co = {
-		.config = &d.cfg, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
+		.config = &d.cfg, .joined = joined, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
 	};
 	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
 	/* kdfs's metadata rides on the cluster log: registered before raft
@@ -372,6 +392,9 @@ int main(int argc, char **argv)
 	if (r == 0 && d.cfg.ipc_intercept)
 		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, d.ipc, err, sizeof(err));
 	d.services.intercept = d.icpt.in;
+	/* Their execs too: DISTANT_FORK children are placed there (docs/sched.md). */
+	if (d.icpt.in && d.sched)
+		krg_intercept_set_exec_hook(d.icpt.in, krg_sched_exec_hook, d.sched);
 	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
 	if (r == 0)

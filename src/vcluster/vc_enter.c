@@ -188,7 +188,7 @@ int vc_wait_sockets(const struct vc_cluster *c, const pid_t *pids, int n, long t
 	for (;;) {
 		int left = 0;
 		for (int i = 1; i <= n; i++) {
-			if (ready[i])
+			if (ready[i] || !pids[i]) /* 0: not waited for */
 				continue;
 			if (vc_node_socket_ready(pids[i])) {
 				ready[i] = true;

@@ -26,6 +26,7 @@
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
+#include "ipc/intercept_svc.h"
 #include "krgd/ipc_glue.h"
 #include "krgd/join.h"
 #include "krgd/metrics_http.h"
@@ -391,6 +392,9 @@ int main(int argc, char **argv)
 	if (r == 0 && d.cfg.ipc_intercept)
 		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, d.ipc, err, sizeof(err));
 	d.services.intercept = d.icpt.in;
+	/* Their execs too: DISTANT_FORK children are placed there (docs/sched.md). */
+	if (d.icpt.in && d.sched)
+		krg_intercept_set_exec_hook(d.icpt.in, krg_sched_exec_hook, d.sched);
 	if (r == 0)
 		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
 	if (r == 0)

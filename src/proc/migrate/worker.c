@@ -39,9 +39,11 @@
 #include "lib/fileio.h"
 #include "lib/fault.h"
 #include "ckpt/ckpt.h"
+#include "ipc/intercept.h"
 #include "proc/migrate/inject.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
+#include "proc/schedsvc.h"
 
 struct prox {
 	int num;      /* fd number in the process */
@@ -508,7 +510,7 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 		for (int which = 0; which < 3; which++)
 			inj_call(&j, SYS_setitimer, which, (long)tail_at, 0, 0, 0, 0);
 	}
-	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, 0, 0, 0);
+	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, (long)KRG_INTERCEPT_EXEC_PASS, 0, 0);
 	if (!j.execed) {
 		inj_call(&j, SYS_munmap, m, (long)len, 0, 0, 0, 0);
 		inj_detach(&j);
@@ -880,9 +882,13 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		_exit(0);
 	}
 	/* Stopped already (job control): then the stop is the process's own
-	 * and travels with it; otherwise the SIGSTOP below is ours alone. */
-	bool was_stopped = all_stopped(pid);
-	int r = freeze(pid);
+	 * and travels with it; otherwise the SIGSTOP below is ours alone.
+	 * A stop at exec by the scheduler (placement) is krgd's, not its own. */
+	bool held = krg_sched_exec_held(pid) && all_stopped(pid);
+	bool was_stopped = all_stopped(pid) && !held;
+	/* Held: stopped already, and a second SIGSTOP would stay pending and
+	 * travel with the image (the migrant would stop again there). */
+	int r = held ? 0 : freeze(pid);
 	if (r < 0) {
 		ckpt_precopy_free(pc);
 		mig_rm_rf(w->dir); /* what a pre-copy wrote */

@@ -167,6 +167,10 @@ static void proposed(int status, const uint8_t *res, size_t len, void *data)
 {
 	struct proposal *p = data;
 	Krg__Kdfs__OpResult *r = NULL;
+	/* The leader went away with the proposal (killed, an election): the
+	 * caller retries with the next one, as when there was none. */
+	if (status < 0 && status != -ECANCELED && status != -ENOMEM)
+		status = -EAGAIN;
 	if (status == 0 && !(r = krg__kdfs__op_result__unpack(NULL, len, res)))
 		status = -EIO;
 	if (status == 0)
@@ -197,8 +201,9 @@ int kdfs_propose(struct kreq *q, Krg__Kdfs__Op *op, kdfs_op_cb cb)
 	free(buf);
 	if (r < 0)
 		free(p);
-	/* No leader (a minority side, an election): the caller retries. */
-	return r == -EAGAIN ? -EAGAIN : r;
+	/* No leader (a minority side, an election), or one that cannot be
+	 * reached (just killed): the caller retries. */
+	return r < 0 && r != -ENOMEM && r != -ECANCELED ? -EAGAIN : r;
 }
 
 static void op_done(struct kreq *q, int status, Krg__Kdfs__OpResult *res)

@@ -232,6 +232,10 @@ static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev
 	struct krg_exec *e = &the_exec;
 	if (!e->running || node == e->self)
 		return;
+	/* A node evicted cleanly (`nodes del`, docs/reconfiguration.md) still
+	 * runs krgd: the streams of processes started there go on. */
+	if (ev == KRG_NODE_EV_REMOVE && krg_net_peer_up(e->s->net, node))
+		return;
 	if (ev == KRG_NODE_EV_DOWN || ev == KRG_NODE_EV_REMOVE) {
 		front_node_lost(e, node, "the cluster marked down");
 		back_peer_lost(e, node);

@@ -2861,6 +2861,10 @@ static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev
 	struct krg_migsvc *m = &the_mig;
 	if (!m->running || node == m->self || (ev != KRG_NODE_EV_DOWN && ev != KRG_NODE_EV_REMOVE))
 		return;
+	/* Evicted cleanly (`nodes del`): its krgd still serves the deputies of
+	 * the migrants homed there (no hand-over yet, docs/reconfiguration.md). */
+	if (ev == KRG_NODE_EV_REMOVE && krg_net_peer_up(m->s->net, node))
+		return;
 	/* Migrants whose home is gone: their parent and identity are gone. */
 	for (struct hold *h = m->holds; h; h = h->next)
 		if (h->home == node && h->restored && !h->leaving) {

@@ -84,6 +84,11 @@ void krg_cluster_raft_figures(struct krg_cluster *c, struct krg_cluster_raft_fig
 int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
 			     krg_cluster_done_cb cb, void *data);
 
+/* Eviction: the leaving node tells the cluster it is empty (its services'
+ * leave hooks are done); moves it leaving -> absent. moved: processes it
+ * moved away, for the reason shown. */
+int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved);
+
 /* Registries: set (value NULL = delete) through the log; get reads the
  * local replica (borrowed pointer, valid until the next apply). */
 int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,

@@ -314,6 +314,10 @@ size_t sched_gather_nodes(struct krg_sched *sc, struct krg_sched_node *out)
 		struct krg_node_figures f;
 		if (!krg_config_node(cfg, id) || krg_proc_table_node(sc->s->table, id, &f) < 0)
 			continue;
+		/* Nothing goes to a node that is leaving (this one included) or
+		 * not yet (or no longer) a member. */
+		if (sc->s->cluster && krg_cluster_node_state(sc->s->cluster, id) != KRG_NODE_UP)
+			continue;
 		out[n++] = (struct krg_sched_node){
 			.id = id, .self = id == sc->self, .cpus = f.cpus, .load1 = f.load1,
 			.load_norm = f.cpus > 0 ? f.load1 / f.cpus : 0, .mem_total_kb = f.mem_total_kb,
@@ -753,6 +757,87 @@ static void caps_gc(struct krg_sched *sc, uint64_t now)
 	}
 }
 
+/* ---- eviction: the leave hook of scheduling ---- */
+
+/* While this node is leaving: start moving every krg process running here
+ * to the least loaded member (one per target in turn), each once per
+ * EVICT_RETRY_MS; once none is left, tell the cluster the node is empty
+ * (leaving -> absent). A process without CAN_MIGRATE is named in the log
+ * and keeps the node leaving. */
+static void evict(struct krg_sched *sc, uint64_t now)
+{
+	if (!sc->s->cluster || krg_cluster_node_state(sc->s->cluster, sc->self) != KRG_NODE_LEAVING) {
+		sc->n_evict_sent = 0;
+		sc->evict_moved = 0;
+		return;
+	}
+	static struct krg_sched_node nodes[KRG_MAX_NODES];
+	unsigned planned[KRG_MAX_NODES] = { 0 };
+	size_t n = sched_gather_nodes(sc, nodes);
+	unsigned left = 0, stuck = 0, started = 0;
+	char stuck_names[160] = "";
+	bool log_now = now - sc->evict_log_ms >= 2000;
+	for (size_t i = 0; i < sc->probes.n; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		uint32_t id = q->id, home;
+		if (sched_proc_kind(sc, q->pid, &id, &home) == KRG_PROC_HIDDEN || !id)
+			continue; /* a deputy, holder or worker: not a process of its own */
+		left++;
+		size_t slot = sc->n_evict_sent;
+		for (size_t k = 0; k < sc->n_evict_sent; k++)
+			if (sc->evict_sent[k].id == id)
+				slot = k;
+		if (slot < sc->n_evict_sent && now - sc->evict_sent[slot].ms < EVICT_RETRY_MS)
+			continue; /* on its way */
+		struct krg_caps caps;
+		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
+		if (!(caps.eff & KRG_CAP_CAN_MIGRATE)) {
+			stuck++;
+			size_t l = strlen(stuck_names);
+			snprintf(stuck_names + l, sizeof(stuck_names) - l, "%s%u (%s)", l ? ", " : "", id, q->comm);
+			continue;
+		}
+		size_t best = n;
+		for (size_t j = 0; j < n; j++)
+			if (!nodes[j].self &&
+			    (best == n || nodes[j].krg_procs + planned[j] < nodes[best].krg_procs + planned[best] ||
+			     (nodes[j].krg_procs + planned[j] == nodes[best].krg_procs + planned[best] &&
+			      nodes[j].load_norm < nodes[best].load_norm)))
+				best = j;
+		if (best == n) {
+			if (log_now)
+				log_warn("evict: no member node to move %u (%s) to", id, q->comm);
+			continue;
+		}
+		char err[256];
+		int r = sched_move(sc, id, nodes[best].id, NULL, NULL, err, sizeof(err));
+		if (r < 0) {
+			if (log_now)
+				log_warn("evict: cannot move %u (%s) to node %u: %s", id, q->comm, nodes[best].id, err);
+			continue;
+		}
+		planned[best]++;
+		started++;
+		if (slot == sc->n_evict_sent && sc->n_evict_sent < ARRAY_SIZE(sc->evict_sent))
+			sc->n_evict_sent++;
+		if (slot < ARRAY_SIZE(sc->evict_sent))
+			sc->evict_sent[slot] = (typeof(sc->evict_sent[0])){ .id = id, .ms = now };
+		sc->evict_moved++;
+		log_info("evict: moving %u (%s) to node %u", id, q->comm, nodes[best].id);
+	}
+	if (log_now && (left || stuck)) {
+		sc->evict_log_ms = now;
+		log_info("evict: node %u leaving, %u krg process(es) left%s%s", sc->self, left,
+			 stuck ? "; cannot migrate (no CAN_MIGRATE): " : "", stuck_names);
+	}
+	if (left == 0 && !started && now - sc->evict_left_ms >= 1000) {
+		sc->evict_left_ms = now;
+		int r = krg_cluster_node_left(sc->s->cluster, sc->self, sc->evict_moved);
+		if (r < 0)
+			log_debug("evict: cannot report node %u empty yet: %s", sc->self, strerror(-r));
+	}
+}
+
 /* ---- probes ---- */
 
 static void timer_cb(uv_timer_t *t)
@@ -767,6 +852,7 @@ static void timer_cb(uv_timer_t *t)
 	sched_sync_state(sc);
 	judge(sc, uv_now(sc->s->loop));
 	distant_fork(sc);
+	evict(sc, uv_now(sc->s->loop));
 	balance(sc);
 	caps_gc(sc, uv_now(sc->s->loop));
 }

@@ -46,6 +46,7 @@ bench: all
 	bash bench/ipc $(BUILD)
 	bash bench/ipc-intercept $(BUILD)
 	bash bench/dsm $(BUILD)
+	bash bench/scale $(BUILD)
 
 # Debian packages (docs/packaging.md): krg, libdrmaa-krg1, libkrg0, libkrg-dev
 # in $(BUILD)/deb, checked by lintian.

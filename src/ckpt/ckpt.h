@@ -219,3 +219,18 @@ void ckpt_set_progress(ckpt_progress_fn fn, void *arg);
  * (ptrace; the process needs the right to make one: CAP_SYS_PTRACE, or
  * vm.unprivileged_userfaultfd). 0, or -errno with err set. */
 int ckpt_uffd_take(pid_t pid, int *uffd_out, struct ckpt_error *err);
+
+/* Answer syscall nr of thread tid (process pid), held in a seccomp user
+ * notification, with a mapping: freezes the process (the notification is
+ * dropped by that), injects mmap(addr, size, prot, flags, fd, 0) and
+ * close(fd) — fd is the caller's, installed by SECCOMP_IOCTL_NOTIF_ADDFD
+ * before — and makes the interrupted call return the address (or the
+ * mmap's -errno) instead of restarting. With uffd_out, also a userfaultfd
+ * of the process, the new range registered (MISSING | MINOR | WP, the
+ * DSM's features: dsm_node_attach takes it) before the process runs
+ * again; if that fails the mapping is undone and the call gets ENOMEM.
+ * *mapped: the address. 0; -errno with err set; -EAGAIN if the thread is
+ * no longer in that call (then it goes on untouched). Root (ptrace).
+ * docs/dsm.md, "The shmat path". */
+int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64_t size, int prot, int flags,
+		    uint64_t *mapped, int *uffd_out, struct ckpt_error *err);

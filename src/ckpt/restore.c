@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+#include "ipc/intercept.h"
 #include "lib/fault.h"
 #include "lib/macro.h"
 
@@ -313,6 +314,9 @@ static int make_extra(struct ckpt_tracee *root, bool newns, struct ckpt_extra_ch
 		return ckpt_fail(err, errno, "extra child %d: registers: %s", x->pid, strerror(errno));
 	regs.rip = root->code, regs.rax = SYS_execve, regs.orig_rax = (uint64_t)-1;
 	regs.rdi = p[0], regs.rsi = root->scratch, regs.rdx = root->scratch + (argc + 1) * sizeof(uint64_t);
+	/* krg's own exec: past the IPC filter's exec check (whose listener
+	 * krgd gets only once this restore is done). */
+	regs.r10 = KRG_INTERCEPT_EXEC_PASS;
 	if (ptrace(PTRACE_SETREGSET, pid, (void *)NT_PRSTATUS, &iov) < 0 || ptrace(PTRACE_CONT, pid, 0, 0) < 0)
 		return ckpt_fail(err, errno, "extra child %d: %s", x->pid, strerror(errno));
 	/* Next stop: the exec, or the int3 after a failed execve. */

@@ -13,6 +13,8 @@ struct node_entry {
 	uint64_t changed_ms;    /* wall clock of the last change */
 	char reason[96];
 	bool configured;
+	char host[64];          /* joined at run time: its address (replicated) */
+	uint16_t port;
 	bool proposing;         /* leader: a proposal for this node is in flight */
 };
 
@@ -59,6 +61,10 @@ struct sm_waiter {
 struct krg_cluster {
 	uv_loop_t *loop;
 	const struct krg_config *cfg;
+	struct krg_config *cfg_rw;   /* the same: nodes that join are added to it */
+	bool joined;                 /* this node joined a running cluster: no bootstrap */
+	struct raft_change change_req;
+	bool change_busy;            /* leader: a raft configuration change in flight */
 	struct krg_net *net;
 	struct krg_api_server *api;
 	void (*shutdown_cb)(struct krg_cluster *c, void *data);
@@ -115,6 +121,18 @@ void cluster_fsm_init(struct krg_cluster *c);
 void cluster_fsm_free(struct krg_cluster *c);
 /* Encode a command into a raft_malloc'd buffer. */
 int cluster_command_encode(const Krg__Cluster__Command *cmd, struct raft_buffer *out);
+
+void cluster_apply_set_state(struct krg_cluster *c, const Krg__Cluster__SetNodeState *s);
+
+/* join.c */
+void cluster_join_init(struct krg_cluster *c);
+void cluster_learn_node(struct krg_cluster *c, uint32_t id, const char *host, uint16_t port);
+void cluster_apply_add_node(struct krg_cluster *c, const Krg__Cluster__AddNode *a, struct sm_result *res);
+/* Propose that the machine at host:port joins; cb gets the 4-byte id (0: none free). */
+int cluster_join_propose(struct krg_cluster *c, const char *host, uint16_t port, const char *reason,
+			 krg_cluster_sm_cb cb, void *data);
+/* Leader, every tick: one step of raft configuration change if needed. */
+void cluster_reconcile(struct krg_cluster *c);
 
 /* sm.c */
 void cluster_sm_init(struct krg_cluster *c);

@@ -49,7 +49,9 @@ typedef void (*krg_cluster_node_cb)(struct krg_cluster *c, uint32_t node, enum k
 typedef void (*krg_cluster_done_cb)(int status, const char *msg, void *data);
 
 struct krg_cluster_options {
-	const struct krg_config *config; /* borrowed for the cluster's lifetime */
+	struct krg_config *config;       /* borrowed for the cluster's lifetime; nodes
+					  * that join a running cluster are added to it */
+	bool joined;                     /* this node joined a running cluster (no bootstrap) */
 	struct krg_net *net;             /* borrowed */
 	struct krg_api_server *api;      /* borrowed; status/nodes commands registered on it */
 	/* Called when `cluster poweroff` asks this node to stop. */
@@ -81,6 +83,11 @@ void krg_cluster_raft_figures(struct krg_cluster *c, struct krg_cluster_raft_fig
  * joining (then up when heard), del moves members to leaving (then absent). */
 int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
 			     krg_cluster_done_cb cb, void *data);
+
+/* Eviction: the leaving node tells the cluster it is empty (its services'
+ * leave hooks are done); moves it leaving -> absent. moved: processes it
+ * moved away, for the reason shown. */
+int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved);
 
 /* Registries: set (value NULL = delete) through the log; get reads the
  * local replica (borrowed pointer, valid until the next apply). */

@@ -77,7 +77,7 @@ static int transition_event(enum krg_node_state from, enum krg_node_state to)
 	return -1;
 }
 
-static void apply_set_state(struct krg_cluster *c, const Krg__Cluster__SetNodeState *s)
+void cluster_apply_set_state(struct krg_cluster *c, const Krg__Cluster__SetNodeState *s)
 {
 	if (s->node >= KRG_MAX_NODES || (unsigned)s->state > KRG_NODE_DOWN) {
 		log_warn("membership: ignoring entry for node %u state %d", s->node, (int)s->state);
@@ -189,7 +189,11 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 		log_warn("membership: entry from newer schema %u, applying known fields", cmd->version);
 	switch (cmd->op_case) {
 	case KRG__CLUSTER__COMMAND__OP_SET_STATE:
-		apply_set_state(c, cmd->set_state);
+		cluster_apply_set_state(c, cmd->set_state);
+		break;
+	case KRG__CLUSTER__COMMAND__OP_ADD_NODE:
+		cluster_apply_add_node(c, cmd->add_node, &c->sm_last);
+		*result = &c->sm_last;
 		break;
 	case KRG__CLUSTER__COMMAND__OP_REGISTRY_SET: {
 		const Krg__Cluster__RegistrySet *r = cmd->registry_set;
@@ -221,7 +225,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	snap.epoch = c->epoch;
 	for (uint32_t i = 0; i < KRG_MAX_NODES; i++) {
 		const struct node_entry *e = &c->nodes[i];
-		if (e->state == KRG_NODE_ABSENT && e->epoch == 0)
+		if (e->state == KRG_NODE_ABSENT && e->epoch == 0 && !e->host[0])
 			continue;
 		krg__cluster__node_entry__init(&entries[n]);
 		entries[n].id = i;
@@ -230,6 +234,11 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 		entries[n].reason = (char *)e->reason;
 		entries[n].has_changed_unix_ms = true;
 		entries[n].changed_unix_ms = e->changed_ms;
+		if (e->host[0]) {
+			entries[n].host = (char *)e->host;
+			entries[n].has_port = true;
+			entries[n].port = e->port;
+		}
 		eptrs[n] = &entries[n];
 		n++;
 	}
@@ -300,6 +309,7 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		c->nodes[i].state = KRG_NODE_ABSENT;
 		c->nodes[i].epoch = 0;
 		c->nodes[i].reason[0] = '\0';
+		c->nodes[i].host[0] = '\0';
 	}
 	c->epoch = snap->epoch;
 	for (size_t i = 0; i < snap->n_nodes; i++) {
@@ -310,6 +320,8 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		c->nodes[e->id].epoch = e->epoch;
 		c->nodes[e->id].changed_ms = e->changed_unix_ms;
 		snprintf(c->nodes[e->id].reason, sizeof(c->nodes[e->id].reason), "%s", e->reason ? e->reason : "");
+		if (e->host && e->has_port && e->port && e->port <= 65535 && strlen(e->host) < sizeof(c->nodes[0].host))
+			cluster_learn_node(c, e->id, e->host, (uint16_t)e->port);
 	}
 	for (size_t i = 0; i < snap->n_registry; i++) {
 		const Krg__Cluster__RegistryEntry *r = snap->registry[i];

@@ -327,6 +327,16 @@ static void propose_from(struct krg_cluster *c, uint32_t node, enum krg_node_sta
 	propose_state(c, node, to, &f, 1, reason, NULL, NULL, track);
 }
 
+int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved)
+{
+	char why[96];
+	if (node >= KRG_MAX_NODES || c->nodes[node].state != KRG_NODE_LEAVING || c->nodes[node].proposing)
+		return node < KRG_MAX_NODES && c->nodes[node].proposing ? -EINPROGRESS : -EINVAL;
+	snprintf(why, sizeof(why), "left: empty, %u process(es) moved away", moved);
+	Krg__Cluster__NodeState f = KRG__CLUSTER__NODE_STATE__NODE_LEAVING;
+	return propose_state(c, node, KRG_NODE_ABSENT, &f, 1, why, NULL, NULL, true);
+}
+
 int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,
 			     size_t len, krg_cluster_done_cb cb, void *data)
 {
@@ -374,6 +384,7 @@ static void tick_cb(uv_timer_t *t)
 			propose_from(c, c->cfg->nodes[i].id, KRG_NODE_ABSENT, KRG_NODE_JOINING, "cluster created", false);
 		return;
 	}
+	cluster_reconcile(c);
 	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
 		uint32_t id = c->cfg->nodes[i].id;
 		struct node_entry *n = &c->nodes[id];
@@ -398,8 +409,11 @@ static void tick_cb(uv_timer_t *t)
 				propose_from(c, id, KRG_NODE_JOINING, KRG_NODE_UP, "joined", true);
 			break;
 		case KRG_NODE_LEAVING:
-			/* Services drained in their REMOVE callbacks; nothing to wait for yet. */
-			propose_from(c, id, KRG_NODE_LEAVING, KRG_NODE_ABSENT, "left", true);
+			/* A live node empties itself (its leave hooks: the scheduler
+			 * moves its processes away) and says so; a silent one has
+			 * nothing left to hand over. */
+			if (!alive && quiet > c->cfg->failure_timeout_ms)
+				propose_from(c, id, KRG_NODE_LEAVING, KRG_NODE_ABSENT, "left (silent)", true);
 			break;
 		default:
 			break;
@@ -431,6 +445,9 @@ bool krg_cluster_has_quorum(struct krg_cluster *c)
 {
 	raft_id leader;
 	if (!has_leader(c, &leader))
+		return false;
+	/* Joined, not caught up yet: this replica does not even list us. */
+	if (c->joined && c->nodes[c->cfg->node_id].state == KRG_NODE_ABSENT)
 		return false;
 	if (leader == c->cfg->node_id)
 		return raft_state(&c->raft) == RAFT_LEADER;
@@ -507,6 +524,8 @@ int krg_cluster_new(uv_loop_t *loop, const struct krg_cluster_options *o, struct
 		return -ENOMEM;
 	c->loop = loop;
 	c->cfg = o->config;
+	c->cfg_rw = o->config;
+	c->joined = o->joined;
 	c->net = o->net;
 	c->api = o->api;
 	c->shutdown_cb = o->shutdown_cb;
@@ -529,6 +548,7 @@ int krg_cluster_new(uv_loop_t *loop, const struct krg_cluster_options *o, struct
 	cluster_sm_init(c);
 	krg_net_handle(c->net, PROPOSE_MSG, on_propose, c);
 	krg_net_handle(c->net, POWEROFF_MSG, on_poweroff, c);
+	cluster_join_init(c);
 	krg_net_on_peer(c->net, peer_cb, c);
 	int r = c->api ? cluster_api_register(c) : 0;
 	if (r < 0) {
@@ -562,19 +582,21 @@ int krg_cluster_start(struct krg_cluster *c, char *err, size_t errlen)
 		raft_uv_close(&c->io);
 		return -EIO;
 	}
+	/* A node that joined a running cluster starts empty: the leader's
+	 * raft_add sends it the configuration and the log. */
 	raft_configuration_init(&conf);
-	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+	for (size_t i = 0; i < c->cfg->n_nodes && !c->joined; i++) {
 		char addr[96];
 		snprintf(addr, sizeof(addr), "%s:%u", c->cfg->nodes[i].host, c->cfg->nodes[i].port);
 		raft_configuration_add(&conf, c->cfg->nodes[i].id, addr, RAFT_VOTER);
 	}
-	r = raft_bootstrap(&c->raft, &conf);
+	r = c->joined ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&c->raft, &conf);
 	raft_configuration_close(&conf);
 	if (r != 0 && r != RAFT_CANTBOOTSTRAP) {
 		snprintf(err, errlen, "raft bootstrap: %s", raft_errmsg(&c->raft));
 		return -EIO;
 	}
-	if (r == RAFT_CANTBOOTSTRAP)
+	if (r == RAFT_CANTBOOTSTRAP && !c->joined)
 		log_info("membership: resuming from raft state in %s", c->raft_dir);
 	raft_set_election_timeout(&c->raft, c->cfg->election_timeout_ms);
 	raft_set_heartbeat_timeout(&c->raft, c->cfg->election_timeout_ms / 10 ? c->cfg->election_timeout_ms / 10 : 10);

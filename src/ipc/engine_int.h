@@ -77,6 +77,7 @@ struct ipc_obj {
 	int32_t id;
 	struct krg_ipc_perm perm;
 	int64_t ctime;            /* seconds */
+	uint64_t creator;         /* cluster process id of the caller that made it (0: unknown) */
 	struct khnode keynode;    /* in engine->keys when key != IPC_PRIVATE */
 };
 

@@ -359,6 +359,7 @@ static void newque(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 		return;
 	}
 	obj_init_perm(&m->o, KRG_IPC_MSG, &c->cred, q->key, q->flags, now_sec(e));
+	m->o.creator = c->proc_id;
 	m->qbytes = e->lim.msgmnb;
 	klist_init(&m->msgs);
 	klist_init(&m->receivers);

@@ -297,6 +297,7 @@ static void newary(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 		return;
 	}
 	obj_init_perm(&s->o, KRG_IPC_SEM, &c->cred, q->key, q->flags, now_sec(e));
+	s->o.creator = c->proc_id;
 	s->nsems = nsems;
 	klist_init(&s->pending_alter);
 	klist_init(&s->pending_const);

@@ -45,6 +45,7 @@ static void newseg(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		return;
 	}
 	obj_init_perm(&s->o, KRG_IPC_SHM, &c->cred, q->key, q->flags, now_sec(e));
+	s->o.creator = c->proc_id;
 	s->segsz = size;
 	s->cpid = c->pid;
 	int err = obj_add(e, &s->o, q->id, e->lim.shmmni);

@@ -86,6 +86,7 @@ int krg_ipc_engine_export(const struct krg_ipc_engine *e, uint32_t kind, int32_t
 	out->id = o->id;
 	out->perm = o->perm;
 	out->ctime = o->ctime;
+	out->creator = o->creator;
 	int r = kind == KRG_IPC_MSG ? export_msq((const struct msq *)o, out)
 		: kind == KRG_IPC_SEM ? export_sem((const struct semset *)o, out)
 		: shm_export((const struct shmseg *)o, out);
@@ -216,6 +217,7 @@ int krg_ipc_engine_import(struct krg_ipc_engine *e, const struct krg_ipc_export 
 	o->kind = x->kind;
 	o->perm = x->perm;
 	o->ctime = x->ctime;
+	o->creator = x->creator;
 	uint32_t limit = x->kind == KRG_IPC_MSG ? e->lim.msgmni
 		: x->kind == KRG_IPC_SEM ? e->lim.semmni : e->lim.shmmni;
 	r = obj_add(e, o, x->id, limit);

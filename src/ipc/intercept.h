@@ -34,7 +34,14 @@
 /* ---- the filter (lib_ipc_filter) ---- */
 
 /* Instructions in krg's filter program. */
-#define KRG_INTERCEPT_FILTER_LEN 60
+#define KRG_INTERCEPT_FILTER_LEN 66
+
+/* The filter sends execve and execveat to the listener too (placement at
+ * exec, docs/sched.md), except an execve whose 4th argument (r10, unused
+ * by execve) is this value: krg's own execs in an application's process
+ * (a deputy, a ghost, the first program), which need no answer from a
+ * krgd that may be the one waiting for them. */
+#define KRG_INTERCEPT_EXEC_PASS 0x6b72672d65786563ULL /* "krg-exec" */
 
 /* krg's filter program: the same bytes every time (a checkpoint compares
  * a process's filter with it). Returns the number of instructions. */

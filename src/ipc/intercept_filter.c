@@ -1,8 +1,11 @@
 /* intercept_filter.c — krg's seccomp filter: System V msg and sem
  * syscalls and shmget/shmat/shmctl of x86_64 go to krgd's listener
  * (shmdt runs natively: a krg process has no segment attached by shmat), the same calls through the
- * x32 and i386 entry points fail with ENOSYS, everything else runs
- * natively. Async-signal-safe throughout (used between fork and exec). */
+ * x32 and i386 entry points fail with ENOSYS; x86_64 execve and execveat
+ * go to the listener too (placement at exec, docs/sched.md), except an
+ * execve krg makes itself (KRG_INTERCEPT_EXEC_PASS in its 4th argument);
+ * everything else runs natively. Async-signal-safe throughout (used
+ * between fork and exec). */
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
@@ -28,7 +31,10 @@ static const uint32_t i386_calls[] = { 393, 394, 395, 396, 397, 399, 400, 401, 4
 #define I386_IPC 117
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-enum { L_NOTIFY, L_ENOSYS, L_ALLOW, L_X32, L_I386, L_DIRECT, L_N };
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+
+enum { L_NOTIFY, L_ENOSYS, L_ALLOW, L_X32, L_I386, L_DIRECT, L_EXECVE, L_N };
 
 /* A tiny assembler: jumps name a label, patched once every label is known. */
 struct prog {
@@ -69,7 +75,16 @@ size_t krg_intercept_filter(struct sock_filter out[KRG_INTERCEPT_FILTER_LEN])
 	jmp(&p, BPF_JMP | BPF_JGE | BPF_K, X32_BIT, L_X32, -1);
 	for (size_t i = 0; i < N(x64_calls); i++)
 		jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, x64_calls[i], L_NOTIFY, -1);
+	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_EXECVE, L_EXECVE, -1);
+	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_EXECVEAT, L_NOTIFY, -1);
 	op(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	/* execve has three arguments: a fourth (r10) equal to krg's pass is
+	 * krg's own exec (a deputy, a ghost), not the program's. */
+	label(&p, L_EXECVE);
+	op(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[3]));
+	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)KRG_INTERCEPT_EXEC_PASS, -1, L_NOTIFY);
+	op(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[3]) + 4);
+	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(KRG_INTERCEPT_EXEC_PASS >> 32), L_ALLOW, L_NOTIFY);
 	label(&p, L_X32);
 	op(&p, BPF_ALU | BPF_AND | BPF_K, ~X32_BIT);
 	for (size_t i = 0; i < N(x64_calls); i++)

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <linux/audit.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -113,6 +114,8 @@ struct krg_intercept {
 	size_t notif_size, resp_size;     /* the kernel's struct sizes (SECCOMP_GET_NOTIF_SIZES) */
 	struct krg_ipc_limits limits;     /* the node's, checked before reading buffers */
 	bool fast_creds;                  /* PIDFD_GET_INFO works here */
+	bool (*exec_hook)(void *ctx, pid_t tid, uint64_t path); /* krg_intercept_set_exec_hook */
+	void *exec_ctx;
 	uint64_t pidns_ino;               /* krgd's pid namespace */
 	uv_idle_t retry;                  /* calls to submit again with full credentials */
 	uint64_t next_token;
@@ -444,6 +447,17 @@ static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uin
 static void lsn_close(struct lsn *l);
 static void check_cb(uv_timer_t *t);
 
+/* Let the call run in the kernel as if there were no filter. */
+static void send_continue(struct krg_intercept *in, int fd, uint64_t id)
+{
+	uint8_t buf[256] = { 0 };
+	struct seccomp_notif_resp *r = (void *)buf;
+	r->id = id;
+	r->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	if (in->resp_size <= sizeof(buf) && ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, r) < 0 && errno != ENOENT)
+		log_warn("ipc intercept: cannot let an exec go on: %s", strerror(errno));
+}
+
 static void serve(struct lsn *l, const struct seccomp_notif *n)
 {
 	struct krg_intercept *in = l->in;
@@ -467,6 +481,20 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	}
 	if (n->data.arch != AUDIT_ARCH_X86_64) {
 		send_resp(in, l->fd, n->id, -ENOSYS);
+		return;
+	}
+	if (n->data.nr == SYS_execve || n->data.nr == SYS_execveat) {
+		/* Not ours to serve: the hook notes it (before the exec goes on,
+		 * so it sees the process as it was), the kernel runs it. */
+		in->st.execs++;
+		bool stop = in->exec_hook && id_valid(l->fd, n->id) &&
+			    in->exec_hook(in->exec_ctx, tid, n->data.nr == SYS_execve ? n->data.args[0] : 0);
+		send_continue(in, l->fd, n->id);
+		/* Answered first: the wait is over, so the stop cannot cut the
+		 * exec short; it takes effect on its way back to user space,
+		 * before the new program's first instruction. */
+		if (stop)
+			kill(tid, SIGSTOP);
 		return;
 	}
 	if (l->procs)
@@ -793,6 +821,12 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 void krg_intercept_set_limits(struct krg_intercept *in, const struct krg_ipc_limits *l)
 {
 	in->limits = *l;
+}
+
+void krg_intercept_set_exec_hook(struct krg_intercept *in, bool (*fn)(void *ctx, pid_t tid, uint64_t path), void *ctx)
+{
+	in->exec_hook = fn;
+	in->exec_ctx = ctx;
 }
 
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st)

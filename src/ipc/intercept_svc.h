@@ -87,6 +87,17 @@ int krg_intercept_adopt(struct krg_intercept *in, int fd);
  * after fork). 0 or -errno. */
 int krg_intercept_channel(struct krg_intercept *in, int *child_end);
 
+/* Every execve/execveat of a served process (but krg's own, intercept.h)
+ * comes here first: fn(ctx, tid, path) is called with the caller still
+ * blocked before its exec (its /proc entry shows the old program; path:
+ * execve's first argument, an address in the caller, 0 for execveat),
+ * then the kernel runs the exec. If fn returns true, the caller is sent
+ * SIGSTOP once the exec is let go on: it stops before the first
+ * instruction of its new program (or, if the exec fails, on its return).
+ * fn must be quick (it delays the exec); NULL turns it off. The
+ * scheduler places DISTANT_FORK children this way. */
+void krg_intercept_set_exec_hook(struct krg_intercept *in, bool (*fn)(void *ctx, pid_t tid, uint64_t path), void *ctx);
+
 struct krg_intercept_stats {
 	uint64_t listeners;      /* application trees served now */
 	uint64_t notifications;  /* calls received */
@@ -97,6 +108,7 @@ struct krg_intercept_stats {
 	uint64_t efault;         /* answers that could not be written to the caller */
 	uint64_t refused;        /* per-user limit hit */
 	uint64_t retried;        /* refused with the cheap credentials, asked again with all */
+	uint64_t execs;          /* execve/execveat let go on (after the exec hook) */
 };
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st);
 

@@ -394,6 +394,8 @@ struct krg_ipc_export {
 	int64_t stime, rtime;     /* msg: last send/receive */
 	int64_t otime;            /* sem: last semop */
 	int64_t ctime;
+	uint64_t creator;         /* cluster process id of its creator (0: unknown);
+	                           * checkpoint finds an application's objects by it */
 	/* msg */
 	uint64_t qbytes;
 	int32_t lspid, lrpid;

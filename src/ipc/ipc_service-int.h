@@ -5,6 +5,7 @@
  *   ipc_service_wire.c  engine structs <-> src/proto/ipc.proto
  *   ipc_service_krgd.c  krgd glue: transport, membership, timers, API
  *   ipc_service_usage.c msgmni/semmni/semmns on the cluster's total
+ *   ipc_service_ckpt.c  an application's objects, for checkpoint
  */
 #pragma once
 #include "ipc/ipc_service.h"

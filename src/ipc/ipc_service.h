@@ -106,3 +106,15 @@ struct krg_ipc_obj_info {
 	uint64_t nsems;                /* sets */
 	int64_t ctime;
 };
+
+/* ---- checkpoint ------------------------------------------------------------ */
+
+/* Told once every live node answered: found, and then the first queue or
+ * semaphore set (o, borrowed for the call) that one of the processes
+ * asked about created and that still exists anywhere in the cluster. */
+typedef void (*krg_ipc_created_fn)(void *data, bool found, const struct krg_ipc_obj_info *o);
+/* Look for an object created by one of procs[0..n) (cluster process ids,
+ * as the interception gives its callers; procs copied). 0 and cb later,
+ * from krgd's loop (maybe from inside this call), or -errno and no cb. */
+int krg_ipc_service_created_by(struct krg_ipc_service *svc, const uint64_t *procs, size_t n, krg_ipc_created_fn cb,
+			       void *data);

@@ -147,6 +147,8 @@ static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t
 	m.perm = &perm;
 	m.has_stime = m.has_rtime = m.has_otime = m.has_ctime = true;
 	m.stime = x.stime, m.rtime = x.rtime, m.otime = x.otime, m.ctime = x.ctime;
+	m.has_creator = true;
+	m.creator = x.creator;
 	m.has_qbytes = m.has_lspid = m.has_lrpid = true;
 	m.qbytes = x.qbytes, m.lspid = x.lspid, m.lrpid = x.lrpid;
 	Krg__Ipc__Msg *msgs = calloc(x.nmsgs + 1, sizeof(*msgs));
@@ -221,6 +223,7 @@ static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size
 	x.id = m->id;
 	ipcw_perm_from(m->perm, &x.perm);
 	x.stime = m->stime, x.rtime = m->rtime, x.otime = m->otime, x.ctime = m->ctime;
+	x.creator = m->creator;
 	x.qbytes = m->qbytes, x.lspid = m->lspid, x.lrpid = m->lrpid;
 	x.segsz = m->segsz, x.atime = m->atime, x.dtime = m->dtime, x.cpid = m->cpid, x.lpid = m->lpid;
 	x.nattch = m->nattch, x.shm_flags = m->shm_flags;
@@ -764,6 +767,8 @@ static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a)
 			ipcw_perm_to(&xs[i].perm, o->perm);
 		o->has_ctime = true;
 		o->ctime = xs[i].ctime;
+		o->has_creator = true;
+		o->creator = xs[i].creator;
 		struct ipc_obj *h = kddm_peek(svc->objs[xs[i].kind], (uint64_t)krg_ipc_id_idx(xs[i].id));
 		o->has_users = true;
 		o->users = h ? h->users : 0;

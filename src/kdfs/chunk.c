@@ -263,17 +263,47 @@ int kdfs_chunk_write(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint6
 		 * that a bad byte is never given a good checksum. */
 		if (n < KDFS_BLOCK_SIZE && (e = block_read(cs, &r, b, blk, true)) < 0)
 			break;
-		memcpy(blk + in, (const uint8_t *)buf + done, n);
-		if (pwrite(r.dat, blk + in, n, (off_t)pos) != (ssize_t)n) {
+		/* A whole block is summed where it is, not copied first. */
+		const uint8_t *whole = n < KDFS_BLOCK_SIZE ? blk : (const uint8_t *)buf + done;
+		if (n < KDFS_BLOCK_SIZE)
+			memcpy(blk + in, (const uint8_t *)buf + done, n);
+		if (pwrite(r.dat, whole + in, n, (off_t)pos) != (ssize_t)n) {
 			e = -EIO;
 			break;
 		}
-		if ((e = sum_write(cs, &r, b, XXH64(blk, KDFS_BLOCK_SIZE, 0))) < 0)
+		if ((e = sum_write(cs, &r, b, XXH64(whole, KDFS_BLOCK_SIZE, 0))) < 0)
 			break;
 		done += n;
 	}
 	free(blk);
 	replica_close(&r);
+	return e;
+}
+
+int kdfs_chunk_sync(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t version)
+{
+	struct replica r;
+	int e = replica_open(cs, ino, index, gen, false, &r);
+	if (e < 0)
+		return e;
+	/* Newer: our map is old (redo with a fresh one); older: this copy
+	 * missed a change, it is no replica to make durable. */
+	if (r.version != version)
+		e = r.version > version ? -ESTALE : -EIO;
+	else if (fdatasync(r.dat) < 0 || fdatasync(r.sum) < 0)
+		e = -errno;
+	replica_close(&r);
+	if (e < 0)
+		return e;
+	/* The names too: the files were made by the first write. */
+	char name[32];
+	snprintf(name, sizeof(name), "%016llx", (unsigned long long)ino);
+	int dfd = openat(cs->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fsync(dfd) < 0 || fsync(cs->dirfd) < 0)
+		e = -errno;
+	close(dfd);
 	return e;
 }
 

@@ -27,6 +27,9 @@ int kdfs_chunk_write(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint6
 		     const void *buf, size_t len);
 /* Cut the replica at off (bytes after it read as zeros again). */
 int kdfs_chunk_truncate(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t version, uint64_t off);
+/* The replica's bytes, sums and names on stable storage (fsync); -ESTALE
+ * if it is past version, -EIO if behind it. */
+int kdfs_chunk_sync(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t version);
 /* Remove every replica of ino. */
 int kdfs_chunks_remove(struct kdfs_chunks *cs, uint64_t ino);
 /* Bytes of the replica's data file (0 when there is none). */

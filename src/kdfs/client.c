@@ -41,6 +41,43 @@ _Static_assert(KDFS_SET_MODE == FUSE_SET_ATTR_MODE && KDFS_SET_UID == FUSE_SET_A
 
 static uint64_t next_fh = 1; /* fi->fh: names an open file for its OFD/flock locks */
 
+/* The kernel cache where consistency allows (docs/kdfs.md, "kernel
+ * cache"): for each file, the ctime of the state this node's page cache
+ * holds. Every change to a file's data that another node makes reaches
+ * the metadata as an op that sets its ctime (Extend at close/fsync,
+ * SetAttr for a truncate), so an open that finds the ctime it recorded
+ * keeps the pages (keep_cache) and any other drops them. Lossy: a slot
+ * taken by another inode only costs a dropped cache. */
+#define CACHE_SLOTS 4096
+static struct {
+	uint64_t ino;
+	int64_t ctime_ns;
+} cache_seen[CACHE_SLOTS];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Open: may the pages stay? Either way they hold ctime's state after it. */
+static bool cache_open(uint64_t ino, int64_t ctime_ns)
+{
+	pthread_mutex_lock(&cache_lock);
+	size_t i = ino % CACHE_SLOTS;
+	bool keep = cache_seen[i].ino == ino && cache_seen[i].ctime_ns == ctime_ns;
+	cache_seen[i].ino = ino;
+	cache_seen[i].ctime_ns = ctime_ns;
+	pthread_mutex_unlock(&cache_lock);
+	return keep;
+}
+
+/* Our own Extend moved ctime from prev to now: the pages follow only if
+ * nothing else changed the file in between (prev is what we recorded). */
+static void cache_extended(uint64_t ino, int64_t prev, int64_t now)
+{
+	pthread_mutex_lock(&cache_lock);
+	size_t i = ino % CACHE_SLOTS;
+	if (cache_seen[i].ino == ino)
+		cache_seen[i].ctime_ns = cache_seen[i].ctime_ns == prev ? now : INT64_MIN;
+	pthread_mutex_unlock(&cache_lock);
+}
+
 /* ---- calls to krgd ---- */
 
 struct call {
@@ -284,10 +321,19 @@ static void do_create_node(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	e.ino = rep->attr->ino;
 	e.generation = 1;
 	to_stat(rep->attr, &e.attr);
-	fi->keep_cache = 0;
+	fi->keep_cache = cache_open(e.ino, rep->attr->ctime_ns); /* new: nothing cached, nothing to drop */
 	fi->fh = __atomic_fetch_add(&next_fh, 1, __ATOMIC_RELAXED);
 	fuse_reply_create(req, &e, fi);
 	krg__kdfs__reply__free_unpacked(rep, NULL);
+}
+
+/* Data changed behind the page cache's back: the next open drops it. */
+static void cache_forget(uint64_t ino)
+{
+	pthread_mutex_lock(&cache_lock);
+	if (cache_seen[ino % CACHE_SLOTS].ino == ino)
+		cache_seen[ino % CACHE_SLOTS].ctime_ns = INT64_MIN;
+	pthread_mutex_unlock(&cache_lock);
 }
 
 /* ---- the operations ---- */
@@ -464,10 +510,17 @@ static void k_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
 	r.req_case = KRG__KDFS__REQUEST__REQ_OPEN;
 	r.open = ino;
-	int st = call(req, &r, NULL);
-	if (st < 0)
+	Krg__Kdfs__Reply *rep = NULL;
+	int st = call(req, &r, &rep);
+	if (st < 0) {
+		if (rep)
+			krg__kdfs__reply__free_unpacked(rep, NULL);
 		return (void)fuse_reply_err(req, -st);
-	fi->keep_cache = 0; /* close-to-open: another node may have written */
+	}
+	/* close-to-open: the pages go unless no one changed the file since
+	 * they were right (the open passed a read barrier: ctime is current). */
+	fi->keep_cache = rep->attr ? cache_open(ino, rep->attr->ctime_ns) : 0;
+	krg__kdfs__reply__free_unpacked(rep, NULL);
 	fi->fh = __atomic_fetch_add(&next_fh, 1, __ATOMIC_RELAXED); /* names the open file (locks) */
 	fuse_reply_open(req, fi);
 }
@@ -517,7 +570,13 @@ static int flush_ino(fuse_req_t req, fuse_ino_t ino)
 	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
 	r.req_case = KRG__KDFS__REQUEST__REQ_FLUSH;
 	r.flush = ino;
-	return call(req, &r, NULL);
+	Krg__Kdfs__Reply *rep = NULL;
+	int st = call(req, &r, &rep);
+	if (st == 0 && rep->attr && rep->has_prev_ctime_ns)
+		cache_extended(ino, rep->prev_ctime_ns, rep->attr->ctime_ns);
+	if (rep)
+		krg__kdfs__reply__free_unpacked(rep, NULL);
+	return st;
 }
 
 static void release_locks(fuse_req_t req, uint64_t ino, uint64_t owner, uint64_t fh, bool flock);
@@ -537,9 +596,15 @@ static void k_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_status(req, flush_ino(req, ino));
 }
 
+/* fsync and fdatasync alike: the size is published on the log (durable
+ * there: raft's own fsync) and every replica of every chunk is on its
+ * node's stable storage before the call returns. */
 static void k_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	reply_status(req, flush_ino(req, ino));
+	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
+	r.req_case = KRG__KDFS__REQUEST__REQ_FSYNC;
+	r.fsync = ino;
+	reply_status(req, call(req, &r, NULL));
 }
 
 static void k_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -725,8 +790,10 @@ static void k_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, 
 	}
 	uint64_t size = rep->attr->size, end = (uint64_t)offset + (uint64_t)length;
 	krg__kdfs__reply__free_unpacked(rep, NULL);
-	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		cache_forget(ino); /* the zeros go to the replicas, not through the pages */
 		st = write_zeros(req, ino, (uint64_t)offset, end < size ? end : size);
+	}
 	if (st == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && end > size) {
 		Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
 		Krg__Kdfs__Extend ex = KRG__KDFS__EXTEND__INIT;

@@ -364,6 +364,8 @@ static int op_extend(struct ctx *c, const Krg__Kdfs__Extend *o)
 	if (!S_ISREG(in->attr->mode))
 		return -EINVAL;
 	in->attr->size = MAX(in->attr->size, o->size);
+	c->res->has_prev_ctime_ns = true;
+	c->res->prev_ctime_ns = in->attr->ctime_ns;
 	touch(c, in, true);
 	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
 		return r;

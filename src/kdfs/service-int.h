@@ -106,4 +106,6 @@ void kdfs_io_drop(struct kreq *q, void (*done)(struct kreq *q, int status));
 void kdfs_io_bump(struct kreq *q, void (*done)(struct kreq *q, int status));
 /* Before a truncate is proposed: cut the chunk that holds the new end. */
 void kdfs_io_truncate(struct kreq *q, void (*then)(struct kreq *q, int status));
+/* fsync: after the flush, every chunk's replicas on stable storage; replies. */
+void kdfs_io_fsync(struct kreq *q);
 int kdfs_io_register(struct krg_kdfs *k);

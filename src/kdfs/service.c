@@ -168,6 +168,10 @@ static void proposed(int status, const uint8_t *res, size_t len, void *data)
 {
 	struct proposal *p = data;
 	Krg__Kdfs__OpResult *r = NULL;
+	/* The leader went away with the proposal (killed, an election): the
+	 * caller retries with the next one, as when there was none. */
+	if (status < 0 && status != -ECANCELED && status != -ENOMEM)
+		status = -EAGAIN;
 	if (status == 0 && !(r = krg__kdfs__op_result__unpack(NULL, len, res)))
 		status = -EIO;
 	if (status == 0)
@@ -198,8 +202,9 @@ int kdfs_propose(struct kreq *q, Krg__Kdfs__Op *op, kdfs_op_cb cb)
 	free(buf);
 	if (r < 0)
 		free(p);
-	/* No leader (a minority side, an election): the caller retries. */
-	return r == -EAGAIN ? -EAGAIN : r;
+	/* No leader (a minority side, an election), or one that cannot be
+	 * reached (just killed): the caller retries. */
+	return r < 0 && r != -ENOMEM && r != -ECANCELED ? -EAGAIN : r;
 }
 
 static void op_done(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
@@ -218,22 +223,36 @@ static void propose_op(struct kreq *q, int status)
 		kdfs_reply(q, r, NULL);
 }
 
+/* flush and fsync both publish the size first */
+static uint64_t flushed_ino(const struct kreq *q)
+{
+	return q->req->req_case == KRG__KDFS__REQUEST__REQ_FSYNC ? q->req->fsync : q->req->flush;
+}
+
 static void flush_done(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 {
 	if (status == 0) {
-		struct pending *p = kdfs_pending(q->k, q->req->flush, false);
+		struct pending *p = kdfs_pending(q->k, flushed_ino(q), false);
 		if (p && !p->dirty && p->size <= res->attr->size)
-			pending_drop(q->k, q->req->flush);
+			pending_drop(q->k, flushed_ino(q));
 	}
-	kdfs_reply(q, status, NULL);
+	if (status == 0 && q->req->req_case == KRG__KDFS__REQUEST__REQ_FSYNC)
+		return kdfs_io_fsync(q);
+	Krg__Kdfs__Reply r = KRG__KDFS__REPLY__INIT;
+	if (status == 0 && res->attr && res->has_prev_ctime_ns) {
+		r.attr = res->attr;
+		r.has_prev_ctime_ns = true;
+		r.prev_ctime_ns = res->prev_ctime_ns;
+	}
+	kdfs_reply(q, status, &r);
 }
 
 /* close/fsync: what this node wrote becomes visible everywhere. */
 static void do_flush(struct kreq *q)
 {
-	struct pending *p = kdfs_pending(q->k, q->req->flush, false);
+	struct pending *p = kdfs_pending(q->k, flushed_ino(q), false);
 	if (!p || !p->dirty)
-		return kdfs_reply(q, 0, NULL);
+		return q->req->req_case == KRG__KDFS__REQUEST__REQ_FSYNC ? kdfs_io_fsync(q) : kdfs_reply(q, 0, NULL);
 	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
 	Krg__Kdfs__Extend ex = KRG__KDFS__EXTEND__INIT;
 	op.op_case = KRG__KDFS__OP__OP_EXTEND;
@@ -484,6 +503,8 @@ static void dispatch(struct kreq *q)
 		return do_readlink(q);
 	case KRG__KDFS__REQUEST__REQ_READ:
 		return kdfs_io_read(q);
+	case KRG__KDFS__REQUEST__REQ_FSYNC:
+		return do_flush(q);
 	case KRG__KDFS__REQUEST__REQ_WRITE:
 		return kdfs_io_write(q);
 	case KRG__KDFS__REQUEST__REQ_FLUSH:

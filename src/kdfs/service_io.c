@@ -20,6 +20,7 @@
 #define KMSG_READ "kdfs.cread"
 #define KMSG_WRITE "kdfs.cwrite"
 #define KMSG_TRUNC "kdfs.ctrunc"
+#define KMSG_SYNC "kdfs.csync"
 #define PEER_TIMEOUT_MS 3000
 
 static Krg__Kdfs__Chunk *chunk_dup(const Krg__Kdfs__Chunk *c)
@@ -247,7 +248,13 @@ static void dropped(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 {
 	Krg__Kdfs__Chunk *c;
 	if (status < 0) {
+		/* The failed replica stays in the map at the version the others
+		 * hold: the change cannot be acknowledged. The client redoes it
+		 * (a write is idempotent) once a leader takes the drop. */
 		log_warn("kdfs: cannot drop a failed replica: %s", strerror(-status));
+		q->n_failed = 0;
+		q->need_bump = false;
+		return q->rep_done(q, -EAGAIN);
 	} else if (res->chunk && res->chunk->version != q->chunk->version && (c = chunk_dup(res->chunk))) {
 		set_chunk(q, c);
 		q->need_bump = true;
@@ -266,6 +273,8 @@ static uint64_t req_ino(const struct kreq *q)
 {
 	if (!q->req)
 		return q->ino; /* a repair's own change */
+	if (q->req->req_case == KRG__KDFS__REQUEST__REQ_FSYNC)
+		return q->req->fsync;
 	return q->req->req_case == KRG__KDFS__REQUEST__REQ_WRITE ? q->req->write->ino : q->req->op->setattr->ino;
 }
 
@@ -297,8 +306,13 @@ static void drop_next(struct kreq *q)
 	cd.version = q->chunk->version;
 	log_warn("kdfs: node %u missed a change of inode %llu chunk %u; dropping that replica", node,
 		 (unsigned long long)cd.ino, cd.index);
-	if (kdfs_propose(q, &op, dropped) < 0)
-		q->rep_done(q, -EIO);
+	int r = kdfs_propose(q, &op, dropped);
+	if (r < 0) {
+		/* No leader (it may be the node that just died): try again. */
+		q->n_failed = 0;
+		q->need_bump = false;
+		q->rep_done(q, r == -EAGAIN ? -EAGAIN : -EIO);
+	}
 }
 
 static bool in_list(const uint32_t *v, size_t n, uint32_t node)
@@ -325,9 +339,11 @@ static void rep_finish(struct kreq *q)
 		q->stale = false;
 		q->stale_tries++;
 		q->n_failed = 0;
-		if (krg_cluster_sm_barrier(q->k->cluster, stale_retry, q) == 0)
+		int r = krg_cluster_sm_barrier(q->k->cluster, stale_retry, q);
+		if (r == 0)
 			return;
-		return q->rep_done(q, -EIO);
+		/* No leader (an election): the client redoes the change. */
+		return q->rep_done(q, r == -EAGAIN ? -EAGAIN : -EIO);
 	}
 	q->stale = false;
 	if (failed_replicas >= q->chunk->n_nodes) {
@@ -370,9 +386,16 @@ static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, 
 	q->n_failed = 0;
 	q->waiting = 1; /* ours, until every call is out: none can finish q early */
 	/* The replicas, and the nodes being filled by a repair: they must
-	 * see every change from the moment they start filling. */
-	for (size_t i = 0; i < q->chunk->n_nodes + q->chunk->n_filling; i++) {
-		uint32_t node = i < q->chunk->n_nodes ? q->chunk->nodes[i] : q->chunk->filling[i - q->chunk->n_nodes];
+	 * see every change from the moment they start filling. The other
+	 * nodes' requests go out first (pass 0) and our own disk's write
+	 * is made while they travel (pass 1): the replicas work at once
+	 * instead of one after the other. */
+	size_t all = q->chunk->n_nodes + q->chunk->n_filling;
+	for (size_t i = 0; i < 2 * all; i++) {
+		uint32_t node = i % all < q->chunk->n_nodes ? q->chunk->nodes[i % all]
+							    : q->chunk->filling[i % all - q->chunk->n_nodes];
+		if ((node == k->self) != (i >= all))
+			continue;
 		struct rep_call *c = calloc(1, sizeof(*c));
 		if (!c) {
 			if (q->n_failed < ARRAY_SIZE(q->failed))
@@ -383,10 +406,16 @@ static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, 
 		c->node = node;
 		q->waiting++;
 		int admit = 0;
-		if (c->node == k->self &&
+		if (c->node == k->self && !io->sync &&
 		    (admit = kdfs_fill_admit(k, io->ino, io->index, io->gen, io->offset,
 					     io->truncate ? 0 : io->data.len, io->truncate)) < 0) {
 			rep_one_done(c, admit);
+		} else if (c->node == k->self && io->sync) {
+			int r = kdfs_chunk_sync(k->chunks, io->ino, io->index, io->gen, io->version);
+			if (r < 0 && r != -ESTALE)
+				log_warn("kdfs: local replica of inode %llu chunk %u: fsync: %s",
+					 (unsigned long long)io->ino, io->index, strerror(-r));
+			rep_one_done(c, r);
 		} else if (c->node == k->self) {
 			int r = io->truncate ? kdfs_chunk_truncate(k->chunks, io->ino, io->index, io->gen, io->version,
 								   io->offset)
@@ -412,13 +441,15 @@ static void write_next(struct kreq *q);
 static void stale_retry(int status, void *data)
 {
 	struct kreq *q = data;
-	if (status < 0)
-		return q->rep_done(q, -EIO);
+	if (status < 0) /* the leader went away under the barrier: redo, unless krgd stops */
+		return q->rep_done(q, status == -ECANCELED ? -EIO : -EAGAIN);
 	set_chunk(q, NULL);
 	if (!q->req)
 		return q->rep_done(q, -ESTALE); /* a repair's own change: it starts over */
 	if (q->req->req_case == KRG__KDFS__REQUEST__REQ_WRITE)
 		return write_next(q);
+	if (q->req->req_case == KRG__KDFS__REQUEST__REQ_FSYNC)
+		return kdfs_io_fsync(q);
 	kdfs_io_truncate(q, q->after);
 }
 
@@ -549,6 +580,49 @@ void kdfs_io_truncate(struct kreq *q, void (*then)(struct kreq *q, int status))
 	replicate(q, KMSG_TRUNC, &io, truncated);
 }
 
+/* ---- fsync: every replica of every chunk on stable storage ----
+ * After the flush published the size. The chunks one after the other
+ * (q->off: the next index), each through replicate(): a replica that
+ * cannot make its copy durable is dropped like one that missed a write,
+ * and only a chunk with no durable copy left fails the call (EIO). */
+
+static void synced(struct kreq *q, int status)
+{
+	if (status < 0)
+		return kdfs_reply(q, status, NULL);
+	/* A replica dropped on the way moved the others to a new version
+	 * (written, not synced): the same chunk again, at that version. */
+	if (q->chunk->version == q->len)
+		q->off = (uint64_t)q->chunk->index + 1;
+	set_chunk(q, NULL);
+	kdfs_io_fsync(q);
+}
+
+void kdfs_io_fsync(struct kreq *q)
+{
+	Krg__Kdfs__Inode *in;
+	int e = kdfs_meta_get(q->k->meta, q->req->fsync, &in);
+	if (e < 0)
+		return kdfs_reply(q, e, NULL);
+	const Krg__Kdfs__Chunk *next = NULL;
+	for (size_t i = 0; i < in->n_chunks; i++)
+		if (in->chunks[i]->index >= q->off && (!next || in->chunks[i]->index < next->index))
+			next = in->chunks[i];
+	Krg__Kdfs__Chunk *c = next ? chunk_dup(next) : NULL;
+	krg__kdfs__inode__free_unpacked(in, NULL);
+	if (!next)
+		return kdfs_reply(q, 0, NULL);
+	if (!c)
+		return kdfs_reply(q, -ENOMEM, NULL);
+	set_chunk(q, c);
+	q->len = c->version;
+	Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
+	io.ino = q->req->fsync;
+	io.has_sync = true;
+	io.sync = true;
+	replicate(q, KMSG_SYNC, &io, synced);
+}
+
 /* ---- the peers' side ---- */
 
 static Krg__Kdfs__ChunkIO *peer_io(const struct krg_msg *msg, bool need_data)
@@ -609,12 +683,14 @@ static void on_cread(struct krg_net *net, uint32_t from, const struct krg_msg *m
 static void on_cchange(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_kdfs *k = data;
-	bool trunc = !strcmp(msg->type, KMSG_TRUNC);
-	Krg__Kdfs__ChunkIO *io = peer_io(msg, !trunc);
+	bool trunc = !strcmp(msg->type, KMSG_TRUNC), sync = !strcmp(msg->type, KMSG_SYNC);
+	Krg__Kdfs__ChunkIO *io = peer_io(msg, !trunc && !sync);
 	int r;
 	if (!io) {
 		log_warn("kdfs: malformed chunk change from node %u refused", from);
 		r = -EBADMSG;
+	} else if (sync) {
+		r = kdfs_chunk_sync(k->chunks, io->ino, io->index, io->gen, io->version);
 	} else if ((r = kdfs_fill_admit(k, io->ino, io->index, io->gen, io->offset, trunc ? 0 : io->data.len,
 					 trunc)) < 0) {
 		/* A node being filled refuses a change it cannot merge yet. */
@@ -637,7 +713,8 @@ int kdfs_io_register(struct krg_kdfs *k)
 {
 	int r;
 	if ((r = krg_net_handle(k->net, KMSG_READ, on_cread, k)) < 0 || (r = krg_net_handle(k->net, KMSG_WRITE, on_cchange, k)) < 0 ||
-	    (r = krg_net_handle(k->net, KMSG_TRUNC, on_cchange, k)) < 0)
+	    (r = krg_net_handle(k->net, KMSG_TRUNC, on_cchange, k)) < 0 ||
+	    (r = krg_net_handle(k->net, KMSG_SYNC, on_cchange, k)) < 0)
 		return r;
 	return 0;
 }

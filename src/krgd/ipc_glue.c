@@ -14,6 +14,7 @@
 #include "proc/migrate.h"
 #include "proc/table.h"
 #include "proc/procid.h"
+#include "proc/schedsvc.h"
 
 /* A migrant keeps the id of its home; anything else is this node's. */
 static uint64_t proc_id(void *data, pid_t tgid)
@@ -129,6 +130,9 @@ static int svc_start(struct krg_services *s, void **state, char *err, size_t err
 	gs->g.table = s->table;
 	gs->s = s;
 	s->intercept = gs->g.in;
+	/* Their execs too: DISTANT_FORK children are placed there (docs/sched.md). */
+	if (r == 0 && gs->g.in && s->sched)
+		krg_intercept_set_exec_hook(gs->g.in, krg_sched_exec_hook, s->sched);
 	*state = gs;
 	return r;
 }
@@ -148,7 +152,8 @@ static void svc_release(void *state)
 
 const struct krg_service krg_service_ipc_intercept = {
 	.name = "ipc-intercept",
-	.needs = (const char *const[]){ "ipc", "table", NULL }, /* the table knows migrants' ids */
+	/* the table knows migrants' ids; the scheduler places execs */
+	.needs = (const char *const[]){ "ipc", "table", "sched", NULL },
 	.start = svc_start,
 	.stop = svc_stop,
 	.release = svc_release,

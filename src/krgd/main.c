@@ -23,9 +23,11 @@
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
+#include "krgd/join.h"
 #include "krgd/metrics_http.h"
 #include "krgd/metrics_page.h"
 #include "krgd/services.h"
+#include "proc/pidrange.h"
 
 struct daemon {
 	uv_loop_t loop;
@@ -45,12 +47,16 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: krgd [--config FILE] [--log-level LEVEL] [--daemon]\n"
+		"Usage: krgd [--config FILE] [--join HOST[:PORT]] [--log-level LEVEL] [--daemon]\n"
 		"\n"
 		"The krg daemon: one per node. Reads FILE (default $KRG_CONFIG or %s),\n"
 		"joins the cluster described there and serves the local API socket.\n"
 		"\n"
 		"  -c, --config FILE      configuration file (see docs/krgd.conf.example)\n"
+		"  -j, --join HOST[:PORT] join a running cluster through this member: the\n"
+		"                         config has no node_id, sets 'address' and holds the\n"
+		"                         cluster key; the cluster gives this node its id\n"
+		"                         (docs/reconfiguration.md)\n"
 		"  -l, --log-level LEVEL  error, warn, info, debug or trace (overrides the file)\n"
 		"  -d, --daemon           detach from the terminal after start-up checks\n"
 		"  -h, --help             this text\n"
@@ -216,6 +222,7 @@ static int start_net(struct daemon *d, const struct krg_config_node *self, struc
 	no->dead_after_ms = d->cfg.failure_timeout_ms + 2 * d->cfg.election_timeout_ms;
 	no->request_timeout_ms = d->cfg.request_timeout_ms;
 	no->fatal_cb = fatal_cb;
+	no->joiner_msg = "cluster.join";
 	no->data = d;
 	int r = krg_net_new(&d->loop, no, &d->net);
 	if (r < 0) {
@@ -225,27 +232,42 @@ static int start_net(struct daemon *d, const struct krg_config_node *self, struc
 	return krg_net_start(d->net, err, errlen);
 }
 
-/* The command line: -1 to go on, else the exit status (--help, bad usage). */
-static int parse_args(int argc, char **argv, const char **config_path, const char **level, bool *detach)
+int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "join", required_argument, NULL, 'j' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int opt;
-	while ((opt = getopt_long(argc, argv, "c:l:dh", opts, NULL)) != -1) {
+	const char *config_path = krg_config_default_path();
+	const char *level = NULL, *join = NULL;
+	bool detach = false;
+	char err[512];
+	int opt, r;
+
+	/* Bulk data (krg run stdio, net frames) goes through short-lived
+	 * buffers of up to a few hundred KiB: keep them in the heap and keep
+	 * freed heap up to 16 MiB, instead of a brk/mmap + page faults per
+	 * chunk. Bounded: the credit windows bound what is in flight. */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
+
+	while ((opt = getopt_long(argc, argv, "c:l:j:dh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			*config_path = optarg;
+			config_path = optarg;
 			break;
 		case 'l':
-			*level = optarg;
+			level = optarg;
+			break;
+		case 'j':
+			join = optarg;
 			break;
 		case 'd':
-			*detach = true;
+			detach = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -259,26 +281,6 @@ static int parse_args(int argc, char **argv, const char **config_path, const cha
 		fprintf(stderr, "krgd: unexpected argument '%s' (see krgd --help)\n", argv[optind]);
 		return 2;
 	}
-	return -1;
-}
-
-int main(int argc, char **argv)
-{
-	const char *config_path = krg_config_default_path();
-	const char *level = NULL;
-	bool detach = false;
-	char err[512];
-	int r;
-
-	/* Bulk data (krg run stdio, net frames) goes through short-lived
-	 * buffers of up to a few hundred KiB: keep them in the heap and keep
-	 * freed heap up to 16 MiB, instead of a brk/mmap + page faults per
-	 * chunk. Bounded: the credit windows bound what is in flight. */
-	mallopt(M_MMAP_THRESHOLD, 4 << 20);
-	mallopt(M_TRIM_THRESHOLD, 16 << 20);
-
-	if ((r = parse_args(argc, argv, &config_path, &level, &detach)) >= 0)
-		return r;
 	int ready_fd = -1;
 	if (detach && (r = detach_start(&ready_fd)) >= 0)
 		return r;
@@ -306,6 +308,15 @@ int main(int argc, char **argv)
 		return refuse("%s", err);
 	if (make_state_dir(d.cfg.state_dir, err, sizeof(err)) < 0)
 		return refuse("%s", err);
+	bool joined = !d.cfg.has_node_id;
+	if (join && !joined)
+		return refuse("--join: %s", "the config sets node_id; a joining machine's config has none");
+	if (joined) {
+		if (krgd_join(&d.cfg, join, no.key, err, sizeof(err)) < 0)
+			return refuse("%s", err);
+		snprintf(tag, sizeof(tag), "krgd[%u]", d.cfg.node_id);
+		krg_log_set_tag(tag);
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Orphans of krg processes come to us, not to a pid 1 that may not reap. */
@@ -330,7 +341,7 @@ int main(int argc, char **argv)
 	}
 
 	struct krg_cluster_options co = {
-		.config = &d.cfg, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
+		.config = &d.cfg, .joined = joined, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
 	};
 	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
 	d.services.s = (struct krg_services){
@@ -348,6 +359,10 @@ int main(int argc, char **argv)
 	}
 
 	r = krgd_services_start(&d.services, err, sizeof(err));
+	/* This node's pids from its own range: a migrant keeps its pid and
+	 * tids on any node (proc/pidrange.h). Best effort, logged. */
+	if (r == 0)
+		krg_pidrange_start(&d.loop, &d.cfg);
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);

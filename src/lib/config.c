@@ -138,6 +138,51 @@ static int parse_bool(const char *v, bool *out)
 	return 0;
 }
 
+int krg_config_parse_address(const char *v, char *host, size_t hostlen, uint16_t *port, char *why, size_t whylen)
+{
+	char h[128];
+	unsigned long p = KRG_DEFAULT_PORT;
+	if (snprintf(h, sizeof(h), "%s", v) >= (int)sizeof(h)) {
+		snprintf(why, whylen, "address '%.40s...' is too long", v);
+		return -EINVAL;
+	}
+	char *colon = strrchr(h, ':');
+	if (colon) {
+		*colon = '\0';
+		if (parse_uint(colon + 1, 65535, &p) < 0 || p == 0) {
+			snprintf(why, whylen, "bad port '%s'", colon + 1);
+			return -EINVAL;
+		}
+	}
+	struct in_addr a;
+	if (inet_pton(AF_INET, h, &a) != 1 || strlen(h) >= hostlen) {
+		snprintf(why, whylen, "'%s' is not an IPv4 address", h);
+		return -EINVAL;
+	}
+	snprintf(host, hostlen, "%s", h);
+	*port = (uint16_t)p;
+	return 0;
+}
+
+int krg_config_add_node(struct krg_config *c, uint32_t id, const char *host, uint16_t port)
+{
+	if (id >= KRG_MAX_NODES || strlen(host) >= sizeof(c->nodes[0].host))
+		return -EINVAL;
+	struct krg_config_node *n = (struct krg_config_node *)krg_config_node(c, id);
+	if (!n) {
+		if (c->n_nodes >= KRG_MAX_NODES)
+			return -ENOSPC;
+		n = &c->nodes[c->n_nodes];
+		n->id = id;
+		snprintf(n->host, sizeof(n->host), "%s", host);
+		n->port = port;
+		/* Readers on the loop see the entry whole before the count grows. */
+		__atomic_store_n(&c->n_nodes, c->n_nodes + 1, __ATOMIC_RELEASE);
+		return 1;
+	}
+	return 0;
+}
+
 /* "ID HOST[:PORT]" */
 static int parse_node(const char *v, struct krg_config_node *n, char *why, size_t whylen)
 {
@@ -212,6 +257,14 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			r = parse_uint(v, KRG_MAX_NODES - 1, &u);
 			c->node_id = (uint32_t)u;
 			c->has_node_id = r == 0;
+		} else if (!strcmp(k, "address")) {
+			r = krg_config_parse_address(v, c->address_host, sizeof(c->address_host), &c->address_port, why,
+						     sizeof(why));
+		} else if (!strcmp(k, "join")) {
+			if (strlen(v) >= sizeof(c->join))
+				r = -EINVAL;
+			else
+				snprintf(c->join, sizeof(c->join), "%s", v);
 		} else if (!strcmp(k, "cluster_name")) {
 			if (strlen(v) >= sizeof(c->cluster_name))
 				r = -EINVAL;
@@ -334,11 +387,13 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 			return -EINVAL;
 		}
 	}
-	if (!c->has_node_id) {
-		snprintf(err, errlen, "%s: node_id is not set", name);
+	/* A machine joining a running cluster (docs/reconfiguration.md) has
+	 * no id yet: the cluster gives it one; it says where it listens. */
+	if (!c->has_node_id && !c->address_host[0]) {
+		snprintf(err, errlen, "%s: node_id is not set (or, to join a running cluster, set address)", name);
 		return -EINVAL;
 	}
-	if (!krg_config_node(c, c->node_id)) {
+	if (c->has_node_id && !krg_config_node(c, c->node_id)) {
 		snprintf(err, errlen, "%s: no 'node = %u ADDRESS' line for this node's id", name, c->node_id);
 		return -EINVAL;
 	}

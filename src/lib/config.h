@@ -21,7 +21,10 @@ struct krg_config_node {
 struct krg_config {
 	char path[PATH_MAX];          /* file this was read from */
 	uint32_t node_id;             /* this node */
-	bool has_node_id;
+	bool has_node_id;             /* false: a joining machine (address set), id from the cluster */
+	char address_host[64];        /* `address`: where a joining machine listens */
+	uint16_t address_port;
+	char join[96];                /* `join`: a member's HOST[:PORT] to ask for an id */
 	char cluster_name[64];
 	struct krg_config_node nodes[KRG_MAX_NODES]; /* every node, this one included */
 	size_t n_nodes;
@@ -65,5 +68,10 @@ int krg_config_load(const char *path, struct krg_config *c, char *err, size_t er
 int krg_config_parse(const char *name, const char *text, struct krg_config *c, char *err, size_t errlen);
 /* The node entry of id, or NULL. */
 const struct krg_config_node *krg_config_node(const struct krg_config *c, uint32_t id);
+/* Add a node learned from the cluster's table: 1 added, 0 already there,
+ * -errno. The array never moves, so borrowed entries stay valid. */
+int krg_config_add_node(struct krg_config *c, uint32_t id, const char *host, uint16_t port);
+/* "HOST[:PORT]" (IPv4, default port 7480); why gets one line. */
+int krg_config_parse_address(const char *v, char *host, size_t hostlen, uint16_t *port, char *why, size_t whylen);
 /* Config path from $KRG_CONFIG or the default. */
 const char *krg_config_default_path(void);

@@ -25,6 +25,7 @@
 #include "../lib/log.h"
 #include "../lib/macro.h"
 #include "../lib/metrics.h"
+#include "../lib/nodelist.h"
 #include "proto/net.pb-c.h"
 #include "frame.h"
 #include "net.h"
@@ -102,6 +103,7 @@ struct peer {
 	uint64_t next_dial[CH_N];   /* uv_now() after which we may dial */
 	unsigned backoff_ms[CH_N];
 	bool up;                    /* link[CH_CONTROL] is set */
+	bool joiner;                /* a joining machine: never dialed, one message type */
 	uint64_t last_heard;        /* uv_now() of the last frame, 0 = never */
 	struct list bulk_queue;     /* bulk_item, until the bulk link is up */
 };
@@ -170,6 +172,7 @@ struct krg_net {
 	struct krg_net_options opts; /* peers pointer and cluster_name replaced by owned copies */
 	char *cluster_name;          /* owned */
 	char *listen_host;           /* owned */
+	char *joiner_msg;            /* owned, or NULL */
 	struct peer *peers;          /* owned array */
 	size_t n_peers;
 	uint64_t instance;           /* random, per process */
@@ -191,6 +194,43 @@ struct krg_net {
 static void conn_close(struct conn *c, enum krg_log_level lvl, const char *why);
 static void peer_down(struct krg_net *net, struct peer *p);
 static void flush_bulk(struct krg_net *net, struct peer *p);
+
+/* Room for every node plus joiners in flight; the array never moves,
+ * since connections point into it. */
+#define PEER_CAP (KRG_MAX_NODES + 32)
+
+static struct peer *peer_find(const struct krg_net *net, uint32_t id);
+
+static void peer_init(struct peer *p, const struct krg_net_peer_addr *a)
+{
+	memset(p, 0, sizeof(*p));
+	p->addr = *a;
+	p->addr.host[sizeof(p->addr.host) - 1] = 0;
+	LIST_INIT(&p->bulk_queue);
+	for (int ch = 0; ch < CH_N; ch++)
+		p->backoff_ms[ch] = BACKOFF_MIN_MS;
+}
+
+/* A joiner's slot: a fresh one, or that of a joiner gone. */
+static struct peer *joiner_slot(struct krg_net *net, uint32_t id)
+{
+	struct krg_net_peer_addr a = { .id = id };
+	struct peer *p = NULL;
+	for (size_t i = 0; i < net->n_peers && !p; i++) {
+		struct peer *q = &net->peers[i];
+		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && list_empty(&q->bulk_queue))
+			p = q;
+	}
+	if (!p) {
+		if (net->n_peers >= PEER_CAP)
+			return NULL;
+		p = &net->peers[net->n_peers++];
+	}
+	peer_init(p, &a);
+	p->joiner = true;
+	p->next_dial[CH_CONTROL] = p->next_dial[CH_BULK] = UINT64_MAX;
+	return p;
+}
 
 static struct peer *peer_find(const struct krg_net *net, uint32_t id)
 {
@@ -225,6 +265,7 @@ static void handle_closed(struct krg_net *net)
 		free(net->peers);
 		free(net->cluster_name);
 		free(net->listen_host);
+		free(net->joiner_msg);
 		sodium_memzero(net->opts.key, sizeof(net->opts.key));
 		free(net);
 		if (cb)
@@ -421,11 +462,19 @@ static void hs_on_hello(struct conn *c, Krg__Net__Hello *h, const uint8_t *raw, 
 	if (h->node_id == net->opts.self_id)
 		return hs_refuse(c, -EEXIST, "hello claims our own node id %u", h->node_id);
 	struct peer *p = peer_find(net, h->node_id);
+	/* A joiner dialed a member it knew by address only. */
+	if (!p && c->initiator && c->peer->addr.id == KRG_NET_ANY_ID && h->node_id < KRG_NET_JOINER_MIN) {
+		p = c->peer;
+		p->addr.id = h->node_id;
+	}
+	if (!p && !c->initiator && net->joiner_msg && h->node_id >= KRG_NET_JOINER_MIN && h->node_id != KRG_NET_ANY_ID &&
+	    !(p = joiner_slot(net, h->node_id)))
+		return hs_refuse(c, -EBUSY, "too many joining machines at once");
 	if (!p)
 		return hs_refuse(c, -ENOENT, "unknown node %u (not in the peer list)", h->node_id);
 	if (c->initiator && p != c->peer)
 		return hs_refuse(c, -EPROTO, "dialed node %u but node %u answered", c->peer->addr.id, h->node_id);
-	if (!c->initiator && h->has_target_id && h->target_id != net->opts.self_id)
+	if (!c->initiator && h->has_target_id && h->target_id != net->opts.self_id && h->target_id != KRG_NET_ANY_ID)
 		return hs_refuse(c, -EPROTO, "peer dialed node %u, this is node %u", h->target_id, net->opts.self_id);
 	int ch = h->channel == KRG__NET__CHANNEL__BULK ? CH_BULK : CH_CONTROL;
 	if (c->initiator && ch != c->channel)
@@ -474,6 +523,12 @@ static void hs_on_proof(struct conn *c, const Krg__Net__Proof *pf)
 	struct krg_net *net = c->net;
 	if (!krg_hs_proof_ok(net->opts.key, !c->initiator, c->th, pf->mac.data, pf->mac.len)) {
 		log_warn("node %u at %s failed authentication (wrong cluster key?)", c->peer_id, c->addr);
+		if (net->opts.auth_fatal && net->opts.fatal_cb) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "%s failed authentication: it holds another cluster key", c->addr);
+			net->opts.fatal_cb(net, -EACCES, msg, net->opts.data);
+			return conn_close(c, LOG_LVL_DEBUG, "authentication failed");
+		}
 		return conn_close(c, LOG_LVL_DEBUG, "authentication failed");
 	}
 	krg_frame_dec_set_max(&c->dec, net->max_frame);
@@ -648,6 +703,12 @@ static void session_frame(struct conn *c, uint8_t *f, size_t len)
 	}
 	if (strncmp(type, "net.", 4) == 0)
 		return; /* net.ping: last_heard is all it is for */
+	if (c->peer && c->peer->joiner && strcmp(type, net->joiner_msg) != 0) {
+		log_warn("message '%s' from joining machine %s refused", type, c->addr);
+		if (env.req_id)
+			send_simple(c, NULL, env.req_id, true, -EPERM, NULL, 0);
+		return;
+	}
 	struct handler *h = handler_find(net, type);
 	if (!h) {
 		if (env.req_id)
@@ -759,6 +820,8 @@ static int admit(struct conn *c, char *why, size_t n)
 
 static void emit_peer(struct krg_net *net, struct peer *p, bool up)
 {
+	if (p->joiner)
+		return; /* services only know nodes */
 	for (struct list *l = net->watches.next; l != &net->watches;) {
 		struct peer_watch *w = container_of(l, struct peer_watch, link);
 		l = l->next;
@@ -1078,7 +1141,7 @@ static void on_tick(uv_timer_t *t)
 		return;
 	for (size_t i = 0; i < net->n_peers; i++) {
 		struct peer *p = &net->peers[i];
-		for (int ch = 0; ch < CH_N; ch++) {
+		for (int ch = 0; ch < CH_N && !p->joiner; ch++) {
 			if (p->link[ch] || p->dialing[ch] || now < p->next_dial[ch])
 				continue;
 			if (ch == CH_BULK && !p->up)
@@ -1089,6 +1152,28 @@ static void on_tick(uv_timer_t *t)
 }
 
 /* ---- 8. public API ----------------------------------------------------- */
+
+int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr)
+{
+	if (addr->id == net->opts.self_id || addr->id >= KRG_NET_JOINER_MIN)
+		return 0;
+	struct peer *p = peer_find(net, addr->id);
+	if (p && !p->joiner) {
+		if (!p->up && !p->link[CH_CONTROL] && !p->dialing[CH_CONTROL]) {
+			snprintf(p->addr.host, sizeof(p->addr.host), "%s", addr->host);
+			p->addr.port = addr->port;
+		}
+		return 0;
+	}
+	if (net->n_peers >= PEER_CAP)
+		return -ENOSPC;
+	p = &net->peers[net->n_peers++];
+	peer_init(p, addr);
+	uint64_t now = uv_now(net->loop);
+	p->next_dial[CH_CONTROL] = p->next_dial[CH_BULK] = now;
+	log_info("transport: node %u at %s:%u added", addr->id, p->addr.host, (unsigned)p->addr.port);
+	return 1;
+}
 
 int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_net **out)
 {
@@ -1103,8 +1188,10 @@ int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_
 	net->opts = *opts;
 	net->cluster_name = strdup(opts->cluster_name);
 	net->listen_host = strdup(opts->listen_host ? opts->listen_host : "0.0.0.0");
-	net->peers = calloc(opts->n_peers ? opts->n_peers : 1, sizeof(*net->peers));
-	if (!net->cluster_name || !net->listen_host || !net->peers) {
+	net->peers = opts->n_peers <= KRG_MAX_NODES ? calloc(PEER_CAP, sizeof(*net->peers)) : NULL;
+	net->joiner_msg = opts->joiner_msg ? strdup(opts->joiner_msg) : NULL;
+	if (!net->cluster_name || !net->listen_host || !net->peers || (opts->joiner_msg && !net->joiner_msg)) {
+		free(net->joiner_msg);
 		free(net->cluster_name);
 		free(net->listen_host);
 		free(net->peers);
@@ -1122,12 +1209,7 @@ int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_
 	for (size_t i = 0; i < opts->n_peers; i++) {
 		if (opts->peers[i].id == opts->self_id)
 			continue; /* tolerate a list of every node */
-		struct peer *p = &net->peers[net->n_peers++];
-		p->addr = opts->peers[i];
-		p->addr.host[sizeof(p->addr.host) - 1] = 0;
-		LIST_INIT(&p->bulk_queue);
-		for (int ch = 0; ch < CH_N; ch++)
-			p->backoff_ms[ch] = BACKOFF_MIN_MS;
+		peer_init(&net->peers[net->n_peers++], &opts->peers[i]);
 	}
 	randombytes_buf(&net->instance, sizeof(net->instance));
 	net->ciphers = krg_session_ciphers();

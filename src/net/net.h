@@ -22,6 +22,14 @@
 
 struct krg_net;
 
+/* Joining machines (docs/reconfiguration.md): before the cluster gives it
+ * a node id, a machine holding the cluster key says hello with a random id
+ * >= KRG_NET_JOINER_MIN, and dials a member whose id it does not know yet
+ * as KRG_NET_ANY_ID (the peer takes the id that answers). A member that
+ * accepts joiners lets such a peer send only opts.joiner_msg. */
+#define KRG_NET_JOINER_MIN 0x10000u
+#define KRG_NET_ANY_ID 0xffffffffu
+
 struct krg_net_peer_addr {
 	uint32_t id;      /* node id */
 	char host[64];    /* IPv4 address */
@@ -44,6 +52,9 @@ struct krg_net_options {
 					     * starved peer's streams survive and only a
 					     * node declared down loses them */
 	unsigned request_timeout_ms;        /* default when a request passes 0 */
+	const char *joiner_msg;             /* non-NULL: accept joiners, this message type only */
+	bool auth_fatal;                    /* a peer that fails authentication is fatal
+					     * (a joiner: the cluster key is wrong) */
 	size_t max_frame;                   /* larger frames drop the link; 0 = 16 MiB */
 	/* Called when the transport learns something that must stop the
 	 * daemon (another live krgd claims our node id). msg is one line. */
@@ -96,6 +107,10 @@ int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status,
  * to the socket or failed: callers use it for back-pressure. */
 int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const void *body, size_t len,
 		      krg_net_done_cb done_cb, void *data);
+
+/* A node learned at run time (a machine joined): dial it from now on.
+ * 1 added, 0 known already (address updated while it has no link). */
+int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr);
 
 bool krg_net_peer_up(const struct krg_net *net, uint32_t peer);
 /* uv_now() of the last frame received from peer on any channel, 0 = never. */

@@ -29,6 +29,16 @@ extern const struct krg_service krg_service_sched;
 /* krg run --auto: the node the enabled placement policy chooses; this node
  * when no policy is enabled or none can decide. */
 uint32_t krg_sched_place(struct krg_sched *sc);
+/* The IPC filter's exec hook (krg_intercept_set_exec_hook, sched an
+ * struct krg_sched): tid is blocked before its execve of the program at
+ * path (an address in tid, 0 if unknown). true: a DISTANT_FORK child to
+ * stop right after the exec goes on; the scheduler then moves it to the
+ * node least_loaded chose (docs/sched.md, "Distant fork"). */
+bool krg_sched_exec_hook(void *sched, pid_t tid, uint64_t path);
+/* Did the scheduler stop pid at its exec to move it? Then its stop is not
+ * the process's own (job control): the migration restores it running.
+ * Asked by the migration worker, a fork of krgd. */
+bool krg_sched_exec_held(pid_t pid);
 
 /* Capabilities (Kerrighed's kerrighed_capabilities(7)). */
 enum krg_cap {

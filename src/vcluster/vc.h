@@ -8,7 +8,7 @@
 #include <sys/types.h>
 #include "lib/macro.h"
 
-#define VC_MAX_NODES 32
+#define VC_MAX_NODES 64
 #define VC_PREFIX_MAX 8
 #define VC_STATE_ROOT "/run/krg-vcluster"
 #define VC_PORT 7480
@@ -60,6 +60,9 @@ struct vc_cluster {
 	char bridge[16];    /* krgbr-<prefix> */
 	int subnet;         /* S of 10.77.S.0/24, 0 if unknown */
 	int n_nodes;        /* 0 if unknown */
+	int n_static;       /* nodes 1..n_static are in every krgd.conf; the
+			     * others joined the running cluster (`add`) */
+	int join_via;       /* `add`: the member new nodes ask for an id */
 	double cpus;
 	bool krgd;          /* start krgd on up */
 	bool kdfs;          /* nodes mount kdfs on /run/kdfs (docs/kdfs.md) */
@@ -129,6 +132,10 @@ int vc_node_start(const struct vc_node_spec *spec, pid_t *pid);
 /* exec krgd --config /run/krg/krgd.conf from an O_PATH fd (the binary may
  * be hidden inside the node); signals unblocked. Never returns. */
 void vc_exec_krgd(const char *path, int bin_fd) __attribute__((noreturn));
+/* Put the node's pid cursor in the range of the node /run/krg/krgd.conf
+ * describes (lib/pidrange.h), right before forking krgd: krgd's own pid
+ * is then the node's. Best effort. */
+void vc_steer_pids(void);
 
 /* ---- vc_enter.c: join a running node ---- */
 
@@ -160,11 +167,14 @@ struct vc_args {
 	char **cmd;             /* after "--" (exec) */
 };
 int vc_cmd_up(const struct vc_args *a);
+/* vc_cmd_up.c: node i's state dir, cgroup and init (krgd at krgd, or NULL). */
+int vc_up_node(const struct vc_cluster *c, int i, const char *krgd, pid_t *pid);
 int vc_cmd_down(const struct vc_args *a);
 int vc_cmd_exec(const struct vc_args *a);
 int vc_cmd_status(const struct vc_args *a);
 int vc_cmd_krgd(const struct vc_args *a);
 int vc_cmd_link(const struct vc_args *a);
+int vc_cmd_add(const struct vc_args *a);
 /* Tear down a cluster; quiet selects no output. Returns 0 or -errno. */
 int vc_teardown(const struct vc_cluster *c, bool *found);
 /* Parse a node id 1..n (n 0 = unknown: up to VC_MAX_NODES). */

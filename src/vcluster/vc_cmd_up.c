@@ -31,6 +31,9 @@ static int up_state(struct vc_cluster *c)
 	snprintf(val, sizeof(val), "%d\n", c->n_nodes);
 	if ((r = vc_write_file(path, val, 0644)) < 0)
 		return r;
+	snprintf(path, sizeof(path), "%s/static", c->dir);
+	if ((r = vc_write_file(path, val, 0644)) < 0)
+		return r;
 	if (c->kdfs) {
 		snprintf(path, sizeof(path), "%s/kdfs", c->dir);
 		if ((r = vc_write_file(path, "1\n", 0644)) < 0)
@@ -46,7 +49,7 @@ static int up_state(struct vc_cluster *c)
 	return 0;
 }
 
-static int up_node(const struct vc_cluster *c, int i, const char *krgd, pid_t *pid)
+int vc_up_node(const struct vc_cluster *c, int i, const char *krgd, pid_t *pid)
 {
 	char dir[256], cg[256], path[300];
 	int r;
@@ -92,7 +95,7 @@ static int up(struct vc_cluster *c, pid_t *pids)
 	close(TAKE_FD(lock));
 
 	for (int i = 1; i <= c->n_nodes; i++)
-		if ((r = up_node(c, i, c->krgd ? krgd : NULL, &pids[i])) < 0)
+		if ((r = vc_up_node(c, i, c->krgd ? krgd : NULL, &pids[i])) < 0)
 			return r;
 	if (c->krgd && (r = vc_wait_sockets(c, pids, c->n_nodes, VC_UP_TIMEOUT_MS)) < 0)
 		return r;

@@ -137,6 +137,7 @@ int vc_krgd_spawn_entered(const char *path, int bin_fd, int log_fd)
 		/* First child is in the node's pid ns; its child, orphaned
 		 * when it exits, is adopted by the node init. */
 		setsid();
+		vc_steer_pids();
 		pid_t q = fork();
 		if (q != 0)
 			_exit(q < 0 ? 1 : 0);
@@ -187,7 +188,7 @@ int vc_wait_sockets(const struct vc_cluster *c, const pid_t *pids, int n, long t
 	for (;;) {
 		int left = 0;
 		for (int i = 1; i <= n; i++) {
-			if (ready[i])
+			if (ready[i] || !pids[i]) /* 0: not waited for */
 				continue;
 			if (vc_node_socket_ready(pids[i])) {
 				ready[i] = true;

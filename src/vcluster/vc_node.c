@@ -23,7 +23,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <stdlib.h>
 #include "vc.h"
+#include "lib/config.h"
+#include "lib/pidrange.h"
 
 extern char **environ;
 
@@ -61,6 +64,21 @@ static void send_msg(int fd, int type, int pid, int err)
 	}
 }
 
+
+void vc_steer_pids(void)
+{
+	/* krgd's own pid is the parent's pid of `krg run`'s processes: from
+	 * the node's range, it is free on the others, and a migrant's holder
+	 * there can take it (docs/migration.md, "Pids"). krgd steers the
+	 * rest itself; best effort. */
+	struct krg_config *cfg = calloc(1, sizeof(*cfg));
+	char err[256];
+	if (cfg && krg_config_load("/run/krg/krgd.conf", cfg, err, sizeof(err)) == 0) {
+		struct krg_pidrange r = krg_pidrange_of_config(cfg);
+		krg_pidrange_steer(&r);
+	}
+	free(cfg);
+}
 
 void vc_exec_krgd(const char *path, int bin_fd)
 {
@@ -175,6 +193,7 @@ static void node_init_main(struct node_ctx *n)
 		_exit(1);
 	}
 	if (n->bin_fd >= 0) {
+		vc_steer_pids();
 		krgd = fork();
 		if (krgd < 0) {
 			r = vc_fail(-errno, "cannot fork krgd: %s", strerror(errno));

@@ -46,7 +46,7 @@ int vc_wait_quorum(const pid_t *pids, int n, long timeout_ms)
 	for (;;) {
 		int left = 0;
 		for (int i = 1; i <= n; i++) {
-			if (ok[i])
+			if (ok[i] || !pids[i]) /* 0: not waited for */
 				continue;
 			if (node_quorum(pids[i], why, sizeof(why)) == 1)
 				ok[i] = true;

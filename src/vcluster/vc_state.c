@@ -54,6 +54,8 @@ int vc_cluster_load(struct vc_cluster *c)
 		return vc_fail(r < 0 ? r : -EINVAL, "state of vcluster '%s' is corrupt (%s); run: krgadm vcluster down --prefix %s",
 			       c->prefix, path, c->prefix);
 	c->n_nodes = (int)v;
+	snprintf(path, sizeof(path), "%s/static", c->dir);
+	c->n_static = vc_read_long(path, &v) == 0 && v >= 1 && v <= c->n_nodes ? (int)v : c->n_nodes;
 	snprintf(path, sizeof(path), "%s/kdfs", c->dir);
 	c->kdfs = access(path, F_OK) == 0;
 	return 0;
@@ -174,11 +176,18 @@ int vc_krgd_conf(const struct vc_cluster *c, int i, char **out)
 
 	if (!f)
 		return -ENOMEM;
-	fprintf(f, "# written by krgadm vcluster up\n");
-	fprintf(f, "node_id = %d\n", i);
+	if (c->n_static && i > c->n_static) {
+		/* Joins the running cluster: no id, no node list (docs/reconfiguration.md). */
+		fprintf(f, "# written by krgadm vcluster add\n");
+		fprintf(f, "address = 10.77.%d.%d:%d\n", c->subnet, i, VC_PORT);
+		fprintf(f, "join = 10.77.%d.%d:%d\n", c->subnet, c->join_via ? c->join_via : 1, VC_PORT);
+	} else {
+		fprintf(f, "# written by krgadm vcluster up\n");
+		fprintf(f, "node_id = %d\n", i);
+		for (int j = 1; j <= (c->n_static ? c->n_static : c->n_nodes); j++)
+			fprintf(f, "node = %d 10.77.%d.%d:%d\n", j, c->subnet, j, VC_PORT);
+	}
 	fprintf(f, "cluster_name = %s\n", c->prefix);
-	for (int j = 1; j <= c->n_nodes; j++)
-		fprintf(f, "node = %d 10.77.%d.%d:%d\n", j, c->subnet, j, VC_PORT);
 	fprintf(f, "state_dir = /var/lib/krg\n");
 	fprintf(f, "key_file = /run/krg/cluster.key\n");
 	fprintf(f, "api_socket = /run/krg/krgd.sock\n");

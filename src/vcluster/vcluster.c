@@ -18,7 +18,7 @@ struct subcmd {
 static const struct subcmd subcmds[] = {
 	{ "up", vc_cmd_up, OPT_PREFIX | OPT_CPUS | OPT_NOKRGD | OPT_KDFS,
 	  "usage: krgadm vcluster up N [--prefix NAME] [--cpus X] [--no-krgd] [--kdfs]\n"
-	  "Start a virtual cluster of N (1..32) nodes on this machine. Each node has its own\n"
+	  "Start a virtual cluster of N (1..64) nodes on this machine. Each node has its own\n"
 	  "network (10.77.S.i/24 on eth0, bridged), mount, pid, IPC and UTS namespaces, and a\n"
 	  "cgroup whose CPU quota is X CPUs (default 1). Starts krgd in every node and waits\n"
 	  "for its API socket, unless --no-krgd. Prints one line per node: id, address, init pid.\n"
@@ -26,6 +26,12 @@ static const struct subcmd subcmds[] = {
 	  "  --cpus X       CPU capacity of each node, e.g. 0.5 (default 1)\n"
 	  "  --kdfs         every node mounts kdfs on /run/kdfs (share in its /var/lib/krg/kdfs)\n"
 	  "  --no-krgd      do not start krgd\n" },
+	{ "add", vc_cmd_add, OPT_PREFIX,
+	  "usage: krgadm vcluster add [N] [--prefix NAME]\n"
+	  "Grow a running cluster by N (default 1) nodes that join it live: each new node's\n"
+	  "krgd.conf has no node id and no node list, only its address and a member to join\n"
+	  "through (docs/reconfiguration.md). Waits until every new node has quorum; prints\n"
+	  "one line per node like up.\n" },
 	{ "exec", vc_cmd_exec, OPT_PREFIX | OPT_CMD,
 	  "usage: krgadm vcluster exec I [--prefix NAME] -- CMD [ARGS...]\n"
 	  "Run CMD inside node I (its namespaces and cgroup) with krgadm's directory first in\n"
@@ -49,7 +55,7 @@ static const struct subcmd subcmds[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: krgadm vcluster up|exec|down|status|krgd|link [ARGS] [--prefix NAME]\n"
+	fprintf(f, "usage: krgadm vcluster up|add|exec|down|status|krgd|link [ARGS] [--prefix NAME]\n"
 		   "A virtual krg cluster of N nodes on this machine (needs root).\n"
 		   "Run 'krgadm vcluster SUBCOMMAND --help' for details.\n");
 }

@@ -38,10 +38,13 @@ ps2=$(on 2 "$KRG" ps -a)
 assert_not_contains "$ps2" "krg-fsview" "the view's helpers are krgd's, not listed"
 echo "ok   krg run -n 2 sees node 1's /tmp; --local-files sees node 2's"
 
-# 2. DISTANT_FORK: the child is placed on another node (node 1 made the
-# smallest, so least_loaded sends it away) while it sleeps, then appends.
+# 2. DISTANT_FORK: the child is placed on another node at its exec (node 1
+# made the smallest, so least_loaded sends it away), then appends.
 cg=$(vc_cgroup "$PREFIX" 1)
 if [ -f "$cg/cpu.max" ]; then echo "25000 100000" >"$cg/cpu.max"; else echo 25000 >"$cg/cpu.cfs_quota_us"; fi
+# Placement is decided at the exec, at once: node 1 must know it is small.
+small1() { [ "$(on 1 krgadm sched status --json | python3 -c "import json,sys; print([round(n['cpus'], 2) for n in json.load(sys.stdin)['nodes'] if n['id']==1][0])")" = 0.25 ]; }
+wait_for 10 "node 1 sees its smaller capacity" small1
 cat >"$W/df.sh" <<'SH'
 echo one > /tmp/fsv-x
 python3 -c '

@@ -43,6 +43,58 @@ for i in 1 3; do
 	assert_eq "$got" "$want" "node $i sees node 2's rewrite"
 done
 
+echo "== fsync publishes the size with the file still open; O_TMPFILE t=${SECONDS}s"
+on 2 python3 -c "
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b'x' * 200000)
+os.fsync(fd)
+os.write(fd, b'y' * 1000)
+os.fdatasync(fd)
+open(sys.argv[1] + '.go', 'w').close()
+while not os.path.exists(sys.argv[1] + '.release'):
+    time.sleep(0.05)
+os.close(fd)" "$M/synced" &
+syncer=$!
+wait_for 20 "node 2 fsynced" on 3 test -e "$M/synced.go"
+assert_eq "$(on 3 md5sum "$M/synced" | cut -d' ' -f1)" "$(python3 -c "import hashlib; print(hashlib.md5(b'x' * 200000 + b'y' * 1000).hexdigest())")" \
+	"node 3 reads what node 2 fsynced (file still open there)"
+on 3 touch "$M/synced.release"
+wait $syncer
+assert_eq "$(on 1 python3 -c "
+import errno, os, sys
+try:
+    os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o600)
+    print('opened')
+except OSError as e:
+    print('EOPNOTSUPP' if e.errno == errno.EOPNOTSUPP else errno.errorcode[e.errno])" "$M")" "EOPNOTSUPP" "O_TMPFILE: a clear EOPNOTSUPP"
+
+echo "== sqlite3: one database used from two nodes in turn and at once t=${SECONDS}s"
+on 1 sqlite3 "$M/db.sqlite" "create table t(n integer primary key, node integer); insert into t values(0, 1);"
+on 2 sqlite3 "$M/db.sqlite" "insert into t select max(n) + 1, 2 from t;"
+assert_eq "$(on 1 sqlite3 "$M/db.sqlite" "select group_concat(node) from t")" "1,2" "node 1 sees node 2's row"
+# Both at once: every transaction takes sqlite's write lock (fcntl,
+# cluster-wide) and numbers its row after the last one it reads.
+sq=()
+for i in 1 2; do
+	on "$i" sh -c "for k in \$(seq 15); do sqlite3 -cmd '.timeout 20000' $M/db.sqlite 'begin immediate; insert into t select max(n) + 1, $i from t; commit;' || exit 1; done" &
+	sq+=($!)
+done
+for p in "${sq[@]}"; do wait "$p" || fail "sqlite3 transactions failed"; done
+assert_eq "$(on 3 sqlite3 "$M/db.sqlite" "select count(*), max(n), sum(node = 1), sum(node = 2) from t")" "32|31|16|16" \
+	"32 rows numbered 0..31, none lost or doubled"
+assert_eq "$(on 3 sqlite3 "$M/db.sqlite" "pragma integrity_check")" "ok" "sqlite's integrity check on node 3"
+
+echo "== git init / commit on node 1, clone on node 2, fsck on node 3 t=${SECONDS}s"
+G="git -c user.name=kdfs -c user.email=kdfs@test -c init.defaultBranch=main -c safe.directory=*"
+on 1 sh -c "mkdir $M/repo && cp -r $KRG_SOURCE_DIR/docs $M/repo/ && cd $M/repo && $G init -q && $G add . && $G commit -qm one"
+on 2 $G clone -q "$M/repo" "$M/clone"
+on 3 $G -C "$M/clone" fsck --strict --no-progress 2>/dev/null || fail "git fsck of the clone failed"
+on 3 diff -r "$KRG_SOURCE_DIR/docs" "$M/clone/docs" || fail "the clone differs from what node 1 committed"
+on 3 sh -c "echo more >> $M/clone/docs/kdfs.md && cd $M/clone && $G commit -qam two"
+assert_eq "$(on 1 $G -C "$M/repo" pull -q "$M/clone" main 2>&1 && on 1 $G -C "$M/repo" log --format=%s | tr '\n' ' ')" "two one " \
+	"node 1 pulls node 3's commit"
+
 echo "== krg kdfs show / set, krgadm kdfs status t=${SECONDS}s"
 show=$(on 3 krg kdfs show "$M/c2o" --json)
 assert_eq "$(echo "$show" | python3 -c "import json,sys; s=json.load(sys.stdin); c=s['chunks']; print(s['size'], s['replicas'], len(c), len(c[0]['nodes']), c[0]['health'], all(n['up'] for n in c[0]['nodes']))")" \
@@ -131,15 +183,34 @@ killed_holder=$!
 wait_for 20 "node 1 holds a lock before it dies" on 1 test -e "$L/gk"
 lock_free_on_2() { [ "$(on 2 $LC try posix "$L/f" 0 0 w)" = ok ]; }
 
-echo "== a node killed after close t=${SECONDS}s"
+echo "== a node killed after close and during writes t=${SECONDS}s"
 on 1 sh -c "head -c 5000000 /dev/urandom > $M/survivor"
 want=$(on 1 md5sum "$M/survivor" | cut -d' ' -f1)
+# A writer on node 2 appends records, fsync after each, to a file with a
+# copy on every node: node 1 dies under it.
+on 1 mkdir "$M/acked"
+on 1 krg kdfs set "$M/acked" --replicas 3
+AK="python3 $KRG_SOURCE_DIR/tests/kdfs/acked.py"
+on 2 $AK write "$M/acked/f" /tmp/acked /tmp/acked.stop &
+acker=$!
+acked() { on 2 cat /tmp/acked 2>/dev/null || echo 0; }
+acked_ge() { [ "$(acked)" -ge "$1" ]; }
+wait_for 20 "node 2's writer under way" acked_ge 5
 # Node 1 holds a replica (writes place one on the writer) and another node
 # the second; kill node 1's krgd: its share is gone with it.
 "$ADM" vcluster krgd 1 kill --prefix "$PREFIX"
 wait_for 30 "node 1 marked down" state_is 2 1 down
 wait_for 20 "node 1's lock released once it is down" lock_free_on_2
 kill "$killed_holder" 2>/dev/null || true
+n=$(acked)
+wait_for 30 "node 2's writer goes on with node 1 down" acked_ge $((n + 5))
+on 2 touch /tmp/acked.stop
+wait $acker || fail "the writer on node 2 failed"
+n=$(acked)
+have=$(on 3 $AK check "$M/acked/f" "$n") || fail "an acknowledged record is lost: $have"
+echo "$n records acknowledged, $have in the file"
+# Three copies asked, two nodes left: out of the way of the repair checks.
+on 2 rm -r "$M/acked"
 for i in 2 3; do
 	got=$(on "$i" md5sum "$M/survivor" | cut -d' ' -f1)
 	assert_eq "$got" "$want" "node $i reads the survivor from the replica"
@@ -189,6 +260,9 @@ ino=$(on 2 stat -c %i "$M/after")
 dir=$(printf '/var/lib/krg/kdfs/chunks/%016x' "$ino")
 chunk=$(on 2 sh -c "ls $dir/0-* | grep -v sum") || fail "node 2 has no replica of 'after' in $dir"
 on 2 python3 -c "import sys; f=open(sys.argv[1],'r+b'); f.seek(100); b=f.read(1); f.seek(100); f.write(bytes([b[0]^0xff]))" "$chunk"
+# Node 2 wrote the file: its page cache may hold it (kept across opens
+# while no one changes it). Out of the cache, so the read goes to disk.
+on 2 python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)" "$M/after"
 assert_eq "$(on 2 md5sum "$M/after" | cut -d' ' -f1)" "$want" "node 2 reads good data past its bad replica"
 grep -q "checksum\|Bad message" "$(log_of 2)" || fail "node 2's log does not report the bad block"
 # The bad copy left the chunk and the repair made a good one again.
@@ -211,4 +285,26 @@ copies() { on 3 krg kdfs show "$M/survivor" --json | python3 -c "import json,sys
 three_copies() { [ "$(copies)" = 3 ]; }
 wait_for 60 "the survivor gets a third copy" three_copies
 assert_eq "$(on 1 md5sum "$M/survivor" | cut -d' ' -f1)" "$surv" "node 1 reads the survivor from its fresh copy"
+
+echo "== the leader killed under a writer on another node t=${SECONDS}s"
+# The replica drops the writes need go through a leader: while the next
+# one is elected, the writes wait (EAGAIN inside), they do not fail.
+L=$(json_get 2 "s['leader']")
+W=$((L % 3 + 1))
+R=$((W % 3 + 1))
+on "$W" mkdir "$M/acked2"
+on "$W" krg kdfs set "$M/acked2" --replicas 3
+on "$W" $AK write "$M/acked2/f" /tmp/acked2 /tmp/acked2.stop &
+acker=$!
+acked2() { on "$W" cat /tmp/acked2 2>/dev/null || echo 0; }
+acked2_ge() { [ "$(acked2)" -ge "$1" ]; }
+wait_for 20 "node $W's writer under way" acked2_ge 5
+"$ADM" vcluster krgd "$L" kill --prefix "$PREFIX"
+n=$(acked2)
+wait_for 30 "node $W's writer goes on after leader $L died" acked2_ge $((n + 5))
+on "$W" touch /tmp/acked2.stop
+wait $acker || fail "the writer on node $W failed when leader $L died"
+n=$(acked2)
+have=$(on "$R" $AK check "$M/acked2/f" "$n") || fail "an acknowledged record is lost: $have"
+echo "$n records acknowledged, $have in the file, read on node $R"
 echo "kdfs: all checks passed t=${SECONDS}s"

@@ -12,6 +12,7 @@
 #            with their boundaries, the child's fds still sockets of their
 #            type, shutdown(SHUT_WR) seen as end of file with the other
 #            direction still open, close seen as end of file / EPIPE.
+#   tcp:     the same over a TCP connection (the child the client).
 import os, select, signal, socket, sys, time
 d, mode = sys.argv[1], sys.argv[2]
 signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -42,7 +43,7 @@ def recv_msg(s):
     r, _, _ = select.select([s], [], [], T)
     if not r:
         raise TimeoutError("no message")
-    return s.recv(1 << 17)
+    return s.recv(1 << 20)
 
 def recv_exact(s, n):
     out = b""
@@ -115,8 +116,11 @@ if mode == "pipes":
 if mode == "sockets":
     sp = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     dg = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    for p in (sp, dg):
+        for s in p:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     st = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    sizes = (1, 3000, 50000, 7)
+    sizes = (1, 3000, 50000, 150000, 7)  # 150000: longer than one frame of the pump (60 KiB)
     kid = os.fork()
     if kid == 0:
         for p in (sp, dg, st):
@@ -187,6 +191,51 @@ if mode == "sockets":
     _, stt = os.waitpid(kid, 0)
     sys.exit(0 if ok and stt == 0 else 1)
 
+if mode == "tcp":
+    # A TCP connection: the child (the client) moves, the parent (its
+    # server) stays home.
+    l = socket.socket()
+    l.bind(("127.0.0.1", 0))
+    l.listen(1)
+    addr = l.getsockname()
+    kid = os.fork()
+    if kid == 0:
+        l.close()
+        c = socket.create_connection(addr, 10)
+        open(path("pid"), "w").write("%d\n" % os.getpid())
+        open(path("ready"), "w").close()
+        def child():
+            wait_file("go")
+            k = socket.socket(fileno=os.dup(c.fileno()))
+            if k.type != socket.SOCK_STREAM:
+                raise ValueError("the connection is %r after the move" % k.type)
+            k.close()
+            data = recv_exact(c, 1 << 20)
+            if data != pat(1 << 20, 5):
+                raise ValueError("not the MiB the server sent")
+            c.sendall(data[::-1])
+            c.shutdown(socket.SHUT_WR)
+            if recv_exact(c, 5) != b"after" or recv_msg(c) != b"":
+                raise ValueError("not what the server sent after our shutdown, then end of file")
+            c.close()
+            wait_file("end")
+        os._exit(0 if run("kid", child) else 1)
+    srv, _ = l.accept()
+    l.close()
+    def parent():
+        wait_file("go")
+        srv.sendall(pat(1 << 20, 5))
+        if recv_exact(srv, 1 << 20) != pat(1 << 20, 5)[::-1]:
+            raise ValueError("not the MiB sent back")
+        if recv_msg(srv) != b"":
+            raise ValueError("no end of file after the client's shutdown")
+        srv.sendall(b"after")
+        srv.close()
+    ok = run("result", parent)
+    open(path("end"), "w").close()
+    _, stt = os.waitpid(kid, 0)
+    sys.exit(0 if ok and stt == 0 else 1)
+
 if mode == "listen":
     # One process with a listening TCP socket: krg migrate refuses by
     # name; it goes on here and still accepts.
@@ -206,4 +255,18 @@ if mode == "listen":
         c.sendall(b"served\n")
         c.close()
     sys.exit(0 if run("result", server) else 1)
+if mode == "udp":
+    # An unconnected UDP socket (it sends to addresses): refused by name;
+    # it goes on here, sending and receiving.
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    open(path("fd"), "w").write("%d\n" % u.fileno())
+    open(path("pid"), "w").write("%d\n" % os.getpid())
+    open(path("ready"), "w").close()
+    def udp():
+        wait_file("go")
+        u.sendto(b"to myself", u.getsockname())
+        if recv_msg(u) != b"to myself":
+            raise ValueError("not what it sent itself")
+    sys.exit(0 if run("result", udp) else 1)
 sys.exit("fwd.py: unknown mode " + mode)

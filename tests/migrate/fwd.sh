@@ -8,9 +8,12 @@
 #   sockets: seqpacket, datagram and stream socketpairs keep their type,
 #            their message boundaries, both directions, shutdown and close
 #            (before: a one-way FIFO, read gave EBADF);
+#   tcp:     a TCP connection whose client moved, likewise;
 #   listen:  a listening TCP socket cannot be forwarded: krg migrate
 #            refuses, naming the process and the fd, and it goes on at
-#            home, accepting.
+#            home, accepting;
+#   udp:     nor can an unconnected UDP socket: refused likewise, it goes
+#            on sending and receiving.
 # Usage (root, under the vcluster lock): fwd.sh [CASE...]
 PREFIX=mfwd${KRG_VC_SUFFIX:-}
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
@@ -18,7 +21,7 @@ KRG=$KRG_BUILD_DIR/krg
 HERE=$KRG_SOURCE_DIR/tests/migrate
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets listen)
+[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp listen udp)
 start_cluster 3
 on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/migrate-fwd.XXXXXX")
@@ -62,27 +65,44 @@ sockets() {
 	echo "ok   (child on node 2, then on node 3) socketpairs (seqpacket, datagram, stream): types, boundaries, both directions, shutdown, close"
 }
 
-listen() {
-	local d=$W/listen
+tcp() {
+	pair tcp 2
+	echo "ok   a TCP connection, the client moved: both directions, shutdown, close"
+}
+
+# refused MODE WHAT: krg migrate refuses fwd.py MODE's process in one
+# line naming it, its fd and WHAT; it goes on at home (fwd.py checks).
+refused() {
+	local mode=$1 what=$2 d=$W/$1
 	mkdir -p "$d"
-	on 1 "$KRG" run -n 1 -- python3 "$HERE/fwd.py" "$d" listen &
+	on 1 "$KRG" run -n 1 -- python3 "$HERE/fwd.py" "$d" "$mode" &
 	local run=$!
-	wait_for 15 "fwd.py listen ready" test -e "$d/ready"
+	wait_for 15 "fwd.py $mode ready" test -e "$d/ready"
 	local id=$(((1 << 22) | $(cat "$d/pid"))) fd=$(cat "$d/fd") out rc=0
 	out=$(on 1 "$KRG" migrate "$id" 2 2>&1) || rc=$?
-	[ $rc != 0 ] || fail "listen: krg migrate of a process with a listening socket succeeded"
-	echo "$out" | grep -q "process $id: fd $fd (TCP/IPv4 socket:\[[0-9]*\], listening) stays on this node and cannot be forwarded" ||
-		fail "listen: krg migrate did not name the process and its listening fd: $out"
-	[ "$(echo "$out" | wc -l)" = 1 ] || fail "listen: more than one line: $out"
+	[ $rc != 0 ] || fail "$mode: krg migrate succeeded"
+	echo "$out" | grep -q "process $id: fd $fd ($what) stays on this node and cannot be forwarded" ||
+		fail "$mode: krg migrate did not name the process, the fd and what it is: $out"
+	[ "$(echo "$out" | wc -l)" = 1 ] || fail "$mode: more than one line: $out"
 	touch "$d/go"
-	local got
-	got=$(on 1 python3 -c "import socket; s = socket.create_connection(('127.0.0.1', $(cat "$d/port")), 10); print(s.recv(64).decode().strip())") ||
-		fail "listen: cannot connect to it at home after the refusal"
-	[ "$got" = served ] || fail "listen: the server answered '$got'"
+	if [ "$mode" = listen ]; then
+		local got
+		got=$(on 1 python3 -c "import socket; s = socket.create_connection(('127.0.0.1', $(cat "$d/port")), 10); print(s.recv(64).decode().strip())") ||
+			fail "listen: cannot connect to it at home after the refusal"
+		[ "$got" = served ] || fail "listen: the server answered '$got'"
+	fi
 	rc=0
 	wait $run || rc=$?
-	[ $rc = 0 ] && grep -q '^PASS' "$d/result" || fail "listen: exit $rc: $(cat "$d/result" 2>&1)"
-	echo "ok   listen: refused by name ($out), the server goes on accepting at home"
+	[ $rc = 0 ] && grep -q '^PASS' "$d/result" || fail "$mode: exit $rc: $(cat "$d/result" 2>&1)"
+	echo "ok   $mode: refused by name ($out), it goes on at home"
+}
+
+listen() {
+	refused listen 'TCP/IPv4 socket:\[[0-9]*\], listening'
+}
+
+udp() {
+	refused udp 'UDP/IPv4 socket:\[[0-9]*\], not connected'
 }
 
 for c in "${cases[@]}"; do

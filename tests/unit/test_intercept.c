@@ -61,6 +61,17 @@ static void poll_child(uv_timer_t *t)
 	}
 }
 
+/* The exec hook: counts, and asks for a stop while hook_stop is set. */
+static unsigned hook_calls;
+static bool hook_stop;
+static bool exec_hook(void *ctx, pid_t tid, uint64_t path)
+{
+	(void)ctx;
+	(void)tid;
+	hook_calls++;
+	return hook_stop && path != 0;
+}
+
 /* Run fn in a child under krg's filter, served here; its exit status. */
 static int served(int (*fn)(void), unsigned max_pending, struct krg_intercept_stats *st)
 {
@@ -71,6 +82,7 @@ static int served(int (*fn)(void), unsigned max_pending, struct krg_intercept_st
 	assert_int_equal(krg_intercept_local_new(&loop, proc_id, NULL, &lb), 0);
 	struct krg_intercept_opts o = { .max_pending_per_user = max_pending, .check_ms = 20 };
 	assert_int_equal(krg_intercept_start(&loop, krg_intercept_local_backend(), lb, &o, &in), 0);
+	krg_intercept_set_exec_hook(in, exec_hook, NULL);
 	int child_end;
 	assert_int_equal(krg_intercept_channel(in, &child_end), 0);
 	fflush(NULL);
@@ -377,7 +389,72 @@ static int sc_creds(void)
 	return 0;
 }
 
+/* execve goes through the hook and then runs; krg's own (the pass in its
+ * 4th argument) does not; a failed exec fails as without the filter. */
+static int run_child(const char *path, const char *arg, bool pass, bool expect_stop)
+{
+	pid_t c = fork();
+	if (c == 0) {
+		char *argv[] = { (char *)path, (char *)arg, NULL }, *envp[] = { NULL };
+		if (pass)
+			syscall(SYS_execve, path, argv, envp, KRG_INTERCEPT_EXEC_PASS);
+		else
+			execve(path, argv, envp);
+		_exit(errno == ENOENT ? 40 : 41);
+	}
+	int st;
+	if (waitpid(c, &st, WUNTRACED) != c)
+		return -1;
+	if (WIFSTOPPED(st) != expect_stop)
+		return -2;
+	if (expect_stop) {
+		kill(c, SIGCONT);
+		if (waitpid(c, &st, 0) != c)
+			return -3;
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -4;
+}
+
+static int sc_exec(void)
+{
+	char *sh = "/bin/sh";
+	pid_t c = fork();
+	if (c == 0) {
+		char *argv[] = { sh, "-c", "exit 3", NULL }, *envp[] = { NULL };
+		execve(sh, argv, envp);
+		_exit(41);
+	}
+	int st;
+	CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 3);
+	CHECK(run_child("/nonexistent/prog", NULL, false, false) == 40);
+	CHECK(run_child("/bin/true", NULL, true, false) == 0);
+	return 0;
+}
+
+static int sc_exec_stop(void)
+{
+	/* The hook asks for a stop: the child stops after its exec, before
+	 * its new program runs, and goes on when continued. */
+	CHECK(run_child("/bin/true", NULL, false, true) == 0);
+	return 0;
+}
+
 /* ---- tests ---- */
+
+static void execs(void **state)
+{
+	struct krg_intercept_stats st;
+	hook_calls = 0;
+	hook_stop = false;
+	assert_int_equal(served(sc_exec, 0, &st), 0);
+	/* sh -c "exit 3" and the missing program; not the passed /bin/true. */
+	assert_int_equal(st.execs, 2);
+	assert_int_equal(hook_calls, 2);
+	hook_stop = true;
+	assert_int_equal(served(sc_exec_stop, 0, &st), 0);
+	hook_stop = false;
+	assert_int_equal(st.execs, 1);
+}
 
 static void basic(void **state)
 {
@@ -438,6 +515,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(basic), cmocka_unit_test(fault), cmocka_unit_test(abi),
 		cmocka_unit_test(signals), cmocka_unit_test(undo), cmocka_unit_test(creds), cmocka_unit_test(limit),
+		cmocka_unit_test(execs),
 		cmocka_unit_test(shm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,8 @@
 #include "proc/ckptsvc.h"
 #include "ipc/intercept.h"
 #include "ipc/intercept_svc.h"
+#include "ipc/ipc_service.h"
+#include "proc/table.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
 #include "lib/procfs.h"
@@ -971,6 +973,107 @@ static pid_t app_root(pid_t pid, pid_t krgd)
 	return pid;
 }
 
+/* ---- System V objects of the application (docs/ipc.md) ---- */
+
+/* An image cannot hold the cluster's queues and semaphore sets yet: an
+ * application that created some that still exist is refused by name
+ * (--ignore-unsupported: saved without them; they stay as they are). */
+static const char *why(int r, char *buf, size_t len, uint32_t id);
+
+struct ipc_check {
+	struct krg_ckptsvc *c;
+	struct origin o;
+	struct work w;
+	char *description;  /* owned copy of w.opts.description */
+	uint32_t id;
+};
+
+static void ipc_checked(void *data, bool found, const struct krg_ipc_obj_info *obj)
+{
+	struct ipc_check *k = data;
+	if (found) {
+		char e[400];
+		snprintf(e, sizeof(e),
+			 "the application created System V %s key 0x%08x (id %d), which an image cannot hold yet: "
+			 "remove it first (ipcrm), make it outside the application (krg ipcmk), or "
+			 "--ignore-unsupported to checkpoint without it (it stays in the cluster as it is)",
+			 obj->kind == KRG_IPC_MSG ? "message queue" : "semaphore set", (uint32_t)obj->key, obj->id);
+		log_info("ckpt.dump %u: refused, %s", k->id, e);
+		answer(k->c, k->o, -EOPNOTSUPP, e, k->id);
+	} else {
+		int r = spawn(k->c, k->o, &k->w);
+		if (r < 0) {
+			char err[256];
+			answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
+		}
+	}
+	if (k->w.opts.has_root_pidfd)
+		close(k->w.opts.root_pidfd);
+	free(k->description);
+	free(k);
+}
+
+/* The cluster process ids of root and its descendants here, as the IPC
+ * interception names its callers (ipc_glue.c: a migrant's is its home's). */
+static size_t app_procs(struct krg_ckptsvc *c, pid_t root, uint64_t **out)
+{
+	size_t n = 0, cap = 64;
+	uint64_t *v = malloc(cap * sizeof(*v));
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	while (v && dir && (e = readdir(dir))) {
+		char *end;
+		long p = strtol(e->d_name, &end, 10);
+		if (*end || p <= 0 || (p != root && !procfs_is_descendant((pid_t)p, root)))
+			continue;
+		if (n == cap) {
+			uint64_t *nv = realloc(v, (cap *= 2) * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		uint32_t hid, home;
+		v[n++] = krg_proc_table_kind(c->s->table, (pid_t)p, &hid, &home) == KRG_PROC_MIGRANT ? hid : krg_procid_make(c->self, (uint32_t)p);
+	}
+	if (dir)
+		closedir(dir);
+	*out = v;
+	return v ? n : 0;
+}
+
+static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w, uint32_t id)
+{
+	struct ipc_check *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->c = c;
+	k->o = o;
+	k->w = *w;
+	k->id = id;
+	if (w->opts.description && !(k->description = strdup(w->opts.description))) {
+		free(k);
+		return -ENOMEM;
+	}
+	k->w.opts.description = k->description;
+	/* The caller's pidfd is closed when dump_local returns: keep a copy. */
+	if (w->opts.has_root_pidfd && (k->w.opts.root_pidfd = fcntl(w->opts.root_pidfd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		int r = -errno;
+		free(k->description);
+		free(k);
+		return r;
+	}
+	uint64_t *procs;
+	size_t n = app_procs(c, w->pid, &procs);
+	int r = krg_ipc_service_created_by(c->s->ipc, procs, n, ipc_checked, k);
+	free(procs);
+	if (r < 0) {
+		/* No answer to be had: the image is made without asking. */
+		log_warn("ckpt.dump %u: cannot ask for the application's System V objects: %s", id, strerror(-r));
+		ipc_checked(k, false, NULL);
+	}
+	return 0;
+}
+
 static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
 	uint32_t pid = krg_procid_pid(d->id);
@@ -1028,6 +1131,8 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 			  .ignore_unsupported = d->ignore_unsupported,
 			  .description = d->description, .has_root_pidfd = fd >= 0, .root_pidfd = fd },
 	};
+	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
+		return ipc_check_then_spawn(c, o, &w, d->id);
 	return spawn(c, o, &w);
 }
 
@@ -1313,9 +1418,10 @@ static void ckptsvc_stop(void *state)
 
 const struct krg_service krg_service_ckpt = {
 	.name = "ckpt",
-	/* the process table's /proc scans, capabilities, interception of a
-	 * restarted application; exec reaps what a restart adopts */
-	.needs = (const char *const[]){ "table", "sched", "ipc-intercept", "exec", NULL },
+	/* the table's process kinds, capabilities, the IPC objects an
+	 * application made, interception of a restarted application; exec
+	 * reaps what a restart adopts */
+	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", NULL },
 	.start = ckptsvc_start,
 	.stop = ckptsvc_stop,
 	.msg_types = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.recv", "ckpt.file", NULL },

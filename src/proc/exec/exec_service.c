@@ -237,6 +237,17 @@ static void node_gone(void *state, uint32_t node, uint64_t epoch)
 	back_peer_lost(e, node);
 }
 
+/* Removed: as down, unless it was evicted cleanly (`nodes del`,
+ * docs/reconfiguration.md) and still runs krgd: the streams of processes
+ * started there go on. */
+static void node_removed(void *state, uint32_t node, uint64_t epoch)
+{
+	struct krg_exec *e = state;
+	if (krg_net_peer_up(e->s->net, node))
+		return;
+	node_gone(state, node, epoch);
+}
+
 static void sigchld_cb(uv_signal_t *h, int sig)
 {
 	back_reap(h->data);
@@ -327,7 +338,7 @@ const struct krg_service krg_service_exec = {
 	.start = exec_start,
 	.stop = exec_stop,
 	.node_down = node_gone,
-	.node_remove = node_gone,
+	.node_remove = node_removed,
 	.msg_types = (const char *const[]){ "proc.spawn", "proc.data", "proc.exit", "proc.ctl", NULL },
 	.api_cmds = (const char *const[]){ "proc.run", NULL },
 };

@@ -157,8 +157,24 @@ static void take_back_unread(int sock, const struct mig_pump *p, pid_t pid, int 
 			if (!f->stype || f->src || f->ino != ino)
 				continue;
 			int mine = (int)syscall(SYS_pidfd_getfd, pfd, atoi(e->d_name), 0);
-			while (mine >= 0 && (k = recv(mine, in, sizeof(in), MSG_DONTWAIT)) >= 0 && (k > 0 || f->stype != SOCK_STREAM))
-				mig_send(sock, MF_BACK, f->num, 0, in, (size_t)k);
+			for (;;) {
+				/* A message longer than a frame goes in pieces (its
+				 * boundary is lost on this path). */
+				ssize_t len = f->stype == SOCK_STREAM ? (ssize_t)sizeof(in)
+								       : recv(mine, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+				uint8_t *m = len > (ssize_t)sizeof(in) ? malloc((size_t)len) : in;
+				if (mine < 0 || len < 0 || !m)
+					break;
+				k = recv(mine, m, len > (ssize_t)sizeof(in) ? (size_t)len : sizeof(in), MSG_DONTWAIT);
+				for (ssize_t off = 0; off < k; off += MIG_CHUNK)
+					mig_send(sock, MF_BACK, f->num, 0, m + off, (size_t)(k - off < MIG_CHUNK ? k - off : MIG_CHUNK));
+				if (m != in)
+					free(m);
+				/* 0: end of file (home shut it), or an empty message,
+				 * which home would drop anyway. */
+				if (k <= 0)
+					break;
+			}
 			if (mine >= 0)
 				close(mine);
 			f = NULL;

@@ -37,7 +37,7 @@
 
 enum mig_frame_type {
 	MF_HELLO = 1,     /* deputy -> krgd: data = token (16 bytes), arg = id */
-	MF_DATA,          /* both ways: fd, data */
+	MF_DATA,          /* both ways: fd, data (arg 1: a socket's message goes on in the next frame) */
 	MF_EOF,           /* both ways: fd. From the reading end: end of the data (arg 1: a socket's peer shut
 			     its sending side but keeps it open, 0: closed). From the writing end (the
 			     stream's reader is gone: EPIPE): its reading end closes too */
@@ -118,6 +118,7 @@ struct mig_pfd {
 	size_t unacked;       /* src: sent, not acknowledged */
 	size_t to_ack;        /* dst: written, not acknowledged yet */
 	struct mig_qbuf *qh, *qt;
+	struct mig_qbuf *part; /* dst, a socket: a message longer than a frame, being put together */
 };
 
 struct mig_pump {

@@ -11,7 +11,8 @@ static void io_from_local(uint32_t to, uint32_t id, bool up, const struct mig_hd
 	io.has_fd = true;
 	io.fd = (uint32_t)h->fd;
 	if (h->type == MF_DATA)
-		io.has_data = true, io.data.data = (uint8_t *)data, io.data.len = len;
+		io.has_data = true, io.data.data = (uint8_t *)data, io.data.len = len, io.has_ack = h->arg != 0,
+		io.ack = (uint32_t)h->arg; /* 1: a socket's message goes on in the next one */
 	else if (h->type == MF_EOF)
 		io.has_eof = io.eof = true, io.has_ack = h->arg != 0, io.ack = (uint32_t)h->arg; /* 1: a socket shut, not closed */
 	else

@@ -605,6 +605,19 @@ static int unreaped_stop(pid_t pid)
 	return code >= 1 && code <= 64 ? code : 0;
 }
 
+/* Process pid's parent (/proc/PID/stat field 4), 0 if unknown. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	ssize_t n = krg_read_small(path, buf, sizeof(buf));
+	const char *p = n > 0 ? strrchr(buf, ')') : NULL;
+	int ppid = 0;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return ppid;
+}
+
 /* The children v's process leaves at home, for ghosts on the target: at
  * home every child of the original (still there or not waited for); a
  * migrant here takes its ghosts along (not the ones it reaped, nor
@@ -709,6 +722,10 @@ void mig_move_dumped(struct move *v, const char *spec)
 	/* It keeps seeing the files it saw here (docs/fsview.md). */
 	if ((q.view_home = krg_fsview_home_of(the_mig.s->fsview, v->pid)))
 		q.has_view_home = true;
+	/* Its getppid() at home: its holder there takes that pid. */
+	pid_t ppid = v->h ? v->h->ppid : parent_of(v->pid);
+	if (ppid > 1)
+		q.has_ppid = true, q.ppid = (uint32_t)ppid;
 	Krg__Mig__Proxy px[MIG_MAX_PROXIES], *pp[MIG_MAX_PROXIES];
 	size_t np = 0;
 	/* Its children (it is frozen: the list holds): at home, all of them

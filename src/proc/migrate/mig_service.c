@@ -127,6 +127,17 @@ static void node_gone(void *state, uint32_t node, uint64_t epoch)
 		}
 }
 
+/* Removed: as down, unless it was evicted cleanly (`nodes del`): its krgd
+ * still serves the deputies of the migrants homed there (no hand-over
+ * yet, docs/reconfiguration.md). */
+static void node_removed(void *state, uint32_t node, uint64_t epoch)
+{
+	struct krg_migsvc *m = state;
+	if (krg_net_peer_up(m->s->net, node))
+		return;
+	node_gone(state, node, epoch);
+}
+
 /* ---- service ---- */
 
 /* What a krgd killed half-way left: images going out or coming in, and
@@ -284,7 +295,7 @@ const struct krg_service krg_service_migrate = {
 	.start = migsvc_start,
 	.stop = migsvc_stop,
 	.node_down = node_gone,
-	.node_remove = node_gone,
+	.node_remove = node_removed,
 	.msg_types = (const char *const[]){ "mig.io", "mig.exit", "mig.where", "mig.go", "mig.sig", "mig.move",
 					    "mig.recv", "mig.file", "mig.got", "mig.status", NULL },
 	.api_cmds = (const char *const[]){ "mig.move", "mig.status", NULL },

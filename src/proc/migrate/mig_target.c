@@ -163,7 +163,16 @@ static void rx_try_start(struct rx *x)
 	if (m->s->intercept && krg_intercept_channel(m->s->intercept, &hd.isock) < 0)
 		hd.isock = -1;
 	pid_t krgd = getpid();
-	pid_t pid = fork();
+	/* The holder is the migrant's parent: with its parent's pid at home,
+	 * the migrant's getppid() is unchanged. Free unless that parent runs
+	 * here (back home) or another holder has it (a sibling migrant): then
+	 * any pid. */
+	pid_t want = q->has_ppid && q->ppid > 1 && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
+	char ppath[32];
+	snprintf(ppath, sizeof(ppath), "/proc/%d", (int)want);
+	if (want && access(ppath, F_OK) == 0)
+		want = 0;
+	pid_t pid = want ? krg_pidrange_fork_as(want) : fork();
 	if (pid == 0) {
 		close(sv[0]);
 		/* Dies with krgd, and its migrant with it (holder.c): a socket's
@@ -190,6 +199,9 @@ static void rx_try_start(struct rx *x)
 	h->id = q->id;
 	h->home = krg_procid_home(q->id);
 	h->wpid = pid;
+	h->ppid = q->has_ppid && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
+	if (want && pid != want)
+		log_info("migrate: pid %d is taken here: %u's getppid() will be %d", (int)want, q->id, (int)pid);
 	h->o = o;
 	h->has_req = true;
 	h->notify_fd = q->has_notify_fd ? q->notify_fd : 0;

@@ -30,6 +30,7 @@
 #include "cluster/cluster.h"
 #include "lib/fileio.h"
 #include "lib/metrics.h"
+#include "proc/pidrange.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "net/net.h"
@@ -141,6 +142,7 @@ struct hold {
 	int stype[MIG_MAX_PROXIES];
 	size_t nkids;              /* children left at home: ghosts here */
 	struct kid kids[MIG_MAX_KIDS];
+	pid_t ppid;                /* its parent's pid at home (its getppid() there): passed on when it moves again */
 };
 
 /* Where a move stands. It only goes forward, and only mig_move_set_phase

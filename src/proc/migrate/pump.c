@@ -82,6 +82,8 @@ static void pfd_close(struct mig_pfd *f)
 		free(b);
 	}
 	f->qt = NULL;
+	free(f->part);
+	f->part = NULL;
 }
 
 static int send_ack(struct mig_pump *p, struct mig_pfd *f, bool force)
@@ -155,13 +157,29 @@ int mig_pump_frame(struct mig_pump *p, const struct mig_hdr *h, const uint8_t *d
 			send_ack(p, f, false);
 			return 1;
 		}
-		struct mig_qbuf *b = malloc(sizeof(*b) + len);
-		if (!b)
-			return 1;
+		/* A socket's message longer than a frame: its pieces are put
+		 * together, then queued as one message. */
+		struct mig_qbuf *b;
+		size_t have = f->part ? f->part->len : 0;
+		if (f->stype && f->stype != SOCK_STREAM && (h->arg == 1 || f->part)) {
+			b = realloc(f->part, sizeof(*b) + have + len);
+			if (!b)
+				return 1;
+			memcpy(b->data + have, data, len);
+			b->len = have + len;
+			f->part = b;
+			if (h->arg == 1)
+				return 1;
+			f->part = NULL;
+		} else {
+			b = malloc(sizeof(*b) + len);
+			if (!b)
+				return 1;
+			b->len = len;
+			memcpy(b->data, data, len);
+		}
 		b->next = NULL;
-		b->len = len;
 		b->off = 0;
-		memcpy(b->data, data, len);
 		if (f->qt)
 			f->qt->next = b;
 		else
@@ -204,12 +222,35 @@ static bool sock_ended(int fd, int stype, bool *half)
 	return stype == SOCK_STREAM || (stype != SOCK_DGRAM && (q.revents & (POLLRDHUP | POLLHUP | POLLERR)));
 }
 
+/* A seqpacket or datagram socket's next message, longer than a frame:
+ * read whole and sent as pieces, all but the last with arg 1. */
+static int read_message(struct mig_pump *p, struct mig_pfd *f, size_t len)
+{
+	uint8_t *m = malloc(len);
+	ssize_t n = m ? recv(f->fd, m, len, MSG_DONTWAIT) : -1;
+	int r = 0;
+	for (size_t off = 0; r == 0 && n > 0 && off < (size_t)n; off += MIG_CHUNK) {
+		size_t k = (size_t)n - off < MIG_CHUNK ? (size_t)n - off : MIG_CHUNK;
+		r = mig_send(p->sock, MF_DATA, f->num, off + k < (size_t)n, m + off, k);
+	}
+	free(m);
+	if (n > 0)
+		f->unacked += (size_t)n;
+	return r;
+}
+
 static int read_some(struct mig_pump *p, struct mig_pfd *f, bool *empty)
 {
 	static uint8_t buf[MIG_CHUNK];
+	*empty = false;
+	if (f->stype && f->stype != SOCK_STREAM) {
+		/* The next message's length (MSG_TRUNC: whole, whatever the buffer). */
+		ssize_t len = recv(f->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		if (len > (ssize_t)MIG_CHUNK)
+			return read_message(p, f, (size_t)len);
+	}
 	/* A socket: one message at a time (its boundaries are the frames'). */
 	ssize_t n = f->stype ? recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT) : read(f->fd, buf, sizeof(buf));
-	*empty = false;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		*empty = true;
 		return 0;
@@ -234,8 +275,15 @@ int mig_pump_ready(struct mig_pump *p, size_t idx, short revents)
 	if (f->fd < 0)
 		return 0;
 	if (f->src) {
-		bool empty;
-		return read_some(p, f, &empty);
+		/* Non-blocking (sockets are read with MSG_DONTWAIT, the holder's
+		 * fds are all non-blocking): a few frames per wakeup, as long as
+		 * the window allows, fewer polls per byte. */
+		bool empty = false;
+		int r = 0;
+		for (int k = 0; r == 0 && !empty && f->fd >= 0 && k < ((f->stype || p->holder) ? 16 : 1) &&
+				(k == 0 || f->unacked < MIG_WINDOW); k++)
+			r = read_some(p, f, &empty);
+		return r;
 	}
 	struct mig_qbuf *b = f->qh;
 	if (!(revents & POLLOUT) && (revents & (POLLERR | POLLHUP)))
@@ -321,7 +369,9 @@ int mig_pump_return(struct mig_pump *p, uint8_t type)
 		struct mig_pfd *f = &p->p[i];
 		while (!f->src && f->qh) {
 			struct mig_qbuf *b = f->qh;
-			int r = b->len > b->off ? mig_send(p->sock, type, f->num, 0, b->data + b->off, b->len - b->off) : 0;
+			int r = 0;
+			for (size_t off = b->off; r == 0 && off < b->len; off += MIG_CHUNK)
+				r = mig_send(p->sock, type, f->num, 0, b->data + off, b->len - off < MIG_CHUNK ? b->len - off : MIG_CHUNK);
 			f->qh = b->next;
 			free(b);
 			if (r < 0)

@@ -39,9 +39,11 @@
 #include "lib/fileio.h"
 #include "lib/fault.h"
 #include "ckpt/ckpt.h"
+#include "ipc/intercept.h"
 #include "proc/migrate/inject.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
+#include "proc/schedsvc.h"
 
 struct prox {
 	int num;      /* fd number in the process */
@@ -508,7 +510,7 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 		for (int which = 0; which < 3; which++)
 			inj_call(&j, SYS_setitimer, which, (long)tail_at, 0, 0, 0, 0);
 	}
-	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, 0, 0, 0);
+	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, (long)KRG_INTERCEPT_EXEC_PASS, 0, 0);
 	if (!j.execed) {
 		inj_call(&j, SYS_munmap, m, (long)len, 0, 0, 0, 0);
 		inj_detach(&j);
@@ -543,8 +545,8 @@ static bool deputy_has_ttys(pid_t pid, const struct prox *px, size_t n)
 
 /* An fd that stays here and cannot be forwarded to the node the process
  * goes to (docs/migration.md, "Forwarded fds"): a listening socket (its
- * accept() would need the socket itself), a socket of another type
- * (SOCK_RAW, SOCK_RDM...). true with one line in why naming it. */
+ * accept() would need the socket itself), one not connected (connect,
+ * sendto to an address), a socket of another type (SOCK_RAW, SOCK_RDM...). true with one line in why naming it. */
 static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whylen)
 {
 	char path[64], link[256];
@@ -563,6 +565,9 @@ static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whyl
 	getsockopt(dup, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l1);
 	getsockopt(dup, SOL_SOCKET, SO_TYPE, &type, &l2);
 	getsockopt(dup, SOL_SOCKET, SO_DOMAIN, &dom, &l3);
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof(peer);
+	bool unconnected = getpeername(dup, (struct sockaddr *)&peer, &pl) < 0 && errno == ENOTCONN;
 	close(dup);
 	const char *fam = dom == AF_UNIX ? "unix" : dom == AF_INET ? "TCP/IPv4" : dom == AF_INET6 ? "TCP/IPv6" : "socket";
 	if (dom == AF_INET || dom == AF_INET6)
@@ -570,6 +575,9 @@ static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whyl
 	if (listening)
 		snprintf(why, whylen, "process %u: fd %d (%s %s, listening) stays on this node and cannot be forwarded: "
 			 "accept() on it would need the socket itself", id, fd, fam, link);
+	else if (unconnected)
+		snprintf(why, whylen, "process %u: fd %d (%s %s, not connected) stays on this node and cannot be forwarded: "
+			 "connect() or sendto() on it would need the socket itself", id, fd, fam, link);
 	else if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
 		snprintf(why, whylen, "process %u: fd %d (%s %s of type %d) stays on this node and cannot be forwarded",
 			 id, fd, fam, link, type);
@@ -874,9 +882,13 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 		_exit(0);
 	}
 	/* Stopped already (job control): then the stop is the process's own
-	 * and travels with it; otherwise the SIGSTOP below is ours alone. */
-	bool was_stopped = all_stopped(pid);
-	int r = freeze(pid);
+	 * and travels with it; otherwise the SIGSTOP below is ours alone.
+	 * A stop at exec by the scheduler (placement) is krgd's, not its own. */
+	bool held = krg_sched_exec_held(pid) && all_stopped(pid);
+	bool was_stopped = all_stopped(pid) && !held;
+	/* Held: stopped already, and a second SIGSTOP would stay pending and
+	 * travel with the image (the migrant would stop again there). */
+	int r = held ? 0 : freeze(pid);
 	if (r < 0) {
 		ckpt_precopy_free(pc);
 		mig_rm_rf(w->dir); /* what a pre-copy wrote */

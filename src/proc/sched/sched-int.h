@@ -5,8 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <uv.h>
 #include "krg/sched_policy.h"
 #include "proc/schedsvc.h"
+#include "proc/table.h"
 
 #define SCHED_MAX_POLICIES 16
 #define SCHED_MAX_PROCS 512
@@ -74,3 +76,27 @@ void sched_sha256_hex(const uint8_t sha256[SCHED_SHA256_BYTES], char hex[SCHED_S
 /* caps.c */
 int sched_proc_stat(pid_t pid, pid_t *ppid, uint64_t *start);
 int sched_caps_entry(struct krg_cluster *c, uint32_t id, pid_t pid, struct krg_caps *out);
+
+/* Distant fork (sched_service.c): where child pid (id; parent pp) of a
+ * DISTANT_FORK process goes: 1 and *node another node, or 0 (it stays).
+ * placed: a move to node was started (ok) or refused. */
+struct krg_sched;
+int sched_distant_target(struct krg_sched *sc, uint32_t id, pid_t pid, pid_t pp, uint32_t *node);
+void sched_distant_placed(struct krg_sched *sc, uint32_t id, uint32_t node, bool ok);
+
+/* sched_exec.c: placement at execve (the IPC filter's exec hook). */
+struct sched_exec;
+int sched_exec_new(struct krg_sched *sc, uv_loop_t *loop, uint32_t self, struct sched_exec **out);
+void sched_exec_free(struct sched_exec *x);
+/* tid is blocked before its execve of the program at path (its address
+ * in tid, 0 if unknown): true if it is to be stopped right after the
+ * exec goes on, and moved. */
+bool sched_exec_hook(struct sched_exec *x, pid_t tid, uint64_t path);
+void sched_exec_stats(const struct sched_exec *x, uint64_t *placed, uint64_t *failed);
+
+/* Through the hooks the migration service registered (sched_service.c):
+ * start moving id to node `to` (krg_sched_mover_fn), and what process
+ * pid is to the process table (a migrant, krgd's machinery, ordinary). */
+int sched_move(struct krg_sched *sc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data, char *err,
+	       size_t errlen);
+enum krg_proc_kind sched_proc_kind(struct krg_sched *sc, pid_t pid, uint32_t *id, uint32_t *home);

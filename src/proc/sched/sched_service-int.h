@@ -81,6 +81,7 @@ struct krg_sched {
 	bool publishing;            /* our "refused.NODE" on its way through the log */
 	uint64_t migrations;        /* started by a balancer on this node */
 	uint64_t distant_forks;     /* children placed on another node (DISTANT_FORK) */
+	struct sched_exec *exec;    /* placement at execve (sched_exec.c) */
 	uint64_t caps_gc_ms;        /* loop time of the last collection of the caps registry */
 	uint64_t caps_collected;    /* entries of exited processes dropped by this node */
 	struct {
@@ -90,7 +91,17 @@ struct krg_sched {
 	} recent[64];               /* processes a balancer moved lately: left alone a while */
 	size_t n_recent;
 	struct watch watch[MAX_WATCH];
+	/* Eviction (docs/reconfiguration.md): this node is leaving. */
+	struct {
+		uint32_t id;
+		uint64_t ms;
+	} evict_sent[256];          /* moves started, retried after EVICT_RETRY_MS */
+	size_t n_evict_sent;
+	uint64_t evict_log_ms, evict_left_ms;
+	unsigned evict_moved;
 };
+
+#define EVICT_RETRY_MS 4000
 
 #define RECENT_MS 10000         /* a process a balancer moved stays put this long */
 #define ARRIVED_MS 3000         /* a migrant that arrived stays put this long */

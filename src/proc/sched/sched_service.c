@@ -36,8 +36,13 @@ void krg_sched_set_mover(struct krg_sched *sc, krg_sched_mover_fn fn, void *svc)
 	sc->mover_svc = svc;
 }
 
-static int sched_move(struct krg_sched *sc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data,
-		      char *err, size_t errlen)
+enum krg_proc_kind sched_proc_kind(struct krg_sched *sc, pid_t pid, uint32_t *id, uint32_t *home)
+{
+	return krg_proc_table_kind(sc->s->table, pid, id, home);
+}
+
+int sched_move(struct krg_sched *sc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data, char *err,
+	       size_t errlen)
 {
 	if (!sc->mover) {
 		snprintf(err, errlen, "no migration service");
@@ -308,6 +313,10 @@ size_t sched_gather_nodes(struct krg_sched *sc, struct krg_sched_node *out)
 	for (uint32_t id = 0; id < KRG_MAX_NODES; id++) {
 		struct krg_node_figures f;
 		if (!krg_config_node(cfg, id) || krg_proc_table_node(sc->s->table, id, &f) < 0)
+			continue;
+		/* Nothing goes to a node that is leaving (this one included) or
+		 * not yet (or no longer) a member. */
+		if (sc->s->cluster && krg_cluster_node_state(sc->s->cluster, id) != KRG_NODE_UP)
 			continue;
 		out[n++] = (struct krg_sched_node){
 			.id = id, .self = id == sc->self, .cpus = f.cpus, .load1 = f.load1,
@@ -612,71 +621,87 @@ static void balance(struct krg_sched *sc)
 
 #define YOUNG_MS 3000           /* a child older than this when first seen is not placed */
 
-/* Kerrighed's DISTANT_FORK let fork() create the child on another node.
- * krg does not intercept fork() (that would need a preloaded library in
- * every process), so krgd does the next best thing: a child it sees for
- * the first time, young, whose parent here has DISTANT_FORK effective, is
- * placed by least_loaded and moved there at once, before it has built
- * much state. Only sets someone set (krg capset) count: with no setting
- * anywhere every process nominally has DISTANT_FORK, and moving every
- * child of every shell would change what krg did before capabilities. */
-static void distant_fork(struct krg_sched *sc, uint64_t now)
+/* Where child pid (id here, whose parent is pp) of a DISTANT_FORK process
+ * goes: 1 and *node another node chosen by least_loaded; 0 it stays (not
+ * such a child, no better node); the checks both routes share
+ * (sched_exec.c at its exec, the sampler below). Only sets someone set
+ * (krg capset) count: with no setting anywhere every process nominally
+ * has DISTANT_FORK, and moving every child of every shell would change
+ * what krg did before capabilities. */
+int sched_distant_target(struct krg_sched *sc, uint32_t id, pid_t pid, pid_t pp, uint32_t *node)
 {
 	struct sched_policy *ll = sched_policy_find(sc, "least_loaded");
+	uint64_t now = uv_now(sc->s->loop);
+	if (!ll || !sc->s->cluster || !sc->running || pp <= 1 || pp == sc->krgd || krg_procid_home(id) != sc->self ||
+	    recently_moved(sc, id, now) || !procfs_is_descendant(pp, sc->krgd))
+		return 0;
+	struct krg_caps pc, cc;
+	if (krg_caps_get(sc->s->cluster, sc->self, krg_procid_make(sc->self, (uint32_t)pp), pp, &pc) == 0 ||
+	    !(pc.eff & KRG_CAP_DISTANT_FORK))
+		return 0;
+	krg_caps_get(sc->s->cluster, sc->self, id, pid, &cc);
+	if (!(cc.eff & KRG_CAP_CAN_MIGRATE)) {
+		log_info("sched: distant fork: %u (child of pid %d) lacks CAN_MIGRATE, stays here", id, (int)pp);
+		return 0;
+	}
 	static struct krg_sched_node nodes[KRG_MAX_NODES];
-	size_t n = 0;
-	bool have_nodes = false;
-	if (!ll || !sc->s->cluster)
-		return;
+	size_t n = sched_gather_nodes(sc, nodes);
+	/* Our recent moves are not in the targets' figures yet. */
+	for (size_t r = 0; r < sc->n_recent; r++)
+		if (now - sc->recent[r].ms < LAG_MS)
+			for (size_t j = 0; j < n; j++)
+				if (nodes[j].id == sc->recent[r].node) {
+					nodes[j].krg_procs++;
+					nodes[j].load1 += 1;
+					nodes[j].load_norm = nodes[j].cpus > 0 ? nodes[j].load1 / nodes[j].cpus : 0;
+				}
+	if (n < 2 || ll->ops->place(ll->state, ll->params, nodes, n, node) < 0 || *node == sc->self)
+		return 0;
+	for (size_t j = 0; j < n; j++)
+		if (nodes[j].id == *node)
+			return 1;
+	return 0;
+}
+
+/* A move to node started (ok) or refused: either way the balancer leaves
+ * it alone a while, and the next placement counts it on that node. */
+void sched_distant_placed(struct krg_sched *sc, uint32_t id, uint32_t node, bool ok)
+{
+	remember_move(sc, id, node, uv_now(sc->s->loop));
+	if (ok)
+		sc->distant_forks++;
+}
+
+bool krg_sched_exec_hook(void *sched, pid_t tid, uint64_t path)
+{
+	struct krg_sched *sc = sched;
+	return sc && sc->running && sched_exec_hook(sc->exec, tid, path);
+}
+
+/* Kerrighed's DISTANT_FORK let fork() create the child on another node.
+ * krg places such a child at its next execve (sched_exec.c), caught by
+ * the IPC filter. Without the interception (ipc_intercept = off) krgd
+ * does the next best thing: a child it sees for the first time, young,
+ * whose parent here has DISTANT_FORK effective, is moved at once, before
+ * it has built much state. */
+static void distant_fork(struct krg_sched *sc)
+{
+	if (sc->s->intercept)
+		return; /* placed at exec */
 	for (size_t i = 0; i < sc->probes.n; i++) {
 		const struct sched_proc_probe *q = &sc->probes.procs[i];
 		pid_t pp;
-		if (q->rated || q->migrant || q->age_ms > YOUNG_MS || krg_procid_home(q->id) != sc->self ||
-		    sched_proc_stat(q->pid, &pp, NULL) < 0 || pp <= 1 || pp == sc->krgd || !procfs_is_descendant(pp, sc->krgd))
-			continue;
-		struct krg_caps pc, cc;
-		if (krg_caps_get(sc->s->cluster, sc->self, krg_procid_make(sc->self, (uint32_t)pp), pp, &pc) == 0 ||
-		    !(pc.eff & KRG_CAP_DISTANT_FORK))
-			continue;
-		krg_caps_get(sc->s->cluster, sc->self, q->id, q->pid, &cc);
-		if (!(cc.eff & KRG_CAP_CAN_MIGRATE)) {
-			log_info("sched: distant fork: %u (child of pid %d) lacks CAN_MIGRATE, stays here", q->id, (int)pp);
-			continue;
-		}
-		if (!have_nodes) {
-			n = sched_gather_nodes(sc, nodes);
-			have_nodes = true;
-			/* Our recent moves are not in the targets' figures yet. */
-			for (size_t r = 0; r < sc->n_recent; r++)
-				if (now - sc->recent[r].ms < LAG_MS)
-					for (size_t j = 0; j < n; j++)
-						if (nodes[j].id == sc->recent[r].node) {
-							nodes[j].krg_procs++;
-							nodes[j].load1 += 1;
-							nodes[j].load_norm = nodes[j].cpus > 0 ? nodes[j].load1 / nodes[j].cpus : 0;
-						}
-		}
 		uint32_t node;
-		size_t t = n;
-		if (n < 2 || ll->ops->place(ll->state, ll->params, nodes, n, &node) < 0)
-			return;
-		for (size_t j = 0; j < n; j++)
-			if (nodes[j].id == node)
-				t = j;
-		if (t == n || node == sc->self)
+		if (q->rated || q->migrant || q->age_ms > YOUNG_MS || sched_proc_stat(q->pid, &pp, NULL) < 0 ||
+		    sched_distant_target(sc, q->id, q->pid, pp, &node) <= 0)
 			continue;
 		char err[256];
 		int r = sched_move(sc, q->id, node, NULL, NULL, err, sizeof(err));
-		remember_move(sc, q->id, node, now); /* the balancer leaves it where it goes */
-		if (r < 0) {
+		sched_distant_placed(sc, q->id, node, r == 0);
+		if (r < 0)
 			log_info("sched: distant fork: cannot place %u on node %u: %s", q->id, node, err);
-			continue;
-		}
-		sc->distant_forks++;
-		nodes[t].krg_procs++;
-		nodes[t].load1 += 1;
-		nodes[t].load_norm = nodes[t].cpus > 0 ? nodes[t].load1 / nodes[t].cpus : 0;
-		log_info("sched: distant fork: %u (child of pid %d) placed on node %u", q->id, (int)pp, node);
+		else
+			log_info("sched: distant fork: %u (child of pid %d) placed on node %u", q->id, (int)pp, node);
 	}
 }
 
@@ -732,6 +757,87 @@ static void caps_gc(struct krg_sched *sc, uint64_t now)
 	}
 }
 
+/* ---- eviction: the leave hook of scheduling ---- */
+
+/* While this node is leaving: start moving every krg process running here
+ * to the least loaded member (one per target in turn), each once per
+ * EVICT_RETRY_MS; once none is left, tell the cluster the node is empty
+ * (leaving -> absent). A process without CAN_MIGRATE is named in the log
+ * and keeps the node leaving. */
+static void evict(struct krg_sched *sc, uint64_t now)
+{
+	if (!sc->s->cluster || krg_cluster_node_state(sc->s->cluster, sc->self) != KRG_NODE_LEAVING) {
+		sc->n_evict_sent = 0;
+		sc->evict_moved = 0;
+		return;
+	}
+	static struct krg_sched_node nodes[KRG_MAX_NODES];
+	unsigned planned[KRG_MAX_NODES] = { 0 };
+	size_t n = sched_gather_nodes(sc, nodes);
+	unsigned left = 0, stuck = 0, started = 0;
+	char stuck_names[160] = "";
+	bool log_now = now - sc->evict_log_ms >= 2000;
+	for (size_t i = 0; i < sc->probes.n; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		uint32_t id = q->id, home;
+		if (sched_proc_kind(sc, q->pid, &id, &home) == KRG_PROC_HIDDEN || !id)
+			continue; /* a deputy, holder or worker: not a process of its own */
+		left++;
+		size_t slot = sc->n_evict_sent;
+		for (size_t k = 0; k < sc->n_evict_sent; k++)
+			if (sc->evict_sent[k].id == id)
+				slot = k;
+		if (slot < sc->n_evict_sent && now - sc->evict_sent[slot].ms < EVICT_RETRY_MS)
+			continue; /* on its way */
+		struct krg_caps caps;
+		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
+		if (!(caps.eff & KRG_CAP_CAN_MIGRATE)) {
+			stuck++;
+			size_t l = strlen(stuck_names);
+			snprintf(stuck_names + l, sizeof(stuck_names) - l, "%s%u (%s)", l ? ", " : "", id, q->comm);
+			continue;
+		}
+		size_t best = n;
+		for (size_t j = 0; j < n; j++)
+			if (!nodes[j].self &&
+			    (best == n || nodes[j].krg_procs + planned[j] < nodes[best].krg_procs + planned[best] ||
+			     (nodes[j].krg_procs + planned[j] == nodes[best].krg_procs + planned[best] &&
+			      nodes[j].load_norm < nodes[best].load_norm)))
+				best = j;
+		if (best == n) {
+			if (log_now)
+				log_warn("evict: no member node to move %u (%s) to", id, q->comm);
+			continue;
+		}
+		char err[256];
+		int r = sched_move(sc, id, nodes[best].id, NULL, NULL, err, sizeof(err));
+		if (r < 0) {
+			if (log_now)
+				log_warn("evict: cannot move %u (%s) to node %u: %s", id, q->comm, nodes[best].id, err);
+			continue;
+		}
+		planned[best]++;
+		started++;
+		if (slot == sc->n_evict_sent && sc->n_evict_sent < ARRAY_SIZE(sc->evict_sent))
+			sc->n_evict_sent++;
+		if (slot < ARRAY_SIZE(sc->evict_sent))
+			sc->evict_sent[slot] = (typeof(sc->evict_sent[0])){ .id = id, .ms = now };
+		sc->evict_moved++;
+		log_info("evict: moving %u (%s) to node %u", id, q->comm, nodes[best].id);
+	}
+	if (log_now && (left || stuck)) {
+		sc->evict_log_ms = now;
+		log_info("evict: node %u leaving, %u krg process(es) left%s%s", sc->self, left,
+			 stuck ? "; cannot migrate (no CAN_MIGRATE): " : "", stuck_names);
+	}
+	if (left == 0 && !started && now - sc->evict_left_ms >= 1000) {
+		sc->evict_left_ms = now;
+		int r = krg_cluster_node_left(sc->s->cluster, sc->self, sc->evict_moved);
+		if (r < 0)
+			log_debug("evict: cannot report node %u empty yet: %s", sc->self, strerror(-r));
+	}
+}
+
 /* ---- probes ---- */
 
 static void timer_cb(uv_timer_t *t)
@@ -745,7 +851,8 @@ static void timer_cb(uv_timer_t *t)
 		krg_proc_table_set_probes(sc->s->table, sc->probes.node_io_kbps, sc->probes.node_cpu_used);
 	sched_sync_state(sc);
 	judge(sc, uv_now(sc->s->loop));
-	distant_fork(sc, uv_now(sc->s->loop));
+	distant_fork(sc);
+	evict(sc, uv_now(sc->s->loop));
 	balance(sc);
 	caps_gc(sc, uv_now(sc->s->loop));
 }
@@ -775,6 +882,10 @@ static int sched_start(struct krg_services *s, void **out, char *err, size_t err
 		snprintf(err, errlen, "sched: cannot register API commands: %s", strerror(-r));
 		return r;
 	}
+	if ((r = sched_exec_new(sc, s->loop, sc->self, &sc->exec)) < 0) {
+		snprintf(err, errlen, "sched: %s", strerror(-r));
+		return r;
+	}
 	uv_timer_init(s->loop, &sc->timer);
 	sc->timer.data = sc;
 	uv_timer_start(&sc->timer, timer_cb, 0, PERIOD_MS);
@@ -792,6 +903,8 @@ static void sched_stop(void *state)
 	sc->running = false;
 	uv_timer_stop(&sc->timer);
 	uv_close((uv_handle_t *)&sc->timer, NULL);
+	sched_exec_free(sc->exec);
+	sc->exec = NULL;
 	for (size_t i = 0; i < MAX_WATCH; i++)
 		if (sc->watch[i].used)
 			watch_free(&sc->watch[i]);

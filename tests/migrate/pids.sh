@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Pids across migrations (issue 14 item 12, docs/migration.md "Pids"):
+# mig_ids (four threads) is started by a shell on node 1 and moved
+# 1 -> 2 -> 3; after each move getpid(), every thread's gettid() and
+# getppid() must be what they were at home. Before it is moved, a process
+# on node 2 forks the way programs do until the kernel gives it the
+# migrant's pid or goes past it (taker.py): with every node counting
+# from the same low pids it got it, and the migrant came back on node 2
+# under another pid. With per-node pid ranges node 2 never hands it out.
+# A second mig_ids started by krg run itself (its parent is home's krgd,
+# whose pid is from node 1's range too) keeps its getppid() as well.
+PREFIX=migpid${KRG_VC_SUFFIX:-}
+. "$KRG_SOURCE_DIR/tests/cluster/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+IDS=$KRG_BUILD_DIR/tests/migrate/mig_ids
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
+[ -x "$IDS" ] || { echo "FAIL: cannot run: no $IDS"; exit 1; }
+start_cluster 3
+on 1 krgadm sched disable mosix >/dev/null
+W=$(mktemp -d "$KRG_BUILD_DIR/migrate-pids.XXXXXX")
+chmod 755 "$W"
+cp "$KRG_SOURCE_DIR/tests/migrate/taker.py" "$W/"
+H=$((1 << 22))  # ids of node 1's processes: 1 << 22 | pid
+
+# The pid ranges are logged by each krgd.
+for n in 1 2 3; do
+	grep -q "pids: node $n allocates pids" "$(log_of $n)" || fail "node $n's krgd has no pid range"
+done
+
+# A shell on node 1 (the migrant's parent, which stays home) starts it.
+on 1 "$KRG" run -n 1 -- bash -c "$IDS $W/ids.txt & echo \$! >$W/ids.pid; wait" >"$W/run.out" 2>&1 &
+run=$!
+lines() { [ -e "$W/ids.txt" ] && wc -l <"$W/ids.txt" || echo 0; }
+has_lines() { [ "$(lines)" -ge "$1" ]; }
+wait_for 15 "mig_ids started" test -s "$W/ids.pid"
+pid=$(cat "$W/ids.pid")
+id=$((H + pid))
+ask() { # ask N: ask for line N (krg kill reaches it wherever it runs)
+	on 1 "$KRG" kill -USR1 "$id" || fail "krg kill -USR1 $id"
+	wait_for 10 "line $1 of mig_ids" has_lines "$1"
+}
+wait_for 10 "mig_ids's first line" has_lines 1
+home=$(sed -n 1p "$W/ids.txt")
+echo "     at home: $home"
+case "$home" in "pid=$pid ppid="*) ;; *) fail "mig_ids reports '$home', its pid is $pid" ;; esac
+
+# Another one started by krg run itself: its parent is home's krgd.
+on 1 "$KRG" run -n 1 -- "$IDS" "$W/top.txt" >"$W/top.out" 2>&1 &
+toprun=$!
+top_started() { test -s "$W/top.txt"; }
+wait_for 15 "the second mig_ids started" top_started
+top=$(sed -n 1p "$W/top.txt")
+tpid=${top#pid=}; tpid=${tpid%% *}
+tid_=$((H + tpid))
+echo "     started by krg run, at home: $top"
+
+# Node 2 hands out pids as programs fork, up to the migrant's.
+on 1 "$KRG" run -n 2 -- python3 "$W/taker.py" "$pid" "$W/taker.out" >/dev/null 2>&1 &
+taker=$!
+wait_for 60 "taker.py's verdict" test -s "$W/taker.out"
+echo "     node 2 forking up to pid $pid: $(cat "$W/taker.out")"
+
+n=1
+for node in 2 3; do
+	on 1 "$KRG" migrate "$id" "$node" || fail "migrate $id to node $node"
+	n=$((n + 1))
+	ask $n
+	got=$(sed -n ${n}p "$W/ids.txt")
+	[ "$got" = "$home" ] || fail "on node $node mig_ids reports '$got', at home '$home'"
+	echo "ok   on node $node: $got, as at home"
+	on 1 "$KRG" migrate "$tid_" "$node" || fail "migrate $tid_ to node $node"
+	on 1 "$KRG" kill -USR1 "$tid_" || fail "krg kill -USR1 $tid_"
+	top_has() { [ "$(wc -l <"$W/top.txt")" -ge "$1" ]; }
+	wait_for 10 "line $n of the second mig_ids" top_has $n
+	got=$(sed -n ${n}p "$W/top.txt")
+	[ "$got" = "$top" ] || fail "on node $node the second mig_ids (parent: krgd) reports '$got', at home '$top'"
+	echo "ok   on node $node: $got, as at home (parent: home's krgd)"
+done
+
+on 1 "$KRG" kill -TERM "$id" || true
+on 1 "$KRG" kill -TERM "$tid_" || true
+wait "$toprun" 2>/dev/null || true
+kill "$taker" 2>/dev/null || true
+wait "$run" 2>/dev/null || true
+rm -rf "$W"
+echo PASS

@@ -103,3 +103,7 @@ int ckpt_locks_dump(Krg__Ckpt__Files *f, Krg__Ckpt__Fd *e, const struct stat *st
 
 /* The kinds split out of files.c. */
 extern const struct ckpt_fd_ops ckpt_fd_chr_mem, ckpt_fd_deleted, ckpt_fd_dir, ckpt_fd_fifo, ckpt_fd_inherit, ckpt_fd_memfd, ckpt_fd_pipe, ckpt_fd_reg, ckpt_fd_tty, ckpt_fd_unix;
+
+/* fd_pipe.c: a second open file description of a pipe end (made by the
+ * link pass, never matched at dump) and a FIFO whose name is gone. */
+extern const struct ckpt_fd_ops ckpt_fd_pipe_reopen, ckpt_fd_fifo_deleted;

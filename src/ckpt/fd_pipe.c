@@ -234,6 +234,144 @@ static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	return r < 0 ? r : ckpt_fd_place(c, n, fd, err);
 }
 
+/* ---- a pipe end opened a second time ----
+ * Opening /proc/PID/fd/N of a pipe gives a new open file description of
+ * the same pipe (its own flags and offset-less state), as a FIFO open does.
+ * The restore does the same in the tracee, once the first description is
+ * at its number (an earlier entry: the link pass keeps the first one seen).
+ * O_NONBLOCK for the open: a reader whose writers are all gone would wait
+ * for one; the saved flags are put back by ckpt_fd_place. */
+static bool never_match(pid_t pid, int fd, const struct stat *st, const char *link)
+{
+	return false;
+}
+
+static int pipe_reopen_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	if (!fd->has_reopen_of)
+		return ckpt_fail(err, EBADMSG, "image: fd %d: a reopened pipe end without the fd it reopens", fd->fd);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd->reopen_of);
+	long a = ckpt_fd_scratch(c, path, strlen(path) + 1, fd->fd, err);
+	if (a < 0)
+		return (int)a;
+	int flags = ((int)fd->flags & (O_ACCMODE | O_NONBLOCK | O_DIRECT)) | O_NONBLOCK | O_CLOEXEC;
+	long n = ckpt_syscall(c->t, err, SYS_openat, AT_FDCWD, a, flags, 0, 0, 0);
+	if (n < 0)
+		return ckpt_fail(err, ckpt_fd_inj_errno(n), "fd %d: opening the pipe of fd %d again: %s", fd->fd, fd->reopen_of,
+				 strerror(ckpt_fd_inj_errno(n)));
+	return ckpt_fd_place(c, n, fd, err);
+}
+
+/* ---- a FIFO whose name is gone (unlinked while open) ----
+ * Dump: as a FIFO, its path without " (deleted)", its mode. Restore: the
+ * first entry of that FIFO in the process makes a FIFO of that mode under
+ * a name of krg's in the same directory (else in /tmp), opens every entry
+ * of it in the process there, puts the unread bytes back, and unlinks the
+ * name: nothing shows in the directory, as before. */
+#define DELETED_SUFFIX " (deleted)"
+
+static bool fifo_deleted_match(pid_t pid, int fd, const struct stat *st, const char *link)
+{
+	size_t l = strlen(link), sl = strlen(DELETED_SUFFIX);
+	return S_ISFIFO(st->st_mode) && link[0] == '/' && l > sl && !strcmp(link + l - sl, DELETED_SUFFIX);
+}
+
+static int fifo_deleted_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	out->has_ino = true;
+	out->ino = st->st_ino;
+	out->path = strndup(link, strlen(link) - strlen(DELETED_SUFFIX));
+	if (!out->path)
+		abort();
+	out->has_mode = true;
+	out->mode = st->st_mode & 07777;
+	return 0;
+}
+
+/* mknod a FIFO named `name` in the tracee; the address of the name in
+ * its scratch, or -errno. */
+static long fifo_make(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, const char *name, struct ckpt_error *err)
+{
+	long a = ckpt_fd_scratch(c, name, strlen(name) + 1, fd->fd, err);
+	if (a < 0)
+		return a;
+	long r = ckpt_syscall(c->t, err, SYS_mknodat, AT_FDCWD, a, S_IFIFO | 0600, 0, 0, 0);
+	return r < 0 ? r : a;
+}
+
+static int fifo_deleted_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
+{
+	/* A name of krg's next to the old one (same file system), else in /tmp. */
+	char name[PATH_MAX];
+	const char *slash = strrchr(fd->path, '/');
+	int dl = (int)(slash - fd->path);
+	snprintf(name, sizeof(name), "%.*s/.krg-fifo.%d.%llu", dl, fd->path, (int)c->t->pid, (unsigned long long)fd->ino);
+	long a = fifo_make(c, fd, name, err);
+	if (a < 0) {
+		snprintf(name, sizeof(name), "/tmp/.krg-fifo.%d.%llu", (int)c->t->pid, (unsigned long long)fd->ino);
+		a = fifo_make(c, fd, name, err);
+	}
+	if (a < 0)
+		return ckpt_fail(err, ckpt_fd_inj_errno(a), "fd %d: making the unlinked FIFO %s again: %s", fd->fd, fd->path,
+				 strerror(ckpt_fd_inj_errno(a)));
+	/* O_RDWR holds the pipe while each end opens without blocking. */
+	long h = ckpt_syscall(c->t, err, SYS_openat, AT_FDCWD, a, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0, 0, 0);
+	int r = 0;
+	if (h < 0)
+		r = ckpt_fail(err, ckpt_fd_inj_errno(h), "fd %d: opening the unlinked FIFO %s: %s", fd->fd, fd->path,
+			      strerror(ckpt_fd_inj_errno(h)));
+	else {
+		/* Above every fd of the image: placing the ends must not land on it. */
+		long hh = ckpt_syscall(c->t, err, SYS_fcntl, h, F_DUPFD_CLOEXEC, c->park_base, 0, 0, 0);
+		ckpt_syscall(c->t, err, SYS_close, h, 0, 0, 0, 0, 0);
+		h = hh;
+		if (h < 0)
+			r = ckpt_fail(err, ckpt_fd_inj_errno(h), "fd %d: moving the unlinked FIFO's holder: %s", fd->fd,
+				      strerror(ckpt_fd_inj_errno(h)));
+	}
+	if (r == 0 && (r = (int)ckpt_syscall(c->t, err, SYS_fchmod, h, fd->has_mode ? fd->mode : 0600, 0, 0, 0, 0)) < 0)
+		r = ckpt_fail(err, ckpt_fd_inj_errno(r), "fd %d: mode of the unlinked FIFO: %s", fd->fd, strerror(ckpt_fd_inj_errno(r)));
+	/* Every entry of this FIFO in the process, this one first. */
+	const Krg__Ckpt__Fd *data = NULL;
+	for (size_t j = 0; j < c->f->n_fds && r == 0; j++) {
+		const Krg__Ckpt__Fd *g = c->f->fds[j];
+		if (g->has_dup_of || strcmp(g->kind, fd->kind) || g->ino != fd->ino || (g != fd && c->done[j]))
+			continue;
+		int flags = ((int)g->flags & (O_ACCMODE | O_NONBLOCK)) | O_NONBLOCK;
+		long n = ckpt_syscall(c->t, err, SYS_openat, AT_FDCWD, a, flags, 0, 0, 0);
+		if (n < 0) {
+			r = ckpt_fail(err, ckpt_fd_inj_errno(n), "fd %d: opening the unlinked FIFO %s: %s", g->fd, fd->path,
+				      strerror(ckpt_fd_inj_errno(n)));
+			break;
+		}
+		if ((r = ckpt_fd_place(c, n, g, err)) < 0)
+			break;
+		if (g != fd)
+			c->done[j] = true;
+		if (g->has_data || g->has_pipe_size)
+			data = g;
+	}
+	if (r == 0 && data) {
+		int l = ckpt_fd_rgetfd(c, h, fd->fd, err);
+		if ((r = l) >= 0) {
+			r = 0;
+			if (data->has_pipe_size && fcntl(l, F_SETPIPE_SZ, data->pipe_size) < 0)
+				r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fd->fd, data->pipe_size, strerror(errno));
+			else if (data->has_data && (r = ckpt_fd_write_all(l, data->data.data, data->data.len)) < 0)
+				r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fd->fd, data->data.len, strerror(-r));
+			close(l);
+		}
+	}
+	if (h >= 0)
+		ckpt_syscall(c->t, err, SYS_close, h, 0, 0, 0, 0, 0);
+	ckpt_syscall(c->t, err, SYS_unlinkat, AT_FDCWD, a, 0, 0, 0, 0);
+	return r;
+}
+
+const struct ckpt_fd_ops ckpt_fd_pipe_reopen = { CKPT_FD_OPS_VERSION, "pipe-reopen", false, never_match, pipe_dump, pipe_reopen_restore };
+const struct ckpt_fd_ops ckpt_fd_fifo_deleted = { CKPT_FD_OPS_VERSION, "fifo-deleted", true, fifo_deleted_match, fifo_deleted_dump,
+						   fifo_deleted_restore };
 const struct ckpt_fd_ops ckpt_fd_pipe = { CKPT_FD_OPS_VERSION, "pipe", false, pipe_match, pipe_dump, pipe_restore };
 const struct ckpt_fd_ops ckpt_fd_fifo = { CKPT_FD_OPS_VERSION, "fifo", true, fifo_match, pipe_dump, fifo_restore };
 

@@ -263,7 +263,7 @@ void __attribute__((format(printf, 6, 7))) ckpt_fd_refuse(struct link_state *ls,
 }
 
 
-static const struct ckpt_fd_ops *const fd_kinds[] = { &ckpt_fd_reg, &ckpt_fd_dir, &ckpt_fd_chr_mem, &ckpt_fd_tty, &ckpt_fd_pipe, &ckpt_fd_fifo, &ckpt_fd_eventfd, &ckpt_fd_timerfd, &ckpt_fd_signalfd, &ckpt_fd_inotify, &ckpt_fd_epoll, &ckpt_fd_deleted, &ckpt_fd_memfd, &ckpt_fd_unix, &ckpt_fd_unix_listen, &ckpt_fd_inherit };
+static const struct ckpt_fd_ops *const fd_kinds[] = { &ckpt_fd_reg, &ckpt_fd_dir, &ckpt_fd_chr_mem, &ckpt_fd_tty, &ckpt_fd_pipe, &ckpt_fd_fifo, &ckpt_fd_fifo_deleted, &ckpt_fd_pipe_reopen, &ckpt_fd_eventfd, &ckpt_fd_timerfd, &ckpt_fd_signalfd, &ckpt_fd_inotify, &ckpt_fd_epoll, &ckpt_fd_deleted, &ckpt_fd_memfd, &ckpt_fd_unix, &ckpt_fd_unix_listen, &ckpt_fd_inherit };
 
 static const struct ckpt_fd_ops *kind_by_name(const char *k)
 {
@@ -368,8 +368,13 @@ static int link_pipe(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struc
 		if (is_pipe) {
 			Krg__Ckpt__Fd **slot = acc == O_RDONLY ? &rd : &wr;
 			if (*slot) {
-				ckpt_fd_refuse(ls, j, g->fd, CKPT_REFUSED_SHARED, err, "process %d fd %d: pipe (pipe:[%llu]) opened a second time at one end is not supported", ls->pid, g->fd,
-				       (unsigned long long)g->ino);
+				/* A second open file description of this end
+				 * (opened again through /proc/PID/fd/N): it is
+				 * made the same way at restore. */
+				free(g->kind);
+				g->kind = ckpt_strdup(ckpt_fd_pipe_reopen.kind);
+				g->has_reopen_of = true;
+				g->reopen_of = (*slot)->fd;
 				continue;
 			}
 			*slot = g;
@@ -412,7 +417,7 @@ int ckpt_fd_link_pass(struct link_state *ls, Krg__Ckpt__Files *f, struct ckpt_er
 		Krg__Ckpt__Fd *e = f->fds[i];
 		if (e->has_dup_of || ls->drop[i])
 			continue;
-		if (!strcmp(e->kind, "pipe") || !strcmp(e->kind, "fifo"))
+		if (!strcmp(e->kind, "pipe") || !strcmp(e->kind, "fifo") || !strcmp(e->kind, "fifo-deleted"))
 			r = link_pipe(ls, f, i, err);
 		if (!strcmp(e->kind, "unix"))
 			r = ckpt_fd_link_unix(ls, f, i, err);
@@ -802,6 +807,14 @@ int ckpt_files_validate(const Krg__Ckpt__Files *f, struct ckpt_error *err)
 			const Krg__Ckpt__Fd *p = ckpt_fd_entry_of(f, fd->peer, NULL);
 			if (fd->has_dup_of || !p || p == fd || strcmp(p->kind, fd->kind) || !p->has_peer || p->peer != fd->fd)
 				return ckpt_fail(err, EBADMSG, "image: fd %d names fd %d as its other end, which does not name it back", fd->fd, fd->peer);
+		}
+		if (!strcmp(fd->kind, ckpt_fd_pipe_reopen.kind)) {
+			/* It opens an earlier pipe entry again: restored before it. */
+			size_t k = 0;
+			const Krg__Ckpt__Fd *p = fd->has_reopen_of ? ckpt_fd_entry_of(f, fd->reopen_of, &k) : NULL;
+			if (!p || k >= i || p->has_dup_of || strcmp(p->kind, ckpt_fd_pipe.kind))
+				return ckpt_fail(err, EBADMSG, "image: fd %d reopens fd %d, which is no earlier pipe of the process", fd->fd,
+						 fd->has_reopen_of ? fd->reopen_of : -1);
 		}
 		bool dup_found = false;
 		for (size_t j = 0; j < i; j++) {

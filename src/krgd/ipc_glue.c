@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include "ckpt/ckpt.h"
 #include "ipc/intercept_svc.h"
 #include "ipc/ipc_service.h"
 #include "krgd/ipc_glue.h"
@@ -72,6 +74,19 @@ static const struct krg_intercept_backend cluster_backend = {
 	.moved_on = moved_on,
 };
 
+/* shmat: the caller maps the node's memfd of the segment (docs/dsm.md,
+ * "Node-local segments"). */
+static int map_answer(void *ctx, pid_t pid, pid_t tid, int fd, uint64_t addr, uint64_t size, int prot, int flags,
+		      uint64_t *mapped)
+{
+	(void)ctx;
+	struct ckpt_error err = { 0 };
+	int r = ckpt_map_answer(pid, tid, SYS_shmat, fd, addr, size, prot, flags, mapped, NULL, &err);
+	if (r < 0 && r != -EAGAIN)
+		log_warn("ipc: shmat of process %d: %s", pid, err.msg);
+	return r;
+}
+
 int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, struct krg_ipc_service *svc, char *err,
 		       size_t errlen)
 {
@@ -95,6 +110,7 @@ int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, s
 		g->local = NULL;
 		return r;
 	}
+	krg_intercept_set_map_hook(g->in, map_answer, g);
 	log_info("ipc: System V IPC of krg processes served by the %s", be->name);
 	return 0;
 }

@@ -44,6 +44,18 @@ static void on_node_gone(void *state, uint32_t node, uint64_t epoch)
 		kddm_node_down(kddm_net_kddm(d->kn), node);
 }
 
+/* Taken out cleanly (krgadm nodes del): no node chooses it as a home any
+ * more, and it hands every queue and set it homes to its new home (KDDM's
+ * HANDOVER, the node itself sending, with messages, values and undo
+ * records); callers parked there re-issue their calls at the new home. Its
+ * later removal then finds nothing left there. */
+static void on_node_leaving(void *state, uint32_t node, uint64_t epoch)
+{
+	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
+	if (d && d->running)
+		kddm_node_leaving(kddm_net_kddm(d->kn), node);
+}
+
 /* ---- ipc.status ------------------------------------------------------------ */
 
 struct status_ctx {
@@ -307,6 +319,7 @@ const struct krg_service krg_service_ipc = {
 	.node_up = on_node_up,
 	.node_down = on_node_gone,
 	.node_remove = on_node_gone,
+	.node_leaving = on_node_leaving,
 	.msg_types = (const char *const[]){ "kddm", NULL },
 	.api_cmds = (const char *const[]){ "ipc.status", "ipc.call", NULL },
 };

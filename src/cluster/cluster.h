@@ -8,7 +8,8 @@
  * a minority partition makes no decision. Raft's own traffic runs through
  * the authenticated transport (src/net) in tunnels ("raft.tunnel").
  *
- * Services register callbacks for node add / up / down / remove; they fire
+ * Services register callbacks for node add / up / down / remove / leaving
+ * (krgd's service table has one, src/krgd/services.c); they fire
  * on every node, in log order, when the change is applied.
  */
 #pragma once
@@ -36,6 +37,7 @@ enum krg_node_event {
 	KRG_NODE_EV_UP,     /* joining/down -> up */
 	KRG_NODE_EV_DOWN,   /* up/leaving -> down */
 	KRG_NODE_EV_REMOVE, /* -> absent */
+	KRG_NODE_EV_LEAVING, /* up -> leaving (`nodes del`): move work off it before it goes */
 };
 
 const char *krg_node_state_name(enum krg_node_state s);
@@ -81,6 +83,11 @@ void krg_cluster_raft_figures(struct krg_cluster *c, struct krg_cluster_raft_fig
  * joining (then up when heard), del moves members to leaving (then absent). */
 int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
 			     krg_cluster_done_cb cb, void *data);
+
+/* Eviction: the leaving node tells the cluster it is empty (its services'
+ * leave hooks are done); moves it leaving -> absent. moved: processes it
+ * moved away, for the reason shown. */
+int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved);
 
 /* Registries: set (value NULL = delete) through the log; get reads the
  * local replica (borrowed pointer, valid until the next apply). */

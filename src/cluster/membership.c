@@ -327,6 +327,16 @@ static void propose_from(struct krg_cluster *c, uint32_t node, enum krg_node_sta
 	propose_state(c, node, to, &f, 1, reason, NULL, NULL, track);
 }
 
+int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved)
+{
+	char why[96];
+	if (node >= KRG_MAX_NODES || c->nodes[node].state != KRG_NODE_LEAVING || c->nodes[node].proposing)
+		return node < KRG_MAX_NODES && c->nodes[node].proposing ? -EINPROGRESS : -EINVAL;
+	snprintf(why, sizeof(why), "left: empty, %u process(es) moved away", moved);
+	Krg__Cluster__NodeState f = KRG__CLUSTER__NODE_STATE__NODE_LEAVING;
+	return propose_state(c, node, KRG_NODE_ABSENT, &f, 1, why, NULL, NULL, true);
+}
+
 int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,
 			     size_t len, krg_cluster_done_cb cb, void *data)
 {
@@ -399,8 +409,11 @@ static void tick_cb(uv_timer_t *t)
 				propose_from(c, id, KRG_NODE_JOINING, KRG_NODE_UP, "joined", true);
 			break;
 		case KRG_NODE_LEAVING:
-			/* Services drained in their REMOVE callbacks; nothing to wait for yet. */
-			propose_from(c, id, KRG_NODE_LEAVING, KRG_NODE_ABSENT, "left", true);
+			/* A live node empties itself (its leave hooks: the scheduler
+			 * moves its processes away) and says so; a silent one has
+			 * nothing left to hand over. */
+			if (!alive && quiet > c->cfg->failure_timeout_ms)
+				propose_from(c, id, KRG_NODE_LEAVING, KRG_NODE_ABSENT, "left (silent)", true);
 			break;
 		default:
 			break;

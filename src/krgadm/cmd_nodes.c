@@ -126,10 +126,15 @@ static int nodes_status(int argc, char **argv)
 	return 0;
 }
 
-/* After add/del: wait until every changed node reached its final state. */
+/* After add/del: wait until every changed node reached its final state.
+ * del: a live node leaves only once its processes moved away (eviction,
+ * docs/reconfiguration.md); each change of a node's state is shown. */
 static int wait_nodes(const char *sock, const Krg__Api__NodesChangeResult *res, bool add, double timeout)
 {
 	struct timespec start, now;
+	int shown[KRG_MAX_NODES];
+	for (size_t i = 0; i < KRG_MAX_NODES; i++)
+		shown[i] = -1;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		Krg__Api__ClusterStatus *st;
@@ -137,19 +142,38 @@ static int wait_nodes(const char *sock, const Krg__Api__NodesChangeResult *res, 
 		if (r)
 			return r;
 		size_t done = 0;
+		uint32_t pending = 0;
 		for (size_t i = 0; i < res->n_changed; i++)
-			for (size_t k = 0; k < st->n_nodes; k++)
-				if (st->nodes[k]->id == res->changed[i] &&
-				    st->nodes[k]->state == (add ? KRG__CLUSTER__NODE_STATE__NODE_UP
-								: KRG__CLUSTER__NODE_STATE__NODE_ABSENT))
-					done++;
+			for (size_t k = 0; k < st->n_nodes; k++) {
+				const Krg__Cluster__NodeEntry *e = st->nodes[k];
+				if (e->id != res->changed[i] || e->id >= KRG_MAX_NODES)
+					continue;
+				bool final = e->state == (add ? KRG__CLUSTER__NODE_STATE__NODE_UP
+							       : KRG__CLUSTER__NODE_STATE__NODE_ABSENT);
+				done += final;
+				if (!final)
+					pending = e->id;
+				if (!add && shown[e->id] != (int)e->state) {
+					shown[e->id] = (int)e->state;
+					if (e->state == KRG__CLUSTER__NODE_STATE__NODE_LEAVING)
+						printf("node %u: leaving, moving its processes to other nodes\n", e->id);
+					else if (final)
+						printf("node %u: %s\n", e->id, e->reason && e->reason[0] ? e->reason : "left");
+					fflush(stdout);
+				}
+			}
 		krg__api__cluster_status__free_unpacked(st, NULL);
 		if (done == res->n_changed)
 			return 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 > timeout) {
-			fprintf(stderr, "krgadm: nodes did not become %s within %.0f s (see krgadm nodes status)\n",
-				add ? "up" : "absent", timeout);
+			if (add)
+				fprintf(stderr, "krgadm: nodes did not become up within %.0f s (see krgadm nodes status)\n",
+					timeout);
+			else
+				fprintf(stderr,
+					"krgadm: node %u still leaving after %.0f s: some of its processes cannot move "
+					"(its krgd log names them)\n", pending, timeout);
 			return KRGADM_FAIL;
 		}
 		usleep(100000);
@@ -249,7 +273,7 @@ static int nodes_change(int argc, char **argv, bool add)
 	}
 	if (res->n_changed == 0)
 		printf("no node to %s\n", add ? "add" : "remove");
-	r = wait && res->n_changed ? wait_nodes(sock, res, add, 20) : 0;
+	r = wait && res->n_changed ? wait_nodes(sock, res, add, add ? 20 : 120) : 0;
 	if (r == 0 && res->n_changed) {
 		printf("%s node(s):", add ? (wait ? "added" : "adding") : (wait ? "removed" : "removing"));
 		for (size_t i = 0; i < res->n_changed; i++)

@@ -29,9 +29,10 @@ struct krg_pidrange krg_pidrange_of(uint32_t self, uint32_t max_id, long pid_max
  * 1 if it was moved, 0 if not, negative errno. */
 int krg_pidrange_steer(const struct krg_pidrange *r);
 
-/* fork() whose child gets pid WANT if it is free (the cursor set just
- * before it, then put back), else whatever pid the kernel gives; the
- * caller compares. Same return as fork(). */
+/* fork() whose child gets pid WANT if it is free (clone3 set_tid, needs
+ * CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), else a plain fork(); the
+ * caller compares. Same return as fork(). The child must not count on
+ * being fork()'s: atfork handlers ran in an intermediate process. */
 pid_t krg_pidrange_fork_as(pid_t want);
 
 struct krg_config;

@@ -15,7 +15,7 @@ job=$!
 sleep 0.7
 out=$("$ADM" vcluster add --prefix "$PREFIX")
 echo "$out"
-assert_contains "$out" "node 4 10.77."
+assert_contains "$out" "node 4 10.77." "vcluster add prints the new node"
 ! grep -q '^node_id\|^node =' "/run/krg-vcluster/$PREFIX/node4/krgd.conf" 2>/dev/null ||
 	fail "the new node's config lists ids"
 for i in 1 2 3 4; do
@@ -73,5 +73,5 @@ assert_eq "$(json_get 1 "len(s['nodes'])")" 4 "refused joins took no node id"
 # `nodes del` of a node that does not exist: one line.
 out=$(on 1 krgadm nodes del -n 9 2>&1) && fail "del -n 9 succeeded"
 assert_eq "$(echo "$out" | wc -l)" 1 "one line for an unknown node"
-assert_contains "$out" "unknown node 9"
+assert_contains "$out" "unknown node 9" "unknown node"
 echo PASS

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Eviction (docs/reconfiguration.md): `nodes del -n 3` on a node that runs
+# 5 krg processes returns once they all moved to other nodes; each goes on
+# with its output still reaching the `krg run` that started it, and its
+# exact exit status. Deleting a node that does not exist is one line.
+PREFIX=evict
+. "$(dirname "$0")/common.sh"
+start_cluster 3
+
+dir=$(mktemp -d)
+pids=()
+for k in 1 2 3 4 5; do
+	on 1 krg run -n 3 -- sh -c "i=0; while [ \$i -lt 24 ]; do i=\$((i+1)); echo p$k line \$i; sleep 0.25; done; exit 1$k" \
+		>"$dir/out$k" 2>"$dir/err$k" &
+	pids+=($!)
+done
+# All five run on node 3 and printed.
+for k in 1 2 3 4 5; do
+	wait_for 10 "process $k printed" grep -q "p$k line 2" "$dir/out$k"
+done
+out=$(on 1 krgadm nodes del -n 3)
+echo "$out"
+assert_contains "$out" "node 3: leaving" "progress of nodes del"
+# The 5 shells and whatever sleep each ran at the time.
+echo "$out" | grep -Eq "node 3: left: empty, ([5-9]|10) process\(es\) moved away" || fail "nodes del said: $out"
+assert_eq "$(node_state 1 3)" absent "node 3 left"
+grep -q "evict: moving" "$(log_of 3)" || fail "node 3's log shows no eviction move"
+for k in 1 2 3 4 5; do
+	rc=0
+	wait "${pids[$((k-1))]}" || rc=$?
+	assert_eq "$rc" "1$k" "process $k's exit status through the eviction"
+	assert_eq "$(grep -c "^p$k line" "$dir/out$k")" 24 "process $k's lines reached krg run"
+	assert_eq "$(tail -n1 "$dir/out$k")" "p$k line 24" "process $k's output in order"
+	[ ! -s "$dir/err$k" ] || fail "process $k: stderr: $(cat "$dir/err$k")"
+done
+rm -rf "$dir"
+# Nothing runs on an absent node: krg run --auto places elsewhere.
+for _ in 1 2 3; do
+	assert_ne "$(on 1 krg run --auto -- hostname)" "$(on 3 hostname)" "placed on the evicted node"
+done
+on 1 krgadm nodes add -n 3 >/dev/null
+wait_for 10 "node 3 back" state_is 1 3 up
+
+out=$(on 1 krgadm nodes del -n 9 2>&1) && fail "del -n 9 succeeded"
+assert_eq "$(echo "$out" | wc -l)" 1 "one line for an unknown node"
+assert_contains "$out" "unknown node 9" "unknown node"
+echo PASS

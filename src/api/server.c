@@ -720,6 +720,14 @@ int krg_api_register(struct krg_api_server *srv, const char *command, bool root_
 	return 0;
 }
 
+bool krg_api_registered(const struct krg_api_server *srv, const char *command)
+{
+	for (const struct handler *h = srv->handlers; h; h = h->next)
+		if (!strcmp(h->command, command))
+			return true;
+	return false;
+}
+
 /* The last of the server's handles closed: its memory goes. */
 static void server_free(uv_handle_t *h)
 {

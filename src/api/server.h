@@ -72,6 +72,8 @@ bool krg_pidfd_alive(int pidfd);
 /* root_only: callers with uid != 0 get -EPERM without reaching cb. */
 int krg_api_register(struct krg_api_server *srv, const char *command, bool root_only, krg_api_handler_cb cb,
 		     void *data);
+/* Whether command is registered (krgd's check of its service table). */
+bool krg_api_registered(const struct krg_api_server *srv, const char *command);
 /* Send the response and release the call; may be called later, from
  * another callback (asynchronous handlers). error is one line or NULL. */
 void krg_api_reply(struct krg_api_call *call, int status, const char *error, const void *body, size_t len);

@@ -270,6 +270,143 @@ static int dump_posix_timers(struct ckpt_tracee *t, Krg__Ckpt__Core *c, struct c
 	return r;
 }
 
+/* Interval timers are per process (the leader answers). */
+static int dump_itimers(struct ckpt_tracee *t, Krg__Ckpt__Core *c, struct ckpt_error *err)
+{
+	pid_t pid = t->pid;
+	long ret;
+	int r;
+	c->itimers = xcalloc(3, sizeof(*c->itimers));
+	for (int which = 0; which < 3; which++) {
+		struct itimerval it;
+		ret = ckpt_syscall(t, err, SYS_getitimer, which, (long)t->scratch, 0, 0, 0, 0);
+		if (ret < 0 || ckpt_peek(pid, t->scratch, &it, sizeof(it)) < 0) {
+			r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "process %d: reading interval timer %d failed", pid, which);
+			return r;
+		}
+		uint64_t value_us = (uint64_t)it.it_value.tv_sec * 1000000 + (uint64_t)it.it_value.tv_usec;
+		uint64_t interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 + (uint64_t)it.it_interval.tv_usec;
+		/* ITIMER_REAL reads 0 between an expiry and the moment its
+		 * SIGALRM is taken (the kernel re-arms it then, by the
+		 * interval): a frozen process caught there has it pending
+		 * (saved with the signals) and the timer still running. Saved
+		 * as due one interval on, or it would come back disarmed. */
+		if (!value_us && which == ITIMER_REAL && interval_us)
+			value_us = interval_us;
+		if (!value_us)
+			continue;  /* disarmed */
+		Krg__Ckpt__Itimer *pi = xcalloc(1, sizeof(*pi));
+		krg__ckpt__itimer__init(pi);
+		pi->which = (uint32_t)which;
+		pi->interval_us = interval_us;
+		pi->value_us = value_us;
+		c->itimers[c->n_itimers++] = pi;
+	}
+	return 0;
+}
+
+/* Every signal's action, asked inside the process. */
+static int dump_sigactions(struct ckpt_tracee *t, Krg__Ckpt__Core *c, struct ckpt_error *err)
+{
+	pid_t pid = t->pid;
+	long ret;
+	int r;
+	c->sigactions = xcalloc(64, sizeof(*c->sigactions));
+	for (int sig = 1; sig <= 64; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		struct ksigaction ka;
+		ret = ckpt_syscall(t, err, SYS_rt_sigaction, sig, 0, (long)t->scratch, 8, 0, 0);
+		if (ret < 0 || (r = ckpt_peek(pid, t->scratch, &ka, sizeof(ka))) < 0) {
+			r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "process %d: reading the action of signal %d failed", pid, sig);
+			return r;
+		}
+		Krg__Ckpt__SigAction *sa = xcalloc(1, sizeof(*sa));
+		krg__ckpt__sig_action__init(sa);
+		sa->signo = (uint32_t)sig;
+		sa->handler = ka.handler, sa->flags = ka.flags, sa->restorer = ka.restorer, sa->mask = ka.mask;
+		c->sigactions[c->n_sigactions++] = sa;
+	}
+	return 0;
+}
+
+/* From /proc and from outside: comm, cwd, umask, ids, groups, limits. */
+static int dump_from_proc(pid_t pid, Krg__Ckpt__Core *c, struct ckpt_error *err)
+{
+	char path[64], buf[8192];
+	int r;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if (krg_read_small(path, buf, sizeof(buf)) < 0)
+		buf[0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	c->comm = ckpt_strdup(buf);
+	snprintf(path, sizeof(path), "/proc/%d/cwd", pid);
+	ssize_t l = readlink(path, buf, sizeof(buf) - 1);
+	if (l < 0) {
+		r = ckpt_fail(err, errno, "process %d: reading its cwd: %s", pid, strerror(errno));
+		return r;
+	}
+	buf[l] = 0;
+	/* A removed cwd reads "PATH (deleted)"; a directory really named so
+	 * still has links. */
+	struct stat cst;
+	size_t cl = (size_t)l;
+	if (cl > 10 && !strcmp(buf + cl - 10, " (deleted)") && stat(path, &cst) == 0 && cst.st_nlink == 0) {
+		buf[cl - 10] = 0;
+		c->cwd_deleted = xcalloc(1, sizeof(*c->cwd_deleted));
+		krg__ckpt__deleted_dir__init(c->cwd_deleted);
+		c->cwd_deleted->mode = cst.st_mode & 07777;
+		c->cwd_deleted->uid = cst.st_uid;
+		c->cwd_deleted->gid = cst.st_gid;
+	}
+	c->cwd = ckpt_strdup(buf);
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((r = krg_read_small(path, buf, sizeof(buf))) < 0) {
+		r = ckpt_fail(err, r, "process %d: reading its status: %s", pid, strerror(-r));
+		return r;
+	}
+	const char *f;
+	c->umask = (f = status_field(buf, "Umask")) ? (uint32_t)strtoul(f, NULL, 8) : 022;
+	if ((f = status_field(buf, "PPid")))
+		c->has_ppid = true, c->ppid = atoi(f);
+	c->uids = xcalloc(3, sizeof(uint32_t));
+	c->gids = xcalloc(3, sizeof(uint32_t));
+	if ((f = status_field(buf, "Uid")) && sscanf(f, "%u %u %u %u", &c->uids[0], &c->uids[1], &c->uids[2], &c->fsuid) >= 3)
+		c->n_uids = 3;
+	if ((f = status_field(buf, "Gid")) && sscanf(f, "%u %u %u %u", &c->gids[0], &c->gids[1], &c->gids[2], &c->fsgid) >= 3)
+		c->n_gids = 3;
+	/* The file system ids (4th column) only where setfsuid/setfsgid moved
+	 * them off the effective ones. */
+	c->has_fsuid = c->n_uids == 3 && c->fsuid != c->uids[1];
+	c->has_fsgid = c->n_gids == 3 && c->fsgid != c->gids[1];
+	if ((f = status_field(buf, "Groups"))) {
+		char *end;
+		for (const char *q = f; *q && *q != '\n' && c->n_groups < 65536;) {
+			unsigned long g = strtoul(q, &end, 10);
+			if (end == q)
+				break;
+			c->groups = realloc(c->groups, (c->n_groups + 1) * sizeof(*c->groups));
+			if (!c->groups)
+				abort();
+			c->groups[c->n_groups++] = (uint32_t)g;
+			q = end;
+			while (*q == ' ')
+				q++;
+		}
+	}
+	c->rlimits = xcalloc(RLIM_NLIMITS, sizeof(*c->rlimits));
+	for (int res = 0; res < RLIM_NLIMITS; res++) {
+		struct rlimit rl;
+		if (prlimit(pid, (enum __rlimit_resource)res, NULL, &rl) < 0)
+			continue;
+		Krg__Ckpt__Rlimit *pr = xcalloc(1, sizeof(*pr));
+		krg__ckpt__rlimit__init(pr);
+		pr->resource = (uint32_t)res, pr->cur = rl.rlim_cur, pr->max = rl.rlim_max;
+		c->rlimits[c->n_rlimits++] = pr;
+	}
+	return 0;
+}
+
 int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg__Ckpt__Core **out, uint64_t *brk, struct ckpt_error *err)
 {
 	pid_t pid = t->pid;
@@ -341,51 +478,12 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 	if ((r = dump_thread_inside(t, c->threads[0], err)) < 0)
 		goto fail;
 	long ret;
-	/* Interval timers are per process (the leader answers). */
-	c->itimers = xcalloc(3, sizeof(*c->itimers));
-	for (int which = 0; which < 3; which++) {
-		struct itimerval it;
-		ret = ckpt_syscall(t, err, SYS_getitimer, which, (long)t->scratch, 0, 0, 0, 0);
-		if (ret < 0 || ckpt_peek(pid, t->scratch, &it, sizeof(it)) < 0) {
-			r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "process %d: reading interval timer %d failed", pid, which);
-			goto fail;
-		}
-		uint64_t value_us = (uint64_t)it.it_value.tv_sec * 1000000 + (uint64_t)it.it_value.tv_usec;
-		uint64_t interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 + (uint64_t)it.it_interval.tv_usec;
-		/* ITIMER_REAL reads 0 between an expiry and the moment its
-		 * SIGALRM is taken (the kernel re-arms it then, by the
-		 * interval): a frozen process caught there has it pending
-		 * (saved with the signals) and the timer still running. Saved
-		 * as due one interval on, or it would come back disarmed. */
-		if (!value_us && which == ITIMER_REAL && interval_us)
-			value_us = interval_us;
-		if (!value_us)
-			continue;  /* disarmed */
-		Krg__Ckpt__Itimer *pi = xcalloc(1, sizeof(*pi));
-		krg__ckpt__itimer__init(pi);
-		pi->which = (uint32_t)which;
-		pi->interval_us = interval_us;
-		pi->value_us = value_us;
-		c->itimers[c->n_itimers++] = pi;
-	}
+	if ((r = dump_itimers(t, c, err)) < 0)
+		goto fail;
 	if ((r = dump_posix_timers(t, c, err)) < 0)
 		goto fail;
-	c->sigactions = xcalloc(64, sizeof(*c->sigactions));
-	for (int sig = 1; sig <= 64; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		struct ksigaction ka;
-		ret = ckpt_syscall(t, err, SYS_rt_sigaction, sig, 0, (long)t->scratch, 8, 0, 0);
-		if (ret < 0 || (r = ckpt_peek(pid, t->scratch, &ka, sizeof(ka))) < 0) {
-			r = ckpt_fail(err, ret < 0 ? (int)-ret : EIO, "process %d: reading the action of signal %d failed", pid, sig);
-			goto fail;
-		}
-		Krg__Ckpt__SigAction *sa = xcalloc(1, sizeof(*sa));
-		krg__ckpt__sig_action__init(sa);
-		sa->signo = (uint32_t)sig;
-		sa->handler = ka.handler, sa->flags = ka.flags, sa->restorer = ka.restorer, sa->mask = ka.mask;
-		c->sigactions[c->n_sigactions++] = sa;
-	}
+	if ((r = dump_sigactions(t, c, err)) < 0)
+		goto fail;
 	ret = ckpt_syscall(t, err, SYS_brk, 0, 0, 0, 0, 0, 0);
 	if (ret <= 0) {
 		r = ckpt_fail(err, EIO, "process %d: reading its brk failed", pid);
@@ -398,76 +496,8 @@ int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *th, size_t n, Krg_
 		c->personality = (uint32_t)ret;
 	}
 
-	/* From /proc and from outside. */
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	if (krg_read_small(path, buf, sizeof(buf)) < 0)
-		buf[0] = 0;
-	buf[strcspn(buf, "\n")] = 0;
-	c->comm = ckpt_strdup(buf);
-	snprintf(path, sizeof(path), "/proc/%d/cwd", pid);
-	ssize_t l = readlink(path, buf, sizeof(buf) - 1);
-	if (l < 0) {
-		r = ckpt_fail(err, errno, "process %d: reading its cwd: %s", pid, strerror(errno));
+	if ((r = dump_from_proc(pid, c, err)) < 0)
 		goto fail;
-	}
-	buf[l] = 0;
-	/* A removed cwd reads "PATH (deleted)"; a directory really named so
-	 * still has links. */
-	struct stat cst;
-	size_t cl = (size_t)l;
-	if (cl > 10 && !strcmp(buf + cl - 10, " (deleted)") && stat(path, &cst) == 0 && cst.st_nlink == 0) {
-		buf[cl - 10] = 0;
-		c->cwd_deleted = xcalloc(1, sizeof(*c->cwd_deleted));
-		krg__ckpt__deleted_dir__init(c->cwd_deleted);
-		c->cwd_deleted->mode = cst.st_mode & 07777;
-		c->cwd_deleted->uid = cst.st_uid;
-		c->cwd_deleted->gid = cst.st_gid;
-	}
-	c->cwd = ckpt_strdup(buf);
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if ((r = krg_read_small(path, buf, sizeof(buf))) < 0) {
-		r = ckpt_fail(err, r, "process %d: reading its status: %s", pid, strerror(-r));
-		goto fail;
-	}
-	const char *f;
-	c->umask = (f = status_field(buf, "Umask")) ? (uint32_t)strtoul(f, NULL, 8) : 022;
-	if ((f = status_field(buf, "PPid")))
-		c->has_ppid = true, c->ppid = atoi(f);
-	c->uids = xcalloc(3, sizeof(uint32_t));
-	c->gids = xcalloc(3, sizeof(uint32_t));
-	if ((f = status_field(buf, "Uid")) && sscanf(f, "%u %u %u %u", &c->uids[0], &c->uids[1], &c->uids[2], &c->fsuid) >= 3)
-		c->n_uids = 3;
-	if ((f = status_field(buf, "Gid")) && sscanf(f, "%u %u %u %u", &c->gids[0], &c->gids[1], &c->gids[2], &c->fsgid) >= 3)
-		c->n_gids = 3;
-	/* The file system ids (4th column) only where setfsuid/setfsgid moved
-	 * them off the effective ones. */
-	c->has_fsuid = c->n_uids == 3 && c->fsuid != c->uids[1];
-	c->has_fsgid = c->n_gids == 3 && c->fsgid != c->gids[1];
-	if ((f = status_field(buf, "Groups"))) {
-		char *end;
-		for (const char *q = f; *q && *q != '\n' && c->n_groups < 65536;) {
-			unsigned long g = strtoul(q, &end, 10);
-			if (end == q)
-				break;
-			c->groups = realloc(c->groups, (c->n_groups + 1) * sizeof(*c->groups));
-			if (!c->groups)
-				abort();
-			c->groups[c->n_groups++] = (uint32_t)g;
-			q = end;
-			while (*q == ' ')
-				q++;
-		}
-	}
-	c->rlimits = xcalloc(RLIM_NLIMITS, sizeof(*c->rlimits));
-	for (int res = 0; res < RLIM_NLIMITS; res++) {
-		struct rlimit rl;
-		if (prlimit(pid, (enum __rlimit_resource)res, NULL, &rl) < 0)
-			continue;
-		Krg__Ckpt__Rlimit *pr = xcalloc(1, sizeof(*pr));
-		krg__ckpt__rlimit__init(pr);
-		pr->resource = (uint32_t)res, pr->cur = rl.rlim_cur, pr->max = rl.rlim_max;
-		c->rlimits[c->n_rlimits++] = pr;
-	}
 	*out = c;
 	return 0;
 fail:

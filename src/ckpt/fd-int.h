@@ -1,6 +1,5 @@
 /* fd-int.h — what the fd kinds of the checkpoint engine share (files.c
- * holds the generic part and the kinds that pair ends; fd_*.c one kind
- * each). A kind is a struct ckpt_fd_ops (ckpt-int.h) listed in files.c's
+ * holds the generic part; fd_*.c one kind each; locks.c file locks). A kind is a struct ckpt_fd_ops (ckpt-int.h) listed in files.c's
  * fd_kinds[]. */
 #pragma once
 #include <stdbool.h>
@@ -67,3 +66,44 @@ int ckpt_unix_name_restore(struct ckpt_fd_rctx *c, long s, const Krg__Ckpt__Fd *
 /* The kinds in their own files. */
 extern const struct ckpt_fd_ops ckpt_fd_eventfd, ckpt_fd_timerfd, ckpt_fd_signalfd, ckpt_fd_epoll, ckpt_fd_inotify,
 	ckpt_fd_unix_listen;
+
+/* ---- shared by files.c and the kinds split out of it ---- */
+
+/* An fd that only the linking pass finds unsupported: a line, as for the
+ * others, or (--ignore-unsupported) dropped. */
+struct link_state {
+	pid_t pid;
+	bool ignore;
+	int *refused;
+	bool *drop;
+	bool in_app;  /* other ends may be in other processes: ckpt_files_link_app decides */
+};
+
+const char *ckpt_fd_describe(const struct stat *st, const char *link);
+const Krg__Ckpt__Fd *ckpt_fd_entry_of(const Krg__Ckpt__Files *f, int n, size_t *idx);
+int ckpt_fd_link_pass(struct link_state *ls, Krg__Ckpt__Files *f, struct ckpt_error *err);
+int ckpt_fd_link_unix(struct link_state *ls, Krg__Ckpt__Files *f, size_t i, struct ckpt_error *err);
+void ckpt_fd_make_inherit(Krg__Ckpt__Fd *e);
+void ckpt_fd_note_refusal(struct ckpt_error *err, pid_t pid, int fd, enum ckpt_refusal_reason why);
+int ckpt_fd_park(struct ckpt_fd_rctx *c, long tmp, int32_t for_pid, int32_t for_fd, struct ckpt_error *err);
+pid_t ckpt_fd_pipe_holder(const pid_t *skip, size_t nskip, uint64_t ino);
+int ckpt_fd_pipe_peek(int src, Krg__Ckpt__Fd *out, struct ckpt_error *err);
+int ckpt_fd_place_pair(struct ckpt_fd_rctx *c, long a, const Krg__Ckpt__Fd *fa, long b, const Krg__Ckpt__Fd *fb, struct ckpt_error *err);
+void __attribute__((format(printf, 6, 7))) ckpt_fd_refuse(struct link_state *ls, size_t i, int fd, enum ckpt_refusal_reason why,
+							  struct ckpt_error *err, const char *fmt, ...);
+const Krg__Ckpt__Fd *ckpt_fd_remote_peer(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, bool *made);
+int ckpt_fd_snapshot_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd *out, struct ckpt_error *err);
+int ckpt_fd_take_parked(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
+long long ckpt_fd_unix_peer_ino(uint64_t ino);
+int ckpt_fd_write_all(int fd, const void *buf, size_t len);
+
+/* The locks of open file e (of stat st, its fdinfo text info) into e (locks.c). */
+struct stat;
+int ckpt_locks_dump(Krg__Ckpt__Files *f, Krg__Ckpt__Fd *e, const struct stat *st, const char *info, struct ckpt_error *err);
+
+/* The kinds split out of files.c. */
+extern const struct ckpt_fd_ops ckpt_fd_chr_mem, ckpt_fd_deleted, ckpt_fd_dir, ckpt_fd_fifo, ckpt_fd_inherit, ckpt_fd_memfd, ckpt_fd_pipe, ckpt_fd_reg, ckpt_fd_tty, ckpt_fd_unix;
+
+/* fd_pipe.c: a second open file description of a pipe end (made by the
+ * link pass, never matched at dump) and a FIFO whose name is gone. */
+extern const struct ckpt_fd_ops ckpt_fd_pipe_reopen, ckpt_fd_fifo_deleted;

@@ -726,6 +726,123 @@ void ckpt_pidns_finish(struct ckpt_pidns *ns, int status)
 	ns->reaper = 0;
 }
 
+/* What this machine and this caller can restore: the CPU's FPU state
+ * format, and never more credentials than the image's directory owner. */
+static int check_image(const char *dir, const Krg__Ckpt__Inventory *inv, const struct rproc *ps, size_t n,
+		       struct ckpt_error *err)
+{
+	int r = 0;
+	if (inv->xsave_size != ckpt_xsave_size() || (inv->has_xcr0 && (inv->xcr0 & ~ckpt_xcr0()))) {
+		r = ckpt_fail(err, EOPNOTSUPP, "image %s: FPU state from a CPU with other features (XSAVE %u bytes, xcr0 %#llx; here %zu, %#llx)", dir,
+			      inv->xsave_size, (unsigned long long)inv->xcr0, ckpt_xsave_size(), (unsigned long long)ckpt_xcr0());
+		return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].img->core && (r = check_owner(dir, ps[i].img->core, err)) < 0)
+			return r;
+	return 0;
+}
+
+/* krg's IPC filter before anything forks or clones: they inherit it. */
+static int ipc_filter_first(struct rproc *ps, size_t n, int32_t root_pid, int *ipc_lfd, struct ckpt_error *err)
+{
+	int r = 0;
+	for (size_t i = 1; i < n; i++)
+		if (ps[i].img->core && ps[i].img->core->ipc_intercepted && !(ps[0].img->core && ps[0].img->core->ipc_intercepted)) {
+			r = ckpt_fail(err, EBADMSG, "image: process %d has krg's IPC filter but the root %d has not", ps[i].img->info->pid, root_pid);
+			return r;
+		}
+	if (ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, ipc_lfd, err)) < 0)
+		return r;
+	return 0;
+}
+
+/* The tree's shape first, while every process is only a shell: each
+ * forked by its parent with its own pid, a session leader making its
+ * session before its children inherit it. ps[0] is forked already. */
+static int shape_tree(struct rproc *ps, size_t n, struct ckpt_app_fds *app, bool in_ns, const char *replace_tty,
+		      uint64_t helper, struct ckpt_tracee **tracees, pid_t *live_inner, struct ckpt_error *err)
+{
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		const Krg__Ckpt__Process *pi = ps[i].img->info;
+		if (i > 0) {
+			struct rproc *parent = by_pid(ps, n, pi->ppid);
+			bool exact = false;
+			if (!parent || !parent->pid) {
+				r = ckpt_fail(err, EBADMSG, "image: the parent %d of process %d is not restored before it", pi->ppid, pi->pid);
+				return r;
+			}
+			/* The parent's memory first, so that its children start
+			 * with it copy-on-write, as when they were saved: one
+			 * copy of what they still shared, not one each (a lazy
+			 * restore fills it later: not with children). */
+			if (parent->img->core && !parent->mm_done && !parent->lazy && (r = rebuild_mm(parent, app, err)) < 0)
+				return r;
+			if ((r = make_child(&parent->t, pi->pid, in_ns, &ps[i].pid, &ps[i].inner, &exact, err)) < 0)
+				return r;
+			ps[i].t = (struct ckpt_tracee){ .pid = ps[i].pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
+			ps[i].from = parent->mm_done ? parent : NULL;
+			if (!exact) {
+				r = ckpt_fail(err, EEXIST, "pid %d is taken%s: a process tree comes back with its own pids (restart it in a new pid namespace)",
+					      pi->pid, in_ns ? " in the new pid namespace" : " on this node");
+				return r;
+			}
+		}
+		/* A shell job (--replace-tty) stays in the caller's session. */
+		if (pi->sid == pi->pid && !(replace_tty && i == 0)) {
+			long ret = ckpt_syscall(&ps[i].t, err, SYS_setsid, 0, 0, 0, 0, 0, 0);
+			if (ret < 0) {
+				r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: setsid: %s", pi->pid, strerror(ret < -4095 ? EIO : (int)-ret));
+				return r;
+			}
+		}
+		if (ps[i].img->core) {
+			live_inner[ps[i].live] = ps[i].inner;
+			tracees[ps[i].live] = &ps[i].t;
+		}
+	}
+	return 0;
+}
+
+/* The end: the zombies die as they did, the stopped stop, every process
+ * gets its last state, then all threads go together, the root last (none
+ * runs before every one is ready), and get the signals pending on them. */
+static int let_go(struct rproc *ps, size_t n, struct ckpt_error *err)
+{
+	int r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ps[i].img->core)
+			continue;
+		if ((r = ckpt_zombie_die(&ps[i].t, ps[i].inner, ps[i].img->info, err)) < 0)
+			return r;
+		ps[i].dead = true;
+	}
+	for (size_t i = n; i-- > 0;)
+		if (ps[i].img->core && ps[i].img->info->stopped && (r = restore_stop(ps, n, &ps[i], err)) < 0)
+			return r;
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].img->core && !ps[i].released && (r = finish(&ps[i], err)) < 0)
+			return r;
+	/* All threads of all processes together, the root last: none runs
+	 * before every one is ready. */
+	for (size_t i = n; i-- > 0;) {
+		struct rproc *p = &ps[i];
+		if (!p->img->core || p->released)
+			continue;
+		for (size_t k = p->toff; k < p->ntids; k++)  /* an exited leader is let go already */
+			if (ptrace(PTRACE_DETACH, p->tids[k], 0, 0) < 0) {
+				r = ckpt_fail(err, errno, "letting thread %d of restored process %d go: %s", p->tids[k], p->img->info->pid, strerror(errno));
+				return r;
+			}
+	}
+	for (size_t i = 0; i < n; i++)
+		for (int s = 1; s <= 64; s++)
+			if (ps[i].img->core && (ps[i].t.pending_sigs & (1ULL << (s - 1))))
+				kill(ps[i].pid, s);
+	return 0;
+}
+
 int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
 {
 	return ckpt_restore_ns(dir, NULL, pid_out, err);
@@ -780,14 +897,8 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	const Krg__Ckpt__Inventory *inv = img.inv;
 	const int32_t root_pid = inv->root_pid;
 	bool tree = n > 1;
-	if (inv->xsave_size != ckpt_xsave_size() || (inv->has_xcr0 && (inv->xcr0 & ~ckpt_xcr0()))) {
-		r = ckpt_fail(err, EOPNOTSUPP, "image %s: FPU state from a CPU with other features (XSAVE %u bytes, xcr0 %#llx; here %zu, %#llx)", dir,
-			      inv->xsave_size, (unsigned long long)inv->xcr0, ckpt_xsave_size(), (unsigned long long)ckpt_xcr0());
+	if ((r = check_image(dir, inv, ps, n, err)) < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (ps[i].img->core && (r = check_owner(dir, ps[i].img->core, err)) < 0)
-			goto out;
 	uint64_t helper = ckpt_mm_helper_addr(mms, nlive, HELPER_PAGES * CKPT_PAGE);
 	if (!helper) {
 		r = ckpt_fail(err, ENOMEM, "no free address for the restore helper page");
@@ -846,56 +957,11 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		r = ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
 		goto kill;
 	}
-	/* krg's IPC filter before anything forks or clones: they inherit it. */
 	bool want_ipc = o && o->ipc_listener;
-	for (size_t i = 1; want_ipc && i < n; i++)
-		if (ps[i].img->core && ps[i].img->core->ipc_intercepted && !(ps[0].img->core && ps[0].img->core->ipc_intercepted)) {
-			r = ckpt_fail(err, EBADMSG, "image: process %d has krg's IPC filter but the root %d has not", ps[i].img->info->pid, root_pid);
-			goto kill;
-		}
-	if (want_ipc && ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, &ipc_lfd, err)) < 0)
+	if (want_ipc && (r = ipc_filter_first(ps, n, root_pid, &ipc_lfd, err)) < 0)
 		goto kill;
-	/* The tree's shape first, while every process is only a shell: each
-	 * forked by its parent with its own pid, a session leader making its
-	 * session before its children inherit it. */
-	for (size_t i = 0; i < n; i++) {
-		const Krg__Ckpt__Process *pi = ps[i].img->info;
-		if (i > 0) {
-			struct rproc *parent = by_pid(ps, n, pi->ppid);
-			bool exact = false;
-			if (!parent || !parent->pid) {
-				r = ckpt_fail(err, EBADMSG, "image: the parent %d of process %d is not restored before it", pi->ppid, pi->pid);
-				goto kill;
-			}
-			/* The parent's memory first, so that its children start
-			 * with it copy-on-write, as when they were saved: one
-			 * copy of what they still shared, not one each (a lazy
-			 * restore fills it later: not with children). */
-			if (parent->img->core && !parent->mm_done && !parent->lazy && (r = rebuild_mm(parent, &app, err)) < 0)
-				goto kill;
-			if ((r = make_child(&parent->t, pi->pid, ns != NULL, &ps[i].pid, &ps[i].inner, &exact, err)) < 0)
-				goto kill;
-			ps[i].t = (struct ckpt_tracee){ .pid = ps[i].pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
-			ps[i].from = parent->mm_done ? parent : NULL;
-			if (!exact) {
-				r = ckpt_fail(err, EEXIST, "pid %d is taken%s: a process tree comes back with its own pids (restart it in a new pid namespace)",
-					      pi->pid, ns ? " in the new pid namespace" : " on this node");
-				goto kill;
-			}
-		}
-		/* A shell job (--replace-tty) stays in the caller's session. */
-		if (pi->sid == pi->pid && !(replace_tty && i == 0)) {
-			long ret = ckpt_syscall(&ps[i].t, err, SYS_setsid, 0, 0, 0, 0, 0, 0);
-			if (ret < 0) {
-				r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: setsid: %s", pi->pid, strerror(ret < -4095 ? EIO : (int)-ret));
-				goto kill;
-			}
-		}
-		if (ps[i].img->core) {
-			live_inner[ps[i].live] = ps[i].inner;
-			tracees[ps[i].live] = &ps[i].t;
-		}
-	}
+	if ((r = shape_tree(ps, n, &app, ns != NULL, replace_tty, helper, tracees, live_inner, err)) < 0)
+		goto kill;
 	/* Children from outside the image, while the root is still a shell
 	 * (their fds are the caller's, its memory nobody's yet). */
 	for (size_t i = 0; o && i < o->n_extra; i++) {
@@ -931,35 +997,8 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 			goto kill;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (ps[i].img->core)
-			continue;
-		if ((r = ckpt_zombie_die(&ps[i].t, ps[i].inner, ps[i].img->info, err)) < 0)
-			goto kill;
-		ps[i].dead = true;
-	}
-	for (size_t i = n; i-- > 0;)
-		if (ps[i].img->core && ps[i].img->info->stopped && (r = restore_stop(ps, n, &ps[i], err)) < 0)
-			goto kill;
-	for (size_t i = 0; i < n; i++)
-		if (ps[i].img->core && !ps[i].released && (r = finish(&ps[i], err)) < 0)
-			goto kill;
-	/* All threads of all processes together, the root last: none runs
-	 * before every one is ready. */
-	for (size_t i = n; i-- > 0;) {
-		struct rproc *p = &ps[i];
-		if (!p->img->core || p->released)
-			continue;
-		for (size_t k = p->toff; k < p->ntids; k++)  /* an exited leader is let go already */
-			if (ptrace(PTRACE_DETACH, p->tids[k], 0, 0) < 0) {
-				r = ckpt_fail(err, errno, "letting thread %d of restored process %d go: %s", p->tids[k], p->img->info->pid, strerror(errno));
-				goto kill;
-			}
-	}
-	for (size_t i = 0; i < n; i++)
-		for (int s = 1; s <= 64; s++)
-			if (ps[i].img->core && (ps[i].t.pending_sigs & (1ULL << (s - 1))))
-				kill(ps[i].pid, s);
+	if ((r = let_go(ps, n, err)) < 0)
+		goto kill;
 	*pid_out = pid;
 	if (want_ipc) {
 		*o->ipc_listener = ipc_lfd;

@@ -28,10 +28,166 @@ static uint64_t saved_pages(const Krg__Ckpt__Vma *v)
 	return n;
 }
 
+/* The application's processes, with their fds. */
+static void json_procs(struct krg_json *j, const struct ckpt_image *img)
+{
+	krg_json_begin_array(j, "processes");
+	for (size_t i = 0; i < img->n_procs; i++) {
+		const struct ckpt_proc_image *p = &img->procs[i];
+		krg_json_begin_object(j, NULL);
+		krg_json_int(j, "pid", p->info->pid);
+		krg_json_int(j, "ppid", p->info->ppid);
+		krg_json_int(j, "pgid", p->info->pgid);
+		krg_json_int(j, "sid", p->info->sid);
+		krg_json_bool(j, "zombie", p->info->zombie);
+		if (p->info->zombie)
+			krg_json_int(j, "exit_status", p->info->exit_status);
+		else {
+			krg_json_string(j, "comm", p->core->comm);
+			krg_json_uint(j, "threads", p->core->n_threads);
+			krg_json_bool(j, "leader_exited", p->core->leader_exited);
+			krg_json_uint(j, "pages_bytes", p->mm->pages_size);
+			krg_json_begin_array(j, "fds");
+			for (size_t k = 0; k < p->files->n_fds; k++) {
+				const Krg__Ckpt__Fd *f = p->files->fds[k];
+				krg_json_begin_object(j, NULL);
+				krg_json_int(j, "fd", f->fd);
+				krg_json_string(j, "kind", f->kind);
+				if (f->has_share_pid) {
+					krg_json_int(j, "share_pid", f->share_pid);
+					krg_json_int(j, "share_fd", f->share_fd);
+				}
+				if (f->has_peer_pid)
+					krg_json_int(j, "peer_pid", f->peer_pid);
+				if (f->has_peer)
+					krg_json_int(j, "peer", f->peer);
+				krg_json_end_object(j);
+			}
+			krg_json_end_array(j);
+		}
+		krg_json_end_object(j);
+	}
+	krg_json_end_array(j);
+}
+
+/* The root's task: ids, threads, signal actions, limits. */
+static void json_core(struct krg_json *j, const struct ckpt_image *img)
+{
+	char hex[17];
+	const Krg__Ckpt__Core *c = img->procs[0].core;
+	krg_json_begin_object(j, "core");
+	krg_json_int(j, "pid", c->pid);
+	krg_json_string(j, "comm", c->comm);
+	krg_json_string(j, "cwd", c->cwd);
+	krg_json_bool(j, "cwd_deleted", c->cwd_deleted != NULL);
+	krg_json_uint(j, "umask", c->umask);
+	if (c->n_uids == 3)
+		krg_json_uint(j, "uid", c->uids[0]);
+	if (c->n_gids == 3)
+		krg_json_uint(j, "gid", c->gids[0]);
+	krg_json_begin_array(j, "threads");
+	for (size_t i = 0; i < c->n_threads; i++) {
+		const Krg__Ckpt__ThreadCore *t = c->threads[i];
+		krg_json_begin_object(j, NULL);
+		krg_json_int(j, "tid", t->tid);
+		krg_json_uint(j, "rip", t->regs->rip);
+		krg_json_uint(j, "rsp", t->regs->rsp);
+		krg_json_uint(j, "fs_base", t->regs->fs_base);
+		krg_json_int(j, "orig_rax", (int64_t)t->regs->orig_rax);
+		krg_json_int(j, "rax", (int64_t)t->regs->rax);
+		snprintf(hex, sizeof(hex), "%016" PRIx64, t->sigmask);
+		krg_json_string(j, "sigmask", hex);
+		krg_json_uint(j, "xsave_bytes", t->xsave.len);
+		krg_json_uint(j, "rseq", t->rseq_addr);
+		krg_json_end_object(j);
+	}
+	krg_json_end_array(j);
+	krg_json_begin_array(j, "sigactions");
+	for (size_t i = 0; i < c->n_sigactions; i++) {
+		const Krg__Ckpt__SigAction *s = c->sigactions[i];
+		if (!s->handler)
+			continue;  /* SIG_DFL: the default, not listed */
+		krg_json_begin_object(j, NULL);
+		krg_json_uint(j, "signo", s->signo);
+		krg_json_uint(j, "handler", s->handler);
+		krg_json_uint(j, "flags", s->flags);
+		krg_json_uint(j, "mask", s->mask);
+		krg_json_end_object(j);
+	}
+	krg_json_end_array(j);
+	krg_json_begin_array(j, "rlimits");
+	for (size_t i = 0; i < c->n_rlimits; i++) {
+		krg_json_begin_object(j, NULL);
+		krg_json_uint(j, "resource", c->rlimits[i]->resource);
+		krg_json_uint(j, "cur", c->rlimits[i]->cur);
+		krg_json_uint(j, "max", c->rlimits[i]->max);
+		krg_json_end_object(j);
+	}
+	krg_json_end_array(j);
+	krg_json_end_object(j);
+}
+
+/* The root's address space. */
+static void json_mm(struct krg_json *j, const struct ckpt_image *img)
+{
+	const Krg__Ckpt__Mm *mm = img->procs[0].mm;
+	krg_json_begin_object(j, "mm");
+	krg_json_uint(j, "start_brk", mm->fields->start_brk);
+	krg_json_uint(j, "brk", mm->fields->brk);
+	krg_json_string(j, "exe", mm->exe ? mm->exe : "");
+	krg_json_uint(j, "pages_bytes", mm->pages_size);
+	krg_json_begin_array(j, "vmas");
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Krg__Ckpt__Vma *v = mm->vmas[i];
+		char p[5];
+		prot_str(v->prot, v->flags, p);
+		krg_json_begin_object(j, NULL);
+		krg_json_uint(j, "start", v->start);
+		krg_json_uint(j, "end", v->end);
+		krg_json_string(j, "prot", p);
+		krg_json_string(j, "kind", ckpt_vma_kind_name(v->kind));
+		if (v->path)
+			krg_json_string(j, "path", v->path);
+		if (v->has_pgoff)
+			krg_json_uint(j, "pgoff", v->pgoff);
+		krg_json_bool(j, "growsdown", v->flags & MAP_GROWSDOWN);
+		krg_json_uint(j, "saved_pages", saved_pages(v));
+		krg_json_end_object(j);
+	}
+	krg_json_end_array(j);
+	krg_json_end_object(j);
+}
+
+/* The root's fds in detail. */
+static void json_fds(struct krg_json *j, const struct ckpt_image *img)
+{
+	krg_json_begin_array(j, "fds");
+	for (size_t i = 0; i < img->procs[0].files->n_fds; i++) {
+		const Krg__Ckpt__Fd *f = img->procs[0].files->fds[i];
+		krg_json_begin_object(j, NULL);
+		krg_json_int(j, "fd", f->fd);
+		krg_json_string(j, "kind", f->kind);
+		krg_json_string(j, "path", f->path ? f->path : "");
+		krg_json_uint(j, "flags", f->flags);
+		krg_json_uint(j, "pos", f->pos);
+		if (f->has_dup_of)
+			krg_json_int(j, "dup_of", f->dup_of);
+		if (f->has_peer)
+			krg_json_int(j, "peer", f->peer);
+		if (f->has_data)
+			krg_json_uint(j, "data_bytes", f->data.len);
+		if (f->n_packets)
+			krg_json_uint(j, "datagrams", f->n_packets);
+		if (f->has_counter)
+			krg_json_uint(j, "counter", f->counter);
+		krg_json_end_object(j);
+	}
+	krg_json_end_array(j);
+}
+
 static void show_json(const struct ckpt_image *img, FILE *out)
 {
 	struct krg_json j;
-	char hex[17];
 	krg_json_init(&j, out);
 	krg_json_begin_object(&j, NULL);
 	krg_json_begin_object(&j, "inventory");
@@ -47,145 +203,10 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 	krg_json_end_object(&j);
 
 	/* The application's processes, then the root's parts in detail. */
-	krg_json_begin_array(&j, "processes");
-	for (size_t i = 0; i < img->n_procs; i++) {
-		const struct ckpt_proc_image *p = &img->procs[i];
-		krg_json_begin_object(&j, NULL);
-		krg_json_int(&j, "pid", p->info->pid);
-		krg_json_int(&j, "ppid", p->info->ppid);
-		krg_json_int(&j, "pgid", p->info->pgid);
-		krg_json_int(&j, "sid", p->info->sid);
-		krg_json_bool(&j, "zombie", p->info->zombie);
-		if (p->info->zombie)
-			krg_json_int(&j, "exit_status", p->info->exit_status);
-		else {
-			krg_json_string(&j, "comm", p->core->comm);
-			krg_json_uint(&j, "threads", p->core->n_threads);
-			krg_json_bool(&j, "leader_exited", p->core->leader_exited);
-			krg_json_uint(&j, "pages_bytes", p->mm->pages_size);
-			krg_json_begin_array(&j, "fds");
-			for (size_t k = 0; k < p->files->n_fds; k++) {
-				const Krg__Ckpt__Fd *f = p->files->fds[k];
-				krg_json_begin_object(&j, NULL);
-				krg_json_int(&j, "fd", f->fd);
-				krg_json_string(&j, "kind", f->kind);
-				if (f->has_share_pid) {
-					krg_json_int(&j, "share_pid", f->share_pid);
-					krg_json_int(&j, "share_fd", f->share_fd);
-				}
-				if (f->has_peer_pid)
-					krg_json_int(&j, "peer_pid", f->peer_pid);
-				if (f->has_peer)
-					krg_json_int(&j, "peer", f->peer);
-				krg_json_end_object(&j);
-			}
-			krg_json_end_array(&j);
-		}
-		krg_json_end_object(&j);
-	}
-	krg_json_end_array(&j);
-
-	const Krg__Ckpt__Core *c = img->procs[0].core;
-	krg_json_begin_object(&j, "core");
-	krg_json_int(&j, "pid", c->pid);
-	krg_json_string(&j, "comm", c->comm);
-	krg_json_string(&j, "cwd", c->cwd);
-	krg_json_bool(&j, "cwd_deleted", c->cwd_deleted != NULL);
-	krg_json_uint(&j, "umask", c->umask);
-	if (c->n_uids == 3)
-		krg_json_uint(&j, "uid", c->uids[0]);
-	if (c->n_gids == 3)
-		krg_json_uint(&j, "gid", c->gids[0]);
-	krg_json_begin_array(&j, "threads");
-	for (size_t i = 0; i < c->n_threads; i++) {
-		const Krg__Ckpt__ThreadCore *t = c->threads[i];
-		krg_json_begin_object(&j, NULL);
-		krg_json_int(&j, "tid", t->tid);
-		krg_json_uint(&j, "rip", t->regs->rip);
-		krg_json_uint(&j, "rsp", t->regs->rsp);
-		krg_json_uint(&j, "fs_base", t->regs->fs_base);
-		krg_json_int(&j, "orig_rax", (int64_t)t->regs->orig_rax);
-		krg_json_int(&j, "rax", (int64_t)t->regs->rax);
-		snprintf(hex, sizeof(hex), "%016" PRIx64, t->sigmask);
-		krg_json_string(&j, "sigmask", hex);
-		krg_json_uint(&j, "xsave_bytes", t->xsave.len);
-		krg_json_uint(&j, "rseq", t->rseq_addr);
-		krg_json_end_object(&j);
-	}
-	krg_json_end_array(&j);
-	krg_json_begin_array(&j, "sigactions");
-	for (size_t i = 0; i < c->n_sigactions; i++) {
-		const Krg__Ckpt__SigAction *s = c->sigactions[i];
-		if (!s->handler)
-			continue;  /* SIG_DFL: the default, not listed */
-		krg_json_begin_object(&j, NULL);
-		krg_json_uint(&j, "signo", s->signo);
-		krg_json_uint(&j, "handler", s->handler);
-		krg_json_uint(&j, "flags", s->flags);
-		krg_json_uint(&j, "mask", s->mask);
-		krg_json_end_object(&j);
-	}
-	krg_json_end_array(&j);
-	krg_json_begin_array(&j, "rlimits");
-	for (size_t i = 0; i < c->n_rlimits; i++) {
-		krg_json_begin_object(&j, NULL);
-		krg_json_uint(&j, "resource", c->rlimits[i]->resource);
-		krg_json_uint(&j, "cur", c->rlimits[i]->cur);
-		krg_json_uint(&j, "max", c->rlimits[i]->max);
-		krg_json_end_object(&j);
-	}
-	krg_json_end_array(&j);
-	krg_json_end_object(&j);
-
-	const Krg__Ckpt__Mm *mm = img->procs[0].mm;
-	krg_json_begin_object(&j, "mm");
-	krg_json_uint(&j, "start_brk", mm->fields->start_brk);
-	krg_json_uint(&j, "brk", mm->fields->brk);
-	krg_json_string(&j, "exe", mm->exe ? mm->exe : "");
-	krg_json_uint(&j, "pages_bytes", mm->pages_size);
-	krg_json_begin_array(&j, "vmas");
-	for (size_t i = 0; i < mm->n_vmas; i++) {
-		const Krg__Ckpt__Vma *v = mm->vmas[i];
-		char p[5];
-		prot_str(v->prot, v->flags, p);
-		krg_json_begin_object(&j, NULL);
-		krg_json_uint(&j, "start", v->start);
-		krg_json_uint(&j, "end", v->end);
-		krg_json_string(&j, "prot", p);
-		krg_json_string(&j, "kind", ckpt_vma_kind_name(v->kind));
-		if (v->path)
-			krg_json_string(&j, "path", v->path);
-		if (v->has_pgoff)
-			krg_json_uint(&j, "pgoff", v->pgoff);
-		krg_json_bool(&j, "growsdown", v->flags & MAP_GROWSDOWN);
-		krg_json_uint(&j, "saved_pages", saved_pages(v));
-		krg_json_end_object(&j);
-	}
-	krg_json_end_array(&j);
-	krg_json_end_object(&j);
-
-	krg_json_begin_array(&j, "fds");
-	for (size_t i = 0; i < img->procs[0].files->n_fds; i++) {
-		const Krg__Ckpt__Fd *f = img->procs[0].files->fds[i];
-		krg_json_begin_object(&j, NULL);
-		krg_json_int(&j, "fd", f->fd);
-		krg_json_string(&j, "kind", f->kind);
-		krg_json_string(&j, "path", f->path ? f->path : "");
-		krg_json_uint(&j, "flags", f->flags);
-		krg_json_uint(&j, "pos", f->pos);
-		if (f->has_dup_of)
-			krg_json_int(&j, "dup_of", f->dup_of);
-		if (f->has_peer)
-			krg_json_int(&j, "peer", f->peer);
-		if (f->has_data)
-			krg_json_uint(&j, "data_bytes", f->data.len);
-		if (f->n_packets)
-			krg_json_uint(&j, "datagrams", f->n_packets);
-		if (f->has_counter)
-			krg_json_uint(&j, "counter", f->counter);
-		krg_json_end_object(&j);
-	}
-	krg_json_end_array(&j);
+	json_procs(&j, img);
+	json_core(&j, img);
+	json_mm(&j, img);
+	json_fds(&j, img);
 	krg_json_end_object(&j);
 	krg_json_finish(&j);
 }

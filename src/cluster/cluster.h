@@ -8,7 +8,8 @@
  * a minority partition makes no decision. Raft's own traffic runs through
  * the authenticated transport (src/net) in tunnels ("raft.tunnel").
  *
- * Services register callbacks for node add / up / down / remove; they fire
+ * Services register callbacks for node add / up / down / remove / leaving
+ * (krgd's service table has one, src/krgd/services.c); they fire
  * on every node, in log order, when the change is applied.
  */
 #pragma once
@@ -36,6 +37,7 @@ enum krg_node_event {
 	KRG_NODE_EV_UP,     /* joining/down -> up */
 	KRG_NODE_EV_DOWN,   /* up/leaving -> down */
 	KRG_NODE_EV_REMOVE, /* -> absent */
+	KRG_NODE_EV_LEAVING, /* up -> leaving (`nodes del`): move work off it before it goes */
 };
 
 const char *krg_node_state_name(enum krg_node_state s);

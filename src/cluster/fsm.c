@@ -9,7 +9,7 @@
 #include "lib/log.h"
 
 static const char *const state_names[] = { "absent", "joining", "up", "leaving", "down" };
-static const char *const event_names[] = { "add", "up", "down", "remove" };
+static const char *const event_names[] = { "add", "up", "down", "remove", "leaving" };
 
 const char *krg_node_state_name(enum krg_node_state s)
 {
@@ -72,6 +72,8 @@ static int transition_event(enum krg_node_state from, enum krg_node_state to)
 		return KRG_NODE_EV_UP;
 	if (to == KRG_NODE_DOWN)
 		return KRG_NODE_EV_DOWN;
+	if (to == KRG_NODE_LEAVING)
+		return from == KRG_NODE_UP ? KRG_NODE_EV_LEAVING : -1;
 	return -1;
 }
 
@@ -100,7 +102,7 @@ void cluster_apply_set_state(struct krg_cluster *c, const Krg__Cluster__SetNodeS
 	log_info("membership: node %u %s -> %s%s%s", s->node, krg_node_state_name(from), krg_node_state_name(to),
 		 n->reason[0] ? ": " : "", n->reason);
 	/* joining -> absent, leaving -> down ... map each to one event;
-	 * up -> leaving is not an event by itself. */
+	 * up -> leaving is the leaving event (services evacuate the node). */
 	int ev = transition_event(from, to);
 	if (ev >= 0)
 		fire(c, s->node, (enum krg_node_event)ev);

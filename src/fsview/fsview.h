@@ -35,3 +35,5 @@ int krg_fsview_enter(int nsfd);
  * (NULL-safe). krg_fsview_free once the loop has run the close callbacks. */
 void krg_fsview_stop(struct krg_fsview *v);
 void krg_fsview_free(struct krg_fsview *v);
+/* krgd's table line (lib/service.h); sets s->fsview (NULL when off). */
+extern const struct krg_service krg_service_fsview;

@@ -26,6 +26,7 @@
 #include "fsview/fsview_msg.h"
 #include "fsview/wire.h"
 #include "lib/log.h"
+#include "lib/service.h"
 #include "net/net.h"
 #include "proto/fsview.pb-c.h"
 
@@ -597,3 +598,31 @@ void krg_fsview_free(struct krg_fsview *v)
 		free(v->paths[i]);
 	free(v);
 }
+
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	struct krg_fsview *v = NULL;
+	int r = krg_fsview_new(s->loop, s->cfg, s->net, &v, err, errlen);
+	*state = s->fsview = v;
+	return r;
+}
+
+static void svc_stop(void *state)
+{
+	krg_fsview_stop(state);
+}
+
+/* Once the transport is closed: it calls the handler no more, and the
+ * pipes closed at stop are closed by then (a loop turn later). */
+static void svc_release(void *state)
+{
+	krg_fsview_free(state);
+}
+
+const struct krg_service krg_service_fsview = {
+	.name = "fsview",
+	.start = svc_start,
+	.stop = svc_stop,
+	.release = svc_release,
+	.msg_types = (const char *const[]){ MSG_REQ, NULL },
+};

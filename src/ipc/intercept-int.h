@@ -64,3 +64,18 @@ void irestart_probe(pid_t tid, const struct seccomp_data *d, struct irestart_pro
 bool irestart_after_handler(pid_t tid, const struct seccomp_data *d, const struct irestart_probe *p);
 /* The stack pointer of thread tid, blocked in a syscall. */
 int irestart_sp(pid_t tid, uint64_t *sp);
+
+/* System V segments attached on this node (intercept_shm.c). */
+struct ishm_seg {
+	struct ishm_seg *next;
+	int32_t id, cpid;             /* id and creator: a reused id is another segment */
+	uint64_t size;
+	int fd;                       /* the node's pages: a memfd */
+	uint64_t attached;            /* attaches served on this node */
+};
+/* Segment id of creator cpid and size, if this node holds it (a stale
+ * entry of a reused id is dropped). */
+struct ishm_seg *ishm_find(struct ishm_seg **list, int32_t id, int32_t cpid, uint64_t size);
+/* The same, made (a fresh zeroed memfd) when missing: 0 or -errno. */
+int ishm_get(struct ishm_seg **list, int32_t id, int32_t cpid, uint64_t size, struct ishm_seg **out);
+void ishm_free(struct ishm_seg **list);

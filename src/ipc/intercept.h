@@ -21,9 +21,10 @@
  * and the direct i386 msg/sem syscalls) fail with ENOSYS: krg does not
  * serve those layouts, and letting them through would silently hand the
  * program node-local objects. System V shm: shmget and shmctl are served
- * cluster-wide like msg and sem; shmat fails with ENOSYS until the DSM
- * mapping path exists (docs/dsm.md), because a node-local attach would
- * not be coherent with the segment's other users. shmdt is not trapped. */
+ * cluster-wide like msg and sem; shmat maps the node's memfd of the
+ * segment, and fails with ENOSYS when another node has it attached until
+ * the DSM serves it (docs/dsm.md, "Node-local segments"): a second
+ * node's own copy would not be coherent. shmdt is not trapped. */
 #pragma once
 #include <linux/filter.h>
 #include <stdbool.h>

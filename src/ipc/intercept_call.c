@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -29,6 +30,7 @@ _Static_assert(sizeof(struct sembuf) == KRG_IPC_ABI_SEMBUF_SIZE, "sembuf");
 #define C_GETALL 13
 #define C_SETALL 17
 #define C_SEM_UNDO 0x1000
+#define C_SHMLBA 4096
 
 int icall_read(pid_t pid, uint64_t addr, void *buf, size_t len, size_t *got)
 {
@@ -250,11 +252,20 @@ int icall_decode(const struct seccomp_notif *n, const struct krg_ipc_limits *lim
 		c->out_addr = a[2];
 		return decode_ctl(pid, c, KRG_IPC_SHM);
 	case SYS_shmat:
-		/* The segment's pages are kept coherent only by the DSM, whose
-		 * mapping path into the caller does not exist yet
-		 * (docs/dsm.md): a node-local attach would silently see other
-		 * bytes than the segment's users on other nodes. */
-		return -ENOSYS;
+		/* Served on this node by mapping its memfd (intercept_shm.c);
+		 * the address checks are Linux do_shmat's. */
+		q->op = KRG_IPC_OP_SHMAT;
+		q->id = (int32_t)a[0];
+		q->flags = (int32_t)a[2];
+		c->out_addr = a[1];
+		if (q->id < 0)
+			return -EINVAL;
+		if (c->out_addr & (C_SHMLBA - 1)) {
+			if (!(q->flags & SHM_RND))
+				return -EINVAL;
+			c->out_addr &= ~(uint64_t)(C_SHMLBA - 1);
+		}
+		return 0;
 	}
 	return -ENOSYS;
 }

@@ -1,6 +1,6 @@
 /* intercept_filter.c — krg's seccomp filter: System V msg and sem
  * syscalls and shmget/shmat/shmctl of x86_64 go to krgd's listener
- * (shmdt runs natively: a krg process has no segment attached by shmat), the same calls through the
+ * (shmdt runs natively; not yet served: docs/dsm.md), the same calls through the
  * x32 and i386 entry points fail with ENOSYS; x86_64 execve and execveat
  * go to the listener too (placement at exec, docs/sched.md), except an
  * execve krg makes itself (KRG_INTERCEPT_EXEC_PASS in its 4th argument);

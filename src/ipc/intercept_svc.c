@@ -19,7 +19,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -51,7 +54,6 @@ struct lsn {                      /* one listener fd: an application tree */
 	struct tproc *procs;          /* its processes followed for SEM_UNDO (tproc.lnext) */
 	int8_t own_pidns;             /* -1 unknown; 1: its first caller is in krgd's pid namespace
 				       * (the cheap credentials give the pid it sees) */
-	bool shmat_told;              /* the shmat refusal was logged for this tree */
 };
 
 struct held {                     /* a notification not answered yet */
@@ -94,6 +96,12 @@ struct chan {                     /* a child's socket sending listener fds */
 	uv_poll_t poll;
 };
 
+struct shm_undo {                 /* an attach counted by the backend but not made */
+	struct shm_undo *next;
+	struct krg_ipc_caller who;    /* without groups: SHMDT checks none */
+	int32_t id;
+};
+
 struct ucount {
 	uint32_t uid, n;
 };
@@ -118,6 +126,10 @@ struct krg_intercept {
 	void *exec_ctx;
 	uint64_t pidns_ino;               /* krgd's pid namespace */
 	uv_idle_t retry;                  /* calls to submit again with full credentials */
+	struct ishm_seg *shm;             /* System V segments attached here (intercept_shm.c) */
+	struct shm_undo *shm_undo;        /* refused attaches to uncount (from retry_cb) */
+	krg_intercept_map_fn map_hook;    /* krg_intercept_set_map_hook */
+	void *map_ctx;
 	uint64_t next_token;
 	struct krg_intercept_stats st;
 	bool stopping;
@@ -191,6 +203,12 @@ static void handle_closed(uv_handle_t *h)
 static void handle_gone(struct krg_intercept *in)
 {
 	if (--in->handles == 0 && in->stopping) {
+		ishm_free(&in->shm);
+		while (in->shm_undo) {
+			struct shm_undo *u = in->shm_undo;
+			in->shm_undo = u->next;
+			free(u);
+		}
 		free(in->users);
 		free(in);
 	}
@@ -235,6 +253,82 @@ static int send_resp(struct krg_intercept *in, int fd, uint64_t id, long ret)
 
 static void retry_cb(uv_idle_t *t);
 
+static void shm_undo_done(void *cookie, struct krg_ipc_reply *reply)
+{
+	(void)cookie;
+	krg_ipc_reply_release(reply);
+}
+
+/* The backend counted an attach that was not made: SHMDT it, from the
+ * loop (not from inside the backend's callback). */
+static void shm_uncount(struct krg_intercept *in, const struct held *h)
+{
+	struct shm_undo *u = calloc(1, sizeof(*u));
+	if (!u) {
+		log_warn("ipc intercept: segment %d keeps one attachment too many (out of memory)", h->c.req.id);
+		return;
+	}
+	u->who = h->c.who;
+	u->who.cred.ngroups = 0;
+	u->who.cred.groups = NULL;
+	u->id = h->c.req.id;
+	u->next = in->shm_undo;
+	in->shm_undo = u;
+	uv_idle_start(&in->retry, retry_cb);
+}
+
+/* SHMAT counted by the backend: map the node's memfd of the segment into
+ * the caller, which answers its call (docs/dsm.md, "Node-local
+ * segments"); refused if another node has it attached (no DSM yet). */
+static void shmat_answer(struct krg_intercept *in, struct held *h, const struct krg_ipc_reply *reply)
+{
+	const struct krg_ipc_shm_stat *st = &reply->shm;
+	const struct krg_ipc_req *q = &h->c.req;
+	struct ishm_seg *s = ishm_find(&in->shm, q->id, st->cpid, st->segsz);
+	uint64_t here = s ? s->attached : 0;
+	long ret = 0;
+	if (st->nattch > here + 1) {
+		in->st.shmat_refused++;
+		log_warn("ipc intercept: pid %d: shmat of System V segment %d refused (ENOSYS): it is attached on "
+			 "another node (%llu attachments in the cluster, %llu on this node); cross-node shared memory "
+			 "is not served yet (docs/dsm.md)",
+			 (int)h->c.tgid, (int)q->id, (unsigned long long)st->nattch - 1, (unsigned long long)here);
+		ret = -ENOSYS;
+	} else if (!in->map_hook) {
+		ret = -ENOSYS;
+	} else {
+		ret = ishm_get(&in->shm, q->id, st->cpid, st->segsz, &s);
+	}
+	int cfd = -1;
+	if (ret == 0) {
+		struct seccomp_notif_addfd add = { .id = h->id, .srcfd = (uint32_t)s->fd, .newfd_flags = O_CLOEXEC };
+		cfd = ioctl(h->l->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+		if (cfd < 0)
+			ret = errno == ENOENT ? -EINTR : -errno;
+	}
+	if (ret < 0) {
+		if (ret != -EINTR)
+			send_resp(in, h->l->fd, h->id, ret);
+		shm_uncount(in, h);
+		return;
+	}
+	int prot = PROT_READ | (q->flags & SHM_RDONLY ? 0 : PROT_WRITE) | (q->flags & SHM_EXEC ? PROT_EXEC : 0);
+	int flags = MAP_SHARED;
+	if (h->c.out_addr)
+		flags |= q->flags & SHM_REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+	uint64_t at = 0;
+	int r = in->map_hook(in->map_ctx, h->c.tgid, h->tid, cfd, h->c.out_addr, st->segsz, prot, flags, &at);
+	if (r < 0) {
+		/* Not mapped: the call failed with mmap's error, or it restarts
+		 * (a new notification), or its caller is gone. */
+		log_debug("ipc intercept: pid %d: shmat of segment %d: %s", (int)h->c.tgid, (int)q->id, strerror(-r));
+		shm_uncount(in, h);
+		return;
+	}
+	s->attached++;
+	in->st.shmat_mapped++;
+}
+
 static void call_done(void *cookie, struct krg_ipc_reply *reply)
 {
 	struct held *h = cookie;
@@ -260,6 +354,13 @@ static void call_done(void *cookie, struct krg_ipc_reply *reply)
 		return;
 	}
 	h->done = true;
+	if (h->c.req.op == KRG_IPC_OP_SHMAT && reply->ret >= 0) {
+		shmat_answer(in, h, reply);
+		krg_ipc_reply_release(reply);
+		if (!h->in_submit)
+			held_unlink(in, h);
+		return;
+	}
 	long ret = icall_write_reply(h->tid, &h->c, reply);
 	if (ret == -EFAULT && reply->ret >= 0)
 		in->st.efault++;
@@ -284,6 +385,15 @@ static void retry_cb(uv_idle_t *t)
 {
 	struct krg_intercept *in = t->data;
 	uv_idle_stop(t);
+	while (in->shm_undo) {
+		struct shm_undo *u = in->shm_undo;
+		in->shm_undo = u->next;
+		struct krg_ipc_req q = { .op = KRG_IPC_OP_SHMDT, .id = u->id };
+		int r = in->be->submit(in->ctx, &u->who, &q, ++in->next_token, shm_undo_done, NULL);
+		if (r < 0)
+			log_warn("ipc intercept: segment %d: cannot uncount a refused attach: %s", u->id, strerror(-r));
+		free(u);
+	}
 	for (struct held *h = in->held, *next; h; h = next) {
 		next = h->next;
 		if (!h->retry || h->dropped_at)
@@ -505,12 +615,6 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		return;
 	}
 	int r = icall_decode(n, &in->limits, &h->c);
-	if (r == -ENOSYS && n->data.nr == SYS_shmat && !l->shmat_told) {
-		l->shmat_told = true;
-		log_warn("ipc intercept: pid %d: shmat of System V segment %d refused (ENOSYS): cross-node shared "
-			 "memory is not served yet (docs/dsm.md)",
-			 (int)tid, (int)n->data.args[0]);
-	}
 	if (r == 0 && in->fast_creds && l->own_pidns < 0) {
 		/* Does this tree see krgd's pids? (a restart --new-pidns does not) */
 		char path[64];
@@ -827,6 +931,12 @@ void krg_intercept_set_exec_hook(struct krg_intercept *in, bool (*fn)(void *ctx,
 {
 	in->exec_hook = fn;
 	in->exec_ctx = ctx;
+}
+
+void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn fn, void *ctx)
+{
+	in->map_hook = fn;
+	in->map_ctx = ctx;
 }
 
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st)

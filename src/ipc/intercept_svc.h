@@ -109,8 +109,23 @@ struct krg_intercept_stats {
 	uint64_t refused;        /* per-user limit hit */
 	uint64_t retried;        /* refused with the cheap credentials, asked again with all */
 	uint64_t execs;          /* execve/execveat let go on (after the exec hook) */
+	uint64_t shmat_mapped;   /* shmat answered with the node's mapping of the segment */
+	uint64_t shmat_refused;  /* shmat of a segment attached on another node (no DSM yet) */
 };
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st);
+
+/* shmat of a served process: fn(ctx, pid, tid, fd, addr, size, prot,
+ * flags, &mapped) maps fd (installed in the caller, which waits in
+ * shmat) there with mmap(addr, size, prot, flags, fd, 0), closes it, and
+ * makes the held shmat return the address: ckpt_map_answer. 0, or -errno
+ * (the call then failed with mmap's error, or restarts, or is gone).
+ * Without it shmat fails with ENOSYS. Every attacher on this node maps
+ * the node's one memfd of the segment: coherent on this node; an attach
+ * while another node has the segment attached is refused with ENOSYS
+ * until the DSM serves it (docs/dsm.md, "Node-local segments"). */
+typedef int (*krg_intercept_map_fn)(void *ctx, pid_t pid, pid_t tid, int fd, uint64_t addr, uint64_t size, int prot,
+				    int flags, uint64_t *mapped);
+void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn fn, void *ctx);
 
 /* The node's IPC limits the listener checks before it reads a caller's
  * buffers (Linux's order of errors: EINVAL and E2BIG for sizes come

@@ -75,6 +75,8 @@ void krg_ipc_service_process_exit(struct krg_ipc_service *svc, uint64_t proc_id,
  * a cluster created by krgadm vcluster. err gets one line. */
 int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, char *err, size_t errlen);
 void krg_ipc_service_stop(struct krg_ipc_service *svc);
+/* krgd's table line (lib/service.h); sets s->ipc. */
+extern const struct krg_service krg_service_ipc;
 
 /* ---- without krgd (unit tests: several services in one process) ---------- */
 

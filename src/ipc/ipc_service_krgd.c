@@ -10,7 +10,7 @@
 #include "ipc_service-int.h"
 #include "kddm/kddm_net.h"
 #include "lib/log.h"
-#include "proc/service.h"
+#include "lib/service.h"
 
 #define TICK_MS 10
 
@@ -29,16 +29,31 @@ static void tick_cb(uv_timer_t *t)
 		krg_ipc_service_tick(d->svc);
 }
 
-static void on_node(struct krg_cluster *c, uint32_t node, enum krg_node_event ev, uint64_t epoch, void *data)
+static void on_node_up(void *state, uint32_t node, uint64_t epoch)
 {
-	struct ipc_krgd *d = data;
-	if (!d->running)
-		return;
-	struct kddm *k = kddm_net_kddm(d->kn);
-	if (ev == KRG_NODE_EV_UP)
-		kddm_node_up(k, node);
-	else if (ev == KRG_NODE_EV_DOWN || ev == KRG_NODE_EV_REMOVE)
-		kddm_node_down(k, node);
+	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
+	if (d && d->running)
+		kddm_node_up(kddm_net_kddm(d->kn), node);
+}
+
+/* Down or removed. */
+static void on_node_gone(void *state, uint32_t node, uint64_t epoch)
+{
+	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
+	if (d && d->running)
+		kddm_node_down(kddm_net_kddm(d->kn), node);
+}
+
+/* Taken out cleanly (krgadm nodes del): no node chooses it as a home any
+ * more, and it hands every queue and set it homes to its new home (KDDM's
+ * HANDOVER, the node itself sending, with messages, values and undo
+ * records); callers parked there re-issue their calls at the new home. Its
+ * later removal then finds nothing left there. */
+static void on_node_leaving(void *state, uint32_t node, uint64_t epoch)
+{
+	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
+	if (d && d->running)
+		kddm_node_leaving(kddm_net_kddm(d->kn), node);
 }
 
 /* ---- ipc.status ------------------------------------------------------------ */
@@ -237,8 +252,6 @@ int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, 
 	if (r == 0)
 		r = krg_ipc_service_new(kddm_net_kddm(d->kn), &lim, NULL, &d->svc);
 	if (r == 0)
-		r = krg_cluster_on_node(s->cluster, on_node, d);
-	if (r == 0)
 		r = krg_api_register(s->api, "ipc.status", false, on_status, d);
 	if (r == 0)
 		r = krg_api_register(s->api, "ipc.call", false, on_call, d);
@@ -283,3 +296,30 @@ void krg_ipc_service_stop(struct krg_ipc_service *svc)
 	ipc_service_close(svc);
 	kddm_net_stop(d->kn);
 }
+
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	struct krg_ipc_service *svc = NULL;
+	int r = krg_ipc_service_start(s, &svc, err, errlen);
+	*state = svc;
+	s->ipc = svc;
+	return r;
+}
+
+/* Stopped, not freed: its handlers keep pointing at it (krgd ends soon). */
+static void svc_stop(void *state)
+{
+	krg_ipc_service_stop(state);
+}
+
+const struct krg_service krg_service_ipc = {
+	.name = "ipc",
+	.start = svc_start,
+	.stop = svc_stop,
+	.node_up = on_node_up,
+	.node_down = on_node_gone,
+	.node_remove = on_node_gone,
+	.node_leaving = on_node_leaving,
+	.msg_types = (const char *const[]){ "kddm", NULL },
+	.api_cmds = (const char *const[]){ "ipc.status", "ipc.call", NULL },
+};

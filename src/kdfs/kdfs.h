@@ -23,3 +23,5 @@ int krg_kdfs_start(struct krg_kdfs *k, struct krg_api_server *api, char *err, si
 void krg_kdfs_stop(struct krg_kdfs *k);
 /* Free the stores, once the cluster is closed (it applies into them until then). */
 void krg_kdfs_free(struct krg_kdfs *k);
+/* krgd's table line (lib/service.h): init is krg_kdfs_new. */
+extern const struct krg_service krg_service_kdfs;

@@ -25,6 +25,7 @@
 #include "kdfs/service-int.h"
 #include "lib/log.h"
 #include "lib/macro.h"
+#include "lib/service.h"
 #include "net/net.h"
 
 #define SM_NAME "kdfs"
@@ -665,11 +666,10 @@ static void drop_done(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 	kreq_free(q);
 }
 
-static void on_node(struct krg_cluster *c, uint32_t node, enum krg_node_event ev, uint64_t epoch, void *data)
+/* Down or removed: the lowest node up drops its locks. */
+static void on_node_gone(void *state, uint32_t node, uint64_t epoch)
 {
-	struct krg_kdfs *k = data;
-	if (ev != KRG_NODE_EV_DOWN && ev != KRG_NODE_EV_REMOVE)
-		return;
+	struct krg_kdfs *k = state;
 	kdfs_repair_node_down(k);
 	for (uint32_t n = 1; n < k->self; n++)
 		if (n != node && kdfs_node_up(k, n))
@@ -720,8 +720,6 @@ int krg_kdfs_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net *
 		snprintf(err, errlen, "kdfs: cannot register with the cluster: %s", strerror(-r));
 	} else if ((r = kdfs_io_register(k)) < 0) {
 		snprintf(err, errlen, "kdfs: cannot register chunk messages: %s", strerror(-r));
-	} else if ((r = krg_cluster_on_node(cluster, on_node, k)) < 0) {
-		snprintf(err, errlen, "kdfs: cannot watch the membership: %s", strerror(-r));
 	}
 	if (r < 0) {
 		kdfs_chunks_close(k->chunks);
@@ -795,3 +793,40 @@ void krg_kdfs_free(struct krg_kdfs *k)
 	free(k->rbuf);
 	free(k);
 }
+
+/* Before membership starts: raft replays the log into the state machine. */
+static int svc_init(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	struct krg_kdfs *k = NULL;
+	int r = krg_kdfs_new(s->loop, s->cfg, s->net, s->cluster, &k, err, errlen);
+	*state = k;
+	return r;
+}
+
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	return krg_kdfs_start(*state, s->api, err, errlen);
+}
+
+static void svc_stop(void *state)
+{
+	krg_kdfs_stop(state);
+}
+
+/* Once membership is closed: it applies into the stores until then. */
+static void svc_release(void *state)
+{
+	krg_kdfs_free(state);
+}
+
+const struct krg_service krg_service_kdfs = {
+	.name = "kdfs",
+	.init = svc_init,
+	.start = svc_start,
+	.stop = svc_stop,
+	.release = svc_release,
+	.node_down = on_node_gone,
+	.node_remove = on_node_gone,
+	.msg_types = (const char *const[]){ "kdfs.cread", "kdfs.cwrite", "kdfs.ctrunc", "kdfs.cfill", "kdfs.space", NULL },
+	.api_cmds = (const char *const[]){ "kdfs.status", "kdfs.show", "kdfs.set", NULL },
+};

@@ -5,6 +5,7 @@
  * here, with the caller's own permissions; krgd checks again that the
  * caller may see (show) or owns (set) the inode. */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "api/client.h"
 #include "kdfs.pb-c.h"
 #include "krg/cli.h"
+#include "lib/cmdtable.h"
 #include "lib/json.h"
 
 #define FUSE_SUPER_MAGIC 0x65735546
@@ -114,39 +116,45 @@ int cmd_kdfs(int argc, char **argv)
 	const char *sock = NULL, *op = NULL, *path = NULL;
 	bool json = false;
 	long replicas = -1;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--json")) {
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "replicas", required_argument, NULL, 'r' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int o;
+	optind = 1;
+	while ((o = krg_getopt("krg kdfs", argc, argv, "h", opts)) != -1) {
+		char *end;
+		switch (o) {
+		case 'j':
 			json = true;
-		} else if (!strcmp(a, "--socket") || !strcmp(a, "--replicas")) {
-			if (++i >= argc) {
-				fprintf(stderr, "krg kdfs: %s needs a value\n", a);
-				return KRG_EXIT_USAGE;
-			}
-			if (!strcmp(a, "--socket")) {
-				sock = argv[i];
-				continue;
-			}
-			char *end;
-			replicas = strtol(argv[i], &end, 10);
-			if (*end || replicas < 1 || replicas > 64) {
+			break;
+		case 'S':
+			sock = optarg;
+			break;
+		case 'r':
+			replicas = strtol(optarg, &end, 10);
+			if (*end || end == optarg || replicas < 1 || replicas > 64) {
 				fprintf(stderr, "krg kdfs: --replicas wants a number from 1 to the number of nodes\n");
 				return KRG_EXIT_USAGE;
 			}
-		} else if (a[0] == '-') {
-			fprintf(stderr, "krg kdfs: unknown option '%s' (see krg kdfs --help)\n", a);
-			return KRG_EXIT_USAGE;
-		} else if (!op) {
-			op = a;
-		} else if (!path) {
-			path = a;
-		} else {
-			fprintf(stderr, "krg kdfs: unexpected argument '%s'\n", a);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
 			return KRG_EXIT_USAGE;
 		}
+	}
+	if (optind < argc)
+		op = argv[optind++];
+	if (optind < argc)
+		path = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "krg kdfs: unexpected argument '%s' (see krg kdfs --help)\n", argv[optind]);
+		return KRG_EXIT_USAGE;
 	}
 	bool show = op && !strcmp(op, "show"), set = op && !strcmp(op, "set");
 	if ((!show && !set) || !path || (set && replicas < 0) || (show && replicas >= 0)) {

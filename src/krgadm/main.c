@@ -1,5 +1,6 @@
 /* krgadm — cluster administration. One table of command groups; each group
  * lives in its own file. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,28 +23,36 @@ int krgadm_status_args(const char *group, int argc, char **argv, void (*usage)(F
 {
 	const char *op = NULL;
 	*o = (struct krgadm_opts){ 0 };
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char prog[64];
+	snprintf(prog, sizeof(prog), "krgadm %s", group);
+	int c;
+	optind = 1;
+	while ((c = krg_getopt(prog, argc, argv, "h", opts)) != -1) {
+		switch (c) {
+		case 'j':
+			o->json = true;
+			break;
+		case 'S':
+			o->socket = optarg;
+			break;
+		case 'h':
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(a, "--json")) {
-			o->json = true;
-		} else if (!strcmp(a, "--socket")) {
-			if (++i >= argc) {
-				fprintf(stderr, "krgadm: --socket needs a path\n");
-				return KRGADM_USAGE;
-			}
-			o->socket = argv[i];
-		} else if (a[0] == '-') {
-			fprintf(stderr, "krgadm: %s: unknown option '%s' (see krgadm %s --help)\n", group, a, group);
-			return KRGADM_USAGE;
-		} else if (!op) {
-			op = a;
-		} else {
-			fprintf(stderr, "krgadm: %s: unexpected argument '%s' (see krgadm %s --help)\n", group, a, group);
+		default:
 			return KRGADM_USAGE;
 		}
+	}
+	if (optind < argc)
+		op = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "krgadm: %s: unexpected argument '%s' (see krgadm %s --help)\n", group, argv[optind], group);
+		return KRGADM_USAGE;
 	}
 	if (!op || strcmp(op, "status")) {
 		if (op)

@@ -2,21 +2,28 @@
  * which backend serves the intercepted calls, and how a local process
  * gets its cluster-wide id. One place to change when the backend does. */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include "ckpt/ckpt.h"
 #include "ipc/intercept_svc.h"
 #include "ipc/ipc_service.h"
 #include "krgd/ipc_glue.h"
+#include "lib/config.h"
 #include "lib/log.h"
+#include "lib/service.h"
 #include "proc/migrate.h"
+#include "proc/table.h"
 #include "proc/procid.h"
+#include "proc/schedsvc.h"
 
 /* A migrant keeps the id of its home; anything else is this node's. */
 static uint64_t proc_id(void *data, pid_t tgid)
 {
 	struct krg_ipc_glue *g = data;
 	uint32_t id, home;
-	if (krg_mig_proc_kind(tgid, &id, &home) == 1)
+	if (krg_proc_table_kind(g->table, tgid, &id, &home) == KRG_PROC_MIGRANT)
 		return id;
 	return krg_procid_make(g->self, (uint32_t)tgid);
 }
@@ -67,6 +74,19 @@ static const struct krg_intercept_backend cluster_backend = {
 	.moved_on = moved_on,
 };
 
+/* shmat: the caller maps the node's memfd of the segment (docs/dsm.md,
+ * "Node-local segments"). */
+static int map_answer(void *ctx, pid_t pid, pid_t tid, int fd, uint64_t addr, uint64_t size, int prot, int flags,
+		      uint64_t *mapped)
+{
+	(void)ctx;
+	struct ckpt_error err = { 0 };
+	int r = ckpt_map_answer(pid, tid, SYS_shmat, fd, addr, size, prot, flags, mapped, NULL, &err);
+	if (r < 0 && r != -EAGAIN)
+		log_warn("ipc: shmat of process %d: %s", pid, err.msg);
+	return r;
+}
+
 int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, struct krg_ipc_service *svc, char *err,
 		       size_t errlen)
 {
@@ -90,6 +110,7 @@ int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, s
 		g->local = NULL;
 		return r;
 	}
+	krg_intercept_set_map_hook(g->in, map_answer, g);
 	log_info("ipc: System V IPC of krg processes served by the %s", be->name);
 	return 0;
 }
@@ -101,3 +122,55 @@ void krg_ipc_glue_stop(struct krg_ipc_glue *g)
 	krg_intercept_local_free(g->local);
 	g->local = NULL;
 }
+
+/* ---- krgd's table line ---- */
+
+struct glue_svc {
+	struct krg_ipc_glue g;
+	struct krg_services *s;
+};
+
+/* The cluster's IPC service serves the intercepted calls of krg processes
+ * (docs/ipc.md, "Interception"); off unless ipc_intercept is set. */
+static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
+{
+	*state = NULL;
+	if (!s->cfg->ipc_intercept)
+		return 0;
+	struct glue_svc *gs = calloc(1, sizeof(*gs));
+	if (!gs) {
+		snprintf(err, errlen, "ipc interception: out of memory");
+		return -ENOMEM;
+	}
+	int r = krg_ipc_glue_start(&gs->g, s->loop, s->cfg->node_id, s->ipc, err, errlen);
+	gs->g.table = s->table;
+	gs->s = s;
+	s->intercept = gs->g.in;
+	/* Their execs too: DISTANT_FORK children are placed there (docs/sched.md). */
+	if (r == 0 && gs->g.in && s->sched)
+		krg_intercept_set_exec_hook(gs->g.in, krg_sched_exec_hook, s->sched);
+	*state = gs;
+	return r;
+}
+
+static void svc_stop(void *state)
+{
+	struct glue_svc *gs = state;
+	/* No new application gets the filter from here on. */
+	gs->s->intercept = NULL;
+	krg_ipc_glue_stop(&gs->g);
+}
+
+static void svc_release(void *state)
+{
+	free(state);
+}
+
+const struct krg_service krg_service_ipc_intercept = {
+	.name = "ipc-intercept",
+	/* the table knows migrants' ids; the scheduler places execs */
+	.needs = (const char *const[]){ "ipc", "table", "sched", NULL },
+	.start = svc_start,
+	.stop = svc_stop,
+	.release = svc_release,
+};

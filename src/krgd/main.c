@@ -18,26 +18,16 @@
 #include <uv.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
-#include "ipc/ipc_service.h"
-#include "kdfs/kdfs.h"
-#include "fsview/fsview.h"
 #include "lib/config.h"
 #include "lib/fault.h"
 #include "lib/key.h"
 #include "lib/log.h"
 #include "net/net.h"
-#include "ipc/intercept_svc.h"
-#include "krgd/ipc_glue.h"
 #include "krgd/join.h"
 #include "krgd/metrics_http.h"
 #include "krgd/metrics_page.h"
-#include "proc/ckptsvc.h"
+#include "krgd/services.h"
 #include "proc/pidrange.h"
-#include "proc/exec.h"
-#include "proc/migrate.h"
-#include "proc/schedsvc.h"
-#include "proc/service.h"
-#include "proc/table.h"
 
 struct daemon {
 	uv_loop_t loop;
@@ -45,15 +35,7 @@ struct daemon {
 	struct krg_api_server *api;
 	struct krg_net *net;
 	struct krg_cluster *cluster;
-	struct krg_services services;  /* what services get at start */
-	struct krg_proc_table *table;
-	struct krg_exec *exec;
-	struct krg_ckptsvc *ckpt;
-	struct krg_migsvc *mig;
-	struct krg_sched *sched;
-	struct krg_ipc_glue icpt;      /* IPC interception: listeners and their backend */
-	struct krg_ipc_service *ipc;   /* kept after stop (its handlers point at it) */
-	struct krg_kdfs *kdfs;         /* stores freed once the cluster is closed */
+	struct krgd_services services; /* the service table (services.c) and what it hands out */
 	struct krg_metrics_src metrics_src;
 	struct krg_metrics_http *metrics; /* metrics_listen; NULL when off */
 	uv_signal_t sigterm, sigint;
@@ -88,15 +70,12 @@ static void cluster_closed(void *data)
 {
 	struct daemon *d = data;
 	d->cluster = NULL;
-	krg_kdfs_free(d->kdfs);
-	d->kdfs = NULL;
 	if (d->net)
 		krg_net_close(d->net, NULL, NULL);
 	d->net = NULL;
-	/* Its pipes are closed by now (closed at stop, a loop turn ago), and
-	 * the transport, closed, calls its handler no more. */
-	krg_fsview_free(d->services.fsview);
-	d->services.fsview = NULL;
+	/* What services keep until now (stores membership applied into,
+	 * handles net called): the transport, closed, calls them no more. */
+	krgd_services_release(&d->services);
 	krg_api_server_close(d->api);
 	d->api = NULL;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -117,22 +96,9 @@ static void daemon_stop(struct daemon *d, int code)
 	/* Metrics first: the page reads the services stopped below. */
 	krg_metrics_http_stop(d->metrics);
 	d->metrics = NULL;
-	/* Services first (they use the layers below), then membership. */
-	krg_kdfs_stop(d->kdfs);
-	/* The listeners before the service they call; no new application
-	 * gets the filter from here on. */
-	d->services.intercept = NULL;
-	krg_ipc_glue_stop(&d->icpt);
-	krg_ipc_service_stop(d->ipc);
-	krg_migsvc_stop(d->mig);
-	krg_fsview_stop(d->services.fsview);
-	krg_sched_stop(d->sched);
-	krg_ckptsvc_stop(d->ckpt);
-	d->ckpt = NULL;
-	krg_exec_stop(d->exec);
-	d->exec = NULL;
-	krg_proc_table_stop(d->table);
-	d->table = NULL;
+	/* Services first (they use the layers below), in reverse start
+	 * order, then membership. */
+	krgd_services_stop(&d->services);
 	if (d->cluster)
 		krg_cluster_close(d->cluster, cluster_closed, d);
 	else
@@ -201,6 +167,78 @@ static int make_state_dir(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/* --daemon: fork before any thread exists; the parent waits until the
+ * child is serving (exit 0) or has refused to start (its status, its
+ * one-line reason already on the shared stderr). -1 in the child, which
+ * goes on (*ready_fd: where to say it serves); else the exit status. */
+static int detach_start(int *ready_fd)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return refuse("cannot detach: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		return refuse("cannot detach: %s", strerror(errno));
+	if (pid > 0) {
+		char c;
+		int status;
+		close(p[1]);
+		if (read(p[0], &c, 1) == 1)
+			return 0;
+		if (waitpid(pid, &status, 0) < 0)
+			return 1;
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+	}
+	close(p[0]);
+	*ready_fd = p[1];
+	setsid();
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	return -1;
+}
+
+/* The transport to the other nodes of the config, started (listening and
+ * connecting); no holds the key. 0, or -errno and one line in err. */
+static int start_net(struct daemon *d, const struct krg_config_node *self, struct krg_net_options *no, char *err,
+		     size_t errlen)
+{
+	struct krg_net_peer_addr peers[KRG_MAX_NODES];
+	size_t np = 0;
+	for (size_t i = 0; i < d->cfg.n_nodes; i++) {
+		if (d->cfg.nodes[i].id == d->cfg.node_id)
+			continue;
+		peers[np].id = d->cfg.nodes[i].id;
+		snprintf(peers[np].host, sizeof(peers[np].host), "%s", d->cfg.nodes[i].host);
+		peers[np].port = d->cfg.nodes[i].port;
+		np++;
+	}
+	no->self_id = d->cfg.node_id;
+	no->cluster_name = d->cfg.cluster_name;
+	no->listen_host = self->host;
+	no->listen_port = self->port;
+	no->peers = peers;
+	no->n_peers = np;
+	no->encrypt = d->cfg.encrypt;
+	no->heartbeat_ms = d->cfg.heartbeat_ms;
+	/* Links outlive the membership's verdict: failure_timeout_ms of
+	 * silence, then at most two elections. Until then a silent peer is
+	 * only slow, and its streams wait. */
+	no->dead_after_ms = d->cfg.failure_timeout_ms + 2 * d->cfg.election_timeout_ms;
+	no->request_timeout_ms = d->cfg.request_timeout_ms;
+	no->fatal_cb = fatal_cb;
+	no->joiner_msg = "cluster.join";
+	no->data = d;
+	int r = krg_net_new(&d->loop, no, &d->net);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create transport: %s", strerror(-r));
+		return r;
+	}
+	return krg_net_start(d->net, err, errlen);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -250,36 +288,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "krgd: unexpected argument '%s' (see krgd --help)\n", argv[optind]);
 		return 2;
 	}
-	/* --daemon: fork before any thread exists; the parent waits until the
-	 * child is serving (exit 0) or has refused to start (its status, its
-	 * one-line reason already on the shared stderr). */
 	int ready_fd = -1;
-	if (detach) {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC) < 0)
-			return refuse("cannot detach: %s", strerror(errno));
-		pid_t pid = fork();
-		if (pid < 0)
-			return refuse("cannot detach: %s", strerror(errno));
-		if (pid > 0) {
-			char c;
-			int status;
-			close(p[1]);
-			if (read(p[0], &c, 1) == 1)
-				return 0;
-			if (waitpid(pid, &status, 0) < 0)
-				return 1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-		}
-		close(p[0]);
-		ready_fd = p[1];
-		setsid();
-		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			close(fd);
-		}
-	}
+	if (detach && (r = detach_start(&ready_fd)) >= 0)
+		return r;
 	if (krg_fault_check(err, sizeof(err)) < 0)
 		return refuse("%s", err);
 	if (sodium_init() < 0)
@@ -329,37 +340,8 @@ int main(int argc, char **argv)
 	krg_api_server_set_limits(d.api, &lim);
 
 	const struct krg_config_node *self = krg_config_node(&d.cfg, d.cfg.node_id);
-	struct krg_net_peer_addr peers[KRG_MAX_NODES];
-	size_t np = 0;
-	for (size_t i = 0; i < d.cfg.n_nodes; i++) {
-		if (d.cfg.nodes[i].id == d.cfg.node_id)
-			continue;
-		peers[np].id = d.cfg.nodes[i].id;
-		snprintf(peers[np].host, sizeof(peers[np].host), "%s", d.cfg.nodes[i].host);
-		peers[np].port = d.cfg.nodes[i].port;
-		np++;
-	}
-	no.self_id = d.cfg.node_id;
-	no.cluster_name = d.cfg.cluster_name;
-	no.listen_host = self->host;
-	no.listen_port = self->port;
-	no.peers = peers;
-	no.n_peers = np;
-	no.encrypt = d.cfg.encrypt;
-	no.heartbeat_ms = d.cfg.heartbeat_ms;
-	/* Links outlive the membership's verdict: failure_timeout_ms of
-	 * silence, then at most two elections. Until then a silent peer is
-	 * only slow, and its streams wait. */
-	no.dead_after_ms = d.cfg.failure_timeout_ms + 2 * d.cfg.election_timeout_ms;
-	no.request_timeout_ms = d.cfg.request_timeout_ms;
-	no.fatal_cb = fatal_cb;
-	no.joiner_msg = "cluster.join";
-	no.data = &d;
-	r = krg_net_new(&d.loop, &no, &d.net);
+	r = start_net(&d, self, &no, err, sizeof(err));
 	sodium_memzero(no.key, sizeof(no.key));
-	if (r < 0)
-		return refuse("cannot create transport: %s", strerror(-r));
-	r = krg_net_start(d.net, err, sizeof(err));
 	if (r < 0) {
 		krg_api_server_close(d.api);
 		return refuse("%s", err);
@@ -369,10 +351,13 @@ int main(int argc, char **argv)
 		.config = &d.cfg, .joined = joined, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
 	};
 	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
-	/* kdfs's metadata rides on the cluster log: registered before raft
-	 * starts and replays it. */
+	d.services.s = (struct krg_services){
+		.loop = &d.loop, .cfg = &d.cfg, .net = d.net, .api = d.api, .cluster = d.cluster,
+	};
+	/* Before raft starts: a service's state machine on the cluster log
+	 * (kdfs's metadata) is registered when raft replays it. */
 	if (r == 0)
-		r = krg_kdfs_new(&d.loop, &d.cfg, d.net, d.cluster, &d.kdfs, err, sizeof(err));
+		r = krgd_services_init(&d.services, err, sizeof(err));
 	if (r == 0)
 		r = krg_cluster_start(d.cluster, err, sizeof(err));
 	if (r < 0) {
@@ -380,36 +365,7 @@ int main(int argc, char **argv)
 		return refuse("%s", err);
 	}
 
-	d.services = (struct krg_services){
-		.loop = &d.loop, .cfg = &d.cfg, .net = d.net, .api = d.api, .cluster = d.cluster,
-	};
-	r = krg_fsview_new(&d.loop, &d.cfg, d.net, &d.services.fsview, err, sizeof(err));
-	if (r == 0)
-		r = krg_proc_table_start(&d.services, &d.table, err, sizeof(err));
-	d.services.table = d.table;
-	if (r == 0)
-		r = krg_sched_start(&d.services, &d.sched, err, sizeof(err));
-	d.services.sched = d.sched;
-	if (r == 0)
-		r = krg_ipc_service_start(&d.services, &d.ipc, err, sizeof(err));
-	if (r == 0)
-		d.services.ipc = d.ipc;
-	/* The cluster's IPC service serves the intercepted calls of krg
-	 * processes (docs/ipc.md, "Interception"). */
-	if (r == 0 && d.cfg.ipc_intercept)
-		r = krg_ipc_glue_start(&d.icpt, &d.loop, d.cfg.node_id, d.ipc, err, sizeof(err));
-	d.services.intercept = d.icpt.in;
-	/* Their execs too: DISTANT_FORK children are placed there (docs/sched.md). */
-	if (d.icpt.in && d.sched)
-		krg_intercept_set_exec_hook(d.icpt.in, krg_sched_exec_hook, d.sched);
-	if (r == 0)
-		r = krg_exec_start(&d.services, &d.exec, err, sizeof(err));
-	if (r == 0)
-		r = krg_ckptsvc_start(&d.services, &d.ckpt, err, sizeof(err));
-	if (r == 0)
-		r = krg_migsvc_start(&d.services, &d.mig, err, sizeof(err));
-	if (r == 0)
-		r = krg_kdfs_start(d.kdfs, d.api, err, sizeof(err));
+	r = krgd_services_start(&d.services, err, sizeof(err));
 	/* This node's pids from its own range: a migrant keeps its pid and
 	 * tids on any node (proc/pidrange.h). Best effort, logged. */
 	if (r == 0)
@@ -420,7 +376,7 @@ int main(int argc, char **argv)
 	}
 
 	if (d.cfg.metrics_port) {
-		d.metrics_src = (struct krg_metrics_src){ .cfg = &d.cfg, .cluster = d.cluster, .table = d.table };
+		d.metrics_src = (struct krg_metrics_src){ .cfg = &d.cfg, .cluster = d.cluster, .table = d.services.s.table };
 		r = krg_metrics_http_start(&d.loop, d.cfg.metrics_host, d.cfg.metrics_port, krg_metrics_page_loop,
 					   krg_metrics_page_thread, &d.metrics_src, &d.metrics, err, sizeof(err));
 		if (r < 0) {

@@ -78,7 +78,7 @@ static void write_nodes(FILE *f, const struct krg_metrics_src *s)
 	}
 }
 
-static void write_procs(FILE *f)
+static void write_procs(FILE *f, const struct krg_metrics_src *s)
 {
 	static const struct {
 		char c;
@@ -86,7 +86,7 @@ static void write_procs(FILE *f)
 	} st[] = { { 'R', "running" }, { 'S', "sleeping" }, { 'D', "disk_sleep" }, { 'T', "stopped" },
 		   { 't', "traced" }, { 'Z', "zombie" } };
 	uint32_t counts[128] = { 0 };
-	if (krg_proc_table_states(counts) < 0)
+	if (!s->table || krg_proc_table_states(s->table, counts) < 0)
 		return;
 	uint32_t other = 0;
 	for (int c = 0; c < 128; c++)
@@ -109,7 +109,7 @@ void krg_metrics_page_loop(FILE *f, void *data)
 		write_raft(f, s);
 		write_nodes(f, s);
 	}
-	write_procs(f);
+	write_procs(f, s);
 	krg_metrics_write(f);
 }
 

@@ -1305,6 +1305,11 @@ int krg_net_handle(struct krg_net *net, const char *type, krg_net_handler_cb cb,
 	return 0;
 }
 
+bool krg_net_handled(struct krg_net *net, const char *type)
+{
+	return handler_find(net, type) != NULL;
+}
+
 void krg_net_on_peer(struct krg_net *net, krg_net_peer_cb cb, void *data)
 {
 	struct peer_watch *w = calloc(1, sizeof(*w));

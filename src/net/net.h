@@ -90,6 +90,8 @@ void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data);
 /* Register the handler for a message type (type string is copied). One
  * handler per type; -EEXIST otherwise. */
 int krg_net_handle(struct krg_net *net, const char *type, krg_net_handler_cb cb, void *data);
+/* Whether a handler for type is registered (krgd's check of its service table). */
+bool krg_net_handled(struct krg_net *net, const char *type);
 /* Link up/down notifications (an authenticated control channel). */
 void krg_net_on_peer(struct krg_net *net, krg_net_peer_cb cb, void *data);
 

@@ -4,9 +4,9 @@
  * process's / image's owner, uid by SO_PEERCRED) and does the work in a
  * forked worker, off the event loop. docs/checkpoint.md "Through krgd". */
 #pragma once
-#include "proc/service.h"
+#include "lib/service.h"
 
 struct krg_ckptsvc;
 
-int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *err, size_t errlen);
-void krg_ckptsvc_stop(struct krg_ckptsvc *c);
+/* krgd's table line (lib/service.h). */
+extern const struct krg_service krg_service_ckpt;

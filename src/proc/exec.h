@@ -3,9 +3,9 @@
  * (pipes or a pty) with back-pressure, signals, and the exact exit status.
  * It owns SIGCHLD: krgd is a child subreaper and reaps everything. */
 #pragma once
-#include "proc/service.h"
+#include "lib/service.h"
 
 struct krg_exec;
 
-int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, size_t errlen);
-void krg_exec_stop(struct krg_exec *e);
+/* krgd's table line (lib/service.h). */
+extern const struct krg_service krg_service_exec;

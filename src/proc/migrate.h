@@ -7,32 +7,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "proc/service.h"
+#include "lib/service.h"
 
 struct krg_migsvc;
 
-int krg_migsvc_start(struct krg_services *s, struct krg_migsvc **out, char *err, size_t errlen);
-void krg_migsvc_stop(struct krg_migsvc *m);
-
-/* For the process table: 0 an ordinary krg process; 1 a migrant running
- * here (*id its cluster-wide id, *home its home node); 2 not to be listed
- * (a deputy: the migrant is listed where it runs; a holder or worker;
- * a krg-fsview of the file view). */
-int krg_mig_proc_kind(pid_t pid, uint32_t *id, uint32_t *home);
+/* krgd's table line (lib/service.h). */
+extern const struct krg_service krg_service_migrate;
 
 /* Did process pid (krgd's pid namespace) leave this node by a committed
  * migration (it runs on elsewhere), rather than end? True while its holder
  * is here and for 10 s after, once per departure. The IPC interception
- * asks before taking a followed process's end for its exit (SEM_UNDO). */
+ * (krgd's glue) asks before taking a followed process's end for its exit
+ * (SEM_UNDO). */
 bool krg_mig_moved_on(pid_t pid);
 
-/* Told once a move started by krg_migsvc_move ended: status 0 or -errno,
- * total_ms from its start to the end, frozen_ms the time the process did
- * not run (start to running on the target; 0 if it failed). */
-typedef void (*krg_migsvc_done_fn)(int status, uint64_t total_ms, uint64_t frozen_ms, void *data);
-
-/* The scheduler's balancer: start moving process id, which runs on this
- * node, to node `to`, as root, nobody waiting for the result (logged);
- * done (may be NULL) is told its cost. 0 once started, else -errno and a
- * one-line reason in err (done is then not called). */
-int krg_migsvc_move(uint32_t id, uint32_t to, krg_migsvc_done_fn done, void *data, char *err, size_t errlen);
+/* The services below reach it only through the hooks it registers at
+ * start: the process table's kind hook (which processes are migrants or
+ * its machinery, proc/table.h) and the scheduler's mover (proc/schedsvc.h). */

@@ -7,13 +7,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "proc/service.h"
+#include "lib/service.h"
 
 struct krg_sched;
 struct krg_cluster;
 
-int krg_sched_start(struct krg_services *s, struct krg_sched **out, char *err, size_t errlen);
-void krg_sched_stop(struct krg_sched *sc);
+/* The balancer's mover, registered by the migration service at its start
+ * (the scheduler calls no service above it by name). done is told once
+ * the move ended: status 0 or -errno, total_ms from its start to the end,
+ * frozen_ms the time the process did not run (0 if it failed). */
+typedef void (*krg_sched_move_done_fn)(int status, uint64_t total_ms, uint64_t frozen_ms, void *data);
+/* Start moving process id, which runs on this node, to node `to`, as root,
+ * nobody waiting for the result (logged); done (may be NULL) is told its
+ * cost. 0 once started, else -errno and a one-line reason in err (done is
+ * then not called). */
+typedef int (*krg_sched_mover_fn)(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data,
+				  char *err, size_t errlen);
+void krg_sched_set_mover(struct krg_sched *sc, krg_sched_mover_fn fn, void *svc);
+/* krgd's table line (lib/service.h); sets s->sched. */
+extern const struct krg_service krg_service_sched;
 /* krg run --auto: the node the enabled placement policy chooses; this node
  * when no policy is enabled or none can decide. */
 uint32_t krg_sched_place(struct krg_sched *sc);

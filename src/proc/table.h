@@ -6,10 +6,11 @@
  * `krgadm cluster status --json`. */
 #pragma once
 #include <stdint.h>
-#include "proc/service.h"
+#include <sys/types.h>
+#include "lib/service.h"
 
-int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, char *err, size_t errlen);
-void krg_proc_table_stop(struct krg_proc_table *t);
+/* krgd's table line (lib/service.h); sets s->table. */
+extern const struct krg_service krg_service_table;
 /* A node's latest load figures, as the scheduler's probes and placement
  * policies use them (src/proc/sched). */
 struct krg_node_figures {
@@ -32,4 +33,17 @@ void krg_proc_table_set_probes(struct krg_proc_table *t, double io_kbps, double 
 /* krg processes of this node (as `krg ps` lists them) by state letter of
  * /proc/PID/stat: counts['R'], counts['S'], counts['Z'], ... For the
  * metrics page (docs/monitoring.md). Loop thread. 0 or -errno. */
-int krg_proc_table_states(uint32_t counts[128]);
+int krg_proc_table_states(const struct krg_proc_table *t, uint32_t counts[128]);
+
+/* What a krg process of this node is to the table. A service above the
+ * table (migration) says so through a hook it registers at its start:
+ * the table calls no service by name. */
+enum krg_proc_kind {
+	KRG_PROC_ORDINARY = 0, /* listed as this node's */
+	KRG_PROC_MIGRANT = 1,  /* a migrant running here: *id its cluster-wide id, *home its home node */
+	KRG_PROC_HIDDEN = 2,   /* krgd's machinery (deputy, holder, worker, file view): not listed */
+};
+typedef enum krg_proc_kind (*krg_proc_kind_fn)(void *data, pid_t pid, uint32_t *id, uint32_t *home);
+void krg_proc_table_set_kind(struct krg_proc_table *t, krg_proc_kind_fn fn, void *data);
+/* The hook's answer; KRG_PROC_ORDINARY without one. */
+enum krg_proc_kind krg_proc_table_kind(const struct krg_proc_table *t, pid_t pid, uint32_t *id, uint32_t *home);

@@ -25,7 +25,7 @@ if [ ${#progs[@]} = 0 ]; then
 	# kernel), but --kill closed the original's ends before the restart.
 	progs=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd madvise socketpair dev_files
 		threads pending itimer tree snapshot locks posix_timer shared_mem shared_big cow fpu_static anon_mem_static threads_static
-		stopped zombie_sig fsids timerfd signalfd epoll inotify unix_sockets)
+		stopped zombie_sig fsids timerfd signalfd epoll inotify unix_sockets pipe_reopen)
 fi
 start_cluster 2
 # Where processes run is checked here: no balancer moving them meanwhile.

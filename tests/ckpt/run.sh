@@ -446,7 +446,7 @@ if [ $# -gt 0 ]; then
 else
 	tests=(anon_mem heap stack fpu file_offset signals pipe_data eventfd deleted_file deleted_wronly leader_exit deleted_cwd memfd socketpair dev_files threads pending itimer snapshot
 	       fpu_static anon_mem_static threads_static runon robust unsup unsupk pidns tree opts snap vanish locks posix_timer shared_mem shared_big cow groups halfway
-	       oldkernel stopped zombie_sig fsids madvise timerfd signalfd epoll inotify unix_sockets)
+	       oldkernel stopped zombie_sig fsids madvise timerfd signalfd epoll inotify unix_sockets pipe_reopen)
 fi
 for t in "${tests[@]}"; do
 	case $t in

@@ -71,4 +71,21 @@ echo "distant forks from node 1: $df"
 at_exec=$(grep -c "placed on node .* at its exec" "$(log_of 1)" || true)
 echo "placed at their exec: $at_exec"
 [ "$at_exec" -ge 1 ] || fail "no child placed at its exec"
+
+# A gcc moved while it waits for its cc1 (issue 21): cc1 stays home as
+# the deputy's child, gcc gets a ghost of it on node 2 under the same pid
+# (each node's pids in its own range, docs/migration.md), so gcc's
+# waitpid(cc1) gets cc1's status; then gcc runs as on node 2, which reads
+# cc1's /tmp/ccXXXX.s from node 1 through the view.
+rm -f "$W/u0.o"
+on 1 "$KRG" run -n 1 -- gcc -O2 -c "$W/u0.c" -o "$W/u0.o" </dev/null >"$W/gcc.out" 2>&1 &
+gccrun=$!
+ps_json() { on 1 "$KRG" ps -a --json; }
+has_cc1() { ps_json | python3 -c "import json,sys; sys.exit(0 if any('/cc1 ' in p['command'] and 'u0.c' in p['command'] for p in json.load(sys.stdin)['processes']) else 1)"; }
+wait_for 30 "gcc's cc1 runs" has_cc1
+gid=$(ps_json | python3 -c "import json,sys; print([p['id'] for p in json.load(sys.stdin)['processes'] if p['command'].startswith('gcc ')][0])")
+on 1 "$KRG" migrate "$gid" 2 || fail "krg migrate of gcc waiting for cc1"
+wait $gccrun || fail "gcc moved while waiting for its cc1 failed: $(cat "$W/gcc.out")"
+[ -s "$W/u0.o" ] || fail "gcc moved while waiting for its cc1 wrote no u0.o"
+echo "ok   gcc moved to node 2 while waiting for its cc1 finished the compile"
 echo "PASS"

@@ -11,6 +11,8 @@
 #    P completed, and the objects live on at their backup (node 1 or 2).
 # Then with ipc_backup = off (the default), the same death: a caller
 # blocked there gets EIDRM and nobody hangs (the documented failure mode).
+# Last, backups off, node 3 leaves cleanly (krgadm nodes del) under the
+# same traffic: it hands its objects over, nothing is lost or duplicated.
 PREFIX=ipcbk
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -84,26 +86,37 @@ with open(out, "w") as f:
 print("consumed", n, flush=True)
 PY
 
+# traffic WHAT CMD...: a producer on node 1 and a consumer on node 2 of a
+# queue and a set homed on node 3; CMD (node 3's end) runs once a third of
+# the messages arrived; then everything must have arrived once, in order,
+# and the objects must be served by node 1 or 2.
+traffic() {
+	local what=$1
+	shift
+	rm -f "$W/got"
+	key=$(pick_key)
+	echo "key $key: queue and set homed on node 3"
+	on 2 sh -c "timeout 120 $KRG run -n 2 -- $PY $W/consumer.py $key $N $W/got >$W/cons.out 2>&1; echo \$? >$W/cons.rc" &
+	cons=$!
+	on 1 sh -c "timeout 120 $KRG run -n 1 -- $PY $W/producer.py $key $N >$W/prod.out 2>&1; echo \$? >$W/prod.rc" &
+	prod=$!
+	wait_for 60 "a third of the messages received" sh -c "[ \$(wc -l <$W/got 2>/dev/null || echo 0) -ge $((N / 3)) ]"
+	"$@" >/dev/null
+	echo "node 3: $what after $(wc -l <"$W/got") messages"
+	wait "$prod" "$cons" || true
+	assert_eq "$(cat "$W/prod.rc")" 0 "$what: the producer on node 1 ended well ($(cat "$W/prod.out"))"
+	assert_eq "$(cat "$W/cons.rc")" 0 "$what: the consumer on node 2 ended well ($(cat "$W/cons.out"))"
+	assert_eq "$(cat "$W/got")" "$(seq 1 $N)" "$what: every message received once, in order"
+	h=$(home_of msg "$key")
+	[ "$h" = 1 ] || [ "$h" = 2 ] || fail "$what: the queue lives on at a live node (home: $h)"
+	h=$(home_of sem "$key")
+	[ "$h" = 1 ] || [ "$h" = 2 ] || fail "$what: the set lives on at a live node (home: $h)"
+	assert_eq "$(on 1 "$KRG" ipcs -q --json | $PY -c "import json,sys; print([o['messages'] for o in json.load(sys.stdin) if o['key']==$key])")" "[0]" "$what: the queue is empty at its new home"
+}
+
 echo "== 1. ipc_backup = on: the home dies under traffic"
 up on
-key=$(pick_key)
-echo "key $key: queue and set homed on node 3"
-on 2 sh -c "timeout 120 $KRG run -n 2 -- $PY $W/consumer.py $key $N $W/got >$W/cons.out 2>&1; echo \$? >$W/cons.rc" &
-cons=$!
-on 1 sh -c "timeout 120 $KRG run -n 1 -- $PY $W/producer.py $key $N >$W/prod.out 2>&1; echo \$? >$W/prod.rc" &
-prod=$!
-wait_for 60 "a third of the messages received" sh -c "[ \$(wc -l <$W/got 2>/dev/null || echo 0) -ge $((N / 3)) ]"
-"$ADM" vcluster krgd 3 kill --prefix "$PREFIX" >/dev/null
-echo "node 3's krgd killed after $(wc -l <"$W/got") messages"
-wait "$prod" "$cons" || true
-assert_eq "$(cat "$W/prod.rc")" 0 "the producer on node 1 ended well ($(cat "$W/prod.out"))"
-assert_eq "$(cat "$W/cons.rc")" 0 "the consumer on node 2 ended well ($(cat "$W/cons.out"))"
-assert_eq "$(cat "$W/got")" "$(seq 1 $N)" "every message received once, in order"
-h=$(home_of msg "$key")
-[ "$h" = 1 ] || [ "$h" = 2 ] || fail "the queue lives on at a live node (home: $h)"
-h=$(home_of sem "$key")
-[ "$h" = 1 ] || [ "$h" = 2 ] || fail "the set lives on at a live node (home: $h)"
-assert_eq "$(on 1 "$KRG" ipcs -q --json | $PY -c "import json,sys; print([o['messages'] for o in json.load(sys.stdin) if o['key']==$key])")" "[0]" "the queue is empty at its new home"
+traffic "krgd killed" "$ADM" vcluster krgd 3 kill --prefix "$PREFIX"
 
 echo "== 2. ipc_backup = off: a caller blocked at the dead home gets EIDRM"
 up off
@@ -115,4 +128,8 @@ sleep 1  # the consumer is in msgrcv, parked at node 3
 wait "$cons" || true
 assert_eq "$(cat "$W/cons2.out")" EIDRM "the blocked receiver got EIDRM ($(cat "$W/cons2.rc"))"
 assert_eq "$(home_of msg "$key")" none "the queue is gone with its home"
+
+echo "== 3. ipc_backup = off: the home leaves cleanly under traffic"
+up off
+traffic "left (nodes del)" on 1 krgadm nodes del -n 3
 echo "PASS"

@@ -19,9 +19,15 @@
  *   icpt abi                     the x32 and i386 entry points: ENOSYS
  *   icpt shm-get KEY SIZE        shmget(KEY, SIZE, IPC_CREAT): "shm id N"
  *   icpt shm-stat KEY            shmctl(IPC_STAT): "size N nattch N cpid-is-me Y|N"
- *   icpt shm-at KEY              shmat: "attached", or "errno NAME" */
+ *   icpt shm-at KEY              shmat: "attached", or "errno NAME"
+ *   icpt shm-count KEY N         shmat, wait (10 s at most) until a second
+ *                                shm-count is attached too, then N atomic
+ *                                increments of the segment's first word:
+ *                                "count done"
+ *   icpt shm-read KEY            shmat: "value N" (the first word) */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +209,27 @@ int main(int argc, char **argv)
 			printf("errno %s\n", errno == ENOSYS ? "ENOSYS" : strerror(errno));
 		else
 			printf("attached\n");
+	} else if ((!strcmp(a, "shm-count") && argc == 4) || (!strcmp(a, "shm-read") && argc == 3)) {
+		int id = shmget((key_t)strtol(argv[2], NULL, 0), 0, 0);
+		if (id < 0)
+			return bad("shmget");
+		uint64_t *w = shmat(id, NULL, 0);
+		if (w == (void *)-1)
+			return bad("shmat");
+		if (!strcmp(a, "shm-read")) {
+			printf("value %llu\n", (unsigned long long)__atomic_load_n(&w[0], __ATOMIC_SEQ_CST));
+			return 0;
+		}
+		/* Both attached at once: their increments race on one word. */
+		__atomic_fetch_add(&w[1], 1, __ATOMIC_SEQ_CST);
+		for (int i = 0; i < 10000 && __atomic_load_n(&w[1], __ATOMIC_SEQ_CST) < 2; i++)
+			usleep(1000);
+		if (__atomic_load_n(&w[1], __ATOMIC_SEQ_CST) < 2)
+			return bad("the other shm-count never attached");
+		long n = strtol(argv[3], NULL, 0);
+		for (long i = 0; i < n; i++)
+			__atomic_fetch_add(&w[0], 1, __ATOMIC_SEQ_CST);
+		printf("count done\n");
 	} else if (!strcmp(a, "shm-rm") && argc == 3) {
 		int id = shmget((key_t)strtol(argv[2], NULL, 0), 0, 0);
 		if (id < 0 || shmctl(id, IPC_RMID, NULL) < 0)

@@ -101,14 +101,15 @@ static void transitions(void **state)
 	set_state(c, 2, KRG__CLUSTER__NODE_STATE__NODE_JOINING, NULL, 0);   /* add */
 	set_state(c, 2, KRG__CLUSTER__NODE_STATE__NODE_UP, NULL, 0);        /* up */
 	set_state(c, 2, KRG__CLUSTER__NODE_STATE__NODE_UP, NULL, 0);        /* no change: nothing */
-	set_state(c, 2, KRG__CLUSTER__NODE_STATE__NODE_LEAVING, NULL, 0);   /* no event by itself */
+	set_state(c, 2, KRG__CLUSTER__NODE_STATE__NODE_LEAVING, NULL, 0);   /* leaving */
 	set_state(c, 2, KRG__CLUSTER__NODE_STATE__NODE_DOWN, NULL, 0);      /* down */
 	set_state(c, 2, KRG__CLUSTER__NODE_STATE__NODE_ABSENT, NULL, 0);    /* remove */
-	assert_int_equal(s.n, 4);
+	assert_int_equal(s.n, 5);
 	assert_int_equal(s.ev[0], KRG_NODE_EV_ADD);
 	assert_int_equal(s.ev[1], KRG_NODE_EV_UP);
-	assert_int_equal(s.ev[2], KRG_NODE_EV_DOWN);
-	assert_int_equal(s.ev[3], KRG_NODE_EV_REMOVE);
+	assert_int_equal(s.ev[2], KRG_NODE_EV_LEAVING);
+	assert_int_equal(s.ev[3], KRG_NODE_EV_DOWN);
+	assert_int_equal(s.ev[4], KRG_NODE_EV_REMOVE);
 	assert_int_equal(krg_cluster_epoch(c), 5);  /* every change, not the repeated up */
 	assert_int_equal(krg_cluster_node_state(c, 2), KRG_NODE_ABSENT);
 	done(c);

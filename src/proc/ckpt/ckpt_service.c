@@ -61,10 +61,10 @@
 #include "ipc/intercept.h"
 #include "ipc/intercept_svc.h"
 #include "ipc/ipc_service.h"
-#include "proc/migrate.h"
+#include "proc/table.h"
 #include "proc/procid.h"
 #include "proc/schedsvc.h"
-#include "proc/table/table-int.h"
+#include "lib/procfs.h"
 #include "proc/ckpt/ckpt_msg.h"
 #include "proto/ckptsvc.pb-c.h"
 
@@ -1024,7 +1024,7 @@ static size_t app_procs(struct krg_ckptsvc *c, pid_t root, uint64_t **out)
 	while (v && dir && (e = readdir(dir))) {
 		char *end;
 		long p = strtol(e->d_name, &end, 10);
-		if (*end || p <= 0 || (p != root && !table_is_descendant((pid_t)p, root)))
+		if (*end || p <= 0 || (p != root && !procfs_is_descendant((pid_t)p, root)))
 			continue;
 		if (n == cap) {
 			uint64_t *nv = realloc(v, (cap *= 2) * sizeof(*v));
@@ -1033,7 +1033,7 @@ static size_t app_procs(struct krg_ckptsvc *c, pid_t root, uint64_t **out)
 			v = nv;
 		}
 		uint32_t hid, home;
-		v[n++] = krg_mig_proc_kind((pid_t)p, &hid, &home) == 1 ? hid : krg_procid_make(c->self, (uint32_t)p);
+		v[n++] = krg_proc_table_kind(c->s->table, (pid_t)p, &hid, &home) == KRG_PROC_MIGRANT ? hid : krg_procid_make(c->self, (uint32_t)p);
 	}
 	if (dir)
 		closedir(dir);
@@ -1081,16 +1081,16 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 		return -ESRCH;
 	if (d->has_kill_signal && (d->kill_signal < 1 || d->kill_signal > 64))
 		return -EINVAL;
-	if (d->app && table_is_descendant((pid_t)pid, c->krgd))
+	if (d->app && procfs_is_descendant((pid_t)pid, c->krgd))
 		pid = (uint32_t)app_root((pid_t)pid, c->krgd);
 	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
 	if (pfd < 0 && errno != ENOSYS)
 		return -ESRCH;
 	_cleanup_close_ int fd = pfd;
-	if (!table_is_descendant((pid_t)pid, c->krgd))
+	if (!procfs_is_descendant((pid_t)pid, c->krgd))
 		return -ESRCH; /* not a krg process */
 	uid_t ruid, suid;
-	if (table_proc_uids((pid_t)pid, &ruid, &suid) < 0)
+	if (procfs_uids((pid_t)pid, &ruid, &suid) < 0)
 		return -ESRCH;
 	if (uid != 0 && uid != ruid && uid != suid)
 		return -EPERM;
@@ -1358,7 +1358,8 @@ static void log_removed(const char *path, uint64_t bytes, void *data)
 	log_info("checkpoint service: removed %s (%" PRIu64 " bytes), half-written by a krgd or krg that died", path, bytes);
 }
 
-int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *err, size_t errlen)
+/* Its start hook (lib/service.h): *out its state. */
+static int ckptsvc_start(struct krg_services *s, void **out, char *err, size_t errlen)
 {
 	struct krg_ckptsvc *c = &the_svc;
 	static bool registered;
@@ -1392,8 +1393,9 @@ int krg_ckptsvc_start(struct krg_services *s, struct krg_ckptsvc **out, char *er
 	return 0;
 }
 
-void krg_ckptsvc_stop(struct krg_ckptsvc *c)
+static void ckptsvc_stop(void *state)
 {
+	struct krg_ckptsvc *c = state;
 	if (!c || !c->running)
 		return;
 	c->running = false;
@@ -1413,3 +1415,15 @@ void krg_ckptsvc_stop(struct krg_ckptsvc *c)
 		uv_close((uv_handle_t *)&j->pipe, job_closed);
 	}
 }
+
+const struct krg_service krg_service_ckpt = {
+	.name = "ckpt",
+	/* the table's process kinds, capabilities, the IPC objects an
+	 * application made, interception of a restarted application; exec
+	 * reaps what a restart adopts */
+	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", NULL },
+	.start = ckptsvc_start,
+	.stop = ckptsvc_stop,
+	.msg_types = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.recv", "ckpt.file", NULL },
+	.api_cmds = (const char *const[]){ "ckpt.dump", "ckpt.restart", NULL },
+};

@@ -227,19 +227,25 @@ static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
 	back_peer_lost(e, peer);
 }
 
-static void node_cb(struct krg_cluster *c, uint32_t node, enum krg_node_event ev, uint64_t epoch, void *data)
+/* Down or removed: its streams end. */
+static void node_gone(void *state, uint32_t node, uint64_t epoch)
 {
-	struct krg_exec *e = &the_exec;
+	struct krg_exec *e = state;
 	if (!e->running || node == e->self)
 		return;
-	/* A node evicted cleanly (`nodes del`, docs/reconfiguration.md) still
-	 * runs krgd: the streams of processes started there go on. */
-	if (ev == KRG_NODE_EV_REMOVE && krg_net_peer_up(e->s->net, node))
+	front_node_lost(e, node, "the cluster marked down");
+	back_peer_lost(e, node);
+}
+
+/* Removed: as down, unless it was evicted cleanly (`nodes del`,
+ * docs/reconfiguration.md) and still runs krgd: the streams of processes
+ * started there go on. */
+static void node_removed(void *state, uint32_t node, uint64_t epoch)
+{
+	struct krg_exec *e = state;
+	if (krg_net_peer_up(e->s->net, node))
 		return;
-	if (ev == KRG_NODE_EV_DOWN || ev == KRG_NODE_EV_REMOVE) {
-		front_node_lost(e, node, "the cluster marked down");
-		back_peer_lost(e, node);
-	}
+	node_gone(state, node, epoch);
 }
 
 static void sigchld_cb(uv_signal_t *h, int sig)
@@ -253,7 +259,8 @@ static void handle_closed(uv_handle_t *h)
 	e->open_handles--;
 }
 
-int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, size_t errlen)
+/* Its start hook (lib/service.h): *out its state. */
+static int exec_start(struct krg_services *s, void **out, char *err, size_t errlen)
 {
 	struct krg_exec *e = &the_exec;
 	static bool registered;
@@ -286,8 +293,6 @@ int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, siz
 			}
 		}
 		krg_net_on_peer(s->net, peer_cb, e);
-		if (s->cluster)
-			krg_cluster_on_node(s->cluster, node_cb, e);
 		registered = true;
 	}
 	front_register(e);
@@ -298,8 +303,9 @@ int krg_exec_start(struct krg_services *s, struct krg_exec **out, char *err, siz
 	return 0;
 }
 
-void krg_exec_stop(struct krg_exec *e)
+static void exec_stop(void *state)
 {
+	struct krg_exec *e = state;
 	if (!e || !e->running)
 		return;
 	e->stopping = true;
@@ -324,3 +330,15 @@ void krg_exec_stop(struct krg_exec *e)
 	uv_close((uv_handle_t *)&e->watch, handle_closed);
 	uv_close((uv_handle_t *)&e->sigchld, handle_closed);
 }
+
+const struct krg_service krg_service_exec = {
+	.name = "exec",
+	/* placement (--auto), the file view and IPC interception of what it starts */
+	.needs = (const char *const[]){ "fsview", "sched", "ipc-intercept", NULL },
+	.start = exec_start,
+	.stop = exec_stop,
+	.node_down = node_gone,
+	.node_remove = node_removed,
+	.msg_types = (const char *const[]){ "proc.spawn", "proc.data", "proc.exit", "proc.ctl", NULL },
+	.api_cmds = (const char *const[]){ "proc.run", NULL },
+};

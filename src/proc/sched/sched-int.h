@@ -8,6 +8,7 @@
 #include <uv.h>
 #include "krg/sched_policy.h"
 #include "proc/schedsvc.h"
+#include "proc/table.h"
 
 #define SCHED_MAX_POLICIES 16
 #define SCHED_MAX_PROCS 512
@@ -57,7 +58,9 @@ struct sched_probes {
 
 /* Sample the probes (all processes of this pid namespace; per-process
  * figures for the descendants of krgd). */
-int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self);
+struct krg_proc_table;
+/* t: the process table, which knows what each process is (its kind hook). */
+int sched_probe_sample(struct sched_probes *p, const struct krg_proc_table *t, pid_t krgd, uint32_t self);
 void sched_probes_free(struct sched_probes *p);
 
 /* plugin_file.c: open PATH for loading as a plugin, after checking that
@@ -90,3 +93,10 @@ void sched_exec_free(struct sched_exec *x);
  * exec goes on, and moved. */
 bool sched_exec_hook(struct sched_exec *x, pid_t tid, uint64_t path);
 void sched_exec_stats(const struct sched_exec *x, uint64_t *placed, uint64_t *failed);
+
+/* Through the hooks the migration service registered (sched_service.c):
+ * start moving id to node `to` (krg_sched_mover_fn), and what process
+ * pid is to the process table (a migrant, krgd's machinery, ordinary). */
+int sched_move(struct krg_sched *sc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data, char *err,
+	       size_t errlen);
+enum krg_proc_kind sched_proc_kind(struct krg_sched *sc, pid_t pid, uint32_t *id, uint32_t *home);

@@ -32,7 +32,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "lib/log.h"
-#include "proc/migrate.h"
+#include "proc/table.h"
 #include "proc/procid.h"
 #include "proc/sched/sched-int.h"
 
@@ -217,7 +217,7 @@ static void tick(uv_timer_t *t)
 		}
 		char err[256];
 		hold(e->pid, true);
-		int r = krg_migsvc_move(e->id, e->node, moved, (void *)(intptr_t)e->pid, err, sizeof(err));
+		int r = sched_move(x->sc, e->id, e->node, moved, (void *)(intptr_t)e->pid, err, sizeof(err));
 		sched_distant_placed(x->sc, e->id, e->node, r == 0);
 		if (r < 0) {
 			hold(e->pid, false);
@@ -238,7 +238,7 @@ bool sched_exec_hook(struct sched_exec *x, pid_t tid, uint64_t path)
 	int threads = 0;
 	uint32_t id, home;
 	if (!x || x->n == EXEC_MAX || status_of(tid, &tgid, &ppid, &threads) < 0 || tgid != tid || threads != 1 ||
-	    krg_mig_proc_kind(tid, &id, &home) != 0)
+	    sched_proc_kind(x->sc, tid, &id, &home) != KRG_PROC_ORDINARY)
 		return false;
 	for (size_t i = 0; i < x->n; i++)
 		if (x->p[i].pid == tid)

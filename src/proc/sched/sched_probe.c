@@ -2,7 +2,7 @@
  * between two periods), size (RSS) and I/O rate (rchar/wchar of
  * /proc/PID/io), and the node's CPU use and I/O load (the sums over every
  * process of its pid namespace). The process list comes from the process
- * table's scan (table_scan); node capacity, load and memory from its load
+ * table's scan (procfs_scan); node capacity, load and memory from its load
  * cache (krg_proc_table_node), not sampled twice. */
 #include <errno.h>
 #include <stdio.h>
@@ -11,10 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 #include "lib/macro.h"
-#include "proc/migrate.h"
+#include "proc/table.h"
 #include "proc/procid.h"
 #include "proc/sched/sched-int.h"
-#include "proc/table/table-int.h"
+#include "lib/procfs.h"
 
 static uint64_t mono_ms(void)
 {
@@ -66,18 +66,18 @@ static int cmp_pid(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self)
+int sched_probe_sample(struct sched_probes *p, const struct krg_proc_table *t, pid_t krgd, uint32_t self)
 {
 	_cleanup_free_ struct proc_info *v = NULL;
 	size_t n = 0;
-	int r = table_scan(krgd, &v, &n);
+	int r = procfs_scan(krgd, &v, &n);
 	if (r < 0)
 		return r;
 	uint64_t now = mono_ms();
 	double dt = p->t_ms && now > p->t_ms ? (double)(now - p->t_ms) / 1000.0 : 0;
-	long tck = table_clk_tck();
+	long tck = procfs_clk_tck();
 	uint64_t up_ms = 0;
-	table_uptime_ms(&up_ms);
+	procfs_uptime_ms(&up_ms);
 	long page_kb = sysconf(_SC_PAGESIZE) / 1024;
 	struct sched_proc_probe *out = calloc(n ? n : 1, sizeof(*out));
 	if (!out)
@@ -95,10 +95,10 @@ int sched_probe_sample(struct sched_probes *p, pid_t krgd, uint32_t self)
 		/* A migrant here keeps its id; deputies, holders and workers
 		 * are krgd's machinery, not processes to schedule. */
 		uint32_t id = krg_procid_make(self, (uint32_t)v[i].pid), hid, home;
-		int kind = krg_mig_proc_kind(v[i].pid, &hid, &home);
-		if (kind == 2)
+		enum krg_proc_kind kind = krg_proc_table_kind(t, v[i].pid, &hid, &home);
+		if (kind == KRG_PROC_HIDDEN)
 			continue;
-		if (kind == 1)
+		if (kind == KRG_PROC_MIGRANT)
 			id = hid;
 		struct sched_proc_probe *q = &out[k++];
 		q->pid = v[i].pid;

@@ -1,7 +1,7 @@
 /* table_service.c — the process table and node load service.
  *
  * Map of this file:
- *   node load     a 1 s timer samples this node (table_node.c) and sends a
+ *   node load     a 1 s timer samples this node (lib/procfs_node.c) and sends a
  *                 NodeLoad "node.load" to every linked peer; "node.load"
  *                 from peers fills the cache (Kerrighed's remote load
  *                 cache); krg_proc_table_node() gives it to the scheduler
@@ -33,10 +33,9 @@
 #include "lib/macro.h"
 #include "lib/nodelist.h"
 #include "net/net.h"
-#include "proc/migrate.h"
 #include "proc/procid.h"
 #include "proc/table.h"
-#include "proc/table/table-int.h"
+#include "lib/procfs.h"
 #include "proc/table/table_msg.h"
 #include "proto/node.pb-c.h"
 
@@ -62,6 +61,8 @@ struct krg_proc_table {
 	bool have_probes;           /* the scheduler gave io_kbps and cpu_used */
 	double io_kbps, cpu_used;
 	struct krg_proc_table *next_stopped;
+	krg_proc_kind_fn kind_fn;   /* what a process is (the migration service's; NULL: all ordinary) */
+	void *kind_data;
 };
 
 /* net and api have no unregister: a stopped table stays allocated (and
@@ -82,11 +83,11 @@ static void sample_self(struct krg_proc_table *t)
 	struct node_sample ns;
 	_cleanup_free_ struct proc_info *v = NULL;
 	size_t n = 0, krg = 0, runnable = 0;
-	if (table_sample_node(&ns) < 0) {
+	if (procfs_sample_node(&ns) < 0) {
 		log_warn("cannot sample node load");
 		return;
 	}
-	if (table_scan(t->krgd, &v, &n) == 0)
+	if (procfs_scan(t->krgd, &v, &n) == 0)
 		for (size_t i = 0; i < n; i++) {
 			krg += v[i].krg;
 			runnable += v[i].state == 'R' && v[i].pid != t->krgd; /* not us, sampling */
@@ -284,12 +285,12 @@ static int list_local(struct krg_proc_table *t, uid_t uid, bool all, struct plis
 {
 	_cleanup_free_ struct proc_info *v = NULL;
 	size_t n = 0;
-	int r = table_scan(t->krgd, &v, &n);
+	int r = procfs_scan(t->krgd, &v, &n);
 	if (r < 0)
 		return r;
 	uint64_t up_ms = 0, now = unix_ms();
-	table_uptime_ms(&up_ms);
-	long tck = table_clk_tck();
+	procfs_uptime_ms(&up_ms);
+	long tck = procfs_clk_tck();
 	_cleanup_free_ char *cmd = malloc(CMD_MAX);
 	if (!cmd)
 		return -ENOMEM;
@@ -297,21 +298,21 @@ static int list_local(struct krg_proc_table *t, uid_t uid, bool all, struct plis
 	for (size_t i = 0; i < n; i++) {
 		const struct proc_info *pi = &v[i];
 		uid_t ruid, suid;
-		if (!pi->krg || table_proc_uids(pi->pid, &ruid, &suid) < 0)
+		if (!pi->krg || procfs_uids(pi->pid, &ruid, &suid) < 0)
 			continue;
 		/* Migration: a migrant here is listed under its own id and home;
 		 * deputies (listed where their migrant runs), holders and
 		 * workers are not. */
 		uint32_t mig_id = 0, mig_home = 0;
-		int kind = krg_mig_proc_kind(pi->pid, &mig_id, &mig_home);
-		if (kind == 2)
+		enum krg_proc_kind kind = krg_proc_table_kind(t, pi->pid, &mig_id, &mig_home);
+		if (kind == KRG_PROC_HIDDEN)
 			continue;
 		if (!all && ruid != uid)
 			continue;
 		bool visible = uid == 0 || uid == ruid;
 		char user[64], state[2] = { pi->state, 0 };
 		user_name(ruid, user, sizeof(user));
-		if (!visible || table_proc_cmdline(pi->pid, cmd, CMD_MAX) <= 0)
+		if (!visible || procfs_cmdline(pi->pid, cmd, CMD_MAX) <= 0)
 			snprintf(cmd, CMD_MAX, "[%s]", pi->comm);
 		if (pl.n == pl.cap) {
 			size_t nc = pl.cap ? pl.cap * 2 : 32;
@@ -331,10 +332,10 @@ static int list_local(struct krg_proc_table *t, uid_t uid, bool all, struct plis
 		p->command = strdup(cmd);
 		if (!p->user || !p->state || !p->command)
 			goto oom;
-		p->home = kind == 1 ? mig_home : t->self;
+		p->home = kind == KRG_PROC_MIGRANT ? mig_home : t->self;
 		p->node = t->self;
 		p->pid = (uint32_t)pi->pid;
-		p->id = kind == 1 ? mig_id : krg_procid_make(t->self, (uint32_t)pi->pid);
+		p->id = kind == KRG_PROC_MIGRANT ? mig_id : krg_procid_make(t->self, (uint32_t)pi->pid);
 		p->ppid = (uint32_t)(pi->ppid > 0 ? pi->ppid : 0);
 		p->uid = (uint32_t)ruid;
 		p->cpu_ms = pi->cpu_ticks * 1000 / (uint64_t)tck;
@@ -575,10 +576,10 @@ static int kill_local(struct krg_proc_table *t, uint32_t pid, int sig, uid_t uid
 	if (pfd < 0 && errno != ENOSYS)
 		return -ESRCH;
 	_cleanup_close_ int fd = pfd;
-	if (!table_is_descendant((pid_t)pid, t->krgd))
+	if (!procfs_is_descendant((pid_t)pid, t->krgd))
 		return -ESRCH; /* other processes of the node are none of krg's business */
 	uid_t ruid, suid;
-	int r = table_proc_uids((pid_t)pid, &ruid, &suid);
+	int r = procfs_uids((pid_t)pid, &ruid, &suid);
 	if (r < 0)
 		return -ESRCH;
 	if (uid != 0 && uid != ruid && uid != suid)
@@ -669,9 +670,23 @@ static void on_api_kill(struct krg_api_call *call, void *data)
 		krg_api_reply(call, r, kill_error(r), NULL, 0);
 }
 
+/* ---- the kind hook ---- */
+
+void krg_proc_table_set_kind(struct krg_proc_table *t, krg_proc_kind_fn fn, void *data)
+{
+	t->kind_fn = fn;
+	t->kind_data = data;
+}
+
+enum krg_proc_kind krg_proc_table_kind(const struct krg_proc_table *t, pid_t pid, uint32_t *id, uint32_t *home)
+{
+	return t && t->kind_fn ? t->kind_fn(t->kind_data, pid, id, home) : KRG_PROC_ORDINARY;
+}
+
 /* ---- service ---- */
 
-int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, char *err, size_t errlen)
+/* Its start hook (lib/service.h): *out its state. */
+static int table_start(struct krg_services *s, void **out, char *err, size_t errlen)
 {
 	struct krg_proc_table *t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -698,13 +713,15 @@ int krg_proc_table_start(struct krg_services *s, struct krg_proc_table **out, ch
 	uv_timer_init(s->loop, &t->timer);
 	t->timer.data = t;
 	uv_timer_start(&t->timer, load_timer_cb, 0, LOAD_PERIOD_MS);
-	log_info("process table: node load every %u ms, capacity %.2f cpus", LOAD_PERIOD_MS, table_cgroup_cpus());
+	s->table = t;
+	log_info("process table: node load every %u ms, capacity %.2f cpus", LOAD_PERIOD_MS, procfs_cgroup_cpus());
 	*out = t;
 	return 0;
 }
 
-void krg_proc_table_stop(struct krg_proc_table *t)
+static void table_stop(void *state)
 {
+	struct krg_proc_table *t = state;
 	if (!t || t->stopped)
 		return;
 	t->stopped = true;
@@ -713,3 +730,11 @@ void krg_proc_table_stop(struct krg_proc_table *t)
 	t->next_stopped = stopped_tables;
 	stopped_tables = t;
 }
+
+const struct krg_service krg_service_table = {
+	.name = "table",
+	.start = table_start,
+	.stop = table_stop,
+	.msg_types = (const char *const[]){ "node.load", "proc.list", "proc.kill", NULL },
+	.api_cmds = (const char *const[]){ "proc.list", "proc.kill", "node.stats", NULL },
+};

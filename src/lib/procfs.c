@@ -1,4 +1,4 @@
-/* table_proc.c — reading processes from /proc: the krg processes of a node
+/* procfs.c — reading processes from /proc: the krg processes of a node
  * are the descendants of its krgd, found from the ppid links at the time
  * of the request (no cached table to go stale). */
 #include <ctype.h>
@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "lib/fileio.h"
 #include "lib/macro.h"
-#include "proc/table/table-int.h"
+#include "lib/procfs.h"
 
 /* Parse /proc/PID/stat. comm may hold spaces and ')' so the fields start
  * after the last ')'. */
@@ -65,7 +65,7 @@ static struct proc_info *find(struct proc_info *v, size_t n, pid_t pid)
 	return bsearch(&key, v, n, sizeof(*v), cmp_pid);
 }
 
-int table_scan(pid_t root, struct proc_info **out, size_t *n_out)
+int procfs_scan(pid_t root, struct proc_info **out, size_t *n_out)
 {
 	DIR *d = opendir("/proc");
 	if (!d)
@@ -137,7 +137,7 @@ int table_scan(pid_t root, struct proc_info **out, size_t *n_out)
 	return 0;
 }
 
-bool table_is_descendant(pid_t pid, pid_t root)
+bool procfs_is_descendant(pid_t pid, pid_t root)
 {
 	struct proc_info p;
 	if (pid == root)
@@ -152,7 +152,7 @@ bool table_is_descendant(pid_t pid, pid_t root)
 	return false;
 }
 
-int table_proc_uids(pid_t pid, uid_t *ruid, uid_t *suid)
+int procfs_uids(pid_t pid, uid_t *ruid, uid_t *suid)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -168,7 +168,7 @@ int table_proc_uids(pid_t pid, uid_t *ruid, uid_t *suid)
 	return 0;
 }
 
-int table_proc_cmdline(pid_t pid, char *buf, size_t len)
+int procfs_cmdline(pid_t pid, char *buf, size_t len)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
@@ -204,13 +204,13 @@ int table_proc_cmdline(pid_t pid, char *buf, size_t len)
 	return (int)n;
 }
 
-long table_clk_tck(void)
+long procfs_clk_tck(void)
 {
 	long t = sysconf(_SC_CLK_TCK);
 	return t > 0 ? t : 100;
 }
 
-int table_uptime_ms(uint64_t *ms)
+int procfs_uptime_ms(uint64_t *ms)
 {
 	char buf[128];
 	ssize_t n = krg_read_small("/proc/uptime", buf, sizeof(buf));

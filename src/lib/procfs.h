@@ -1,6 +1,6 @@
-/* table-int.h — private to src/proc/table: what the service reads from
- * /proc and the cgroup files of its own node. Nothing here talks to the
- * network; table_service.c does. */
+/* procfs.h — what krgd's services read from /proc and the cgroup files of
+ * their own node (procfs.c: processes; procfs_node.c: node figures).
+ * Nothing here talks to the network. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,14 +22,14 @@ struct proc_info {
 
 /* Every process of this pid namespace; krg set on the descendants of root
  * (root itself excluded). *out malloc'd (may be NULL with *n == 0). */
-int table_scan(pid_t root, struct proc_info **out, size_t *n);
+int procfs_scan(pid_t root, struct proc_info **out, size_t *n);
 /* Whether pid is a descendant of root right now (walks /proc ppid links). */
-bool table_is_descendant(pid_t pid, pid_t root);
+bool procfs_is_descendant(pid_t pid, pid_t root);
 /* Real and saved uid from /proc/PID/status; -ESRCH if gone. */
-int table_proc_uids(pid_t pid, uid_t *ruid, uid_t *suid);
+int procfs_uids(pid_t pid, uid_t *ruid, uid_t *suid);
 /* argv joined by spaces (at most len-1 bytes); 0 if empty (kernel thread,
  * zombie) or -errno. */
-int table_proc_cmdline(pid_t pid, char *buf, size_t len);
+int procfs_cmdline(pid_t pid, char *buf, size_t len);
 
 /* Node figures. */
 struct node_sample {
@@ -40,9 +40,9 @@ struct node_sample {
 /* CPU capacity from this process's cgroup CPU quota (v1 cfs or v2
  * cpu.max; the smallest along the path to the hierarchy's root), else the
  * number of online CPUs; never more than the online CPUs. */
-double table_cgroup_cpus(void);
-int table_sample_node(struct node_sample *s);
+double procfs_cgroup_cpus(void);
+int procfs_sample_node(struct node_sample *s);
 
 /* System clock facts for %cpu and start times. */
-long table_clk_tck(void);
-int table_uptime_ms(uint64_t *ms);
+long procfs_clk_tck(void);
+int procfs_uptime_ms(uint64_t *ms);

@@ -1,4 +1,4 @@
-/* table_node.c — this node's capacity and load as it sees them: CPU quota
+/* procfs_node.c — this node's capacity and load as it sees them: CPU quota
  * of its own cgroup (the vcluster plays a node's CPUs that way, and so do
  * containers), /proc/loadavg, /proc/meminfo capped by a cgroup memory
  * limit.
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "lib/macro.h"
-#include "proc/table/table-int.h"
+#include "lib/procfs.h"
 
 static bool has_token(const char *list, const char *tok)
 {
@@ -106,7 +106,7 @@ static bool cg_up(char *dir, const char *mnt)
 	return true;
 }
 
-double table_cgroup_cpus(void)
+double procfs_cgroup_cpus(void)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	double best = online > 0 ? (double)online : 1.0;
@@ -161,10 +161,10 @@ static int cg_memory(uint64_t *limit, uint64_t *usage)
 	return 0;
 }
 
-int table_sample_node(struct node_sample *s)
+int procfs_sample_node(struct node_sample *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->cpus = table_cgroup_cpus();
+	s->cpus = procfs_cgroup_cpus();
 	_cleanup_fclose_ FILE *f = fopen("/proc/loadavg", "re");
 	if (!f || fscanf(f, "%lf %lf %lf", &s->load1, &s->load5, &s->load15) != 3)
 		return -EIO;

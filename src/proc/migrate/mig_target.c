@@ -1,0 +1,364 @@
+/* mig_target.c — a part of krgd's migration service (migsvc-int.h). */
+#include "proc/migrate/migsvc-int.h"
+
+/* ---- holders (host) ---- */
+
+/* Copies that left this node for another (their migration committed),
+ * remembered a while after their holder is gone: the IPC service must not
+ * take the end of such a copy for the process's exit (krg_mig_moved_on). */
+#define DEPARTED_MAX 64
+#define DEPARTED_MS 10000
+static struct {
+	pid_t pid;
+	uint64_t at;
+} departed[DEPARTED_MAX];
+static unsigned departed_next;
+
+bool krg_mig_moved_on(pid_t pid)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (!m->running || pid <= 0)
+		return false;
+	for (struct hold *h = m->holds; h; h = h->next)
+		if (h->pid == pid && h->moved_on)
+			return true;
+	uint64_t now = uv_now(m->s->loop);
+	for (unsigned i = 0; i < DEPARTED_MAX; i++)
+		if (departed[i].pid == pid && now - departed[i].at < DEPARTED_MS) {
+			departed[i].pid = 0; /* one end per departure: a reused pid is not caught */
+			return true;
+		}
+	return false;
+}
+
+void mig_hold_free(struct hold *h)
+{
+	if (h->moved_on && h->pid > 0) {
+		departed[departed_next].pid = h->pid;
+		departed[departed_next].at = uv_now(the_mig.s->loop);
+		departed_next = (departed_next + 1) % DEPARTED_MAX;
+	}
+	for (struct hold **p = &the_mig.holds; *p; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	if (h->c) {
+		h->c->owner = NULL;
+		mig_conn_close(h->c);
+	}
+	if (h->mv)
+		h->mv->h = NULL; /* its move may outlive it (the migrant ended meanwhile) */
+	free(h);
+}
+
+/* ---- target: receive the image, start the holder ---- */
+
+static void rx_closed(uv_handle_t *h)
+{
+	struct rx *x = h->data;
+	if (x->recv)
+		krg__mig__recv__free_unpacked(x->recv, NULL);
+	free(x);
+}
+
+void mig_rx_free(struct rx *x, bool rm)
+{
+	for (struct rx **p = &the_mig.rxs; *p; p = &(*p)->next)
+		if (*p == x) {
+			*p = x->next;
+			break;
+		}
+	if (rm)
+		mig_rm_rf(x->dir);
+	uv_timer_stop(&x->timer);
+	uv_close((uv_handle_t *)&x->timer, rx_closed);
+}
+
+static void rx_fail(struct rx *x, const char *text)
+{
+	x->failed = true;
+	log_warn("migrate: receiving from node %u: %s", x->from, text);
+	if (x->has_req) {
+		struct origin o = { .from = x->from, .req_id = x->req_id };
+		mig_answer(o, -EIO, text, the_mig.self, 0, x->recv ? x->recv->id : 0);
+		x->has_req = false;
+		mig_rx_free(x, true);
+	}
+}
+
+static void rx_idle(uv_timer_t *t)
+{
+	struct rx *x = t->data;
+	bool answered_here = x->has_req; /* rx_fail answers and frees it then */
+	if (!x->failed)
+		rx_fail(x, "the transfer stalled");
+	else if (answered_here)
+		rx_fail(x, "the transfer failed");
+	if (!answered_here)
+		mig_rx_free(x, true);
+}
+
+static void rx_try_start(struct rx *x)
+{
+	struct krg_migsvc *m = &the_mig;
+	if (x->failed || !x->ended || !x->has_req)
+		return;
+	const Krg__Mig__Recv *q = x->recv;
+	struct origin o = { .from = x->from, .req_id = x->req_id };
+	x->has_req = false;
+	if (mig_hold_by_id(q->id)) {
+		mig_answer(o, -EEXIST, "the process runs here already", m->self, 0, q->id);
+		mig_rx_free(x, true);
+		return;
+	}
+	struct mig_hold hd = { .id = q->id, .uid = q->uid, .gid = q->gid };
+	snprintf(hd.dir, sizeof(hd.dir), "%s", x->dir);
+	for (size_t i = 0; i < q->n_proxies && hd.n < MIG_MAX_PROXIES; i++) {
+		const Krg__Mig__Proxy *x = q->proxies[i];
+		hd.num[hd.n] = (int)x->fd;
+		hd.tty[hd.n] = x->has_tty && x->tty;
+		if (hd.tty[hd.n] && x->has_rows && x->has_cols && x->rows < 65536 && x->cols < 65536)
+			hd.rows = x->rows, hd.cols = x->cols;
+		hd.stype[hd.n] = x->has_sock_type && (x->sock_type == SOCK_STREAM || x->sock_type == SOCK_DGRAM ||
+						      x->sock_type == SOCK_SEQPACKET) ? (int)x->sock_type : 0;
+		hd.reads[hd.n++] = x->reads;
+	}
+	snprintf(hd.ghost, sizeof(hd.ghost), "%s", m->ghost);
+	for (size_t i = 0; i < q->n_kids && hd.nkids < MIG_MAX_KIDS; i++) {
+		const Krg__Mig__Kid *k = q->kids[i];
+		if (!k->pid || !k->as || k->pid > INT32_MAX || k->as > INT32_MAX)
+			continue;
+		hd.kid_home[hd.nkids] = (pid_t)k->pid;
+		hd.kid_as[hd.nkids] = (pid_t)k->as;
+		if ((hd.kid_ids[hd.nkids] = k->has_uid && k->has_suid && k->has_gid))
+			hd.kid_uid[hd.nkids] = k->uid, hd.kid_suid[hd.nkids] = k->suid, hd.kid_gid[hd.nkids] = k->gid;
+		hd.kid_stop[hd.nkids] = k->has_stop_signal && k->stop_signal >= 1 && k->stop_signal <= 64 ? (int)k->stop_signal : 0;
+		snprintf(hd.kid_comm[hd.nkids++], sizeof(hd.kid_comm[0]), "%s", k->comm ? k->comm : "");
+	}
+	int sv[2];
+	struct hold *h = calloc(1, sizeof(*h));
+	if (!h || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(h);
+		mig_answer(o, -ENOMEM, "cannot start the holder", m->self, 0, q->id);
+		mig_rx_free(x, true);
+		return;
+	}
+	/* A migrant with krg's IPC filter gets it back here, its listener
+	 * ours (docs/ipc.md). */
+	/* Restored in the file view of the node whose files it saw. */
+	hd.fsns = krg_fsview_ns(m->s->fsview, q->has_view_home ? q->view_home : krg_procid_home(q->id), q->uid, q->gid);
+	if (hd.fsns < 0 && hd.fsns != -ENOENT) {
+		char why[160];
+		snprintf(why, sizeof(why), "cannot show node %u's files on node %u: %s",
+			 q->has_view_home ? q->view_home : krg_procid_home(q->id), m->self, strerror(-hd.fsns));
+		close(sv[0]);
+		close(sv[1]);
+		free(h);
+		mig_answer(o, -EIO, why, m->self, 0, q->id);
+		mig_rx_free(x, true);
+		return;
+	}
+	hd.isock = -1;
+	if (m->s->intercept && krg_intercept_channel(m->s->intercept, &hd.isock) < 0)
+		hd.isock = -1;
+	pid_t krgd = getpid();
+	/* The holder is the migrant's parent: with its parent's pid at home,
+	 * the migrant's getppid() is unchanged. Free unless that parent runs
+	 * here (back home) or another holder has it (a sibling migrant): then
+	 * any pid. */
+	pid_t want = q->has_ppid && q->ppid > 1 && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
+	char ppath[32];
+	snprintf(ppath, sizeof(ppath), "/proc/%d", (int)want);
+	if (want && access(ppath, F_OK) == 0)
+		want = 0;
+	pid_t pid = want ? krg_pidrange_fork_as(want) : fork();
+	if (pid == 0) {
+		close(sv[0]);
+		/* Dies with krgd, and its migrant with it (holder.c): a socket's
+		 * end-of-file would come only once every process that inherited
+		 * our end closed it. Checked after: krgd may be gone already. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != krgd)
+			_exit(1);
+		if (hd.fsns >= 0 && krg_fsview_enter(hd.fsns) < 0)
+			_exit(1);
+		mig_holder_main(sv[1], &hd);
+	}
+	close(sv[1]);
+	if (hd.fsns >= 0)
+		close(hd.fsns);
+	if (hd.isock >= 0)
+		close(hd.isock);
+	if (pid < 0) {
+		close(sv[0]);
+		free(h);
+		mig_answer(o, -EAGAIN, "cannot fork the holder", m->self, 0, q->id);
+		mig_rx_free(x, true);
+		return;
+	}
+	h->id = q->id;
+	h->home = krg_procid_home(q->id);
+	h->wpid = pid;
+	h->ppid = q->has_ppid && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
+	if (want && pid != want)
+		log_info("migrate: pid %d is taken here: %u's getppid() will be %d", (int)want, q->id, (int)pid);
+	h->o = o;
+	h->has_req = true;
+	h->notify_fd = q->has_notify_fd ? q->notify_fd : 0;
+	h->np = hd.n;
+	memcpy(h->num, hd.num, sizeof(h->num));
+	memcpy(h->reads, hd.reads, sizeof(h->reads));
+	memcpy(h->tty, hd.tty, sizeof(h->tty));
+	memcpy(h->stype, hd.stype, sizeof(h->stype));
+	h->nkids = hd.nkids;
+	for (size_t i = 0; i < hd.nkids; i++) {
+		h->kids[i] = (struct kid){ .home = hd.kid_home[i], .as = hd.kid_as[i], .has_ids = hd.kid_ids[i],
+					   .uid = hd.kid_uid[i], .suid = hd.kid_suid[i], .gid = hd.kid_gid[i] };
+		snprintf(h->kids[i].comm, sizeof(h->kids[i].comm), "%s", hd.kid_comm[i]);
+	}
+	h->c = mig_conn_new(sv[0], CK_HOLDER, h);
+	h->next = m->holds;
+	m->holds = h;
+	log_info("migrate: received %u (%llu bytes) from node %u, restoring", q->id, (unsigned long long)x->total,
+		 x->from);
+	mig_rx_free(x, false); /* the holder removes the image once restored */
+}
+
+static bool name_ok(const char *n)
+{
+	return n[0] && strcmp(n, ".") && strcmp(n, "..") && !strchr(n, '/');
+}
+
+static struct rx *rx_get(uint32_t from, uint64_t xfer)
+{
+	struct krg_migsvc *m = &the_mig;
+	for (struct rx *x = m->rxs; x; x = x->next)
+		if (x->from == from && x->xfer == xfer)
+			return x;
+	struct rx *x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->from = from;
+	x->xfer = xfer;
+	uv_timer_init(m->s->loop, &x->timer);
+	x->timer.data = x;
+	x->next = m->rxs;
+	m->rxs = x;
+	mkdir("/run/krg", 0755);
+	mkdir(IMG_IN, 0700);
+	snprintf(x->dir, sizeof(x->dir), "%s/%u-%llu", IMG_IN, from, (unsigned long long)xfer);
+	if (xfer >> 32 != from || (mkdir(x->dir, 0700) < 0 && errno != EEXIST))
+		x->failed = true;
+	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+	return x;
+}
+
+void mig_on_file(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	if (!the_mig.running)
+		return;
+	struct mig_file_view fv, *f = &fv;
+	if (mig_file_decode(msg->body, msg->len, f) < 0) {
+		log_warn("migrate: malformed mig.file from node %u, dropped", from);
+		return;
+	}
+	struct rx *x = rx_get(from, f->xfer);
+	if (x && f->abort) {
+		log_info("migrate: transfer %llx from node %u dropped by the source", (unsigned long long)f->xfer, from);
+		if (x->has_req)
+			rx_fail(x, "aborted by the source");
+		else
+			mig_rx_free(x, true);
+		return;
+	}
+	if (!x || x->failed || x->ended)
+		return;
+	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+	x->total += f->len;
+	if (!name_ok(f->name) || x->total > XFER_MAX || f->offset > XFER_MAX) {
+		rx_fail(x, "refused image piece");
+		return;
+	}
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	bool ok = fd >= 0;
+	size_t done = 0;
+	while (ok && done < f->len) {
+		ssize_t w = pwrite(fd, f->data + done, f->len - done, (off_t)(f->offset + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			ok = false;
+		else
+			done += (size_t)w;
+	}
+	if (ok && f->last && ftruncate(fd, (off_t)(f->offset + f->len)) < 0)
+		ok = false;
+	if (fd >= 0 && close(fd) < 0)
+		ok = false;
+	if (!ok) {
+		rx_fail(x, "cannot write the image (out of memory in /run?)");
+		return;
+	}
+	if (!x->has_req) {  /* pre-copied pages: say they are in */
+		Krg__Mig__Got g = KRG__MIG__GOT__INIT;
+		g.xfer = f->xfer;
+		g.bytes = x->total;
+		uint8_t gb[32];
+		size_t gl = krg__mig__got__pack(&g, gb);
+		krg_net_send(net, from, "mig.got", gb, gl);
+	}
+	if (f->end) {
+		x->ended = true;
+		rx_try_start(x);
+	}
+}
+
+void mig_on_got(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	Krg__Mig__Got *g = krg__mig__got__unpack(NULL, msg->len, msg->body);
+	if (!g) {
+		log_warn("migrate: malformed mig.got from node %u, dropped", from);
+		return;
+	}
+	for (struct move *v = the_mig.moves; v; v = v->next)
+		if (v->xfer == g->xfer && v->to == from && g->bytes > v->got) {
+			v->got = g->bytes;
+			mig_pre_check(v);
+		}
+	krg__mig__got__free_unpacked(g, NULL);
+}
+
+void mig_on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	if (!req_id)
+		return;
+	if (!the_mig.running) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return;
+	}
+	Krg__Mig__Recv *q = krg__mig__recv__unpack(NULL, msg->len, msg->body);
+	if (!q || !mig_recv_valid(q)) {
+		log_warn("migrate: malformed mig.recv from node %u, refused", from);
+		if (q)
+			krg__mig__recv__free_unpacked(q, NULL);
+		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+		return;
+	}
+	struct rx *x = rx_get(from, q->xfer);
+	if (!x) {
+		krg__mig__recv__free_unpacked(q, NULL);
+		krg_net_reply(net, from, req_id, -ENOMEM, NULL, 0);
+		return;
+	}
+	if (x->recv)
+		krg__mig__recv__free_unpacked(x->recv, NULL);
+	x->recv = q;
+	x->has_req = true;
+	x->req_id = req_id;
+	if (x->failed)
+		rx_fail(x, "cannot receive the image");
+	else
+		rx_try_start(x);
+}

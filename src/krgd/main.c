@@ -133,6 +133,13 @@ static void fatal_cb(struct krg_net *net, int err, const char *msg, void *data)
 	daemon_stop(d, 1);
 }
 
+static void open_handle_cb(uv_handle_t *h, void *arg)
+{
+	char *kinds = arg;
+	size_t l = strlen(kinds);
+	snprintf(kinds + l, 256 - l, " %s%s", uv_handle_type_name(uv_handle_get_type(h)), uv_is_closing(h) ? "(closing)" : "");
+}
+
 static int refuse(const char *fmt, const char *detail)
 {
 	fprintf(stderr, "krgd: ");
@@ -405,8 +412,11 @@ int main(int argc, char **argv)
 		log_warn("cannot notify systemd: %s", strerror(-r));
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	r = uv_loop_close(&d.loop);
-	if (r == UV_EBUSY)
-		log_warn("event loop closed with handles still open");
+	if (r == UV_EBUSY) {
+		char kinds[256] = "";
+		uv_walk(&d.loop, open_handle_cb, kinds);
+		log_warn("event loop closed with handles still open:%s", kinds);
+	}
 	log_info("stopped");
 	return d.exit_code;
 }

@@ -203,8 +203,9 @@ static int sc_abi(void)
 }
 
 /* System V shm: shmget and shmctl served by the engine (its ids, its
- * stat), shmat refused with ENOSYS (no DSM mapping path yet: a local
- * attach would not be coherent), the x32 and i386 entries too. */
+ * stat), shmat refused with ENOSYS by a service without a map hook
+ * (krgd sets one: tests/intercept/intercept.sh 4b serves it), the x32
+ * and i386 entries too. */
 static int sc_shm(void)
 {
 	int id = shmget(0x5151, 10000, IPC_CREAT | 0640);

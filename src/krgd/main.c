@@ -99,6 +99,7 @@ static void daemon_stop(struct daemon *d, int code)
 	/* Services first (they use the layers below), in reverse start
 	 * order, then membership. */
 	krgd_services_stop(&d->services);
+	krg_pidrange_stop();
 	if (d->cluster)
 		krg_cluster_close(d->cluster, cluster_closed, d);
 	else

@@ -1,5 +1,6 @@
 /* proc/pidrange.c — see pidrange.h. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <uv.h>
 #include "proc/pidrange.h"
@@ -10,6 +11,7 @@
 
 static struct krg_pidrange node_range;
 static uv_timer_t steer_timer;
+static bool steering;
 
 struct krg_pidrange krg_pidrange_node(void)
 {
@@ -39,6 +41,15 @@ int krg_pidrange_start(struct uv_loop_s *loop, const struct krg_config *cfg)
 	uv_timer_init(loop, &steer_timer);
 	uv_timer_start(&steer_timer, steer_cb, STEER_MS, STEER_MS);
 	uv_unref((uv_handle_t *)&steer_timer);
+	steering = true;
 	log_info("pids: node %u allocates pids %d-%d", cfg->node_id, (int)r.lo, (int)r.hi - 1);
 	return 0;
+}
+
+void krg_pidrange_stop(void)
+{
+	if (!steering)
+		return;
+	steering = false;
+	uv_close((uv_handle_t *)&steer_timer, NULL);
 }

@@ -10,5 +10,7 @@ struct krg_config;
  * range is also kept for krg_pidrange_node(). 0 or negative errno (no
  * ns_last_pid: not root, or a kernel without it; logged, krgd runs on). */
 int krg_pidrange_start(struct uv_loop_s *loop, const struct krg_config *cfg);
+/* Stop steering (krgd's stop): the timer closed, so the loop can end. */
+void krg_pidrange_stop(void);
 /* The range krg_pidrange_start computed (lo == 0 before or without). */
 struct krg_pidrange krg_pidrange_node(void);

@@ -147,6 +147,7 @@ int main(int argc, char **argv)
 			close(fd);
 	for (size_t i = 0; i < p.n; i++)
 		fcntl(p.p[i].fd, F_SETFD, FD_CLOEXEC);
+	mig_pump_reopen(&p);
 
 	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
 	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -241,7 +242,10 @@ int main(int argc, char **argv)
 				continue;
 			}
 			mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h));
-			continue; /* the pump's set may have changed */
+			/* All the frames that are there, then the writes (not
+			 * one frame per poll, the writes waiting behind them). A
+			 * closed fd's entry is skipped by mig_pump_ready. */
+			mig_pump_more(&p, buf, sizeof(buf), 64);
 		}
 		for (size_t i = 0; i < k; i++)
 			if (pfd[2 + i].revents && mig_pump_ready(&p, map[i], pfd[2 + i].revents) < 0)

@@ -454,8 +454,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			}
 			struct mig_hdr h;
 			memcpy(&h, buf, sizeof(h));
-			if (mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h)))
-				continue;
+			if (mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h))) {
+				/* All the frames that are there, then the pump's
+				 * writes in the same round (below). */
+				mig_pump_more(&p, buf, sizeof(buf), 64);
+				goto pump;
+			}
 			if (h.type == MF_GO) {
 				if (early_len)
 					mig_send(sock, MF_DATA, early_num, 0, early, early_len);
@@ -530,6 +534,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			}
 			continue;
 		}
+	pump:
 		for (size_t i = 0; i < k; i++)
 			if (fds[2 + i].revents)
 				mig_pump_ready(&p, map[i], fds[2 + i].revents);

@@ -108,6 +108,8 @@ struct mig_qbuf;
 struct mig_pfd {
 	int num;              /* the fd number in the migrant: the stream's name */
 	int fd;               /* ours; -1 once closed */
+	int nb;               /* deputy, a pipe: > 0, another open of it, non-blocking (ours alone), used for the
+				 data: many frames per wakeup without blocking on a description shared at home */
 	bool src;             /* we read fd and send DATA; else we write DATA into fd */
 	bool eof_sent;
 	bool eof_pending;     /* close once the queue is written */
@@ -144,5 +146,11 @@ int mig_pump_drain(struct mig_pump *p, bool eof);
 /* Send every byte queued for dst fds as `type` frames (fd, data), and
  * forget them. */
 int mig_pump_return(struct mig_pump *p, uint8_t type);
+/* After a pump frame from sock: read the frames that follow as long as
+ * they are pump business and come without waiting (at most max); a frame
+ * of another type stays for the caller's next poll. */
+void mig_pump_more(struct mig_pump *p, uint8_t *buf, size_t cap, int max);
+/* Deputy: a non-blocking open of each proxied pipe (mig_pfd.nb). */
+void mig_pump_reopen(struct mig_pump *p);
 /* Write what is queued (best effort, blocking) and close everything. */
 void mig_pump_flush_close(struct mig_pump *p);

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <stdio.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +78,9 @@ static void pfd_close(struct mig_pfd *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = -1;
+	if (f->nb > 0)
+		close(f->nb);
+	f->nb = 0;
 	while (f->qh) {
 		struct mig_qbuf *b = f->qh;
 		f->qh = b->next;
@@ -250,7 +255,7 @@ static int read_some(struct mig_pump *p, struct mig_pfd *f, bool *empty)
 			return read_message(p, f, (size_t)len);
 	}
 	/* A socket: one message at a time (its boundaries are the frames'). */
-	ssize_t n = f->stype ? recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT) : read(f->fd, buf, sizeof(buf));
+	ssize_t n = f->stype ? recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT) : read(f->nb > 0 ? f->nb : f->fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		*empty = true;
 		return 0;
@@ -280,40 +285,87 @@ int mig_pump_ready(struct mig_pump *p, size_t idx, short revents)
 		 * the window allows, fewer polls per byte. */
 		bool empty = false;
 		int r = 0;
-		for (int k = 0; r == 0 && !empty && f->fd >= 0 && k < ((f->stype || p->holder) ? 16 : 1) &&
+		for (int k = 0; r == 0 && !empty && f->fd >= 0 && k < ((f->stype || p->holder || f->nb > 0) ? 16 : 1) &&
 				(k == 0 || f->unacked < MIG_WINDOW); k++)
 			r = read_some(p, f, &empty);
 		return r;
 	}
-	struct mig_qbuf *b = f->qh;
 	if (!(revents & POLLOUT) && (revents & (POLLERR | POLLHUP)))
 		return reader_gone(p, f);
-	if (!b)
-		return 0;
-	size_t want = b->len - b->off;
-	if (p->small_writes && want > PIPE_BUF && !f->stype)
-		want = PIPE_BUF;
-	/* A socket: the whole message at once (never blocks, no SIGPIPE). */
-	ssize_t n = f->stype ? send(f->fd, b->data + b->off, want, MSG_DONTWAIT | MSG_NOSIGNAL)
-			     : write(f->fd, b->data + b->off, want);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n < 0 && errno == EMSGSIZE)
-		n = (ssize_t)want; /* larger than the socket takes: dropped, as its sender's would be */
-	if (n < 0)
-		return reader_gone(p, f);
-	b->off += (size_t)n;
-	f->to_ack += (size_t)n;
-	if (b->off == b->len) {
-		f->qh = b->next;
-		if (!f->qh)
-			f->qt = NULL;
-		free(b);
+	/* A non-blocking fd (a socket written with MSG_DONTWAIT, the
+	 * holder's, the deputy's own open of a pipe): everything queued that
+	 * it takes; else one write, which POLLOUT says will not block. */
+	bool nonblock = f->stype || p->holder || f->nb > 0;
+	int wfd = f->nb > 0 ? f->nb : f->fd;
+	size_t wrote = 0;
+	while (f->fd >= 0 && f->qh) {
+		struct mig_qbuf *b = f->qh;
+		size_t want = b->len - b->off;
+		if (!nonblock && p->small_writes && want > PIPE_BUF)
+			want = PIPE_BUF;
+		/* A socket: the whole message at once (never blocks, no SIGPIPE). */
+		ssize_t n = f->stype ? send(wfd, b->data + b->off, want, MSG_DONTWAIT | MSG_NOSIGNAL)
+				     : write(wfd, b->data + b->off, want);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n < 0 && errno == EMSGSIZE)
+			n = (ssize_t)want; /* larger than the socket takes: dropped, as its sender's would be */
+		if (n < 0)
+			return reader_gone(p, f);
+		b->off += (size_t)n;
+		f->to_ack += (size_t)n;
+		wrote += (size_t)n;
+		if (b->off == b->len) {
+			f->qh = b->next;
+			if (!f->qh)
+				f->qt = NULL;
+			free(b);
+		}
+		if (!nonblock || (size_t)n < want)
+			break;
 	}
+	if (!wrote)
+		return 0;
 	int r = send_ack(p, f, !f->qh);
 	if (!f->qh && f->eof_pending)
 		dst_end(p, f);
 	return r;
+}
+
+void mig_pump_more(struct mig_pump *p, uint8_t *buf, size_t cap, int max)
+{
+	for (int i = 0; i < max; i++) {
+		struct mig_hdr h;
+		ssize_t n = recv(p->sock, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+		if (n < (ssize_t)sizeof(h) || (h.type != MF_DATA && h.type != MF_EOF && h.type != MF_ACK))
+			return;
+		n = recv(p->sock, buf, cap, MSG_DONTWAIT);
+		if (n < (ssize_t)sizeof(h))
+			return;
+		memcpy(&h, buf, sizeof(h));
+		mig_pump_frame(p, &h, buf + sizeof(h), (size_t)n - sizeof(h));
+	}
+}
+
+void mig_pump_reopen(struct mig_pump *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct mig_pfd *f = &p->p[i];
+		struct stat st;
+		if (f->stype || f->fd < 0 || fstat(f->fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+			continue;
+		/* A pipe's /proc link opens the same pipe anew: a description
+		 * of our own, which O_NONBLOCK changes for nobody else. */
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", f->fd);
+		int fd = open(path, (f->src ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		f->nb = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
+		close(fd);
+		if (f->nb < 0)
+			f->nb = 0;
+	}
 }
 
 int mig_pump_drain(struct mig_pump *p, bool eof)

@@ -231,6 +231,7 @@ int ckpt_uffd_take(pid_t pid, int *uffd_out, struct ckpt_error *err);
  * again; if that fails the mapping is undone and the call gets ENOMEM.
  * *mapped: the address. 0; -errno with err set; -EAGAIN if the thread is
  * no longer in that call (then it goes on untouched). Root (ptrace).
+ * fd < 0: munmap(addr, size) instead, the call returning 0 (shmdt). 
  * docs/dsm.md, "The shmat path". */
 int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64_t size, int prot, int flags,
 		    uint64_t *mapped, int *uffd_out, struct ckpt_error *err);

@@ -86,7 +86,8 @@ int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64
 	long ret = 0;
 	bool answer = false;
 	if (r == 0) {
-		ret = ckpt_syscall(&t, err, SYS_mmap, (long)addr, (long)size, prot, flags, fd, 0);
+		ret = fd < 0 ? ckpt_syscall(&t, err, SYS_munmap, (long)addr, (long)size, 0, 0, 0, 0)
+			     : ckpt_syscall(&t, err, SYS_mmap, (long)addr, (long)size, prot, flags, fd, 0);
 		if (ret < 0 && err->msg[0]) {
 			r = (int)ret;  /* the injection itself failed: let the call restart */
 		} else {
@@ -96,8 +97,9 @@ int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64
 			else
 				*mapped = (uint64_t)ret;
 		}
-		ckpt_syscall(&t, err, SYS_close, fd, 0, 0, 0, 0, 0);
-		if (r == 0 && uffd_out && take_uffd(&t, pid, (uint64_t)ret, size, uffd_out, err) < 0) {
+		if (fd >= 0)
+			ckpt_syscall(&t, err, SYS_close, fd, 0, 0, 0, 0, 0);
+		if (r == 0 && fd >= 0 && uffd_out && take_uffd(&t, pid, (uint64_t)ret, size, uffd_out, err) < 0) {
 			/* No coherent view: undo the mapping, the call fails. */
 			ckpt_syscall(&t, err, SYS_munmap, ret, (long)size, 0, 0, 0, 0);
 			ret = -ENOMEM;

@@ -79,3 +79,15 @@ struct ishm_seg *ishm_find(struct ishm_seg **list, int32_t id, int32_t cpid, uin
 /* The same, made (a fresh zeroed memfd) when missing: 0 or -errno. */
 int ishm_get(struct ishm_seg **list, int32_t id, int32_t cpid, uint64_t size, struct ishm_seg **out);
 void ishm_free(struct ishm_seg **list);
+/* One attach made by krgd: process tgid (as krgd sees it) has segment
+ * id's size bytes mapped at addr. */
+struct ishm_att {
+	struct ishm_att *next;
+	pid_t tgid;
+	uint64_t addr, size;
+	int32_t id;
+};
+int ishm_att_add(struct ishm_att **list, pid_t tgid, uint64_t addr, uint64_t size, int32_t id);
+/* Take (unlink) the attach of tgid at addr: NULL if none. Freed by the caller. */
+struct ishm_att *ishm_att_take(struct ishm_att **list, pid_t tgid, uint64_t addr);
+void ishm_att_free(struct ishm_att **list);

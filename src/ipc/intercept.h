@@ -24,7 +24,7 @@
  * cluster-wide like msg and sem; shmat maps the node's memfd of the
  * segment, and fails with ENOSYS when another node has it attached until
  * the DSM serves it (docs/dsm.md, "Node-local segments"): a second
- * node's own copy would not be coherent. shmdt is not trapped. */
+ * node's own copy would not be coherent. shmdt unmaps krgd's attaches. */
 #pragma once
 #include <linux/filter.h>
 #include <stdbool.h>
@@ -35,7 +35,7 @@
 /* ---- the filter (lib_ipc_filter) ---- */
 
 /* Instructions in krg's filter program. */
-#define KRG_INTERCEPT_FILTER_LEN 66
+#define KRG_INTERCEPT_FILTER_LEN 68
 
 /* The filter sends execve and execveat to the listener too (placement at
  * exec, docs/sched.md), except an execve whose 4th argument (r10, unused

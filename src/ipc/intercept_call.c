@@ -266,6 +266,12 @@ int icall_decode(const struct seccomp_notif *n, const struct krg_ipc_limits *lim
 			c->out_addr &= ~(uint64_t)(C_SHMLBA - 1);
 		}
 		return 0;
+	case SYS_shmdt:
+		/* The segment: krgd's record of the attach at this address. */
+		q->op = KRG_IPC_OP_SHMDT;
+		q->id = -1;
+		c->out_addr = a[0];
+		return 0;
 	}
 	return -ENOSYS;
 }

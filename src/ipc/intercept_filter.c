@@ -1,6 +1,6 @@
 /* intercept_filter.c — krg's seccomp filter: System V msg and sem
  * syscalls and shmget/shmat/shmctl of x86_64 go to krgd's listener
- * (shmdt runs natively; not yet served: docs/dsm.md), the same calls through the
+ * (shmdt: krgd unmaps what its shmat mapped), the same calls through the
  * x32 and i386 entry points fail with ENOSYS; x86_64 execve and execveat
  * go to the listener too (placement at exec, docs/sched.md), except an
  * execve krg makes itself (KRG_INTERCEPT_EXEC_PASS in its 4th argument);
@@ -18,7 +18,7 @@
 #define X32_BIT 0x40000000u
 
 /* x86_64 numbers (also x32's, with X32_BIT). */
-static const uint32_t x64_calls[] = { 29 /* shmget */, 30 /* shmat */, 31 /* shmctl */, 64 /* semget */,
+static const uint32_t x64_calls[] = { 29 /* shmget */, 30 /* shmat */, 31 /* shmctl */, 67 /* shmdt */, 64 /* semget */,
 				      65 /* semop */, 66 /* semctl */, 68 /* msgget */, 69 /* msgsnd */,
 				      70 /* msgrcv */, 71 /* msgctl */, 220 /* semtimedop */ };
 /* ipc(2)'s call numbers (low 16 bits of its first argument). */

@@ -62,3 +62,33 @@ void ishm_free(struct ishm_seg **list)
 		free(s);
 	}
 }
+
+int ishm_att_add(struct ishm_att **list, pid_t tgid, uint64_t addr, uint64_t size, int32_t id)
+{
+	struct ishm_att *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	*a = (struct ishm_att){ *list, tgid, addr, size, id };
+	*list = a;
+	return 0;
+}
+
+struct ishm_att *ishm_att_take(struct ishm_att **list, pid_t tgid, uint64_t addr)
+{
+	for (struct ishm_att **p = list; *p; p = &(*p)->next)
+		if ((*p)->tgid == tgid && (*p)->addr == addr) {
+			struct ishm_att *a = *p;
+			*p = a->next;
+			return a;
+		}
+	return NULL;
+}
+
+void ishm_att_free(struct ishm_att **list)
+{
+	while (*list) {
+		struct ishm_att *a = *list;
+		*list = a->next;
+		free(a);
+	}
+}

@@ -72,6 +72,7 @@ struct held {                     /* a notification not answered yet */
 	bool counted;                 /* waits: counted against its user's limit */
 	bool full_creds;              /* who has groups and capabilities (not only the cheap ids) */
 	bool retry;                   /* refused with the cheap ids: to ask again with full ones */
+	uint64_t shm_size;            /* shmdt: the attach's size */
 	uint64_t dropped_at;          /* != 0: its caller left (uv_now ms); kept a while to tell how it comes back */
 };
 
@@ -127,6 +128,7 @@ struct krg_intercept {
 	uint64_t pidns_ino;               /* krgd's pid namespace */
 	uv_idle_t retry;                  /* calls to submit again with full credentials */
 	struct ishm_seg *shm;             /* System V segments attached here (intercept_shm.c) */
+	struct ishm_att *shm_att;         /* their attaches made by krgd */
 	struct shm_undo *shm_undo;        /* refused attaches to uncount (from retry_cb) */
 	krg_intercept_map_fn map_hook;    /* krg_intercept_set_map_hook */
 	void *map_ctx;
@@ -204,6 +206,7 @@ static void handle_gone(struct krg_intercept *in)
 {
 	if (--in->handles == 0 && in->stopping) {
 		ishm_free(&in->shm);
+		ishm_att_free(&in->shm_att);
 		while (in->shm_undo) {
 			struct shm_undo *u = in->shm_undo;
 			in->shm_undo = u->next;
@@ -327,6 +330,23 @@ static void shmat_answer(struct krg_intercept *in, struct held *h, const struct 
 	}
 	s->attached++;
 	in->st.shmat_mapped++;
+	if (ishm_att_add(&in->shm_att, h->c.tgid, at, st->segsz, q->id) < 0)
+		log_warn("ipc intercept: pid %d: its shmdt of segment %d will fail (out of memory)", (int)h->c.tgid,
+			 (int)q->id);
+}
+
+/* shmdt of an attach krgd made: unmapped in the caller, which answers
+ * its shmdt with 0. The home is not told: the node's pages stay the
+ * segment's (no other node may attach it later and see other bytes), so
+ * shm_nattch counts every attach ever made (docs/dsm.md). */
+static void shmdt_answer(struct krg_intercept *in, struct held *h)
+{
+	uint64_t at = 0;
+	int r = in->map_hook ? in->map_hook(in->map_ctx, h->c.tgid, h->tid, -1, h->c.out_addr, h->shm_size, 0, 0, &at)
+			     : -ENOSYS;
+	if (r < 0)
+		log_debug("ipc intercept: pid %d: shmdt of segment %d: %s", (int)h->c.tgid, (int)h->c.req.id,
+			  strerror(-r));
 }
 
 static void call_done(void *cookie, struct krg_ipc_reply *reply)
@@ -643,6 +663,21 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		return;
 	}
 	pid_t tgid = h->c.tgid;
+	if (r == 0 && h->c.req.op == KRG_IPC_OP_SHMDT) {
+		struct ishm_att *a = ishm_att_take(&in->shm_att, tgid, h->c.out_addr);
+		if (!a) {
+			r = -EINVAL;  /* Linux: no segment attached there */
+		} else {
+			h->c.req.id = a->id;
+			h->shm_size = a->size;
+			free(a);
+			h->tid = tid;
+			shmdt_answer(in, h);
+			icall_free(&h->c);
+			free(h);
+			return;
+		}
+	}
 	if (r < 0) {
 		if (r != -ESRCH)
 			send_resp(in, l->fd, n->id, r);

@@ -81,9 +81,9 @@ static int map_answer(void *ctx, pid_t pid, pid_t tid, int fd, uint64_t addr, ui
 {
 	(void)ctx;
 	struct ckpt_error err = { 0 };
-	int r = ckpt_map_answer(pid, tid, SYS_shmat, fd, addr, size, prot, flags, mapped, NULL, &err);
+	int r = ckpt_map_answer(pid, tid, fd < 0 ? SYS_shmdt : SYS_shmat, fd, addr, size, prot, flags, mapped, NULL, &err);
 	if (r < 0 && r != -EAGAIN)
-		log_warn("ipc: shmat of process %d: %s", pid, err.msg);
+		log_warn("ipc: %s of process %d: %s", fd < 0 ? "shmdt" : "shmat", pid, err.msg);
 	return r;
 }
 

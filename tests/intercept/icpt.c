@@ -24,7 +24,9 @@
  *                                shm-count is attached too, then N atomic
  *                                increments of the segment's first word:
  *                                "count done"
- *   icpt shm-read KEY            shmat: "value N" (the first word) */
+ *   icpt shm-read KEY            shmat: "value N" (the first word)
+ *   icpt shm-atdt KEY            shmat, shmdt: "detached unmapped" when
+ *                                shmdt returned 0 and the range is gone */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -230,6 +233,22 @@ int main(int argc, char **argv)
 		for (long i = 0; i < n; i++)
 			__atomic_fetch_add(&w[0], 1, __ATOMIC_SEQ_CST);
 		printf("count done\n");
+	} else if (!strcmp(a, "shm-atdt") && argc == 3) {
+		int id = shmget((key_t)strtol(argv[2], NULL, 0), 0, 0);
+		if (id < 0)
+			return bad("shmget");
+		uint64_t *w = shmat(id, NULL, 0);
+		if (w == (void *)-1)
+			return bad("shmat");
+		w[2] = 7;
+		if (shmdt(w) < 0)
+			return bad("shmdt");
+		unsigned char v;
+		if (mincore(w, 4096, &v) == 0 || errno != ENOMEM)
+			return bad("still mapped after shmdt");
+		if (shmdt(w) == 0 || errno != EINVAL)
+			return bad("a second shmdt");
+		printf("detached unmapped\n");
 	} else if (!strcmp(a, "shm-rm") && argc == 3) {
 		int id = shmget((key_t)strtol(argv[2], NULL, 0), 0, 0);
 		if (id < 0 || shmctl(id, IPC_RMID, NULL) < 0)

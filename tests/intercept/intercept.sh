@@ -98,6 +98,7 @@ assert_eq "$(kr 2 -- "$I" shm-at 0x5353)" "errno ENOSYS" "shmat from node 2: a c
 grep -q "shmat of System V segment .* refused (ENOSYS): it is attached on another node" "$(log_of 2)" ||
 	fail "krgd of node 2 did not log the shmat refusal"
 assert_eq "$(kr 1 -- "$I" shm-read 0x5353)" "value 400000" "node 1 attaches on after the refusal (uncounted)"
+assert_eq "$(kr 1 -- "$I" shm-atdt 0x5353)" "detached unmapped" "shmdt unmaps krgd's attach, a second one is EINVAL"
 assert_eq "$(kr 2 -- "$I" shm-rm 0x5353)" removed "IPC_RMID from node 2"
 assert_contains "$(kr 1 -- "$I" shm-stat 0x5353 || true)" "FAIL shm-stat" "removed for node 1 too"
 

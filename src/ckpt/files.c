@@ -342,6 +342,11 @@ static void prune(Krg__Ckpt__Files *f, bool *drop)
 		for (size_t j = 0; j < i && e->has_dup_of && !gone; j++)
 			if (drop[j] && f->fds[j]->fd == e->dup_of)
 				gone = drop[i] = true;
+		/* A pipe end opened again goes with the end it reopens (refused:
+		 * the pipe's other end is outside). */
+		for (size_t j = 0; j < i && e->has_reopen_of && !gone; j++)
+			if (drop[j] && f->fds[j]->fd == e->reopen_of)
+				gone = drop[i] = true;
 		if (!gone)
 			f->fds[n++] = e;
 		else

@@ -136,6 +136,29 @@ pid_t ckpt_fd_pipe_holder(const pid_t *skip, size_t nskip, uint64_t ino)
 	return found;
 }
 
+/* Put a pipe back as `saved` had it: its size, then its unread bytes,
+ * written from krg through the tracee's fd `tfd` (a write end, or a
+ * FIFO's O_RDWR holder). A pipe that already holds exactly those bytes
+ * (a FIFO that outlived the process, pipe_holds) is left alone. */
+static bool pipe_holds(int l, const uint8_t *data, size_t len);
+static int pipe_refill(struct ckpt_fd_rctx *c, long tfd, const Krg__Ckpt__Fd *saved, int fdnum, struct ckpt_error *err)
+{
+	if (!saved->has_pipe_size && !saved->has_data)
+		return 0;
+	int l = ckpt_fd_rgetfd(c, tfd, fdnum, err);
+	if (l < 0)
+		return l;
+	int r = 0;
+	if (saved->has_data && saved->data.len && pipe_holds(l, saved->data.data, saved->data.len))
+		;  /* the same pipe, still there: nothing to put back */
+	else if (saved->has_pipe_size && fcntl(l, F_SETPIPE_SZ, saved->pipe_size) < 0)
+		r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fdnum, saved->pipe_size, strerror(errno));
+	else if (saved->has_data && (r = ckpt_fd_write_all(l, saved->data.data, saved->data.len)) < 0)
+		r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fdnum, saved->data.len, strerror(-r));
+	close(l);
+	return r;
+}
+
 static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)
 {
 	bool made = false;
@@ -152,25 +175,15 @@ static int pipe_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	const Krg__Ckpt__Fd *rd = reader ? fd : peer, *wr = reader ? peer : fd;
 	/* The data goes in through the write end, from krg. */
 	const Krg__Ckpt__Fd *holder = rd && (rd->has_data || rd->has_pipe_size) ? rd : fd;
-	if (holder->has_pipe_size || holder->has_data) {
-		int l = ckpt_fd_rgetfd(c, p[1], fd->fd, err);
-		if (l < 0)
-			return l;
-		int r = 0;
-		if (holder->has_pipe_size && fcntl(l, F_SETPIPE_SZ, holder->pipe_size) < 0)
-			r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fd->fd, holder->pipe_size, strerror(errno));
-		else if (holder->has_data && (r = ckpt_fd_write_all(l, holder->data.data, holder->data.len)) < 0)
-			r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fd->fd, holder->data.len, strerror(-r));
-		close(l);
-		if (r < 0)
-			return r;
-	}
+	int r = pipe_refill(c, p[1], holder, fd->fd, err);
+	if (r < 0)
+		return r;
 	if (!peer) {
 		ckpt_syscall(c->t, err, SYS_close, reader ? p[1] : p[0], 0, 0, 0, 0, 0);
 		return ckpt_fd_place(c, reader ? p[0] : p[1], fd, err);
 	}
 	if (remote) {
-		int r = ckpt_fd_park(c, reader ? p[1] : p[0], fd->peer_pid, fd->peer, err);
+		r = ckpt_fd_park(c, reader ? p[1] : p[0], fd->peer_pid, fd->peer, err);
 		return r < 0 ? r : ckpt_fd_place(c, reader ? p[0] : p[1], fd, err);
 	}
 	c->done[pi] = true;
@@ -217,19 +230,8 @@ static int fifo_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 	int r = 0;
 	if (n < 0)
 		r = ckpt_fail(err, ckpt_fd_inj_errno(n), "fd %d: reopening the FIFO %s: %s", fd->fd, fd->path, strerror(ckpt_fd_inj_errno(n)));
-	else if (fd->has_data || fd->has_pipe_size) {
-		int l = ckpt_fd_rgetfd(c, h, fd->fd, err);
-		if ((r = l) >= 0) {
-			r = 0;
-			if (fd->has_data && fd->data.len && pipe_holds(l, fd->data.data, fd->data.len))
-				;  /* the same pipe, still there: nothing to put back */
-			else if (fd->has_pipe_size && fcntl(l, F_SETPIPE_SZ, fd->pipe_size) < 0)
-				r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fd->fd, fd->pipe_size, strerror(errno));
-			else if (fd->has_data && (r = ckpt_fd_write_all(l, fd->data.data, fd->data.len)) < 0)
-				r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fd->fd, fd->data.len, strerror(-r));
-			close(l);
-		}
-	}
+	else
+		r = pipe_refill(c, h, fd, fd->fd, err);
 	ckpt_syscall(c->t, err, SYS_close, h, 0, 0, 0, 0, 0);
 	return r < 0 ? r : ckpt_fd_place(c, n, fd, err);
 }
@@ -352,17 +354,8 @@ static int fifo_deleted_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd,
 		if (g->has_data || g->has_pipe_size)
 			data = g;
 	}
-	if (r == 0 && data) {
-		int l = ckpt_fd_rgetfd(c, h, fd->fd, err);
-		if ((r = l) >= 0) {
-			r = 0;
-			if (data->has_pipe_size && fcntl(l, F_SETPIPE_SZ, data->pipe_size) < 0)
-				r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fd->fd, data->pipe_size, strerror(errno));
-			else if (data->has_data && (r = ckpt_fd_write_all(l, data->data.data, data->data.len)) < 0)
-				r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fd->fd, data->data.len, strerror(-r));
-			close(l);
-		}
-	}
+	if (r == 0 && data)
+		r = pipe_refill(c, h, data, fd->fd, err);
 	if (h >= 0)
 		ckpt_syscall(c->t, err, SYS_close, h, 0, 0, 0, 0, 0);
 	ckpt_syscall(c->t, err, SYS_unlinkat, AT_FDCWD, a, 0, 0, 0, 0);

@@ -94,8 +94,13 @@ ssize_t krg_run_client_read_stdin(struct krg_run_client *c, int fd)
 	if (c->window && c->window - c->inflight < want)
 		want = c->window - c->inflight;
 	ssize_t n = read(fd, data, want);
-	if (n < 0)
-		return errno == EINTR || errno == EAGAIN ? -errno : krg_run_client_stdin_eof(c) < 0 ? -ENOMEM : -errno;
+	if (n < 0) {
+		/* Kept before queuing EOF, which may allocate and change errno. */
+		int e = errno;
+		if (e == EINTR || e == EAGAIN)
+			return -e;
+		return krg_run_client_stdin_eof(c) < 0 ? -ENOMEM : -e;
+	}
 	if (n == 0)
 		return krg_run_client_stdin_eof(c) < 0 ? -ENOMEM : 0;
 	Krg__Proc__Io io = KRG__PROC__IO__INIT;

@@ -111,6 +111,8 @@ struct krg_intercept_stats {
 	uint64_t execs;          /* execve/execveat let go on (after the exec hook) */
 	uint64_t shmat_mapped;   /* shmat answered with the node's mapping of the segment */
 	uint64_t shmat_refused;  /* shmat of a segment attached on another node (no DSM yet) */
+	uint64_t probes_taken;   /* restart probes read from a parked caller's stack */
+	uint64_t probes_reused;  /* ... and reused: the same call parked again, nothing interrupted */
 };
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st);
 

@@ -150,6 +150,22 @@ static void nodes_done(int status, const char *msg, void *data)
 	nodes_finish(data, status, msg);
 }
 
+/* nodes add --address: the AddNode entry gave the machine its id. */
+static void address_done(int status, const uint8_t *res, size_t len, void *data)
+{
+	struct nodes_call *nc = data;
+	uint32_t id = 0;
+	if (status == 0 && len == 4)
+		id = (uint32_t)res[0] << 24 | (uint32_t)res[1] << 16 | (uint32_t)res[2] << 8 | res[3];
+	if (status == 0 && id && id < KRG_MAX_NODES)
+		krg_nodeset_add(&nc->set, id);
+	else if (status == 0)
+		status = -EPROTO;
+	nodes_finish(nc, status,
+		     status == -ENOSPC ? "no free node id" :
+		     status == -EAGAIN ? "the cluster is starting, try again" : status ? strerror(-status) : NULL);
+}
+
 /* Resolve -n/-c/-t/-a into a node set, Kerrighed's way: add takes present
  * (linked) nodes that are not members, del takes members. */
 static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req, bool add, uint32_t origin,
@@ -251,10 +267,21 @@ static int del_guard(struct krg_cluster *c, const Krg__Api__NodesChange *req, ui
 /* On the leader: select with the authoritative table, then propose. */
 static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len, bool add, uint32_t origin)
 {
-	char err[160];
+	char err[160] = "";
 	Krg__Api__NodesChange *req = krg__api__nodes_change__unpack(NULL, len, body);
 	if (!req) {
 		nodes_finish(nc, -EBADMSG, "malformed nodes request");
+		return;
+	}
+	if (add && req->address) {
+		char host[64];
+		uint16_t port;
+		int r = cluster_join_check(nc->c, req->address, host, sizeof(host), &port, err, sizeof(err));
+		if (r == 0)
+			r = cluster_join_propose(nc->c, host, port, "nodes add --address", address_done, nc);
+		krg__api__nodes_change__free_unpacked(req, NULL);
+		if (r < 0)
+			nodes_finish(nc, r, err[0] ? err : strerror(-r));
 		return;
 	}
 	int r = select_nodes(nc->c, req, add, origin, &nc->set, err, sizeof(err));

@@ -211,14 +211,28 @@ static void peer_init(struct peer *p, const struct krg_net_peer_addr *a)
 		p->backoff_ms[ch] = BACKOFF_MIN_MS;
 }
 
-/* A joiner's slot: a fresh one, or that of a joiner gone. */
+/* Whether a connection (in any state, closing ones included) points at
+ * this peer: a joiner's handshake holds its slot before it is attached. */
+static bool peer_referenced(const struct krg_net *net, const struct peer *p)
+{
+	for (const struct list *l = net->conns.next; l != &net->conns; l = l->next)
+		if (container_of(l, struct conn, link)->peer == p)
+			return true;
+	return false;
+}
+
+/* A joiner's slot: a fresh one, or that of a joiner gone. A slot whose
+ * joiner is still shaking hands is not gone: reusing it gave a second
+ * concurrent joiner the first one's connection, refused as a duplicate
+ * node id. */
 static struct peer *joiner_slot(struct krg_net *net, uint32_t id)
 {
 	struct krg_net_peer_addr a = { .id = id };
 	struct peer *p = NULL;
 	for (size_t i = 0; i < net->n_peers && !p; i++) {
 		struct peer *q = &net->peers[i];
-		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && list_empty(&q->bulk_queue))
+		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && list_empty(&q->bulk_queue) &&
+		    !peer_referenced(net, q))
 			p = q;
 	}
 	if (!p) {

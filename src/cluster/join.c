@@ -355,6 +355,27 @@ void cluster_reconcile(struct krg_cluster *c)
 	}
 }
 
+/* Every node, every tick: links where neither end votes are relaxed (the
+ * leader, a voter, hears every node at heartbeat_ms and decides who is
+ * down; standbys only need their links to stay open). Until raft's
+ * configuration is known, every link stays close. */
+void cluster_relax_links(struct krg_cluster *c)
+{
+	const struct raft_configuration *conf = &c->raft.configuration;
+	bool voter[KRG_MAX_NODES] = { false };
+	if (!c->raft_started || !conf->n)
+		return;
+	for (unsigned k = 0; k < conf->n; k++)
+		if (conf->servers[k].role == RAFT_VOTER && conf->servers[k].id < KRG_MAX_NODES)
+			voter[conf->servers[k].id] = true;
+	bool self_votes = voter[c->cfg->node_id];
+	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+		uint32_t id = c->cfg->nodes[i].id;
+		if (id != c->cfg->node_id)
+			krg_net_set_relaxed(c->net, id, !self_votes && !voter[id]);
+	}
+}
+
 void cluster_join_init(struct krg_cluster *c)
 {
 	krg_net_handle(c->net, JOIN_MSG, on_join, c);

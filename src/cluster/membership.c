@@ -374,6 +374,8 @@ static void tick_cb(uv_timer_t *t)
 	raft_id leader;
 	char why[96];
 
+	if (!c->closing)
+		cluster_relax_links(c);
 	if (c->closing || !has_leader(c, &leader) || leader != c->cfg->node_id ||
 	    raft_state(&c->raft) != RAFT_LEADER)
 		return;

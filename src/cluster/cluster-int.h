@@ -137,6 +137,9 @@ int cluster_join_propose(struct krg_cluster *c, const char *host, uint16_t port,
  * address, not a configured node's, and a quorum; why says why not. */
 int cluster_join_check(struct krg_cluster *c, const char *addr, char *host, size_t hostlen, uint16_t *port, char *why,
 		       size_t whylen);
+/* Run the tick now (then every heartbeat again): the next raft
+ * configuration change right after one is done, not a heartbeat later. */
+void cluster_kick(struct krg_cluster *c);
 /* Every tick: relax the links where neither end is a raft voter. */
 void cluster_relax_links(struct krg_cluster *c);
 /* Leader, every tick: one step of raft configuration change if needed. */

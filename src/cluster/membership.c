@@ -423,6 +423,12 @@ static void tick_cb(uv_timer_t *t)
 	}
 }
 
+void cluster_kick(struct krg_cluster *c)
+{
+	if (!c->closing)
+		uv_timer_start(&c->tick, tick_cb, 0, c->cfg->heartbeat_ms);
+}
+
 static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
 {
 	struct krg_cluster *c = data;

@@ -248,7 +248,8 @@ static void transfer_cb(struct raft_transfer *req)
 /* One step towards: every member in raft's configuration; voters odd,
  * at most 5, up; the others standbys (they replicate the log, so each
  * node's table stays current and a standby is ready to be promoted).
- * A static cluster (no standbys) is left as its krgd.conf made it. */
+ * A static cluster of up to 5 nodes (no standbys) is left as its
+ * krgd.conf made it; a larger one keeps 5 voters. */
 void cluster_reconcile(struct krg_cluster *c)
 {
 	const struct raft_configuration *conf = &c->raft.configuration;
@@ -275,7 +276,7 @@ void cluster_reconcile(struct krg_cluster *c)
 		}
 	}
 	unsigned voters = 0, up_voters = 0;
-	raft_id spare_up = 0, standby_up = 0, voter_down = 0, voter_gone = 0, other_gone = 0, heir = 0;
+	raft_id spare_up = 0, standby_up = 0, voter_down = 0, voter_gone = 0, other_gone = 0, heir = 0, surplus = 0;
 	for (unsigned k = 0; k < conf->n && !what; k++) {
 		const struct raft_server *s = &conf->servers[k];
 		bool up = node_up(c, s->id);
@@ -288,6 +289,10 @@ void cluster_reconcile(struct krg_cluster *c)
 				voter_gone = s->id;
 			if (s->id != c->cfg->node_id && up && !node_gone(c, s->id) && !heir)
 				heir = s->id;
+			/* Beyond 5: a silent one first, else the highest id. */
+			if (s->id != c->cfg->node_id && (!surplus || (!up && node_up(c, surplus)) ||
+							 (up == node_up(c, surplus) && s->id > surplus)))
+				surplus = s->id;
 		} else if (node_gone(c, s->id)) {
 			if (!other_gone)
 				other_gone = s->id;
@@ -323,6 +328,14 @@ void cluster_reconcile(struct krg_cluster *c)
 		r = raft_remove(&c->raft, &c->change_req, other_gone, change_cb);
 		what = "remove (left)";
 		target = other_gone;
+	} else if (!what && voters > MAX_VOTERS && surplus) {
+		/* A krgd.conf listing more than 5 nodes made them all voters:
+		 * every commit would wait for a majority of them, and each
+		 * would ping every node every heartbeat. */
+		c->change_req.data = c;
+		r = raft_assign(&c->raft, &c->change_req, surplus, RAFT_STANDBY, change_cb);
+		what = "demote (more than 5 voters)";
+		target = surplus;
 	} else if (!what && spare_up) {
 		c->change_req.data = c;
 		r = raft_assign(&c->raft, &c->change_req, spare_up, RAFT_STANDBY, change_cb);

@@ -111,6 +111,7 @@ struct nodes_call {
 	uint32_t from;
 	uint64_t req_id;
 	struct krg_nodeset set;
+	bool force;
 };
 
 static void nodes_finish(struct nodes_call *nc, int status, const char *msg)
@@ -287,6 +288,7 @@ static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len,
 	int r = select_nodes(nc->c, req, add, origin, &nc->set, err, sizeof(err));
 	if (r == 0 && !add)
 		r = del_guard(nc->c, req, origin, &nc->set, err, sizeof(err));
+	nc->force = !add && req->has_force && req->force;
 	krg__api__nodes_change__free_unpacked(req, NULL);
 	if (r < 0) {
 		nodes_finish(nc, r, err);
@@ -296,7 +298,7 @@ static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len,
 		nodes_finish(nc, 0, NULL);
 		return;
 	}
-	r = krg_cluster_change_nodes(nc->c, &nc->set, add, nodes_done, nc);
+	r = krg_cluster_change_nodes(nc->c, &nc->set, add, nc->force, nodes_done, nc);
 	if (r < 0)
 		nodes_finish(nc, r, r == -EAGAIN ? "no quorum: this node cannot reach a majority, membership cannot change"
 						   : strerror(-r));

@@ -138,8 +138,11 @@ static int wait_nodes(const char *sock, const Krg__Api__NodesChangeResult *res, 
 {
 	struct timespec start, now;
 	int shown[KRG_MAX_NODES];
-	for (size_t i = 0; i < KRG_MAX_NODES; i++)
+	uint64_t first_epoch[KRG_MAX_NODES];
+	for (size_t i = 0; i < KRG_MAX_NODES; i++) {
 		shown[i] = -1;
+		first_epoch[i] = UINT64_MAX;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		Krg__Api__ClusterStatus *st;
@@ -155,6 +158,17 @@ static int wait_nodes(const char *sock, const Krg__Api__NodesChangeResult *res, 
 					continue;
 				bool final = e->state == (add ? KRG__CLUSTER__NODE_STATE__NODE_UP
 							       : KRG__CLUSTER__NODE_STATE__NODE_ABSENT);
+				if (first_epoch[e->id] == UINT64_MAX)
+					first_epoch[e->id] = e->epoch;
+				/* The node refused to leave (a process that cannot): a
+				 * change after this command's, not an older refusal. */
+				if (!add && e->state == KRG__CLUSTER__NODE_STATE__NODE_UP && e->reason &&
+				    !strncmp(e->reason, "refused to leave", 16) &&
+				    e->epoch != first_epoch[e->id]) {
+					fprintf(stderr, "krgadm: node %u %s\n", e->id, e->reason);
+					krg__api__cluster_status__free_unpacked(st, NULL);
+					return KRGADM_FAIL;
+				}
 				done += final;
 				if (!final)
 					pending = e->id;

@@ -40,7 +40,6 @@
 #include "lib/fault.h"
 #include "ckpt/ckpt.h"
 #include "ipc/intercept.h"
-#include "proc/migrate/inject.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
 #include "proc/schedsvc.h"
@@ -234,35 +233,35 @@ static int fd_flags(pid_t pid, int fd)
 static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *px, size_t n, bool undo,
 		    char *err, size_t errlen)
 {
-	struct inj j;
-	int r = inj_attach(&j, pid);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
 	if (r < 0) {
 		snprintf(err, errlen, "process %d: cannot take hold of it: %s", pid, strerror(-r));
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
-	long scratch = inj_call(&j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long scratch = ckpt_inj_call(j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch < 0 && scratch > -4096) {
 		snprintf(err, errlen, "process %d: scratch page: %s", pid, strerror((int)-scratch));
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return (int)scratch;
 	}
 	r = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		long v;
 		if (undo) {
-			if (px[i].tty && px[i].tpath[0] && inj_poke(&j, (uint64_t)scratch, px[i].tpath, strlen(px[i].tpath) + 1) == 0) {
-				long k = inj_call(&j, SYS_openat, AT_FDCWD, scratch, px[i].oflags | O_NOCTTY, 0, 0, 0);
+			if (px[i].tty && px[i].tpath[0] && ckpt_inj_poke(j, (uint64_t)scratch, px[i].tpath, strlen(px[i].tpath) + 1) == 0) {
+				long k = ckpt_inj_call(j, SYS_openat, AT_FDCWD, scratch, px[i].oflags | O_NOCTTY, 0, 0, 0);
 				if (k >= 0) {
-					inj_call(&j, SYS_dup3, k, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-					inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+					ckpt_inj_call(j, SYS_dup3, k, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+					ckpt_inj_call(j, SYS_close, k, 0, 0, 0, 0, 0);
 				}
 				continue;
 			}
 			if (px[i].keep < 0)
 				continue;
-			v = inj_call(&j, SYS_dup3, px[i].keep, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-			inj_call(&j, SYS_close, px[i].keep, 0, 0, 0, 0, 0);
+			v = ckpt_inj_call(j, SYS_dup3, px[i].keep, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+			ckpt_inj_call(j, SYS_close, px[i].keep, 0, 0, 0, 0, 0);
 			px[i].keep = -1;
 			continue;
 		}
@@ -273,7 +272,7 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		}
 		int acc = fl & O_ACCMODE;
 		px[i].reads = acc == O_RDONLY || (acc == O_RDWR && px[i].num == 0);
-		int pfd = (int)syscall(SYS_pidfd_open, j.pid, j.pid == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
+		int pfd = (int)syscall(SYS_pidfd_open, ckpt_inj_tid(j), ckpt_inj_tid(j) == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
 		int dup = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, px[i].num, 0);
 		struct winsize ws;
 		px[i].wslave = -1;
@@ -297,7 +296,7 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		px[i].oflags = fl & ~O_CLOEXEC & ~O_CREAT & ~O_EXCL & ~O_TRUNC;
 		if (px[i].tty) {
 			char lp[64];
-			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", j.pid, px[i].num);
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", ckpt_inj_tid(j), px[i].num);
 			ssize_t ln = readlink(lp, px[i].tpath, sizeof(px[i].tpath) - 1);
 			px[i].tpath[ln > 0 ? ln : 0] = 0;
 		}
@@ -310,30 +309,30 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		}
 		px[i].hold = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		if (!px[i].tty || !px[i].tpath[0]) {
-			v = inj_call(&j, SYS_fcntl, px[i].num, F_DUPFD, 1000, 0, 0, 0);
+			v = ckpt_inj_call(j, SYS_fcntl, px[i].num, F_DUPFD, 1000, 0, 0, 0);
 			if (v < 0) {
 				r = (int)v;
 				break;
 			}
 			px[i].keep = (int)v;
 		}
-		if ((r = inj_poke(&j, (uint64_t)scratch, path, strlen(path) + 1)) < 0)
+		if ((r = ckpt_inj_poke(j, (uint64_t)scratch, path, strlen(path) + 1)) < 0)
 			break;
 		int of = (px[i].reads ? O_RDONLY : O_WRONLY) | (fl & (O_NONBLOCK | O_APPEND));
-		v = inj_call(&j, SYS_openat, AT_FDCWD, scratch, of, 0, 0, 0);
+		v = ckpt_inj_call(j, SYS_openat, AT_FDCWD, scratch, of, 0, 0, 0);
 		if (v < 0) {
 			r = (int)v;
 			break;
 		}
-		long d = inj_call(&j, SYS_dup3, v, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-		inj_call(&j, SYS_close, v, 0, 0, 0, 0, 0);
+		long d = ckpt_inj_call(j, SYS_dup3, v, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+		ckpt_inj_call(j, SYS_close, v, 0, 0, 0, 0, 0);
 		if (d < 0) {
 			r = (int)d;
 			break;
 		}
 	}
-	inj_call(&j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
-	inj_detach(&j);
+	ckpt_inj_call(j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
+	ckpt_inj_detach(j);
 	if (r < 0)
 		snprintf(err, errlen, "process %d: setting up its proxied fds: %s", pid, strerror(-r));
 	return r;
@@ -358,11 +357,11 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 		unlink(sockpath);
 		return e;
 	}
-	struct inj j;
-	int r = inj_attach(&j, pid);
-	long scratch = r < 0 ? r : inj_call(&j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
+	long scratch = r < 0 ? r : ckpt_inj_call(j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch < 0 && scratch > -4096) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		close(l);
 		unlink(sockpath);
 		return (int)scratch;
@@ -372,10 +371,10 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 	uint64_t at = (uint64_t)scratch;
 	long s = -1, k = -1;
 	int c = -1;
-	r = inj_poke(&j, at, &sa, sizeof(sa));
-	if (r == 0 && (s = inj_call(&j, SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, 0)) < 0)
+	r = ckpt_inj_poke(j, at, &sa, sizeof(sa));
+	if (r == 0 && (s = ckpt_inj_call(j, SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, 0)) < 0)
 		r = (int)s;
-	long v = r < 0 ? r : inj_call(&j, SYS_connect, s, (long)at, sizeof(sa), 0, 0, 0);
+	long v = r < 0 ? r : ckpt_inj_call(j, SYS_connect, s, (long)at, sizeof(sa), 0, 0, 0);
 	if (r == 0 && v < 0)
 		r = (int)v;
 	struct ucred cr;
@@ -400,12 +399,12 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 		struct iovec riov = { (void *)(uintptr_t)(at + 256), 1 };
 		struct msghdr rm = { .msg_iov = (void *)(uintptr_t)(at + 1024 + 64), .msg_iovlen = 1,
 				     .msg_control = (void *)(uintptr_t)(at + 512), .msg_controllen = sizeof(cm.b) };
-		if (r == 0 && ((r = inj_poke(&j, at + 1024, &rm, sizeof(rm))) < 0 || (r = inj_poke(&j, at + 1024 + 64, &riov, sizeof(riov))) < 0))
+		if (r == 0 && ((r = ckpt_inj_poke(j, at + 1024, &rm, sizeof(rm))) < 0 || (r = ckpt_inj_poke(j, at + 1024 + 64, &riov, sizeof(riov))) < 0))
 			r = -EIO;
-		if (r == 0 && (v = inj_call(&j, SYS_recvmsg, s, (long)(at + 1024), MSG_CMSG_CLOEXEC, 0, 0, 0)) != 1)
+		if (r == 0 && (v = ckpt_inj_call(j, SYS_recvmsg, s, (long)(at + 1024), MSG_CMSG_CLOEXEC, 0, 0, 0)) != 1)
 			r = v < 0 ? (int)v : -EIO;
 		struct iovec li = { cm.b, sizeof(cm.b) }, ri = { (void *)(uintptr_t)(at + 512), sizeof(cm.b) };
-		if (r == 0 && process_vm_readv(j.tgid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cm.b))
+		if (r == 0 && process_vm_readv(pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cm.b))
 			r = -EIO;
 		ch = (struct cmsghdr *)cm.b;
 		if (r == 0 && (ch->cmsg_type != SCM_RIGHTS || ch->cmsg_len != CMSG_LEN(sizeof(int))))
@@ -415,16 +414,16 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 			memcpy(&got, CMSG_DATA(ch), sizeof(int));
 		k = got;
 	}
-	if (r == 0 && (v = inj_call(&j, SYS_dup3, k, num, fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0)) < 0)
+	if (r == 0 && (v = ckpt_inj_call(j, SYS_dup3, k, num, fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0)) < 0)
 		r = (int)v;
 	if (r == 0 && fl > 0 && (fl & O_NONBLOCK))
-		inj_call(&j, SYS_fcntl, num, F_SETFL, O_NONBLOCK, 0, 0, 0);
+		ckpt_inj_call(j, SYS_fcntl, num, F_SETFL, O_NONBLOCK, 0, 0, 0);
 	if (k >= 0)
-		inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+		ckpt_inj_call(j, SYS_close, k, 0, 0, 0, 0, 0);
 	if (s >= 0)
-		inj_call(&j, SYS_close, s, 0, 0, 0, 0, 0);
-	inj_call(&j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
-	inj_detach(&j);
+		ckpt_inj_call(j, SYS_close, s, 0, 0, 0, 0, 0);
+	ckpt_inj_call(j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
+	ckpt_inj_detach(j);
 	if (c >= 0)
 		close(c);
 	close(l);
@@ -434,43 +433,43 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 
 int mig_fd_replace(pid_t pid, const int *nums, size_t n, const char *path)
 {
-	struct inj j;
-	int r = inj_attach(&j, pid);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
 	if (r < 0) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
-	long scratch = inj_call(&j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long scratch = ckpt_inj_call(j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch < 0 && scratch > -4096) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return (int)scratch;
 	}
-	r = inj_poke(&j, (uint64_t)scratch, path, strlen(path) + 1);
+	r = ckpt_inj_poke(j, (uint64_t)scratch, path, strlen(path) + 1);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		int fl = fd_flags(pid, nums[i]);
-		long k = inj_call(&j, SYS_openat, AT_FDCWD, scratch, O_RDWR | O_NOCTTY | (fl > 0 ? fl & O_NONBLOCK : 0), 0, 0, 0);
+		long k = ckpt_inj_call(j, SYS_openat, AT_FDCWD, scratch, O_RDWR | O_NOCTTY | (fl > 0 ? fl & O_NONBLOCK : 0), 0, 0, 0);
 		if (k < 0) {
 			r = (int)k;
 			break;
 		}
-		long d = inj_call(&j, SYS_dup3, k, nums[i], fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
-		inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+		long d = ckpt_inj_call(j, SYS_dup3, k, nums[i], fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
+		ckpt_inj_call(j, SYS_close, k, 0, 0, 0, 0, 0);
 		if (d < 0)
 			r = (int)d;
 	}
-	inj_call(&j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
-	inj_detach(&j);
+	ckpt_inj_call(j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
+	ckpt_inj_detach(j);
 	return r;
 }
 
 /* Turn the process into the deputy: execve injected into its leader. */
 static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 {
-	struct inj j;
-	int r = inj_attach(&j, pid);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
 	if (r < 0) {
 		snprintf(err, errlen, "process %d: cannot take hold of it: %s", pid, strerror(-r));
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
 	/* argv strings then the pointer array, in a fresh mapping. */
@@ -478,15 +477,15 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 	while (argv[argc])
 		slen += strlen(argv[argc++]) + 1;
 	size_t len = ((slen + (argc + 1) * 8 + 64) + 4095) & ~4095UL;
-	long m = inj_call(&j, SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long m = ckpt_inj_call(j, SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m < 0 && m > -4096) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		snprintf(err, errlen, "process %d: mmap: %s", pid, strerror((int)-m));
 		return (int)m;
 	}
 	uint8_t *buf = calloc(1, len);
 	if (!buf) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return -ENOMEM;
 	}
 	uint64_t *ptrs = (uint64_t *)buf, path_at = (uint64_t)m + (argc + 1) * 8;
@@ -496,7 +495,7 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 		memcpy(buf + off, argv[i], strlen(argv[i]) + 1);
 		off += strlen(argv[i]) + 1;
 	}
-	r = inj_poke(&j, (uint64_t)m, buf, len);
+	r = ckpt_inj_poke(j, (uint64_t)m, buf, len);
 	free(buf);
 	/* The deputy starts with every signal blocked (it takes them with a
 	 * signalfd) and no interval timer (those survive exec: the migrant
@@ -505,19 +504,19 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 	memset(tail, 0, 32);
 	memset(tail + 32, 0xff, 8);
 	uint64_t tail_at = (uint64_t)m + len - sizeof(tail);
-	if (r == 0 && len - (argc + 1) * 8 - slen >= sizeof(tail) && inj_poke(&j, tail_at, tail, sizeof(tail)) == 0) {
-		inj_call(&j, SYS_rt_sigprocmask, SIG_SETMASK, (long)(tail_at + 32), 0, 8, 0, 0);
+	if (r == 0 && len - (argc + 1) * 8 - slen >= sizeof(tail) && ckpt_inj_poke(j, tail_at, tail, sizeof(tail)) == 0) {
+		ckpt_inj_call(j, SYS_rt_sigprocmask, SIG_SETMASK, (long)(tail_at + 32), 0, 8, 0, 0);
 		for (int which = 0; which < 3; which++)
-			inj_call(&j, SYS_setitimer, which, (long)tail_at, 0, 0, 0, 0);
+			ckpt_inj_call(j, SYS_setitimer, which, (long)tail_at, 0, 0, 0, 0);
 	}
-	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, (long)KRG_INTERCEPT_EXEC_PASS, 0, 0);
-	if (!j.execed) {
-		inj_call(&j, SYS_munmap, m, (long)len, 0, 0, 0, 0);
-		inj_detach(&j);
+	long v = r < 0 ? r : ckpt_inj_call(j, SYS_execve, (long)path_at, m, 0, (long)KRG_INTERCEPT_EXEC_PASS, 0, 0);
+	if (!ckpt_inj_execed(j)) {
+		ckpt_inj_call(j, SYS_munmap, m, (long)len, 0, 0, 0, 0);
+		ckpt_inj_detach(j);
 		snprintf(err, errlen, "process %d: exec of %s: %s", pid, argv[0], strerror(v < 0 ? (int)-v : EIO));
 		return v < 0 ? (int)v : -EIO;
 	}
-	inj_detach(&j);
+	ckpt_inj_detach(j);
 	return 0;
 }
 
@@ -685,37 +684,37 @@ static void find_unmovable(pid_t pid, struct prox *px, size_t *n)
  * taken with pidfd_getfd, its fd in the process closed again). */
 static int make_uffd(pid_t pid)
 {
-	struct inj j;
-	int r = inj_attach(&j, pid);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
 	if (r < 0) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
 	/* It is running: every signal stays pending while we are in it (a
 	 * signal taken during an injection would be held back and sent
 	 * again without its queued value). */
 	uint64_t mask, all = ~0ULL;
-	if (ptrace(PTRACE_GETSIGMASK, j.pid, (void *)sizeof(mask), &mask) < 0 ||
-	    ptrace(PTRACE_SETSIGMASK, j.pid, (void *)sizeof(all), &all) < 0) {
+	if (ptrace(PTRACE_GETSIGMASK, ckpt_inj_tid(j), (void *)sizeof(mask), &mask) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, ckpt_inj_tid(j), (void *)sizeof(all), &all) < 0) {
 		r = -errno;
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
-	long tfd = inj_call(&j, SYS_userfaultfd, O_CLOEXEC | 1 /* UFFD_USER_MODE_ONLY */, 0, 0, 0, 0, 0);
+	long tfd = ckpt_inj_call(j, SYS_userfaultfd, O_CLOEXEC | 1 /* UFFD_USER_MODE_ONLY */, 0, 0, 0, 0, 0);
 	if (tfd == -EINVAL)  /* before 5.11: no user-mode-only flag */
-		tfd = inj_call(&j, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0);
+		tfd = ckpt_inj_call(j, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0);
 	int fd = (int)tfd;
 	if (tfd >= 0) {
-		int pfd = (int)syscall(SYS_pidfd_open, j.pid, j.pid == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
+		int pfd = (int)syscall(SYS_pidfd_open, ckpt_inj_tid(j), ckpt_inj_tid(j) == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
 		fd = pfd < 0 ? -errno : (int)syscall(SYS_pidfd_getfd, pfd, (int)tfd, 0);
 		if (fd < 0)
 			fd = -errno;
 		if (pfd >= 0)
 			close(pfd);
-		inj_call(&j, SYS_close, tfd, 0, 0, 0, 0, 0);
+		ckpt_inj_call(j, SYS_close, tfd, 0, 0, 0, 0, 0);
 	}
-	ptrace(PTRACE_SETSIGMASK, j.pid, (void *)sizeof(mask), &mask);
-	inj_detach(&j);
+	ptrace(PTRACE_SETSIGMASK, ckpt_inj_tid(j), (void *)sizeof(mask), &mask);
+	ckpt_inj_detach(j);
 	return fd;
 }
 

@@ -223,17 +223,6 @@ static _Noreturn void holder_fail(const char *msg, size_t len)
 	_exit(0);
 }
 
-static void holder_reset_signals(void)
-{
-	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE };
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
 /* Terminals: one pty for all of them; the image's FIFO paths point to its
  * slave, so the migrant gets a terminal again. Its line discipline
  * neither echoes nor post-processes: home's does. */
@@ -620,7 +609,8 @@ static void holder_loop(void)
 
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 {
-	holder_reset_signals();
+	mig_child_signals();
+	signal(SIGPIPE, SIG_IGN);
 	H.sock = sock;
 	H.hd = hd;
 	H.p = (struct mig_pump){ .sock = sock };

@@ -847,7 +847,7 @@ static void chown_dir(const char *dir, uid_t uid, gid_t gid)
 	chown(dir, uid, gid);
 }
 
-_Noreturn void mig_worker_main(int sock, const struct mig_work *w)
+void mig_child_signals(void)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -855,26 +855,213 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	pid_t pid = w->pid;
+}
+
+/* The worker's state (one worker a process: static). */
+static struct worker {
+	int sock;                        /* to krgd */
+	const struct mig_work *w;
+	pid_t pid;
 	char err[3000];
-	struct prox px[MIG_MAX_PROXIES];
-	size_t np = 0;
+	struct prox px[MIG_MAX_PROXIES]; /* its proxied fds */
+	size_t np;
 	char fifodir[128];
-	snprintf(fifodir, sizeof(fifodir), "%s/%u", MIG_FIFO_DIR, w->id);
+	struct ckpt_precopy *pc;
+	unsigned long long carried;      /* signals pending at the freeze: in the image */
+} W;
+
+/* One line to krgd and the end. */
+static _Noreturn void worker_fail(const char *msg)
+{
+	sendf(W.sock, MF_ERR, "%s", msg);
+	_exit(0);
+}
+
+/* Its proxied fds swapped for FIFOs (undo: back), their directory made. */
+static int worker_swap(size_t from, bool undo, char *err, size_t errlen)
+{
+	const struct mig_work *w = W.w;
+	if (!undo) {
+		mkdir(MIG_FIFO_DIR, 0755);
+		mkdir(W.fifodir, 0755);
+	}
+	return swap_fds(W.pid, w->id, w->uid, w->gid, W.px + from, W.np - from, undo, err, errlen);
+}
+
+/* The dump of the frozen process: the fds that cannot move proxied
+ * first, those the dump refuses proxied then and the dump made again;
+ * its file locks released for the target. 0, or -errno with W.err. */
+static int worker_dump(bool was_stopped)
+{
+	const struct mig_work *w = W.w;
+	struct ckpt_error ce = { 0 };
+	struct ckpt_dump_opts o = { .process_only = true, .precopy = W.pc, .has_root_pidfd = w->pidfd >= 0,
+				    .root_pidfd = w->pidfd, .root_stopped_by_caller = !was_stopped };
+	find_unmovable(W.pid, W.px, &W.np);
+	int r = W.np ? worker_swap(0, false, W.err, sizeof(W.err)) : 0;
+	if (r == 0 && (r = ckpt_dump(W.pid, w->dir, &o, &ce)) < 0) {
+		size_t n0 = W.np;
+		char why[512] = "";
+		if (take_refused(&ce, W.pid, w->id, W.px, &W.np, why, sizeof(why)) < 0) {
+			snprintf(W.err, sizeof(W.err), "%s", why[0] ? why : ce.msg);
+		} else if ((r = worker_swap(n0, false, W.err, sizeof(W.err))) == 0) {
+			memset(&ce, 0, sizeof(ce));
+			o.ignore_unsupported = true;
+			if ((r = ckpt_dump(W.pid, w->dir, &o, &ce)) < 0)
+				snprintf(W.err, sizeof(W.err), "%s", ce.msg);
+		}
+	}
+	/* Its file locks go with it: released here (it is stopped) so the
+	 * target can take them; taken back if the migration fails. */
+	if (r == 0 && (r = ckpt_app_locks(W.pid, w->dir, false, &ce)) < 0)
+		snprintf(W.err, sizeof(W.err), "%s", ce.msg);
+	return r;
+}
+
+static void close_holds(void)
+{
+	for (size_t i = 0; i < W.np; i++)
+		if (W.px[i].hold >= 0)
+			close(W.px[i].hold);
+}
+
+static void rm_fifodir(void)
+{
+	if (!W.w->migrant_here)
+		mig_rm_rf(W.fifodir); /* else the holder's, removed when it exits */
+}
+
+/* The dump failed: it runs on here as it was. */
+static _Noreturn void worker_undo_dump(void)
+{
+	char e2[256];
+	/* The write-protection goes before it runs on here. */
+	ckpt_precopy_free(W.pc);
+	if (W.np)
+		worker_swap(0, true, e2, sizeof(e2));
+	close_holds();
+	rm_fifodir();
+	mig_rm_rf(W.w->dir);
+	kill(W.pid, SIGCONT);
+	worker_fail(W.err);
+}
+
+/* MF_DUMPED's text: each proxied fd as num:keep:r|w:kind:ROWSxCOLS. */
+static void worker_spec(char *spec, size_t len)
+{
+	size_t sl = 0;
+	spec[0] = 0;
+	for (size_t i = 0; i < W.np; i++) {
+		const struct prox *x = &W.px[i];
+		char kind[8];
+		snprintf(kind, sizeof(kind), "%s", x->tty ? "tty" : "-");
+		if (x->stype && !x->tty)
+			snprintf(kind, sizeof(kind), "s%d", x->stype);
+		sl += (size_t)snprintf(spec + sl, len - sl, "%s%d:%d:%c:%s:%ux%u", i ? " " : "", x->num, x->keep,
+				       x->reads ? 'r' : 'w', kind, x->rows, x->cols);
+	}
+}
+
+/* krgd's verdict (late reports of pre-copied pages: too late). Its
+ * header, the frame in buf (n bytes). */
+static struct mig_hdr worker_verdict(uint8_t *buf, size_t size, ssize_t *n)
+{
+	struct mig_hdr h = { 0 };
+	do {
+		do
+			*n = recv(W.sock, buf, size - 1, 0);
+		while (*n < 0 && errno == EINTR);
+		memset(&h, 0, sizeof(h));
+		if (*n >= (ssize_t)sizeof(h))
+			memcpy(&h, buf, sizeof(h));
+	} while (h.type == MF_COPIED);
+	return h;
+}
+
+/* Committed, with a deputy: the original becomes it (argv from krgd,
+ * NUL-separated, the proxies appended). */
+static _Noreturn void worker_to_deputy(uint8_t *buf, ssize_t n)
+{
+	buf[n] = 0;
+	char *argv[8 + MIG_MAX_PROXIES];
+	size_t ac = 0;
+	for (char *p = (char *)buf + sizeof(struct mig_hdr); p < (char *)buf + n && ac < 7; p += strlen(p) + 1)
+		argv[ac++] = p;
+	char cs[64];
+	snprintf(cs, sizeof(cs), "-c%llx:%d", W.carried, (int)getpid());
+	if (ac == 5)
+		argv[ac++] = cs;
+	char ps[MIG_MAX_PROXIES][120];
+	for (size_t i = 0; i < W.np; i++) {
+		const struct prox *x = &W.px[i];
+		if (x->keep < 0 && x->tty)
+			snprintf(ps[i], sizeof(ps[i]), "%d:@%s:%c:tty", x->num, x->tpath, x->reads ? 'r' : 'w');
+		else
+			snprintf(ps[i], sizeof(ps[i]), "%d:%d:%c:%s%.0d", x->num, x->keep, x->reads ? 'r' : 'w',
+				 x->tty ? "tty" : x->stype ? "s" : "-", x->tty ? 0 : x->stype);
+		argv[ac++] = ps[i];
+	}
+	argv[ac] = NULL;
+	int r = ac >= 5 ? become_deputy(W.pid, argv, W.err, sizeof(W.err)) : -EINVAL;
+	/* Only now (its old memory is gone with the exec, or goes with the
+	 * kill): dropping the write-protection of a large area takes a
+	 * while, which the frozen time need not include. */
+	ckpt_precopy_free(W.pc);
+	rm_fifodir();
+	if (r < 0) {
+		/* The migrant runs elsewhere already: this copy must go. */
+		kill(W.pid, SIGKILL);
+		worker_fail(W.err);
+	}
+	kill(W.pid, SIGCONT);
+	/* Its terminals: held until the deputy has them open again. */
+	for (int t = 0; t < 3000 && !deputy_has_ttys(W.pid, W.px, W.np); t++) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	mig_send(W.sock, MF_DONE, 0, 0, NULL, 0);
+	_exit(0);
+}
+
+/* Abort, or krgd went away: it goes on here, with its locks and without
+ * the write-protection. */
+static _Noreturn void worker_abort(void)
+{
+	const struct mig_work *w = W.w;
+	ckpt_precopy_free(W.pc);
+	struct ckpt_error le = { 0 };
+	if (ckpt_app_locks(W.pid, w->dir, true, &le) < 0)
+		fprintf(stderr, "krgd migrate worker: process %u keeps running without some file locks: %s\n", w->id, le.msg);
+	if (W.np) {
+		worker_swap(0, true, W.err, sizeof(W.err));
+		rm_fifodir();
+	}
+	kill(W.pid, SIGCONT);
+	mig_send(W.sock, MF_DONE, 0, 0, NULL, 0);
+	_exit(0);
+}
+
+_Noreturn void mig_worker_main(int sock, const struct mig_work *w)
+{
+	mig_child_signals();
+	W.sock = sock;
+	W.w = w;
+	W.pid = w->pid;
+	snprintf(W.fifodir, sizeof(W.fifodir), "%s/%u", MIG_FIFO_DIR, w->id);
+	pid_t pid = W.pid;
 
 	/* Before anything touches it: memory it shares with a process
 	 * staying here would be split in two. */
-	if (mig_shared_mem_check(pid, w->id, w->node, err, sizeof(err)) < 0) {
+	if (mig_shared_mem_check(pid, w->id, w->node, W.err, sizeof(W.err)) < 0) {
 		mig_rm_rf(w->dir);
-		sendf(sock, MF_ERR, "%s", err);
-		_exit(0);
+		worker_fail(W.err);
 	}
 	for (int i = 0; w->wait_read_fd >= 0 && i < 10000 && !in_read(pid, w->wait_read_fd); i++) {
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);
 	}
 	bool aborted;
-	struct ckpt_precopy *pc = precopy(sock, w, &aborted);
+	W.pc = precopy(sock, w, &aborted);
 	if (aborted) {
 		mig_rm_rf(w->dir);
 		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
@@ -889,7 +1076,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	 * travel with the image (the migrant would stop again there). */
 	int r = held ? 0 : freeze(pid);
 	if (r < 0) {
-		ckpt_precopy_free(pc);
+		ckpt_precopy_free(W.pc);
 		mig_rm_rf(w->dir); /* what a pre-copy wrote */
 		kill(pid, SIGCONT);
 		sendf(sock, MF_ERR, "process %u: cannot freeze it: %s", w->id, strerror(-r));
@@ -901,146 +1088,25 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	 * for a migrant here, home after mig.where) sends the other kinds on.
 	 * A signal sent during the dump may be in the image too: it then
 	 * arrives twice rather than never. */
-	unsigned long long carried = mig_pending_of(pid);
-	struct ckpt_error ce = { 0 };
-	struct ckpt_dump_opts o = { .process_only = true, .precopy = pc, .has_root_pidfd = w->pidfd >= 0,
-				    .root_pidfd = w->pidfd, .root_stopped_by_caller = !was_stopped };
-	find_unmovable(pid, px, &np);
-	r = 0;
-	if (np) {
-		mkdir(MIG_FIFO_DIR, 0755);
-		mkdir(fifodir, 0755);
-		r = swap_fds(pid, w->id, w->uid, w->gid, px, np, false, err, sizeof(err));
-	}
-	if (r == 0) {
-		r = ckpt_dump(pid, w->dir, &o, &ce);
-		if (r < 0) {
-			size_t n0 = np;
-			char why[512] = "";
-			if (take_refused(&ce, pid, w->id, px, &np, why, sizeof(why)) < 0) {
-				snprintf(err, sizeof(err), "%s", why[0] ? why : ce.msg);
-			} else {
-				mkdir(MIG_FIFO_DIR, 0755);
-				mkdir(fifodir, 0755);
-				r = swap_fds(pid, w->id, w->uid, w->gid, px + n0, np - n0, false, err, sizeof(err));
-				if (r == 0) {
-					memset(&ce, 0, sizeof(ce));
-					o.ignore_unsupported = true;
-					r = ckpt_dump(pid, w->dir, &o, &ce);
-					if (r < 0)
-						snprintf(err, sizeof(err), "%s", ce.msg);
-				}
-			}
-		}
-	}
-	/* Its file locks go with it: released here (it is stopped) so the
-	 * target can take them; taken back if the migration fails. */
-	if (r == 0 && (r = ckpt_app_locks(pid, w->dir, false, &ce)) < 0)
-		snprintf(err, sizeof(err), "%s", ce.msg);
-	if (r < 0) {
-		char e2[256];
-		/* The write-protection goes before it runs on here. */
-		ckpt_precopy_free(pc);
-		if (np)
-			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, e2, sizeof(e2));
-		for (size_t i = 0; i < np; i++)
-			if (px[i].hold >= 0)
-				close(px[i].hold);
-		if (!w->migrant_here)
-			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
-		mig_rm_rf(w->dir);
-		kill(pid, SIGCONT);
-		sendf(sock, MF_ERR, "%s", err);
-		_exit(0);
-	}
+	W.carried = mig_pending_of(pid);
+	if (worker_dump(was_stopped) < 0)
+		worker_undo_dump();
 	chown_dir(w->dir, w->uid, w->gid);
 	test_hold(w->id);
-	char spec[2048] = "";
-	size_t sl = 0;
-	for (size_t i = 0; i < np; i++) {
-		char kind[8];
-		snprintf(kind, sizeof(kind), "%s", px[i].tty ? "tty" : "-");
-		if (px[i].stype && !px[i].tty)
-			snprintf(kind, sizeof(kind), "s%d", px[i].stype);
-		sl += (size_t)snprintf(spec + sl, sizeof(spec) - sl, "%s%d:%d:%c:%s:%ux%u", i ? " " : "", px[i].num,
-				       px[i].keep, px[i].reads ? 'r' : 'w', kind, px[i].rows, px[i].cols);
-	}
-	mig_send(sock, MF_DUMPED, 0, (int64_t)carried, spec, strlen(spec));
+	char spec[2048];
+	worker_spec(spec, sizeof(spec));
+	mig_send(sock, MF_DUMPED, 0, (int64_t)W.carried, spec, strlen(spec));
 
-	/* Wait for the verdict (late reports of pre-copied pages: too late). */
-	uint8_t buf[sizeof(struct mig_hdr) + 16384];
+	static uint8_t buf[sizeof(struct mig_hdr) + 16384];
 	ssize_t n;
-	struct mig_hdr h = { 0 };
-	do {
-		do
-			n = recv(sock, buf, sizeof(buf) - 1, 0);
-		while (n < 0 && errno == EINTR);
-		memset(&h, 0, sizeof(h));
-		if (n >= (ssize_t)sizeof(h))
-			memcpy(&h, buf, sizeof(h));
-	} while (h.type == MF_COPIED);
-	for (size_t i = 0; i < np; i++)
-		if (px[i].hold >= 0)
-			close(px[i].hold);
-	if (h.type == MF_COMMIT && h.arg == 1) {
-		/* argv: NUL-separated strings, proxies appended. */
-		buf[n] = 0;
-		char *argv[8 + MIG_MAX_PROXIES];
-		size_t ac = 0;
-		for (char *p = (char *)buf + sizeof(h); p < (char *)buf + n && ac < 7; p += strlen(p) + 1)
-			argv[ac++] = p;
-		char cs[64];
-		snprintf(cs, sizeof(cs), "-c%llx:%d", carried, (int)getpid());
-		if (ac == 5)
-			argv[ac++] = cs;
-		char ps[MIG_MAX_PROXIES][120];
-		for (size_t i = 0; i < np; i++) {
-			if (px[i].keep < 0 && px[i].tty)
-				snprintf(ps[i], sizeof(ps[i]), "%d:@%s:%c:tty", px[i].num, px[i].tpath, px[i].reads ? 'r' : 'w');
-			else
-				snprintf(ps[i], sizeof(ps[i]), "%d:%d:%c:%s%.0d", px[i].num, px[i].keep, px[i].reads ? 'r' : 'w',
-					 px[i].tty ? "tty" : px[i].stype ? "s" : "-", px[i].tty ? 0 : px[i].stype);
-			argv[ac++] = ps[i];
-		}
-		argv[ac] = NULL;
-		r = ac >= 5 ? become_deputy(pid, argv, err, sizeof(err)) : -EINVAL;
-		/* Only now (its old memory is gone with the exec, or goes with
-		 * the kill): dropping the write-protection of a large area takes
-		 * a while, which the frozen time need not include. */
-		ckpt_precopy_free(pc);
-		if (!w->migrant_here)
-			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
-		if (r < 0) {
-			/* The migrant runs elsewhere already: this copy must go. */
-			kill(pid, SIGKILL);
-			sendf(sock, MF_ERR, "%s", err);
-			_exit(0);
-		}
-		kill(pid, SIGCONT);
-		/* Its terminals: held until the deputy has them open again. */
-		for (int t = 0; t < 3000 && !deputy_has_ttys(pid, px, np); t++) {
-			struct timespec ts = { 0, 1000000 };
-			nanosleep(&ts, NULL);
-		}
-		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
-	} else if (h.type == MF_COMMIT) {
-		kill(pid, SIGKILL);
-		ckpt_precopy_free(pc);
-		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
-	} else {
-		/* Abort, or krgd went away: it goes on here, with its locks
-		 * and without the write-protection. */
-		ckpt_precopy_free(pc);
-		struct ckpt_error le = { 0 };
-		if (ckpt_app_locks(pid, w->dir, true, &le) < 0)
-			fprintf(stderr, "krgd migrate worker: process %u keeps running without some file locks: %s\n", w->id, le.msg);
-		if (np) {
-			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, err, sizeof(err));
-			if (!w->migrant_here)
-			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
-		}
-		kill(pid, SIGCONT);
-		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
-	}
+	struct mig_hdr h = worker_verdict(buf, sizeof(buf), &n);
+	close_holds();
+	if (h.type == MF_COMMIT && h.arg == 1)
+		worker_to_deputy(buf, n);
+	if (h.type != MF_COMMIT)
+		worker_abort();
+	kill(pid, SIGKILL);
+	ckpt_precopy_free(W.pc);
+	mig_send(sock, MF_DONE, 0, 0, NULL, 0);
 	_exit(0);
 }

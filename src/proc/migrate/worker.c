@@ -74,19 +74,21 @@ void mig_rm_rf(const char *dir)
 	krg_rm_tree(AT_FDCWD, dir, NULL);
 }
 
-static bool all_stopped(pid_t pid)
+/* Whether match() says yes of /proc/pid/task/TID/<file> of some thread
+ * of pid (read whole, up to 511 bytes); -1 if pid has no task list. */
+static int some_thread(pid_t pid, const char *file, bool (*match)(const char *text, int arg), int arg)
 {
-	char path[64], buf[512];
+	char path[96], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	DIR *d = opendir(path);
 	if (!d)
-		return false;
-	bool ok = true;
+		return -1;
+	bool yes = false;
 	struct dirent *e;
-	while (ok && (e = readdir(d))) {
+	while (!yes && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", pid, e->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/%s", pid, e->d_name, file);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
 		if (fd >= 0)
@@ -94,42 +96,36 @@ static bool all_stopped(pid_t pid)
 		if (n <= 0)
 			continue;
 		buf[n] = 0;
-		char *p = strrchr(buf, ')');
-		/* an exited leader (a zombie thread) stays as it is */
-		if (!p || (p[2] != 'T' && p[2] != 't' && p[2] != 'Z' && p[2] != 'X'))
-			ok = false;
+		yes = match(buf, arg);
 	}
 	closedir(d);
-	return ok;
+	return yes;
+}
+
+/* A thread's stat: running (an exited leader, a zombie thread, stays as
+ * it is). */
+static bool not_stopped(const char *stat, int unused)
+{
+	const char *p = strrchr(stat, ')');
+	return !p || (p[2] != 'T' && p[2] != 't' && p[2] != 'Z' && p[2] != 'X');
+}
+
+static bool all_stopped(pid_t pid)
+{
+	return some_thread(pid, "stat", not_stopped, 0) == 0;
+}
+
+/* A thread's syscall: read(fd). */
+static bool reading(const char *syscall, int fd)
+{
+	unsigned long nr, a1;
+	return sscanf(syscall, "%lu 0x%lx", &nr, &a1) == 2 && nr == SYS_read && a1 == (unsigned long)fd;
 }
 
 /* Some thread of pid is in read(fd). */
 static bool in_read(pid_t pid, int fd)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return false;
-	bool yes = false;
-	struct dirent *e;
-	while (!yes && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", pid, e->d_name);
-		int f = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
-		if (f >= 0)
-			close(f);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		unsigned long nr, a1;
-		if (sscanf(buf, "%lu 0x%lx", &nr, &a1) == 2 && nr == SYS_read && a1 == (unsigned long)fd)
-			yes = true;
-	}
-	closedir(d);
-	return yes;
+	return some_thread(pid, "syscall", reading, fd) == 1;
 }
 
 static int freeze(pid_t pid)

@@ -1362,9 +1362,11 @@ static int self_push(struct krg_net *net, const char *type, const void *body, si
 	struct handler *h = type ? handler_find(net, type) : NULL;
 	if (!is_reply && !(h && h->self))
 		return -EHOSTUNREACH; /* as before: no link to itself */
-	struct self_msg *m = calloc(1, sizeof(*m));
+	struct self_msg *m = malloc(sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	*m = (struct self_msg){ .len = len, .req_id = req_id, .is_reply = is_reply, .status = status, .done = done,
+				.done_data = done_data };
 	snprintf(m->type, sizeof(m->type), "%s", type ? type : "");
 	if (done) {
 		m->body = (uint8_t *)body;
@@ -1374,12 +1376,6 @@ static int self_push(struct krg_net *net, const char *type, const void *body, si
 	} else if (len) {
 		memcpy(m->body, body, len);
 	}
-	m->len = len;
-	m->req_id = req_id;
-	m->is_reply = is_reply;
-	m->status = status;
-	m->done = done;
-	m->done_data = done_data;
 	if (!net->self_idle_on) {
 		uv_idle_init(net->loop, &net->self_idle);
 		net->self_idle.data = net;

@@ -30,6 +30,7 @@
 #include "frame.h"
 #include "net.h"
 #include "session.h"
+#include "net-int.h"
 
 #define TICK_MS 50
 #define HS_TIMEOUT_MS 5000
@@ -162,18 +163,6 @@ struct handler {
 	bool self;  /* krg_net_handle_self: messages from this node too */
 };
 
-/* A message to this node itself, delivered from the loop (self_cb). */
-struct self_msg {
-	struct list link;  /* in net->self_q */
-	char type[KRG_TYPE_MAX + 1];
-	uint8_t *body;     /* owned copy, or the bulk caller's (borrowed until done) */
-	size_t len;
-	uint64_t req_id;   /* a request's id; with is_reply, the request answered */
-	bool is_reply;
-	int status;        /* a reply's */
-	krg_net_done_cb done;
-	void *done_data;
-};
 
 struct peer_watch {
 	struct list link;
@@ -200,9 +189,7 @@ struct krg_net {
 	uint64_t start_time;
 	unsigned handles;            /* open uv handles we own */
 	struct list conns, reqs, handlers, watches;
-	struct list self_q;          /* to this node itself */
-	uv_idle_t self_idle;
-	bool self_idle_on;           /* initialised (a handle we own) */
+	struct krg_selfq selfq;      /* to this node itself (selfq.c) */
 	uint64_t next_req_id;
 	void (*close_cb)(void *data);
 	void *close_data;
@@ -1234,7 +1221,7 @@ int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_
 	LIST_INIT(&net->reqs);
 	LIST_INIT(&net->handlers);
 	LIST_INIT(&net->watches);
-	LIST_INIT(&net->self_q);
+	selfq_init(&net->selfq, net, loop);
 	*out = net;
 	return 0;
 }
@@ -1277,114 +1264,37 @@ int krg_net_start(struct krg_net *net, char *err, size_t errlen)
 
 static void on_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
 
-/* ---- to this node itself ----------------------------------------------
- * A service that talks to "the node of X" need not ask whether that is
- * itself: for the types registered with krg_net_handle_self, a message,
- * request, reply or bulk message to this node goes through a queue and
- * reaches the handler from the loop (never from within the call that
- * sent it), in order, as from a peer with the node's own id. */
+/* ---- to this node itself (selfq.c) ---- */
 
-static void self_done_nop(int status, void *data)
+bool net_self_handler(struct krg_net *net, const char *type, krg_net_handler_cb *cb, void **data)
 {
+	struct handler *h = handler_find(net, type);
+	if (!h || !h->self)
+		return false;
+	*cb = h->cb;
+	*data = h->data;
+	return true;
 }
 
-static void self_finish(struct self_msg *m, int status)
+bool net_self_complete(struct krg_net *net, uint64_t req_id, int status, const struct krg_msg *reply)
 {
-	if (m->done)
-		m->done(status, m->done_data);
-	else
-		free(m->body);
-	free(m);
-}
-
-static void self_drop_all(struct krg_net *net)
-{
-	while (!list_empty(&net->self_q)) {
-		struct self_msg *m = container_of(net->self_q.next, struct self_msg, link);
-		list_del(&m->link);
-		self_finish(m, -ECANCELED);
-	}
-}
-
-static void self_deliver(struct krg_net *net, struct self_msg *m)
-{
-	uint32_t self = net->opts.self_id;
-	struct krg_msg msg = { .type = m->is_reply ? "" : m->type, .body = m->body, .len = m->len };
-	if (m->is_reply) {
-		for (struct list *l = net->reqs.next; l != &net->reqs; l = l->next) {
-			struct req *rq = container_of(l, struct req, link);
-			if (rq->id == m->req_id && rq->to == self) {
-				req_complete(rq, m->status, m->status == 0 ? &msg : NULL);
-				return;
-			}
-		}
-		return; /* late: timed out already */
-	}
-	struct handler *h = handler_find(net, m->type);
-	if (h && h->self) {
-		h->cb(net, self, &msg, m->req_id, h->data);
-		return;
-	}
-	for (struct list *l = net->reqs.next; m->req_id && l != &net->reqs; l = l->next) {
+	for (struct list *l = net->reqs.next; l != &net->reqs; l = l->next) {
 		struct req *rq = container_of(l, struct req, link);
-		if (rq->id == m->req_id && rq->to == self) {
-			req_complete(rq, -ENOENT, NULL);
-			return;
+		if (rq->id == req_id && rq->to == net->opts.self_id) {
+			req_complete(rq, status, reply);
+			return true;
 		}
 	}
+	return false;
 }
 
-static void self_cb(uv_idle_t *h)
-{
-	struct krg_net *net = h->data;
-	uv_idle_stop(h);
-	/* Only what is queued now: handlers may queue more. */
-	struct list *last = net->self_q.prev;
-	for (bool more = !list_empty(&net->self_q); more && !net->closing;) {
-		struct self_msg *m = container_of(net->self_q.next, struct self_msg, link);
-		more = &m->link != last;
-		list_del(&m->link); /* out before its handler runs: it may close the net */
-		self_deliver(net, m);
-		self_finish(m, 0);
-	}
-}
+bool net_closing(const struct krg_net *net) { return net->closing; }
+void net_handle_opened(struct krg_net *net) { net->handles++; }
+void net_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
 
-/* Whether a message of type to `to` goes to the queue: to == this node. */
 static bool to_self(const struct krg_net *net, uint32_t to)
 {
 	return to == net->opts.self_id;
-}
-
-/* Queued for self_cb. body copied unless done (bulk: borrowed until done). */
-static int self_push(struct krg_net *net, const char *type, const void *body, size_t len, uint64_t req_id,
-		     bool is_reply, int status, krg_net_done_cb done, void *done_data)
-{
-	struct handler *h = type ? handler_find(net, type) : NULL;
-	if (!is_reply && !(h && h->self))
-		return -EHOSTUNREACH; /* as before: no link to itself */
-	struct self_msg *m = malloc(sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	*m = (struct self_msg){ .len = len, .req_id = req_id, .is_reply = is_reply, .status = status, .done = done,
-				.done_data = done_data };
-	snprintf(m->type, sizeof(m->type), "%s", type ? type : "");
-	if (done) {
-		m->body = (uint8_t *)body;
-	} else if (!(m->body = malloc(len ? len : 1))) {
-		free(m);
-		return -ENOMEM;
-	} else if (len) {
-		memcpy(m->body, body, len);
-	}
-	if (!net->self_idle_on) {
-		uv_idle_init(net->loop, &net->self_idle);
-		net->self_idle.data = net;
-		net->self_idle_on = true;
-		net->handles++;
-	}
-	list_add(&net->self_q, &m->link);
-	uv_idle_start(&net->self_idle, self_cb);
-	return 0;
 }
 
 void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data)
@@ -1410,11 +1320,7 @@ void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data)
 		uv_timer_stop(&net->tick);
 		uv_close((uv_handle_t *)&net->tick, on_handle_closed);
 	}
-	self_drop_all(net);
-	if (net->self_idle_on) {
-		net->self_idle.data = net;
-		uv_close((uv_handle_t *)&net->self_idle, on_handle_closed);
-	}
+	selfq_close(&net->selfq);
 	if (net->handles == 0) {
 		net->handles = 1;
 		handle_closed(net);
@@ -1475,7 +1381,7 @@ int krg_net_send(struct krg_net *net, uint32_t to, const char *type, const void 
 	if (!type || strlen(type) > KRG_TYPE_MAX)
 		return -EINVAL;
 	if (to_self(net, to))
-		return self_push(net, type, body, len, 0, false, 0, NULL, NULL);
+		return selfq_push(&net->selfq, type, body, len, 0, false, 0, NULL, NULL);
 	struct conn *c = control_link(net, to);
 	if (!c)
 		return -EHOSTUNREACH;
@@ -1507,7 +1413,7 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 	rq->cb = cb;
 	rq->data = data;
 	int r = c ? send_simple(c, type, rq->id, false, 0, body, len)
-		  : self_push(net, type, body, len, rq->id, false, 0, NULL, NULL);
+		  : selfq_push(&net->selfq, type, body, len, rq->id, false, 0, NULL, NULL);
 	if (r < 0) {
 		free(rq);
 		return r;
@@ -1527,7 +1433,7 @@ int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status,
 	if (!req_id || status > 0)
 		return -EINVAL;
 	if (to_self(net, to))
-		return self_push(net, NULL, body, len, req_id, true, status, NULL, NULL);
+		return selfq_push(&net->selfq, NULL, body, len, req_id, true, status, NULL, NULL);
 	struct conn *c = control_link(net, to);
 	if (!c)
 		return -EHOSTUNREACH;
@@ -1544,7 +1450,7 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 	if (len + KRG_ENV_HEAD_MAX + KRG_TAG_BYTES > net->max_frame)
 		return -EMSGSIZE;
 	if (to_self(net, to))
-		return self_push(net, type, body, len, 0, false, 0, done_cb ? done_cb : self_done_nop, data);
+		return selfq_push(&net->selfq, type, body, len, 0, false, 0, done_cb, data);
 	struct peer *p = peer_find(net, to);
 	if (!p || !p->up)
 		return -EHOSTUNREACH;

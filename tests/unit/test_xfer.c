@@ -14,6 +14,8 @@
 #include <cmocka.h>
 #include "lib/fileio.h"
 #include "proc/xfer.h"
+#include "proto/ckptsvc.pb-c.h"
+#include "proto/migrate.pb-c.h"
 
 static char dir[64];
 
@@ -132,11 +134,44 @@ static void test_rx_write(void **state)
 	assert_int_equal(krg_xfer_rx_write(&x, dir, "l", 0, "x", 1, false, (uid_t)-1, (gid_t)-1, 100), -ELOOP);
 }
 
+/* A forwarded answer's status and text, read from either service's
+ * Result; anything else, or a status that is no errno, is refused. */
+static void test_result_read(void **state)
+{
+	uint8_t buf[256];
+	char text[64];
+	Krg__Ckptsvc__Result c = KRG__CKPTSVC__RESULT__INIT;
+	c.status = -EPERM;
+	c.text = "not yours";
+	size_t n = krg__ckptsvc__result__pack(&c, buf);
+	assert_int_equal(krg_result_read(&krg__ckptsvc__result__descriptor, buf, n, text, sizeof(text)), -EPERM);
+	assert_string_equal(text, "not yours");
+	Krg__Mig__Result m = KRG__MIG__RESULT__INIT;
+	m.status = 0;
+	m.has_node = true;
+	m.node = 3;
+	n = krg__mig__result__pack(&m, buf);
+	strcpy(text, "x");
+	assert_int_equal(krg_result_read(&krg__mig__result__descriptor, buf, n, text, sizeof(text)), 0);
+	assert_string_equal(text, "");
+	m.status = 5; /* no errno */
+	n = krg__mig__result__pack(&m, buf);
+	assert_int_equal(krg_result_read(&krg__mig__result__descriptor, buf, n, text, sizeof(text)), -EBADMSG);
+	m.status = -100000;
+	n = krg__mig__result__pack(&m, buf);
+	assert_int_equal(krg_result_read(&krg__mig__result__descriptor, buf, n, text, sizeof(text)), -EBADMSG);
+	const uint8_t junk[] = { 0xff, 0xff, 0xff };
+	assert_int_equal(krg_result_read(&krg__mig__result__descriptor, junk, sizeof(junk), text, sizeof(text)), -EBADMSG);
+	/* A message without status and text is no Result. */
+	assert_int_equal(krg_result_read(&krg__mig__got__descriptor, buf, 0, text, sizeof(text)), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_src, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_write, setup, teardown),
+		cmocka_unit_test(test_result_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,20 +40,40 @@ static double age_s(uint64_t then, uint64_t now)
 	return then && now > then ? (double)(now - then) / 1000 : 0;
 }
 
-int krg_ckpt_every_list(bool json)
+Krg__Ckptsvc__PeriodicList *krg_ckpt_every_fetch(const char *sock, char *err, size_t errlen)
 {
 	uint8_t *resp = NULL;
 	size_t rlen = 0;
-	char err[512] = "";
-	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.every.list", NULL, 0, 10000, &resp, &rlen, err, sizeof(err));
+	err[0] = 0;
+	int r = krg_api_call(krg_api_socket_path(sock), "ckpt.every.list", NULL, 0, 10000, &resp, &rlen, err, errlen);
 	if (r < 0) {
-		fprintf(stderr, "krg checkpoint: %s\n", err[0] ? err : strerror(-r));
-		return 1;
+		if (!err[0])
+			snprintf(err, errlen, "%s", strerror(-r));
+		return NULL;
 	}
 	Krg__Ckptsvc__PeriodicList *l = krg__ckptsvc__periodic_list__unpack(NULL, rlen, resp);
 	free(resp);
+	if (!l)
+		snprintf(err, errlen, "malformed answer from krgd");
+	return l;
+}
+
+void krg_ckpt_every_note(const Krg__Ckptsvc__Periodic *e, char *buf, size_t len)
+{
+	char every[32];
+	krg_duration_format(e->every_ms, every, sizeof(every));
+	int n = snprintf(buf, len, "app %u, a checkpoint every %s", e->appid, every);
+	if (e->recoveries && n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, "; restarted here after node %u died, from a %.1f s old checkpoint",
+			 e->recovered_from, (double)e->recovered_age_ms / 1000);
+}
+
+int krg_ckpt_every_list(bool json)
+{
+	char err[512];
+	Krg__Ckptsvc__PeriodicList *l = krg_ckpt_every_fetch(NULL, err, sizeof(err));
 	if (!l) {
-		fprintf(stderr, "krg checkpoint: malformed answer from krgd\n");
+		fprintf(stderr, "krg checkpoint: %s\n", err);
 		return 1;
 	}
 	uint64_t now = now_ms();

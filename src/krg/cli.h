@@ -32,6 +32,12 @@ int cmd_kdfs(int argc, char **argv);
  * checkpoint --list`: krg's exit status. */
 int krg_ckpt_every_set(uint32_t id, uint64_t every_ms, char *err, size_t errlen);
 int krg_ckpt_every_list(bool json);
+/* What krgd lists (NULL and one line in err if it cannot), for krg ps;
+ * and the note krg ps gives a process that is such an application. */
+struct Krg__Ckptsvc__PeriodicList;
+struct Krg__Ckptsvc__Periodic;
+struct Krg__Ckptsvc__PeriodicList *krg_ckpt_every_fetch(const char *sock, char *err, size_t errlen);
+void krg_ckpt_every_note(const struct Krg__Ckptsvc__Periodic *e, char *buf, size_t len);
 
 /* Show checkpoint progress on stderr when it is a tty (cmd_checkpoint.c). */
 void krg_ckpt_progress(const char *cmd);

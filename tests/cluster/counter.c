@@ -4,6 +4,8 @@
  * DIR/result gets the step count and a checksum of all that memory: a
  * run restarted from a checkpoint ends with the same line as one that
  * was never interrupted, and any lost or repeated step changes it.
+ * DIR/steps gets one line per step (appended): a restart from a
+ * checkpoint shows as a step number that goes back, to the checkpoint's.
  * Usage: counter DIR N STEP_MS */
 #include <fcntl.h>
 #include <stdint.h>
@@ -46,6 +48,13 @@ int main(int argc, char **argv)
 			mem[k] = (mem[k] ^ i) * 0xff51afd7ed558ccdull;
 		snprintf(line, sizeof(line), "%u\n", i);
 		put(dir, "progress", line);
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/steps", dir);
+		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t)strlen(line) || close(fd) < 0) {
+			perror(path);
+			return 1;
+		}
 		if (step_ms) {
 			struct timespec ts = { step_ms / 1000, (long)(step_ms % 1000) * 1000000 };
 			while (nanosleep(&ts, &ts) < 0)

@@ -88,12 +88,28 @@ on 1 "$KRG" ps -a --json | python3 -c "
 import json, sys
 assert any(p['id'] == $newid and p['node'] == 3 for p in json.load(sys.stdin)['processes'])" ||
 	fail "$newid not listed on node 3 by krg ps"
+on 1 "$KRG" ps -a | grep -q "app $appid, a checkpoint every 1 s; restarted here after node 2 died, from a" ||
+	fail "krg ps does not show the restart: $(on 1 "$KRG" ps -a)"
+on 1 "$KRG" ps -a | grep "app $appid"
 grep -q "app $appid: node 2, where it ran, is down; restarting it on this node" "$(log_of 3)" ||
 	fail "node 3's log does not say why it restarted app $appid"
 grep -q "app $appid: running again on node 3" "$(log_of 3)" || fail "node 3's log does not say it runs again"
 
 wait_for 30 "the restarted application to finish" test -s "$W/run/result"
 diff "$W/ref/result" "$W/run/result" || fail "result differs from the uninterrupted run"
+# Resumed, not begun again: the step numbers go back once, to a step
+# well past the start (the checkpoint's), and go on to the end.
+python3 - "$W/run/steps" "$before" "$STEPS" <<'PY' || fail "the steps do not show a resume from a checkpoint: $(tr '\n' ' ' <"$W/run/steps")"
+import sys
+s = [int(x) for x in open(sys.argv[1])]
+before, steps = int(sys.argv[2]), int(sys.argv[3])
+back = [i for i in range(1, len(s)) if s[i] != s[i - 1] + 1]
+assert len(back) == 1, back
+i = back[0]
+assert s[i - 1] >= before and 5 < s[i] <= s[i - 1], (s[i - 1], s[i])
+assert s[i:] == list(range(s[i], steps + 1))
+print("resumed at step %d after step %d had been reached" % (s[i], s[i - 1]))
+PY
 echo "ok   finished on node 3 with the uninterrupted run's result: $(cat "$W/run/result")"
 wait_for 10 "its entry gone once it ended" entry_is "len(a)" 0
 no_index() { [ -z "$(on 3 ls /var/lib/krg/chkpt/.periodic/)" ]; }

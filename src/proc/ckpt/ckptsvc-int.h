@@ -9,27 +9,20 @@
 #include <uv.h>
 #include "ckpt/ckpt.h"
 #include "lib/service.h"
+#include "proc/xfer.h"
 #include "proto/ckptsvc.pb-c.h"
 
 #define RESULT_MAX 4096
 
-struct krg_api_call;
 struct krg_periodic;
 
-/* Who waits for an answer: a local API call, a peer's request, or krgd
- * itself (cb: periodic checkpoints and recoveries; text is the path, the
- * new id's digits or the error line; node the node that did the work). */
-struct origin {
-	struct krg_api_call *call;
-	uint32_t from;
-	uint64_t req_id;
-	void (*cb)(void *data, int status, const char *text, uint32_t id, uint32_t node);
-	void *cb_data;
-};
+/* Answers go to a krg_origin (proc/xfer.h): an API call, a peer's
+ * request, or krgd itself (its cb gets status, text and the packed
+ * Result: periodic.c). */
 
 struct job {
 	struct job *next;
-	struct origin o;
+	struct krg_origin o;
 	uv_pipe_t pipe;
 	bool restart;
 	bool freeze;       /* a freeze or thaw, not counted as a checkpoint */
@@ -68,22 +61,22 @@ struct work {
 };
 
 /* A worker for w, answering o. 0, or -errno (o not answered). */
-int ckptsvc_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w);
-void ckptsvc_answer(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id);
+int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
+void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id);
 /* Copy STORE/<q->appid>/v<q->version> to node q->node (q->copy_only: only
  * store it there; else restore it there); uid: the caller, checked. With
  * periodic, the target counts the version as a periodic one (pruned when
  * a newer one is recorded). 0, or -errno (o not answered). */
-int ckptsvc_copy(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic);
+int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic);
 /* ckpt.dump for a process of this node (checks the caller uid may). */
-int ckptsvc_dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uid_t uid);
+int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid);
 
 /* periodic.c */
 int periodic_start(struct krg_ckptsvc *c);
 void periodic_stop(struct krg_ckptsvc *c);
 /* krg checkpoint --every on the application's node, once the caller is
  * known to own root pid (the application's root, cluster id `id`). */
-void periodic_set(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uint32_t id, uid_t uid);
+void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uint32_t id, uid_t uid);
 /* A version of image `image_id` made or received for periodic
  * checkpoints: recorded so that it is removed once superseded. */
 void periodic_index_add(uint32_t image_id, uint32_t version);

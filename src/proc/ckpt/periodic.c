@@ -340,7 +340,7 @@ static void record(struct round *r, bool copied)
 		recorded(rc, NULL, r);
 }
 
-static void copied(void *data, int status, const char *text, uint32_t id, uint32_t node)
+static void copied(void *data, int status, const char *text, const void *result, size_t len)
 {
 	struct round *r = data;
 	if (status < 0)
@@ -366,7 +366,7 @@ static int second_node(struct krg_ckptsvc *c, uint32_t *to)
 	return -1;
 }
 
-static void dumped(void *data, int status, const char *text, uint32_t id, uint32_t node)
+static void dumped(void *data, int status, const char *text, const void *result, size_t len)
 {
 	struct round *r = data;
 	struct krg_ckptsvc *c = r->p->c;
@@ -402,10 +402,10 @@ static void dumped(void *data, int status, const char *text, uint32_t id, uint32
 	q.has_node = true;
 	q.node = r->copy_to;
 	q.has_copy_only = q.copy_only = true;
-	struct origin o = { .cb = copied, .cb_data = r };
+	struct krg_origin o = { .cb = copied, .cb_data = r };
 	int rc = ckptsvc_copy(c, o, &q, 0, true);
 	if (rc < 0)
-		copied(r, rc, strerror(-rc), 0, r->copy_to);
+		copied(r, rc, strerror(-rc), NULL, 0);
 }
 
 static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckptsvc__Periodic *e)
@@ -425,10 +425,10 @@ static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckp
 	char desc[64];
 	snprintf(desc, sizeof(desc), "periodic checkpoint of app %u", e->appid);
 	d.description = desc;
-	struct origin o = { .cb = dumped, .cb_data = r };
+	struct krg_origin o = { .cb = dumped, .cb_data = r };
 	int rc = ckptsvc_dump_local(c, o, &d, (uid_t)e->uid);
 	if (rc < 0)
-		dumped(r, rc, rc == -ESRCH ? "the process is gone" : strerror(-rc), 0, c->self);
+		dumped(r, rc, rc == -ESRCH ? "the process is gone" : strerror(-rc), NULL, 0);
 }
 
 /* ---- an application's end ---- */
@@ -515,7 +515,7 @@ static void recovery_record(struct krg_periodic *p, struct pstate *ps, const Krg
 		recovery_recorded(rc, NULL, r);
 }
 
-static void restarted(void *data, int status, const char *text, uint32_t id, uint32_t node)
+static void restarted(void *data, int status, const char *text, const void *result, size_t len)
 {
 	struct recovery *r = data;
 	struct krg_periodic *p = r->p;
@@ -525,6 +525,15 @@ static void restarted(void *data, int status, const char *text, uint32_t id, uin
 		return;
 	}
 	ps->busy = false;
+	/* The new id is the Result's. */
+	uint32_t id = 0;
+	Krg__Ckptsvc__Result *res = status == 0 ? krg__ckptsvc__result__unpack(NULL, len, result) : NULL;
+	if (res && res->has_id)
+		id = res->id;
+	if (res)
+		krg__ckptsvc__result__free_unpacked(res, NULL);
+	if (status == 0 && !id)
+		text = "no new process id in the restart worker's answer";
 	if (status < 0 || !id) {
 		log_error("app %u: cannot restart it from checkpoint v%u of %u: %s; it is lost", r->appid, r->version,
 			  r->image_id, text);
@@ -560,11 +569,11 @@ static void start_recovery(struct krg_periodic *p, struct pstate *ps, const Krg_
 		 " bytes)",
 		 e->appid, why, e->version, e->image_id, (double)r->age_ms / 1000, e->image_bytes);
 	struct work w = { .restart = true, .appid = e->image_id, .version = e->version, .caller = (uid_t)e->uid };
-	struct origin o = { .cb = restarted, .cb_data = r };
+	struct krg_origin o = { .cb = restarted, .cb_data = r };
 	ps->busy = true;
 	int rc = ckptsvc_spawn(c, o, &w);
 	if (rc < 0)
-		restarted(r, rc, strerror(-rc), 0, c->self);
+		restarted(r, rc, strerror(-rc), NULL, 0);
 }
 
 /* Who restarts e: the first holder of its image that is up, else none. */
@@ -676,7 +685,7 @@ static void tick(uv_timer_t *t)
 
 struct setreq {
 	struct krg_ckptsvc *c;
-	struct origin o;
+	struct krg_origin o;
 	char text[200];
 };
 
@@ -690,7 +699,7 @@ static void set_done(int status, const char *msg, void *data)
 	free(s);
 }
 
-void periodic_set(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uint32_t id, uid_t uid)
+void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uint32_t id, uid_t uid)
 {
 	char err[200], every[32];
 	if (!c->s->cluster || !krg_cluster_has_quorum(c->s->cluster)) {

@@ -361,11 +361,8 @@ static int cluster_init(int argc, char **argv)
 		case 'd':
 			dir = optarg;
 			break;
-		case 'h':
-			cluster_usage(stdout);
-			return 0;
 		default:
-			return KRGADM_USAGE;
+			return krg_getopt_other(o, cluster_usage, KRGADM_USAGE);
 		}
 	}
 	if (!name || !nodes[0]) {

@@ -105,6 +105,7 @@ struct peer {
 	unsigned backoff_ms[CH_N];
 	bool up;                    /* link[CH_CONTROL] is set */
 	bool joiner;                /* a joining machine: never dialed, one message type */
+	bool relaxed;               /* ping every RELAXED_PING_MS (krg_net_set_relaxed) */
 	uint64_t last_heard;        /* uv_now() of the last frame, 0 = never */
 	struct list bulk_queue;     /* bulk_item, until the bulk link is up */
 };
@@ -124,6 +125,7 @@ struct conn {
 	char addr[80];              /* "host:port" of the remote end */
 	uint64_t deadline;          /* handshake must finish by this uv_now() */
 	uint64_t last_rx, last_tx;  /* uv_now() of the last frame in / out */
+	uint32_t rx_ping_ms;        /* the peer's announced ping interval, 0: heartbeat_ms */
 	struct krg_frame_dec dec;
 	uint8_t *direct;            /* read target handed out by on_alloc, if inside dec */
 	uint8_t *rxbuf;             /* owned, RXBUF_BYTES */
@@ -199,6 +201,11 @@ static void conn_close(struct conn *c, enum krg_log_level lvl, const char *why);
 static void peer_down(struct krg_net *net, struct peer *p);
 static void flush_bulk(struct krg_net *net, struct peer *p);
 
+/* A relaxed link's keepalive: liveness of nodes that are not raft voters
+ * is the leader's business (it pings everyone at heartbeat_ms); between two
+ * such nodes a link only needs to stay open. */
+#define RELAXED_PING_MS 10000u
+
 /* Room for every node plus joiners in flight; the array never moves,
  * since connections point into it. */
 #define PEER_CAP (KRG_MAX_NODES + 32)
@@ -215,14 +222,28 @@ static void peer_init(struct peer *p, const struct krg_net_peer_addr *a)
 		p->backoff_ms[ch] = BACKOFF_MIN_MS;
 }
 
-/* A joiner's slot: a fresh one, or that of a joiner gone. */
+/* Whether a connection (in any state, closing ones included) points at
+ * this peer: a joiner's handshake holds its slot before it is attached. */
+static bool peer_referenced(const struct krg_net *net, const struct peer *p)
+{
+	for (const struct list *l = net->conns.next; l != &net->conns; l = l->next)
+		if (container_of(l, struct conn, link)->peer == p)
+			return true;
+	return false;
+}
+
+/* A joiner's slot: a fresh one, or that of a joiner gone. A slot whose
+ * joiner is still shaking hands is not gone: reusing it gave a second
+ * concurrent joiner the first one's connection, refused as a duplicate
+ * node id. */
 static struct peer *joiner_slot(struct krg_net *net, uint32_t id)
 {
 	struct krg_net_peer_addr a = { .id = id };
 	struct peer *p = NULL;
 	for (size_t i = 0; i < net->n_peers && !p; i++) {
 		struct peer *q = &net->peers[i];
-		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && list_empty(&q->bulk_queue))
+		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && list_empty(&q->bulk_queue) &&
+		    !peer_referenced(net, q))
 			p = q;
 	}
 	if (!p) {
@@ -376,6 +397,16 @@ static int send_simple(struct conn *c, const char *type, uint64_t req_id, bool i
 		.req_id = req_id, .is_reply = is_reply, .status = status, .body = body, .body_len = len,
 	};
 	return send_env(c, &env, true, NULL, NULL);
+}
+
+static int send_ping(struct conn *c)
+{
+	Krg__Net__Ping pg = KRG__NET__PING__INIT;
+	uint8_t buf[16];
+	pg.has_interval_ms = true;
+	pg.interval_ms = c->peer && c->peer->relaxed ? RELAXED_PING_MS : (uint32_t)c->net->opts.heartbeat_ms;
+	size_t n = krg__net__ping__pack(&pg, buf);
+	return send_simple(c, "net.ping", 0, false, 0, buf, n);
 }
 
 /* ---- 3. handshake ------------------------------------------------------ */
@@ -705,8 +736,16 @@ static void session_frame(struct conn *c, uint8_t *f, size_t len)
 			on_reply(c, &env);
 		return;
 	}
-	if (strncmp(type, "net.", 4) == 0)
-		return; /* net.ping: last_heard is all it is for */
+	if (strncmp(type, "net.", 4) == 0) {
+		/* net.ping: last_heard, and how long its silence may last. */
+		if (!strcmp(type, "net.ping")) {
+			Krg__Net__Ping *pg = env.body_len ? krg__net__ping__unpack(NULL, env.body_len, env.body) : NULL;
+			c->rx_ping_ms = pg && pg->has_interval_ms ? MIN(pg->interval_ms, 4 * RELAXED_PING_MS) : 0;
+			if (pg)
+				krg__net__ping__free_unpacked(pg, NULL);
+		}
+		return;
+	}
 	if (c->peer && c->peer->joiner && strcmp(type, net->joiner_msg) != 0) {
 		log_warn("message '%s' from joining machine %s refused", type, c->addr);
 		if (env.req_id)
@@ -1130,14 +1169,16 @@ static void on_tick(uv_timer_t *t)
 		}
 		if (stalled)
 			c->last_rx = now;
-		if (now - c->last_rx > dead) {
+		uint64_t conn_dead = MAX(dead, 4ull * c->rx_ping_ms);
+		if (now - c->last_rx > conn_dead) {
 			log_warn("link to node %u at %s (%s) silent for %" PRIu64 " ms, closing", c->peer_id, c->addr,
 				 ch_name[c->channel], now - c->last_rx);
 			conn_close(c, LOG_LVL_DEBUG, "silent");
 			continue;
 		}
-		if (now - c->last_tx >= hb && c->tcp.write_queue_size == 0)
-			send_simple(c, "net.ping", 0, false, 0, NULL, 0);
+		if (now - c->last_tx >= (c->peer && c->peer->relaxed ? RELAXED_PING_MS : hb) &&
+		    c->tcp.write_queue_size == 0)
+			send_ping(c);
 		if (net->closing)
 			return;
 	}
@@ -1156,6 +1197,20 @@ static void on_tick(uv_timer_t *t)
 }
 
 /* ---- 8. public API ----------------------------------------------------- */
+
+void krg_net_set_relaxed(struct krg_net *net, uint32_t id, bool relaxed)
+{
+	struct peer *p = peer_find(net, id);
+	if (!p || p->joiner || p->relaxed == relaxed)
+		return;
+	p->relaxed = relaxed;
+	/* Say so at once: the peer's silence timeout follows our interval. */
+	for (struct list *l = net->conns.next; l != &net->conns; l = l->next) {
+		struct conn *c = container_of(l, struct conn, link);
+		if (c->peer == p && c->state == CS_UP)
+			send_ping(c);
+	}
+}
 
 int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr)
 {

@@ -256,8 +256,8 @@ int cmd_checkpoint(int argc, char **argv)
 			break;
 		case 'l': list = true; break;
 		case 'j': json = true; break;
-		case 'h': usage(stdout); return 0;
-		default: return KRG_EXIT_USAGE;
+		default:
+			return krg_getopt_other(c, usage, KRG_EXIT_USAGE);
 		}
 	}
 	if (list || json) {

@@ -316,9 +316,11 @@ static int client_spawn(struct krg_fsview *v, uint32_t home, uid_t uid, gid_t gi
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	char *argv[MAX_PATHS + 6] = { "krg-fsview", "--fd", "3", "--mount" };
+	char owner[32];
+	snprintf(owner, sizeof(owner), "%u:%u", (unsigned)uid, (unsigned)gid);
+	char *argv[MAX_PATHS + 8] = { "krg-fsview", "--fd", "3", "--owner", owner, "--mount" };
 	for (int i = 0; i < v->n_paths; i++)
-		argv[4 + i] = v->paths[i];
+		argv[6 + i] = v->paths[i];
 	pid_t krgd = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {

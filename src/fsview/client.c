@@ -57,13 +57,23 @@ struct mnt {
 
 static int send_req(Krg__Fsview__Request *q)
 {
+	/* A write's data is not copied into the packed request: the rest is
+	 * packed, the data field written after it as it is (wire.h). */
+	ProtobufCBinaryData data = q->data;
+	bool bulk = q->has_data && data.len > 4096;
+	if (bulk)
+		q->has_data = false;
 	size_t n = krg__fsview__request__get_packed_size(q);
-	uint8_t *b = malloc(n ? n : 1);
+	uint8_t *b = malloc(n + 16);
 	if (!b)
 		return -ENOMEM;
 	krg__fsview__request__pack(q, b);
+	if (bulk) {
+		n += fsv_bytes_field(b + n, 8 /* Request.data */, data.len);
+		q->has_data = true;
+	}
 	pthread_mutex_lock(&C.wlock);
-	int r = fsv_write_frame(C.fd, b, n);
+	int r = fsv_write_frame2(C.fd, b, n, bulk ? data.data : NULL, bulk ? data.len : 0);
 	pthread_mutex_unlock(&C.wlock);
 	free(b);
 	return r < 0 ? -EIO : 0;
@@ -533,7 +543,7 @@ static void *v_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->hard_remove = 0;
 	cfg->nullpath_ok = 1;
 	conn->max_write = FSV_MAX_IO;
-	conn->max_readahead = FSV_MAX_IO;
+	conn->max_readahead = FSV_READAHEAD;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	return fuse_get_context()->private_data;
 }
@@ -558,9 +568,11 @@ static void *loop_thread(void *arg)
 }
 
 /* The kernel caps a FUSE mount's readahead at the default 128 KiB
- * (max_readahead only lowers it): raise it to what one request carries,
- * so a sequential read is 1 MiB per round trip home, not 128 KiB. Best
- * effort: only speed depends on it. */
+ * (max_readahead only lowers it): raise it to a few requests' worth
+ * (FSV_READAHEAD), so a sequential read has several 1 MiB reads on their
+ * way home at once (each request carries at most FSV_MAX_IO) instead of
+ * one 128 KiB round trip after the other. Best effort: only speed
+ * depends on it. */
 static void raise_readahead(const char *path)
 {
 	/* Its device from mountinfo: a stat() of our own mount before it is
@@ -580,7 +592,7 @@ static void raise_readahead(const char *path)
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	int l = snprintf(v, sizeof(v), "%u", FSV_MAX_IO >> 10);
+	int l = snprintf(v, sizeof(v), "%u", FSV_READAHEAD >> 10);
 	if (write(fd, v, (size_t)l) != l)
 		fprintf(stderr, "krg-fsview: %s: %s\n", p, strerror(errno));
 	close(fd);

@@ -348,12 +348,19 @@ static void serve_one(const uint8_t *buf, size_t len)
 	char *data = NULL;
 	r.id = q->id;
 	r.err = q->op == KRG__FSVIEW__OP__OP_READDIR ? do_readdir(q->path, &r) : do_op(q, &r, &st, &sv, &data);
+	/* A read's data goes after the packed rest as it is (wire.h). */
+	ProtobufCBinaryData bulk = r.data;
+	bool big = r.has_data && bulk.len > 4096;
+	if (big)
+		r.has_data = false;
 	size_t n = krg__fsview__reply__get_packed_size(&r);
-	uint8_t *out = malloc(n ? n : 1);
+	uint8_t *out = malloc(n + 16);
 	if (out) {
 		krg__fsview__reply__pack(&r, out);
+		if (big)
+			n += fsv_bytes_field(out + n, 4 /* Reply.data */, bulk.len);
 		pthread_mutex_lock(&S.wlock);
-		int w = fsv_write_frame(S.fd, out, n);
+		int w = fsv_write_frame2(S.fd, out, n, big ? bulk.data : NULL, big ? bulk.len : 0);
 		pthread_mutex_unlock(&S.wlock);
 		if (w < 0)
 			_exit(0);

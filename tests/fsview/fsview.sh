@@ -40,6 +40,14 @@ on 2 test ! -e /tmp/fsv-a || fail "node 2's own /tmp got the file"
 assert_eq "$(on 1 "$KRG" run -n 2 -- cat /tmp/fsv-kept/k)" node-own "a mount under /tmp on node 2 stays node 2's"
 out=$(on 1 "$KRG" run -n 2 --local-files -- sh -c 'cat /tmp/fsv-a 2>&1; true')
 assert_contains "$out" "No such file" "--local-files: node 2's own /tmp"
+# Its working directory and its program in node 1's /tmp: node 2's krgd
+# relays their lookups while it starts it (it must not wait on itself).
+on 1 sh -c 'mkdir -p /tmp/fsv-w && printf "#!/bin/sh\necho \"\$(hostname) \$(pwd) \$(cat data)\"\n" >/tmp/fsv-w/prog.sh &&
+	chmod 755 /tmp/fsv-w/prog.sh && echo home-data >/tmp/fsv-w/data'
+out=$(on 1 sh -c "cd /tmp/fsv-w && '$KRG' run -n 2 -- ./prog.sh")
+assert_eq "$out" "$PREFIX-node2 /tmp/fsv-w home-data" "run from node 1's /tmp, a program that is only there"
+out=$(on 1 sh -c "cd /tmp/fsv-w && '$KRG' run -n 2 -- ./missing 2>&1") && fail "a missing program ran"
+assert_contains "$out" "./missing: command not found" "a missing program in the view, said by name"
 ps2=$(on 2 "$KRG" ps -a)
 assert_not_contains "$ps2" "krg-fsview" "the view's helpers are krgd's, not listed"
 echo "ok   krg run -n 2 sees node 1's /tmp; --local-files sees node 2's"

@@ -120,7 +120,8 @@ out=$(on 1 "$KRG" run -n 2 -- python3 "$KRG_SOURCE_DIR/tests/fsview/sock.py" cli
 N2=$(echo "$PREFIX-node2" | tr a-z A-Z)
 assert_eq "$out" "$(printf 'HELLO FROM %s\nbig 300000\neof True\nseq cba\nseq 54321\nsent' "$N2")" \
 	"node 2's client through home's stream and seqpacket sockets"
-wait_for 10 "3 datagrams at home" sh -c "[ \"\$(on 1 cat /tmp/fsv-s/dgram.log | wc -l)\" = 3 ]"
+dgrams3() { [ "$(on 1 cat /tmp/fsv-s/dgram.log | wc -l)" = 3 ]; }
+wait_for 10 "3 datagrams at home" dgrams3
 assert_eq "$(on 1 cat /tmp/fsv-s/dgram.log)" "$(printf 'dgram %s %s\n' 0 "$PREFIX-node2" 1 "$PREFIX-node2" 2 "$PREFIX-node2")" \
 	"node 2's datagrams reached home's socket"
 echo "ok   a client on node 2 reaches home's unix sockets by path (stream, seqpacket, datagram)"

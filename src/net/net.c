@@ -30,6 +30,7 @@
 #include "frame.h"
 #include "net.h"
 #include "session.h"
+#include "net-int.h"
 
 #define TICK_MS 50
 #define HS_TIMEOUT_MS 5000
@@ -159,7 +160,9 @@ struct handler {
 	char *type; /* owned */
 	krg_net_handler_cb cb;
 	void *data;
+	bool self;  /* krg_net_handle_self: messages from this node too */
 };
+
 
 struct peer_watch {
 	struct list link;
@@ -186,6 +189,7 @@ struct krg_net {
 	uint64_t start_time;
 	unsigned handles;            /* open uv handles we own */
 	struct list conns, reqs, handlers, watches;
+	struct krg_selfq selfq;      /* to this node itself (selfq.c) */
 	uint64_t next_req_id;
 	void (*close_cb)(void *data);
 	void *close_data;
@@ -1217,6 +1221,7 @@ int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_
 	LIST_INIT(&net->reqs);
 	LIST_INIT(&net->handlers);
 	LIST_INIT(&net->watches);
+	selfq_init(&net->selfq, net, loop);
 	*out = net;
 	return 0;
 }
@@ -1259,6 +1264,39 @@ int krg_net_start(struct krg_net *net, char *err, size_t errlen)
 
 static void on_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
 
+/* ---- to this node itself (selfq.c) ---- */
+
+bool net_self_handler(struct krg_net *net, const char *type, krg_net_handler_cb *cb, void **data)
+{
+	struct handler *h = handler_find(net, type);
+	if (!h || !h->self)
+		return false;
+	*cb = h->cb;
+	*data = h->data;
+	return true;
+}
+
+bool net_self_complete(struct krg_net *net, uint64_t req_id, int status, const struct krg_msg *reply)
+{
+	for (struct list *l = net->reqs.next; l != &net->reqs; l = l->next) {
+		struct req *rq = container_of(l, struct req, link);
+		if (rq->id == req_id && rq->to == net->opts.self_id) {
+			req_complete(rq, status, reply);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool net_closing(const struct krg_net *net) { return net->closing; }
+void net_handle_opened(struct krg_net *net) { net->handles++; }
+void net_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
+
+static bool to_self(const struct krg_net *net, uint32_t to)
+{
+	return to == net->opts.self_id;
+}
+
 void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data)
 {
 	if (net->closing)
@@ -1282,6 +1320,7 @@ void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data)
 		uv_timer_stop(&net->tick);
 		uv_close((uv_handle_t *)&net->tick, on_handle_closed);
 	}
+	selfq_close(&net->selfq);
 	if (net->handles == 0) {
 		net->handles = 1;
 		handle_closed(net);
@@ -1302,6 +1341,15 @@ int krg_net_handle(struct krg_net *net, const char *type, krg_net_handler_cb cb,
 	h->cb = cb;
 	h->data = data;
 	list_add(&net->handlers, &h->link);
+	return 0;
+}
+
+int krg_net_handle_self(struct krg_net *net, const char *type)
+{
+	struct handler *h = handler_find(net, type);
+	if (!h)
+		return -ENOENT;
+	h->self = true;
 	return 0;
 }
 
@@ -1332,6 +1380,8 @@ int krg_net_send(struct krg_net *net, uint32_t to, const char *type, const void 
 		return -ESHUTDOWN;
 	if (!type || strlen(type) > KRG_TYPE_MAX)
 		return -EINVAL;
+	if (to_self(net, to))
+		return selfq_push(&net->selfq, type, body, len, 0, false, 0, NULL, NULL);
 	struct conn *c = control_link(net, to);
 	if (!c)
 		return -EHOSTUNREACH;
@@ -1351,8 +1401,8 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 		return -ESHUTDOWN;
 	if (!type || !cb || strlen(type) > KRG_TYPE_MAX)
 		return -EINVAL;
-	struct conn *c = control_link(net, to);
-	if (!c)
+	struct conn *c = to_self(net, to) ? NULL : control_link(net, to);
+	if (!c && !to_self(net, to))
 		return -EHOSTUNREACH;
 	struct req *rq = calloc(1, sizeof(*rq));
 	if (!rq)
@@ -1362,7 +1412,8 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 	rq->to = to;
 	rq->cb = cb;
 	rq->data = data;
-	int r = send_simple(c, type, rq->id, false, 0, body, len);
+	int r = c ? send_simple(c, type, rq->id, false, 0, body, len)
+		  : selfq_push(&net->selfq, type, body, len, rq->id, false, 0, NULL, NULL);
 	if (r < 0) {
 		free(rq);
 		return r;
@@ -1381,6 +1432,8 @@ int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status,
 		return -ESHUTDOWN;
 	if (!req_id || status > 0)
 		return -EINVAL;
+	if (to_self(net, to))
+		return selfq_push(&net->selfq, NULL, body, len, req_id, true, status, NULL, NULL);
 	struct conn *c = control_link(net, to);
 	if (!c)
 		return -EHOSTUNREACH;
@@ -1396,6 +1449,8 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 		return -EINVAL;
 	if (len + KRG_ENV_HEAD_MAX + KRG_TAG_BYTES > net->max_frame)
 		return -EMSGSIZE;
+	if (to_self(net, to))
+		return selfq_push(&net->selfq, type, body, len, 0, false, 0, done_cb, data);
 	struct peer *p = peer_find(net, to);
 	if (!p || !p->up)
 		return -EHOSTUNREACH;

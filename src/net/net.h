@@ -90,6 +90,12 @@ void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data);
 /* Register the handler for a message type (type string is copied). One
  * handler per type; -EEXIST otherwise. */
 int krg_net_handle(struct krg_net *net, const char *type, krg_net_handler_cb cb, void *data);
+/* Messages of type (its handler registered) may go to this node itself:
+ * krg_net_send, _request, _send_bulk to this node's id are queued and
+ * reach the handler from the loop (never from within the call), with
+ * `from` this node; replies to them come back the same way. Other types
+ * to itself: -EHOSTUNREACH. 0 or -ENOENT (no handler). */
+int krg_net_handle_self(struct krg_net *net, const char *type);
 /* Whether a handler for type is registered (krgd's check of its service table). */
 bool krg_net_handled(struct krg_net *net, const char *type);
 /* Link up/down notifications (an authenticated control channel). */

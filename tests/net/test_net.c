@@ -440,6 +440,56 @@ static void test_request_response(void **state)
 	assert_true(RUN_UNTIL(B.downs == 1, 3000));
 }
 
+/* ---- to the node itself (krg_net_handle_self) ---------------------------- */
+
+static int self_from = -1;
+static bool self_in_call;  /* a handler must not run inside the sending call */
+
+static void self_handler(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	assert_false(self_in_call);
+	self_from = (int)from;
+	echo_handler(net, from, msg, req_id, data);
+}
+
+static int self_bulk_done_status = 1;
+static void self_bulk_done(int status, void *data)
+{
+	self_bulk_done_status = status;
+}
+
+static void test_self(void **state)
+{
+	start_pair(key_a, true, true);
+	krg_net_handle(A.net, "t.self", self_handler, &A);
+	krg_net_handle(A.net, "t.peer", echo_handler, &A);
+	assert_int_equal(krg_net_handle_self(A.net, "t.none"), -ENOENT);
+	assert_int_equal(krg_net_handle_self(A.net, "t.self"), 0);
+	/* Not allowed for itself: as before, no link. */
+	struct result no = { 0 };
+	assert_int_equal(krg_net_send(A.net, 1, "t.peer", "x", 1), -EHOSTUNREACH);
+	assert_int_equal(krg_net_request(A.net, 1, "t.peer", "x", 1, 0, on_reply, &no), -EHOSTUNREACH);
+	/* A message, a request and a bulk message, in order, from the loop. */
+	struct result echo = { 0 };
+	self_in_call = true;
+	assert_int_equal(krg_net_send(A.net, 1, "t.self", "1", 1), 0);
+	assert_int_equal(krg_net_request(A.net, 1, "t.self", "hello", 5, 0, on_reply, &echo), 0);
+	assert_int_equal(krg_net_send_bulk(A.net, 1, "t.self", "bulk", 4, self_bulk_done, NULL), 0);
+	self_in_call = false;
+	assert_int_equal(A.msgs, 0);
+	assert_true(RUN_UNTIL(echo.calls && self_bulk_done_status == 0, 2000));
+	assert_int_equal(A.msgs, 3);
+	assert_int_equal(self_from, 1);
+	assert_int_equal(echo.status, 0);
+	assert_int_equal(echo.len, 5);
+	assert_memory_equal(echo.body, "hello", 5);
+	/* Pending at close: the bulk message's callback once, -ECANCELED. */
+	self_bulk_done_status = 1;
+	assert_int_equal(krg_net_send_bulk(A.net, 1, "t.self", "late", 4, self_bulk_done, NULL), 0);
+	node_stop(&A);
+	assert_int_equal(self_bulk_done_status, -ECANCELED);
+}
+
 /* ---- bulk -------------------------------------------------------------- */
 
 #define BULK_CHUNK (1u << 20)
@@ -612,6 +662,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_log_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unauth_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_response, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_self, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),

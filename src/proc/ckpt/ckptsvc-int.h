@@ -58,6 +58,7 @@ struct work {
 	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
 	pid_t krgd;      /* the worker's parent */
 	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
+	int fsns;        /* restart: -1, or the file view the application is restored in (fsview.h) */
 };
 
 /* A worker for w, answering o. 0, or -errno (o not answered). */

@@ -167,8 +167,19 @@ struct ckpt_restore_opts {
 				     process outside krg: krg restart --local) */
 	int root_pdeathsig;       /* non-zero: the root gets this signal when the caller's thread dies
 				     (PR_SET_PDEATHSIG, set after its credentials, which would clear it):
-				     a restorer that stays its parent (a migration's holder) takes it along */
+				     a restorer that stays its parent (a migration's holder) takes it along */	pid_t into;               /* non-zero: restore into this existing process, not a new child of ours (a
+				     migrant back home becomes its deputy, docs/migration.md "Back home"): it
+				     keeps its pid, parent, children, session and group, is seized (ptrace) and
+				     rebuilt as the image says, and must run as the image's user already
+				     (groups, ids: nothing is raised). A one-process image without krg's IPC
+				     filter; no lazy, extra children, replace_tty or pid namespace. If the
+				     seizure itself fails the process goes on untouched; a later failure
+				     kills it (its old state is gone by then) */
+	const int *keep_num;      /* with into: fd keep_fd[i] of that process becomes its fd keep_num[i] */
+	const int *keep_fd;       /* (instead of the image's entry there); its other fds are closed */
+	size_t n_keep;            /* at most CKPT_MAX_KEEP */
 };
+#define CKPT_MAX_KEEP 64
 /* ckpt_restore_ns with options (o may be NULL). */
 int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err);
 /* Hand the reaper the status (a waitpid status) and reap it. */
@@ -199,6 +210,10 @@ int ckpt_lazy_fd(const struct ckpt_lazy *lz);
 /* Stop the thread if still running (the process must be dead or gone: its
  * missing pages would read as zeros), close everything; st may be NULL. */
 void ckpt_lazy_free(struct ckpt_lazy *lz, struct ckpt_lazy_stats *st);
+
+/* Verify the whole image in `dir` (frames, sums, pages), as a restore
+ * does before anything runs. 0 or -errno with err set. */
+int ckpt_image_check(const char *dir, struct ckpt_error *err);
 
 /* Decode and print every part of the image, for people or as JSON. */
 int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err);

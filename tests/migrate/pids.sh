@@ -60,6 +60,7 @@ taker=$!
 wait_for 60 "taker.py's verdict" test -s "$W/taker.out"
 echo "     node 2 forking up to pid $pid: $(cat "$W/taker.out")"
 
+top_has() { [ "$(wc -l <"$W/top.txt")" -ge "$1" ]; }
 n=1
 for node in 2 3; do
 	on 1 "$KRG" migrate "$id" "$node" || fail "migrate $id to node $node"
@@ -70,17 +71,49 @@ for node in 2 3; do
 	echo "ok   on node $node: $got, as at home"
 	on 1 "$KRG" migrate "$tid_" "$node" || fail "migrate $tid_ to node $node"
 	on 1 "$KRG" kill -USR1 "$tid_" || fail "krg kill -USR1 $tid_"
-	top_has() { [ "$(wc -l <"$W/top.txt")" -ge "$1" ]; }
 	wait_for 10 "line $n of the second mig_ids" top_has $n
 	got=$(sed -n ${n}p "$W/top.txt")
 	[ "$got" = "$top" ] || fail "on node $node the second mig_ids (parent: krgd) reports '$got', at home '$top'"
 	echo "ok   on node $node: $got, as at home (parent: home's krgd)"
 done
 
-on 1 "$KRG" kill -TERM "$id" || true
+# Back home: restored into its deputy, it is the original process again
+# (same pid, tids, parent), with no deputy or holder left around it.
+# Before, it came back beside the deputy under another pid (pid=N ppid=
+# the holder's).
+n=$((n + 1))
+on 1 "$KRG" migrate "$id" 1 || fail "migrate $id back to node 1"
+ask $n
+got=$(sed -n ${n}p "$W/ids.txt")
+[ "$got" = "$home" ] || fail "back home mig_ids reports '$got', before it left '$home'"
+echo "ok   back home: $got, as before it left"
+comm=$(on 1 cat "/proc/$pid/comm")
+[ "$comm" = mig_ids ] || fail "back home, pid $pid is '$comm', not mig_ids"
+cmd=$(on 1 cat "/proc/$pid/cmdline" | tr '\0' ' ')
+case "$cmd" in *krg-deputy*) fail "back home, pid $pid still runs krg-deputy: $cmd" ;; esac
+bash_pid=$(on 1 awk '/^PPid:/ {print $2}' "/proc/$pid/status")
+on 1 grep -qw "$pid" "/proc/$bash_pid/task/$bash_pid/children" || fail "back home, pid $pid is not among its parent's children"
+on 1 pgrep -f "krg-deputy.* $id " >/dev/null && fail "a deputy is left for $id"
+grep -q "migrate: $id is home again as itself (pid $pid)" "$(log_of 1)" || fail "node 1's krgd does not say $id is home as itself"
+echo "ok   back home: no deputy, its parent's child again"
+
+# The one started by krg run itself comes back home likewise.
+on 1 "$KRG" migrate "$tid_" 1 || fail "migrate $tid_ back to node 1"
+on 1 "$KRG" kill -USR1 "$tid_" || fail "krg kill -USR1 $tid_"
+wait_for 10 "line $n of the second mig_ids" top_has $n
+got=$(sed -n ${n}p "$W/top.txt")
+[ "$got" = "$top" ] || fail "back home the second mig_ids reports '$got', before it left '$top'"
+echo "ok   back home: $got, as before it left (parent: home's krgd)"
+
+# Its parent's wait() sees its own end: the shell's wait gives 143.
+on 1 kill -TERM "$pid" || fail "kill -TERM $pid at home"
+rc=0
+wait "$run" || rc=$?
+[ "$rc" = 143 ] || fail "the parent shell's wait gave $rc, not 143 ($(cat "$W/run.out"))"
+echo "ok   its parent's wait: 143 after kill -TERM at home"
+
 on 1 "$KRG" kill -TERM "$tid_" || true
 wait "$toprun" 2>/dev/null || true
 kill "$taker" 2>/dev/null || true
-wait "$run" 2>/dev/null || true
 rm -rf "$W"
 echo PASS

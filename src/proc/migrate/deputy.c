@@ -179,12 +179,17 @@ int main(int argc, char **argv)
 	reap_kids(sock, kids, &nk); /* those that ended before we were here */
 
 	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
+	/* Handed over (MF_BECOME answered): the process is being restored
+	 * into us; nothing is read but krgd's socket (MF_RESUME if that
+	 * failed before it began), signals stay pending for the process,
+	 * ended children stay zombies for its wait(). */
+	bool handed = false;
 	for (;;) {
 		struct pollfd pfd[2 + MIG_MAX_PROXIES];
 		size_t map[MIG_MAX_PROXIES];
 		pfd[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		size_t k = mig_pump_pollfds(&p, pfd + 2, MIG_MAX_PROXIES, map);
+		pfd[1] = (struct pollfd){ .fd = handed ? -1 : sfd, .events = POLLIN };
+		size_t k = handed ? 0 : mig_pump_pollfds(&p, pfd + 2, MIG_MAX_PROXIES, map);
 		if (poll(pfd, 2 + k, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -233,6 +238,26 @@ int main(int argc, char **argv)
 				mig_pump_flush_close(&p);
 				mig_die_like((int)h.arg);
 			}
+			if (h.type == MF_PAUSE || h.type == MF_RESUME) {
+				/* Back home in place: its input stays in the real fds. */
+				p.out_enabled = h.type == MF_RESUME;
+				handed = false;
+				continue;
+			}
+			if (h.type == MF_BECOME) {
+				mig_pump_flush(&p);
+				char map_s[MIG_MAX_PROXIES * 24] = "";
+				size_t ml = 0;
+				for (size_t i = 0; i < p.n; i++)
+					if (!(p.p[i].num & MIG_REV) && p.p[i].fd >= 0 && ml + 24 < sizeof(map_s))
+						ml += (size_t)snprintf(map_s + ml, sizeof(map_s) - ml, "%s%d:%d", ml ? " " : "", p.p[i].num,
+								       p.p[i].fd);
+				mig_send(sock, MF_READY, 0, 0, map_s, ml);
+				handed = true;
+				continue;
+			}
+			if (handed)
+				continue;
 			if (h.type == MF_KID_SIG && h.arg > 0 && h.arg < 65) {
 				/* The migrant signalled the child's ghost: only a child
 				 * not reaped yet (else the pid may be another's). */

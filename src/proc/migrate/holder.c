@@ -194,6 +194,14 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Back home: into its deputy, if it can be (inplace.c); else on
+	 * as for any node, with the frames that came meanwhile. */
+	static struct mig_inplace_left left;
+	if (hd->into && mig_inplace(sock, hd, &left) == 0) {
+		mig_rm_rf(hd->dir);
+		_exit(0);
+	}
+	size_t replay = 0;
 	char fifodir[128], path[160];
 	snprintf(fifodir, sizeof(fifodir), "%s/%u", MIG_FIFO_DIR, hd->id);
 	struct mig_pump p = { .sock = sock };
@@ -393,11 +401,15 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		for (size_t g = 0; g < ng; g++)
 			fds[2 + k + g] = (struct pollfd){ .fd = gfd[g], .events = POLLIN };
 		fds[2 + k + ng] = (struct pollfd){ .fd = lz ? ckpt_lazy_fd(lz) : -1, .events = POLLIN };
-		if (poll(fds, 3 + k + ng, -1) < 0) {
+		/* Frames that came while it was to be restored into its deputy first. */
+		bool rp = replay < left.n;
+		if (poll(fds, 3 + k + ng, rp ? 0 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
+		if (rp)
+			fds[0].revents |= POLLIN;
 		if (fds[2 + k + ng].revents) {
 			lazy_end(lz, hd->id, pid);
 			lz = NULL;
@@ -443,7 +455,14 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			break;
 		}
 		if (fds[0].revents) {
-			ssize_t n = recv(sock, buf, sizeof(buf), 0);
+			ssize_t n;
+			if (rp) {
+				n = (ssize_t)left.len[replay];
+				memcpy(buf, left.f[replay], left.len[replay]);
+				free(left.f[replay++]);
+			} else {
+				n = recv(sock, buf, sizeof(buf), 0);
+			}
 			if (n < 0 && (errno == EINTR || errno == ECONNRESET))
 				continue;
 			if (n < (ssize_t)sizeof(struct mig_hdr)) {
@@ -457,7 +476,8 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			if (mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h))) {
 				/* All the frames that are there, then the pump's
 				 * writes in the same round (below). */
-				mig_pump_more(&p, buf, sizeof(buf), 64);
+				if (!rp)
+					mig_pump_more(&p, buf, sizeof(buf), 64);
 				goto pump;
 			}
 			if (h.type == MF_GO) {

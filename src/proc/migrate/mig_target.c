@@ -162,6 +162,15 @@ static void rx_try_start(struct rx *x)
 	hd.isock = -1;
 	if (m->s->intercept && krg_intercept_channel(m->s->intercept, &hd.isock) < 0)
 		hd.isock = -1;
+	/* Back home: restored into its deputy, which is the original process
+	 * (inplace.c); the deputy stops reading its real fds from now on, so
+	 * that their input stays there for the process. KRG_FAULT=mig-beside
+	 * in krgd's environment: beside it, as on any node (for comparison). */
+	struct dep *dp = mig_dep_by_id(q->id);
+	if (dp && dp->c && !dp->handing && krg_procid_home(q->id) == m->self && dp->node != m->self && !krg_fault_on("mig-beside")) {
+		hd.into = dp->pid;
+		mig_dep_to(dp, MF_PAUSE, 0, 0, NULL, 0);
+	}
 	pid_t krgd = getpid();
 	/* The holder is the migrant's parent: with its parent's pid at home,
 	 * the migrant's getppid() is unchanged. Free unless that parent runs
@@ -190,6 +199,8 @@ static void rx_try_start(struct rx *x)
 	if (hd.isock >= 0)
 		close(hd.isock);
 	if (pid < 0) {
+		if (hd.into)
+			mig_dep_to(dp, MF_RESUME, 0, 0, NULL, 0);
 		close(sv[0]);
 		free(h);
 		mig_answer(o, -EAGAIN, "cannot fork the holder", m->self, 0, q->id);
@@ -204,6 +215,7 @@ static void rx_try_start(struct rx *x)
 		log_info("migrate: pid %d is taken here: %u's getppid() will be %d", (int)want, q->id, (int)pid);
 	h->o = o;
 	h->has_req = true;
+	h->inplace = hd.into != 0;
 	h->notify_fd = q->has_notify_fd ? q->notify_fd : 0;
 	h->np = hd.n;
 	memcpy(h->num, hd.num, sizeof(h->num));

@@ -391,6 +391,20 @@ int mig_pump_drain(struct mig_pump *p, bool eof)
 	return 0;
 }
 
+void mig_pump_flush(struct mig_pump *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct mig_pfd *f = &p->p[i];
+		while (!f->src && f->fd >= 0 && f->qh) {
+			struct pollfd q = { .fd = f->nb > 0 ? f->nb : f->fd, .events = POLLOUT };
+			if (poll(&q, 1, -1) < 0 && errno != EINTR)
+				break;
+			if (q.revents && mig_pump_ready(p, i, q.revents) < 0)
+				break;
+		}
+	}
+}
+
 void mig_pump_flush_close(struct mig_pump *p)
 {
 	for (size_t i = 0; i < p->n; i++) {

@@ -45,8 +45,23 @@ struct mig_hold {
 	char ghost[512];                    /* the krg-ghost program */
 	int isock;                          /* -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
 	int fsns;                           /* -1, or the file view it is restored in (fsview/fsview.h) */
+	pid_t into;                         /* back home: its deputy's pid, restored into (inplace.c); 0: beside */
 };
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);
+
+/* Back home (inplace.c): what came while trying to restore the process
+ * into its deputy, for holder.c when it is restored beside it after all. */
+#define MIG_INPLACE_MAX_FRAMES 256
+struct mig_inplace_left {
+	bool beside;  /* restore it beside the deputy (holder.c goes on), frames f[] first */
+	bool go;      /* MF_GO came: its output may go */
+	size_t n;
+	uint8_t *f[MIG_INPLACE_MAX_FRAMES];
+	size_t len[MIG_INPLACE_MAX_FRAMES];
+};
+/* 0: done (restored in place, or failed and said so): the holder exits;
+ * 1: restore it beside the deputy, as for any other node. */
+int mig_inplace(int sock, const struct mig_hold *hd, struct mig_inplace_left *left);
 
 void mig_rm_rf(const char *dir);
 /* Signals pending on process pid (its own and process-wide): bit s-1 for

@@ -171,8 +171,9 @@ struct ckpt_restore_opts {
 				     migrant back home becomes its deputy, docs/migration.md "Back home"): it
 				     keeps its pid, parent, children, session and group, is seized (ptrace) and
 				     rebuilt as the image says, and must run as the image's user already
-				     (groups, ids: nothing is raised). A one-process image without krg's IPC
-				     filter; no lazy, extra children, replace_tty or pid namespace. If the
+				     (groups, ids: nothing is raised). A one-process image; krg's IPC filter
+				     is the one it kept (not installed again); no lazy, extra children,
+				     replace_tty or pid namespace. If the
 				     seizure itself fails the process goes on untouched; a later failure
 				     kills it (its old state is gone by then) */
 	const int *keep_num;      /* with into: fd keep_fd[i] of that process becomes its fd keep_num[i] */

@@ -984,10 +984,11 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	if ((r = check_image(dir, inv, ps, n, err)) < 0)
 		goto out;
 	const pid_t into = o ? o->into : 0;
-	if (into && (tree || ns || lazy || o->n_extra || replace_tty || !ps[0].img->core || ps[0].img->core->ipc_intercepted ||
-		     o->n_keep > CKPT_MAX_KEEP)) {
-		r = ckpt_fail(err, EINVAL, "image %s: a restore into process %d takes one live process without krg's IPC filter, "
-			      "nothing else asked", dir, into);
+	/* In place, krg's IPC filter is the one the process kept (seccomp
+	 * filters live through exec): not installed again, its listener
+	 * still home's krgd's. */
+	if (into && (tree || ns || lazy || o->n_extra || replace_tty || !ps[0].img->core || o->n_keep > CKPT_MAX_KEEP)) {
+		r = ckpt_fail(err, EINVAL, "image %s: a restore into process %d takes one live process, nothing else asked", dir, into);
 		goto out;
 	}
 	/* Input it had not read (unread bytes of the FIFO standing in for a

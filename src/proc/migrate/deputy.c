@@ -75,6 +75,26 @@ static void reap_kids(int sock, pid_t *kids, size_t *nk)
 	}
 }
 
+/* Handing over (MF_BECOME): our real end of the migrant's fd f->num, to
+ * become that fd in the process. One we closed already (its input ended
+ * at home, or its reader went away) is made again as an end that behaves
+ * the same: a pipe or socket whose other end is closed (end of file when
+ * read, EPIPE when written). */
+static int ready_fd(const struct mig_pump *p, const struct mig_pfd *f)
+{
+	if (f->fd >= 0)
+		return f->fd;
+	for (size_t i = 0; i < p->n; i++)  /* a socket's other stream: the same socket */
+		if (p->p[i].num == (f->num | MIG_REV) && p->p[i].fd >= 0)
+			return p->p[i].fd;
+	int sv[2];
+	if (f->stype ? socketpair(AF_UNIX, f->stype | SOCK_CLOEXEC, 0, sv) < 0 : pipe2(sv, O_CLOEXEC) < 0)
+		return -1;
+	bool keep_read = f->stype || f->src;
+	close(keep_read ? sv[1] : sv[0]);
+	return keep_read ? sv[0] : sv[1];
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 5) {
@@ -248,10 +268,13 @@ int main(int argc, char **argv)
 				mig_pump_flush(&p);
 				char map_s[MIG_MAX_PROXIES * 24] = "";
 				size_t ml = 0;
-				for (size_t i = 0; i < p.n; i++)
-					if (!(p.p[i].num & MIG_REV) && p.p[i].fd >= 0 && ml + 24 < sizeof(map_s))
-						ml += (size_t)snprintf(map_s + ml, sizeof(map_s) - ml, "%s%d:%d", ml ? " " : "", p.p[i].num,
-								       p.p[i].fd);
+				for (size_t i = 0; i < p.n; i++) {
+					if ((p.p[i].num & MIG_REV) || ml + 24 >= sizeof(map_s))
+						continue;
+					int fd = ready_fd(&p, &p.p[i]);
+					if (fd >= 0)
+						ml += (size_t)snprintf(map_s + ml, sizeof(map_s) - ml, "%s%d:%d", ml ? " " : "", p.p[i].num, fd);
+				}
 				mig_send(sock, MF_READY, 0, 0, map_s, ml);
 				handed = true;
 				continue;

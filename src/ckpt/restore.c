@@ -864,8 +864,8 @@ static int shape_tree(struct rproc *ps, size_t n, struct ckpt_app_fds *app, bool
 			}
 		}
 		/* A shell job (--replace-tty) stays in the caller's session. */
-		/* A process restored in place has its session already. */
-		if (pi->sid == pi->pid && !(replace_tty && i == 0) && !ps[i].in_place) {
+		/* A process restored in place may lead its session already. */
+		if (pi->sid == pi->pid && !(replace_tty && i == 0) && !(ps[i].in_place && getsid(ps[i].pid) == ps[i].pid)) {
 			long ret = ckpt_syscall(&ps[i].t, err, SYS_setsid, 0, 0, 0, 0, 0, 0);
 			if (ret < 0) {
 				r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: setsid: %s", pi->pid, strerror(ret < -4095 ? EIO : (int)-ret));
@@ -1092,7 +1092,7 @@ seized:;
 		if (ps[i].img->core && (r = rebuild(&ps[i], &app, ns != NULL, err)) < 0)
 			goto kill;
 	}
-	if (!into && (r = restore_groups(ps, n, replace_tty != NULL, err)) < 0)
+	if ((r = restore_groups(ps, n, replace_tty != NULL, err)) < 0)
 		goto kill;
 	/* Fault injection for the tests (run.sh "halfway"): fail once every
 	 * process exists and has its state, to check nothing is left behind. */

@@ -606,6 +606,21 @@ static int restore_stop(struct rproc *ps, size_t n, struct rproc *p, struct ckpt
 	return ckpt_stop_parent_view(&q->t, q->img->info->pid, q->img->core, p->inner, pi->pid, pi->stop_signal, chld_was, err);
 }
 
+/* Does process pid have a seccomp filter? */
+static bool has_seccomp(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp_filters: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n > 0;
+}
+
 /* A restore into an existing process (ckpt_restore_opts.into): seize it,
  * stop it wherever it is (a stop its parent does not see), and give it
  * the helper pages by syscalls injected through its vdso's `syscall`.
@@ -918,6 +933,18 @@ static int let_go(struct rproc *ps, size_t n, struct ckpt_error *err)
 	return 0;
 }
 
+pid_t ckpt_image_root_pid(const char *dir)
+{
+	struct ckpt_image img;
+	struct ckpt_error err = { 0 };
+	int r = ckpt_image_load(dir, CKPT_LOAD_NO_PAGES, &img, &err);
+	if (r < 0)
+		return r;
+	pid_t pid = img.inv->root_pid > 0 ? (pid_t)img.inv->root_pid : -EBADMSG;
+	ckpt_image_free(&img);
+	return pid;
+}
+
 int ckpt_image_check(const char *dir, struct ckpt_error *err)
 {
 	struct ckpt_image img;
@@ -1072,7 +1099,9 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	}
 seized:;
 	pid = ps[0].pid;
-	bool want_ipc = o && o->ipc_listener && !into;
+	/* A process restored in place kept its filter (seccomp filters live
+	 * through exec), whose listener is where it was: not a second one. */
+	bool want_ipc = o && o->ipc_listener && !(into && has_seccomp(into));
 	if (want_ipc && (r = ipc_filter_first(ps, n, root_pid, &ipc_lfd, err)) < 0)
 		goto kill;
 	if ((r = shape_tree(ps, n, &app, ns != NULL, replace_tty, helper, tracees, live_inner, err)) < 0)
@@ -1105,7 +1134,7 @@ seized:;
 	/* Tied to us: set here, once its credentials are final (a change of
 	 * them clears it); the image has no value of its own for it (reading
 	 * one would mean writing into the process). */
-	if (o && o->root_pdeathsig && ps[0].img->core && !into) {
+	if (o && o->root_pdeathsig && ps[0].img->core) {
 		long ret = ckpt_syscall(&ps[0].t, err, SYS_prctl, PR_SET_PDEATHSIG, o->root_pdeathsig, 0, 0, 0, 0);
 		if (ret < 0) {
 			r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: PR_SET_PDEATHSIG: %s", root_pid, strerror(ret < -4095 ? EIO : (int)-ret));

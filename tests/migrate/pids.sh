@@ -77,6 +77,44 @@ for node in 2 3; do
 	echo "ok   on node $node: $got, as at home (parent: home's krgd)"
 done
 
+# Two children of one shell moved to the same node: the first one's
+# holder has their parent's pid there, and the second is restored as
+# that holder's child (a shell it forks with the migrant's pid), so both
+# keep pid, tids and getppid(). Before, the second's getppid() was its
+# own holder's, another pid. Their parent's waits see how each ended.
+on 1 "$KRG" run -n 1 -- bash -c "$IDS $W/s1.txt & echo \$! >$W/s1.pid; $IDS $W/s2.txt & echo \$! >$W/s2.pid;
+	wait \$(cat $W/s1.pid); echo s1=\$? >>$W/sib.st; wait \$(cat $W/s2.pid); echo s2=\$? >>$W/sib.st" >"$W/sib.out" 2>&1 &
+sibrun=$!
+wait_for 15 "the two siblings started" test -s "$W/s2.pid" -a -s "$W/s1.txt" -a -s "$W/s2.txt"
+for s in 1 2; do
+	spid=$(cat "$W/s$s.pid")
+	sline=$(sed -n 1p "$W/s$s.txt")
+	on 1 "$KRG" migrate "$((H + spid))" 2 || fail "migrate sibling $s ($((H + spid))) to node 2"
+	eval "s${s}line=\$sline"
+done
+for s in 1 2; do
+	spid=$(cat "$W/s$s.pid")
+	on 1 "$KRG" kill -USR1 "$((H + spid))" || fail "krg kill -USR1 sibling $s"
+	sib_has() { [ "$(wc -l <"$W/s$1.txt")" -ge 2 ]; }
+	wait_for 10 "line 2 of sibling $s" sib_has $s
+	got=$(sed -n 2p "$W/s$s.txt")
+	eval "want=\$s${s}line"
+	[ "$got" = "$want" ] || fail "sibling $s on node 2 reports '$got', at home '$want'"
+	echo "ok   sibling $s on node 2: $got, as at home"
+done
+grep -q "parent pid .* is a sibling's holder here: restored as its child" "$(log_of 2)" || fail "node 2 did not adopt the second sibling"
+# The first one ends first: its holder stays the second one's parent.
+on 1 "$KRG" kill -TERM "$((H + $(cat "$W/s1.pid")))" || fail "krg kill -TERM sibling 1"
+wait_for 10 "sibling 1's end seen by its parent" grep -q s1= "$W/sib.st"
+on 1 "$KRG" kill -USR1 "$((H + $(cat "$W/s2.pid")))" || fail "krg kill -USR1 sibling 2"
+sib3() { [ "$(wc -l <"$W/s2.txt")" -ge 3 ]; }
+wait_for 10 "line 3 of sibling 2" sib3
+[ "$(sed -n 3p "$W/s2.txt")" = "$s2line" ] || fail "sibling 2 after sibling 1 ended reports '$(sed -n 3p "$W/s2.txt")'"
+on 1 "$KRG" kill -TERM "$((H + $(cat "$W/s2.pid")))" || fail "krg kill -TERM sibling 2"
+wait "$sibrun" || true
+[ "$(tr '\n' ' ' <"$W/sib.st")" = "s1=143 s2=143 " ] || fail "the siblings' parent saw '$(cat "$W/sib.st")', not 143 twice"
+echo "ok   their parent's waits: 143 and 143"
+
 # Back home: restored into its deputy, it is the original process again
 # (same pid, tids, parent), with no deputy or holder left around it.
 # Before, it came back beside the deputy under another pid (pid=N ppid=

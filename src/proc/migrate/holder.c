@@ -202,6 +202,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		_exit(0);
 	}
 	size_t replay = 0;
+	static struct mig_adopts adopts;  /* children forked for siblings' holders (adopt.c) */
 	char fifodir[128], path[160];
 	snprintf(fifodir, sizeof(fifodir), "%s/%u", MIG_FIFO_DIR, hd->id);
 	struct mig_pump p = { .sock = sock };
@@ -320,6 +321,23 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	test_corrupt(hd->dir);
+	/* A sibling's holder has its parent's pid here: restored into a
+	 * shell of that holder's (adopt.c), whose child it is then. */
+	int afd = hd->adopt_fd;
+	if (afd >= 0) {
+		pid_t want = ckpt_image_root_pid(hd->dir), shell = want > 0 ? mig_adopt_shell(afd, want) : -EINVAL;
+		if (shell == want && ng == 0) {
+			ro.into = shell;
+			ro.lazy = NULL;
+		} else {
+			log_info("migration of %u: no shell with pid %d from the holder with its parent's pid: %s", hd->id, (int)want,
+				 shell < 0 ? strerror(-shell) : "another pid");
+			if (shell > 0)
+				kill(shell, SIGKILL);
+			close(afd);
+			afd = -1;
+		}
+	}
 	int r = ckpt_restore_opts(hd->dir, NULL, &ro, &pid, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	int32_t restore_ms = (int32_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
@@ -393,17 +411,19 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	bool killed = false;  /* SIGKILL before MF_GO: the move failed (the original died before its commit), no MF_GO comes */
 	int exit_status = -1; /* it ended before MF_GO: reported once home says go */
 	for (;;) {
-		struct pollfd fds[3 + MIG_MAX_PROXIES + MIG_MAX_KIDS];
-		size_t map[MIG_MAX_PROXIES];
+		struct pollfd fds[3 + MIG_MAX_PROXIES + MIG_MAX_KIDS + 2 * MIG_MAX_ADOPT];
+		size_t map[MIG_MAX_PROXIES], amap[2 * MIG_MAX_ADOPT];
 		fds[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = exit_status < 0 ? pfd : -1, .events = POLLIN };
 		size_t k = mig_pump_pollfds(&p, fds + 2, MIG_MAX_PROXIES, map);
 		for (size_t g = 0; g < ng; g++)
 			fds[2 + k + g] = (struct pollfd){ .fd = gfd[g], .events = POLLIN };
 		fds[2 + k + ng] = (struct pollfd){ .fd = lz ? ckpt_lazy_fd(lz) : -1, .events = POLLIN };
+		/* Siblings' holders asking for a shell, and the children we adopted. */
+		size_t na = mig_adopt_pollfds(&adopts, fds + 3 + k + ng, 2 * MIG_MAX_ADOPT, amap);
 		/* Frames that came while it was to be restored into its deputy first. */
 		bool rp = replay < left.n;
-		if (poll(fds, 3 + k + ng, rp ? 0 : -1) < 0) {
+		if (poll(fds, 3 + k + ng + na, rp ? 0 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -414,6 +434,9 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 			lazy_end(lz, hd->id, pid);
 			lz = NULL;
 		}
+		for (size_t i = 0; i < na; i++)
+			if (fds[3 + k + ng + i].revents)
+				mig_adopt_ready(&adopts, amap[i], fds[3 + k + ng + i].revents);
 		for (size_t g = 0; g < ng; g++) {
 			if (!fds[2 + k + g].revents)
 				continue;
@@ -434,7 +457,10 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		}
 		if (fds[1].revents) {
 			int st = 0;
-			if (waitpid(pid, &st, 0) != pid)
+			/* Adopted: its parent (the adopter) tells how it ended. */
+			if (afd >= 0)
+				st = mig_adopt_status(afd);
+			else if (waitpid(pid, &st, 0) != pid)
 				st = SIGKILL;
 			if (!leaving && !p.out_enabled && killed) {
 				/* The move failed: as below, done, its output
@@ -461,7 +487,12 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 				memcpy(buf, left.f[replay], left.len[replay]);
 				free(left.f[replay++]);
 			} else {
-				n = recv(sock, buf, sizeof(buf), 0);
+				int passed = -1;
+				n = mig_recv_frame(sock, buf, sizeof(buf), &passed);
+				if (passed >= 0 && n >= (ssize_t)sizeof(struct mig_hdr) && buf[0] == MF_SHELL)
+					mig_adopt_add(&adopts, passed);
+				else if (passed >= 0)
+					close(passed);
 			}
 			if (n < 0 && (errno == EINTR || errno == ECONNRESET))
 				continue;
@@ -574,5 +605,9 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		if (gfd[g] >= 0)
 			close(gfd[g]);
 	mig_rm_rf(fifodir);
+	/* Siblings adopted are our children still: we stay their parent
+	 * (their getppid()) until they end, krgd done with us. */
+	close(sock);
+	mig_adopt_linger(&adopts);
 	_exit(0);
 }

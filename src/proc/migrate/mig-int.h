@@ -76,6 +76,7 @@ enum mig_frame_type {
 	MF_BECOME,        /* holder -> krgd -> deputy: write out what is queued, answer MF_READY, then wait */
 	MF_READY,         /* deputy -> krgd -> holder: data = "NUM:FD ..." its real fds, by the migrant's numbers */
 	MF_INPLACE,       /* holder -> krgd: restored into the deputy (arg: its pid): forget both */
+	MF_SHELL,         /* krgd -> holder (with an fd): a sibling's holder is at its end (adopt.c) */
 };
 
 /* An MF_COPY: len bytes of the process at addr go to payload offset off

@@ -179,8 +179,30 @@ static void rx_try_start(struct rx *x)
 	pid_t want = q->has_ppid && q->ppid > 1 && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
 	char ppath[32];
 	snprintf(ppath, sizeof(ppath), "/proc/%d", (int)want);
-	if (want && access(ppath, F_OK) == 0)
+	/* A sibling's holder has that pid: it makes the shell the migrant is
+	 * restored into, its child (adopt.c). Not with ghosts to make (they
+	 * are the restored root's children, made by its own restore). */
+	hd.adopt_fd = -1;
+	struct hold *adopter = NULL;
+	if (want && access(ppath, F_OK) == 0) {
+		for (struct hold *o2 = m->holds; o2 && !adopter; o2 = o2->next)
+			if (o2->wpid == want && o2->c && !o2->leaving && !o2->exited && !o2->inplace)
+				adopter = o2;
+		int av[2];
+		if (adopter && !hd.nkids && !hd.into && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, av) == 0) {
+			mig_conn_flush(adopter->c);
+			if (mig_send_fd(adopter->c->fd, MF_SHELL, av[0]) == 0) {
+				hd.adopt_fd = av[1];
+			} else {
+				close(av[1]);
+				adopter = NULL;
+			}
+			close(av[0]);
+		} else {
+			adopter = NULL;
+		}
 		want = 0;
+	}
 	pid_t pid = want ? krg_pidrange_fork_as(want) : fork();
 	if (pid == 0) {
 		close(sv[0]);
@@ -194,6 +216,8 @@ static void rx_try_start(struct rx *x)
 		mig_holder_main(sv[1], &hd);
 	}
 	close(sv[1]);
+	if (hd.adopt_fd >= 0)
+		close(hd.adopt_fd);
 	if (hd.fsns >= 0)
 		close(hd.fsns);
 	if (hd.isock >= 0)
@@ -213,6 +237,8 @@ static void rx_try_start(struct rx *x)
 	h->ppid = q->has_ppid && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
 	if (want && pid != want)
 		log_info("migrate: pid %d is taken here: %u's getppid() will be %d", (int)want, q->id, (int)pid);
+	if (adopter)
+		log_info("migrate: %u's parent pid %d is a sibling's holder here: restored as its child", q->id, (int)h->ppid);
 	h->o = o;
 	h->has_req = true;
 	h->inplace = hd.into != 0;

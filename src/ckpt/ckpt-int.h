@@ -150,6 +150,11 @@ struct ckpt_tracee {
 	bool unpriv;            /* an existing process restored in place (ckpt_restore_opts.into): it runs as
 				   its user already, so steps that need privileges are skipped where they
 				   would change nothing (its groups, its file system ids) */
+	/* Set by ckpt_inj_attach only: the process pid is a thread of. A
+	 * thread that is not the leader takes this pid when its execve
+	 * succeeds (execed then). */
+	pid_t tgid;
+	bool execed;
 };
 
 /* Freeze every thread of pid, the leader first; a leader that exited while

@@ -77,6 +77,8 @@ enum mig_frame_type {
 	MF_READY,         /* deputy -> krgd -> holder: data = "NUM:FD ..." its real fds, by the migrant's numbers */
 	MF_INPLACE,       /* holder -> krgd: restored into the deputy (arg: its pid): forget both */
 	MF_SHELL,         /* krgd -> holder (with an fd): a sibling's holder is at its end (adopt.c) */
+	MF_NOTE,          /* deputy/holder -> krgd: fd = the migrant's fd, arg = fds passed over it (-1: many): refused,
+			     the forwarded socket shut (pump.c); krgd logs it */
 };
 
 /* An MF_COPY: len bytes of the process at addr go to payload offset off

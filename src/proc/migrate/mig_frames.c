@@ -112,6 +112,17 @@ static void worker_done(struct move *v, struct conn *c)
 	mig_move_maybe_free(v);
 }
 
+/* MF_NOTE: fds passed over a forwarded socket, by `who` (home or the
+ * migrant), were refused (pump.c, refuse_passed). */
+static void mig_note_passed(uint32_t id, const char *who, const struct mig_hdr *h)
+{
+	char n[24];
+	snprintf(n, sizeof(n), "%lld", (long long)h->arg);
+	log_warn("migrate: process %u: fd %d: %s passed %s fd%s over it (SCM_RIGHTS), which cannot cross nodes: "
+		 "not delivered, the forwarded socket is shut at both ends", id, (int)h->fd, who, h->arg < 0 ? "many" : n,
+		 h->arg == 1 ? "" : "s");
+}
+
 /* A deputy's frames: signals, its children's ends, window size, proxied data. */
 static void from_deputy(struct conn *c, const struct mig_hdr *h, const uint8_t *data, size_t len)
 {
@@ -144,6 +155,8 @@ static void from_deputy(struct conn *c, const struct mig_hdr *h, const uint8_t *
 	}
 	else if (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK)
 		io_from_local(d->node, d->id, false, h, data, len);
+	else if (h->type == MF_NOTE)
+		mig_note_passed(d->id, "home", h);
 	else if (h->type == MF_READY) {
 		/* Handed over: its real fds, for the holder restoring into it. */
 		struct hold *ho = mig_hold_by_id(d->id);
@@ -187,6 +200,8 @@ static void from_holder(struct conn *c, const struct mig_hdr *h, const uint8_t *
 			ho->has_req = false;
 			mig_answer(ho->o, 0, t, m->self, (uint32_t)ho->pid, ho->id);
 		}
+	} else if (h->type == MF_NOTE) {
+		mig_note_passed(ho->id, "the migrant", h);
 	} else if (h->type == MF_BECOME && ho->inplace) {
 		/* From now on its frames wait (ph) until it is restored or resumes. */
 		struct dep *d = mig_dep_by_id(ho->id);

@@ -971,12 +971,13 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 		return ckpt_fail(err, (int)-ret, "closing inherited fds: %s", strerror((int)-ret));
 	}
 	/* The kept fds first, at their numbers: the image's entries there (a
-	 * FIFO standing in for them) are not restored; dups of them follow. */
+	 * FIFO standing in for them) are not restored; later dups of them
+	 * follow them. */
 	for (size_t i = 0; i < f->n_fds; i++)
 		for (size_t k = 0; k < nkept; k++) {
 			const Krg__Ckpt__Fd *fd = f->fds[i];
-			if (fd->has_dup_of || fd->fd != app->keep_num[k])
-				continue;
+			if (fd->fd != app->keep_num[k])
+				continue;  /* (a dup of a lower fd in the image: the kept one all the same) */
 			ret = ckpt_syscall(t, err, SYS_dup3, kept[k], fd->fd, (fd->flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
 			if (ret != fd->fd) {
 				free(c.done);

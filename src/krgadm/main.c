@@ -64,6 +64,26 @@ int krgadm_status_args(const char *group, int argc, char **argv, void (*usage)(F
 	return -1;
 }
 
+int krgadm_status_fetch(const char *group, int argc, char **argv, void (*usage)(FILE *), const char *command,
+			const ProtobufCMessageDescriptor *desc, struct krgadm_opts *o, ProtobufCMessage **out)
+{
+	int r = krgadm_status_args(group, argc, argv, usage, o);
+	if (r >= 0)
+		return r;
+	uint8_t *resp = NULL;
+	size_t len = 0;
+	r = krgadm_call(o->socket, command, NULL, 0, &resp, &len);
+	if (r)
+		return r;
+	*out = protobuf_c_message_unpack(desc, NULL, len, resp);
+	free(resp);
+	if (!*out) {
+		fprintf(stderr, "krgadm: %s status: krgd sent an undecodable answer\n", group);
+		return KRGADM_FAIL;
+	}
+	return -1;
+}
+
 int krgadm_call(const char *socket, const char *command, const void *body, size_t len, uint8_t **resp,
 		size_t *resp_len)
 {

@@ -72,16 +72,9 @@
 #define WORK_TIMEOUT_MS (30u * 60 * 1000) /* a remote dump or restore, big images included */
 #define RESULT_MAX 4096
 
-/* Who waits for an answer: a local API call or a peer's request. */
-struct origin {
-	struct krg_api_call *call;
-	uint32_t from;
-	uint64_t req_id;
-};
-
 struct job {
 	struct job *next;
-	struct origin o;
+	struct krg_origin o;
 	uv_pipe_t pipe;
 	bool restart;
 	bool freeze;       /* a freeze or thaw, not counted as a checkpoint */
@@ -101,7 +94,7 @@ struct krg_ckptsvc {
 /* Static: net and API handlers cannot be unregistered. */
 static struct krg_ckptsvc the_svc;
 
-static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id,
+static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
 			uint32_t node)
 {
 	Krg__Ckptsvc__Result res = KRG__CKPTSVC__RESULT__INIT;
@@ -123,13 +116,10 @@ static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, cons
 		return;
 	}
 	krg__ckptsvc__result__pack(&res, buf);
-	if (o.call)
-		krg_api_reply(o.call, status, status ? res.text : NULL, status ? NULL : buf, status ? 0 : len);
-	else
-		krg_net_reply(c->s->net, o.from, o.req_id, 0, buf, len);
+	krg_origin_answer(c->s->net, o, status, res.text, buf, len);
 }
 
-static void answer(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id)
+static void answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id)
 {
 	answer_node(c, o, status, text, id, c->self);
 }
@@ -348,7 +338,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	_exit(0);
 }
 
-static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
+static int spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -412,7 +402,7 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 
 struct tx {
 	struct krg_ckptsvc *c;
-	struct origin o;
+	struct krg_origin o;
 	bool answered, failed, all_sent, req_done;
 	uint32_t to, appid, version;
 	uint64_t xfer;
@@ -427,7 +417,7 @@ struct piece {
 	uint8_t buf[];
 };
 
-static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id,
+static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
 			uint32_t node);
 
 static void tx_maybe_free(struct tx *t)
@@ -555,7 +545,7 @@ static void tx_reply(struct krg_net *net, int status, const struct krg_msg *repl
 
 /* On the holder: permission check, list the directory, ask the target,
  * stream. -errno (origin not answered) or 0. */
-static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+static int tx_start(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
 	static uint32_t counter;
 	char path[512], err[600];
@@ -664,7 +654,7 @@ static void rx_free(struct rx *x)
 static void rx_answer_fail(struct rx *x)
 {
 	if (x->x.has_req) {
-		struct origin o = { .from = x->x.from, .req_id = x->x.req_id };
+		struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
 		answer(x->c, o, -EIO, x->err, 0);
 		x->x.has_req = false;
 	}
@@ -723,7 +713,7 @@ static void rx_try_start(struct rx *x)
 	if (!x->placed && rx_place(x) < 0)
 		return;
 	x->started = true;
-	struct origin o = { .from = x->x.from, .req_id = x->x.req_id };
+	struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
 	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller, .new_pidns = x->new_pidns };
 	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->x.total, x->x.from);
 	krg_metrics_restart_rx(x->x.total);
@@ -901,7 +891,7 @@ static const char *why(int r, char *buf, size_t len, uint32_t id);
 
 struct ipc_check {
 	struct krg_ckptsvc *c;
-	struct origin o;
+	struct krg_origin o;
 	struct work w;
 	char *description;  /* owned copy of w.opts.description */
 	uint32_t id;
@@ -960,7 +950,7 @@ static size_t app_procs(struct krg_ckptsvc *c, pid_t root, uint64_t **out)
 	return v ? n : 0;
 }
 
-static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w, uint32_t id)
+static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint32_t id)
 {
 	struct ipc_check *k = calloc(1, sizeof(*k));
 	if (!k)
@@ -993,7 +983,7 @@ static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct origin o, const st
 	return 0;
 }
 
-static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
+static int dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
@@ -1055,7 +1045,7 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 	return spawn(c, o, &w);
 }
 
-static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
 	if (krg_procid_home(q->appid) != c->self)
 		return -ENOENT;
@@ -1102,7 +1092,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
 		return;
 	}
-	struct origin o = { .from = from, .req_id = req_id };
+	struct krg_origin o = { .from = from, .req_id = req_id };
 	char err[256];
 	int r;
 	uint32_t id;
@@ -1142,33 +1132,16 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 
 /* ---- API: forward to the node, or do it here ---- */
 
-/* A request forwarded to the node that holds the process or image. */
-struct fwd {
-	struct krg_api_call *call;
-	uint32_t node, id;
-};
-
-static void fwd_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+static void fwd_failed(struct krg_origin o, int status, bool bad_answer, uint32_t id, uint32_t node)
 {
-	struct fwd *f = data;
-	struct krg_api_call *call = f->call;
-	uint32_t node = f->node, id = f->id;
-	free(f);
 	char err[160];
-	if (status) {
-		krg_api_reply(call, status, why_at(status, err, sizeof(err), id, node), NULL, 0);
-		return;
-	}
-	Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, reply->len, reply->body);
-	if (!res || res->status > 0 || res->status < -4095) {
-		krg_api_reply(call, -EBADMSG, "malformed answer from the process's node", NULL, 0);
-	} else {
-		krg_api_reply(call, res->status, res->status ? res->text : NULL, res->status ? NULL : reply->body,
-			      res->status ? 0 : reply->len);
-	}
-	if (res)
-		krg__ckptsvc__result__free_unpacked(res, NULL);
+	if (bad_answer)
+		krg_api_reply(o.call, -EBADMSG, "malformed answer from the process's node", NULL, 0);
+	else
+		krg_api_reply(o.call, status, why_at(status, err, sizeof(err), id, node), NULL, 0);
 }
+
+static const struct krg_fwd_ops fwd_ops = { &krg__ckptsvc__result__descriptor, fwd_failed };
 
 /* 0 if node can be asked; else the API call is answered. */
 static int reachable(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node)
@@ -1193,20 +1166,17 @@ static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t n
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-	struct fwd *f = malloc(sizeof(*f));
-	if (!buf || !f) {
-		free(f);
+	if (!buf) {
 		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
 		return;
 	}
-	*f = (struct fwd){ .call = call, .node = node, .id = id };
 	protobuf_c_message_pack(m, buf);
-	int r = krg_net_request(c->s->net, node, type, buf, len, WORK_TIMEOUT_MS, fwd_reply_cb, f);
-	if (r < 0) {
-		char err[160];
-		free(f);
-		krg_api_reply(call, r, why_at(r, err, sizeof(err), id, node), NULL, 0);
-	}
+	struct krg_origin o = { .call = call };
+	int r = krg_forward(c->s->net, &fwd_ops, o, node, id, type, buf, len, WORK_TIMEOUT_MS);
+	if (r == -ENOMEM)
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+	else if (r < 0)
+		fwd_failed(o, r, false, id, node);
 }
 
 static void on_api_dump(struct krg_api_call *call, void *data)
@@ -1228,7 +1198,7 @@ static void on_api_dump(struct krg_api_call *call, void *data)
 	if (krg_procid_pid(d->id) == 0) {
 		krg_api_reply(call, -EINVAL, "not a krg process id", NULL, 0);
 	} else if (node == c->self) {
-		struct origin o = { .call = call };
+		struct krg_origin o = { .call = call };
 		int r = dump_local(c, o, d, call->uid);
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), d->id), NULL, 0);
@@ -1260,7 +1230,7 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 		snprintf(err, sizeof(err), "no node %u in this cluster", q->node);
 		krg_api_reply(call, -EHOSTUNREACH, err, NULL, 0);
 	} else if (holder == c->self) {
-		struct origin o = { .call = call };
+		struct krg_origin o = { .call = call };
 		int r = restart_local(c, o, q, call->uid);
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), q->appid), NULL, 0);

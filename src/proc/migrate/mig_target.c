@@ -74,7 +74,7 @@ static void rx_fail(struct rx *x, const char *text)
 	x->x.failed = true;
 	log_warn("migrate: receiving from node %u: %s", x->x.from, text);
 	if (x->x.has_req) {
-		struct origin o = { .from = x->x.from, .req_id = x->x.req_id };
+		struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
 		mig_answer(o, -EIO, text, the_mig.self, 0, x->recv ? x->recv->id : 0);
 		x->x.has_req = false;
 		mig_rx_free(x, true);
@@ -99,7 +99,7 @@ static void rx_try_start(struct rx *x)
 	if (x->x.failed || !x->x.ended || !x->x.has_req)
 		return;
 	const Krg__Mig__Recv *q = x->recv;
-	struct origin o = { .from = x->x.from, .req_id = x->x.req_id };
+	struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
 	x->x.has_req = false;
 	if (mig_hold_by_id(q->id)) {
 		mig_answer(o, -EEXIST, "the process runs here already", m->self, 0, q->id);

@@ -247,18 +247,27 @@ static int ready_fd(const struct mig_pump *p, const struct mig_pfd *f)
 
 /* Back home, the process is restored into us (inplace.c): what the
  * migrant wrote is written out, our real fds go to the holder by the
- * migrant's numbers (MF_READY), and we only wait from then on. */
-static void hand_over(void)
+ * migrant's numbers (MF_READY), and we only wait from then on. `want`:
+ * "NUM:r|w:SOCKTYPE ..." the migrant's fds that stand for one here; one we
+ * never had (its stream began on another node) is made as one we closed. */
+static void hand_over(const char *want, size_t wlen)
 {
 	mig_pump_flush(&D.p);
-	char map_s[MIG_MAX_PROXIES * 24] = "";
+	char map_s[MIG_MAX_PROXIES * 48] = "", w[MIG_MAX_PROXIES * 16 + 1];
 	size_t ml = 0;
-	for (size_t i = 0; i < D.p.n; i++) {
-		if ((D.p.p[i].num & MIG_REV) || ml + 24 >= sizeof(map_s))
+	snprintf(w, sizeof(w), "%.*s", (int)wlen, want);
+	for (char *tok = strtok(w, " "); tok && ml + 24 < sizeof(map_s); tok = strtok(NULL, " ")) {
+		int num, stype = 0;
+		char dir = 'w';
+		if (sscanf(tok, "%d:%c:%d", &num, &dir, &stype) < 2)
 			continue;
-		int fd = ready_fd(&D.p, &D.p.p[i]);
+		struct mig_pfd none = { .num = num, .fd = -1, .src = dir == 'r', .stype = stype }, *f = &none;
+		for (size_t i = 0; i < D.p.n; i++)
+			if (D.p.p[i].num == num)
+				f = &D.p.p[i];
+		int fd = ready_fd(&D.p, f);
 		if (fd >= 0)
-			ml += (size_t)snprintf(map_s + ml, sizeof(map_s) - ml, "%s%d:%d", ml ? " " : "", D.p.p[i].num, fd);
+			ml += (size_t)snprintf(map_s + ml, sizeof(map_s) - ml, "%s%d:%d", ml ? " " : "", num, fd);
 	}
 	mig_send(D.sock, MF_READY, 0, 0, map_s, ml);
 	D.handed = true;
@@ -287,7 +296,7 @@ static int on_krgd(void)
 		return 0;
 	}
 	if (h.type == MF_BECOME) {
-		hand_over();
+		hand_over((const char *)D.buf + sizeof(h), (size_t)n - sizeof(h));
 		return 0;
 	}
 	if (D.handed)

@@ -123,7 +123,15 @@ int mig_inplace(int sock, const struct mig_hold *hd, struct mig_inplace_left *le
 				return beside(sock, left, "input it had not read came back from its last node", hd->id);
 			if (left->n == MIG_INPLACE_MAX_FRAMES)
 				return beside(sock, left, "too many frames came in the meantime", hd->id);
-			mig_send(sock, MF_BECOME, 0, 0, NULL, 0);
+			/* Its fds that stand for one at home, and which way they go:
+			 * one the deputy has no end of comes back at end of file or
+			 * EPIPE (deputy.c, ready_fd). */
+			char want[MIG_MAX_PROXIES * 16] = "";
+			size_t wl = 0;
+			for (size_t i = 0; i < hd->n && wl + 16 < sizeof(want); i++)
+				wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "%s%d:%c:%d", wl ? " " : "", hd->num[i],
+						       hd->reads[i] ? 'r' : 'w', hd->stype[i]);
+			mig_send(sock, MF_BECOME, 0, 0, want, wl);
 			asked = true;
 		} else if (h.type == MF_READY && asked) {
 			snprintf(map, sizeof(map), "%.*s", (int)((size_t)n - sizeof(h)), (const char *)buf + sizeof(h));

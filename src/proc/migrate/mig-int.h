@@ -73,7 +73,8 @@ enum mig_frame_type {
 	 * restored into its deputy, which keeps the pid and the parent. */
 	MF_PAUSE,         /* krgd -> deputy: stop reading the real fds (its input would have nowhere to go) */
 	MF_RESUME,        /* holder -> krgd -> deputy: go on as a deputy (the process is restored beside it) */
-	MF_BECOME,        /* holder -> krgd -> deputy: write out what is queued, answer MF_READY, then wait */
+	MF_BECOME,        /* holder -> krgd -> deputy: write out what is queued, answer MF_READY, then wait;
+			     data = "NUM:r|w:SOCKTYPE ..." the migrant's fds standing for one at home */
 	MF_READY,         /* deputy -> krgd -> holder: data = "NUM:FD ..." its real fds, by the migrant's numbers */
 	MF_INPLACE,       /* holder -> krgd: restored into the deputy (arg: its pid): forget both */
 	MF_SHELL,         /* krgd -> holder (with an fd): a sibling's holder is at its end (adopt.c) */

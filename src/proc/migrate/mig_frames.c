@@ -206,7 +206,7 @@ static void from_holder(struct conn *c, const struct mig_hdr *h, const uint8_t *
 		/* From now on its frames wait (ph) until it is restored or resumes. */
 		struct dep *d = mig_dep_by_id(ho->id);
 		if (d && d->c) {
-			mig_conn_send(d->c, MF_BECOME, 0, 0, NULL, 0);
+			mig_conn_send(d->c, MF_BECOME, 0, 0, data, len);
 			d->handing = true;
 		}
 	} else if (h->type == MF_RESUME) {

@@ -28,7 +28,7 @@ for n in 1 2 3; do
 done
 
 # A shell on node 1 (the migrant's parent, which stays home) starts it.
-on 1 "$KRG" run -n 1 -- bash -c "$IDS $W/ids.txt & echo \$! >$W/ids.pid; wait" >"$W/run.out" 2>&1 &
+on 1 "$KRG" run -n 1 -- bash -c "$IDS $W/ids.txt & echo \$! >$W/ids.pid; wait \$!" >"$W/run.out" 2>&1 &
 run=$!
 lines() { [ -e "$W/ids.txt" ] && wc -l <"$W/ids.txt" || echo 0; }
 has_lines() { [ "$(lines)" -ge "$1" ]; }

@@ -102,7 +102,7 @@ grep -q "app $appid: node 2, where it ran, is down; restarting it on this node" 
 grep -q "app $appid: running again on node 3" "$(log_of 3)" || fail "node 3's log does not say it runs again"
 grep -q "app $appid2: running again on node 3" "$(log_of 3)" || fail "node 3's log does not say $appid2 runs again"
 grep -q "app $appid2: its image sees node 2's node-local files" "$(log_of 3)" ||
-	fail "node 3's log does not say  lost node 2's node-local files"
+	fail "node 3's log does not say app $appid2 lost node 2's node-local files"
 
 wait_for 30 "the restarted applications to finish" test -s "$W/run/result" -a -s "$W/run2/result"
 diff "$W/ref/result" "$W/run/result" || fail "result differs from the uninterrupted run"

@@ -41,11 +41,8 @@ int krgadm_status_args(const char *group, int argc, char **argv, void (*usage)(F
 		case 'S':
 			o->socket = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRGADM_USAGE;
+			return krg_getopt_other(c, usage, KRGADM_USAGE);
 		}
 	}
 	if (optind < argc)

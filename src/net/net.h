@@ -121,6 +121,11 @@ int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr);
 bool krg_net_peer_up(const struct krg_net *net, uint32_t peer);
 /* uv_now() of the last frame received from peer on any channel, 0 = never. */
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer);
+/* A relaxed link pings every 10 s instead of every heartbeat_ms (the peer
+ * learns it from the ping and waits 4 such intervals before calling the
+ * link silent). For links between two nodes that are not raft voters:
+ * keeps idle traffic from growing as N². Links start not relaxed. */
+void krg_net_set_relaxed(struct krg_net *net, uint32_t peer, bool relaxed);
 uint32_t krg_net_self(const struct krg_net *net);
 
 /* Port the listener is bound to (useful with listen_port 0), or -ENOTCONN. */

@@ -586,6 +586,37 @@ static void test_reconnect(void **state)
 	assert_int_equal(echo.status, 0);
 }
 
+/* Relaxed links (neither end a raft voter): pings every 10 s, announced in
+ * the ping, so the peer waits for them and does not call the link silent
+ * after 4 heartbeats; back to close, pings resume at once. */
+static void test_relaxed(void **state)
+{
+	start_pair(key_a, true, true);
+	assert_true(RUN_UNTIL(both_up(), 3000));
+	run_for(5 * HB); /* the bulk links follow */
+	/* Only A relaxed: B still pings every heartbeat, A's silence is fine. */
+	krg_net_set_relaxed(A.net, 2, true);
+	run_for(8 * HB);
+	assert_true(both_up());
+	assert_int_equal(A.downs + B.downs, 0);
+	assert_true(uv_now(&loop) - krg_net_last_heard(A.net, 2) <= 2 * HB);
+	assert_true(uv_now(&loop) - krg_net_last_heard(B.net, 1) > 4 * HB);
+	/* Both relaxed: silence both ways, links up. */
+	krg_net_set_relaxed(B.net, 1, true);
+	run_for(8 * HB);
+	assert_true(both_up());
+	assert_int_equal(A.downs + B.downs, 0);
+	assert_true(uv_now(&loop) - krg_net_last_heard(A.net, 2) > 4 * HB);
+	/* Close again: both hear each other within a heartbeat or two. */
+	krg_net_set_relaxed(A.net, 2, false);
+	krg_net_set_relaxed(B.net, 1, false);
+	run_for(3 * HB);
+	assert_true(uv_now(&loop) - krg_net_last_heard(A.net, 2) <= 2 * HB);
+	assert_true(uv_now(&loop) - krg_net_last_heard(B.net, 1) <= 2 * HB);
+	assert_true(both_up());
+	assert_int_equal(A.downs + B.downs, 0);
+}
+
 static void test_encrypt_off(void **state)
 {
 	start_pair(key_a, false, false);
@@ -666,6 +697,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relaxed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encrypt_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encrypt_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_id, setup, teardown),

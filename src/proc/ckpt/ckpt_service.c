@@ -57,6 +57,7 @@
 #include "lib/metrics.h"
 #include "net/net.h"
 #include "ckpt/store.h"
+#include "fsview/fsview.h"
 #include "proc/ckptsvc.h"
 #include "ipc/intercept.h"
 #include "ipc/intercept_svc.h"
@@ -232,6 +233,7 @@ struct work {
 	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
 	pid_t krgd;      /* the worker's parent */
 	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
+	int fsns;        /* restart: -1, or the file view the application is restored in (fsview.h) */
 };
 
 /* Close every fd from 3 up but keep_a and keep_b (-1: none). */
@@ -292,6 +294,10 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		 * follow that (docs/checkpoint.md). */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd)
 			_exit(0);
+		/* The files of the node it saw when dumped (docs/fsview.md):
+		 * the restore reopens them by path through the view. */
+		if (r == 0 && w->fsns >= 0 && (r = krg_fsview_enter(w->fsns)) < 0)
+			snprintf(msg, sizeof(msg), "entering the file view: %s", strerror(-r));
 		if (r == 0) {
 			struct ckpt_error err = { 0 };
 			struct ckpt_pidns ns = { 0 };
@@ -338,20 +344,68 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	_exit(0);
 }
 
+/* A restart sees the node-local files of the node whose files the
+ * application saw when it was dumped (the store's `view`, docs/fsview.md
+ * "Restart"): that node's view here, unless it is this node. That node
+ * down: refused in one line naming it and its paths. 0 and *fsns (-1: no
+ * view), or -errno with why. */
+static int restart_view(struct krg_ckptsvc *c, const struct work *w, int *fsns, char *why, size_t len)
+{
+	char vdir[512];
+	uint32_t home;
+	struct stat st;
+	*fsns = -1;
+	if (!c->s->fsview || krg_ckpt_store_find(w->appid, w->version, w->caller, vdir, sizeof(vdir)) < 0 ||
+	    krg_ckpt_store_view(vdir, &home) < 0 || home == c->self || stat(vdir, &st) < 0)
+		return 0; /* no view to show (the worker reports a missing image) */
+	if (krg_cluster_node_state(c->s->cluster, home) != KRG_NODE_UP) {
+		snprintf(why, len, "the image sees node %u's node-local files (%s), and node %u is down: restart it there "
+			 "or once it is back", home, c->s->cfg->fsview_paths, home);
+		return -EHOSTDOWN;
+	}
+	int r = krg_fsview_ns(c->s->fsview, home, st.st_uid, st.st_gid);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		snprintf(why, len, "cannot show node %u's node-local files (%s) here: %s", home, c->s->cfg->fsview_paths,
+			 strerror(-r));
+		return r;
+	}
+	*fsns = r;
+	return 0;
+}
+
 static int spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
 {
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
+	int fsns = -1;
+	if (w->restart) {
+		char why[512];
+		int r = restart_view(c, w, &fsns, why, sizeof(why));
+		if (r < 0) {
+			log_info("ckpt: restart of app %u refused: %s", w->appid, why);
+			answer(c, o, r, why, 0);
+			return 0;
+		}
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		int e = -errno;
+		if (fsns >= 0)
+			close(fsns);
+		return e;
+	}
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		close(p[0]);
 		close(p[1]);
+		if (fsns >= 0)
+			close(fsns);
 		return -ENOMEM;
 	}
 	struct work wk = *w;
 	wk.krgd = c->krgd;
 	wk.isock = -1;
+	wk.fsns = fsns;
 	if (w->restart && c->s->intercept && krg_intercept_channel(c->s->intercept, &wk.isock) < 0)
 		wk.isock = -1;
 	pid_t pid = fork();
@@ -361,6 +415,8 @@ static int spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *
 		close(p[1]);
 		if (wk.isock >= 0)
 			close(wk.isock);
+		if (fsns >= 0)
+			close(fsns);
 		free(j);
 		return r;
 	}
@@ -371,6 +427,8 @@ static int spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *
 	close(p[1]);
 	if (wk.isock >= 0)
 		close(wk.isock);
+	if (fsns >= 0)
+		close(fsns);
 	j->o = o;
 	j->restart = w->restart;
 	j->freeze = w->freeze != 0;
@@ -1038,7 +1096,9 @@ static int dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckp
 		.freeze = d->freeze ? 1 : d->unfreeze ? -1 : 0,
 		.opts = { .kill = d->kill, .kill_sig = (int)d->kill_signal, .stop = d->stop, .snapshot_files = d->snapshot_files,
 			  .ignore_unsupported = d->ignore_unsupported,
-			  .description = d->description, .has_root_pidfd = fd >= 0, .root_pidfd = fd },
+			  .description = d->description, .has_root_pidfd = fd >= 0, .root_pidfd = fd,
+			  /* whose node-local files it sees: restored in that view elsewhere */
+			  .view_home = krg_fsview_home_of(c->s->fsview, (pid_t)pid) },
 	};
 	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
 		return ipc_check_then_spawn(c, o, &w, d->id);
@@ -1310,7 +1370,7 @@ const struct krg_service krg_service_ckpt = {
 	/* the table's process kinds, capabilities, the IPC objects an
 	 * application made, interception of a restarted application; exec
 	 * reaps what a restart adopts */
-	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", NULL },
+	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", "fsview", NULL },
 	.start = ckptsvc_start,
 	.stop = ckptsvc_stop,
 	.msg_types = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.recv", "ckpt.file", NULL },

@@ -35,7 +35,7 @@
 /* ---- the filter (lib_ipc_filter) ---- */
 
 /* Instructions in krg's filter program. */
-#define KRG_INTERCEPT_FILTER_LEN 68
+#define KRG_INTERCEPT_FILTER_LEN 72
 
 /* The filter sends execve and execveat to the listener too (placement at
  * exec, docs/sched.md), except an execve whose 4th argument (r10, unused

@@ -36,6 +36,7 @@ struct krg_dsm {
 #define GONE_IDS 64
 	uint64_t gone_ids[GONE_IDS];  /* segments destroyed lately: their late messages are dropped */
 	unsigned gone_next;
+	uint64_t down;                /* dense indices of nodes down (membership) */
 	krg_dsm_futex_fn futex_fn;
 	void *futex_ctx;
 	bool stopped;
@@ -144,6 +145,10 @@ static int seg_get(struct krg_dsm *d, uint64_t id, uint64_t npages, struct seg *
 		free(s);
 		return r;
 	}
+	/* Nodes already down: nothing is asked of them (their pages are lost). */
+	for (uint32_t i = 0; i < d->nnodes; i++)
+		if (d->down & (1ull << i))
+			dsm_node_down(s->node, i);
 	uv_poll_init(d->loop, &s->poll, dsm_node_uffd(s->node));
 	uv_timer_init(d->loop, &s->timer);
 	s->poll.data = s->timer.data = s;
@@ -173,6 +178,8 @@ static void seg_drop(struct krg_dsm *d, struct seg *s)
 	uv_close((uv_handle_t *)&s->poll, seg_closed);
 	uv_close((uv_handle_t *)&s->timer, seg_closed);
 }
+
+static void destroyed(struct krg_dsm *d, uint64_t seg);
 
 static void on_msg(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
@@ -371,7 +378,39 @@ void krg_dsm_get_stats(const struct krg_dsm *d, struct krg_dsm_stats *out)
 	}
 }
 
+void krg_dsm_node_down(struct krg_dsm *d, uint32_t node)
+{
+	int i = dense(d, node);
+	if (i < 0 || (uint32_t)i == d->self || (d->down & (1ull << i)))
+		return;
+	d->down |= 1ull << i;
+	for (struct seg *s = d->segs; s; s = s->next) {
+		dsm_node_down(s->node, (uint32_t)i);
+		rearm(s);
+	}
+	log_warn("dsm: node %u is down: pages it wrote come back as their last copy, pages it homed are lost "
+		 "(SIGBUS on access) in the %s segments held here", node, d->segs ? "shared" : "(no)");
+}
+
 /* ---- krgd's table line ---- */
+
+static void svc_node_down(void *state, uint32_t node, uint64_t epoch)
+{
+	(void)epoch;
+	krg_dsm_node_down(state, node);
+}
+
+/* Back: segments made from now on use it again (those held meanwhile do
+ * not: their pages homed there were lost). */
+static void svc_node_up(void *state, uint32_t node, uint64_t epoch)
+{
+	(void)epoch;
+	struct krg_dsm *d = state;
+	int i = dense(d, node);
+	if (i >= 0)
+		d->down &= ~(1ull << i);
+}
+
 
 static int svc_start(struct krg_services *sv, void **state, char *err, size_t errlen)
 {
@@ -413,5 +452,8 @@ const struct krg_service krg_service_dsm = {
 	.start = svc_start,
 	.stop = svc_stop,
 	.release = svc_release,
+	.node_down = svc_node_down,
+	.node_up = svc_node_up,
+	.node_remove = svc_node_down,
 	.msg_types = (const char *const[]){ KRG_DSM_MSG, NULL },
 };

@@ -52,6 +52,11 @@ void krg_dsm_futex_wake(struct krg_dsm *d, uint64_t seg, uint64_t off, uint32_t 
 typedef void (*krg_dsm_futex_fn)(void *ctx, uint64_t seg, uint64_t off, uint32_t bits);
 void krg_dsm_on_futex_wake(struct krg_dsm *d, krg_dsm_futex_fn fn, void *ctx);
 
+/* Node `node` is down (membership): dsm_node_down in every segment held
+ * here, and in every segment made later (docs/dsm.md, "Failures"). A node
+ * that comes back does not serve the segments that were held meanwhile. */
+void krg_dsm_node_down(struct krg_dsm *d, uint32_t node);
+
 struct krg_dsm_stats {
 	uint64_t segments;        /* held on this node now */
 	uint64_t messages_in, messages_out, refused;

@@ -72,13 +72,13 @@ for i in 1 2 3; do
 done
 
 echo "== 4. shm_nattch cluster-wide, detach and removal"
-assert_eq "$(kr 1 -- "$S" nattch 0x5d5)" "nattch 0" "every attach above uncounted at its exit"
+wait_for 20 "every attach above uncounted at its exit (nattch 0)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 0' ]"
 for i in 2 3; do
-	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 4 >$W/hold.$i 2>&1 &"
+	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 12 >$W/hold.$i 2>&1 &"
 done
 wait_for 20 "holders attached on nodes 2 and 3" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
 assert_eq "$(kr 1 -- "$I" shm-atdt 0x5d5)" "detached unmapped" "shmdt through krgd"
-assert_eq "$(kr 1 -- "$S" nattch 0x5d5)" "nattch 2" "the shmdt above was uncounted"
+wait_for 10 "the shmdt above uncounted (nattch 2)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
 assert_eq "$(kr 2 -- "$S" rm 0x5d5)" removed "IPC_RMID while attached on nodes 2 and 3"
 assert_eq "$(kr 1 -- "$S" idstat "$ID")" "nattch 2 dest 1" "marked for removal, still attached"
 wait_for 30 "the segment destroyed at the last detach" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S idstat $ID)\" = gone ]"

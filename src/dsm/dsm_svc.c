@@ -311,7 +311,14 @@ static void destroyed(struct krg_dsm *d, uint64_t seg)
 {
 	d->gone_ids[d->gone_next++ % GONE_IDS] = seg;
 	struct seg *s = find(d, seg);
-	log_info("dsm: segment %" PRIx64 " destroyed%s", seg, s ? ": its pages here freed" : " (none here)");
+	struct dsm_stats st = { 0 };
+	if (s)
+		dsm_node_stats(s->node, &st);
+	/* What the segment cost here, once (tests/dsm/krgd.sh reads it). */
+	log_info("dsm: segment %" PRIx64 " destroyed%s: %" PRIu64 " read misses, %" PRIu64 " write misses, %" PRIu64
+		 " grants, %" PRIu64 " pages fetched, %" PRIu64 " invalidated, %" PRIu64 " deferred", seg,
+		 s ? ", its pages here freed" : " (none here)", st.read_miss, st.write_miss, st.grants, st.fetched,
+		 st.invalidated, st.deferred);
 	if (s)
 		seg_drop(d, s);
 }

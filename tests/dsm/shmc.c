@@ -9,7 +9,8 @@
  * Usage:
  *   shmc create KEY SIZE         shmget(IPC_CREAT | 0600): "id N"
  *   shmc count KEY NPROC N       wait for NPROC counters, add 1 N times with
- *                                __atomic_fetch_add, wait for all: "count V"
+ *                                __atomic_fetch_add (20 us apart), wait for
+ *                                all: "count V"
  *   shmc peterson KEY ME N       ME 0 or 1: N entries into Peterson's critical
  *                                section: "peterson C violations V"
  *   shmc mutex KEY NPROC N       N entries into a section guarded by a
@@ -105,6 +106,7 @@ static int peterson(char *s, int me, long n)
 		*cs = *cs + 1; /* plain: only mutual exclusion keeps it exact */
 		__atomic_fetch_sub(inside, 1, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&flag[me], 0, __ATOMIC_SEQ_CST);
+		usleep(20); /* the other side gets its turns */
 	}
 	__atomic_fetch_add(word(s, 0, 2), 1, __ATOMIC_SEQ_CST);
 	if (wait_for(word(s, 0, 2), 4, "the other Peterson process to end"))
@@ -134,8 +136,8 @@ static int mutex(char *s, uint64_t nproc, long n)
 		if (pthread_mutex_lock(m))
 			return fail("pthread_mutex_lock");
 		uint64_t v = *cs;
-		if (i % 16 == 0)
-			usleep(50); /* hold it a while: the others must wait in the kernel */
+		if (i % 4 == 0)
+			usleep(50); /* hold it a while: the others must wait in futex_wait */
 		*cs = v + 1;
 		pthread_mutex_unlock(m);
 	}
@@ -198,8 +200,13 @@ int main(int argc, char **argv)
 		__atomic_fetch_add(word(s, 0, 0), 1, __ATOMIC_SEQ_CST);
 		if (wait_for(word(s, 0, 0), nproc, "the other counters"))
 			return 1;
-		for (long i = 0; i < n; i++)
+		/* A pause between bumps makes the loops of the nodes overlap
+		 * (without, one node does all of its bumps while it holds the
+		 * page, and the page hardly moves). */
+		for (long i = 0; i < n; i++) {
 			__atomic_fetch_add(word(s, 1, 0), 1, __ATOMIC_SEQ_CST);
+			usleep(20);
+		}
 		__atomic_fetch_add(word(s, 0, 1), 1, __ATOMIC_SEQ_CST);
 		if (wait_for(word(s, 0, 1), nproc, "the other counters to end"))
 			return 1;

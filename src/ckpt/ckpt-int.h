@@ -147,6 +147,11 @@ struct ckpt_tracee {
 	uint64_t scratch;
 	size_t scratch_len;
 	uint64_t pending_sigs;  /* signals caught while injecting, re-sent at detach */
+	/* Set by ckpt_inj_attach only: the process pid is a thread of. A
+	 * thread that is not the leader takes this pid when its execve
+	 * succeeds (execed then). */
+	pid_t tgid;
+	bool execed;
 };
 
 /* Freeze every thread of pid, the leader first; a leader that exited while

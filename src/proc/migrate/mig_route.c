@@ -86,7 +86,7 @@ int mig_move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_
 	v->uid = st.st_uid;
 	v->gid = st.st_gid;
 	v->o = o;
-	v->fd = -1;
+	v->src.fd = -1;
 	v->early_fd = -1;
 	v->pidfd = TAKE_FD(pidfd);
 	v->h = h;

@@ -178,6 +178,7 @@ static int migsvc_start(struct krg_services *s, void **out, char *err, size_t er
 	m->queue_tail = &m->queue;
 	m->s = s;
 	m->self = s->cfg->node_id;
+	m->rxs = (struct krg_xfer_rxset){ .loop = s->loop, .idle_ms = XFER_IDLE_MS, .idle = mig_rx_idle, .closed = mig_rx_closed };
 	m->krgd = getpid();
 	m->lfd = -1;
 	clean_leftovers();
@@ -268,8 +269,8 @@ static void migsvc_stop(void *state)
 			krg_api_reply(v->o.call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
 		mig_move_free(v);
 	}
-	while (m->rxs)
-		mig_rx_free(m->rxs, true);
+	while (m->rxs.head)
+		mig_rx_free((struct rx *)m->rxs.head, true);
 	/* Holders and deputies: their sockets close with us; a holder then
 	 * kills its migrant, a deputy exits with 255. */
 	while (m->holds)

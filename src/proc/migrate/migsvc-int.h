@@ -44,6 +44,7 @@
 #include "ipc/intercept_svc.h"
 #include "proc/migrate/worker.h"
 #include "proc/procid.h"
+#include "proc/xfer.h"
 #include "lib/procfs.h"
 #include "proto/migrate.pb-c.h"
 
@@ -175,12 +176,8 @@ struct move {
 	bool here;               /* it was a migrant here when the move began */
 	uint64_t carried;        /* signals pending on it before the dump (they went with the image) */
 	uint32_t notify_fd;
-	/* image transfer */
-	char **names;
-	size_t nnames, cur;
-	int fd;
-	uint64_t off, size;
-	size_t inflight, pieces;
+	/* image transfer: the files of dir, and the pre-copied pieces */
+	struct krg_xfer_src src;
 	bool tx_failed, req_done;
 	uint32_t new_pid;
 	uint64_t t_start, t_dumped, t_running, bytes;
@@ -217,15 +214,9 @@ struct move {
 };
 
 struct rx {
-	struct rx *next;
-	uint32_t from;
-	uint64_t xfer;
+	struct krg_xfer_rx x;  /* first: from, xfer, total, ended, failed, has_req, req_id */
 	char dir[256];
-	uint64_t total;
-	bool ended, failed, has_req;
-	uint64_t req_id;
 	Krg__Mig__Recv *recv;
-	uv_timer_t timer;
 };
 
 struct krg_migsvc {
@@ -240,7 +231,7 @@ struct krg_migsvc {
 	struct dep *deps;
 	struct hold *holds;
 	struct move *moves;
-	struct rx *rxs;
+	struct krg_xfer_rxset rxs;
 	uint64_t counter;
 	unsigned npending;      /* deputy connections before their hello */
 	/* Moves waiting for a worker slot (at most max_workers run at once:
@@ -305,6 +296,9 @@ void mig_on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, 
 void mig_pre_check(struct move *v);
 void mig_route(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd);
 void mig_rx_free(struct rx *x, bool rm);
+/* The receipts' idle and closed callbacks (xfer.h). */
+void mig_rx_idle(struct krg_xfer_rx *x);
+void mig_rx_closed(struct krg_xfer_rx *x);
 void mig_send_io(uint32_t to, const char *type, const Krg__Mig__Io *io, bool bulk);
 /* Proxied input for fd of migrant id (back: returned home, not taken). */
 void mig_send_data(uint32_t to, uint32_t id, uint32_t fd, ProtobufCBinaryData data, bool back);

@@ -60,7 +60,10 @@ static int take_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t siz
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM |
 								  UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
 								  UFFD_FEATURE_EVENT_FORK };
-	struct uffdio_register reg = { .range = { at, size },
+	/* A segment's size need not be a multiple of the page (PostgreSQL's
+	 * is 56 bytes); its mapping, and the range registered, are. */
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct uffdio_register reg = { .range = { at, (size + page - 1) / page * page },
 				       .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
 					       UFFDIO_REGISTER_MODE_WP };
 	if (r == 0 && (ioctl(u, UFFDIO_API, &api) < 0 || ioctl(u, UFFDIO_REGISTER, &reg) < 0))

@@ -226,6 +226,17 @@ void ckpt_release_all(pid_t pid, struct ckpt_thread *th, size_t n, bool kill_it)
 	free(th);
 }
 
+void ckpt_thread_put_back(struct ckpt_thread *t, uint64_t pending)
+{
+	struct user_regs_struct regs = t->regs;
+	ckpt_regs_fixup_restart(&regs);
+	struct iovec iov = { &regs, sizeof(regs) };
+	ptrace(PTRACE_SETREGSET, t->tid, (void *)NT_PRSTATUS, &iov);
+	for (int s = 1; s <= 64 && !t->stop_sig; s++)
+		if (pending & (1ULL << (s - 1)))
+			t->stop_sig = s;
+}
+
 /* Wait for the next syscall stop of an injection; other signals that show
  * up meanwhile are suppressed here and re-sent when we let go. */
 /* waitpid for t->pid. A thread that is not the leader takes the leader's

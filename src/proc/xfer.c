@@ -1,4 +1,5 @@
-/* xfer.c — both ends of an image directory's transfer (xfer.h). */
+/* xfer.c — answers, forwarding and both ends of an image directory's
+ * transfer (xfer.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,7 +8,74 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "api/server.h"
 #include "proc/xfer.h"
+
+/* ---- answers and forwarding ---- */
+
+void krg_origin_answer(struct krg_net *net, struct krg_origin o, int status, const char *text, const void *result,
+		       size_t len)
+{
+	if (o.cb)
+		o.cb(o.cb_data, status, text ? text : "", result, len);
+	else if (o.call)
+		krg_api_reply(o.call, status, status ? text : NULL, status ? NULL : result, status ? 0 : len);
+	else if (o.req_id)
+		krg_net_reply(net, o.from, o.req_id, 0, result, len);
+}
+
+int krg_result_read(const ProtobufCMessageDescriptor *desc, const uint8_t *body, size_t len, char *text,
+		    size_t textlen)
+{
+	const ProtobufCFieldDescriptor *fs = protobuf_c_message_descriptor_get_field_by_name(desc, "status");
+	const ProtobufCFieldDescriptor *ft = protobuf_c_message_descriptor_get_field_by_name(desc, "text");
+	if (!fs || !ft || fs->type != PROTOBUF_C_TYPE_SINT32 || ft->type != PROTOBUF_C_TYPE_STRING)
+		return -EBADMSG;
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, body);
+	if (!m)
+		return -EBADMSG;
+	int32_t st = *(const int32_t *)(const void *)((const char *)m + fs->offset);
+	const char *t = *(char *const *)(const void *)((const char *)m + ft->offset);
+	int r = st > 0 || st < -4095 ? -EBADMSG : st;
+	if (r != -EBADMSG)
+		snprintf(text, textlen, "%s", t ? t : "");
+	protobuf_c_message_free_unpacked(m, NULL);
+	return r;
+}
+
+struct fwd {
+	struct krg_net *net;
+	const struct krg_fwd_ops *ops;
+	struct krg_origin o;
+	uint32_t node, id;
+};
+
+static void fwd_reply(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct fwd *f = data;
+	char text[1024];
+	if (status) {
+		f->ops->failed(f->o, status, false, f->id, f->node);
+	} else if ((status = krg_result_read(f->ops->result, reply->body, reply->len, text, sizeof(text))) == -EBADMSG) {
+		f->ops->failed(f->o, -EBADMSG, true, f->id, f->node);
+	} else {
+		krg_origin_answer(f->net, f->o, status, text, reply->body, reply->len);
+	}
+	free(f);
+}
+
+int krg_forward(struct krg_net *net, const struct krg_fwd_ops *ops, struct krg_origin o, uint32_t node, uint32_t id,
+		const char *type, const void *body, size_t len, unsigned timeout_ms)
+{
+	struct fwd *f = malloc(sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	*f = (struct fwd){ .net = net, .ops = ops, .o = o, .node = node, .id = id };
+	int r = krg_net_request(net, node, type, body, len, timeout_ms, fwd_reply, f);
+	if (r < 0)
+		free(f);
+	return r;
+}
 
 /* ---- source ---- */
 

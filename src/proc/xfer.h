@@ -1,6 +1,8 @@
-/* xfer.h — an image directory sent from one krgd to another, the one
- * implementation of both ends for checkpoint's restart on another node
- * ("ckpt.recv" + "ckpt.file") and migration ("mig.recv" + "mig.file"):
+/* xfer.h — what checkpoint and migration send between krgd's, written
+ * once: a request forwarded to the node that can answer it, and an image
+ * directory sent from one krgd to another, both ends, for checkpoint's
+ * restart on another node ("ckpt.recv" + "ckpt.file") and migration
+ * ("mig.recv" + "mig.file"):
  * the source lists the directory and streams its files in pieces over the
  * bulk channel with a bound on the bytes in flight; the target keeps one
  * receipt per (source node, transfer id), writes each piece where it goes
@@ -13,7 +15,50 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
+#include <protobuf-c/protobuf-c.h>
 #include "net/net.h"
+
+struct krg_api_call;
+
+/* ---- answers and forwarding ---- */
+
+/* Who waits for an answer: a local API call, or a peer's request. */
+struct krg_origin {
+	struct krg_api_call *call;
+	uint32_t from;
+	uint64_t req_id;
+	/* Or krgd itself waits for the answer (a service's own work, e.g.
+	 * periodic checkpoints): called with what the others would get. */
+	void (*cb)(void *data, int status, const char *text, const void *result, size_t len);
+	void *cb_data;
+};
+
+/* The answer, result being the service's packed Result (which carries
+ * status and text): an API call gets status, and text when it failed or
+ * the Result when it did not; a peer gets request status 0 and the
+ * Result. Nobody waits (no call, no request): nothing. */
+void krg_origin_answer(struct krg_net *net, struct krg_origin o, int status, const char *text, const void *result,
+		       size_t len);
+
+/* A service's Result (sint32 status = 1, string text = 2, then its own
+ * fields) in body: its status (0 or -errno) and text; -EBADMSG if it is
+ * not one, or its status is not an errno. */
+int krg_result_read(const ProtobufCMessageDescriptor *desc, const uint8_t *body, size_t len, char *text,
+		    size_t textlen);
+
+/* A request forwarded to the node that can answer it: its Result goes
+ * back to the origin as it came. The service names its Result type and
+ * says what a failure to get one means (the request's status:
+ * unreachable, timed out...), answering the origin itself. */
+struct krg_fwd_ops {
+	const ProtobufCMessageDescriptor *result;
+	/* bad_answer: a reply that is not a Result, else the request
+	 * failed with status. */
+	void (*failed)(struct krg_origin o, int status, bool bad_answer, uint32_t id, uint32_t node);
+};
+/* 0, or -errno (the origin not answered). */
+int krg_forward(struct krg_net *net, const struct krg_fwd_ops *ops, struct krg_origin o, uint32_t node, uint32_t id,
+		const char *type, const void *body, size_t len, unsigned timeout_ms);
 
 /* ---- source ---- */
 

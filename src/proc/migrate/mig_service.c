@@ -16,7 +16,7 @@ struct krg_migsvc the_mig;
 
 /* ---- answers ---- */
 
-void mig_answer(struct origin o, int status, const char *text, uint32_t node, uint32_t pid, uint32_t id)
+void mig_answer(struct krg_origin o, int status, const char *text, uint32_t node, uint32_t pid, uint32_t id)
 {
 	struct krg_migsvc *m = &the_mig;
 	if (!o.call && !o.req_id)
@@ -35,10 +35,7 @@ void mig_answer(struct origin o, int status, const char *text, uint32_t node, ui
 	if (!buf)
 		return;
 	krg__mig__result__pack(&res, buf);
-	if (o.call)
-		krg_api_reply(o.call, status, status ? res.text : NULL, status ? NULL : buf, status ? 0 : len);
-	else
-		krg_net_reply(m->s->net, o.from, o.req_id, 0, buf, len);
+	krg_origin_answer(m->s->net, o, status, res.text, buf, len);
 	free(buf);
 }
 

@@ -197,16 +197,26 @@ static void test_hold(uint32_t id)
 	}
 }
 
+/* What fd of process pid is (its /proc link, "" if none). */
+static const char *fd_link(pid_t pid, int fd, char *link, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
+	ssize_t n = readlink(path, link, len - 1);
+	link[n > 0 ? n : 0] = 0;
+	return link;
+}
+
+static bool tty_link(const char *link)
+{
+	return !strncmp(link, "/dev/pts/", 9) || !strncmp(link, "/dev/tty", 8) || !strcmp(link, "/dev/console");
+}
+
 static bool proxyable(pid_t pid, int fd)
 {
-	char path[64], link[256];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return false;
-	link[n] = 0;
-	return !strncmp(link, "pipe:", 5) || !strncmp(link, "socket:", 7) || !strncmp(link, "/dev/pts/", 9) ||
-	       !strncmp(link, "/dev/tty", 8) || !strcmp(link, "/dev/console");
+	char link[256];
+	fd_link(pid, fd, link, sizeof(link));
+	return !strncmp(link, "pipe:", 5) || !strncmp(link, "socket:", 7) || tty_link(link);
 }
 
 /* fdinfo flags (octal) of fd. */
@@ -612,13 +622,8 @@ static int take_refused(const struct ckpt_error *ce, pid_t pid, uint32_t id, str
 
 static bool is_tty_link(pid_t pid, int fd)
 {
-	char path[64], link[256];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return false;
-	link[n] = 0;
-	return !strncmp(link, "/dev/pts/", 9) || !strncmp(link, "/dev/tty", 8) || !strcmp(link, "/dev/console");
+	char link[256];
+	return tty_link(fd_link(pid, fd, link, sizeof(link)));
 }
 
 /* Terminals and pipes to other processes are proxied whatever the dump

@@ -46,6 +46,9 @@ struct ckpt_dump_opts {
 	bool snapshot_files;       /* save regular files open for writing; restart writes them back */
 	bool ignore_unsupported;   /* drop unsupported fds (closed at restart) */
 	const char *description;   /* borrowed; may be NULL */
+	uint32_t view_home;        /* krgd: the node whose node-local files the application
+				    * sees (docs/fsview.md), kept beside the image in the
+				    * store (`view`); 0: not recorded */
 	bool process_only;         /* this process alone, not its descendants */
 	struct ckpt_precopy *precopy;  /* borrowed, may be NULL: the root's memory was pre-copied
 					  there (ckpt_precopy_*); only what was written since is read */
@@ -108,11 +111,37 @@ int ckpt_app_freeze(pid_t pid, bool freeze, size_t *count, struct ckpt_error *er
  * files or mm of its own any more). */
 pid_t ckpt_live_tid(pid_t pid);
 
+/* A few syscalls run inside a live process by the engine's injector
+ * (ptrace.c), for callers outside a dump or restore: the migration worker
+ * swaps proxied fds and execs the deputy with it. Attach seizes and
+ * interrupts the leader (a live thread if the leader exited); each call
+ * runs at a `syscall` instruction of its vdso; detach puts its registers
+ * back (a syscall it was stopped in restarts) unless it exec'd, and gives
+ * back the signals that showed up meanwhile. Attach always sets *out
+ * (NULL only when out of memory): detach it whatever attach returned. */
+struct ckpt_inj;
+/* 0 or -errno. */
+int ckpt_inj_attach(struct ckpt_inj **out, pid_t pid);
+/* The syscall's return value (-errno on its failure, and on the
+ * injection's). */
+long ckpt_inj_call(struct ckpt_inj *j, long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+/* Write len bytes at addr of the process. 0 or -errno. */
+int ckpt_inj_poke(struct ckpt_inj *j, uint64_t addr, const void *buf, size_t len);
+/* The thread the calls run in (the process's pid once it exec'd). */
+pid_t ckpt_inj_tid(const struct ckpt_inj *j);
+/* An injected execve succeeded: detach leaves its registers as they are. */
+bool ckpt_inj_execed(const struct ckpt_inj *j);
+/* Let it go and free j (NULL: nothing). */
+void ckpt_inj_detach(struct ckpt_inj *j);
+
 /* Release (take false) or take again (true) the file locks that the
  * image in `dir` lists for its root process `pid`, inside that process
  * (stopped or running): a migration hands them to the target and gives
  * them back if it fails. 0 or -errno. */
 int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err);
+
+/* The pid the image's root process had (> 0), or -errno. */
+pid_t ckpt_image_root_pid(const char *dir);
 
 /* Verify the whole image in `dir`, then recreate its processes, the root
  * as a child of the caller, running. *pid_out is the root's pid. A tree
@@ -167,8 +196,21 @@ struct ckpt_restore_opts {
 				     process outside krg: krg restart --local) */
 	int root_pdeathsig;       /* non-zero: the root gets this signal when the caller's thread dies
 				     (PR_SET_PDEATHSIG, set after its credentials, which would clear it):
-				     a restorer that stays its parent (a migration's holder) takes it along */
+				     a restorer that stays its parent (a migration's holder) takes it along */	pid_t into;               /* non-zero: restore into this existing process, not a new child of ours (a
+				     migrant back home becomes its deputy, docs/migration.md "Back home"): it
+				     keeps its pid, parent, children, session and group, is seized (ptrace) and
+				     rebuilt as the image says, and must run as the image's user already
+				     unless it is root's (groups, ids: nothing is raised). Or a shell made
+				     for it (a migrant adopted by a sibling's holder, adopt.c). A one-process
+				     image; krg's IPC filter is installed unless the process has a seccomp
+				     filter already (one it kept); no lazy, extra children, replace_tty or
+				     pid namespace. If the seizure itself fails the process goes on
+				     untouched; a later failure kills it (its old state is gone by then) */
+	const int *keep_num;      /* with into: fd keep_fd[i] of that process becomes its fd keep_num[i] */
+	const int *keep_fd;       /* (instead of the image's entry there); its other fds are closed */
+	size_t n_keep;            /* at most CKPT_MAX_KEEP */
 };
+#define CKPT_MAX_KEEP 64
 /* ckpt_restore_ns with options (o may be NULL). */
 int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err);
 /* Hand the reaper the status (a waitpid status) and reap it. */
@@ -199,6 +241,13 @@ int ckpt_lazy_fd(const struct ckpt_lazy *lz);
 /* Stop the thread if still running (the process must be dead or gone: its
  * missing pages would read as zeros), close everything; st may be NULL. */
 void ckpt_lazy_free(struct ckpt_lazy *lz, struct ckpt_lazy_stats *st);
+
+/* The pid the image's root process had (> 0), or -errno. */
+pid_t ckpt_image_root_pid(const char *dir);
+
+/* Verify the whole image in `dir` (frames, sums, pages), as a restore
+ * does before anything runs. 0 or -errno with err set. */
+int ckpt_image_check(const char *dir, struct ckpt_error *err);
 
 /* Decode and print every part of the image, for people or as JSON. */
 int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err);

@@ -829,9 +829,21 @@ static int svc_init(struct krg_services *s, void **state, char *err, size_t errl
 	return r;
 }
 
+/* The FUSE client is krgd's: never a process to move (eviction). */
+static bool is_client(void *data, int pid)
+{
+	const struct krg_kdfs *k = data;
+	return pid > 0 && k->client_pid == pid;
+}
+
 static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
 {
-	return krg_kdfs_start(*state, s->api, err, errlen);
+	int r = krg_kdfs_start(*state, s->api, err, errlen);
+	if (r == 0 && *state) {
+		s->is_helper = is_client;
+		s->helper_data = *state;
+	}
+	return r;
 }
 
 static void svc_stop(void *state)

@@ -38,10 +38,11 @@ declare -A sum
 for f in big solo/only f1 f2 f3 f4 f5; do sum[$f]=$(on 1 md5sum "$M/$f" | cut -d' ' -f1); done
 held=$(st "[n['replicas'] for n in s['nodes'] if n['node'] == 3][0]")
 [ "$held" -ge 8 ] || fail "node 3 holds $held replicas, expected at least 8"
-assert_eq "$(st "s['under_replicated'], s['lost'], s['draining']")" "(0, 0, 0)" "healthy before the drain"
+assert_eq "$(st "s['under_replicated'], s['lost'], s['draining']")" "0 0 0" "healthy before the drain"
 
 echo "== krgadm nodes del -n 3 t=${SECONDS}s"
-out=$(on 1 krgadm nodes del -n 3) || fail "nodes del failed: $out"
+out=$(timeout 60 "$ADM" vcluster exec 1 --prefix "$PREFIX" -- krgadm nodes del -n 3) ||
+	fail "nodes del failed: $out; $(status); $(grep -h "kdfs: \|evict" "$(log_of 3)" | tail -n 20)"
 echo "$out"
 assert_eq "$(node_state 1 3)" absent "node 3 left"
 n=$(echo "$out" | sed -n 's/.*kdfs: \([0-9]*\) chunk replica(s) handed over.*/\1/p')
@@ -52,7 +53,7 @@ wait_for 30 "node 2's writer goes on after node 3 left" acked_ge $((n + 5))
 on 2 touch /tmp/acked.stop
 wait $acker || fail "the writer on node 2 failed during the drain"
 assert_eq "$(st "[n['replicas'] for n in s['nodes'] if n['node'] == 3][0], s['under_replicated'], s['lost'], s['draining']")" \
-	"(0, 0, 0, 0)" "no chunk lists node 3; nothing under-replicated or lost"
+	"0 0 0 0" "no chunk lists node 3; nothing under-replicated or lost"
 assert_eq "$(on 1 krg kdfs show "$M/solo/only" --json | python3 -c "import json,sys; print(len(json.load(sys.stdin)['chunks'][0]['nodes']))")" \
 	"1" "the solo file has its one copy, elsewhere"
 left=$(on 3 sh -c "find /var/lib/krg/kdfs/chunks -type f | wc -l")

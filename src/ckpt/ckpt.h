@@ -108,6 +108,29 @@ int ckpt_app_freeze(pid_t pid, bool freeze, size_t *count, struct ckpt_error *er
  * files or mm of its own any more). */
 pid_t ckpt_live_tid(pid_t pid);
 
+/* A few syscalls run inside a live process by the engine's injector
+ * (ptrace.c), for callers outside a dump or restore: the migration worker
+ * swaps proxied fds and execs the deputy with it. Attach seizes and
+ * interrupts the leader (a live thread if the leader exited); each call
+ * runs at a `syscall` instruction of its vdso; detach puts its registers
+ * back (a syscall it was stopped in restarts) unless it exec'd, and gives
+ * back the signals that showed up meanwhile. Attach always sets *out
+ * (NULL only when out of memory): detach it whatever attach returned. */
+struct ckpt_inj;
+/* 0 or -errno. */
+int ckpt_inj_attach(struct ckpt_inj **out, pid_t pid);
+/* The syscall's return value (-errno on its failure, and on the
+ * injection's). */
+long ckpt_inj_call(struct ckpt_inj *j, long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+/* Write len bytes at addr of the process. 0 or -errno. */
+int ckpt_inj_poke(struct ckpt_inj *j, uint64_t addr, const void *buf, size_t len);
+/* The thread the calls run in (the process's pid once it exec'd). */
+pid_t ckpt_inj_tid(const struct ckpt_inj *j);
+/* An injected execve succeeded: detach leaves its registers as they are. */
+bool ckpt_inj_execed(const struct ckpt_inj *j);
+/* Let it go and free j (NULL: nothing). */
+void ckpt_inj_detach(struct ckpt_inj *j);
+
 /* Release (take false) or take again (true) the file locks that the
  * image in `dir` lists for its root process `pid`, inside that process
  * (stopped or running): a migration hands them to the target and gives

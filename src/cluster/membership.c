@@ -373,6 +373,19 @@ const char *krg_cluster_leave_holder(const struct krg_cluster *c)
 	return NULL;
 }
 
+const char *krg_cluster_node_reason(struct krg_cluster *c, uint32_t node)
+{
+	return node < KRG_MAX_NODES ? c->nodes[node].reason : "";
+}
+
+int krg_cluster_node_refuse_leave(struct krg_cluster *c, uint32_t node, const char *why)
+{
+	if (node >= KRG_MAX_NODES || c->nodes[node].state != KRG_NODE_LEAVING || c->nodes[node].proposing)
+		return node < KRG_MAX_NODES && c->nodes[node].proposing ? -EINPROGRESS : -EINVAL;
+	Krg__Cluster__NodeState f = KRG__CLUSTER__NODE_STATE__NODE_LEAVING;
+	return propose_state(c, node, KRG_NODE_UP, &f, 1, why, NULL, NULL, true);
+}
+
 int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,
 			     size_t len, krg_cluster_done_cb cb, void *data)
 {
@@ -410,6 +423,8 @@ static void tick_cb(uv_timer_t *t)
 	raft_id leader;
 	char why[96];
 
+	if (!c->closing)
+		cluster_relax_links(c);
 	if (c->closing || !has_leader(c, &leader) || leader != c->cfg->node_id ||
 	    raft_state(&c->raft) != RAFT_LEADER)
 		return;
@@ -455,6 +470,12 @@ static void tick_cb(uv_timer_t *t)
 			break;
 		}
 	}
+}
+
+void cluster_kick(struct krg_cluster *c)
+{
+	if (!c->closing)
+		uv_timer_start(&c->tick, tick_cb, 0, c->cfg->heartbeat_ms);
 }
 
 static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
@@ -516,7 +537,7 @@ static void change_one_done(int status, const char *msg, void *data)
 	}
 }
 
-int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
+int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add, bool force,
 			     krg_cluster_done_cb cb, void *data)
 {
 	/* add: from absent, or leaving (the user changed their mind); del:
@@ -541,7 +562,8 @@ int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *no
 		ch->pending++;
 		int r = add ? propose_state(c, id, KRG_NODE_JOINING, from_add, ARRAY_SIZE(from_add), "nodes add",
 					    change_one_done, ch, false)
-			    : propose_state(c, id, KRG_NODE_LEAVING, from_del, ARRAY_SIZE(from_del), "nodes del",
+			    : propose_state(c, id, KRG_NODE_LEAVING, from_del, ARRAY_SIZE(from_del),
+					    force ? KRG_CLUSTER_DEL_FORCE_REASON : "nodes del",
 					    change_one_done, ch, false);
 		if (r < 0)
 			change_one_done(r, "cannot reach the leader", ch);

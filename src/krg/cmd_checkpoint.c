@@ -231,8 +231,8 @@ int cmd_checkpoint(int argc, char **argv)
 		case 'W': o.snapshot_files = true; break;
 		case 'd': o.description = optarg; break;
 		case 'L': local = true; break;
-		case 'h': usage(stdout); return 0;
-		default: return KRG_EXIT_USAGE;
+		default:
+			return krg_getopt_other(c, usage, KRG_EXIT_USAGE);
 		}
 	}
 	uint32_t id = 0;

@@ -92,17 +92,12 @@ int cmd_ps(int argc, char **argv)
 		case 's':
 			sock = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_USAGE;
+			return krg_getopt_other(o, usage, KRG_EXIT_USAGE);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "krg ps: unexpected argument '%s' (see krg ps --help)\n", argv[optind]);
+	if (krg_getopt_done("krg ps", argc, argv) < 0)
 		return KRG_EXIT_USAGE;
-	}
 	Krg__Node__ProcList *l;
 	int r = krg_fetch_procs("ps", sock, all, &l);
 	if (r)

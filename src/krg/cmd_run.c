@@ -350,11 +350,8 @@ int cmd_run(int argc, char **argv)
 		case 'L':
 			req.has_local_files = req.local_files = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_FAILURE;
+			return krg_getopt_other(opt, usage, KRG_EXIT_FAILURE);
 		}
 	}
 	if (optind >= argc) {

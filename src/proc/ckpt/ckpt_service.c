@@ -66,21 +66,15 @@
 #include "proc/schedsvc.h"
 #include "lib/procfs.h"
 #include "proc/ckpt/ckpt_msg.h"
+#include "proc/xfer.h"
 #include "proto/ckptsvc.pb-c.h"
 
 #define WORK_TIMEOUT_MS (30u * 60 * 1000) /* a remote dump or restore, big images included */
 #define RESULT_MAX 4096
 
-/* Who waits for an answer: a local API call or a peer's request. */
-struct origin {
-	struct krg_api_call *call;
-	uint32_t from;
-	uint64_t req_id;
-};
-
 struct job {
 	struct job *next;
-	struct origin o;
+	struct krg_origin o;
 	uv_pipe_t pipe;
 	bool restart;
 	bool freeze;       /* a freeze or thaw, not counted as a checkpoint */
@@ -100,7 +94,7 @@ struct krg_ckptsvc {
 /* Static: net and API handlers cannot be unregistered. */
 static struct krg_ckptsvc the_svc;
 
-static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id,
+static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
 			uint32_t node)
 {
 	Krg__Ckptsvc__Result res = KRG__CKPTSVC__RESULT__INIT;
@@ -122,13 +116,10 @@ static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, cons
 		return;
 	}
 	krg__ckptsvc__result__pack(&res, buf);
-	if (o.call)
-		krg_api_reply(o.call, status, status ? res.text : NULL, status ? NULL : buf, status ? 0 : len);
-	else
-		krg_net_reply(c->s->net, o.from, o.req_id, 0, buf, len);
+	krg_origin_answer(c->s->net, o, status, res.text, buf, len);
 }
 
-static void answer(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id)
+static void answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id)
 {
 	answer_node(c, o, status, text, id, c->self);
 }
@@ -347,7 +338,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	_exit(0);
 }
 
-static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
+static int spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -411,18 +402,13 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 
 struct tx {
 	struct krg_ckptsvc *c;
-	struct origin o;
+	struct krg_origin o;
 	bool answered, failed, all_sent, req_done;
 	uint32_t to, appid, version;
 	uint64_t xfer;
 	uid_t owner_uid;
 	gid_t owner_gid;
-	char dir[512];
-	char **names;
-	size_t nnames, cur;
-	int fd;
-	uint64_t off, size;
-	size_t inflight, pieces;
+	struct krg_xfer_src src;
 };
 
 struct piece {
@@ -431,18 +417,14 @@ struct piece {
 	uint8_t buf[];
 };
 
-static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id,
+static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
 			uint32_t node);
 
 static void tx_maybe_free(struct tx *t)
 {
-	if (!t->answered || t->pieces || !t->req_done)
+	if (!t->answered || t->src.pieces || !t->req_done)
 		return;
-	if (t->fd >= 0)
-		close(t->fd);
-	for (size_t i = 0; i < t->nnames; i++)
-		free(t->names[i]);
-	free(t->names);
+	krg_xfer_src_free(&t->src);
 	free(t);
 }
 
@@ -461,8 +443,7 @@ static void tx_done(int status, void *data)
 {
 	struct piece *p = data;
 	struct tx *t = p->t;
-	t->inflight -= p->len;
-	t->pieces--;
+	krg_xfer_src_piece_done(&t->src, p->len);
 	free(p);
 	if (status < 0 && !t->failed) {
 		char err[128];
@@ -476,30 +457,22 @@ static void tx_done(int status, void *data)
 /* One piece per call from tx_done; up to XFER_INFLIGHT at the start. */
 static int tx_send_one(struct tx *t)
 {
-	char err[600];
-	if (t->fd < 0) {
-		char path[1100];
-		snprintf(path, sizeof(path), "%s/%s", t->dir, t->names[t->cur]);
-		t->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		struct stat st;
-		if (t->fd < 0 || fstat(t->fd, &st) < 0) {
-			snprintf(err, sizeof(err), "cannot read %s: %s", path, strerror(errno));
-			tx_fail(t, -EIO, err);
-			return -1;
-		}
-		t->off = 0;
-		t->size = (uint64_t)st.st_size;
+	char err[1200];
+	struct krg_xfer_src *sc = &t->src;
+	if (krg_xfer_src_file(sc, err, sizeof(err)) < 0) {
+		tx_fail(t, -EIO, err);
+		return -1;
 	}
-	size_t want = t->size - t->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(t->size - t->off);
+	size_t want = krg_xfer_src_want(sc, XFER_CHUNK);
 	_cleanup_free_ uint8_t *data = malloc(want ? want : 1);
 	if (!data) {
 		tx_fail(t, -ENOMEM, "out of memory");
 		return -1;
 	}
-	ssize_t n = want ? pread(t->fd, data, want, (off_t)t->off) : 0;
-	if (n < 0 || (size_t)n != want) {
-		snprintf(err, sizeof(err), "cannot read %s/%s: %s", t->dir, t->names[t->cur],
-			 n < 0 ? strerror(errno) : "file shrank");
+	int r = krg_xfer_read(sc->fd, sc->off, data, want);
+	if (r < 0) {
+		snprintf(err, sizeof(err), "cannot read %s/%s: %s", sc->dir, sc->names[sc->cur],
+			 r != -EIO ? strerror(-r) : "file shrank");
 		tx_fail(t, -EIO, err);
 		return -1;
 	}
@@ -509,13 +482,13 @@ static int tx_send_one(struct tx *t)
 	f.version = t->version;
 	f.owner_uid = (uint32_t)t->owner_uid;
 	f.owner_gid = (uint32_t)t->owner_gid;
-	f.name = t->names[t->cur];
-	f.offset = t->off;
+	f.name = sc->names[sc->cur];
+	f.offset = sc->off;
 	f.data.data = data;
 	f.data.len = want;
-	bool last = t->off + want == t->size;
+	bool last = sc->off + want == sc->size;
 	f.has_last = f.last = last;
-	f.has_end = f.end = last && t->cur + 1 == t->nnames;
+	f.has_end = f.end = last && sc->cur + 1 == sc->n;
 	size_t len = krg__ckptsvc__file__get_packed_size(&f);
 	struct piece *p = malloc(sizeof(*p) + len);
 	if (!p) {
@@ -525,30 +498,21 @@ static int tx_send_one(struct tx *t)
 	p->t = t;
 	p->len = len;
 	krg__ckptsvc__file__pack(&f, p->buf);
-	t->inflight += len;
-	t->pieces++;
-	int r = krg_net_send_bulk(t->c->s->net, t->to, "ckpt.file", p->buf, len, tx_done, p);
+	r = krg_xfer_src_send(sc, t->c->s->net, t->to, "ckpt.file", p->buf, len, tx_done, p);
 	if (r < 0) {
-		t->inflight -= len;
-		t->pieces--;
 		free(p);
 		snprintf(err, sizeof(err), "sending the image to node %u: %s", t->to, strerror(-r));
 		tx_fail(t, r, err);
 		return -1;
 	}
-	t->off += want;
-	if (last) {
-		close(t->fd);
-		t->fd = -1;
-		if (++t->cur == t->nnames)
-			t->all_sent = true;
-	}
+	if (krg_xfer_src_sent(sc, want, last))
+		t->all_sent = true;
 	return 0;
 }
 
 static void tx_pump(struct tx *t)
 {
-	if (t->failed || t->all_sent || t->inflight >= XFER_INFLIGHT)
+	if (t->failed || t->all_sent || t->src.inflight >= XFER_INFLIGHT)
 		return;
 	tx_send_one(t);
 }
@@ -579,14 +543,9 @@ static void tx_reply(struct krg_net *net, int status, const struct krg_msg *repl
 	tx_maybe_free(t);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* On the holder: permission check, list the directory, ask the target,
  * stream. -errno (origin not answered) or 0. */
-static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+static int tx_start(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
 	static uint32_t counter;
 	char path[512], err[600];
@@ -615,35 +574,14 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
 	t->xfer = ((uint64_t)c->self << 32) | ++counter;
 	t->owner_uid = st.st_uid;
 	t->owner_gid = st.st_gid;
-	t->fd = -1;
 	t->req_done = true;
-	snprintf(t->dir, sizeof(t->dir), "%s", path);
-	DIR *d = opendir(path);
-	if (!d) {
+	t->src.fd = -1;
+	r = krg_xfer_src_open(&t->src, path, ckpt_file_name_ok, XFER_FILES);
+	if (r < 0) {
 		t->answered = true;
 		tx_maybe_free(t);
-		return -EIO;
+		return r == -ENOENT ? r : -EIO;
 	}
-	struct dirent *e;
-	while ((e = readdir(d)) && t->nnames < XFER_FILES) {
-		if (e->d_type != DT_REG || !ckpt_file_name_ok(e->d_name))
-			continue;
-		char **nn = realloc(t->names, (t->nnames + 1) * sizeof(*nn));
-		if (!nn || !(nn[t->nnames] = strdup(e->d_name))) {
-			if (nn)
-				t->names = nn;
-			break;
-		}
-		t->names = nn;
-		t->nnames++;
-	}
-	closedir(d);
-	if (!t->nnames) {
-		t->answered = true;
-		tx_maybe_free(t);
-		return -ENOENT;
-	}
-	qsort(t->names, t->nnames, sizeof(*t->names), cmp_names);
 	Krg__Ckptsvc__Recv m = KRG__CKPTSVC__RECV__INIT;
 	m.xfer = t->xfer;
 	m.appid = t->appid;
@@ -662,7 +600,7 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
 		return r;
 	}
 	t->req_done = false;
-	log_info("ckpt: sending %s (%zu files) to node %u for a restart", path, t->nnames, t->to);
+	log_info("ckpt: sending %s (%zu files) to node %u for a restart", path, t->src.n, t->to);
 	for (int i = 0; i < 4 && !t->failed && !t->all_sent; i++)
 		tx_pump(t);
 	return 0;
@@ -675,28 +613,27 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
  * user's directory, and the next krgd removes the temporary one at start
  * (krg_ckpt_store_clean: its writer's pid is gone). */
 struct rx {
-	struct rx *next;
+	struct krg_xfer_rx x;  /* first: from, xfer, total, ended, failed, has_req, req_id */
 	struct krg_ckptsvc *c;
-	uint32_t from, appid, version;
-	uint64_t xfer, total;
+	uint32_t appid, version;
 	uid_t caller;
 	uid_t owner_uid;
 	gid_t owner_gid;
-	bool created_app, ended, failed, has_req, started, copy_only, new_pidns;
+	bool created_app, started, copy_only, new_pidns;
 	bool placed;     /* renamed from dir into final; dir then names it */
-	uint64_t req_id;
 	char dir[600];   /* where the pieces go: the temporary directory, then final */
 	char final[600]; /* STORE/<appid>/v<version> */
 	char err[700];
-	uv_timer_t timer;
 };
 
-static struct rx *rxs;
+static void rx_idle(struct krg_xfer_rx *b);
 
-static void rx_closed(uv_handle_t *h)
+static void rx_closed(struct krg_xfer_rx *b)
 {
-	free(h->data);
+	free(b);
 }
+
+static struct krg_xfer_rxset rxs = { .idle_ms = XFER_IDLE_MS, .idle = rx_idle, .closed = rx_closed };
 
 static void rx_remove_dir(struct rx *x)
 {
@@ -711,39 +648,33 @@ static void rx_remove_dir(struct rx *x)
 
 static void rx_free(struct rx *x)
 {
-	for (struct rx **p = &rxs; *p; p = &(*p)->next)
-		if (*p == x) {
-			*p = x->next;
-			break;
-		}
-	uv_timer_stop(&x->timer);
-	uv_close((uv_handle_t *)&x->timer, rx_closed);
+	krg_xfer_rx_drop(&x->x);
 }
 
 static void rx_answer_fail(struct rx *x)
 {
-	if (x->has_req) {
-		struct origin o = { .from = x->from, .req_id = x->req_id };
+	if (x->x.has_req) {
+		struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
 		answer(x->c, o, -EIO, x->err, 0);
-		x->has_req = false;
+		x->x.has_req = false;
 	}
 }
 
 static void rx_fail(struct rx *x, const char *fmt, const char *what)
 {
-	if (x->failed)
+	if (x->x.failed)
 		return;
-	x->failed = true;
+	x->x.failed = true;
 	snprintf(x->err, sizeof(x->err), fmt, what);
-	log_warn("ckpt: receiving app %u v%u from node %u: %s", x->appid, x->version, x->from, x->err);
+	log_warn("ckpt: receiving app %u v%u from node %u: %s", x->appid, x->version, x->x.from, x->err);
 	rx_remove_dir(x);
 	rx_answer_fail(x);
 }
 
-static void rx_idle(uv_timer_t *h)
+static void rx_idle(struct krg_xfer_rx *b)
 {
-	struct rx *x = h->data;
-	if (!x->failed)
+	struct rx *x = (struct rx *)b;
+	if (!x->x.failed)
 		rx_fail(x, "%s", "the transfer stalled");
 	rx_free(x);
 }
@@ -777,15 +708,15 @@ static int rx_place(struct rx *x)
 
 static void rx_try_start(struct rx *x)
 {
-	if (x->failed || !x->ended || !x->has_req || x->started)
+	if (x->x.failed || !x->x.ended || !x->x.has_req || x->started)
 		return;
 	if (!x->placed && rx_place(x) < 0)
 		return;
 	x->started = true;
-	struct origin o = { .from = x->from, .req_id = x->req_id };
+	struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
 	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller, .new_pidns = x->new_pidns };
-	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->total, x->from);
-	krg_metrics_restart_rx(x->total);
+	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->x.total, x->x.from);
+	krg_metrics_restart_rx(x->x.total);
 	if (x->copy_only) {
 		answer(x->c, o, 0, x->dir, 0);
 		rx_free(x);
@@ -795,7 +726,7 @@ static void rx_try_start(struct rx *x)
 	if (r < 0) {
 		snprintf(x->err, sizeof(x->err), "cannot start the restart worker: %s", strerror(-r));
 		x->started = false;
-		x->failed = true;
+		x->x.failed = true;
 		rx_remove_dir(x);
 		rx_answer_fail(x);
 	}
@@ -805,29 +736,25 @@ static void rx_try_start(struct rx *x)
 static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, uint32_t appid, uint32_t version,
 			 uid_t owner_uid, gid_t owner_gid)
 {
-	for (struct rx *x = rxs; x; x = x->next)
-		if (x->from == from && x->xfer == xfer)
-			return x;
+	struct krg_xfer_rx *b = krg_xfer_rx_find(&rxs, from, xfer);
+	if (b)
+		return (struct rx *)b;
 	struct rx *x = calloc(1, sizeof(*x));
 	if (!x)
 		return NULL;
 	x->c = c;
-	x->from = from;
-	x->xfer = xfer;
 	x->appid = appid;
 	x->version = version;
 	x->owner_uid = owner_uid;
 	x->owner_gid = owner_gid;
-	uv_timer_init(c->s->loop, &x->timer);
-	x->timer.data = x;
-	x->next = rxs;
-	rxs = x;
+	rxs.loop = c->s->loop;
+	krg_xfer_rx_add(&rxs, &x->x, from, xfer);
 	const char *store = krg_ckpt_store();
 	char tmp[600];
 	snprintf(x->final, sizeof(x->final), "%s/%u/v%u", store, appid, version);
 	snprintf(tmp, sizeof(tmp), "%s/%s", store, KRG_CKPT_STORE_TMP);
 	if (xfer >> 32 != from || version == 0 || appid == 0) {
-		x->failed = true;
+		x->x.failed = true;
 		snprintf(x->err, sizeof(x->err), "malformed transfer from node %u", from);
 	} else if (mkdir(store, 0755) < 0 && errno != EEXIST) {
 		rx_fail(x, "cannot create the store %s", store);
@@ -835,7 +762,7 @@ static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, ui
 		rx_fail(x, "cannot create %s", tmp);
 	} else if (access(x->final, F_OK) == 0) {
 		/* Refused now rather than after the whole copy. */
-		x->failed = true;
+		x->x.failed = true;
 		snprintf(x->err, sizeof(x->err), "cannot create %s on node %u: %s", x->final, c->self, strerror(EEXIST));
 	} else {
 		/* The pid last: krg_ckpt_store_clean reads it there. */
@@ -843,13 +770,12 @@ static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, ui
 		if (mkdir(x->dir, 0700) < 0) {
 			int e = errno;
 			snprintf(x->err, sizeof(x->err), "cannot create %s on node %u: %s", x->dir, c->self, strerror(e));
-			x->failed = true;
+			x->x.failed = true;
 			x->dir[0] = 0;
 		} else if (chown(x->dir, owner_uid, owner_gid) < 0) {
 			rx_fail(x, "cannot chown %s", x->dir);
 		}
 	}
-	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
 	return x;
 }
 
@@ -878,45 +804,28 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		return;
 	}
 	struct rx *x = rx_get(c, from, f->xfer, f->appid, f->version, f->owner_uid, f->owner_gid);
-	if (!x || x->failed || x->ended)
+	if (!x || x->x.failed || x->x.ended)
 		goto out;
-	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+	krg_xfer_rx_touch(&x->x);
 	if (!ckpt_file_valid(f)) {
 		rx_fail(x, "refused piece of '%s' (bad name, size or offset)", f->name);
 		goto out;
 	}
-	x->total += f->data.len;
-	if (x->total > XFER_MAX || f->offset > XFER_MAX) {
+	int r = krg_xfer_rx_write(&x->x, x->dir, f->name, f->offset, f->data.data, f->data.len, false, x->owner_uid,
+				  x->owner_gid, XFER_MAX);
+	if (r == -EFBIG) {
 		rx_fail(x, "%s: image too big", x->final);
 		goto out;
 	}
-	char path[1000];
-	snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		rx_fail(x, "cannot write %s", path);
-		goto out;
-	}
-	bool ok = fchown(fd, x->owner_uid, x->owner_gid) == 0;
-	size_t done = 0;
-	while (ok && done < f->data.len) {
-		ssize_t w = pwrite(fd, f->data.data + done, f->data.len - done, (off_t)(f->offset + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			ok = false;
-		else
-			done += (size_t)w;
-	}
-	if (close(fd) < 0)
-		ok = false;
-	if (!ok) {
+	if (r < 0) {
+		char path[1300];
+		snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
 		rx_fail(x, "cannot write %s", path);
 		goto out;
 	}
 	test_hold_recv();
 	if (f->has_end && f->end) {
-		x->ended = true;
+		x->x.ended = true;
 		rx_try_start(x);
 	}
 out:
@@ -944,9 +853,9 @@ static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		x->caller = (uid_t)m->uid;
 		x->copy_only = m->copy_only;
 		x->new_pidns = m->new_pidns;
-		x->has_req = true;
-		x->req_id = req_id;
-		if (x->failed)
+		x->x.has_req = true;
+		x->x.req_id = req_id;
+		if (x->x.failed)
 			rx_answer_fail(x);
 		else
 			rx_try_start(x);
@@ -982,7 +891,7 @@ static const char *why(int r, char *buf, size_t len, uint32_t id);
 
 struct ipc_check {
 	struct krg_ckptsvc *c;
-	struct origin o;
+	struct krg_origin o;
 	struct work w;
 	char *description;  /* owned copy of w.opts.description */
 	uint32_t id;
@@ -1041,7 +950,7 @@ static size_t app_procs(struct krg_ckptsvc *c, pid_t root, uint64_t **out)
 	return v ? n : 0;
 }
 
-static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w, uint32_t id)
+static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint32_t id)
 {
 	struct ipc_check *k = calloc(1, sizeof(*k));
 	if (!k)
@@ -1074,7 +983,7 @@ static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct origin o, const st
 	return 0;
 }
 
-static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
+static int dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
@@ -1136,7 +1045,7 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 	return spawn(c, o, &w);
 }
 
-static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
 	if (krg_procid_home(q->appid) != c->self)
 		return -ENOENT;
@@ -1183,7 +1092,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
 		return;
 	}
-	struct origin o = { .from = from, .req_id = req_id };
+	struct krg_origin o = { .from = from, .req_id = req_id };
 	char err[256];
 	int r;
 	uint32_t id;
@@ -1223,33 +1132,16 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 
 /* ---- API: forward to the node, or do it here ---- */
 
-/* A request forwarded to the node that holds the process or image. */
-struct fwd {
-	struct krg_api_call *call;
-	uint32_t node, id;
-};
-
-static void fwd_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+static void fwd_failed(struct krg_origin o, int status, bool bad_answer, uint32_t id, uint32_t node)
 {
-	struct fwd *f = data;
-	struct krg_api_call *call = f->call;
-	uint32_t node = f->node, id = f->id;
-	free(f);
 	char err[160];
-	if (status) {
-		krg_api_reply(call, status, why_at(status, err, sizeof(err), id, node), NULL, 0);
-		return;
-	}
-	Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, reply->len, reply->body);
-	if (!res || res->status > 0 || res->status < -4095) {
-		krg_api_reply(call, -EBADMSG, "malformed answer from the process's node", NULL, 0);
-	} else {
-		krg_api_reply(call, res->status, res->status ? res->text : NULL, res->status ? NULL : reply->body,
-			      res->status ? 0 : reply->len);
-	}
-	if (res)
-		krg__ckptsvc__result__free_unpacked(res, NULL);
+	if (bad_answer)
+		krg_api_reply(o.call, -EBADMSG, "malformed answer from the process's node", NULL, 0);
+	else
+		krg_api_reply(o.call, status, why_at(status, err, sizeof(err), id, node), NULL, 0);
 }
+
+static const struct krg_fwd_ops fwd_ops = { &krg__ckptsvc__result__descriptor, fwd_failed };
 
 /* 0 if node can be asked; else the API call is answered. */
 static int reachable(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node)
@@ -1274,20 +1166,17 @@ static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t n
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-	struct fwd *f = malloc(sizeof(*f));
-	if (!buf || !f) {
-		free(f);
+	if (!buf) {
 		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
 		return;
 	}
-	*f = (struct fwd){ .call = call, .node = node, .id = id };
 	protobuf_c_message_pack(m, buf);
-	int r = krg_net_request(c->s->net, node, type, buf, len, WORK_TIMEOUT_MS, fwd_reply_cb, f);
-	if (r < 0) {
-		char err[160];
-		free(f);
-		krg_api_reply(call, r, why_at(r, err, sizeof(err), id, node), NULL, 0);
-	}
+	struct krg_origin o = { .call = call };
+	int r = krg_forward(c->s->net, &fwd_ops, o, node, id, type, buf, len, WORK_TIMEOUT_MS);
+	if (r == -ENOMEM)
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+	else if (r < 0)
+		fwd_failed(o, r, false, id, node);
 }
 
 static void on_api_dump(struct krg_api_call *call, void *data)
@@ -1309,7 +1198,7 @@ static void on_api_dump(struct krg_api_call *call, void *data)
 	if (krg_procid_pid(d->id) == 0) {
 		krg_api_reply(call, -EINVAL, "not a krg process id", NULL, 0);
 	} else if (node == c->self) {
-		struct origin o = { .call = call };
+		struct krg_origin o = { .call = call };
 		int r = dump_local(c, o, d, call->uid);
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), d->id), NULL, 0);
@@ -1341,7 +1230,7 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 		snprintf(err, sizeof(err), "no node %u in this cluster", q->node);
 		krg_api_reply(call, -EHOSTUNREACH, err, NULL, 0);
 	} else if (holder == c->self) {
-		struct origin o = { .call = call };
+		struct krg_origin o = { .call = call };
 		int r = restart_local(c, o, q, call->uid);
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), q->appid), NULL, 0);
@@ -1400,9 +1289,9 @@ static void ckptsvc_stop(void *state)
 		return;
 	c->running = false;
 	/* Transfers being received: partial directories go. */
-	while (rxs) {
-		struct rx *x = rxs;
-		if (!x->failed)
+	while (rxs.head) {
+		struct rx *x = (struct rx *)rxs.head;
+		if (!x->x.failed)
 			rx_fail(x, "%s", "krgd is stopping");
 		rx_free(x);
 	}

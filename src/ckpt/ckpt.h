@@ -46,6 +46,9 @@ struct ckpt_dump_opts {
 	bool snapshot_files;       /* save regular files open for writing; restart writes them back */
 	bool ignore_unsupported;   /* drop unsupported fds (closed at restart) */
 	const char *description;   /* borrowed; may be NULL */
+	uint32_t view_home;        /* krgd: the node whose node-local files the application
+				    * sees (docs/fsview.md), kept beside the image in the
+				    * store (`view`); 0: not recorded */
 	bool process_only;         /* this process alone, not its descendants */
 	struct ckpt_precopy *precopy;  /* borrowed, may be NULL: the root's memory was pre-copied
 					  there (ckpt_precopy_*); only what was written since is read */

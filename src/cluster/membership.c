@@ -643,10 +643,24 @@ int krg_cluster_start(struct krg_cluster *c, char *err, size_t errlen)
 	/* A node that joined a running cluster starts empty: the leader's
 	 * raft_add sends it the configuration and the log. */
 	raft_configuration_init(&conf);
+	/* The 5 lowest ids vote, the others are standbys: every node derives
+	 * the same configuration from the same node list, and an election or
+	 * a commit never waits for more than 5 nodes. */
+	uint32_t fifth = UINT32_MAX;
+	if (c->cfg->n_nodes > 5) {
+		bool taken[KRG_MAX_NODES] = { false };
+		for (size_t i = 0; i < c->cfg->n_nodes; i++)
+			if (c->cfg->nodes[i].id < KRG_MAX_NODES)
+				taken[c->cfg->nodes[i].id] = true;
+		for (uint32_t id = 0, k = 0; id < KRG_MAX_NODES && k < 5; id++)
+			if (taken[id] && ++k == 5)
+				fifth = id;
+	}
 	for (size_t i = 0; i < c->cfg->n_nodes && !c->joined; i++) {
 		char addr[96];
 		snprintf(addr, sizeof(addr), "%s:%u", c->cfg->nodes[i].host, c->cfg->nodes[i].port);
-		raft_configuration_add(&conf, c->cfg->nodes[i].id, addr, RAFT_VOTER);
+		raft_configuration_add(&conf, c->cfg->nodes[i].id, addr,
+				       c->cfg->nodes[i].id <= fifth ? RAFT_VOTER : RAFT_STANDBY);
 	}
 	r = c->joined ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&c->raft, &conf);
 	raft_configuration_close(&conf);

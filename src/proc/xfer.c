@@ -16,7 +16,9 @@
 void krg_origin_answer(struct krg_net *net, struct krg_origin o, int status, const char *text, const void *result,
 		       size_t len)
 {
-	if (o.call)
+	if (o.cb)
+		o.cb(o.cb_data, status, text ? text : "", result, len);
+	else if (o.call)
 		krg_api_reply(o.call, status, status ? text : NULL, status ? NULL : result, status ? 0 : len);
 	else if (o.req_id)
 		krg_net_reply(net, o.from, o.req_id, 0, result, len);

@@ -27,6 +27,10 @@ struct krg_origin {
 	struct krg_api_call *call;
 	uint32_t from;
 	uint64_t req_id;
+	/* Or krgd itself waits for the answer (a service's own work, e.g.
+	 * periodic checkpoints): called with what the others would get. */
+	void (*cb)(void *data, int status, const char *text, const void *result, size_t len);
+	void *cb_data;
 };
 
 /* The answer, result being the service's packed Result (which carries

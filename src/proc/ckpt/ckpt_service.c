@@ -57,6 +57,7 @@
 #include "lib/metrics.h"
 #include "net/net.h"
 #include "ckpt/store.h"
+#include "fsview/fsview.h"
 #include "proc/ckptsvc.h"
 #include "ipc/intercept.h"
 #include "ipc/intercept_svc.h"
@@ -66,33 +67,13 @@
 #include "proc/schedsvc.h"
 #include "lib/procfs.h"
 #include "proc/ckpt/ckpt_msg.h"
+#include "proc/ckpt/ckptsvc-int.h"
 #include "proc/xfer.h"
 #include "proto/ckptsvc.pb-c.h"
 
 #define WORK_TIMEOUT_MS (30u * 60 * 1000) /* a remote dump or restore, big images included */
-#define RESULT_MAX 4096
-
-struct job {
-	struct job *next;
-	struct krg_origin o;
-	uv_pipe_t pipe;
-	bool restart;
-	bool freeze;       /* a freeze or thaw, not counted as a checkpoint */
-	uint64_t t_start;  /* uv_now at fork, for the metrics */
-	char buf[RESULT_MAX];
-	size_t len;
-};
-
-struct krg_ckptsvc {
-	struct krg_services *s;
-	uint32_t self;
-	pid_t krgd;
-	bool running;
-	struct job *jobs;
-};
-
 /* Static: net and API handlers cannot be unregistered. */
-static struct krg_ckptsvc the_svc;
+struct krg_ckptsvc the_svc;
 
 static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
 			uint32_t node)
@@ -109,7 +90,9 @@ static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, 
 	size_t len = krg__ckptsvc__result__get_packed_size(&res);
 	_cleanup_free_ uint8_t *buf = malloc(len);
 	if (!buf) {
-		if (o.call)
+		if (o.cb)
+			krg_origin_answer(c->s->net, o, -ENOMEM, "out of memory", NULL, 0);
+		else if (o.call)
 			krg_api_reply(o.call, -ENOMEM, "out of memory", NULL, 0);
 		else
 			krg_net_reply(c->s->net, o.from, o.req_id, -ENOMEM, NULL, 0);
@@ -119,7 +102,7 @@ static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, 
 	krg_origin_answer(c->s->net, o, status, res.text, buf, len);
 }
 
-static void answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id)
+void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id)
 {
 	answer_node(c, o, status, text, id, c->self);
 }
@@ -180,26 +163,26 @@ static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	job_unlink(c, j);
 	job_count(c, j, nl, end, status);
 	if (!nl || end != nl || status > 0 || status < -4095) {
-		answer(c, j->o, -EIO, j->restart ? "the restart worker died" : "the dump worker died", 0);
+		ckptsvc_answer(c, j->o, -EIO, j->restart ? "the restart worker died" : "the dump worker died", 0);
 	} else if (status < 0) {
 		/* The reason goes to the caller and to the log: an admin looking
 		 * at a failed restart finds it here too. */
 		log_warn("ckpt: %s failed: %s", j->restart ? "restart" : "dump", nl + 1);
-		answer(c, j->o, (int)status, nl + 1, 0);
+		ckptsvc_answer(c, j->o, (int)status, nl + 1, 0);
 	} else if (j->restart) {
 		long pid = strtol(nl + 1, &end, 10);
 		if (pid <= 0 || pid > KRG_PID_MASK)
-			answer(c, j->o, -EIO, "the restart worker answered nonsense", 0);
+			ckptsvc_answer(c, j->o, -EIO, "the restart worker answered nonsense", 0);
 		else {
 			uint32_t id = krg_procid_make(c->self, (uint32_t)pid);
 			char text[64];
 			snprintf(text, sizeof(text), "%u", id);
 			log_info("ckpt: restarted as %u (pid %ld)", id, pid);
-			answer(c, j->o, 0, text, id);
+			ckptsvc_answer(c, j->o, 0, text, id);
 		}
 	} else {
 		log_info("ckpt: dumped into %s", nl + 1);
-		answer(c, j->o, 0, nl + 1, 0);
+		ckptsvc_answer(c, j->o, 0, nl + 1, 0);
 	}
 	uv_close((uv_handle_t *)&j->pipe, job_closed);
 }
@@ -217,22 +200,6 @@ static void put_all(int fd, const char *s, size_t n)
 	}
 }
 
-struct work {
-	bool restart;
-	int freeze;  /* 1: freeze, -1: thaw, instead of a dump */
-	/* dump */
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	uint32_t appid;
-	struct ckpt_dump_opts opts;
-	/* restart */
-	uint32_t version;
-	uid_t caller;
-	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
-	pid_t krgd;      /* the worker's parent */
-	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
-};
 
 /* Close every fd from 3 up but keep_a and keep_b (-1: none). */
 static void close_all_but(int keep_a, int keep_b)
@@ -292,6 +259,10 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		 * follow that (docs/checkpoint.md). */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd)
 			_exit(0);
+		/* The files of the node it saw when dumped (docs/fsview.md):
+		 * the restore reopens them by path through the view. */
+		if (r == 0 && w->fsns >= 0 && (r = krg_fsview_enter(w->fsns)) < 0)
+			snprintf(msg, sizeof(msg), "entering the file view: %s", strerror(-r));
 		if (r == 0) {
 			struct ckpt_error err = { 0 };
 			struct ckpt_pidns ns = { 0 };
@@ -338,20 +309,68 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	_exit(0);
 }
 
-static int spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
+/* A restart sees the node-local files of the node whose files the
+ * application saw when it was dumped (the store's `view`, docs/fsview.md
+ * "Restart"): that node's view here, unless it is this node. That node
+ * down: refused in one line naming it and its paths. 0 and *fsns (-1: no
+ * view), or -errno with why. */
+static int restart_view(struct krg_ckptsvc *c, const struct work *w, int *fsns, char *why, size_t len)
+{
+	char vdir[512];
+	uint32_t home;
+	struct stat st;
+	*fsns = -1;
+	if (!c->s->fsview || krg_ckpt_store_find(w->appid, w->version, w->caller, vdir, sizeof(vdir)) < 0 ||
+	    krg_ckpt_store_view(vdir, &home) < 0 || home == c->self || stat(vdir, &st) < 0)
+		return 0; /* no view to show (the worker reports a missing image) */
+	if (krg_cluster_node_state(c->s->cluster, home) != KRG_NODE_UP) {
+		snprintf(why, len, "the image sees node %u's node-local files (%s), and node %u is down: restart it there "
+			 "or once it is back", home, c->s->cfg->fsview_paths, home);
+		return -EHOSTDOWN;
+	}
+	int r = krg_fsview_ns(c->s->fsview, home, st.st_uid, st.st_gid);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		snprintf(why, len, "cannot show node %u's node-local files (%s) here: %s", home, c->s->cfg->fsview_paths,
+			 strerror(-r));
+		return r;
+	}
+	*fsns = r;
+	return 0;
+}
+
+int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
 {
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
+	int fsns = -1;
+	if (w->restart) {
+		char why[512];
+		int r = restart_view(c, w, &fsns, why, sizeof(why));
+		if (r < 0) {
+			log_info("ckpt: restart of app %u refused: %s", w->appid, why);
+			ckptsvc_answer(c, o, r, why, 0);
+			return 0;
+		}
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		int e = -errno;
+		if (fsns >= 0)
+			close(fsns);
+		return e;
+	}
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		close(p[0]);
 		close(p[1]);
+		if (fsns >= 0)
+			close(fsns);
 		return -ENOMEM;
 	}
 	struct work wk = *w;
 	wk.krgd = c->krgd;
 	wk.isock = -1;
+	wk.fsns = fsns;
 	if (w->restart && c->s->intercept && krg_intercept_channel(c->s->intercept, &wk.isock) < 0)
 		wk.isock = -1;
 	pid_t pid = fork();
@@ -361,6 +380,8 @@ static int spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *
 		close(p[1]);
 		if (wk.isock >= 0)
 			close(wk.isock);
+		if (fsns >= 0)
+			close(fsns);
 		free(j);
 		return r;
 	}
@@ -371,6 +392,8 @@ static int spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *
 	close(p[1]);
 	if (wk.isock >= 0)
 		close(wk.isock);
+	if (fsns >= 0)
+		close(fsns);
 	j->o = o;
 	j->restart = w->restart;
 	j->freeze = w->freeze != 0;
@@ -545,18 +568,18 @@ static void tx_reply(struct krg_net *net, int status, const struct krg_msg *repl
 
 /* On the holder: permission check, list the directory, ask the target,
  * stream. -errno (origin not answered) or 0. */
-static int tx_start(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic)
 {
 	static uint32_t counter;
 	char path[512], err[600];
 	if (q->node >= KRG_MAX_NODES || !krg_net_peer_up(c->s->net, q->node)) {
 		snprintf(err, sizeof(err), "node %u is unreachable", q->node);
-		answer(c, o, -EHOSTUNREACH, err, 0);
+		ckptsvc_answer(c, o, -EHOSTUNREACH, err, 0);
 		return 0;
 	}
 	int r = krg_ckpt_store_find(q->appid, q->version, uid, path, sizeof(path));
 	if (r < 0) {
-		answer(c, o, r, path, 0);
+		ckptsvc_answer(c, o, r, path, 0);
 		return 0;
 	}
 	const char *v = strrchr(path, '/');
@@ -591,6 +614,7 @@ static int tx_start(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckpts
 	m.owner_gid = (uint32_t)t->owner_gid;
 	m.has_copy_only = m.copy_only = q->copy_only;
 	m.has_new_pidns = m.new_pidns = q->new_pidns;
+	m.has_periodic = m.periodic = periodic;
 	uint8_t buf[128];
 	size_t len = krg__ckptsvc__recv__pack(&m, buf);
 	r = krg_net_request(c->s->net, t->to, "ckpt.recv", buf, len, WORK_TIMEOUT_MS, tx_reply, t);
@@ -619,7 +643,7 @@ struct rx {
 	uid_t caller;
 	uid_t owner_uid;
 	gid_t owner_gid;
-	bool created_app, started, copy_only, new_pidns;
+	bool created_app, started, copy_only, new_pidns, periodic;
 	bool placed;     /* renamed from dir into final; dir then names it */
 	char dir[600];   /* where the pieces go: the temporary directory, then final */
 	char final[600]; /* STORE/<appid>/v<version> */
@@ -655,7 +679,7 @@ static void rx_answer_fail(struct rx *x)
 {
 	if (x->x.has_req) {
 		struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
-		answer(x->c, o, -EIO, x->err, 0);
+		ckptsvc_answer(x->c, o, -EIO, x->err, 0);
 		x->x.has_req = false;
 	}
 }
@@ -718,11 +742,13 @@ static void rx_try_start(struct rx *x)
 	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->x.total, x->x.from);
 	krg_metrics_restart_rx(x->x.total);
 	if (x->copy_only) {
-		answer(x->c, o, 0, x->dir, 0);
+		if (x->periodic)
+			periodic_index_add(x->appid, x->version);
+		ckptsvc_answer(x->c, o, 0, x->dir, 0);
 		rx_free(x);
 		return;
 	}
-	int r = spawn(x->c, o, &w);
+	int r = ckptsvc_spawn(x->c, o, &w);
 	if (r < 0) {
 		snprintf(x->err, sizeof(x->err), "cannot start the restart worker: %s", strerror(-r));
 		x->started = false;
@@ -853,6 +879,7 @@ static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		x->caller = (uid_t)m->uid;
 		x->copy_only = m->copy_only;
 		x->new_pidns = m->new_pidns;
+		x->periodic = m->periodic;
 		x->x.has_req = true;
 		x->x.req_id = req_id;
 		if (x->x.failed)
@@ -908,12 +935,12 @@ static void ipc_checked(void *data, bool found, const struct krg_ipc_obj_info *o
 			 "--ignore-unsupported to checkpoint without it (it stays in the cluster as it is)",
 			 obj->kind == KRG_IPC_MSG ? "message queue" : "semaphore set", (uint32_t)obj->key, obj->id);
 		log_info("ckpt.dump %u: refused, %s", k->id, e);
-		answer(k->c, k->o, -EOPNOTSUPP, e, k->id);
+		ckptsvc_answer(k->c, k->o, -EOPNOTSUPP, e, k->id);
 	} else {
-		int r = spawn(k->c, k->o, &k->w);
+		int r = ckptsvc_spawn(k->c, k->o, &k->w);
 		if (r < 0) {
 			char err[256];
-			answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
+			ckptsvc_answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
 		}
 	}
 	if (k->w.opts.has_root_pidfd)
@@ -983,7 +1010,7 @@ static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, cons
 	return 0;
 }
 
-static int dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
+int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
@@ -1018,7 +1045,11 @@ static int dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckp
 		snprintf(e, sizeof(e),
 			 "process %u lacks the CHECKPOINTABLE capability (krg capset -e CHECKPOINTABLE -p %u)", cid, cid);
 		log_info("ckpt.dump %u: refused, %s", d->id, e);
-		answer(c, o, -EPERM, e, d->id);
+		ckptsvc_answer(c, o, -EPERM, e, d->id);
+		return 0;
+	}
+	if (d->has_every_ms) {
+		periodic_set(c, o, d, cid, uid);
 		return 0;
 	}
 	char pp[64];
@@ -1038,11 +1069,13 @@ static int dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckp
 		.freeze = d->freeze ? 1 : d->unfreeze ? -1 : 0,
 		.opts = { .kill = d->kill, .kill_sig = (int)d->kill_signal, .stop = d->stop, .snapshot_files = d->snapshot_files,
 			  .ignore_unsupported = d->ignore_unsupported,
-			  .description = d->description, .has_root_pidfd = fd >= 0, .root_pidfd = fd },
+			  .description = d->description, .has_root_pidfd = fd >= 0, .root_pidfd = fd,
+			  /* whose node-local files it sees: restored in that view elsewhere */
+			  .view_home = krg_fsview_home_of(c->s->fsview, (pid_t)pid) },
 	};
 	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
 		return ipc_check_then_spawn(c, o, &w, d->id);
-	return spawn(c, o, &w);
+	return ckptsvc_spawn(c, o, &w);
 }
 
 static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
@@ -1050,16 +1083,16 @@ static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__
 	if (krg_procid_home(q->appid) != c->self)
 		return -ENOENT;
 	if (q->has_node && q->node != c->self)
-		return tx_start(c, o, q, uid);
+		return ckptsvc_copy(c, o, q, uid, false);
 	if (q->copy_only) {
 		/* Already where it is wanted: say where, if the caller may have it. */
 		char path[512];
 		int r = krg_ckpt_store_find(q->appid, q->version, uid, path, sizeof(path));
-		answer(c, o, r < 0 ? r : 0, path, 0);
+		ckptsvc_answer(c, o, r < 0 ? r : 0, path, 0);
 		return 0;
 	}
 	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns };
-	return spawn(c, o, &w);
+	return ckptsvc_spawn(c, o, &w);
 }
 
 /* The line for a failure about process or app id, which node (its home,
@@ -1106,7 +1139,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 			return;
 		}
 		id = d->id;
-		r = dump_local(c, o, d, (uid_t)d->uid);
+		r = ckptsvc_dump_local(c, o, d, (uid_t)d->uid);
 		log_info("ckpt.dump %u kill %d stop %d freeze %d unfreeze %d app %d for uid %u from node %u: %s", d->id, d->kill, d->stop, d->freeze,
 			 d->unfreeze, d->app, d->uid, from,
 			 r ? strerror(-r) : "started");
@@ -1127,7 +1160,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		krg__ckptsvc__restart__free_unpacked(q, NULL);
 	}
 	if (r < 0)
-		answer(c, o, r, why(r, err, sizeof(err), id), 0);
+		ckptsvc_answer(c, o, r, why(r, err, sizeof(err), id), 0);
 }
 
 /* ---- API: forward to the node, or do it here ---- */
@@ -1199,7 +1232,7 @@ static void on_api_dump(struct krg_api_call *call, void *data)
 		krg_api_reply(call, -EINVAL, "not a krg process id", NULL, 0);
 	} else if (node == c->self) {
 		struct krg_origin o = { .call = call };
-		int r = dump_local(c, o, d, call->uid);
+		int r = ckptsvc_dump_local(c, o, d, call->uid);
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), d->id), NULL, 0);
 	} else if (reachable(c, call, node) == 0) {
@@ -1274,6 +1307,14 @@ static int ckptsvc_start(struct krg_services *s, void **out, char *err, size_t e
 		registered = true;
 	}
 	c->running = true;
+	if (c->s->cluster) {
+		int pr = periodic_start(c);
+		if (pr < 0) {
+			c->running = false;
+			snprintf(err, errlen, "checkpoint service: cannot start periodic checkpoints: %s", strerror(-pr));
+			return pr;
+		}
+	}
 	log_info("checkpoint service: image store %s", krg_ckpt_store());
 	int r = krg_ckpt_store_clean(log_removed, NULL);
 	if (r < 0)
@@ -1288,6 +1329,7 @@ static void ckptsvc_stop(void *state)
 	if (!c || !c->running)
 		return;
 	c->running = false;
+	periodic_stop(c);
 	/* Transfers being received: partial directories go. */
 	while (rxs.head) {
 		struct rx *x = (struct rx *)rxs.head;
@@ -1299,7 +1341,7 @@ static void ckptsvc_stop(void *state)
 	while (c->jobs) {
 		struct job *j = c->jobs;
 		c->jobs = j->next;
-		answer(c, j->o, -ESHUTDOWN, "krgd is stopping", 0);
+		ckptsvc_answer(c, j->o, -ESHUTDOWN, "krgd is stopping", 0);
 		uv_read_stop((uv_stream_t *)&j->pipe);
 		uv_close((uv_handle_t *)&j->pipe, job_closed);
 	}
@@ -1310,9 +1352,9 @@ const struct krg_service krg_service_ckpt = {
 	/* the table's process kinds, capabilities, the IPC objects an
 	 * application made, interception of a restarted application; exec
 	 * reaps what a restart adopts */
-	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", NULL },
+	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", "fsview", NULL },
 	.start = ckptsvc_start,
 	.stop = ckptsvc_stop,
 	.msg_types = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.recv", "ckpt.file", NULL },
-	.api_cmds = (const char *const[]){ "ckpt.dump", "ckpt.restart", NULL },
+	.api_cmds = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.every.list", NULL },
 };

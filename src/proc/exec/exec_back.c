@@ -447,6 +447,38 @@ static _Noreturn void child_fail(int fd, int stage, int err)
 	_exit(127);
 }
 
+/* Stage 11: in a file view, the child goes on alone (child_run). */
+#define STAGE_ALONE 11
+
+static void put_str(const char *s)
+{
+	ssize_t r = write(2, s, strlen(s));
+	(void)r;
+}
+
+/* After STAGE_ALONE nobody reads errfd: a chdir or exec that fails says
+ * so on the program's stderr, as a shell would, and exits 127.
+ * Async-signal-safe (no strerror: krgd has threads). */
+static _Noreturn void child_fail_alone(const char *what, const char *name, int err)
+{
+	static const struct { int e; const char *s; } msgs[] = {
+		{ ENOENT, "No such file or directory" }, { EACCES, "Permission denied" },
+		{ ENOTDIR, "Not a directory" }, { EIO, "Input/output error" }, { ENOEXEC, "Exec format error" },
+		{ ELOOP, "Too many levels of symbolic links" }, { ENAMETOOLONG, "File name too long" },
+	};
+	const char *m = "error";
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		if (msgs[i].e == err)
+			m = msgs[i].s;
+	put_str("krg run: ");
+	put_str(what);
+	put_str(name);
+	put_str(": ");
+	put_str(err == ENOENT && !strcmp(what, "") ? "command not found" : m);
+	put_str("\n");
+	_exit(127);
+}
+
 /* In the child, after fork: only async-signal-safe calls. */
 static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int err, int errfd)
 {
@@ -518,8 +550,21 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 	umask(c->umask);
 	for (size_t i = 0; i < c->n_rl; i++)
 		setrlimit(c->rl[i].res, &c->rl[i].rl); /* best effort, as the caller now */
-	if (chdir(c->cwd) < 0)
+	/* In a file view, chdir and exec may look paths up through it (a
+	 * working directory or a program in /tmp), and krgd relays those
+	 * lookups home: krgd stops waiting here (it would wait on itself) and
+	 * the child reports a failure of either on its own stderr. */
+	bool alone = c->fsns >= 0;
+	if (alone) {
+		struct child_err ce = { .stage = STAGE_ALONE };
+		ssize_t w = write(errfd, &ce, sizeof(ce));
+		(void)w;
+	}
+	if (chdir(c->cwd) < 0) {
+		if (alone)
+			child_fail_alone("cannot change directory to ", c->cwd, errno);
 		child_fail(errfd, 4, errno);
+	}
 	for (int s = 1; s < 65; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			signal(s, SIG_DFL);
@@ -549,6 +594,8 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 	}
 	if (eacces && (e == ENOENT || e == ENOTDIR))
 		e = EACCES;
+	if (alone)
+		child_fail_alone("", c->argv[0], e);
 	child_fail(errfd, 5, e);
 }
 
@@ -789,8 +836,8 @@ static int spawn_wait_exec(struct krg_exec *e, const Krg__Proc__RunRequest *r, s
 	do
 		n = read(errp[0], &ce, sizeof(ce));
 	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(ce))
-		return 0;
+	if (n != (ssize_t)sizeof(ce) || ce.stage == STAGE_ALONE)
+		return 0; /* started (in a view: going on alone, child_run) */
 	int st;
 	waitpid(pid, &st, 0);
 	return spawn_child_error(e, r, &ce, line, len);

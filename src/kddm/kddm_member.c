@@ -239,8 +239,21 @@ void kddm_member_changed(struct kddm *k)
 
 void kddm_node_up(struct kddm *k, uint32_t node)
 {
-	if (node >= KRG_MAX_NODES || node == k->self)
+	if (node >= KRG_MAX_NODES)
 		return;
+	if (node == k->self) {
+		/* Added again after a clean leave, same process (krgadm nodes
+		 * del, then nodes add): a home again. Without this the node
+		 * stayed out of its own live set, never the home of anything,
+		 * and answered -EAGAIN to every request the others sent it
+		 * (they retried ~40 s, kddm_req.c, before giving up). */
+		if (!k->leaving_self)
+			return;
+		k->leaving_self = false;
+		krg_nodeset_add(&k->live, node);
+		kddm_member_changed(k);
+		return;
+	}
 	if (krg_nodeset_has(&k->live, node))
 		return;
 	krg_nodeset_add(&k->live, node);

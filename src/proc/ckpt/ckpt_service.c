@@ -980,6 +980,10 @@ static pid_t app_root(pid_t pid, pid_t krgd)
  * (--ignore-unsupported: saved without them; they stay as they are). */
 static const char *why(int r, char *buf, size_t len, uint32_t id);
 
+/* How long the nodes have to answer (each answers at once; KDDM alone
+ * would retry a node that says it is not ready for ~40 s). */
+#define IPC_CHECK_DEADLINE_MS 10000
+
 struct ipc_check {
 	struct krg_ckptsvc *c;
 	struct origin o;
@@ -988,10 +992,25 @@ struct ipc_check {
 	uint32_t id;
 };
 
-static void ipc_checked(void *data, bool found, const struct krg_ipc_obj_info *obj)
+static void ipc_checked(void *data, const struct krg_ipc_created *res)
 {
 	struct ipc_check *k = data;
-	if (found) {
+	if (res && res->status < 0) {
+		char e[400];
+		if (res->status == -ETIMEDOUT)
+			snprintf(e, sizeof(e),
+				 "node %u did not say within %u s which System V queues and semaphore sets the application "
+				 "created: checkpoint not made (--ignore-unsupported checkpoints without asking)",
+				 res->node, IPC_CHECK_DEADLINE_MS / 1000);
+		else
+			snprintf(e, sizeof(e),
+				 "node %u could not say which System V queues and semaphore sets the application created "
+				 "(%s): checkpoint not made (--ignore-unsupported checkpoints without asking)",
+				 res->node, strerror(-res->status));
+		log_info("ckpt.dump %u: refused, %s", k->id, e);
+		answer(k->c, k->o, res->status == -ETIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH, e, k->id);
+	} else if (res && res->n) {
+		const struct krg_ipc_obj_info *obj = &res->info[0];
 		char e[400];
 		snprintf(e, sizeof(e),
 			 "the application created System V %s key 0x%08x (id %d), which an image cannot hold yet: "
@@ -1064,12 +1083,12 @@ static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct origin o, const st
 	}
 	uint64_t *procs;
 	size_t n = app_procs(c, w->pid, &procs);
-	int r = krg_ipc_service_created_by(c->s->ipc, procs, n, ipc_checked, k);
+	int r = krg_ipc_service_created_by(c->s->ipc, procs, n, IPC_CHECK_DEADLINE_MS, ipc_checked, k);
 	free(procs);
 	if (r < 0) {
 		/* No answer to be had: the image is made without asking. */
 		log_warn("ckpt.dump %u: cannot ask for the application's System V objects: %s", id, strerror(-r));
-		ipc_checked(k, false, NULL);
+		ipc_checked(k, NULL);
 	}
 	return 0;
 }

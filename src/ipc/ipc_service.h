@@ -131,3 +131,18 @@ typedef void (*krg_ipc_created_fn)(void *data, const struct krg_ipc_created *res
  * cb. */
 int krg_ipc_service_created_by(struct krg_ipc_service *svc, const uint64_t *procs, size_t n,
 			       unsigned deadline_ms, krg_ipc_created_fn cb, void *data);
+
+/* Told once: 0, every object is back; or the first failure and its
+ * object (kind, id, key; borrowed): -EEXIST another object has its id,
+ * -EADDRINUSE another object has its key, -EPERM not the owner's, -ENOSPC
+ * a limit, -EBADMSG bad bytes, or the failure of the node asked. What was
+ * recreated before a failure is removed again. */
+typedef void (*krg_ipc_restored_fn)(void *data, int status, const struct krg_ipc_obj_info *failed);
+/* A restart's objects (a packed krg.ipc.Saved from its image, borrowed)
+ * recreated under their ids and keys, at their homes, all at once. owner:
+ * the image's user; unless 0 (root) every object must be that user's.
+ * Creator and SEM_UNDO process ids are moved to node (the restarted
+ * processes keep their pids there). 0 and cb later (maybe from inside),
+ * or -errno and no cb. */
+int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, size_t len, uid_t owner, uint32_t node,
+			    krg_ipc_restored_fn cb, void *data);

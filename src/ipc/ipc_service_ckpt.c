@@ -15,6 +15,7 @@
 #include <string.h>
 #include "ipc_service-int.h"
 #include "lib/log.h"
+#include "proc/procid.h"
 
 struct created_q {
 	struct krg_ipc_service *svc;    /* NULL once the service closed */
@@ -235,4 +236,206 @@ void ipc_ckpt_close(struct krg_ipc_service *svc)
 		fail(q, -ESHUTDOWN, kddm_self(svc->k));
 		tell(q);
 	}
+}
+
+/* ---- restart: the objects back under their ids ------------------------------ */
+
+struct restore_q {
+	struct krg_ipc_service *svc;
+	unsigned waiting;               /* answers to come (+1 while sending) */
+	bool told;
+	int status;                     /* the first failure */
+	struct krg_ipc_obj_info failed; /* its object */
+	size_t n;
+	struct restore_obj {
+		uint32_t kind;
+		int32_t id, key;
+		bool made, keyed;           /* the object / its key is in the cluster now */
+	} *objs;
+	krg_ipc_restored_fn cb;
+	void *data;
+};
+
+struct restore_call {
+	struct restore_q *q;
+	size_t i;
+	bool key;                       /* the KEY_SET, not the object */
+};
+
+static void ignore_cb(struct kddm *k, int status, const uint8_t *out, size_t len, void *data)
+{
+}
+
+static int send_call(struct kddm_set *s, uint64_t id, const Krg__Ipc__Call *c, kddm_call_cb cb, void *data)
+{
+	uint8_t *buf;
+	size_t len;
+	int r = ipc_call_pack(c, &buf, &len);
+	if (r == 0)
+		r = kddm_call(s, id, buf, len, cb, data);
+	free(buf);
+	return r;
+}
+
+/* Undo what a failed restore made: objects dropped, keys forgotten. */
+static void roll_back(struct restore_q *q)
+{
+	struct krg_ipc_service *svc = q->svc;
+	for (size_t i = 0; svc && i < q->n; i++) {
+		struct restore_obj *o = &q->objs[i];
+		Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
+		c.has_id = true;
+		c.id = o->id;
+		if (o->made) {
+			c.op = KRG__IPC__CALL_OP__DROP;
+			send_call(svc->objs[o->kind], (uint64_t)krg_ipc_id_idx(o->id), &c, ignore_cb, NULL);
+		}
+		if (o->keyed) {
+			c.op = KRG__IPC__CALL_OP__KEY_DEL;
+			send_call(svc->keys[o->kind], (uint32_t)o->key, &c, ignore_cb, NULL);
+		}
+	}
+}
+
+static void restore_done(struct restore_q *q)
+{
+	if (q->waiting || q->told)
+		return;
+	q->told = true;
+	if (q->status < 0)
+		roll_back(q);
+	q->cb(q->data, q->status, q->status < 0 ? &q->failed : NULL);
+	free(q->objs);
+	free(q);
+}
+
+static void restore_fail(struct restore_q *q, int status, size_t i)
+{
+	/* The first failure, but an id taken says more than its key taken
+	 * (by the same object, likely). */
+	if (q->status < 0 && !(q->status == -EADDRINUSE && status == -EEXIST))
+		return;
+	q->status = status;
+	q->failed.kind = q->objs[i].kind;
+	q->failed.id = q->objs[i].id;
+	q->failed.key = q->objs[i].key;
+}
+
+static void restore_cb(struct kddm *k, int status, const uint8_t *out, size_t len, void *data)
+{
+	struct restore_call *rc = data;
+	struct restore_q *q = rc->q;
+	if (status == 0) {
+		if (rc->key)
+			q->objs[rc->i].keyed = true;
+		else
+			q->objs[rc->i].made = true;
+	} else {
+		/* A key taken reads as the key's failure, not the id's. */
+		restore_fail(q, rc->key && status == -EEXIST ? -EADDRINUSE : status, rc->i);
+	}
+	free(rc);
+	q->waiting--;
+	restore_done(q);
+}
+
+/* Object m (decoded, may be changed) for a restore: owner checked, process
+ * ids moved to node. Packed into *buf. */
+static int restore_prep(Krg__Ipc__Object *m, uid_t owner, uint32_t node, uint8_t **buf, size_t *len)
+{
+	if ((m->kind != KRG_IPC_MSG && m->kind != KRG_IPC_SEM) || m->id < 0 || !m->perm)
+		return -EBADMSG;
+	/* An image is its user's to write: it brings back only objects
+	 * that are that user's (root: any). */
+	if (owner != 0 && (m->perm->uid != owner || m->perm->cuid != owner))
+		return -EPERM;
+	/* The restarted processes keep their pids and are this node's now
+	 * (ckpt: restore with the image's pids): creator and SEM_UNDO
+	 * records follow them. */
+	if (m->has_creator && m->creator)
+		m->creator = krg_procid_make(node, krg_procid_pid((uint32_t)m->creator));
+	for (size_t i = 0; i < m->n_undos; i++)
+		m->undos[i]->proc_id = krg_procid_make(node, krg_procid_pid((uint32_t)m->undos[i]->proc_id));
+	*len = krg__ipc__object__get_packed_size(m);
+	if (!(*buf = malloc(*len ? *len : 1)))
+		return -ENOMEM;
+	krg__ipc__object__pack(m, *buf);
+	return 0;
+}
+
+int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, size_t len, uid_t owner, uint32_t node,
+			    krg_ipc_restored_fn cb, void *data)
+{
+	if (!svc || !svc->nodes || !cb)
+		return -EINVAL;
+	Krg__Ipc__Saved *sv = krg__ipc__saved__unpack(NULL, len, saved);
+	if (!sv)
+		return -EBADMSG;
+	struct restore_q *q = calloc(1, sizeof(*q));
+	if (q)
+		q->objs = calloc(sv->n_objects + 1, sizeof(*q->objs));
+	if (!q || !q->objs) {
+		free(q);
+		krg__ipc__saved__free_unpacked(sv, NULL);
+		return -ENOMEM;
+	}
+	q->svc = svc;
+	q->cb = cb;
+	q->data = data;
+	q->waiting = 1;
+	q->n = sv->n_objects;
+	for (size_t i = 0; i < sv->n_objects && q->status == 0; i++) {
+		Krg__Ipc__Object *m = krg__ipc__object__unpack(NULL, sv->objects[i].len, sv->objects[i].data);
+		if (!m) {
+			q->status = -EBADMSG;
+			break;
+		}
+		struct restore_obj *o = &q->objs[i];
+		o->kind = m->kind;
+		o->id = m->id;
+		o->key = m->perm ? m->perm->key : 0;
+		uint8_t *buf = NULL;
+		size_t blen = 0;
+		int r = restore_prep(m, owner, node, &buf, &blen);
+		krg__ipc__object__free_unpacked(m, NULL);
+		if (r < 0) {
+			restore_fail(q, r, i);
+			break;
+		}
+		Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
+		c.op = KRG__IPC__CALL_OP__RESTORE;
+		c.has_object = true;
+		c.object.data = buf;
+		c.object.len = blen;
+		for (int k = 0; k < (o->key ? 2 : 1) && q->status == 0; k++) {
+			struct restore_call *rc = calloc(1, sizeof(*rc));
+			if (!rc) {
+				restore_fail(q, -ENOMEM, i);
+				break;
+			}
+			rc->q = q;
+			rc->i = i;
+			rc->key = k == 1;
+			q->waiting++;
+			if (rc->key) {
+				Krg__Ipc__Call kc = KRG__IPC__CALL__INIT;
+				kc.op = KRG__IPC__CALL_OP__KEY_SET;
+				kc.has_id = true;
+				kc.id = o->id;
+				r = send_call(svc->keys[o->kind], (uint32_t)o->key, &kc, restore_cb, rc);
+			} else {
+				r = send_call(svc->objs[o->kind], (uint64_t)krg_ipc_id_idx(o->id), &c, restore_cb, rc);
+			}
+			if (r < 0) {
+				q->waiting--;
+				free(rc);
+				restore_fail(q, r, i);
+			}
+		}
+		free(buf);
+	}
+	krg__ipc__saved__free_unpacked(sv, NULL);
+	q->waiting--;
+	restore_done(q);
+	return 0;
 }

@@ -67,6 +67,8 @@
 #include "lib/procfs.h"
 #include "proc/ckpt/ckpt_msg.h"
 #include "proto/ckptsvc.pb-c.h"
+#include "proto/ipc.pb-c.h"
+#include "ckpt/ckpt.h"
 
 #define WORK_TIMEOUT_MS (30u * 60 * 1000) /* a remote dump or restore, big images included */
 #define RESULT_MAX 4096
@@ -975,9 +977,9 @@ static pid_t app_root(pid_t pid, pid_t krgd)
 
 /* ---- System V objects of the application (docs/ipc.md) ---- */
 
-/* An image cannot hold the cluster's queues and semaphore sets yet: an
- * application that created some that still exist is refused by name
- * (--ignore-unsupported: saved without them; they stay as they are). */
+/* The cluster's queues and semaphore sets the application created are
+ * saved with its image (sysvipc.img) and come back at its restart under
+ * their ids (--ignore-unsupported: not asked for, not saved). */
 static const char *why(int r, char *buf, size_t len, uint32_t id);
 
 /* How long the nodes have to answer (each answers at once; KDDM alone
@@ -1010,15 +1012,36 @@ static void ipc_checked(void *data, const struct krg_ipc_created *res)
 		log_info("ckpt.dump %u: refused, %s", k->id, e);
 		answer(k->c, k->o, res->status == -ETIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH, e, k->id);
 	} else if (res && res->n) {
-		const struct krg_ipc_obj_info *obj = &res->info[0];
-		char e[400];
-		snprintf(e, sizeof(e),
-			 "the application created System V %s key 0x%08x (id %d), which an image cannot hold yet: "
-			 "remove it first (ipcrm), make it outside the application (krg ipcmk), or "
-			 "--ignore-unsupported to checkpoint without it (it stays in the cluster as it is)",
-			 obj->kind == KRG_IPC_MSG ? "message queue" : "semaphore set", (uint32_t)obj->key, obj->id);
-		log_info("ckpt.dump %u: refused, %s", k->id, e);
-		answer(k->c, k->o, -EOPNOTSUPP, e, k->id);
+		/* Saved with the image (sysvipc.img), each as its home
+		 * exported it; the worker is a fork of this krgd: it has the
+		 * bytes. */
+		Krg__Ipc__Saved sv = KRG__IPC__SAVED__INIT;
+		ProtobufCBinaryData *bd = calloc(res->n, sizeof(*bd));
+		size_t len = 0;
+		uint8_t *buf = NULL;
+		if (bd) {
+			for (size_t i = 0; i < res->n; i++)
+				bd[i].data = res->objs[i], bd[i].len = res->lens[i];
+			sv.n_objects = res->n;
+			sv.objects = bd;
+			len = krg__ipc__saved__get_packed_size(&sv);
+			if ((buf = malloc(len ? len : 1)))
+				krg__ipc__saved__pack(&sv, buf);
+		}
+		free(bd);
+		int r = buf ? 0 : -ENOMEM;
+		if (buf) {
+			k->w.opts.sysv = buf;
+			k->w.opts.sysv_len = len;
+			log_info("ckpt.dump %u: %zu System V object%s of the application saved with the image", k->id, res->n,
+				 res->n == 1 ? "" : "s");
+			r = spawn(k->c, k->o, &k->w);
+			free(buf);
+		}
+		if (r < 0) {
+			char err[256];
+			answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
+		}
 	} else {
 		int r = spawn(k->c, k->o, &k->w);
 		if (r < 0) {
@@ -1155,6 +1178,83 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 	return spawn(c, o, &w);
 }
 
+/* ---- a restart's System V objects (sysvipc.img) ---- */
+
+struct ipc_restore {
+	struct krg_ckptsvc *c;
+	struct origin o;
+	struct work w;
+};
+
+static void ipc_restored(void *data, int status, const struct krg_ipc_obj_info *obj)
+{
+	struct ipc_restore *k = data;
+	if (status < 0) {
+		char e[400];
+		const char *what = obj && obj->kind == KRG_IPC_SEM ? "semaphore set" : "message queue";
+		uint32_t key = obj ? (uint32_t)obj->key : 0;
+		int32_t id = obj ? obj->id : -1;
+		switch (status) {
+		case -EEXIST:
+			snprintf(e, sizeof(e), "the image's System V %s id %d (key 0x%08x) is taken by another object: remove it first (krg ipcrm)",
+				 what, id, key);
+			break;
+		case -EADDRINUSE:
+			snprintf(e, sizeof(e), "the image's System V %s key 0x%08x (id %d) names another object now: remove it first (krg ipcrm)",
+				 what, key, id);
+			break;
+		case -EPERM:
+			snprintf(e, sizeof(e), "the image's System V %s id %d is not the image owner's", what, id);
+			break;
+		default:
+			snprintf(e, sizeof(e), "the image's System V %s id %d (key 0x%08x) cannot be recreated: %s", what, id, key,
+				 strerror(-status));
+		}
+		log_info("ckpt.restart %u: refused, %s", k->w.appid, e);
+		answer(k->c, k->o, status == -EADDRINUSE ? -EEXIST : status, e, k->w.appid);
+	} else {
+		int r = spawn(k->c, k->o, &k->w);
+		if (r < 0)
+			answer(k->c, k->o, r, strerror(-r), k->w.appid);
+	}
+	free(k);
+}
+
+/* The image's queues and semaphore sets first (same ids, or a one-line
+ * refusal naming the one in the way), then the processes. */
+static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
+{
+	char path[512];
+	if (!c->s->ipc || krg_ckpt_store_find(w->appid, w->version, w->caller, path, sizeof(path)) < 0)
+		return spawn(c, o, w); /* the worker says why it cannot find it */
+	uint8_t *saved = NULL;
+	size_t len = 0, n = 0;
+	struct ckpt_error err = { 0 };
+	int r = ckpt_sysv_read(path, &saved, &len, &n, &err);
+	if (r == -ENOENT)
+		return spawn(c, o, w);
+	if (r < 0) {
+		answer(c, o, r, err.msg, w->appid);
+		return 0;
+	}
+	struct ipc_restore *k = calloc(1, sizeof(*k));
+	if (!k) {
+		free(saved);
+		return -ENOMEM;
+	}
+	k->c = c;
+	k->o = o;
+	k->w = *w;
+	log_info("ckpt.restart %u: recreating %zu System V object%s", w->appid, n, n == 1 ? "" : "s");
+	r = krg_ipc_service_restore(c->s->ipc, saved, len, w->caller, c->self, ipc_restored, k);
+	free(saved);
+	if (r < 0) {
+		free(k);
+		return r;
+	}
+	return 0;
+}
+
 static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
 	if (krg_procid_home(q->appid) != c->self)
@@ -1169,7 +1269,7 @@ static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckpt
 		return 0;
 	}
 	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns };
-	return spawn(c, o, &w);
+	return ipc_restore_then_spawn(c, o, &w);
 }
 
 /* The line for a failure about process or app id, which node (its home,

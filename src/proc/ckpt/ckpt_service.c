@@ -243,6 +243,7 @@ struct work {
 	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
 	pid_t krgd;      /* the worker's parent */
 	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
+	bool sysv_only;  /* restart: the image's System V objects only, no process */
 };
 
 /* Close every fd from 3 up but keep_a and keep_b (-1: none). */
@@ -777,6 +778,8 @@ static int rx_place(struct rx *x)
 	return 0;
 }
 
+static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w);
+
 static void rx_try_start(struct rx *x)
 {
 	if (x->failed || !x->ended || !x->has_req || x->started)
@@ -793,7 +796,7 @@ static void rx_try_start(struct rx *x)
 		rx_free(x);
 		return;
 	}
-	int r = spawn(x->c, o, &w);
+	int r = ipc_restore_then_spawn(x->c, o, &w);
 	if (r < 0) {
 		snprintf(x->err, sizeof(x->err), "cannot start the restart worker: %s", strerror(-r));
 		x->started = false;
@@ -1212,6 +1215,8 @@ static void ipc_restored(void *data, int status, const struct krg_ipc_obj_info *
 		}
 		log_info("ckpt.restart %u: refused, %s", k->w.appid, e);
 		answer(k->c, k->o, status == -EADDRINUSE ? -EEXIST : status, e, k->w.appid);
+	} else if (k->w.sysv_only) {
+		answer(k->c, k->o, 0, "", k->w.appid);
 	} else {
 		int r = spawn(k->c, k->o, &k->w);
 		if (r < 0)
@@ -1225,12 +1230,21 @@ static void ipc_restored(void *data, int status, const struct krg_ipc_obj_info *
 static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 {
 	char path[512];
-	if (!c->s->ipc || krg_ckpt_store_find(w->appid, w->version, w->caller, path, sizeof(path)) < 0)
-		return spawn(c, o, w); /* the worker says why it cannot find it */
+	int r = krg_ckpt_store_find(w->appid, w->version, w->caller, path, sizeof(path));
+	if (w->sysv_only && r < 0) {
+		answer(c, o, r, path, w->appid);
+		return 0;
+	}
+	if (!c->s->ipc || r < 0)
+		return w->sysv_only ? -ENOTSUP : spawn(c, o, w); /* the worker says why it cannot find it */
 	uint8_t *saved = NULL;
 	size_t len = 0, n = 0;
 	struct ckpt_error err = { 0 };
-	int r = ckpt_sysv_read(path, &saved, &len, &n, &err);
+	r = ckpt_sysv_read(path, &saved, &len, &n, &err);
+	if (r == -ENOENT && w->sysv_only) {
+		answer(c, o, 0, "", w->appid);
+		return 0;
+	}
 	if (r == -ENOENT)
 		return spawn(c, o, w);
 	if (r < 0) {
@@ -1257,6 +1271,12 @@ static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct origin o, const 
 
 static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
+	if (q->sysv_only) {
+		/* This node's copy of the version (krg restart --foreground
+		 * put it here), before krg-restart runs here. */
+		struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .sysv_only = true };
+		return ipc_restore_then_spawn(c, o, &w);
+	}
 	if (krg_procid_home(q->appid) != c->self)
 		return -ENOENT;
 	if (q->has_node && q->node != c->self)
@@ -1459,7 +1479,10 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 	} else if (q->has_node && (q->node >= KRG_MAX_NODES || !krg_config_node(c->s->cfg, q->node))) {
 		snprintf(err, sizeof(err), "no node %u in this cluster", q->node);
 		krg_api_reply(call, -EHOSTUNREACH, err, NULL, 0);
-	} else if (holder == c->self) {
+	} else if (q->sysv_only && q->has_node && q->node != c->self) {
+		if (reachable(c, call, q->node) == 0)
+			forward(c, call, q->node, q->appid, "ckpt.restart", &q->base);
+	} else if (holder == c->self || q->sysv_only) {
 		struct origin o = { .call = call };
 		int r = restart_local(c, o, q, call->uid);
 		if (r < 0)

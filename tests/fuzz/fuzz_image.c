@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ckpt_sysv_validate(sv, sv_len, NULL, &err3); /* what a restart checks again */
 	free(sv);
 	if (getenv("KRG_FUZZ_DEBUG")) /* why a seed stops where it does */
-		fprintf(stderr, "load: %s\nshow: %s\n", err.msg, err2.msg);
+		fprintf(stderr, "load: %s\nshow: %s\nsysv: %s\n", err.msg, err2.msg, err3.msg);
 	clear_dir();
 	return 0;
 }

@@ -478,6 +478,22 @@ static void test_leave_then_back(void **state)
 	kfake_free(f);
 }
 
+/* A restarted krgd replays old membership: node 0 sees node 2 leave and
+ * come back after node 2 had said READY to it. Node 2 has nothing new to
+ * say; node 0 asks it again (READY_ASK) instead of serving nothing. */
+static void test_ready_asked_again(void **state)
+{
+	struct kfake *f = cluster(3, false);
+	int st;
+	kddm_node_down(kfake_kddm(f, 0), 2);
+	kddm_node_up(kfake_kddm(f, 0), 2);
+	kfake_run(f, 0);
+	uint64_t id = id_homed_at(kfake_kddm(f, 0), 0, 1);
+	call_add(f, 1, "test.auto", id, 1, &st);
+	assert_int_equal(st, 0);
+	kfake_free(f);
+}
+
 static void test_join_takes_over(void **state)
 {
 	struct kfake *f = kfake_new(3);
@@ -609,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_home_down_backup),
 		cmocka_unit_test(test_leave_hands_over),
 		cmocka_unit_test(test_leave_then_back),
+		cmocka_unit_test(test_ready_asked_again),
 		cmocka_unit_test(test_join_takes_over),
 		cmocka_unit_test(test_scale),
 		cmocka_unit_test(test_malformed),

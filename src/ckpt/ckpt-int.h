@@ -148,6 +148,11 @@ struct ckpt_tracee {
 	uint64_t scratch;
 	size_t scratch_len;
 	uint64_t pending_sigs;  /* signals caught while injecting, re-sent at detach */
+	/* Set by ckpt_inj_attach only: the process pid is a thread of. A
+	 * thread that is not the leader takes this pid when its execve
+	 * succeeds (execed then). */
+	pid_t tgid;
+	bool execed;
 };
 
 /* Freeze every thread of pid, the leader first; a leader that exited while
@@ -157,6 +162,10 @@ int ckpt_seize_all(pid_t pid, struct ckpt_thread **threads, size_t *n, struct ck
 bool ckpt_leader_exited(pid_t pid);
 void ckpt_release_all(pid_t pid, struct ckpt_thread *threads, size_t n, bool kill_it);
 int ckpt_get_regs(pid_t tid, struct ckpt_thread *t, struct ckpt_error *err);
+/* Thread t back to what it was doing when frozen (a syscall it was
+ * stopped in restarts), the first of the signals in pending (caught
+ * while injecting) kept to be sent at its release. */
+void ckpt_thread_put_back(struct ckpt_thread *t, uint64_t pending);
 int ckpt_inject(struct ckpt_tracee *t, long nr, const long args[6], long *ret, struct ckpt_error *err);
 long ckpt_syscall(struct ckpt_tracee *t, struct ckpt_error *err, long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 int ckpt_poke(pid_t pid, uint64_t addr, const void *buf, size_t len);

@@ -46,6 +46,9 @@ struct ckpt_dump_opts {
 	bool snapshot_files;       /* save regular files open for writing; restart writes them back */
 	bool ignore_unsupported;   /* drop unsupported fds (closed at restart) */
 	const char *description;   /* borrowed; may be NULL */
+	uint32_t view_home;        /* krgd: the node whose node-local files the application
+				    * sees (docs/fsview.md), kept beside the image in the
+				    * store (`view`); 0: not recorded */
 	bool process_only;         /* this process alone, not its descendants */
 	struct ckpt_precopy *precopy;  /* borrowed, may be NULL: the root's memory was pre-copied
 					  there (ckpt_precopy_*); only what was written since is read */
@@ -119,6 +122,29 @@ int ckpt_app_freeze(pid_t pid, bool freeze, size_t *count, struct ckpt_error *er
  * the leader has exited (pthread_exit in main: a zombie thread, with no
  * files or mm of its own any more). */
 pid_t ckpt_live_tid(pid_t pid);
+
+/* A few syscalls run inside a live process by the engine's injector
+ * (ptrace.c), for callers outside a dump or restore: the migration worker
+ * swaps proxied fds and execs the deputy with it. Attach seizes and
+ * interrupts the leader (a live thread if the leader exited); each call
+ * runs at a `syscall` instruction of its vdso; detach puts its registers
+ * back (a syscall it was stopped in restarts) unless it exec'd, and gives
+ * back the signals that showed up meanwhile. Attach always sets *out
+ * (NULL only when out of memory): detach it whatever attach returned. */
+struct ckpt_inj;
+/* 0 or -errno. */
+int ckpt_inj_attach(struct ckpt_inj **out, pid_t pid);
+/* The syscall's return value (-errno on its failure, and on the
+ * injection's). */
+long ckpt_inj_call(struct ckpt_inj *j, long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+/* Write len bytes at addr of the process. 0 or -errno. */
+int ckpt_inj_poke(struct ckpt_inj *j, uint64_t addr, const void *buf, size_t len);
+/* The thread the calls run in (the process's pid once it exec'd). */
+pid_t ckpt_inj_tid(const struct ckpt_inj *j);
+/* An injected execve succeeded: detach leaves its registers as they are. */
+bool ckpt_inj_execed(const struct ckpt_inj *j);
+/* Let it go and free j (NULL: nothing). */
+void ckpt_inj_detach(struct ckpt_inj *j);
 
 /* Release (take false) or take again (true) the file locks that the
  * image in `dir` lists for its root process `pid`, inside that process

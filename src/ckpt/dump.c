@@ -607,13 +607,7 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 		ckpt_syscall(&t, err, SYS_munmap, (long)t.scratch, CKPT_PAGE, 0, 0, 0, 0);
 	}
 	/* Back to what it was doing, as after a dump. */
-	struct user_regs_struct regs = th[0].regs;
-	ckpt_regs_fixup_restart(&regs);
-	struct iovec iov = { &regs, sizeof(regs) };
-	ptrace(PTRACE_SETREGSET, th[0].tid, (void *)NT_PRSTATUS, &iov);
-	for (int s = 1; s <= 64; s++)
-		if (t.pending_sigs & (1ULL << (s - 1)))
-			th[0].stop_sig = th[0].stop_sig ? th[0].stop_sig : s;
+	ckpt_thread_put_back(&th[0], t.pending_sigs);
 	ckpt_release_all(pid, th, nth, false);
 	ckpt_image_free(&img);
 	return r;

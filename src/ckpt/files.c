@@ -242,6 +242,22 @@ void ckpt_fd_note_refusal(struct ckpt_error *err, pid_t pid, int fd, enum ckpt_r
 		err->refused_more++;
 }
 
+/* One more fd refused: its line appended to err (the first refusal
+ * replaces what err said), its structured entry noted; *count counts
+ * them. */
+static void __attribute__((format(printf, 6, 0))) refuse_v(struct ckpt_error *err, int *count, pid_t pid, int fd,
+							    enum ckpt_refusal_reason why, const char *fmt, va_list ap)
+{
+	if (!(*count)++) {
+		err->msg[0] = 0;
+		err->n_refused = err->refused_more = 0;
+	}
+	ckpt_fd_note_refusal(err, pid, fd, why);
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	ckpt_fail_append(err, "%s", line);
+}
+
 void __attribute__((format(printf, 6, 7))) ckpt_fd_refuse(struct link_state *ls, size_t i, int fd, enum ckpt_refusal_reason why,
 							  struct ckpt_error *err, const char *fmt, ...)
 {
@@ -249,17 +265,10 @@ void __attribute__((format(printf, 6, 7))) ckpt_fd_refuse(struct link_state *ls,
 		ls->drop[i] = true;
 		return;
 	}
-	if (!(*ls->refused)++) {
-		err->msg[0] = 0;
-		err->n_refused = err->refused_more = 0;
-	}
-	ckpt_fd_note_refusal(err, ls->pid, fd, why);
-	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	refuse_v(err, ls->refused, ls->pid, fd, why, fmt, ap);
 	va_end(ap);
-	ckpt_fail_append(err, "%s", line);
 }
 
 
@@ -570,17 +579,10 @@ static void __attribute__((format(printf, 5, 6))) app_refuse(struct app_refusal 
 {
 	if (ar->ignore)
 		return;
-	if (!ar->refused++) {
-		err->msg[0] = 0;
-		err->n_refused = err->refused_more = 0;
-	}
-	ckpt_fd_note_refusal(err, pid, fd, CKPT_REFUSED_PEER_OUTSIDE);
-	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	refuse_v(err, &ar->refused, pid, fd, CKPT_REFUSED_PEER_OUTSIDE, fmt, ap);
 	va_end(ap);
-	ckpt_fail_append(err, "%s", line);
 }
 
 static bool same_description(const Krg__Ckpt__Files *fa, const Krg__Ckpt__Fd *a, const Krg__Ckpt__Files *fb, const Krg__Ckpt__Fd *b)

@@ -531,17 +531,24 @@ static bool shmem_saved(const struct ckpt_shm_table *seen, const Krg__Ckpt__Vma 
 }
 
 
+/* Whether v has pages of its own to save: not a special mapping, not a
+ * shared file mapping (the file has them), and some resident or swapped
+ * (a shared memory object's page may be present in the object without
+ * being mapped here: Rss says nothing about it). */
+static bool vma_saves_pages(const Krg__Ckpt__Vma *v, const struct vma_extra *ex)
+{
+	if (ckpt_mm_special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
+		return false;
+	return v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM || ex->rss_kb || ex->swap_kb;
+}
+
 static int dump_vma_pages(const struct page_src *proc, Krg__Ckpt__Vma *v, const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf,
 			  struct ckpt_error *err)
 {
 	const pid_t pid = proc->pid;
 	const int pmfd = proc->pmfd;
 	bool shmem = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
-	if (ckpt_mm_special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
-		return 0;
-	/* (A shared page may be present in the object without being mapped
-	 * here: Rss says nothing about it.) */
-	if (!shmem && !ex->rss_kb && !ex->swap_kb)
+	if (!vma_saves_pages(v, ex))
 		return 0;
 	XXH3_state_t *hs = sum_new();
 	int r = 0;
@@ -674,9 +681,7 @@ static int dump_vma_sparse(const struct page_src *proc, const struct ckpt_precop
 	const pid_t pid = proc->pid;
 	const int pmfd = proc->pmfd;
 	bool shmem = v->kind == KRG__CKPT__VMA_KIND__VMA_SHMEM;
-	if (ckpt_mm_special(v) || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (v->flags & MAP_SHARED)))
-		return 0;
-	if (!shmem && !ex->rss_kb && !ex->swap_kb)
+	if (!vma_saves_pages(v, ex))
 		return 0;
 	_cleanup_free_ struct sparse_sum *hs = malloc(sizeof(*hs));
 	if (!hs)

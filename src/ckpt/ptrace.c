@@ -55,11 +55,11 @@ size_t ckpt_xsave_size(void)
 }
 
 /* Interrupt one thread and wait until it is in a ptrace stop. */
-static int seize_one(pid_t tid, struct ckpt_thread *t, struct ckpt_error *err)
+static int seize_one(pid_t tid, struct ckpt_thread *t, long options, struct ckpt_error *err)
 {
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
-	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)PTRACE_O_TRACESYSGOOD) < 0)
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)options) < 0)
 		return ckpt_fail(err, errno, "cannot seize thread %d: %s", tid, strerror(errno));
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0)
 		return ckpt_fail(err, errno, "cannot interrupt thread %d: %s", tid, strerror(errno));
@@ -169,7 +169,7 @@ int ckpt_seize_all(pid_t pid, struct ckpt_thread **threads, size_t *n_out, struc
 			 * thread: not to be seized (ptrace refuses it), not saved. */
 			if (tid == pid && ckpt_leader_exited(pid))
 				continue;
-			r = seize_one(tid, &th[n], err);
+			r = seize_one(tid, &th[n], PTRACE_O_TRACESYSGOOD, err);
 			if (r < 0 && ((r == -ESRCH && tid != pid) || (tid == pid && ckpt_leader_exited(pid)))) {
 				err->msg[0] = 0;  /* a thread that exits while we freeze is not an error */
 				r = 0;
@@ -226,13 +226,47 @@ void ckpt_release_all(pid_t pid, struct ckpt_thread *th, size_t n, bool kill_it)
 	free(th);
 }
 
+void ckpt_thread_put_back(struct ckpt_thread *t, uint64_t pending)
+{
+	struct user_regs_struct regs = t->regs;
+	ckpt_regs_fixup_restart(&regs);
+	struct iovec iov = { &regs, sizeof(regs) };
+	ptrace(PTRACE_SETREGSET, t->tid, (void *)NT_PRSTATUS, &iov);
+	for (int s = 1; s <= 64 && !t->stop_sig; s++)
+		if (pending & (1ULL << (s - 1)))
+			t->stop_sig = s;
+}
+
 /* Wait for the next syscall stop of an injection; other signals that show
  * up meanwhile are suppressed here and re-sent when we let go. */
+/* waitpid for t->pid. A thread that is not the leader takes the leader's
+ * pid when its execve succeeds, and a wait for its old tid never ends:
+ * then both are polled (up to 30 s), and the process's pid is the
+ * tracee's from there on. */
+static pid_t wait_tracee(struct ckpt_tracee *t, int *st)
+{
+	if (!t->tgid || t->pid == t->tgid)
+		return waitpid(t->pid, st, __WALL);
+	for (int i = 0; i < 30000; i++) {
+		pid_t w = waitpid(t->pid, st, __WALL | WNOHANG);
+		if (w != 0 && !(w < 0 && errno == ECHILD))
+			return w;
+		w = waitpid(t->tgid, st, __WALL | WNOHANG);
+		if (w > 0) {
+			t->pid = t->tgid;
+			return w;
+		}
+		usleep(1000);
+	}
+	errno = ETIMEDOUT;
+	return -1;
+}
+
 static int wait_syscall_stop(struct ckpt_tracee *t, struct ckpt_error *err)
 {
 	for (;;) {
 		int st;
-		if (waitpid(t->pid, &st, __WALL) < 0)
+		if (wait_tracee(t, &st) < 0)
 			return ckpt_fail(err, errno, "process %d: waitpid: %s", t->pid, strerror(errno));
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			return ckpt_fail(err, ESRCH, "process %d died while krg was working on it (%s %d)", t->pid,
@@ -242,7 +276,9 @@ static int wait_syscall_stop(struct ckpt_tracee *t, struct ckpt_error *err)
 		int sig = WSTOPSIG(st);
 		if (sig == (SIGTRAP | 0x80))
 			return 0;
-		if ((st >> 16) == 0 && sig != SIGTRAP && sig > 0 && sig < 64)
+		if ((st >> 8) == (SIGTRAP | (PTRACE_EVENT_EXEC << 8)))
+			t->execed = true;  /* ckpt_inj_attach asks for these */
+		else if ((st >> 16) == 0 && sig != SIGTRAP && sig > 0 && sig < 64)
 			t->pending_sigs |= 1ULL << (sig - 1);
 		if (ptrace(PTRACE_SYSCALL, t->pid, NULL, NULL) < 0)
 			return ckpt_fail(err, errno, "process %d: PTRACE_SYSCALL: %s", t->pid, strerror(errno));
@@ -321,4 +357,82 @@ int ckpt_poke(pid_t pid, uint64_t addr, const void *buf, size_t len)
 int ckpt_peek(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	return mem_rw(pid, addr, buf, len, false);
+}
+
+/* ---- the injector for callers outside a dump or restore (ckpt.h) ---- */
+
+struct ckpt_inj {
+	struct ckpt_tracee t;
+	struct user_regs_struct saved;  /* at attach, put back at detach */
+	bool have_regs;
+};
+
+int ckpt_inj_attach(struct ckpt_inj **out, pid_t pid)
+{
+	struct ckpt_inj *j = *out = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->t.tgid = pid;
+	j->t.pid = ckpt_live_tid(pid);
+	struct ckpt_thread th;
+	/* Exec events: the deputy is exec'd by an injected execve. */
+	int r = seize_one(j->t.pid, &th, PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC, NULL);
+	if (th.stop_sig > 0 && th.stop_sig <= 64)
+		j->t.pending_sigs |= 1ULL << (th.stop_sig - 1);
+	if (r < 0)
+		return r;
+	struct iovec iov = { &j->saved, sizeof(j->saved) };
+	if (ptrace(PTRACE_GETREGSET, j->t.pid, (void *)NT_PRSTATUS, &iov) < 0)
+		return -errno;
+	j->have_regs = true;
+	j->t.code = ckpt_find_syscall_insn(j->t.pid);
+	return j->t.code ? 0 : -EOPNOTSUPP;
+}
+
+long ckpt_inj_call(struct ckpt_inj *j, long nr, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+	if (!j || !j->t.code)
+		return -ESRCH;
+	struct ckpt_error err;
+	err.msg[0] = 0;
+	return ckpt_syscall(&j->t, &err, nr, a1, a2, a3, a4, a5, a6);
+}
+
+int ckpt_inj_poke(struct ckpt_inj *j, uint64_t addr, const void *buf, size_t len)
+{
+	return j ? ckpt_poke(j->t.pid, addr, buf, len) : -ESRCH;
+}
+
+pid_t ckpt_inj_tid(const struct ckpt_inj *j)
+{
+	return j ? j->t.pid : 0;
+}
+
+bool ckpt_inj_execed(const struct ckpt_inj *j)
+{
+	return j && j->t.execed;
+}
+
+void ckpt_inj_detach(struct ckpt_inj *j)
+{
+	if (!j)
+		return;
+	if (j->have_regs && !j->t.execed) {
+		struct user_regs_struct r = j->saved;
+		ckpt_regs_fixup_restart(&r);
+		struct iovec iov = { &r, sizeof(r) };
+		ptrace(PTRACE_SETREGSET, j->t.pid, (void *)NT_PRSTATUS, &iov);
+	}
+	/* The first signal that showed up goes with the detach, as if never
+	 * intercepted; any others are sent again. Not traced (the seize
+	 * failed): the detach fails, harmless. */
+	int first = 0;
+	for (int s = 1; s <= 64 && !first; s++)
+		if (j->t.pending_sigs & (1ULL << (s - 1)))
+			first = s;
+	ptrace(PTRACE_DETACH, j->t.pid, NULL, (void *)(long)first);
+	for (int s = first + 1; first && s <= 64; s++)
+		if (j->t.pending_sigs & (1ULL << (s - 1)))
+			tgkill(j->t.tgid, j->t.pid, s);
+	free(j);
 }

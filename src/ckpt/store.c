@@ -127,6 +127,18 @@ int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const s
 			return r;
 		}
 	}
+	if (o->view_home) {
+		char vf[4300];
+		snprintf(vf, sizeof(vf), "%s/view", tmpdir);
+		int fd = open(vf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (!f || fprintf(f, "%u\n", o->view_home) < 0 || fclose(f) != 0) {
+			r = errno ? -errno : -EIO;
+			snprintf(msg, len, "%s: %s", vf, strerror(-r));
+			krg_rm_tree(AT_FDCWD, tmpdir, NULL);
+			return r;
+		}
+	}
 	if ((r = chown_image(tmpdir, uid, gid)) < 0) {
 		snprintf(msg, len, "giving %s to uid %u: %s", tmpdir, (unsigned)uid, strerror(-r));
 		krg_rm_tree(AT_FDCWD, tmpdir, NULL);
@@ -271,5 +283,22 @@ int krg_ckpt_store_find(uint32_t appid, uint32_t version, uid_t caller_uid, char
 		return -ENOENT;
 	}
 	snprintf(msg, len, "%s", vdir);
+	return 0;
+}
+
+int krg_ckpt_store_view(const char *vdir, uint32_t *node)
+{
+	char p[4300], buf[32];
+	snprintf(p, sizeof(p), "%s/view", vdir);
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	unsigned v;
+	char end;
+	if (n <= 0 || (buf[n] = 0, sscanf(buf, "%u%c", &v, &end) != 2) || end != '\n' || !v)
+		return -EBADMSG;
+	*node = v;
 	return 0;
 }

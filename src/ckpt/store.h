@@ -25,6 +25,11 @@ int krg_ckpt_versions(const char *appdir, unsigned *max);
  * in msg, or -errno and why. */
 int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const struct ckpt_dump_opts *o, char *msg,
 			size_t len);
+/* The `view` file of version directory vdir: the node whose node-local
+ * files the application saw when it was dumped (docs/fsview.md,
+ * "Restart"). 0 and *node, -ENOENT (none recorded: an image of krg
+ * checkpoint --local, or older), or -errno. */
+int krg_ckpt_store_view(const char *vdir, uint32_t *node);
 /* What a writer killed half-way left (krgd at start): the temporary
  * versions of processes that are gone, and versions holding a part under
  * its temporary name, or nothing. removed(path, bytes of its files) for

@@ -65,6 +65,8 @@ struct krg_cluster {
 	bool joined;                 /* this node joined a running cluster: no bootstrap */
 	struct raft_change change_req;
 	bool change_busy;            /* leader: a raft configuration change in flight */
+	struct raft_transfer transfer_req;
+	bool transfer_busy;          /* leader: leaving the table, handing leadership over */
 	struct krg_net *net;
 	struct krg_api_server *api;
 	void (*shutdown_cb)(struct krg_cluster *c, void *data);
@@ -131,6 +133,15 @@ void cluster_apply_add_node(struct krg_cluster *c, const Krg__Cluster__AddNode *
 /* Propose that the machine at host:port joins; cb gets the 4-byte id (0: none free). */
 int cluster_join_propose(struct krg_cluster *c, const char *host, uint16_t port, const char *reason,
 			 krg_cluster_sm_cb cb, void *data);
+/* Whether the machine at addr (HOST[:PORT]) may join: a well-formed
+ * address, not a configured node's, and a quorum; why says why not. */
+int cluster_join_check(struct krg_cluster *c, const char *addr, char *host, size_t hostlen, uint16_t *port, char *why,
+		       size_t whylen);
+/* Run the tick now (then every heartbeat again): the next raft
+ * configuration change right after one is done, not a heartbeat later. */
+void cluster_kick(struct krg_cluster *c);
+/* Every tick: relax the links where neither end is a raft voter. */
+void cluster_relax_links(struct krg_cluster *c);
 /* Leader, every tick: one step of raft configuration change if needed. */
 void cluster_reconcile(struct krg_cluster *c);
 

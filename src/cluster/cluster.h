@@ -80,9 +80,17 @@ struct krg_cluster_raft_figures {
 void krg_cluster_raft_figures(struct krg_cluster *c, struct krg_cluster_raft_figures *out);
 
 /* Change nodes' membership through the leader: add moves absent nodes to
- * joining (then up when heard), del moves members to leaving (then absent). */
-int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
+ * joining (then up when heard), del moves members to leaving (then absent).
+ * force (del): the reason says so, and the leaving node ends the processes
+ * that can neither migrate nor be checkpointed instead of refusing. */
+int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add, bool force,
 			     krg_cluster_done_cb cb, void *data);
+#define KRG_CLUSTER_DEL_FORCE_REASON "nodes del --force"
+/* The reason of a node's last change (local replica, borrowed). */
+const char *krg_cluster_node_reason(struct krg_cluster *c, uint32_t node);
+/* Eviction refused by the leaving node (a process that cannot leave):
+ * leaving -> up, with why as the reason `nodes del` prints. */
+int krg_cluster_node_refuse_leave(struct krg_cluster *c, uint32_t node, const char *why);
 
 /* Eviction: the leaving node tells the cluster it is empty (its services'
  * leave hooks are done); moves it leaving -> absent. moved: processes it

@@ -111,6 +111,7 @@ struct nodes_call {
 	uint32_t from;
 	uint64_t req_id;
 	struct krg_nodeset set;
+	bool force;
 };
 
 static void nodes_finish(struct nodes_call *nc, int status, const char *msg)
@@ -148,6 +149,22 @@ static void nodes_finish(struct nodes_call *nc, int status, const char *msg)
 static void nodes_done(int status, const char *msg, void *data)
 {
 	nodes_finish(data, status, msg);
+}
+
+/* nodes add --address: the AddNode entry gave the machine its id. */
+static void address_done(int status, const uint8_t *res, size_t len, void *data)
+{
+	struct nodes_call *nc = data;
+	uint32_t id = 0;
+	if (status == 0 && len == 4)
+		id = (uint32_t)res[0] << 24 | (uint32_t)res[1] << 16 | (uint32_t)res[2] << 8 | res[3];
+	if (status == 0 && id && id < KRG_MAX_NODES)
+		krg_nodeset_add(&nc->set, id);
+	else if (status == 0)
+		status = -EPROTO;
+	nodes_finish(nc, status,
+		     status == -ENOSPC ? "no free node id" :
+		     status == -EAGAIN ? "the cluster is starting, try again" : status ? strerror(-status) : NULL);
 }
 
 /* Resolve -n/-c/-t/-a into a node set, Kerrighed's way: add takes present
@@ -251,15 +268,27 @@ static int del_guard(struct krg_cluster *c, const Krg__Api__NodesChange *req, ui
 /* On the leader: select with the authoritative table, then propose. */
 static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len, bool add, uint32_t origin)
 {
-	char err[160];
+	char err[160] = "";
 	Krg__Api__NodesChange *req = krg__api__nodes_change__unpack(NULL, len, body);
 	if (!req) {
 		nodes_finish(nc, -EBADMSG, "malformed nodes request");
 		return;
 	}
+	if (add && req->address) {
+		char host[64];
+		uint16_t port;
+		int r = cluster_join_check(nc->c, req->address, host, sizeof(host), &port, err, sizeof(err));
+		if (r == 0)
+			r = cluster_join_propose(nc->c, host, port, "nodes add --address", address_done, nc);
+		krg__api__nodes_change__free_unpacked(req, NULL);
+		if (r < 0)
+			nodes_finish(nc, r, err[0] ? err : strerror(-r));
+		return;
+	}
 	int r = select_nodes(nc->c, req, add, origin, &nc->set, err, sizeof(err));
 	if (r == 0 && !add)
 		r = del_guard(nc->c, req, origin, &nc->set, err, sizeof(err));
+	nc->force = !add && req->has_force && req->force;
 	krg__api__nodes_change__free_unpacked(req, NULL);
 	if (r < 0) {
 		nodes_finish(nc, r, err);
@@ -269,7 +298,7 @@ static void nodes_decide(struct nodes_call *nc, const uint8_t *body, size_t len,
 		nodes_finish(nc, 0, NULL);
 		return;
 	}
-	r = krg_cluster_change_nodes(nc->c, &nc->set, add, nodes_done, nc);
+	r = krg_cluster_change_nodes(nc->c, &nc->set, add, nc->force, nodes_done, nc);
 	if (r < 0)
 		nodes_finish(nc, r, r == -EAGAIN ? "no quorum: this node cannot reach a majority, membership cannot change"
 						   : strerror(-r));

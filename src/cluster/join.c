@@ -169,6 +169,24 @@ int cluster_join_propose(struct krg_cluster *c, const char *host, uint16_t port,
 	return join_start(c, host, port, reason, 0, 0, cb, data);
 }
 
+int cluster_join_check(struct krg_cluster *c, const char *addr, char *host, size_t hostlen, uint16_t *port, char *why,
+		       size_t whylen)
+{
+	int r = krg_config_parse_address(addr, host, hostlen, port, why, whylen);
+	if (r == 0)
+		for (size_t i = 0; i < c->cfg->n_nodes; i++)
+			if (!strcmp(c->cfg->nodes[i].host, host) && c->cfg->nodes[i].port == *port &&
+			    !c->nodes[c->cfg->nodes[i].id].host[0]) {
+				snprintf(why, whylen, "%s is configured node %u's address", addr, c->cfg->nodes[i].id);
+				r = -EEXIST;
+			}
+	if (r == 0 && !krg_cluster_has_quorum(c)) {
+		snprintf(why, whylen, "the cluster has no quorum");
+		r = -EAGAIN;
+	}
+	return r;
+}
+
 static void on_join(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_cluster *c = data;
@@ -186,18 +204,7 @@ static void on_join(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 	char addr[96];
 	snprintf(addr, sizeof(addr), "%s:%u", jr->host, jr->port);
 	krg__cluster__join_request__free_unpacked(jr, NULL);
-	int r = krg_config_parse_address(addr, host, sizeof(host), &port, why, sizeof(why));
-	if (r == 0)
-		for (size_t i = 0; i < c->cfg->n_nodes; i++)
-			if (!strcmp(c->cfg->nodes[i].host, host) && c->cfg->nodes[i].port == port &&
-			    !c->nodes[c->cfg->nodes[i].id].host[0]) {
-				snprintf(why, sizeof(why), "%s is configured node %u's address", addr, c->cfg->nodes[i].id);
-				r = -EEXIST;
-			}
-	if (r == 0 && !krg_cluster_has_quorum(c)) {
-		snprintf(why, sizeof(why), "the cluster has no quorum");
-		r = -EAGAIN;
-	}
+	int r = cluster_join_check(c, addr, host, sizeof(host), &port, why, sizeof(why));
 	if (r == 0)
 		r = join_start(c, host, port, "joined the running cluster", from, req_id, NULL, NULL);
 	if (r < 0) {
@@ -215,6 +222,8 @@ static void change_cb(struct raft_change *req, int status)
 	c->change_busy = false;
 	if (status != 0)
 		log_info("membership: raft configuration change not done: %s", raft_strerror(status));
+	else
+		cluster_kick(c); /* 59 joiners are 118 changes: not one a heartbeat */
 }
 
 static bool node_up(struct krg_cluster *c, raft_id id)
@@ -222,10 +231,25 @@ static bool node_up(struct krg_cluster *c, raft_id id)
 	return id == c->cfg->node_id || (id < KRG_MAX_NODES && c->nodes[id].state == KRG_NODE_UP);
 }
 
+/* Left the table for good (nodes del, or a node that left empty): its
+ * place in raft's configuration goes too. A configured node the table
+ * never changed (epoch 0) is a voter by its krgd.conf and stays. */
+static bool node_gone(struct krg_cluster *c, raft_id id)
+{
+	return id < KRG_MAX_NODES && c->nodes[id].state == KRG_NODE_ABSENT && c->nodes[id].epoch;
+}
+
+static void transfer_cb(struct raft_transfer *req)
+{
+	struct krg_cluster *c = req->data;
+	c->transfer_busy = false;
+}
+
 /* One step towards: every member in raft's configuration; voters odd,
  * at most 5, up; the others standbys (they replicate the log, so each
  * node's table stays current and a standby is ready to be promoted).
- * A static cluster (no standbys) is left as its krgd.conf made it. */
+ * A static cluster of up to 5 nodes (no standbys) is left as its
+ * krgd.conf made it; a larger one keeps 5 voters. */
 void cluster_reconcile(struct krg_cluster *c)
 {
 	const struct raft_configuration *conf = &c->raft.configuration;
@@ -252,7 +276,7 @@ void cluster_reconcile(struct krg_cluster *c)
 		}
 	}
 	unsigned voters = 0, up_voters = 0;
-	raft_id spare_up = 0, standby_up = 0, voter_down = 0;
+	raft_id spare_up = 0, standby_up = 0, voter_down = 0, voter_gone = 0, other_gone = 0, heir = 0, surplus = 0;
 	for (unsigned k = 0; k < conf->n && !what; k++) {
 		const struct raft_server *s = &conf->servers[k];
 		bool up = node_up(c, s->id);
@@ -261,13 +285,58 @@ void cluster_reconcile(struct krg_cluster *c)
 			up_voters += up;
 			if (!up && !voter_down)
 				voter_down = s->id;
+			if (node_gone(c, s->id) && !voter_gone)
+				voter_gone = s->id;
+			if (s->id != c->cfg->node_id && up && !node_gone(c, s->id) && !heir)
+				heir = s->id;
+			/* Beyond 5: a silent one first, else the highest id. */
+			if (s->id != c->cfg->node_id && (!surplus || (!up && node_up(c, surplus)) ||
+							 (up == node_up(c, surplus) && s->id > surplus)))
+				surplus = s->id;
+		} else if (node_gone(c, s->id)) {
+			if (!other_gone)
+				other_gone = s->id;
 		} else if (s->role == RAFT_SPARE && up && !spare_up) {
 			spare_up = s->id;
 		} else if (s->role == RAFT_STANDBY && up && !standby_up) {
 			standby_up = s->id;
 		}
 	}
-	if (!what && spare_up) {
+	if (!what && voter_gone == c->cfg->node_id) {
+		/* This leader left the table: another voter leads, and removes
+		 * this node from the configuration. */
+		if (heir && !c->transfer_busy) {
+			c->transfer_req.data = c;
+			if (raft_transfer(&c->raft, &c->transfer_req, heir, transfer_cb) == 0) {
+				c->transfer_busy = true;
+				log_info("membership: raft leadership handed to node %llu (this node left)",
+					 (unsigned long long)heir);
+			}
+		}
+		return;
+	}
+	if (!what && voter_gone) {
+		/* A voter left: first a standby (so it learns it no longer
+		 * votes, and never campaigns), then out; the rules below
+		 * promote a standby that is up to keep voters odd. */
+		c->change_req.data = c;
+		r = raft_assign(&c->raft, &c->change_req, voter_gone, RAFT_STANDBY, change_cb);
+		what = "demote (left)";
+		target = voter_gone;
+	} else if (!what && other_gone) {
+		c->change_req.data = c;
+		r = raft_remove(&c->raft, &c->change_req, other_gone, change_cb);
+		what = "remove (left)";
+		target = other_gone;
+	} else if (!what && voters > MAX_VOTERS && surplus) {
+		/* A krgd.conf listing more than 5 nodes made them all voters:
+		 * every commit would wait for a majority of them, and each
+		 * would ping every node every heartbeat. */
+		c->change_req.data = c;
+		r = raft_assign(&c->raft, &c->change_req, surplus, RAFT_STANDBY, change_cb);
+		what = "demote (more than 5 voters)";
+		target = surplus;
+	} else if (!what && spare_up) {
 		c->change_req.data = c;
 		r = raft_assign(&c->raft, &c->change_req, spare_up, RAFT_STANDBY, change_cb);
 		what = "standby";
@@ -298,6 +367,27 @@ void cluster_reconcile(struct krg_cluster *c)
 	} else if (r != RAFT_CANTCHANGE && r != RAFT_NOTLEADER) {
 		log_warn("membership: raft configuration %s node %llu: %s", what, (unsigned long long)target,
 			 raft_errmsg(&c->raft));
+	}
+}
+
+/* Every node, every tick: links where neither end votes are relaxed (the
+ * leader, a voter, hears every node at heartbeat_ms and decides who is
+ * down; standbys only need their links to stay open). Until raft's
+ * configuration is known, every link stays close. */
+void cluster_relax_links(struct krg_cluster *c)
+{
+	const struct raft_configuration *conf = &c->raft.configuration;
+	bool voter[KRG_MAX_NODES] = { false };
+	if (!c->raft_started || !conf->n)
+		return;
+	for (unsigned k = 0; k < conf->n; k++)
+		if (conf->servers[k].role == RAFT_VOTER && conf->servers[k].id < KRG_MAX_NODES)
+			voter[conf->servers[k].id] = true;
+	bool self_votes = voter[c->cfg->node_id];
+	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
+		uint32_t id = c->cfg->nodes[i].id;
+		if (id != c->cfg->node_id)
+			krg_net_set_relaxed(c->net, id, !self_votes && !voter[id]);
 	}
 }
 

@@ -337,6 +337,19 @@ int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved)
 	return propose_state(c, node, KRG_NODE_ABSENT, &f, 1, why, NULL, NULL, true);
 }
 
+const char *krg_cluster_node_reason(struct krg_cluster *c, uint32_t node)
+{
+	return node < KRG_MAX_NODES ? c->nodes[node].reason : "";
+}
+
+int krg_cluster_node_refuse_leave(struct krg_cluster *c, uint32_t node, const char *why)
+{
+	if (node >= KRG_MAX_NODES || c->nodes[node].state != KRG_NODE_LEAVING || c->nodes[node].proposing)
+		return node < KRG_MAX_NODES && c->nodes[node].proposing ? -EINPROGRESS : -EINVAL;
+	Krg__Cluster__NodeState f = KRG__CLUSTER__NODE_STATE__NODE_LEAVING;
+	return propose_state(c, node, KRG_NODE_UP, &f, 1, why, NULL, NULL, true);
+}
+
 int krg_cluster_registry_set(struct krg_cluster *c, const char *registry, const char *key, const void *value,
 			     size_t len, krg_cluster_done_cb cb, void *data)
 {
@@ -374,6 +387,8 @@ static void tick_cb(uv_timer_t *t)
 	raft_id leader;
 	char why[96];
 
+	if (!c->closing)
+		cluster_relax_links(c);
 	if (c->closing || !has_leader(c, &leader) || leader != c->cfg->node_id ||
 	    raft_state(&c->raft) != RAFT_LEADER)
 		return;
@@ -419,6 +434,12 @@ static void tick_cb(uv_timer_t *t)
 			break;
 		}
 	}
+}
+
+void cluster_kick(struct krg_cluster *c)
+{
+	if (!c->closing)
+		uv_timer_start(&c->tick, tick_cb, 0, c->cfg->heartbeat_ms);
 }
 
 static void peer_cb(struct krg_net *net, uint32_t peer, bool up, void *data)
@@ -480,7 +501,7 @@ static void change_one_done(int status, const char *msg, void *data)
 	}
 }
 
-int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add,
+int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *nodes, bool add, bool force,
 			     krg_cluster_done_cb cb, void *data)
 {
 	/* add: from absent, or leaving (the user changed their mind); del:
@@ -505,7 +526,8 @@ int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *no
 		ch->pending++;
 		int r = add ? propose_state(c, id, KRG_NODE_JOINING, from_add, ARRAY_SIZE(from_add), "nodes add",
 					    change_one_done, ch, false)
-			    : propose_state(c, id, KRG_NODE_LEAVING, from_del, ARRAY_SIZE(from_del), "nodes del",
+			    : propose_state(c, id, KRG_NODE_LEAVING, from_del, ARRAY_SIZE(from_del),
+					    force ? KRG_CLUSTER_DEL_FORCE_REASON : "nodes del",
 					    change_one_done, ch, false);
 		if (r < 0)
 			change_one_done(r, "cannot reach the leader", ch);
@@ -585,10 +607,24 @@ int krg_cluster_start(struct krg_cluster *c, char *err, size_t errlen)
 	/* A node that joined a running cluster starts empty: the leader's
 	 * raft_add sends it the configuration and the log. */
 	raft_configuration_init(&conf);
+	/* The 5 lowest ids vote, the others are standbys: every node derives
+	 * the same configuration from the same node list, and an election or
+	 * a commit never waits for more than 5 nodes. */
+	uint32_t fifth = UINT32_MAX;
+	if (c->cfg->n_nodes > 5) {
+		bool taken[KRG_MAX_NODES] = { false };
+		for (size_t i = 0; i < c->cfg->n_nodes; i++)
+			if (c->cfg->nodes[i].id < KRG_MAX_NODES)
+				taken[c->cfg->nodes[i].id] = true;
+		for (uint32_t id = 0, k = 0; id < KRG_MAX_NODES && k < 5; id++)
+			if (taken[id] && ++k == 5)
+				fifth = id;
+	}
 	for (size_t i = 0; i < c->cfg->n_nodes && !c->joined; i++) {
 		char addr[96];
 		snprintf(addr, sizeof(addr), "%s:%u", c->cfg->nodes[i].host, c->cfg->nodes[i].port);
-		raft_configuration_add(&conf, c->cfg->nodes[i].id, addr, RAFT_VOTER);
+		raft_configuration_add(&conf, c->cfg->nodes[i].id, addr,
+				       c->cfg->nodes[i].id <= fifth ? RAFT_VOTER : RAFT_STANDBY);
 	}
 	r = c->joined ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&c->raft, &conf);
 	raft_configuration_close(&conf);

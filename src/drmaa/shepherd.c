@@ -293,26 +293,32 @@ static void shep_ended(void *data, const Krg__Proc__Io *io)
 	_exit(0);
 }
 
-static _Noreturn void run(struct shep *s, const char *socket)
+/* The job's stdin, stdout and stderr files (-1: none); a failure ends
+ * the shepherd. */
+static void open_stdio(struct shep *s, int *in, int *out, int *err)
 {
 	const struct drmaa_jobspec *js = s->js;
 	char why[600];
-	int in = -1, out = -1, err = -1;
-	if (js->in && (in = open(js->in, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+	if (js->in && (*in = open(js->in, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
 		snprintf(why, sizeof(why), "cannot open input path %s: %s", js->in, strerror(errno));
 		finish_failed(s, true, 0, why);
 	}
-	if (js->out && (out = open_out(js->out)) < 0) {
+	if (js->out && (*out = open_out(js->out)) < 0) {
 		snprintf(why, sizeof(why), "cannot open output path %s: %s", js->out, strerror(errno));
 		finish_failed(s, true, 0, why);
 	}
 	if (js->join)
-		err = out;
-	else if (js->err && (err = open_out(js->err)) < 0) {
+		*err = *out;
+	else if (js->err && (*err = open_out(js->err)) < 0) {
 		snprintf(why, sizeof(why), "cannot open error path %s: %s", js->err, strerror(errno));
 		finish_failed(s, true, 0, why);
 	}
+}
 
+/* proc.run's request for the job, packed (malloc'd, *len bytes). */
+static uint8_t *run_request(struct shep *s, size_t *len)
+{
+	const struct drmaa_jobspec *js = s->js;
 	Krg__Proc__RunRequest req = KRG__PROC__RUN_REQUEST__INIT;
 	size_t na = 0, ne = 0;
 	while (js->argv[na])
@@ -352,20 +358,27 @@ static _Noreturn void run(struct shep *s, const char *socket)
 		req.n_rlimits++;
 	}
 	req.rlimits = rlp;
-	size_t blen = krg__proc__run_request__get_packed_size(&req);
-	uint8_t *body = malloc(blen ? blen : 1);
+	*len = krg__proc__run_request__get_packed_size(&req);
+	uint8_t *body = malloc(*len ? *len : 1);
 	if (!body)
 		finish_failed(s, true, 0, "out of memory");
 	krg__proc__run_request__pack(&req, body);
-	char e[512];
+	return body;
+}
+
+/* The job started through krgd: its stream in *sock, its window. */
+static void start_job(struct shep *s, const char *socket, int *sock, size_t *window)
+{
+	size_t blen;
+	uint8_t *body = run_request(s, &blen);
+	char e[512], why[600];
 	uint8_t *resp = NULL;
 	size_t rlen = 0;
-	int sock = -1;
 	/* krgd's listen queue may be full when many jobs start at once
 	 * (bulk submission): that is "try later", not a failure. */
 	int r, delay_ms = 5;
 	int64_t give_up = wall_ms() + 120000;
-	while ((r = krg_api_call_stream(socket, "proc.run", body, blen, 40000, &resp, &rlen, &sock, e, sizeof(e))) ==
+	while ((r = krg_api_call_stream(socket, "proc.run", body, blen, 40000, &resp, &rlen, sock, e, sizeof(e))) ==
 		       -EAGAIN &&
 	       wall_ms() < give_up) {
 		if (take_signals(s))
@@ -387,62 +400,94 @@ static _Noreturn void run(struct shep *s, const char *socket)
 	if (s->slot >= 0)
 		close(s->slot); /* started: the next one may start */
 	s->slot = -1;
-	size_t window = rs->has_window ? rs->window : 0;
+	*window = rs->has_window ? rs->window : 0;
 	s->krg_id = rs->id;
 	s->node = rs->node;
 	s->start_ms = wall_ms();
 	krg__proc__run_started__free_unpacked(rs, NULL);
 	write_state(s, "running", NULL);
+}
+
+/* The job's time limits while it runs. */
+struct limits {
+	bool soft_sent, hard_sent, dead_sent;
+};
+
+/* Soft wall clock: SIGTERM, hard: SIGKILL, deadline: SIGKILL, each once
+ * when due. Returns next, or sooner if a limit falls due before. */
+static int64_t apply_limits(struct shep *s, struct krg_run_client *c, struct limits *l, int64_t now, int64_t next)
+{
+	const struct drmaa_jobspec *js = s->js;
+	int64_t t0 = s->start_ms;
+	if (js->wct_soft && !l->soft_sent) {
+		if (now - t0 >= js->wct_soft * 1000) {
+			krg_run_client_signal(c, SIGTERM);
+			l->soft_sent = true;
+		} else if (t0 + js->wct_soft * 1000 < next)
+			next = t0 + js->wct_soft * 1000;
+	}
+	if (js->wct_hard && !l->hard_sent) {
+		if (now - t0 >= js->wct_hard * 1000) {
+			krg_run_client_signal(c, SIGCONT);
+			krg_run_client_signal(c, SIGKILL);
+			l->hard_sent = true;
+		} else if (t0 + js->wct_hard * 1000 < next)
+			next = t0 + js->wct_hard * 1000;
+	}
+	if (js->deadline && !l->dead_sent) {
+		if (now >= js->deadline * 1000) {
+			krg_run_client_signal(c, SIGCONT);
+			krg_run_client_signal(c, SIGKILL);
+			l->dead_sent = true;
+		} else if (js->deadline * 1000 < next)
+			next = js->deadline * 1000;
+	}
+	return next;
+}
+
+/* Silence from krgd: is the job still there? */
+struct silence {
+	int64_t heard, gone_at, every;
+};
+
+/* Asked every so often (less and less for a quiet long job); gone for
+ * SILENCE_MS: the exit report was lost. Returns when to ask next. */
+static int64_t probe_silence(struct shep *s, const char *socket, struct silence *q, int64_t now)
+{
+	if (now - q->heard >= q->every) {
+		if (!job_gone(s->krg_id, socket)) {
+			q->gone_at = 0;
+			if (q->every < 64 * SILENCE_MS)
+				q->every *= 2; /* a quiet long job: probe less and less */
+		} else if (!q->gone_at) {
+			q->gone_at = now;
+			q->every = SILENCE_MS;
+		} else if (now - q->gone_at >= SILENCE_MS)
+			finish_failed(s, false, 255, "krg lost the job's exit report (its process is gone; a krgd link failed)");
+		q->heard = now;
+	}
+	return q->heard + q->every;
+}
+
+static _Noreturn void run(struct shep *s, const char *socket)
+{
+	int in = -1, out = -1, err = -1, sock = -1;
+	size_t window;
+	open_stdio(s, &in, &out, &err);
+	start_job(s, socket, &sock, &window);
 
 	struct shep_stream st = { .s = s, .out = out, .err = err, .t0 = s->start_ms };
 	struct krg_run_client *c = &st.c;
 	static const struct krg_run_client_cbs cbs = { shep_output, shep_ended };
-	bool soft_sent = false, hard_sent = false, dead_sent = false;
+	struct limits lim = { 0 };
 	if (krg_run_client_init(c, sock, window) < 0)
 		finish_failed(s, false, 255, "out of memory");
 	if (in < 0)
 		krg_run_client_stdin_eof(c);
-	int64_t t0 = s->start_ms, heard = t0, gone_at = 0, every = SILENCE_MS;
+	struct silence q = { .heard = s->start_ms, .every = SILENCE_MS };
 	for (;;) {
-		int64_t now = wall_ms(), next = -1;
-		if (now - heard >= every) {
-			if (!job_gone(s->krg_id, socket)) {
-				gone_at = 0;
-				if (every < 64 * SILENCE_MS)
-					every *= 2; /* a quiet long job: probe less and less */
-			} else if (!gone_at) {
-				gone_at = now;
-				every = SILENCE_MS;
-			} else if (now - gone_at >= SILENCE_MS)
-				finish_failed(s, false, 255,
-					      "krg lost the job's exit report (its process is gone; a krgd link failed)");
-			heard = now;
-		}
-		next = heard + every;
-		/* Limits: soft wall clock → SIGTERM, hard → SIGKILL, deadline → SIGKILL. */
-		if (js->wct_soft && !soft_sent) {
-			if (now - t0 >= js->wct_soft * 1000) {
-				krg_run_client_signal(c, SIGTERM);
-				soft_sent = true;
-			} else if (t0 + js->wct_soft * 1000 < next)
-				next = t0 + js->wct_soft * 1000;
-		}
-		if (js->wct_hard && !hard_sent) {
-			if (now - t0 >= js->wct_hard * 1000) {
-				krg_run_client_signal(c, SIGCONT);
-				krg_run_client_signal(c, SIGKILL);
-				hard_sent = true;
-			} else if (t0 + js->wct_hard * 1000 < next)
-				next = t0 + js->wct_hard * 1000;
-		}
-		if (js->deadline && !dead_sent) {
-			if (now >= js->deadline * 1000) {
-				krg_run_client_signal(c, SIGCONT);
-				krg_run_client_signal(c, SIGKILL);
-				dead_sent = true;
-			} else if (js->deadline * 1000 < next)
-				next = js->deadline * 1000;
-		}
+		int64_t now = wall_ms();
+		int64_t next = apply_limits(s, c, &lim, now, probe_silence(s, socket, &q, now));
 		/* stdin is a file: read whenever the window allows. */
 		bool want_in = krg_run_client_wants_stdin(c, KRG_RUN_CHUNK);
 		struct pollfd pf[2] = {
@@ -471,8 +516,8 @@ static _Noreturn void run(struct shep *s, const char *socket)
 			finish_failed(s, false, 255, "krgd sent a bad frame");
 		if (r < 0)
 			finish_failed(s, false, 255, "out of memory");
-		heard = wall_ms();
-		gone_at = 0;
+		q.heard = wall_ms();
+		q.gone_at = 0;
 	}
 }
 

@@ -44,6 +44,8 @@ static struct {
 	struct call *calls;
 	uint64_t next_id;
 	bool dead;
+	uid_t uid;                 /* the view's user */
+	gid_t gid;
 } C = { .lock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1 };
 
 struct mnt {
@@ -55,20 +57,30 @@ struct mnt {
 
 static int send_req(Krg__Fsview__Request *q)
 {
+	/* A write's data is not copied into the packed request: the rest is
+	 * packed, the data field written after it as it is (wire.h). */
+	ProtobufCBinaryData data = q->data;
+	bool bulk = q->has_data && data.len > 4096;
+	if (bulk)
+		q->has_data = false;
 	size_t n = krg__fsview__request__get_packed_size(q);
-	uint8_t *b = malloc(n ? n : 1);
+	uint8_t *b = malloc(n + 16);
 	if (!b)
 		return -ENOMEM;
 	krg__fsview__request__pack(q, b);
+	if (bulk) {
+		n += fsv_bytes_field(b + n, 8 /* Request.data */, data.len);
+		q->has_data = true;
+	}
 	pthread_mutex_lock(&C.wlock);
-	int r = fsv_write_frame(C.fd, b, n);
+	int r = fsv_write_frame2(C.fd, b, n, bulk ? data.data : NULL, bulk ? data.len : 0);
 	pthread_mutex_unlock(&C.wlock);
 	free(b);
 	return r < 0 ? -EIO : 0;
 }
 
-/* One request, its reply (caller frees), or -EIO. */
-static int call(Krg__Fsview__Request *q, Krg__Fsview__Reply **out)
+/* One request, its reply (caller frees), or -errno (-EIO: no answer). */
+int fsv_call(Krg__Fsview__Request *q, Krg__Fsview__Reply **out)
 {
 	struct call c = { .done = false };
 	pthread_cond_init(&c.cond, NULL);
@@ -175,7 +187,7 @@ static int rq_path2(struct rq *r, const char *p2)
 static int simple(struct rq *r)
 {
 	Krg__Fsview__Reply *rep;
-	int e = call(&r->q, &rep);
+	int e = fsv_call(&r->q, &rep);
 	if (e == 0)
 		krg__fsview__reply__free_unpacked(rep, NULL);
 	return e;
@@ -212,12 +224,18 @@ static int v_getattr(const char *path, struct stat *st, struct fuse_file_info *f
 		r.q.fh = fi->fh;
 	}
 	Krg__Fsview__Reply *rep;
-	if ((e = call(&r.q, &rep)) < 0)
+	if ((e = fsv_call(&r.q, &rep)) < 0)
 		return e;
 	if (rep->st)
 		to_stat(rep->st, st);
 	else
 		e = -EIO;
+	if (e == 0 && rep->st->has_sock_type) {
+		/* Bound at home: a symlink to its relay here (relay.c). */
+		char rp[108];
+		st->st_mode = S_IFLNK | 0777;
+		st->st_size = (off_t)fsv_relay_name(rep->st->ino, rep->st->sock_type, rp, sizeof(rp));
+	}
 	krg__fsview__reply__free_unpacked(rep, NULL);
 	return e;
 }
@@ -227,10 +245,23 @@ static int v_readlink(const char *path, char *buf, size_t size)
 	struct rq r;
 	int e = rq_init(&r, KRG__FSVIEW__OP__OP_READLINK, path);
 	Krg__Fsview__Reply *rep;
-	if (e < 0 || (e = call(&r.q, &rep)) < 0)
+	if (e < 0 || (e = fsv_call(&r.q, &rep)) < 0)
 		return e;
-	size_t n = rep->data.len < size - 1 ? rep->data.len : size - 1;
-	memcpy(buf, rep->data.data, n);
+	char rp[108];
+	const uint8_t *d = rep->data.data;
+	size_t len = rep->data.len;
+	if (rep->st && rep->st->has_sock_type) {
+		/* A socket bound at home: the path of its relay here. */
+		e = fsv_relay_get(r.path, rep->st->ino, rep->st->sock_type, C.uid, C.gid);
+		if (e < 0) {
+			krg__fsview__reply__free_unpacked(rep, NULL);
+			return -EINVAL; /* shown as a socket then, which is no link */
+		}
+		len = fsv_relay_name(rep->st->ino, rep->st->sock_type, rp, sizeof(rp));
+		d = (const uint8_t *)rp;
+	}
+	size_t n = len < size - 1 ? len : size - 1;
+	memcpy(buf, d, n);
 	buf[n] = 0;
 	krg__fsview__reply__free_unpacked(rep, NULL);
 	return 0;
@@ -342,7 +373,7 @@ static int v_open_common(Krg__Fsview__Op op, const char *path, mode_t mode, stru
 	r.q.flags = (uint32_t)fi->flags;
 	r.q.mode = mode;
 	Krg__Fsview__Reply *rep;
-	if ((e = call(&r.q, &rep)) < 0)
+	if ((e = fsv_call(&r.q, &rep)) < 0)
 		return e;
 	if (!rep->has_fh) {
 		krg__fsview__reply__free_unpacked(rep, NULL);
@@ -374,7 +405,7 @@ static int v_read(const char *path, char *buf, size_t size, off_t off, struct fu
 	r.q.offset = off;
 	r.q.size = size;
 	Krg__Fsview__Reply *rep;
-	int e = call(&r.q, &rep);
+	int e = fsv_call(&r.q, &rep);
 	if (e < 0)
 		return e;
 	size_t n = rep->data.len < size ? rep->data.len : size;
@@ -393,7 +424,7 @@ static int v_write(const char *path, const char *buf, size_t size, off_t off, st
 	r.q.data.data = (uint8_t *)buf;
 	r.q.data.len = size;
 	Krg__Fsview__Reply *rep;
-	int e = call(&r.q, &rep);
+	int e = fsv_call(&r.q, &rep);
 	if (e < 0)
 		return e;
 	e = rep->has_size && rep->size <= size ? (int)rep->size : -EIO;
@@ -449,7 +480,7 @@ static int v_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t of
 	rq_init(&r, KRG__FSVIEW__OP__OP_READDIR, NULL);
 	r.q.path = (char *)(uintptr_t)fi->fh;
 	Krg__Fsview__Reply *rep;
-	int e = call(&r.q, &rep);
+	int e = fsv_call(&r.q, &rep);
 	if (e < 0)
 		return e;
 	for (size_t i = 0; i < rep->n_entries; i++) {
@@ -466,7 +497,7 @@ static int v_statfs(const char *path, struct statvfs *sv)
 	struct rq r;
 	int e = rq_init(&r, KRG__FSVIEW__OP__OP_STATFS, path);
 	Krg__Fsview__Reply *rep;
-	if (e < 0 || (e = call(&r.q, &rep)) < 0)
+	if (e < 0 || (e = fsv_call(&r.q, &rep)) < 0)
 		return e;
 	memset(sv, 0, sizeof(*sv));
 	sv->f_bsize = sv->f_frsize = rep->bsize;
@@ -512,7 +543,7 @@ static void *v_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->hard_remove = 0;
 	cfg->nullpath_ok = 1;
 	conn->max_write = FSV_MAX_IO;
-	conn->max_readahead = FSV_MAX_IO;
+	conn->max_readahead = FSV_READAHEAD;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	return fuse_get_context()->private_data;
 }
@@ -537,9 +568,11 @@ static void *loop_thread(void *arg)
 }
 
 /* The kernel caps a FUSE mount's readahead at the default 128 KiB
- * (max_readahead only lowers it): raise it to what one request carries,
- * so a sequential read is 1 MiB per round trip home, not 128 KiB. Best
- * effort: only speed depends on it. */
+ * (max_readahead only lowers it): raise it to a few requests' worth
+ * (FSV_READAHEAD), so a sequential read has several 1 MiB reads on their
+ * way home at once (each request carries at most FSV_MAX_IO) instead of
+ * one 128 KiB round trip after the other. Best effort: only speed
+ * depends on it. */
 static void raise_readahead(const char *path)
 {
 	/* Its device from mountinfo: a stat() of our own mount before it is
@@ -559,21 +592,26 @@ static void raise_readahead(const char *path)
 	int fd = open(p, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	int l = snprintf(v, sizeof(v), "%u", FSV_MAX_IO >> 10);
+	int l = snprintf(v, sizeof(v), "%u", FSV_READAHEAD >> 10);
 	if (write(fd, v, (size_t)l) != l)
 		fprintf(stderr, "krg-fsview: %s: %s\n", p, strerror(errno));
 	close(fd);
 }
 
-int fsv_client_main(int fd, char **paths, int n)
+int fsv_client_main(int fd, char **paths, int n, uid_t uid, gid_t gid)
 {
 	C.fd = fd;
+	C.uid = uid;
+	C.gid = gid;
 	/* Our own mount namespace, a slave of the node's: the views are
 	 * mounted only here; mounts made on the node later still show. */
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
 		fprintf(stderr, "krg-fsview: a mount namespace: %s\n", strerror(errno));
 		return 1;
 	}
+	int re = fsv_relay_setup(uid, gid);
+	if (re < 0) /* sockets bound at home are then plain socket files here */
+		fprintf(stderr, "krg-fsview: no relay for home's unix sockets (%s): %s\n", FSV_RELAY_DIR, strerror(-re));
 	struct mnt *m = calloc((size_t)n, sizeof(*m));
 	if (!m)
 		return 1;

@@ -1,5 +1,7 @@
 /* main.c — krg-fsview, started by krgd only (docs/fsview.md):
- *   krg-fsview --fd N --mount PATH...   FUSE views of home's PATHs, here
+ *   krg-fsview --fd N [--owner UID:GID] --mount PATH...
+ *                                       FUSE views of home's PATHs, here
+ *                                       (UID:GID: the view's user)
  *   krg-fsview --fd N --serve           home's side, as the user */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,9 +14,17 @@ int main(int argc, char **argv)
 		int fd = atoi(argv[2]);
 		if (fd > 2 && !strcmp(argv[3], "--serve") && argc == 4)
 			return fsv_serve_main(fd);
-		if (fd > 2 && !strcmp(argv[3], "--mount") && argc > 4)
-			return fsv_client_main(fd, argv + 4, argc - 4);
+		unsigned uid = 0, gid = 0;
+		int at = 3;
+		if (argc > 5 && !strcmp(argv[3], "--owner")) {
+			if (sscanf(argv[4], "%u:%u", &uid, &gid) != 2)
+				goto usage;
+			at = 5;
+		}
+		if (fd > 2 && !strcmp(argv[at], "--mount") && argc > at + 1)
+			return fsv_client_main(fd, argv + at + 1, argc - at - 1, (uid_t)uid, (gid_t)gid);
 	}
-	fprintf(stderr, "krg-fsview: started by krgd only (usage: --fd N --serve | --fd N --mount PATH...)\n");
+usage:
+	fprintf(stderr, "krg-fsview: started by krgd only (usage: --fd N --serve | --fd N [--owner UID:GID] --mount PATH...)\n");
 	return 2;
 }

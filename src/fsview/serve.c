@@ -16,8 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/un.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,11 +30,18 @@
 #include "proto/fsview.pb-c.h"
 
 #define SERVE_THREADS 4
+/* A socket's OP_SOCK_RECV waits at home up to this long, then answers
+ * -EAGAIN (the node asks again), so a quiet connection never reaches the
+ * transport's timeout. Each waiting call holds a thread: more are started
+ * when none is idle, up to MAX_THREADS. */
+#define SOCK_WAIT_MS 5000
+#define MAX_THREADS 64
 
 static struct {
 	int fd;
 	uint32_t gen;              /* random per server: in every fh it hands out */
 	pthread_mutex_t rlock, wlock;
+	atomic_int idle, threads;
 } S = { .rlock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER };
 
 static int64_t ts_ns(struct timespec t)
@@ -67,6 +78,79 @@ static int fh_ok(const Krg__Fsview__Request *q)
 	return fd > 2 && fd != S.fd && (uint64_t)fd == (q->fh & 0xffffffffu) ? fd : -1;
 }
 
+/* The type of the socket bound at home to the socket file p (a listening
+ * stream or seqpacket socket, or a datagram socket), 0 if none: from
+ * /proc/net/unix, which names every bound socket of home's network
+ * namespace by the path it was bound to. Only for socket files (rare). */
+static uint32_t bound_type(const char *p)
+{
+	FILE *f = fopen("/proc/net/unix", "re");
+	char line[PATH_MAX + 128];
+	uint32_t type = 0;
+	while (f && !type && fgets(line, sizeof(line), f)) {
+		unsigned flags, t, st;
+		int at = 0;
+		if (sscanf(line, "%*x: %*x %*x %x %x %x %*u %n", &flags, &t, &st, &at) != 3 || !at)
+			continue;
+		char *path = line + at;
+		path[strcspn(path, "\n")] = 0;
+		if (strcmp(path, p))
+			continue;
+		if (t == SOCK_DGRAM || ((t == SOCK_STREAM || t == SOCK_SEQPACKET) && (flags & 0x10000 /* __SO_ACCEPTCON */)))
+			type = t;
+	}
+	if (f)
+		fclose(f);
+	return type;
+}
+
+static int sock_connect(const char *p, uint32_t type, Krg__Fsview__Reply *r)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
+		return -EINVAL;
+	if (strlen(p) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, p);
+	int fd = socket(AF_UNIX, (int)type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	r->has_fh = true;
+	r->fh = (uint64_t)S.gen << 32 | (uint64_t)fd;
+	return 0;
+}
+
+/* One message or a stream's bytes, waiting up to SOCK_WAIT_MS. */
+static int sock_recv(int fd, uint64_t size, Krg__Fsview__Reply *r, char **data_out)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n = poll(&p, 1, SOCK_WAIT_MS);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -EAGAIN;
+	size_t cap = size > FSV_MAX_IO ? FSV_MAX_IO : size ? size : 1;
+	char *b = malloc(cap);
+	if (!b)
+		return -ENOMEM;
+	ssize_t got = recv(fd, b, cap, MSG_DONTWAIT);
+	if (got < 0) {
+		int e = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		free(b);
+		return e;
+	}
+	*data_out = b;
+	r->has_data = true;
+	r->data.data = (uint8_t *)b;
+	r->data.len = (size_t)got;
+	return 0;
+}
+
 static struct timespec to_ts(int64_t ns)
 {
 	if (ns == UTIME_NOW || ns == UTIME_OMIT)
@@ -82,7 +166,8 @@ static int do_op(const Krg__Fsview__Request *q, Krg__Fsview__Reply *r, Krg__Fsvi
 	struct stat st;
 	int fd = fh_ok(q);
 	if (q->op != KRG__FSVIEW__OP__OP_READ && q->op != KRG__FSVIEW__OP__OP_WRITE && q->op != KRG__FSVIEW__OP__OP_RELEASE &&
-	    q->op != KRG__FSVIEW__OP__OP_FSYNC && !(q->has_fh && (q->op == KRG__FSVIEW__OP__OP_GETATTR ||
+	    q->op != KRG__FSVIEW__OP__OP_FSYNC && q->op != KRG__FSVIEW__OP__OP_SOCK_SEND &&
+	    q->op != KRG__FSVIEW__OP__OP_SOCK_RECV && !(q->has_fh && (q->op == KRG__FSVIEW__OP__OP_GETATTR ||
 								 q->op == KRG__FSVIEW__OP__OP_TRUNCATE)) &&
 	    (!p || p[0] != '/'))
 		return -EINVAL;
@@ -91,14 +176,27 @@ static int do_op(const Krg__Fsview__Request *q, Krg__Fsview__Reply *r, Krg__Fsvi
 		if ((q->has_fh ? (fd < 0 ? (errno = EBADF, -1) : fstat(fd, &st)) : lstat(p, &st)) < 0)
 			return -errno;
 		fill_stat(st_out, &st);
+		if (!q->has_fh && S_ISSOCK(st.st_mode) && (st_out->sock_type = bound_type(p)))
+			st_out->has_sock_type = true;
 		r->st = st_out;
 		return 0;
 	case KRG__FSVIEW__OP__OP_READLINK: {
 		char *b = malloc(PATH_MAX);
 		ssize_t n = b ? readlink(p, b, PATH_MAX) : (errno = ENOMEM, -1);
 		if (n < 0) {
+			int e = errno;
 			free(b);
-			return -errno;
+			/* A socket bound at home is a symlink on the node (to its
+			 * relay): say so, with its type, instead of EINVAL. */
+			uint32_t t = e == EINVAL && lstat(p, &st) == 0 && S_ISSOCK(st.st_mode) ? bound_type(p) : 0;
+			if (t) {
+				fill_stat(st_out, &st);
+				st_out->sock_type = t;
+				st_out->has_sock_type = true;
+				r->st = st_out;
+				return 0;
+			}
+			return -e;
 		}
 		*data_out = b;
 		r->has_data = true;
@@ -165,6 +263,22 @@ static int do_op(const Krg__Fsview__Request *q, Krg__Fsview__Reply *r, Krg__Fsvi
 		r->size = (uint64_t)w;
 		return 0;
 	}
+	case KRG__FSVIEW__OP__OP_SOCK_CONNECT:
+		return sock_connect(p, q->flags, r);
+	case KRG__FSVIEW__OP__OP_SOCK_SEND: {
+		if (fd < 0)
+			return -EBADF;
+		if (!q->has_data && (q->flags & 1))
+			return shutdown(fd, SHUT_WR) < 0 ? -errno : 0;
+		ssize_t w = send(fd, q->data.data, q->data.len, MSG_NOSIGNAL);
+		if (w < 0)
+			return -errno;
+		r->has_size = true;
+		r->size = (uint64_t)w;
+		return 0;
+	}
+	case KRG__FSVIEW__OP__OP_SOCK_RECV:
+		return fd < 0 ? -EBADF : sock_recv(fd, q->size, r, data_out);
 	case KRG__FSVIEW__OP__OP_RELEASE:
 		return fd < 0 ? -EBADF : close(fd) < 0 ? -errno : 0;
 	case KRG__FSVIEW__OP__OP_FSYNC:
@@ -234,12 +348,19 @@ static void serve_one(const uint8_t *buf, size_t len)
 	char *data = NULL;
 	r.id = q->id;
 	r.err = q->op == KRG__FSVIEW__OP__OP_READDIR ? do_readdir(q->path, &r) : do_op(q, &r, &st, &sv, &data);
+	/* A read's data goes after the packed rest as it is (wire.h). */
+	ProtobufCBinaryData bulk = r.data;
+	bool big = r.has_data && bulk.len > 4096;
+	if (big)
+		r.has_data = false;
 	size_t n = krg__fsview__reply__get_packed_size(&r);
-	uint8_t *out = malloc(n ? n : 1);
+	uint8_t *out = malloc(n + 16);
 	if (out) {
 		krg__fsview__reply__pack(&r, out);
+		if (big)
+			n += fsv_bytes_field(out + n, 4 /* Reply.data */, bulk.len);
 		pthread_mutex_lock(&S.wlock);
-		int w = fsv_write_frame(S.fd, out, n);
+		int w = fsv_write_frame2(S.fd, out, n, big ? bulk.data : NULL, big ? bulk.len : 0);
 		pthread_mutex_unlock(&S.wlock);
 		if (w < 0)
 			_exit(0);
@@ -254,6 +375,23 @@ static void serve_one(const uint8_t *buf, size_t len)
 	krg__fsview__request__free_unpacked(q, NULL);
 }
 
+static void *serve_thread(void *arg);
+
+static void spawn_thread(void)
+{
+	pthread_t t;
+	pthread_attr_t a;
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&S.threads, 1);
+	atomic_fetch_add(&S.idle, 1);
+	if (pthread_create(&t, &a, serve_thread, NULL) != 0) {
+		atomic_fetch_sub(&S.threads, 1);
+		atomic_fetch_sub(&S.idle, 1);
+	}
+	pthread_attr_destroy(&a);
+}
+
 static void *serve_thread(void *arg)
 {
 	for (;;) {
@@ -264,8 +402,13 @@ static void *serve_thread(void *arg)
 		pthread_mutex_unlock(&S.rlock);
 		if (r < 0)
 			_exit(0); /* krgd closed the channel: the view is gone */
+		/* The last idle thread took a call that may wait (a socket's
+		 * recv, a FIFO's open): one more reads the next. */
+		if (atomic_fetch_sub(&S.idle, 1) == 1 && atomic_load(&S.threads) < MAX_THREADS)
+			spawn_thread();
 		serve_one(buf, len);
 		free(buf);
+		atomic_fetch_add(&S.idle, 1);
 	}
 	return arg;
 }
@@ -276,10 +419,10 @@ int fsv_serve_main(int fd)
 	if (getrandom(&S.gen, sizeof(S.gen), 0) != sizeof(S.gen))
 		S.gen = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 	umask(0); /* the mode a request carries was already masked by the caller's umask */
-	pthread_t t;
 	for (int i = 1; i < SERVE_THREADS; i++)
-		if (pthread_create(&t, NULL, serve_thread, NULL) != 0)
-			break;
+		spawn_thread();
+	atomic_fetch_add(&S.threads, 1);
+	atomic_fetch_add(&S.idle, 1);
 	serve_thread(NULL);
 	return 0;
 }

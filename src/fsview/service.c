@@ -157,23 +157,54 @@ static int chan_send(struct chan *c, const uint8_t *body, size_t n)
 {
 	if (!c->open)
 		return -EPIPE;
-	uint8_t *b = malloc(4 + n);
+	/* Straight from body when the pipe takes it now (most of the time:
+	 * its buffer is large, chan_bufsize), and only the rest copied to
+	 * wait for a later write. libuv keeps the order: nothing is tried
+	 * while writes are queued. */
+	uint8_t h[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+	uv_buf_t now[2] = { uv_buf_init((char *)h, 4), uv_buf_init((char *)body, (unsigned)n) };
+	int done = uv_try_write((uv_stream_t *)&c->pipe, now, 2);
+	if (done < 0 && done != UV_EAGAIN)
+		return done;
+	size_t at = done > 0 ? (size_t)done : 0;
+	if (at == 4 + n)
+		return 0;
+	size_t rest = 4 + n - at;
+	uint8_t *b = malloc(rest);
 	uv_write_t *w = malloc(sizeof(*w));
 	if (!b || !w) {
 		free(b);
 		free(w);
+		if (at)
+			chan_close(c); /* a frame cut short: the stream is lost */
 		return -ENOMEM;
 	}
-	b[0] = (uint8_t)(n >> 24), b[1] = (uint8_t)(n >> 16), b[2] = (uint8_t)(n >> 8), b[3] = (uint8_t)n;
-	memcpy(b + 4, body, n);
+	if (at < 4) {
+		memcpy(b, h + at, 4 - at);
+		memcpy(b + 4 - at, body, n);
+	} else {
+		memcpy(b, body + (at - 4), rest);
+	}
 	w->data = b;
-	uv_buf_t ub = uv_buf_init((char *)b, (unsigned)(4 + n));
+	uv_buf_t ub = uv_buf_init((char *)b, (unsigned)rest);
 	int r = uv_write(w, (uv_stream_t *)&c->pipe, &ub, 1, chan_written);
 	if (r < 0) {
 		free(b);
 		free(w);
 	}
 	return r;
+}
+
+/* A socketpair's buffers big enough for a few 1 MiB frames: a read's or
+ * write's data crosses in one go, without krgd copying what the pipe
+ * could not take yet. krgd is root: FORCE passes net.core.wmem_max. */
+static void chan_bufsize(int fd)
+{
+	int sz = 4 * (int)FSV_MAX_IO;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 }
 
 static int chan_open(struct krg_fsview *v, struct chan *c, int fd, frame_cb fcb, void (*ccb)(struct chan *))
@@ -316,9 +347,13 @@ static int client_spawn(struct krg_fsview *v, uint32_t home, uid_t uid, gid_t gi
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	char *argv[MAX_PATHS + 6] = { "krg-fsview", "--fd", "3", "--mount" };
+	chan_bufsize(sv[0]);
+	chan_bufsize(sv[1]);
+	char owner[32];
+	snprintf(owner, sizeof(owner), "%u:%u", (unsigned)uid, (unsigned)gid);
+	char *argv[MAX_PATHS + 8] = { "krg-fsview", "--fd", "3", "--owner", owner, "--mount" };
 	for (int i = 0; i < v->n_paths; i++)
-		argv[4 + i] = v->paths[i];
+		argv[6 + i] = v->paths[i];
 	pid_t krgd = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -467,6 +502,8 @@ static int server_spawn(struct krg_fsview *v, uint32_t from, uid_t uid, gid_t gi
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	chan_bufsize(sv[0]);
+	chan_bufsize(sv[1]);
 	pid_t krgd = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {

@@ -1,6 +1,9 @@
 /* cli.h — shared by the krg subcommand files (one file per command, the
  * table in main.c). */
 #pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Exit statuses of krg itself (docs/krg.md). A remote command's own status
  * is passed through unchanged; these are for krg's own failures. */
@@ -23,6 +26,18 @@ int cmd_ipcs(int argc, char **argv);
 int cmd_ipcmk(int argc, char **argv);
 int cmd_ipcrm(int argc, char **argv);
 int cmd_kdfs(int argc, char **argv);
+
+/* Periodic checkpoints (ckpt_every.c): ask krgd to checkpoint app id
+ * every every_ms (0: stop); 0 or -errno with one line in err. And `krg
+ * checkpoint --list`: krg's exit status. */
+int krg_ckpt_every_set(uint32_t id, uint64_t every_ms, char *err, size_t errlen);
+int krg_ckpt_every_list(bool json);
+/* What krgd lists (NULL and one line in err if it cannot), for krg ps;
+ * and the note krg ps gives a process that is such an application. */
+struct Krg__Ckptsvc__PeriodicList;
+struct Krg__Ckptsvc__Periodic;
+struct Krg__Ckptsvc__PeriodicList *krg_ckpt_every_fetch(const char *sock, char *err, size_t errlen);
+void krg_ckpt_every_note(const struct Krg__Ckptsvc__Periodic *e, char *buf, size_t len);
 
 /* Show checkpoint progress on stderr when it is a tty (cmd_checkpoint.c). */
 void krg_ckpt_progress(const char *cmd);

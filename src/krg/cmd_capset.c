@@ -63,11 +63,8 @@ int cmd_capset(int argc, char **argv)
 		case 'S':
 			sock = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_USAGE;
+			return krg_getopt_other(o, usage, KRG_EXIT_USAGE);
 		}
 	}
 	bool dashdash = optind > 1 && !strcmp(argv[optind - 1], "--");

@@ -25,12 +25,15 @@
 #include "proc/procid.h"
 #include "proto/ckptsvc.pb-c.h"
 #include "lib/cmdtable.h"
+#include "lib/duration.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: krg checkpoint [-a] ID [--kill[=SIG] | --stop] [--ignore-unsupported] [-d TEXT] [--local]\n"
 		   "       krg checkpoint [-a] ID --freeze | --unfreeze\n"
 		   "       krg checkpoint PID --dir DIR [--kill[=SIG] | --stop] [--ignore-unsupported] [-d TEXT]\n"
+		   "       krg checkpoint --every DURATION [-a] ID [--ignore-unsupported]\n"
+		   "       krg checkpoint --list [--json]\n"
 		   "\n"
 		   "Freeze the application (the process ID and all its descendants), save it and\n"
 		   "let it run on. Without --dir the image goes to the store, %s/<ID>/v<N>/\n"
@@ -53,6 +56,11 @@ static void usage(FILE *f)
 		   "  --ignore-unsupported   save anyway when an fd cannot be (sockets, terminals,\n"
 		   "                         ...): it is closed after restart\n"
 		   "  -d, --description TEXT stored in the image (and in the store's description file)\n"
+		   "  --every DURATION       no image now: krgd checkpoints the application every\n"
+		   "                         DURATION (30s, 2m, 1h; at least 1s; 0 stops), keeps the\n"
+		   "                         latest image on its node and a copy on another one, and\n"
+		   "                         restarts it from there if its node dies\n"
+		   "  --list                 the applications with periodic checkpoints (--json)\n"
 		   "Exit status 0 on success, 1 on failure (one line says why), 2 on bad usage.\n",
 		KRG_CKPT_STORE_DEFAULT);
 }
@@ -114,6 +122,8 @@ static int to_store(pid_t pid, uint32_t appid, const struct ckpt_dump_opts *o)
 struct ckpt_cmd {
 	int freeze;  /* 1 --freeze, -1 --unfreeze */
 	bool app;    /* -a */
+	bool every;  /* --every */
+	uint64_t every_ms;
 };
 
 static int via_krgd(uint32_t id, const struct ckpt_dump_opts *o, const struct ckpt_cmd *cmd, int *rc)
@@ -130,6 +140,8 @@ static int via_krgd(uint32_t id, const struct ckpt_dump_opts *o, const struct ck
 	d.has_snapshot_files = d.snapshot_files = o->snapshot_files;
 	d.has_ignore_unsupported = d.ignore_unsupported = o->ignore_unsupported;
 	d.description = (char *)o->description;
+	d.has_every_ms = cmd->every;
+	d.every_ms = (uint32_t)cmd->every_ms;
 	size_t len = krg__ckptsvc__dump__get_packed_size(&d);
 	uint8_t *buf = malloc(len ? len : 1), *resp = NULL;
 	size_t rlen = 0;
@@ -205,13 +217,17 @@ int cmd_checkpoint(int argc, char **argv)
 		{ "snapshot-files", no_argument, NULL, 'W' },
 		{ "description", required_argument, NULL, 'd' },
 		{ "local", no_argument, NULL, 'L' },
+		{ "every", required_argument, NULL, 'E' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct ckpt_dump_opts o = { 0 };
 	struct ckpt_cmd cmd = { 0 };
 	const char *dir = NULL;
-	bool local = false;
+	bool local = false, list = false, json = false;
+	char derr[160];
 	int c;
 	while ((c = krg_getopt("krg checkpoint", argc, argv, "D:aid:h", opts)) != -1) {
 		switch (c) {
@@ -231,9 +247,26 @@ int cmd_checkpoint(int argc, char **argv)
 		case 'W': o.snapshot_files = true; break;
 		case 'd': o.description = optarg; break;
 		case 'L': local = true; break;
-		case 'h': usage(stdout); return 0;
-		default: return KRG_EXIT_USAGE;
+		case 'E':
+			if (krg_duration_parse(optarg, &cmd.every_ms, derr, sizeof(derr)) < 0) {
+				fprintf(stderr, "krg checkpoint: --every: %s\n", derr);
+				return KRG_EXIT_USAGE;
+			}
+			cmd.every = true;
+			break;
+		case 'l': list = true; break;
+		case 'j': json = true; break;
+		default:
+			return krg_getopt_other(c, usage, KRG_EXIT_USAGE);
 		}
+	}
+	if (list || json) {
+		if (!list || optind != argc || cmd.every || dir || local || cmd.app || cmd.freeze || o.kill || o.stop ||
+		    o.description || o.ignore_unsupported || o.snapshot_files) {
+			fprintf(stderr, "krg checkpoint: --list takes no id and no other option than --json\n");
+			return KRG_EXIT_USAGE;
+		}
+		return krg_ckpt_every_list(json);
 	}
 	uint32_t id = 0;
 	if (optind + 1 != argc || parse_id(argv[optind], &id) < 0) {
@@ -244,9 +277,17 @@ int cmd_checkpoint(int argc, char **argv)
 		fprintf(stderr, "krg checkpoint: --kill, --stop and --freeze/--unfreeze (which saves nothing) exclude each other\n");
 		return KRG_EXIT_USAGE;
 	}
+	if (cmd.every && (dir || local || cmd.freeze || o.kill || o.stop || o.description || o.snapshot_files)) {
+		fprintf(stderr, "krg checkpoint: --every takes only -a and --ignore-unsupported besides the id\n");
+		return KRG_EXIT_USAGE;
+	}
 	int rc;
 	if (!dir && !local && via_krgd(id, &o, &cmd, &rc) == 0)
 		return rc;
+	if (cmd.every) {
+		fprintf(stderr, "krg checkpoint: --every needs krgd, which is not reachable\n");
+		return 1;
+	}
 	if (cmd.app) {
 		fprintf(stderr, "krg checkpoint: -a finds the krg run tree through krgd, which is not reachable (or --local)\n");
 		return KRG_EXIT_USAGE;

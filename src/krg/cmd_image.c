@@ -36,8 +36,8 @@ int cmd_image(int argc, char **argv)
 	while ((c = krg_getopt("krg image", argc, argv, "jh", opts)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
-		case 'h': usage(stdout); return 0;
-		default: return KRG_EXIT_USAGE;
+		default:
+			return krg_getopt_other(c, usage, KRG_EXIT_USAGE);
 		}
 	}
 	if (optind + 1 != argc) {

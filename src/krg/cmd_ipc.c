@@ -82,8 +82,8 @@ int cmd_ipcs(int argc, char **argv)
 		case 's': sem = true; break;
 		case 'j': json = true; break;
 		case 'S': sock = optarg; break;
-		case 'h': ipcs_usage(stdout); return 0;
-		default: return KRG_EXIT_USAGE;
+		default:
+			return krg_getopt_other(opt, ipcs_usage, KRG_EXIT_USAGE);
 		}
 	}
 	if (optind < argc) {
@@ -204,8 +204,8 @@ int cmd_ipcmk(int argc, char **argv)
 			break;
 		}
 		case 'O': sock = optarg; break;
-		case 'h': ipcmk_usage(stdout); return 0;
-		default: return KRG_EXIT_USAGE;
+		default:
+			return krg_getopt_other(opt, ipcmk_usage, KRG_EXIT_USAGE);
 		}
 	}
 	if (queue == (nsems > 0) || optind < argc) {
@@ -292,8 +292,8 @@ int cmd_ipcrm(int argc, char **argv)
 			todo[n++].arg = optarg;
 			break;
 		case 'O': sock = optarg; break;
-		case 'h': ipcrm_usage(stdout); return 0;
-		default: return KRG_EXIT_USAGE;
+		default:
+			return krg_getopt_other(opt, ipcrm_usage, KRG_EXIT_USAGE);
 		}
 	}
 	if (!n || optind < argc) {

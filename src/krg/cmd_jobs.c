@@ -200,17 +200,12 @@ int cmd_jobs(int argc, char **argv)
 		case 'F':
 			forget = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_USAGE;
+			return krg_getopt_other(o, usage, KRG_EXIT_USAGE);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "krg jobs: unexpected argument '%s' (see krg jobs --help)\n", argv[optind]);
+	if (krg_getopt_done("krg jobs", argc, argv) < 0)
 		return KRG_EXIT_USAGE;
-	}
 	if (json && forget) {
 		fprintf(stderr, "krg jobs: --json and --forget exclude each other\n");
 		return KRG_EXIT_USAGE;

@@ -141,21 +141,16 @@ int cmd_kdfs(int argc, char **argv)
 				return KRG_EXIT_USAGE;
 			}
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_USAGE;
+			return krg_getopt_other(o, usage, KRG_EXIT_USAGE);
 		}
 	}
 	if (optind < argc)
 		op = argv[optind++];
 	if (optind < argc)
 		path = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "krg kdfs: unexpected argument '%s' (see krg kdfs --help)\n", argv[optind]);
+	if (krg_getopt_done("krg kdfs", argc, argv) < 0)
 		return KRG_EXIT_USAGE;
-	}
 	bool show = op && !strcmp(op, "show"), set = op && !strcmp(op, "set");
 	if ((!show && !set) || !path || (set && replicas < 0) || (show && replicas >= 0)) {
 		usage(stderr);

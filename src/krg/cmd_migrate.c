@@ -160,11 +160,8 @@ int cmd_migrate(int argc, char **argv)
 		case 'S':
 			sock = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_USAGE;
+			return krg_getopt_other(o, usage, KRG_EXIT_USAGE);
 		}
 	}
 	if (argc - optind > 2) {

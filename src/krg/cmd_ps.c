@@ -5,6 +5,7 @@
 #include "krg/cli.h"
 #include "krg/proclist.h"
 #include "lib/json.h"
+#include "proto/ckptsvc.pb-c.h"
 #include "lib/cmdtable.h"
 
 static void usage(FILE *f)
@@ -21,7 +22,16 @@ static void usage(FILE *f)
 		   "      --socket   krgd API socket (default $KRG_SOCKET or krgd.conf's)\n");
 }
 
-static void print_json(const Krg__Node__ProcList *l)
+/* The periodic checkpoints entry of process id, if it is such an application's root. */
+static const Krg__Ckptsvc__Periodic *periodic_of(const Krg__Ckptsvc__PeriodicList *pl, uint32_t id)
+{
+	for (size_t i = 0; pl && i < pl->n_apps; i++)
+		if (pl->apps[i]->id == id)
+			return pl->apps[i];
+	return NULL;
+}
+
+static void print_json(const Krg__Node__ProcList *l, const Krg__Ckptsvc__PeriodicList *pl)
 {
 	struct krg_json j;
 	krg_json_init(&j, stdout);
@@ -45,6 +55,19 @@ static void print_json(const Krg__Node__ProcList *l)
 		krg_json_uint(&j, "threads", p->has_threads ? p->threads : 0);
 		krg_json_bool(&j, "args_visible", p->args_visible);
 		krg_json_string(&j, "command", p->command);
+		const Krg__Ckptsvc__Periodic *e = periodic_of(pl, p->id);
+		if (e) {
+			krg_json_begin_object(&j, "checkpoints");
+			krg_json_uint(&j, "appid", e->appid);
+			krg_json_uint(&j, "every_ms", e->every_ms);
+			krg_json_uint(&j, "version", e->version);
+			krg_json_uint(&j, "recoveries", e->recoveries);
+			if (e->recoveries) {
+				krg_json_uint(&j, "recovered_from", e->recovered_from);
+				krg_json_double(&j, "resumed_checkpoint_age_s", (double)e->recovered_age_ms / 1000);
+			}
+			krg_json_end_object(&j);
+		}
 		krg_json_end_object(&j);
 	}
 	krg_json_end_array(&j);
@@ -56,7 +79,7 @@ static void print_json(const Krg__Node__ProcList *l)
 	krg_json_finish(&j);
 }
 
-static void print_table(const Krg__Node__ProcList *l)
+static void print_table(const Krg__Node__ProcList *l, const Krg__Ckptsvc__PeriodicList *pl)
 {
 	printf("%10s %4s %4s %-10s %1s %5s %8s %5s %s\n", "ID", "NODE", "HOME", "USER", "S", "%CPU", "RSS", "START",
 	       "COMMAND");
@@ -67,6 +90,12 @@ static void print_table(const Krg__Node__ProcList *l)
 		printf("%10u %4u %4u %-10.10s %1.1s %5.1f %8llu %5s ", p->id, p->node, p->home, p->user, p->state,
 		       p->cpu_pct, (unsigned long long)p->rss_kb, start);
 		krg_put_safe(stdout, p->command, 0);
+		const Krg__Ckptsvc__Periodic *e = periodic_of(pl, p->id);
+		if (e) {
+			char note[256];
+			krg_ckpt_every_note(e, note, sizeof(note));
+			printf("  [%s]", note);
+		}
 		putchar('\n');
 	}
 }
@@ -92,25 +121,25 @@ int cmd_ps(int argc, char **argv)
 		case 's':
 			sock = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_USAGE;
+			return krg_getopt_other(o, usage, KRG_EXIT_USAGE);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "krg ps: unexpected argument '%s' (see krg ps --help)\n", argv[optind]);
+	if (krg_getopt_done("krg ps", argc, argv) < 0)
 		return KRG_EXIT_USAGE;
-	}
 	Krg__Node__ProcList *l;
 	int r = krg_fetch_procs("ps", sock, all, &l);
 	if (r)
 		return r;
+	/* Best effort: an older krgd lists no periodic checkpoints. */
+	char err[256];
+	Krg__Ckptsvc__PeriodicList *pl = krg_ckpt_every_fetch(sock, err, sizeof(err));
 	if (json)
-		print_json(l);
+		print_json(l, pl);
 	else
-		print_table(l);
+		print_table(l, pl);
 	krg__node__proc_list__free_unpacked(l, NULL);
+	if (pl)
+		krg__ckptsvc__periodic_list__free_unpacked(pl, NULL);
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "api/run_client.h"
 #include "api/server.h"
 #include "krg/cli.h"
+#include "lib/duration.h"
 #include "lib/macro.h"
 #include "proto/proc.pb-c.h"
 #include "lib/cmdtable.h"
@@ -32,9 +33,13 @@ static int sigpipe_fds[2] = { -1, -1 };
 static struct termios saved_tio;
 static bool raw_on;
 
+/* --checkpoint-every, in ms (0: none). */
+static uint64_t run_every_ms;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: krg run [-n NODE | --auto] [--cwd DIR] [--env K=V ...] [--socket PATH] [--local-files] -- CMD [ARGS...]\n"
+	fprintf(f, "Usage: krg run [-n NODE | --auto] [--cwd DIR] [--env K=V ...] [--socket PATH] [--local-files]\n"
+		   "               [--checkpoint-every DURATION] -- CMD [ARGS...]\n"
 		   "\n"
 		   "Run CMD on a node of the cluster as you (same uid, gids, environment,\n"
 		   "umask, limits, working directory), with your stdin/stdout/stderr, your\n"
@@ -47,6 +52,10 @@ static void usage(FILE *f)
 		   "  -s, --socket PATH krgd API socket of this node\n"
 		   "  -L, --local-files the files of the node it runs on: its own /tmp etc.\n"
 		   "                    (default: this node's, as every process of yours sees them)\n"
+		   "  --checkpoint-every DURATION\n"
+		   "                    checkpoint it every DURATION (30s, 2m; at least 1s), the\n"
+		   "                    image on its node and another; if its node dies it is\n"
+		   "                    restarted from there (krg checkpoint --every, --list)\n"
 		   "\n"
 		   "Exit status: the command's own; 128+N if a signal N killed it;\n"
 		   "127 command not found; 126 not executable; 255 krg failed (a line says why).\n");
@@ -285,6 +294,13 @@ int krg_run_request(Krg__Proc__RunRequest *reqp, const char *sock_path, const ch
 	}
 	Krg__Proc__RunStarted *rs = krg__proc__run_started__unpack(NULL, resp_len, resp);
 	free(resp);
+	if (rs && run_every_ms) {
+		/* It runs: from now on krgd checkpoints it. A refusal leaves it
+		 * running, and says so. */
+		char e[512] = "";
+		if (krg_ckpt_every_set(rs->id, run_every_ms, e, sizeof(e)) < 0)
+			fprintf(stderr, "%s: --checkpoint-every: %s (it runs without)\n", who, e);
+	}
 	size_t window = rs && rs->has_window ? rs->window : 0;
 	if (rs)
 		krg__proc__run_started__free_unpacked(rs, NULL);
@@ -300,6 +316,7 @@ int cmd_run(int argc, char **argv)
 		{ "env", required_argument, NULL, 'e' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "local-files", no_argument, NULL, 'L' },
+		{ "checkpoint-every", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -347,14 +364,23 @@ int cmd_run(int argc, char **argv)
 		case 's':
 			sock_path = optarg;
 			break;
+		case 'P': {
+			char e[160];
+			if (krg_duration_parse(optarg, &run_every_ms, e, sizeof(e)) < 0) {
+				fprintf(stderr, "krg run: --checkpoint-every: %s\n", e);
+				return KRG_EXIT_USAGE;
+			}
+			if (!run_every_ms) {
+				fprintf(stderr, "krg run: --checkpoint-every 0: no checkpoints; leave the option out\n");
+				return KRG_EXIT_USAGE;
+			}
+			break;
+		}
 		case 'L':
 			req.has_local_files = req.local_files = true;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_FAILURE;
+			return krg_getopt_other(opt, usage, KRG_EXIT_FAILURE);
 		}
 	}
 	if (optind >= argc) {

@@ -184,17 +184,12 @@ int cmd_top(int argc, char **argv)
 		case 's':
 			sock = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRG_EXIT_USAGE;
+			return krg_getopt_other(o, usage, KRG_EXIT_USAGE);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "krg top: unexpected argument '%s' (see krg top --help)\n", argv[optind]);
+	if (krg_getopt_done("krg top", argc, argv) < 0)
 		return KRG_EXIT_USAGE;
-	}
 	struct prev pv = { 0 };
 	if (once) {
 		int r = fetch_and_draw(sock, &pv, true, 0);

@@ -197,11 +197,8 @@ static int cluster_status(int argc, char **argv)
 			json = true;
 		else if (o == 's')
 			sock = optarg;
-		else if (o == 'h') {
-			cluster_usage(stdout);
-			return 0;
-		} else
-			return KRGADM_USAGE;
+		else
+			return krg_getopt_other(o, cluster_usage, KRGADM_USAGE);
 	}
 	Krg__Api__ClusterStatus *st;
 	int r = krgadm_fetch_status(sock, &st);
@@ -243,11 +240,8 @@ static int cluster_wait(int argc, char **argv)
 			want = atol(optarg);
 		else if (o == 's')
 			sock = optarg;
-		else if (o == 'h') {
-			cluster_usage(stdout);
-			return 0;
-		} else
-			return KRGADM_USAGE;
+		else
+			return krg_getopt_other(o, cluster_usage, KRGADM_USAGE);
 	}
 	double deadline = now_s() + timeout;
 	char last[160] = "krgd not reachable";
@@ -361,11 +355,8 @@ static int cluster_init(int argc, char **argv)
 		case 'd':
 			dir = optarg;
 			break;
-		case 'h':
-			cluster_usage(stdout);
-			return 0;
 		default:
-			return KRGADM_USAGE;
+			return krg_getopt_other(o, cluster_usage, KRGADM_USAGE);
 		}
 	}
 	if (!name || !nodes[0]) {

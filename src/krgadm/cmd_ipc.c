@@ -95,22 +95,12 @@ static void print_text(const Krg__Ipc__Status *st)
 int cmd_ipc(int argc, char **argv)
 {
 	struct krgadm_opts o;
-	int r = krgadm_status_args("ipc", argc, argv, ipc_usage, &o);
+	Krg__Ipc__Status *st;
+	int r = krgadm_status_fetch("ipc", argc, argv, ipc_usage, "ipc.status", &krg__ipc__status__descriptor, &o,
+				    (ProtobufCMessage **)&st);
 	if (r >= 0)
 		return r;
-	const char *sock = o.socket;
 	bool json = o.json;
-	uint8_t *resp = NULL;
-	size_t len = 0;
-	r = krgadm_call(sock, "ipc.status", NULL, 0, &resp, &len);
-	if (r)
-		return r;
-	Krg__Ipc__Status *st = krg__ipc__status__unpack(NULL, len, resp);
-	free(resp);
-	if (!st) {
-		fprintf(stderr, "krgadm: ipc status: krgd sent an undecodable answer\n");
-		return KRGADM_FAIL;
-	}
 	for (size_t i = 0; i < st->n_objs; i++)
 		if (!st->objs[i]->perm) {
 			fprintf(stderr, "krgadm: ipc status: krgd sent an object without permissions\n");

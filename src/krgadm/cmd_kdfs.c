@@ -78,22 +78,12 @@ static void print_text(const Krg__Kdfs__Status *st)
 int cmd_kdfs(int argc, char **argv)
 {
 	struct krgadm_opts o;
-	int r = krgadm_status_args("kdfs", argc, argv, kdfs_usage, &o);
+	Krg__Kdfs__Status *st;
+	int r = krgadm_status_fetch("kdfs", argc, argv, kdfs_usage, "kdfs.status", &krg__kdfs__status__descriptor, &o,
+				    (ProtobufCMessage **)&st);
 	if (r >= 0)
 		return r;
-	const char *sock = o.socket;
 	bool json = o.json;
-	uint8_t *resp = NULL;
-	size_t len = 0;
-	r = krgadm_call(sock, "kdfs.status", NULL, 0, &resp, &len);
-	if (r)
-		return r;
-	Krg__Kdfs__Status *st = krg__kdfs__status__unpack(NULL, len, resp);
-	free(resp);
-	if (!st) {
-		fprintf(stderr, "krgadm: kdfs status: krgd sent an undecodable answer\n");
-		return KRGADM_FAIL;
-	}
 	if (json)
 		print_json(st);
 	else

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "krgadm/krgadm.h"
+#include "lib/config.h"
 #include "lib/json.h"
 #include "lib/nodelist.h"
 #include "lib/cmdtable.h"
@@ -17,13 +18,19 @@ static void nodes_usage(FILE *f)
 	fprintf(f,
 		"Usage: krgadm nodes status [-n LIST] [--json] [--socket PATH]\n"
 		"       krgadm nodes add (-n LIST | -c COUNT | -t TOTAL | -a) [--no-wait] [--socket PATH]\n"
+		"       krgadm nodes add --address HOST[:PORT] [--socket PATH]\n"
 		"       krgadm nodes del (-n LIST | -c COUNT | -t TOTAL | -a) [--force] [--no-wait] [--socket PATH]\n"
 		"\n"
 		"LIST is item(,item)*, an item a node id or a range a-b (e.g. 1-3,5).\n"
 		"add: the listed nodes, or COUNT present nodes, or enough to reach TOTAL\n"
 		"     members, or (-a) every present node; waits until they are up.\n"
+		"     --address: a new machine that listens at HOST[:PORT] (port 7480 by\n"
+		"     default) gets a node id now, shown, and state joining; its `krgd --join\n"
+		"     MEMBER` then starts as that node (the same id for the same address).\n"
 		"del: the same for removal; -a removes every node but this one. A selection\n"
 		"     that takes this node or every member is refused without --force.\n"
+		"     A process without CAN_MIGRATE makes the node refuse to leave (named);\n"
+		"     --force ends such processes.\n"
 		"States: absent (not a member), joining, up, leaving, down (silent member).\n");
 }
 
@@ -133,8 +140,11 @@ static int wait_nodes(const char *sock, const Krg__Api__NodesChangeResult *res, 
 {
 	struct timespec start, now;
 	int shown[KRG_MAX_NODES];
-	for (size_t i = 0; i < KRG_MAX_NODES; i++)
+	uint64_t first_epoch[KRG_MAX_NODES];
+	for (size_t i = 0; i < KRG_MAX_NODES; i++) {
 		shown[i] = -1;
+		first_epoch[i] = UINT64_MAX;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		Krg__Api__ClusterStatus *st;
@@ -150,6 +160,17 @@ static int wait_nodes(const char *sock, const Krg__Api__NodesChangeResult *res, 
 					continue;
 				bool final = e->state == (add ? KRG__CLUSTER__NODE_STATE__NODE_UP
 							       : KRG__CLUSTER__NODE_STATE__NODE_ABSENT);
+				if (first_epoch[e->id] == UINT64_MAX)
+					first_epoch[e->id] = e->epoch;
+				/* The node refused to leave (a process that cannot): a
+				 * change after this command's, not an older refusal. */
+				if (!add && e->state == KRG__CLUSTER__NODE_STATE__NODE_UP && e->reason &&
+				    !strncmp(e->reason, "refused to leave", 16) &&
+				    e->epoch != first_epoch[e->id]) {
+					fprintf(stderr, "krgadm: node %u %s\n", e->id, e->reason);
+					krg__api__cluster_status__free_unpacked(st, NULL);
+					return KRGADM_FAIL;
+				}
 				done += final;
 				if (!final)
 					pending = e->id;
@@ -186,7 +207,7 @@ static int nodes_change(int argc, char **argv, bool add)
 		{ "nodes", required_argument, NULL, 'n' }, { "count", required_argument, NULL, 'c' },
 		{ "total", required_argument, NULL, 't' }, { "all", no_argument, NULL, 'a' },
 		{ "no-wait", no_argument, NULL, 'W' }, { "socket", required_argument, NULL, 's' },
-		{ "force", no_argument, NULL, 'f' },
+		{ "force", no_argument, NULL, 'f' }, { "address", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' }, { 0 },
 	};
 	Krg__Api__NodesChange req = KRG__API__NODES_CHANGE__INIT;
@@ -194,7 +215,8 @@ static int nodes_change(int argc, char **argv, bool add)
 	const char *sock = NULL;
 	bool wait = true;
 	int selectors = 0, o;
-	char err[160];
+	char err[160], host[64], address[96];
+	uint16_t port;
 	optind = 1;
 	while ((o = krg_getopt((add ? "krgadm nodes add" : "krgadm nodes del"), argc, argv, "n:c:t:as:h", opts)) != -1) {
 		switch (o) {
@@ -233,6 +255,19 @@ static int nodes_change(int argc, char **argv, bool add)
 			req.has_all = req.all = true;
 			selectors++;
 			break;
+		case 'A':
+			if (!add) {
+				fprintf(stderr, "krgadm: nodes del: --address is for add only (del takes -n ID)\n");
+				return KRGADM_USAGE;
+			}
+			if (krg_config_parse_address(optarg, host, sizeof(host), &port, err, sizeof(err)) < 0) {
+				fprintf(stderr, "krgadm: --address: %s\n", err);
+				return KRGADM_USAGE;
+			}
+			snprintf(address, sizeof(address), "%s:%u", host, (unsigned)port);
+			req.address = address;
+			selectors++;
+			break;
 		case 'W':
 			wait = false;
 			break;
@@ -254,8 +289,8 @@ static int nodes_change(int argc, char **argv, bool add)
 		}
 	}
 	if (selectors != 1) {
-		fprintf(stderr, "krgadm: nodes %s needs exactly one of -n LIST, -c COUNT, -t TOTAL, -a\n",
-			add ? "add" : "del");
+		fprintf(stderr, "krgadm: nodes %s needs exactly one of -n LIST, -c COUNT, -t TOTAL, -a%s\n",
+			add ? "add" : "del", add ? ", --address HOST[:PORT]" : "");
 		return KRGADM_USAGE;
 	}
 	uint8_t buf[2048];
@@ -270,6 +305,17 @@ static int nodes_change(int argc, char **argv, bool add)
 	if (!res) {
 		fprintf(stderr, "krgadm: krgd sent a malformed answer\n");
 		return KRGADM_FAIL;
+	}
+	if (req.address) {
+		/* The machine may not run krgd yet: nothing to wait for. */
+		if (res->n_changed == 1)
+			printf("node %u: %s, joining until its krgd (krgd --join MEMBER) is heard\n", res->changed[0],
+			       req.address);
+		else
+			fprintf(stderr, "krgadm: krgd sent a malformed answer\n");
+		r = res->n_changed == 1 ? 0 : KRGADM_FAIL;
+		krg__api__nodes_change_result__free_unpacked(res, NULL);
+		return r;
 	}
 	if (res->n_changed == 0)
 		printf("no node to %s\n", add ? "add" : "remove");

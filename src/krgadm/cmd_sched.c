@@ -64,11 +64,8 @@ int cmd_sched(int argc, char **argv)
 		case 'S':
 			sock = optarg;
 			break;
-		case 'h':
-			sched_usage(stdout);
-			return 0;
 		default:
-			return KRGADM_USAGE;
+			return krg_getopt_other(o, sched_usage, KRGADM_USAGE);
 		}
 	}
 	if (n - optind > 3) {

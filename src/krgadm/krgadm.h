@@ -30,6 +30,13 @@ int krgadm_call(const char *socket, const char *command, const void *body, size_
  * (--help printed, or a usage error said on stderr). */
 #include <stdio.h>
 int krgadm_status_args(const char *group, int argc, char **argv, void (*usage)(FILE *), struct krgadm_opts *o);
+/* `krgadm GROUP status`: its command line, then krgd's answer to
+ * `command` decoded as desc (*out; protobuf_c_message_free_unpacked
+ * after). -1 when the caller goes on, else the exit status (--help, a
+ * usage error, krgd unreachable or its answer undecodable: said). */
+#include <protobuf-c/protobuf-c.h>
+int krgadm_status_fetch(const char *group, int argc, char **argv, void (*usage)(FILE *), const char *command,
+			const ProtobufCMessageDescriptor *desc, struct krgadm_opts *o, ProtobufCMessage **out);
 /* Fetch cluster.status; caller frees with krg__api__cluster_status__free_unpacked. */
 int krgadm_fetch_status(const char *socket, Krg__Api__ClusterStatus **out);
 const char *krgadm_state_name(int state);

@@ -41,11 +41,8 @@ int krgadm_status_args(const char *group, int argc, char **argv, void (*usage)(F
 		case 'S':
 			o->socket = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return KRGADM_USAGE;
+			return krg_getopt_other(c, usage, KRGADM_USAGE);
 		}
 	}
 	if (optind < argc)
@@ -60,6 +57,26 @@ int krgadm_status_args(const char *group, int argc, char **argv, void (*usage)(F
 		else
 			usage(stderr);
 		return KRGADM_USAGE;
+	}
+	return -1;
+}
+
+int krgadm_status_fetch(const char *group, int argc, char **argv, void (*usage)(FILE *), const char *command,
+			const ProtobufCMessageDescriptor *desc, struct krgadm_opts *o, ProtobufCMessage **out)
+{
+	int r = krgadm_status_args(group, argc, argv, usage, o);
+	if (r >= 0)
+		return r;
+	uint8_t *resp = NULL;
+	size_t len = 0;
+	r = krgadm_call(o->socket, command, NULL, 0, &resp, &len);
+	if (r)
+		return r;
+	*out = protobuf_c_message_unpack(desc, NULL, len, resp);
+	free(resp);
+	if (!*out) {
+		fprintf(stderr, "krgadm: %s status: krgd sent an undecodable answer\n", group);
+		return KRGADM_FAIL;
 	}
 	return -1;
 }

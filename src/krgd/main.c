@@ -240,7 +240,14 @@ static int start_net(struct daemon *d, const struct krg_config_node *self, struc
 	return krg_net_start(d->net, err, errlen);
 }
 
-int main(int argc, char **argv)
+/* Command line. */
+struct args {
+	const char *config_path, *level, *join;
+	bool detach;
+};
+
+/* 0 to go on; else the exit code (--help: 0 after the text, -1 here). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -250,36 +257,25 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *config_path = krg_config_default_path();
-	const char *level = NULL, *join = NULL;
-	bool detach = false;
-	char err[512];
-	int opt, r;
-
-	/* Bulk data (krg run stdio, net frames) goes through short-lived
-	 * buffers of up to a few hundred KiB: keep them in the heap and keep
-	 * freed heap up to 16 MiB, instead of a brk/mmap + page faults per
-	 * chunk. Bounded: the credit windows bound what is in flight. */
-	mallopt(M_MMAP_THRESHOLD, 4 << 20);
-	mallopt(M_TRIM_THRESHOLD, 16 << 20);
-
+	int opt;
+	a->config_path = krg_config_default_path();
 	while ((opt = getopt_long(argc, argv, "c:l:j:dh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			config_path = optarg;
+			a->config_path = optarg;
 			break;
 		case 'l':
-			level = optarg;
+			a->level = optarg;
 			break;
 		case 'j':
-			join = optarg;
+			a->join = optarg;
 			break;
 		case 'd':
-			detach = true;
+			a->detach = true;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return -1;
 		default:
 			usage(stderr);
 			return 2;
@@ -289,111 +285,110 @@ int main(int argc, char **argv)
 		fprintf(stderr, "krgd: unexpected argument '%s' (see krgd --help)\n", argv[optind]);
 		return 2;
 	}
-	int ready_fd = -1;
-	if (detach && (r = detach_start(&ready_fd)) >= 0)
-		return r;
-	if (krg_fault_check(err, sizeof(err)) < 0)
-		return refuse("%s", err);
-	if (sodium_init() < 0)
-		return refuse("%s", "libsodium failed to initialise");
+	return 0;
+}
 
-	static struct daemon d;
-	if (krg_config_load(config_path, &d.cfg, err, sizeof(err)) < 0)
-		return refuse("%s", err);
-	krg_log_set_level((enum krg_log_level)d.cfg.log_level);
-	if (level) {
-		r = krg_log_parse_level(level);
-		if (r < 0)
-			return refuse("unknown log level '%s'", level);
+static void set_tag(uint32_t node)
+{
+	char tag[32];
+	snprintf(tag, sizeof(tag), "krgd[%u]", node);
+	krg_log_set_tag(tag);
+}
+
+/* Who this node is: its config, log level, cluster key and state
+ * directory; a joining machine gets its id from the cluster. 0 or -1
+ * with err set. */
+static int load_identity(struct daemon *d, const struct args *a, struct krg_net_options *no, bool *joined, char *err,
+			 size_t errlen)
+{
+	if (krg_config_load(a->config_path, &d->cfg, err, errlen) < 0)
+		return -1;
+	krg_log_set_level((enum krg_log_level)d->cfg.log_level);
+	if (a->level) {
+		int r = krg_log_parse_level(a->level);
+		if (r < 0) {
+			snprintf(err, errlen, "unknown log level '%s'", a->level);
+			return -1;
+		}
 		krg_log_set_level((enum krg_log_level)r);
 	}
-	char tag[32];
-	snprintf(tag, sizeof(tag), "krgd[%u]", d.cfg.node_id);
-	krg_log_set_tag(tag);
-
-	struct krg_net_options no = { 0 };
-	if (krg_key_load(d.cfg.key_file, no.key, err, sizeof(err)) < 0)
-		return refuse("%s", err);
-	if (make_state_dir(d.cfg.state_dir, err, sizeof(err)) < 0)
-		return refuse("%s", err);
-	bool joined = !d.cfg.has_node_id;
-	if (join && !joined)
-		return refuse("--join: %s", "the config sets node_id; a joining machine's config has none");
-	if (joined) {
-		if (krgd_join(&d.cfg, join, no.key, err, sizeof(err)) < 0)
-			return refuse("%s", err);
-		snprintf(tag, sizeof(tag), "krgd[%u]", d.cfg.node_id);
-		krg_log_set_tag(tag);
+	set_tag(d->cfg.node_id);
+	if (krg_key_load(d->cfg.key_file, no->key, err, errlen) < 0 || make_state_dir(d->cfg.state_dir, err, errlen) < 0)
+		return -1;
+	*joined = !d->cfg.has_node_id;
+	if (a->join && !*joined) {
+		snprintf(err, errlen, "--join: %s", "the config sets node_id; a joining machine's config has none");
+		return -1;
 	}
+	if (*joined) {
+		if (krgd_join(&d->cfg, a->join, no->key, err, errlen) < 0)
+			return -1;
+		set_tag(d->cfg.node_id);
+	}
+	return 0;
+}
 
-	signal(SIGPIPE, SIG_IGN);
-	/* Orphans of krg processes come to us, not to a pid 1 that may not reap. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	uv_loop_init(&d.loop);
-
-	r = krg_api_server_new(&d.loop, d.cfg.api_socket, &d.api, err, sizeof(err));
+/* The local API, the links, membership, the services, the pid range and
+ * the metrics page. 0 or -1 with err set (the API socket closed). */
+static int start_all(struct daemon *d, struct krg_net_options *no, bool joined, char *err, size_t errlen)
+{
+	int r = krg_api_server_new(&d->loop, d->cfg.api_socket, &d->api, err, errlen);
 	if (r < 0)
-		return refuse("%s", err);
+		return -1;
 	struct krg_api_limits lim = KRG_API_LIMITS_DEFAULT;
-	lim.max_conns_per_user = d.cfg.api_max_conns_per_user;
-	lim.max_bytes_per_user = (size_t)d.cfg.api_max_mib_per_user << 20;
-	lim.idle_ms = d.cfg.api_idle_ms;
-	krg_api_server_set_limits(d.api, &lim);
+	lim.max_conns_per_user = d->cfg.api_max_conns_per_user;
+	lim.max_bytes_per_user = (size_t)d->cfg.api_max_mib_per_user << 20;
+	lim.idle_ms = d->cfg.api_idle_ms;
+	krg_api_server_set_limits(d->api, &lim);
 
-	const struct krg_config_node *self = krg_config_node(&d.cfg, d.cfg.node_id);
-	r = start_net(&d, self, &no, err, sizeof(err));
-	sodium_memzero(no.key, sizeof(no.key));
-	if (r < 0) {
-		krg_api_server_close(d.api);
-		return refuse("%s", err);
+	const struct krg_config_node *self = krg_config_node(&d->cfg, d->cfg.node_id);
+	r = start_net(d, self, no, err, errlen);
+	sodium_memzero(no->key, sizeof(no->key));
+	if (r == 0) {
+		struct krg_cluster_options co = {
+			.config = &d->cfg, .joined = joined, .net = d->net, .api = d->api, .shutdown_cb = shutdown_cb, .data = d,
+		};
+		r = krg_cluster_new(&d->loop, &co, &d->cluster, err, errlen);
+		d->services.s = (struct krg_services){
+			.loop = &d->loop, .cfg = &d->cfg, .net = d->net, .api = d->api, .cluster = d->cluster,
+		};
 	}
-
-	struct krg_cluster_options co = {
-		.config = &d.cfg, .joined = joined, .net = d.net, .api = d.api, .shutdown_cb = shutdown_cb, .data = &d,
-	};
-	r = krg_cluster_new(&d.loop, &co, &d.cluster, err, sizeof(err));
-	d.services.s = (struct krg_services){
-		.loop = &d.loop, .cfg = &d.cfg, .net = d.net, .api = d.api, .cluster = d.cluster,
-	};
 	/* Before raft starts: a service's state machine on the cluster log
 	 * (kdfs's metadata) is registered when raft replays it. */
 	if (r == 0)
-		r = krgd_services_init(&d.services, err, sizeof(err));
+		r = krgd_services_init(&d->services, err, errlen);
 	if (r == 0)
-		r = krg_cluster_start(d.cluster, err, sizeof(err));
-	if (r < 0) {
-		krg_api_server_close(d.api);
-		return refuse("%s", err);
-	}
-
-	r = krgd_services_start(&d.services, err, sizeof(err));
+		r = krg_cluster_start(d->cluster, err, errlen);
+	if (r == 0)
+		r = krgd_services_start(&d->services, err, errlen);
 	/* This node's pids from its own range: a migrant keeps its pid and
 	 * tids on any node (proc/pidrange.h). Best effort, logged. */
 	if (r == 0)
-		krg_pidrange_start(&d.loop, &d.cfg);
+		krg_pidrange_start(&d->loop, &d->cfg);
+	if (r == 0 && d->cfg.metrics_port) {
+		d->metrics_src = (struct krg_metrics_src){ .cfg = &d->cfg, .cluster = d->cluster, .table = d->services.s.table };
+		r = krg_metrics_http_start(&d->loop, d->cfg.metrics_host, d->cfg.metrics_port, krg_metrics_page_loop,
+					   krg_metrics_page_thread, &d->metrics_src, &d->metrics, err, errlen);
+		if (r == 0)
+			log_info("metrics on http://%s:%u/metrics", d->cfg.metrics_host, (unsigned)d->cfg.metrics_port);
+	}
 	if (r < 0) {
-		krg_api_server_close(d.api);
-		return refuse("%s", err);
+		krg_api_server_close(d->api);
+		return -1;
 	}
+	return 0;
+}
 
-	if (d.cfg.metrics_port) {
-		d.metrics_src = (struct krg_metrics_src){ .cfg = &d.cfg, .cluster = d.cluster, .table = d.services.s.table };
-		r = krg_metrics_http_start(&d.loop, d.cfg.metrics_host, d.cfg.metrics_port, krg_metrics_page_loop,
-					   krg_metrics_page_thread, &d.metrics_src, &d.metrics, err, sizeof(err));
-		if (r < 0) {
-			krg_api_server_close(d.api);
-			return refuse("%s", err);
-		}
-		log_info("metrics on http://%s:%u/metrics", d.cfg.metrics_host, (unsigned)d.cfg.metrics_port);
-	}
-
-	uv_signal_init(&d.loop, &d.sigterm);
-	uv_signal_init(&d.loop, &d.sigint);
-	d.sigterm.data = d.sigint.data = &d;
-	uv_signal_start(&d.sigterm, signal_cb, SIGTERM);
-	uv_signal_start(&d.sigint, signal_cb, SIGINT);
-	uv_timer_init(&d.loop, &d.stop_timer);
-	d.stop_timer.data = &d;
+/* Up: SIGTERM/SIGINT stop it; the parent (--daemon) and systemd are told. */
+static void announce_ready(struct daemon *d, int ready_fd)
+{
+	uv_signal_init(&d->loop, &d->sigterm);
+	uv_signal_init(&d->loop, &d->sigint);
+	d->sigterm.data = d->sigint.data = d;
+	uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&d->sigint, signal_cb, SIGINT);
+	uv_timer_init(&d->loop, &d->stop_timer);
+	d->stop_timer.data = d;
 
 	if (ready_fd >= 0) {
 		/* Tell the waiting parent we are up; it exits 0. */
@@ -401,16 +396,54 @@ int main(int argc, char **argv)
 			log_warn("cannot notify parent: %s", strerror(errno));
 		close(ready_fd);
 	}
+	const struct krg_config_node *self = krg_config_node(&d->cfg, d->cfg.node_id);
 	log_info("krgd %s node %u of cluster '%s' listening on %s:%u, api %s, encryption %s", KRG_VERSION,
-		 d.cfg.node_id, d.cfg.cluster_name, self->host, self->port, d.cfg.api_socket,
-		 d.cfg.encrypt ? "on" : "off");
+		 d->cfg.node_id, d->cfg.cluster_name, self->host, self->port, d->cfg.api_socket,
+		 d->cfg.encrypt ? "on" : "off");
 	/* Under systemd (Type=notify): the API socket serves and every service
 	 * runs, so `systemctl start krgd` returns and units ordered after it
 	 * may use krg. MAINPID: with --daemon this is the child. */
-	r = sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=node %u of cluster '%s', api %s", (unsigned long)getpid(),
-		       d.cfg.node_id, d.cfg.cluster_name, d.cfg.api_socket);
+	int r = sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=node %u of cluster '%s', api %s", (unsigned long)getpid(),
+			   d->cfg.node_id, d->cfg.cluster_name, d->cfg.api_socket);
 	if (r < 0)
 		log_warn("cannot notify systemd: %s", strerror(-r));
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	char err[512];
+	int r;
+
+	/* Bulk data (krg run stdio, net frames) goes through short-lived
+	 * buffers of up to a few hundred KiB: keep them in the heap and keep
+	 * freed heap up to 16 MiB, instead of a brk/mmap + page faults per
+	 * chunk. Bounded: the credit windows bound what is in flight. */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
+
+	if ((r = parse_args(argc, argv, &a)) != 0)
+		return r < 0 ? 0 : r;
+	int ready_fd = -1;
+	if (a.detach && (r = detach_start(&ready_fd)) >= 0)
+		return r;
+	if (krg_fault_check(err, sizeof(err)) < 0)
+		return refuse("%s", err);
+	if (sodium_init() < 0)
+		return refuse("%s", "libsodium failed to initialise");
+
+	static struct daemon d;
+	struct krg_net_options no = { 0 };
+	bool joined;
+	if (load_identity(&d, &a, &no, &joined, err, sizeof(err)) < 0)
+		return refuse("%s", err);
+	signal(SIGPIPE, SIG_IGN);
+	/* Orphans of krg processes come to us, not to a pid 1 that may not reap. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	uv_loop_init(&d.loop);
+	if (start_all(&d, &no, joined, err, sizeof(err)) < 0)
+		return refuse("%s", err);
+	announce_ready(&d, ready_fd);
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	r = uv_loop_close(&d.loop);
 	if (r == UV_EBUSY) {

@@ -60,3 +60,19 @@ int krg_getopt(const char *prog, int argc, char **argv, const char *shortopts, c
 		fprintf(stderr, "%s: unknown option '%s' (see %s --help)\n", prog, name, prog);
 	return '?';
 }
+
+int krg_getopt_other(int opt, void (*usage)(FILE *f), int usage_status)
+{
+	if (opt != 'h')
+		return usage_status;
+	usage(stdout);
+	return 0;
+}
+
+int krg_getopt_done(const char *prog, int argc, char **argv)
+{
+	if (optind >= argc)
+		return 0;
+	fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", prog, argv[optind], prog);
+	return -1;
+}

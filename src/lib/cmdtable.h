@@ -2,6 +2,7 @@
  * entry per subcommand, git's builtin table in miniature. */
 #pragma once
 #include <stddef.h>
+#include <stdio.h>
 
 struct krg_command {
 	const char *name;
@@ -24,3 +25,10 @@ struct option;
  * ("krg capset"). A leading '+' in shortopts stops at the first operand,
  * as getopt does; the caller sets optind = 1 before the first call. */
 int krg_getopt(const char *prog, int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* The default of an option loop's switch: 'h' (--help) prints usage on
+ * stdout and gives 0; anything else is a usage error krg_getopt has
+ * already said: usage_status. */
+int krg_getopt_other(int opt, void (*usage)(FILE *f), int usage_status);
+/* After the options: 0 when no operand is left, else "PROG: unexpected
+ * argument 'X' (see PROG --help)" on stderr and -1. */
+int krg_getopt_done(const char *prog, int argc, char **argv);

@@ -4,6 +4,7 @@
  * refuses to start. */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,175 +219,188 @@ static int parse_node(const char *v, struct krg_config_node *n, char *why, size_
 
 #define MS_MAX 3600000UL
 
-int krg_config_parse(const char *name, const char *text, struct krg_config *c, char *err, size_t errlen)
-{
-	_cleanup_free_ char *copy = strdup(text);
-	char why[256];
-	unsigned lineno = 0;
+/* Keys whose value is a number in min..max. */
+static const struct uint_key {
+	const char *key;
+	size_t off;          /* of an unsigned in struct krg_config */
+	unsigned long min, max;
+	const char *min_why; /* said when under min */
+} uint_keys[] = {
+	{ "heartbeat_ms", offsetof(struct krg_config, heartbeat_ms), 1, MS_MAX,
+	  "must be at least 1 (the keepalive period, in ms)" },
+	{ "failure_timeout_ms", offsetof(struct krg_config, failure_timeout_ms), 0, MS_MAX, NULL },
+	{ "election_timeout_ms", offsetof(struct krg_config, election_timeout_ms), 0, MS_MAX, NULL },
+	{ "request_timeout_ms", offsetof(struct krg_config, request_timeout_ms), 0, MS_MAX, NULL },
+	{ "api_max_conns_per_user", offsetof(struct krg_config, api_max_conns_per_user), 1, 1000000, "must be at least 1" },
+	{ "api_max_mib_per_user", offsetof(struct krg_config, api_max_mib_per_user), 8, 65536,
+	  "must be at least 8 (one whole request is up to 4 MiB)" },
+	{ "api_idle_ms", offsetof(struct krg_config, api_idle_ms), 100, MS_MAX, "must be at least 100" },
+	{ "migrate_max_workers", offsetof(struct krg_config, migrate_max_workers), 1, 1024, "must be at least 1" },
+	{ "kdfs_replicas", offsetof(struct krg_config, kdfs_replicas), 1, 16, "must be at least 1" },
+	{ "kdfs_repair_grace_ms", offsetof(struct krg_config, kdfs_repair_grace_ms), 0, 86400000, NULL },
+	{ "kdfs_repair_mibps", offsetof(struct krg_config, kdfs_repair_mibps), 1, 100000, "must be at least 1" },
+};
 
-	if (!copy)
-		return -ENOMEM;
-	krg_config_defaults(c);
-	/* strtok_r skips empty lines, so count newlines by hand. */
-	for (char *line = copy, *next; line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		lineno++;
-		char *hash = strchr(line, '#');
-		if (hash)
-			*hash = '\0';
-		char *l = trim(line);
-		if (!*l)
-			continue;
-		char *eq = strchr(l, '=');
-		if (!eq) {
-			snprintf(err, errlen, "%s:%u: expected 'key = value', got '%s'", name, lineno, l);
-			return -EINVAL;
-		}
-		*eq = '\0';
-		char *k = trim(l), *v = trim(eq + 1);
-		unsigned long u;
-		int r = 0;
-		why[0] = '\0';
-		if (!*v) {
-			snprintf(err, errlen, "%s:%u: '%s' has no value", name, lineno, k);
-			return -EINVAL;
-		}
-		if (!strcmp(k, "node_id")) {
-			r = parse_uint(v, KRG_MAX_NODES - 1, &u);
-			c->node_id = (uint32_t)u;
-			c->has_node_id = r == 0;
-		} else if (!strcmp(k, "address")) {
-			r = krg_config_parse_address(v, c->address_host, sizeof(c->address_host), &c->address_port, why,
-						     sizeof(why));
-		} else if (!strcmp(k, "join")) {
-			if (strlen(v) >= sizeof(c->join))
-				r = -EINVAL;
-			else
-				snprintf(c->join, sizeof(c->join), "%s", v);
-		} else if (!strcmp(k, "cluster_name")) {
-			if (strlen(v) >= sizeof(c->cluster_name))
-				r = -EINVAL;
-			else
-				snprintf(c->cluster_name, sizeof(c->cluster_name), "%s", v);
-		} else if (!strcmp(k, "node")) {
-			struct krg_config_node n;
-			r = parse_node(v, &n, why, sizeof(why));
-			if (r == 0 && krg_config_node(c, n.id)) {
-				snprintf(why, sizeof(why), "duplicate node id %u", n.id);
-				r = -EINVAL;
-			}
-			/* Two ids at one address would be one krgd answering for both. */
-			for (size_t i = 0; r == 0 && i < c->n_nodes; i++)
-				if (!strcmp(c->nodes[i].host, n.host) && c->nodes[i].port == n.port) {
-					snprintf(why, sizeof(why), "node %u has the same address %s:%u as node %u", n.id,
-						 n.host, (unsigned)n.port, c->nodes[i].id);
-					r = -EINVAL;
-				}
-			if (r == 0 && c->n_nodes >= KRG_MAX_NODES) {
-				snprintf(why, sizeof(why), "too many nodes");
-				r = -EINVAL;
-			}
-			if (r == 0)
-				c->nodes[c->n_nodes++] = n;
-		} else if (!strcmp(k, "state_dir")) {
-			snprintf(c->state_dir, sizeof(c->state_dir), "%s", v);
-		} else if (!strcmp(k, "key_file")) {
-			snprintf(c->key_file, sizeof(c->key_file), "%s", v);
-		} else if (!strcmp(k, "api_socket")) {
-			snprintf(c->api_socket, sizeof(c->api_socket), "%s", v);
-		} else if (!strcmp(k, "encrypt")) {
-			r = parse_bool(v, &c->encrypt);
-		} else if (!strcmp(k, "ipc_intercept")) {
-			r = parse_bool(v, &c->ipc_intercept);
-		} else if (!strcmp(k, "ipc_backup")) {
-			r = parse_bool(v, &c->ipc_backup);
-		} else if (!strcmp(k, "heartbeat_ms")) {
-			r = parse_uint(v, MS_MAX, &u);
-			c->heartbeat_ms = (unsigned)u;
-			if (r == 0 && u == 0) {
-				snprintf(why, sizeof(why), "must be at least 1 (the keepalive period, in ms)");
-				r = -EINVAL;
-			}
-		} else if (!strcmp(k, "failure_timeout_ms")) {
-			r = parse_uint(v, MS_MAX, &u);
-			c->failure_timeout_ms = (unsigned)u;
-		} else if (!strcmp(k, "election_timeout_ms")) {
-			r = parse_uint(v, MS_MAX, &u);
-			c->election_timeout_ms = (unsigned)u;
-		} else if (!strcmp(k, "request_timeout_ms")) {
-			r = parse_uint(v, MS_MAX, &u);
-			c->request_timeout_ms = (unsigned)u;
-		} else if (!strcmp(k, "api_max_conns_per_user")) {
-			r = parse_uint(v, 1000000, &u);
-			if (r == 0 && u == 0)
-				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
-			c->api_max_conns_per_user = (unsigned)u;
-		} else if (!strcmp(k, "api_max_mib_per_user")) {
-			r = parse_uint(v, 65536, &u);
-			if (r == 0 && u < 8)
-				snprintf(why, sizeof(why), "must be at least 8 (one whole request is up to 4 MiB)"), r = -EINVAL;
-			c->api_max_mib_per_user = (unsigned)u;
-		} else if (!strcmp(k, "api_idle_ms")) {
-			r = parse_uint(v, MS_MAX, &u);
-			if (r == 0 && u < 100)
-				snprintf(why, sizeof(why), "must be at least 100"), r = -EINVAL;
-			c->api_idle_ms = (unsigned)u;
-		} else if (!strcmp(k, "migrate_max_workers")) {
-			r = parse_uint(v, 1024, &u);
-			if (r == 0 && u == 0)
-				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
-			c->migrate_max_workers = (unsigned)u;
-		} else if (!strcmp(k, "kdfs_mount")) {
-			if (v[0] != '/' || strlen(v) >= sizeof(c->kdfs_mount))
-				snprintf(why, sizeof(why), "want an absolute path"), r = -EINVAL;
-			else
-				snprintf(c->kdfs_mount, sizeof(c->kdfs_mount), "%s", v);
-		} else if (!strcmp(k, "kdfs_dir")) {
-			if (v[0] != '/' || strlen(v) >= sizeof(c->kdfs_dir))
-				snprintf(why, sizeof(why), "want an absolute path"), r = -EINVAL;
-			else
-				snprintf(c->kdfs_dir, sizeof(c->kdfs_dir), "%s", v);
-		} else if (!strcmp(k, "kdfs_replicas")) {
-			r = parse_uint(v, 16, &u);
-			if (r == 0 && u == 0)
-				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
-			c->kdfs_replicas = (unsigned)u;
-		} else if (!strcmp(k, "kdfs_repair_grace_ms")) {
-			r = parse_uint(v, 86400000, &u);
-			c->kdfs_repair_grace_ms = (unsigned)u;
-		} else if (!strcmp(k, "kdfs_repair_mibps")) {
-			r = parse_uint(v, 100000, &u);
-			if (r == 0 && u == 0)
-				snprintf(why, sizeof(why), "must be at least 1"), r = -EINVAL;
-			c->kdfs_repair_mibps = (unsigned)u;
-		} else if (!strcmp(k, "metrics_listen")) {
-			r = parse_metrics_listen(v, c, why, sizeof(why));
-		} else if (!strcmp(k, "fsview")) {
-			r = parse_bool(v, &c->fsview);
-		} else if (!strcmp(k, "fsview_paths")) {
-			r = check_fsview_paths(v, why, sizeof(why));
-			if (r == 0)
-				snprintf(c->fsview_paths, sizeof(c->fsview_paths), "%s", v);
-		} else if (!strcmp(k, "log_level")) {
-			r = krg_log_parse_level(v);
-			if (r >= 0) {
-				c->log_level = r;
-				r = 0;
-			}
-		} else {
-			snprintf(err, errlen, "%s:%u: unknown key '%s'", name, lineno, k);
-			return -EINVAL;
-		}
-		if (r < 0) {
-			if (why[0])
-				snprintf(err, errlen, "%s:%u: %s: %s", name, lineno, k, why);
-			else
-				snprintf(err, errlen, "%s:%u: bad value '%s' for %s", name, lineno, v, k);
-			return -EINVAL;
-		}
+/* Keys whose value is on/off. */
+static const struct bool_key {
+	const char *key;
+	size_t off;          /* of a bool in struct krg_config */
+} bool_keys[] = {
+	{ "encrypt", offsetof(struct krg_config, encrypt) },
+	{ "ipc_intercept", offsetof(struct krg_config, ipc_intercept) },
+	{ "ipc_backup", offsetof(struct krg_config, ipc_backup) },
+	{ "fsview", offsetof(struct krg_config, fsview) },
+};
+
+/* Keys whose value is a string kept as it is. */
+static const struct str_key {
+	const char *key;
+	size_t off, size;    /* of a char array in struct krg_config */
+	bool whole;          /* a longer value is refused (else cut) */
+	bool absolute;       /* an absolute path */
+} str_keys[] = {
+	{ "join", offsetof(struct krg_config, join), sizeof(((struct krg_config *)0)->join), true, false },
+	{ "cluster_name", offsetof(struct krg_config, cluster_name), sizeof(((struct krg_config *)0)->cluster_name), true, false },
+	{ "state_dir", offsetof(struct krg_config, state_dir), sizeof(((struct krg_config *)0)->state_dir), false, false },
+	{ "key_file", offsetof(struct krg_config, key_file), sizeof(((struct krg_config *)0)->key_file), false, false },
+	{ "api_socket", offsetof(struct krg_config, api_socket), sizeof(((struct krg_config *)0)->api_socket), false, false },
+	{ "kdfs_mount", offsetof(struct krg_config, kdfs_mount), sizeof(((struct krg_config *)0)->kdfs_mount), true, true },
+	{ "kdfs_dir", offsetof(struct krg_config, kdfs_dir), sizeof(((struct krg_config *)0)->kdfs_dir), true, true },
+};
+
+/* A `node = ID ADDRESS[:PORT]` line added to c. */
+static int add_node_line(struct krg_config *c, const char *v, char *why, size_t whylen)
+{
+	struct krg_config_node n;
+	int r = parse_node(v, &n, why, whylen);
+	if (r == 0 && krg_config_node(c, n.id)) {
+		snprintf(why, whylen, "duplicate node id %u", n.id);
+		r = -EINVAL;
 	}
+	/* Two ids at one address would be one krgd answering for both. */
+	for (size_t i = 0; r == 0 && i < c->n_nodes; i++)
+		if (!strcmp(c->nodes[i].host, n.host) && c->nodes[i].port == n.port) {
+			snprintf(why, whylen, "node %u has the same address %s:%u as node %u", n.id, n.host,
+				 (unsigned)n.port, c->nodes[i].id);
+			r = -EINVAL;
+		}
+	if (r == 0 && c->n_nodes >= KRG_MAX_NODES) {
+		snprintf(why, whylen, "too many nodes");
+		r = -EINVAL;
+	}
+	if (r == 0)
+		c->nodes[c->n_nodes++] = n;
+	return r;
+}
+
+/* Keys found in the tables above. -ENOENT: not one of theirs. */
+static int parse_table_key(struct krg_config *c, const char *k, const char *v, char *why, size_t whylen)
+{
+	char *base = (char *)c;
+	for (size_t i = 0; i < ARRAY_SIZE(uint_keys); i++) {
+		const struct uint_key *t = &uint_keys[i];
+		if (strcmp(k, t->key))
+			continue;
+		unsigned long u = 0;
+		int r = parse_uint(v, t->max, &u);
+		if (r == 0 && u < t->min) {
+			snprintf(why, whylen, "%s", t->min_why);
+			r = -EINVAL;
+		}
+		*(unsigned *)(base + t->off) = (unsigned)u;
+		return r;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bool_keys); i++)
+		if (!strcmp(k, bool_keys[i].key))
+			return parse_bool(v, (bool *)(base + bool_keys[i].off));
+	for (size_t i = 0; i < ARRAY_SIZE(str_keys); i++) {
+		const struct str_key *t = &str_keys[i];
+		if (strcmp(k, t->key))
+			continue;
+		if ((t->absolute && v[0] != '/') || (t->whole && strlen(v) >= t->size)) {
+			if (t->absolute)
+				snprintf(why, whylen, "want an absolute path");
+			return -EINVAL;
+		}
+		snprintf(base + t->off, t->size, "%s", v);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* One key's value into c: 0, -EINVAL (why may say why), -ENOENT (no
+ * such key). */
+static int parse_key(struct krg_config *c, const char *k, const char *v, char *why, size_t whylen)
+{
+	unsigned long u = 0;
+	int r;
+	if (!strcmp(k, "node_id")) {
+		r = parse_uint(v, KRG_MAX_NODES - 1, &u);
+		c->node_id = (uint32_t)u;
+		c->has_node_id = r == 0;
+		return r;
+	}
+	if (!strcmp(k, "address"))
+		return krg_config_parse_address(v, c->address_host, sizeof(c->address_host), &c->address_port, why, whylen);
+	if (!strcmp(k, "node"))
+		return add_node_line(c, v, why, whylen);
+	if (!strcmp(k, "metrics_listen"))
+		return parse_metrics_listen(v, c, why, whylen);
+	if (!strcmp(k, "fsview_paths")) {
+		r = check_fsview_paths(v, why, whylen);
+		if (r == 0)
+			snprintf(c->fsview_paths, sizeof(c->fsview_paths), "%s", v);
+		return r;
+	}
+	if (!strcmp(k, "log_level")) {
+		r = krg_log_parse_level(v);
+		if (r < 0)
+			return r;
+		c->log_level = r;
+		return 0;
+	}
+	return parse_table_key(c, k, v, why, whylen);
+}
+
+/* One line (comment cut): 0, or -EINVAL with err set. */
+static int parse_line(struct krg_config *c, const char *name, unsigned lineno, char *line, char *err, size_t errlen)
+{
+	char *hash = strchr(line, '#');
+	if (hash)
+		*hash = '\0';
+	char *l = trim(line);
+	if (!*l)
+		return 0;
+	char *eq = strchr(l, '=');
+	if (!eq) {
+		snprintf(err, errlen, "%s:%u: expected 'key = value', got '%s'", name, lineno, l);
+		return -EINVAL;
+	}
+	*eq = '\0';
+	char *k = trim(l), *v = trim(eq + 1);
+	char why[256] = "";
+	if (!*v) {
+		snprintf(err, errlen, "%s:%u: '%s' has no value", name, lineno, k);
+		return -EINVAL;
+	}
+	int r = parse_key(c, k, v, why, sizeof(why));
+	if (r == -ENOENT) {
+		snprintf(err, errlen, "%s:%u: unknown key '%s'", name, lineno, k);
+		return -EINVAL;
+	}
+	if (r < 0) {
+		if (why[0])
+			snprintf(err, errlen, "%s:%u: %s: %s", name, lineno, k, why);
+		else
+			snprintf(err, errlen, "%s:%u: bad value '%s' for %s", name, lineno, v, k);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* What no single line can say wrong. */
+static int check_whole(const struct krg_config *c, const char *name, char *err, size_t errlen)
+{
 	/* A machine joining a running cluster (docs/reconfiguration.md) has
 	 * no id yet: the cluster gives it one; it says where it listens. */
 	if (!c->has_node_id && !c->address_host[0]) {
@@ -406,6 +420,29 @@ int krg_config_parse(const char *name, const char *text, struct krg_config *c, c
 		snprintf(err, errlen, "%s: election_timeout_ms must be at least 100", name);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+int krg_config_parse(const char *name, const char *text, struct krg_config *c, char *err, size_t errlen)
+{
+	_cleanup_free_ char *copy = strdup(text);
+	unsigned lineno = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	krg_config_defaults(c);
+	/* strtok_r skips empty lines, so count newlines by hand. */
+	for (char *line = copy, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		int r = parse_line(c, name, ++lineno, line, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	int r = check_whole(c, name, err, errlen);
+	if (r < 0)
+		return r;
 	snprintf(c->path, sizeof(c->path), "%s", name);
 	return 0;
 }

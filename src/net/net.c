@@ -1,7 +1,8 @@
 /* net.c — the transport on a libuv loop (see net.h, docs/protocol.md).
  *
  * Map of this file:
- *   1. objects: peers, connections, write requests, requests, handlers
+ *   1. objects (their types in net-int.h): peers, connections, write
+ *      requests, requests, handlers
  *   2. writing frames (handshake in clear, session frames sealed)
  *   3. handshake state machine (Hello -> Proof -> verdict)
  *   4. session frames: dispatch, replies, keepalive
@@ -30,6 +31,7 @@
 #include "frame.h"
 #include "net.h"
 #include "session.h"
+#include "net-int.h"
 
 #define TICK_MS 50
 #define HS_TIMEOUT_MS 5000
@@ -50,150 +52,16 @@
 #define MAX_UNAUTH_CONNS 256
 #define MAX_UNAUTH_PER_ADDR 32
 
-enum { CH_CONTROL = 0, CH_BULK = 1, CH_N = 2 };
 static const char *const ch_name[CH_N] = { "control", "bulk" };
-
-enum conn_state {
-	CS_CONNECTING, /* initiator: TCP connect in progress */
-	CS_HELLO,      /* our Hello sent, waiting for theirs */
-	CS_PROOF,      /* our Proof sent, waiting for theirs */
-	CS_VERDICT,    /* initiator: proofs done, waiting for net.welcome */
-	CS_UP,         /* authenticated, attached to its peer */
-	CS_RETIRED,    /* lost a tie-break or was replaced by a connection of the
-			* same peer process: still delivers what arrives (a request
-			* may be in flight on it), sends nothing, closed at deadline */
-	CS_CLOSING,
-};
-
-struct list {
-	struct list *next, *prev;
-};
-#define LIST_INIT(l) ((l)->next = (l)->prev = (l))
-#define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
-static void list_add(struct list *head, struct list *e)
-{
-	e->prev = head->prev;
-	e->next = head;
-	head->prev->next = e;
-	head->prev = e;
-}
-static void list_del(struct list *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	LIST_INIT(e);
-}
-static bool list_empty(const struct list *l) { return l->next == l; }
-
-struct conn;
-
-struct bulk_item { /* bulk message waiting for the bulk link */
-	struct list link;
-	char type[KRG_TYPE_MAX + 1];
-	const void *body; /* borrowed until done_cb */
-	size_t len;
-	krg_net_done_cb done_cb;
-	void *data;
-};
-
-struct peer {
-	struct krg_net_peer_addr addr;
-	struct conn *link[CH_N];    /* the authenticated connection per channel, or NULL */
-	struct conn *dialing[CH_N]; /* our outgoing attempt in progress, or NULL */
-	uint64_t next_dial[CH_N];   /* uv_now() after which we may dial */
-	unsigned backoff_ms[CH_N];
-	bool up;                    /* link[CH_CONTROL] is set */
-	bool joiner;                /* a joining machine: never dialed, one message type */
-	uint64_t last_heard;        /* uv_now() of the last frame, 0 = never */
-	struct list bulk_queue;     /* bulk_item, until the bulk link is up */
-};
-
-struct conn {
-	struct krg_net *net;
-	struct list link;           /* in net->conns */
-	uv_tcp_t tcp;
-	uv_connect_t creq;
-	enum conn_state state;
-	bool initiator;             /* we dialed */
-	bool close_after_write;     /* a rejection is being flushed */
-	int channel;                /* -1 until the peer's Hello on the accepting side */
-	struct peer *peer;          /* initiator: dialed peer; acceptor: after Hello */
-	uint32_t peer_id;           /* claimed in Hello (0 before) */
-	uint64_t peer_instance;
-	char addr[80];              /* "host:port" of the remote end */
-	uint64_t deadline;          /* handshake must finish by this uv_now() */
-	uint64_t last_rx, last_tx;  /* uv_now() of the last frame in / out */
-	struct krg_frame_dec dec;
-	uint8_t *direct;            /* read target handed out by on_alloc, if inside dec */
-	uint8_t *rxbuf;             /* owned, RXBUF_BYTES */
-	uint8_t eph_sk[32], eph_pk[32];
-	uint8_t *my_hello;          /* owned: our Hello encoding (for the transcript) */
-	size_t my_hello_len;
-	uint8_t th[KRG_HS_HASH_BYTES];
-	struct krg_seal tx, rx;
-};
-
-struct wreq {
-	uv_write_t w;
-	struct krg_net *net;
-	krg_net_done_cb done_cb;
-	void *data;
-	uv_buf_t bufs[3];
-	unsigned nbufs;
-	uint8_t tag[KRG_TAG_BYTES];
-	uint8_t buf[]; /* hdr + payload (+ tag) */
-};
-
-struct req {
-	struct list link; /* in net->reqs */
-	struct krg_net *net;
-	uint64_t id;
-	uint32_t to;
-	krg_net_reply_cb cb;
-	void *data;
-	uv_timer_t timer;
-};
-
-struct handler {
-	struct list link;
-	char *type; /* owned */
-	krg_net_handler_cb cb;
-	void *data;
-};
-
-struct peer_watch {
-	struct list link;
-	krg_net_peer_cb cb;
-	void *data;
-};
-
-struct krg_net {
-	uv_loop_t *loop;
-	struct krg_net_options opts; /* peers pointer and cluster_name replaced by owned copies */
-	char *cluster_name;          /* owned */
-	char *listen_host;           /* owned */
-	char *joiner_msg;            /* owned, or NULL */
-	struct peer *peers;          /* owned array */
-	size_t n_peers;
-	uint64_t instance;           /* random, per process */
-	uint32_t ciphers;            /* what this CPU can do */
-	size_t max_frame;
-	uv_tcp_t listener;
-	bool listening;
-	uv_timer_t tick;
-	uint64_t last_tick;          /* uv_now() of the previous tick */
-	bool started, closing, fatal;
-	uint64_t start_time;
-	unsigned handles;            /* open uv handles we own */
-	struct list conns, reqs, handlers, watches;
-	uint64_t next_req_id;
-	void (*close_cb)(void *data);
-	void *close_data;
-};
 
 static void conn_close(struct conn *c, enum krg_log_level lvl, const char *why);
 static void peer_down(struct krg_net *net, struct peer *p);
 static void flush_bulk(struct krg_net *net, struct peer *p);
+
+/* A relaxed link's keepalive: liveness of nodes that are not raft voters
+ * is the leader's business (it pings everyone at heartbeat_ms); between two
+ * such nodes a link only needs to stay open. */
+#define RELAXED_PING_MS 10000u
 
 /* Room for every node plus joiners in flight; the array never moves,
  * since connections point into it. */
@@ -211,14 +79,28 @@ static void peer_init(struct peer *p, const struct krg_net_peer_addr *a)
 		p->backoff_ms[ch] = BACKOFF_MIN_MS;
 }
 
-/* A joiner's slot: a fresh one, or that of a joiner gone. */
+/* Whether a connection (in any state, closing ones included) points at
+ * this peer: a joiner's handshake holds its slot before it is attached. */
+static bool peer_referenced(const struct krg_net *net, const struct peer *p)
+{
+	for (const struct list *l = net->conns.next; l != &net->conns; l = l->next)
+		if (container_of(l, struct conn, link)->peer == p)
+			return true;
+	return false;
+}
+
+/* A joiner's slot: a fresh one, or that of a joiner gone. A slot whose
+ * joiner is still shaking hands is not gone: reusing it gave a second
+ * concurrent joiner the first one's connection, refused as a duplicate
+ * node id. */
 static struct peer *joiner_slot(struct krg_net *net, uint32_t id)
 {
 	struct krg_net_peer_addr a = { .id = id };
 	struct peer *p = NULL;
 	for (size_t i = 0; i < net->n_peers && !p; i++) {
 		struct peer *q = &net->peers[i];
-		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && list_empty(&q->bulk_queue))
+		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && list_empty(&q->bulk_queue) &&
+		    !peer_referenced(net, q))
 			p = q;
 	}
 	if (!p) {
@@ -372,6 +254,16 @@ static int send_simple(struct conn *c, const char *type, uint64_t req_id, bool i
 		.req_id = req_id, .is_reply = is_reply, .status = status, .body = body, .body_len = len,
 	};
 	return send_env(c, &env, true, NULL, NULL);
+}
+
+static int send_ping(struct conn *c)
+{
+	Krg__Net__Ping pg = KRG__NET__PING__INIT;
+	uint8_t buf[16];
+	pg.has_interval_ms = true;
+	pg.interval_ms = c->peer && c->peer->relaxed ? RELAXED_PING_MS : (uint32_t)c->net->opts.heartbeat_ms;
+	size_t n = krg__net__ping__pack(&pg, buf);
+	return send_simple(c, "net.ping", 0, false, 0, buf, n);
 }
 
 /* ---- 3. handshake ------------------------------------------------------ */
@@ -701,8 +593,16 @@ static void session_frame(struct conn *c, uint8_t *f, size_t len)
 			on_reply(c, &env);
 		return;
 	}
-	if (strncmp(type, "net.", 4) == 0)
-		return; /* net.ping: last_heard is all it is for */
+	if (strncmp(type, "net.", 4) == 0) {
+		/* net.ping: last_heard, and how long its silence may last. */
+		if (!strcmp(type, "net.ping")) {
+			Krg__Net__Ping *pg = env.body_len ? krg__net__ping__unpack(NULL, env.body_len, env.body) : NULL;
+			c->rx_ping_ms = pg && pg->has_interval_ms ? MIN(pg->interval_ms, 4 * RELAXED_PING_MS) : 0;
+			if (pg)
+				krg__net__ping__free_unpacked(pg, NULL);
+		}
+		return;
+	}
 	if (c->peer && c->peer->joiner && strcmp(type, net->joiner_msg) != 0) {
 		log_warn("message '%s' from joining machine %s refused", type, c->addr);
 		if (env.req_id)
@@ -1126,14 +1026,16 @@ static void on_tick(uv_timer_t *t)
 		}
 		if (stalled)
 			c->last_rx = now;
-		if (now - c->last_rx > dead) {
+		uint64_t conn_dead = MAX(dead, 4ull * c->rx_ping_ms);
+		if (now - c->last_rx > conn_dead) {
 			log_warn("link to node %u at %s (%s) silent for %" PRIu64 " ms, closing", c->peer_id, c->addr,
 				 ch_name[c->channel], now - c->last_rx);
 			conn_close(c, LOG_LVL_DEBUG, "silent");
 			continue;
 		}
-		if (now - c->last_tx >= hb && c->tcp.write_queue_size == 0)
-			send_simple(c, "net.ping", 0, false, 0, NULL, 0);
+		if (now - c->last_tx >= (c->peer && c->peer->relaxed ? RELAXED_PING_MS : hb) &&
+		    c->tcp.write_queue_size == 0)
+			send_ping(c);
 		if (net->closing)
 			return;
 	}
@@ -1152,6 +1054,20 @@ static void on_tick(uv_timer_t *t)
 }
 
 /* ---- 8. public API ----------------------------------------------------- */
+
+void krg_net_set_relaxed(struct krg_net *net, uint32_t id, bool relaxed)
+{
+	struct peer *p = peer_find(net, id);
+	if (!p || p->joiner || p->relaxed == relaxed)
+		return;
+	p->relaxed = relaxed;
+	/* Say so at once: the peer's silence timeout follows our interval. */
+	for (struct list *l = net->conns.next; l != &net->conns; l = l->next) {
+		struct conn *c = container_of(l, struct conn, link);
+		if (c->peer == p && c->state == CS_UP)
+			send_ping(c);
+	}
+}
 
 int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr)
 {
@@ -1217,6 +1133,7 @@ int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_
 	LIST_INIT(&net->reqs);
 	LIST_INIT(&net->handlers);
 	LIST_INIT(&net->watches);
+	selfq_init(&net->selfq, net, loop);
 	*out = net;
 	return 0;
 }
@@ -1259,6 +1176,39 @@ int krg_net_start(struct krg_net *net, char *err, size_t errlen)
 
 static void on_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
 
+/* ---- to this node itself (selfq.c) ---- */
+
+bool net_self_handler(struct krg_net *net, const char *type, krg_net_handler_cb *cb, void **data)
+{
+	struct handler *h = handler_find(net, type);
+	if (!h || !h->self)
+		return false;
+	*cb = h->cb;
+	*data = h->data;
+	return true;
+}
+
+bool net_self_complete(struct krg_net *net, uint64_t req_id, int status, const struct krg_msg *reply)
+{
+	for (struct list *l = net->reqs.next; l != &net->reqs; l = l->next) {
+		struct req *rq = container_of(l, struct req, link);
+		if (rq->id == req_id && rq->to == net->opts.self_id) {
+			req_complete(rq, status, reply);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool net_closing(const struct krg_net *net) { return net->closing; }
+void net_handle_opened(struct krg_net *net) { net->handles++; }
+void net_handle_closed(uv_handle_t *h) { handle_closed(h->data); }
+
+static bool to_self(const struct krg_net *net, uint32_t to)
+{
+	return to == net->opts.self_id;
+}
+
 void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data)
 {
 	if (net->closing)
@@ -1282,6 +1232,7 @@ void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data)
 		uv_timer_stop(&net->tick);
 		uv_close((uv_handle_t *)&net->tick, on_handle_closed);
 	}
+	selfq_close(&net->selfq);
 	if (net->handles == 0) {
 		net->handles = 1;
 		handle_closed(net);
@@ -1302,6 +1253,15 @@ int krg_net_handle(struct krg_net *net, const char *type, krg_net_handler_cb cb,
 	h->cb = cb;
 	h->data = data;
 	list_add(&net->handlers, &h->link);
+	return 0;
+}
+
+int krg_net_handle_self(struct krg_net *net, const char *type)
+{
+	struct handler *h = handler_find(net, type);
+	if (!h)
+		return -ENOENT;
+	h->self = true;
 	return 0;
 }
 
@@ -1332,6 +1292,8 @@ int krg_net_send(struct krg_net *net, uint32_t to, const char *type, const void 
 		return -ESHUTDOWN;
 	if (!type || strlen(type) > KRG_TYPE_MAX)
 		return -EINVAL;
+	if (to_self(net, to))
+		return selfq_push(&net->selfq, type, body, len, 0, false, 0, NULL, NULL);
 	struct conn *c = control_link(net, to);
 	if (!c)
 		return -EHOSTUNREACH;
@@ -1351,8 +1313,8 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 		return -ESHUTDOWN;
 	if (!type || !cb || strlen(type) > KRG_TYPE_MAX)
 		return -EINVAL;
-	struct conn *c = control_link(net, to);
-	if (!c)
+	struct conn *c = to_self(net, to) ? NULL : control_link(net, to);
+	if (!c && !to_self(net, to))
 		return -EHOSTUNREACH;
 	struct req *rq = calloc(1, sizeof(*rq));
 	if (!rq)
@@ -1362,7 +1324,8 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 	rq->to = to;
 	rq->cb = cb;
 	rq->data = data;
-	int r = send_simple(c, type, rq->id, false, 0, body, len);
+	int r = c ? send_simple(c, type, rq->id, false, 0, body, len)
+		  : selfq_push(&net->selfq, type, body, len, rq->id, false, 0, NULL, NULL);
 	if (r < 0) {
 		free(rq);
 		return r;
@@ -1381,6 +1344,8 @@ int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status,
 		return -ESHUTDOWN;
 	if (!req_id || status > 0)
 		return -EINVAL;
+	if (to_self(net, to))
+		return selfq_push(&net->selfq, NULL, body, len, req_id, true, status, NULL, NULL);
 	struct conn *c = control_link(net, to);
 	if (!c)
 		return -EHOSTUNREACH;
@@ -1396,6 +1361,8 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 		return -EINVAL;
 	if (len + KRG_ENV_HEAD_MAX + KRG_TAG_BYTES > net->max_frame)
 		return -EMSGSIZE;
+	if (to_self(net, to))
+		return selfq_push(&net->selfq, type, body, len, 0, false, 0, done_cb, data);
 	struct peer *p = peer_find(net, to);
 	if (!p || !p->up)
 		return -EHOSTUNREACH;

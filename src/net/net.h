@@ -90,6 +90,12 @@ void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data);
 /* Register the handler for a message type (type string is copied). One
  * handler per type; -EEXIST otherwise. */
 int krg_net_handle(struct krg_net *net, const char *type, krg_net_handler_cb cb, void *data);
+/* Messages of type (its handler registered) may go to this node itself:
+ * krg_net_send, _request, _send_bulk to this node's id are queued and
+ * reach the handler from the loop (never from within the call), with
+ * `from` this node; replies to them come back the same way. Other types
+ * to itself: -EHOSTUNREACH. 0 or -ENOENT (no handler). */
+int krg_net_handle_self(struct krg_net *net, const char *type);
 /* Whether a handler for type is registered (krgd's check of its service table). */
 bool krg_net_handled(struct krg_net *net, const char *type);
 /* Link up/down notifications (an authenticated control channel). */
@@ -115,6 +121,11 @@ int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr);
 bool krg_net_peer_up(const struct krg_net *net, uint32_t peer);
 /* uv_now() of the last frame received from peer on any channel, 0 = never. */
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer);
+/* A relaxed link pings every 10 s instead of every heartbeat_ms (the peer
+ * learns it from the ping and waits 4 such intervals before calling the
+ * link silent). For links between two nodes that are not raft voters:
+ * keeps idle traffic from growing as N². Links start not relaxed. */
+void krg_net_set_relaxed(struct krg_net *net, uint32_t peer, bool relaxed);
 uint32_t krg_net_self(const struct krg_net *net);
 
 /* Port the listener is bound to (useful with listen_port 0), or -ENOTCONN. */

@@ -35,13 +35,16 @@ int vc_cmd_add(const struct vc_args *a)
 	snprintf(krgd, sizeof(krgd), "%s/krgd", dir);
 	if (access(krgd, X_OK) < 0)
 		return vc_fail(-ENOENT, "krgd not found next to krgadm (%s)", krgd);
-	/* Join through the first member whose krgd answers. */
-	for (int i = 1; i <= c.n_nodes && !c.join_via; i++) {
+	/* Join through the first members whose krgd answers, in turn: 59
+	 * machines asking one member at once starved it past the joiners'
+	 * 10 s deadline on a 2-core host. */
+	int via[5], n_via = 0;
+	for (int i = 1; i <= c.n_nodes && n_via < 5; i++) {
 		pid_t init;
 		if (vc_node_init_pid(&c, i, &init) == 0 && vc_node_socket_ready(init))
-			c.join_via = i;
+			via[n_via++] = i;
 	}
-	if (!c.join_via)
+	if (!n_via)
 		return vc_fail(-ESRCH, "no node of vcluster '%s' has a running krgd to join through", c.prefix);
 	_cleanup_close_ int lock = vc_lock();
 	if (lock < 0)
@@ -54,6 +57,7 @@ int vc_cmd_add(const struct vc_args *a)
 		snprintf(val, sizeof(val), "%d\n", i);
 		if ((r = vc_write_file(path, val, 0644)) < 0)
 			return r;
+		c.join_via = via[(i - first) % n_via];
 		if ((r = vc_up_node(&c, i, krgd, &pids[i])) < 0)
 			return r;
 	}

@@ -2,7 +2,8 @@
 # Eviction (docs/reconfiguration.md): `nodes del -n 3` on a node that runs
 # 5 krg processes returns once they all moved to other nodes; each goes on
 # with its output still reaching the `krg run` that started it, and its
-# exact exit status. Deleting a node that does not exist is one line.
+# exact exit status. A process that cannot migrate makes nodes del refuse
+# by name; --force ends it. Deleting a node that does not exist is one line.
 PREFIX=evict
 . "$(dirname "$0")/common.sh"
 start_cluster 3
@@ -40,6 +41,30 @@ for _ in 1 2 3; do
 done
 on 1 krgadm nodes add -n 3 >/dev/null
 wait_for 10 "node 3 back" state_is 1 3 up
+
+# A process that cannot migrate (CAN_MIGRATE dropped): nodes del refuses at
+# once, naming it, and node 3 stays a member; --force ends it and the node
+# leaves.
+on 1 krg run -n 3 -- krg capset -d CAN_MIGRATE -- sleep 60 >/dev/null 2>&1 &
+stuck=$!
+wait_for 10 "the process without CAN_MIGRATE runs on node 3" "$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x sleep
+rc=0
+out=$(on 1 krgadm nodes del -n 3 2>&1) || rc=$?
+echo "$out"
+[ $rc -ne 0 ] || fail "nodes del succeeded with a process that cannot migrate"
+echo "$out" | grep -q "^krgadm: node 3 refused to leave: [0-9]* (sleep) cannot migrate; del --force ends it$" ||
+	fail "nodes del said: $out"
+wait_for 5 "node 3 stays a member" state_is 1 3 up
+"$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x sleep >/dev/null || fail "the refusal ended the process"
+out=$(on 1 krgadm nodes del -n 3 --force)
+echo "$out"
+assert_contains "$out" "node 3: left" "nodes del --force"
+rc=0
+wait "$stuck" || rc=$?
+[ $rc -ne 0 ] || fail "the process --force ended exited 0"
+grep -q "nodes del --force: ending [0-9]* (sleep)" "$(log_of 3)" || fail "node 3's log does not name the ended process"
+on 1 krgadm nodes add -n 3 >/dev/null
+wait_for 10 "node 3 back again" state_is 1 3 up
 
 out=$(on 1 krgadm nodes del -n 9 2>&1) && fail "del -n 9 succeeded"
 assert_eq "$(echo "$out" | wc -l)" 1 "one line for an unknown node"

@@ -10,7 +10,13 @@
 #  4. Permission is checked at home: nobody cannot read root's 0600 file
 #     nor write in root's 0755 directory through the view; what nobody
 #     creates belongs to nobody at home.
-#  5. Home's krgd killed: a forwarded open fails with EIO at once.
+#  5. Unix sockets bound in node 1's /tmp (stream, seqpacket, datagram):
+#     a client run on node 2 connects by path; a client connected at home
+#     and migrated to node 2 keeps talking, and connects again by path.
+#  6. Restart (checkpointed on node 2 while in node 1's view, restarted
+#     on node 3): it still sees node 1's /tmp; with node 1 down the
+#     restart is refused in one line naming node 1 and the paths.
+#  7. Home's krgd killed: a forwarded open fails with EIO at once.
 PREFIX=fsv${KRG_VC_SUFFIX:-}
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -34,6 +40,14 @@ on 2 test ! -e /tmp/fsv-a || fail "node 2's own /tmp got the file"
 assert_eq "$(on 1 "$KRG" run -n 2 -- cat /tmp/fsv-kept/k)" node-own "a mount under /tmp on node 2 stays node 2's"
 out=$(on 1 "$KRG" run -n 2 --local-files -- sh -c 'cat /tmp/fsv-a 2>&1; true')
 assert_contains "$out" "No such file" "--local-files: node 2's own /tmp"
+# Its working directory and its program in node 1's /tmp: node 2's krgd
+# relays their lookups while it starts it (it must not wait on itself).
+on 1 sh -c 'mkdir -p /tmp/fsv-w && printf "#!/bin/sh\necho \"\$(hostname) \$(pwd) \$(cat data)\"\n" >/tmp/fsv-w/prog.sh &&
+	chmod 755 /tmp/fsv-w/prog.sh && echo home-data >/tmp/fsv-w/data'
+out=$(on 1 sh -c "cd /tmp/fsv-w && '$KRG' run -n 2 -- ./prog.sh")
+assert_eq "$out" "$PREFIX-node2 /tmp/fsv-w home-data" "run from node 1's /tmp, a program that is only there"
+out=$(on 1 sh -c "cd /tmp/fsv-w && '$KRG' run -n 2 -- ./missing 2>&1") && fail "a missing program ran"
+assert_contains "$out" "./missing: command not found" "a missing program in the view, said by name"
 ps2=$(on 2 "$KRG" ps -a)
 assert_not_contains "$ps2" "krg-fsview" "the view's helpers are krgd's, not listed"
 echo "ok   krg run -n 2 sees node 1's /tmp; --local-files sees node 2's"
@@ -96,7 +110,58 @@ on 1 test ! -e /tmp/fsv-d/new || fail "nobody wrote into root's 0755 directory"
 assert_eq "$(on 1 stat -c %U /tmp/fsv-nobody)" nobody "what nobody creates belongs to nobody at home"
 echo "ok   permissions checked at home with the caller's credentials"
 
-# 5. Home dies: EIO, no hang. The reader on node 2 waits for a go file on
+# 5. Unix sockets bound at home, reached by path from node 2 (the view
+# shows them as symlinks to its relay sockets), and a client migrated away.
+on 1 mkdir -p /tmp/fsv-s
+on 1 python3 "$KRG_SOURCE_DIR/tests/fsview/sock.py" serve /tmp/fsv-s </dev/null >/dev/null 2>&1 &
+sserv=$!
+wait_for 15 "the socket server at home" on 1 test -e /tmp/fsv-s/ready
+out=$(on 1 "$KRG" run -n 2 -- python3 "$KRG_SOURCE_DIR/tests/fsview/sock.py" client /tmp/fsv-s 2>&1)
+N2=$(echo "$PREFIX-node2" | tr a-z A-Z)
+assert_eq "$out" "$(printf 'HELLO FROM %s\nbig 300000\neof True\nseq cba\nseq 54321\nsent' "$N2")" \
+	"node 2's client through home's stream and seqpacket sockets"
+dgrams3() { [ "$(on 1 cat /tmp/fsv-s/dgram.log | wc -l)" = 3 ]; }
+wait_for 10 "3 datagrams at home" dgrams3
+assert_eq "$(on 1 cat /tmp/fsv-s/dgram.log)" "$(printf 'dgram %s %s\n' 0 "$PREFIX-node2" 1 "$PREFIX-node2" 2 "$PREFIX-node2")" \
+	"node 2's datagrams reached home's socket"
+echo "ok   a client on node 2 reaches home's unix sockets by path (stream, seqpacket, datagram)"
+on 1 "$KRG" run -n 1 -- python3 "$KRG_SOURCE_DIR/tests/fsview/sock.py" keep /tmp/fsv-s </dev/null >/dev/null 2>&1 &
+keeper=$!
+wait_for 15 "the keeping client connected" on 1 test -e /tmp/fsv-s/kept
+kid=$(on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes'] if 'sock.py keep' in p['command']][0])")
+on 1 "$KRG" migrate "$kid" 2 || fail "migrate the socket client to node 2"
+on 1 touch /tmp/fsv-s/go1
+wait_for 15 "the migrated client's answers" on 1 test -e /tmp/fsv-s/result1
+assert_eq "$(on 1 cat /tmp/fsv-s/result1)" "$(printf '1 %s\nNEW 1 %s' "$N2" "$N2")" \
+	"migrated to node 2, it talks on its connection and connects again by path"
+on 1 "$KRG" kill -9 "$kid" || true
+wait "$keeper" 2>/dev/null || true
+kill "$sserv" 2>/dev/null || true
+echo "ok   a client migrated to node 2 keeps talking to home's socket"
+
+# 6. Restart elsewhere: dumped on node 2 while in node 1's view, restarted
+# on node 3, it reopens node 1's files by name.
+on 1 "$KRG" run -n 2 -- python3 "$KRG_SOURCE_DIR/tests/fsview/reopen.py" /tmp/fsv-r </dev/null >/dev/null 2>&1 &
+rrun=$!
+wait_for 15 "reopen.py started on node 2" on 1 test -e /tmp/fsv-r/log
+rid=$(on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes'] if 'reopen.py' in p['command'] and p['node'] == 2][0])")
+on 1 "$KRG" checkpoint "$rid" --kill >/dev/null || fail "checkpoint reopen.py on node 2"
+wait "$rrun" 2>/dev/null || true
+on 2 test -e /var/lib/krg/chkpt/$rid/v1/view || fail "the image does not say whose files it saw"
+new=$(on 1 "$KRG" restart "$rid" -n 3) || fail "restart reopen.py on node 3"
+on 1 touch /tmp/fsv-r/go1
+wait_for 15 "result1 at home" on 1 test -e /tmp/fsv-r/result1
+assert_eq "$(on 1 cat /tmp/fsv-r/result1)" "$PREFIX-node3 payload" "restarted on node 3, it reopened node 1's data by name"
+assert_eq "$(on 1 cat /tmp/fsv-r/log)" "1 $PREFIX-node3" "the log it had open, restored from node 1's /tmp"
+on 3 test ! -e /tmp/fsv-r || fail "node 3's own /tmp got its files"
+on 1 "$KRG" checkpoint "$new" --kill >/dev/null || fail "checkpoint the restarted reopen.py on node 3"
+echo "ok   checkpointed on node 2, restarted on node 3: node 1's files still"
+
+# 7. Home dies: EIO, no hang. The reader on node 2 waits for a go file on
 # node 2's own /run (not forwarded), then opens a forwarded file.
 on 1 sh -c 'echo alive > /tmp/fsv-e'
 on 1 "$KRG" run -n 2 -- sh -c 'until [ -e /run/fsv-go ]; do sleep 0.1; done; cat /tmp/fsv-e > /run/fsv-e.out 2>&1;
@@ -111,4 +176,9 @@ assert_contains "$out" "Input/output error" "a forwarded open with home down"
 assert_not_contains "$out" "alive" "nothing read with home down"
 wait "$eio" 2>/dev/null || true
 echo "ok   home's krgd killed: EIO at once"
+wait_for 15 "node 3 sees node 1 down" state_is 3 1 down
+out=$(on 3 "$KRG" restart "$new" -n 3 2>&1) && fail "restarted with the files' node down"
+[ "$(echo "$out" | wc -l)" = 1 ] || fail "not one line: $out"
+assert_contains "$out" "node 1's node-local files (/tmp" "the refusal names the node and its paths"
+echo "ok   with node 1 down, the restart is refused: $out"
 echo "PASS"

@@ -440,6 +440,56 @@ static void test_request_response(void **state)
 	assert_true(RUN_UNTIL(B.downs == 1, 3000));
 }
 
+/* ---- to the node itself (krg_net_handle_self) ---------------------------- */
+
+static int self_from = -1;
+static bool self_in_call;  /* a handler must not run inside the sending call */
+
+static void self_handler(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	assert_false(self_in_call);
+	self_from = (int)from;
+	echo_handler(net, from, msg, req_id, data);
+}
+
+static int self_bulk_done_status = 1;
+static void self_bulk_done(int status, void *data)
+{
+	self_bulk_done_status = status;
+}
+
+static void test_self(void **state)
+{
+	start_pair(key_a, true, true);
+	krg_net_handle(A.net, "t.self", self_handler, &A);
+	krg_net_handle(A.net, "t.peer", echo_handler, &A);
+	assert_int_equal(krg_net_handle_self(A.net, "t.none"), -ENOENT);
+	assert_int_equal(krg_net_handle_self(A.net, "t.self"), 0);
+	/* Not allowed for itself: as before, no link. */
+	struct result no = { 0 };
+	assert_int_equal(krg_net_send(A.net, 1, "t.peer", "x", 1), -EHOSTUNREACH);
+	assert_int_equal(krg_net_request(A.net, 1, "t.peer", "x", 1, 0, on_reply, &no), -EHOSTUNREACH);
+	/* A message, a request and a bulk message, in order, from the loop. */
+	struct result echo = { 0 };
+	self_in_call = true;
+	assert_int_equal(krg_net_send(A.net, 1, "t.self", "1", 1), 0);
+	assert_int_equal(krg_net_request(A.net, 1, "t.self", "hello", 5, 0, on_reply, &echo), 0);
+	assert_int_equal(krg_net_send_bulk(A.net, 1, "t.self", "bulk", 4, self_bulk_done, NULL), 0);
+	self_in_call = false;
+	assert_int_equal(A.msgs, 0);
+	assert_true(RUN_UNTIL(echo.calls && self_bulk_done_status == 0, 2000));
+	assert_int_equal(A.msgs, 3);
+	assert_int_equal(self_from, 1);
+	assert_int_equal(echo.status, 0);
+	assert_int_equal(echo.len, 5);
+	assert_memory_equal(echo.body, "hello", 5);
+	/* Pending at close: the bulk message's callback once, -ECANCELED. */
+	self_bulk_done_status = 1;
+	assert_int_equal(krg_net_send_bulk(A.net, 1, "t.self", "late", 4, self_bulk_done, NULL), 0);
+	node_stop(&A);
+	assert_int_equal(self_bulk_done_status, -ECANCELED);
+}
+
 /* ---- bulk -------------------------------------------------------------- */
 
 #define BULK_CHUNK (1u << 20)
@@ -536,6 +586,37 @@ static void test_reconnect(void **state)
 	assert_int_equal(echo.status, 0);
 }
 
+/* Relaxed links (neither end a raft voter): pings every 10 s, announced in
+ * the ping, so the peer waits for them and does not call the link silent
+ * after 4 heartbeats; back to close, pings resume at once. */
+static void test_relaxed(void **state)
+{
+	start_pair(key_a, true, true);
+	assert_true(RUN_UNTIL(both_up(), 3000));
+	run_for(5 * HB); /* the bulk links follow */
+	/* Only A relaxed: B still pings every heartbeat, A's silence is fine. */
+	krg_net_set_relaxed(A.net, 2, true);
+	run_for(8 * HB);
+	assert_true(both_up());
+	assert_int_equal(A.downs + B.downs, 0);
+	assert_true(uv_now(&loop) - krg_net_last_heard(A.net, 2) <= 2 * HB);
+	assert_true(uv_now(&loop) - krg_net_last_heard(B.net, 1) > 4 * HB);
+	/* Both relaxed: silence both ways, links up. */
+	krg_net_set_relaxed(B.net, 1, true);
+	run_for(8 * HB);
+	assert_true(both_up());
+	assert_int_equal(A.downs + B.downs, 0);
+	assert_true(uv_now(&loop) - krg_net_last_heard(A.net, 2) > 4 * HB);
+	/* Close again: both hear each other within a heartbeat or two. */
+	krg_net_set_relaxed(A.net, 2, false);
+	krg_net_set_relaxed(B.net, 1, false);
+	run_for(3 * HB);
+	assert_true(uv_now(&loop) - krg_net_last_heard(A.net, 2) <= 2 * HB);
+	assert_true(uv_now(&loop) - krg_net_last_heard(B.net, 1) <= 2 * HB);
+	assert_true(both_up());
+	assert_int_equal(A.downs + B.downs, 0);
+}
+
 static void test_encrypt_off(void **state)
 {
 	start_pair(key_a, false, false);
@@ -612,9 +693,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_log_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unauth_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_response, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_self, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relaxed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encrypt_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encrypt_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_id, setup, teardown),

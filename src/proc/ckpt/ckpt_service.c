@@ -57,6 +57,7 @@
 #include "lib/metrics.h"
 #include "net/net.h"
 #include "ckpt/store.h"
+#include "fsview/fsview.h"
 #include "proc/ckptsvc.h"
 #include "ipc/intercept.h"
 #include "ipc/intercept_svc.h"
@@ -66,43 +67,17 @@
 #include "proc/schedsvc.h"
 #include "lib/procfs.h"
 #include "proc/ckpt/ckpt_msg.h"
+#include "proc/ckpt/ckptsvc-int.h"
+#include "proc/xfer.h"
 #include "proto/ckptsvc.pb-c.h"
 #include "proto/ipc.pb-c.h"
 #include "ckpt/ckpt.h"
 
 #define WORK_TIMEOUT_MS (30u * 60 * 1000) /* a remote dump or restore, big images included */
-#define RESULT_MAX 4096
-
-/* Who waits for an answer: a local API call or a peer's request. */
-struct origin {
-	struct krg_api_call *call;
-	uint32_t from;
-	uint64_t req_id;
-};
-
-struct job {
-	struct job *next;
-	struct origin o;
-	uv_pipe_t pipe;
-	bool restart;
-	bool freeze;       /* a freeze or thaw, not counted as a checkpoint */
-	uint64_t t_start;  /* uv_now at fork, for the metrics */
-	char buf[RESULT_MAX];
-	size_t len;
-};
-
-struct krg_ckptsvc {
-	struct krg_services *s;
-	uint32_t self;
-	pid_t krgd;
-	bool running;
-	struct job *jobs;
-};
-
 /* Static: net and API handlers cannot be unregistered. */
-static struct krg_ckptsvc the_svc;
+struct krg_ckptsvc the_svc;
 
-static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id,
+static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
 			uint32_t node)
 {
 	Krg__Ckptsvc__Result res = KRG__CKPTSVC__RESULT__INIT;
@@ -117,20 +92,19 @@ static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, cons
 	size_t len = krg__ckptsvc__result__get_packed_size(&res);
 	_cleanup_free_ uint8_t *buf = malloc(len);
 	if (!buf) {
-		if (o.call)
+		if (o.cb)
+			krg_origin_answer(c->s->net, o, -ENOMEM, "out of memory", NULL, 0);
+		else if (o.call)
 			krg_api_reply(o.call, -ENOMEM, "out of memory", NULL, 0);
 		else
 			krg_net_reply(c->s->net, o.from, o.req_id, -ENOMEM, NULL, 0);
 		return;
 	}
 	krg__ckptsvc__result__pack(&res, buf);
-	if (o.call)
-		krg_api_reply(o.call, status, status ? res.text : NULL, status ? NULL : buf, status ? 0 : len);
-	else
-		krg_net_reply(c->s->net, o.from, o.req_id, 0, buf, len);
+	krg_origin_answer(c->s->net, o, status, res.text, buf, len);
 }
 
-static void answer(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id)
+void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id)
 {
 	answer_node(c, o, status, text, id, c->self);
 }
@@ -191,26 +165,26 @@ static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	job_unlink(c, j);
 	job_count(c, j, nl, end, status);
 	if (!nl || end != nl || status > 0 || status < -4095) {
-		answer(c, j->o, -EIO, j->restart ? "the restart worker died" : "the dump worker died", 0);
+		ckptsvc_answer(c, j->o, -EIO, j->restart ? "the restart worker died" : "the dump worker died", 0);
 	} else if (status < 0) {
 		/* The reason goes to the caller and to the log: an admin looking
 		 * at a failed restart finds it here too. */
 		log_warn("ckpt: %s failed: %s", j->restart ? "restart" : "dump", nl + 1);
-		answer(c, j->o, (int)status, nl + 1, 0);
+		ckptsvc_answer(c, j->o, (int)status, nl + 1, 0);
 	} else if (j->restart) {
 		long pid = strtol(nl + 1, &end, 10);
 		if (pid <= 0 || pid > KRG_PID_MASK)
-			answer(c, j->o, -EIO, "the restart worker answered nonsense", 0);
+			ckptsvc_answer(c, j->o, -EIO, "the restart worker answered nonsense", 0);
 		else {
 			uint32_t id = krg_procid_make(c->self, (uint32_t)pid);
 			char text[64];
 			snprintf(text, sizeof(text), "%u", id);
 			log_info("ckpt: restarted as %u (pid %ld)", id, pid);
-			answer(c, j->o, 0, text, id);
+			ckptsvc_answer(c, j->o, 0, text, id);
 		}
 	} else {
 		log_info("ckpt: dumped into %s", nl + 1);
-		answer(c, j->o, 0, nl + 1, 0);
+		ckptsvc_answer(c, j->o, 0, nl + 1, 0);
 	}
 	uv_close((uv_handle_t *)&j->pipe, job_closed);
 }
@@ -228,23 +202,6 @@ static void put_all(int fd, const char *s, size_t n)
 	}
 }
 
-struct work {
-	bool restart;
-	int freeze;  /* 1: freeze, -1: thaw, instead of a dump */
-	/* dump */
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	uint32_t appid;
-	struct ckpt_dump_opts opts;
-	/* restart */
-	uint32_t version;
-	uid_t caller;
-	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
-	pid_t krgd;      /* the worker's parent */
-	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
-	bool sysv_only;  /* restart: the image's System V objects only, no process */
-};
 
 /* Close every fd from 3 up but keep_a and keep_b (-1: none). */
 static void close_all_but(int keep_a, int keep_b)
@@ -304,6 +261,10 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		 * follow that (docs/checkpoint.md). */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != w->krgd)
 			_exit(0);
+		/* The files of the node it saw when dumped (docs/fsview.md):
+		 * the restore reopens them by path through the view. */
+		if (r == 0 && w->fsns >= 0 && (r = krg_fsview_enter(w->fsns)) < 0)
+			snprintf(msg, sizeof(msg), "entering the file view: %s", strerror(-r));
 		if (r == 0) {
 			struct ckpt_error err = { 0 };
 			struct ckpt_pidns ns = { 0 };
@@ -350,20 +311,68 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	_exit(0);
 }
 
-static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
+/* A restart sees the node-local files of the node whose files the
+ * application saw when it was dumped (the store's `view`, docs/fsview.md
+ * "Restart"): that node's view here, unless it is this node. That node
+ * down: refused in one line naming it and its paths. 0 and *fsns (-1: no
+ * view), or -errno with why. */
+static int restart_view(struct krg_ckptsvc *c, const struct work *w, int *fsns, char *why, size_t len)
+{
+	char vdir[512];
+	uint32_t home;
+	struct stat st;
+	*fsns = -1;
+	if (!c->s->fsview || krg_ckpt_store_find(w->appid, w->version, w->caller, vdir, sizeof(vdir)) < 0 ||
+	    krg_ckpt_store_view(vdir, &home) < 0 || home == c->self || stat(vdir, &st) < 0)
+		return 0; /* no view to show (the worker reports a missing image) */
+	if (krg_cluster_node_state(c->s->cluster, home) != KRG_NODE_UP) {
+		snprintf(why, len, "the image sees node %u's node-local files (%s), and node %u is down: restart it there "
+			 "or once it is back", home, c->s->cfg->fsview_paths, home);
+		return -EHOSTDOWN;
+	}
+	int r = krg_fsview_ns(c->s->fsview, home, st.st_uid, st.st_gid);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		snprintf(why, len, "cannot show node %u's node-local files (%s) here: %s", home, c->s->cfg->fsview_paths,
+			 strerror(-r));
+		return r;
+	}
+	*fsns = r;
+	return 0;
+}
+
+int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
 {
 	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
+	int fsns = -1;
+	if (w->restart) {
+		char why[512];
+		int r = restart_view(c, w, &fsns, why, sizeof(why));
+		if (r < 0) {
+			log_info("ckpt: restart of app %u refused: %s", w->appid, why);
+			ckptsvc_answer(c, o, r, why, 0);
+			return 0;
+		}
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		int e = -errno;
+		if (fsns >= 0)
+			close(fsns);
+		return e;
+	}
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		close(p[0]);
 		close(p[1]);
+		if (fsns >= 0)
+			close(fsns);
 		return -ENOMEM;
 	}
 	struct work wk = *w;
 	wk.krgd = c->krgd;
 	wk.isock = -1;
+	wk.fsns = fsns;
 	if (w->restart && c->s->intercept && krg_intercept_channel(c->s->intercept, &wk.isock) < 0)
 		wk.isock = -1;
 	pid_t pid = fork();
@@ -373,6 +382,8 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 		close(p[1]);
 		if (wk.isock >= 0)
 			close(wk.isock);
+		if (fsns >= 0)
+			close(fsns);
 		free(j);
 		return r;
 	}
@@ -383,6 +394,8 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 	close(p[1]);
 	if (wk.isock >= 0)
 		close(wk.isock);
+	if (fsns >= 0)
+		close(fsns);
 	j->o = o;
 	j->restart = w->restart;
 	j->freeze = w->freeze != 0;
@@ -414,18 +427,13 @@ static int spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
 
 struct tx {
 	struct krg_ckptsvc *c;
-	struct origin o;
+	struct krg_origin o;
 	bool answered, failed, all_sent, req_done;
 	uint32_t to, appid, version;
 	uint64_t xfer;
 	uid_t owner_uid;
 	gid_t owner_gid;
-	char dir[512];
-	char **names;
-	size_t nnames, cur;
-	int fd;
-	uint64_t off, size;
-	size_t inflight, pieces;
+	struct krg_xfer_src src;
 };
 
 struct piece {
@@ -434,18 +442,14 @@ struct piece {
 	uint8_t buf[];
 };
 
-static void answer_node(struct krg_ckptsvc *c, struct origin o, int status, const char *text, uint32_t id,
+static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
 			uint32_t node);
 
 static void tx_maybe_free(struct tx *t)
 {
-	if (!t->answered || t->pieces || !t->req_done)
+	if (!t->answered || t->src.pieces || !t->req_done)
 		return;
-	if (t->fd >= 0)
-		close(t->fd);
-	for (size_t i = 0; i < t->nnames; i++)
-		free(t->names[i]);
-	free(t->names);
+	krg_xfer_src_free(&t->src);
 	free(t);
 }
 
@@ -464,8 +468,7 @@ static void tx_done(int status, void *data)
 {
 	struct piece *p = data;
 	struct tx *t = p->t;
-	t->inflight -= p->len;
-	t->pieces--;
+	krg_xfer_src_piece_done(&t->src, p->len);
 	free(p);
 	if (status < 0 && !t->failed) {
 		char err[128];
@@ -479,30 +482,22 @@ static void tx_done(int status, void *data)
 /* One piece per call from tx_done; up to XFER_INFLIGHT at the start. */
 static int tx_send_one(struct tx *t)
 {
-	char err[600];
-	if (t->fd < 0) {
-		char path[1100];
-		snprintf(path, sizeof(path), "%s/%s", t->dir, t->names[t->cur]);
-		t->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		struct stat st;
-		if (t->fd < 0 || fstat(t->fd, &st) < 0) {
-			snprintf(err, sizeof(err), "cannot read %s: %s", path, strerror(errno));
-			tx_fail(t, -EIO, err);
-			return -1;
-		}
-		t->off = 0;
-		t->size = (uint64_t)st.st_size;
+	char err[1200];
+	struct krg_xfer_src *sc = &t->src;
+	if (krg_xfer_src_file(sc, err, sizeof(err)) < 0) {
+		tx_fail(t, -EIO, err);
+		return -1;
 	}
-	size_t want = t->size - t->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(t->size - t->off);
+	size_t want = krg_xfer_src_want(sc, XFER_CHUNK);
 	_cleanup_free_ uint8_t *data = malloc(want ? want : 1);
 	if (!data) {
 		tx_fail(t, -ENOMEM, "out of memory");
 		return -1;
 	}
-	ssize_t n = want ? pread(t->fd, data, want, (off_t)t->off) : 0;
-	if (n < 0 || (size_t)n != want) {
-		snprintf(err, sizeof(err), "cannot read %s/%s: %s", t->dir, t->names[t->cur],
-			 n < 0 ? strerror(errno) : "file shrank");
+	int r = krg_xfer_read(sc->fd, sc->off, data, want);
+	if (r < 0) {
+		snprintf(err, sizeof(err), "cannot read %s/%s: %s", sc->dir, sc->names[sc->cur],
+			 r != -EIO ? strerror(-r) : "file shrank");
 		tx_fail(t, -EIO, err);
 		return -1;
 	}
@@ -512,13 +507,13 @@ static int tx_send_one(struct tx *t)
 	f.version = t->version;
 	f.owner_uid = (uint32_t)t->owner_uid;
 	f.owner_gid = (uint32_t)t->owner_gid;
-	f.name = t->names[t->cur];
-	f.offset = t->off;
+	f.name = sc->names[sc->cur];
+	f.offset = sc->off;
 	f.data.data = data;
 	f.data.len = want;
-	bool last = t->off + want == t->size;
+	bool last = sc->off + want == sc->size;
 	f.has_last = f.last = last;
-	f.has_end = f.end = last && t->cur + 1 == t->nnames;
+	f.has_end = f.end = last && sc->cur + 1 == sc->n;
 	size_t len = krg__ckptsvc__file__get_packed_size(&f);
 	struct piece *p = malloc(sizeof(*p) + len);
 	if (!p) {
@@ -528,30 +523,21 @@ static int tx_send_one(struct tx *t)
 	p->t = t;
 	p->len = len;
 	krg__ckptsvc__file__pack(&f, p->buf);
-	t->inflight += len;
-	t->pieces++;
-	int r = krg_net_send_bulk(t->c->s->net, t->to, "ckpt.file", p->buf, len, tx_done, p);
+	r = krg_xfer_src_send(sc, t->c->s->net, t->to, "ckpt.file", p->buf, len, tx_done, p);
 	if (r < 0) {
-		t->inflight -= len;
-		t->pieces--;
 		free(p);
 		snprintf(err, sizeof(err), "sending the image to node %u: %s", t->to, strerror(-r));
 		tx_fail(t, r, err);
 		return -1;
 	}
-	t->off += want;
-	if (last) {
-		close(t->fd);
-		t->fd = -1;
-		if (++t->cur == t->nnames)
-			t->all_sent = true;
-	}
+	if (krg_xfer_src_sent(sc, want, last))
+		t->all_sent = true;
 	return 0;
 }
 
 static void tx_pump(struct tx *t)
 {
-	if (t->failed || t->all_sent || t->inflight >= XFER_INFLIGHT)
+	if (t->failed || t->all_sent || t->src.inflight >= XFER_INFLIGHT)
 		return;
 	tx_send_one(t);
 }
@@ -582,25 +568,20 @@ static void tx_reply(struct krg_net *net, int status, const struct krg_msg *repl
 	tx_maybe_free(t);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* On the holder: permission check, list the directory, ask the target,
  * stream. -errno (origin not answered) or 0. */
-static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic)
 {
 	static uint32_t counter;
 	char path[512], err[600];
 	if (q->node >= KRG_MAX_NODES || !krg_net_peer_up(c->s->net, q->node)) {
 		snprintf(err, sizeof(err), "node %u is unreachable", q->node);
-		answer(c, o, -EHOSTUNREACH, err, 0);
+		ckptsvc_answer(c, o, -EHOSTUNREACH, err, 0);
 		return 0;
 	}
 	int r = krg_ckpt_store_find(q->appid, q->version, uid, path, sizeof(path));
 	if (r < 0) {
-		answer(c, o, r, path, 0);
+		ckptsvc_answer(c, o, r, path, 0);
 		return 0;
 	}
 	const char *v = strrchr(path, '/');
@@ -618,35 +599,14 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
 	t->xfer = ((uint64_t)c->self << 32) | ++counter;
 	t->owner_uid = st.st_uid;
 	t->owner_gid = st.st_gid;
-	t->fd = -1;
 	t->req_done = true;
-	snprintf(t->dir, sizeof(t->dir), "%s", path);
-	DIR *d = opendir(path);
-	if (!d) {
+	t->src.fd = -1;
+	r = krg_xfer_src_open(&t->src, path, ckpt_file_name_ok, XFER_FILES);
+	if (r < 0) {
 		t->answered = true;
 		tx_maybe_free(t);
-		return -EIO;
+		return r == -ENOENT ? r : -EIO;
 	}
-	struct dirent *e;
-	while ((e = readdir(d)) && t->nnames < XFER_FILES) {
-		if (e->d_type != DT_REG || !ckpt_file_name_ok(e->d_name))
-			continue;
-		char **nn = realloc(t->names, (t->nnames + 1) * sizeof(*nn));
-		if (!nn || !(nn[t->nnames] = strdup(e->d_name))) {
-			if (nn)
-				t->names = nn;
-			break;
-		}
-		t->names = nn;
-		t->nnames++;
-	}
-	closedir(d);
-	if (!t->nnames) {
-		t->answered = true;
-		tx_maybe_free(t);
-		return -ENOENT;
-	}
-	qsort(t->names, t->nnames, sizeof(*t->names), cmp_names);
 	Krg__Ckptsvc__Recv m = KRG__CKPTSVC__RECV__INIT;
 	m.xfer = t->xfer;
 	m.appid = t->appid;
@@ -656,6 +616,7 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
 	m.owner_gid = (uint32_t)t->owner_gid;
 	m.has_copy_only = m.copy_only = q->copy_only;
 	m.has_new_pidns = m.new_pidns = q->new_pidns;
+	m.has_periodic = m.periodic = periodic;
 	uint8_t buf[128];
 	size_t len = krg__ckptsvc__recv__pack(&m, buf);
 	r = krg_net_request(c->s->net, t->to, "ckpt.recv", buf, len, WORK_TIMEOUT_MS, tx_reply, t);
@@ -665,7 +626,7 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
 		return r;
 	}
 	t->req_done = false;
-	log_info("ckpt: sending %s (%zu files) to node %u for a restart", path, t->nnames, t->to);
+	log_info("ckpt: sending %s (%zu files) to node %u for a restart", path, t->src.n, t->to);
 	for (int i = 0; i < 4 && !t->failed && !t->all_sent; i++)
 		tx_pump(t);
 	return 0;
@@ -678,28 +639,27 @@ static int tx_start(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__
  * user's directory, and the next krgd removes the temporary one at start
  * (krg_ckpt_store_clean: its writer's pid is gone). */
 struct rx {
-	struct rx *next;
+	struct krg_xfer_rx x;  /* first: from, xfer, total, ended, failed, has_req, req_id */
 	struct krg_ckptsvc *c;
-	uint32_t from, appid, version;
-	uint64_t xfer, total;
+	uint32_t appid, version;
 	uid_t caller;
 	uid_t owner_uid;
 	gid_t owner_gid;
-	bool created_app, ended, failed, has_req, started, copy_only, new_pidns;
+	bool created_app, started, copy_only, new_pidns, periodic;
 	bool placed;     /* renamed from dir into final; dir then names it */
-	uint64_t req_id;
 	char dir[600];   /* where the pieces go: the temporary directory, then final */
 	char final[600]; /* STORE/<appid>/v<version> */
 	char err[700];
-	uv_timer_t timer;
 };
 
-static struct rx *rxs;
+static void rx_idle(struct krg_xfer_rx *b);
 
-static void rx_closed(uv_handle_t *h)
+static void rx_closed(struct krg_xfer_rx *b)
 {
-	free(h->data);
+	free(b);
 }
+
+static struct krg_xfer_rxset rxs = { .idle_ms = XFER_IDLE_MS, .idle = rx_idle, .closed = rx_closed };
 
 static void rx_remove_dir(struct rx *x)
 {
@@ -714,39 +674,33 @@ static void rx_remove_dir(struct rx *x)
 
 static void rx_free(struct rx *x)
 {
-	for (struct rx **p = &rxs; *p; p = &(*p)->next)
-		if (*p == x) {
-			*p = x->next;
-			break;
-		}
-	uv_timer_stop(&x->timer);
-	uv_close((uv_handle_t *)&x->timer, rx_closed);
+	krg_xfer_rx_drop(&x->x);
 }
 
 static void rx_answer_fail(struct rx *x)
 {
-	if (x->has_req) {
-		struct origin o = { .from = x->from, .req_id = x->req_id };
-		answer(x->c, o, -EIO, x->err, 0);
-		x->has_req = false;
+	if (x->x.has_req) {
+		struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
+		ckptsvc_answer(x->c, o, -EIO, x->err, 0);
+		x->x.has_req = false;
 	}
 }
 
 static void rx_fail(struct rx *x, const char *fmt, const char *what)
 {
-	if (x->failed)
+	if (x->x.failed)
 		return;
-	x->failed = true;
+	x->x.failed = true;
 	snprintf(x->err, sizeof(x->err), fmt, what);
-	log_warn("ckpt: receiving app %u v%u from node %u: %s", x->appid, x->version, x->from, x->err);
+	log_warn("ckpt: receiving app %u v%u from node %u: %s", x->appid, x->version, x->x.from, x->err);
 	rx_remove_dir(x);
 	rx_answer_fail(x);
 }
 
-static void rx_idle(uv_timer_t *h)
+static void rx_idle(struct krg_xfer_rx *b)
 {
-	struct rx *x = h->data;
-	if (!x->failed)
+	struct rx *x = (struct rx *)b;
+	if (!x->x.failed)
 		rx_fail(x, "%s", "the transfer stalled");
 	rx_free(x);
 }
@@ -778,21 +732,23 @@ static int rx_place(struct rx *x)
 	return 0;
 }
 
-static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w);
+static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
 
 static void rx_try_start(struct rx *x)
 {
-	if (x->failed || !x->ended || !x->has_req || x->started)
+	if (x->x.failed || !x->x.ended || !x->x.has_req || x->started)
 		return;
 	if (!x->placed && rx_place(x) < 0)
 		return;
 	x->started = true;
-	struct origin o = { .from = x->from, .req_id = x->req_id };
+	struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
 	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller, .new_pidns = x->new_pidns };
-	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->total, x->from);
-	krg_metrics_restart_rx(x->total);
+	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->x.total, x->x.from);
+	krg_metrics_restart_rx(x->x.total);
 	if (x->copy_only) {
-		answer(x->c, o, 0, x->dir, 0);
+		if (x->periodic)
+			periodic_index_add(x->appid, x->version);
+		ckptsvc_answer(x->c, o, 0, x->dir, 0);
 		rx_free(x);
 		return;
 	}
@@ -800,7 +756,7 @@ static void rx_try_start(struct rx *x)
 	if (r < 0) {
 		snprintf(x->err, sizeof(x->err), "cannot start the restart worker: %s", strerror(-r));
 		x->started = false;
-		x->failed = true;
+		x->x.failed = true;
 		rx_remove_dir(x);
 		rx_answer_fail(x);
 	}
@@ -810,29 +766,25 @@ static void rx_try_start(struct rx *x)
 static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, uint32_t appid, uint32_t version,
 			 uid_t owner_uid, gid_t owner_gid)
 {
-	for (struct rx *x = rxs; x; x = x->next)
-		if (x->from == from && x->xfer == xfer)
-			return x;
+	struct krg_xfer_rx *b = krg_xfer_rx_find(&rxs, from, xfer);
+	if (b)
+		return (struct rx *)b;
 	struct rx *x = calloc(1, sizeof(*x));
 	if (!x)
 		return NULL;
 	x->c = c;
-	x->from = from;
-	x->xfer = xfer;
 	x->appid = appid;
 	x->version = version;
 	x->owner_uid = owner_uid;
 	x->owner_gid = owner_gid;
-	uv_timer_init(c->s->loop, &x->timer);
-	x->timer.data = x;
-	x->next = rxs;
-	rxs = x;
+	rxs.loop = c->s->loop;
+	krg_xfer_rx_add(&rxs, &x->x, from, xfer);
 	const char *store = krg_ckpt_store();
 	char tmp[600];
 	snprintf(x->final, sizeof(x->final), "%s/%u/v%u", store, appid, version);
 	snprintf(tmp, sizeof(tmp), "%s/%s", store, KRG_CKPT_STORE_TMP);
 	if (xfer >> 32 != from || version == 0 || appid == 0) {
-		x->failed = true;
+		x->x.failed = true;
 		snprintf(x->err, sizeof(x->err), "malformed transfer from node %u", from);
 	} else if (mkdir(store, 0755) < 0 && errno != EEXIST) {
 		rx_fail(x, "cannot create the store %s", store);
@@ -840,7 +792,7 @@ static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, ui
 		rx_fail(x, "cannot create %s", tmp);
 	} else if (access(x->final, F_OK) == 0) {
 		/* Refused now rather than after the whole copy. */
-		x->failed = true;
+		x->x.failed = true;
 		snprintf(x->err, sizeof(x->err), "cannot create %s on node %u: %s", x->final, c->self, strerror(EEXIST));
 	} else {
 		/* The pid last: krg_ckpt_store_clean reads it there. */
@@ -848,13 +800,12 @@ static struct rx *rx_get(struct krg_ckptsvc *c, uint32_t from, uint64_t xfer, ui
 		if (mkdir(x->dir, 0700) < 0) {
 			int e = errno;
 			snprintf(x->err, sizeof(x->err), "cannot create %s on node %u: %s", x->dir, c->self, strerror(e));
-			x->failed = true;
+			x->x.failed = true;
 			x->dir[0] = 0;
 		} else if (chown(x->dir, owner_uid, owner_gid) < 0) {
 			rx_fail(x, "cannot chown %s", x->dir);
 		}
 	}
-	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
 	return x;
 }
 
@@ -883,45 +834,28 @@ static void on_file(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		return;
 	}
 	struct rx *x = rx_get(c, from, f->xfer, f->appid, f->version, f->owner_uid, f->owner_gid);
-	if (!x || x->failed || x->ended)
+	if (!x || x->x.failed || x->x.ended)
 		goto out;
-	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+	krg_xfer_rx_touch(&x->x);
 	if (!ckpt_file_valid(f)) {
 		rx_fail(x, "refused piece of '%s' (bad name, size or offset)", f->name);
 		goto out;
 	}
-	x->total += f->data.len;
-	if (x->total > XFER_MAX || f->offset > XFER_MAX) {
+	int r = krg_xfer_rx_write(&x->x, x->dir, f->name, f->offset, f->data.data, f->data.len, false, x->owner_uid,
+				  x->owner_gid, XFER_MAX);
+	if (r == -EFBIG) {
 		rx_fail(x, "%s: image too big", x->final);
 		goto out;
 	}
-	char path[1000];
-	snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		rx_fail(x, "cannot write %s", path);
-		goto out;
-	}
-	bool ok = fchown(fd, x->owner_uid, x->owner_gid) == 0;
-	size_t done = 0;
-	while (ok && done < f->data.len) {
-		ssize_t w = pwrite(fd, f->data.data + done, f->data.len - done, (off_t)(f->offset + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			ok = false;
-		else
-			done += (size_t)w;
-	}
-	if (close(fd) < 0)
-		ok = false;
-	if (!ok) {
+	if (r < 0) {
+		char path[1300];
+		snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
 		rx_fail(x, "cannot write %s", path);
 		goto out;
 	}
 	test_hold_recv();
 	if (f->has_end && f->end) {
-		x->ended = true;
+		x->x.ended = true;
 		rx_try_start(x);
 	}
 out:
@@ -949,9 +883,10 @@ static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		x->caller = (uid_t)m->uid;
 		x->copy_only = m->copy_only;
 		x->new_pidns = m->new_pidns;
-		x->has_req = true;
-		x->req_id = req_id;
-		if (x->failed)
+		x->periodic = m->periodic;
+		x->x.has_req = true;
+		x->x.req_id = req_id;
+		if (x->x.failed)
 			rx_answer_fail(x);
 		else
 			rx_try_start(x);
@@ -991,7 +926,7 @@ static const char *why(int r, char *buf, size_t len, uint32_t id);
 
 struct ipc_check {
 	struct krg_ckptsvc *c;
-	struct origin o;
+	struct krg_origin o;
 	struct work w;
 	char *description;  /* owned copy of w.opts.description */
 	uint32_t id;
@@ -1013,7 +948,7 @@ static void ipc_checked(void *data, const struct krg_ipc_created *res)
 				 "(%s): checkpoint not made (--ignore-unsupported checkpoints without asking)",
 				 res->node, strerror(-res->status));
 		log_info("ckpt.dump %u: refused, %s", k->id, e);
-		answer(k->c, k->o, res->status == -ETIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH, e, k->id);
+		ckptsvc_answer(k->c, k->o, res->status == -ETIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH, e, k->id);
 	} else if (res && res->n) {
 		/* Saved with the image (sysvipc.img), each as its home
 		 * exported it; the worker is a fork of this krgd: it has the
@@ -1038,18 +973,18 @@ static void ipc_checked(void *data, const struct krg_ipc_created *res)
 			k->w.opts.sysv_len = len;
 			log_info("ckpt.dump %u: %zu System V object%s of the application saved with the image", k->id, res->n,
 				 res->n == 1 ? "" : "s");
-			r = spawn(k->c, k->o, &k->w);
+			r = ckptsvc_spawn(k->c, k->o, &k->w);
 			free(buf);
 		}
 		if (r < 0) {
 			char err[256];
-			answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
+			ckptsvc_answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
 		}
 	} else {
-		int r = spawn(k->c, k->o, &k->w);
+		int r = ckptsvc_spawn(k->c, k->o, &k->w);
 		if (r < 0) {
 			char err[256];
-			answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
+			ckptsvc_answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
 		}
 	}
 	if (k->w.opts.has_root_pidfd)
@@ -1086,7 +1021,7 @@ static size_t app_procs(struct krg_ckptsvc *c, pid_t root, uint64_t **out)
 	return v ? n : 0;
 }
 
-static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w, uint32_t id)
+static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint32_t id)
 {
 	struct ipc_check *k = calloc(1, sizeof(*k));
 	if (!k)
@@ -1119,7 +1054,7 @@ static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct origin o, const st
 	return 0;
 }
 
-static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
+int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
@@ -1154,7 +1089,11 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 		snprintf(e, sizeof(e),
 			 "process %u lacks the CHECKPOINTABLE capability (krg capset -e CHECKPOINTABLE -p %u)", cid, cid);
 		log_info("ckpt.dump %u: refused, %s", d->id, e);
-		answer(c, o, -EPERM, e, d->id);
+		ckptsvc_answer(c, o, -EPERM, e, d->id);
+		return 0;
+	}
+	if (d->has_every_ms) {
+		periodic_set(c, o, d, cid, uid);
 		return 0;
 	}
 	char pp[64];
@@ -1174,18 +1113,20 @@ static int dump_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc
 		.freeze = d->freeze ? 1 : d->unfreeze ? -1 : 0,
 		.opts = { .kill = d->kill, .kill_sig = (int)d->kill_signal, .stop = d->stop, .snapshot_files = d->snapshot_files,
 			  .ignore_unsupported = d->ignore_unsupported,
-			  .description = d->description, .has_root_pidfd = fd >= 0, .root_pidfd = fd },
+			  .description = d->description, .has_root_pidfd = fd >= 0, .root_pidfd = fd,
+			  /* whose node-local files it sees: restored in that view elsewhere */
+			  .view_home = krg_fsview_home_of(c->s->fsview, (pid_t)pid) },
 	};
 	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
 		return ipc_check_then_spawn(c, o, &w, d->id);
-	return spawn(c, o, &w);
+	return ckptsvc_spawn(c, o, &w);
 }
 
 /* ---- a restart's System V objects (sysvipc.img) ---- */
 
 struct ipc_restore {
 	struct krg_ckptsvc *c;
-	struct origin o;
+	struct krg_origin o;
 	struct work w;
 };
 
@@ -1214,41 +1155,41 @@ static void ipc_restored(void *data, int status, const struct krg_ipc_obj_info *
 				 strerror(-status));
 		}
 		log_info("ckpt.restart %u: refused, %s", k->w.appid, e);
-		answer(k->c, k->o, status == -EADDRINUSE ? -EEXIST : status, e, k->w.appid);
+		ckptsvc_answer(k->c, k->o, status == -EADDRINUSE ? -EEXIST : status, e, k->w.appid);
 	} else if (k->w.sysv_only) {
-		answer(k->c, k->o, 0, "", k->w.appid);
+		ckptsvc_answer(k->c, k->o, 0, "", k->w.appid);
 	} else {
-		int r = spawn(k->c, k->o, &k->w);
+		int r = ckptsvc_spawn(k->c, k->o, &k->w);
 		if (r < 0)
-			answer(k->c, k->o, r, strerror(-r), k->w.appid);
+			ckptsvc_answer(k->c, k->o, r, strerror(-r), k->w.appid);
 	}
 	free(k);
 }
 
 /* The image's queues and semaphore sets first (same ids, or a one-line
  * refusal naming the one in the way), then the processes. */
-static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct origin o, const struct work *w)
+static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
 {
 	char path[512];
 	int r = krg_ckpt_store_find(w->appid, w->version, w->caller, path, sizeof(path));
 	if (w->sysv_only && r < 0) {
-		answer(c, o, r, path, w->appid);
+		ckptsvc_answer(c, o, r, path, w->appid);
 		return 0;
 	}
 	if (!c->s->ipc || r < 0)
-		return w->sysv_only ? -ENOTSUP : spawn(c, o, w); /* the worker says why it cannot find it */
+		return w->sysv_only ? -ENOTSUP : ckptsvc_spawn(c, o, w); /* the worker says why it cannot find it */
 	uint8_t *saved = NULL;
 	size_t len = 0, n = 0;
 	struct ckpt_error err = { 0 };
 	r = ckpt_sysv_read(path, &saved, &len, &n, &err);
 	if (r == -ENOENT && w->sysv_only) {
-		answer(c, o, 0, "", w->appid);
+		ckptsvc_answer(c, o, 0, "", w->appid);
 		return 0;
 	}
 	if (r == -ENOENT)
-		return spawn(c, o, w);
+		return ckptsvc_spawn(c, o, w);
 	if (r < 0) {
-		answer(c, o, r, err.msg, w->appid);
+		ckptsvc_answer(c, o, r, err.msg, w->appid);
 		return 0;
 	}
 	struct ipc_restore *k = calloc(1, sizeof(*k));
@@ -1269,7 +1210,7 @@ static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct origin o, const 
 	return 0;
 }
 
-static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
 	if (q->sysv_only) {
 		/* This node's copy of the version (krg restart --foreground
@@ -1280,12 +1221,12 @@ static int restart_local(struct krg_ckptsvc *c, struct origin o, const Krg__Ckpt
 	if (krg_procid_home(q->appid) != c->self)
 		return -ENOENT;
 	if (q->has_node && q->node != c->self)
-		return tx_start(c, o, q, uid);
+		return ckptsvc_copy(c, o, q, uid, false);
 	if (q->copy_only) {
 		/* Already where it is wanted: say where, if the caller may have it. */
 		char path[512];
 		int r = krg_ckpt_store_find(q->appid, q->version, uid, path, sizeof(path));
-		answer(c, o, r < 0 ? r : 0, path, 0);
+		ckptsvc_answer(c, o, r < 0 ? r : 0, path, 0);
 		return 0;
 	}
 	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns };
@@ -1322,7 +1263,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
 		return;
 	}
-	struct origin o = { .from = from, .req_id = req_id };
+	struct krg_origin o = { .from = from, .req_id = req_id };
 	char err[256];
 	int r;
 	uint32_t id;
@@ -1336,7 +1277,7 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 			return;
 		}
 		id = d->id;
-		r = dump_local(c, o, d, (uid_t)d->uid);
+		r = ckptsvc_dump_local(c, o, d, (uid_t)d->uid);
 		log_info("ckpt.dump %u kill %d stop %d freeze %d unfreeze %d app %d for uid %u from node %u: %s", d->id, d->kill, d->stop, d->freeze,
 			 d->unfreeze, d->app, d->uid, from,
 			 r ? strerror(-r) : "started");
@@ -1357,38 +1298,21 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		krg__ckptsvc__restart__free_unpacked(q, NULL);
 	}
 	if (r < 0)
-		answer(c, o, r, why(r, err, sizeof(err), id), 0);
+		ckptsvc_answer(c, o, r, why(r, err, sizeof(err), id), 0);
 }
 
 /* ---- API: forward to the node, or do it here ---- */
 
-/* A request forwarded to the node that holds the process or image. */
-struct fwd {
-	struct krg_api_call *call;
-	uint32_t node, id;
-};
-
-static void fwd_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+static void fwd_failed(struct krg_origin o, int status, bool bad_answer, uint32_t id, uint32_t node)
 {
-	struct fwd *f = data;
-	struct krg_api_call *call = f->call;
-	uint32_t node = f->node, id = f->id;
-	free(f);
 	char err[160];
-	if (status) {
-		krg_api_reply(call, status, why_at(status, err, sizeof(err), id, node), NULL, 0);
-		return;
-	}
-	Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, reply->len, reply->body);
-	if (!res || res->status > 0 || res->status < -4095) {
-		krg_api_reply(call, -EBADMSG, "malformed answer from the process's node", NULL, 0);
-	} else {
-		krg_api_reply(call, res->status, res->status ? res->text : NULL, res->status ? NULL : reply->body,
-			      res->status ? 0 : reply->len);
-	}
-	if (res)
-		krg__ckptsvc__result__free_unpacked(res, NULL);
+	if (bad_answer)
+		krg_api_reply(o.call, -EBADMSG, "malformed answer from the process's node", NULL, 0);
+	else
+		krg_api_reply(o.call, status, why_at(status, err, sizeof(err), id, node), NULL, 0);
 }
+
+static const struct krg_fwd_ops fwd_ops = { &krg__ckptsvc__result__descriptor, fwd_failed };
 
 /* 0 if node can be asked; else the API call is answered. */
 static int reachable(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node)
@@ -1413,20 +1337,17 @@ static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t n
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
-	struct fwd *f = malloc(sizeof(*f));
-	if (!buf || !f) {
-		free(f);
+	if (!buf) {
 		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
 		return;
 	}
-	*f = (struct fwd){ .call = call, .node = node, .id = id };
 	protobuf_c_message_pack(m, buf);
-	int r = krg_net_request(c->s->net, node, type, buf, len, WORK_TIMEOUT_MS, fwd_reply_cb, f);
-	if (r < 0) {
-		char err[160];
-		free(f);
-		krg_api_reply(call, r, why_at(r, err, sizeof(err), id, node), NULL, 0);
-	}
+	struct krg_origin o = { .call = call };
+	int r = krg_forward(c->s->net, &fwd_ops, o, node, id, type, buf, len, WORK_TIMEOUT_MS);
+	if (r == -ENOMEM)
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+	else if (r < 0)
+		fwd_failed(o, r, false, id, node);
 }
 
 static void on_api_dump(struct krg_api_call *call, void *data)
@@ -1448,8 +1369,8 @@ static void on_api_dump(struct krg_api_call *call, void *data)
 	if (krg_procid_pid(d->id) == 0) {
 		krg_api_reply(call, -EINVAL, "not a krg process id", NULL, 0);
 	} else if (node == c->self) {
-		struct origin o = { .call = call };
-		int r = dump_local(c, o, d, call->uid);
+		struct krg_origin o = { .call = call };
+		int r = ckptsvc_dump_local(c, o, d, call->uid);
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), d->id), NULL, 0);
 	} else if (reachable(c, call, node) == 0) {
@@ -1483,7 +1404,7 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 		if (reachable(c, call, q->node) == 0)
 			forward(c, call, q->node, q->appid, "ckpt.restart", &q->base);
 	} else if (holder == c->self || q->sysv_only) {
-		struct origin o = { .call = call };
+		struct krg_origin o = { .call = call };
 		int r = restart_local(c, o, q, call->uid);
 		if (r < 0)
 			krg_api_reply(call, r, why(r, err, sizeof(err), q->appid), NULL, 0);
@@ -1527,6 +1448,14 @@ static int ckptsvc_start(struct krg_services *s, void **out, char *err, size_t e
 		registered = true;
 	}
 	c->running = true;
+	if (c->s->cluster) {
+		int pr = periodic_start(c);
+		if (pr < 0) {
+			c->running = false;
+			snprintf(err, errlen, "checkpoint service: cannot start periodic checkpoints: %s", strerror(-pr));
+			return pr;
+		}
+	}
 	log_info("checkpoint service: image store %s", krg_ckpt_store());
 	int r = krg_ckpt_store_clean(log_removed, NULL);
 	if (r < 0)
@@ -1541,10 +1470,11 @@ static void ckptsvc_stop(void *state)
 	if (!c || !c->running)
 		return;
 	c->running = false;
+	periodic_stop(c);
 	/* Transfers being received: partial directories go. */
-	while (rxs) {
-		struct rx *x = rxs;
-		if (!x->failed)
+	while (rxs.head) {
+		struct rx *x = (struct rx *)rxs.head;
+		if (!x->x.failed)
 			rx_fail(x, "%s", "krgd is stopping");
 		rx_free(x);
 	}
@@ -1552,7 +1482,7 @@ static void ckptsvc_stop(void *state)
 	while (c->jobs) {
 		struct job *j = c->jobs;
 		c->jobs = j->next;
-		answer(c, j->o, -ESHUTDOWN, "krgd is stopping", 0);
+		ckptsvc_answer(c, j->o, -ESHUTDOWN, "krgd is stopping", 0);
 		uv_read_stop((uv_stream_t *)&j->pipe);
 		uv_close((uv_handle_t *)&j->pipe, job_closed);
 	}
@@ -1563,9 +1493,9 @@ const struct krg_service krg_service_ckpt = {
 	/* the table's process kinds, capabilities, the IPC objects an
 	 * application made, interception of a restarted application; exec
 	 * reaps what a restart adopts */
-	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", NULL },
+	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", "fsview", NULL },
 	.start = ckptsvc_start,
 	.stop = ckptsvc_stop,
 	.msg_types = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.recv", "ckpt.file", NULL },
-	.api_cmds = (const char *const[]){ "ckpt.dump", "ckpt.restart", NULL },
+	.api_cmds = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.every.list", NULL },
 };

@@ -26,8 +26,6 @@
 
 struct exec_front;
 struct exec_back;
-struct local_msg;
-struct local_req;
 
 struct krg_exec {
 	struct krg_services *s;
@@ -39,14 +37,10 @@ struct krg_exec {
 	struct exec_back *backs;
 	uv_signal_t sigchld;
 	uv_timer_t watch;     /* polls local clients' run state (SIGSTOP) */
-	uv_idle_t idle;       /* delivers loopback messages */
-	struct local_msg *lq_head, *lq_tail;
-	struct local_req *lreqs;
-	uint64_t next_lreq;
 	int open_handles;
 };
 
-/* Transport: to == self goes through the loopback queue. */
+/* Transport: to any node, this one included (net delivers to itself). */
 int x_send(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len);
 /* body is malloc'd and owned by the call (freed when written or failed). */
 int x_send_bulk(struct krg_exec *e, uint32_t to, const char *type, uint8_t *body, size_t len);

@@ -447,6 +447,38 @@ static _Noreturn void child_fail(int fd, int stage, int err)
 	_exit(127);
 }
 
+/* Stage 11: in a file view, the child goes on alone (child_run). */
+#define STAGE_ALONE 11
+
+static void put_str(const char *s)
+{
+	ssize_t r = write(2, s, strlen(s));
+	(void)r;
+}
+
+/* After STAGE_ALONE nobody reads errfd: a chdir or exec that fails says
+ * so on the program's stderr, as a shell would, and exits 127.
+ * Async-signal-safe (no strerror: krgd has threads). */
+static _Noreturn void child_fail_alone(const char *what, const char *name, int err)
+{
+	static const struct { int e; const char *s; } msgs[] = {
+		{ ENOENT, "No such file or directory" }, { EACCES, "Permission denied" },
+		{ ENOTDIR, "Not a directory" }, { EIO, "Input/output error" }, { ENOEXEC, "Exec format error" },
+		{ ELOOP, "Too many levels of symbolic links" }, { ENAMETOOLONG, "File name too long" },
+	};
+	const char *m = "error";
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		if (msgs[i].e == err)
+			m = msgs[i].s;
+	put_str("krg run: ");
+	put_str(what);
+	put_str(name);
+	put_str(": ");
+	put_str(err == ENOENT && !strcmp(what, "") ? "command not found" : m);
+	put_str("\n");
+	_exit(127);
+}
+
 /* In the child, after fork: only async-signal-safe calls. */
 static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int err, int errfd)
 {
@@ -518,8 +550,21 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 	umask(c->umask);
 	for (size_t i = 0; i < c->n_rl; i++)
 		setrlimit(c->rl[i].res, &c->rl[i].rl); /* best effort, as the caller now */
-	if (chdir(c->cwd) < 0)
+	/* In a file view, chdir and exec may look paths up through it (a
+	 * working directory or a program in /tmp), and krgd relays those
+	 * lookups home: krgd stops waiting here (it would wait on itself) and
+	 * the child reports a failure of either on its own stderr. */
+	bool alone = c->fsns >= 0;
+	if (alone) {
+		struct child_err ce = { .stage = STAGE_ALONE };
+		ssize_t w = write(errfd, &ce, sizeof(ce));
+		(void)w;
+	}
+	if (chdir(c->cwd) < 0) {
+		if (alone)
+			child_fail_alone("cannot change directory to ", c->cwd, errno);
 		child_fail(errfd, 4, errno);
+	}
 	for (int s = 1; s < 65; s++)
 		if (s != SIGKILL && s != SIGSTOP)
 			signal(s, SIG_DFL);
@@ -549,6 +594,8 @@ static _Noreturn void child_run(const struct spawn_ctx *c, int in, int out, int 
 	}
 	if (eacces && (e == ENOENT || e == ENOTDIR))
 		e = EACCES;
+	if (alone)
+		child_fail_alone("", c->argv[0], e);
 	child_fail(errfd, 5, e);
 }
 
@@ -580,191 +627,158 @@ static void spawn_reply(struct krg_exec *e, uint32_t from, uint64_t req_id, int 
 	}
 }
 
-void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+/* What the child needs, from the request: its argv (and /bin/sh's, for a
+ * script without #!), environment, PATH candidates, ids, umask, cwd,
+ * limits and terminal. 0 or -ENOMEM. */
+static int spawn_ctx_fill(struct spawn_ctx *c, const Krg__Proc__Spawn *s)
 {
-	struct krg_exec *e = data;
-	char line[512];
-	int fds[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
-	int errp[2] = { -1, -1 }, master = -1;
-	struct spawn_ctx c = { .isock = -1 };
-	int err = 0;
-
-	if (!req_id)
-		return;
-	Krg__Proc__Spawn *s = krg__proc__spawn__unpack(NULL, msg->len, msg->body);
-	if (!s || !exec_spawn_valid(s)) {
-		log_warn("exec: malformed proc.spawn from node %u, refused", from);
-		spawn_reply(e, from, req_id, -EINVAL, "malformed request", 0);
-		goto out;
-	}
-	if (back_find(e, from, s->stream)) {
-		spawn_reply(e, from, req_id, -EEXIST, "stream already exists", 0);
-		goto out;
-	}
 	const Krg__Proc__RunRequest *r = s->run;
-	c.argv = calloc(r->n_argv + 1, sizeof(char *));
-	c.sh_argv = calloc(r->n_argv + 2, sizeof(char *));
-	c.envp = calloc(r->n_env + 1, sizeof(char *));
-	c.groups = calloc(s->n_groups + 1, sizeof(gid_t));
-	if (!c.argv || !c.sh_argv || !c.envp || !c.groups) {
-		err = -ENOMEM;
-		goto fail;
-	}
+	c->argv = calloc(r->n_argv + 1, sizeof(char *));
+	c->sh_argv = calloc(r->n_argv + 2, sizeof(char *));
+	c->envp = calloc(r->n_env + 1, sizeof(char *));
+	c->groups = calloc(s->n_groups + 1, sizeof(gid_t));
+	if (!c->argv || !c->sh_argv || !c->envp || !c->groups)
+		return -ENOMEM;
 	for (size_t i = 0; i < r->n_argv; i++) {
-		c.argv[i] = r->argv[i];
-		c.sh_argv[i + 1] = r->argv[i];
+		c->argv[i] = r->argv[i];
+		c->sh_argv[i + 1] = r->argv[i];
 	}
-	c.sh_argv[0] = "/bin/sh";
+	c->sh_argv[0] = "/bin/sh";
 	for (size_t i = 0; i < r->n_env; i++)
-		c.envp[i] = r->env[i];
-	c.cands = exec_path_candidates(r->argv[0], exec_env_get(r->env, r->n_env, "PATH"));
-	if (!c.cands) {
-		err = -ENOMEM;
-		goto fail;
-	}
+		c->envp[i] = r->env[i];
+	c->cands = exec_path_candidates(r->argv[0], exec_env_get(r->env, r->n_env, "PATH"));
+	if (!c->cands)
+		return -ENOMEM;
 	for (size_t i = 0; i < s->n_groups; i++)
-		c.groups[i] = (gid_t)s->groups[i];
-	c.n_groups = s->n_groups;
-	c.uid = s->uid;
-	c.gid = s->gid;
-	c.umask = (mode_t)r->umask;
-	c.cwd = r->cwd;
+		c->groups[i] = (gid_t)s->groups[i];
+	c->n_groups = s->n_groups;
+	c->uid = s->uid;
+	c->gid = s->gid;
+	c->umask = (mode_t)r->umask;
+	c->cwd = r->cwd;
 	for (size_t i = 0; i < r->n_rlimits; i++) {
-		c.rl[c.n_rl].res = (int)r->rlimits[i]->resource;
-		c.rl[c.n_rl].rl.rlim_cur = r->rlimits[i]->cur;
-		c.rl[c.n_rl].rl.rlim_max = r->rlimits[i]->max;
-		c.n_rl++;
+		c->rl[c->n_rl].res = (int)r->rlimits[i]->resource;
+		c->rl[c->n_rl].rl.rlim_cur = r->rlimits[i]->cur;
+		c->rl[c->n_rl].rl.rlim_max = r->rlimits[i]->max;
+		c->n_rl++;
 	}
-	c.tty = r->has_tty && r->tty;
-	c.restart = r->has_restart_appid;
-	c.restart_appid = r->restart_appid;
-	c.restart_version = r->restart_version;
-	c.krgd = getpid();
-	c.isock = -1;
-	c.fsns = -1;
+	c->tty = r->has_tty && r->tty;
+	c->restart = r->has_restart_appid;
+	c->restart_appid = r->restart_appid;
+	c->restart_version = r->restart_version;
+	c->krgd = getpid();
+	c->isock = -1;
+	c->fsns = -1;
+	return 0;
+}
+
+/* The file view of the caller's node and the IPC channel for the child.
+ * 0 or -errno with line set. */
+static int spawn_views(struct krg_exec *e, uint32_t from, struct spawn_ctx *c, const Krg__Proc__Spawn *s, char *line,
+		       size_t len)
+{
+	const Krg__Proc__RunRequest *r = s->run;
 	/* Started for a caller on another node: it sees that node's files. */
-	if (from != e->self && !c.restart && !(r->has_local_files && r->local_files)) {
+	if (from != e->self && !c->restart && !(r->has_local_files && r->local_files)) {
 		int fd = krg_fsview_ns(e->s->fsview, from, s->uid, s->gid);
 		if (fd < 0 && fd != -ENOENT) {
-			err = fd;
-			snprintf(line, sizeof(line), "cannot show node %u's files on node %u: %s (krg run --local-files runs without)",
+			snprintf(line, len, "cannot show node %u's files on node %u: %s (krg run --local-files runs without)",
 				 from, e->self, strerror(-fd));
-			goto fail_msg;
+			return fd;
 		}
-		c.fsns = fd;
+		c->fsns = fd;
 	}
-	if (e->s->intercept && (err = krg_intercept_channel(e->s->intercept, &c.isock)) < 0) {
-		snprintf(line, sizeof(line), "cannot start %s on node %u: IPC interception: %s", r->argv[0], e->self,
-			 strerror(-err));
-		goto fail_msg;
+	int err;
+	if (e->s->intercept && (err = krg_intercept_channel(e->s->intercept, &c->isock)) < 0) {
+		snprintf(line, len, "cannot start %s on node %u: IPC interception: %s", r->argv[0], e->self, strerror(-err));
+		return err;
 	}
-	if (c.tty) {
-		master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 ||
-		    ptsname_r(master, c.slave, sizeof(c.slave)) != 0) {
-			err = -errno;
-			snprintf(line, sizeof(line), "cannot open a pseudo-terminal on node %u: %s", e->self,
-				 strerror(errno));
-			goto fail_msg;
-		}
-		struct winsize ws = { .ws_row = (unsigned short)(r->has_rows ? r->rows : 24),
-				      .ws_col = (unsigned short)(r->has_cols ? r->cols : 80) };
-		ioctl(master, TIOCSWINSZ, &ws);
-		/* The terminal belongs to the user, as login would set it. */
-		if (chown(c.slave, s->uid, (gid_t)-1) < 0 || chmod(c.slave, 0620) < 0)
-			log_debug("exec: cannot hand %s to uid %u: %s", c.slave, s->uid, strerror(errno));
-	} else {
+	return 0;
+}
+
+/* Its stdio: a pseudo-terminal (master in *master) or three pipes. 0 or
+ * -errno (line set when it says more). */
+static int spawn_stdio(struct krg_exec *e, struct spawn_ctx *c, const Krg__Proc__Spawn *s, int fds[3][2], int *master,
+		       char *line, size_t len)
+{
+	const Krg__Proc__RunRequest *r = s->run;
+	if (!c->tty) {
 		for (int i = 0; i < 3; i++) {
-			if (pipe2(fds[i], O_CLOEXEC) < 0) {
-				err = -errno;
-				goto fail;
-			}
+			if (pipe2(fds[i], O_CLOEXEC) < 0)
+				return -errno;
 			/* Fewer, larger reads and writes for bulk stdio; best effort
 			 * (limited by /proc/sys/fs/pipe-max-size and the user's quota). */
 			if (fcntl(fds[i][0], F_SETPIPE_SZ, EXEC_PIPE_SZ) < 0)
 				log_debug("exec: F_SETPIPE_SZ: %s", strerror(errno));
 		}
+		return 0;
 	}
-	if (pipe2(errp, O_CLOEXEC) < 0) {
-		err = -errno;
-		goto fail;
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*master < 0 || grantpt(*master) < 0 || unlockpt(*master) < 0 || ptsname_r(*master, c->slave, sizeof(c->slave)) != 0) {
+		int err = -errno;
+		snprintf(line, len, "cannot open a pseudo-terminal on node %u: %s", e->self, strerror(errno));
+		return err;
 	}
-	pid_t pid = fork();
-	if (pid < 0) {
-		err = -errno;
-		goto fail;
+	struct winsize ws = { .ws_row = (unsigned short)(r->has_rows ? r->rows : 24),
+			      .ws_col = (unsigned short)(r->has_cols ? r->cols : 80) };
+	ioctl(*master, TIOCSWINSZ, &ws);
+	/* The terminal belongs to the user, as login would set it. */
+	if (chown(c->slave, s->uid, (gid_t)-1) < 0 || chmod(c->slave, 0620) < 0)
+		log_debug("exec: cannot hand %s to uid %u: %s", c->slave, s->uid, strerror(errno));
+	return 0;
+}
+
+/* The child said why it could not start: as -errno and a line. */
+static int spawn_child_error(struct krg_exec *e, const Krg__Proc__RunRequest *r, struct child_err *ce, char *line,
+			     size_t len)
+{
+	if (ce->stage == 8) {
+		ce->msg[sizeof(ce->msg) - 1] = 0;
+		snprintf(line, len, "%s", ce->msg[0] ? ce->msg : strerror(ce->err));
+		return ce->err > 0 ? -ce->err : -EIO;
 	}
-	if (pid == 0)
-		child_run(&c, fds[0][0], fds[1][1], fds[2][1], errp[1]);
-	if (c.fsns >= 0)
-		close(c.fsns);
-	c.fsns = -1;
-	if (c.isock >= 0)
-		close(c.isock);
-	c.isock = -1;
-	close(errp[1]);
-	errp[1] = -1;
-	for (int i = 0; i < 3; i++) {
-		int child_end = i == 0 ? 0 : 1;
-		if (fds[i][child_end] >= 0)
-			close(fds[i][child_end]);
-		fds[i][child_end] = -1;
+	if (ce->stage == 5 && ce->err == ENOENT) {
+		snprintf(line, len, "%s: command not found", r->argv[0]);
+		return -ENOENT;
 	}
-	struct child_err ce;
-	ssize_t n;
-	do
-		n = read(errp[0], &ce, sizeof(ce));
-	while (n < 0 && errno == EINTR);
-	if (n == (ssize_t)sizeof(ce)) {
-		int st;
-		waitpid(pid, &st, 0);
-		if (ce.stage == 8) {
-			err = ce.err > 0 ? -ce.err : -EIO;
-			ce.msg[sizeof(ce.msg) - 1] = 0;
-			snprintf(line, sizeof(line), "%s", ce.msg[0] ? ce.msg : strerror(ce.err));
-		} else if (ce.stage == 5 && ce.err == ENOENT) {
-			err = -ENOENT;
-			snprintf(line, sizeof(line), "%s: command not found", r->argv[0]);
-		} else if (ce.stage == 5 && (ce.err == EACCES || ce.err == EPERM || ce.err == EISDIR ||
-					     ce.err == ENOEXEC)) {
-			err = -EACCES;
-			snprintf(line, sizeof(line), "%s: %s", r->argv[0], strerror(ce.err));
-		} else if (ce.stage == 4) {
-			err = -ECHILD;
-			snprintf(line, sizeof(line), "cannot change directory to %s on node %u: %s", r->cwd,
-				 e->self, strerror(ce.err));
-		} else {
-			err = -ECHILD;
-			snprintf(line, sizeof(line), "%s: %s failed on node %u: %s", r->argv[0],
-				 stage_name(ce.stage), e->self, strerror(ce.err));
-		}
-		goto fail_msg;
+	if (ce->stage == 5 && (ce->err == EACCES || ce->err == EPERM || ce->err == EISDIR || ce->err == ENOEXEC)) {
+		snprintf(line, len, "%s: %s", r->argv[0], strerror(ce->err));
+		return -EACCES;
 	}
-	/* Started. */
+	if (ce->stage == 4)
+		snprintf(line, len, "cannot change directory to %s on node %u: %s", r->cwd, e->self, strerror(ce->err));
+	else
+		snprintf(line, len, "%s: %s failed on node %u: %s", r->argv[0], stage_name(ce->stage), e->self,
+			 strerror(ce->err));
+	return -ECHILD;
+}
+
+/* Started: its stream, reading its output (the fds it takes are -1
+ * after). NULL when out of memory. */
+static struct exec_back *back_new(struct krg_exec *e, uint32_t from, const Krg__Proc__Spawn *s, pid_t pid, bool tty,
+				  int fds[3][2], int *master)
+{
 	struct exec_back *b = calloc(1, sizeof(*b));
-	if (!b) {
-		kill(-pid, SIGKILL);
-		err = -ENOMEM;
-		goto fail;
-	}
+	if (!b)
+		return NULL;
 	b->e = e;
 	b->caller = from;
 	b->stream = s->stream;
 	b->pid = pid;
-	b->tty = c.tty;
+	b->tty = tty;
 	uv_update_time(e->s->loop);
 	b->start_ms = uv_now(e->s->loop);
 	uv_timer_init(e->s->loop, &b->grace);
 	uv_timer_init(e->s->loop, &b->orphan);
 	b->grace.data = b->orphan.data = b;
 	b->handles = 2;
-	if (c.tty) {
+	if (tty) {
 		uv_pipe_init(e->s->loop, &b->h[H_OUT], 0);
 		b->h[H_OUT].data = b;
 		b->handles++;
 		b->open[H_OUT] = true;
-		if (uv_pipe_open(&b->h[H_OUT], master) == 0)
-			master = -1;
+		if (uv_pipe_open(&b->h[H_OUT], *master) == 0)
+			*master = -1;
 		else
 			close_io(b, H_OUT);
 	} else {
@@ -784,22 +798,104 @@ void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	b->next = e->backs;
 	e->backs = b;
 	reading_set(b, true);
-	log_debug("exec: started %s as pid %d for uid %u of node %u", r->argv[0], (int)pid, s->uid, from);
-	if (s->caps && !c.restart && e->s->cluster) {
-		/* Written once it runs (its id is its pid): until the log applies
-		 * it, a look-up sees the defaults, but its children's look-ups
-		 * walk up to this entry whenever they are made. */
-		struct krg_caps k = { s->caps->eff, s->caps->perm, s->caps->inh_eff, s->caps->inh_perm };
-		int cr = krg_caps_store(e->s->cluster, krg_procid_make(e->self, (uint32_t)pid), pid, &k, NULL, NULL);
-		if (cr < 0)
-			log_warn("exec: cannot store the capabilities of pid %d: %s", (int)pid, strerror(-cr));
+	return b;
+}
+
+/* Its capabilities, written once it runs (its id is its pid): until the
+ * log applies it, a look-up sees the defaults, but its children's
+ * look-ups walk up to this entry whenever they are made. */
+static void store_caps(struct krg_exec *e, const Krg__Proc__Spawn *s, pid_t pid)
+{
+	struct krg_caps k = { s->caps->eff, s->caps->perm, s->caps->inh_eff, s->caps->inh_perm };
+	int cr = krg_caps_store(e->s->cluster, krg_procid_make(e->self, (uint32_t)pid), pid, &k, NULL, NULL);
+	if (cr < 0)
+		log_warn("exec: cannot store the capabilities of pid %d: %s", (int)pid, strerror(-cr));
+}
+
+/* Forked: our ends of its pipes kept, its ends closed; then what the
+ * error pipe says: 0 started, or -errno with line. */
+static int spawn_wait_exec(struct krg_exec *e, const Krg__Proc__RunRequest *r, struct spawn_ctx *c, pid_t pid,
+			   int fds[3][2], int errp[2], char *line, size_t len)
+{
+	if (c->fsns >= 0)
+		close(c->fsns);
+	c->fsns = -1;
+	if (c->isock >= 0)
+		close(c->isock);
+	c->isock = -1;
+	close(errp[1]);
+	errp[1] = -1;
+	for (int i = 0; i < 3; i++) {
+		int child_end = i == 0 ? 0 : 1;
+		if (fds[i][child_end] >= 0)
+			close(fds[i][child_end]);
+		fds[i][child_end] = -1;
 	}
+	struct child_err ce;
+	ssize_t n;
+	do
+		n = read(errp[0], &ce, sizeof(ce));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(ce) || ce.stage == STAGE_ALONE)
+		return 0; /* started (in a view: going on alone, child_run) */
+	int st;
+	waitpid(pid, &st, 0);
+	return spawn_child_error(e, r, &ce, line, len);
+}
+
+void back_on_spawn(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_exec *e = data;
+	char line[512] = "";
+	int fds[3][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 } };
+	int errp[2] = { -1, -1 }, master = -1;
+	struct spawn_ctx c = { .isock = -1 };
+	int err = 0;
+
+	if (!req_id)
+		return;
+	Krg__Proc__Spawn *s = krg__proc__spawn__unpack(NULL, msg->len, msg->body);
+	if (!s || !exec_spawn_valid(s)) {
+		log_warn("exec: malformed proc.spawn from node %u, refused", from);
+		spawn_reply(e, from, req_id, -EINVAL, "malformed request", 0);
+		goto out;
+	}
+	if (back_find(e, from, s->stream)) {
+		spawn_reply(e, from, req_id, -EEXIST, "stream already exists", 0);
+		goto out;
+	}
+	const Krg__Proc__RunRequest *r = s->run;
+	if ((err = spawn_ctx_fill(&c, s)) < 0 || (err = spawn_views(e, from, &c, s, line, sizeof(line))) < 0 ||
+	    (err = spawn_stdio(e, &c, s, fds, &master, line, sizeof(line))) < 0)
+		goto fail;
+	if (pipe2(errp, O_CLOEXEC) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (pid == 0)
+		child_run(&c, fds[0][0], fds[1][1], fds[2][1], errp[1]);
+	if ((err = spawn_wait_exec(e, r, &c, pid, fds, errp, line, sizeof(line))) < 0)
+		goto fail;
+	/* Started. */
+	if (!back_new(e, from, s, pid, c.tty, fds, &master)) {
+		kill(-pid, SIGKILL);
+		err = -ENOMEM;
+		goto fail;
+	}
+	log_debug("exec: started %s as pid %d for uid %u of node %u", r->argv[0], (int)pid, s->uid, from);
+	if (s->caps && !c.restart && e->s->cluster)
+		store_caps(e, s, pid);
 	spawn_reply(e, from, req_id, 0, NULL, pid);
 	goto cleanup;
 
 fail:
-	snprintf(line, sizeof(line), "cannot start %s on node %u: %s", r->argv[0], e->self, strerror(-err));
-fail_msg:
+	if (!line[0])
+		snprintf(line, sizeof(line), "cannot start %s on node %u: %s", r->argv[0], e->self, strerror(-err));
 	spawn_reply(e, from, req_id, err, line, 0);
 cleanup:
 	if (c.isock >= 0)

@@ -1,5 +1,6 @@
 /* exec_service.c — the remote execution service: start/stop, message
- * routing (net or loopback), membership and link events, SIGCHLD.
+ * routing (net, which delivers to this node too), membership and link
+ * events, SIGCHLD.
  * Roles: exec_front.c (caller side), exec_back.c (target side). */
 #include <errno.h>
 #include <signal.h>
@@ -15,27 +16,6 @@
  * cannot be unregistered, so they must find a valid (stopped) object. */
 static struct krg_exec the_exec;
 
-enum lkind { L_MSG, L_REQ, L_REPLY };
-
-struct local_msg {
-	struct local_msg *next;
-	enum lkind kind;
-	char type[32];
-	uint8_t *body;
-	size_t len;
-	uint64_t req_id;
-};
-
-struct local_req {
-	struct local_req *next;
-	uint64_t id;
-	krg_net_reply_cb cb;
-	void *data;
-};
-
-static void net_dispatch(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id,
-			 void *data);
-
 uint8_t *x_pack(const ProtobufCMessage *m, size_t *len)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
@@ -47,75 +27,10 @@ uint8_t *x_pack(const ProtobufCMessage *m, size_t *len)
 	return b;
 }
 
-static void idle_cb(uv_idle_t *h);
-
-static int local_push(struct krg_exec *e, enum lkind kind, const char *type, const void *body, size_t len,
-		      uint64_t req_id, bool take)
-{
-	struct local_msg *m = calloc(1, sizeof(*m));
-	if (!m) {
-		if (take)
-			free((void *)body);
-		return -ENOMEM;
-	}
-	m->kind = kind;
-	snprintf(m->type, sizeof(m->type), "%s", type ? type : "");
-	if (take) {
-		m->body = (uint8_t *)body;
-	} else {
-		m->body = malloc(len ? len : 1);
-		if (!m->body) {
-			free(m);
-			return -ENOMEM;
-		}
-		if (len)
-			memcpy(m->body, body, len);
-	}
-	m->len = len;
-	m->req_id = req_id;
-	if (e->lq_tail)
-		e->lq_tail->next = m;
-	else
-		e->lq_head = m;
-	e->lq_tail = m;
-	uv_idle_start(&e->idle, idle_cb);
-	return 0;
-}
-
-static void idle_cb(uv_idle_t *h)
-{
-	struct krg_exec *e = h->data;
-	/* Only what is queued now: handlers may queue more. */
-	struct local_msg *m = e->lq_head, *last = e->lq_tail;
-	e->lq_head = e->lq_tail = NULL;
-	uv_idle_stop(&e->idle);
-	while (m) {
-		struct local_msg *next = m == last ? NULL : m->next;
-		if (m->kind == L_REPLY) {
-			struct local_req **p = &e->lreqs;
-			while (*p && (*p)->id != m->req_id)
-				p = &(*p)->next;
-			if (*p) {
-				struct local_req *r = *p;
-				*p = r->next;
-				struct krg_msg rm = { .type = "reply", .body = m->body, .len = m->len };
-				r->cb(NULL, 0, &rm, r->data);
-				free(r);
-			}
-		} else if (!e->stopping) {
-			struct krg_msg msg = { .type = m->type, .body = m->body, .len = m->len };
-			net_dispatch(NULL, e->self, &msg, m->kind == L_REQ ? m->req_id : 0, e);
-		}
-		free(m->body);
-		free(m);
-		m = next;
-	}
-}
-
+/* To any node, this one included: net delivers proc.* to the node itself
+ * (krg_net_handle_self at start). */
 int x_send(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len)
 {
-	if (to == e->self)
-		return local_push(e, L_MSG, type, body, len, 0, false);
 	return krg_net_send(e->s->net, to, type, body, len);
 }
 
@@ -126,8 +41,6 @@ static void bulk_done(int status, void *data)
 
 int x_send_bulk(struct krg_exec *e, uint32_t to, const char *type, uint8_t *body, size_t len)
 {
-	if (to == e->self)
-		return local_push(e, L_MSG, type, body, len, 0, true);
 	int r = krg_net_send_bulk(e->s->net, to, type, body, len, bulk_done, body);
 	if (r < 0)
 		free(body);
@@ -137,28 +50,11 @@ int x_send_bulk(struct krg_exec *e, uint32_t to, const char *type, uint8_t *body
 int x_request(struct krg_exec *e, uint32_t to, const char *type, const void *body, size_t len,
 	      unsigned timeout_ms, krg_net_reply_cb cb, void *data)
 {
-	if (to != e->self)
-		return krg_net_request(e->s->net, to, type, body, len, timeout_ms, cb, data);
-	struct local_req *r = calloc(1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	r->id = ++e->next_lreq;
-	r->cb = cb;
-	r->data = data;
-	int ret = local_push(e, L_REQ, type, body, len, r->id, false);
-	if (ret < 0) {
-		free(r);
-		return ret;
-	}
-	r->next = e->lreqs;
-	e->lreqs = r;
-	return 0;
+	return krg_net_request(e->s->net, to, type, body, len, timeout_ms, cb, data);
 }
 
 int x_reply(struct krg_exec *e, uint32_t to, uint64_t req_id, const void *body, size_t len)
 {
-	if (to == e->self)
-		return local_push(e, L_REPLY, NULL, body, len, req_id, false);
 	return krg_net_reply(e->s->net, to, req_id, 0, body, len);
 }
 
@@ -273,11 +169,10 @@ static int exec_start(struct krg_services *s, void **out, char *err, size_t errl
 	memset(e, 0, sizeof(*e));
 	e->s = s;
 	e->self = s->cfg->node_id;
-	uv_idle_init(s->loop, &e->idle);
 	uv_timer_init(s->loop, &e->watch);
 	uv_signal_init(s->loop, &e->sigchld);
-	e->idle.data = e->watch.data = e->sigchld.data = e;
-	e->open_handles = 3;
+	e->watch.data = e->sigchld.data = e;
+	e->open_handles = 2;
 	r = uv_signal_start(&e->sigchld, sigchld_cb, SIGCHLD);
 	if (r < 0) {
 		snprintf(err, errlen, "exec: cannot watch SIGCHLD: %s", uv_strerror(r));
@@ -287,6 +182,8 @@ static int exec_start(struct krg_services *s, void **out, char *err, size_t errl
 		static const char *types[] = { "proc.spawn", "proc.data", "proc.exit", "proc.ctl" };
 		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 			r = krg_net_handle(s->net, types[i], net_dispatch, e);
+			if (r == 0)
+				r = krg_net_handle_self(s->net, types[i]);
 			if (r < 0) {
 				snprintf(err, errlen, "exec: cannot register %s: %s", types[i], strerror(-r));
 				return r;
@@ -313,20 +210,6 @@ static void exec_stop(void *state)
 	back_stop_all(e);
 	back_reap(e);
 	e->running = false;
-	while (e->lq_head) {
-		struct local_msg *m = e->lq_head;
-		e->lq_head = m->next;
-		free(m->body);
-		free(m);
-	}
-	e->lq_tail = NULL;
-	while (e->lreqs) {
-		struct local_req *r = e->lreqs;
-		e->lreqs = r->next;
-		r->cb(NULL, -ECANCELED, NULL, r->data);
-		free(r);
-	}
-	uv_close((uv_handle_t *)&e->idle, handle_closed);
 	uv_close((uv_handle_t *)&e->watch, handle_closed);
 	uv_close((uv_handle_t *)&e->sigchld, handle_closed);
 }

@@ -185,37 +185,60 @@ static void take_back_unread(int sock, const struct mig_pump *p, pid_t pid, int 
 		closedir(d);
 }
 
-_Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
+/* The holder's state, from its start to the migrant's end (one holder a
+ * process: static, its buffers are large). */
+static struct holder {
+	int sock;                  /* to krgd */
+	const struct mig_hold *hd;
+	char fifodir[128];
+	struct mig_pump p;
+	int master, slave, tty_in; /* the pty of its terminals; the terminal fd it reads */
+	bool out_taken;
+	/* Children left at home: a ghost each (the restore's extra children). */
+	struct ckpt_extra_child xs[MIG_MAX_KIDS];
+	char xa[MIG_MAX_KIDS][5][24];
+	char *xv[MIG_MAX_KIDS][7];
+	int gfd[MIG_MAX_KIDS], gend[MIG_MAX_KIDS];
+	bool gword[MIG_MAX_KIDS];  /* its status was given: its death is no news */
+	size_t ng;
+	struct ckpt_lazy *lz;      /* the lazy restore, while it serves */
+	pid_t pid;                 /* the migrant */
+	int pfd;                   /* its pidfd */
+	/* What it wrote to its terminal's FIFO before it got the pty: goes
+	 * home first, at MF_GO. */
+	uint8_t early[MIG_CHUNK];
+	size_t early_len;
+	int early_num;
+	bool leaving;
+	bool killed;               /* SIGKILL before MF_GO: the move failed (the original died before its commit), no MF_GO comes */
+	int exit_status;           /* it ended before MF_GO: reported once home says go */
+	uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
+} H;
+
+/* One line to krgd instead of MF_RESTORED, and the end. */
+static _Noreturn void holder_fail(const char *msg, size_t len)
 {
-	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE };
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		signal(sigs[i], SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	char fifodir[128], path[160];
-	snprintf(fifodir, sizeof(fifodir), "%s/%u", MIG_FIFO_DIR, hd->id);
-	struct mig_pump p = { .sock = sock };
-	if (hd->n) {
-		mkdir(MIG_FIFO_DIR, 0755);
-		mkdir(fifodir, 0755);
-	}
-	/* Terminals: one pty for all of them; the image's FIFO paths point
-	 * to its slave, so the migrant gets a terminal again. Its line
-	 * discipline neither echoes nor post-processes: home's does. */
-	int master = -1, slave = -1, tty_in = -1;
-	bool out_taken = false;
-	for (size_t i = 0; i < hd->n && master < 0; i++) {
+	mig_send(H.sock, MF_ERR, 0, 0, msg, len);
+	mig_rm_rf(H.fifodir);
+	_exit(0);
+}
+
+/* Terminals: one pty for all of them; the image's FIFO paths point to its
+ * slave, so the migrant gets a terminal again. Its line discipline
+ * neither echoes nor post-processes: home's does. */
+static void holder_open_pty(void)
+{
+	const struct mig_hold *hd = H.hd;
+	for (size_t i = 0; i < hd->n && H.master < 0; i++) {
 		if (!hd->tty[i])
 			continue;
-		master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		H.master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 		struct termios t;
-		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || !ptsname(master)) {
-			master = -1;
+		if (H.master < 0 || grantpt(H.master) < 0 || unlockpt(H.master) < 0 || !ptsname(H.master)) {
+			H.master = -1;
 			break;
 		}
-		int sl = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+		int sl = open(ptsname(H.master), O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (sl >= 0 && tcgetattr(sl, &t) == 0) {
 			t.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 			t.c_oflag &= ~(tcflag_t)OPOST;
@@ -228,16 +251,23 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		if (sl >= 0) {
 			/* Kept: what the migrant has not read when it moves on is
 			 * taken back from it and goes to its next node. */
-			chown(ptsname(master), hd->uid, hd->gid);
+			chown(ptsname(H.master), hd->uid, hd->gid);
 			fcntl(sl, F_SETFL, fcntl(sl, F_GETFL) | O_NONBLOCK);
-			slave = sl;
+			H.slave = sl;
 		}
 	}
 	for (size_t i = 0; i < hd->n; i++)
-		if (hd->tty[i] && hd->reads[i] && tty_in < 0)
-			tty_in = hd->num[i];
+		if (hd->tty[i] && hd->reads[i] && H.tty_in < 0)
+			H.tty_in = hd->num[i];
+}
+
+/* The FIFO of each proxied fd, an O_RDWR end of it in the pump. */
+static void holder_make_fifos(void)
+{
+	const struct mig_hold *hd = H.hd;
+	char path[160];
 	for (size_t i = 0; i < hd->n; i++) {
-		snprintf(path, sizeof(path), "%s/fd%d", fifodir, hd->num[i]);
+		snprintf(path, sizeof(path), "%s/fd%d", H.fifodir, hd->num[i]);
 		unlink(path);
 		int fd = -1;
 		if (mkfifo(path, 0600) == 0 && chown(path, hd->uid, hd->gid) == 0)
@@ -245,83 +275,81 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		if (fd < 0) {
 			char e[300];
 			int n = snprintf(e, sizeof(e), "cannot create %s: %s", path, strerror(errno));
-			mig_send(sock, MF_ERR, 0, 0, e, (size_t)n);
-			mig_rm_rf(fifodir);
-			_exit(0);
+			holder_fail(e, (size_t)n);
 		}
 		/* The migrant reads it: we write into it. */
-		p.p[p.n++] = (struct mig_pfd){ .num = hd->num[i], .fd = fd, .src = !hd->reads[i] };
+		H.p.p[H.p.n++] = (struct mig_pfd){ .num = hd->num[i], .fd = fd, .src = !hd->reads[i] };
 	}
-	/* Children left at home: a ghost each, made by the restore as the
-	 * migrant's children before it runs (so its first wait() finds
-	 * them), each with its end of a socketpair to us (not close-on-exec:
-	 * it lives through the ghost's exec; the ghost closes the others). */
-	static struct ckpt_extra_child xs[MIG_MAX_KIDS];
-	static char xa[MIG_MAX_KIDS][5][24];
-	static char *xv[MIG_MAX_KIDS][7];
-	int gfd[MIG_MAX_KIDS], gend[MIG_MAX_KIDS];
-	bool gword[MIG_MAX_KIDS];  /* its status was given: its death is no news */
-	size_t ng = 0;
+}
+
+/* Children left at home: a ghost each, made by the restore as the
+ * migrant's children before it runs (so its first wait() finds them),
+ * each with its end of a socketpair to us (not close-on-exec: it lives
+ * through the ghost's exec; the ghost closes the others). */
+static void holder_prepare_ghosts(void)
+{
+	const struct mig_hold *hd = H.hd;
 	for (size_t i = 0; i < hd->nkids && i < MIG_MAX_KIDS; i++) {
 		int sv[2];
+		size_t ng = H.ng;
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 || fcntl(sv[1], F_SETFD, 0) < 0) {
 			char e[128];
 			int n = snprintf(e, sizeof(e), "a ghost for child %d: %s", (int)hd->kid_home[i], strerror(errno));
-			mig_send(sock, MF_ERR, 0, 0, e, (size_t)n);
-			mig_rm_rf(fifodir);
-			_exit(0);
+			holder_fail(e, (size_t)n);
 		}
-		snprintf(xa[ng][0], sizeof(xa[ng][0]), "%d", sv[1]);
+		snprintf(H.xa[ng][0], sizeof(H.xa[ng][0]), "%d", sv[1]);
 		/* The real child's ids, so that who may signal it is the same. */
 		if (hd->kid_ids[i]) {
-			snprintf(xa[ng][1], sizeof(xa[ng][1]), "%u,%u", (unsigned)hd->kid_uid[i], (unsigned)hd->kid_suid[i]);
-			snprintf(xa[ng][2], sizeof(xa[ng][2]), "%u", (unsigned)hd->kid_gid[i]);
+			snprintf(H.xa[ng][1], sizeof(H.xa[ng][1]), "%u,%u", (unsigned)hd->kid_uid[i], (unsigned)hd->kid_suid[i]);
+			snprintf(H.xa[ng][2], sizeof(H.xa[ng][2]), "%u", (unsigned)hd->kid_gid[i]);
 		} else {
-			snprintf(xa[ng][1], sizeof(xa[ng][1]), "%u", (unsigned)hd->uid);
-			snprintf(xa[ng][2], sizeof(xa[ng][2]), "%u", (unsigned)hd->gid);
+			snprintf(H.xa[ng][1], sizeof(H.xa[ng][1]), "%u", (unsigned)hd->uid);
+			snprintf(H.xa[ng][2], sizeof(H.xa[ng][2]), "%u", (unsigned)hd->gid);
 		}
-		snprintf(xa[ng][3], sizeof(xa[ng][3]), "%.15s", hd->kid_comm[i][0] ? hd->kid_comm[i] : "krg-ghost");
-		xv[ng][0] = (char *)hd->ghost;
+		snprintf(H.xa[ng][3], sizeof(H.xa[ng][3]), "%.15s", hd->kid_comm[i][0] ? hd->kid_comm[i] : "krg-ghost");
+		H.xv[ng][0] = (char *)hd->ghost;
 		for (int k = 0; k < 4; k++)
-			xv[ng][k + 1] = xa[ng][k];
-		xv[ng][5] = NULL;
+			H.xv[ng][k + 1] = H.xa[ng][k];
+		H.xv[ng][5] = NULL;
 		/* Stopped at home, the migrant not told yet: the ghost stops too. */
 		if (hd->kid_stop[i]) {
-			snprintf(xa[ng][4], sizeof(xa[ng][4]), "%d", hd->kid_stop[i]);
-			xv[ng][5] = xa[ng][4];
-			xv[ng][6] = NULL;
+			snprintf(H.xa[ng][4], sizeof(H.xa[ng][4]), "%d", hd->kid_stop[i]);
+			H.xv[ng][5] = H.xa[ng][4];
+			H.xv[ng][6] = NULL;
 		}
-		xs[ng] = (struct ckpt_extra_child){ .pid = hd->kid_as[i], .argv = xv[ng] };
-		gfd[ng] = sv[0];
-		gend[ng] = sv[1];
-		gword[ng] = false;
-		ng++;
+		H.xs[ng] = (struct ckpt_extra_child){ .pid = hd->kid_as[i], .argv = H.xv[ng] };
+		H.gfd[ng] = sv[0];
+		H.gend[ng] = sv[1];
+		H.gword[ng] = false;
+		H.ng++;
 	}
+}
+
+/* The migrant restored as our child (its ghosts with it); how long it
+ * took, ms. On failure krgd hears why and the holder ends. */
+static int32_t holder_restore(void)
+{
+	const struct mig_hold *hd = H.hd;
 	/* Lazy restore (post-copy from the received image): the migrant runs
 	 * once all but its private memory is back; a thread of ours serves its
 	 * faults and copies the rest in (ckpt.h). KRG_FAULT=mig-no-lazy in krgd's
 	 * environment copies everything first, for comparison. */
-	struct ckpt_lazy *lz = NULL;
 	/* It dies with us (SIGKILL): nobody else could signal it, reap it or
 	 * serve its memory, and home reports it killed. */
 	int lfd = -1;
-	struct ckpt_restore_opts ro = { .extra = xs, .n_extra = ng, .lazy = krg_fault_on("mig-no-lazy") ? NULL : &lz,
+	struct ckpt_restore_opts ro = { .extra = H.xs, .n_extra = H.ng, .lazy = krg_fault_on("mig-no-lazy") ? NULL : &H.lz,
 					.root_pdeathsig = SIGKILL, .ipc_listener = hd->isock >= 0 ? &lfd : NULL };
 	struct ckpt_error err = { 0 };
-	pid_t pid;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	test_corrupt(hd->dir);
-	int r = ckpt_restore_opts(hd->dir, NULL, &ro, &pid, &err);
+	int r = ckpt_restore_opts(hd->dir, NULL, &ro, &H.pid, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	int32_t restore_ms = (int32_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-	for (size_t g = 0; g < ng; g++)
-		close(gend[g]);
+	for (size_t g = 0; g < H.ng; g++)
+		close(H.gend[g]);
 	if (r < 0) {
 		mig_rm_rf(hd->dir);
-		mig_send(sock, MF_ERR, 0, 0, err.msg, strlen(err.msg));
-		mig_rm_rf(fifodir);
-		_exit(0);
+		holder_fail(err.msg, strlen(err.msg));
 	}
 	/* Its IPC calls wait in the kernel until krgd has the listener. */
 	if (lfd >= 0) {
@@ -332,227 +360,292 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	}
 	if (hd->isock >= 0)
 		close(hd->isock);
-	for (size_t g = 0; g < ng; g++)
-		mig_send(sock, MF_GHOST, hd->kid_home[g], xs[g].got, NULL, 0);
-	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	/* Terminals: the migrant gets the pty's slave instead of the FIFO the
-	 * image reopened, the pump its master (input in; output out once:
-	 * fd 1 and 2 are the same terminal at home as well). What it wrote
-	 * into the FIFO meanwhile goes home first, at MF_GO. */
-	static uint8_t early[MIG_CHUNK];
-	size_t early_len = 0;
-	int early_num = -1;
-	if (master >= 0) {
-		int nums[MIG_MAX_PROXIES];
-		size_t nn = 0;
-		for (size_t i = 0; i < hd->n; i++)
-			if (hd->tty[i])
-				nums[nn++] = hd->num[i];
-		if (mig_fd_replace(pid, nums, nn, ptsname(master)) == 0) {
-			for (size_t i = 0; i < p.n; i++) {
-				if (!hd->tty[i])
-					continue;
-				int fifo = p.p[i].fd;
-				if (p.p[i].src && early_num < 0) {
-					ssize_t k = read(fifo, early, sizeof(early));
-					early_len = k > 0 ? (size_t)k : 0;
-					early_num = p.p[i].num;
-				} else if (!p.p[i].src) {
-					uint8_t b[4096];
-					ssize_t k = read(fifo, b, sizeof(b));
-					if (k > 0 && write(master, b, (size_t)k) < 0)
-						k = 0;
-				}
-				close(fifo);
-				p.p[i].fd = -1;
-				if (!p.p[i].src)
-					p.p[i].fd = dup(master);
-				else if (!out_taken && (p.p[i].fd = dup(master)) >= 0)
-					out_taken = true;
-				if (p.p[i].fd >= 0)
-					fcntl(p.p[i].fd, F_SETFD, FD_CLOEXEC);
-			}
-		}
-	}
-	forward_fds(&p, hd, pid, fifodir);
-	mig_send(sock, MF_RESTORED, restore_ms, pid, NULL, 0); /* fd: how long the restore took, ms */
-	/* Only now: freeing a large image's tmpfs pages takes a while, and
-	 * the source keeps the process frozen until it hears the above. */
-	mig_rm_rf(hd->dir);
+	for (size_t g = 0; g < H.ng; g++)
+		mig_send(H.sock, MF_GHOST, hd->kid_home[g], H.xs[g].got, NULL, 0);
+	H.pfd = (int)syscall(SYS_pidfd_open, H.pid, 0);
+	return (int32_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+}
 
-	static uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
-	bool leaving = false;
-	bool killed = false;  /* SIGKILL before MF_GO: the move failed (the original died before its commit), no MF_GO comes */
-	int exit_status = -1; /* it ended before MF_GO: reported once home says go */
+/* Terminals: the migrant gets the pty's slave instead of the FIFO the
+ * image reopened, the pump its master (input in; output out once: fd 1
+ * and 2 are the same terminal at home as well). What it wrote into the
+ * FIFO meanwhile goes home first, at MF_GO. */
+static void holder_ttys_to_pty(void)
+{
+	const struct mig_hold *hd = H.hd;
+	struct mig_pump *p = &H.p;
+	int nums[MIG_MAX_PROXIES];
+	size_t nn = 0;
+	for (size_t i = 0; i < hd->n; i++)
+		if (hd->tty[i])
+			nums[nn++] = hd->num[i];
+	if (mig_fd_replace(H.pid, nums, nn, ptsname(H.master)) < 0)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		if (!hd->tty[i])
+			continue;
+		int fifo = p->p[i].fd;
+		if (p->p[i].src && H.early_num < 0) {
+			ssize_t k = read(fifo, H.early, sizeof(H.early));
+			H.early_len = k > 0 ? (size_t)k : 0;
+			H.early_num = p->p[i].num;
+		} else if (!p->p[i].src) {
+			uint8_t b[4096];
+			ssize_t k = read(fifo, b, sizeof(b));
+			if (k > 0 && write(H.master, b, (size_t)k) < 0)
+				k = 0;
+		}
+		close(fifo);
+		p->p[i].fd = -1;
+		if (!p->p[i].src)
+			p->p[i].fd = dup(H.master);
+		else if (!H.out_taken && (p->p[i].fd = dup(H.master)) >= 0)
+			H.out_taken = true;
+		if (p->p[i].fd >= 0)
+			fcntl(p->p[i].fd, F_SETFD, FD_CLOEXEC);
+	}
+}
+
+/* Ghost g spoke or ended. */
+static void holder_on_ghost(size_t g)
+{
+	struct mig_hdr gh;
+	ssize_t n = recv(H.gfd[g], &gh, sizeof(gh), MSG_DONTWAIT);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n == (ssize_t)sizeof(gh) && gh.type == MF_KID_SIG && !H.leaving) {
+		mig_send(H.sock, MF_KID_SIG, H.hd->kid_home[g], gh.arg, NULL, 0);
+	} else if (n < (ssize_t)sizeof(gh)) {
+		/* It died without its status: killed (SIGKILL cannot be
+		 * caught), which the real child must be too. */
+		if (!H.gword[g] && !H.leaving)
+			mig_send(H.sock, MF_KID_SIG, H.hd->kid_home[g], SIGKILL, NULL, 0);
+		close(H.gfd[g]);
+		H.gfd[g] = -1;
+	}
+}
+
+/* The migrant ended. True: the holder is done. */
+static bool holder_on_exit(void)
+{
+	int st = 0;
+	if (waitpid(H.pid, &st, 0) != H.pid)
+		st = SIGKILL;
+	if (!H.leaving && !H.p.out_enabled && H.killed) {
+		/* The move failed: as below, done, its output going nowhere
+		 * (the original's was the real one). */
+		mig_send(H.sock, MF_EXIT, 0, st, NULL, 0);
+		return true;
+	}
+	if (!H.leaving && !H.p.out_enabled) {
+		/* Home does not know yet that it runs here: its last output and
+		 * its status wait for MF_GO. */
+		H.exit_status = st;
+		return false;
+	}
+	if (!H.leaving) {
+		mig_pump_drain(&H.p, true);
+		mig_send(H.sock, MF_EXIT, 0, st, NULL, 0);
+	}
+	return true;
+}
+
+/* MF_SIG: the signal, queued with its value, code and sender if it was
+ * queued at home. */
+static void holder_signal(const struct mig_hdr *h, const uint8_t *body, size_t len)
+{
+	if (h->arg == SIGKILL && !H.p.out_enabled)
+		H.killed = true;
+	struct mig_siginfo q;
+	if (mig_siginfo_get(body, len, &q)) {
+		siginfo_t si = { .si_signo = (int)h->arg, .si_code = q.code };
+		si.si_pid = (pid_t)q.pid;
+		si.si_uid = (uid_t)q.uid;
+		si.si_value.sival_ptr = (void *)(uintptr_t)q.value;
+		if (syscall(SYS_rt_sigqueueinfo, H.pid, (int)h->arg, &si) == 0)
+			return;
+	}
+	kill(H.pid, (int)h->arg);
+}
+
+/* MF_LEAVE: it was dumped and runs elsewhere now. What it has not read
+ * goes back, then MF_DRAINED (arg: the signals pending before its dump,
+ * which the image carries), and this copy is killed. */
+static void holder_leave(const struct mig_hdr *h)
+{
+	struct mig_pump *p = &H.p;
+	H.leaving = true;
+	mig_pump_drain(p, false);
+	/* Input it did not read: queued here, or in its terminal. */
+	mig_pump_return(p, MF_BACK);
+	take_back_unread(H.sock, p, H.pid, H.pfd);
+	/* Its ends close with it: no end of file goes home. */
+	for (size_t i = 0; i < p->n; i++)
+		if (p->p[i].fd >= 0) {
+			close(p->p[i].fd);
+			p->p[i].fd = -1;
+		}
+	static uint8_t in[MIG_CHUNK];
+	ssize_t k;
+	while (H.slave >= 0 && H.tty_in >= 0 && (k = read(H.slave, in, sizeof(in))) > 0)
+		mig_send(H.sock, MF_BACK, H.tty_in, 0, in, (size_t)k);
+	/* Signals that reached it after its dump: home sends them on to its
+	 * next node; not its timers' ticks (the image has the timers). */
+	unsigned long long came = mig_pending_of(H.pid) & ~(unsigned long long)h->arg & ~mig_timer_signals(H.pid);
+	mig_send(H.sock, MF_DRAINED, 0, (int64_t)came, NULL, 0);
+	kill(H.pid, SIGKILL);
+}
+
+enum holder_step { STEP_NEXT, STEP_PUMP, STEP_DONE };
+
+/* A frame from krgd. */
+static enum holder_step holder_on_krgd(void)
+{
+	const struct mig_hold *hd = H.hd;
+	ssize_t n = recv(H.sock, H.buf, sizeof(H.buf), 0);
+	if (n < 0 && (errno == EINTR || errno == ECONNRESET))
+		return STEP_NEXT;
+	if (n < (ssize_t)sizeof(struct mig_hdr)) {
+		/* krgd is gone: nobody can reach the migrant any more. */
+		kill(H.pid, SIGKILL);
+		H.leaving = true;
+		return STEP_NEXT;
+	}
+	struct mig_hdr h;
+	memcpy(&h, H.buf, sizeof(h));
+	const uint8_t *body = H.buf + sizeof(h);
+	size_t len = (size_t)n - sizeof(h);
+	if (mig_pump_frame(&H.p, &h, body, len)) {
+		/* All the frames that are there, then the pump's writes in the
+		 * same round. */
+		mig_pump_more(&H.p, H.buf, sizeof(H.buf), 64);
+		return STEP_PUMP;
+	}
+	if (h.type == MF_GO) {
+		if (H.early_len)
+			mig_send(H.sock, MF_DATA, H.early_num, 0, H.early, H.early_len);
+		H.early_len = 0;
+		H.p.out_enabled = true;
+		if (H.exit_status >= 0) {
+			mig_pump_drain(&H.p, true);
+			mig_send(H.sock, MF_EXIT, 0, H.exit_status, NULL, 0);
+			return STEP_DONE;
+		}
+	} else if (H.exit_status >= 0 && ((h.type == MF_SIG && h.arg == SIGKILL) || h.type == MF_LEAVE)) {
+		/* The move failed (home kills the copy) or went on: done. */
+		mig_send(H.sock, MF_EXIT, 0, H.exit_status, NULL, 0);
+		return STEP_DONE;
+	} else if (h.type == MF_NOTIFY) {
+		int nfd = (int)syscall(SYS_pidfd_getfd, H.pfd, (int)h.arg, 0);
+		if (nfd >= 0) {
+			ssize_t w = write(nfd, "0\n", 2);
+			(void)w;
+			close(nfd);
+		}
+	} else if (h.type == MF_WINSZ && H.master >= 0) {
+		struct winsize ws = { .ws_row = (unsigned short)(h.arg >> 16), .ws_col = (unsigned short)(h.arg & 0xffff) };
+		ioctl(H.master, TIOCSWINSZ, &ws);
+	} else if (h.type == MF_SIG && h.arg > 0 && h.arg < 65) {
+		holder_signal(&h, body, len);
+	} else if (h.type == MF_KID_EXIT) {
+		for (size_t g = 0; g < H.ng; g++)
+			if (hd->kid_home[g] == h.fd && !H.gword[g] && H.gfd[g] >= 0) {
+				H.gword[g] = true;
+				/* A stopped ghost could not end: the real child was
+				 * continued at home before it ended. */
+				if (H.xs[g].got > 0)
+					kill(H.xs[g].got, SIGCONT);
+				mig_send(H.gfd[g], MF_KID_EXIT, 0, h.arg, NULL, 0);
+			}
+	} else if (h.type == MF_LEAVE) {
+		holder_leave(&h);
+	}
+	return STEP_NEXT;
+}
+
+/* Until the migrant is gone: krgd's frames, the pump, the ghosts, the
+ * lazy restore's end. */
+static void holder_loop(void)
+{
 	for (;;) {
 		struct pollfd fds[3 + MIG_MAX_PROXIES + MIG_MAX_KIDS];
 		size_t map[MIG_MAX_PROXIES];
-		fds[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
-		fds[1] = (struct pollfd){ .fd = exit_status < 0 ? pfd : -1, .events = POLLIN };
-		size_t k = mig_pump_pollfds(&p, fds + 2, MIG_MAX_PROXIES, map);
+		size_t ng = H.ng;
+		fds[0] = (struct pollfd){ .fd = H.sock, .events = POLLIN };
+		fds[1] = (struct pollfd){ .fd = H.exit_status < 0 ? H.pfd : -1, .events = POLLIN };
+		size_t k = mig_pump_pollfds(&H.p, fds + 2, MIG_MAX_PROXIES, map);
 		for (size_t g = 0; g < ng; g++)
-			fds[2 + k + g] = (struct pollfd){ .fd = gfd[g], .events = POLLIN };
-		fds[2 + k + ng] = (struct pollfd){ .fd = lz ? ckpt_lazy_fd(lz) : -1, .events = POLLIN };
+			fds[2 + k + g] = (struct pollfd){ .fd = H.gfd[g], .events = POLLIN };
+		fds[2 + k + ng] = (struct pollfd){ .fd = H.lz ? ckpt_lazy_fd(H.lz) : -1, .events = POLLIN };
 		if (poll(fds, 3 + k + ng, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (fds[2 + k + ng].revents) {
-			lazy_end(lz, hd->id, pid);
-			lz = NULL;
+			lazy_end(H.lz, H.hd->id, H.pid);
+			H.lz = NULL;
 		}
-		for (size_t g = 0; g < ng; g++) {
-			if (!fds[2 + k + g].revents)
-				continue;
-			struct mig_hdr gh;
-			ssize_t n = recv(gfd[g], &gh, sizeof(gh), MSG_DONTWAIT);
-			if (n < 0 && (errno == EINTR || errno == EAGAIN))
-				continue;
-			if (n == (ssize_t)sizeof(gh) && gh.type == MF_KID_SIG && !leaving) {
-				mig_send(sock, MF_KID_SIG, hd->kid_home[g], gh.arg, NULL, 0);
-			} else if (n < (ssize_t)sizeof(gh)) {
-				/* It died without its status: killed (SIGKILL cannot
-				 * be caught), which the real child must be too. */
-				if (!gword[g] && !leaving)
-					mig_send(sock, MF_KID_SIG, hd->kid_home[g], SIGKILL, NULL, 0);
-				close(gfd[g]);
-				gfd[g] = -1;
-			}
-		}
+		for (size_t g = 0; g < ng; g++)
+			if (fds[2 + k + g].revents)
+				holder_on_ghost(g);
 		if (fds[1].revents) {
-			int st = 0;
-			if (waitpid(pid, &st, 0) != pid)
-				st = SIGKILL;
-			if (!leaving && !p.out_enabled && killed) {
-				/* The move failed: as below, done, its output
-				 * going nowhere (the original's was the real one). */
-				mig_send(sock, MF_EXIT, 0, st, NULL, 0);
+			if (holder_on_exit())
 				break;
-			}
-			if (!leaving && !p.out_enabled) {
-				/* Home does not know yet that it runs here: its last
-				 * output and its status wait for MF_GO. */
-				exit_status = st;
-				continue;
-			}
-			if (!leaving) {
-				mig_pump_drain(&p, true);
-				mig_send(sock, MF_EXIT, 0, st, NULL, 0);
-			}
-			break;
-		}
-		if (fds[0].revents) {
-			ssize_t n = recv(sock, buf, sizeof(buf), 0);
-			if (n < 0 && (errno == EINTR || errno == ECONNRESET))
-				continue;
-			if (n < (ssize_t)sizeof(struct mig_hdr)) {
-				/* krgd is gone: nobody can reach the migrant any more. */
-				kill(pid, SIGKILL);
-				leaving = true;
-				continue;
-			}
-			struct mig_hdr h;
-			memcpy(&h, buf, sizeof(h));
-			if (mig_pump_frame(&p, &h, buf + sizeof(h), (size_t)n - sizeof(h))) {
-				/* All the frames that are there, then the pump's
-				 * writes in the same round (below). */
-				mig_pump_more(&p, buf, sizeof(buf), 64);
-				goto pump;
-			}
-			if (h.type == MF_GO) {
-				if (early_len)
-					mig_send(sock, MF_DATA, early_num, 0, early, early_len);
-				early_len = 0;
-				p.out_enabled = true;
-				if (exit_status >= 0) {
-					mig_pump_drain(&p, true);
-					mig_send(sock, MF_EXIT, 0, exit_status, NULL, 0);
-					break;
-				}
-			} else if (exit_status >= 0 && ((h.type == MF_SIG && h.arg == SIGKILL) || h.type == MF_LEAVE)) {
-				/* The move failed (home kills the copy) or went on: done. */
-				mig_send(sock, MF_EXIT, 0, exit_status, NULL, 0);
-				break;
-			} else if (h.type == MF_NOTIFY) {
-				int nfd = (int)syscall(SYS_pidfd_getfd, pfd, (int)h.arg, 0);
-				if (nfd >= 0) {
-					ssize_t w = write(nfd, "0\n", 2);
-					(void)w;
-					close(nfd);
-				}
-			} else if (h.type == MF_WINSZ && master >= 0) {
-				struct winsize ws = { .ws_row = (unsigned short)(h.arg >> 16), .ws_col = (unsigned short)(h.arg & 0xffff) };
-				ioctl(master, TIOCSWINSZ, &ws);
-			} else if (h.type == MF_SIG && h.arg > 0 && h.arg < 65) {
-				if (h.arg == SIGKILL && !p.out_enabled)
-					killed = true;
-				struct mig_siginfo q;
-				if (mig_siginfo_get(buf + sizeof(h), (size_t)n - sizeof(h), &q)) {
-					/* Queued at home: the same value, code and sender. */
-					siginfo_t si = { .si_signo = (int)h.arg, .si_code = q.code };
-					si.si_pid = (pid_t)q.pid;
-					si.si_uid = (uid_t)q.uid;
-					si.si_value.sival_ptr = (void *)(uintptr_t)q.value;
-					if (syscall(SYS_rt_sigqueueinfo, pid, (int)h.arg, &si) == 0)
-						continue;
-				}
-				kill(pid, (int)h.arg);
-			} else if (h.type == MF_KID_EXIT) {
-				for (size_t g = 0; g < ng; g++)
-					if (hd->kid_home[g] == h.fd && !gword[g] && gfd[g] >= 0) {
-						gword[g] = true;
-						/* A stopped ghost could not end: the real child
-						 * was continued at home before it ended. */
-						if (xs[g].got > 0)
-							kill(xs[g].got, SIGCONT);
-						mig_send(gfd[g], MF_KID_EXIT, 0, h.arg, NULL, 0);
-					}
-			} else if (h.type == MF_LEAVE) {
-				leaving = true;
-				mig_pump_drain(&p, false);
-				/* Input it did not read: queued here, or in its terminal. */
-				mig_pump_return(&p, MF_BACK);
-				take_back_unread(sock, &p, pid, pfd);
-				/* Its ends close with it: no end of file goes home. */
-				for (size_t i = 0; i < p.n; i++)
-					if (p.p[i].fd >= 0) {
-						close(p.p[i].fd);
-						p.p[i].fd = -1;
-					}
-				static uint8_t in[MIG_CHUNK];
-				ssize_t k;
-				while (slave >= 0 && tty_in >= 0 && (k = read(slave, in, sizeof(in))) > 0)
-					mig_send(sock, MF_BACK, tty_in, 0, in, (size_t)k);
-				/* Signals that reached it after its dump (arg: those
-				 * pending before, which the image carries): home sends
-				 * them on to its next node; not its timers' ticks (the
-				 * image has the timers). */
-				unsigned long long came = mig_pending_of(pid) & ~(unsigned long long)h.arg & ~mig_timer_signals(pid);
-				mig_send(sock, MF_DRAINED, 0, (int64_t)came, NULL, 0);
-				kill(pid, SIGKILL);
-			}
 			continue;
 		}
-	pump:
+		if (fds[0].revents) {
+			enum holder_step st = holder_on_krgd();
+			if (st == STEP_DONE)
+				break;
+			if (st == STEP_NEXT)
+				continue;
+		}
 		for (size_t i = 0; i < k; i++)
 			if (fds[2 + i].revents)
-				mig_pump_ready(&p, map[i], fds[2 + i].revents);
+				mig_pump_ready(&H.p, map[i], fds[2 + i].revents);
 	}
+}
+
+_Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
+{
+	mig_child_signals();
+	signal(SIGPIPE, SIG_IGN);
+	H.sock = sock;
+	H.hd = hd;
+	H.p = (struct mig_pump){ .sock = sock };
+	H.master = H.slave = H.tty_in = H.early_num = H.exit_status = -1;
+	snprintf(H.fifodir, sizeof(H.fifodir), "%s/%u", MIG_FIFO_DIR, hd->id);
+	if (hd->n) {
+		mkdir(MIG_FIFO_DIR, 0755);
+		mkdir(H.fifodir, 0755);
+	}
+	holder_open_pty();
+	holder_make_fifos();
+	holder_prepare_ghosts();
+	int32_t restore_ms = holder_restore();
+	if (H.master >= 0)
+		holder_ttys_to_pty();
+	forward_fds(&H.p, hd, H.pid, H.fifodir);
+	mig_send(sock, MF_RESTORED, restore_ms, H.pid, NULL, 0); /* fd: how long the restore took, ms */
+	/* Only now: freeing a large image's tmpfs pages takes a while, and
+	 * the source keeps the process frozen until it hears the above. */
+	mig_rm_rf(hd->dir);
+	holder_loop();
 	/* The migrant is gone (ended, killed, moved on): nothing to serve;
 	 * if the lazy restore killed it, say why. */
-	if (lz)
-		lazy_end(lz, hd->id, pid);
-	for (size_t i = 0; i < p.n; i++)
-		if (p.p[i].fd >= 0)
-			close(p.p[i].fd);
-	if (slave >= 0)
-		close(slave);
+	if (H.lz)
+		lazy_end(H.lz, hd->id, H.pid);
+	for (size_t i = 0; i < H.p.n; i++)
+		if (H.p.p[i].fd >= 0)
+			close(H.p.p[i].fd);
+	if (H.slave >= 0)
+		close(H.slave);
 	/* Ghosts still waiting exit when they see us go (the migrant is
 	 * gone, or runs elsewhere with ghosts of its own). */
-	for (size_t g = 0; g < ng; g++)
-		if (gfd[g] >= 0)
-			close(gfd[g]);
-	mig_rm_rf(fifodir);
+	for (size_t g = 0; g < H.ng; g++)
+		if (H.gfd[g] >= 0)
+			close(H.gfd[g]);
+	mig_rm_rf(H.fifodir);
 	_exit(0);
 }

@@ -70,11 +70,7 @@ void mig_move_free(struct move *v)
 	}
 	if (v->h)
 		v->h->mv = NULL;
-	if (v->fd >= 0)
-		close(v->fd);
-	for (size_t i = 0; i < v->nnames; i++)
-		free(v->names[i]);
-	free(v->names);
+	krg_xfer_src_free(&v->src);
 	if (v->early_fd >= 0)
 		close(v->early_fd);
 	free(v->cq);
@@ -126,7 +122,7 @@ void mig_move_maybe_free(struct move *v)
 {
 	/* freed: callers may look at it again before its memory goes (at the
 	 * timer's close callback). */
-	if (!v->freed && v->answered && !v->pieces && v->req_done && !v->w) {
+	if (!v->freed && v->answered && !v->src.pieces && v->req_done && !v->w) {
 		v->freed = true;
 		mig_move_free(v);
 	}
@@ -175,8 +171,7 @@ static void tx_done(int status, void *data)
 {
 	struct cq *p = data; /* reused as a piece holder: len + buf */
 	struct move *v = *(struct move **)p->buf;
-	v->inflight -= p->len;
-	v->pieces--;
+	krg_xfer_src_piece_done(&v->src, p->len);
 	free(p);
 	if (status < 0 && !v->tx_failed) {
 		char e[128];
@@ -191,27 +186,19 @@ static int send_piece(struct move *v, const char *name, uint64_t off, int fd, si
 
 static int tx_one(struct move *v)
 {
-	char e[600];
-	if (v->fd < 0) {
-		char path[600];
-		snprintf(path, sizeof(path), "%s/%s", v->dir, v->names[v->cur]);
-		v->fd = open(path, O_RDONLY | O_CLOEXEC);
-		struct stat st;
-		if (v->fd < 0 || fstat(v->fd, &st) < 0) {
-			snprintf(e, sizeof(e), "cannot read %s: %s", path, strerror(errno));
-			mig_move_fail(v, -EIO, e);
-			return -1;
-		}
-		v->off = 0;
-		v->size = (uint64_t)st.st_size;
+	char e[1200];
+	struct krg_xfer_src *sc = &v->src;
+	if (krg_xfer_src_file(sc, e, sizeof(e)) < 0) {
+		mig_move_fail(v, -EIO, e);
+		return -1;
 	}
-	bool skip = v->skip_name && !strcmp(v->skip_name, v->names[v->cur]);
-	if (skip && v->off == 64)
-		v->off = v->early_off; /* sent while it was dumped */
-	uint64_t lim = skip && v->off < 64 ? 64 : v->size;
-	size_t want = lim - v->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(lim - v->off);
-	bool last = v->off + want == v->size && !(skip && v->off < 64 && v->early_off < v->size);
-	int r = send_piece(v, v->names[v->cur], v->off, v->fd, want, last, last && v->cur + 1 == v->nnames);
+	bool skip = v->skip_name && !strcmp(v->skip_name, sc->names[sc->cur]);
+	if (skip && sc->off == 64)
+		sc->off = v->early_off; /* sent while it was dumped */
+	uint64_t lim = skip && sc->off < 64 ? 64 : sc->size;
+	size_t want = lim - sc->off > XFER_CHUNK ? XFER_CHUNK : (size_t)(lim - sc->off);
+	bool last = sc->off + want == sc->size && !(skip && sc->off < 64 && v->early_off < sc->size);
+	int r = send_piece(v, sc->names[sc->cur], sc->off, sc->fd, want, last, last && sc->cur + 1 == sc->n);
 	if (r == -EIO) {
 		mig_move_fail(v, -EIO, "cannot read the image");
 		return -1;
@@ -221,18 +208,11 @@ static int tx_one(struct move *v)
 		mig_move_fail(v, r, e);
 		return -1;
 	}
-	v->off += want;
 	v->bytes += want;
-	if (last) {
-		close(v->fd);
-		v->fd = -1;
-		if (++v->cur == v->nnames)
-			mig_move_set_phase(v, MOVE_RESTORING);
-	}
+	if (krg_xfer_src_sent(sc, want, last))
+		mig_move_set_phase(v, MOVE_RESTORING);
 	return 0;
 }
-
-
 
 static void tx_pump(struct move *v)
 {
@@ -241,7 +221,7 @@ static void tx_pump(struct move *v)
 		mig_pre_check(v);
 		return;
 	}
-	while (!v->tx_failed && v->phase < MOVE_RESTORING && v->inflight < XFER_INFLIGHT)
+	while (!v->tx_failed && v->phase < MOVE_RESTORING && v->src.inflight < XFER_INFLIGHT)
 		if (tx_one(v) < 0)
 			return;
 }
@@ -262,15 +242,9 @@ static struct cq *piece_new(struct move *v, const char *name, uint64_t off, size
 
 static int piece_send(struct move *v, struct cq *p)
 {
-	size_t len = p->len;
-	v->inflight += len;
-	v->pieces++;
-	int r = krg_net_send_bulk(the_mig.s->net, v->to, "mig.file", p->buf + sizeof(v), len, tx_done, p);
-	if (r < 0) {
-		v->inflight -= len;
-		v->pieces--;
+	int r = krg_xfer_src_send(&v->src, the_mig.s->net, v->to, "mig.file", p->buf + sizeof(v), p->len, tx_done, p);
+	if (r < 0)
 		free(p);
-	}
 	return r;
 }
 
@@ -282,16 +256,9 @@ static int send_piece(struct move *v, const char *name, uint64_t off, int fd, si
 	struct cq *p = piece_new(v, name, off, want, last, end, &m);
 	if (!p)
 		return -ENOMEM;
-	size_t got = 0;
-	while (got < want) {
-		ssize_t k = pread(fd, m + got, want - got, (off_t)(off + got));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			free(p);
-			return -EIO;
-		}
-		got += (size_t)k;
+	if (krg_xfer_read(fd, off, m, want) < 0) {
+		free(p);
+		return -EIO;
 	}
 	return piece_send(v, p);
 }
@@ -366,7 +333,7 @@ static void copy_pump(struct move *v)
 		v->cq_head = v->cq_n;
 		return;
 	}
-	while (v->cq_head < v->cq_n && v->inflight < XFER_INFLIGHT && !v->tx_failed)
+	while (v->cq_head < v->cq_n && v->src.inflight < XFER_INFLIGHT && !v->tx_failed)
 		if (copy_one(v) < 0) {
 			v->early_bad = true;
 			v->cq_head = v->cq_n;
@@ -423,7 +390,7 @@ void mig_early_pump(struct move *v)
 		v->early_bad = true; /* that dump was abandoned: the final pass sends it all */
 		return;
 	}
-	while (v->inflight < XFER_INFLIGHT && (uint64_t)st.st_size >= v->early_off + XFER_CHUNK) {
+	while (v->src.inflight < XFER_INFLIGHT && (uint64_t)st.st_size >= v->early_off + XFER_CHUNK) {
 		int r = send_piece(v, v->early_name, v->early_off, v->early_fd, XFER_CHUNK, false, false);
 		if (r < 0) {
 			v->early_bad = true;
@@ -443,9 +410,9 @@ void mig_pre_check(struct move *v)
 {
 	if (!v->pre_waiting || v->tx_failed || !v->w)
 		return;
-	if (!v->early_bad && v->direct && (v->cq_head < v->cq_n || v->inflight))
+	if (!v->early_bad && v->direct && (v->cq_head < v->cq_n || v->src.inflight))
 		return;
-	if (!v->early_bad && !v->direct && v->early_fd >= 0 && (v->early_off + XFER_CHUNK <= v->pre_want || v->inflight))
+	if (!v->early_bad && !v->direct && v->early_fd >= 0 && (v->early_off + XFER_CHUNK <= v->pre_want || v->src.inflight))
 		return;
 	if (!v->early_bad && v->early_fd < 0)
 		return;  /* not found yet: the timer looks again */
@@ -663,36 +630,14 @@ static size_t list_kids(const struct move *v, struct kid *out)
 	return k;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The worker dumped it: list the image, ask the target, stream. */
 void mig_move_dumped(struct move *v, const char *spec)
 {
 	snprintf(v->spec, sizeof(v->spec), "%s", spec);
-	DIR *d = opendir(v->dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (e->d_type != DT_REG)
-				continue;
-			char **nn = realloc(v->names, (v->nnames + 1) * sizeof(*nn));
-			if (!nn)
-				break;
-			v->names = nn;
-			if (!(nn[v->nnames] = strdup(e->d_name)))
-				break;
-			v->nnames++;
-		}
-		closedir(d);
-	}
-	if (!v->nnames) {
+	if (krg_xfer_src_open(&v->src, v->dir, NULL, SIZE_MAX) < 0 && !v->src.n) {
 		mig_move_fail(v, -EIO, "the dump left no image");
 		return;
 	}
-	qsort(v->names, v->nnames, sizeof(*v->names), cmp_names);
 	uv_timer_stop(&v->early_timer);
 	if (v->direct && v->cq_head < v->cq_n) {
 		/* Frozen before all was copied (the worker stopped waiting): the
@@ -707,10 +652,10 @@ void mig_move_dumped(struct move *v, const char *spec)
 		char path[600];
 		struct stat st;
 		snprintf(path, sizeof(path), "%s/%s", v->dir, v->early_name);
-		for (size_t i = 0; i < v->nnames; i++)
-			if (!strcmp(v->names[i], v->early_name) && stat(path, &st) == 0 && st.st_ino == v->early_ino &&
+		for (size_t i = 0; i < v->src.n; i++)
+			if (!strcmp(v->src.names[i], v->early_name) && stat(path, &st) == 0 && st.st_ino == v->early_ino &&
 			    (uint64_t)st.st_size >= v->early_off)
-				v->skip_name = v->names[i];
+				v->skip_name = v->src.names[i];
 	}
 	Krg__Mig__Recv q = KRG__MIG__RECV__INIT;
 	q.xfer = v->xfer;

@@ -3,7 +3,7 @@
 
 /* ---- moving: routing and the source side ---- */
 
-int mig_move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, char *err,
+int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, char *err,
 		      size_t errlen)
 {
 	struct krg_migsvc *m = &the_mig;
@@ -86,7 +86,7 @@ int mig_move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_
 	v->uid = st.st_uid;
 	v->gid = st.st_gid;
 	v->o = o;
-	v->fd = -1;
+	v->src.fd = -1;
 	v->early_fd = -1;
 	v->pidfd = TAKE_FD(pidfd);
 	v->h = h;
@@ -136,31 +136,18 @@ int mig_move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_
 	return 0;
 }
 
-struct fwd {
-	struct origin o;
-	uint32_t id;
-};
-
-static void fwd_reply(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+static void fwd_failed(struct krg_origin o, int status, bool bad_answer, uint32_t id, uint32_t node)
 {
-	struct fwd *f = data;
 	char e[128];
-	if (status) {
-		mig_answer(f->o, status, mig_why(status, e, sizeof(e), f->id), the_mig.self, 0, f->id);
-	} else {
-		Krg__Mig__Result *res = krg__mig__result__unpack(NULL, reply->len, reply->body);
-		if (!res || res->status > 0 || res->status < -4095)
-			mig_answer(f->o, -EBADMSG, "malformed answer", the_mig.self, 0, f->id);
-		else
-			mig_answer(f->o, res->status, res->text, res->has_node ? res->node : 0, res->has_pid ? res->pid : 0,
-			       f->id);
-		if (res)
-			krg__mig__result__free_unpacked(res, NULL);
-	}
-	free(f);
+	if (bad_answer)
+		mig_answer(o, -EBADMSG, "malformed answer", the_mig.self, 0, id);
+	else
+		mig_answer(o, status, mig_why(status, e, sizeof(e), id), the_mig.self, 0, id);
 }
 
-static void forward(struct origin o, uint32_t node, uint32_t id, uint32_t to, uid_t uid)
+static const struct krg_fwd_ops fwd_ops = { &krg__mig__result__descriptor, fwd_failed };
+
+static void forward(struct krg_origin o, uint32_t node, uint32_t id, uint32_t to, uid_t uid)
 {
 	struct krg_migsvc *m = &the_mig;
 	char e[128];
@@ -182,22 +169,15 @@ static void forward(struct origin o, uint32_t node, uint32_t id, uint32_t to, ui
 	q.uid = (uint32_t)uid;
 	uint8_t buf[64];
 	size_t len = krg__mig__move__pack(&q, buf);
-	struct fwd *f = malloc(sizeof(*f));
-	if (!f) {
+	int r = krg_forward(m->s->net, &fwd_ops, o, node, id, "mig.move", buf, len, MOVE_TIMEOUT_MS);
+	if (r == -ENOMEM)
 		mig_answer(o, -ENOMEM, "out of memory", m->self, 0, id);
-		return;
-	}
-	f->o = o;
-	f->id = id;
-	int r = krg_net_request(m->s->net, node, "mig.move", buf, len, MOVE_TIMEOUT_MS, fwd_reply, f);
-	if (r < 0) {
-		free(f);
-		mig_answer(o, r, mig_why(r, e, sizeof(e), id), m->self, 0, id);
-	}
+	else if (r < 0)
+		fwd_failed(o, r, false, id, node);
 }
 
 /* Where is id? Here (original or migrant), or forward to home / host. */
-void mig_route(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd)
+void mig_route(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd)
 {
 	struct krg_migsvc *m = &the_mig;
 	char e[600];
@@ -232,7 +212,7 @@ int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn d
 		return -ESHUTDOWN;
 	}
 	err[0] = 0;
-	int r = mig_move_local((struct origin){ 0 }, id, to, 0, 0, err, errlen);
+	int r = mig_move_local((struct krg_origin){ 0 }, id, to, 0, 0, err, errlen);
 	if (r < 0 && !err[0])
 		mig_why(r, err, errlen, id);
 	/* mig_move_local put the new move first; nothing ran since. */
@@ -259,7 +239,7 @@ void mig_on_net_move(struct krg_net *net, uint32_t from, const struct krg_msg *m
 		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
 		return;
 	}
-	struct origin o = { .from = from, .req_id = req_id };
+	struct krg_origin o = { .from = from, .req_id = req_id };
 	log_info("mig.move %u to node %u for uid %u from node %u", q->id, q->node, q->uid, from);
 	mig_route(o, q->id, q->node, (uid_t)q->uid, 0);
 	krg__mig__move__free_unpacked(q, NULL);

@@ -16,7 +16,7 @@ struct krg_migsvc the_mig;
 
 /* ---- answers ---- */
 
-void mig_answer(struct origin o, int status, const char *text, uint32_t node, uint32_t pid, uint32_t id)
+void mig_answer(struct krg_origin o, int status, const char *text, uint32_t node, uint32_t pid, uint32_t id)
 {
 	struct krg_migsvc *m = &the_mig;
 	if (!o.call && !o.req_id)
@@ -35,10 +35,7 @@ void mig_answer(struct origin o, int status, const char *text, uint32_t node, ui
 	if (!buf)
 		return;
 	krg__mig__result__pack(&res, buf);
-	if (o.call)
-		krg_api_reply(o.call, status, status ? res.text : NULL, status ? NULL : buf, status ? 0 : len);
-	else
-		krg_net_reply(m->s->net, o.from, o.req_id, 0, buf, len);
+	krg_origin_answer(m->s->net, o, status, res.text, buf, len);
 	free(buf);
 }
 
@@ -178,6 +175,7 @@ static int migsvc_start(struct krg_services *s, void **out, char *err, size_t er
 	m->queue_tail = &m->queue;
 	m->s = s;
 	m->self = s->cfg->node_id;
+	m->rxs = (struct krg_xfer_rxset){ .loop = s->loop, .idle_ms = XFER_IDLE_MS, .idle = mig_rx_idle, .closed = mig_rx_closed };
 	m->krgd = getpid();
 	m->lfd = -1;
 	clean_leftovers();
@@ -268,8 +266,8 @@ static void migsvc_stop(void *state)
 			krg_api_reply(v->o.call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
 		mig_move_free(v);
 	}
-	while (m->rxs)
-		mig_rx_free(m->rxs, true);
+	while (m->rxs.head)
+		mig_rx_free((struct rx *)m->rxs.head, true);
 	/* Holders and deputies: their sockets close with us; a holder then
 	 * kills its migrant, a deputy exits with 255. */
 	while (m->holds)

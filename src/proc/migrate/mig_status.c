@@ -4,11 +4,11 @@
 /* ---- mig.status: where a requested move stands (krg migrate's progress) ---- */
 
 struct status_fwd {
-	struct origin o;
+	struct krg_origin o;
 	uint32_t id;
 };
 
-static void status_reply(struct origin o, int r, const char *text, const void *body, size_t len)
+static void status_reply(struct krg_origin o, int r, const char *text, const void *body, size_t len)
 {
 	if (o.call)
 		krg_api_reply(o.call, r, r ? text : NULL, body, len);
@@ -78,7 +78,7 @@ static void status_fwd_reply(struct krg_net *net, int status, const struct krg_m
 	free(f);
 }
 
-static void status_answer(struct origin o, int r, const Krg__Mig__Status *st)
+static void status_answer(struct krg_origin o, int r, const Krg__Mig__Status *st)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
 	size_t len = 0;
@@ -91,7 +91,7 @@ static void status_answer(struct origin o, int r, const Krg__Mig__Status *st)
 /* As mig_route(): answered here if it runs here (original or migrant); else
  * forwarded to where it runs: its host if this is its home (which knows
  * its deputy), else its home (from the API only: one more hop at most). */
-static void status_route(struct origin o, uint32_t id, uid_t uid)
+static void status_route(struct krg_origin o, uint32_t id, uid_t uid)
 {
 	struct krg_migsvc *m = &the_mig;
 	Krg__Mig__Status st = KRG__MIG__STATUS__INIT;
@@ -133,7 +133,7 @@ void mig_on_net_status(struct krg_net *net, uint32_t from, const struct krg_msg 
 		log_warn("migrate: malformed mig.status from node %u, refused", from);
 		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
 	} else {
-		status_route((struct origin){ .from = from, .req_id = req_id }, q->id, (uid_t)q->uid);
+		status_route((struct krg_origin){ .from = from, .req_id = req_id }, q->id, (uid_t)q->uid);
 	}
 	if (q)
 		krg__mig__move__free_unpacked(q, NULL);
@@ -155,7 +155,7 @@ void mig_on_api_status(struct krg_api_call *call, void *data)
 		id = mig_proc_kind(m, (pid_t)q->pid, &hid, &home) == KRG_PROC_MIGRANT ? hid : krg_procid_make(m->self, q->pid);
 	}
 	krg__mig__move__free_unpacked(q, NULL);
-	status_route((struct origin){ .call = call }, id, call->uid);
+	status_route((struct krg_origin){ .call = call }, id, call->uid);
 }
 
 void mig_on_api_move(struct krg_api_call *call, void *data)
@@ -181,7 +181,7 @@ void mig_on_api_move(struct krg_api_call *call, void *data)
 		else
 			id = krg_procid_make(m->self, q->pid);
 	}
-	struct origin o = { .call = call };
+	struct krg_origin o = { .call = call };
 	if (q->has_notify_fd) {
 		/* krg_migrate_self: the caller is the process; answer now, the
 		 * result goes to its pipe. */
@@ -193,7 +193,7 @@ void mig_on_api_move(struct krg_api_call *call, void *data)
 			krg_api_reply(call, -EINVAL, "notify_fd is for a process migrating itself", NULL, 0);
 		} else {
 			char e[600] = "";
-			int r = mig_move_local((struct origin){ .call = NULL, .from = 0, .req_id = 0 }, id, q->node,
+			int r = mig_move_local((struct krg_origin){ .call = NULL, .from = 0, .req_id = 0 }, id, q->node,
 					   call->uid, q->notify_fd, e, sizeof(e));
 			if (r < 0)
 				krg_api_reply(call, r, e[0] ? e : mig_why(r, e, sizeof(e), id), NULL, 0);

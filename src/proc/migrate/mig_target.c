@@ -54,9 +54,9 @@ void mig_hold_free(struct hold *h)
 
 /* ---- target: receive the image, start the holder ---- */
 
-static void rx_closed(uv_handle_t *h)
+void mig_rx_closed(struct krg_xfer_rx *b)
 {
-	struct rx *x = h->data;
+	struct rx *x = (struct rx *)b;
 	if (x->recv)
 		krg__mig__recv__free_unpacked(x->recv, NULL);
 	free(x);
@@ -64,34 +64,28 @@ static void rx_closed(uv_handle_t *h)
 
 void mig_rx_free(struct rx *x, bool rm)
 {
-	for (struct rx **p = &the_mig.rxs; *p; p = &(*p)->next)
-		if (*p == x) {
-			*p = x->next;
-			break;
-		}
 	if (rm)
 		mig_rm_rf(x->dir);
-	uv_timer_stop(&x->timer);
-	uv_close((uv_handle_t *)&x->timer, rx_closed);
+	krg_xfer_rx_drop(&x->x);
 }
 
 static void rx_fail(struct rx *x, const char *text)
 {
-	x->failed = true;
-	log_warn("migrate: receiving from node %u: %s", x->from, text);
-	if (x->has_req) {
-		struct origin o = { .from = x->from, .req_id = x->req_id };
+	x->x.failed = true;
+	log_warn("migrate: receiving from node %u: %s", x->x.from, text);
+	if (x->x.has_req) {
+		struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
 		mig_answer(o, -EIO, text, the_mig.self, 0, x->recv ? x->recv->id : 0);
-		x->has_req = false;
+		x->x.has_req = false;
 		mig_rx_free(x, true);
 	}
 }
 
-static void rx_idle(uv_timer_t *t)
+void mig_rx_idle(struct krg_xfer_rx *b)
 {
-	struct rx *x = t->data;
-	bool answered_here = x->has_req; /* rx_fail answers and frees it then */
-	if (!x->failed)
+	struct rx *x = (struct rx *)b;
+	bool answered_here = x->x.has_req; /* rx_fail answers and frees it then */
+	if (!x->x.failed)
 		rx_fail(x, "the transfer stalled");
 	else if (answered_here)
 		rx_fail(x, "the transfer failed");
@@ -102,11 +96,11 @@ static void rx_idle(uv_timer_t *t)
 static void rx_try_start(struct rx *x)
 {
 	struct krg_migsvc *m = &the_mig;
-	if (x->failed || !x->ended || !x->has_req)
+	if (x->x.failed || !x->x.ended || !x->x.has_req)
 		return;
 	const Krg__Mig__Recv *q = x->recv;
-	struct origin o = { .from = x->from, .req_id = x->req_id };
-	x->has_req = false;
+	struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
+	x->x.has_req = false;
 	if (mig_hold_by_id(q->id)) {
 		mig_answer(o, -EEXIST, "the process runs here already", m->self, 0, q->id);
 		mig_rx_free(x, true);
@@ -219,37 +213,26 @@ static void rx_try_start(struct rx *x)
 	h->c = mig_conn_new(sv[0], CK_HOLDER, h);
 	h->next = m->holds;
 	m->holds = h;
-	log_info("migrate: received %u (%llu bytes) from node %u, restoring", q->id, (unsigned long long)x->total,
-		 x->from);
+	log_info("migrate: received %u (%llu bytes) from node %u, restoring", q->id, (unsigned long long)x->x.total,
+		 x->x.from);
 	mig_rx_free(x, false); /* the holder removes the image once restored */
-}
-
-static bool name_ok(const char *n)
-{
-	return n[0] && strcmp(n, ".") && strcmp(n, "..") && !strchr(n, '/');
 }
 
 static struct rx *rx_get(uint32_t from, uint64_t xfer)
 {
 	struct krg_migsvc *m = &the_mig;
-	for (struct rx *x = m->rxs; x; x = x->next)
-		if (x->from == from && x->xfer == xfer)
-			return x;
+	struct krg_xfer_rx *b = krg_xfer_rx_find(&m->rxs, from, xfer);
+	if (b)
+		return (struct rx *)b;
 	struct rx *x = calloc(1, sizeof(*x));
 	if (!x)
 		return NULL;
-	x->from = from;
-	x->xfer = xfer;
-	uv_timer_init(m->s->loop, &x->timer);
-	x->timer.data = x;
-	x->next = m->rxs;
-	m->rxs = x;
+	krg_xfer_rx_add(&m->rxs, &x->x, from, xfer);
 	mkdir("/run/krg", 0755);
 	mkdir(IMG_IN, 0700);
 	snprintf(x->dir, sizeof(x->dir), "%s/%u-%llu", IMG_IN, from, (unsigned long long)xfer);
 	if (xfer >> 32 != from || (mkdir(x->dir, 0700) < 0 && errno != EEXIST))
-		x->failed = true;
-	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
+		x->x.failed = true;
 	return x;
 }
 
@@ -265,52 +248,35 @@ void mig_on_file(struct krg_net *net, uint32_t from, const struct krg_msg *msg, 
 	struct rx *x = rx_get(from, f->xfer);
 	if (x && f->abort) {
 		log_info("migrate: transfer %llx from node %u dropped by the source", (unsigned long long)f->xfer, from);
-		if (x->has_req)
+		if (x->x.has_req)
 			rx_fail(x, "aborted by the source");
 		else
 			mig_rx_free(x, true);
 		return;
 	}
-	if (!x || x->failed || x->ended)
+	if (!x || x->x.failed || x->x.ended)
 		return;
-	uv_timer_start(&x->timer, rx_idle, XFER_IDLE_MS, 0);
-	x->total += f->len;
-	if (!name_ok(f->name) || x->total > XFER_MAX || f->offset > XFER_MAX) {
+	krg_xfer_rx_touch(&x->x);
+	int r = krg_xfer_rx_write(&x->x, x->dir, f->name, f->offset, f->data, f->len, f->last, (uid_t)-1, (gid_t)-1,
+				  XFER_MAX);
+	if (r == -EINVAL || r == -EFBIG) {
 		rx_fail(x, "refused image piece");
 		return;
 	}
-	char path[600];
-	snprintf(path, sizeof(path), "%s/%s", x->dir, f->name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	bool ok = fd >= 0;
-	size_t done = 0;
-	while (ok && done < f->len) {
-		ssize_t w = pwrite(fd, f->data + done, f->len - done, (off_t)(f->offset + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			ok = false;
-		else
-			done += (size_t)w;
-	}
-	if (ok && f->last && ftruncate(fd, (off_t)(f->offset + f->len)) < 0)
-		ok = false;
-	if (fd >= 0 && close(fd) < 0)
-		ok = false;
-	if (!ok) {
+	if (r < 0) {
 		rx_fail(x, "cannot write the image (out of memory in /run?)");
 		return;
 	}
-	if (!x->has_req) {  /* pre-copied pages: say they are in */
+	if (!x->x.has_req) {  /* pre-copied pages: say they are in */
 		Krg__Mig__Got g = KRG__MIG__GOT__INIT;
 		g.xfer = f->xfer;
-		g.bytes = x->total;
+		g.bytes = x->x.total;
 		uint8_t gb[32];
 		size_t gl = krg__mig__got__pack(&g, gb);
 		krg_net_send(net, from, "mig.got", gb, gl);
 	}
 	if (f->end) {
-		x->ended = true;
+		x->x.ended = true;
 		rx_try_start(x);
 	}
 }
@@ -355,9 +321,9 @@ void mig_on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, 
 	if (x->recv)
 		krg__mig__recv__free_unpacked(x->recv, NULL);
 	x->recv = q;
-	x->has_req = true;
-	x->req_id = req_id;
-	if (x->failed)
+	x->x.has_req = true;
+	x->x.req_id = req_id;
+	if (x->x.failed)
 		rx_fail(x, "cannot receive the image");
 	else
 		rx_try_start(x);

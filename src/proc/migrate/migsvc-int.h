@@ -44,6 +44,7 @@
 #include "ipc/intercept_svc.h"
 #include "proc/migrate/worker.h"
 #include "proc/procid.h"
+#include "proc/xfer.h"
 #include "lib/procfs.h"
 #include "proto/migrate.pb-c.h"
 
@@ -54,12 +55,6 @@
 #define XFER_MAX (64ull << 30)
 #define IMG_OUT "/run/krg/mig-out"
 #define IMG_IN "/run/krg/mig-in"
-
-struct origin {
-	struct krg_api_call *call;
-	uint32_t from;
-	uint64_t req_id;
-};
 
 struct cq {
 	struct cq *next;
@@ -132,7 +127,7 @@ struct hold {
 	bool drained;              /* its copy here is gone or going (it moved on): signals go back home */
 	bool moved_on;             /* its migration from here committed: the copy's end is not the process's */
 	bool has_req;
-	struct origin o;
+	struct krg_origin o;
 	uint32_t notify_fd;
 	struct move *mv;
 	size_t np;                 /* its proxied fds (FIFOs here), passed on when it moves again */
@@ -163,7 +158,7 @@ struct move {
 	uid_t uid;
 	gid_t gid;
 	struct conn *w;
-	struct origin o;
+	struct krg_origin o;
 	enum move_phase phase;    /* changed by mig_move_set_phase only */
 	bool answered, verdict_sent;
 	krg_sched_move_done_fn done;  /* the scheduler's, told the cost once answered; may be NULL */
@@ -175,12 +170,8 @@ struct move {
 	bool here;               /* it was a migrant here when the move began */
 	uint64_t carried;        /* signals pending on it before the dump (they went with the image) */
 	uint32_t notify_fd;
-	/* image transfer */
-	char **names;
-	size_t nnames, cur;
-	int fd;
-	uint64_t off, size;
-	size_t inflight, pieces;
+	/* image transfer: the files of dir, and the pre-copied pieces */
+	struct krg_xfer_src src;
 	bool tx_failed, req_done;
 	uint32_t new_pid;
 	uint64_t t_start, t_dumped, t_running, bytes;
@@ -217,15 +208,9 @@ struct move {
 };
 
 struct rx {
-	struct rx *next;
-	uint32_t from;
-	uint64_t xfer;
+	struct krg_xfer_rx x;  /* first: from, xfer, total, ended, failed, has_req, req_id */
 	char dir[256];
-	uint64_t total;
-	bool ended, failed, has_req;
-	uint64_t req_id;
 	Krg__Mig__Recv *recv;
-	uv_timer_t timer;
 };
 
 struct krg_migsvc {
@@ -240,7 +225,7 @@ struct krg_migsvc {
 	struct dep *deps;
 	struct hold *holds;
 	struct move *moves;
-	struct rx *rxs;
+	struct krg_xfer_rxset rxs;
 	uint64_t counter;
 	unsigned npending;      /* deputy connections before their hello */
 	/* Moves waiting for a worker slot (at most max_workers run at once:
@@ -252,7 +237,7 @@ struct krg_migsvc {
 
 struct queued_move {
 	struct queued_move *next;
-	struct origin o;
+	struct krg_origin o;
 	uint32_t id, to, notify_fd;
 	uid_t uid;
 	uint64_t since;
@@ -263,7 +248,7 @@ extern struct krg_migsvc the_mig;
 
 /* ---- shared between the parts ---- */
 
-void mig_answer(struct origin o, int status, const char *text, uint32_t node, uint32_t pid, uint32_t id);
+void mig_answer(struct krg_origin o, int status, const char *text, uint32_t node, uint32_t pid, uint32_t id);
 void mig_bulk_done(int status, void *data);
 void mig_conn_close(struct conn *c);
 void mig_conn_flush(struct conn *c);
@@ -288,7 +273,7 @@ void mig_move_answer(struct move *v, int status, const char *text);
 void mig_move_dumped(struct move *v, const char *spec);
 void mig_move_fail(struct move *v, int status, const char *text);
 void mig_move_free(struct move *v);
-int mig_move_local(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, char *err,
+int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, char *err,
 		      size_t errlen);
 void mig_move_maybe_free(struct move *v);
 void mig_on_accept(uv_poll_t *h, int status, int events);
@@ -303,8 +288,11 @@ void mig_on_net_move(struct krg_net *net, uint32_t from, const struct krg_msg *m
 void mig_on_net_status(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data);
 void mig_on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data);
 void mig_pre_check(struct move *v);
-void mig_route(struct origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd);
+void mig_route(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd);
 void mig_rx_free(struct rx *x, bool rm);
+/* The receipts' idle and closed callbacks (xfer.h). */
+void mig_rx_idle(struct krg_xfer_rx *x);
+void mig_rx_closed(struct krg_xfer_rx *x);
 void mig_send_io(uint32_t to, const char *type, const Krg__Mig__Io *io, bool bulk);
 /* Proxied input for fd of migrant id (back: returned home, not taken). */
 void mig_send_data(uint32_t to, uint32_t id, uint32_t fd, ProtobufCBinaryData data, bool back);

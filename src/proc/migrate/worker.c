@@ -40,7 +40,6 @@
 #include "lib/fault.h"
 #include "ckpt/ckpt.h"
 #include "ipc/intercept.h"
-#include "proc/migrate/inject.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
 #include "proc/schedsvc.h"
@@ -75,19 +74,21 @@ void mig_rm_rf(const char *dir)
 	krg_rm_tree(AT_FDCWD, dir, NULL);
 }
 
-static bool all_stopped(pid_t pid)
+/* Whether match() says yes of /proc/pid/task/TID/<file> of some thread
+ * of pid (read whole, up to 511 bytes); -1 if pid has no task list. */
+static int some_thread(pid_t pid, const char *file, bool (*match)(const char *text, int arg), int arg)
 {
-	char path[64], buf[512];
+	char path[96], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	DIR *d = opendir(path);
 	if (!d)
-		return false;
-	bool ok = true;
+		return -1;
+	bool yes = false;
 	struct dirent *e;
-	while (ok && (e = readdir(d))) {
+	while (!yes && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", pid, e->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/%s", pid, e->d_name, file);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
 		if (fd >= 0)
@@ -95,42 +96,36 @@ static bool all_stopped(pid_t pid)
 		if (n <= 0)
 			continue;
 		buf[n] = 0;
-		char *p = strrchr(buf, ')');
-		/* an exited leader (a zombie thread) stays as it is */
-		if (!p || (p[2] != 'T' && p[2] != 't' && p[2] != 'Z' && p[2] != 'X'))
-			ok = false;
+		yes = match(buf, arg);
 	}
 	closedir(d);
-	return ok;
+	return yes;
+}
+
+/* A thread's stat: running (an exited leader, a zombie thread, stays as
+ * it is). */
+static bool not_stopped(const char *stat, int unused)
+{
+	const char *p = strrchr(stat, ')');
+	return !p || (p[2] != 'T' && p[2] != 't' && p[2] != 'Z' && p[2] != 'X');
+}
+
+static bool all_stopped(pid_t pid)
+{
+	return some_thread(pid, "stat", not_stopped, 0) == 0;
+}
+
+/* A thread's syscall: read(fd). */
+static bool reading(const char *syscall, int fd)
+{
+	unsigned long nr, a1;
+	return sscanf(syscall, "%lu 0x%lx", &nr, &a1) == 2 && nr == SYS_read && a1 == (unsigned long)fd;
 }
 
 /* Some thread of pid is in read(fd). */
 static bool in_read(pid_t pid, int fd)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return false;
-	bool yes = false;
-	struct dirent *e;
-	while (!yes && (e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", pid, e->d_name);
-		int f = open(path, O_RDONLY | O_CLOEXEC);
-		ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
-		if (f >= 0)
-			close(f);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		unsigned long nr, a1;
-		if (sscanf(buf, "%lu 0x%lx", &nr, &a1) == 2 && nr == SYS_read && a1 == (unsigned long)fd)
-			yes = true;
-	}
-	closedir(d);
-	return yes;
+	return some_thread(pid, "syscall", reading, fd) == 1;
 }
 
 static int freeze(pid_t pid)
@@ -202,16 +197,26 @@ static void test_hold(uint32_t id)
 	}
 }
 
+/* What fd of process pid is (its /proc link, "" if none). */
+static const char *fd_link(pid_t pid, int fd, char *link, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
+	ssize_t n = readlink(path, link, len - 1);
+	link[n > 0 ? n : 0] = 0;
+	return link;
+}
+
+static bool tty_link(const char *link)
+{
+	return !strncmp(link, "/dev/pts/", 9) || !strncmp(link, "/dev/tty", 8) || !strcmp(link, "/dev/console");
+}
+
 static bool proxyable(pid_t pid, int fd)
 {
-	char path[64], link[256];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return false;
-	link[n] = 0;
-	return !strncmp(link, "pipe:", 5) || !strncmp(link, "socket:", 7) || !strncmp(link, "/dev/pts/", 9) ||
-	       !strncmp(link, "/dev/tty", 8) || !strcmp(link, "/dev/console");
+	char link[256];
+	fd_link(pid, fd, link, sizeof(link));
+	return !strncmp(link, "pipe:", 5) || !strncmp(link, "socket:", 7) || tty_link(link);
 }
 
 /* fdinfo flags (octal) of fd. */
@@ -234,35 +239,35 @@ static int fd_flags(pid_t pid, int fd)
 static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *px, size_t n, bool undo,
 		    char *err, size_t errlen)
 {
-	struct inj j;
-	int r = inj_attach(&j, pid);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
 	if (r < 0) {
 		snprintf(err, errlen, "process %d: cannot take hold of it: %s", pid, strerror(-r));
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
-	long scratch = inj_call(&j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long scratch = ckpt_inj_call(j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch < 0 && scratch > -4096) {
 		snprintf(err, errlen, "process %d: scratch page: %s", pid, strerror((int)-scratch));
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return (int)scratch;
 	}
 	r = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		long v;
 		if (undo) {
-			if (px[i].tty && px[i].tpath[0] && inj_poke(&j, (uint64_t)scratch, px[i].tpath, strlen(px[i].tpath) + 1) == 0) {
-				long k = inj_call(&j, SYS_openat, AT_FDCWD, scratch, px[i].oflags | O_NOCTTY, 0, 0, 0);
+			if (px[i].tty && px[i].tpath[0] && ckpt_inj_poke(j, (uint64_t)scratch, px[i].tpath, strlen(px[i].tpath) + 1) == 0) {
+				long k = ckpt_inj_call(j, SYS_openat, AT_FDCWD, scratch, px[i].oflags | O_NOCTTY, 0, 0, 0);
 				if (k >= 0) {
-					inj_call(&j, SYS_dup3, k, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-					inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+					ckpt_inj_call(j, SYS_dup3, k, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+					ckpt_inj_call(j, SYS_close, k, 0, 0, 0, 0, 0);
 				}
 				continue;
 			}
 			if (px[i].keep < 0)
 				continue;
-			v = inj_call(&j, SYS_dup3, px[i].keep, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-			inj_call(&j, SYS_close, px[i].keep, 0, 0, 0, 0, 0);
+			v = ckpt_inj_call(j, SYS_dup3, px[i].keep, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+			ckpt_inj_call(j, SYS_close, px[i].keep, 0, 0, 0, 0, 0);
 			px[i].keep = -1;
 			continue;
 		}
@@ -273,7 +278,7 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		}
 		int acc = fl & O_ACCMODE;
 		px[i].reads = acc == O_RDONLY || (acc == O_RDWR && px[i].num == 0);
-		int pfd = (int)syscall(SYS_pidfd_open, j.pid, j.pid == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
+		int pfd = (int)syscall(SYS_pidfd_open, ckpt_inj_tid(j), ckpt_inj_tid(j) == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
 		int dup = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, px[i].num, 0);
 		struct winsize ws;
 		px[i].wslave = -1;
@@ -297,7 +302,7 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		px[i].oflags = fl & ~O_CLOEXEC & ~O_CREAT & ~O_EXCL & ~O_TRUNC;
 		if (px[i].tty) {
 			char lp[64];
-			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", j.pid, px[i].num);
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", ckpt_inj_tid(j), px[i].num);
 			ssize_t ln = readlink(lp, px[i].tpath, sizeof(px[i].tpath) - 1);
 			px[i].tpath[ln > 0 ? ln : 0] = 0;
 		}
@@ -310,30 +315,30 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 		}
 		px[i].hold = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		if (!px[i].tty || !px[i].tpath[0]) {
-			v = inj_call(&j, SYS_fcntl, px[i].num, F_DUPFD, 1000, 0, 0, 0);
+			v = ckpt_inj_call(j, SYS_fcntl, px[i].num, F_DUPFD, 1000, 0, 0, 0);
 			if (v < 0) {
 				r = (int)v;
 				break;
 			}
 			px[i].keep = (int)v;
 		}
-		if ((r = inj_poke(&j, (uint64_t)scratch, path, strlen(path) + 1)) < 0)
+		if ((r = ckpt_inj_poke(j, (uint64_t)scratch, path, strlen(path) + 1)) < 0)
 			break;
 		int of = (px[i].reads ? O_RDONLY : O_WRONLY) | (fl & (O_NONBLOCK | O_APPEND));
-		v = inj_call(&j, SYS_openat, AT_FDCWD, scratch, of, 0, 0, 0);
+		v = ckpt_inj_call(j, SYS_openat, AT_FDCWD, scratch, of, 0, 0, 0);
 		if (v < 0) {
 			r = (int)v;
 			break;
 		}
-		long d = inj_call(&j, SYS_dup3, v, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-		inj_call(&j, SYS_close, v, 0, 0, 0, 0, 0);
+		long d = ckpt_inj_call(j, SYS_dup3, v, px[i].num, px[i].cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+		ckpt_inj_call(j, SYS_close, v, 0, 0, 0, 0, 0);
 		if (d < 0) {
 			r = (int)d;
 			break;
 		}
 	}
-	inj_call(&j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
-	inj_detach(&j);
+	ckpt_inj_call(j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
+	ckpt_inj_detach(j);
 	if (r < 0)
 		snprintf(err, errlen, "process %d: setting up its proxied fds: %s", pid, strerror(-r));
 	return r;
@@ -358,11 +363,11 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 		unlink(sockpath);
 		return e;
 	}
-	struct inj j;
-	int r = inj_attach(&j, pid);
-	long scratch = r < 0 ? r : inj_call(&j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
+	long scratch = r < 0 ? r : ckpt_inj_call(j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch < 0 && scratch > -4096) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		close(l);
 		unlink(sockpath);
 		return (int)scratch;
@@ -372,10 +377,10 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 	uint64_t at = (uint64_t)scratch;
 	long s = -1, k = -1;
 	int c = -1;
-	r = inj_poke(&j, at, &sa, sizeof(sa));
-	if (r == 0 && (s = inj_call(&j, SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, 0)) < 0)
+	r = ckpt_inj_poke(j, at, &sa, sizeof(sa));
+	if (r == 0 && (s = ckpt_inj_call(j, SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0, 0)) < 0)
 		r = (int)s;
-	long v = r < 0 ? r : inj_call(&j, SYS_connect, s, (long)at, sizeof(sa), 0, 0, 0);
+	long v = r < 0 ? r : ckpt_inj_call(j, SYS_connect, s, (long)at, sizeof(sa), 0, 0, 0);
 	if (r == 0 && v < 0)
 		r = (int)v;
 	struct ucred cr;
@@ -400,12 +405,12 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 		struct iovec riov = { (void *)(uintptr_t)(at + 256), 1 };
 		struct msghdr rm = { .msg_iov = (void *)(uintptr_t)(at + 1024 + 64), .msg_iovlen = 1,
 				     .msg_control = (void *)(uintptr_t)(at + 512), .msg_controllen = sizeof(cm.b) };
-		if (r == 0 && ((r = inj_poke(&j, at + 1024, &rm, sizeof(rm))) < 0 || (r = inj_poke(&j, at + 1024 + 64, &riov, sizeof(riov))) < 0))
+		if (r == 0 && ((r = ckpt_inj_poke(j, at + 1024, &rm, sizeof(rm))) < 0 || (r = ckpt_inj_poke(j, at + 1024 + 64, &riov, sizeof(riov))) < 0))
 			r = -EIO;
-		if (r == 0 && (v = inj_call(&j, SYS_recvmsg, s, (long)(at + 1024), MSG_CMSG_CLOEXEC, 0, 0, 0)) != 1)
+		if (r == 0 && (v = ckpt_inj_call(j, SYS_recvmsg, s, (long)(at + 1024), MSG_CMSG_CLOEXEC, 0, 0, 0)) != 1)
 			r = v < 0 ? (int)v : -EIO;
 		struct iovec li = { cm.b, sizeof(cm.b) }, ri = { (void *)(uintptr_t)(at + 512), sizeof(cm.b) };
-		if (r == 0 && process_vm_readv(j.tgid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cm.b))
+		if (r == 0 && process_vm_readv(pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cm.b))
 			r = -EIO;
 		ch = (struct cmsghdr *)cm.b;
 		if (r == 0 && (ch->cmsg_type != SCM_RIGHTS || ch->cmsg_len != CMSG_LEN(sizeof(int))))
@@ -415,16 +420,16 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 			memcpy(&got, CMSG_DATA(ch), sizeof(int));
 		k = got;
 	}
-	if (r == 0 && (v = inj_call(&j, SYS_dup3, k, num, fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0)) < 0)
+	if (r == 0 && (v = ckpt_inj_call(j, SYS_dup3, k, num, fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0)) < 0)
 		r = (int)v;
 	if (r == 0 && fl > 0 && (fl & O_NONBLOCK))
-		inj_call(&j, SYS_fcntl, num, F_SETFL, O_NONBLOCK, 0, 0, 0);
+		ckpt_inj_call(j, SYS_fcntl, num, F_SETFL, O_NONBLOCK, 0, 0, 0);
 	if (k >= 0)
-		inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+		ckpt_inj_call(j, SYS_close, k, 0, 0, 0, 0, 0);
 	if (s >= 0)
-		inj_call(&j, SYS_close, s, 0, 0, 0, 0, 0);
-	inj_call(&j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
-	inj_detach(&j);
+		ckpt_inj_call(j, SYS_close, s, 0, 0, 0, 0, 0);
+	ckpt_inj_call(j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
+	ckpt_inj_detach(j);
 	if (c >= 0)
 		close(c);
 	close(l);
@@ -434,43 +439,43 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 
 int mig_fd_replace(pid_t pid, const int *nums, size_t n, const char *path)
 {
-	struct inj j;
-	int r = inj_attach(&j, pid);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
 	if (r < 0) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
-	long scratch = inj_call(&j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long scratch = ckpt_inj_call(j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch < 0 && scratch > -4096) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return (int)scratch;
 	}
-	r = inj_poke(&j, (uint64_t)scratch, path, strlen(path) + 1);
+	r = ckpt_inj_poke(j, (uint64_t)scratch, path, strlen(path) + 1);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		int fl = fd_flags(pid, nums[i]);
-		long k = inj_call(&j, SYS_openat, AT_FDCWD, scratch, O_RDWR | O_NOCTTY | (fl > 0 ? fl & O_NONBLOCK : 0), 0, 0, 0);
+		long k = ckpt_inj_call(j, SYS_openat, AT_FDCWD, scratch, O_RDWR | O_NOCTTY | (fl > 0 ? fl & O_NONBLOCK : 0), 0, 0, 0);
 		if (k < 0) {
 			r = (int)k;
 			break;
 		}
-		long d = inj_call(&j, SYS_dup3, k, nums[i], fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
-		inj_call(&j, SYS_close, k, 0, 0, 0, 0, 0);
+		long d = ckpt_inj_call(j, SYS_dup3, k, nums[i], fl > 0 && (fl & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
+		ckpt_inj_call(j, SYS_close, k, 0, 0, 0, 0, 0);
 		if (d < 0)
 			r = (int)d;
 	}
-	inj_call(&j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
-	inj_detach(&j);
+	ckpt_inj_call(j, SYS_munmap, scratch, 4096, 0, 0, 0, 0);
+	ckpt_inj_detach(j);
 	return r;
 }
 
 /* Turn the process into the deputy: execve injected into its leader. */
 static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 {
-	struct inj j;
-	int r = inj_attach(&j, pid);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
 	if (r < 0) {
 		snprintf(err, errlen, "process %d: cannot take hold of it: %s", pid, strerror(-r));
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
 	/* argv strings then the pointer array, in a fresh mapping. */
@@ -478,15 +483,15 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 	while (argv[argc])
 		slen += strlen(argv[argc++]) + 1;
 	size_t len = ((slen + (argc + 1) * 8 + 64) + 4095) & ~4095UL;
-	long m = inj_call(&j, SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long m = ckpt_inj_call(j, SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m < 0 && m > -4096) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		snprintf(err, errlen, "process %d: mmap: %s", pid, strerror((int)-m));
 		return (int)m;
 	}
 	uint8_t *buf = calloc(1, len);
 	if (!buf) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return -ENOMEM;
 	}
 	uint64_t *ptrs = (uint64_t *)buf, path_at = (uint64_t)m + (argc + 1) * 8;
@@ -496,7 +501,7 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 		memcpy(buf + off, argv[i], strlen(argv[i]) + 1);
 		off += strlen(argv[i]) + 1;
 	}
-	r = inj_poke(&j, (uint64_t)m, buf, len);
+	r = ckpt_inj_poke(j, (uint64_t)m, buf, len);
 	free(buf);
 	/* The deputy starts with every signal blocked (it takes them with a
 	 * signalfd) and no interval timer (those survive exec: the migrant
@@ -505,19 +510,19 @@ static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 	memset(tail, 0, 32);
 	memset(tail + 32, 0xff, 8);
 	uint64_t tail_at = (uint64_t)m + len - sizeof(tail);
-	if (r == 0 && len - (argc + 1) * 8 - slen >= sizeof(tail) && inj_poke(&j, tail_at, tail, sizeof(tail)) == 0) {
-		inj_call(&j, SYS_rt_sigprocmask, SIG_SETMASK, (long)(tail_at + 32), 0, 8, 0, 0);
+	if (r == 0 && len - (argc + 1) * 8 - slen >= sizeof(tail) && ckpt_inj_poke(j, tail_at, tail, sizeof(tail)) == 0) {
+		ckpt_inj_call(j, SYS_rt_sigprocmask, SIG_SETMASK, (long)(tail_at + 32), 0, 8, 0, 0);
 		for (int which = 0; which < 3; which++)
-			inj_call(&j, SYS_setitimer, which, (long)tail_at, 0, 0, 0, 0);
+			ckpt_inj_call(j, SYS_setitimer, which, (long)tail_at, 0, 0, 0, 0);
 	}
-	long v = r < 0 ? r : inj_call(&j, SYS_execve, (long)path_at, m, 0, (long)KRG_INTERCEPT_EXEC_PASS, 0, 0);
-	if (!j.execed) {
-		inj_call(&j, SYS_munmap, m, (long)len, 0, 0, 0, 0);
-		inj_detach(&j);
+	long v = r < 0 ? r : ckpt_inj_call(j, SYS_execve, (long)path_at, m, 0, (long)KRG_INTERCEPT_EXEC_PASS, 0, 0);
+	if (!ckpt_inj_execed(j)) {
+		ckpt_inj_call(j, SYS_munmap, m, (long)len, 0, 0, 0, 0);
+		ckpt_inj_detach(j);
 		snprintf(err, errlen, "process %d: exec of %s: %s", pid, argv[0], strerror(v < 0 ? (int)-v : EIO));
 		return v < 0 ? (int)v : -EIO;
 	}
-	inj_detach(&j);
+	ckpt_inj_detach(j);
 	return 0;
 }
 
@@ -617,13 +622,8 @@ static int take_refused(const struct ckpt_error *ce, pid_t pid, uint32_t id, str
 
 static bool is_tty_link(pid_t pid, int fd)
 {
-	char path[64], link[256];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", ckpt_live_tid(pid), fd);
-	ssize_t n = readlink(path, link, sizeof(link) - 1);
-	if (n <= 0)
-		return false;
-	link[n] = 0;
-	return !strncmp(link, "/dev/pts/", 9) || !strncmp(link, "/dev/tty", 8) || !strcmp(link, "/dev/console");
+	char link[256];
+	return tty_link(fd_link(pid, fd, link, sizeof(link)));
 }
 
 /* Terminals and pipes to other processes are proxied whatever the dump
@@ -685,37 +685,37 @@ static void find_unmovable(pid_t pid, struct prox *px, size_t *n)
  * taken with pidfd_getfd, its fd in the process closed again). */
 static int make_uffd(pid_t pid)
 {
-	struct inj j;
-	int r = inj_attach(&j, pid);
+	struct ckpt_inj *j;
+	int r = ckpt_inj_attach(&j, pid);
 	if (r < 0) {
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
 	/* It is running: every signal stays pending while we are in it (a
 	 * signal taken during an injection would be held back and sent
 	 * again without its queued value). */
 	uint64_t mask, all = ~0ULL;
-	if (ptrace(PTRACE_GETSIGMASK, j.pid, (void *)sizeof(mask), &mask) < 0 ||
-	    ptrace(PTRACE_SETSIGMASK, j.pid, (void *)sizeof(all), &all) < 0) {
+	if (ptrace(PTRACE_GETSIGMASK, ckpt_inj_tid(j), (void *)sizeof(mask), &mask) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, ckpt_inj_tid(j), (void *)sizeof(all), &all) < 0) {
 		r = -errno;
-		inj_detach(&j);
+		ckpt_inj_detach(j);
 		return r;
 	}
-	long tfd = inj_call(&j, SYS_userfaultfd, O_CLOEXEC | 1 /* UFFD_USER_MODE_ONLY */, 0, 0, 0, 0, 0);
+	long tfd = ckpt_inj_call(j, SYS_userfaultfd, O_CLOEXEC | 1 /* UFFD_USER_MODE_ONLY */, 0, 0, 0, 0, 0);
 	if (tfd == -EINVAL)  /* before 5.11: no user-mode-only flag */
-		tfd = inj_call(&j, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0);
+		tfd = ckpt_inj_call(j, SYS_userfaultfd, O_CLOEXEC, 0, 0, 0, 0, 0);
 	int fd = (int)tfd;
 	if (tfd >= 0) {
-		int pfd = (int)syscall(SYS_pidfd_open, j.pid, j.pid == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
+		int pfd = (int)syscall(SYS_pidfd_open, ckpt_inj_tid(j), ckpt_inj_tid(j) == pid ? 0 : O_EXCL /* PIDFD_THREAD */);
 		fd = pfd < 0 ? -errno : (int)syscall(SYS_pidfd_getfd, pfd, (int)tfd, 0);
 		if (fd < 0)
 			fd = -errno;
 		if (pfd >= 0)
 			close(pfd);
-		inj_call(&j, SYS_close, tfd, 0, 0, 0, 0, 0);
+		ckpt_inj_call(j, SYS_close, tfd, 0, 0, 0, 0, 0);
 	}
-	ptrace(PTRACE_SETSIGMASK, j.pid, (void *)sizeof(mask), &mask);
-	inj_detach(&j);
+	ptrace(PTRACE_SETSIGMASK, ckpt_inj_tid(j), (void *)sizeof(mask), &mask);
+	ckpt_inj_detach(j);
 	return fd;
 }
 
@@ -848,7 +848,7 @@ static void chown_dir(const char *dir, uid_t uid, gid_t gid)
 	chown(dir, uid, gid);
 }
 
-_Noreturn void mig_worker_main(int sock, const struct mig_work *w)
+void mig_child_signals(void)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -856,26 +856,213 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	pid_t pid = w->pid;
+}
+
+/* The worker's state (one worker a process: static). */
+static struct worker {
+	int sock;                        /* to krgd */
+	const struct mig_work *w;
+	pid_t pid;
 	char err[3000];
-	struct prox px[MIG_MAX_PROXIES];
-	size_t np = 0;
+	struct prox px[MIG_MAX_PROXIES]; /* its proxied fds */
+	size_t np;
 	char fifodir[128];
-	snprintf(fifodir, sizeof(fifodir), "%s/%u", MIG_FIFO_DIR, w->id);
+	struct ckpt_precopy *pc;
+	unsigned long long carried;      /* signals pending at the freeze: in the image */
+} W;
+
+/* One line to krgd and the end. */
+static _Noreturn void worker_fail(const char *msg)
+{
+	sendf(W.sock, MF_ERR, "%s", msg);
+	_exit(0);
+}
+
+/* Its proxied fds swapped for FIFOs (undo: back), their directory made. */
+static int worker_swap(size_t from, bool undo, char *err, size_t errlen)
+{
+	const struct mig_work *w = W.w;
+	if (!undo) {
+		mkdir(MIG_FIFO_DIR, 0755);
+		mkdir(W.fifodir, 0755);
+	}
+	return swap_fds(W.pid, w->id, w->uid, w->gid, W.px + from, W.np - from, undo, err, errlen);
+}
+
+/* The dump of the frozen process: the fds that cannot move proxied
+ * first, those the dump refuses proxied then and the dump made again;
+ * its file locks released for the target. 0, or -errno with W.err. */
+static int worker_dump(bool was_stopped)
+{
+	const struct mig_work *w = W.w;
+	struct ckpt_error ce = { 0 };
+	struct ckpt_dump_opts o = { .process_only = true, .precopy = W.pc, .has_root_pidfd = w->pidfd >= 0,
+				    .root_pidfd = w->pidfd, .root_stopped_by_caller = !was_stopped };
+	find_unmovable(W.pid, W.px, &W.np);
+	int r = W.np ? worker_swap(0, false, W.err, sizeof(W.err)) : 0;
+	if (r == 0 && (r = ckpt_dump(W.pid, w->dir, &o, &ce)) < 0) {
+		size_t n0 = W.np;
+		char why[512] = "";
+		if (take_refused(&ce, W.pid, w->id, W.px, &W.np, why, sizeof(why)) < 0) {
+			snprintf(W.err, sizeof(W.err), "%s", why[0] ? why : ce.msg);
+		} else if ((r = worker_swap(n0, false, W.err, sizeof(W.err))) == 0) {
+			memset(&ce, 0, sizeof(ce));
+			o.ignore_unsupported = true;
+			if ((r = ckpt_dump(W.pid, w->dir, &o, &ce)) < 0)
+				snprintf(W.err, sizeof(W.err), "%s", ce.msg);
+		}
+	}
+	/* Its file locks go with it: released here (it is stopped) so the
+	 * target can take them; taken back if the migration fails. */
+	if (r == 0 && (r = ckpt_app_locks(W.pid, w->dir, false, &ce)) < 0)
+		snprintf(W.err, sizeof(W.err), "%s", ce.msg);
+	return r;
+}
+
+static void close_holds(void)
+{
+	for (size_t i = 0; i < W.np; i++)
+		if (W.px[i].hold >= 0)
+			close(W.px[i].hold);
+}
+
+static void rm_fifodir(void)
+{
+	if (!W.w->migrant_here)
+		mig_rm_rf(W.fifodir); /* else the holder's, removed when it exits */
+}
+
+/* The dump failed: it runs on here as it was. */
+static _Noreturn void worker_undo_dump(void)
+{
+	char e2[256];
+	/* The write-protection goes before it runs on here. */
+	ckpt_precopy_free(W.pc);
+	if (W.np)
+		worker_swap(0, true, e2, sizeof(e2));
+	close_holds();
+	rm_fifodir();
+	mig_rm_rf(W.w->dir);
+	kill(W.pid, SIGCONT);
+	worker_fail(W.err);
+}
+
+/* MF_DUMPED's text: each proxied fd as num:keep:r|w:kind:ROWSxCOLS. */
+static void worker_spec(char *spec, size_t len)
+{
+	size_t sl = 0;
+	spec[0] = 0;
+	for (size_t i = 0; i < W.np; i++) {
+		const struct prox *x = &W.px[i];
+		char kind[8];
+		snprintf(kind, sizeof(kind), "%s", x->tty ? "tty" : "-");
+		if (x->stype && !x->tty)
+			snprintf(kind, sizeof(kind), "s%d", x->stype);
+		sl += (size_t)snprintf(spec + sl, len - sl, "%s%d:%d:%c:%s:%ux%u", i ? " " : "", x->num, x->keep,
+				       x->reads ? 'r' : 'w', kind, x->rows, x->cols);
+	}
+}
+
+/* krgd's verdict (late reports of pre-copied pages: too late). Its
+ * header, the frame in buf (n bytes). */
+static struct mig_hdr worker_verdict(uint8_t *buf, size_t size, ssize_t *n)
+{
+	struct mig_hdr h = { 0 };
+	do {
+		do
+			*n = recv(W.sock, buf, size - 1, 0);
+		while (*n < 0 && errno == EINTR);
+		memset(&h, 0, sizeof(h));
+		if (*n >= (ssize_t)sizeof(h))
+			memcpy(&h, buf, sizeof(h));
+	} while (h.type == MF_COPIED);
+	return h;
+}
+
+/* Committed, with a deputy: the original becomes it (argv from krgd,
+ * NUL-separated, the proxies appended). */
+static _Noreturn void worker_to_deputy(uint8_t *buf, ssize_t n)
+{
+	buf[n] = 0;
+	char *argv[8 + MIG_MAX_PROXIES];
+	size_t ac = 0;
+	for (char *p = (char *)buf + sizeof(struct mig_hdr); p < (char *)buf + n && ac < 7; p += strlen(p) + 1)
+		argv[ac++] = p;
+	char cs[64];
+	snprintf(cs, sizeof(cs), "-c%llx:%d", W.carried, (int)getpid());
+	if (ac == 5)
+		argv[ac++] = cs;
+	char ps[MIG_MAX_PROXIES][120];
+	for (size_t i = 0; i < W.np; i++) {
+		const struct prox *x = &W.px[i];
+		if (x->keep < 0 && x->tty)
+			snprintf(ps[i], sizeof(ps[i]), "%d:@%s:%c:tty", x->num, x->tpath, x->reads ? 'r' : 'w');
+		else
+			snprintf(ps[i], sizeof(ps[i]), "%d:%d:%c:%s%.0d", x->num, x->keep, x->reads ? 'r' : 'w',
+				 x->tty ? "tty" : x->stype ? "s" : "-", x->tty ? 0 : x->stype);
+		argv[ac++] = ps[i];
+	}
+	argv[ac] = NULL;
+	int r = ac >= 5 ? become_deputy(W.pid, argv, W.err, sizeof(W.err)) : -EINVAL;
+	/* Only now (its old memory is gone with the exec, or goes with the
+	 * kill): dropping the write-protection of a large area takes a
+	 * while, which the frozen time need not include. */
+	ckpt_precopy_free(W.pc);
+	rm_fifodir();
+	if (r < 0) {
+		/* The migrant runs elsewhere already: this copy must go. */
+		kill(W.pid, SIGKILL);
+		worker_fail(W.err);
+	}
+	kill(W.pid, SIGCONT);
+	/* Its terminals: held until the deputy has them open again. */
+	for (int t = 0; t < 3000 && !deputy_has_ttys(W.pid, W.px, W.np); t++) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	mig_send(W.sock, MF_DONE, 0, 0, NULL, 0);
+	_exit(0);
+}
+
+/* Abort, or krgd went away: it goes on here, with its locks and without
+ * the write-protection. */
+static _Noreturn void worker_abort(void)
+{
+	const struct mig_work *w = W.w;
+	ckpt_precopy_free(W.pc);
+	struct ckpt_error le = { 0 };
+	if (ckpt_app_locks(W.pid, w->dir, true, &le) < 0)
+		fprintf(stderr, "krgd migrate worker: process %u keeps running without some file locks: %s\n", w->id, le.msg);
+	if (W.np) {
+		worker_swap(0, true, W.err, sizeof(W.err));
+		rm_fifodir();
+	}
+	kill(W.pid, SIGCONT);
+	mig_send(W.sock, MF_DONE, 0, 0, NULL, 0);
+	_exit(0);
+}
+
+_Noreturn void mig_worker_main(int sock, const struct mig_work *w)
+{
+	mig_child_signals();
+	W.sock = sock;
+	W.w = w;
+	W.pid = w->pid;
+	snprintf(W.fifodir, sizeof(W.fifodir), "%s/%u", MIG_FIFO_DIR, w->id);
+	pid_t pid = W.pid;
 
 	/* Before anything touches it: memory it shares with a process
 	 * staying here would be split in two. */
-	if (mig_shared_mem_check(pid, w->id, w->node, err, sizeof(err)) < 0) {
+	if (mig_shared_mem_check(pid, w->id, w->node, W.err, sizeof(W.err)) < 0) {
 		mig_rm_rf(w->dir);
-		sendf(sock, MF_ERR, "%s", err);
-		_exit(0);
+		worker_fail(W.err);
 	}
 	for (int i = 0; w->wait_read_fd >= 0 && i < 10000 && !in_read(pid, w->wait_read_fd); i++) {
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);
 	}
 	bool aborted;
-	struct ckpt_precopy *pc = precopy(sock, w, &aborted);
+	W.pc = precopy(sock, w, &aborted);
 	if (aborted) {
 		mig_rm_rf(w->dir);
 		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
@@ -890,7 +1077,7 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	 * travel with the image (the migrant would stop again there). */
 	int r = held ? 0 : freeze(pid);
 	if (r < 0) {
-		ckpt_precopy_free(pc);
+		ckpt_precopy_free(W.pc);
 		mig_rm_rf(w->dir); /* what a pre-copy wrote */
 		kill(pid, SIGCONT);
 		sendf(sock, MF_ERR, "process %u: cannot freeze it: %s", w->id, strerror(-r));
@@ -902,146 +1089,25 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	 * for a migrant here, home after mig.where) sends the other kinds on.
 	 * A signal sent during the dump may be in the image too: it then
 	 * arrives twice rather than never. */
-	unsigned long long carried = mig_pending_of(pid);
-	struct ckpt_error ce = { 0 };
-	struct ckpt_dump_opts o = { .process_only = true, .precopy = pc, .has_root_pidfd = w->pidfd >= 0,
-				    .root_pidfd = w->pidfd, .root_stopped_by_caller = !was_stopped };
-	find_unmovable(pid, px, &np);
-	r = 0;
-	if (np) {
-		mkdir(MIG_FIFO_DIR, 0755);
-		mkdir(fifodir, 0755);
-		r = swap_fds(pid, w->id, w->uid, w->gid, px, np, false, err, sizeof(err));
-	}
-	if (r == 0) {
-		r = ckpt_dump(pid, w->dir, &o, &ce);
-		if (r < 0) {
-			size_t n0 = np;
-			char why[512] = "";
-			if (take_refused(&ce, pid, w->id, px, &np, why, sizeof(why)) < 0) {
-				snprintf(err, sizeof(err), "%s", why[0] ? why : ce.msg);
-			} else {
-				mkdir(MIG_FIFO_DIR, 0755);
-				mkdir(fifodir, 0755);
-				r = swap_fds(pid, w->id, w->uid, w->gid, px + n0, np - n0, false, err, sizeof(err));
-				if (r == 0) {
-					memset(&ce, 0, sizeof(ce));
-					o.ignore_unsupported = true;
-					r = ckpt_dump(pid, w->dir, &o, &ce);
-					if (r < 0)
-						snprintf(err, sizeof(err), "%s", ce.msg);
-				}
-			}
-		}
-	}
-	/* Its file locks go with it: released here (it is stopped) so the
-	 * target can take them; taken back if the migration fails. */
-	if (r == 0 && (r = ckpt_app_locks(pid, w->dir, false, &ce)) < 0)
-		snprintf(err, sizeof(err), "%s", ce.msg);
-	if (r < 0) {
-		char e2[256];
-		/* The write-protection goes before it runs on here. */
-		ckpt_precopy_free(pc);
-		if (np)
-			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, e2, sizeof(e2));
-		for (size_t i = 0; i < np; i++)
-			if (px[i].hold >= 0)
-				close(px[i].hold);
-		if (!w->migrant_here)
-			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
-		mig_rm_rf(w->dir);
-		kill(pid, SIGCONT);
-		sendf(sock, MF_ERR, "%s", err);
-		_exit(0);
-	}
+	W.carried = mig_pending_of(pid);
+	if (worker_dump(was_stopped) < 0)
+		worker_undo_dump();
 	chown_dir(w->dir, w->uid, w->gid);
 	test_hold(w->id);
-	char spec[2048] = "";
-	size_t sl = 0;
-	for (size_t i = 0; i < np; i++) {
-		char kind[8];
-		snprintf(kind, sizeof(kind), "%s", px[i].tty ? "tty" : "-");
-		if (px[i].stype && !px[i].tty)
-			snprintf(kind, sizeof(kind), "s%d", px[i].stype);
-		sl += (size_t)snprintf(spec + sl, sizeof(spec) - sl, "%s%d:%d:%c:%s:%ux%u", i ? " " : "", px[i].num,
-				       px[i].keep, px[i].reads ? 'r' : 'w', kind, px[i].rows, px[i].cols);
-	}
-	mig_send(sock, MF_DUMPED, 0, (int64_t)carried, spec, strlen(spec));
+	char spec[2048];
+	worker_spec(spec, sizeof(spec));
+	mig_send(sock, MF_DUMPED, 0, (int64_t)W.carried, spec, strlen(spec));
 
-	/* Wait for the verdict (late reports of pre-copied pages: too late). */
-	uint8_t buf[sizeof(struct mig_hdr) + 16384];
+	static uint8_t buf[sizeof(struct mig_hdr) + 16384];
 	ssize_t n;
-	struct mig_hdr h = { 0 };
-	do {
-		do
-			n = recv(sock, buf, sizeof(buf) - 1, 0);
-		while (n < 0 && errno == EINTR);
-		memset(&h, 0, sizeof(h));
-		if (n >= (ssize_t)sizeof(h))
-			memcpy(&h, buf, sizeof(h));
-	} while (h.type == MF_COPIED);
-	for (size_t i = 0; i < np; i++)
-		if (px[i].hold >= 0)
-			close(px[i].hold);
-	if (h.type == MF_COMMIT && h.arg == 1) {
-		/* argv: NUL-separated strings, proxies appended. */
-		buf[n] = 0;
-		char *argv[8 + MIG_MAX_PROXIES];
-		size_t ac = 0;
-		for (char *p = (char *)buf + sizeof(h); p < (char *)buf + n && ac < 7; p += strlen(p) + 1)
-			argv[ac++] = p;
-		char cs[64];
-		snprintf(cs, sizeof(cs), "-c%llx:%d", carried, (int)getpid());
-		if (ac == 5)
-			argv[ac++] = cs;
-		char ps[MIG_MAX_PROXIES][120];
-		for (size_t i = 0; i < np; i++) {
-			if (px[i].keep < 0 && px[i].tty)
-				snprintf(ps[i], sizeof(ps[i]), "%d:@%s:%c:tty", px[i].num, px[i].tpath, px[i].reads ? 'r' : 'w');
-			else
-				snprintf(ps[i], sizeof(ps[i]), "%d:%d:%c:%s%.0d", px[i].num, px[i].keep, px[i].reads ? 'r' : 'w',
-					 px[i].tty ? "tty" : px[i].stype ? "s" : "-", px[i].tty ? 0 : px[i].stype);
-			argv[ac++] = ps[i];
-		}
-		argv[ac] = NULL;
-		r = ac >= 5 ? become_deputy(pid, argv, err, sizeof(err)) : -EINVAL;
-		/* Only now (its old memory is gone with the exec, or goes with
-		 * the kill): dropping the write-protection of a large area takes
-		 * a while, which the frozen time need not include. */
-		ckpt_precopy_free(pc);
-		if (!w->migrant_here)
-			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
-		if (r < 0) {
-			/* The migrant runs elsewhere already: this copy must go. */
-			kill(pid, SIGKILL);
-			sendf(sock, MF_ERR, "%s", err);
-			_exit(0);
-		}
-		kill(pid, SIGCONT);
-		/* Its terminals: held until the deputy has them open again. */
-		for (int t = 0; t < 3000 && !deputy_has_ttys(pid, px, np); t++) {
-			struct timespec ts = { 0, 1000000 };
-			nanosleep(&ts, NULL);
-		}
-		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
-	} else if (h.type == MF_COMMIT) {
-		kill(pid, SIGKILL);
-		ckpt_precopy_free(pc);
-		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
-	} else {
-		/* Abort, or krgd went away: it goes on here, with its locks
-		 * and without the write-protection. */
-		ckpt_precopy_free(pc);
-		struct ckpt_error le = { 0 };
-		if (ckpt_app_locks(pid, w->dir, true, &le) < 0)
-			fprintf(stderr, "krgd migrate worker: process %u keeps running without some file locks: %s\n", w->id, le.msg);
-		if (np) {
-			swap_fds(pid, w->id, w->uid, w->gid, px, np, true, err, sizeof(err));
-			if (!w->migrant_here)
-			mig_rm_rf(fifodir); /* else the holder's, removed when it exits */
-		}
-		kill(pid, SIGCONT);
-		mig_send(sock, MF_DONE, 0, 0, NULL, 0);
-	}
+	struct mig_hdr h = worker_verdict(buf, sizeof(buf), &n);
+	close_holds();
+	if (h.type == MF_COMMIT && h.arg == 1)
+		worker_to_deputy(buf, n);
+	if (h.type != MF_COMMIT)
+		worker_abort();
+	kill(pid, SIGKILL);
+	ckpt_precopy_free(W.pc);
+	mig_send(sock, MF_DONE, 0, 0, NULL, 0);
 	_exit(0);
 }

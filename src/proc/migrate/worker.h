@@ -18,6 +18,9 @@ struct mig_work {
 	char dir[256];       /* image directory */
 };
 _Noreturn void mig_worker_main(int sock, const struct mig_work *w);
+/* A forked worker or holder: default dispositions for the signals krgd
+ * handles, none blocked. */
+void mig_child_signals(void);
 /* sharedmem.c: 0, or -EBUSY with one line in err naming the mapping and
  * the process of this node that maps the same shared memory object
  * (MAP_SHARED anonymous or memfd) as process pid (cluster id id). */

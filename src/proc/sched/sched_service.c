@@ -759,11 +759,50 @@ static void caps_gc(struct krg_sched *sc, uint64_t now)
 
 /* ---- eviction: the leave hook of scheduling ---- */
 
+/* Before anything moves: a process without CAN_MIGRATE cannot leave
+ * (checkpointing it to restart it elsewhere is not built yet), so the node
+ * refuses to leave, naming it: leaving -> up, the reason `nodes del`
+ * prints. With `nodes del --force` it is ended instead. True: refused. */
+static bool evict_refuse(struct krg_sched *sc)
+{
+	char names[64] = "";
+	unsigned stuck = 0;
+	bool force = !strcmp(krg_cluster_node_reason(sc->s->cluster, sc->self), KRG_CLUSTER_DEL_FORCE_REASON);
+	for (size_t i = 0; i < sc->probes.n; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		uint32_t id = q->id, home;
+		if (sched_proc_kind(sc, q->pid, &id, &home) == KRG_PROC_HIDDEN || !id)
+			continue;
+		struct krg_caps caps;
+		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
+		if (caps.eff & KRG_CAP_CAN_MIGRATE)
+			continue;
+		if (force) {
+			log_warn("evict: nodes del --force: ending %u (%s), which cannot migrate", id, q->comm);
+			if (kill(q->pid, SIGKILL) < 0 && errno != ESRCH)
+				log_warn("evict: cannot end %u (pid %d): %s", id, (int)q->pid, strerror(errno));
+			continue;
+		}
+		if (!stuck++)
+			snprintf(names, sizeof(names), "%u (%.16s)", id, q->comm);
+	}
+	if (!stuck)
+		return false;
+	char why[96];
+	snprintf(why, sizeof(why), "refused to leave: %s%s cannot migrate; del --force ends it", names,
+		 stuck > 1 ? " and others" : "");
+	log_warn("evict: node %u %s", sc->self, why);
+	int r = krg_cluster_node_refuse_leave(sc->s->cluster, sc->self, why);
+	if (r < 0 && r != -EINPROGRESS)
+		log_warn("evict: cannot tell the cluster: %s", strerror(-r));
+	return true;
+}
+
 /* While this node is leaving: start moving every krg process running here
  * to the least loaded member (one per target in turn), each once per
  * EVICT_RETRY_MS; once none is left, tell the cluster the node is empty
- * (leaving -> absent). A process without CAN_MIGRATE is named in the log
- * and keeps the node leaving. */
+ * (leaving -> absent). A process without CAN_MIGRATE makes the node refuse
+ * to leave before anything moves (evict_refuse), or is ended with --force. */
 static void evict(struct krg_sched *sc, uint64_t now)
 {
 	if (!sc->s->cluster || krg_cluster_node_state(sc->s->cluster, sc->self) != KRG_NODE_LEAVING) {
@@ -771,6 +810,8 @@ static void evict(struct krg_sched *sc, uint64_t now)
 		sc->evict_moved = 0;
 		return;
 	}
+	if (!sc->evict_moved && !sc->n_evict_sent && evict_refuse(sc))
+		return;
 	static struct krg_sched_node nodes[KRG_MAX_NODES];
 	unsigned planned[KRG_MAX_NODES] = { 0 };
 	size_t n = sched_gather_nodes(sc, nodes);

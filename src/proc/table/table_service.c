@@ -2,7 +2,8 @@
  *
  * Map of this file:
  *   node load     a 1 s timer samples this node (lib/procfs_node.c) and sends a
- *                 NodeLoad "node.load" to every linked peer; "node.load"
+ *                 NodeLoad "node.load" to up to 8 linked peers, in turn
+ *                 (so N nodes send 8N, not N², messages a second); "node.load"
  *                 from peers fills the cache (Kerrighed's remote load
  *                 cache); krg_proc_table_node() gives it to the scheduler
  *                 (src/proc/sched), whose policies place krg run --auto.
@@ -43,6 +44,7 @@
 #define LIST_TIMEOUT_MS 2000   /* a peer's proc.list answer */
 #define KILL_TIMEOUT_MS 3000
 #define PICK_MAX_AGE_MS 5000   /* older loads do not count for placement */
+#define LOAD_FANOUT 8          /* peers told our load each period */
 #define CMD_MAX 4096           /* bytes of argv shown */
 
 struct node_load {
@@ -58,6 +60,7 @@ struct krg_proc_table {
 	uv_timer_t timer;
 	bool stopped;
 	struct node_load loads[KRG_MAX_NODES];
+	size_t load_next;           /* where the next period's turn starts */
 	bool have_probes;           /* the scheduler gave io_kbps and cpu_used */
 	double io_kbps, cpu_used;
 	struct krg_proc_table *next_stopped;
@@ -128,11 +131,27 @@ static void load_timer_cb(uv_timer_t *h)
 		return;
 	krg__node__node_load__pack(&t->loads[t->self].l, buf);
 	const struct krg_config *cfg = t->s->cfg;
-	for (size_t i = 0; i < cfg->n_nodes; i++) {
+	uint32_t peers[KRG_MAX_NODES];
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->n_nodes && n < KRG_MAX_NODES; i++) {
 		uint32_t id = cfg->nodes[i].id;
 		if (id != t->self && krg_net_peer_up(t->s->net, id))
-			krg_net_send(t->s->net, id, "node.load", buf, len);
+			peers[n++] = id;
 	}
+	/* Every peer when they are few; else LOAD_FANOUT of them in turn, so
+	 * each hears from us every ceil(N / LOAD_FANOUT) periods (load_max_age). */
+	size_t m = MIN(n, (size_t)LOAD_FANOUT);
+	for (size_t k = 0; k < m; k++)
+		krg_net_send(t->s->net, peers[(t->load_next + k) % n], "node.load", buf, len);
+	t->load_next = n ? (t->load_next + m) % n : 0;
+}
+
+/* How old a peer's load may be and still count: three of its turns. */
+static uint64_t load_max_age(const struct krg_proc_table *t)
+{
+	size_t peers = t->s->cfg->n_nodes > 1 ? t->s->cfg->n_nodes - 1 : 1;
+	uint64_t turns = (peers + LOAD_FANOUT - 1) / LOAD_FANOUT;
+	return MAX((uint64_t)PICK_MAX_AGE_MS, 3 * LOAD_PERIOD_MS * turns);
 }
 
 static void on_node_load(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
@@ -163,7 +182,7 @@ int krg_proc_table_node(struct krg_proc_table *t, uint32_t id, struct krg_node_f
 		return -EAGAIN;
 	uint64_t now = uv_now(t->s->loop);
 	const struct node_load *nl = &t->loads[id];
-	if (!nl->have || now - nl->rx_ms > PICK_MAX_AGE_MS || nl->l.cpus <= 0)
+	if (!nl->have || now - nl->rx_ms > load_max_age(t) || nl->l.cpus <= 0)
 		return -EAGAIN;
 	if (id != t->self &&
 	    (krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP || !krg_net_peer_up(t->s->net, id)))

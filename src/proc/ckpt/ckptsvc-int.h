@@ -1,0 +1,84 @@
+/* ckptsvc-int.h — the checkpoint service's own header (src/proc/ckpt/):
+ * what ckpt_service.c (the dump/restart/transfer machinery) shares with
+ * periodic.c (krg checkpoint --every and the restart of those
+ * applications when their node dies). Not for other modules. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+#include "ckpt/ckpt.h"
+#include "lib/service.h"
+#include "proc/xfer.h"
+#include "proto/ckptsvc.pb-c.h"
+
+#define RESULT_MAX 4096
+
+struct krg_periodic;
+
+/* Answers go to a krg_origin (proc/xfer.h): an API call, a peer's
+ * request, or krgd itself (its cb gets status, text and the packed
+ * Result: periodic.c). */
+
+struct job {
+	struct job *next;
+	struct krg_origin o;
+	uv_pipe_t pipe;
+	bool restart;
+	bool freeze;       /* a freeze or thaw, not counted as a checkpoint */
+	uint64_t t_start;  /* uv_now at fork, for the metrics */
+	char buf[RESULT_MAX];
+	size_t len;
+};
+
+struct krg_ckptsvc {
+	struct krg_services *s;
+	uint32_t self;
+	pid_t krgd;
+	bool running;
+	struct job *jobs;
+	struct krg_periodic *periodic;  /* periodic.c's state */
+};
+
+/* Static: net and API handlers cannot be unregistered. */
+extern struct krg_ckptsvc the_svc;
+
+struct work {
+	bool restart;
+	int freeze;  /* 1: freeze, -1: thaw, instead of a dump */
+	/* dump */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	uint32_t appid;
+	struct ckpt_dump_opts opts;
+	/* restart */
+	uint32_t version;
+	uid_t caller;
+	bool new_pidns;  /* the worker stays, as the parent of the namespace's init and of the root */
+	pid_t krgd;      /* the worker's parent */
+	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
+	int fsns;        /* restart: -1, or the file view the application is restored in (fsview.h) */
+	bool sysv_only;  /* restart: the image's System V objects only, no process */
+};
+
+/* A worker for w, answering o. 0, or -errno (o not answered). */
+int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
+void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id);
+/* Copy STORE/<q->appid>/v<q->version> to node q->node (q->copy_only: only
+ * store it there; else restore it there); uid: the caller, checked. With
+ * periodic, the target counts the version as a periodic one (pruned when
+ * a newer one is recorded). 0, or -errno (o not answered). */
+int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic);
+/* ckpt.dump for a process of this node (checks the caller uid may). */
+int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid);
+
+/* periodic.c */
+int periodic_start(struct krg_ckptsvc *c);
+void periodic_stop(struct krg_ckptsvc *c);
+/* krg checkpoint --every on the application's node, once the caller is
+ * known to own root pid (the application's root, cluster id `id`). */
+void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uint32_t id, uid_t uid);
+/* A version of image `image_id` made or received for periodic
+ * checkpoints: recorded so that it is removed once superseded. */
+void periodic_index_add(uint32_t image_id, uint32_t version);

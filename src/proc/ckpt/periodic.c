@@ -1,0 +1,826 @@
+/* periodic.c — periodic checkpoints and the restart of their applications
+ * when their node dies (issue 19 item 3; docs/reconfiguration.md "Failure
+ * recovery").
+ *
+ * The cluster state (Raft registry "ckpt.every", key: the app id the
+ * application started as, value: ckptsvc.proto Periodic) says which
+ * applications are checkpointed, how often, where they run and where
+ * their latest image is. Everything here is level-triggered from one
+ * timer that reads the local replica, so a krgd that restarts, a log
+ * replayed at start or a missed membership event changes nothing:
+ *
+ * - on the node an application runs on: when its period is up, a dump
+ *   into this node's store (the ordinary worker, ckpt_service.c), a copy
+ *   of that version to a second up node (ckpt.recv/ckpt.file, copy_only),
+ *   then the entry is updated through the log with the version and both
+ *   holders. An application that ended takes its entry (and, on every
+ *   node, its images) with it;
+ * - on every node: an entry whose node the leader declared down is
+ *   restarted by the first of its image's holders that is up, from that
+ *   image, in its own store (no transfer on the critical path). That node
+ *   then records itself as the application's node, with the age of the
+ *   checkpoint it resumed from. The decision is the leader's (only a
+ *   majority declares a node down) and the choice needs no message: every
+ *   node computes the same one from the same replica;
+ * - on every node: versions made or received for this (listed in
+ *   STORE/.periodic/<image id>, root's, 0700) are removed once the
+ *   entry records a newer one, or once no entry refers to them.
+ *
+ * Not here yet: incremental images (each checkpoint is a full one), kdfs
+ * as the image store, partitions (the old copy is not fenced). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "api/server.h"
+#include "ckpt/store.h"
+#include "cluster/cluster.h"
+#include "lib/duration.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+#include "lib/macro.h"
+#include "lib/procfs.h"
+#include "net/net.h"
+#include "proc/ckpt/ckptsvc-int.h"
+#include "proc/procid.h"
+
+#define REGISTRY "ckpt.every"
+#define TICK_MS 250
+#define PRUNE_MS 2000
+#define MIN_EVERY_MS 1000u
+#define MAX_APPS 1024
+#define INDEX_DIR ".periodic"
+
+/* What this node remembers of an entry (not replicated). */
+struct pstate {
+	uint32_t appid;
+	bool busy;           /* a dump, copy, record or restart in flight */
+	bool seen_alive;     /* its process seen running here by this krgd */
+	bool failed_logged;  /* a failure said once until it works again */
+	bool lost_logged;
+	bool restart_failed; /* a recovery here failed: not tried again */
+	uint64_t last_start; /* uv_now of the last dump started, 0: none yet */
+	uint32_t recovered_as; /* restarted here as this id, entry not updated yet */
+	uint32_t recovered_from;
+};
+
+struct krg_periodic {
+	struct krg_ckptsvc *c;
+	uv_timer_t timer;
+	struct pstate st[MAX_APPS];
+	size_t n;
+	uint64_t last_prune;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct pstate *pstate(struct krg_periodic *p, uint32_t appid, bool make)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->st[i].appid == appid)
+			return &p->st[i];
+	if (!make || p->n == MAX_APPS)
+		return NULL;
+	p->st[p->n] = (struct pstate){ .appid = appid };
+	return &p->st[p->n++];
+}
+
+static void pstate_drop(struct krg_periodic *p, uint32_t appid)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->st[i].appid == appid) {
+			p->st[i] = p->st[--p->n];
+			return;
+		}
+}
+
+/* ---- the registry ---- */
+
+struct entries {
+	Krg__Ckptsvc__Periodic **v;
+	size_t n;
+};
+
+static bool collect(const char *key, const uint8_t *value, size_t len, void *data)
+{
+	struct entries *e = data;
+	Krg__Ckptsvc__Periodic *m = krg__ckptsvc__periodic__unpack(NULL, len, value);
+	if (!m)
+		return false;
+	Krg__Ckptsvc__Periodic **nv = realloc(e->v, (e->n + 1) * sizeof(*nv));
+	if (!nv) {
+		krg__ckptsvc__periodic__free_unpacked(m, NULL);
+		return true;
+	}
+	e->v = nv;
+	e->v[e->n++] = m;
+	return false;
+}
+
+static void entries_free(struct entries *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		krg__ckptsvc__periodic__free_unpacked(e->v[i], NULL);
+	free(e->v);
+	e->v = NULL;
+	e->n = 0;
+}
+
+static struct entries entries_read(struct krg_ckptsvc *c)
+{
+	struct entries e = { 0 };
+	krg_cluster_registry_each(c->s->cluster, REGISTRY, collect, &e);
+	return e;
+}
+
+static Krg__Ckptsvc__Periodic *entry_get(struct krg_ckptsvc *c, uint32_t appid)
+{
+	char key[16];
+	const uint8_t *v;
+	size_t n;
+	snprintf(key, sizeof(key), "%u", appid);
+	if (krg_cluster_registry_get(c->s->cluster, REGISTRY, key, &v, &n) < 0)
+		return NULL;
+	return krg__ckptsvc__periodic__unpack(NULL, n, v);
+}
+
+/* Through the log; e NULL: remove appid's entry. */
+static int entry_put(struct krg_ckptsvc *c, uint32_t appid, const Krg__Ckptsvc__Periodic *e, krg_cluster_done_cb cb,
+		     void *data)
+{
+	char key[16];
+	snprintf(key, sizeof(key), "%u", appid);
+	if (!e)
+		return krg_cluster_registry_set(c->s->cluster, REGISTRY, key, NULL, 0, cb, data);
+	size_t len = krg__ckptsvc__periodic__get_packed_size(e);
+	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	krg__ckptsvc__periodic__pack(e, buf);
+	return krg_cluster_registry_set(c->s->cluster, REGISTRY, key, buf, len, cb, data);
+}
+
+/* ---- the index of versions made for this ---- */
+
+static int index_dir(char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s", krg_ckpt_store(), INDEX_DIR);
+	if (mkdir(krg_ckpt_store(), 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+void periodic_index_add(uint32_t image_id, uint32_t version)
+{
+	char dir[600], path[700], line[16];
+	if (index_dir(dir, sizeof(dir)) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%u", dir, image_id);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_warn("periodic checkpoints: cannot record %s: %s", path, strerror(errno));
+		return;
+	}
+	int n = snprintf(line, sizeof(line), "%u\n", version);
+	if (write(fd, line, (size_t)n) != n)
+		log_warn("periodic checkpoints: cannot record %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* Remove STORE/<image_id>/v<version> (a flat directory of image parts). */
+static void remove_version(uint32_t image_id, uint32_t version)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%u/v%u", krg_ckpt_store(), image_id, version);
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	if (rmdir(path) < 0 && errno != ENOENT)
+		log_warn("periodic checkpoints: cannot remove %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/%u", krg_ckpt_store(), image_id);
+	rmdir(path); /* only if empty: the user's own versions stay */
+}
+
+/* Versions listed for image_id that no entry needs any more go. */
+static void prune_one(const struct entries *es, uint32_t image_id, const char *ipath)
+{
+	bool running = false; /* an application that runs as image_id: its new versions are not recorded yet */
+	uint32_t keep = 0;
+	bool referenced = false;
+	for (size_t i = 0; i < es->n; i++) {
+		if (es->v[i]->id == image_id)
+			running = true;
+		if (es->v[i]->image_id == image_id && es->v[i]->version) {
+			referenced = true;
+			if (es->v[i]->version > keep)
+				keep = es->v[i]->version;
+		}
+	}
+	if (running && !referenced)
+		return;
+	char buf[8192];
+	if (krg_read_small(ipath, buf, sizeof(buf)) < 0)
+		return;
+	char left[8192];
+	size_t ll = 0;
+	for (char *sv = NULL, *tok = strtok_r(buf, "\n", &sv); tok; tok = strtok_r(NULL, "\n", &sv)) {
+		uint32_t v = (uint32_t)strtoul(tok, NULL, 10);
+		bool gone = !referenced ? !running : v < keep;
+		if (gone) {
+			log_info("periodic checkpoints: removing %s/%u/v%u (%s)", krg_ckpt_store(), image_id, v,
+				 referenced ? "a newer checkpoint is recorded" : "its application ended");
+			remove_version(image_id, v);
+		} else if (ll + 16 < sizeof(left)) {
+			ll += (size_t)snprintf(left + ll, sizeof(left) - ll, "%u\n", v);
+		}
+	}
+	if (!ll) {
+		unlink(ipath);
+		return;
+	}
+	char tmp[700];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", ipath);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return;
+	bool ok = write(fd, left, ll) == (ssize_t)ll;
+	if (close(fd) < 0 || !ok || rename(tmp, ipath) < 0)
+		unlink(tmp);
+}
+
+static void prune(struct krg_ckptsvc *c)
+{
+	char dir[600];
+	snprintf(dir, sizeof(dir), "%s/%s", krg_ckpt_store(), INDEX_DIR);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct entries es = entries_read(c);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		unsigned long id = strtoul(e->d_name, &end, 10);
+		if (*end || !id || id > UINT32_MAX)
+			continue;
+		char ipath[700];
+		snprintf(ipath, sizeof(ipath), "%s/%s", dir, e->d_name);
+		prune_one(&es, (uint32_t)id, ipath);
+	}
+	closedir(d);
+	entries_free(&es);
+}
+
+/* ---- checkpoints on the application's node ---- */
+
+struct round {
+	struct krg_periodic *p;
+	uint32_t appid, id, image_id, version, copy_to;
+	uint64_t taken_ms, bytes;
+	uid_t uid;
+};
+
+static void recorded(int status, const char *msg, void *data)
+{
+	struct round *r = data;
+	struct pstate *ps = pstate(r->p, r->appid, false);
+	if (ps)
+		ps->busy = false;
+	if (status < 0)
+		log_warn("app %u: checkpoint v%u of %u not recorded in the cluster state: %s", r->appid, r->version,
+			 r->image_id, msg ? msg : strerror(-status));
+	free(r);
+}
+
+/* The version is where it is: say so in the cluster state. */
+static void record(struct round *r, bool copied)
+{
+	struct krg_ckptsvc *c = r->p->c;
+	Krg__Ckptsvc__Periodic *e = entry_get(c, r->appid);
+	/* Gone (stopped, the application ended) or moved meanwhile: the
+	 * version is left to the pruning. */
+	if (!e || e->node != c->self || e->id != r->id) {
+		if (e)
+			krg__ckptsvc__periodic__free_unpacked(e, NULL);
+		recorded(0, NULL, r);
+		return;
+	}
+	uint32_t holders[2] = { c->self, r->copy_to };
+	e->has_image_id = e->has_version = e->has_taken_ms = e->has_image_bytes = true;
+	e->image_id = r->image_id;
+	e->version = r->version;
+	e->taken_ms = r->taken_ms;
+	e->image_bytes = r->bytes;
+	uint32_t *old = e->holders;
+	size_t old_n = e->n_holders;
+	e->holders = holders;
+	e->n_holders = copied ? 2 : 1;
+	int rc = entry_put(c, r->appid, e, recorded, r);
+	e->holders = old;
+	e->n_holders = old_n;
+	krg__ckptsvc__periodic__free_unpacked(e, NULL);
+	if (rc < 0)
+		recorded(rc, NULL, r);
+}
+
+static void copied(void *data, int status, const char *text, const void *result, size_t len)
+{
+	struct round *r = data;
+	if (status < 0)
+		log_warn("app %u: checkpoint v%u not copied to node %u (%s): it is on this node only", r->appid,
+			 r->version, r->copy_to, text);
+	else
+		log_info("app %u: checkpoint v%u of %u (%" PRIu64 " bytes) on nodes %u and %u", r->appid, r->version,
+			 r->image_id, r->bytes, r->p->c->self, r->copy_to);
+	record(r, status == 0);
+}
+
+/* The next up node after this one (in id order, wrapping): the second
+ * holder. 0 and *to, or -1 if there is none. */
+static int second_node(struct krg_ckptsvc *c, uint32_t *to)
+{
+	for (uint32_t k = 1; k < KRG_MAX_NODES; k++) {
+		uint32_t n = (c->self + k) % KRG_MAX_NODES;
+		if (krg_cluster_node_state(c->s->cluster, n) == KRG_NODE_UP && krg_net_peer_up(c->s->net, n)) {
+			*to = n;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void dumped(void *data, int status, const char *text, const void *result, size_t len)
+{
+	struct round *r = data;
+	struct krg_ckptsvc *c = r->p->c;
+	struct pstate *ps = pstate(r->p, r->appid, false);
+	const char *v = strrchr(text, '/');
+	if (status == 0 && (!v || v[1] != 'v'))
+		status = -EIO;
+	if (status < 0) {
+		if (ps && !ps->failed_logged)
+			log_warn("app %u: periodic checkpoint failed (said once until one works): %s", r->appid, text);
+		if (ps) {
+			ps->failed_logged = true;
+			ps->busy = false;
+		}
+		free(r);
+		return;
+	}
+	if (ps)
+		ps->failed_logged = false;
+	r->version = (uint32_t)strtoul(v + 2, NULL, 10);
+	periodic_index_add(r->image_id, r->version);
+	if (krg_tree_bytes(text, &r->bytes) < 0)
+		r->bytes = 0;
+	if (second_node(c, &r->copy_to) < 0) {
+		log_warn("app %u: checkpoint v%u is on this node only: no other node is up", r->appid, r->version);
+		record(r, false);
+		return;
+	}
+	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
+	q.appid = r->image_id;
+	q.has_version = true;
+	q.version = r->version;
+	q.has_node = true;
+	q.node = r->copy_to;
+	q.has_copy_only = q.copy_only = true;
+	struct krg_origin o = { .cb = copied, .cb_data = r };
+	int rc = ckptsvc_copy(c, o, &q, 0, true);
+	if (rc < 0)
+		copied(r, rc, strerror(-rc), NULL, 0);
+}
+
+static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckptsvc__Periodic *e)
+{
+	struct krg_ckptsvc *c = p->c;
+	struct round *r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	*r = (struct round){ .p = p, .appid = e->appid, .id = e->id, .image_id = e->id, .taken_ms = now_ms(), .uid = e->uid };
+	ps->busy = true;
+	ps->last_start = uv_now(c->s->loop);
+	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
+	d.id = e->id;
+	d.has_uid = true;
+	d.uid = e->uid;
+	d.has_ignore_unsupported = d.ignore_unsupported = e->ignore_unsupported;
+	char desc[64];
+	snprintf(desc, sizeof(desc), "periodic checkpoint of app %u", e->appid);
+	d.description = desc;
+	struct krg_origin o = { .cb = dumped, .cb_data = r };
+	int rc = ckptsvc_dump_local(c, o, &d, (uid_t)e->uid);
+	if (rc < 0)
+		dumped(r, rc, rc == -ESRCH ? "the process is gone" : strerror(-rc), NULL, 0);
+}
+
+/* ---- an application's end ---- */
+
+struct ended {
+	struct krg_periodic *p;
+	uint32_t appid;
+};
+
+static void removed(int status, const char *msg, void *data)
+{
+	struct ended *x = data;
+	if (status < 0) {
+		struct pstate *ps = pstate(x->p, x->appid, false);
+		if (ps)
+			ps->busy = false;
+	} else {
+		pstate_drop(x->p, x->appid);
+	}
+	free(x);
+}
+
+static void app_ended(struct krg_periodic *p, struct pstate *ps, const Krg__Ckptsvc__Periodic *e)
+{
+	struct ended *x = malloc(sizeof(*x));
+	if (!x)
+		return;
+	*x = (struct ended){ .p = p, .appid = e->appid };
+	log_info("app %u (running as %u) ended: its periodic checkpoints stop and their images go", e->appid, e->id);
+	ps->busy = true;
+	if (entry_put(p->c, e->appid, NULL, removed, x) < 0)
+		removed(-EIO, NULL, x);
+}
+
+/* ---- recovery: restart an application whose node is down ---- */
+
+struct recovery {
+	struct krg_periodic *p;
+	uint32_t appid, dead, version, image_id;
+	uint64_t age_ms;
+};
+
+static void recovery_recorded(int status, const char *msg, void *data)
+{
+	struct recovery *r = data;
+	struct pstate *ps = pstate(r->p, r->appid, false);
+	if (ps) {
+		ps->busy = false;
+		if (status == 0)
+			ps->recovered_as = 0;
+	}
+	if (status < 0)
+		log_warn("app %u: restarted here, not yet recorded in the cluster state (%s): trying again",
+			 r->appid, msg ? msg : strerror(-status));
+	free(r);
+}
+
+/* The restarted application is the entry's now. */
+static void recovery_record(struct krg_periodic *p, struct pstate *ps, const Krg__Ckptsvc__Periodic *e)
+{
+	struct krg_ckptsvc *c = p->c;
+	struct recovery *r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	*r = (struct recovery){ .p = p, .appid = e->appid };
+	Krg__Ckptsvc__Periodic n = *e;
+	uint32_t holders[8];
+	size_t nh = 0;
+	for (size_t i = 0; i < e->n_holders && nh < 8; i++)
+		if (e->holders[i] != e->node)
+			holders[nh++] = e->holders[i];
+	n.holders = holders;
+	n.n_holders = nh;
+	n.id = ps->recovered_as;
+	n.node = c->self;
+	n.has_recoveries = n.has_recovered_from = n.has_recovered_ms = n.has_recovered_age_ms = true;
+	n.recoveries = e->recoveries + 1;
+	n.recovered_from = ps->recovered_from;
+	n.recovered_ms = now_ms();
+	n.recovered_age_ms = e->taken_ms && n.recovered_ms > e->taken_ms ? n.recovered_ms - e->taken_ms : 0;
+	ps->busy = true;
+	int rc = entry_put(c, e->appid, &n, recovery_recorded, r);
+	if (rc < 0)
+		recovery_recorded(rc, NULL, r);
+}
+
+static void restarted(void *data, int status, const char *text, const void *result, size_t len)
+{
+	struct recovery *r = data;
+	struct krg_periodic *p = r->p;
+	struct pstate *ps = pstate(p, r->appid, false);
+	if (!ps) {
+		free(r);
+		return;
+	}
+	ps->busy = false;
+	/* The new id is the Result's. */
+	uint32_t id = 0;
+	Krg__Ckptsvc__Result *res = status == 0 ? krg__ckptsvc__result__unpack(NULL, len, result) : NULL;
+	if (res && res->has_id)
+		id = res->id;
+	if (res)
+		krg__ckptsvc__result__free_unpacked(res, NULL);
+	if (status == 0 && !id)
+		text = "no new process id in the restart worker's answer";
+	if (status < 0 || !id) {
+		log_error("app %u: cannot restart it from checkpoint v%u of %u: %s; it is lost", r->appid, r->version,
+			  r->image_id, text);
+		ps->restart_failed = true;
+		free(r);
+		return;
+	}
+	log_warn("app %u: running again on node %u as %u, resumed from checkpoint v%u taken %.1f s before node %u "
+		 "was declared down",
+		 r->appid, p->c->self, id, r->version, (double)r->age_ms / 1000, r->dead);
+	ps->recovered_as = id;
+	ps->recovered_from = r->dead;
+	ps->seen_alive = true;
+	ps->last_start = uv_now(p->c->s->loop);
+	free(r);
+	Krg__Ckptsvc__Periodic *e = entry_get(p->c, ps->appid);
+	if (e) {
+		recovery_record(p, ps, e);
+		krg__ckptsvc__periodic__free_unpacked(e, NULL);
+	}
+}
+
+static void start_recovery(struct krg_periodic *p, struct pstate *ps, const Krg__Ckptsvc__Periodic *e, const char *why)
+{
+	struct krg_ckptsvc *c = p->c;
+	struct recovery *r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	uint64_t now = now_ms();
+	*r = (struct recovery){ .p = p, .appid = e->appid, .dead = e->node, .version = e->version, .image_id = e->image_id,
+				.age_ms = e->taken_ms && now > e->taken_ms ? now - e->taken_ms : 0 };
+	log_warn("app %u: %s; restarting it on this node from its checkpoint v%u of %u (%.1f s old, %" PRIu64
+		 " bytes)",
+		 e->appid, why, e->version, e->image_id, (double)r->age_ms / 1000, e->image_bytes);
+	struct work w = { .restart = true, .appid = e->image_id, .version = e->version, .caller = (uid_t)e->uid };
+	struct krg_origin o = { .cb = restarted, .cb_data = r };
+	ps->busy = true;
+	int rc = ckptsvc_spawn(c, o, &w);
+	if (rc < 0)
+		restarted(r, rc, strerror(-rc), NULL, 0);
+}
+
+/* Who restarts e: the first holder of its image that is up, else none. */
+static bool holds(const Krg__Ckptsvc__Periodic *e, uint32_t node)
+{
+	for (size_t i = 0; i < e->n_holders; i++)
+		if (e->holders[i] == node)
+			return true;
+	return false;
+}
+
+static uint32_t recoverer(struct krg_ckptsvc *c, const Krg__Ckptsvc__Periodic *e)
+{
+	for (size_t i = 0; e->version && i < e->n_holders; i++)
+		if (e->holders[i] != e->node && krg_cluster_node_state(c->s->cluster, e->holders[i]) == KRG_NODE_UP)
+			return e->holders[i];
+	return UINT32_MAX;
+}
+
+/* The lowest up node says what nobody can do (once). */
+static bool lowest_up(struct krg_ckptsvc *c)
+{
+	for (uint32_t n = 0; n < c->self; n++)
+		if (krg_cluster_node_state(c->s->cluster, n) == KRG_NODE_UP)
+			return false;
+	return true;
+}
+
+/* ---- the tick ---- */
+
+static void one(struct krg_periodic *p, const Krg__Ckptsvc__Periodic *e, bool quorum)
+{
+	struct krg_ckptsvc *c = p->c;
+	struct pstate *ps = pstate(p, e->appid, true);
+	if (!ps || ps->busy)
+		return;
+	if (ps->recovered_as) {
+		/* Restarted here; the record did not make it: again (never a
+		 * second restart). */
+		if (quorum && e->node != c->self)
+			recovery_record(p, ps, e);
+		else if (e->node == c->self)
+			ps->recovered_as = 0;
+		return;
+	}
+	if (e->node == c->self) {
+		uint32_t pid = krg_procid_pid(e->id);
+		bool alive = krg_procid_home(e->id) == c->self && pid && procfs_is_descendant((pid_t)pid, c->krgd);
+		if (alive) {
+			ps->seen_alive = true;
+			if (!ps->last_start || uv_now(c->s->loop) - ps->last_start >= e->every_ms)
+				start_dump(p, ps, e);
+		} else if (quorum && ps->seen_alive) {
+			app_ended(p, ps, e);
+		} else if (quorum && !ps->restart_failed && e->version && holds(e, c->self)) {
+			/* Not seen by this krgd: it died with the krgd before this
+			 * one (killed and started again faster than the leader
+			 * declares a node down). */
+			start_recovery(p, ps, e, "its process died with this node's previous krgd");
+		} else if (quorum && !ps->lost_logged) {
+			log_warn("app %u (%u) is not running on this node and no checkpoint of it is here", e->appid, e->id);
+			ps->lost_logged = true;
+		}
+		return;
+	}
+	if (!quorum || krg_cluster_node_state(c->s->cluster, e->node) != KRG_NODE_DOWN)
+		return;
+	uint32_t who = recoverer(c, e);
+	if (who == c->self && !ps->restart_failed) {
+		char why[64];
+		snprintf(why, sizeof(why), "node %u, where it ran, is down", e->node);
+		start_recovery(p, ps, e, why);
+	} else if (who == UINT32_MAX && !ps->lost_logged && lowest_up(c)) {
+		log_error("app %u: node %u, where it ran, is down and %s: it cannot be restarted", e->appid, e->node,
+			  e->version ? "no node holding its checkpoint is up" : "it had no checkpoint yet");
+		ps->lost_logged = true;
+	}
+}
+
+static void tick(uv_timer_t *t)
+{
+	struct krg_periodic *p = t->data;
+	struct krg_ckptsvc *c = p->c;
+	if (!c->running || !c->s->cluster)
+		return;
+	bool quorum = krg_cluster_has_quorum(c->s->cluster);
+	struct entries es = entries_read(c);
+	for (size_t i = 0; i < es.n; i++)
+		one(p, es.v[i], quorum);
+	/* Forget entries that are gone (stopped elsewhere) and are not in flight here. */
+	for (size_t i = 0; i < p->n;) {
+		bool found = false;
+		for (size_t k = 0; k < es.n && !found; k++)
+			found = es.v[k]->appid == p->st[i].appid;
+		if (!found && !p->st[i].busy)
+			p->st[i] = p->st[--p->n];
+		else
+			i++;
+	}
+	entries_free(&es);
+	uint64_t now = uv_now(c->s->loop);
+	if (now - p->last_prune >= PRUNE_MS) {
+		p->last_prune = now;
+		prune(c);
+	}
+}
+
+/* ---- krg checkpoint --every ---- */
+
+struct setreq {
+	struct krg_ckptsvc *c;
+	struct krg_origin o;
+	char text[200];
+};
+
+static void set_done(int status, const char *msg, void *data)
+{
+	struct setreq *s = data;
+	if (status < 0)
+		ckptsvc_answer(s->c, s->o, status, msg && *msg ? msg : strerror(-status), 0);
+	else
+		ckptsvc_answer(s->c, s->o, 0, s->text, 0);
+	free(s);
+}
+
+void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uint32_t id, uid_t uid)
+{
+	char err[200], every[32];
+	if (!c->s->cluster || !krg_cluster_has_quorum(c->s->cluster)) {
+		ckptsvc_answer(c, o, -EAGAIN, "no quorum: periodic checkpoints are kept in the cluster state", 0);
+		return;
+	}
+	if (d->every_ms && d->every_ms < MIN_EVERY_MS) {
+		krg_duration_format(d->every_ms, every, sizeof(every));
+		snprintf(err, sizeof(err), "a checkpoint every %s is too often (at least every 1 s)", every);
+		ckptsvc_answer(c, o, -EINVAL, err, 0);
+		return;
+	}
+	/* The entry of this application, under the id it started as. */
+	struct entries es = entries_read(c);
+	Krg__Ckptsvc__Periodic *old = NULL;
+	for (size_t i = 0; i < es.n && !old; i++)
+		if (es.v[i]->id == id)
+			old = es.v[i];
+	struct setreq *s = calloc(1, sizeof(*s));
+	if (!s) {
+		entries_free(&es);
+		ckptsvc_answer(c, o, -ENOMEM, "out of memory", 0);
+		return;
+	}
+	s->c = c;
+	s->o = o;
+	int r;
+	if (!d->every_ms) {
+		if (!old) {
+			free(s);
+			snprintf(err, sizeof(err), "app %u has no periodic checkpoints", id);
+			ckptsvc_answer(c, o, -ENOENT, err, 0);
+			entries_free(&es);
+			return;
+		}
+		snprintf(s->text, sizeof(s->text), "app %u: periodic checkpoints stopped", old->appid);
+		log_info("app %u: periodic checkpoints stopped by uid %u", old->appid, (unsigned)uid);
+		r = entry_put(c, old->appid, NULL, set_done, s);
+	} else {
+		Krg__Ckptsvc__Periodic n = KRG__CKPTSVC__PERIODIC__INIT;
+		if (old)
+			n = *old;
+		else {
+			n.appid = id;
+			n.id = id;
+			n.node = c->self;
+			n.uid = (uint32_t)uid;
+		}
+		n.every_ms = d->every_ms;
+		n.has_ignore_unsupported = n.ignore_unsupported = d->ignore_unsupported;
+		krg_duration_format(d->every_ms, every, sizeof(every));
+		snprintf(s->text, sizeof(s->text), "app %u: a checkpoint every %s, copied to a second node", n.appid, every);
+		log_info("app %u: a checkpoint every %s (uid %u)", n.appid, every, (unsigned)uid);
+		r = entry_put(c, n.appid, &n, set_done, s);
+	}
+	entries_free(&es);
+	if (r < 0)
+		set_done(r, NULL, s);
+}
+
+/* ---- API ckpt.every.list ---- */
+
+static void on_list(struct krg_api_call *call, void *data)
+{
+	struct krg_ckptsvc *c = data;
+	if (!c->running || !c->s->cluster) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return;
+	}
+	struct entries es = entries_read(c);
+	Krg__Ckptsvc__PeriodicList l = KRG__CKPTSVC__PERIODIC_LIST__INIT;
+	l.apps = calloc(es.n ? es.n : 1, sizeof(*l.apps));
+	if (!l.apps) {
+		entries_free(&es);
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	for (size_t i = 0; i < es.n; i++)
+		if (call->uid == 0 || es.v[i]->uid == (uint32_t)call->uid)
+			l.apps[l.n_apps++] = es.v[i];
+	size_t len = krg__ckptsvc__periodic_list__get_packed_size(&l);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (buf) {
+		krg__ckptsvc__periodic_list__pack(&l, buf);
+		krg_api_reply(call, 0, NULL, buf, len);
+	} else {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+	}
+	free(buf);
+	free(l.apps);
+	entries_free(&es);
+}
+
+/* ---- service ---- */
+
+static struct krg_periodic the_periodic;
+
+int periodic_start(struct krg_ckptsvc *c)
+{
+	static bool registered;
+	struct krg_periodic *p = &the_periodic;
+	memset(p, 0, sizeof(*p));
+	p->c = c;
+	if (!registered) {
+		int r = krg_api_register(c->s->api, "ckpt.every.list", false, on_list, c);
+		if (r < 0)
+			return r;
+		registered = true;
+	}
+	uv_timer_init(c->s->loop, &p->timer);
+	p->timer.data = p;
+	uv_timer_start(&p->timer, tick, TICK_MS, TICK_MS);
+	c->periodic = p;
+	return 0;
+}
+
+void periodic_stop(struct krg_ckptsvc *c)
+{
+	if (!c->periodic)
+		return;
+	uv_timer_stop(&c->periodic->timer);
+	uv_close((uv_handle_t *)&c->periodic->timer, NULL);
+	c->periodic = NULL;
+}

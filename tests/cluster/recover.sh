@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Failure recovery (issue 19 item 3): an application started with
+# `krg run --checkpoint-every 1s` on node 2 of a 3-node vcluster is
+# checkpointed every second into node 2's store and copied to node 3
+# (images 0700, superseded ones removed); node 2's krgd is killed; once
+# the leader declares node 2 down, node 3 restarts the application from
+# its latest checkpoint, keeping its app id, and it finishes with the
+# same result as an uninterrupted run. Bad input is refused in one line.
+PREFIX=recov
+. "$(dirname "$0")/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+PROG=$KRG_BUILD_DIR/tests/cluster/recover_counter
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
+[ -x "$PROG" ] || { echo "FAIL: cannot run: $PROG not built"; exit 1; }
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+STEPS=100
+
+# one_line_error EXPECTED_RC PATTERN CMD...: fails with exactly one line matching PATTERN
+one_line_error() {
+	local want=$1 pat=$2 out rc=0
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	[ "$rc" = "$want" ] || fail "'$*' exit $rc, not $want: $out"
+	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*' said more than one line: $out"
+	printf '%s\n' "$out" | grep -q -- "$pat" || fail "'$*' said '$out', not /$pat/"
+	echo "ok   refused: $*: $out"
+}
+
+# The reference: the same computation, uninterrupted, outside krg.
+W=$(mktemp -d "$KRG_BUILD_DIR/recover.XXXXXX")
+chmod 755 "$W"
+mkdir "$W/ref" "$W/run"
+chmod 777 "$W/run"
+"$PROG" "$W/ref" "$STEPS" 0
+[ -s "$W/ref/result" ] || fail "reference run wrote no result"
+
+start_cluster 3
+on 1 krgadm sched disable mosix >/dev/null
+
+# Bad input, before anything runs.
+one_line_error 2 "not a duration" on 1 "$KRG" checkpoint --every 1x 33554433
+one_line_error 2 "not a duration" on 1 "$KRG" run --checkpoint-every soon -- true
+one_line_error 1 "no krg process" on 1 "$KRG" checkpoint --every 2s $(( (1 << 22) + 4000000 ))
+
+on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/run $STEPS 100 >/dev/null 2>&1 </dev/null" \
+	>"$W/krg-run.log" 2>&1 &
+wait_for 15 "the counter runs on node 2" test -s "$W/run/progress"
+# entry EXPR: a python expression on the periodic checkpoints as node 1 lists them (a)
+entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
+entry_is() { [ "$(entry "$1")" = "$2" ]; }
+wait_for 10 "a checkpoint copied to a second node" entry_is "len(a) == 1 and a[0]['version'] >= 2 and len(a[0]['holders']) == 2" True
+appid=$(entry "a[0]['appid']")
+[ "$(entry "a[0]['node']")" = 2 ] || fail "not on node 2: $(entry a)"
+[ "$(entry "a[0]['holders']")" = "[2, 3]" ] || fail "holders not nodes 2 and 3: $(entry a)"
+echo "ok   app $appid checkpointed every second on node 2, copied to node 3"
+on 1 "$KRG" checkpoint --list
+
+# Another user: refused, and sees nothing.
+one_line_error 1 "not permitted" on 1 "${NOBODY[@]}" "$KRG" checkpoint --every 5s "$appid"
+one_line_error 1 "not permitted" on 1 "${NOBODY[@]}" "$KRG" checkpoint --every 0 "$appid"
+[ "$(on 1 "${NOBODY[@]}" "$KRG" checkpoint --list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["apps"]))')" = 0 ] ||
+	fail "another user sees the entry"
+one_line_error 1 "too often" on 1 "$KRG" checkpoint --every 200ms "$appid"
+
+# Images: not world-readable, superseded versions removed on both nodes.
+v=$(entry "a[0]['version']")
+for n in 2 3; do
+	[ "$(on "$n" stat -c %a "/var/lib/krg/chkpt/$appid/v$v")" = 700 ] || fail "node $n: image not 0700"
+	[ "$(on "$n" stat -c %a /var/lib/krg/chkpt/.periodic)" = 700 ] || fail "node $n: index not 0700"
+done
+sleep 3
+for n in 2 3; do
+	count=$(on "$n" ls "/var/lib/krg/chkpt/$appid" | wc -l)
+	[ "$count" -le 3 ] || fail "node $n keeps $count versions: $(on "$n" ls "/var/lib/krg/chkpt/$appid")"
+done
+echo "ok   images 0700, at most 3 versions kept per node"
+
+# Node 2 dies (its krgd, and the application with it).
+before=$(cat "$W/run/progress")
+"$ADM" vcluster krgd 2 kill --prefix "$PREFIX"
+t0=$SECONDS
+wait_for 20 "the application running again on node 3" entry_is "a[0]['node'], a[0]['recoveries']" "3 1"
+echo "ok   restarted on node 3 $((SECONDS - t0)) s after node 2's krgd was killed (progress then: $before)"
+[ "$(entry "a[0]['appid']")" = "$appid" ] || fail "app id changed"
+newid=$(entry "a[0]['id']")
+on 1 "$KRG" checkpoint --list
+on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+assert any(p['id'] == $newid and p['node'] == 3 for p in json.load(sys.stdin)['processes'])" ||
+	fail "$newid not listed on node 3 by krg ps"
+on 1 "$KRG" ps -a | grep -q "app $appid, a checkpoint every 1 s; restarted here after node 2 died, from a" ||
+	fail "krg ps does not show the restart: $(on 1 "$KRG" ps -a)"
+on 1 "$KRG" ps -a | grep "app $appid"
+grep -q "app $appid: node 2, where it ran, is down; restarting it on this node" "$(log_of 3)" ||
+	fail "node 3's log does not say why it restarted app $appid"
+grep -q "app $appid: running again on node 3" "$(log_of 3)" || fail "node 3's log does not say it runs again"
+
+wait_for 30 "the restarted application to finish" test -s "$W/run/result"
+diff "$W/ref/result" "$W/run/result" || fail "result differs from the uninterrupted run"
+# Resumed, not begun again: the step numbers go back once, to a step
+# well past the start (the checkpoint's), and go on to the end.
+python3 - "$W/run/steps" "$before" "$STEPS" <<'PY' || fail "the steps do not show a resume from a checkpoint: $(tr '\n' ' ' <"$W/run/steps")"
+import sys
+s = [int(x) for x in open(sys.argv[1])]
+before, steps = int(sys.argv[2]), int(sys.argv[3])
+back = [i for i in range(1, len(s)) if s[i] != s[i - 1] + 1]
+assert len(back) == 1, back
+i = back[0]
+assert s[i - 1] >= before and 5 < s[i] <= s[i - 1], (s[i - 1], s[i])
+assert s[i:] == list(range(s[i], steps + 1))
+print("resumed at step %d after step %d had been reached" % (s[i], s[i - 1]))
+PY
+echo "ok   finished on node 3 with the uninterrupted run's result: $(cat "$W/run/result")"
+wait_for 10 "its entry gone once it ended" entry_is "len(a)" 0
+no_index() { [ -z "$(on 3 ls /var/lib/krg/chkpt/.periodic/)" ]; }
+wait_for 10 "its images removed from node 3" no_index
+rm -rf "$W"
+echo PASS

@@ -164,14 +164,20 @@ static void *pingpong(void *arg)
 
 static int pair_main(int argc, char **argv);
 
+static int echo_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && (!strcmp(argv[1], "home") || !strcmp(argv[1], "remote")))
 		return pair_main(argc, argv);
+	if (argc > 1 && (!strcmp(argv[1], "echo") || !strcmp(argv[1], "rtt")))
+		return echo_main(argc, argv);
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: krg-bench-dsm [ITERATIONS]\n"
 		       "       krg-bench-dsm home IP PORT\n"
 		       "       krg-bench-dsm remote IP PORT [ITERATIONS]\n"
+		       "       krg-bench-dsm echo IP PORT | rtt IP PORT [ITERATIONS]\n"
+		       "         (the raw TCP round trip beside the DSM through krgd: bench/dsm part 3)\n"
 		       "DSM page misses beside the raw TCP round trip, in one process (4 nodes on\n"
 		       "loopback) or between two machines (docs/dsm.md). Root (userfaultfd).\n");
 		return 0;
@@ -494,4 +500,48 @@ static int pair_main(int argc, char **argv)
 		return 2;
 	}
 	return pair_remote(&a, iters);
+}
+
+/* ---- the raw round trip alone (bench/dsm part 3: beside the DSM in krgd) ---- */
+
+static int echo_main(int argc, char **argv)
+{
+	struct sockaddr_in a;
+	if (argc < 4 || argc > 5 || addr_of(argv[2], argv[3], &a) < 0) {
+		fprintf(stderr, "usage: krg-bench-dsm echo IP PORT | rtt IP PORT [ITERATIONS]\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "rtt")) {
+		int k = argc == 5 ? atoi(argv[4]) : 2000;
+		if (k < 10 || k > 1000000) {
+			fprintf(stderr, "krg-bench-dsm: ITERATIONS must be 10..1000000\n");
+			return 2;
+		}
+		int fd = connect_to(&a);
+		double *v = malloc(sizeof *v * (size_t)k);
+		if (fd < 0 || !v || raw_tcp_rtt(fd, v, k) < 0) {
+			fprintf(stderr, "krg-bench-dsm: rtt: %s\n", strerror(errno));
+			return 1;
+		}
+		printf("rtt %.1f\n", median(v, k));
+		return 0;
+	}
+	if (argc != 4)
+		return 2;
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) < 0 || listen(l, 8) < 0) {
+		fprintf(stderr, "krg-bench-dsm: echo: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		int c = accept(l, NULL, NULL);
+		if (c < 0)
+			continue;
+		nodelay(c);
+		echo_server(&c);
+		close(c);
+	}
 }

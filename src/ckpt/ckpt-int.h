@@ -148,6 +148,9 @@ struct ckpt_tracee {
 	uint64_t scratch;
 	size_t scratch_len;
 	uint64_t pending_sigs;  /* signals caught while injecting, re-sent at detach */
+	bool unpriv;            /* an existing process restored in place (ckpt_restore_opts.into): it runs as
+				   its user already, so steps that need privileges are skipped where they
+				   would change nothing (its groups, its file system ids) */
 	/* Set by ckpt_inj_attach only: the process pid is a thread of. A
 	 * thread that is not the leader takes this pid when its execve
 	 * succeeds (execed then). */
@@ -306,9 +309,11 @@ int ckpt_mm_restore_fields(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struc
  * (MADV_DONTFORK, MADV_WIPEONFORK would change what children inherit). */
 int ckpt_mm_restore_advice(struct ckpt_tracee *t, const Krg__Ckpt__Mm *mm, struct ckpt_error *err);
 const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k);
-/* A free spot of `len` bytes in every process of the image and in our own
- * address space (restored processes start as our copy); 0 if none. */
-uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *const *mms, size_t n, uint64_t len);
+/* A free spot of `len` bytes in every process of the image and in the
+ * address space of process pid (0: our own, which the restored processes
+ * start as a copy of; else the existing process restored in place); 0 if
+ * none. */
+uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *const *mms, size_t n, uint64_t len, pid_t pid);
 
 /* ---- files.c ---- */
 /* How one kind of fd is saved and restored: a versioned ops struct, so a
@@ -353,6 +358,11 @@ struct ckpt_app_fds {
 	const char *replace_tty;         /* --replace-tty: the terminal every tty fd becomes; NULL: their own */
 	struct ckpt_shm_table shm;       /* shared anonymous memory restored so far */
 	bool session_leader;             /* the process being restored leads its session (its ctty comes back) */
+	/* A restore into an existing process (ckpt_restore_opts.into): its
+	 * fd keep_fd[i] becomes fd keep_num[i] in place of the image's entry
+	 * there; every other fd it had is closed. */
+	const int *keep_num, *keep_fd;
+	size_t n_keep;
 };
 int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err);
 /* Once every process has its fds: the kept ends go. */

@@ -152,6 +152,9 @@ void ckpt_inj_detach(struct ckpt_inj *j);
  * them back if it fails. 0 or -errno. */
 int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err);
 
+/* The pid the image's root process had (> 0), or -errno. */
+pid_t ckpt_image_root_pid(const char *dir);
+
 /* Verify the whole image in `dir`, then recreate its processes, the root
  * as a child of the caller, running. *pid_out is the root's pid. A tree
  * gets the image's pids back (or fails: restart it in a new pid
@@ -205,8 +208,21 @@ struct ckpt_restore_opts {
 				     process outside krg: krg restart --local) */
 	int root_pdeathsig;       /* non-zero: the root gets this signal when the caller's thread dies
 				     (PR_SET_PDEATHSIG, set after its credentials, which would clear it):
-				     a restorer that stays its parent (a migration's holder) takes it along */
+				     a restorer that stays its parent (a migration's holder) takes it along */	pid_t into;               /* non-zero: restore into this existing process, not a new child of ours (a
+				     migrant back home becomes its deputy, docs/migration.md "Back home"): it
+				     keeps its pid, parent, children, session and group, is seized (ptrace) and
+				     rebuilt as the image says, and must run as the image's user already
+				     unless it is root's (groups, ids: nothing is raised). Or a shell made
+				     for it (a migrant adopted by a sibling's holder, adopt.c). A one-process
+				     image; krg's IPC filter is installed unless the process has a seccomp
+				     filter already (one it kept); no lazy, extra children, replace_tty or
+				     pid namespace. If the seizure itself fails the process goes on
+				     untouched; a later failure kills it (its old state is gone by then) */
+	const int *keep_num;      /* with into: fd keep_fd[i] of that process becomes its fd keep_num[i] */
+	const int *keep_fd;       /* (instead of the image's entry there); its other fds are closed */
+	size_t n_keep;            /* at most CKPT_MAX_KEEP */
 };
+#define CKPT_MAX_KEEP 64
 /* ckpt_restore_ns with options (o may be NULL). */
 int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err);
 /* Hand the reaper the status (a waitpid status) and reap it. */
@@ -237,6 +253,13 @@ int ckpt_lazy_fd(const struct ckpt_lazy *lz);
 /* Stop the thread if still running (the process must be dead or gone: its
  * missing pages would read as zeros), close everything; st may be NULL. */
 void ckpt_lazy_free(struct ckpt_lazy *lz, struct ckpt_lazy_stats *st);
+
+/* The pid the image's root process had (> 0), or -errno. */
+pid_t ckpt_image_root_pid(const char *dir);
+
+/* Verify the whole image in `dir` (frames, sums, pages), as a restore
+ * does before anything runs. 0 or -errno with err set. */
+int ckpt_image_check(const char *dir, struct ckpt_error *err);
 
 /* Decode and print every part of the image, for people or as JSON. */
 int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err);

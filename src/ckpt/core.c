@@ -756,6 +756,32 @@ int ckpt_core_restore_task(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, stru
 	return ckpt_core_restore_thread(t, c->threads[0], c->comm, err);
 }
 
+/* Real, effective, saved, fs uids (ids[0]) and gids (ids[1]) and the
+ * supplementary groups of process pid, from /proc/PID/status. */
+static int read_status_ids(pid_t pid, unsigned ids[2][4], uint32_t *groups, size_t *ng, size_t max)
+{
+	char path[64], line[4096];
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	int got = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Uid: %u %u %u %u", &ids[0][0], &ids[0][1], &ids[0][2], &ids[0][3]) == 4)
+			got |= 1;
+		else if (sscanf(line, "Gid: %u %u %u %u", &ids[1][0], &ids[1][1], &ids[1][2], &ids[1][3]) == 4)
+			got |= 2;
+		else if (!strncmp(line, "Groups:", 7)) {
+			got |= 4;
+			char *p = line + 7, *e;
+			for (unsigned long v; *ng < max && (v = strtoul(p, &e, 10), e != p); p = e)
+				groups[(*ng)++] = (uint32_t)v;
+		}
+	}
+	fclose(f);
+	return got == 7 ? 0 : -EIO;
+}
+
 int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, struct ckpt_error *err)
 {
 	if (c->n_uids != 3 || c->n_gids != 3)
@@ -765,6 +791,29 @@ int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, str
 	getresuid(&ru, &eu, &su);
 	getresgid(&rg, &eg, &sg);
 	long ret;
+	/* In place (restore.c, seize_into): the process's own ids are the
+	 * ones to compare with, and its groups cannot change (no privilege):
+	 * they must be the image's already. */
+	if (t->unpriv) {
+		unsigned ids[2][4];
+		uint32_t groups[256];
+		size_t ng = 0;
+		if (read_status_ids(t->pid, ids, groups, &ng, 256) < 0)
+			return ckpt_fail(err, EIO, "reading the credentials of process %d", t->pid);
+		ru = ids[0][0], eu = ids[0][1], su = ids[0][2];
+		rg = ids[1][0], eg = ids[1][1], sg = ids[1][2];
+		bool same = ng == c->n_groups;
+		for (size_t i = 0; same && i < ng; i++) {
+			bool found = false;
+			for (size_t k = 0; k < c->n_groups && !found; k++)
+				found = c->groups[k] == groups[i];
+			same = found;
+		}
+		if (!same)
+			return ckpt_fail(err, EPERM, "process %d: its supplementary groups are not the image's, and it may not change them",
+					 t->pid);
+		goto ids;
+	}
 	/* Supplementary groups as they were (checked against the image
 	 * directory's owner, restore.c), none of krg's. */
 	size_t ng = c->n_groups;
@@ -782,6 +831,7 @@ int ckpt_core_restore_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, str
 	ret = ckpt_syscall(t, err, SYS_setgroups, (long)ng, (long)t->scratch, 0, 0, 0, 0);
 	if (ret < 0)
 		return ckpt_fail(err, (int)-ret, "restoring %zu supplementary groups: %s", ng, strerror((int)-ret));
+ids:
 	if (c->gids[0] != rg || c->gids[1] != eg || c->gids[2] != sg) {
 		ret = ckpt_syscall(t, err, SYS_setresgid, c->gids[0], c->gids[1], c->gids[2], 0, 0, 0);
 		if (ret < 0)

@@ -884,6 +884,39 @@ static bool epoll_targets_ready(const struct ckpt_fd_rctx *c, const Krg__Ckpt__F
 	return true;
 }
 
+/* Close every fd of the tracee but keep[0..n). */
+static long close_all_but(struct ckpt_tracee *t, const int *keep, size_t n, struct ckpt_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", t->pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return ckpt_fail(err, errno, "listing the fds of process %d: %s", t->pid, strerror(errno));
+	int fds[1024];
+	size_t nf = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && nf < sizeof(fds) / sizeof(fds[0])) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int fd = atoi(e->d_name);
+		bool k = false;
+		for (size_t i = 0; i < n; i++)
+			k |= keep[i] == fd;
+		if (!k)
+			fds[nf++] = fd;
+	}
+	bool more = e != NULL;
+	closedir(d);
+	if (more)
+		return ckpt_fail(err, EMFILE, "process %d has more than %zu fds to close", t->pid, nf);
+	for (size_t i = 0; i < nf; i++) {
+		long r = ckpt_syscall(t, err, SYS_close, fds[i], 0, 0, 0, 0, 0);
+		if (r < 0 && r != -EBADF)
+			return ckpt_fail(err, ckpt_fd_inj_errno(r), "closing fd %d of process %d: %s", fds[i], t->pid, strerror(ckpt_fd_inj_errno(r)));
+	}
+	return 0;
+}
+
 int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t idx, struct ckpt_error *err)
 {
 	const Krg__Ckpt__Files *f = app->files[idx];
@@ -898,13 +931,63 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 	}
 	if (c.park_base < 3)
 		c.park_base = 3;
-	/* Nothing of the restorer's survives but, for inherited standard
-	 * streams, its fds 0-2 (this shell is a copy of it), kept aside. */
-	long ret = ckpt_syscall(t, err, SYS_close_range, inherits ? 3 : 0, ~0U, 0, 0, 0, 0);
+	/* An existing process restored in place keeps the fds it is told to
+	 * (its real ends of what was forwarded), out of the image's way; the
+	 * rest of its fds go. */
+	long kept[CKPT_MAX_KEEP];
+	size_t nkept = idx == 0 ? app->n_keep : 0;
+	if (nkept > CKPT_MAX_KEEP) {
+		free(c.done);
+		return ckpt_fail(err, E2BIG, "%zu fds to keep, more than %d", nkept, CKPT_MAX_KEEP);
+	}
+	long ret = 0;
+	if (nkept) {
+		if ((ret = close_all_but(t, app->keep_fd, nkept, err)) < 0) {
+			free(c.done);
+			return (int)ret;
+		}
+		for (size_t k = 0; k < nkept; k++)
+			kept[k] = -1;
+		for (size_t k = 0; k < nkept; k++) {
+			kept[k] = ckpt_syscall(t, err, SYS_fcntl, app->keep_fd[k], F_DUPFD_CLOEXEC, c.park_base, 0, 0, 0);
+			if (kept[k] < 0) {
+				free(c.done);
+				return ckpt_fail(err, ckpt_fd_inj_errno(kept[k]), "fd %d: moving the kept fd %d aside: %s", app->keep_num[k],
+						 app->keep_fd[k], strerror(ckpt_fd_inj_errno(kept[k])));
+			}
+		}
+		for (size_t k = 0; k < nkept; k++) {
+			bool moved_onto = false;  /* another kept fd landed on its number */
+			for (size_t j = 0; j < nkept; j++)
+				moved_onto |= kept[j] == app->keep_fd[k];
+			if (!moved_onto)
+				ckpt_syscall(t, err, SYS_close, app->keep_fd[k], 0, 0, 0, 0, 0);
+		}
+	} else {
+		/* Nothing of the restorer's survives but, for inherited standard
+		 * streams, its fds 0-2 (this shell is a copy of it), kept aside. */
+		ret = ckpt_syscall(t, err, SYS_close_range, inherits ? 3 : 0, ~0U, 0, 0, 0, 0);
+	}
 	if (ret < 0) {
 		free(c.done);
 		return ckpt_fail(err, (int)-ret, "closing inherited fds: %s", strerror((int)-ret));
 	}
+	/* The kept fds first, at their numbers: the image's entries there (a
+	 * FIFO standing in for them) are not restored; later dups of them
+	 * follow them. */
+	for (size_t i = 0; i < f->n_fds; i++)
+		for (size_t k = 0; k < nkept; k++) {
+			const Krg__Ckpt__Fd *fd = f->fds[i];
+			if (fd->fd != app->keep_num[k])
+				continue;  /* (a dup of a lower fd in the image: the kept one all the same) */
+			ret = ckpt_syscall(t, err, SYS_dup3, kept[k], fd->fd, (fd->flags & O_CLOEXEC) ? O_CLOEXEC : 0, 0, 0, 0);
+			if (ret != fd->fd) {
+				free(c.done);
+				return ckpt_fail(err, ret < 0 ? ckpt_fd_inj_errno(ret) : EIO, "fd %d: putting the kept fd back: %s", fd->fd,
+						 strerror(ret < 0 ? ckpt_fd_inj_errno(ret) : EIO));
+			}
+			c.done[i] = true;
+		}
 	if (inherits)
 		for (int k = 0; k < 3; k++) {
 			c.stdio[k] = ckpt_syscall(t, err, SYS_fcntl, k, F_DUPFD_CLOEXEC, c.park_base, 0, 0, 0);
@@ -933,6 +1016,8 @@ int ckpt_files_restore(struct ckpt_tracee *t, struct ckpt_app_fds *app, size_t i
 	for (int k = 0; k < 3; k++)
 		if (c.stdio[k] >= 0)
 			ckpt_syscall(t, err, SYS_close, c.stdio[k], 0, 0, 0, 0, 0);
+	for (size_t k = 0; k < nkept; k++)
+		ckpt_syscall(t, err, SYS_close, kept[k], 0, 0, 0, 0, 0);
 	/* Locks last: every fd of the process is in place. */
 	for (size_t i = 0; i < f->n_fds && !r; i++)
 		if (f->fds[i]->n_locks && !f->fds[i]->has_dup_of)

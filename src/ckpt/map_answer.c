@@ -39,6 +39,12 @@ static bool restarting(const struct user_regs_struct *r, long nr)
 static int take_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t size, int *out, struct ckpt_error *err)
 {
 	long fd = ckpt_syscall(t, err, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	if (fd == -EPERM && !err->msg[0])
+		/* Not privileged and vm.unprivileged_userfaultfd is 0: faults
+		 * from user mode only (a read(2) into the segment then fails
+		 * EFAULT on a page not present here; docs/dsm.md). */
+		fd = ckpt_syscall(t, err, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */, 0, 0,
+				  0, 0, 0);
 	if (fd < 0)
 		return err->msg[0] ? (int)fd : ckpt_fail(err, (int)-fd, "process %d: userfaultfd: %s", pid, strerror((int)-fd));
 	int r = 0, u = -1, pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -49,9 +55,15 @@ static int take_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t siz
 	if (pidfd >= 0)
 		close(pidfd);
 	ckpt_syscall(t, err, SYS_close, fd, 0, 0, 0, 0, 0);
+	/* EVENT_FORK: a child inherits the attach through a userfaultfd of
+	 * its own, handed to whoever reads this one (the DSM: a new view). */
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_MINOR_SHMEM |
-								  UFFD_FEATURE_WP_HUGETLBFS_SHMEM };
-	struct uffdio_register reg = { .range = { at, size },
+								  UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
+								  UFFD_FEATURE_EVENT_FORK };
+	/* A segment's size need not be a multiple of the page (PostgreSQL's
+	 * is 56 bytes); its mapping, and the range registered, are. */
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct uffdio_register reg = { .range = { at, (size + page - 1) / page * page },
 				       .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR |
 					       UFFDIO_REGISTER_MODE_WP };
 	if (r == 0 && (ioctl(u, UFFDIO_API, &api) < 0 || ioctl(u, UFFDIO_REGISTER, &reg) < 0))

@@ -78,11 +78,11 @@ static uint64_t find_free(const Krg__Ckpt__Mm *const *mms, size_t nmm, const str
 	return 0;
 }
 
-uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *const *mms, size_t nmm, uint64_t len)
+uint64_t ckpt_mm_helper_addr(const Krg__Ckpt__Mm *const *mms, size_t nmm, uint64_t len, pid_t pid)
 {
 	static struct range self[8192];
 	size_t n;
-	if (read_ranges(getpid(), self, ARRAY_SIZE(self), &n) < 0)
+	if (read_ranges(pid ? pid : getpid(), self, ARRAY_SIZE(self), &n) < 0)
 		return 0;
 	return find_free(mms, nmm, self, n, len);
 }

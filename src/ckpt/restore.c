@@ -142,6 +142,21 @@ static pid_t outer_tid(pid_t lead, pid_t inner)
 	return found;
 }
 
+/* The pid namespace's cursor: its next fork or clone takes the first
+ * free pid after `last`. Best effort (root only). */
+static void steer_cursor(pid_t last)
+{
+	char v[16];
+	int n = snprintf(v, sizeof(v), "%d", (int)last);
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, v, (size_t)n) != n) {
+			/* not ours to steer: the thread gets another tid */
+		}
+		close(fd);
+	}
+}
+
 /* A thread of the image: clone3 injected into the leader (with the old
  * tid if we can get it, else clone3 without), then it stops at once: it is
  * traced from birth (PTRACE_O_TRACECLONE) and starts with a SIGSTOP. Its
@@ -169,6 +184,11 @@ static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc
 		a.set_tid_size = attempt == 0 ? 1 : 0;
 		if ((r = ckpt_poke(lead->pid, args_at, &a, sizeof(a))) < 0 || (r = ckpt_poke(lead->pid, tid_at, &want, sizeof(want))) < 0)
 			return ckpt_fail(err, r, "thread %d: writing clone3 arguments: %s", tc->tid, strerror(-r));
+		/* A process restored in place runs as its user, who may not
+		 * choose tids (set_tid): the pid namespace's cursor, just below
+		 * the old tid, gives it unless another fork takes it first. */
+		if (attempt == 1 && lead->unpriv && want > 1)
+			steer_cursor(want - 1);
 		ret = ckpt_syscall(lead, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
 		if (err->msg[0])
 			return -EIO;
@@ -215,6 +235,7 @@ struct rproc {
 	struct ckpt_lazy *lazy; /* its memory comes in lazily (lazy.c); NULL: copied before it runs */
 	bool mm_done;           /* its memory is restored (before its children were forked) */
 	const struct rproc *from;  /* forked from this process once its memory was restored: holds its pages */
+	bool in_place;          /* an existing process, seized (ckpt_restore_opts.into) */
 };
 
 /* The pid, in our namespace, of the child of `parent` whose pid in its
@@ -341,7 +362,8 @@ static int make_extra(struct ckpt_tracee *root, bool newns, struct ckpt_extra_ch
  * effective set, and back to 0 raises them again. */
 static int fs_creds(struct ckpt_tracee *t, const Krg__Ckpt__Core *c, bool on, struct ckpt_error *err)
 {
-	if (c->n_uids != 3 || c->n_gids != 3)
+	/* In place: the process is its user already, and may not change its groups. */
+	if (c->n_uids != 3 || c->n_gids != 3 || t->unpriv)
 		return 0;
 	/* The kernel checks file access with the fs ids, which setfsuid /
 	 * setfsgid may have moved off the effective ones. */
@@ -584,6 +606,73 @@ static int restore_stop(struct rproc *ps, size_t n, struct rproc *p, struct ckpt
 	return ckpt_stop_parent_view(&q->t, q->img->info->pid, q->img->core, p->inner, pi->pid, pi->stop_signal, chld_was, err);
 }
 
+/* Does process pid have a seccomp filter? */
+static bool has_seccomp(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp_filters: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n > 0;
+}
+
+/* A restore into an existing process (ckpt_restore_opts.into): seize it,
+ * stop it wherever it is (a stop its parent does not see), and give it
+ * the helper pages by syscalls injected through its vdso's `syscall`.
+ * On failure it is let go untouched. */
+static int seize_into(pid_t pid, uint64_t helper, struct ckpt_tracee *t, struct ckpt_error *err)
+{
+	/* A process of root's may be given what root may give. */
+	char path[64], line[256];
+	unsigned ruid = 0, euid = 1;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *sf = fopen(path, "re");
+	while (sf && fgets(line, sizeof(line), sf) && sscanf(line, "Uid: %u %u", &ruid, &euid) != 2)
+		;
+	if (sf)
+		fclose(sf);
+	*t = (struct ckpt_tracee){ .pid = pid, .unpriv = euid != 0 };
+	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)) < 0)
+		return ckpt_fail(err, errno, "process %d: seizing it: %s", pid, strerror(errno));
+	int st = 0, r;
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 || waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st)) {
+		r = ckpt_fail(err, errno ? errno : ESRCH, "process %d: stopping it (status %#x): %s", pid, st, strerror(errno ? errno : ESRCH));
+		goto fail;
+	}
+	/* A signal that stopped it on its way in is given back at the end. */
+	if ((st >> 16) == 0 && WSTOPSIG(st) != SIGTRAP && WSTOPSIG(st) < 64)
+		t->pending_sigs |= 1ULL << (WSTOPSIG(st) - 1);
+	t->code = ckpt_find_syscall_insn(pid);
+	if (!t->code) {
+		r = ckpt_fail(err, EOPNOTSUPP, "process %d has no vdso with a syscall instruction", pid);
+		goto fail;
+	}
+	long ret = ckpt_syscall(t, err, SYS_mmap, (long)helper, HELPER_PAGES * CKPT_PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (ret != (long)helper) {
+		r = ckpt_fail(err, ret < 0 && ret > -4096 ? (int)-ret : EIO, "process %d: mapping the helper at %#llx: %s", pid,
+			      (unsigned long long)helper, strerror(ret < 0 && ret > -4096 ? (int)-ret : EIO));
+		goto fail;
+	}
+	static const uint8_t insn[3] = { 0x0f, 0x05, 0xcc };  /* syscall; int3, never reached */
+	if ((r = ckpt_poke(pid, helper, insn, sizeof(insn))) < 0 ||
+	    (r = (int)ckpt_syscall(t, err, SYS_mprotect, (long)helper, CKPT_PAGE, PROT_READ | PROT_EXEC, 0, 0, 0)) < 0) {
+		ckpt_fail(err, -r, "process %d: the helper page: %s", pid, strerror(-r));
+		ckpt_syscall(t, err, SYS_munmap, (long)helper, HELPER_PAGES * CKPT_PAGE, 0, 0, 0, 0);
+		goto fail;
+	}
+	t->code = helper, t->scratch = helper + CKPT_PAGE, t->scratch_len = 2 * CKPT_PAGE;
+	return 0;
+fail:
+	ptrace(PTRACE_DETACH, pid, 0, 0);
+	return r < 0 ? r : -EIO;
+}
+
 static void kill_all(struct rproc *ps, size_t n, struct ckpt_extra_child *extra, size_t n_extra)
 {
 	/* Orphans of the half-built tree come to us (not to init, which may
@@ -790,7 +879,8 @@ static int shape_tree(struct rproc *ps, size_t n, struct ckpt_app_fds *app, bool
 			}
 		}
 		/* A shell job (--replace-tty) stays in the caller's session. */
-		if (pi->sid == pi->pid && !(replace_tty && i == 0)) {
+		/* A process restored in place may lead its session already. */
+		if (pi->sid == pi->pid && !(replace_tty && i == 0) && !(ps[i].in_place && getsid(ps[i].pid) == ps[i].pid)) {
 			long ret = ckpt_syscall(&ps[i].t, err, SYS_setsid, 0, 0, 0, 0, 0, 0);
 			if (ret < 0) {
 				r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: setsid: %s", pi->pid, strerror(ret < -4095 ? EIO : (int)-ret));
@@ -841,6 +931,27 @@ static int let_go(struct rproc *ps, size_t n, struct ckpt_error *err)
 			if (ps[i].img->core && (ps[i].t.pending_sigs & (1ULL << (s - 1))))
 				kill(ps[i].pid, s);
 	return 0;
+}
+
+pid_t ckpt_image_root_pid(const char *dir)
+{
+	struct ckpt_image img;
+	struct ckpt_error err = { 0 };
+	int r = ckpt_image_load(dir, CKPT_LOAD_NO_PAGES, &img, &err);
+	if (r < 0)
+		return r;
+	pid_t pid = img.inv->root_pid > 0 ? (pid_t)img.inv->root_pid : -EBADMSG;
+	ckpt_image_free(&img);
+	return pid;
+}
+
+int ckpt_image_check(const char *dir, struct ckpt_error *err)
+{
+	struct ckpt_image img;
+	int r = ckpt_image_load(dir, CKPT_LOAD_PAGES, &img, err);
+	if (r == 0)
+		ckpt_image_free(&img);
+	return r;
 }
 
 int ckpt_restore(const char *dir, pid_t *pid_out, struct ckpt_error *err)
@@ -899,7 +1010,29 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	bool tree = n > 1;
 	if ((r = check_image(dir, inv, ps, n, err)) < 0)
 		goto out;
-	uint64_t helper = ckpt_mm_helper_addr(mms, nlive, HELPER_PAGES * CKPT_PAGE);
+	const pid_t into = o ? o->into : 0;
+	/* In place, krg's IPC filter is the one the process kept (seccomp
+	 * filters live through exec): not installed again, its listener
+	 * still home's krgd's. */
+	if (into && (tree || ns || lazy || o->n_extra || replace_tty || !ps[0].img->core || o->n_keep > CKPT_MAX_KEEP)) {
+		r = ckpt_fail(err, EINVAL, "image %s: a restore into process %d takes one live process, nothing else asked", dir, into);
+		goto out;
+	}
+	/* Input it had not read (unread bytes of the FIFO standing in for a
+	 * kept fd) cannot go back into the real file: refused before the
+	 * process is touched. */
+	for (size_t k = 0; into && img.n_live && k < o->n_keep; k++)
+		for (size_t i = 0; i < img.files[0]->n_fds; i++) {
+			const Krg__Ckpt__Fd *e = img.files[0]->fds[i];
+			if (e->fd == o->keep_num[k] && ((e->has_data && e->data.len) || e->n_packets)) {
+				r = ckpt_fail(err, EAGAIN, "fd %d holds input the process had not read: it cannot go back into the real file", e->fd);
+				goto out;
+			}
+		}
+	app.keep_num = into ? o->keep_num : NULL;
+	app.keep_fd = into ? o->keep_fd : NULL;
+	app.n_keep = into ? o->n_keep : 0;
+	uint64_t helper = ckpt_mm_helper_addr(mms, nlive, HELPER_PAGES * CKPT_PAGE, into);
 	if (!helper) {
 		r = ckpt_fail(err, ENOMEM, "no free address for the restore helper page");
 		goto out;
@@ -913,6 +1046,13 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		fflush(NULL);
 		if ((r = pidns_start(ns, err)) < 0)
 			goto out;
+	}
+	if (into) {
+		if ((r = seize_into(into, helper, &ps[0].t, err)) < 0)
+			goto out;
+		ps[0].pid = ps[0].inner = into;
+		ps[0].in_place = true;
+		goto seized;
 	}
 	fflush(NULL);
 	bool exact_pid;
@@ -957,7 +1097,11 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		r = ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
 		goto kill;
 	}
-	bool want_ipc = o && o->ipc_listener;
+seized:;
+	pid = ps[0].pid;
+	/* A process restored in place kept its filter (seccomp filters live
+	 * through exec), whose listener is where it was: not a second one. */
+	bool want_ipc = o && o->ipc_listener && !(into && has_seccomp(into));
 	if (want_ipc && (r = ipc_filter_first(ps, n, root_pid, &ipc_lfd, err)) < 0)
 		goto kill;
 	if ((r = shape_tree(ps, n, &app, ns != NULL, replace_tty, helper, tracees, live_inner, err)) < 0)

@@ -38,7 +38,7 @@ struct dsm_copy {
 
 /* One address space mapping the segment: its userfaultfd, and where the
  * segment starts in it. View 0 is the node's own mapping. */
-#define DSM_MAX_VIEWS 32
+#define DSM_MAX_VIEWS 64
 struct dsm_view {
 	int uffd;                 /* -1: unused */
 	uint64_t base;

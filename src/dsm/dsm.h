@@ -69,6 +69,9 @@ int dsm_node_uffd(const struct dsm_node *n);
  * WP_HUGETLBFS_SHMEM. The node owns uffd from here on. The view id, or
  * -ENOSPC (DSM_MAX_VIEWS), -errno. */
 int dsm_node_attach(struct dsm_node *n, int uffd, uint64_t base);
+/* Views free for dsm_node_attach (views of processes gone are dropped
+ * first: their address space has no users left). */
+int dsm_node_views_free(struct dsm_node *n);
 /* The process detached or ended: forget the view (closes its uffd). */
 void dsm_node_detach(struct dsm_node *n, int view);
 /* The local object backing the segment (present page = valid copy). */

@@ -131,6 +131,8 @@ int dsm_send_msg(struct dsm_node *n, uint32_t to, Krg__Dsm__Type type, uint64_t 
 	m.type = type;
 	m.seg = n->cfg.seg;
 	m.page = page;
+	m.has_npages = true;
+	m.npages = n->cfg.npages;
 	if (type == KRG__DSM__TYPE__GRANT) {
 		m.has_writable = true;
 		m.writable = flag;
@@ -201,7 +203,7 @@ int dsm_node_deliver(struct dsm_node *n, uint32_t from, const uint8_t *buf, size
 	Krg__Dsm__Msg *m = krg__dsm__msg__unpack(NULL, len, buf);
 	int r = -EBADMSG;
 	if (m && from < n->cfg.nnodes && from != n->cfg.self && m->seg == n->cfg.seg &&
-			m->page < n->cfg.npages && (!m->has_data || m->data.len == DSM_PAGE_SIZE))
+			m->page < n->cfg.npages && (!m->has_npages || m->npages == n->cfg.npages) && (!m->has_data || m->data.len == DSM_PAGE_SIZE))
 		r = handle(n, from, m);
 	if (r < 0) {
 		n->st.rejected++;

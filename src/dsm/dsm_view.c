@@ -117,6 +117,18 @@ static void read_faults(struct dsm_node *n, int view)
 		if (r <= 0)
 			return;
 		for (size_t i = 0; i < (size_t)r / sizeof m[0]; i++) {
+			if (m[i].event == UFFD_EVENT_FORK) {
+				/* A process of this view forked (UFFD_FEATURE_EVENT_FORK):
+				 * the child maps the segment at the same address through
+				 * its own userfaultfd, installed here by this read. */
+				int fd = (int)m[i].arg.fork.ufd;
+				if (dsm_node_attach(n, fd, v->base) < 0) {
+					log_warn("dsm: segment %" PRIu64 ": no view left for a forked child; "
+						 "its accesses to the segment wait", n->cfg.seg);
+					close(fd);
+				}
+				continue;
+			}
 			if (m[i].event != UFFD_EVENT_PAGEFAULT)
 				continue;
 			uint64_t addr = m[i].arg.pagefault.address, flags = m[i].arg.pagefault.flags;
@@ -141,11 +153,36 @@ int dsm_node_fault(struct dsm_node *n)
 	return 0;
 }
 
+/* Views whose address space is gone (the process exited or exec'd: the
+ * userfaultfd's mm has no users left, its ioctls fail with ESRCH) are
+ * dropped. The probe re-applies page 0's protection as it stands. */
+static void sweep(struct dsm_node *n)
+{
+	for (int v = 1; v < DSM_MAX_VIEWS; v++)
+		if (n->views[v].uffd >= 0 &&
+				view_wp(&n->views[v], 0, n->copy[0].state != DSM_WRITE) == -ESRCH)
+			dsm_node_detach(n, v);
+}
+
+int dsm_node_views_free(struct dsm_node *n)
+{
+	sweep(n);
+	int k = 0;
+	for (int v = 0; v < DSM_MAX_VIEWS; v++)
+		k += n->views[v].uffd < 0;
+	return k;
+}
+
 int dsm_node_attach(struct dsm_node *n, int uffd, uint64_t base)
 {
 	int v = 0;
 	while (v < DSM_MAX_VIEWS && n->views[v].uffd >= 0)
 		v++;
+	if (v == DSM_MAX_VIEWS) {
+		sweep(n);
+		for (v = 0; v < DSM_MAX_VIEWS && n->views[v].uffd >= 0;)
+			v++;
+	}
 	if (v == DSM_MAX_VIEWS)
 		return -ENOSPC;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)v };

@@ -245,6 +245,10 @@ static void do_shmdt(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 	s->dtime = now_sec(e);
 	s->lpid = c->pid;
 	r->ret = 0;
+	/* The state after it: the node that made the last detach of a
+	 * segment marked for removal drops its pages everywhere (DSM). */
+	fill_stat(s, &r->shm);
+	r->out = KRG_IPC_OUT_SHM_STAT;
 	if (!s->nattch && (s->flags & SHM_DEST))
 		shmseg_destroy(e, s);
 	else

@@ -77,7 +77,10 @@ struct ishm_seg {
  * entry of a reused id is dropped). */
 struct ishm_seg *ishm_find(struct ishm_seg **list, int32_t id, int32_t cpid, uint64_t size);
 /* The same, made (a fresh zeroed memfd) when missing: 0 or -errno. */
-int ishm_get(struct ishm_seg **list, int32_t id, int32_t cpid, uint64_t size, struct ishm_seg **out);
+/* src_fd >= 0: the pages are that object's (a DSM segment's memfd, dup'd). */
+int ishm_get(struct ishm_seg **list, int32_t id, int32_t cpid, uint64_t size, int src_fd, struct ishm_seg **out);
+/* The segment's cluster-wide name for the DSM: id and creator. */
+uint64_t ishm_name(int32_t id, int32_t cpid);
 void ishm_free(struct ishm_seg **list);
 /* One attach made by krgd: process tgid (as krgd sees it) has segment
  * id's size bytes mapped at addr. */
@@ -86,8 +89,14 @@ struct ishm_att {
 	pid_t tgid;
 	uint64_t addr, size;
 	int32_t id;
+	uint64_t seg;                 /* ishm_name */
+	int view;                     /* the DSM's view of this mapping, or -1 */
+	struct krg_ipc_caller who;    /* without groups: for the SHMDT at the home */
 };
-int ishm_att_add(struct ishm_att **list, pid_t tgid, uint64_t addr, uint64_t size, int32_t id);
+/* a: filled but next; copied. */
+int ishm_att_add(struct ishm_att **list, const struct ishm_att *a);
+/* Take the first attach of tgid (any address): NULL if none. */
+struct ishm_att *ishm_att_take_any(struct ishm_att **list, pid_t tgid);
 /* Take (unlink) the attach of tgid at addr: NULL if none. Freed by the caller. */
 struct ishm_att *ishm_att_take(struct ishm_att **list, pid_t tgid, uint64_t addr);
 void ishm_att_free(struct ishm_att **list);

@@ -34,8 +34,9 @@
 
 /* ---- the filter (lib_ipc_filter) ---- */
 
-/* Instructions in krg's filter program. */
-#define KRG_INTERCEPT_FILTER_LEN 68
+/* Instructions in krg's filter program, exactly (a checkpoint compares the
+ * length of a process's filter with it). */
+#define KRG_INTERCEPT_FILTER_LEN 71
 
 /* The filter sends execve and execveat to the listener too (placement at
  * exec, docs/sched.md), except an execve whose 4th argument (r10, unused

@@ -4,6 +4,7 @@
  * x32 and i386 entry points fail with ENOSYS; x86_64 execve and execveat
  * go to the listener too (placement at exec, docs/sched.md), except an
  * execve krg makes itself (KRG_INTERCEPT_EXEC_PASS in its 4th argument);
+ * so does a futex without FUTEX_PRIVATE_FLAG (shared memory across nodes);
  * everything else runs natively. Async-signal-safe throughout (used
  * between fork and exec). */
 #include <errno.h>
@@ -33,8 +34,10 @@ static const uint32_t i386_calls[] = { 393, 394, 395, 396, 397, 399, 400, 401, 4
 
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
+#define NR_FUTEX 202
+#define FUTEX_PRIVATE 128
 
-enum { L_NOTIFY, L_ENOSYS, L_ALLOW, L_X32, L_I386, L_DIRECT, L_EXECVE, L_N };
+enum { L_NOTIFY, L_ENOSYS, L_ALLOW, L_X32, L_I386, L_DIRECT, L_EXECVE, L_FUTEX, L_N };
 
 /* A tiny assembler: jumps name a label, patched once every label is known. */
 struct prog {
@@ -77,7 +80,13 @@ size_t krg_intercept_filter(struct sock_filter out[KRG_INTERCEPT_FILTER_LEN])
 		jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, x64_calls[i], L_NOTIFY, -1);
 	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_EXECVE, L_EXECVE, -1);
 	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_EXECVEAT, L_NOTIFY, -1);
+	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_FUTEX, L_FUTEX, -1);
 	op(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	/* A futex without FUTEX_PRIVATE_FLAG may be on a segment shared
+	 * across nodes (docs/dsm.md, "Futexes"); private ones run natively. */
+	label(&p, L_FUTEX);
+	op(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]));
+	jmp(&p, BPF_JMP | BPF_JSET | BPF_K, FUTEX_PRIVATE, L_ALLOW, L_NOTIFY);
 	/* execve has three arguments: a fourth (r10) equal to krg's pass is
 	 * krg's own exec (a deputy, a ghost), not the program's. */
 	label(&p, L_EXECVE);

@@ -17,6 +17,8 @@
 #include <linux/audit.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -86,6 +88,7 @@ struct tproc {                    /* a process followed to its exit (SEM_UNDO) *
 	pid_t tgid;                   /* as krgd sees it */
 	uint64_t proc_id;             /* cluster-wide */
 	int32_t pid;                  /* as it saw itself (sempid) */
+	bool undo;                    /* used SEM_UNDO (else followed for its shm attaches only) */
 	int pidfd;
 	uv_poll_t poll;
 };
@@ -97,15 +100,36 @@ struct chan {                     /* a child's socket sending listener fds */
 	uv_poll_t poll;
 };
 
-struct shm_undo {                 /* an attach counted by the backend but not made */
+struct shm_undo {                 /* an attach to uncount at the home: not made, or ended */
 	struct shm_undo *next;
 	struct krg_ipc_caller who;    /* without groups: SHMDT checks none */
 	int32_t id;
+	uint64_t seg;                 /* ishm_name: told to shm_ops if this was the last */
+};
+
+struct dt_wait {                  /* a SHMDT at the home, its answer awaited */
+	struct krg_intercept *in;
+	uint64_t seg;
 };
 
 struct ucount {
 	uint32_t uid, n;
 };
+
+/* A FUTEX_WAIT on a segment shared across nodes, held here: answered 0
+ * (a wake-up; the caller checks its word again, as futex callers must)
+ * by a FUTEX_WAKE of that word from any node, or after FUTEX_HOLD_MS
+ * (a wake that came before the wait was held is not lost for longer). */
+struct fwait {
+	struct fwait *next;
+	struct lsn *l;
+	uint64_t id;                  /* notification */
+	pid_t tid;
+	uint64_t seg, off;            /* the futex word: segment and offset */
+	uint32_t bitset;
+	uint64_t until;               /* uv_now ms */
+};
+#define FUTEX_HOLD_MS 3
 
 struct krg_intercept {
 	uv_loop_t *loop;
@@ -132,6 +156,11 @@ struct krg_intercept {
 	struct shm_undo *shm_undo;        /* refused attaches to uncount (from retry_cb) */
 	krg_intercept_map_fn map_hook;    /* krg_intercept_set_map_hook */
 	void *map_ctx;
+	const struct krg_intercept_shm_ops *shm_ops; /* krg_intercept_set_shm_ops; NULL: node-local only */
+	void *shm_ctx;
+	unsigned dt_pending;              /* SHMDTs whose answer has not come (they hold in) */
+	struct fwait *fwaits;             /* futex waits held (shared segments) */
+	uv_timer_t ftimer;                /* their FUTEX_HOLD_MS */
 	uint64_t next_token;
 	struct krg_intercept_stats st;
 	bool stopping;
@@ -202,19 +231,27 @@ static void handle_closed(uv_handle_t *h)
 }
 
 /* The last handle closed after stop frees the service. */
+static void in_free(struct krg_intercept *in);
+
 static void handle_gone(struct krg_intercept *in)
 {
-	if (--in->handles == 0 && in->stopping) {
-		ishm_free(&in->shm);
-		ishm_att_free(&in->shm_att);
-		while (in->shm_undo) {
-			struct shm_undo *u = in->shm_undo;
-			in->shm_undo = u->next;
-			free(u);
-		}
-		free(in->users);
-		free(in);
+	if (--in->handles == 0 && in->stopping)
+		in_free(in);
+}
+
+static void in_free(struct krg_intercept *in)
+{
+	if (in->dt_pending)
+		return; /* the last SHMDT answer frees */
+	ishm_free(&in->shm);
+	ishm_att_free(&in->shm_att);
+	while (in->shm_undo) {
+		struct shm_undo *u = in->shm_undo;
+		in->shm_undo = u->next;
+		free(u);
 	}
+	free(in->users);
+	free(in);
 }
 
 static void lsn_closed(uv_handle_t *h)
@@ -256,51 +293,89 @@ static int send_resp(struct krg_intercept *in, int fd, uint64_t id, long ret)
 
 static void retry_cb(uv_idle_t *t);
 
+/* The home's answer to a SHMDT: the segment's state after it, so that
+ * the last detach of a segment marked for removal is seen (nattch 0 with
+ * SHM_DEST): its pages are dropped on every node. */
 static void shm_undo_done(void *cookie, struct krg_ipc_reply *reply)
 {
-	(void)cookie;
+	struct dt_wait *w = cookie;
+	struct krg_intercept *in = w->in;
+	if (reply->ret == 0 && reply->out == KRG_IPC_OUT_SHM_STAT && reply->shm.nattch == 0 &&
+	    (reply->shm.perm.mode & SHM_DEST) && in->shm_ops && !in->stopping) {
+		/* (a size no segment has: the entry of this id is dropped) */
+		ishm_find(&in->shm, (int32_t)(w->seg >> 32), (int32_t)(uint32_t)w->seg, UINT64_MAX);
+		in->shm_ops->destroyed(in->shm_ctx, w->seg);
+	}
 	krg_ipc_reply_release(reply);
+	free(w);
+	if (--in->dt_pending == 0 && in->stopping && in->handles == 0)
+		in_free(in);
 }
 
-/* The backend counted an attach that was not made: SHMDT it, from the
- * loop (not from inside the backend's callback). */
-static void shm_uncount(struct krg_intercept *in, const struct held *h)
+/* SHMDT at the segment's home for who, from the loop (not from inside
+ * the backend's callback). */
+static void shm_queue_dt(struct krg_intercept *in, const struct krg_ipc_caller *who, int32_t id, uint64_t seg)
 {
 	struct shm_undo *u = calloc(1, sizeof(*u));
 	if (!u) {
-		log_warn("ipc intercept: segment %d keeps one attachment too many (out of memory)", h->c.req.id);
+		log_warn("ipc intercept: segment %d keeps one attachment too many (out of memory)", id);
 		return;
 	}
-	u->who = h->c.who;
+	u->who = *who;
 	u->who.cred.ngroups = 0;
 	u->who.cred.groups = NULL;
-	u->id = h->c.req.id;
+	u->id = id;
+	u->seg = seg;
 	u->next = in->shm_undo;
 	in->shm_undo = u;
 	uv_idle_start(&in->retry, retry_cb);
 }
 
-/* SHMAT counted by the backend: map the node's memfd of the segment into
- * the caller, which answers its call (docs/dsm.md, "Node-local
- * segments"); refused if another node has it attached (no DSM yet). */
+/* The backend counted an attach that was not made: SHMDT it. */
+static void shm_uncount(struct krg_intercept *in, const struct held *h, uint64_t seg)
+{
+	shm_queue_dt(in, &h->c.who, h->c.req.id, seg);
+}
+
+static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uint64_t proc_id, int32_t pid, uint64_t id,
+			bool undo);
+
+/* SHMAT counted by the backend: map the node's object of the segment
+ * into the caller, which answers its call (docs/dsm.md, "shmat through
+ * krgd"). With the DSM (shm_ops) the mapping is registered with a
+ * userfaultfd of the caller's and its pages are kept coherent with every
+ * other node's; without it, an attach while another node has the segment
+ * attached is refused by name. */
 static void shmat_answer(struct krg_intercept *in, struct held *h, const struct krg_ipc_reply *reply)
 {
 	const struct krg_ipc_shm_stat *st = &reply->shm;
 	const struct krg_ipc_req *q = &h->c.req;
+	const struct krg_intercept_shm_ops *ops = in->shm_ops;
+	uint64_t seg = ishm_name(q->id, st->cpid);
 	struct ishm_seg *s = ishm_find(&in->shm, q->id, st->cpid, st->segsz);
 	uint64_t here = s ? s->attached : 0;
 	long ret = 0;
-	if (st->nattch > here + 1) {
+	int src = -1;
+	if (!ops && st->nattch > here + 1) {
 		in->st.shmat_refused++;
 		log_warn("ipc intercept: pid %d: shmat of System V segment %d refused (ENOSYS): it is attached on "
-			 "another node (%llu attachments in the cluster, %llu on this node); cross-node shared memory "
-			 "is not served yet (docs/dsm.md)",
+			 "another node (%llu attachments in the cluster, %llu on this node) and this node has no DSM "
+			 "(docs/dsm.md)",
 			 (int)h->c.tgid, (int)q->id, (unsigned long long)st->nattch - 1, (unsigned long long)here);
 		ret = -ENOSYS;
 	} else if (!in->map_hook) {
 		ret = -ENOSYS;
+	} else if (ops && !ops->room(in->shm_ctx, seg)) {
+		in->st.shmat_refused++;
+		log_warn("ipc intercept: pid %d: shmat of System V segment %d refused (ENOMEM): too many processes "
+			 "attached on this node (docs/dsm.md, \"Limits\")", (int)h->c.tgid, (int)q->id);
+		ret = -ENOMEM;
 	} else {
-		ret = ishm_get(&in->shm, q->id, st->cpid, st->segsz, &s);
+		if (ops && (ret = ops->segment(in->shm_ctx, seg, st->segsz, &src)) < 0)
+			log_warn("ipc intercept: pid %d: shmat of System V segment %d: no DSM segment: %s",
+				 (int)h->c.tgid, (int)q->id, strerror((int)-ret));
+		if (ret == 0)
+			ret = ishm_get(&in->shm, q->id, st->cpid, st->segsz, src, &s);
 	}
 	int cfd = -1;
 	if (ret == 0) {
@@ -312,41 +387,75 @@ static void shmat_answer(struct krg_intercept *in, struct held *h, const struct 
 	if (ret < 0) {
 		if (ret != -EINTR)
 			send_resp(in, h->l->fd, h->id, ret);
-		shm_uncount(in, h);
+		shm_uncount(in, h, seg);
 		return;
 	}
+	/* Followed to its exit, which detaches (while its call still
+	 * holds the pid to this process). */
+	proc_follow(in, h->l, h->c.tgid, h->c.who.proc_id, h->c.who.pid, h->id, false);
 	int prot = PROT_READ | (q->flags & SHM_RDONLY ? 0 : PROT_WRITE) | (q->flags & SHM_EXEC ? PROT_EXEC : 0);
 	int flags = MAP_SHARED;
 	if (h->c.out_addr)
 		flags |= q->flags & SHM_REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE;
 	uint64_t at = 0;
-	int r = in->map_hook(in->map_ctx, h->c.tgid, h->tid, cfd, h->c.out_addr, st->segsz, prot, flags, &at);
+	int uffd = -1;
+	int r = in->map_hook(in->map_ctx, h->c.tgid, h->tid, cfd, h->c.out_addr, st->segsz, prot, flags, &at,
+			     ops ? &uffd : NULL);
 	if (r < 0) {
 		/* Not mapped: the call failed with mmap's error, or it restarts
 		 * (a new notification), or its caller is gone. */
 		log_debug("ipc intercept: pid %d: shmat of segment %d: %s", (int)h->c.tgid, (int)q->id, strerror(-r));
-		shm_uncount(in, h);
+		shm_uncount(in, h, seg);
 		return;
+	}
+	struct ishm_att a = { .tgid = h->c.tgid, .addr = at, .size = st->segsz, .id = q->id, .seg = seg, .view = -1,
+			      .who = h->c.who };
+	if (ops) {
+		/* room() said yes on this same loop turn: this does not fail
+		 * but for lack of memory, and then the mapping is not served
+		 * (its accesses wait) rather than silently node-local. */
+		a.view = ops->attach(in->shm_ctx, seg, uffd, at);
+		if (a.view < 0)
+			log_error("ipc intercept: pid %d: segment %d mapped but not served by the DSM: %s",
+				  (int)h->c.tgid, (int)q->id, strerror(-a.view));
 	}
 	s->attached++;
 	in->st.shmat_mapped++;
-	if (ishm_att_add(&in->shm_att, h->c.tgid, at, st->segsz, q->id) < 0)
+	if (ishm_att_add(&in->shm_att, &a) < 0)
 		log_warn("ipc intercept: pid %d: its shmdt of segment %d will fail (out of memory)", (int)h->c.tgid,
 			 (int)q->id);
 }
 
+/* One attach ended (shmdt, the process's exit): the DSM stops serving its
+ * mapping and the home uncounts it. */
+static void att_end(struct krg_intercept *in, const struct ishm_att *a)
+{
+	struct ishm_seg *s = ishm_find(&in->shm, a->id, (int32_t)(uint32_t)a->seg, a->size);
+	if (s && s->attached)
+		s->attached--;
+	if (in->shm_ops && a->view >= 0)
+		in->shm_ops->detach(in->shm_ctx, a->seg, a->view);
+	if (in->shm_ops) {
+		/* Without the DSM the node's memfd holds the only pages: the
+		 * home keeps counting the attach, so that no other node may
+		 * attach later and see other bytes. */
+		in->st.shmdt_counted++;
+		shm_queue_dt(in, &a->who, a->id, a->seg);
+	}
+}
+
 /* shmdt of an attach krgd made: unmapped in the caller, which answers
- * its shmdt with 0. The home is not told: the node's pages stay the
- * segment's (no other node may attach it later and see other bytes), so
- * shm_nattch counts every attach ever made (docs/dsm.md). */
-static void shmdt_answer(struct krg_intercept *in, struct held *h)
+ * its shmdt with 0 (the caller then ends the attach: att_end). */
+static int shmdt_answer(struct krg_intercept *in, struct held *h)
 {
 	uint64_t at = 0;
-	int r = in->map_hook ? in->map_hook(in->map_ctx, h->c.tgid, h->tid, -1, h->c.out_addr, h->shm_size, 0, 0, &at)
+	int r = in->map_hook ? in->map_hook(in->map_ctx, h->c.tgid, h->tid, -1, h->c.out_addr, h->shm_size, 0, 0, &at,
+					    NULL)
 			     : -ENOSYS;
 	if (r < 0)
 		log_debug("ipc intercept: pid %d: shmdt of segment %d: %s", (int)h->c.tgid, (int)h->c.req.id,
 			  strerror(-r));
+	return r;
 }
 
 static void call_done(void *cookie, struct krg_ipc_reply *reply)
@@ -409,9 +518,19 @@ static void retry_cb(uv_idle_t *t)
 		struct shm_undo *u = in->shm_undo;
 		in->shm_undo = u->next;
 		struct krg_ipc_req q = { .op = KRG_IPC_OP_SHMDT, .id = u->id };
-		int r = in->be->submit(in->ctx, &u->who, &q, ++in->next_token, shm_undo_done, NULL);
+		struct dt_wait *w = malloc(sizeof(*w));
+		int r = -ENOMEM;
+		if (w) {
+			*w = (struct dt_wait){ in, u->seg };
+			in->dt_pending++;
+			r = in->be->submit(in->ctx, &u->who, &q, ++in->next_token, shm_undo_done, w);
+			if (r < 0) {
+				in->dt_pending--;
+				free(w);
+			}
+		}
 		if (r < 0)
-			log_warn("ipc intercept: segment %d: cannot uncount a refused attach: %s", u->id, strerror(-r));
+			log_warn("ipc intercept: segment %d: cannot uncount an attach: %s", u->id, strerror(-r));
 		free(u);
 	}
 	for (struct held *h = in->held, *next; h; h = next) {
@@ -488,8 +607,14 @@ static void proc_exited(struct tproc *t)
 			}
 	/* A copy that migrated away has not exited: its SEM_UNDO waits for
 	 * its real end, on whichever node that is. */
-	if (!in->be->moved_on || !in->be->moved_on(in->ctx, t->tgid))
+	if (t->undo && (!in->be->moved_on || !in->be->moved_on(in->ctx, t->tgid)))
 		in->be->process_exit(in->ctx, t->proc_id, t->pid);
+	/* Its exit detached its segments (whatever the kernel did with the
+	 * mappings at an exec before). */
+	for (struct ishm_att *a; (a = ishm_att_take_any(&in->shm_att, t->tgid));) {
+		att_end(in, a);
+		free(a);
+	}
 	uv_close((uv_handle_t *)&t->poll, proc_closed);
 }
 
@@ -535,12 +660,15 @@ static void reap_exited(struct lsn *l)
 /* Follow process tgid (whose thread holds notification id on fd, so the
  * pid is still that process's when pidfd_open succeeds and the id is
  * still valid after it). */
-static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uint64_t proc_id, int32_t pid, uint64_t id)
+static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uint64_t proc_id, int32_t pid, uint64_t id,
+			bool undo)
 {
 	struct tproc **b = &in->procs[(unsigned)tgid % NBUCKET];
 	for (struct tproc *t = *b; t; t = t->next)
-		if (t->tgid == tgid)
+		if (t->tgid == tgid) {
+			t->undo |= undo;
 			return;
+		}
 	int pfd = (int)syscall(SYS_pidfd_open, tgid, 0);
 	if (pfd < 0) {
 		log_warn("ipc intercept: process %d: pidfd_open: %s (its SEM_UNDO would not be applied)", tgid, strerror(errno));
@@ -562,6 +690,7 @@ static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uin
 	t->tgid = tgid;
 	t->proc_id = proc_id;
 	t->pid = pid;
+	t->undo = undo;
 	t->pidfd = pfd;
 	t->poll.data = t;
 	uv_poll_start(&t->poll, UV_READABLE, proc_exit_cb);
@@ -588,6 +717,132 @@ static void send_continue(struct krg_intercept *in, int fd, uint64_t id)
 		log_warn("ipc intercept: cannot let an exec go on: %s", strerror(errno));
 }
 
+/* ---- futexes in segments shared across nodes (docs/dsm.md, "Futexes") ---- */
+
+#define F_WAIT 0
+#define F_WAKE 1
+#define F_WAIT_BITSET 9
+#define F_WAKE_BITSET 10
+#define F_CMD_MASK 0x7f               /* without FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME */
+
+static void futex_timer_cb(uv_timer_t *t)
+{
+	struct krg_intercept *in = t->data;
+	uint64_t now = uv_now(in->loop);
+	for (struct fwait **p = &in->fwaits; *p;) {
+		struct fwait *w = *p;
+		if (w->until > now && w->l && id_valid(w->l->fd, w->id)) {
+			p = &w->next;
+			continue;
+		}
+		if (w->l)
+			send_resp(in, w->l->fd, w->id, 0);
+		*p = w->next;
+		free(w);
+	}
+	if (!in->fwaits)
+		uv_timer_stop(t);
+}
+
+/* Wake up to n waits held here on (seg, off) whose bitset meets bits. */
+static int futex_wake_here(struct krg_intercept *in, uint64_t seg, uint64_t off, uint32_t bits, int n)
+{
+	int k = 0;
+	for (struct fwait **p = &in->fwaits; *p && k < n;) {
+		struct fwait *w = *p;
+		if (w->seg != seg || w->off != off || !(w->bitset & bits)) {
+			p = &w->next;
+			continue;
+		}
+		if (w->l && send_resp(in, w->l->fd, w->id, 0) == 0)
+			k++;
+		*p = w->next;
+		free(w);
+	}
+	return k;
+}
+
+void krg_intercept_futex_wake(struct krg_intercept *in, uint64_t seg, uint64_t off, uint32_t bits)
+{
+	if (in && !in->stopping)
+		futex_wake_here(in, seg, off, bits, INT32_MAX);
+}
+
+static pid_t tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	pid_t tgid = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return tgid;
+}
+
+/* A futex call without FUTEX_PRIVATE_FLAG. Not on a segment attached
+ * through the DSM: the kernel runs it. On one: WAIT and WAKE (and their
+ * bitset forms) are served across nodes; the other operations (requeue,
+ * wake-op, priority inheritance) are refused by name with ENOSYS. */
+static void futex_serve(struct lsn *l, const struct seccomp_notif *n)
+{
+	struct krg_intercept *in = l->in;
+	uint64_t uaddr = n->data.args[0];
+	int cmd = (int)(n->data.args[1] & F_CMD_MASK);
+	const struct ishm_att *a = NULL;
+	if (in->shm_ops)
+		for (const struct ishm_att *x = in->shm_att; x; x = x->next)
+			if (x->view >= 0 && uaddr >= x->addr && uaddr - x->addr < x->size) {
+				a = x;
+				break;
+			}
+	pid_t tgid = a ? tgid_of((pid_t)n->pid) : -1;
+	if (a && a->tgid != tgid) {
+		a = NULL;
+		for (const struct ishm_att *x = in->shm_att; x; x = x->next)
+			if (x->tgid == tgid && x->view >= 0 && uaddr >= x->addr && uaddr - x->addr < x->size)
+				a = x;
+	}
+	if (!a) {
+		send_continue(in, l->fd, n->id);
+		return;
+	}
+	uint64_t off = uaddr - a->addr;
+	uint32_t bits = cmd == F_WAIT_BITSET || cmd == F_WAKE_BITSET ? (uint32_t)n->data.args[5] : UINT32_MAX;
+	if ((cmd == F_WAIT_BITSET || cmd == F_WAKE_BITSET) && !bits) {
+		send_resp(in, l->fd, n->id, -EINVAL);
+		return;
+	}
+	if (cmd == F_WAIT || cmd == F_WAIT_BITSET) {
+		struct fwait *w = calloc(1, sizeof(*w));
+		if (!w) {
+			send_resp(in, l->fd, n->id, -ENOMEM);
+			return;
+		}
+		*w = (struct fwait){ in->fwaits, l, n->id, (pid_t)n->pid, a->seg, off, bits,
+				     uv_now(in->loop) + FUTEX_HOLD_MS };
+		in->fwaits = w;
+		in->st.futex_held++;
+		if (!uv_is_active((uv_handle_t *)&in->ftimer))
+			uv_timer_start(&in->ftimer, futex_timer_cb, 1, 1);
+		return;
+	}
+	if (cmd == F_WAKE || cmd == F_WAKE_BITSET) {
+		int k = futex_wake_here(in, a->seg, off, bits, (int)n->data.args[2]);
+		in->shm_ops->futex_wake(in->shm_ctx, a->seg, off, bits);
+		in->st.futex_woken++;
+		send_resp(in, l->fd, n->id, k);
+		return;
+	}
+	in->st.futex_refused++;
+	log_warn("ipc intercept: thread %d: futex operation %d on System V segment %d refused (ENOSYS): only "
+		 "FUTEX_WAIT and FUTEX_WAKE (and their bitset forms) are served across nodes (docs/dsm.md)",
+		 (int)n->pid, cmd, (int)a->id);
+	send_resp(in, l->fd, n->id, -ENOSYS);
+}
+
 static void serve(struct lsn *l, const struct seccomp_notif *n)
 {
 	struct krg_intercept *in = l->in;
@@ -611,6 +866,19 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	}
 	if (n->data.arch != AUDIT_ARCH_X86_64) {
 		send_resp(in, l->fd, n->id, -ENOSYS);
+		return;
+	}
+	for (struct fwait **p = &in->fwaits; *p;) {
+		struct fwait *w = *p;
+		if (w->tid == tid) {  /* its wait was dropped (a signal) */
+			*p = w->next;
+			free(w);
+		} else {
+			p = &w->next;
+		}
+	}
+	if (n->data.nr == SYS_futex) {
+		futex_serve(l, n);
 		return;
 	}
 	if (n->data.nr == SYS_execve || n->data.nr == SYS_execveat) {
@@ -670,9 +938,12 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		} else {
 			h->c.req.id = a->id;
 			h->shm_size = a->size;
-			free(a);
 			h->tid = tid;
-			shmdt_answer(in, h);
+			if (shmdt_answer(in, h) == 0)
+				att_end(in, a);
+			else
+				ishm_att_add(&in->shm_att, a); /* still mapped: its shmdt restarts */
+			free(a);
 			icall_free(&h->c);
 			free(h);
 			return;
@@ -703,7 +974,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	 * brings a set back with its undo records, docs/ipc.md): every
 	 * process that uses semaphores is followed to its exit. */
 	if (h->c.sem_undo || h->c.req.op == KRG_IPC_OP_SEMOP || h->c.req.op == KRG_IPC_OP_SEMCTL)
-		proc_follow(in, l, tgid, h->c.who.proc_id, h->c.who.pid, n->id);
+		proc_follow(in, l, tgid, h->c.who.proc_id, h->c.who.pid, n->id, true);
 	h->data = n->data;
 	submit_held(in, h);
 }
@@ -792,6 +1063,9 @@ static void lsn_close(struct lsn *l)
 		else if (h->l == l)
 			h->l = NULL;
 	}
+	for (struct fwait *w = in->fwaits; w; w = w->next)
+		if (w->l == l)
+			w->l = NULL;  /* dropped at the next tick */
 	/* Its processes are followed on to their exits (pidfds). */
 	for (struct tproc *t = l->procs; t; t = t->lnext)
 		t->l = NULL;
@@ -954,8 +1228,10 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 	if (lr < 0)
 		log_warn("ipc intercept: /proc/sys/kernel IPC limits: %s (Linux's defaults used)", strerror(-lr));
 	uv_timer_init(loop, &in->check);
+	uv_timer_init(loop, &in->ftimer);
 	in->check.data = in;
-	in->handles++;
+	in->ftimer.data = in;
+	in->handles += 2;
 	*out = in;
 	return 0;
 }
@@ -969,6 +1245,12 @@ void krg_intercept_set_exec_hook(struct krg_intercept *in, bool (*fn)(void *ctx,
 {
 	in->exec_hook = fn;
 	in->exec_ctx = ctx;
+}
+
+void krg_intercept_set_shm_ops(struct krg_intercept *in, const struct krg_intercept_shm_ops *ops, void *ctx)
+{
+	in->shm_ops = ops;
+	in->shm_ctx = ctx;
 }
 
 void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn fn, void *ctx)
@@ -999,4 +1281,10 @@ void krg_intercept_stop(struct krg_intercept *in)
 	in->stopping = true;
 	uv_close((uv_handle_t *)&in->retry, handle_closed);
 	uv_close((uv_handle_t *)&in->check, handle_closed);
+	uv_close((uv_handle_t *)&in->ftimer, handle_closed);
+	while (in->fwaits) {
+		struct fwait *w = in->fwaits;
+		in->fwaits = w->next;
+		free(w);
+	}
 }

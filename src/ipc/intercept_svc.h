@@ -110,7 +110,11 @@ struct krg_intercept_stats {
 	uint64_t retried;        /* refused with the cheap credentials, asked again with all */
 	uint64_t execs;          /* execve/execveat let go on (after the exec hook) */
 	uint64_t shmat_mapped;   /* shmat answered with the node's mapping of the segment */
-	uint64_t shmat_refused;  /* shmat of a segment attached on another node (no DSM yet) */
+	uint64_t shmat_refused;  /* shmat of a segment attached on another node (no DSM here) */
+	uint64_t shmdt_counted;  /* detaches (shmdt, exit) told to the segment's home */
+	uint64_t futex_held;     /* futex waits on shared segments held by krgd */
+	uint64_t futex_woken;    /* FUTEX_WAKEs on shared segments served (sent to every node) */
+	uint64_t futex_refused;  /* other futex operations on shared segments (ENOSYS) */
 };
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st);
 
@@ -124,8 +128,37 @@ void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercep
  * while another node has the segment attached is refused with ENOSYS
  * until the DSM serves it (docs/dsm.md, "Node-local segments"). */
 typedef int (*krg_intercept_map_fn)(void *ctx, pid_t pid, pid_t tid, int fd, uint64_t addr, uint64_t size, int prot,
-				    int flags, uint64_t *mapped);
+				    int flags, uint64_t *mapped, int *uffd);
 void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn fn, void *ctx);
+
+/* Cross-node System V segments (docs/dsm.md, "shmat through krgd"): with
+ * these, a segment's pages on this node are the DSM's (dsm/dsm_svc.h),
+ * shmat maps the DSM's memfd of the segment and registers the caller's
+ * mapping with a userfaultfd made in the caller (the map hook's uffd),
+ * handed to attach; attaches are counted at the segment's home from
+ * every node and uncounted at shmdt and at the process's exit. Without
+ * them, an attach while another node has the segment attached is
+ * refused by name (ENOSYS). seg: the segment's cluster-wide name. */
+struct krg_intercept_shm_ops {
+	/* The node's object of segment seg of size bytes (made on first
+	 * use): *memfd borrowed. 0 or -errno. */
+	int (*segment)(void *ctx, uint64_t seg, uint64_t size, int *memfd);
+	/* Whether one more process can attach seg on this node (views left). */
+	bool (*room)(void *ctx, uint64_t seg);
+	/* The caller's mapping at base, through uffd (taken): a view id or -errno. */
+	int (*attach)(void *ctx, uint64_t seg, int uffd, uint64_t base);
+	void (*detach)(void *ctx, uint64_t seg, int view);
+	/* The segment was destroyed (the last detach after IPC_RMID, seen
+	 * here): forget it on every node. */
+	void (*destroyed)(void *ctx, uint64_t seg);
+	/* A FUTEX_WAKE of the word at off in seg, served here: the other
+	 * nodes call krg_intercept_futex_wake with it. */
+	void (*futex_wake)(void *ctx, uint64_t seg, uint64_t off, uint32_t bits);
+};
+/* A FUTEX_WAKE on another node: the futex waits held here for that
+ * word (whose bitset meets bits) are answered. */
+void krg_intercept_futex_wake(struct krg_intercept *in, uint64_t seg, uint64_t off, uint32_t bits);
+void krg_intercept_set_shm_ops(struct krg_intercept *in, const struct krg_intercept_shm_ops *ops, void *ctx);
 
 /* The node's IPC limits the listener checks before it reads a caller's
  * buffers (Linux's order of errors: EINVAL and E2BIG for sizes come

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include "ckpt/ckpt.h"
+#include "dsm/dsm_svc.h"
 #include "ipc/intercept_svc.h"
 #include "ipc/ipc_service.h"
 #include "krgd/ipc_glue.h"
@@ -74,18 +75,78 @@ static const struct krg_intercept_backend cluster_backend = {
 	.moved_on = moved_on,
 };
 
-/* shmat: the caller maps the node's memfd of the segment (docs/dsm.md,
- * "Node-local segments"). */
+/* shmat: the caller maps the node's object of the segment (docs/dsm.md,
+ * "shmat through krgd"); with uffd, registered with a userfaultfd of its
+ * own before it runs again. */
 static int map_answer(void *ctx, pid_t pid, pid_t tid, int fd, uint64_t addr, uint64_t size, int prot, int flags,
-		      uint64_t *mapped)
+		      uint64_t *mapped, int *uffd)
 {
 	(void)ctx;
 	struct ckpt_error err = { 0 };
-	int r = ckpt_map_answer(pid, tid, fd < 0 ? SYS_shmdt : SYS_shmat, fd, addr, size, prot, flags, mapped, NULL, &err);
+	int r = ckpt_map_answer(pid, tid, fd < 0 ? SYS_shmdt : SYS_shmat, fd, addr, size, prot, flags, mapped, uffd, &err);
 	if (r < 0 && r != -EAGAIN)
 		log_warn("ipc: %s of process %d: %s", fd < 0 ? "shmdt" : "shmat", pid, err.msg);
 	return r;
 }
+
+/* ---- System V segments on the DSM (dsm/dsm_svc.h) ---- */
+
+static uint64_t npages_of(uint64_t size)
+{
+	return (size + DSM_PAGE_SIZE - 1) / DSM_PAGE_SIZE;
+}
+
+static int d_segment(void *ctx, uint64_t seg, uint64_t size, int *memfd)
+{
+	struct krg_ipc_glue *g = ctx;
+	return krg_dsm_segment(g->dsm, seg, npages_of(size), memfd);
+}
+
+static bool d_room(void *ctx, uint64_t seg)
+{
+	struct krg_ipc_glue *g = ctx;
+	return krg_dsm_room(g->dsm, seg);
+}
+
+static int d_attach(void *ctx, uint64_t seg, int uffd, uint64_t base)
+{
+	struct krg_ipc_glue *g = ctx;
+	return krg_dsm_attach(g->dsm, seg, uffd, base);
+}
+
+static void d_detach(void *ctx, uint64_t seg, int view)
+{
+	struct krg_ipc_glue *g = ctx;
+	krg_dsm_detach(g->dsm, seg, view);
+}
+
+static void d_destroyed(void *ctx, uint64_t seg)
+{
+	struct krg_ipc_glue *g = ctx;
+	krg_dsm_destroy(g->dsm, seg);
+}
+
+static void d_futex_wake(void *ctx, uint64_t seg, uint64_t off, uint32_t bits)
+{
+	struct krg_ipc_glue *g = ctx;
+	krg_dsm_futex_wake(g->dsm, seg, off, bits);
+}
+
+/* Another node's FUTEX_WAKE. */
+static void futex_in(void *ctx, uint64_t seg, uint64_t off, uint32_t bits)
+{
+	struct krg_ipc_glue *g = ctx;
+	krg_intercept_futex_wake(g->in, seg, off, bits);
+}
+
+static const struct krg_intercept_shm_ops dsm_ops = {
+	.futex_wake = d_futex_wake,
+	.segment = d_segment,
+	.room = d_room,
+	.attach = d_attach,
+	.detach = d_detach,
+	.destroyed = d_destroyed,
+};
 
 int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, struct krg_ipc_service *svc, char *err,
 		       size_t errlen)
@@ -144,6 +205,13 @@ static int svc_start(struct krg_services *s, void **state, char *err, size_t err
 	}
 	int r = krg_ipc_glue_start(&gs->g, s->loop, s->cfg->node_id, s->ipc, err, errlen);
 	gs->g.table = s->table;
+	/* Segments shared across nodes: only with the cluster's service
+	 * (which counts attaches from every node) and the DSM. */
+	if (r == 0 && s->ipc && s->dsm) {
+		gs->g.dsm = s->dsm;
+		krg_intercept_set_shm_ops(gs->g.in, &dsm_ops, &gs->g);
+		krg_dsm_on_futex_wake(s->dsm, futex_in, &gs->g);
+	}
 	gs->s = s;
 	s->intercept = gs->g.in;
 	/* Their execs too: DISTANT_FORK children are placed there (docs/sched.md). */
@@ -158,6 +226,8 @@ static void svc_stop(void *state)
 	struct glue_svc *gs = state;
 	/* No new application gets the filter from here on. */
 	gs->s->intercept = NULL;
+	if (gs->g.dsm)
+		krg_dsm_on_futex_wake(gs->g.dsm, NULL, NULL);
 	krg_ipc_glue_stop(&gs->g);
 }
 
@@ -169,7 +239,7 @@ static void svc_release(void *state)
 const struct krg_service krg_service_ipc_intercept = {
 	.name = "ipc-intercept",
 	/* the table knows migrants' ids; the scheduler places execs */
-	.needs = (const char *const[]){ "ipc", "table", "sched", NULL },
+	.needs = (const char *const[]){ "ipc", "table", "sched", "dsm", NULL },
 	.start = svc_start,
 	.stop = svc_stop,
 	.release = svc_release,

@@ -15,6 +15,7 @@ struct krg_ipc_glue {
 	struct krg_intercept_local *local;  /* the backend when it is one engine on this node */
 	struct krg_ipc_service *svc;        /* borrowed: the cluster's IPC service, when it serves them */
 	const struct krg_proc_table *table; /* borrowed: a migrant keeps its home's id (its kind hook) */
+	struct krg_dsm *dsm;                /* borrowed: System V segments shared across nodes; NULL: node-local */
 };
 
 /* Start the listener service with its backend: the cluster's IPC service

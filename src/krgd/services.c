@@ -7,6 +7,7 @@
 #include <string.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "dsm/dsm_svc.h"
 #include "fsview/fsview.h"
 #include "ipc/ipc_service.h"
 #include "kdfs/kdfs.h"
@@ -28,6 +29,7 @@ static const struct krg_service *const table[] = {
 	&krg_service_table,
 	&krg_service_sched,
 	&krg_service_ipc,
+	&krg_service_dsm,
 	&krg_service_ipc_intercept,
 	&krg_service_exec,
 	&krg_service_ckpt,

@@ -24,6 +24,7 @@ struct krg_sched;
 struct krg_intercept;
 struct krg_fsview;
 struct krg_ipc_service;
+struct krg_dsm;
 
 /* What krgd hands to every service: the layers below, borrowed, and the
  * handles of the services started so far (a service sets its own field
@@ -39,6 +40,7 @@ struct krg_services {
 	struct krg_fsview *fsview;      /* the file view (fsview/fsview.h); NULL: off */
 	struct krg_ipc_service *ipc;    /* the cluster's IPC service (ipc/ipc_service.h) */
 	struct krg_intercept *intercept; /* IPC interception (ipc/intercept_svc.h); NULL: krg processes use the node's own IPC */
+	struct krg_dsm *dsm;            /* coherent pages of shared segments (dsm/dsm_svc.h); NULL: off */
 };
 
 /* A membership hook: node changed as the event says, in log order, on

@@ -27,6 +27,6 @@ out=$(on 1 "${PG[@]}" psql -h "$W" -U postgres -qAtc "create table t(x int); ins
 assert_eq "$out" "500500" "a query through the server"
 grep -q "shmat of System V segment" "$W/pg.log" && fail "shmat refused"
 pid=$(on 1 head -1 "$W/data/postmaster.pid")
-on 1 grep -q "memfd:krg-sysv-shm" "/proc/$pid/maps" || fail "the server's System V segment is not krgd's mapping"
+on 1 grep -q "memfd:krg-dsm" "/proc/$pid/maps" || fail "the server's System V segment is not the DSM's mapping (krgd)"
 on 1 "${PG[@]}" "$PGBIN/pg_ctl" -D "$W/data" stop -m fast >/dev/null
 echo "postgres ok"

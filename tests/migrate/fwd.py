@@ -13,6 +13,9 @@
 #            type, shutdown(SHUT_WR) seen as end of file with the other
 #            direction still open, close seen as end of file / EPIPE.
 #   tcp:     the same over a TCP connection (the child the client).
+#   fdpass:  a message passing an fd (SCM_RIGHTS) over a forwarded
+#            socketpair, each way: not delivered without its fd, the
+#            socket shut at both ends (end of file, EPIPE).
 import os, select, signal, socket, sys, time
 d, mode = sys.argv[1], sys.argv[2]
 signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -269,4 +272,50 @@ if mode == "udp":
         if recv_msg(u) != b"to myself":
             raise ValueError("not what it sent itself")
     sys.exit(0 if run("result", udp) else 1)
+if mode == "fdpass":
+    # Fds passed over a forwarded unix socket (SCM_RIGHTS) cannot cross
+    # nodes: the message is not delivered without them (before: it was,
+    # its fds silently dropped); the socket is shut at both ends. The
+    # child (moved) sends one on `up`; the parent sends one on `down`.
+    up = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    down = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    kid = os.fork()
+    if kid == 0:
+        up[0].close()
+        down[0].close()
+        u, dn = up[1], down[1]
+        open(path("pid"), "w").write("%d\n" % os.getpid())
+        open(path("ready"), "w").close()
+        def child():
+            wait_file("go")
+            u.send(b"plain")  # what went before still goes
+            r, w = os.pipe()
+            socket.send_fds(u, [b"with-fd"], [r])
+            m = recv_msg(dn)
+            if m != b"plain-down":
+                raise ValueError("down: %r, not the plain message sent before the fd" % m)
+            m = recv_msg(dn)
+            if m != b"":
+                raise ValueError("down: %r without its fd, not end of file" % m)
+            expect_epipe(lambda: u.send(b"x"))
+            wait_file("end")
+        os._exit(0 if run("kid", child) else 1)
+    up[1].close()
+    down[1].close()
+    u, dn = up[0], down[0]
+    def parent():
+        wait_file("go")
+        m = recv_msg(u)
+        if m != b"plain":
+            raise ValueError("up: %r, not the plain message sent before the fd" % m)
+        m = recv_msg(u)
+        if m != b"":
+            raise ValueError("up: %r without its fd, not end of file" % m)
+        dn.send(b"plain-down")
+        time.sleep(0.5)  # the plain one first, on its own
+        socket.send_fds(dn, [b"with-fd-down"], [u.fileno()])
+    ok = run("result", parent)
+    open(path("end"), "w").close()
+    _, stt = os.waitpid(kid, 0)
+    sys.exit(0 if ok and stt == 0 else 1)
 sys.exit("fwd.py: unknown mode " + mode)

@@ -9,6 +9,9 @@
 #            their message boundaries, both directions, shutdown and close
 #            (before: a one-way FIFO, read gave EBADF);
 #   tcp:     a TCP connection whose client moved, likewise;
+#   fdpass:  a message passing fds (SCM_RIGHTS) over a forwarded socket
+#            is not delivered without them (before: delivered, its fds
+#            dropped); the socket is shut at both ends, logged by name;
 #   listen:  a listening TCP socket cannot be forwarded: krg migrate
 #            refuses, naming the process and the fd, and it goes on at
 #            home, accepting;
@@ -21,7 +24,7 @@ KRG=$KRG_BUILD_DIR/krg
 HERE=$KRG_SOURCE_DIR/tests/migrate
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp listen udp)
+[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp fdpass listen udp)
 start_cluster 3
 on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/migrate-fwd.XXXXXX")
@@ -68,6 +71,16 @@ sockets() {
 tcp() {
 	pair tcp 2
 	echo "ok   a TCP connection, the client moved: both directions, shutdown, close"
+}
+
+fdpass() {
+	pair fdpass 2
+	local id=$(((1 << 22) | $(cat "$W/fdpass.2/pid")))
+	grep -q "migrate: process $id: fd [0-9]*: the migrant passed 1 fd over it (SCM_RIGHTS), which cannot cross nodes" "$(log_of 2)" ||
+		fail "fdpass: node 2's krgd does not name the fd the migrant passed"
+	grep -q "migrate: process $id: fd [0-9]*: home passed 1 fd over it (SCM_RIGHTS), which cannot cross nodes" "$(log_of 1)" ||
+		fail "fdpass: node 1's krgd does not name the fd passed from home"
+	echo "ok   fdpass: a message passing an fd is not delivered without it, each way; the socket is shut at both ends, logged by name"
 }
 
 # refused MODE WHAT: krg migrate refuses fwd.py MODE's process in one

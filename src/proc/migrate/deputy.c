@@ -84,6 +84,11 @@ static struct deputy {
 	pid_t kids[MIG_MAX_KIDS];    /* children it had, not reaped yet */
 	size_t nk;
 	uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
+	/* Handed over (MF_BECOME answered): the process is being restored
+	 * into us; nothing is read but krgd's socket (MF_RESUME if that
+	 * failed before it began), signals stay pending for the process,
+	 * ended children stay zombies for its wait(). */
+	bool handed;
 } D = { .tty = -1, .sock = -1, .sfd = -1 };
 
 /* Signals pending now came while it was frozen: those pending at the dump
@@ -220,6 +225,54 @@ static void on_signal(void)
 }
 
 /* A frame from krgd. -1: the deputy ends (255). */
+/* Handing over (MF_BECOME): our real end of the migrant's fd f->num, to
+ * become that fd in the process. One we closed already (its input ended
+ * at home, or its reader went away) is made again as an end that behaves
+ * the same: a pipe or socket whose other end is closed (end of file when
+ * read, EPIPE when written). */
+static int ready_fd(const struct mig_pump *p, const struct mig_pfd *f)
+{
+	if (f->fd >= 0)
+		return f->fd;
+	for (size_t i = 0; i < p->n; i++)  /* a socket's other stream: the same socket */
+		if (p->p[i].num == (f->num | MIG_REV) && p->p[i].fd >= 0)
+			return p->p[i].fd;
+	int sv[2];
+	if (f->stype ? socketpair(AF_UNIX, f->stype | SOCK_CLOEXEC, 0, sv) < 0 : pipe2(sv, O_CLOEXEC) < 0)
+		return -1;
+	bool keep_read = f->stype || f->src;
+	close(keep_read ? sv[1] : sv[0]);
+	return keep_read ? sv[0] : sv[1];
+}
+
+/* Back home, the process is restored into us (inplace.c): what the
+ * migrant wrote is written out, our real fds go to the holder by the
+ * migrant's numbers (MF_READY), and we only wait from then on. `want`:
+ * "NUM:r|w:SOCKTYPE ..." the migrant's fds that stand for one here; one we
+ * never had (its stream began on another node) is made as one we closed. */
+static void hand_over(const char *want, size_t wlen)
+{
+	mig_pump_flush(&D.p);
+	char map_s[MIG_MAX_PROXIES * 48] = "", w[MIG_MAX_PROXIES * 16 + 1];
+	size_t ml = 0;
+	snprintf(w, sizeof(w), "%.*s", (int)wlen, want);
+	for (char *tok = strtok(w, " "); tok && ml + 24 < sizeof(map_s); tok = strtok(NULL, " ")) {
+		int num, stype = 0;
+		char dir = 'w';
+		if (sscanf(tok, "%d:%c:%d", &num, &dir, &stype) < 2)
+			continue;
+		struct mig_pfd none = { .num = num, .fd = -1, .src = dir == 'r', .stype = stype }, *f = &none;
+		for (size_t i = 0; i < D.p.n; i++)
+			if (D.p.p[i].num == num)
+				f = &D.p.p[i];
+		int fd = ready_fd(&D.p, f);
+		if (fd >= 0)
+			ml += (size_t)snprintf(map_s + ml, sizeof(map_s) - ml, "%s%d:%d", ml ? " " : "", num, fd);
+	}
+	mig_send(D.sock, MF_READY, 0, 0, map_s, ml);
+	D.handed = true;
+}
+
 static int on_krgd(void)
 {
 	ssize_t n = recv(D.sock, D.buf, sizeof(D.buf), 0);
@@ -236,6 +289,18 @@ static int on_krgd(void)
 		mig_pump_flush_close(&D.p);
 		mig_die_like((int)h.arg);
 	}
+	if (h.type == MF_PAUSE || h.type == MF_RESUME) {
+		/* Back home in place: its input stays in the real fds. */
+		D.p.out_enabled = h.type == MF_RESUME;
+		D.handed = false;
+		return 0;
+	}
+	if (h.type == MF_BECOME) {
+		hand_over((const char *)D.buf + sizeof(h), (size_t)n - sizeof(h));
+		return 0;
+	}
+	if (D.handed)
+		return 0;
 	if (h.type == MF_KID_SIG && h.arg > 0 && h.arg < 65) {
 		/* The migrant signalled the child's ghost: only a child not
 		 * reaped yet (else the pid may be another's). */
@@ -280,8 +345,8 @@ int main(int argc, char **argv)
 		struct pollfd pfd[2 + MIG_MAX_PROXIES];
 		size_t map[MIG_MAX_PROXIES];
 		pfd[0] = (struct pollfd){ .fd = D.sock, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = D.sfd, .events = POLLIN };
-		size_t k = mig_pump_pollfds(&D.p, pfd + 2, MIG_MAX_PROXIES, map);
+		pfd[1] = (struct pollfd){ .fd = D.handed ? -1 : D.sfd, .events = POLLIN };
+		size_t k = D.handed ? 0 : mig_pump_pollfds(&D.p, pfd + 2, MIG_MAX_PROXIES, map);
 		if (poll(pfd, 2 + k, -1) < 0) {
 			if (errno == EINTR)
 				continue;

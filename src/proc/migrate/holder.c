@@ -213,6 +213,15 @@ static struct holder {
 	bool killed;               /* SIGKILL before MF_GO: the move failed (the original died before its commit), no MF_GO comes */
 	int exit_status;           /* it ended before MF_GO: reported once home says go */
 	uint8_t buf[sizeof(struct mig_hdr) + MIG_CHUNK + 64];
+	/* Back home, frames that came while it was to be restored into its
+	 * deputy (inplace.c), handled first when it is restored beside it. */
+	struct mig_inplace_left left;
+	size_t replay;
+	/* Siblings (adopt.c): afd >= 0, we restored it into a shell of the
+	 * holder with its parent's pid (our end of the socket to it); adopts,
+	 * the children we forked for siblings' holders. */
+	int afd;
+	struct mig_adopts adopts;
 } H;
 
 /* One line to krgd instead of MF_RESTORED, and the end. */
@@ -343,6 +352,22 @@ static int32_t holder_restore(void)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	test_corrupt(hd->dir);
+	/* A sibling's holder has its parent's pid here: restored into a
+	 * shell of that holder's (adopt.c), whose child it is then. */
+	if (H.afd >= 0) {
+		pid_t want = ckpt_image_root_pid(hd->dir), shell = want > 0 ? mig_adopt_shell(H.afd, want) : -EINVAL;
+		if (shell == want && H.ng == 0) {
+			ro.into = shell;
+			ro.lazy = NULL;
+		} else {
+			log_info("migration of %u: no shell with pid %d from the holder with its parent's pid: %s", hd->id, (int)want,
+				 shell < 0 ? strerror(-shell) : "another pid");
+			if (shell > 0)
+				kill(shell, SIGKILL);
+			close(H.afd);
+			H.afd = -1;
+		}
+	}
 	int r = ckpt_restore_opts(hd->dir, NULL, &ro, &H.pid, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (size_t g = 0; g < H.ng; g++)
@@ -429,7 +454,10 @@ static void holder_on_ghost(size_t g)
 static bool holder_on_exit(void)
 {
 	int st = 0;
-	if (waitpid(H.pid, &st, 0) != H.pid)
+	/* Adopted: its parent (the adopter) tells how it ended. */
+	if (H.afd >= 0)
+		st = mig_adopt_status(H.afd);
+	else if (waitpid(H.pid, &st, 0) != H.pid)
 		st = SIGKILL;
 	if (!H.leaving && !H.p.out_enabled && H.killed) {
 		/* The move failed: as below, done, its output going nowhere
@@ -502,7 +530,23 @@ enum holder_step { STEP_NEXT, STEP_PUMP, STEP_DONE };
 static enum holder_step holder_on_krgd(void)
 {
 	const struct mig_hold *hd = H.hd;
-	ssize_t n = recv(H.sock, H.buf, sizeof(H.buf), 0);
+	ssize_t n;
+	bool replayed = H.replay < H.left.n;
+	if (replayed) {
+		n = (ssize_t)H.left.len[H.replay];
+		memcpy(H.buf, H.left.f[H.replay], H.left.len[H.replay]);
+		free(H.left.f[H.replay++]);
+	} else {
+		int passed = -1;
+		n = mig_recv_frame(H.sock, H.buf, sizeof(H.buf), &passed);
+		/* A sibling's holder asks for a shell (adopt.c). */
+		if (passed >= 0 && n >= (ssize_t)sizeof(struct mig_hdr) && H.buf[0] == MF_SHELL) {
+			mig_adopt_add(&H.adopts, passed);
+			return STEP_NEXT;
+		}
+		if (passed >= 0)
+			close(passed);
+	}
 	if (n < 0 && (errno == EINTR || errno == ECONNRESET))
 		return STEP_NEXT;
 	if (n < (ssize_t)sizeof(struct mig_hdr)) {
@@ -518,7 +562,8 @@ static enum holder_step holder_on_krgd(void)
 	if (mig_pump_frame(&H.p, &h, body, len)) {
 		/* All the frames that are there, then the pump's writes in the
 		 * same round. */
-		mig_pump_more(&H.p, H.buf, sizeof(H.buf), 64);
+		if (!replayed)
+			mig_pump_more(&H.p, H.buf, sizeof(H.buf), 64);
 		return STEP_PUMP;
 	}
 	if (h.type == MF_GO) {
@@ -568,8 +613,8 @@ static enum holder_step holder_on_krgd(void)
 static void holder_loop(void)
 {
 	for (;;) {
-		struct pollfd fds[3 + MIG_MAX_PROXIES + MIG_MAX_KIDS];
-		size_t map[MIG_MAX_PROXIES];
+		struct pollfd fds[3 + MIG_MAX_PROXIES + MIG_MAX_KIDS + 2 * MIG_MAX_ADOPT];
+		size_t map[MIG_MAX_PROXIES], amap[2 * MIG_MAX_ADOPT];
 		size_t ng = H.ng;
 		fds[0] = (struct pollfd){ .fd = H.sock, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = H.exit_status < 0 ? H.pfd : -1, .events = POLLIN };
@@ -577,11 +622,20 @@ static void holder_loop(void)
 		for (size_t g = 0; g < ng; g++)
 			fds[2 + k + g] = (struct pollfd){ .fd = H.gfd[g], .events = POLLIN };
 		fds[2 + k + ng] = (struct pollfd){ .fd = H.lz ? ckpt_lazy_fd(H.lz) : -1, .events = POLLIN };
-		if (poll(fds, 3 + k + ng, -1) < 0) {
+		/* Siblings' holders asking for a shell, and the children we adopted. */
+		size_t na = mig_adopt_pollfds(&H.adopts, fds + 3 + k + ng, 2 * MIG_MAX_ADOPT, amap);
+		/* Frames kept while it was to be restored into its deputy first. */
+		bool rp = H.replay < H.left.n;
+		if (poll(fds, 3 + k + ng + na, rp ? 0 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
+		if (rp)
+			fds[0].revents |= POLLIN;
+		for (size_t i = 0; i < na; i++)
+			if (fds[3 + k + ng + i].revents)
+				mig_adopt_ready(&H.adopts, amap[i], fds[3 + k + ng + i].revents);
 		if (fds[2 + k + ng].revents) {
 			lazy_end(H.lz, H.hd->id, H.pid);
 			H.lz = NULL;
@@ -611,6 +665,13 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 {
 	mig_child_signals();
 	signal(SIGPIPE, SIG_IGN);
+	/* Back home: into its deputy, if it can be (inplace.c); else on as
+	 * for any node, with the frames that came meanwhile. */
+	if (hd->into && mig_inplace(sock, hd, &H.left) == 0) {
+		mig_rm_rf(hd->dir);
+		_exit(0);
+	}
+	H.afd = hd->adopt_fd;
 	H.sock = sock;
 	H.hd = hd;
 	H.p = (struct mig_pump){ .sock = sock };
@@ -647,5 +708,9 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 		if (H.gfd[g] >= 0)
 			close(H.gfd[g]);
 	mig_rm_rf(H.fifodir);
+	/* Siblings we adopted are our children still: we stay their parent
+	 * (their getppid()) until they end, krgd done with us. */
+	close(H.sock);
+	mig_adopt_linger(&H.adopts);
 	_exit(0);
 }

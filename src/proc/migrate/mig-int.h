@@ -69,6 +69,17 @@ enum mig_frame_type {
 	 * the messages it sends (no copy in a file here first). */
 	MF_COPY,          /* worker -> krgd: data = struct mig_copy: copy that range, in order */
 	MF_COPIED,        /* krgd -> worker: arg = address, data = u64 payload offset, u64 sum per page, u8 ok per page */
+	/* Back home in place (docs/migration.md "Back home"): the migrant is
+	 * restored into its deputy, which keeps the pid and the parent. */
+	MF_PAUSE,         /* krgd -> deputy: stop reading the real fds (its input would have nowhere to go) */
+	MF_RESUME,        /* holder -> krgd -> deputy: go on as a deputy (the process is restored beside it) */
+	MF_BECOME,        /* holder -> krgd -> deputy: write out what is queued, answer MF_READY, then wait;
+			     data = "NUM:r|w:SOCKTYPE ..." the migrant's fds standing for one at home */
+	MF_READY,         /* deputy -> krgd -> holder: data = "NUM:FD ..." its real fds, by the migrant's numbers */
+	MF_INPLACE,       /* holder -> krgd: restored into the deputy (arg: its pid): forget both */
+	MF_SHELL,         /* krgd -> holder (with an fd): a sibling's holder is at its end (adopt.c) */
+	MF_NOTE,          /* deputy/holder -> krgd: fd = the migrant's fd, arg = fds passed over it (-1: many): refused,
+			     the forwarded socket shut (pump.c); krgd logs it */
 };
 
 /* An MF_COPY: len bytes of the process at addr go to payload offset off
@@ -152,5 +163,8 @@ int mig_pump_return(struct mig_pump *p, uint8_t type);
 void mig_pump_more(struct mig_pump *p, uint8_t *buf, size_t cap, int max);
 /* Deputy: a non-blocking open of each proxied pipe (mig_pfd.nb). */
 void mig_pump_reopen(struct mig_pump *p);
+/* Write what is queued for dst fds, waiting as long as it takes (their
+ * flags untouched); the fds stay open. */
+void mig_pump_flush(struct mig_pump *p);
 /* Write what is queued (best effort, blocking) and close everything. */
 void mig_pump_flush_close(struct mig_pump *p);

@@ -37,18 +37,7 @@ void mig_hello(struct conn *c, const struct mig_hdr *h, const uint8_t *data, siz
 		the_mig.npending--;
 	c->owner = d;
 	d->c = c;
-	while (d->ph) {
-		struct cq *q = d->ph;
-		d->ph = q->next;
-		q->next = NULL;
-		if (c->qt)
-			c->qt->next = q;
-		else
-			c->qh = q;
-		c->qt = q;
-	}
-	d->pt = NULL;
-	mig_conn_flush(c);
+	mig_dep_flush_pending(d);
 }
 
 /* MF_COPY: a pre-copied range to read from the process itself (the
@@ -123,6 +112,17 @@ static void worker_done(struct move *v, struct conn *c)
 	mig_move_maybe_free(v);
 }
 
+/* MF_NOTE: fds passed over a forwarded socket, by `who` (home or the
+ * migrant), were refused (pump.c, refuse_passed). */
+static void mig_note_passed(uint32_t id, const char *who, const struct mig_hdr *h)
+{
+	char n[24];
+	snprintf(n, sizeof(n), "%lld", (long long)h->arg);
+	log_warn("migrate: process %u: fd %d: %s passed %s fd%s over it (SCM_RIGHTS), which cannot cross nodes: "
+		 "not delivered, the forwarded socket is shut at both ends", id, (int)h->fd, who, h->arg < 0 ? "many" : n,
+		 h->arg == 1 ? "" : "s");
+}
+
 /* A deputy's frames: signals, its children's ends, window size, proxied data. */
 static void from_deputy(struct conn *c, const struct mig_hdr *h, const uint8_t *data, size_t len)
 {
@@ -155,6 +155,30 @@ static void from_deputy(struct conn *c, const struct mig_hdr *h, const uint8_t *
 	}
 	else if (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK)
 		io_from_local(d->node, d->id, false, h, data, len);
+	else if (h->type == MF_NOTE)
+		mig_note_passed(d->id, "home", h);
+	else if (h->type == MF_READY) {
+		/* Handed over: its real fds, for the holder restoring into it. */
+		struct hold *ho = mig_hold_by_id(d->id);
+		if (ho && ho->inplace && ho->c)
+			mig_conn_send(ho->c, MF_READY, 0, 0, data, len);
+	}
+}
+
+/* Back home, the holder restoring the process into its deputy
+ * (inplace.c) did not: the deputy goes on as one. */
+static void inplace_resume(struct hold *ho)
+{
+	struct dep *d = ho->inplace ? mig_dep_by_id(ho->id) : NULL;
+	ho->inplace = false;
+	if (!d)
+		return;
+	bool was = d->handing;
+	d->handing = false;
+	if (d->c)
+		mig_conn_send(d->c, MF_RESUME, 0, 0, NULL, 0);
+	if (was)
+		mig_dep_flush_pending(d);
 }
 
 /* A holder's frames: restored, failed, output, exit, ghosts, drained. */
@@ -169,15 +193,39 @@ static void from_holder(struct conn *c, const struct mig_hdr *h, const uint8_t *
 		ho->restored = true;
 		if (ho->notify_fd)
 			mig_conn_send(c, MF_NOTIFY, 0, ho->notify_fd, NULL, 0);
+		ho->notify_fd = 0; /* once: restored in place or, after all, beside */
 		if (ho->has_req) {
 			char t[64];
 			snprintf(t, sizeof(t), "restore %d ms", (int)h->fd);
 			ho->has_req = false;
 			mig_answer(ho->o, 0, t, m->self, (uint32_t)ho->pid, ho->id);
 		}
+	} else if (h->type == MF_NOTE) {
+		mig_note_passed(ho->id, "the migrant", h);
+	} else if (h->type == MF_BECOME && ho->inplace) {
+		/* From now on its frames wait (ph) until it is restored or resumes. */
+		struct dep *d = mig_dep_by_id(ho->id);
+		if (d && d->c) {
+			mig_conn_send(d->c, MF_BECOME, 0, 0, data, len);
+			d->handing = true;
+		}
+	} else if (h->type == MF_RESUME) {
+		inplace_resume(ho);
+	} else if (h->type == MF_INPLACE) {
+		/* Restored into its deputy: the original process again, ours no
+		 * more (nothing between it and its parent, fds and children). */
+		struct dep *d = mig_dep_by_id(ho->id);
+		log_info("migrate: %u is home again as itself (pid %d)", ho->id, (int)h->arg);
+		if (d) {
+			d->exit_sent = true;
+			mig_dep_free(d);
+		}
+		ho->exited = true;
+		mig_hold_free(ho);
 	} else if (h->type == MF_ERR) {
 		char t[1024];
 		snprintf(t, sizeof(t), "%.*s", (int)len, (const char *)data);
+		inplace_resume(ho);
 		if (ho->has_req) {
 			ho->has_req = false;
 			mig_answer(ho->o, -EIO, t, m->self, 0, ho->id);
@@ -298,6 +346,7 @@ void mig_on_conn_gone(struct conn *c)
 	} else if (c->kind == CK_HOLDER && c->owner) {
 		struct hold *h = c->owner;
 		h->c = NULL;
+		inplace_resume(h);
 		if (h->has_req) {
 			h->has_req = false;
 			mig_answer(h->o, -EIO, "the restore worker died", the_mig.self, 0, h->id);

@@ -5,7 +5,7 @@
 
 void mig_dep_to(struct dep *d, uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len)
 {
-	if (d->c) {
+	if (d->c && !d->handing) {
 		mig_conn_send(d->c, type, fd, arg, data, len);
 		return;
 	}
@@ -17,6 +17,25 @@ void mig_dep_to(struct dep *d, uint8_t type, int32_t fd, int64_t arg, const void
 	else
 		d->ph = q;
 	d->pt = q;
+}
+
+void mig_dep_flush_pending(struct dep *d)
+{
+	struct conn *c = d->c;
+	if (!c || d->handing)
+		return;
+	while (d->ph) {
+		struct cq *q = d->ph;
+		d->ph = q->next;
+		q->next = NULL;
+		if (c->qt)
+			c->qt->next = q;
+		else
+			c->qh = q;
+		c->qt = q;
+	}
+	d->pt = NULL;
+	mig_conn_flush(c);
 }
 
 static void dep_release(struct dep *d)

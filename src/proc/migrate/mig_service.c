@@ -210,7 +210,8 @@ static int migsvc_start(struct krg_services *s, void **out, char *err, size_t er
 		int r;
 		static const char *io_types[] = { "mig.io", "mig.exit", "mig.where", "mig.go", "mig.sig" };
 		for (size_t i = 0; i < sizeof(io_types) / sizeof(io_types[0]); i++)
-			if ((r = krg_net_handle(s->net, io_types[i], mig_on_net_io, m)) < 0)
+			if ((r = krg_net_handle(s->net, io_types[i], mig_on_net_io, m)) < 0 ||
+			    (r = krg_net_handle_self(s->net, io_types[i])) < 0)
 				goto fail;
 		if ((r = krg_net_handle(s->net, "mig.move", mig_on_net_move, m)) < 0 ||
 		    (r = krg_net_handle(s->net, "mig.recv", mig_on_recv, m)) < 0 ||

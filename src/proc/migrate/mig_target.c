@@ -156,6 +156,15 @@ static void rx_try_start(struct rx *x)
 	hd.isock = -1;
 	if (m->s->intercept && krg_intercept_channel(m->s->intercept, &hd.isock) < 0)
 		hd.isock = -1;
+	/* Back home: restored into its deputy, which is the original process
+	 * (inplace.c); the deputy stops reading its real fds from now on, so
+	 * that their input stays there for the process. KRG_FAULT=mig-beside
+	 * in krgd's environment: beside it, as on any node (for comparison). */
+	struct dep *dp = mig_dep_by_id(q->id);
+	if (dp && dp->c && !dp->handing && krg_procid_home(q->id) == m->self && dp->node != m->self && !krg_fault_on("mig-beside")) {
+		hd.into = dp->pid;
+		mig_dep_to(dp, MF_PAUSE, 0, 0, NULL, 0);
+	}
 	pid_t krgd = getpid();
 	/* The holder is the migrant's parent: with its parent's pid at home,
 	 * the migrant's getppid() is unchanged. Free unless that parent runs
@@ -164,8 +173,30 @@ static void rx_try_start(struct rx *x)
 	pid_t want = q->has_ppid && q->ppid > 1 && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
 	char ppath[32];
 	snprintf(ppath, sizeof(ppath), "/proc/%d", (int)want);
-	if (want && access(ppath, F_OK) == 0)
+	/* A sibling's holder has that pid: it makes the shell the migrant is
+	 * restored into, its child (adopt.c). Not with ghosts to make (they
+	 * are the restored root's children, made by its own restore). */
+	hd.adopt_fd = -1;
+	struct hold *adopter = NULL;
+	if (want && access(ppath, F_OK) == 0) {
+		for (struct hold *o2 = m->holds; o2 && !adopter; o2 = o2->next)
+			if (o2->wpid == want && o2->c && !o2->leaving && !o2->exited && !o2->inplace)
+				adopter = o2;
+		int av[2];
+		if (adopter && !hd.nkids && !hd.into && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, av) == 0) {
+			mig_conn_flush(adopter->c);
+			if (mig_send_fd(adopter->c->fd, MF_SHELL, av[0]) == 0) {
+				hd.adopt_fd = av[1];
+			} else {
+				close(av[1]);
+				adopter = NULL;
+			}
+			close(av[0]);
+		} else {
+			adopter = NULL;
+		}
 		want = 0;
+	}
 	pid_t pid = want ? krg_pidrange_fork_as(want) : fork();
 	if (pid == 0) {
 		close(sv[0]);
@@ -179,11 +210,15 @@ static void rx_try_start(struct rx *x)
 		mig_holder_main(sv[1], &hd);
 	}
 	close(sv[1]);
+	if (hd.adopt_fd >= 0)
+		close(hd.adopt_fd);
 	if (hd.fsns >= 0)
 		close(hd.fsns);
 	if (hd.isock >= 0)
 		close(hd.isock);
 	if (pid < 0) {
+		if (hd.into)
+			mig_dep_to(dp, MF_RESUME, 0, 0, NULL, 0);
 		close(sv[0]);
 		free(h);
 		mig_answer(o, -EAGAIN, "cannot fork the holder", m->self, 0, q->id);
@@ -196,8 +231,11 @@ static void rx_try_start(struct rx *x)
 	h->ppid = q->has_ppid && q->ppid <= INT32_MAX ? (pid_t)q->ppid : 0;
 	if (want && pid != want)
 		log_info("migrate: pid %d is taken here: %u's getppid() will be %d", (int)want, q->id, (int)pid);
+	if (adopter)
+		log_info("migrate: %u's parent pid %d is a sibling's holder here: restored as its child", q->id, (int)h->ppid);
 	h->o = o;
 	h->has_req = true;
+	h->inplace = hd.into != 0;
 	h->notify_fd = q->has_notify_fd ? q->notify_fd : 0;
 	h->np = hd.n;
 	memcpy(h->num, hd.num, sizeof(h->num));

@@ -99,6 +99,7 @@ struct dep {
 	struct backq *bh, *bt;  /* input returned by the node it leaves, for the next one */
 	uint64_t sig_back;      /* signals the node it left bounced (bit s-1): for the next one, at mig.where */
 	bool exit_sent;
+	bool handing;           /* back home, being restored into (inplace.c): frames for it wait in ph */
 	/* Its children here that ended (reaped by the deputy): their wait
 	 * statuses, sent to every node it runs on (its ghosts there end so). */
 	struct { pid_t pid; int status; } *ended;
@@ -138,6 +139,7 @@ struct hold {
 	size_t nkids;              /* children left at home: ghosts here */
 	struct kid kids[MIG_MAX_KIDS];
 	pid_t ppid;                /* its parent's pid at home (its getppid() there): passed on when it moves again */
+	bool inplace;              /* back home: its holder restores it into its deputy (inplace.c) */
 };
 
 /* Where a move stands. It only goes forward, and only mig_move_set_phase
@@ -260,8 +262,10 @@ void mig_dep_exit(struct dep *d, int status);
 void mig_dep_free(struct dep *d);
 void mig_dep_kid_ended(struct dep *d, pid_t pid, int status);
 void mig_dep_send_ended(struct dep *d);
+/* The frames that waited for the deputy (before its hello, or while it
+ * was handed over) go to it now. */
+void mig_dep_flush_pending(struct dep *d);
 void mig_dep_to(struct dep *d, uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len);
-void mig_dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io);
 void mig_early_pump(struct move *v);
 void mig_early_tick(uv_timer_t *t);
 struct cq *mig_frame(uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len);

@@ -227,13 +227,69 @@ static bool sock_ended(int fd, int stype, bool *half)
 	return stype == SOCK_STREAM || (stype != SOCK_DGRAM && (q.revents & (POLLRDHUP | POLLHUP | POLLERR)));
 }
 
+/* A socket's next message (recv): any fds passed with it (SCM_RIGHTS)
+ * are closed at once and counted in *passed (-1: more than we could
+ * take); they cannot cross nodes. */
+static ssize_t sock_recv(int fd, void *buf, size_t len, int *passed)
+{
+	struct iovec iov = { buf, len };
+	union {
+		struct cmsghdr c;
+		char b[CMSG_SPACE(64 * sizeof(int))];
+	} u;
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	*passed = 0;
+	ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int x;
+				memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				close(x);
+				(*passed)++;
+			}
+	if (m.msg_flags & MSG_CTRUNC)
+		*passed = -1;
+	return n;
+}
+
+/* A message passing fds over a forwarded socket (issue 14 item 13): the
+ * fds cannot go to the other node, and the message without them would be
+ * another message. It is not delivered; the socket is shut at both ends
+ * (end of file for readers, EPIPE for writers: the program sees it
+ * fail) and krgd logs why, naming the fd (MF_NOTE). */
+static int refuse_passed(struct mig_pump *p, struct mig_pfd *f, int passed)
+{
+	int num = f->num & ~MIG_REV;
+	int r = mig_send(p->sock, MF_NOTE, num, passed, NULL, 0);
+	struct mig_pfd *sib = find(p, f->num ^ MIG_REV);
+	f->eof_sent = true;
+	pfd_close(f);
+	if (r == 0)
+		r = mig_send(p->sock, MF_EOF, f->num, 0, NULL, 0);
+	if (sib && sib->fd >= 0) {
+		/* The other direction: its reader (us) is gone. */
+		pfd_close(sib);
+		if (r == 0 && !sib->src)
+			r = mig_send(p->sock, MF_EOF, sib->num, 0, NULL, 0);
+	}
+	return r;
+}
+
 /* A seqpacket or datagram socket's next message, longer than a frame:
  * read whole and sent as pieces, all but the last with arg 1. */
 static int read_message(struct mig_pump *p, struct mig_pfd *f, size_t len)
 {
 	uint8_t *m = malloc(len);
-	ssize_t n = m ? recv(f->fd, m, len, MSG_DONTWAIT) : -1;
+	int passed = 0;
+	ssize_t n = m ? sock_recv(f->fd, m, len, &passed) : -1;
 	int r = 0;
+	if (passed) {
+		free(m);
+		return refuse_passed(p, f, passed);
+	}
 	for (size_t off = 0; r == 0 && n > 0 && off < (size_t)n; off += MIG_CHUNK) {
 		size_t k = (size_t)n - off < MIG_CHUNK ? (size_t)n - off : MIG_CHUNK;
 		r = mig_send(p->sock, MF_DATA, f->num, off + k < (size_t)n, m + off, k);
@@ -255,10 +311,15 @@ static int read_some(struct mig_pump *p, struct mig_pfd *f, bool *empty)
 			return read_message(p, f, (size_t)len);
 	}
 	/* A socket: one message at a time (its boundaries are the frames'). */
-	ssize_t n = f->stype ? recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT) : read(f->nb > 0 ? f->nb : f->fd, buf, sizeof(buf));
+	int passed = 0;
+	ssize_t n = f->stype ? sock_recv(f->fd, buf, sizeof(buf), &passed) : read(f->nb > 0 ? f->nb : f->fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		*empty = true;
 		return 0;
+	}
+	if (passed) {
+		*empty = true;
+		return refuse_passed(p, f, passed);
 	}
 	bool half = false;
 	if (n == 0 && f->stype && !sock_ended(f->fd, f->stype, &half))
@@ -389,6 +450,20 @@ int mig_pump_drain(struct mig_pump *p, bool eof)
 		}
 	}
 	return 0;
+}
+
+void mig_pump_flush(struct mig_pump *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct mig_pfd *f = &p->p[i];
+		while (!f->src && f->fd >= 0 && f->qh) {
+			struct pollfd q = { .fd = f->nb > 0 ? f->nb : f->fd, .events = POLLOUT };
+			if (poll(&q, 1, -1) < 0 && errno != EINTR)
+				break;
+			if (q.revents && mig_pump_ready(p, i, q.revents) < 0)
+				break;
+		}
+	}
 }
 
 void mig_pump_flush_close(struct mig_pump *p)

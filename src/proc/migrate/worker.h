@@ -48,8 +48,53 @@ struct mig_hold {
 	char ghost[512];                    /* the krg-ghost program */
 	int isock;                          /* -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
 	int fsns;                           /* -1, or the file view it is restored in (fsview/fsview.h) */
+	pid_t into;                         /* back home: its deputy's pid, restored into (inplace.c); 0: beside */
+	int adopt_fd;                       /* -1, or a sibling's holder has its parent's pid here: our end of
+					       the socket to it (adopt.c), which makes our shell and reaps it */
 };
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);
+
+/* Siblings on one node (adopt.c). The frame carrying an fd (MF_SHELL),
+ * and reading a frame that may carry one (*fd: -1 if none). */
+int mig_send_fd(int sock, uint8_t type, int fd);
+ssize_t mig_recv_frame(int sock, uint8_t *buf, size_t cap, int *fd);
+/* The adopter: the children it forked for siblings' holders. */
+#define MIG_MAX_ADOPT 16
+#define MIG_ADOPT_PIDFD ((size_t)1 << 30)
+struct mig_adoptee {
+	int fd;      /* the socket to that holder; -1 once it is gone */
+	pid_t pid;   /* the shell, then the process restored into it; 0: not asked yet */
+	int pidfd;
+};
+struct mig_adopts {
+	size_t n;
+	struct mig_adoptee a[MIG_MAX_ADOPT];
+};
+void mig_adopt_add(struct mig_adopts *a, int fd);
+struct pollfd;
+size_t mig_adopt_pollfds(struct mig_adopts *a, struct pollfd *pfd, size_t max, size_t *map);
+void mig_adopt_ready(struct mig_adopts *a, size_t map_entry, short revents);
+/* Until every adopted child ended (its status sent): the adopter's last wait. */
+void mig_adopt_linger(struct mig_adopts *a);
+/* The adopted one's holder: a shell of the adopter's with pid want (its
+ * pid, or -errno); how the process restored into it ended (a wait status;
+ * SIGKILL if the adopter does not say within 3 s). */
+pid_t mig_adopt_shell(int fd, pid_t want);
+int mig_adopt_status(int fd);
+
+/* Back home (inplace.c): what came while trying to restore the process
+ * into its deputy, for holder.c when it is restored beside it after all. */
+#define MIG_INPLACE_MAX_FRAMES 256
+struct mig_inplace_left {
+	bool beside;  /* restore it beside the deputy (holder.c goes on), frames f[] first */
+	bool go;      /* MF_GO came: its output may go */
+	size_t n;
+	uint8_t *f[MIG_INPLACE_MAX_FRAMES];
+	size_t len[MIG_INPLACE_MAX_FRAMES];
+};
+/* 0: done (restored in place, or failed and said so): the holder exits;
+ * 1: restore it beside the deputy, as for any other node. */
+int mig_inplace(int sock, const struct mig_hold *hd, struct mig_inplace_left *left);
 
 void mig_rm_rf(const char *dir);
 /* Signals pending on process pid (its own and process-wide): bit s-1 for

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# System V shared memory across nodes through krgd's DSM (docs/dsm.md,
+# "shmat through krgd"), on a 3-node vcluster with krgd: unmodified
+# programs (tests/dsm/shmc.c) under `krg run -n N` attach one segment:
+#  1. a counter bumped with __atomic_fetch_add by processes on 3 nodes at
+#     once ends exact on every node (each waits for all the others through
+#     the segment itself: a node-local copy would never see them);
+#  2. Peterson's lock between nodes 1 and 2 (node 3 homes some of its
+#     pages) admits one at a time, its plain counter ends exact;
+#  3. a process-shared pthread mutex in the segment guards a critical
+#     section of processes on 3 nodes (futex waits held by krgd, woken by
+#     a FUTEX_WAKE on any node);
+#  4. shm_nattch counts attaches from every node, shmdt and exit uncount
+#     them, IPC_RMID destroys the segment at the last detach anywhere;
+#  5. bad arguments: one line, exit 2.
+PREFIX=dsmk
+. "$KRG_SOURCE_DIR/tests/cluster/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+S=$KRG_BUILD_DIR/tests/dsm/shmc
+I=$KRG_BUILD_DIR/tests/intercept/icpt
+[ "$(id -u)" = 0 ] || fail "cannot run: needs root"
+W=$(mktemp -d "$KRG_BUILD_DIR/dsm-krgd.XXXXXX")
+chmod 755 "$W"
+start_cluster 3
+trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; rm -rf "$W"; exit $rc' EXIT
+on 1 krgadm sched disable mosix >/dev/null
+kr() { on 1 timeout 60 "$KRG" run -n "$@"; }
+# par NAME CMD...: CMD on nodes 1..3 at once (each: node N as first argument), outputs in $W/NAME.N
+par() {
+	local name=$1 nodes=$2 pids= i rc=0
+	shift 2
+	for i in $nodes; do
+		kr "$i" -- "$@" >"$W/$name.$i" 2>&1 &
+		pids="$pids $!"
+	done
+	for i in $pids; do wait "$i" || rc=1; done
+	[ $rc = 0 ] || { tail -n 5 "$W/$name".*; fail "$name: a process failed (outputs above)"; }
+}
+
+echo "== 5. bad arguments"
+out=$("$S" 2>&1 && echo rc=0 || echo "rc=$?")
+assert_contains "$out" "usage: shmc" "no arguments"
+assert_contains "$out" "rc=2" "no arguments: exit 2"
+
+out=$(kr 1 -- "$S" create 0x5d5 65536)
+assert_contains "$out" "id " "shmget on node 1"
+ID=${out#id }
+
+echo "== 1. atomic counter from 3 nodes"
+N=3000
+par count "1 2 3" "$S" count 0x5d5 3 $N
+for i in 1 2 3; do
+	assert_eq "$(cat "$W/count.$i")" "count $((3 * N))" "node $i sees the exact total"
+done
+
+echo "== 2. Peterson's lock between nodes 1 and 2"
+P=300
+for me in 0 1; do
+	kr $((me + 1)) -- "$S" peterson 0x5d5 $me $P >"$W/pet.$me" 2>&1 &
+	eval "pet$me=\$!"
+done
+wait "$pet0" && wait "$pet1" || { cat "$W"/pet.*; fail "a Peterson process failed"; }
+for me in 0 1; do
+	assert_eq "$(cat "$W/pet.$me")" "peterson $((2 * P)) violations 0" "Peterson seen by process $me"
+done
+
+echo "== 3. process-shared pthread mutex from 3 nodes"
+M=400
+par mutex "1 2 3" "$S" mutex 0x5d5 3 $M
+for i in 1 2 3; do
+	assert_eq "$(cat "$W/mutex.$i")" "mutex $((3 * M))" "node $i: the mutex kept the section exact"
+done
+
+echo "== 4. shm_nattch cluster-wide, detach and removal"
+wait_for 20 "every attach above uncounted at its exit (nattch 0)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 0' ]"
+for i in 2 3; do
+	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 12 >$W/hold.$i 2>&1 &"
+done
+wait_for 20 "holders attached on nodes 2 and 3" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
+assert_eq "$(kr 1 -- "$I" shm-atdt 0x5d5)" "detached unmapped" "shmdt through krgd"
+wait_for 10 "the shmdt above uncounted (nattch 2)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
+assert_eq "$(kr 2 -- "$S" rm 0x5d5)" removed "IPC_RMID while attached on nodes 2 and 3"
+assert_eq "$(kr 1 -- "$S" idstat "$ID")" "nattch 2 dest 1" "marked for removal, still attached"
+wait_for 30 "the segment destroyed at the last detach" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S idstat $ID)\" = gone ]"
+# Every node forgot its pages (the last detacher told them all).
+# The pages really moved between the nodes (or the exact totals above
+# prove nothing): each node installed many grants.
+for i in 1 2 3; do
+	wait_for 10 "node $i dropped the segment's pages" grep -q "dsm: segment .* destroyed" "$(log_of "$i")"
+	line=$(grep "dsm: segment .* destroyed" "$(log_of "$i")" | tail -1)
+	echo "node $i: ${line#*dsm: }"
+	g=$(echo "$line" | sed -n 's/.* \([0-9]*\) grants.*/\1/p')
+	[ -n "$g" ] && [ "$g" -ge 30 ] || fail "node $i installed only '$g' grants of the segment's pages (< 30)"
+done
+echo "dsm-krgd: ok"

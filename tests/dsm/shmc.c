@@ -1,0 +1,241 @@
+/* shmc.c — an ordinary program that shares a System V segment (no krg
+ * code): run under `krg run -n N` on several nodes by tests/dsm/krgd.sh
+ * and bench/dsm. The segment (8 pages at least) is laid out one use per
+ * page so that each test moves its own pages:
+ *   page 0  barrier words: [0] arrived, [1] done (count), [2] arrived (peterson), [3] mutex state
+ *   page 1  the counter          page 2  Peterson's flags    page 3  Peterson's turn
+ *   page 4  Peterson's critical section   page 5  a process-shared pthread mutex
+ *   page 6  the mutex's critical section  page 7  free
+ * Usage:
+ *   shmc create KEY SIZE         shmget(IPC_CREAT | 0600): "id N"
+ *   shmc count KEY NPROC N       wait for NPROC counters, add 1 N times with
+ *                                __atomic_fetch_add (20 us apart), wait for
+ *                                all: "count V"
+ *   shmc peterson KEY ME N       ME 0 or 1: N entries into Peterson's critical
+ *                                section: "peterson C violations V"
+ *   shmc mutex KEY NPROC N       N entries into a section guarded by a
+ *                                process-shared pthread mutex: "mutex C"
+ *   shmc nattch KEY              "nattch N"
+ *   shmc idstat ID               IPC_STAT by id: "nattch N dest D", or "gone"
+ *   shmc hold KEY SECONDS        attach, write a word, sleep, exit attached
+ *   shmc readmiss KEY PAGES      time the first read of PAGES pages after
+ *                                page 8 (written elsewhere): "readmiss NS_PER_PAGE"
+ *   shmc write KEY PAGES         write pages 8.. : "written NS_PER_PAGE"
+ *   shmc rm KEY                  IPC_RMID: "removed"
+ * Errors: one line on stderr, exit 1; bad usage exit 2. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/shm.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PG 4096
+#define WAIT_S 60
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "shmc: %s: %s\n", what, strerror(errno));
+	return 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Wait until *w reaches n (WAIT_S at most). */
+static int wait_for(uint64_t *w, uint64_t n, const char *what)
+{
+	uint64_t end = now_ns() + WAIT_S * 1000000000ull;
+	while (__atomic_load_n(w, __ATOMIC_SEQ_CST) < n) {
+		if (now_ns() > end) {
+			fprintf(stderr, "shmc: %s: %llu of %llu after %d s\n", what,
+				(unsigned long long)__atomic_load_n(w, __ATOMIC_SEQ_CST), (unsigned long long)n, WAIT_S);
+			return 1;
+		}
+		usleep(200);
+	}
+	return 0;
+}
+
+static char *attach(const char *key)
+{
+	int id = shmget((key_t)strtol(key, NULL, 0), 0, 0);
+	if (id < 0) {
+		fail("shmget");
+		return NULL;
+	}
+	char *p = shmat(id, NULL, 0);
+	if (p == (void *)-1) {
+		fail("shmat");
+		return NULL;
+	}
+	return p;
+}
+
+static uint64_t *word(char *seg, int page, int i)
+{
+	return (uint64_t *)(seg + page * PG) + i;
+}
+
+static int peterson(char *s, int me, long n)
+{
+	int other = 1 - me;
+	uint64_t *flag = word(s, 2, 0), *turn = word(s, 3, 0), *inside = word(s, 4, 0);
+	volatile uint64_t *cs = word(s, 4, 1);
+	uint64_t viol = 0;
+	__atomic_fetch_add(word(s, 0, 2), 1, __ATOMIC_SEQ_CST);
+	if (wait_for(word(s, 0, 2), 2, "the other Peterson process"))
+		return 1;
+	for (long i = 0; i < n; i++) {
+		__atomic_store_n(&flag[me], 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(turn, (uint64_t)other, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&flag[other], __ATOMIC_SEQ_CST) &&
+		       __atomic_load_n(turn, __ATOMIC_SEQ_CST) == (uint64_t)other)
+			sched_yield();
+		if (__atomic_fetch_add(inside, 1, __ATOMIC_SEQ_CST) != 0)
+			viol++;
+		*cs = *cs + 1; /* plain: only mutual exclusion keeps it exact */
+		__atomic_fetch_sub(inside, 1, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&flag[me], 0, __ATOMIC_SEQ_CST);
+		usleep(20); /* the other side gets its turns */
+	}
+	__atomic_fetch_add(word(s, 0, 2), 1, __ATOMIC_SEQ_CST);
+	if (wait_for(word(s, 0, 2), 4, "the other Peterson process to end"))
+		return 1;
+	printf("peterson %llu violations %llu\n", (unsigned long long)*cs, (unsigned long long)viol);
+	return 0;
+}
+
+static int mutex(char *s, uint64_t nproc, long n)
+{
+	pthread_mutex_t *m = (pthread_mutex_t *)word(s, 5, 0);
+	uint64_t *state = word(s, 0, 3), zero = 0;
+	volatile uint64_t *cs = word(s, 6, 0);
+	if (__atomic_compare_exchange_n(state, &zero, 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		pthread_mutexattr_t a;
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+		pthread_mutex_init(m, &a);
+		__atomic_store_n(state, 2, __ATOMIC_SEQ_CST);
+	}
+	if (wait_for(state, 2, "the mutex's initialisation"))
+		return 1;
+	__atomic_fetch_add(word(s, 0, 4), 1, __ATOMIC_SEQ_CST);
+	if (wait_for(word(s, 0, 4), nproc, "the other mutex processes"))
+		return 1;
+	for (long i = 0; i < n; i++) {
+		if (pthread_mutex_lock(m))
+			return fail("pthread_mutex_lock");
+		uint64_t v = *cs;
+		if (i % 4 == 0)
+			usleep(50); /* hold it a while: the others must wait in futex_wait */
+		*cs = v + 1;
+		pthread_mutex_unlock(m);
+	}
+	__atomic_fetch_add(word(s, 0, 4), 1, __ATOMIC_SEQ_CST);
+	if (wait_for(word(s, 0, 4), 2 * nproc, "the other mutex processes to end"))
+		return 1;
+	printf("mutex %llu\n", (unsigned long long)*cs);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: shmc create|count|peterson|mutex|nattch|hold|readmiss|write|rm KEY ...\n");
+		return 2;
+	}
+	const char *a = argv[1];
+	key_t key = (key_t)strtol(argv[2], NULL, 0);
+	if (!strcmp(a, "create") && argc == 4) {
+		int id = shmget(key, (size_t)strtoul(argv[3], NULL, 0), IPC_CREAT | 0600);
+		if (id < 0)
+			return fail("shmget");
+		printf("id %d\n", id);
+		return 0;
+	}
+	if (!strcmp(a, "idstat")) {
+		struct shmid_ds ds;
+		if (shmctl(atoi(argv[2]), IPC_STAT, &ds) < 0) {
+			if (errno != EINVAL && errno != EIDRM)
+				return fail("shmctl");
+			printf("gone\n");
+			return 0;
+		}
+		printf("nattch %llu dest %d\n", (unsigned long long)ds.shm_nattch, !!(ds.shm_perm.mode & SHM_DEST));
+		return 0;
+	}
+	if (!strcmp(a, "nattch") || !strcmp(a, "rm")) {
+		struct shmid_ds ds;
+		int id = shmget(key, 0, 0);
+		if (id < 0)
+			return fail("shmget");
+		if (shmctl(id, !strcmp(a, "rm") ? IPC_RMID : IPC_STAT, &ds) < 0)
+			return fail("shmctl");
+		if (!strcmp(a, "rm"))
+			printf("removed\n");
+		else
+			printf("nattch %llu\n", (unsigned long long)ds.shm_nattch);
+		return 0;
+	}
+	if (argc < 4) {
+		fprintf(stderr, "shmc: %s: missing arguments\n", a);
+		return 2;
+	}
+	char *s = attach(argv[2]);
+	if (!s)
+		return 1;
+	long n = strtol(argv[argc - 1], NULL, 0);
+	if (!strcmp(a, "count") && argc == 5) {
+		uint64_t nproc = strtoull(argv[3], NULL, 0);
+		__atomic_fetch_add(word(s, 0, 0), 1, __ATOMIC_SEQ_CST);
+		if (wait_for(word(s, 0, 0), nproc, "the other counters"))
+			return 1;
+		/* A pause between bumps makes the loops of the nodes overlap
+		 * (without, one node does all of its bumps while it holds the
+		 * page, and the page hardly moves). */
+		for (long i = 0; i < n; i++) {
+			__atomic_fetch_add(word(s, 1, 0), 1, __ATOMIC_SEQ_CST);
+			usleep(20);
+		}
+		__atomic_fetch_add(word(s, 0, 1), 1, __ATOMIC_SEQ_CST);
+		if (wait_for(word(s, 0, 1), nproc, "the other counters to end"))
+			return 1;
+		printf("count %llu\n", (unsigned long long)__atomic_load_n(word(s, 1, 0), __ATOMIC_SEQ_CST));
+	} else if (!strcmp(a, "peterson") && argc == 5) {
+		return peterson(s, atoi(argv[3]) ? 1 : 0, n);
+	} else if (!strcmp(a, "mutex") && argc == 5) {
+		return mutex(s, strtoull(argv[3], NULL, 0), n);
+	} else if (!strcmp(a, "hold") && argc == 4) {
+		__atomic_fetch_add(word(s, 7, 0), 1, __ATOMIC_SEQ_CST);
+		sleep((unsigned)n);
+	} else if (!strcmp(a, "write") && argc == 4) {
+		uint64_t t0 = now_ns();
+		for (long i = 0; i < n; i++)
+			*(volatile uint64_t *)word(s, 8 + (int)i, 0) = (uint64_t)i + 1;
+		printf("written %llu\n", (unsigned long long)((now_ns() - t0) / (uint64_t)n));
+	} else if (!strcmp(a, "readmiss") && argc == 4) {
+		uint64_t t0 = now_ns(), bad = 0;
+		for (long i = 0; i < n; i++)
+			bad += *(volatile uint64_t *)word(s, 8 + (int)i, 0) != (uint64_t)i + 1;
+		uint64_t t = now_ns() - t0;
+		if (bad) {
+			fprintf(stderr, "shmc: readmiss: %llu pages without the bytes written\n", (unsigned long long)bad);
+			return 1;
+		}
+		printf("readmiss %llu\n", (unsigned long long)(t / (uint64_t)n));
+	} else {
+		fprintf(stderr, "shmc: bad arguments for %s\n", a);
+		return 2;
+	}
+	return 0;
+}

@@ -56,6 +56,7 @@ struct lsn {                      /* one listener fd: an application tree */
 	struct tproc *procs;          /* its processes followed for SEM_UNDO (tproc.lnext) */
 	int8_t own_pidns;             /* -1 unknown; 1: its first caller is in krgd's pid namespace
 				       * (the cheap credentials give the pid it sees) */
+	bool sync_wake;               /* SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is on */
 };
 
 struct held {                     /* a notification not answered yet */
@@ -891,12 +892,22 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		in->st.execs++;
 		bool stop = in->exec_hook && id_valid(l->fd, n->id) &&
 			    in->exec_hook(in->exec_ctx, tid, n->data.nr == SYS_execve ? n->data.args[0] : 0);
-		send_continue(in, l->fd, n->id);
 		/* Answered first: the wait is over, so the stop cannot cut the
 		 * exec short; it takes effect on its way back to user space,
-		 * before the new program's first instruction. */
+		 * before the new program's first instruction. With the
+		 * synchronous wake-up the caller would run at once on this CPU
+		 * and krgd after it: on a busy node the whole exec, and the new
+		 * program's start, could come before the kill (seen in
+		 * test_intercept execs under load). That answer wakes the caller
+		 * the usual way, and the kill follows within microseconds,
+		 * during the exec. */
+		uint64_t plain = 0, sync = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+		bool unsync = stop && l->sync_wake && ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, plain) == 0;
+		send_continue(in, l->fd, n->id);
 		if (stop)
 			kill(tid, SIGSTOP);
+		if (unsync)
+			(void)ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync);
 		return;
 	}
 	if (l->procs)
@@ -1112,6 +1123,8 @@ int krg_intercept_adopt(struct krg_intercept *in, int fd)
 	uint64_t sync = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
 	if (ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync) < 0)
 		log_debug("ipc intercept: SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: %s", strerror(errno));
+	else
+		l->sync_wake = true;
 	l->poll.data = l;
 	l->next = in->lsns;
 	if (in->lsns)

@@ -436,7 +436,10 @@ static int sc_exec_stop(void)
 {
 	/* The hook asks for a stop: the child stops after its exec, before
 	 * its new program runs, and goes on when continued. */
-	CHECK(run_child("/bin/true", NULL, false, true) == 0);
+	int rc = run_child("/bin/true", NULL, false, true);
+	if (rc)
+		fprintf(stderr, "child: run_child gave %d (-2: not stopped)\n", rc);
+	CHECK(rc == 0);
 	return 0;
 }
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Failure recovery (issue 19 item 3): an application started with
-# `krg run --checkpoint-every 1s` on node 2 of a 3-node vcluster is
+# Failure recovery (issue 19 item 3): two applications started with
+# `krg run --checkpoint-every 1s` on node 2 of a 3-node vcluster (one from
+# node 1, one from node 2 itself, which sees node 2's node-local files) are
 # checkpointed every second into node 2's store and copied to node 3
 # (images 0700, superseded ones removed); node 2's krgd is killed; once
-# the leader declares node 2 down, node 3 restarts the application from
-# its latest checkpoint, keeping its app id, and it finishes with the
-# same result as an uninterrupted run. Bad input is refused in one line.
+# the leader declares node 2 down, node 3 restarts both from their latest
+# checkpoint, keeping their app ids, and they finish with the same result
+# as an uninterrupted run. Bad input is refused in one line.
 PREFIX=recov
 . "$(dirname "$0")/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -29,8 +30,8 @@ one_line_error() {
 # The reference: the same computation, uninterrupted, outside krg.
 W=$(mktemp -d "$KRG_BUILD_DIR/recover.XXXXXX")
 chmod 755 "$W"
-mkdir "$W/ref" "$W/run"
-chmod 777 "$W/run"
+mkdir "$W/ref" "$W/run" "$W/run2"
+chmod 777 "$W/run" "$W/run2"
 "$PROG" "$W/ref" "$STEPS" 0
 [ -s "$W/ref/result" ] || fail "reference run wrote no result"
 
@@ -44,15 +45,20 @@ one_line_error 1 "no krg process" on 1 "$KRG" checkpoint --every 2s $(( (1 << 22
 
 on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/run $STEPS 100 >/dev/null 2>&1 </dev/null" \
 	>"$W/krg-run.log" 2>&1 &
+# A second one started on node 2 itself: it sees node 2's node-local
+# files, gone with node 2, and is restarted all the same.
+on 2 "$KRG" run --checkpoint-every 1s -- sh -c "exec $PROG $W/run2 $STEPS 100 >/dev/null 2>&1 </dev/null" \
+	>"$W/krg-run2.log" 2>&1 &
 wait_for 15 "the counter runs on node 2" test -s "$W/run/progress"
+wait_for 15 "the second counter runs on node 2" test -s "$W/run2/progress"
 # entry EXPR: a python expression on the periodic checkpoints as node 1 lists them (a)
 entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
 entry_is() { [ "$(entry "$1")" = "$2" ]; }
-wait_for 10 "a checkpoint copied to a second node" entry_is "len(a) == 1 and a[0]['version'] >= 2 and len(a[0]['holders']) == 2" True
+wait_for 10 "checkpoints copied to a second node" entry_is "len(a) == 2 and all(x['version'] >= 2 and len(x['holders']) == 2 for x in a)" True
 appid=$(entry "a[0]['appid']")
-[ "$(entry "a[0]['node']")" = 2 ] || fail "not on node 2: $(entry a)"
-[ "$(entry "a[0]['holders']")" = "[2, 3]" ] || fail "holders not nodes 2 and 3: $(entry a)"
-echo "ok   app $appid checkpointed every second on node 2, copied to node 3"
+appid2=$(entry "a[1]['appid']")
+entry_is "all(x['node'] == 2 and x['holders'] == [2, 3] for x in a)" True || fail "not on node 2, copies on 3: $(entry a)"
+echo "ok   apps $appid and $appid2 checkpointed every second on node 2, copied to node 3"
 on 1 "$KRG" checkpoint --list
 
 # Another user: refused, and sees nothing.
@@ -77,29 +83,34 @@ echo "ok   images 0700, at most 3 versions kept per node"
 
 # Node 2 dies (its krgd, and the application with it).
 before=$(cat "$W/run/progress")
+before2=$(cat "$W/run2/progress")
 "$ADM" vcluster krgd 2 kill --prefix "$PREFIX"
 t0=$SECONDS
-wait_for 20 "the application running again on node 3" entry_is "a[0]['node'], a[0]['recoveries']" "3 1"
+wait_for 20 "both applications running again on node 3" entry_is "len(a) == 2 and all(x['node'] == 3 and x['recoveries'] == 1 for x in a)" True
 echo "ok   restarted on node 3 $((SECONDS - t0)) s after node 2's krgd was killed (progress then: $before)"
-[ "$(entry "a[0]['appid']")" = "$appid" ] || fail "app id changed"
-newid=$(entry "a[0]['id']")
+newid=$(entry "[x['id'] for x in a if x['appid'] == $appid][0]")
 on 1 "$KRG" checkpoint --list
 on 1 "$KRG" ps -a --json | python3 -c "
 import json, sys
 assert any(p['id'] == $newid and p['node'] == 3 for p in json.load(sys.stdin)['processes'])" ||
 	fail "$newid not listed on node 3 by krg ps"
-on 1 "$KRG" ps -a | grep -q "app $appid, a checkpoint every 1 s; restarted here after node 2 died, from a" ||
-	fail "krg ps does not show the restart: $(on 1 "$KRG" ps -a)"
+ps_shows() { on 1 "$KRG" ps -a | grep -q "app $appid, a checkpoint every 1 s; restarted here after node 2 died, from a"; }
+wait_for 5 "krg ps to show the restart" ps_shows
 on 1 "$KRG" ps -a | grep "app $appid"
 grep -q "app $appid: node 2, where it ran, is down; restarting it on this node" "$(log_of 3)" ||
 	fail "node 3's log does not say why it restarted app $appid"
 grep -q "app $appid: running again on node 3" "$(log_of 3)" || fail "node 3's log does not say it runs again"
+grep -q "app $appid2: running again on node 3" "$(log_of 3)" || fail "node 3's log does not say $appid2 runs again"
+grep -q "app $appid2: its image sees node 2's node-local files" "$(log_of 3)" ||
+	fail "node 3's log does not say app $appid2 lost node 2's node-local files"
 
-wait_for 30 "the restarted application to finish" test -s "$W/run/result"
+wait_for 30 "the restarted applications to finish" test -s "$W/run/result" -a -s "$W/run2/result"
 diff "$W/ref/result" "$W/run/result" || fail "result differs from the uninterrupted run"
+diff "$W/ref/result" "$W/run2/result" || fail "second result differs from the uninterrupted run"
 # Resumed, not begun again: the step numbers go back once, to a step
 # well past the start (the checkpoint's), and go on to the end.
-python3 - "$W/run/steps" "$before" "$STEPS" <<'PY' || fail "the steps do not show a resume from a checkpoint: $(tr '\n' ' ' <"$W/run/steps")"
+resumed() { # resumed DIR STEP_BEFORE_THE_KILL
+	python3 - "$1/steps" "$2" "$STEPS" <<'PY' || fail "$1: the steps do not show a resume from a checkpoint: $(tr '\n' ' ' <"$1/steps")"
 import sys
 s = [int(x) for x in open(sys.argv[1])]
 before, steps = int(sys.argv[2]), int(sys.argv[3])
@@ -110,8 +121,11 @@ assert s[i - 1] >= before and 5 < s[i] <= s[i - 1], (s[i - 1], s[i])
 assert s[i:] == list(range(s[i], steps + 1))
 print("resumed at step %d after step %d had been reached" % (s[i], s[i - 1]))
 PY
+}
+resumed "$W/run" "$before"
+resumed "$W/run2" "$before2"
 echo "ok   finished on node 3 with the uninterrupted run's result: $(cat "$W/run/result")"
-wait_for 10 "its entry gone once it ended" entry_is "len(a)" 0
+wait_for 10 "the entries gone once they ended" entry_is "len(a)" 0
 no_index() { [ -z "$(on 3 ls /var/lib/krg/chkpt/.periodic/)" ]; }
 wait_for 10 "its images removed from node 3" no_index
 rm -rf "$W"

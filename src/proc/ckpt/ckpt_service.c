@@ -323,6 +323,13 @@ static int restart_view(struct krg_ckptsvc *c, const struct work *w, int *fsns, 
 	if (!c->s->fsview || krg_ckpt_store_find(w->appid, w->version, w->caller, vdir, sizeof(vdir)) < 0 ||
 	    krg_ckpt_store_view(vdir, &home) < 0 || home == c->self || stat(vdir, &st) < 0)
 		return 0; /* no view to show (the worker reports a missing image) */
+	if (krg_cluster_node_state(c->s->cluster, home) != KRG_NODE_UP && w->recovery) {
+		/* Those files died with their node: the application goes on
+		 * with this node's rather than not at all. */
+		log_warn("app %u: its image sees node %u's node-local files (%s), and node %u is down: it is restarted "
+			 "with this node's own", w->appid, home, c->s->cfg->fsview_paths, home);
+		return 0;
+	}
 	if (krg_cluster_node_state(c->s->cluster, home) != KRG_NODE_UP) {
 		snprintf(why, len, "the image sees node %u's node-local files (%s), and node %u is down: restart it there "
 			 "or once it is back", home, c->s->cfg->fsview_paths, home);

@@ -568,7 +568,8 @@ static void start_recovery(struct krg_periodic *p, struct pstate *ps, const Krg_
 	log_warn("app %u: %s; restarting it on this node from its checkpoint v%u of %u (%.1f s old, %" PRIu64
 		 " bytes)",
 		 e->appid, why, e->version, e->image_id, (double)r->age_ms / 1000, e->image_bytes);
-	struct work w = { .restart = true, .appid = e->image_id, .version = e->version, .caller = (uid_t)e->uid };
+	struct work w = { .restart = true, .appid = e->image_id, .version = e->version, .caller = (uid_t)e->uid,
+			  .recovery = true };
 	struct krg_origin o = { .cb = restarted, .cb_data = r };
 	ps->busy = true;
 	int rc = ckptsvc_spawn(c, o, &w);

@@ -198,10 +198,8 @@ void mig_send_data(uint32_t to, uint32_t id, uint32_t fd, ProtobufCBinaryData da
 void mig_send_io(uint32_t to, const char *type, const Krg__Mig__Io *io, bool bulk)
 {
 	struct krg_migsvc *m = &the_mig;
-	if (to == m->self) {
-		mig_dispatch_io(m->self, type, io);
-		return;
-	}
+	/* To this node too: net delivers mig.io & co to itself (handled from
+	 * the loop, in order). */
 	size_t len = krg__mig__io__get_packed_size(io);
 	uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)

@@ -3,7 +3,7 @@
 
 /* ---- mig.io, mig.exit, mig.where, mig.go, mig.sig ---- */
 
-void mig_dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
+static void mig_dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io)
 {
 	if (!strcmp(type, "mig.io")) {
 		uint8_t t = io->has_data ? MF_DATA : io->has_eof ? MF_EOF : MF_ACK;
@@ -134,10 +134,12 @@ void mig_on_net_io(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	if (!io || !mig_io_valid(io)) {
 		log_warn("migrate: malformed %.16s from node %u, dropped", msg->type, from);
 	} else {
-		/* Only the nodes concerned may speak about a process. */
+		/* Only the nodes concerned may speak about a process; this node
+		 * itself (the deputy and the migrant both here, or one moving
+		 * here) is one of them. */
 		struct dep *d = mig_dep_by_id(io->id);
 		struct hold *h = mig_hold_by_id(io->id);
-		bool ok = (d && from == d->node) || (h && from == h->home) ||
+		bool ok = from == the_mig.self || (d && from == d->node) || (h && from == h->home) ||
 			  (d && io->up && io->back) ||                                            /* returned input */
 			  (!h && !io->up && (!strcmp(msg->type, "mig.io") || !strcmp(msg->type, "mig.sig")) &&
 			   from == krg_procid_home(io->id)); /* to bounce */

@@ -78,7 +78,7 @@ enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *
 	if (!m->running)
 		return KRG_PROC_ORDINARY;
 	/* The file view's FUSE clients and home servers are krgd's too. */
-	if (krg_fsview_is_helper(m->s->fsview, pid))
+	if (krg_fsview_is_helper(m->s->fsview, pid) || (m->s->is_helper && m->s->is_helper(m->s->helper_data, pid)))
 		return KRG_PROC_HIDDEN;
 	for (struct hold *h = m->holds; h; h = h->next) {
 		if (h->wpid == pid)
@@ -210,7 +210,8 @@ static int migsvc_start(struct krg_services *s, void **out, char *err, size_t er
 		int r;
 		static const char *io_types[] = { "mig.io", "mig.exit", "mig.where", "mig.go", "mig.sig" };
 		for (size_t i = 0; i < sizeof(io_types) / sizeof(io_types[0]); i++)
-			if ((r = krg_net_handle(s->net, io_types[i], mig_on_net_io, m)) < 0)
+			if ((r = krg_net_handle(s->net, io_types[i], mig_on_net_io, m)) < 0 ||
+			    (r = krg_net_handle_self(s->net, io_types[i])) < 0)
 				goto fail;
 		if ((r = krg_net_handle(s->net, "mig.move", mig_on_net_move, m)) < 0 ||
 		    (r = krg_net_handle(s->net, "mig.recv", mig_on_recv, m)) < 0 ||

@@ -266,7 +266,6 @@ void mig_dep_send_ended(struct dep *d);
  * was handed over) go to it now. */
 void mig_dep_flush_pending(struct dep *d);
 void mig_dep_to(struct dep *d, uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len);
-void mig_dispatch_io(uint32_t from, const char *type, const Krg__Mig__Io *io);
 void mig_early_pump(struct move *v);
 void mig_early_tick(uv_timer_t *t);
 struct cq *mig_frame(uint8_t type, int32_t fd, int64_t arg, const void *data, size_t len);

@@ -106,6 +106,14 @@ struct krg_cluster {
 	uv_timer_t transport_timer;  /* defers the transport close callback */
 	int closing_handles;         /* tunnel/connect handles still closing */
 
+	/* This node's leave: services still moving work off it (by name),
+	 * and what the ones done said they moved (krg_cluster_leave_hold). */
+	struct {
+		char who[16];
+		bool held;
+		char note[64];
+	} leave_holds[4];
+
 	/* Failure detector. */
 	uv_timer_t tick;
 	uint64_t started_ms;    /* uv_now at start: reference for nodes never heard */

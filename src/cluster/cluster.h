@@ -96,6 +96,14 @@ int krg_cluster_node_refuse_leave(struct krg_cluster *c, uint32_t node, const ch
  * leave hooks are done); moves it leaving -> absent. moved: processes it
  * moved away, for the reason shown. */
 int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved);
+/* A service that moves its own work off this node while it leaves (kdfs
+ * re-replicates its chunks) holds the leave: krg_cluster_node_left is
+ * -EBUSY while any service holds it. note (may be NULL), given when the
+ * hold is let go, is added to the reason the node left with ("kdfs: 12
+ * chunk(s) moved"). Local to this node; -ENOSPC past 4 services. */
+int krg_cluster_leave_hold(struct krg_cluster *c, const char *who, bool held, const char *note);
+/* The first service holding this node's leave, NULL: none. */
+const char *krg_cluster_leave_holder(const struct krg_cluster *c);
 
 /* Registries: set (value NULL = delete) through the log; get reads the
  * local replica (borrowed pointer, valid until the next apply). */

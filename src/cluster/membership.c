@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "cluster/cluster-int.h"
+#include "lib/macro.h"
 #include "lib/log.h"
 
 #define PROPOSE_MSG "cluster.propose"
@@ -329,12 +330,47 @@ static void propose_from(struct krg_cluster *c, uint32_t node, enum krg_node_sta
 
 int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved)
 {
-	char why[96];
+	char why[192];
 	if (node >= KRG_MAX_NODES || c->nodes[node].state != KRG_NODE_LEAVING || c->nodes[node].proposing)
 		return node < KRG_MAX_NODES && c->nodes[node].proposing ? -EINPROGRESS : -EINVAL;
-	snprintf(why, sizeof(why), "left: empty, %u process(es) moved away", moved);
+	if (node == c->cfg->node_id && krg_cluster_leave_holder(c))
+		return -EBUSY;
+	int w = snprintf(why, sizeof(why), "left: empty, %u process(es) moved away", moved);
+	for (size_t i = 0; i < ARRAY_SIZE(c->leave_holds) && node == c->cfg->node_id; i++)
+		if (c->leave_holds[i].note[0] && w >= 0 && (size_t)w < sizeof(why))
+			w += snprintf(why + w, sizeof(why) - (size_t)w, "; %s", c->leave_holds[i].note);
 	Krg__Cluster__NodeState f = KRG__CLUSTER__NODE_STATE__NODE_LEAVING;
 	return propose_state(c, node, KRG_NODE_ABSENT, &f, 1, why, NULL, NULL, true);
+}
+
+int krg_cluster_leave_hold(struct krg_cluster *c, const char *who, bool held, const char *note)
+{
+	size_t free_slot = ARRAY_SIZE(c->leave_holds);
+	for (size_t i = 0; i < ARRAY_SIZE(c->leave_holds); i++) {
+		if (!c->leave_holds[i].who[0]) {
+			free_slot = MIN(free_slot, i);
+			continue;
+		}
+		if (strcmp(c->leave_holds[i].who, who))
+			continue;
+		free_slot = i;
+		break;
+	}
+	if (free_slot == ARRAY_SIZE(c->leave_holds))
+		return -ENOSPC;
+	typeof(c->leave_holds[0]) *h = &c->leave_holds[free_slot];
+	snprintf(h->who, sizeof(h->who), "%s", who);
+	h->held = held;
+	snprintf(h->note, sizeof(h->note), "%s", note && !held ? note : "");
+	return 0;
+}
+
+const char *krg_cluster_leave_holder(const struct krg_cluster *c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(c->leave_holds); i++)
+		if (c->leave_holds[i].held)
+			return c->leave_holds[i].who;
+	return NULL;
 }
 
 const char *krg_cluster_node_reason(struct krg_cluster *c, uint32_t node)

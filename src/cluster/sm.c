@@ -263,6 +263,8 @@ static void index_reply_cb(struct krg_net *net, int status, const struct krg_msg
 	Krg__Cluster__IndexReply *rep = NULL;
 	if (status == 0 && !(rep = krg__cluster__index_reply__unpack(NULL, reply->len, reply->body)))
 		status = -EBADMSG;
+	else if (status < 0 && status != -ENOMEM)
+		status = -EAGAIN; /* the leader went away (unreachable, link cut): ask the next one */
 	if (status < 0) {
 		barrier_reached(status, b);
 		return;
@@ -290,8 +292,11 @@ int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, voi
 		r = cluster_wait_applied(c, c->raft.commit_index, barrier_reached, b);
 	else
 		r = krg_net_request(c->net, leader, INDEX_MSG, NULL, 0, 0, index_reply_cb, b);
-	if (r < 0)
+	if (r < 0) {
 		free(b);
+		if (r != -ENOMEM)
+			r = -EAGAIN; /* no link to the leader now: an election may be under way */
+	}
 	return r;
 }
 

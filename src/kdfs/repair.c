@@ -176,6 +176,12 @@ struct kdfs_repair {
 	uint64_t off, len, copied, started;
 	uint8_t *buf;
 	bool in_filling;           /* ChunkFill committed: T must leave if we fail */
+	/* Drain (this node is leaving): its replicas go once the chunk has
+	 * its copies on up nodes; the leave is held until none is left. */
+	enum { DRAIN_NONE, DRAIN_HOLDING, DRAIN_DONE } drain;
+	bool dropping;             /* a drain's ChunkDrop in flight */
+	unsigned drained;          /* replicas this node handed over */
+	uint64_t drain_log_ms;
 };
 
 static void scan(uv_timer_t *t);
@@ -416,6 +422,7 @@ static void begun(struct krg_net *net, int status, const struct krg_msg *reply, 
 
 struct pick {
 	struct kdfs_repair *rp;
+	bool quiet;                /* within the grace after a failure */
 	bool found;
 	bool cleaned;              /* ended a fill left behind instead */
 };
@@ -443,19 +450,25 @@ static int consider(const Krg__Kdfs__Inode *in, void *data)
 	struct krg_kdfs *k = p->rp->k;
 	if (!S_ISREG(in->attr->mode) || in->attr->nlink == 0)
 		return 0;
-	unsigned want = in->has_replicas && in->replicas ? in->replicas : k->cfg->kdfs_replicas;
-	want = MIN(want ? want : 1, (unsigned)k->cfg->n_nodes);
+	unsigned want = kdfs_copies_wanted(k, in);
 	for (size_t i = 0; i < in->n_chunks; i++) {
 		const Krg__Kdfs__Chunk *c = in->chunks[i];
-		unsigned up = 0;
+		unsigned up = 0, alive = 0;
 		uint32_t repairer = 0;
+		/* Copies on up nodes count; a leaving node's still serves, so
+		 * it may be the repairer (the only copy may be there). */
 		for (size_t j = 0; j < c->n_nodes; j++)
-			if (kdfs_node_up(k, c->nodes[j])) {
-				up++;
+			if (kdfs_node_alive(k, c->nodes[j])) {
+				alive++;
+				up += kdfs_node_up(k, c->nodes[j]);
 				if (!repairer || c->nodes[j] < repairer)
 					repairer = c->nodes[j];
 			}
 		if (up >= want || repairer != k->self)
+			continue;
+		/* After a failure, wait the grace (the node may come back);
+		 * a chunk short only because a node is leaving moves at once. */
+		if (p->quiet && alive < want)
 			continue;
 		if (c->n_filling) {
 			/* A fill whose repairer is gone (we are not running it):
@@ -483,16 +496,158 @@ static int consider(const Krg__Kdfs__Inode *in, void *data)
 	return 0;
 }
 
+/* ---- drain: this node is leaving (`krgadm nodes del`) ----
+ * Its chunks get their copies on up nodes through the repair above (a
+ * leaving node's copy does not count, and is copied without waiting the
+ * grace); then, chunk by chunk, this node drops its own replica (a
+ * ChunkDrop and a bump of the others, as for a replica that failed) and
+ * deletes its files. Once no chunk lists it, the leave goes on. */
+
+struct drain {
+	struct krg_kdfs *k;
+	unsigned n_up;             /* up nodes: the copies a chunk can have */
+	unsigned held;             /* chunks that still list this node */
+	Krg__Kdfs__Chunk *chunk;   /* one that can go now (owned) */
+	uint64_t ino;
+};
+
+static int drain_consider(const Krg__Kdfs__Inode *in, void *data)
+{
+	struct drain *d = data;
+	struct krg_kdfs *k = d->k;
+	if (!S_ISREG(in->attr->mode))
+		return 0;
+	/* An unlinked file waits for its reap and is never repaired: it
+	 * holds the leave only while a copy elsewhere lets ours go. */
+	unsigned need = in->attr->nlink ? MAX(1u, MIN(kdfs_copies_wanted(k, in), d->n_up)) : 1;
+	for (size_t i = 0; i < in->n_chunks; i++) {
+		const Krg__Kdfs__Chunk *c = in->chunks[i];
+		if (!listed(c->nodes, c->n_nodes, k->self))
+			continue;
+		unsigned others = 0;
+		for (size_t j = 0; j < c->n_nodes; j++)
+			others += c->nodes[j] != k->self && kdfs_node_up(k, c->nodes[j]);
+		if (others == 0 && in->attr->nlink == 0)
+			continue;
+		d->held++;
+		if (others < need || d->chunk)
+			continue;
+		size_t n = krg__kdfs__chunk__get_packed_size(c);
+		uint8_t *b = malloc(n ? n : 1);
+		if (b) {
+			krg__kdfs__chunk__pack(c, b);
+			d->chunk = krg__kdfs__chunk__unpack(NULL, n, b);
+			d->ino = in->attr->ino;
+			free(b);
+		}
+	}
+	return 0;
+}
+
+static void drain_dropped(struct kreq *q, int status)
+{
+	struct kdfs_repair *rp = q->ctx;
+	struct krg_kdfs *k = rp->k;
+	uint32_t index = q->chunk->index;
+	uint64_t gen = q->chunk->gen;
+	/* Our files go only if the map has let go of us (a drop that met
+	 * another change is a no-op: the next scan tries again). */
+	Krg__Kdfs__Chunk *now = NULL;
+	rp->ino = q->ino;
+	rp->index = index;
+	rp->gen = gen;
+	if (status == 0 && (now = chunk_now(rp)) && !listed(now->nodes, now->n_nodes, k->self) &&
+	    !listed(now->filling, now->n_filling, k->self)) {
+		int r = kdfs_chunk_discard(k->chunks, q->ino, index, gen);
+		if (r < 0)
+			log_warn("kdfs: leaving: cannot delete the replica of inode %llu chunk %u: %s",
+				 (unsigned long long)q->ino, index, strerror(-r));
+		rp->drained++;
+	} else if (status < 0) {
+		log_warn("kdfs: leaving: cannot drop the replica of inode %llu chunk %u: %s; tried again",
+			 (unsigned long long)q->ino, index, strerror(-status));
+	}
+	if (now)
+		krg__kdfs__chunk__free_unpacked(now, NULL);
+	kreq_free(q);
+	rp->dropping = false;
+	schedule(rp, status < 0 ? SCAN_MS : 10);
+}
+
+/* true: a drop is under way (it schedules the next scan). */
+static bool drain_step(struct kdfs_repair *rp, uint64_t now)
+{
+	struct krg_kdfs *k = rp->k;
+	if (krg_cluster_node_state(k->cluster, k->self) != KRG_NODE_LEAVING) {
+		if (rp->drain == DRAIN_HOLDING)
+			krg_cluster_leave_hold(k->cluster, "kdfs", false, NULL);
+		rp->drain = DRAIN_NONE;
+		return false;
+	}
+	if (rp->drain == DRAIN_DONE)
+		return false;
+	if (rp->drain == DRAIN_NONE)
+		kdfs_repair_drain_begin(k);
+	struct drain d = { .k = k };
+	for (size_t i = 0; i < k->cfg->n_nodes; i++)
+		d.n_up += kdfs_node_up(k, k->cfg->nodes[i].id);
+	kdfs_meta_each_inode(k->meta, drain_consider, &d);
+	if (d.held == 0) {
+		char note[64];
+		snprintf(note, sizeof(note), "kdfs: %u chunk replica(s) handed over", rp->drained);
+		krg_cluster_leave_hold(k->cluster, "kdfs", false, note);
+		rp->drain = DRAIN_DONE;
+		log_info("kdfs: leaving: no chunk is left here (%u replica(s) handed over)", rp->drained);
+		return false;
+	}
+	if (now - rp->drain_log_ms >= 2000) {
+		rp->drain_log_ms = now;
+		log_info("kdfs: leaving: %u chunk(s) still here (%u handed over, %u up node(s) to take them)", d.held,
+			 rp->drained, d.n_up);
+	}
+	if (!d.chunk)
+		return false; /* their copies are still being made */
+	struct kreq *q = calloc(1, sizeof(*q));
+	if (!q) {
+		krg__kdfs__chunk__free_unpacked(d.chunk, NULL);
+		return false;
+	}
+	q->k = k;
+	q->ino = d.ino;
+	q->ctx = rp;
+	q->chunk = d.chunk;
+	q->draining = true;
+	q->failed[q->n_failed++] = k->self;
+	rp->dropping = true;
+	kdfs_io_drop(q, drain_dropped);
+	return true;
+}
+
+void kdfs_repair_drain_begin(struct krg_kdfs *k)
+{
+	struct kdfs_repair *rp = k->repair;
+	int r = krg_cluster_leave_hold(k->cluster, "kdfs", true, NULL);
+	if (r < 0)
+		log_warn("kdfs: cannot hold this node's leave: %s", strerror(-r));
+	if (!rp || rp->drain == DRAIN_HOLDING)
+		return;
+	log_info("kdfs: this node is leaving: its chunks get copies elsewhere before it goes");
+	rp->drain = DRAIN_HOLDING;
+	rp->drained = 0;
+	if (!rp->running && !rp->dropping)
+		schedule(rp, 10);
+}
+
 static void scan(uv_timer_t *t)
 {
 	struct kdfs_repair *rp = t->data;
 	struct krg_kdfs *k = rp->k;
-	if (rp->running || k->stopping)
+	if (rp->running || rp->dropping || k->stopping)
 		return;
 	uint64_t now = uv_now(k->loop);
-	if (now < rp->quiet_from)
-		return schedule(rp, rp->quiet_from - now);
-	struct pick p = { .rp = rp };
+	if (drain_step(rp, now))
+		return;
+	struct pick p = { .rp = rp, .quiet = now < rp->quiet_from };
 	kdfs_meta_each_inode(k->meta, consider, &p);
 	if (p.cleaned)
 		return; /* job_end scheduled the next scan */

@@ -66,6 +66,7 @@ struct kreq {
 	void *ctx;                      /* admin ops: the API call to answer; repairs: the repair */
 	uint64_t ino;                   /* changes with no request (repairs): the file */
 	bool stale;                     /* a replica answered ESTALE: redo with a fresh map */
+	bool draining;                  /* the drop is this leaving node's own (repair.c) */
 	int stale_tries;
 };
 
@@ -76,7 +77,13 @@ struct pending *kdfs_pending(struct krg_kdfs *k, uint64_t ino, bool create);
 /* Propose a metadata op; cb gets the decoded result (NULL on failure). */
 typedef void (*kdfs_op_cb)(struct kreq *q, int status, Krg__Kdfs__OpResult *res);
 int kdfs_propose(struct kreq *q, Krg__Kdfs__Op *op, kdfs_op_cb cb);
+/* Up: a member that takes new copies. Alive: up or leaving (`nodes
+ * del`): it still serves and takes changes to the replicas it holds. */
 bool kdfs_node_up(struct krg_kdfs *k, uint32_t node);
+bool kdfs_node_alive(struct krg_kdfs *k, uint32_t node);
+/* Copies each chunk of a file should have: its layout's, else
+ * kdfs_replicas, at most the member nodes (absent ones do not count). */
+unsigned kdfs_copies_wanted(struct krg_kdfs *k, const Krg__Kdfs__Inode *in);
 /* Copies a new chunk of ino gets: its layout's, else kdfs_replicas. */
 unsigned kdfs_replicas_of(struct krg_kdfs *k, uint64_t ino);
 
@@ -90,6 +97,9 @@ void kdfs_repair_node_down(struct krg_kdfs *k);
  * merged with blocks not copied yet. 0 for chunks not being filled. */
 int kdfs_fill_admit(struct krg_kdfs *k, uint64_t ino, uint32_t index, uint64_t gen, uint64_t off, uint64_t len,
 		    bool trunc);
+/* This node is leaving: hold its leave until no chunk lists it (its
+ * chunks get copies on the up nodes, then it drops its replicas). */
+void kdfs_repair_drain_begin(struct krg_kdfs *k);
 /* Progress of this node's repairs (status). */
 void kdfs_repair_progress(struct krg_kdfs *k, uint32_t *running, uint64_t *done, uint64_t *total);
 

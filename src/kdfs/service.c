@@ -42,6 +42,22 @@ bool kdfs_node_up(struct krg_kdfs *k, uint32_t node)
 	return krg_cluster_node_state(k->cluster, node) == KRG_NODE_UP;
 }
 
+bool kdfs_node_alive(struct krg_kdfs *k, uint32_t node)
+{
+	enum krg_node_state st = krg_cluster_node_state(k->cluster, node);
+	return st == KRG_NODE_UP || st == KRG_NODE_LEAVING;
+}
+
+unsigned kdfs_copies_wanted(struct krg_kdfs *k, const Krg__Kdfs__Inode *in)
+{
+	unsigned want = in->has_replicas && in->replicas ? in->replicas : k->cfg->kdfs_replicas, members = 0;
+	/* A node that left (absent) is no place for a copy; one that is
+	 * down may come back and still counts. */
+	for (size_t i = 0; i < k->cfg->n_nodes; i++)
+		members += krg_cluster_node_state(k->cluster, k->cfg->nodes[i].id) != KRG_NODE_ABSENT;
+	return MAX(1u, MIN(want ? want : 1, members));
+}
+
 unsigned kdfs_replicas_of(struct krg_kdfs *k, uint64_t ino)
 {
 	Krg__Kdfs__Inode *in;
@@ -687,6 +703,16 @@ static void on_node_gone(void *state, uint32_t node, uint64_t epoch)
 		kreq_free(q);
 }
 
+/* `nodes del`: a node leaving keeps serving its replicas while the
+ * others get copies of them (repair.c, "drain"); on the node itself, its
+ * leave waits until no chunk lists it any more. */
+static void on_node_leaving(void *state, uint32_t node, uint64_t epoch)
+{
+	struct krg_kdfs *k = state;
+	if (node == k->self)
+		kdfs_repair_drain_begin(k);
+}
+
 /* ---- setup ---- */
 
 int krg_kdfs_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net *net, struct krg_cluster *cluster,
@@ -803,9 +829,21 @@ static int svc_init(struct krg_services *s, void **state, char *err, size_t errl
 	return r;
 }
 
+/* The FUSE client is krgd's: never a process to move (eviction). */
+static bool is_client(void *data, int pid)
+{
+	const struct krg_kdfs *k = data;
+	return pid > 0 && k->client_pid == pid;
+}
+
 static int svc_start(struct krg_services *s, void **state, char *err, size_t errlen)
 {
-	return krg_kdfs_start(*state, s->api, err, errlen);
+	int r = krg_kdfs_start(*state, s->api, err, errlen);
+	if (r == 0 && *state) {
+		s->is_helper = is_client;
+		s->helper_data = *state;
+	}
+	return r;
 }
 
 static void svc_stop(void *state)
@@ -827,6 +865,7 @@ const struct krg_service krg_service_kdfs = {
 	.release = svc_release,
 	.node_down = on_node_gone,
 	.node_remove = on_node_gone,
+	.node_leaving = on_node_leaving,
 	.msg_types = (const char *const[]){ "kdfs.cread", "kdfs.cwrite", "kdfs.ctrunc", "kdfs.cfill", "kdfs.space", NULL },
 	.api_cmds = (const char *const[]){ "kdfs.status", "kdfs.show", "kdfs.set", NULL },
 };

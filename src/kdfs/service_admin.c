@@ -29,7 +29,7 @@ static void on_space(struct krg_net *net, uint32_t from, const struct krg_msg *m
 		return;
 	Krg__Kdfs__NodeUse u = KRG__KDFS__NODE_USE__INIT;
 	u.node = k->self;
-	u.state = "up";
+	u.state = (char *)krg_node_state_name(krg_cluster_node_state(k->cluster, k->self));
 	u.has_total = u.has_avail = kdfs_chunks_space(k->chunks, &u.total, &u.avail) == 0;
 	u.has_repairs = u.has_repaired_bytes = u.has_repair_total = true;
 	kdfs_repair_progress(k, &u.repairs, &u.repaired_bytes, &u.repair_total);
@@ -63,20 +63,23 @@ static int count_inode(const Krg__Kdfs__Inode *in, void *data)
 	if (!S_ISREG(in->attr->mode) || in->attr->nlink == 0)
 		return 0;
 	s->st.files++;
-	unsigned want = in->has_replicas && in->replicas ? in->replicas : s->k->cfg->kdfs_replicas;
-	want = MIN(want ? want : 1, (unsigned)s->k->cfg->n_nodes);
+	unsigned want = kdfs_copies_wanted(s->k, in);
 	for (size_t i = 0; i < in->n_chunks; i++) {
 		const Krg__Kdfs__Chunk *c = in->chunks[i];
-		unsigned up = 0;
+		unsigned up = 0, alive = 0;
 		s->st.chunks++;
 		for (size_t j = 0; j < c->n_nodes; j++) {
 			Krg__Kdfs__NodeUse *u = use_of(s, c->nodes[j]);
 			if (u)
 				u->replicas++;
 			up += kdfs_node_up(s->k, c->nodes[j]);
+			alive += kdfs_node_alive(s->k, c->nodes[j]);
 		}
-		s->st.lost += up == 0;
-		s->st.under_replicated += up > 0 && up < want;
+		/* A copy on a leaving node still serves but does not count:
+		 * its chunk is under-replicated until the drain copied it. */
+		s->st.lost += alive == 0;
+		s->st.under_replicated += alive > 0 && up < want;
+		s->st.draining += alive > up;
 	}
 	return 0;
 }
@@ -122,6 +125,7 @@ static void status_barrier(int status, void *data)
 {
 	struct status_call *s = data;
 	struct krg_kdfs *k = s->k;
+	s->st.has_draining = true;
 	int e = status < 0 ? status : kdfs_meta_each_inode(k->meta, count_inode, s);
 	if (e < 0) {
 		krg_api_reply(s->call, e, "cannot read the metadata", NULL, 0);
@@ -136,7 +140,7 @@ static void status_barrier(int status, void *data)
 			u->has_repairs = u->has_repaired_bytes = u->has_repair_total = true;
 			kdfs_repair_progress(k, &u->repairs, &u->repaired_bytes, &u->repair_total);
 			s->st.repairs += u->repairs;
-		} else if (kdfs_node_up(k, u->node)) {
+		} else if (kdfs_node_alive(k, u->node)) {
 			s->waiting++;
 			if (krg_net_request(k->net, u->node, KMSG_SPACE, NULL, 0, SPACE_TIMEOUT_MS, space_cb, s) < 0)
 				s->waiting--;
@@ -233,7 +237,7 @@ static void on_show(struct krg_api_call *call, void *data)
 			ch[i].nodes = c->nodes;
 			ch[i].up = up + i * KRG_MAX_NODES;
 			for (size_t j = 0; j < ch[i].n_nodes; j++)
-				ch[i].up[j] = kdfs_node_up(k, c->nodes[j]);
+				ch[i].up[j] = kdfs_node_alive(k, c->nodes[j]);
 			chp[i] = &ch[i];
 		}
 		sh.n_chunks = in->n_chunks;

@@ -83,7 +83,7 @@ static int replica_at(struct kreq *q, size_t i)
 		for (size_t j = 0; j < q->chunk->n_nodes; j++) {
 			uint32_t n = q->chunk->nodes[j];
 			bool self = n == k->self;
-			if ((pass == 0) != self || (!self && !kdfs_node_up(k, n)))
+			if ((pass == 0) != self || (!self && !kdfs_node_alive(k, n)))
 				continue;
 			if (seen++ == i)
 				return (int)n;
@@ -304,8 +304,12 @@ static void drop_next(struct kreq *q)
 	cd.index = q->chunk->index;
 	cd.node = node;
 	cd.version = q->chunk->version;
-	log_warn("kdfs: node %u missed a change of inode %llu chunk %u; dropping that replica", node,
-		 (unsigned long long)cd.ino, cd.index);
+	if (q->draining)
+		log_info("kdfs: node %u leaves: dropping its replica of inode %llu chunk %u", node,
+			 (unsigned long long)cd.ino, cd.index);
+	else
+		log_warn("kdfs: node %u missed a change of inode %llu chunk %u; dropping that replica", node,
+			 (unsigned long long)cd.ino, cd.index);
 	int r = kdfs_propose(q, &op, dropped);
 	if (r < 0) {
 		/* No leader (it may be the node that just died): try again. */
@@ -425,7 +429,7 @@ static void replicate(struct kreq *q, const char *type, Krg__Kdfs__ChunkIO *io, 
 				log_warn("kdfs: local replica of inode %llu chunk %u: %s",
 					 (unsigned long long)io->ino, io->index, strerror(-r));
 			rep_one_done(c, r);
-		} else if (!kdfs_node_up(k, c->node) ||
+		} else if (!kdfs_node_alive(k, c->node) ||
 			   krg_net_request(k->net, c->node, type, buf, n, PEER_TIMEOUT_MS, rep_reply_cb, c) < 0) {
 			rep_one_done(c, -EHOSTUNREACH);
 		}
@@ -494,18 +498,23 @@ static void allocated(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 }
 
 /* Replicas for a new chunk: this node, then the next up nodes after a
- * point that depends on the chunk, so that files spread over the nodes. */
+ * point that depends on the chunk, so that files spread over the nodes.
+ * A node that is leaving places nothing on itself (unless it is alone). */
 static size_t pick_nodes(struct krg_kdfs *k, uint64_t ino, uint32_t index, uint32_t *out, size_t max)
 {
 	const struct krg_config *cfg = k->cfg;
 	size_t n = 0, want = MIN((size_t)kdfs_replicas_of(k, ino), max);
-	out[n++] = k->self;
+	bool self_up = kdfs_node_up(k, k->self);
+	if (self_up)
+		out[n++] = k->self;
 	size_t start = (size_t)((ino + index) % (cfg->n_nodes ? cfg->n_nodes : 1));
 	for (size_t i = 0; i < cfg->n_nodes && n < want; i++) {
 		uint32_t id = cfg->nodes[(start + i) % cfg->n_nodes].id;
 		if (id != k->self && kdfs_node_up(k, id))
 			out[n++] = id;
 	}
+	if (n == 0)
+		out[n++] = k->self;
 	return n;
 }
 

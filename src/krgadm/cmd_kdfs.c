@@ -18,7 +18,9 @@ static void kdfs_usage(FILE *f)
 		"status   per node: state, capacity and free space of its kdfs share, chunk\n"
 		"         replicas it holds; the cluster's files, chunks, under-replicated\n"
 		"         chunks (fewer copies on live nodes than asked), lost chunks (no\n"
-		"         copy on a live node) and repairs in progress\n");
+		"         copy on a live node), repairs in progress (per node: bytes copied of\n"
+		"         the chunk it copies) and chunks with a copy on a leaving node (they\n"
+		"         get copies elsewhere before `krgadm nodes del` lets the node go)\n");
 }
 
 static void print_json(const Krg__Kdfs__Status *st)
@@ -40,6 +42,11 @@ static void print_json(const Krg__Kdfs__Status *st)
 			krg_json_null(&j, "free");
 		}
 		krg_json_uint(&j, "replicas", u->replicas);
+		if (u->has_repairs) {
+			krg_json_uint(&j, "repairs", u->repairs);
+			krg_json_uint(&j, "repair_copied", u->repaired_bytes);
+			krg_json_uint(&j, "repair_bytes", u->repair_total);
+		}
 		krg_json_end_object(&j);
 	}
 	krg_json_end_array(&j);
@@ -48,6 +55,7 @@ static void print_json(const Krg__Kdfs__Status *st)
 	krg_json_uint(&j, "under_replicated", st->under_replicated);
 	krg_json_uint(&j, "lost", st->lost);
 	krg_json_uint(&j, "repairs", st->repairs);
+	krg_json_uint(&j, "draining", st->draining);
 	krg_json_end_object(&j);
 	krg_json_finish(&j);
 }
@@ -62,17 +70,20 @@ static void mib(char *buf, size_t len, const Krg__Kdfs__NodeUse *u, uint64_t v)
 
 static void print_text(const Krg__Kdfs__Status *st)
 {
-	printf("%-5s %-8s %12s %12s %10s\n", "node", "state", "capacity_MiB", "free_MiB", "replicas");
+	printf("%-5s %-8s %12s %12s %10s  %s\n", "node", "state", "capacity_MiB", "free_MiB", "replicas", "repair");
 	for (size_t i = 0; i < st->n_nodes; i++) {
 		const Krg__Kdfs__NodeUse *u = st->nodes[i];
-		char cap[32], fr[32];
+		char cap[32], fr[32], rep[48] = "-";
 		mib(cap, sizeof(cap), u, u->total);
 		mib(fr, sizeof(fr), u, u->avail);
-		printf("%-5u %-8s %12s %12s %10" PRIu64 "\n", u->node, u->state, cap, fr, u->replicas);
+		if (u->has_repairs && u->repairs)
+			snprintf(rep, sizeof(rep), "%" PRIu64 "/%" PRIu64 " MiB", u->repaired_bytes >> 20,
+				 u->repair_total >> 20);
+		printf("%-5u %-8s %12s %12s %10" PRIu64 "  %s\n", u->node, u->state, cap, fr, u->replicas, rep);
 	}
 	printf("files %" PRIu64 ", chunks %" PRIu64 ", under-replicated %" PRIu64 ", lost %" PRIu64
-	       ", repairs in progress %" PRIu64 "\n",
-	       st->files, st->chunks, st->under_replicated, st->lost, st->repairs);
+	       ", repairs in progress %" PRIu64 ", on leaving nodes %" PRIu64 "\n",
+	       st->files, st->chunks, st->under_replicated, st->lost, st->repairs, st->draining);
 }
 
 int cmd_kdfs(int argc, char **argv)

@@ -41,6 +41,11 @@ struct krg_services {
 	struct krg_ipc_service *ipc;    /* the cluster's IPC service (ipc/ipc_service.h) */
 	struct krg_intercept *intercept; /* IPC interception (ipc/intercept_svc.h); NULL: krg processes use the node's own IPC */
 	struct krg_dsm *dsm;            /* coherent pages of shared segments (dsm/dsm_svc.h); NULL: off */
+	/* A service's own helper process (kdfs's FUSE client) is krgd's
+	 * machinery, not a process of the system image: the process table
+	 * hides it (eviction does not try to move it). NULL: none. */
+	bool (*is_helper)(void *helper_data, int pid);
+	void *helper_data;
 };
 
 /* A membership hook: node changed as the event says, in log order, on

@@ -78,7 +78,7 @@ enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *
 	if (!m->running)
 		return KRG_PROC_ORDINARY;
 	/* The file view's FUSE clients and home servers are krgd's too. */
-	if (krg_fsview_is_helper(m->s->fsview, pid))
+	if (krg_fsview_is_helper(m->s->fsview, pid) || (m->s->is_helper && m->s->is_helper(m->s->helper_data, pid)))
 		return KRG_PROC_HIDDEN;
 	for (struct hold *h = m->holds; h; h = h->next) {
 		if (h->wpid == pid)

@@ -874,8 +874,14 @@ static void evict(struct krg_sched *sc, uint64_t now)
 	if (left == 0 && !started && now - sc->evict_left_ms >= 1000) {
 		sc->evict_left_ms = now;
 		int r = krg_cluster_node_left(sc->s->cluster, sc->self, sc->evict_moved);
-		if (r < 0)
+		const char *holder = r == -EBUSY ? krg_cluster_leave_holder(sc->s->cluster) : NULL;
+		if (holder && log_now) {
+			sc->evict_log_ms = now;
+			log_info("evict: node %u has no krg process left; waiting for %s to move its data", sc->self,
+				 holder);
+		} else if (r < 0 && !holder) {
 			log_debug("evict: cannot report node %u empty yet: %s", sc->self, strerror(-r));
+		}
 	}
 }
 

@@ -62,10 +62,7 @@ on 1 krg run -n 2 -- bash -c "$PIPE" </dev/null >/dev/null 2>&1 &
 sleep 1
 app=$(on 1 krg ps -a --json | python3 -c 'import json,sys; print(min(p["id"] for p in json.load(sys.stdin)["processes"] if p["command"].startswith("bash -c for")))')
 on 1 krg ps -a
-# --ignore-unsupported: skips the cluster-wide listing of System V objects
-# the application made, which can wait ~40 s on loaded 0.5-CPU nodes (the
-# pipeline would be done by then); see issue 16 item 5.
-on 1 krg checkpoint "$app" --kill --ignore-unsupported -d "demo pipeline"
+on 1 krg checkpoint "$app" --kill -d "demo pipeline"
 wait || true
 on 1 krg restart "$app" -n 3 --foreground | sed 's/^/restarted on node 3: /; s/$/ bytes/'
 

@@ -62,6 +62,7 @@ enum ckpt_part {
 	CKPT_PART_MM = 3,
 	CKPT_PART_FILES = 4,
 	CKPT_PART_PAGES = 5,
+	CKPT_PART_SYSV = 6,   /* sysvipc.img: krg.ipc.Saved (sysv.c) */
 };
 const char *ckpt_part_name(enum ckpt_part part);
 

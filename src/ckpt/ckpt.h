@@ -58,12 +58,24 @@ struct ckpt_dump_opts {
 	int root_pidfd;
 	bool root_stopped_by_caller; /* the caller stopped the root (SIGSTOP) to freeze it: that
 				      * stop is not the application's and is not saved */
+	const uint8_t *sysv;       /* borrowed, may be NULL: a packed krg.ipc.Saved (the cluster's
+				    * System V objects the application created), written as sysvipc.img */
+	size_t sysv_len;
 };
 
 /* Dump process `pid` and its descendants (the application) into `dir`
  * (created 0700; must not hold an image). They are left running unless
  * opts->kill. 0 or -errno. */
 int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, struct ckpt_error *err);
+
+/* sysvipc.img (sysv.c): the System V objects an image holds, a packed
+ * krg.ipc.Saved (ipc.proto). validate: decodes it and checks each object's
+ * shape (kind, id, counts, no id twice); n_objs may be NULL. read: -ENOENT
+ * when the image has none (no message), else the verified payload
+ * (*out malloc'ed). write: the part, into an image being made. */
+int ckpt_sysv_validate(const uint8_t *p, size_t len, size_t *n_objs, struct ckpt_error *err);
+int ckpt_sysv_read(const char *dir, uint8_t **out, size_t *len, size_t *n_objs, struct ckpt_error *err);
+int ckpt_sysv_write(int dirfd, const uint8_t *saved, size_t len, struct ckpt_error *err);
 
 /* Pre-copy, for a live migration (precopy.c): the private anonymous
  * memory of process `pid` is copied into the pages file of image `dir`

@@ -488,6 +488,8 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		if ((r = ckpt_image_sync(dirfd, err)) < 0)
 			goto out;
 	}
+	if (opts->sysv && (r = ckpt_sysv_write(dirfd, opts->sysv, opts->sysv_len, err)) < 0)
+		goto out;
 	if ((r = write_inventory(dirfd, &a, opts, err)) < 0)
 		goto out;
 	fsync(dirfd);

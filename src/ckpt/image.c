@@ -71,6 +71,7 @@ const char *ckpt_part_name(enum ckpt_part part)
 	case CKPT_PART_MM: return "mm";
 	case CKPT_PART_FILES: return "files";
 	case CKPT_PART_PAGES: return "pages";
+	case CKPT_PART_SYSV: return "sysvipc";
 	}
 	return "?";
 }

@@ -396,7 +396,10 @@ static int v_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return v_open_common(KRG__FSVIEW__OP__OP_CREATE, path, mode, fi);
 }
 
-static int v_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+/* The reply's data is handed to libfuse as it is (read_buf), which
+ * writes it to /dev/fuse and free()s it: no copy into a buffer of its
+ * own. protobuf-c allocated it with malloc (the default allocator). */
+static int v_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct rq r;
 	rq_init(&r, KRG__FSVIEW__OP__OP_READ, NULL);
@@ -408,10 +411,20 @@ static int v_read(const char *path, char *buf, size_t size, off_t off, struct fu
 	int e = fsv_call(&r.q, &rep);
 	if (e < 0)
 		return e;
-	size_t n = rep->data.len < size ? rep->data.len : size;
-	memcpy(buf, rep->data.data, n);
+	struct fuse_bufvec *bv = malloc(sizeof(*bv));
+	if (!bv) {
+		krg__fsview__reply__free_unpacked(rep, NULL);
+		return -ENOMEM;
+	}
+	*bv = FUSE_BUFVEC_INIT(rep->data.len < size ? rep->data.len : size);
+	bv->buf[0].mem = bv->buf[0].size ? rep->data.data : NULL;
+	if (bv->buf[0].mem) {
+		rep->data.data = NULL; /* libfuse's now */
+		rep->has_data = false;
+	}
 	krg__fsview__reply__free_unpacked(rep, NULL);
-	return (int)n;
+	*bufp = bv;
+	return 0;
 }
 
 static int v_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -552,7 +565,7 @@ static const struct fuse_operations ops = {
 	.init = v_init, .getattr = v_getattr, .readlink = v_readlink, .mknod = v_mknod, .mkdir = v_mkdir,
 	.unlink = v_unlink, .rmdir = v_rmdir, .symlink = v_symlink, .rename = v_rename, .link = v_link,
 	.chmod = v_chmod, .chown = v_chown, .truncate = v_truncate, .open = v_open, .create = v_create,
-	.read = v_read, .write = v_write, .release = v_release, .fsync = v_fsync, .opendir = v_opendir, .readdir = v_readdir, .releasedir = v_releasedir,
+	.read_buf = v_read_buf, .write = v_write, .release = v_release, .fsync = v_fsync, .opendir = v_opendir, .readdir = v_readdir, .releasedir = v_releasedir,
 	.statfs = v_statfs, .access = v_access, .utimens = v_utimens,
 };
 

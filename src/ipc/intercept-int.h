@@ -15,7 +15,7 @@ struct icall {
 	uint16_t *vals;               /* SETALL */
 	uint32_t *groups;
 	uint64_t out_addr;            /* msgrcv's msgp, *ctl's buf, GETALL's array */
-	bool sem_undo;                /* a semop with SEM_UNDO: follow the process to its exit */
+	bool sem_undo;                /* a semop with SEM_UNDO (any semop or semctl is followed to its exit too) */
 	pid_t tgid;                   /* the caller's process as krgd sees it (icall_creds) */
 };
 

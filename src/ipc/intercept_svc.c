@@ -970,7 +970,10 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	struct held **bk = bucket_of(in, tid);
 	h->hnext = *bk;
 	*bk = h;
-	if (h->c.sem_undo)
+	/* SEM_UNDO now, or records it may hold from before (a restart
+	 * brings a set back with its undo records, docs/ipc.md): every
+	 * process that uses semaphores is followed to its exit. */
+	if (h->c.sem_undo || h->c.req.op == KRG_IPC_OP_SEMOP || h->c.req.op == KRG_IPC_OP_SEMCTL)
 		proc_follow(in, l, tgid, h->c.who.proc_id, h->c.who.pid, n->id, true);
 	h->data = n->data;
 	submit_held(in, h);

@@ -75,6 +75,7 @@ struct krg_ipc_service {
 	} peer[KRG_MAX_NODES], usage_sent;
 	bool usage_sent_ok;
 	struct krg_nodeset usage_live;
+	struct created_q *created;    /* ipc_service_ckpt.c: queries not answered yet */
 };
 
 /* "ipc.node" notify ids: a node's usage (| node); below it, completions. */
@@ -107,6 +108,12 @@ void ipc_node_down(struct krg_ipc_service *svc, uint32_t kind, uint32_t node);
  * membership (after every engine entry point and on every tick). */
 void ipc_usage_sync(struct krg_ipc_service *svc);
 void ipc_usage_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t *in, size_t len);
+
+/* ipc_service_ckpt.c */
+/* Fail the queries whose deadline passed (every tick). */
+void ipc_ckpt_tick(struct krg_ipc_service *svc);
+/* Fail every query still waiting (the service closes). */
+void ipc_ckpt_close(struct krg_ipc_service *svc);
 
 /* ipc_service_wire.c */
 void ipcw_cred_to(const struct krg_ipc_caller *c, Krg__Ipc__Cred *m);

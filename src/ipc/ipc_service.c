@@ -597,6 +597,7 @@ void krg_ipc_service_tick(struct krg_ipc_service *svc)
 {
 	uint64_t now = ipc_now(svc);
 	ipc_usage_sync(svc);
+	ipc_ckpt_tick(svc);
 	if (krg_ipc_engine_next_deadline(svc->eng) > now)
 		return;
 	svc->in_engine = true;
@@ -635,6 +636,7 @@ void ipc_service_close(struct krg_ipc_service *svc)
 {
 	if (!svc->eng)
 		return;
+	ipc_ckpt_close(svc);
 	/* The sets' objects go without touching the engine, then the engine
 	 * with everything in it. */
 	svc->in_engine = true;

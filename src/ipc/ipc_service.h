@@ -109,12 +109,40 @@ struct krg_ipc_obj_info {
 
 /* ---- checkpoint ------------------------------------------------------------ */
 
-/* Told once every live node answered: found, and then the first queue or
- * semaphore set (o, borrowed for the call) that one of the processes
- * asked about created and that still exists anywhere in the cluster. */
-typedef void (*krg_ipc_created_fn)(void *data, bool found, const struct krg_ipc_obj_info *o);
-/* Look for an object created by one of procs[0..n) (cluster process ids,
- * as the interception gives its callers; procs copied). 0 and cb later,
- * from krgd's loop (maybe from inside this call), or -errno and no cb. */
-int krg_ipc_service_created_by(struct krg_ipc_service *svc, const uint64_t *procs, size_t n, krg_ipc_created_fn cb,
-			       void *data);
+/* What krg_ipc_service_created_by found. */
+struct krg_ipc_created {
+	int status;                     /* 0; -ETIMEDOUT: node did not answer by the deadline;
+	                                 * another -errno: node's answer was that error */
+	uint32_t node;                  /* with status < 0: the first node that failed */
+	size_t n;                       /* objects found */
+	struct krg_ipc_obj_info *info;  /* n: kind, id, key, perm, home (to name them) */
+	uint8_t **objs;                 /* n: each a packed krg.ipc.Object (ipc.proto), whole */
+	size_t *lens;
+};
+/* Told once, when every live node answered or at the deadline. res and
+ * everything in it borrowed for the call. */
+typedef void (*krg_ipc_created_fn)(void *data, const struct krg_ipc_created *res);
+/* The queues and semaphore sets that one of procs[0..n) (cluster process
+ * ids, as the interception gives its callers; copied) created and that
+ * still exist: each live node is asked once, all at once, for those it
+ * homes (each home recorded the creator when it made the object), and
+ * nodes that have not answered within deadline_ms fail the query. 0 and cb
+ * later, from krgd's loop (maybe from inside this call), or -errno and no
+ * cb. */
+int krg_ipc_service_created_by(struct krg_ipc_service *svc, const uint64_t *procs, size_t n,
+			       unsigned deadline_ms, krg_ipc_created_fn cb, void *data);
+
+/* Told once: 0, every object is back; or the first failure and its
+ * object (kind, id, key; borrowed): -EEXIST another object has its id,
+ * -EADDRINUSE another object has its key, -EPERM not the owner's, -ENOSPC
+ * a limit, -EBADMSG bad bytes, or the failure of the node asked. What was
+ * recreated before a failure is removed again. */
+typedef void (*krg_ipc_restored_fn)(void *data, int status, const struct krg_ipc_obj_info *failed);
+/* A restart's objects (a packed krg.ipc.Saved from its image, borrowed)
+ * recreated under their ids and keys, at their homes, all at once. owner:
+ * the image's user; unless 0 (root) every object must be that user's.
+ * Creator and SEM_UNDO process ids are moved to node (the restarted
+ * processes keep their pids there). 0 and cb later (maybe from inside),
+ * or -errno and no cb. */
+int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, size_t len, uid_t owner, uint32_t node,
+			    krg_ipc_restored_fn cb, void *data);

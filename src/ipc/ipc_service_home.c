@@ -131,14 +131,11 @@ void ipc_home_flush(struct krg_ipc_service *svc)
 
 /* ---- object sets ------------------------------------------------------------ */
 
-static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t **buf, size_t *len)
+/* x as a packed Object (handover, backup, checkpoint). */
+static int pack_export(const struct krg_ipc_export *xp, uint8_t **buf, size_t *len)
 {
-	struct krg_ipc_service *svc = kddm_set_data(s);
-	const struct ipc_obj *o = obj;
-	struct krg_ipc_export x;
-	int r = krg_ipc_engine_export(svc->eng, o->kind, o->id, &x);
-	if (r < 0)
-		return r;
+	const struct krg_ipc_export x = *xp;
+	int r;
 	Krg__Ipc__Object m = KRG__IPC__OBJECT__INIT;
 	Krg__Ipc__Perm perm;
 	ipcw_perm_to(&x.perm, &perm);
@@ -199,6 +196,18 @@ static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t
 	}
 out:
 	free(msgs), free(mp), free(semval), free(undos), free(up), free(adj);
+	return r;
+}
+
+static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t **buf, size_t *len)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	const struct ipc_obj *o = obj;
+	struct krg_ipc_export x;
+	int r = krg_ipc_engine_export(svc->eng, o->kind, o->id, &x);
+	if (r < 0)
+		return r;
+	r = pack_export(&x, buf, len);
 	krg_ipc_export_release(&x);
 	return r;
 }
@@ -441,6 +450,17 @@ static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64
 	finish(svc, s, idx, c, 0, r == KRG_IPC_PENDING, r == KRG_IPC_PENDING ? NULL : &reply);
 }
 
+/* Does this node's engine hold an object of s's kind at index idx? */
+static bool engine_has_idx(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx)
+{
+	for (uint32_t kind = KRG_IPC_MSG; kind <= KRG_IPC_SHM; kind++)
+		if (svc->objs[kind] == s) {
+			int32_t id = krg_ipc_engine_next(svc->eng, kind, (int32_t)idx);
+			return id >= 0 && (uint64_t)krg_ipc_id_idx(id) == idx;
+		}
+	return false;
+}
+
 static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t from, const uint8_t *in, size_t len,
 		     struct kddm_call *c)
 {
@@ -452,6 +472,38 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 	}
 	if (m->op == KRG__IPC__CALL_OP__SYSCALL) {
 		home_syscall(svc, s, idx, objp, from, m, c);
+	} else if (m->op == KRG__IPC__CALL_OP__RESTORE && m->has_object) {
+		/* A restart brings an object back under its id: only into a
+		 * free index (-EEXIST: another object has it). The bytes are
+		 * checked as a handover's (obj_import). */
+		void *obj = NULL;
+		Krg__Ipc__Object *peek = krg__ipc__object__unpack(NULL, m->object.len, m->object.data);
+		int r = !peek || (peek->kind != KRG_IPC_MSG && peek->kind != KRG_IPC_SEM) || svc->objs[peek->kind] != s
+				? -EBADMSG
+			: *objp || engine_has_idx(svc, s, idx) ? -EEXIST
+							       : 0;
+		/* This engine's own key index would refuse it too (a key
+		 * another object of this home has). */
+		if (r == 0 && peek->perm && peek->perm->key &&
+		    krg_ipc_engine_find_key(svc->eng, peek->kind, peek->perm->key) >= 0)
+			r = -EADDRINUSE;
+		if (peek)
+			krg__ipc__object__free_unpacked(peek, NULL);
+		if (r == 0)
+			r = obj_import(s, idx, m->object.data, m->object.len, &obj);
+		if (r == 0)
+			*objp = obj;
+		finish(svc, s, idx, c, r, false, NULL);
+	} else if (m->op == KRG__IPC__CALL_OP__DROP && m->has_id) {
+		struct ipc_obj *o = *objp;
+		if (o && o->id == m->id) {
+			svc->in_engine = true;
+			krg_ipc_engine_drop(svc->eng, o->kind, o->id, -EIDRM);
+			svc->in_engine = false;
+			free(o);
+			*objp = NULL;
+		}
+		finish(svc, s, idx, c, 0, false, NULL);
 	} else if (m->op == KRG__IPC__CALL_OP__CANCEL && m->has_token) {
 		Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
 		Krg__Ipc__Reply rep = KRG__IPC__REPLY__INIT;
@@ -605,6 +657,22 @@ static void key_call(struct kddm_set *s, uint64_t key, void **objp, uint32_t fro
 			*objp = NULL;
 		}
 		ipc_answer(c, 0, &a);
+	} else if (m->op == KRG__IPC__CALL_OP__KEY_SET && m->has_id && m->id >= 0) {
+		/* A restart's object, under its key, unless the key names
+		 * an object already. */
+		int r = 0;
+		if (e)
+			r = -EEXIST; /* not this restore's: never undone by it */
+		else if (!(e = malloc(sizeof(*e))))
+			r = -ENOMEM;
+		if (r == 0) {
+			e->id = m->id;
+			*objp = e;
+			if (kddm_sync(s, key, NULL, NULL) < 0) {
+				/* no backup: nothing to wait for */
+			}
+		}
+		kddm_call_done(c, r, NULL, 0);
 	} else if (m->op == KRG__IPC__CALL_OP__KEY_GET && e) {
 		a.has_redirect = true;
 		a.redirect = e->id;
@@ -673,6 +741,47 @@ static int node_import(struct kddm_set *s, uint64_t id, const uint8_t *buf, size
 
 static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a);
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* CREATED: every queue and set homed here whose creator is in procs
+ * (sorted here), packed whole. shm segments are the DSM's (docs/dsm.md).
+ * 0 or -ENOMEM; a->objects owned by the caller (free each, then the array). */
+static int created_objs(struct krg_ipc_service *svc, uint64_t *procs, size_t n, Krg__Ipc__Answer *a)
+{
+	qsort(procs, n, sizeof(*procs), cmp_u64);
+	size_t cap = 0;
+	for (uint32_t kind = KRG_IPC_MSG; kind <= KRG_IPC_SEM; kind++) {
+		for (int32_t id = krg_ipc_engine_next(svc->eng, kind, 0); id >= 0;
+		     id = krg_ipc_engine_next(svc->eng, kind, krg_ipc_id_idx(id) + 1)) {
+			struct krg_ipc_export x;
+			if (krg_ipc_engine_export(svc->eng, kind, id, &x) < 0)
+				continue;
+			int r = 0;
+			if (x.creator && bsearch(&x.creator, procs, n, sizeof(*procs), cmp_u64)) {
+				if (a->n_objects == cap) {
+					cap = cap ? cap * 2 : 8;
+					ProtobufCBinaryData *no = realloc(a->objects, cap * sizeof(*no));
+					if (!no)
+						r = -ENOMEM;
+					else
+						a->objects = no;
+				}
+				ProtobufCBinaryData *b = r == 0 ? &a->objects[a->n_objects] : NULL;
+				if (b && (r = pack_export(&x, &b->data, &b->len)) == 0)
+					a->n_objects++;
+			}
+			krg_ipc_export_release(&x);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
 static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t from, const uint8_t *in, size_t len,
 		      struct kddm_call *c)
 {
@@ -706,6 +815,15 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 		if (a.n_objs)
 			free(a.objs[0]);
 		free(a.objs);
+	} else if (m->op == KRG__IPC__CALL_OP__CREATED && m->n_procs <= 65536) {
+		int r = created_objs(svc, m->procs, m->n_procs, &a);
+		if (r < 0)
+			kddm_call_done(c, r, NULL, 0);
+		else
+			ipc_answer(c, 0, &a);
+		for (size_t i = 0; i < a.n_objects; i++)
+			free(a.objects[i].data);
+		free(a.objects);
 	} else {
 		kddm_call_done(c, -EBADMSG, NULL, 0);
 	}

@@ -118,6 +118,7 @@ struct kddm {
 	struct krg_nodeset ready_owed; /* peers we must (re)send READY to, until acked */
 	bool pass_dirty;               /* the live set changed: a handover pass is due */
 	struct kddm_tick *tick;        /* the pending timer, if any (owned jointly) */
+	unsigned ask_ticks;            /* ticks since the last READY_ASK to the awaited peers */
 	struct kddm_set *sets;
 	struct kddm_req *reqs;         /* started, not completed */
 	struct kddm_stats st;

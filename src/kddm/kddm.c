@@ -504,7 +504,7 @@ void kddm_deliver(struct kddm *k, uint32_t from, const uint8_t *body, size_t len
 		return;
 	}
 	struct kddm_set *s = m->set ? kddm_set_by_wire(k, m->set) : NULL;
-	if (m->op == KRG__KDDM__OP__READY) {
+	if (m->op == KRG__KDDM__OP__READY || m->op == KRG__KDDM__OP__READY_ASK) {
 		kddm_member_deliver(k, NULL, from, m, token);
 	} else if (!s) {
 		/* Not malformed: that set may not be started here yet

@@ -87,6 +87,40 @@ static void send_ready(struct kddm *k)
 	}
 }
 
+/* READY_ASK: a READY this node waits for may have come before it learnt
+ * it should wait (a krgd that restarted replays old membership events:
+ * a peer's leave and return clear what it had said), and the peer has no
+ * reason to say it again. So it is asked, now and every ASK_TICKS ticks
+ * while this node waits. */
+#define ASK_TICKS 25
+
+static void ask_done(struct kddm_req *r, int status)
+{
+}
+
+static void ask_ready(struct kddm *k, uint32_t n)
+{
+	struct kddm_req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	r->k = k;
+	r->op = KRG__KDDM__OP__READY_ASK;
+	r->int_cb = ask_done;
+	r->next = k->reqs;
+	if (r->next)
+		r->next->prev = r;
+	k->reqs = r;
+	kddm_req_send_to(r, n);
+}
+
+static void ask_awaited(struct kddm *k)
+{
+	k->ask_ticks = 0;
+	for (unsigned n = 0; n < KRG_MAX_NODES; n++)
+		if (krg_nodeset_has(&k->awaiting, n) && krg_nodeset_has(&k->live, n))
+			ask_ready(k, n);
+}
+
 /* ---- handover ----------------------------------------------------------- */
 
 static void handover_done(struct kddm_req *r, int status)
@@ -175,6 +209,11 @@ static bool set_pass(struct kddm_set *s)
 
 static void member_pass(struct kddm *k)
 {
+	if (!kddm_ready(k)) {
+		if (++k->ask_ticks >= ASK_TICKS)
+			ask_awaited(k);
+		arm_tick(k);
+	}
 	if (k->pass_dirty) {
 		bool done = true;
 		for (struct kddm_set *s = k->sets; s; s = s->next)
@@ -239,15 +278,30 @@ void kddm_member_changed(struct kddm *k)
 
 void kddm_node_up(struct kddm *k, uint32_t node)
 {
-	if (node >= KRG_MAX_NODES || node == k->self)
+	if (node >= KRG_MAX_NODES)
 		return;
+	if (node == k->self) {
+		/* Added again after a clean leave, same process (krgadm nodes
+		 * del, then nodes add): a home again. Without this the node
+		 * stayed out of its own live set, never the home of anything,
+		 * and answered -EAGAIN to every request the others sent it
+		 * (they retried ~40 s, kddm_req.c, before giving up). */
+		if (!k->leaving_self)
+			return;
+		k->leaving_self = false;
+		krg_nodeset_add(&k->live, node);
+		kddm_member_changed(k);
+		return;
+	}
 	if (krg_nodeset_has(&k->live, node))
 		return;
 	krg_nodeset_add(&k->live, node);
 	/* It may hold what this node now homes (this node is new, or was
 	 * cut off): serve nothing until it says READY. */
-	if (!krg_nodeset_has(&k->got_ready, node))
+	if (!krg_nodeset_has(&k->got_ready, node)) {
 		krg_nodeset_add(&k->awaiting, node);
+		ask_ready(k, node);
+	}
 	kddm_member_changed(k);
 }
 
@@ -416,6 +470,14 @@ void kddm_member_deliver(struct kddm *k, struct kddm_set *s, uint32_t from, cons
 	case KRG__KDDM__OP__READY:
 		krg_nodeset_add(&k->got_ready, from);
 		krg_nodeset_del(&k->awaiting, from);
+		break;
+	case KRG__KDDM__OP__READY_ASK:
+		/* Truthful now unless a pass is handing objects over: that
+		 * pass ends with a READY to every live peer anyway. */
+		if (krg_nodeset_has(&k->live, from) && !k->pass_dirty) {
+			krg_nodeset_add(&k->ready_owed, from);
+			send_ready(k);
+		}
 		break;
 	case KRG__KDDM__OP__BACKUP:
 		take_backup(k, s, from, m);

@@ -201,7 +201,7 @@ static void req_send(struct kddm_req *r)
 	struct kddm_set *s = r->s;
 	bool fixed = r->op == KRG__KDDM__OP__PUT || r->op == KRG__KDDM__OP__INVALIDATE ||
 		     r->op == KRG__KDDM__OP__HANDOVER || r->op == KRG__KDDM__OP__BACKUP ||
-		     r->op == KRG__KDDM__OP__READY;
+		     r->op == KRG__KDDM__OP__READY || r->op == KRG__KDDM__OP__READY_ASK;
 	uint32_t home = fixed ? r->to : kddm_home(s, r->id);
 	if (home == KDDM_NO_NODE) {
 		req_complete(r, -EHOSTUNREACH, NULL, NULL, 0);

@@ -160,6 +160,30 @@ static int copy_to(uint32_t appid, uint32_t version, uint32_t node)
 	return 0;
 }
 
+/* Have node recreate the System V objects of its copy of the version
+ * (sysvipc.img); 0 or krg's status. */
+static int sysv_restore(uint32_t appid, uint32_t version, uint32_t node)
+{
+	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
+	q.appid = appid;
+	q.has_version = version != 0;
+	q.version = version;
+	q.has_node = true;
+	q.node = node;
+	q.has_sysv_only = q.sysv_only = true;
+	uint8_t buf[64], *resp = NULL;
+	size_t rlen = 0;
+	char err[512] = "";
+	size_t len = krg__ckptsvc__restart__pack(&q, buf);
+	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.restart", buf, len, 2u * 60 * 1000, &resp, &rlen, err, sizeof(err));
+	free(resp);
+	if (r < 0) {
+		fprintf(stderr, "krg restart: %s\n", err[0] ? err : strerror(-r));
+		return 1;
+	}
+	return 0;
+}
+
 /* --foreground: the node restores it as the child of an exec stream, the
  * way krg run starts a command; krg is its terminal and gets its status. */
 static int foreground_restart(uint32_t appid, uint32_t version, long node)
@@ -170,6 +194,11 @@ static int foreground_restart(uint32_t appid, uint32_t version, long node)
 		if (rc)
 			return rc;
 	}
+	/* The image's System V objects first, by that node's krgd: the
+	 * restore below runs in a child krgd waits for. */
+	int rc = sysv_restore(appid, version, target);
+	if (rc)
+		return rc;
 	char app[16];
 	snprintf(app, sizeof(app), "%u", appid);
 	char *argv[] = { "krg-restart", app, NULL };

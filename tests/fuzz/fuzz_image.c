@@ -4,13 +4,14 @@
  * (src/ckpt/image.c), the inventory's process tree, each process's core,
  * mm and files messages with their checks (core threads and siginfos,
  * VMAs and the page runs that index the pages file — ckpt_mm_validate —,
- * fds — ckpt_files_validate, ckpt_files_validate_app), and both forms of
- * `krg image show`. Built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION,
+ * fds — ckpt_files_validate, ckpt_files_validate_app), the System V
+ * objects of sysvipc.img (ckpt_sysv_read, ckpt_sysv_validate), and both
+ * forms of `krg image show`. Built with FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION,
  * so checksums are computed but not checked (CKPT_SUMS_CHECKED).
  *
  * Input: one flags byte, then records [part u8][pid u32 le][len u32 le]
  * [len bytes]; each is written as the file of that part ("inventory.img",
- * "core-PID.img", ...; part 1..5 as enum ckpt_part) in a scratch
+ * "core-PID.img", ..., "sysvipc.img"; part 1..6 as enum ckpt_part) in a scratch
  * directory. Flags bit 0: the bytes are the whole file (frame included);
  * otherwise they are the payload and the target puts a frame with the
  * right magic, version, part and length before them. Bits 1-2: what
@@ -88,10 +89,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (len > size - off)
 			len = (uint32_t)(size - off);
 		char name[64];
-		if (part < CKPT_PART_INVENTORY || part > CKPT_PART_PAGES)
-			part = CKPT_PART_INVENTORY + part % 5;
+		if (part < CKPT_PART_INVENTORY || part > CKPT_PART_SYSV)
+			part = CKPT_PART_INVENTORY + part % 6;
 		if (part == CKPT_PART_INVENTORY)
 			snprintf(name, sizeof(name), "inventory.img");
+		else if (part == CKPT_PART_SYSV)
+			snprintf(name, sizeof(name), "sysvipc.img");
 		else
 			snprintf(name, sizeof(name), "%s-%d.img", prefix[part - CKPT_PART_CORE], (int)pid);
 		put(name, part, raw, data + off, len);
@@ -103,8 +106,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ckpt_image_free(&img);
 	struct ckpt_error err2 = { 0 };
 	ckpt_image_show(dir, json, devnull, &err2);
+	uint8_t *sv = NULL;
+	size_t sv_len = 0, sv_n = 0;
+	struct ckpt_error err3 = { 0 };
+	if (ckpt_sysv_read(dir, &sv, &sv_len, &sv_n, &err3) == 0 && sv_len)
+		ckpt_sysv_validate(sv, sv_len, NULL, &err3); /* what a restart checks again */
+	free(sv);
 	if (getenv("KRG_FUZZ_DEBUG")) /* why a seed stops where it does */
-		fprintf(stderr, "load: %s\nshow: %s\n", err.msg, err2.msg);
+		fprintf(stderr, "load: %s\nshow: %s\nsysv: %s\n", err.msg, err2.msg, err3.msg);
 	clear_dir();
 	return 0;
 }

@@ -15,7 +15,7 @@ import re
 import struct
 import sys
 
-PARTS = {"inventory": 1, "core": 2, "mm": 3, "files": 4, "pages": 5}
+PARTS = {"inventory": 1, "core": 2, "mm": 3, "files": 4, "pages": 5, "sysvipc": 6}
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
     flags = (1 if raw else 0) | ((2 if lazy else 1) << 1 if pages else 0)
     rec = bytearray([flags])
     for name in sorted(os.listdir(src), key=lambda n: (n != "inventory.img", n)):
-        m = re.fullmatch(r"(inventory|core|mm|files|pages)(?:-(\d+))?\.img", name)
+        m = re.fullmatch(r"(inventory|core|mm|files|pages|sysvipc)(?:-(\d+))?\.img", name)
         if not m or (m.group(1) == "pages" and not pages):
             continue
         with open(os.path.join(src, name), "rb") as f:

@@ -19,6 +19,7 @@
 #include "ipc/ipc_service.h"
 #include "kddm/kddm.h"
 #include "kddm_fake.h"
+#include "ipc.pb-c.h"
 
 #define N 3
 
@@ -134,6 +135,113 @@ static unsigned objects(struct cl *c, uint32_t kind)
 					: kind == KRG_IPC_SEM ? "ipc.sem" : "ipc.shm"));
 	}
 	return n;
+}
+
+/* ---- checkpoint: an application's objects out, and back under their ids ---- */
+
+struct created_res {
+	int done, status;
+	size_t n;
+	int32_t id0;
+	uint8_t *saved;                 /* a packed Saved of what was found */
+	size_t saved_len;
+};
+
+static void created_cb(void *data, const struct krg_ipc_created *res)
+{
+	struct created_res *r = data;
+	r->done++;
+	r->status = res->status;
+	r->n = res->n;
+	r->id0 = res->n ? res->info[0].id : -1;
+	Krg__Ipc__Saved sv = KRG__IPC__SAVED__INIT;
+	ProtobufCBinaryData bd[8];
+	for (size_t i = 0; i < res->n && i < 8; i++)
+		bd[i].data = res->objs[i], bd[i].len = res->lens[i];
+	sv.n_objects = res->n < 8 ? res->n : 8;
+	sv.objects = bd;
+	r->saved_len = krg__ipc__saved__get_packed_size(&sv);
+	r->saved = malloc(r->saved_len + 1);
+	krg__ipc__saved__pack(&sv, r->saved);
+}
+
+struct restored_res {
+	int done, status;
+	int32_t id;
+};
+
+static void restored_cb(void *data, int status, const struct krg_ipc_obj_info *failed)
+{
+	struct restored_res *r = data;
+	r->done++;
+	r->status = status;
+	r->id = failed ? failed->id : -1;
+}
+
+static void test_save_restore(void **state)
+{
+	struct cl *c = cl_new(false);
+	/* node 1's process makes a keyed queue with two messages; node 2's a
+	 * private one (not the application's). */
+	int32_t q = c_msgget(c, 1, 0x77, IPC_CREAT | 0600);
+	assert_true(q >= 0);
+	assert_int_equal(c_msgsnd(c, 1, q, 1, "one"), 0);
+	assert_int_equal(c_msgsnd(c, 1, q, 2, "two"), 0);
+	assert_true(c_msgget(c, 2, IPC_PRIVATE, 0600) >= 0);
+	uint64_t procs[2] = { who(1).proc_id, 12345 };
+	struct created_res cr = { 0 };
+	assert_int_equal(krg_ipc_service_created_by(c->svc[0], procs, 2, 5000, created_cb, &cr), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(cr.done, 1);
+	assert_int_equal(cr.status, 0);
+	assert_int_equal(cr.n, 1);
+	assert_int_equal(cr.id0, q);
+	/* Back while it still exists: refused, naming it, and nothing of
+	 * the live one undone. */
+	struct restored_res rr = { 0 };
+	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1000, 2, restored_cb, &rr), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(rr.done, 1);
+	assert_int_equal(rr.status, -EEXIST);
+	assert_int_equal(rr.id, q);
+	assert_int_equal(c_msgget(c, 0, 0x77, 0), q);
+	/* Another user's image may not bring it back. */
+	struct krg_ipc_req rm = { .op = KRG_IPC_OP_MSGCTL, .id = q, .cmd = IPC_RMID };
+	assert_int_equal(call(c, 1, &rm), 0);
+	assert_int_equal(c_msgget(c, 0, 0x77, 0), -ENOENT);
+	memset(&rr, 0, sizeof(rr));
+	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1001, 2, restored_cb, &rr), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(rr.status, -EPERM);
+	assert_int_equal(c_msgget(c, 0, 0x77, 0), -ENOENT);
+	/* Gone: back under the same id and key, messages in order. */
+	memset(&rr, 0, sizeof(rr));
+	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1000, 2, restored_cb, &rr), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(rr.done, 1);
+	assert_int_equal(rr.status, 0);
+	assert_int_equal(c_msgget(c, 0, 0x77, 0), q);
+	struct ans a;
+	struct krg_ipc_req rcv = rcv_req(q, IPC_NOWAIT);
+	submit(c, 0, &rcv, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.r.ret, 3);
+	assert_int_equal(a.r.mtype, 1);
+	assert_memory_equal(a.r.text, "one", 3);
+	krg_ipc_reply_release(&a.r);
+	/* The key taken by another object: refused, the id made is dropped. */
+	assert_int_equal(call(c, 1, &rm), 0);
+	int32_t other = c_msgget(c, 0, 0x77, IPC_CREAT | 0600);
+	assert_true(other >= 0 && other != q);
+	memset(&rr, 0, sizeof(rr));
+	assert_int_equal(krg_ipc_service_restore(c->svc[1], cr.saved, cr.saved_len, 1000, 1, restored_cb, &rr), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(rr.status, -EADDRINUSE);
+	assert_int_equal(c_msgget(c, 0, 0x77, 0), other);
+	struct krg_ipc_req st = { .op = KRG_IPC_OP_MSGCTL, .id = q, .cmd = IPC_STAT };
+	assert_int_equal(call(c, 0, &st), -EINVAL);
+	free(cr.saved);
+	cl_free(c);
 }
 
 static void test_key_race(void **state)
@@ -574,6 +682,7 @@ static void test_shm_home_down(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_save_restore),
 		cmocka_unit_test(test_key_race),
 		cmocka_unit_test(test_blocked_receiver_other_node),
 		cmocka_unit_test(test_sem_counter),

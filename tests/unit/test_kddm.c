@@ -454,6 +454,46 @@ static void test_leave_hands_over(void **state)
 	kfake_free(f);
 }
 
+/* nodes del, then nodes add of the same running node: it is a home again
+ * and serves what it homes (it used to stay out of its own live set and
+ * answer -EAGAIN until the requesters gave up, ~40 s). */
+static void test_leave_then_back(void **state)
+{
+	struct kfake *f = cluster(3, false);
+	int st;
+	for (unsigned i = 0; i < 3; i++)
+		kddm_node_leaving(kfake_kddm(f, i), 2);
+	kfake_run(f, 0);
+	for (unsigned i = 0; i < 3; i++)
+		kddm_node_up(kfake_kddm(f, i), 2);
+	kfake_run(f, 0);
+	uint64_t id = id_homed_at(kfake_kddm(f, 0), 2, 1);
+	for (unsigned n = 0; n < 3; n++) {
+		call_add(f, n, "test.auto", id, 1, &st);
+		assert_int_equal(st, 0);
+	}
+	unsigned where = 99;
+	assert_int_equal(masters(f, 3, "test.auto", id, &where), 1);
+	assert_int_equal(where, 2);
+	kfake_free(f);
+}
+
+/* A restarted krgd replays old membership: node 0 sees node 2 leave and
+ * come back after node 2 had said READY to it. Node 2 has nothing new to
+ * say; node 0 asks it again (READY_ASK) instead of serving nothing. */
+static void test_ready_asked_again(void **state)
+{
+	struct kfake *f = cluster(3, false);
+	int st;
+	kddm_node_down(kfake_kddm(f, 0), 2);
+	kddm_node_up(kfake_kddm(f, 0), 2);
+	kfake_run(f, 0);
+	uint64_t id = id_homed_at(kfake_kddm(f, 0), 0, 1);
+	call_add(f, 1, "test.auto", id, 1, &st);
+	assert_int_equal(st, 0);
+	kfake_free(f);
+}
+
 static void test_join_takes_over(void **state)
 {
 	struct kfake *f = kfake_new(3);
@@ -584,6 +624,8 @@ int main(void)
 		cmocka_unit_test(test_home_down_no_backup),
 		cmocka_unit_test(test_home_down_backup),
 		cmocka_unit_test(test_leave_hands_over),
+		cmocka_unit_test(test_leave_then_back),
+		cmocka_unit_test(test_ready_asked_again),
 		cmocka_unit_test(test_join_takes_over),
 		cmocka_unit_test(test_scale),
 		cmocka_unit_test(test_malformed),

@@ -70,6 +70,8 @@
 #include "proc/ckpt/ckptsvc-int.h"
 #include "proc/xfer.h"
 #include "proto/ckptsvc.pb-c.h"
+#include "proto/ipc.pb-c.h"
+#include "ckpt/ckpt.h"
 
 #define WORK_TIMEOUT_MS (30u * 60 * 1000) /* a remote dump or restore, big images included */
 /* Static: net and API handlers cannot be unregistered. */
@@ -737,6 +739,8 @@ static int rx_place(struct rx *x)
 	return 0;
 }
 
+static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
+
 static void rx_try_start(struct rx *x)
 {
 	if (x->x.failed || !x->x.ended || !x->x.has_req || x->started)
@@ -755,7 +759,7 @@ static void rx_try_start(struct rx *x)
 		rx_free(x);
 		return;
 	}
-	int r = ckptsvc_spawn(x->c, o, &w);
+	int r = ipc_restore_then_spawn(x->c, o, &w);
 	if (r < 0) {
 		snprintf(x->err, sizeof(x->err), "cannot start the restart worker: %s", strerror(-r));
 		x->started = false;
@@ -918,10 +922,14 @@ static pid_t app_root(pid_t pid, pid_t krgd)
 
 /* ---- System V objects of the application (docs/ipc.md) ---- */
 
-/* An image cannot hold the cluster's queues and semaphore sets yet: an
- * application that created some that still exist is refused by name
- * (--ignore-unsupported: saved without them; they stay as they are). */
+/* The cluster's queues and semaphore sets the application created are
+ * saved with its image (sysvipc.img) and come back at its restart under
+ * their ids (--ignore-unsupported: not asked for, not saved). */
 static const char *why(int r, char *buf, size_t len, uint32_t id);
+
+/* How long the nodes have to answer (each answers at once; KDDM alone
+ * would retry a node that says it is not ready for ~40 s). */
+#define IPC_CHECK_DEADLINE_MS 10000
 
 struct ipc_check {
 	struct krg_ckptsvc *c;
@@ -931,18 +939,54 @@ struct ipc_check {
 	uint32_t id;
 };
 
-static void ipc_checked(void *data, bool found, const struct krg_ipc_obj_info *obj)
+static void ipc_checked(void *data, const struct krg_ipc_created *res)
 {
 	struct ipc_check *k = data;
-	if (found) {
+	if (res && res->status < 0) {
 		char e[400];
-		snprintf(e, sizeof(e),
-			 "the application created System V %s key 0x%08x (id %d), which an image cannot hold yet: "
-			 "remove it first (ipcrm), make it outside the application (krg ipcmk), or "
-			 "--ignore-unsupported to checkpoint without it (it stays in the cluster as it is)",
-			 obj->kind == KRG_IPC_MSG ? "message queue" : "semaphore set", (uint32_t)obj->key, obj->id);
+		if (res->status == -ETIMEDOUT)
+			snprintf(e, sizeof(e),
+				 "node %u did not say within %u s which System V queues and semaphore sets the application "
+				 "created: checkpoint not made (--ignore-unsupported checkpoints without asking)",
+				 res->node, IPC_CHECK_DEADLINE_MS / 1000);
+		else
+			snprintf(e, sizeof(e),
+				 "node %u could not say which System V queues and semaphore sets the application created "
+				 "(%s): checkpoint not made (--ignore-unsupported checkpoints without asking)",
+				 res->node, strerror(-res->status));
 		log_info("ckpt.dump %u: refused, %s", k->id, e);
-		ckptsvc_answer(k->c, k->o, -EOPNOTSUPP, e, k->id);
+		ckptsvc_answer(k->c, k->o, res->status == -ETIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH, e, k->id);
+	} else if (res && res->n) {
+		/* Saved with the image (sysvipc.img), each as its home
+		 * exported it; the worker is a fork of this krgd: it has the
+		 * bytes. */
+		Krg__Ipc__Saved sv = KRG__IPC__SAVED__INIT;
+		ProtobufCBinaryData *bd = calloc(res->n, sizeof(*bd));
+		size_t len = 0;
+		uint8_t *buf = NULL;
+		if (bd) {
+			for (size_t i = 0; i < res->n; i++)
+				bd[i].data = res->objs[i], bd[i].len = res->lens[i];
+			sv.n_objects = res->n;
+			sv.objects = bd;
+			len = krg__ipc__saved__get_packed_size(&sv);
+			if ((buf = malloc(len ? len : 1)))
+				krg__ipc__saved__pack(&sv, buf);
+		}
+		free(bd);
+		int r = buf ? 0 : -ENOMEM;
+		if (buf) {
+			k->w.opts.sysv = buf;
+			k->w.opts.sysv_len = len;
+			log_info("ckpt.dump %u: %zu System V object%s of the application saved with the image", k->id, res->n,
+				 res->n == 1 ? "" : "s");
+			r = ckptsvc_spawn(k->c, k->o, &k->w);
+			free(buf);
+		}
+		if (r < 0) {
+			char err[256];
+			ckptsvc_answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
+		}
 	} else {
 		int r = ckptsvc_spawn(k->c, k->o, &k->w);
 		if (r < 0) {
@@ -1007,12 +1051,12 @@ static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, cons
 	}
 	uint64_t *procs;
 	size_t n = app_procs(c, w->pid, &procs);
-	int r = krg_ipc_service_created_by(c->s->ipc, procs, n, ipc_checked, k);
+	int r = krg_ipc_service_created_by(c->s->ipc, procs, n, IPC_CHECK_DEADLINE_MS, ipc_checked, k);
 	free(procs);
 	if (r < 0) {
 		/* No answer to be had: the image is made without asking. */
 		log_warn("ckpt.dump %u: cannot ask for the application's System V objects: %s", id, strerror(-r));
-		ipc_checked(k, false, NULL);
+		ipc_checked(k, NULL);
 	}
 	return 0;
 }
@@ -1085,8 +1129,102 @@ int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ck
 	return ckptsvc_spawn(c, o, &w);
 }
 
+/* ---- a restart's System V objects (sysvipc.img) ---- */
+
+struct ipc_restore {
+	struct krg_ckptsvc *c;
+	struct krg_origin o;
+	struct work w;
+};
+
+static void ipc_restored(void *data, int status, const struct krg_ipc_obj_info *obj)
+{
+	struct ipc_restore *k = data;
+	if (status < 0) {
+		char e[400];
+		const char *what = obj && obj->kind == KRG_IPC_SEM ? "semaphore set" : "message queue";
+		uint32_t key = obj ? (uint32_t)obj->key : 0;
+		int32_t id = obj ? obj->id : -1;
+		switch (status) {
+		case -EEXIST:
+			snprintf(e, sizeof(e), "the image's System V %s id %d (key 0x%08x) is taken by another object: remove it first (krg ipcrm)",
+				 what, id, key);
+			break;
+		case -EADDRINUSE:
+			snprintf(e, sizeof(e), "the image's System V %s key 0x%08x (id %d) names another object now: remove it first (krg ipcrm)",
+				 what, key, id);
+			break;
+		case -EPERM:
+			snprintf(e, sizeof(e), "the image's System V %s id %d is not the image owner's", what, id);
+			break;
+		default:
+			snprintf(e, sizeof(e), "the image's System V %s id %d (key 0x%08x) cannot be recreated: %s", what, id, key,
+				 strerror(-status));
+		}
+		log_info("ckpt.restart %u: refused, %s", k->w.appid, e);
+		ckptsvc_answer(k->c, k->o, status == -EADDRINUSE ? -EEXIST : status, e, k->w.appid);
+	} else if (k->w.sysv_only) {
+		ckptsvc_answer(k->c, k->o, 0, "", k->w.appid);
+	} else {
+		int r = ckptsvc_spawn(k->c, k->o, &k->w);
+		if (r < 0)
+			ckptsvc_answer(k->c, k->o, r, strerror(-r), k->w.appid);
+	}
+	free(k);
+}
+
+/* The image's queues and semaphore sets first (same ids, or a one-line
+ * refusal naming the one in the way), then the processes. */
+static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
+{
+	char path[512];
+	int r = krg_ckpt_store_find(w->appid, w->version, w->caller, path, sizeof(path));
+	if (w->sysv_only && r < 0) {
+		ckptsvc_answer(c, o, r, path, w->appid);
+		return 0;
+	}
+	if (!c->s->ipc || r < 0)
+		return w->sysv_only ? -ENOTSUP : ckptsvc_spawn(c, o, w); /* the worker says why it cannot find it */
+	uint8_t *saved = NULL;
+	size_t len = 0, n = 0;
+	struct ckpt_error err = { 0 };
+	r = ckpt_sysv_read(path, &saved, &len, &n, &err);
+	if (r == -ENOENT && w->sysv_only) {
+		ckptsvc_answer(c, o, 0, "", w->appid);
+		return 0;
+	}
+	if (r == -ENOENT)
+		return ckptsvc_spawn(c, o, w);
+	if (r < 0) {
+		ckptsvc_answer(c, o, r, err.msg, w->appid);
+		return 0;
+	}
+	struct ipc_restore *k = calloc(1, sizeof(*k));
+	if (!k) {
+		free(saved);
+		return -ENOMEM;
+	}
+	k->c = c;
+	k->o = o;
+	k->w = *w;
+	log_info("ckpt.restart %u: recreating %zu System V object%s", w->appid, n, n == 1 ? "" : "s");
+	r = krg_ipc_service_restore(c->s->ipc, saved, len, w->caller, c->self, ipc_restored, k);
+	free(saved);
+	if (r < 0) {
+		free(k);
+		return r;
+	}
+	return 0;
+}
+
 static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
+	if (q->sysv_only) {
+		/* This node's copy of the version (krg restart --foreground
+		 * put it here), before krg-restart runs here. */
+		struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .sysv_only = true };
+		return ipc_restore_then_spawn(c, o, &w);
+	}
 	if (krg_procid_home(q->appid) != c->self)
 		return -ENOENT;
 	if (q->has_node && q->node != c->self)
@@ -1099,7 +1237,7 @@ static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__
 		return 0;
 	}
 	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns };
-	return ckptsvc_spawn(c, o, &w);
+	return ipc_restore_then_spawn(c, o, &w);
 }
 
 /* The line for a failure about process or app id, which node (its home,
@@ -1269,7 +1407,10 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 	} else if (q->has_node && (q->node >= KRG_MAX_NODES || !krg_config_node(c->s->cfg, q->node))) {
 		snprintf(err, sizeof(err), "no node %u in this cluster", q->node);
 		krg_api_reply(call, -EHOSTUNREACH, err, NULL, 0);
-	} else if (holder == c->self) {
+	} else if (q->sysv_only && q->has_node && q->node != c->self) {
+		if (reachable(c, call, q->node) == 0)
+			forward(c, call, q->node, q->appid, "ckpt.restart", &q->base);
+	} else if (holder == c->self || q->sysv_only) {
 		struct krg_origin o = { .call = call };
 		int r = restart_local(c, o, q, call->uid);
 		if (r < 0)

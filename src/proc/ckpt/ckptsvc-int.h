@@ -59,6 +59,7 @@ struct work {
 	pid_t krgd;      /* the worker's parent */
 	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
 	int fsns;        /* restart: -1, or the file view the application is restored in (fsview.h) */
+	bool sysv_only;  /* restart: the image's System V objects only, no process */
 	bool recovery;   /* restart after its node died (periodic.c): a file view whose node is down is
 			  * not a refusal (those files are gone), the node's own files are used */
 };

@@ -9,6 +9,12 @@
  *   krg-bench-ipc serve KEY N     the echo side of a ping-pong on the queue
  *                                 and the semaphore set of KEY (created);
  *   krg-bench-ipc ping KEY N      the timing side (waits for KEY's objects);
+ *   krg-bench-ipc floor N         `pair N` under the least a seccomp user
+ *                                 notification interception can cost: a
+ *                                 listener (another process, one thread,
+ *                                 like krgd's loop) answers every System V
+ *                                 call with CONTINUE, so the call then runs
+ *                                 natively: the mechanism's floor;
  *   krg-bench-ipc tcp-serve PORT N / tcp-ping HOST PORT N
  *                                 the same ping-pong on raw TCP (64 bytes,
  *                                 TCP_NODELAY): the baseline between nodes.
@@ -25,7 +31,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
 #include <sys/ipc.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/socket.h>
@@ -157,6 +171,116 @@ static int cmd_pair(int n)
 	return 0;
 }
 
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+/* The child's end: a filter sending x86_64's System V msg and sem calls to
+ * a listener, whose fd goes to the parent, then `pair`. */
+static int floor_child(int sock, int n)
+{
+	static const uint32_t nrs[] = { SYS_msgget, SYS_msgsnd, SYS_msgrcv, SYS_msgctl,
+					SYS_semget, SYS_semop,  SYS_semctl, SYS_semtimedop };
+	struct sock_filter f[4 + 2 * 8];
+	size_t k = 0;
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	for (size_t i = 0; i < sizeof(nrs) / sizeof(nrs[0]); i++) {
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nrs[i], 0, 1);
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+	}
+	/* The last pair's "no" falls through to here. */
+	struct sock_filter all[sizeof(f) / sizeof(f[0]) + 1];
+	memcpy(all, f, k * sizeof(f[0]));
+	all[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { .len = (unsigned short)k, .filter = all };
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die("PR_SET_NO_NEW_PRIVS");
+	int lfd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (lfd < 0)
+		die("seccomp (a user-notification filter)");
+	char byte = 0, cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec io = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &lfd, sizeof lfd);
+	if (sendmsg(sock, &mh, 0) != 1)
+		die("sending the listener");
+	close(lfd);
+	close(sock);
+	return cmd_pair(n);
+}
+
+static int cmd_floor(int n)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		die("socketpair");
+	fflush(stdout);
+	pid_t child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		close(sv[0]);
+		exit(floor_child(sv[1], n));
+	}
+	close(sv[1]);
+	char byte, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec io = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+	if (recvmsg(sv[0], &mh, 0) != 1 || !CMSG_FIRSTHDR(&mh))
+		die("receiving the listener");
+	int lfd;
+	memcpy(&lfd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof lfd);
+	close(sv[0]);
+	/* As krgd does (6.6+): SEND wakes the caller on the listener's CPU. */
+	uint64_t sync = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+	(void)ioctl(lfd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync);
+	struct seccomp_notif_sizes sz;
+	if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz) < 0)
+		die("SECCOMP_GET_NOTIF_SIZES");
+	struct seccomp_notif *req = calloc(1, sz.seccomp_notif);
+	struct seccomp_notif_resp *resp = calloc(1, sz.seccomp_notif_resp);
+	if (!req || !resp)
+		die("calloc");
+	for (;;) {
+		/* poll first, as krgd's loop does (epoll there). */
+		struct pollfd pf = { .fd = lfd, .events = POLLIN };
+		if (poll(&pf, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		if (!(pf.revents & POLLIN))
+			break; /* POLLHUP: the tree has ended */
+		memset(req, 0, sz.seccomp_notif);
+		if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) {
+			if (errno == EINTR || errno == ENOENT)
+				continue;
+			die("SECCOMP_IOCTL_NOTIF_RECV");
+		}
+		memset(resp, 0, sz.seccomp_notif_resp);
+		resp->id = req->id;
+		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+		if (ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, resp) < 0 && errno != ENOENT)
+			die("SECCOMP_IOCTL_NOTIF_SEND");
+	}
+	int st;
+	if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("the notified pair failed");
+	free(req);
+	free(resp);
+	return 0;
+}
+
 static int cmd_serve(key_t key, int n)
 {
 	int qid = msgget(key, IPC_CREAT | IPC_EXCL | 0600);
@@ -281,7 +405,7 @@ static int num(const char *s, long lo, long hi)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: krg-bench-ipc pair N | serve KEY N | ping KEY N | tcp-serve PORT N | tcp-ping HOST PORT N\n"
+	fprintf(f, "usage: krg-bench-ipc pair N | floor N | serve KEY N | ping KEY N | tcp-serve PORT N | tcp-ping HOST PORT N\n"
 		   "  System V ping-pong timings (medians, us), native outside krg, the cluster's under krg run.\n"
 		   "  N round trips of each kind (> %d; the first %d are warm-up).\n", WARMUP, WARMUP);
 }
@@ -295,6 +419,8 @@ int main(int argc, char **argv)
 	const int max = 10000000;
 	if (argc == 3 && !strcmp(argv[1], "pair"))
 		return cmd_pair(num(argv[2], WARMUP + 1, max));
+	if (argc == 3 && !strcmp(argv[1], "floor"))
+		return cmd_floor(num(argv[2], WARMUP + 1, max));
 	if (argc == 4 && !strcmp(argv[1], "serve"))
 		return cmd_serve((key_t)num(argv[2], 1, 0x7fffffff), num(argv[3], WARMUP + 1, max));
 	if (argc == 4 && !strcmp(argv[1], "ping"))

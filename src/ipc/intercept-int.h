@@ -42,6 +42,8 @@ void icall_free(struct icall *c);
  * partial copy: *got says how much), -ESRCH. */
 int icall_read(pid_t pid, uint64_t addr, void *buf, size_t len, size_t *got);
 int icall_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
+/* The cheap credentials from a pidfd of the calling thread. */
+int icall_creds_pidfd(int pidfd, struct icall *c);
 
 /* ---- intercept_restart.c: a restart after a handler, or without ---- */
 #define IRESTART_MAX_STALE 4
@@ -64,6 +66,48 @@ void irestart_probe(pid_t tid, const struct seccomp_data *d, struct irestart_pro
 bool irestart_after_handler(pid_t tid, const struct seccomp_data *d, const struct irestart_probe *p);
 /* The stack pointer of thread tid, blocked in a syscall. */
 int irestart_sp(pid_t tid, uint64_t *sp);
+/* The same from /proc/TID/syscall's text. */
+int irestart_parse_sp(const char *buf, uint64_t *sp);
+/* irestart_probe for a stack pointer already known. */
+void irestart_probe_at(pid_t tid, const struct seccomp_data *d, uint64_t sp, struct irestart_probe *p);
+
+/* ---- intercept_tcache.c: what the listener keeps per calling thread ----
+ * Every call costs the listener a pidfd of its thread (the cheap
+ * credentials), and every call that parks /proc/TID/syscall and a 32 KiB
+ * read of the stack below it (the restart probe): together about 40% of
+ * krgd's time per call, measured (docs/ipc.md). The cache keeps the two
+ * files open per thread, and the probe of its last parked call: a thread
+ * parked again at the same stack pointer in the same call with the same
+ * arguments has the same stale frames, as long as none of its calls was
+ * interrupted since (a new frame of this call is only ever written by a
+ * handler that interrupted such a call, and every such interruption is
+ * seen here: the call is dropped, its answer undelivered, or it is
+ * answered EINTR; each of those forgets the thread). A tid reused by a
+ * new thread is caught by its old files: both answer ESRCH for a task
+ * that is gone, and the entry starts again. Direct-mapped by tid,
+ * bounded: ITCACHE_SIZE entries, two fds each. */
+#define ITCACHE_SIZE 64
+struct itcache_ent {
+	pid_t tid;                    /* 0: free */
+	int pidfd;                    /* -1: not open */
+	int sysfd;                    /* /proc/TID/syscall, -1: not open */
+	bool probed;                  /* probe and key hold a parked call's */
+	uint64_t sp;
+	struct seccomp_data key;
+	struct irestart_probe probe;
+};
+struct itcache {
+	struct itcache_ent e[ITCACHE_SIZE];
+	uint64_t hits, misses;        /* probes reused, taken */
+};
+void itcache_init(struct itcache *tc);
+void itcache_clear(struct itcache *tc);
+/* icall_creds_fast with the thread's pidfd kept open. */
+int itcache_creds_fast(struct itcache *tc, pid_t tid, struct icall *c);
+/* irestart_probe of a call that parks, reused when nothing changed. */
+void itcache_probe(struct itcache *tc, pid_t tid, const struct seccomp_data *d, struct irestart_probe *p);
+/* A call of tid was interrupted or not answered: its probe is stale. */
+void itcache_forget(struct itcache *tc, pid_t tid);
 
 /* System V segments attached on this node (intercept_shm.c). */
 struct ishm_seg {

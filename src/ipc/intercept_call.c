@@ -420,17 +420,11 @@ _Static_assert(sizeof(struct krg_pidfd_info) == 64, "PIDFD_INFO_SIZE_VER0");
 #define KRG_PIDFD_INFO_CREDS (1ull << 1)
 #define KRG_PIDFD_GET_INFO _IOWR(0xFF, 11, struct krg_pidfd_info)
 
-int icall_creds_fast(pid_t tid, struct icall *c)
+int icall_creds_pidfd(int pfd, struct icall *c)
 {
-	int pfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-	if (pfd < 0)
-		return errno == ESRCH ? -ESRCH : -EOPNOTSUPP;
 	struct krg_pidfd_info pi = { .mask = KRG_PIDFD_INFO_PID | KRG_PIDFD_INFO_CREDS };
-	int r = ioctl(pfd, KRG_PIDFD_GET_INFO, &pi);
-	int e = errno;
-	close(pfd);
-	if (r < 0)
-		return e == ESRCH ? -ESRCH : -EOPNOTSUPP;
+	if (ioctl(pfd, KRG_PIDFD_GET_INFO, &pi) < 0)
+		return errno == ESRCH ? -ESRCH : -EOPNOTSUPP;
 	if ((pi.mask & (KRG_PIDFD_INFO_PID | KRG_PIDFD_INFO_CREDS)) != (KRG_PIDFD_INFO_PID | KRG_PIDFD_INFO_CREDS))
 		return -EOPNOTSUPP;
 	struct krg_ipc_cred *w = &c->who.cred;
@@ -445,6 +439,16 @@ int icall_creds_fast(pid_t tid, struct icall *c)
 	c->tgid = (pid_t)pi.tgid;
 	c->who.pid = (int32_t)pi.tgid;
 	return 0;
+}
+
+int icall_creds_fast(pid_t tid, struct icall *c)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	if (pfd < 0)
+		return errno == ESRCH ? -ESRCH : -EOPNOTSUPP;
+	int r = icall_creds_pidfd(pfd, c);
+	close(pfd);
+	return r;
 }
 
 void icall_free(struct icall *c)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include "ipc/intercept-int.h"
 #include "lib/fileio.h"
 
@@ -28,14 +29,11 @@
 /* struct sigcontext_64's offsets of the registers we compare. */
 enum { O_R8 = 0, O_R9 = 8, O_R10 = 16, O_RDI = 64, O_RSI = 72, O_RDX = 96, O_RAX = 104, O_RSP = 120, O_RIP = 128, CTX = 136 };
 
-int irestart_sp(pid_t tid, uint64_t *sp)
+/* "nr a1 a2 a3 a4 a5 a6 sp pc" while in a syscall: the 8th field. */
+int irestart_parse_sp(const char *buf, uint64_t *sp)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)tid);
-	if (krg_read_small(path, buf, sizeof(buf)) < 0)
-		return -ESRCH;
-	/* "nr a1 a2 a3 a4 a5 a6 sp pc" while in a syscall. */
-	char *p = buf, *end;
+	const char *p = buf;
+	char *end;
 	uint64_t f[9];
 	for (int i = 0; i < 9; i++) {
 		f[i] = strtoull(p, &end, 0);
@@ -47,6 +45,15 @@ int irestart_sp(pid_t tid, uint64_t *sp)
 	return 0;
 }
 
+int irestart_sp(pid_t tid, uint64_t *sp)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)tid);
+	if (krg_read_small(path, buf, sizeof(buf)) < 0)
+		return -ESRCH;
+	return irestart_parse_sp(buf, sp);
+}
+
 static uint64_t u64(const uint8_t *p)
 {
 	uint64_t v;
@@ -54,22 +61,32 @@ static uint64_t u64(const uint8_t *p)
 	return v;
 }
 
-/* The caller's memory [sp - REDZONE - SEARCH, sp - REDZONE), read page by
- * page from the top down (the stack may end below): *lo is where what was
- * read starts in buf (SEARCH bytes). */
+/* The caller's memory [sp - REDZONE - SEARCH, sp - REDZONE), read from
+ * the top down (the stack may end below): *lo is where what was read
+ * starts in buf (SEARCH bytes). One process_vm_readv with one remote
+ * iovec per page, top page first: the kernel stops at the first page that
+ * is not mapped, so what it returns is the run of pages below the top.
+ * (Page by page this was 8 calls, on every call that parks.) */
 static void read_below(pid_t tid, uint64_t sp, uint8_t *buf, size_t *lo)
 {
 	uint64_t top = sp - REDZONE, base = top - SEARCH;
-	*lo = SEARCH;
-	uint64_t at = top;
-	while (at > base) {
+	struct iovec local[SEARCH / PAGE + 1] = { { 0 } }, remote[SEARCH / PAGE + 1] = { { 0 } };
+	size_t n = 0;
+	for (uint64_t at = top; at > base && n < SEARCH / PAGE + 1;) {
 		uint64_t from = (at - 1) & ~(uint64_t)(PAGE - 1);
 		if (from < base)
 			from = base;
-		if (icall_read(tid, from, buf + (from - base), at - from, NULL) < 0)
-			break;
-		*lo = from - base;
+		local[n] = (struct iovec){ buf + (from - base), at - from };
+		remote[n] = (struct iovec){ (void *)(uintptr_t)from, at - from };
+		n++;
 		at = from;
+	}
+	ssize_t got = process_vm_readv(tid, local, n, remote, n, 0);
+	*lo = SEARCH;
+	/* Whole pieces only: a piece read in part is not used. */
+	for (size_t i = 0; i < n && got > 0 && (size_t)got >= remote[i].iov_len; i++) {
+		got -= (ssize_t)remote[i].iov_len;
+		*lo = (size_t)((uint8_t *)local[i].iov_base - buf);
 	}
 }
 
@@ -78,9 +95,12 @@ static void read_below(pid_t tid, uint64_t sp, uint8_t *buf, size_t *lo)
  * 0: not this call's. */
 static int frame_kind(const uint8_t *c, const struct seccomp_data *d, uint64_t sp)
 {
-	if (u64(c + O_R8) != d->args[4] || u64(c + O_R9) != d->args[5] || u64(c + O_R10) != d->args[3] ||
-	    u64(c + O_RDI) != d->args[0] || u64(c + O_RSI) != d->args[1] || u64(c + O_RDX) != d->args[2] ||
-	    u64(c + O_RSP) != sp)
+	/* The saved stack pointer first: the one value zeros and small
+	 * integers on the stack never match (this runs at every 8 bytes of
+	 * 32 KiB on every call that parks). */
+	if (u64(c + O_RSP) != sp || u64(c + O_R8) != d->args[4] || u64(c + O_R9) != d->args[5] ||
+	    u64(c + O_R10) != d->args[3] || u64(c + O_RDI) != d->args[0] || u64(c + O_RSI) != d->args[1] ||
+	    u64(c + O_RDX) != d->args[2])
 		return 0;
 	if (u64(c + O_RAX) == (uint64_t)d->nr && u64(c + O_RIP) == d->instruction_pointer - 2)
 		return 1;
@@ -115,20 +135,31 @@ static size_t frames(const uint8_t *buf, size_t lo, const struct seccomp_data *d
 	return n;
 }
 
-void irestart_probe(pid_t tid, const struct seccomp_data *d, struct irestart_probe *p)
+void irestart_probe_at(pid_t tid, const struct seccomp_data *d, uint64_t sp, struct irestart_probe *p)
 {
 	memset(p, 0, sizeof(*p));
-	if (irestart_sp(tid, &p->sp) < 0 || p->sp < REDZONE + SEARCH)
+	p->sp = sp;
+	if (sp < REDZONE + SEARCH)
 		return;
 	uint8_t *buf = malloc(SEARCH);
 	if (!buf)
 		return;
 	size_t lo;
 	int kind;
-	read_below(tid, p->sp, buf, &lo);
-	p->nstale = frames(buf, lo, d, p->sp, p->stale, IRESTART_MAX_STALE, &kind);
+	read_below(tid, sp, buf, &lo);
+	p->nstale = frames(buf, lo, d, sp, p->stale, IRESTART_MAX_STALE, &kind);
 	p->valid = true;
 	free(buf);
+}
+
+void irestart_probe(pid_t tid, const struct seccomp_data *d, struct irestart_probe *p)
+{
+	uint64_t sp;
+	if (irestart_sp(tid, &sp) < 0) {
+		memset(p, 0, sizeof(*p));
+		return;
+	}
+	irestart_probe_at(tid, d, sp, p);
 }
 
 bool irestart_after_handler(pid_t tid, const struct seccomp_data *d, const struct irestart_probe *p)

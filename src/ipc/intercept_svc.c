@@ -163,6 +163,7 @@ struct krg_intercept {
 	uv_timer_t ftimer;                /* their FUTEX_HOLD_MS */
 	uint64_t next_token;
 	struct krg_intercept_stats st;
+	struct itcache tc;                /* per calling thread (intercept_tcache.c) */
 	bool stopping;
 	int handles;                      /* open uv handles */
 };
@@ -498,6 +499,7 @@ static void call_done(void *cookie, struct krg_ipc_reply *reply)
 		/* Interrupted just now (ENOENT): its syscall restarts or fails
 		 * EINTR; what the call did must not stay done. */
 		in->st.undelivered++;
+		itcache_forget(&in->tc, h->tid);
 		log_debug("ipc intercept: thread %d: answer not delivered (%s)", h->tid, strerror(-s));
 		if (reply->ret >= 0)
 			in->be->undeliverable(in->ctx, &h->c.who, &h->c.req, reply);
@@ -560,6 +562,7 @@ static void retry_cb(uv_idle_t *t)
  * call is kept a while, cancelled, to recognise its restart (keep). */
 static void held_drop(struct krg_intercept *in, struct held *h, bool keep)
 {
+	itcache_forget(&in->tc, h->tid);
 	if (!h->dropped_at) {
 		in->st.interrupted++;
 		if (!h->done)
@@ -861,6 +864,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		/* A handler ran and the kernel restarted the call (SA_RESTART):
 		 * Linux would have returned EINTR. */
 		in->st.eintr++;
+		itcache_forget(&in->tc, tid);
 		send_resp(in, l->fd, n->id, -EINTR);
 		return;
 	}
@@ -911,7 +915,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		l->own_pidns = stat(path, &st) == 0 && (uint64_t)st.st_ino == in->pidns_ino;
 	}
 	if (r == 0 && in->fast_creds && l->own_pidns > 0) {
-		r = icall_creds_fast(tid, &h->c);
+		r = itcache_creds_fast(&in->tc, tid, &h->c);
 		if (r == -EOPNOTSUPP) {
 			in->fast_creds = false;
 			log_info("ipc intercept: no PIDFD_GET_INFO here: credentials from /proc/TID/status");
@@ -1011,7 +1015,7 @@ static void submit_held(struct krg_intercept *in, struct held *h)
 		if (!uv_is_active((uv_handle_t *)&in->check))
 			uv_timer_start(&in->check, check_cb, in->check_ms, in->check_ms);
 		if (eintr_call(&h->c) && !h->probe.valid)
-			irestart_probe(h->tid, &h->data, &h->probe);
+			itcache_probe(&in->tc, h->tid, &h->data, &h->probe);
 	}
 }
 
@@ -1210,6 +1214,7 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 	struct krg_intercept *in = calloc(1, sizeof(*in));
 	if (!in)
 		return -ENOMEM;
+	itcache_init(&in->tc);
 	in->loop = loop;
 	in->be = backend;
 	in->ctx = ctx;
@@ -1262,6 +1267,8 @@ void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn f
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st)
 {
 	*st = in->st;
+	st->probes_taken = in->tc.misses;
+	st->probes_reused = in->tc.hits;
 }
 
 void krg_intercept_stop(struct krg_intercept *in)
@@ -1279,6 +1286,7 @@ void krg_intercept_stop(struct krg_intercept *in)
 			uv_close((uv_handle_t *)&t->poll, proc_closed);
 		}
 	in->stopping = true;
+	itcache_clear(&in->tc);
 	uv_close((uv_handle_t *)&in->retry, handle_closed);
 	uv_close((uv_handle_t *)&in->check, handle_closed);
 	uv_close((uv_handle_t *)&in->ftimer, handle_closed);

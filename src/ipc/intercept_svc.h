@@ -115,6 +115,8 @@ struct krg_intercept_stats {
 	uint64_t futex_held;     /* futex waits on shared segments held by krgd */
 	uint64_t futex_woken;    /* FUTEX_WAKEs on shared segments served (sent to every node) */
 	uint64_t futex_refused;  /* other futex operations on shared segments (ENOSYS) */
+	uint64_t probes_taken;   /* restart probes read from a parked caller's stack */
+	uint64_t probes_reused;  /* ... and reused: the same call parked again, nothing interrupted */
 };
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st);
 

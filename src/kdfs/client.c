@@ -544,6 +544,38 @@ static void k_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struc
 		krg__kdfs__reply__free_unpacked(rep, NULL);
 }
 
+/* Files this client wrote since their last flush. krgd publishes the
+ * size at a flush only then (its own record, per node); every write on
+ * this node passes here, so a close of a file not written costs no call
+ * to krgd (a create/close pair: two round trips fewer). Never loses a
+ * mark: a slot wanted by two files becomes DIRTY_ANY for good, and every
+ * file that hashes there is flushed as before. */
+#define DIRTY_SLOTS 4096
+#define DIRTY_ANY UINT64_MAX
+static uint64_t dirty_ino[DIRTY_SLOTS];
+static pthread_mutex_t dirty_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void dirty_mark(uint64_t ino)
+{
+	uint64_t *s = &dirty_ino[ino % DIRTY_SLOTS];
+	pthread_mutex_lock(&dirty_lock);
+	*s = *s == 0 || *s == ino ? ino : DIRTY_ANY;
+	pthread_mutex_unlock(&dirty_lock);
+}
+
+/* Before a flush: was it written? Clears its mark (a write that comes
+ * meanwhile marks it again). */
+static bool dirty_take(uint64_t ino)
+{
+	uint64_t *s = &dirty_ino[ino % DIRTY_SLOTS];
+	pthread_mutex_lock(&dirty_lock);
+	bool d = *s == ino || *s == DIRTY_ANY;
+	if (*s == ino)
+		*s = 0;
+	pthread_mutex_unlock(&dirty_lock);
+	return d;
+}
+
 static void k_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -556,6 +588,7 @@ static void k_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size
 	w.offset = (uint64_t)off;
 	w.data.data = (uint8_t *)buf;
 	w.data.len = size;
+	dirty_mark(ino); /* before the call: a flush after it must publish */
 	int st = call(req, &r, &rep);
 	if (st < 0)
 		fuse_reply_err(req, -st);
@@ -567,6 +600,8 @@ static void k_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size
 
 static int flush_ino(fuse_req_t req, fuse_ino_t ino)
 {
+	if (!dirty_take(ino))
+		return 0;
 	Krg__Kdfs__Request r = KRG__KDFS__REQUEST__INIT;
 	r.req_case = KRG__KDFS__REQUEST__REQ_FLUSH;
 	r.flush = ino;
@@ -574,6 +609,8 @@ static int flush_ino(fuse_req_t req, fuse_ino_t ino)
 	int st = call(req, &r, &rep);
 	if (st == 0 && rep->attr && rep->has_prev_ctime_ns)
 		cache_extended(ino, rep->prev_ctime_ns, rep->attr->ctime_ns);
+	if (st < 0)
+		dirty_mark(ino); /* not published: the next flush tries again */
 	if (rep)
 		krg__kdfs__reply__free_unpacked(rep, NULL);
 	return st;
@@ -763,6 +800,7 @@ static int write_zeros(fuse_req_t req, fuse_ino_t ino, uint64_t off, uint64_t en
 		w.offset = off;
 		w.data.data = (uint8_t *)zeros;
 		w.data.len = (size_t)(end - off < sizeof(zeros) ? end - off : sizeof(zeros));
+		dirty_mark(ino);
 		int st = call(req, &r, NULL);
 		if (st < 0)
 			return st;

@@ -47,6 +47,7 @@ bench: all
 	bash bench/ipc-intercept $(BUILD)
 	bash bench/dsm $(BUILD)
 	bash bench/scale $(BUILD)
+	bash bench/recover $(BUILD)
 
 # Debian packages (docs/packaging.md): krg, libdrmaa-krg1, libkrg0, libkrg-dev
 # in $(BUILD)/deb, checked by lintian.

@@ -136,8 +136,11 @@ static int via_krgd(uint32_t appid, uint32_t version, long node, bool newns, con
 	return 0;
 }
 
-/* Put the version on `node` (holder: nothing to do); 0 or krg's status. */
-static int copy_to(uint32_t appid, uint32_t version, uint32_t node)
+/* One preparatory step of a restart on `node` (a ckpt.restart that only
+ * copies the version there, or only recreates its System V objects); 0 or
+ * krg's status. `exists_ok`: "File exists" is no failure. */
+static int restart_step(uint32_t appid, uint32_t version, uint32_t node, bool copy_only, unsigned timeout_ms,
+			bool exists_ok)
 {
 	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
 	q.appid = appid;
@@ -145,43 +148,35 @@ static int copy_to(uint32_t appid, uint32_t version, uint32_t node)
 	q.version = version;
 	q.has_node = true;
 	q.node = node;
-	q.has_copy_only = q.copy_only = true;
+	if (copy_only)
+		q.has_copy_only = q.copy_only = true;
+	else
+		q.has_sysv_only = q.sysv_only = true;
 	uint8_t buf[64], *resp = NULL;
 	size_t rlen = 0;
 	char err[512] = "";
 	size_t len = krg__ckptsvc__restart__pack(&q, buf);
-	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.restart", buf, len, 35u * 60 * 1000, &resp, &rlen, err, sizeof(err));
+	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.restart", buf, len, timeout_ms, &resp, &rlen, err, sizeof(err));
 	free(resp);
-	/* A version is never rewritten: a copy from an earlier restart is it. */
-	if (r < 0 && !strstr(err, "File exists")) {
+	if (r < 0 && !(exists_ok && strstr(err, "File exists"))) {
 		fprintf(stderr, "krg restart: %s\n", err[0] ? err : strerror(-r));
 		return 1;
 	}
 	return 0;
 }
 
+/* Put the version on `node` (holder: nothing to do). A version is never
+ * rewritten: a copy from an earlier restart is it. */
+static int copy_to(uint32_t appid, uint32_t version, uint32_t node)
+{
+	return restart_step(appid, version, node, true, 35u * 60 * 1000, true);
+}
+
 /* Have node recreate the System V objects of its copy of the version
- * (sysvipc.img); 0 or krg's status. */
+ * (sysvipc.img). */
 static int sysv_restore(uint32_t appid, uint32_t version, uint32_t node)
 {
-	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
-	q.appid = appid;
-	q.has_version = version != 0;
-	q.version = version;
-	q.has_node = true;
-	q.node = node;
-	q.has_sysv_only = q.sysv_only = true;
-	uint8_t buf[64], *resp = NULL;
-	size_t rlen = 0;
-	char err[512] = "";
-	size_t len = krg__ckptsvc__restart__pack(&q, buf);
-	int r = krg_api_call(krg_api_socket_path(NULL), "ckpt.restart", buf, len, 2u * 60 * 1000, &resp, &rlen, err, sizeof(err));
-	free(resp);
-	if (r < 0) {
-		fprintf(stderr, "krg restart: %s\n", err[0] ? err : strerror(-r));
-		return 1;
-	}
-	return 0;
+	return restart_step(appid, version, node, false, 2u * 60 * 1000, false);
 }
 
 /* --foreground: the node restores it as the child of an exec stream, the

@@ -964,6 +964,106 @@ int ckpt_restore_ns(const char *dir, struct ckpt_pidns *ns, pid_t *pid_out, stru
 	return ckpt_restore_opts(dir, ns, NULL, pid_out, err);
 }
 
+/* ps[i] for each process of the image, with room for its thread ids;
+ * mms: the memory of the live ones (not zombies), in order. Their count. */
+static size_t index_procs(struct ckpt_image *img, struct rproc *ps, const Krg__Ckpt__Mm **mms)
+{
+	size_t nlive = 0;
+	for (size_t i = 0; i < img->n_procs; i++) {
+		ps[i].img = &img->procs[i];
+		if (!ps[i].img->core)
+			continue;
+		ps[i].live = nlive;
+		mms[nlive++] = ps[i].img->mm;
+		size_t nt = ps[i].img->core->n_threads + 1;  /* + a leader that had exited */
+		if (!(ps[i].tids = calloc(nt, sizeof(pid_t))) || !(ps[i].inner_tids = calloc(nt, sizeof(pid_t))))
+			abort();
+	}
+	return nlive;
+}
+
+/* A restore into process `into` (o->into) takes one live process and
+ * nothing else; in place, krg's IPC filter is the one the process kept
+ * (seccomp filters live through exec): not installed again, its listener
+ * still home's krgd's. Input it had not read (unread bytes of the FIFO
+ * standing in for a kept fd) cannot go back into the real file: refused
+ * before the process is touched. */
+static int check_into(const char *dir, const struct ckpt_image *img, const struct rproc *ps,
+		      const struct ckpt_restore_opts *o, bool new_pidns, struct ckpt_error *err)
+{
+	if (img->n_procs > 1 || new_pidns || o->lazy || o->n_extra || o->replace_tty || !ps[0].img->core ||
+	    o->n_keep > CKPT_MAX_KEEP)
+		return ckpt_fail(err, EINVAL, "image %s: a restore into process %d takes one live process, nothing else asked", dir,
+				 o->into);
+	for (size_t k = 0; img->n_live && k < o->n_keep; k++)
+		for (size_t i = 0; i < img->files[0]->n_fds; i++) {
+			const Krg__Ckpt__Fd *e = img->files[0]->fds[i];
+			if (e->fd == o->keep_num[k] && ((e->has_data && e->data.len) || e->n_packets))
+				return ckpt_fail(err, EAGAIN, "fd %d holds input the process had not read: it cannot go back into the real file", e->fd);
+		}
+	return 0;
+}
+
+/* Fork the restore's root (with the image's pid where it is free),
+ * stopped and traced. On failure *started says whether ps[0] runs (to be
+ * killed with the rest) or nothing is left to undo. */
+static int start_root(struct rproc *ps, int32_t root_pid, struct ckpt_pidns *ns, bool tree, bool lazy, uint64_t helper,
+		      bool *started, struct ckpt_error *err)
+{
+	*started = false;
+	fflush(NULL);
+	bool exact_pid;
+	pid_t pid = fork_as(root_pid, &exact_pid);
+	int fork_errno = errno;
+	/* Our later children (and sanitizers' helper processes) are ours again. */
+	if (ns && pid != 0) {
+		setns(ns->home, CLONE_NEWPID);
+		close(ns->home);
+		ns->home = -1;
+	}
+	if (pid < 0)
+		return ckpt_fail(err, fork_errno, "fork: %s", strerror(fork_errno));
+	if (pid == 0)
+		child(helper, ns != NULL);
+	ps[0].pid = pid;
+	ps[0].inner = ns ? root_pid : pid;
+	if (lazy)
+		ps[0].lazy = ckpt_lazy_new();
+	ps[0].t = (struct ckpt_tracee){ .pid = pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
+	if (!exact_pid && (ns || tree)) {
+		int r = ckpt_fail(err, EEXIST, "pid %d is taken%s: a process tree comes back with its own pids (restart it in a new pid namespace)",
+				  root_pid, ns ? " in the new pid namespace" : " on this node");
+		/* not traced yet: a plain kill and reap */
+		kill(pid, SIGKILL);
+		waitpid(pid, &(int){ 0 }, __WALL);
+		ps[0].dead = true;
+		return r;
+	}
+	*started = true;
+	int st;
+	if (waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 126)
+			return ckpt_fail(err, EPERM, "cannot give the new pid namespace its own /proc (mount namespace, proc mount)");
+		return ckpt_fail(err, ECHILD, "the restore child did not start (status %#x)", st);
+	}
+	/* If krg dies half-way, so does the half-restored application. */
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)) < 0)
+		return ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
+	return 0;
+}
+
+/* Tied to us: set once the root's credentials are final (a change of them
+ * clears it); the image has no value of its own for it (reading one would
+ * mean writing into the process). */
+static int set_pdeathsig(struct rproc *root, int32_t root_pid, int sig, struct ckpt_error *err)
+{
+	long ret = ckpt_syscall(&root->t, err, SYS_prctl, PR_SET_PDEATHSIG, sig, 0, 0, 0, 0);
+	if (ret >= 0)
+		return 0;
+	int e = ret < -4095 ? EIO : (int)-ret;
+	return ckpt_fail(err, e, "process %d: PR_SET_PDEATHSIG: %s", root_pid, strerror(e));
+}
+
 int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_restore_opts *o, pid_t *pid_out, struct ckpt_error *err)
 {
 	const char *replace_tty = o ? o->replace_tty : NULL;
@@ -994,41 +1094,15 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	struct ckpt_app_fds app = { .files = img.files, .n = img.n_live, .inner = live_inner, .replace_tty = replace_tty };
 	if (!ps || !mms || !tracees || !live_inner)
 		abort();
-	size_t nlive = 0;
-	for (size_t i = 0; i < n; i++) {
-		ps[i].img = &img.procs[i];
-		if (!ps[i].img->core)
-			continue;
-		ps[i].live = nlive;
-		mms[nlive++] = ps[i].img->mm;
-		size_t nt = ps[i].img->core->n_threads + 1;  /* + a leader that had exited */
-		if (!(ps[i].tids = calloc(nt, sizeof(pid_t))) || !(ps[i].inner_tids = calloc(nt, sizeof(pid_t))))
-			abort();
-	}
+	size_t nlive = index_procs(&img, ps, mms);
 	const Krg__Ckpt__Inventory *inv = img.inv;
 	const int32_t root_pid = inv->root_pid;
 	bool tree = n > 1;
 	if ((r = check_image(dir, inv, ps, n, err)) < 0)
 		goto out;
 	const pid_t into = o ? o->into : 0;
-	/* In place, krg's IPC filter is the one the process kept (seccomp
-	 * filters live through exec): not installed again, its listener
-	 * still home's krgd's. */
-	if (into && (tree || ns || lazy || o->n_extra || replace_tty || !ps[0].img->core || o->n_keep > CKPT_MAX_KEEP)) {
-		r = ckpt_fail(err, EINVAL, "image %s: a restore into process %d takes one live process, nothing else asked", dir, into);
+	if (into && (r = check_into(dir, &img, ps, o, ns != NULL, err)) < 0)
 		goto out;
-	}
-	/* Input it had not read (unread bytes of the FIFO standing in for a
-	 * kept fd) cannot go back into the real file: refused before the
-	 * process is touched. */
-	for (size_t k = 0; into && img.n_live && k < o->n_keep; k++)
-		for (size_t i = 0; i < img.files[0]->n_fds; i++) {
-			const Krg__Ckpt__Fd *e = img.files[0]->fds[i];
-			if (e->fd == o->keep_num[k] && ((e->has_data && e->data.len) || e->n_packets)) {
-				r = ckpt_fail(err, EAGAIN, "fd %d holds input the process had not read: it cannot go back into the real file", e->fd);
-				goto out;
-			}
-		}
 	app.keep_num = into ? o->keep_num : NULL;
 	app.keep_fd = into ? o->keep_fd : NULL;
 	app.n_keep = into ? o->n_keep : 0;
@@ -1054,51 +1128,14 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 		ps[0].in_place = true;
 		goto seized;
 	}
-	fflush(NULL);
-	bool exact_pid;
-	pid_t pid = fork_as(root_pid, &exact_pid);
-	int fork_errno = errno;
-	/* Our later children (and sanitizers' helper processes) are ours again. */
-	if (ns && pid != 0) {
-		setns(ns->home, CLONE_NEWPID);
-		close(ns->home);
-		ns->home = -1;
-	}
-	if (pid < 0) {
-		r = ckpt_fail(err, fork_errno, "fork: %s", strerror(fork_errno));
+	bool started;
+	if ((r = start_root(ps, root_pid, ns, tree, lazy, helper, &started, err)) < 0) {
+		if (started)
+			goto kill;
 		goto out;
-	}
-	if (pid == 0)
-		child(helper, ns != NULL);
-	ps[0].pid = pid;
-	ps[0].inner = ns ? root_pid : pid;
-	if (lazy)
-		ps[0].lazy = ckpt_lazy_new();
-	ps[0].t = (struct ckpt_tracee){ .pid = pid, .code = helper, .scratch = helper + CKPT_PAGE, .scratch_len = 2 * CKPT_PAGE };
-	if (!exact_pid && (ns || tree)) {
-		r = ckpt_fail(err, EEXIST, "pid %d is taken%s: a process tree comes back with its own pids (restart it in a new pid namespace)", root_pid,
-			      ns ? " in the new pid namespace" : " on this node");
-		/* not traced yet: a plain kill and reap */
-		kill(pid, SIGKILL);
-		waitpid(pid, &(int){ 0 }, __WALL);
-		ps[0].dead = true;
-		goto out;
-	}
-	int st;
-	if (waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP) {
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 126)
-			r = ckpt_fail(err, EPERM, "cannot give the new pid namespace its own /proc (mount namespace, proc mount)");
-		else
-			r = ckpt_fail(err, ECHILD, "the restore child did not start (status %#x)", st);
-		goto kill;
-	}
-	/* If krg dies half-way, so does the half-restored application. */
-	if (ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)) < 0) {
-		r = ckpt_fail(err, errno, "ptrace options: %s", strerror(errno));
-		goto kill;
 	}
 seized:;
-	pid = ps[0].pid;
+	pid_t pid = ps[0].pid;
 	/* A process restored in place kept its filter (seccomp filters live
 	 * through exec), whose listener is where it was: not a second one. */
 	bool want_ipc = o && o->ipc_listener && !(into && has_seccomp(into));
@@ -1131,16 +1168,8 @@ seized:;
 	}
 	if ((r = ckpt_files_close_parked(&app, tracees, err)) < 0)
 		goto kill;
-	/* Tied to us: set here, once its credentials are final (a change of
-	 * them clears it); the image has no value of its own for it (reading
-	 * one would mean writing into the process). */
-	if (o && o->root_pdeathsig && ps[0].img->core) {
-		long ret = ckpt_syscall(&ps[0].t, err, SYS_prctl, PR_SET_PDEATHSIG, o->root_pdeathsig, 0, 0, 0, 0);
-		if (ret < 0) {
-			r = ckpt_fail(err, ret < -4095 ? EIO : (int)-ret, "process %d: PR_SET_PDEATHSIG: %s", root_pid, strerror(ret < -4095 ? EIO : (int)-ret));
-			goto kill;
-		}
-	}
+	if (o && o->root_pdeathsig && ps[0].img->core && (r = set_pdeathsig(&ps[0], root_pid, o->root_pdeathsig, err)) < 0)
+		goto kill;
 	if ((r = let_go(ps, n, err)) < 0)
 		goto kill;
 	*pid_out = pid;

@@ -93,6 +93,58 @@ void mig_rx_idle(struct krg_xfer_rx *b)
 		mig_rx_free(x, true);
 }
 
+/* What the holder needs from the request: the proxied fds (tty size,
+ * socket types, bytes read) and the children left at home (ghosts). */
+static void hold_fill(struct mig_hold *hd, const Krg__Mig__Recv *q)
+{
+	for (size_t i = 0; i < q->n_proxies && hd->n < MIG_MAX_PROXIES; i++) {
+		const Krg__Mig__Proxy *x = q->proxies[i];
+		hd->num[hd->n] = (int)x->fd;
+		hd->tty[hd->n] = x->has_tty && x->tty;
+		if (hd->tty[hd->n] && x->has_rows && x->has_cols && x->rows < 65536 && x->cols < 65536)
+			hd->rows = x->rows, hd->cols = x->cols;
+		hd->stype[hd->n] = x->has_sock_type && (x->sock_type == SOCK_STREAM || x->sock_type == SOCK_DGRAM ||
+							x->sock_type == SOCK_SEQPACKET) ? (int)x->sock_type : 0;
+		hd->reads[hd->n++] = x->reads;
+	}
+	for (size_t i = 0; i < q->n_kids && hd->nkids < MIG_MAX_KIDS; i++) {
+		const Krg__Mig__Kid *k = q->kids[i];
+		if (!k->pid || !k->as || k->pid > INT32_MAX || k->as > INT32_MAX)
+			continue;
+		size_t j = hd->nkids++;
+		hd->kid_home[j] = (pid_t)k->pid;
+		hd->kid_as[j] = (pid_t)k->as;
+		if ((hd->kid_ids[j] = k->has_uid && k->has_suid && k->has_gid))
+			hd->kid_uid[j] = k->uid, hd->kid_suid[j] = k->suid, hd->kid_gid[j] = k->gid;
+		hd->kid_stop[j] = k->has_stop_signal && k->stop_signal >= 1 && k->stop_signal <= 64 ? (int)k->stop_signal : 0;
+		snprintf(hd->kid_comm[j], sizeof(hd->kid_comm[0]), "%s", k->comm ? k->comm : "");
+	}
+}
+
+/* The parent pid `want` is a sibling migrant's holder here: it makes the
+ * shell this migrant is restored into, as its child (adopt.c), through
+ * hd->adopt_fd. That holder, or NULL (then any pid will do). Not with
+ * ghosts to make, nor back home. */
+static struct hold *adopter_for(struct krg_migsvc *m, pid_t want, struct mig_hold *hd)
+{
+	struct hold *adopter = NULL;
+	for (struct hold *o2 = m->holds; o2 && !adopter; o2 = o2->next)
+		if (o2->wpid == want && o2->c && !o2->leaving && !o2->exited && !o2->inplace)
+			adopter = o2;
+	int av[2];
+	if (!adopter || hd->nkids || hd->into || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, av) < 0)
+		return NULL;
+	mig_conn_flush(adopter->c);
+	if (mig_send_fd(adopter->c->fd, MF_SHELL, av[0]) == 0) {
+		hd->adopt_fd = av[1];
+	} else {
+		close(av[1]);
+		adopter = NULL;
+	}
+	close(av[0]);
+	return adopter;
+}
+
 static void rx_try_start(struct rx *x)
 {
 	struct krg_migsvc *m = &the_mig;
@@ -108,28 +160,8 @@ static void rx_try_start(struct rx *x)
 	}
 	struct mig_hold hd = { .id = q->id, .uid = q->uid, .gid = q->gid };
 	snprintf(hd.dir, sizeof(hd.dir), "%s", x->dir);
-	for (size_t i = 0; i < q->n_proxies && hd.n < MIG_MAX_PROXIES; i++) {
-		const Krg__Mig__Proxy *x = q->proxies[i];
-		hd.num[hd.n] = (int)x->fd;
-		hd.tty[hd.n] = x->has_tty && x->tty;
-		if (hd.tty[hd.n] && x->has_rows && x->has_cols && x->rows < 65536 && x->cols < 65536)
-			hd.rows = x->rows, hd.cols = x->cols;
-		hd.stype[hd.n] = x->has_sock_type && (x->sock_type == SOCK_STREAM || x->sock_type == SOCK_DGRAM ||
-						      x->sock_type == SOCK_SEQPACKET) ? (int)x->sock_type : 0;
-		hd.reads[hd.n++] = x->reads;
-	}
+	hold_fill(&hd, q);
 	snprintf(hd.ghost, sizeof(hd.ghost), "%s", m->ghost);
-	for (size_t i = 0; i < q->n_kids && hd.nkids < MIG_MAX_KIDS; i++) {
-		const Krg__Mig__Kid *k = q->kids[i];
-		if (!k->pid || !k->as || k->pid > INT32_MAX || k->as > INT32_MAX)
-			continue;
-		hd.kid_home[hd.nkids] = (pid_t)k->pid;
-		hd.kid_as[hd.nkids] = (pid_t)k->as;
-		if ((hd.kid_ids[hd.nkids] = k->has_uid && k->has_suid && k->has_gid))
-			hd.kid_uid[hd.nkids] = k->uid, hd.kid_suid[hd.nkids] = k->suid, hd.kid_gid[hd.nkids] = k->gid;
-		hd.kid_stop[hd.nkids] = k->has_stop_signal && k->stop_signal >= 1 && k->stop_signal <= 64 ? (int)k->stop_signal : 0;
-		snprintf(hd.kid_comm[hd.nkids++], sizeof(hd.kid_comm[0]), "%s", k->comm ? k->comm : "");
-	}
 	int sv[2];
 	struct hold *h = calloc(1, sizeof(*h));
 	if (!h || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -179,22 +211,7 @@ static void rx_try_start(struct rx *x)
 	hd.adopt_fd = -1;
 	struct hold *adopter = NULL;
 	if (want && access(ppath, F_OK) == 0) {
-		for (struct hold *o2 = m->holds; o2 && !adopter; o2 = o2->next)
-			if (o2->wpid == want && o2->c && !o2->leaving && !o2->exited && !o2->inplace)
-				adopter = o2;
-		int av[2];
-		if (adopter && !hd.nkids && !hd.into && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, av) == 0) {
-			mig_conn_flush(adopter->c);
-			if (mig_send_fd(adopter->c->fd, MF_SHELL, av[0]) == 0) {
-				hd.adopt_fd = av[1];
-			} else {
-				close(av[1]);
-				adopter = NULL;
-			}
-			close(av[0]);
-		} else {
-			adopter = NULL;
-		}
+		adopter = adopter_for(m, want, &hd);
 		want = 0;
 	}
 	pid_t pid = want ? krg_pidrange_fork_as(want) : fork();

@@ -739,7 +739,6 @@ static int rx_place(struct rx *x)
 	return 0;
 }
 
-static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
 
 static void rx_try_start(struct rx *x)
 {
@@ -759,7 +758,7 @@ static void rx_try_start(struct rx *x)
 		rx_free(x);
 		return;
 	}
-	int r = ipc_restore_then_spawn(x->c, o, &w);
+	int r = ckptsvc_sysv_restore_then_spawn(x->c, o, &w);
 	if (r < 0) {
 		snprintf(x->err, sizeof(x->err), "cannot start the restart worker: %s", strerror(-r));
 		x->started = false;
@@ -920,147 +919,6 @@ static pid_t app_root(pid_t pid, pid_t krgd)
 	return pid;
 }
 
-/* ---- System V objects of the application (docs/ipc.md) ---- */
-
-/* The cluster's queues and semaphore sets the application created are
- * saved with its image (sysvipc.img) and come back at its restart under
- * their ids (--ignore-unsupported: not asked for, not saved). */
-static const char *why(int r, char *buf, size_t len, uint32_t id);
-
-/* How long the nodes have to answer (each answers at once; KDDM alone
- * would retry a node that says it is not ready for ~40 s). */
-#define IPC_CHECK_DEADLINE_MS 10000
-
-struct ipc_check {
-	struct krg_ckptsvc *c;
-	struct krg_origin o;
-	struct work w;
-	char *description;  /* owned copy of w.opts.description */
-	uint32_t id;
-};
-
-static void ipc_checked(void *data, const struct krg_ipc_created *res)
-{
-	struct ipc_check *k = data;
-	if (res && res->status < 0) {
-		char e[400];
-		if (res->status == -ETIMEDOUT)
-			snprintf(e, sizeof(e),
-				 "node %u did not say within %u s which System V queues and semaphore sets the application "
-				 "created: checkpoint not made (--ignore-unsupported checkpoints without asking)",
-				 res->node, IPC_CHECK_DEADLINE_MS / 1000);
-		else
-			snprintf(e, sizeof(e),
-				 "node %u could not say which System V queues and semaphore sets the application created "
-				 "(%s): checkpoint not made (--ignore-unsupported checkpoints without asking)",
-				 res->node, strerror(-res->status));
-		log_info("ckpt.dump %u: refused, %s", k->id, e);
-		ckptsvc_answer(k->c, k->o, res->status == -ETIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH, e, k->id);
-	} else if (res && res->n) {
-		/* Saved with the image (sysvipc.img), each as its home
-		 * exported it; the worker is a fork of this krgd: it has the
-		 * bytes. */
-		Krg__Ipc__Saved sv = KRG__IPC__SAVED__INIT;
-		ProtobufCBinaryData *bd = calloc(res->n, sizeof(*bd));
-		size_t len = 0;
-		uint8_t *buf = NULL;
-		if (bd) {
-			for (size_t i = 0; i < res->n; i++)
-				bd[i].data = res->objs[i], bd[i].len = res->lens[i];
-			sv.n_objects = res->n;
-			sv.objects = bd;
-			len = krg__ipc__saved__get_packed_size(&sv);
-			if ((buf = malloc(len ? len : 1)))
-				krg__ipc__saved__pack(&sv, buf);
-		}
-		free(bd);
-		int r = buf ? 0 : -ENOMEM;
-		if (buf) {
-			k->w.opts.sysv = buf;
-			k->w.opts.sysv_len = len;
-			log_info("ckpt.dump %u: %zu System V object%s of the application saved with the image", k->id, res->n,
-				 res->n == 1 ? "" : "s");
-			r = ckptsvc_spawn(k->c, k->o, &k->w);
-			free(buf);
-		}
-		if (r < 0) {
-			char err[256];
-			ckptsvc_answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
-		}
-	} else {
-		int r = ckptsvc_spawn(k->c, k->o, &k->w);
-		if (r < 0) {
-			char err[256];
-			ckptsvc_answer(k->c, k->o, r, why(r, err, sizeof(err), k->id), k->id);
-		}
-	}
-	if (k->w.opts.has_root_pidfd)
-		close(k->w.opts.root_pidfd);
-	free(k->description);
-	free(k);
-}
-
-/* The cluster process ids of root and its descendants here, as the IPC
- * interception names its callers (ipc_glue.c: a migrant's is its home's). */
-static size_t app_procs(struct krg_ckptsvc *c, pid_t root, uint64_t **out)
-{
-	size_t n = 0, cap = 64;
-	uint64_t *v = malloc(cap * sizeof(*v));
-	DIR *dir = opendir("/proc");
-	struct dirent *e;
-	while (v && dir && (e = readdir(dir))) {
-		char *end;
-		long p = strtol(e->d_name, &end, 10);
-		if (*end || p <= 0 || (p != root && !procfs_is_descendant((pid_t)p, root)))
-			continue;
-		if (n == cap) {
-			uint64_t *nv = realloc(v, (cap *= 2) * sizeof(*v));
-			if (!nv)
-				break;
-			v = nv;
-		}
-		uint32_t hid, home;
-		v[n++] = krg_proc_table_kind(c->s->table, (pid_t)p, &hid, &home) == KRG_PROC_MIGRANT ? hid : krg_procid_make(c->self, (uint32_t)p);
-	}
-	if (dir)
-		closedir(dir);
-	*out = v;
-	return v ? n : 0;
-}
-
-static int ipc_check_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint32_t id)
-{
-	struct ipc_check *k = calloc(1, sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	k->c = c;
-	k->o = o;
-	k->w = *w;
-	k->id = id;
-	if (w->opts.description && !(k->description = strdup(w->opts.description))) {
-		free(k);
-		return -ENOMEM;
-	}
-	k->w.opts.description = k->description;
-	/* The caller's pidfd is closed when dump_local returns: keep a copy. */
-	if (w->opts.has_root_pidfd && (k->w.opts.root_pidfd = fcntl(w->opts.root_pidfd, F_DUPFD_CLOEXEC, 3)) < 0) {
-		int r = -errno;
-		free(k->description);
-		free(k);
-		return r;
-	}
-	uint64_t *procs;
-	size_t n = app_procs(c, w->pid, &procs);
-	int r = krg_ipc_service_created_by(c->s->ipc, procs, n, IPC_CHECK_DEADLINE_MS, ipc_checked, k);
-	free(procs);
-	if (r < 0) {
-		/* No answer to be had: the image is made without asking. */
-		log_warn("ckpt.dump %u: cannot ask for the application's System V objects: %s", id, strerror(-r));
-		ipc_checked(k, NULL);
-	}
-	return 0;
-}
-
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
 	uint32_t pid = krg_procid_pid(d->id);
@@ -1125,96 +983,8 @@ int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ck
 			  .view_home = krg_fsview_home_of(c->s->fsview, (pid_t)pid) },
 	};
 	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
-		return ipc_check_then_spawn(c, o, &w, d->id);
+		return ckptsvc_sysv_check_then_spawn(c, o, &w, d->id);
 	return ckptsvc_spawn(c, o, &w);
-}
-
-/* ---- a restart's System V objects (sysvipc.img) ---- */
-
-struct ipc_restore {
-	struct krg_ckptsvc *c;
-	struct krg_origin o;
-	struct work w;
-};
-
-static void ipc_restored(void *data, int status, const struct krg_ipc_obj_info *obj)
-{
-	struct ipc_restore *k = data;
-	if (status < 0) {
-		char e[400];
-		const char *what = obj && obj->kind == KRG_IPC_SEM ? "semaphore set" : "message queue";
-		uint32_t key = obj ? (uint32_t)obj->key : 0;
-		int32_t id = obj ? obj->id : -1;
-		switch (status) {
-		case -EEXIST:
-			snprintf(e, sizeof(e), "the image's System V %s id %d (key 0x%08x) is taken by another object: remove it first (krg ipcrm)",
-				 what, id, key);
-			break;
-		case -EADDRINUSE:
-			snprintf(e, sizeof(e), "the image's System V %s key 0x%08x (id %d) names another object now: remove it first (krg ipcrm)",
-				 what, key, id);
-			break;
-		case -EPERM:
-			snprintf(e, sizeof(e), "the image's System V %s id %d is not the image owner's", what, id);
-			break;
-		default:
-			snprintf(e, sizeof(e), "the image's System V %s id %d (key 0x%08x) cannot be recreated: %s", what, id, key,
-				 strerror(-status));
-		}
-		log_info("ckpt.restart %u: refused, %s", k->w.appid, e);
-		ckptsvc_answer(k->c, k->o, status == -EADDRINUSE ? -EEXIST : status, e, k->w.appid);
-	} else if (k->w.sysv_only) {
-		ckptsvc_answer(k->c, k->o, 0, "", k->w.appid);
-	} else {
-		int r = ckptsvc_spawn(k->c, k->o, &k->w);
-		if (r < 0)
-			ckptsvc_answer(k->c, k->o, r, strerror(-r), k->w.appid);
-	}
-	free(k);
-}
-
-/* The image's queues and semaphore sets first (same ids, or a one-line
- * refusal naming the one in the way), then the processes. */
-static int ipc_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
-{
-	char path[512];
-	int r = krg_ckpt_store_find(w->appid, w->version, w->caller, path, sizeof(path));
-	if (w->sysv_only && r < 0) {
-		ckptsvc_answer(c, o, r, path, w->appid);
-		return 0;
-	}
-	if (!c->s->ipc || r < 0)
-		return w->sysv_only ? -ENOTSUP : ckptsvc_spawn(c, o, w); /* the worker says why it cannot find it */
-	uint8_t *saved = NULL;
-	size_t len = 0, n = 0;
-	struct ckpt_error err = { 0 };
-	r = ckpt_sysv_read(path, &saved, &len, &n, &err);
-	if (r == -ENOENT && w->sysv_only) {
-		ckptsvc_answer(c, o, 0, "", w->appid);
-		return 0;
-	}
-	if (r == -ENOENT)
-		return ckptsvc_spawn(c, o, w);
-	if (r < 0) {
-		ckptsvc_answer(c, o, r, err.msg, w->appid);
-		return 0;
-	}
-	struct ipc_restore *k = calloc(1, sizeof(*k));
-	if (!k) {
-		free(saved);
-		return -ENOMEM;
-	}
-	k->c = c;
-	k->o = o;
-	k->w = *w;
-	log_info("ckpt.restart %u: recreating %zu System V object%s", w->appid, n, n == 1 ? "" : "s");
-	r = krg_ipc_service_restore(c->s->ipc, saved, len, w->caller, c->self, ipc_restored, k);
-	free(saved);
-	if (r < 0) {
-		free(k);
-		return r;
-	}
-	return 0;
 }
 
 static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
@@ -1223,7 +993,7 @@ static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__
 		/* This node's copy of the version (krg restart --foreground
 		 * put it here), before krg-restart runs here. */
 		struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .sysv_only = true };
-		return ipc_restore_then_spawn(c, o, &w);
+		return ckptsvc_sysv_restore_then_spawn(c, o, &w);
 	}
 	if (krg_procid_home(q->appid) != c->self)
 		return -ENOENT;
@@ -1237,7 +1007,7 @@ static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__
 		return 0;
 	}
 	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns };
-	return ipc_restore_then_spawn(c, o, &w);
+	return ckptsvc_sysv_restore_then_spawn(c, o, &w);
 }
 
 /* The line for a failure about process or app id, which node (its home,
@@ -1259,6 +1029,11 @@ static const char *why_at(int r, char *buf, size_t len, uint32_t id, uint32_t no
 static const char *why(int r, char *buf, size_t len, uint32_t id)
 {
 	return why_at(r, buf, len, id, krg_procid_home(id));
+}
+
+const char *ckptsvc_why(int r, char *buf, size_t len, uint32_t id)
+{
+	return why(r, buf, len, id);
 }
 
 static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)

@@ -75,6 +75,16 @@ int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc_
 /* ckpt.dump for a process of this node (checks the caller uid may). */
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid);
 
+/* The line for failure r about process or app id (its home node asked). */
+const char *ckptsvc_why(int r, char *buf, size_t len, uint32_t id);
+
+/* ckpt_sysv.c: a dump of the process w->pid (its application's System V
+ * objects asked for first, saved with the image), and a restart (the
+ * image's objects recreated first). 0 (o answered, now or later), or
+ * -errno (o not answered). */
+int ckptsvc_sysv_check_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint32_t id);
+int ckptsvc_sysv_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
+
 /* periodic.c */
 int periodic_start(struct krg_ckptsvc *c);
 void periodic_stop(struct krg_ckptsvc *c);

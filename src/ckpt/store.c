@@ -69,6 +69,24 @@ static int chown_image(const char *dir, uid_t uid, gid_t gid)
 	closedir(d);
 	return r;
 }
+/* DIR/NAME made (0600, not there before) holding `line` and a newline.
+ * 0, or -errno with msg saying which file. */
+static int write_line(const char *dir, const char *name, const char *line, char *msg, size_t len)
+{
+	char path[4300];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f || fprintf(f, "%s\n", line) < 0 || fclose(f) != 0) {
+		int r = errno ? -errno : -EIO;
+		if (!f && fd >= 0)
+			close(fd);
+		snprintf(msg, len, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 
 int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const struct ckpt_dump_opts *o, char *msg,
 			size_t len)
@@ -115,29 +133,12 @@ int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const s
 		snprintf(msg, len, "%s", err.msg);
 		return r;
 	}
-	if (o->description) {
-		char df[4300];
-		snprintf(df, sizeof(df), "%s/description", tmpdir);
-		int fd = open(df, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (!f || fprintf(f, "%s\n", o->description) < 0 || fclose(f) != 0) {
-			r = errno ? -errno : -EIO;
-			snprintf(msg, len, "%s: %s", df, strerror(-r));
-			krg_rm_tree(AT_FDCWD, tmpdir, NULL);
-			return r;
-		}
-	}
-	if (o->view_home) {
-		char vf[4300];
-		snprintf(vf, sizeof(vf), "%s/view", tmpdir);
-		int fd = open(vf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (!f || fprintf(f, "%u\n", o->view_home) < 0 || fclose(f) != 0) {
-			r = errno ? -errno : -EIO;
-			snprintf(msg, len, "%s: %s", vf, strerror(-r));
-			krg_rm_tree(AT_FDCWD, tmpdir, NULL);
-			return r;
-		}
+	char vh[16];
+	snprintf(vh, sizeof(vh), "%u", o->view_home);
+	if ((o->description && (r = write_line(tmpdir, "description", o->description, msg, len)) < 0) ||
+	    (o->view_home && (r = write_line(tmpdir, "view", vh, msg, len)) < 0)) {
+		krg_rm_tree(AT_FDCWD, tmpdir, NULL);
+		return r;
 	}
 	if ((r = chown_image(tmpdir, uid, gid)) < 0) {
 		snprintf(msg, len, "giving %s to uid %u: %s", tmpdir, (unsigned)uid, strerror(-r));

@@ -457,14 +457,20 @@ static void put_str(const char *s)
 }
 
 /* After STAGE_ALONE nobody reads errfd: a chdir or exec that fails says
- * so on the program's stderr, as a shell would, and exits 127.
+ * so on the program's stderr, as a shell would, and exits with what krg
+ * run gives for the same failure outside a view (docs/krg-run.md): 127
+ * not found, 126 not executable, 255 krg's own failures (a chdir).
  * Async-signal-safe (no strerror: krgd has threads). */
 static _Noreturn void child_fail_alone(const char *what, const char *name, int err)
 {
+	bool exec = !strcmp(what, "");
+	int code = !exec ? 255 : err == ENOENT ? 127 : err == EACCES || err == EPERM || err == EISDIR || err == ENOEXEC ? 126 : 255;
 	static const struct { int e; const char *s; } msgs[] = {
 		{ ENOENT, "No such file or directory" }, { EACCES, "Permission denied" },
 		{ ENOTDIR, "Not a directory" }, { EIO, "Input/output error" }, { ENOEXEC, "Exec format error" },
 		{ ELOOP, "Too many levels of symbolic links" }, { ENAMETOOLONG, "File name too long" },
+		{ EPERM, "Operation not permitted" }, { EISDIR, "Is a directory" }, { ETXTBSY, "Text file busy" },
+		{ E2BIG, "Argument list too long" }, { ENOMEM, "Cannot allocate memory" },
 	};
 	const char *m = "error";
 	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
@@ -474,9 +480,9 @@ static _Noreturn void child_fail_alone(const char *what, const char *name, int e
 	put_str(what);
 	put_str(name);
 	put_str(": ");
-	put_str(err == ENOENT && !strcmp(what, "") ? "command not found" : m);
+	put_str(err == ENOENT && exec ? "command not found" : m);
 	put_str("\n");
-	_exit(127);
+	_exit(code);
 }
 
 /* In the child, after fork: only async-signal-safe calls. */

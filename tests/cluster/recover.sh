@@ -55,8 +55,15 @@ wait_for 15 "the second counter runs on node 2" test -s "$W/run2/progress"
 entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
 entry_is() { [ "$(entry "$1")" = "$2" ]; }
 wait_for 10 "checkpoints copied to a second node" entry_is "len(a) == 2 and all(x['version'] >= 2 and len(x['holders']) == 2 for x in a)" True
-appid=$(entry "a[0]['appid']")
-appid2=$(entry "a[1]['appid']")
+# Which is which: by the directory on its command line (their ids come in
+# no set order, both being made on node 2 at the same time).
+appid2=$(on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes'] if '$W/run2 ' in p['command']][0])") ||
+	fail "the second counter is not listed by krg ps"
+appid=$(entry "[x['appid'] for x in a if x['appid'] != $appid2][0]")
+entry_is "sorted(x['appid'] for x in a) == sorted([$appid, $appid2])" True ||
+	fail "the second counter's id $appid2 is not one of the periodic entries: $(entry a)"
 entry_is "all(x['node'] == 2 and x['holders'] == [2, 3] for x in a)" True || fail "not on node 2, copies on 3: $(entry a)"
 echo "ok   apps $appid and $appid2 checkpointed every second on node 2, copied to node 3"
 on 1 "$KRG" checkpoint --list
@@ -69,7 +76,7 @@ one_line_error 1 "not permitted" on 1 "${NOBODY[@]}" "$KRG" checkpoint --every 0
 one_line_error 1 "too often" on 1 "$KRG" checkpoint --every 200ms "$appid"
 
 # Images: not world-readable, superseded versions removed on both nodes.
-v=$(entry "a[0]['version']")
+v=$(entry "[x['version'] for x in a if x['appid'] == $appid][0]")
 for n in 2 3; do
 	[ "$(on "$n" stat -c %a "/var/lib/krg/chkpt/$appid/v$v")" = 700 ] || fail "node $n: image not 0700"
 	[ "$(on "$n" stat -c %a /var/lib/krg/chkpt/.periodic)" = 700 ] || fail "node $n: index not 0700"

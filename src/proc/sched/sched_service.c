@@ -759,10 +759,18 @@ static void caps_gc(struct krg_sched *sc, uint64_t now)
 
 /* ---- eviction: the leave hook of scheduling ---- */
 
-/* Before anything moves: a process without CAN_MIGRATE cannot leave
- * (checkpointing it to restart it elsewhere is not built yet), so the node
- * refuses to leave, naming it: leaving -> up, the reason `nodes del`
- * prints. With `nodes del --force` it is ended instead. True: refused. */
+/* Whether eviction may checkpoint a process without CAN_MIGRATE and
+ * restart it elsewhere: it is CHECKPOINTABLE and the checkpoint service
+ * runs. */
+static bool evict_by_ckpt(struct krg_sched *sc, const struct krg_caps *caps)
+{
+	return (caps->eff & KRG_CAP_CHECKPOINTABLE) && sc->s->evict_ckpt;
+}
+
+/* Before anything moves: a process that may neither migrate nor be
+ * checkpointed cannot leave, so the node refuses to leave, naming it:
+ * leaving -> up, the reason `nodes del` prints. With `nodes del --force`
+ * it is ended instead. True: refused. */
 static bool evict_refuse(struct krg_sched *sc)
 {
 	char names[64] = "";
@@ -775,7 +783,7 @@ static bool evict_refuse(struct krg_sched *sc)
 			continue;
 		struct krg_caps caps;
 		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
-		if (caps.eff & KRG_CAP_CAN_MIGRATE)
+		if ((caps.eff & KRG_CAP_CAN_MIGRATE) || evict_by_ckpt(sc, &caps))
 			continue;
 		if (force) {
 			log_warn("evict: nodes del --force: ending %u (%s), which cannot migrate", id, q->comm);
@@ -789,7 +797,7 @@ static bool evict_refuse(struct krg_sched *sc)
 	if (!stuck)
 		return false;
 	char why[96];
-	snprintf(why, sizeof(why), "refused to leave: %s%s cannot migrate; del --force ends it", names,
+	snprintf(why, sizeof(why), "refused to leave: %s%s cannot migrate nor be checkpointed; del --force ends it", names,
 		 stuck > 1 ? " and others" : "");
 	log_warn("evict: node %u %s", sc->self, why);
 	int r = krg_cluster_node_refuse_leave(sc->s->cluster, sc->self, why);
@@ -801,13 +809,17 @@ static bool evict_refuse(struct krg_sched *sc)
 /* While this node is leaving: start moving every krg process running here
  * to the least loaded member (one per target in turn), each once per
  * EVICT_RETRY_MS; once none is left, tell the cluster the node is empty
- * (leaving -> absent). A process without CAN_MIGRATE makes the node refuse
- * to leave before anything moves (evict_refuse), or is ended with --force. */
+ * (leaving -> absent). A process without CAN_MIGRATE but CHECKPOINTABLE
+ * is checkpointed, ended and restarted on the target by the checkpoint
+ * service (proc/ckpt/evict.c); one that allows neither makes the node
+ * refuse to leave before anything moves (evict_refuse), or is ended with
+ * --force. */
 static void evict(struct krg_sched *sc, uint64_t now)
 {
 	if (!sc->s->cluster || krg_cluster_node_state(sc->s->cluster, sc->self) != KRG_NODE_LEAVING) {
 		sc->n_evict_sent = 0;
 		sc->evict_moved = 0;
+		sc->evict_ckpt = 0;
 		return;
 	}
 	if (!sc->evict_moved && !sc->n_evict_sent && evict_refuse(sc))
@@ -832,7 +844,8 @@ static void evict(struct krg_sched *sc, uint64_t now)
 			continue; /* on its way */
 		struct krg_caps caps;
 		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
-		if (!(caps.eff & KRG_CAP_CAN_MIGRATE)) {
+		bool ckpt = !(caps.eff & KRG_CAP_CAN_MIGRATE) && evict_by_ckpt(sc, &caps);
+		if (!(caps.eff & KRG_CAP_CAN_MIGRATE) && !ckpt) {
 			stuck++;
 			size_t l = strlen(stuck_names);
 			snprintf(stuck_names + l, sizeof(stuck_names) - l, "%s%u (%s)", l ? ", " : "", id, q->comm);
@@ -851,7 +864,10 @@ static void evict(struct krg_sched *sc, uint64_t now)
 			continue;
 		}
 		char err[256];
-		int r = sched_move(sc, id, nodes[best].id, NULL, NULL, err, sizeof(err));
+		int r = ckpt ? sc->s->evict_ckpt(sc->s->evict_data, id, nodes[best].id)
+			     : sched_move(sc, id, nodes[best].id, NULL, NULL, err, sizeof(err));
+		if (r < 0 && ckpt)
+			snprintf(err, sizeof(err), "checkpoint: %s", strerror(-r));
 		if (r < 0) {
 			if (log_now)
 				log_warn("evict: cannot move %u (%s) to node %u: %s", id, q->comm, nodes[best].id, err);
@@ -864,7 +880,12 @@ static void evict(struct krg_sched *sc, uint64_t now)
 		if (slot < ARRAY_SIZE(sc->evict_sent))
 			sc->evict_sent[slot] = (typeof(sc->evict_sent[0])){ .id = id, .ms = now };
 		sc->evict_moved++;
-		log_info("evict: moving %u (%s) to node %u", id, q->comm, nodes[best].id);
+		/* Counted when asked for, as moves are (a failed checkpoint is
+		 * logged by the checkpoint service and asked again). */
+		if (ckpt)
+			sc->evict_ckpt++;
+		log_info("evict: %s %u (%s) to node %u", ckpt ? "checkpointing, to restart it," : "moving", id, q->comm,
+			 nodes[best].id);
 	}
 	if (log_now && (left || stuck)) {
 		sc->evict_log_ms = now;
@@ -873,7 +894,7 @@ static void evict(struct krg_sched *sc, uint64_t now)
 	}
 	if (left == 0 && !started && now - sc->evict_left_ms >= 1000) {
 		sc->evict_left_ms = now;
-		int r = krg_cluster_node_left(sc->s->cluster, sc->self, sc->evict_moved);
+		int r = krg_cluster_node_left(sc->s->cluster, sc->self, sc->evict_moved, sc->evict_ckpt);
 		const char *holder = r == -EBUSY ? krg_cluster_leave_holder(sc->s->cluster) : NULL;
 		if (holder && log_now) {
 			sc->evict_log_ms = now;

@@ -767,6 +767,39 @@ static bool evict_by_ckpt(struct krg_sched *sc, const struct krg_caps *caps)
 	return (caps->eff & KRG_CAP_CHECKPOINTABLE) && sc->s->evict_ckpt;
 }
 
+/* The parent pid of pid from /proc/PID/stat, or 0. */
+static pid_t evict_ppid(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		return 0;
+	const char *p = strrchr(buf, ')');
+	int ppid = 0;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+/* Whether pid's parent is a krg process of this node that eviction
+ * checkpoints: a checkpoint takes the process with its descendants, so
+ * the child goes with its parent's image, not in one of its own. */
+static bool evict_with_parent(struct krg_sched *sc, pid_t pid)
+{
+	pid_t pp = evict_ppid(pid);
+	for (size_t i = 0; pp > 0 && i < sc->probes.n; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		uint32_t id = q->id, home;
+		if (q->pid != pp || sched_proc_kind(sc, q->pid, &id, &home) == KRG_PROC_HIDDEN || !id)
+			continue;
+		struct krg_caps caps;
+		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
+		return !(caps.eff & KRG_CAP_CAN_MIGRATE) && evict_by_ckpt(sc, &caps);
+	}
+	return false;
+}
+
 /* Before anything moves: a process that may neither migrate nor be
  * checkpointed cannot leave, so the node refuses to leave, naming it:
  * leaving -> up, the reason `nodes del` prints. With `nodes del --force`
@@ -845,6 +878,8 @@ static void evict(struct krg_sched *sc, uint64_t now)
 		struct krg_caps caps;
 		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
 		bool ckpt = !(caps.eff & KRG_CAP_CAN_MIGRATE) && evict_by_ckpt(sc, &caps);
+		if (ckpt && evict_with_parent(sc, q->pid))
+			continue; /* in its parent's image */
 		if (!(caps.eff & KRG_CAP_CAN_MIGRATE) && !ckpt) {
 			stuck++;
 			size_t l = strlen(stuck_names);

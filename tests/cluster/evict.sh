@@ -63,8 +63,10 @@ out=$(on 1 krgadm nodes del -n 3)
 echo "$out"
 echo "$out" | grep -q "node 3: left: empty, 1 process(es) moved away (1 checkpointed and restarted elsewhere)" ||
 	fail "nodes del said: $out"
-line=$(grep -o "evict: [0-9]* restarted on node [0-9]* as [0-9]*" "$(log_of 3)") ||
-	fail "node 3's log does not say where the counter was restarted"
+# The image may still be on its way when the node is absent.
+wait_for 10 "node 3's log to say where the counter was restarted" \
+	grep -q "evict: [0-9]* restarted on node [0-9]* as [0-9]*" "$(log_of 3)"
+line=$(grep -o "evict: [0-9]* restarted on node [0-9]* as [0-9]*" "$(log_of 3)")
 echo "$line"
 set -- $line
 [ "$6" = 1 ] || [ "$6" = 2 ] || fail "restarted on node $6"

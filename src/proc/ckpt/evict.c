@@ -74,7 +74,7 @@ int ckptsvc_evict(void *data, uint32_t id, uint32_t to)
 	*e = (struct ev){ .c = c, .id = id, .to = to };
 	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
 	d.id = id;
-	d.kill = true;
+	d.has_kill = d.kill = true;
 	d.description = "eviction of its node";
 	struct krg_origin o = { .cb = dumped, .cb_data = e };
 	/* krgd's own work for the node's removal, which root asked for. */

@@ -829,7 +829,7 @@ static bool evict_refuse(struct krg_sched *sc)
 	}
 	if (!stuck)
 		return false;
-	char why[96];
+	char why[160];
 	snprintf(why, sizeof(why), "refused to leave: %s%s cannot migrate nor be checkpointed; del --force ends it", names,
 		 stuck > 1 ? " and others" : "");
 	log_warn("evict: node %u %s", sc->self, why);

@@ -11,7 +11,7 @@ struct node_entry {
 	enum krg_node_state state;
 	uint64_t epoch;         /* epoch of the last change */
 	uint64_t changed_ms;    /* wall clock of the last change */
-	char reason[96];
+	char reason[192];
 	bool configured;
 	char host[64];          /* joined at run time: its address (replicated) */
 	uint16_t port;

@@ -94,8 +94,9 @@ int krg_cluster_node_refuse_leave(struct krg_cluster *c, uint32_t node, const ch
 
 /* Eviction: the leaving node tells the cluster it is empty (its services'
  * leave hooks are done); moves it leaving -> absent. moved: processes it
- * moved away, for the reason shown. */
-int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved);
+ * moved away, restarted: how many of them by checkpoint and restart, for
+ * the reason shown. */
+int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved, unsigned restarted);
 /* A service that moves its own work off this node while it leaves (kdfs
  * re-replicates its chunks) holds the leave: krg_cluster_node_left is
  * -EBUSY while any service holds it. note (may be NULL), given when the

@@ -328,7 +328,7 @@ static void propose_from(struct krg_cluster *c, uint32_t node, enum krg_node_sta
 	propose_state(c, node, to, &f, 1, reason, NULL, NULL, track);
 }
 
-int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved)
+int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved, unsigned restarted)
 {
 	char why[192];
 	if (node >= KRG_MAX_NODES || c->nodes[node].state != KRG_NODE_LEAVING || c->nodes[node].proposing)
@@ -336,6 +336,8 @@ int krg_cluster_node_left(struct krg_cluster *c, uint32_t node, unsigned moved)
 	if (node == c->cfg->node_id && krg_cluster_leave_holder(c))
 		return -EBUSY;
 	int w = snprintf(why, sizeof(why), "left: empty, %u process(es) moved away", moved);
+	if (restarted && w >= 0 && (size_t)w < sizeof(why))
+		w += snprintf(why + w, sizeof(why) - (size_t)w, " (%u checkpointed and restarted elsewhere)", restarted);
 	for (size_t i = 0; i < ARRAY_SIZE(c->leave_holds) && node == c->cfg->node_id; i++)
 		if (c->leave_holds[i].note[0] && w >= 0 && (size_t)w < sizeof(why))
 			w += snprintf(why + w, sizeof(why) - (size_t)w, "; %s", c->leave_holds[i].note);

@@ -46,6 +46,13 @@ struct krg_services {
 	 * hides it (eviction does not try to move it). NULL: none. */
 	bool (*is_helper)(void *helper_data, int pid);
 	void *helper_data;
+	/* Set by the checkpoint service while it runs: eviction of a process
+	 * of this node that may not migrate but may be checkpointed (the
+	 * scheduler's leave hook): checkpoint cluster process id, end it and
+	 * restart it on node `to`. 0: under way (the process ends once its
+	 * image is taken), or -errno. NULL: no checkpoint service. */
+	int (*evict_ckpt)(void *evict_data, uint32_t id, uint32_t to);
+	void *evict_data;
 };
 
 /* A membership hook: node changed as the event says, in log order, on

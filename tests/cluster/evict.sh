@@ -2,10 +2,15 @@
 # Eviction (docs/reconfiguration.md): `nodes del -n 3` on a node that runs
 # 5 krg processes returns once they all moved to other nodes; each goes on
 # with its output still reaching the `krg run` that started it, and its
-# exact exit status. A process that cannot migrate makes nodes del refuse
-# by name; --force ends it. Deleting a node that does not exist is one line.
+# exact exit status. A process that may not migrate but may be
+# checkpointed is checkpointed, ended and restarted on another node, where
+# it finishes with an uninterrupted run's result. A process that allows
+# neither makes nodes del refuse by name; --force ends it. Deleting a node
+# that does not exist is one line.
 PREFIX=evict
 . "$(dirname "$0")/common.sh"
+PROG=$KRG_BUILD_DIR/tests/cluster/recover_counter
+[ -x "$PROG" ] || { echo "FAIL: cannot run: $PROG not built"; exit 1; }
 start_cluster 3
 
 dir=$(mktemp -d)
@@ -42,17 +47,51 @@ done
 on 1 krgadm nodes add -n 3 >/dev/null
 wait_for 10 "node 3 back" state_is 1 3 up
 
-# A process that cannot migrate (CAN_MIGRATE dropped): nodes del refuses at
-# once, naming it, and node 3 stays a member; --force ends it and the node
-# leaves.
-on 1 krg run -n 3 -- krg capset -d CAN_MIGRATE -- sleep 60 >/dev/null 2>&1 &
+# A process without CAN_MIGRATE but CHECKPOINTABLE (tests/cluster/counter.c,
+# 8 MiB mixed at each step): nodes del checkpoints it with kill and
+# restarts it on node 1 or 2, where it runs on to the result of a run that
+# was never interrupted.
+W=$(mktemp -d "$KRG_BUILD_DIR/evict.XXXXXX")
+chmod 755 "$W"
+mkdir "$W/ref" "$W/run"
+chmod 777 "$W/run"
+"$PROG" "$W/ref" 60 0
+on 1 krg run -n 3 -- krg capset -d CAN_MIGRATE -- "$PROG" "$W/run" 60 100 >/dev/null 2>&1 &
+ckpt_run=$!
+wait_for 10 "the counter runs on node 3" test -s "$W/run/progress"
+out=$(on 1 krgadm nodes del -n 3)
+echo "$out"
+echo "$out" | grep -q "node 3: left: empty, 1 process(es) moved away (1 checkpointed and restarted elsewhere)" ||
+	fail "nodes del said: $out"
+# The image may still be on its way when the node is absent.
+wait_for 10 "node 3's log to say where the counter was restarted" \
+	grep -q "evict: [0-9]* restarted on node [0-9]* as [0-9]*" "$(log_of 3)"
+line=$(grep -o "evict: [0-9]* restarted on node [0-9]* as [0-9]*" "$(log_of 3)")
+echo "$line"
+set -- $line
+[ "$6" = 1 ] || [ "$6" = 2 ] || fail "restarted on node $6"
+on 1 krg ps -a --json | python3 -c "
+import json, sys
+assert any(p['id'] == $8 and p['node'] == $6 for p in json.load(sys.stdin)['processes'])" ||
+	[ -s "$W/run/result" ] || fail "$8 is not running on node $6"
+wait_for 20 "the restarted counter to finish" test -s "$W/run/result"
+diff "$W/ref/result" "$W/run/result" || fail "result differs from the uninterrupted run"
+wait "$ckpt_run" || true
+rm -rf "$W"
+on 1 krgadm nodes add -n 3 >/dev/null
+wait_for 10 "node 3 back" state_is 1 3 up
+
+# A process that allows neither (CAN_MIGRATE and CHECKPOINTABLE dropped):
+# nodes del refuses at once, naming it, and node 3 stays a member; --force
+# ends it and the node leaves.
+on 1 krg run -n 3 -- krg capset -d CAN_MIGRATE -- krg capset -d CHECKPOINTABLE -- sleep 60 >/dev/null 2>&1 &
 stuck=$!
 wait_for 10 "the process without CAN_MIGRATE runs on node 3" "$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x sleep
 rc=0
 out=$(on 1 krgadm nodes del -n 3 2>&1) || rc=$?
 echo "$out"
 [ $rc -ne 0 ] || fail "nodes del succeeded with a process that cannot migrate"
-echo "$out" | grep -q "^krgadm: node 3 refused to leave: [0-9]* (sleep) cannot migrate; del --force ends it$" ||
+echo "$out" | grep -q "^krgadm: node 3 refused to leave: [0-9]* (sleep) cannot migrate nor be checkpointed; del --force ends it$" ||
 	fail "nodes del said: $out"
 wait_for 5 "node 3 stays a member" state_is 1 3 up
 "$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x sleep >/dev/null || fail "the refusal ended the process"

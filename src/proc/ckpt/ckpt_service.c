@@ -1238,6 +1238,8 @@ static int ckptsvc_start(struct krg_services *s, void **out, char *err, size_t e
 			return pr;
 		}
 	}
+	s->evict_ckpt = ckptsvc_evict;
+	s->evict_data = c;
 	log_info("checkpoint service: image store %s", krg_ckpt_store());
 	int r = krg_ckpt_store_clean(log_removed, NULL);
 	if (r < 0)
@@ -1252,6 +1254,7 @@ static void ckptsvc_stop(void *state)
 	if (!c || !c->running)
 		return;
 	c->running = false;
+	c->s->evict_ckpt = NULL;
 	periodic_stop(c);
 	/* Transfers being received: partial directories go. */
 	while (rxs.head) {

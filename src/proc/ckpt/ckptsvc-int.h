@@ -94,3 +94,6 @@ void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc
 /* A version of image `image_id` made or received for periodic
  * checkpoints: recorded so that it is removed once superseded. */
 void periodic_index_add(uint32_t image_id, uint32_t version);
+
+/* evict.c: the services' evict_ckpt hook (lib/service.h). */
+int ckptsvc_evict(void *data, uint32_t id, uint32_t to);

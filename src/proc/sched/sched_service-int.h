@@ -100,6 +100,7 @@ struct krg_sched {
 	size_t n_evict_sent;
 	uint64_t evict_log_ms, evict_left_ms;
 	unsigned evict_moved;
+	unsigned evict_ckpt;        /* of which checkpointed and restarted elsewhere (no CAN_MIGRATE) */
 };
 
 #define EVICT_RETRY_MS 4000

@@ -759,10 +759,51 @@ static void caps_gc(struct krg_sched *sc, uint64_t now)
 
 /* ---- eviction: the leave hook of scheduling ---- */
 
-/* Before anything moves: a process without CAN_MIGRATE cannot leave
- * (checkpointing it to restart it elsewhere is not built yet), so the node
- * refuses to leave, naming it: leaving -> up, the reason `nodes del`
- * prints. With `nodes del --force` it is ended instead. True: refused. */
+/* Whether eviction may checkpoint a process without CAN_MIGRATE and
+ * restart it elsewhere: it is CHECKPOINTABLE and the checkpoint service
+ * runs. */
+static bool evict_by_ckpt(struct krg_sched *sc, const struct krg_caps *caps)
+{
+	return (caps->eff & KRG_CAP_CHECKPOINTABLE) && sc->s->evict_ckpt;
+}
+
+/* The parent pid of pid from /proc/PID/stat, or 0. */
+static pid_t evict_ppid(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!f || !fgets(buf, sizeof(buf), f))
+		return 0;
+	const char *p = strrchr(buf, ')');
+	int ppid = 0;
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+/* Whether pid's parent is a krg process of this node that eviction
+ * checkpoints: a checkpoint takes the process with its descendants, so
+ * the child goes with its parent's image, not in one of its own. */
+static bool evict_with_parent(struct krg_sched *sc, pid_t pid)
+{
+	pid_t pp = evict_ppid(pid);
+	for (size_t i = 0; pp > 0 && i < sc->probes.n; i++) {
+		const struct sched_proc_probe *q = &sc->probes.procs[i];
+		uint32_t id = q->id, home;
+		if (q->pid != pp || sched_proc_kind(sc, q->pid, &id, &home) == KRG_PROC_HIDDEN || !id)
+			continue;
+		struct krg_caps caps;
+		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
+		return !(caps.eff & KRG_CAP_CAN_MIGRATE) && evict_by_ckpt(sc, &caps);
+	}
+	return false;
+}
+
+/* Before anything moves: a process that may neither migrate nor be
+ * checkpointed cannot leave, so the node refuses to leave, naming it:
+ * leaving -> up, the reason `nodes del` prints. With `nodes del --force`
+ * it is ended instead. True: refused. */
 static bool evict_refuse(struct krg_sched *sc)
 {
 	char names[64] = "";
@@ -775,7 +816,7 @@ static bool evict_refuse(struct krg_sched *sc)
 			continue;
 		struct krg_caps caps;
 		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
-		if (caps.eff & KRG_CAP_CAN_MIGRATE)
+		if ((caps.eff & KRG_CAP_CAN_MIGRATE) || evict_by_ckpt(sc, &caps))
 			continue;
 		if (force) {
 			log_warn("evict: nodes del --force: ending %u (%s), which cannot migrate", id, q->comm);
@@ -788,8 +829,8 @@ static bool evict_refuse(struct krg_sched *sc)
 	}
 	if (!stuck)
 		return false;
-	char why[96];
-	snprintf(why, sizeof(why), "refused to leave: %s%s cannot migrate; del --force ends it", names,
+	char why[160];
+	snprintf(why, sizeof(why), "refused to leave: %s%s cannot migrate nor be checkpointed; del --force ends it", names,
 		 stuck > 1 ? " and others" : "");
 	log_warn("evict: node %u %s", sc->self, why);
 	int r = krg_cluster_node_refuse_leave(sc->s->cluster, sc->self, why);
@@ -801,13 +842,17 @@ static bool evict_refuse(struct krg_sched *sc)
 /* While this node is leaving: start moving every krg process running here
  * to the least loaded member (one per target in turn), each once per
  * EVICT_RETRY_MS; once none is left, tell the cluster the node is empty
- * (leaving -> absent). A process without CAN_MIGRATE makes the node refuse
- * to leave before anything moves (evict_refuse), or is ended with --force. */
+ * (leaving -> absent). A process without CAN_MIGRATE but CHECKPOINTABLE
+ * is checkpointed, ended and restarted on the target by the checkpoint
+ * service (proc/ckpt/evict.c); one that allows neither makes the node
+ * refuse to leave before anything moves (evict_refuse), or is ended with
+ * --force. */
 static void evict(struct krg_sched *sc, uint64_t now)
 {
 	if (!sc->s->cluster || krg_cluster_node_state(sc->s->cluster, sc->self) != KRG_NODE_LEAVING) {
 		sc->n_evict_sent = 0;
 		sc->evict_moved = 0;
+		sc->evict_ckpt = 0;
 		return;
 	}
 	if (!sc->evict_moved && !sc->n_evict_sent && evict_refuse(sc))
@@ -832,7 +877,10 @@ static void evict(struct krg_sched *sc, uint64_t now)
 			continue; /* on its way */
 		struct krg_caps caps;
 		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
-		if (!(caps.eff & KRG_CAP_CAN_MIGRATE)) {
+		bool ckpt = !(caps.eff & KRG_CAP_CAN_MIGRATE) && evict_by_ckpt(sc, &caps);
+		if (ckpt && evict_with_parent(sc, q->pid))
+			continue; /* in its parent's image */
+		if (!(caps.eff & KRG_CAP_CAN_MIGRATE) && !ckpt) {
 			stuck++;
 			size_t l = strlen(stuck_names);
 			snprintf(stuck_names + l, sizeof(stuck_names) - l, "%s%u (%s)", l ? ", " : "", id, q->comm);
@@ -851,7 +899,10 @@ static void evict(struct krg_sched *sc, uint64_t now)
 			continue;
 		}
 		char err[256];
-		int r = sched_move(sc, id, nodes[best].id, NULL, NULL, err, sizeof(err));
+		int r = ckpt ? sc->s->evict_ckpt(sc->s->evict_data, id, nodes[best].id)
+			     : sched_move(sc, id, nodes[best].id, NULL, NULL, err, sizeof(err));
+		if (r < 0 && ckpt)
+			snprintf(err, sizeof(err), "checkpoint: %s", strerror(-r));
 		if (r < 0) {
 			if (log_now)
 				log_warn("evict: cannot move %u (%s) to node %u: %s", id, q->comm, nodes[best].id, err);
@@ -864,7 +915,12 @@ static void evict(struct krg_sched *sc, uint64_t now)
 		if (slot < ARRAY_SIZE(sc->evict_sent))
 			sc->evict_sent[slot] = (typeof(sc->evict_sent[0])){ .id = id, .ms = now };
 		sc->evict_moved++;
-		log_info("evict: moving %u (%s) to node %u", id, q->comm, nodes[best].id);
+		/* Counted when asked for, as moves are (a failed checkpoint is
+		 * logged by the checkpoint service and asked again). */
+		if (ckpt)
+			sc->evict_ckpt++;
+		log_info("evict: %s %u (%s) to node %u", ckpt ? "checkpointing, to restart it," : "moving", id, q->comm,
+			 nodes[best].id);
 	}
 	if (log_now && (left || stuck)) {
 		sc->evict_log_ms = now;
@@ -873,7 +929,7 @@ static void evict(struct krg_sched *sc, uint64_t now)
 	}
 	if (left == 0 && !started && now - sc->evict_left_ms >= 1000) {
 		sc->evict_left_ms = now;
-		int r = krg_cluster_node_left(sc->s->cluster, sc->self, sc->evict_moved);
+		int r = krg_cluster_node_left(sc->s->cluster, sc->self, sc->evict_moved, sc->evict_ckpt);
 		const char *holder = r == -EBUSY ? krg_cluster_leave_holder(sc->s->cluster) : NULL;
 		if (holder && log_now) {
 			sc->evict_log_ms = now;

@@ -1,0 +1,85 @@
+/* evict.c — eviction of a process that may not migrate but may be
+ * checkpointed (docs/reconfiguration.md, "Eviction"): while its node
+ * leaves, the scheduler's leave hook asks for it through the services'
+ * evict_ckpt hook. The process is dumped with kill into this node's
+ * store, as `krg checkpoint ID --kill` does, and the image is sent to
+ * the target node, which restores it there, as `krg restart ID -n NODE`
+ * does. Its image id is its cluster id; the restored process gets an id
+ * of its new node (restart gives ids, as periodic.c's recovery). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ckptsvc-int.h"
+#include "ckpt/store.h"
+#include "lib/log.h"
+
+struct ev {
+	struct krg_ckptsvc *c;
+	uint32_t id, to;
+};
+
+static void restored(void *data, int status, const char *text, const void *result, size_t len)
+{
+	struct ev *e = data;
+	uint32_t nid = 0;
+	Krg__Ckptsvc__Result *res = status == 0 ? krg__ckptsvc__result__unpack(NULL, len, result) : NULL;
+	if (res && res->has_id)
+		nid = res->id;
+	if (res)
+		krg__ckptsvc__result__free_unpacked(res, NULL);
+	if (status < 0)
+		log_error("evict: %u was checkpointed but cannot be restarted on node %u: %s; its image stays in %s",
+			  e->id, e->to, text, krg_ckpt_store());
+	else
+		log_info("evict: %u restarted on node %u as %u from its checkpoint", e->id, e->to, nid);
+	free(e);
+}
+
+static void dumped(void *data, int status, const char *text, const void *result, size_t len)
+{
+	(void)result;
+	(void)len;
+	struct ev *e = data;
+	const char *v = status == 0 ? strrchr(text, '/') : NULL;
+	if (status == 0 && (!v || v[1] != 'v')) {
+		status = -EIO;
+		text = "no image version in the checkpoint worker's answer";
+	}
+	if (status < 0) {
+		log_warn("evict: cannot checkpoint %u to restart it elsewhere: %s", e->id, text);
+		free(e);
+		return;
+	}
+	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
+	q.appid = e->id;
+	q.has_version = true;
+	q.version = (uint32_t)strtoul(v + 2, NULL, 10);
+	q.has_node = true;
+	q.node = e->to;
+	log_info("evict: %u checkpointed (v%u) and ended here; restarting it on node %u", e->id, q.version, e->to);
+	struct krg_origin o = { .cb = restored, .cb_data = e };
+	int rc = ckptsvc_copy(e->c, o, &q, 0, false);
+	if (rc < 0)
+		restored(e, rc, strerror(-rc), NULL, 0);
+}
+
+int ckptsvc_evict(void *data, uint32_t id, uint32_t to)
+{
+	struct krg_ckptsvc *c = data;
+	if (!c || !c->running)
+		return -ESHUTDOWN;
+	struct ev *e = malloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	*e = (struct ev){ .c = c, .id = id, .to = to };
+	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
+	d.id = id;
+	d.has_kill = d.kill = true;
+	d.description = "eviction of its node";
+	struct krg_origin o = { .cb = dumped, .cb_data = e };
+	/* krgd's own work for the node's removal, which root asked for. */
+	int rc = ckptsvc_dump_local(c, o, &d, 0);
+	if (rc < 0)
+		free(e);
+	return rc;
+}

@@ -30,11 +30,6 @@ int icall_creds(pid_t tid, struct icall *c);
 /* Write reply r's outputs into the caller; the syscall's result: r->ret,
  * or -EFAULT when the caller's buffer could not take them (as Linux, a
  * message received into a bad buffer is consumed all the same). */
-/* The cheap part of them (PIDFD_GET_INFO: ids, tgid; no groups, no
- * capabilities): 0, -ESRCH, -EOPNOTSUPP (kernel before 6.13). c->who.pid
- * is the tgid as krgd sees it: the caller's own view only when it is in
- * krgd's pid namespace. */
-int icall_creds_fast(pid_t tid, struct icall *c);
 long icall_write_reply(pid_t tid, const struct icall *c, const struct krg_ipc_reply *r);
 void icall_free(struct icall *c);
 
@@ -42,7 +37,10 @@ void icall_free(struct icall *c);
  * partial copy: *got says how much), -ESRCH. */
 int icall_read(pid_t pid, uint64_t addr, void *buf, size_t len, size_t *got);
 int icall_write(pid_t pid, uint64_t addr, const void *buf, size_t len);
-/* The cheap credentials from a pidfd of the calling thread. */
+/* The cheap part of them, from a pidfd of the calling thread
+ * (PIDFD_GET_INFO: ids, tgid; no groups, no capabilities): 0, -ESRCH,
+ * -EOPNOTSUPP (kernel before 6.13). c->who.pid is the tgid as krgd sees
+ * it: the caller's own view only when it is in krgd's pid namespace. */
 int icall_creds_pidfd(int pidfd, struct icall *c);
 
 /* ---- intercept_restart.c: a restart after a handler, or without ---- */
@@ -59,7 +57,6 @@ struct irestart_probe {
 	size_t nstale;
 	struct irestart_frame stale[IRESTART_MAX_STALE];
 };
-void irestart_probe(pid_t tid, const struct seccomp_data *d, struct irestart_probe *p);
 /* The thread is back with call d after its parked call was dropped: did
  * a signal handler run in between, the kernel restarting the call
  * (SA_RESTART)? Then Linux's answer is EINTR. */
@@ -68,7 +65,7 @@ bool irestart_after_handler(pid_t tid, const struct seccomp_data *d, const struc
 int irestart_sp(pid_t tid, uint64_t *sp);
 /* The same from /proc/TID/syscall's text. */
 int irestart_parse_sp(const char *buf, uint64_t *sp);
-/* irestart_probe for a stack pointer already known. */
+/* Take the probe of call d, parked with stack pointer sp. */
 void irestart_probe_at(pid_t tid, const struct seccomp_data *d, uint64_t sp, struct irestart_probe *p);
 
 /* ---- intercept_tcache.c: what the listener keeps per calling thread ----
@@ -102,9 +99,9 @@ struct itcache {
 };
 void itcache_init(struct itcache *tc);
 void itcache_clear(struct itcache *tc);
-/* icall_creds_fast with the thread's pidfd kept open. */
+/* icall_creds_pidfd with the thread's pidfd kept open. */
 int itcache_creds_fast(struct itcache *tc, pid_t tid, struct icall *c);
-/* irestart_probe of a call that parks, reused when nothing changed. */
+/* irestart_probe_at of a call that parks, reused when nothing changed. */
 void itcache_probe(struct itcache *tc, pid_t tid, const struct seccomp_data *d, struct irestart_probe *p);
 /* A call of tid was interrupted or not answered: its probe is stale. */
 void itcache_forget(struct itcache *tc, pid_t tid);

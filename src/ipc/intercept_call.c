@@ -405,9 +405,6 @@ int icall_creds(pid_t tid, struct icall *c)
 }
 
 /* PIDFD_GET_INFO (Linux 6.13+; linux/pidfd.h of newer headers). */
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
 struct krg_pidfd_info {
 	uint64_t mask;
 	uint64_t cgroupid;
@@ -439,16 +436,6 @@ int icall_creds_pidfd(int pfd, struct icall *c)
 	c->tgid = (pid_t)pi.tgid;
 	c->who.pid = (int32_t)pi.tgid;
 	return 0;
-}
-
-int icall_creds_fast(pid_t tid, struct icall *c)
-{
-	int pfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-	if (pfd < 0)
-		return errno == ESRCH ? -ESRCH : -EOPNOTSUPP;
-	int r = icall_creds_pidfd(pfd, c);
-	close(pfd);
-	return r;
 }
 
 void icall_free(struct icall *c)

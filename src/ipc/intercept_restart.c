@@ -152,16 +152,6 @@ void irestart_probe_at(pid_t tid, const struct seccomp_data *d, uint64_t sp, str
 	free(buf);
 }
 
-void irestart_probe(pid_t tid, const struct seccomp_data *d, struct irestart_probe *p)
-{
-	uint64_t sp;
-	if (irestart_sp(tid, &sp) < 0) {
-		memset(p, 0, sizeof(*p));
-		return;
-	}
-	irestart_probe_at(tid, d, sp, p);
-}
-
 bool irestart_after_handler(pid_t tid, const struct seccomp_data *d, const struct irestart_probe *p)
 {
 	uint64_t sp;

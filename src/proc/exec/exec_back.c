@@ -456,6 +456,13 @@ static void put_str(const char *s)
 	(void)r;
 }
 
+/* An exec that failed with err found the program but could not run it
+ * (krg run: 126), rather than not finding it (127) or failing otherwise. */
+static bool exec_not_executable(int err)
+{
+	return err == EACCES || err == EPERM || err == EISDIR || err == ENOEXEC;
+}
+
 /* After STAGE_ALONE nobody reads errfd: a chdir or exec that fails says
  * so on the program's stderr, as a shell would, and exits with what krg
  * run gives for the same failure outside a view (docs/krg-run.md): 127
@@ -464,7 +471,7 @@ static void put_str(const char *s)
 static _Noreturn void child_fail_alone(const char *what, const char *name, int err)
 {
 	bool exec = !strcmp(what, "");
-	int code = !exec ? 255 : err == ENOENT ? 127 : err == EACCES || err == EPERM || err == EISDIR || err == ENOEXEC ? 126 : 255;
+	int code = !exec ? 255 : err == ENOENT ? 127 : exec_not_executable(err) ? 126 : 255;
 	static const struct { int e; const char *s; } msgs[] = {
 		{ ENOENT, "No such file or directory" }, { EACCES, "Permission denied" },
 		{ ENOTDIR, "Not a directory" }, { EIO, "Input/output error" }, { ENOEXEC, "Exec format error" },
@@ -747,7 +754,7 @@ static int spawn_child_error(struct krg_exec *e, const Krg__Proc__RunRequest *r,
 		snprintf(line, len, "%s: command not found", r->argv[0]);
 		return -ENOENT;
 	}
-	if (ce->stage == 5 && (ce->err == EACCES || ce->err == EPERM || ce->err == EISDIR || ce->err == ENOEXEC)) {
+	if (ce->stage == 5 && exec_not_executable(ce->err)) {
 		snprintf(line, len, "%s: %s", r->argv[0], strerror(ce->err));
 		return -EACCES;
 	}

@@ -482,6 +482,17 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 				? -EBADMSG
 			: *objp || engine_has_idx(svc, s, idx) ? -EEXIST
 							       : 0;
+		struct ipc_obj *here = *objp;
+		if (r == -EEXIST && m->has_keep && m->keep && here && here->kind == peek->kind && here->id == peek->id &&
+		    key_of(svc, here->kind, here->id) == (peek->perm ? peek->perm->key : 0)) {
+			/* A recovery finds the application's object alive (its
+			 * home lived on, or its backup took over): newer than
+			 * the image, it stays as it is. */
+			krg__ipc__object__free_unpacked(peek, NULL);
+			finish(svc, s, idx, c, 0, false, &(struct krg_ipc_reply){ .ret = 1 });
+			krg__ipc__call__free_unpacked(m, NULL);
+			return;
+		}
 		/* This engine's own key index would refuse it too (a key
 		 * another object of this home has). */
 		if (r == 0 && peek->perm && peek->perm->key &&
@@ -661,6 +672,15 @@ static void key_call(struct kddm_set *s, uint64_t key, void **objp, uint32_t fro
 		/* A restart's object, under its key, unless the key names
 		 * an object already. */
 		int r = 0;
+		if (e && m->has_keep && m->keep && e->id == m->id) {
+			/* A recovery: the key names the very object already. */
+			Krg__Ipc__Reply rep = KRG__IPC__REPLY__INIT;
+			rep.ret = 1;
+			a.reply = &rep;
+			ipc_answer(c, 0, &a);
+			krg__ipc__call__free_unpacked(m, NULL);
+			return;
+		}
 		if (e)
 			r = -EEXIST; /* not this restore's: never undone by it */
 		else if (!(e = malloc(sizeof(*e))))

@@ -13,6 +13,7 @@
 #include <time.h>
 #include "ipc_service-int.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 uint64_t ipc_now(struct krg_ipc_service *svc)
 {
@@ -114,6 +115,7 @@ void ipc_home_flush(struct krg_ipc_service *svc)
 			if (buf) {
 				krg__ipc__completion__pack(&c, buf);
 				uint32_t node = (uint32_t)(d->gtoken >> 48);
+				krg_metrics_ipc(node == kddm_self(svc->k) ? KRG_MIPC_DONE_LOCAL : KRG_MIPC_DONE_REMOTE);
 				int r = kddm_notify(svc->nodes, node, node, buf, n);
 				if (r < 0)
 					log_info("ipc: a completion for node %u is lost (%s): its caller is gone", node,
@@ -359,6 +361,8 @@ static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx
 	as->pending = pending;
 	if (reply)
 		as->reply = *reply;
+	if (kddm_backup(svc->k) && kddm_backup_node(s, idx, kddm_self(svc->k)) != KDDM_NO_NODE)
+		krg_metrics_ipc(KRG_MIPC_BACKUP);
 	if (kddm_sync(s, idx, synced, as) < 0)
 		synced(svc->k, 0, as);
 }

@@ -110,6 +110,8 @@ struct conn *mig_conn_new(int fd, enum conn_kind kind, void *owner)
 	c->kind = kind;
 	c->owner = owner;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* Frames of up to MIG_CHUNK data both ways, several in flight. */
+	mig_sock_bufs(fd);
 	uv_poll_init(the_mig.s->loop, &c->poll, fd);
 	c->poll.data = c;
 	conn_events(c);

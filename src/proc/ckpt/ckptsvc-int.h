@@ -38,6 +38,7 @@ struct krg_ckptsvc {
 	bool running;
 	struct job *jobs;
 	struct krg_periodic *periodic;  /* periodic.c's state */
+	struct evicting *evicting;      /* evict.c: processes being checkpointed away, one request each */
 };
 
 /* Static: net and API handlers cannot be unregistered. */

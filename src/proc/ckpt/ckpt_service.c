@@ -239,7 +239,15 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		else
 			snprintf(msg, sizeof(msg), "app %u: %zu process%s %s", w->appid, n, n == 1 ? "" : "es", w->freeze > 0 ? "frozen" : "thawed");
 	} else if (!w->restart) {
-		r = krg_ckpt_store_dump(w->pid, w->uid, w->gid, w->appid, &w->opts, msg, sizeof(msg));
+		struct ckpt_dump_opts o = w->opts;
+		char parent[4200];
+		if (w->n_track) {
+			o.track = w->track;
+			o.n_track = w->n_track;
+			snprintf(parent, sizeof(parent), "%s/%u/v%u", krg_ckpt_store(), w->appid, w->parent_version);
+			o.parent = w->parent_version ? parent : NULL;
+		}
+		r = krg_ckpt_store_dump(w->pid, w->uid, w->gid, w->appid, &o, msg, sizeof(msg));
 	} else {
 		r = krg_ckpt_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
 		/* Standard streams the application inherits: nothing of krgd's
@@ -921,6 +929,12 @@ static pid_t app_root(pid_t pid, pid_t krgd)
 
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
+	return ckptsvc_dump_local_incr(c, o, d, uid, NULL, 0, 0);
+}
+
+int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid,
+			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version)
+{
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
 		return -ESRCH;
@@ -982,6 +996,9 @@ int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ck
 			  /* whose node-local files it sees: restored in that view elsewhere */
 			  .view_home = krg_fsview_home_of(c->s->fsview, (pid_t)pid) },
 	};
+	for (size_t i = 0; i < n_track && i < CKPT_PERIODIC_TRACK; i++)
+		w.track[w.n_track++] = track[i];
+	w.parent_version = w.n_track ? parent_version : 0;
 	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
 		return ckptsvc_sysv_check_then_spawn(c, o, &w, d->id);
 	return ckptsvc_spawn(c, o, &w);

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Failure recovery from incremental checkpoints (issue 19 item 3;
+# docs/checkpoint.md "Incremental images", docs/reconfiguration.md): an
+# application (tests/ckpt/incr_app.c, 16 MiB) started with `krg run
+# --checkpoint-every 1s` on node 2 of a 3-node vcluster does two rounds
+# of writes (1% of its pages, a zapped page, a new area...) while it is
+# checkpointed: a full checkpoint, then increments, each copied to node 3
+# alone (node 3 holds the chain, checked page by page by `krg image`).
+# `krg restart` of the latest increment by hand on node 2 gives a process
+# whose memory is exact; then node 2's krgd is killed and node 3 restarts
+# the application from its copy of the chain: a third round there, and
+# its memory is exactly what the three rounds leave. A node's store holds
+# the chain of the latest checkpoint only.
+PREFIX=recinc
+. "$(dirname "$0")/common.sh"
+KRG=$KRG_BUILD_DIR/krg
+APP=$KRG_BUILD_DIR/tests/ckpt/ckpt_incr_app
+[ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
+[ -x "$APP" ] || { echo "FAIL: cannot run: $APP not built"; exit 1; }
+W=$(mktemp -d "$KRG_BUILD_DIR/recover-incr.XXXXXX")
+chmod 777 "$W"
+ST=$W/status
+
+start_cluster 3
+on 1 krgadm sched disable mosix >/dev/null
+
+on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $APP 16 $ST 1 >/dev/null 2>&1 </dev/null" >"$W/krg-run.log" 2>&1 &
+status_is() { [ "$(cat "$ST" 2>/dev/null)" = "$1" ]; }
+wait_for 15 "the application runs on node 2" status_is 0
+entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
+entry_is() { [ "$(entry "$1")" = "$2" ]; }
+wait_for 10 "a checkpoint copied to node 3" entry_is "len(a) == 1 and a[0]['version'] >= 1 and a[0]['holders'] == [2, 3]" True
+id=$(entry "a[0]['id']")
+# Two rounds of writes, each seen by a checkpoint after it.
+for k in 1 2; do
+	v=$(entry "a[0]['version']")
+	on 1 "$KRG" kill -s USR1 "$id"
+	wait_for 10 "round $k done" status_is "$k"
+	wait_for 10 "a checkpoint after round $k" entry_is "a[0]['version'] > $v + 1 and a[0]['holders'] == [2, 3]" True
+done
+# chain_of NODE V: V and the versions it builds on, as NODE has them
+# (`krg image show` checks the whole chain, every page, on that node).
+chain_of() {
+	local n=$1 v=$2 out=$2 p
+	while p=$(on "$n" "$KRG" image show "/var/lib/krg/chkpt/$id/v$v" | sed -n 's/^incremental: .* come from v\([0-9]*\) .*/\1/p') &&
+		[ -n "$p" ]; do
+		v=$p out="$out $p"
+	done
+	echo "$out"
+}
+only_the_chain() { # only_the_chain NODE: the latest is incremental, nothing kept outside its chain
+	local n=$1 v c k newer=0
+	v=$(entry "a[0]['version']")
+	c=" $(chain_of "$n" "$v") "
+	[ "$(echo $c | wc -w)" -ge 3 ] || return 1
+	for k in $(on "$n" ls "/var/lib/krg/chkpt/$id" | sed -n 's/^v//p'); do
+		if [ "$k" -gt "$v" ]; then newer=$((newer + 1))
+		elif [[ "$c" != *" $k "* ]]; then return 1; fi
+	done
+	[ "$newer" -le 1 ]
+}
+for n in 2 3; do
+	wait_for 15 "node $n to hold the latest checkpoint's chain (and nothing older)" only_the_chain "$n"
+done
+v=$(entry "a[0]['version']")
+echo "ok   v$v builds on:$(chain_of 3 "$v" | cut -d' ' -f2-) on node 3"
+grep -q "app $id: checkpoint v2 is incremental on v1" "$(log_of 2)" || fail "node 2's log shows no incremental checkpoint"
+grep "app $id: checkpoint v[0-9]* is incremental" "$(log_of 2)" | tail -1
+
+# krg restart of an increment (by hand, on node 2, from its own store):
+# a second copy of the application, which checks its memory and says so
+# in the same status file (the original is held still meanwhile).
+on 1 "$KRG" kill -s STOP "$id"
+rid=$(on 2 "$KRG" restart "$id" "$v")
+[ -n "$rid" ] || fail "krg restart $id $v printed no new id"
+on 1 "$KRG" kill -s USR2 "$rid"
+wait_for 20 "the restarted copy to check its memory" test "$(cat "$ST" 2>/dev/null | cut -c1-5)" = check
+status_is "check 0" || fail "the copy restarted from increment v$v found its memory wrong: $(cat "$ST")"
+echo "ok   krg restart $id $v (an increment): memory exact"
+echo 2 >"$ST"
+# Running again, and checkpointed since (not stopped in its latest image).
+v=$(entry "a[0]['version']")
+on 1 "$KRG" kill -s CONT "$id"
+wait_for 15 "two checkpoints after it runs on" entry_is "a[0]['version'] >= $v + 2 and a[0]['holders'] == [2, 3]" True
+
+# Node 2 dies: node 3 restarts the application from its chain.
+"$ADM" vcluster krgd 2 kill --prefix "$PREFIX"
+wait_for 20 "the application running again on node 3" entry_is "a[0]['node'] == 3 and a[0]['recoveries'] == 1" True
+rv=$(sed -n "s/.*app $id: node 2, where it ran, is down; restarting it on this node from its checkpoint v\([0-9]*\) .*/\1/p" "$(log_of 3)" | head -1)
+[ -n "$rv" ] || fail "node 3's log does not say which checkpoint it restarted"
+grep -q "app $id: checkpoint v$rv is incremental on v" "$(log_of 2)" || fail "node 3 restarted v$rv, not an increment"
+nid=$(entry "a[0]['id']")
+echo "ok   node 3 restarted it from increment v$rv as $nid"
+on 1 "$KRG" kill -s USR1 "$nid"
+wait_for 10 "round 3 done on node 3" status_is 3
+on 1 "$KRG" kill -s USR2 "$nid"
+wait_for 20 "the application to check its memory" test "$(cut -c1-5 "$ST" 2>/dev/null)" = check
+status_is "check 0" || fail "after its restart from increment v$rv and a third round, its memory is wrong: $(cat "$ST")"
+echo "ok   restarted on node 3 from increment v$rv, a third round there: memory exact"
+wait_for 10 "the entry gone once it ended" entry_is "len(a)" 0
+rm -rf "$W"
+echo PASS

@@ -7,7 +7,8 @@
 # checkpointed: a full checkpoint, then increments, each copied to node 3
 # alone (node 3 holds the chain, checked page by page by `krg image`).
 # `krg restart` of the latest increment by hand on node 2 gives a process
-# whose memory is exact; then node 2's krgd is killed and node 3 restarts
+# whose memory is exact, and so does `krg restart -n 1` (node 2 sends the
+# chain to node 1, oldest first); then node 2's krgd is killed and node 3 restarts
 # the application from its copy of the chain: a third round there, and
 # its memory is exactly what the three rounds leave. A node's store holds
 # the chain of the latest checkpoint only.
@@ -77,6 +78,15 @@ on 1 "$KRG" kill -s USR2 "$rid"
 wait_for 20 "the restarted copy to check its memory" test "$(cat "$ST" 2>/dev/null | cut -c1-5)" = check
 status_is "check 0" || fail "the copy restarted from increment v$v found its memory wrong: $(cat "$ST")"
 echo "ok   krg restart $id $v (an increment): memory exact"
+# On another node: node 2 sends the versions it builds on first.
+echo 2 >"$ST"
+rid=$(on 1 "$KRG" restart "$id" "$v" -n 1)
+[ -n "$rid" ] || fail "krg restart $id $v -n 1 printed no new id"
+on 1 "$KRG" kill -s USR2 "$rid"
+wait_for 20 "the copy restarted on node 1 to check its memory" test "$(cut -c1-5 "$ST" 2>/dev/null)" = check
+status_is "check 0" || fail "the copy restarted on node 1 from increment v$v found its memory wrong: $(cat "$ST")"
+[ "$(on 1 ls "/var/lib/krg/chkpt/$id" | wc -l)" -ge 3 ] || fail "node 1 did not receive the chain: $(on 1 ls "/var/lib/krg/chkpt/$id")"
+echo "ok   krg restart $id $v -n 1 (the chain sent to node 1): memory exact"
 echo 2 >"$ST"
 # Running again, and checkpointed since (not stopped in its latest image).
 v=$(entry "a[0]['version']")

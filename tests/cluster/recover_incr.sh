@@ -6,9 +6,10 @@
 # of writes (1% of its pages, a zapped page, a new area...) while it is
 # checkpointed: a full checkpoint, then increments, each copied to node 3
 # alone (node 3 holds the chain, checked page by page by `krg image`).
-# `krg restart` of the latest increment by hand on node 2 gives a process
-# whose memory is exact, and so does `krg restart -n 1` (node 2 sends the
-# chain to node 1, oldest first); then node 2's krgd is killed and node 3 restarts
+# With the checkpoints paused, `krg restart` of the latest increment by
+# hand on node 2 gives a process whose memory is exact, and so does `krg
+# restart -n 1` (node 2 sends the chain to node 1, oldest first); then,
+# checkpointed every second again, node 2's krgd is killed and node 3 restarts
 # the application from its copy of the chain: a third round there, and
 # its memory is exactly what the three rounds leave. A node's store holds
 # the chain of the latest checkpoint only.
@@ -27,6 +28,18 @@ on 1 krgadm sched disable mosix >/dev/null
 
 on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $APP 16 $ST 1 >/dev/null 2>&1 </dev/null" >"$W/krg-run.log" 2>&1 &
 status_is() { [ "$(cat "$ST" 2>/dev/null)" = "$1" ]; }
+wait_check() { # wait_check WHAT: until the application wrote its check's result into $ST
+	local end=$((SECONDS + 20))
+	until [ "$(cut -c1-5 "$ST" 2>/dev/null)" = check ]; do
+		if [ $SECONDS -ge $end ]; then
+			on 1 "$KRG" ps -a || true
+			grep -h "restart\|ckpt" "$(log_of 1)" "$(log_of 2)" "$(log_of 3)" |
+				grep -v "received\|sending\|removing\|dump worker\|dumped into\|every.list" | tail -30 || true
+			fail "timed out waiting for $1 (status: $(cat "$ST" 2>/dev/null))"
+		fi
+		sleep 0.1
+	done
+}
 wait_for 15 "the application runs on node 2" status_is 0
 entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
 entry_is() { [ "$(entry "$1")" = "$2" ]; }
@@ -68,30 +81,50 @@ echo "ok   v$v builds on:$(chain_of 3 "$v" | cut -d' ' -f2-) on node 3"
 grep -q "app $id: checkpoint v2 is incremental on v1" "$(log_of 2)" || fail "node 2's log shows no incremental checkpoint"
 grep "app $id: checkpoint v[0-9]* is incremental" "$(log_of 2)" | tail -1
 
-# krg restart of an increment (by hand, on node 2, from its own store):
-# a second copy of the application, which checks its memory and says so
-# in the same status file (the original is held still meanwhile).
-on 1 "$KRG" kill -s STOP "$id"
+# krg restart of an increment by hand. The periodic checkpoints paused
+# first (a period of an hour, seen by node 2's replica, and the last one
+# recorded), so the version restarted stays in the store: a second copy
+# of the application, which checks its memory and says so in the same
+# status file (the original waits for signals and writes nothing).
+period_on() { on "$1" "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print(a[0]['every_ms'])"; }
+period_is() { [ "$(period_on "$1")" = "$2" ]; }
+quiet() { # the latest checkpoint recorded, none in flight
+	local v top
+	v=$(entry "a[0]['version'] if a[0]['holders'] == [2, 3] else -1")
+	top=$(on 2 ls "/var/lib/krg/chkpt/$id" | sed -n 's/^v//p' | sort -n | tail -1)
+	[ "$v" = "$top" ] && [ -z "$(on 2 ls /var/lib/krg/chkpt/.tmp | grep "^$id\.")" ]
+}
+# Paused on an increment: a full one comes once the increments add up to
+# half of it (about 20 of this idle application's); then once more.
+for try in 1 2 3; do
+	on 1 "$KRG" checkpoint --every 1h "$id" >/dev/null
+	wait_for 10 "node 2 to see the hour-long period" period_is 2 3600000
+	wait_for 15 "the last checkpoint recorded" quiet
+	v=$(entry "a[0]['version']")
+	[ "$(chain_of 2 "$v" | wc -w)" -ge 2 ] && break
+	[ "$try" = 3 ] && fail "paused three times on a full checkpoint"
+	on 1 "$KRG" checkpoint --every 1s "$id" >/dev/null
+	wait_for 10 "a checkpoint after v$v" entry_is "a[0]['version'] > $v" True
+done
 rid=$(on 2 "$KRG" restart "$id" "$v")
 [ -n "$rid" ] || fail "krg restart $id $v printed no new id"
 on 1 "$KRG" kill -s USR2 "$rid"
-wait_for 20 "the restarted copy to check its memory" test "$(cat "$ST" 2>/dev/null | cut -c1-5)" = check
+wait_check "the copy restarted from v$v to check its memory"
 status_is "check 0" || fail "the copy restarted from increment v$v found its memory wrong: $(cat "$ST")"
-echo "ok   krg restart $id $v (an increment): memory exact"
+echo "ok   krg restart $id $v (an increment, on node 2): memory exact"
 # On another node: node 2 sends the versions it builds on first.
 echo 2 >"$ST"
 rid=$(on 1 "$KRG" restart "$id" "$v" -n 1)
 [ -n "$rid" ] || fail "krg restart $id $v -n 1 printed no new id"
 on 1 "$KRG" kill -s USR2 "$rid"
-wait_for 20 "the copy restarted on node 1 to check its memory" test "$(cut -c1-5 "$ST" 2>/dev/null)" = check
+wait_check "the copy restarted on node 1 to check its memory"
 status_is "check 0" || fail "the copy restarted on node 1 from increment v$v found its memory wrong: $(cat "$ST")"
-[ "$(on 1 ls "/var/lib/krg/chkpt/$id" | wc -l)" -ge 3 ] || fail "node 1 did not receive the chain: $(on 1 ls "/var/lib/krg/chkpt/$id")"
-echo "ok   krg restart $id $v -n 1 (the chain sent to node 1): memory exact"
+[ "$(on 1 ls "/var/lib/krg/chkpt/$id" | wc -l)" -ge 2 ] || fail "node 1 did not receive the chain: $(on 1 ls "/var/lib/krg/chkpt/$id")"
+echo "ok   krg restart $id $v -n 1 (the chain sent to node 1 first): memory exact"
 echo 2 >"$ST"
-# Running again, and checkpointed since (not stopped in its latest image).
-v=$(entry "a[0]['version']")
-on 1 "$KRG" kill -s CONT "$id"
-wait_for 15 "two checkpoints after it runs on" entry_is "a[0]['version'] >= $v + 2 and a[0]['holders'] == [2, 3]" True
+# Every second again.
+on 1 "$KRG" checkpoint --every 1s "$id" >/dev/null
+wait_for 15 "two checkpoints more" entry_is "a[0]['version'] >= $v + 2 and a[0]['holders'] == [2, 3]" True
 
 # Node 2 dies: node 3 restarts the application from its chain.
 "$ADM" vcluster krgd 2 kill --prefix "$PREFIX"
@@ -104,7 +137,7 @@ echo "ok   node 3 restarted it from increment v$rv as $nid"
 on 1 "$KRG" kill -s USR1 "$nid"
 wait_for 10 "round 3 done on node 3" status_is 3
 on 1 "$KRG" kill -s USR2 "$nid"
-wait_for 20 "the application to check its memory" test "$(cut -c1-5 "$ST" 2>/dev/null)" = check
+wait_check "the application to check its memory"
 status_is "check 0" || fail "after its restart from increment v$rv and a third round, its memory is wrong: $(cat "$ST")"
 echo "ok   restarted on node 3 from increment v$rv, a third round there: memory exact"
 wait_for 10 "the entry gone once it ended" entry_is "len(a)" 0

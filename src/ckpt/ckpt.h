@@ -236,6 +236,8 @@ struct ckpt_restore_opts {
 				     its listener lands here (-1 if none; close-on-exec; the caller hands it
 				     to krgd). NULL: it comes back without (the node's own IPC, as any
 				     process outside krg: krg restart --local) */
+	bool ipc_sockets;         /* with ipc_listener: the filter that sends getsockname/getpeername to the
+				     listener too (a migrant with forwarded sockets, docs/migration.md) */
 	int root_pdeathsig;       /* non-zero: the root gets this signal when the caller's thread dies
 				     (PR_SET_PDEATHSIG, set after its credentials, which would clear it):
 				     a restorer that stays its parent (a migration's holder) takes it along */	pid_t into;               /* non-zero: restore into this existing process, not a new child of ours (a

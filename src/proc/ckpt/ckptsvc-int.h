@@ -41,6 +41,7 @@ struct krg_ckptsvc {
 	bool running;
 	struct job *jobs;
 	struct krg_periodic *periodic;  /* periodic.c's state */
+	struct evicting *evicting;      /* evict.c: processes being checkpointed away, one request each */
 };
 
 /* Static: net and API handlers cannot be unregistered. */
@@ -71,6 +72,7 @@ struct work {
 	bool sysv_only;  /* restart: the image's System V objects only, no process */
 	bool recovery;   /* restart after its node died (periodic.c): a file view whose node is down is
 			  * not a refusal (those files are gone), the node's own files are used */
+	uint32_t ran_on; /* recovery: the dead node it ran on (its SEM_UNDO records move here) */
 };
 
 /* A worker for w, answering o. 0, or -errno (o not answered). */

@@ -687,7 +687,7 @@ static void start_recovery(struct krg_periodic *p, struct pstate *ps, const Krg_
 		 " bytes)",
 		 e->appid, why, e->version, e->image_id, (double)r->age_ms / 1000, e->image_bytes);
 	struct work w = { .restart = true, .appid = e->image_id, .version = e->version, .caller = (uid_t)e->uid,
-			  .recovery = true };
+			  .recovery = true, .ran_on = e->node };
 	struct krg_origin o = { .cb = restarted, .cb_data = r };
 	ps->busy = true;
 	/* Its System V queues and semaphore sets first: those that died with

@@ -23,6 +23,7 @@ complete_line() {  # complete_line FUNC WORD... : COMPREPLY for the last word
 [ "$(complete_line _krg krg c)" = "checkpoint capset" ] || fail "krg c: $(complete_line _krg krg c)"
 [ "$(complete_line _krgadm krgadm cluster '')" = "init status wait poweroff --help" ] || fail "krgadm cluster"
 case " $(complete_line _krgadm krgadm nodes del -) " in *" --force "*) ;; *) fail "nodes del -: no --force" ;; esac
+[ "$(complete_line _krg krg kill -s TE)" = TERM ] || fail "krg kill -s TE: $(complete_line _krg krg kill -s TE)"
 case " $(complete_line _krg krg run -n 2 -- ech) " in *" echo "*) ;; *) fail "krg run -- ech: no echo" ;; esac
 case " $(complete_line _krgadm krgadm vcluster exec 1 -- ech) " in *" echo "*) ;; *) fail "vcluster exec -- ech" ;; esac
 echo "ok   krg and krgadm complete commands, subcommands, options, and the command after --"

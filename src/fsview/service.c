@@ -2,11 +2,14 @@
  *
  *   client side ... a krg-fsview per (home, uid, gid): spawned on first
  *                   use, its READY awaited, its mount namespace kept; each
- *                   frame it sends goes home as "fsview.req" (Forward)
+ *                   frame it sends goes home as "fsview.req" (Forward);
+ *                   reaped once no process here is in its namespace for
+ *                   REAP_GRACE_MS, home told ("fsview.end") to end its server
  *   home side ..... a krg-fsview --serve per (node, uid, gid), forked with
  *                   that user's credentials; each Forward's request goes to
  *                   it, its Reply back to the asking node by request id
  * A lost peer, a dead server or a timeout becomes EIO for the call. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -21,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "fsview/fsview.h"
 #include "fsview/fsview_msg.h"
@@ -35,6 +39,12 @@
  * open). A home that dies fails the call at once (the link drops). */
 #define FWD_TIMEOUT_MS 30000
 #define MAX_PATHS 16
+/* A view no process on this node is in is ended after this long (and not
+ * within this long of being handed out: the process given its namespace
+ * fd joins it a moment later, a restore's holder after reading the image). */
+#define MSG_END "fsview.end"
+#define REAP_TICK_MS 2000
+#define REAP_GRACE_MS 6000
 
 struct chan;
 typedef void (*frame_cb)(struct chan *c, const uint8_t *p, size_t n);
@@ -63,6 +73,9 @@ struct client {
 	gid_t gid;
 	pid_t pid;
 	int nsfd;
+	uint64_t used_ms;          /* last handed out (krg_fsview_ns) */
+	uint64_t idle_ms;          /* since when no process is in it (0: one is) */
+	bool reaped;
 };
 
 struct server {
@@ -87,7 +100,15 @@ struct krg_fsview {
 	struct server *servers;
 	uint64_t next_cid;
 	bool stopping;
+	uv_timer_t reap;
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 
 /* ---- framed pipes ---- */
 
@@ -311,7 +332,7 @@ static void client_drop(struct client *c)
 static void client_gone(struct chan *ch)
 {
 	struct client *c = (struct client *)ch;
-	if (!c->v->stopping)
+	if (!c->v->stopping && !c->reaped)
 		log_warn("fsview: the view of node %u for uid %u ended (krg-fsview %d)", c->home, (unsigned)c->uid,
 			 (int)c->pid);
 	struct krg_fsview *v = c->v;
@@ -384,7 +405,8 @@ static int client_spawn(struct krg_fsview *v, uint32_t home, uid_t uid, gid_t gi
 		free(c);
 		return r;
 	}
-	*c = (struct client){ .v = v, .cid = ++v->next_cid, .home = home, .uid = uid, .gid = gid, .pid = pid, .nsfd = nsfd };
+	*c = (struct client){ .v = v, .cid = ++v->next_cid, .home = home, .uid = uid, .gid = gid, .pid = pid, .nsfd = nsfd,
+			      .used_ms = now_ms() };
 	if ((r = chan_open(v, &c->ch, sv[0], client_frame, client_gone)) < 0)
 		return r; /* client_gone frees it */
 	c->next = v->clients;
@@ -412,8 +434,78 @@ int krg_fsview_ns(struct krg_fsview *v, uint32_t home, uid_t uid, gid_t gid)
 		log_warn("fsview: cannot make the view of node %u for uid %u: %s", home, (unsigned)uid, strerror(-r));
 		return r;
 	}
+	c->used_ms = now_ms();
 	int fd = fcntl(c->nsfd, F_DUPFD_CLOEXEC, 3);
 	return fd < 0 ? -errno : fd;
+}
+
+/* ---- reaping the views no process here uses ---- */
+
+/* Whether a process of this node other than the views' own krg-fsview is
+ * in mount namespace ino (a process run, placed, migrated or restored in
+ * the view is: it joined it by setns). */
+static bool ns_in_use(struct krg_fsview *v, DIR *proc, ino_t ino, dev_t dev)
+{
+	rewinddir(proc);
+	struct dirent *d;
+	while ((d = readdir(proc))) {
+		char *end;
+		long pid = strtol(d->d_name, &end, 10);
+		if (*end || pid <= 0 || krg_fsview_is_helper(v, (pid_t)pid))
+			continue;
+		char ns[64];
+		struct stat st;
+		snprintf(ns, sizeof(ns), "/proc/%ld/ns/mnt", pid);
+		if (stat(ns, &st) == 0 && st.st_ino == ino && st.st_dev == dev)
+			return true;
+	}
+	return false;
+}
+
+/* Home ends its server for this node and user: the files it had open for
+ * the view are closed with the view. Sent on the control channel, as the
+ * requests are: a new view's first request comes after it. */
+static void tell_home_end(struct client *c)
+{
+	Krg__Fsview__Forward f = KRG__FSVIEW__FORWARD__INIT;
+	f.uid = c->uid;
+	f.gid = c->gid;
+	uint8_t buf[32];
+	size_t n = krg__fsview__forward__pack(&f, buf);
+	int r = krg_net_send(c->v->net, c->home, MSG_END, buf, n);
+	if (r < 0)
+		log_warn("fsview: cannot tell node %u the view for uid %u ended: %s", c->home, (unsigned)c->uid,
+			 strerror(-r));
+}
+
+static void reap_tick(uv_timer_t *t)
+{
+	struct krg_fsview *v = t->data;
+	if (!v->clients || v->stopping)
+		return;
+	DIR *proc = opendir("/proc");
+	if (!proc)
+		return;
+	uint64_t now = now_ms();
+	for (struct client *c = v->clients, *next; c; c = next) {
+		next = c->next;
+		struct stat st;
+		if (fstat(c->nsfd, &st) < 0 || ns_in_use(v, proc, st.st_ino, st.st_dev)) {
+			c->idle_ms = 0;
+			continue;
+		}
+		if (!c->idle_ms)
+			c->idle_ms = now;
+		if (now - c->idle_ms < REAP_GRACE_MS || now - c->used_ms < REAP_GRACE_MS)
+			continue;
+		log_info("fsview: reaping the view of node %u for uid %u (krg-fsview %d): no process here has been in it for "
+			 "%llu s",
+			 c->home, (unsigned)c->uid, (int)c->pid, (unsigned long long)((now - c->idle_ms) / 1000));
+		c->reaped = true;
+		tell_home_end(c);
+		client_drop(c);
+	}
+	closedir(proc);
 }
 
 uint32_t krg_fsview_home_of(struct krg_fsview *v, pid_t pid)
@@ -484,6 +576,33 @@ static void server_gone(struct chan *ch)
 		free(x);
 	}
 	free(s);
+}
+
+/* Node from no longer has a view of this node's files for uid/gid: no
+ * process there is in it, its FUSE client ended. Its server goes too (out
+ * of the list at once: a later request of a new view gets a new one). */
+static void on_end(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_fsview *v = data;
+	Krg__Fsview__Forward *f = krg__fsview__forward__unpack(NULL, msg->len, msg->body);
+	if (!f) {
+		log_warn("fsview: malformed end of view from node %u", from);
+		return;
+	}
+	for (struct server **p = &v->servers; *p; p = &(*p)->next) {
+		struct server *s = *p;
+		if (s->from != from || s->uid != f->uid || s->gid != f->gid)
+			continue;
+		*p = s->next;
+		log_info("fsview: node %u ended its view for uid %u: krg-fsview %d (serving it) ends", from,
+			 (unsigned)s->uid, (int)s->pid);
+		kill(s->pid, SIGTERM);
+		chan_close(&s->ch);
+		break;
+	}
+	krg__fsview__forward__free_unpacked(f, NULL);
+	(void)net;
+	(void)req_id;
 }
 
 /* Forked with the user's credentials at home: the user's groups as login
@@ -603,6 +722,8 @@ int krg_fsview_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net
 		*slash = '\0';
 	snprintf(v->exe, sizeof(v->exe), "%s/krg-fsview", exe);
 	int r = access(v->exe, X_OK) < 0 ? -errno : krg_net_handle(net, MSG_REQ, on_req, v);
+	if (r == 0)
+		r = krg_net_handle(net, MSG_END, on_end, v);
 	if (r < 0) {
 		snprintf(err, errlen, "fsview: %s: %s", v->exe, strerror(-r));
 		for (int i = 0; i < v->n_paths; i++)
@@ -610,6 +731,10 @@ int krg_fsview_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net
 		free(v);
 		return r;
 	}
+	uv_timer_init(loop, &v->reap);
+	v->reap.data = v;
+	uv_timer_start(&v->reap, reap_tick, REAP_TICK_MS, REAP_TICK_MS);
+	uv_unref((uv_handle_t *)&v->reap);
 	*out = v;
 	return 0;
 }
@@ -619,6 +744,8 @@ void krg_fsview_stop(struct krg_fsview *v)
 	if (!v)
 		return;
 	v->stopping = true;
+	uv_timer_stop(&v->reap);
+	uv_close((uv_handle_t *)&v->reap, NULL);
 	while (v->clients)
 		client_drop(v->clients);
 	for (struct server *s = v->servers; s; s = s->next) {
@@ -661,5 +788,5 @@ const struct krg_service krg_service_fsview = {
 	.start = svc_start,
 	.stop = svc_stop,
 	.release = svc_release,
-	.msg_types = (const char *const[]){ MSG_REQ, NULL },
+	.msg_types = (const char *const[]){ MSG_REQ, MSG_END, NULL },
 };

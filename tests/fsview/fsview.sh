@@ -16,7 +16,10 @@
 #  6. Restart (checkpointed on node 2 while in node 1's view, restarted
 #     on node 3): it still sees node 1's /tmp; with node 1 down the
 #     restart is refused in one line naming node 1 and the paths.
-#  7. Home's krgd killed: a forwarded open fails with EIO at once.
+#  7. Reaping: once no process of a view is left on a node, its krg-fsview
+#     (FUSE mounts, relays) ends there and home's server for it too; a
+#     view a live process is still in stays, even idle, and works after.
+#  8. Home's krgd killed: a forwarded open fails with EIO at once.
 PREFIX=fsv${KRG_VC_SUFFIX:-}
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -24,6 +27,12 @@ NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 start_cluster 3
 on 1 krgadm sched disable mosix >/dev/null
+# The view's helpers (FUSE clients and home's servers) and the processes
+# that see a view's FUSE mount, per node: none before any application.
+helpers() { on "$1" sh -c 'pgrep -c -x krg-fsview || true'; }
+fusemounts() { on "$1" sh -c 'cat /proc/[0-9]*/mountinfo 2>/dev/null | grep -c " fuse.krg " || true'; }
+base=()
+for n in 1 2 3; do base[n]="$(helpers "$n") $(fusemounts "$n")"; done
 W=$(mktemp -d "$KRG_BUILD_DIR/fsview-test.XXXXXX")
 chmod 755 "$W"
 trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1; rm -rf "$W"; exit $rc' EXIT
@@ -161,7 +170,35 @@ on 3 test ! -e /tmp/fsv-r || fail "node 3's own /tmp got its files"
 on 1 "$KRG" checkpoint "$new" --kill >/dev/null || fail "checkpoint the restarted reopen.py on node 3"
 echo "ok   checkpointed on node 2, restarted on node 3: node 1's files still"
 
-# 7. Home dies: EIO, no hang. The reader on node 2 waits for a go file on
+# 7. Reaping. A process holds a forwarded file open on node 2 and waits
+# (on node 2's own /run): its view must stay. Node 3's view, whose
+# processes all ended, goes; twice, so that node 2's reaper has looked at
+# the held view well past its grace period meanwhile.
+counts() { echo "$(helpers "$1") $(fusemounts "$1")"; }
+at_base() { [ "$(counts "$1")" = "${base[$1]}" ]; }
+helpers_are() { [ "$(helpers "$1")" = "$2" ]; }
+on 1 sh -c 'echo held > /tmp/fsv-h'
+on 1 "$KRG" run -n 2 -- sh -c 'exec 3</tmp/fsv-h; until [ -e /run/fsv-hold ]; do sleep 0.2; done; cat <&3 >/tmp/fsv-h.out' \
+	</dev/null >/dev/null 2>&1 &
+holder=$!
+wait_for 15 "the holder running on node 2" on 2 pgrep -f fsv-hold
+for round in 1 2; do
+	assert_eq "$(on 1 "$KRG" run -n 3 -- cat /tmp/fsv-h)" held "node 3 reads node 1's file (round $round)"
+	wait_for 30 "node 3's view reaped (round $round): helpers and mounts back to ${base[3]}" at_base 3
+done
+h2=${base[2]%% *}
+h1=${base[1]%% *}
+wait_for 30 "node 2: only the held view left" helpers_are 2 $((h2 + 1))
+wait_for 30 "node 1: only the held view's server left" helpers_are 1 $((h1 + 1))
+on 2 touch /run/fsv-hold
+wait_for 15 "the holder's copy at home" on 1 grep -q held /tmp/fsv-h.out
+wait "$holder" 2>/dev/null || true
+for n in 1 2 3; do
+	wait_for 30 "node $n: the view's helpers and mounts back to ${base[n]}" at_base "$n"
+done
+echo "ok   views reaped once their processes ended (helpers and mounts per node: ${base[*]}); a held one kept"
+
+# 8. Home dies: EIO, no hang. The reader on node 2 waits for a go file on
 # node 2's own /run (not forwarded), then opens a forwarded file.
 on 1 sh -c 'echo alive > /tmp/fsv-e'
 on 1 "$KRG" run -n 2 -- sh -c 'until [ -e /run/fsv-go ]; do sleep 0.1; done; cat /tmp/fsv-e > /run/fsv-e.out 2>&1;

@@ -64,6 +64,7 @@ static const struct {
 	{ "cluster.poweroff", NULL },
 	{ "raft.tunnel", &krg__cluster__raft_tunnel__descriptor },
 	{ "fsview.req", &krg__fsview__forward__descriptor },
+	{ "fsview.end", &krg__fsview__forward__descriptor },
 };
 
 static void touch(const uint8_t *p, size_t n)

@@ -2,6 +2,7 @@
 #include "fsview/wire.h"
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -69,6 +70,22 @@ int fsv_write_frame(int fd, const uint8_t *body, size_t len)
 	return fsv_write_frame2(fd, body, len, NULL, 0);
 }
 
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+	size_t n = 0;
+	do {
+		out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	return n;
+}
+
+size_t fsv_varint_key(uint8_t *out, uint32_t field, uint64_t v)
+{
+	out[0] = (uint8_t)(field << 3);
+	return 1 + put_varint(out + 1, v);
+}
+
 size_t fsv_bytes_field(uint8_t *out, uint32_t field, size_t len)
 {
 	size_t n = 0;
@@ -78,4 +95,145 @@ size_t fsv_bytes_field(uint8_t *out, uint32_t field, size_t len)
 		len >>= 7;
 	} while (len);
 	return n;
+}
+
+/* A varint at p[*i..n), *i moved past it. */
+static bool get_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned s = 0; *i < n && s < 64; s += 7) {
+		uint8_t b = p[(*i)++];
+		*v |= (uint64_t)(b & 0x7f) << s;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+bool fsv_split_last(const uint8_t *p, size_t avail, size_t total, uint32_t field, size_t *hlen, size_t *doff)
+{
+	size_t i = 0;
+	if (avail > total)
+		return false;
+	while (i < avail) {
+		size_t start = i;
+		uint64_t key, v;
+		if (!get_varint(p, avail, &i, &key))
+			return false;
+		switch (key & 7) {
+		case 0:
+			if (!get_varint(p, avail, &i, &v))
+				return false;
+			break;
+		case 1:
+			i += 8;
+			break;
+		case 5:
+			i += 4;
+			break;
+		case 2:
+			if (!get_varint(p, avail, &i, &v) || v > total - i)
+				return false;
+			if (key >> 3 == field && i + v == total) {
+				*hlen = start;
+				*doff = i;
+				return true;
+			}
+			i += v;
+			break;
+		default:
+			return false; /* groups: none in our messages */
+		}
+	}
+	return false;
+}
+
+bool fsv_varint_field(const uint8_t *p, size_t n, uint32_t field, uint64_t *out)
+{
+	size_t i = 0;
+	bool found = false;
+	while (i < n) {
+		uint64_t key, v;
+		if (!get_varint(p, n, &i, &key))
+			return false;
+		switch (key & 7) {
+		case 0:
+			if (!get_varint(p, n, &i, &v))
+				return false;
+			if (key >> 3 == field) {
+				*out = v;
+				found = true;
+			}
+			break;
+		case 1:
+			i += 8;
+			break;
+		case 5:
+			i += 4;
+			break;
+		case 2:
+			if (!get_varint(p, n, &i, &v) || v > n - i)
+				return false;
+			i += v;
+			break;
+		default:
+			return false;
+		}
+	}
+	return found && i == n;
+}
+
+int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, uint8_t **data, size_t *dlen)
+{
+	uint8_t h[4];
+	int r = read_all(fd, h, 4);
+	if (r < 0)
+		return r;
+	size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+	if (n > FSV_MAX_FRAME)
+		return -EPROTO;
+	/* The head first (a request's or reply's fields but the bulk are a
+	 * few dozen bytes): if the frame ends with a large `field`, its bytes
+	 * are read straight into a buffer of their own. */
+	size_t m = n < 512 ? n : 512, ho, doff;
+	uint8_t *b = malloc(n <= 512 ? (n ? n : 1) : 512);
+	if (!b)
+		return -ENOMEM;
+	if ((r = read_all(fd, b, m)) < 0)
+		goto fail;
+	*data = NULL;
+	*dlen = 0;
+	if (n > m && fsv_split_last(b, m, n, field, &ho, &doff) && n - doff > FSV_SPLIT_MIN) {
+		uint8_t *d = malloc(n - doff);
+		if (!d) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		memcpy(d, b + doff, m - doff);
+		if ((r = read_all(fd, d + (m - doff), n - m)) < 0) {
+			free(d);
+			goto fail;
+		}
+		*head = b;
+		*hlen = ho;
+		*data = d;
+		*dlen = n - doff;
+		return 0;
+	}
+	if (n > m) {
+		uint8_t *nb = realloc(b, n);
+		if (!nb) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		b = nb;
+		if ((r = read_all(fd, b + m, n - m)) < 0)
+			goto fail;
+	}
+	*head = b;
+	*hlen = n;
+	return 0;
+fail:
+	free(b);
+	return r;
 }

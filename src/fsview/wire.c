@@ -43,26 +43,50 @@ int fsv_read_frame(int fd, uint8_t **buf, size_t *len)
 	return 0;
 }
 
-int fsv_write_frame2(int fd, const uint8_t *head, size_t hlen, const uint8_t *data, size_t dlen)
+/* Every byte of iov[0..n), in order; -errno. */
+static int writev_all(int fd, struct iovec *iov, int n)
 {
-	size_t len = hlen + dlen;
-	uint8_t h[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
-	struct iovec iov[3] = { { h, 4 }, { (void *)head, hlen }, { (void *)data, dlen } };
 	int i = 0;
-	while (i < 3) {
-		ssize_t w = writev(fd, iov + i, 3 - i);
+	while (i < n && !iov[i].iov_len)
+		i++;
+	while (i < n) {
+		ssize_t w = writev(fd, iov + i, n - i);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			return w < 0 ? -errno : -EIO;
-		while (i < 3 && (size_t)w >= iov[i].iov_len)
+		while (i < n && (size_t)w >= iov[i].iov_len)
 			w -= (ssize_t)iov[i++].iov_len;
-		if (i < 3) {
+		if (i < n) {
 			iov[i].iov_base = (uint8_t *)iov[i].iov_base + w;
 			iov[i].iov_len -= (size_t)w;
 		}
 	}
 	return 0;
+}
+
+/* The length (len: hlen + the data's, which may follow later), head, data. */
+static int write_frame(int fd, const uint8_t *head, size_t hlen, const uint8_t *data, size_t dlen, size_t len)
+{
+	uint8_t h[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len };
+	struct iovec iov[3] = { { h, 4 }, { (void *)head, hlen }, { (void *)data, dlen } };
+	return writev_all(fd, iov, 3);
+}
+
+int fsv_write_frame2(int fd, const uint8_t *head, size_t hlen, const uint8_t *data, size_t dlen)
+{
+	return write_frame(fd, head, hlen, data, dlen, hlen + dlen);
+}
+
+int fsv_write_head(int fd, const uint8_t *head, size_t hlen, size_t dlen)
+{
+	return write_frame(fd, head, hlen, NULL, 0, hlen + dlen);
+}
+
+int fsv_write_raw(int fd, const uint8_t *p, size_t n)
+{
+	struct iovec iov = { (void *)p, n };
+	return writev_all(fd, &iov, 1) < 0 ? -EIO : 0;
 }
 
 int fsv_write_frame(int fd, const uint8_t *body, size_t len)

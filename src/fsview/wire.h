@@ -8,7 +8,7 @@
 
 #define FSV_MAX_FRAME (8u << 20)
 #define FSV_MAX_IO (1u << 20)      /* largest read/write one request carries */
-#define FSV_READAHEAD (4u << 20)   /* a view's readahead: 4 reads of FSV_MAX_IO in flight */
+#define FSV_READAHEAD (8u << 20)   /* a view's readahead: 8 reads of FSV_MAX_IO in flight */
 #define FSV_WRITE_BEHIND (8u << 20) /* a view's writes in flight, not yet answered by home */
 
 /* Whole frame or -errno (-EPIPE at end of file). *buf is malloc'd. */
@@ -20,6 +20,11 @@ int fsv_write_frame(int fd, const uint8_t *body, size_t len);
  * packed buffer (head ends with fsv_bytes_field's key and length; a
  * protobuf field may come after the others). -errno. */
 int fsv_write_frame2(int fd, const uint8_t *head, size_t hlen, const uint8_t *data, size_t dlen);
+/* A frame's start: its length (hlen + dlen) and head; the caller writes
+ * the dlen bytes that follow (sendfile, fsv_write_raw). -errno. */
+int fsv_write_head(int fd, const uint8_t *head, size_t hlen, size_t dlen);
+/* n bytes inside a frame begun by fsv_write_head. -EIO. */
+int fsv_write_raw(int fd, const uint8_t *p, size_t n);
 /* The key (field, length-delimited) and length of a bytes field whose
  * len bytes follow, into out (up to 11 bytes); its size. */
 size_t fsv_bytes_field(uint8_t *out, uint32_t field, size_t len);

@@ -198,8 +198,10 @@ int ckpt_stop_parent_view(struct ckpt_tracee *parent, int32_t parent_pid, const 
  * (*intercepted); any other is refused (one line in err). */
 int ckpt_seccomp_dump(pid_t pid, const struct ckpt_thread *th, size_t n, bool *intercepted, struct ckpt_error *err);
 /* Install krg's IPC filter in tracee t by an injected seccomp(); its
- * listener, taken out of t, in *listener (close-on-exec). */
-int ckpt_seccomp_restore(struct ckpt_tracee *t, int *listener, struct ckpt_error *err);
+ * listener, taken out of t, in *listener (close-on-exec). sockets: the
+ * one that sends getsockname/getpeername to the listener as well (a
+ * migrant with forwarded sockets). */
+int ckpt_seccomp_restore(struct ckpt_tracee *t, int *listener, bool sockets, struct ckpt_error *err);
 
 /* ---- core.c ---- */
 int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *threads, size_t n, Krg__Ckpt__Core **out, uint64_t *brk, struct ckpt_error *err);
@@ -245,8 +247,6 @@ uint64_t ckpt_incr_base(const struct ckpt_incr *in);
 int ckpt_incr_vma(struct ckpt_incr *in, int pmfd, Krg__Ckpt__Vma *v, struct ckpt_error *err);
 /* The parent's copy of the clean page at addr of that VMA: logical offset and XXH3-64. */
 bool ckpt_incr_lookup(struct ckpt_incr *in, uint64_t addr, uint64_t *off, uint64_t *sum);
-void ckpt_incr_read(struct ckpt_incr *in, uint64_t pages);
-void ckpt_incr_counts(const struct ckpt_incr *in, uint64_t *clean, uint64_t *read);
 /* The dump failed: unregister what it registered (see incr.c). */
 void ckpt_incr_undo(struct ckpt_incr *in);
 /* Vma.page_sums against Vma.checksum, for every VMA that has them. */

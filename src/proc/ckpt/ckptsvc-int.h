@@ -70,6 +70,7 @@ struct work {
 	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
 	int fsns;        /* restart: -1, or the file view the application is restored in (fsview.h) */
 	bool sysv_only;  /* restart: the image's System V objects only, no process */
+	bool sysv_keep;  /* restart after eviction: the image's objects still alive are kept (KRG_IPC_RESTORE_KEEP) */
 	bool recovery;   /* restart after its node died (periodic.c): a file view whose node is down is
 			  * not a refusal (those files are gone), the node's own files are used */
 	uint32_t ran_on; /* recovery: the dead node it ran on (its SEM_UNDO records move here) */

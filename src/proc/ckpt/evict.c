@@ -73,6 +73,9 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	q.version = (uint32_t)strtoul(v + 2, NULL, 10);
 	q.has_node = true;
 	q.node = e->to;
+	/* Its queues and semaphore sets outlived it (its node handed them
+	 * over as it left): the restart keeps them, with what was sent since. */
+	q.has_sysv_keep = q.sysv_keep = true;
 	log_info("evict: %u checkpointed (v%u) and ended here; restarting it on node %u", e->id, q.version, e->to);
 	struct krg_origin o = { .cb = restored, .cb_data = e };
 	int rc = ckptsvc_copy(e->c, o, &q, 0, false);

@@ -256,6 +256,10 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		 * also once this one is gone), else this node's store. */
 		const char *store = krg_ckpt_store();
 		char why[512];
+		/* Nothing of krgd's held (its end of kdfs's FUSE socket above
+		 * all: a worker writing to kdfs when krgd dies would keep the
+		 * client waiting on it). */
+		close_all_but(fd, w->opts.has_root_pidfd ? w->opts.root_pidfd : -1);
 		int k = krg_ckpt_store_kdfs_ready(true, why, sizeof(why));
 		if (k == 0)
 			store = krg_ckpt_store_kdfs();
@@ -1085,113 +1089,6 @@ static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__
 		return ckptsvc_restart_here(c, o, &w, q, restart_missing);
 	}
 	return restart_store(c, o, q, uid);
-}
-
-/* ---- restart from kdfs: the image looked up off the loop ---- */
-
-struct probe {
-	uv_work_t req;
-	struct krg_ckptsvc *c;
-	struct krg_origin o;
-	struct work w;
-	Krg__Ckptsvc__Restart q;
-	bool has_q;
-	ckptsvc_missing_fn missing;
-	/* the thread's findings */
-	int r, sysv_r;
-	char msg[512];
-	struct stat st;
-	uint32_t home;
-	uint8_t *saved;
-	size_t len, n;
-	struct ckpt_error err;
-};
-
-/* In libuv's thread pool: blocking on kdfs, which the loop serves
- * meanwhile. Only files, no logging (fork safety of the loop's thread). */
-static void probe_work(uv_work_t *req)
-{
-	struct probe *p = req->data;
-	p->r = krg_ckpt_store_find_in(krg_ckpt_store_kdfs(), p->w.appid, p->w.version, p->w.caller, p->msg,
-				      sizeof(p->msg));
-	if (p->r < 0)
-		return;
-	if (lstat(p->msg, &p->st) < 0) {
-		p->r = -errno;
-		snprintf(p->msg, sizeof(p->msg), "the image of app %u went away: %s", p->w.appid, strerror(-p->r));
-		return;
-	}
-	if (krg_ckpt_store_view(p->msg, &p->home) < 0)
-		p->home = 0;
-	p->sysv_r = p->w.recovery ? -ENOENT : ckpt_sysv_read(p->msg, &p->saved, &p->len, &p->n, &p->err);
-}
-
-static void probe_done(uv_work_t *req, int status)
-{
-	struct probe *p = req->data;
-	struct krg_ckptsvc *c = p->c;
-	char err[256];
-	int r = 0;
-	if (!c->running || status < 0) {
-		ckptsvc_answer(c, p->o, -ESHUTDOWN, "krgd is stopping", 0);
-	} else if (p->r == -ENOENT && p->missing) {
-		r = p->missing(c, p->o, &p->w, p->has_q ? &p->q : NULL);
-		if (r < 0)
-			ckptsvc_answer(c, p->o, r, ckptsvc_why(r, err, sizeof(err), p->w.appid), 0);
-		r = 0;
-	} else if (p->r < 0) {
-		log_warn("ckpt: restart of app %u from kdfs refused: %s", p->w.appid, p->msg);
-		ckptsvc_answer(c, p->o, p->r, p->msg, 0);
-	} else {
-		struct work w = p->w;
-		snprintf(w.path, sizeof(w.path), "%s", p->msg);
-		w.view_home = p->home;
-		w.img_uid = p->st.st_uid;
-		w.img_gid = p->st.st_gid;
-		log_info("ckpt: app %u found in kdfs: %s", w.appid, w.path);
-		if (p->has_q && p->q.copy_only) {
-			ckptsvc_answer(c, p->o, 0, w.path, 0); /* every node reads it there: nothing to copy */
-		} else if (p->sysv_r == 0 && c->s->ipc) {
-			r = ckptsvc_sysv_restore_saved(c, p->o, &w, p->saved, p->len, p->n);
-			p->saved = NULL;
-		} else if (p->sysv_r < 0 && p->sysv_r != -ENOENT) {
-			ckptsvc_answer(c, p->o, p->sysv_r, p->err.msg, w.appid);
-		} else if (w.sysv_only) {
-			ckptsvc_answer(c, p->o, p->sysv_r == 0 ? -ENOTSUP : 0, p->sysv_r == 0 ? strerror(ENOTSUP) : "", w.appid);
-		} else {
-			r = ckptsvc_spawn(c, p->o, &w);
-		}
-		if (r < 0)
-			ckptsvc_answer(c, p->o, r, strerror(-r), w.appid);
-	}
-	free(p->saved);
-	free(p);
-}
-
-int ckptsvc_restart_here(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w,
-			 const Krg__Ckptsvc__Restart *q, ckptsvc_missing_fn missing)
-{
-	struct probe *p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->req.data = p;
-	p->c = c;
-	p->o = o;
-	p->w = *w;
-	p->w.path[0] = 0;
-	p->missing = missing;
-	if (q) {
-		p->q = *q;
-		p->q.base.n_unknown_fields = 0;
-		p->q.base.unknown_fields = NULL;
-		p->has_q = true;
-	}
-	int r = uv_queue_work(c->s->loop, &p->req, probe_work, probe_done);
-	if (r < 0) {
-		free(p);
-		return -ENOMEM;
-	}
-	return 0;
 }
 
 int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node)

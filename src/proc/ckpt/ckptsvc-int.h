@@ -79,13 +79,17 @@ void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, cons
 bool ckptsvc_kdfs_on(const struct krg_ckptsvc *c);
 /* Restart w (appid, version, caller; recovery, sysv_only, new_pidns) on
  * this node from the kdfs store, the image looked up in libuv's thread
- * pool (never on the loop: krgd serves the mount). Not there:
+ * fork (never on the loop: krgd serves the mount; ckpt_kdfs.c). Not there:
  * missing(c, o, w, q) decides (q: the request, NULL for krgd's own), or
  * the refusal goes to o. 0 (o answered now or later), or -errno. */
 typedef int (*ckptsvc_missing_fn)(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w,
 				  const Krg__Ckptsvc__Restart *q);
 int ckptsvc_restart_here(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w,
 			 const Krg__Ckptsvc__Restart *q, ckptsvc_missing_fn missing);
+/* ckpt_kdfs.c: app's periodic versions (description "periodic checkpoint
+ * of app N") of image_id in the kdfs store below version `below` (0: all)
+ * are removed, by a fork (never on the loop). */
+void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t below);
 /* Send ckpt.restart {appid, version, node} to node (its answer to o). 0, or -errno (o not answered). */
 int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node);
 /* Copy STORE/<q->appid>/v<q->version> to node q->node (q->copy_only: only

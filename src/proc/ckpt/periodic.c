@@ -225,88 +225,6 @@ static void remove_version(uint32_t image_id, uint32_t version)
 	rmdir(path); /* only if empty: the user's own versions stay */
 }
 
-/* ---- versions in kdfs: removed in libuv's thread pool (krgd serves
- * that mount: its loop never touches it) ---- */
-
-struct kprune {
-	uv_work_t req;
-	uint32_t image_id, appid, below; /* below 0: all */
-	unsigned removed;
-	int err;
-};
-
-/* A version written for app's periodic checkpoints (its description). */
-static bool periodic_version(int afd, const char *v, uint32_t appid)
-{
-	char path[64], buf[128], want[80];
-	snprintf(path, sizeof(path), "%s/description", v);
-	int fd = openat(afd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	snprintf(want, sizeof(want), "periodic checkpoint of app %u\n", appid);
-	return n > 0 && (buf[n] = 0, !strcmp(buf, want));
-}
-
-static void kprune_work(uv_work_t *req)
-{
-	struct kprune *k = req->data;
-	char path[600];
-	snprintf(path, sizeof(path), "%s/%u", krg_ckpt_store_kdfs(), k->image_id);
-	int afd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = afd >= 0 ? fdopendir(afd) : NULL;
-	if (!d) {
-		k->err = errno == ENOENT ? 0 : -errno;
-		if (afd >= 0)
-			close(afd);
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		char *end;
-		if (e->d_name[0] != 'v' || !e->d_name[1])
-			continue;
-		unsigned long v = strtoul(e->d_name + 1, &end, 10);
-		if (*end || (k->below && v >= k->below) || !periodic_version(dirfd(d), e->d_name, k->appid))
-			continue;
-		int r = krg_rm_tree(dirfd(d), e->d_name, NULL);
-		if (r == 0)
-			k->removed++;
-		else if (!k->err)
-			k->err = r;
-	}
-	closedir(d);
-	rmdir(path); /* only if empty: the user's own versions stay */
-}
-
-static void kprune_done(uv_work_t *req, int status)
-{
-	struct kprune *k = req->data;
-	if (k->removed)
-		log_info("periodic checkpoints: removed %u version(s) of %s/%u (%s)", k->removed, krg_ckpt_store_kdfs(),
-			 k->image_id, k->below ? "a newer checkpoint is recorded" : "superseded or ended");
-	if (k->err)
-		log_warn("periodic checkpoints: removing versions of %s/%u: %s", krg_ckpt_store_kdfs(), k->image_id,
-			 strerror(-k->err));
-	free(k);
-}
-
-/* App appid's periodic versions of image_id in kdfs below version `below`
- * (0: all) go. */
-static void kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t below)
-{
-	struct kprune *k = calloc(1, sizeof(*k));
-	if (!k || !krg_ckpt_store_kdfs() || !image_id) {
-		free(k);
-		return;
-	}
-	*k = (struct kprune){ .image_id = image_id, .appid = appid, .below = below };
-	k->req.data = k;
-	if (uv_queue_work(c->s->loop, &k->req, kprune_work, kprune_done) < 0)
-		free(k);
-}
-
 /* Versions listed for image_id that no entry needs any more go. */
 static void prune_one(const struct entries *es, uint32_t image_id, const char *ipath)
 {
@@ -399,9 +317,9 @@ static void recorded(int status, const char *msg, void *data)
 			 r->image_id, msg ? msg : strerror(-status));
 	else if (r->on_kdfs && r->version) {
 		/* The recorded one is the one a recovery reads: the older go. */
-		kdfs_prune(r->p->c, r->image_id, r->appid, r->version);
+		ckptsvc_kdfs_prune(r->p->c, r->image_id, r->appid, r->version);
 		if (r->old_on_kdfs && r->old_image_id != r->image_id)
-			kdfs_prune(r->p->c, r->old_image_id, r->appid, 0);
+			ckptsvc_kdfs_prune(r->p->c, r->old_image_id, r->appid, 0);
 	}
 	free(r);
 }
@@ -571,7 +489,7 @@ static void app_ended(struct krg_periodic *p, struct pstate *ps, const Krg__Ckpt
 	*x = (struct ended){ .p = p, .appid = e->appid };
 	log_info("app %u (running as %u) ended: its periodic checkpoints stop and their images go", e->appid, e->id);
 	if (e->on_kdfs)
-		kdfs_prune(p->c, e->image_id, e->appid, 0);
+		ckptsvc_kdfs_prune(p->c, e->image_id, e->appid, 0);
 	ps->busy = true;
 	if (entry_put(p->c, e->appid, NULL, removed, x) < 0)
 		removed(-EIO, NULL, x);

@@ -68,11 +68,13 @@ static void kio_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	struct kio *k = st->data;
 	if (n > 0) {
 		k->len += (size_t)n;
-		if (k->len < k->cap)
+		if (k->len < k->cap || k->cap < KIO_MAX)
 			return;
 		k->failed = true; /* more than KIO_MAX: not ours */
 	} else if (n == 0) {
 		return;
+	} else if (n != UV_EOF) {
+		k->failed = true;
 	}
 	uv_read_stop(st);
 	k->done(k->data, k->failed ? NULL : k->buf, k->failed ? 0 : k->len);

@@ -191,7 +191,7 @@ static void probe_child(int fd, void *arg)
 		if (krg_ckpt_store_view(f.msg, &f.home) < 0)
 			f.home = 0;
 		struct ckpt_error err = { 0 };
-		f.sysv_r = p->w.recovery ? -ENOENT : ckpt_sysv_read(f.msg, &saved, &len, &n, &err);
+		f.sysv_r = ckpt_sysv_read(f.msg, &saved, &len, &n, &err);
 		snprintf(f.sysv_err, sizeof(f.sysv_err), "%s", err.msg);
 		if (f.sysv_r == 0) {
 			f.sysv_len = len;

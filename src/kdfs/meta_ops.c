@@ -409,6 +409,12 @@ static int op_chunk_alloc(struct ctx *c, const Krg__Kdfs__ChunkAlloc *o)
 		return r;
 	if (!S_ISREG(in->attr->mode))
 		return -EINVAL;
+	if (o->has_stripe_count) {
+		struct kdfs_layout l;
+		kdfs_layout_of(in, &l);
+		if (l.count != o->stripe_count || (l.count > 1 && l.unit != o->stripe_size))
+			return -ESTALE;
+	}
 	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
 	if (ch) { /* someone else allocated it first: theirs stands */
 		c->res->chunk = ch;

@@ -495,8 +495,24 @@ static void write_piece(struct kreq *q)
 	replicate(q, KMSG_WRITE, &io, write_piece_done);
 }
 
+static void alloc_retry(int status, void *data)
+{
+	struct kreq *q = data;
+	if (status < 0)
+		return kdfs_reply(q, status == -ECANCELED ? -EIO : -EAGAIN, NULL);
+	write_next(q);
+}
+
 static void allocated(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 {
+	if (status == -ESTALE && q->stale_tries++ < 8) {
+		/* The file's striping changed under the write (it was still
+		 * empty): map the offset again once this node has the change. */
+		int r = krg_cluster_sm_barrier(q->k->cluster, alloc_retry, q);
+		if (r < 0)
+			kdfs_reply(q, r == -EAGAIN ? -EAGAIN : -EIO, NULL);
+		return;
+	}
 	if (status < 0 || !res->chunk)
 		return kdfs_reply(q, status < 0 ? status : -EIO, NULL);
 	Krg__Kdfs__Chunk *c = chunk_dup(res->chunk);
@@ -577,6 +593,9 @@ static void write_next(struct kreq *q)
 	ca.index = index;
 	ca.nodes = nodes;
 	ca.n_nodes = pick_nodes(q->k, w->ino, &l, index, nodes, ARRAY_SIZE(nodes));
+	ca.has_stripe_count = ca.has_stripe_size = true;
+	ca.stripe_count = l.count;
+	ca.stripe_size = (uint32_t)l.unit;
 	e = kdfs_propose(q, &op, allocated);
 	if (e < 0)
 		kdfs_reply(q, e, NULL);

@@ -212,6 +212,24 @@ static void test_ops(void **state)
 	layout(f, &l, NULL);
 	assert_int_equal(l.count, 3);
 	assert_int_equal(l.unit, 8 << 20);
+	/* A writer that mapped with another striping (a set won the race on
+	 * the empty file) is told to map again. */
+	Krg__Kdfs__Op aop = KRG__KDFS__OP__INIT;
+	Krg__Kdfs__ChunkAlloc ca = KRG__KDFS__CHUNK_ALLOC__INIT;
+	uint32_t nodes[] = { 1, 2 };
+	aop.op_case = KRG__KDFS__OP__OP_CHUNK_ALLOC;
+	aop.chunk_alloc = &ca;
+	ca.ino = f;
+	ca.index = 1;
+	ca.nodes = nodes;
+	ca.n_nodes = 2;
+	ca.has_stripe_count = ca.has_stripe_size = true;
+	ca.stripe_count = 1;
+	ca.stripe_size = KDFS_CHUNK_SIZE;
+	assert_int_equal(status_of(&aop), -ESTALE);
+	ca.stripe_count = 3;
+	ca.stripe_size = 8 << 20;
+	assert_int_equal(status_of(&aop), 0);
 	uint64_t old = create(KDFS_ROOT_INO, "old", S_IFREG | 0644, 0, 0);
 	layout(old, &l, NULL);
 	assert_int_equal(l.count, 1);

@@ -10,8 +10,10 @@
 #  3. a process-shared pthread mutex in the segment guards a critical
 #     section of processes on 3 nodes (futex waits held by krgd, woken by
 #     a FUTEX_WAKE on any node);
-#  4. shm_nattch counts attaches from every node, shmdt and exit uncount
-#     them, IPC_RMID destroys the segment at the last detach anywhere;
+#  4. shm_nattch counts attaches from every node and those a fork
+#     inherits; shmdt, exec and exit uncount them; IPC_RMID destroys the
+#     segment at the last detach anywhere;
+#     `krg migrate` of an attached process is refused by name;
 #  5. bad arguments: one line, exit 2.
 PREFIX=dsmk
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
@@ -73,10 +75,27 @@ done
 
 echo "== 4. shm_nattch cluster-wide, detach and removal"
 wait_for 20 "every attach above uncounted at its exit (nattch 0)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 0' ]"
+# fork inherits the attach (counted at the home, served by the DSM on the
+# child's side); the child's shmdt, exec and exit, and the parent's own
+# exec, each end one (shmc forks waits on shm_nattch at every step).
+out=$(kr 2 -- "$S" forks 0x5d5 2>&1) || fail "fork, exec and exit of attached processes: $out"
+assert_eq "$out" "$(printf 'fork counted, child shmdt uncounted\nchild exec uncounted\nchild exit uncounted\nexec uncounted')" \
+	"fork counted; shmdt, exec and exit uncounted"
+echo "ok   forks: $(echo "$out" | paste -sd, -)"
 for i in 2 3; do
-	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 12 >$W/hold.$i 2>&1 &"
+	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 14 >$W/hold.$i 2>&1 &"
 done
 wait_for 20 "holders attached on nodes 2 and 3" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
+# An attached process does not migrate yet: refused by name, in one line,
+# before it is touched (docs/dsm.md, "Checkpoint and migration").
+hp=$(on 2 pgrep -f "shmc hold 0x5d5" | head -1)
+[ -n "$hp" ] || fail "no holder process on node 2"
+out=$(on 2 "$KRG" migrate $(((2 << 22) + hp)) 3 2>&1) && fail "an attached process migrated: $out"
+[ "$(echo "$out" | wc -l)" = 1 ] || fail "migration refusal not one line: $out"
+assert_contains "$out" "(System V segment $ID, shared across nodes) does not follow a migration yet" "migration of an attached process refused by name"
+echo "ok   refused: $out"
+st=$(on 2 awk '/^State:/ { print $2 }' "/proc/$hp/status")
+[ "$st" = S ] || [ "$st" = R ] || fail "the holder is in state '$st' after the refused migration"
 assert_eq "$(kr 1 -- "$I" shm-atdt 0x5d5)" "detached unmapped" "shmdt through krgd"
 wait_for 10 "the shmdt above uncounted (nattch 2)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
 assert_eq "$(kr 2 -- "$S" rm 0x5d5)" removed "IPC_RMID while attached on nodes 2 and 3"

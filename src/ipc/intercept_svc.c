@@ -600,6 +600,17 @@ static void call_done(void *cookie, struct krg_ipc_reply *reply)
 			held_unlink(in, h);
 		return;
 	}
+	if (h->c.req.op == KRG_IPC_OP_SHMCTL && h->c.req.cmd == 0 /* IPC_RMID */ && reply->out == KRG_IPC_OUT_SHM_STAT) {
+		/* Removed with no attach anywhere: gone at once, and its
+		 * pages on every node with it (with attaches, the last
+		 * detach does it: shm_undo_done). */
+		if (reply->ret == 0 && reply->shm.nattch == 0 && in->shm_ops && !in->stopping) {
+			uint64_t seg = ishm_name(h->c.req.id, reply->shm.cpid);
+			ishm_find(&in->shm, h->c.req.id, reply->shm.cpid, UINT64_MAX);
+			in->shm_ops->destroyed(in->shm_ctx, seg);
+		}
+		reply->out = KRG_IPC_OUT_NONE;
+	}
 	long ret = icall_write_reply(h->tid, &h->c, reply);
 	if (ret == -EFAULT && reply->ret >= 0)
 		in->st.efault++;

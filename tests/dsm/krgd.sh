@@ -14,7 +14,8 @@
 #     inherits; shmdt, exec and exit uncount them; IPC_RMID destroys the
 #     segment at the last detach anywhere;
 #     `krg migrate` of an attached process is refused by name;
-#  5. bad arguments: one line, exit 2.
+#  5. bad arguments: one line, exit 2;
+#  6. IPC_RMID of a segment attached nowhere frees its pages on every node.
 PREFIX=dsmk
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -110,5 +111,17 @@ for i in 1 2 3; do
 	echo "node $i: ${line#*dsm: }"
 	g=$(echo "$line" | sed -n 's/.* \([0-9]*\) grants.*/\1/p')
 	[ -n "$g" ] && [ "$g" -ge 30 ] || fail "node $i installed only '$g' grants of the segment's pages (< 30)"
+done
+echo "== 6. IPC_RMID with nothing attached: the pages go on every node at once"
+out=$(kr 1 -- "$S" create 0x5d6 $((16 * 4096)))
+assert_contains "$out" "id " "shmget of a second segment"
+ID2=${out#id }
+assert_contains "$(kr 1 -- "$S" write 0x5d6 4)" "written" "4 pages written on node 1"
+assert_contains "$(kr 2 -- "$S" readmiss 0x5d6 4)" "readmiss" "and read on node 2"
+assert_eq "$(kr 2 -- "$S" rm 0x5d6)" removed "IPC_RMID of the unattached segment"
+assert_eq "$(kr 1 -- "$S" idstat "$ID2")" gone "removed at once"
+for i in 1 2 3; do
+	wait_for 10 "node $i dropped the unattached segment's pages" \
+		grep -qE "dsm: segment $(printf %x "$ID2")[0-9a-f]{8} destroyed" "$(log_of "$i")"
 done
 echo "dsm-krgd: ok"

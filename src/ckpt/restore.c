@@ -833,7 +833,7 @@ static int check_image(const char *dir, const Krg__Ckpt__Inventory *inv, const s
 }
 
 /* krg's IPC filter before anything forks or clones: they inherit it. */
-static int ipc_filter_first(struct rproc *ps, size_t n, int32_t root_pid, int *ipc_lfd, struct ckpt_error *err)
+static int ipc_filter_first(struct rproc *ps, size_t n, int32_t root_pid, int *ipc_lfd, bool sockets, struct ckpt_error *err)
 {
 	int r = 0;
 	for (size_t i = 1; i < n; i++)
@@ -841,7 +841,7 @@ static int ipc_filter_first(struct rproc *ps, size_t n, int32_t root_pid, int *i
 			r = ckpt_fail(err, EBADMSG, "image: process %d has krg's IPC filter but the root %d has not", ps[i].img->info->pid, root_pid);
 			return r;
 		}
-	if (ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, ipc_lfd, err)) < 0)
+	if (ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, ipc_lfd, sockets, err)) < 0)
 		return r;
 	return 0;
 }
@@ -1139,7 +1139,7 @@ seized:;
 	/* A process restored in place kept its filter (seccomp filters live
 	 * through exec), whose listener is where it was: not a second one. */
 	bool want_ipc = o && o->ipc_listener && !(into && has_seccomp(into));
-	if (want_ipc && (r = ipc_filter_first(ps, n, root_pid, &ipc_lfd, err)) < 0)
+	if (want_ipc && (r = ipc_filter_first(ps, n, root_pid, &ipc_lfd, o->ipc_sockets, err)) < 0)
 		goto kill;
 	if ((r = shape_tree(ps, n, &app, ns != NULL, replace_tty, helper, tracees, live_inner, err)) < 0)
 		goto kill;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "ipc_service-int.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 #define MAX_REISSUES 8
 #define IPC_PRIVATE_KEY 0
@@ -224,8 +225,16 @@ static void call_cb(struct kddm *k, int status, const uint8_t *out, size_t len, 
 		on_answer(svc, p, status, out, len, key);
 }
 
+/* Where a call goes, for the metrics (docs/ipc.md, "Cost across nodes"). */
+static void count_call(struct kddm_set *s, uint64_t id)
+{
+	uint32_t home = kddm_home(s, id);
+	krg_metrics_ipc(home == kddm_self(kddm_set_kddm(s)) ? KRG_MIPC_CALL_LOCAL : KRG_MIPC_CALL_REMOTE);
+}
+
 static void send_syscall(struct krg_ipc_service *svc, struct ipc_pend *p)
 {
+	count_call(svc->objs[p->kind], p->idx);
 	struct callref *r = ref(svc, p, IPC_PRIVATE_KEY);
 	int st = r ? kddm_call(svc->objs[p->kind], p->idx, p->call, p->call_len, call_cb, r) : -ENOMEM;
 	if (st < 0) {
@@ -248,6 +257,7 @@ static void send_keyget(struct krg_ipc_service *svc, struct ipc_pend *p, int32_t
 	krg__ipc__call__free_unpacked(orig, NULL);
 	struct callref *r = st == 0 ? ref(svc, p, key) : NULL;
 	p->idx = UINT64_MAX; /* before the call: its answer may come (and free p) inside it */
+	count_call(svc->keys[p->kind], (uint32_t)key);
 	st = r ? kddm_call(svc->keys[p->kind], (uint32_t)key, buf, len, call_cb, r) : -ENOMEM;
 	if (st < 0) {
 		free(r);

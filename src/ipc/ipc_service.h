@@ -143,6 +143,12 @@ typedef void (*krg_ipc_restored_fn)(void *data, int status, const struct krg_ipc
  * the image's user; unless 0 (root) every object must be that user's.
  * Creator and SEM_UNDO process ids are moved to node (the restarted
  * processes keep their pids there). 0 and cb later (maybe from inside),
- * or -errno and no cb. */
+ * or -errno and no cb.
+ * KRG_IPC_RESTORE_KEEP (a recovery after the application's node died):
+ * an object still in the cluster under the image's id and key (its home
+ * lived on, or its backup took over) is the application's own, newer
+ * than the image: it is kept as it is; only the objects that died are
+ * recreated. Without it such an object is refused (-EEXIST). */
+#define KRG_IPC_RESTORE_KEEP 1u
 int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, size_t len, uid_t owner, uint32_t node,
-			    krg_ipc_restored_fn cb, void *data);
+			    unsigned flags, krg_ipc_restored_fn cb, void *data);

@@ -572,7 +572,10 @@ static void start_recovery(struct krg_periodic *p, struct pstate *ps, const Krg_
 			  .recovery = true };
 	struct krg_origin o = { .cb = restarted, .cb_data = r };
 	ps->busy = true;
-	int rc = ckptsvc_spawn(c, o, &w);
+	/* Its System V queues and semaphore sets first: those that died with
+	 * its node come back from the image under their ids, those still in
+	 * the cluster (newer than the image) stay as they are. */
+	int rc = ckptsvc_sysv_restore_then_spawn(c, o, &w);
 	if (rc < 0)
 		restarted(r, rc, strerror(-rc), NULL, 0);
 }

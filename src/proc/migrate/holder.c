@@ -120,6 +120,9 @@ static void forward_fds(struct mig_pump *p, const struct mig_hold *hd, pid_t pid
 				continue;
 			}
 			fcntl(sv[0], F_SETFL, O_NONBLOCK);
+			/* krgd answers its getsockname/getpeername with home's
+			 * addresses (its filter sends them there). */
+			mig_send(p->sock, MF_SOCKINO, hd->num[i], (int64_t)st.st_ino, NULL, 0);
 			close(f->fd);
 			*f = (struct mig_pfd){ .num = hd->num[i], .fd = sv[0], .stype = hd->stype[i], .exact = true, .ino = st.st_ino };
 			p->p[p->n++] = (struct mig_pfd){ .num = hd->num[i] | MIG_REV, .fd = fcntl(sv[0], F_DUPFD_CLOEXEC, 0),
@@ -346,8 +349,11 @@ static int32_t holder_restore(void)
 	/* It dies with us (SIGKILL): nobody else could signal it, reap it or
 	 * serve its memory, and home reports it killed. */
 	int lfd = -1;
+	bool sockets = false;
+	for (size_t i = 0; i < hd->n; i++)
+		sockets = sockets || (hd->stype[i] && !hd->tty[i]);
 	struct ckpt_restore_opts ro = { .extra = H.xs, .n_extra = H.ng, .lazy = krg_fault_on("mig-no-lazy") ? NULL : &H.lz,
-					.root_pdeathsig = SIGKILL, .ipc_listener = hd->isock >= 0 ? &lfd : NULL };
+					.root_pdeathsig = SIGKILL, .ipc_listener = hd->isock >= 0 ? &lfd : NULL, .ipc_sockets = sockets };
 	struct ckpt_error err = { 0 };
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -80,6 +80,18 @@ enum mig_frame_type {
 	MF_SHELL,         /* krgd -> holder (with an fd): a sibling's holder is at its end (adopt.c) */
 	MF_NOTE,          /* deputy/holder -> krgd: fd = the migrant's fd, arg = fds passed over it (-1: many): refused,
 			     the forwarded socket shut (pump.c); krgd logs it */
+	/* A socket's addresses at home, served to the migrant (docs/migration.md, "Forwarded fds"). */
+	MF_SOCKADDR,      /* worker -> krgd, before MF_DUMPED: fd = the socket's number, arg = 0 getsockname, 1
+			     getpeername, | errno << 1 if it failed; data = the address */
+	MF_SOCKINO,       /* holder -> krgd: fd = the socket's number, arg = the inode of the migrant's end of it */
+};
+
+/* What getsockname (0) and getpeername (1) gave at home for a forwarded
+ * socket: len > 0 bytes of a, < 0 -errno, 0 unknown (the kernel answers). */
+#define MIG_ADDR_MAX 128
+struct mig_sockaddrs {
+	int16_t len[2];
+	uint8_t a[2][MIG_ADDR_MAX];
 };
 
 /* An MF_COPY: len bytes of the process at addr go to payload offset off

@@ -38,6 +38,7 @@ static int parse_line(const char *line, bool shared_only, struct shobj *o)
 {
 	char perms[8];
 	int pos = 0;
+	o->dsm = false;
 	if (sscanf(line, "%lx-%lx %7s %*x %x:%x %lu %n", &o->start, &o->end, perms, &o->maj, &o->min, &o->ino, &pos) < 6 || !pos)
 		return 0;
 	if (!o->ino || (shared_only && perms[3] != 's'))
@@ -54,7 +55,6 @@ static int parse_line(const char *line, bool shared_only, struct shobj *o)
 		snprintf(o->what, sizeof(o->what), "MAP_SHARED anonymous");
 		return 1;
 	}
-	o->dsm = false;
 	unsigned long long seg;
 	if (deleted && sscanf(path, "/memfd:krg-dsm:%llx", &seg) == 1) {
 		/* The node's object of a System V segment of the DSM

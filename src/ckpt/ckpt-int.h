@@ -247,8 +247,6 @@ uint64_t ckpt_incr_base(const struct ckpt_incr *in);
 int ckpt_incr_vma(struct ckpt_incr *in, int pmfd, Krg__Ckpt__Vma *v, struct ckpt_error *err);
 /* The parent's copy of the clean page at addr of that VMA: logical offset and XXH3-64. */
 bool ckpt_incr_lookup(struct ckpt_incr *in, uint64_t addr, uint64_t *off, uint64_t *sum);
-void ckpt_incr_read(struct ckpt_incr *in, uint64_t pages);
-void ckpt_incr_counts(const struct ckpt_incr *in, uint64_t *clean, uint64_t *read);
 /* The dump failed: unregister what it registered (see incr.c). */
 void ckpt_incr_undo(struct ckpt_incr *in);
 /* Vma.page_sums against Vma.checksum, for every VMA that has them. */

@@ -181,6 +181,9 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 
 /* The pid the image's root process had (> 0), or -errno. */
 pid_t ckpt_image_root_pid(const char *dir);
+/* The pids of every process of the image (malloc'ed, *n of them), or
+ * -errno. */
+int ckpt_image_pids(const char *dir, pid_t **out, size_t *n);
 
 /* Verify the whole image in `dir`, then recreate its processes, the root
  * as a child of the caller, running. *pid_out is the root's pid. A tree
@@ -285,6 +288,9 @@ void ckpt_lazy_free(struct ckpt_lazy *lz, struct ckpt_lazy_stats *st);
 
 /* The pid the image's root process had (> 0), or -errno. */
 pid_t ckpt_image_root_pid(const char *dir);
+/* The pids of every process of the image (malloc'ed, *n of them), or
+ * -errno. */
+int ckpt_image_pids(const char *dir, pid_t **out, size_t *n);
 
 /* Verify the whole image in `dir` (frames, sums, pages), as a restore
  * does before anything runs. 0 or -errno with err set. */

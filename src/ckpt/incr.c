@@ -97,7 +97,6 @@ struct ckpt_incr {
 	uint8_t *dirty;                /* owned: bit per page of [vstart, vend), written since the parent */
 	size_t dirty_cap;
 	struct page_region *vec;
-	uint64_t clean_pages, read_pages;
 };
 
 struct ckpt_incr *ckpt_incr_new(pid_t pid, int uffd, const Krg__Ckpt__Mm *parent)
@@ -145,12 +144,6 @@ void ckpt_incr_free(struct ckpt_incr *in)
 uint64_t ckpt_incr_base(const struct ckpt_incr *in)
 {
 	return in && in->parent ? in->parent->pages_size : 0;
-}
-
-void ckpt_incr_counts(const struct ckpt_incr *in, uint64_t *clean, uint64_t *read)
-{
-	*clean = in ? in->clean_pages : 0;
-	*read = in ? in->read_pages : 0;
 }
 
 void ckpt_incr_undo(struct ckpt_incr *in)
@@ -249,11 +242,12 @@ int ckpt_incr_vma(struct ckpt_incr *in, int pmfd, Krg__Ckpt__Vma *v, struct ckpt
 			in->dirty_cap = bytes;
 		}
 		memset(in->dirty, 0, bytes);
-		/* Written since the parent, or the zero page (zapped and read
-		 * again), then protect the written ones again: nothing runs
-		 * in between (frozen). */
-		struct pm_scan_arg look = { .start = v->start, .end = v->end, .category_anyof_mask = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO,
-					    .return_mask = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO };
+		/* Written since the parent, the zero page (zapped and read
+		 * again) or not present (swapped, or a zapped page's marker:
+		 * read, it reads as what the process would see), then protect
+		 * the written ones again: nothing runs in between (frozen). */
+		const uint64_t not_clean = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO | PAGE_IS_SWAPPED;
+		struct pm_scan_arg look = { .start = v->start, .end = v->end, .category_anyof_mask = not_clean, .return_mask = not_clean };
 		int r = scan(in, pmfd, look, mark_dirty, err);
 		struct pm_scan_arg again = { .flags = PM_SCAN_WP_MATCHING, .start = v->start, .end = v->end,
 					     .category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN };
@@ -303,17 +297,10 @@ bool ckpt_incr_lookup(struct ckpt_incr *in, uint64_t addr, uint64_t *off, uint64
 			uint64_t k = (addr - run->start) / CKPT_PAGE;
 			*off = run->offset + k * CKPT_PAGE;
 			*sum = XXH64_hashFromCanonical((const XXH64_canonical_t *)(v->page_sums.data + (p->first[m] + k) * 8));
-			in->clean_pages++;
 			return true;
 		}
 	}
 	return false;
-}
-
-void ckpt_incr_read(struct ckpt_incr *in, uint64_t pages)
-{
-	if (in)
-		in->read_pages += pages;
 }
 
 /* ---- the reading side ---- */
@@ -417,11 +404,18 @@ static int map_chain(struct seg *segs, size_t n, pid_t pid, const struct ckpt_bl
 	const struct seg *root = &segs[n - 1];
 	_cleanup_close_ int rfd = openat(root->fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	size_t root_len = (size_t)(64 + root->size);
-	if (rfd < 0 || mmap(x, root_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, rfd, 0) == MAP_FAILED) {
+	if (rfd < 0 || mmap(x, root_len, PROT_READ, MAP_PRIVATE | MAP_FIXED, rfd, 0) == MAP_FAILED) {
 		r = ckpt_fail(err, errno, "image %s: %s: %s", root->dir, name, strerror(errno));
 		goto fail;
 	}
 	size_t tail = (root_len + CKPT_PAGE - 1) / CKPT_PAGE * CKPT_PAGE;
+	/* The first increment begins in the root's last page (the payload
+	 * sits 64 bytes past a page start): that page becomes a private
+	 * copy; the rest of the root stays the file's page cache. */
+	if (tail < map_len + CKPT_PAGE && n > 1 && mprotect(x + tail - CKPT_PAGE, CKPT_PAGE, PROT_READ | PROT_WRITE) < 0) {
+		r = ckpt_fail(err, errno, "mapping the pages of process %d: %s", pid, strerror(errno));
+		goto fail;
+	}
 	if (tail < map_len && mmap(x + tail, map_len - tail, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
 		r = ckpt_fail(err, errno, "mapping the pages of process %d: %s", pid, strerror(errno));
 		goto fail;

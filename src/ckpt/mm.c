@@ -661,7 +661,6 @@ static int sparse_page(struct sparse_walk *s, uint64_t addr, struct ckpt_error *
 		    (s->pc ? ckpt_precopy_lookup(s->pc, addr, &off, &sum) : ckpt_incr_lookup(s->in, addr, &off, &sum));
 	if (!have && s->fn && s->fs + s->fn * CKPT_PAGE == addr && s->fn < IO_CHUNK / CKPT_PAGE) {
 		s->fn++;
-		ckpt_incr_read(s->in, 1);
 		return 0;
 	}
 	/* Address order: the pending fresh pages go before this one. */
@@ -674,7 +673,6 @@ static int sparse_page(struct sparse_walk *s, uint64_t addr, struct ckpt_error *
 		ckpt_mm_progress_add(CKPT_PAGE);
 	} else {
 		s->fs = addr, s->fn = 1;
-		ckpt_incr_read(s->in, 1);
 	}
 	return 0;
 }

@@ -945,6 +945,23 @@ pid_t ckpt_image_root_pid(const char *dir)
 	return pid;
 }
 
+int ckpt_image_pids(const char *dir, pid_t **out, size_t *n)
+{
+	struct ckpt_image img;
+	struct ckpt_error err = { 0 };
+	int r = ckpt_image_load(dir, CKPT_LOAD_NO_PAGES, &img, &err);
+	if (r < 0)
+		return r;
+	pid_t *v = malloc((img.n_procs + 1) * sizeof(*v));
+	if (v)
+		for (size_t i = 0; i < img.n_procs; i++)
+			v[i] = (pid_t)img.procs[i].info->pid;
+	*out = v;
+	*n = v ? img.n_procs : 0;
+	ckpt_image_free(&img);
+	return v ? 0 : -ENOMEM;
+}
+
 int ckpt_image_check(const char *dir, struct ckpt_error *err)
 {
 	struct ckpt_image img;

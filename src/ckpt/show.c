@@ -203,6 +203,8 @@ static void show_json(const struct ckpt_image *img, const Krg__Ipc__Saved *sv, F
 	krg_json_string(&j, "kernel", img->inv->kernel ? img->inv->kernel : "");
 	if (img->inv->description)
 		krg_json_string(&j, "description", img->inv->description);
+	if (img->inv->parent)
+		krg_json_string(&j, "parent", img->inv->parent);
 	krg_json_uint(&j, "xsave_size", img->inv->xsave_size);
 	krg_json_bool(&j, "killed", img->inv->killed);
 	krg_json_end_object(&j);
@@ -229,6 +231,8 @@ static void show_text(const struct ckpt_image *img, FILE *out)
 		inv->kernel ? inv->kernel : "?", inv->killed ? " (original killed)" : "");
 	if (inv->description)
 		fprintf(out, "description: %s\n", inv->description);
+	if (inv->parent)
+		fprintf(out, "incremental: the pages not written since come from %s (next to it)\n", inv->parent);
 	fprintf(out, "%zu process%s\n", img->n_procs, img->n_procs > 1 ? "es" : "");
 	for (size_t i = 0; i < img->n_procs; i++)
 		show_proc_text(&img->procs[i], out);

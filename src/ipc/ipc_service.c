@@ -603,6 +603,29 @@ void krg_ipc_service_process_exit(struct krg_ipc_service *svc, uint64_t proc_id,
 	free(buf);
 }
 
+int krg_ipc_service_undo_rename(struct krg_ipc_service *svc, const uint64_t *pairs, size_t n)
+{
+	if (!svc || !svc->nodes || (n && !pairs) || n > 65536)
+		return -EINVAL;
+	if (!n)
+		return 0;
+	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
+	c.op = KRG__IPC__CALL_OP__UNDO_RENAME;
+	c.n_procs = 2 * n;
+	c.procs = (uint64_t *)pairs;
+	uint8_t *buf;
+	size_t len;
+	int r = ipc_call_pack(&c, &buf, &len);
+	if (r < 0)
+		return r;
+	const struct krg_nodeset *live = kddm_live(svc->k);
+	for (unsigned node = 0; node < KRG_MAX_NODES; node++)
+		if (krg_nodeset_has(live, node))
+			kddm_call(svc->nodes, node, buf, len, exit_cb, NULL);
+	free(buf);
+	return 0;
+}
+
 void krg_ipc_service_tick(struct krg_ipc_service *svc)
 {
 	uint64_t now = ipc_now(svc);

@@ -150,5 +150,13 @@ typedef void (*krg_ipc_restored_fn)(void *data, int status, const struct krg_ipc
  * than the image: it is kept as it is; only the objects that died are
  * recreated. Without it such an object is refused (-EEXIST). */
 #define KRG_IPC_RESTORE_KEEP 1u
+
+/* A recovery restarted processes under new cluster ids (another node,
+ * same pids): every live node moves the SEM_UNDO records it holds from
+ * pairs[2i] to pairs[2i+1] (n pairs, at most 65536), so that the new
+ * process's exit applies them. Sent before the processes run: their
+ * calls and exits from this node reach each node after it (one link,
+ * in order). 0 or -errno. */
+int krg_ipc_service_undo_rename(struct krg_ipc_service *svc, const uint64_t *pairs, size_t n);
 int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, size_t len, uid_t owner, uint32_t node,
 			    unsigned flags, krg_ipc_restored_fn cb, void *data);

@@ -822,6 +822,16 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 		svc->in_engine = false;
 		ipc_answer(c, 0, &a);
 		ipc_home_flush(svc);
+	} else if (m->op == KRG__IPC__CALL_OP__UNDO_RENAME && m->n_procs % 2 == 0 && m->n_procs <= 2 * 65536) {
+		size_t moved = 0;
+		svc->in_engine = true;
+		for (size_t i = 0; i < m->n_procs; i += 2)
+			moved += krg_ipc_engine_undo_rename(svc->eng, m->procs[i], m->procs[i + 1]);
+		svc->in_engine = false;
+		if (moved)
+			log_info("ipc: %zu SEM_UNDO record%s of restarted processes now under their new ids", moved,
+				 moved == 1 ? "" : "s");
+		ipc_answer(c, 0, &a);
 	} else if (m->op == KRG__IPC__CALL_OP__USAGE) {
 		struct krg_ipc_usage u;
 		krg_ipc_engine_usage(svc->eng, &u);

@@ -10,9 +10,11 @@
  *    process rebuilds what its memory must hold and compares: exit 0;
  *  - a restart from v3 (the middle of the chain) also matches;
  *  - v3 removed: checking v5 fails in one line naming the missing parent;
- *    v1's pages damaged: one line; v3 replaced by another image: one line.
+ *    v1's pages damaged: one line; v3 replaced by another image: one line;
+ *    each also by `krg image show` (one line, exit 1).
  * Root (ptrace). Prints PASS, or FAIL and why. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -100,6 +102,22 @@ static void expect_broken(int v, const char *want)
 	if (!strstr(err.msg, want) || strchr(err.msg, '\n'))
 		fail("expected one line with \"%s\", got: %s", want, err.msg);
 	printf("refused as expected: %s\n", err.msg);
+	/* The same through the command line: one line, exit 1. */
+	const char *b = getenv("KRG_BUILD_DIR");
+	if (!b)
+		fail("KRG_BUILD_DIR is not set (run through meson test)%s%s", "", "");
+	char cmd[600], line[2048];
+	snprintf(cmd, sizeof(cmd), "%s/krg image show %s 2>&1 >/dev/null", b, d);
+	FILE *p = popen(cmd, "r");
+	int lines = 0;
+	bool found = false;
+	while (p && fgets(line, sizeof(line), p)) {
+		lines++;
+		found = found || strstr(line, want);
+	}
+	int st = p ? pclose(p) : -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 1 || lines != 1 || !found)
+		fail("krg image show %s: not one line with the reason and exit 1 (%s)", d, line);
 }
 
 int main(int argc, char **argv)

@@ -10,8 +10,10 @@
  * round's number into STATUS (by rename: never half written). On SIGUSR2
  * it rebuilds, in fresh memory, what all of it must hold after the
  * rounds it counts and compares byte for byte: exit 0 if equal, 3 if not
- * (it names the first differing page on stderr). Its stdio is whatever
- * it was given (the test gives /dev/null). */
+ * (it names the first differing page on stderr), after writing
+ * "check 0" or "check 3" into STATUS (for a caller that is not its
+ * parent: a restart elsewhere). Its stdio is whatever it was given (the
+ * tests give /dev/null). */
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -66,17 +68,30 @@ static void round_on(uint8_t *m, uint64_t k, bool live)
 	}
 }
 
-static void status(const char *path, unsigned k)
+static void status_line(const char *path, const char *line)
 {
-	char tmp[4200], line[32];
+	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	FILE *f = fopen(tmp, "w");
 	if (!f)
 		exit(2);
-	int n = snprintf(line, sizeof(line), "%u\n", k);
-	fwrite(line, 1, (size_t)n, f);
+	fputs(line, f);
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		exit(2);
+}
+
+static void status(const char *path, unsigned k)
+{
+	char line[32];
+	snprintf(line, sizeof(line), "%u\n", k);
+	status_line(path, line);
+}
+
+static const char *status_path;
+static int checked(int rc)
+{
+	status_line(status_path, rc ? "check 3\n" : "check 0\n");
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -101,6 +116,7 @@ int main(int argc, char **argv)
 	signal(SIGUSR1, on_usr1);
 	signal(SIGUSR2, on_usr2);
 	unsigned k = 0;
+	status_path = argv[2];
 	status(argv[2], 0);
 	for (;;) {
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
@@ -133,17 +149,17 @@ int main(int argc, char **argv)
 	for (uint64_t p = 0; p < npages; p++)
 		if (memcmp(m + p * PAGE, e + p * PAGE, PAGE)) {
 			fprintf(stderr, "ckpt_incr_app: page %llu of %zu differs after %u rounds\n", (unsigned long long)p, npages, k);
-			return 3;
+			return checked(3);
 		}
 	if (memcmp(heapbuf, hb, sizeof(hb))) {
 		fprintf(stderr, "ckpt_incr_app: the heap buffer differs\n");
-		return 3;
+		return checked(3);
 	}
 	for (unsigned j = 1; j <= k; j++)
 		for (size_t i = 0; i < AREA; i++)
 			if (areas[j][i] != (uint8_t)j) {
 				fprintf(stderr, "ckpt_incr_app: area %u differs\n", j);
-				return 3;
+				return checked(3);
 			}
-	return 0;
+	return checked(0);
 }

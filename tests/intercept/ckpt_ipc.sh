@@ -18,7 +18,9 @@
 #     a private queue (homed on node 2) and a keyed one; node 2's krgd is
 #     killed; the node that restarts it brings the private queue back from
 #     the image under its id, keeps the keyed one if it lived on, and the
-#     program reads every message once.
+#     program reads every message once; a semaphore set homed on a node
+#     that lives on is kept, and the SEM_UNDO record the process made
+#     before node 2 died is applied at the restarted process's exit.
 PREFIX=ckipc
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -98,10 +100,30 @@ assert_eq "$(on 1 "$KRG" run -n 1 -- "$I" semval 0x5252)" "val 3" "its SEM_UNDO 
 assert_eq "$(on 1 "$KRG" run -n 1 -- "$I" qnum 0x5151)" "qnum 0" "the queue it emptied"
 
 echo "== 3. a recovery brings back the queue that died with its node"
+# A semaphore key homed on node 1 or 3 (a hash: tried with krg ipcmk):
+# the set outlives node 2, is kept by the recovery, and the SEM_UNDO
+# record the process left there under its node 2 id goes by its new id.
+sem_home() {
+	on 1 krgadm ipc status --json | $PY -c "
+import json, sys
+o = [o for o in json.load(sys.stdin)['objects'] if o['kind'] == 'sem' and int(o['key'], 16) == $1]
+print(o[0]['home'] if o else 'none')"
+}
+skey=
+for k in $(seq $((0x5400)) $((0x5400 + 60))); do
+	on 1 "$KRG" ipcmk -S 1 -k "$k" -p 0600 >/dev/null
+	h=$(sem_home "$k")
+	on 1 "$KRG" ipcrm -S "$k" >/dev/null
+	if [ "$h" = 1 ] || [ "$h" = 3 ]; then skey=$k; break; fi
+done
+[ -n "$skey" ] || fail "no semaphore key among 60 homed on node 1 or 3"
 cat >"$W/rec.py" <<EOS
 import os, sysv_ipc, time
 q = sysv_ipc.MessageQueue(sysv_ipc.IPC_PRIVATE, sysv_ipc.IPC_CREX, 0o600)
 k = sysv_ipc.MessageQueue(0x5353, sysv_ipc.IPC_CREX, 0o600)
+s = sysv_ipc.Semaphore($skey, sysv_ipc.IPC_CREX, 0o600, initial_value=0)
+s.undo = True
+s.release()
 for i in range(3):
     q.send(("p%d" % i).encode())
     k.send(("k%d" % i).encode())
@@ -113,7 +135,7 @@ while not os.path.exists("$W/rec.go"):
 got = [q.receive(block=False)[0].decode() for _ in range(3)] + [k.receive(block=False)[0].decode() for _ in range(3)]
 rest = q.current_messages + k.current_messages
 with open("$W/rec.out.tmp", "w") as f:
-    print(*got, "left", rest, "ids", q.id, k.id, file=f)
+    print(*got, "left", rest, "ids", q.id, k.id, "sem", s.value, file=f)
 os.rename("$W/rec.out.tmp", "$W/rec.out")
 EOS
 on 1 sh -c "$KRG run -n 2 --checkpoint-every 1s -- $PY $W/rec.py >$W/rec.log 2>&1 &"
@@ -134,6 +156,8 @@ wait_for 40 "a checkpoint of the queues, copied to a second node" \
 wait_for 40 "the application restarted on another node" entry_is "len(a) == 1 and a[0]['node'] != 2 and a[0]['recoveries'] == 1" True
 touch "$W/rec.go"
 wait_for 30 "the restarted application read its queues" test -s "$W/rec.out"
-assert_eq "$(cat "$W/rec.out")" "p0 p1 p2 k0 k1 k2 left 0 ids $rq $rk" \
+assert_eq "$(cat "$W/rec.out")" "p0 p1 p2 k0 k1 k2 left 0 ids $rq $rk sem 1" \
 	"the private queue back under its id with its messages, the keyed one once"
+semval_is() { [ "$(on 1 "$KRG" run -n 1 -- "$I" semval "$skey")" = "val $1" ]; }
+wait_for 20 "the restarted process's SEM_UNDO applied at its exit (the set kept on node 1 or 3)" semval_is 0
 echo "PASS"

@@ -57,12 +57,12 @@ static void mig_checks(void **state)
 {
 	Krg__Mig__Io io = KRG__MIG__IO__INIT;
 	assert_true(mig_io_valid(&io));
-	static uint8_t buf[128 << 10];
+	static uint8_t buf[512 << 10];
 	io.has_data = true;
 	io.data.data = buf;
-	io.data.len = 60 << 10;
+	io.data.len = 256 << 10; /* a frame's data (MIG_CHUNK) */
 	assert_true(mig_io_valid(&io));
-	io.data.len = (60 << 10) + 1;
+	io.data.len = (256 << 10) + 1;
 	assert_false(mig_io_valid(&io));
 
 	Krg__Mig__Move mv = KRG__MIG__MOVE__INIT;

@@ -25,9 +25,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MIG_CHUNK (60u << 10)        /* data per frame */
-#define MIG_WINDOW (1u << 20)        /* unacknowledged bytes per proxied fd */
-#define MIG_ACK_BATCH (128u << 10)
+/* Data per frame: at most MIG_CHUNK (what every receiver takes); a
+ * sender whose socket to krgd takes frames that large (mig_sock_bufs)
+ * sends them, else MIG_CHUNK_SMALL. Fewer, larger frames: fewer
+ * wakeups, syscalls and messages per byte on a path of five hops. */
+#define MIG_CHUNK (256u << 10)
+#define MIG_CHUNK_SMALL (60u << 10)
+#define MIG_WINDOW (4u << 20)        /* unacknowledged bytes per proxied fd */
+#define MIG_ACK_BATCH (512u << 10)
+#define MIG_SOCK_BUF (4 << 20)       /* send buffer of the frame sockets (capped by wmem_max unless root) */
 #define MIG_MAX_PROXIES 64
 /* A proxied socket is two streams: its number N carries what home's end
  * receives (home -> migrant), N | MIG_REV what the migrant sends. */
@@ -148,12 +154,18 @@ struct mig_pfd {
 
 struct mig_pump {
 	int sock;
+	size_t chunk;         /* data per frame we send (0: MIG_CHUNK_SMALL), from mig_sock_bufs */
 	struct mig_pfd p[MIG_MAX_PROXIES];
 	size_t n;
 	bool out_enabled;     /* src fds are read only when true */
 	bool small_writes;    /* dst fds may be blocking: write at most PIPE_BUF after POLLOUT */
 	bool holder;          /* the migrant's side: its socketpair ends are ours alone (shutdown on EOF) */
 };
+
+/* A frame socket's send buffer made large (MIG_SOCK_BUF; forced when
+ * root): the data a frame may carry through it, MIG_CHUNK or
+ * MIG_CHUNK_SMALL. */
+size_t mig_sock_bufs(int fd);
 
 /* Handle one received frame if it is pump business (DATA, EOF, ACK): 1;
  * 0 if it is not. */

@@ -28,6 +28,7 @@
 #include "ckpt/ckpt.h"
 
 static char status_path[4200];
+static pid_t app_pid;  /* killed by die(): nothing left running */
 
 static double now(void)
 {
@@ -39,6 +40,8 @@ static double now(void)
 static void die(const char *what, const char *why)
 {
 	fprintf(stderr, "krg-bench-ckpt-incr: %s: %s\n", what, why);
+	if (app_pid > 0)
+		kill(app_pid, SIGKILL);
 	exit(1);
 }
 
@@ -100,6 +103,7 @@ int main(int argc, char **argv)
 		execl(app_path, app_path, argv[3], status_path, argv[4], (char *)NULL);
 		_exit(127);
 	}
+	app_pid = app;
 	wait_round(app, 0);
 	struct ckpt_error err = { 0 };
 	char d[4300], parent[4300];
@@ -139,6 +143,7 @@ int main(int argc, char **argv)
 	}
 	kill(app, SIGKILL);
 	waitpid(app, NULL, 0);
+	app_pid = 0;
 	close(uffd);
 	pid_t pid;
 	int ok = 0;

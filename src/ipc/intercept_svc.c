@@ -970,17 +970,26 @@ static void futex_serve(struct lsn *l, const struct seccomp_notif *n)
 	send_resp(in, l->fd, n->id, -ENOSYS);
 }
 
-/* getsockname/getpeername(fd, addr, addrlen) of a migrant with
- * forwarded sockets (only its filter sends them): home's address if fd
- * is one of them, else the kernel answers. As Linux: the address cut to
- * *addrlen, its whole length written back to *addrlen. */
+/* getsockname/getpeername(fd, addr, addrlen), getsockopt(fd, level,
+ * name, val, len) of a migrant with forwarded sockets (only its filter
+ * sends them): home's answer if fd is one of them, else the kernel
+ * answers. As Linux: the address cut to *addrlen, its whole length
+ * written back; an int option cut to *len, the length given written back. */
 static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 {
 	struct krg_intercept *in = l->in;
 	uint8_t addr[KRG_INTERCEPT_SOCKADDR_MAX];
 	int fd = (int)n->data.args[0];
+	bool opt = n->data.nr == SYS_getsockopt;
+	enum krg_intercept_sock_what what = n->data.nr == SYS_getpeername ? KRG_SOCK_PEER : KRG_SOCK_NAME;
+	if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_DOMAIN)
+		what = KRG_SOCK_DOMAIN;
+	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PROTOCOL)
+		what = KRG_SOCK_PROTOCOL;
+	else if (opt)
+		fd = -1; /* another option: the kernel's */
 	int k = in->sock_hook && fd >= 0 && (uint64_t)fd == n->data.args[0]
-			? in->sock_hook(in->sock_ctx, (pid_t)n->pid, fd, n->data.nr == SYS_getpeername, addr, sizeof(addr))
+			? in->sock_hook(in->sock_ctx, (pid_t)n->pid, fd, what, addr, sizeof(addr))
 			: 0;
 	if (k == 0) {
 		send_continue(in, l->fd, n->id);
@@ -991,7 +1000,8 @@ static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 		return;
 	}
 	int32_t cap;
-	struct iovec li = { &cap, sizeof(cap) }, ri = { (void *)(uintptr_t)n->data.args[2], sizeof(cap) };
+	uint64_t out_at = opt ? n->data.args[3] : n->data.args[1], len_at = opt ? n->data.args[4] : n->data.args[2];
+	struct iovec li = { &cap, sizeof(cap) }, ri = { (void *)(uintptr_t)len_at, sizeof(cap) };
 	if (process_vm_readv((pid_t)n->pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cap)) {
 		send_resp(in, l->fd, n->id, errno == ESRCH ? -ESRCH : -EFAULT);
 		return;
@@ -1002,7 +1012,9 @@ static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 	}
 	int32_t len = k;
 	struct iovec la[2] = { { addr, (size_t)(cap < len ? cap : len) }, { &len, sizeof(len) } };
-	struct iovec ra[2] = { { (void *)(uintptr_t)n->data.args[1], la[0].iov_len }, { ri.iov_base, sizeof(len) } };
+	struct iovec ra[2] = { { (void *)(uintptr_t)out_at, la[0].iov_len }, { ri.iov_base, sizeof(len) } };
+	if (opt)
+		len = (int32_t)la[0].iov_len;
 	/* What we read and write is the caller's only if it still waits. */
 	if (!id_valid(l->fd, n->id))
 		return;
@@ -1051,7 +1063,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		futex_serve(l, n);
 		return;
 	}
-	if (n->data.nr == SYS_getsockname || n->data.nr == SYS_getpeername) {
+	if (n->data.nr == SYS_getsockname || n->data.nr == SYS_getpeername || n->data.nr == SYS_getsockopt) {
 		sock_serve(l, n);
 		return;
 	}

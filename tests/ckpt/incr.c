@@ -28,9 +28,12 @@
 #include "ckpt/ckpt.h"
 
 static char base[64], status_path[128];
+static pid_t app_pid;  /* the application, killed on failure: nothing left running */
 
 static void fail(const char *fmt, const char *a, const char *b)
 {
+	if (app_pid > 0)
+		kill(app_pid, SIGKILL);
 	printf("FAIL: ");
 	printf(fmt, a, b);
 	printf("\n");
@@ -140,6 +143,7 @@ int main(int argc, char **argv)
 		execl(argv[1], argv[1], "64", status_path, "1", (char *)NULL);
 		_exit(127);
 	}
+	app_pid = app;
 	wait_round(app, 0);
 	struct ckpt_error err = { 0 };
 	int uffd;
@@ -177,6 +181,7 @@ int main(int argc, char **argv)
 	}
 	kill(app, SIGKILL);
 	waitpid(app, NULL, 0);
+	app_pid = 0;
 	close(uffd);
 	int rc = restore_and_check(5);
 	if (rc != 0) {

@@ -191,6 +191,12 @@ static void do_shmctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 			return;
 		}
 		if (cmd == IPC_RMID) {
+			/* The segment as IPC_RMID leaves it: with no attach
+			 * anywhere it is gone now, and each node's pages of it
+			 * can go too (the listener drops this before the
+			 * caller's buffer: IPC_RMID writes nothing there). */
+			fill_stat(s, &r->shm);
+			r->out = KRG_IPC_OUT_SHM_STAT;
 			shm_rmid(e, s);
 			r->ret = 0;
 			return;

@@ -244,6 +244,54 @@ int perm_update(struct krg_ipc_perm *p, const struct krg_ipc_setbuf *s)
 	return 0;
 }
 
+/* The object of a *ctl STAT command (Linux's msgctl_stat, semctl_stat,
+ * shmctl_stat): IPC_STAT names it by id, the other STATs by index (as ipcs
+ * walks); read permission unless any (the *_STAT_ANY commands). NULL with
+ * r->ret set when refused; else r->ret is what the call returns. */
+struct ipc_obj *ctl_stat_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		const struct krg_ipc_req *q, bool any, struct krg_ipc_reply *r)
+{
+	struct ipc_obj *o = q->cmd == IPC_STAT ? obj_check(e, kind, q->id) : obj_by_idx(e, kind, krg_ipc_id_idx(q->id));
+	if (!o) {
+		r->ret = -EINVAL;
+		return NULL;
+	}
+	if (!any && !ipcperms(&c->cred, &o->perm, S_IRUSR | S_IRGRP | S_IROTH)) {
+		r->ret = -EACCES;
+		return NULL;
+	}
+	r->ret = q->cmd == IPC_STAT ? 0 : o->id;
+	return o;
+}
+
+/* The object of IPC_SET or IPC_RMID (Linux ipcctl_obtain_check): its
+ * owner, its creator or CAP_SYS_ADMIN. NULL with r->ret set when refused. */
+struct ipc_obj *ctl_owned_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		int32_t id, struct krg_ipc_reply *r)
+{
+	struct ipc_obj *o = obj_check(e, kind, id);
+	if (!o) {
+		r->ret = -EINVAL;
+		return NULL;
+	}
+	if (!is_owner_or(&c->cred, &o->perm, KRG_IPC_CAP_SYS_ADMIN)) {
+		r->ret = -EPERM;
+		return NULL;
+	}
+	return o;
+}
+
+/* IPC_SET's common part: the new owner and mode, ctime, a change note. */
+void ctl_set_perm(struct krg_ipc_engine *e, struct ipc_obj *o, const struct krg_ipc_setbuf *set,
+		struct krg_ipc_reply *r)
+{
+	r->ret = perm_update(&o->perm, set);
+	if (r->ret == 0) {
+		o->ctime = now_sec(e);
+		note_change(e, o->kind, o->id);
+	}
+}
+
 /* ---- change notes ------------------------------------------------------------ */
 
 void note_change(struct krg_ipc_engine *e, uint32_t kind, int32_t id)

@@ -233,6 +233,12 @@ bool ipcperms(const struct krg_ipc_cred *c, const struct krg_ipc_perm *p, int fl
 bool is_owner_or(const struct krg_ipc_cred *c, const struct krg_ipc_perm *p, uint32_t cap);
 int perm_update(struct krg_ipc_perm *p, const struct krg_ipc_setbuf *s);
 void perm_stat(const struct ipc_obj *o, struct krg_ipc_perm *out);
+struct ipc_obj *ctl_stat_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		const struct krg_ipc_req *q, bool any, struct krg_ipc_reply *r);
+struct ipc_obj *ctl_owned_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		int32_t id, struct krg_ipc_reply *r);
+void ctl_set_perm(struct krg_ipc_engine *e, struct ipc_obj *o, const struct krg_ipc_setbuf *set,
+		struct krg_ipc_reply *r);
 void note_change(struct krg_ipc_engine *e, uint32_t kind, int32_t id);
 struct waiter *waiter_new(const struct krg_ipc_caller *c, uint32_t role, uint32_t kind, int32_t id);
 int waiter_park(struct krg_ipc_engine *e, struct waiter *w, uint64_t token);

@@ -422,14 +422,10 @@ static void msgctl_set(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		r->ret = -EPERM;
 		return;
 	}
-	int err = perm_update(&m->o.perm, set);
-	if (err < 0) {
-		r->ret = err;
+	ctl_set_perm(e, &m->o, set, r);
+	if (r->ret < 0)
 		return;
-	}
 	m->qbytes = set->qbytes;
-	m->o.ctime = now_sec(e);
-	note_change(e, KRG_IPC_MSG, m->o.id);
 	/* Linux wakes every receiver to re-check (stricter permissions may
 	 * exclude it now); one still allowed finds the queue as it left it
 	 * and waits again, so only the check has an effect. */
@@ -465,31 +461,17 @@ static void do_msgctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 	case MSG_STAT:
 	case MSG_STAT_ANY:
 	case IPC_STAT:
-		m = cmd == IPC_STAT ? msq_check(e, q->id)
-				    : (struct msq *)obj_by_idx(e, KRG_IPC_MSG, krg_ipc_id_idx(q->id));
-		if (!m) {
-			r->ret = -EINVAL;
-			return;
+		m = (struct msq *)ctl_stat_obj(e, c, KRG_IPC_MSG, q, cmd == MSG_STAT_ANY, r);
+		if (m) {
+			msq_fill_stat(m, &r->msq);
+			r->out = KRG_IPC_OUT_MSQ_STAT;
 		}
-		if (cmd != MSG_STAT_ANY && !ipcperms(&c->cred, &m->o.perm, S_RUGO)) {
-			r->ret = -EACCES;
-			return;
-		}
-		msq_fill_stat(m, &r->msq);
-		r->out = KRG_IPC_OUT_MSQ_STAT;
-		r->ret = cmd == IPC_STAT ? 0 : m->o.id;
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		m = msq_check(e, q->id);
-		if (!m) {
-			r->ret = -EINVAL;
+		m = (struct msq *)ctl_owned_obj(e, c, KRG_IPC_MSG, q->id, r);
+		if (!m)
 			return;
-		}
-		if (!is_owner_or(&c->cred, &m->o.perm, KRG_IPC_CAP_SYS_ADMIN)) {
-			r->ret = -EPERM;
-			return;
-		}
 		if (cmd == IPC_RMID) {
 			msq_destroy(e, m, -EIDRM);
 			r->ret = 0;

@@ -618,19 +618,11 @@ static void do_semctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 	case IPC_STAT:
 	case SEM_STAT:
 	case SEM_STAT_ANY:
-		s = cmd == IPC_STAT ? set_check(e, q->id)
-				    : (struct semset *)obj_by_idx(e, KRG_IPC_SEM, krg_ipc_id_idx(q->id));
-		if (!s) {
-			r->ret = -EINVAL;
-			return;
+		s = (struct semset *)ctl_stat_obj(e, c, KRG_IPC_SEM, q, cmd == SEM_STAT_ANY, r);
+		if (s) {
+			sem_fill_stat(s, &r->sem);
+			r->out = KRG_IPC_OUT_SEM_STAT;
 		}
-		if (cmd != SEM_STAT_ANY && !ipcperms(&c->cred, &s->o.perm, S_RUGO)) {
-			r->ret = -EACCES;
-			return;
-		}
-		sem_fill_stat(s, &r->sem);
-		r->out = KRG_IPC_OUT_SEM_STAT;
-		r->ret = cmd == IPC_STAT ? 0 : s->o.id;
 		return;
 	case GETALL:
 	case GETVAL:
@@ -645,25 +637,15 @@ static void do_semctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		s = set_check(e, q->id);
-		if (!s) {
-			r->ret = -EINVAL;
+		s = (struct semset *)ctl_owned_obj(e, c, KRG_IPC_SEM, q->id, r);
+		if (!s)
 			return;
-		}
-		if (!is_owner_or(&c->cred, &s->o.perm, KRG_IPC_CAP_SYS_ADMIN)) {
-			r->ret = -EPERM;
-			return;
-		}
 		if (cmd == IPC_RMID) {
 			semset_destroy(e, s, -EIDRM);
 			r->ret = 0;
 			return;
 		}
-		r->ret = perm_update(&s->o.perm, &q->set);
-		if (r->ret == 0) {
-			s->o.ctime = now_sec(e);
-			note_change(e, KRG_IPC_SEM, s->o.id);
-		}
+		ctl_set_perm(e, &s->o, &q->set, r);
 		return;
 	default:
 		r->ret = -EINVAL;

@@ -158,19 +158,11 @@ static void do_shmctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 	case SHM_STAT:
 	case SHM_STAT_ANY:
 	case IPC_STAT:
-		s = cmd == IPC_STAT ? shm_check(e, q->id)
-				    : (struct shmseg *)obj_by_idx(e, KRG_IPC_SHM, krg_ipc_id_idx(q->id));
-		if (!s) {
-			r->ret = -EINVAL;
-			return;
+		s = (struct shmseg *)ctl_stat_obj(e, c, KRG_IPC_SHM, q, cmd == SHM_STAT_ANY, r);
+		if (s) {
+			fill_stat(s, &r->shm);
+			r->out = KRG_IPC_OUT_SHM_STAT;
 		}
-		if (cmd != SHM_STAT_ANY && !ipcperms(&c->cred, &s->o.perm, S_IRUGO)) {
-			r->ret = -EACCES;
-			return;
-		}
-		fill_stat(s, &r->shm);
-		r->out = KRG_IPC_OUT_SHM_STAT;
-		r->ret = cmd == IPC_STAT ? 0 : s->o.id;
 		return;
 	case SHM_LOCK:
 	case SHM_UNLOCK:
@@ -182,24 +174,14 @@ static void do_shmctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		if (!(s = shm_check(e, q->id))) {
-			r->ret = -EINVAL;
+		if (!(s = (struct shmseg *)ctl_owned_obj(e, c, KRG_IPC_SHM, q->id, r)))
 			return;
-		}
-		if (!is_owner_or(&c->cred, &s->o.perm, KRG_IPC_CAP_SYS_ADMIN)) {
-			r->ret = -EPERM;
-			return;
-		}
 		if (cmd == IPC_RMID) {
 			shm_rmid(e, s);
 			r->ret = 0;
 			return;
 		}
-		r->ret = perm_update(&s->o.perm, &q->set);
-		if (r->ret == 0) {
-			s->o.ctime = now_sec(e);
-			note_change(e, KRG_IPC_SHM, s->o.id);
-		}
+		ctl_set_perm(e, &s->o, &q->set, r);
 		return;
 	default:
 		r->ret = -EINVAL;

@@ -421,22 +421,39 @@ static int op_chunk_alloc(struct ctx *c, const Krg__Kdfs__ChunkAlloc *o)
 	return 0;
 }
 
+/* The chunk a ChunkDrop or ChunkFill names, also the result's. */
+static int get_chunk(struct ctx *c, uint64_t ino, uint32_t index, Krg__Kdfs__Inode **in, Krg__Kdfs__Chunk **ch)
+{
+	int r;
+	if ((r = get_inode(c, ino, in)) < 0)
+		return r;
+	if (!(*ch = find_chunk(*in, index)))
+		return -ENOENT;
+	c->res->chunk = *ch;
+	return 0;
+}
+
+/* Takes node out of the set v (order does not matter); false if absent. */
+static bool take_node(uint32_t *v, size_t *n, uint32_t node)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (v[i] == node) {
+			v[i] = v[--*n];
+			return true;
+		}
+	return false;
+}
+
 static int op_chunk_drop(struct ctx *c, const Krg__Kdfs__ChunkDrop *o)
 {
 	Krg__Kdfs__Inode *in;
+	Krg__Kdfs__Chunk *ch;
 	int r;
-	if ((r = get_inode(c, o->ino, &in)) < 0)
+	if ((r = get_chunk(c, o->ino, o->index, &in, &ch)) < 0)
 		return r;
-	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
-	if (!ch)
-		return -ENOENT;
-	c->res->chunk = ch;
 	/* A node being filled never served a read: it just goes. */
-	for (size_t i = 0; i < ch->n_filling; i++)
-		if (ch->filling[i] == o->node) {
-			ch->filling[i] = ch->filling[--ch->n_filling];
-			return meta_inode_put(c->m, c->txn, in);
-		}
+	if (take_node(ch->filling, &ch->n_filling, o->node))
+		return meta_inode_put(c->m, c->txn, in);
 	if (ch->version != o->version)
 		return 0; /* someone dropped it already; the caller re-reads */
 	size_t k = 0;
@@ -473,13 +490,10 @@ static int add_node(uint32_t **v, size_t *n, uint32_t node)
 static int op_chunk_fill(struct ctx *c, const Krg__Kdfs__ChunkFill *o)
 {
 	Krg__Kdfs__Inode *in;
+	Krg__Kdfs__Chunk *ch;
 	int r;
-	if ((r = get_inode(c, o->ino, &in)) < 0)
+	if ((r = get_chunk(c, o->ino, o->index, &in, &ch)) < 0)
 		return r;
-	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
-	if (!ch)
-		return -ENOENT;
-	c->res->chunk = ch;
 	if (ch->version != o->version)
 		return -ESTALE;
 	bool filling = has_node(ch->filling, ch->n_filling, o->node);
@@ -490,13 +504,8 @@ static int op_chunk_fill(struct ctx *c, const Krg__Kdfs__ChunkFill *o)
 			return r;
 		ch->version++;
 	} else {
-		if (!filling)
+		if (!take_node(ch->filling, &ch->n_filling, o->node))
 			return -ENOENT; /* dropped meanwhile: a write missed it */
-		for (size_t i = 0; i < ch->n_filling; i++)
-			if (ch->filling[i] == o->node) {
-				ch->filling[i] = ch->filling[--ch->n_filling];
-				break;
-			}
 		if ((r = add_node(&ch->nodes, &ch->n_nodes, o->node)) < 0)
 			return r;
 	}

@@ -28,25 +28,16 @@
 #include "fsview/fsview-int.h"
 #include "fsview/submounts.h"
 #include "fsview/wire.h"
+#include "lib/callwait.h"
 #include "proto/fsview.pb-c.h"
-
-struct call {
-	struct call *next;
-	uint64_t id;
-	Krg__Fsview__Reply *reply;
-	bool done;
-	pthread_cond_t cond;
-};
 
 static struct {
 	int fd;
-	pthread_mutex_t lock, wlock;
-	struct call *calls;
-	uint64_t next_id;
-	bool dead;
+	pthread_mutex_t wlock;
+	struct krg_callwait calls; /* replies are Krg__Fsview__Reply */
 	uid_t uid;                 /* the view's user */
 	gid_t gid;
-} C = { .lock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1 };
+} C = { .wlock = PTHREAD_MUTEX_INITIALIZER, .calls = KRG_CALLWAIT_INIT };
 
 struct mnt {
 	const char *prefix;        /* home's path this mount shows, e.g. "/tmp" */
@@ -82,39 +73,23 @@ static int send_req(Krg__Fsview__Request *q)
 /* One request, its reply (caller frees), or -errno (-EIO: no answer). */
 int fsv_call(Krg__Fsview__Request *q, Krg__Fsview__Reply **out)
 {
-	struct call c = { .done = false };
-	pthread_cond_init(&c.cond, NULL);
-	pthread_mutex_lock(&C.lock);
-	if (C.dead) {
-		pthread_mutex_unlock(&C.lock);
+	struct krg_callwait_call c;
+	if (krg_callwait_add(&C.calls, &c) < 0)
 		return -EIO;
-	}
-	c.id = q->id = C.next_id++;
-	c.next = C.calls;
-	C.calls = &c;
-	pthread_mutex_unlock(&C.lock);
+	q->id = c.id;
 	int r = send_req(q);
-	pthread_mutex_lock(&C.lock);
-	while (r == 0 && !c.done)
-		pthread_cond_wait(&c.cond, &C.lock);
-	for (struct call **p = &C.calls; *p; p = &(*p)->next)
-		if (*p == &c) {
-			*p = c.next;
-			break;
-		}
-	pthread_mutex_unlock(&C.lock);
-	pthread_cond_destroy(&c.cond);
-	if (r < 0 || !c.reply) {
-		if (c.reply)
-			krg__fsview__reply__free_unpacked(c.reply, NULL);
+	Krg__Fsview__Reply *rep = krg_callwait_end(&C.calls, &c, r);
+	if (r < 0 || !rep) {
+		if (rep)
+			krg__fsview__reply__free_unpacked(rep, NULL);
 		return -EIO;
 	}
-	if (c.reply->err < 0) {
-		int e = c.reply->err;
-		krg__fsview__reply__free_unpacked(c.reply, NULL);
+	if (rep->err < 0) {
+		int e = rep->err;
+		krg__fsview__reply__free_unpacked(rep, NULL);
 		return e;
 	}
-	*out = c.reply;
+	*out = rep;
 	return 0;
 }
 
@@ -129,27 +104,11 @@ static void *reader(void *arg)
 		free(buf);
 		if (!r)
 			break;
-		pthread_mutex_lock(&C.lock);
-		struct call *c = C.calls;
-		while (c && c->id != r->id)
-			c = c->next;
-		if (c) {
-			c->reply = r;
-			c->done = true;
-			pthread_cond_signal(&c->cond);
-		}
-		pthread_mutex_unlock(&C.lock);
-		if (!c)
+		if (!krg_callwait_deliver(&C.calls, r->id, r))
 			krg__fsview__reply__free_unpacked(r, NULL);
 	}
 	/* krgd is gone: fail everything, now and later. */
-	pthread_mutex_lock(&C.lock);
-	C.dead = true;
-	for (struct call *c = C.calls; c; c = c->next) {
-		c->done = true;
-		pthread_cond_signal(&c->cond);
-	}
-	pthread_mutex_unlock(&C.lock);
+	krg_callwait_dead(&C.calls);
 	return arg;
 }
 

@@ -1338,6 +1338,23 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 	return 0;
 }
 
+bool krg_net_request_open(struct krg_net *net, uint32_t from, uint64_t req_id, bool stopping)
+{
+	if (!req_id)
+		return false;
+	if (stopping) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return false;
+	}
+	return true;
+}
+
+void krg_net_refuse_malformed(struct krg_net *net, uint32_t from, uint64_t req_id, const char *what)
+{
+	log_warn("node %u: malformed %s, refused", from, what);
+	krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
+}
+
 int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status, const void *body, size_t len)
 {
 	if (net->closing)

@@ -75,6 +75,10 @@ int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc_
 /* ckpt.dump for a process of this node (checks the caller uid may). */
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid);
 
+/* The new process id a restart's answer (status, packed Result) gives;
+ * 0 if it failed or gave none. */
+uint32_t ckptsvc_result_id(int status, const void *result, size_t len);
+
 /* The line for failure r about process or app id (its home node asked). */
 const char *ckptsvc_why(int r, char *buf, size_t len, uint32_t id);
 

@@ -244,6 +244,36 @@ int perm_update(struct krg_ipc_perm *p, const struct krg_ipc_setbuf *s)
 	return 0;
 }
 
+/* Linux ipcget, for msgget, semget and shmget: IPC_PRIVATE, or a key not
+ * in use under IPC_CREAT, makes a new object (make); an existing one is
+ * EEXIST under IPC_CREAT|IPC_EXCL, then the kind's own checks (more: 0 or
+ * -errno; NULL: none), then the mode the flags ask; its id. */
+void ipc_get(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
+		struct krg_ipc_reply *r, uint32_t kind, ipc_make_fn make,
+		int (*more)(const struct ipc_obj *o, const struct krg_ipc_req *q))
+{
+	if (q->key == IPC_PRIVATE) {
+		make(e, c, q, r);
+		return;
+	}
+	struct ipc_obj *o = obj_by_key(e, kind, q->key);
+	int err;
+	if (!o) {
+		if (!(q->flags & IPC_CREAT))
+			r->ret = -ENOENT;
+		else
+			make(e, c, q, r);
+	} else if ((q->flags & IPC_CREAT) && (q->flags & IPC_EXCL)) {
+		r->ret = -EEXIST;
+	} else if (more && (err = more(o, q)) < 0) {
+		r->ret = err;
+	} else if (!ipcperms(&c->cred, &o->perm, q->flags)) {
+		r->ret = -EACCES;
+	} else {
+		r->ret = o->id;
+	}
+}
+
 /* The object of a *ctl STAT command (Linux's msgctl_stat, semctl_stat,
  * shmctl_stat): IPC_STAT names it by id, the other STATs by index (as ipcs
  * walks); read permission unless any (the *_STAT_ANY commands). NULL with

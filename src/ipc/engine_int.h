@@ -233,6 +233,11 @@ bool ipcperms(const struct krg_ipc_cred *c, const struct krg_ipc_perm *p, int fl
 bool is_owner_or(const struct krg_ipc_cred *c, const struct krg_ipc_perm *p, uint32_t cap);
 int perm_update(struct krg_ipc_perm *p, const struct krg_ipc_setbuf *s);
 void perm_stat(const struct ipc_obj *o, struct krg_ipc_perm *out);
+typedef void (*ipc_make_fn)(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
+		struct krg_ipc_reply *r);
+void ipc_get(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
+		struct krg_ipc_reply *r, uint32_t kind, ipc_make_fn make,
+		int (*more)(const struct ipc_obj *o, const struct krg_ipc_req *q));
 struct ipc_obj *ctl_stat_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
 		const struct krg_ipc_req *q, bool any, struct krg_ipc_reply *r);
 struct ipc_obj *ctl_owned_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,

@@ -379,24 +379,7 @@ static void newque(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 static void do_msgget(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
 		struct krg_ipc_reply *r)
 {
-	if (q->key == IPC_PRIVATE) {
-		newque(e, c, q, r);
-		return;
-	}
-	struct ipc_obj *o = obj_by_key(e, KRG_IPC_MSG, q->key);
-	if (!o) {
-		if (!(q->flags & IPC_CREAT))
-			r->ret = -ENOENT;
-		else
-			newque(e, c, q, r);
-		return;
-	}
-	if ((q->flags & IPC_CREAT) && (q->flags & IPC_EXCL))
-		r->ret = -EEXIST;
-	else if (!ipcperms(&c->cred, &o->perm, q->flags))
-		r->ret = -EACCES;
-	else
-		r->ret = o->id;
+	ipc_get(e, c, q, r, KRG_IPC_MSG, newque, NULL);
 }
 
 /* ---- msgctl ------------------------------------------------------------------------ */

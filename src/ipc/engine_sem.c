@@ -316,6 +316,12 @@ static void newary(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 	r->ret = s->o.id;
 }
 
+/* Linux sem_more_checks: an existing set has at least the semaphores asked. */
+static int sem_more_checks(const struct ipc_obj *o, const struct krg_ipc_req *q)
+{
+	return (uint32_t)q->nsems > ((const struct semset *)o)->nsems ? -EINVAL : 0;
+}
+
 static void do_semget(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
 		struct krg_ipc_reply *r)
 {
@@ -323,26 +329,7 @@ static void do_semget(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 		r->ret = -EINVAL;
 		return;
 	}
-	if (q->key == IPC_PRIVATE) {
-		newary(e, c, q, r);
-		return;
-	}
-	struct semset *s = (struct semset *)obj_by_key(e, KRG_IPC_SEM, q->key);
-	if (!s) {
-		if (!(q->flags & IPC_CREAT))
-			r->ret = -ENOENT;
-		else
-			newary(e, c, q, r);
-		return;
-	}
-	if ((q->flags & IPC_CREAT) && (q->flags & IPC_EXCL))
-		r->ret = -EEXIST;
-	else if ((uint32_t)q->nsems > s->nsems)
-		r->ret = -EINVAL;
-	else if (!ipcperms(&c->cred, &s->o.perm, q->flags))
-		r->ret = -EACCES;
-	else
-		r->ret = s->o.id;
+	ipc_get(e, c, q, r, KRG_IPC_SEM, newary, sem_more_checks);
 }
 
 /* ---- semop ---------------------------------------------------------------------------- */

@@ -58,30 +58,17 @@ static void newseg(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 	r->ret = s->o.id;
 }
 
+/* Linux shm_more_checks: an existing segment is at least the size asked. */
+static int shm_more_checks(const struct ipc_obj *o, const struct krg_ipc_req *q)
+{
+	return ((const struct shmseg *)o)->segsz < q->size ? -EINVAL : 0;
+}
+
 static void do_shmget(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		const struct krg_ipc_req *q, struct krg_ipc_reply *r)
 {
-	if (q->key == IPC_PRIVATE) {
-		newseg(e, c, q, r);
-		return;
-	}
-	struct shmseg *s = (struct shmseg *)obj_by_key(e, KRG_IPC_SHM, q->key);
-	if (!s) {
-		if (!(q->flags & IPC_CREAT))
-			r->ret = -ENOENT;
-		else
-			newseg(e, c, q, r);
-		return;
-	}
 	/* Linux ipcget_public: EEXIST, then shm_more_checks, then the mode. */
-	if ((q->flags & IPC_CREAT) && (q->flags & IPC_EXCL))
-		r->ret = -EEXIST;
-	else if (s->segsz < q->size)
-		r->ret = -EINVAL;
-	else if (!ipcperms(&c->cred, &s->o.perm, q->flags))
-		r->ret = -EACCES;
-	else
-		r->ret = s->o.id;
+	ipc_get(e, c, q, r, KRG_IPC_SHM, newseg, shm_more_checks);
 }
 
 void shmseg_destroy(struct krg_ipc_engine *e, struct shmseg *s)

@@ -57,6 +57,16 @@ static int get_inode(struct ctx *c, uint64_t ino, Krg__Kdfs__Inode **out)
 	return r;
 }
 
+/* The inode changed, stored; the result carries its attributes. */
+static int put_inode_attr(struct ctx *c, Krg__Kdfs__Inode *in)
+{
+	int r = meta_inode_put(c->m, c->txn, in);
+	if (r < 0)
+		return r;
+	c->res->attr = in->attr;
+	return 0;
+}
+
 static void touch(struct ctx *c, Krg__Kdfs__Inode *in, bool mtime)
 {
 	in->attr->ctime_ns = c->now;
@@ -349,10 +359,7 @@ static int op_setattr(struct ctx *c, const Krg__Kdfs__SetAttr *o)
 	if (o->valid & KDFS_SET_MTIME)
 		a->mtime_ns = (o->valid & KDFS_SET_MTIME_NOW) ? c->now : o->mtime_ns;
 	a->ctime_ns = c->now;
-	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
-		return r;
-	c->res->attr = a;
-	return 0;
+	return put_inode_attr(c, in);
 }
 
 static int op_extend(struct ctx *c, const Krg__Kdfs__Extend *o)
@@ -367,10 +374,7 @@ static int op_extend(struct ctx *c, const Krg__Kdfs__Extend *o)
 	c->res->has_prev_ctime_ns = true;
 	c->res->prev_ctime_ns = in->attr->ctime_ns;
 	touch(c, in, true);
-	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
-		return r;
-	c->res->attr = in->attr;
-	return 0;
+	return put_inode_attr(c, in);
 }
 
 static Krg__Kdfs__Chunk *find_chunk(Krg__Kdfs__Inode *in, uint32_t index)
@@ -607,10 +611,7 @@ static int op_removexattr(struct ctx *c, const Krg__Kdfs__RemoveXattr *o)
 			memmove(in->xattrs + i, in->xattrs + i + 1, (in->n_xattrs - i - 1) * sizeof(*in->xattrs));
 			in->n_xattrs--;
 			touch(c, in, false);
-			if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
-				return r;
-			c->res->attr = in->attr;
-			return 0;
+			return put_inode_attr(c, in);
 		}
 	return -ENODATA;
 }
@@ -630,10 +631,7 @@ static int op_setlayout(struct ctx *c, const Krg__Kdfs__SetLayout *o)
 		in->replicas = o->replicas;
 	}
 	touch(c, in, false);
-	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
-		return r;
-	c->res->attr = in->attr;
-	return 0;
+	return put_inode_attr(c, in);
 }
 
 static int dispatch(struct ctx *c, const Krg__Kdfs__Op *op)

@@ -311,6 +311,22 @@ struct ipc_obj *ctl_owned_obj(struct krg_ipc_engine *e, const struct krg_ipc_cal
 	return o;
 }
 
+/* IPC_RMID or IPC_SET, once ctl_owned_obj allows it: IPC_RMID destroys
+ * the object (rmid) and answers 0; IPC_SET returns it for the kind to set
+ * what it sets. NULL when the call is answered. */
+struct ipc_obj *ctl_rmid_or_set(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		const struct krg_ipc_req *q, struct krg_ipc_reply *r,
+		void (*rmid)(struct krg_ipc_engine *e, struct ipc_obj *o))
+{
+	struct ipc_obj *o = ctl_owned_obj(e, c, kind, q->id, r);
+	if (o && q->cmd == IPC_RMID) {
+		rmid(e, o);
+		r->ret = 0;
+		return NULL;
+	}
+	return o;
+}
+
 /* IPC_SET's common part: the new owner and mode, ctime, a change note. */
 void ctl_set_perm(struct krg_ipc_engine *e, struct ipc_obj *o, const struct krg_ipc_setbuf *set,
 		struct krg_ipc_reply *r)

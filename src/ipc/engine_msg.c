@@ -423,6 +423,11 @@ static void msgctl_set(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 	r->ret = 0;
 }
 
+static void msq_rmid(struct krg_ipc_engine *e, struct ipc_obj *o)
+{
+	msq_destroy(e, (struct msq *)o, -EIDRM);
+}
+
 static void do_msgctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
 		struct krg_ipc_reply *r)
 {
@@ -452,15 +457,8 @@ static void do_msgctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		m = (struct msq *)ctl_owned_obj(e, c, KRG_IPC_MSG, q->id, r);
-		if (!m)
-			return;
-		if (cmd == IPC_RMID) {
-			msq_destroy(e, m, -EIDRM);
-			r->ret = 0;
-		} else {
+		if ((m = (struct msq *)ctl_rmid_or_set(e, c, KRG_IPC_MSG, q, r, msq_rmid)))
 			msgctl_set(e, c, m, &q->set, r);
-		}
 		return;
 	default:
 		r->ret = -EINVAL;

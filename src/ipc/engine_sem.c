@@ -584,6 +584,11 @@ static void semctl_main(struct krg_ipc_engine *e, const struct krg_ipc_caller *c
 	}
 }
 
+static void sem_rmid(struct krg_ipc_engine *e, struct ipc_obj *o)
+{
+	semset_destroy(e, (struct semset *)o, -EIDRM);
+}
+
 static void do_semctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
 		struct krg_ipc_reply *r)
 {
@@ -624,15 +629,8 @@ static void do_semctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		s = (struct semset *)ctl_owned_obj(e, c, KRG_IPC_SEM, q->id, r);
-		if (!s)
-			return;
-		if (cmd == IPC_RMID) {
-			semset_destroy(e, s, -EIDRM);
-			r->ret = 0;
-			return;
-		}
-		ctl_set_perm(e, &s->o, &q->set, r);
+		if ((s = (struct semset *)ctl_rmid_or_set(e, c, KRG_IPC_SEM, q, r, sem_rmid)))
+			ctl_set_perm(e, &s->o, &q->set, r);
 		return;
 	default:
 		r->ret = -EINVAL;

@@ -93,8 +93,9 @@ static void fill_stat(const struct shmseg *s, struct krg_ipc_shm_stat *st)
 
 /* Linux do_shm_rmid: at once if nobody is attached, else marked SHM_DEST
  * and its key made private (a later shmget of the key makes a new one). */
-static void shm_rmid(struct krg_ipc_engine *e, struct shmseg *s)
+static void shm_rmid(struct krg_ipc_engine *e, struct ipc_obj *o)
 {
+	struct shmseg *s = (struct shmseg *)o;
 	if (!s->nattch) {
 		shmseg_destroy(e, s);
 		return;
@@ -161,14 +162,8 @@ static void do_shmctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		if (!(s = (struct shmseg *)ctl_owned_obj(e, c, KRG_IPC_SHM, q->id, r)))
-			return;
-		if (cmd == IPC_RMID) {
-			shm_rmid(e, s);
-			r->ret = 0;
-			return;
-		}
-		ctl_set_perm(e, &s->o, &q->set, r);
+		if ((s = (struct shmseg *)ctl_rmid_or_set(e, c, KRG_IPC_SHM, q, r, shm_rmid)))
+			ctl_set_perm(e, &s->o, &q->set, r);
 		return;
 	default:
 		r->ret = -EINVAL;

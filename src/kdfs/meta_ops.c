@@ -57,6 +57,15 @@ static int get_inode(struct ctx *c, uint64_t ino, Krg__Kdfs__Inode **out)
 	return r;
 }
 
+/* A regular file's inode (its data ops: Extend, ChunkAlloc). */
+static int get_regular(struct ctx *c, uint64_t ino, Krg__Kdfs__Inode **in)
+{
+	int r = get_inode(c, ino, in);
+	if (r < 0)
+		return r;
+	return S_ISREG((*in)->attr->mode) ? 0 : -EINVAL;
+}
+
 /* The inode changed, stored; the result carries its attributes. */
 static int put_inode_attr(struct ctx *c, Krg__Kdfs__Inode *in)
 {
@@ -366,10 +375,8 @@ static int op_extend(struct ctx *c, const Krg__Kdfs__Extend *o)
 {
 	Krg__Kdfs__Inode *in;
 	int r;
-	if ((r = get_inode(c, o->ino, &in)) < 0)
+	if ((r = get_regular(c, o->ino, &in)) < 0)
 		return r;
-	if (!S_ISREG(in->attr->mode))
-		return -EINVAL;
 	in->attr->size = MAX(in->attr->size, o->size);
 	c->res->has_prev_ctime_ns = true;
 	c->res->prev_ctime_ns = in->attr->ctime_ns;
@@ -389,10 +396,8 @@ static int op_chunk_alloc(struct ctx *c, const Krg__Kdfs__ChunkAlloc *o)
 {
 	Krg__Kdfs__Inode *in;
 	int r;
-	if ((r = get_inode(c, o->ino, &in)) < 0)
+	if ((r = get_regular(c, o->ino, &in)) < 0)
 		return r;
-	if (!S_ISREG(in->attr->mode))
-		return -EINVAL;
 	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
 	if (ch) { /* someone else allocated it first: theirs stands */
 		c->res->chunk = ch;

@@ -32,11 +32,11 @@ for p in "$src"/src/proto/*.proto; do
 	[ "$out/proto/$n.pb-c.c" -nt "$p" ] ||
 		protoc-c --proto_path="$src/src/proto" --c_out="$out/proto" "$p"
 done
-srcs=("$out"/proto/*.pb-c.c "$src"/src/lib/{log,config,nodelist,key,json,fileio,fault}.c
+srcs=("$out"/proto/*.pb-c.c "$src"/src/lib/{log,config,nodelist,key,json,fileio,fault,metrics}.c
       "$src"/src/net/frame.c "$src"/src/api/server.c "$src"/src/ckpt/*.c
       "$src"/src/proc/procid.c "$src"/src/proc/migrate/filemsg.c "$src"/src/proc/exec/exec_msg.c
       "$src"/src/proc/migrate/mig_msg.c "$src"/src/proc/ckpt/ckpt_msg.c "$src"/src/proc/table/table_msg.c
-      "$src"/src/proc/sched/capset_msg.c "$src"/src/fsview/fsview_msg.c "$src"/src/kddm/kddm{,_home,_member,_req}.c
+      "$src"/src/proc/sched/capset_msg.c "$src"/src/fsview/fsview_msg.c "$src"/src/fsview/wire.c "$src"/src/kddm/kddm{,_home,_member,_req}.c
       "$src"/src/ipc/engine_*.c
       "$src"/src/ipc/{intercept_filter,ipc_abi,ipc_service,ipc_service_ckpt,ipc_service_home,ipc_service_usage,ipc_service_wire}.c "$src"/tests/unit/kddm_fake.c)
 objs=()

@@ -39,6 +39,9 @@ struct pm_scan_arg {
 };
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 #endif
+#ifndef PAGE_IS_PFNZERO
+#define PAGE_IS_PFNZERO (1 << 5)
+#endif
 
 #define CKPT_PAGE 4096UL
 #define CKPT_TASK_SIZE 0x7ffffffff000UL
@@ -94,6 +97,7 @@ struct ckpt_blob {
 	const uint8_t *data;  /* borrowed from map: the payload */
 	size_t len;
 	char name[64];        /* the file's name, for errors */
+	uint8_t head[64];     /* its frame (an incremental image's pages: the increment's own) */
 };
 /* For CKPT_PART_PAGES only the frame is checked here: the payload is
  * verified by ckpt_mm_validate (per-VMA sums, then ckpt_pages_verify). */
@@ -194,8 +198,10 @@ int ckpt_stop_parent_view(struct ckpt_tracee *parent, int32_t parent_pid, const 
  * (*intercepted); any other is refused (one line in err). */
 int ckpt_seccomp_dump(pid_t pid, const struct ckpt_thread *th, size_t n, bool *intercepted, struct ckpt_error *err);
 /* Install krg's IPC filter in tracee t by an injected seccomp(); its
- * listener, taken out of t, in *listener (close-on-exec). */
-int ckpt_seccomp_restore(struct ckpt_tracee *t, int *listener, struct ckpt_error *err);
+ * listener, taken out of t, in *listener (close-on-exec). sockets: the
+ * one that sends getsockname/getpeername to the listener as well (a
+ * migrant with forwarded sockets). */
+int ckpt_seccomp_restore(struct ckpt_tracee *t, int *listener, bool sockets, struct ckpt_error *err);
 
 /* ---- core.c ---- */
 int ckpt_core_dump(struct ckpt_tracee *t, struct ckpt_thread *threads, size_t n, Krg__Ckpt__Core **out, uint64_t *brk, struct ckpt_error *err);
@@ -227,6 +233,34 @@ int ckpt_precopy_final(struct ckpt_precopy *pc, struct ckpt_error *err);
 /* The current copy of the page at addr: payload offset and XXH3-64. */
 bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t *off, uint64_t *sum);
 
+/* ---- incr.c (incremental checkpoints) ---- */
+/* One process's dump with a write tracker (uffd, -1: none) and the mm of
+ * the parent image for its pid (NULL: none; page sums checked by
+ * ckpt_incr_parent_check). */
+struct ckpt_incr;
+struct ckpt_incr *ckpt_incr_new(pid_t pid, int uffd, const Krg__Ckpt__Mm *parent);
+void ckpt_incr_free(struct ckpt_incr *in);
+/* The parent's pages payload length (where this image's own begins). */
+uint64_t ckpt_incr_base(const struct ckpt_incr *in);
+/* Before VMA v is dumped (frozen): register and protect, or find what
+ * was written since the parent; sets v->tracked. 0 or -errno. */
+int ckpt_incr_vma(struct ckpt_incr *in, int pmfd, Krg__Ckpt__Vma *v, struct ckpt_error *err);
+/* The parent's copy of the clean page at addr of that VMA: logical offset and XXH3-64. */
+bool ckpt_incr_lookup(struct ckpt_incr *in, uint64_t addr, uint64_t *off, uint64_t *sum);
+/* The dump failed: unregister what it registered (see incr.c). */
+void ckpt_incr_undo(struct ckpt_incr *in);
+/* Vma.page_sums against Vma.checksum, for every VMA that has them. */
+int ckpt_incr_parent_check(const Krg__Ckpt__Mm *mm, const char *what, struct ckpt_error *err);
+/* The parent of image inv (in dirfd, named dir for errors): its
+ * directory (*pfd, owned) and verified inventory, the identity checked.
+ * One line in err otherwise. */
+int ckpt_parent_open(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv, int *pfd, Krg__Ckpt__Inventory **pinv,
+		     struct ckpt_error *err);
+/* pages (the increment's own file, read by ckpt_read_part) becomes the
+ * whole payload of process mm->pid, its parents' bytes first. */
+int ckpt_chain_pages(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv, const Krg__Ckpt__Mm *mm, struct ckpt_blob *pages,
+		     struct ckpt_error *err);
+
 /* ---- mm.c ---- */
 /* pc may be NULL; with pc's writer for pid, pages go on its file (sparse).
  * acc: the thread to read through (pid, or a live thread when the leader
@@ -234,8 +268,8 @@ bool ckpt_precopy_lookup(const struct ckpt_precopy *pc, uint64_t addr, uint64_t 
  * processes of the same dump (their first window), extended by this one:
  * pages of a window already saved are not saved again. */
 struct ckpt_shm_table;
-int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen,
-		 Krg__Ckpt__Mm **out, struct ckpt_error *err);
+int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_incr *in,
+		 struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);
 /* defer_lazy: leave the pages of lazy VMAs unchecked (their sums are
  * still covered by the frame sum): a lazy restore checks them. */

@@ -58,10 +58,37 @@ struct ckpt_dump_opts {
 	int root_pidfd;
 	bool root_stopped_by_caller; /* the caller stopped the root (SIGSTOP) to freeze it: that
 				      * stop is not the application's and is not saved */
+	const struct ckpt_track *track; /* borrowed, n_track of them: write trackers of the application's
+					 * processes (ckpt_track_take), for an incremental checkpoint */
+	size_t n_track;
+	const char *parent;        /* with track: the image the trackers' state is relative to (their last
+				    * dump, which must have succeeded), or NULL: a full image that arms
+				    * them. The image records the parent by its directory's name: it must
+				    * end up next to it (STORE/<id>/v3 beside v4) */
 	const uint8_t *sysv;       /* borrowed, may be NULL: a packed krg.ipc.Saved (the cluster's
 				    * System V objects the application created), written as sysvipc.img */
 	size_t sysv_len;
 };
+
+/* Incremental checkpoints (incr.c; docs/checkpoint.md "Incremental
+ * images"): a write tracker is a userfaultfd made in process pid, in
+ * asynchronous write-protect mode, that the caller keeps open between
+ * checkpoints (closing it drops the tracking). A dump with trackers and a
+ * parent saves only the pages written since the parent, and references
+ * the parent's copies of the others; one with trackers and no parent is
+ * full and starts the tracking. A failed dump stops the tracking of
+ * every area it touched, so the next must be a full one or name the same
+ * parent again. Root (ptrace). -EOPNOTSUPP: this kernel cannot track. */
+struct ckpt_track {
+	pid_t pid;
+	int uffd;
+};
+int ckpt_track_take(pid_t pid, int *uffd_out, struct ckpt_error *err);
+/* Longest chain of increments an image may build on. */
+#define CKPT_MAX_CHAIN 64
+/* The parent image an incremental image builds on (a directory next to
+ * it): 0 and its name, -ENOENT for a full image, or -errno. */
+int ckpt_image_parent(const char *dir, char *name, size_t len);
 
 /* Dump process `pid` and its descendants (the application) into `dir`
  * (created 0700; must not hold an image). They are left running unless
@@ -154,6 +181,9 @@ int ckpt_app_locks(pid_t pid, const char *dir, bool take, struct ckpt_error *err
 
 /* The pid the image's root process had (> 0), or -errno. */
 pid_t ckpt_image_root_pid(const char *dir);
+/* The pids of every process of the image (malloc'ed, *n of them), or
+ * -errno. */
+int ckpt_image_pids(const char *dir, pid_t **out, size_t *n);
 
 /* Verify the whole image in `dir`, then recreate its processes, the root
  * as a child of the caller, running. *pid_out is the root's pid. A tree
@@ -206,6 +236,8 @@ struct ckpt_restore_opts {
 				     its listener lands here (-1 if none; close-on-exec; the caller hands it
 				     to krgd). NULL: it comes back without (the node's own IPC, as any
 				     process outside krg: krg restart --local) */
+	bool ipc_sockets;         /* with ipc_listener: the filter that sends getsockname/getpeername to the
+				     listener too (a migrant with forwarded sockets, docs/migration.md) */
 	int root_pdeathsig;       /* non-zero: the root gets this signal when the caller's thread dies
 				     (PR_SET_PDEATHSIG, set after its credentials, which would clear it):
 				     a restorer that stays its parent (a migration's holder) takes it along */	pid_t into;               /* non-zero: restore into this existing process, not a new child of ours (a
@@ -256,6 +288,9 @@ void ckpt_lazy_free(struct ckpt_lazy *lz, struct ckpt_lazy_stats *st);
 
 /* The pid the image's root process had (> 0), or -errno. */
 pid_t ckpt_image_root_pid(const char *dir);
+/* The pids of every process of the image (malloc'ed, *n of them), or
+ * -errno. */
+int ckpt_image_pids(const char *dir, pid_t **out, size_t *n);
 
 /* Verify the whole image in `dir` (frames, sums, pages), as a restore
  * does before anything runs. 0 or -errno with err set. */

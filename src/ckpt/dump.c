@@ -344,7 +344,112 @@ static void cleanup_dir(int dirfd, const struct dump_app *a, struct ckpt_precopy
 		}
 }
 
-static int write_inventory(int dirfd, const struct dump_app *a, const struct ckpt_dump_opts *opts, struct ckpt_error *err)
+/* The parent of an incremental checkpoint (ckpt_dump_opts.parent). */
+struct parent_img {
+	int fd;                      /* owned, -1: none */
+	Krg__Ckpt__Inventory *inv;   /* owned */
+	uint8_t sum[32];             /* its inventory's frame checksum: its identity */
+	char name[64];               /* its directory's name, recorded */
+	struct ckpt_incr **in;       /* per process of the dump (NULL: no tracker and no parent) */
+	Krg__Ckpt__Mm **mm;          /* per process: the parent's mm of that pid, or NULL */
+	size_t n;
+};
+
+static void parent_done(struct parent_img *pi, bool failed)
+{
+	for (size_t i = 0; i < pi->n; i++) {
+		if (failed)
+			ckpt_incr_undo(pi->in[i]);
+		ckpt_incr_free(pi->in[i]);
+		if (pi->mm[i])
+			krg__ckpt__mm__free_unpacked(pi->mm[i], NULL);
+	}
+	free(pi->in);
+	free(pi->mm);
+	if (pi->inv)
+		krg__ckpt__inventory__free_unpacked(pi->inv, NULL);
+	if (pi->fd >= 0)
+		close(pi->fd);
+	memset(pi, 0, sizeof(*pi));
+	pi->fd = -1;
+}
+
+/* The parent's mm of process pid if it had one (a live process of it). */
+static int parent_mm(struct parent_img *pi, pid_t pid, Krg__Ckpt__Mm **out, struct ckpt_error *err)
+{
+	*out = NULL;
+	bool live = false;
+	for (size_t i = 0; i < pi->inv->n_procs; i++)
+		live = live || (pi->inv->procs[i]->pid == pid && !pi->inv->procs[i]->zombie);
+	if (!live)
+		return 0;
+	char name[64];
+	snprintf(name, sizeof(name), "mm-%d.img", pid);
+	struct ckpt_blob b;
+	int r = ckpt_read_part(pi->fd, name, CKPT_PART_MM, &b, err);
+	if (r < 0)
+		return r;
+	Krg__Ckpt__Mm *mm = krg__ckpt__mm__unpack(NULL, b.len, b.data);
+	ckpt_blob_free(&b);
+	if (!mm || mm->pid != pid)
+		return ckpt_fail(err, EBADMSG, "parent image %s: cannot decode %s", pi->name, name);
+	char what[128];
+	snprintf(what, sizeof(what), "parent image %s: %s", pi->name, name);
+	if ((r = ckpt_incr_parent_check(mm, what, err)) < 0) {
+		krg__ckpt__mm__free_unpacked(mm, NULL);
+		return r;
+	}
+	*out = mm;
+	return 0;
+}
+
+/* Trackers and parent for each process of the application. */
+static int parent_prepare(struct parent_img *pi, const struct dump_app *a, const struct ckpt_dump_opts *opts, struct ckpt_error *err)
+{
+	pi->fd = -1;
+	if (!opts->n_track)
+		return 0;
+	pi->in = calloc(a->n, sizeof(*pi->in));
+	pi->mm = calloc(a->n, sizeof(*pi->mm));
+	if (!pi->in || !pi->mm)
+		abort();
+	pi->n = a->n;
+	int r;
+	if (opts->parent) {
+		const char *base = strrchr(opts->parent, '/');
+		base = base ? base + 1 : opts->parent;
+		snprintf(pi->name, sizeof(pi->name), "%s", base);
+		if (!*pi->name || !strcmp(pi->name, ".") || !strcmp(pi->name, ".."))
+			return ckpt_fail(err, EINVAL, "parent image %s: name its directory (it is recorded by name)", opts->parent);
+		pi->fd = open(opts->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pi->fd < 0)
+			return ckpt_fail(err, errno, "parent image %s: %s", opts->parent, strerror(errno));
+		struct ckpt_blob b;
+		if ((r = ckpt_read_part(pi->fd, "inventory.img", CKPT_PART_INVENTORY, &b, err)) < 0)
+			return r;
+		memcpy(pi->sum, b.head + 24, sizeof(pi->sum));
+		pi->inv = krg__ckpt__inventory__unpack(NULL, b.len, b.data);
+		ckpt_blob_free(&b);
+		if (!pi->inv)
+			return ckpt_fail(err, EBADMSG, "parent image %s: cannot decode its inventory", opts->parent);
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->p[i].zombie)
+			continue;
+		int uffd = -1;
+		for (size_t k = 0; k < opts->n_track; k++)
+			if (opts->track[k].pid == a->p[i].pid)
+				uffd = opts->track[k].uffd;
+		if (pi->inv && (r = parent_mm(pi, a->p[i].pid, &pi->mm[i], err)) < 0)
+			return r;
+		/* The parent's pages only with a tracker that says which are clean. */
+		pi->in[i] = ckpt_incr_new(a->p[i].pid, uffd, uffd >= 0 ? pi->mm[i] : NULL);
+	}
+	return 0;
+}
+
+static int write_inventory(int dirfd, const struct dump_app *a, const struct ckpt_dump_opts *opts, const struct parent_img *pi,
+			   struct ckpt_error *err)
 {
 	Krg__Ckpt__Inventory inv = KRG__CKPT__INVENTORY__INIT;
 	_cleanup_free_ int32_t *pids = calloc(a->n, sizeof(*pids));
@@ -389,6 +494,12 @@ static int write_inventory(int dirfd, const struct dump_app *a, const struct ckp
 	inv.xcr0 = ckpt_xcr0();
 	inv.has_killed = true;
 	inv.killed = opts->kill;
+	if (pi->inv) {
+		inv.parent = (char *)pi->name;
+		inv.has_parent_sum = true;
+		inv.parent_sum.data = (uint8_t *)pi->sum;
+		inv.parent_sum.len = sizeof(pi->sum);
+	}
 	return ckpt_write_msg(dirfd, "inventory.img", CKPT_PART_INVENTORY, &inv.base, err);
 }
 
@@ -412,6 +523,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	_cleanup_(ckpt_shm_table_done) struct ckpt_shm_table shm_seen = { 0 };
 	bool thawed = false;
 	_cleanup_free_ Krg__Ckpt__Files **files = NULL;
+	struct parent_img pi = { .fd = -1 };
 	if ((r = freeze_app(&a, pid, !opts->process_only, opts->root_stopped_by_caller, err)) < 0)
 		goto out;
 	/* Frozen now, so its pid cannot change hands any more: still the
@@ -468,6 +580,8 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	 * page cache; making the image durable (fsync) is no longer its
 	 * wait. One killed or stopped is so only once the image is durable. */
 	bool early_thaw = !opts->kill && !opts->stop;
+	if ((r = parent_prepare(&pi, &a, opts, err)) < 0)
+		goto out;
 	ckpt_image_defer_sync(early_thaw);
 	for (size_t i = 0; i < a.n; i++) {
 		struct dump_proc *p = &a.p[i];
@@ -476,7 +590,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 		uint64_t brk = 0;
 		if ((r = dump_core(p, err, &brk)) < 0)
 			goto out;
-		if ((r = ckpt_mm_dump(p->pid, p->acc, brk, dirfd, opts->precopy, &shm_seen, &p->mm, err)) < 0)
+		if ((r = ckpt_mm_dump(p->pid, p->acc, brk, dirfd, opts->precopy, pi.in ? pi.in[i] : NULL, &shm_seen, &p->mm, err)) < 0)
 			goto out;
 		if ((r = write_proc(dirfd, p, err)) < 0)
 			goto out;
@@ -490,7 +604,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 	}
 	if (opts->sysv && (r = ckpt_sysv_write(dirfd, opts->sysv, opts->sysv_len, err)) < 0)
 		goto out;
-	if ((r = write_inventory(dirfd, &a, opts, err)) < 0)
+	if ((r = write_inventory(dirfd, &a, opts, &pi, err)) < 0)
 		goto out;
 	fsync(dirfd);
 out:
@@ -507,6 +621,7 @@ out:
 			break;
 		}
 	}
+	parent_done(&pi, r < 0);
 	if (r < 0) {
 		cleanup_dir(dirfd, &a, opts->precopy);
 		if (created)

@@ -380,6 +380,7 @@ int ckpt_read_part(int dirfd, const char *name, enum ckpt_part part, struct ckpt
 	}
 	b.data = (const uint8_t *)map + sizeof(*f);
 	b.len = f->length;
+	memcpy(b.head, map, sizeof(b.head));
 	snprintf(b.name, sizeof(b.name), "%s", name);
 	*out = b;
 	return 0;
@@ -390,7 +391,7 @@ fail:
 
 int ckpt_pages_verify(const struct ckpt_blob *pages, const uint8_t *sums, size_t len, struct ckpt_error *err)
 {
-	const struct ckpt_frame *f = pages->map;
+	const struct ckpt_frame *f = (const struct ckpt_frame *)pages->head;
 	uint8_t sum[32];
 	crypto_generichash_state hs;
 	crypto_generichash_init(&hs, NULL, 0, sizeof(sum));
@@ -500,6 +501,9 @@ static int load_proc(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv
 	if (with_pages) {
 		snprintf(name, sizeof(name), "pages-%d.img", pid);
 		if ((r = ckpt_read_part(dirfd, name, CKPT_PART_PAGES, &p->pages, err)) < 0)
+			return r;
+		/* An increment: the payload it continues comes first. */
+		if (p->mm->pages_base && (r = ckpt_chain_pages(dirfd, dir, inv, p->mm, &p->pages, err)) < 0)
 			return r;
 		if ((r = ckpt_mm_validate(p->mm, &p->pages, with_pages == CKPT_LOAD_PAGES_LAZY, err)) < 0)
 			return r;

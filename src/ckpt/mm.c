@@ -82,6 +82,7 @@ void ckpt_mm_free(Krg__Ckpt__Mm *mm)
 		free(v->name);
 		free(v->vmflags);
 		free(v->checksum.data);
+		free(v->page_sums.data);
 		free(v);
 	}
 	free(mm->vmas);
@@ -586,6 +587,9 @@ struct sparse_sum {
 	XXH3_state_t *hs;
 	size_t n;
 	uint8_t b[4096 * 8];
+	bool record;       /* keep every page sum (Vma.page_sums: incremental checkpoints) */
+	uint8_t *rec;
+	size_t rec_n, rec_cap;
 };
 
 static void sparse_sum_flush(struct sparse_sum *ss)
@@ -600,13 +604,24 @@ static void sparse_add(Krg__Ckpt__Vma *v, struct sparse_sum *ss, uint64_t addr, 
 {
 	extend_run(v, addr, 1, off);
 	XXH64_canonicalFromHash((XXH64_canonical_t *)(ss->b + ss->n), sum);
+	if (ss->record) {
+		if (ss->rec_n + 8 > ss->rec_cap) {
+			ss->rec_cap = ss->rec_cap ? 2 * ss->rec_cap : 4096;
+			if (!(ss->rec = realloc(ss->rec, ss->rec_cap)))
+				abort();
+		}
+		memcpy(ss->rec + ss->rec_n, ss->b + ss->n, 8);
+		ss->rec_n += 8;
+	}
 	if ((ss->n += 8) == sizeof(ss->b))
 		sparse_sum_flush(ss);
 }
 
-/* Pages read now (not pre-copied, or written since): [s, s + n pages). */
-static int sparse_fresh(const struct page_src *src, Krg__Ckpt__Vma *v, struct sparse_sum *hs, struct ckpt_writer *w, uint8_t *buf, uint64_t s,
-			uint64_t n, struct ckpt_error *err)
+/* Pages read now (not pre-copied, or written since): [s, s + n pages).
+ * base: where the file's payload begins in the image's (an increment's
+ * continues its parent's). */
+static int sparse_fresh(const struct page_src *src, Krg__Ckpt__Vma *v, struct sparse_sum *hs, struct ckpt_writer *w, uint64_t base,
+			uint8_t *buf, uint64_t s, uint64_t n, struct ckpt_error *err)
 {
 	if (!n)
 		return 0;
@@ -614,7 +629,7 @@ static int sparse_fresh(const struct page_src *src, Krg__Ckpt__Vma *v, struct sp
 	int r = src_read(src, s, buf, len);
 	if (r < 0)
 		return ckpt_fail(err, r, "process %d: reading memory at %#" PRIx64 " (%zu bytes): %s", src->pid, s, len, strerror(-r));
-	uint64_t off = ckpt_writer_offset(w);
+	uint64_t off = base + ckpt_writer_offset(w);
 	if ((r = ckpt_writer_write(w, buf, len, err)) < 0)
 		return r;
 	for (uint64_t k = 0; k < n; k++)
@@ -627,6 +642,8 @@ static int sparse_fresh(const struct page_src *src, Krg__Ckpt__Vma *v, struct sp
 struct sparse_walk {
 	struct page_src src;
 	const struct ckpt_precopy *pc;
+	struct ckpt_incr *in;  /* instead of pc: an incremental checkpoint's parent */
+	uint64_t base;
 	Krg__Ckpt__Vma *v;
 	struct sparse_sum *hs;
 	struct ckpt_writer *w;
@@ -641,13 +658,13 @@ static int sparse_page(struct sparse_walk *s, uint64_t addr, struct ckpt_error *
 {
 	uint64_t off, sum;
 	bool have = s->v->kind != KRG__CKPT__VMA_KIND__VMA_SHMEM && s->v->kind != KRG__CKPT__VMA_KIND__VMA_FILE &&
-		    ckpt_precopy_lookup(s->pc, addr, &off, &sum);
+		    (s->pc ? ckpt_precopy_lookup(s->pc, addr, &off, &sum) : ckpt_incr_lookup(s->in, addr, &off, &sum));
 	if (!have && s->fn && s->fs + s->fn * CKPT_PAGE == addr && s->fn < IO_CHUNK / CKPT_PAGE) {
 		s->fn++;
 		return 0;
 	}
 	/* Address order: the pending fresh pages go before this one. */
-	int r = sparse_fresh(&s->src, s->v, s->hs, s->w, s->buf, s->fs, s->fn, err);
+	int r = sparse_fresh(&s->src, s->v, s->hs, s->w, s->base, s->buf, s->fs, s->fn, err);
 	if (r < 0)
 		return r;
 	s->fn = 0;
@@ -675,8 +692,8 @@ static int sparse_range_fn(void *ctx, uint64_t s, uint64_t e, struct ckpt_error 
  * The pages it has come from PAGEMAP_SCAN as ranges (a pre-copy needs
  * that ioctl anyway), not 8 bytes of pagemap per page: this runs while
  * the process is frozen. */
-static int dump_vma_sparse(const struct page_src *proc, const struct ckpt_precopy *pc, Krg__Ckpt__Vma *v, const struct vma_extra *ex,
-			   struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
+static int dump_vma_sparse(const struct page_src *proc, const struct ckpt_precopy *pc, struct ckpt_incr *in, Krg__Ckpt__Vma *v,
+			   const struct vma_extra *ex, struct ckpt_writer *w, uint8_t *buf, struct ckpt_error *err)
 {
 	const pid_t pid = proc->pid;
 	const int pmfd = proc->pmfd;
@@ -688,21 +705,32 @@ static int dump_vma_sparse(const struct page_src *proc, const struct ckpt_precop
 		abort();
 	hs->hs = sum_new();
 	hs->n = 0;
-	struct sparse_walk sw = { .src = *proc, .pc = pc, .v = v, .hs = hs, .w = w, .buf = buf };
+	hs->record = !pc;
+	hs->rec = NULL;
+	hs->rec_n = hs->rec_cap = 0;
+	struct sparse_walk sw = { .src = *proc, .pc = pc, .in = in, .base = ckpt_incr_base(in), .v = v, .hs = hs, .w = w, .buf = buf };
 	int r;
 	if (shmem && shmem_open(proc, v, &sw.src) == 0)
 		r = for_shmem_ranges(&sw.src, v, sparse_range_fn, &sw, err);
 	else
 		r = shmem ? sparse_range_fn(&sw, v->start, v->end, err) : for_wanted_ranges(pid, pmfd, v, false, sparse_range_fn, &sw, err);
 	if (r == 0)
-		r = sparse_fresh(&sw.src, v, hs, w, buf, sw.fs, sw.fn, err);
+		r = sparse_fresh(&sw.src, v, hs, w, sw.base, buf, sw.fs, sw.fn, err);
 	if (sw.src.fd >= 0)
 		close(sw.src.fd);
 	if (r == 0 && v->n_runs) {
 		sparse_sum_flush(hs);
 		vma_seal_sum(v, hs->hs);
+		if (hs->record) {
+			v->has_page_sums = true;
+			v->page_sums.data = hs->rec;
+			v->page_sums.len = hs->rec_n;
+		} else {
+			free(hs->rec);
+		}
 		return 0;
 	}
+	free(hs->rec);
 	XXH3_freeState(hs->hs);
 	return r;
 }
@@ -754,17 +782,17 @@ static bool missing_registered(const Krg__Ckpt__Mm *mm)
 	return false;
 }
 
-static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen,
-			Krg__Ckpt__Mm **out, struct ckpt_error *err);
+static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_incr *in,
+			struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 
-int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen,
-		 Krg__Ckpt__Mm **out, struct ckpt_error *err)
+int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_incr *in,
+		 struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
 	/* A page still missing after a lazy restore is not present, and only
 	 * present pages are saved: if it is still coming in, wait until all
 	 * of it is (seen in the smaps the dump reads anyway). */
 	for (int attempt = 0;; attempt++) {
-		int r = mm_dump_once(pid, acc, brk, dirfd, pc, seen, out, err);
+		int r = mm_dump_once(pid, acc, brk, dirfd, pc, in, seen, out, err);
 		if (r != -EAGAIN || attempt == 2)
 			return r == -EAGAIN ? ckpt_fail(err, EBUSY, "process %d: its memory is still registered for missing pages", pid) : r;
 		if ((r = ckpt_mm_wait_filled(acc, 60000, err)) < 0)
@@ -772,8 +800,8 @@ int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_prec
 	}
 }
 
-static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_shm_table *seen,
-			Krg__Ckpt__Mm **out, struct ckpt_error *err)
+static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_incr *in,
+			struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out, struct ckpt_error *err)
 {
 	struct ckpt_writer *pw = ckpt_precopy_writer(pc, pid);
 	Krg__Ckpt__Mm *mm = calloc(1, sizeof(*mm));
@@ -837,6 +865,14 @@ static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ck
 		mm->has_pages_sparse = mm->pages_sparse = true;
 	} else if ((r = ckpt_writer_open(dirfd, name, CKPT_PART_PAGES, &w, err)) < 0)
 		goto fail;
+	/* Incremental (a tracker or a parent): sparse, with page sums, the
+	 * payload continuing the parent's. */
+	uint64_t base = pw ? 0 : ckpt_incr_base(in);
+	if (!pw && in) {
+		mm->has_pages_sparse = mm->pages_sparse = true;
+		mm->has_pages_base = base > 0;
+		mm->pages_base = base;
+	}
 	uint64_t expect = 0;
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		expect += (ex[i].rss_kb + ex[i].swap_kb) * 1024;
@@ -852,7 +888,13 @@ static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ck
 		Krg__Ckpt__Vma *v = mm->vmas[i];
 		if (shmem_saved(seen, v))
 			continue;
-		if ((r = pw ? dump_vma_sparse(&proc, pc, v, &ex[i], w, buf, err) : dump_vma_pages(&proc, v, &ex[i], w, buf, err)) < 0)
+		if (!pw && in && (r = ckpt_incr_vma(in, pmfd, v, err)) < 0)
+			goto fail;
+		if (pw || in)
+			r = dump_vma_sparse(&proc, pw ? pc : NULL, pw ? NULL : in, v, &ex[i], w, buf, err);
+		else
+			r = dump_vma_pages(&proc, v, &ex[i], w, buf, err);
+		if (r < 0)
 			goto fail;
 		ckpt_mm_shared_record(seen, pid, v);
 	}
@@ -861,7 +903,7 @@ static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ck
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if (mm->vmas[i]->n_runs)
 			ckpt_writer_sum(w, mm->vmas[i]->checksum.data, SUM_LEN);
-	mm->pages_size = ckpt_writer_offset(w);
+	mm->pages_size = base + ckpt_writer_offset(w);
 	r = ckpt_writer_commit(w, err);
 	w = NULL;
 	if (pw)
@@ -1009,6 +1051,11 @@ int ckpt_mm_vma_check_all(const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages
 
 int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, bool defer_lazy, struct ckpt_error *err)
 {
+	int r0 = ckpt_incr_parent_check(mm, pages->name, err);
+	if (r0 < 0)
+		return r0;
+	if (mm->pages_base && !mm->pages_sparse)
+		return ckpt_fail(err, EBADMSG, "image: pages of an increment that are not sparse");
 	if (mm->pages_size != pages->len)
 		return ckpt_fail(err, EBADMSG, "image: pages file holds %zu bytes, mm says %llu", pages->len, (unsigned long long)mm->pages_size);
 	uint64_t prev_end = 0, cursor = 0;

@@ -833,7 +833,7 @@ static int check_image(const char *dir, const Krg__Ckpt__Inventory *inv, const s
 }
 
 /* krg's IPC filter before anything forks or clones: they inherit it. */
-static int ipc_filter_first(struct rproc *ps, size_t n, int32_t root_pid, int *ipc_lfd, struct ckpt_error *err)
+static int ipc_filter_first(struct rproc *ps, size_t n, int32_t root_pid, int *ipc_lfd, bool sockets, struct ckpt_error *err)
 {
 	int r = 0;
 	for (size_t i = 1; i < n; i++)
@@ -841,7 +841,7 @@ static int ipc_filter_first(struct rproc *ps, size_t n, int32_t root_pid, int *i
 			r = ckpt_fail(err, EBADMSG, "image: process %d has krg's IPC filter but the root %d has not", ps[i].img->info->pid, root_pid);
 			return r;
 		}
-	if (ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, ipc_lfd, err)) < 0)
+	if (ps[0].img->core && ps[0].img->core->ipc_intercepted && (r = ckpt_seccomp_restore(&ps[0].t, ipc_lfd, sockets, err)) < 0)
 		return r;
 	return 0;
 }
@@ -943,6 +943,23 @@ pid_t ckpt_image_root_pid(const char *dir)
 	pid_t pid = img.inv->root_pid > 0 ? (pid_t)img.inv->root_pid : -EBADMSG;
 	ckpt_image_free(&img);
 	return pid;
+}
+
+int ckpt_image_pids(const char *dir, pid_t **out, size_t *n)
+{
+	struct ckpt_image img;
+	struct ckpt_error err = { 0 };
+	int r = ckpt_image_load(dir, CKPT_LOAD_NO_PAGES, &img, &err);
+	if (r < 0)
+		return r;
+	pid_t *v = malloc((img.n_procs + 1) * sizeof(*v));
+	if (v)
+		for (size_t i = 0; i < img.n_procs; i++)
+			v[i] = (pid_t)img.procs[i].info->pid;
+	*out = v;
+	*n = v ? img.n_procs : 0;
+	ckpt_image_free(&img);
+	return v ? 0 : -ENOMEM;
 }
 
 int ckpt_image_check(const char *dir, struct ckpt_error *err)
@@ -1139,7 +1156,7 @@ seized:;
 	/* A process restored in place kept its filter (seccomp filters live
 	 * through exec), whose listener is where it was: not a second one. */
 	bool want_ipc = o && o->ipc_listener && !(into && has_seccomp(into));
-	if (want_ipc && (r = ipc_filter_first(ps, n, root_pid, &ipc_lfd, err)) < 0)
+	if (want_ipc && (r = ipc_filter_first(ps, n, root_pid, &ipc_lfd, o->ipc_sockets, err)) < 0)
 		goto kill;
 	if ((r = shape_tree(ps, n, &app, ns != NULL, replace_tty, helper, tracees, live_inner, err)) < 0)
 		goto kill;

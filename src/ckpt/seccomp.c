@@ -53,12 +53,14 @@ int ckpt_seccomp_dump(pid_t pid, const struct ckpt_thread *th, size_t n, bool *i
 	if (mode0 != 2)
 		return ckpt_fail(err, EOPNOTSUPP, "process %d is in seccomp strict mode (not saved)", pid);
 	/* Index 0 is the newest filter. */
-	struct sock_filter prog[KRG_INTERCEPT_FILTER_LEN + 1];
+	struct sock_filter prog[KRG_INTERCEPT_FILTER_SOCK_LEN + 1];
 	long len = ptrace(PTRACE_SECCOMP_GET_FILTER, th[0].tid, 0, NULL);
 	if (len < 0)
 		return ckpt_fail(err, errno, "process %d: reading its seccomp filter: %s%s", pid, strerror(errno),
 				 errno == EACCES || errno == EPERM ? " (checkpoint it through krgd, as root)" : "");
-	bool ours = count0 == 1 && len == KRG_INTERCEPT_FILTER_LEN &&
+	/* Either of krg's: a migrant's with forwarded sockets is saved as the
+	 * plain one (its next node installs what its own fds need). */
+	bool ours = count0 == 1 && (len == KRG_INTERCEPT_FILTER_LEN || len == KRG_INTERCEPT_FILTER_SOCK_LEN) &&
 		    ptrace(PTRACE_SECCOMP_GET_FILTER, th[0].tid, 0, prog) == len &&
 		    krg_intercept_filter_is_ours(prog, (size_t)len);
 	if (!ours)
@@ -68,10 +70,10 @@ int ckpt_seccomp_dump(pid_t pid, const struct ckpt_thread *th, size_t n, bool *i
 	return 0;
 }
 
-int ckpt_seccomp_restore(struct ckpt_tracee *t, int *listener, struct ckpt_error *err)
+int ckpt_seccomp_restore(struct ckpt_tracee *t, int *listener, bool sockets, struct ckpt_error *err)
 {
-	struct sock_filter f[KRG_INTERCEPT_FILTER_LEN];
-	size_t n = krg_intercept_filter(f);
+	struct sock_filter f[KRG_INTERCEPT_FILTER_SOCK_LEN];
+	size_t n = krg_intercept_filter_for(f, sockets);
 	/* In the tracee's scratch: the program, then its struct sock_fprog. */
 	uint64_t prog_at = t->scratch, fprog_at = t->scratch + sizeof(f);
 	struct {

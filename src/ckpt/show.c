@@ -1,15 +1,18 @@
 /* show.c — krg image show: decode every part, for people or as JSON.
  * Loading verifies frames, checksums and bounds exactly as restart does,
  * so a damaged image gets the same one error here. */
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/json.h"
+#include "proto/ipc.pb-c.h"
 
 static void prot_str(uint32_t prot, uint32_t flags, char out[5])
 {
@@ -185,7 +188,9 @@ static void json_fds(struct krg_json *j, const struct ckpt_image *img)
 	krg_json_end_array(j);
 }
 
-static void show_json(const struct ckpt_image *img, FILE *out)
+static void json_sysv(struct krg_json *j, const Krg__Ipc__Saved *sv);
+
+static void show_json(const struct ckpt_image *img, const Krg__Ipc__Saved *sv, FILE *out)
 {
 	struct krg_json j;
 	krg_json_init(&j, out);
@@ -198,6 +203,8 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 	krg_json_string(&j, "kernel", img->inv->kernel ? img->inv->kernel : "");
 	if (img->inv->description)
 		krg_json_string(&j, "description", img->inv->description);
+	if (img->inv->parent)
+		krg_json_string(&j, "parent", img->inv->parent);
 	krg_json_uint(&j, "xsave_size", img->inv->xsave_size);
 	krg_json_bool(&j, "killed", img->inv->killed);
 	krg_json_end_object(&j);
@@ -207,6 +214,7 @@ static void show_json(const struct ckpt_image *img, FILE *out)
 	json_core(&j, img);
 	json_mm(&j, img);
 	json_fds(&j, img);
+	json_sysv(&j, sv);
 	krg_json_end_object(&j);
 	krg_json_finish(&j);
 }
@@ -223,6 +231,8 @@ static void show_text(const struct ckpt_image *img, FILE *out)
 		inv->kernel ? inv->kernel : "?", inv->killed ? " (original killed)" : "");
 	if (inv->description)
 		fprintf(out, "description: %s\n", inv->description);
+	if (inv->parent)
+		fprintf(out, "incremental: the pages not written since come from %s (next to it)\n", inv->parent);
 	fprintf(out, "%zu process%s\n", img->n_procs, img->n_procs > 1 ? "es" : "");
 	for (size_t i = 0; i < img->n_procs; i++)
 		show_proc_text(&img->procs[i], out);
@@ -301,16 +311,98 @@ static void show_proc_text(const struct ckpt_proc_image *img, FILE *out)
 	}
 }
 
+/* sysvipc.img: the System V queues and semaphore sets the application
+ * created, recreated under their ids at its restart (docs/ipc.md). */
+static size_t msg_bytes(const Krg__Ipc__Object *o)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < o->n_msgs; i++)
+		n += o->msgs[i]->text.len;
+	return n;
+}
+
+static void json_sysv(struct krg_json *j, const Krg__Ipc__Saved *sv)
+{
+	krg_json_begin_array(j, "sysv");
+	for (size_t i = 0; sv && i < sv->n_objects; i++) {
+		Krg__Ipc__Object *o = krg__ipc__object__unpack(NULL, sv->objects[i].len, sv->objects[i].data);
+		if (!o)
+			continue; /* validated when read: cannot happen */
+		krg_json_begin_object(j, NULL);
+		krg_json_string(j, "kind", o->kind == 2 ? "sem" : "msg");
+		krg_json_int(j, "id", o->id);
+		krg_json_int(j, "key", o->perm->key);
+		krg_json_uint(j, "uid", o->perm->uid);
+		krg_json_uint(j, "gid", o->perm->gid);
+		krg_json_uint(j, "cuid", o->perm->cuid);
+		krg_json_uint(j, "cgid", o->perm->cgid);
+		krg_json_uint(j, "mode", o->perm->mode & 0777);
+		if (o->kind == 2) {
+			krg_json_begin_array(j, "values");
+			for (size_t k = 0; k < o->n_semval; k++)
+				krg_json_uint(j, NULL, o->semval[k]);
+			krg_json_end_array(j);
+			krg_json_uint(j, "undo_records", o->n_undos);
+		} else {
+			krg_json_uint(j, "messages", o->n_msgs);
+			krg_json_uint(j, "bytes", msg_bytes(o));
+			krg_json_uint(j, "qbytes", o->qbytes);
+		}
+		krg_json_end_object(j);
+		krg__ipc__object__free_unpacked(o, NULL);
+	}
+	krg_json_end_array(j);
+}
+
+static void text_sysv(FILE *out, const Krg__Ipc__Saved *sv)
+{
+	if (!sv)
+		return; /* none saved (--ignore-unsupported, or an image from before) */
+	size_t n = sv->n_objects;
+	fprintf(out, "\n%zu System V object%s (recreated under the same ids at restart)\n", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		Krg__Ipc__Object *o = krg__ipc__object__unpack(NULL, sv->objects[i].len, sv->objects[i].data);
+		if (!o)
+			continue;
+		fprintf(out, "  %s id %d key 0x%08x owner %u:%u mode %04o: ", o->kind == 2 ? "semaphore set" : "message queue",
+			o->id, (uint32_t)o->perm->key, o->perm->uid, o->perm->gid, o->perm->mode & 0777);
+		if (o->kind == 2) {
+			fprintf(out, "%zu semaphore%s, values", o->n_semval, o->n_semval == 1 ? "" : "s");
+			for (size_t k = 0; k < o->n_semval && k < 16; k++)
+				fprintf(out, " %u", o->semval[k]);
+			fprintf(out, "%s, %zu undo record%s\n", o->n_semval > 16 ? " ..." : "", o->n_undos,
+				o->n_undos == 1 ? "" : "s");
+		} else {
+			fprintf(out, "%zu message%s, %zu bytes\n", o->n_msgs, o->n_msgs == 1 ? "" : "s", msg_bytes(o));
+		}
+		krg__ipc__object__free_unpacked(o, NULL);
+	}
+}
+
 int ckpt_image_show(const char *dir, bool json, FILE *out, struct ckpt_error *err)
 {
 	struct ckpt_image img;
 	int r = ckpt_image_load(dir, true, &img, err);
 	if (r < 0)
 		return r;
-	if (json)
-		show_json(&img, out);
-	else
+	/* Checked as a restart checks it: a damaged part fails here too. */
+	uint8_t *saved = NULL;
+	size_t len = 0, n = 0;
+	r = ckpt_sysv_read(dir, &saved, &len, &n, err);
+	if (r < 0 && r != -ENOENT) {
+		ckpt_image_free(&img);
+		return r;
+	}
+	Krg__Ipc__Saved *sv = saved ? krg__ipc__saved__unpack(NULL, len, saved) : NULL;
+	free(saved);
+	if (json) {
+		show_json(&img, sv, out);
+	} else {
 		show_text(&img, out);
+		text_sysv(out, sv);
+	}
+	if (sv)
+		krg__ipc__saved__free_unpacked(sv, NULL);
 	ckpt_image_free(&img);
 	return 0;
 }

@@ -10,7 +10,16 @@
  * attributes and names expire after 1 ms and the page cache is dropped at
  * open, so home's processes and every node see the same files. If krgd
  * goes away every call fails with EIO; it never waits for a reply that
- * cannot come. */
+ * cannot come.
+ *
+ * Writes are write-behind: a WRITE is sent and the write(2) returns
+ * without waiting for home's answer, up to FSV_WRITE_BEHIND bytes in
+ * flight, so the data of consecutive writes streams home instead of
+ * taking one round trip each. Home does them in the order sent
+ * (serve.c). Every other call first waits until no write is in flight,
+ * so whatever this node asks next (a stat, a read, an open on another
+ * node's behalf...) sees them done. A write that failed at home is
+ * reported by the next write on that handle, or by fsync/close (flush). */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
 #include <fuse.h>
@@ -28,16 +37,42 @@
 #include "fsview/fsview-int.h"
 #include "fsview/submounts.h"
 #include "fsview/wire.h"
-#include "lib/callwait.h"
 #include "proto/fsview.pb-c.h"
+
+struct call {
+	struct call *next;
+	uint64_t id;
+	Krg__Fsview__Reply *reply;
+	bool done;
+	bool async;                /* a write-behind WRITE: the reader finishes it */
+	uint64_t fh;               /* async: its handle and size */
+	size_t size;
+	pthread_cond_t cond;
+};
+
+/* A write-behind error not yet reported, per handle. */
+struct fherr {
+	struct fherr *next;
+	uint64_t fh;
+	int err;
+};
 
 static struct {
 	int fd;
-	pthread_mutex_t wlock;
-	struct krg_callwait calls; /* replies are Krg__Fsview__Reply */
+	pthread_mutex_t lock, wlock;
+	struct call *calls;
+	uint64_t next_id;
+	bool dead;
 	uid_t uid;                 /* the view's user */
 	gid_t gid;
-} C = { .wlock = PTHREAD_MUTEX_INITIALIZER, .calls = KRG_CALLWAIT_INIT };
+	/* write-behind (under lock): writes in flight, their bytes, callers
+	 * waiting for none to be (writers hold back for them), errors */
+	unsigned inflight, barrier_waiting;
+	size_t inflight_bytes;
+	pthread_cond_t drained;
+	struct fherr *errs;
+} C = { .lock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1,
+	.drained = PTHREAD_COND_INITIALIZER };
 
 struct mnt {
 	const char *prefix;        /* home's path this mount shows, e.g. "/tmp" */
@@ -51,7 +86,7 @@ static int send_req(Krg__Fsview__Request *q)
 	/* A write's data is not copied into the packed request: the rest is
 	 * packed, the data field written after it as it is (wire.h). */
 	ProtobufCBinaryData data = q->data;
-	bool bulk = q->has_data && data.len > 4096;
+	bool bulk = q->has_data && data.len > FSV_SPLIT_MIN;
 	if (bulk)
 		q->has_data = false;
 	size_t n = krg__fsview__request__get_packed_size(q);
@@ -70,45 +105,160 @@ static int send_req(Krg__Fsview__Request *q)
 	return r < 0 ? -EIO : 0;
 }
 
-/* One request, its reply (caller frees), or -errno (-EIO: no answer). */
+/* Under C.lock: until no write-behind is in flight (or krgd is gone). */
+static void wait_drained(void)
+{
+	C.barrier_waiting++;
+	while (C.inflight && !C.dead)
+		pthread_cond_wait(&C.drained, &C.lock);
+	C.barrier_waiting--;
+	pthread_cond_broadcast(&C.drained); /* writers held back for us */
+}
+
+/* Under C.lock: fh's unreported write error, now reported (0: none). */
+static int take_err(uint64_t fh)
+{
+	for (struct fherr **p = &C.errs; *p; p = &(*p)->next)
+		if ((*p)->fh == fh) {
+			struct fherr *x = *p;
+			int e = x->err;
+			*p = x->next;
+			free(x);
+			return e;
+		}
+	return 0;
+}
+
+/* Under C.lock: keep the first error of fh until it is reported. */
+static void note_err(uint64_t fh, int err)
+{
+	for (struct fherr *x = C.errs; x; x = x->next)
+		if (x->fh == fh)
+			return;
+	struct fherr *x = malloc(sizeof(*x));
+	if (!x)
+		return; /* cannot happen in practice; the data is lost silently then */
+	*x = (struct fherr){ .next = C.errs, .fh = fh, .err = err };
+	C.errs = x;
+}
+
+/* Under C.lock: an async write is over (its reply, or krgd gone). */
+static void async_done(struct call *c, int err)
+{
+	if (err < 0)
+		note_err(c->fh, err);
+	C.inflight--;
+	C.inflight_bytes -= c->size;
+	pthread_cond_broadcast(&C.drained);
+	pthread_cond_destroy(&c->cond);
+	free(c);
+}
+
+/* One request, its reply (caller frees), or -errno (-EIO: no answer).
+ * Sent once every write-behind is done at home. */
 int fsv_call(Krg__Fsview__Request *q, Krg__Fsview__Reply **out)
 {
-	struct krg_callwait_call c;
-	if (krg_callwait_add(&C.calls, &c) < 0)
-		return -EIO;
-	q->id = c.id;
-	int r = send_req(q);
-	Krg__Fsview__Reply *rep = krg_callwait_end(&C.calls, &c, r);
-	if (r < 0 || !rep) {
-		if (rep)
-			krg__fsview__reply__free_unpacked(rep, NULL);
+	struct call c = { .done = false };
+	pthread_cond_init(&c.cond, NULL);
+	pthread_mutex_lock(&C.lock);
+	wait_drained();
+	if (C.dead) {
+		pthread_mutex_unlock(&C.lock);
 		return -EIO;
 	}
-	if (rep->err < 0) {
-		int e = rep->err;
-		krg__fsview__reply__free_unpacked(rep, NULL);
+	c.id = q->id = C.next_id++;
+	c.next = C.calls;
+	C.calls = &c;
+	pthread_mutex_unlock(&C.lock);
+	int r = send_req(q);
+	pthread_mutex_lock(&C.lock);
+	while (r == 0 && !c.done)
+		pthread_cond_wait(&c.cond, &C.lock);
+	for (struct call **p = &C.calls; *p; p = &(*p)->next)
+		if (*p == &c) {
+			*p = c.next;
+			break;
+		}
+	pthread_mutex_unlock(&C.lock);
+	pthread_cond_destroy(&c.cond);
+	if (r < 0 || !c.reply) {
+		if (c.reply)
+			krg__fsview__reply__free_unpacked(c.reply, NULL);
+		return -EIO;
+	}
+	if (c.reply->err < 0) {
+		int e = c.reply->err;
+		krg__fsview__reply__free_unpacked(c.reply, NULL);
 		return e;
 	}
-	*out = rep;
+	*out = c.reply;
 	return 0;
+}
+
+/* A write-behind's reply: 0, or the error to report later. */
+static int async_status(const struct call *c, const Krg__Fsview__Reply *r)
+{
+	if (r->err < 0)
+		return r->err;
+	return r->has_size && r->size == c->size ? 0 : -EIO; /* short: home's file system is full, say */
 }
 
 static void *reader(void *arg)
 {
 	for (;;) {
-		uint8_t *buf;
-		size_t len;
-		if (fsv_read_frame(C.fd, &buf, &len) < 0)
+		/* A read's data is received straight into the buffer that goes
+		 * to libfuse (v_read_buf): no copy by the unpack. */
+		uint8_t *buf, *data;
+		size_t len, dlen;
+		if (fsv_read_frame_split(C.fd, 4 /* Reply.data */, &buf, &len, &data, &dlen) < 0)
 			break;
 		Krg__Fsview__Reply *r = krg__fsview__reply__unpack(NULL, len, buf);
 		free(buf);
-		if (!r)
+		if (!r || (data && r->has_data)) {
+			free(data);
+			if (r)
+				krg__fsview__reply__free_unpacked(r, NULL);
 			break;
-		if (!krg_callwait_deliver(&C.calls, r->id, r))
+		}
+		if (data) {
+			r->has_data = true;
+			r->data.data = data;
+			r->data.len = dlen;
+		}
+		pthread_mutex_lock(&C.lock);
+		struct call **pc = &C.calls;
+		while (*pc && (*pc)->id != r->id)
+			pc = &(*pc)->next;
+		struct call *c = *pc;
+		if (c && c->async) {
+			*pc = c->next;
+			async_done(c, async_status(c, r));
+			c = NULL;
+		} else if (c) {
+			c->reply = r;
+			c->done = true;
+			pthread_cond_signal(&c->cond);
+		}
+		pthread_mutex_unlock(&C.lock);
+		if (!c)
 			krg__fsview__reply__free_unpacked(r, NULL);
 	}
 	/* krgd is gone: fail everything, now and later. */
-	krg_callwait_dead(&C.calls);
+	pthread_mutex_lock(&C.lock);
+	C.dead = true;
+	for (struct call **pc = &C.calls; *pc;) {
+		struct call *c = *pc;
+		if (c->async) {
+			*pc = c->next;
+			async_done(c, -EIO);
+			continue;
+		}
+		c->done = true;
+		pthread_cond_signal(&c->cond);
+		pc = &c->next;
+	}
+	pthread_cond_broadcast(&C.drained);
+	pthread_mutex_unlock(&C.lock);
 	return arg;
 }
 
@@ -386,8 +536,62 @@ static int v_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, 
 	return 0;
 }
 
+/* Write-behind (see the top): sent, not waited for. The frame is in
+ * krgd's pipe when this returns, so buf may be reused. */
+static int write_behind(const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	pthread_mutex_lock(&C.lock);
+	int e = take_err(fi->fh);
+	/* Room in the window; and a caller waiting for the writes to drain
+	 * goes first (a stream of writes does not starve it). */
+	while (!e && !C.dead && (C.barrier_waiting || (C.inflight && C.inflight_bytes + size > FSV_WRITE_BEHIND)))
+		pthread_cond_wait(&C.drained, &C.lock);
+	if (!e && C.dead)
+		e = -EIO;
+	struct call *c = e ? NULL : calloc(1, sizeof(*c));
+	if (!e && !c)
+		e = -ENOMEM;
+	if (e) {
+		pthread_mutex_unlock(&C.lock);
+		return e;
+	}
+	Krg__Fsview__Request q = KRG__FSVIEW__REQUEST__INIT;
+	q.op = KRG__FSVIEW__OP__OP_WRITE;
+	q.has_fh = q.has_offset = q.has_data = true;
+	q.fh = fi->fh;
+	q.offset = off;
+	q.data.data = (uint8_t *)buf;
+	q.data.len = size;
+	pthread_cond_init(&c->cond, NULL);
+	c->async = true;
+	c->fh = fi->fh;
+	c->size = size;
+	c->id = q.id = C.next_id++;
+	c->next = C.calls;
+	C.calls = c;
+	C.inflight++;
+	C.inflight_bytes += size;
+	pthread_mutex_unlock(&C.lock);
+	if (send_req(&q) == 0)
+		return (int)size;
+	/* Not sent: the reader may have failed it already (krgd gone). */
+	pthread_mutex_lock(&C.lock);
+	for (struct call **pc = &C.calls; *pc; pc = &(*pc)->next)
+		if (*pc == c) {
+			*pc = c->next;
+			async_done(c, 0);
+			break;
+		}
+	take_err(fi->fh);
+	pthread_mutex_unlock(&C.lock);
+	return -EIO;
+}
+
 static int v_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
+	/* O_SYNC/O_DSYNC: the data is at home when write(2) returns. */
+	if (!(fi->flags & O_DSYNC))
+		return write_behind(buf, size, off, fi);
 	struct rq r;
 	rq_init(&r, KRG__FSVIEW__OP__OP_WRITE, NULL);
 	r.q.has_fh = r.q.has_offset = r.q.has_data = true;
@@ -414,14 +618,34 @@ static int v_fh_op(Krg__Fsview__Op op, struct fuse_file_info *fi, uint32_t flags
 	return simple(&r);
 }
 
+/* Waits for the write-behind; then fh's write error not yet reported. */
+static int drain_err(uint64_t fh)
+{
+	pthread_mutex_lock(&C.lock);
+	wait_drained();
+	int e = take_err(fh);
+	pthread_mutex_unlock(&C.lock);
+	return e;
+}
+
+/* Each close(2) of a descriptor: what it wrote is at home when it
+ * returns (close-to-open), and a write that failed there is reported
+ * here, as NFS does. No call home. */
+static int v_flush(const char *path, struct fuse_file_info *fi)
+{
+	return drain_err(fi->fh);
+}
+
 static int v_release(const char *path, struct fuse_file_info *fi)
 {
+	drain_err(fi->fh); /* nobody left to tell; home reuses the number */
 	return v_fh_op(KRG__FSVIEW__OP__OP_RELEASE, fi, 0);
 }
 
 static int v_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	return v_fh_op(KRG__FSVIEW__OP__OP_FSYNC, fi, datasync ? 1 : 0);
+	int e = drain_err(fi->fh);
+	return e < 0 ? e : v_fh_op(KRG__FSVIEW__OP__OP_FSYNC, fi, datasync ? 1 : 0);
 }
 
 /* The directory's home path is kept in fh: with nullpath_ok, libfuse
@@ -524,7 +748,7 @@ static const struct fuse_operations ops = {
 	.init = v_init, .getattr = v_getattr, .readlink = v_readlink, .mknod = v_mknod, .mkdir = v_mkdir,
 	.unlink = v_unlink, .rmdir = v_rmdir, .symlink = v_symlink, .rename = v_rename, .link = v_link,
 	.chmod = v_chmod, .chown = v_chown, .truncate = v_truncate, .open = v_open, .create = v_create,
-	.read_buf = v_read_buf, .write = v_write, .release = v_release, .fsync = v_fsync, .opendir = v_opendir, .readdir = v_readdir, .releasedir = v_releasedir,
+	.read_buf = v_read_buf, .write = v_write, .flush = v_flush, .release = v_release, .fsync = v_fsync, .opendir = v_opendir, .readdir = v_readdir, .releasedir = v_releasedir,
 	.statfs = v_statfs, .access = v_access, .utimens = v_utimens,
 };
 

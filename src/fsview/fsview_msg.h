@@ -13,3 +13,12 @@ bool fsv_peek_id(const uint8_t *p, size_t n, uint64_t *id);
  * that fsv_peek_id finds, and its paths are absolute where present.
  * *id set when true. */
 bool fsv_forward_valid(const Krg__Fsview__Forward *f, uint64_t *id);
+/* The same check on a packed Forward, read in place (no copy of a
+ * write's data): its fields, req pointing into p. */
+struct fsv_forward {
+	uint32_t uid, gid;
+	const uint8_t *req;
+	size_t req_len;
+	uint64_t id;
+};
+bool fsv_forward_parse(const uint8_t *p, size_t n, struct fsv_forward *out);

@@ -7,7 +7,9 @@
  * this process decides permissions. Requests are served by a few threads
  * (one blocked on a FIFO's open does not stop the others); each takes the
  * next frame, does the call, writes the Reply. Open files are this
- * process's descriptors, named by number (fh). */
+ * process's descriptors, named by number (fh). Writes are done in the
+ * order they arrived (the node sends them without waiting for each
+ * other's answers: client.c's write-behind), other calls as they come. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/random.h>
@@ -42,7 +45,12 @@ static struct {
 	uint32_t gen;              /* random per server: in every fh it hands out */
 	pthread_mutex_t rlock, wlock;
 	atomic_int idle, threads;
-} S = { .rlock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER };
+	/* WRITEs in arrival order: tickets handed out under rlock */
+	pthread_mutex_t olock;
+	pthread_cond_t oturn;
+	uint64_t wnext, wdone;
+} S = { .rlock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER, .olock = PTHREAD_MUTEX_INITIALIZER,
+	.oturn = PTHREAD_COND_INITIALIZER };
 
 static int64_t ts_ns(struct timespec t)
 {
@@ -337,20 +345,82 @@ static int do_readdir(const char *p, Krg__Fsview__Reply *r)
 	return err;
 }
 
-static void serve_one(const uint8_t *buf, size_t len)
+/* A read of a regular file answered with its data sent from the page
+ * cache straight into the channel (sendfile: no copy through a buffer
+ * of ours). false: not such a read, done the plain way (do_op). */
+static bool read_sendfile(const Krg__Fsview__Request *q)
 {
-	Krg__Fsview__Request *q = krg__fsview__request__unpack(NULL, len, buf);
-	if (!q)
-		return; /* krgd validated it; nothing to answer */
+	int fd = fh_ok(q);
+	struct stat st;
+	if (q->op != KRG__FSVIEW__OP__OP_READ || fd < 0 || q->offset < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size <= q->offset)
+		return false;
+	uint64_t n = q->size > FSV_MAX_IO ? FSV_MAX_IO : q->size;
+	if ((uint64_t)(st.st_size - q->offset) < n)
+		n = (uint64_t)(st.st_size - q->offset);
+	if (n <= FSV_SPLIT_MIN)
+		return false;
+	Krg__Fsview__Reply r = KRG__FSVIEW__REPLY__INIT;
+	r.id = q->id;
+	uint8_t out[64];
+	size_t hl = krg__fsview__reply__pack(&r, out);
+	hl += fsv_bytes_field(out + hl, 4 /* Reply.data */, n);
+	pthread_mutex_lock(&S.wlock);
+	int w = fsv_write_head(S.fd, out, hl, n) < 0 ? -1 : 0;
+	off_t off = q->offset;
+	uint64_t left = n;
+	while (w == 0 && left) {
+		ssize_t k = sendfile(S.fd, fd, &off, left);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break; /* the file shrank since fstat, or failed: zeros follow */
+		left -= (uint64_t)k;
+	}
+	/* The frame promised n bytes: a read racing a truncate gets zeros
+	 * past the new end (as a mapping of it would), the stream stays whole. */
+	static const uint8_t zero[4096];
+	while (w == 0 && left) {
+		size_t z = left < sizeof(zero) ? left : sizeof(zero);
+		if (fsv_write_raw(S.fd, zero, z) < 0)
+			w = -1;
+		left -= z;
+	}
+	pthread_mutex_unlock(&S.wlock);
+	if (w < 0)
+		_exit(0);
+	return true;
+}
+
+/* q was read and its ticket taken under rlock (serve_thread). */
+static void serve_one(Krg__Fsview__Request *q, uint64_t ticket)
+{
 	Krg__Fsview__Reply r = KRG__FSVIEW__REPLY__INIT;
 	Krg__Fsview__Stat st;
 	struct statvfs sv;
 	char *data = NULL;
 	r.id = q->id;
+	if (read_sendfile(q)) {
+		krg__fsview__request__free_unpacked(q, NULL);
+		return;
+	}
+	bool ordered = q->op == KRG__FSVIEW__OP__OP_WRITE;
+	if (ordered) {
+		pthread_mutex_lock(&S.olock);
+		while (S.wdone != ticket)
+			pthread_cond_wait(&S.oturn, &S.olock);
+		pthread_mutex_unlock(&S.olock);
+	}
 	r.err = q->op == KRG__FSVIEW__OP__OP_READDIR ? do_readdir(q->path, &r) : do_op(q, &r, &st, &sv, &data);
+	if (ordered) {
+		pthread_mutex_lock(&S.olock);
+		S.wdone++;
+		pthread_cond_broadcast(&S.oturn);
+		pthread_mutex_unlock(&S.olock);
+	}
 	/* A read's data goes after the packed rest as it is (wire.h). */
 	ProtobufCBinaryData bulk = r.data;
-	bool big = r.has_data && bulk.len > 4096;
+	bool big = r.has_data && bulk.len > FSV_SPLIT_MIN;
 	if (big)
 		r.has_data = false;
 	size_t n = krg__fsview__reply__get_packed_size(&r);
@@ -392,22 +462,47 @@ static void spawn_thread(void)
 	pthread_attr_destroy(&a);
 }
 
+/* The next request (a write's data received into a buffer of its own,
+ * not copied by the unpack), and its place among the writes. NULL: none
+ * to answer (krgd validated it). */
+static Krg__Fsview__Request *next_request(uint64_t *ticket)
+{
+	uint8_t *buf, *data;
+	size_t len, dlen;
+	if (fsv_read_frame_split(S.fd, 8 /* Request.data */, &buf, &len, &data, &dlen) < 0)
+		_exit(0); /* krgd closed the channel: the view is gone */
+	Krg__Fsview__Request *q = krg__fsview__request__unpack(NULL, len, buf);
+	free(buf);
+	if (!q || (data && q->has_data)) {
+		free(data);
+		if (q)
+			krg__fsview__request__free_unpacked(q, NULL);
+		return NULL;
+	}
+	if (data) {
+		q->has_data = true;
+		q->data.data = data; /* freed with q */
+		q->data.len = dlen;
+	}
+	if (q->op == KRG__FSVIEW__OP__OP_WRITE)
+		*ticket = S.wnext++;
+	return q;
+}
+
 static void *serve_thread(void *arg)
 {
 	for (;;) {
-		uint8_t *buf;
-		size_t len;
+		uint64_t ticket = 0;
 		pthread_mutex_lock(&S.rlock);
-		int r = fsv_read_frame(S.fd, &buf, &len);
+		Krg__Fsview__Request *q = next_request(&ticket);
 		pthread_mutex_unlock(&S.rlock);
-		if (r < 0)
-			_exit(0); /* krgd closed the channel: the view is gone */
+		if (!q)
+			continue;
 		/* The last idle thread took a call that may wait (a socket's
 		 * recv, a FIFO's open): one more reads the next. */
 		if (atomic_fetch_sub(&S.idle, 1) == 1 && atomic_load(&S.threads) < MAX_THREADS)
 			spawn_thread();
-		serve_one(buf, len);
-		free(buf);
+		serve_one(q, ticket);
 		atomic_fetch_add(&S.idle, 1);
 	}
 	return arg;

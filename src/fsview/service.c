@@ -36,8 +36,14 @@
 #define FWD_TIMEOUT_MS 30000
 #define MAX_PATHS 16
 
+/* Writable bytes before every frame a chan hands on_frame: its own
+ * length's 4 and the headroom below or frames already consumed. The
+ * client side builds the Forward's header there, in place, instead of
+ * copying a write's 1 MiB into a packed Forward (client_frame). */
+#define CHAN_HEADROOM 32
+
 struct chan;
-typedef void (*frame_cb)(struct chan *c, const uint8_t *p, size_t n);
+typedef void (*frame_cb)(struct chan *c, uint8_t *p, size_t n);
 
 struct chan {
 	uv_pipe_t pipe;
@@ -94,7 +100,9 @@ struct krg_fsview {
 static void chan_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct chan *c = h->data;
-	if (c->rcap - c->rlen < 65536) {
+	if (!c->rlen)
+		c->rlen = CHAN_HEADROOM; /* rbuf[0..HEADROOM) is never data */
+	if (c->rcap < c->rlen + 65536) {
 		size_t cap = c->rcap ? c->rcap * 2 : (size_t)256 << 10;
 		uint8_t *n = realloc(c->rbuf, cap);
 		if (!n) {
@@ -128,9 +136,9 @@ static void chan_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (n < 0)
 		return chan_close(c);
 	c->rlen += (size_t)n;
-	size_t at = 0;
+	size_t at = CHAN_HEADROOM;
 	while (c->open && c->rlen - at >= 4) {
-		const uint8_t *p = c->rbuf + at;
+		uint8_t *p = c->rbuf + at;
 		size_t len = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
 		if (len > FSV_MAX_FRAME) {
 			log_error("fsview: a %zu-byte frame from krg-fsview; closing it", len);
@@ -141,10 +149,10 @@ static void chan_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		at += 4 + len;
 		c->on_frame(c, p + 4, len);
 	}
-	if (!c->open)
-		return;
-	memmove(c->rbuf, c->rbuf + at, c->rlen - at);
-	c->rlen -= at;
+	if (!c->open || at == CHAN_HEADROOM)
+		return; /* nothing consumed: a frame still coming, left in place */
+	memmove(c->rbuf + CHAN_HEADROOM, c->rbuf + at, c->rlen - at);
+	c->rlen -= at - CHAN_HEADROOM;
 }
 
 static void chan_written(uv_write_t *w, int status)
@@ -278,29 +286,30 @@ static void fwd_done(struct krg_net *net, int status, const struct krg_msg *repl
 	free(f);
 }
 
-static void client_frame(struct chan *ch, const uint8_t *p, size_t n)
+static void client_frame(struct chan *ch, uint8_t *p, size_t n)
 {
 	struct client *c = (struct client *)ch;
 	uint64_t id;
 	if (!fsv_peek_id(p, n, &id))
 		return; /* a second READY, or garbage: nothing waits for it */
-	Krg__Fsview__Forward f = KRG__FSVIEW__FORWARD__INIT;
-	f.uid = c->uid;
-	f.gid = c->gid;
-	f.request.data = (uint8_t *)p;
-	f.request.len = n;
-	size_t len = krg__fsview__forward__get_packed_size(&f);
-	uint8_t *b = malloc(len);
+	/* The Forward (uid, gid, then the request as its last field, as
+	 * protobuf-c would pack it) is the frame with its header written in
+	 * front of it, in the chan's headroom: the request is not copied. */
+	uint8_t h[3 * 11];
+	size_t hl = 0;
+	hl += fsv_varint_key(h + hl, 1, c->uid);
+	hl += fsv_varint_key(h + hl, 2, c->gid);
+	hl += fsv_bytes_field(h + hl, 3, n);
+	uint8_t *b = p - hl;
+	memcpy(b, h, hl);
 	struct fwd *x = malloc(sizeof(*x));
 	int r = -ENOMEM;
-	if (b && x) {
-		krg__fsview__forward__pack(&f, b);
+	if (x) {
 		*x = (struct fwd){ .v = c->v, .cid = c->cid, .id = id };
-		r = krg_net_request(c->v->net, c->home, MSG_REQ, b, len, FWD_TIMEOUT_MS, fwd_done, x);
+		r = krg_net_request(c->v->net, c->home, MSG_REQ, b, hl + n, FWD_TIMEOUT_MS, fwd_done, x);
 		if (r == 0)
 			x = NULL; /* fwd_done has it (called exactly once) */
 	}
-	free(b);
 	free(x);
 	if (r < 0)
 		send_error(ch, id, -EIO);
@@ -466,7 +475,7 @@ int krg_fsview_enter(int nsfd)
 
 /* ---- home: serving other nodes ---- */
 
-static void server_frame(struct chan *ch, const uint8_t *p, size_t n)
+static void server_frame(struct chan *ch, uint8_t *p, size_t n)
 {
 	struct server *s = (struct server *)ch;
 	uint64_t id;
@@ -554,34 +563,31 @@ static void on_req(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	struct krg_fsview *v = data;
 	if (!krg_net_request_open(net, from, req_id, v->stopping))
 		return;
-	Krg__Fsview__Forward *f = krg__fsview__forward__unpack(NULL, msg->len, msg->body);
-	uint64_t id;
-	/* Checked here once: the server trusts what krgd hands it. */
-	if (!fsv_forward_valid(f, &id)) {
+	/* Checked here once: the server trusts what krgd hands it. Read in
+	 * place (a write's data is not copied by an unpack). */
+	struct fsv_forward f;
+	if (!fsv_forward_parse(msg->body, msg->len, &f)) {
 		log_warn("fsview: malformed request from node %u", from);
 		krg_net_reply(net, from, req_id, -EINVAL, NULL, 0);
-		goto out;
+		return;
 	}
 	struct server *s = v->servers;
-	while (s && !(s->from == from && s->uid == f->uid && s->gid == f->gid))
+	while (s && !(s->from == from && s->uid == f.uid && s->gid == f.gid))
 		s = s->next;
 	int r = 0;
-	if (!s && (r = server_spawn(v, from, (uid_t)f->uid, (gid_t)f->gid, &s)) < 0) {
-		log_warn("fsview: cannot serve node %u for uid %u: %s", from, f->uid, strerror(-r));
+	if (!s && (r = server_spawn(v, from, (uid_t)f.uid, (gid_t)f.gid, &s)) < 0) {
+		log_warn("fsview: cannot serve node %u for uid %u: %s", from, f.uid, strerror(-r));
 		krg_net_reply(net, from, req_id, -EIO, NULL, 0);
-		goto out;
+		return;
 	}
 	struct pend *x = malloc(sizeof(*x));
-	if (!x || chan_send(&s->ch, f->request.data, f->request.len) < 0) {
+	if (!x || chan_send(&s->ch, f.req, f.req_len) < 0) {
 		free(x);
 		krg_net_reply(net, from, req_id, -EIO, NULL, 0);
-		goto out;
+		return;
 	}
-	*x = (struct pend){ .next = s->pend, .id = id, .req_id = req_id };
+	*x = (struct pend){ .next = s->pend, .id = f.id, .req_id = req_id };
 	s->pend = x;
-out:
-	if (f)
-		krg__fsview__forward__free_unpacked(f, NULL);
 }
 
 /* ---- setup ---- */

@@ -107,3 +107,53 @@ void undo_process_exit(struct krg_ipc_engine *e, uint64_t proc_id, int32_t pid)
 		}
 	}
 }
+
+size_t krg_ipc_engine_undo_rename(struct krg_ipc_engine *e, uint64_t from, uint64_t to)
+{
+	struct uproc *pf = uproc_find(e, from);
+	if (!pf || from == to)
+		return 0;
+	struct uproc *pt = uproc_find(e, to);
+	bool new_proc = !pt;
+	if (new_proc) {
+		pt = calloc(1, sizeof *pt);
+		if (!pt)
+			return 0;
+		pt->hnode.key = to;
+		klist_init(&pt->undos);
+		if (khash_insert(&e->procs, &pt->hnode) < 0) {
+			free(pt);
+			return 0;
+		}
+	}
+	size_t moved = 0;
+	struct klist *pos, *tmp;
+	klist_for_each_safe(pos, tmp, &pf->undos) {
+		struct undo *u = klist_entry(pos, struct undo, procnode);
+		if (undo_find(e, to, u->semid))
+			continue;
+		khash_remove(&e->undos, &u->hnode);
+		u->proc_id = to;
+		u->hnode.key = undo_key(to, u->semid);
+		if (khash_insert(&e->undos, &u->hnode) < 0) {
+			/* cannot fail for a node just removed; keep it findable */
+			u->proc_id = from;
+			u->hnode.key = undo_key(from, u->semid);
+			khash_insert(&e->undos, &u->hnode);
+			continue;
+		}
+		klist_del(&u->procnode);
+		klist_add_tail(&pt->undos, &u->procnode); /* keeps most recently used first */
+		note_change(e, KRG_IPC_SEM, u->semid);
+		moved++;
+	}
+	if (klist_empty(&pf->undos)) {
+		khash_remove(&e->procs, &pf->hnode);
+		free(pf);
+	}
+	if (klist_empty(&pt->undos)) {
+		khash_remove(&e->procs, &pt->hnode);
+		free(pt);
+	}
+	return moved;
+}

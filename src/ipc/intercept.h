@@ -37,6 +37,10 @@
 /* Instructions in krg's filter program, exactly (a checkpoint compares the
  * length of a process's filter with it). */
 #define KRG_INTERCEPT_FILTER_LEN 71
+/* The same with getsockname and getpeername sent to the listener too:
+ * installed by the restore in a migrant with forwarded sockets, whose
+ * addresses its krgd answers (docs/migration.md, "Forwarded fds"). */
+#define KRG_INTERCEPT_FILTER_SOCK_LEN 73
 
 /* The filter sends execve and execveat to the listener too (placement at
  * exec, docs/sched.md), except an execve whose 4th argument (r10, unused
@@ -48,8 +52,10 @@
 /* krg's filter program: the same bytes every time (a checkpoint compares
  * a process's filter with it). Returns the number of instructions. */
 size_t krg_intercept_filter(struct sock_filter out[KRG_INTERCEPT_FILTER_LEN]);
+/* Either program: sockets, the one of a migrant with forwarded sockets. */
+size_t krg_intercept_filter_for(struct sock_filter out[KRG_INTERCEPT_FILTER_SOCK_LEN], bool sockets);
 
-/* Is this filter program (from PTRACE_SECCOMP_GET_FILTER) krg's? */
+/* Is this filter program (from PTRACE_SECCOMP_GET_FILTER) krg's (either)? */
 bool krg_intercept_filter_is_ours(const struct sock_filter *prog, size_t n);
 
 /* Install the filter in the calling thread (and so in every process it

@@ -5,7 +5,8 @@
  * go to the listener too (placement at exec, docs/sched.md), except an
  * execve krg makes itself (KRG_INTERCEPT_EXEC_PASS in its 4th argument);
  * so does a futex without FUTEX_PRIVATE_FLAG (shared memory across nodes);
- * everything else runs natively. Async-signal-safe throughout (used
+ * in a migrant with forwarded sockets, getsockname and getpeername too
+ * (docs/migration.md, "Forwarded fds"); everything else runs natively. Async-signal-safe throughout (used
  * between fork and exec). */
 #include <errno.h>
 #include <linux/audit.h>
@@ -32,6 +33,8 @@ static const uint32_t i386_calls[] = { 393, 394, 395, 396, 397, 399, 400, 401, 4
 #define I386_IPC 117
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
+#define NR_GETSOCKNAME 51
+#define NR_GETPEERNAME 52
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
 #define NR_FUTEX 202
@@ -44,7 +47,7 @@ struct prog {
 	struct sock_filter *f;
 	size_t n;
 	size_t label[L_N];
-	struct { size_t at; int jt, jf; } fix[KRG_INTERCEPT_FILTER_LEN];
+	struct { size_t at; int jt, jf; } fix[KRG_INTERCEPT_FILTER_SOCK_LEN];
 	size_t nfix;
 };
 
@@ -68,10 +71,10 @@ static void label(struct prog *p, int l)
 	p->label[l] = p->n;
 }
 
-size_t krg_intercept_filter(struct sock_filter out[KRG_INTERCEPT_FILTER_LEN])
+size_t krg_intercept_filter_for(struct sock_filter out[KRG_INTERCEPT_FILTER_SOCK_LEN], bool sockets)
 {
 	struct prog p = { .f = out };
-	memset(out, 0, KRG_INTERCEPT_FILTER_LEN * sizeof(*out));
+	memset(out, 0, (sockets ? KRG_INTERCEPT_FILTER_SOCK_LEN : KRG_INTERCEPT_FILTER_LEN) * sizeof(*out));
 	op(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
 	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, -1, L_I386);
 	op(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
@@ -81,6 +84,11 @@ size_t krg_intercept_filter(struct sock_filter out[KRG_INTERCEPT_FILTER_LEN])
 	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_EXECVE, L_EXECVE, -1);
 	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_EXECVEAT, L_NOTIFY, -1);
 	jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_FUTEX, L_FUTEX, -1);
+	/* A migrant with forwarded sockets: their addresses are home's. */
+	if (sockets) {
+		jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_GETSOCKNAME, L_NOTIFY, -1);
+		jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_GETPEERNAME, L_NOTIFY, -1);
+	}
 	op(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	/* A futex without FUTEX_PRIVATE_FLAG may be on a segment shared
 	 * across nodes (docs/dsm.md, "Futexes"); private ones run natively. */
@@ -129,11 +137,23 @@ size_t krg_intercept_filter(struct sock_filter out[KRG_INTERCEPT_FILTER_LEN])
 	return p.n;
 }
 
+size_t krg_intercept_filter(struct sock_filter out[KRG_INTERCEPT_FILTER_LEN])
+{
+	struct sock_filter f[KRG_INTERCEPT_FILTER_SOCK_LEN];
+	size_t n = krg_intercept_filter_for(f, false);
+	memcpy(out, f, n * sizeof(*f));
+	return n;
+}
+
 bool krg_intercept_filter_is_ours(const struct sock_filter *prog, size_t n)
 {
-	struct sock_filter ours[KRG_INTERCEPT_FILTER_LEN];
-	size_t len = krg_intercept_filter(ours);
-	return n == len && memcmp(prog, ours, len * sizeof(*ours)) == 0;
+	struct sock_filter ours[KRG_INTERCEPT_FILTER_SOCK_LEN];
+	for (int sockets = 0; sockets < 2; sockets++) {
+		size_t len = krg_intercept_filter_for(ours, sockets);
+		if (n == len && memcmp(prog, ours, len * sizeof(*ours)) == 0)
+			return true;
+	}
+	return false;
 }
 
 int krg_intercept_install(void)

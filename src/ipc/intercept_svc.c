@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "ipc/intercept-int.h"
 #include "ipc/intercept.h"
@@ -157,6 +158,8 @@ struct krg_intercept {
 	struct shm_undo *shm_undo;        /* refused attaches to uncount (from retry_cb) */
 	krg_intercept_map_fn map_hook;    /* krg_intercept_set_map_hook */
 	void *map_ctx;
+	krg_intercept_sock_fn sock_hook;  /* krg_intercept_set_sock_hook */
+	void *sock_ctx;
 	const struct krg_intercept_shm_ops *shm_ops; /* krg_intercept_set_shm_ops; NULL: node-local only */
 	void *shm_ctx;
 	unsigned dt_pending;              /* SHMDTs whose answer has not come (they hold in) */
@@ -847,6 +850,48 @@ static void futex_serve(struct lsn *l, const struct seccomp_notif *n)
 	send_resp(in, l->fd, n->id, -ENOSYS);
 }
 
+/* getsockname/getpeername(fd, addr, addrlen) of a migrant with
+ * forwarded sockets (only its filter sends them): home's address if fd
+ * is one of them, else the kernel answers. As Linux: the address cut to
+ * *addrlen, its whole length written back to *addrlen. */
+static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
+{
+	struct krg_intercept *in = l->in;
+	uint8_t addr[KRG_INTERCEPT_SOCKADDR_MAX];
+	int fd = (int)n->data.args[0];
+	int k = in->sock_hook && fd >= 0 && (uint64_t)fd == n->data.args[0]
+			? in->sock_hook(in->sock_ctx, (pid_t)n->pid, fd, n->data.nr == SYS_getpeername, addr, sizeof(addr))
+			: 0;
+	if (k == 0) {
+		send_continue(in, l->fd, n->id);
+		return;
+	}
+	if (k < 0) {
+		send_resp(in, l->fd, n->id, k);
+		return;
+	}
+	int32_t cap;
+	struct iovec li = { &cap, sizeof(cap) }, ri = { (void *)(uintptr_t)n->data.args[2], sizeof(cap) };
+	if (process_vm_readv((pid_t)n->pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cap)) {
+		send_resp(in, l->fd, n->id, errno == ESRCH ? -ESRCH : -EFAULT);
+		return;
+	}
+	if (cap < 0) {
+		send_resp(in, l->fd, n->id, -EINVAL);
+		return;
+	}
+	int32_t len = k;
+	struct iovec la[2] = { { addr, (size_t)(cap < len ? cap : len) }, { &len, sizeof(len) } };
+	struct iovec ra[2] = { { (void *)(uintptr_t)n->data.args[1], la[0].iov_len }, { ri.iov_base, sizeof(len) } };
+	/* What we read and write is the caller's only if it still waits. */
+	if (!id_valid(l->fd, n->id))
+		return;
+	ssize_t w = la[0].iov_len ? process_vm_writev((pid_t)n->pid, la, 1, ra, 1, 0) : 0;
+	if (w == (ssize_t)la[0].iov_len)
+		w = process_vm_writev((pid_t)n->pid, la + 1, 1, ra + 1, 1, 0) == (ssize_t)sizeof(len) ? 0 : -1;
+	send_resp(in, l->fd, n->id, w == 0 ? 0 : -EFAULT);
+}
+
 static void serve(struct lsn *l, const struct seccomp_notif *n)
 {
 	struct krg_intercept *in = l->in;
@@ -884,6 +929,10 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	}
 	if (n->data.nr == SYS_futex) {
 		futex_serve(l, n);
+		return;
+	}
+	if (n->data.nr == SYS_getsockname || n->data.nr == SYS_getpeername) {
+		sock_serve(l, n);
 		return;
 	}
 	if (n->data.nr == SYS_execve || n->data.nr == SYS_execveat) {
@@ -1275,6 +1324,12 @@ void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn f
 {
 	in->map_hook = fn;
 	in->map_ctx = ctx;
+}
+
+void krg_intercept_set_sock_hook(struct krg_intercept *in, krg_intercept_sock_fn fn, void *ctx)
+{
+	in->sock_hook = fn;
+	in->sock_ctx = ctx;
 }
 
 void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercept_stats *st)

@@ -133,6 +133,15 @@ typedef int (*krg_intercept_map_fn)(void *ctx, pid_t pid, pid_t tid, int fd, uin
 				    int flags, uint64_t *mapped, int *uffd);
 void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn fn, void *ctx);
 
+/* getsockname/getpeername of a migrant with forwarded sockets (its
+ * filter sends them, intercept.h): fn(ctx, tid, fd, peer, addr, cap)
+ * writes home's address of that socket into addr and returns its length
+ * (> 0), or returns -errno for the caller, or 0 if fd is not one of them
+ * (the kernel answers). Quick (on krgd's loop). NULL: the kernel always. */
+#define KRG_INTERCEPT_SOCKADDR_MAX 128
+typedef int (*krg_intercept_sock_fn)(void *ctx, pid_t tid, int fd, bool peer, uint8_t *addr, size_t cap);
+void krg_intercept_set_sock_hook(struct krg_intercept *in, krg_intercept_sock_fn fn, void *ctx);
+
 /* Cross-node System V segments (docs/dsm.md, "shmat through krgd"): with
  * these, a segment's pages on this node are the DSM's (dsm/dsm_svc.h),
  * shmat maps the DSM's memfd of the segment and registers the caller's

@@ -322,6 +322,13 @@ void krg_ipc_engine_tick(struct krg_ipc_engine *e, uint64_t now);
 void krg_ipc_engine_process_exit(struct krg_ipc_engine *e, uint64_t proc_id, int32_t pid,
 		uint64_t now);
 
+/* A process now goes by another cluster id (a recovery restarted it on
+ * another node, with its pid): its SEM_UNDO records here move from
+ * `from` to `to`, in their order, so that `to`'s exit applies them. A
+ * record `to` already has on the same set stays under `from`. Returns
+ * how many moved. */
+size_t krg_ipc_engine_undo_rename(struct krg_ipc_engine *e, uint64_t from, uint64_t to);
+
 /* Called after any change to an object's state (created, written, removed,
  * imported, dropped; not for waiters parked or cancelled), possibly more
  * than once per entry point, always before that entry point returns — so a

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "ipc_service-int.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 #define MAX_REISSUES 8
 #define IPC_PRIVATE_KEY 0
@@ -220,8 +221,16 @@ static void call_cb(struct kddm *k, int status, const uint8_t *out, size_t len, 
 		on_answer(svc, p, status, out, len, key);
 }
 
+/* Where a call goes, for the metrics (docs/ipc.md, "Cost across nodes"). */
+static void count_call(struct kddm_set *s, uint64_t id)
+{
+	uint32_t home = kddm_home(s, id);
+	krg_metrics_ipc(home == kddm_self(kddm_set_kddm(s)) ? KRG_MIPC_CALL_LOCAL : KRG_MIPC_CALL_REMOTE);
+}
+
 static void send_syscall(struct krg_ipc_service *svc, struct ipc_pend *p)
 {
+	count_call(svc->objs[p->kind], p->idx);
 	struct callref *r = ref(svc, p, IPC_PRIVATE_KEY);
 	int st = r ? kddm_call(svc->objs[p->kind], p->idx, p->call, p->call_len, call_cb, r) : -ENOMEM;
 	if (st < 0) {
@@ -244,6 +253,7 @@ static void send_keyget(struct krg_ipc_service *svc, struct ipc_pend *p, int32_t
 	krg__ipc__call__free_unpacked(orig, NULL);
 	struct callref *r = st == 0 ? ref(svc, p, key) : NULL;
 	p->idx = UINT64_MAX; /* before the call: its answer may come (and free p) inside it */
+	count_call(svc->keys[p->kind], (uint32_t)key);
 	st = r ? kddm_call(svc->keys[p->kind], (uint32_t)key, buf, len, call_cb, r) : -ENOMEM;
 	if (st < 0) {
 		free(r);
@@ -582,6 +592,29 @@ void krg_ipc_service_process_exit(struct krg_ipc_service *svc, uint64_t proc_id,
 		if (krg_nodeset_has(live, node))
 			kddm_call(svc->nodes, node, buf, len, exit_cb, NULL);
 	free(buf);
+}
+
+int krg_ipc_service_undo_rename(struct krg_ipc_service *svc, const uint64_t *pairs, size_t n)
+{
+	if (!svc || !svc->nodes || (n && !pairs) || n > 65536)
+		return -EINVAL;
+	if (!n)
+		return 0;
+	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
+	c.op = KRG__IPC__CALL_OP__UNDO_RENAME;
+	c.n_procs = 2 * n;
+	c.procs = (uint64_t *)pairs;
+	uint8_t *buf;
+	size_t len;
+	int r = ipc_call_pack(&c, &buf, &len);
+	if (r < 0)
+		return r;
+	const struct krg_nodeset *live = kddm_live(svc->k);
+	for (unsigned node = 0; node < KRG_MAX_NODES; node++)
+		if (krg_nodeset_has(live, node))
+			kddm_call(svc->nodes, node, buf, len, exit_cb, NULL);
+	free(buf);
+	return 0;
 }
 
 void krg_ipc_service_tick(struct krg_ipc_service *svc)

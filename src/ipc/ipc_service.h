@@ -143,6 +143,20 @@ typedef void (*krg_ipc_restored_fn)(void *data, int status, const struct krg_ipc
  * the image's user; unless 0 (root) every object must be that user's.
  * Creator and SEM_UNDO process ids are moved to node (the restarted
  * processes keep their pids there). 0 and cb later (maybe from inside),
- * or -errno and no cb. */
+ * or -errno and no cb.
+ * KRG_IPC_RESTORE_KEEP (a recovery after the application's node died):
+ * an object still in the cluster under the image's id and key (its home
+ * lived on, or its backup took over) is the application's own, newer
+ * than the image: it is kept as it is; only the objects that died are
+ * recreated. Without it such an object is refused (-EEXIST). */
+#define KRG_IPC_RESTORE_KEEP 1u
+
+/* A recovery restarted processes under new cluster ids (another node,
+ * same pids): every live node moves the SEM_UNDO records it holds from
+ * pairs[2i] to pairs[2i+1] (n pairs, at most 65536), so that the new
+ * process's exit applies them. Sent before the processes run: their
+ * calls and exits from this node reach each node after it (one link,
+ * in order). 0 or -errno. */
+int krg_ipc_service_undo_rename(struct krg_ipc_service *svc, const uint64_t *pairs, size_t n);
 int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, size_t len, uid_t owner, uint32_t node,
-			    krg_ipc_restored_fn cb, void *data);
+			    unsigned flags, krg_ipc_restored_fn cb, void *data);

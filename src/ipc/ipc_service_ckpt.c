@@ -325,7 +325,15 @@ static void restore_cb(struct kddm *k, int status, const uint8_t *out, size_t le
 {
 	struct restore_call *rc = data;
 	struct restore_q *q = rc->q;
-	if (status == 0) {
+	/* A recovery's object found in place is kept: not made by this
+	 * restore, never undone by it. */
+	Krg__Ipc__Answer *a = status == 0 && len ? krg__ipc__answer__unpack(NULL, len, out) : NULL;
+	bool kept = a && a->reply && a->reply->ret == 1;
+	if (a)
+		krg__ipc__answer__free_unpacked(a, NULL);
+	if (status == 0 && kept) {
+		/* nothing to undo */
+	} else if (status == 0) {
 		if (rc->key)
 			q->objs[rc->i].keyed = true;
 		else
@@ -364,7 +372,7 @@ static int restore_prep(Krg__Ipc__Object *m, uid_t owner, uint32_t node, uint8_t
 }
 
 int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, size_t len, uid_t owner, uint32_t node,
-			    krg_ipc_restored_fn cb, void *data)
+			    unsigned flags, krg_ipc_restored_fn cb, void *data)
 {
 	if (!svc || !svc->nodes || !cb)
 		return -EINVAL;
@@ -407,6 +415,7 @@ int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, s
 		c.has_object = true;
 		c.object.data = buf;
 		c.object.len = blen;
+		c.has_keep = c.keep = flags & KRG_IPC_RESTORE_KEEP;
 		for (int k = 0; k < (o->key ? 2 : 1) && q->status == 0; k++) {
 			struct restore_call *rc = calloc(1, sizeof(*rc));
 			if (!rc) {
@@ -422,6 +431,7 @@ int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, s
 				kc.op = KRG__IPC__CALL_OP__KEY_SET;
 				kc.has_id = true;
 				kc.id = o->id;
+				kc.has_keep = kc.keep = c.keep;
 				r = send_call(svc->keys[o->kind], (uint32_t)o->key, &kc, restore_cb, rc);
 			} else {
 				r = send_call(svc->objs[o->kind], (uint64_t)krg_ipc_id_idx(o->id), &c, restore_cb, rc);

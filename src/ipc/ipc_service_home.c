@@ -13,6 +13,7 @@
 #include <time.h>
 #include "ipc_service-int.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 
 uint64_t ipc_now(struct krg_ipc_service *svc)
 {
@@ -114,6 +115,7 @@ void ipc_home_flush(struct krg_ipc_service *svc)
 			if (buf) {
 				krg__ipc__completion__pack(&c, buf);
 				uint32_t node = (uint32_t)(d->gtoken >> 48);
+				krg_metrics_ipc(node == kddm_self(svc->k) ? KRG_MIPC_DONE_LOCAL : KRG_MIPC_DONE_REMOTE);
 				int r = kddm_notify(svc->nodes, node, node, buf, n);
 				if (r < 0)
 					log_info("ipc: a completion for node %u is lost (%s): its caller is gone", node,
@@ -359,6 +361,8 @@ static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx
 	as->pending = pending;
 	if (reply)
 		as->reply = *reply;
+	if (kddm_backup(svc->k) && kddm_backup_node(s, idx, kddm_self(svc->k)) != KDDM_NO_NODE)
+		krg_metrics_ipc(KRG_MIPC_BACKUP);
 	if (kddm_sync(s, idx, synced, as) < 0)
 		synced(svc->k, 0, as);
 }
@@ -489,6 +493,17 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 				? -EBADMSG
 			: *objp || engine_has_idx(svc, s, idx) ? -EEXIST
 							       : 0;
+		struct ipc_obj *here = *objp;
+		if (r == -EEXIST && m->has_keep && m->keep && here && here->kind == peek->kind && here->id == peek->id &&
+		    key_of(svc, here->kind, here->id) == (peek->perm ? peek->perm->key : 0)) {
+			/* A recovery finds the application's object alive (its
+			 * home lived on, or its backup took over): newer than
+			 * the image, it stays as it is. */
+			krg__ipc__object__free_unpacked(peek, NULL);
+			finish(svc, s, idx, c, 0, false, &(struct krg_ipc_reply){ .ret = 1 });
+			krg__ipc__call__free_unpacked(m, NULL);
+			return;
+		}
 		/* This engine's own key index would refuse it too (a key
 		 * another object of this home has). */
 		if (r == 0 && peek->perm && peek->perm->key &&
@@ -666,6 +681,15 @@ static void key_call(struct kddm_set *s, uint64_t key, void **objp, uint32_t fro
 		/* A restart's object, under its key, unless the key names
 		 * an object already. */
 		int r = 0;
+		if (e && m->has_keep && m->keep && e->id == m->id) {
+			/* A recovery: the key names the very object already. */
+			Krg__Ipc__Reply rep = KRG__IPC__REPLY__INIT;
+			rep.ret = 1;
+			a.reply = &rep;
+			ipc_answer(c, 0, &a);
+			krg__ipc__call__free_unpacked(m, NULL);
+			return;
+		}
 		if (e)
 			r = -EEXIST; /* not this restore's: never undone by it */
 		else if (!(e = malloc(sizeof(*e))))
@@ -801,6 +825,16 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 		svc->in_engine = false;
 		ipc_answer(c, 0, &a);
 		ipc_home_flush(svc);
+	} else if (m->op == KRG__IPC__CALL_OP__UNDO_RENAME && m->n_procs % 2 == 0 && m->n_procs <= 2 * 65536) {
+		size_t moved = 0;
+		svc->in_engine = true;
+		for (size_t i = 0; i < m->n_procs; i += 2)
+			moved += krg_ipc_engine_undo_rename(svc->eng, m->procs[i], m->procs[i + 1]);
+		svc->in_engine = false;
+		if (moved)
+			log_info("ipc: %zu SEM_UNDO record%s of restarted processes now under their new ids", moved,
+				 moved == 1 ? "" : "s");
+		ipc_answer(c, 0, &a);
 	} else if (m->op == KRG__IPC__CALL_OP__USAGE) {
 		struct krg_ipc_usage u;
 		krg_ipc_engine_usage(svc->eng, &u);

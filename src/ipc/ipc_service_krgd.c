@@ -32,16 +32,20 @@ static void tick_cb(uv_timer_t *t)
 static void on_node_up(void *state, uint32_t node, uint64_t epoch)
 {
 	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
-	if (d && d->running)
+	if (d && d->running) {
+		kddm_set_epoch(kddm_net_kddm(d->kn), epoch);
 		kddm_node_up(kddm_net_kddm(d->kn), node);
+	}
 }
 
 /* Down or removed. */
 static void on_node_gone(void *state, uint32_t node, uint64_t epoch)
 {
 	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
-	if (d && d->running)
+	if (d && d->running) {
+		kddm_set_epoch(kddm_net_kddm(d->kn), epoch);
 		kddm_node_down(kddm_net_kddm(d->kn), node);
+	}
 }
 
 /* Taken out cleanly (krgadm nodes del): no node chooses it as a home any
@@ -52,8 +56,10 @@ static void on_node_gone(void *state, uint32_t node, uint64_t epoch)
 static void on_node_leaving(void *state, uint32_t node, uint64_t epoch)
 {
 	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
-	if (d && d->running)
+	if (d && d->running) {
+		kddm_set_epoch(kddm_net_kddm(d->kn), epoch);
 		kddm_node_leaving(kddm_net_kddm(d->kn), node);
+	}
 }
 
 /* ---- ipc.status ------------------------------------------------------------ */
@@ -270,6 +276,7 @@ int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, 
 	d->svc->krgd = d;
 	d->running = true;
 	struct kddm *k = kddm_net_kddm(d->kn);
+	kddm_set_epoch(k, krg_cluster_epoch(s->cluster));
 	for (uint32_t n = 0; n < KRG_MAX_NODES; n++)
 		if (krg_cluster_node_state(s->cluster, n) == KRG_NODE_UP)
 			kddm_node_up(k, n);

@@ -116,6 +116,9 @@ struct kddm {
 	bool leaving_self;
 	bool backup;
 	struct krg_nodeset ready_owed; /* peers we must (re)send READY to, until acked */
+	uint64_t epoch;                /* membership epoch applied here (kddm_set_epoch), 0: unknown */
+	uint64_t ready_epoch[KRG_MAX_NODES];  /* the latest epoch each peer said READY at */
+	uint64_t await_epoch[KRG_MAX_NODES];  /* awaiting: a READY at this epoch or later ends it */
 	bool pass_dirty;               /* the live set changed: a handover pass is due */
 	struct kddm_tick *tick;        /* the pending timer, if any (owned jointly) */
 	unsigned ask_ticks;            /* ticks since the last READY_ASK to the awaited peers */
@@ -135,7 +138,6 @@ struct kddm_ent *kddm_ent_get(struct kddm_set *s, uint64_t id, bool create);
 /* Forget e if it holds nothing and nobody is using it. */
 void kddm_ent_release(struct kddm_set *s, struct kddm_ent *e);
 void kddm_drop_obj(struct kddm_set *s, struct kddm_ent *e);
-bool kddm_ready(const struct kddm *k);
 int kddm_send_msg(struct kddm *k, uint32_t to, Krg__Kddm__Op op, uint32_t set, uint64_t id, const uint8_t *data,
 		  size_t len, bool has_data, const struct krg_nodeset *copyset, kddm_reply_fn fn, void *ctx);
 

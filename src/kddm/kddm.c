@@ -414,6 +414,11 @@ int kddm_send_msg(struct kddm *k, uint32_t to, Krg__Kddm__Op op, uint32_t set, u
 	m.op = op;
 	m.set = set;
 	m.id = id;
+	if (op == KRG__KDDM__OP__READY && k->epoch) {
+		/* The receiver may apply the same change later (kddm_set_epoch). */
+		m.has_epoch = true;
+		m.epoch = k->epoch;
+	}
 	if (has_data) {
 		m.has_data = true;
 		m.data.data = (uint8_t *)data;

@@ -148,7 +148,17 @@ const char *kddm_set_name(const struct kddm_set *s);
 void kddm_node_up(struct kddm *k, uint32_t node);
 void kddm_node_down(struct kddm *k, uint32_t node);
 void kddm_node_leaving(struct kddm *k, uint32_t node);
+/* The cluster's membership epoch of the change about to be applied (call
+ * before kddm_node_*). READY messages carry it: a peer's READY sent after
+ * it applied a change may arrive before this node applies the same change,
+ * and must then still count; one from before the change must not. 0 (never
+ * set): every READY counts when it arrives, as without epochs. */
+void kddm_set_epoch(struct kddm *k, uint64_t epoch);
 const struct krg_nodeset *kddm_live(const struct kddm *k);
+/* Serving: no peer's READY is awaited (after a membership change,
+ * this node answers -EAGAIN until the peers that may hold what it now
+ * homes have handed it over). */
+bool kddm_ready(const struct kddm *k);
 
 /* Backup replicas for every set (the same choice on every node: krgd
  * takes it from the cluster's configuration). Off by default. */

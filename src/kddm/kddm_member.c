@@ -87,6 +87,27 @@ static void send_ready(struct kddm *k)
 	}
 }
 
+/* Whether node said READY after applying the membership change being
+ * applied here (its READY carries its epoch, kddm_set_epoch): a peer that
+ * applies a change first hands over, says READY, and that may arrive
+ * before this node applies the change and starts waiting for it. */
+static bool ready_since(const struct kddm *k, uint32_t node)
+{
+	return k->epoch && k->ready_epoch[node] >= k->epoch;
+}
+
+static void await_ready(struct kddm *k, uint32_t node)
+{
+	krg_nodeset_add(&k->awaiting, node);
+	k->await_epoch[node] = k->epoch;
+}
+
+void kddm_set_epoch(struct kddm *k, uint64_t epoch)
+{
+	if (epoch > k->epoch)
+		k->epoch = epoch;
+}
+
 /* READY_ASK: a READY this node waits for may have come before it learnt
  * it should wait (a krgd that restarted replays old membership events:
  * a peer's leave and return clear what it had said), and the peer has no
@@ -117,8 +138,8 @@ static void ask_awaited(struct kddm *k)
 {
 	k->ask_ticks = 0;
 	for (unsigned n = 0; n < KRG_MAX_NODES; n++)
-		if (krg_nodeset_has(&k->awaiting, n) && krg_nodeset_has(&k->live, n))
-			ask_ready(k, n);
+		if (krg_nodeset_has(&k->awaiting, n))
+			ask_ready(k, n); /* up, or leaving: it still owes its READY */
 }
 
 /* ---- handover ----------------------------------------------------------- */
@@ -298,8 +319,8 @@ void kddm_node_up(struct kddm *k, uint32_t node)
 	krg_nodeset_add(&k->live, node);
 	/* It may hold what this node now homes (this node is new, or was
 	 * cut off): serve nothing until it says READY. */
-	if (!krg_nodeset_has(&k->got_ready, node)) {
-		krg_nodeset_add(&k->awaiting, node);
+	if (!krg_nodeset_has(&k->got_ready, node) && !ready_since(k, node)) {
+		await_ready(k, node);
 		ask_ready(k, node);
 	}
 	kddm_member_changed(k);
@@ -338,8 +359,11 @@ void kddm_node_leaving(struct kddm *k, uint32_t node)
 			return;
 		krg_nodeset_del(&k->live, node);
 		krg_nodeset_del(&k->got_ready, node);
-		/* Its objects come here by HANDOVER, then its READY. */
-		krg_nodeset_add(&k->awaiting, node);
+		/* Its objects come here by HANDOVER, then its READY, unless
+		 * that READY (sent once it had applied this change) came
+		 * first. */
+		if (!ready_since(k, node))
+			await_ready(k, node);
 	}
 	kddm_member_changed(k);
 }
@@ -468,6 +492,12 @@ void kddm_member_deliver(struct kddm *k, struct kddm_set *s, uint32_t from, cons
 	int st = 0;
 	switch (m->op) {
 	case KRG__KDDM__OP__READY:
+		if (m->has_epoch && m->epoch > k->ready_epoch[from])
+			k->ready_epoch[from] = m->epoch;
+		/* Sent before it applied the change this node waits on: its
+		 * state may not be handed over yet. */
+		if (m->has_epoch && krg_nodeset_has(&k->awaiting, from) && m->epoch < k->await_epoch[from])
+			break;
 		krg_nodeset_add(&k->got_ready, from);
 		krg_nodeset_del(&k->awaiting, from);
 		break;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <linux/fs.h>
+#include "kdfs/layout.h"
 #include "kdfs/meta-int.h"
 #include "lib/macro.h"
 
@@ -130,6 +131,22 @@ static int op_create(struct ctx *c, const Krg__Kdfs__Create *o)
 	a.nlink = S_ISDIR(o->mode) ? 2 : 1;
 	in.has_replicas = dir->has_replicas; /* the directory's layout */
 	in.replicas = dir->replicas;
+	/* Striping: the directory's, field by field; a regular file the
+	 * directory sets nothing for takes the proposer's default (in the op,
+	 * so that every node applies the same), and keeps it for life. A
+	 * Create from before striping carries none: not striped. */
+	in.has_stripe_count = dir->has_stripe_count;
+	in.stripe_count = dir->stripe_count;
+	in.has_stripe_size = dir->has_stripe_size;
+	in.stripe_size = dir->stripe_size;
+	if (S_ISREG(o->mode) && !in.has_stripe_count && o->has_stripe_count) {
+		in.has_stripe_count = true;
+		in.stripe_count = o->stripe_count;
+	}
+	if (S_ISREG(o->mode) && !in.has_stripe_size && o->has_stripe_size) {
+		in.has_stripe_size = true;
+		in.stripe_size = o->stripe_size;
+	}
 	a.atime_ns = a.mtime_ns = a.ctime_ns = c->now;
 	a.has_rdev = o->has_rdev;
 	a.rdev = o->rdev;
@@ -327,12 +344,15 @@ static int op_rename(struct ctx *c, const Krg__Kdfs__Rename *o)
 	return 0;
 }
 
-/* Chunks wholly past a new size hold nothing any more. */
+/* Chunks wholly past a new size hold nothing any more (which ones: the
+ * file's layout says, layout.c). */
 static void cut_chunks(Krg__Kdfs__Inode *in, uint64_t size)
 {
+	struct kdfs_layout l;
+	kdfs_layout_of(in, &l);
 	size_t k = 0;
 	for (size_t i = 0; i < in->n_chunks; i++) {
-		if ((uint64_t)in->chunks[i]->index * KDFS_CHUNK_SIZE < size)
+		if (kdfs_layout_keep(&l, size, in->chunks[i]->index) > 0)
 			in->chunks[k++] = in->chunks[i];
 		else
 			krg__kdfs__chunk__free_unpacked(in->chunks[i], NULL);
@@ -398,6 +418,12 @@ static int op_chunk_alloc(struct ctx *c, const Krg__Kdfs__ChunkAlloc *o)
 	int r;
 	if ((r = get_regular(c, o->ino, &in)) < 0)
 		return r;
+	if (o->has_stripe_count) {
+		struct kdfs_layout l;
+		kdfs_layout_of(in, &l);
+		if (l.count != o->stripe_count || (l.count > 1 && l.unit != o->stripe_size))
+			return -ESTALE;
+	}
 	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
 	if (ch) { /* someone else allocated it first: theirs stands */
 		c->res->chunk = ch;
@@ -621,19 +647,43 @@ static int op_removexattr(struct ctx *c, const Krg__Kdfs__RemoveXattr *o)
 	return -ENODATA;
 }
 
-/* krg kdfs set: the copies new chunks of this inode (a directory: of the
- * inodes made in it from now on) get. krgd checks who may. */
+/* krg kdfs set: the copies new chunks of this inode get, and its
+ * striping (a directory: of the inodes made in it from now on). A file's
+ * striping cannot change once it has chunks (EBUSY). krgd checks who may. */
 static int op_setlayout(struct ctx *c, const Krg__Kdfs__SetLayout *o)
 {
 	Krg__Kdfs__Inode *in;
 	int r;
 	if ((r = get_inode(c, o->ino, &in)) < 0)
 		return r;
+	if (o->has_replicas && (o->replicas < 1 || o->replicas > 16))
+		return -EINVAL;
+	bool striping = o->has_stripe_count || o->has_stripe_size;
+	if (striping && !S_ISREG(in->attr->mode) && !S_ISDIR(in->attr->mode))
+		return -EINVAL;
+	if ((o->has_stripe_count && !kdfs_layout_valid(o->stripe_count, KDFS_STRIPE_SIZE_MIN)) ||
+	    (o->has_stripe_size && !kdfs_layout_valid(1, o->stripe_size)))
+		return -EINVAL;
+	if (striping && S_ISREG(in->attr->mode) && in->n_chunks) {
+		/* Its chunks hold the bytes where the old map put them. */
+		struct kdfs_layout was, now;
+		kdfs_layout_of(in, &was);
+		kdfs_layout_make(&now, o->has_stripe_count ? o->stripe_count : was.count,
+				 o->has_stripe_size ? o->stripe_size : was.unit);
+		if (now.count != was.count || now.unit != was.unit)
+			return -EBUSY;
+	}
 	if (o->has_replicas) {
-		if (o->replicas < 1 || o->replicas > 16)
-			return -EINVAL;
 		in->has_replicas = true;
 		in->replicas = o->replicas;
+	}
+	if (o->has_stripe_count) {
+		in->has_stripe_count = true;
+		in->stripe_count = o->stripe_count;
+	}
+	if (o->has_stripe_size) {
+		in->has_stripe_size = true;
+		in->stripe_size = o->stripe_size;
 	}
 	touch(c, in, false);
 	return put_inode_attr(c, in);

@@ -54,7 +54,8 @@ struct kreq {
 	size_t len;
 	int waiting;                    /* replica answers outstanding */
 	int status;
-	uint32_t chunk_index;
+	uint64_t piece_off;             /* read, write: the current piece's offset in its chunk */
+	size_t piece;                   /* and its length (layout.c maps it) */
 	Krg__Kdfs__Chunk *chunk;        /* owned copy */
 	size_t try;                     /* read: replica tried */
 	uint32_t failed[16];            /* write: replicas that failed */
@@ -86,6 +87,9 @@ bool kdfs_node_alive(struct krg_kdfs *k, uint32_t node);
 unsigned kdfs_copies_wanted(struct krg_kdfs *k, const Krg__Kdfs__Inode *in);
 /* Copies a new chunk of ino gets: its layout's, else kdfs_replicas. */
 unsigned kdfs_replicas_of(struct krg_kdfs *k, uint64_t ino);
+/* The striping a new regular file gets when its directory sets none:
+ * kdfs_stripe_count (at most the configured nodes), kdfs_stripe_size_kib. */
+void kdfs_default_layout(struct krg_kdfs *k, uint32_t *count, uint32_t *size);
 
 /* repair.c: re-replication of chunks with too few live copies. */
 int kdfs_repair_start(struct krg_kdfs *k);

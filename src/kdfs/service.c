@@ -493,11 +493,26 @@ static void setattr_truncated(struct kreq *q, int status)
 	propose_op(q, status);
 }
 
+void kdfs_default_layout(struct krg_kdfs *k, uint32_t *count, uint32_t *size)
+{
+	/* More groups than nodes would put two of a file's groups on one node. */
+	*count = MAX(1u, MIN(k->cfg->kdfs_stripe_count, (unsigned)k->cfg->n_nodes));
+	*size = k->cfg->kdfs_stripe_size_kib << 10;
+}
+
 static void dispatch(struct kreq *q)
 {
 	Krg__Kdfs__Request *r = q->req;
 	switch (r->req_case) {
 	case KRG__KDFS__REQUEST__REQ_OP:
+		/* A new regular file's striping, used when its directory sets
+		 * none: this node's default, carried in the op so that every
+		 * node applies the same (meta_ops.c). Not the client's to say. */
+		if (r->op->op_case == KRG__KDFS__OP__OP_CREATE) {
+			Krg__Kdfs__Create *c = r->op->create;
+			c->has_stripe_count = c->has_stripe_size = S_ISREG(c->mode);
+			kdfs_default_layout(q->k, &c->stripe_count, &c->stripe_size);
+		}
 		/* Locks are this node's: the client cannot speak for another. */
 		if (r->op->op_case == KRG__KDFS__OP__OP_SETLOCK && r->op->setlock->lock)
 			r->op->setlock->lock->node = q->k->self;

@@ -3,8 +3,8 @@
  *                lost counts (krgadm kdfs status)
  *   kdfs.show    one file's layout, where each chunk lives and whether
  *                those nodes are up (krg kdfs show)
- *   kdfs.set     the copies new chunks get, on a file or a directory's
- *                new files (krg kdfs set)
+ *   kdfs.set     the copies new chunks get and the striping, on a file
+ *                or a directory's new files (krg kdfs set)
  * and the peers' "kdfs.space" (a node's free and total bytes). Counts come
  * from this node's replica of the metadata, after a read barrier. */
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include "api/server.h"
 #include "cluster/cluster.h"
+#include "kdfs/layout.h"
 #include "kdfs/service-int.h"
 #include "lib/log.h"
 #include "lib/macro.h"
@@ -222,6 +223,21 @@ static void on_show(struct krg_api_call *call, void *data)
 	sh.size = in->attr->size;
 	sh.replicas = kdfs_replicas_of(k, ino);
 	sh.chunk_size = KDFS_CHUNK_SIZE;
+	/* A file's own layout; a directory's is what its new files get:
+	 * its fields, else this node's defaults. */
+	struct kdfs_layout l;
+	if (S_ISDIR(in->attr->mode)) {
+		uint32_t count, size;
+		kdfs_default_layout(k, &count, &size);
+		kdfs_layout_make(&l, in->has_stripe_count ? in->stripe_count : count,
+				 in->has_stripe_size ? in->stripe_size : size);
+		sh.has_directory = sh.directory = true;
+	} else {
+		kdfs_layout_of(in, &l);
+	}
+	sh.has_stripe_count = sh.has_stripe_size = true;
+	sh.stripe_count = l.count;
+	sh.stripe_size = l.unit;
 	Krg__Kdfs__ChunkHealth *ch = calloc(in->n_chunks ? in->n_chunks : 1, sizeof(*ch));
 	Krg__Kdfs__ChunkHealth **chp = calloc(in->n_chunks ? in->n_chunks : 1, sizeof(*chp));
 	protobuf_c_boolean *up = calloc(KRG_MAX_NODES * (in->n_chunks ? in->n_chunks : 1), sizeof(*up));
@@ -233,6 +249,9 @@ static void on_show(struct krg_api_call *call, void *data)
 			krg__kdfs__chunk_health__init(&ch[i]);
 			ch[i].index = c->index;
 			ch[i].version = c->version;
+			ch[i].has_group = ch[i].has_first = true;
+			ch[i].group = kdfs_layout_group(&l, c->index);
+			ch[i].first = kdfs_layout_first(&l, c->index);
 			ch[i].n_nodes = ch[i].n_up = MIN(c->n_nodes, (size_t)KRG_MAX_NODES);
 			ch[i].nodes = c->nodes;
 			ch[i].up = up + i * KRG_MAX_NODES;
@@ -259,7 +278,13 @@ static void on_show(struct krg_api_call *call, void *data)
 
 static void set_done(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 {
-	krg_api_reply(q->ctx, status, status == -EAGAIN ? "no leader: the cluster has no quorum" : NULL, NULL, 0);
+	krg_api_reply(q->ctx, status,
+		      status == -EAGAIN  ? "no leader: the cluster has no quorum"
+		      : status == -EBUSY ? "the file holds data: its striping cannot change (copy it into a directory "
+					   "with the striping wanted)"
+		      : status == -EINVAL ? "striping applies to regular files and directories only"
+					  : NULL,
+		      NULL, 0);
 	kreq_free(q);
 }
 
@@ -277,15 +302,20 @@ static void on_set(struct krg_api_call *call, void *data)
 			e = -EPERM;
 		krg__kdfs__inode__free_unpacked(in, NULL);
 	}
+	const char *why = NULL;
 	if (e == 0 && sl->has_replicas && (sl->replicas < 1 || sl->replicas > k->cfg->n_nodes))
-		e = -EINVAL;
+		e = -EINVAL, why = "replicas must be between 1 and the number of nodes";
+	/* More groups than nodes would put two groups of a file on one node. */
+	if (e == 0 && sl->has_stripe_count && (sl->stripe_count < 1 || sl->stripe_count > k->cfg->n_nodes))
+		e = -EINVAL, why = "the stripe count must be between 1 and the number of nodes";
+	if (e == 0 && sl->has_stripe_size && !kdfs_layout_valid(1, sl->stripe_size))
+		e = -EINVAL, why = "the stripe size must be a power of two from 64 KiB to 64 MiB";
 	struct kreq *q = e == 0 ? calloc(1, sizeof(*q)) : NULL;
 	if (e == 0 && !q)
 		e = -ENOMEM;
 	if (e < 0) {
 		krg__kdfs__set_layout__free_unpacked(sl, NULL);
-		return krg_api_reply(call, e, e == -EINVAL ? "replicas must be between 1 and the number of nodes" : NULL,
-				     NULL, 0);
+		return krg_api_reply(call, e, why, NULL, 0);
 	}
 	q->k = k;
 	q->ctx = call;

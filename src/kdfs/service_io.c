@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cluster/cluster.h"
+#include "kdfs/layout.h"
 #include "kdfs/service-int.h"
 #include "lib/log.h"
 #include "lib/macro.h"
@@ -35,20 +36,32 @@ static Krg__Kdfs__Chunk *chunk_dup(const Krg__Kdfs__Chunk *c)
 	return d;
 }
 
-/* The chunk of ino at index in the local replica of the metadata. */
-static int chunk_of(struct krg_kdfs *k, uint64_t ino, uint32_t index, Krg__Kdfs__Chunk **out, uint64_t *size)
+/* Where file offset off of ino lives, from the local replica of the
+ * metadata: *x (layout.c's map), *out the chunk (NULL: none yet, a hole),
+ * *size the published size, *lo the file's layout (each may be NULL). */
+static int chunk_at(struct krg_kdfs *k, uint64_t ino, uint64_t off, struct kdfs_extent *x, Krg__Kdfs__Chunk **out,
+		    uint64_t *size, struct kdfs_layout *lo)
 {
 	Krg__Kdfs__Inode *in;
 	int r = kdfs_meta_get(k->meta, ino, &in);
 	if (r < 0)
 		return r;
-	*out = NULL;
+	struct kdfs_layout l;
+	struct kdfs_extent e;
+	kdfs_layout_of(in, &l);
+	kdfs_layout_map(&l, off, &e);
+	if (x)
+		*x = e;
+	if (lo)
+		*lo = l;
+	if (out)
+		*out = NULL;
 	if (size)
 		*size = in->attr->size;
 	if (!S_ISREG(in->attr->mode))
 		r = S_ISDIR(in->attr->mode) ? -EISDIR : -EINVAL;
-	for (size_t i = 0; !r && i < in->n_chunks; i++)
-		if (in->chunks[i]->index == index && !(*out = chunk_dup(in->chunks[i])))
+	for (size_t i = 0; !r && out && i < in->n_chunks; i++)
+		if (in->chunks[i]->index == e.index && !(*out = chunk_dup(in->chunks[i])))
 			r = -ENOMEM;
 	krg__kdfs__inode__free_unpacked(in, NULL);
 	return r;
@@ -119,8 +132,7 @@ static void drop_bad(struct kreq *q, uint32_t node)
 static void cread_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
 	struct kreq *q = data;
-	size_t at = q->off - q->req->read->offset;
-	size_t want = MIN(q->len - at, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
+	size_t at = q->off - q->req->read->offset, want = q->piece;
 	Krg__Kdfs__ChunkData *d = NULL;
 	if (status == 0 && (!(d = krg__kdfs__chunk_data__unpack(NULL, reply->len, reply->body)) || d->data.len != want))
 		status = -EBADMSG;
@@ -142,9 +154,8 @@ static void cread_cb(struct krg_net *net, int status, const struct krg_msg *repl
 static void read_piece(struct kreq *q)
 {
 	struct krg_kdfs *k = q->k;
-	size_t at = q->off - q->req->read->offset;
-	size_t want = MIN(q->len - at, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
-	uint64_t in = q->off % KDFS_CHUNK_SIZE;
+	size_t at = q->off - q->req->read->offset, want = q->piece;
+	uint64_t in = q->piece_off;
 	for (;;) {
 		int node = replica_at(q, q->try);
 		if (node < 0) {
@@ -199,11 +210,14 @@ static void read_next(struct kreq *q)
 		return kdfs_reply(q, 0, &r);
 	}
 	Krg__Kdfs__Chunk *c;
-	int e = chunk_of(q->k, q->req->read->ino, (uint32_t)(q->off / KDFS_CHUNK_SIZE), &c, NULL);
+	struct kdfs_extent x;
+	int e = chunk_at(q->k, q->req->read->ino, q->off, &x, &c, NULL, NULL);
 	if (e < 0)
 		return kdfs_reply(q, e, NULL);
 	size_t at = q->off - q->req->read->offset;
-	size_t want = MIN(q->len - at, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
+	size_t want = (size_t)MIN((uint64_t)(q->len - at), x.len);
+	q->piece = want;
+	q->piece_off = x.off;
 	if (!c) { /* no chunk: a hole */
 		memset(q->buf + at, 0, want);
 		return read_advance(q, want);
@@ -217,10 +231,7 @@ void kdfs_io_read(struct kreq *q)
 {
 	const Krg__Kdfs__Read *rd = q->req->read;
 	uint64_t size;
-	Krg__Kdfs__Chunk *c = NULL;
-	int e = chunk_of(q->k, rd->ino, 0, &c, &size);
-	if (c)
-		krg__kdfs__chunk__free_unpacked(c, NULL);
+	int e = chunk_at(q->k, rd->ino, 0, NULL, NULL, &size, NULL);
 	if (e < 0)
 		return kdfs_reply(q, e, NULL);
 	struct pending *p = kdfs_pending(q->k, rd->ino, false);
@@ -461,9 +472,8 @@ static void write_piece_done(struct kreq *q, int status)
 {
 	if (status < 0)
 		return kdfs_reply(q, status, NULL);
+	q->off += q->piece;
 	const Krg__Kdfs__Write *w = q->req->write;
-	size_t done = q->off - w->offset, n = MIN(w->data.len - done, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
-	q->off += n;
 	struct pending *p = kdfs_pending(q->k, w->ino, true);
 	if (p) {
 		p->size = MAX(p->size, q->off);
@@ -476,18 +486,33 @@ static void write_piece_done(struct kreq *q, int status)
 static void write_piece(struct kreq *q)
 {
 	const Krg__Kdfs__Write *w = q->req->write;
-	size_t done = q->off - w->offset, n = MIN(w->data.len - done, (size_t)(KDFS_CHUNK_SIZE - q->off % KDFS_CHUNK_SIZE));
 	Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
 	io.ino = w->ino;
-	io.offset = q->off % KDFS_CHUNK_SIZE;
+	io.offset = q->piece_off;
 	io.has_data = true;
-	io.data.data = w->data.data + done;
-	io.data.len = n;
+	io.data.data = w->data.data + (q->off - w->offset);
+	io.data.len = q->piece;
 	replicate(q, KMSG_WRITE, &io, write_piece_done);
+}
+
+static void alloc_retry(int status, void *data)
+{
+	struct kreq *q = data;
+	if (status < 0)
+		return kdfs_reply(q, status == -ECANCELED ? -EIO : -EAGAIN, NULL);
+	write_next(q);
 }
 
 static void allocated(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 {
+	if (status == -ESTALE && q->stale_tries++ < 8) {
+		/* The file's striping changed under the write (it was still
+		 * empty): map the offset again once this node has the change. */
+		int r = krg_cluster_sm_barrier(q->k->cluster, alloc_retry, q);
+		if (r < 0)
+			kdfs_reply(q, r == -EAGAIN ? -EAGAIN : -EIO, NULL);
+		return;
+	}
 	if (status < 0 || !res->chunk)
 		return kdfs_reply(q, status < 0 ? status : -EIO, NULL);
 	Krg__Kdfs__Chunk *c = chunk_dup(res->chunk);
@@ -497,20 +522,34 @@ static void allocated(struct kreq *q, int status, Krg__Kdfs__OpResult *res)
 	write_piece(q);
 }
 
-/* Replicas for a new chunk: this node, then the next up nodes after a
- * point that depends on the chunk, so that files spread over the nodes.
+/* Replicas for a new chunk. Group 0 (every chunk of a file that is not
+ * striped): this node, then the next up nodes after a point that depends
+ * on the chunk, so that files spread over the nodes. Group g > 0 of a
+ * striped file: the up nodes from the g-th after this one on, so that the
+ * groups' first copies are on different nodes (as far as there are
+ * nodes) and a small file, all in group 0, stays where it is written.
  * A node that is leaving places nothing on itself (unless it is alone). */
-static size_t pick_nodes(struct krg_kdfs *k, uint64_t ino, uint32_t index, uint32_t *out, size_t max)
+static size_t pick_nodes(struct krg_kdfs *k, uint64_t ino, const struct kdfs_layout *l, uint32_t index,
+			 uint32_t *out, size_t max)
 {
 	const struct krg_config *cfg = k->cfg;
-	size_t n = 0, want = MIN((size_t)kdfs_replicas_of(k, ino), max);
-	bool self_up = kdfs_node_up(k, k->self);
-	if (self_up)
+	size_t n = 0, want = MIN((size_t)kdfs_replicas_of(k, ino), max), nn = cfg->n_nodes ? cfg->n_nodes : 1;
+	uint32_t group = kdfs_layout_group(l, index);
+	size_t start = (size_t)((ino + index) % nn);
+	if (group == 0 && kdfs_node_up(k, k->self)) {
 		out[n++] = k->self;
-	size_t start = (size_t)((ino + index) % (cfg->n_nodes ? cfg->n_nodes : 1));
+	} else if (group > 0) {
+		size_t self_at = 0;
+		while (self_at < cfg->n_nodes && cfg->nodes[self_at].id != k->self)
+			self_at++;
+		start = (self_at + group) % nn;
+	}
 	for (size_t i = 0; i < cfg->n_nodes && n < want; i++) {
 		uint32_t id = cfg->nodes[(start + i) % cfg->n_nodes].id;
-		if (id != k->self && kdfs_node_up(k, id))
+		bool taken = false;
+		for (size_t j = 0; j < n; j++)
+			taken |= out[j] == id;
+		if (!taken && kdfs_node_up(k, id))
 			out[n++] = id;
 	}
 	if (n == 0)
@@ -527,11 +566,20 @@ static void write_next(struct kreq *q)
 		r.written = (uint32_t)w->data.len;
 		return kdfs_reply(q, 0, &r);
 	}
-	uint32_t index = (uint32_t)(q->off / KDFS_CHUNK_SIZE);
 	Krg__Kdfs__Chunk *c;
-	int e = chunk_of(q->k, w->ino, index, &c, NULL);
+	struct kdfs_extent x;
+	struct kdfs_layout l;
+	int e = chunk_at(q->k, w->ino, q->off, &x, &c, NULL, &l);
 	if (e < 0)
 		return kdfs_reply(q, e, NULL);
+	if (x.index > KDFS_INDEX_MAX) {
+		if (c)
+			krg__kdfs__chunk__free_unpacked(c, NULL);
+		return kdfs_reply(q, -EFBIG, NULL);
+	}
+	q->piece = (size_t)MIN((uint64_t)(w->data.len - (q->off - w->offset)), x.len);
+	q->piece_off = x.off;
+	uint32_t index = (uint32_t)x.index;
 	if (c) {
 		set_chunk(q, c);
 		return write_piece(q);
@@ -544,7 +592,10 @@ static void write_next(struct kreq *q)
 	ca.ino = w->ino;
 	ca.index = index;
 	ca.nodes = nodes;
-	ca.n_nodes = pick_nodes(q->k, w->ino, index, nodes, ARRAY_SIZE(nodes));
+	ca.n_nodes = pick_nodes(q->k, w->ino, &l, index, nodes, ARRAY_SIZE(nodes));
+	ca.has_stripe_count = ca.has_stripe_size = true;
+	ca.stripe_count = l.count;
+	ca.stripe_size = (uint32_t)l.unit;
 	e = kdfs_propose(q, &op, allocated);
 	if (e < 0)
 		kdfs_reply(q, e, NULL);
@@ -561,28 +612,53 @@ void kdfs_io_write(struct kreq *q)
 
 /* ---- truncate ---- */
 
+/* One chunk cut: the next one (q->off: the next index to look at). */
 static void truncated(struct kreq *q, int status)
 {
+	if (status == 0)
+		q->off = (uint64_t)q->chunk->index + 1;
 	set_chunk(q, NULL);
-	q->after(q, status);
+	if (status < 0)
+		return q->after(q, status);
+	kdfs_io_truncate(q, q->after);
 }
 
+/* Each chunk that keeps a head below the new size (one per group: the
+ * layout's keep is neither 0 nor the whole chunk) is cut there, in index
+ * order; the chunks wholly past it go with the op (cut_chunks). */
 void kdfs_io_truncate(struct kreq *q, void (*then)(struct kreq *q, int status))
 {
 	const Krg__Kdfs__SetAttr *sa = q->req->op->setattr;
-	Krg__Kdfs__Chunk *c = NULL;
-	uint64_t size;
-	int e = chunk_of(q->k, sa->ino, (uint32_t)(sa->size / KDFS_CHUNK_SIZE), &c, &size);
-	if (e < 0 || !c || sa->size % KDFS_CHUNK_SIZE == 0) {
-		/* No chunk keeps a head: chunks past the end go with the op. */
-		if (c)
-			krg__kdfs__chunk__free_unpacked(c, NULL);
+	Krg__Kdfs__Inode *in;
+	int e = kdfs_meta_get(q->k->meta, sa->ino, &in);
+	if (e < 0)
 		return then(q, e);
+	if (!S_ISREG(in->attr->mode)) {
+		krg__kdfs__inode__free_unpacked(in, NULL);
+		return then(q, 0); /* the op answers EISDIR/EINVAL */
 	}
+	struct kdfs_layout l;
+	kdfs_layout_of(in, &l);
+	const Krg__Kdfs__Chunk *next = NULL;
+	uint64_t keep = 0;
+	for (size_t i = 0; i < in->n_chunks; i++) {
+		const Krg__Kdfs__Chunk *c = in->chunks[i];
+		uint64_t kp = kdfs_layout_keep(&l, sa->size, c->index);
+		if (c->index >= q->off && kp > 0 && kp < KDFS_CHUNK_SIZE && (!next || c->index < next->index)) {
+			next = c;
+			keep = kp;
+		}
+	}
+	Krg__Kdfs__Chunk *c = next ? chunk_dup(next) : NULL;
+	krg__kdfs__inode__free_unpacked(in, NULL);
+	if (!next)
+		return then(q, 0);
+	if (!c)
+		return then(q, -ENOMEM);
 	set_chunk(q, c);
 	Krg__Kdfs__ChunkIO io = KRG__KDFS__CHUNK_IO__INIT;
 	io.ino = sa->ino;
-	io.offset = sa->size % KDFS_CHUNK_SIZE;
+	io.offset = keep;
 	io.has_truncate = true;
 	io.truncate = true;
 	q->after = then;

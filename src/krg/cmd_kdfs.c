@@ -1,7 +1,9 @@
-/* cmd_kdfs.c — krg kdfs show PATH [--json]: a kdfs file's layout, where
- * each of its chunks lives and whether those nodes are up; krg kdfs set
- * PATH --replicas N: the copies new chunks of the file, or of files made
- * in the directory from now on, get (docs/kdfs.md). The path is resolved
+/* cmd_kdfs.c — krg kdfs show PATH [--json]: a kdfs file's layout
+ * (copies, striping), where each of its chunks lives and whether those
+ * nodes are up; krg kdfs set PATH [--replicas N] [--stripe-count K]
+ * [--stripe-size S]: the copies new chunks of the file get and its
+ * striping, or those of files made in the directory from now on
+ * (docs/kdfs.md, "Striping"). The path is resolved
  * here, with the caller's own permissions; krgd checks again that the
  * caller may see (show) or owns (set) the inode. */
 #include <errno.h>
@@ -24,12 +26,20 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: krg kdfs show PATH [--json] [--socket PATH]\n"
-		"       krg kdfs set PATH --replicas N [--socket PATH]\n"
+		"       krg kdfs set PATH [--replicas N] [--stripe-count K] [--stripe-size S] [--socket PATH]\n"
 		"\n"
-		"show   the file's size, the copies its new chunks get, and for each chunk\n"
-		"       its version and the nodes holding it (\"*\": the node is down)\n"
-		"set    the copies new chunks get: of the file, or of files and directories\n"
-		"       made in the directory from now on (owner or root)\n");
+		"show   the file's size, the copies its new chunks get, its striping (a\n"
+		"       directory: what its new files get), and for each chunk its group,\n"
+		"       the first file offset it holds, its version and the nodes holding it\n"
+		"       (\"*\": the node is down)\n"
+		"set    of the file, or of files and directories made in the directory from\n"
+		"       now on (owner or root):\n"
+		"       --replicas N      copies of each new chunk (1 to the number of nodes)\n"
+		"       --stripe-count K  chunk groups the data is spread over, round-robin,\n"
+		"                         each on other nodes (1 to the number of nodes; 1: not\n"
+		"                         striped); a file's only while it holds no data\n"
+		"       --stripe-size S   bytes per stripe unit, a power of two from 64K to 64M\n"
+		"                         (suffix K or M)\n");
 }
 
 static int ino_of(const char *path, uint64_t *ino)
@@ -57,12 +67,17 @@ static void show_json(const Krg__Kdfs__Show *s)
 	krg_json_uint(&j, "size", s->size);
 	krg_json_uint(&j, "replicas", s->replicas);
 	krg_json_uint(&j, "chunk_size", s->chunk_size);
+	krg_json_uint(&j, "stripe_count", s->has_stripe_count ? s->stripe_count : 1);
+	krg_json_uint(&j, "stripe_size", s->has_stripe_size ? s->stripe_size : s->chunk_size);
+	krg_json_bool(&j, "directory", s->directory);
 	krg_json_begin_array(&j, "chunks");
 	for (size_t i = 0; i < s->n_chunks; i++) {
 		const Krg__Kdfs__ChunkHealth *c = s->chunks[i];
 		size_t up = 0;
 		krg_json_begin_object(&j, NULL);
 		krg_json_uint(&j, "index", c->index);
+		krg_json_uint(&j, "group", c->group);
+		krg_json_uint(&j, "first", c->first);
 		krg_json_uint(&j, "version", c->version);
 		krg_json_begin_array(&j, "nodes");
 		for (size_t k = 0; k < c->n_nodes; k++) {
@@ -83,9 +98,13 @@ static void show_json(const Krg__Kdfs__Show *s)
 
 static void show_text(const Krg__Kdfs__Show *s)
 {
-	printf("inode %" PRIu64 ", size %" PRIu64 ", %u copies, chunks of %" PRIu64 " MiB\n", s->ino, s->size,
-	       s->replicas, s->chunk_size >> 20);
-	printf("%-6s %-8s %-18s %s\n", "chunk", "version", "health", "nodes");
+	char stripes[96] = "not striped";
+	if (s->has_stripe_count && s->stripe_count > 1)
+		snprintf(stripes, sizeof(stripes), "striped over %u groups in units of %" PRIu64 " KiB", s->stripe_count,
+			 s->stripe_size >> 10);
+	printf("inode %" PRIu64 ", size %" PRIu64 ", %u copies, %s%s, chunks of %" PRIu64 " MiB\n", s->ino, s->size,
+	       s->replicas, s->directory ? "new files " : "", stripes, s->chunk_size >> 20);
+	printf("%-6s %-6s %-14s %-8s %-18s %s\n", "chunk", "group", "first", "version", "health", "nodes");
 	for (size_t i = 0; i < s->n_chunks; i++) {
 		const Krg__Kdfs__ChunkHealth *c = s->chunks[i];
 		char nodes[256] = "";
@@ -96,9 +115,28 @@ static void show_text(const Krg__Kdfs__Show *s)
 					       u ? "" : "*");
 			up += u;
 		}
-		printf("%-6u %-8" PRIu64 " %-18s %s\n", c->index, c->version,
+		printf("%-6u %-6u %-14" PRIu64 " %-8" PRIu64 " %-18s %s\n", c->index, c->group, c->first, c->version,
 		       up == 0 ? "lost" : up < s->replicas ? "under-replicated" : "ok", nodes);
 	}
+}
+
+/* --stripe-size: bytes, or with a K or M suffix; a power of two from
+ * 64 KiB to 64 MiB (krgd checks again). */
+static int parse_size(const char *v, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || end == v || v[0] == '-' || x > (64ull << 20))
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		x <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		x <<= 20, end++;
+	if (*end || x < (64ull << 10) || x > (64ull << 20) || (x & (x - 1)))
+		return -1;
+	*out = x;
+	return 0;
 }
 
 static int call(const char *sock, const char *cmd, const void *body, size_t len, uint8_t **resp, size_t *rlen)
@@ -115,10 +153,13 @@ int cmd_kdfs(int argc, char **argv)
 {
 	const char *sock = NULL, *op = NULL, *path = NULL;
 	bool json = false;
-	long replicas = -1;
+	long replicas = -1, count = -1;
+	unsigned long long size = 0;
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "replicas", required_argument, NULL, 'r' },
+		{ "stripe-count", required_argument, NULL, 'c' },
+		{ "stripe-size", required_argument, NULL, 's' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -141,6 +182,19 @@ int cmd_kdfs(int argc, char **argv)
 				return KRG_EXIT_USAGE;
 			}
 			break;
+		case 'c':
+			count = strtol(optarg, &end, 10);
+			if (*end || end == optarg || count < 1 || count > 64) {
+				fprintf(stderr, "krg kdfs: --stripe-count wants a number from 1 to the number of nodes\n");
+				return KRG_EXIT_USAGE;
+			}
+			break;
+		case 's':
+			if (parse_size(optarg, &size) < 0) {
+				fprintf(stderr, "krg kdfs: --stripe-size wants a power of two from 64K to 64M (e.g. 1M)\n");
+				return KRG_EXIT_USAGE;
+			}
+			break;
 		default:
 			return krg_getopt_other(o, usage, KRG_EXIT_USAGE);
 		}
@@ -152,8 +206,17 @@ int cmd_kdfs(int argc, char **argv)
 	if (krg_getopt_done("krg kdfs", argc, argv) < 0)
 		return KRG_EXIT_USAGE;
 	bool show = op && !strcmp(op, "show"), set = op && !strcmp(op, "set");
-	if ((!show && !set) || !path || (set && replicas < 0) || (show && replicas >= 0)) {
-		usage(stderr);
+	bool layout = replicas >= 0 || count >= 0 || size;
+	if ((!show && !set) || !path) {
+		fprintf(stderr, "krg kdfs: want 'show PATH' or 'set PATH OPTIONS' (see krg kdfs --help)\n");
+		return KRG_EXIT_USAGE;
+	}
+	if (set && !layout) {
+		fprintf(stderr, "krg kdfs: set wants --replicas, --stripe-count or --stripe-size\n");
+		return KRG_EXIT_USAGE;
+	}
+	if (show && layout) {
+		fprintf(stderr, "krg kdfs: show takes no --replicas, --stripe-count or --stripe-size\n");
 		return KRG_EXIT_USAGE;
 	}
 	uint64_t ino;
@@ -164,8 +227,12 @@ int cmd_kdfs(int argc, char **argv)
 	if (set) {
 		Krg__Kdfs__SetLayout sl = KRG__KDFS__SET_LAYOUT__INIT;
 		sl.ino = ino;
-		sl.has_replicas = true;
-		sl.replicas = (uint32_t)replicas;
+		sl.has_replicas = replicas >= 0;
+		sl.replicas = (uint32_t)(replicas >= 0 ? replicas : 0);
+		sl.has_stripe_count = count >= 0;
+		sl.stripe_count = (uint32_t)(count >= 0 ? count : 0);
+		sl.has_stripe_size = size != 0;
+		sl.stripe_size = (uint32_t)size;
 		int r = call(sock, "kdfs.set", buf, krg__kdfs__set_layout__pack(&sl, buf), &resp, &len);
 		free(resp);
 		return r;

@@ -33,6 +33,8 @@ void krg_config_defaults(struct krg_config *c)
 	c->api_idle_ms = 30000;
 	c->migrate_max_workers = 4;
 	c->kdfs_replicas = 2;
+	c->kdfs_stripe_count = 4;       /* docs/kdfs.md, "Striping": why these */
+	c->kdfs_stripe_size_kib = 8192;
 	c->kdfs_repair_grace_ms = 30000;
 	c->kdfs_repair_mibps = 64;
 	c->fsview = true;
@@ -224,7 +226,7 @@ static const struct uint_key {
 	const char *key;
 	size_t off;          /* of an unsigned in struct krg_config */
 	unsigned long min, max;
-	const char *min_why; /* said when under min */
+	const char *min_why; /* said when under min (or not a power of two where one is wanted) */
 } uint_keys[] = {
 	{ "heartbeat_ms", offsetof(struct krg_config, heartbeat_ms), 1, MS_MAX,
 	  "must be at least 1 (the keepalive period, in ms)" },
@@ -237,6 +239,9 @@ static const struct uint_key {
 	{ "api_idle_ms", offsetof(struct krg_config, api_idle_ms), 100, MS_MAX, "must be at least 100" },
 	{ "migrate_max_workers", offsetof(struct krg_config, migrate_max_workers), 1, 1024, "must be at least 1" },
 	{ "kdfs_replicas", offsetof(struct krg_config, kdfs_replicas), 1, 16, "must be at least 1" },
+	{ "kdfs_stripe_count", offsetof(struct krg_config, kdfs_stripe_count), 1, 64, "must be at least 1" },
+	{ "kdfs_stripe_size_kib", offsetof(struct krg_config, kdfs_stripe_size_kib), 64, 65536,
+	  "must be a power of two from 64 to 65536" },
 	{ "kdfs_repair_grace_ms", offsetof(struct krg_config, kdfs_repair_grace_ms), 0, 86400000, NULL },
 	{ "kdfs_repair_mibps", offsetof(struct krg_config, kdfs_repair_mibps), 1, 100000, "must be at least 1" },
 };
@@ -303,7 +308,9 @@ static int parse_table_key(struct krg_config *c, const char *k, const char *v, c
 			continue;
 		unsigned long u = 0;
 		int r = parse_uint(v, t->max, &u);
-		if (r == 0 && u < t->min) {
+		/* A stripe unit must divide the 64 MiB chunk. */
+		bool pow2 = t->off == offsetof(struct krg_config, kdfs_stripe_size_kib);
+		if (r == 0 && (u < t->min || (pow2 && (u & (u - 1))))) {
 			snprintf(why, whylen, "%s", t->min_why);
 			r = -EINVAL;
 		}

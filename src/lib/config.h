@@ -48,6 +48,8 @@ struct krg_config {
 	char kdfs_mount[PATH_MAX];       /* where this node mounts the cluster's tree */
 	char kdfs_dir[PATH_MAX];         /* this node's share: chunks and the metadata store */
 	unsigned kdfs_replicas;          /* copies of each new chunk */
+	unsigned kdfs_stripe_count;      /* chunk groups of a new file (at most the nodes) */
+	unsigned kdfs_stripe_size_kib;   /* its stripe unit, KiB: a power of two, 64..65536 */
 	unsigned kdfs_repair_grace_ms;   /* after a node is marked down: wait this long, then re-replicate */
 	unsigned kdfs_repair_mibps;      /* re-replication bandwidth per node, MiB/s */
 	/* Prometheus metrics over HTTP (docs/monitoring.md): off while port is 0. */

@@ -29,6 +29,14 @@ struct link_counts {
 };
 static struct link_counts links[PEERS];
 
+static atomic_uint_least64_t ipc_counts[KRG_MIPC__N];
+
+void krg_metrics_ipc(enum krg_metric_ipc what)
+{
+	if ((unsigned)what < KRG_MIPC__N)
+		atomic_fetch_add_explicit(&ipc_counts[what], 1, memory_order_relaxed);
+}
+
 static void observe(struct histo *h, uint64_t ms)
 {
 	double s = (double)ms / 1000.0;
@@ -132,8 +140,27 @@ static void write_links(FILE *f)
 	}
 }
 
+static void write_ipc(FILE *f)
+{
+	static const char *const where[2] = { "local", "remote" };
+	fprintf(f, "# HELP krg_ipc_calls_total System V calls of this node's callers, by where their object's home is\n"
+		   "# TYPE krg_ipc_calls_total counter\n");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "krg_ipc_calls_total{home=\"%s\"} %llu\n", where[i],
+			(unsigned long long)get(&ipc_counts[KRG_MIPC_CALL_LOCAL + i]));
+	fprintf(f, "# HELP krg_ipc_completions_total parked System V calls completed here, by where their caller is\n"
+		   "# TYPE krg_ipc_completions_total counter\n");
+	for (int i = 0; i < 2; i++)
+		fprintf(f, "krg_ipc_completions_total{caller=\"%s\"} %llu\n", where[i],
+			(unsigned long long)get(&ipc_counts[KRG_MIPC_DONE_LOCAL + i]));
+	fprintf(f, "# HELP krg_ipc_backup_syncs_total changes copied to their backup node before the answer\n"
+		   "# TYPE krg_ipc_backup_syncs_total counter\nkrg_ipc_backup_syncs_total %llu\n",
+		(unsigned long long)get(&ipc_counts[KRG_MIPC_BACKUP]));
+}
+
 void krg_metrics_write(FILE *f)
 {
 	write_ops(f);
 	write_links(f);
+	write_ipc(f);
 }

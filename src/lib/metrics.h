@@ -26,5 +26,17 @@ void krg_metrics_restart_rx(uint64_t bytes);
  * 1 (bulk), with its length on the wire. */
 void krg_metrics_frame(uint32_t peer, int channel, bool tx, size_t bytes);
 
+/* The cluster IPC service's traffic (docs/ipc.md, "Cost across nodes"):
+ * what a System V call costs in messages between nodes. */
+enum krg_metric_ipc {
+	KRG_MIPC_CALL_LOCAL,   /* a call run by this node's engine (its home is here) */
+	KRG_MIPC_CALL_REMOTE,  /* a call sent to its home on another node: a request and an answer */
+	KRG_MIPC_DONE_LOCAL,   /* a parked call completed for a caller of this node */
+	KRG_MIPC_DONE_REMOTE,  /* ... for a caller on another node: one message */
+	KRG_MIPC_BACKUP,       /* a change copied to its backup node before the answer: a round trip */
+	KRG_MIPC__N
+};
+void krg_metrics_ipc(enum krg_metric_ipc what);
+
 /* Write every count above in the Prometheus text format (version 0.0.4). */
 void krg_metrics_write(FILE *f);

@@ -50,7 +50,8 @@ struct krg_services {
 	 * of this node that may not migrate but may be checkpointed (the
 	 * scheduler's leave hook): checkpoint cluster process id, end it and
 	 * restart it on node `to`. 0: under way (the process ends once its
-	 * image is taken), or -errno. NULL: no checkpoint service. */
+	 * image is taken), -EINPROGRESS if it is already being evicted
+	 * (asked again before it ended), or -errno. NULL: no checkpoint service. */
 	int (*evict_ckpt)(void *evict_data, uint32_t id, uint32_t to);
 	void *evict_data;
 };

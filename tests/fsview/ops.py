@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """ops.py VIEW: the forwarded calls, run inside a view (tests/fsview/pair.sh).
 Prints one line per check; exits 1 on the first failure."""
+import errno
 import hashlib
 import os
 import stat
@@ -53,7 +54,41 @@ with open(v + "/big", "wb") as f:
 with open(v + "/big", "rb") as f:
     got = f.read()
 check(hashlib.sha256(got).digest() == hashlib.sha256(data).digest(), "16 MiB written and read back")
-for n in ("g", "h", "l", "p", "big"):
+# Writes stream home without waiting for each other (write-behind):
+# home still does them in order. Overlapping writes: the last one wins.
+fd = os.open(v + "/over", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+for i in range(12):
+    os.pwrite(fd, bytes([65 + i]) * (1 << 20), (i % 3) * 4096)
+os.close(fd)
+fd = os.open(v + "/over", os.O_RDONLY)  # an open drops the node's cache: home's bytes
+check(os.pread(fd, 1 << 20, 2 * 4096) == b"L" * (1 << 20) and os.pread(fd, 4096, 0) == b"J" * 4096,
+      "overlapping writes in flight at once done in order at home")
+os.close(fd)
+# Appends: each lands after the one before, as sent.
+fd = os.open(v + "/app", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o600)
+for i in range(20):
+    os.write(fd, bytes([97 + i]) * 300000)
+os.close(fd)
+got = open(v + "/app", "rb").read()
+check(got == b"".join(bytes([97 + i]) * 300000 for i in range(20)), "O_APPEND writes in flight land in order")
+# A write home refuses (past the server's RLIMIT_FSIZE, pair.py: EFBIG)
+# is reported at the latest by fsync, or by close, never lost.
+for how in ("fsync", "close"):
+    fd = os.open(v + "/efbig", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = None
+    try:
+        os.pwrite(fd, b"z" * (1 << 20), 64 << 20)
+        if how == "fsync":
+            os.fsync(fd)
+    except OSError as e:
+        err = e.errno
+    try:
+        os.close(fd)
+    except OSError as e:
+        err = err or e.errno
+    check(err == errno.EFBIG, "a write refused at home (EFBIG) reported by write or " + how + ": " + str(err))
+os.unlink(v + "/efbig")
+for n in ("g", "h", "l", "p", "big", "over", "app"):
     os.unlink(v + "/" + n)
 try:
     open(v + "/secret").read()

@@ -4,6 +4,8 @@ VIEW, in its own mount namespace) wired straight to a home server running
 as SERVE_UID (no krgd between them), then CMD run inside the client's
 mount namespace (nsenter); exits with CMD's status. tests/fsview/pair.sh."""
 import os
+import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -16,12 +18,16 @@ fa, fs = os.dup2(a.detach(), 10), os.dup2(s.detach(), 11)
 
 
 def drop():
+    # Home refuses writes past 64 MiB (EFBIG): ops.py checks that the
+    # error of a write sent ahead reaches the program.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
 
 
-srv = subprocess.Popen([b, "--fd", "11", "--serve"], pass_fds=(11,), preexec_fn=drop if uid else None)
+srv = subprocess.Popen([b, "--fd", "11", "--serve"], pass_fds=(11,), preexec_fn=drop)
 cli = subprocess.Popen([b, "--fd", "10", "--mount", view], pass_fds=(10,))
 os.close(10)
 os.close(11)

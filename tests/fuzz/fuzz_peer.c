@@ -83,6 +83,13 @@ static void body(size_t t, const uint8_t *b, size_t n)
 			krg_procid_parse(q.target, &id);
 		return;
 	}
+	if (!strcmp(types[t].type, "fsview.req")) {
+		/* krgd reads it in place (fsv_forward_parse): the request it
+		 * hands on lies inside the body; the unpacked check runs below. */
+		struct fsv_forward f;
+		if (fsv_forward_parse(b, n, &f) && (f.req < b || f.req + f.req_len > b + n))
+			abort();
+	}
 	if (!strcmp(types[t].type, "mig.file")) {
 		struct mig_file_view v;
 		if (mig_file_decode(b, n, &v) == 0) {

@@ -26,6 +26,10 @@ on 3 sh -c "head -c 200000 /dev/urandom > $M/solo/only"
 assert_eq "$(on 1 krg kdfs show "$M/solo/only" --json | python3 -c "import json,sys; print([n['node'] for n in json.load(sys.stdin)['chunks'][0]['nodes']])")" \
 	"[3]" "the solo file's only copy is on node 3"
 for k in 1 2 3 4 5; do on 3 sh -c "head -c $((k * 70000)) /dev/urandom > $M/f$k"; done
+# Striped over 3 groups: node 3 holds a copy of each group's chunk.
+on 3 mkdir "$M/st"
+on 3 krg kdfs set "$M/st" --stripe-count 3 --stripe-size 64K
+on 3 sh -c "head -c 500000 /dev/urandom > $M/st/f"
 # A writer on node 2 with a copy on every node, going on through the drain.
 on 2 mkdir "$M/acked"
 on 2 krg kdfs set "$M/acked" --replicas 3
@@ -35,7 +39,7 @@ acked() { on 2 cat /tmp/acked 2>/dev/null || echo 0; }
 acked_ge() { [ "$(acked)" -ge "$1" ]; }
 wait_for 20 "node 2's writer under way" acked_ge 5
 declare -A sum
-for f in big solo/only f1 f2 f3 f4 f5; do sum[$f]=$(on 1 md5sum "$M/$f" | cut -d' ' -f1); done
+for f in big solo/only f1 f2 f3 f4 f5 st/f; do sum[$f]=$(on 1 md5sum "$M/$f" | cut -d' ' -f1); done
 held=$(st "[n['replicas'] for n in s['nodes'] if n['node'] == 3][0]")
 [ "$held" -ge 8 ] || fail "node 3 holds $held replicas, expected at least 8"
 assert_eq "$(st "s['under_replicated'], s['lost'], s['draining']")" "0 0 0" "healthy before the drain"
@@ -62,7 +66,7 @@ assert_eq "$left" "0" "node 3 deleted the chunk files it handed over"
 echo "== node 3 gone for good t=${SECONDS}s"
 "$ADM" vcluster krgd 3 kill --prefix "$PREFIX"
 for i in 1 2; do
-	for f in big solo/only f1 f2 f3 f4 f5; do
+	for f in big solo/only f1 f2 f3 f4 f5 st/f; do
 		assert_eq "$(on "$i" md5sum "$M/$f" | cut -d' ' -f1)" "${sum[$f]}" "node $i reads $f without node 3"
 	done
 done

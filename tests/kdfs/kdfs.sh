@@ -116,6 +116,69 @@ on 2 krgadm kdfs status | grep -q "under-replicated 0" || fail "krgadm kdfs stat
 # the repair checks below.
 on 1 rm "$M/three/f"
 
+echo "== striping: krg kdfs set --stripe-count/--stripe-size t=${SECONDS}s"
+S="$M/striped"
+js() { python3 -c "import json,sys; s=json.load(sys.stdin); c=s.get('chunks', []); print($1)"; }
+on 1 mkdir "$S"
+on 2 krg kdfs set "$S" --stripe-count 3 --stripe-size 64K
+assert_eq "$(on 3 krg kdfs show "$S" --json | js "s['directory'], s['stripe_count'], s['stripe_size']")" \
+	"True 3 65536" "the directory's striping, seen from node 3"
+on 1 sh -c "head -c 2000000 /dev/urandom > $S/big && head -c 1000 /dev/urandom > $S/small"
+for f in big small; do
+	want=$(on 1 md5sum "$S/$f" | cut -d' ' -f1)
+	for i in 2 3; do
+		assert_eq "$(on "$i" md5sum "$S/$f" | cut -d' ' -f1)" "$want" "node $i reads the striped $f node 1 wrote"
+	done
+done
+# 31 units of 64 KiB round-robin over 3 groups: one chunk each, the
+# groups' first copies on three different nodes, two live copies each.
+assert_eq "$(on 2 krg kdfs show "$S/big" --json | js "s['stripe_count'], sorted(x['group'] for x in c), sorted(x['first'] for x in c), len({x['nodes'][0]['node'] for x in c}), len({n['node'] for x in c for n in x['nodes']}), all(x['health'] == 'ok' and len(x['nodes']) == 2 for x in c)")" \
+	"3 [0, 1, 2] [0, 65536, 131072] 3 3 True" "a striped file's chunks: one per group, on different nodes"
+assert_eq "$(on 2 krg kdfs show "$S/small" --json | js "len(c), c[0]['group'], c[0]['nodes'][0]['node']")" \
+	"1 0 1" "a file smaller than a unit: one chunk, first copy on the writer"
+# Truncated on node 2 into group 1's first unit: group 2's chunk goes,
+# groups 0 and 1 keep their heads; grown again, node 3 reads zeros after.
+head=$(on 1 sh -c "head -c 100000 $S/big | md5sum" | cut -d' ' -f1)
+on 2 truncate -s 100000 "$S/big"
+on 2 truncate -s 1500000 "$S/big"
+assert_eq "$(on 3 python3 -c "import hashlib,sys; d=open(sys.argv[1],'rb').read(); print(len(d), hashlib.md5(d[:100000]).hexdigest(), d[100000:].count(0) == len(d) - 100000)" "$S/big")" \
+	"1500000 $head True" "node 3 reads a striped file truncated and grown on node 2"
+assert_eq "$(on 3 krg kdfs show "$S/big" --json | js "sorted(x['group'] for x in c)")" "[0, 1]" \
+	"the truncate dropped the chunk of the group left empty"
+# A hole: one byte at 10 MiB + 5 (unit 160, group 1); nothing else is allocated.
+on 1 python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644); os.pwrite(fd, b'Z', 10485765); os.close(fd)" "$S/sparse"
+assert_eq "$(on 2 python3 -c "import sys; d=open(sys.argv[1],'rb').read(); print(len(d), d[10485765:], d[:10485765].count(0))" "$S/sparse")" \
+	"10485766 b'Z' 10485765" "node 2 reads the sparse striped file: zeros, then the byte"
+# (group 1's first chunk: it starts with unit 1, at 64 KiB)
+assert_eq "$(on 2 krg kdfs show "$S/sparse" --json | js "[(x['group'], x['first']) for x in c]")" "[(1, 65536)]" \
+	"only the written unit's chunk exists"
+txt=$(on 1 krg kdfs show "$S/big")
+[[ $txt == *"striped over 3 groups in units of 64 KiB"* ]] || fail "krg kdfs show text: $txt"
+# Random writes, reads, truncates, fallocates and mmap writes over units
+# and groups, read back on the two other nodes.
+sum=$(on 1 python3 "$KRG_SOURCE_DIR/tests/kdfs/fsx.py" "$S/fsx" 11 250) || fail "fsx on a striped file: $sum"
+for i in 2 3; do
+	assert_eq "$(on "$i" md5sum "$S/fsx" | cut -d' ' -f1)" "$sum" "node $i reads what fsx left in a striped file"
+done
+# Bad input: one line and a non-zero exit each.
+bad() { # bad WHAT ARGS...: krg kdfs refuses with one line
+	local what=$1 out
+	shift
+	out=$(on 1 krg kdfs "$@" 2>&1) && fail "krg kdfs $* succeeded ($what)"
+	[ "$(echo "$out" | wc -l)" = 1 ] || fail "krg kdfs $* ($what): not one line: $out"
+}
+bad "count 0" set "$S" --stripe-count 0
+bad "count not a number" set "$S" --stripe-count x
+bad "size not a power of two" set "$S" --stripe-size 100K
+bad "size past 64M" set "$S" --stripe-size 128M
+bad "size under 64K" set "$S" --stripe-size 4096
+bad "more groups than nodes" set "$S" --stripe-count 4
+bad "restriping a file with data" set "$S/small" --stripe-count 2
+bad "set without options" set "$S"
+bad "show with a layout option" show "$S" --stripe-count 2
+out=$(on 1 krg kdfs set "$S/small" --stripe-count 2 2>&1) || true
+echo "$out" | grep -q "holds data" || fail "restriping a file with data: unclear error: $out"
+
 echo "== namespace changes seen everywhere t=${SECONDS}s"
 on 1 mkdir -p "$M/ns/a"
 on 1 sh -c "echo one > $M/ns/a/f"
@@ -186,6 +249,9 @@ lock_free_on_2() { [ "$(on 2 $LC try posix "$L/f" 0 0 w)" = ok ]; }
 echo "== a node killed after close and during writes t=${SECONDS}s"
 on 1 sh -c "head -c 5000000 /dev/urandom > $M/survivor"
 want=$(on 1 md5sum "$M/survivor" | cut -d' ' -f1)
+# Striped over 3 groups, 2 copies each: node 1 holds two groups' copies.
+on 1 sh -c "head -c 1000000 /dev/urandom > $S/survivor"
+swant=$(on 1 md5sum "$S/survivor" | cut -d' ' -f1)
 # A writer on node 2 appends records, fsync after each, to a file with a
 # copy on every node: node 1 dies under it.
 on 1 mkdir "$M/acked"
@@ -214,6 +280,7 @@ on 2 rm -r "$M/acked"
 for i in 2 3; do
 	got=$(on "$i" md5sum "$M/survivor" | cut -d' ' -f1)
 	assert_eq "$got" "$want" "node $i reads the survivor from the replica"
+	assert_eq "$(on "$i" md5sum "$S/survivor" | cut -d' ' -f1)" "$swant" "node $i reads the striped survivor with node 1 dead"
 done
 # Rewritten in place with node 1 down: node 1's replica of the chunk is
 # dropped (its version moves on) and the other replica, which took the
@@ -249,6 +316,9 @@ surv=$want
 for i in 2 3; do
 	assert_eq "$(on "$i" md5sum "$M/survivor" | cut -d' ' -f1)" "$surv" "node $i reads the survivor after the repair"
 done
+assert_eq "$(on 3 krg kdfs show "$S/survivor" --json | js "[sorted(n['node'] for n in x['nodes']) for x in c]")" \
+	"[[2, 3], [2, 3], [2, 3]]" "the striped survivor's groups have two copies again, on nodes 2 and 3"
+assert_eq "$(on 2 md5sum "$S/survivor" | cut -d' ' -f1)" "$swant" "node 2 reads the striped survivor after the repair"
 grep -q "has a new copy on node" "$(log_of 2)" "$(log_of 3)" || fail "no repair logged"
 
 echo "== a flipped byte on disk is caught by its checksum t=${SECONDS}s"

@@ -13,6 +13,9 @@
 #            type, shutdown(SHUT_WR) seen as end of file with the other
 #            direction still open, close seen as end of file / EPIPE.
 #   tcp:     the same over a TCP connection (the child the client).
+#   names:   getsockname/getpeername of a TCP and a unix connection
+#            (the child the client) give after the moves what they gave
+#            before them at home.
 #   fdpass:  a message passing an fd (SCM_RIGHTS) over a forwarded
 #            socketpair, each way: not delivered without its fd, the
 #            socket shut at both ends (end of file, EPIPE).
@@ -234,6 +237,74 @@ if mode == "tcp":
             raise ValueError("no end of file after the client's shutdown")
         srv.sendall(b"after")
         srv.close()
+    ok = run("result", parent)
+    open(path("end"), "w").close()
+    _, stt = os.waitpid(kid, 0)
+    sys.exit(0 if ok and stt == 0 else 1)
+
+if mode == "names":
+    # getsockname/getpeername of forwarded sockets answer what they did
+    # at home (before: the local socketpair end's, AF_UNIX and unnamed):
+    # a TCP connection and a unix one to a named socket, the child the
+    # client in both; a short addrlen cuts the address as Linux does;
+    # sockets the child makes after the move answer for themselves.
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    l = socket.socket()
+    l.bind(("127.0.0.1", 0))
+    l.listen(1)
+    ul = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    upath = path("u.sock")
+    ul.bind(upath)
+    ul.listen(1)
+    addr = l.getsockname()
+    kid = os.fork()
+    if kid == 0:
+        l.close()
+        ul.close()
+        c = socket.create_connection(addr, 10)
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.connect(upath)
+        before = (c.getsockname(), c.getpeername(), u.getsockname(), u.getpeername())
+        open(path("pid"), "w").write("%d\n" % os.getpid())
+        open(path("ready"), "w").close()
+        def child():
+            wait_file("go")
+            after = (c.getsockname(), c.getpeername(), u.getsockname(), u.getpeername())
+            if after != before:
+                raise ValueError("addresses %r after the move, %r before" % (after, before))
+            buf = ctypes.create_string_buffer(64)
+            n = ctypes.c_uint32(4)
+            if libc.getpeername(c.fileno(), buf, ctypes.byref(n)) != 0:
+                raise OSError(ctypes.get_errno(), "getpeername with a 4-byte buffer")
+            port = before[1][1]
+            want = socket.AF_INET.to_bytes(2, "little") + port.to_bytes(2, "big")
+            if n.value != 16 or buf.raw[:4] != want or buf.raw[4:8] != b"\0" * 4:
+                raise ValueError("getpeername cut to 4 bytes: len %d, %r" % (n.value, buf.raw[:8]))
+            # Its own sockets, made here: the kernel's answers.
+            a, b = socket.socketpair()
+            if a.getsockname() != "" or a.family != socket.AF_UNIX:
+                raise ValueError("a new socketpair's name: %r" % a.getsockname())
+            g = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            g.bind(("127.0.0.1", 0))
+            if g.getsockname()[0] != "127.0.0.1" or g.getsockname()[1] == 0:
+                raise ValueError("a new UDP socket's name: %r" % (g.getsockname(),))
+            c.sendall(b"tcp")
+            u.sendall(b"unix")
+            if recv_exact(c, 2) != b"ok" or recv_exact(u, 2) != b"ok":
+                raise ValueError("no answer over the connections")
+            wait_file("end")
+        os._exit(0 if run("kid", child) else 1)
+    srv, _ = l.accept()
+    us, _ = ul.accept()
+    l.close()
+    ul.close()
+    def parent():
+        wait_file("go")
+        if recv_exact(srv, 3) != b"tcp" or recv_exact(us, 4) != b"unix":
+            raise ValueError("not what the child sent")
+        srv.sendall(b"ok")
+        us.sendall(b"ok")
     ok = run("result", parent)
     open(path("end"), "w").close()
     _, stt = os.waitpid(kid, 0)

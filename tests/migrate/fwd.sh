@@ -9,6 +9,9 @@
 #            their message boundaries, both directions, shutdown and close
 #            (before: a one-way FIFO, read gave EBADF);
 #   tcp:     a TCP connection whose client moved, likewise;
+#   names:   its getsockname/getpeername, and a unix connection's, give
+#            home's addresses after the moves (before: the local
+#            socketpair end's, AF_UNIX and unnamed);
 #   fdpass:  a message passing fds (SCM_RIGHTS) over a forwarded socket
 #            is not delivered without them (before: delivered, its fds
 #            dropped); the socket is shut at both ends, logged by name;
@@ -24,7 +27,7 @@ KRG=$KRG_BUILD_DIR/krg
 HERE=$KRG_SOURCE_DIR/tests/migrate
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp fdpass listen udp)
+[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp names fdpass listen udp)
 start_cluster 3
 on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/migrate-fwd.XXXXXX")
@@ -71,6 +74,11 @@ sockets() {
 tcp() {
 	pair tcp 2
 	echo "ok   a TCP connection, the client moved: both directions, shutdown, close"
+}
+
+names() {
+	pair names 2 3
+	echo "ok   names (child on node 2, then on node 3): getsockname/getpeername of a TCP and a unix connection as at home"
 }
 
 fdpass() {

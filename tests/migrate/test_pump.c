@@ -57,7 +57,7 @@ static void test_window_and_eof(void **state)
 	size_t sent = 0, got = 0;
 	struct mig_hdr h;
 	size_t len;
-	for (int round = 0; round < 64; round++) {
+	for (int round = 0; round < 4 * (int)(MIG_WINDOW / MIG_CHUNK_SMALL); round++) {
 		while (sent < MIG_WINDOW + 4 * MIG_CHUNK) {
 			ssize_t w = write(pp[1], big, sizeof(big));
 			if (w <= 0)

@@ -33,6 +33,8 @@ static void test_good(void **state)
 	assert_string_equal(c.api_socket, KRG_DEFAULT_SOCKET);
 	assert_int_equal(c.api_max_conns_per_user, 2048);
 	assert_int_equal(c.migrate_max_workers, 4);
+	assert_int_equal(c.kdfs_stripe_count, 4);
+	assert_int_equal(c.kdfs_stripe_size_kib, 8192);
 	assert_true(c.fsview);
 	assert_string_equal(c.fsview_paths, "/tmp /var/tmp /dev/shm /run/user");
 }
@@ -86,6 +88,9 @@ static void test_errors(void **state)
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_paths = /tmp /\n", "t.conf:3: fsview_paths: want up to 16 absolute paths");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_paths = tmp\n", "t.conf:3: fsview_paths: want up to 16 absolute paths");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nheartbeat_ms = 0\n", "t.conf:3: heartbeat_ms: must be at least 1");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nkdfs_stripe_size_kib = 96\n",
+		     "t.conf:3: kdfs_stripe_size_kib: must be a power of two from 64 to 65536");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nkdfs_stripe_count = 0\n", "t.conf:3: kdfs_stripe_count: must be at least 1");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nheartbeat_ms = 500\nfailure_timeout_ms = 600\n",
 		     "t.conf: failure_timeout_ms (600) must be at least twice heartbeat_ms (500)");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nnode = 2 10.0.0.1:7480\n",

@@ -308,6 +308,27 @@ static void test_undo(void **state)
 	t_free(t);
 }
 
+/* A recovery's rename: the records of the old id are applied at the new
+ * id's exit, the old id's exit does nothing; a record the new id has on
+ * the same set stays under the old one. */
+static void test_undo_rename(void **state)
+{
+	struct t *t = t_new();
+	struct krg_ipc_caller p = who(0, 0, 40), n = who(0, 0, 41), r = root_c(1);
+	int32_t a = mkset(t, &r, 1, 0600), b = mkset(t, &r, 1, 0600);
+	assert_int_equal(op1(t, &p, a, SB(0, 3, SEM_UNDO)), 0);
+	assert_int_equal(op1(t, &p, b, SB(0, 2, SEM_UNDO)), 0);
+	assert_int_equal(op1(t, &n, b, SB(0, 1, SEM_UNDO)), 0);
+	assert_int_equal(krg_ipc_engine_undo_rename(t->e, p.proc_id, n.proc_id), 1);   /* a only */
+	assert_int_equal(krg_ipc_engine_undo_rename(t->e, 12345, n.proc_id), 0);       /* nobody */
+	krg_ipc_engine_process_exit(t->e, n.proc_id, 41, t->now);
+	assert_int_equal(t_semval(t, a, 0), 0);
+	assert_int_equal(t_semval(t, b, 0), 2);
+	krg_ipc_engine_process_exit(t->e, p.proc_id, 40, t->now);
+	assert_int_equal(t_semval(t, b, 0), 0);
+	t_free(t);
+}
+
 static void test_semctl(void **state)
 {
 	struct t *t = t_new();
@@ -441,6 +462,7 @@ int main(void)
 		cmocka_unit_test(test_merge_order),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_undo),
+		cmocka_unit_test(test_undo_rename),
 		cmocka_unit_test(test_semctl),
 		cmocka_unit_test(test_undeliverable),
 	};

@@ -199,7 +199,7 @@ static void test_save_restore(void **state)
 	/* Back while it still exists: refused, naming it, and nothing of
 	 * the live one undone. */
 	struct restored_res rr = { 0 };
-	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1000, 2, restored_cb, &rr), 0);
+	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1000, 2, 0, restored_cb, &rr), 0);
 	kfake_run(c->f, 0);
 	assert_int_equal(rr.done, 1);
 	assert_int_equal(rr.status, -EEXIST);
@@ -210,13 +210,13 @@ static void test_save_restore(void **state)
 	assert_int_equal(call(c, 1, &rm), 0);
 	assert_int_equal(c_msgget(c, 0, 0x77, 0), -ENOENT);
 	memset(&rr, 0, sizeof(rr));
-	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1001, 2, restored_cb, &rr), 0);
+	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1001, 2, 0, restored_cb, &rr), 0);
 	kfake_run(c->f, 0);
 	assert_int_equal(rr.status, -EPERM);
 	assert_int_equal(c_msgget(c, 0, 0x77, 0), -ENOENT);
 	/* Gone: back under the same id and key, messages in order. */
 	memset(&rr, 0, sizeof(rr));
-	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1000, 2, restored_cb, &rr), 0);
+	assert_int_equal(krg_ipc_service_restore(c->svc[2], cr.saved, cr.saved_len, 1000, 2, 0, restored_cb, &rr), 0);
 	kfake_run(c->f, 0);
 	assert_int_equal(rr.done, 1);
 	assert_int_equal(rr.status, 0);
@@ -229,12 +229,49 @@ static void test_save_restore(void **state)
 	assert_int_equal(a.r.mtype, 1);
 	assert_memory_equal(a.r.text, "one", 3);
 	krg_ipc_reply_release(&a.r);
+	/* A recovery finds it alive: it stays as it is (one message left,
+	 * not the image's two). */
+	memset(&rr, 0, sizeof(rr));
+	assert_int_equal(krg_ipc_service_restore(c->svc[1], cr.saved, cr.saved_len, 1000, 1, KRG_IPC_RESTORE_KEEP,
+						 restored_cb, &rr), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(rr.done, 1);
+	assert_int_equal(rr.status, 0);
+	assert_int_equal(c_msgget(c, 0, 0x77, 0), q);
+	submit(c, 0, &rcv, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.r.ret, 3);
+	assert_memory_equal(a.r.text, "two", 3);
+	krg_ipc_reply_release(&a.r);
+	submit(c, 0, &rcv, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.r.ret, -ENOMSG);
+	/* Gone: a recovery brings it back from the image. */
+	assert_int_equal(call(c, 1, &rm), 0);
+	memset(&rr, 0, sizeof(rr));
+	assert_int_equal(krg_ipc_service_restore(c->svc[1], cr.saved, cr.saved_len, 1000, 1, KRG_IPC_RESTORE_KEEP,
+						 restored_cb, &rr), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(rr.status, 0);
+	assert_int_equal(c_msgget(c, 0, 0x77, 0), q);
+	submit(c, 0, &rcv, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(a.r.ret, 3);
+	assert_memory_equal(a.r.text, "one", 3);
+	krg_ipc_reply_release(&a.r);
 	/* The key taken by another object: refused, the id made is dropped. */
 	assert_int_equal(call(c, 1, &rm), 0);
 	int32_t other = c_msgget(c, 0, 0x77, IPC_CREAT | 0600);
 	assert_true(other >= 0 && other != q);
 	memset(&rr, 0, sizeof(rr));
-	assert_int_equal(krg_ipc_service_restore(c->svc[1], cr.saved, cr.saved_len, 1000, 1, restored_cb, &rr), 0);
+	assert_int_equal(krg_ipc_service_restore(c->svc[1], cr.saved, cr.saved_len, 1000, 1, 0, restored_cb, &rr), 0);
+	kfake_run(c->f, 0);
+	assert_int_equal(rr.status, -EADDRINUSE);
+	assert_int_equal(c_msgget(c, 0, 0x77, 0), other);
+	/* A recovery keeps only the very object (id and key): refused too. */
+	memset(&rr, 0, sizeof(rr));
+	assert_int_equal(krg_ipc_service_restore(c->svc[1], cr.saved, cr.saved_len, 1000, 1, KRG_IPC_RESTORE_KEEP,
+						 restored_cb, &rr), 0);
 	kfake_run(c->f, 0);
 	assert_int_equal(rr.status, -EADDRINUSE);
 	assert_int_equal(c_msgget(c, 0, 0x77, 0), other);

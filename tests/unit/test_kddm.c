@@ -494,6 +494,39 @@ static void test_ready_asked_again(void **state)
 	kfake_free(f);
 }
 
+/* Membership changes are applied on each node at its own moment. Node 2
+ * applies its own leaving first, hands over and says READY (epoch 6),
+ * which reaches nodes 0 and 1 before they apply the same change: that
+ * READY must still end their wait (it used to be forgotten, and node 0
+ * answered -EAGAIN to everything until node 2 was gone). A READY sent
+ * before the change (epoch 5) must not. */
+static void test_ready_before_change(void **state)
+{
+	struct kfake *f = cluster(3, false);
+	int st;
+	for (unsigned i = 0; i < 3; i++)
+		kddm_set_epoch(kfake_kddm(f, i), 5);
+	/* Node 0 first: node 2 still answers READY_ASK at epoch 5. */
+	kddm_set_epoch(kfake_kddm(f, 0), 6);
+	kddm_node_leaving(kfake_kddm(f, 0), 2);
+	kfake_run(f, 2000);
+	assert_false(kddm_ready(kfake_kddm(f, 0)));
+	/* Node 2 applies it, then node 1 (after node 2's READY came). */
+	kddm_set_epoch(kfake_kddm(f, 2), 6);
+	kddm_node_leaving(kfake_kddm(f, 2), 2);
+	kfake_run(f, 2000);
+	assert_true(kddm_ready(kfake_kddm(f, 0)));
+	/* Node 2's READY at epoch 6 is here already: no wait at all. */
+	kddm_set_epoch(kfake_kddm(f, 1), 6);
+	kddm_node_leaving(kfake_kddm(f, 1), 2);
+	assert_true(kddm_ready(kfake_kddm(f, 1)));
+	kfake_run(f, 2000);
+	uint64_t id = id_homed_at(kfake_kddm(f, 0), 1, 1);
+	call_add(f, 2, "test.auto", id, 1, &st);
+	assert_int_equal(st, 0);
+	kfake_free(f);
+}
+
 static void test_join_takes_over(void **state)
 {
 	struct kfake *f = kfake_new(3);
@@ -626,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_leave_hands_over),
 		cmocka_unit_test(test_leave_then_back),
 		cmocka_unit_test(test_ready_asked_again),
+		cmocka_unit_test(test_ready_before_change),
 		cmocka_unit_test(test_join_takes_over),
 		cmocka_unit_test(test_scale),
 		cmocka_unit_test(test_malformed),

@@ -239,7 +239,15 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		else
 			snprintf(msg, sizeof(msg), "app %u: %zu process%s %s", w->appid, n, n == 1 ? "" : "es", w->freeze > 0 ? "frozen" : "thawed");
 	} else if (!w->restart) {
-		r = krg_ckpt_store_dump(w->pid, w->uid, w->gid, w->appid, &w->opts, msg, sizeof(msg));
+		struct ckpt_dump_opts o = w->opts;
+		char parent[4200];
+		if (w->n_track) {
+			o.track = w->track;
+			o.n_track = w->n_track;
+			snprintf(parent, sizeof(parent), "%s/%u/v%u", krg_ckpt_store(), w->appid, w->parent_version);
+			o.parent = w->parent_version ? parent : NULL;
+		}
+		r = krg_ckpt_store_dump(w->pid, w->uid, w->gid, w->appid, &o, msg, sizeof(msg));
 	} else {
 		r = krg_ckpt_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
 		/* Standard streams the application inherits: nothing of krgd's
@@ -576,7 +584,7 @@ static void tx_reply(struct krg_net *net, int status, const struct krg_msg *repl
 
 /* On the holder: permission check, list the directory, ask the target,
  * stream. -errno (origin not answered) or 0. */
-int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic)
+static int copy_one(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic)
 {
 	static uint32_t counter;
 	char path[512], err[600];
@@ -635,6 +643,88 @@ int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc_
 	log_info("ckpt: sending %s (%zu files) to node %u for a restart", path, t->src.n, t->to);
 	for (int i = 0; i < 4 && !t->failed && !t->all_sent; i++)
 		tx_pump(t);
+	return 0;
+}
+
+/* An incremental version goes with the versions it builds on (docs/
+ * checkpoint.md "Incremental images"): they are sent first, oldest
+ * first, copy only; one the target has already is not sent again (the
+ * restore there checks it is the same image). */
+struct chain_tx {
+	struct krg_ckptsvc *c;
+	struct krg_origin o;           /* the caller's: answered by the last copy */
+	Krg__Ckptsvc__Restart q;       /* scalar fields only */
+	uid_t uid;
+	uint32_t v[CKPT_MAX_CHAIN + 1]; /* the parents, oldest first */
+	size_t n, next;
+};
+
+static void chain_next(struct chain_tx *x);
+
+static void chain_step(void *data, int status, const char *text, const void *result, size_t len)
+{
+	struct chain_tx *x = data;
+	char want[32];
+	snprintf(want, sizeof(want), ": %s", strerror(EEXIST));
+	if (status < 0 && !(text && strstr(text, want))) {
+		char err[700];
+		snprintf(err, sizeof(err), "copying v%u, which v%u builds on: %s", x->v[x->next - 1], x->q.version, text ? text : strerror(-status));
+		ckptsvc_answer(x->c, x->o, status, err, 0);
+		free(x);
+		return;
+	}
+	chain_next(x);
+}
+
+static void chain_next(struct chain_tx *x)
+{
+	Krg__Ckptsvc__Restart q = x->q;
+	struct krg_origin o = x->o;
+	bool last = x->next == x->n;
+	if (!last) {
+		q.version = x->v[x->next++];
+		q.has_copy_only = q.copy_only = true;
+		q.has_new_pidns = q.new_pidns = false;
+		o = (struct krg_origin){ .cb = chain_step, .cb_data = x };
+	}
+	int r = copy_one(x->c, o, &q, x->uid, false);
+	if (r < 0) {
+		char err[160];
+		snprintf(err, sizeof(err), "copying v%u to node %u: %s", q.version, q.node, strerror(-r));
+		ckptsvc_answer(x->c, x->o, r, err, 0);
+	}
+	if (last || r < 0)
+		free(x);
+}
+
+int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic)
+{
+	char path[512], name[64];
+	/* Periodic copies: the target has the chain already (periodic.c). */
+	if (periodic || krg_ckpt_store_find(q->appid, q->version, uid, path, sizeof(path)) < 0 ||
+	    ckpt_image_parent(path, name, sizeof(name)) < 0)
+		return copy_one(c, o, q, uid, periodic);
+	struct chain_tx *x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	*x = (struct chain_tx){ .c = c, .o = o, .q = *q, .uid = uid };
+	const char *v = strrchr(path, '/');
+	x->q.version = v && v[1] == 'v' ? (uint32_t)strtoul(v + 2, NULL, 10) : q->version;
+	x->q.base.descriptor = q->base.descriptor;
+	uint32_t rev[CKPT_MAX_CHAIN + 1];
+	size_t n = 0;
+	while (n < CKPT_MAX_CHAIN && name[0] == 'v') {
+		rev[n++] = (uint32_t)strtoul(name + 1, NULL, 10);
+		char dir[600];
+		snprintf(dir, sizeof(dir), "%s/%u/v%u", krg_ckpt_store(), q->appid, rev[n - 1]);
+		if (ckpt_image_parent(dir, name, sizeof(name)) < 0)
+			break;
+	}
+	for (size_t i = 0; i < n; i++)
+		x->v[i] = rev[n - 1 - i];
+	x->n = n;
+	log_info("ckpt: app %u v%u builds on %zu older versions: they go to node %u first", q->appid, x->q.version, n, q->node);
+	chain_next(x);
 	return 0;
 }
 
@@ -916,6 +1006,12 @@ static pid_t app_root(pid_t pid, pid_t krgd)
 
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
+	return ckptsvc_dump_local_incr(c, o, d, uid, NULL, 0, 0);
+}
+
+int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid,
+			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version)
+{
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
 		return -ESRCH;
@@ -977,6 +1073,9 @@ int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ck
 			  /* whose node-local files it sees: restored in that view elsewhere */
 			  .view_home = krg_fsview_home_of(c->s->fsview, (pid_t)pid) },
 	};
+	for (size_t i = 0; i < n_track && i < CKPT_PERIODIC_TRACK; i++)
+		w.track[w.n_track++] = track[i];
+	w.parent_version = w.n_track ? parent_version : 0;
 	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
 		return ckptsvc_sysv_check_then_spawn(c, o, &w, d->id);
 	return ckptsvc_spawn(c, o, &w);

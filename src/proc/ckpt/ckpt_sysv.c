@@ -228,12 +228,36 @@ static void ipc_restored(void *data, int status, const struct krg_ipc_obj_info *
 	free(k);
 }
 
+/* A recovery: the SEM_UNDO records its processes left in the cluster's
+ * sets under their dead node's ids go by their ids here (same pids), so
+ * their exits here apply them. */
+static void undo_follow(struct krg_ckptsvc *c, const struct work *w, const char *path)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	int r = ckpt_image_pids(path, &pids, &n);
+	uint64_t *pairs = r == 0 ? malloc((2 * n + 1) * sizeof(*pairs)) : NULL;
+	for (size_t i = 0; pairs && i < n; i++) {
+		pairs[2 * i] = krg_procid_make(w->ran_on, (uint32_t)pids[i]);
+		pairs[2 * i + 1] = krg_procid_make(c->self, (uint32_t)pids[i]);
+	}
+	if (pairs)
+		r = krg_ipc_service_undo_rename(c->s->ipc, pairs, n);
+	if (r < 0)
+		log_warn("app %u: its SEM_UNDO records stay under node %u's process ids: %s", w->appid, w->ran_on,
+			 strerror(-r));
+	free(pairs);
+	free(pids);
+}
+
 /* The image's queues and semaphore sets first (same ids, or a one-line
  * refusal naming the one in the way), then the processes. */
 int ckptsvc_sysv_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w)
 {
 	char path[512];
 	int r = krg_ckpt_store_find(w->appid, w->version, w->caller, path, sizeof(path));
+	if (r == 0 && w->recovery && c->s->ipc && w->ran_on != c->self)
+		undo_follow(c, w, path);
 	if (w->sysv_only && r < 0) {
 		ckptsvc_answer(c, o, r, path, w->appid);
 		return 0;
@@ -263,7 +287,8 @@ int ckptsvc_sysv_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, 
 	k->o = o;
 	k->w = *w;
 	log_info("ckpt.restart %u: recreating %zu System V object%s", w->appid, n, n == 1 ? "" : "s");
-	r = krg_ipc_service_restore(c->s->ipc, saved, len, w->caller, c->self, ipc_restored, k);
+	r = krg_ipc_service_restore(c->s->ipc, saved, len, w->caller, c->self,
+				    w->recovery ? KRG_IPC_RESTORE_KEEP : 0, ipc_restored, k);
 	free(saved);
 	if (r < 0) {
 		free(k);

@@ -13,6 +13,9 @@
 #include "proto/ckptsvc.pb-c.h"
 
 #define RESULT_MAX 4096
+/* Most processes of one application whose writes are tracked between its
+ * periodic checkpoints (the others are saved in full each time). */
+#define CKPT_PERIODIC_TRACK 16
 
 struct krg_periodic;
 
@@ -38,6 +41,7 @@ struct krg_ckptsvc {
 	bool running;
 	struct job *jobs;
 	struct krg_periodic *periodic;  /* periodic.c's state */
+	struct evicting *evicting;      /* evict.c: processes being checkpointed away, one request each */
 };
 
 /* Static: net and API handlers cannot be unregistered. */
@@ -52,6 +56,12 @@ struct work {
 	gid_t gid;
 	uint32_t appid;
 	struct ckpt_dump_opts opts;
+	/* periodic checkpoints (periodic.c): write trackers of the
+	 * application's processes (their fds are krgd's, inherited by the
+	 * worker) and the version they are relative to (0: a full one) */
+	struct ckpt_track track[CKPT_PERIODIC_TRACK];
+	size_t n_track;
+	uint32_t parent_version;
 	/* restart */
 	uint32_t version;
 	uid_t caller;
@@ -62,6 +72,7 @@ struct work {
 	bool sysv_only;  /* restart: the image's System V objects only, no process */
 	bool recovery;   /* restart after its node died (periodic.c): a file view whose node is down is
 			  * not a refusal (those files are gone), the node's own files are used */
+	uint32_t ran_on; /* recovery: the dead node it ran on (its SEM_UNDO records move here) */
 };
 
 /* A worker for w, answering o. 0, or -errno (o not answered). */
@@ -74,6 +85,11 @@ void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, cons
 int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid, bool periodic);
 /* ckpt.dump for a process of this node (checks the caller uid may). */
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid);
+/* The same with write trackers (n_track of them, borrowed: krgd's fds,
+ * open until the answer) relative to version parent_version of the
+ * application's images (0: a full checkpoint that starts them). */
+int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid,
+			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version);
 
 /* The new process id a restart's answer (status, packed Result) gives;
  * 0 if it failed or gave none. */

@@ -13,10 +13,27 @@
 #include "ckpt/store.h"
 #include "lib/log.h"
 
-struct ev {
+/* One eviction in flight, listed in c->evicting from the request until
+ * the process is restarted elsewhere (or its checkpoint failed, when it
+ * may be asked again): the scheduler asks again for a process it still
+ * sees after EVICT_RETRY_MS, and a dump of a large process with kill can
+ * take longer; a second request would checkpoint it twice. */
+struct evicting {
+	struct evicting *next;
 	struct krg_ckptsvc *c;
 	uint32_t id, to;
 };
+#define ev evicting
+
+static void unlist(struct ev *e)
+{
+	for (struct ev **p = &e->c->evicting; *p; p = &(*p)->next)
+		if (*p == e) {
+			*p = e->next;
+			break;
+		}
+	free(e);
+}
 
 static void restored(void *data, int status, const char *text, const void *result, size_t len)
 {
@@ -27,7 +44,7 @@ static void restored(void *data, int status, const char *text, const void *resul
 			  e->id, e->to, text, krg_ckpt_store());
 	else
 		log_info("evict: %u restarted on node %u as %u from its checkpoint", e->id, e->to, nid);
-	free(e);
+	unlist(e);
 }
 
 static void dumped(void *data, int status, const char *text, const void *result, size_t len)
@@ -42,7 +59,7 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	}
 	if (status < 0) {
 		log_warn("evict: cannot checkpoint %u to restart it elsewhere: %s", e->id, text);
-		free(e);
+		unlist(e);
 		return;
 	}
 	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
@@ -63,10 +80,14 @@ int ckptsvc_evict(void *data, uint32_t id, uint32_t to)
 	struct krg_ckptsvc *c = data;
 	if (!c || !c->running)
 		return -ESHUTDOWN;
+	for (struct ev *p = c->evicting; p; p = p->next)
+		if (p->id == id)
+			return -EINPROGRESS;
 	struct ev *e = malloc(sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	*e = (struct ev){ .c = c, .id = id, .to = to };
+	*e = (struct ev){ .next = c->evicting, .c = c, .id = id, .to = to };
+	c->evicting = e;
 	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
 	d.id = id;
 	d.has_kill = d.kill = true;
@@ -74,7 +95,9 @@ int ckptsvc_evict(void *data, uint32_t id, uint32_t to)
 	struct krg_origin o = { .cb = dumped, .cb_data = e };
 	/* krgd's own work for the node's removal, which root asked for. */
 	int rc = ckptsvc_dump_local(c, o, &d, 0);
-	if (rc < 0)
+	if (rc < 0) {
+		c->evicting = e->next;  /* o not answered: e is still first */
 		free(e);
+	}
 	return rc;
 }

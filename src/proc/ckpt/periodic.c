@@ -26,8 +26,19 @@
  *   STORE/.periodic/<image id>, root's, 0700) are removed once the
  *   entry records a newer one, or once no entry refers to them.
  *
- * Not here yet: incremental images (each checkpoint is a full one), kdfs
- * as the image store, partitions (the old copy is not fenced). */
+ * Checkpoints are incremental (docs/checkpoint.md "Incremental images"):
+ * this krgd holds a write tracker (a userfaultfd made in the process) per
+ * process of the application between its checkpoints, and each one
+ * names the previous as its parent and saves only the pages written
+ * since. A full one is taken first, after any failure, when the second
+ * holder changes (it must hold the whole chain), and once the increments
+ * since the last full one add up to half its size or number MAX_CHAIN
+ * (a restart reads the whole chain: this bounds its extra reading and
+ * the store's extra space to half an image; the older chain is then
+ * pruned whole). Pruning keeps the chain of the latest recorded version.
+ *
+ * Not here yet: kdfs as the image store, partitions (the old copy is not
+ * fenced). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +67,7 @@
 #define MIN_EVERY_MS 1000u
 #define MAX_APPS 1024
 #define INDEX_DIR ".periodic"
+#define MAX_CHAIN 32  /* increments before a full checkpoint again (at most) */
 
 /* What this node remembers of an entry (not replicated). */
 struct pstate {
@@ -68,7 +80,27 @@ struct pstate {
 	uint64_t last_start; /* uv_now of the last dump started, 0: none yet */
 	uint32_t recovered_as; /* restarted here as this id, entry not updated yet */
 	uint32_t recovered_from;
+	/* Incremental checkpoints: write trackers of the application's
+	 * processes, kept from one checkpoint to the next. */
+	struct ckpt_track tr[CKPT_PERIODIC_TRACK];
+	size_t ntr;
+	uint32_t tr_id;          /* the application's id they were taken for */
+	uint32_t tr_parent;      /* the last version made with them: the next one's parent (0: the next is full) */
+	uint32_t tr_copied;      /* where that version and its chain were copied, 0: nowhere */
+	unsigned tr_chain;       /* increments since the last full one */
+	uint64_t tr_full_bytes;  /* size of that full one */
+	uint64_t tr_chain_bytes; /* and of the increments since */
+	bool tr_said;            /* "cannot track" said once */
 };
+
+static void track_reset(struct pstate *ps)
+{
+	for (size_t i = 0; i < ps->ntr; i++)
+		close(ps->tr[i].uffd);
+	ps->ntr = 0;
+	ps->tr_parent = ps->tr_copied = ps->tr_chain = 0;
+	ps->tr_full_bytes = ps->tr_chain_bytes = 0;
+}
 
 struct krg_periodic {
 	struct krg_ckptsvc *c;
@@ -100,6 +132,7 @@ static void pstate_drop(struct krg_periodic *p, uint32_t appid)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (p->st[i].appid == appid) {
+			track_reset(&p->st[i]);
 			p->st[i] = p->st[--p->n];
 			return;
 		}
@@ -219,6 +252,22 @@ static void remove_version(uint32_t image_id, uint32_t version)
 	rmdir(path); /* only if empty: the user's own versions stay */
 }
 
+/* The versions the restart of image_id's version v reads: v and the
+ * parents it builds on (an incremental image's chain), at most n. */
+static size_t chain_of(uint32_t image_id, uint32_t v, uint32_t *out, size_t n)
+{
+	size_t k = 0;
+	while (v && k < n) {
+		out[k++] = v;
+		char dir[600], name[64];
+		snprintf(dir, sizeof(dir), "%s/%u/v%u", krg_ckpt_store(), image_id, v);
+		if (ckpt_image_parent(dir, name, sizeof(name)) < 0 || name[0] != 'v')
+			break;
+		v = (uint32_t)strtoul(name + 1, NULL, 10);
+	}
+	return k;
+}
+
 /* Versions listed for image_id that no entry needs any more go. */
 static void prune_one(const struct entries *es, uint32_t image_id, const char *ipath)
 {
@@ -236,6 +285,8 @@ static void prune_one(const struct entries *es, uint32_t image_id, const char *i
 	}
 	if (running && !referenced)
 		return;
+	uint32_t chain[CKPT_MAX_CHAIN + 1];
+	size_t nchain = referenced ? chain_of(image_id, keep, chain, CKPT_MAX_CHAIN + 1) : 0;
 	char buf[8192];
 	if (krg_read_small(ipath, buf, sizeof(buf)) < 0)
 		return;
@@ -244,6 +295,8 @@ static void prune_one(const struct entries *es, uint32_t image_id, const char *i
 	for (char *sv = NULL, *tok = strtok_r(buf, "\n", &sv); tok; tok = strtok_r(NULL, "\n", &sv)) {
 		uint32_t v = (uint32_t)strtoul(tok, NULL, 10);
 		bool gone = !referenced ? !running : v < keep;
+		for (size_t k = 0; gone && k < nchain; k++)
+			gone = chain[k] != v;  /* the latest builds on it */
 		if (gone) {
 			log_info("periodic checkpoints: removing %s/%u/v%u (%s)", krg_ckpt_store(), image_id, v,
 				 referenced ? "a newer checkpoint is recorded" : "its application ended");
@@ -295,6 +348,8 @@ struct round {
 	uint32_t appid, id, image_id, version, copy_to;
 	uint64_t taken_ms, bytes;
 	uid_t uid;
+	bool tracked;         /* made with write trackers */
+	uint32_t parent;      /* incremental: the version it builds on, 0: full */
 };
 
 static void recorded(int status, const char *msg, void *data)
@@ -343,6 +398,10 @@ static void record(struct round *r, bool copied)
 static void copied(void *data, int status, const char *text, const void *result, size_t len)
 {
 	struct round *r = data;
+	struct pstate *ps = pstate(r->p, r->appid, false);
+	/* The next increment needs this version on its second holder. */
+	if (ps && r->tracked && ps->tr_parent == r->version)
+		ps->tr_copied = status < 0 ? 0 : r->copy_to;
 	if (status < 0)
 		log_warn("app %u: checkpoint v%u not copied to node %u (%s): it is on this node only", r->appid,
 			 r->version, r->copy_to, text);
@@ -380,6 +439,7 @@ static void dumped(void *data, int status, const char *text, const void *result,
 		if (ps) {
 			ps->failed_logged = true;
 			ps->busy = false;
+			track_reset(ps);  /* what it protected again was saved nowhere: a full one next */
 		}
 		free(r);
 		return;
@@ -390,6 +450,17 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	periodic_index_add(r->image_id, r->version);
 	if (krg_tree_bytes(text, &r->bytes) < 0)
 		r->bytes = 0;
+	if (ps && r->tracked) {
+		ps->tr_parent = r->version;
+		ps->tr_copied = 0;
+		ps->tr_chain = r->parent ? ps->tr_chain + 1 : 0;
+		ps->tr_chain_bytes = r->parent ? ps->tr_chain_bytes + r->bytes : 0;
+		if (!r->parent)
+			ps->tr_full_bytes = r->bytes;
+	}
+	if (r->parent)
+		log_info("app %u: checkpoint v%u is incremental on v%u (%" PRIu64 " bytes; %u increments since the full one)", r->appid,
+			 r->version, r->parent, r->bytes, ps ? ps->tr_chain : 0);
 	if (second_node(c, &r->copy_to) < 0) {
 		log_warn("app %u: checkpoint v%u is on this node only: no other node is up", r->appid, r->version);
 		record(r, false);
@@ -408,6 +479,43 @@ static void dumped(void *data, int status, const char *text, const void *result,
 		copied(r, rc, strerror(-rc), NULL, 0);
 }
 
+/* The version the trackers are relative to is still in this node's store. */
+static bool version_here(uint32_t image_id, uint32_t version)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%u/v%u/inventory.img", krg_ckpt_store(), image_id, version);
+	return access(path, F_OK) == 0;
+}
+
+/* Trackers for the application rooted at pid (its processes now). */
+static void track_take(struct krg_ckptsvc *c, struct pstate *ps, const Krg__Ckptsvc__Periodic *e, pid_t pid)
+{
+	track_reset(ps);
+	ps->tr_id = e->id;
+	struct proc_info *pl = NULL;
+	size_t n = 0;
+	pid_t want[CKPT_PERIODIC_TRACK];
+	size_t nw = 0;
+	want[nw++] = pid;
+	if (procfs_scan(pid, &pl, &n) == 0)
+		for (size_t i = 0; i < n && nw < CKPT_PERIODIC_TRACK; i++)
+			if (pl[i].krg && pl[i].state != 'Z')
+				want[nw++] = pl[i].pid;
+	free(pl);
+	for (size_t i = 0; i < nw; i++) {
+		struct ckpt_error err = { 0 };
+		int uffd, r = ckpt_track_take(want[i], &uffd, &err);
+		if (r == 0) {
+			ps->tr[ps->ntr++] = (struct ckpt_track){ want[i], uffd };
+		} else if (!ps->tr_said) {
+			log_info("app %u: process %d saved in full at each checkpoint (no write tracking: %s)", e->appid,
+				 (int)want[i], err.msg);
+			ps->tr_said = true;
+		}
+	}
+	(void)c;
+}
+
 static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckptsvc__Periodic *e)
 {
 	struct krg_ckptsvc *c = p->c;
@@ -415,6 +523,16 @@ static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckp
 	if (!r)
 		return;
 	*r = (struct round){ .p = p, .appid = e->appid, .id = e->id, .image_id = e->id, .taken_ms = now_ms(), .uid = e->uid };
+	/* Incremental on the last one if it is the same application's, here,
+	 * on the node this one will be copied to, and the chain is short. */
+	uint32_t to = 0;
+	bool incr = ps->ntr && ps->tr_id == e->id && ps->tr_parent && ps->tr_chain < MAX_CHAIN &&
+		    ps->tr_chain_bytes <= ps->tr_full_bytes / 2 &&
+		    (second_node(c, &to) < 0 ? ps->tr_copied == 0 : ps->tr_copied == to) && version_here(e->id, ps->tr_parent);
+	if (!incr)
+		track_take(c, ps, e, (pid_t)krg_procid_pid(e->id));
+	r->tracked = ps->ntr > 0;
+	r->parent = incr ? ps->tr_parent : 0;
 	ps->busy = true;
 	ps->last_start = uv_now(c->s->loop);
 	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
@@ -426,7 +544,7 @@ static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckp
 	snprintf(desc, sizeof(desc), "periodic checkpoint of app %u", e->appid);
 	d.description = desc;
 	struct krg_origin o = { .cb = dumped, .cb_data = r };
-	int rc = ckptsvc_dump_local(c, o, &d, (uid_t)e->uid);
+	int rc = ckptsvc_dump_local_incr(c, o, &d, (uid_t)e->uid, ps->tr, ps->ntr, r->parent);
 	if (rc < 0)
 		dumped(r, rc, rc == -ESRCH ? "the process is gone" : strerror(-rc), NULL, 0);
 }
@@ -564,10 +682,13 @@ static void start_recovery(struct krg_periodic *p, struct pstate *ps, const Krg_
 		 " bytes)",
 		 e->appid, why, e->version, e->image_id, (double)r->age_ms / 1000, e->image_bytes);
 	struct work w = { .restart = true, .appid = e->image_id, .version = e->version, .caller = (uid_t)e->uid,
-			  .recovery = true };
+			  .recovery = true, .ran_on = e->node };
 	struct krg_origin o = { .cb = restarted, .cb_data = r };
 	ps->busy = true;
-	int rc = ckptsvc_spawn(c, o, &w);
+	/* Its System V queues and semaphore sets first: those that died with
+	 * its node come back from the image under their ids, those still in
+	 * the cluster (newer than the image) stay as they are. */
+	int rc = ckptsvc_sysv_restore_then_spawn(c, o, &w);
 	if (rc < 0)
 		restarted(r, rc, strerror(-rc), NULL, 0);
 }
@@ -664,8 +785,10 @@ static void tick(uv_timer_t *t)
 		bool found = false;
 		for (size_t k = 0; k < es.n && !found; k++)
 			found = es.v[k]->appid == p->st[i].appid;
-		if (!found && !p->st[i].busy)
+		if (!found && !p->st[i].busy) {
+			track_reset(&p->st[i]);
 			p->st[i] = p->st[--p->n];
+		}
 		else
 			i++;
 	}

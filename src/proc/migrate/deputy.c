@@ -338,6 +338,8 @@ int main(int argc, char **argv)
 	close_the_rest();
 	D.sfd = signalfd(-1, &all, SFD_CLOEXEC);
 	D.sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (D.sock >= 0)
+		D.p.chunk = mig_sock_bufs(D.sock);
 	if (D.sfd < 0 || say_hello(argv[1], argv[2], argv[3]) < 0)
 		return 255;
 	list_kids();

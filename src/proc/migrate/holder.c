@@ -107,6 +107,7 @@ static void forward_fds(struct mig_pump *p, const struct mig_hold *hd, pid_t pid
 			int sv[2], r = -EMFILE;
 			snprintf(path, sizeof(path), "%s/fd%d.sock", fifodir, hd->num[i]);
 			if (p->n < MIG_MAX_PROXIES && socketpair(AF_UNIX, hd->stype[i] | SOCK_CLOEXEC, 0, sv) == 0) {
+				mig_sock_bufs(sv[1]);
 				r = mig_fd_install(pid, hd->num[i], sv[1], hd->uid, hd->gid, path);
 				if (fstat(sv[1], &st) < 0)
 					st.st_ino = 0;
@@ -120,6 +121,13 @@ static void forward_fds(struct mig_pump *p, const struct mig_hold *hd, pid_t pid
 				continue;
 			}
 			fcntl(sv[0], F_SETFL, O_NONBLOCK);
+			/* Room for large frames both ways (the migrant's end takes
+			 * what it writes without waking per quarter of a small
+			 * buffer). */
+			mig_sock_bufs(sv[0]);
+			/* krgd answers its getsockname/getpeername with home's
+			 * addresses (its filter sends them there). */
+			mig_send(p->sock, MF_SOCKINO, hd->num[i], (int64_t)st.st_ino, NULL, 0);
 			close(f->fd);
 			*f = (struct mig_pfd){ .num = hd->num[i], .fd = sv[0], .stype = hd->stype[i], .exact = true, .ino = st.st_ino };
 			p->p[p->n++] = (struct mig_pfd){ .num = hd->num[i] | MIG_REV, .fd = fcntl(sv[0], F_DUPFD_CLOEXEC, 0),
@@ -141,7 +149,7 @@ static void forward_fds(struct mig_pump *p, const struct mig_hold *hd, pid_t pid
  * through home, like the input queued here. */
 static void take_back_unread(int sock, const struct mig_pump *p, pid_t pid, int pfd)
 {
-	static uint8_t in[MIG_CHUNK];
+	static uint8_t in[MIG_CHUNK_SMALL];
 	char dp[64], lp[320], link[64];
 	snprintf(dp, sizeof(dp), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(dp);
@@ -166,8 +174,9 @@ static void take_back_unread(int sock, const struct mig_pump *p, pid_t pid, int 
 				if (mine < 0 || len < 0 || !m)
 					break;
 				k = recv(mine, m, len > (ssize_t)sizeof(in) ? (size_t)len : sizeof(in), MSG_DONTWAIT);
-				for (ssize_t off = 0; off < k; off += MIG_CHUNK)
-					mig_send(sock, MF_BACK, f->num, 0, m + off, (size_t)(k - off < MIG_CHUNK ? k - off : MIG_CHUNK));
+				for (ssize_t off = 0; off < k; off += MIG_CHUNK_SMALL)
+					mig_send(sock, MF_BACK, f->num, 0, m + off,
+						 (size_t)(k - off < MIG_CHUNK_SMALL ? k - off : MIG_CHUNK_SMALL));
 				if (m != in)
 					free(m);
 				/* 0: end of file (home shut it), or an empty message,
@@ -281,6 +290,9 @@ static void holder_make_fifos(void)
 		int fd = -1;
 		if (mkfifo(path, 0600) == 0 && chown(path, hd->uid, hd->gid) == 0)
 			fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		/* A pipe that holds a large frame (best effort). */
+		if (fd >= 0)
+			(void)fcntl(fd, F_SETPIPE_SZ, (int)MIG_CHUNK * 4);
 		if (fd < 0) {
 			char e[300];
 			int n = snprintf(e, sizeof(e), "cannot create %s: %s", path, strerror(errno));
@@ -346,8 +358,11 @@ static int32_t holder_restore(void)
 	/* It dies with us (SIGKILL): nobody else could signal it, reap it or
 	 * serve its memory, and home reports it killed. */
 	int lfd = -1;
+	bool sockets = false;
+	for (size_t i = 0; i < hd->n; i++)
+		sockets = sockets || (hd->stype[i] && !hd->tty[i]);
 	struct ckpt_restore_opts ro = { .extra = H.xs, .n_extra = H.ng, .lazy = krg_fault_on("mig-no-lazy") ? NULL : &H.lz,
-					.root_pdeathsig = SIGKILL, .ipc_listener = hd->isock >= 0 ? &lfd : NULL };
+					.root_pdeathsig = SIGKILL, .ipc_listener = hd->isock >= 0 ? &lfd : NULL, .ipc_sockets = sockets };
 	struct ckpt_error err = { 0 };
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -513,7 +528,7 @@ static void holder_leave(const struct mig_hdr *h)
 			close(p->p[i].fd);
 			p->p[i].fd = -1;
 		}
-	static uint8_t in[MIG_CHUNK];
+	static uint8_t in[MIG_CHUNK_SMALL];
 	ssize_t k;
 	while (H.slave >= 0 && H.tty_in >= 0 && (k = read(H.slave, in, sizeof(in))) > 0)
 		mig_send(H.sock, MF_BACK, H.tty_in, 0, in, (size_t)k);
@@ -674,7 +689,7 @@ _Noreturn void mig_holder_main(int sock, const struct mig_hold *hd)
 	H.afd = hd->adopt_fd;
 	H.sock = sock;
 	H.hd = hd;
-	H.p = (struct mig_pump){ .sock = sock };
+	H.p = (struct mig_pump){ .sock = sock, .chunk = mig_sock_bufs(sock) };
 	H.master = H.slave = H.tty_in = H.early_num = H.exit_status = -1;
 	snprintf(H.fifodir, sizeof(H.fifodir), "%s/%u", MIG_FIFO_DIR, hd->id);
 	if (hd->n) {

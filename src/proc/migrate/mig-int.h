@@ -25,9 +25,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MIG_CHUNK (60u << 10)        /* data per frame */
-#define MIG_WINDOW (1u << 20)        /* unacknowledged bytes per proxied fd */
-#define MIG_ACK_BATCH (128u << 10)
+/* Data per frame: at most MIG_CHUNK (what every receiver takes); a
+ * sender whose socket to krgd takes frames that large (mig_sock_bufs)
+ * sends them, else MIG_CHUNK_SMALL. Fewer, larger frames: fewer
+ * wakeups, syscalls and messages per byte on a path of five hops. */
+#define MIG_CHUNK (256u << 10)
+#define MIG_CHUNK_SMALL (60u << 10)
+#define MIG_WINDOW (4u << 20)        /* unacknowledged bytes per proxied fd */
+#define MIG_ACK_BATCH (512u << 10)
+#define MIG_SOCK_BUF (4 << 20)       /* send buffer of the frame sockets (capped by wmem_max unless root) */
 #define MIG_MAX_PROXIES 64
 /* A proxied socket is two streams: its number N carries what home's end
  * receives (home -> migrant), N | MIG_REV what the migrant sends. */
@@ -80,6 +86,18 @@ enum mig_frame_type {
 	MF_SHELL,         /* krgd -> holder (with an fd): a sibling's holder is at its end (adopt.c) */
 	MF_NOTE,          /* deputy/holder -> krgd: fd = the migrant's fd, arg = fds passed over it (-1: many): refused,
 			     the forwarded socket shut (pump.c); krgd logs it */
+	/* A socket's addresses at home, served to the migrant (docs/migration.md, "Forwarded fds"). */
+	MF_SOCKADDR,      /* worker -> krgd, before MF_DUMPED: fd = the socket's number, arg = 0 getsockname, 1
+			     getpeername, | errno << 1 if it failed; data = the address */
+	MF_SOCKINO,       /* holder -> krgd: fd = the socket's number, arg = the inode of the migrant's end of it */
+};
+
+/* What getsockname (0) and getpeername (1) gave at home for a forwarded
+ * socket: len > 0 bytes of a, < 0 -errno, 0 unknown (the kernel answers). */
+#define MIG_ADDR_MAX 128
+struct mig_sockaddrs {
+	int16_t len[2];
+	uint8_t a[2][MIG_ADDR_MAX];
 };
 
 /* An MF_COPY: len bytes of the process at addr go to payload offset off
@@ -136,12 +154,18 @@ struct mig_pfd {
 
 struct mig_pump {
 	int sock;
+	size_t chunk;         /* data per frame we send (0: MIG_CHUNK_SMALL), from mig_sock_bufs */
 	struct mig_pfd p[MIG_MAX_PROXIES];
 	size_t n;
 	bool out_enabled;     /* src fds are read only when true */
 	bool small_writes;    /* dst fds may be blocking: write at most PIPE_BUF after POLLOUT */
 	bool holder;          /* the migrant's side: its socketpair ends are ours alone (shutdown on EOF) */
 };
+
+/* A frame socket's send buffer made large (MIG_SOCK_BUF; forced when
+ * root): the data a frame may carry through it, MIG_CHUNK or
+ * MIG_CHUNK_SMALL. */
+size_t mig_sock_bufs(int fd);
 
 /* Handle one received frame if it is pump business (DATA, EOF, ACK): 1;
  * 0 if it is not. */

@@ -90,6 +90,20 @@ void mig_conn_send(struct conn *c, uint8_t type, int32_t fd, int64_t arg, const 
 {
 	if (!c || c->dead)
 		return;
+	if (!c->qh) {
+		/* Nothing queued: straight from the caller's buffer (a frame of
+		 * forwarded data is not copied once more); queued only if the
+		 * socket is full. */
+		struct mig_hdr h = { .type = type, .fd = fd, .arg = arg };
+		struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)data, len } };
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+		ssize_t n;
+		do
+			n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n >= 0 || errno != EAGAIN)
+			return; /* sent, or the peer is gone (its reader sees the end) */
+	}
 	struct cq *q = mig_frame(type, fd, arg, data, len);
 	if (!q)
 		return;
@@ -110,6 +124,8 @@ struct conn *mig_conn_new(int fd, enum conn_kind kind, void *owner)
 	c->kind = kind;
 	c->owner = owner;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* Frames of up to MIG_CHUNK data both ways, several in flight. */
+	mig_sock_bufs(fd);
 	uv_poll_init(the_mig.s->loop, &c->poll, fd);
 	c->poll.data = c;
 	conn_events(c);

@@ -202,6 +202,10 @@ static void from_holder(struct conn *c, const struct mig_hdr *h, const uint8_t *
 		}
 	} else if (h->type == MF_NOTE) {
 		mig_note_passed(ho->id, "the migrant", h);
+	} else if (h->type == MF_SOCKINO) {
+		for (size_t i = 0; i < ho->np; i++)
+			if (ho->num[i] == h->fd)
+				ho->ino[i] = (unsigned long)h->arg;
 	} else if (h->type == MF_BECOME && ho->inplace) {
 		/* From now on its frames wait (ph) until it is restored or resumes. */
 		struct dep *d = mig_dep_by_id(ho->id);
@@ -308,6 +312,19 @@ static void from_worker(struct conn *c, const struct mig_hdr *h, const uint8_t *
 	} else if (h->type == MF_FROZEN) {
 		uv_update_time(the_mig.s->loop);
 		v->t_frozen = uv_now(the_mig.s->loop);
+	} else if (h->type == MF_SOCKADDR && len <= MIG_ADDR_MAX) {
+		size_t i = 0;
+		while (i < v->nsa && v->sa_num[i] != h->fd)
+			i++;
+		if (i == MIG_MAX_PROXIES)
+			return;
+		if (i == v->nsa) {
+			v->sa_num[v->nsa++] = h->fd;
+			memset(&v->sa[i], 0, sizeof(v->sa[i]));
+		}
+		int w = (int)(h->arg & 1), e = (int)(h->arg >> 1);
+		v->sa[i].len[w] = (int16_t)(e ? -e : (int)len);
+		memcpy(v->sa[i].a[w], data, len);
 	} else if (h->type == MF_DUMPED) {
 		v->carried = (uint64_t)h->arg;
 		char spec[2048];

@@ -630,6 +630,19 @@ static size_t list_kids(const struct move *v, struct kid *out)
 }
 
 /* The worker dumped it: list the image, ask the target, stream. */
+/* A forwarded socket's addresses at home, into its Proxy (borrowed). */
+static void proxy_addrs(Krg__Mig__Proxy *x, const struct mig_sockaddrs *sa)
+{
+	if (sa->len[0] > 0)
+		x->has_sock_name = true, x->sock_name = (ProtobufCBinaryData){ (size_t)sa->len[0], (uint8_t *)sa->a[0] };
+	else if (sa->len[0] < 0)
+		x->has_sock_name_errno = true, x->sock_name_errno = (uint32_t)-sa->len[0];
+	if (sa->len[1] > 0)
+		x->has_peer_name = true, x->peer_name = (ProtobufCBinaryData){ (size_t)sa->len[1], (uint8_t *)sa->a[1] };
+	else if (sa->len[1] < 0)
+		x->has_peer_name_errno = true, x->peer_name_errno = (uint32_t)-sa->len[1];
+}
+
 void mig_move_dumped(struct move *v, const char *spec)
 {
 	snprintf(v->spec, sizeof(v->spec), "%s", spec);
@@ -700,8 +713,10 @@ void mig_move_dumped(struct move *v, const char *spec)
 		px[np].fd = (uint32_t)v->h->num[i];
 		px[np].reads = v->h->reads[i];
 		px[np].has_tty = px[np].tty = v->h->tty[i];
-		if (v->h->stype[i])
+		if (v->h->stype[i]) {
 			px[np].has_sock_type = true, px[np].sock_type = (uint32_t)v->h->stype[i];
+			proxy_addrs(&px[np], &v->h->sa[i]);
+		}
 		pp[np] = &px[np];
 		np++;
 	}
@@ -722,10 +737,23 @@ void mig_move_dumped(struct move *v, const char *spec)
 		uint32_t st = at < np && px[at].has_sock_type ? px[at].sock_type : 0;
 		if (kind[0] == 's')
 			st = (uint32_t)atoi(kind + 1);
+		/* Its addresses: home's, which a migrant here has from its
+		 * previous node (the worker saw its socketpair end). */
+		Krg__Mig__Proxy was = at < np ? px[at] : (Krg__Mig__Proxy)KRG__MIG__PROXY__INIT;
 		krg__mig__proxy__init(&px[at]);
 		px[at].fd = (uint32_t)num;
 		if (st)
 			px[at].has_sock_type = true, px[at].sock_type = st;
+		if (at < np && was.has_sock_type) {
+			px[at].has_sock_name = was.has_sock_name, px[at].sock_name = was.sock_name;
+			px[at].has_peer_name = was.has_peer_name, px[at].peer_name = was.peer_name;
+			px[at].has_sock_name_errno = was.has_sock_name_errno, px[at].sock_name_errno = was.sock_name_errno;
+			px[at].has_peer_name_errno = was.has_peer_name_errno, px[at].peer_name_errno = was.peer_name_errno;
+		} else if (st) {
+			for (size_t j = 0; j < v->nsa; j++)
+				if (v->sa_num[j] == num)
+					proxy_addrs(&px[at], &v->sa[j]);
+		}
 		px[at].reads = dir == 'r';
 		px[at].has_tty = px[at].tty = !strcmp(kind, "tty");
 		if (rows && cols)

@@ -233,6 +233,8 @@ static int migsvc_start(struct krg_services *s, void **out, char *err, size_t er
 	 * and the balancer's moves. */
 	krg_proc_table_set_kind(s->table, mig_proc_kind, m);
 	krg_sched_set_mover(s->sched, mig_sched_move, m);
+	if (s->intercept)
+		krg_intercept_set_sock_hook(s->intercept, mig_sock_hook, m);
 	log_info("migration service: deputies connect to %s", m->sock_path);
 	*out = m;
 	return 0;
@@ -250,6 +252,8 @@ static void migsvc_stop(void *state)
 	if (!m || !m->running)
 		return;
 	m->running = false;
+	if (m->s->intercept)
+		krg_intercept_set_sock_hook(m->s->intercept, NULL, NULL);
 	while (m->queue) {
 		struct queued_move *q = m->queue;
 		m->queue = q->next;

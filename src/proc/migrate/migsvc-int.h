@@ -136,6 +136,8 @@ struct hold {
 	bool reads[MIG_MAX_PROXIES];
 	bool tty[MIG_MAX_PROXIES];
 	int stype[MIG_MAX_PROXIES];
+	struct mig_sockaddrs sa[MIG_MAX_PROXIES]; /* a socket's addresses at home, served to the migrant */
+	unsigned long ino[MIG_MAX_PROXIES];       /* a socket: the inode of the migrant's end (MF_SOCKINO) */
 	size_t nkids;              /* children left at home: ghosts here */
 	struct kid kids[MIG_MAX_KIDS];
 	pid_t ppid;                /* its parent's pid at home (its getppid() there): passed on when it moves again */
@@ -167,6 +169,10 @@ struct move {
 	void *done_data;          /* borrowed, the caller's */
 	char dir[256];
 	char spec[2048];
+	/* Its sockets' addresses at home, by fd number (MF_SOCKADDR). */
+	size_t nsa;
+	int sa_num[MIG_MAX_PROXIES];
+	struct mig_sockaddrs sa[MIG_MAX_PROXIES];
 	uint64_t xfer;
 	struct hold *h;          /* a migrant here (else the original, at home); NULL once its holder is gone */
 	bool here;               /* it was a migrant here when the move began */
@@ -314,6 +320,9 @@ int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn d
 /* What process pid is to the process table (its kind hook): a migrant
  * here, krgd's machinery, or an ordinary process. data: the service. */
 enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *home);
+/* getsockname/getpeername of a migrant here (ipc/intercept_svc.h's
+ * sock hook): home's address if fd of thread tid is a forwarded socket. */
+int mig_sock_hook(void *ctx, pid_t tid, int fd, bool peer, uint8_t *addr, size_t cap);
 /* The one place a move's phase changes (enum move_phase): forward only. */
 void mig_move_set_phase(struct move *v, enum move_phase to);
 /* "copying", "sending", "restoring", "committed" (mig.status). */

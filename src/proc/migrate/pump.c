@@ -290,8 +290,9 @@ static int read_message(struct mig_pump *p, struct mig_pfd *f, size_t len)
 		free(m);
 		return refuse_passed(p, f, passed);
 	}
-	for (size_t off = 0; r == 0 && n > 0 && off < (size_t)n; off += MIG_CHUNK) {
-		size_t k = (size_t)n - off < MIG_CHUNK ? (size_t)n - off : MIG_CHUNK;
+	size_t chunk = p->chunk ? p->chunk : MIG_CHUNK_SMALL;
+	for (size_t off = 0; r == 0 && n > 0 && off < (size_t)n; off += chunk) {
+		size_t k = (size_t)n - off < chunk ? (size_t)n - off : chunk;
 		r = mig_send(p->sock, MF_DATA, f->num, off + k < (size_t)n, m + off, k);
 	}
 	free(m);
@@ -300,19 +301,33 @@ static int read_message(struct mig_pump *p, struct mig_pfd *f, size_t len)
 	return r;
 }
 
+size_t mig_sock_bufs(int fd)
+{
+	int sz = MIG_SOCK_BUF, got = 0;
+	socklen_t gl = sizeof(got);
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	/* A SOCK_SEQPACKET message must fit in the send buffer (less a
+	 * little): room for two frames, or the small ones. */
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &gl) == 0 && (size_t)got >= 2 * (MIG_CHUNK + 4096))
+		return MIG_CHUNK;
+	return MIG_CHUNK_SMALL;
+}
+
 static int read_some(struct mig_pump *p, struct mig_pfd *f, bool *empty)
 {
 	static uint8_t buf[MIG_CHUNK];
+	size_t chunk = p->chunk ? p->chunk : MIG_CHUNK_SMALL;
 	*empty = false;
 	if (f->stype && f->stype != SOCK_STREAM) {
 		/* The next message's length (MSG_TRUNC: whole, whatever the buffer). */
 		ssize_t len = recv(f->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-		if (len > (ssize_t)MIG_CHUNK)
+		if (len > (ssize_t)chunk)
 			return read_message(p, f, (size_t)len);
 	}
 	/* A socket: one message at a time (its boundaries are the frames'). */
 	int passed = 0;
-	ssize_t n = f->stype ? sock_recv(f->fd, buf, sizeof(buf), &passed) : read(f->nb > 0 ? f->nb : f->fd, buf, sizeof(buf));
+	ssize_t n = f->stype ? sock_recv(f->fd, buf, chunk, &passed) : read(f->nb > 0 ? f->nb : f->fd, buf, chunk);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 		*empty = true;
 		return 0;
@@ -497,8 +512,9 @@ int mig_pump_return(struct mig_pump *p, uint8_t type)
 		while (!f->src && f->qh) {
 			struct mig_qbuf *b = f->qh;
 			int r = 0;
-			for (size_t off = b->off; r == 0 && off < b->len; off += MIG_CHUNK)
-				r = mig_send(p->sock, type, f->num, 0, b->data + off, b->len - off < MIG_CHUNK ? b->len - off : MIG_CHUNK);
+			size_t chunk = p->chunk ? p->chunk : MIG_CHUNK_SMALL;
+			for (size_t off = b->off; r == 0 && off < b->len; off += chunk)
+				r = mig_send(p->sock, type, f->num, 0, b->data + off, b->len - off < chunk ? b->len - off : chunk);
 			f->qh = b->next;
 			free(b);
 			if (r < 0)

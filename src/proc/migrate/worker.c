@@ -50,6 +50,7 @@ struct prox {
 	bool reads;
 	bool tty;
 	int stype;        /* a socket: its type (forwarded as a socketpair end of that type) */
+	struct mig_sockaddrs sa; /* ... and its addresses, which the migrant's getsockname/getpeername get */
 	char tpath[64];   /* a terminal is not kept open in the process (the dump would take it): reopened by path */
 	unsigned rows, cols;
 	bool cloexec;
@@ -302,6 +303,12 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 			if (getsockopt(dup, SOL_SOCKET, SO_TYPE, &t, &tl) == 0 &&
 			    (t == SOCK_STREAM || t == SOCK_DGRAM || t == SOCK_SEQPACKET))
 				px[i].stype = t;
+			for (int w = 0; px[i].stype && w < 2; w++) {
+				socklen_t al = MIG_ADDR_MAX;
+				struct sockaddr *a = (struct sockaddr *)px[i].sa.a[w];
+				int k = w ? getpeername(dup, a, &al) : getsockname(dup, a, &al);
+				px[i].sa.len[w] = (int16_t)(k < 0 ? -errno : al > MIG_ADDR_MAX ? MIG_ADDR_MAX : (int)al);
+			}
 			close(dup);
 		}
 		if (pfd >= 0)
@@ -1101,6 +1108,11 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	test_hold(w->id);
 	char spec[2048];
 	worker_spec(spec, sizeof(spec));
+	for (size_t i = 0; i < W.np; i++)
+		for (int w = 0; W.px[i].stype && !W.px[i].tty && w < 2; w++)
+			if (W.px[i].sa.len[w])
+				mig_send(sock, MF_SOCKADDR, W.px[i].num, w | (W.px[i].sa.len[w] < 0 ? -W.px[i].sa.len[w] << 1 : 0),
+					 W.px[i].sa.a[w], W.px[i].sa.len[w] > 0 ? (size_t)W.px[i].sa.len[w] : 0);
 	mig_send(sock, MF_DUMPED, 0, (int64_t)W.carried, spec, strlen(spec));
 
 	static uint8_t buf[sizeof(struct mig_hdr) + 16384];

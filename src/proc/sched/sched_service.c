@@ -901,6 +901,13 @@ static void evict(struct krg_sched *sc, uint64_t now)
 		char err[256];
 		int r = ckpt ? sc->s->evict_ckpt(sc->s->evict_data, id, nodes[best].id)
 			     : sched_move(sc, id, nodes[best].id, NULL, NULL, err, sizeof(err));
+		if (r == -EINPROGRESS && ckpt) {
+			/* Still being checkpointed away since the last request:
+			 * on its way, not asked nor counted twice. */
+			if (slot < sc->n_evict_sent)
+				sc->evict_sent[slot].ms = now;
+			continue;
+		}
 		if (r < 0 && ckpt)
 			snprintf(err, sizeof(err), "checkpoint: %s", strerror(-r));
 		if (r < 0) {

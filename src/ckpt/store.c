@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include "ckpt/store.h"
 #include "lib/fileio.h"
@@ -15,6 +17,82 @@ const char *krg_ckpt_store(void)
 {
 	const char *s = getenv("KRG_CKPT_STORE");
 	return s && *s ? s : KRG_CKPT_STORE_DEFAULT;
+}
+
+/* kdfs (krg_ckpt_store_kdfs_set): the mount, KDFS/.krg/chkpt, the node. */
+static char kdfs_mnt[PATH_MAX], kdfs_store[PATH_MAX + 16];
+static uint32_t kdfs_node;
+#define FUSE_MAGIC 0x65735546 /* statfs f_type of a FUSE mount */
+
+void krg_ckpt_store_kdfs_set(const char *mount, uint32_t node)
+{
+	kdfs_node = node;
+	kdfs_mnt[0] = kdfs_store[0] = 0;
+	if (!mount || !*mount || strlen(mount) >= sizeof(kdfs_mnt))
+		return;
+	snprintf(kdfs_mnt, sizeof(kdfs_mnt), "%s", mount);
+	size_t n = strlen(kdfs_mnt);
+	while (n > 1 && kdfs_mnt[n - 1] == '/')
+		kdfs_mnt[--n] = 0;
+	snprintf(kdfs_store, sizeof(kdfs_store), "%s/.krg/chkpt", n == 1 ? "" : kdfs_mnt);
+}
+
+const char *krg_ckpt_store_kdfs(void)
+{
+	return kdfs_store[0] ? kdfs_store : NULL;
+}
+
+bool krg_ckpt_store_in_kdfs(const char *path)
+{
+	size_t n = strlen(kdfs_store);
+	return n && !strncmp(path, kdfs_store, n) && (path[n] == '/' || !path[n]);
+}
+
+/* One of the kdfs store's own directories: root's, a directory, written
+ * by root only (made 0711 when absent, with make). */
+static int root_dir_ok(const char *path, bool make, char *msg, size_t len)
+{
+	struct stat st;
+	if (make && mkdir(path, 0711) == 0 && chmod(path, 0711) < 0) {
+		int r = -errno;
+		snprintf(msg, len, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	if (lstat(path, &st) < 0) {
+		int r = -errno;
+		snprintf(msg, len, "%s: %s", path, strerror(-r));
+		return r == -ENOENT ? -ENODEV : r;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)) {
+		snprintf(msg, len, "%s is not root's own directory (uid %u, mode %04o): images are not kept there", path,
+			 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+int krg_ckpt_store_kdfs_ready(bool make, char *msg, size_t len)
+{
+	if (!kdfs_store[0]) {
+		snprintf(msg, len, "kdfs is off");
+		return -ENODEV;
+	}
+	/* Mounted: a FUSE file system other than its parent's. A mount point
+	 * left without its file system (its client restarting) is a plain
+	 * directory of this node: never an image store. */
+	char up[PATH_MAX + 8];
+	struct statfs sf;
+	struct stat m, parent;
+	snprintf(up, sizeof(up), "%s/..", kdfs_mnt);
+	if (statfs(kdfs_mnt, &sf) < 0 || sf.f_type != FUSE_MAGIC || stat(kdfs_mnt, &m) < 0 || stat(up, &parent) < 0 ||
+	    m.st_dev == parent.st_dev) {
+		snprintf(msg, len, "kdfs is not mounted on %s", kdfs_mnt);
+		return -ENODEV;
+	}
+	char dir[PATH_MAX + 8];
+	snprintf(dir, sizeof(dir), "%s/.krg", kdfs_mnt);
+	int r = root_dir_ok(dir, make, msg, len);
+	return r < 0 ? r : root_dir_ok(kdfs_store, make, msg, len);
 }
 
 static int mkdirs(const char *path, mode_t mode)
@@ -88,12 +166,40 @@ static int write_line(const char *dir, const char *name, const char *line, char 
 }
 
 
+/* The temporary versions this node's writers that are gone left in the
+ * kdfs store (the others are other nodes' to judge): a dump there first
+ * removes them, as krgd's start does in the node's own store. */
+static void kdfs_clean_tmp(const char *tmpdir)
+{
+	DIR *t = opendir(tmpdir);
+	struct dirent *e;
+	char tag[32];
+	snprintf(tag, sizeof(tag), ".n%u.", kdfs_node);
+	while (t && (e = readdir(t))) {
+		const char *p = strstr(e->d_name, tag);
+		if (!p)
+			continue;
+		long pid = strtol(p + strlen(tag), NULL, 10);
+		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		krg_rm_tree(dirfd(t), e->d_name, NULL);
+	}
+	if (t)
+		closedir(t);
+}
+
 int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const struct ckpt_dump_opts *o, char *msg,
 			size_t len)
 {
+	return krg_ckpt_store_dump_in(krg_ckpt_store(), pid, uid, gid, appid, o, msg, len);
+}
+
+int krg_ckpt_store_dump_in(const char *store, pid_t pid, uid_t uid, gid_t gid, uint32_t appid,
+			   const struct ckpt_dump_opts *o, char *msg, size_t len)
+{
 	char appdir[4096], vdir[4200];
-	const char *store = krg_ckpt_store();
-	int r = mkdirs(store, 0755);
+	bool kdfs = krg_ckpt_store_in_kdfs(store);
+	int r = kdfs ? 0 : mkdirs(store, 0755); /* kdfs's: krg_ckpt_store_kdfs_ready */
 	if (r < 0) {
 		snprintf(msg, len, "image store %s: %s", store, strerror(-r));
 		return r;
@@ -125,7 +231,14 @@ int krg_ckpt_store_dump(pid_t pid, uid_t uid, gid_t gid, uint32_t appid, const s
 		snprintf(msg, len, "%s: %s", tmpdir, strerror(errno));
 		return r;
 	}
-	snprintf(tmpdir, sizeof(tmpdir), "%s/%s/%u.%d", store, KRG_CKPT_STORE_TMP, appid, (int)getpid());
+	if (kdfs) {
+		kdfs_clean_tmp(tmpdir);
+		/* Every node writes there: its id in the name too. */
+		snprintf(tmpdir, sizeof(tmpdir), "%s/%s/%u.n%u.%d", store, KRG_CKPT_STORE_TMP, appid, kdfs_node,
+			 (int)getpid());
+	} else {
+		snprintf(tmpdir, sizeof(tmpdir), "%s/%s/%u.%d", store, KRG_CKPT_STORE_TMP, appid, (int)getpid());
+	}
 	krg_rm_tree(AT_FDCWD, tmpdir, NULL);
 	struct ckpt_error err = { 0 };
 	if ((r = ckpt_dump(pid, tmpdir, o, &err)) < 0) {
@@ -258,11 +371,41 @@ int krg_ckpt_store_clean(void (*removed)(const char *path, uint64_t bytes, void 
 
 int krg_ckpt_store_find(uint32_t appid, uint32_t version, uid_t caller_uid, char *msg, size_t len)
 {
+	return krg_ckpt_store_find_in(krg_ckpt_store(), appid, version, caller_uid, msg, len);
+}
+
+/* dir (an image directory of the store) is a real directory that only
+ * its owner may use. 0, or -EPERM and why. */
+static int private_dir(const char *dir, const struct stat *st, char *msg, size_t len)
+{
+	if (!S_ISDIR(st->st_mode)) {
+		snprintf(msg, len, "%s is not a directory: refused", dir);
+		return -EPERM;
+	}
+	if (st->st_mode & 077) {
+		snprintf(msg, len, "%s has mode %04o (others may use it, images are 0700): refused", dir,
+			 (unsigned)(st->st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+int krg_ckpt_store_find_in(const char *store, uint32_t appid, uint32_t version, uid_t caller_uid, char *msg,
+			   size_t len)
+{
 	char appdir[4096], vdir[4200];
-	const char *store = krg_ckpt_store();
+	if (krg_ckpt_store_in_kdfs(store)) {
+		int r = krg_ckpt_store_kdfs_ready(false, msg, len);
+		if (r == -ENODEV) {
+			snprintf(msg, len, "no image of app %u in %s: %s", appid, store, strerror(ENOENT));
+			return -ENOENT;
+		}
+		if (r < 0)
+			return r;
+	}
 	snprintf(appdir, sizeof(appdir), "%s/%u", store, appid);
-	struct stat st;
-	if (stat(appdir, &st) < 0) {
+	struct stat st, vst;
+	if (lstat(appdir, &st) < 0) {
 		int r = -errno;
 		snprintf(msg, len, "no image of app %u in %s: %s", appid, store, strerror(errno));
 		return r;
@@ -271,17 +414,30 @@ int krg_ckpt_store_find(uint32_t appid, uint32_t version, uid_t caller_uid, char
 		snprintf(msg, len, "the images of app %u belong to uid %u: permission denied", appid, (unsigned)st.st_uid);
 		return -EPERM;
 	}
+	int r = private_dir(appdir, &st, msg, len);
+	if (r < 0)
+		return r;
 	unsigned n = version;
 	if (!n) {
-		int r = krg_ckpt_versions(appdir, &n);
+		r = krg_ckpt_versions(appdir, &n);
 		if (r < 0 || n == 0) {
 			snprintf(msg, len, "no image of app %u: %s", appid, r < 0 ? strerror(-r) : "no version saved");
 			return r < 0 ? r : -ENOENT;
 		}
 	}
-	if (snprintf(vdir, sizeof(vdir), "%s/v%u", appdir, n) >= (int)sizeof(vdir) || access(vdir, F_OK) < 0) {
+	if (snprintf(vdir, sizeof(vdir), "%s/v%u", appdir, n) >= (int)sizeof(vdir) || lstat(vdir, &vst) < 0) {
 		snprintf(msg, len, "app %u has no version %u", appid, n);
 		return -ENOENT;
+	}
+	if ((r = private_dir(vdir, &vst, msg, len)) < 0)
+		return r;
+	/* Root's versions may sit in a user's directory (a set-uid program's,
+	 * restored only with root's check of the uids it asks for); anyone
+	 * else's may not: that user could have written any image. */
+	if (vst.st_uid != st.st_uid && vst.st_uid != 0) {
+		snprintf(msg, len, "%s belongs to uid %u, the images of app %u to uid %u: refused", vdir,
+			 (unsigned)vst.st_uid, appid, (unsigned)st.st_uid);
+		return -EPERM;
 	}
 	snprintf(msg, len, "%s", vdir);
 	return 0;

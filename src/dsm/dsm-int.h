@@ -34,6 +34,7 @@ struct dsm_dir {
 struct dsm_copy {
 	uint8_t state;            /* enum dsm_state */
 	uint8_t pending;          /* 0, or DSM_READ/DSM_WRITE requested */
+	uint32_t asked_us;        /* when the pending request left (low bits of us) */
 };
 
 /* One address space mapping the segment: its userfaultfd, and where the
@@ -59,9 +60,14 @@ struct dsm_node {
 	struct dsm_stats st;
 	uint64_t now;             /* of the entry point running (tick: the caller's) */
 	uint64_t dead;            /* nodes declared down (bit per node) */
+	dsm_fork_fn fork_fn;      /* dsm_node_on_fork */
+	void *fork_ctx;
 };
 
 /* dsm_node.c: the node side. */
+/* dsm_node_deliver of a message unpacked already (krgd reads its segment
+ * first: one unpack, not two). m may be NULL (refused). */
+int dsm_node_deliver_msg(struct dsm_node *n, uint32_t from, const Krg__Dsm__Msg *m);
 int dsm_send_msg(struct dsm_node *n, uint32_t to, Krg__Dsm__Type type, uint64_t page,
 		bool flag, const uint8_t *data);
 void dsm_copy_on_grant(struct dsm_node *n, uint64_t page, bool writable, const uint8_t *data);

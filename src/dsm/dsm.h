@@ -18,6 +18,7 @@
  * userfaultfd that also sees the kernel's own accesses to the mapping).
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,10 @@ struct dsm_config {
 	uint32_t nnodes;          /* nodes sharing the segment, <= DSM_MAX_NODES */
 	uint64_t npages;          /* segment size in pages */
 	uint64_t min_residency_ns;/* a page granted stays at least this long (0: none) */
+	bool own_map_unused;      /* nobody touches dsm_node_addr() (krgd: the processes
+	                           * are views): pages are never mapped there, so a
+	                           * downgrade or a punch has one address space less
+	                           * to write-protect and unmap */
 };
 
 /* Send buf (len bytes, a krg.dsm.Msg) to node `to` (never self). 0 or
@@ -47,6 +52,12 @@ struct dsm_stats {
 	uint64_t send_errors;
 	uint64_t recovered;       /* pages of a dead writer restored from the home's last copy */
 	uint64_t lost;            /* pages whose home died: SIGBUS on access here */
+	/* Where a miss's time goes (docs/dsm.md, "Figures"), summed in ns: */
+	uint64_t rwaits, rwait_ns;  /* read misses sent to another node: fault seen -> grant in */
+	uint64_t wwaits, wwait_ns;  /* write misses and upgrades, the same */
+	uint64_t install_ns;        /* grant in -> page mapped in every view (those misses) */
+	uint64_t serves, serve_ns;  /* grants sent by this home: the message that completed
+	                             * the request in -> the grant out */
 };
 
 struct dsm_node;
@@ -74,6 +85,14 @@ int dsm_node_attach(struct dsm_node *n, int uffd, uint64_t base);
 int dsm_node_views_free(struct dsm_node *n);
 /* The process detached or ended: forget the view (closes its uffd). */
 void dsm_node_detach(struct dsm_node *n, int view);
+/* Whether view's mapping is still there: 0 yes; -ESRCH its address space
+ * is gone (the process exited, or exec'd); another -errno: the range is
+ * not registered there (unmapped). */
+int dsm_node_view_probe(struct dsm_node *n, int view);
+/* A process of view `parent` forked: the child's mapping is view `child`
+ * (UFFD_EVENT_FORK), served from now on. */
+typedef void (*dsm_fork_fn)(void *ctx, int parent, int child);
+void dsm_node_on_fork(struct dsm_node *n, dsm_fork_fn fn, void *ctx);
 /* The local object backing the segment (present page = valid copy). */
 int dsm_node_memfd(const struct dsm_node *n);
 

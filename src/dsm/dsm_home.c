@@ -77,10 +77,13 @@ static void grant(struct dsm_node *n, uint64_t page, uint32_t to, bool writable,
 		else
 			d->copyset &= ~bit(to);
 		d->resident_until = 0;
-	} else if (to == n->cfg.self)
+	} else if (to == n->cfg.self) {
 		dsm_copy_on_grant(n, page, writable, data);
-	else
+	} else {
 		dsm_send_msg(n, to, KRG__DSM__TYPE__GRANT, page, writable, data);
+		n->st.serves++;
+		n->st.serve_ns += dsm_now_ns() - n->now;
+	}
 	pop_head(d);
 }
 

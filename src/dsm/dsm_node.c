@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -53,12 +54,27 @@ int dsm_write_page(struct dsm_node *n, uint64_t page, const uint8_t *buf)
 void dsm_copy_on_grant(struct dsm_node *n, uint64_t page, bool writable, const uint8_t *data)
 {
 	struct dsm_copy *c = &n->copy[page];
+	/* A request that waited for a message (asked_us set): its time. */
+	uint32_t asked = c->pending ? c->asked_us : 0;
+	if (asked) {
+		uint64_t ns = (uint64_t)((uint32_t)(n->now / 1000) - asked) * 1000;
+		if (c->pending == DSM_WRITE) {
+			n->st.wwaits++;
+			n->st.wwait_ns += ns;
+		} else {
+			n->st.rwaits++;
+			n->st.rwait_ns += ns;
+		}
+	}
 	if (data && dsm_write_page(n, page, data) < 0)
 		log_error("dsm: page %" PRIu64 ": cannot write the local copy", page);
 	c->state = writable ? DSM_WRITE : DSM_READ;
 	c->pending = 0;
+	c->asked_us = 0;
 	n->st.grants++;
 	dsm_view_map_all(n, page);
+	if (asked)
+		n->st.install_ns += dsm_now_ns() - n->now;
 }
 
 int dsm_copy_give_up(struct dsm_node *n, uint64_t page, bool invalidate, uint8_t *buf)
@@ -95,11 +111,16 @@ static void request(struct dsm_node *n, uint64_t page, bool write)
 	else
 		n->st.read_miss++;
 	uint32_t home = dsm_page_home(n->cfg.seg, page, n->cfg.nnodes);
+	/* Timed only if it waits for a message (not granted right here). */
+	uint32_t now_us = (uint32_t)(n->now / 1000) | 1;
+	c->asked_us = 0;
 	if (home == n->cfg.self)
 		dsm_home_request(n, page, home, write);
 	else
 		dsm_send_msg(n, home, write ? KRG__DSM__TYPE__WRITE_REQ : KRG__DSM__TYPE__READ_REQ,
 				page, false, NULL);
+	if (c->pending)
+		c->asked_us = now_us;
 }
 
 void dsm_on_fault(struct dsm_node *n, int view, uint64_t page, bool write)
@@ -197,10 +218,9 @@ static int handle(struct dsm_node *n, uint32_t from, const Krg__Dsm__Msg *m)
 	}
 }
 
-int dsm_node_deliver(struct dsm_node *n, uint32_t from, const uint8_t *buf, size_t len)
+int dsm_node_deliver_msg(struct dsm_node *n, uint32_t from, const Krg__Dsm__Msg *m)
 {
 	n->now = dsm_now_ns();
-	Krg__Dsm__Msg *m = krg__dsm__msg__unpack(NULL, len, buf);
 	int r = -EBADMSG;
 	if (m && from < n->cfg.nnodes && from != n->cfg.self && m->seg == n->cfg.seg &&
 			m->page < n->cfg.npages && (!m->has_npages || m->npages == n->cfg.npages) && (!m->has_data || m->data.len == DSM_PAGE_SIZE))
@@ -209,6 +229,13 @@ int dsm_node_deliver(struct dsm_node *n, uint32_t from, const uint8_t *buf, size
 		n->st.rejected++;
 		log_warn("dsm: refused a message from node %u", from);
 	}
+	return r;
+}
+
+int dsm_node_deliver(struct dsm_node *n, uint32_t from, const uint8_t *buf, size_t len)
+{
+	Krg__Dsm__Msg *m = krg__dsm__msg__unpack(NULL, len, buf);
+	int r = dsm_node_deliver_msg(n, from, m);
 	if (m)
 		krg__dsm__msg__free_unpacked(m, NULL);
 	return r;
@@ -261,7 +288,11 @@ int dsm_node_new(const struct dsm_config *cfg, dsm_send_fn send, void *ctx,
 		goto fail;
 	for (uint64_t p = 0; p < cfg->npages; p++)
 		n->dir[p].writer = -1;
-	n->memfd = memfd_create("krg-dsm", MFD_CLOEXEC);
+	/* Named by the segment: a migration of a process mapping it is
+	 * refused by this name (src/proc/migrate/sharedmem.c). */
+	char name[40];
+	snprintf(name, sizeof name, "krg-dsm:%" PRIx64, cfg->seg);
+	n->memfd = memfd_create(name, MFD_CLOEXEC);
 	if (n->memfd < 0 || ftruncate(n->memfd, (off_t)n->size) < 0) {
 		r = -errno;
 		goto fail;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "dsm/dsm-int.h"
 #include "dsm/dsm_svc.h"
 #include "dsm.pb-c.h"
 #include "lib/config.h"
@@ -39,6 +40,8 @@ struct krg_dsm {
 	uint64_t down;                /* dense indices of nodes down (membership) */
 	krg_dsm_futex_fn futex_fn;
 	void *futex_ctx;
+	krg_dsm_fork_fn fork_fn;
+	void *fork_ctx;
 	bool stopped;
 	int handles;                  /* of segments dropped, not closed yet */
 	bool free_when_closed;
@@ -113,6 +116,13 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 	rearm(s);
 }
 
+static void forked(void *ctx, int parent, int child)
+{
+	struct seg *s = ctx;
+	if (s->d->fork_fn)
+		s->d->fork_fn(s->d->fork_ctx, s->id, parent, child);
+}
+
 static struct seg *find(struct krg_dsm *d, uint64_t id)
 {
 	for (struct seg *s = d->segs; s; s = s->next)
@@ -136,7 +146,7 @@ static int seg_get(struct krg_dsm *d, uint64_t id, uint64_t npages, struct seg *
 	if (!s)
 		return -ENOMEM;
 	struct dsm_config cfg = { .seg = id, .self = d->self, .nnodes = d->nnodes, .npages = npages,
-		.min_residency_ns = d->min_residency_ns };
+		.min_residency_ns = d->min_residency_ns, .own_map_unused = true };
 	s->d = d;
 	s->id = id;
 	s->npages = npages;
@@ -145,6 +155,7 @@ static int seg_get(struct krg_dsm *d, uint64_t id, uint64_t npages, struct seg *
 		free(s);
 		return r;
 	}
+	dsm_node_on_fork(s->node, forked, s);
 	/* Nodes already down: nothing is asked of them (their pages are lost). */
 	for (uint32_t i = 0; i < d->nnodes; i++)
 		if (d->down & (1ull << i))
@@ -212,16 +223,17 @@ static void on_msg(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	}
 	if (m && m->has_npages && m->npages)
 		seg_get(d, m->seg, m->npages, &s);
-	if (m)
-		krg__dsm__msg__free_unpacked(m, NULL);
 	if (!s) {
+		if (m)
+			krg__dsm__msg__free_unpacked(m, NULL);
 		d->refused++;
 		log_warn("dsm: refused a page message from node %u", from);
 		return;
 	}
 	d->in++;
-	if (dsm_node_deliver(s->node, (uint32_t)idx, msg->body, msg->len) < 0)
+	if (dsm_node_deliver_msg(s->node, (uint32_t)idx, m) < 0)
 		d->refused++;
+	krg__dsm__msg__free_unpacked(m, NULL);
 	rearm(s);
 }
 
@@ -299,6 +311,18 @@ void krg_dsm_detach(struct krg_dsm *d, uint64_t seg, int view)
 		dsm_node_detach(s->node, view);
 }
 
+int krg_dsm_view_probe(struct krg_dsm *d, uint64_t seg, int view)
+{
+	struct seg *s = find(d, seg);
+	return s ? dsm_node_view_probe(s->node, view) : -ENOENT;
+}
+
+void krg_dsm_on_fork(struct krg_dsm *d, krg_dsm_fork_fn fn, void *ctx)
+{
+	d->fork_fn = fn;
+	d->fork_ctx = ctx;
+}
+
 bool krg_dsm_room(struct krg_dsm *d, uint64_t seg)
 {
 	struct seg *s = find(d, seg);
@@ -319,6 +343,14 @@ static void destroyed(struct krg_dsm *d, uint64_t seg)
 		 " grants, %" PRIu64 " pages fetched, %" PRIu64 " invalidated, %" PRIu64 " deferred", seg,
 		 s ? ", its pages here freed" : " (none here)", st.read_miss, st.write_miss, st.grants, st.fetched,
 		 st.invalidated, st.deferred);
+	/* Where a miss's time went here (bench/dsm prints it). */
+	if (st.rwaits || st.wwaits || st.serves)
+		log_info("dsm: segment %" PRIx64 " timing: read wait %.1f us x %" PRIu64 ", write wait %.1f us x %" PRIu64
+			 ", install %.1f us, home service %.1f us x %" PRIu64, seg,
+			 st.rwaits ? st.rwait_ns / 1e3 / (double)st.rwaits : 0.0, st.rwaits,
+			 st.wwaits ? st.wwait_ns / 1e3 / (double)st.wwaits : 0.0, st.wwaits,
+			 st.rwaits + st.wwaits ? st.install_ns / 1e3 / (double)(st.rwaits + st.wwaits) : 0.0,
+			 st.serves ? st.serve_ns / 1e3 / (double)st.serves : 0.0, st.serves);
 	if (s)
 		seg_drop(d, s);
 }

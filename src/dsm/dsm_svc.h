@@ -40,6 +40,13 @@ int krg_dsm_segment(struct krg_dsm *d, uint64_t seg, uint64_t npages, int *memfd
  * the view id, or -errno (uffd closed). */
 int krg_dsm_attach(struct krg_dsm *d, uint64_t seg, int uffd, uint64_t base);
 void krg_dsm_detach(struct krg_dsm *d, uint64_t seg, int view);
+/* Whether view's mapping of seg is still there (dsm_node_view_probe):
+ * 0, -ESRCH (its process exited or exec'd), or another -errno. */
+int krg_dsm_view_probe(struct krg_dsm *d, uint64_t seg, int view);
+/* A process attached to seg on this node forked: its child maps it as
+ * view child (served already; the callback counts the attach). */
+typedef void (*krg_dsm_fork_fn)(void *ctx, uint64_t seg, int parent, int child);
+void krg_dsm_on_fork(struct krg_dsm *d, krg_dsm_fork_fn fn, void *ctx);
 /* Whether one more process can attach seg here (a view is free). */
 bool krg_dsm_room(struct krg_dsm *d, uint64_t seg);
 /* The segment is destroyed cluster-wide (its last detach was here):

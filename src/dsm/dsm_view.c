@@ -76,9 +76,16 @@ void dsm_view_map(struct dsm_node *n, int view, uint64_t page)
 	}
 }
 
+/* The first view that pages are mapped in: 1 when the node's own
+ * mapping is never touched (its uffd only stays registered). */
+static int first_view(const struct dsm_node *n)
+{
+	return n->cfg.own_map_unused ? 1 : 0;
+}
+
 void dsm_view_map_all(struct dsm_node *n, uint64_t page)
 {
-	for (int i = 0; i < DSM_MAX_VIEWS; i++)
+	for (int i = first_view(n); i < DSM_MAX_VIEWS; i++)
 		if (n->views[i].uffd >= 0)
 			dsm_view_map(n, i, page);
 }
@@ -99,7 +106,7 @@ void dsm_view_poison(struct dsm_node *n, int view, uint64_t page)
 
 void dsm_view_protect_all(struct dsm_node *n, uint64_t page)
 {
-	for (int i = 0; i < DSM_MAX_VIEWS; i++) {
+	for (int i = first_view(n); i < DSM_MAX_VIEWS; i++) {
 		if (n->views[i].uffd < 0)
 			continue;
 		int r = view_wp(&n->views[i], page, true);
@@ -122,10 +129,13 @@ static void read_faults(struct dsm_node *n, int view)
 				 * the child maps the segment at the same address through
 				 * its own userfaultfd, installed here by this read. */
 				int fd = (int)m[i].arg.fork.ufd;
-				if (dsm_node_attach(n, fd, v->base) < 0) {
+				int child = dsm_node_attach(n, fd, v->base);
+				if (child < 0) {
 					log_warn("dsm: segment %" PRIu64 ": no view left for a forked child; "
 						 "its accesses to the segment wait", n->cfg.seg);
 					close(fd);
+				} else if (n->fork_fn) {
+					n->fork_fn(n->fork_ctx, view, child);
 				}
 				continue;
 			}
@@ -164,10 +174,29 @@ static void sweep(struct dsm_node *n)
 			dsm_node_detach(n, v);
 }
 
+int dsm_node_view_probe(struct dsm_node *n, int view)
+{
+	if (view <= 0 || view >= DSM_MAX_VIEWS || n->views[view].uffd < 0)
+		return -ENOENT;
+	return view_wp(&n->views[view], 0, n->copy[0].state != DSM_WRITE);
+}
+
+void dsm_node_on_fork(struct dsm_node *n, dsm_fork_fn fn, void *ctx)
+{
+	n->fork_fn = fn;
+	n->fork_ctx = ctx;
+}
+
 int dsm_node_views_free(struct dsm_node *n)
 {
-	sweep(n);
 	int k = 0;
+	for (int v = 0; v < DSM_MAX_VIEWS; v++)
+		k += n->views[v].uffd < 0;
+	if (k)
+		return k;
+	/* Only when full: a view swept here may still be named by its
+	 * attach in krgd, which detaches it (by id) a moment later. */
+	sweep(n);
 	for (int v = 0; v < DSM_MAX_VIEWS; v++)
 		k += n->views[v].uffd < 0;
 	return k;

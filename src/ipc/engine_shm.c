@@ -162,8 +162,20 @@ static void do_shmctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		if ((s = (struct shmseg *)ctl_rmid_or_set(e, c, KRG_IPC_SHM, q, r, shm_rmid)))
-			ctl_set_perm(e, &s->o, &q->set, r);
+		if (!(s = (struct shmseg *)ctl_owned_obj(e, c, KRG_IPC_SHM, q->id, r)))
+			return;
+		if (cmd == IPC_RMID) {
+			/* The segment as IPC_RMID leaves it: with no attach
+			 * anywhere it is gone now, and each node's pages of it
+			 * can go too (the listener drops this before the
+			 * caller's buffer: IPC_RMID writes nothing there). */
+			fill_stat(s, &r->shm);
+			r->out = KRG_IPC_OUT_SHM_STAT;
+			shm_rmid(e, &s->o);
+			r->ret = 0;
+			return;
+		}
+		ctl_set_perm(e, &s->o, &q->set, r);
 		return;
 	default:
 		r->ret = -EINVAL;

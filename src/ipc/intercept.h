@@ -37,10 +37,10 @@
 /* Instructions in krg's filter program, exactly (a checkpoint compares the
  * length of a process's filter with it). */
 #define KRG_INTERCEPT_FILTER_LEN 71
-/* The same with getsockname and getpeername sent to the listener too:
+/* The same with getsockname, getpeername and getsockopt sent to the listener too:
  * installed by the restore in a migrant with forwarded sockets, whose
  * addresses its krgd answers (docs/migration.md, "Forwarded fds"). */
-#define KRG_INTERCEPT_FILTER_SOCK_LEN 73
+#define KRG_INTERCEPT_FILTER_SOCK_LEN 74
 
 /* The filter sends execve and execveat to the listener too (placement at
  * exec, docs/sched.md), except an execve whose 4th argument (r10, unused

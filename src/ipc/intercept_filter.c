@@ -5,7 +5,8 @@
  * go to the listener too (placement at exec, docs/sched.md), except an
  * execve krg makes itself (KRG_INTERCEPT_EXEC_PASS in its 4th argument);
  * so does a futex without FUTEX_PRIVATE_FLAG (shared memory across nodes);
- * in a migrant with forwarded sockets, getsockname and getpeername too
+ * in a migrant with forwarded sockets, getsockname, getpeername and
+ * getsockopt too
  * (docs/migration.md, "Forwarded fds"); everything else runs natively. Async-signal-safe throughout (used
  * between fork and exec). */
 #include <errno.h>
@@ -35,6 +36,7 @@ static const uint32_t i386_calls[] = { 393, 394, 395, 396, 397, 399, 400, 401, 4
 
 #define NR_GETSOCKNAME 51
 #define NR_GETPEERNAME 52
+#define NR_GETSOCKOPT 55
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
 #define NR_FUTEX 202
@@ -88,6 +90,7 @@ size_t krg_intercept_filter_for(struct sock_filter out[KRG_INTERCEPT_FILTER_SOCK
 	if (sockets) {
 		jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_GETSOCKNAME, L_NOTIFY, -1);
 		jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_GETPEERNAME, L_NOTIFY, -1);
+		jmp(&p, BPF_JMP | BPF_JEQ | BPF_K, NR_GETSOCKOPT, L_NOTIFY, -1);
 	}
 	op(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 	/* A futex without FUTEX_PRIVATE_FLAG may be on a segment shared

@@ -102,16 +102,20 @@ struct chan {                     /* a child's socket sending listener fds */
 	uv_poll_t poll;
 };
 
-struct shm_undo {                 /* an attach to uncount at the home: not made, or ended */
+struct shm_undo {                 /* an attach to uncount at the home: not made, or ended
+	                           * (or, attach: to count, a forked child's) */
 	struct shm_undo *next;
+	bool attach;
 	struct krg_ipc_caller who;    /* without groups: SHMDT checks none */
 	int32_t id;
 	uint64_t seg;                 /* ishm_name: told to shm_ops if this was the last */
 };
 
-struct dt_wait {                  /* a SHMDT at the home, its answer awaited */
+struct dt_wait {                  /* a SHMDT (SHMAT) at the home, its answer awaited */
 	struct krg_intercept *in;
 	uint64_t seg;
+	bool attach;
+	int32_t id;
 };
 
 struct ucount {
@@ -165,6 +169,7 @@ struct krg_intercept {
 	unsigned dt_pending;              /* SHMDTs whose answer has not come (they hold in) */
 	struct fwait *fwaits;             /* futex waits held (shared segments) */
 	uv_timer_t ftimer;                /* their FUTEX_HOLD_MS */
+	uv_timer_t ptimer;                /* probes attaches' address spaces (exec, a child's exit) */
 	uint64_t next_token;
 	struct krg_intercept_stats st;
 	struct itcache tc;                /* per calling thread (intercept_tcache.c) */
@@ -305,7 +310,10 @@ static void shm_undo_done(void *cookie, struct krg_ipc_reply *reply)
 {
 	struct dt_wait *w = cookie;
 	struct krg_intercept *in = w->in;
-	if (reply->ret == 0 && reply->out == KRG_IPC_OUT_SHM_STAT && reply->shm.nattch == 0 &&
+	if (w->attach && reply->ret < 0)
+		log_warn("ipc intercept: segment %d: a forked child's attach is not counted: %s", (int)w->id,
+			 strerror((int)-reply->ret));
+	if (!w->attach && reply->ret == 0 && reply->out == KRG_IPC_OUT_SHM_STAT && reply->shm.nattch == 0 &&
 	    (reply->shm.perm.mode & SHM_DEST) && in->shm_ops && !in->stopping) {
 		/* (a size no segment has: the entry of this id is dropped) */
 		ishm_find(&in->shm, (int32_t)(w->seg >> 32), (int32_t)(uint32_t)w->seg, UINT64_MAX);
@@ -317,9 +325,9 @@ static void shm_undo_done(void *cookie, struct krg_ipc_reply *reply)
 		in_free(in);
 }
 
-/* SHMDT at the segment's home for who, from the loop (not from inside
- * the backend's callback). */
-static void shm_queue_dt(struct krg_intercept *in, const struct krg_ipc_caller *who, int32_t id, uint64_t seg)
+/* SHMDT (attach: SHMAT) at the segment's home for who, from the loop
+ * (not from inside the backend's callback). */
+static void shm_queue(struct krg_intercept *in, const struct krg_ipc_caller *who, int32_t id, uint64_t seg, bool attach)
 {
 	struct shm_undo *u = calloc(1, sizeof(*u));
 	if (!u) {
@@ -331,9 +339,15 @@ static void shm_queue_dt(struct krg_intercept *in, const struct krg_ipc_caller *
 	u->who.cred.groups = NULL;
 	u->id = id;
 	u->seg = seg;
+	u->attach = attach;
 	u->next = in->shm_undo;
 	in->shm_undo = u;
 	uv_idle_start(&in->retry, retry_cb);
+}
+
+static void shm_queue_dt(struct krg_intercept *in, const struct krg_ipc_caller *who, int32_t id, uint64_t seg)
+{
+	shm_queue(in, who, id, seg, false);
 }
 
 /* The backend counted an attach that was not made: SHMDT it. */
@@ -344,6 +358,7 @@ static void shm_uncount(struct krg_intercept *in, const struct held *h, uint64_t
 
 static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uint64_t proc_id, int32_t pid, uint64_t id,
 			bool undo);
+static void probe_start(struct krg_intercept *in);
 
 /* SHMAT counted by the backend: map the node's object of the segment
  * into the caller, which answers its call (docs/dsm.md, "shmat through
@@ -429,6 +444,7 @@ static void shmat_answer(struct krg_intercept *in, struct held *h, const struct 
 	if (ishm_att_add(&in->shm_att, &a) < 0)
 		log_warn("ipc intercept: pid %d: its shmdt of segment %d will fail (out of memory)", (int)h->c.tgid,
 			 (int)q->id);
+	probe_start(in);
 }
 
 /* One attach ended (shmdt, the process's exit): the DSM stops serving its
@@ -447,6 +463,98 @@ static void att_end(struct krg_intercept *in, const struct ishm_att *a)
 		in->st.shmdt_counted++;
 		shm_queue_dt(in, &a->who, a->id, a->seg);
 	}
+}
+
+/* ---- attaches that end without a call: exec, a forked child's exit ----
+ * The kernel detaches at exec and exit; krgd sees a process's exit by
+ * its pidfd, but neither an exec (the pid stays) nor a forked child (the
+ * DSM learns of its mapping by UFFD_EVENT_FORK, which carries no pid).
+ * Both are seen by their mapping's address space going away: the view's
+ * userfaultfd then fails with ESRCH. */
+#define PROBE_MS 100
+
+static void probe_cb(uv_timer_t *t)
+{
+	struct krg_intercept *in = t->data;
+	bool any = false;
+	for (struct ishm_att **p = &in->shm_att; *p;) {
+		struct ishm_att *a = *p;
+		if (a->view < 0 || !in->shm_ops || !in->shm_ops->probe) {
+			p = &a->next;
+			continue;
+		}
+		if (in->shm_ops->probe(in->shm_ctx, a->seg, a->view) != -ESRCH) {
+			any = true;
+			p = &a->next;
+			continue;
+		}
+		*p = a->next;
+		log_debug("ipc intercept: pid %d: its attach of segment %d ended with its address space (exit or exec)",
+			  (int)a->tgid, (int)a->id);
+		att_end(in, a);
+		free(a);
+	}
+	if (!any)
+		uv_timer_stop(t);
+}
+
+static void probe_start(struct krg_intercept *in)
+{
+	if (in->shm_ops && in->shm_ops->probe && !in->stopping && !uv_is_active((uv_handle_t *)&in->ptimer))
+		uv_timer_start(&in->ptimer, probe_cb, PROBE_MS, PROBE_MS);
+}
+
+void krg_intercept_shm_forked(struct krg_intercept *in, uint64_t seg, int parent, int child)
+{
+	const struct ishm_att *p = NULL;
+	for (const struct ishm_att *a = in->shm_att; a && !p; a = a->next)
+		if (a->seg == seg && a->view == parent)
+			p = a;
+	if (!p || in->stopping) {
+		/* Not an attach of ours (it ended meanwhile): not served. */
+		if (in->shm_ops)
+			in->shm_ops->detach(in->shm_ctx, seg, child);
+		return;
+	}
+	/* The child's pid is not known (0) until its shmdt names it. */
+	struct ishm_att c = *p;
+	c.tgid = 0;
+	c.view = child;
+	struct ishm_seg *s = ishm_find(&in->shm, c.id, (int32_t)(uint32_t)seg, c.size);
+	if (ishm_att_add(&in->shm_att, &c) < 0) {
+		log_warn("ipc intercept: segment %d: a forked child's attach is not counted (out of memory)", (int)c.id);
+		return;
+	}
+	if (s)
+		s->attached++;
+	in->st.shmat_forked++;
+	shm_queue(in, &c.who, c.id, seg, true);
+	probe_start(in);
+}
+
+/* shmdt of an attach inherited at fork by tgid (recorded with pid 0 and
+ * the mapping's address): which of those is tgid's is told by the
+ * mapping that just left it (its range no longer registered). */
+static struct ishm_att *take_forked(struct krg_intercept *in, uint64_t addr)
+{
+	struct ishm_att *a = ishm_att_take(&in->shm_att, 0, addr);
+	if (!a || !in->shm_ops || !in->shm_ops->probe)
+		return a;
+	int r = in->shm_ops->probe(in->shm_ctx, a->seg, a->view);
+	if (r != 0 && r != -ESRCH)
+		return a;
+	for (struct ishm_att *x = in->shm_att; x; x = x->next) {
+		if (x->tgid || x->addr != addr || x->seg != a->seg)
+			continue;
+		r = in->shm_ops->probe(in->shm_ctx, x->seg, x->view);
+		if (r != 0 && r != -ESRCH) {
+			int v = x->view;
+			x->view = a->view;
+			a->view = v;
+			break;
+		}
+	}
+	return a;
 }
 
 /* shmdt of an attach krgd made: unmapped in the caller, which answers
@@ -495,6 +603,17 @@ static void call_done(void *cookie, struct krg_ipc_reply *reply)
 			held_unlink(in, h);
 		return;
 	}
+	if (h->c.req.op == KRG_IPC_OP_SHMCTL && h->c.req.cmd == 0 /* IPC_RMID */ && reply->out == KRG_IPC_OUT_SHM_STAT) {
+		/* Removed with no attach anywhere: gone at once, and its
+		 * pages on every node with it (with attaches, the last
+		 * detach does it: shm_undo_done). */
+		if (reply->ret == 0 && reply->shm.nattch == 0 && in->shm_ops && !in->stopping) {
+			uint64_t seg = ishm_name(h->c.req.id, reply->shm.cpid);
+			ishm_find(&in->shm, h->c.req.id, reply->shm.cpid, UINT64_MAX);
+			in->shm_ops->destroyed(in->shm_ctx, seg);
+		}
+		reply->out = KRG_IPC_OUT_NONE;
+	}
 	long ret = icall_write_reply(h->tid, &h->c, reply);
 	if (ret == -EFAULT && reply->ret >= 0)
 		in->st.efault++;
@@ -523,11 +642,11 @@ static void retry_cb(uv_idle_t *t)
 	while (in->shm_undo) {
 		struct shm_undo *u = in->shm_undo;
 		in->shm_undo = u->next;
-		struct krg_ipc_req q = { .op = KRG_IPC_OP_SHMDT, .id = u->id };
+		struct krg_ipc_req q = { .op = u->attach ? KRG_IPC_OP_SHMAT : KRG_IPC_OP_SHMDT, .id = u->id };
 		struct dt_wait *w = malloc(sizeof(*w));
 		int r = -ENOMEM;
 		if (w) {
-			*w = (struct dt_wait){ in, u->seg };
+			*w = (struct dt_wait){ in, u->seg, u->attach, u->id };
 			in->dt_pending++;
 			r = in->be->submit(in->ctx, &u->who, &q, ++in->next_token, shm_undo_done, w);
 			if (r < 0) {
@@ -536,7 +655,8 @@ static void retry_cb(uv_idle_t *t)
 			}
 		}
 		if (r < 0)
-			log_warn("ipc intercept: segment %d: cannot uncount an attach: %s", u->id, strerror(-r));
+			log_warn("ipc intercept: segment %d: cannot %s an attach: %s", u->id,
+				 u->attach ? "count" : "uncount", strerror(-r));
 		free(u);
 	}
 	for (struct held *h = in->held, *next; h; h = next) {
@@ -850,17 +970,26 @@ static void futex_serve(struct lsn *l, const struct seccomp_notif *n)
 	send_resp(in, l->fd, n->id, -ENOSYS);
 }
 
-/* getsockname/getpeername(fd, addr, addrlen) of a migrant with
- * forwarded sockets (only its filter sends them): home's address if fd
- * is one of them, else the kernel answers. As Linux: the address cut to
- * *addrlen, its whole length written back to *addrlen. */
+/* getsockname/getpeername(fd, addr, addrlen), getsockopt(fd, level,
+ * name, val, len) of a migrant with forwarded sockets (only its filter
+ * sends them): home's answer if fd is one of them, else the kernel
+ * answers. As Linux: the address cut to *addrlen, its whole length
+ * written back; an int option cut to *len, the length given written back. */
 static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 {
 	struct krg_intercept *in = l->in;
 	uint8_t addr[KRG_INTERCEPT_SOCKADDR_MAX];
 	int fd = (int)n->data.args[0];
+	bool opt = n->data.nr == SYS_getsockopt;
+	enum krg_intercept_sock_what what = n->data.nr == SYS_getpeername ? KRG_SOCK_PEER : KRG_SOCK_NAME;
+	if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_DOMAIN)
+		what = KRG_SOCK_DOMAIN;
+	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PROTOCOL)
+		what = KRG_SOCK_PROTOCOL;
+	else if (opt)
+		fd = -1; /* another option: the kernel's */
 	int k = in->sock_hook && fd >= 0 && (uint64_t)fd == n->data.args[0]
-			? in->sock_hook(in->sock_ctx, (pid_t)n->pid, fd, n->data.nr == SYS_getpeername, addr, sizeof(addr))
+			? in->sock_hook(in->sock_ctx, (pid_t)n->pid, fd, what, addr, sizeof(addr))
 			: 0;
 	if (k == 0) {
 		send_continue(in, l->fd, n->id);
@@ -871,7 +1000,8 @@ static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 		return;
 	}
 	int32_t cap;
-	struct iovec li = { &cap, sizeof(cap) }, ri = { (void *)(uintptr_t)n->data.args[2], sizeof(cap) };
+	uint64_t out_at = opt ? n->data.args[3] : n->data.args[1], len_at = opt ? n->data.args[4] : n->data.args[2];
+	struct iovec li = { &cap, sizeof(cap) }, ri = { (void *)(uintptr_t)len_at, sizeof(cap) };
 	if (process_vm_readv((pid_t)n->pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cap)) {
 		send_resp(in, l->fd, n->id, errno == ESRCH ? -ESRCH : -EFAULT);
 		return;
@@ -882,7 +1012,9 @@ static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 	}
 	int32_t len = k;
 	struct iovec la[2] = { { addr, (size_t)(cap < len ? cap : len) }, { &len, sizeof(len) } };
-	struct iovec ra[2] = { { (void *)(uintptr_t)n->data.args[1], la[0].iov_len }, { ri.iov_base, sizeof(len) } };
+	struct iovec ra[2] = { { (void *)(uintptr_t)out_at, la[0].iov_len }, { ri.iov_base, sizeof(len) } };
+	if (opt)
+		len = (int32_t)la[0].iov_len;
 	/* What we read and write is the caller's only if it still waits. */
 	if (!id_valid(l->fd, n->id))
 		return;
@@ -931,7 +1063,7 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		futex_serve(l, n);
 		return;
 	}
-	if (n->data.nr == SYS_getsockname || n->data.nr == SYS_getpeername) {
+	if (n->data.nr == SYS_getsockname || n->data.nr == SYS_getpeername || n->data.nr == SYS_getsockopt) {
 		sock_serve(l, n);
 		return;
 	}
@@ -997,8 +1129,24 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 	pid_t tgid = h->c.tgid;
 	if (r == 0 && h->c.req.op == KRG_IPC_OP_SHMDT) {
 		struct ishm_att *a = ishm_att_take(&in->shm_att, tgid, h->c.out_addr);
-		if (!a) {
+		const struct ishm_att *f = NULL;  /* or one inherited at a fork (pid unknown) */
+		for (const struct ishm_att *x = a ? NULL : in->shm_att; x && !f; x = x->next)
+			if (!x->tgid && x->addr == h->c.out_addr)
+				f = x;
+		if (!a && !f) {
 			r = -EINVAL;  /* Linux: no segment attached there */
+		} else if (f) {
+			h->c.req.id = f->id;
+			h->shm_size = f->size;
+			h->tid = tid;
+			/* Left in the list if the unmapping fails (it restarts). */
+			if (shmdt_answer(in, h) == 0 && (a = take_forked(in, h->c.out_addr))) {
+				att_end(in, a);
+				free(a);
+			}
+			icall_free(&h->c);
+			free(h);
+			return;
 		} else {
 			h->c.req.id = a->id;
 			h->shm_size = a->size;
@@ -1296,9 +1444,11 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 		log_warn("ipc intercept: /proc/sys/kernel IPC limits: %s (Linux's defaults used)", strerror(-lr));
 	uv_timer_init(loop, &in->check);
 	uv_timer_init(loop, &in->ftimer);
+	uv_timer_init(loop, &in->ptimer);
 	in->check.data = in;
 	in->ftimer.data = in;
-	in->handles += 2;
+	in->ptimer.data = in;
+	in->handles += 3;
 	*out = in;
 	return 0;
 }
@@ -1358,6 +1508,7 @@ void krg_intercept_stop(struct krg_intercept *in)
 	uv_close((uv_handle_t *)&in->retry, handle_closed);
 	uv_close((uv_handle_t *)&in->check, handle_closed);
 	uv_close((uv_handle_t *)&in->ftimer, handle_closed);
+	uv_close((uv_handle_t *)&in->ptimer, handle_closed);
 	while (in->fwaits) {
 		struct fwait *w = in->fwaits;
 		in->fwaits = w->next;

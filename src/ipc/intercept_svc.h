@@ -110,6 +110,7 @@ struct krg_intercept_stats {
 	uint64_t retried;        /* refused with the cheap credentials, asked again with all */
 	uint64_t execs;          /* execve/execveat let go on (after the exec hook) */
 	uint64_t shmat_mapped;   /* shmat answered with the node's mapping of the segment */
+	uint64_t shmat_forked;   /* attaches inherited by a forked child, counted at the home */
 	uint64_t shmat_refused;  /* shmat of a segment attached on another node (no DSM here) */
 	uint64_t shmdt_counted;  /* detaches (shmdt, exit) told to the segment's home */
 	uint64_t futex_held;     /* futex waits on shared segments held by krgd */
@@ -133,13 +134,17 @@ typedef int (*krg_intercept_map_fn)(void *ctx, pid_t pid, pid_t tid, int fd, uin
 				    int flags, uint64_t *mapped, int *uffd);
 void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn fn, void *ctx);
 
-/* getsockname/getpeername of a migrant with forwarded sockets (its
- * filter sends them, intercept.h): fn(ctx, tid, fd, peer, addr, cap)
- * writes home's address of that socket into addr and returns its length
- * (> 0), or returns -errno for the caller, or 0 if fd is not one of them
- * (the kernel answers). Quick (on krgd's loop). NULL: the kernel always. */
+/* getsockname/getpeername, and getsockopt(SOL_SOCKET, SO_DOMAIN or
+ * SO_PROTOCOL), of a migrant with forwarded sockets (its filter sends
+ * them, intercept.h): fn(ctx, tid, fd, what, out, cap) writes home's
+ * answer for that socket into out (an address; an int for the options)
+ * and returns its length (> 0), or returns -errno for the caller, or 0
+ * if fd is not one of them (the kernel answers). Quick (on krgd's loop).
+ * NULL: the kernel always. Any other getsockopt: the kernel. */
 #define KRG_INTERCEPT_SOCKADDR_MAX 128
-typedef int (*krg_intercept_sock_fn)(void *ctx, pid_t tid, int fd, bool peer, uint8_t *addr, size_t cap);
+enum krg_intercept_sock_what { KRG_SOCK_NAME, KRG_SOCK_PEER, KRG_SOCK_DOMAIN, KRG_SOCK_PROTOCOL };
+typedef int (*krg_intercept_sock_fn)(void *ctx, pid_t tid, int fd, enum krg_intercept_sock_what what, uint8_t *out,
+				     size_t cap);
 void krg_intercept_set_sock_hook(struct krg_intercept *in, krg_intercept_sock_fn fn, void *ctx);
 
 /* Cross-node System V segments (docs/dsm.md, "shmat through krgd"): with
@@ -165,7 +170,15 @@ struct krg_intercept_shm_ops {
 	/* A FUTEX_WAKE of the word at off in seg, served here: the other
 	 * nodes call krg_intercept_futex_wake with it. */
 	void (*futex_wake)(void *ctx, uint64_t seg, uint64_t off, uint32_t bits);
+	/* Whether the mapping of view is still there: 0, -ESRCH when its
+	 * address space is gone (exit, exec: the attach ends), another
+	 * -errno when the range is not registered there (unmapped). */
+	int (*probe)(void *ctx, uint64_t seg, int view);
 };
+/* A process attached to seg through view `parent` forked, its child's
+ * mapping is view `child` (the DSM serves it already): the child's
+ * attach is counted at the home, ended by its shmdt, exit or exec. */
+void krg_intercept_shm_forked(struct krg_intercept *in, uint64_t seg, int parent, int child);
 /* A FUTEX_WAKE on another node: the futex waits held here for that
  * word (whose bitset meets bits) are answered. */
 void krg_intercept_futex_wake(struct krg_intercept *in, uint64_t seg, uint64_t off, uint32_t bits);

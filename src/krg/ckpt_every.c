@@ -96,6 +96,7 @@ int krg_ckpt_every_list(bool json)
 			for (size_t k = 0; k < e->n_holders; k++)
 				krg_json_uint(&j, NULL, e->holders[k]);
 			krg_json_end_array(&j);
+			krg_json_bool(&j, "on_kdfs", e->on_kdfs);
 			krg_json_double(&j, "age_s", age_s(e->taken_ms, now));
 			krg_json_uint(&j, "image_bytes", e->image_bytes);
 			krg_json_uint(&j, "recoveries", e->recoveries);
@@ -119,7 +120,9 @@ int krg_ckpt_every_list(bool json)
 				snprintf(latest, sizeof(latest), "v%u", e->version);
 				snprintf(age, sizeof(age), "%.1fs", age_s(e->taken_ms, now));
 				size_t o = 0;
-				for (size_t k = 0; k < e->n_holders && o < sizeof(on) - 8; k++)
+				if (e->on_kdfs)
+					snprintf(on, sizeof(on), "kdfs");
+				for (size_t k = 0; !e->on_kdfs && k < e->n_holders && o < sizeof(on) - 8; k++)
 					o += (size_t)snprintf(on + o, sizeof(on) - o, "%s%u", k ? "," : "", e->holders[k]);
 			}
 			if (e->recoveries)

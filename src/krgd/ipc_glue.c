@@ -132,6 +132,19 @@ static void d_futex_wake(void *ctx, uint64_t seg, uint64_t off, uint32_t bits)
 	krg_dsm_futex_wake(g->dsm, seg, off, bits);
 }
 
+static int d_probe(void *ctx, uint64_t seg, int view)
+{
+	struct krg_ipc_glue *g = ctx;
+	return krg_dsm_view_probe(g->dsm, seg, view);
+}
+
+/* A process attached here forked (UFFD_EVENT_FORK). */
+static void forked(void *ctx, uint64_t seg, int parent, int child)
+{
+	struct krg_ipc_glue *g = ctx;
+	krg_intercept_shm_forked(g->in, seg, parent, child);
+}
+
 /* Another node's FUTEX_WAKE. */
 static void futex_in(void *ctx, uint64_t seg, uint64_t off, uint32_t bits)
 {
@@ -146,6 +159,7 @@ static const struct krg_intercept_shm_ops dsm_ops = {
 	.attach = d_attach,
 	.detach = d_detach,
 	.destroyed = d_destroyed,
+	.probe = d_probe,
 };
 
 int krg_ipc_glue_start(struct krg_ipc_glue *g, uv_loop_t *loop, uint32_t self, struct krg_ipc_service *svc, char *err,
@@ -211,6 +225,7 @@ static int svc_start(struct krg_services *s, void **state, char *err, size_t err
 		gs->g.dsm = s->dsm;
 		krg_intercept_set_shm_ops(gs->g.in, &dsm_ops, &gs->g);
 		krg_dsm_on_futex_wake(s->dsm, futex_in, &gs->g);
+		krg_dsm_on_fork(s->dsm, forked, &gs->g);
 	}
 	gs->s = s;
 	s->intercept = gs->g.in;
@@ -226,8 +241,10 @@ static void svc_stop(void *state)
 	struct glue_svc *gs = state;
 	/* No new application gets the filter from here on. */
 	gs->s->intercept = NULL;
-	if (gs->g.dsm)
+	if (gs->g.dsm) {
 		krg_dsm_on_futex_wake(gs->g.dsm, NULL, NULL);
+		krg_dsm_on_fork(gs->g.dsm, NULL, NULL);
+	}
 	krg_ipc_glue_stop(&gs->g);
 }
 

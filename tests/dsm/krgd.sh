@@ -10,9 +10,12 @@
 #  3. a process-shared pthread mutex in the segment guards a critical
 #     section of processes on 3 nodes (futex waits held by krgd, woken by
 #     a FUTEX_WAKE on any node);
-#  4. shm_nattch counts attaches from every node, shmdt and exit uncount
-#     them, IPC_RMID destroys the segment at the last detach anywhere;
-#  5. bad arguments: one line, exit 2.
+#  4. shm_nattch counts attaches from every node and those a fork
+#     inherits; shmdt, exec and exit uncount them; IPC_RMID destroys the
+#     segment at the last detach anywhere;
+#     `krg migrate` of an attached process is refused by name;
+#  5. bad arguments: one line, exit 2;
+#  6. IPC_RMID of a segment attached nowhere frees its pages on every node.
 PREFIX=dsmk
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -73,10 +76,27 @@ done
 
 echo "== 4. shm_nattch cluster-wide, detach and removal"
 wait_for 20 "every attach above uncounted at its exit (nattch 0)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 0' ]"
+# fork inherits the attach (counted at the home, served by the DSM on the
+# child's side); the child's shmdt, exec and exit, and the parent's own
+# exec, each end one (shmc forks waits on shm_nattch at every step).
+out=$(kr 2 -- "$S" forks 0x5d5 2>&1) || fail "fork, exec and exit of attached processes: $out"
+assert_eq "$out" "$(printf 'fork counted, child shmdt uncounted\nchild exec uncounted\nchild exit uncounted\nexec uncounted')" \
+	"fork counted; shmdt, exec and exit uncounted"
+echo "ok   forks: $(echo "$out" | paste -sd, -)"
 for i in 2 3; do
-	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 12 >$W/hold.$i 2>&1 &"
+	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 14 >$W/hold.$i 2>&1 &"
 done
 wait_for 20 "holders attached on nodes 2 and 3" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
+# An attached process does not migrate yet: refused by name, in one line,
+# before it is touched (docs/dsm.md, "Checkpoint and migration").
+hp=$(on 2 pgrep -f "shmc hold 0x5d5" | head -1)
+[ -n "$hp" ] || fail "no holder process on node 2"
+out=$(on 2 "$KRG" migrate $(((2 << 22) + hp)) 3 2>&1) && fail "an attached process migrated: $out"
+[ "$(echo "$out" | wc -l)" = 1 ] || fail "migration refusal not one line: $out"
+assert_contains "$out" "(System V segment $ID, shared across nodes) does not follow a migration yet" "migration of an attached process refused by name"
+echo "ok   refused: $out"
+st=$(on 2 awk '/^State:/ { print $2 }' "/proc/$hp/status")
+[ "$st" = S ] || [ "$st" = R ] || fail "the holder is in state '$st' after the refused migration"
 assert_eq "$(kr 1 -- "$I" shm-atdt 0x5d5)" "detached unmapped" "shmdt through krgd"
 wait_for 10 "the shmdt above uncounted (nattch 2)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
 assert_eq "$(kr 2 -- "$S" rm 0x5d5)" removed "IPC_RMID while attached on nodes 2 and 3"
@@ -91,5 +111,17 @@ for i in 1 2 3; do
 	echo "node $i: ${line#*dsm: }"
 	g=$(echo "$line" | sed -n 's/.* \([0-9]*\) grants.*/\1/p')
 	[ -n "$g" ] && [ "$g" -ge 30 ] || fail "node $i installed only '$g' grants of the segment's pages (< 30)"
+done
+echo "== 6. IPC_RMID with nothing attached: the pages go on every node at once"
+out=$(kr 1 -- "$S" create 0x5d6 $((16 * 4096)))
+assert_contains "$out" "id " "shmget of a second segment"
+ID2=${out#id }
+assert_contains "$(kr 1 -- "$S" write 0x5d6 4)" "written" "4 pages written on node 1"
+assert_contains "$(kr 2 -- "$S" readmiss 0x5d6 4)" "readmiss" "and read on node 2"
+assert_eq "$(kr 2 -- "$S" rm 0x5d6)" removed "IPC_RMID of the unattached segment"
+assert_eq "$(kr 1 -- "$S" idstat "$ID2")" gone "removed at once"
+for i in 1 2 3; do
+	wait_for 10 "node $i dropped the unattached segment's pages" \
+		grep -qE "dsm: segment $(printf %x "$ID2")[0-9a-f]{8} destroyed" "$(log_of "$i")"
 done
 echo "dsm-krgd: ok"

@@ -22,6 +22,11 @@
  *                                page 8 (written elsewhere): "readmiss NS_PER_PAGE"
  *   shmc write KEY PAGES         write pages 8.. : "written NS_PER_PAGE"
  *   shmc rm KEY                  IPC_RMID: "removed"
+ *   shmc forks KEY               fork inherits the attach (counted in
+ *                                shm_nattch); a child's shmdt, exec and exit,
+ *                                and the process's own exec end it: a line
+ *                                per step, "exec uncounted" last
+ *   shmc waitn KEY N             wait until shm_nattch is N
  * Errors: one line on stderr, exit 1; bad usage exit 2. */
 #include <errno.h>
 #include <pthread.h>
@@ -31,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/shm.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,10 +155,110 @@ static int mutex(char *s, uint64_t nproc, long n)
 	return 0;
 }
 
+/* shm_nattch of key's segment (IPC_STAT: the home's count), -1 on error. */
+static long nattch_of(key_t key)
+{
+	struct shmid_ds ds;
+	int id = shmget(key, 0, 0);
+	if (id < 0 || shmctl(id, IPC_STAT, &ds) < 0)
+		return -1;
+	return (long)ds.shm_nattch;
+}
+
+/* Wait until key's shm_nattch is n (WAIT_S at most); 0, or 1 with a line. */
+static int wait_nattch(key_t key, long n, const char *what)
+{
+	uint64_t end = now_ns() + WAIT_S * 1000000000ull;
+	long v;
+	while ((v = nattch_of(key)) != n) {
+		if (v < 0)
+			return fail("shmctl IPC_STAT");
+		if (now_ns() > end) {
+			fprintf(stderr, "shmc: %s: nattch %ld, not %ld, after %d s\n", what, v, n, WAIT_S);
+			return 1;
+		}
+		usleep(2000);
+	}
+	return 0;
+}
+
+/* shmc forks KEY: fork inherits the attach, which shm_nattch counts;
+ * the child's shmdt, exec and exit each end it; so does the parent's
+ * exec (into "shmc waitn KEY BASE"). */
+static int forks(const char *self, const char *keys)
+{
+	key_t key = (key_t)strtol(keys, NULL, 0);
+	long base = nattch_of(key);
+	if (base < 0)
+		return fail("shmctl IPC_STAT");
+	char *s = attach(keys);
+	if (!s || wait_nattch(key, base + 1, "shmat"))
+		return 1;
+	volatile uint64_t *mark = word(s, 7, 1), *go = word(s, 7, 2);
+	*mark = 0;
+	*go = 0;
+	/* 1. a child that writes, then detaches */
+	pid_t c = fork();
+	if (c < 0)
+		return fail("fork");
+	if (c == 0) {
+		*mark = 0xa11;
+		while (!*go)
+			usleep(1000);
+		_exit(shmdt(s) == 0 ? 0 : 3);
+	}
+	if (wait_nattch(key, base + 2, "the forked child's attach counted"))
+		return 1;
+	while (*mark != 0xa11)
+		usleep(1000);
+	*go = 1;
+	int st;
+	if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "shmc: the child's shmdt failed (status %#x)\n", st);
+		return 1;
+	}
+	if (wait_nattch(key, base + 1, "the child's shmdt uncounted"))
+		return 1;
+	printf("fork counted, child shmdt uncounted\n");
+	/* 2. a child that execs (and lives on): its attach ends at the exec */
+	if ((c = fork()) < 0)
+		return fail("fork");
+	if (c == 0) {
+		execlp("sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	if (wait_nattch(key, base + 1, "the exec'ing child's attach ended")) {
+		kill(c, SIGKILL);
+		return 1;
+	}
+	if (waitpid(c, &st, WNOHANG) != 0) {
+		fprintf(stderr, "shmc: the exec'ing child ended early (status %#x)\n", st);
+		return 1;
+	}
+	kill(c, SIGKILL);
+	waitpid(c, &st, 0);
+	printf("child exec uncounted\n");
+	/* 3. a child that exits attached */
+	if ((c = fork()) < 0)
+		return fail("fork");
+	if (c == 0)
+		_exit(0);
+	waitpid(c, &st, 0);
+	if (wait_nattch(key, base + 1, "the exited child's attach ended"))
+		return 1;
+	printf("child exit uncounted\n");
+	fflush(stdout);
+	/* 4. the parent's own exec */
+	char b[32];
+	snprintf(b, sizeof b, "%ld", base);
+	execl(self, "shmc", "waitn", keys, b, (char *)NULL);
+	return fail("exec");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: shmc create|count|peterson|mutex|nattch|hold|readmiss|write|rm KEY ...\n");
+		fprintf(stderr, "usage: shmc create|count|peterson|mutex|nattch|hold|readmiss|write|rm|forks|waitn KEY ...\n");
 		return 2;
 	}
 	const char *a = argv[1];
@@ -172,6 +279,14 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		printf("nattch %llu dest %d\n", (unsigned long long)ds.shm_nattch, !!(ds.shm_perm.mode & SHM_DEST));
+		return 0;
+	}
+	if (!strcmp(a, "forks"))
+		return forks(argv[0], argv[2]);
+	if (!strcmp(a, "waitn") && argc == 4) {
+		if (wait_nattch(key, strtol(argv[3], NULL, 0), "after exec"))
+			return 1;
+		printf("exec uncounted\n");
 		return 0;
 	}
 	if (!strcmp(a, "nattch") || !strcmp(a, "rm")) {

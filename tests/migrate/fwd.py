@@ -15,7 +15,7 @@
 #   tcp:     the same over a TCP connection (the child the client).
 #   names:   getsockname/getpeername of a TCP and a unix connection
 #            (the child the client) give after the moves what they gave
-#            before them at home.
+#            before them at home; so do SO_DOMAIN and SO_PROTOCOL.
 #   fdpass:  a message passing an fd (SCM_RIGHTS) over a forwarded
 #            socketpair, each way: not delivered without its fd, the
 #            socket shut at both ends (end of file, EPIPE).
@@ -273,6 +273,11 @@ if mode == "names":
             after = (c.getsockname(), c.getpeername(), u.getsockname(), u.getpeername())
             if after != before:
                 raise ValueError("addresses %r after the move, %r before" % (after, before))
+            opts = [(k.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN), k.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL),
+                     k.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)) for k in (c, u)]
+            want = [(socket.AF_INET, socket.IPPROTO_TCP, socket.SOCK_STREAM), (socket.AF_UNIX, 0, socket.SOCK_STREAM)]
+            if opts != want:
+                raise ValueError("SO_DOMAIN, SO_PROTOCOL, SO_TYPE: %r, not %r" % (opts, want))
             buf = ctypes.create_string_buffer(64)
             n = ctypes.c_uint32(4)
             if libc.getpeername(c.fileno(), buf, ctypes.byref(n)) != 0:

@@ -10,8 +10,9 @@
 #            (before: a one-way FIFO, read gave EBADF);
 #   tcp:     a TCP connection whose client moved, likewise;
 #   names:   its getsockname/getpeername, and a unix connection's, give
-#            home's addresses after the moves (before: the local
-#            socketpair end's, AF_UNIX and unnamed);
+#            home's addresses after the moves, SO_DOMAIN/SO_PROTOCOL
+#            home's family and protocol (before: the local socketpair
+#            end's, AF_UNIX and unnamed);
 #   fdpass:  a message passing fds (SCM_RIGHTS) over a forwarded socket
 #            is not delivered without them (before: delivered, its fds
 #            dropped); the socket is shut at both ends, logged by name;

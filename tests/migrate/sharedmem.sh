@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Memory shared with a process that stays home (issue 14 item 14): a
-# parent and its child share a MAP_SHARED anonymous region, or a memfd
-# mapped shared (sharer.py). `krg migrate` of either refuses in one line
+# parent and its child share a MAP_SHARED anonymous region, a memfd
+# mapped shared, or a POSIX shm file of /dev/shm (sharer.py; node-local:
+# docs/dsm.md). `krg migrate` of either refuses in one line
 # naming the mapping and the other process, before touching it: it runs on
 # at home, not stopped, and the two still see each other's writes. Once
 # the child has exited the parent is the only user of its region, and
@@ -27,7 +28,7 @@ refused() {
 	echo "ok   refused ($1): $out"
 }
 
-for kind in anon memfd; do
+for kind in anon memfd posix; do
 	on 1 "$KRG" run -n 1 -- python3 "$W/sharer.py" "$W" "$kind" "$kind" >"$W/$kind.out" 2>&1 &
 	run=$!
 	wait_for 15 "$kind ready" test -e "$W/$kind.ready"
@@ -35,6 +36,7 @@ for kind in anon memfd; do
 	ppid=$(on 1 awk '/^PPid:/ { print $2 }' "/proc/$kid/status")
 	what="MAP_SHARED anonymous"
 	[ $kind = memfd ] && what="memfd krgshared"
+	[ $kind = posix ] && what="POSIX shm $(cat "$W/$kind.shm")"
 	refused "$kind, the parent" $((H + ppid)) \
 		"process $((H + ppid)): mapping [0-9a-f]+-[0-9a-f]+ \\($what\\) is shared with process $((H + kid)), which stays on node 1\$"
 	refused "$kind, the child" $((H + kid)) \

@@ -1,5 +1,6 @@
-# sharer.py DIR TAG anon|memfd (tests/migrate/sharedmem.sh): a parent and
-# its child share 1 MiB (MAP_SHARED anonymous, or a memfd mapped shared).
+# sharer.py DIR TAG anon|memfd|posix (tests/migrate/sharedmem.sh): a parent
+# and its child share 1 MiB (MAP_SHARED anonymous, a memfd mapped shared,
+# or a POSIX shm file of /dev/shm mapped shared: its path in TAG.shm).
 # The parent writes its pid's child into TAG.child and says TAG.ready.
 # On TAG.childgo the child writes "child" into it and exits; the parent,
 # once it reads that (so the memory is still one object), reaps the child
@@ -8,10 +9,19 @@ import mmap, os, sys, time
 d, tag, kind = sys.argv[1:4]
 f = lambda s: os.path.join(d, tag + "." + s)
 SZ = 1 << 20
+shm = None
 if kind == "memfd":
     fd = os.memfd_create("krgshared")
     os.ftruncate(fd, SZ)
     m = mmap.mmap(fd, SZ, flags=mmap.MAP_SHARED)
+elif kind == "posix":
+    # what shm_open does: a file of /dev/shm, mapped shared
+    shm = "/dev/shm/krgshared-%d" % os.getpid()
+    fd = os.open(shm, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    os.ftruncate(fd, SZ)
+    m = mmap.mmap(fd, SZ, flags=mmap.MAP_SHARED)
+    os.close(fd)
+    open(f("shm"), "w").write(shm)
 else:
     m = mmap.mmap(-1, SZ, flags=mmap.MAP_SHARED)
 m[0:5] = b"hello"
@@ -29,4 +39,6 @@ _, st = os.waitpid(kid, 0)
 open(f("alone"), "w").close()
 while not os.path.exists(f("go")):
     time.sleep(0.02)
+if shm:
+    os.unlink(shm)
 sys.exit(0 if m[0:5] == b"hello" and m[100:105] == b"child" and st == 0 else 1)

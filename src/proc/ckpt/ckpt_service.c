@@ -78,10 +78,12 @@
 struct krg_ckptsvc the_svc;
 
 static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
-			uint32_t node)
+			uint32_t node, uint64_t bytes)
 {
 	Krg__Ckptsvc__Result res = KRG__CKPTSVC__RESULT__INIT;
 	res.status = status;
+	res.has_bytes = bytes != 0;
+	res.bytes = bytes;
 	res.text = (char *)(text ? text : "");
 	res.has_node = true;
 	res.node = node;
@@ -106,7 +108,12 @@ static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, 
 
 void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id)
 {
-	answer_node(c, o, status, text, id, c->self);
+	answer_node(c, o, status, text, id, c->self, 0);
+}
+
+bool ckptsvc_kdfs_on(const struct krg_ckptsvc *c)
+{
+	return krg_ckpt_store_kdfs() != NULL;
 }
 
 /* ---- workers ---- */
@@ -133,16 +140,15 @@ static void job_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 }
 
 /* The metrics of a finished dump or restart (lib/metrics.h): a dump's
- * bytes are its image's, counted in the directory the worker named. */
-static void job_count(struct krg_ckptsvc *c, const struct job *j, const char *nl, const char *end, long status)
+ * bytes are its image's, as the worker counted them (never counted
+ * here: the image may be on kdfs, which this loop serves). */
+static void job_count(struct krg_ckptsvc *c, const struct job *j, const char *nl, const char *end, long status,
+		      uint64_t bytes)
 {
 	if (j->freeze)
 		return;
 	bool ok = nl && end == nl && status == 0;
-	uint64_t bytes = 0;
-	if (ok && !j->restart && krg_tree_bytes(nl + 1, &bytes) < 0)
-		bytes = 0;
-	krg_metrics_op(j->restart ? KRG_MOP_RESTART : KRG_MOP_CHECKPOINT, ok, bytes,
+	krg_metrics_op(j->restart ? KRG_MOP_RESTART : KRG_MOP_CHECKPOINT, ok, ok ? bytes : 0,
 		       uv_now(c->s->loop) - j->t_start);
 }
 
@@ -162,8 +168,15 @@ static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	j->buf[j->len] = 0;
 	char *nl = strchr(j->buf, '\n'), *end = NULL;
 	long status = nl ? strtol(j->buf, &end, 10) : 1;
+	/* A dump's answer ends with a line of its image's bytes. */
+	uint64_t bytes = 0;
+	char *bl = nl && !j->restart && !j->freeze && status == 0 ? strrchr(nl + 1, '\n') : NULL;
+	if (bl) {
+		bytes = strtoull(bl + 1, NULL, 10);
+		*bl = 0;
+	}
 	job_unlink(c, j);
-	job_count(c, j, nl, end, status);
+	job_count(c, j, nl, end, status, bytes);
 	if (!nl || end != nl || status > 0 || status < -4095) {
 		ckptsvc_answer(c, j->o, -EIO, j->restart ? "the restart worker died" : "the dump worker died", 0);
 	} else if (status < 0) {
@@ -183,8 +196,8 @@ static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 			ckptsvc_answer(c, j->o, 0, text, id);
 		}
 	} else {
-		log_info("ckpt: dumped into %s", nl + 1);
-		ckptsvc_answer(c, j->o, 0, nl + 1, 0);
+		log_info("ckpt: dumped into %s (%" PRIu64 " bytes)", nl + 1, bytes);
+		answer_node(c, j->o, 0, nl + 1, 0, c->self, bytes);
 	}
 	uv_close((uv_handle_t *)&j->pipe, job_closed);
 }
@@ -239,17 +252,38 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		else
 			snprintf(msg, sizeof(msg), "app %u: %zu process%s %s", w->appid, n, n == 1 ? "" : "es", w->freeze > 0 ? "frozen" : "thawed");
 	} else if (!w->restart) {
+		/* Into kdfs when it is mounted (any node restarts it from there,
+		 * also once this one is gone), else this node's store. */
+		const char *store = krg_ckpt_store();
+		char why[512];
+		int k = krg_ckpt_store_kdfs_ready(true, why, sizeof(why));
+		if (k == 0)
+			store = krg_ckpt_store_kdfs();
+		else if (krg_ckpt_store_kdfs())
+			log_warn("ckpt: app %u goes to this node's store %s: %s", w->appid, store, why);
 		struct ckpt_dump_opts o = w->opts;
 		char parent[4200];
 		if (w->n_track) {
 			o.track = w->track;
 			o.n_track = w->n_track;
+			/* Increments build on a parent in the node's store only:
+			 * into kdfs a full image (which arms the trackers again). */
 			snprintf(parent, sizeof(parent), "%s/%u/v%u", krg_ckpt_store(), w->appid, w->parent_version);
-			o.parent = w->parent_version ? parent : NULL;
+			o.parent = w->parent_version && k != 0 ? parent : NULL;
 		}
-		r = krg_ckpt_store_dump(w->pid, w->uid, w->gid, w->appid, &o, msg, sizeof(msg));
+		r = krg_ckpt_store_dump_in(store, w->pid, w->uid, w->gid, w->appid, &o, msg, sizeof(msg));
+		uint64_t bytes = 0;
+		if (r == 0 && krg_tree_bytes(msg, &bytes) == 0) {
+			size_t l = strlen(msg);
+			snprintf(msg + l, sizeof(msg) - l, "\n%" PRIu64, bytes);
+		}
 	} else {
-		r = krg_ckpt_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
+		if (w->path[0]) {
+			r = 0;
+			snprintf(msg, sizeof(msg), "%s", w->path); /* found off the loop (kdfs) */
+		} else {
+			r = krg_ckpt_store_find(w->appid, w->version, w->caller, msg, sizeof(msg));
+		}
 		/* Standard streams the application inherits: nothing of krgd's
 		 * (its log). A foreground restart (exec stream) gives real ones. */
 		int dn = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -330,9 +364,17 @@ static int restart_view(struct krg_ckptsvc *c, const struct work *w, int *fsns, 
 	uint32_t home;
 	struct stat st;
 	*fsns = -1;
-	if (!c->s->fsview || krg_ckpt_store_find(w->appid, w->version, w->caller, vdir, sizeof(vdir)) < 0 ||
-	    krg_ckpt_store_view(vdir, &home) < 0 || home == c->self || stat(vdir, &st) < 0)
+	if (w->path[0]) {
+		/* Read off the loop (kdfs): never touch the image here. */
+		home = w->view_home;
+		st.st_uid = w->img_uid;
+		st.st_gid = w->img_gid;
+		if (!c->s->fsview || !home || home == c->self)
+			return 0;
+	} else if (!c->s->fsview || krg_ckpt_store_find(w->appid, w->version, w->caller, vdir, sizeof(vdir)) < 0 ||
+		   krg_ckpt_store_view(vdir, &home) < 0 || home == c->self || stat(vdir, &st) < 0) {
 		return 0; /* no view to show (the worker reports a missing image) */
+	}
 	if (krg_cluster_node_state(c->s->cluster, home) != KRG_NODE_UP && w->recovery) {
 		/* Those files died with their node: the application goes on
 		 * with this node's rather than not at all. */
@@ -458,7 +500,7 @@ struct piece {
 };
 
 static void answer_node(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id,
-			uint32_t node);
+			uint32_t node, uint64_t bytes);
 
 static void tx_maybe_free(struct tx *t)
 {
@@ -473,7 +515,7 @@ static void tx_fail(struct tx *t, int status, const char *text)
 	t->failed = true;
 	if (!t->answered) {
 		t->answered = true;
-		answer_node(t->c, t->o, status, text, 0, t->to);
+		answer_node(t->c, t->o, status, text, 0, t->to, 0);
 	}
 }
 
@@ -574,7 +616,7 @@ static void tx_reply(struct krg_net *net, int status, const struct krg_msg *repl
 		else if (!t->answered) {
 			t->answered = true;
 			t->failed = true; /* nothing more to send */
-			answer_node(t->c, t->o, 0, res->text, res->has_id ? res->id : 0, t->to);
+			answer_node(t->c, t->o, 0, res->text, res->has_id ? res->id : 0, t->to, 0);
 		}
 		if (res)
 			krg__ckptsvc__result__free_unpacked(res, NULL);
@@ -1081,7 +1123,10 @@ int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Kr
 	return ckptsvc_spawn(c, o, &w);
 }
 
-static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+/* The image in this node's store (the node's own, or a copy the holder
+ * sends): the way of a cluster without kdfs, and of images made while
+ * kdfs was not mounted. */
+static int restart_store(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
 {
 	if (q->sysv_only) {
 		/* This node's copy of the version (krg restart --foreground
@@ -1102,6 +1147,56 @@ static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__
 	}
 	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns };
 	return ckptsvc_sysv_restore_then_spawn(c, o, &w);
+}
+
+static void forward_o(struct krg_ckptsvc *c, struct krg_origin o, uint32_t node, uint32_t id, const char *type,
+		      const ProtobufCMessage *m);
+
+/* Not in kdfs (ckptsvc_restart_here): in the holder's store. Another
+ * node's: it sends a copy here, as without kdfs. */
+static int restart_missing(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w,
+			   const Krg__Ckptsvc__Restart *q)
+{
+	uint32_t holder = krg_procid_home(q->appid);
+	if (holder == c->self || q->sysv_only)
+		return restart_store(c, o, q, w->caller);
+	Krg__Ckptsvc__Restart f = *q;
+	f.base.n_unknown_fields = 0;
+	f.base.unknown_fields = NULL;
+	f.has_node = true;
+	f.node = c->self;
+	f.has_uid = true;
+	f.uid = (uint32_t)w->caller;
+	forward_o(c, o, holder, q->appid, "ckpt.restart", &f.base);
+	return 0;
+}
+
+static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Restart *q, uid_t uid)
+{
+	/* With kdfs, the node that runs it restores it from there: nothing
+	 * is copied, and the node that wrote it may be gone. */
+	if (ckptsvc_kdfs_on(c) && (!q->has_node || q->node == c->self)) {
+		struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid,
+				  .new_pidns = q->new_pidns, .sysv_only = q->sysv_only };
+		return ckptsvc_restart_here(c, o, &w, q, restart_missing);
+	}
+	return restart_store(c, o, q, uid);
+}
+
+int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node)
+{
+	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
+	q.appid = appid;
+	q.has_version = version != 0;
+	q.version = version;
+	q.has_node = true;
+	q.node = node;
+	q.has_uid = true;
+	q.uid = 0; /* krgd's own work */
+	if (node == c->self)
+		return restart_local(c, o, &q, 0);
+	forward_o(c, o, node, appid, "ckpt.restart", &q.base);
+	return 0;
 }
 
 /* The line for a failure about process or app id, which node (its home,
@@ -1186,9 +1281,9 @@ static void fwd_failed(struct krg_origin o, int status, bool bad_answer, uint32_
 {
 	char err[160];
 	if (bad_answer)
-		krg_api_reply(o.call, -EBADMSG, "malformed answer from the process's node", NULL, 0);
+		ckptsvc_answer(&the_svc, o, -EBADMSG, "malformed answer from the process's node", 0);
 	else
-		krg_api_reply(o.call, status, why_at(status, err, sizeof(err), id, node), NULL, 0);
+		ckptsvc_answer(&the_svc, o, status, why_at(status, err, sizeof(err), id, node), 0);
 }
 
 static const struct krg_fwd_ops fwd_ops = { &krg__ckptsvc__result__descriptor, fwd_failed };
@@ -1211,22 +1306,28 @@ static int reachable(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t 
 	return 0;
 }
 
-static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node, uint32_t id, const char *type,
-		    const ProtobufCMessage *m)
+/* The request to node, its answer (or failure) to o. */
+static void forward_o(struct krg_ckptsvc *c, struct krg_origin o, uint32_t node, uint32_t id, const char *type,
+		      const ProtobufCMessage *m)
 {
 	size_t len = protobuf_c_message_get_packed_size(m);
 	_cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
 	if (!buf) {
-		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		ckptsvc_answer(c, o, -ENOMEM, "out of memory", 0);
 		return;
 	}
 	protobuf_c_message_pack(m, buf);
-	struct krg_origin o = { .call = call };
 	int r = krg_forward(c->s->net, &fwd_ops, o, node, id, type, buf, len, WORK_TIMEOUT_MS);
 	if (r == -ENOMEM)
-		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		ckptsvc_answer(c, o, -ENOMEM, "out of memory", 0);
 	else if (r < 0)
 		fwd_failed(o, r, false, id, node);
+}
+
+static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t node, uint32_t id, const char *type,
+		    const ProtobufCMessage *m)
+{
+	forward_o(c, (struct krg_origin){ .call = call }, node, id, type, m);
 }
 
 /* An API call's request, or NULL once the call is answered (krgd is
@@ -1292,6 +1393,19 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 	} else if (q->sysv_only && q->has_node && q->node != c->self) {
 		if (reachable(c, call, q->node) == 0)
 			forward(c, call, q->node, q->appid, "ckpt.restart", &q->base);
+	} else if (ckptsvc_kdfs_on(c) && !q->sysv_only && !(q->has_node && q->node == holder)) {
+		/* The node that runs it reads it from kdfs (no copy); without
+		 * -n the holder, or this node when the holder is down. */
+		uint32_t target = q->has_node ? q->node
+			: krg_cluster_node_state(c->s->cluster, holder) == KRG_NODE_UP ? holder : c->self;
+		q->has_node = true;
+		q->node = target;
+		if (target == c->self) {
+			struct krg_origin o = { .call = call };
+			api_started(call, restart_local(c, o, q, call->uid), q->appid);
+		} else if (reachable(c, call, target) == 0) {
+			forward(c, call, target, q->appid, "ckpt.restart", &q->base);
+		}
 	} else if (holder == c->self || q->sysv_only) {
 		struct krg_origin o = { .call = call };
 		api_started(call, restart_local(c, o, q, call->uid), q->appid);
@@ -1345,7 +1459,13 @@ static int ckptsvc_start(struct krg_services *s, void **out, char *err, size_t e
 	}
 	s->evict_ckpt = ckptsvc_evict;
 	s->evict_data = c;
-	log_info("checkpoint service: image store %s", krg_ckpt_store());
+	/* kdfs is on on every node or on none (docs/kdfs.md). */
+	krg_ckpt_store_kdfs_set(s->cfg->kdfs_mount, c->self);
+	if (krg_ckpt_store_kdfs())
+		log_info("checkpoint service: image store %s, %s while kdfs is not mounted", krg_ckpt_store_kdfs(),
+			 krg_ckpt_store());
+	else
+		log_info("checkpoint service: image store %s", krg_ckpt_store());
 	int r = krg_ckpt_store_clean(log_removed, NULL);
 	if (r < 0)
 		log_warn("checkpoint service: cleaning what a previous krgd left in %s: %s", krg_ckpt_store(), strerror(-r));

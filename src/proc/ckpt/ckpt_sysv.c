@@ -278,6 +278,12 @@ int ckptsvc_sysv_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, 
 		ckptsvc_answer(c, o, r, err.msg, w->appid);
 		return 0;
 	}
+	return ckptsvc_sysv_restore_saved(c, o, w, saved, len, n);
+}
+
+int ckptsvc_sysv_restore_saved(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint8_t *saved,
+			       size_t len, size_t n)
+{
 	struct ipc_restore *k = calloc(1, sizeof(*k));
 	if (!k) {
 		free(saved);
@@ -287,8 +293,8 @@ int ckptsvc_sysv_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, 
 	k->o = o;
 	k->w = *w;
 	log_info("ckpt.restart %u: recreating %zu System V object%s", w->appid, n, n == 1 ? "" : "s");
-	r = krg_ipc_service_restore(c->s->ipc, saved, len, w->caller, c->self,
-				    w->recovery ? KRG_IPC_RESTORE_KEEP : 0, ipc_restored, k);
+	int r = krg_ipc_service_restore(c->s->ipc, saved, len, w->caller, c->self,
+					w->recovery ? KRG_IPC_RESTORE_KEEP : 0, ipc_restored, k);
 	free(saved);
 	if (r < 0) {
 		free(k);

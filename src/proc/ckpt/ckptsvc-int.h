@@ -73,11 +73,36 @@ struct work {
 	bool recovery;   /* restart after its node died (periodic.c): a file view whose node is down is
 			  * not a refusal (those files are gone), the node's own files are used */
 	uint32_t ran_on; /* recovery: the dead node it ran on (its SEM_UNDO records move here) */
+	/* restart from an image found off the loop (kdfs, ckptsvc_restart_here):
+	 * path[0] set, the worker restores exactly it; the loop uses what was
+	 * read of it, never the file itself */
+	char path[512];
+	uint32_t view_home;  /* its `view` file, 0: none */
+	uid_t img_uid;
+	gid_t img_gid;
 };
 
 /* A worker for w, answering o. 0, or -errno (o not answered). */
 int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
 void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id);
+/* kdfs is this cluster's image store (krgd.conf kdfs_mount set; whether
+ * it is mounted only a worker may look: krgd serves that mount). */
+bool ckptsvc_kdfs_on(const struct krg_ckptsvc *c);
+/* Restart w (appid, version, caller; recovery, sysv_only, new_pidns) on
+ * this node from the kdfs store, the image looked up in libuv's thread
+ * fork (never on the loop: krgd serves the mount; ckpt_kdfs.c). Not there:
+ * missing(c, o, w, q) decides (q: the request, NULL for krgd's own), or
+ * the refusal goes to o. 0 (o answered now or later), or -errno. */
+typedef int (*ckptsvc_missing_fn)(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w,
+				  const Krg__Ckptsvc__Restart *q);
+int ckptsvc_restart_here(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w,
+			 const Krg__Ckptsvc__Restart *q, ckptsvc_missing_fn missing);
+/* ckpt_kdfs.c: app's periodic versions (description "periodic checkpoint
+ * of app N") of image_id in the kdfs store below version `below` (0: all)
+ * are removed, by a fork (never on the loop). */
+void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t below);
+/* Send ckpt.restart {appid, version, node} to node (its answer to o). 0, or -errno (o not answered). */
+int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node);
 /* Copy STORE/<q->appid>/v<q->version> to node q->node (q->copy_only: only
  * store it there; else restore it there); uid: the caller, checked. With
  * periodic, the target counts the version as a periodic one (pruned when
@@ -104,6 +129,10 @@ const char *ckptsvc_why(int r, char *buf, size_t len, uint32_t id);
  * -errno (o not answered). */
 int ckptsvc_sysv_check_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint32_t id);
 int ckptsvc_sysv_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
+/* The same with the image's sysvipc.img already read (saved: its n
+ * objects, len bytes; freed here). */
+int ckptsvc_sysv_restore_saved(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint8_t *saved,
+			       size_t len, size_t n);
 
 /* periodic.c */
 int periodic_start(struct krg_ckptsvc *c);

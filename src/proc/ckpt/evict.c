@@ -2,9 +2,9 @@
  * checkpointed (docs/reconfiguration.md, "Eviction"): while its node
  * leaves, the scheduler's leave hook asks for it through the services'
  * evict_ckpt hook. The process is dumped with kill into this node's
- * store, as `krg checkpoint ID --kill` does, and the image is sent to
- * the target node, which restores it there, as `krg restart ID -n NODE`
- * does. Its image id is its cluster id; the restored process gets an id
+ * store (kdfs when mounted), as `krg checkpoint ID --kill` does, and the
+ * target node restores it, as `krg restart ID -n NODE` does: in place
+ * from kdfs, else from a copy sent to it. Its image id is its cluster id; the restored process gets an id
  * of its new node (restart gives ids, as periodic.c's recovery). */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,7 +70,9 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	q.node = e->to;
 	log_info("evict: %u checkpointed (v%u) and ended here; restarting it on node %u", e->id, q.version, e->to);
 	struct krg_origin o = { .cb = restored, .cb_data = e };
-	int rc = ckptsvc_copy(e->c, o, &q, 0, false);
+	/* In kdfs the target reads it in place; else it gets a copy. */
+	int rc = krg_ckpt_store_in_kdfs(text) ? ckptsvc_restart_on(e->c, o, e->id, q.version, e->to)
+					      : ckptsvc_copy(e->c, o, &q, 0, false);
 	if (rc < 0)
 		restored(e, rc, strerror(-rc), NULL, 0);
 }

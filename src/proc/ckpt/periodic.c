@@ -37,8 +37,17 @@
  * the store's extra space to half an image; the older chain is then
  * pruned whole). Pruning keeps the chain of the latest recorded version.
  *
- * Not here yet: kdfs as the image store, partitions (the old copy is not
- * fenced). */
+ * With kdfs mounted the images are written there (the worker chooses,
+ * ckpt_service.c), full ones (chains are kept in the node's store only):
+ * nothing is copied, the entry says on_kdfs, and any up node can restart
+ * the application — the lowest-numbered one does, reading the image in
+ * place. Superseded kdfs versions are removed by the node that records a
+ * newer one, ended applications' by the node that saw them end (the
+ * "periodic checkpoint of app N" description tells them from the user's
+ * own versions of the same id).
+ *
+ * Not here yet: incremental images in kdfs, partitions (the old copy is
+ * not fenced). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +67,7 @@
 #include "lib/macro.h"
 #include "lib/procfs.h"
 #include "net/net.h"
+#include "proto/ckptsvc.pb-c.h"
 #include "proc/ckpt/ckptsvc-int.h"
 #include "proc/procid.h"
 
@@ -233,22 +243,19 @@ void periodic_index_add(uint32_t image_id, uint32_t version)
 	close(fd);
 }
 
-/* Remove STORE/<image_id>/v<version> (a flat directory of image parts). */
+/* Remove STORE/<image_id>/v<version>. <image_id>/ is the user's: nothing
+ * under it is followed (a v<n> made a symlink by its owner is only unlinked). */
 static void remove_version(uint32_t image_id, uint32_t version)
 {
-	char path[600];
-	snprintf(path, sizeof(path), "%s/%u/v%u", krg_ckpt_store(), image_id, version);
-	DIR *d = opendir(path);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(d), e->d_name, 0);
-		closedir(d);
-	}
-	if (rmdir(path) < 0 && errno != ENOENT)
-		log_warn("periodic checkpoints: cannot remove %s: %s", path, strerror(errno));
+	char path[600], name[16];
 	snprintf(path, sizeof(path), "%s/%u", krg_ckpt_store(), image_id);
+	snprintf(name, sizeof(name), "v%u", version);
+	int afd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = afd < 0 ? -errno : krg_rm_tree(afd, name, NULL);
+	if (r < 0 && r != -ENOENT)
+		log_warn("periodic checkpoints: cannot remove %s/%s: %s", path, name, strerror(-r));
+	if (afd >= 0)
+		close(afd);
 	rmdir(path); /* only if empty: the user's own versions stay */
 }
 
@@ -350,6 +357,9 @@ struct round {
 	uid_t uid;
 	bool tracked;         /* made with write trackers */
 	uint32_t parent;      /* incremental: the version it builds on, 0: full */
+	bool on_kdfs;
+	uint32_t old_image_id; /* the entry's image before (kdfs): another id's goes once this one is recorded */
+	bool old_on_kdfs;
 };
 
 static void recorded(int status, const char *msg, void *data)
@@ -361,6 +371,12 @@ static void recorded(int status, const char *msg, void *data)
 	if (status < 0)
 		log_warn("app %u: checkpoint v%u of %u not recorded in the cluster state: %s", r->appid, r->version,
 			 r->image_id, msg ? msg : strerror(-status));
+	else if (r->on_kdfs && r->version) {
+		/* The recorded one is the one a recovery reads: the older go. */
+		ckptsvc_kdfs_prune(r->p->c, r->image_id, r->appid, r->version);
+		if (r->old_on_kdfs && r->old_image_id != r->image_id)
+			ckptsvc_kdfs_prune(r->p->c, r->old_image_id, r->appid, 0);
+	}
 	free(r);
 }
 
@@ -378,6 +394,10 @@ static void record(struct round *r, bool copied)
 		return;
 	}
 	uint32_t holders[2] = { c->self, r->copy_to };
+	r->old_image_id = e->image_id;
+	r->old_on_kdfs = e->on_kdfs;
+	e->has_on_kdfs = true;
+	e->on_kdfs = r->on_kdfs;
 	e->has_image_id = e->has_version = e->has_taken_ms = e->has_image_bytes = true;
 	e->image_id = r->image_id;
 	e->version = r->version;
@@ -386,7 +406,7 @@ static void record(struct round *r, bool copied)
 	uint32_t *old = e->holders;
 	size_t old_n = e->n_holders;
 	e->holders = holders;
-	e->n_holders = copied ? 2 : 1;
+	e->n_holders = r->on_kdfs ? 0 : copied ? 2 : 1;
 	int rc = entry_put(c, r->appid, e, recorded, r);
 	e->holders = old;
 	e->n_holders = old_n;
@@ -447,9 +467,24 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	if (ps)
 		ps->failed_logged = false;
 	r->version = (uint32_t)strtoul(v + 2, NULL, 10);
+	/* Its size, as the worker counted it (never here: kdfs is served by this loop). */
+	Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, len, result);
+	r->bytes = res && res->has_bytes ? res->bytes : 0;
+	if (res)
+		krg__ckptsvc__result__free_unpacked(res, NULL);
+	if (krg_ckpt_store_in_kdfs(text)) {
+		/* Every node reads it there: no second copy to make. A full
+		 * image (no chains in kdfs): the next one is full too, with
+		 * trackers taken again. */
+		if (ps)
+			track_reset(ps);
+		r->on_kdfs = true;
+		log_info("app %u: checkpoint v%u of %u (%" PRIu64 " bytes) in kdfs", r->appid, r->version, r->image_id,
+			 r->bytes);
+		record(r, false);
+		return;
+	}
 	periodic_index_add(r->image_id, r->version);
-	if (krg_tree_bytes(text, &r->bytes) < 0)
-		r->bytes = 0;
 	if (ps && r->tracked) {
 		ps->tr_parent = r->version;
 		ps->tr_copied = 0;
@@ -576,6 +611,8 @@ static void app_ended(struct krg_periodic *p, struct pstate *ps, const Krg__Ckpt
 		return;
 	*x = (struct ended){ .p = p, .appid = e->appid };
 	log_info("app %u (running as %u) ended: its periodic checkpoints stop and their images go", e->appid, e->id);
+	if (e->on_kdfs)
+		ckptsvc_kdfs_prune(p->c, e->image_id, e->appid, 0);
 	ps->busy = true;
 	if (entry_put(p->c, e->appid, NULL, removed, x) < 0)
 		removed(-EIO, NULL, x);
@@ -687,8 +724,9 @@ static void start_recovery(struct krg_periodic *p, struct pstate *ps, const Krg_
 	ps->busy = true;
 	/* Its System V queues and semaphore sets first: those that died with
 	 * its node come back from the image under their ids, those still in
-	 * the cluster (newer than the image) stay as they are. */
-	int rc = ckptsvc_sysv_restore_then_spawn(c, o, &w);
+	 * the cluster (newer than the image) stay as they are. From kdfs in
+	 * place (looked up off the loop); else this node's copy. */
+	int rc = e->on_kdfs ? ckptsvc_restart_here(c, o, &w, NULL, NULL) : ckptsvc_sysv_restore_then_spawn(c, o, &w);
 	if (rc < 0)
 		restarted(r, rc, strerror(-rc), NULL, 0);
 }
@@ -704,7 +742,11 @@ static bool holds(const Krg__Ckptsvc__Periodic *e, uint32_t node)
 
 static uint32_t recoverer(struct krg_ckptsvc *c, const Krg__Ckptsvc__Periodic *e)
 {
-	for (size_t i = 0; e->version && i < e->n_holders; i++)
+	/* In kdfs: every node can read it; the lowest up one restarts it. */
+	for (uint32_t n = 0; e->version && e->on_kdfs && n < KRG_MAX_NODES; n++)
+		if (n != e->node && krg_cluster_node_state(c->s->cluster, n) == KRG_NODE_UP)
+			return n;
+	for (size_t i = 0; e->version && !e->on_kdfs && i < e->n_holders; i++)
 		if (e->holders[i] != e->node && krg_cluster_node_state(c->s->cluster, e->holders[i]) == KRG_NODE_UP)
 			return e->holders[i];
 	return UINT32_MAX;
@@ -745,7 +787,7 @@ static void one(struct krg_periodic *p, const Krg__Ckptsvc__Periodic *e, bool qu
 				start_dump(p, ps, e);
 		} else if (quorum && ps->seen_alive) {
 			app_ended(p, ps, e);
-		} else if (quorum && !ps->restart_failed && e->version && holds(e, c->self)) {
+		} else if (quorum && !ps->restart_failed && e->version && (e->on_kdfs || holds(e, c->self))) {
 			/* Not seen by this krgd: it died with the krgd before this
 			 * one (killed and started again faster than the leader
 			 * declares a node down). */
@@ -870,7 +912,9 @@ void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc
 		n.every_ms = d->every_ms;
 		n.has_ignore_unsupported = n.ignore_unsupported = d->ignore_unsupported;
 		krg_duration_format(d->every_ms, every, sizeof(every));
-		snprintf(s->text, sizeof(s->text), "app %u: a checkpoint every %s, copied to a second node", n.appid, every);
+		snprintf(s->text, sizeof(s->text), "app %u: a checkpoint every %s, %s", n.appid, every,
+			 ckptsvc_kdfs_on(c) ? "into kdfs (a second node's store while kdfs is not mounted)"
+					    : "copied to a second node");
 		log_info("app %u: a checkpoint every %s (uid %u)", n.appid, every, (unsigned)uid);
 		r = entry_put(c, n.appid, &n, set_done, s);
 	}

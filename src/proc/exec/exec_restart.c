@@ -31,8 +31,13 @@ int exec_restart_child(uint32_t appid, uint32_t version, uid_t caller, const cha
 		       size_t len)
 {
 	char dir[4400];
-	/* Only root and the images' owner (the store checks). */
-	int r = krg_ckpt_store_find(appid, version, caller, dir, sizeof(dir));
+	/* Only root and the images' owner (the store checks). kdfs first
+	 * (this is a fork of krgd: it may wait on that mount). */
+	int r = krg_ckpt_store_kdfs() ? krg_ckpt_store_find_in(krg_ckpt_store_kdfs(), appid, version, caller, dir,
+							       sizeof(dir))
+				      : -ENOENT;
+	if (r == -ENOENT)
+		r = krg_ckpt_store_find(appid, version, caller, dir, sizeof(dir));
 	if (r < 0) {
 		snprintf(msg, len, "%s", dir);
 		return r;

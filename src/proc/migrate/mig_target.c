@@ -1,4 +1,5 @@
 /* mig_target.c — a part of krgd's migration service (migsvc-int.h). */
+#include <netinet/in.h>
 #include "proc/migrate/migsvc-int.h"
 
 /* ---- holders (host) ---- */
@@ -393,13 +394,34 @@ void mig_on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, 
 		rx_try_start(x);
 }
 
+/* SO_DOMAIN (its name's family) or SO_PROTOCOL (the usual protocol of
+ * that family and type) of a forwarded socket at home: 4 bytes in out,
+ * or 0 (not known: the kernel answers). */
+static int sock_family_opt(const struct mig_sockaddrs *sa, int stype, bool protocol, uint8_t *out)
+{
+	sa_family_t fam;
+	if (sa->len[0] < (int)sizeof(fam))
+		return 0;
+	memcpy(&fam, sa->a[0], sizeof(fam));
+	int32_t v = fam;
+	if (protocol && fam == AF_UNIX)
+		v = 0;
+	else if (protocol && (fam == AF_INET || fam == AF_INET6))
+		v = stype == SOCK_STREAM ? IPPROTO_TCP : stype == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_SCTP;
+	else if (protocol)
+		return 0;
+	memcpy(out, &v, sizeof(v));
+	return (int)sizeof(v);
+}
+
 /* Its krgd answers a migrant's getsockname/getpeername of a forwarded
  * socket (its filter sends them here, ipc/intercept.h): the migrant's end
  * is a socketpair end whose own addresses are not home's. Found by the
  * inode of the caller's fd, so its children, which share it, get them
  * too, and an fd number reused for another socket does not. */
-int mig_sock_hook(void *ctx, pid_t tid, int fd, bool peer, uint8_t *addr, size_t cap)
+int mig_sock_hook(void *ctx, pid_t tid, int fd, enum krg_intercept_sock_what what, uint8_t *addr, size_t cap)
 {
+	bool peer = what == KRG_SOCK_PEER;
 	struct krg_migsvc *m = ctx;
 	char lp[64], link[64];
 	snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)tid, fd);
@@ -411,6 +433,8 @@ int mig_sock_hook(void *ctx, pid_t tid, int fd, bool peer, uint8_t *addr, size_t
 		for (size_t i = 0; i < h->np; i++) {
 			if (!h->stype[i] || h->ino[i] != ino)
 				continue;
+			if (what == KRG_SOCK_DOMAIN || what == KRG_SOCK_PROTOCOL)
+				return sock_family_opt(&h->sa[i], h->stype[i], what == KRG_SOCK_PROTOCOL, addr);
 			int len = h->sa[i].len[peer ? 1 : 0];
 			if (len > 0 && (size_t)len > cap)
 				return 0;

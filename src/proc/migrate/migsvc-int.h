@@ -322,7 +322,7 @@ int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn d
 enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *home);
 /* getsockname/getpeername of a migrant here (ipc/intercept_svc.h's
  * sock hook): home's address if fd of thread tid is a forwarded socket. */
-int mig_sock_hook(void *ctx, pid_t tid, int fd, bool peer, uint8_t *addr, size_t cap);
+int mig_sock_hook(void *ctx, pid_t tid, int fd, enum krg_intercept_sock_what what, uint8_t *addr, size_t cap);
 /* The one place a move's phase changes (enum move_phase): forward only. */
 void mig_move_set_phase(struct move *v, enum move_phase to);
 /* "copying", "sending", "restoring", "committed" (mig.status). */

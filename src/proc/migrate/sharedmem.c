@@ -1,5 +1,7 @@
 /* sharedmem.c — refuse to migrate a process whose shared memory another
- * process of this node also maps (issue 14 item 14).
+ * process of this node also maps (issue 14 item 14), or that is attached
+ * to a System V segment shared across nodes (issue 17: its attachment
+ * does not follow yet).
  *
  * A MAP_SHARED anonymous region or a memfd is one object in the kernel:
  * a parent and the children it forked, or processes that passed a memfd,
@@ -25,7 +27,9 @@ struct shobj {
 	unsigned maj, min;
 	unsigned long ino;
 	unsigned long start, end;
-	char what[160];  /* "MAP_SHARED anonymous" or "memfd NAME" */
+	char what[160];  /* "MAP_SHARED anonymous", "memfd NAME", "POSIX shm PATH",
+	                  * or a System V segment of the DSM */
+	bool dsm;        /* a segment attached through krgd (shared across nodes) */
 };
 
 /* A maps line; 1 if it maps a shared memory object (dev/ino filled, and
@@ -34,6 +38,7 @@ static int parse_line(const char *line, bool shared_only, struct shobj *o)
 {
 	char perms[8];
 	int pos = 0;
+	o->dsm = false;
 	if (sscanf(line, "%lx-%lx %7s %*x %x:%x %lu %n", &o->start, &o->end, perms, &o->maj, &o->min, &o->ino, &pos) < 6 || !pos)
 		return 0;
 	if (!o->ino || (shared_only && perms[3] != 's'))
@@ -50,8 +55,22 @@ static int parse_line(const char *line, bool shared_only, struct shobj *o)
 		snprintf(o->what, sizeof(o->what), "MAP_SHARED anonymous");
 		return 1;
 	}
+	unsigned long long seg;
+	if (deleted && sscanf(path, "/memfd:krg-dsm:%llx", &seg) == 1) {
+		/* The node's object of a System V segment of the DSM
+		 * (src/dsm/dsm_node.c names it by the segment: id << 32 | creator). */
+		snprintf(o->what, sizeof(o->what), "System V segment %d, shared across nodes", (int)(seg >> 32));
+		o->dsm = true;
+		return 1;
+	}
 	if (deleted && !strncmp(path, "/memfd:", 7)) {
 		snprintf(o->what, sizeof(o->what), "memfd %.140s", path + 7);
+		return 1;
+	}
+	/* POSIX shm (shm_open): a file of the node's own /dev/shm, which the
+	 * target node does not share. */
+	if (!strncmp(path, "/dev/shm/", 9)) {
+		snprintf(o->what, sizeof(o->what), "POSIX shm %.140s", path);
 		return 1;
 	}
 	return 0;
@@ -100,6 +119,16 @@ int mig_shared_mem_check(pid_t pid, uint32_t id, uint32_t node, char *err, size_
 			dup = objs[i].ino == o.ino && objs[i].maj == o.maj && objs[i].min == o.min;
 		if (dup)
 			continue;
+		if (o.dsm) {
+			/* Its pages are kept coherent across nodes, but its
+			 * attachment does not follow a migration yet: the image
+			 * would carry a private copy (docs/dsm.md, "Checkpoint
+			 * and migration"). Whoever else attached it. */
+			snprintf(err, errlen, "process %" PRIu32 ": mapping %lx-%lx (%s) does not follow a migration yet",
+				 id, o.start, o.end, o.what);
+			free(objs);
+			return -EBUSY;
+		}
 		struct shobj *no = realloc(objs, (n + 1) * sizeof(*objs));
 		if (!no)
 			abort();

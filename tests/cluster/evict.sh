@@ -105,6 +105,31 @@ grep -q "nodes del --force: ending [0-9]* (sleep)" "$(log_of 3)" || fail "node 3
 on 1 krgadm nodes add -n 3 >/dev/null
 wait_for 10 "node 3 back again" state_is 1 3 up
 
+# A checkpoint-only process that made a System V queue and filled it:
+# the queue outlives the process on its leaving node (handed over), and
+# the restart elsewhere keeps it, with its message, instead of refusing
+# because its own queue still holds the id.
+S=$(mktemp -d "$KRG_BUILD_DIR/evict-sysv.XXXXXX")
+chmod 777 "$S"
+on 1 krg run -n 3 -- krg capset -d CAN_MIGRATE -- python3 "$KRG_SOURCE_DIR/tests/cluster/evict_sysv.py" "$S" \
+	>/dev/null 2>"$S.err" &
+sysv_run=$!
+wait_for 20 "the queue user made its queue on node 3" test -s "$S/qid"
+before=$(grep -c "evict: [0-9]* restarted on node" "$(log_of 3)" || true)
+out=$(on 1 krgadm nodes del -n 3)
+echo "$out"
+echo "$out" | grep -q "node 3: left: empty, 1 process(es) moved away (1 checkpointed and restarted elsewhere)" ||
+	fail "nodes del said: $out"
+wait_for 10 "node 3's log to say where the queue user was restarted" \
+	test "$(grep -c "evict: [0-9]* restarted on node" "$(log_of 3)")" -gt "$before"
+touch "$S/go"
+wait_for 20 "the restarted queue user to receive its message (stderr: $(cat "$S.err"))" test -s "$S/result"
+assert_eq "$(cat "$S/result")" "sent before the eviction" "the message sent before the eviction"
+wait "$sysv_run" || true  # krg run saw its process end at the checkpoint
+rm -rf "$S" "$S.err"
+on 1 krgadm nodes add -n 3 >/dev/null
+wait_for 10 "node 3 back after the queue user" state_is 1 3 up
+
 out=$(on 1 krgadm nodes del -n 9 2>&1) && fail "del -n 9 succeeded"
 assert_eq "$(echo "$out" | wc -l)" 1 "one line for an unknown node"
 assert_contains "$out" "unknown node 9" "unknown node"

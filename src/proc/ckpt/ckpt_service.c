@@ -672,6 +672,7 @@ static int copy_one(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckpts
 	m.owner_gid = (uint32_t)t->owner_gid;
 	m.has_copy_only = m.copy_only = q->copy_only;
 	m.has_new_pidns = m.new_pidns = q->new_pidns;
+	m.has_sysv_keep = m.sysv_keep = q->sysv_keep;
 	m.has_periodic = m.periodic = periodic;
 	uint8_t buf[128];
 	size_t len = krg__ckptsvc__recv__pack(&m, buf);
@@ -783,7 +784,7 @@ struct rx {
 	uid_t caller;
 	uid_t owner_uid;
 	gid_t owner_gid;
-	bool created_app, started, copy_only, new_pidns, periodic;
+	bool created_app, started, copy_only, new_pidns, periodic, sysv_keep;
 	bool placed;     /* renamed from dir into final; dir then names it */
 	char dir[600];   /* where the pieces go: the temporary directory, then final */
 	char final[600]; /* STORE/<appid>/v<version> */
@@ -879,7 +880,8 @@ static void rx_try_start(struct rx *x)
 		return;
 	x->started = true;
 	struct krg_origin o = { .from = x->x.from, .req_id = x->x.req_id };
-	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller, .new_pidns = x->new_pidns };
+	struct work w = { .restart = true, .appid = x->appid, .version = x->version, .caller = x->caller, .new_pidns = x->new_pidns,
+			  .sysv_keep = x->sysv_keep };
 	log_info("ckpt: received %s (%llu bytes) from node %u", x->dir, (unsigned long long)x->x.total, x->x.from);
 	krg_metrics_restart_rx(x->x.total);
 	if (x->copy_only) {
@@ -1016,6 +1018,7 @@ static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *ms
 		x->caller = (uid_t)m->uid;
 		x->copy_only = m->copy_only;
 		x->new_pidns = m->new_pidns;
+		x->sysv_keep = m->sysv_keep;
 		x->periodic = m->periodic;
 		x->x.has_req = true;
 		x->x.req_id = req_id;
@@ -1145,7 +1148,8 @@ static int restart_store(struct krg_ckptsvc *c, struct krg_origin o, const Krg__
 		ckptsvc_answer(c, o, r < 0 ? r : 0, path, 0);
 		return 0;
 	}
-	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns };
+	struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid, .new_pidns = q->new_pidns,
+			  .sysv_keep = q->sysv_keep };
 	return ckptsvc_sysv_restore_then_spawn(c, o, &w);
 }
 
@@ -1177,13 +1181,14 @@ static int restart_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__
 	 * is copied, and the node that wrote it may be gone. */
 	if (ckptsvc_kdfs_on(c) && (!q->has_node || q->node == c->self)) {
 		struct work w = { .restart = true, .appid = q->appid, .version = q->version, .caller = uid,
-				  .new_pidns = q->new_pidns, .sysv_only = q->sysv_only };
+				  .new_pidns = q->new_pidns, .sysv_only = q->sysv_only, .sysv_keep = q->sysv_keep };
 		return ckptsvc_restart_here(c, o, &w, q, restart_missing);
 	}
 	return restart_store(c, o, q, uid);
 }
 
-int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node)
+int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node,
+		       bool sysv_keep)
 {
 	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
 	q.appid = appid;
@@ -1193,6 +1198,7 @@ int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appi
 	q.node = node;
 	q.has_uid = true;
 	q.uid = 0; /* krgd's own work */
+	q.has_sysv_keep = q.sysv_keep = sysv_keep;
 	if (node == c->self)
 		return restart_local(c, o, &q, 0);
 	forward_o(c, o, node, appid, "ckpt.restart", &q.base);
@@ -1385,6 +1391,7 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 	uint32_t holder = krg_procid_home(q->appid);
 	q->has_uid = true;
 	q->uid = (uint32_t)call->uid;
+	q->has_sysv_keep = q->sysv_keep = false; /* eviction's, not a caller's */
 	if (krg_procid_pid(q->appid) == 0) {
 		krg_api_reply(call, -EINVAL, "not an app id", NULL, 0);
 	} else if (q->has_node && (q->node >= KRG_MAX_NODES || !krg_config_node(c->s->cfg, q->node))) {

@@ -294,7 +294,7 @@ int ckptsvc_sysv_restore_saved(struct krg_ckptsvc *c, struct krg_origin o, const
 	k->w = *w;
 	log_info("ckpt.restart %u: recreating %zu System V object%s", w->appid, n, n == 1 ? "" : "s");
 	int r = krg_ipc_service_restore(c->s->ipc, saved, len, w->caller, c->self,
-					w->recovery ? KRG_IPC_RESTORE_KEEP : 0, ipc_restored, k);
+					w->recovery || w->sysv_keep ? KRG_IPC_RESTORE_KEEP : 0, ipc_restored, k);
 	free(saved);
 	if (r < 0) {
 		free(k);

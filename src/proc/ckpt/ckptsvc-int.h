@@ -70,6 +70,7 @@ struct work {
 	int isock;       /* restart: -1, or where the IPC listener goes to krgd (ipc/intercept.h) */
 	int fsns;        /* restart: -1, or the file view the application is restored in (fsview.h) */
 	bool sysv_only;  /* restart: the image's System V objects only, no process */
+	bool sysv_keep;  /* restart after eviction: the image's objects still alive are kept (KRG_IPC_RESTORE_KEEP) */
 	bool recovery;   /* restart after its node died (periodic.c): a file view whose node is down is
 			  * not a refusal (those files are gone), the node's own files are used */
 	uint32_t ran_on; /* recovery: the dead node it ran on (its SEM_UNDO records move here) */
@@ -102,7 +103,8 @@ int ckptsvc_restart_here(struct krg_ckptsvc *c, struct krg_origin o, const struc
  * are removed, by a fork (never on the loop). */
 void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t below);
 /* Send ckpt.restart {appid, version, node} to node (its answer to o). 0, or -errno (o not answered). */
-int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node);
+int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node,
+		       bool sysv_keep);
 /* Copy STORE/<q->appid>/v<q->version> to node q->node (q->copy_only: only
  * store it there; else restore it there); uid: the caller, checked. With
  * periodic, the target counts the version as a periodic one (pruned when

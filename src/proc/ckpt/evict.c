@@ -68,10 +68,13 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	q.version = (uint32_t)strtoul(v + 2, NULL, 10);
 	q.has_node = true;
 	q.node = e->to;
+	/* Its queues and semaphore sets outlived it (its node handed them
+	 * over as it left): the restart keeps them, with what was sent since. */
+	q.has_sysv_keep = q.sysv_keep = true;
 	log_info("evict: %u checkpointed (v%u) and ended here; restarting it on node %u", e->id, q.version, e->to);
 	struct krg_origin o = { .cb = restored, .cb_data = e };
 	/* In kdfs the target reads it in place; else it gets a copy. */
-	int rc = krg_ckpt_store_in_kdfs(text) ? ckptsvc_restart_on(e->c, o, e->id, q.version, e->to)
+	int rc = krg_ckpt_store_in_kdfs(text) ? ckptsvc_restart_on(e->c, o, e->id, q.version, e->to, true)
 					      : ckptsvc_copy(e->c, o, &q, 0, false);
 	if (rc < 0)
 		restored(e, rc, strerror(-rc), NULL, 0);

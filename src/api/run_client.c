@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "api/run_client.h"
@@ -12,6 +13,28 @@
 /* Sent bytes are dropped lazily (no memmove per send), but the dead
  * prefix stays below this. */
 #define OUT_COMPACT (512u << 10)
+
+void krg_run_request_rlimits(Krg__Proc__RunRequest *req, Krg__Proc__Rlimit *rl, Krg__Proc__Rlimit **rlp,
+			     uint64_t cpu_soft, uint64_t cpu_hard)
+{
+	for (int i = 0; i < RLIM_NLIMITS; i++) {
+		struct rlimit r;
+		if (getrlimit(i, &r) < 0)
+			continue;
+		if (i == RLIMIT_CPU && (cpu_hard || cpu_soft)) {
+			if (cpu_hard)
+				r.rlim_max = (rlim_t)cpu_hard;
+			r.rlim_cur = cpu_soft ? (rlim_t)cpu_soft : r.rlim_max;
+		}
+		krg__proc__rlimit__init(&rl[req->n_rlimits]);
+		rl[req->n_rlimits].resource = (uint32_t)i;
+		rl[req->n_rlimits].cur = r.rlim_cur;
+		rl[req->n_rlimits].max = r.rlim_max;
+		rlp[req->n_rlimits] = &rl[req->n_rlimits];
+		req->n_rlimits++;
+	}
+	req->rlimits = rlp;
+}
 
 int krg_run_client_init(struct krg_run_client *c, int sock, size_t window)
 {

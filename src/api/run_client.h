@@ -17,6 +17,8 @@
 #include <sys/types.h>
 
 struct Krg__Proc__Io;
+struct Krg__Proc__Rlimit;
+struct Krg__Proc__RunRequest;
 
 /* The largest stdin chunk krgd takes in one frame (= EXEC_CHUNK). */
 #define KRG_RUN_CHUNK (256u << 10)
@@ -43,6 +45,13 @@ struct krg_run_client_cbs {
 	 * rusage) or krg failed (io->error). io is freed after the call. */
 	void (*ended)(void *data, const struct Krg__Proc__Io *io);
 };
+
+/* The caller's resource limits into req (the job runs under them), held
+ * in rl/rlp (RLIM_NLIMITS entries each) that the caller keeps until req
+ * is packed. cpu_soft/cpu_hard, when not 0, replace RLIMIT_CPU's (DRMAA's
+ * run duration limits: SIGXCPU at the soft one, SIGKILL at the hard one). */
+void krg_run_request_rlimits(struct Krg__Proc__RunRequest *req, struct Krg__Proc__Rlimit *rl,
+			     struct Krg__Proc__Rlimit **rlp, uint64_t cpu_soft, uint64_t cpu_hard);
 
 int krg_run_client_init(struct krg_run_client *c, int sock, size_t window);
 void krg_run_client_free(struct krg_run_client *c);

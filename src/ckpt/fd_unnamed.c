@@ -50,6 +50,26 @@ static bool deleted_match(pid_t pid, int fd, const struct stat *st, const char *
 	       !memfd_match(pid, fd, st, link);
 }
 
+/* The content of st's file through l, and its mode, into out. */
+static int read_content(pid_t pid, int fd, int l, const struct stat *st, Krg__Ckpt__Fd *out, struct ckpt_error *err)
+{
+	out->has_data = true;
+	out->data.len = (size_t)st->st_size;
+	out->data.data = malloc(out->data.len + 1);
+	if (!out->data.data)
+		abort();
+	for (size_t done = 0; done < out->data.len;) {
+		ssize_t n = pread(l, out->data.data + done, out->data.len - done, (off_t)done);
+		if (n <= 0)
+			return ckpt_fail(err, n < 0 ? errno : EIO, "process %d fd %d: reading %s: %s", pid, fd, out->path,
+					 n < 0 ? strerror(errno) : "it shrank");
+		done += (size_t)n;
+	}
+	out->has_mode = true;
+	out->mode = st->st_mode & 07777;
+	return 0;
+}
+
 static int content_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd *out, int *lfd, struct ckpt_error *err)
 {
 	if ((uint64_t)st->st_size > CKPT_FILE_MAX)
@@ -71,22 +91,11 @@ static int content_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd 
 			return ckpt_fail(err, errno, "process %d fd %d: opening the write-only %s again to read it: %s", pid, fd, out->path,
 					 strerror(errno));
 	}
-	out->has_data = true;
-	out->data.len = (size_t)st->st_size;
-	out->data.data = malloc(out->data.len + 1);
-	if (!out->data.data)
-		abort();
-	for (size_t done = 0; done < out->data.len;) {
-		ssize_t n = pread(l, out->data.data + done, out->data.len - done, (off_t)done);
-		if (n <= 0) {
-			int e = n < 0 ? errno : EIO;
-			close(l);
-			return ckpt_fail(err, e, "process %d fd %d: reading %s: %s", pid, fd, out->path, strerror(e));
-		}
-		done += (size_t)n;
+	int r = read_content(pid, fd, l, st, out, err);
+	if (r < 0) {
+		close(l);
+		return r;
 	}
-	out->has_mode = true;
-	out->mode = st->st_mode & 07777;
 	out->has_uid = out->has_gid = true;
 	out->uid = st->st_uid;
 	out->gid = st->st_gid;
@@ -106,20 +115,7 @@ int ckpt_fd_snapshot_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__F
 	_cleanup_close_ int l = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (l < 0)
 		return ckpt_fail(err, errno, "process %d fd %d: opening %s to save it: %s", pid, fd, out->path, strerror(errno));
-	out->has_data = true;
-	out->data.len = (size_t)st->st_size;
-	out->data.data = malloc(out->data.len + 1);
-	if (!out->data.data)
-		abort();
-	for (size_t done = 0; done < out->data.len;) {
-		ssize_t n = pread(l, out->data.data + done, out->data.len - done, (off_t)done);
-		if (n <= 0)
-			return ckpt_fail(err, n < 0 ? errno : EIO, "process %d fd %d: reading %s: %s", pid, fd, out->path, n < 0 ? strerror(errno) : "it shrank");
-		done += (size_t)n;
-	}
-	out->has_mode = true;
-	out->mode = st->st_mode & 07777;
-	return 0;
+	return read_content(pid, fd, l, st, out, err);
 }
 
 static int deleted_dump(pid_t pid, int fd, const struct stat *st, const char *link, Krg__Ckpt__Fd *out, struct ckpt_error *err)

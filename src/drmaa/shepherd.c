@@ -340,24 +340,7 @@ static uint8_t *run_request(struct shep *s, size_t *len)
 	if (js->native.auto_)
 		req.has_auto_ = req.auto_ = true;
 	Krg__Proc__Rlimit rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
-	for (int i = 0; i < RLIM_NLIMITS; i++) {
-		struct rlimit r;
-		if (getrlimit(i, &r) < 0)
-			continue;
-		if (i == RLIMIT_CPU && (js->cpu_hard || js->cpu_soft)) {
-			/* Run duration limits: SIGXCPU at the soft one, SIGKILL at the hard one. */
-			if (js->cpu_hard)
-				r.rlim_max = (rlim_t)js->cpu_hard;
-			r.rlim_cur = js->cpu_soft ? (rlim_t)js->cpu_soft : r.rlim_max;
-		}
-		krg__proc__rlimit__init(&rl[req.n_rlimits]);
-		rl[req.n_rlimits].resource = (uint32_t)i;
-		rl[req.n_rlimits].cur = r.rlim_cur;
-		rl[req.n_rlimits].max = r.rlim_max;
-		rlp[req.n_rlimits] = &rl[req.n_rlimits];
-		req.n_rlimits++;
-	}
-	req.rlimits = rlp;
+	krg_run_request_rlimits(&req, rl, rlp, (uint64_t)js->cpu_soft, (uint64_t)js->cpu_hard);
 	*len = krg__proc__run_request__get_packed_size(&req);
 	uint8_t *body = malloc(*len ? *len : 1);
 	if (!body)

@@ -331,15 +331,22 @@ static int submit_one(const drmaa_job_template_t *jt, const struct drmaa_jobspec
 	return 0;
 }
 
-int drmaa_run_job(char *job_id, size_t job_id_len, const drmaa_job_template_t *jt, char *diag, size_t len)
+/* A session, and jt one of its templates: 0, or a DRMAA error with diag. */
+static int need_template(const drmaa_job_template_t *jt, char *diag, size_t len)
 {
-	drmaa_lock();
 	int r = drmaa_need_session(diag, len);
 	bool found = false;
 	for (struct drmaa_job_template_s *t = drmaa_sess.templates; !r && t && !found; t = t->next)
 		found = t == jt;
 	if (!r && !found)
 		r = drmaa_diag(diag, len, DRMAA_ERRNO_INVALID_ARGUMENT, "not a job template of this session");
+	return r;
+}
+
+int drmaa_run_job(char *job_id, size_t job_id_len, const drmaa_job_template_t *jt, char *diag, size_t len)
+{
+	drmaa_lock();
+	int r = need_template(jt, diag, len);
 	if (!r && (!job_id || job_id_len < KRG_JOB_ID_MAX))
 		r = drmaa_diag(diag, len, DRMAA_ERRNO_INVALID_ARGUMENT, "job id buffer missing or below %d bytes",
 			       KRG_JOB_ID_MAX);
@@ -357,12 +364,7 @@ int drmaa_run_bulk_jobs(drmaa_job_ids_t **jobids, const drmaa_job_template_t *jt
 			char *diag, size_t len)
 {
 	drmaa_lock();
-	int r = drmaa_need_session(diag, len);
-	bool found = false;
-	for (struct drmaa_job_template_s *t = drmaa_sess.templates; !r && t && !found; t = t->next)
-		found = t == jt;
-	if (!r && !found)
-		r = drmaa_diag(diag, len, DRMAA_ERRNO_INVALID_ARGUMENT, "not a job template of this session");
+	int r = need_template(jt, diag, len);
 	if (!r && !jobids)
 		r = drmaa_diag(diag, len, DRMAA_ERRNO_INVALID_ARGUMENT, "jobids is NULL");
 	if (!r && (start < 1 || end < start || incr < 1))

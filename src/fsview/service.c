@@ -236,6 +236,25 @@ static void chan_bufsize(int fd)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 }
 
+/* The socket pair krgd and a helper talk on (sv[1] becomes the helper's
+ * fd 3): 0, or -1 with errno. */
+static int chan_pair(int sv[2])
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	chan_bufsize(sv[0]);
+	chan_bufsize(sv[1]);
+	return 0;
+}
+
+/* In a helper just forked: no signal blocked (krgd's mask is inherited). */
+static void child_unblock(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 static int chan_open(struct krg_fsview *v, struct chan *c, int fd, frame_cb fcb, void (*ccb)(struct chan *))
 {
 	uv_pipe_init(v->loop, &c->pipe, 0);
@@ -375,10 +394,8 @@ static int await_ready(int fd, pid_t pid)
 static int client_spawn(struct krg_fsview *v, uint32_t home, uid_t uid, gid_t gid, struct client **out)
 {
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (chan_pair(sv) < 0)
 		return -errno;
-	chan_bufsize(sv[0]);
-	chan_bufsize(sv[1]);
 	char owner[32];
 	snprintf(owner, sizeof(owner), "%u:%u", (unsigned)uid, (unsigned)gid);
 	char *argv[MAX_PATHS + 8] = { "krg-fsview", "--fd", "3", "--owner", owner, "--mount" };
@@ -387,9 +404,7 @@ static int client_spawn(struct krg_fsview *v, uint32_t home, uid_t uid, gid_t gi
 	pid_t krgd = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		child_unblock();
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != krgd || dup2(sv[1], 3) < 0)
 			_exit(127);
 		close_range(4, ~0u, 0);
@@ -628,16 +643,12 @@ static int server_spawn(struct krg_fsview *v, uint32_t from, uid_t uid, gid_t gi
 		ng = 1;
 	}
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (chan_pair(sv) < 0)
 		return -errno;
-	chan_bufsize(sv[0]);
-	chan_bufsize(sv[1]);
 	pid_t krgd = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		child_unblock();
 		if (setgroups((size_t)ng, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
 			_exit(126);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != krgd || dup2(sv[1], 3) < 0 || chdir("/") < 0)
@@ -669,12 +680,8 @@ static int server_spawn(struct krg_fsview *v, uint32_t from, uid_t uid, gid_t gi
 static void on_req(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_fsview *v = data;
-	if (!req_id)
+	if (!krg_net_request_open(net, from, req_id, v->stopping))
 		return;
-	if (v->stopping) {
-		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
-		return;
-	}
 	/* Checked here once: the server trusts what krgd hands it. Read in
 	 * place (a write's data is not copied by an unpack). */
 	struct fsv_forward f;

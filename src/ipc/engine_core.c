@@ -244,6 +244,100 @@ int perm_update(struct krg_ipc_perm *p, const struct krg_ipc_setbuf *s)
 	return 0;
 }
 
+/* Linux ipcget, for msgget, semget and shmget: IPC_PRIVATE, or a key not
+ * in use under IPC_CREAT, makes a new object (make); an existing one is
+ * EEXIST under IPC_CREAT|IPC_EXCL, then the kind's own checks (more: 0 or
+ * -errno; NULL: none), then the mode the flags ask; its id. */
+void ipc_get(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
+		struct krg_ipc_reply *r, uint32_t kind, ipc_make_fn make,
+		int (*more)(const struct ipc_obj *o, const struct krg_ipc_req *q))
+{
+	if (q->key == IPC_PRIVATE) {
+		make(e, c, q, r);
+		return;
+	}
+	struct ipc_obj *o = obj_by_key(e, kind, q->key);
+	int err;
+	if (!o) {
+		if (!(q->flags & IPC_CREAT))
+			r->ret = -ENOENT;
+		else
+			make(e, c, q, r);
+	} else if ((q->flags & IPC_CREAT) && (q->flags & IPC_EXCL)) {
+		r->ret = -EEXIST;
+	} else if (more && (err = more(o, q)) < 0) {
+		r->ret = err;
+	} else if (!ipcperms(&c->cred, &o->perm, q->flags)) {
+		r->ret = -EACCES;
+	} else {
+		r->ret = o->id;
+	}
+}
+
+/* The object of a *ctl STAT command (Linux's msgctl_stat, semctl_stat,
+ * shmctl_stat): IPC_STAT names it by id, the other STATs by index (as ipcs
+ * walks); read permission unless any (the *_STAT_ANY commands). NULL with
+ * r->ret set when refused; else r->ret is what the call returns. */
+struct ipc_obj *ctl_stat_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		const struct krg_ipc_req *q, bool any, struct krg_ipc_reply *r)
+{
+	struct ipc_obj *o = q->cmd == IPC_STAT ? obj_check(e, kind, q->id) : obj_by_idx(e, kind, krg_ipc_id_idx(q->id));
+	if (!o) {
+		r->ret = -EINVAL;
+		return NULL;
+	}
+	if (!any && !ipcperms(&c->cred, &o->perm, S_IRUSR | S_IRGRP | S_IROTH)) {
+		r->ret = -EACCES;
+		return NULL;
+	}
+	r->ret = q->cmd == IPC_STAT ? 0 : o->id;
+	return o;
+}
+
+/* The object of IPC_SET or IPC_RMID (Linux ipcctl_obtain_check): its
+ * owner, its creator or CAP_SYS_ADMIN. NULL with r->ret set when refused. */
+struct ipc_obj *ctl_owned_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		int32_t id, struct krg_ipc_reply *r)
+{
+	struct ipc_obj *o = obj_check(e, kind, id);
+	if (!o) {
+		r->ret = -EINVAL;
+		return NULL;
+	}
+	if (!is_owner_or(&c->cred, &o->perm, KRG_IPC_CAP_SYS_ADMIN)) {
+		r->ret = -EPERM;
+		return NULL;
+	}
+	return o;
+}
+
+/* IPC_RMID or IPC_SET, once ctl_owned_obj allows it: IPC_RMID destroys
+ * the object (rmid) and answers 0; IPC_SET returns it for the kind to set
+ * what it sets. NULL when the call is answered. */
+struct ipc_obj *ctl_rmid_or_set(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		const struct krg_ipc_req *q, struct krg_ipc_reply *r,
+		void (*rmid)(struct krg_ipc_engine *e, struct ipc_obj *o))
+{
+	struct ipc_obj *o = ctl_owned_obj(e, c, kind, q->id, r);
+	if (o && q->cmd == IPC_RMID) {
+		rmid(e, o);
+		r->ret = 0;
+		return NULL;
+	}
+	return o;
+}
+
+/* IPC_SET's common part: the new owner and mode, ctime, a change note. */
+void ctl_set_perm(struct krg_ipc_engine *e, struct ipc_obj *o, const struct krg_ipc_setbuf *set,
+		struct krg_ipc_reply *r)
+{
+	r->ret = perm_update(&o->perm, set);
+	if (r->ret == 0) {
+		o->ctime = now_sec(e);
+		note_change(e, o->kind, o->id);
+	}
+}
+
 /* ---- change notes ------------------------------------------------------------ */
 
 void note_change(struct krg_ipc_engine *e, uint32_t kind, int32_t id)

@@ -6,52 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "ipc/ipc_engine.h"
-
-/* ---- intrusive doubly linked list (FIFO queues keep Linux's order) ---- */
-
-struct klist {
-	struct klist *prev, *next;
-};
-
-static inline void klist_init(struct klist *h) { h->prev = h->next = h; }
-static inline bool klist_empty(const struct klist *h) { return h->next == h; }
-static inline void klist_add_tail(struct klist *h, struct klist *n)
-{
-	n->prev = h->prev;
-	n->next = h;
-	h->prev->next = n;
-	h->prev = n;
-}
-static inline void klist_add_head(struct klist *h, struct klist *n)
-{
-	n->next = h->next;
-	n->prev = h;
-	h->next->prev = n;
-	h->next = n;
-}
-static inline void klist_del(struct klist *n)
-{
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->prev = n->next = n;
-}
-/* Moves every entry of from to the head of to, keeping their order
- * (Linux list_splice_init). */
-static inline void klist_splice_head(struct klist *from, struct klist *to)
-{
-	if (klist_empty(from))
-		return;
-	struct klist *first = from->next, *last = from->prev;
-	last->next = to->next;
-	to->next->prev = last;
-	to->next = first;
-	first->prev = to;
-	klist_init(from);
-}
-#define klist_entry(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
-/* Safe against removal of the current entry. */
-#define klist_for_each_safe(pos, tmp, head) \
-	for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
+#include "lib/klist.h"
 
 /* ---- intrusive chained hash on a 64-bit key (several nodes may share a key) */
 
@@ -233,6 +188,20 @@ bool ipcperms(const struct krg_ipc_cred *c, const struct krg_ipc_perm *p, int fl
 bool is_owner_or(const struct krg_ipc_cred *c, const struct krg_ipc_perm *p, uint32_t cap);
 int perm_update(struct krg_ipc_perm *p, const struct krg_ipc_setbuf *s);
 void perm_stat(const struct ipc_obj *o, struct krg_ipc_perm *out);
+typedef void (*ipc_make_fn)(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
+		struct krg_ipc_reply *r);
+void ipc_get(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
+		struct krg_ipc_reply *r, uint32_t kind, ipc_make_fn make,
+		int (*more)(const struct ipc_obj *o, const struct krg_ipc_req *q));
+struct ipc_obj *ctl_stat_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		const struct krg_ipc_req *q, bool any, struct krg_ipc_reply *r);
+struct ipc_obj *ctl_owned_obj(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		int32_t id, struct krg_ipc_reply *r);
+struct ipc_obj *ctl_rmid_or_set(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, uint32_t kind,
+		const struct krg_ipc_req *q, struct krg_ipc_reply *r,
+		void (*rmid)(struct krg_ipc_engine *e, struct ipc_obj *o));
+void ctl_set_perm(struct krg_ipc_engine *e, struct ipc_obj *o, const struct krg_ipc_setbuf *set,
+		struct krg_ipc_reply *r);
 void note_change(struct krg_ipc_engine *e, uint32_t kind, int32_t id);
 struct waiter *waiter_new(const struct krg_ipc_caller *c, uint32_t role, uint32_t kind, int32_t id);
 int waiter_park(struct krg_ipc_engine *e, struct waiter *w, uint64_t token);

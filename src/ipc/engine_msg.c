@@ -379,24 +379,7 @@ static void newque(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 static void do_msgget(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
 		struct krg_ipc_reply *r)
 {
-	if (q->key == IPC_PRIVATE) {
-		newque(e, c, q, r);
-		return;
-	}
-	struct ipc_obj *o = obj_by_key(e, KRG_IPC_MSG, q->key);
-	if (!o) {
-		if (!(q->flags & IPC_CREAT))
-			r->ret = -ENOENT;
-		else
-			newque(e, c, q, r);
-		return;
-	}
-	if ((q->flags & IPC_CREAT) && (q->flags & IPC_EXCL))
-		r->ret = -EEXIST;
-	else if (!ipcperms(&c->cred, &o->perm, q->flags))
-		r->ret = -EACCES;
-	else
-		r->ret = o->id;
+	ipc_get(e, c, q, r, KRG_IPC_MSG, newque, NULL);
 }
 
 /* ---- msgctl ------------------------------------------------------------------------ */
@@ -422,14 +405,10 @@ static void msgctl_set(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		r->ret = -EPERM;
 		return;
 	}
-	int err = perm_update(&m->o.perm, set);
-	if (err < 0) {
-		r->ret = err;
+	ctl_set_perm(e, &m->o, set, r);
+	if (r->ret < 0)
 		return;
-	}
 	m->qbytes = set->qbytes;
-	m->o.ctime = now_sec(e);
-	note_change(e, KRG_IPC_MSG, m->o.id);
 	/* Linux wakes every receiver to re-check (stricter permissions may
 	 * exclude it now); one still allowed finds the queue as it left it
 	 * and waits again, so only the check has an effect. */
@@ -442,6 +421,11 @@ static void msgctl_set(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 	/* A larger queue may let senders in. */
 	ss_wakeup(e, m, 0);
 	r->ret = 0;
+}
+
+static void msq_rmid(struct krg_ipc_engine *e, struct ipc_obj *o)
+{
+	msq_destroy(e, (struct msq *)o, -EIDRM);
 }
 
 static void do_msgctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
@@ -465,37 +449,16 @@ static void do_msgctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 	case MSG_STAT:
 	case MSG_STAT_ANY:
 	case IPC_STAT:
-		m = cmd == IPC_STAT ? msq_check(e, q->id)
-				    : (struct msq *)obj_by_idx(e, KRG_IPC_MSG, krg_ipc_id_idx(q->id));
-		if (!m) {
-			r->ret = -EINVAL;
-			return;
+		m = (struct msq *)ctl_stat_obj(e, c, KRG_IPC_MSG, q, cmd == MSG_STAT_ANY, r);
+		if (m) {
+			msq_fill_stat(m, &r->msq);
+			r->out = KRG_IPC_OUT_MSQ_STAT;
 		}
-		if (cmd != MSG_STAT_ANY && !ipcperms(&c->cred, &m->o.perm, S_RUGO)) {
-			r->ret = -EACCES;
-			return;
-		}
-		msq_fill_stat(m, &r->msq);
-		r->out = KRG_IPC_OUT_MSQ_STAT;
-		r->ret = cmd == IPC_STAT ? 0 : m->o.id;
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		m = msq_check(e, q->id);
-		if (!m) {
-			r->ret = -EINVAL;
-			return;
-		}
-		if (!is_owner_or(&c->cred, &m->o.perm, KRG_IPC_CAP_SYS_ADMIN)) {
-			r->ret = -EPERM;
-			return;
-		}
-		if (cmd == IPC_RMID) {
-			msq_destroy(e, m, -EIDRM);
-			r->ret = 0;
-		} else {
+		if ((m = (struct msq *)ctl_rmid_or_set(e, c, KRG_IPC_MSG, q, r, msq_rmid)))
 			msgctl_set(e, c, m, &q->set, r);
-		}
 		return;
 	default:
 		r->ret = -EINVAL;

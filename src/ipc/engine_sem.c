@@ -316,6 +316,12 @@ static void newary(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, con
 	r->ret = s->o.id;
 }
 
+/* Linux sem_more_checks: an existing set has at least the semaphores asked. */
+static int sem_more_checks(const struct ipc_obj *o, const struct krg_ipc_req *q)
+{
+	return (uint32_t)q->nsems > ((const struct semset *)o)->nsems ? -EINVAL : 0;
+}
+
 static void do_semget(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
 		struct krg_ipc_reply *r)
 {
@@ -323,26 +329,7 @@ static void do_semget(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 		r->ret = -EINVAL;
 		return;
 	}
-	if (q->key == IPC_PRIVATE) {
-		newary(e, c, q, r);
-		return;
-	}
-	struct semset *s = (struct semset *)obj_by_key(e, KRG_IPC_SEM, q->key);
-	if (!s) {
-		if (!(q->flags & IPC_CREAT))
-			r->ret = -ENOENT;
-		else
-			newary(e, c, q, r);
-		return;
-	}
-	if ((q->flags & IPC_CREAT) && (q->flags & IPC_EXCL))
-		r->ret = -EEXIST;
-	else if ((uint32_t)q->nsems > s->nsems)
-		r->ret = -EINVAL;
-	else if (!ipcperms(&c->cred, &s->o.perm, q->flags))
-		r->ret = -EACCES;
-	else
-		r->ret = s->o.id;
+	ipc_get(e, c, q, r, KRG_IPC_SEM, newary, sem_more_checks);
 }
 
 /* ---- semop ---------------------------------------------------------------------------- */
@@ -597,6 +584,11 @@ static void semctl_main(struct krg_ipc_engine *e, const struct krg_ipc_caller *c
 	}
 }
 
+static void sem_rmid(struct krg_ipc_engine *e, struct ipc_obj *o)
+{
+	semset_destroy(e, (struct semset *)o, -EIDRM);
+}
+
 static void do_semctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const struct krg_ipc_req *q,
 		struct krg_ipc_reply *r)
 {
@@ -618,19 +610,11 @@ static void do_semctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 	case IPC_STAT:
 	case SEM_STAT:
 	case SEM_STAT_ANY:
-		s = cmd == IPC_STAT ? set_check(e, q->id)
-				    : (struct semset *)obj_by_idx(e, KRG_IPC_SEM, krg_ipc_id_idx(q->id));
-		if (!s) {
-			r->ret = -EINVAL;
-			return;
+		s = (struct semset *)ctl_stat_obj(e, c, KRG_IPC_SEM, q, cmd == SEM_STAT_ANY, r);
+		if (s) {
+			sem_fill_stat(s, &r->sem);
+			r->out = KRG_IPC_OUT_SEM_STAT;
 		}
-		if (cmd != SEM_STAT_ANY && !ipcperms(&c->cred, &s->o.perm, S_RUGO)) {
-			r->ret = -EACCES;
-			return;
-		}
-		sem_fill_stat(s, &r->sem);
-		r->out = KRG_IPC_OUT_SEM_STAT;
-		r->ret = cmd == IPC_STAT ? 0 : s->o.id;
 		return;
 	case GETALL:
 	case GETVAL:
@@ -645,25 +629,8 @@ static void do_semctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, 
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		s = set_check(e, q->id);
-		if (!s) {
-			r->ret = -EINVAL;
-			return;
-		}
-		if (!is_owner_or(&c->cred, &s->o.perm, KRG_IPC_CAP_SYS_ADMIN)) {
-			r->ret = -EPERM;
-			return;
-		}
-		if (cmd == IPC_RMID) {
-			semset_destroy(e, s, -EIDRM);
-			r->ret = 0;
-			return;
-		}
-		r->ret = perm_update(&s->o.perm, &q->set);
-		if (r->ret == 0) {
-			s->o.ctime = now_sec(e);
-			note_change(e, KRG_IPC_SEM, s->o.id);
-		}
+		if ((s = (struct semset *)ctl_rmid_or_set(e, c, KRG_IPC_SEM, q, r, sem_rmid)))
+			ctl_set_perm(e, &s->o, &q->set, r);
 		return;
 	default:
 		r->ret = -EINVAL;

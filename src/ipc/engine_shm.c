@@ -58,30 +58,17 @@ static void newseg(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 	r->ret = s->o.id;
 }
 
+/* Linux shm_more_checks: an existing segment is at least the size asked. */
+static int shm_more_checks(const struct ipc_obj *o, const struct krg_ipc_req *q)
+{
+	return ((const struct shmseg *)o)->segsz < q->size ? -EINVAL : 0;
+}
+
 static void do_shmget(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		const struct krg_ipc_req *q, struct krg_ipc_reply *r)
 {
-	if (q->key == IPC_PRIVATE) {
-		newseg(e, c, q, r);
-		return;
-	}
-	struct shmseg *s = (struct shmseg *)obj_by_key(e, KRG_IPC_SHM, q->key);
-	if (!s) {
-		if (!(q->flags & IPC_CREAT))
-			r->ret = -ENOENT;
-		else
-			newseg(e, c, q, r);
-		return;
-	}
 	/* Linux ipcget_public: EEXIST, then shm_more_checks, then the mode. */
-	if ((q->flags & IPC_CREAT) && (q->flags & IPC_EXCL))
-		r->ret = -EEXIST;
-	else if (s->segsz < q->size)
-		r->ret = -EINVAL;
-	else if (!ipcperms(&c->cred, &s->o.perm, q->flags))
-		r->ret = -EACCES;
-	else
-		r->ret = s->o.id;
+	ipc_get(e, c, q, r, KRG_IPC_SHM, newseg, shm_more_checks);
 }
 
 void shmseg_destroy(struct krg_ipc_engine *e, struct shmseg *s)
@@ -106,8 +93,9 @@ static void fill_stat(const struct shmseg *s, struct krg_ipc_shm_stat *st)
 
 /* Linux do_shm_rmid: at once if nobody is attached, else marked SHM_DEST
  * and its key made private (a later shmget of the key makes a new one). */
-static void shm_rmid(struct krg_ipc_engine *e, struct shmseg *s)
+static void shm_rmid(struct krg_ipc_engine *e, struct ipc_obj *o)
 {
+	struct shmseg *s = (struct shmseg *)o;
 	if (!s->nattch) {
 		shmseg_destroy(e, s);
 		return;
@@ -158,19 +146,11 @@ static void do_shmctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 	case SHM_STAT:
 	case SHM_STAT_ANY:
 	case IPC_STAT:
-		s = cmd == IPC_STAT ? shm_check(e, q->id)
-				    : (struct shmseg *)obj_by_idx(e, KRG_IPC_SHM, krg_ipc_id_idx(q->id));
-		if (!s) {
-			r->ret = -EINVAL;
-			return;
+		s = (struct shmseg *)ctl_stat_obj(e, c, KRG_IPC_SHM, q, cmd == SHM_STAT_ANY, r);
+		if (s) {
+			fill_stat(s, &r->shm);
+			r->out = KRG_IPC_OUT_SHM_STAT;
 		}
-		if (cmd != SHM_STAT_ANY && !ipcperms(&c->cred, &s->o.perm, S_IRUGO)) {
-			r->ret = -EACCES;
-			return;
-		}
-		fill_stat(s, &r->shm);
-		r->out = KRG_IPC_OUT_SHM_STAT;
-		r->ret = cmd == IPC_STAT ? 0 : s->o.id;
 		return;
 	case SHM_LOCK:
 	case SHM_UNLOCK:
@@ -182,14 +162,8 @@ static void do_shmctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 		return;
 	case IPC_SET:
 	case IPC_RMID:
-		if (!(s = shm_check(e, q->id))) {
-			r->ret = -EINVAL;
+		if (!(s = (struct shmseg *)ctl_owned_obj(e, c, KRG_IPC_SHM, q->id, r)))
 			return;
-		}
-		if (!is_owner_or(&c->cred, &s->o.perm, KRG_IPC_CAP_SYS_ADMIN)) {
-			r->ret = -EPERM;
-			return;
-		}
 		if (cmd == IPC_RMID) {
 			/* The segment as IPC_RMID leaves it: with no attach
 			 * anywhere it is gone now, and each node's pages of it
@@ -197,15 +171,11 @@ static void do_shmctl(struct krg_ipc_engine *e, const struct krg_ipc_caller *c,
 			 * caller's buffer: IPC_RMID writes nothing there). */
 			fill_stat(s, &r->shm);
 			r->out = KRG_IPC_OUT_SHM_STAT;
-			shm_rmid(e, s);
+			shm_rmid(e, &s->o);
 			r->ret = 0;
 			return;
 		}
-		r->ret = perm_update(&s->o.perm, &q->set);
-		if (r->ret == 0) {
-			s->o.ctime = now_sec(e);
-			note_change(e, KRG_IPC_SHM, s->o.id);
-		}
+		ctl_set_perm(e, &s->o, &q->set, r);
 		return;
 	default:
 		r->ret = -EINVAL;

@@ -6,17 +6,24 @@
 #include "ipc/ipc_engine.h"
 #include "lib/fileio.h"
 
+/* dir/name's text into buf (NUL-terminated): 1, 0 if the file is
+ * missing (an older kernel), -errno. */
+static int read_param(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	ssize_t r = krg_read_small(path, buf, len);
+	return r == -ENOENT ? 0 : r < 0 ? (int)r : 1;
+}
+
 /* Reads up to n unsigned numbers from dir/name. Count read, 0 if the file
  * is missing, -errno on error or garbage. */
 static int read_nums(const char *dir, const char *name, uint32_t *v, int n)
 {
-	char path[512], buf[256];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	ssize_t r = krg_read_small(path, buf, sizeof buf);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return (int)r;
+	char buf[256];
+	int r = read_param(dir, name, buf, sizeof buf);
+	if (r <= 0)
+		return r;
 	const char *p = buf;
 	int got = 0;
 	while (got < n) {
@@ -35,13 +42,10 @@ static int read_nums(const char *dir, const char *name, uint32_t *v, int n)
 /* One 64-bit number from dir/name: 1, 0 if missing, -errno. */
 static int read_u64(const char *dir, const char *name, uint64_t *v)
 {
-	char path[512], buf[64];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	ssize_t r = krg_read_small(path, buf, sizeof buf);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return (int)r;
+	char buf[64];
+	int r = read_param(dir, name, buf, sizeof buf);
+	if (r <= 0)
+		return r;
 	unsigned long long x;
 	if (sscanf(buf, "%llu", &x) != 1)
 		return -EINVAL;

@@ -77,6 +77,17 @@ static void ignore_answer(struct kddm *k, int status, const uint8_t *out, size_t
 		log_info("ipc: undoing a call at its home failed: %s", strerror(-status));
 }
 
+/* A call whose answer nobody waits for (undo, cancel, a stale key entry). */
+static void call_ignoring(struct kddm_set *set, uint64_t id, const Krg__Ipc__Call *c)
+{
+	uint8_t *buf;
+	size_t len;
+	if (ipc_call_pack(c, &buf, &len) == 0) {
+		kddm_call(set, id, buf, len, ignore_answer, NULL);
+		free(buf);
+	}
+}
+
 /* p completed with reply but its caller is gone: put back what it took. */
 static void undo(struct krg_ipc_service *svc, struct ipc_pend *p, const Krg__Ipc__Reply *reply)
 {
@@ -88,12 +99,7 @@ static void undo(struct krg_ipc_service *svc, struct ipc_pend *p, const Krg__Ipc
 	c.cred = orig->cred;
 	c.req = orig->req;
 	c.reply = (Krg__Ipc__Reply *)reply;
-	uint8_t *buf;
-	size_t len;
-	if (ipc_call_pack(&c, &buf, &len) == 0) {
-		kddm_call(svc->objs[p->kind], p->idx, buf, len, ignore_answer, NULL);
-		free(buf);
-	}
+	call_ignoring(svc->objs[p->kind], p->idx, &c);
 	krg__ipc__call__free_unpacked(orig, NULL);
 }
 
@@ -162,12 +168,7 @@ static void on_answer(struct krg_ipc_service *svc, struct ipc_pend *p, int statu
 			c.op = KRG__IPC__CALL_OP__CANCEL;
 			c.has_token = true;
 			c.token = p->gtoken;
-			uint8_t *buf;
-			size_t blen;
-			if (ipc_call_pack(&c, &buf, &blen) == 0) {
-				kddm_call(svc->objs[p->kind], p->idx, buf, blen, ignore_answer, NULL);
-				free(buf);
-			}
+			call_ignoring(svc->objs[p->kind], p->idx, &c);
 			/* If it completed meanwhile, its Completion finds p
 			 * cancelled and undoes it. */
 		}
@@ -183,12 +184,7 @@ static void on_answer(struct krg_ipc_service *svc, struct ipc_pend *p, int statu
 				c.op = KRG__IPC__CALL_OP__KEY_DEL;
 				c.has_id = true;
 				c.id = p->rid;
-				uint8_t *buf;
-				size_t blen;
-				if (ipc_call_pack(&c, &buf, &blen) == 0) {
-					kddm_call(svc->keys[p->kind], (uint32_t)key, buf, blen, ignore_answer, NULL);
-					free(buf);
-				}
+				call_ignoring(svc->keys[p->kind], (uint32_t)key, &c);
 				p->rid = -1;
 			}
 			if (p->cancelled)
@@ -566,12 +562,7 @@ void krg_ipc_service_undeliverable(struct krg_ipc_service *svc, const struct krg
 	c.cred = &cred;
 	c.req = &mreq;
 	c.reply = &mrep;
-	uint8_t *buf;
-	size_t len;
-	if (ipc_call_pack(&c, &buf, &len) == 0) {
-		kddm_call(svc->objs[kind], idx, buf, len, ignore_answer, NULL);
-		free(buf);
-	}
+	call_ignoring(svc->objs[kind], idx, &c);
 out:
 	free(scratch);
 	free(vals);

@@ -465,15 +465,22 @@ static bool engine_has_idx(struct krg_ipc_service *svc, struct kddm_set *s, uint
 	return false;
 }
 
+/* The Call a KDDM call carries; NULL once the call is answered EBADMSG. */
+static Krg__Ipc__Call *call_unpack(const uint8_t *in, size_t len, struct kddm_call *c)
+{
+	Krg__Ipc__Call *m = krg__ipc__call__unpack(NULL, len, in);
+	if (!m)
+		kddm_call_done(c, -EBADMSG, NULL, 0);
+	return m;
+}
+
 static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t from, const uint8_t *in, size_t len,
 		     struct kddm_call *c)
 {
 	struct krg_ipc_service *svc = kddm_set_data(s);
-	Krg__Ipc__Call *m = krg__ipc__call__unpack(NULL, len, in);
-	if (!m) {
-		kddm_call_done(c, -EBADMSG, NULL, 0);
+	Krg__Ipc__Call *m = call_unpack(in, len, c);
+	if (!m)
 		return;
-	}
 	if (m->op == KRG__IPC__CALL_OP__SYSCALL) {
 		home_syscall(svc, s, idx, objp, from, m, c);
 	} else if (m->op == KRG__IPC__CALL_OP__RESTORE && m->has_object) {
@@ -659,11 +666,9 @@ static void key_call(struct kddm_set *s, uint64_t key, void **objp, uint32_t fro
 		     struct kddm_call *c)
 {
 	struct krg_ipc_service *svc = kddm_set_data(s);
-	Krg__Ipc__Call *m = krg__ipc__call__unpack(NULL, len, in);
-	if (!m) {
-		kddm_call_done(c, -EBADMSG, NULL, 0);
+	Krg__Ipc__Call *m = call_unpack(in, len, c);
+	if (!m)
 		return;
-	}
 	struct ipc_keyent *e = *objp;
 	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
 	if (m->op == KRG__IPC__CALL_OP__KEY_DEL) {
@@ -810,11 +815,9 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 		      struct kddm_call *c)
 {
 	struct krg_ipc_service *svc = kddm_set_data(s);
-	Krg__Ipc__Call *m = krg__ipc__call__unpack(NULL, len, in);
-	if (!m) {
-		kddm_call_done(c, -EBADMSG, NULL, 0);
+	Krg__Ipc__Call *m = call_unpack(in, len, c);
+	if (!m)
 		return;
-	}
 	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
 	if (m->op == KRG__IPC__CALL_OP__EXIT && m->has_token && m->cred) {
 		svc->in_engine = true;

@@ -299,13 +299,41 @@ void kddm_req_fail_set(struct kddm *k, struct kddm_set *s, int status)
 
 /* ---- the operations ----------------------------------------------------- */
 
+/* The callback a request ends with (one of the three) and its data. */
+struct req_cbs {
+	kddm_obj_cb obj;
+	kddm_done_cb done;
+	kddm_call_cb call;
+	void *data;
+};
+
 static int start(struct kddm_set *s, uint64_t id, Krg__Kddm__Op op, const void *in, size_t len, void *obj,
-		 struct kddm_req **out)
+		 struct req_cbs cbs, struct kddm_req **out)
 {
 	int r = kddm_req_start(s, id, op, in, len, obj, out);
-	if (r < 0 && obj)
-		s->ops->free_obj(s, id, obj);
+	if (r < 0) {
+		if (obj)
+			s->ops->free_obj(s, id, obj);
+		return r;
+	}
+	(*out)->obj_cb = cbs.obj;
+	(*out)->done_cb = cbs.done;
+	(*out)->call_cb = cbs.call;
+	(*out)->cbdata = cbs.data;
 	return r;
+}
+
+/* start, then send at once (every operation but put, which lets go of its
+ * copy in between). */
+static int start_send(struct kddm_set *s, uint64_t id, Krg__Kddm__Op op, const void *in, size_t len, void *obj,
+		      struct req_cbs cbs)
+{
+	struct kddm_req *r;
+	int st = start(s, id, op, in, len, obj, cbs, &r);
+	if (st < 0)
+		return st;
+	req_send(r);
+	return 0;
 }
 
 int kddm_fetch(struct kddm_set *s, uint64_t id, kddm_obj_cb cb, void *data)
@@ -319,14 +347,7 @@ int kddm_fetch(struct kddm_set *s, uint64_t id, kddm_obj_cb cb, void *data)
 		kddm_ent_release(s, e);
 		return 0;
 	}
-	struct kddm_req *r;
-	int st = start(s, id, KRG__KDDM__OP__FETCH, NULL, 0, NULL, &r);
-	if (st < 0)
-		return st;
-	r->obj_cb = cb;
-	r->cbdata = data;
-	req_send(r);
-	return 0;
+	return start_send(s, id, KRG__KDDM__OP__FETCH, NULL, 0, NULL, (struct req_cbs){ .obj = cb, .data = data });
 }
 
 int kddm_grab(struct kddm_set *s, uint64_t id, kddm_obj_cb cb, void *data)
@@ -334,14 +355,7 @@ int kddm_grab(struct kddm_set *s, uint64_t id, kddm_obj_cb cb, void *data)
 	struct kddm_ent *e = kddm_ent_get(s, id, false);
 	if (e && e->state == ENT_GRABBED)
 		return -EBUSY; /* this node holds it already: put it first */
-	struct kddm_req *r;
-	int st = start(s, id, KRG__KDDM__OP__GRAB, NULL, 0, NULL, &r);
-	if (st < 0)
-		return st;
-	r->obj_cb = cb;
-	r->cbdata = data;
-	req_send(r);
-	return 0;
+	return start_send(s, id, KRG__KDDM__OP__GRAB, NULL, 0, NULL, (struct req_cbs){ .obj = cb, .data = data });
 }
 
 int kddm_put(struct kddm_set *s, uint64_t id, bool dirty, kddm_done_cb cb, void *data)
@@ -371,13 +385,11 @@ int kddm_put(struct kddm_set *s, uint64_t id, bool dirty, kddm_done_cb cb, void 
 			return st;
 	}
 	struct kddm_req *r;
-	int st = start(s, id, KRG__KDDM__OP__PUT, buf, len, NULL, &r);
+	int st = start(s, id, KRG__KDDM__OP__PUT, buf, len, NULL, (struct req_cbs){ .done = cb, .data = data }, &r);
 	free(buf);
 	if (st < 0)
 		return st;
 	r->to = e->copy_home;
-	r->done_cb = cb;
-	r->cbdata = data;
 	/* The copy stops being ours now: the home has the only truth. */
 	kddm_drop_obj(s, e);
 	e->state = ENT_NONE;
@@ -390,40 +402,20 @@ int kddm_create(struct kddm_set *s, uint64_t id, void *obj, kddm_done_cb cb, voi
 {
 	if (!obj)
 		return -EINVAL;
-	struct kddm_req *r;
-	int st = start(s, id, KRG__KDDM__OP__CREATE, NULL, 0, obj, &r);
-	if (st < 0)
-		return st;
-	r->done_cb = cb;
-	r->cbdata = data;
-	req_send(r);
-	return 0;
+	return start_send(s, id, KRG__KDDM__OP__CREATE, NULL, 0, obj, (struct req_cbs){ .done = cb, .data = data });
 }
 
 int kddm_remove(struct kddm_set *s, uint64_t id, kddm_done_cb cb, void *data)
 {
-	struct kddm_req *r;
-	int st = start(s, id, KRG__KDDM__OP__REMOVE, NULL, 0, NULL, &r);
-	if (st < 0)
-		return st;
-	r->done_cb = cb;
-	r->cbdata = data;
-	req_send(r);
-	return 0;
+	return start_send(s, id, KRG__KDDM__OP__REMOVE, NULL, 0, NULL, (struct req_cbs){ .done = cb, .data = data });
 }
 
 int kddm_call(struct kddm_set *s, uint64_t id, const void *in, size_t len, kddm_call_cb cb, void *data)
 {
 	if (!s->ops->call)
 		return -EOPNOTSUPP;
-	struct kddm_req *r;
-	int st = start(s, id, KRG__KDDM__OP__CALL, in ? in : "", in ? len : 0, NULL, &r);
-	if (st < 0)
-		return st;
-	r->call_cb = cb;
-	r->cbdata = data;
-	req_send(r);
-	return 0;
+	return start_send(s, id, KRG__KDDM__OP__CALL, in ? in : "", in ? len : 0, NULL,
+			  (struct req_cbs){ .call = cb, .data = data });
 }
 
 /* ---- copies ------------------------------------------------------------- */

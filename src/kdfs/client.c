@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "kdfs/meta.h"
+#include "lib/callwait.h"
 #include "proto/kdfs.pb-c.h"
 
 _Static_assert(KDFS_SET_MODE == FUSE_SET_ATTR_MODE && KDFS_SET_UID == FUSE_SET_ATTR_UID &&
@@ -80,23 +81,12 @@ static void cache_extended(uint64_t ino, int64_t prev, int64_t now)
 
 /* ---- calls to krgd ---- */
 
-struct call {
-	struct call *next;
-	uint64_t id;
-	Krg__Kdfs__Reply *reply;   /* owned once set */
-	bool done;
-	pthread_cond_t cond;
-};
-
 static struct {
 	int fd;
-	pthread_mutex_t lock;      /* calls, next_id, dead */
 	pthread_mutex_t wlock;     /* one frame at a time on fd */
-	struct call *calls;
-	uint64_t next_id;
-	bool dead;
+	struct krg_callwait calls; /* replies are Krg__Kdfs__Reply */
 	struct fuse_session *se;
-} K = { .lock = PTHREAD_MUTEX_INITIALIZER, .wlock = PTHREAD_MUTEX_INITIALIZER };
+} K = { .wlock = PTHREAD_MUTEX_INITIALIZER, .calls = KRG_CALLWAIT_INIT };
 
 static int write_all(const uint8_t *p, size_t n)
 {
@@ -136,42 +126,24 @@ static int call(fuse_req_t freq, Krg__Kdfs__Request *req, Krg__Kdfs__Reply **out
 	req->uid = ctx ? ctx->uid : 0;
 	req->gid = ctx ? ctx->gid : 0;
 	for (int attempt = 0;; attempt++) {
-		struct call c = { 0 };
-		pthread_cond_init(&c.cond, NULL);
-		pthread_mutex_lock(&K.lock);
-		if (K.dead) {
-			pthread_mutex_unlock(&K.lock);
-			pthread_cond_destroy(&c.cond);
+		struct krg_callwait_call c;
+		if (krg_callwait_add(&K.calls, &c) < 0)
 			return -EIO;
-		}
-		c.id = ++K.next_id;
-		c.next = K.calls;
-		K.calls = &c;
-		pthread_mutex_unlock(&K.lock);
 		req->id = c.id;
 		int r = send_req(req);
-		pthread_mutex_lock(&K.lock);
-		while (r == 0 && !c.done && !K.dead)
-			pthread_cond_wait(&c.cond, &K.lock);
-		for (struct call **p = &K.calls; *p; p = &(*p)->next)
-			if (*p == &c) {
-				*p = c.next;
-				break;
-			}
-		pthread_mutex_unlock(&K.lock);
-		pthread_cond_destroy(&c.cond);
-		if (!c.reply)
+		Krg__Kdfs__Reply *rep = krg_callwait_end(&K.calls, &c, r);
+		if (!rep)
 			return r < 0 ? r : -EIO;
-		int st = c.reply->status;
+		int st = rep->status;
 		if (st == -EAGAIN && attempt < 300) {
-			krg__kdfs__reply__free_unpacked(c.reply, NULL);
+			krg__kdfs__reply__free_unpacked(rep, NULL);
 			usleep(50000);
 			continue;
 		}
 		if (out)
-			*out = c.reply;
+			*out = rep;
 		else
-			krg__kdfs__reply__free_unpacked(c.reply, NULL);
+			krg__kdfs__reply__free_unpacked(rep, NULL);
 		return st;
 	}
 }
@@ -208,25 +180,11 @@ static void *reader(void *arg)
 		free(b);
 		if (!rep)
 			break;
-		pthread_mutex_lock(&K.lock);
-		struct call *c = K.calls;
-		while (c && c->id != rep->id)
-			c = c->next;
-		if (c) {
-			c->reply = rep;
-			c->done = true;
-			pthread_cond_signal(&c->cond);
-		}
-		pthread_mutex_unlock(&K.lock);
-		if (!c)
+		if (!krg_callwait_deliver(&K.calls, rep->id, rep))
 			krg__kdfs__reply__free_unpacked(rep, NULL);
 	}
 	/* krgd is gone: fail every call and leave (krgd unmounts). */
-	pthread_mutex_lock(&K.lock);
-	K.dead = true;
-	for (struct call *c = K.calls; c; c = c->next)
-		pthread_cond_signal(&c->cond);
-	pthread_mutex_unlock(&K.lock);
+	krg_callwait_dead(&K.calls);
 	fuse_session_exit(K.se);
 	kill(getpid(), SIGTERM);
 	return NULL;

@@ -357,6 +357,19 @@ int kdfs_meta_lookup(struct kdfs_meta *m, uint64_t parent, const char *name, uin
 	return r;
 }
 
+/* A read-only transaction and a cursor on the store: 0 or -errno. */
+static int read_cursor(struct kdfs_meta *m, MDB_txn **txn, MDB_cursor **cur)
+{
+	int rc = mdb_txn_begin(m->env, NULL, MDB_RDONLY, txn);
+	if (rc)
+		return meta_err(rc);
+	if ((rc = mdb_cursor_open(*txn, m->dbi, cur))) {
+		mdb_txn_abort(*txn);
+		return meta_err(rc);
+	}
+	return 0;
+}
+
 /* Positions are the entries' sequence numbers (given when the name was
  * made, never reused): a directory changed between two calls neither
  * repeats nor skips an entry that stayed (POSIX leaves the entries added
@@ -365,13 +378,9 @@ int kdfs_meta_readdir(struct kdfs_meta *m, uint64_t dir, uint64_t offset, kdfs_m
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = mdb_txn_begin(m->env, NULL, MDB_RDONLY, &txn);
-	if (rc)
-		return meta_err(rc);
-	if ((rc = mdb_cursor_open(txn, m->dbi, &cur))) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
+	int rc = read_cursor(m, &txn, &cur);
+	if (rc < 0)
+		return rc;
 	uint8_t k[17];
 	MDB_val key = { order_key(k, dir, offset), k }, val;
 	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); !rc; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
@@ -415,13 +424,9 @@ int kdfs_meta_each_inode(struct kdfs_meta *m, kdfs_meta_inode_cb cb, void *data)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
-	int rc = mdb_txn_begin(m->env, NULL, MDB_RDONLY, &txn);
-	if (rc)
-		return meta_err(rc);
-	if ((rc = mdb_cursor_open(txn, m->dbi, &cur))) {
-		mdb_txn_abort(txn);
-		return meta_err(rc);
-	}
+	int rc = read_cursor(m, &txn, &cur);
+	if (rc < 0)
+		return rc;
 	uint8_t k = 'i';
 	MDB_val key = { 1, &k }, val;
 	int r = 0;

@@ -58,6 +58,25 @@ static int get_inode(struct ctx *c, uint64_t ino, Krg__Kdfs__Inode **out)
 	return r;
 }
 
+/* A regular file's inode (its data ops: Extend, ChunkAlloc). */
+static int get_regular(struct ctx *c, uint64_t ino, Krg__Kdfs__Inode **in)
+{
+	int r = get_inode(c, ino, in);
+	if (r < 0)
+		return r;
+	return S_ISREG((*in)->attr->mode) ? 0 : -EINVAL;
+}
+
+/* The inode changed, stored; the result carries its attributes. */
+static int put_inode_attr(struct ctx *c, Krg__Kdfs__Inode *in)
+{
+	int r = meta_inode_put(c->m, c->txn, in);
+	if (r < 0)
+		return r;
+	c->res->attr = in->attr;
+	return 0;
+}
+
 static void touch(struct ctx *c, Krg__Kdfs__Inode *in, bool mtime)
 {
 	in->attr->ctime_ns = c->now;
@@ -369,28 +388,20 @@ static int op_setattr(struct ctx *c, const Krg__Kdfs__SetAttr *o)
 	if (o->valid & KDFS_SET_MTIME)
 		a->mtime_ns = (o->valid & KDFS_SET_MTIME_NOW) ? c->now : o->mtime_ns;
 	a->ctime_ns = c->now;
-	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
-		return r;
-	c->res->attr = a;
-	return 0;
+	return put_inode_attr(c, in);
 }
 
 static int op_extend(struct ctx *c, const Krg__Kdfs__Extend *o)
 {
 	Krg__Kdfs__Inode *in;
 	int r;
-	if ((r = get_inode(c, o->ino, &in)) < 0)
+	if ((r = get_regular(c, o->ino, &in)) < 0)
 		return r;
-	if (!S_ISREG(in->attr->mode))
-		return -EINVAL;
 	in->attr->size = MAX(in->attr->size, o->size);
 	c->res->has_prev_ctime_ns = true;
 	c->res->prev_ctime_ns = in->attr->ctime_ns;
 	touch(c, in, true);
-	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
-		return r;
-	c->res->attr = in->attr;
-	return 0;
+	return put_inode_attr(c, in);
 }
 
 static Krg__Kdfs__Chunk *find_chunk(Krg__Kdfs__Inode *in, uint32_t index)
@@ -405,10 +416,8 @@ static int op_chunk_alloc(struct ctx *c, const Krg__Kdfs__ChunkAlloc *o)
 {
 	Krg__Kdfs__Inode *in;
 	int r;
-	if ((r = get_inode(c, o->ino, &in)) < 0)
+	if ((r = get_regular(c, o->ino, &in)) < 0)
 		return r;
-	if (!S_ISREG(in->attr->mode))
-		return -EINVAL;
 	if (o->has_stripe_count) {
 		struct kdfs_layout l;
 		kdfs_layout_of(in, &l);
@@ -447,22 +456,39 @@ static int op_chunk_alloc(struct ctx *c, const Krg__Kdfs__ChunkAlloc *o)
 	return 0;
 }
 
+/* The chunk a ChunkDrop or ChunkFill names, also the result's. */
+static int get_chunk(struct ctx *c, uint64_t ino, uint32_t index, Krg__Kdfs__Inode **in, Krg__Kdfs__Chunk **ch)
+{
+	int r;
+	if ((r = get_inode(c, ino, in)) < 0)
+		return r;
+	if (!(*ch = find_chunk(*in, index)))
+		return -ENOENT;
+	c->res->chunk = *ch;
+	return 0;
+}
+
+/* Takes node out of the set v (order does not matter); false if absent. */
+static bool take_node(uint32_t *v, size_t *n, uint32_t node)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (v[i] == node) {
+			v[i] = v[--*n];
+			return true;
+		}
+	return false;
+}
+
 static int op_chunk_drop(struct ctx *c, const Krg__Kdfs__ChunkDrop *o)
 {
 	Krg__Kdfs__Inode *in;
+	Krg__Kdfs__Chunk *ch;
 	int r;
-	if ((r = get_inode(c, o->ino, &in)) < 0)
+	if ((r = get_chunk(c, o->ino, o->index, &in, &ch)) < 0)
 		return r;
-	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
-	if (!ch)
-		return -ENOENT;
-	c->res->chunk = ch;
 	/* A node being filled never served a read: it just goes. */
-	for (size_t i = 0; i < ch->n_filling; i++)
-		if (ch->filling[i] == o->node) {
-			ch->filling[i] = ch->filling[--ch->n_filling];
-			return meta_inode_put(c->m, c->txn, in);
-		}
+	if (take_node(ch->filling, &ch->n_filling, o->node))
+		return meta_inode_put(c->m, c->txn, in);
 	if (ch->version != o->version)
 		return 0; /* someone dropped it already; the caller re-reads */
 	size_t k = 0;
@@ -499,13 +525,10 @@ static int add_node(uint32_t **v, size_t *n, uint32_t node)
 static int op_chunk_fill(struct ctx *c, const Krg__Kdfs__ChunkFill *o)
 {
 	Krg__Kdfs__Inode *in;
+	Krg__Kdfs__Chunk *ch;
 	int r;
-	if ((r = get_inode(c, o->ino, &in)) < 0)
+	if ((r = get_chunk(c, o->ino, o->index, &in, &ch)) < 0)
 		return r;
-	Krg__Kdfs__Chunk *ch = find_chunk(in, o->index);
-	if (!ch)
-		return -ENOENT;
-	c->res->chunk = ch;
 	if (ch->version != o->version)
 		return -ESTALE;
 	bool filling = has_node(ch->filling, ch->n_filling, o->node);
@@ -516,13 +539,8 @@ static int op_chunk_fill(struct ctx *c, const Krg__Kdfs__ChunkFill *o)
 			return r;
 		ch->version++;
 	} else {
-		if (!filling)
+		if (!take_node(ch->filling, &ch->n_filling, o->node))
 			return -ENOENT; /* dropped meanwhile: a write missed it */
-		for (size_t i = 0; i < ch->n_filling; i++)
-			if (ch->filling[i] == o->node) {
-				ch->filling[i] = ch->filling[--ch->n_filling];
-				break;
-			}
 		if ((r = add_node(&ch->nodes, &ch->n_nodes, o->node)) < 0)
 			return r;
 	}
@@ -624,10 +642,7 @@ static int op_removexattr(struct ctx *c, const Krg__Kdfs__RemoveXattr *o)
 			memmove(in->xattrs + i, in->xattrs + i + 1, (in->n_xattrs - i - 1) * sizeof(*in->xattrs));
 			in->n_xattrs--;
 			touch(c, in, false);
-			if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
-				return r;
-			c->res->attr = in->attr;
-			return 0;
+			return put_inode_attr(c, in);
 		}
 	return -ENODATA;
 }
@@ -671,10 +686,7 @@ static int op_setlayout(struct ctx *c, const Krg__Kdfs__SetLayout *o)
 		in->stripe_size = o->stripe_size;
 	}
 	touch(c, in, false);
-	if ((r = meta_inode_put(c->m, c->txn, in)) < 0)
-		return r;
-	c->res->attr = in->attr;
-	return 0;
+	return put_inode_attr(c, in);
 }
 
 static int dispatch(struct ctx *c, const Krg__Kdfs__Op *op)

@@ -425,17 +425,6 @@ int cmd_run(int argc, char **argv)
 	umask(um);
 	req.umask = um;
 	Krg__Proc__Rlimit rl[RLIM_NLIMITS], *rlp[RLIM_NLIMITS];
-	for (int i = 0; i < RLIM_NLIMITS; i++) {
-		struct rlimit r;
-		if (getrlimit(i, &r) < 0)
-			continue;
-		krg__proc__rlimit__init(&rl[req.n_rlimits]);
-		rl[req.n_rlimits].resource = (uint32_t)i;
-		rl[req.n_rlimits].cur = r.rlim_cur;
-		rl[req.n_rlimits].max = r.rlim_max;
-		rlp[req.n_rlimits] = &rl[req.n_rlimits];
-		req.n_rlimits++;
-	}
-	req.rlimits = rlp;
+	krg_run_request_rlimits(&req, rl, rlp, 0, 0);
 	return krg_run_request(&req, sock_path, "krg run", env, TAKE_PTR(envset));
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include "../lib/klist.h"
 #include "frame.h"
 #include "net.h"
 #include "session.h"
@@ -38,30 +39,13 @@ enum conn_state {
 	CS_CLOSING,
 };
 
-struct list {
-	struct list *next, *prev;
-};
-#define LIST_INIT(l) ((l)->next = (l)->prev = (l))
+/* Not a list entry: a libuv request inside its own struct (net.c). */
 #define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
-static inline void list_add(struct list *head, struct list *e)
-{
-	e->prev = head->prev;
-	e->next = head;
-	head->prev->next = e;
-	head->prev = e;
-}
-static inline void list_del(struct list *e)
-{
-	e->prev->next = e->next;
-	e->next->prev = e->prev;
-	LIST_INIT(e);
-}
-static inline bool list_empty(const struct list *l) { return l->next == l; }
 
 struct conn;
 
 struct bulk_item { /* bulk message waiting for the bulk link */
-	struct list link;
+	struct klist link;
 	char type[KRG_TYPE_MAX + 1];
 	const void *body; /* borrowed until done_cb */
 	size_t len;
@@ -79,12 +63,12 @@ struct peer {
 	bool joiner;                /* a joining machine: never dialed, one message type */
 	bool relaxed;               /* ping every RELAXED_PING_MS (krg_net_set_relaxed) */
 	uint64_t last_heard;        /* uv_now() of the last frame, 0 = never */
-	struct list bulk_queue;     /* bulk_item, until the bulk link is up */
+	struct klist bulk_queue;     /* bulk_item, until the bulk link is up */
 };
 
 struct conn {
 	struct krg_net *net;
-	struct list link;           /* in net->conns */
+	struct klist link;           /* in net->conns */
 	uv_tcp_t tcp;
 	uv_connect_t creq;
 	enum conn_state state;
@@ -120,7 +104,7 @@ struct wreq {
 };
 
 struct req {
-	struct list link; /* in net->reqs */
+	struct klist link; /* in net->reqs */
 	struct krg_net *net;
 	uint64_t id;
 	uint32_t to;
@@ -130,7 +114,7 @@ struct req {
 };
 
 struct handler {
-	struct list link;
+	struct klist link;
 	char *type; /* owned */
 	krg_net_handler_cb cb;
 	void *data;
@@ -138,7 +122,7 @@ struct handler {
 };
 
 struct peer_watch {
-	struct list link;
+	struct klist link;
 	krg_net_peer_cb cb;
 	void *data;
 };
@@ -161,7 +145,7 @@ struct krg_net {
 	bool started, closing, fatal;
 	uint64_t start_time;
 	unsigned handles;            /* open uv handles we own */
-	struct list conns, reqs, handlers, watches;
+	struct klist conns, reqs, handlers, watches;
 	struct krg_selfq selfq;      /* to this node itself (selfq.c) */
 	uint64_t next_req_id;
 	void (*close_cb)(void *data);

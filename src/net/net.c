@@ -74,7 +74,7 @@ static void peer_init(struct peer *p, const struct krg_net_peer_addr *a)
 	memset(p, 0, sizeof(*p));
 	p->addr = *a;
 	p->addr.host[sizeof(p->addr.host) - 1] = 0;
-	LIST_INIT(&p->bulk_queue);
+	klist_init(&p->bulk_queue);
 	for (int ch = 0; ch < CH_N; ch++)
 		p->backoff_ms[ch] = BACKOFF_MIN_MS;
 }
@@ -83,8 +83,8 @@ static void peer_init(struct peer *p, const struct krg_net_peer_addr *a)
  * this peer: a joiner's handshake holds its slot before it is attached. */
 static bool peer_referenced(const struct krg_net *net, const struct peer *p)
 {
-	for (const struct list *l = net->conns.next; l != &net->conns; l = l->next)
-		if (container_of(l, struct conn, link)->peer == p)
+	for (const struct klist *l = net->conns.next; l != &net->conns; l = l->next)
+		if (klist_entry(l, struct conn, link)->peer == p)
 			return true;
 	return false;
 }
@@ -99,7 +99,7 @@ static struct peer *joiner_slot(struct krg_net *net, uint32_t id)
 	struct peer *p = NULL;
 	for (size_t i = 0; i < net->n_peers && !p; i++) {
 		struct peer *q = &net->peers[i];
-		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && list_empty(&q->bulk_queue) &&
+		if (q->joiner && !q->up && !q->link[CH_CONTROL] && !q->link[CH_BULK] && klist_empty(&q->bulk_queue) &&
 		    !peer_referenced(net, q))
 			p = q;
 	}
@@ -128,20 +128,20 @@ static void handle_closed(struct krg_net *net)
 		void (*cb)(void *) = net->close_cb;
 		void *data = net->close_data;
 		for (size_t i = 0; i < net->n_peers; i++)
-			while (!list_empty(&net->peers[i].bulk_queue)) {
-				struct bulk_item *b = container_of(net->peers[i].bulk_queue.next, struct bulk_item, link);
-				list_del(&b->link);
+			while (!klist_empty(&net->peers[i].bulk_queue)) {
+				struct bulk_item *b = klist_entry(net->peers[i].bulk_queue.next, struct bulk_item, link);
+				klist_del(&b->link);
 				free(b);
 			}
-		while (!list_empty(&net->handlers)) {
-			struct handler *h = container_of(net->handlers.next, struct handler, link);
-			list_del(&h->link);
+		while (!klist_empty(&net->handlers)) {
+			struct handler *h = klist_entry(net->handlers.next, struct handler, link);
+			klist_del(&h->link);
 			free(h->type);
 			free(h);
 		}
-		while (!list_empty(&net->watches)) {
-			struct peer_watch *w = container_of(net->watches.next, struct peer_watch, link);
-			list_del(&w->link);
+		while (!klist_empty(&net->watches)) {
+			struct peer_watch *w = klist_entry(net->watches.next, struct peer_watch, link);
+			klist_del(&w->link);
 			free(w);
 		}
 		free(net->peers);
@@ -492,8 +492,8 @@ static void hs_frame(struct conn *c, const uint8_t *f, size_t len)
 
 static struct handler *handler_find(struct krg_net *net, const char *type)
 {
-	for (struct list *l = net->handlers.next; l != &net->handlers; l = l->next) {
-		struct handler *h = container_of(l, struct handler, link);
+	for (struct klist *l = net->handlers.next; l != &net->handlers; l = l->next) {
+		struct handler *h = klist_entry(l, struct handler, link);
 		if (strcmp(h->type, type) == 0)
 			return h;
 	}
@@ -512,7 +512,7 @@ static void req_free_cb(uv_handle_t *h)
 static void req_complete(struct req *rq, int status, const struct krg_msg *reply)
 {
 	struct krg_net *net = rq->net;
-	list_del(&rq->link);
+	klist_del(&rq->link);
 	uv_timer_stop(&rq->timer);
 	uv_close((uv_handle_t *)&rq->timer, req_free_cb);
 	rq->cb(net, status, reply, rq->data);
@@ -521,8 +521,8 @@ static void req_complete(struct req *rq, int status, const struct krg_msg *reply
 static void on_reply(struct conn *c, const struct krg_env *env)
 {
 	struct krg_net *net = c->net;
-	for (struct list *l = net->reqs.next; l != &net->reqs; l = l->next) {
-		struct req *rq = container_of(l, struct req, link);
+	for (struct klist *l = net->reqs.next; l != &net->reqs; l = l->next) {
+		struct req *rq = klist_entry(l, struct req, link);
 		if (rq->id == env->req_id && rq->to == c->peer_id) {
 			struct krg_msg m = { .type = "", .body = env->body, .len = env->body_len };
 			int st = env->status > 0 ? -EPROTO : env->status;
@@ -722,8 +722,8 @@ static void emit_peer(struct krg_net *net, struct peer *p, bool up)
 {
 	if (p->joiner)
 		return; /* services only know nodes */
-	for (struct list *l = net->watches.next; l != &net->watches;) {
-		struct peer_watch *w = container_of(l, struct peer_watch, link);
+	for (struct klist *l = net->watches.next; l != &net->watches;) {
+		struct peer_watch *w = klist_entry(l, struct peer_watch, link);
 		l = l->next;
 		w->cb(net, p->addr.id, up, w->data);
 		if (net->closing)
@@ -733,9 +733,9 @@ static void emit_peer(struct krg_net *net, struct peer *p, bool up)
 
 static void fail_bulk_queue(struct peer *p, int status)
 {
-	while (!list_empty(&p->bulk_queue)) {
-		struct bulk_item *b = container_of(p->bulk_queue.next, struct bulk_item, link);
-		list_del(&b->link);
+	while (!klist_empty(&p->bulk_queue)) {
+		struct bulk_item *b = klist_entry(p->bulk_queue.next, struct bulk_item, link);
+		klist_del(&b->link);
 		krg_net_done_cb cb = b->done_cb;
 		void *data = b->data;
 		free(b);
@@ -748,8 +748,8 @@ static void fail_requests(struct krg_net *net, struct peer *p, int status)
 {
 	for (;;) {
 		struct req *found = NULL;
-		for (struct list *l = net->reqs.next; l != &net->reqs; l = l->next) {
-			struct req *rq = container_of(l, struct req, link);
+		for (struct klist *l = net->reqs.next; l != &net->reqs; l = l->next) {
+			struct req *rq = klist_entry(l, struct req, link);
 			if (!p || rq->to == p->addr.id) {
 				found = rq;
 				break;
@@ -831,7 +831,7 @@ static void on_conn_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 	struct krg_net *net = c->net;
-	list_del(&c->link);
+	klist_del(&c->link);
 	krg_frame_dec_free(&c->dec);
 	free(c->rxbuf);
 	free(c->my_hello);
@@ -892,7 +892,7 @@ static struct conn *conn_new(struct krg_net *net, bool initiator, struct peer *p
 	c->state = CS_CONNECTING;
 	c->deadline = uv_now(net->loop) + HS_TIMEOUT_MS;
 	krg_frame_dec_init(&c->dec, HS_MAX_FRAME);
-	list_add(&net->conns, &c->link);
+	klist_add_tail(&net->conns, &c->link);
 	return c;
 }
 
@@ -961,8 +961,8 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	unsigned all = 0, same = 0;
 	size_t iplen = strlen(ip);
-	for (struct list *l = net->conns.next; l != &net->conns; l = l->next) {
-		struct conn *o = container_of(l, struct conn, link);
+	for (struct klist *l = net->conns.next; l != &net->conns; l = l->next) {
+		struct conn *o = klist_entry(l, struct conn, link);
 		if (o == c || o->initiator || o->state == CS_UP || o->state == CS_CLOSING || o->state == CS_RETIRED)
 			continue;
 		all++;
@@ -979,9 +979,9 @@ static void on_connection(uv_stream_t *server, int status)
 static void flush_bulk(struct krg_net *net, struct peer *p)
 {
 	struct conn *c = p->link[CH_BULK];
-	while (c && c->state == CS_UP && !list_empty(&p->bulk_queue)) {
-		struct bulk_item *b = container_of(p->bulk_queue.next, struct bulk_item, link);
-		list_del(&b->link);
+	while (c && c->state == CS_UP && !klist_empty(&p->bulk_queue)) {
+		struct bulk_item *b = klist_entry(p->bulk_queue.next, struct bulk_item, link);
+		klist_del(&b->link);
 		struct krg_env env = { .version = KRG_ENVELOPE_VERSION, .type = b->type, .type_len = strlen(b->type),
 				       .body = b->body, .body_len = b->len };
 		int r = send_env(c, &env, false, b->done_cb, b->data);
@@ -1011,8 +1011,8 @@ static void on_tick(uv_timer_t *t)
 			 now - net->last_tick);
 	net->last_tick = now;
 
-	for (struct list *l = net->conns.next; l != &net->conns;) {
-		struct conn *c = container_of(l, struct conn, link);
+	for (struct klist *l = net->conns.next; l != &net->conns;) {
+		struct conn *c = klist_entry(l, struct conn, link);
 		l = l->next;
 		if (c->state == CS_CLOSING)
 			continue;
@@ -1062,8 +1062,8 @@ void krg_net_set_relaxed(struct krg_net *net, uint32_t id, bool relaxed)
 		return;
 	p->relaxed = relaxed;
 	/* Say so at once: the peer's silence timeout follows our interval. */
-	for (struct list *l = net->conns.next; l != &net->conns; l = l->next) {
-		struct conn *c = container_of(l, struct conn, link);
+	for (struct klist *l = net->conns.next; l != &net->conns; l = l->next) {
+		struct conn *c = klist_entry(l, struct conn, link);
 		if (c->peer == p && c->state == CS_UP)
 			send_ping(c);
 	}
@@ -1129,10 +1129,10 @@ int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_
 	}
 	randombytes_buf(&net->instance, sizeof(net->instance));
 	net->ciphers = krg_session_ciphers();
-	LIST_INIT(&net->conns);
-	LIST_INIT(&net->reqs);
-	LIST_INIT(&net->handlers);
-	LIST_INIT(&net->watches);
+	klist_init(&net->conns);
+	klist_init(&net->reqs);
+	klist_init(&net->handlers);
+	klist_init(&net->watches);
 	selfq_init(&net->selfq, net, loop);
 	*out = net;
 	return 0;
@@ -1190,8 +1190,8 @@ bool net_self_handler(struct krg_net *net, const char *type, krg_net_handler_cb 
 
 bool net_self_complete(struct krg_net *net, uint64_t req_id, int status, const struct krg_msg *reply)
 {
-	for (struct list *l = net->reqs.next; l != &net->reqs; l = l->next) {
-		struct req *rq = container_of(l, struct req, link);
+	for (struct klist *l = net->reqs.next; l != &net->reqs; l = l->next) {
+		struct req *rq = klist_entry(l, struct req, link);
 		if (rq->id == req_id && rq->to == net->opts.self_id) {
 			req_complete(rq, status, reply);
 			return true;
@@ -1220,8 +1220,8 @@ void krg_net_close(struct krg_net *net, void (*cb)(void *data), void *data)
 	fail_requests(net, NULL, -ECANCELED);
 	for (size_t i = 0; i < net->n_peers; i++)
 		fail_bulk_queue(&net->peers[i], -ECANCELED);
-	for (struct list *l = net->conns.next; l != &net->conns; l = l->next) {
-		struct conn *c = container_of(l, struct conn, link);
+	for (struct klist *l = net->conns.next; l != &net->conns; l = l->next) {
+		struct conn *c = klist_entry(l, struct conn, link);
 		conn_close(c, LOG_LVL_DEBUG, "shutting down");
 	}
 	if (net->listening) {
@@ -1252,7 +1252,7 @@ int krg_net_handle(struct krg_net *net, const char *type, krg_net_handler_cb cb,
 	}
 	h->cb = cb;
 	h->data = data;
-	list_add(&net->handlers, &h->link);
+	klist_add_tail(&net->handlers, &h->link);
 	return 0;
 }
 
@@ -1277,7 +1277,7 @@ void krg_net_on_peer(struct krg_net *net, krg_net_peer_cb cb, void *data)
 		return;
 	w->cb = cb;
 	w->data = data;
-	list_add(&net->watches, &w->link);
+	klist_add_tail(&net->watches, &w->link);
 }
 
 static struct conn *control_link(const struct krg_net *net, uint32_t to)
@@ -1334,8 +1334,25 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 	rq->timer.data = rq;
 	net->handles++;
 	uv_timer_start(&rq->timer, on_req_timeout, timeout_ms ? timeout_ms : net->opts.request_timeout_ms, 0);
-	list_add(&net->reqs, &rq->link);
+	klist_add_tail(&net->reqs, &rq->link);
 	return 0;
+}
+
+bool krg_net_request_open(struct krg_net *net, uint32_t from, uint64_t req_id, bool stopping)
+{
+	if (!req_id)
+		return false;
+	if (stopping) {
+		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
+		return false;
+	}
+	return true;
+}
+
+void krg_net_refuse_malformed(struct krg_net *net, uint32_t from, uint64_t req_id, const char *what)
+{
+	log_warn("node %u: malformed %s, refused", from, what);
+	krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
 }
 
 int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status, const void *body, size_t len)
@@ -1367,7 +1384,7 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 	if (!p || !p->up)
 		return -EHOSTUNREACH;
 	struct conn *c = p->link[CH_BULK];
-	if (c && list_empty(&p->bulk_queue)) {
+	if (c && klist_empty(&p->bulk_queue)) {
 		struct krg_env env = { .version = KRG_ENVELOPE_VERSION, .type = type, .type_len = strlen(type),
 				       .body = body, .body_len = len };
 		return send_env(c, &env, false, done_cb, data);
@@ -1380,7 +1397,7 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 	b->len = len;
 	b->done_cb = done_cb;
 	b->data = data;
-	list_add(&p->bulk_queue, &b->link);
+	klist_add_tail(&p->bulk_queue, &b->link);
 	return 0;
 }
 

@@ -108,6 +108,13 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 		    unsigned timeout_ms, krg_net_reply_cb cb, void *data);
 /* Answer a request; status 0 or negative errno. */
 int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status, const void *body, size_t len);
+/* The common start of a request handler: false when the handler has
+ * nothing more to do, because msg is no request (req_id 0: dropped) or
+ * the service is stopping (answered -ESHUTDOWN). */
+bool krg_net_request_open(struct krg_net *net, uint32_t from, uint64_t req_id, bool stopping);
+/* Answers a request whose body did not parse or check: one log line with
+ * what it was and from whom, then -EBADMSG. */
+void krg_net_refuse_malformed(struct krg_net *net, uint32_t from, uint64_t req_id, const char *what);
 /* Message on the bulk channel (ordered with other bulk messages to the same
  * peer). body is borrowed until done_cb, which fires once it is written
  * to the socket or failed: callers use it for back-pressure. */

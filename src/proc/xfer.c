@@ -13,6 +13,15 @@
 
 /* ---- answers and forwarding ---- */
 
+const char *krg_request_why(int status)
+{
+	if (status == -ETIMEDOUT)
+		return "no answer in time";
+	if (status == -ECONNRESET || status == -EHOSTUNREACH)
+		return "unreachable";
+	return strerror(-status);
+}
+
 void krg_origin_answer(struct krg_net *net, struct krg_origin o, int status, const char *text, const void *result,
 		       size_t len)
 {

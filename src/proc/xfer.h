@@ -40,6 +40,10 @@ struct krg_origin {
 void krg_origin_answer(struct krg_net *net, struct krg_origin o, int status, const char *text, const void *result,
 		       size_t len);
 
+/* What a failed request to a node (an image's receiver) means, for a
+ * message "node N: ...": no answer in time, unreachable, or the errno's. */
+const char *krg_request_why(int status);
+
 /* A service's Result (sint32 status = 1, string text = 2, then its own
  * fields) in body: its status (0 or -errno) and text; -EBADMSG if it is
  * not one, or its status is not an errno. */

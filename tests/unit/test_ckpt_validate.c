@@ -288,6 +288,21 @@ static void good_mm(struct mm *m, const uint8_t *payload)
 	m->mm.vmas = m->vp;
 }
 
+/* The VMA sums in VMA order: what the dump feeds the frame sum. */
+static void mm_sums(const struct mm *m, uint8_t sums[32])
+{
+	memcpy(sums, m->sum[0], 16);
+	memcpy(sums + 16, m->sum[1], 16);
+}
+
+/* The pages file m describes, its frame summed over m's VMA sums. */
+static void mm_pages(const struct mm *m, const uint8_t *payload, struct pages_file *p)
+{
+	uint8_t sums[32];
+	mm_sums(m, sums);
+	pages_write(p, payload, 3 * CKPT_PAGE, sums, sizeof(sums));
+}
+
 static void mm_check(struct mm *m, const struct pages_file *p, const char *want)
 {
 	struct ckpt_error err = { 0 };
@@ -317,8 +332,7 @@ static void mm_good_and_damaged(void **state)
 	struct mm m;
 	good_mm(&m, payload);
 	uint8_t sums[32];
-	memcpy(sums, m.sum[0], 16);
-	memcpy(sums + 16, m.sum[1], 16);
+	mm_sums(&m, sums);
 	struct pages_file p;
 	pages_write(&p, payload, 3 * CKPT_PAGE, sums, sizeof(sums));
 	mm_check(&m, &p, NULL);
@@ -365,11 +379,8 @@ static void mm_sparse(void **state)
 	m.run[1].offset = 0;          /* page 0 */
 	page_sums(payload + CKPT_PAGE, 2, m.sum[0]);
 	page_sums(payload, 1, m.sum[1]);
-	uint8_t sums[32];
-	memcpy(sums, m.sum[0], 16);
-	memcpy(sums + 16, m.sum[1], 16);
 	struct pages_file p;
-	pages_write(&p, payload, 3 * CKPT_PAGE, sums, sizeof(sums));
+	mm_pages(&m, payload, &p);
 	mm_check(&m, &p, NULL);
 	/* The same sums read as a dense image: its runs must tile the payload. */
 	m.mm.pages_sparse = false;
@@ -386,11 +397,8 @@ static void mm_malformed(void **state)
 	uint8_t *payload = pattern();
 	struct mm m;
 	good_mm(&m, payload);
-	uint8_t sums[32];
-	memcpy(sums, m.sum[0], 16);
-	memcpy(sums + 16, m.sum[1], 16);
 	struct pages_file p;
-	pages_write(&p, payload, 3 * CKPT_PAGE, sums, sizeof(sums));
+	mm_pages(&m, payload, &p);
 
 #define BREAK(stmt, want)                  \
 	do {                               \

@@ -605,8 +605,7 @@ static void tx_reply(struct krg_net *net, int status, const struct krg_msg *repl
 	t->req_done = true;
 	char err[128];
 	if (status) {
-		snprintf(err, sizeof(err), "node %u: %s", t->to,
-			 status == -ETIMEDOUT ? "no answer in time" : status == -ECONNRESET || status == -EHOSTUNREACH ? "unreachable" : strerror(-status));
+		snprintf(err, sizeof(err), "node %u: %s", t->to, krg_request_why(status));
 		tx_fail(t, status, err);
 	} else {
 		Krg__Ckptsvc__Result *res = krg__ckptsvc__result__unpack(NULL, reply->len, reply->body);
@@ -1005,12 +1004,8 @@ out:
 static void on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_ckptsvc *c = &the_svc;
-	if (!req_id)
+	if (!krg_net_request_open(net, from, req_id, !c->running))
 		return;
-	if (!c->running) {
-		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
-		return;
-	}
 	Krg__Ckptsvc__Recv *m = krg__ckptsvc__recv__unpack(NULL, msg->len, msg->body);
 	if (!m) {
 		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
@@ -1231,6 +1226,17 @@ static const char *why(int r, char *buf, size_t len, uint32_t id)
 	return why_at(r, buf, len, id, krg_procid_home(id));
 }
 
+uint32_t ckptsvc_result_id(int status, const void *result, size_t len)
+{
+	uint32_t id = 0;
+	Krg__Ckptsvc__Result *res = status == 0 ? krg__ckptsvc__result__unpack(NULL, len, result) : NULL;
+	if (res && res->has_id)
+		id = res->id;
+	if (res)
+		krg__ckptsvc__result__free_unpacked(res, NULL);
+	return id;
+}
+
 const char *ckptsvc_why(int r, char *buf, size_t len, uint32_t id)
 {
 	return why(r, buf, len, id);
@@ -1239,12 +1245,8 @@ const char *ckptsvc_why(int r, char *buf, size_t len, uint32_t id)
 static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_ckptsvc *c = &the_svc;
-	if (!req_id)
+	if (!krg_net_request_open(net, from, req_id, !c->running))
 		return;
-	if (!c->running) {
-		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
-		return;
-	}
 	struct krg_origin o = { .from = from, .req_id = req_id };
 	char err[256];
 	int r;
@@ -1252,11 +1254,9 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	if (!strcmp(msg->type, "ckpt.dump")) {
 		Krg__Ckptsvc__Dump *d = krg__ckptsvc__dump__unpack(NULL, msg->len, msg->body);
 		if (!d || !ckpt_dump_valid(d)) {
-			log_warn("node %u: malformed ckpt.dump, dropped", from);
 			if (d)
 				krg__ckptsvc__dump__free_unpacked(d, NULL);
-			krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
-			return;
+			return krg_net_refuse_malformed(net, from, req_id, "ckpt.dump");
 		}
 		id = d->id;
 		r = ckptsvc_dump_local(c, o, d, (uid_t)d->uid);
@@ -1267,11 +1267,9 @@ static void on_net(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 	} else {
 		Krg__Ckptsvc__Restart *q = krg__ckptsvc__restart__unpack(NULL, msg->len, msg->body);
 		if (!q || !ckpt_restart_valid(q)) {
-			log_warn("node %u: malformed ckpt.restart, dropped", from);
 			if (q)
 				krg__ckptsvc__restart__free_unpacked(q, NULL);
-			krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
-			return;
+			return krg_net_refuse_malformed(net, from, req_id, "ckpt.restart");
 		}
 		id = q->appid;
 		r = restart_local(c, o, q, (uid_t)q->uid);
@@ -1338,19 +1336,37 @@ static void forward(struct krg_ckptsvc *c, struct krg_api_call *call, uint32_t n
 	forward_o(c, (struct krg_origin){ .call = call }, node, id, type, m);
 }
 
+/* An API call's request, or NULL once the call is answered (krgd is
+ * stopping, or the body does not parse as desc). */
+static void *api_request(struct krg_ckptsvc *c, struct krg_api_call *call, const ProtobufCMessageDescriptor *desc)
+{
+	if (!c->running) {
+		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+		return NULL;
+	}
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, call->len, call->body);
+	if (!m) {
+		char err[96];
+		snprintf(err, sizeof(err), "malformed %s request", call->command);
+		krg_api_reply(call, -EBADMSG, err, NULL, 0);
+	}
+	return m;
+}
+
+/* Answers an API call the local start refused (r < 0); else the job answers. */
+static void api_started(struct krg_api_call *call, int r, uint32_t id)
+{
+	char err[256];
+	if (r < 0)
+		krg_api_reply(call, r, why(r, err, sizeof(err), id), NULL, 0);
+}
+
 static void on_api_dump(struct krg_api_call *call, void *data)
 {
 	struct krg_ckptsvc *c = &the_svc;
-	char err[256];
-	if (!c->running) {
-		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+	Krg__Ckptsvc__Dump *d = api_request(c, call, &krg__ckptsvc__dump__descriptor);
+	if (!d)
 		return;
-	}
-	Krg__Ckptsvc__Dump *d = krg__ckptsvc__dump__unpack(NULL, call->len, call->body);
-	if (!d) {
-		krg_api_reply(call, -EBADMSG, "malformed ckpt.dump request", NULL, 0);
-		return;
-	}
 	uint32_t node = krg_procid_home(d->id);
 	d->has_uid = true;
 	d->uid = (uint32_t)call->uid; /* from SO_PEERCRED, never from the body */
@@ -1358,9 +1374,7 @@ static void on_api_dump(struct krg_api_call *call, void *data)
 		krg_api_reply(call, -EINVAL, "not a krg process id", NULL, 0);
 	} else if (node == c->self) {
 		struct krg_origin o = { .call = call };
-		int r = ckptsvc_dump_local(c, o, d, call->uid);
-		if (r < 0)
-			krg_api_reply(call, r, why(r, err, sizeof(err), d->id), NULL, 0);
+		api_started(call, ckptsvc_dump_local(c, o, d, call->uid), d->id);
 	} else if (reachable(c, call, node) == 0) {
 		forward(c, call, node, d->id, "ckpt.dump", &d->base);
 	}
@@ -1370,16 +1384,10 @@ static void on_api_dump(struct krg_api_call *call, void *data)
 static void on_api_restart(struct krg_api_call *call, void *data)
 {
 	struct krg_ckptsvc *c = &the_svc;
-	char err[256];
-	if (!c->running) {
-		krg_api_reply(call, -ESHUTDOWN, "krgd is stopping", NULL, 0);
+	char err[96];
+	Krg__Ckptsvc__Restart *q = api_request(c, call, &krg__ckptsvc__restart__descriptor);
+	if (!q)
 		return;
-	}
-	Krg__Ckptsvc__Restart *q = krg__ckptsvc__restart__unpack(NULL, call->len, call->body);
-	if (!q) {
-		krg_api_reply(call, -EBADMSG, "malformed ckpt.restart request", NULL, 0);
-		return;
-	}
 	uint32_t holder = krg_procid_home(q->appid);
 	q->has_uid = true;
 	q->uid = (uint32_t)call->uid;
@@ -1401,17 +1409,13 @@ static void on_api_restart(struct krg_api_call *call, void *data)
 		q->node = target;
 		if (target == c->self) {
 			struct krg_origin o = { .call = call };
-			int r = restart_local(c, o, q, call->uid);
-			if (r < 0)
-				krg_api_reply(call, r, why(r, err, sizeof(err), q->appid), NULL, 0);
+			api_started(call, restart_local(c, o, q, call->uid), q->appid);
 		} else if (reachable(c, call, target) == 0) {
 			forward(c, call, target, q->appid, "ckpt.restart", &q->base);
 		}
 	} else if (holder == c->self || q->sysv_only) {
 		struct krg_origin o = { .call = call };
-		int r = restart_local(c, o, q, call->uid);
-		if (r < 0)
-			krg_api_reply(call, r, why(r, err, sizeof(err), q->appid), NULL, 0);
+		api_started(call, restart_local(c, o, q, call->uid), q->appid);
 	} else if (reachable(c, call, holder) == 0) {
 		forward(c, call, holder, q->appid, "ckpt.restart", &q->base);
 	}

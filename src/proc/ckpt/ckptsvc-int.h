@@ -118,6 +118,10 @@ int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ck
 int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid,
 			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version);
 
+/* The new process id a restart's answer (status, packed Result) gives;
+ * 0 if it failed or gave none. */
+uint32_t ckptsvc_result_id(int status, const void *result, size_t len);
+
 /* The line for failure r about process or app id (its home node asked). */
 const char *ckptsvc_why(int r, char *buf, size_t len, uint32_t id);
 

@@ -38,12 +38,7 @@ static void unlist(struct ev *e)
 static void restored(void *data, int status, const char *text, const void *result, size_t len)
 {
 	struct ev *e = data;
-	uint32_t nid = 0;
-	Krg__Ckptsvc__Result *res = status == 0 ? krg__ckptsvc__result__unpack(NULL, len, result) : NULL;
-	if (res && res->has_id)
-		nid = res->id;
-	if (res)
-		krg__ckptsvc__result__free_unpacked(res, NULL);
+	uint32_t nid = ckptsvc_result_id(status, result, len);
 	if (status < 0)
 		log_error("evict: %u was checkpointed but cannot be restarted on node %u: %s; its image stays in %s",
 			  e->id, e->to, text, krg_ckpt_store());

@@ -681,12 +681,7 @@ static void restarted(void *data, int status, const char *text, const void *resu
 	}
 	ps->busy = false;
 	/* The new id is the Result's. */
-	uint32_t id = 0;
-	Krg__Ckptsvc__Result *res = status == 0 ? krg__ckptsvc__result__unpack(NULL, len, result) : NULL;
-	if (res && res->has_id)
-		id = res->id;
-	if (res)
-		krg__ckptsvc__result__free_unpacked(res, NULL);
+	uint32_t id = ckptsvc_result_id(status, result, len);
 	if (status == 0 && !id)
 		text = "no new process id in the restart worker's answer";
 	if (status < 0 || !id) {

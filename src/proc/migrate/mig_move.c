@@ -444,8 +444,7 @@ static void recv_reply(struct krg_net *net, int status, const struct krg_msg *re
 	v->req_done = true;
 	char e[600];
 	if (status) {
-		snprintf(e, sizeof(e), "node %u: %s", v->to,
-			 status == -ETIMEDOUT ? "no answer in time" : status == -ECONNRESET || status == -EHOSTUNREACH ? "unreachable" : strerror(-status));
+		snprintf(e, sizeof(e), "node %u: %s", v->to, krg_request_why(status));
 		if (!v->tx_failed)
 			mig_move_fail(v, status, e);
 		mig_move_maybe_free(v);

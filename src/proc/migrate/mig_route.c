@@ -225,19 +225,13 @@ int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn d
 
 void mig_on_net_move(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
-	if (!req_id)
+	if (!krg_net_request_open(net, from, req_id, !the_mig.running))
 		return;
-	if (!the_mig.running) {
-		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
-		return;
-	}
 	Krg__Mig__Move *q = krg__mig__move__unpack(NULL, msg->len, msg->body);
 	if (!q || !mig_move_peer_valid(q)) {
-		log_warn("migrate: malformed mig.move from node %u, refused", from);
 		if (q)
 			krg__mig__move__free_unpacked(q, NULL);
-		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
-		return;
+		return krg_net_refuse_malformed(net, from, req_id, "mig.move");
 	}
 	struct krg_origin o = { .from = from, .req_id = req_id };
 	log_info("mig.move %u to node %u for uid %u from node %u", q->id, q->node, q->uid, from);

@@ -369,19 +369,13 @@ void mig_on_got(struct krg_net *net, uint32_t from, const struct krg_msg *msg, u
 
 void mig_on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
-	if (!req_id)
+	if (!krg_net_request_open(net, from, req_id, !the_mig.running))
 		return;
-	if (!the_mig.running) {
-		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
-		return;
-	}
 	Krg__Mig__Recv *q = krg__mig__recv__unpack(NULL, msg->len, msg->body);
 	if (!q || !mig_recv_valid(q)) {
-		log_warn("migrate: malformed mig.recv from node %u, refused", from);
 		if (q)
 			krg__mig__recv__free_unpacked(q, NULL);
-		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
-		return;
+		return krg_net_refuse_malformed(net, from, req_id, "mig.recv");
 	}
 	struct rx *x = rx_get(from, q->xfer);
 	if (!x) {

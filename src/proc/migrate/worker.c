@@ -236,17 +236,25 @@ static int fd_flags(pid_t pid, int fd)
 	return p ? (int)strtol(p + 6, NULL, 8) : -1;
 }
 
+/* The injector on pid; err says why not. */
+static int attach(pid_t pid, struct ckpt_inj **j, char *err, size_t errlen)
+{
+	int r = ckpt_inj_attach(j, pid);
+	if (r < 0) {
+		snprintf(err, errlen, "process %d: cannot take hold of it: %s", pid, strerror(-r));
+		ckpt_inj_detach(*j);
+	}
+	return r;
+}
+
 /* Swap each proxied fd for a FIFO (and back, with undo). */
 static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *px, size_t n, bool undo,
 		    char *err, size_t errlen)
 {
 	struct ckpt_inj *j;
-	int r = ckpt_inj_attach(&j, pid);
-	if (r < 0) {
-		snprintf(err, errlen, "process %d: cannot take hold of it: %s", pid, strerror(-r));
-		ckpt_inj_detach(j);
+	int r = attach(pid, &j, err, errlen);
+	if (r < 0)
 		return r;
-	}
 	long scratch = ckpt_inj_call(j, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch < 0 && scratch > -4096) {
 		snprintf(err, errlen, "process %d: scratch page: %s", pid, strerror((int)-scratch));
@@ -479,12 +487,9 @@ int mig_fd_replace(pid_t pid, const int *nums, size_t n, const char *path)
 static int become_deputy(pid_t pid, char *const *argv, char *err, size_t errlen)
 {
 	struct ckpt_inj *j;
-	int r = ckpt_inj_attach(&j, pid);
-	if (r < 0) {
-		snprintf(err, errlen, "process %d: cannot take hold of it: %s", pid, strerror(-r));
-		ckpt_inj_detach(j);
+	int r = attach(pid, &j, err, errlen);
+	if (r < 0)
 		return r;
-	}
 	/* argv strings then the pointer array, in a fresh mapping. */
 	size_t argc = 0, slen = 0;
 	while (argv[argc])

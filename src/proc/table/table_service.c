@@ -392,18 +392,11 @@ static int pack_list(Krg__Node__Proc **v, size_t n, const uint32_t *unreach, siz
 static void on_net_list(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_proc_table *t = data;
-	if (!req_id)
+	if (!krg_net_request_open(net, from, req_id, t->stopped))
 		return;
-	if (t->stopped) {
-		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
-		return;
-	}
 	Krg__Node__ProcListRequest *rq = krg__node__proc_list_request__unpack(NULL, msg->len, msg->body);
-	if (!rq) {
-		log_warn("node %u: malformed proc.list request, dropped", from);
-		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
-		return;
-	}
+	if (!rq)
+		return krg_net_refuse_malformed(net, from, req_id, "proc.list request");
 	struct plist pl = { 0 };
 	int r = list_local(t, (uid_t)rq->uid, rq->all, &pl);
 	krg__node__proc_list_request__free_unpacked(rq, NULL);
@@ -613,17 +606,13 @@ static int kill_local(struct krg_proc_table *t, uint32_t pid, int sig, uid_t uid
 static void on_net_kill(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_proc_table *t = data;
-	if (!req_id)
+	if (!krg_net_request_open(net, from, req_id, t->stopped))
 		return;
-	if (t->stopped) {
-		krg_net_reply(net, from, req_id, -ESHUTDOWN, NULL, 0);
-		return;
-	}
 	Krg__Node__ProcKill *k = krg__node__proc_kill__unpack(NULL, msg->len, msg->body);
 	if (!k || !table_kill_valid(k)) {
-		log_warn("node %u: malformed proc.kill, dropped", from);
-		krg_net_reply(net, from, req_id, -EBADMSG, NULL, 0);
-		return;
+		if (k)
+			krg__node__proc_kill__free_unpacked(k, NULL);
+		return krg_net_refuse_malformed(net, from, req_id, "proc.kill");
 	}
 	int r = krg_procid_home(k->id) != t->self ? -ESRCH : kill_local(t, krg_procid_pid(k->id), k->signal, k->uid);
 	log_info("kill %u signal %d for uid %u from node %u: %s", k->id, k->signal, k->uid, from,

@@ -1075,7 +1075,8 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 			    in->exec_hook(in->exec_ctx, tid, n->data.nr == SYS_execve ? n->data.args[0] : 0);
 		/* Answered first: the wait is over, so the stop cannot cut the
 		 * exec short; it takes effect on its way back to user space,
-		 * before the new program's first instruction. With the
+		 * usually before the new program's first instruction (this
+		 * thread can still lose the CPU in between). With the
 		 * synchronous wake-up the caller would run at once on this CPU
 		 * and krgd after it: on a busy node the whole exec, and the new
 		 * program's start, could come before the kill (seen in

@@ -434,9 +434,13 @@ static int sc_exec(void)
 
 static int sc_exec_stop(void)
 {
-	/* The hook asks for a stop: the child stops after its exec, before
-	 * its new program runs, and goes on when continued. */
-	int rc = run_child("/bin/true", NULL, false, true);
+	/* The hook asks for a stop: the child stops as its exec completes
+	 * (krgd signals it right after letting the exec go on, so on a busy
+	 * machine the new program may have begun; the move that follows is
+	 * transparent either way) and goes on when continued. A program
+	 * that lives a while: /bin/true could exit before any stop, which is
+	 * what a loaded CI machine showed, not a missing stop. */
+	int rc = run_child("/bin/sleep", "1", false, true);
 	if (rc)
 		fprintf(stderr, "child: run_child gave %d (-2: not stopped)\n", rc);
 	CHECK(rc == 0);

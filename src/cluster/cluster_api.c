@@ -79,6 +79,8 @@ static void on_status(struct krg_api_call *call, void *data)
 		links[i].address = addrs[i];
 		bool self = cn->id == c->cfg->node_id;
 		links[i].connected = self || krg_net_peer_up(c->net, cn->id);
+		links[i].has_linked = true;
+		links[i].linked = self || krg_net_peer_linked(c->net, cn->id);
 		uint64_t heard = self ? now : krg_net_last_heard(c->net, cn->id);
 		if (heard) {
 			links[i].has_last_heard_ms_ago = true;

@@ -443,7 +443,7 @@ static void tick_cb(uv_timer_t *t)
 		struct node_entry *n = &c->nodes[id];
 		uint64_t quiet = silence_ms(c, id);
 		bool alive = id == c->cfg->node_id ||
-			     (krg_net_peer_up(c->net, id) && quiet < 2 * (uint64_t)c->cfg->heartbeat_ms + 100);
+			     (krg_net_peer_linked(c->net, id) && quiet < 2 * (uint64_t)c->cfg->heartbeat_ms + 100);
 		if (n->proposing)
 			continue;
 		switch (n->state) {
@@ -512,7 +512,7 @@ bool krg_cluster_has_quorum(struct krg_cluster *c)
 		return raft_state(&c->raft) == RAFT_LEADER;
 	/* A follower that lost the leader's link is cut off, even before
 	 * raft's election timer notices. */
-	return krg_net_peer_up(c->net, (uint32_t)leader) &&
+	return krg_net_peer_linked(c->net, (uint32_t)leader) &&
 	       silence_ms(c, (uint32_t)leader) < c->cfg->election_timeout_ms;
 }
 

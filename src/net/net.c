@@ -1141,8 +1141,8 @@ static bool idle_closable(struct krg_net *net, struct conn *c, uint64_t now)
  * peer closes it (or the deadline). No link loss: the peer stays up. */
 static void idle_close(struct krg_net *net, struct conn *c, uint64_t now)
 {
-	log_debug("node %u at %s: %s link idle for %" PRIu64 " ms, closing", c->peer_id, c->addr, ch_name[c->channel],
-		  now - c->last_use);
+	log_info("link to node %u idle for %" PRIu64 " ms (%s), closing it", c->peer_id, now - c->last_use,
+		 ch_name[c->channel]);
 	send_simple(c, "net.idle", 0, false, 0, NULL, 0);
 	c->peer->link[c->channel] = NULL;
 	c->state = CS_RETIRED;
@@ -1173,6 +1173,11 @@ static void on_tick(uv_timer_t *t)
 		if (c->state == CS_CLOSING)
 			continue;
 		if (c->state != CS_UP) {
+			/* A retired link still flushing what was written on it
+			 * (a reply sent just before net.idle) gets a little longer:
+			 * closing cancels queued writes. */
+			if (c->state == CS_RETIRED && c->tcp.write_queue_size && now <= c->deadline + HS_TIMEOUT_MS)
+				continue;
 			if (now > c->deadline) {
 				if (!c->close_after_write && c->state != CS_RETIRED)
 					log_warn("dropping connection %s (node %u): handshake timeout", c->addr, c->peer_id);

@@ -868,6 +868,11 @@ static bool attach(struct conn *c)
 	log_debug("node %u at %s: %s link up (%s)", c->peer_id, c->addr, ch_name[ch],
 		  c->tx.cipher == KRG_CIPHER_NONE ? "integrity only" : c->tx.cipher == KRG_CIPHER_AESGCM ? "aes256gcm" : "chacha20poly1305");
 	c->last_use = c->last_rx;
+	/* A relaxed link says its ping interval at once: the peer would
+	 * otherwise wait for it with its own (shorter) silence timeout and
+	 * close the link as silent before our first ping. */
+	if (p->relaxed)
+		send_ping(c);
 	if (ch == CH_CONTROL) {
 		/* A peer whose idle link was closed (still up) may have restarted
 		 * since: that is a link loss too. */
@@ -1094,8 +1099,10 @@ static int queue_ctl(struct krg_net *net, struct peer *p, const char *type, uint
 	if (len)
 		memcpy(q->body, body, len);
 	klist_add_tail(&p->ctl_queue, &q->link);
-	if (!p->queued_at)
+	if (!p->queued_at) {
 		p->queued_at = uv_now(net->loop);
+		log_debug("node %u: no link, dialing for %s", p->addr.id, type ? type : "a reply");
+	}
 	return 0;
 }
 
@@ -1173,6 +1180,10 @@ static void on_tick(uv_timer_t *t)
 		if (c->state == CS_CLOSING)
 			continue;
 		if (c->state != CS_UP) {
+			/* Likewise a handshake: the peer's answer may be waiting
+			 * unread (a starved node at formation: 64 krgd's on 2 cores). */
+			if (stalled && c->state < CS_UP && !c->close_after_write)
+				c->deadline = MAX(c->deadline, now + HS_TIMEOUT_MS / 2);
 			/* A retired link still flushing what was written on it
 			 * (a reply sent just before net.idle) gets a little longer:
 			 * closing cancels queued writes. */
@@ -1567,8 +1578,10 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 	struct peer *p = peer_find(net, to);
 	if (!p || (!p->up && !can_queue(net, p)))
 		return -EHOSTUNREACH;
-	if (!p->link[CH_CONTROL] && !p->queued_at)
+	if (!p->link[CH_CONTROL] && !p->queued_at) {
 		p->queued_at = uv_now(net->loop); /* lazy: waits for the link */
+		log_debug("node %u: no link, dialing for %s (bulk)", p->addr.id, type);
+	}
 	struct conn *c = p->link[CH_BULK];
 	if (c && klist_empty(&p->bulk_queue)) {
 		struct krg_env env = { .version = KRG_ENVELOPE_VERSION, .type = type, .type_len = strlen(type),

@@ -3,18 +3,19 @@
 # docs/reconfiguration.md "Scale"): 24 nodes in every krgd.conf (5 raft
 # voters, 19 standbys) and 8 machines joining live. Links are lazy: a
 # standby keeps a link to the raft leader (and, while it votes, a voter
-# to the other voters) and opens others on first use, so nodes far from
-# the leader are not linked to each other until they talk; `krg run`
-# and `krg ps -a` between them work through on-demand links; a link idle
-# for link_idle_ms is closed by agreement, even under a running job whose
-# exit status and output then come back through a new link.
+# to the other voters) and opens others on first use; `krg run` and `krg
+# ps -a` between far nodes work through on-demand links; a link idle for
+# link_idle_ms (3 s here) is closed by agreement, also under a quiet job
+# whose output and exit status then come back through a new link. So the
+# links opened while the cluster forms (KDDM's READY round, each node to
+# each node) close, and a node far from the leader keeps a few.
 # 64 nodes are in bench/scale (too heavy for CI's 2 cores within a
-# minute); this test runs ~30-60 s, its timeout is in meson.build.
+# minute); this test runs ~40-70 s, its timeout is in meson.build.
 PREFIX=scale
 . "$(dirname "$0")/common.sh"
 N0=24
 N=32
-start_cluster "$N0"
+start_cluster "$N0" --conf 'link_idle_ms = 3000'
 "$ADM" vcluster add $((N - N0)) --prefix "$PREFIX" >/dev/null
 nodes_up() { json_get "$1" "s['nodes_up']"; }
 up_is() { [ "$(nodes_up "$1")" -eq "$2" ]; }
@@ -28,9 +29,10 @@ leader=$(json_get 1 "s['leader']")
 linked() { json_get "$1" "sum(1 for n in s['nodes'] if n.get('linked') and n['id'] != s['self'])"; }
 far=$N
 [ "$far" != "$leader" ] || far=$((N - 1))
-lf=$(linked "$far")
-echo "node $far is linked to $lf nodes, the leader (node $leader) to $(linked "$leader")"
-[ "$lf" -le 8 ] || fail "node $far is linked to $lf of $((N - 1)) nodes: links are not lazy"
+echo "after formation node $far is linked to $(linked "$far") nodes"
+far_lazy() { [ "$(linked "$far")" -le 6 ]; }
+wait_for 30 "node $far keeps at most 6 of its $((N - 1)) links (lazy links)" far_lazy
+echo "node $far is linked to $(linked "$far") nodes, the leader (node $leader) to $(linked "$leader")"
 leader_linked_all() { [ "$(linked "$leader")" -eq $((N - 1)) ]; }
 wait_for 20 "the leader is linked to every node" leader_linked_all
 
@@ -50,23 +52,16 @@ wait_for 20 "krg ps -a on node $N sees the sleep on node 27" ps_sees
 kill "$sleeper" 2>/dev/null || true
 wait "$sleeper" 2>/dev/null || true
 
-# Idle links close by agreement, also under a quiet job: node 31 restarts
-# with link_idle_ms = 1000; a job from node 30 on node 31 stays silent for
-# 4 s, so their link goes idle and closes; its output and exit status come
-# back through a new link.
-conf=/run/krg-vcluster/$PREFIX/node31/krgd.conf
-"$ADM" vcluster krgd 31 kill --prefix "$PREFIX" >/dev/null
-echo "link_idle_ms = 1000" >>"$conf"
-"$ADM" vcluster krgd 31 start --prefix "$PREFIX" >/dev/null
-on 31 krgadm cluster wait --timeout 30 >/dev/null
-wait_for 30 "node 30 sees node 31 up again" state_is 30 31 up
+# A link idle for 3 s closes by agreement, also under a quiet job: its
+# output and exit status come back through a new link.
 out=$(mktemp)
 rc=0
-on 30 krg run -n 31 -- sh -c 'echo begin; sleep 4; echo end; exit 9' >"$out" 2>&1 || rc=$?
+on 30 krg run -n 31 -- sh -c 'echo begin; sleep 6; echo end; exit 9' >"$out" 2>&1 || rc=$?
 assert_eq "$rc" 9 "exit status of a job whose link closed while it was quiet"
 assert_eq "$(tr '\n' ' ' <"$out")" "begin end " "output of a job whose link closed while it was quiet"
 rm -f "$out"
-grep -q "link to node 30 idle" "$(log_of 31)" || fail "node 31 did not close its idle link to node 30"
+grep -q "link to node 31 idle" "$(log_of 30)" || grep -q "link to node 30 idle" "$(log_of 31)" ||
+	fail "nodes 30 and 31 did not close their idle link under the quiet job"
 assert_eq "$(on 30 krg run -n 31 -- echo again)" again "krg run after the idle link closed"
 
 # Remove a far node, then add one: it gets a new id and runs work.

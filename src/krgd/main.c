@@ -233,7 +233,7 @@ static int start_net(struct daemon *d, const struct krg_config_node *self, struc
 	 * nodes no longer dials N² links at start; the membership says which
 	 * ones it needs (leader, voters), the rest come with their first
 	 * message and go when idle. */
-	no->lazy_links = true;
+	no->lazy_links = d->cfg.lazy_links;
 	no->idle_close_ms = d->cfg.link_idle_ms;
 	no->fatal_cb = fatal_cb;
 	no->joiner_msg = "cluster.join";

@@ -15,6 +15,12 @@ PREFIX=scale
 . "$(dirname "$0")/common.sh"
 N0=24
 N=32
+# A --conf line that is no 'KEY = VALUE': one line, non-zero, nothing made.
+rc=0
+msg=$("$ADM" vcluster up 2 --prefix "$PREFIX" --conf 'link_idle_ms' 2>&1) || rc=$?
+[ "$rc" -ne 0 ] && [ "$(echo "$msg" | wc -l)" -eq 1 ] && echo "$msg" | grep -q "invalid --conf" ||
+	fail "vcluster up --conf 'link_idle_ms' exited $rc: $msg"
+[ ! -e "/run/krg-vcluster/$PREFIX" ] || fail "a refused --conf left /run/krg-vcluster/$PREFIX"
 start_cluster "$N0" --conf 'link_idle_ms = 3000'
 "$ADM" vcluster add $((N - N0)) --prefix "$PREFIX" >/dev/null
 nodes_up() { json_get "$1" "s['nodes_up']"; }

@@ -974,9 +974,15 @@ int ckpt_mm_wait_filled(pid_t pid, int timeout_ms, struct ckpt_error *err)
 		_cleanup_fclose_ FILE *f = fopen(path, "re");
 		if (!f)
 			return ckpt_fail(err, errno, "process %d: %s: %s", pid, path, strerror(errno));
-		bool missing = false;
-		while (!missing && fgets(line, sizeof(line), f))
-			missing = !strncmp(line, "VmFlags:", 8) && ckpt_mm_has_vmflag(line + 8, "um");
+		bool missing = false, dsm = false;
+		while (!missing && fgets(line, sizeof(line), f)) {
+			/* A header line (a range first): the DSM's mappings are
+			 * registered by krgd for good, their pages not ours. */
+			const char *sp = strchr(line, ' '), *dash = strchr(line, '-');
+			if (dash && sp && dash < sp)
+				dsm = strstr(line, " /memfd:krg-dsm:") != NULL;
+			missing = !dsm && !strncmp(line, "VmFlags:", 8) && ckpt_mm_has_vmflag(line + 8, "um");
+		}
 		if (!missing)
 			return 0;
 		if (waited >= timeout_ms)

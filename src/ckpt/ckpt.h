@@ -70,7 +70,7 @@ struct ckpt_dump_opts {
 	size_t sysv_len;
 	bool dsm_follow;           /* a migration: a System V segment of krgd's DSM is saved as
 				    * the attachment alone (VMA_DSM, no pages: they stay in the
-				    * DSM, docs/dsm.md "Checkpoint and migration"); else refused */
+				    * DSM, docs/dsm.md "Migration of an attached process"); else refused */
 };
 
 /* Incremental checkpoints (incr.c; docs/checkpoint.md "Incremental
@@ -262,7 +262,7 @@ struct ckpt_restore_opts {
 /* A segment of krgd's DSM re-attached by a restore (a migration): the
  * node's object of it mapped where the image had it, registered with a
  * userfaultfd made in the process before it runs, so that its first
- * access faults to the DSM (docs/dsm.md, "Checkpoint and migration"). */
+ * access faults to the DSM (docs/dsm.md, "Migration of an attached process"). */
 struct ckpt_dsm_attach {
 	uint64_t seg;          /* the segment's name (id << 32 | creator) */
 	uint64_t npages;       /* its size */

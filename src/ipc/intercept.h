@@ -72,7 +72,7 @@ int krg_intercept_send_fd(int sock, int fd);
 int krg_intercept_recv_fd(int sock, int *fd);
 
 /* The same channel carries, besides listeners (tag 'L'), the DSM's side
- * of a migration (docs/dsm.md, "Checkpoint and migration"): the holder
+ * of a migration (docs/dsm.md, "Migration of an attached process"): the holder
  * restoring a migrant asks krgd for this node's object of a segment (tag
  * 'S', krgd answers 'S' with ret and, if 0, the memfd), then hands krgd
  * the userfaultfd the restore made for each re-attached mapping (tag 'D'):

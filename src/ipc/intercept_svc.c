@@ -539,7 +539,7 @@ void krg_intercept_shm_forked(struct krg_intercept *in, uint64_t seg, int parent
 	probe_start(in);
 }
 
-/* ---- a migrant's attaches (docs/dsm.md, "Checkpoint and migration") ----
+/* ---- a migrant's attaches (docs/dsm.md, "Migration of an attached process") ----
  * A migration's holder restores an attached process here: it asks for
  * this node's object of each segment ('S'), maps it where the process had
  * it, and hands over the userfaultfd it registered there ('D'). The view

@@ -1,5 +1,5 @@
 /* dsm_follow.c — a migrant's System V segments of the DSM, re-attached on
- * the target (docs/dsm.md, "Checkpoint and migration"; worker.h). Runs in
+ * the target (docs/dsm.md, "Migration of an attached process"; worker.h). Runs in
  * the holder (a child of krgd) while it restores the migrant: the image
  * names each segment (VMA_DSM) but holds none of its pages, which stay in
  * the DSM; this node's object of the segment comes from krgd ('S' on the

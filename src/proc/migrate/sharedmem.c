@@ -123,7 +123,7 @@ int mig_shared_mem_check(pid_t pid, uint32_t id, uint32_t node, char *err, size_
 			/* Its pages are kept coherent across nodes by the DSM,
 			 * and its attachment follows the migration (the dump
 			 * saves it as such, the target attaches it again:
-			 * docs/dsm.md, "Checkpoint and migration"), whoever
+			 * docs/dsm.md, "Migration of an attached process"), whoever
 			 * else attached it. */
 			continue;
 		struct shobj *no = realloc(objs, (n + 1) * sizeof(*objs));

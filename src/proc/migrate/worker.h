@@ -56,7 +56,7 @@ struct mig_hold {
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);
 
 /* dsm_follow.c: the attachments of System V segments of the DSM follow a
- * migrant (docs/dsm.md, "Checkpoint and migration"). The restore asks
+ * migrant (docs/dsm.md, "Migration of an attached process"). The restore asks
  * krgd for this node's object of each segment over isock (hooks); after a
  * good restore the userfaultfds it registered go to krgd, which serves
  * them and counts the attaches. */

@@ -348,8 +348,8 @@ void kddm_node_up(struct kddm *k, uint32_t node)
  * is stale. Its master copies made before it go (a HANDOVER from a node
  * that applied later changes may have brought newer ones already, which
  * stay), and so do its read copies and the backups it kept for others
- * (their homes send fresh ones); it homes nothing until it is up again,
- * then waits for every peer's READY as a node that joins does. */
+ * (their homes send fresh ones); it homes nothing new until it is up
+ * again, then waits for every peer's READY as a node that joins does. */
 static void drop_stale_master(struct kddm_set *s, struct kddm_ent *e)
 {
 	kddm_drop_obj(s, e);
@@ -409,7 +409,9 @@ static void fence_self(struct kddm *k)
 		 "(the majority's stand)",
 		 (unsigned long long)k->epoch, (unsigned long long)(k->st.fenced - dropped),
 		 k->st.fenced - dropped == 1 ? "y" : "ies");
-	kddm_member_changed(k);
+	/* No handover pass: what it holds now came from the majority after
+	 * that epoch and is homed here again once it is up (a pass would
+	 * send it to a node that does not pass it back). */
 }
 
 void kddm_node_down(struct kddm *k, uint32_t node)

@@ -94,6 +94,7 @@ struct pstate {
 	uint64_t last_start; /* uv_now of the last dump started, 0: none yet */
 	uint32_t recovered_as; /* restarted here as this id, entry not updated yet */
 	uint32_t recovered_from;
+	uint32_t fence_killed;   /* the id whose copy the fence killed here: never restarted here */
 	/* Incremental checkpoints: write trackers of the application's
 	 * processes, kept from one checkpoint to the next. */
 	struct ckpt_track tr[CKPT_PERIODIC_TRACK];
@@ -133,6 +134,7 @@ struct krg_periodic {
 	/* The fence: this node lost its quorum and stopped the applications
 	 * the majority may restart elsewhere. */
 	uint64_t noquorum_since;    /* uv_now when the quorum was first missed, 0: it has one */
+	uint64_t quorum_since;      /* uv_now when it was last found again */
 	bool fenced;
 	bool self_down;             /* the log said this node was declared down since the fence */
 	bool healing;               /* a read barrier in flight */
@@ -797,8 +799,10 @@ static bool lowest_up(struct krg_ckptsvc *c)
  * heard it too late, or one way only) fences at once. While fenced, no
  * checkpoint starts here and nothing here is recovered or ended.
  *
- * When the quorum is back, a read barrier brings this replica up to the
- * leader's; then each stopped application is
+ * When the quorum is back (for election_timeout_ms: a "down" proposed
+ * just before the leader heard this node again is applied by then), a
+ * read barrier brings this replica up to the leader's; then each stopped
+ * application is
  * - killed if the log declared this node down meanwhile, or if its
  *   entry now names another node or id (it was restarted elsewhere),
  *   or is gone after this node was declared down: the copy the cluster
@@ -931,7 +935,7 @@ static void fence_lift(struct krg_periodic *p)
 			struct pstate *ps = pstate(p, f->appid, true);
 			if (ps) {
 				ps->seen_alive = false;
-				ps->restart_failed = true;
+				ps->fence_killed = f->id;
 				ps->lost_logged = true;
 			}
 		} else {
@@ -984,8 +988,13 @@ static bool fence_tick(struct krg_periodic *p, const struct entries *es, bool qu
 		}
 		return p->fenced;
 	}
+	if (p->noquorum_since || !p->quorum_since)
+		p->quorum_since = now;
 	p->noquorum_since = 0;
-	if (p->fenced && !p->healing) {
+	/* Lifted once the quorum held for election_timeout_ms: a "down" the
+	 * leader proposed just before it heard this node again is applied by
+	 * then, and the barrier's answer includes it. */
+	if (p->fenced && !p->healing && now - p->quorum_since >= c->s->cfg->election_timeout_ms) {
 		p->healing = true;
 		if (krg_cluster_sm_barrier(c->s->cluster, fence_barrier_done, p) < 0)
 			p->healing = false;
@@ -1028,7 +1037,8 @@ static void one(struct krg_periodic *p, const Krg__Ckptsvc__Periodic *e, bool qu
 				start_dump(p, ps, e);
 		} else if (quorum && ps->seen_alive) {
 			app_ended(p, ps, e);
-		} else if (quorum && !ps->restart_failed && e->version && (e->on_kdfs || holds(e, c->self))) {
+		} else if (quorum && !ps->restart_failed && e->id != ps->fence_killed && e->version &&
+			   (e->on_kdfs || holds(e, c->self))) {
 			/* Not seen by this krgd: it died with the krgd before this
 			 * one (killed and started again faster than the leader
 			 * declares a node down). */

@@ -34,7 +34,7 @@ trap 'rc=$?; "$ADM" vcluster link 2 up --prefix "$PREFIX" >/dev/null 2>&1; [ $rc
 on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/run $STEPS 100 >/dev/null 2>&1 </dev/null" \
 	>"$W/krg-run.log" 2>&1 &
 # Started on node 2 itself, no checkpoint: nobody else could run it.
-on 2 "$KRG" run -- sh -c "exec $PROG $W/plain 100000 100 >/dev/null 2>&1 </dev/null" >"$W/krg-plain.log" 2>&1 &
+on 2 "$KRG" run -n 2 -- sh -c "exec $PROG $W/plain 100000 100 >/dev/null 2>&1 </dev/null" >"$W/krg-plain.log" 2>&1 &
 wait_for 15 "the counter runs on node 2" test -s "$W/run/progress"
 wait_for 15 "the plain counter runs on node 2" test -s "$W/plain/progress"
 entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
@@ -58,7 +58,8 @@ echo "ok   node 3 restarted it $((SECONDS - t0)) s after the cut"
 stopped "$oldpid" || fail "node 2's copy runs again while node 2 is cut off"
 # The counter nobody else could restart runs on.
 p1=$(cat "$W/plain/progress")
-wait_for 10 "the plain counter to go on on node 2 while cut off" test "$(cat "$W/plain/progress")" -gt "$((p1 + 3))"
+went_on() { [ "$(cat "$W/plain/progress")" -gt "$((p1 + 3))" ]; }
+wait_for 10 "the plain counter to go on on node 2 while cut off" went_on
 stopped "$plainpid" && fail "the plain counter was stopped"
 echo "ok   the counter without checkpoints ran on on node 2"
 

@@ -375,11 +375,20 @@ static void client_gone(struct chan *ch)
 	client_closed(ch);
 }
 
-/* Wait (bounded) for the client's READY: its mounts are in place. */
+/* Wait (bounded) for the client's READY: its mounts are in place. A
+ * signal to krgd (a SIGCHLD: a view reaped just before, a process that
+ * ended) does not cut the wait short: the poll goes on until the deadline. */
 static int await_ready(int fd, pid_t pid)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int r = poll(&p, 1, 10000);
+	uint64_t end = now_ms() + 10000;
+	int r;
+	for (;;) {
+		uint64_t now = now_ms();
+		r = poll(&p, 1, now < end ? (int)(end - now) : 0);
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
 	if (r <= 0)
 		return r == 0 ? -ETIMEDOUT : -errno;
 	uint8_t *buf;

@@ -1612,6 +1612,12 @@ bool krg_net_peer_linked(const struct krg_net *net, uint32_t peer)
 	return p && p->up && p->link[CH_CONTROL];
 }
 
+uint64_t krg_net_peer_instance(const struct krg_net *net, uint32_t peer)
+{
+	struct peer *p = peer_find(net, peer);
+	return p && p->up ? p->instance : 0;
+}
+
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer)
 {
 	struct peer *p = peer_find(net, peer);

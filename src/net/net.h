@@ -140,6 +140,11 @@ bool krg_net_peer_up(const struct krg_net *net, uint32_t peer);
 /* Whether peer has an authenticated control link now (the failure
  * detector's view: a lazy peer without a link is not heard). */
 bool krg_net_peer_linked(const struct krg_net *net, uint32_t peer);
+/* The random id of the krgd process at the other end of the peer's
+ * control link (a new one after that krgd restarted), 0 while it is down.
+ * With lazy links, of the process last linked while its idle link is
+ * closed (a restart meanwhile is seen, as a link loss, at the next link). */
+uint64_t krg_net_peer_instance(const struct krg_net *net, uint32_t peer);
 /* uv_now() of the last frame received from peer on any channel, 0 = never. */
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer);
 /* A relaxed link pings every 10 s instead of every heartbeat_ms (the peer

@@ -181,7 +181,7 @@ static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req,
 		uint32_t id = c->cfg->nodes[i].id;
 		enum krg_node_state st = c->nodes[id].state;
 		bool member = st != KRG_NODE_ABSENT && st != KRG_NODE_LEAVING;
-		bool present = id == c->cfg->node_id || krg_net_peer_up(c->net, id);
+		bool present = id == c->cfg->node_id || krg_net_peer_linked(c->net, id);
 		members += member;
 		if (add ? (!member && present) : (member && !(req->has_all && req->all && id == origin)))
 			krg_nodeset_add(&candidates, id);

@@ -142,12 +142,22 @@ static void cread_cb(struct krg_net *net, int status, const struct krg_msg *repl
 		krg__kdfs__chunk_data__free_unpacked(d, NULL);
 	if (status == 0)
 		return read_advance(q, want);
+	q->stale |= status == -ESTALE;
 	if (status != -ENOENT)
 		q->status = status;
 	if (status == -EBADMSG && q->chunk->n_nodes > 1)
 		drop_bad(q, (uint32_t)replica_at(q, q->try));
 	q->try++;
 	read_piece(q);
+}
+
+/* After the barrier of a copy past our map: the piece again, mapped anew. */
+static void read_retry(int status, void *data)
+{
+	struct kreq *q = data;
+	if (status < 0) /* the leader went away under the barrier: the client redoes it */
+		return kdfs_reply(q, status == -ECANCELED ? -EIO : -EAGAIN, NULL);
+	read_next(q);
 }
 
 /* Read the current piece from the next replica to try. */
@@ -164,6 +174,19 @@ static void read_piece(struct kreq *q)
 				memset(q->buf + at, 0, want);
 				return read_advance(q, want);
 			}
+			if (q->stale && q->stale_tries < 8) {
+				/* A copy is past our map (a drop or a fill moved the
+				 * chunk on and reached it before this node applied
+				 * the change): read the map again and redo. */
+				q->stale = false;
+				q->stale_tries++;
+				q->try = 0;
+				set_chunk(q, NULL);
+				int r = krg_cluster_sm_barrier(k->cluster, read_retry, q);
+				if (r == 0)
+					return;
+				return kdfs_reply(q, r == -EAGAIN ? -EAGAIN : -EIO, NULL);
+			}
 			log_warn("kdfs: inode %llu chunk %u: no good replica (%s)",
 				 (unsigned long long)q->req->read->ino, q->chunk->index, strerror(-q->status));
 			return kdfs_reply(q, -EIO, NULL);
@@ -173,6 +196,7 @@ static void read_piece(struct kreq *q)
 						q->chunk->version, in, q->buf + at, want);
 			if (r == 0)
 				return read_advance(q, want);
+			q->stale |= r == -ESTALE;
 			if (r != -ENOENT) {
 				q->status = r;
 				log_warn("kdfs: local replica of inode %llu chunk %u: %s; reading another",

@@ -789,6 +789,28 @@ static void on_cread(struct krg_net *net, uint32_t from, const struct krg_msg *m
 	krg__kdfs__chunk_io__free_unpacked(io, NULL);
 }
 
+/* Does this node's own map say the change comes from an older map than
+ * its own and no longer lists it? Then it must not take it: a write
+ * there would re-create the replica a drain (or a drop) just deleted, a
+ * copy nobody lists. -ESTALE sends the writer to a fresh map. A chunk
+ * this node does not know yet, or knows at an older version (a fill that
+ * adds it is still on its way here), takes the change. */
+static bool unlisted_here(struct krg_kdfs *k, const Krg__Kdfs__ChunkIO *io)
+{
+	Krg__Kdfs__Inode *in;
+	if (kdfs_meta_get(k->meta, io->ino, &in) < 0)
+		return false;
+	bool unlisted = false;
+	for (size_t i = 0; i < in->n_chunks; i++) {
+		const Krg__Kdfs__Chunk *c = in->chunks[i];
+		if (c->index != io->index || c->gen != io->gen || c->version < io->version)
+			continue;
+		unlisted = !in_list(c->nodes, c->n_nodes, k->self) && !in_list(c->filling, c->n_filling, k->self);
+	}
+	krg__kdfs__inode__free_unpacked(in, NULL);
+	return unlisted;
+}
+
 static void on_cchange(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_kdfs *k = data;
@@ -800,6 +822,8 @@ static void on_cchange(struct krg_net *net, uint32_t from, const struct krg_msg 
 		r = -EBADMSG;
 	} else if (sync) {
 		r = kdfs_chunk_sync(k->chunks, io->ino, io->index, io->gen, io->version);
+	} else if (unlisted_here(k, io)) {
+		r = -ESTALE;
 	} else if ((r = kdfs_fill_admit(k, io->ino, io->index, io->gen, io->offset, trunc ? 0 : io->data.len,
 					 trunc)) < 0) {
 		/* A node being filled refuses a change it cannot merge yet. */

@@ -1,31 +1,16 @@
 /* wire.c — blocking frames for the krg-fsview processes (wire.h). */
 #include "fsview/wire.h"
+#include "lib/fileio.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-static int read_all(int fd, uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EPIPE;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 int fsv_read_frame(int fd, uint8_t **buf, size_t *len)
 {
 	uint8_t h[4];
-	int r = read_all(fd, h, 4);
+	int r = krg_read_all(fd, h, 4);
 	if (r < 0)
 		return r;
 	size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
@@ -34,7 +19,7 @@ int fsv_read_frame(int fd, uint8_t **buf, size_t *len)
 	uint8_t *b = malloc(n ? n : 1);
 	if (!b)
 		return -ENOMEM;
-	if ((r = read_all(fd, b, n)) < 0) {
+	if ((r = krg_read_all(fd, b, n)) < 0) {
 		free(b);
 		return r;
 	}
@@ -210,7 +195,7 @@ bool fsv_varint_field(const uint8_t *p, size_t n, uint32_t field, uint64_t *out)
 int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, uint8_t **data, size_t *dlen)
 {
 	uint8_t h[4];
-	int r = read_all(fd, h, 4);
+	int r = krg_read_all(fd, h, 4);
 	if (r < 0)
 		return r;
 	size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
@@ -223,7 +208,7 @@ int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, u
 	uint8_t *b = malloc(n <= 512 ? (n ? n : 1) : 512);
 	if (!b)
 		return -ENOMEM;
-	if ((r = read_all(fd, b, m)) < 0)
+	if ((r = krg_read_all(fd, b, m)) < 0)
 		goto fail;
 	*data = NULL;
 	*dlen = 0;
@@ -234,7 +219,7 @@ int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, u
 			goto fail;
 		}
 		memcpy(d, b + doff, m - doff);
-		if ((r = read_all(fd, d + (m - doff), n - m)) < 0) {
+		if ((r = krg_read_all(fd, d + (m - doff), n - m)) < 0) {
 			free(d);
 			goto fail;
 		}
@@ -251,7 +236,7 @@ int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, u
 			goto fail;
 		}
 		b = nb;
-		if ((r = read_all(fd, b + m, n - m)) < 0)
+		if ((r = krg_read_all(fd, b + m, n - m)) < 0)
 			goto fail;
 	}
 	*head = b;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include "kdfs/meta.h"
 #include "lib/callwait.h"
+#include "lib/fileio.h"
 #include "proto/kdfs.pb-c.h"
 
 _Static_assert(KDFS_SET_MODE == FUSE_SET_ATTR_MODE && KDFS_SET_UID == FUSE_SET_ATTR_UID &&
@@ -88,20 +89,6 @@ static struct {
 	struct fuse_session *se;
 } K = { .wlock = PTHREAD_MUTEX_INITIALIZER, .calls = KRG_CALLWAIT_INIT };
 
-static int write_all(const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(K.fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int send_req(Krg__Kdfs__Request *req)
 {
 	size_t n = krg__kdfs__request__get_packed_size(req);
@@ -111,7 +98,7 @@ static int send_req(Krg__Kdfs__Request *req)
 	buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
 	krg__kdfs__request__pack(req, buf + 4);
 	pthread_mutex_lock(&K.wlock);
-	int r = write_all(buf, 4 + n);
+	int r = krg_write_all(K.fd, buf, 4 + n) < 0 ? -EIO : 0;
 	pthread_mutex_unlock(&K.wlock);
 	free(buf);
 	return r;
@@ -148,31 +135,17 @@ static int call(fuse_req_t freq, Krg__Kdfs__Request *req, Krg__Kdfs__Reply **out
 	}
 }
 
-static int read_all(uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t r = read(K.fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -EIO;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 static void *reader(void *arg)
 {
 	for (;;) {
 		uint8_t h[4];
-		if (read_all(h, 4) < 0)
+		if (krg_read_all(K.fd, h, 4) < 0)
 			break;
 		size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
 		if (n > MAX_FRAME)
 			break;
 		uint8_t *b = malloc(n ? n : 1);
-		if (!b || read_all(b, n) < 0) {
+		if (!b || krg_read_all(K.fd, b, n) < 0) {
 			free(b);
 			break;
 		}

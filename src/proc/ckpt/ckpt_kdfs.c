@@ -137,20 +137,6 @@ static int kio_start(struct krg_ckptsvc *c, void (*child)(int fd, void *arg), vo
 	return 0;
 }
 
-static void put_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
 /* ---- a restart from kdfs ---- */
 
 struct probe {
@@ -198,9 +184,9 @@ static void probe_child(int fd, void *arg)
 			f.sysv_n = n;
 		}
 	}
-	put_all(fd, &f, sizeof(f));
+	(void)krg_write_all(fd, &f, sizeof(f));
 	if (f.sysv_len)
-		put_all(fd, saved, len);
+		(void)krg_write_all(fd, saved, len);
 }
 
 static void probe_done(void *data, const uint8_t *buf, size_t len)
@@ -331,7 +317,7 @@ static void prune_child(int fd, void *arg)
 		rmdir(path); /* only if empty: the user's own versions stay */
 	}
 	int n = snprintf(out, sizeof(out), "%u %d", removed, err);
-	put_all(fd, out, (size_t)n);
+	(void)krg_write_all(fd, out, (size_t)n);
 }
 
 static void prune_done(void *data, const uint8_t *buf, size_t len)

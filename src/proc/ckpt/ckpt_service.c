@@ -202,20 +202,6 @@ static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	uv_close((uv_handle_t *)&j->pipe, job_closed);
 }
 
-static void put_all(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-
 /* Close every fd from 3 up but keep_a and keep_b (-1: none). */
 static void close_all_but(int keep_a, int keep_b)
 {
@@ -330,7 +316,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 				 * (and be the namespace's keeper: its init exits with
 				 * the root, ending the rest). */
 				int n = snprintf(out, sizeof(out), "0\n%s", msg);
-				put_all(fd, out, (size_t)n);
+				(void)krg_write_all(fd, out, (size_t)n);
 				close(fd);
 				/* Nothing of krgd's kept open for the application's
 				 * lifetime (a peer's connection it closed would stay
@@ -349,7 +335,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		}
 	}
 	int n = snprintf(out, sizeof(out), "%d\n%s", r < 0 ? r : 0, msg);
-	put_all(fd, out, (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
+	(void)krg_write_all(fd, out, (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
 	_exit(0);
 }
 

@@ -24,23 +24,11 @@ STEPS=80
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 [ -x "$PROG" ] || { echo "FAIL: cannot run: $PROG not built"; exit 1; }
 
-# one_line_error EXPECTED_RC PATTERN CMD...: fails with exactly one line matching PATTERN
-one_line_error() {
-	local want=$1 pat=$2 out rc=0
-	shift 2
-	out=$("$@" 2>&1) || rc=$?
-	[ "$rc" = "$want" ] || fail "'$*' exit $rc, not $want: $out"
-	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*' said more than one line: $out"
-	printf '%s\n' "$out" | grep -q -- "$pat" || fail "'$*' said '$out', not /$pat/"
-	echo "ok   refused: $*: $out"
-}
-
 W=$(mktemp -d "$KRG_BUILD_DIR/kdfsck.XXXXXX")
 chmod 755 "$W"
 mkdir "$W/ref" "$W/a" "$W/b"
 chmod 777 "$W/a" "$W/b"
-"$PROG" "$W/ref" "$STEPS" 0
-[ -s "$W/ref/result" ] || fail "reference run wrote no result"
+counter_reference "$PROG" "$W/ref" "$STEPS"
 
 start_cluster 3 --kdfs
 for n in 1 2 3; do wait_for 30 "node $n mounts kdfs" on "$n" findmnt -n "$M"; done
@@ -73,8 +61,6 @@ one_line_error 1 "Permission denied" on 2 "${NOBODY[@]}" mkdir "$S/4194999"
 one_line_error 2 "Permission denied" on 2 "${NOBODY[@]}" ls "$S"
 
 # B: periodic, on kdfs, no second holder.
-entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
-entry_is() { [ "$(entry "$1")" = "$2" ]; }
 wait_for 15 "B's checkpoints in kdfs" entry_is "len(a) == 1 and a[0]['version'] >= 2 and a[0]['on_kdfs'] and a[0]['holders'] == []" True
 on 1 "$KRG" checkpoint --list
 # (the version listed may be superseded and removed meanwhile: any will do)
@@ -102,21 +88,8 @@ diff "$W/ref/result" "$W/b/result" || fail "B's result differs from the uninterr
 # Resumed, not begun again. A, killed by its checkpoint, goes on at the
 # next step (1..STEPS once each, past the step seen before); B, killed
 # with node 3, goes back once, to its checkpoint's step, well past 1.
-steps_ok() { # steps_ok DIR STEP_SEEN_BEFORE BACKS
-	python3 - "$1/steps" "$2" "$STEPS" "$3" <<'PY' || fail "$1: the steps do not show a resume from a checkpoint: $(tr '\n' ' ' <"$1/steps")"
-import sys
-s = [int(x) for x in open(sys.argv[1])]
-before, steps, backs = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-back = [i for i in range(1, len(s)) if s[i] != s[i - 1] + 1]
-assert len(back) == backs, back
-assert s[0] == 1 and s[-1] == steps and before > 1, (s[0], s[-1], before)
-if backs:
-    i = back[0]
-    assert 1 < s[i] <= s[i - 1] and s[i:] == list(range(s[i], steps + 1)), (s[i - 1], s[i])
-PY
-}
-steps_ok "$W/a" "$before_a" 0
-steps_ok "$W/b" 2 1
+counter_steps_ok "$W/a" "$before_a" "$STEPS" 0 1
+counter_steps_ok "$W/b" 2 "$STEPS" 1 1
 echo "ok   both finished on node 1 with the uninterrupted run's result: $(cat "$W/a/result")"
 
 # Tampered images are refused, in one line, and nothing starts.

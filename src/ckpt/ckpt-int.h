@@ -43,6 +43,17 @@ struct pm_scan_arg {
 #define PAGE_IS_PFNZERO (1 << 5)
 #endif
 
+/* Every region PAGEMAP_SCAN reports for base (its flags, masks, start and
+ * end), walked to base.end: a call stops at vec_len regions, or where
+ * the kernel stops. fn(ctx, region, err) for each, in address order
+ * (fn NULL: none); a negative return stops the walk (pmscan.c). 0, fn's
+ * negative return, or the ioctl's -errno said in err. may_fall_back: a
+ * kernel without PAGEMAP_SCAN (ENOTTY, EINVAL, EOPNOTSUPP at the first
+ * call) returns 1 before any fn call, err left empty. */
+typedef int (*ckpt_pm_fn)(void *ctx, const struct page_region *g, struct ckpt_error *err);
+int ckpt_pm_scan(pid_t pid, int pmfd, struct pm_scan_arg base, struct page_region *vec, size_t vec_len, bool may_fall_back,
+		 ckpt_pm_fn fn, void *ctx, struct ckpt_error *err);
+
 #define CKPT_PAGE 4096UL
 #define CKPT_TASK_SIZE 0x7ffffffff000UL
 

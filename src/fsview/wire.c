@@ -7,15 +7,23 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-int fsv_read_frame(int fd, uint8_t **buf, size_t *len)
+/* A frame's length (its 4 big-endian bytes), at most FSV_MAX_FRAME. */
+static int read_len(int fd, size_t *n)
 {
 	uint8_t h[4];
 	int r = krg_read_all(fd, h, 4);
 	if (r < 0)
 		return r;
-	size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-	if (n > FSV_MAX_FRAME)
-		return -EPROTO;
+	*n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+	return *n > FSV_MAX_FRAME ? -EPROTO : 0;
+}
+
+int fsv_read_frame(int fd, uint8_t **buf, size_t *len)
+{
+	size_t n;
+	int r = read_len(fd, &n);
+	if (r < 0)
+		return r;
 	uint8_t *b = malloc(n ? n : 1);
 	if (!b)
 		return -ENOMEM;
@@ -226,13 +234,10 @@ bool fsv_varint_field(const uint8_t *p, size_t n, uint32_t field, uint64_t *out)
 
 int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, uint8_t **data, size_t *dlen)
 {
-	uint8_t h[4];
-	int r = krg_read_all(fd, h, 4);
+	size_t n;
+	int r = read_len(fd, &n);
 	if (r < 0)
 		return r;
-	size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-	if (n > FSV_MAX_FRAME)
-		return -EPROTO;
 	/* The head first (a request's or reply's fields but the bulk are a
 	 * few dozen bytes): if the frame ends with a large `field`, its bytes
 	 * are read straight into a buffer of their own. */

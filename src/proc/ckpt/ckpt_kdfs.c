@@ -105,12 +105,7 @@ static int kio_start(struct krg_ckptsvc *c, void (*child)(int fd, void *arg), vo
 		return r;
 	}
 	if (pid == 0) {
-		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
-		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-			signal(sigs[i], SIG_DFL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		ckptsvc_child_signals();
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != c->krgd)
 			_exit(0);
 		/* Nothing of krgd's: above all not its end of the FUSE client's

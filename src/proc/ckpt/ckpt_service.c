@@ -218,8 +218,7 @@ static void close_all_but(int keep_a, int keep_b)
 	close_range(next, ~0u, 0);
 }
 
-/* In the worker: never returns. */
-_Noreturn static void worker_main(int fd, const struct work *w)
+void ckptsvc_child_signals(void)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -227,6 +226,12 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* In the worker: never returns. */
+_Noreturn static void worker_main(int fd, const struct work *w)
+{
+	ckptsvc_child_signals();
 	char msg[RESULT_MAX - 32], out[RESULT_MAX];
 	int r;
 	if (w->freeze) {

@@ -86,6 +86,9 @@ struct work {
 /* A worker for w, answering o. 0, or -errno (o not answered). */
 int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
 void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id);
+/* In a fork of krgd (a worker, ckpt_kdfs.c's store access): the signals
+ * krgd handles back to their defaults, none blocked. */
+void ckptsvc_child_signals(void);
 /* kdfs is this cluster's image store (krgd.conf kdfs_mount set; whether
  * it is mounted only a worker may look: krgd serves that mount). */
 bool ckptsvc_kdfs_on(const struct krg_ckptsvc *c);

@@ -11,9 +11,11 @@
 #pragma once
 #include "lib/fileio.h"
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -42,6 +44,29 @@ struct pm_scan_arg {
 #ifndef PAGE_IS_PFNZERO
 #define PAGE_IS_PFNZERO (1 << 5)
 #endif
+
+/* In n areas stride bytes apart, each a struct that begins with
+ * `uint64_t start, end` ([start, end), sorted, disjoint): the one holding
+ * addr, or NULL (pre-copy's areas, incremental checkpoints' VMAs). */
+static inline void *ckpt_area_find(const void *base, size_t n, size_t stride, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *a = (const char *)base + mid * stride;
+		uint64_t se[2];
+		memcpy(se, a, sizeof(se));
+		if (addr < se[0])
+			hi = mid;
+		else if (addr >= se[1])
+			lo = mid + 1;
+		else
+			return (void *)a;
+	}
+	return NULL;
+}
+#define CKPT_AREA_HEAD(type) \
+	_Static_assert(offsetof(type, start) == 0 && offsetof(type, end) == sizeof(uint64_t), #type " begins with start, end")
 
 /* Every region PAGEMAP_SCAN reports for base (its flags, masks, start and
  * end), walked to base.end: a call stops at vec_len regions, or where

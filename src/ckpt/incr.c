@@ -82,6 +82,7 @@ struct pidx {
 	const Krg__Ckpt__Vma *v;
 	uint64_t *first;  /* owned: page index (in page_sums) of each run's first page */
 };
+CKPT_AREA_HEAD(struct pidx);
 
 struct ckpt_incr {
 	pid_t pid;
@@ -261,19 +262,9 @@ bool ckpt_incr_lookup(struct ckpt_incr *in, uint64_t addr, uint64_t *off, uint64
 	uint64_t i = (addr - in->vstart) / CKPT_PAGE;
 	if (in->dirty[i / 8] & (1u << (i % 8)))
 		return false;
-	size_t lo = 0, hi = in->npv;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < in->pv[mid].start)
-			hi = mid;
-		else if (addr >= in->pv[mid].end)
-			lo = mid + 1;
-		else
-			break;
-	}
-	if (lo >= hi)
+	const struct pidx *p = ckpt_area_find(in->pv, in->npv, sizeof(*in->pv), addr);
+	if (!p)
 		return false;
-	const struct pidx *p = &in->pv[(lo + hi) / 2];
 	const Krg__Ckpt__Vma *v = p->v;
 	size_t a = 0, b = v->n_runs;
 	while (a < b) {

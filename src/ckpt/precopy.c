@@ -425,19 +425,11 @@ int ckpt_precopy_final(struct ckpt_precopy *pc, struct ckpt_error *err)
 	return 0;
 }
 
+CKPT_AREA_HEAD(struct pc_area);
+
 static struct pc_area *area_of(const struct ckpt_precopy *pc, uint64_t addr)
 {
-	size_t lo = 0, hi = pc->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < pc->a[mid].start)
-			hi = mid;
-		else if (addr >= pc->a[mid].end)
-			lo = mid + 1;
-		else
-			return &pc->a[mid];
-	}
-	return NULL;
+	return ckpt_area_find(pc->a, pc->n, sizeof(*pc->a), addr);
 }
 
 void ckpt_precopy_copied(struct ckpt_precopy *pc, uint64_t addr, uint64_t off, size_t n, const uint64_t *sums, const uint8_t *ok)

@@ -558,3 +558,13 @@ void msg_call(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const st
 		break;
 	}
 }
+
+int krg_ipc_engine_msq_idle(struct krg_ipc_engine *e, int32_t id, uint64_t *cbytes)
+{
+	struct msq *m = msq_check(e, id);
+	if (!m)
+		return -EINVAL;
+	if (cbytes)
+		*cbytes = m->cbytes;
+	return klist_empty(&m->receivers) && klist_empty(&m->senders);
+}

@@ -58,6 +58,10 @@ static void on_node_leaving(void *state, uint32_t node, uint64_t epoch)
 	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
 	if (d && d->running) {
 		kddm_set_epoch(kddm_net_kddm(d->kn), epoch);
+		/* The queues that moved here go back to their homes first
+		 * (before KDDM's READY: docs/ipc-service.md, "Owners"). */
+		if (node == kddm_self(kddm_net_kddm(d->kn)))
+			krg_ipc_service_leaving(state);
 		kddm_node_leaving(kddm_net_kddm(d->kn), node);
 	}
 }

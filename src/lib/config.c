@@ -23,6 +23,7 @@ void krg_config_defaults(struct krg_config *c)
 	snprintf(c->api_socket, sizeof(c->api_socket), KRG_DEFAULT_SOCKET);
 	c->encrypt = true;
 	c->ipc_intercept = true;
+	c->ipc_moves = true;
 	c->heartbeat_ms = 250;
 	c->failure_timeout_ms = 3000;
 	c->election_timeout_ms = 1000;
@@ -254,6 +255,7 @@ static const struct bool_key {
 	{ "encrypt", offsetof(struct krg_config, encrypt) },
 	{ "ipc_intercept", offsetof(struct krg_config, ipc_intercept) },
 	{ "ipc_backup", offsetof(struct krg_config, ipc_backup) },
+	{ "ipc_moves", offsetof(struct krg_config, ipc_moves) },
 	{ "fsview", offsetof(struct krg_config, fsview) },
 };
 

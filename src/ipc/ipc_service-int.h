@@ -148,6 +148,13 @@ void ipc_owner_learn(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, u
  * home's record when this node is its home, else NULL. Call before
  * ipc_home_flush (the completion goes with the queue). */
 void ipc_owner_consider(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, struct ipc_obj *o);
+/* After a msgrcv of a caller of node `to` was answered at once here:
+ * the queue goes with the answer (*take, *len: a packed Take to put in
+ * it) when nothing else waits on it. 0 (moved) or -errno (stays). */
+int ipc_owner_take_for(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, struct ipc_obj *o,
+		       uint32_t to, const struct krg_ipc_reply *reply, uint8_t **take, size_t *len);
+/* Answer a call with reply and maybe a Take. */
+void ipc_answer_reply_take(struct kddm_call *c, const struct krg_ipc_reply *r, uint8_t *take, size_t take_len);
 /* ipc.node SYSCALL / UNDELIVERABLE / CANCEL at an owner. */
 void ipc_owner_call(struct krg_ipc_service *svc, uint32_t from, const Krg__Ipc__Call *m, struct kddm_call *c);
 /* OWNER at the home. */

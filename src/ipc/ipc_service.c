@@ -242,6 +242,12 @@ static void on_answer(struct krg_ipc_service *svc, struct ipc_pend *p, int statu
 			pend_free(svc, p);
 		return;
 	}
+	if (a->has_take) {
+		/* The queue comes here with this answer (a msgrcv it served):
+		 * in place before the caller hears, so its next call finds it. */
+		ipc_take_in(svc, to != KDDM_NO_NODE ? to : kddm_home(svc->objs[p->kind], p->idx), a->take.data,
+			    a->take.len);
+	}
 	if (a->has_redirect) {
 		/* The key names an object homed elsewhere: ask there. */
 		p->idx = (uint64_t)krg_ipc_id_idx(a->redirect);

@@ -59,7 +59,17 @@ void ipc_answer(struct kddm_call *c, int status, const Krg__Ipc__Answer *a)
 
 void ipc_answer_reply(struct kddm_call *c, const struct krg_ipc_reply *r)
 {
+	ipc_answer_reply_take(c, r, NULL, 0);
+}
+
+void ipc_answer_reply_take(struct kddm_call *c, const struct krg_ipc_reply *r, uint8_t *take, size_t take_len)
+{
 	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	if (take) {
+		a.has_take = true;
+		a.take.data = take;
+		a.take.len = take_len;
+	}
 	Krg__Ipc__Reply m;
 	Krg__Ipc__Perm perm;
 	int64_t f[16];
@@ -397,6 +407,8 @@ struct after_sync {
 	Krg__Ipc__Answer a;
 	bool pending;
 	int status;
+	uint8_t *take;   /* the queue goes with the answer (ipc_service_owner.c) */
+	size_t take_len;
 };
 
 static void synced(struct kddm *k, int status, void *data)
@@ -412,18 +424,20 @@ static void synced(struct kddm *k, int status, void *data)
 		a.has_pending = a.pending = true;
 		ipc_answer(as->c, 0, &a);
 	} else {
-		ipc_answer_reply(as->c, &as->reply);
+		ipc_answer_reply_take(as->c, &as->reply, as->take, as->take_len);
 	}
+	free(as->take);
 	krg_ipc_reply_release(&as->reply);
 	ipc_home_flush(as->svc);
 	free(as);
 }
 
-static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, struct kddm_call *c, int status,
-		   bool pending, struct krg_ipc_reply *reply)
+static void finish_take(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, struct kddm_call *c,
+			int status, bool pending, struct krg_ipc_reply *reply, uint8_t *take, size_t take_len)
 {
 	struct after_sync *as = calloc(1, sizeof(*as));
 	if (!as) {
+		free(take);
 		krg_ipc_reply_release(reply);
 		kddm_call_done(c, -ENOMEM, NULL, 0);
 		ipc_home_flush(svc);
@@ -433,12 +447,20 @@ static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx
 	as->c = c;
 	as->status = status;
 	as->pending = pending;
+	as->take = take;
+	as->take_len = take_len;
 	if (reply)
 		as->reply = *reply;
 	if (kddm_backup(svc->k) && kddm_backup_node(s, idx, kddm_self(svc->k)) != KDDM_NO_NODE)
 		krg_metrics_ipc(KRG_MIPC_BACKUP);
 	if (kddm_sync(s, idx, synced, as) < 0)
 		synced(svc->k, 0, as);
+}
+
+static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, struct kddm_call *c, int status,
+		   bool pending, struct krg_ipc_reply *reply)
+{
+	finish_take(svc, s, idx, c, status, pending, reply, NULL, 0);
 }
 
 /* The key of (kind, id) in this engine, 0 if none (IPC_PRIVATE or gone). */
@@ -546,9 +568,15 @@ static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64
 		*objp = o = NULL;
 	}
 	bool pending = r == KRG_IPC_PENDING;
-	if (o)
+	uint8_t *take = NULL;
+	size_t take_len = 0;
+	if (o && !pending && from != kddm_self(svc->k) &&
+	    ipc_owner_take_for(svc, o->kind, idx, o->id, o, from, &reply, &take, &take_len) == 0) {
+		/* moved with this answer */
+	} else if (o) {
 		ipc_owner_consider(svc, o->kind, idx, o->id, o);
-	finish(svc, s, idx, c, 0, pending, pending ? NULL : &reply);
+	}
+	finish_take(svc, s, idx, c, 0, pending, pending ? NULL : &reply, take, take_len);
 }
 
 /* Does this node's engine hold an object of s's kind at index idx? */

@@ -144,21 +144,79 @@ static int send_take(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, i
 	return 0;
 }
 
+/* May queue id move to node to now? */
+static bool may_move(struct krg_ipc_service *svc, uint32_t kind, int32_t id, uint32_t to)
+{
+	uint32_t self = kddm_self(svc->k);
+	const struct krg_nodeset *live = kddm_live(svc->k);
+	uint64_t cbytes;
+	return !svc->moves_off && kind == KRG_IPC_MSG && !kddm_backup(svc->k) && to != self && to < KRG_MAX_NODES &&
+	       krg_nodeset_has(live, to) && krg_nodeset_has(live, self) &&
+	       krg_ipc_engine_msq_idle(svc->eng, id, &cbytes) == 1 && cbytes <= IPC_MOVE_MAX;
+}
+
+/* The queue left for node to as move mseq: what the home and this node
+ * remember. */
+static void moved(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, struct ipc_obj *o,
+		  uint32_t to, uint64_t mseq)
+{
+	if (o) {
+		o->owner = to;
+		o->mseq = mseq;
+		svc->moved_out++;
+		return;
+	}
+	uint32_t home = kddm_home(svc->objs[kind], idx);
+	free(svc->owned[idx]);
+	svc->owned[idx] = NULL;
+	svc->owned_n--;
+	if (to != home)
+		tell_home(svc, kind, idx, id, to, mseq);
+}
+
+int ipc_owner_take_for(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, struct ipc_obj *o,
+		       uint32_t to, const struct krg_ipc_reply *reply, uint8_t **take, size_t *len)
+{
+	struct ipc_owned *w = o ? NULL : ipc_owned_get(svc, kind, idx);
+	if ((!o && !w) || reply->ret < 0 || reply->mtype <= 0 || !may_move(svc, kind, id, to))
+		return -EAGAIN;
+	uint64_t mseq = (o ? o->mseq : w->mseq) + 1;
+	Krg__Ipc__Take t = KRG__IPC__TAKE__INIT;
+	uint8_t *obj;
+	size_t obj_len;
+	int r = ipc_pack_object(svc, kind, id, &obj, &obj_len);
+	if (r < 0)
+		return r;
+	t.object.data = obj;
+	t.object.len = obj_len;
+	t.mseq = mseq;
+	*len = krg__ipc__take__get_packed_size(&t);
+	*take = malloc(*len);
+	if (!*take) {
+		free(obj);
+		return -ENOMEM;
+	}
+	krg__ipc__take__pack(&t, *take);
+	free(obj);
+	bool was = svc->in_engine;
+	svc->in_engine = true;
+	krg_ipc_engine_drop(svc->eng, kind, id, -ESTALE);
+	svc->in_engine = was;
+	ipc_owner_learn(svc, kind, idx, to);
+	moved(svc, kind, idx, id, o, to, mseq);
+	return 0;
+}
+
 void ipc_owner_consider(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, struct ipc_obj *o)
 {
 	struct ipc_done *d = svc->done_head;
-	uint32_t self = kddm_self(svc->k);
 	struct ipc_owned *w = o ? NULL : ipc_owned_get(svc, kind, idx);
-	if (svc->moves_off || kind != KRG_IPC_MSG || kddm_backup(svc->k) || !d || d->next || (!o && !w))
+	if (!d || d->next || (!o && !w))
 		return;
 	/* One parked msgrcv of another node completed (a message was taken:
 	 * mtype set), and nothing else waits. */
 	uint32_t to = (uint32_t)(d->gtoken >> 48);
-	uint64_t cbytes;
-	const struct krg_nodeset *live = kddm_live(svc->k);
-	if (to == self || to >= KRG_MAX_NODES || d->reply.ret < 0 || d->reply.mtype <= 0 ||
-	    !krg_nodeset_has(live, to) || !krg_nodeset_has(live, self) ||
-	    krg_ipc_engine_msq_idle(svc->eng, id, &cbytes) != 1 || cbytes > IPC_MOVE_MAX)
+	if (d->reply.ret < 0 || d->reply.mtype <= 0 || !may_move(svc, kind, id, to))
 		return;
 	Krg__Ipc__Completion cm = KRG__IPC__COMPLETION__INIT;
 	Krg__Ipc__Reply rm;
@@ -178,7 +236,6 @@ void ipc_owner_consider(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx
 	krg__ipc__completion__pack(&cm, cbuf);
 	free(vals);
 	uint64_t mseq = (o ? o->mseq : w->mseq) + 1;
-	uint32_t home = kddm_home(svc->objs[kind], idx);
 	if (send_take(svc, kind, idx, id, to, mseq, cbuf, clen) < 0) {
 		free(cbuf);
 		return; /* stays here; the completion goes the usual way */
@@ -189,17 +246,7 @@ void ipc_owner_consider(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx
 	svc->done_head = svc->done_tail = NULL;
 	krg_ipc_reply_release(&d->reply);
 	free(d);
-	if (o) {
-		o->owner = to;
-		o->mseq = mseq;
-		svc->moved_out++;
-	} else {
-		free(w);
-		svc->owned[idx] = NULL;
-		svc->owned_n--;
-		if (to != home)
-			tell_home(svc, kind, idx, id, to, mseq);
-	}
+	moved(svc, kind, idx, id, o, to, mseq);
 }
 
 void ipc_owner_set(struct krg_ipc_service *svc, struct ipc_obj *o, const Krg__Ipc__Call *m)
@@ -295,6 +342,8 @@ static void owner_syscall(struct krg_ipc_service *svc, uint32_t from, const Krg_
 		return;
 	}
 	int32_t id = w->id;
+	uint8_t *take = NULL;
+	size_t take_len = 0;
 	if (krg_ipc_engine_msq_idle(svc->eng, id, NULL) < 0) {
 		/* Removed (IPC_RMID): its home's record and its key go too. */
 		if (key)
@@ -312,7 +361,8 @@ static void owner_syscall(struct krg_ipc_service *svc, uint32_t from, const Krg_
 		free(w);
 		svc->owned[idx] = NULL;
 		svc->owned_n--;
-	} else {
+	} else if (r == KRG_IPC_PENDING || from == kddm_self(svc->k) ||
+		   ipc_owner_take_for(svc, KRG_IPC_MSG, idx, id, NULL, from, &reply, &take, &take_len) < 0) {
 		ipc_owner_consider(svc, KRG_IPC_MSG, idx, id, NULL);
 	}
 	if (r == KRG_IPC_PENDING) {
@@ -320,8 +370,9 @@ static void owner_syscall(struct krg_ipc_service *svc, uint32_t from, const Krg_
 		a.has_pending = a.pending = true;
 		ipc_answer(c, 0, &a);
 	} else {
-		ipc_answer_reply(c, &reply);
+		ipc_answer_reply_take(c, &reply, take, take_len);
 		krg_ipc_reply_release(&reply);
+		free(take);
 	}
 	ipc_home_flush(svc);
 }

@@ -144,13 +144,13 @@ uint32_t ipc_owner_route(struct krg_ipc_service *svc, uint32_t kind, uint64_t id
 /* A node said "the queue is at node": remember it for the next calls. */
 void ipc_owner_learn(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, uint32_t node);
 /* After a call ran here on queue id: move it to the node of the one
- * receiver the call completed, when nothing else waits on it. o: the
+ * receiver the call completed, when at most one receiver waits. o: the
  * home's record when this node is its home, else NULL. Call before
  * ipc_home_flush (the completion goes with the queue). */
 void ipc_owner_consider(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, struct ipc_obj *o);
 /* After a msgrcv of a caller of node `to` was answered at once here:
  * the queue goes with the answer (*take, *len: a packed Take to put in
- * it) when nothing else waits on it. 0 (moved) or -errno (stays). */
+ * it) when at most one receiver waits. 0 (moved) or -errno (stays). */
 int ipc_owner_take_for(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, struct ipc_obj *o,
 		       uint32_t to, const struct krg_ipc_reply *reply, uint8_t **take, size_t *len);
 /* Answer a call with reply and maybe a Take. */

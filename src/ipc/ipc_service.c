@@ -605,6 +605,11 @@ void ipc_completion_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t
 		/* Nobody waits for it here (its caller is gone and its cancel
 		 * finished): log, the home keeps nothing for it. */
 		log_debug("ipc: completion %llx from node %u for no call", (unsigned long long)m->token, from);
+	} else if (m->reply->ret == -EXDEV && !p->cancelled) {
+		/* Its queue moved on while it waited (ipc_service_owner.c):
+		 * wait where it went. Not counted: each move is progress. */
+		p->parked_at = KDDM_NO_NODE;
+		send_syscall(svc, p);
 	} else if (m->reply->ret == -ESTALE && !p->cancelled && p->reissues++ < MAX_REISSUES) {
 		/* Its object left that node while it waited: wait where it is.
 		 * On its way it is parked nowhere: the old home's removal (a

@@ -12,8 +12,9 @@
  * once, with the queue, to the peer waiting for it (docs/ipc-service.md,
  * "Owners").
  *
- * Only idle queues move (no waiter: the waiters of several nodes pin a
- * queue where it is), small ones (<= IPC_MOVE_MAX bytes queued), with
+ * Only queues with at most one receiver waiting and no sender move (the
+ * one receiver re-issues its call where the queue went; the waiters of
+ * several nodes pin a queue where it is), small ones (<= IPC_MOVE_MAX bytes queued), with
  * backups off (a backed-up change costs its round trip anyway), between
  * live nodes. The home keeps a record naming the owner (ipc_obj.owner,
  * handed over with KDDM like any object); callers keep the last owner
@@ -104,8 +105,8 @@ static void tell_home(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, 
 }
 
 /* Send queue id (kind, idx) to node to, with completion (packed, may be
- * NULL), as move mseq. The queue leaves this engine (it has no waiter, or
- * its waiters re-issue their calls where it went: -ESTALE). 0 or -errno
+ * NULL), as move mseq. The queue leaves this engine (its waiters re-issue
+ * their calls where it went: -EXDEV). 0 or -errno
  * (then nothing changed). */
 static int send_take(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, uint32_t to,
 		     uint64_t mseq, const uint8_t *comp, size_t comp_len)
@@ -138,7 +139,7 @@ static int send_take(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, i
 		return r;
 	bool was = svc->in_engine;
 	svc->in_engine = true;
-	krg_ipc_engine_drop(svc->eng, kind, id, -ESTALE);
+	krg_ipc_engine_drop(svc->eng, kind, id, -EXDEV);
 	svc->in_engine = was;
 	ipc_owner_learn(svc, kind, idx, to);
 	return 0;
@@ -150,9 +151,15 @@ static bool may_move(struct krg_ipc_service *svc, uint32_t kind, int32_t id, uin
 	uint32_t self = kddm_self(svc->k);
 	const struct krg_nodeset *live = kddm_live(svc->k);
 	uint64_t cbytes;
-	return !svc->moves_off && kind == KRG_IPC_MSG && !kddm_backup(svc->k) && to != self && to < KRG_MAX_NODES &&
-	       krg_nodeset_has(live, to) && krg_nodeset_has(live, self) &&
-	       krg_ipc_engine_msq_idle(svc->eng, id, &cbytes) == 1 && cbytes <= IPC_MOVE_MAX;
+	unsigned senders;
+	if (svc->moves_off || kind != KRG_IPC_MSG || kddm_backup(svc->k) || to == self || to >= KRG_MAX_NODES ||
+	    !krg_nodeset_has(live, to) || !krg_nodeset_has(live, self))
+		return false;
+	/* At most one receiver waits (it is asked to wait where the queue
+	 * goes: -ESTALE, re-issued by its node, after the queue on the same
+	 * link when it is the receiver's), no sender. */
+	int rcv = krg_ipc_engine_msq_waiters(svc->eng, id, &cbytes, &senders);
+	return rcv >= 0 && rcv <= 1 && senders == 0 && cbytes <= IPC_MOVE_MAX;
 }
 
 /* The queue left for node to as move mseq: what the home and this node
@@ -200,7 +207,7 @@ int ipc_owner_take_for(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx,
 	free(obj);
 	bool was = svc->in_engine;
 	svc->in_engine = true;
-	krg_ipc_engine_drop(svc->eng, kind, id, -ESTALE);
+	krg_ipc_engine_drop(svc->eng, kind, id, -EXDEV);
 	svc->in_engine = was;
 	ipc_owner_learn(svc, kind, idx, to);
 	moved(svc, kind, idx, id, o, to, mseq);
@@ -214,7 +221,7 @@ void ipc_owner_consider(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx
 	if (!d || d->next || (!o && !w))
 		return;
 	/* One parked msgrcv of another node completed (a message was taken:
-	 * mtype set), and nothing else waits. */
+	 * mtype set), and at most one receiver still waits. */
 	uint32_t to = (uint32_t)(d->gtoken >> 48);
 	if (d->reply.ret < 0 || d->reply.mtype <= 0 || !may_move(svc, kind, id, to))
 		return;
@@ -236,14 +243,22 @@ void ipc_owner_consider(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx
 	krg__ipc__completion__pack(&cm, cbuf);
 	free(vals);
 	uint64_t mseq = (o ? o->mseq : w->mseq) + 1;
+	/* The completion goes with the queue: off the list before the queue
+	 * leaves the engine (a waiter left there is answered -ESTALE). */
+	svc->done_head = svc->done_tail = NULL;
 	if (send_take(svc, kind, idx, id, to, mseq, cbuf, clen) < 0) {
 		free(cbuf);
-		return; /* stays here; the completion goes the usual way */
+		/* stays here; the completion goes the usual way */
+		if (svc->done_head) {
+			d->next = svc->done_head;
+			svc->done_head = d;
+		} else {
+			svc->done_head = svc->done_tail = d;
+		}
+		return;
 	}
 	free(cbuf);
 	krg_metrics_ipc(KRG_MIPC_DONE_REMOTE);
-	/* The completion went with the queue. */
-	svc->done_head = svc->done_tail = NULL;
 	krg_ipc_reply_release(&d->reply);
 	free(d);
 	moved(svc, kind, idx, id, o, to, mseq);
@@ -344,7 +359,7 @@ static void owner_syscall(struct krg_ipc_service *svc, uint32_t from, const Krg_
 	int32_t id = w->id;
 	uint8_t *take = NULL;
 	size_t take_len = 0;
-	if (krg_ipc_engine_msq_idle(svc->eng, id, NULL) < 0) {
+	if (krg_ipc_engine_msq_waiters(svc->eng, id, NULL, NULL) < 0) {
 		/* Removed (IPC_RMID): its home's record and its key go too. */
 		if (key)
 			ipc_forget_key(svc, KRG_IPC_MSG, key, id);

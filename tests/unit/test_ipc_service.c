@@ -452,6 +452,17 @@ static void test_owner_pingpong(void **state)
  * every message is received exactly once, nothing is lost, duplicated or
  * left waiting. */
 #define OW_MSGS 60
+/* The number in a received "m<n>" (the text is not NUL-terminated). */
+static int msg_no(const struct krg_ipc_reply *r)
+{
+	char t[16] = { 0 };
+	assert_true(r->ret > 1 && r->ret < (int64_t)sizeof(t) && r->text);
+	memcpy(t, r->text, (size_t)r->ret);
+	assert_int_equal(t[0], 'm');
+	int v = atoi(t + 1);
+	assert_true(v >= 0 && v < OW_MSGS);
+	return v;
+}
 static void test_owner_concurrent(void **state)
 {
 	for (unsigned seed = 1; seed <= 12; seed++) {
@@ -496,9 +507,7 @@ static void test_owner_concurrent(void **state)
 					kfake_run(c->f, 0);
 					assert_int_equal(x.done, 1);
 					if (x.r.ret > 0) {
-						int v = atoi((const char *)x.r.text + 1);
-						assert_true(v >= 0 && v < OW_MSGS);
-						got[v]++;
+						got[msg_no(&x.r)]++;
 						nowait_ok++;
 					} else {
 						assert_int_equal(x.r.ret, -ENOMSG);
@@ -523,7 +532,7 @@ static void test_owner_concurrent(void **state)
 				assert_int_equal(x.r.ret, -ENOMSG);
 				break;
 			}
-			got[atoi((const char *)x.r.text + 1)]++;
+			got[msg_no(&x.r)]++;
 			krg_ipc_reply_release(&x.r);
 		}
 		unsigned waiting = 0;
@@ -534,7 +543,7 @@ static void test_owner_concurrent(void **state)
 				continue;
 			}
 			assert_true(rcv[i].r.ret > 0);
-			got[atoi((const char *)rcv[i].r.text + 1)]++;
+			got[msg_no(&rcv[i].r)]++;
 			krg_ipc_reply_release(&rcv[i].r);
 		}
 		for (int m = 0; m < OW_MSGS; m++)

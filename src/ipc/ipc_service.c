@@ -204,7 +204,14 @@ static void send_cancel(struct krg_ipc_service *svc, struct ipc_pend *p, kddm_ca
 	size_t len;
 	int r = -ENOMEM;
 	if (ipc_call_pack(&c, &buf, &len) == 0) {
-		r = kddm_call(svc->nodes, p->parked_at, buf, len, cb ? cb : ignore_answer, data);
+		if (p->parked_at == KDDM_NO_NODE ||
+		    (ipc_owner_route(svc, p->kind, p->idx) == KDDM_NO_NODE &&
+		     p->parked_at == kddm_home(svc->objs[p->kind], p->idx)))
+			/* At its home (or on its way there): through the
+			 * object's KDDM home, behind the calls before it. */
+			r = kddm_call(svc->objs[p->kind], p->idx, buf, len, cb ? cb : ignore_answer, data);
+		else
+			r = kddm_call(svc->nodes, p->parked_at, buf, len, cb ? cb : ignore_answer, data);
 		free(buf);
 	}
 	if (r < 0 && cb)
@@ -581,12 +588,14 @@ int krg_ipc_service_cancel(struct krg_ipc_service *svc, uint64_t token)
 	if (!p)
 		return -ENOENT;
 	p->cancelled = true;
-	if (p->idx == UINT64_MAX || p->parked_at == KDDM_NO_NODE)
-		return 0; /* a get or an info, or a call on its way: its answer
-			   * finds it cancelled (and undoes or takes back what
-			   * it did) */
-	/* Parked: take it back where it waits; what completed meanwhile
-	 * comes back as a Completion and is undone then. */
+	if (p->idx == UINT64_MAX)
+		return 0; /* a get or an info on its way: nothing parked */
+	if (p->parked_at == KDDM_NO_NODE && ipc_owner_route(svc, p->kind, p->idx) != KDDM_NO_NODE)
+		return 0; /* on its way to a queue's owner: its answer finds it
+			   * cancelled (and takes back or undoes what it did) */
+	/* Parked, or on its way to the home (the CANCEL follows it there):
+	 * take it back; what completed meanwhile comes back as a Completion
+	 * and is undone then. */
 	struct callref *r = ref(svc, p, IPC_PRIVATE_KEY);
 	if (r)
 		send_cancel(svc, p, cancel_cb, r);

@@ -261,7 +261,7 @@ int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, 
 		kddm_set_backup(kddm_net_kddm(d->kn), s->cfg && s->cfg->ipc_backup);
 	if (r == 0)
 		r = krg_ipc_service_new(kddm_net_kddm(d->kn), &lim, NULL, &d->svc);
-	/* krgd.conf ipc_moves (on): queues follow their receivers. */
+	/* krgd.conf ipc_moves (off): queues follow their receivers. */
 	if (r == 0)
 		d->svc->moves_off = s->cfg && !s->cfg->ipc_moves;
 	if (r == 0)

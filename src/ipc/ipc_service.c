@@ -353,7 +353,25 @@ static void send_syscall(struct krg_ipc_service *svc, struct ipc_pend *p)
 	else
 		krg_metrics_ipc(node == kddm_self(svc->k) ? KRG_MIPC_CALL_LOCAL : KRG_MIPC_CALL_REMOTE);
 	struct callref *r = ref(svc, p, IPC_PRIVATE_KEY);
-	int st = r ? routed_call(svc, p->kind, p->idx, p->call, p->call_len, call_cb, r, &r->to) : -ENOMEM;
+	int st = -ENOMEM;
+	if (r && node != KDDM_NO_NODE) {
+		/* To a queue's owner on ipc.node: the call names its index (a
+		 * get's req has only the key). */
+		Krg__Ipc__Call *c = krg__ipc__call__unpack(NULL, p->call_len, p->call);
+		uint8_t *buf = NULL;
+		size_t len;
+		if (c) {
+			c->has_idx = true;
+			c->idx = p->idx;
+			st = ipc_call_pack(c, &buf, &len);
+			krg__ipc__call__free_unpacked(c, NULL);
+		}
+		if (st == 0)
+			st = routed_call(svc, p->kind, p->idx, buf, len, call_cb, r, &r->to);
+		free(buf);
+	} else if (r) {
+		st = routed_call(svc, p->kind, p->idx, p->call, p->call_len, call_cb, r, &r->to);
+	}
 	if (st < 0) {
 		free(r);
 		answer_now(svc, p, st);

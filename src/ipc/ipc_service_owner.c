@@ -424,7 +424,9 @@ void ipc_owner_call(struct krg_ipc_service *svc, uint32_t from, const Krg__Ipc__
 	uint32_t kind = ipc_kind_of(m->req->op);
 	struct krg_ipc_req probe = { .op = m->req->op, .cmd = m->req->cmd };
 	int32_t rid = m->req->id;
-	uint64_t idx = rid < 0 ? UINT64_MAX : ipc_by_index(&probe) ? (uint64_t)rid : (uint64_t)krg_ipc_id_idx(rid);
+	uint64_t idx = m->has_idx ? m->idx
+		       : rid < 0 ? UINT64_MAX
+		       : ipc_by_index(&probe) ? (uint64_t)rid : (uint64_t)krg_ipc_id_idx(rid);
 	if (!ipc_owned_get(svc, kind, idx)) {
 		answer_elsewhere(svc, idx, c);
 		return;

@@ -422,10 +422,14 @@ static void test_owner_pingpong(void **state)
 		assert_memory_equal(b.r.text, t, strlen(t));
 		krg_ipc_reply_release(&b.r);
 	}
-	/* Node 2 (its home) and a stat from anywhere still find it. */
+	/* Node 2 (its home) and a stat or a get from anywhere still find
+	 * it (a get's request names only the key: the owner is told the
+	 * index). */
 	struct krg_ipc_req st = { .op = KRG_IPC_OP_MSGCTL, .id = id, .cmd = IPC_STAT };
-	for (unsigned n = 0; n < N; n++)
+	for (unsigned n = 0; n < N; n++) {
 		assert_int_equal(call(c, n, &st), 0);
+		assert_int_equal(c_msgget(c, n, key, 0600), id);
+	}
 	assert_int_equal(c_msgsnd(c, 2, id, 9, "left"), 0);
 	struct krg_ipc_req rr = rcv_req(id, IPC_NOWAIT);
 	assert_int_equal(call(c, 2, &rr), 4);

@@ -293,8 +293,11 @@ void ipc_take_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t *in, 
 	int32_t id;
 	int r = ipc_import_bytes(svc, t->object.data, t->object.len, &kind, &id);
 	uint64_t idx = id >= 0 ? (uint64_t)krg_ipc_id_idx(id) : UINT64_MAX;
-	if (r == 0 && kind != KRG_IPC_MSG)
+	if (r == 0 && kind != KRG_IPC_MSG) {
+		/* Only queues move: a peer's nonsense is not kept. */
+		krg_ipc_engine_drop(svc->eng, kind, id, -EIDRM);
 		r = -EBADMSG;
+	}
 	if (r < 0) {
 		log_warn("ipc: node %u sent queue %d, refused (%s): it is lost", from, id, strerror(-r));
 	} else {

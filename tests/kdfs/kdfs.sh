@@ -201,6 +201,16 @@ on 1 sh -c "echo appended >> $M/ns/log; echo again >> $M/ns/log"
 on 2 sh -c "echo from2 >> $M/ns/log"
 assert_eq "$(on 3 cat "$M/ns/log" | tr '\n' ' ')" "appended again from2 " "appends from two nodes"
 
+echo "== attributes cached on node 2 dropped when node 1 changes them t=${SECONDS}s"
+# Node 2 keeps a file open and caches its attributes; node 1 chmods and
+# appends; once node 2's replica has applied that (a lookup of a name
+# made after it), its fstat must show the change (tests/kdfs/attrcache.py).
+on 1 sh -c ": > $M/ns/attr"
+on 1 python3 "$KRG_SOURCE_DIR/tests/kdfs/attrcache.py" change "$M/ns/attr" 8 &
+changer=$!
+on 2 python3 "$KRG_SOURCE_DIR/tests/kdfs/attrcache.py" watch "$M/ns/attr" 8 || fail "node 2's cached attributes"
+wait "$changer" || fail "the changer on node 1 failed"
+
 echo "== cluster-wide locks t=${SECONDS}s"
 L="$M/locks"
 LC="python3 $KRG_SOURCE_DIR/tests/kdfs/lockctl.py"

@@ -39,12 +39,12 @@
  * open). A home that dies fails the call at once (the link drops). */
 #define FWD_TIMEOUT_MS 30000
 #define MAX_PATHS 16
-/* A view no process on this node is in is ended after this long (and not
- * within this long of being handed out: the process given its namespace
- * fd joins it a moment later, a restore's holder after reading the image). */
+/* A view no process on this node is in is ended after the grace
+ * (krgd.conf fsview_reap_grace_ms, and not within it of being handed
+ * out: the process given its namespace fd joins it a moment later, a
+ * restore's holder after reading the image), looked for every
+ * fsview_reap_tick_ms. */
 #define MSG_END "fsview.end"
-#define REAP_TICK_MS 2000
-#define REAP_GRACE_MS 6000
 
 /* Writable bytes before every frame a chan hands on_frame: its own
  * length's 4 and the headroom below or frames already consumed. The
@@ -93,6 +93,8 @@ struct server {
 	gid_t gid;
 	pid_t pid;
 	struct pend *pend;
+	uint64_t instance;         /* of the node's krgd that asked (krg_net_peer_instance) */
+	uint64_t down_ms;          /* since when the node's link is down (0: up) */
 };
 
 struct krg_fsview {
@@ -107,6 +109,7 @@ struct krg_fsview {
 	uint64_t next_cid;
 	bool stopping;
 	uv_timer_t reap;
+	unsigned reap_tick_ms, reap_grace_ms;
 };
 
 static uint64_t now_ms(void)
@@ -372,11 +375,20 @@ static void client_gone(struct chan *ch)
 	client_closed(ch);
 }
 
-/* Wait (bounded) for the client's READY: its mounts are in place. */
+/* Wait (bounded) for the client's READY: its mounts are in place. A
+ * signal to krgd (a SIGCHLD: a view reaped just before, a process that
+ * ended) does not cut the wait short: the poll goes on until the deadline. */
 static int await_ready(int fd, pid_t pid)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int r = poll(&p, 1, 10000);
+	uint64_t end = now_ms() + 10000;
+	int r;
+	for (;;) {
+		uint64_t now = now_ms();
+		r = poll(&p, 1, now < end ? (int)(end - now) : 0);
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
 	if (r <= 0)
 		return r == 0 ? -ETIMEDOUT : -errno;
 	uint8_t *buf;
@@ -502,10 +514,15 @@ static void tell_home_end(struct client *c)
 			 strerror(-r));
 }
 
+static void servers_of_down_nodes(struct krg_fsview *v);
+
 static void reap_tick(uv_timer_t *t)
 {
 	struct krg_fsview *v = t->data;
-	if (!v->clients || v->stopping)
+	if (v->stopping)
+		return;
+	servers_of_down_nodes(v);
+	if (!v->clients)
 		return;
 	DIR *proc = opendir("/proc");
 	if (!proc)
@@ -520,11 +537,11 @@ static void reap_tick(uv_timer_t *t)
 		}
 		if (!c->idle_ms)
 			c->idle_ms = now;
-		if (now - c->idle_ms < REAP_GRACE_MS || now - c->used_ms < REAP_GRACE_MS)
+		if (now - c->idle_ms < v->reap_grace_ms || now - c->used_ms < v->reap_grace_ms)
 			continue;
 		log_info("fsview: reaping the view of node %u for uid %u (krg-fsview %d): no process here has been in it for "
-			 "%llu s",
-			 c->home, (unsigned)c->uid, (int)c->pid, (unsigned long long)((now - c->idle_ms) / 1000));
+			 "%llu ms (grace %u ms)",
+			 c->home, (unsigned)c->uid, (int)c->pid, (unsigned long long)(now - c->idle_ms), v->reap_grace_ms);
 		c->reaped = true;
 		tell_home_end(c);
 		client_drop(c);
@@ -602,6 +619,62 @@ static void server_gone(struct chan *ch)
 	free(s);
 }
 
+/* Out of the list at once (a later request gets a new server), the
+ * process told to go; its pending calls fail as its chan closes. */
+static void server_end(struct server *s)
+{
+	struct krg_fsview *v = s->v;
+	for (struct server **p = &v->servers; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	kill(s->pid, SIGTERM);
+	chan_close(&s->ch);
+}
+
+/* The servers of a node whose krgd died end: its views (the FUSE clients
+ * die with their krgd) will never send to them again, and the files they
+ * hold open at home would stay open. A krgd that came back as a new
+ * process (another instance) ends them at once; a link down without a new
+ * krgd, after the reaping grace (a link that comes back from the same
+ * krgd within it keeps its views' open files). */
+static void on_peer(struct krg_net *net, uint32_t peer, bool up, void *data)
+{
+	struct krg_fsview *v = data;
+	if (v->stopping)
+		return;
+	uint64_t inst = up ? krg_net_peer_instance(net, peer) : 0;
+	for (struct server *s = v->servers, *next; s; s = next) {
+		next = s->next;
+		if (s->from != peer)
+			continue;
+		if (!up) {
+			if (!s->down_ms)
+				s->down_ms = now_ms();
+		} else if (s->instance != inst) {
+			log_info("fsview: node %u's krgd restarted: krg-fsview %d (serving its old view for uid %u) ends",
+				 peer, (int)s->pid, (unsigned)s->uid);
+			server_end(s);
+		} else {
+			s->down_ms = 0;
+		}
+	}
+}
+
+static void servers_of_down_nodes(struct krg_fsview *v)
+{
+	uint64_t now = now_ms();
+	for (struct server *s = v->servers, *next; s; s = next) {
+		next = s->next;
+		if (!s->down_ms || now - s->down_ms < v->reap_grace_ms)
+			continue;
+		log_info("fsview: node %u has been down for %llu ms: krg-fsview %d (serving its view for uid %u) ends",
+			 s->from, (unsigned long long)(now - s->down_ms), (int)s->pid, (unsigned)s->uid);
+		server_end(s);
+	}
+}
+
 /* Node from no longer has a view of this node's files for uid/gid: no
  * process there is in it, its FUSE client ended. Its server goes too (out
  * of the list at once: a later request of a new view gets a new one). */
@@ -613,15 +686,12 @@ static void on_end(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		log_warn("fsview: malformed end of view from node %u", from);
 		return;
 	}
-	for (struct server **p = &v->servers; *p; p = &(*p)->next) {
-		struct server *s = *p;
+	for (struct server *s = v->servers; s; s = s->next) {
 		if (s->from != from || s->uid != f->uid || s->gid != f->gid)
 			continue;
-		*p = s->next;
 		log_info("fsview: node %u ended its view for uid %u: krg-fsview %d (serving it) ends", from,
 			 (unsigned)s->uid, (int)s->pid);
-		kill(s->pid, SIGTERM);
-		chan_close(&s->ch);
+		server_end(s);
 		break;
 	}
 	krg__fsview__forward__free_unpacked(f, NULL);
@@ -666,7 +736,8 @@ static int server_spawn(struct krg_fsview *v, uint32_t from, uid_t uid, gid_t gi
 		close(sv[0]);
 		return e;
 	}
-	*s = (struct server){ .v = v, .from = from, .uid = uid, .gid = gid, .pid = pid };
+	*s = (struct server){ .v = v, .from = from, .uid = uid, .gid = gid, .pid = pid,
+			      .instance = krg_net_peer_instance(v->net, from) };
 	int r = chan_open(v, &s->ch, sv[0], server_frame, server_gone);
 	if (r < 0)
 		return r;
@@ -723,6 +794,8 @@ int krg_fsview_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net
 	v->loop = loop;
 	v->net = net;
 	v->self = cfg->node_id;
+	v->reap_tick_ms = cfg->fsview_reap_tick_ms;
+	v->reap_grace_ms = cfg->fsview_reap_grace_ms;
 	char buf[sizeof(cfg->fsview_paths)];
 	snprintf(buf, sizeof(buf), "%s", cfg->fsview_paths);
 	for (char *save, *t = strtok_r(buf, " \t", &save); t && v->n_paths < MAX_PATHS; t = strtok_r(NULL, " \t", &save))
@@ -746,8 +819,10 @@ int krg_fsview_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net
 	}
 	uv_timer_init(loop, &v->reap);
 	v->reap.data = v;
-	uv_timer_start(&v->reap, reap_tick, REAP_TICK_MS, REAP_TICK_MS);
+	uv_timer_start(&v->reap, reap_tick, v->reap_tick_ms, v->reap_tick_ms);
 	uv_unref((uv_handle_t *)&v->reap);
+	krg_net_on_peer(net, on_peer, v);
+	log_info("fsview: views unused for %u ms are ended (looked for every %u ms)", v->reap_grace_ms, v->reap_tick_ms);
 	*out = v;
 	return 0;
 }

@@ -39,6 +39,8 @@ void krg_config_defaults(struct krg_config *c)
 	c->kdfs_repair_mibps = 64;
 	c->fsview = true;
 	snprintf(c->fsview_paths, sizeof(c->fsview_paths), "/tmp /var/tmp /dev/shm /run/user");
+	c->fsview_reap_tick_ms = 2000;
+	c->fsview_reap_grace_ms = 6000;
 }
 
 const char *krg_config_default_path(void)
@@ -244,6 +246,11 @@ static const struct uint_key {
 	  "must be a power of two from 64 to 65536" },
 	{ "kdfs_repair_grace_ms", offsetof(struct krg_config, kdfs_repair_grace_ms), 0, 86400000, NULL },
 	{ "kdfs_repair_mibps", offsetof(struct krg_config, kdfs_repair_mibps), 1, 100000, "must be at least 1" },
+	{ "fsview_reap_tick_ms", offsetof(struct krg_config, fsview_reap_tick_ms), 100, MS_MAX, "must be at least 100" },
+	/* A process handed a view's namespace joins it a moment later (a
+	 * restore's holder after reading its image): not within a second. */
+	{ "fsview_reap_grace_ms", offsetof(struct krg_config, fsview_reap_grace_ms), 1000, MS_MAX,
+	  "must be at least 1000 (a process handed a view joins it a moment later)" },
 };
 
 /* Keys whose value is on/off. */

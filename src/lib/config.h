@@ -60,6 +60,12 @@ struct krg_config {
 	 * paths; empty or fsview = off: every process sees its node's files. */
 	bool fsview;
 	char fsview_paths[1024];
+	/* A view no process of this node has been in for fsview_reap_grace_ms
+	 * (nor handed out within it) is ended; krgd looks every
+	 * fsview_reap_tick_ms. Home ends its servers for a node whose link has
+	 * been down that long too. */
+	unsigned fsview_reap_tick_ms;
+	unsigned fsview_reap_grace_ms;
 };
 
 void krg_config_defaults(struct krg_config *c);

@@ -1407,6 +1407,12 @@ bool krg_net_peer_up(const struct krg_net *net, uint32_t peer)
 	return p && p->up;
 }
 
+uint64_t krg_net_peer_instance(const struct krg_net *net, uint32_t peer)
+{
+	struct peer *p = peer_find(net, peer);
+	return p && p->up ? p->link[CH_CONTROL]->peer_instance : 0;
+}
+
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer)
 {
 	struct peer *p = peer_find(net, peer);

@@ -126,6 +126,9 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr);
 
 bool krg_net_peer_up(const struct krg_net *net, uint32_t peer);
+/* The random id of the krgd process at the other end of the peer's
+ * control link (a new one after that krgd restarted), 0 while it is down. */
+uint64_t krg_net_peer_instance(const struct krg_net *net, uint32_t peer);
 /* uv_now() of the last frame received from peer on any channel, 0 = never. */
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer);
 /* A relaxed link pings every 10 s instead of every heartbeat_ms (the peer

@@ -19,7 +19,10 @@
 #  7. Reaping: once no process of a view is left on a node, its krg-fsview
 #     (FUSE mounts, relays) ends there and home's server for it too; a
 #     view a live process is still in stays, even idle, and works after.
-#  8. Home's krgd killed: a forwarded open fails with EIO at once.
+#  8. A node's krgd killed: home's server for that node's view ends. The
+#     reaping intervals come from krgd.conf: node 3's krgd, started again
+#     with shorter ones, reaps its next view after its own grace.
+#  9. Home's krgd killed: a forwarded open fails with EIO at once.
 PREFIX=fsv${KRG_VC_SUFFIX:-}
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -198,7 +201,41 @@ for n in 1 2 3; do
 done
 echo "ok   views reaped once their processes ended (helpers and mounts per node: ${base[*]}); a held one kept"
 
-# 8. Home dies: EIO, no hang. The reader on node 2 waits for a go file on
+# 8. Node 3's krgd dies while a process there holds a forwarded file open
+# (node 1 serves its view): node 1's server for it ends once node 3 has
+# been down for node 1's grace (its FUSE client died with krgd 3; nothing
+# will ever ask that server again, and it holds home's file open).
+on 1 sh -c 'echo held3 > /tmp/fsv-k'
+on 1 "$KRG" run -n 3 -- sh -c 'exec 3</tmp/fsv-k; touch /run/fsv-opened3; until [ -e /run/fsv-hold3 ]; do sleep 0.2; done' \
+	</dev/null >/dev/null 2>&1 &
+k3=$!
+wait_for 15 "the holder on node 3 opened node 1's file" on 3 test -e /run/fsv-opened3
+helpers_are 1 $((h1 + 1)) || fail "node 1 does not serve node 3's view: $(helpers 1) helpers, base $h1"
+"$ADM" vcluster krgd 3 kill --prefix "$PREFIX" >/dev/null
+wait_for 30 "node 1's server for node 3 ended (helpers back to $h1)" helpers_are 1 "$h1"
+grep -q "node 3 has been down for [0-9]* ms: krg-fsview" "$(log_of 1)" || fail "node 1's log does not say why its server ended"
+on 3 touch /run/fsv-hold3
+kill "$k3" 2>/dev/null || true
+wait "$k3" 2>/dev/null || true
+wait_for 30 "node 3's holder gone, helpers and mounts back to ${base[3]}" at_base 3
+echo "ok   node 3's krgd killed: node 1's server for its view ended"
+# Node 3's krgd again, with shorter reaping intervals in its krgd.conf.
+on 3 sh -c "printf 'fsview_reap_tick_ms = 300\nfsview_reap_grace_ms = 1500\n' >>/run/krg/krgd.conf"
+"$ADM" vcluster krgd 3 start --prefix "$PREFIX" >/dev/null
+on 3 krgadm cluster wait --timeout 30 >/dev/null
+wait_for 30 "node 1 sees node 3 up" state_is 1 3 up
+grep -q "views unused for 1500 ms are ended (looked for every 300 ms)" "$(log_of 3)" ||
+	fail "node 3's krgd did not take the reaping intervals of its krgd.conf"
+assert_eq "$(on 1 "$KRG" run -n 3 -- cat /tmp/fsv-k)" held3 "node 3 reads node 1's file through a new view"
+wait_for 30 "node 3's new view reaped" at_base 3
+line=$(grep "reaping the view of node 1" "$(log_of 3)" | tail -n 1)
+assert_contains "$line" "(grace 1500 ms)" "node 3 reaps with the grace of its krgd.conf"
+ms=$(echo "$line" | sed -n 's/.*been in it for \([0-9]*\) ms.*/\1/p')
+{ [ -n "$ms" ] && [ "$ms" -ge 1500 ] && [ "$ms" -lt 6000 ]; } || fail "reaped after '$ms' ms, not after the configured 1500: $line"
+wait_for 30 "node 1's server for node 3's new view ended" helpers_are 1 "$h1"
+echo "ok   node 3's krgd.conf reaping intervals (300/1500 ms): its view reaped after $ms ms"
+
+# 9. Home dies: EIO, no hang. The reader on node 2 waits for a go file on
 # node 2's own /run (not forwarded), then opens a forwarded file.
 on 1 sh -c 'echo alive > /tmp/fsv-e'
 on 1 "$KRG" run -n 2 -- sh -c 'until [ -e /run/fsv-go ]; do sleep 0.1; done; cat /tmp/fsv-e > /run/fsv-e.out 2>&1;

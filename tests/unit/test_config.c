@@ -37,6 +37,8 @@ static void test_good(void **state)
 	assert_int_equal(c.kdfs_stripe_size_kib, 8192);
 	assert_true(c.fsview);
 	assert_string_equal(c.fsview_paths, "/tmp /var/tmp /dev/shm /run/user");
+	assert_int_equal(c.fsview_reap_tick_ms, 2000);
+	assert_int_equal(c.fsview_reap_grace_ms, 6000);
 }
 
 static void test_limits(void **state)
@@ -46,7 +48,8 @@ static void test_limits(void **state)
 	assert_int_equal(krg_config_parse("t.conf",
 					  "node_id = 1\nnode = 1 10.0.0.1\napi_max_conns_per_user = 7\n"
 					  "api_max_mib_per_user = 8\napi_idle_ms = 250\nmigrate_max_workers = 2\n"
-					  "fsview = off\nfsview_paths = /tmp /scratch\n",
+					  "fsview = off\nfsview_paths = /tmp /scratch\n"
+					  "fsview_reap_tick_ms = 500\nfsview_reap_grace_ms = 2500\n",
 					  &c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c.api_max_conns_per_user, 7);
@@ -55,6 +58,8 @@ static void test_limits(void **state)
 	assert_int_equal(c.migrate_max_workers, 2);
 	assert_false(c.fsview);
 	assert_string_equal(c.fsview_paths, "/tmp /scratch");
+	assert_int_equal(c.fsview_reap_tick_ms, 500);
+	assert_int_equal(c.fsview_reap_grace_ms, 2500);
 }
 
 static void expect_error(const char *text, const char *needle)
@@ -87,6 +92,12 @@ static void test_errors(void **state)
 		     "t.conf:3: migrate_max_workers: must be at least 1");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_paths = /tmp /\n", "t.conf:3: fsview_paths: want up to 16 absolute paths");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_paths = tmp\n", "t.conf:3: fsview_paths: want up to 16 absolute paths");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_reap_tick_ms = 50\n",
+		     "t.conf:3: fsview_reap_tick_ms: must be at least 100");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_reap_grace_ms = 10\n",
+		     "t.conf:3: fsview_reap_grace_ms: must be at least 1000 (a process handed a view joins it a moment later)");
+	expect_error("node_id = 1\nnode = 1 10.0.0.1\nfsview_reap_grace_ms = 2s\n",
+		     "t.conf:3: bad value '2s' for fsview_reap_grace_ms");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nheartbeat_ms = 0\n", "t.conf:3: heartbeat_ms: must be at least 1");
 	expect_error("node_id = 1\nnode = 1 10.0.0.1\nkdfs_stripe_size_kib = 96\n",
 		     "t.conf:3: kdfs_stripe_size_kib: must be a power of two from 64 to 65536");

@@ -266,10 +266,13 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		if (w->n_track) {
 			o.track = w->track;
 			o.n_track = w->n_track;
-			/* Increments build on a parent in the node's store only:
-			 * into kdfs a full image (which arms the trackers again). */
-			snprintf(parent, sizeof(parent), "%s/%u/v%u", krg_ckpt_store(), w->appid, w->parent_version);
-			o.parent = w->parent_version && k != 0 ? parent : NULL;
+			/* An increment goes next to its parent: into the other
+			 * store (kdfs mounted or gone meanwhile) a full image,
+			 * which arms the trackers again (periodic.c tells the two
+			 * apart by the store the answer names). */
+			bool into_kdfs = k == 0;
+			snprintf(parent, sizeof(parent), "%s/%u/v%u", store, w->appid, w->parent_version);
+			o.parent = w->parent_version && w->parent_kdfs == into_kdfs ? parent : NULL;
 		}
 		r = krg_ckpt_store_dump_in(store, w->pid, w->uid, w->gid, w->appid, &o, msg, sizeof(msg));
 		uint64_t bytes = 0;
@@ -1051,11 +1054,11 @@ static pid_t app_root(pid_t pid, pid_t krgd)
 
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
-	return ckptsvc_dump_local_incr(c, o, d, uid, NULL, 0, 0);
+	return ckptsvc_dump_local_incr(c, o, d, uid, NULL, 0, 0, false);
 }
 
 int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid,
-			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version)
+			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version, bool parent_kdfs)
 {
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
@@ -1121,6 +1124,7 @@ int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Kr
 	for (size_t i = 0; i < n_track && i < CKPT_PERIODIC_TRACK; i++)
 		w.track[w.n_track++] = track[i];
 	w.parent_version = w.n_track ? parent_version : 0;
+	w.parent_kdfs = parent_kdfs;
 	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
 		return ckptsvc_sysv_check_then_spawn(c, o, &w, d->id);
 	return ckptsvc_spawn(c, o, &w);

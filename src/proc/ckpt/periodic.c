@@ -38,16 +38,16 @@
  * pruned whole). Pruning keeps the chain of the latest recorded version.
  *
  * With kdfs mounted the images are written there (the worker chooses,
- * ckpt_service.c), full ones (chains are kept in the node's store only):
- * nothing is copied, the entry says on_kdfs, and any up node can restart
- * the application — the lowest-numbered one does, reading the image in
- * place. Superseded kdfs versions are removed by the node that records a
- * newer one, ended applications' by the node that saw them end (the
- * "periodic checkpoint of app N" description tells them from the user's
- * own versions of the same id).
+ * ckpt_service.c), incremental as in the node's store, each increment
+ * next to its parent: nothing is copied, the entry says on_kdfs, and any
+ * up node can restart the application — the lowest-numbered one does,
+ * reading the image and its chain in place. Superseded kdfs versions
+ * (all but the recorded one's chain) are removed by the node that
+ * records a newer one, ended applications' by the node that saw them end
+ * (the "periodic checkpoint of app N" description tells them from the
+ * user's own versions of the same id).
  *
- * Not here yet: incremental images in kdfs, partitions (the old copy is
- * not fenced). */
+ * Not here yet: partitions (the old copy is not fenced). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -97,6 +97,7 @@ struct pstate {
 	uint32_t tr_id;          /* the application's id they were taken for */
 	uint32_t tr_parent;      /* the last version made with them: the next one's parent (0: the next is full) */
 	uint32_t tr_copied;      /* where that version and its chain were copied, 0: nowhere */
+	bool tr_kdfs;            /* that version and its chain are in kdfs (no copy) */
 	unsigned tr_chain;       /* increments since the last full one */
 	uint64_t tr_full_bytes;  /* size of that full one */
 	uint64_t tr_chain_bytes; /* and of the increments since */
@@ -109,6 +110,7 @@ static void track_reset(struct pstate *ps)
 		close(ps->tr[i].uffd);
 	ps->ntr = 0;
 	ps->tr_parent = ps->tr_copied = ps->tr_chain = 0;
+	ps->tr_kdfs = false;
 	ps->tr_full_bytes = ps->tr_chain_bytes = 0;
 }
 
@@ -357,6 +359,7 @@ struct round {
 	uid_t uid;
 	bool tracked;         /* made with write trackers */
 	uint32_t parent;      /* incremental: the version it builds on, 0: full */
+	bool parent_kdfs;     /* that version is in kdfs */
 	bool on_kdfs;
 	uint32_t old_image_id; /* the entry's image before (kdfs): another id's goes once this one is recorded */
 	bool old_on_kdfs;
@@ -472,21 +475,16 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	r->bytes = res && res->has_bytes ? res->bytes : 0;
 	if (res)
 		krg__ckptsvc__result__free_unpacked(res, NULL);
-	if (krg_ckpt_store_in_kdfs(text)) {
-		/* Every node reads it there: no second copy to make. A full
-		 * image (no chains in kdfs): the next one is full too, with
-		 * trackers taken again. */
-		if (ps)
-			track_reset(ps);
-		r->on_kdfs = true;
-		log_info("app %u: checkpoint v%u of %u (%" PRIu64 " bytes) in kdfs", r->appid, r->version, r->image_id,
-			 r->bytes);
-		record(r, false);
-		return;
-	}
-	periodic_index_add(r->image_id, r->version);
+	bool in_kdfs = krg_ckpt_store_in_kdfs(text);
+	/* An increment goes next to its parent: in the other store (kdfs
+	 * mounted or gone since) the worker made a full one. */
+	if (r->parent && r->parent_kdfs != in_kdfs)
+		r->parent = 0;
+	if (!in_kdfs)
+		periodic_index_add(r->image_id, r->version);
 	if (ps && r->tracked) {
 		ps->tr_parent = r->version;
+		ps->tr_kdfs = in_kdfs;
 		ps->tr_copied = 0;
 		ps->tr_chain = r->parent ? ps->tr_chain + 1 : 0;
 		ps->tr_chain_bytes = r->parent ? ps->tr_chain_bytes + r->bytes : 0;
@@ -496,6 +494,15 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	if (r->parent)
 		log_info("app %u: checkpoint v%u is incremental on v%u (%" PRIu64 " bytes; %u increments since the full one)", r->appid,
 			 r->version, r->parent, r->bytes, ps ? ps->tr_chain : 0);
+	if (in_kdfs) {
+		/* Every node reads it there, its chain next to it: no second
+		 * copy to make. */
+		r->on_kdfs = true;
+		log_info("app %u: checkpoint v%u of %u (%" PRIu64 " bytes) in kdfs", r->appid, r->version, r->image_id,
+			 r->bytes);
+		record(r, false);
+		return;
+	}
 	if (second_node(c, &r->copy_to) < 0) {
 		log_warn("app %u: checkpoint v%u is on this node only: no other node is up", r->appid, r->version);
 		record(r, false);
@@ -561,13 +568,17 @@ static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckp
 	/* Incremental on the last one if it is the same application's, here,
 	 * on the node this one will be copied to, and the chain is short. */
 	uint32_t to = 0;
+	/* In kdfs the chain is where every node reads it (no second holder;
+	 * a parent gone from there fails the dump, and the next is full). */
 	bool incr = ps->ntr && ps->tr_id == e->id && ps->tr_parent && ps->tr_chain < MAX_CHAIN &&
 		    ps->tr_chain_bytes <= ps->tr_full_bytes / 2 &&
-		    (second_node(c, &to) < 0 ? ps->tr_copied == 0 : ps->tr_copied == to) && version_here(e->id, ps->tr_parent);
+		    (ps->tr_kdfs || ((second_node(c, &to) < 0 ? ps->tr_copied == 0 : ps->tr_copied == to) &&
+				     version_here(e->id, ps->tr_parent)));
 	if (!incr)
 		track_take(c, ps, e, (pid_t)krg_procid_pid(e->id));
 	r->tracked = ps->ntr > 0;
 	r->parent = incr ? ps->tr_parent : 0;
+	r->parent_kdfs = incr && ps->tr_kdfs;
 	ps->busy = true;
 	ps->last_start = uv_now(c->s->loop);
 	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
@@ -579,7 +590,7 @@ static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckp
 	snprintf(desc, sizeof(desc), "periodic checkpoint of app %u", e->appid);
 	d.description = desc;
 	struct krg_origin o = { .cb = dumped, .cb_data = r };
-	int rc = ckptsvc_dump_local_incr(c, o, &d, (uid_t)e->uid, ps->tr, ps->ntr, r->parent);
+	int rc = ckptsvc_dump_local_incr(c, o, &d, (uid_t)e->uid, ps->tr, ps->ntr, r->parent, r->parent_kdfs);
 	if (rc < 0)
 		dumped(r, rc, rc == -ESRCH ? "the process is gone" : strerror(-rc), NULL, 0);
 }

@@ -154,5 +154,21 @@ no_images() { on 1 test ! -e "$S/$b" && on 1 test ! -e "$S/$newb"; }
 wait_for 10 "B's kdfs images removed" no_images
 on 1 test -d "$S/$a/v1" || fail "A's own image was removed"
 echo "ok   B's images removed from kdfs, A's kept"
+
+# Periodic checkpoints stopped (--every 0) while the application runs on:
+# its kdfs versions go, also one a dump under way writes after the stop.
+mkdir "$W/c"
+chmod 777 "$W/c"
+on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/c 600 100 >/dev/null 2>&1 </dev/null" \
+	>"$W/run-c.log" 2>&1 &
+wait_for 15 "C runs on node 2" test -s "$W/c/progress"
+c=$(id_of "$W/c") || fail "C is not listed by krg ps"
+wait_for 15 "C's checkpoints in kdfs" entry_is "len(a) == 1 and a[0]['version'] >= 2 and a[0]['on_kdfs']" True
+on 1 "$KRG" checkpoint --every 0 "$c" >/dev/null || fail "stopping C's periodic checkpoints"
+c_gone() { entry_is "len(a)" 0 && on 1 test ! -e "$S/$c"; }
+wait_for 15 "C's entry and kdfs versions gone" c_gone
+step=$(cat "$W/c/progress")
+wait_for 15 "C running on after the stop" sh -c "[ \"\$(cat $W/c/progress)\" != $step ]"
+echo "ok   periodic checkpoints of C stopped: its kdfs versions removed, C runs on"
 rm -rf "$W"
 echo PASS

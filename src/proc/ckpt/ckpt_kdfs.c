@@ -284,7 +284,7 @@ int ckptsvc_restart_here(struct krg_ckptsvc *c, struct krg_origin o, const struc
 /* ---- periodic versions removed ---- */
 
 struct kprune {
-	uint32_t image_id, appid, below; /* below 0: all; else the versions under it but its chain */
+	uint32_t image_id, appid, keep, upto; /* ckptsvc_kdfs_prune */
 };
 
 /* The versions a restart of v reads: v and the parents it builds on. A
@@ -328,7 +328,7 @@ static void prune_child(int fd, void *arg)
 	int err = 0;
 	snprintf(path, sizeof(path), "%s/%u", krg_ckpt_store_kdfs(), k->image_id);
 	uint32_t chain[CKPT_MAX_CHAIN + 1];
-	size_t nchain = k->below ? chain_of(path, k->below, chain, ARRAY_SIZE(chain)) : 0;
+	size_t nchain = k->keep ? chain_of(path, k->keep, chain, ARRAY_SIZE(chain)) : 0;
 	int afd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d = afd >= 0 ? fdopendir(afd) : NULL;
 	if (!d) {
@@ -343,7 +343,7 @@ static void prune_child(int fd, void *arg)
 			bool needed = false;
 			for (size_t i = 0; i < nchain; i++)
 				needed |= chain[i] == v;
-			if (*end || needed || (k->below && v >= k->below) || !periodic_version(dirfd(d), e->d_name, k->appid))
+			if (*end || needed || v > k->upto || !periodic_version(dirfd(d), e->d_name, k->appid))
 				continue;
 			int r = krg_rm_tree(dirfd(d), e->d_name, NULL);
 			if (r == 0)
@@ -370,21 +370,21 @@ static void prune_done(void *data, const uint8_t *buf, size_t len)
 			 k->image_id);
 	if (removed)
 		log_info("periodic checkpoints: removed %u version(s) of %s/%u (%s)", removed, krg_ckpt_store_kdfs(),
-			 k->image_id, k->below ? "a newer checkpoint is recorded" : "superseded, or its application ended");
+			 k->image_id, k->keep ? "a newer checkpoint is recorded" : "superseded, stopped, or its application ended");
 	if (err < 0)
 		log_warn("periodic checkpoints: removing versions of %s/%u: %s", krg_ckpt_store_kdfs(), k->image_id,
 			 strerror(-err));
 	free(k);
 }
 
-void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t below)
+void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t keep, uint32_t upto)
 {
 	struct kprune *k = calloc(1, sizeof(*k));
 	if (!k || !krg_ckpt_store_kdfs() || !image_id) {
 		free(k);
 		return;
 	}
-	*k = (struct kprune){ .image_id = image_id, .appid = appid, .below = below };
+	*k = (struct kprune){ .image_id = image_id, .appid = appid, .keep = keep, .upto = upto };
 	int r = kio_start(c, prune_child, k, prune_done, k);
 	if (r < 0) {
 		log_warn("periodic checkpoints: cannot remove versions of %s/%u: %s", krg_ckpt_store_kdfs(), image_id,

@@ -100,9 +100,11 @@ typedef int (*ckptsvc_missing_fn)(struct krg_ckptsvc *c, struct krg_origin o, co
 int ckptsvc_restart_here(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w,
 			 const Krg__Ckptsvc__Restart *q, ckptsvc_missing_fn missing);
 /* ckpt_kdfs.c: app's periodic versions (description "periodic checkpoint
- * of app N") of image_id in the kdfs store below version `below` (0: all)
- * are removed, by a fork (never on the loop). */
-void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t below);
+ * of app N") of image_id in the kdfs store up to version `upto` are
+ * removed, but version `keep` and the chain it builds on (keep 0: none),
+ * by a fork (never on the loop). */
+void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t keep, uint32_t upto);
+#define KDFS_PRUNE_ALL UINT32_MAX
 /* Send ckpt.restart {appid, version, node} to node (its answer to o). 0, or -errno (o not answered). */
 int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node,
 		       bool sysv_keep);

@@ -376,9 +376,9 @@ static void recorded(int status, const char *msg, void *data)
 			 r->image_id, msg ? msg : strerror(-status));
 	else if (r->on_kdfs && r->version) {
 		/* The recorded one is the one a recovery reads: the older go. */
-		ckptsvc_kdfs_prune(r->p->c, r->image_id, r->appid, r->version);
+		ckptsvc_kdfs_prune(r->p->c, r->image_id, r->appid, r->version, r->version);
 		if (r->old_on_kdfs && r->old_image_id != r->image_id)
-			ckptsvc_kdfs_prune(r->p->c, r->old_image_id, r->appid, 0);
+			ckptsvc_kdfs_prune(r->p->c, r->old_image_id, r->appid, 0, KDFS_PRUNE_ALL);
 	}
 	free(r);
 }
@@ -389,8 +389,17 @@ static void record(struct round *r, bool copied)
 	struct krg_ckptsvc *c = r->p->c;
 	Krg__Ckptsvc__Periodic *e = entry_get(c, r->appid);
 	/* Gone (stopped, the application ended) or moved meanwhile: the
-	 * version is left to the pruning. */
+	 * version is left to the pruning. In kdfs no one else will: this
+	 * node removes it (and older ones no entry needs) now. */
 	if (!e || e->node != c->self || e->id != r->id) {
+		if (r->on_kdfs && r->version) {
+			struct pstate *ps = pstate(r->p, r->appid, false);
+			if (ps)
+				track_reset(ps); /* the next one builds on nothing removed */
+			ckptsvc_kdfs_prune(c, r->image_id, r->appid, e && e->image_id == r->image_id ? e->version : 0,
+					   r->version);
+			r->on_kdfs = false; /* not the recorded one: recorded() keeps nothing of it */
+		}
 		if (e)
 			krg__ckptsvc__periodic__free_unpacked(e, NULL);
 		recorded(0, NULL, r);
@@ -623,7 +632,7 @@ static void app_ended(struct krg_periodic *p, struct pstate *ps, const Krg__Ckpt
 	*x = (struct ended){ .p = p, .appid = e->appid };
 	log_info("app %u (running as %u) ended: its periodic checkpoints stop and their images go", e->appid, e->id);
 	if (e->on_kdfs)
-		ckptsvc_kdfs_prune(p->c, e->image_id, e->appid, 0);
+		ckptsvc_kdfs_prune(p->c, e->image_id, e->appid, 0, KDFS_PRUNE_ALL);
 	ps->busy = true;
 	if (entry_put(p->c, e->appid, NULL, removed, x) < 0)
 		removed(-EIO, NULL, x);
@@ -859,11 +868,14 @@ struct setreq {
 	struct krg_ckptsvc *c;
 	struct krg_origin o;
 	char text[200];
+	uint32_t prune_image, prune_app, prune_upto; /* stopped: its kdfs versions */
 };
 
 static void set_done(int status, const char *msg, void *data)
 {
 	struct setreq *s = data;
+	if (status == 0 && s->prune_image)
+		ckptsvc_kdfs_prune(s->c, s->prune_image, s->prune_app, 0, s->prune_upto);
 	if (status < 0)
 		ckptsvc_answer(s->c, s->o, status, msg && *msg ? msg : strerror(-status), 0);
 	else
@@ -909,6 +921,12 @@ void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc
 		}
 		snprintf(s->text, sizeof(s->text), "app %u: periodic checkpoints stopped", old->appid);
 		log_info("app %u: periodic checkpoints stopped by uid %u", old->appid, (unsigned)uid);
+		/* Its kdfs versions go once the entry is (the node's store's
+		 * go with the next pruning, which finds no entry for them); a
+		 * dump still under way removes its own as it finds the entry
+		 * gone (record). */
+		if (old->on_kdfs && old->image_id)
+			s->prune_image = old->image_id, s->prune_app = old->appid, s->prune_upto = old->version;
 		r = entry_put(c, old->appid, NULL, set_done, s);
 	} else {
 		Krg__Ckptsvc__Periodic n = KRG__CKPTSVC__PERIODIC__INIT;

@@ -372,8 +372,8 @@ int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, voi
 	if (c->bar_asked)
 		return 0;
 	int r = barrier_ask(c);
-	if (r < 0) {
-		c->bar_next = NULL; /* only b: none wait while no question is out */
+	if (r < 0) { /* b is not asked for: out of the list (at its head) */
+		c->bar_next = b->next;
 		free(b);
 	}
 	return r;

@@ -974,7 +974,9 @@ static void futex_serve(struct lsn *l, const struct seccomp_notif *n)
  * name, val, len) of a migrant with forwarded sockets (only its filter
  * sends them): home's answer if fd is one of them, else the kernel
  * answers. As Linux: the address cut to *addrlen, its whole length
- * written back; an int option cut to *len, the length given written back. */
+ * written back; an int option or SO_PEERCRED cut to *len, the length
+ * given written back; SO_PEERSEC and SO_PEERGROUPS not cut: ERANGE with
+ * the length needed written back. */
 static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 {
 	struct krg_intercept *in = l->in;
@@ -986,10 +988,17 @@ static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 		what = KRG_SOCK_DOMAIN;
 	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PROTOCOL)
 		what = KRG_SOCK_PROTOCOL;
+	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PEERCRED)
+		what = KRG_SOCK_PEERCRED;
+	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PEERSEC)
+		what = KRG_SOCK_PEERSEC;
+	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PEERGROUPS)
+		what = KRG_SOCK_PEERGROUPS;
 	else if (opt)
 		fd = -1; /* another option: the kernel's */
+	size_t got = 0;
 	int k = in->sock_hook && fd >= 0 && (uint64_t)fd == n->data.args[0]
-			? in->sock_hook(in->sock_ctx, (pid_t)n->pid, fd, what, addr, sizeof(addr))
+			? in->sock_hook(in->sock_ctx, (pid_t)n->pid, fd, what, addr, sizeof(addr), &got)
 			: 0;
 	if (k == 0) {
 		send_continue(in, l->fd, n->id);
@@ -997,6 +1006,10 @@ static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 	}
 	if (k < 0) {
 		send_resp(in, l->fd, n->id, k);
+		return;
+	}
+	if (got > sizeof(addr)) {
+		send_resp(in, l->fd, n->id, -EIO);
 		return;
 	}
 	int32_t cap;
@@ -1010,7 +1023,8 @@ static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 		send_resp(in, l->fd, n->id, -EINVAL);
 		return;
 	}
-	int32_t len = k;
+	int32_t len = (int32_t)got;
+	bool whole = what == KRG_SOCK_PEERSEC || what == KRG_SOCK_PEERGROUPS;
 	struct iovec la[2] = { { addr, (size_t)(cap < len ? cap : len) }, { &len, sizeof(len) } };
 	struct iovec ra[2] = { { (void *)(uintptr_t)out_at, la[0].iov_len }, { ri.iov_base, sizeof(len) } };
 	if (opt)
@@ -1018,6 +1032,12 @@ static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
 	/* What we read and write is the caller's only if it still waits. */
 	if (!id_valid(l->fd, n->id))
 		return;
+	if (whole && cap < (int32_t)got) {
+		len = (int32_t)got;
+		bool ok = process_vm_writev((pid_t)n->pid, la + 1, 1, ra + 1, 1, 0) == (ssize_t)sizeof(len);
+		send_resp(in, l->fd, n->id, ok ? -ERANGE : -EFAULT);
+		return;
+	}
 	ssize_t w = la[0].iov_len ? process_vm_writev((pid_t)n->pid, la, 1, ra, 1, 0) : 0;
 	if (w == (ssize_t)la[0].iov_len)
 		w = process_vm_writev((pid_t)n->pid, la + 1, 1, ra + 1, 1, 0) == (ssize_t)sizeof(len) ? 0 : -1;

@@ -134,17 +134,27 @@ typedef int (*krg_intercept_map_fn)(void *ctx, pid_t pid, pid_t tid, int fd, uin
 				    int flags, uint64_t *mapped, int *uffd);
 void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn fn, void *ctx);
 
-/* getsockname/getpeername, and getsockopt(SOL_SOCKET, SO_DOMAIN or
- * SO_PROTOCOL), of a migrant with forwarded sockets (its filter sends
- * them, intercept.h): fn(ctx, tid, fd, what, out, cap) writes home's
- * answer for that socket into out (an address; an int for the options)
- * and returns its length (> 0), or returns -errno for the caller, or 0
- * if fd is not one of them (the kernel answers). Quick (on krgd's loop).
- * NULL: the kernel always. Any other getsockopt: the kernel. */
-#define KRG_INTERCEPT_SOCKADDR_MAX 128
-enum krg_intercept_sock_what { KRG_SOCK_NAME, KRG_SOCK_PEER, KRG_SOCK_DOMAIN, KRG_SOCK_PROTOCOL };
+/* getsockname/getpeername, and getsockopt(SOL_SOCKET, SO_DOMAIN,
+ * SO_PROTOCOL, SO_PEERCRED, SO_PEERSEC or SO_PEERGROUPS), of a migrant
+ * with forwarded sockets (its filter sends them, intercept.h):
+ * fn(ctx, tid, fd, what, out, cap, &len) writes home's answer for that
+ * socket into out (an address; an int, a struct ucred, a label or gid_t[]
+ * for the options), sets len (may be 0: no groups) and returns 1, or
+ * returns -errno for the caller, or 0 if fd is not one of them (the
+ * kernel answers). Quick (on krgd's loop). NULL: the kernel always. Any
+ * other getsockopt: the kernel. */
+#define KRG_INTERCEPT_SOCKADDR_MAX 256
+enum krg_intercept_sock_what {
+	KRG_SOCK_NAME,
+	KRG_SOCK_PEER,
+	KRG_SOCK_DOMAIN,
+	KRG_SOCK_PROTOCOL,
+	KRG_SOCK_PEERCRED,
+	KRG_SOCK_PEERSEC,
+	KRG_SOCK_PEERGROUPS,
+};
 typedef int (*krg_intercept_sock_fn)(void *ctx, pid_t tid, int fd, enum krg_intercept_sock_what what, uint8_t *out,
-				     size_t cap);
+				     size_t cap, size_t *len);
 void krg_intercept_set_sock_hook(struct krg_intercept *in, krg_intercept_sock_fn fn, void *ctx);
 
 /* Cross-node System V segments (docs/dsm.md, "shmat through krgd"): with

@@ -41,6 +41,7 @@ struct kddm_ent {
 	struct kddm_hop *q_head, *q_tail; /* master: ops waiting for the lock */
 	unsigned busy;                 /* callers on the stack: do not free */
 	bool handing;                  /* master: a HANDOVER is in flight */
+	uint64_t epoch;                /* master: the membership epoch it became master here at */
 	struct kddm_ent *hnext;        /* map chain */
 };
 
@@ -114,6 +115,7 @@ struct kddm {
 	struct krg_nodeset awaiting;   /* peers whose READY we wait for before serving */
 	struct krg_nodeset got_ready;  /* READY received (before or after their up) */
 	bool leaving_self;
+	bool down_self;                /* the log declared this node down: out of the homes until up again */
 	bool backup;
 	struct krg_nodeset ready_owed; /* peers we must (re)send READY to, until acked */
 	uint64_t epoch;                /* membership epoch applied here (kddm_set_epoch), 0: unknown */

@@ -414,8 +414,9 @@ int kddm_send_msg(struct kddm *k, uint32_t to, Krg__Kddm__Op op, uint32_t set, u
 	m.op = op;
 	m.set = set;
 	m.id = id;
-	if (op == KRG__KDDM__OP__READY && k->epoch) {
-		/* The receiver may apply the same change later (kddm_set_epoch). */
+	if ((op == KRG__KDDM__OP__READY || op == KRG__KDDM__OP__HANDOVER) && k->epoch) {
+		/* The receiver may apply the same change later (kddm_set_epoch);
+		 * a HANDOVER's epoch tells a newer master from a stale one. */
 		m.has_epoch = true;
 		m.epoch = k->epoch;
 	}

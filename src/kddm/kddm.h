@@ -214,5 +214,6 @@ struct kddm_stats {
 	uint64_t rejected;       /* malformed messages from peers */
 	uint64_t handed_over;    /* objects sent to a new home */
 	uint64_t promoted;       /* backups that became masters */
+	uint64_t fenced;         /* master copies dropped or replaced because this node had been declared down */
 };
 void kddm_stats(const struct kddm *k, struct kddm_stats *out);

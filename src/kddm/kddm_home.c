@@ -249,6 +249,7 @@ void kddm_home_submit(struct kddm_set *s, uint64_t id, struct kddm_hop *hop)
 		return;
 	}
 	e->state = ENT_MASTER;
+	e->epoch = k->epoch;
 	if (hop->op == KRG__KDDM__OP__PUT) {
 		/* The lock holder itself: never queued behind its own lock. */
 		e->busy++;

@@ -275,6 +275,7 @@ static void promote(struct kddm_set *s, uint32_t dead)
 			if (e->state == ENT_COPY)
 				kddm_drop_obj(s, e);
 			e->state = ENT_MASTER;
+			e->epoch = k->epoch;
 			e->obj = obj;
 			e->copyset = (struct krg_nodeset){ 0 };
 			k->st.promoted++;
@@ -307,6 +308,20 @@ void kddm_node_up(struct kddm *k, uint32_t node)
 		 * stayed out of its own live set, never the home of anything,
 		 * and answered -EAGAIN to every request the others sent it
 		 * (they retried ~40 s, kddm_req.c, before giving up). */
+		if (k->down_self) {
+			/* Back after being declared down: the others may hand
+			 * it what it homes again; serve nothing until they did. */
+			k->down_self = false;
+			krg_nodeset_add(&k->live, node);
+			for (unsigned n = 0; n < KRG_MAX_NODES; n++)
+				if (n != node && krg_nodeset_has(&k->live, n) && !ready_since(k, n)) {
+					krg_nodeset_del(&k->got_ready, n);
+					await_ready(k, n);
+					ask_ready(k, n);
+				}
+			kddm_member_changed(k);
+			return;
+		}
 		if (!k->leaving_self)
 			return;
 		k->leaving_self = false;
@@ -326,9 +341,88 @@ void kddm_node_up(struct kddm *k, uint32_t node)
 	kddm_member_changed(k);
 }
 
+/* This node was declared down while it ran on (cut off from the
+ * majority; it learns it once it hears the cluster again and applies the
+ * log). The others promoted the backups of what it homed, or lost them,
+ * and forgot its copies and locks: what it held from before that epoch
+ * is stale. Its master copies made before it go (a HANDOVER from a node
+ * that applied later changes may have brought newer ones already, which
+ * stay), and so do its read copies and the backups it kept for others
+ * (their homes send fresh ones); it homes nothing new until it is up
+ * again, then waits for every peer's READY as a node that joins does. */
+static void drop_stale_master(struct kddm_set *s, struct kddm_ent *e)
+{
+	kddm_drop_obj(s, e);
+	e->state = ENT_NONE;
+	e->copyset = (struct krg_nodeset){ 0 };
+	s->k->st.fenced++;
+	struct kddm_hop *h;
+	while ((h = e->q_head)) {
+		e->q_head = h->next;
+		kddm_hop_answer(s->k, s, h, -EAGAIN, NULL); /* asked again at the new home */
+	}
+	e->q_tail = NULL;
+	kddm_ent_release(s, e);
+}
+
+static void fence_self(struct kddm *k)
+{
+	uint64_t dropped = k->st.fenced;
+	for (struct kddm_set *s = k->sets; s; s = s->next) {
+		size_t n = s->ents.n, i = 0;
+		uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+		if (!ids)
+			continue;
+		for (size_t b = 0; b < s->ents.nb; b++)
+			for (struct kddm_ent *e = s->ents.b[b]; e && i < n; e = e->hnext)
+				if (e->state == ENT_MASTER && e->epoch < k->epoch)
+					ids[i++] = e->id;
+		for (size_t j = 0; j < i; j++) {
+			struct kddm_ent *e = kddm_ent_get(s, ids[j], false);
+			/* One with a caller on the stack or an op under way
+			 * goes once that ends (a newer master replaces it). */
+			if (e && !e->busy && !e->cur && !e->handing)
+				drop_stale_master(s, e);
+		}
+		free(ids);
+		n = s->shadows.n;
+		i = 0;
+		ids = malloc((n ? n : 1) * sizeof(*ids));
+		if (!ids)
+			continue;
+		for (size_t b = 0; b < s->shadows.nb; b++)
+			for (struct kddm_shadow *sh = s->shadows.b[b]; sh && i < n; sh = sh->hnext)
+				ids[i++] = sh->id;
+		for (size_t j = 0; j < i; j++) {
+			struct kddm_shadow *sh = kddm_map_del(&s->shadows, ids[j]);
+			if (sh) {
+				free(sh->data);
+				free(sh);
+			}
+		}
+		free(ids);
+	}
+	kddm_copies_of_home_drop(k, KDDM_NO_NODE);
+	k->down_self = true;
+	krg_nodeset_del(&k->live, k->self);
+	log_warn("kddm: this node was declared down while cut off (epoch %llu): %llu master cop%s made before then dropped "
+		 "(the majority's stand)",
+		 (unsigned long long)k->epoch, (unsigned long long)(k->st.fenced - dropped),
+		 k->st.fenced - dropped == 1 ? "y" : "ies");
+	/* No handover pass: what it holds now came from the majority after
+	 * that epoch and is homed here again once it is up (a pass would
+	 * send it to a node that does not pass it back). */
+}
+
 void kddm_node_down(struct kddm *k, uint32_t node)
 {
-	if (node >= KRG_MAX_NODES || node == k->self)
+	if (node == k->self) {
+		/* Removed after a clean leave: it handed everything over. */
+		if (!k->leaving_self)
+			fence_self(k);
+		return;
+	}
+	if (node >= KRG_MAX_NODES)
 		return;
 	bool was_live = krg_nodeset_has(&k->live, node);
 	krg_nodeset_del(&k->live, node);
@@ -463,7 +557,13 @@ static int take_handover(struct kddm *k, struct kddm_set *s, uint32_t from, cons
 	struct kddm_ent *e = kddm_ent_get(s, m->id, true);
 	if (!e)
 		return -ENOMEM;
-	if (e->state == ENT_MASTER && e->obj)
+	uint64_t epoch = m->has_epoch ? m->epoch : k->epoch;
+	/* Two masters only after a partition: the one made under the newer
+	 * membership is the majority's (this one was declared down, and the
+	 * sender promoted a backup); an equal or older one is refused. */
+	bool stale = e->state == ENT_MASTER && e->obj && m->has_epoch && e->epoch < m->epoch && !e->busy &&
+		     !e->cur && !e->q_head && !e->handing && e->locked_by == KDDM_NO_NODE;
+	if (e->state == ENT_MASTER && e->obj && !stale)
 		return -EEXIST;
 	void *obj = NULL;
 	int st = s->ops->import_obj(s, m->id, m->data.data, m->data.len, &obj);
@@ -471,9 +571,17 @@ static int take_handover(struct kddm *k, struct kddm_set *s, uint32_t from, cons
 		kddm_ent_release(s, e);
 		return st;
 	}
-	if (e->state == ENT_COPY)
+	if (stale) {
+		log_warn("kddm: object %llu of set %s: node %u's master copy (epoch %llu) replaces this node's (epoch "
+			 "%llu), made before this node was cut off",
+			 (unsigned long long)m->id, s->name, from, (unsigned long long)m->epoch,
+			 (unsigned long long)e->epoch);
+		k->st.fenced++;
+	}
+	if (e->state == ENT_COPY || stale)
 		kddm_drop_obj(s, e);
 	e->state = ENT_MASTER;
+	e->epoch = epoch;
 	e->obj = obj;
 	e->copyset = (struct krg_nodeset){ 0 };
 	for (size_t i = 0; i < m->n_copyset; i++)

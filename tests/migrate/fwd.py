@@ -16,6 +16,9 @@
 #   names:   getsockname/getpeername of a TCP and a unix connection
 #            (the child the client) give after the moves what they gave
 #            before them at home; so do SO_DOMAIN and SO_PROTOCOL.
+#   creds:   SO_PEERCRED/SO_PEERGROUPS/SO_PEERSEC of a unix connection
+#            between two users (neither root), the child the client, give
+#            after the moves what they gave at home, never the holder's.
 #   fdpass:  a message passing an fd (SCM_RIGHTS) over a forwarded
 #            socketpair, each way: not delivered without its fd, the
 #            socket shut at both ends (end of file, EPIPE).
@@ -309,6 +312,89 @@ if mode == "names":
         if recv_exact(srv, 3) != b"tcp" or recv_exact(us, 4) != b"unix":
             raise ValueError("not what the child sent")
         srv.sendall(b"ok")
+        us.sendall(b"ok")
+    ok = run("result", parent)
+    open(path("end"), "w").close()
+    _, stt = os.waitpid(kid, 0)
+    sys.exit(0 if ok and stt == 0 else 1)
+
+if mode == "creds":
+    # SO_PEERCRED, SO_PEERGROUPS and SO_PEERSEC of a forwarded unix
+    # socket give after the moves what home's kernel vouched for at
+    # connect time (before: the holder's, root). Started as root, the
+    # parent becomes user B (groups 4242, 4343) before it listens, the
+    # child user A before it connects: the child's peer is B, the
+    # parent's A. The child is the migrant.
+    import struct
+    A, B = 64001, 64002
+    SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # not named by Python 3.11
+    def become(uid, groups):
+        os.setgroups(groups)
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    def creds(s):
+        pid, uid, gid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+        g = s.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 256)
+        groups = sorted(struct.unpack("%dI" % (len(g) // 4), g))
+        try:
+            sec = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERSEC, 256)
+        except OSError as e:
+            sec = "errno %d" % e.errno
+        return (pid, uid, gid, groups, sec)
+    upath = path("c.sock")
+    kid = os.fork()
+    if kid == 0:
+        become(A, [])
+        wait_file("listening")
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.connect(upath)
+        before, ppid = creds(u), os.getppid()
+        open(path("pid"), "w").write("%d\n" % os.getpid())
+        open(path("ready"), "w").close()
+        def child():
+            if before[:4] != (ppid, B, B, [4242, 4343]):
+                raise ValueError("at home, before the moves, the peer is %r" % (before,))
+            wait_file("go")
+            after = creds(u)
+            if after != before:
+                raise ValueError("peer %r after the moves, %r before (at home)" % (after, before))
+            # A short buffer: SO_PEERCRED cut as Linux does, SO_PEERGROUPS
+            # ERANGE (the length needed written back, as Linux).
+            if u.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 8) != struct.pack("2i", before[0], B):
+                raise ValueError("SO_PEERCRED cut to 8 bytes is not pid and uid")
+            try:
+                u.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 4)
+                raise ValueError("SO_PEERGROUPS with room for one group of two did not fail")
+            except OSError as e:
+                if e.errno != 34:
+                    raise ValueError("SO_PEERGROUPS with room for one group: errno %d, not ERANGE" % e.errno)
+            # A socketpair it makes here answers for itself.
+            a, b = socket.socketpair()
+            own = creds(a)
+            if own[:3] != (os.getpid(), A, A):
+                raise ValueError("a new socketpair's peer: %r" % (own,))
+            u.sendall(b"creds")
+            if recv_exact(u, 2) != b"ok":
+                raise ValueError("no answer over the connection")
+            wait_file("end")
+        os._exit(0 if run("kid", child) else 1)
+    become(B, [4242, 4343])
+    ul = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ul.bind(upath)
+    os.chmod(upath, 0o777)
+    ul.listen(1)
+    open(path("listening"), "w").close()
+    us, _ = ul.accept()
+    ul.close()
+    def parent():
+        got = creds(us)
+        if got[:4] != (kid, A, A, []):
+            raise ValueError("at home the peer is %r, not the child as user %d" % (got, A))
+        wait_file("go")
+        if recv_exact(us, 5) != b"creds":
+            raise ValueError("not what the child sent")
+        if creds(us) != got:
+            raise ValueError("at home the peer is %r after the moves, %r before" % (creds(us), got))
         us.sendall(b"ok")
     ok = run("result", parent)
     open(path("end"), "w").close()

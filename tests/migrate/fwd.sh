@@ -13,6 +13,9 @@
 #            home's addresses after the moves, SO_DOMAIN/SO_PROTOCOL
 #            home's family and protocol (before: the local socketpair
 #            end's, AF_UNIX and unnamed);
+#   creds:   a user's process connected over unix to another user's: its
+#            SO_PEERCRED, SO_PEERGROUPS and SO_PEERSEC after the moves are
+#            what home's kernel gave (before: the holder's, root);
 #   fdpass:  a message passing fds (SCM_RIGHTS) over a forwarded socket
 #            is not delivered without them (before: delivered, its fds
 #            dropped); the socket is shut at both ends, logged by name;
@@ -28,7 +31,7 @@ KRG=$KRG_BUILD_DIR/krg
 HERE=$KRG_SOURCE_DIR/tests/migrate
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp names fdpass listen udp)
+[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp names creds fdpass listen udp)
 start_cluster 3
 on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/migrate-fwd.XXXXXX")
@@ -80,6 +83,14 @@ tcp() {
 names() {
 	pair names 2 3
 	echo "ok   names (child on node 2, then on node 3): getsockname/getpeername of a TCP and a unix connection as at home"
+}
+
+creds() {
+	# Two users (neither root) write in its directory.
+	mkdir -p "$W/creds.3"
+	chmod 1777 "$W/creds.3"
+	pair creds 2 3
+	echo "ok   creds (child on node 2, then on node 3): SO_PEERCRED/SO_PEERGROUPS/SO_PEERSEC of a unix connection between two users as at home, not the holder's"
 }
 
 fdpass() {

@@ -64,6 +64,7 @@ struct kfake {
 	struct pending *pend[4096];  /* by token % 4096 */
 	uint64_t now, next_token, delivered;
 	unsigned drop[KFAKE_MAX];
+	bool cut[KFAKE_MAX];         /* cut off from every other node (a partition) */
 	int injected_status;
 	uint64_t injected_token;
 };
@@ -114,7 +115,7 @@ static int t_request(void *t, uint32_t to, const uint8_t *body, size_t len, kddm
 	p->ctx = ctx;
 	p->next = f->pend[p->token % 4096];
 	f->pend[p->token % 4096] = p;
-	if (!f->nodes[to].k) {
+	if (!f->nodes[to].k || f->cut[to] != f->cut[nd->id]) {
 		fail_later(f, p, -EHOSTUNREACH);
 		return 0;
 	}
@@ -127,9 +128,10 @@ static int t_request(void *t, uint32_t to, const uint8_t *body, size_t len, kddm
 static int t_reply(void *t, uint32_t to, uint64_t token, int status, const uint8_t *body, size_t len)
 {
 	struct fnode *nd = t;
-	struct ev *e = mk(EV_REPLY, nd->id, to, body, len);
+	bool lost = to < KFAKE_MAX && nd->f->cut[to] != nd->f->cut[nd->id];
+	struct ev *e = mk(EV_REPLY, nd->id, to, lost ? NULL : body, lost ? 0 : len);
 	e->token = token;
-	e->status = status;
+	e->status = lost ? -EHOSTUNREACH : status;
 	push(nd->f, e);
 	return 0;
 }
@@ -139,6 +141,8 @@ static int t_send(void *t, uint32_t to, const uint8_t *body, size_t len)
 	struct fnode *nd = t;
 	if (to >= nd->f->n || !nd->f->nodes[to].k)
 		return -EHOSTUNREACH;
+	if (nd->f->cut[to] != nd->f->cut[nd->id])
+		return 0; /* lost on the way */
 	push(nd->f, mk(EV_SEND, nd->id, to, body, len));
 	return 0;
 }
@@ -348,4 +352,10 @@ void kfake_free(struct kfake *f)
 		}
 	}
 	free(f);
+}
+
+void kfake_cut(struct kfake *f, unsigned node, bool cut)
+{
+	if (node < KFAKE_MAX)
+		f->cut[node] = cut;
 }

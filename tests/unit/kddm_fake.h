@@ -30,6 +30,10 @@ void kfake_leave(struct kfake *f, unsigned node);
 /* Start a new instance as node (killed before, or never started), up
  * everywhere. make_sets is called on the new instance first. */
 void kfake_start(struct kfake *f, unsigned node, void (*make_sets)(struct kddm *k, void *data), void *data);
+/* Cut node off from the others (true), or heal (false): requests across
+ * fail -EHOSTUNREACH, one-way messages are lost, as over a cut link;
+ * membership changes are the test's to give (kddm_node_down/up). */
+void kfake_cut(struct kfake *f, unsigned node, bool cut);
 /* Messages delivered so far. */
 uint64_t kfake_messages(const struct kfake *f);
 /* Drop the next n messages addressed to node to (fault injection). */

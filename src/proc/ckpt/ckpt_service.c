@@ -1509,6 +1509,12 @@ static void ckptsvc_stop(void *state)
 	}
 }
 
+static void ckptsvc_node_down(void *state, uint32_t node, uint64_t epoch)
+{
+	(void)epoch;
+	periodic_node_down(state, node);
+}
+
 const struct krg_service krg_service_ckpt = {
 	.name = "ckpt",
 	/* the table's process kinds, capabilities, the IPC objects an
@@ -1517,6 +1523,7 @@ const struct krg_service krg_service_ckpt = {
 	.needs = (const char *const[]){ "table", "sched", "ipc", "ipc-intercept", "exec", "fsview", NULL },
 	.start = ckptsvc_start,
 	.stop = ckptsvc_stop,
+	.node_down = ckptsvc_node_down,
 	.msg_types = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.recv", "ckpt.file", NULL },
 	.api_cmds = (const char *const[]){ "ckpt.dump", "ckpt.restart", "ckpt.every.list", NULL },
 };

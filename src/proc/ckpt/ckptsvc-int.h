@@ -145,6 +145,9 @@ int ckptsvc_sysv_restore_saved(struct krg_ckptsvc *c, struct krg_origin o, const
 /* periodic.c */
 int periodic_start(struct krg_ckptsvc *c);
 void periodic_stop(struct krg_ckptsvc *c);
+/* The log declared node down (service hook): the fence's knowledge that
+ * this node was declared down while cut off. */
+void periodic_node_down(struct krg_ckptsvc *c, uint32_t node);
 /* krg checkpoint --every on the application's node, once the caller is
  * known to own root pid (the application's root, cluster id `id`). */
 void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uint32_t id, uid_t uid);

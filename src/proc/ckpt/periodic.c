@@ -47,9 +47,12 @@
  * (the "periodic checkpoint of app N" description tells them from the
  * user's own versions of the same id).
  *
- * Not here yet: partitions (the old copy is not fenced). */
+ * A node cut off from the majority stops those of its applications that
+ * another node could restart, before the majority may do so, and kills
+ * them once it hears that it did ("the fence", below). */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -90,6 +93,7 @@ struct pstate {
 	uint64_t last_start; /* uv_now of the last dump started, 0: none yet */
 	uint32_t recovered_as; /* restarted here as this id, entry not updated yet */
 	uint32_t recovered_from;
+	uint32_t fence_killed;   /* the id whose copy the fence killed here: never restarted here */
 	/* Incremental checkpoints: write trackers of the application's
 	 * processes, kept from one checkpoint to the next. */
 	struct ckpt_track tr[CKPT_PERIODIC_TRACK];
@@ -114,12 +118,29 @@ static void track_reset(struct pstate *ps)
 	ps->tr_full_bytes = ps->tr_chain_bytes = 0;
 }
 
+/* An application stopped here by the fence (see "the fence" below). */
+#define FENCE_PIDS 64
+struct fenced {
+	uint32_t appid, id;         /* its entry, and the id it ran as here */
+	pid_t pids[FENCE_PIDS];     /* the processes this fence stopped (not those already stopped) */
+	size_t npids;
+};
+
 struct krg_periodic {
 	struct krg_ckptsvc *c;
 	uv_timer_t timer;
 	struct pstate st[MAX_APPS];
 	size_t n;
 	uint64_t last_prune;
+	/* The fence: this node lost its quorum and stopped the applications
+	 * the majority may restart elsewhere. */
+	uint64_t noquorum_since;    /* uv_now when the quorum was first missed, 0: it has one */
+	uint64_t quorum_since;      /* uv_now when it was last found again */
+	bool fenced;
+	bool self_down;             /* the log said this node was declared down since the fence */
+	bool healing;               /* a read barrier in flight */
+	struct fenced *fz;
+	size_t nfz;
 };
 
 static uint64_t now_ms(void)
@@ -781,6 +802,232 @@ static bool lowest_up(struct krg_ckptsvc *c)
 	return true;
 }
 
+/* ---- the fence: a node cut off from the majority stops acting ----
+ *
+ * A node without quorum cannot tell a partition from the majority's
+ * death. If the majority lives, its leader declares this node down after
+ * failure_timeout_ms of silence and the holders of this node's
+ * checkpoints restart its applications (above). So, once this node has
+ * missed its quorum for fence_ms (a quarter of the time between losing
+ * it, at most election_timeout_ms after the leader's last message, and
+ * being declared down), it stops (SIGSTOP) every application that runs
+ * here and that another node could restart: a version of it is recorded
+ * and held by another node, or in kdfs. Applications no other node could
+ * restart run on, as the minority's other processes do: they are the
+ * only copy. A node whose own replica says it is down (the majority
+ * heard it too late, or one way only) fences at once. While fenced, no
+ * checkpoint starts here and nothing here is recovered or ended.
+ *
+ * When the quorum is back (for election_timeout_ms: a "down" proposed
+ * just before the leader heard this node again is applied by then), a
+ * read barrier brings this replica up to the leader's; then each stopped
+ * application is
+ * - killed if the log declared this node down meanwhile, or if its
+ *   entry now names another node or id (it was restarted elsewhere),
+ *   or is gone after this node was declared down: the copy the cluster
+ *   state records wins, since only the majority could record anything;
+ *   this copy's work since its last recorded checkpoint is lost;
+ * - continued otherwise (SIGCONT to the processes the fence stopped,
+ *   not to those already stopped before it): the partition healed before
+ *   the majority gave up on this node, so it is still the only copy.
+ * Which copy wins and why: docs/reconfiguration.md, "Partitions". */
+
+static uint64_t fence_ms(const struct krg_ckptsvc *c)
+{
+	uint32_t f = c->s->cfg->failure_timeout_ms, e = c->s->cfg->election_timeout_ms;
+	return f > e ? (f - e) / 4 : 0;
+}
+
+/* Another node could restart e: a recorded version held elsewhere or in kdfs. */
+static bool restartable_elsewhere(const Krg__Ckptsvc__Periodic *e, uint32_t self)
+{
+	if (!e->version)
+		return false;
+	if (e->on_kdfs)
+		return true;
+	for (size_t i = 0; i < e->n_holders; i++)
+		if (e->holders[i] != self)
+			return true;
+	return false;
+}
+
+static bool fz_has(const struct fenced *f, pid_t pid)
+{
+	for (size_t i = 0; i < f->npids; i++)
+		if (f->pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* SIGSTOP root and its descendants (again: level-triggered, a dump's
+ * SIGCONT or a new child is caught at the next tick). */
+static void fence_stop(struct fenced *f, pid_t root)
+{
+	struct proc_info *ps = NULL;
+	size_t n = 0;
+	if (procfs_scan(root, &ps, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (ps[i].pid != root && !ps[i].krg)
+			continue;
+		bool ours = fz_has(f, ps[i].pid);
+		if ((ps[i].state == 'T' || ps[i].state == 't') && !ours)
+			continue; /* stopped before the fence: it stays so after */
+		if (kill(ps[i].pid, SIGSTOP) == 0 && !ours && f->npids < FENCE_PIDS)
+			f->pids[f->npids++] = ps[i].pid;
+	}
+	free(ps);
+}
+
+static void fence_engage(struct krg_periodic *p, const struct entries *es, const char *why)
+{
+	struct krg_ckptsvc *c = p->c;
+	if (!p->fenced) {
+		p->fenced = true;
+		p->self_down = false;
+		log_warn("fence: %s: stopping the applications another node could restart, until the cluster is heard "
+			 "again",
+			 why);
+	}
+	for (size_t i = 0; i < es->n; i++) {
+		const Krg__Ckptsvc__Periodic *e = es->v[i];
+		uint32_t pid = krg_procid_pid(e->id);
+		if (e->node != c->self || krg_procid_home(e->id) != c->self || !pid ||
+		    !restartable_elsewhere(e, c->self) || !procfs_is_descendant((pid_t)pid, c->krgd))
+			continue;
+		struct fenced *f = NULL;
+		for (size_t k = 0; k < p->nfz && !f; k++)
+			if (p->fz[k].appid == e->appid)
+				f = &p->fz[k];
+		if (!f) {
+			struct fenced *nv = realloc(p->fz, (p->nfz + 1) * sizeof(*nv));
+			if (!nv)
+				continue;
+			p->fz = nv;
+			f = &p->fz[p->nfz++];
+			*f = (struct fenced){ .appid = e->appid, .id = e->id };
+			log_warn("fence: app %u (%u) stopped: checkpoint v%u of it is held %s", e->appid, e->id,
+				 e->version, e->on_kdfs ? "in kdfs" : "by another node");
+		}
+		fence_stop(f, (pid_t)pid);
+	}
+}
+
+static void fence_kill(struct fenced *f)
+{
+	pid_t root = (pid_t)krg_procid_pid(f->id);
+	struct proc_info *ps = NULL;
+	size_t n = 0;
+	if (procfs_scan(root, &ps, &n) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (ps[i].pid == root || ps[i].krg)
+				kill(ps[i].pid, SIGKILL);
+	free(ps);
+	for (size_t i = 0; i < f->npids; i++)
+		kill(f->pids[i], SIGKILL);
+}
+
+static void fence_lift(struct krg_periodic *p)
+{
+	struct krg_ckptsvc *c = p->c;
+	for (size_t k = 0; k < p->nfz; k++) {
+		struct fenced *f = &p->fz[k];
+		Krg__Ckptsvc__Periodic *e = entry_get(c, f->appid);
+		bool kill_it;
+		if (!e)
+			kill_it = p->self_down;
+		else if (e->node != c->self || e->id != f->id)
+			kill_it = true;
+		else
+			kill_it = p->self_down && restartable_elsewhere(e, c->self);
+		if (kill_it) {
+			if (e && e->node != c->self)
+				log_warn("fence: app %u was restarted on node %u as %u while this node was cut off: this copy "
+					 "(%u), stopped since, is killed",
+					 f->appid, e->node, e->id, f->id);
+			else
+				log_warn("fence: app %u: this node was declared down while cut off, so the cluster may run "
+					 "it elsewhere: this copy (%u), stopped since, is killed",
+					 f->appid, f->id);
+			fence_kill(f);
+			/* Never restarted here, nor taken for ended, by this node. */
+			struct pstate *ps = pstate(p, f->appid, true);
+			if (ps) {
+				ps->seen_alive = false;
+				ps->fence_killed = f->id;
+				ps->lost_logged = true;
+			}
+		} else {
+			log_warn("fence: app %u (%u) goes on: it was not restarted elsewhere", f->appid, f->id);
+			for (size_t i = 0; i < f->npids; i++)
+				kill(f->pids[i], SIGCONT);
+		}
+		if (e)
+			krg__ckptsvc__periodic__free_unpacked(e, NULL);
+	}
+	free(p->fz);
+	p->fz = NULL;
+	p->nfz = 0;
+	p->fenced = p->self_down = false;
+}
+
+static void fence_barrier_done(int status, void *data)
+{
+	struct krg_periodic *p = data;
+	p->healing = false;
+	if (!p->c || !p->c->running || !p->fenced)
+		return;
+	/* Still cut off, or down in a replica now current: stay fenced. */
+	if (status < 0 || !krg_cluster_has_quorum(p->c->s->cluster) ||
+	    krg_cluster_node_state(p->c->s->cluster, p->c->self) == KRG_NODE_DOWN)
+		return;
+	log_warn("fence: the cluster is heard again (this node was %sdeclared down meanwhile)", p->self_down ? "" : "not ");
+	fence_lift(p);
+}
+
+/* Each tick, before the entries are looked at; true: fenced (leave them be). */
+static bool fence_tick(struct krg_periodic *p, const struct entries *es, bool quorum)
+{
+	struct krg_ckptsvc *c = p->c;
+	uint64_t now = uv_now(c->s->loop);
+	bool down_here = krg_cluster_node_state(c->s->cluster, c->self) == KRG_NODE_DOWN;
+	if (down_here && p->fenced)
+		p->self_down = true;
+	if (!quorum || down_here) {
+		if (!p->noquorum_since)
+			p->noquorum_since = now ? now : 1;
+		char why[96];
+		if (down_here) {
+			snprintf(why, sizeof(why), "this node's replica says it is down");
+			fence_engage(p, es, why);
+			p->self_down = true;
+		} else if (now - p->noquorum_since >= fence_ms(c)) {
+			snprintf(why, sizeof(why), "no quorum for %" PRIu64 " ms", now - p->noquorum_since);
+			fence_engage(p, es, why);
+		}
+		return p->fenced;
+	}
+	if (p->noquorum_since || !p->quorum_since)
+		p->quorum_since = now;
+	p->noquorum_since = 0;
+	/* Lifted once the quorum held for election_timeout_ms: a "down" the
+	 * leader proposed just before it heard this node again is applied by
+	 * then, and the barrier's answer includes it. */
+	if (p->fenced && !p->healing && now - p->quorum_since >= c->s->cfg->election_timeout_ms) {
+		p->healing = true;
+		if (krg_cluster_sm_barrier(c->s->cluster, fence_barrier_done, p) < 0)
+			p->healing = false;
+	}
+	return p->fenced;
+}
+
+void periodic_node_down(struct krg_ckptsvc *c, uint32_t node)
+{
+	struct krg_periodic *p = c->periodic;
+	if (p && p->fenced && node == c->self)
+		p->self_down = true;
+}
+
 /* ---- the tick ---- */
 
 static void one(struct krg_periodic *p, const Krg__Ckptsvc__Periodic *e, bool quorum)
@@ -803,11 +1050,14 @@ static void one(struct krg_periodic *p, const Krg__Ckptsvc__Periodic *e, bool qu
 		bool alive = krg_procid_home(e->id) == c->self && pid && procfs_is_descendant((pid_t)pid, c->krgd);
 		if (alive) {
 			ps->seen_alive = true;
-			if (!ps->last_start || uv_now(c->s->loop) - ps->last_start >= e->every_ms)
+			/* Without quorum nothing could be recorded (and the fence may
+			 * stop it in the middle). */
+			if (quorum && (!ps->last_start || uv_now(c->s->loop) - ps->last_start >= e->every_ms))
 				start_dump(p, ps, e);
 		} else if (quorum && ps->seen_alive) {
 			app_ended(p, ps, e);
-		} else if (quorum && !ps->restart_failed && e->version && (e->on_kdfs || holds(e, c->self))) {
+		} else if (quorum && !ps->restart_failed && e->id != ps->fence_killed && e->version &&
+			   (e->on_kdfs || holds(e, c->self))) {
 			/* Not seen by this krgd: it died with the krgd before this
 			 * one (killed and started again faster than the leader
 			 * declares a node down). */
@@ -840,7 +1090,8 @@ static void tick(uv_timer_t *t)
 		return;
 	bool quorum = krg_cluster_has_quorum(c->s->cluster);
 	struct entries es = entries_read(c);
-	for (size_t i = 0; i < es.n; i++)
+	bool fenced = fence_tick(p, &es, quorum);
+	for (size_t i = 0; i < es.n && !fenced; i++)
 		one(p, es.v[i], quorum);
 	/* Forget entries that are gone (stopped elsewhere) and are not in flight here. */
 	for (size_t i = 0; i < p->n;) {
@@ -1014,5 +1265,10 @@ void periodic_stop(struct krg_ckptsvc *c)
 		return;
 	uv_timer_stop(&c->periodic->timer);
 	uv_close((uv_handle_t *)&c->periodic->timer, NULL);
+	/* A krgd that stops leaves fenced applications stopped: the cluster
+	 * may run them elsewhere. */
+	free(c->periodic->fz);
+	c->periodic->fz = NULL;
+	c->periodic->nfz = 0;
 	c->periodic = NULL;
 }

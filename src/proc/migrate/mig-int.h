@@ -87,17 +87,33 @@ enum mig_frame_type {
 	MF_NOTE,          /* deputy/holder -> krgd: fd = the migrant's fd, arg = fds passed over it (-1: many): refused,
 			     the forwarded socket shut (pump.c); krgd logs it */
 	/* A socket's addresses at home, served to the migrant (docs/migration.md, "Forwarded fds"). */
-	MF_SOCKADDR,      /* worker -> krgd, before MF_DUMPED: fd = the socket's number, arg = 0 getsockname, 1
-			     getpeername, | errno << 1 if it failed; data = the address */
+	MF_SOCKADDR,      /* worker -> krgd, before MF_DUMPED: fd = the socket's number, arg = the slot
+			     (enum mig_sa_slot) | errno << 3 if it failed; data = the answer */
 	MF_SOCKINO,       /* holder -> krgd: fd = the socket's number, arg = the inode of the migrant's end of it */
 };
 
-/* What getsockname (0) and getpeername (1) gave at home for a forwarded
- * socket: len > 0 bytes of a, < 0 -errno, 0 unknown (the kernel answers). */
+/* What a forwarded socket answered at home when it was dumped, served
+ * to the migrant by its krgd (docs/migration.md, "Forwarded fds"): by
+ * slot, known (bit 1 << slot) with len >= 0 bytes of a or len < 0
+ * -errno; not known, the migrant's call is not served. The addresses are
+ * served as they are; for the peer's credentials "unknown" is refused,
+ * never left to the kernel (it would answer the holder's, root). The
+ * credential slots hold this node's structs (struct ucred, gid_t[]):
+ * they go on the wire field by field (Proxy.peer_*). */
 #define MIG_ADDR_MAX 128
+#define MIG_SA_MAX 256       /* per slot: a security label or 64 groups */
+enum mig_sa_slot {
+	MIG_SA_NAME,      /* getsockname */
+	MIG_SA_PEER,      /* getpeername */
+	MIG_SA_CRED,      /* SO_PEERCRED: struct ucred, what the kernel vouched for at connect */
+	MIG_SA_SEC,       /* SO_PEERSEC: the peer's security label */
+	MIG_SA_GROUPS,    /* SO_PEERGROUPS: gid_t[] */
+	MIG_SA_N
+};
 struct mig_sockaddrs {
-	int16_t len[2];
-	uint8_t a[2][MIG_ADDR_MAX];
+	uint8_t known;
+	int16_t len[MIG_SA_N];
+	uint8_t a[MIG_SA_N][MIG_SA_MAX];
 };
 
 /* An MF_COPY: len bytes of the process at addr go to payload offset off

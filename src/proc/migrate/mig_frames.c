@@ -312,7 +312,8 @@ static void from_worker(struct conn *c, const struct mig_hdr *h, const uint8_t *
 	} else if (h->type == MF_FROZEN) {
 		uv_update_time(the_mig.s->loop);
 		v->t_frozen = uv_now(the_mig.s->loop);
-	} else if (h->type == MF_SOCKADDR && len <= MIG_ADDR_MAX) {
+	} else if (h->type == MF_SOCKADDR && len <= MIG_SA_MAX && (h->arg & 7) < MIG_SA_N && h->arg >= 0 &&
+		   (h->arg >> 3) < 4096) {
 		size_t i = 0;
 		while (i < v->nsa && v->sa_num[i] != h->fd)
 			i++;
@@ -322,8 +323,9 @@ static void from_worker(struct conn *c, const struct mig_hdr *h, const uint8_t *
 			v->sa_num[v->nsa++] = h->fd;
 			memset(&v->sa[i], 0, sizeof(v->sa[i]));
 		}
-		int w = (int)(h->arg & 1), e = (int)(h->arg >> 1);
+		int w = (int)(h->arg & 7), e = (int)(h->arg >> 3);
 		v->sa[i].len[w] = (int16_t)(e ? -e : (int)len);
+		v->sa[i].known |= (uint8_t)(1u << w);
 		memcpy(v->sa[i].a[w], data, len);
 	} else if (h->type == MF_DUMPED) {
 		v->carried = (uint64_t)h->arg;

@@ -630,19 +630,6 @@ static size_t list_kids(const struct move *v, struct kid *out)
 }
 
 /* The worker dumped it: list the image, ask the target, stream. */
-/* A forwarded socket's addresses at home, into its Proxy (borrowed). */
-static void proxy_addrs(Krg__Mig__Proxy *x, const struct mig_sockaddrs *sa)
-{
-	if (sa->len[0] > 0)
-		x->has_sock_name = true, x->sock_name = (ProtobufCBinaryData){ (size_t)sa->len[0], (uint8_t *)sa->a[0] };
-	else if (sa->len[0] < 0)
-		x->has_sock_name_errno = true, x->sock_name_errno = (uint32_t)-sa->len[0];
-	if (sa->len[1] > 0)
-		x->has_peer_name = true, x->peer_name = (ProtobufCBinaryData){ (size_t)sa->len[1], (uint8_t *)sa->a[1] };
-	else if (sa->len[1] < 0)
-		x->has_peer_name_errno = true, x->peer_name_errno = (uint32_t)-sa->len[1];
-}
-
 void mig_move_dumped(struct move *v, const char *spec)
 {
 	snprintf(v->spec, sizeof(v->spec), "%s", spec);
@@ -708,14 +695,16 @@ void mig_move_dumped(struct move *v, const char *spec)
 	q.n_kids = nk;
 	q.kids = kp;
 	/* A migrant here: its FIFOs stand for the deputy's fds already. */
-	for (size_t i = 0; v->h && i < v->h->np; i++) {
+	static uint32_t groups[MIG_MAX_PROXIES][MIG_SA_MAX / sizeof(uint32_t)];
+	size_t nh = v->h ? v->h->np : 0;
+	for (size_t i = 0; i < nh; i++) {
 		krg__mig__proxy__init(&px[np]);
 		px[np].fd = (uint32_t)v->h->num[i];
 		px[np].reads = v->h->reads[i];
 		px[np].has_tty = px[np].tty = v->h->tty[i];
 		if (v->h->stype[i]) {
 			px[np].has_sock_type = true, px[np].sock_type = (uint32_t)v->h->stype[i];
-			proxy_addrs(&px[np], &v->h->sa[i]);
+			mig_sa_to_proxy(&px[np], &v->h->sa[i], groups[np]);
 		}
 		pp[np] = &px[np];
 		np++;
@@ -744,15 +733,12 @@ void mig_move_dumped(struct move *v, const char *spec)
 		px[at].fd = (uint32_t)num;
 		if (st)
 			px[at].has_sock_type = true, px[at].sock_type = st;
-		if (at < np && was.has_sock_type) {
-			px[at].has_sock_name = was.has_sock_name, px[at].sock_name = was.sock_name;
-			px[at].has_peer_name = was.has_peer_name, px[at].peer_name = was.peer_name;
-			px[at].has_sock_name_errno = was.has_sock_name_errno, px[at].sock_name_errno = was.sock_name_errno;
-			px[at].has_peer_name_errno = was.has_peer_name_errno, px[at].peer_name_errno = was.peer_name_errno;
+		if (at < nh && was.has_sock_type) {
+			mig_sa_to_proxy(&px[at], &v->h->sa[at], groups[at]);
 		} else if (st) {
 			for (size_t j = 0; j < v->nsa; j++)
 				if (v->sa_num[j] == num)
-					proxy_addrs(&px[at], &v->sa[j]);
+					mig_sa_to_proxy(&px[at], &v->sa[j], groups[at]);
 		}
 		px[at].reads = dir == 'r';
 		px[at].has_tty = px[at].tty = !strcmp(kind, "tty");

@@ -260,21 +260,10 @@ static void rx_try_start(struct rx *x)
 	memcpy(h->reads, hd.reads, sizeof(h->reads));
 	memcpy(h->tty, hd.tty, sizeof(h->tty));
 	memcpy(h->stype, hd.stype, sizeof(h->stype));
-	/* Its sockets' addresses at home (by the same index as hd's). */
-	for (size_t i = 0, j = 0; i < q->n_proxies && j < hd.n; i++) {
-		const Krg__Mig__Proxy *x = q->proxies[i];
-		if ((int)x->fd != hd.num[j])
-			continue;
-		struct mig_sockaddrs *sa = &h->sa[j++];
-		if (x->has_sock_name && x->sock_name.len && x->sock_name.len <= MIG_ADDR_MAX)
-			sa->len[0] = (int16_t)x->sock_name.len, memcpy(sa->a[0], x->sock_name.data, x->sock_name.len);
-		else if (x->has_sock_name_errno && x->sock_name_errno && x->sock_name_errno < 4096)
-			sa->len[0] = (int16_t)-(int)x->sock_name_errno;
-		if (x->has_peer_name && x->peer_name.len && x->peer_name.len <= MIG_ADDR_MAX)
-			sa->len[1] = (int16_t)x->peer_name.len, memcpy(sa->a[1], x->peer_name.data, x->peer_name.len);
-		else if (x->has_peer_name_errno && x->peer_name_errno && x->peer_name_errno < 4096)
-			sa->len[1] = (int16_t)-(int)x->peer_name_errno;
-	}
+	/* Its sockets' answers at home (by the same index as hd's). */
+	for (size_t i = 0, j = 0; i < q->n_proxies && j < hd.n; i++)
+		if ((int)q->proxies[i]->fd == hd.num[j])
+			mig_sa_from_proxy(&h->sa[j++], q->proxies[i]);
 	h->nkids = hd.nkids;
 	for (size_t i = 0; i < hd.nkids; i++) {
 		h->kids[i] = (struct kid){ .home = hd.kid_home[i], .as = hd.kid_as[i], .has_ids = hd.kid_ids[i],
@@ -392,55 +381,4 @@ void mig_on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, 
 		rx_fail(x, "cannot receive the image");
 	else
 		rx_try_start(x);
-}
-
-/* SO_DOMAIN (its name's family) or SO_PROTOCOL (the usual protocol of
- * that family and type) of a forwarded socket at home: 4 bytes in out,
- * or 0 (not known: the kernel answers). */
-static int sock_family_opt(const struct mig_sockaddrs *sa, int stype, bool protocol, uint8_t *out)
-{
-	sa_family_t fam;
-	if (sa->len[0] < (int)sizeof(fam))
-		return 0;
-	memcpy(&fam, sa->a[0], sizeof(fam));
-	int32_t v = fam;
-	if (protocol && fam == AF_UNIX)
-		v = 0;
-	else if (protocol && (fam == AF_INET || fam == AF_INET6))
-		v = stype == SOCK_STREAM ? IPPROTO_TCP : stype == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_SCTP;
-	else if (protocol)
-		return 0;
-	memcpy(out, &v, sizeof(v));
-	return (int)sizeof(v);
-}
-
-/* Its krgd answers a migrant's getsockname/getpeername of a forwarded
- * socket (its filter sends them here, ipc/intercept.h): the migrant's end
- * is a socketpair end whose own addresses are not home's. Found by the
- * inode of the caller's fd, so its children, which share it, get them
- * too, and an fd number reused for another socket does not. */
-int mig_sock_hook(void *ctx, pid_t tid, int fd, enum krg_intercept_sock_what what, uint8_t *addr, size_t cap)
-{
-	bool peer = what == KRG_SOCK_PEER;
-	struct krg_migsvc *m = ctx;
-	char lp[64], link[64];
-	snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", (int)tid, fd);
-	ssize_t k = readlink(lp, link, sizeof(link) - 1);
-	unsigned long ino;
-	if (k <= 0 || (link[k] = 0, sscanf(link, "socket:[%lu]", &ino) != 1))
-		return 0;
-	for (const struct hold *h = m->holds; h; h = h->next)
-		for (size_t i = 0; i < h->np; i++) {
-			if (!h->stype[i] || h->ino[i] != ino)
-				continue;
-			if (what == KRG_SOCK_DOMAIN || what == KRG_SOCK_PROTOCOL)
-				return sock_family_opt(&h->sa[i], h->stype[i], what == KRG_SOCK_PROTOCOL, addr);
-			int len = h->sa[i].len[peer ? 1 : 0];
-			if (len > 0 && (size_t)len > cap)
-				return 0;
-			if (len > 0)
-				memcpy(addr, h->sa[i].a[peer ? 1 : 0], (size_t)len);
-			return len;
-		}
-	return 0;
 }

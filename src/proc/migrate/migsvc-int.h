@@ -322,7 +322,13 @@ int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn d
 enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *home);
 /* getsockname/getpeername of a migrant here (ipc/intercept_svc.h's
  * sock hook): home's address if fd of thread tid is a forwarded socket. */
-int mig_sock_hook(void *ctx, pid_t tid, int fd, enum krg_intercept_sock_what what, uint8_t *addr, size_t cap);
+int mig_sock_hook(void *ctx, pid_t tid, int fd, enum krg_intercept_sock_what what, uint8_t *addr, size_t cap,
+		  size_t *got);
+/* A forwarded socket's answers at home (sockans.c) into its Proxy
+ * (bytes borrowed from sa, groups written to gbuf, MIG_SA_MAX bytes),
+ * and back. */
+void mig_sa_to_proxy(Krg__Mig__Proxy *x, const struct mig_sockaddrs *sa, uint32_t *gbuf);
+void mig_sa_from_proxy(struct mig_sockaddrs *sa, const Krg__Mig__Proxy *x);
 /* The one place a move's phase changes (enum move_phase): forward only. */
 void mig_move_set_phase(struct move *v, enum move_phase to);
 /* "copying", "sending", "restoring", "committed" (mig.status). */

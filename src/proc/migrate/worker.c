@@ -247,6 +247,27 @@ static int attach(pid_t pid, struct ckpt_inj **j, char *err, size_t errlen)
 	return r;
 }
 
+/* What the real socket answers now, at the dump, that the migrant's
+ * krgd serves it later (mig_sock_hook): its addresses, and its peer's
+ * credentials, label and groups as the kernel vouched for them at
+ * connect time (the migrant's socketpair end would give the holder's:
+ * root). An error is kept as the answer. */
+static void sock_answers(int s, struct mig_sockaddrs *sa)
+{
+	static const int opt[MIG_SA_N] = { [MIG_SA_CRED] = SO_PEERCRED, [MIG_SA_SEC] = SO_PEERSEC,
+					   [MIG_SA_GROUPS] = SO_PEERGROUPS };
+	for (int w = 0; w < MIG_SA_N; w++) {
+		socklen_t al = w == MIG_SA_NAME || w == MIG_SA_PEER ? MIG_ADDR_MAX : MIG_SA_MAX;
+		struct sockaddr *a = (struct sockaddr *)sa->a[w];
+		int k = w == MIG_SA_NAME ? getsockname(s, a, &al)
+			: w == MIG_SA_PEER ? getpeername(s, a, &al)
+					   : getsockopt(s, SOL_SOCKET, opt[w], sa->a[w], &al);
+		size_t max = w == MIG_SA_NAME || w == MIG_SA_PEER ? MIG_ADDR_MAX : MIG_SA_MAX;
+		sa->len[w] = (int16_t)(k < 0 ? -errno : al > max ? (int)max : (int)al);
+		sa->known |= (uint8_t)(1u << w);
+	}
+}
+
 /* Swap each proxied fd for a FIFO (and back, with undo). */
 static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *px, size_t n, bool undo,
 		    char *err, size_t errlen)
@@ -303,12 +324,8 @@ static int swap_fds(pid_t pid, uint32_t id, uid_t uid, gid_t gid, struct prox *p
 			if (getsockopt(dup, SOL_SOCKET, SO_TYPE, &t, &tl) == 0 &&
 			    (t == SOCK_STREAM || t == SOCK_DGRAM || t == SOCK_SEQPACKET))
 				px[i].stype = t;
-			for (int w = 0; px[i].stype && w < 2; w++) {
-				socklen_t al = MIG_ADDR_MAX;
-				struct sockaddr *a = (struct sockaddr *)px[i].sa.a[w];
-				int k = w ? getpeername(dup, a, &al) : getsockname(dup, a, &al);
-				px[i].sa.len[w] = (int16_t)(k < 0 ? -errno : al > MIG_ADDR_MAX ? MIG_ADDR_MAX : (int)al);
-			}
+			if (px[i].stype)
+				sock_answers(dup, &px[i].sa);
 			close(dup);
 		}
 		if (pfd >= 0)
@@ -1109,9 +1126,9 @@ _Noreturn void mig_worker_main(int sock, const struct mig_work *w)
 	char spec[2048];
 	worker_spec(spec, sizeof(spec));
 	for (size_t i = 0; i < W.np; i++)
-		for (int w = 0; W.px[i].stype && !W.px[i].tty && w < 2; w++)
-			if (W.px[i].sa.len[w])
-				mig_send(sock, MF_SOCKADDR, W.px[i].num, w | (W.px[i].sa.len[w] < 0 ? -W.px[i].sa.len[w] << 1 : 0),
+		for (int w = 0; W.px[i].stype && !W.px[i].tty && w < MIG_SA_N; w++)
+			if (W.px[i].sa.known & (1u << w))
+				mig_send(sock, MF_SOCKADDR, W.px[i].num, w | (W.px[i].sa.len[w] < 0 ? -W.px[i].sa.len[w] << 3 : 0),
 					 W.px[i].sa.a[w], W.px[i].sa.len[w] > 0 ? (size_t)W.px[i].sa.len[w] : 0);
 	mig_send(sock, MF_DUMPED, 0, (int64_t)W.carried, spec, strlen(spec));
 

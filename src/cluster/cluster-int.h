@@ -89,7 +89,7 @@ struct krg_cluster {
 	bool notify_wanted, notify_busy;
 	/* Follower: read barriers share the leader's answer (sm.c, "read
 	 * barrier"): those that came while a question is out ask the next. */
-	struct sm_question *bar_asked;  /* the question out, NULL: none */
+	struct sm_question *bar_asked;  /* the questions out, newest first */
 	struct sm_barrier *bar_next;    /* for the next question */
 
 	/* Raft. */

@@ -133,8 +133,10 @@ struct sm_barrier {
 
 /* Out to the leader; outlives the cluster if krgd stops meanwhile. */
 struct sm_question {
+	struct sm_question *next;
 	struct krg_cluster *c;      /* NULL: the cluster closed */
 	struct sm_barrier *list;    /* the barriers it answers */
+	uint32_t leader;            /* asked */
 };
 
 /* ---- commit notification ----
@@ -222,18 +224,24 @@ int cluster_wait_applied(struct krg_cluster *c, uint64_t index, void (*cb)(int s
 
 void cluster_sm_free(struct krg_cluster *c)
 {
-	struct sm_barrier *lists[2] = { c->bar_next, c->bar_asked ? c->bar_asked->list : NULL };
-	if (c->bar_asked)
-		*c->bar_asked = (struct sm_question){ 0 }; /* its answer finds no cluster */
-	c->bar_asked = NULL;
+	struct sm_barrier *all = c->bar_next;
 	c->bar_next = NULL;
-	for (int i = 0; i < 2; i++)
-		while (lists[i]) {
-			struct sm_barrier *b = lists[i];
-			lists[i] = b->next;
-			b->cb(-ECANCELED, b->data);
-			free(b);
+	while (c->bar_asked) { /* their answers find no cluster (freed then) */
+		struct sm_question *qn = c->bar_asked;
+		c->bar_asked = qn->next;
+		for (struct sm_barrier *b = qn->list, *n; b; b = n) {
+			n = b->next;
+			b->next = all;
+			all = b;
 		}
+		*qn = (struct sm_question){ 0 };
+	}
+	while (all) {
+		struct sm_barrier *b = all;
+		all = b->next;
+		b->cb(-ECANCELED, b->data);
+		free(b);
+	}
 	while (c->waiters) {
 		struct sm_waiter *w = c->waiters;
 		c->waiters = w->next;
@@ -283,15 +291,32 @@ static void barrier_reached(int status, void *data)
 
 static int barrier_ask(struct krg_cluster *c);
 
+/* A question is out to the current leader: the barriers that come wait
+ * for its answer, then ask together. One out to a leader that is no
+ * longer (an election) does not hold them: its answer may be a timeout. */
+static bool asking_leader(struct krg_cluster *c)
+{
+	uint32_t leader = cluster_leader(c);
+	for (const struct sm_question *qn = c->bar_asked; qn; qn = qn->next)
+		if (qn->leader == leader)
+			return true;
+	return false;
+}
+
 static void index_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
 	struct sm_question *qn = data;
 	struct krg_cluster *c = qn->c;
 	struct sm_barrier *list = qn->list;
+	if (c)
+		for (struct sm_question **pp = &c->bar_asked; *pp; pp = &(*pp)->next)
+			if (*pp == qn) {
+				*pp = qn->next;
+				break;
+			}
 	free(qn);
 	if (!c)
 		return; /* its barriers were failed as the cluster closed */
-	c->bar_asked = NULL;
 	Krg__Cluster__IndexReply *rep = NULL;
 	if (status == 0 && !(rep = krg__cluster__index_reply__unpack(NULL, reply->len, reply->body)))
 		status = -EBADMSG;
@@ -307,7 +332,7 @@ static void index_reply_cb(struct krg_net *net, int status, const struct krg_msg
 		if (r < 0)
 			barrier_reached(r, b);
 	}
-	if (!c->bar_next || c->bar_asked || c->closing) /* a callback may have asked already */
+	if (!c->bar_next || asking_leader(c) || c->closing) /* a callback may have asked already */
 		return;
 	int r = barrier_ask(c);
 	while (r < 0 && c->bar_next) {
@@ -342,6 +367,8 @@ static int barrier_ask(struct krg_cluster *c)
 		return r == -ENOMEM ? r : -EAGAIN; /* no link to the leader now: an election may be under way */
 	}
 	qn->list = c->bar_next;
+	qn->leader = leader;
+	qn->next = c->bar_asked;
 	c->bar_next = NULL;
 	c->bar_asked = qn;
 	return 0;
@@ -366,10 +393,11 @@ int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, voi
 			free(b);
 		return r;
 	}
-	/* With the question out, or the next one (answered from the loop). */
+	/* With the next question, asked once the one out to this leader is
+	 * answered (or now: none is out to it). */
 	b->next = c->bar_next;
 	c->bar_next = b;
-	if (c->bar_asked)
+	if (asking_leader(c))
 		return 0;
 	int r = barrier_ask(c);
 	if (r < 0) { /* b is not asked for: out of the list (at its head) */

@@ -157,6 +157,9 @@ echo "ok   B's images removed from kdfs, A's kept"
 
 # Periodic checkpoints stopped (--every 0) while the application runs on:
 # its kdfs versions go, also one a dump under way writes after the stop.
+# Temporary versions left by writers that are gone go with the first
+# dump: node 3's (down), not node 1's (up: its own to judge).
+on 1 mkdir -p "$S/.tmp/4242.n3.77" "$S/.tmp/4242.n1.1"
 mkdir "$W/c"
 chmod 777 "$W/c"
 on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/c 600 100 >/dev/null 2>&1 </dev/null" \
@@ -164,6 +167,10 @@ on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/c 600 100 >/d
 wait_for 15 "C runs on node 2" test -s "$W/c/progress"
 c=$(id_of "$W/c") || fail "C is not listed by krg ps"
 wait_for 15 "C's checkpoints in kdfs" entry_is "len(a) == 1 and a[0]['version'] >= 2 and a[0]['on_kdfs']" True
+on 1 test ! -e "$S/.tmp/4242.n3.77" || fail "node 3 is down: its temporary version should be gone"
+on 1 test -d "$S/.tmp/4242.n1.1" || fail "node 1 is up: its temporary version is its own to judge"
+on 1 rmdir "$S/.tmp/4242.n1.1"
+echo "ok   a dump took the down node's temporary version for a leftover, not the up node's"
 on 1 "$KRG" checkpoint --every 0 "$c" >/dev/null || fail "stopping C's periodic checkpoints"
 c_gone() { entry_is "len(a)" 0 && on 1 test ! -e "$S/$c"; }
 wait_for 15 "C's entry and kdfs versions gone" c_gone

@@ -429,6 +429,11 @@ int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work 
 			close(fsns);
 		return -ENOMEM;
 	}
+	/* Which nodes' temporary kdfs versions a dump may take for leftovers. */
+	for (uint32_t n = 0; n < KRG_MAX_NODES && krg_ckpt_store_kdfs() && c->s->cluster; n++) {
+		enum krg_node_state st = krg_cluster_node_state(c->s->cluster, n);
+		krg_ckpt_store_kdfs_gone(n, n != c->self && (st == KRG_NODE_DOWN || st == KRG_NODE_ABSENT));
+	}
 	struct work wk = *w;
 	wk.krgd = c->krgd;
 	wk.isock = -1;

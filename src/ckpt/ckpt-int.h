@@ -268,6 +268,10 @@ int ckpt_chain_pages(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv
  * processes of the same dump (their first window), extended by this one:
  * pages of a window already saved are not saved again. */
 struct ckpt_shm_table;
+/* A userfaultfd made in tracee t (process pid), taken here (*out), its
+ * copy there closed, and [at, at + size) registered for the DSM (missing,
+ * minor and write-protect faults; fork events): map_answer.c. */
+int ckpt_dsm_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t size, int *out, struct ckpt_error *err);
 int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_incr *in,
 		 struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);
@@ -300,6 +304,8 @@ struct ckpt_shm {
 struct ckpt_shm_table {
 	struct ckpt_shm *e;        /* owned */
 	size_t n;
+	bool dsm_follow;           /* dump: ckpt_dump_opts.dsm_follow */
+	struct ckpt_dsm_hooks *dsm;/* restore: ckpt_restore_opts.dsm (borrowed) */
 };
 static inline void ckpt_shm_table_done(struct ckpt_shm_table *t)
 {

@@ -68,6 +68,9 @@ struct ckpt_dump_opts {
 	const uint8_t *sysv;       /* borrowed, may be NULL: a packed krg.ipc.Saved (the cluster's
 				    * System V objects the application created), written as sysvipc.img */
 	size_t sysv_len;
+	bool dsm_follow;           /* a migration: a System V segment of krgd's DSM is saved as
+				    * the attachment alone (VMA_DSM, no pages: they stay in the
+				    * DSM, docs/dsm.md "Migration of an attached process"); else refused */
 };
 
 /* Incremental checkpoints (incr.c; docs/checkpoint.md "Incremental
@@ -253,6 +256,28 @@ struct ckpt_restore_opts {
 	const int *keep_num;      /* with into: fd keep_fd[i] of that process becomes its fd keep_num[i] */
 	const int *keep_fd;       /* (instead of the image's entry there); its other fds are closed */
 	size_t n_keep;            /* at most CKPT_MAX_KEEP */
+	struct ckpt_dsm_hooks *dsm; /* non-NULL: an image's System V segments of the DSM are mapped
+				     again from this node's object of each (below); NULL: refused */
+};
+/* A segment of krgd's DSM re-attached by a restore (a migration): the
+ * node's object of it mapped where the image had it, registered with a
+ * userfaultfd made in the process before it runs, so that its first
+ * access faults to the DSM (docs/dsm.md, "Migration of an attached process"). */
+struct ckpt_dsm_attach {
+	uint64_t seg;          /* the segment's name (id << 32 | creator) */
+	uint64_t npages;       /* its size */
+	uint64_t addr, len;    /* the mapping */
+	uint32_t prot;
+	pid_t pid;             /* the process, as this node sees it */
+	int uffd;              /* its userfaultfd (the caller's to close or hand on) */
+};
+struct ckpt_dsm_hooks {
+	/* The node's object of seg (an fd of the restorer's, kept by the
+	 * hook's owner: the restore only opens it in the process), or -errno. */
+	int (*segment)(void *ctx, uint64_t seg, uint64_t npages);
+	void *ctx;
+	struct ckpt_dsm_attach *out; /* filled by the restore (malloc'ed, n of them); the caller frees */
+	size_t n;
 };
 #define CKPT_MAX_KEEP 64
 /* ckpt_restore_ns with options (o may be NULL). */

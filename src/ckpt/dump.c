@@ -520,7 +520,7 @@ int ckpt_dump(pid_t pid, const char *dir, const struct ckpt_dump_opts *opts, str
 
 	struct dump_app a = { 0 };
 	/* Shared anonymous memory: saved with the first process mapping it. */
-	_cleanup_(ckpt_shm_table_done) struct ckpt_shm_table shm_seen = { 0 };
+	_cleanup_(ckpt_shm_table_done) struct ckpt_shm_table shm_seen = { .dsm_follow = opts->dsm_follow };
 	bool thawed = false;
 	_cleanup_free_ Krg__Ckpt__Files **files = NULL;
 	struct parent_img pi = { .fd = -1 };

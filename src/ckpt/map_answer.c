@@ -36,7 +36,7 @@ static bool restarting(const struct user_regs_struct *r, long nr)
 /* A userfaultfd made in the frozen process, taken here, its copy there
  * closed, and [at, at + size) registered as the DSM needs (dsm.h): before
  * the process runs again, so that its first access already faults to us. */
-static int take_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t size, int *out, struct ckpt_error *err)
+int ckpt_dsm_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t size, int *out, struct ckpt_error *err)
 {
 	long fd = ckpt_syscall(t, err, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
 	if (fd == -EPERM && !err->msg[0])
@@ -111,7 +111,7 @@ int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64
 		}
 		if (fd >= 0)
 			ckpt_syscall(&t, err, SYS_close, fd, 0, 0, 0, 0, 0);
-		if (r == 0 && fd >= 0 && uffd_out && take_uffd(&t, pid, (uint64_t)ret, size, uffd_out, err) < 0) {
+		if (r == 0 && fd >= 0 && uffd_out && ckpt_dsm_uffd(&t, pid, (uint64_t)ret, size, uffd_out, err) < 0) {
 			/* No coherent view: undo the mapping, the call fails. */
 			ckpt_syscall(&t, err, SYS_munmap, ret, (long)size, 0, 0, 0, 0);
 			ret = -ENOMEM;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ const char *ckpt_vma_kind_name(Krg__Ckpt__VmaKind k)
 	case KRG__CKPT__VMA_KIND__VMA_VVAR: return "vvar";
 	case KRG__CKPT__VMA_KIND__VMA_VSYSCALL: return "vsyscall";
 	case KRG__CKPT__VMA_KIND__VMA_SHMEM: return "shmem";
+	case KRG__CKPT__VMA_KIND__VMA_DSM: return "dsm";
 	default: return "?";
 	}
 }
@@ -98,8 +100,43 @@ bool ckpt_mm_special(const Krg__Ckpt__Vma *v)
 	       v->kind == KRG__CKPT__VMA_KIND__VMA_VSYSCALL;
 }
 
+/* A mapping of krgd's DSM object of a System V segment ("/memfd:krg-dsm:SEG
+ * (deleted)", src/dsm/dsm_node.c): with dsm_follow (a migration) its
+ * attachment alone is saved (VMA_DSM: the pages stay in the DSM, the
+ * target maps its own object of the segment there); else refused by name.
+ * 1 if it was one (v filled or err set through *r), 0 if not. */
+static int dsm_vma(pid_t pid, const char *path, bool shared, bool dsm_follow, unsigned long start, unsigned long end,
+		   unsigned long pgoff, Krg__Ckpt__Vma *v, int *r, struct ckpt_error *err)
+{
+	unsigned long long seg;
+	char tail[16] = "";
+	if (sscanf(path, "/memfd:krg-dsm:%llx%15[^\n]", &seg, tail) != 2 || strcmp(tail, " (deleted)"))
+		return 0;
+	if (!dsm_follow || !shared) {
+		*r = ckpt_fail(err, EOPNOTSUPP, "process %d: mapping %lx-%lx (System V segment %d, shared across nodes): %s", pid,
+			       start, end, (int)(seg >> 32),
+			       shared ? "a checkpoint does not save it yet (docs/dsm.md)" : "a private mapping of it is not supported");
+		return 1;
+	}
+	char mf[96];
+	struct stat st;
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", pid, start, end);
+	if (stat(mf, &st) < 0) {
+		*r = ckpt_fail(err, errno, "process %d: mapping %lx-%lx (System V segment %d): %s: %s", pid, start, end,
+			       (int)(seg >> 32), mf, strerror(errno));
+		return 1;
+	}
+	v->kind = KRG__CKPT__VMA_KIND__VMA_DSM;
+	v->has_dsm_seg = v->has_dsm_npages = v->has_pgoff = true;
+	v->dsm_seg = seg;
+	v->dsm_npages = ((uint64_t)st.st_size + CKPT_PAGE - 1) / CKPT_PAGE;
+	v->pgoff = pgoff;
+	*r = 0;
+	return 1;
+}
+
 /* One smaps header line into a Vma; unsupported mappings are refused. */
-static int parse_vma_line(pid_t pid, const char *line, Krg__Ckpt__Vma *v, struct ckpt_error *err)
+static int parse_vma_line(pid_t pid, const char *line, bool dsm_follow, Krg__Ckpt__Vma *v, struct ckpt_error *err)
 {
 	unsigned long start, end, pgoff, inode;
 	char perms[8];
@@ -115,6 +152,7 @@ static int parse_vma_line(pid_t pid, const char *line, Krg__Ckpt__Vma *v, struct
 	v->flags = shared ? MAP_SHARED : MAP_PRIVATE;
 	size_t pl = strlen(path);
 	bool deleted = pl > 10 && !strcmp(path + pl - 10, " (deleted)");
+	int dr = 0;
 	if (!strcmp(path, "[heap]"))
 		v->kind = KRG__CKPT__VMA_KIND__VMA_HEAP;
 	else if (!strcmp(path, "[stack]"))
@@ -134,7 +172,10 @@ static int parse_vma_line(pid_t pid, const char *line, Krg__Ckpt__Vma *v, struct
 	}
 	else if (!*path || !strncmp(path, "[anon:", 6))
 		v->kind = shared ? KRG__CKPT__VMA_KIND__VMA_SHMEM : KRG__CKPT__VMA_KIND__VMA_ANON;
-	else if (path[0] == '/' && !deleted) {
+	else if (dsm_vma(pid, path, shared, dsm_follow, start, end, pgoff, v, &dr, err)) {
+		if (dr < 0)
+			return dr;
+	} else if (path[0] == '/' && !deleted) {
 		v->kind = KRG__CKPT__VMA_KIND__VMA_FILE;
 		v->path = ckpt_strdup(path);
 		v->has_pgoff = true;
@@ -199,7 +240,7 @@ void ckpt_mm_progress_end(void)
 		progress_fn(prog.what, prog.done, prog.done, progress_arg);
 }
 
-static int parse_smaps(pid_t pid, Krg__Ckpt__Mm *mm, struct vma_extra **extra, struct ckpt_error *err)
+static int parse_smaps(pid_t pid, bool dsm_follow, Krg__Ckpt__Mm *mm, struct vma_extra **extra, struct ckpt_error *err)
 {
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
@@ -230,7 +271,7 @@ static int parse_smaps(pid_t pid, Krg__Ckpt__Mm *mm, struct vma_extra **extra, s
 			mm->vmas[mm->n_vmas] = v;
 			ex[mm->n_vmas] = (struct vma_extra){ 0 };
 			mm->n_vmas++;
-			if ((r = parse_vma_line(pid, line, v, err)) < 0)
+			if ((r = parse_vma_line(pid, line, dsm_follow, v, err)) < 0)
 				break;
 			continue;
 		}
@@ -773,11 +814,12 @@ bool ckpt_mm_has_vmflag(const char *fl, const char *two)
 	return false;
 }
 
-/* A VMA registered for missing pages (userfaultfd: "um"). */
+/* A VMA registered for missing pages (userfaultfd: "um"), but the DSM's
+ * (registered by krgd for good, its pages not saved). */
 static bool missing_registered(const Krg__Ckpt__Mm *mm)
 {
 	for (size_t i = 0; i < mm->n_vmas; i++)
-		if (ckpt_mm_has_vmflag(mm->vmas[i]->vmflags, "um"))
+		if (mm->vmas[i]->kind != KRG__CKPT__VMA_KIND__VMA_DSM && ckpt_mm_has_vmflag(mm->vmas[i]->vmflags, "um"))
 			return true;
 	return false;
 }
@@ -814,7 +856,7 @@ static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ck
 	_cleanup_free_ uint8_t *buf = NULL;
 	_cleanup_close_ int pmfd = -1, afd = -1, memfd = -1;
 	char path[64], name[64];
-	int r = parse_smaps(acc, mm, &ex, err);
+	int r = parse_smaps(acc, seen && seen->dsm_follow, mm, &ex, err);
 	if (r < 0)
 		goto fail;
 	if (missing_registered(mm)) {  /* nothing written yet: just again */
@@ -886,7 +928,7 @@ static int mm_dump_once(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ck
 	 * the whole dump fails, so a stale entry is never used. */
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		Krg__Ckpt__Vma *v = mm->vmas[i];
-		if (shmem_saved(seen, v))
+		if (shmem_saved(seen, v) || v->kind == KRG__CKPT__VMA_KIND__VMA_DSM)
 			continue;
 		if (!pw && in && (r = ckpt_incr_vma(in, pmfd, v, err)) < 0)
 			goto fail;
@@ -932,9 +974,15 @@ int ckpt_mm_wait_filled(pid_t pid, int timeout_ms, struct ckpt_error *err)
 		_cleanup_fclose_ FILE *f = fopen(path, "re");
 		if (!f)
 			return ckpt_fail(err, errno, "process %d: %s: %s", pid, path, strerror(errno));
-		bool missing = false;
-		while (!missing && fgets(line, sizeof(line), f))
-			missing = !strncmp(line, "VmFlags:", 8) && ckpt_mm_has_vmflag(line + 8, "um");
+		bool missing = false, dsm = false;
+		while (!missing && fgets(line, sizeof(line), f)) {
+			/* A header line (a range first): the DSM's mappings are
+			 * registered by krgd for good, their pages not ours. */
+			const char *sp = strchr(line, ' '), *dash = strchr(line, '-');
+			if (dash && sp && dash < sp)
+				dsm = strstr(line, " /memfd:krg-dsm:") != NULL;
+			missing = !dsm && !strncmp(line, "VmFlags:", 8) && ckpt_mm_has_vmflag(line + 8, "um");
+		}
 		if (!missing)
 			return 0;
 		if (waited >= timeout_ms)
@@ -1069,8 +1117,12 @@ int ckpt_mm_validate(const Krg__Ckpt__Mm *mm, const struct ckpt_blob *pages, boo
 		bool vsys = v->kind == KRG__CKPT__VMA_KIND__VMA_VSYSCALL;
 		if (v->start >= v->end || v->start % CKPT_PAGE || v->end % CKPT_PAGE || v->start < prev_end || (!vsys && v->end > CKPT_TASK_SIZE))
 			return ckpt_fail(err, EBADMSG, "image: VMA %zu (%#llx-%#llx) is malformed", i, (unsigned long long)v->start, (unsigned long long)v->end);
-		if (v->kind > KRG__CKPT__VMA_KIND__VMA_SHMEM || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (!v->path || v->path[0] != '/')))
+		if (v->kind > KRG__CKPT__VMA_KIND__VMA_DSM || (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE && (!v->path || v->path[0] != '/')))
 			return ckpt_fail(err, EBADMSG, "image: VMA %#llx has an unknown kind or no path", (unsigned long long)v->start);
+		if (v->kind == KRG__CKPT__VMA_KIND__VMA_DSM &&
+		    (!v->has_dsm_seg || !v->has_dsm_npages || !v->dsm_npages || v->n_runs || !(v->flags & MAP_SHARED) ||
+		     (v->has_pgoff && (v->pgoff % CKPT_PAGE || v->pgoff / CKPT_PAGE + (v->end - v->start) / CKPT_PAGE > v->dsm_npages))))
+			return ckpt_fail(err, EBADMSG, "image: DSM mapping %#llx is malformed", (unsigned long long)v->start);
 		prev_end = v->end;
 		/* Runs tile the payload in order, so every byte is under one sum.
 		 * Sparse: runs anywhere in the payload, in address order. */

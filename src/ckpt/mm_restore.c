@@ -402,9 +402,57 @@ struct open_file {
 	long fd;           /* in the tracee; -1: none */
 };
 
+/* A System V segment of krgd's DSM (a migration, docs/dsm.md "Checkpoint
+ * and migration"): this node's object of the segment, got from the hooks'
+ * owner (krgd), opened in the tracee through /proc (it is still root
+ * here), mapped where the image had it, and registered with a userfaultfd
+ * made in the tracee before it runs: its pages come on demand. The
+ * userfaultfd goes to the caller in shm->dsm->out. */
+static int map_dsm(struct ckpt_tracee *t, struct ckpt_shm_table *shm, const Krg__Ckpt__Vma *v, struct ckpt_error *err)
+{
+	struct ckpt_dsm_hooks *h = shm ? shm->dsm : NULL;
+	uint64_t len = v->end - v->start;
+	int seg_id = (int)(v->dsm_seg >> 32);
+	if (!h)
+		return ckpt_fail(err, EOPNOTSUPP, "mapping %#llx-%#llx (System V segment %d, shared across nodes): restored only by a "
+						  "migration through krgd", (unsigned long long)v->start, (unsigned long long)v->end, seg_id);
+	int fd = h->segment(h->ctx, v->dsm_seg, v->dsm_npages);
+	if (fd < 0)
+		return ckpt_fail(err, -fd, "System V segment %d (shared across nodes): not served on this node: %s", seg_id,
+				 strerror(-fd));
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), fd);
+	if (ckpt_poke(t->pid, t->scratch, path, strlen(path) + 1) < 0)
+		return ckpt_fail(err, EIO, "System V segment %d: cannot pass %s", seg_id, path);
+	long tfd = ckpt_mm_sys(t, err, SYS_openat, AT_FDCWD, (long)t->scratch, O_RDWR | O_CLOEXEC, 0, 0, 0);
+	if (tfd < 0)
+		return ckpt_fail(err, tfd < -4095 ? EIO : (int)-tfd, "System V segment %d: opening this node's object in the process: %s",
+				 seg_id, strerror((int)-tfd));
+	long ret = ckpt_mm_sys(t, err, SYS_mmap, (long)v->start, (long)len, v->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, tfd,
+			       v->has_pgoff ? (long)v->pgoff : 0);
+	ckpt_mm_sys(t, err, SYS_close, tfd, 0, 0, 0, 0, 0);
+	if (ret != (long)v->start)
+		return ckpt_fail(err, ret < 0 && ret > -4096 ? (int)-ret : EIO, "mapping %#llx-%#llx (System V segment %d): %s",
+				 (unsigned long long)v->start, (unsigned long long)v->end, seg_id,
+				 ret < 0 && ret > -4096 ? strerror((int)-ret) : "mapped elsewhere");
+	int uffd = -1;
+	int r = ckpt_dsm_uffd(t, t->pid, v->start, len, &uffd, err);
+	if (r < 0)
+		return r;
+	struct ckpt_dsm_attach *no = realloc(h->out, (h->n + 1) * sizeof(*no));
+	if (!no)
+		abort();
+	h->out = no;
+	h->out[h->n++] = (struct ckpt_dsm_attach){ .seg = v->dsm_seg, .npages = v->dsm_npages, .addr = v->start, .len = len,
+						   .prot = v->prot, .pid = t->pid, .uffd = uffd };
+	return 0;
+}
+
 static int map_vma(struct ckpt_tracee *t, struct filler *f, struct ckpt_lazy *lz, struct open_file *of, struct ckpt_shm_table *shm,
 		   pid_t self, const Krg__Ckpt__Vma *v, const struct ckpt_blob *pages, bool sparse, struct ckpt_error *err)
 {
+	if (v->kind == KRG__CKPT__VMA_KIND__VMA_DSM)
+		return map_dsm(t, shm, v, err);
 	long ret, fd = -1;
 	uint64_t len = v->end - v->start;
 	bool covered = false;

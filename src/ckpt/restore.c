@@ -1123,6 +1123,7 @@ int ckpt_restore_opts(const char *dir, struct ckpt_pidns *ns, const struct ckpt_
 	app.keep_num = into ? o->keep_num : NULL;
 	app.keep_fd = into ? o->keep_fd : NULL;
 	app.n_keep = into ? o->n_keep : 0;
+	app.shm.dsm = o ? o->dsm : NULL;
 	uint64_t helper = ckpt_mm_helper_addr(mms, nlive, HELPER_PAGES * CKPT_PAGE, into);
 	if (!helper) {
 		r = ckpt_fail(err, ENOMEM, "no free address for the restore helper page");

@@ -70,3 +70,23 @@ int krg_intercept_send_fd(int sock, int fd);
 /* Receive one: *fd the listener (close-on-exec), 0; -EAGAIN if nothing
  * is waiting, 0 with *fd = -1 at end of stream, or -errno. */
 int krg_intercept_recv_fd(int sock, int *fd);
+
+/* The same channel carries, besides listeners (tag 'L'), the DSM's side
+ * of a migration (docs/dsm.md, "Migration of an attached process"): the holder
+ * restoring a migrant asks krgd for this node's object of a segment (tag
+ * 'S', krgd answers 'S' with ret and, if 0, the memfd), then hands krgd
+ * the userfaultfd the restore made for each re-attached mapping (tag 'D'):
+ * krgd serves it as a view of the segment and counts the attach at the
+ * segment's home. Between krgd and its own child: a plain struct. */
+struct krg_intercept_dsm_msg {
+	uint64_t seg, npages, addr, len;
+	int32_t pid;    /* 'D': the migrant, as this node sees it */
+	uint32_t prot;  /* 'D': PROT_* of its mapping (no PROT_WRITE: attached SHM_RDONLY) */
+	int32_t ret;    /* 'S' answer: 0 or -errno */
+};
+/* One message: tag, len bytes of data, and fd (-1: none). 0 or -errno. */
+int krg_intercept_send_msg(int sock, char tag, const void *data, size_t len, int fd);
+/* Receive one (wait: block until one comes): its tag, up to cap bytes of
+ * data (*len), its fd or -1 (close-on-exec). 0; -EAGAIN (not wait)
+ * if nothing is waiting; 0 with *tag 0 at end of stream; -errno. */
+int krg_intercept_recv_msg(int sock, bool wait, char *tag, void *data, size_t cap, size_t *len, int *fd);

@@ -106,6 +106,8 @@ struct shm_undo {                 /* an attach to uncount at the home: not made,
 	                           * (or, attach: to count, a forked child's) */
 	struct shm_undo *next;
 	bool attach;
+	int shmflg;                   /* attach: SHM_RDONLY or 0 */
+	struct ishm_att *pend;        /* attach: a migrant's, recorded once counted (dsm_migrant_attach) */
 	struct krg_ipc_caller who;    /* without groups: SHMDT checks none */
 	int32_t id;
 	uint64_t seg;                 /* ishm_name: told to shm_ops if this was the last */
@@ -116,6 +118,7 @@ struct dt_wait {                  /* a SHMDT (SHMAT) at the home, its answer awa
 	uint64_t seg;
 	bool attach;
 	int32_t id;
+	struct ishm_att *pend;        /* shm_undo's */
 };
 
 struct ucount {
@@ -258,6 +261,7 @@ static void in_free(struct krg_intercept *in)
 	while (in->shm_undo) {
 		struct shm_undo *u = in->shm_undo;
 		in->shm_undo = u->next;
+		free(u->pend);
 		free(u);
 	}
 	free(in->users);
@@ -302,6 +306,7 @@ static int send_resp(struct krg_intercept *in, int fd, uint64_t id, long ret)
 }
 
 static void retry_cb(uv_idle_t *t);
+static void migrant_counted(struct krg_intercept *in, struct ishm_att *a, const struct krg_ipc_reply *reply);
 
 /* The home's answer to a SHMDT: the segment's state after it, so that
  * the last detach of a segment marked for removal is seen (nattch 0 with
@@ -310,7 +315,9 @@ static void shm_undo_done(void *cookie, struct krg_ipc_reply *reply)
 {
 	struct dt_wait *w = cookie;
 	struct krg_intercept *in = w->in;
-	if (w->attach && reply->ret < 0)
+	if (w->pend)
+		migrant_counted(in, w->pend, reply);
+	else if (w->attach && reply->ret < 0)
 		log_warn("ipc intercept: segment %d: a forked child's attach is not counted: %s", (int)w->id,
 			 strerror((int)-reply->ret));
 	if (!w->attach && reply->ret == 0 && reply->out == KRG_IPC_OUT_SHM_STAT && reply->shm.nattch == 0 &&
@@ -532,6 +539,117 @@ void krg_intercept_shm_forked(struct krg_intercept *in, uint64_t seg, int parent
 	probe_start(in);
 }
 
+/* ---- a migrant's attaches (docs/dsm.md, "Migration of an attached process") ----
+ * A migration's holder restores an attached process here: it asks for
+ * this node's object of each segment ('S'), maps it where the process had
+ * it, and hands over the userfaultfd it registered there ('D'). The view
+ * serves the mapping at once; the attach is counted at the segment's home
+ * (SHMAT in the migrant's name) and recorded here once the home answered
+ * (with the segment's exact size): from then on it is the process's
+ * attach as if made here (shmdt, fork, exec, exit). Its old attach on the
+ * source node ends with the process's address space there (the deputy's
+ * exec, or a killed copy), through the probe. */
+static void dsm_chan_segment(struct krg_intercept *in, int sock, const struct krg_intercept_dsm_msg *q)
+{
+	struct krg_intercept_dsm_msg a = *q;
+	int memfd = -1;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	if (!in->shm_ops)
+		a.ret = -ENOSYS;  /* no DSM on this node */
+	else if (!q->npages || q->npages > UINT64_MAX / page)
+		a.ret = -EINVAL;
+	else if (!in->shm_ops->room(in->shm_ctx, q->seg))
+		a.ret = -ENOMEM;
+	else
+		a.ret = in->shm_ops->segment(in->shm_ctx, q->seg, q->npages * page, &memfd);
+	int r = krg_intercept_send_msg(sock, 'S', &a, sizeof(a), a.ret == 0 ? memfd : -1);
+	if (r < 0 || a.ret < 0)
+		log_warn("ipc intercept: a migrant's System V segment %d: %s", (int)(q->seg >> 32),
+			 strerror(r < 0 ? -r : -a.ret));
+}
+
+static void dsm_migrant_attach(struct krg_intercept *in, const struct krg_intercept_dsm_msg *m, int uffd)
+{
+	int32_t id = (int32_t)(m->seg >> 32);
+	if (!in->shm_ops || in->stopping) {
+		close(uffd);
+		log_error("ipc intercept: pid %d: its attach of System V segment %d is not served (no DSM here)", (int)m->pid,
+			  (int)id);
+		return;
+	}
+	int view = in->shm_ops->attach(in->shm_ctx, m->seg, uffd, m->addr);
+	if (view < 0) {
+		log_error("ipc intercept: pid %d: segment %d mapped but not served by the DSM: %s", (int)m->pid, (int)id,
+			  strerror(-view));
+		return;
+	}
+	struct icall c = { 0 };
+	int r = icall_creds(m->pid, &c);
+	struct ishm_att *a = calloc(1, sizeof(*a));
+	struct shm_undo *u = a ? calloc(1, sizeof(*u)) : NULL;
+	if (r < 0 || !u) {
+		/* Served, but not counted: shm_nattch is one short. */
+		log_warn("ipc intercept: pid %d: its attach of segment %d is not counted: %s", (int)m->pid, (int)id,
+			 strerror(r < 0 ? -r : ENOMEM));
+		icall_free(&c);
+		free(a);
+		return;
+	}
+	c.who.proc_id = in->be->proc_id(in->ctx, c.tgid);
+	*a = (struct ishm_att){ .tgid = c.tgid, .addr = m->addr, .id = id, .seg = m->seg, .view = view, .who = c.who };
+	a->who.cred.ngroups = 0;
+	a->who.cred.groups = NULL;
+	icall_free(&c);
+	u->who = a->who;
+	u->id = id;
+	u->seg = m->seg;
+	u->attach = true;
+	u->shmflg = m->prot & PROT_WRITE ? 0 : SHM_RDONLY;
+	u->pend = a;
+	u->next = in->shm_undo;
+	in->shm_undo = u;
+	uv_idle_start(&in->retry, retry_cb);
+}
+
+/* The home counted a migrant's attach (or refused): recorded, a->size the
+ * segment's size as the home has it. a is taken. */
+static void migrant_counted(struct krg_intercept *in, struct ishm_att *a, const struct krg_ipc_reply *reply)
+{
+	int32_t cpid = (int32_t)(uint32_t)a->seg;
+	if (in->stopping || !in->shm_ops) {
+		free(a);
+		return;
+	}
+	if (reply->ret < 0 || reply->shm.cpid != cpid) {
+		/* Its mapping stays served (its pages are the segment's), but
+		 * shm_nattch does not count it. */
+		log_warn("ipc intercept: pid %d: its attach of System V segment %d after a migration is not counted: %s",
+			 (int)a->tgid, (int)a->id, reply->ret < 0 ? strerror((int)-reply->ret) : "the id names another segment");
+		if (reply->ret == 0)
+			shm_queue_dt(in, &a->who, a->id, ishm_name(a->id, reply->shm.cpid));
+		free(a);
+		return;
+	}
+	a->size = reply->shm.segsz;
+	int src = -1;
+	struct ishm_seg *s = NULL;
+	int r = in->shm_ops->segment(in->shm_ctx, a->seg, a->size, &src);
+	if (r == 0)
+		r = ishm_get(&in->shm, a->id, cpid, a->size, src, &s);
+	if (r < 0 || ishm_att_add(&in->shm_att, a) < 0) {
+		log_warn("ipc intercept: pid %d: its shmdt of segment %d will fail: %s", (int)a->tgid, (int)a->id,
+			 strerror(r < 0 ? -r : ENOMEM));
+		free(a);
+		return;
+	}
+	s->attached++;
+	in->st.shmat_migrated++;
+	log_info("ipc intercept: pid %d: its attach of System V segment %d at %#llx followed its migration here", (int)a->tgid,
+		 (int)a->id, (unsigned long long)a->addr);
+	free(a);
+	probe_start(in);
+}
+
 /* shmdt of an attach inherited at fork by tgid (recorded with pid 0 and
  * the mapping's address): which of those is tgid's is told by the
  * mapping that just left it (its range no longer registered). */
@@ -642,21 +760,25 @@ static void retry_cb(uv_idle_t *t)
 	while (in->shm_undo) {
 		struct shm_undo *u = in->shm_undo;
 		in->shm_undo = u->next;
-		struct krg_ipc_req q = { .op = u->attach ? KRG_IPC_OP_SHMAT : KRG_IPC_OP_SHMDT, .id = u->id };
+		struct krg_ipc_req q = { .op = u->attach ? KRG_IPC_OP_SHMAT : KRG_IPC_OP_SHMDT, .id = u->id,
+					 .flags = u->shmflg };
 		struct dt_wait *w = malloc(sizeof(*w));
 		int r = -ENOMEM;
 		if (w) {
-			*w = (struct dt_wait){ in, u->seg, u->attach, u->id };
+			*w = (struct dt_wait){ in, u->seg, u->attach, u->id, u->pend };
+			u->pend = NULL;
 			in->dt_pending++;
 			r = in->be->submit(in->ctx, &u->who, &q, ++in->next_token, shm_undo_done, w);
 			if (r < 0) {
 				in->dt_pending--;
+				u->pend = w->pend;
 				free(w);
 			}
 		}
 		if (r < 0)
 			log_warn("ipc intercept: segment %d: cannot %s an attach: %s", u->id,
 				 u->attach ? "count" : "uncount", strerror(-r));
+		free(u->pend);
 		free(u);
 	}
 	for (struct held *h = in->held, *next; h; h = next) {
@@ -1370,19 +1492,36 @@ static void chan_close(struct chan *c)
 static void chan_cb(uv_poll_t *p, int status, int events)
 {
 	struct chan *c = p->data;
+	(void)events;
 	for (;;) {
 		int fd;
-		int r = status < 0 ? status : krg_intercept_recv_fd(c->fd, &fd);
+		char tag;
+		struct krg_intercept_dsm_msg m;
+		size_t len;
+		int r = status < 0 ? status : krg_intercept_recv_msg(c->fd, false, &tag, &m, sizeof(m), &len, &fd);
 		if (r == -EAGAIN)
 			return;
-		if (r < 0 || fd < 0) {
+		if (r < 0 || !tag) {
 			if (r < 0)
 				log_warn("ipc intercept: listener channel: %s", strerror(-r));
 			chan_close(c);
 			return;
 		}
-		if ((r = krg_intercept_adopt(c->in, fd)) < 0)
-			log_warn("ipc intercept: cannot serve a new application: %s", strerror(-r));
+		if (tag == 'L' && fd >= 0 && !len) {
+			if ((r = krg_intercept_adopt(c->in, fd)) < 0)
+				log_warn("ipc intercept: cannot serve a new application: %s", strerror(-r));
+		} else if (tag == 'S' && fd < 0 && len == sizeof(m)) {
+			dsm_chan_segment(c->in, c->fd, &m);
+		} else if (tag == 'D' && fd >= 0 && len == sizeof(m)) {
+			dsm_migrant_attach(c->in, &m, fd);
+		} else {
+			if (fd >= 0)
+				close(fd);
+			log_warn("ipc intercept: listener channel: a malformed message (tag %#x, %zu bytes)", (unsigned)(uint8_t)tag,
+				 len);
+			chan_close(c);
+			return;
+		}
 	}
 }
 

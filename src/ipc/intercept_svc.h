@@ -111,6 +111,7 @@ struct krg_intercept_stats {
 	uint64_t execs;          /* execve/execveat let go on (after the exec hook) */
 	uint64_t shmat_mapped;   /* shmat answered with the node's mapping of the segment */
 	uint64_t shmat_forked;   /* attaches inherited by a forked child, counted at the home */
+	uint64_t shmat_migrated; /* attaches that followed a migrated process here (counted at the home) */
 	uint64_t shmat_refused;  /* shmat of a segment attached on another node (no DSM here) */
 	uint64_t shmdt_counted;  /* detaches (shmdt, exit) told to the segment's home */
 	uint64_t futex_held;     /* futex waits on shared segments held by krgd */

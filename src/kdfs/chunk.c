@@ -202,7 +202,14 @@ int kdfs_chunk_read(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64
 	int e = replica_open(cs, ino, index, gen, false, &r);
 	if (e < 0)
 		return e;
-	if (r.version != version) {
+	/* Past the caller's version: its map is old (it reads again with a
+	 * fresh one). Behind it: a drop or a fill moved the chunk on and the
+	 * bump (an empty write) has not reached this copy yet, or never will
+	 * if the node that moved it died first. A copy the map lists holds
+	 * every acknowledged write whatever its version (a write is
+	 * acknowledged only once each listed copy took it or was dropped),
+	 * so it serves the read. */
+	if (r.version > version) {
 		replica_close(&r);
 		return -ESTALE;
 	}
@@ -286,10 +293,13 @@ int kdfs_chunk_sync(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64
 	int e = replica_open(cs, ino, index, gen, false, &r);
 	if (e < 0)
 		return e;
-	/* Newer: our map is old (redo with a fresh one); older: this copy
-	 * missed a change, it is no replica to make durable. */
-	if (r.version != version)
-		e = r.version > version ? -ESTALE : -EIO;
+	/* Newer: our map is old (redo with a fresh one). Older: the bump of
+	 * a drop or a fill has not reached this copy yet; listed, it holds
+	 * every acknowledged write (see kdfs_chunk_read), so it is made
+	 * durable like one at the version. Refusing it made an fsync racing
+	 * a node's drain fail with EIO once every copy answered so. */
+	if (r.version > version)
+		e = -ESTALE;
 	else if (fdatasync(r.dat) < 0 || fdatasync(r.sum) < 0)
 		e = -errno;
 	replica_close(&r);

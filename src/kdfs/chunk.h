@@ -5,7 +5,7 @@
  *
  * Blocking file I/O on the local disk; errors are negative errno, and
  * -EBADMSG means a block failed its checksum (the caller reads another
- * replica), -ESTALE that the replica is not at the version asked for. */
+ * replica), -ESTALE that the replica is past the version asked for. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +18,9 @@ int kdfs_chunks_open(const char *dir, struct kdfs_chunks **out);
 void kdfs_chunks_close(struct kdfs_chunks *cs);
 
 /* Read len bytes at off inside chunk (ino, index) at version; bytes never
- * written read as zeros. */
+ * written read as zeros. -ESTALE if the replica is past version; one
+ * behind it serves the read (a listed copy holds every acknowledged
+ * write; its bump may still be on the way). */
 int kdfs_chunk_read(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t version, uint64_t off,
 		    void *buf, size_t len);
 /* Write, creating the replica; a version above the replica's becomes its
@@ -28,7 +30,7 @@ int kdfs_chunk_write(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint6
 /* Cut the replica at off (bytes after it read as zeros again). */
 int kdfs_chunk_truncate(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t version, uint64_t off);
 /* The replica's bytes, sums and names on stable storage (fsync); -ESTALE
- * if it is past version, -EIO if behind it. */
+ * if it is past version (a replica behind it is synced too). */
 int kdfs_chunk_sync(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t version);
 /* Remove every replica of ino. */
 int kdfs_chunks_remove(struct kdfs_chunks *cs, uint64_t ino);

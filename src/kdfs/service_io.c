@@ -142,12 +142,22 @@ static void cread_cb(struct krg_net *net, int status, const struct krg_msg *repl
 		krg__kdfs__chunk_data__free_unpacked(d, NULL);
 	if (status == 0)
 		return read_advance(q, want);
+	q->stale |= status == -ESTALE;
 	if (status != -ENOENT)
 		q->status = status;
 	if (status == -EBADMSG && q->chunk->n_nodes > 1)
 		drop_bad(q, (uint32_t)replica_at(q, q->try));
 	q->try++;
 	read_piece(q);
+}
+
+/* After the barrier of a copy past our map: the piece again, mapped anew. */
+static void read_retry(int status, void *data)
+{
+	struct kreq *q = data;
+	if (status < 0) /* the leader went away under the barrier: the client redoes it */
+		return kdfs_reply(q, status == -ECANCELED ? -EIO : -EAGAIN, NULL);
+	read_next(q);
 }
 
 /* Read the current piece from the next replica to try. */
@@ -164,6 +174,19 @@ static void read_piece(struct kreq *q)
 				memset(q->buf + at, 0, want);
 				return read_advance(q, want);
 			}
+			if (q->stale && q->stale_tries < 8) {
+				/* A copy is past our map (a drop or a fill moved the
+				 * chunk on and reached it before this node applied
+				 * the change): read the map again and redo. */
+				q->stale = false;
+				q->stale_tries++;
+				q->try = 0;
+				set_chunk(q, NULL);
+				int r = krg_cluster_sm_barrier(k->cluster, read_retry, q);
+				if (r == 0)
+					return;
+				return kdfs_reply(q, r == -EAGAIN ? -EAGAIN : -EIO, NULL);
+			}
 			log_warn("kdfs: inode %llu chunk %u: no good replica (%s)",
 				 (unsigned long long)q->req->read->ino, q->chunk->index, strerror(-q->status));
 			return kdfs_reply(q, -EIO, NULL);
@@ -173,6 +196,7 @@ static void read_piece(struct kreq *q)
 						q->chunk->version, in, q->buf + at, want);
 			if (r == 0)
 				return read_advance(q, want);
+			q->stale |= r == -ESTALE;
 			if (r != -ENOENT) {
 				q->status = r;
 				log_warn("kdfs: local replica of inode %llu chunk %u: %s; reading another",
@@ -765,6 +789,28 @@ static void on_cread(struct krg_net *net, uint32_t from, const struct krg_msg *m
 	krg__kdfs__chunk_io__free_unpacked(io, NULL);
 }
 
+/* Does this node's own map say the change comes from an older map than
+ * its own and no longer lists it? Then it must not take it: a write
+ * there would re-create the replica a drain (or a drop) just deleted, a
+ * copy nobody lists. -ESTALE sends the writer to a fresh map. A chunk
+ * this node does not know yet, or knows at an older version (a fill that
+ * adds it is still on its way here), takes the change. */
+static bool unlisted_here(struct krg_kdfs *k, const Krg__Kdfs__ChunkIO *io)
+{
+	Krg__Kdfs__Inode *in;
+	if (kdfs_meta_get(k->meta, io->ino, &in) < 0)
+		return false;
+	bool unlisted = false;
+	for (size_t i = 0; i < in->n_chunks; i++) {
+		const Krg__Kdfs__Chunk *c = in->chunks[i];
+		if (c->index != io->index || c->gen != io->gen || c->version < io->version)
+			continue;
+		unlisted = !in_list(c->nodes, c->n_nodes, k->self) && !in_list(c->filling, c->n_filling, k->self);
+	}
+	krg__kdfs__inode__free_unpacked(in, NULL);
+	return unlisted;
+}
+
 static void on_cchange(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_kdfs *k = data;
@@ -776,6 +822,8 @@ static void on_cchange(struct krg_net *net, uint32_t from, const struct krg_msg 
 		r = -EBADMSG;
 	} else if (sync) {
 		r = kdfs_chunk_sync(k->chunks, io->ino, io->index, io->gen, io->version);
+	} else if (unlisted_here(k, io)) {
+		r = -ESTALE;
 	} else if ((r = kdfs_fill_admit(k, io->ino, io->index, io->gen, io->offset, trunc ? 0 : io->data.len,
 					 trunc)) < 0) {
 		/* A node being filled refuses a change it cannot merge yet. */

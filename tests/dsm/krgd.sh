@@ -13,7 +13,8 @@
 #  4. shm_nattch counts attaches from every node and those a fork
 #     inherits; shmdt, exec and exit uncount them; IPC_RMID destroys the
 #     segment at the last detach anywhere;
-#     `krg migrate` of an attached process is refused by name;
+#     an attached process migrates: its attachment follows (counted on
+#     the target, uncounted at the source), its pages come on demand;
 #  5. bad arguments: one line, exit 2;
 #  6. IPC_RMID of a segment attached nowhere frees its pages on every node.
 PREFIX=dsmk
@@ -83,20 +84,31 @@ out=$(kr 2 -- "$S" forks 0x5d5 2>&1) || fail "fork, exec and exit of attached pr
 assert_eq "$out" "$(printf 'fork counted, child shmdt uncounted\nchild exec uncounted\nchild exit uncounted\nexec uncounted')" \
 	"fork counted; shmdt, exec and exit uncounted"
 echo "ok   forks: $(echo "$out" | paste -sd, -)"
+# An attached process migrates (docs/dsm.md, "Checkpoint and migration"):
+# its attachment follows it (counted on the target, uncounted at the
+# source), and its pages come on demand: it reads what it wrote before
+# the move, sees a word written on node 1 after it, and node 1 sees its
+# answer.
+on 1 sh -c "timeout 60 $KRG run -n 2 -- $S mover 0x5d5 41 >$W/mover 2>&1 &"
+assert_eq "$(kr 1 -- "$S" peek 0x5d5 3 1)" "peek 1" "the mover attached on node 2 and wrote"
+wait_for 20 "the mover attached (nattch 1)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 1' ]"
+mp=$(on 2 pgrep -f "shmc mover 0x5d5" | head -1)
+[ -n "$mp" ] || fail "no mover process on node 2"
+out=$(on 2 "$KRG" migrate $(((2 << 22) + mp)) 3 2>&1) || fail "migration of an attached process: $out"
+on 3 pgrep -f "shmc mover 0x5d5" >/dev/null || fail "the mover does not run on node 3 after its migration"
+wait_for 20 "node 3 counted the mover's attach" grep -q "its attach of System V segment $ID at .* followed its migration here" "$(log_of 3)"
+assert_eq "$(kr 1 -- "$S" poke 0x5d5 4 41)" poked "the go written on node 1"
+assert_eq "$(kr 1 -- "$S" peek 0x5d5 5 42)" "peek 42" "node 1 sees the migrated process's answer"
+wait_for 20 "the mover's output" grep -q "^mover" "$W/mover"
+assert_eq "$(cat "$W/mover")" "mover saw 41 own 123" "the migrated process saw node 1's word and its own write from before the move"
+# Its exit uncounts its attach on node 3 and its source's went with its
+# deputy's exec on node 2: none left.
+wait_for 20 "the mover's attaches all uncounted (nattch 0)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 0' ]"
+echo "ok   an attached process migrated from node 2 to node 3, its attachment followed"
 for i in 2 3; do
 	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 14 >$W/hold.$i 2>&1 &"
 done
 wait_for 20 "holders attached on nodes 2 and 3" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
-# An attached process does not migrate yet: refused by name, in one line,
-# before it is touched (docs/dsm.md, "Checkpoint and migration").
-hp=$(on 2 pgrep -f "shmc hold 0x5d5" | head -1)
-[ -n "$hp" ] || fail "no holder process on node 2"
-out=$(on 2 "$KRG" migrate $(((2 << 22) + hp)) 3 2>&1) && fail "an attached process migrated: $out"
-[ "$(echo "$out" | wc -l)" = 1 ] || fail "migration refusal not one line: $out"
-assert_contains "$out" "(System V segment $ID, shared across nodes) does not follow a migration yet" "migration of an attached process refused by name"
-echo "ok   refused: $out"
-st=$(on 2 awk '/^State:/ { print $2 }' "/proc/$hp/status")
-[ "$st" = S ] || [ "$st" = R ] || fail "the holder is in state '$st' after the refused migration"
 assert_eq "$(kr 1 -- "$I" shm-atdt 0x5d5)" "detached unmapped" "shmdt through krgd"
 wait_for 10 "the shmdt above uncounted (nattch 2)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
 assert_eq "$(kr 2 -- "$S" rm 0x5d5)" removed "IPC_RMID while attached on nodes 2 and 3"

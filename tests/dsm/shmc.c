@@ -27,6 +27,12 @@
  *                                and the process's own exec end it: a line
  *                                per step, "exec uncounted" last
  *   shmc waitn KEY N             wait until shm_nattch is N
+ *   shmc mover KEY T             (page 7, words 1-5) write 3*T into word 2,
+ *                                set word 3 (ready), wait until word 4 is T
+ *                                (migrated meanwhile), check word 2, write T+1
+ *                                into word 5: "mover saw T own 3T"
+ *   shmc poke KEY I V            word I of page 7 = V: "poked"
+ *   shmc peek KEY I V            wait until word I of page 7 is V or more: "peek X"
  * Errors: one line on stderr, exit 1; bad usage exit 2. */
 #include <errno.h>
 #include <pthread.h>
@@ -258,7 +264,7 @@ static int forks(const char *self, const char *keys)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: shmc create|count|peterson|mutex|nattch|hold|readmiss|write|rm|forks|waitn KEY ...\n");
+		fprintf(stderr, "usage: shmc create|count|peterson|mutex|nattch|hold|readmiss|write|rm|forks|waitn|mover|poke|peek KEY ...\n");
 		return 2;
 	}
 	const char *a = argv[1];
@@ -333,6 +339,30 @@ int main(int argc, char **argv)
 	} else if (!strcmp(a, "hold") && argc == 4) {
 		__atomic_fetch_add(word(s, 7, 0), 1, __ATOMIC_SEQ_CST);
 		sleep((unsigned)n);
+	} else if (!strcmp(a, "mover") && argc == 4) {
+		uint64_t t = (uint64_t)n;
+		__atomic_store_n(word(s, 7, 2), 3 * t, __ATOMIC_SEQ_CST);
+		__atomic_store_n(word(s, 7, 3), 1, __ATOMIC_SEQ_CST);
+		if (wait_for(word(s, 7, 4), t, "the go after the migration"))
+			return 1;
+		uint64_t own = __atomic_load_n(word(s, 7, 2), __ATOMIC_SEQ_CST);
+		__atomic_store_n(word(s, 7, 5), t + 1, __ATOMIC_SEQ_CST);
+		printf("mover saw %llu own %llu\n", (unsigned long long)__atomic_load_n(word(s, 7, 4), __ATOMIC_SEQ_CST),
+		       (unsigned long long)own);
+	} else if ((!strcmp(a, "poke") || !strcmp(a, "peek")) && argc == 5) {
+		long i = strtol(argv[3], NULL, 0);
+		if (i < 1 || i > 5) {
+			fprintf(stderr, "shmc: %s: word %ld is not 1-5\n", a, i);
+			return 2;
+		}
+		if (!strcmp(a, "poke")) {
+			__atomic_store_n(word(s, 7, (int)i), (uint64_t)n, __ATOMIC_SEQ_CST);
+			printf("poked\n");
+		} else {
+			if (wait_for(word(s, 7, (int)i), (uint64_t)n, "peek"))
+				return 1;
+			printf("peek %llu\n", (unsigned long long)__atomic_load_n(word(s, 7, (int)i), __ATOMIC_SEQ_CST));
+		}
 	} else if (!strcmp(a, "write") && argc == 4) {
 		uint64_t t0 = now_ns();
 		for (long i = 0; i < n; i++)

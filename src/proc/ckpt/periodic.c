@@ -136,7 +136,9 @@ struct krg_periodic {
 	 * the majority may restart elsewhere. */
 	uint64_t noquorum_since;    /* uv_now when the quorum was first missed, 0: it has one */
 	uint64_t quorum_since;      /* uv_now when it was last found again */
+	bool had_quorum;            /* since this krgd started: before, nothing of its ran */
 	bool fenced;
+	char fence_why[96];         /* said with the first application stopped */
 	bool self_down;             /* the log said this node was declared down since the fence */
 	bool healing;               /* a read barrier in flight */
 	struct fenced *fz;
@@ -885,9 +887,7 @@ static void fence_engage(struct krg_periodic *p, const struct entries *es, const
 	if (!p->fenced) {
 		p->fenced = true;
 		p->self_down = false;
-		log_warn("fence: %s: stopping the applications another node could restart, until the cluster is heard "
-			 "again",
-			 why);
+		snprintf(p->fence_why, sizeof(p->fence_why), "%s", why);
 	}
 	for (size_t i = 0; i < es->n; i++) {
 		const Krg__Ckptsvc__Periodic *e = es->v[i];
@@ -904,6 +904,10 @@ static void fence_engage(struct krg_periodic *p, const struct entries *es, const
 			if (!nv)
 				continue;
 			p->fz = nv;
+			if (!p->nfz)
+				log_warn("fence: %s: stopping the applications another node could restart, until the "
+					 "cluster is heard again",
+					 p->fence_why);
 			f = &p->fz[p->nfz++];
 			*f = (struct fenced){ .appid = e->appid, .id = e->id };
 			log_warn("fence: app %u (%u) stopped: checkpoint v%u of it is held %s", e->appid, e->id,
@@ -981,7 +985,9 @@ static void fence_barrier_done(int status, void *data)
 	if (status < 0 || !krg_cluster_has_quorum(p->c->s->cluster) ||
 	    krg_cluster_node_state(p->c->s->cluster, p->c->self) == KRG_NODE_DOWN)
 		return;
-	log_warn("fence: the cluster is heard again (this node was %sdeclared down meanwhile)", p->self_down ? "" : "not ");
+	if (p->nfz)
+		log_warn("fence: the cluster is heard again (this node was %sdeclared down meanwhile)",
+			 p->self_down ? "" : "not ");
 	fence_lift(p);
 }
 
@@ -993,7 +999,9 @@ static bool fence_tick(struct krg_periodic *p, const struct entries *es, bool qu
 	bool down_here = krg_cluster_node_state(c->s->cluster, c->self) == KRG_NODE_DOWN;
 	if (down_here && p->fenced)
 		p->self_down = true;
-	if (!quorum || down_here) {
+	if (quorum)
+		p->had_quorum = true;
+	if ((!quorum || down_here) && p->had_quorum) {
 		if (!p->noquorum_since)
 			p->noquorum_since = now ? now : 1;
 		char why[96];

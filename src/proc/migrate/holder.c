@@ -383,10 +383,18 @@ static int32_t holder_restore(void)
 			H.afd = -1;
 		}
 	}
+	struct mig_dsm dsm;
+	ro.dsm = mig_dsm_init(&dsm, hd->isock);
 	int r = ckpt_restore_opts(hd->dir, NULL, &ro, &H.pid, &err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (size_t g = 0; g < H.ng; g++)
 		close(H.gend[g]);
+	/* Its System V segments of the DSM: served by krgd from now. */
+	if (r == 0 && mig_dsm_hand_over(&dsm) < 0) {
+		snprintf(err.msg, sizeof(err.msg), "its System V segments cannot be served on this node (krgd's channel closed)");
+		r = -EIO;
+	}
+	mig_dsm_done(&dsm);
 	if (r < 0) {
 		mig_rm_rf(hd->dir);
 		holder_fail(err.msg, strlen(err.msg));

@@ -157,8 +157,16 @@ int mig_inplace(int sock, const struct mig_hold *hd, struct mig_inplace_left *le
 		}
 	}
 	struct ckpt_restore_opts ro = { .into = pid, .keep_num = knum, .keep_fd = kfd, .n_keep = nk };
+	struct mig_dsm dsm;
+	ro.dsm = mig_dsm_init(&dsm, hd->isock);
 	pid_t got;
 	int r = ckpt_restore_opts(hd->dir, NULL, &ro, &got, &err);
+	/* Its System V segments of the DSM: served by krgd from now. */
+	if (r == 0 && mig_dsm_hand_over(&dsm) < 0) {
+		snprintf(err.msg, sizeof(err.msg), "its System V segments cannot be served on this node (krgd's channel closed)");
+		r = -EIO;
+	}
+	mig_dsm_done(&dsm);
 	if (r < 0 && untouched(pid)) {
 		/* The seizure failed (nothing was changed in it): as before. */
 		char why[300];

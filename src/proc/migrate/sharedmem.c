@@ -1,7 +1,7 @@
 /* sharedmem.c — refuse to migrate a process whose shared memory another
- * process of this node also maps (issue 14 item 14), or that is attached
- * to a System V segment shared across nodes (issue 17: its attachment
- * does not follow yet).
+ * process of this node also maps (issue 14 item 14). A System V segment
+ * of the DSM is not such a mapping: it is shared across nodes already,
+ * and its attachment follows the process (issue 17, docs/dsm.md).
  *
  * A MAP_SHARED anonymous region or a memfd is one object in the kernel:
  * a parent and the children it forked, or processes that passed a memfd,
@@ -119,16 +119,13 @@ int mig_shared_mem_check(pid_t pid, uint32_t id, uint32_t node, char *err, size_
 			dup = objs[i].ino == o.ino && objs[i].maj == o.maj && objs[i].min == o.min;
 		if (dup)
 			continue;
-		if (o.dsm) {
-			/* Its pages are kept coherent across nodes, but its
-			 * attachment does not follow a migration yet: the image
-			 * would carry a private copy (docs/dsm.md, "Checkpoint
-			 * and migration"). Whoever else attached it. */
-			snprintf(err, errlen, "process %" PRIu32 ": mapping %lx-%lx (%s) does not follow a migration yet",
-				 id, o.start, o.end, o.what);
-			free(objs);
-			return -EBUSY;
-		}
+		if (o.dsm)
+			/* Its pages are kept coherent across nodes by the DSM,
+			 * and its attachment follows the migration (the dump
+			 * saves it as such, the target attaches it again:
+			 * docs/dsm.md, "Migration of an attached process"), whoever
+			 * else attached it. */
+			continue;
 		struct shobj *no = realloc(objs, (n + 1) * sizeof(*objs));
 		if (!no)
 			abort();

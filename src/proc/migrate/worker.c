@@ -926,7 +926,10 @@ static int worker_dump(bool was_stopped)
 	const struct mig_work *w = W.w;
 	struct ckpt_error ce = { 0 };
 	struct ckpt_dump_opts o = { .process_only = true, .precopy = W.pc, .has_root_pidfd = w->pidfd >= 0,
-				    .root_pidfd = w->pidfd, .root_stopped_by_caller = !was_stopped };
+				    .root_pidfd = w->pidfd, .root_stopped_by_caller = !was_stopped,
+				    /* its System V segments of the DSM follow it: attached
+				     * again on the target, pages on demand (docs/dsm.md) */
+				    .dsm_follow = true };
 	find_unmovable(W.pid, W.px, &W.np);
 	int r = W.np ? worker_swap(0, false, W.err, sizeof(W.err)) : 0;
 	if (r == 0 && (r = ckpt_dump(W.pid, w->dir, &o, &ce)) < 0) {

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "ckpt/ckpt.h"
 #include "proc/migrate/mig-int.h"
 
 struct mig_work {
@@ -53,6 +54,28 @@ struct mig_hold {
 					       the socket to it (adopt.c), which makes our shell and reaps it */
 };
 _Noreturn void mig_holder_main(int sock, const struct mig_hold *h);
+
+/* dsm_follow.c: the attachments of System V segments of the DSM follow a
+ * migrant (docs/dsm.md, "Migration of an attached process"). The restore asks
+ * krgd for this node's object of each segment over isock (hooks); after a
+ * good restore the userfaultfds it registered go to krgd, which serves
+ * them and counts the attaches. */
+#define MIG_DSM_MAX_SEGS 64
+struct mig_dsm {
+	struct ckpt_dsm_hooks hooks;
+	int sock;
+	size_t nfds;
+	int fds[MIG_DSM_MAX_SEGS];   /* the objects krgd gave (open until mig_dsm_done) */
+	uint64_t segs[MIG_DSM_MAX_SEGS];
+};
+/* The hooks for ckpt_restore_opts.dsm; NULL when isock is -1 (no IPC
+ * service here: such an image is refused). */
+struct ckpt_dsm_hooks *mig_dsm_init(struct mig_dsm *d, int isock);
+/* After a good restore: each re-attached mapping to krgd. 0, or -errno
+ * (logged): the migration must fail, its mapping would not be served. */
+int mig_dsm_hand_over(struct mig_dsm *d);
+/* Close what is left (after a failed restore: the userfaultfds too). */
+void mig_dsm_done(struct mig_dsm *d);
 
 /* Siblings on one node (adopt.c). The frame carrying an fd (MF_SHELL),
  * and reading a frame that may carry one (*fd: -1 if none). */

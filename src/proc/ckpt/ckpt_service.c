@@ -216,20 +216,29 @@ static void put_all(int fd, const char *s, size_t n)
 }
 
 
+/* Close every fd from 3 up but the n in keep (-1s ignored). */
+static void close_all_but_these(const int *keep, size_t n)
+{
+	unsigned next = 3;
+	for (;;) {
+		int lo = -1; /* the lowest kept fd at or past next */
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= (int)next && (lo < 0 || keep[i] < lo))
+				lo = keep[i];
+		if (lo < 0)
+			break;
+		if ((unsigned)lo > next)
+			close_range(next, (unsigned)lo - 1, 0);
+		next = (unsigned)lo + 1;
+	}
+	close_range(next, ~0u, 0);
+}
+
 /* Close every fd from 3 up but keep_a and keep_b (-1: none). */
 static void close_all_but(int keep_a, int keep_b)
 {
-	int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
-	unsigned next = 3;
-	for (int k = 0; k < 2; k++) {
-		int keep = k ? hi : lo;
-		if (keep < 3)
-			continue;
-		if ((unsigned)keep > next)
-			close_range(next, (unsigned)keep - 1, 0);
-		next = (unsigned)keep + 1;
-	}
-	close_range(next, ~0u, 0);
+	int keep[2] = { keep_a, keep_b };
+	close_all_but_these(keep, 2);
 }
 
 /* In the worker: never returns. */
@@ -256,6 +265,17 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		 * also once this one is gone), else this node's store. */
 		const char *store = krg_ckpt_store();
 		char why[512];
+		/* Nothing of krgd's held but what the dump uses (its end of
+		 * kdfs's FUSE socket above all: a worker writing to kdfs when
+		 * krgd dies would keep the client waiting on it, and itself in
+		 * the FUSE request: a "krgd" that survives SIGKILL). */
+		int keep[2 + CKPT_PERIODIC_TRACK];
+		size_t nkeep = 0;
+		keep[nkeep++] = fd;
+		keep[nkeep++] = w->opts.has_root_pidfd ? w->opts.root_pidfd : -1;
+		for (size_t i = 0; i < w->n_track && i < CKPT_PERIODIC_TRACK; i++)
+			keep[nkeep++] = w->track[i].uffd;
+		close_all_but_these(keep, nkeep);
 		int k = krg_ckpt_store_kdfs_ready(true, why, sizeof(why));
 		if (k == 0)
 			store = krg_ckpt_store_kdfs();

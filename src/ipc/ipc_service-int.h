@@ -93,6 +93,7 @@ struct krg_ipc_service {
 	uint16_t *where;              /* by index: the node we last knew it at, IPC_WHERE_HOME */
 	uint32_t owned_n, moved_out;  /* counts, for the usage the others hear */
 	bool moves_off;               /* queues never move (krgd.conf ipc_moves = off) */
+	struct ipc_bsync *bsync;      /* a node call's changes copied to their backups, or NULL */
 };
 
 #define IPC_WHERE_HOME 0xffffu

@@ -950,6 +950,73 @@ static int created_objs(struct krg_ipc_service *svc, uint64_t *procs, size_t n, 
 	return 0;
 }
 
+/* A per-node call (EXIT: SEM_UNDO applied; UNDO_RENAME) changed sets this
+ * node homes: each is on its backup before the answer and before the
+ * completions it caused go out, as for any call at a home. */
+struct ipc_bsync {
+	struct krg_ipc_service *svc;
+	struct kddm_call *c;
+	unsigned waiting;   /* syncs not acked yet, + 1 while they are started */
+};
+
+static void bsync_one(struct kddm *k, int status, void *data)
+{
+	struct ipc_bsync *b = data;
+	if (--b->waiting)
+		return;
+	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	ipc_answer(b->c, 0, &a);
+	ipc_home_flush(b->svc);
+	free(b);
+}
+
+static void engine_changed(void *data, uint32_t kind, int32_t id)
+{
+	struct krg_ipc_service *svc = data;
+	struct ipc_bsync *b = svc->bsync;
+	if (!b || kind > KRG_IPC_SHM || !svc->objs[kind])
+		return;
+	uint64_t idx = (uint64_t)krg_ipc_id_idx(id);
+	if (!kddm_is_home(svc->objs[kind], idx))
+		return;
+	krg_metrics_ipc(KRG_MIPC_BACKUP);
+	b->waiting++;
+	if (kddm_sync(svc->objs[kind], idx, bsync_one, b) < 0)
+		b->waiting--;
+}
+
+/* Run EXIT or UNDO_RENAME's engine work with its changes synced. */
+static void node_call_synced(struct krg_ipc_service *svc, const Krg__Ipc__Call *m, struct kddm_call *c)
+{
+	struct ipc_bsync *b = kddm_backup(svc->k) ? calloc(1, sizeof(*b)) : NULL;
+	if (b) {
+		b->svc = svc;
+		b->c = c;
+		b->waiting = 1;
+	}
+	svc->bsync = b;
+	svc->in_engine = true;
+	if (m->op == KRG__IPC__CALL_OP__EXIT) {
+		krg_ipc_engine_process_exit(svc->eng, m->token, m->cred->pid, ipc_now(svc));
+	} else {
+		size_t moved = 0;
+		for (size_t i = 0; i < m->n_procs; i += 2)
+			moved += krg_ipc_engine_undo_rename(svc->eng, m->procs[i], m->procs[i + 1]);
+		if (moved)
+			log_info("ipc: %zu SEM_UNDO record%s of restarted processes now under their new ids", moved,
+				 moved == 1 ? "" : "s");
+	}
+	svc->in_engine = false;
+	svc->bsync = NULL;
+	if (b) {
+		bsync_one(svc->k, 0, b); /* the extra one: answers once every sync is acked */
+		return;
+	}
+	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	ipc_answer(c, 0, &a);
+	ipc_home_flush(svc);
+}
+
 static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t from, const uint8_t *in, size_t len,
 		      struct kddm_call *c)
 {
@@ -961,22 +1028,9 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 	if (m->op == KRG__IPC__CALL_OP__SYSCALL || m->op == KRG__IPC__CALL_OP__UNDELIVERABLE ||
 	    m->op == KRG__IPC__CALL_OP__CANCEL) {
 		ipc_owner_call(svc, from, m, c);
-	} else if (m->op == KRG__IPC__CALL_OP__EXIT && m->has_token && m->cred) {
-		svc->in_engine = true;
-		krg_ipc_engine_process_exit(svc->eng, m->token, m->cred->pid, ipc_now(svc));
-		svc->in_engine = false;
-		ipc_answer(c, 0, &a);
-		ipc_home_flush(svc);
-	} else if (m->op == KRG__IPC__CALL_OP__UNDO_RENAME && m->n_procs % 2 == 0 && m->n_procs <= 2 * 65536) {
-		size_t moved = 0;
-		svc->in_engine = true;
-		for (size_t i = 0; i < m->n_procs; i += 2)
-			moved += krg_ipc_engine_undo_rename(svc->eng, m->procs[i], m->procs[i + 1]);
-		svc->in_engine = false;
-		if (moved)
-			log_info("ipc: %zu SEM_UNDO record%s of restarted processes now under their new ids", moved,
-				 moved == 1 ? "" : "s");
-		ipc_answer(c, 0, &a);
+	} else if ((m->op == KRG__IPC__CALL_OP__EXIT && m->has_token && m->cred) ||
+		   (m->op == KRG__IPC__CALL_OP__UNDO_RENAME && m->n_procs % 2 == 0 && m->n_procs <= 2 * 65536)) {
+		node_call_synced(svc, m, c);
 	} else if (m->op == KRG__IPC__CALL_OP__USAGE) {
 		struct krg_ipc_usage u;
 		krg_ipc_engine_usage(svc->eng, &u);
@@ -1102,6 +1156,7 @@ int ipc_home_sets(struct krg_ipc_service *svc)
 	svc->eng = krg_ipc_engine_new(&svc->lim, engine_complete, svc);
 	if (!svc->eng)
 		return -ENOMEM;
+	krg_ipc_engine_set_change_cb(svc->eng, engine_changed, svc);
 	if ((r = kddm_set_new(svc->k, "ipc.msg", &obj_ops, svc, &svc->objs[KRG_IPC_MSG])) < 0 ||
 	    (r = kddm_set_new(svc->k, "ipc.sem", &obj_ops, svc, &svc->objs[KRG_IPC_SEM])) < 0 ||
 	    (r = kddm_set_new(svc->k, "ipc.msgkey", &key_ops, svc, &svc->keys[KRG_IPC_MSG])) < 0 ||

@@ -624,6 +624,7 @@ static void test_owner_leave_and_death(void **state)
 	cl_free(c);
 }
 
+
 static void test_sem_counter(void **state)
 {
 	struct cl *c = cl_new(false);
@@ -722,6 +723,49 @@ static int32_t c_semget(struct cl *c, unsigned node, int32_t key, int32_t nsems)
 
 /* msgmni, semmni and semmns count the cluster's objects, wherever they
  * live: ENOSPC as on one Linux machine. */
+/* Backups on: a process's exit (its SEM_UNDO applied at the set's home)
+ * and a recovery's rename of undo records are on the backup before the
+ * home answers, so the home's death loses neither: the exit's undo stays
+ * done, and the renamed record is applied by the new process id's exit. */
+static void test_undo_backup(void **state)
+{
+	struct cl *c = cl_new(true);
+	int32_t ids[2];
+	unsigned found = 0;
+	for (int32_t key = 0x600; key < 0x700 && found < 2; key++) {
+		int32_t id = c_semget(c, 0, key, 1);
+		assert_true(id >= 0);
+		if (kddm_home(kddm_set_find(kfake_kddm(c->f, 0), "ipc.sem"), (uint64_t)krg_ipc_id_idx(id)) == 2)
+			ids[found++] = id;
+	}
+	assert_int_equal(found, 2);
+	struct krg_ipc_sembuf up = { .num = 0, .op = 1, .flg = SEM_UNDO };
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_SEMOP, .id = ids[0], .sops = &up, .nsops = 1 };
+	assert_int_equal(call(c, 1, &r), 0); /* node 1's process: set 0 +1, undo -1 */
+	r.id = ids[1];
+	assert_int_equal(call(c, 0, &r), 0); /* node 0's process: set 1 +1, undo -1 */
+	struct krg_ipc_caller p1 = who(1), p0 = who(0);
+	/* p1 ends (set 0 undone); p0's record moves to a new id (a
+	 * recovery restarted it elsewhere); then the home dies. */
+	krg_ipc_service_process_exit(c->svc[1], p1.proc_id, p1.pid);
+	uint64_t pair[2] = { p0.proc_id, p0.proc_id + 12345 };
+	assert_int_equal(krg_ipc_service_undo_rename(c->svc[0], pair, 1), 0);
+	kfake_run(c->f, 0);
+	struct krg_ipc_req gv = { .op = KRG_IPC_OP_SEMCTL, .id = ids[0], .cmd = GETVAL };
+	assert_int_equal(call(c, 0, &gv), 0);
+	cl_kill(c, 2);
+	assert_int_equal(call(c, 0, &gv), 0); /* the exit's undo survived */
+	gv.id = ids[1];
+	assert_int_equal(call(c, 0, &gv), 1);
+	krg_ipc_service_process_exit(c->svc[0], p0.proc_id, p0.pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 0, &gv), 1); /* the old id has nothing left */
+	krg_ipc_service_process_exit(c->svc[0], pair[1], p0.pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 0, &gv), 0); /* the renamed record survived */
+	cl_free(c);
+}
+
 static void test_cluster_limits(void **state)
 {
 	struct krg_ipc_limits lim;
@@ -997,6 +1041,7 @@ int main(void)
 		cmocka_unit_test(test_owner_leave_and_death),
 		cmocka_unit_test(test_sem_counter),
 		cmocka_unit_test(test_exit_twice),
+		cmocka_unit_test(test_undo_backup),
 		cmocka_unit_test(test_cluster_limits),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_home_down_no_backup),

@@ -341,6 +341,10 @@ static void state_cb(const char *k, const char *v, void *data)
 		j->wall_ms = strtoull(v, NULL, 10);
 	else if (!strcmp(k, "error"))
 		set_str(j->error, sizeof(j->error), v);
+	else if (!strcmp(k, "requeued"))
+		j->requeued = (unsigned)strtoul(v, NULL, 10);
+	else if (!strcmp(k, "requeue_why"))
+		set_str(j->requeue_why, sizeof(j->requeue_why), v);
 }
 
 static bool shepherd_alive(const char *sdir, const struct krg_job *j);

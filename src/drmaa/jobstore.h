@@ -41,6 +41,8 @@ struct krg_job {
 	int code, signal;
 	uint64_t utime_us, stime_us, maxrss_kb, wall_ms;
 	char error[256];          /* why it failed to start, if it did */
+	unsigned requeued;        /* times run again from the start: its node died */
+	char requeue_why[256];    /* the last requeue's reason */
 	/* markers */
 	bool hold, susp, reaped;
 	bool shepherd_alive;      /* its shepherd holds <n>.alive (checked at load) */

@@ -29,6 +29,9 @@
 #include "api/run_client.h"
 #include "api/server.h"
 #include "drmaa/drmaa-int.h"
+#include "lib/macro.h"
+#include "proto/api.pb-c.h"
+#include "proto/cluster.pb-c.h"
 #include "proto/node.pb-c.h"
 #include "proto/proc.pb-c.h"
 
@@ -37,6 +40,16 @@
  * report was lost (a krgd link dropped under overload) — the job fails
  * with that reason instead of waiting for ever. */
 #define SILENCE_MS 3000
+/* A job whose node died is run again from the start (requeued) at most
+ * this many times; the next death fails it. */
+#define MAX_REQUEUES 3
+/* How long the cluster may take to mark a lost node down (its failure
+ * timeout, plus the leader's election) before the job is given up. */
+#define DOWN_WAIT_MS 60000
+/* After "down", before the job runs again: a node only cut off from the
+ * others still runs the old copy until its krgd kills it, failure_timeout_ms
+ * after it lost the link to this node (exec's orphan rule, docs/drmaa.md). */
+#define REQUEUE_GRACE_MS_DEFAULT 3000
 
 struct shep {
 	const char *sdir;
@@ -47,6 +60,8 @@ struct shep {
 	uint32_t krg_id, node;
 	int64_t start_ms;
 	int slot;                 /* flock'ed start slot while starting, or -1 */
+	unsigned requeued;        /* runs started again after a node died */
+	char requeue_why[256];
 };
 
 static int64_t wall_ms(void)
@@ -67,6 +82,10 @@ static void write_state(struct shep *s, const char *phase, const struct krg_kv *
 		krg_kv_putf(&kv, "krg_id", "%u", s->krg_id);
 		krg_kv_putf(&kv, "node", "%u", s->node);
 		krg_kv_putf(&kv, "start_ms", "%lld", (long long)s->start_ms);
+	}
+	if (s->requeued) {
+		krg_kv_putf(&kv, "requeued", "%u", s->requeued);
+		krg_kv_put(&kv, "requeue_why", s->requeue_why);
 	}
 	if (extra && extra->buf) {
 		/* Append the caller's lines. */
@@ -254,6 +273,9 @@ struct shep_stream {
 	struct shep *s;
 	int out, err;
 	int64_t t0;
+	bool lost;             /* the job's node was lost: lost_node, why */
+	uint32_t lost_node;
+	char why[600];
 };
 
 static void shep_output(void *data, unsigned fd, const uint8_t *bytes, size_t len)
@@ -266,6 +288,13 @@ static void shep_ended(void *data, const Krg__Proc__Io *io)
 {
 	struct shep_stream *st = data;
 	struct shep *s = st->s;
+	if (io->error && io->has_lost_node) {
+		/* The run loop decides: requeue, or fail with this reason. */
+		st->lost = true;
+		st->lost_node = io->lost_node;
+		snprintf(st->why, sizeof(st->why), "krg run: %s", io->error);
+		return;
+	}
 	if (io->error) {
 		char why[600];
 		snprintf(why, sizeof(why), "krg run: %s", io->error);
@@ -452,11 +481,96 @@ static int64_t probe_silence(struct shep *s, const char *socket, struct silence 
 	return q->heard + q->every;
 }
 
+/* The state of node as this node's krgd sees it (KRG__CLUSTER__NODE_STATE__*),
+ * or -1 if krgd cannot tell. */
+static int node_state(const char *socket, uint32_t node)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	char e[256];
+	if (krg_api_call(socket, "cluster.status", NULL, 0, 5000, &buf, &len, e, sizeof(e)) < 0)
+		return -1;
+	Krg__Api__ClusterStatus *st = krg__api__cluster_status__unpack(NULL, len, buf);
+	free(buf);
+	if (!st)
+		return -1;
+	int r = KRG__CLUSTER__NODE_STATE__NODE_ABSENT; /* not a member any more */
+	for (size_t i = 0; i < st->n_nodes; i++)
+		if (st->nodes[i]->id == node)
+			r = st->nodes[i]->state;
+	krg__api__cluster_status__free_unpacked(st, NULL);
+	return r;
+}
+
+static int64_t requeue_grace_ms(void)
+{
+	const char *v = getenv("KRG_DRMAA_REQUEUE_GRACE_MS");
+	char *end;
+	long long ms = v && *v ? strtoll(v, &end, 10) : -1;
+	return v && *v && !*end && ms >= 0 && ms <= 600000 ? ms : REQUEUE_GRACE_MS_DEFAULT;
+}
+
+/* The job's node was lost: run it again from the start elsewhere once
+ * the cluster has marked that node down, or fail with st->why. A job
+ * bound to that node (-n N) is not moved: it fails. */
+static void requeue_or_fail(struct shep *s, struct shep_stream *st, const char *socket)
+{
+	char why[900];
+	uint32_t node = st->lost_node;
+	if (s->js->native.has_node && s->js->native.node == node) {
+		snprintf(why, sizeof(why), "%s; the job was bound to node %u (-n %u): not requeued", st->why, node, node);
+		finish_failed(s, false, 255, why);
+	}
+	if (s->requeued >= MAX_REQUEUES) {
+		snprintf(why, sizeof(why), "%s; requeued %u times already: not again", st->why, s->requeued);
+		finish_failed(s, false, 255, why);
+	}
+	/* Down (or removed) for the cluster, not a link that flapped: then
+	 * the process there is gone or being killed. */
+	int64_t give_up = wall_ms() + DOWN_WAIT_MS;
+	for (;;) {
+		int ns = node_state(socket, node);
+		if (ns == KRG__CLUSTER__NODE_STATE__NODE_DOWN || ns == KRG__CLUSTER__NODE_STATE__NODE_ABSENT)
+			break;
+		if (wall_ms() >= give_up) {
+			snprintf(why, sizeof(why), "%s; node %u was not marked down within %d s: not requeued",
+				 st->why, node, DOWN_WAIT_MS / 1000);
+			finish_failed(s, false, 255, why);
+		}
+		struct pollfd pf = { .fd = s->sigfd, .events = POLLIN };
+		poll(&pf, 1, 200);
+		if (take_signals(s))
+			finish_failed(s, false, 255, "terminated while its node was lost");
+	}
+	int64_t until = wall_ms() + requeue_grace_ms();
+	while (wall_ms() < until) {
+		struct pollfd pf = { .fd = s->sigfd, .events = POLLIN };
+		poll(&pf, 1, (int)MIN(until - wall_ms(), 200));
+		if (take_signals(s))
+			finish_failed(s, false, 255, "terminated while being requeued");
+	}
+	/* From the start: what the lost run wrote goes (a regular file is
+	 * emptied; a fifo or a device just goes on). */
+	struct stat sb;
+	if (st->out >= 0 && fstat(st->out, &sb) == 0 && S_ISREG(sb.st_mode))
+		(void)!ftruncate(st->out, 0);
+	if (st->err >= 0 && st->err != st->out && fstat(st->err, &sb) == 0 && S_ISREG(sb.st_mode))
+		(void)!ftruncate(st->err, 0);
+	s->requeued++;
+	snprintf(s->requeue_why, sizeof(s->requeue_why), "node %u died while the job ran there (%u was its krg id)",
+		 node, s->krg_id);
+	s->krg_id = 0;
+	write_state(s, "queued", NULL);
+}
+
 static _Noreturn void run(struct shep *s, const char *socket)
 {
 	int in = -1, out = -1, err = -1, sock = -1;
 	size_t window;
 	open_stdio(s, &in, &out, &err);
+again:
+	if (in >= 0 && lseek(in, 0, SEEK_SET) < 0 && s->requeued)
+		finish_failed(s, false, 255, "requeued, but its input cannot be read again from the start");
 	start_job(s, socket, &sock, &window);
 
 	struct shep_stream st = { .s = s, .out = out, .err = err, .t0 = s->start_ms };
@@ -491,6 +605,13 @@ static _Noreturn void run(struct shep *s, const char *socket)
 		if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		int r = krg_run_client_recv(c, &cbs, &st);
+		if (st.lost) {
+			krg_run_client_free(c);
+			close(sock);
+			sock = -1;
+			requeue_or_fail(s, &st, socket);
+			goto again;
+		}
 		if (r == -EAGAIN)
 			continue;
 		if (r == -ECONNRESET)

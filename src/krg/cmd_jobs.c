@@ -89,6 +89,8 @@ static void print_json(const char *base, const struct row *rows, size_t n)
 		krg_json_uint(&js, "maxrss_kb", j->maxrss_kb);
 		krg_json_uint(&js, "wall_ms", j->wall_ms);
 		krg_json_string(&js, "error", j->error);
+		krg_json_uint(&js, "requeued", j->requeued);
+		krg_json_string(&js, "requeue_reason", j->requeue_why);
 		krg_json_end_object(&js);
 	}
 	krg_json_end_array(&js);
@@ -114,6 +116,8 @@ static void print_table(const struct row *rows, size_t n)
 		printf("%-24s %-13s %10s %4s %4s %5s ", j->id, st, id, node, ex, start);
 		krg_put_safe(stdout, j->name, 12);
 		putchar(' ');
+		if (j->requeued && !j->error[0])
+			printf("[requeued %u] ", j->requeued);
 		krg_put_safe(stdout, j->error[0] ? j->error : j->command, 0);
 		putchar('\n');
 	}

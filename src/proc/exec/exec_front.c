@@ -136,16 +136,24 @@ static int io_send(struct exec_front *f, const Krg__Proc__Io *io, krg_api_stream
 }
 
 /* Tell krg it failed (one line), end its stream, forget the front. */
-static void front_fail(struct exec_front *f, const char *line)
+/* lost: the node that ran the process, when it was lost (NULL: another failure). */
+static void front_fail_lost(struct exec_front *f, const char *line, const uint32_t *lost)
 {
 	if (f->st) {
 		Krg__Proc__Io io = KRG__PROC__IO__INIT;
 		io.error = (char *)line;
+		io.has_lost_node = lost != NULL;
+		io.lost_node = lost ? *lost : 0;
 		io_send(f, &io, NULL, NULL);
 		krg_api_stream_end(f->st);
 		f->st = NULL;
 	}
 	front_free(f);
+}
+
+static void front_fail(struct exec_front *f, const char *line)
+{
+	front_fail_lost(f, line, NULL);
 }
 
 static int ctl(struct exec_front *f, Krg__Proc__Ctl *c)
@@ -344,7 +352,7 @@ void front_node_lost(struct krg_exec *e, uint32_t node, const char *why)
 		char line[160];
 		snprintf(line, sizeof(line), "node %u died while running the process (%s node %u)", node, why, node);
 		log_info("exec: %s, pid %d's krg run fails", line, (int)f->client);
-		front_fail(f, line);
+		front_fail_lost(f, line, &node);
 	}
 }
 

@@ -7,9 +7,11 @@
  * the metadata and data work; this process holds no state but the kernel's
  * lookups, so it can die and be restarted without losing anything.
  *
- * Consistency (docs/kdfs.md): attributes and entries are not cached by the
- * kernel (timeouts 0) and the page cache is dropped at open, so what a
- * close on one node published is what an open on another sees. Permission
+ * Consistency (docs/kdfs.md): entries are not cached by the kernel
+ * (timeout 0: every name is looked up, after a read barrier), attributes
+ * are until krgd says they changed (ATTR_TIMEOUT at most), and the page
+ * cache is dropped at open unless the file is unchanged, so what a close
+ * on one node published is what an open on another sees. Permission
  * checks are the kernel's (default_permissions) with the caller's
  * credentials; new inodes belong to the caller's fsuid/fsgid. */
 #define FUSE_USE_VERSION 312
@@ -39,6 +41,15 @@ _Static_assert(KDFS_SET_MODE == FUSE_SET_ATTR_MODE && KDFS_SET_UID == FUSE_SET_A
 	       "SetAttr.valid uses FUSE's bits");
 
 #define MAX_FRAME (8u << 20)
+
+/* Attribute cache (docs/kdfs.md, "Attribute cache"): the kernel keeps the
+ * attributes a lookup, getattr, create or setattr answered, so a stat is
+ * one call (the lookup), not two. krgd sends an invalidation for every
+ * inode an op changes as its replica applies the op, before any later
+ * reply, so the cache is never older than this node's replica, which is
+ * what a getattr answers from. The timeout only bounds what a lost
+ * invalidation (no memory) could cost. */
+#define ATTR_TIMEOUT 1.0
 
 static uint64_t next_fh = 1; /* fi->fh: names an open file for its OFD/flock locks */
 
@@ -180,6 +191,17 @@ static void *reader(void *arg)
 		free(b);
 		if (!rep)
 			break;
+		/* Done here, before the replies that follow it are handed
+		 * out. An attributes-only invalidation takes no lock the
+		 * kernel holds across a call to us (no page, no directory
+		 * lock): it cannot wait on a call waiting for this thread.
+		 * ENOENT: the kernel has no such inode cached. */
+		for (size_t i = 0; rep->id == 0 && i < rep->n_inval; i++)
+			fuse_lowlevel_notify_inval_inode(K.se, rep->inval[i], -1, 0);
+		if (rep->id == 0) {
+			krg__kdfs__reply__free_unpacked(rep, NULL);
+			continue;
+		}
 		if (!krg_callwait_deliver(&K.calls, rep->id, rep))
 			krg__kdfs__reply__free_unpacked(rep, NULL);
 	}
@@ -217,6 +239,7 @@ static void reply_entry(fuse_req_t req, int st, Krg__Kdfs__Reply *rep)
 		struct fuse_entry_param e = { 0 };
 		e.ino = rep->attr->ino;
 		e.generation = 1;
+		e.attr_timeout = ATTR_TIMEOUT;
 		to_stat(rep->attr, &e.attr);
 		fuse_reply_entry(req, &e);
 	}
@@ -231,7 +254,7 @@ static void reply_attr(fuse_req_t req, int st, Krg__Kdfs__Reply *rep)
 	} else {
 		struct stat s;
 		to_stat(rep->attr, &s);
-		fuse_reply_attr(req, &s, 0);
+		fuse_reply_attr(req, &s, ATTR_TIMEOUT);
 	}
 	if (rep)
 		krg__kdfs__reply__free_unpacked(rep, NULL);
@@ -278,6 +301,7 @@ static void do_create_node(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	struct fuse_entry_param e = { 0 };
 	e.ino = rep->attr->ino;
 	e.generation = 1;
+	e.attr_timeout = ATTR_TIMEOUT;
 	to_stat(rep->attr, &e.attr);
 	fi->keep_cache = cache_open(e.ino, rep->attr->ctime_ns); /* new: nothing cached, nothing to drop */
 	fi->fh = __atomic_fetch_add(&next_fh, 1, __ATOMIC_RELAXED);

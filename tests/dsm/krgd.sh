@@ -15,6 +15,7 @@
 #     segment at the last detach anywhere;
 #     an attached process migrates: its attachment follows (counted on
 #     the target, uncounted at the source), its pages come on demand;
+#     a checkpoint of one is refused by name;
 #  5. bad arguments: one line, exit 2;
 #  6. IPC_RMID of a segment attached nowhere frees its pages on every node.
 PREFIX=dsmk
@@ -109,6 +110,16 @@ for i in 2 3; do
 	on 1 sh -c "timeout 60 $KRG run -n $i -- $S hold 0x5d5 14 >$W/hold.$i 2>&1 &"
 done
 wait_for 20 "holders attached on nodes 2 and 3" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
+# A checkpoint does not save a segment yet: refused by name, in one line,
+# and the process runs on (docs/dsm.md, "Migration of an attached process").
+hp=$(on 2 pgrep -f "shmc hold 0x5d5" | head -1)
+[ -n "$hp" ] || fail "no holder process on node 2"
+out=$(on 2 "$KRG" checkpoint $(((2 << 22) + hp)) 2>&1) && fail "an attached process was checkpointed: $out"
+[ "$(echo "$out" | wc -l)" = 1 ] || fail "checkpoint refusal not one line: $out"
+assert_contains "$out" "(System V segment $ID, shared across nodes): a checkpoint does not save it yet" "checkpoint of an attached process refused by name"
+echo "ok   refused: $out"
+st=$(on 2 awk '/^State:/ { print $2 }' "/proc/$hp/status")
+[ "$st" = S ] || [ "$st" = R ] || fail "the holder is in state '$st' after the refused checkpoint"
 assert_eq "$(kr 1 -- "$I" shm-atdt 0x5d5)" "detached unmapped" "shmdt through krgd"
 wait_for 10 "the shmdt above uncounted (nattch 2)" sh -c "[ \"\$($ADM vcluster exec 1 --prefix $PREFIX -- timeout 20 $KRG run -n 1 -- $S nattch 0x5d5)\" = 'nattch 2' ]"
 assert_eq "$(kr 2 -- "$S" rm 0x5d5)" removed "IPC_RMID while attached on nodes 2 and 3"

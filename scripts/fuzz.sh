@@ -38,7 +38,7 @@ srcs=("$out"/proto/*.pb-c.c "$src"/src/lib/{log,config,nodelist,key,json,fileio,
       "$src"/src/proc/migrate/mig_msg.c "$src"/src/proc/ckpt/ckpt_msg.c "$src"/src/proc/table/table_msg.c
       "$src"/src/proc/sched/capset_msg.c "$src"/src/fsview/fsview_msg.c "$src"/src/fsview/wire.c "$src"/src/kddm/kddm{,_home,_member,_req}.c
       "$src"/src/ipc/engine_*.c
-      "$src"/src/ipc/{intercept_filter,ipc_abi,ipc_service,ipc_service_ckpt,ipc_service_home,ipc_service_usage,ipc_service_wire}.c "$src"/tests/unit/kddm_fake.c)
+      "$src"/src/ipc/{intercept_filter,ipc_abi,ipc_service,ipc_service_ckpt,ipc_service_home,ipc_service_owner,ipc_service_usage,ipc_service_wire}.c "$src"/tests/unit/kddm_fake.c)
 objs=()
 for s in "${srcs[@]}"; do
 	o=$out/obj/$(echo "${s#"$src"/}" | tr / _).o

@@ -11,9 +11,11 @@
 #pragma once
 #include "lib/fileio.h"
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -42,6 +44,40 @@ struct pm_scan_arg {
 #ifndef PAGE_IS_PFNZERO
 #define PAGE_IS_PFNZERO (1 << 5)
 #endif
+
+/* In n areas stride bytes apart, each a struct that begins with
+ * `uint64_t start, end` ([start, end), sorted, disjoint): the one holding
+ * addr, or NULL (pre-copy's areas, incremental checkpoints' VMAs). */
+static inline void *ckpt_area_find(const void *base, size_t n, size_t stride, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *a = (const char *)base + mid * stride;
+		uint64_t se[2];
+		memcpy(se, a, sizeof(se));
+		if (addr < se[0])
+			hi = mid;
+		else if (addr >= se[1])
+			lo = mid + 1;
+		else
+			return (void *)a;
+	}
+	return NULL;
+}
+#define CKPT_AREA_HEAD(type) \
+	_Static_assert(offsetof(type, start) == 0 && offsetof(type, end) == sizeof(uint64_t), #type " begins with start, end")
+
+/* Every region PAGEMAP_SCAN reports for base (its flags, masks, start and
+ * end), walked to base.end: a call stops at vec_len regions, or where
+ * the kernel stops. fn(ctx, region, err) for each, in address order
+ * (fn NULL: none); a negative return stops the walk (pmscan.c). 0, fn's
+ * negative return, or the ioctl's -errno said in err. may_fall_back: a
+ * kernel without PAGEMAP_SCAN (ENOTTY, EINVAL, EOPNOTSUPP at the first
+ * call) returns 1 before any fn call, err left empty. */
+typedef int (*ckpt_pm_fn)(void *ctx, const struct page_region *g, struct ckpt_error *err);
+int ckpt_pm_scan(pid_t pid, int pmfd, struct pm_scan_arg base, struct page_region *vec, size_t vec_len, bool may_fall_back,
+		 ckpt_pm_fn fn, void *ctx, struct ckpt_error *err);
 
 #define CKPT_PAGE 4096UL
 #define CKPT_TASK_SIZE 0x7ffffffff000UL

@@ -95,7 +95,6 @@ const Krg__Ckpt__Fd *ckpt_fd_remote_peer(struct ckpt_fd_rctx *c, const Krg__Ckpt
 int ckpt_fd_snapshot_dump(pid_t pid, int fd, const struct stat *st, Krg__Ckpt__Fd *out, struct ckpt_error *err);
 int ckpt_fd_take_parked(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct ckpt_error *err);
 long long ckpt_fd_unix_peer_ino(uint64_t ino);
-int ckpt_fd_write_all(int fd, const void *buf, size_t len);
 
 /* The locks of open file e (of stat st, its fdinfo text info) into e (locks.c). */
 struct stat;

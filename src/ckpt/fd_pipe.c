@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
 #include "ckpt/fd-int.h"
+#include "lib/fileio.h"
 #include "lib/macro.h"
 
 /* ---- pipes and FIFOs ----
@@ -153,7 +154,7 @@ static int pipe_refill(struct ckpt_fd_rctx *c, long tfd, const Krg__Ckpt__Fd *sa
 		;  /* the same pipe, still there: nothing to put back */
 	else if (saved->has_pipe_size && fcntl(l, F_SETPIPE_SZ, saved->pipe_size) < 0)
 		r = ckpt_fail(err, errno, "fd %d: F_SETPIPE_SZ %u: %s", fdnum, saved->pipe_size, strerror(errno));
-	else if (saved->has_data && (r = ckpt_fd_write_all(l, saved->data.data, saved->data.len)) < 0)
+	else if (saved->has_data && (r = krg_write_all_nowait(l, saved->data.data, saved->data.len)) < 0)
 		r = ckpt_fail(err, -r, "fd %d: refilling %zu bytes: %s", fdnum, saved->data.len, strerror(-r));
 	close(l);
 	return r;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
 #include "ckpt/fd-int.h"
+#include "lib/fileio.h"
 #include "lib/macro.h"
 
 /* ---- regular files and directories: reopened by path ---- */
@@ -79,7 +80,7 @@ static int path_restore(struct ckpt_fd_rctx *c, const Krg__Ckpt__Fd *fd, struct 
 		ckpt_syscall(t, err, SYS_close, w, 0, 0, 0, 0, 0);
 		if (l < 0)
 			return l;
-		r = ckpt_fd_write_all(l, fd->data.data, fd->data.len);
+		r = krg_write_all_nowait(l, fd->data.data, fd->data.len);
 		close(l);
 		if (r < 0)
 			return ckpt_fail(err, -r, "fd %d: writing %zu bytes back into %s: %s", fd->fd, fd->data.len, fd->path, strerror(-r));

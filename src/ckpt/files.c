@@ -82,19 +82,6 @@ int ckpt_fd_rgetfd(struct ckpt_fd_rctx *c, long tfd, int fdnum, struct ckpt_erro
 	return l;
 }
 
-int ckpt_fd_write_all(int fd, const void *buf, size_t len)
-{
-	for (size_t done = 0; done < len;) {
-		ssize_t n = write(fd, (const char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Move a new object's fd `tmp` to fd->fd, with its close-on-exec and
  * status flags (O_NONBLOCK, O_APPEND). */
 int ckpt_fd_place(struct ckpt_fd_rctx *c, long tmp, const Krg__Ckpt__Fd *fd, struct ckpt_error *err)

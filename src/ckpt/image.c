@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
 #include "lib/fault.h"
+#include "lib/fileio.h"
 #include "lib/macro.h"
 
 #define CKPT_MAGIC "KRGCKPT\n"
@@ -116,20 +117,6 @@ struct ckpt_writer {
  * freeze; ckpt_image_sync makes them durable once it runs again. */
 static bool defer_sync;
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w, len -= (size_t)w;
-	}
-	return 0;
-}
-
 int ckpt_writer_open(int dirfd, const char *name, enum ckpt_part part, struct ckpt_writer **out, struct ckpt_error *err)
 {
 	struct ckpt_writer *w = calloc(1, sizeof(*w));
@@ -161,7 +148,7 @@ int ckpt_writer_open(int dirfd, const char *name, enum ckpt_part part, struct ck
 
 int ckpt_writer_write(struct ckpt_writer *w, const void *buf, size_t len, struct ckpt_error *err)
 {
-	int r = write_all(w->fd, buf, len);
+	int r = krg_write_all(w->fd, buf, len);
 	if (r < 0)
 		return ckpt_fail(err, r, "writing image file %s: %s", w->name, strerror(-r));
 	if (!w->raw)

@@ -82,6 +82,7 @@ struct pidx {
 	const Krg__Ckpt__Vma *v;
 	uint64_t *first;  /* owned: page index (in page_sums) of each run's first page */
 };
+CKPT_AREA_HEAD(struct pidx);
 
 struct ckpt_incr {
 	pid_t pid;
@@ -178,40 +179,30 @@ static bool candidate(const Krg__Ckpt__Vma *v)
 		 ckpt_mm_has_vmflag(fl, "dd") || ckpt_mm_has_vmflag(fl, "um"));
 }
 
-/* Every region PAGEMAP_SCAN reports for sa (walked to its end): fn. */
-static int scan(struct ckpt_incr *in, int pmfd, struct pm_scan_arg base, void (*fn)(struct ckpt_incr *, const struct page_region *),
-		struct ckpt_error *err)
+/* Every region PAGEMAP_SCAN reports for base (walked to its end): fn. */
+static int scan(struct ckpt_incr *in, int pmfd, struct pm_scan_arg base, ckpt_pm_fn fn, struct ckpt_error *err)
 {
-	for (uint64_t at = base.start; at < base.end;) {
-		struct pm_scan_arg sa = base;
-		sa.size = sizeof(sa), sa.start = at, sa.vec = (uintptr_t)in->vec, sa.vec_len = INCR_VEC;
-		long n = ioctl(pmfd, PAGEMAP_SCAN, &sa);
-		if (n < 0)
-			return ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN of %#" PRIx64 "-%#" PRIx64 ": %s", in->pid, at, base.end,
-					 strerror(errno));
-		for (long k = 0; fn && k < n; k++)
-			fn(in, &in->vec[k]);
-		if (sa.walk_end <= at)
-			break;
-		at = sa.walk_end;
-	}
-	return 0;
+	return ckpt_pm_scan(in->pid, pmfd, base, in->vec, INCR_VEC, false, fn, in, err);
 }
 
-static void mark_dirty(struct ckpt_incr *in, const struct page_region *g)
+static int mark_dirty(void *ctx, const struct page_region *g, struct ckpt_error *err)
 {
+	struct ckpt_incr *in = ctx;
 	uint64_t s = MAX(g->start, in->vstart), e = MIN(g->end, in->vend);
 	for (uint64_t a = s; a < e; a += CKPT_PAGE) {
 		uint64_t i = (a - in->vstart) / CKPT_PAGE;
 		in->dirty[i / 8] |= (uint8_t)(1u << (i % 8));
 	}
+	return 0;
 }
 
-static void protect(struct ckpt_incr *in, const struct page_region *g)
+static int protect(void *ctx, const struct page_region *g, struct ckpt_error *err)
 {
+	struct ckpt_incr *in = ctx;
 	/* Only populated runs: protecting a hole would plant a marker there. */
 	struct uffdio_writeprotect wp = { .range = { .start = g->start, .len = g->end - g->start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
 	ioctl(in->uffd, UFFDIO_WRITEPROTECT, &wp);
+	return 0;
 }
 
 int ckpt_incr_vma(struct ckpt_incr *in, int pmfd, Krg__Ckpt__Vma *v, struct ckpt_error *err)
@@ -271,19 +262,9 @@ bool ckpt_incr_lookup(struct ckpt_incr *in, uint64_t addr, uint64_t *off, uint64
 	uint64_t i = (addr - in->vstart) / CKPT_PAGE;
 	if (in->dirty[i / 8] & (1u << (i % 8)))
 		return false;
-	size_t lo = 0, hi = in->npv;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < in->pv[mid].start)
-			hi = mid;
-		else if (addr >= in->pv[mid].end)
-			lo = mid + 1;
-		else
-			break;
-	}
-	if (lo >= hi)
+	const struct pidx *p = ckpt_area_find(in->pv, in->npv, sizeof(*in->pv), addr);
+	if (!p)
 		return false;
-	const struct pidx *p = &in->pv[(lo + hi) / 2];
 	const Krg__Ckpt__Vma *v = p->v;
 	size_t a = 0, b = v->n_runs;
 	while (a < b) {

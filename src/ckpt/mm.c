@@ -353,32 +353,27 @@ static void extend_run(Krg__Ckpt__Vma *v, uint64_t addr, uint64_t npages, uint64
  * before any fn call (the caller reads pagemap instead). */
 typedef int (*range_fn)(void *ctx, uint64_t s, uint64_t e, struct ckpt_error *err);
 
+struct ranges {
+	range_fn fn;
+	void *ctx;
+};
+
+static int each_range(void *ctx, const struct page_region *g, struct ckpt_error *err)
+{
+	struct ranges *r = ctx;
+	return r->fn(r->ctx, g->start, g->end, err);
+}
+
 static int for_wanted_ranges(pid_t pid, int pmfd, const Krg__Ckpt__Vma *v, bool may_fall_back, range_fn fn, void *ctx,
 			     struct ckpt_error *err)
 {
 	struct page_region vec[256];
-	for (uint64_t at = v->start; at < v->end;) {
-		struct pm_scan_arg sa = { .size = sizeof(sa), .start = at, .end = v->end, .vec = (uintptr_t)vec, .vec_len = 256,
-					  .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-					  .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
-		if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE)
-			sa.category_inverted = sa.category_mask = PAGE_IS_FILE;
-		long n = ioctl(pmfd, PAGEMAP_SCAN, &sa);
-		if (n < 0 && may_fall_back && at == v->start && (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP))
-			return 1;
-		if (n < 0)
-			return ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN of %#llx-%#llx: %s", pid, (unsigned long long)at,
-					 (unsigned long long)v->end, strerror(errno));
-		for (long k = 0; k < n; k++) {
-			int r = fn(ctx, vec[k].start, vec[k].end, err);
-			if (r < 0)
-				return r;
-		}
-		if (sa.walk_end <= at)
-			break;
-		at = sa.walk_end;
-	}
-	return 0;
+	struct pm_scan_arg sa = { .start = v->start, .end = v->end, .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+				  .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+	if (v->kind == KRG__CKPT__VMA_KIND__VMA_FILE)
+		sa.category_inverted = sa.category_mask = PAGE_IS_FILE;
+	struct ranges r = { fn, ctx };
+	return ckpt_pm_scan(pid, pmfd, sa, vec, 256, may_fall_back, each_range, &r, err);
 }
 
 /* Where a VMA's pages are read from: the process's memory, or (shared

@@ -336,27 +336,24 @@ static int first_round(struct ckpt_precopy *pc, struct pc_area *a, uint64_t *byt
 
 /* Later rounds: the pages written since the last scan, protected again
  * by the same walk, then copied. */
+struct round {
+	struct ckpt_precopy *pc;
+	struct pc_area *a;
+	uint64_t *bytes;
+};
+
+static int copy_region(void *ctx, const struct page_region *g, struct ckpt_error *err)
+{
+	struct round *r = ctx;
+	return copy_range(r->pc, r->a, g->start, g->end, r->bytes, err);
+}
+
 static int next_round(struct ckpt_precopy *pc, struct pc_area *a, uint64_t *bytes, struct ckpt_error *err)
 {
-	uint64_t at = a->start;
-	while (at < a->end) {
-		struct pm_scan_arg sa = {
-			.size = sizeof(sa), .flags = PM_SCAN_WP_MATCHING, .start = at, .end = a->end,
-			.vec = (uintptr_t)pc->vec, .vec_len = PC_VEC, .category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
-		};
-		long n = ioctl(pc->pmfd, PAGEMAP_SCAN, &sa);
-		if (n < 0)
-			return ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN: %s", pc->pid, strerror(errno));
-		for (long k = 0; k < n; k++) {
-			int r = copy_range(pc, a, pc->vec[k].start, pc->vec[k].end, bytes, err);
-			if (r < 0)
-				return r;
-		}
-		if (sa.walk_end <= at)
-			break;
-		at = sa.walk_end;
-	}
-	return 0;
+	struct pm_scan_arg sa = { .flags = PM_SCAN_WP_MATCHING, .start = a->start, .end = a->end, .category_mask = PAGE_IS_WRITTEN,
+				  .return_mask = PAGE_IS_WRITTEN };
+	struct round r = { pc, a, bytes };
+	return ckpt_pm_scan(pc->pid, pc->pmfd, sa, pc->vec, PC_VEC, false, copy_region, &r, err);
 }
 
 int ckpt_precopy_round(struct ckpt_precopy *pc, uint64_t *bytes, struct ckpt_error *err)
@@ -390,6 +387,26 @@ static void drop(struct pc_area *a, uint64_t s, uint64_t e)
 		a->off[(p - a->start) / CKPT_PAGE] = PC_NONE;
 }
 
+/* The final scan of one area: clean_to, where the regions reported so
+ * far end. */
+struct final {
+	struct ckpt_precopy *pc;
+	struct pc_area *a;
+	uint64_t clean_to;
+};
+
+static int keep_clean(void *ctx, const struct page_region *g, struct ckpt_error *err)
+{
+	struct final *f = ctx;
+	if (g->start < f->clean_to || g->end > f->a->end)
+		return ckpt_fail(err, EIO, "process %d: PAGEMAP_SCAN returned a region out of order", f->pc->pid);
+	drop(f->a, f->clean_to, g->start);
+	if (!(g->categories & PAGE_IS_WPALLOWED) || (g->categories & PAGE_IS_WRITTEN))
+		drop(f->a, g->start, g->end);
+	f->clean_to = g->end;
+	return 0;
+}
+
 int ckpt_precopy_final(struct ckpt_precopy *pc, struct ckpt_error *err)
 {
 	/* The process is frozen: what is written now stays written. Every
@@ -398,46 +415,21 @@ int ckpt_precopy_final(struct ckpt_precopy *pc, struct ckpt_error *err)
 	 * WP_MATCHING: nothing is changed, so this may run again. */
 	for (size_t i = 0; i < pc->n; i++) {
 		struct pc_area *a = &pc->a[i];
-		uint64_t at = a->start, clean_to = a->start;
-		while (at < a->end) {
-			struct pm_scan_arg sa = {
-				.size = sizeof(sa), .start = at, .end = a->end, .vec = (uintptr_t)pc->vec, .vec_len = PC_VEC,
-				.return_mask = PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN,
-			};
-			long n = ioctl(pc->pmfd, PAGEMAP_SCAN, &sa);
-			if (n < 0)
-				return ckpt_fail(err, errno, "process %d: PAGEMAP_SCAN: %s", pc->pid, strerror(errno));
-			for (long k = 0; k < n; k++) {
-				const struct page_region *g = &pc->vec[k];
-				if (g->start < clean_to || g->end > a->end)
-					return ckpt_fail(err, EIO, "process %d: PAGEMAP_SCAN returned a region out of order", pc->pid);
-				drop(a, clean_to, g->start);
-				if (!(g->categories & PAGE_IS_WPALLOWED) || (g->categories & PAGE_IS_WRITTEN))
-					drop(a, g->start, g->end);
-				clean_to = g->end;
-			}
-			if (sa.walk_end <= at)
-				break;
-			at = sa.walk_end;
-		}
-		drop(a, clean_to, a->end);
+		struct final f = { pc, a, a->start };
+		struct pm_scan_arg sa = { .start = a->start, .end = a->end, .return_mask = PAGE_IS_WPALLOWED | PAGE_IS_WRITTEN };
+		int r = ckpt_pm_scan(pc->pid, pc->pmfd, sa, pc->vec, PC_VEC, false, keep_clean, &f, err);
+		if (r < 0)
+			return r;
+		drop(a, f.clean_to, a->end);
 	}
 	return 0;
 }
 
+CKPT_AREA_HEAD(struct pc_area);
+
 static struct pc_area *area_of(const struct ckpt_precopy *pc, uint64_t addr)
 {
-	size_t lo = 0, hi = pc->n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (addr < pc->a[mid].start)
-			hi = mid;
-		else if (addr >= pc->a[mid].end)
-			lo = mid + 1;
-		else
-			return &pc->a[mid];
-	}
-	return NULL;
+	return ckpt_area_find(pc->a, pc->n, sizeof(*pc->a), addr);
 }
 
 void ckpt_precopy_copied(struct ckpt_precopy *pc, uint64_t addr, uint64_t off, size_t n, const uint64_t *sums, const uint8_t *ok)

@@ -166,21 +166,38 @@ static int write_line(const char *dir, const char *name, const char *line, char 
 }
 
 
-/* The temporary versions this node's writers that are gone left in the
- * kdfs store (the others are other nodes' to judge): a dump there first
- * removes them, as krgd's start does in the node's own store. */
+static uint8_t kdfs_gone_nodes[256 / 8];
+
+void krg_ckpt_store_kdfs_gone(uint32_t node, bool gone)
+{
+	if (node >= 256)
+		return;
+	if (gone)
+		kdfs_gone_nodes[node / 8] |= (uint8_t)(1u << (node % 8));
+	else
+		kdfs_gone_nodes[node / 8] &= (uint8_t)~(1u << (node % 8));
+}
+
+/* The temporary versions in the kdfs store whose writers are gone: this
+ * node's whose process is no more, and those of nodes down or gone from
+ * the cluster (a writer cut off there fails its rename; a node that is
+ * up judges its own). A dump there first removes them, as krgd's start
+ * does in the node's own store. Names: <appid>.n<node>.<pid>. */
 static void kdfs_clean_tmp(const char *tmpdir)
 {
 	DIR *t = opendir(tmpdir);
 	struct dirent *e;
-	char tag[32];
-	snprintf(tag, sizeof(tag), ".n%u.", kdfs_node);
 	while (t && (e = readdir(t))) {
-		const char *p = strstr(e->d_name, tag);
-		if (!p)
+		const char *p = strstr(e->d_name, ".n");
+		char *end;
+		unsigned long node = p ? strtoul(p + 2, &end, 10) : 0;
+		if (!p || end == p + 2 || *end != '.')
 			continue;
-		long pid = strtol(p + strlen(tag), NULL, 10);
-		if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+		long pid = strtol(end + 1, NULL, 10);
+		bool gone = node < 256 && (kdfs_gone_nodes[node / 8] >> (node % 8) & 1);
+		if (node != kdfs_node && !gone)
+			continue;
+		if (node == kdfs_node && pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
 			continue;
 		krg_rm_tree(dirfd(t), e->d_name, NULL);
 	}

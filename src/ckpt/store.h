@@ -26,6 +26,11 @@ const char *krg_ckpt_store(void);
  * the mount and its node id once at start (NULL or "": off); its workers
  * inherit them. Temporary versions are KDFS/.krg/chkpt/.tmp/<appid>.n<node>.<pid>. */
 void krg_ckpt_store_kdfs_set(const char *mount, uint32_t node);
+/* Node is down or has left (krgd says so before it forks a dump worker):
+ * the temporary versions it left in kdfs are leftovers, which a dump
+ * removes as it does its own node's dead writers'. Ids past 255 are
+ * never gone. */
+void krg_ckpt_store_kdfs_gone(uint32_t node, bool gone);
 /* KDFS/.krg/chkpt, or NULL while kdfs is off. No I/O. */
 const char *krg_ckpt_store_kdfs(void);
 /* path names something in the kdfs store (no I/O). */

@@ -87,6 +87,10 @@ struct krg_cluster {
 	uint64_t changed_index;      /* last entry applied to the FSM, 0: unknown */
 	struct raft_barrier notify_req;
 	bool notify_wanted, notify_busy;
+	/* Follower: read barriers share the leader's answer (sm.c, "read
+	 * barrier"): those that came while a question is out ask the next. */
+	struct sm_question *bar_asked;  /* the questions out, newest first */
+	struct sm_barrier *bar_next;    /* for the next question */
 
 	/* Raft. */
 	struct raft raft;

@@ -119,6 +119,26 @@ void cluster_sm_restore(struct krg_cluster *c, Krg__Cluster__ServiceState **st, 
 	cluster_sm_applied(c);
 }
 
+/* Read barriers of one node share the leader's answers: a question
+ * asked after a barrier started answers it (the leader's commit index
+ * then includes everything committed before it started), so while one
+ * question is out the barriers that come wait for the next, and one
+ * answer serves them all (many FUSE calls at once: one round trip). */
+struct sm_barrier {
+	struct sm_barrier *next;
+	struct krg_cluster *c;
+	krg_cluster_barrier_cb cb;
+	void *data;
+};
+
+/* Out to the leader; outlives the cluster if krgd stops meanwhile. */
+struct sm_question {
+	struct sm_question *next;
+	struct krg_cluster *c;      /* NULL: the cluster closed */
+	struct sm_barrier *list;    /* the barriers it answers */
+	uint32_t leader;            /* asked */
+};
+
 /* ---- commit notification ----
  * A follower that proposed an op (or passes a read barrier) waits for its
  * own replica to apply it, and a follower learns that an entry is
@@ -204,6 +224,24 @@ int cluster_wait_applied(struct krg_cluster *c, uint64_t index, void (*cb)(int s
 
 void cluster_sm_free(struct krg_cluster *c)
 {
+	struct sm_barrier *all = c->bar_next;
+	c->bar_next = NULL;
+	while (c->bar_asked) { /* their answers find no cluster (freed then) */
+		struct sm_question *qn = c->bar_asked;
+		c->bar_asked = qn->next;
+		for (struct sm_barrier *b = qn->list, *n; b; b = n) {
+			n = b->next;
+			b->next = all;
+			all = b;
+		}
+		*qn = (struct sm_question){ 0 };
+	}
+	while (all) {
+		struct sm_barrier *b = all;
+		all = b->next;
+		b->cb(-ECANCELED, b->data);
+		free(b);
+	}
 	while (c->waiters) {
 		struct sm_waiter *w = c->waiters;
 		c->waiters = w->next;
@@ -244,36 +282,96 @@ static void on_index(struct krg_net *net, uint32_t from, const struct krg_msg *m
 	krg_net_reply(net, from, req_id, 0, buf, n);
 }
 
-struct barrier {
-	struct krg_cluster *c;
-	krg_cluster_barrier_cb cb;
-	void *data;
-};
-
 static void barrier_reached(int status, void *data)
 {
-	struct barrier *b = data;
+	struct sm_barrier *b = data;
 	b->cb(status, b->data);
 	free(b);
 }
 
+static int barrier_ask(struct krg_cluster *c);
+
+/* A question is out to the current leader: the barriers that come wait
+ * for its answer, then ask together. One out to a leader that is no
+ * longer (an election) does not hold them: its answer may be a timeout. */
+static bool asking_leader(struct krg_cluster *c)
+{
+	uint32_t leader = cluster_leader(c);
+	for (const struct sm_question *qn = c->bar_asked; qn; qn = qn->next)
+		if (qn->leader == leader)
+			return true;
+	return false;
+}
+
 static void index_reply_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
 {
-	struct barrier *b = data;
+	struct sm_question *qn = data;
+	struct krg_cluster *c = qn->c;
+	struct sm_barrier *list = qn->list;
+	if (c)
+		for (struct sm_question **pp = &c->bar_asked; *pp; pp = &(*pp)->next)
+			if (*pp == qn) {
+				*pp = qn->next;
+				break;
+			}
+	free(qn);
+	if (!c)
+		return; /* its barriers were failed as the cluster closed */
 	Krg__Cluster__IndexReply *rep = NULL;
 	if (status == 0 && !(rep = krg__cluster__index_reply__unpack(NULL, reply->len, reply->body)))
 		status = -EBADMSG;
 	else if (status < 0 && status != -ENOMEM)
 		status = -EAGAIN; /* the leader went away (unreachable, link cut): ask the next one */
-	if (status < 0) {
-		barrier_reached(status, b);
-		return;
+	uint64_t index = rep ? rep->index : 0;
+	if (rep)
+		krg__cluster__index_reply__free_unpacked(rep, NULL);
+	while (list) {
+		struct sm_barrier *b = list;
+		list = b->next;
+		int r = status < 0 ? status : cluster_wait_applied(c, index, barrier_reached, b);
+		if (r < 0)
+			barrier_reached(r, b);
 	}
-	uint64_t index = rep->index;
-	krg__cluster__index_reply__free_unpacked(rep, NULL);
-	int r = cluster_wait_applied(b->c, index, barrier_reached, b);
-	if (r < 0)
+	if (!c->bar_next || asking_leader(c) || c->closing) /* a callback may have asked already */
+		return;
+	int r = barrier_ask(c);
+	while (r < 0 && c->bar_next) {
+		struct sm_barrier *b = c->bar_next;
+		c->bar_next = b->next;
 		barrier_reached(r, b);
+	}
+}
+
+/* Ask the leader for the barriers waiting (bar_next). */
+static int barrier_ask(struct krg_cluster *c)
+{
+	uint32_t leader = cluster_leader(c);
+	if (leader == c->cfg->node_id) { /* became the leader meanwhile */
+		while (c->bar_next) {
+			struct sm_barrier *b = c->bar_next;
+			c->bar_next = b->next;
+			if (cluster_wait_applied(c, c->raft.commit_index, barrier_reached, b) < 0)
+				barrier_reached(-ECANCELED, b);
+		}
+		return 0;
+	}
+	if (!leader)
+		return -EAGAIN;
+	struct sm_question *qn = calloc(1, sizeof(*qn));
+	if (!qn)
+		return -ENOMEM;
+	qn->c = c;
+	int r = krg_net_request(c->net, leader, INDEX_MSG, NULL, 0, 0, index_reply_cb, qn);
+	if (r < 0) {
+		free(qn);
+		return r == -ENOMEM ? r : -EAGAIN; /* no link to the leader now: an election may be under way */
+	}
+	qn->list = c->bar_next;
+	qn->leader = leader;
+	qn->next = c->bar_asked;
+	c->bar_next = NULL;
+	c->bar_asked = qn;
+	return 0;
 }
 
 int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, void *data)
@@ -281,21 +379,30 @@ int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, voi
 	uint32_t leader = cluster_leader(c);
 	if (!leader)
 		return -EAGAIN;
-	struct barrier *b = calloc(1, sizeof(*b));
+	if (c->closing)
+		return -ECANCELED;
+	struct sm_barrier *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	b->c = c;
 	b->cb = cb;
 	b->data = data;
-	int r;
-	if (leader == c->cfg->node_id)
-		r = cluster_wait_applied(c, c->raft.commit_index, barrier_reached, b);
-	else
-		r = krg_net_request(c->net, leader, INDEX_MSG, NULL, 0, 0, index_reply_cb, b);
-	if (r < 0) {
+	if (leader == c->cfg->node_id) {
+		int r = cluster_wait_applied(c, c->raft.commit_index, barrier_reached, b);
+		if (r < 0)
+			free(b);
+		return r;
+	}
+	/* With the next question, asked once the one out to this leader is
+	 * answered (or now: none is out to it). */
+	b->next = c->bar_next;
+	c->bar_next = b;
+	if (asking_leader(c))
+		return 0;
+	int r = barrier_ask(c);
+	if (r < 0) { /* b is not asked for: out of the list (at its head) */
+		c->bar_next = b->next;
 		free(b);
-		if (r != -ENOMEM)
-			r = -EAGAIN; /* no link to the leader now: an election may be under way */
 	}
 	return r;
 }

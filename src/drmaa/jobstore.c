@@ -180,18 +180,11 @@ int krg_kv_write(const struct krg_kv *kv, const char *path)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	size_t off = 0;
-	while (off < kv->len) {
-		ssize_t k = write(fd, kv->buf + off, kv->len - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			int e = k < 0 ? errno : EIO;
-			close(fd);
-			unlink(tmp);
-			return -e;
-		}
-		off += (size_t)k;
+	int r = krg_write_all(fd, kv->buf, kv->len);
+	if (r < 0) {
+		close(fd);
+		unlink(tmp);
+		return r;
 	}
 	close(fd);
 	if (rename(tmp, path) < 0) {

@@ -29,6 +29,7 @@
 #include "api/run_client.h"
 #include "api/server.h"
 #include "drmaa/drmaa-int.h"
+#include "lib/fileio.h"
 #include "lib/macro.h"
 #include "proto/api.pb-c.h"
 #include "proto/cluster.pb-c.h"
@@ -237,19 +238,6 @@ static void wait_queued(struct shep *s)
 	}
 }
 
-static void write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (fd >= 0 && n) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return; /* a full disk loses output, not the job */
-		p += k;
-		n -= (size_t)k;
-	}
-}
-
 static int open_out(const char *path)
 {
 	return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
@@ -281,7 +269,9 @@ struct shep_stream {
 static void shep_output(void *data, unsigned fd, const uint8_t *bytes, size_t len)
 {
 	struct shep_stream *st = data;
-	write_all(fd == 1 ? st->out : st->err, bytes, len);
+	int to = fd == 1 ? st->out : st->err;
+	if (to >= 0)
+		(void)krg_write_all(to, bytes, len); /* a full disk loses output, not the job */
 }
 
 static void shep_ended(void *data, const Krg__Proc__Io *io)

@@ -1,40 +1,33 @@
 /* wire.c — blocking frames for the krg-fsview processes (wire.h). */
 #include "fsview/wire.h"
+#include "lib/fileio.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-static int read_all(int fd, uint8_t *p, size_t n)
+/* A frame's length (its 4 big-endian bytes), at most FSV_MAX_FRAME. */
+static int read_len(int fd, size_t *n)
 {
-	while (n) {
-		ssize_t r = read(fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			return -EPIPE;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
+	uint8_t h[4];
+	int r = krg_read_all(fd, h, 4);
+	if (r < 0)
+		return r;
+	*n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+	return *n > FSV_MAX_FRAME ? -EPROTO : 0;
 }
 
 int fsv_read_frame(int fd, uint8_t **buf, size_t *len)
 {
-	uint8_t h[4];
-	int r = read_all(fd, h, 4);
+	size_t n;
+	int r = read_len(fd, &n);
 	if (r < 0)
 		return r;
-	size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-	if (n > FSV_MAX_FRAME)
-		return -EPROTO;
 	uint8_t *b = malloc(n ? n : 1);
 	if (!b)
 		return -ENOMEM;
-	if ((r = read_all(fd, b, n)) < 0) {
+	if ((r = krg_read_all(fd, b, n)) < 0) {
 		free(b);
 		return r;
 	}
@@ -134,88 +127,117 @@ static bool get_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *v)
 	return false;
 }
 
-bool fsv_split_last(const uint8_t *p, size_t avail, size_t total, uint32_t field, size_t *hlen, size_t *doff)
+/* One field of a message, as walk_fields hands it over. */
+struct field {
+	uint64_t num;   /* its number */
+	unsigned type;  /* wire type: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
+	uint64_t v;     /* a varint's value, a length-delimited field's length */
+	size_t start;   /* where its key starts */
+	size_t off;     /* where its value starts (a length-delimited field's bytes) */
+};
+
+/* The fields of p[0..avail), the start of a total-byte message (avail <=
+ * total: a length-delimited field may run past avail, never past total),
+ * each given to at, which returns true to stop there. 1: at stopped; 0:
+ * every field read, ending exactly at avail; -1: malformed, or the last
+ * field runs past avail. */
+static int walk_fields(const uint8_t *p, size_t avail, size_t total, bool (*at)(const struct field *f, void *arg),
+		       void *arg)
 {
 	size_t i = 0;
-	if (avail > total)
-		return false;
 	while (i < avail) {
-		size_t start = i;
-		uint64_t key, v;
+		struct field f = { .start = i };
+		uint64_t key;
 		if (!get_varint(p, avail, &i, &key))
-			return false;
-		switch (key & 7) {
+			return -1;
+		f.num = key >> 3;
+		f.type = (unsigned)(key & 7);
+		switch (f.type) {
 		case 0:
-			if (!get_varint(p, avail, &i, &v))
-				return false;
+			if (!get_varint(p, avail, &i, &f.v))
+				return -1;
+			f.off = i;
 			break;
 		case 1:
+			f.off = i;
 			i += 8;
 			break;
 		case 5:
+			f.off = i;
 			i += 4;
 			break;
 		case 2:
-			if (!get_varint(p, avail, &i, &v) || v > total - i)
-				return false;
-			if (key >> 3 == field && i + v == total) {
-				*hlen = start;
-				*doff = i;
-				return true;
-			}
-			i += v;
+			if (!get_varint(p, avail, &i, &f.v) || f.v > total - i)
+				return -1;
+			f.off = i;
+			i += f.v;
 			break;
 		default:
-			return false; /* groups: none in our messages */
+			return -1; /* groups: none in our messages */
 		}
+		if (at(&f, arg))
+			return 1;
+	}
+	return i == avail ? 0 : -1;
+}
+
+struct split_last {
+	uint32_t field;
+	size_t total;
+	size_t hlen, doff;
+};
+
+static bool at_split_last(const struct field *f, void *arg)
+{
+	struct split_last *s = arg;
+	if (f->type != 2 || f->num != s->field || f->off + f->v != s->total)
+		return false;
+	s->hlen = f->start;
+	s->doff = f->off;
+	return true;
+}
+
+bool fsv_split_last(const uint8_t *p, size_t avail, size_t total, uint32_t field, size_t *hlen, size_t *doff)
+{
+	struct split_last s = { .field = field, .total = total };
+	if (avail > total || walk_fields(p, avail, total, at_split_last, &s) != 1)
+		return false;
+	*hlen = s.hlen;
+	*doff = s.doff;
+	return true;
+}
+
+struct varint_field {
+	uint32_t field;
+	bool found;
+	uint64_t v;
+};
+
+static bool at_varint_field(const struct field *f, void *arg)
+{
+	struct varint_field *s = arg;
+	if (f->type == 0 && f->num == s->field) {
+		s->v = f->v; /* the last one counts, as an unpack would have it */
+		s->found = true;
 	}
 	return false;
 }
 
 bool fsv_varint_field(const uint8_t *p, size_t n, uint32_t field, uint64_t *out)
 {
-	size_t i = 0;
-	bool found = false;
-	while (i < n) {
-		uint64_t key, v;
-		if (!get_varint(p, n, &i, &key))
-			return false;
-		switch (key & 7) {
-		case 0:
-			if (!get_varint(p, n, &i, &v))
-				return false;
-			if (key >> 3 == field) {
-				*out = v;
-				found = true;
-			}
-			break;
-		case 1:
-			i += 8;
-			break;
-		case 5:
-			i += 4;
-			break;
-		case 2:
-			if (!get_varint(p, n, &i, &v) || v > n - i)
-				return false;
-			i += v;
-			break;
-		default:
-			return false;
-		}
-	}
-	return found && i == n;
+	struct varint_field s = { .field = field };
+	if (walk_fields(p, n, n, at_varint_field, &s) != 0 || !s.found)
+		return false;
+	*out = s.v;
+	return true;
 }
 
 int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, uint8_t **data, size_t *dlen)
 {
-	uint8_t h[4];
-	int r = read_all(fd, h, 4);
+	size_t n;
+	int r = read_len(fd, &n);
 	if (r < 0)
 		return r;
-	size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
-	if (n > FSV_MAX_FRAME)
-		return -EPROTO;
 	/* The head first (a request's or reply's fields but the bulk are a
 	 * few dozen bytes): if the frame ends with a large `field`, its bytes
 	 * are read straight into a buffer of their own. */
@@ -223,7 +245,7 @@ int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, u
 	uint8_t *b = malloc(n <= 512 ? (n ? n : 1) : 512);
 	if (!b)
 		return -ENOMEM;
-	if ((r = read_all(fd, b, m)) < 0)
+	if ((r = krg_read_all(fd, b, m)) < 0)
 		goto fail;
 	*data = NULL;
 	*dlen = 0;
@@ -234,7 +256,7 @@ int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, u
 			goto fail;
 		}
 		memcpy(d, b + doff, m - doff);
-		if ((r = read_all(fd, d + (m - doff), n - m)) < 0) {
+		if ((r = krg_read_all(fd, d + (m - doff), n - m)) < 0) {
 			free(d);
 			goto fail;
 		}
@@ -251,7 +273,7 @@ int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, u
 			goto fail;
 		}
 		b = nb;
-		if ((r = read_all(fd, b + m, n - m)) < 0)
+		if ((r = krg_read_all(fd, b + m, n - m)) < 0)
 			goto fail;
 	}
 	*head = b;

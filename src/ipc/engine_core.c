@@ -360,7 +360,7 @@ void note_change(struct krg_ipc_engine *e, uint32_t kind, int32_t id)
 	e->changes[e->nchanges++] = (struct change){ kind, id };
 }
 
-static void flush_changes(struct krg_ipc_engine *e)
+void engine_flush_changes(struct krg_ipc_engine *e)
 {
 	for (size_t i = 0; i < e->nchanges; i++)
 		if (e->change_cb)
@@ -561,7 +561,7 @@ int krg_ipc_engine_call(struct krg_ipc_engine *e, const struct krg_ipc_caller *c
 		reply->ret = -ENOSYS;
 		break;
 	}
-	flush_changes(e);
+	engine_flush_changes(e);
 	return pending ? KRG_IPC_PENDING : KRG_IPC_DONE;
 }
 
@@ -571,7 +571,7 @@ int krg_ipc_engine_cancel(struct krg_ipc_engine *e, uint64_t token)
 	if (!w)
 		return -EALREADY;
 	waiter_cancel(e, w);
-	flush_changes(e);
+	engine_flush_changes(e);
 	return 0;
 }
 
@@ -586,7 +586,7 @@ int krg_ipc_engine_undeliverable(struct krg_ipc_engine *e, const struct krg_ipc_
 		r = msg_undeliverable(e, req, reply);
 	else if (req->op == KRG_IPC_OP_SEMOP)
 		r = sem_undeliverable(e, caller, req);
-	flush_changes(e);
+	engine_flush_changes(e);
 	return r;
 }
 
@@ -600,7 +600,7 @@ void krg_ipc_engine_tick(struct krg_ipc_engine *e, uint64_t now)
 	e->now = now;
 	while (e->nheap && e->heap[0]->deadline <= now)
 		sem_waiter_timeout(e, e->heap[0]);
-	flush_changes(e);
+	engine_flush_changes(e);
 }
 
 void krg_ipc_engine_process_exit(struct krg_ipc_engine *e, uint64_t proc_id, int32_t pid, uint64_t now)
@@ -610,7 +610,7 @@ void krg_ipc_engine_process_exit(struct krg_ipc_engine *e, uint64_t proc_id, int
 	while ((n = khash_first(&e->pwaiters, proc_id)))
 		waiter_cancel(e, klist_entry(n, struct waiter, procnode));
 	undo_process_exit(e, proc_id, pid);
-	flush_changes(e);
+	engine_flush_changes(e);
 }
 
 int krg_ipc_engine_drop(struct krg_ipc_engine *e, uint32_t kind, int32_t id, int err)
@@ -624,7 +624,7 @@ int krg_ipc_engine_drop(struct krg_ipc_engine *e, uint32_t kind, int32_t id, int
 		semset_destroy(e, (struct semset *)o, err);
 	else
 		shmseg_destroy(e, (struct shmseg *)o);
-	flush_changes(e);
+	engine_flush_changes(e);
 	return 0;
 }
 

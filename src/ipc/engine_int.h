@@ -203,6 +203,8 @@ struct ipc_obj *ctl_rmid_or_set(struct krg_ipc_engine *e, const struct krg_ipc_c
 void ctl_set_perm(struct krg_ipc_engine *e, struct ipc_obj *o, const struct krg_ipc_setbuf *set,
 		struct krg_ipc_reply *r);
 void note_change(struct krg_ipc_engine *e, uint32_t kind, int32_t id);
+/* Report the noted changes to the change callback. */
+void engine_flush_changes(struct krg_ipc_engine *e);
 struct waiter *waiter_new(const struct krg_ipc_caller *c, uint32_t role, uint32_t kind, int32_t id);
 int waiter_park(struct krg_ipc_engine *e, struct waiter *w, uint64_t token);
 void waiter_complete(struct krg_ipc_engine *e, struct waiter *w, struct krg_ipc_reply *r);

@@ -558,3 +558,20 @@ void msg_call(struct krg_ipc_engine *e, const struct krg_ipc_caller *c, const st
 		break;
 	}
 }
+
+int krg_ipc_engine_msq_waiters(struct krg_ipc_engine *e, int32_t id, uint64_t *cbytes, unsigned *senders)
+{
+	struct msq *m = msq_check(e, id);
+	if (!m)
+		return -EINVAL;
+	if (cbytes)
+		*cbytes = m->cbytes;
+	unsigned n = 0, s = 0;
+	for (struct klist *p = m->receivers.next; p != &m->receivers && n < 1000000; p = p->next)
+		n++;
+	for (struct klist *p = m->senders.next; p != &m->senders && s < 1000000; p = p->next)
+		s++;
+	if (senders)
+		*senders = s;
+	return (int)n;
+}

@@ -155,5 +155,6 @@ size_t krg_ipc_engine_undo_rename(struct krg_ipc_engine *e, uint64_t from, uint6
 		khash_remove(&e->procs, &pt->hnode);
 		free(pt);
 	}
+	engine_flush_changes(e);
 	return moved;
 }

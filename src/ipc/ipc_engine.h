@@ -433,3 +433,8 @@ int krg_ipc_engine_import(struct krg_ipc_engine *e, const struct krg_ipc_export 
  * with err (-EIDRM as RMID does, or a value the service uses to re-issue
  * them elsewhere). 0 or -EINVAL. */
 int krg_ipc_engine_drop(struct krg_ipc_engine *e, uint32_t kind, int32_t id, int err);
+/* The receivers waiting on queue id (-EINVAL: no such queue); *cbytes
+ * and *senders (if not NULL) get the bytes it holds and the senders
+ * waiting for room. The cluster service moves only queues with few
+ * waiters (docs/ipc-service.md, "Owners"). */
+int krg_ipc_engine_msq_waiters(struct krg_ipc_engine *e, int32_t id, uint64_t *cbytes, unsigned *senders);

@@ -13,6 +13,11 @@
 #include "lib/metrics.h"
 
 #define MAX_REISSUES 8
+/* "ask node N" answers followed by one call (a queue that moves,
+ * docs/ipc-service.md "Owners"); past REDIRECT_SLOW they go through the
+ * home, which knows the latest move it heard of. */
+#define MAX_REDIRECTS 64
+#define REDIRECT_SLOW 8
 #define IPC_PRIVATE_KEY 0
 
 /* ---- pending calls ------------------------------------------------------ */
@@ -88,6 +93,8 @@ static void call_ignoring(struct kddm_set *set, uint64_t id, const Krg__Ipc__Cal
 	}
 }
 
+static void call_chasing(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, const Krg__Ipc__Call *c);
+
 /* p completed with reply but its caller is gone: put back what it took. */
 static void undo(struct krg_ipc_service *svc, struct ipc_pend *p, const Krg__Ipc__Reply *reply)
 {
@@ -99,7 +106,7 @@ static void undo(struct krg_ipc_service *svc, struct ipc_pend *p, const Krg__Ipc
 	c.cred = orig->cred;
 	c.req = orig->req;
 	c.reply = (Krg__Ipc__Reply *)reply;
-	call_ignoring(svc->objs[p->kind], p->idx, &c);
+	call_chasing(svc, p->kind, p->idx, &c);
 	krg__ipc__call__free_unpacked(orig, NULL);
 }
 
@@ -112,6 +119,7 @@ struct callref {
 	struct krg_ipc_service *svc;
 	uint64_t gtoken;
 	int32_t key; /* KEY_GET */
+	uint32_t to; /* the node asked directly (a queue's owner), or KDDM_NO_NODE: the home */
 };
 
 static struct callref *ref(struct krg_ipc_service *svc, struct ipc_pend *p, int32_t key)
@@ -121,15 +129,107 @@ static struct callref *ref(struct krg_ipc_service *svc, struct ipc_pend *p, int3
 		r->svc = svc;
 		r->gtoken = p->gtoken;
 		r->key = key;
+		r->to = KDDM_NO_NODE;
 	}
 	return r;
+}
+
+/* A call on object (kind, idx): to the node serving it if we know it
+ * moved there, else to its home. */
+static int routed_call(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, const uint8_t *buf, size_t len,
+		       kddm_call_cb cb, void *data, uint32_t *to)
+{
+	uint32_t node = ipc_owner_route(svc, kind, idx);
+	if (to)
+		*to = node;
+	if (node != KDDM_NO_NODE)
+		return kddm_call(svc->nodes, node, buf, len, cb, data);
+	return kddm_call(svc->objs[kind], idx, buf, len, cb, data);
+}
+
+/* A call nobody waits for that must reach the queue wherever it is
+ * (undo, undeliverable): "ask node N" answers are followed. */
+struct chase {
+	struct krg_ipc_service *svc;
+	uint32_t kind;
+	uint64_t idx;
+	uint8_t *buf;
+	size_t len;
+	unsigned hops;
+};
+
+static void chase_cb(struct kddm *k, int status, const uint8_t *out, size_t len, void *data)
+{
+	struct chase *ch = data;
+	Krg__Ipc__Answer *a = status == 0 ? krg__ipc__answer__unpack(NULL, len, out) : NULL;
+	bool again = false;
+	if (a && a->has_owner && ch->hops++ < MAX_REDIRECTS) {
+		ipc_owner_learn(ch->svc, ch->kind, ch->idx, ch->hops > REDIRECT_SLOW ? KDDM_NO_NODE : a->owner);
+		again = true;
+	} else if (status < 0) {
+		log_info("ipc: undoing a call at its home failed: %s", strerror(-status));
+	}
+	if (a)
+		krg__ipc__answer__free_unpacked(a, NULL);
+	if (again && routed_call(ch->svc, ch->kind, ch->idx, ch->buf, ch->len, chase_cb, ch, NULL) == 0)
+		return;
+	free(ch->buf);
+	free(ch);
+}
+
+static void call_chasing(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, const Krg__Ipc__Call *c)
+{
+	struct chase *ch = calloc(1, sizeof(*ch));
+	if (!ch || ipc_call_pack(c, &ch->buf, &ch->len) < 0) {
+		free(ch);
+		return;
+	}
+	ch->svc = svc;
+	ch->kind = kind;
+	ch->idx = idx;
+	if (routed_call(svc, kind, idx, ch->buf, ch->len, chase_cb, ch, NULL) < 0) {
+		free(ch->buf);
+		free(ch);
+	}
+}
+
+/* CANCEL of p where it waits: the node that said "pending". */
+static void send_cancel(struct krg_ipc_service *svc, struct ipc_pend *p, kddm_call_cb cb, void *data)
+{
+	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
+	c.op = KRG__IPC__CALL_OP__CANCEL;
+	c.has_token = true;
+	c.token = p->gtoken;
+	uint8_t *buf;
+	size_t len;
+	int r = -ENOMEM;
+	if (ipc_call_pack(&c, &buf, &len) == 0) {
+		if (p->parked_at == KDDM_NO_NODE ||
+		    (ipc_owner_route(svc, p->kind, p->idx) == KDDM_NO_NODE &&
+		     p->parked_at == kddm_home(svc->objs[p->kind], p->idx)))
+			/* At its home (or on its way there): through the
+			 * object's KDDM home, behind the calls before it. */
+			r = kddm_call(svc->objs[p->kind], p->idx, buf, len, cb ? cb : ignore_answer, data);
+		else
+			r = kddm_call(svc->nodes, p->parked_at, buf, len, cb ? cb : ignore_answer, data);
+		free(buf);
+	}
+	if (r < 0 && cb)
+		cb(svc->k, r, NULL, 0, data);
 }
 
 /* A home's answer: the result, "parked" (a Completion will come), or a
  * redirect from a key map. */
 static void on_answer(struct krg_ipc_service *svc, struct ipc_pend *p, int status, const uint8_t *out, size_t len,
-		      int32_t key)
+		      int32_t key, uint32_t to)
 {
+	if (status < 0 && to != KDDM_NO_NODE && !p->cancelled && p->redirects++ < MAX_REDIRECTS) {
+		/* The node we thought held the queue is gone or refused:
+		 * ask its home, which knows where it went or that it died. */
+		ipc_owner_learn(svc, p->kind, p->idx, KDDM_NO_NODE);
+		send_syscall(svc, p);
+		return;
+	}
 	if (status < 0) {
 		/* The home could not run it (unreachable for too long,
 		 * refused): the caller sees the call fail as Linux would if
@@ -149,6 +249,12 @@ static void on_answer(struct krg_ipc_service *svc, struct ipc_pend *p, int statu
 			pend_free(svc, p);
 		return;
 	}
+	if (a->has_take) {
+		/* The queue comes here with this answer (a msgrcv it served):
+		 * in place before the caller hears, so its next call finds it. */
+		ipc_take_in(svc, to != KDDM_NO_NODE ? to : kddm_home(svc->objs[p->kind], p->idx), a->take.data,
+			    a->take.len);
+	}
 	if (a->has_redirect) {
 		/* The key names an object homed elsewhere: ask there. */
 		p->idx = (uint64_t)krg_ipc_id_idx(a->redirect);
@@ -160,20 +266,30 @@ static void on_answer(struct krg_ipc_service *svc, struct ipc_pend *p, int statu
 		} else {
 			send_syscall(svc, p);
 		}
-	} else if (a->has_pending && a->pending) {
-		p->parked_at = kddm_home(svc->objs[p->kind], p->idx);
+	} else if (a->has_owner) {
+		/* The queue is served elsewhere (it moved): ask there. Nothing
+		 * ran, so a cancelled call is simply forgotten. */
 		if (p->cancelled) {
-			/* Cancelled while the call was on its way: take it back. */
-			Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
-			c.op = KRG__IPC__CALL_OP__CANCEL;
-			c.has_token = true;
-			c.token = p->gtoken;
-			call_ignoring(svc->objs[p->kind], p->idx, &c);
-			/* If it completed meanwhile, its Completion finds p
+			pend_free(svc, p);
+		} else if (p->redirects++ >= MAX_REDIRECTS) {
+			answer_now(svc, p, -EIDRM);
+		} else {
+			ipc_owner_learn(svc, p->kind, p->idx, p->redirects > REDIRECT_SLOW ? KDDM_NO_NODE : a->owner);
+			send_syscall(svc, p);
+		}
+	} else if (a->has_pending && a->pending) {
+		p->parked_at = to != KDDM_NO_NODE ? to : kddm_home(svc->objs[p->kind], p->idx);
+		if (p->cancelled) {
+			/* Cancelled while the call was on its way: take it back.
+			 * If it completed meanwhile, its Completion finds p
 			 * cancelled and undoes it. */
+			send_cancel(svc, p, NULL, NULL);
 		}
 	} else if (a->reply) {
 		struct krg_ipc_reply r;
+		/* A get sent on by the key map: the stale entry is its key's. */
+		if (key == IPC_PRIVATE_KEY && p->rid >= 0)
+			key = p->key;
 		if (a->reply->ret == -ESTALE && p->reissues++ < MAX_REISSUES) {
 			/* The object moved, or the key map was stale. */
 			if (key != IPC_PRIVATE_KEY && p->rid >= 0) {
@@ -216,9 +332,10 @@ static void call_cb(struct kddm *k, int status, const uint8_t *out, size_t len, 
 	struct krg_ipc_service *svc = r->svc;
 	struct ipc_pend *p = find_gtoken(svc, r->gtoken);
 	int32_t key = r->key;
+	uint32_t to = r->to;
 	free(r);
 	if (p)
-		on_answer(svc, p, status, out, len, key);
+		on_answer(svc, p, status, out, len, key, to);
 }
 
 /* Where a call goes, for the metrics (docs/ipc.md, "Cost across nodes"). */
@@ -230,9 +347,31 @@ static void count_call(struct kddm_set *s, uint64_t id)
 
 static void send_syscall(struct krg_ipc_service *svc, struct ipc_pend *p)
 {
-	count_call(svc->objs[p->kind], p->idx);
+	uint32_t node = ipc_owner_route(svc, p->kind, p->idx);
+	if (node == KDDM_NO_NODE)
+		count_call(svc->objs[p->kind], p->idx);
+	else
+		krg_metrics_ipc(node == kddm_self(svc->k) ? KRG_MIPC_CALL_LOCAL : KRG_MIPC_CALL_REMOTE);
 	struct callref *r = ref(svc, p, IPC_PRIVATE_KEY);
-	int st = r ? kddm_call(svc->objs[p->kind], p->idx, p->call, p->call_len, call_cb, r) : -ENOMEM;
+	int st = -ENOMEM;
+	if (r && node != KDDM_NO_NODE) {
+		/* To a queue's owner on ipc.node: the call names its index (a
+		 * get's req has only the key). */
+		Krg__Ipc__Call *c = krg__ipc__call__unpack(NULL, p->call_len, p->call);
+		uint8_t *buf = NULL;
+		size_t len;
+		if (c) {
+			c->has_idx = true;
+			c->idx = p->idx;
+			st = ipc_call_pack(c, &buf, &len);
+			krg__ipc__call__free_unpacked(c, NULL);
+		}
+		if (st == 0)
+			st = routed_call(svc, p->kind, p->idx, buf, len, call_cb, r, &r->to);
+		free(buf);
+	} else if (r) {
+		st = routed_call(svc, p->kind, p->idx, p->call, p->call_len, call_cb, r, &r->to);
+	}
 	if (st < 0) {
 		free(r);
 		answer_now(svc, p, st);
@@ -348,7 +487,7 @@ static bool is_info(const struct krg_ipc_req *r)
 	return r->cmd == 3 || r->cmd == (r->op == KRG_IPC_OP_MSGCTL ? 12 : 19);
 }
 
-static bool by_index(const struct krg_ipc_req *r)
+bool ipc_by_index(const struct krg_ipc_req *r)
 {
 	/* MSG_STAT 11, MSG_STAT_ANY 13, SEM_STAT 18, SEM_STAT_ANY 20: id is an index */
 	if (r->op == KRG_IPC_OP_MSGCTL)
@@ -378,6 +517,8 @@ int krg_ipc_service_submit(struct krg_ipc_service *svc, const struct krg_ipc_cal
 	p->idx = UINT64_MAX;
 	p->rid = -1;
 	p->parked_at = KDDM_NO_NODE;
+	if (req->op == KRG_IPC_OP_MSGGET || req->op == KRG_IPC_OP_SEMGET || req->op == KRG_IPC_OP_SHMGET)
+		p->key = req->key;
 
 	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
 	Krg__Ipc__Cred cred;
@@ -431,7 +572,7 @@ int krg_ipc_service_submit(struct krg_ipc_service *svc, const struct krg_ipc_cal
 	} else if (req->id < 0) {
 		answer_now(svc, p, -EINVAL);
 	} else {
-		p->idx = by_index(req) ? (uint64_t)req->id : (uint64_t)krg_ipc_id_idx(req->id);
+		p->idx = ipc_by_index(req) ? (uint64_t)req->id : (uint64_t)krg_ipc_id_idx(req->id);
 		if (p->idx >= KRG_IPC_MNI)
 			answer_now(svc, p, -EINVAL);
 		else
@@ -467,20 +608,15 @@ int krg_ipc_service_cancel(struct krg_ipc_service *svc, uint64_t token)
 	p->cancelled = true;
 	if (p->idx == UINT64_MAX)
 		return 0; /* a get or an info on its way: nothing parked */
-	/* Parked or on its way: take it back at the home; what completed
-	 * meanwhile comes back as a Completion and is undone then. */
-	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
-	c.op = KRG__IPC__CALL_OP__CANCEL;
-	c.has_token = true;
-	c.token = p->gtoken;
-	uint8_t *buf;
-	size_t len;
-	if (ipc_call_pack(&c, &buf, &len) == 0) {
-		struct callref *r = ref(svc, p, IPC_PRIVATE_KEY);
-		if (!r || kddm_call(svc->objs[p->kind], p->idx, buf, len, cancel_cb, r) < 0)
-			free(r);
-		free(buf);
-	}
+	if (p->parked_at == KDDM_NO_NODE && ipc_owner_route(svc, p->kind, p->idx) != KDDM_NO_NODE)
+		return 0; /* on its way to a queue's owner: its answer finds it
+			   * cancelled (and takes back or undoes what it did) */
+	/* Parked, or on its way to the home (the CANCEL follows it there):
+	 * take it back; what completed meanwhile comes back as a Completion
+	 * and is undone then. */
+	struct callref *r = ref(svc, p, IPC_PRIVATE_KEY);
+	if (r)
+		send_cancel(svc, p, cancel_cb, r);
 	return 0;
 }
 
@@ -496,6 +632,11 @@ void ipc_completion_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t
 		/* Nobody waits for it here (its caller is gone and its cancel
 		 * finished): log, the home keeps nothing for it. */
 		log_debug("ipc: completion %llx from node %u for no call", (unsigned long long)m->token, from);
+	} else if (m->reply->ret == -EXDEV && !p->cancelled) {
+		/* Its queue moved on while it waited (ipc_service_owner.c):
+		 * wait where it went. Not counted: each move is progress. */
+		p->parked_at = KDDM_NO_NODE;
+		send_syscall(svc, p);
 	} else if (m->reply->ret == -ESTALE && !p->cancelled && p->reissues++ < MAX_REISSUES) {
 		/* Its object left that node while it waited: wait where it is.
 		 * On its way it is parked nowhere: the old home's removal (a
@@ -519,6 +660,7 @@ void ipc_completion_in(struct krg_ipc_service *svc, uint32_t from, const uint8_t
 
 void ipc_node_down(struct krg_ipc_service *svc, uint32_t kind, uint32_t node)
 {
+	ipc_owner_node_down(svc, kind, node);
 	for (size_t b = 0; b < IPC_PEND_BUCKETS; b++) {
 		for (struct ipc_pend *p = svc->by_gtoken[b], *next; p; p = next) {
 			next = p->gnext;
@@ -544,7 +686,7 @@ void krg_ipc_service_undeliverable(struct krg_ipc_service *svc, const struct krg
 				   const struct krg_ipc_req *req, const struct krg_ipc_reply *reply)
 {
 	uint32_t kind = ipc_kind_of(req->op);
-	uint64_t idx = by_index(req) ? (uint64_t)req->id : (uint64_t)krg_ipc_id_idx(req->id);
+	uint64_t idx = ipc_by_index(req) ? (uint64_t)req->id : (uint64_t)krg_ipc_id_idx(req->id);
 	if (req->id < 0 || idx >= KRG_IPC_MNI)
 		return;
 	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
@@ -562,7 +704,7 @@ void krg_ipc_service_undeliverable(struct krg_ipc_service *svc, const struct krg
 	c.cred = &cred;
 	c.req = &mreq;
 	c.reply = &mrep;
-	call_ignoring(svc->objs[kind], idx, &c);
+	call_chasing(svc, kind, idx, &c);
 out:
 	free(scratch);
 	free(vals);
@@ -615,6 +757,12 @@ int krg_ipc_service_undo_rename(struct krg_ipc_service *svc, const uint64_t *pai
 			kddm_call(svc->nodes, node, buf, len, exit_cb, NULL);
 	free(buf);
 	return 0;
+}
+
+void krg_ipc_service_leaving(struct krg_ipc_service *svc)
+{
+	if (svc && svc->eng)
+		ipc_owner_leaving(svc);
 }
 
 void krg_ipc_service_tick(struct krg_ipc_service *svc)
@@ -671,6 +819,7 @@ void ipc_service_close(struct krg_ipc_service *svc)
 	kddm_set_free(svc->nodes);
 	krg_ipc_engine_free(svc->eng);
 	svc->eng = NULL;
+	ipc_owner_free(svc);
 	for (size_t i = 0; i < 4; i++)
 		svc->objs[i] = svc->keys[i] = NULL;
 	svc->nodes = NULL;

@@ -66,6 +66,12 @@ void krg_ipc_service_undeliverable(struct krg_ipc_service *svc, const struct krg
  * calls it still had waiting are dropped. */
 void krg_ipc_service_process_exit(struct krg_ipc_service *svc, uint64_t proc_id, int32_t pid);
 
+/* This node is about to leave the cluster cleanly (before KDDM hears of
+ * it): the message queues that moved here (their owner is this node, not
+ * their home) go back to their homes with their messages; callers waiting
+ * here re-issue their calls there. krgd calls it from its leaving hook. */
+void krg_ipc_service_leaving(struct krg_ipc_service *svc);
+
 /* ---- krgd ----------------------------------------------------------------- */
 
 /* Start on krgd's services (net, cluster, api). Registers the KDDM

@@ -59,7 +59,17 @@ void ipc_answer(struct kddm_call *c, int status, const Krg__Ipc__Answer *a)
 
 void ipc_answer_reply(struct kddm_call *c, const struct krg_ipc_reply *r)
 {
+	ipc_answer_reply_take(c, r, NULL, 0);
+}
+
+void ipc_answer_reply_take(struct kddm_call *c, const struct krg_ipc_reply *r, uint8_t *take, size_t take_len)
+{
 	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	if (take) {
+		a.has_take = true;
+		a.take.data = take;
+		a.take.len = take_len;
+	}
 	Krg__Ipc__Reply m;
 	Krg__Ipc__Perm perm;
 	int64_t f[16];
@@ -205,6 +215,23 @@ static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t
 {
 	struct krg_ipc_service *svc = kddm_set_data(s);
 	const struct ipc_obj *o = obj;
+	if (o->owner != KDDM_NO_NODE) {
+		/* The queue is at its owner: its new home gets the record. */
+		Krg__Ipc__Object m = KRG__IPC__OBJECT__INIT;
+		Krg__Ipc__Perm perm = KRG__IPC__PERM__INIT;
+		m.kind = o->kind;
+		m.id = o->id;
+		m.perm = &perm;
+		m.has_owner = m.has_mseq = true;
+		m.owner = o->owner;
+		m.mseq = o->mseq;
+		*len = krg__ipc__object__get_packed_size(&m);
+		*buf = malloc(*len ? *len : 1);
+		if (!*buf)
+			return -ENOMEM;
+		krg__ipc__object__pack(&m, *buf);
+		return 0;
+	}
 	struct krg_ipc_export x;
 	int r = krg_ipc_engine_export(svc->eng, o->kind, o->id, &x);
 	if (r < 0)
@@ -214,12 +241,10 @@ static int obj_export(struct kddm_set *s, uint64_t idx, const void *obj, uint8_t
 	return r;
 }
 
-static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size_t len, void **obj)
+/* m's state into this engine (drop: replace a stale object of ours under
+ * its id first). 0, -EBADMSG, -ENOMEM, or the engine's refusal. */
+static int object_to_engine(struct krg_ipc_service *svc, const Krg__Ipc__Object *m, bool drop)
 {
-	struct krg_ipc_service *svc = kddm_set_data(s);
-	Krg__Ipc__Object *m = krg__ipc__object__unpack(NULL, len, buf);
-	if (!m)
-		return -EBADMSG;
 	int r = -EBADMSG;
 	struct krg_ipc_export x = { 0 };
 	struct krg_ipc_msg *msgs = NULL;
@@ -227,8 +252,7 @@ static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size
 	struct krg_ipc_undo *undos = NULL;
 	int16_t *adj = NULL;
 	if ((m->kind != KRG_IPC_MSG && m->kind != KRG_IPC_SEM && m->kind != KRG_IPC_SHM) || m->id < 0 ||
-	    (uint64_t)krg_ipc_id_idx(m->id) != idx || m->n_semval != m->n_sempid || m->n_semval > 65536 ||
-	    m->n_undos > 1u << 20)
+	    m->n_semval != m->n_sempid || m->n_semval > 65536 || m->n_undos > 1u << 20)
 		goto out;
 	x.kind = m->kind;
 	x.id = m->id;
@@ -275,26 +299,83 @@ static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size
 	}
 	x.nundos = (uint32_t)m->n_undos;
 	x.undos = undos;
-	struct ipc_obj *o = malloc(sizeof(*o));
+	/* Importing over a stale object of ours (a backup promoted twice)
+	 * replaces it. */
+	if (drop)
+		krg_ipc_engine_drop(svc->eng, x.kind, x.id, -ESTALE);
+	r = krg_ipc_engine_import(svc->eng, &x);
+	if (r < 0)
+		r = r == -ENOMEM ? r : -EBADMSG;
+out:
+	free(msgs), free(semval), free(undos), free(adj);
+	return r;
+}
+
+int ipc_import_bytes(struct krg_ipc_service *svc, const uint8_t *buf, size_t len, uint32_t *kind, int32_t *id)
+{
+	Krg__Ipc__Object *m = krg__ipc__object__unpack(NULL, len, buf);
+	if (!m)
+		return -EBADMSG;
+	int r = m->has_owner ? -EBADMSG : object_to_engine(svc, m, false);
+	*kind = m->kind;
+	*id = m->id;
+	krg__ipc__object__free_unpacked(m, NULL);
+	return r;
+}
+
+int ipc_pack_object(struct krg_ipc_service *svc, uint32_t kind, int32_t id, uint8_t **buf, size_t *len)
+{
+	struct krg_ipc_export x;
+	int r = krg_ipc_engine_export(svc->eng, kind, id, &x);
+	if (r < 0)
+		return r;
+	r = pack_export(&x, buf, len);
+	krg_ipc_export_release(&x);
+	return r;
+}
+
+static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size_t len, void **obj)
+{
+	struct krg_ipc_service *svc = kddm_set_data(s);
+	Krg__Ipc__Object *m = krg__ipc__object__unpack(NULL, len, buf);
+	if (!m)
+		return -EBADMSG;
+	int r = -EBADMSG;
+	if ((m->kind != KRG_IPC_MSG && m->kind != KRG_IPC_SEM && m->kind != KRG_IPC_SHM) || m->id < 0 ||
+	    (uint64_t)krg_ipc_id_idx(m->id) != idx || (m->has_owner && m->kind != KRG_IPC_MSG))
+		goto out;
+	struct ipc_obj *o = calloc(1, sizeof(*o));
 	r = -ENOMEM;
 	if (!o)
 		goto out;
-	/* Importing over a stale object of ours (a backup promoted twice)
-	 * replaces it. */
-	krg_ipc_engine_drop(svc->eng, x.kind, x.id, -ESTALE);
-	r = krg_ipc_engine_import(svc->eng, &x);
-	if (r < 0) {
-		free(o);
-		r = r == -ENOMEM ? r : -EBADMSG;
+	o->kind = m->kind;
+	o->id = m->id;
+	o->owner = KDDM_NO_NODE;
+	o->mseq = m->mseq;
+	if (m->has_owner) {
+		/* A home's record of a queue that moved: its state stays at
+		 * its owner (ipc_service_owner.c). */
+		struct ipc_owned *w = ipc_owned_get(svc, m->kind, idx);
+		if (m->owner == kddm_self(svc->k) && w && w->id == m->id) {
+			/* ... which is this node: it is home and holder now. */
+			free(w);
+			svc->owned[idx] = NULL;
+			svc->owned_n--;
+		} else {
+			o->owner = m->owner;
+			svc->moved_out++;
+		}
+		*obj = o;
+		r = 0;
 		goto out;
 	}
-	o->kind = x.kind;
-	o->id = x.id;
-	o->users = 0;
+	r = object_to_engine(svc, m, true);
+	if (r < 0) {
+		free(o);
+		goto out;
+	}
 	*obj = o;
-	r = 0;
 out:
-	free(msgs), free(semval), free(undos), free(adj);
 	krg__ipc__object__free_unpacked(m, NULL);
 	ipc_home_flush(svc);
 	return r;
@@ -307,7 +388,10 @@ static void obj_free(struct kddm_set *s, uint64_t idx, void *obj)
 	/* Leaving this node (handed over, or KDDM going away): callers parked
 	 * here re-issue their call where it went (-ESTALE). After RMID the
 	 * engine has nothing left and says so. */
-	if (svc->eng && !svc->in_engine) {
+	if (o->owner != KDDM_NO_NODE) {
+		/* Only the record: the queue is at its owner. */
+		svc->moved_out--;
+	} else if (svc->eng && !svc->in_engine) {
 		krg_ipc_engine_drop(svc->eng, o->kind, o->id, -ESTALE);
 		ipc_home_flush(svc);
 	}
@@ -323,6 +407,8 @@ struct after_sync {
 	Krg__Ipc__Answer a;
 	bool pending;
 	int status;
+	uint8_t *take;   /* the queue goes with the answer (ipc_service_owner.c) */
+	size_t take_len;
 };
 
 static void synced(struct kddm *k, int status, void *data)
@@ -338,18 +424,20 @@ static void synced(struct kddm *k, int status, void *data)
 		a.has_pending = a.pending = true;
 		ipc_answer(as->c, 0, &a);
 	} else {
-		ipc_answer_reply(as->c, &as->reply);
+		ipc_answer_reply_take(as->c, &as->reply, as->take, as->take_len);
 	}
+	free(as->take);
 	krg_ipc_reply_release(&as->reply);
 	ipc_home_flush(as->svc);
 	free(as);
 }
 
-static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, struct kddm_call *c, int status,
-		   bool pending, struct krg_ipc_reply *reply)
+static void finish_take(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, struct kddm_call *c,
+			int status, bool pending, struct krg_ipc_reply *reply, uint8_t *take, size_t take_len)
 {
 	struct after_sync *as = calloc(1, sizeof(*as));
 	if (!as) {
+		free(take);
 		krg_ipc_reply_release(reply);
 		kddm_call_done(c, -ENOMEM, NULL, 0);
 		ipc_home_flush(svc);
@@ -359,6 +447,8 @@ static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx
 	as->c = c;
 	as->status = status;
 	as->pending = pending;
+	as->take = take;
+	as->take_len = take_len;
 	if (reply)
 		as->reply = *reply;
 	if (kddm_backup(svc->k) && kddm_backup_node(s, idx, kddm_self(svc->k)) != KDDM_NO_NODE)
@@ -367,8 +457,14 @@ static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx
 		synced(svc->k, 0, as);
 }
 
+static void finish(struct krg_ipc_service *svc, struct kddm_set *s, uint64_t idx, struct kddm_call *c, int status,
+		   bool pending, struct krg_ipc_reply *reply)
+{
+	finish_take(svc, s, idx, c, status, pending, reply, NULL, 0);
+}
+
 /* The key of (kind, id) in this engine, 0 if none (IPC_PRIVATE or gone). */
-static int32_t key_of(struct krg_ipc_service *svc, uint32_t kind, int32_t id)
+int32_t ipc_key_of(struct krg_ipc_service *svc, uint32_t kind, int32_t id)
 {
 	struct krg_ipc_export x;
 	if (krg_ipc_engine_export(svc->eng, kind, id, &x) < 0)
@@ -382,7 +478,7 @@ static void keydel_done(struct kddm *k, int status, const uint8_t *out, size_t l
 {
 }
 
-static void forget_key(struct krg_ipc_service *svc, uint32_t kind, int32_t key, int32_t id)
+void ipc_forget_key(struct krg_ipc_service *svc, uint32_t kind, int32_t key, int32_t id)
 {
 	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
 	c.op = KRG__IPC__CALL_OP__KEY_DEL;
@@ -396,7 +492,7 @@ static void forget_key(struct krg_ipc_service *svc, uint32_t kind, int32_t key, 
 	free(buf);
 }
 
-static bool is_rmid(const struct krg_ipc_req *r)
+bool ipc_is_rmid(const struct krg_ipc_req *r)
 {
 	return (r->op == KRG_IPC_OP_MSGCTL || r->op == KRG_IPC_OP_SEMCTL || r->op == KRG_IPC_OP_SHMCTL) &&
 	       r->cmd == 0 /* IPC_RMID */;
@@ -433,9 +529,29 @@ static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64
 		finish(svc, s, idx, c, 0, false, &reply);
 		return;
 	}
+	if (o && o->gone) {
+		/* Its owner died with its state (backups off). */
+		if (o->owner != KDDM_NO_NODE)
+			svc->moved_out--;
+		free(o);
+		*objp = o = NULL;
+		reply.ret = get ? -ESTALE : -EINVAL;
+		free(scratch);
+		finish(svc, s, idx, c, 0, false, &reply);
+		return;
+	}
+	if (o && o->owner != KDDM_NO_NODE) {
+		/* The queue is at its owner: the caller asks there. */
+		Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+		a.has_owner = true;
+		a.owner = o->owner;
+		free(scratch);
+		ipc_answer(c, 0, &a);
+		return;
+	}
 	if (o && from < 64)
 		o->users |= 1ull << from;
-	int32_t key = o && is_rmid(&req) ? key_of(svc, o->kind, o->id) : 0;
+	int32_t key = o && ipc_is_rmid(&req) ? ipc_key_of(svc, o->kind, o->id) : 0;
 	svc->in_engine = true;
 	int r = krg_ipc_engine_call(svc->eng, &who, &req, m->token, ipc_now(svc), &reply);
 	svc->in_engine = false;
@@ -444,14 +560,23 @@ static void home_syscall(struct krg_ipc_service *svc, struct kddm_set *s, uint64
 		finish(svc, s, idx, c, r, false, NULL);
 		return;
 	}
-	if (o && is_rmid(&req) && reply.ret == 0 && key)
-		forget_key(svc, o->kind, key, o->id);
+	if (o && ipc_is_rmid(&req) && reply.ret == 0 && key)
+		ipc_forget_key(svc, o->kind, key, o->id);
 	if (o && reply.ret >= 0 && !engine_has(svc, o->kind, o->id)) {
 		/* removed: IPC_RMID, or a marked segment's last SHMDT */
 		free(o);
-		*objp = NULL;
+		*objp = o = NULL;
 	}
-	finish(svc, s, idx, c, 0, r == KRG_IPC_PENDING, r == KRG_IPC_PENDING ? NULL : &reply);
+	bool pending = r == KRG_IPC_PENDING;
+	uint8_t *take = NULL;
+	size_t take_len = 0;
+	if (o && !pending && from != kddm_self(svc->k) &&
+	    ipc_owner_take_for(svc, o->kind, idx, o->id, o, from, &reply, &take, &take_len) == 0) {
+		/* moved with this answer */
+	} else if (o) {
+		ipc_owner_consider(svc, o->kind, idx, o->id, o);
+	}
+	finish_take(svc, s, idx, c, 0, pending, pending ? NULL : &reply, take, take_len);
 }
 
 /* Does this node's engine hold an object of s's kind at index idx? */
@@ -495,7 +620,7 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 							       : 0;
 		struct ipc_obj *here = *objp;
 		if (r == -EEXIST && m->has_keep && m->keep && here && here->kind == peek->kind && here->id == peek->id &&
-		    key_of(svc, here->kind, here->id) == (peek->perm ? peek->perm->key : 0)) {
+		    ipc_key_of(svc, here->kind, here->id) == (peek->perm ? peek->perm->key : 0)) {
 			/* A recovery finds the application's object alive (its
 			 * home lived on, or its backup took over): newer than
 			 * the image, it stays as it is. */
@@ -531,6 +656,15 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 		Krg__Ipc__Reply rep = KRG__IPC__REPLY__INIT;
 		rep.ret = krg_ipc_engine_cancel(svc->eng, m->token);
 		a.reply = &rep;
+		ipc_answer(c, 0, &a);
+	} else if (m->op == KRG__IPC__CALL_OP__OWNER && m->has_id && m->has_owner && m->has_mseq) {
+		ipc_owner_set(svc, *objp, m);
+		kddm_call_done(c, 0, NULL, 0);
+	} else if (m->op == KRG__IPC__CALL_OP__UNDELIVERABLE && *objp &&
+		   ((struct ipc_obj *)*objp)->owner != KDDM_NO_NODE) {
+		Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+		a.has_owner = true;
+		a.owner = ((struct ipc_obj *)*objp)->owner;
 		ipc_answer(c, 0, &a);
 	} else if (m->op == KRG__IPC__CALL_OP__UNDELIVERABLE && m->req && m->reply) {
 		struct krg_ipc_caller who;
@@ -618,6 +752,8 @@ static int32_t free_index(struct krg_ipc_service *svc, uint32_t kind)
 		int32_t used = krg_ipc_engine_next(svc->eng, kind, (int32_t)idx);
 		if (used >= 0 && (uint32_t)krg_ipc_id_idx(used) == idx)
 			continue;
+		if (kddm_peek(svc->objs[kind], idx))
+			continue; /* a queue that moved to its owner */
 		svc->next_idx[kind] = idx + 1;
 		return (int32_t)idx;
 	}
@@ -656,6 +792,9 @@ int ipc_create_here(struct krg_ipc_service *svc, const struct krg_ipc_caller *wh
 		o->kind = kind;
 		o->id = (int32_t)reply->ret;
 		o->users = kddm_self(svc->k) < 64 ? 1ull << kddm_self(svc->k) : 0;
+		o->owner = KDDM_NO_NODE;
+		o->mseq = 0;
+		o->gone = false;
 		kddm_create(svc->objs[kind], (uint64_t)idx, o, created, NULL);
 		kddm_sync(svc->objs[kind], (uint64_t)idx, NULL, NULL);
 	}
@@ -811,6 +950,73 @@ static int created_objs(struct krg_ipc_service *svc, uint64_t *procs, size_t n, 
 	return 0;
 }
 
+/* A per-node call (EXIT: SEM_UNDO applied; UNDO_RENAME) changed sets this
+ * node homes: each is on its backup before the answer and before the
+ * completions it caused go out, as for any call at a home. */
+struct ipc_bsync {
+	struct krg_ipc_service *svc;
+	struct kddm_call *c;
+	unsigned waiting;   /* syncs not acked yet, + 1 while they are started */
+};
+
+static void bsync_one(struct kddm *k, int status, void *data)
+{
+	struct ipc_bsync *b = data;
+	if (--b->waiting)
+		return;
+	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	ipc_answer(b->c, 0, &a);
+	ipc_home_flush(b->svc);
+	free(b);
+}
+
+static void engine_changed(void *data, uint32_t kind, int32_t id)
+{
+	struct krg_ipc_service *svc = data;
+	struct ipc_bsync *b = svc->bsync;
+	if (!b || kind > KRG_IPC_SHM || !svc->objs[kind])
+		return;
+	uint64_t idx = (uint64_t)krg_ipc_id_idx(id);
+	if (!kddm_is_home(svc->objs[kind], idx))
+		return;
+	krg_metrics_ipc(KRG_MIPC_BACKUP);
+	b->waiting++;
+	if (kddm_sync(svc->objs[kind], idx, bsync_one, b) < 0)
+		b->waiting--;
+}
+
+/* Run EXIT or UNDO_RENAME's engine work with its changes synced. */
+static void node_call_synced(struct krg_ipc_service *svc, const Krg__Ipc__Call *m, struct kddm_call *c)
+{
+	struct ipc_bsync *b = kddm_backup(svc->k) ? calloc(1, sizeof(*b)) : NULL;
+	if (b) {
+		b->svc = svc;
+		b->c = c;
+		b->waiting = 1;
+	}
+	svc->bsync = b;
+	svc->in_engine = true;
+	if (m->op == KRG__IPC__CALL_OP__EXIT) {
+		krg_ipc_engine_process_exit(svc->eng, m->token, m->cred->pid, ipc_now(svc));
+	} else {
+		size_t moved = 0;
+		for (size_t i = 0; i < m->n_procs; i += 2)
+			moved += krg_ipc_engine_undo_rename(svc->eng, m->procs[i], m->procs[i + 1]);
+		if (moved)
+			log_info("ipc: %zu SEM_UNDO record%s of restarted processes now under their new ids", moved,
+				 moved == 1 ? "" : "s");
+	}
+	svc->in_engine = false;
+	svc->bsync = NULL;
+	if (b) {
+		bsync_one(svc->k, 0, b); /* the extra one: answers once every sync is acked */
+		return;
+	}
+	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
+	ipc_answer(c, 0, &a);
+	ipc_home_flush(svc);
+}
+
 static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t from, const uint8_t *in, size_t len,
 		      struct kddm_call *c)
 {
@@ -819,22 +1025,12 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 	if (!m)
 		return;
 	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
-	if (m->op == KRG__IPC__CALL_OP__EXIT && m->has_token && m->cred) {
-		svc->in_engine = true;
-		krg_ipc_engine_process_exit(svc->eng, m->token, m->cred->pid, ipc_now(svc));
-		svc->in_engine = false;
-		ipc_answer(c, 0, &a);
-		ipc_home_flush(svc);
-	} else if (m->op == KRG__IPC__CALL_OP__UNDO_RENAME && m->n_procs % 2 == 0 && m->n_procs <= 2 * 65536) {
-		size_t moved = 0;
-		svc->in_engine = true;
-		for (size_t i = 0; i < m->n_procs; i += 2)
-			moved += krg_ipc_engine_undo_rename(svc->eng, m->procs[i], m->procs[i + 1]);
-		svc->in_engine = false;
-		if (moved)
-			log_info("ipc: %zu SEM_UNDO record%s of restarted processes now under their new ids", moved,
-				 moved == 1 ? "" : "s");
-		ipc_answer(c, 0, &a);
+	if (m->op == KRG__IPC__CALL_OP__SYSCALL || m->op == KRG__IPC__CALL_OP__UNDELIVERABLE ||
+	    m->op == KRG__IPC__CALL_OP__CANCEL) {
+		ipc_owner_call(svc, from, m, c);
+	} else if ((m->op == KRG__IPC__CALL_OP__EXIT && m->has_token && m->cred) ||
+		   (m->op == KRG__IPC__CALL_OP__UNDO_RENAME && m->n_procs % 2 == 0 && m->n_procs <= 2 * 65536)) {
+		node_call_synced(svc, m, c);
 	} else if (m->op == KRG__IPC__CALL_OP__USAGE) {
 		struct krg_ipc_usage u;
 		krg_ipc_engine_usage(svc->eng, &u);
@@ -869,7 +1065,9 @@ static void node_call(struct kddm_set *s, uint64_t id, void **objp, uint32_t fro
 
 static void node_notify(struct kddm_set *s, uint64_t id, uint32_t from, const uint8_t *in, size_t len)
 {
-	if (id & IPC_USAGE_NOTIFY)
+	if (id & IPC_TAKE_NOTIFY)
+		ipc_take_in(kddm_set_data(s), from, in, len);
+	else if (id & IPC_USAGE_NOTIFY)
 		ipc_usage_in(kddm_set_data(s), from, in, len);
 	else
 		ipc_completion_in(kddm_set_data(s), from, in, len);
@@ -952,10 +1150,13 @@ static void list_objs(struct krg_ipc_service *svc, Krg__Ipc__Answer *a)
 
 int ipc_home_sets(struct krg_ipc_service *svc)
 {
-	int r;
+	int r = ipc_owner_init(svc);
+	if (r < 0)
+		return r;
 	svc->eng = krg_ipc_engine_new(&svc->lim, engine_complete, svc);
 	if (!svc->eng)
 		return -ENOMEM;
+	krg_ipc_engine_set_change_cb(svc->eng, engine_changed, svc);
 	if ((r = kddm_set_new(svc->k, "ipc.msg", &obj_ops, svc, &svc->objs[KRG_IPC_MSG])) < 0 ||
 	    (r = kddm_set_new(svc->k, "ipc.sem", &obj_ops, svc, &svc->objs[KRG_IPC_SEM])) < 0 ||
 	    (r = kddm_set_new(svc->k, "ipc.msgkey", &key_ops, svc, &svc->keys[KRG_IPC_MSG])) < 0 ||

@@ -58,6 +58,10 @@ static void on_node_leaving(void *state, uint32_t node, uint64_t epoch)
 	struct ipc_krgd *d = ((struct krg_ipc_service *)state)->krgd;
 	if (d && d->running) {
 		kddm_set_epoch(kddm_net_kddm(d->kn), epoch);
+		/* The queues that moved here go back to their homes first
+		 * (before KDDM's READY: docs/ipc-service.md, "Owners"). */
+		if (node == kddm_self(kddm_net_kddm(d->kn)))
+			krg_ipc_service_leaving(state);
 		kddm_node_leaving(kddm_net_kddm(d->kn), node);
 	}
 }
@@ -257,6 +261,9 @@ int krg_ipc_service_start(struct krg_services *s, struct krg_ipc_service **out, 
 		kddm_set_backup(kddm_net_kddm(d->kn), s->cfg && s->cfg->ipc_backup);
 	if (r == 0)
 		r = krg_ipc_service_new(kddm_net_kddm(d->kn), &lim, NULL, &d->svc);
+	/* krgd.conf ipc_moves (off): queues follow their receivers. */
+	if (r == 0)
+		d->svc->moves_off = s->cfg && !s->cfg->ipc_moves;
 	if (r == 0)
 		r = krg_api_register(s->api, "ipc.status", false, on_status, d);
 	if (r == 0)

@@ -46,6 +46,9 @@ void ipc_usage_sync(struct krg_ipc_service *svc)
 	}
 	struct krg_ipc_usage u;
 	krg_ipc_engine_usage(svc->eng, &u);
+	/* A queue counts at its home wherever it is served (a move is not
+	 * news to the others). */
+	u.msq_count = u.msq_count + svc->moved_out >= svc->owned_n ? u.msq_count + svc->moved_out - svc->owned_n : 0;
 	if (svc->usage_sent_ok && u.msq_count == svc->usage_sent.msq && u.sem_count == svc->usage_sent.sem &&
 	    u.sem_total == svc->usage_sent.semtot)
 		return;

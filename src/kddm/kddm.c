@@ -487,7 +487,8 @@ static void deliver_home_op(struct kddm *k, struct kddm_set *s, uint32_t from, c
 			reply(k, from, token, -ENOMEM);
 			return;
 		}
-		memcpy(h->data, m->data.data, m->data.len);
+		if (m->data.len) /* empty bytes may come as NULL */
+			memcpy(h->data, m->data.data, m->data.len);
 		h->len = m->data.len;
 	} else if (m->op == KRG__KDDM__OP__CREATE) {
 		free(h);

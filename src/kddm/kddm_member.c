@@ -547,7 +547,8 @@ static void take_backup(struct kddm *k, struct kddm_set *s, uint32_t from, const
 		free(sh);
 		return;
 	}
-	memcpy(sh->data, m->data.data, m->data.len);
+	if (m->data.len) /* empty bytes may come as NULL */
+		memcpy(sh->data, m->data.data, m->data.len);
 	sh->len = m->data.len;
 	sh->id = m->id;
 	sh->home = from;

@@ -7,9 +7,11 @@
  * the metadata and data work; this process holds no state but the kernel's
  * lookups, so it can die and be restarted without losing anything.
  *
- * Consistency (docs/kdfs.md): attributes and entries are not cached by the
- * kernel (timeouts 0) and the page cache is dropped at open, so what a
- * close on one node published is what an open on another sees. Permission
+ * Consistency (docs/kdfs.md): entries are not cached by the kernel
+ * (timeout 0: every name is looked up, after a read barrier), attributes
+ * are until krgd says they changed (ATTR_TIMEOUT at most), and the page
+ * cache is dropped at open unless the file is unchanged, so what a close
+ * on one node published is what an open on another sees. Permission
  * checks are the kernel's (default_permissions) with the caller's
  * credentials; new inodes belong to the caller's fsuid/fsgid. */
 #define FUSE_USE_VERSION 312
@@ -30,6 +32,7 @@
 #include <unistd.h>
 #include "kdfs/meta.h"
 #include "lib/callwait.h"
+#include "lib/fileio.h"
 #include "proto/kdfs.pb-c.h"
 
 _Static_assert(KDFS_SET_MODE == FUSE_SET_ATTR_MODE && KDFS_SET_UID == FUSE_SET_ATTR_UID &&
@@ -39,6 +42,15 @@ _Static_assert(KDFS_SET_MODE == FUSE_SET_ATTR_MODE && KDFS_SET_UID == FUSE_SET_A
 	       "SetAttr.valid uses FUSE's bits");
 
 #define MAX_FRAME (8u << 20)
+
+/* Attribute cache (docs/kdfs.md, "Attribute cache"): the kernel keeps the
+ * attributes a lookup, getattr, create or setattr answered, so a stat is
+ * one call (the lookup), not two. krgd sends an invalidation for every
+ * inode an op changes as its replica applies the op, before any later
+ * reply, so the cache is never older than this node's replica, which is
+ * what a getattr answers from. The timeout only bounds what a lost
+ * invalidation (no memory) could cost. */
+#define ATTR_TIMEOUT 1.0
 
 static uint64_t next_fh = 1; /* fi->fh: names an open file for its OFD/flock locks */
 
@@ -88,20 +100,6 @@ static struct {
 	struct fuse_session *se;
 } K = { .wlock = PTHREAD_MUTEX_INITIALIZER, .calls = KRG_CALLWAIT_INIT };
 
-static int write_all(const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(K.fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int send_req(Krg__Kdfs__Request *req)
 {
 	size_t n = krg__kdfs__request__get_packed_size(req);
@@ -111,7 +109,7 @@ static int send_req(Krg__Kdfs__Request *req)
 	buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
 	krg__kdfs__request__pack(req, buf + 4);
 	pthread_mutex_lock(&K.wlock);
-	int r = write_all(buf, 4 + n);
+	int r = krg_write_all(K.fd, buf, 4 + n) < 0 ? -EIO : 0;
 	pthread_mutex_unlock(&K.wlock);
 	free(buf);
 	return r;
@@ -148,31 +146,17 @@ static int call(fuse_req_t freq, Krg__Kdfs__Request *req, Krg__Kdfs__Reply **out
 	}
 }
 
-static int read_all(uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t r = read(K.fd, p, n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -EIO;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 static void *reader(void *arg)
 {
 	for (;;) {
 		uint8_t h[4];
-		if (read_all(h, 4) < 0)
+		if (krg_read_all(K.fd, h, 4) < 0)
 			break;
 		size_t n = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
 		if (n > MAX_FRAME)
 			break;
 		uint8_t *b = malloc(n ? n : 1);
-		if (!b || read_all(b, n) < 0) {
+		if (!b || krg_read_all(K.fd, b, n) < 0) {
 			free(b);
 			break;
 		}
@@ -180,6 +164,17 @@ static void *reader(void *arg)
 		free(b);
 		if (!rep)
 			break;
+		/* Done here, before the replies that follow it are handed
+		 * out. An attributes-only invalidation takes no lock the
+		 * kernel holds across a call to us (no page, no directory
+		 * lock): it cannot wait on a call waiting for this thread.
+		 * ENOENT: the kernel has no such inode cached. */
+		for (size_t i = 0; rep->id == 0 && i < rep->n_inval; i++)
+			fuse_lowlevel_notify_inval_inode(K.se, rep->inval[i], -1, 0);
+		if (rep->id == 0) {
+			krg__kdfs__reply__free_unpacked(rep, NULL);
+			continue;
+		}
 		if (!krg_callwait_deliver(&K.calls, rep->id, rep))
 			krg__kdfs__reply__free_unpacked(rep, NULL);
 	}
@@ -217,6 +212,7 @@ static void reply_entry(fuse_req_t req, int st, Krg__Kdfs__Reply *rep)
 		struct fuse_entry_param e = { 0 };
 		e.ino = rep->attr->ino;
 		e.generation = 1;
+		e.attr_timeout = ATTR_TIMEOUT;
 		to_stat(rep->attr, &e.attr);
 		fuse_reply_entry(req, &e);
 	}
@@ -231,7 +227,7 @@ static void reply_attr(fuse_req_t req, int st, Krg__Kdfs__Reply *rep)
 	} else {
 		struct stat s;
 		to_stat(rep->attr, &s);
-		fuse_reply_attr(req, &s, 0);
+		fuse_reply_attr(req, &s, ATTR_TIMEOUT);
 	}
 	if (rep)
 		krg__kdfs__reply__free_unpacked(rep, NULL);
@@ -278,6 +274,7 @@ static void do_create_node(fuse_req_t req, fuse_ino_t parent, const char *name, 
 	struct fuse_entry_param e = { 0 };
 	e.ino = rep->attr->ino;
 	e.generation = 1;
+	e.attr_timeout = ATTR_TIMEOUT;
 	to_stat(rep->attr, &e.attr);
 	fi->keep_cache = cache_open(e.ino, rep->attr->ctime_ns); /* new: nothing cached, nothing to drop */
 	fi->fh = __atomic_fetch_add(&next_fh, 1, __ATOMIC_RELAXED);

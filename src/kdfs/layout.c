@@ -75,3 +75,22 @@ uint64_t kdfs_layout_first(const struct kdfs_layout *l, uint64_t index)
 	uint64_t gunit = index / l->count * (KDFS_CHUNK_SIZE / l->unit);
 	return (gunit * l->count + kdfs_layout_group(l, index)) * l->unit;
 }
+
+unsigned kdfs_layout_row_share(const Krg__Kdfs__Inode *in, uint64_t index, uint32_t node)
+{
+	struct kdfs_layout l;
+	kdfs_layout_of(in, &l);
+	unsigned n = 0;
+	for (size_t i = 0; i < in->n_chunks; i++) {
+		const Krg__Kdfs__Chunk *c = in->chunks[i];
+		if (c->index == index || c->index / l.count != index / l.count)
+			continue;
+		bool holds = false;
+		for (size_t j = 0; j < c->n_nodes; j++)
+			holds |= c->nodes[j] == node;
+		for (size_t j = 0; j < c->n_filling; j++)
+			holds |= c->filling[j] == node;
+		n += holds;
+	}
+	return n;
+}

@@ -49,5 +49,11 @@ uint32_t kdfs_layout_group(const struct kdfs_layout *l, uint64_t index);
 uint64_t kdfs_layout_keep(const struct kdfs_layout *l, uint64_t size, uint64_t index);
 /* The first file offset chunk index holds. */
 uint64_t kdfs_layout_first(const struct kdfs_layout *l, uint64_t index);
+/* The chunks of index's stripe row (c*K + g for its c, every other
+ * group g) that list node as a replica or a node being filled: a repair
+ * puts a new copy where this is lowest, so that a node lost takes as few
+ * of a file's groups at once as it can (docs/kdfs.md, "Repair"). 0 for a
+ * file not striped. */
+unsigned kdfs_layout_row_share(const Krg__Kdfs__Inode *in, uint64_t index, uint32_t node);
 /* The largest chunk index a write may create (files end before it). */
 #define KDFS_INDEX_MAX ((uint64_t)UINT32_MAX)

@@ -18,6 +18,12 @@ struct kdfs_meta {
 	char dir[4096];
 	kdfs_meta_reap_cb reap_cb;
 	void *data;
+	kdfs_meta_change_cb change_cb;
+	void *change_data;
+	/* The op being applied: inodes it put (an op puts at most 4). */
+	uint64_t changed[8];
+	size_t n_changed;
+	bool changed_many;  /* more than that: every inode is told */
 };
 
 void meta_be64(uint8_t *p, uint64_t v);

@@ -58,7 +58,20 @@ int meta_inode_put(struct kdfs_meta *m, MDB_txn *txn, const Krg__Kdfs__Inode *in
 	if (rc)
 		return meta_err(rc);
 	krg__kdfs__inode__pack(in, val.mv_data);
+	size_t i = 0;
+	while (i < m->n_changed && m->changed[i] != in->attr->ino)
+		i++;
+	if (i == ARRAY_SIZE(m->changed))
+		m->changed_many = true;
+	else if (i == m->n_changed)
+		m->changed[m->n_changed++] = in->attr->ino;
 	return 0;
+}
+
+void kdfs_meta_on_change(struct kdfs_meta *m, kdfs_meta_change_cb cb, void *data)
+{
+	m->change_cb = cb;
+	m->change_data = data;
 }
 
 int meta_inode_del(struct kdfs_meta *m, MDB_txn *txn, uint64_t ino)
@@ -332,6 +345,8 @@ int kdfs_meta_restore(void *mp, const uint8_t *state, size_t len)
 	if (txn)
 		r = r ? (mdb_txn_abort(txn), r) : meta_err(mdb_txn_commit(txn));
 	krg__kdfs__snapshot__free_unpacked(snap, NULL);
+	if (m->change_cb)
+		m->change_cb(NULL, 0, m->change_data);
 	return r;
 }
 

@@ -31,6 +31,13 @@ struct kdfs_meta;
  * numbers are never reused, so a replayed reap is harmless. */
 typedef void (*kdfs_meta_reap_cb)(uint64_t ino, void *data);
 
+/* Inodes whose record an applied op changed (attributes, links, chunk
+ * map), after its commit; inos NULL: any inode may have (a snapshot
+ * was installed). krgd tells its FUSE client, whose kernel keeps
+ * attributes cached until told (docs/kdfs.md, "Attribute cache"). */
+typedef void (*kdfs_meta_change_cb)(const uint64_t *inos, size_t n, void *data);
+void kdfs_meta_on_change(struct kdfs_meta *m, kdfs_meta_change_cb cb, void *data);
+
 /* Open (creating) the store in dir, emptied, with only the root. */
 int kdfs_meta_open(const char *dir, kdfs_meta_reap_cb reap_cb, void *data, struct kdfs_meta **out);
 void kdfs_meta_close(struct kdfs_meta *m);

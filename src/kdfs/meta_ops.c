@@ -737,6 +737,8 @@ void kdfs_meta_apply(void *mp, const uint8_t *opb, size_t len, uint8_t **resb, s
 	if (!op) {
 		r = -EBADMSG;
 	} else if ((r = meta_err(mdb_txn_begin(m->env, NULL, 0, &c.txn))) == 0) {
+		m->n_changed = 0;
+		m->changed_many = false;
 		c.now = op->now_ns;
 		r = dispatch(&c, op);
 		if (r == 0)
@@ -760,6 +762,8 @@ void kdfs_meta_apply(void *mp, const uint8_t *opb, size_t len, uint8_t **resb, s
 		*res_len = 0;
 	if (r == 0 && c.reaped && m->reap_cb)
 		m->reap_cb(c.reaped, m->data);
+	if (r == 0 && m->n_changed && m->change_cb)
+		m->change_cb(m->changed_many ? NULL : m->changed, m->n_changed, m->change_data);
 	for (size_t i = 0; i < ARRAY_SIZE(c.keep); i++)
 		if (c.keep[i])
 			krg__kdfs__inode__free_unpacked(c.keep[i], NULL);

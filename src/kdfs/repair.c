@@ -23,10 +23,12 @@
  * A node that comes back with stale copies is repaired the same way: it
  * is a live node that holds no good replica. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "cluster/cluster.h"
+#include "kdfs/layout.h"
 #include "kdfs/service-int.h"
 #include "lib/log.h"
 #include "lib/macro.h"
@@ -481,14 +483,22 @@ static int consider(const Krg__Kdfs__Inode *in, void *data)
 			job_end(rp, -ECANCELED, "an earlier fill was left behind");
 			return 1;
 		}
-		/* A live node with no copy, from a point that spreads the load. */
+		/* A live node with no copy, from a point that spreads the load,
+		 * holding as few of the chunk's stripe row (its file's other
+		 * groups there) as can be: one node lost, fewer groups short. */
 		size_t nn = k->cfg->n_nodes, start = (size_t)((in->attr->ino + c->index) % (nn ? nn : 1));
-		for (size_t j = 0; j < nn; j++) {
+		uint32_t best = 0;
+		unsigned best_share = UINT_MAX;
+		for (size_t j = 0; j < nn && best_share; j++) {
 			uint32_t id = k->cfg->nodes[(start + j) % nn].id;
 			if (id == k->self || !kdfs_node_up(k, id) || listed(c->nodes, c->n_nodes, id))
 				continue;
-			struct kdfs_repair *rp = p->rp;
-			take(rp, in, c, id);
+			unsigned share = kdfs_layout_row_share(in, c->index, id);
+			if (share < best_share)
+				best = id, best_share = share;
+		}
+		if (best) {
+			take(p->rp, in, c, best);
 			p->found = true;
 			return 1;
 		}

@@ -123,29 +123,80 @@ static void write_done(uv_write_t *w, int status)
 	free(w);
 }
 
+/* One frame to the client, in order with every other (uv_write keeps
+ * the order): an invalidation sent before a reply reaches the kernel
+ * before it. */
+static void send_frame(struct krg_kdfs *k, const Krg__Kdfs__Reply *r)
+{
+	if (!k->pipe_open || k->stopping)
+		return;
+	size_t n = krg__kdfs__reply__get_packed_size(r);
+	uint8_t *buf = malloc(4 + n);
+	uv_write_t *w = malloc(sizeof(*w));
+	if (buf && w) {
+		buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8), buf[3] = (uint8_t)n;
+		krg__kdfs__reply__pack(r, buf + 4);
+		w->data = buf;
+		uv_buf_t b = uv_buf_init((char *)buf, (unsigned)(4 + n));
+		if (uv_write(w, (uv_stream_t *)&k->pipe, &b, 1, write_done) == 0)
+			buf = NULL, w = NULL;
+	}
+	free(buf);
+	free(w);
+}
+
 void kdfs_reply(struct kreq *q, int status, const Krg__Kdfs__Reply *body)
 {
-	struct krg_kdfs *k = q->k;
 	Krg__Kdfs__Reply r = body ? *body : (Krg__Kdfs__Reply)KRG__KDFS__REPLY__INIT;
 	r.id = q->id;
 	r.status = status;
-	if (k->pipe_open && !k->stopping) {
-		size_t n = krg__kdfs__reply__get_packed_size(&r);
-		uint8_t *buf = malloc(4 + n);
-		uv_write_t *w = malloc(sizeof(*w));
-		if (buf && w) {
-			buf[0] = (uint8_t)(n >> 24), buf[1] = (uint8_t)(n >> 16), buf[2] = (uint8_t)(n >> 8),
-			buf[3] = (uint8_t)n;
-			krg__kdfs__reply__pack(&r, buf + 4);
-			w->data = buf;
-			uv_buf_t b = uv_buf_init((char *)buf, (unsigned)(4 + n));
-			if (uv_write(w, (uv_stream_t *)&k->pipe, &b, 1, write_done) == 0)
-				buf = NULL, w = NULL;
-		}
-		free(buf);
-		free(w);
-	}
+	send_frame(q->k, &r);
 	kreq_free(q);
+}
+
+/* The attribute cache (docs/kdfs.md): the kernel keeps what a lookup or
+ * getattr answered for KDFS_ATTR_TIMEOUT; every change applied here,
+ * whoever made it, drops it first. Sent as the op is applied, so before
+ * the reply to any call that follows it (a barrier's, a proposer's). */
+struct inval_all {
+	struct krg_kdfs *k;
+	Krg__Kdfs__Reply r;
+	uint64_t inos[4096];
+};
+
+static int inval_each(const Krg__Kdfs__Inode *in, void *data)
+{
+	struct inval_all *x = data;
+	x->inos[x->r.n_inval++] = in->attr->ino;
+	if (x->r.n_inval == ARRAY_SIZE(x->inos)) {
+		send_frame(x->k, &x->r);
+		x->r.n_inval = 0;
+	}
+	return 0;
+}
+
+static void changed(const uint64_t *inos, size_t n, void *data)
+{
+	struct krg_kdfs *k = data;
+	if (!k->pipe_open || k->stopping)
+		return;
+	if (inos) {
+		Krg__Kdfs__Reply r = KRG__KDFS__REPLY__INIT;
+		r.n_inval = n;
+		r.inval = (uint64_t *)inos;
+		return send_frame(k, &r);
+	}
+	/* A snapshot replaced the store: every inode the kernel knows. */
+	struct inval_all *x = malloc(sizeof(*x));
+	if (!x)
+		return;
+	x->k = k;
+	krg__kdfs__reply__init(&x->r);
+	x->r.inval = x->inos;
+	kdfs_meta_each_inode(k->meta, inval_each, x);
+	if (x->r.n_inval)
+		send_frame(k, &x->r);
+	free(x);
 }
 
 static void fill_attr(struct krg_kdfs *k, Krg__Kdfs__Attr *a)
@@ -768,6 +819,7 @@ int krg_kdfs_new(uv_loop_t *loop, const struct krg_config *cfg, struct krg_net *
 		free(k);
 		return r;
 	}
+	kdfs_meta_on_change(k->meta, changed, k); /* nothing to tell before the client runs */
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';

@@ -21,6 +21,7 @@
 #include "api/server.h"
 #include "krg/cli.h"
 #include "lib/duration.h"
+#include "lib/fileio.h"
 #include "lib/macro.h"
 #include "proto/proc.pb-c.h"
 #include "lib/cmdtable.h"
@@ -95,26 +96,6 @@ static int fail(const char *fmt, const char *a)
 	return KRG_EXIT_FAILURE;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				struct pollfd pf = { .fd = fd, .events = POLLOUT };
-				poll(&pf, 1, -1);
-				continue;
-			}
-			return -errno;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static void send_winsize(struct krg_run_client *c)
 {
 	struct winsize ws;
@@ -135,7 +116,7 @@ static void on_output(void *data, unsigned fd, const uint8_t *bytes, size_t len)
 	struct run_state *st = data;
 	if (st->out_closed[fd])
 		return;
-	if (write_all((int)fd, bytes, len) == -EPIPE) {
+	if (krg_write_all((int)fd, bytes, len) == -EPIPE) {
 		/* Our reader went away: the remote writer gets SIGPIPE, as it
 		 * would locally. */
 		st->out_closed[fd] = true;

@@ -264,6 +264,7 @@ static const struct bool_key {
 	{ "encrypt", offsetof(struct krg_config, encrypt) },
 	{ "ipc_intercept", offsetof(struct krg_config, ipc_intercept) },
 	{ "ipc_backup", offsetof(struct krg_config, ipc_backup) },
+	{ "ipc_moves", offsetof(struct krg_config, ipc_moves) },
 	{ "fsview", offsetof(struct krg_config, fsview) },
 	{ "lazy_links", offsetof(struct krg_config, lazy_links) },
 };

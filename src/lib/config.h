@@ -46,6 +46,7 @@ struct krg_config {
 	unsigned migrate_max_workers;    /* outgoing migrations at once; the rest queue */
 	bool ipc_intercept;              /* krg processes' System V msg/sem calls served by krg (docs/ipc.md) */
 	bool ipc_backup;                 /* every change to a queue or set on a second node before the answer */
+	bool ipc_moves;                  /* a queue moves to the node of the receiver it serves (docs/ipc-service.md) */
 	/* kdfs (docs/kdfs.md): off while kdfs_mount is empty. */
 	char kdfs_mount[PATH_MAX];       /* where this node mounts the cluster's tree */
 	char kdfs_dir[PATH_MAX];         /* this node's share: chunks and the metadata store */

@@ -2,11 +2,70 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "lib/fileio.h"
 #include "lib/macro.h"
+
+/* EAGAIN on fd: wait until it is ready for `events`. */
+static void wait_ready(int fd, short events)
+{
+	struct pollfd pf = { .fd = fd, .events = events };
+	while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+		;
+}
+
+static int write_all(int fd, const void *buf, size_t len, bool wait)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN && wait) {
+			wait_ready(fd, POLLOUT);
+			continue;
+		}
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int krg_write_all(int fd, const void *buf, size_t len)
+{
+	return write_all(fd, buf, len, true);
+}
+
+int krg_write_all_nowait(int fd, const void *buf, size_t len)
+{
+	return write_all(fd, buf, len, false);
+}
+
+int krg_read_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t r = read(fd, p, len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN) {
+			wait_ready(fd, POLLIN);
+			continue;
+		}
+		if (r <= 0)
+			return r < 0 ? -errno : -EPIPE;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
 
 ssize_t krg_read_small(const char *path, char *buf, size_t len)
 {

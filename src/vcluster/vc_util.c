@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include "vc.h"
+#include "lib/fileio.h"
 
 static char err_buf[512];
 static bool err_set;
@@ -35,21 +36,6 @@ int vc_fail(int r, const char *fmt, ...)
 const char *vc_error(void) { return err_set ? err_buf : NULL; }
 void vc_error_clear(void) { err_set = false; err_buf[0] = 0; }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int vc_write_file(const char *path, const char *text, mode_t mode)
 {
 	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -58,7 +44,7 @@ int vc_write_file(const char *path, const char *text, mode_t mode)
 	/* O_CREAT's mode is filtered by umask; the key must be exactly 0600. */
 	if (fchmod(fd, mode) < 0)
 		return vc_fail(-errno, "cannot chmod %s: %s", path, strerror(errno));
-	int r = write_all(fd, text, strlen(text));
+	int r = krg_write_all(fd, text, strlen(text));
 	if (r < 0)
 		return vc_fail(r, "cannot write %s: %s", path, strerror(-r));
 	return 0;

@@ -63,3 +63,79 @@ dump_logs() {
 		tail -n 40 "$f"
 	done
 }
+
+# one_line_error RC PATTERN CMD...: CMD fails with exit status RC (any:
+# any non-zero one), saying exactly one line, which matches PATTERN
+one_line_error() {
+	local want=$1 pat=$2 out rc=0
+	shift 2
+	out=$("$@" 2>&1) || rc=$?
+	if [ "$want" = any ]; then
+		[ "$rc" != 0 ] || fail "'$*' succeeded: $out"
+	else
+		[ "$rc" = "$want" ] || fail "'$*' exit $rc, not $want: $out"
+	fi
+	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*' said more than one line: $out"
+	printf '%s\n' "$out" | grep -q -- "$pat" || fail "'$*' said '$out', not /$pat/"
+	echo "ok   refused: $*: $out"
+}
+
+# ---- periodic checkpoints and the counter (tests/cluster/counter.c),
+# for the recovery tests; they need KRG (the krg binary) set.
+
+# entry EXPR: a python expression on the periodic checkpoints as node 1 lists them (a)
+entry() { on 1 "$KRG" checkpoint --list --json | "${PY:-python3}" -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
+entry_is() { [ "$(entry "$1")" = "$2" ]; }
+
+# chain_of NODE APP V: V and the versions it builds on, as NODE has them
+# (`krg image show` checks the whole chain, every page, on that node)
+chain_of() {
+	local n=$1 app=$2 v=$3 out=$3 p
+	while p=$(on "$n" "$KRG" image show "/var/lib/krg/chkpt/$app/v$v" | sed -n 's/^incremental: .* come from v\([0-9]*\) .*/\1/p') &&
+		[ -n "$p" ]; do
+		v=$p out="$out $p"
+	done
+	echo "$out"
+}
+
+# only_the_chain NODE APP MIN: the latest checkpoint of APP builds on a
+# chain of MIN versions or more (itself included), and NODE keeps nothing
+# outside that chain (but at most one version not recorded yet)
+only_the_chain() {
+	local n=$1 app=$2 min=$3 v c k newer=0
+	v=$(entry "[x['version'] for x in a if x['appid'] == $app][0]")
+	c=" $(chain_of "$n" "$app" "$v") "
+	[ "$(echo $c | wc -w)" -ge "$min" ] || return 1
+	for k in $(on "$n" ls "/var/lib/krg/chkpt/$app" | sed -n 's/^v//p'); do
+		if [ "$k" -gt "$v" ]; then newer=$((newer + 1))
+		elif [[ "$c" != *" $k "* ]]; then return 1; fi
+	done
+	[ "$newer" -le 1 ]
+}
+
+# counter_reference PROG DIR STEPS: the counter's uninterrupted run, its
+# result in DIR/result, to compare a checkpointed run's with
+counter_reference() {
+	"$1" "$2" "$3" 0
+	[ -s "$2/result" ] || fail "reference run wrote no result"
+}
+
+# counter_steps_ok DIR STEP_SEEN_BEFORE STEPS BACKS LOW: the counter in
+# DIR ran steps 1..STEPS, going back BACKS times (0 or 1): resumed from a
+# checkpoint at a step above LOW, after STEP_SEEN_BEFORE had been reached,
+# not begun again
+counter_steps_ok() {
+	python3 - "$1/steps" "$2" "$3" "$4" "$5" <<'PY' || fail "$1: the steps do not show a resume from a checkpoint: $(tr '\n' ' ' <"$1/steps")"
+import sys
+s = [int(x) for x in open(sys.argv[1])]
+before, steps, backs, low = (int(x) for x in sys.argv[2:6])
+back = [i for i in range(1, len(s)) if s[i] != s[i - 1] + 1]
+assert len(back) == backs, back
+assert s[0] == 1 and s[-1] == steps and before > 1, (s[0], s[-1], before)
+if backs:
+    i = back[0]
+    assert s[i - 1] >= before and low < s[i] <= s[i - 1], (s[i - 1], s[i])
+    assert s[i:] == list(range(s[i], steps + 1))
+    print("resumed at step %d after step %d had been reached" % (s[i], s[i - 1]))
+PY
+}

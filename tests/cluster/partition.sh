@@ -10,7 +10,11 @@
 # counter's steps show it never ran twice: they go back once (to the
 # checkpoint it resumed from) and then run to the end once, with the
 # result of an uninterrupted run. Without the fence both copies write
-# steps and the check fails.
+# steps and the check fails. Two migrants too: one on node 2 whose home
+# is node 1, one homed on node 2 running on node 3; the majority takes
+# both for killed when it declares node 2 down, and node 2, healed, kills
+# its migrant and ends its deputy (neither runs on unknown to the
+# cluster).
 PREFIX=part
 . "$(dirname "$0")/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -31,7 +35,10 @@ on 1 krgadm sched disable mosix >/dev/null
 # Heal whatever happens (the vcluster goes down after this anyway).
 trap 'rc=$?; "$ADM" vcluster link 2 up --prefix "$PREFIX" >/dev/null 2>&1; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; exit $rc' EXIT
 
-on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/run $STEPS 100 >/dev/null 2>&1 </dev/null" \
+# Started from node 2 itself: a process started from another node is also
+# ended by node 2's exec service once its caller is unreachable for long
+# (exec_back.c), which would hide what the fence does.
+on 2 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/run $STEPS 100 >/dev/null 2>&1 </dev/null" \
 	>"$W/krg-run.log" 2>&1 &
 # Started on node 2 itself, no checkpoint: nobody else could run it.
 on 2 "$KRG" run -n 2 -- sh -c "exec $PROG $W/plain 100000 100 >/dev/null 2>&1 </dev/null" >"$W/krg-plain.log" 2>&1 &
@@ -44,6 +51,20 @@ appid=$(entry "a[0]['appid']")
 oldpid=$(on 2 pgrep -f "^$PROG $W/run ") || fail "no counter process on node 2"
 plainpid=$(on 2 pgrep -f "^$PROG $W/plain ") || fail "no plain counter process on node 2"
 echo "ok   app $appid runs on node 2 (pid $oldpid there), checkpointed every second, copies on node 3"
+# The migrants: 6061 from node 1 to node 2, 6062 from node 2 to node 3.
+on 1 "$KRG" run -n 1 -- sleep 6061 >/dev/null 2>&1 &
+on 2 "$KRG" run -n 2 -- sleep 6062 >/dev/null 2>&1 &
+krg_id() { on 1 "$KRG" ps -a --json | python3 -c "
+import json, sys
+print([p['id'] for p in json.load(sys.stdin)['processes'] if p['command'] == '$1'][0])"; }
+wait_for 10 "sleep 6061 listed" krg_id "sleep 6061"
+wait_for 10 "sleep 6062 listed" krg_id "sleep 6062"
+dep2=$(on 2 pgrep -f "^sleep 6062\$") || fail "no sleep 6062 on node 2"
+on 1 "$KRG" migrate "$(krg_id "sleep 6061")" 2 || fail "cannot migrate sleep 6061 to node 2"
+on 1 "$KRG" migrate "$(krg_id "sleep 6062")" 3 || fail "cannot migrate sleep 6062 to node 3"
+mig1=$(on 2 pgrep -f "^sleep 6061\$") || fail "sleep 6061 does not run on node 2"
+on 3 pgrep -f "^sleep 6062\$" >/dev/null || fail "sleep 6062 does not run on node 3"
+echo "ok   migrants: sleep 6061 on node 2 (home 1), sleep 6062 on node 3 (home 2, deputy pid $dep2)"
 
 # The partition.
 "$ADM" vcluster link 2 down --prefix "$PREFIX"
@@ -70,6 +91,10 @@ gone() { ! on 2 kill -0 "$1"; }
 wait_for 15 "node 2's copy of app $appid killed" gone "$oldpid"
 grep -q "fence: app $appid was restarted on node 3 as [0-9]* while this node was cut off: this copy ([0-9]*), stopped since, is killed" "$(log_of 2)" ||
 	fail "node 2's log does not say why it killed its copy"
+wait_for 15 "node 2 to kill the migrant node 1 took for killed" gone "$mig1"
+wait_for 15 "node 2 to end the deputy of the migrant node 3 killed" gone "$dep2"
+grep -q "migrate: this node was declared down, so home node 1 took [0-9]* for killed: killing it" "$(log_of 2)" ||
+	fail "node 2's log does not say why it killed its migrant"
 on 2 kill -0 "$plainpid" || fail "the plain counter did not survive the partition"
 stopped "$plainpid" && fail "the plain counter is stopped after the heal"
 echo "ok   healed: node 2 killed its copy, the plain counter still runs"

@@ -18,24 +18,12 @@ PROG=$KRG_BUILD_DIR/tests/cluster/recover_counter
 NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 STEPS=100
 
-# one_line_error EXPECTED_RC PATTERN CMD...: fails with exactly one line matching PATTERN
-one_line_error() {
-	local want=$1 pat=$2 out rc=0
-	shift 2
-	out=$("$@" 2>&1) || rc=$?
-	[ "$rc" = "$want" ] || fail "'$*' exit $rc, not $want: $out"
-	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*' said more than one line: $out"
-	printf '%s\n' "$out" | grep -q -- "$pat" || fail "'$*' said '$out', not /$pat/"
-	echo "ok   refused: $*: $out"
-}
-
 # The reference: the same computation, uninterrupted, outside krg.
 W=$(mktemp -d "$KRG_BUILD_DIR/recover.XXXXXX")
 chmod 755 "$W"
 mkdir "$W/ref" "$W/run" "$W/run2"
 chmod 777 "$W/run" "$W/run2"
-"$PROG" "$W/ref" "$STEPS" 0
-[ -s "$W/ref/result" ] || fail "reference run wrote no result"
+counter_reference "$PROG" "$W/ref" "$STEPS"
 
 start_cluster 3
 on 1 krgadm sched disable mosix >/dev/null
@@ -53,9 +41,6 @@ on 2 "$KRG" run --checkpoint-every 1s -- sh -c "exec $PROG $W/run2 $STEPS 100 >/
 	>"$W/krg-run2.log" 2>&1 &
 wait_for 15 "the counter runs on node 2" test -s "$W/run/progress"
 wait_for 15 "the second counter runs on node 2" test -s "$W/run2/progress"
-# entry EXPR: a python expression on the periodic checkpoints as node 1 lists them (a)
-entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
-entry_is() { [ "$(entry "$1")" = "$2" ]; }
 wait_for 10 "checkpoints copied to a second node" entry_is "len(a) == 2 and all(x['version'] >= 2 and len(x['holders']) == 2 for x in a)" True
 # Which is which: by the directory on its command line (their ids come in
 # no set order, both being made on node 2 at the same time).
@@ -90,27 +75,8 @@ done
 # chain of the latest (plus at most one version not recorded yet), older
 # ones pruned. `krg image` reads and checks the whole chain, every page,
 # on each node. tests/cluster/recover_incr.sh restarts from increments.
-# chain_of NODE V: V and the versions it builds on, as NODE has them
-chain_of() {
-	local n=$1 v=$2 out=$2 p
-	while p=$(on "$n" "$KRG" image show "/var/lib/krg/chkpt/$appid/v$v" | sed -n 's/^incremental: .* come from v\([0-9]*\) .*/\1/p') &&
-		[ -n "$p" ]; do
-		v=$p out="$out $p"
-	done
-	echo "$out"
-}
-only_the_chain() { # only_the_chain NODE: nothing kept outside the latest one's chain
-	local n=$1 v c k newer=0
-	v=$(entry "[x['version'] for x in a if x['appid'] == $appid][0]")
-	c=" $(chain_of "$n" "$v") "
-	for k in $(on "$n" ls "/var/lib/krg/chkpt/$appid" | sed -n 's/^v//p'); do
-		if [ "$k" -gt "$v" ]; then newer=$((newer + 1))
-		elif [[ "$c" != *" $k "* ]]; then return 1; fi
-	done
-	[ "$newer" -le 1 ] && echo "node $n: v$v builds on:$c"
-}
 for n in 2 3; do
-	wait_for 15 "node $n to keep only the chain of the latest checkpoint" only_the_chain "$n"
+	wait_for 15 "node $n to keep only the chain of the latest checkpoint" only_the_chain "$n" "$appid" 1
 done
 grep -q "app $appid: checkpoint v2 is incremental on v1" "$(log_of 2)" || fail "node 2's log shows no incremental checkpoint"
 echo "ok   images 0700, incremental, each node keeps the latest one's chain only"
@@ -143,21 +109,8 @@ diff "$W/ref/result" "$W/run/result" || fail "result differs from the uninterrup
 diff "$W/ref/result" "$W/run2/result" || fail "second result differs from the uninterrupted run"
 # Resumed, not begun again: the step numbers go back once, to a step
 # well past the start (the checkpoint's), and go on to the end.
-resumed() { # resumed DIR STEP_BEFORE_THE_KILL
-	python3 - "$1/steps" "$2" "$STEPS" <<'PY' || fail "$1: the steps do not show a resume from a checkpoint: $(tr '\n' ' ' <"$1/steps")"
-import sys
-s = [int(x) for x in open(sys.argv[1])]
-before, steps = int(sys.argv[2]), int(sys.argv[3])
-back = [i for i in range(1, len(s)) if s[i] != s[i - 1] + 1]
-assert len(back) == 1, back
-i = back[0]
-assert s[i - 1] >= before and 5 < s[i] <= s[i - 1], (s[i - 1], s[i])
-assert s[i:] == list(range(s[i], steps + 1))
-print("resumed at step %d after step %d had been reached" % (s[i], s[i - 1]))
-PY
-}
-resumed "$W/run" "$before"
-resumed "$W/run2" "$before2"
+counter_steps_ok "$W/run" "$before" "$STEPS" 1 5
+counter_steps_ok "$W/run2" "$before2" "$STEPS" 1 5
 echo "ok   finished on node 3 with the uninterrupted run's result: $(cat "$W/run/result")"
 wait_for 10 "the entries gone once they ended" entry_is "len(a)" 0
 no_index() { [ -z "$(on 3 ls /var/lib/krg/chkpt/.periodic/)" ]; }

@@ -41,8 +41,6 @@ wait_check() { # wait_check WHAT: until the application wrote its check's result
 	done
 }
 wait_for 15 "the application runs on node 2" status_is 0
-entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
-entry_is() { [ "$(entry "$1")" = "$2" ]; }
 wait_for 10 "a checkpoint copied to node 3" entry_is "len(a) == 1 and a[0]['version'] >= 1 and a[0]['holders'] == [2, 3]" True
 id=$(entry "a[0]['id']")
 # Two rounds of writes, each seen by a checkpoint after it.
@@ -52,32 +50,11 @@ for k in 1 2; do
 	wait_for 10 "round $k done" status_is "$k"
 	wait_for 10 "a checkpoint after round $k" entry_is "a[0]['version'] > $v + 1 and a[0]['holders'] == [2, 3]" True
 done
-# chain_of NODE V: V and the versions it builds on, as NODE has them
-# (`krg image show` checks the whole chain, every page, on that node).
-chain_of() {
-	local n=$1 v=$2 out=$2 p
-	while p=$(on "$n" "$KRG" image show "/var/lib/krg/chkpt/$id/v$v" | sed -n 's/^incremental: .* come from v\([0-9]*\) .*/\1/p') &&
-		[ -n "$p" ]; do
-		v=$p out="$out $p"
-	done
-	echo "$out"
-}
-only_the_chain() { # only_the_chain NODE: the latest is incremental, nothing kept outside its chain
-	local n=$1 v c k newer=0
-	v=$(entry "a[0]['version']")
-	c=" $(chain_of "$n" "$v") "
-	[ "$(echo $c | wc -w)" -ge 3 ] || return 1
-	for k in $(on "$n" ls "/var/lib/krg/chkpt/$id" | sed -n 's/^v//p'); do
-		if [ "$k" -gt "$v" ]; then newer=$((newer + 1))
-		elif [[ "$c" != *" $k "* ]]; then return 1; fi
-	done
-	[ "$newer" -le 1 ]
-}
 for n in 2 3; do
-	wait_for 15 "node $n to hold the latest checkpoint's chain (and nothing older)" only_the_chain "$n"
+	wait_for 15 "node $n to hold the latest checkpoint's chain (and nothing older)" only_the_chain "$n" "$id" 3
 done
 v=$(entry "a[0]['version']")
-echo "ok   v$v builds on:$(chain_of 3 "$v" | cut -d' ' -f2-) on node 3"
+echo "ok   v$v builds on:$(chain_of 3 "$id" "$v" | cut -d' ' -f2-) on node 3"
 grep -q "app $id: checkpoint v2 is incremental on v1" "$(log_of 2)" || fail "node 2's log shows no incremental checkpoint"
 grep "app $id: checkpoint v[0-9]* is incremental" "$(log_of 2)" | tail -1
 
@@ -101,7 +78,7 @@ for try in 1 2 3; do
 	wait_for 10 "node 2 to see the hour-long period" period_is 2 3600000
 	wait_for 15 "the last checkpoint recorded" quiet
 	v=$(entry "a[0]['version']")
-	[ "$(chain_of 2 "$v" | wc -w)" -ge 2 ] && break
+	[ "$(chain_of 2 "$id" "$v" | wc -w)" -ge 2 ] && break
 	[ "$try" = 3 ] && fail "paused three times on a full checkpoint"
 	on 1 "$KRG" checkpoint --every 1s "$id" >/dev/null
 	wait_for 10 "a checkpoint after v$v" entry_is "a[0]['version'] > $v" True

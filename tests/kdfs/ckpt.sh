@@ -24,23 +24,11 @@ STEPS=80
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 [ -x "$PROG" ] || { echo "FAIL: cannot run: $PROG not built"; exit 1; }
 
-# one_line_error EXPECTED_RC PATTERN CMD...: fails with exactly one line matching PATTERN
-one_line_error() {
-	local want=$1 pat=$2 out rc=0
-	shift 2
-	out=$("$@" 2>&1) || rc=$?
-	[ "$rc" = "$want" ] || fail "'$*' exit $rc, not $want: $out"
-	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*' said more than one line: $out"
-	printf '%s\n' "$out" | grep -q -- "$pat" || fail "'$*' said '$out', not /$pat/"
-	echo "ok   refused: $*: $out"
-}
-
 W=$(mktemp -d "$KRG_BUILD_DIR/kdfsck.XXXXXX")
 chmod 755 "$W"
 mkdir "$W/ref" "$W/a" "$W/b"
 chmod 777 "$W/a" "$W/b"
-"$PROG" "$W/ref" "$STEPS" 0
-[ -s "$W/ref/result" ] || fail "reference run wrote no result"
+counter_reference "$PROG" "$W/ref" "$STEPS"
 
 start_cluster 3 --kdfs
 for n in 1 2 3; do wait_for 30 "node $n mounts kdfs" on "$n" findmnt -n "$M"; done
@@ -73,14 +61,23 @@ one_line_error 1 "Permission denied" on 2 "${NOBODY[@]}" mkdir "$S/4194999"
 one_line_error 2 "Permission denied" on 2 "${NOBODY[@]}" ls "$S"
 
 # B: periodic, on kdfs, no second holder.
-entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
-entry_is() { [ "$(entry "$1")" = "$2" ]; }
 wait_for 15 "B's checkpoints in kdfs" entry_is "len(a) == 1 and a[0]['version'] >= 2 and a[0]['on_kdfs'] and a[0]['holders'] == []" True
 on 1 "$KRG" checkpoint --list
 # (the version listed may be superseded and removed meanwhile: any will do)
 b_images() { on 2 ls "$S/$b" | grep -q '^v[0-9]*$'; }
 wait_for 5 "B's images seen in kdfs from node 2" b_images
 echo "ok   B checkpointed every second into kdfs, no copy"
+# Incremental there too: the recorded version builds on the one before,
+# its chain next to it and whole (krg image show checks every link),
+# read from node 2.
+incr_in_kdfs() {
+	local v
+	v=$(entry "a[0]['version']") || return 1
+	grep -q "app $b: checkpoint v$v is incremental on v" "$(log_of 3)" || return 1
+	on 2 "$KRG" image show "$S/$b/v$v" 2>/dev/null | grep -q "^incremental: "
+}
+wait_for 20 "an incremental version of B recorded in kdfs" incr_in_kdfs
+echo "ok   B's recorded version in kdfs is incremental, its chain whole seen from node 2"
 
 # Node 3 dies: its krgd, B with it (A is already gone).
 "$ADM" vcluster krgd 3 kill --prefix "$PREFIX"
@@ -89,6 +86,11 @@ wait_for 15 "node 3 declared down" state_is 1 3 down
 wait_for 20 "B running again on node 1" entry_is "a[0]['node'] == 1 and a[0]['recoveries'] == 1" True
 echo "ok   B restarted on node 1 $((SECONDS - t0)) s after node 3's krgd was killed"
 grep -q "app $b: running again on node 1" "$(log_of 1)" || fail "node 1's log does not say B runs again"
+rv=$(grep -o "ckpt: app $b found in kdfs: $S/$b/v[0-9]*" "$(log_of 1)" | tail -1 | sed 's/.*\/v//')
+[ -n "$rv" ] || fail "node 1's log does not say which version of B it read from kdfs"
+grep "app $b: checkpoint v$rv " "$(log_of 3)" | grep -q "is incremental on v" &&
+	echo "ok   B restored from v$rv, an increment, and the chain under it" ||
+	echo "ok   B restored from v$rv (a full one: its chain had just begun again)"
 
 newa=$(on 1 "$KRG" restart "$a" -n 1) || fail "restart of A on node 1: $newa"
 echo "ok   A restarted on node 1 from kdfs as $newa"
@@ -102,21 +104,8 @@ diff "$W/ref/result" "$W/b/result" || fail "B's result differs from the uninterr
 # Resumed, not begun again. A, killed by its checkpoint, goes on at the
 # next step (1..STEPS once each, past the step seen before); B, killed
 # with node 3, goes back once, to its checkpoint's step, well past 1.
-steps_ok() { # steps_ok DIR STEP_SEEN_BEFORE BACKS
-	python3 - "$1/steps" "$2" "$STEPS" "$3" <<'PY' || fail "$1: the steps do not show a resume from a checkpoint: $(tr '\n' ' ' <"$1/steps")"
-import sys
-s = [int(x) for x in open(sys.argv[1])]
-before, steps, backs = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-back = [i for i in range(1, len(s)) if s[i] != s[i - 1] + 1]
-assert len(back) == backs, back
-assert s[0] == 1 and s[-1] == steps and before > 1, (s[0], s[-1], before)
-if backs:
-    i = back[0]
-    assert 1 < s[i] <= s[i - 1] and s[i:] == list(range(s[i], steps + 1)), (s[i - 1], s[i])
-PY
-}
-steps_ok "$W/a" "$before_a" 0
-steps_ok "$W/b" 2 1
+counter_steps_ok "$W/a" "$before_a" "$STEPS" 0 1
+counter_steps_ok "$W/b" 2 "$STEPS" 1 1
 echo "ok   both finished on node 1 with the uninterrupted run's result: $(cat "$W/a/result")"
 
 # Tampered images are refused, in one line, and nothing starts.
@@ -138,5 +127,28 @@ no_images() { on 1 test ! -e "$S/$b" && on 1 test ! -e "$S/$newb"; }
 wait_for 10 "B's kdfs images removed" no_images
 on 1 test -d "$S/$a/v1" || fail "A's own image was removed"
 echo "ok   B's images removed from kdfs, A's kept"
+
+# Periodic checkpoints stopped (--every 0) while the application runs on:
+# its kdfs versions go, also one a dump under way writes after the stop.
+# Temporary versions left by writers that are gone go with the first
+# dump: node 3's (down), not node 1's (up: its own to judge).
+on 1 mkdir -p "$S/.tmp/4242.n3.77" "$S/.tmp/4242.n1.1"
+mkdir "$W/c"
+chmod 777 "$W/c"
+on 1 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/c 600 100 >/dev/null 2>&1 </dev/null" \
+	>"$W/run-c.log" 2>&1 &
+wait_for 15 "C runs on node 2" test -s "$W/c/progress"
+c=$(id_of "$W/c") || fail "C is not listed by krg ps"
+wait_for 15 "C's checkpoints in kdfs" entry_is "len(a) == 1 and a[0]['version'] >= 2 and a[0]['on_kdfs']" True
+on 1 test ! -e "$S/.tmp/4242.n3.77" || fail "node 3 is down: its temporary version should be gone"
+on 1 test -d "$S/.tmp/4242.n1.1" || fail "node 1 is up: its temporary version is its own to judge"
+on 1 rmdir "$S/.tmp/4242.n1.1"
+echo "ok   a dump took the down node's temporary version for a leftover, not the up node's"
+on 1 "$KRG" checkpoint --every 0 "$c" >/dev/null || fail "stopping C's periodic checkpoints"
+c_gone() { entry_is "len(a)" 0 && on 1 test ! -e "$S/$c"; }
+wait_for 15 "C's entry and kdfs versions gone" c_gone
+step=$(cat "$W/c/progress")
+wait_for 15 "C running on after the stop" sh -c "[ \"\$(cat $W/c/progress)\" != $step ]"
+echo "ok   periodic checkpoints of C stopped: its kdfs versions removed, C runs on"
 rm -rf "$W"
 echo PASS

@@ -152,6 +152,21 @@ assert_eq "$(on 2 python3 -c "import sys; d=open(sys.argv[1],'rb').read(); print
 # (group 1's first chunk: it starts with unit 1, at 64 KiB)
 assert_eq "$(on 2 krg kdfs show "$S/sparse" --json | js "[(x['group'], x['first']) for x in c]")" "[(1, 65536)]" \
 	"only the written unit's chunk exists"
+# The repair keeps a file's groups apart: 2 groups of one copy (group 0
+# on the writer, node 1; group 1 on the next node, 2), then two copies
+# asked. Node 3 holds neither group, so the first of the two repairs to
+# choose picks it (the other candidate holds the other group): node 3
+# ends with a copy, where a choice blind to the groups may leave it out.
+on 1 mkdir "$S/two"
+on 1 krg kdfs set "$S/two" --stripe-count 2 --stripe-size 64K --replicas 1
+on 1 sh -c "head -c 131072 /dev/urandom > $S/two/f"
+assert_eq "$(on 2 krg kdfs show "$S/two/f" --json | js "sorted((x['group'], [n['node'] for n in x['nodes']]) for x in c)")" \
+	"[(0, [1]), (1, [2])]" "two groups, one copy each, on nodes 1 and 2"
+on 2 krg kdfs set "$S/two/f" --replicas 2
+two_copies() { [ "$(on 3 krg kdfs show "$S/two/f" --json | js "len(c) == 2 and all(x['health'] == 'ok' and len(x['nodes']) == 2 for x in c)")" = True ]; }
+wait_for 30 "both groups repaired to two copies" two_copies
+assert_eq "$(on 3 krg kdfs show "$S/two/f" --json | js "any(n['node'] == 3 for x in c for n in x['nodes'])")" True \
+	"the repair put a copy on node 3, which held no group of the file"
 txt=$(on 1 krg kdfs show "$S/big")
 [[ $txt == *"striped over 3 groups in units of 64 KiB"* ]] || fail "krg kdfs show text: $txt"
 # Random writes, reads, truncates, fallocates and mmap writes over units
@@ -200,6 +215,16 @@ assert_eq "$(on 1 readlink "$M/ns/l")" "b" "symlink from node 2 on node 1"
 on 1 sh -c "echo appended >> $M/ns/log; echo again >> $M/ns/log"
 on 2 sh -c "echo from2 >> $M/ns/log"
 assert_eq "$(on 3 cat "$M/ns/log" | tr '\n' ' ')" "appended again from2 " "appends from two nodes"
+
+echo "== attributes cached on node 2 dropped when node 1 changes them t=${SECONDS}s"
+# Node 2 keeps a file open and caches its attributes; node 1 chmods and
+# appends; once node 2's replica has applied that (a lookup of a name
+# made after it), its fstat must show the change (tests/kdfs/attrcache.py).
+on 1 sh -c ": > $M/ns/attr"
+on 1 python3 "$KRG_SOURCE_DIR/tests/kdfs/attrcache.py" change "$M/ns/attr" 8 &
+changer=$!
+on 2 python3 "$KRG_SOURCE_DIR/tests/kdfs/attrcache.py" watch "$M/ns/attr" 8 || fail "node 2's cached attributes"
+wait "$changer" || fail "the changer on node 1 failed"
 
 echo "== cluster-wide locks t=${SECONDS}s"
 L="$M/locks"

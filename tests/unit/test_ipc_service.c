@@ -354,6 +354,277 @@ static void test_blocked_receiver_other_node(void **state)
 	cl_free(c);
 }
 
+
+/* ---- owners: a queue moves to the node of the receiver it serves ---------- */
+
+static unsigned msg_home(struct cl *c, int32_t id)
+{
+	return kddm_home(kddm_set_find(kfake_kddm(c->f, 0), "ipc.msg"), (uint64_t)krg_ipc_id_idx(id));
+}
+
+/* A queue homed on node 2 and used by a ping-pong between nodes 0 and 1:
+ * after the first parked receive on node 1 is served, the queue is on
+ * node 1 and node 1's msgsnd asks no other node; then it follows each
+ * receiver. 200 round trips, every message once and in order; the queue
+ * can be listed, removed, and its key reused, wherever it is. */
+static void test_owner_pingpong(void **state)
+{
+	struct cl *c = cl_new(false);
+	int32_t id = -1, key;
+	for (key = 0x700; key < 0x800; key++) {
+		id = c_msgget(c, 0, key, IPC_CREAT | 0600);
+		if (msg_home(c, id) == 2)
+			break;
+		struct krg_ipc_req rm = { .op = KRG_IPC_OP_MSGCTL, .id = id, .cmd = IPC_RMID };
+		assert_int_equal(call(c, 0, &rm), 0);
+	}
+	assert_int_equal(msg_home(c, id), 2);
+	struct ans a, b;
+	for (int i = 0; i < 200; i++) {
+		char t[16];
+		/* node 1 waits for type 1, node 0 sends it, then the reverse
+		 * with type 2 */
+		struct krg_ipc_req rr = rcv_req(id, 0);
+		rr.msgtyp = 1;
+		submit(c, 1, &rr, &a);
+		kfake_run(c->f, 0);
+		assert_int_equal(a.done, 0);
+		snprintf(t, sizeof(t), "ping%d", i);
+		struct krg_ipc_req s0 = { .op = KRG_IPC_OP_MSGSND, .id = id, .msgtyp = 1, .text = (const uint8_t *)t,
+					  .text_len = strlen(t), .msgsz = strlen(t) };
+		struct ans s0a;
+		submit(c, 0, &s0, &s0a);
+		if (i > 0)
+			assert_int_equal(s0a.done, 1); /* served on node 0 itself */
+		kfake_run(c->f, 0);
+		assert_int_equal(s0a.done, 1);
+		assert_int_equal(s0a.r.ret, 0);
+		assert_int_equal(a.done, 1);
+		assert_int_equal(a.r.ret, (int64_t)strlen(t));
+		assert_memory_equal(a.r.text, t, strlen(t));
+		krg_ipc_reply_release(&a.r);
+		rr.msgtyp = 2;
+		submit(c, 0, &rr, &b);
+		kfake_run(c->f, 0);
+		assert_int_equal(b.done, 0);
+		snprintf(t, sizeof(t), "pong%d", i);
+		/* The queue came to node 1: its msgsnd is answered there,
+		 * before the network runs. */
+		struct krg_ipc_req s = { .op = KRG_IPC_OP_MSGSND, .id = id, .msgtyp = 2, .text = (const uint8_t *)t,
+					 .text_len = strlen(t), .msgsz = strlen(t) };
+		struct ans sa;
+		submit(c, 1, &s, &sa);
+		assert_int_equal(sa.done, 1);
+		assert_int_equal(sa.r.ret, 0);
+		kfake_run(c->f, 0);
+		assert_int_equal(b.done, 1);
+		assert_int_equal(b.r.ret, (int64_t)strlen(t));
+		assert_memory_equal(b.r.text, t, strlen(t));
+		krg_ipc_reply_release(&b.r);
+	}
+	/* Node 2 (its home) and a stat or a get from anywhere still find
+	 * it (a get's request names only the key: the owner is told the
+	 * index). */
+	struct krg_ipc_req st = { .op = KRG_IPC_OP_MSGCTL, .id = id, .cmd = IPC_STAT };
+	for (unsigned n = 0; n < N; n++) {
+		assert_int_equal(call(c, n, &st), 0);
+		assert_int_equal(c_msgget(c, n, key, 0600), id);
+	}
+	assert_int_equal(c_msgsnd(c, 2, id, 9, "left"), 0);
+	struct krg_ipc_req rr = rcv_req(id, IPC_NOWAIT);
+	assert_int_equal(call(c, 2, &rr), 4);
+	assert_int_equal(call(c, 1, &rr), -ENOMSG);
+	/* IPC_RMID from its home while the queue is elsewhere. */
+	rr = rcv_req(id, 0);
+	submit(c, 0, &rr, &a);
+	kfake_run(c->f, 0);
+	struct krg_ipc_req rm = { .op = KRG_IPC_OP_MSGCTL, .id = id, .cmd = IPC_RMID };
+	assert_int_equal(call(c, 2, &rm), 0);
+	assert_int_equal(a.done, 1);
+	assert_int_equal(a.r.ret, -EIDRM);
+	for (unsigned n = 0; n < N; n++)
+		assert_int_equal(c_msgsnd(c, n, id, 1, "x"), -EINVAL);
+	assert_int_equal(c_msgget(c, 1, key, 0), -ENOENT);
+	assert_int_equal(objects(c, KRG_IPC_MSG), 0);
+	assert_true(c_msgget(c, 0, key, IPC_CREAT | 0600) >= 0);
+	cl_free(c);
+}
+
+/* Several receivers on every node, with every kind of type selection,
+ * and senders on every node, all submitted before the network runs, in
+ * seeded random orders, with IPC_NOWAIT receives and moves in between:
+ * every message is received exactly once, nothing is lost, duplicated or
+ * left waiting. */
+#define OW_MSGS 60
+/* The number in a received "m<n>" (the text is not NUL-terminated). */
+static int msg_no(const struct krg_ipc_reply *r)
+{
+	char t[16] = { 0 };
+	assert_true(r->ret > 1 && r->ret < (int64_t)sizeof(t) && r->text);
+	memcpy(t, r->text, (size_t)r->ret);
+	assert_int_equal(t[0], 'm');
+	int v = atoi(t + 1);
+	assert_true(v >= 0 && v < OW_MSGS);
+	return v;
+}
+static void test_owner_concurrent(void **state)
+{
+	for (unsigned seed = 1; seed <= 12; seed++) {
+		struct cl *c = cl_new(false);
+		srand(seed);
+		int32_t id = c_msgget(c, seed % N, 0x900 + (int32_t)seed, IPC_CREAT | 0600);
+		assert_true(id >= 0);
+		int got[OW_MSGS] = { 0 };
+		struct ans rcv[OW_MSGS * 2];
+		struct ans snd[OW_MSGS];
+		unsigned nr = 0, ns = 0, nowait_ok = 0;
+		for (int round = 0; round < OW_MSGS / 6; round++) {
+			/* 6 blocking receivers (types 0, 1, -2, MSG_EXCEPT 1) on random nodes */
+			for (int k = 0; k < 6; k++) {
+				struct krg_ipc_req rr = rcv_req(id, 0);
+				int sel = rand() % 4;
+				rr.msgtyp = sel == 0 ? 0 : sel == 1 ? 1 : sel == 2 ? -2 : 1;
+				if (sel == 3)
+					rr.flags = 020000; /* MSG_EXCEPT */
+				submit(c, (unsigned)rand() % N, &rr, &rcv[nr++]);
+				if (rand() % 3 == 0)
+					kfake_run(c->f, (size_t)(rand() % 8) + 1);
+			}
+			/* 6 messages of types 1 and 2 from random nodes, the
+			 * network run a few steps at random in between */
+			for (int k = 0; k < 6; k++) {
+				char t[16];
+				int m = (int)ns;
+				snprintf(t, sizeof(t), "m%d", m);
+				struct krg_ipc_req s = { .op = KRG_IPC_OP_MSGSND, .id = id, .msgtyp = 1 + (m % 2),
+							 .msgsz = strlen(t) };
+				s.text = (const uint8_t *)strdup(t);
+				s.text_len = strlen(t);
+				submit(c, (unsigned)rand() % N, &s, &snd[ns++]);
+				free((void *)s.text);
+				if (rand() % 2)
+					kfake_run(c->f, (size_t)(rand() % 12) + 1);
+				if (rand() % 4 == 0) {
+					struct krg_ipc_req nw = rcv_req(id, IPC_NOWAIT);
+					struct ans x;
+					submit(c, (unsigned)rand() % N, &nw, &x);
+					kfake_run(c->f, 0);
+					assert_int_equal(x.done, 1);
+					if (x.r.ret > 0) {
+						got[msg_no(&x.r)]++;
+						nowait_ok++;
+					} else {
+						assert_int_equal(x.r.ret, -ENOMSG);
+					}
+					krg_ipc_reply_release(&x.r);
+				}
+			}
+		}
+		kfake_run(c->f, 0);
+		for (unsigned i = 0; i < ns; i++) {
+			assert_int_equal(snd[i].done, 1);
+			assert_int_equal(snd[i].r.ret, 0);
+		}
+		/* What no blocked receiver took is still in the queue. */
+		for (;;) {
+			struct krg_ipc_req nw = rcv_req(id, IPC_NOWAIT);
+			struct ans x;
+			submit(c, (unsigned)rand() % N, &nw, &x);
+			kfake_run(c->f, 0);
+			assert_int_equal(x.done, 1);
+			if (x.r.ret < 0) {
+				assert_int_equal(x.r.ret, -ENOMSG);
+				break;
+			}
+			got[msg_no(&x.r)]++;
+			krg_ipc_reply_release(&x.r);
+		}
+		unsigned waiting = 0;
+		for (unsigned i = 0; i < nr; i++) {
+			assert_true(rcv[i].done <= 1);
+			if (!rcv[i].done) {
+				waiting++;
+				continue;
+			}
+			assert_true(rcv[i].r.ret > 0);
+			got[msg_no(&rcv[i].r)]++;
+			krg_ipc_reply_release(&rcv[i].r);
+		}
+		for (int m = 0; m < OW_MSGS; m++)
+			assert_int_equal(got[m], 1);
+		/* Receivers still waiting are woken by the removal, once. */
+		struct krg_ipc_req rm = { .op = KRG_IPC_OP_MSGCTL, .id = id, .cmd = IPC_RMID };
+		assert_int_equal(call(c, (unsigned)rand() % N, &rm), 0);
+		unsigned woken = 0;
+		for (unsigned i = 0; i < nr; i++)
+			if (rcv[i].done == 1 && rcv[i].r.ret == -EIDRM)
+				woken++;
+		assert_int_equal(woken, waiting);
+		(void)nowait_ok;
+		cl_free(c);
+	}
+}
+
+/* The queue moves to node 1 and node 1 leaves cleanly: the queue goes back
+ * to its home with its messages, and a receiver of node 2 that waits
+ * goes on. Then the queue moves to node 0, and node 0 dies with it:
+ * callers elsewhere get EIDRM / EINVAL, none hangs, and the key is free. */
+static void test_owner_leave_and_death(void **state)
+{
+	struct cl *c = cl_new(false);
+	int32_t id = -1, key;
+	for (key = 0xa00; key < 0xb00; key++) {
+		id = c_msgget(c, 2, key, IPC_CREAT | 0600);
+		if (msg_home(c, id) == 2)
+			break;
+		struct krg_ipc_req rm = { .op = KRG_IPC_OP_MSGCTL, .id = id, .cmd = IPC_RMID };
+		assert_int_equal(call(c, 2, &rm), 0);
+	}
+	assert_int_equal(msg_home(c, id), 2);
+	struct ans a;
+	struct krg_ipc_req rr = rcv_req(id, 0);
+	submit(c, 1, &rr, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(c_msgsnd(c, 0, id, 1, "go"), 0);
+	assert_int_equal(a.done, 1);
+	krg_ipc_reply_release(&a.r);
+	struct krg_ipc_req s = { .op = KRG_IPC_OP_MSGSND, .id = id, .msgtyp = 1, .text = (const uint8_t *)"kept1",
+				 .text_len = 5, .msgsz = 5 };
+	struct ans sa;
+	submit(c, 1, &s, &sa);
+	assert_int_equal(sa.done, 1); /* on node 1 */
+	assert_int_equal(c_msgsnd(c, 1, id, 1, "kept2"), 0);
+	krg_ipc_service_leaving(c->svc[1]);
+	krg_ipc_service_free(c->svc[1]);
+	c->svc[1] = NULL;
+	kfake_leave(c->f, 1);
+	rr = rcv_req(id, IPC_NOWAIT);
+	assert_int_equal(call(c, 0, &rr), 5);
+	assert_int_equal(call(c, 2, &rr), 5);
+	assert_int_equal(call(c, 0, &rr), -ENOMSG);
+	/* Now to node 0, which dies holding it. */
+	rr = rcv_req(id, 0);
+	submit(c, 0, &rr, &a);
+	kfake_run(c->f, 0);
+	assert_int_equal(c_msgsnd(c, 2, id, 1, "to0"), 0);
+	assert_int_equal(a.done, 1);
+	krg_ipc_reply_release(&a.r);
+	assert_int_equal(c_msgsnd(c, 0, id, 1, "lost"), 0);
+	struct ans w;
+	rr = rcv_req(id, 0);
+	rr.msgtyp = 7;
+	submit(c, 2, &rr, &w);
+	kfake_run(c->f, 0);
+	assert_int_equal(w.done, 0); /* parked on node 0 */
+	cl_kill(c, 0);
+	assert_int_equal(w.done, 1);
+	assert_int_equal(w.r.ret, -EIDRM);
+	assert_int_equal(c_msgsnd(c, 2, id, 1, "x"), -EINVAL);
+	assert_int_equal(c_msgget(c, 2, key, 0), -ENOENT);
+	cl_free(c);
+}
+
+
 static void test_sem_counter(void **state)
 {
 	struct cl *c = cl_new(false);
@@ -452,6 +723,49 @@ static int32_t c_semget(struct cl *c, unsigned node, int32_t key, int32_t nsems)
 
 /* msgmni, semmni and semmns count the cluster's objects, wherever they
  * live: ENOSPC as on one Linux machine. */
+/* Backups on: a process's exit (its SEM_UNDO applied at the set's home)
+ * and a recovery's rename of undo records are on the backup before the
+ * home answers, so the home's death loses neither: the exit's undo stays
+ * done, and the renamed record is applied by the new process id's exit. */
+static void test_undo_backup(void **state)
+{
+	struct cl *c = cl_new(true);
+	int32_t ids[2];
+	unsigned found = 0;
+	for (int32_t key = 0x600; key < 0x700 && found < 2; key++) {
+		int32_t id = c_semget(c, 0, key, 1);
+		assert_true(id >= 0);
+		if (kddm_home(kddm_set_find(kfake_kddm(c->f, 0), "ipc.sem"), (uint64_t)krg_ipc_id_idx(id)) == 2)
+			ids[found++] = id;
+	}
+	assert_int_equal(found, 2);
+	struct krg_ipc_sembuf up = { .num = 0, .op = 1, .flg = SEM_UNDO };
+	struct krg_ipc_req r = { .op = KRG_IPC_OP_SEMOP, .id = ids[0], .sops = &up, .nsops = 1 };
+	assert_int_equal(call(c, 1, &r), 0); /* node 1's process: set 0 +1, undo -1 */
+	r.id = ids[1];
+	assert_int_equal(call(c, 0, &r), 0); /* node 0's process: set 1 +1, undo -1 */
+	struct krg_ipc_caller p1 = who(1), p0 = who(0);
+	/* p1 ends (set 0 undone); p0's record moves to a new id (a
+	 * recovery restarted it elsewhere); then the home dies. */
+	krg_ipc_service_process_exit(c->svc[1], p1.proc_id, p1.pid);
+	uint64_t pair[2] = { p0.proc_id, p0.proc_id + 12345 };
+	assert_int_equal(krg_ipc_service_undo_rename(c->svc[0], pair, 1), 0);
+	kfake_run(c->f, 0);
+	struct krg_ipc_req gv = { .op = KRG_IPC_OP_SEMCTL, .id = ids[0], .cmd = GETVAL };
+	assert_int_equal(call(c, 0, &gv), 0);
+	cl_kill(c, 2);
+	assert_int_equal(call(c, 0, &gv), 0); /* the exit's undo survived */
+	gv.id = ids[1];
+	assert_int_equal(call(c, 0, &gv), 1);
+	krg_ipc_service_process_exit(c->svc[0], p0.proc_id, p0.pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 0, &gv), 1); /* the old id has nothing left */
+	krg_ipc_service_process_exit(c->svc[0], pair[1], p0.pid);
+	kfake_run(c->f, 0);
+	assert_int_equal(call(c, 0, &gv), 0); /* the renamed record survived */
+	cl_free(c);
+}
+
 static void test_cluster_limits(void **state)
 {
 	struct krg_ipc_limits lim;
@@ -722,8 +1036,12 @@ int main(void)
 		cmocka_unit_test(test_save_restore),
 		cmocka_unit_test(test_key_race),
 		cmocka_unit_test(test_blocked_receiver_other_node),
+		cmocka_unit_test(test_owner_pingpong),
+		cmocka_unit_test(test_owner_concurrent),
+		cmocka_unit_test(test_owner_leave_and_death),
 		cmocka_unit_test(test_sem_counter),
 		cmocka_unit_test(test_exit_twice),
+		cmocka_unit_test(test_undo_backup),
 		cmocka_unit_test(test_cluster_limits),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_home_down_no_backup),

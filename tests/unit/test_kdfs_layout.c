@@ -115,6 +115,44 @@ static void test_keep(void **state)
 	}
 }
 
+/* A repair's target preference: copies of the chunk's stripe row (its
+ * file's other groups at the same depth), replicas and fills alike. */
+static void test_row_share(void **state)
+{
+	Krg__Kdfs__Attr a = KRG__KDFS__ATTR__INIT;
+	Krg__Kdfs__Inode in = KRG__KDFS__INODE__INIT;
+	Krg__Kdfs__Chunk ch[6], *chp[6];
+	/* 3 groups: row 0 is chunks 0, 1, 2; row 1 is 3, 4, 5. */
+	uint32_t nodes[6][2] = { { 1, 2 }, { 2, 3 }, { 3, 1 }, { 4, 0 }, { 1, 0 }, { 2, 0 } };
+	uint32_t fill5 = 4;
+	in.attr = &a;
+	in.has_stripe_count = in.has_stripe_size = true;
+	in.stripe_count = 3;
+	in.stripe_size = 1u << 20;
+	for (int i = 0; i < 6; i++) {
+		krg__kdfs__chunk__init(&ch[i]);
+		ch[i].index = (uint32_t)i;
+		ch[i].nodes = nodes[i];
+		ch[i].n_nodes = nodes[i][1] ? 2 : 1;
+		chp[i] = &ch[i];
+	}
+	ch[5].filling = &fill5;
+	ch[5].n_filling = 1;
+	in.chunks = chp;
+	in.n_chunks = 6;
+	assert_int_equal(kdfs_layout_row_share(&in, 0, 1), 1); /* chunk 2 */
+	assert_int_equal(kdfs_layout_row_share(&in, 0, 3), 2); /* chunks 1, 2 */
+	assert_int_equal(kdfs_layout_row_share(&in, 1, 2), 1); /* chunk 0, not itself */
+	assert_int_equal(kdfs_layout_row_share(&in, 3, 4), 1); /* chunk 5 being filled there */
+	assert_int_equal(kdfs_layout_row_share(&in, 3, 1), 1); /* chunk 4; row 0's do not count */
+	assert_int_equal(kdfs_layout_row_share(&in, 4, 3), 0);
+	/* Not striped: a chunk is its own row. */
+	in.has_stripe_count = in.has_stripe_size = false;
+	for (uint32_t n = 1; n <= 4; n++)
+		assert_int_equal(kdfs_layout_row_share(&in, 0, n), 0);
+	(void)state;
+}
+
 /* ---- the ops ---- */
 
 static struct kdfs_meta *M;
@@ -302,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_unstriped),
 		cmocka_unit_test(test_map_model),
 		cmocka_unit_test(test_keep),
+		cmocka_unit_test(test_row_share),
 		cmocka_unit_test(test_ops),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

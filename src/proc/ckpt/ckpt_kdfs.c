@@ -23,9 +23,11 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "ckpt/ckpt.h"
 #include "ckpt/store.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/macro.h"
 #include "proc/ckpt/ckptsvc-int.h"
 
 #define KIO_MAX (64u << 20) /* a sysvipc.img is far smaller */
@@ -105,12 +107,7 @@ static int kio_start(struct krg_ckptsvc *c, void (*child)(int fd, void *arg), vo
 		return r;
 	}
 	if (pid == 0) {
-		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
-		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-			signal(sigs[i], SIG_DFL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		ckptsvc_child_signals();
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != c->krgd)
 			_exit(0);
 		/* Nothing of krgd's: above all not its end of the FUSE client's
@@ -135,20 +132,6 @@ static int kio_start(struct krg_ckptsvc *c, void (*child)(int fd, void *arg), vo
 		return -EIO;
 	}
 	return 0;
-}
-
-static void put_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
 }
 
 /* ---- a restart from kdfs ---- */
@@ -198,9 +181,9 @@ static void probe_child(int fd, void *arg)
 			f.sysv_n = n;
 		}
 	}
-	put_all(fd, &f, sizeof(f));
+	(void)krg_write_all(fd, &f, sizeof(f));
 	if (f.sysv_len)
-		put_all(fd, saved, len);
+		(void)krg_write_all(fd, saved, len);
 }
 
 static void probe_done(void *data, const uint8_t *buf, size_t len)
@@ -282,8 +265,25 @@ int ckptsvc_restart_here(struct krg_ckptsvc *c, struct krg_origin o, const struc
 /* ---- periodic versions removed ---- */
 
 struct kprune {
-	uint32_t image_id, appid, below; /* below 0: all */
+	uint32_t image_id, appid, keep, upto; /* ckptsvc_kdfs_prune */
 };
+
+/* The versions a restart of v reads: v and the parents it builds on. A
+ * user's own image may name any parent: that only keeps more of the
+ * user's versions, never removes one. */
+static size_t chain_of(const char *app, uint32_t v, uint32_t *out, size_t n)
+{
+	size_t k = 0;
+	while (v && k < n) {
+		out[k++] = v;
+		char dir[700], name[64];
+		snprintf(dir, sizeof(dir), "%s/v%u", app, v);
+		if (ckpt_image_parent(dir, name, sizeof(name)) < 0 || name[0] != 'v')
+			break;
+		v = (uint32_t)strtoul(name + 1, NULL, 10);
+	}
+	return k;
+}
 
 /* A version written for app's periodic checkpoints (its description). */
 static bool periodic_version(int afd, const char *v, uint32_t appid)
@@ -308,6 +308,8 @@ static void prune_child(int fd, void *arg)
 	unsigned removed = 0;
 	int err = 0;
 	snprintf(path, sizeof(path), "%s/%u", krg_ckpt_store_kdfs(), k->image_id);
+	uint32_t chain[CKPT_MAX_CHAIN + 1];
+	size_t nchain = k->keep ? chain_of(path, k->keep, chain, ARRAY_SIZE(chain)) : 0;
 	int afd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d = afd >= 0 ? fdopendir(afd) : NULL;
 	if (!d) {
@@ -319,7 +321,10 @@ static void prune_child(int fd, void *arg)
 			if (e->d_name[0] != 'v' || !e->d_name[1])
 				continue;
 			unsigned long v = strtoul(e->d_name + 1, &end, 10);
-			if (*end || (k->below && v >= k->below) || !periodic_version(dirfd(d), e->d_name, k->appid))
+			bool needed = false;
+			for (size_t i = 0; i < nchain; i++)
+				needed |= chain[i] == v;
+			if (*end || needed || v > k->upto || !periodic_version(dirfd(d), e->d_name, k->appid))
 				continue;
 			int r = krg_rm_tree(dirfd(d), e->d_name, NULL);
 			if (r == 0)
@@ -331,7 +336,7 @@ static void prune_child(int fd, void *arg)
 		rmdir(path); /* only if empty: the user's own versions stay */
 	}
 	int n = snprintf(out, sizeof(out), "%u %d", removed, err);
-	put_all(fd, out, (size_t)n);
+	(void)krg_write_all(fd, out, (size_t)n);
 }
 
 static void prune_done(void *data, const uint8_t *buf, size_t len)
@@ -346,21 +351,21 @@ static void prune_done(void *data, const uint8_t *buf, size_t len)
 			 k->image_id);
 	if (removed)
 		log_info("periodic checkpoints: removed %u version(s) of %s/%u (%s)", removed, krg_ckpt_store_kdfs(),
-			 k->image_id, k->below ? "a newer checkpoint is recorded" : "superseded, or its application ended");
+			 k->image_id, k->keep ? "a newer checkpoint is recorded" : "superseded, stopped, or its application ended");
 	if (err < 0)
 		log_warn("periodic checkpoints: removing versions of %s/%u: %s", krg_ckpt_store_kdfs(), k->image_id,
 			 strerror(-err));
 	free(k);
 }
 
-void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t below)
+void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t keep, uint32_t upto)
 {
 	struct kprune *k = calloc(1, sizeof(*k));
 	if (!k || !krg_ckpt_store_kdfs() || !image_id) {
 		free(k);
 		return;
 	}
-	*k = (struct kprune){ .image_id = image_id, .appid = appid, .below = below };
+	*k = (struct kprune){ .image_id = image_id, .appid = appid, .keep = keep, .upto = upto };
 	int r = kio_start(c, prune_child, k, prune_done, k);
 	if (r < 0) {
 		log_warn("periodic checkpoints: cannot remove versions of %s/%u: %s", krg_ckpt_store_kdfs(), image_id,

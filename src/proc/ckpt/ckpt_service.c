@@ -202,38 +202,32 @@ static void job_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	uv_close((uv_handle_t *)&j->pipe, job_closed);
 }
 
-static void put_all(int fd, const char *s, size_t n)
+/* Close every fd from 3 up but the n in keep (-1s ignored). */
+static void close_all_but_these(const int *keep, size_t n)
 {
-	while (n) {
-		ssize_t w = write(fd, s, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-
-/* Close every fd from 3 up but keep_a and keep_b (-1: none). */
-static void close_all_but(int keep_a, int keep_b)
-{
-	int lo = keep_a < keep_b ? keep_a : keep_b, hi = keep_a < keep_b ? keep_b : keep_a;
 	unsigned next = 3;
-	for (int k = 0; k < 2; k++) {
-		int keep = k ? hi : lo;
-		if (keep < 3)
-			continue;
-		if ((unsigned)keep > next)
-			close_range(next, (unsigned)keep - 1, 0);
-		next = (unsigned)keep + 1;
+	for (;;) {
+		int lo = -1; /* the lowest kept fd at or past next */
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= (int)next && (lo < 0 || keep[i] < lo))
+				lo = keep[i];
+		if (lo < 0)
+			break;
+		if ((unsigned)lo > next)
+			close_range(next, (unsigned)lo - 1, 0);
+		next = (unsigned)lo + 1;
 	}
 	close_range(next, ~0u, 0);
 }
 
-/* In the worker: never returns. */
-_Noreturn static void worker_main(int fd, const struct work *w)
+/* Close every fd from 3 up but keep_a and keep_b (-1: none). */
+static void close_all_but(int keep_a, int keep_b)
+{
+	int keep[2] = { keep_a, keep_b };
+	close_all_but_these(keep, 2);
+}
+
+void ckptsvc_child_signals(void)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -241,6 +235,12 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* In the worker: never returns. */
+_Noreturn static void worker_main(int fd, const struct work *w)
+{
+	ckptsvc_child_signals();
 	char msg[RESULT_MAX - 32], out[RESULT_MAX];
 	int r;
 	if (w->freeze) {
@@ -256,6 +256,17 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		 * also once this one is gone), else this node's store. */
 		const char *store = krg_ckpt_store();
 		char why[512];
+		/* Nothing of krgd's held but what the dump uses (its end of
+		 * kdfs's FUSE socket above all: a worker writing to kdfs when
+		 * krgd dies would keep the client waiting on it, and itself in
+		 * the FUSE request: a "krgd" that survives SIGKILL). */
+		int keep[2 + CKPT_PERIODIC_TRACK];
+		size_t nkeep = 0;
+		keep[nkeep++] = fd;
+		keep[nkeep++] = w->opts.has_root_pidfd ? w->opts.root_pidfd : -1;
+		for (size_t i = 0; i < w->n_track && i < CKPT_PERIODIC_TRACK; i++)
+			keep[nkeep++] = w->track[i].uffd;
+		close_all_but_these(keep, nkeep);
 		int k = krg_ckpt_store_kdfs_ready(true, why, sizeof(why));
 		if (k == 0)
 			store = krg_ckpt_store_kdfs();
@@ -266,10 +277,13 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		if (w->n_track) {
 			o.track = w->track;
 			o.n_track = w->n_track;
-			/* Increments build on a parent in the node's store only:
-			 * into kdfs a full image (which arms the trackers again). */
-			snprintf(parent, sizeof(parent), "%s/%u/v%u", krg_ckpt_store(), w->appid, w->parent_version);
-			o.parent = w->parent_version && k != 0 ? parent : NULL;
+			/* An increment goes next to its parent: into the other
+			 * store (kdfs mounted or gone meanwhile) a full image,
+			 * which arms the trackers again (periodic.c tells the two
+			 * apart by the store the answer names). */
+			bool into_kdfs = k == 0;
+			snprintf(parent, sizeof(parent), "%s/%u/v%u", store, w->appid, w->parent_version);
+			o.parent = w->parent_version && w->parent_kdfs == into_kdfs ? parent : NULL;
 		}
 		r = krg_ckpt_store_dump_in(store, w->pid, w->uid, w->gid, w->appid, &o, msg, sizeof(msg));
 		uint64_t bytes = 0;
@@ -330,7 +344,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 				 * (and be the namespace's keeper: its init exits with
 				 * the root, ending the rest). */
 				int n = snprintf(out, sizeof(out), "0\n%s", msg);
-				put_all(fd, out, (size_t)n);
+				(void)krg_write_all(fd, out, (size_t)n);
 				close(fd);
 				/* Nothing of krgd's kept open for the application's
 				 * lifetime (a peer's connection it closed would stay
@@ -349,7 +363,7 @@ _Noreturn static void worker_main(int fd, const struct work *w)
 		}
 	}
 	int n = snprintf(out, sizeof(out), "%d\n%s", r < 0 ? r : 0, msg);
-	put_all(fd, out, (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
+	(void)krg_write_all(fd, out, (size_t)n < sizeof(out) ? (size_t)n : sizeof(out) - 1);
 	_exit(0);
 }
 
@@ -425,6 +439,11 @@ int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work 
 		if (fsns >= 0)
 			close(fsns);
 		return -ENOMEM;
+	}
+	/* Which nodes' temporary kdfs versions a dump may take for leftovers. */
+	for (uint32_t n = 0; n < KRG_MAX_NODES && krg_ckpt_store_kdfs() && c->s->cluster; n++) {
+		enum krg_node_state st = krg_cluster_node_state(c->s->cluster, n);
+		krg_ckpt_store_kdfs_gone(n, n != c->self && (st == KRG_NODE_DOWN || st == KRG_NODE_ABSENT));
 	}
 	struct work wk = *w;
 	wk.krgd = c->krgd;
@@ -1051,11 +1070,11 @@ static pid_t app_root(pid_t pid, pid_t krgd)
 
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid)
 {
-	return ckptsvc_dump_local_incr(c, o, d, uid, NULL, 0, 0);
+	return ckptsvc_dump_local_incr(c, o, d, uid, NULL, 0, 0, false);
 }
 
 int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid,
-			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version)
+			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version, bool parent_kdfs)
 {
 	uint32_t pid = krg_procid_pid(d->id);
 	if (krg_procid_home(d->id) != c->self || pid == 0 || (pid_t)pid == c->krgd)
@@ -1121,6 +1140,7 @@ int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Kr
 	for (size_t i = 0; i < n_track && i < CKPT_PERIODIC_TRACK; i++)
 		w.track[w.n_track++] = track[i];
 	w.parent_version = w.n_track ? parent_version : 0;
+	w.parent_kdfs = parent_kdfs;
 	if (!w.freeze && !d->ignore_unsupported && c->s->ipc)
 		return ckptsvc_sysv_check_then_spawn(c, o, &w, d->id);
 	return ckptsvc_spawn(c, o, &w);

@@ -62,6 +62,7 @@ struct work {
 	struct ckpt_track track[CKPT_PERIODIC_TRACK];
 	size_t n_track;
 	uint32_t parent_version;
+	bool parent_kdfs;  /* that version is in kdfs, not this node's store */
 	/* restart */
 	uint32_t version;
 	uid_t caller;
@@ -86,6 +87,9 @@ struct work {
 /* A worker for w, answering o. 0, or -errno (o not answered). */
 int ckptsvc_spawn(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w);
 void ckptsvc_answer(struct krg_ckptsvc *c, struct krg_origin o, int status, const char *text, uint32_t id);
+/* In a fork of krgd (a worker, ckpt_kdfs.c's store access): the signals
+ * krgd handles back to their defaults, none blocked. */
+void ckptsvc_child_signals(void);
 /* kdfs is this cluster's image store (krgd.conf kdfs_mount set; whether
  * it is mounted only a worker may look: krgd serves that mount). */
 bool ckptsvc_kdfs_on(const struct krg_ckptsvc *c);
@@ -99,9 +103,11 @@ typedef int (*ckptsvc_missing_fn)(struct krg_ckptsvc *c, struct krg_origin o, co
 int ckptsvc_restart_here(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w,
 			 const Krg__Ckptsvc__Restart *q, ckptsvc_missing_fn missing);
 /* ckpt_kdfs.c: app's periodic versions (description "periodic checkpoint
- * of app N") of image_id in the kdfs store below version `below` (0: all)
- * are removed, by a fork (never on the loop). */
-void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t below);
+ * of app N") of image_id in the kdfs store up to version `upto` are
+ * removed, but version `keep` and the chain it builds on (keep 0: none),
+ * by a fork (never on the loop). */
+void ckptsvc_kdfs_prune(struct krg_ckptsvc *c, uint32_t image_id, uint32_t appid, uint32_t keep, uint32_t upto);
+#define KDFS_PRUNE_ALL UINT32_MAX
 /* Send ckpt.restart {appid, version, node} to node (its answer to o). 0, or -errno (o not answered). */
 int ckptsvc_restart_on(struct krg_ckptsvc *c, struct krg_origin o, uint32_t appid, uint32_t version, uint32_t node,
 		       bool sysv_keep);
@@ -114,9 +120,12 @@ int ckptsvc_copy(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc_
 int ckptsvc_dump_local(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid);
 /* The same with write trackers (n_track of them, borrowed: krgd's fds,
  * open until the answer) relative to version parent_version of the
- * application's images (0: a full checkpoint that starts them). */
+ * application's images (0: a full checkpoint that starts them), in kdfs
+ * if parent_kdfs, else in this node's store. An increment goes into the
+ * store its parent is in (it names its parent as the directory next to
+ * it): if the worker's store is the other one, the image is full. */
 int ckptsvc_dump_local_incr(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc__Dump *d, uid_t uid,
-			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version);
+			    const struct ckpt_track *track, size_t n_track, uint32_t parent_version, bool parent_kdfs);
 
 /* The new process id a restart's answer (status, packed Result) gives;
  * 0 if it failed or gave none. */

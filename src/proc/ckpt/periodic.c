@@ -38,19 +38,18 @@
  * pruned whole). Pruning keeps the chain of the latest recorded version.
  *
  * With kdfs mounted the images are written there (the worker chooses,
- * ckpt_service.c), full ones (chains are kept in the node's store only):
- * nothing is copied, the entry says on_kdfs, and any up node can restart
- * the application — the lowest-numbered one does, reading the image in
- * place. Superseded kdfs versions are removed by the node that records a
- * newer one, ended applications' by the node that saw them end (the
- * "periodic checkpoint of app N" description tells them from the user's
- * own versions of the same id).
+ * ckpt_service.c), incremental as in the node's store, each increment
+ * next to its parent: nothing is copied, the entry says on_kdfs, and any
+ * up node can restart the application — the lowest-numbered one does,
+ * reading the image and its chain in place. Superseded kdfs versions
+ * (all but the recorded one's chain) are removed by the node that
+ * records a newer one, ended applications' by the node that saw them end
+ * (the "periodic checkpoint of app N" description tells them from the
+ * user's own versions of the same id).
  *
  * A node cut off from the majority stops those of its applications that
  * another node could restart, before the majority may do so, and kills
- * them once it hears that it did ("the fence", below).
- *
- * Not here yet: incremental images in kdfs. */
+ * them once it hears that it did ("the fence", below). */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -102,6 +101,7 @@ struct pstate {
 	uint32_t tr_id;          /* the application's id they were taken for */
 	uint32_t tr_parent;      /* the last version made with them: the next one's parent (0: the next is full) */
 	uint32_t tr_copied;      /* where that version and its chain were copied, 0: nowhere */
+	bool tr_kdfs;            /* that version and its chain are in kdfs (no copy) */
 	unsigned tr_chain;       /* increments since the last full one */
 	uint64_t tr_full_bytes;  /* size of that full one */
 	uint64_t tr_chain_bytes; /* and of the increments since */
@@ -114,6 +114,7 @@ static void track_reset(struct pstate *ps)
 		close(ps->tr[i].uffd);
 	ps->ntr = 0;
 	ps->tr_parent = ps->tr_copied = ps->tr_chain = 0;
+	ps->tr_kdfs = false;
 	ps->tr_full_bytes = ps->tr_chain_bytes = 0;
 }
 
@@ -381,6 +382,7 @@ struct round {
 	uid_t uid;
 	bool tracked;         /* made with write trackers */
 	uint32_t parent;      /* incremental: the version it builds on, 0: full */
+	bool parent_kdfs;     /* that version is in kdfs */
 	bool on_kdfs;
 	uint32_t old_image_id; /* the entry's image before (kdfs): another id's goes once this one is recorded */
 	bool old_on_kdfs;
@@ -397,9 +399,9 @@ static void recorded(int status, const char *msg, void *data)
 			 r->image_id, msg ? msg : strerror(-status));
 	else if (r->on_kdfs && r->version) {
 		/* The recorded one is the one a recovery reads: the older go. */
-		ckptsvc_kdfs_prune(r->p->c, r->image_id, r->appid, r->version);
+		ckptsvc_kdfs_prune(r->p->c, r->image_id, r->appid, r->version, r->version);
 		if (r->old_on_kdfs && r->old_image_id != r->image_id)
-			ckptsvc_kdfs_prune(r->p->c, r->old_image_id, r->appid, 0);
+			ckptsvc_kdfs_prune(r->p->c, r->old_image_id, r->appid, 0, KDFS_PRUNE_ALL);
 	}
 	free(r);
 }
@@ -410,8 +412,17 @@ static void record(struct round *r, bool copied)
 	struct krg_ckptsvc *c = r->p->c;
 	Krg__Ckptsvc__Periodic *e = entry_get(c, r->appid);
 	/* Gone (stopped, the application ended) or moved meanwhile: the
-	 * version is left to the pruning. */
+	 * version is left to the pruning. In kdfs no one else will: this
+	 * node removes it (and older ones no entry needs) now. */
 	if (!e || e->node != c->self || e->id != r->id) {
+		if (r->on_kdfs && r->version) {
+			struct pstate *ps = pstate(r->p, r->appid, false);
+			if (ps)
+				track_reset(ps); /* the next one builds on nothing removed */
+			ckptsvc_kdfs_prune(c, r->image_id, r->appid, e && e->image_id == r->image_id ? e->version : 0,
+					   r->version);
+			r->on_kdfs = false; /* not the recorded one: recorded() keeps nothing of it */
+		}
 		if (e)
 			krg__ckptsvc__periodic__free_unpacked(e, NULL);
 		recorded(0, NULL, r);
@@ -496,21 +507,16 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	r->bytes = res && res->has_bytes ? res->bytes : 0;
 	if (res)
 		krg__ckptsvc__result__free_unpacked(res, NULL);
-	if (krg_ckpt_store_in_kdfs(text)) {
-		/* Every node reads it there: no second copy to make. A full
-		 * image (no chains in kdfs): the next one is full too, with
-		 * trackers taken again. */
-		if (ps)
-			track_reset(ps);
-		r->on_kdfs = true;
-		log_info("app %u: checkpoint v%u of %u (%" PRIu64 " bytes) in kdfs", r->appid, r->version, r->image_id,
-			 r->bytes);
-		record(r, false);
-		return;
-	}
-	periodic_index_add(r->image_id, r->version);
+	bool in_kdfs = krg_ckpt_store_in_kdfs(text);
+	/* An increment goes next to its parent: in the other store (kdfs
+	 * mounted or gone since) the worker made a full one. */
+	if (r->parent && r->parent_kdfs != in_kdfs)
+		r->parent = 0;
+	if (!in_kdfs)
+		periodic_index_add(r->image_id, r->version);
 	if (ps && r->tracked) {
 		ps->tr_parent = r->version;
+		ps->tr_kdfs = in_kdfs;
 		ps->tr_copied = 0;
 		ps->tr_chain = r->parent ? ps->tr_chain + 1 : 0;
 		ps->tr_chain_bytes = r->parent ? ps->tr_chain_bytes + r->bytes : 0;
@@ -520,6 +526,15 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	if (r->parent)
 		log_info("app %u: checkpoint v%u is incremental on v%u (%" PRIu64 " bytes; %u increments since the full one)", r->appid,
 			 r->version, r->parent, r->bytes, ps ? ps->tr_chain : 0);
+	if (in_kdfs) {
+		/* Every node reads it there, its chain next to it: no second
+		 * copy to make. */
+		r->on_kdfs = true;
+		log_info("app %u: checkpoint v%u of %u (%" PRIu64 " bytes) in kdfs", r->appid, r->version, r->image_id,
+			 r->bytes);
+		record(r, false);
+		return;
+	}
 	if (second_node(c, &r->copy_to) < 0) {
 		log_warn("app %u: checkpoint v%u is on this node only: no other node is up", r->appid, r->version);
 		record(r, false);
@@ -585,13 +600,17 @@ static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckp
 	/* Incremental on the last one if it is the same application's, here,
 	 * on the node this one will be copied to, and the chain is short. */
 	uint32_t to = 0;
+	/* In kdfs the chain is where every node reads it (no second holder;
+	 * a parent gone from there fails the dump, and the next is full). */
 	bool incr = ps->ntr && ps->tr_id == e->id && ps->tr_parent && ps->tr_chain < MAX_CHAIN &&
 		    ps->tr_chain_bytes <= ps->tr_full_bytes / 2 &&
-		    (second_node(c, &to) < 0 ? ps->tr_copied == 0 : ps->tr_copied == to) && version_here(e->id, ps->tr_parent);
+		    (ps->tr_kdfs || ((second_node(c, &to) < 0 ? ps->tr_copied == 0 : ps->tr_copied == to) &&
+				     version_here(e->id, ps->tr_parent)));
 	if (!incr)
 		track_take(c, ps, e, (pid_t)krg_procid_pid(e->id));
 	r->tracked = ps->ntr > 0;
 	r->parent = incr ? ps->tr_parent : 0;
+	r->parent_kdfs = incr && ps->tr_kdfs;
 	ps->busy = true;
 	ps->last_start = uv_now(c->s->loop);
 	Krg__Ckptsvc__Dump d = KRG__CKPTSVC__DUMP__INIT;
@@ -603,7 +622,7 @@ static void start_dump(struct krg_periodic *p, struct pstate *ps, const Krg__Ckp
 	snprintf(desc, sizeof(desc), "periodic checkpoint of app %u", e->appid);
 	d.description = desc;
 	struct krg_origin o = { .cb = dumped, .cb_data = r };
-	int rc = ckptsvc_dump_local_incr(c, o, &d, (uid_t)e->uid, ps->tr, ps->ntr, r->parent);
+	int rc = ckptsvc_dump_local_incr(c, o, &d, (uid_t)e->uid, ps->tr, ps->ntr, r->parent, r->parent_kdfs);
 	if (rc < 0)
 		dumped(r, rc, rc == -ESRCH ? "the process is gone" : strerror(-rc), NULL, 0);
 }
@@ -636,7 +655,7 @@ static void app_ended(struct krg_periodic *p, struct pstate *ps, const Krg__Ckpt
 	*x = (struct ended){ .p = p, .appid = e->appid };
 	log_info("app %u (running as %u) ended: its periodic checkpoints stop and their images go", e->appid, e->id);
 	if (e->on_kdfs)
-		ckptsvc_kdfs_prune(p->c, e->image_id, e->appid, 0);
+		ckptsvc_kdfs_prune(p->c, e->image_id, e->appid, 0, KDFS_PRUNE_ALL);
 	ps->busy = true;
 	if (entry_put(p->c, e->appid, NULL, removed, x) < 0)
 		removed(-EIO, NULL, x);
@@ -1108,11 +1127,14 @@ struct setreq {
 	struct krg_ckptsvc *c;
 	struct krg_origin o;
 	char text[200];
+	uint32_t prune_image, prune_app, prune_upto; /* stopped: its kdfs versions */
 };
 
 static void set_done(int status, const char *msg, void *data)
 {
 	struct setreq *s = data;
+	if (status == 0 && s->prune_image)
+		ckptsvc_kdfs_prune(s->c, s->prune_image, s->prune_app, 0, s->prune_upto);
 	if (status < 0)
 		ckptsvc_answer(s->c, s->o, status, msg && *msg ? msg : strerror(-status), 0);
 	else
@@ -1158,6 +1180,12 @@ void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc
 		}
 		snprintf(s->text, sizeof(s->text), "app %u: periodic checkpoints stopped", old->appid);
 		log_info("app %u: periodic checkpoints stopped by uid %u", old->appid, (unsigned)uid);
+		/* Its kdfs versions go once the entry is (the node's store's
+		 * go with the next pruning, which finds no entry for them); a
+		 * dump still under way removes its own as it finds the entry
+		 * gone (record). */
+		if (old->on_kdfs && old->image_id)
+			s->prune_image = old->image_id, s->prune_app = old->appid, s->prune_upto = old->version;
 		r = entry_put(c, old->appid, NULL, set_done, s);
 	} else {
 		Krg__Ckptsvc__Periodic n = KRG__CKPTSVC__PERIODIC__INIT;

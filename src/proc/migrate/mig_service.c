@@ -124,6 +124,38 @@ static void node_gone(void *state, uint32_t node, uint64_t epoch)
 		}
 }
 
+/* This node was declared down while it ran on (cut off from the
+ * majority; it learns it once it hears the cluster again): every home of
+ * a migrant held here ended its deputy as killed, and every node running
+ * a migrant homed here killed it. The copies left here go the same way:
+ * a migrant whose deputy already reported its death must not run on
+ * (docs/reconfiguration.md "Partitions"). */
+static void self_declared_down(struct krg_migsvc *m)
+{
+	for (struct hold *h = m->holds; h; h = h->next)
+		if (h->home != m->self && h->restored && !h->leaving) {
+			log_warn("migrate: this node was declared down, so home node %u took %u for killed: killing it",
+				 h->home, h->id);
+			h->leaving = true;
+			mig_conn_send(h->c, MF_SIG, 0, SIGKILL, NULL, 0);
+		}
+	for (struct dep *d = m->deps; d; d = d->next)
+		if (d->node != m->self && !d->exit_sent) {
+			log_warn("migrate: this node was declared down, so node %u killed %u: its deputy ends as killed",
+				 d->node, d->id);
+			mig_dep_exit(d, SIGKILL);
+		}
+}
+
+static void node_down(void *state, uint32_t node, uint64_t epoch)
+{
+	struct krg_migsvc *m = state;
+	if (m->running && node == m->self)
+		self_declared_down(m);
+	else
+		node_gone(state, node, epoch);
+}
+
 /* Removed: as down, unless it was evicted cleanly (`nodes del`): its krgd
  * still serves the deputies of the migrants homed there (no hand-over
  * yet, docs/reconfiguration.md). */
@@ -297,7 +329,7 @@ const struct krg_service krg_service_migrate = {
 	.needs = (const char *const[]){ "table", "sched", "fsview", "ipc-intercept", "exec", "ckpt", NULL },
 	.start = migsvc_start,
 	.stop = migsvc_stop,
-	.node_down = node_gone,
+	.node_down = node_down,
 	.node_remove = node_removed,
 	.msg_types = (const char *const[]){ "mig.io", "mig.exit", "mig.where", "mig.go", "mig.sig", "mig.move",
 					    "mig.recv", "mig.file", "mig.got", "mig.status", NULL },

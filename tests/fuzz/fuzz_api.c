@@ -40,9 +40,37 @@ static char dir[] = "/tmp/krg-fuzz-api.XXXXXX", path[64];
 /* A message accepted packs back to as many bytes as it says; they unpack
  * again unless it kept unknown fields: protobuf-c keeps those as read and
  * writes them back, also ones it could not read again (field number 0,
- * tests/fuzz/corpus/api/unknown-field-0). krg only re-packs a user's
+ * tests/fuzz/corpus/api/unknown-field-0; inside a nested message too:
+ * nested-unknown-field). krg only re-packs a user's
  * message in proc.run (the RunRequest inside proc.spawn): the target node
  * then refuses it as malformed, which is the right answer. */
+/* Unknown fields anywhere in m: in m itself or in a message inside it
+ * (a RunRequest's Rlimit can carry one as well as the RunRequest). */
+static bool has_unknown(const ProtobufCMessage *m)
+{
+	if (m->n_unknown_fields)
+		return true;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		const char *at = (const char *)m + f->offset;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+			ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)at;
+			for (size_t k = 0; k < n; k++)
+				if (v[k] && has_unknown(v[k]))
+					return true;
+		} else {
+			const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)at;
+			if (sub && has_unknown(sub))
+				return true;
+		}
+	}
+	return false;
+}
+
 static void roundtrip(const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
@@ -50,7 +78,7 @@ static void roundtrip(const ProtobufCMessage *m)
 	if (protobuf_c_message_pack(m, b) != n)
 		abort();
 	ProtobufCMessage *again = protobuf_c_message_unpack(m->descriptor, NULL, n, b);
-	if (!again && !m->n_unknown_fields)
+	if (!again && !has_unknown(m))
 		abort();
 	if (again)
 		protobuf_c_message_free_unpacked(again, NULL);

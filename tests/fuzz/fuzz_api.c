@@ -37,13 +37,6 @@ static struct krg_api_stream *paused;
 static struct krg_api_server *srv;
 static char dir[] = "/tmp/krg-fuzz-api.XXXXXX", path[64];
 
-/* A message accepted packs back to as many bytes as it says; they unpack
- * again unless it kept unknown fields: protobuf-c keeps those as read and
- * writes them back, also ones it could not read again (field number 0,
- * tests/fuzz/corpus/api/unknown-field-0; inside a nested message too:
- * nested-unknown-field). krg only re-packs a user's
- * message in proc.run (the RunRequest inside proc.spawn): the target node
- * then refuses it as malformed, which is the right answer. */
 /* Unknown fields anywhere in m: in m itself or in a message inside it
  * (a RunRequest's Rlimit can carry one as well as the RunRequest). */
 static bool has_unknown(const ProtobufCMessage *m)
@@ -71,6 +64,13 @@ static bool has_unknown(const ProtobufCMessage *m)
 	return false;
 }
 
+/* A message accepted packs back to as many bytes as it says; they unpack
+ * again unless it kept unknown fields: protobuf-c keeps those as read and
+ * writes them back, also ones it could not read again (field number 0,
+ * tests/fuzz/corpus/api/unknown-field-0; inside a nested message too:
+ * nested-unknown-field). krg only re-packs a user's
+ * message in proc.run (the RunRequest inside proc.spawn): the target node
+ * then refuses it as malformed, which is the right answer. */
 static void roundtrip(const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);

@@ -7,7 +7,20 @@
 # DIR/result: PASS or FAIL: why.
 import os, signal, sys, time
 d = sys.argv[1]
+def kids():
+    """This process's children now, pid:comm:state (a failure says them)."""
+    out = []
+    for t in os.listdir("/proc/self/task"):
+        try:
+            for c in open("/proc/self/task/%s/children" % t).read().split():
+                st = open("/proc/%s/stat" % c).read()
+                out.append("%s:%s:%s" % (c, st[st.index("(") + 1:st.rindex(")")], st[st.rindex(")") + 2]))
+        except OSError:
+            pass
+    return " ".join(out) or "none"
 def result(s):
+    if s != "PASS":
+        s += " (A=%d B=%d; children now: %s)" % (a, b, kids())
     open(os.path.join(d, "result"), "w").write(s + "\n")
     sys.exit(0 if s == "PASS" else 1)
 def child(code):

@@ -76,6 +76,20 @@ static bool pid_dying(pid_t pid)
 }
 
 #define PID_WAIT_STEPS 250  /* of 20 ms */
+#define K_ERESTARTNOINTR 513
+#define FORK_RETRIES 100
+
+/* A process being rebuilt takes no signal until its own mask is restored
+ * with its registers (ckpt_core_restore_regs): a signal pending there (a
+ * child it just got stopped, SIGCHLD) makes an injected clone3 fail with
+ * -ERESTARTNOINTR, which a real fork restarts but an injection returns,
+ * and the child would come out of the fallback with another pid (a ghost
+ * under another pid: waitpid() of the real one says ECHILD). */
+static void hold_signals(pid_t pid)
+{
+	uint64_t all = ~0ULL;
+	(void)ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(all), &all);
+}
 
 /* The restore child, with the image's pid if it is free and we may choose
  * (clone3 set_tid: CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in our pid
@@ -179,6 +193,7 @@ static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc
 	int32_t want = tc->tid;
 	long ret = -EINVAL;
 	int r;
+	hold_signals(lead->pid);
 	for (int attempt = 0; attempt < (newns ? 1 : 2); attempt++) {
 		a.set_tid = attempt == 0 ? tid_at : 0;
 		a.set_tid_size = attempt == 0 ? 1 : 0;
@@ -189,9 +204,13 @@ static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc
 		 * the old tid, gives it unless another fork takes it first. */
 		if (attempt == 1 && lead->unpriv && want > 1)
 			steer_cursor(want - 1);
-		ret = ckpt_syscall(lead, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
-		if (err->msg[0])
-			return -EIO;
+		for (int k = 0; k < FORK_RETRIES; k++) {
+			ret = ckpt_syscall(lead, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
+			if (err->msg[0])
+				return -EIO;
+			if (ret != -K_ERESTARTNOINTR)
+				break;
+		}
 		if (ret > 0)
 			break;
 	}
@@ -264,15 +283,20 @@ static int make_child(struct ckpt_tracee *parent, pid_t want, bool newns, pid_t 
 	uint64_t args_at = parent->scratch + parent->scratch_len - 256, tid_at = args_at + sizeof(a);
 	long ret = -EINVAL;
 	int r;
+	hold_signals(parent->pid);
 	for (int attempt = 0; attempt < (newns ? 1 : 2); attempt++) {
 		a.set_tid = attempt == 0 ? tid_at : 0;
 		a.set_tid_size = attempt == 0 ? 1 : 0;
 		if ((r = ckpt_poke(parent->pid, args_at, &a, sizeof(a))) < 0 || (r = ckpt_poke(parent->pid, tid_at, &want, sizeof(want))) < 0)
 			return ckpt_fail(err, r, "process %d: writing clone3 arguments: %s", want, strerror(-r));
-		for (int wait = 0; wait < PID_WAIT_STEPS; wait++) {
+		for (int wait = 0, again = 0; wait < PID_WAIT_STEPS; wait++) {
 			ret = ckpt_syscall(parent, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
 			if (err->msg[0])
 				return -EIO;
+			if (ret == -K_ERESTARTNOINTR && again++ < FORK_RETRIES) {
+				wait--; /* a signal came in: the same fork again */
+				continue;
+			}
 			if (ret != -EEXIST || attempt || newns || !pid_dying(want))
 				break;
 			usleep(20000);

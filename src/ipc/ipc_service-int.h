@@ -139,6 +139,11 @@ int ipc_owner_init(struct krg_ipc_service *svc);
 void ipc_owner_free(struct krg_ipc_service *svc);
 /* Served here as an owner (not its home). */
 struct ipc_owned *ipc_owned_get(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx);
+/* No longer served here as an owner: its entry goes. */
+void ipc_owned_forget(struct krg_ipc_service *svc, uint64_t idx);
+/* An UNDELIVERABLE call's reply put back into the engine here (what the
+ * call took goes back where it was): the engine's answer, or -EBADMSG. */
+int ipc_undeliverable(struct krg_ipc_service *svc, const Krg__Ipc__Call *m);
 /* Where a call on (kind, idx) goes: a node (this one when it serves the
  * queue as its owner), or KDDM_NO_NODE: its home, through KDDM. */
 uint32_t ipc_owner_route(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx);

@@ -358,9 +358,7 @@ static int obj_import(struct kddm_set *s, uint64_t idx, const uint8_t *buf, size
 		struct ipc_owned *w = ipc_owned_get(svc, m->kind, idx);
 		if (m->owner == kddm_self(svc->k) && w && w->id == m->id) {
 			/* ... which is this node: it is home and holder now. */
-			free(w);
-			svc->owned[idx] = NULL;
-			svc->owned_n--;
+			ipc_owned_forget(svc, idx);
 		} else {
 			o->owner = m->owner;
 			svc->moved_out++;
@@ -667,19 +665,7 @@ static void obj_call(struct kddm_set *s, uint64_t idx, void **objp, uint32_t fro
 		a.owner = ((struct ipc_obj *)*objp)->owner;
 		ipc_answer(c, 0, &a);
 	} else if (m->op == KRG__IPC__CALL_OP__UNDELIVERABLE && m->req && m->reply) {
-		struct krg_ipc_caller who;
-		struct krg_ipc_req req;
-		struct krg_ipc_reply rep;
-		void *scratch = NULL;
-		int r = -EBADMSG;
-		if (ipcw_cred_from(m->cred, &who) == 0 && ipcw_req_from(m->req, &req, &scratch) == 0 &&
-		    ipcw_reply_from(m->reply, &rep) == 0) {
-			svc->in_engine = true;
-			r = krg_ipc_engine_undeliverable(svc->eng, &who, &req, &rep, ipc_now(svc));
-			svc->in_engine = false;
-			krg_ipc_reply_release(&rep);
-		}
-		free(scratch);
+		int r = ipc_undeliverable(svc, m);
 		finish(svc, s, idx, c, r == -EBADMSG ? r : 0, false, &(struct krg_ipc_reply){ .ret = r });
 	} else {
 		kddm_call_done(c, -EBADMSG, NULL, 0);

@@ -64,6 +64,39 @@ struct ipc_owned *ipc_owned_get(struct krg_ipc_service *svc, uint32_t kind, uint
 	return svc->owned[idx];
 }
 
+void ipc_owned_forget(struct krg_ipc_service *svc, uint64_t idx)
+{
+	free(svc->owned[idx]);
+	svc->owned[idx] = NULL;
+	svc->owned_n--;
+}
+
+/* Queue id ends here: its waiters get EIDRM. */
+static void drop_queue(struct krg_ipc_service *svc, int32_t id)
+{
+	svc->in_engine = true;
+	krg_ipc_engine_drop(svc->eng, KRG_IPC_MSG, id, -EIDRM);
+	svc->in_engine = false;
+}
+
+int ipc_undeliverable(struct krg_ipc_service *svc, const Krg__Ipc__Call *m)
+{
+	struct krg_ipc_caller who;
+	struct krg_ipc_req req;
+	struct krg_ipc_reply rep;
+	void *scratch = NULL;
+	int r = -EBADMSG;
+	if (m->reply && ipcw_cred_from(m->cred, &who) == 0 && ipcw_req_from(m->req, &req, &scratch) == 0 &&
+	    ipcw_reply_from(m->reply, &rep) == 0) {
+		svc->in_engine = true;
+		r = krg_ipc_engine_undeliverable(svc->eng, &who, &req, &rep, ipc_now(svc));
+		svc->in_engine = false;
+		krg_ipc_reply_release(&rep);
+	}
+	free(scratch);
+	return r;
+}
+
 uint32_t ipc_owner_route(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx)
 {
 	if (kind != KRG_IPC_MSG || idx >= KRG_IPC_MNI || !svc->where)
@@ -174,9 +207,7 @@ static void moved(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int3
 		return;
 	}
 	uint32_t home = kddm_home(svc->objs[kind], idx);
-	free(svc->owned[idx]);
-	svc->owned[idx] = NULL;
-	svc->owned_n--;
+	ipc_owned_forget(svc, idx);
 	if (to != home)
 		tell_home(svc, kind, idx, id, to, mseq);
 }
@@ -376,9 +407,7 @@ static void owner_syscall(struct krg_ipc_service *svc, uint32_t from, const Krg_
 			kddm_call(svc->objs[KRG_IPC_MSG], idx, buf, len, ignore_cb, NULL);
 			free(buf);
 		}
-		free(w);
-		svc->owned[idx] = NULL;
-		svc->owned_n--;
+		ipc_owned_forget(svc, idx);
 	} else if (r == KRG_IPC_PENDING || from == kddm_self(svc->k) ||
 		   ipc_owner_take_for(svc, KRG_IPC_MSG, idx, id, NULL, from, &reply, &take, &take_len) < 0) {
 		ipc_owner_consider(svc, KRG_IPC_MSG, idx, id, NULL);
@@ -439,19 +468,7 @@ void ipc_owner_call(struct krg_ipc_service *svc, uint32_t from, const Krg__Ipc__
 		return;
 	}
 	/* UNDELIVERABLE: put back what the call took, here. */
-	struct krg_ipc_caller who;
-	struct krg_ipc_req req;
-	struct krg_ipc_reply rep;
-	void *scratch = NULL;
-	int r = -EBADMSG;
-	if (m->reply && ipcw_cred_from(m->cred, &who) == 0 && ipcw_req_from(m->req, &req, &scratch) == 0 &&
-	    ipcw_reply_from(m->reply, &rep) == 0) {
-		svc->in_engine = true;
-		r = krg_ipc_engine_undeliverable(svc->eng, &who, &req, &rep, ipc_now(svc));
-		svc->in_engine = false;
-		krg_ipc_reply_release(&rep);
-	}
-	free(scratch);
+	int r = ipc_undeliverable(svc, m);
 	Krg__Ipc__Answer a = KRG__IPC__ANSWER__INIT;
 	Krg__Ipc__Reply rr = KRG__IPC__REPLY__INIT;
 	rr.ret = r;
@@ -474,14 +491,9 @@ void ipc_owner_leaving(struct krg_ipc_service *svc)
 				: send_take(svc, KRG_IPC_MSG, idx, w->id, home, w->mseq + 1, NULL, 0);
 		if (r < 0)
 			log_warn("ipc: queue %d could not go back to its home (%s): it is lost", w->id, strerror(-r));
-		if (r < 0) {
-			svc->in_engine = true;
-			krg_ipc_engine_drop(svc->eng, KRG_IPC_MSG, w->id, -EIDRM);
-			svc->in_engine = false;
-		}
-		free(w);
-		svc->owned[idx] = NULL;
-		svc->owned_n--;
+		if (r < 0)
+			drop_queue(svc, w->id);
+		ipc_owned_forget(svc, idx);
 	}
 	ipc_home_flush(svc);
 }
@@ -512,12 +524,8 @@ void ipc_owner_node_down(struct krg_ipc_service *svc, uint32_t kind, uint32_t no
 		/* Its home died and the cluster forgot it (backups off): the
 		 * waiters here get EIDRM, as at a dead home. */
 		log_info("ipc: queue %d's home node %u died: the queue goes with it", w->id, node);
-		svc->in_engine = true;
-		krg_ipc_engine_drop(svc->eng, KRG_IPC_MSG, w->id, -EIDRM);
-		svc->in_engine = false;
-		free(w);
-		svc->owned[idx] = NULL;
-		svc->owned_n--;
+		drop_queue(svc, w->id);
+		ipc_owned_forget(svc, idx);
 	}
 	ipc_home_flush(svc);
 }

@@ -121,6 +121,8 @@ struct krg_cluster {
 	/* Failure detector. */
 	uv_timer_t tick;
 	uint64_t started_ms;    /* uv_now at start: reference for nodes never heard */
+	uint64_t lead_term;     /* the raft term this node last led in */
+	uint64_t lead_since;    /* uv_now when it took the lead in lead_term */
 	bool bootstrap_proposed;
 
 	/* Shutdown. */

@@ -79,6 +79,8 @@ static void on_status(struct krg_api_call *call, void *data)
 		links[i].address = addrs[i];
 		bool self = cn->id == c->cfg->node_id;
 		links[i].connected = self || krg_net_peer_up(c->net, cn->id);
+		links[i].has_linked = true;
+		links[i].linked = self || krg_net_peer_linked(c->net, cn->id);
 		uint64_t heard = self ? now : krg_net_last_heard(c->net, cn->id);
 		if (heard) {
 			links[i].has_last_heard_ms_ago = true;
@@ -179,7 +181,7 @@ static int select_nodes(struct krg_cluster *c, const Krg__Api__NodesChange *req,
 		uint32_t id = c->cfg->nodes[i].id;
 		enum krg_node_state st = c->nodes[id].state;
 		bool member = st != KRG_NODE_ABSENT && st != KRG_NODE_LEAVING;
-		bool present = id == c->cfg->node_id || krg_net_peer_up(c->net, id);
+		bool present = id == c->cfg->node_id || krg_net_peer_linked(c->net, id);
 		members += member;
 		if (add ? (!member && present) : (member && !(req->has_all && req->all && id == origin)))
 			krg_nodeset_add(&candidates, id);

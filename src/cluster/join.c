@@ -370,10 +370,15 @@ void cluster_reconcile(struct krg_cluster *c)
 	}
 }
 
-/* Every node, every tick: links where neither end votes are relaxed (the
- * leader, a voter, hears every node at heartbeat_ms and decides who is
- * down; standbys only need their links to stay open). Until raft's
- * configuration is known, every link stays close. */
+/* Every node, every tick: which links the membership needs close (pinged
+ * every heartbeat_ms and, with lazy links, dialed and kept): those to and
+ * from the raft leader, which hears every node and alone decides who is
+ * down, and those between two voters (elections). Every other link is
+ * relaxed: a 10 s keepalive, dialed on demand and closed when idle
+ * (docs/reconfiguration.md, "Scale"), so idle traffic and links grow as
+ * N, not N². Without a known leader, links to and from voters stay close
+ * (an election is on); until raft's configuration is known, links keep
+ * the transport's default. */
 void cluster_relax_links(struct krg_cluster *c)
 {
 	const struct raft_configuration *conf = &c->raft.configuration;
@@ -383,11 +388,16 @@ void cluster_relax_links(struct krg_cluster *c)
 	for (unsigned k = 0; k < conf->n; k++)
 		if (conf->servers[k].role == RAFT_VOTER && conf->servers[k].id < KRG_MAX_NODES)
 			voter[conf->servers[k].id] = true;
-	bool self_votes = voter[c->cfg->node_id];
+	raft_id leader = cluster_leader(c);
+	uint32_t self = c->cfg->node_id;
+	bool self_votes = voter[self];
 	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
 		uint32_t id = c->cfg->nodes[i].id;
-		if (id != c->cfg->node_id)
-			krg_net_set_relaxed(c->net, id, !self_votes && !voter[id]);
+		if (id == self)
+			continue;
+		bool close = leader ? leader == self || leader == id || (self_votes && voter[id])
+				    : self_votes || voter[id];
+		krg_net_set_relaxed(c->net, id, !close);
 	}
 }
 

@@ -437,13 +437,22 @@ static void tick_cb(uv_timer_t *t)
 			propose_from(c, c->cfg->nodes[i].id, KRG_NODE_ABSENT, KRG_NODE_JOINING, "cluster created", false);
 		return;
 	}
+	/* A new leader counts silence from when it took the lead: with lazy
+	 * links, only the leader is linked to every node, so a voter that
+	 * becomes leader had no reason to hear the standbys before; it dials
+	 * them all now and hears them within a heartbeat or two. */
+	uint64_t now = uv_now(c->loop);
+	if (c->lead_term != c->raft.current_term) {
+		c->lead_term = c->raft.current_term;
+		c->lead_since = now;
+	}
 	cluster_reconcile(c);
 	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
 		uint32_t id = c->cfg->nodes[i].id;
 		struct node_entry *n = &c->nodes[id];
-		uint64_t quiet = silence_ms(c, id);
+		uint64_t quiet = MIN(silence_ms(c, id), now - c->lead_since);
 		bool alive = id == c->cfg->node_id ||
-			     (krg_net_peer_up(c->net, id) && quiet < 2 * (uint64_t)c->cfg->heartbeat_ms + 100);
+			     (krg_net_peer_linked(c->net, id) && quiet < 2 * (uint64_t)c->cfg->heartbeat_ms + 100);
 		if (n->proposing)
 			continue;
 		switch (n->state) {
@@ -512,7 +521,7 @@ bool krg_cluster_has_quorum(struct krg_cluster *c)
 		return raft_state(&c->raft) == RAFT_LEADER;
 	/* A follower that lost the leader's link is cut off, even before
 	 * raft's election timer notices. */
-	return krg_net_peer_up(c->net, (uint32_t)leader) &&
+	return krg_net_peer_linked(c->net, (uint32_t)leader) &&
 	       silence_ms(c, (uint32_t)leader) < c->cfg->election_timeout_ms;
 }
 

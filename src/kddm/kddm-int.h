@@ -118,6 +118,12 @@ struct kddm {
 	bool down_self;                /* the log declared this node down: out of the homes until up again */
 	bool backup;
 	struct krg_nodeset ready_owed; /* peers we must (re)send READY to, until acked */
+	/* Peers that may wait for our READY after the pass under way: those
+	 * that came up or are leaving (they wait for every peer, or every
+	 * peer waits for them), or, with ready_all, every live peer (this node
+	 * itself came back or leaves). */
+	struct krg_nodeset ready_to;
+	bool ready_all;
 	uint64_t epoch;                /* membership epoch applied here (kddm_set_epoch), 0: unknown */
 	uint64_t ready_epoch[KRG_MAX_NODES];  /* the latest epoch each peer said READY at */
 	uint64_t await_epoch[KRG_MAX_NODES];  /* awaiting: a READY at this epoch or later ends it */

@@ -244,9 +244,16 @@ static void member_pass(struct kddm *k)
 			return;
 		}
 		k->pass_dirty = false;
-		/* Everything that moved has been acked: tell every peer. */
-		k->ready_owed = k->live;
+		/* Everything that moved has been acked: tell the peers that may
+		 * wait for it (the nodes that changed, and everyone when this
+		 * node did), not every live peer after every change: that was
+		 * N messages per node per change, N³ while N nodes form. A peer
+		 * that waits for a READY not sent asks (READY_ASK). */
+		for (size_t w = 0; w < ARRAY_SIZE(k->live.bits); w++)
+			k->ready_owed.bits[w] |= k->live.bits[w] & (k->ready_all ? ~0ull : k->ready_to.bits[w]);
 		krg_nodeset_del(&k->ready_owed, k->self);
+		k->ready_to = (struct krg_nodeset){ 0 };
+		k->ready_all = false;
 	}
 	send_ready(k);
 }
@@ -326,12 +333,14 @@ void kddm_node_up(struct kddm *k, uint32_t node)
 			return;
 		k->leaving_self = false;
 		krg_nodeset_add(&k->live, node);
+		k->ready_all = true;
 		kddm_member_changed(k);
 		return;
 	}
 	if (krg_nodeset_has(&k->live, node))
 		return;
 	krg_nodeset_add(&k->live, node);
+	krg_nodeset_add(&k->ready_to, node); /* it waits for every live peer */
 	/* It may hold what this node now homes (this node is new, or was
 	 * cut off): serve nothing until it says READY. */
 	if (!krg_nodeset_has(&k->got_ready, node) && !ready_since(k, node)) {
@@ -448,11 +457,13 @@ void kddm_node_leaving(struct kddm *k, uint32_t node)
 		/* Out of the hash: every master copy here has a new home. */
 		k->leaving_self = true;
 		krg_nodeset_del(&k->live, node);
+		k->ready_all = true; /* every peer waits for what this node hands over */
 	} else {
 		if (!krg_nodeset_has(&k->live, node))
 			return;
 		krg_nodeset_del(&k->live, node);
 		krg_nodeset_del(&k->got_ready, node);
+		krg_nodeset_add(&k->ready_to, node);
 		/* Its objects come here by HANDOVER, then its READY, unless
 		 * that READY (sent once it had applied this change) came
 		 * first. */

@@ -109,6 +109,8 @@ static void print_status_json(const Krg__Api__ClusterStatus *st, const Krg__Node
 		if (l) {
 			krg_json_string(&j, "address", l->address);
 			krg_json_bool(&j, "link", l->connected);
+			if (l->has_linked)
+				krg_json_bool(&j, "linked", l->linked);
 			if (l->has_last_heard_ms_ago)
 				krg_json_uint(&j, "last_heard_ms", l->last_heard_ms_ago);
 			else

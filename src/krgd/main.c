@@ -229,6 +229,12 @@ static int start_net(struct daemon *d, const struct krg_config_node *self, struc
 	 * only slow, and its streams wait. */
 	no->dead_after_ms = d->cfg.failure_timeout_ms + 2 * d->cfg.election_timeout_ms;
 	no->request_timeout_ms = d->cfg.request_timeout_ms;
+	/* Links on demand (docs/protocol.md "Lazy links"): a cluster of N
+	 * nodes no longer dials N² links at start; the membership says which
+	 * ones it needs (leader, voters), the rest come with their first
+	 * message and go when idle. */
+	no->lazy_links = d->cfg.lazy_links;
+	no->idle_close_ms = d->cfg.link_idle_ms;
 	no->fatal_cb = fatal_cb;
 	no->joiner_msg = "cluster.join";
 	no->data = d;

@@ -23,6 +23,7 @@ void krg_config_defaults(struct krg_config *c)
 	snprintf(c->api_socket, sizeof(c->api_socket), KRG_DEFAULT_SOCKET);
 	c->encrypt = true;
 	c->ipc_intercept = true;
+	c->lazy_links = true;
 	c->heartbeat_ms = 250;
 	c->failure_timeout_ms = 3000;
 	c->election_timeout_ms = 1000;
@@ -31,6 +32,7 @@ void krg_config_defaults(struct krg_config *c)
 	c->api_max_conns_per_user = 2048;
 	c->api_max_mib_per_user = 64;
 	c->api_idle_ms = 30000;
+	c->link_idle_ms = 30000;
 	c->migrate_max_workers = 4;
 	c->kdfs_replicas = 2;
 	c->kdfs_stripe_count = 4;       /* docs/kdfs.md, "Striping": why these */
@@ -239,6 +241,7 @@ static const struct uint_key {
 	{ "api_max_mib_per_user", offsetof(struct krg_config, api_max_mib_per_user), 8, 65536,
 	  "must be at least 8 (one whole request is up to 4 MiB)" },
 	{ "api_idle_ms", offsetof(struct krg_config, api_idle_ms), 100, MS_MAX, "must be at least 100" },
+	{ "link_idle_ms", offsetof(struct krg_config, link_idle_ms), 0, MS_MAX, NULL },
 	{ "migrate_max_workers", offsetof(struct krg_config, migrate_max_workers), 1, 1024, "must be at least 1" },
 	{ "kdfs_replicas", offsetof(struct krg_config, kdfs_replicas), 1, 16, "must be at least 1" },
 	{ "kdfs_stripe_count", offsetof(struct krg_config, kdfs_stripe_count), 1, 64, "must be at least 1" },
@@ -263,6 +266,7 @@ static const struct bool_key {
 	{ "ipc_backup", offsetof(struct krg_config, ipc_backup) },
 	{ "ipc_moves", offsetof(struct krg_config, ipc_moves) },
 	{ "fsview", offsetof(struct krg_config, fsview) },
+	{ "lazy_links", offsetof(struct krg_config, lazy_links) },
 };
 
 /* Keys whose value is a string kept as it is. */

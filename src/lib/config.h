@@ -36,6 +36,8 @@ struct krg_config {
 	unsigned failure_timeout_ms;  /* silence after which the majority marks a node down */
 	unsigned election_timeout_ms; /* raft election timeout */
 	unsigned request_timeout_ms;  /* default timeout of a request to a peer */
+	unsigned link_idle_ms;        /* a relaxed link idle this long is closed; 0 = never */
+	bool lazy_links;              /* links on demand (docs/protocol.md "Lazy links"); off: every node dials every node */
 	int log_level;                /* enum krg_log_level */
 	/* Bounds on the local API socket for each non-root user (server.h). */
 	unsigned api_max_conns_per_user;

@@ -64,6 +64,24 @@ struct peer {
 	bool relaxed;               /* ping every RELAXED_PING_MS (krg_net_set_relaxed) */
 	uint64_t last_heard;        /* uv_now() of the last frame, 0 = never */
 	struct klist bulk_queue;     /* bulk_item, until the bulk link is up */
+	/* Lazy links (krg_net_options.lazy_links): a relaxed peer is dialed
+	 * when something is sent to it and its idle links are closed; what is
+	 * sent meanwhile waits here (ctl_item) for the control link. */
+	struct klist ctl_queue;
+	uint64_t queued_at;         /* uv_now() of the oldest ctl/bulk item queued */
+	uint64_t instance;          /* the peer process last linked (restart check) */
+	uint64_t failed_at;         /* uv_now() an on-demand dial gave up, 0 = not */
+};
+
+struct ctl_item { /* control frame waiting for a lazy peer's link */
+	struct klist link;
+	char type[KRG_TYPE_MAX + 1];
+	bool has_type;
+	uint64_t req_id;
+	bool is_reply;
+	int status;
+	size_t len;
+	uint8_t body[];
 };
 
 struct conn {
@@ -81,6 +99,7 @@ struct conn {
 	char addr[80];              /* "host:port" of the remote end */
 	uint64_t deadline;          /* handshake must finish by this uv_now() */
 	uint64_t last_rx, last_tx;  /* uv_now() of the last frame in / out */
+	uint64_t last_use;          /* uv_now() of the last frame in or out other than net.* */
 	uint32_t rx_ping_ms;        /* the peer's announced ping interval, 0: heartbeat_ms */
 	struct krg_frame_dec dec;
 	uint8_t *direct;            /* read target handed out by on_alloc, if inside dec */

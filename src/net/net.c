@@ -57,11 +57,18 @@ static const char *const ch_name[CH_N] = { "control", "bulk" };
 static void conn_close(struct conn *c, enum krg_log_level lvl, const char *why);
 static void peer_down(struct krg_net *net, struct peer *p);
 static void flush_bulk(struct krg_net *net, struct peer *p);
+static void flush_ctl(struct krg_net *net, struct peer *p);
 
 /* A relaxed link's keepalive: liveness of nodes that are not raft voters
  * is the leader's business (it pings everyone at heartbeat_ms); between two
  * such nodes a link only needs to stay open. */
 #define RELAXED_PING_MS 10000u
+
+/* Lazy links: a message for a peer without a link waits this long for the
+ * on-demand dial; when it gives up, the peer counts as unreachable for
+ * RETRY_MS (krg_net_peer_up false, sends refused), then may be tried again. */
+#define QUEUE_MS 3000u
+#define RETRY_MS 2000u
 
 /* Room for every node plus joiners in flight; the array never moves,
  * since connections point into it. */
@@ -69,12 +76,38 @@ static void flush_bulk(struct krg_net *net, struct peer *p);
 
 static struct peer *peer_find(const struct krg_net *net, uint32_t id);
 
+static void drop_ctl_queue(struct peer *p)
+{
+	while (!klist_empty(&p->ctl_queue)) {
+		struct ctl_item *q = klist_entry(p->ctl_queue.next, struct ctl_item, link);
+		klist_del(&q->link);
+		free(q);
+	}
+}
+
+/* Lazy links: a relaxed peer not given up on in the last RETRY_MS is
+ * reachable on demand. */
+static bool lazy_reachable(const struct krg_net *net, const struct peer *p)
+{
+	return net->opts.lazy_links && !p->joiner && p->relaxed &&
+	       (!p->failed_at || uv_now(net->loop) - p->failed_at >= RETRY_MS);
+}
+
+/* Whether a message for p without a control link may wait for one: a
+ * peer whose idle link was closed by agreement (still up), or one
+ * reachable on demand. */
+static bool can_queue(const struct krg_net *net, const struct peer *p)
+{
+	return p && net->opts.lazy_links && !p->joiner && (p->up || lazy_reachable(net, p));
+}
+
 static void peer_init(struct peer *p, const struct krg_net_peer_addr *a)
 {
 	memset(p, 0, sizeof(*p));
 	p->addr = *a;
 	p->addr.host[sizeof(p->addr.host) - 1] = 0;
 	klist_init(&p->bulk_queue);
+	klist_init(&p->ctl_queue);
 	for (int ch = 0; ch < CH_N; ch++)
 		p->backoff_ms[ch] = BACKOFF_MIN_MS;
 }
@@ -127,12 +160,14 @@ static void handle_closed(struct krg_net *net)
 	if (--net->handles == 0 && net->closing) {
 		void (*cb)(void *) = net->close_cb;
 		void *data = net->close_data;
-		for (size_t i = 0; i < net->n_peers; i++)
+		for (size_t i = 0; i < net->n_peers; i++) {
 			while (!klist_empty(&net->peers[i].bulk_queue)) {
 				struct bulk_item *b = klist_entry(net->peers[i].bulk_queue.next, struct bulk_item, link);
 				klist_del(&b->link);
 				free(b);
 			}
+			drop_ctl_queue(&net->peers[i]);
+		}
 		while (!klist_empty(&net->handlers)) {
 			struct handler *h = klist_entry(net->handlers.next, struct handler, link);
 			klist_del(&h->link);
@@ -241,8 +276,11 @@ static int send_env(struct conn *c, const struct krg_env *env, bool copy_body, k
 		wr->nbufs = 3;
 	}
 	int r = conn_write(c, wr);
-	if (r == 0)
+	if (r == 0) {
 		krg_metrics_frame(c->peer_id, c->channel, true, KRG_FRAME_HDR + plen);
+		if (!env->type_len || strncmp(env->type, "net.", 4) != 0)
+			c->last_use = c->last_tx;
+	}
 	return r;
 }
 
@@ -593,7 +631,19 @@ static void session_frame(struct conn *c, uint8_t *f, size_t len)
 			on_reply(c, &env);
 		return;
 	}
+	if (strncmp(type, "net.", 4) != 0)
+		c->last_use = now;
 	if (strncmp(type, "net.", 4) == 0) {
+		/* The peer closes this idle link (lazy links): it sends nothing
+		 * more on it, neither do we; what it sent before is still
+		 * delivered, and the next message to it dials again. */
+		if (!strcmp(type, "net.idle") && c->state == CS_UP && c->peer->link[c->channel] == c) {
+			log_debug("node %u at %s: %s link idle, closed by the peer", c->peer_id, c->addr,
+				  ch_name[c->channel]);
+			c->peer->link[c->channel] = NULL;
+			c->state = CS_RETIRED;
+			c->deadline = now + net->opts.heartbeat_ms;
+		}
 		/* net.ping: last_heard, and how long its silence may last. */
 		if (!strcmp(type, "net.ping")) {
 			Krg__Net__Ping *pg = env.body_len ? krg__net__ping__unpack(NULL, env.body_len, env.body) : NULL;
@@ -769,6 +819,10 @@ static void peer_down(struct krg_net *net, struct peer *p)
 	log_info("node %u is down", p->addr.id);
 	if (net->closing)
 		return;
+	drop_ctl_queue(p);
+	p->queued_at = 0;
+	if (net->opts.lazy_links)
+		p->failed_at = uv_now(net->loop);
 	fail_requests(net, p, -ECONNRESET);
 	fail_bulk_queue(p, -ECONNRESET);
 	emit_peer(net, p, false);
@@ -813,9 +867,26 @@ static bool attach(struct conn *c)
 	p->backoff_ms[ch] = BACKOFF_MIN_MS;
 	log_debug("node %u at %s: %s link up (%s)", c->peer_id, c->addr, ch_name[ch],
 		  c->tx.cipher == KRG_CIPHER_NONE ? "integrity only" : c->tx.cipher == KRG_CIPHER_AESGCM ? "aes256gcm" : "chacha20poly1305");
+	c->last_use = c->last_rx;
+	/* A relaxed link says its ping interval at once: the peer would
+	 * otherwise wait for it with its own (shorter) silence timeout and
+	 * close the link as silent before our first ping. */
+	if (p->relaxed)
+		send_ping(c);
 	if (ch == CH_CONTROL) {
+		/* A peer whose idle link was closed (still up) may have restarted
+		 * since: that is a link loss too. */
+		if (!old && p->up && p->instance && p->instance != c->peer_instance)
+			restarted = true;
 		if (restarted && p->up)
 			peer_down(net, p);
+		p->instance = c->peer_instance;
+		p->failed_at = 0;
+		/* What waited for this link goes first, in order. */
+		flush_ctl(net, p);
+		p->queued_at = 0;
+		if (!klist_empty(&p->bulk_queue))
+			p->next_dial[CH_BULK] = uv_now(net->loop);
 		if (!p->up) {
 			p->up = true;
 			log_info("node %u is up (%s)", p->addr.id, c->addr);
@@ -993,6 +1064,98 @@ static void flush_bulk(struct krg_net *net, struct peer *p)
 	}
 }
 
+/* What waited for the control link (lazy links), in order. */
+static void flush_ctl(struct krg_net *net, struct peer *p)
+{
+	struct conn *c = p->link[CH_CONTROL];
+	while (c && c->state == CS_UP && !klist_empty(&p->ctl_queue)) {
+		struct ctl_item *q = klist_entry(p->ctl_queue.next, struct ctl_item, link);
+		klist_del(&q->link);
+		/* A request that fails here times out (its timer runs). */
+		int r = send_simple(c, q->has_type ? q->type : NULL, q->req_id, q->is_reply, q->status, q->body, q->len);
+		if (r < 0)
+			log_debug("node %u: queued message lost: %s", p->addr.id, strerror(-r));
+		free(q);
+	}
+}
+
+/* Queue a control frame for p's control link and let the tick dial it. */
+static int queue_ctl(struct krg_net *net, struct peer *p, const char *type, uint64_t req_id, bool is_reply,
+		     int status, const void *body, size_t len)
+{
+	if (!can_queue(net, p))
+		return -EHOSTUNREACH;
+	if (len + KRG_ENV_HEAD_MAX + KRG_TAG_BYTES > net->max_frame)
+		return -EMSGSIZE;
+	struct ctl_item *q = malloc(sizeof(*q) + len);
+	if (!q)
+		return -ENOMEM;
+	q->has_type = type != NULL;
+	snprintf(q->type, sizeof(q->type), "%s", type ? type : "");
+	q->req_id = req_id;
+	q->is_reply = is_reply;
+	q->status = status;
+	q->len = len;
+	if (len)
+		memcpy(q->body, body, len);
+	klist_add_tail(&p->ctl_queue, &q->link);
+	if (!p->queued_at) {
+		p->queued_at = uv_now(net->loop);
+		log_debug("node %u: no link, dialing for %s", p->addr.id, type ? type : "a reply");
+	}
+	return 0;
+}
+
+/* An on-demand dial did not get a link within QUEUE_MS: what waited
+ * fails, and a peer that was up is down (a link loss). */
+static void give_up(struct krg_net *net, struct peer *p, uint64_t now)
+{
+	log_info("node %u: no link within %u ms, unreachable", p->addr.id, QUEUE_MS);
+	drop_ctl_queue(p);
+	p->queued_at = 0;
+	if (p->up) {
+		peer_down(net, p);
+	} else {
+		fail_requests(net, p, -EHOSTUNREACH);
+		fail_bulk_queue(p, -EHOSTUNREACH);
+	}
+	p->failed_at = now;
+}
+
+static bool reqs_to(const struct krg_net *net, uint32_t id)
+{
+	for (const struct klist *l = net->reqs.next; l != &net->reqs; l = l->next)
+		if (klist_entry(l, struct req, link)->to == id)
+			return true;
+	return false;
+}
+
+/* Lazy links: whether c, idle for idle_close_ms, may be closed. Control
+ * goes after bulk, and never with requests or messages waiting. */
+static bool idle_closable(struct krg_net *net, struct conn *c, uint64_t now)
+{
+	struct peer *p = c->peer;
+	if (!net->opts.lazy_links || !net->opts.idle_close_ms || !p || p->joiner || !p->relaxed ||
+	    now - c->last_use < net->opts.idle_close_ms || c->tcp.write_queue_size || !klist_empty(&p->bulk_queue))
+		return false;
+	if (c->channel == CH_BULK)
+		return true;
+	return !p->link[CH_BULK] && !p->dialing[CH_BULK] && klist_empty(&p->ctl_queue) && !reqs_to(net, p->addr.id);
+}
+
+/* Close an idle link by agreement: net.idle tells the peer to send
+ * nothing more on it; we keep delivering what it sent before until the
+ * peer closes it (or the deadline). No link loss: the peer stays up. */
+static void idle_close(struct krg_net *net, struct conn *c, uint64_t now)
+{
+	log_info("link to node %u idle for %" PRIu64 " ms (%s), closing it", c->peer_id, now - c->last_use,
+		 ch_name[c->channel]);
+	send_simple(c, "net.idle", 0, false, 0, NULL, 0);
+	c->peer->link[c->channel] = NULL;
+	c->state = CS_RETIRED;
+	c->deadline = now + 4ull * net->opts.heartbeat_ms;
+}
+
 /* ---- 7. tick ----------------------------------------------------------- */
 
 static void on_tick(uv_timer_t *t)
@@ -1017,6 +1180,15 @@ static void on_tick(uv_timer_t *t)
 		if (c->state == CS_CLOSING)
 			continue;
 		if (c->state != CS_UP) {
+			/* Likewise a handshake: the peer's answer may be waiting
+			 * unread (a starved node at formation: 64 krgd's on 2 cores). */
+			if (stalled && c->state < CS_UP && !c->close_after_write)
+				c->deadline = MAX(c->deadline, now + HS_TIMEOUT_MS / 2);
+			/* A retired link still flushing what was written on it
+			 * (a reply sent just before net.idle) gets a little longer:
+			 * closing cancels queued writes. */
+			if (c->state == CS_RETIRED && c->tcp.write_queue_size && now <= c->deadline + HS_TIMEOUT_MS)
+				continue;
 			if (now > c->deadline) {
 				if (!c->close_after_write && c->state != CS_RETIRED)
 					log_warn("dropping connection %s (node %u): handshake timeout", c->addr, c->peer_id);
@@ -1033,6 +1205,10 @@ static void on_tick(uv_timer_t *t)
 			conn_close(c, LOG_LVL_DEBUG, "silent");
 			continue;
 		}
+		if (idle_closable(net, c, now)) {
+			idle_close(net, c, now);
+			continue;
+		}
 		if (now - c->last_tx >= (c->peer && c->peer->relaxed ? RELAXED_PING_MS : hb) &&
 		    c->tcp.write_queue_size == 0)
 			send_ping(c);
@@ -1043,11 +1219,26 @@ static void on_tick(uv_timer_t *t)
 		return;
 	for (size_t i = 0; i < net->n_peers; i++) {
 		struct peer *p = &net->peers[i];
-		for (int ch = 0; ch < CH_N && !p->joiner; ch++) {
+		if (p->joiner)
+			continue;
+		if (p->queued_at && !p->link[CH_CONTROL] && now - p->queued_at > QUEUE_MS) {
+			give_up(net, p, now);
+			if (net->closing)
+				return;
+		}
+		bool lazy = net->opts.lazy_links;
+		for (int ch = 0; ch < CH_N; ch++) {
 			if (p->link[ch] || p->dialing[ch] || now < p->next_dial[ch])
 				continue;
-			if (ch == CH_BULK && !p->up)
+			if (ch == CH_BULK && !p->link[CH_CONTROL])
 				continue; /* bulk follows control */
+			/* Lazy: control when the link is wanted or a message waits,
+			 * bulk for its first message. */
+			if (lazy && ch == CH_CONTROL && p->relaxed && klist_empty(&p->ctl_queue) &&
+			    klist_empty(&p->bulk_queue))
+				continue;
+			if (lazy && ch == CH_BULK && klist_empty(&p->bulk_queue))
+				continue;
 			dial(net, p, ch);
 		}
 	}
@@ -1085,6 +1276,7 @@ int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr)
 		return -ENOSPC;
 	p = &net->peers[net->n_peers++];
 	peer_init(p, addr);
+	p->relaxed = net->opts.lazy_links;
 	uint64_t now = uv_now(net->loop);
 	p->next_dial[CH_CONTROL] = p->next_dial[CH_BULK] = now;
 	log_info("transport: node %u at %s:%u added", addr->id, p->addr.host, (unsigned)p->addr.port);
@@ -1125,7 +1317,8 @@ int krg_net_new(uv_loop_t *loop, const struct krg_net_options *opts, struct krg_
 	for (size_t i = 0; i < opts->n_peers; i++) {
 		if (opts->peers[i].id == opts->self_id)
 			continue; /* tolerate a list of every node */
-		peer_init(&net->peers[net->n_peers++], &opts->peers[i]);
+		peer_init(&net->peers[net->n_peers], &opts->peers[i]);
+		net->peers[net->n_peers++].relaxed = opts->lazy_links; /* dialed once needed */
 	}
 	randombytes_buf(&net->instance, sizeof(net->instance));
 	net->ciphers = krg_session_ciphers();
@@ -1296,7 +1489,7 @@ int krg_net_send(struct krg_net *net, uint32_t to, const char *type, const void 
 		return selfq_push(&net->selfq, type, body, len, 0, false, 0, NULL, NULL);
 	struct conn *c = control_link(net, to);
 	if (!c)
-		return -EHOSTUNREACH;
+		return queue_ctl(net, peer_find(net, to), type, 0, false, 0, body, len);
 	return send_simple(c, type, 0, false, 0, body, len);
 }
 
@@ -1314,7 +1507,8 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 	if (!type || !cb || strlen(type) > KRG_TYPE_MAX)
 		return -EINVAL;
 	struct conn *c = to_self(net, to) ? NULL : control_link(net, to);
-	if (!c && !to_self(net, to))
+	struct peer *p = c || to_self(net, to) ? NULL : peer_find(net, to);
+	if (!c && !to_self(net, to) && !can_queue(net, p))
 		return -EHOSTUNREACH;
 	struct req *rq = calloc(1, sizeof(*rq));
 	if (!rq)
@@ -1324,8 +1518,9 @@ int krg_net_request(struct krg_net *net, uint32_t to, const char *type, const vo
 	rq->to = to;
 	rq->cb = cb;
 	rq->data = data;
-	int r = c ? send_simple(c, type, rq->id, false, 0, body, len)
-		  : selfq_push(&net->selfq, type, body, len, rq->id, false, 0, NULL, NULL);
+	int r = c   ? send_simple(c, type, rq->id, false, 0, body, len)
+		: p ? queue_ctl(net, p, type, rq->id, false, 0, body, len)
+		    : selfq_push(&net->selfq, type, body, len, rq->id, false, 0, NULL, NULL);
 	if (r < 0) {
 		free(rq);
 		return r;
@@ -1365,7 +1560,7 @@ int krg_net_reply(struct krg_net *net, uint32_t to, uint64_t req_id, int status,
 		return selfq_push(&net->selfq, NULL, body, len, req_id, true, status, NULL, NULL);
 	struct conn *c = control_link(net, to);
 	if (!c)
-		return -EHOSTUNREACH;
+		return queue_ctl(net, peer_find(net, to), NULL, req_id, true, status, body, len);
 	return send_simple(c, NULL, req_id, true, status, body, len);
 }
 
@@ -1381,8 +1576,12 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 	if (to_self(net, to))
 		return selfq_push(&net->selfq, type, body, len, 0, false, 0, done_cb, data);
 	struct peer *p = peer_find(net, to);
-	if (!p || !p->up)
+	if (!p || (!p->up && !can_queue(net, p)))
 		return -EHOSTUNREACH;
+	if (!p->link[CH_CONTROL] && !p->queued_at) {
+		p->queued_at = uv_now(net->loop); /* lazy: waits for the link */
+		log_debug("node %u: no link, dialing for %s (bulk)", p->addr.id, type);
+	}
 	struct conn *c = p->link[CH_BULK];
 	if (c && klist_empty(&p->bulk_queue)) {
 		struct krg_env env = { .version = KRG_ENVELOPE_VERSION, .type = type, .type_len = strlen(type),
@@ -1404,13 +1603,19 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
 bool krg_net_peer_up(const struct krg_net *net, uint32_t peer)
 {
 	struct peer *p = peer_find(net, peer);
-	return p && p->up;
+	return p && (p->up || lazy_reachable(net, p));
+}
+
+bool krg_net_peer_linked(const struct krg_net *net, uint32_t peer)
+{
+	struct peer *p = peer_find(net, peer);
+	return p && p->up && p->link[CH_CONTROL];
 }
 
 uint64_t krg_net_peer_instance(const struct krg_net *net, uint32_t peer)
 {
 	struct peer *p = peer_find(net, peer);
-	return p && p->up ? p->link[CH_CONTROL]->peer_instance : 0;
+	return p && p->up ? p->instance : 0;
 }
 
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer)

@@ -56,6 +56,15 @@ struct krg_net_options {
 	bool auth_fatal;                    /* a peer that fails authentication is fatal
 					     * (a joiner: the cluster key is wrong) */
 	size_t max_frame;                   /* larger frames drop the link; 0 = 16 MiB */
+	/* Lazy links (krgd; docs/protocol.md "Lazy links"): nothing is dialed
+	 * at start; a peer is dialed once krg_net_set_relaxed(.., false) says
+	 * the link is needed (raft leader and voters), or when a message is
+	 * sent to it; bulk links are dialed for their first message. A relaxed
+	 * link with no traffic but keepalives for idle_close_ms (0: never) is
+	 * closed by agreement (net.idle), which is no link loss: the peer stays
+	 * up and the next message dials again. */
+	bool lazy_links;
+	unsigned idle_close_ms;
 	/* Called when the transport learns something that must stop the
 	 * daemon (another live krgd claims our node id). msg is one line. */
 	void (*fatal_cb)(struct krg_net *net, int err, const char *msg, void *data);
@@ -125,16 +134,25 @@ int krg_net_send_bulk(struct krg_net *net, uint32_t to, const char *type, const 
  * 1 added, 0 known already (address updated while it has no link). */
 int krg_net_add_peer(struct krg_net *net, const struct krg_net_peer_addr *addr);
 
+/* Whether messages to peer can go: linked, or (lazy links) reachable on
+ * demand, i.e. not given up on by a dial in the last few seconds. */
 bool krg_net_peer_up(const struct krg_net *net, uint32_t peer);
+/* Whether peer has an authenticated control link now (the failure
+ * detector's view: a lazy peer without a link is not heard). */
+bool krg_net_peer_linked(const struct krg_net *net, uint32_t peer);
 /* The random id of the krgd process at the other end of the peer's
- * control link (a new one after that krgd restarted), 0 while it is down. */
+ * control link (a new one after that krgd restarted), 0 while it is down.
+ * With lazy links, of the process last linked while its idle link is
+ * closed (a restart meanwhile is seen, as a link loss, at the next link). */
 uint64_t krg_net_peer_instance(const struct krg_net *net, uint32_t peer);
 /* uv_now() of the last frame received from peer on any channel, 0 = never. */
 uint64_t krg_net_last_heard(const struct krg_net *net, uint32_t peer);
 /* A relaxed link pings every 10 s instead of every heartbeat_ms (the peer
  * learns it from the ping and waits 4 such intervals before calling the
- * link silent). For links between two nodes that are not raft voters:
- * keeps idle traffic from growing as N². Links start not relaxed. */
+ * link silent). For links the failure detector and elections do not need:
+ * keeps idle traffic from growing as N². Links start not relaxed, or with
+ * lazy_links relaxed (not dialed until needed); with lazy_links, a link
+ * made not relaxed is dialed at once and kept. */
 void krg_net_set_relaxed(struct krg_net *net, uint32_t peer, bool relaxed);
 uint32_t krg_net_self(const struct krg_net *net);
 

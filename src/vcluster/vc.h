@@ -66,6 +66,7 @@ struct vc_cluster {
 	double cpus;
 	bool krgd;          /* start krgd on up */
 	bool kdfs;          /* nodes mount kdfs on /run/kdfs (docs/kdfs.md) */
+	char extra[512];    /* up --conf lines, in every node's krgd.conf (state dir: conf) */
 };
 
 /* Validate prefix ([a-z0-9]{1,8}, not "br") and fill names. */
@@ -162,6 +163,8 @@ struct vc_args {
 	bool no_krgd;
 	bool kdfs;
 	bool json;
+	const char *conf[8];    /* up --conf: krgd.conf lines for every node */
+	int n_conf;
 	int npos;
 	char *pos[8];           /* positional arguments after the subcommand */
 	char **cmd;             /* after "--" (exec) */

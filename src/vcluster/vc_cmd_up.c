@@ -34,6 +34,11 @@ static int up_state(struct vc_cluster *c)
 	snprintf(path, sizeof(path), "%s/static", c->dir);
 	if ((r = vc_write_file(path, val, 0644)) < 0)
 		return r;
+	if (c->extra[0]) {
+		snprintf(path, sizeof(path), "%s/conf", c->dir);
+		if ((r = vc_write_file(path, c->extra, 0644)) < 0)
+			return r;
+	}
 	if (c->kdfs) {
 		snprintf(path, sizeof(path), "%s/kdfs", c->dir);
 		if ((r = vc_write_file(path, "1\n", 0644)) < 0)
@@ -127,6 +132,14 @@ int vc_cmd_up(const struct vc_args *a)
 	}
 	c.krgd = !a->no_krgd;
 	c.kdfs = a->kdfs;
+	for (int k = 0; k < a->n_conf; k++) {
+		const char *l = a->conf[k];
+		if (!strchr(l, '=') || strchr(l, '\n') || l[0] == '=')
+			return vc_fail(-EINVAL, "invalid --conf '%s': want 'KEY = VALUE' on one line", l);
+		size_t used = strlen(c.extra);
+		if ((size_t)snprintf(c.extra + used, sizeof(c.extra) - used, "%s\n", l) >= sizeof(c.extra) - used)
+			return vc_fail(-EINVAL, "--conf lines too long (%zu bytes at most)", sizeof(c.extra) - 1);
+	}
 
 	r = up(&c, pids);
 	if (r < 0) {

@@ -58,6 +58,10 @@ int vc_cluster_load(struct vc_cluster *c)
 	c->n_static = vc_read_long(path, &v) == 0 && v >= 1 && v <= c->n_nodes ? (int)v : c->n_nodes;
 	snprintf(path, sizeof(path), "%s/kdfs", c->dir);
 	c->kdfs = access(path, F_OK) == 0;
+	snprintf(path, sizeof(path), "%s/conf", c->dir);
+	_cleanup_free_ char *extra = NULL;
+	if (vc_read_file(path, &extra) == 0)
+		snprintf(c->extra, sizeof(c->extra), "%s", extra);
 	return 0;
 }
 
@@ -198,6 +202,8 @@ int vc_krgd_conf(const struct vc_cluster *c, int i, char **out)
 	if (c->kdfs)
 		fprintf(f, "kdfs_mount = /run/kdfs\nkdfs_dir = /var/lib/krg/kdfs\n"
 			   "kdfs_repair_grace_ms = 2000\n"); /* tests see repairs in seconds */
+	if (c->extra[0])
+		fprintf(f, "# up --conf\n%s", c->extra);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;

@@ -6,7 +6,7 @@
 #include "vcluster.h"
 #include "vc.h"
 
-enum { OPT_PREFIX = 1, OPT_CPUS = 2, OPT_NOKRGD = 4, OPT_JSON = 8, OPT_CMD = 16, OPT_KDFS = 32 };
+enum { OPT_PREFIX = 1, OPT_CPUS = 2, OPT_NOKRGD = 4, OPT_JSON = 8, OPT_CMD = 16, OPT_KDFS = 32, OPT_CONF = 64 };
 
 struct subcmd {
 	const char *name;
@@ -16,8 +16,8 @@ struct subcmd {
 };
 
 static const struct subcmd subcmds[] = {
-	{ "up", vc_cmd_up, OPT_PREFIX | OPT_CPUS | OPT_NOKRGD | OPT_KDFS,
-	  "usage: krgadm vcluster up N [--prefix NAME] [--cpus X] [--no-krgd] [--kdfs]\n"
+	{ "up", vc_cmd_up, OPT_PREFIX | OPT_CPUS | OPT_NOKRGD | OPT_KDFS | OPT_CONF,
+	  "usage: krgadm vcluster up N [--prefix NAME] [--cpus X] [--no-krgd] [--kdfs] [--conf 'KEY = VALUE']...\n"
 	  "Start a virtual cluster of N (1..64) nodes on this machine. Each node has its own\n"
 	  "network (10.77.S.i/24 on eth0, bridged), mount, pid, IPC and UTS namespaces, and a\n"
 	  "cgroup whose CPU quota is X CPUs (default 1). Starts krgd in every node and waits\n"
@@ -25,6 +25,8 @@ static const struct subcmd subcmds[] = {
 	  "  --prefix NAME  cluster name, 1..8 of [a-z0-9] (default krg)\n"
 	  "  --cpus X       CPU capacity of each node, e.g. 0.5 (default 1)\n"
 	  "  --kdfs         every node mounts kdfs on /run/kdfs (share in its /var/lib/krg/kdfs)\n"
+	  "  --conf LINE    add LINE ('KEY = VALUE') to every node's krgd.conf, also of nodes\n"
+	  "                 added later (up to 8, e.g. --conf 'link_idle_ms = 2000')\n"
 	  "  --no-krgd      do not start krgd\n" },
 	{ "add", vc_cmd_add, OPT_PREFIX,
 	  "usage: krgadm vcluster add [N] [--prefix NAME]\n"
@@ -82,20 +84,24 @@ static int parse(const struct subcmd *sc, int argc, char **argv, struct vc_args 
 		size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
 #define IS(o) (strlen(o) == nl && strncmp(arg, o, nl) == 0)
 		unsigned o = IS("--prefix") ? OPT_PREFIX : IS("--cpus") ? OPT_CPUS : IS("--no-krgd") ? OPT_NOKRGD : IS("--kdfs") ? OPT_KDFS
-			   : IS("--json") ? OPT_JSON : 0;
+			   : IS("--json") ? OPT_JSON : IS("--conf") ? OPT_CONF : 0;
 #undef IS
 		if (!(o & sc->opts))
 			return vc_fail(-EINVAL, "unknown option '%s' for '%s' (see --help)", arg, sc->name);
-		if (o == OPT_PREFIX || o == OPT_CPUS) {
+		if (o == OPT_PREFIX || o == OPT_CPUS || o == OPT_CONF) {
 			if (eq)
 				val = eq + 1;
 			else if (i + 1 < argc)
 				val = argv[++i];
 			else
 				return vc_fail(-EINVAL, "option '%s' needs a value", arg);
-			if (o == OPT_PREFIX)
+			if (o == OPT_PREFIX) {
 				a->prefix = val;
-			else
+			} else if (o == OPT_CONF) {
+				if (a->n_conf >= (int)ARRAY_SIZE(a->conf))
+					return vc_fail(-EINVAL, "at most %zu --conf lines", ARRAY_SIZE(a->conf));
+				a->conf[a->n_conf++] = val;
+			} else
 				a->cpus = val;
 		} else if (eq) {
 			return vc_fail(-EINVAL, "option '%.*s' takes no value", (int)nl, arg);

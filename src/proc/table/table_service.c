@@ -2,9 +2,11 @@
  *
  * Map of this file:
  *   node load     a 1 s timer samples this node (lib/procfs_node.c) and sends a
- *                 NodeLoad "node.load" to up to 8 linked peers, in turn
- *                 (so N nodes send 8N, not N², messages a second); "node.load"
- *                 from peers fills the cache (Kerrighed's remote load
+ *                 NodeLoad "node.load" to every peer in clusters of up to 9
+ *                 nodes; in larger ones to the raft leader only, which
+ *                 relays 8 loads in turn to each node ("node.loads"), so N
+ *                 nodes send 2N messages a second on N links, not N²;
+ *                 both fill the cache (Kerrighed's remote load
  *                 cache); krg_proc_table_node() gives it to the scheduler
  *                 (src/proc/sched), whose policies place krg run --auto.
  *   process list  "proc.list" from a peer: this node's krg processes as
@@ -44,7 +46,7 @@
 #define LIST_TIMEOUT_MS 2000   /* a peer's proc.list answer */
 #define KILL_TIMEOUT_MS 3000
 #define PICK_MAX_AGE_MS 5000   /* older loads do not count for placement */
-#define LOAD_FANOUT 8          /* peers told our load each period */
+#define LOAD_FANOUT 8          /* loads a node hears each period (cluster > 9 nodes) */
 #define CMD_MAX 4096           /* bytes of argv shown */
 
 struct node_load {
@@ -119,6 +121,41 @@ static void sample_self(struct krg_proc_table *t)
 	nl->rx_ms = uv_now(t->s->loop);
 }
 
+static uint64_t load_max_age(const struct krg_proc_table *t);
+
+/* The leader, each period: LOAD_FANOUT of the loads it holds (its own
+ * among them), in turn, to every peer, so each hears every node's load
+ * every ceil(N / LOAD_FANOUT) periods (load_max_age), through N links. */
+static void relay_loads(struct krg_proc_table *t, const uint32_t *peers, size_t n)
+{
+	uint64_t now = uv_now(t->s->loop);
+	Krg__Node__NodeLoad *lp[LOAD_FANOUT];
+	uint64_t age[LOAD_FANOUT];
+	size_t m = 0;
+	for (size_t k = 0; k < KRG_MAX_NODES && m < LOAD_FANOUT; k++) {
+		uint32_t id = (t->load_next + k) % KRG_MAX_NODES;
+		struct node_load *nl = &t->loads[id];
+		if (!nl->have || now - nl->rx_ms > load_max_age(t))
+			continue;
+		lp[m] = &nl->l;
+		age[m++] = now - nl->rx_ms;
+		t->load_next = (id + 1) % KRG_MAX_NODES;
+	}
+	if (!m)
+		return;
+	Krg__Node__NodeLoadRelay r = KRG__NODE__NODE_LOAD_RELAY__INIT;
+	r.n_loads = r.n_age_ms = m;
+	r.loads = lp;
+	r.age_ms = age;
+	uint8_t buf[LOAD_FANOUT * 256];
+	size_t len = krg__node__node_load_relay__get_packed_size(&r);
+	if (len > sizeof(buf))
+		return;
+	krg__node__node_load_relay__pack(&r, buf);
+	for (size_t k = 0; k < n; k++)
+		krg_net_send(t->s->net, peers[k], "node.loads", buf, len);
+}
+
 static void load_timer_cb(uv_timer_t *h)
 {
 	struct krg_proc_table *t = h->data;
@@ -138,12 +175,21 @@ static void load_timer_cb(uv_timer_t *h)
 		if (id != t->self && krg_net_peer_up(t->s->net, id))
 			peers[n++] = id;
 	}
-	/* Every peer when they are few; else LOAD_FANOUT of them in turn, so
-	 * each hears from us every ceil(N / LOAD_FANOUT) periods (load_max_age). */
-	size_t m = MIN(n, (size_t)LOAD_FANOUT);
-	for (size_t k = 0; k < m; k++)
-		krg_net_send(t->s->net, peers[(t->load_next + k) % n], "node.load", buf, len);
-	t->load_next = n ? (t->load_next + m) % n : 0;
+	/* Every peer when they are few. Else to the leader only, which
+	 * relays: sending to peers in turn would, over a few periods, keep a
+	 * link open between every two nodes (lazy links close idle ones). */
+	if (n <= LOAD_FANOUT) {
+		for (size_t k = 0; k < n; k++)
+			krg_net_send(t->s->net, peers[k], "node.load", buf, len);
+		return;
+	}
+	struct krg_cluster_raft_figures rf = { 0 };
+	if (t->s->cluster)
+		krg_cluster_raft_figures(t->s->cluster, &rf);
+	if (rf.leader == t->self)
+		relay_loads(t, peers, n);
+	else if (rf.leader)
+		krg_net_send(t->s->net, rf.leader, "node.load", buf, len);
 }
 
 /* How old a peer's load may be and still count: three of its turns. */
@@ -152,6 +198,38 @@ static uint64_t load_max_age(const struct krg_proc_table *t)
 	size_t peers = t->s->cfg->n_nodes > 1 ? t->s->cfg->n_nodes - 1 : 1;
 	uint64_t turns = (peers + LOAD_FANOUT - 1) / LOAD_FANOUT;
 	return MAX((uint64_t)PICK_MAX_AGE_MS, 3 * LOAD_PERIOD_MS * turns);
+}
+
+/* Loads relayed by the leader (clusters of more than 9 nodes): taken when
+ * newer than ours; each checked as a node's own. */
+static void on_node_loads(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
+{
+	struct krg_proc_table *t = data;
+	if (t->stopped)
+		return;
+	Krg__Node__NodeLoadRelay *r = krg__node__node_load_relay__unpack(NULL, msg->len, msg->body);
+	if (!r || r->n_loads != r->n_age_ms || r->n_loads > LOAD_FANOUT) {
+		log_warn("node %u: malformed node.loads (%zu bytes), dropped", from, msg->len);
+		if (r)
+			krg__node__node_load_relay__free_unpacked(r, NULL);
+		return;
+	}
+	uint64_t now = uv_now(t->s->loop);
+	for (size_t k = 0; k < r->n_loads; k++) {
+		const Krg__Node__NodeLoad *l = r->loads[k];
+		if (!table_load_valid(l, l->node) || r->age_ms[k] > now) {
+			log_warn("node %u: inconsistent load of node %u in node.loads, dropped", from, l->node);
+			continue;
+		}
+		struct node_load *nl = &t->loads[l->node];
+		uint64_t rx = now - r->age_ms[k];
+		if (l->node == t->self || (nl->have && nl->rx_ms >= rx))
+			continue;
+		nl->l = *l;
+		nl->have = true;
+		nl->rx_ms = rx;
+	}
+	krg__node__node_load_relay__free_unpacked(r, NULL);
 }
 
 static void on_node_load(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
@@ -706,6 +784,7 @@ static int table_start(struct krg_services *s, void **out, char *err, size_t err
 	t->krgd = getpid();
 	int r;
 	if ((r = krg_net_handle(s->net, "node.load", on_node_load, t)) < 0 ||
+	    (r = krg_net_handle(s->net, "node.loads", on_node_loads, t)) < 0 ||
 	    (r = krg_net_handle(s->net, "proc.list", on_net_list, t)) < 0 ||
 	    (r = krg_net_handle(s->net, "proc.kill", on_net_kill, t)) < 0 ||
 	    (r = krg_api_register(s->api, "proc.list", false, on_api_list, t)) < 0 ||
@@ -743,6 +822,6 @@ const struct krg_service krg_service_table = {
 	.name = "table",
 	.start = table_start,
 	.stop = table_stop,
-	.msg_types = (const char *const[]){ "node.load", "proc.list", "proc.kill", NULL },
+	.msg_types = (const char *const[]){ "node.load", "node.loads", "proc.list", "proc.kill", NULL },
 	.api_cmds = (const char *const[]){ "proc.list", "proc.kill", "node.stats", NULL },
 };

@@ -23,7 +23,6 @@ void krg_config_defaults(struct krg_config *c)
 	snprintf(c->api_socket, sizeof(c->api_socket), KRG_DEFAULT_SOCKET);
 	c->encrypt = true;
 	c->ipc_intercept = true;
-	c->lazy_links = true;
 	c->heartbeat_ms = 250;
 	c->failure_timeout_ms = 3000;
 	c->election_timeout_ms = 1000;

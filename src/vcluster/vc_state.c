@@ -60,7 +60,7 @@ int vc_cluster_load(struct vc_cluster *c)
 	c->kdfs = access(path, F_OK) == 0;
 	snprintf(path, sizeof(path), "%s/conf", c->dir);
 	_cleanup_free_ char *extra = NULL;
-	if (vc_read_file(path, &extra) == 0)
+	if (vc_read_file(path, &extra) >= 0) /* its length */
 		snprintf(c->extra, sizeof(c->extra), "%s", extra);
 	return 0;
 }

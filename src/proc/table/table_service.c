@@ -615,9 +615,11 @@ static void on_api_list(struct krg_api_call *call, void *data)
 		uint32_t id = cfg->nodes[i].id;
 		/* Ask every member we see up, and every node we have a link to:
 		 * this node's copy of the table may trail the leader's by a
-		 * heartbeat, and a linked node answers for its processes. */
+		 * heartbeat, and a linked node answers for its processes. Not
+		 * every node merely reachable on demand (lazy links): a node
+		 * removed whose krgd is gone would hold the answer 3 s. */
 		if (id == t->self ||
-		    (krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP && !krg_net_peer_up(t->s->net, id)))
+		    (krg_cluster_node_state(t->s->cluster, id) != KRG_NODE_UP && !krg_net_peer_linked(t->s->net, id)))
 			continue;
 		struct fan_req *fr = &f->reqs[i];
 		fr->f = f;

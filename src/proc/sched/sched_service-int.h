@@ -96,6 +96,7 @@ struct krg_sched {
 	struct {
 		uint32_t id;
 		uint64_t ms;
+		bool mig_failed;    /* its migration failed: CHECKPOINTABLE without CAN_MIGRATE goes by checkpoint */
 	} evict_sent[256];          /* moves started, retried after EVICT_RETRY_MS */
 	size_t n_evict_sent;
 	uint64_t evict_log_ms, evict_left_ms;

@@ -31,8 +31,8 @@ static void nodes_usage(FILE *f)
 		"     that takes this node or every member is refused without --force.\n"
 		"     A process without CAN_MIGRATE migrates too if CHECKPOINTABLE (keeping\n"
 		"     its id), or is checkpointed and restarted elsewhere if its migration\n"
-		"     fails; one allowing neither makes the node refuse to leave (named);\n"
-		"     --force ends such processes.\n"
+		"     fails; one allowing (or able to do) neither makes the node refuse to\n"
+		"     leave (named); --force ends such processes.\n"
 		"States: absent (not a member), joining, up, leaving, down (silent member).\n");
 }
 

@@ -6,7 +6,9 @@
 # checkpointed moves too, as a migration (a checkpoint restored at once):
 # it keeps its id and krg run gets its exit status, and it finishes with
 # an uninterrupted run's result. A process that allows
-# neither makes nodes del refuse by name; --force ends it. Deleting a node
+# neither makes nodes del refuse by name; --force ends it; so does one
+# that may be checkpointed but can be neither migrated nor checkpointed
+# (a listening socket). Deleting a node
 # that does not exist is one line.
 PREFIX=evict
 . "$(dirname "$0")/common.sh"
@@ -110,6 +112,37 @@ grep -q "nodes del --force: ending [0-9]* (sleep)" "$(log_of 3)" || fail "node 3
 on 1 krgadm nodes add -n 3 >/dev/null
 wait_for 10 "node 3 back again" state_is 1 3 up
 
+# A process without CAN_MIGRATE that may be checkpointed but cannot be
+# (a listening TCP socket: the migration refuses it, and so does the
+# checkpoint): nodes del refuses, naming it and why, once both failed;
+# node 3 stays a member and the process runs on. --force ends it.
+on 1 krg run -n 3 -- krg capset -d CAN_MIGRATE -- python3 -c "
+import socket, time
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+s.listen()
+time.sleep(120)" >/dev/null 2>&1 &
+lis=$!
+wait_for 10 "the listener runs on node 3" "$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x python3
+rc=0
+out=$(on 1 krgadm nodes del -n 3 2>&1) || rc=$?
+echo "$out"
+[ $rc -ne 0 ] || fail "nodes del succeeded with a process that can neither migrate nor be checkpointed"
+echo "$out" | grep -q "^krgadm: node 3 refused to leave: [0-9]* (python3) can neither migrate nor be checkpointed; del --force ends it: .*socket" ||
+	fail "nodes del said: $out"
+wait_for 5 "node 3 stays a member" state_is 1 3 up
+"$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x python3 >/dev/null || fail "the refusal ended the listener"
+out=$(on 1 krgadm nodes del -n 3 --force)
+echo "$out"
+assert_contains "$out" "node 3: left" "nodes del --force of the listener"
+rc=0
+wait "$lis" || rc=$?
+[ $rc -ne 0 ] || fail "the listener --force ended exited 0"
+grep -q "nodes del --force: ending [0-9]* (python3), which could neither migrate nor be checkpointed" "$(log_of 3)" ||
+	fail "node 3's log does not name the ended listener"
+on 1 krgadm nodes add -n 3 >/dev/null
+wait_for 10 "node 3 back after the listener" state_is 1 3 up
+
 # A checkpoint-only process that made a System V queue and filled it:
 # it migrates with the queue's id, and the queue (a cluster object,
 # handed over by the leaving node) keeps its message.
@@ -128,7 +161,7 @@ wait_for 20 "the moved queue user to receive its message (stderr: $(cat "$S.err"
 assert_eq "$(cat "$S/result")" "sent before the eviction" "the message sent before the eviction"
 rc=0
 wait "$sysv_run" || rc=$?
-assert_eq "$rc" 0 "the queue user's exit status through krg run
+assert_eq "$rc" 0 "the queue user's exit status through krg run"
 rm -rf "$S" "$S.err"
 on 1 krgadm nodes add -n 3 >/dev/null
 wait_for 10 "node 3 back after the queue user" state_is 1 3 up

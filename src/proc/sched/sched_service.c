@@ -790,9 +790,9 @@ static bool evict_by_ckpt(struct krg_sched *sc, uint32_t id, const struct krg_ca
 }
 
 /* The end of an eviction's migration (krg_sched_move_done_fn, data the
- * id): a failure makes the next try of a process without CAN_MIGRATE a
- * checkpoint. */
-static void evict_moved(int status, uint64_t total_ms, uint64_t frozen_ms, void *data)
+ * id): a failure is not a process moved away, and it makes the next try
+ * of a process without CAN_MIGRATE a checkpoint. */
+static void evict_move_done(int status, uint64_t total_ms, uint64_t frozen_ms, void *data)
 {
 	(void)total_ms;
 	(void)frozen_ms;
@@ -801,6 +801,8 @@ static void evict_moved(int status, uint64_t total_ms, uint64_t frozen_ms, void 
 	size_t k = evict_slot(sc, id);
 	if (status < 0 && k < sc->n_evict_sent) {
 		sc->evict_sent[k].mig_failed = true;
+		if (sc->evict_moved)
+			sc->evict_moved--;
 		log_warn("evict: migration of %u failed: %s", id, strerror(-status));
 	}
 }
@@ -838,6 +840,21 @@ static bool evict_with_parent(struct krg_sched *sc, pid_t pid)
 	return false;
 }
 
+/* The node refuses to leave: leaving -> up, with why (which starts with
+ * "refused to leave"), the line `nodes del` prints. */
+static void evict_refuse_leave(struct krg_sched *sc, const char *why)
+{
+	log_warn("evict: node %u %s", sc->self, why);
+	int r = krg_cluster_node_refuse_leave(sc->s->cluster, sc->self, why);
+	if (r < 0 && r != -EINPROGRESS)
+		log_warn("evict: cannot tell the cluster: %s", strerror(-r));
+}
+
+static bool evict_forced(struct krg_sched *sc)
+{
+	return !strcmp(krg_cluster_node_reason(sc->s->cluster, sc->self), KRG_CLUSTER_DEL_FORCE_REASON);
+}
+
 /* Before anything moves: a process that may neither migrate nor be
  * checkpointed cannot leave, so the node refuses to leave, naming it:
  * leaving -> up, the reason `nodes del` prints. With `nodes del --force`
@@ -846,7 +863,7 @@ static bool evict_refuse(struct krg_sched *sc)
 {
 	char names[64] = "";
 	unsigned stuck = 0;
-	bool force = !strcmp(krg_cluster_node_reason(sc->s->cluster, sc->self), KRG_CLUSTER_DEL_FORCE_REASON);
+	bool force = evict_forced(sc);
 	for (size_t i = 0; i < sc->probes.n; i++) {
 		const struct sched_proc_probe *q = &sc->probes.procs[i];
 		uint32_t id = q->id, home;
@@ -870,10 +887,27 @@ static bool evict_refuse(struct krg_sched *sc)
 	char why[160];
 	snprintf(why, sizeof(why), "refused to leave: %s%s cannot migrate nor be checkpointed; del --force ends it", names,
 		 stuck > 1 ? " and others" : "");
-	log_warn("evict: node %u %s", sc->self, why);
-	int r = krg_cluster_node_refuse_leave(sc->s->cluster, sc->self, why);
-	if (r < 0 && r != -EINPROGRESS)
-		log_warn("evict: cannot tell the cluster: %s", strerror(-r));
+	evict_refuse_leave(sc, why);
+	return true;
+}
+
+/* A process without CAN_MIGRATE whose migration failed, and then its
+ * checkpoint (err, the checkpoint's reason): it cannot leave this node.
+ * The node refuses to leave, naming it and why, or (--force) ends it.
+ * True: refused. */
+static bool evict_cannot(struct krg_sched *sc, uint32_t id, const struct sched_proc_probe *q, const char *err)
+{
+	if (evict_forced(sc)) {
+		log_warn("evict: nodes del --force: ending %u (%s), which could neither migrate nor be checkpointed: %s",
+			 id, q->comm, err);
+		if (kill(q->pid, SIGKILL) < 0 && errno != ESRCH)
+			log_warn("evict: cannot end %u (pid %d): %s", id, (int)q->pid, strerror(errno));
+		return false;
+	}
+	char why[190];
+	snprintf(why, sizeof(why), "refused to leave: %u (%.16s) can neither migrate nor be checkpointed; del --force ends it: %s",
+		 id, q->comm, err);
+	evict_refuse_leave(sc, why);
 	return true;
 }
 
@@ -887,11 +921,18 @@ static bool evict_refuse(struct krg_sched *sc)
  * --force. */
 static void evict(struct krg_sched *sc, uint64_t now)
 {
-	if (!sc->s->cluster || krg_cluster_node_state(sc->s->cluster, sc->self) != KRG_NODE_LEAVING) {
+	/* A leave that ended and the next one can both fall between two
+	 * ticks (a node added back and deleted again within a second): the
+	 * node's epoch tells them apart. */
+	bool leaving = sc->s->cluster && krg_cluster_node_state(sc->s->cluster, sc->self) == KRG_NODE_LEAVING;
+	uint64_t epoch = leaving ? krg_cluster_node_epoch(sc->s->cluster, sc->self) : 0;
+	if (!leaving || epoch != sc->evict_epoch) {
 		sc->n_evict_sent = 0;
 		sc->evict_moved = 0;
 		sc->evict_ckpt = 0;
-		return;
+		sc->evict_epoch = epoch;
+		if (!leaving)
+			return;
 	}
 	if (!sc->evict_moved && !sc->n_evict_sent && evict_refuse(sc))
 		return;
@@ -934,9 +975,9 @@ static void evict(struct krg_sched *sc, uint64_t now)
 			continue;
 		}
 		char err[256];
-		int r = ckpt ? sc->s->evict_ckpt(sc->s->evict_data, id, nodes[best].id)
+		int r = ckpt ? sc->s->evict_ckpt(sc->s->evict_data, id, nodes[best].id, err, sizeof(err))
 		      : !sc->mover ? -ENOSYS
-				   : sc->mover(sc->mover_svc, id, nodes[best].id, true, evict_moved,
+				   : sc->mover(sc->mover_svc, id, nodes[best].id, true, evict_move_done,
 					       (void *)(uintptr_t)id, err, sizeof(err));
 		if (r == -ENOSYS && !ckpt)
 			snprintf(err, sizeof(err), "no migration service");
@@ -945,6 +986,20 @@ static void evict(struct krg_sched *sc, uint64_t now)
 			 * on its way, not asked nor counted twice. */
 			if (slot < sc->n_evict_sent)
 				sc->evict_sent[slot].ms = now;
+			continue;
+		}
+		if (r < 0 && ckpt && r != -ESHUTDOWN) {
+			/* Its migration failed, and now its checkpoint: neither
+			 * counts as moved away. */
+			if (slot < sc->n_evict_sent && sc->evict_sent[slot].ckpt_started) {
+				sc->evict_moved -= sc->evict_moved > 0;
+				sc->evict_ckpt -= sc->evict_ckpt > 0;
+				sc->evict_sent[slot].ckpt_started = false;
+			}
+			if (evict_cannot(sc, id, q, err))
+				return;
+			if (slot < sc->n_evict_sent)
+				sc->evict_sent[slot].ms = now; /* ended: not asked again while it dies */
 			continue;
 		}
 		if (r < 0 && ckpt)
@@ -960,10 +1015,11 @@ static void evict(struct krg_sched *sc, uint64_t now)
 			sc->n_evict_sent++;
 		if (slot < ARRAY_SIZE(sc->evict_sent))
 			sc->evict_sent[slot] = (typeof(sc->evict_sent[0])){ .id = id, .ms = now,
-									    .mig_failed = sc->evict_sent[slot].mig_failed && ckpt };
+									    .mig_failed = sc->evict_sent[slot].mig_failed && ckpt,
+									    .ckpt_started = ckpt };
 		sc->evict_moved++;
-		/* Counted when asked for, as moves are (a failed checkpoint is
-		 * logged by the checkpoint service and asked again). */
+		/* Counted when asked for; taken back when it fails
+		 * (evict_move_done, a checkpoint's failure above). */
 		if (ckpt)
 			sc->evict_ckpt++;
 		log_info("evict: %s %u (%s) to node %u%s", ckpt ? "checkpointing, to restart it," : "moving", id, q->comm,

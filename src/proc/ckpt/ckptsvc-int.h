@@ -166,4 +166,4 @@ void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc
 void periodic_index_add(uint32_t image_id, uint32_t version);
 
 /* evict.c: the services' evict_ckpt hook (lib/service.h). */
-int ckptsvc_evict(void *data, uint32_t id, uint32_t to);
+int ckptsvc_evict(void *data, uint32_t id, uint32_t to, char *err, size_t errlen);

@@ -69,6 +69,9 @@ static void on_fatal(struct krg_net *net, int err, const char *msg, void *data)
 	snprintf(n->fatal_msg, sizeof(n->fatal_msg), "%s", msg);
 }
 
+/* Lazy links for the nodes started next (test_lazy): idle_close_ms. */
+static unsigned lazy_idle_ms;
+
 /* Start node `id` listening on `port`, knowing the nodes in ids/ports. */
 static void node_start(struct node *n, uint32_t id, uint16_t port, const uint32_t *ids, const uint16_t *ports,
 		       size_t count, const uint8_t *key, bool encrypt)
@@ -82,6 +85,7 @@ static void node_start(struct node *n, uint32_t id, uint16_t port, const uint32_
 		.self_id = id, .cluster_name = "test", .listen_host = "127.0.0.1", .listen_port = port,
 		.peers = peers, .n_peers = count, .encrypt = encrypt, .heartbeat_ms = HB,
 		.request_timeout_ms = 2000, .fatal_cb = on_fatal,
+		.lazy_links = lazy_idle_ms > 0, .idle_close_ms = lazy_idle_ms,
 	};
 	memcpy(o.key, key, 32);
 	memset(n, 0, sizeof(*n));
@@ -215,6 +219,7 @@ static int teardown(void **state)
 	for (size_t i = 0; i < 3; i++)
 		if (all[i]->net)
 			node_stop(all[i]);
+	lazy_idle_ms = 0;
 	uv_run(&loop, UV_RUN_DEFAULT);
 	int r = uv_loop_close(&loop); /* -EBUSY if any handle leaked */
 	assert_int_equal(r, 0);
@@ -617,6 +622,61 @@ static void test_relaxed(void **state)
 	assert_int_equal(A.downs + B.downs, 0);
 }
 
+static bool linked_either(void) { return krg_net_peer_linked(A.net, 2) || krg_net_peer_linked(B.net, 1); }
+
+/* Lazy links (docs/protocol.md): nothing dialed at start; a request dials
+ * and waits for the link; an idle link closes by agreement without a
+ * peer-down event, and the next message (either way) dials again; a peer
+ * that does not answer fails what waited after 3 s and is unreachable. */
+static void test_lazy(void **state)
+{
+	lazy_idle_ms = 300;
+	start_pair(key_a, true, true);
+	krg_net_handle(A.net, "t.echo", echo_handler, &A);
+	krg_net_handle(B.net, "t.echo", echo_handler, &B);
+	run_for(5 * HB);
+	assert_false(linked_either());
+	assert_int_equal(A.ups + B.ups, 0);
+	assert_true(both_up()); /* reachable on demand */
+
+	struct result r1 = { 0 };
+	assert_int_equal(krg_net_request(A.net, 2, "t.echo", "one", 3, 0, on_reply, &r1), 0);
+	assert_true(RUN_UNTIL(r1.calls, 3000));
+	assert_int_equal(r1.status, 0);
+	assert_memory_equal(r1.body, "one", 3);
+	assert_true(krg_net_peer_linked(A.net, 2));
+
+	/* Idle: closed by agreement, both ends, and no one saw the peer go. */
+	assert_true(RUN_UNTIL(!linked_either(), 3000));
+	run_for(3 * HB);
+	assert_false(linked_either());
+	assert_int_equal(A.downs + B.downs, 0);
+	assert_true(both_up());
+
+	/* The other way: B dials A for its message. */
+	struct result r2 = { 0 };
+	assert_int_equal(krg_net_request(B.net, 1, "t.echo", "two", 3, 0, on_reply, &r2), 0);
+	assert_true(RUN_UNTIL(r2.calls, 3000));
+	assert_int_equal(r2.status, 0);
+	assert_memory_equal(r2.body, "two", 3);
+	assert_int_equal(A.downs + B.downs, 0);
+
+	/* B gone: A's next request waits 3 s for a link, then fails, and
+	 * node 2 counts as unreachable for a while. */
+	node_stop(&B);
+	assert_true(RUN_UNTIL(!krg_net_peer_linked(A.net, 2), 3000));
+	struct result r3 = { 0 };
+	int rc = krg_net_request(A.net, 2, "t.echo", "three", 5, 10000, on_reply, &r3);
+	if (rc == 0) {
+		assert_true(RUN_UNTIL(r3.calls, 5000));
+		assert_true(r3.status == -EHOSTUNREACH || r3.status == -ECONNRESET);
+	} else {
+		assert_int_equal(rc, -EHOSTUNREACH); /* its link was lost: already given up on */
+	}
+	assert_false(krg_net_peer_up(A.net, 2));
+	assert_int_equal(krg_net_send(A.net, 2, "t.echo", "x", 1), -EHOSTUNREACH);
+}
+
 static void test_encrypt_off(void **state)
 {
 	start_pair(key_a, false, false);
@@ -698,6 +758,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relaxed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encrypt_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_encrypt_mismatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_id, setup, teardown),

@@ -395,8 +395,11 @@ void cluster_relax_links(struct krg_cluster *c)
 		uint32_t id = c->cfg->nodes[i].id;
 		if (id == self)
 			continue;
-		bool close = leader ? leader == self || leader == id || (self_votes && voter[id])
-				    : self_votes || voter[id];
+		/* lazy_links off (the default): as before them, a link is
+		 * relaxed only where neither end votes. */
+		bool close = !c->cfg->lazy_links ? self_votes || voter[id]
+			     : leader	      ? leader == self || leader == id || (self_votes && voter[id])
+					      : self_votes || voter[id];
 		krg_net_set_relaxed(c->net, id, !close);
 	}
 }

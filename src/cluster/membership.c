@@ -455,7 +455,7 @@ static void tick_cb(uv_timer_t *t)
 	for (size_t i = 0; i < c->cfg->n_nodes; i++) {
 		uint32_t id = c->cfg->nodes[i].id;
 		struct node_entry *n = &c->nodes[id];
-		uint64_t quiet = MIN(silence_ms(c, id), now - c->lead_since);
+		uint64_t quiet = c->cfg->lazy_links ? MIN(silence_ms(c, id), now - c->lead_since) : silence_ms(c, id);
 		bool alive = id == c->cfg->node_id ||
 			     (krg_net_peer_linked(c->net, id) && quiet < 2 * (uint64_t)c->cfg->heartbeat_ms + 100);
 		if (n->proposing)

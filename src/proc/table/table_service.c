@@ -2,8 +2,10 @@
  *
  * Map of this file:
  *   node load     a 1 s timer samples this node (lib/procfs_node.c) and sends a
- *                 NodeLoad "node.load" to every peer in clusters of up to 9
- *                 nodes; in larger ones to the raft leader only, which
+ *                 NodeLoad "node.load" to 8 linked peers, in turn (8N,
+ *                 not N², messages a second); with lazy_links on, to every
+ *                 peer in clusters of up to 9 nodes; in larger ones to the
+ *                 raft leader only, which
  *                 relays 8 loads in turn to each node ("node.loads"), so N
  *                 nodes send 2N messages a second on N links, not N²;
  *                 both fill the cache (Kerrighed's remote load
@@ -174,6 +176,15 @@ static void load_timer_cb(uv_timer_t *h)
 		uint32_t id = cfg->nodes[i].id;
 		if (id != t->self && krg_net_peer_up(t->s->net, id))
 			peers[n++] = id;
+	}
+	if (!cfg->lazy_links) {
+		/* Links kept (lazy_links off): LOAD_FANOUT of them in turn, so
+		 * each hears from us every ceil(N / LOAD_FANOUT) periods. */
+		size_t m = MIN(n, (size_t)LOAD_FANOUT);
+		for (size_t k = 0; k < m; k++)
+			krg_net_send(t->s->net, peers[(t->load_next + k) % n], "node.load", buf, len);
+		t->load_next = n ? (t->load_next + m) % n : 0;
+		return;
 	}
 	/* Every peer when they are few. Else to the leader only, which
 	 * relays: sending to peers in turn would, over a few periods, keep a

@@ -31,6 +31,7 @@
 #include "ckpt/ckpt.h"
 #include "dsm/dsm.h"
 #include "dsm/dsm_sock.h"
+#include "lib/fdpass.h"
 #include "dsm.pb-c.h"
 
 #define NPAGES 16
@@ -273,32 +274,14 @@ static void test_peterson(void **state)
 
 static int send_fd(int sock, int fd, uint64_t base)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { &base, sizeof base };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-		.msg_controllen = sizeof cbuf };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof fd);
-	return sendmsg(sock, &m, 0) == (ssize_t)sizeof base ? 0 : -1;
+	return krg_fd_send(sock, &base, sizeof base, fd, 0);
 }
 
 static int recv_fd(int sock, uint64_t *base)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { base, sizeof *base };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-		.msg_controllen = sizeof cbuf };
-	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof *base)
-		return -1;
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -1;
 	int fd;
-	memcpy(&fd, CMSG_DATA(c), sizeof fd);
-	return fd;
+	return krg_fd_recvv(sock, &iov, 1, 0, &fd) == (ssize_t)sizeof *base ? fd : -1;
 }
 
 /* What krgd will inject into an attaching process: a mapping of the

@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/fdpass.h"
 #include "lib/fileio.h"
 #include "lib/fault.h"
 #include "ckpt/ckpt.h"
@@ -421,18 +422,8 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 		       getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0 || cr.pid != pid))
 		r = -EPERM;
 	if (r == 0) {
-		char one = 'f';
 		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } cm;
-		memset(&cm, 0, sizeof(cm));
-		struct iovec iov = { &one, 1 };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
-		struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
-		ch->cmsg_level = SOL_SOCKET;
-		ch->cmsg_type = SCM_RIGHTS;
-		ch->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(ch), &fd, sizeof(int));
-		if (sendmsg(c, &m, MSG_NOSIGNAL) != 1)
-			r = -errno;
+		r = krg_fd_send(c, "f", 1, fd, MSG_NOSIGNAL);
 		/* The same msghdr in the migrant, pointing into scratch. */
 		struct iovec riov = { (void *)(uintptr_t)(at + 256), 1 };
 		struct msghdr rm = { .msg_iov = (void *)(uintptr_t)(at + 1024 + 64), .msg_iovlen = 1,
@@ -444,7 +435,7 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 		struct iovec li = { cm.b, sizeof(cm.b) }, ri = { (void *)(uintptr_t)(at + 512), sizeof(cm.b) };
 		if (r == 0 && process_vm_readv(pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cm.b))
 			r = -EIO;
-		ch = (struct cmsghdr *)cm.b;
+		struct cmsghdr *ch = (struct cmsghdr *)cm.b;
 		if (r == 0 && (ch->cmsg_type != SCM_RIGHTS || ch->cmsg_len != CMSG_LEN(sizeof(int))))
 			r = -EIO;
 		int got = -1;

@@ -92,6 +92,8 @@ int vc_krgd_conf(const struct vc_cluster *c, int i, char **out);
 /* ---- vc_net.c: bridge and veths in the host netns, lo/eth0 in a node ---- */
 
 int vc_bridge_create(const struct vc_cluster *c);
+/* Neighbour-table caps raised (never lowered) for a cluster of n nodes. */
+void vc_neigh_room(int n);
 /* Veth pair: host side krg<prefix>-<i> on the bridge and up, peer named
  * eth0 created directly in the netns of pid. */
 int vc_veth_create(const struct vc_cluster *c, int i, pid_t netns_pid);

@@ -50,6 +50,7 @@ int vc_cmd_add(const struct vc_args *a)
 	if (lock < 0)
 		return lock;
 	int first = c.n_nodes + 1, last = c.n_nodes + (int)n;
+	vc_neigh_room(last);
 	for (int i = first; i <= last; i++) {
 		/* Count the node before it starts, so `down` removes it if anything fails. */
 		c.n_nodes = i;

@@ -97,6 +97,7 @@ static int up(struct vc_cluster *c, pid_t *pids)
 		return r;
 	if ((r = vc_bridge_create(c)) < 0)
 		return r;
+	vc_neigh_room(c->n_nodes);
 	close(TAKE_FD(lock));
 
 	for (int i = 1; i <= c->n_nodes; i++)

@@ -6,6 +6,7 @@
  * with ioctls so node init needs no external tool. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -27,6 +28,43 @@ int vc_bridge_create(const struct vc_cluster *c)
 	if (r < 0)
 		return r;
 	return vc_run((const char *const[]){ "ip", "link", "set", c->bridge, "up", NULL });
+}
+
+/* The kernel keeps one neighbour (ARP/NDP) table for every network
+ * namespace together, capped by the init namespace's gc_thresh3 (1024 by
+ * default). Nodes that all talk to each other need about N*(N-1) entries:
+ * past ~32 nodes new pairs cannot resolve each other ("neighbor table
+ * overflow" in dmesg) and their links sit in the handshake. Raise the caps
+ * (never lower them) to room for n nodes, twice over for other clusters. */
+static void neigh_room_one(const char *fam, int n)
+{
+	static const char *const names[] = { "gc_thresh2", "gc_thresh3" };
+	long want[] = { (long)n * n * 2, (long)n * n * 4 };
+	for (size_t k = 0; k < 2; k++) {
+		char path[96], val[32], *cur = NULL;
+		snprintf(path, sizeof(path), "/proc/sys/net/%s/neigh/default/%s", fam, names[k]);
+		if (vc_read_file(path, &cur) < 0)
+			continue;
+		long have = strtol(cur, NULL, 10);
+		free(cur);
+		if (have >= want[k])
+			continue;
+		snprintf(val, sizeof(val), "%ld\n", want[k]);
+		if (vc_write_knob(path, val) < 0)
+			fprintf(stderr, "vcluster: cannot raise %s from %ld to %ld: %d nodes may not all reach each other\n",
+				path, have, want[k], n);
+		else
+			fprintf(stderr, "vcluster: %s raised from %ld to %ld for %d nodes (one neighbour table for all namespaces)\n",
+				path, have, want[k], n);
+	}
+}
+
+void vc_neigh_room(int n)
+{
+	if (n * n * 4 <= 1024)
+		return; /* the default holds it */
+	neigh_room_one("ipv4", n);
+	neigh_room_one("ipv6", n);
 }
 
 int vc_veth_create(const struct vc_cluster *c, int i, pid_t netns_pid)

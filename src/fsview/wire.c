@@ -2,6 +2,7 @@
 #include "fsview/wire.h"
 #include "lib/fileio.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -80,6 +81,19 @@ int fsv_write_raw(int fd, const uint8_t *p, size_t n)
 {
 	struct iovec iov = { (void *)p, n };
 	return writev_all(fd, &iov, 1) < 0 ? -EIO : 0;
+}
+
+int fsv_write_splice(int fd, int pipe, size_t n)
+{
+	while (n) {
+		ssize_t k = splice(pipe, NULL, fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -EIO;
+		n -= (size_t)k;
+	}
+	return 0;
 }
 
 int fsv_write_frame(int fd, const uint8_t *body, size_t len)

@@ -25,6 +25,9 @@ int fsv_write_frame2(int fd, const uint8_t *head, size_t hlen, const uint8_t *da
 int fsv_write_head(int fd, const uint8_t *head, size_t hlen, size_t dlen);
 /* n bytes inside a frame begun by fsv_write_head. -EIO. */
 int fsv_write_raw(int fd, const uint8_t *p, size_t n);
+/* n bytes from a pipe, moved by splice (the pages the pipe refers to are
+ * not copied here), inside a frame begun by fsv_write_head. -EIO. */
+int fsv_write_splice(int fd, int pipe, size_t n);
 /* The key (field, length-delimited) and length of a bytes field whose
  * len bytes follow, into out (up to 11 bytes); its size. */
 size_t fsv_bytes_field(uint8_t *out, uint32_t field, size_t len);

@@ -79,6 +79,13 @@ typedef int (*ckpt_pm_fn)(void *ctx, const struct page_region *g, struct ckpt_er
 int ckpt_pm_scan(pid_t pid, int pmfd, struct pm_scan_arg base, struct page_region *vec, size_t vec_len, bool may_fall_back,
 		 ckpt_pm_fn fn, void *ctx, struct ckpt_error *err);
 
+/* UFFDIO_API on uffd (ckpt_uffd_take's) with asynchronous
+ * write-protection, and protection of pages not yet populated (without
+ * it PAGEMAP_SCAN does not treat anonymous areas as write-protectable):
+ * what pre-copy and incremental checkpoints track writes with
+ * (uffd_take.c). 0, or -EOPNOTSUPP with err set; uffd stays open. */
+int ckpt_uffd_wp_async(int uffd, struct ckpt_error *err);
+
 #define CKPT_PAGE 4096UL
 #define CKPT_TASK_SIZE 0x7ffffffff000UL
 

@@ -49,13 +49,6 @@
 #include "ckpt/mm-int.h"
 #include "lib/macro.h"
 
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-
 #define INCR_MAX_AREA (16ULL << 30)
 #define INCR_VEC 512
 
@@ -65,9 +58,7 @@ int ckpt_track_take(pid_t pid, int *uffd_out, struct ckpt_error *err)
 	int r = ckpt_uffd_take(pid, &uffd, err);
 	if (r < 0)
 		return r;
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
-	if (ioctl(uffd, UFFDIO_API, &api) < 0) {
-		r = ckpt_fail(err, EOPNOTSUPP, "this kernel has no asynchronous userfaultfd write-protection (%s)", strerror(errno));
+	if ((r = ckpt_uffd_wp_async(uffd, err)) < 0) {
 		close(uffd);
 		return r;
 	}

@@ -38,15 +38,7 @@
 #include "ckpt/ckpt-int.h"
 #include "lib/macro.h"
 
-/* Linux 6.7 (PAGEMAP_SCAN, WP_ASYNC) and 6.4 (WP_UNPOPULATED): the C
- * library's kernel headers may predate them; the values are ABI. */
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
-#endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-/* PAGEMAP_SCAN: ckpt-int.h. */
+/* PAGEMAP_SCAN and the userfaultfd features: ckpt-int.h, uffd_take.c. */
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
@@ -185,14 +177,8 @@ int ckpt_precopy_start(pid_t pid, int uffd, const char *dir, struct ckpt_precopy
 	 * pages, which also excludes write-protection: wait until it is in. */
 	if ((r = ckpt_mm_wait_filled(pc->acc, 60000, err)) < 0)
 		goto fail;
-	/* Async write-protection, and protection of pages not yet populated
-	 * (without it PAGEMAP_SCAN does not treat anonymous areas as
-	 * write-protectable). */
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
-	if (ioctl(uffd, UFFDIO_API, &api) < 0) {
-		r = ckpt_fail(err, EOPNOTSUPP, "this kernel has no asynchronous userfaultfd write-protection (%s)", strerror(errno));
+	if ((r = ckpt_uffd_wp_async(uffd, err)) < 0)
 		goto fail;
-	}
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pc->acc);
 	pc->pmfd = open(path, O_RDONLY | O_CLOEXEC);

@@ -91,6 +91,18 @@ static void hold_signals(pid_t pid)
 	(void)ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(all), &all);
 }
 
+/* clone3 injected into t with its arguments at args_at, made again while
+ * it returns -ERESTARTNOINTR (a signal came in: the same fork again), up
+ * to FORK_RETRIES times. The syscall's return; the caller checks
+ * err->msg (the injection itself failed) first. */
+static long inject_clone3(struct ckpt_tracee *t, uint64_t args_at, struct ckpt_error *err)
+{
+	long ret = -K_ERESTARTNOINTR;
+	for (int k = 0; k < FORK_RETRIES && ret == -K_ERESTARTNOINTR && !err->msg[0]; k++)
+		ret = ckpt_syscall(t, err, SYS_clone3, (long)args_at, sizeof(struct kclone_args), 0, 0, 0, 0);
+	return ret;
+}
+
 /* The restore child, with the image's pid if it is free and we may choose
  * (clone3 set_tid: CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in our pid
  * namespace); else a plain fork. */
@@ -204,13 +216,9 @@ static int make_thread(struct ckpt_tracee *lead, const Krg__Ckpt__ThreadCore *tc
 		 * the old tid, gives it unless another fork takes it first. */
 		if (attempt == 1 && lead->unpriv && want > 1)
 			steer_cursor(want - 1);
-		for (int k = 0; k < FORK_RETRIES; k++) {
-			ret = ckpt_syscall(lead, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
-			if (err->msg[0])
-				return -EIO;
-			if (ret != -K_ERESTARTNOINTR)
-				break;
-		}
+		ret = inject_clone3(lead, args_at, err);
+		if (err->msg[0])
+			return -EIO;
 		if (ret > 0)
 			break;
 	}
@@ -289,14 +297,10 @@ static int make_child(struct ckpt_tracee *parent, pid_t want, bool newns, pid_t 
 		a.set_tid_size = attempt == 0 ? 1 : 0;
 		if ((r = ckpt_poke(parent->pid, args_at, &a, sizeof(a))) < 0 || (r = ckpt_poke(parent->pid, tid_at, &want, sizeof(want))) < 0)
 			return ckpt_fail(err, r, "process %d: writing clone3 arguments: %s", want, strerror(-r));
-		for (int wait = 0, again = 0; wait < PID_WAIT_STEPS; wait++) {
-			ret = ckpt_syscall(parent, err, SYS_clone3, (long)args_at, sizeof(a), 0, 0, 0, 0);
+		for (int wait = 0; wait < PID_WAIT_STEPS; wait++) {
+			ret = inject_clone3(parent, args_at, err);
 			if (err->msg[0])
 				return -EIO;
-			if (ret == -K_ERESTARTNOINTR && again++ < FORK_RETRIES) {
-				wait--; /* a signal came in: the same fork again */
-				continue;
-			}
 			if (ret != -EEXIST || attempt || newns || !pid_dying(want))
 				break;
 			usleep(20000);

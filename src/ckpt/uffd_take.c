@@ -7,7 +7,9 @@
  * syscall restarts). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -15,6 +17,24 @@
 #include <elf.h>
 #include <unistd.h>
 #include "ckpt/ckpt-int.h"
+
+/* Linux 6.7 (WP_ASYNC) and 6.4 (WP_UNPOPULATED): the C library's kernel
+ * headers may predate them; the values are ABI. */
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+
+int ckpt_uffd_wp_async(int uffd, struct ckpt_error *err)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
+	if (ioctl(uffd, UFFDIO_API, &api) < 0)
+		return ckpt_fail(err, EOPNOTSUPP, "this kernel has no asynchronous userfaultfd write-protection (%s)",
+				 strerror(errno));
+	return 0;
+}
 
 int ckpt_uffd_take(pid_t pid, int *uffd_out, struct ckpt_error *err)
 {

@@ -88,6 +88,8 @@ int krg_cluster_change_nodes(struct krg_cluster *c, const struct krg_nodeset *no
 #define KRG_CLUSTER_DEL_FORCE_REASON "nodes del --force"
 /* The reason of a node's last change (local replica, borrowed). */
 const char *krg_cluster_node_reason(struct krg_cluster *c, uint32_t node);
+/* The epoch of a node's last change (local replica; 0: never changed). */
+uint64_t krg_cluster_node_epoch(const struct krg_cluster *c, uint32_t node);
 /* Eviction refused by the leaving node (a process that cannot leave):
  * leaving -> up, with why as the reason `nodes del` prints. */
 int krg_cluster_node_refuse_leave(struct krg_cluster *c, uint32_t node, const char *why);

@@ -380,6 +380,11 @@ const char *krg_cluster_node_reason(struct krg_cluster *c, uint32_t node)
 	return node < KRG_MAX_NODES ? c->nodes[node].reason : "";
 }
 
+uint64_t krg_cluster_node_epoch(const struct krg_cluster *c, uint32_t node)
+{
+	return node < KRG_MAX_NODES ? c->nodes[node].epoch : 0;
+}
+
 int krg_cluster_node_refuse_leave(struct krg_cluster *c, uint32_t node, const char *why)
 {
 	if (node >= KRG_MAX_NODES || c->nodes[node].state != KRG_NODE_LEAVING || c->nodes[node].proposing)

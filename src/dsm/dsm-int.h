@@ -60,6 +60,8 @@ struct dsm_node {
 	struct dsm_stats st;
 	uint64_t now;             /* of the entry point running (tick: the caller's) */
 	uint64_t dead;            /* nodes declared down (bit per node) */
+	uint64_t ra_next;         /* read-ahead: the page after the last read miss, */
+	uint64_t ra_end;          /* and after the last page asked for ahead */
 	dsm_fork_fn fork_fn;      /* dsm_node_on_fork */
 	void *fork_ctx;
 };

@@ -35,6 +35,8 @@ struct dsm_config {
 	                           * are views): pages are never mapped there, so a
 	                           * downgrade or a punch has one address space less
 	                           * to write-protect and unmap */
+	uint32_t readahead;       /* pages asked for ahead of a sequential read miss
+	                           * (0: none): docs/dsm.md, "Read-ahead" */
 };
 
 /* Send buf (len bytes, a krg.dsm.Msg) to node `to` (never self). 0 or
@@ -52,6 +54,8 @@ struct dsm_stats {
 	uint64_t send_errors;
 	uint64_t recovered;       /* pages of a dead writer restored from the home's last copy */
 	uint64_t lost;            /* pages whose home died: SIGBUS on access here */
+	uint64_t prefetched;      /* read requests sent ahead of a sequential reader
+	                           * (counted in read_miss too) */
 	/* Where a miss's time goes (docs/dsm.md, "Figures"), summed in ns: */
 	uint64_t rwaits, rwait_ns;  /* read misses sent to another node: fault seen -> grant in */
 	uint64_t wwaits, wwait_ns;  /* write misses and upgrades, the same */

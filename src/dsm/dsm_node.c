@@ -100,27 +100,57 @@ int dsm_copy_give_up(struct dsm_node *n, uint64_t page, bool invalidate, uint8_t
 
 /* ---- faults -------------------------------------------------------------- */
 
-static void request(struct dsm_node *n, uint64_t page, bool write)
+/* ahead: asked for before any thread faulted on it (read-ahead), so not
+ * timed as a wait until a thread does. */
+static void request(struct dsm_node *n, uint64_t page, bool write, bool ahead)
 {
 	struct dsm_copy *c = &n->copy[page];
-	if (c->pending)
-		return; /* one request per page; the grant wakes every waiter */
+	uint32_t now_us = (uint32_t)(n->now / 1000) | 1;
+	if (c->pending) {
+		/* One request per page; the grant wakes every waiter. A fault on
+		 * a page asked for ahead waits from now on. */
+		if (!ahead && !c->asked_us)
+			c->asked_us = now_us;
+		return;
+	}
 	c->pending = write ? DSM_WRITE : DSM_READ;
 	if (write)
 		n->st.write_miss++;
 	else
 		n->st.read_miss++;
+	if (ahead)
+		n->st.prefetched++;
 	uint32_t home = dsm_page_home(n->cfg.seg, page, n->cfg.nnodes);
 	/* Timed only if it waits for a message (not granted right here). */
-	uint32_t now_us = (uint32_t)(n->now / 1000) | 1;
 	c->asked_us = 0;
 	if (home == n->cfg.self)
 		dsm_home_request(n, page, home, write);
 	else
 		dsm_send_msg(n, home, write ? KRG__DSM__TYPE__WRITE_REQ : KRG__DSM__TYPE__READ_REQ,
 				page, false, NULL);
-	if (c->pending)
+	if (c->pending && !ahead)
 		c->asked_us = now_us;
+}
+
+/* A read miss on the page after the previous one, or just past the pages
+ * asked for ahead of it, is a sequential reader: ask for the next
+ * cfg.readahead pages too (those invalid here and not asked for yet), so
+ * their round trips overlap instead of following each other. They are
+ * ordinary read requests: the home serialises them with everyone else's,
+ * and a write elsewhere invalidates them as any read copy. */
+static void read_ahead(struct dsm_node *n, uint64_t page)
+{
+	bool sequential = page && (page == n->ra_next || page == n->ra_end);
+	n->ra_next = page + 1;
+	if (!sequential || !n->cfg.readahead)
+		return;
+	uint64_t end = page + 1 + n->cfg.readahead;
+	if (end > n->cfg.npages)
+		end = n->cfg.npages;
+	for (uint64_t q = page + 1; q < end; q++)
+		if (n->copy[q].state == DSM_INVALID && !n->copy[q].pending)
+			request(n, q, false, true);
+	n->ra_end = end;
 }
 
 void dsm_on_fault(struct dsm_node *n, int view, uint64_t page, bool write)
@@ -134,12 +164,14 @@ void dsm_on_fault(struct dsm_node *n, int view, uint64_t page, bool write)
 		break;
 	case DSM_READ:
 		if (write)
-			request(n, page, true);
+			request(n, page, true, false);
 		else
 			dsm_view_map(n, view, page);
 		break;
 	default:
-		request(n, page, write);
+		request(n, page, write, false);
+		if (!write)
+			read_ahead(n, page);
 	}
 }
 

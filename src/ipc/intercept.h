@@ -67,9 +67,6 @@ int krg_intercept_install(void);
 /* Pass a listener fd to krgd over a unix socket (SCM_RIGHTS).
  * Async-signal-safe. 0 or -errno. */
 int krg_intercept_send_fd(int sock, int fd);
-/* Receive one: *fd the listener (close-on-exec), 0; -EAGAIN if nothing
- * is waiting, 0 with *fd = -1 at end of stream, or -errno. */
-int krg_intercept_recv_fd(int sock, int *fd);
 
 /* The same channel carries, besides listeners (tag 'L'), the DSM's side
  * of a migration (docs/dsm.md, "Migration of an attached process"): the holder

@@ -32,9 +32,9 @@
 #include <unistd.h>
 #include "ipc/intercept-int.h"
 #include "ipc/intercept.h"
+#include "ipc/intercept_svc-int.h"
 #include "lib/log.h"
 
-#define NBUCKET 256
 /* Linux 6.6+ (not in Debian 12's headers): SEND wakes the caller on this
  * CPU, which saves a trip through the scheduler per call. */
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -45,140 +45,6 @@
 #endif
 #define DEFAULT_MAX_PENDING 4096
 #define DEFAULT_CHECK_MS 50
-
-struct tproc;
-
-struct lsn {                      /* one listener fd: an application tree */
-	struct lsn *next, *prev;
-	struct krg_intercept *in;
-	int fd;
-	uv_poll_t poll;
-	bool closing;
-	struct tproc *procs;          /* its processes followed for SEM_UNDO (tproc.lnext) */
-	int8_t own_pidns;             /* -1 unknown; 1: its first caller is in krgd's pid namespace
-				       * (the cheap credentials give the pid it sees) */
-	bool sync_wake;               /* SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP is on */
-};
-
-struct held {                     /* a notification not answered yet */
-	struct held *next, *prev;     /* in->held */
-	struct held *hnext;           /* tid bucket */
-	struct lsn *l;                /* borrowed; NULL once its listener closed */
-	uint64_t id;                  /* notification id */
-	uint64_t token;               /* the backend's name for the call */
-	pid_t tid;
-	uint32_t euid;                /* counted against this user's limit */
-	struct icall c;               /* the call, kept for undeliverable() */
-	struct seccomp_data data;     /* as notified: to recognise its restart */
-	struct irestart_probe probe;  /* taken when it parked (intercept_restart.c) */
-	bool in_submit;               /* done may come from inside submit */
-	bool done;                    /* answered */
-	bool counted;                 /* waits: counted against its user's limit */
-	bool full_creds;              /* who has groups and capabilities (not only the cheap ids) */
-	bool retry;                   /* refused with the cheap ids: to ask again with full ones */
-	uint64_t shm_size;            /* shmdt: the attach's size */
-	uint64_t dropped_at;          /* != 0: its caller left (uv_now ms); kept a while to tell how it comes back */
-};
-
-#define DROPPED_KEEP_MS 10000     /* a handler slower than this makes a restarted call a new one */
-
-struct tproc {                    /* a process followed to its exit (SEM_UNDO) */
-	struct tproc *next;
-	struct krg_intercept *in;
-	struct lsn *l;                /* the listener of its tree; NULL once closed */
-	struct tproc *lnext;          /* in l->procs */
-	pid_t tgid;                   /* as krgd sees it */
-	uint64_t proc_id;             /* cluster-wide */
-	int32_t pid;                  /* as it saw itself (sempid) */
-	bool undo;                    /* used SEM_UNDO (else followed for its shm attaches only) */
-	int pidfd;
-	uv_poll_t poll;
-};
-
-struct chan {                     /* a child's socket sending listener fds */
-	struct chan *next, *prev;
-	struct krg_intercept *in;
-	int fd;
-	uv_poll_t poll;
-};
-
-struct shm_undo {                 /* an attach to uncount at the home: not made, or ended
-	                           * (or, attach: to count, a forked child's) */
-	struct shm_undo *next;
-	bool attach;
-	int shmflg;                   /* attach: SHM_RDONLY or 0 */
-	struct ishm_att *pend;        /* attach: a migrant's, recorded once counted (dsm_migrant_attach) */
-	struct krg_ipc_caller who;    /* without groups: SHMDT checks none */
-	int32_t id;
-	uint64_t seg;                 /* ishm_name: told to shm_ops if this was the last */
-};
-
-struct dt_wait {                  /* a SHMDT (SHMAT) at the home, its answer awaited */
-	struct krg_intercept *in;
-	uint64_t seg;
-	bool attach;
-	int32_t id;
-	struct ishm_att *pend;        /* shm_undo's */
-};
-
-struct ucount {
-	uint32_t uid, n;
-};
-
-/* A FUTEX_WAIT on a segment shared across nodes, held here: answered 0
- * (a wake-up; the caller checks its word again, as futex callers must)
- * by a FUTEX_WAKE of that word from any node, or after FUTEX_HOLD_MS
- * (a wake that came before the wait was held is not lost for longer). */
-struct fwait {
-	struct fwait *next;
-	struct lsn *l;
-	uint64_t id;                  /* notification */
-	pid_t tid;
-	uint64_t seg, off;            /* the futex word: segment and offset */
-	uint32_t bitset;
-	uint64_t until;               /* uv_now ms */
-};
-#define FUTEX_HOLD_MS 3
-
-struct krg_intercept {
-	uv_loop_t *loop;
-	const struct krg_intercept_backend *be;
-	void *ctx;
-	unsigned max_pending, check_ms;
-	struct lsn *lsns;
-	struct held *held;
-	struct held *bucket[NBUCKET];
-	struct tproc *procs[NBUCKET];
-	struct chan *chans;
-	struct ucount *users;
-	size_t n_users;
-	uv_timer_t check;
-	size_t notif_size, resp_size;     /* the kernel's struct sizes (SECCOMP_GET_NOTIF_SIZES) */
-	struct krg_ipc_limits limits;     /* the node's, checked before reading buffers */
-	bool fast_creds;                  /* PIDFD_GET_INFO works here */
-	bool (*exec_hook)(void *ctx, pid_t tid, uint64_t path); /* krg_intercept_set_exec_hook */
-	void *exec_ctx;
-	uint64_t pidns_ino;               /* krgd's pid namespace */
-	uv_idle_t retry;                  /* calls to submit again with full credentials */
-	struct ishm_seg *shm;             /* System V segments attached here (intercept_shm.c) */
-	struct ishm_att *shm_att;         /* their attaches made by krgd */
-	struct shm_undo *shm_undo;        /* refused attaches to uncount (from retry_cb) */
-	krg_intercept_map_fn map_hook;    /* krg_intercept_set_map_hook */
-	void *map_ctx;
-	krg_intercept_sock_fn sock_hook;  /* krg_intercept_set_sock_hook */
-	void *sock_ctx;
-	const struct krg_intercept_shm_ops *shm_ops; /* krg_intercept_set_shm_ops; NULL: node-local only */
-	void *shm_ctx;
-	unsigned dt_pending;              /* SHMDTs whose answer has not come (they hold in) */
-	struct fwait *fwaits;             /* futex waits held (shared segments) */
-	uv_timer_t ftimer;                /* their FUTEX_HOLD_MS */
-	uv_timer_t ptimer;                /* probes attaches' address spaces (exec, a child's exit) */
-	uint64_t next_token;
-	struct krg_intercept_stats st;
-	struct itcache tc;                /* per calling thread (intercept_tcache.c) */
-	bool stopping;
-	int handles;                      /* open uv handles */
-};
 
 /* ---- bookkeeping ---- */
 
@@ -231,7 +97,7 @@ static void held_unlink(struct krg_intercept *in, struct held *h)
 	free(h);
 }
 
-static bool id_valid(int fd, uint64_t id)
+bool isvc_id_valid(int fd, uint64_t id)
 {
 	return fd >= 0 && ioctl(fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
@@ -288,7 +154,7 @@ static void chan_closed(uv_handle_t *h)
 
 /* ---- answering ---- */
 
-static int send_resp(struct krg_intercept *in, int fd, uint64_t id, long ret)
+int isvc_send_resp(struct krg_intercept *in, int fd, uint64_t id, long ret)
 {
 	/* The kernel's struct may have grown: zeroed tail. */
 	uint8_t buf[256] = { 0 };
@@ -413,7 +279,7 @@ static void shmat_answer(struct krg_intercept *in, struct held *h, const struct 
 	}
 	if (ret < 0) {
 		if (ret != -EINTR)
-			send_resp(in, h->l->fd, h->id, ret);
+			isvc_send_resp(in, h->l->fd, h->id, ret);
 		shm_uncount(in, h, seg);
 		return;
 	}
@@ -735,7 +601,7 @@ static void call_done(void *cookie, struct krg_ipc_reply *reply)
 	long ret = icall_write_reply(h->tid, &h->c, reply);
 	if (ret == -EFAULT && reply->ret >= 0)
 		in->st.efault++;
-	int s = send_resp(in, h->l->fd, h->id, ret);
+	int s = isvc_send_resp(in, h->l->fd, h->id, ret);
 	if (s < 0) {
 		/* Interrupted just now (ENOENT): its syscall restarts or fails
 		 * EINTR; what the call did must not stay done. */
@@ -787,12 +653,12 @@ static void retry_cb(uv_idle_t *t)
 			continue;
 		h->retry = false;
 		int r = h->l ? icall_creds(h->tid, &h->c) : -ESRCH;
-		if (r == -ESRCH || !h->l || !id_valid(h->l->fd, h->id)) {
+		if (r == -ESRCH || !h->l || !isvc_id_valid(h->l->fd, h->id)) {
 			held_unlink(in, h);
 			continue;
 		}
 		if (r < 0) {
-			send_resp(in, h->l->fd, h->id, r);
+			isvc_send_resp(in, h->l->fd, h->id, r);
 			held_unlink(in, h);
 			continue;
 		}
@@ -923,7 +789,7 @@ static void proc_follow(struct krg_intercept *in, struct lsn *l, pid_t tgid, uin
 		log_warn("ipc intercept: process %d: pidfd_open: %s (its SEM_UNDO would not be applied)", tgid, strerror(errno));
 		return;
 	}
-	if (!id_valid(l->fd, id)) {
+	if (!isvc_id_valid(l->fd, id)) {
 		close(pfd);
 		return;
 	}
@@ -956,7 +822,7 @@ static void lsn_close(struct lsn *l);
 static void check_cb(uv_timer_t *t);
 
 /* Let the call run in the kernel as if there were no filter. */
-static void send_continue(struct krg_intercept *in, int fd, uint64_t id)
+void isvc_send_continue(struct krg_intercept *in, int fd, uint64_t id)
 {
 	uint8_t buf[256] = { 0 };
 	struct seccomp_notif_resp *r = (void *)buf;
@@ -966,204 +832,100 @@ static void send_continue(struct krg_intercept *in, int fd, uint64_t id)
 		log_warn("ipc intercept: cannot let an exec go on: %s", strerror(errno));
 }
 
-/* ---- futexes in segments shared across nodes (docs/dsm.md, "Futexes") ---- */
-
-#define F_WAIT 0
-#define F_WAKE 1
-#define F_WAIT_BITSET 9
-#define F_WAKE_BITSET 10
-#define F_CMD_MASK 0x7f               /* without FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME */
-
-static void futex_timer_cb(uv_timer_t *t)
-{
-	struct krg_intercept *in = t->data;
-	uint64_t now = uv_now(in->loop);
-	for (struct fwait **p = &in->fwaits; *p;) {
-		struct fwait *w = *p;
-		if (w->until > now && w->l && id_valid(w->l->fd, w->id)) {
-			p = &w->next;
-			continue;
-		}
-		if (w->l)
-			send_resp(in, w->l->fd, w->id, 0);
-		*p = w->next;
-		free(w);
-	}
-	if (!in->fwaits)
-		uv_timer_stop(t);
-}
-
-/* Wake up to n waits held here on (seg, off) whose bitset meets bits. */
-static int futex_wake_here(struct krg_intercept *in, uint64_t seg, uint64_t off, uint32_t bits, int n)
-{
-	int k = 0;
-	for (struct fwait **p = &in->fwaits; *p && k < n;) {
-		struct fwait *w = *p;
-		if (w->seg != seg || w->off != off || !(w->bitset & bits)) {
-			p = &w->next;
-			continue;
-		}
-		if (w->l && send_resp(in, w->l->fd, w->id, 0) == 0)
-			k++;
-		*p = w->next;
-		free(w);
-	}
-	return k;
-}
-
-void krg_intercept_futex_wake(struct krg_intercept *in, uint64_t seg, uint64_t off, uint32_t bits)
-{
-	if (in && !in->stopping)
-		futex_wake_here(in, seg, off, bits, INT32_MAX);
-}
-
-static pid_t tgid_of(pid_t tid)
-{
-	char path[64], line[128];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	FILE *f = fopen(path, "re");
-	pid_t tgid = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return tgid;
-}
-
-/* A futex call without FUTEX_PRIVATE_FLAG. Not on a segment attached
- * through the DSM: the kernel runs it. On one: WAIT and WAKE (and their
- * bitset forms) are served across nodes; the other operations (requeue,
- * wake-op, priority inheritance) are refused by name with ENOSYS. */
-static void futex_serve(struct lsn *l, const struct seccomp_notif *n)
+/* An execve or execveat: not ours to serve. The hook notes it (before
+ * the exec goes on, so it sees the process as it was), the kernel runs
+ * it. */
+static void serve_exec(struct lsn *l, const struct seccomp_notif *n)
 {
 	struct krg_intercept *in = l->in;
-	uint64_t uaddr = n->data.args[0];
-	int cmd = (int)(n->data.args[1] & F_CMD_MASK);
-	const struct ishm_att *a = NULL;
-	if (in->shm_ops)
-		for (const struct ishm_att *x = in->shm_att; x; x = x->next)
-			if (x->view >= 0 && uaddr >= x->addr && uaddr - x->addr < x->size) {
-				a = x;
-				break;
-			}
-	pid_t tgid = a ? tgid_of((pid_t)n->pid) : -1;
-	if (a && a->tgid != tgid) {
-		a = NULL;
-		for (const struct ishm_att *x = in->shm_att; x; x = x->next)
-			if (x->tgid == tgid && x->view >= 0 && uaddr >= x->addr && uaddr - x->addr < x->size)
-				a = x;
-	}
-	if (!a) {
-		send_continue(in, l->fd, n->id);
-		return;
-	}
-	uint64_t off = uaddr - a->addr;
-	uint32_t bits = cmd == F_WAIT_BITSET || cmd == F_WAKE_BITSET ? (uint32_t)n->data.args[5] : UINT32_MAX;
-	if ((cmd == F_WAIT_BITSET || cmd == F_WAKE_BITSET) && !bits) {
-		send_resp(in, l->fd, n->id, -EINVAL);
-		return;
-	}
-	if (cmd == F_WAIT || cmd == F_WAIT_BITSET) {
-		struct fwait *w = calloc(1, sizeof(*w));
-		if (!w) {
-			send_resp(in, l->fd, n->id, -ENOMEM);
-			return;
-		}
-		*w = (struct fwait){ in->fwaits, l, n->id, (pid_t)n->pid, a->seg, off, bits,
-				     uv_now(in->loop) + FUTEX_HOLD_MS };
-		in->fwaits = w;
-		in->st.futex_held++;
-		if (!uv_is_active((uv_handle_t *)&in->ftimer))
-			uv_timer_start(&in->ftimer, futex_timer_cb, 1, 1);
-		return;
-	}
-	if (cmd == F_WAKE || cmd == F_WAKE_BITSET) {
-		int k = futex_wake_here(in, a->seg, off, bits, (int)n->data.args[2]);
-		in->shm_ops->futex_wake(in->shm_ctx, a->seg, off, bits);
-		in->st.futex_woken++;
-		send_resp(in, l->fd, n->id, k);
-		return;
-	}
-	in->st.futex_refused++;
-	log_warn("ipc intercept: thread %d: futex operation %d on System V segment %d refused (ENOSYS): only "
-		 "FUTEX_WAIT and FUTEX_WAKE (and their bitset forms) are served across nodes (docs/dsm.md)",
-		 (int)n->pid, cmd, (int)a->id);
-	send_resp(in, l->fd, n->id, -ENOSYS);
+	pid_t tid = (pid_t)n->pid;
+	in->st.execs++;
+	bool stop = in->exec_hook && isvc_id_valid(l->fd, n->id) &&
+		    in->exec_hook(in->exec_ctx, tid, n->data.nr == SYS_execve ? n->data.args[0] : 0);
+	/* Answered first: the wait is over, so the stop cannot cut the
+	 * exec short; it takes effect on its way back to user space,
+	 * usually before the new program's first instruction (this
+	 * thread can still lose the CPU in between). With the
+	 * synchronous wake-up the caller would run at once on this CPU
+	 * and krgd after it: on a busy node the whole exec, and the new
+	 * program's start, could come before the kill (seen in
+	 * test_intercept execs under load). That answer wakes the caller
+	 * the usual way, and the kill follows within microseconds,
+	 * during the exec. */
+	uint64_t plain = 0, sync = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
+	bool unsync = stop && l->sync_wake && ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, plain) == 0;
+	isvc_send_continue(in, l->fd, n->id);
+	if (stop)
+		kill(tid, SIGSTOP);
+	if (unsync)
+		(void)ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync);
 }
 
-/* getsockname/getpeername(fd, addr, addrlen), getsockopt(fd, level,
- * name, val, len) of a migrant with forwarded sockets (only its filter
- * sends them): home's answer if fd is one of them, else the kernel
- * answers. As Linux: the address cut to *addrlen, its whole length
- * written back; an int option or SO_PEERCRED cut to *len, the length
- * given written back; SO_PEERSEC and SO_PEERGROUPS not cut: ERANGE with
- * the length needed written back. */
-static void sock_serve(struct lsn *l, const struct seccomp_notif *n)
+/* The caller's credentials into h (decoded as r says): from the thread
+ * cache when the tree sees krgd's pids and PIDFD_GET_INFO works, else
+ * from /proc/TID/status (h->full_creds). r, or the lookup's -errno. */
+static int held_creds(struct lsn *l, struct held *h, pid_t tid, int r)
 {
 	struct krg_intercept *in = l->in;
-	uint8_t addr[KRG_INTERCEPT_SOCKADDR_MAX];
-	int fd = (int)n->data.args[0];
-	bool opt = n->data.nr == SYS_getsockopt;
-	enum krg_intercept_sock_what what = n->data.nr == SYS_getpeername ? KRG_SOCK_PEER : KRG_SOCK_NAME;
-	if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_DOMAIN)
-		what = KRG_SOCK_DOMAIN;
-	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PROTOCOL)
-		what = KRG_SOCK_PROTOCOL;
-	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PEERCRED)
-		what = KRG_SOCK_PEERCRED;
-	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PEERSEC)
-		what = KRG_SOCK_PEERSEC;
-	else if (opt && (int)n->data.args[1] == SOL_SOCKET && (int)n->data.args[2] == SO_PEERGROUPS)
-		what = KRG_SOCK_PEERGROUPS;
-	else if (opt)
-		fd = -1; /* another option: the kernel's */
-	size_t got = 0;
-	int k = in->sock_hook && fd >= 0 && (uint64_t)fd == n->data.args[0]
-			? in->sock_hook(in->sock_ctx, (pid_t)n->pid, fd, what, addr, sizeof(addr), &got)
-			: 0;
-	if (k == 0) {
-		send_continue(in, l->fd, n->id);
-		return;
+	if (r == 0 && in->fast_creds && l->own_pidns < 0) {
+		/* Does this tree see krgd's pids? (a restart --new-pidns does not) */
+		char path[64];
+		struct stat st;
+		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)tid);
+		l->own_pidns = stat(path, &st) == 0 && (uint64_t)st.st_ino == in->pidns_ino;
 	}
-	if (k < 0) {
-		send_resp(in, l->fd, n->id, k);
-		return;
+	if (r == 0 && in->fast_creds && l->own_pidns > 0) {
+		r = itcache_creds_fast(&in->tc, tid, &h->c);
+		if (r == -EOPNOTSUPP) {
+			in->fast_creds = false;
+			log_info("ipc intercept: no PIDFD_GET_INFO here: credentials from /proc/TID/status");
+		}
 	}
-	if (got > sizeof(addr)) {
-		send_resp(in, l->fd, n->id, -EIO);
-		return;
+	if (r == 0 && !(in->fast_creds && l->own_pidns > 0))
+		h->full_creds = true;
+	if ((r == 0 && h->full_creds) || r == -EOPNOTSUPP) {
+		h->full_creds = true;
+		r = icall_creds(tid, &h->c);
 	}
-	int32_t cap;
-	uint64_t out_at = opt ? n->data.args[3] : n->data.args[1], len_at = opt ? n->data.args[4] : n->data.args[2];
-	struct iovec li = { &cap, sizeof(cap) }, ri = { (void *)(uintptr_t)len_at, sizeof(cap) };
-	if (process_vm_readv((pid_t)n->pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cap)) {
-		send_resp(in, l->fd, n->id, errno == ESRCH ? -ESRCH : -EFAULT);
-		return;
+	return r;
+}
+
+/* A SHMDT: answered here, from the attaches krgd made (h freed, 1), or
+ * -EINVAL: no segment attached at that address (as Linux). */
+static int serve_shmdt(struct krg_intercept *in, struct held *h, pid_t tid)
+{
+	pid_t tgid = h->c.tgid;
+	struct ishm_att *a = ishm_att_take(&in->shm_att, tgid, h->c.out_addr);
+	const struct ishm_att *f = NULL;  /* or one inherited at a fork (pid unknown) */
+	for (const struct ishm_att *x = a ? NULL : in->shm_att; x && !f; x = x->next)
+		if (!x->tgid && x->addr == h->c.out_addr)
+			f = x;
+	if (!a && !f)
+		return -EINVAL; /* Linux: no segment attached there */
+	if (f) {
+		h->c.req.id = f->id;
+		h->shm_size = f->size;
+		h->tid = tid;
+		/* Left in the list if the unmapping fails (it restarts). */
+		if (shmdt_answer(in, h) == 0 && (a = take_forked(in, h->c.out_addr))) {
+			att_end(in, a);
+			free(a);
+		}
+		icall_free(&h->c);
+		free(h);
+		return 1;
 	}
-	if (cap < 0) {
-		send_resp(in, l->fd, n->id, -EINVAL);
-		return;
-	}
-	int32_t len = (int32_t)got;
-	bool whole = what == KRG_SOCK_PEERSEC || what == KRG_SOCK_PEERGROUPS;
-	struct iovec la[2] = { { addr, (size_t)(cap < len ? cap : len) }, { &len, sizeof(len) } };
-	struct iovec ra[2] = { { (void *)(uintptr_t)out_at, la[0].iov_len }, { ri.iov_base, sizeof(len) } };
-	if (opt)
-		len = (int32_t)la[0].iov_len;
-	/* What we read and write is the caller's only if it still waits. */
-	if (!id_valid(l->fd, n->id))
-		return;
-	if (whole && cap < (int32_t)got) {
-		len = (int32_t)got;
-		bool ok = process_vm_writev((pid_t)n->pid, la + 1, 1, ra + 1, 1, 0) == (ssize_t)sizeof(len);
-		send_resp(in, l->fd, n->id, ok ? -ERANGE : -EFAULT);
-		return;
-	}
-	ssize_t w = la[0].iov_len ? process_vm_writev((pid_t)n->pid, la, 1, ra, 1, 0) : 0;
-	if (w == (ssize_t)la[0].iov_len)
-		w = process_vm_writev((pid_t)n->pid, la + 1, 1, ra + 1, 1, 0) == (ssize_t)sizeof(len) ? 0 : -1;
-	send_resp(in, l->fd, n->id, w == 0 ? 0 : -EFAULT);
+	h->c.req.id = a->id;
+	h->shm_size = a->size;
+	h->tid = tid;
+	if (shmdt_answer(in, h) == 0)
+		att_end(in, a);
+	else
+		ishm_att_add(&in->shm_att, a); /* still mapped: its shmdt restarts */
+	free(a);
+	icall_free(&h->c);
+	free(h);
+	return 1;
 }
 
 static void serve(struct lsn *l, const struct seccomp_notif *n)
@@ -1185,11 +947,11 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		 * Linux would have returned EINTR. */
 		in->st.eintr++;
 		itcache_forget(&in->tc, tid);
-		send_resp(in, l->fd, n->id, -EINTR);
+		isvc_send_resp(in, l->fd, n->id, -EINTR);
 		return;
 	}
 	if (n->data.arch != AUDIT_ARCH_X86_64) {
-		send_resp(in, l->fd, n->id, -ENOSYS);
+		isvc_send_resp(in, l->fd, n->id, -ENOSYS);
 		return;
 	}
 	for (struct fwait **p = &in->fwaits; *p;) {
@@ -1202,111 +964,39 @@ static void serve(struct lsn *l, const struct seccomp_notif *n)
 		}
 	}
 	if (n->data.nr == SYS_futex) {
-		futex_serve(l, n);
+		isvc_futex_serve(l, n);
 		return;
 	}
 	if (n->data.nr == SYS_getsockname || n->data.nr == SYS_getpeername || n->data.nr == SYS_getsockopt) {
-		sock_serve(l, n);
+		isvc_sock_serve(l, n);
 		return;
 	}
 	if (n->data.nr == SYS_execve || n->data.nr == SYS_execveat) {
-		/* Not ours to serve: the hook notes it (before the exec goes on,
-		 * so it sees the process as it was), the kernel runs it. */
-		in->st.execs++;
-		bool stop = in->exec_hook && id_valid(l->fd, n->id) &&
-			    in->exec_hook(in->exec_ctx, tid, n->data.nr == SYS_execve ? n->data.args[0] : 0);
-		/* Answered first: the wait is over, so the stop cannot cut the
-		 * exec short; it takes effect on its way back to user space,
-		 * usually before the new program's first instruction (this
-		 * thread can still lose the CPU in between). With the
-		 * synchronous wake-up the caller would run at once on this CPU
-		 * and krgd after it: on a busy node the whole exec, and the new
-		 * program's start, could come before the kill (seen in
-		 * test_intercept execs under load). That answer wakes the caller
-		 * the usual way, and the kill follows within microseconds,
-		 * during the exec. */
-		uint64_t plain = 0, sync = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
-		bool unsync = stop && l->sync_wake && ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, plain) == 0;
-		send_continue(in, l->fd, n->id);
-		if (stop)
-			kill(tid, SIGSTOP);
-		if (unsync)
-			(void)ioctl(l->fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync);
+		serve_exec(l, n);
 		return;
 	}
 	if (l->procs)
 		reap_exited(l);
 	struct held *h = calloc(1, sizeof(*h));
 	if (!h) {
-		send_resp(in, l->fd, n->id, -ENOMEM);
+		isvc_send_resp(in, l->fd, n->id, -ENOMEM);
 		return;
 	}
 	int r = icall_decode(n, &in->limits, &h->c);
-	if (r == 0 && in->fast_creds && l->own_pidns < 0) {
-		/* Does this tree see krgd's pids? (a restart --new-pidns does not) */
-		char path[64];
-		struct stat st;
-		snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)tid);
-		l->own_pidns = stat(path, &st) == 0 && (uint64_t)st.st_ino == in->pidns_ino;
-	}
-	if (r == 0 && in->fast_creds && l->own_pidns > 0) {
-		r = itcache_creds_fast(&in->tc, tid, &h->c);
-		if (r == -EOPNOTSUPP) {
-			in->fast_creds = false;
-			log_info("ipc intercept: no PIDFD_GET_INFO here: credentials from /proc/TID/status");
-		}
-	}
-	if (r == 0 && !(in->fast_creds && l->own_pidns > 0))
-		h->full_creds = true;
-	if ((r == 0 && h->full_creds) || r == -EOPNOTSUPP) {
-		h->full_creds = true;
-		r = icall_creds(tid, &h->c);
-	}
+	r = held_creds(l, h, tid, r);
 	/* What we read belongs to the caller only if it still waits: the
 	 * thread could have died and its pid been reused meanwhile. */
-	if (!id_valid(l->fd, n->id) || r == -ESRCH) {
+	if (!isvc_id_valid(l->fd, n->id) || r == -ESRCH) {
 		icall_free(&h->c);
 		free(h);
 		return;
 	}
 	pid_t tgid = h->c.tgid;
-	if (r == 0 && h->c.req.op == KRG_IPC_OP_SHMDT) {
-		struct ishm_att *a = ishm_att_take(&in->shm_att, tgid, h->c.out_addr);
-		const struct ishm_att *f = NULL;  /* or one inherited at a fork (pid unknown) */
-		for (const struct ishm_att *x = a ? NULL : in->shm_att; x && !f; x = x->next)
-			if (!x->tgid && x->addr == h->c.out_addr)
-				f = x;
-		if (!a && !f) {
-			r = -EINVAL;  /* Linux: no segment attached there */
-		} else if (f) {
-			h->c.req.id = f->id;
-			h->shm_size = f->size;
-			h->tid = tid;
-			/* Left in the list if the unmapping fails (it restarts). */
-			if (shmdt_answer(in, h) == 0 && (a = take_forked(in, h->c.out_addr))) {
-				att_end(in, a);
-				free(a);
-			}
-			icall_free(&h->c);
-			free(h);
-			return;
-		} else {
-			h->c.req.id = a->id;
-			h->shm_size = a->size;
-			h->tid = tid;
-			if (shmdt_answer(in, h) == 0)
-				att_end(in, a);
-			else
-				ishm_att_add(&in->shm_att, a); /* still mapped: its shmdt restarts */
-			free(a);
-			icall_free(&h->c);
-			free(h);
-			return;
-		}
-	}
+	if (r == 0 && h->c.req.op == KRG_IPC_OP_SHMDT && (r = serve_shmdt(in, h, tid)) == 1)
+		return;
 	if (r < 0) {
 		if (r != -ESRCH)
-			send_resp(in, l->fd, n->id, r);
+			isvc_send_resp(in, l->fd, n->id, r);
 		icall_free(&h->c);
 		free(h);
 		return;
@@ -1342,7 +1032,7 @@ static void submit_held(struct krg_intercept *in, struct held *h)
 	int r = in->be->submit(in->ctx, &h->c.who, &h->c.req, h->token, call_done, h);
 	h->in_submit = false;
 	if (r < 0) {
-		send_resp(in, l->fd, h->id, r);
+		isvc_send_resp(in, l->fd, h->id, r);
 		held_unlink(in, h);
 	} else if (h->retry) {
 		/* refused with the cheap ids: retry_cb asks again */
@@ -1356,7 +1046,7 @@ static void submit_held(struct krg_intercept *in, struct held *h)
 			log_warn("ipc intercept: uid %u has %u calls waiting (limit %u): ENOMEM", h->euid, u ? u->n : 0,
 				 in->max_pending);
 			in->be->cancel(in->ctx, h->token);
-			send_resp(in, l->fd, h->id, -ENOMEM);
+			isvc_send_resp(in, l->fd, h->id, -ENOMEM);
 			held_unlink(in, h);
 			return;
 		}
@@ -1564,7 +1254,7 @@ static void check_cb(uv_timer_t *t)
 		if (h->dropped_at) {
 			if (now - h->dropped_at > DROPPED_KEEP_MS || !h->l)
 				held_unlink(in, h);
-		} else if (!h->done && !h->in_submit && (!h->l || !id_valid(h->l->fd, h->id))) {
+		} else if (!h->done && !h->in_submit && (!h->l || !isvc_id_valid(h->l->fd, h->id))) {
 			held_drop(in, h, true);
 		}
 	}

@@ -110,6 +110,9 @@ uint64_t ipc_now(struct krg_ipc_service *svc);
 uint32_t ipc_kind_of(uint32_t op);
 /* Pack a Call into a malloc'ed buffer. */
 int ipc_call_pack(const Krg__Ipc__Call *c, uint8_t **buf, size_t *len);
+/* Pack c and call object id of set with it; cb (NULL: nobody waits for
+ * the answer) as kddm_call's. 0, or -errno (no call made). */
+int ipc_call_send(struct kddm_set *set, uint64_t id, const Krg__Ipc__Call *c, kddm_call_cb cb, void *data);
 /* Answer a KDDM call with an Answer message. */
 void ipc_answer(struct kddm_call *c, int status, const Krg__Ipc__Answer *a);
 void ipc_answer_reply(struct kddm_call *c, const struct krg_ipc_reply *r);

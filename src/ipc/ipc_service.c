@@ -82,16 +82,6 @@ static void ignore_answer(struct kddm *k, int status, const uint8_t *out, size_t
 		log_info("ipc: undoing a call at its home failed: %s", strerror(-status));
 }
 
-/* A call whose answer nobody waits for (undo, cancel, a stale key entry). */
-static void call_ignoring(struct kddm_set *set, uint64_t id, const Krg__Ipc__Call *c)
-{
-	uint8_t *buf;
-	size_t len;
-	if (ipc_call_pack(c, &buf, &len) == 0) {
-		kddm_call(set, id, buf, len, ignore_answer, NULL);
-		free(buf);
-	}
-}
 
 static void call_chasing(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, const Krg__Ipc__Call *c);
 
@@ -300,7 +290,7 @@ static void on_answer(struct krg_ipc_service *svc, struct ipc_pend *p, int statu
 				c.op = KRG__IPC__CALL_OP__KEY_DEL;
 				c.has_id = true;
 				c.id = p->rid;
-				call_ignoring(svc->keys[p->kind], (uint32_t)key, &c);
+				ipc_call_send(svc->keys[p->kind], (uint32_t)key, &c, ignore_answer, NULL);
 				p->rid = -1;
 			}
 			if (p->cancelled)
@@ -456,23 +446,37 @@ static void usage_cb(struct kddm *k, int status, const uint8_t *out, size_t len,
 	free(ic);
 }
 
+/* Pack c and call every live node's node object with it; a node the call
+ * cannot be made to answers cb at once with -EHOSTUNREACH. *waiting (if
+ * not NULL) is set first to one more than the nodes called. 0, or -errno
+ * (no call made). */
+static int call_every_node(struct krg_ipc_service *svc, const Krg__Ipc__Call *c, kddm_call_cb cb, void *ctx,
+			   unsigned *waiting)
+{
+	uint8_t *buf;
+	size_t len;
+	int r = ipc_call_pack(c, &buf, &len);
+	if (r < 0)
+		return r;
+	const struct krg_nodeset *live = kddm_live(svc->k);
+	if (waiting)
+		*waiting = krg_nodeset_count(live) + 1;
+	for (unsigned node = 0; node < KRG_MAX_NODES; node++)
+		if (krg_nodeset_has(live, node) && kddm_call(svc->nodes, node, buf, len, cb, ctx) < 0)
+			cb(svc->k, -EHOSTUNREACH, NULL, 0, ctx);
+	free(buf);
+	return 0;
+}
+
 static int ask_every_node(struct krg_ipc_service *svc, Krg__Ipc__CallOp op, kddm_call_cb cb, void *ctx,
 			  unsigned *waiting)
 {
 	Krg__Ipc__Call c = KRG__IPC__CALL__INIT;
 	c.op = op;
-	uint8_t *buf;
-	size_t len;
-	int r = ipc_call_pack(&c, &buf, &len);
+	/* One more than the nodes, released below: no early finish. */
+	int r = call_every_node(svc, &c, cb, ctx, waiting);
 	if (r < 0)
 		return r;
-	const struct krg_nodeset *live = kddm_live(svc->k);
-	unsigned n = krg_nodeset_count(live);
-	*waiting = n + 1; /* one more, released below: no early finish */
-	for (unsigned node = 0; node < KRG_MAX_NODES; node++)
-		if (krg_nodeset_has(live, node) && kddm_call(svc->nodes, node, buf, len, cb, ctx) < 0)
-			cb(svc->k, -EHOSTUNREACH, NULL, 0, ctx);
-	free(buf);
 	cb(svc->k, -EAGAIN, NULL, 0, ctx); /* the extra one */
 	return 0;
 }
@@ -725,15 +729,7 @@ void krg_ipc_service_process_exit(struct krg_ipc_service *svc, uint64_t proc_id,
 	c.has_token = true;
 	c.token = proc_id;
 	c.cred = &cred;
-	uint8_t *buf;
-	size_t len;
-	if (ipc_call_pack(&c, &buf, &len) < 0)
-		return;
-	const struct krg_nodeset *live = kddm_live(svc->k);
-	for (unsigned node = 0; node < KRG_MAX_NODES; node++)
-		if (krg_nodeset_has(live, node))
-			kddm_call(svc->nodes, node, buf, len, exit_cb, NULL);
-	free(buf);
+	call_every_node(svc, &c, exit_cb, NULL, NULL);
 }
 
 int krg_ipc_service_undo_rename(struct krg_ipc_service *svc, const uint64_t *pairs, size_t n)
@@ -746,17 +742,7 @@ int krg_ipc_service_undo_rename(struct krg_ipc_service *svc, const uint64_t *pai
 	c.op = KRG__IPC__CALL_OP__UNDO_RENAME;
 	c.n_procs = 2 * n;
 	c.procs = (uint64_t *)pairs;
-	uint8_t *buf;
-	size_t len;
-	int r = ipc_call_pack(&c, &buf, &len);
-	if (r < 0)
-		return r;
-	const struct krg_nodeset *live = kddm_live(svc->k);
-	for (unsigned node = 0; node < KRG_MAX_NODES; node++)
-		if (krg_nodeset_has(live, node))
-			kddm_call(svc->nodes, node, buf, len, exit_cb, NULL);
-	free(buf);
-	return 0;
+	return call_every_node(svc, &c, exit_cb, NULL, NULL);
 }
 
 void krg_ipc_service_leaving(struct krg_ipc_service *svc)

@@ -262,21 +262,6 @@ struct restore_call {
 	bool key;                       /* the KEY_SET, not the object */
 };
 
-static void ignore_cb(struct kddm *k, int status, const uint8_t *out, size_t len, void *data)
-{
-}
-
-static int send_call(struct kddm_set *s, uint64_t id, const Krg__Ipc__Call *c, kddm_call_cb cb, void *data)
-{
-	uint8_t *buf;
-	size_t len;
-	int r = ipc_call_pack(c, &buf, &len);
-	if (r == 0)
-		r = kddm_call(s, id, buf, len, cb, data);
-	free(buf);
-	return r;
-}
-
 /* Undo what a failed restore made: objects dropped, keys forgotten. */
 static void roll_back(struct restore_q *q)
 {
@@ -288,11 +273,11 @@ static void roll_back(struct restore_q *q)
 		c.id = o->id;
 		if (o->made) {
 			c.op = KRG__IPC__CALL_OP__DROP;
-			send_call(svc->objs[o->kind], (uint64_t)krg_ipc_id_idx(o->id), &c, ignore_cb, NULL);
+			ipc_call_send(svc->objs[o->kind], (uint64_t)krg_ipc_id_idx(o->id), &c, NULL, NULL);
 		}
 		if (o->keyed) {
 			c.op = KRG__IPC__CALL_OP__KEY_DEL;
-			send_call(svc->keys[o->kind], (uint32_t)o->key, &c, ignore_cb, NULL);
+			ipc_call_send(svc->keys[o->kind], (uint32_t)o->key, &c, NULL, NULL);
 		}
 	}
 }
@@ -432,9 +417,9 @@ int krg_ipc_service_restore(struct krg_ipc_service *svc, const uint8_t *saved, s
 				kc.has_id = true;
 				kc.id = o->id;
 				kc.has_keep = kc.keep = c.keep;
-				r = send_call(svc->keys[o->kind], (uint32_t)o->key, &kc, restore_cb, rc);
+				r = ipc_call_send(svc->keys[o->kind], (uint32_t)o->key, &kc, restore_cb, rc);
 			} else {
-				r = send_call(svc->objs[o->kind], (uint64_t)krg_ipc_id_idx(o->id), &c, restore_cb, rc);
+				r = ipc_call_send(svc->objs[o->kind], (uint64_t)krg_ipc_id_idx(o->id), &c, restore_cb, rc);
 			}
 			if (r < 0) {
 				q->waiting--;

@@ -40,6 +40,22 @@ int ipc_call_pack(const Krg__Ipc__Call *c, uint8_t **buf, size_t *len)
 	return 0;
 }
 
+static void no_answer(struct kddm *k, int status, const uint8_t *out, size_t len, void *data)
+{
+}
+
+int ipc_call_send(struct kddm_set *set, uint64_t id, const Krg__Ipc__Call *c, kddm_call_cb cb, void *data)
+{
+	uint8_t *buf;
+	size_t len;
+	int r = ipc_call_pack(c, &buf, &len);
+	if (r < 0)
+		return r;
+	r = kddm_call(set, id, buf, len, cb ? cb : no_answer, data);
+	free(buf);
+	return r;
+}
+
 void ipc_answer(struct kddm_call *c, int status, const Krg__Ipc__Answer *a)
 {
 	if (status < 0 || !a) {
@@ -482,12 +498,7 @@ void ipc_forget_key(struct krg_ipc_service *svc, uint32_t kind, int32_t key, int
 	c.op = KRG__IPC__CALL_OP__KEY_DEL;
 	c.has_id = true;
 	c.id = id;
-	uint8_t *buf;
-	size_t len;
-	if (ipc_call_pack(&c, &buf, &len) < 0)
-		return;
-	kddm_call(svc->keys[kind], (uint32_t)key, buf, len, keydel_done, NULL);
-	free(buf);
+	ipc_call_send(svc->keys[kind], (uint32_t)key, &c, keydel_done, NULL);
 }
 
 bool ipc_is_rmid(const struct krg_ipc_req *r)

@@ -115,10 +115,6 @@ void ipc_owner_learn(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, u
 		svc->where[idx] = node < KRG_MAX_NODES ? (uint16_t)node : IPC_WHERE_HOME;
 }
 
-static void ignore_cb(struct kddm *k, int status, const uint8_t *out, size_t len, void *data)
-{
-}
-
 /* Tell the home that the queue is at node now (move number mseq). */
 static void tell_home(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, uint32_t node,
 		      uint64_t mseq)
@@ -129,12 +125,7 @@ static void tell_home(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, 
 	c.id = id;
 	c.owner = node;
 	c.mseq = mseq;
-	uint8_t *buf;
-	size_t len;
-	if (ipc_call_pack(&c, &buf, &len) == 0) {
-		kddm_call(svc->objs[kind], idx, buf, len, ignore_cb, NULL);
-		free(buf);
-	}
+	ipc_call_send(svc->objs[kind], idx, &c, NULL, NULL);
 }
 
 /* Send queue id (kind, idx) to node to, with completion (packed, may be
@@ -401,12 +392,7 @@ static void owner_syscall(struct krg_ipc_service *svc, uint32_t from, const Krg_
 		d.op = KRG__IPC__CALL_OP__DROP;
 		d.has_id = true;
 		d.id = id;
-		uint8_t *buf;
-		size_t len;
-		if (ipc_call_pack(&d, &buf, &len) == 0) {
-			kddm_call(svc->objs[KRG_IPC_MSG], idx, buf, len, ignore_cb, NULL);
-			free(buf);
-		}
+		ipc_call_send(svc->objs[KRG_IPC_MSG], idx, &d, NULL, NULL);
 		ipc_owned_forget(svc, idx);
 	} else if (r == KRG_IPC_PENDING || from == kddm_self(svc->k) ||
 		   ipc_owner_take_for(svc, KRG_IPC_MSG, idx, id, NULL, from, &reply, &take, &take_len) < 0) {

@@ -29,9 +29,10 @@ static void nodes_usage(FILE *f)
 		"     MEMBER` then starts as that node (the same id for the same address).\n"
 		"del: the same for removal; -a removes every node but this one. A selection\n"
 		"     that takes this node or every member is refused without --force.\n"
-		"     A process without CAN_MIGRATE is checkpointed and restarted on\n"
-		"     another node if CHECKPOINTABLE; one allowing neither makes the node\n"
-		"     refuse to leave (named); --force ends such processes.\n"
+		"     A process without CAN_MIGRATE migrates too if CHECKPOINTABLE (keeping\n"
+		"     its id), or is checkpointed and restarted elsewhere if its migration\n"
+		"     fails; one allowing (or able to do) neither makes the node refuse to\n"
+		"     leave (named); --force ends such processes.\n"
 		"States: absent (not a member), joining, up, leaving, down (silent member).\n");
 }
 

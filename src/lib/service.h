@@ -51,8 +51,11 @@ struct krg_services {
 	 * scheduler's leave hook): checkpoint cluster process id, end it and
 	 * restart it on node `to`. 0: under way (the process ends once its
 	 * image is taken), -EINPROGRESS if it is already being evicted
-	 * (asked again before it ended), or -errno. NULL: no checkpoint service. */
-	int (*evict_ckpt)(void *evict_data, uint32_t id, uint32_t to);
+	 * (asked again before it ended), or -errno with a one-line reason in
+	 * err: it cannot be checkpointed (also for the failure of the
+	 * checkpoint an earlier call started, told once). NULL: no
+	 * checkpoint service. */
+	int (*evict_ckpt)(void *evict_data, uint32_t id, uint32_t to, char *err, size_t errlen);
 	void *evict_data;
 };
 

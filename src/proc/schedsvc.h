@@ -20,9 +20,12 @@ typedef void (*krg_sched_move_done_fn)(int status, uint64_t total_ms, uint64_t f
 /* Start moving process id, which runs on this node, to node `to`, as root,
  * nobody waiting for the result (logged); done (may be NULL) is told its
  * cost. 0 once started, else -errno and a one-line reason in err (done is
- * then not called). */
-typedef int (*krg_sched_mover_fn)(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data,
-				  char *err, size_t errlen);
+ * then not called). evicting: this node is leaving, and a process without
+ * CAN_MIGRATE but CHECKPOINTABLE may go too (a migration is a checkpoint
+ * restored at once, and it keeps the process's id, pid and streams where a
+ * checkpoint and restart would give it new ones). */
+typedef int (*krg_sched_mover_fn)(void *svc, uint32_t id, uint32_t to, bool evicting, krg_sched_move_done_fn done,
+				  void *data, char *err, size_t errlen);
 void krg_sched_set_mover(struct krg_sched *sc, krg_sched_mover_fn fn, void *svc);
 /* krgd's table line (lib/service.h); sets s->sched. */
 extern const struct krg_service krg_service_sched;

@@ -20,6 +20,8 @@
  *   shmc hold KEY SECONDS        attach, write a word, sleep, exit attached
  *   shmc readmiss KEY PAGES      time the first read of PAGES pages after
  *                                page 8 (written elsewhere): "readmiss NS_PER_PAGE"
+ *   shmc readskip KEY PAGES      the same for every other page of them (no
+ *                                read-ahead: isolated misses): "readskip NS_PER_PAGE"
  *   shmc write KEY PAGES         write pages 8.. : "written NS_PER_PAGE"
  *   shmc rm KEY                  IPC_RMID: "removed"
  *   shmc forks KEY               fork inherits the attach (counted in
@@ -264,7 +266,7 @@ static int forks(const char *self, const char *keys)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: shmc create|count|peterson|mutex|nattch|hold|readmiss|write|rm|forks|waitn|mover|poke|peek KEY ...\n");
+		fprintf(stderr, "usage: shmc create|count|peterson|mutex|nattch|hold|readmiss|readskip|write|rm|forks|waitn|mover|poke|peek KEY ...\n");
 		return 2;
 	}
 	const char *a = argv[1];
@@ -368,16 +370,17 @@ int main(int argc, char **argv)
 		for (long i = 0; i < n; i++)
 			*(volatile uint64_t *)word(s, 8 + (int)i, 0) = (uint64_t)i + 1;
 		printf("written %llu\n", (unsigned long long)((now_ns() - t0) / (uint64_t)n));
-	} else if (!strcmp(a, "readmiss") && argc == 4) {
+	} else if ((!strcmp(a, "readmiss") || !strcmp(a, "readskip")) && argc == 4) {
+		long step = !strcmp(a, "readskip") ? 2 : 1, read = 0;
 		uint64_t t0 = now_ns(), bad = 0;
-		for (long i = 0; i < n; i++)
+		for (long i = 0; i < n; i += step, read++)
 			bad += *(volatile uint64_t *)word(s, 8 + (int)i, 0) != (uint64_t)i + 1;
 		uint64_t t = now_ns() - t0;
 		if (bad) {
-			fprintf(stderr, "shmc: readmiss: %llu pages without the bytes written\n", (unsigned long long)bad);
+			fprintf(stderr, "shmc: %s: %llu pages without the bytes written\n", a, (unsigned long long)bad);
 			return 1;
 		}
-		printf("readmiss %llu\n", (unsigned long long)(t / (uint64_t)n));
+		printf("%s %llu\n", a, (unsigned long long)(t / (uint64_t)(read ? read : 1)));
 	} else {
 		fprintf(stderr, "shmc: bad arguments for %s\n", a);
 		return 2;

@@ -22,6 +22,9 @@
 #   fdpass:  a message passing an fd (SCM_RIGHTS) over a forwarded
 #            socketpair, each way: not delivered without its fd, the
 #            socket shut at both ends (end of file, EPIPE).
+#   fdqueued: fds passed to the migrant wait unread in a socket whose
+#            other end stays home: krg migrate refuses (fwd.sh checks), it
+#            reads them at home.
 import os, select, signal, socket, sys, time
 d, mode = sys.argv[1], sys.argv[2]
 signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -478,6 +481,42 @@ if mode == "fdpass":
         socket.send_fds(dn, [b"with-fd-down"], [u.fileno()])
     ok = run("result", parent)
     open(path("end"), "w").close()
+    _, stt = os.waitpid(kid, 0)
+    sys.exit(0 if ok and stt == 0 else 1)
+if mode == "fdqueued":
+    # Fds passed to the child (SCM_RIGHTS) wait unread in its socket, whose
+    # other end stays here: krg migrate refuses by name (before: it moved,
+    # and the message was never delivered, the socket shut). It goes on
+    # here and gets the message with its fd.
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    r, w = os.pipe()
+    os.write(w, b"through the passed fd")
+    os.close(w)
+    socket.send_fds(a, [b"with-fd"], [r])
+    os.close(r)
+    kid = os.fork()
+    if kid == 0:
+        a.close()
+        open(path("fd"), "w").write("%d\n" % b.fileno())
+        open(path("pid"), "w").write("%d\n" % os.getpid())
+        open(path("ready"), "w").close()
+        def child():
+            wait_file("go")
+            rr, _, _ = select.select([b], [], [], T)
+            if not rr:
+                raise TimeoutError("no message")
+            m, fds, _, _ = socket.recv_fds(b, 64, 4)
+            if m != b"with-fd" or len(fds) != 1:
+                raise ValueError("got %r with %d fds, not the message with its fd" % (m, len(fds)))
+            if os.read(fds[0], 64) != b"through the passed fd":
+                raise ValueError("the passed fd does not read what was written")
+            b.send(b"ok")
+        os._exit(0 if run("result", child) else 1)
+    b.close()
+    def parent():
+        if recv_msg(a) != b"ok":
+            raise ValueError("no answer from the child")
+    ok = run("parent", parent)
     _, stt = os.waitpid(kid, 0)
     sys.exit(0 if ok and stt == 0 else 1)
 sys.exit("fwd.py: unknown mode " + mode)

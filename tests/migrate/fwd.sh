@@ -15,7 +15,11 @@
 #            end's, AF_UNIX and unnamed);
 #   creds:   a user's process connected over unix to another user's: its
 #            SO_PEERCRED, SO_PEERGROUPS and SO_PEERSEC after the moves are
-#            what home's kernel gave (before: the holder's, root);
+#            what home's kernel gave (before: the holder's, root); also
+#            with KRG_FWD_NOFILTER=1 (migrate-fwd-nofilter: every krgd has
+#            ipc_intercept = off, no trap, the kernel answers from the
+#            socketpair the holder made with the peer's pid and ids;
+#            before: uid 0, gid 0, root's groups);
 #   fdpass:  a message passing fds (SCM_RIGHTS) over a forwarded socket
 #            is not delivered without them (before: delivered, its fds
 #            dropped); the socket is shut at both ends, logged by name;
@@ -24,6 +28,9 @@
 #            home, accepting;
 #   udp:     nor can an unconnected UDP socket: refused likewise, it goes
 #            on sending and receiving.
+#   fdqueued: nor a unix socket with fds passed to it (SCM_RIGHTS) that
+#            wait unread: refused likewise (before: it moved, the message
+#            was dropped and the socket shut), it reads them at home.
 # Usage (root, under the vcluster lock): fwd.sh [CASE...]
 PREFIX=mfwd${KRG_VC_SUFFIX:-}
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
@@ -31,8 +38,20 @@ KRG=$KRG_BUILD_DIR/krg
 HERE=$KRG_SOURCE_DIR/tests/migrate
 [ "$(id -u)" = 0 ] || { echo "FAIL: cannot run: needs root"; exit 1; }
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp names creds fdpass listen udp)
-start_cluster 3
+[ ${#cases[@]} -gt 0 ] || cases=(pipes sockets tcp names creds fdpass fdqueued listen udp)
+if [ "${KRG_FWD_NOFILTER:-}" = 1 ]; then
+	# ipc_intercept = off: migrants carry no seccomp filter, so krgd's
+	# trap answers nothing; the kernel alone answers their calls.
+	PREFIX=mfwn${KRG_VC_SUFFIX:-}
+	trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; exit $rc' EXIT
+	"$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true
+	"$ADM" vcluster up 3 --prefix "$PREFIX" --no-krgd >/dev/null
+	for n in 1 2 3; do on $n sh -c "echo 'ipc_intercept = off' >>/run/krg/krgd.conf"; done
+	for n in 1 2 3; do "$ADM" vcluster krgd $n start --prefix "$PREFIX" >/dev/null; done
+	for n in 1 2 3; do on $n krgadm cluster wait --timeout 30 >/dev/null; done
+else
+	start_cluster 3
+fi
 on 1 krgadm sched disable mosix >/dev/null
 W=$(mktemp -d "$KRG_BUILD_DIR/migrate-fwd.XXXXXX")
 chmod 755 "$W"
@@ -48,6 +67,11 @@ pair() {
 	local run=$!
 	wait_for 15 "fwd.py $mode ready" test -e "$d/ready"
 	local id=$(((1 << 22) | $(cat "$d/pid"))) n at
+	if [ "${KRG_FWD_NOFILTER:-}" = 1 ]; then
+		# Not a pass by the trap: the process carries no filter.
+		on 1 grep -q '^Seccomp:[[:space:]]*0' "/proc/$(cat "$d/pid")/status" ||
+			fail "$mode: the process has a seccomp filter with ipc_intercept = off"
+	fi
 	for n in "$@"; do
 		on 1 "$KRG" migrate "$id" "$n" || fail "$mode: migrate the child to node $n"
 		at=$(on 1 "$KRG" ps -a --json | python3 -c "
@@ -136,6 +160,10 @@ listen() {
 
 udp() {
 	refused udp 'UDP/IPv4 socket:\[[0-9]*\], not connected'
+}
+
+fdqueued() {
+	refused fdqueued 'unix socket:\[[0-9]*\], 1 fd passed to it unread'
 }
 
 for c in "${cases[@]}"; do

@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include "ckpt/ckpt.h"
 #include "ckpt/ckpt-int.h"
+#include "lib/fdpass.h"
 
 #define PG 4096UL
 #define NPAGES 64 /* 256 KiB: above pre-copy's smallest tracked area */
@@ -51,24 +52,7 @@ static void child_main(int sock, uint8_t *area)
 		page_fill(area + i * PG, (uint8_t)(i + 1));
 	int u = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	char c = u < 0 ? 'E' : 'R';
-	struct msghdr mh = { 0 };
-	struct iovec iov = { &c, 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (u >= 0) {
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &u, sizeof(int));
-	}
-	if (sendmsg(sock, &mh, 0) != 1)
+	if (krg_fd_send(sock, &c, 1, u, 0) < 0)
 		_exit(2);
 	if (u >= 0)
 		close(u);
@@ -102,18 +86,11 @@ static void child_start(struct child *c)
 	/* Our own copy of the area is of no use: only the child's is tracked. */
 	munmap(c->area, NPAGES * PG);
 	char ch = 0;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
 	struct iovec iov = { &ch, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
-	assert_int_equal(recvmsg(c->sock, &mh, 0), 1);
+	assert_int_equal(krg_fd_recvv(c->sock, &iov, 1, 0, &c->uffd), 1);
 	if (ch != 'R')
 		fail_msg("the child cannot make a userfaultfd (root and CONFIG_USERFAULTFD needed)");
-	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-	assert_non_null(h);
-	memcpy(&c->uffd, CMSG_DATA(h), sizeof(int));
+	assert_true(c->uffd >= 0);
 }
 
 static void child_do(struct child *c, char op, int page)

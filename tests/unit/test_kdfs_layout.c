@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 #include "kdfs/layout.h"
-#include "kdfs/meta.h"
+#include "kdfs_meta_fixture.h"
 
 #define MIB (1ull << 20)
 
@@ -155,53 +155,6 @@ static void test_row_share(void **state)
 
 /* ---- the ops ---- */
 
-static struct kdfs_meta *M;
-static char dir[] = "/tmp/kdfs-layout-XXXXXX";
-
-static Krg__Kdfs__OpResult *apply(Krg__Kdfs__Op *op)
-{
-	op->now_ns = 1000;
-	size_t n = krg__kdfs__op__get_packed_size(op);
-	uint8_t *buf = malloc(n + 1), *res = NULL;
-	size_t rl = 0;
-	assert_non_null(buf);
-	krg__kdfs__op__pack(op, buf);
-	kdfs_meta_apply(M, buf, n, &res, &rl);
-	free(buf);
-	Krg__Kdfs__OpResult *r = krg__kdfs__op_result__unpack(NULL, rl, res);
-	free(res);
-	assert_non_null(r);
-	return r;
-}
-
-static int status_of(Krg__Kdfs__Op *op)
-{
-	Krg__Kdfs__OpResult *r = apply(op);
-	int s = r->status;
-	krg__kdfs__op_result__free_unpacked(r, NULL);
-	return s;
-}
-
-/* count 0: a Create with no default (as before striping). */
-static uint64_t create(uint64_t parent, const char *name, uint32_t mode, uint32_t count, uint32_t size)
-{
-	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
-	Krg__Kdfs__Create c = KRG__KDFS__CREATE__INIT;
-	op.op_case = KRG__KDFS__OP__OP_CREATE;
-	op.create = &c;
-	c.parent = parent;
-	c.name = (char *)name;
-	c.mode = mode;
-	c.has_stripe_count = c.has_stripe_size = count > 0;
-	c.stripe_count = count;
-	c.stripe_size = size;
-	Krg__Kdfs__OpResult *r = apply(&op);
-	assert_int_equal(r->status, 0);
-	uint64_t ino = r->attr->ino;
-	krg__kdfs__op_result__free_unpacked(r, NULL);
-	return ino;
-}
-
 static int set_layout(uint64_t ino, uint32_t count, uint32_t size)
 {
 	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
@@ -213,13 +166,13 @@ static int set_layout(uint64_t ino, uint32_t count, uint32_t size)
 	sl.stripe_count = count;
 	sl.has_stripe_size = size > 0;
 	sl.stripe_size = size;
-	return status_of(&op);
+	return kmf_status(&op);
 }
 
 static void layout(uint64_t ino, struct kdfs_layout *l, size_t *chunks)
 {
 	Krg__Kdfs__Inode *in;
-	assert_int_equal(kdfs_meta_get(M, ino, &in), 0);
+	assert_int_equal(kdfs_meta_get(kmf_meta, ino, &in), 0);
 	kdfs_layout_of(in, l);
 	if (chunks)
 		*chunks = in->n_chunks;
@@ -237,7 +190,7 @@ static void alloc(uint64_t ino, uint32_t index)
 	ca.index = index;
 	ca.nodes = nodes;
 	ca.n_nodes = 2;
-	assert_int_equal(status_of(&op), 0);
+	assert_int_equal(kmf_status(&op), 0);
 }
 
 static void test_ops(void **state)
@@ -246,7 +199,7 @@ static void test_ops(void **state)
 	size_t n;
 	/* No directory layout: a file takes the op's default; an old Create
 	 * (no default) makes an unstriped file; a directory takes none. */
-	uint64_t f = create(KDFS_ROOT_INO, "f", S_IFREG | 0644, 3, 8 << 20);
+	uint64_t f = kmf_create(KDFS_ROOT_INO, "f", S_IFREG | 0644, 3, 8 << 20);
 	layout(f, &l, NULL);
 	assert_int_equal(l.count, 3);
 	assert_int_equal(l.unit, 8 << 20);
@@ -264,31 +217,31 @@ static void test_ops(void **state)
 	ca.has_stripe_count = ca.has_stripe_size = true;
 	ca.stripe_count = 1;
 	ca.stripe_size = KDFS_CHUNK_SIZE;
-	assert_int_equal(status_of(&aop), -ESTALE);
+	assert_int_equal(kmf_status(&aop), -ESTALE);
 	ca.stripe_count = 3;
 	ca.stripe_size = 8 << 20;
-	assert_int_equal(status_of(&aop), 0);
-	uint64_t old = create(KDFS_ROOT_INO, "old", S_IFREG | 0644, 0, 0);
+	assert_int_equal(kmf_status(&aop), 0);
+	uint64_t old = kmf_create(KDFS_ROOT_INO, "old", S_IFREG | 0644, 0, 0);
 	layout(old, &l, NULL);
 	assert_int_equal(l.count, 1);
-	uint64_t d = create(KDFS_ROOT_INO, "d", S_IFDIR | 0755, 3, 8 << 20);
+	uint64_t d = kmf_create(KDFS_ROOT_INO, "d", S_IFDIR | 0755, 3, 8 << 20);
 	/* A directory's layout wins over the default, field by field, and
 	 * subdirectories inherit it. */
 	assert_int_equal(set_layout(d, 2, 0), 0);
-	uint64_t g = create(d, "g", S_IFREG | 0644, 4, 1 << 20);
+	uint64_t g = kmf_create(d, "g", S_IFREG | 0644, 4, 1 << 20);
 	layout(g, &l, NULL);
 	assert_int_equal(l.count, 2);
 	assert_int_equal(l.unit, 1 << 20);
 	assert_int_equal(set_layout(d, 0, 64 << 10), 0);
-	uint64_t sub = create(d, "sub", S_IFDIR | 0755, 0, 0);
-	uint64_t h = create(sub, "h", S_IFREG | 0644, 4, 1 << 20);
+	uint64_t sub = kmf_create(d, "sub", S_IFDIR | 0755, 0, 0);
+	uint64_t h = kmf_create(sub, "h", S_IFREG | 0644, 4, 1 << 20);
 	layout(h, &l, NULL);
 	assert_int_equal(l.count, 2);
 	assert_int_equal(l.unit, 64 << 10);
 	/* Bad values; a symlink has no striping. */
 	assert_int_equal(set_layout(d, 65, 0), -EINVAL);
 	assert_int_equal(set_layout(d, 0, 100 << 10), -EINVAL);
-	uint64_t sl = create(KDFS_ROOT_INO, "sl", S_IFLNK | 0777, 0, 0);
+	uint64_t sl = kmf_create(KDFS_ROOT_INO, "sl", S_IFLNK | 0777, 0, 0);
 	assert_int_equal(set_layout(sl, 2, 0), -EINVAL);
 	/* A file without data may change; with data only to the same map. */
 	assert_int_equal(set_layout(h, 3, 0), 0);
@@ -311,27 +264,13 @@ static void test_ops(void **state)
 	sa.valid = KDFS_SET_SIZE;
 	sa.has_size = true;
 	sa.size = 3 * KDFS_CHUNK_SIZE + (64 << 10);
-	assert_int_equal(status_of(&op), 0);
+	assert_int_equal(kmf_status(&op), 0);
 	layout(h, &l, &n);
 	assert_int_equal(n, 4);
 	sa.size = 64 << 10; /* one unit: group 0's first chunk only */
-	assert_int_equal(status_of(&op), 0);
+	assert_int_equal(kmf_status(&op), 0);
 	layout(h, &l, &n);
 	assert_int_equal(n, 1);
-}
-
-static int setup(void **state)
-{
-	assert_non_null(mkdtemp(dir));
-	return kdfs_meta_open(dir, NULL, NULL, &M);
-}
-
-static int teardown(void **state)
-{
-	kdfs_meta_close(M);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
@@ -343,5 +282,5 @@ int main(void)
 		cmocka_unit_test(test_row_share),
 		cmocka_unit_test(test_ops),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, kmf_setup, kmf_teardown);
 }

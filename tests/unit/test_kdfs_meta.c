@@ -16,50 +16,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "kdfs/meta.h"
-
-static struct kdfs_meta *M;
-static char dir[] = "/tmp/kdfs-meta-XXXXXX";
-
-/* Apply op; the result (free with krg__kdfs__op_result__free_unpacked). */
-static Krg__Kdfs__OpResult *apply(Krg__Kdfs__Op *op)
-{
-	op->now_ns = 1000;
-	size_t n = krg__kdfs__op__get_packed_size(op);
-	uint8_t *buf = malloc(n + 1), *res = NULL;
-	size_t rl = 0;
-	assert_non_null(buf);
-	krg__kdfs__op__pack(op, buf);
-	kdfs_meta_apply(M, buf, n, &res, &rl);
-	free(buf);
-	Krg__Kdfs__OpResult *r = krg__kdfs__op_result__unpack(NULL, rl, res);
-	free(res);
-	assert_non_null(r);
-	return r;
-}
-
-static int status_of(Krg__Kdfs__Op *op)
-{
-	Krg__Kdfs__OpResult *r = apply(op);
-	int s = r->status;
-	krg__kdfs__op_result__free_unpacked(r, NULL);
-	return s;
-}
+#include "kdfs_meta_fixture.h"
 
 static uint64_t create(uint64_t parent, const char *name, uint32_t mode)
 {
-	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
-	Krg__Kdfs__Create c = KRG__KDFS__CREATE__INIT;
-	op.op_case = KRG__KDFS__OP__OP_CREATE;
-	op.create = &c;
-	c.parent = parent;
-	c.name = (char *)name;
-	c.mode = mode;
-	Krg__Kdfs__OpResult *r = apply(&op);
-	assert_int_equal(r->status, 0);
-	uint64_t ino = r->attr->ino;
-	krg__kdfs__op_result__free_unpacked(r, NULL);
-	return ino;
+	return kmf_create(parent, name, mode, 0, 0);
 }
 
 static int unlink_name(uint64_t parent, const char *name)
@@ -70,7 +31,7 @@ static int unlink_name(uint64_t parent, const char *name)
 	op.unlink = &u;
 	u.parent = parent;
 	u.name = (char *)name;
-	return status_of(&op);
+	return kmf_status(&op);
 }
 
 struct seen {
@@ -89,20 +50,6 @@ static int collect(const char *name, uint64_t ino, uint32_t mode, uint64_t next,
 	return 0;
 }
 
-static int setup(void **state)
-{
-	assert_non_null(mkdtemp(dir));
-	return kdfs_meta_open(dir, NULL, NULL, &M);
-}
-
-static int teardown(void **state)
-{
-	kdfs_meta_close(M);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 /* Entries removed between two readdir calls shift nothing. */
 static void test_readdir_positions(void **state)
 {
@@ -113,12 +60,12 @@ static void test_readdir_positions(void **state)
 		create(d, name, S_IFREG | 0644);
 	}
 	struct seen a = { .stop_after = 3 };
-	assert_int_equal(kdfs_meta_readdir(M, d, 0, collect, &a), 0);
+	assert_int_equal(kdfs_meta_readdir(kmf_meta, d, 0, collect, &a), 0);
 	assert_int_equal(a.n, 3);
 	for (size_t i = 0; i < a.n; i++)
 		assert_int_equal(unlink_name(d, a.names[i]), 0);
 	struct seen b = { .stop_after = 64 };
-	assert_int_equal(kdfs_meta_readdir(M, d, a.next[2], collect, &b), 0);
+	assert_int_equal(kdfs_meta_readdir(kmf_meta, d, a.next[2], collect, &b), 0);
 	assert_int_equal(b.n, 7);
 	for (size_t i = 0; i < b.n; i++)
 		for (size_t j = 0; j < a.n; j++)
@@ -131,9 +78,9 @@ static void test_readdir_positions(void **state)
 	rn.parent = rn.newparent = d;
 	rn.name = b.names[0];
 	rn.newname = b.names[1];
-	assert_int_equal(status_of(&op), 0);
+	assert_int_equal(kmf_status(&op), 0);
 	struct seen c = { .stop_after = 64 };
-	assert_int_equal(kdfs_meta_readdir(M, d, 0, collect, &c), 0);
+	assert_int_equal(kdfs_meta_readdir(kmf_meta, d, 0, collect, &c), 0);
 	assert_int_equal(c.n, 6);
 }
 
@@ -149,7 +96,7 @@ static int setxattr_op(uint64_t ino, const char *name, const char *value, uint32
 	sx.value.len = strlen(value);
 	sx.has_flags = true;
 	sx.flags = flags;
-	return status_of(&op);
+	return kmf_status(&op);
 }
 
 static void test_xattrs(void **state)
@@ -161,7 +108,7 @@ static void test_xattrs(void **state)
 	assert_int_equal(setxattr_op(f, "user.c", "3", XATTR_REPLACE), -ENODATA);
 	assert_int_equal(setxattr_op(f, "user.b", "22", XATTR_REPLACE), 0);
 	Krg__Kdfs__Inode *in;
-	assert_int_equal(kdfs_meta_get(M, f, &in), 0);
+	assert_int_equal(kdfs_meta_get(kmf_meta, f, &in), 0);
 	assert_int_equal(in->n_xattrs, 2);
 	assert_string_equal(in->xattrs[0]->name, "user.a");
 	assert_string_equal(in->xattrs[1]->name, "user.b");
@@ -173,8 +120,8 @@ static void test_xattrs(void **state)
 	op.removexattr = &rx;
 	rx.ino = f;
 	rx.name = "user.a";
-	assert_int_equal(status_of(&op), 0);
-	assert_int_equal(status_of(&op), -ENODATA);
+	assert_int_equal(kmf_status(&op), 0);
+	assert_int_equal(kmf_status(&op), -ENODATA);
 	static char big[300 << 10];
 	memset(big, 'v', sizeof(big) - 1);
 	assert_int_equal(setxattr_op(f, "user.big", big, 0), -ENOSPC);
@@ -197,7 +144,7 @@ static int setlock(uint64_t ino, uint32_t node, uint64_t owner, uint32_t type, u
 	l.end = end;
 	l.has_flock = true;
 	l.flock = flock;
-	Krg__Kdfs__OpResult *r = apply(&op);
+	Krg__Kdfs__OpResult *r = kmf_apply(&op);
 	int s = r->status;
 	if (conflict && r->conflict)
 		*conflict = *r->conflict;
@@ -226,7 +173,7 @@ static void test_locks(void **state)
 	want.owner = 1;
 	want.type = F_RDLCK;
 	want.end = UINT64_MAX;
-	assert_int_equal(kdfs_meta_getlk(M, f, &want, &out), 0);
+	assert_int_equal(kdfs_meta_getlk(kmf_meta, f, &want, &out), 0);
 	assert_int_equal(out.type, F_WRLCK);
 	/* Node 1 goes: its locks with it. */
 	Krg__Kdfs__Op op = KRG__KDFS__OP__INIT;
@@ -234,7 +181,7 @@ static void test_locks(void **state)
 	op.op_case = KRG__KDFS__OP__OP_DROPLOCKS;
 	op.droplocks = &d;
 	d.node = 1;
-	assert_int_equal(status_of(&op), 0);
+	assert_int_equal(kmf_status(&op), 0);
 	assert_int_equal(setlock(f, 2, 8, F_WRLCK, 60, 99, false, NULL), 0);
 	/* Owner 7 on node 2 closes: only its fcntl locks go. */
 	d.node = 2;
@@ -242,7 +189,7 @@ static void test_locks(void **state)
 	d.ino = f;
 	d.owner = 7;
 	d.flock = false;
-	assert_int_equal(status_of(&op), 0);
+	assert_int_equal(kmf_status(&op), 0);
 	assert_int_equal(setlock(f, 3, 1, F_WRLCK, 40, 59, false, NULL), 0);
 	assert_int_equal(setlock(f, 3, 1, F_WRLCK, 0, 0, true, NULL), -EBUSY); /* node 2's flock stays */
 	assert_int_equal(setlock(f, 3, 1, F_RDLCK, 5, 1, false, NULL), -EINVAL);
@@ -259,7 +206,7 @@ static Krg__Kdfs__OpResult *fill(uint64_t ino, uint32_t node, uint64_t version, 
 	cf.version = version;
 	cf.has_done = true;
 	cf.done = done;
-	return apply(&op);
+	return kmf_apply(&op);
 }
 
 /* A repair's fill: the node takes writes (filling), the version moves on;
@@ -275,7 +222,7 @@ static void test_chunk_fill(void **state)
 	ca.ino = f;
 	ca.nodes = nodes;
 	ca.n_nodes = 2;
-	assert_int_equal(status_of(&op), 0);
+	assert_int_equal(kmf_status(&op), 0);
 	Krg__Kdfs__OpResult *r = fill(f, 3, 1, false);
 	assert_int_equal(r->status, 0);
 	assert_int_equal(r->chunk->version, 2);
@@ -302,7 +249,7 @@ static void test_chunk_fill(void **state)
 	cd.ino = f;
 	cd.node = 4;
 	cd.version = 1;
-	r = apply(&op);
+	r = kmf_apply(&op);
 	assert_int_equal(r->status, 0);
 	assert_int_equal(r->chunk->version, 3);
 	assert_int_equal(r->chunk->n_filling, 0);
@@ -318,5 +265,5 @@ int main(void)
 		cmocka_unit_test(test_locks),
 		cmocka_unit_test(test_chunk_fill),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, kmf_setup, kmf_teardown);
 }

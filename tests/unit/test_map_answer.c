@@ -34,6 +34,7 @@
 #include "ckpt/ckpt.h"
 #include "dsm/dsm.h"
 #include "dsm/dsm_sock.h"
+#include "lib/fdpass.h"
 
 #define HELLO "bytes the listener wrote"
 #define BACK "bytes the caller stored"
@@ -51,28 +52,16 @@ static int nfds(void)
 
 static void send_fd(int sock, int fd)
 {
-	char c = 'f', buf[CMSG_SPACE(sizeof(int))];
-	struct iovec io = { &c, 1 };
-	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
-	if (sendmsg(sock, &m, 0) != 1)
+	if (krg_fd_send(sock, "f", 1, fd, 0) < 0)
 		_exit(80);
 }
 
 static int recv_fd(int sock)
 {
-	char c, buf[CMSG_SPACE(sizeof(int))];
+	char c;
 	struct iovec io = { &c, 1 };
-	struct msghdr m = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof buf };
-	if (recvmsg(sock, &m, 0) != 1 || !CMSG_FIRSTHDR(&m))
-		return -1;
 	int fd;
-	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
-	return fd;
+	return krg_fd_recvv(sock, &io, 1, 0, &fd) == 1 ? fd : -1;
 }
 
 /* The caller: shmat twice (answered with a mapping, then with an error). */

@@ -145,6 +145,13 @@ int ckptsvc_sysv_restore_then_spawn(struct krg_ckptsvc *c, struct krg_origin o, 
 int ckptsvc_sysv_restore_saved(struct krg_ckptsvc *c, struct krg_origin o, const struct work *w, uint8_t *saved,
 			       size_t len, size_t n);
 
+/* ckpt_rx.c: the target of a restart on another node. Net handlers of
+ * "ckpt.recv" and "ckpt.file" (data: the service); at stop, every
+ * transfer being received fails and its partial directory goes. */
+void ckptsvc_on_recv(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data);
+void ckptsvc_on_file(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data);
+void ckptsvc_rx_stop(void);
+
 /* periodic.c */
 int periodic_start(struct krg_ckptsvc *c);
 void periodic_stop(struct krg_ckptsvc *c);
@@ -159,4 +166,4 @@ void periodic_set(struct krg_ckptsvc *c, struct krg_origin o, const Krg__Ckptsvc
 void periodic_index_add(uint32_t image_id, uint32_t version);
 
 /* evict.c: the services' evict_ckpt hook (lib/service.h). */
-int ckptsvc_evict(void *data, uint32_t id, uint32_t to);
+int ckptsvc_evict(void *data, uint32_t id, uint32_t to, char *err, size_t errlen);

@@ -14,14 +14,17 @@
 #include "lib/log.h"
 
 /* One eviction in flight, listed in c->evicting from the request until
- * the process is restarted elsewhere (or its checkpoint failed, when it
- * may be asked again): the scheduler asks again for a process it still
- * sees after EVICT_RETRY_MS, and a dump of a large process with kill can
- * take longer; a second request would checkpoint it twice. */
+ * the process is restarted elsewhere, or until the scheduler's next
+ * request was told that its checkpoint failed: the scheduler asks again
+ * for a process it still sees after EVICT_RETRY_MS, and a dump of a
+ * large process with kill can take longer; a second request would
+ * checkpoint it twice. */
 struct evicting {
 	struct evicting *next;
 	struct krg_ckptsvc *c;
 	uint32_t id, to;
+	int failed;             /* the checkpoint's -errno, kept for the next request */
+	char why[160];
 };
 #define ev evicting
 
@@ -59,7 +62,8 @@ static void dumped(void *data, int status, const char *text, const void *result,
 	}
 	if (status < 0) {
 		log_warn("evict: cannot checkpoint %u to restart it elsewhere: %s", e->id, text);
-		unlist(e);
+		e->failed = status;
+		snprintf(e->why, sizeof(e->why), "%s", text);
 		return;
 	}
 	Krg__Ckptsvc__Restart q = KRG__CKPTSVC__RESTART__INIT;
@@ -80,14 +84,22 @@ static void dumped(void *data, int status, const char *text, const void *result,
 		restored(e, rc, strerror(-rc), NULL, 0);
 }
 
-int ckptsvc_evict(void *data, uint32_t id, uint32_t to)
+int ckptsvc_evict(void *data, uint32_t id, uint32_t to, char *err, size_t errlen)
 {
 	struct krg_ckptsvc *c = data;
+	snprintf(err, errlen, "checkpoint service stopped");
 	if (!c || !c->running)
 		return -ESHUTDOWN;
-	for (struct ev *p = c->evicting; p; p = p->next)
-		if (p->id == id)
+	for (struct ev *p = c->evicting; p; p = p->next) {
+		if (p->id != id)
+			continue;
+		if (!p->failed)
 			return -EINPROGRESS;
+		int r = p->failed;
+		snprintf(err, errlen, "%s", p->why);
+		unlist(p);
+		return r;
+	}
 	struct ev *e = malloc(sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -100,7 +112,12 @@ int ckptsvc_evict(void *data, uint32_t id, uint32_t to)
 	struct krg_origin o = { .cb = dumped, .cb_data = e };
 	/* krgd's own work for the node's removal, which root asked for. */
 	int rc = ckptsvc_dump_local(c, o, &d, 0);
-	if (rc < 0) {
+	if (rc < 0 && e->failed) {
+		/* Answered (dumped) before returning: told now. */
+		snprintf(err, errlen, "%s", e->why);
+		unlist(e);
+	} else if (rc < 0) {
+		snprintf(err, errlen, "%s", strerror(-rc));
 		c->evicting = e->next;  /* o not answered: e is still first */
 		free(e);
 	}

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "lib/fdpass.h"
 #include "proc/migrate/mig-int.h"
 #include "proc/migrate/worker.h"
 
@@ -34,19 +35,7 @@ struct kclone {
 int mig_send_fd(int sock, uint8_t type, int fd)
 {
 	struct mig_hdr h = { .type = type };
-	struct iovec iov = { &h, sizeof(h) };
-	union {
-		struct cmsghdr c;
-		char b[CMSG_SPACE(sizeof(int))];
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	return sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(h) ? 0 : -errno;
+	return krg_fd_send(sock, &h, sizeof(h), fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 ssize_t mig_recv_frame(int sock, uint8_t *buf, size_t cap, int *fd)

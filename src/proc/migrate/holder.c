@@ -106,7 +106,9 @@ static void forward_fds(struct mig_pump *p, const struct mig_hold *hd, pid_t pid
 		if (hd->stype[i]) {
 			int sv[2], r = -EMFILE;
 			snprintf(path, sizeof(path), "%s/fd%d.sock", fifodir, hd->num[i]);
-			if (p->n < MIG_MAX_PROXIES && socketpair(AF_UNIX, hd->stype[i] | SOCK_CLOEXEC, 0, sv) == 0) {
+			/* Its peer is home's, not us (root): SO_PEERCRED and
+			 * SO_PEERGROUPS say so without krgd's trap too. */
+			if (p->n < MIG_MAX_PROXIES && (r = mig_peer_socketpair(hd->stype[i], &hd->peer[i], sv)) == 0) {
 				mig_sock_bufs(sv[1]);
 				r = mig_fd_install(pid, hd->num[i], sv[1], hd->uid, hd->gid, path);
 				if (fstat(sv[1], &st) < 0)

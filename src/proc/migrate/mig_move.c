@@ -105,7 +105,8 @@ void mig_start_queued(void)
 		log_info("migrate: %u leaves the queue after %llu ms", q->id,
 			 (unsigned long long)(uv_now(m->s->loop) - q->since));
 		char e[600] = "";
-		int r = mig_move_local(q->o, q->id, q->to, q->uid, q->notify_fd | 0x80000000u, e, sizeof(e));
+		int r = mig_move_local(q->o, q->id, q->to, q->uid, q->notify_fd | 0x80000000u, q->evicting, e,
+					   sizeof(e));
 		if (r < 0) {
 			log_warn("migrate: %u to node %u: %s", q->id, q->to, e[0] ? e : strerror(-r));
 			if (q->notify_fd && !q->o.call && !q->o.req_id)

@@ -3,8 +3,8 @@
 
 /* ---- moving: routing and the source side ---- */
 
-int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, char *err,
-		      size_t errlen)
+int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, bool evicting,
+		   char *err, size_t errlen)
 {
 	struct krg_migsvc *m = &the_mig;
 	if (to == m->self) {
@@ -51,7 +51,7 @@ int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uin
 		return -EPERM;
 	struct krg_caps caps;
 	krg_caps_get(m->s->cluster, m->self, id, h ? 0 : pid, &caps);
-	if (!(caps.eff & KRG_CAP_CAN_MIGRATE)) {
+	if (!(caps.eff & KRG_CAP_CAN_MIGRATE) && !(evicting && (caps.eff & KRG_CAP_CHECKPOINTABLE))) {
 		snprintf(err, errlen, "process %u lacks the CAN_MIGRATE capability (krg capset -e CAN_MIGRATE -p %u)",
 			 id, id);
 		return -EPERM;
@@ -69,7 +69,7 @@ int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uin
 		if (!q)
 			return -ENOMEM;
 		*q = (struct queued_move){ .o = o, .id = id, .to = to, .notify_fd = notify_fd, .uid = uid,
-					   .since = uv_now(m->s->loop) };
+					   .since = uv_now(m->s->loop), .evicting = evicting };
 		*m->queue_tail = q;
 		m->queue_tail = &q->next;
 		m->nqueued++;
@@ -189,7 +189,7 @@ void mig_route(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_
 	}
 	if (mig_hold_by_id(id) || (home == m->self && !mig_dep_by_id(id))) {
 		e[0] = 0;
-		r = mig_move_local(o, id, to, uid, notify_fd, e, sizeof(e));
+		r = mig_move_local(o, id, to, uid, notify_fd, false, e, sizeof(e));
 		if (r < 0)
 			mig_answer(o, r, e[0] ? e : mig_why(r, e, sizeof(e), id), m->self, 0, id);
 		return;
@@ -203,8 +203,8 @@ void mig_route(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_
 		forward(o, home, id, to, uid);
 }
 
-int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data, char *err,
-		   size_t errlen)
+int mig_sched_move(void *svc, uint32_t id, uint32_t to, bool evicting, krg_sched_move_done_fn done, void *data,
+		   char *err, size_t errlen)
 {
 	struct krg_migsvc *m = svc;
 	if (!m->running) {
@@ -212,7 +212,7 @@ int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn d
 		return -ESHUTDOWN;
 	}
 	err[0] = 0;
-	int r = mig_move_local((struct krg_origin){ 0 }, id, to, 0, 0, err, errlen);
+	int r = mig_move_local((struct krg_origin){ 0 }, id, to, 0, 0, evicting, err, errlen);
 	if (r < 0 && !err[0])
 		mig_why(r, err, errlen, id);
 	/* mig_move_local put the new move first; nothing ran since. */

@@ -194,7 +194,7 @@ void mig_on_api_move(struct krg_api_call *call, void *data)
 		} else {
 			char e[600] = "";
 			int r = mig_move_local((struct krg_origin){ .call = NULL, .from = 0, .req_id = 0 }, id, q->node,
-					   call->uid, q->notify_fd, e, sizeof(e));
+					   call->uid, q->notify_fd, false, e, sizeof(e));
 			if (r < 0)
 				krg_api_reply(call, r, e[0] ? e : mig_why(r, e, sizeof(e), id), NULL, 0);
 			else

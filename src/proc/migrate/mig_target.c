@@ -106,6 +106,15 @@ static void hold_fill(struct mig_hold *hd, const Krg__Mig__Recv *q)
 			hd->rows = x->rows, hd->cols = x->cols;
 		hd->stype[hd->n] = x->has_sock_type && (x->sock_type == SOCK_STREAM || x->sock_type == SOCK_DGRAM ||
 							x->sock_type == SOCK_SEQPACKET) ? (int)x->sock_type : 0;
+		struct mig_peer *pe = &hd->peer[hd->n];
+		pe->known = x->has_peer_pid && x->has_peer_uid && x->has_peer_gid && x->peer_pid <= INT32_MAX;
+		pe->pid = (pid_t)x->peer_pid, pe->uid = x->peer_uid, pe->gid = x->peer_gid;
+		/* Groups not known (ENODATA: not a unix peer): none. */
+		pe->ngroups = x->has_peer_groups_known && x->peer_groups_known ? x->n_peer_groups : 0;
+		if (pe->ngroups > MIG_PEER_GROUPS)
+			pe->ngroups = MIG_PEER_GROUPS;
+		for (size_t g = 0; g < pe->ngroups; g++)
+			pe->groups[g] = x->peer_groups[g];
 		hd->reads[hd->n++] = x->reads;
 	}
 	for (size_t i = 0; i < q->n_kids && hd->nkids < MIG_MAX_KIDS; i++) {

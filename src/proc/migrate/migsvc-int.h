@@ -249,6 +249,7 @@ struct queued_move {
 	uint32_t id, to, notify_fd;
 	uid_t uid;
 	uint64_t since;
+	bool evicting;          /* mig_move_local's */
 };
 
 
@@ -283,8 +284,10 @@ void mig_move_answer(struct move *v, int status, const char *text);
 void mig_move_dumped(struct move *v, const char *spec);
 void mig_move_fail(struct move *v, int status, const char *text);
 void mig_move_free(struct move *v);
-int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, char *err,
-		      size_t errlen);
+/* evicting: the scheduler's eviction (krg_sched_mover_fn), which may move a
+ * CHECKPOINTABLE process without CAN_MIGRATE. */
+int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uint32_t notify_fd, bool evicting,
+		   char *err, size_t errlen);
 void mig_move_maybe_free(struct move *v);
 void mig_on_accept(uv_poll_t *h, int status, int events);
 void mig_on_api_move(struct krg_api_call *call, void *data);
@@ -315,8 +318,8 @@ void mig_where_tick(uv_timer_t *t);
 const char *mig_why(int r, char *buf, size_t len, uint32_t id);
 unsigned mig_workers_running(void);
 /* The scheduler's mover (krg_sched_set_mover): svc is the service. */
-int mig_sched_move(void *svc, uint32_t id, uint32_t to, krg_sched_move_done_fn done, void *data, char *err,
-		   size_t errlen);
+int mig_sched_move(void *svc, uint32_t id, uint32_t to, bool evicting, krg_sched_move_done_fn done, void *data,
+		   char *err, size_t errlen);
 /* What process pid is to the process table (its kind hook): a migrant
  * here, krgd's machinery, or an ordinary process. data: the service. */
 enum krg_proc_kind mig_proc_kind(void *data, pid_t pid, uint32_t *id, uint32_t *home);

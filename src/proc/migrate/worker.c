@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/fdpass.h"
 #include "lib/fileio.h"
 #include "lib/fault.h"
 #include "ckpt/ckpt.h"
@@ -421,18 +422,8 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 		       getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0 || cr.pid != pid))
 		r = -EPERM;
 	if (r == 0) {
-		char one = 'f';
 		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } cm;
-		memset(&cm, 0, sizeof(cm));
-		struct iovec iov = { &one, 1 };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
-		struct cmsghdr *ch = CMSG_FIRSTHDR(&m);
-		ch->cmsg_level = SOL_SOCKET;
-		ch->cmsg_type = SCM_RIGHTS;
-		ch->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(ch), &fd, sizeof(int));
-		if (sendmsg(c, &m, MSG_NOSIGNAL) != 1)
-			r = -errno;
+		r = krg_fd_send(c, "f", 1, fd, MSG_NOSIGNAL);
 		/* The same msghdr in the migrant, pointing into scratch. */
 		struct iovec riov = { (void *)(uintptr_t)(at + 256), 1 };
 		struct msghdr rm = { .msg_iov = (void *)(uintptr_t)(at + 1024 + 64), .msg_iovlen = 1,
@@ -444,7 +435,7 @@ int mig_fd_install(pid_t pid, int num, int fd, uid_t uid, gid_t gid, const char 
 		struct iovec li = { cm.b, sizeof(cm.b) }, ri = { (void *)(uintptr_t)(at + 512), sizeof(cm.b) };
 		if (r == 0 && process_vm_readv(pid, &li, 1, &ri, 1, 0) != (ssize_t)sizeof(cm.b))
 			r = -EIO;
-		ch = (struct cmsghdr *)cm.b;
+		struct cmsghdr *ch = (struct cmsghdr *)cm.b;
 		if (r == 0 && (ch->cmsg_type != SCM_RIGHTS || ch->cmsg_len != CMSG_LEN(sizeof(int))))
 			r = -EIO;
 		int got = -1;
@@ -577,10 +568,30 @@ static bool deputy_has_ttys(pid_t pid, const struct prox *px, size_t n)
 	return true;
 }
 
+/* The fds passed (SCM_RIGHTS) in the messages waiting in unix socket
+ * fd's receive queue: fdinfo's scm_fds (Linux 6.0; 0 on an older
+ * kernel, which does not say). */
+static long scm_fds_queued(pid_t pid, int fd)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ckpt_live_tid(pid), fd);
+	FILE *f = fopen(path, "re");
+	long n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "scm_fds: %ld", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
 /* An fd that stays here and cannot be forwarded to the node the process
  * goes to (docs/migration.md, "Forwarded fds"): a listening socket (its
  * accept() would need the socket itself), one not connected (connect,
- * sendto to an address), a socket of another type (SOCK_RAW, SOCK_RDM...). true with one line in why naming it. */
+ * sendto to an address), a socket of another type (SOCK_RAW, SOCK_RDM...),
+ * a unix socket with fds passed to it waiting unread (the pump could not
+ * deliver them on the target: the forwarded socket would be shut at both
+ * ends, docs/migration.md). true with one line in why naming it. */
 static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whylen)
 {
 	char path[64], link[256];
@@ -603,6 +614,7 @@ static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whyl
 	socklen_t pl = sizeof(peer);
 	bool unconnected = getpeername(dup, (struct sockaddr *)&peer, &pl) < 0 && errno == ENOTCONN;
 	close(dup);
+	long passed = 0;
 	const char *fam = dom == AF_UNIX ? "unix" : dom == AF_INET ? "TCP/IPv4" : dom == AF_INET6 ? "TCP/IPv6" : "socket";
 	if (dom == AF_INET || dom == AF_INET6)
 		fam = type == SOCK_DGRAM ? (dom == AF_INET ? "UDP/IPv4" : "UDP/IPv6") : fam;
@@ -615,6 +627,10 @@ static bool unforwardable(pid_t pid, uint32_t id, int fd, char *why, size_t whyl
 	else if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET)
 		snprintf(why, whylen, "process %u: fd %d (%s %s of type %d) stays on this node and cannot be forwarded",
 			 id, fd, fam, link, type);
+	else if (dom == AF_UNIX && (passed = scm_fds_queued(pid, fd)) > 0)
+		snprintf(why, whylen, "process %u: fd %d (%s %s, %ld fd%s passed to it unread) stays on this node and cannot "
+			 "be forwarded: fds passed over a socket (SCM_RIGHTS) cannot cross nodes", id, fd, fam, link, passed,
+			 passed == 1 ? "" : "s");
 	else
 		return false;
 	return true;

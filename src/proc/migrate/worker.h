@@ -27,6 +27,22 @@ void mig_child_signals(void);
  * (MAP_SHARED anonymous or memfd) as process pid (cluster id id). */
 int mig_shared_mem_check(pid_t pid, uint32_t id, uint32_t node, char *err, size_t errlen);
 
+/* What home's kernel said of a forwarded socket's peer (SO_PEERCRED,
+ * SO_PEERGROUPS): the migrant's socketpair end is made with it. */
+#define MIG_PEER_GROUPS (MIG_SA_MAX / sizeof(gid_t))
+struct mig_peer {
+	bool known;             /* else made as nobody, never root */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	size_t ngroups;
+	gid_t groups[MIG_PEER_GROUPS];
+};
+/* peerpair.c: socketpair(AF_UNIX, type | SOCK_CLOEXEC) whose ends name
+ * pe (or nobody) as their peer: pid if it is free here, ids and groups
+ * always. 0, or -errno. */
+int mig_peer_socketpair(int type, const struct mig_peer *pe, int sv[2]);
+
 struct mig_hold {
 	uint32_t id;
 	uid_t uid;
@@ -37,6 +53,7 @@ struct mig_hold {
 	bool reads[MIG_MAX_PROXIES];
 	bool tty[MIG_MAX_PROXIES];          /* these share one pty, made here */
 	int stype[MIG_MAX_PROXIES];         /* a socket at home (its type): the migrant gets a socketpair end of that type */
+	struct mig_peer peer[MIG_MAX_PROXIES]; /* a socket's peer at home: that end names it */
 	unsigned rows, cols;
 	size_t nkids;                       /* children left at home: a ghost each (ghost.c) */
 	pid_t kid_home[MIG_MAX_KIDS];       /* the child's pid at home */

@@ -96,9 +96,12 @@ struct krg_sched {
 	struct {
 		uint32_t id;
 		uint64_t ms;
+		bool mig_failed;    /* its migration failed: CHECKPOINTABLE without CAN_MIGRATE goes by checkpoint */
+		bool ckpt_started;  /* a checkpoint of it was started (and counted) */
 	} evict_sent[256];          /* moves started, retried after EVICT_RETRY_MS */
 	size_t n_evict_sent;
 	uint64_t evict_log_ms, evict_left_ms;
+	uint64_t evict_epoch;       /* the node's epoch when this leave began: a new leave starts afresh */
 	unsigned evict_moved;
 	unsigned evict_ckpt;        /* of which checkpointed and restarted elsewhere (no CAN_MIGRATE) */
 };

@@ -48,7 +48,7 @@ int sched_move(struct krg_sched *sc, uint32_t id, uint32_t to, krg_sched_move_do
 		snprintf(err, errlen, "no migration service");
 		return -ENOSYS;
 	}
-	return sc->mover(sc->mover_svc, id, to, done, data, err, errlen);
+	return sc->mover(sc->mover_svc, id, to, false, done, data, err, errlen);
 }
 
 /* ---- policies ---- */
@@ -759,12 +759,52 @@ static void caps_gc(struct krg_sched *sc, uint64_t now)
 
 /* ---- eviction: the leave hook of scheduling ---- */
 
-/* Whether eviction may checkpoint a process without CAN_MIGRATE and
- * restart it elsewhere: it is CHECKPOINTABLE and the checkpoint service
- * runs. */
-static bool evict_by_ckpt(struct krg_sched *sc, const struct krg_caps *caps)
+/* Whether eviction may move a process: it has CAN_MIGRATE, or it is
+ * CHECKPOINTABLE. A migration is a checkpoint restored at once on the
+ * target, so the eviction migrates such a process too (the mover's
+ * evicting flag): it keeps its id, its pid at home and its streams, which
+ * a checkpoint and restart would change. */
+static bool evict_movable(const struct krg_caps *caps)
 {
-	return (caps->eff & KRG_CAP_CHECKPOINTABLE) && sc->s->evict_ckpt;
+	return caps->eff & (KRG_CAP_CAN_MIGRATE | KRG_CAP_CHECKPOINTABLE);
+}
+
+/* The slot of id in evict_sent, or n_evict_sent. */
+static size_t evict_slot(const struct krg_sched *sc, uint32_t id)
+{
+	for (size_t k = 0; k < sc->n_evict_sent; k++)
+		if (sc->evict_sent[k].id == id)
+			return k;
+	return sc->n_evict_sent;
+}
+
+/* Whether eviction checkpoints id and restarts it elsewhere (under a new
+ * id): only when it lacks CAN_MIGRATE, its migration failed (a move the
+ * live migration refuses, which a checkpoint may still take) and the
+ * checkpoint service runs. */
+static bool evict_by_ckpt(struct krg_sched *sc, uint32_t id, const struct krg_caps *caps)
+{
+	size_t k = evict_slot(sc, id);
+	return !(caps->eff & KRG_CAP_CAN_MIGRATE) && (caps->eff & KRG_CAP_CHECKPOINTABLE) && sc->s->evict_ckpt &&
+	       k < sc->n_evict_sent && sc->evict_sent[k].mig_failed;
+}
+
+/* The end of an eviction's migration (krg_sched_move_done_fn, data the
+ * id): a failure is not a process moved away, and it makes the next try
+ * of a process without CAN_MIGRATE a checkpoint. */
+static void evict_move_done(int status, uint64_t total_ms, uint64_t frozen_ms, void *data)
+{
+	(void)total_ms;
+	(void)frozen_ms;
+	struct krg_sched *sc = &the_sched;
+	uint32_t id = (uint32_t)(uintptr_t)data;
+	size_t k = evict_slot(sc, id);
+	if (status < 0 && k < sc->n_evict_sent) {
+		sc->evict_sent[k].mig_failed = true;
+		if (sc->evict_moved)
+			sc->evict_moved--;
+		log_warn("evict: migration of %u failed: %s", id, strerror(-status));
+	}
 }
 
 /* The parent pid of pid from /proc/PID/stat, or 0. */
@@ -795,9 +835,24 @@ static bool evict_with_parent(struct krg_sched *sc, pid_t pid)
 			continue;
 		struct krg_caps caps;
 		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
-		return !(caps.eff & KRG_CAP_CAN_MIGRATE) && evict_by_ckpt(sc, &caps);
+		return evict_by_ckpt(sc, id, &caps);
 	}
 	return false;
+}
+
+/* The node refuses to leave: leaving -> up, with why (which starts with
+ * "refused to leave"), the line `nodes del` prints. */
+static void evict_refuse_leave(struct krg_sched *sc, const char *why)
+{
+	log_warn("evict: node %u %s", sc->self, why);
+	int r = krg_cluster_node_refuse_leave(sc->s->cluster, sc->self, why);
+	if (r < 0 && r != -EINPROGRESS)
+		log_warn("evict: cannot tell the cluster: %s", strerror(-r));
+}
+
+static bool evict_forced(struct krg_sched *sc)
+{
+	return !strcmp(krg_cluster_node_reason(sc->s->cluster, sc->self), KRG_CLUSTER_DEL_FORCE_REASON);
 }
 
 /* Before anything moves: a process that may neither migrate nor be
@@ -808,7 +863,7 @@ static bool evict_refuse(struct krg_sched *sc)
 {
 	char names[64] = "";
 	unsigned stuck = 0;
-	bool force = !strcmp(krg_cluster_node_reason(sc->s->cluster, sc->self), KRG_CLUSTER_DEL_FORCE_REASON);
+	bool force = evict_forced(sc);
 	for (size_t i = 0; i < sc->probes.n; i++) {
 		const struct sched_proc_probe *q = &sc->probes.procs[i];
 		uint32_t id = q->id, home;
@@ -816,7 +871,7 @@ static bool evict_refuse(struct krg_sched *sc)
 			continue;
 		struct krg_caps caps;
 		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
-		if ((caps.eff & KRG_CAP_CAN_MIGRATE) || evict_by_ckpt(sc, &caps))
+		if (evict_movable(&caps))
 			continue;
 		if (force) {
 			log_warn("evict: nodes del --force: ending %u (%s), which cannot migrate", id, q->comm);
@@ -832,10 +887,27 @@ static bool evict_refuse(struct krg_sched *sc)
 	char why[160];
 	snprintf(why, sizeof(why), "refused to leave: %s%s cannot migrate nor be checkpointed; del --force ends it", names,
 		 stuck > 1 ? " and others" : "");
-	log_warn("evict: node %u %s", sc->self, why);
-	int r = krg_cluster_node_refuse_leave(sc->s->cluster, sc->self, why);
-	if (r < 0 && r != -EINPROGRESS)
-		log_warn("evict: cannot tell the cluster: %s", strerror(-r));
+	evict_refuse_leave(sc, why);
+	return true;
+}
+
+/* A process without CAN_MIGRATE whose migration failed, and then its
+ * checkpoint (err, the checkpoint's reason): it cannot leave this node.
+ * The node refuses to leave, naming it and why, or (--force) ends it.
+ * True: refused. */
+static bool evict_cannot(struct krg_sched *sc, uint32_t id, const struct sched_proc_probe *q, const char *err)
+{
+	if (evict_forced(sc)) {
+		log_warn("evict: nodes del --force: ending %u (%s), which could neither migrate nor be checkpointed: %s",
+			 id, q->comm, err);
+		if (kill(q->pid, SIGKILL) < 0 && errno != ESRCH)
+			log_warn("evict: cannot end %u (pid %d): %s", id, (int)q->pid, strerror(errno));
+		return false;
+	}
+	char why[190];
+	snprintf(why, sizeof(why), "refused to leave: %u (%.16s) can neither migrate nor be checkpointed; del --force ends it: %s",
+		 id, q->comm, err);
+	evict_refuse_leave(sc, why);
 	return true;
 }
 
@@ -849,11 +921,18 @@ static bool evict_refuse(struct krg_sched *sc)
  * --force. */
 static void evict(struct krg_sched *sc, uint64_t now)
 {
-	if (!sc->s->cluster || krg_cluster_node_state(sc->s->cluster, sc->self) != KRG_NODE_LEAVING) {
+	/* A leave that ended and the next one can both fall between two
+	 * ticks (a node added back and deleted again within a second): the
+	 * node's epoch tells them apart. */
+	bool leaving = sc->s->cluster && krg_cluster_node_state(sc->s->cluster, sc->self) == KRG_NODE_LEAVING;
+	uint64_t epoch = leaving ? krg_cluster_node_epoch(sc->s->cluster, sc->self) : 0;
+	if (!leaving || epoch != sc->evict_epoch) {
 		sc->n_evict_sent = 0;
 		sc->evict_moved = 0;
 		sc->evict_ckpt = 0;
-		return;
+		sc->evict_epoch = epoch;
+		if (!leaving)
+			return;
 	}
 	if (!sc->evict_moved && !sc->n_evict_sent && evict_refuse(sc))
 		return;
@@ -869,18 +948,15 @@ static void evict(struct krg_sched *sc, uint64_t now)
 		if (sched_proc_kind(sc, q->pid, &id, &home) == KRG_PROC_HIDDEN || !id)
 			continue; /* a deputy, holder or worker: not a process of its own */
 		left++;
-		size_t slot = sc->n_evict_sent;
-		for (size_t k = 0; k < sc->n_evict_sent; k++)
-			if (sc->evict_sent[k].id == id)
-				slot = k;
+		size_t slot = evict_slot(sc, id);
 		if (slot < sc->n_evict_sent && now - sc->evict_sent[slot].ms < EVICT_RETRY_MS)
 			continue; /* on its way */
 		struct krg_caps caps;
 		krg_caps_get(sc->s->cluster, sc->self, id, krg_procid_home(id) == sc->self ? q->pid : 0, &caps);
-		bool ckpt = !(caps.eff & KRG_CAP_CAN_MIGRATE) && evict_by_ckpt(sc, &caps);
+		bool ckpt = evict_by_ckpt(sc, id, &caps);
 		if (ckpt && evict_with_parent(sc, q->pid))
 			continue; /* in its parent's image */
-		if (!(caps.eff & KRG_CAP_CAN_MIGRATE) && !ckpt) {
+		if (!evict_movable(&caps)) {
 			stuck++;
 			size_t l = strlen(stuck_names);
 			snprintf(stuck_names + l, sizeof(stuck_names) - l, "%s%u (%s)", l ? ", " : "", id, q->comm);
@@ -899,13 +975,31 @@ static void evict(struct krg_sched *sc, uint64_t now)
 			continue;
 		}
 		char err[256];
-		int r = ckpt ? sc->s->evict_ckpt(sc->s->evict_data, id, nodes[best].id)
-			     : sched_move(sc, id, nodes[best].id, NULL, NULL, err, sizeof(err));
+		int r = ckpt ? sc->s->evict_ckpt(sc->s->evict_data, id, nodes[best].id, err, sizeof(err))
+		      : !sc->mover ? -ENOSYS
+				   : sc->mover(sc->mover_svc, id, nodes[best].id, true, evict_move_done,
+					       (void *)(uintptr_t)id, err, sizeof(err));
+		if (r == -ENOSYS && !ckpt)
+			snprintf(err, sizeof(err), "no migration service");
 		if (r == -EINPROGRESS && ckpt) {
 			/* Still being checkpointed away since the last request:
 			 * on its way, not asked nor counted twice. */
 			if (slot < sc->n_evict_sent)
 				sc->evict_sent[slot].ms = now;
+			continue;
+		}
+		if (r < 0 && ckpt && r != -ESHUTDOWN) {
+			/* Its migration failed, and now its checkpoint: neither
+			 * counts as moved away. */
+			if (slot < sc->n_evict_sent && sc->evict_sent[slot].ckpt_started) {
+				sc->evict_moved -= sc->evict_moved > 0;
+				sc->evict_ckpt -= sc->evict_ckpt > 0;
+				sc->evict_sent[slot].ckpt_started = false;
+			}
+			if (evict_cannot(sc, id, q, err))
+				return;
+			if (slot < sc->n_evict_sent)
+				sc->evict_sent[slot].ms = now; /* ended: not asked again while it dies */
 			continue;
 		}
 		if (r < 0 && ckpt)
@@ -920,14 +1014,17 @@ static void evict(struct krg_sched *sc, uint64_t now)
 		if (slot == sc->n_evict_sent && sc->n_evict_sent < ARRAY_SIZE(sc->evict_sent))
 			sc->n_evict_sent++;
 		if (slot < ARRAY_SIZE(sc->evict_sent))
-			sc->evict_sent[slot] = (typeof(sc->evict_sent[0])){ .id = id, .ms = now };
+			sc->evict_sent[slot] = (typeof(sc->evict_sent[0])){ .id = id, .ms = now,
+									    .mig_failed = sc->evict_sent[slot].mig_failed && ckpt,
+									    .ckpt_started = ckpt };
 		sc->evict_moved++;
-		/* Counted when asked for, as moves are (a failed checkpoint is
-		 * logged by the checkpoint service and asked again). */
+		/* Counted when asked for; taken back when it fails
+		 * (evict_move_done, a checkpoint's failure above). */
 		if (ckpt)
 			sc->evict_ckpt++;
-		log_info("evict: %s %u (%s) to node %u", ckpt ? "checkpointing, to restart it," : "moving", id, q->comm,
-			 nodes[best].id);
+		log_info("evict: %s %u (%s) to node %u%s", ckpt ? "checkpointing, to restart it," : "moving", id, q->comm,
+			 nodes[best].id,
+			 ckpt || (caps.eff & KRG_CAP_CAN_MIGRATE) ? "" : " (no CAN_MIGRATE, but CHECKPOINTABLE)");
 	}
 	if (log_now && (left || stuck)) {
 		sc->evict_log_ms = now;

@@ -56,6 +56,42 @@ start_cluster() { # start_cluster N [vcluster up args]
 	echo "cluster ready on all $n nodes"
 }
 
+# start_cluster_conf N LINE...: start_cluster's fresh N-node vcluster,
+# with each LINE added to every node's krgd.conf before its krgd starts
+# (no trap set: the caller's tears it down).
+start_cluster_conf() {
+	local n=$1 i line
+	shift
+	"$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true
+	"$ADM" vcluster up "$n" --prefix "$PREFIX" --no-krgd >/dev/null
+	for i in $(seq 1 "$n"); do
+		for line in "$@"; do
+			on "$i" sh -c "echo '$line' >>/run/krg/krgd.conf"
+		done
+	done
+	for i in $(seq 1 "$n"); do "$ADM" vcluster krgd "$i" start --prefix "$PREFIX" >/dev/null; done
+	for i in $(seq 1 "$n"); do on "$i" krgadm cluster wait --timeout 30 >/dev/null; done
+}
+
+# ipc_test_dir NAME: what the System V IPC tests need (root, Debian's
+# python3-sysv-ipc) and their work directory W, NAME.XXXXXX under the
+# build directory, readable by the users their programs run as.
+ipc_test_dir() {
+	[ "$(id -u)" = 0 ] || fail "cannot run: needs root"
+	"${PY:-python3}" -c 'import sysv_ipc' || fail "cannot run: python3-sysv-ipc missing (scripts/install-deps.sh)"
+	W=$(mktemp -d "$KRG_BUILD_DIR/$1.XXXXXX")
+	chmod 755 "$W"
+}
+
+# ipc_home_of KIND KEY: the node serving the System V object of KIND
+# (msg, sem, shm) and KEY, as node 1's `krgadm ipc status` says; none.
+ipc_home_of() {
+	on 1 krgadm ipc status --json | "${PY:-python3}" -c "
+import json, sys
+o = [o for o in json.load(sys.stdin)['objects'] if o['kind'] == '$1' and int(o['key'], 16) == $2]
+print(o[0]['home'] if o else 'none')"
+}
+
 dump_logs() {
 	for f in /run/krg-vcluster/"$PREFIX"/node*/krgd.log; do
 		[ -f "$f" ] || continue

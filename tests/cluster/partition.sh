@@ -44,8 +44,6 @@ on 2 "$KRG" run -n 2 --checkpoint-every 1s -- sh -c "exec $PROG $W/run $STEPS 10
 on 2 "$KRG" run -n 2 -- sh -c "exec $PROG $W/plain 100000 100 >/dev/null 2>&1 </dev/null" >"$W/krg-plain.log" 2>&1 &
 wait_for 15 "the counter runs on node 2" test -s "$W/run/progress"
 wait_for 15 "the plain counter runs on node 2" test -s "$W/plain/progress"
-entry() { on 1 "$KRG" checkpoint --list --json | python3 -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
-entry_is() { [ "$(entry "$1")" = "$2" ]; }
 wait_for 15 "a checkpoint copied to node 3" entry_is "len(a) == 1 and a[0]['version'] >= 2 and a[0]['holders'] == [2, 3]" True
 appid=$(entry "a[0]['appid']")
 oldpid=$(on 2 pgrep -f "^$PROG $W/run ") || fail "no counter process on node 2"

@@ -18,28 +18,13 @@ PREFIX=ipcbk
 KRG=$KRG_BUILD_DIR/krg
 PY=/usr/bin/python3
 N=300
-[ "$(id -u)" = 0 ] || fail "cannot run: needs root"
-$PY -c 'import sysv_ipc' || fail "cannot run: python3-sysv-ipc missing (scripts/install-deps.sh)"
-W=$(mktemp -d "$KRG_BUILD_DIR/ipc-backup.XXXXXX")
-chmod 755 "$W"
+ipc_test_dir ipc-backup
 trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; rm -rf "$W"; exit $rc' EXIT
 
 # up BACKUP: a fresh 3-node vcluster whose krgd.conf says ipc_backup = BACKUP.
 up() {
-	"$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true
-	"$ADM" vcluster up 3 --prefix "$PREFIX" --no-krgd >/dev/null
-	for n in 1 2 3; do on $n sh -c "echo 'ipc_backup = $1' >>/run/krg/krgd.conf"; done
-	for n in 1 2 3; do "$ADM" vcluster krgd $n start --prefix "$PREFIX" >/dev/null; done
-	for n in 1 2 3; do on $n krgadm cluster wait --timeout 30 >/dev/null; done
+	start_cluster_conf 3 "ipc_backup = $1"
 	on 1 krgadm sched disable mosix >/dev/null
-}
-
-# home_of KIND KEY: the node serving the object (krgadm ipc status).
-home_of() {
-	on 1 krgadm ipc status --json | $PY -c "
-import json, sys
-o = [o for o in json.load(sys.stdin)['objects'] if o['kind'] == '$1' and int(o['key'], 16) == $2]
-print(o[0]['home'] if o else 'none')"
 }
 
 # A key whose queue and set are both homed on node 3: the homes come from
@@ -50,7 +35,7 @@ pick_key() {
 	for k in $(seq $((0x5100)) $((0x5100 + 200))); do
 		on 1 "$KRG" ipcmk -Q -k "$k" -p 0666 >/dev/null
 		on 1 "$KRG" ipcmk -S 1 -k "$k" -p 0666 >/dev/null
-		if [ "$(home_of msg "$k")" = 3 ] && [ "$(home_of sem "$k")" = 3 ]; then
+		if [ "$(ipc_home_of msg "$k")" = 3 ] && [ "$(ipc_home_of sem "$k")" = 3 ]; then
 			echo "$k"
 			return
 		fi
@@ -107,9 +92,9 @@ traffic() {
 	assert_eq "$(cat "$W/prod.rc")" 0 "$what: the producer on node 1 ended well ($(cat "$W/prod.out"))"
 	assert_eq "$(cat "$W/cons.rc")" 0 "$what: the consumer on node 2 ended well ($(cat "$W/cons.out"))"
 	assert_eq "$(cat "$W/got")" "$(seq 1 $N)" "$what: every message received once, in order"
-	h=$(home_of msg "$key")
+	h=$(ipc_home_of msg "$key")
 	[ "$h" = 1 ] || [ "$h" = 2 ] || fail "$what: the queue lives on at a live node (home: $h)"
-	h=$(home_of sem "$key")
+	h=$(ipc_home_of sem "$key")
 	[ "$h" = 1 ] || [ "$h" = 2 ] || fail "$what: the set lives on at a live node (home: $h)"
 	assert_eq "$(on 1 "$KRG" ipcs -q --json | $PY -c "import json,sys; print([o['messages'] for o in json.load(sys.stdin) if o['key']==$key])")" "[0]" "$what: the queue is empty at its new home"
 }
@@ -127,7 +112,7 @@ sleep 1  # the consumer is in msgrcv, parked at node 3
 "$ADM" vcluster krgd 3 kill --prefix "$PREFIX" >/dev/null
 wait "$cons" || true
 assert_eq "$(cat "$W/cons2.out")" EIDRM "the blocked receiver got EIDRM ($(cat "$W/cons2.rc"))"
-assert_eq "$(home_of msg "$key")" none "the queue is gone with its home"
+assert_eq "$(ipc_home_of msg "$key")" none "the queue is gone with its home"
 
 echo "== 3. ipc_backup = off: the home leaves cleanly under traffic"
 up off

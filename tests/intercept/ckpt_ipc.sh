@@ -26,10 +26,7 @@ PREFIX=ckipc
 KRG=$KRG_BUILD_DIR/krg
 I=$KRG_BUILD_DIR/tests/intercept/icpt
 PY=/usr/bin/python3
-[ "$(id -u)" = 0 ] || fail "cannot run: needs root"
-$PY -c 'import sysv_ipc' || fail "cannot run: python3-sysv-ipc missing (scripts/install-deps.sh)"
-W=$(mktemp -d "$KRG_BUILD_DIR/ckipc.XXXXXX")
-chmod 755 "$W"
+ipc_test_dir ckipc
 start_cluster 3 --cpus 0.5
 hogs() { for n in 1 2 3; do on $n pkill -f "^sh -c while :; do :; done" >/dev/null 2>&1 || true; done; }
 trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; hogs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; rm -rf "$W"; exit $rc' EXIT
@@ -145,9 +142,7 @@ home=$(on 1 krgadm ipc status --json | $PY -c "
 import json, sys
 print([o['home'] for o in json.load(sys.stdin)['objects'] if o['id'] == $rq][0])")
 assert_eq "$home" 2 "the private queue is homed on node 2 (dies with it)"
-# entry EXPR: python on the periodic entries (a), as node 1 lists them
-entry() { on 1 "$KRG" checkpoint --list --json | $PY -c "import json,sys; a=json.load(sys.stdin)['apps']; print($1)"; }
-entry_is() { [ "$(entry "$1")" = "$2" ]; }
+# entry, entry_is: common.sh.
 # A checkpoint begun after the messages were sent, copied to a second node.
 v0=$(entry "a[0]['version'] if a else 0")
 wait_for 40 "a checkpoint of the queues, copied to a second node" \

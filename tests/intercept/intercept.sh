@@ -25,10 +25,7 @@ PREFIX=icpt
 KRG=$KRG_BUILD_DIR/krg
 I=$KRG_BUILD_DIR/tests/intercept/icpt
 PY=/usr/bin/python3
-[ "$(id -u)" = 0 ] || fail "cannot run: needs root"
-$PY -c 'import sysv_ipc' || fail "cannot run: python3-sysv-ipc missing (scripts/install-deps.sh)"
-W=$(mktemp -d "$KRG_BUILD_DIR/intercept.XXXXXX")
-chmod 755 "$W"
+ipc_test_dir intercept
 start_cluster 2
 trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; rm -rf "$W"; exit $rc' EXIT
 on 1 krgadm sched disable mosix >/dev/null

@@ -16,33 +16,18 @@ PREFIX=ipcmv
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
 PY=/usr/bin/python3
-[ "$(id -u)" = 0 ] || fail "cannot run: needs root"
-$PY -c 'import sysv_ipc' || fail "cannot run: python3-sysv-ipc missing (scripts/install-deps.sh)"
-W=$(mktemp -d "$KRG_BUILD_DIR/ipc-moves.XXXXXX")
-chmod 755 "$W"
+ipc_test_dir ipc-moves
 trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; rm -rf "$W"; exit $rc' EXIT
 
-"$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true
-"$ADM" vcluster up 3 --prefix "$PREFIX" --no-krgd >/dev/null
-for n in 1 2 3; do on $n sh -c "echo 'ipc_moves = on' >>/run/krg/krgd.conf"; done
-for n in 1 2 3; do "$ADM" vcluster krgd $n start --prefix "$PREFIX" >/dev/null; done
-for n in 1 2 3; do on $n krgadm cluster wait --timeout 30 >/dev/null; done
+start_cluster_conf 3 'ipc_moves = on'
 on 1 krgadm sched disable mosix >/dev/null
-
-# served_by KEY: the node whose krgd holds the queue now (krgadm ipc status).
-served_by() {
-	on 1 krgadm ipc status --json | $PY -c "
-import json, sys
-o = [o for o in json.load(sys.stdin)['objects'] if o['kind'] == 'msg' and int(o['key'], 16) == $1]
-print(o[0]['home'] if o else 'none')"
-}
 
 # A key whose queue is homed on node 3 (homes come from a hash).
 pick_key() {
 	local k
 	for k in $(seq $(($1)) $(($1 + 200))); do
 		on 1 "$KRG" ipcmk -Q -k "$k" -p 0666 >/dev/null
-		if [ "$(served_by "$k")" = 3 ]; then
+		if [ "$(ipc_home_of msg "$k")" = 3 ]; then
 			echo "$k"
 			return
 		fi
@@ -105,7 +90,7 @@ b=$!
 on 1 sh -c "timeout 120 $KRG run -n 1 -- $PY $W/pingpong.py $key 300 a >$W/a.out 2>&1; echo \$? >$W/a.rc"
 wait "$b" || true
 assert_eq "$(cat "$W/a.rc") $(cat "$W/b.rc")" "0 0" "both sides ended well ($(cat "$W/a.out") / $(cat "$W/b.out"))"
-h=$(served_by "$key")
+h=$(ipc_home_of msg "$key")
 [ "$h" = 1 ] || [ "$h" = 2 ] || fail "the queue moved to a node of its receivers (served by: $h)"
 echo "queue served by node $h after the ping-pong"
 on 1 "$KRG" ipcrm -Q "$key" >/dev/null
@@ -165,12 +150,12 @@ wait_for 30 "a receiver on node 1 waits" grep -q waiting "$W/o.out"
 on 2 "$KRG" run -n 2 -- $PY -c 'import sysv_ipc; sysv_ipc.MessageQueue(0x5700).send(b"x", type=1)'
 wait "$r"
 assert_eq "$(tail -1 "$W/o.out")" "got x" "the receiver on node 1 got its message"
-echo "queue served by node $(served_by $((0x5700)))"
+echo "queue served by node $(ipc_home_of msg $((0x5700)))"
 on 2 sh -c "timeout 60 $KRG run -n 2 -- $PY $W/waitone.py $((0x5700)) >$W/w.out 2>&1; echo \$? >$W/w.rc" &
 w=$!
 wait_for 30 "the receiver on node 2 waits" grep -q waiting "$W/w.out"
 on 3 "$KRG" ipcrm -Q $((0x5700)) >/dev/null
 wait "$w" || true
 assert_eq "$(cat "$W/w.out" | tail -1) $(cat "$W/w.rc")" "EIDRM 0" "the waiting receiver got EIDRM"
-assert_eq "$(served_by $((0x5700)))" none "the queue is gone everywhere"
+assert_eq "$(ipc_home_of msg $((0x5700)))" none "the queue is gone everywhere"
 echo "PASS"

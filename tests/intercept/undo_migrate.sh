@@ -12,10 +12,7 @@ KRG=$KRG_BUILD_DIR/krg
 I=$KRG_BUILD_DIR/tests/intercept/icpt
 PY=/usr/bin/python3
 KEY=0x5e55
-[ "$(id -u)" = 0 ] || fail "cannot run: needs root"
-$PY -c 'import sysv_ipc' || fail "cannot run: python3-sysv-ipc missing (scripts/install-deps.sh)"
-W=$(mktemp -d "$KRG_BUILD_DIR/undo-migrate.XXXXXX")
-chmod 755 "$W"
+ipc_test_dir undo-migrate
 start_cluster 3
 trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; rm -rf "$W"; exit $rc' EXIT
 on 1 krgadm sched disable mosix >/dev/null

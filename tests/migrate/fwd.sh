@@ -44,11 +44,7 @@ if [ "${KRG_FWD_NOFILTER:-}" = 1 ]; then
 	# trap answers nothing; the kernel alone answers their calls.
 	PREFIX=mfwn${KRG_VC_SUFFIX:-}
 	trap 'rc=$?; [ $rc -ne 0 ] && dump_logs; "$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true; exit $rc' EXIT
-	"$ADM" vcluster down --prefix "$PREFIX" >/dev/null 2>&1 || true
-	"$ADM" vcluster up 3 --prefix "$PREFIX" --no-krgd >/dev/null
-	for n in 1 2 3; do on $n sh -c "echo 'ipc_intercept = off' >>/run/krg/krgd.conf"; done
-	for n in 1 2 3; do "$ADM" vcluster krgd $n start --prefix "$PREFIX" >/dev/null; done
-	for n in 1 2 3; do on $n krgadm cluster wait --timeout 30 >/dev/null; done
+	start_cluster_conf 3 'ipc_intercept = off'
 else
 	start_cluster 3
 fi

@@ -263,6 +263,7 @@ static const struct bool_key {
 	{ "ipc_backup", offsetof(struct krg_config, ipc_backup) },
 	{ "ipc_moves", offsetof(struct krg_config, ipc_moves) },
 	{ "fsview", offsetof(struct krg_config, fsview) },
+	{ "migrant_outlives_home", offsetof(struct krg_config, migrant_outlives_home) },
 };
 
 /* Keys whose value is a string kept as it is. */

@@ -121,8 +121,9 @@ static void *raw_conn(void *arg)
 		while (read_full(fd, b, sz) && write_full(fd, b, sz))
 			;
 		free(b);
-	} else if (mode == 'R') {
-		/* Echo a stream of that many bytes back as it comes. */
+	} else if (mode == 'R' || mode == 'B') {
+		/* A stream of that many bytes: echoed back as it comes (R), or
+		 * taken and answered with one byte at its end (B). */
 		uint64_t total, got = 0;
 		if (!read_full(fd, &total, 8))
 			goto out;
@@ -130,24 +131,12 @@ static void *raw_conn(void *arg)
 		uint8_t *b = malloc(bl);
 		while (got < total) {
 			ssize_t r = read(fd, b, bl);
-			if (r <= 0 || !write_full(fd, b, (size_t)r))
+			if (r <= 0 || (mode == 'R' && !write_full(fd, b, (size_t)r)))
 				break;
 			got += (uint64_t)r;
 		}
-		free(b);
-	} else if (mode == 'B') {
-		uint64_t total, got = 0;
-		if (!read_full(fd, &total, 8))
-			goto out;
-		size_t bl = 1u << 20;
-		uint8_t *b = malloc(bl);
-		while (got < total) {
-			ssize_t r = read(fd, b, bl);
-			if (r <= 0)
-				break;
-			got += (uint64_t)r;
-		}
-		write_full(fd, "k", 1);
+		if (mode == 'B')
+			write_full(fd, "k", 1);
 		free(b);
 	}
 out:

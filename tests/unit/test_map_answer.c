@@ -64,8 +64,9 @@ static int recv_fd(int sock)
 	return krg_fd_recvv(sock, &io, 1, 0, &fd) == 1 ? fd : -1;
 }
 
-/* The caller: shmat twice (answered with a mapping, then with an error). */
-static int child(int sock)
+/* In a caller: its shmat calls go to a seccomp listener, handed over
+ * sock to the test. 0, or the caller's exit status for what failed. */
+static int shmat_notified(int sock)
 {
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
@@ -81,6 +82,15 @@ static int child(int sock)
 		return 82;
 	send_fd(sock, l);
 	close(l);
+	return 0;
+}
+
+/* The caller: shmat twice (answered with a mapping, then with an error). */
+static int child(int sock)
+{
+	int e = shmat_notified(sock);
+	if (e)
+		return e;
 	int before = nfds();
 	char *a = shmat(4242, NULL, 0);
 	if (a == (void *)-1)
@@ -159,20 +169,9 @@ static void answers(void **state)
 /* The caller: shmat, then plain atomic increments, then the total seen. */
 static int dsm_child(int sock, uint64_t off)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_shmat, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog p = { 4, f };
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return 81;
-	int l = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &p);
-	if (l < 0)
-		return 82;
-	send_fd(sock, l);
-	close(l);
+	int e = shmat_notified(sock);
+	if (e)
+		return e;
 	uint8_t *a = shmat(4242, NULL, 0);
 	if (a == (void *)-1)
 		return 83;

@@ -144,6 +144,8 @@ struct hold {
 	bool inplace;              /* back home: its holder restores it into its deputy (inplace.c) */
 	bool orphan;               /* its home was declared down: this node is its home now (orphan.c) */
 	int out_fd;                /* an orphan's output file (orphan.c) */
+	uid_t orphan_uid;          /* and its owner, taken at adoption (it may be gone at its end) */
+	gid_t orphan_gid;
 };
 
 /* Where a move stands. It only goes forward, and only mig_move_set_phase

@@ -24,23 +24,19 @@ static int orphan_dir(char *buf, size_t len)
 }
 
 /* A file of the orphan's, created afresh and owned by the migrant's
- * owner (who /proc/PID belongs to). */
+ * owner (who /proc/PID belonged to at adoption). */
 static int orphan_file(const struct hold *h, const char *suffix)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 32], proc[32];
-	struct stat st;
+	char dir[PATH_MAX], path[PATH_MAX + 32];
 	int r = orphan_dir(dir, sizeof(dir));
 	if (r < 0)
 		return r;
-	snprintf(proc, sizeof(proc), "/proc/%d", (int)h->pid);
-	if (stat(proc, &st) < 0)
-		return -errno;
 	snprintf(path, sizeof(path), "%s/%u.%s", dir, h->id, suffix);
 	unlink(path); /* an id used again: the previous one's file goes */
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
-	if (fchown(fd, st.st_uid, st.st_gid) < 0) {
+	if (fchown(fd, h->orphan_uid, h->orphan_gid) < 0) {
 		r = -errno;
 		close(fd);
 		unlink(path);
@@ -51,6 +47,13 @@ static int orphan_file(const struct hold *h, const char *suffix)
 
 int mig_orphan_adopt(struct hold *h, uint32_t home)
 {
+	char proc[32];
+	struct stat st;
+	snprintf(proc, sizeof(proc), "/proc/%d", (int)h->pid);
+	if (stat(proc, &st) < 0)
+		return -errno;
+	h->orphan_uid = st.st_uid;
+	h->orphan_gid = st.st_gid;
 	int fd = orphan_file(h, "out");
 	if (fd < 0)
 		return fd;

@@ -33,6 +33,9 @@ struct node_cb {
 
 struct tunnel;
 struct pending_connect;
+struct lease_hold;
+struct lead_wait;
+struct lease_req;
 
 /* A service state machine (sm.c). */
 struct sm_service {
@@ -91,6 +94,31 @@ struct krg_cluster {
 	 * barrier"): those that came while a question is out ask the next. */
 	struct sm_question *bar_asked;  /* the questions out, newest first */
 	struct sm_barrier *bar_next;    /* for the next question */
+
+	/* Read leases (lease.c). Times are lease_now() ms. */
+	struct {
+		/* follower */
+		uint64_t until;          /* its lease, 0: none */
+		uint64_t index;          /* ... usable once applied up to here */
+		uint32_t leader;         /* ... from this leader */
+		bool asking;
+		uint64_t acked_sent;     /* last applied index told the leader */
+		/* leader */
+		uint64_t term;           /* the term the fields below are of */
+		uint64_t hold_until;     /* no result out before (a former leader's leases) */
+		uint64_t lead_until;     /* a majority followed it within the lease */
+		uint64_t round;          /* lead round: id, sent, answers, needed */
+		uint64_t round_sent;
+		bool round_open;
+		unsigned round_ok, round_need;
+		uint64_t holder_until[KRG_MAX_NODES];
+		uint64_t acked[KRG_MAX_NODES]; /* each holder's applied index */
+		struct lease_hold *holds;
+		struct lead_wait *lead_waiters;
+		struct lease_req *reqs;  /* requests out */
+		uv_timer_t timer;        /* lead rounds / lease requests */
+		uv_timer_t hold_timer;   /* the next lease to run out under a hold */
+	} lease;
 
 	/* Raft. */
 	struct raft raft;
@@ -166,10 +194,27 @@ void cluster_sm_snapshot_free(Krg__Cluster__ServiceState **st, size_t n);
 void cluster_sm_restore(struct krg_cluster *c, Krg__Cluster__ServiceState **st, size_t n);
 /* cb(0) once raft's last applied index is >= index (at once if it is). */
 int cluster_wait_applied(struct krg_cluster *c, uint64_t index, void (*cb)(int status, void *data), void *data);
+/* Leader: the index a reader must reach to have everything committed. */
+uint64_t cluster_read_index(struct krg_cluster *c);
 /* After an apply: let waiters whose index is reached go (on the next tick). */
 void cluster_sm_applied(struct krg_cluster *c);
 /* Stop: fail waiters, free services (the timer is closed by the caller). */
 void cluster_sm_free(struct krg_cluster *c);
+
+/* lease.c */
+void cluster_lease_init(struct krg_cluster *c);
+void cluster_lease_start(struct krg_cluster *c);
+/* Leader: cb once every lease holder applied index (at once if none). */
+int cluster_lease_release(struct krg_cluster *c, uint64_t index, void (*cb)(void *data), void *data);
+/* Leader: cb(0) once a majority confirmed it leads (at once if recently);
+ * -EAGAIN if not the leader. */
+int cluster_lead_confirm(struct krg_cluster *c, void (*cb)(struct krg_cluster *c, int status, void *data),
+			 void *data);
+/* Follower, after applies: tell the leader while holding a lease. */
+void cluster_lease_applied(struct krg_cluster *c);
+/* Closing: releases holds, fails waiters; returns the handles it closes. */
+int cluster_lease_close(struct krg_cluster *c, uv_close_cb closed);
+void cluster_lease_free(struct krg_cluster *c);
 
 /* tunnel.c */
 void cluster_tunnel_init(struct krg_cluster *c);

@@ -148,3 +148,8 @@ int krg_cluster_sm_propose(struct krg_cluster *c, const char *service, const uin
  * leader had applied when asked (close-to-open reads on followers). */
 typedef void (*krg_cluster_barrier_cb)(int status, void *data);
 int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, void *data);
+/* The same for service state only: cb(0) once this node's replica has
+ * every service op whose result was handed out anywhere before the call.
+ * With a read lease (src/cluster/lease.c) that needs no round trip, and
+ * cb may be called before this returns (0 then). */
+int krg_cluster_sm_read_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, void *data);

@@ -62,8 +62,28 @@ static void sm_done(struct proposal *p, int status, const uint8_t *res, size_t l
 	free(p);
 }
 
+/* The reply held for the lease holders (lease.c): a forwarded result
+ * packed, or a local one copied (the slot is the next apply's). */
+static void forwarded_release(void *data)
+{
+	struct proposal *p = data;
+	krg_net_reply(p->c->net, p->forwarded_from, p->forwarded_req, p->sm_len == SIZE_MAX ? -ENOMEM : 0,
+		      p->sm_res, p->sm_len == SIZE_MAX ? 0 : p->sm_len);
+	free(p->sm_res);
+	free(p);
+}
+
+static void local_release(void *data)
+{
+	struct proposal *p = data;
+	if (p->sm_len == SIZE_MAX)
+		return sm_done(p, -ENOMEM, NULL, 0);
+	sm_done(p, 0, p->sm_res, p->sm_len);
+}
+
 /* On the leader, right after the entry was applied: result is the slot
- * cluster_sm_apply filled (valid until the next apply). */
+ * cluster_sm_apply filled (valid until the next apply). A service op's
+ * result goes out only once every lease holder has applied it (lease.c). */
 static void apply_cb(struct raft_apply *req, int status, void *result)
 {
 	struct proposal *p = req->data;
@@ -80,21 +100,22 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
 		pr.result.data = res->data;
 		pr.result.len = res->len;
 		size_t n = krg__cluster__propose_result__get_packed_size(&pr);
-		uint8_t *out = malloc(n ? n : 1);
-		if (out) {
-			krg__cluster__propose_result__pack(&pr, out);
-			krg_net_reply(p->c->net, p->forwarded_from, p->forwarded_req, 0, out, n);
-		} else {
-			krg_net_reply(p->c->net, p->forwarded_from, p->forwarded_req, -ENOMEM, NULL, 0);
-		}
-		free(out);
-		free(p);
+		p->sm_res = malloc(n ? n : 1);
+		p->sm_len = p->sm_res ? krg__cluster__propose_result__pack(&pr, p->sm_res) : SIZE_MAX;
+		if (!res->valid || cluster_lease_release(p->c, req->index, forwarded_release, p) < 0)
+			forwarded_release(p);
 		return;
 	}
 	if (p->sm_cb) {
 		if (!res || !res->valid)
 			return sm_done(p, -ENOSYS, NULL, 0);
-		return sm_done(p, 0, res->data, res->len);
+		p->sm_res = malloc(res->len ? res->len : 1);
+		p->sm_len = p->sm_res ? res->len : SIZE_MAX;
+		if (p->sm_res)
+			memcpy(p->sm_res, res->data, res->len);
+		if (cluster_lease_release(p->c, req->index, local_release, p) < 0)
+			local_release(p);
+		return;
 	}
 	proposal_done(p, 0, NULL);
 }
@@ -611,6 +632,7 @@ int krg_cluster_new(uv_loop_t *loop, const struct krg_cluster_options *o, struct
 	cluster_fsm_init(c);
 	cluster_tunnel_init(c);
 	cluster_sm_init(c);
+	cluster_lease_init(c);
 	krg_net_handle(c->net, PROPOSE_MSG, on_propose, c);
 	krg_net_handle(c->net, POWEROFF_MSG, on_poweroff, c);
 	cluster_join_init(c);
@@ -690,6 +712,7 @@ int krg_cluster_start(struct krg_cluster *c, char *err, size_t errlen)
 	c->raft_started = true;
 	c->started_ms = uv_now(c->loop);
 	uv_timer_start(&c->tick, tick_cb, c->cfg->heartbeat_ms, c->cfg->heartbeat_ms);
+	cluster_lease_start(c);
 	log_info("membership: raft started as node %u of %zu (%s)", c->cfg->node_id, c->cfg->n_nodes, c->address);
 	return 0;
 }
@@ -700,6 +723,7 @@ static void close_step(struct krg_cluster *c)
 		return;
 	cluster_fsm_free(c);
 	cluster_sm_free(c);
+	cluster_lease_free(c);
 	while (c->node_cbs) {
 		struct node_cb *n = c->node_cbs->next;
 		free(c->node_cbs);
@@ -733,6 +757,7 @@ void krg_cluster_close(struct krg_cluster *c, void (*cb)(void *data), void *data
 	uv_timer_stop(&c->tick);
 	uv_close((uv_handle_t *)&c->tick, handle_closed);
 	uv_close((uv_handle_t *)&c->wait_timer, handle_closed);
+	c->close_pending += cluster_lease_close(c, handle_closed);
 	if (c->raft_started) {
 		c->raft.data = c;
 		raft_close(&c->raft, raft_closed);

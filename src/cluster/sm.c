@@ -11,7 +11,10 @@
  *   registry ...... krg_cluster_sm_register
  *   fsm hooks ..... cluster_sm_apply / snapshot / restore (from fsm.c)
  *   waiting ....... cluster_wait_applied: the local replica reaches an index
- *   barrier ....... krg_cluster_sm_barrier, "cluster.index"
+ *   barrier ....... krg_cluster_sm_barrier, "cluster.index"; the leader
+ *                   answers once a majority confirmed it leads (lease.c);
+ *                   kdfs's reads take krg_cluster_sm_read_barrier, which
+ *                   a read lease answers with no round trip (lease.c)
  *   notify ........ leader: a raft barrier entry right after applies, so
  *                   followers learn the commit index in one round trip
  *                   rather than at the next heartbeat
@@ -178,6 +181,7 @@ static void wait_check(uv_timer_t *t)
 {
 	struct krg_cluster *c = t->data;
 	notify_start(c);
+	cluster_lease_applied(c);
 	uint64_t applied = c->raft_started ? raft_last_applied(&c->raft) : 0;
 	struct sm_waiter *ready = NULL, **p = &c->waiters;
 	while (*p) {
@@ -196,11 +200,15 @@ static void wait_check(uv_timer_t *t)
 		w->cb(0, w->data);
 		free(w);
 	}
+	/* Entries that change no state (raft barriers, configuration) move
+	 * the applied index without an apply here: look again soon. */
+	if (c->waiters && !c->closing && !uv_is_active((uv_handle_t *)&c->wait_timer))
+		uv_timer_start(&c->wait_timer, wait_check, 10, 0);
 }
 
 void cluster_sm_applied(struct krg_cluster *c)
 {
-	if ((c->waiters || c->notify_wanted) && !c->closing)
+	if ((c->waiters || c->notify_wanted || c->lease.until) && !c->closing)
 		uv_timer_start(&c->wait_timer, wait_check, 0, 0);
 }
 
@@ -260,6 +268,42 @@ void cluster_sm_free(struct krg_cluster *c)
 
 /* ---- read barrier ---- */
 
+/* Everything committed so far: the leader may not have applied it all
+ * yet. When it has, the last entry that changed the state is enough:
+ * what follows it is barriers (notify) and configuration entries, which a
+ * follower applies without a state change (no wait_check then) and
+ * learns only a heartbeat later. */
+uint64_t cluster_read_index(struct krg_cluster *c)
+{
+	uint64_t index = c->raft.commit_index;
+	if (c->changed_index && raft_last_applied(&c->raft) >= index && c->changed_index < index)
+		index = c->changed_index;
+	return index;
+}
+
+/* A question waits for the leader's lease (lease.c): a leader cut off
+ * from the others must not answer with a commit index others passed. */
+struct index_question {
+	uint32_t from;
+	uint64_t req_id;
+};
+
+static void index_answer(struct krg_cluster *c, int status, void *data)
+{
+	struct index_question *iq = data;
+	if (status < 0 || cluster_leader(c) != c->cfg->node_id) {
+		krg_net_reply(c->net, iq->from, iq->req_id, -EAGAIN, NULL, 0);
+		free(iq);
+		return;
+	}
+	Krg__Cluster__IndexReply rep = KRG__CLUSTER__INDEX_REPLY__INIT;
+	rep.index = cluster_read_index(c);
+	uint8_t buf[16];
+	size_t n = krg__cluster__index_reply__pack(&rep, buf);
+	krg_net_reply(c->net, iq->from, iq->req_id, 0, buf, n);
+	free(iq);
+}
+
 static void on_index(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_cluster *c = data;
@@ -269,17 +313,17 @@ static void on_index(struct krg_net *net, uint32_t from, const struct krg_msg *m
 		krg_net_reply(net, from, req_id, -EAGAIN, NULL, 0);
 		return;
 	}
-	Krg__Cluster__IndexReply rep = KRG__CLUSTER__INDEX_REPLY__INIT;
-	/* Everything committed so far: the leader may not have applied it all
-	 * yet. When it has, the last entry that changed the state is enough:
-	 * what follows it is barriers (notify) and configuration entries,
-	 * which a follower learns only a heartbeat later. */
-	rep.index = c->raft.commit_index;
-	if (c->changed_index && raft_last_applied(&c->raft) >= rep.index && c->changed_index < rep.index)
-		rep.index = c->changed_index;
-	uint8_t buf[16];
-	size_t n = krg__cluster__index_reply__pack(&rep, buf);
-	krg_net_reply(net, from, req_id, 0, buf, n);
+	struct index_question *iq = calloc(1, sizeof(*iq));
+	if (!iq) {
+		krg_net_reply(net, from, req_id, -ENOMEM, NULL, 0);
+		return;
+	}
+	iq->from = from;
+	iq->req_id = req_id;
+	if (cluster_lead_confirm(c, index_answer, iq) < 0) {
+		krg_net_reply(net, from, req_id, -EAGAIN, NULL, 0);
+		free(iq);
+	}
 }
 
 static void barrier_reached(int status, void *data)
@@ -290,6 +334,16 @@ static void barrier_reached(int status, void *data)
 }
 
 static int barrier_ask(struct krg_cluster *c);
+
+/* The leader's own barrier: its commit index, once a majority confirmed
+ * it still leads (lease.c). */
+static void leader_confirmed(struct krg_cluster *c, int status, void *data)
+{
+	struct sm_barrier *b = data;
+	int r = status < 0 ? -EAGAIN : cluster_wait_applied(c, cluster_read_index(c), barrier_reached, b);
+	if (r < 0)
+		barrier_reached(r, b);
+}
 
 /* A question is out to the current leader: the barriers that come wait
  * for its answer, then ask together. One out to a leader that is no
@@ -350,8 +404,8 @@ static int barrier_ask(struct krg_cluster *c)
 		while (c->bar_next) {
 			struct sm_barrier *b = c->bar_next;
 			c->bar_next = b->next;
-			if (cluster_wait_applied(c, c->raft.commit_index, barrier_reached, b) < 0)
-				barrier_reached(-ECANCELED, b);
+			if (cluster_lead_confirm(c, leader_confirmed, b) < 0)
+				barrier_reached(-EAGAIN, b);
 		}
 		return 0;
 	}
@@ -388,7 +442,7 @@ int krg_cluster_sm_barrier(struct krg_cluster *c, krg_cluster_barrier_cb cb, voi
 	b->cb = cb;
 	b->data = data;
 	if (leader == c->cfg->node_id) {
-		int r = cluster_wait_applied(c, c->raft.commit_index, barrier_reached, b);
+		int r = cluster_lead_confirm(c, leader_confirmed, b);
 		if (r < 0)
 			free(b);
 		return r;

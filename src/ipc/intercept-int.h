@@ -73,7 +73,8 @@ void irestart_probe_at(pid_t tid, const struct seccomp_data *d, uint64_t sp, str
  * credentials), and every call that parks /proc/TID/syscall and a 32 KiB
  * read of the stack below it (the restart probe): together about 40% of
  * krgd's time per call, measured (docs/ipc.md). The cache keeps the two
- * files open per thread, and the probe of its last parked call: a thread
+ * files open per thread, and the probes of its last ITCACHE_PROBES
+ * distinct parked calls: a thread
  * parked again at the same stack pointer in the same call with the same
  * arguments has the same stale frames, as long as none of its calls was
  * interrupted since (a new frame of this call is only ever written by a
@@ -84,14 +85,23 @@ void irestart_probe_at(pid_t tid, const struct seccomp_data *d, uint64_t sp, str
  * that is gone, and the entry starts again. Direct-mapped by tid,
  * bounded: ITCACHE_SIZE entries, two fds each. */
 #define ITCACHE_SIZE 64
-struct itcache_ent {
-	pid_t tid;                    /* 0: free */
-	int pidfd;                    /* -1: not open */
-	int sysfd;                    /* /proc/TID/syscall, -1: not open */
+/* Probes kept per thread: a call whose home is on another node waits for
+ * its answer like a parked one and is probed too, so a ping-pong parks
+ * its msgsnd and its msgrcv (or its two semops) in turn; one slot would
+ * miss every time. */
+#define ITCACHE_PROBES 4
+struct itcache_probe {
 	bool probed;                  /* probe and key hold a parked call's */
 	uint64_t sp;
 	struct seccomp_data key;
 	struct irestart_probe probe;
+};
+struct itcache_ent {
+	pid_t tid;                    /* 0: free */
+	int pidfd;                    /* -1: not open */
+	int sysfd;                    /* /proc/TID/syscall, -1: not open */
+	unsigned next;                /* slot the next new probe replaces */
+	struct itcache_probe p[ITCACHE_PROBES];
 };
 struct itcache {
 	struct itcache_ent e[ITCACHE_SIZE];

@@ -1,6 +1,6 @@
 /* intercept_tcache.c — the listener's per-thread cache (intercept-int.h):
  * a pidfd and /proc/TID/syscall kept open per calling thread, and the
- * restart probe of its last parked call. */
+ * restart probes of its last parked calls. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -105,22 +105,29 @@ void itcache_probe(struct itcache *tc, pid_t tid, const struct seccomp_data *d, 
 		memset(p, 0, sizeof(*p));
 		return;
 	}
-	if (e->probed && e->sp == sp && same_call(&e->key, d)) {
-		*p = e->probe;
-		tc->hits++;
-		return;
+	for (unsigned i = 0; i < ITCACHE_PROBES; i++) {
+		const struct itcache_probe *s = &e->p[i];
+		if (s->probed && s->sp == sp && same_call(&s->key, d)) {
+			*p = s->probe;
+			tc->hits++;
+			return;
+		}
 	}
 	irestart_probe_at(tid, d, sp, p);
 	tc->misses++;
-	e->probed = p->valid;
-	e->sp = sp;
-	e->key = *d;
-	e->probe = *p;
+	struct itcache_probe *s = &e->p[e->next++ % ITCACHE_PROBES];
+	s->probed = p->valid;
+	s->sp = sp;
+	s->key = *d;
+	s->probe = *p;
 }
 
+/* Every slot: the interrupted call may have left a frame that another of
+ * the thread's kept calls would now find below its stack pointer. */
 void itcache_forget(struct itcache *tc, pid_t tid)
 {
 	struct itcache_ent *e = &tc->e[(uint32_t)tid % ITCACHE_SIZE];
 	if (e->tid == tid)
-		e->probed = false;
+		for (unsigned i = 0; i < ITCACHE_PROBES; i++)
+			e->p[i].probed = false;
 }

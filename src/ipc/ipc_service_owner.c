@@ -128,15 +128,13 @@ static void tell_home(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, 
 	ipc_call_send(svc->objs[kind], idx, &c, NULL, NULL);
 }
 
-/* Send queue id (kind, idx) to node to, with completion (packed, may be
- * NULL), as move mseq. The queue leaves this engine (its waiters re-issue
- * their calls where it went: -EXDEV). 0 or -errno
- * (then nothing changed). */
-static int send_take(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, uint32_t to,
-		     uint64_t mseq, const uint8_t *comp, size_t comp_len)
+/* A Take of queue id (its object, move number mseq, completion packed
+ * or NULL) into a malloc'ed *buf. 0 or -errno. */
+static int pack_take(struct krg_ipc_service *svc, uint32_t kind, int32_t id, uint64_t mseq, const uint8_t *comp,
+		     size_t comp_len, uint8_t **buf, size_t *len)
 {
 	Krg__Ipc__Take t = KRG__IPC__TAKE__INIT;
-	uint8_t *obj, *buf;
+	uint8_t *obj;
 	size_t obj_len;
 	int r = ipc_pack_object(svc, kind, id, &obj, &obj_len);
 	if (r < 0)
@@ -149,23 +147,41 @@ static int send_take(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, i
 		t.completion.data = (uint8_t *)comp;
 		t.completion.len = comp_len;
 	}
-	size_t len = krg__ipc__take__get_packed_size(&t);
-	buf = malloc(len);
-	if (!buf) {
-		free(obj);
-		return -ENOMEM;
-	}
-	krg__ipc__take__pack(&t, buf);
+	*len = krg__ipc__take__get_packed_size(&t);
+	*buf = malloc(*len);
+	if (*buf)
+		krg__ipc__take__pack(&t, *buf);
 	free(obj);
-	r = kddm_notify(svc->nodes, to, IPC_TAKE_NOTIFY | to, buf, len);
-	free(buf);
-	if (r < 0)
-		return r;
+	return *buf ? 0 : -ENOMEM;
+}
+
+/* Queue id has gone to node to: out of this engine (its waiters re-issue
+ * their calls where it went: -EXDEV), to is its owner now. */
+static void let_go(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, uint32_t to)
+{
 	bool was = svc->in_engine;
 	svc->in_engine = true;
 	krg_ipc_engine_drop(svc->eng, kind, id, -EXDEV);
 	svc->in_engine = was;
 	ipc_owner_learn(svc, kind, idx, to);
+}
+
+/* Send queue id (kind, idx) to node to, with completion (packed, may be
+ * NULL), as move mseq. The queue leaves this engine. 0 or -errno
+ * (then nothing changed). */
+static int send_take(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx, int32_t id, uint32_t to,
+		     uint64_t mseq, const uint8_t *comp, size_t comp_len)
+{
+	uint8_t *buf;
+	size_t len;
+	int r = pack_take(svc, kind, id, mseq, comp, comp_len, &buf, &len);
+	if (r < 0)
+		return r;
+	r = kddm_notify(svc->nodes, to, IPC_TAKE_NOTIFY | to, buf, len);
+	free(buf);
+	if (r < 0)
+		return r;
+	let_go(svc, kind, idx, id, to);
 	return 0;
 }
 
@@ -210,28 +226,10 @@ int ipc_owner_take_for(struct krg_ipc_service *svc, uint32_t kind, uint64_t idx,
 	if ((!o && !w) || reply->ret < 0 || reply->mtype <= 0 || !may_move(svc, kind, id, to))
 		return -EAGAIN;
 	uint64_t mseq = (o ? o->mseq : w->mseq) + 1;
-	Krg__Ipc__Take t = KRG__IPC__TAKE__INIT;
-	uint8_t *obj;
-	size_t obj_len;
-	int r = ipc_pack_object(svc, kind, id, &obj, &obj_len);
+	int r = pack_take(svc, kind, id, mseq, NULL, 0, take, len);
 	if (r < 0)
 		return r;
-	t.object.data = obj;
-	t.object.len = obj_len;
-	t.mseq = mseq;
-	*len = krg__ipc__take__get_packed_size(&t);
-	*take = malloc(*len);
-	if (!*take) {
-		free(obj);
-		return -ENOMEM;
-	}
-	krg__ipc__take__pack(&t, *take);
-	free(obj);
-	bool was = svc->in_engine;
-	svc->in_engine = true;
-	krg_ipc_engine_drop(svc->eng, kind, id, -EXDEV);
-	svc->in_engine = was;
-	ipc_owner_learn(svc, kind, idx, to);
+	let_go(svc, kind, idx, id, to);
 	moved(svc, kind, idx, id, o, to, mseq);
 	return 0;
 }

@@ -390,6 +390,14 @@ int kdfs_chunk_length(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint
 	return 0;
 }
 
+bool kdfs_chunk_present(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen)
+{
+	char name[64];
+	struct stat st;
+	snprintf(name, sizeof(name), "%016llx/%u-%llu", (unsigned long long)ino, index, (unsigned long long)gen);
+	return fstatat(cs->dirfd, name, &st, 0) == 0;
+}
+
 int kdfs_chunk_discard(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen)
 {
 	char name[64];

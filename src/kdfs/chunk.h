@@ -7,6 +7,7 @@
  * -EBADMSG means a block failed its checksum (the caller reads another
  * replica), -ESTALE that the replica is past the version asked for. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,8 @@ int kdfs_chunk_sync(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64
 int kdfs_chunks_remove(struct kdfs_chunks *cs, uint64_t ino);
 /* Bytes of the replica's data file (0 when there is none). */
 int kdfs_chunk_length(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen, uint64_t *len);
+/* Whether this node has a replica of the chunk (its data file). */
+bool kdfs_chunk_present(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen);
 /* Remove this node's replica of one chunk (a repair starts it afresh). */
 int kdfs_chunk_discard(struct kdfs_chunks *cs, uint64_t ino, uint32_t index, uint64_t gen);
 /* Bytes used and free on the file system that holds the chunks. */

@@ -528,7 +528,7 @@ static void barrier_then(int status, void *data)
 
 static void with_barrier(struct kreq *q)
 {
-	int r = krg_cluster_sm_barrier(q->k->cluster, barrier_then, q);
+	int r = krg_cluster_sm_read_barrier(q->k->cluster, barrier_then, q);
 	if (r < 0)
 		kdfs_reply(q, r == -EAGAIN ? -EAGAIN : r, NULL);
 }

@@ -794,7 +794,9 @@ static void on_cread(struct krg_net *net, uint32_t from, const struct krg_msg *m
  * there would re-create the replica a drain (or a drop) just deleted, a
  * copy nobody lists. -ESTALE sends the writer to a fresh map. A chunk
  * this node does not know yet, or knows at an older version (a fill that
- * adds it is still on its way here), takes the change. */
+ * adds it is still on its way here), takes the change. Asked only when
+ * the replica is absent (on_cchange): a write to one that exists
+ * re-creates nothing, and the store read is the costly part of a write. */
 static bool unlisted_here(struct krg_kdfs *k, const Krg__Kdfs__ChunkIO *io)
 {
 	Krg__Kdfs__Inode *in;
@@ -822,7 +824,7 @@ static void on_cchange(struct krg_net *net, uint32_t from, const struct krg_msg 
 		r = -EBADMSG;
 	} else if (sync) {
 		r = kdfs_chunk_sync(k->chunks, io->ino, io->index, io->gen, io->version);
-	} else if (unlisted_here(k, io)) {
+	} else if (!kdfs_chunk_present(k->chunks, io->ino, io->index, io->gen) && unlisted_here(k, io)) {
 		r = -ESTALE;
 	} else if ((r = kdfs_fill_admit(k, io->ino, io->index, io->gen, io->offset, trunc ? 0 : io->data.len,
 					 trunc)) < 0) {

@@ -279,6 +279,19 @@ static inline int conf_wait_semctl(int id, int semnum, int cmd, int want)
 	return 0;
 }
 
+/* A peer's start beside a queue and a one-semaphore set under key: both
+ * found (*id, *sem), then the semaphore's value reaches go (the creator's
+ * signal). 0, or -1 (said). */
+static inline int conf_peer_start(key_t key, int go, int *id, int *sem)
+{
+	*id = conf_find_msq(key);
+	*sem = conf_find_sem(key, 1);
+	if (*id < 0 || *sem < 0)
+		return -1;
+	conf_wait_semctl(*sem, 0, GETVAL, go);
+	return 0;
+}
+
 /* Drops to nobody in this process (a child): non-root checks. */
 static inline int conf_become_nobody(void)
 {

@@ -7,11 +7,9 @@
 
 static int peer(key_t key)
 {
-	int id = conf_find_msq(key);
-	int sem = conf_find_sem(key, 1);
-	if (id < 0 || sem < 0)
+	int id, sem;
+	if (conf_peer_start(key, 1, &id, &sem) < 0)
 		return 1;
-	conf_wait_semctl(sem, 0, GETVAL, 1);
 	struct msqid_ds ds;
 	CHECK_OK(msgctl(id, IPC_STAT, &ds), "peer IPC_STAT");
 	CHECK(ds.msg_perm.uid == 4321 && ds.msg_perm.gid == 8765, "peer sees owner %u:%u", ds.msg_perm.uid, ds.msg_perm.gid);

@@ -6,12 +6,10 @@
 
 static int peer(key_t key)
 {
-	int id = conf_find_msq(key);
-	int sem = conf_find_sem(key, 1);
-	if (id < 0 || sem < 0)
-		return 1;
 	/* the creator raises the semaphore right before blocking */
-	conf_wait_semctl(sem, 0, GETVAL, 1);
+	int id, sem;
+	if (conf_peer_start(key, 1, &id, &sem) < 0)
+		return 1;
 	conf_msleep(200);
 	struct conf_msg m = { .mtype = 3, .mtext = "not for you" };
 	CHECK_OK(msgsnd(id, &m, 12, 0), "peer sends type 3");

@@ -6,11 +6,9 @@
 
 static int peer(key_t key)
 {
-	int id = conf_find_msq(key);
-	int sem = conf_find_sem(key, 1);
-	if (id < 0 || sem < 0)
+	int id, sem;
+	if (conf_peer_start(key, 2, &id, &sem) < 0)
 		return 1;
-	conf_wait_semctl(sem, 0, GETVAL, 2);
 	conf_msleep(300);
 	CHECK_OK(msgctl(id, IPC_RMID, NULL), "peer IPC_RMID");
 	return conf_failed ? 1 : 0;

@@ -63,11 +63,9 @@ static void stop(pid_t p)
 
 static int peer(key_t key)
 {
-	int id = conf_find_msq(key);
-	int sem = conf_find_sem(key, 1);
-	if (id < 0 || sem < 0)
+	int id, sem;
+	if (conf_peer_start(key, 1, &id, &sem) < 0)
 		return 1;
-	conf_wait_semctl(sem, 0, GETVAL, 1);
 	struct conf_msg m = { .mtype = 1 };
 	for (int i = 1; i <= N; i++) {
 		conf_msleep(i % 4 == 0 ? 30 : 3);

@@ -7,21 +7,27 @@ PREFIX=rstd
 start_run_cluster 3
 
 head -c 100M /dev/urandom >"$TMPD/big"
+
+# sample_rss PID: both krgds' largest VmRSS (max1, max3) over 15 samples
+# 0.2 s apart while PID runs, then wait for it.
+sample_rss() {
+	max1=0 max3=0
+	for _ in $(seq 1 15); do
+		r=$(krgd_rss 1); [ "$r" -gt "$max1" ] && max1=$r
+		r=$(krgd_rss 3); [ "$r" -gt "$max3" ] && max3=$r
+		sleep 0.2
+	done
+	wait "$1"
+}
+
 want=$(sha256sum <"$TMPD/big" | cut -d' ' -f1)
 rss1=$(krgd_rss 1)
 rss3=$(krgd_rss 3)
 # A slow reader on the output too: credits must hold the sender back.
 got=$(on 1 sh -c "krg run -n 3 -- cat <'$TMPD/big' | sha256sum" | cut -d' ' -f1)
 assert_eq "$got" "$want" "sha256 through remote cat"
-max1=0 max3=0
 on 1 sh -c "krg run -n 3 -- cat <'$TMPD/big' | (sleep 2; sha256sum) >'$TMPD/sum2'" &
-bg=$!
-for _ in $(seq 1 15); do
-	r=$(krgd_rss 1); [ "$r" -gt "$max1" ] && max1=$r
-	r=$(krgd_rss 3); [ "$r" -gt "$max3" ] && max3=$r
-	sleep 0.2
-done
-wait $bg
+sample_rss $!
 assert_eq "$(cut -d' ' -f1 <"$TMPD/sum2")" "$want" "sha256 with a slow reader"
 r=$(krgd_rss 1); [ "$r" -gt "$max1" ] && max1=$r
 r=$(krgd_rss 3); [ "$r" -gt "$max3" ] && max3=$r
@@ -37,15 +43,8 @@ fi
 # A slow reader of stdin on the remote side: stdin waits in the window
 # (the target's pipe full, the rest queued), every byte arrives in order,
 # and neither krgd grows by more than a few windows.
-max1=0 max3=0
 on 1 sh -c "krg run -n 3 -- sh -c 'sleep 2; sha256sum' <'$TMPD/big' >'$TMPD/sum3'" &
-bg=$!
-for _ in $(seq 1 15); do
-	r=$(krgd_rss 1); [ "$r" -gt "$max1" ] && max1=$r
-	r=$(krgd_rss 3); [ "$r" -gt "$max3" ] && max3=$r
-	sleep 0.2
-done
-wait $bg
+sample_rss $!
 assert_eq "$(cut -d' ' -f1 <"$TMPD/sum3")" "$want" "sha256 of stdin with a slow remote reader"
 echo "slow stdin reader: krgd VmRSS node1 ${rss1}->${max1} KiB, node3 ${rss3}->${max3} KiB"
 if ! ldd "$KRG_BUILD_DIR/krgd" | grep -q libasan; then

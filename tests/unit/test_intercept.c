@@ -266,6 +266,65 @@ static int rcv_interrupted(int q, bool restart)
 	return 0;
 }
 
+/* Wait until process p waits in syscall nr for the listener's answer
+ * (its notification queued: wchan in seccomp's wait). */
+static int wait_notified(pid_t p, long nr)
+{
+	char path[64], buf[256];
+	for (int i = 0; i < 20000; i++) {
+		long got = -1;
+		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)p);
+		FILE *f = fopen(path, "r");
+		if (f && fgets(buf, sizeof(buf), f))
+			got = strtol(buf, NULL, 10);
+		if (f)
+			fclose(f);
+		snprintf(path, sizeof(path), "/proc/%d/wchan", (int)p);
+		f = fopen(path, "r");
+		bool in_seccomp = f && fgets(buf, sizeof(buf), f) && strstr(buf, "seccomp");
+		if (f)
+			fclose(f);
+		if (got == nr && in_seccomp)
+			return 0;
+		usleep(500);
+	}
+	return -1;
+}
+
+#define PROBE_ROUNDS 20
+/* A child parks in msgrcv and in semop in turn (as a ping-pong whose
+ * calls go to another node parks its msgsnd and its msgrcv): each park
+ * needs the restart probe, and the listener's cache reuses it for both
+ * calls (probes counted by the test). */
+static int sc_probes(void)
+{
+	int q = msgget(IPC_PRIVATE, 0600), s = semget(IPC_PRIVATE, 1, 0600);
+	CHECK(q >= 0 && s >= 0);
+	pid_t a = fork();
+	CHECK(a >= 0);
+	if (a == 0) {
+		for (int i = 0; i < PROBE_ROUNDS; i++) {
+			struct msg m;
+			struct sembuf p = { 0, -1, 0 };
+			if (msgrcv(q, &m, sizeof(m.text), 1, 0) != 2 || semop(s, &p, 1) != 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	for (int i = 0; i < PROBE_ROUNDS; i++) {
+		struct msg m = { 1, "x" };
+		struct sembuf v = { 0, 1, 0 };
+		CHECK(wait_notified(a, SYS_msgrcv) == 0);
+		CHECK(msgsnd(q, &m, 2, 0) == 0);
+		CHECK(wait_notified(a, SYS_semtimedop) == 0); /* glibc's semop() */
+		CHECK(semop(s, &v, 1) == 0);
+	}
+	int st;
+	CHECK(waitpid(a, &st, 0) == a && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(msgctl(q, IPC_RMID, NULL) == 0 && semctl(s, 0, IPC_RMID) == 0);
+	return 0;
+}
+
 static int sc_signals(void)
 {
 	int q = msgget(IPC_PRIVATE, 0600);
@@ -492,6 +551,18 @@ static void signals(void **state)
 	assert_true(st.eintr >= 1);
 }
 
+/* Two calls parked in turn by one thread: each probed once, then reused
+ * (one cached probe per thread took all 2 * PROBE_ROUNDS). */
+static void probes(void **state)
+{
+	struct krg_intercept_stats st;
+	assert_int_equal(served(sc_probes, 0, &st), 0);
+	printf("restart probes: %llu taken, %llu reused\n", (unsigned long long)st.probes_taken,
+	       (unsigned long long)st.probes_reused);
+	assert_true(st.probes_taken <= 4);
+	assert_true(st.probes_reused >= 2 * PROBE_ROUNDS - 4);
+}
+
 static void shm(void **state)
 {
 	assert_int_equal(served(sc_shm, 0, NULL), 0);
@@ -524,7 +595,7 @@ int main(void)
 		cmocka_unit_test(basic), cmocka_unit_test(fault), cmocka_unit_test(abi),
 		cmocka_unit_test(signals), cmocka_unit_test(undo), cmocka_unit_test(creds), cmocka_unit_test(limit),
 		cmocka_unit_test(execs),
-		cmocka_unit_test(shm),
+		cmocka_unit_test(shm), cmocka_unit_test(probes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

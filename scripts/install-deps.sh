@@ -7,6 +7,7 @@ pkgs=(meson ninja-build pkg-config gcc libuv1-dev libraft-dev libprotobuf-c-dev
       procps util-linux python3 sqlite3 tmux clang
       python3-drmaa   # tests/drmaa: Debian's DRMAA binding against krg's libdrmaa
       python3-sysv-ipc   # tests/intercept: System V IPC from Python under krg run
+      stress-ng   # tests/intercept/stress.sh: its System V stressors with workers on several nodes
       postgresql-15 postgresql-client-15   # tests/intercept/postgres.sh: its System V shm under krg run
       libsystemd-dev systemd   # krgd.service: sd_notify; tests/pkg: systemd-analyze verify
       libmicrohttpd-dev curl   # krgd's metrics endpoint (docs/monitoring.md) and its test

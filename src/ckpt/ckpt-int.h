@@ -313,8 +313,9 @@ int ckpt_chain_pages(int dirfd, const char *dir, const Krg__Ckpt__Inventory *inv
 struct ckpt_shm_table;
 /* A userfaultfd made in tracee t (process pid), taken here (*out), its
  * copy there closed, and [at, at + size) registered for the DSM (missing,
- * minor and write-protect faults; fork events): map_answer.c. */
-int ckpt_dsm_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t size, int *out, struct ckpt_error *err);
+ * minor and write-protect faults; fork events): map_answer.c. devfd:
+ * /dev/userfaultfd open in the tracee, or -1 (see ckpt_map_answer). */
+int ckpt_dsm_uffd(struct ckpt_tracee *t, pid_t pid, long devfd, uint64_t at, uint64_t size, int *out, struct ckpt_error *err);
 int ckpt_mm_dump(pid_t pid, pid_t acc, uint64_t brk, int dirfd, struct ckpt_precopy *pc, struct ckpt_incr *in,
 		 struct ckpt_shm_table *seen, Krg__Ckpt__Mm **out, struct ckpt_error *err);
 void ckpt_mm_free(Krg__Ckpt__Mm *mm);

@@ -352,7 +352,11 @@ int ckpt_uffd_take(pid_t pid, int *uffd_out, struct ckpt_error *err);
  * again; if that fails the mapping is undone and the call gets ENOMEM.
  * *mapped: the address. 0; -errno with err set; -EAGAIN if the thread is
  * no longer in that call (then it goes on untouched). Root (ptrace).
- * fd < 0: munmap(addr, size) instead, the call returning 0 (shmdt). 
+ * fd < 0: munmap(addr, size) instead, the call returning 0 (shmdt).
+ * devfd: /dev/userfaultfd installed in the caller like fd (or -1), closed
+ * there: a caller that may not make a userfaultfd taking the kernel's
+ * faults (no CAP_SYS_PTRACE, vm.unprivileged_userfaultfd 0) gets one
+ * through it, else a user-mode-only one (docs/dsm.md).
  * docs/dsm.md, "The shmat path". */
-int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64_t size, int prot, int flags,
-		    uint64_t *mapped, int *uffd_out, struct ckpt_error *err);
+int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, int devfd, uint64_t addr, uint64_t size, int prot,
+		    int flags, uint64_t *mapped, int *uffd_out, struct ckpt_error *err);

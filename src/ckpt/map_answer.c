@@ -35,14 +35,22 @@ static bool restarting(const struct user_regs_struct *r, long nr)
 
 /* A userfaultfd made in the frozen process, taken here, its copy there
  * closed, and [at, at + size) registered as the DSM needs (dsm.h): before
- * the process runs again, so that its first access already faults to us. */
-int ckpt_dsm_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t size, int *out, struct ckpt_error *err)
+ * the process runs again, so that its first access already faults to us.
+ * devfd: /dev/userfaultfd open in the process (or -1), for a process
+ * without CAP_SYS_PTRACE. */
+int ckpt_dsm_uffd(struct ckpt_tracee *t, pid_t pid, long devfd, uint64_t at, uint64_t size, int *out, struct ckpt_error *err)
 {
 	long fd = ckpt_syscall(t, err, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	if (fd == -EPERM && devfd >= 0 && !err->msg[0])
+		/* Not privileged and vm.unprivileged_userfaultfd is 0: the
+		 * device's USERFAULTFD_IOC_NEW makes one that also takes the
+		 * kernel's faults (a read(2) into the segment), for whoever
+		 * holds the device open (krgd opened it, Linux 6.1+). */
+		fd = ckpt_syscall(t, err, SYS_ioctl, devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK, 0, 0, 0);
 	if (fd == -EPERM && !err->msg[0])
-		/* Not privileged and vm.unprivileged_userfaultfd is 0: faults
-		 * from user mode only (a read(2) into the segment then fails
-		 * EFAULT on a page not present here; docs/dsm.md). */
+		/* No device either: faults from user mode only (a read(2) into
+		 * the segment then fails EFAULT on a page not present here;
+		 * docs/dsm.md). */
 		fd = ckpt_syscall(t, err, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */, 0, 0,
 				  0, 0, 0);
 	if (fd < 0)
@@ -75,8 +83,8 @@ int ckpt_dsm_uffd(struct ckpt_tracee *t, pid_t pid, uint64_t at, uint64_t size, 
 	return r;
 }
 
-int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64_t size, int prot, int flags,
-		    uint64_t *mapped, int *uffd_out, struct ckpt_error *err)
+int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, int devfd, uint64_t addr, uint64_t size, int prot,
+		    int flags, uint64_t *mapped, int *uffd_out, struct ckpt_error *err)
 {
 	struct ckpt_thread *th = NULL;
 	size_t nth = 0;
@@ -111,12 +119,14 @@ int ckpt_map_answer(pid_t pid, pid_t tid, long nr, int fd, uint64_t addr, uint64
 		}
 		if (fd >= 0)
 			ckpt_syscall(&t, err, SYS_close, fd, 0, 0, 0, 0, 0);
-		if (r == 0 && fd >= 0 && uffd_out && ckpt_dsm_uffd(&t, pid, (uint64_t)ret, size, uffd_out, err) < 0) {
+		if (r == 0 && fd >= 0 && uffd_out && ckpt_dsm_uffd(&t, pid, devfd, (uint64_t)ret, size, uffd_out, err) < 0) {
 			/* No coherent view: undo the mapping, the call fails. */
 			ckpt_syscall(&t, err, SYS_munmap, ret, (long)size, 0, 0, 0, 0);
 			ret = -ENOMEM;
 			r = -ENOMEM;
 		}
+		if (devfd >= 0)
+			ckpt_syscall(&t, err, SYS_close, devfd, 0, 0, 0, 0, 0);
 	}
 	struct user_regs_struct regs = k < nth ? th[k].regs : th[0].regs;
 	if (answer) {

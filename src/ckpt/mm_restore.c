@@ -436,7 +436,7 @@ static int map_dsm(struct ckpt_tracee *t, struct ckpt_shm_table *shm, const Krg_
 				 (unsigned long long)v->start, (unsigned long long)v->end, seg_id,
 				 ret < 0 && ret > -4096 ? strerror((int)-ret) : "mapped elsewhere");
 	int uffd = -1;
-	int r = ckpt_dsm_uffd(t, t->pid, v->start, len, &uffd, err);
+	int r = ckpt_dsm_uffd(t, t->pid, -1, v->start, len, &uffd, err);
 	if (r < 0)
 		return r;
 	struct ckpt_dsm_attach *no = realloc(h->out, (h->n + 1) * sizeof(*no));

@@ -19,7 +19,8 @@
  * (serve.c). Every other call first waits until no write is in flight,
  * so whatever this node asks next (a stat, a read, an open on another
  * node's behalf...) sees them done. A write that failed at home is
- * reported by the next write on that handle, or by fsync/close (flush). */
+ * reported by every later write on that handle and by fsync/close
+ * (flush), which forget it once said. */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
 #include <fuse.h>
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,12 +83,14 @@ struct mnt {
 	pthread_t th;
 };
 
-static int send_req(Krg__Fsview__Request *q)
+/* q; its data (a write's) is q->data, or, when pipe >= 0, the
+ * q->data.len bytes waiting in that pipe. */
+static int send_req_from(Krg__Fsview__Request *q, int pipe)
 {
 	/* A write's data is not copied into the packed request: the rest is
 	 * packed, the data field written after it as it is (wire.h). */
 	ProtobufCBinaryData data = q->data;
-	bool bulk = q->has_data && data.len > FSV_SPLIT_MIN;
+	bool bulk = q->has_data && (pipe >= 0 || data.len > FSV_SPLIT_MIN);
 	if (bulk)
 		q->has_data = false;
 	size_t n = krg__fsview__request__get_packed_size(q);
@@ -99,10 +103,19 @@ static int send_req(Krg__Fsview__Request *q)
 		q->has_data = true;
 	}
 	pthread_mutex_lock(&C.wlock);
-	int r = fsv_write_frame2(C.fd, b, n, bulk ? data.data : NULL, bulk ? data.len : 0);
+	int r;
+	if (pipe < 0)
+		r = fsv_write_frame2(C.fd, b, n, bulk ? data.data : NULL, bulk ? data.len : 0);
+	else if ((r = fsv_write_head(C.fd, b, n, data.len)) == 0 && (r = fsv_write_splice(C.fd, pipe, data.len)) < 0)
+		shutdown(C.fd, SHUT_RDWR); /* a frame cut short: nothing after it could be read */
 	pthread_mutex_unlock(&C.wlock);
 	free(b);
 	return r < 0 ? -EIO : 0;
+}
+
+static int send_req(Krg__Fsview__Request *q)
+{
+	return send_req_from(q, -1);
 }
 
 /* Under C.lock: until no write-behind is in flight (or krgd is gone). */
@@ -115,18 +128,26 @@ static void wait_drained(void)
 	pthread_cond_broadcast(&C.drained); /* writers held back for us */
 }
 
-/* Under C.lock: fh's unreported write error, now reported (0: none). */
-static int take_err(uint64_t fh)
+/* Under C.lock: fh's write error not yet reported by fsync or close
+ * (0: none); forgotten once said, unless keep. */
+static int find_err(uint64_t fh, bool keep)
 {
 	for (struct fherr **p = &C.errs; *p; p = &(*p)->next)
 		if ((*p)->fh == fh) {
 			struct fherr *x = *p;
 			int e = x->err;
-			*p = x->next;
-			free(x);
+			if (!keep) {
+				*p = x->next;
+				free(x);
+			}
 			return e;
 		}
 	return 0;
+}
+
+static int take_err(uint64_t fh)
+{
+	return find_err(fh, false);
 }
 
 /* Under C.lock: keep the first error of fh until it is reported. */
@@ -537,11 +558,15 @@ static int v_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, 
 }
 
 /* Write-behind (see the top): sent, not waited for. The frame is in
- * krgd's pipe when this returns, so buf may be reused. */
-static int write_behind(const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+ * krgd's pipe when this returns, so buf may be reused. The data is buf,
+ * or (buf NULL) the size bytes in pipe. */
+static int write_behind(const char *buf, int pipe, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	pthread_mutex_lock(&C.lock);
-	int e = take_err(fi->fh);
+	/* An earlier write's error fails this one, and stays for fsync or
+	 * close: the kernel turns an error of any request but a write(2)'s
+	 * first into a short count, which would lose it. */
+	int e = find_err(fi->fh, true);
 	/* Room in the window; and a caller waiting for the writes to drain
 	 * goes first (a stream of writes does not starve it). */
 	while (!e && !C.dead && (C.barrier_waiting || (C.inflight && C.inflight_bytes + size > FSV_WRITE_BEHIND)))
@@ -572,7 +597,7 @@ static int write_behind(const char *buf, size_t size, off_t off, struct fuse_fil
 	C.inflight++;
 	C.inflight_bytes += size;
 	pthread_mutex_unlock(&C.lock);
-	if (send_req(&q) == 0)
+	if (send_req_from(&q, buf ? -1 : pipe) == 0)
 		return (int)size;
 	/* Not sent: the reader may have failed it already (krgd gone). */
 	pthread_mutex_lock(&C.lock);
@@ -591,7 +616,7 @@ static int v_write(const char *path, const char *buf, size_t size, off_t off, st
 {
 	/* O_SYNC/O_DSYNC: the data is at home when write(2) returns. */
 	if (!(fi->flags & O_DSYNC))
-		return write_behind(buf, size, off, fi);
+		return write_behind(buf, -1, size, off, fi);
 	struct rq r;
 	rq_init(&r, KRG__FSVIEW__OP__OP_WRITE, NULL);
 	r.q.has_fh = r.q.has_offset = r.q.has_data = true;
@@ -606,6 +631,38 @@ static int v_write(const char *path, const char *buf, size_t size, off_t off, st
 	e = rep->has_size && rep->size <= size ? (int)rep->size : -EIO;
 	krg__fsview__reply__free_unpacked(rep, NULL);
 	return e;
+}
+
+/* libfuse splices a big WRITE from /dev/fuse into a pipe when write_buf
+ * is given (FUSE_CAP_SPLICE_READ): its data then arrives as that pipe,
+ * holding references to the page cache pages the kernel copied the
+ * program's buffer into, and is moved on into krgd's channel by splice:
+ * no copy of it in this process (two copies fewer per write than a
+ * read() of /dev/fuse and a write() to the channel). A later write to
+ * the same pages before krgd has read them only puts newer bytes in an
+ * older WRITE, which the newer WRITE then writes again at home (they are
+ * done in order); a truncate waits for every write in flight (fsv_call).
+ * Anything else (small writes, O_SYNC) goes as v_write. */
+static int v_write_buf(const char *path, struct fuse_bufvec *bv, off_t off, struct fuse_file_info *fi)
+{
+	size_t size = fuse_buf_size(bv);
+	const struct fuse_buf *b = &bv->buf[bv->idx];
+	if (bv->count == 1 && bv->off == 0 && (b->flags & FUSE_BUF_IS_FD) && !(b->flags & FUSE_BUF_FD_SEEK) &&
+	    !(fi->flags & O_DSYNC)) {
+		int r = write_behind(NULL, b->fd, size, off, fi);
+		if (r >= 0)
+			bv->idx = bv->count; /* consumed: libfuse keeps its pipe (else it empties it) */
+		return r;
+	}
+	if (bv->count == 1 && bv->off == 0 && !(b->flags & FUSE_BUF_IS_FD))
+		return v_write(path, b->mem, size, off, fi);
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+	if (!(dst.buf[0].mem = malloc(size ? size : 1)))
+		return -ENOMEM;
+	ssize_t n = fuse_buf_copy(&dst, bv, 0);
+	int r = n < 0 ? (int)n : v_write(path, dst.buf[0].mem, (size_t)n, off, fi);
+	free(dst.buf[0].mem);
+	return r;
 }
 
 static int v_fh_op(Krg__Fsview__Op op, struct fuse_file_info *fi, uint32_t flags)
@@ -724,6 +781,25 @@ static int v_utimens(const char *path, const struct timespec tv[2], struct fuse_
 	return e < 0 ? e : !path ? -EOPNOTSUPP : simple(&r);
 }
 
+/* The largest write request whose data libfuse can splice out of
+ * /dev/fuse (v_write_buf): it wants a pipe holding a whole request, the
+ * data and a page for the header. Root with CAP_SYS_RESOURCE may make
+ * that pipe FSV_MAX_IO + 4 KiB; without it, pipes stop at
+ * fs.pipe-max-size (1 MiB by default), so the data gets a page less.
+ * Else FSV_MAX_IO, copied. */
+static unsigned splice_max_write(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return FSV_MAX_IO;
+	unsigned n = fcntl(p[0], F_SETPIPE_SZ, FSV_MAX_IO + 4096) >= 0 ? FSV_MAX_IO
+		     : fcntl(p[0], F_SETPIPE_SZ, FSV_MAX_IO) >= 0      ? FSV_MAX_IO - 4096
+									     : FSV_MAX_IO;
+	close(p[0]);
+	close(p[1]);
+	return n;
+}
+
 static void *v_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	/* Home is the truth: nothing cached past the system call that
@@ -738,7 +814,7 @@ static void *v_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * kernel sends no handle with the getattr of fstat. */
 	cfg->hard_remove = 0;
 	cfg->nullpath_ok = 1;
-	conn->max_write = FSV_MAX_IO;
+	conn->max_write = splice_max_write();
 	conn->max_readahead = FSV_READAHEAD;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	return fuse_get_context()->private_data;
@@ -748,7 +824,7 @@ static const struct fuse_operations ops = {
 	.init = v_init, .getattr = v_getattr, .readlink = v_readlink, .mknod = v_mknod, .mkdir = v_mkdir,
 	.unlink = v_unlink, .rmdir = v_rmdir, .symlink = v_symlink, .rename = v_rename, .link = v_link,
 	.chmod = v_chmod, .chown = v_chown, .truncate = v_truncate, .open = v_open, .create = v_create,
-	.read_buf = v_read_buf, .write = v_write, .flush = v_flush, .release = v_release, .fsync = v_fsync, .opendir = v_opendir, .readdir = v_readdir, .releasedir = v_releasedir,
+	.read_buf = v_read_buf, .write = v_write, .write_buf = v_write_buf, .flush = v_flush, .release = v_release, .fsync = v_fsync, .opendir = v_opendir, .readdir = v_readdir, .releasedir = v_releasedir,
 	.statfs = v_statfs, .access = v_access, .utimens = v_utimens,
 };
 

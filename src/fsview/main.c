@@ -3,13 +3,21 @@
  *                                       FUSE views of home's PATHs, here
  *                                       (UID:GID: the view's user)
  *   krg-fsview --fd N --serve           home's side, as the user */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fsview/fsview-int.h"
+#include "fsview/wire.h"
 
 int main(int argc, char **argv)
 {
+	/* Both sides allocate and free a buffer of up to FSV_MAX_IO per
+	 * read or write: keep them in the heap (no mmap and munmap, no heap
+	 * trimmed and grown again), or every MiB costs its page faults and
+	 * the kernel's zeroing of fresh pages. */
+	mallopt(M_MMAP_THRESHOLD, 4 * FSV_MAX_IO);
+	mallopt(M_TRIM_THRESHOLD, 32 * FSV_MAX_IO);
 	if (argc >= 4 && !strcmp(argv[1], "--fd")) {
 		int fd = atoi(argv[2]);
 		if (fd > 2 && !strcmp(argv[3], "--serve") && argc == 4)

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include "fsview/fsview-int.h"
 #include "fsview/wire.h"
+#include "lib/fileio.h"
 #include "proto/fsview.pb-c.h"
 
 #define SERVE_THREADS 4
@@ -392,8 +393,9 @@ static bool read_sendfile(const Krg__Fsview__Request *q)
 	return true;
 }
 
-/* q was read and its ticket taken under rlock (serve_thread). */
-static void serve_one(Krg__Fsview__Request *q, uint64_t ticket)
+/* q was read and its ticket taken under rlock (serve_thread); a WRITE
+ * done there already (done) has its count or -errno in written. */
+static void serve_one(Krg__Fsview__Request *q, uint64_t ticket, bool done, ssize_t written)
 {
 	Krg__Fsview__Reply r = KRG__FSVIEW__REPLY__INIT;
 	Krg__Fsview__Stat st;
@@ -404,14 +406,19 @@ static void serve_one(Krg__Fsview__Request *q, uint64_t ticket)
 		krg__fsview__request__free_unpacked(q, NULL);
 		return;
 	}
-	bool ordered = q->op == KRG__FSVIEW__OP__OP_WRITE;
-	if (ordered) {
+	bool ordered = q->op == KRG__FSVIEW__OP__OP_WRITE && !done;
+	if (done) {
+		r.err = written < 0 ? (int32_t)written : 0;
+		r.has_size = written >= 0;
+		r.size = written >= 0 ? (uint64_t)written : 0;
+	} else if (ordered) {
 		pthread_mutex_lock(&S.olock);
 		while (S.wdone != ticket)
 			pthread_cond_wait(&S.oturn, &S.olock);
 		pthread_mutex_unlock(&S.olock);
 	}
-	r.err = q->op == KRG__FSVIEW__OP__OP_READDIR ? do_readdir(q->path, &r) : do_op(q, &r, &st, &sv, &data);
+	if (!done)
+		r.err = q->op == KRG__FSVIEW__OP__OP_READDIR ? do_readdir(q->path, &r) : do_op(q, &r, &st, &sv, &data);
 	if (ordered) {
 		pthread_mutex_lock(&S.olock);
 		S.wdone++;
@@ -462,16 +469,131 @@ static void spawn_thread(void)
 	pthread_attr_destroy(&a);
 }
 
-/* The next request (a write's data received into a buffer of its own,
- * not copied by the unpack), and its place among the writes. NULL: none
- * to answer (krgd validated it). */
-static Krg__Fsview__Request *next_request(uint64_t *ticket)
+/* pipe: the reader's, for writes spliced into their file (write_in). */
+static int splice_pipe[2] = { -1, -1 };
+
+/* n bytes that are in splice_pipe, into fd at *off (advanced) by splice:
+ * the file system copies them once, from the pages the channel received
+ * them in. Where splice cannot (a file system without it), through a
+ * buffer. Every byte leaves the pipe, whatever happens; the count
+ * written. *err: the first error. */
+static size_t pipe_to_file(int fd, off_t *off, size_t n, int *err)
 {
-	uint8_t *buf, *data;
-	size_t len, dlen;
-	if (fsv_read_frame_split(S.fd, 8 /* Request.data */, &buf, &len, &data, &dlen) < 0)
+	size_t done = 0;
+	bool copy = false;
+	while (n) {
+		ssize_t w = -1;
+		if (!*err && !copy) {
+			w = splice(splice_pipe[0], NULL, fd, off, n, SPLICE_F_MOVE);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && errno == EINVAL) {
+				copy = true;
+				continue;
+			}
+			if (w <= 0)
+				*err = w < 0 ? errno : EIO;
+		}
+		if (w <= 0) {
+			/* Out of the pipe through a buffer: written if no
+			 * error yet, else dropped. */
+			static __thread uint8_t b[65536];
+			ssize_t k = read(splice_pipe[0], b, n < sizeof(b) ? n : sizeof(b));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				_exit(0); /* our own pipe failed: nothing is in order any more */
+			n -= (size_t)k;
+			if (*err)
+				continue;
+			ssize_t p = pwrite(fd, b, (size_t)k, *off);
+			if (p < 0)
+				*err = errno;
+			if (p > 0) {
+				*off += p;
+				done += (size_t)p;
+			}
+			if (p >= 0 && p < k)
+				*err = EIO; /* short: the rest would leave a hole */
+			continue;
+		}
+		n -= (size_t)w;
+		done += (size_t)w;
+	}
+	return done;
+}
+
+/* A WRITE's data, pre (already read with its frame's head) and then rest
+ * bytes still in the channel, written at off of fd, taking every byte
+ * from the channel: socket -> pipe -> file by splice, one copy at home
+ * instead of two (a read into a buffer, a pwrite of it). The count, or
+ * -errno when nothing was written. */
+static ssize_t write_in(int fd, off_t off, const uint8_t *pre, size_t npre, size_t rest)
+{
+	int err = 0;
+	size_t done = 0;
+	if (npre) {
+		ssize_t p = pwrite(fd, pre, npre, off);
+		if (p < 0)
+			err = errno;
+		else {
+			done = (size_t)p;
+			off += p;
+			if ((size_t)p < npre)
+				err = EIO;
+		}
+	}
+	while (rest) {
+		ssize_t k = splice(S.fd, NULL, splice_pipe[1], NULL, rest, SPLICE_F_MOVE);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			_exit(0); /* krgd closed the channel: the view is gone */
+		rest -= (size_t)k;
+		done += pipe_to_file(fd, &off, (size_t)k, &err);
+	}
+	return done ? (ssize_t)done : err ? -err : 0;
+}
+
+/* The next request (a write's data received into a buffer of its own,
+ * not copied by the unpack; or written into its file at once, *written),
+ * and its place among the writes. NULL: none to answer (krgd validated
+ * it). */
+static Krg__Fsview__Request *next_request(uint64_t *ticket, bool *inline_done, ssize_t *written)
+{
+	uint8_t *buf, *data = NULL;
+	size_t got, total, hlen, doff;
+	int r = fsv_read_frame_start(S.fd, 8 /* Request.data */, &buf, &got, &total, &hlen, &doff);
+	if (r < 0)
 		_exit(0); /* krgd closed the channel: the view is gone */
-	Krg__Fsview__Request *q = krg__fsview__request__unpack(NULL, len, buf);
+	Krg__Fsview__Request *q = krg__fsview__request__unpack(NULL, hlen, buf);
+	int fd = -1;
+	/* A big write to a file open without O_APPEND (splice refuses those;
+	 * pwrite appends there) is written from the channel here, in its
+	 * turn: every WRITE before it is done, as the tickets keep them. */
+	if (r == 1 && q && !q->has_data && q->op == KRG__FSVIEW__OP__OP_WRITE && splice_pipe[0] >= 0 &&
+	    (fd = fh_ok(q)) >= 0 && q->offset >= 0 && !(fcntl(fd, F_GETFL) & O_APPEND)) {
+		uint64_t t = S.wnext++;
+		pthread_mutex_lock(&S.olock);
+		while (S.wdone != t)
+			pthread_cond_wait(&S.oturn, &S.olock);
+		pthread_mutex_unlock(&S.olock);
+		*written = write_in(fd, (off_t)q->offset, buf + doff, got - doff, total - got);
+		*inline_done = true;
+		free(buf);
+		pthread_mutex_lock(&S.olock);
+		S.wdone++;
+		pthread_cond_broadcast(&S.oturn);
+		pthread_mutex_unlock(&S.olock);
+		return q;
+	}
+	if (r == 1) {
+		/* The bulk bytes into a buffer of their own. */
+		data = malloc(total - doff);
+		if (!data || krg_read_all(S.fd, data + (got - doff), total - got) < 0)
+			_exit(0); /* the channel cannot be followed any more */
+		memcpy(data, buf + doff, got - doff);
+	}
 	free(buf);
 	if (!q || (data && q->has_data)) {
 		free(data);
@@ -482,7 +604,7 @@ static Krg__Fsview__Request *next_request(uint64_t *ticket)
 	if (data) {
 		q->has_data = true;
 		q->data.data = data; /* freed with q */
-		q->data.len = dlen;
+		q->data.len = total - doff;
 	}
 	if (q->op == KRG__FSVIEW__OP__OP_WRITE)
 		*ticket = S.wnext++;
@@ -493,8 +615,10 @@ static void *serve_thread(void *arg)
 {
 	for (;;) {
 		uint64_t ticket = 0;
+		bool done = false;
+		ssize_t written = 0;
 		pthread_mutex_lock(&S.rlock);
-		Krg__Fsview__Request *q = next_request(&ticket);
+		Krg__Fsview__Request *q = next_request(&ticket, &done, &written);
 		pthread_mutex_unlock(&S.rlock);
 		if (!q)
 			continue;
@@ -502,7 +626,7 @@ static void *serve_thread(void *arg)
 		 * recv, a FIFO's open): one more reads the next. */
 		if (atomic_fetch_sub(&S.idle, 1) == 1 && atomic_load(&S.threads) < MAX_THREADS)
 			spawn_thread();
-		serve_one(q, ticket);
+		serve_one(q, ticket, done, written);
 		atomic_fetch_add(&S.idle, 1);
 	}
 	return arg;
@@ -514,6 +638,12 @@ int fsv_serve_main(int fd)
 	if (getrandom(&S.gen, sizeof(S.gen), 0) != sizeof(S.gen))
 		S.gen = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 	umask(0); /* the mode a request carries was already masked by the caller's umask */
+	/* As large as this user may have it (fs.pipe-max-size): fewer
+	 * splices per write. Without a pipe, writes go through buffers. */
+	if (pipe2(splice_pipe, O_CLOEXEC) == 0)
+		(void)fcntl(splice_pipe[0], F_SETPIPE_SZ, FSV_MAX_IO);
+	else
+		splice_pipe[0] = splice_pipe[1] = -1;
 	for (int i = 1; i < SERVE_THREADS; i++)
 		spawn_thread();
 	atomic_fetch_add(&S.threads, 1);

@@ -2,6 +2,7 @@
 #include "fsview/wire.h"
 #include "lib/fileio.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -80,6 +81,19 @@ int fsv_write_raw(int fd, const uint8_t *p, size_t n)
 {
 	struct iovec iov = { (void *)p, n };
 	return writev_all(fd, &iov, 1) < 0 ? -EIO : 0;
+}
+
+int fsv_write_splice(int fd, int pipe, size_t n)
+{
+	while (n) {
+		ssize_t k = splice(pipe, NULL, fd, NULL, n, SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -EIO;
+		n -= (size_t)k;
+	}
+	return 0;
 }
 
 int fsv_write_frame(int fd, const uint8_t *body, size_t len)
@@ -232,7 +246,7 @@ bool fsv_varint_field(const uint8_t *p, size_t n, uint32_t field, uint64_t *out)
 	return true;
 }
 
-int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, uint8_t **data, size_t *dlen)
+int fsv_read_frame_start(int fd, uint32_t field, uint8_t **buf, size_t *got, size_t *total, size_t *hlen, size_t *doff)
 {
 	size_t n;
 	int r = read_len(fd, &n);
@@ -240,31 +254,20 @@ int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, u
 		return r;
 	/* The head first (a request's or reply's fields but the bulk are a
 	 * few dozen bytes): if the frame ends with a large `field`, its bytes
-	 * are read straight into a buffer of their own. */
-	size_t m = n < 512 ? n : 512, ho, doff;
+	 * are left where they are for the caller. */
+	size_t m = n < 512 ? n : 512, ho, dof;
 	uint8_t *b = malloc(n <= 512 ? (n ? n : 1) : 512);
 	if (!b)
 		return -ENOMEM;
 	if ((r = krg_read_all(fd, b, m)) < 0)
 		goto fail;
-	*data = NULL;
-	*dlen = 0;
-	if (n > m && fsv_split_last(b, m, n, field, &ho, &doff) && n - doff > FSV_SPLIT_MIN) {
-		uint8_t *d = malloc(n - doff);
-		if (!d) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		memcpy(d, b + doff, m - doff);
-		if ((r = krg_read_all(fd, d + (m - doff), n - m)) < 0) {
-			free(d);
-			goto fail;
-		}
-		*head = b;
+	if (n > m && fsv_split_last(b, m, n, field, &ho, &dof) && n - dof > FSV_SPLIT_MIN) {
+		*buf = b;
+		*got = m;
+		*total = n;
 		*hlen = ho;
-		*data = d;
-		*dlen = n - doff;
-		return 0;
+		*doff = dof;
+		return 1;
 	}
 	if (n > m) {
 		uint8_t *nb = realloc(b, n);
@@ -276,10 +279,40 @@ int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, u
 		if ((r = krg_read_all(fd, b + m, n - m)) < 0)
 			goto fail;
 	}
-	*head = b;
-	*hlen = n;
+	*buf = b;
+	*got = *total = *hlen = n;
+	*doff = 0;
 	return 0;
 fail:
 	free(b);
 	return r;
+}
+
+int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, uint8_t **data, size_t *dlen)
+{
+	uint8_t *b;
+	size_t got, n, doff;
+	int r = fsv_read_frame_start(fd, field, &b, &got, &n, hlen, &doff);
+	if (r < 0)
+		return r;
+	*head = b;
+	*data = NULL;
+	*dlen = 0;
+	if (r == 0)
+		return 0;
+	/* The bulk bytes straight into a buffer of their own. */
+	uint8_t *d = malloc(n - doff);
+	if (!d) {
+		free(b);
+		return -ENOMEM;
+	}
+	memcpy(d, b + doff, got - doff);
+	if ((r = krg_read_all(fd, d + (got - doff), n - got)) < 0) {
+		free(d);
+		free(b);
+		return r;
+	}
+	*data = d;
+	*dlen = n - doff;
+	return 0;
 }

@@ -25,6 +25,9 @@ int fsv_write_frame2(int fd, const uint8_t *head, size_t hlen, const uint8_t *da
 int fsv_write_head(int fd, const uint8_t *head, size_t hlen, size_t dlen);
 /* n bytes inside a frame begun by fsv_write_head. -EIO. */
 int fsv_write_raw(int fd, const uint8_t *p, size_t n);
+/* n bytes from a pipe, moved by splice (the pages the pipe refers to are
+ * not copied here), inside a frame begun by fsv_write_head. -EIO. */
+int fsv_write_splice(int fd, int pipe, size_t n);
 /* The key (field, length-delimited) and length of a bytes field whose
  * len bytes follow, into out (up to 11 bytes); its size. */
 size_t fsv_bytes_field(uint8_t *out, uint32_t field, size_t len);
@@ -48,3 +51,11 @@ bool fsv_varint_field(const uint8_t *p, size_t n, uint32_t field, uint64_t *out)
  * protobuf-c bytes field may own it); else *head is the whole frame and
  * *data NULL. */
 int fsv_read_frame_split(int fd, uint32_t field, uint8_t **head, size_t *hlen, uint8_t **data, size_t *dlen);
+/* The start of a frame, for a caller that takes a large last `field`'s
+ * bytes from fd itself (splice): 1 when the frame ends with one longer
+ * than FSV_SPLIT_MIN: *buf (malloc'd) holds its first *got bytes of
+ * *total, the message without that field is (*buf)[0..*hlen), its bytes
+ * start at *doff (the first *got - *doff of them in *buf, the other
+ * *total - *got still in fd). 0: *buf is the whole frame (*got = *total =
+ * *hlen bytes). -errno. */
+int fsv_read_frame_start(int fd, uint32_t field, uint8_t **buf, size_t *got, size_t *total, size_t *hlen, size_t *doff);

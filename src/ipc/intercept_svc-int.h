@@ -136,6 +136,7 @@ struct krg_intercept {
 	const struct krg_intercept_shm_ops *shm_ops; /* krg_intercept_set_shm_ops; NULL: node-local only */
 	void *shm_ctx;
 	unsigned dt_pending;              /* SHMDTs whose answer has not come (they hold in) */
+	int uffd_dev;                     /* /dev/userfaultfd (uffd_dev()): -2 not opened yet, -1 none */
 	struct fwait *fwaits;             /* futex waits held (shared segments) */
 	uv_timer_t ftimer;                /* their FUTEX_HOLD_MS */
 	uv_timer_t ptimer;                /* probes attaches' address spaces (exec, a child's exit) */

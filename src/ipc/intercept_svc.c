@@ -130,8 +130,24 @@ static void in_free(struct krg_intercept *in)
 		free(u->pend);
 		free(u);
 	}
+	if (in->uffd_dev >= 0)
+		close(in->uffd_dev);
 	free(in->users);
 	free(in);
+}
+
+/* /dev/userfaultfd, opened at the first attach that needs it (Linux 6.1+;
+ * root-only by its mode): -1 when there is none. */
+static int uffd_dev(struct krg_intercept *in)
+{
+	if (in->uffd_dev == -2) {
+		in->uffd_dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (in->uffd_dev < 0)
+			log_info("ipc intercept: /dev/userfaultfd: %s: processes without CAP_SYS_PTRACE attach System V "
+				 "segments with user-mode-only userfaultfds (a read(2) into a page not here fails EFAULT; "
+				 "docs/dsm.md)", strerror(errno));
+	}
+	return in->uffd_dev;
 }
 
 static void lsn_closed(uv_handle_t *h)
@@ -270,12 +286,21 @@ static void shmat_answer(struct krg_intercept *in, struct held *h, const struct 
 		if (ret == 0)
 			ret = ishm_get(&in->shm, q->id, st->cpid, st->segsz, src, &s);
 	}
-	int cfd = -1;
+	int cfd = -1, dfd = -1;
 	if (ret == 0) {
 		struct seccomp_notif_addfd add = { .id = h->id, .srcfd = (uint32_t)s->fd, .newfd_flags = O_CLOEXEC };
 		cfd = ioctl(h->l->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
 		if (cfd < 0)
 			ret = errno == ENOENT ? -EINTR : -errno;
+	}
+	if (ret == 0 && ops && uffd_dev(in) >= 0) {
+		/* For a caller without CAP_SYS_PTRACE (PostgreSQL's server):
+		 * its userfaultfd, made through the device, then takes the
+		 * kernel's faults too, so a read(2) into the segment waits for
+		 * the page instead of failing EFAULT. Without it (the call
+		 * gone meanwhile) the attach goes on user-mode-only. */
+		struct seccomp_notif_addfd add = { .id = h->id, .srcfd = (uint32_t)in->uffd_dev, .newfd_flags = O_CLOEXEC };
+		dfd = ioctl(h->l->fd, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
 	}
 	if (ret < 0) {
 		if (ret != -EINTR)
@@ -292,7 +317,7 @@ static void shmat_answer(struct krg_intercept *in, struct held *h, const struct 
 		flags |= q->flags & SHM_REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE;
 	uint64_t at = 0;
 	int uffd = -1;
-	int r = in->map_hook(in->map_ctx, h->c.tgid, h->tid, cfd, h->c.out_addr, st->segsz, prot, flags, &at,
+	int r = in->map_hook(in->map_ctx, h->c.tgid, h->tid, cfd, dfd, h->c.out_addr, st->segsz, prot, flags, &at,
 			     ops ? &uffd : NULL);
 	if (r < 0) {
 		/* Not mapped: the call failed with mmap's error, or it restarts
@@ -546,7 +571,7 @@ static struct ishm_att *take_forked(struct krg_intercept *in, uint64_t addr)
 static int shmdt_answer(struct krg_intercept *in, struct held *h)
 {
 	uint64_t at = 0;
-	int r = in->map_hook ? in->map_hook(in->map_ctx, h->c.tgid, h->tid, -1, h->c.out_addr, h->shm_size, 0, 0, &at,
+	int r = in->map_hook ? in->map_hook(in->map_ctx, h->c.tgid, h->tid, -1, -1, h->c.out_addr, h->shm_size, 0, 0, &at,
 					    NULL)
 			     : -ENOSYS;
 	if (r < 0)
@@ -1275,6 +1300,7 @@ int krg_intercept_start(uv_loop_t *loop, const struct krg_intercept_backend *bac
 	if (!in)
 		return -ENOMEM;
 	itcache_init(&in->tc);
+	in->uffd_dev = -2;
 	in->loop = loop;
 	in->be = backend;
 	in->ctx = ctx;

@@ -125,14 +125,15 @@ void krg_intercept_get_stats(const struct krg_intercept *in, struct krg_intercep
 /* shmat of a served process: fn(ctx, pid, tid, fd, addr, size, prot,
  * flags, &mapped) maps fd (installed in the caller, which waits in
  * shmat) there with mmap(addr, size, prot, flags, fd, 0), closes it, and
- * makes the held shmat return the address: ckpt_map_answer. 0, or -errno
+ * makes the held shmat return the address: ckpt_map_answer (devfd: as
+ * there, -1 or /dev/userfaultfd installed in the caller). 0, or -errno
  * (the call then failed with mmap's error, or restarts, or is gone).
  * Without it shmat fails with ENOSYS. Every attacher on this node maps
  * the node's one memfd of the segment: coherent on this node; an attach
  * while another node has the segment attached is refused with ENOSYS
  * until the DSM serves it (docs/dsm.md, "Node-local segments"). */
-typedef int (*krg_intercept_map_fn)(void *ctx, pid_t pid, pid_t tid, int fd, uint64_t addr, uint64_t size, int prot,
-				    int flags, uint64_t *mapped, int *uffd);
+typedef int (*krg_intercept_map_fn)(void *ctx, pid_t pid, pid_t tid, int fd, int devfd, uint64_t addr, uint64_t size,
+				    int prot, int flags, uint64_t *mapped, int *uffd);
 void krg_intercept_set_map_hook(struct krg_intercept *in, krg_intercept_map_fn fn, void *ctx);
 
 /* getsockname/getpeername, and getsockopt(SOL_SOCKET, SO_DOMAIN,

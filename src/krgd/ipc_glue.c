@@ -78,12 +78,13 @@ static const struct krg_intercept_backend cluster_backend = {
 /* shmat: the caller maps the node's object of the segment (docs/dsm.md,
  * "shmat through krgd"); with uffd, registered with a userfaultfd of its
  * own before it runs again. */
-static int map_answer(void *ctx, pid_t pid, pid_t tid, int fd, uint64_t addr, uint64_t size, int prot, int flags,
-		      uint64_t *mapped, int *uffd)
+static int map_answer(void *ctx, pid_t pid, pid_t tid, int fd, int devfd, uint64_t addr, uint64_t size, int prot,
+		      int flags, uint64_t *mapped, int *uffd)
 {
 	(void)ctx;
 	struct ckpt_error err = { 0 };
-	int r = ckpt_map_answer(pid, tid, fd < 0 ? SYS_shmdt : SYS_shmat, fd, addr, size, prot, flags, mapped, uffd, &err);
+	int r = ckpt_map_answer(pid, tid, fd < 0 ? SYS_shmdt : SYS_shmat, fd, devfd, addr, size, prot, flags, mapped, uffd,
+				&err);
 	if (r < 0 && r != -EAGAIN)
 		log_warn("ipc: %s of process %d: %s", fd < 0 ? "shmdt" : "shmat", pid, err.msg);
 	return r;

@@ -87,6 +87,21 @@ for how in ("fsync", "close"):
     except OSError as e:
         err = err or e.errno
     check(err == errno.EFBIG, "a write refused at home (EFBIG) reported by write or " + how + ": " + str(err))
+# A write(2) larger than one request goes home as several; when home
+# refuses a later one, its error must not vanish in the short count the
+# kernel then returns for the call: reported by write, else by close.
+for i in range(5):
+    fd = os.open(v + "/efbig", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    err = None
+    try:
+        os.pwrite(fd, b"y" * (8 << 20), 64 << 20)
+    except OSError as e:
+        err = e.errno
+    try:
+        os.close(fd)
+    except OSError as e:
+        err = err or e.errno
+    check(err == errno.EFBIG, "a write(2) of several requests, home refusing its end: EFBIG reported (%d): %s" % (i, err))
 os.unlink(v + "/efbig")
 for n in ("g", "h", "l", "p", "big", "over", "app"):
     os.unlink(v + "/" + n)

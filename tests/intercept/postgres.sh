@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Debian's PostgreSQL 15 under `krg run` on one node of a 2-node vcluster:
-# initdb and the server make their System V shm segment with shmget and
-# attach it with shmat, served by krgd (docs/dsm.md, "Node-local
-# segments"); the server answers a query that writes and reads a table.
+# initdb and the server make their System V shm segments with shmget and
+# attach them with shmat, served by krgd (docs/dsm.md, "Node-local
+# segments"); with shared_memory_type = sysv its buffers are in the DSM's
+# segment, and the server (not root) read(2)s files into them; it
+# answers a query that writes and reads a table.
 PREFIX=icpg
 . "$KRG_SOURCE_DIR/tests/cluster/common.sh"
 KRG=$KRG_BUILD_DIR/krg
@@ -21,7 +23,7 @@ on 1 krgadm sched disable mosix >/dev/null
 echo "== initdb and the server under krg run"
 on 1 "${PG[@]}" timeout 120 "$KRG" run -n 1 -- "$PGBIN/initdb" -D "$W/data" -A trust -U postgres >"$W/initdb.log" 2>&1 ||
 	{ cat "$W/initdb.log"; fail "initdb under krg run"; }
-on 1 sh -c "$(printf '%q ' "${PG[@]}") timeout 120 $KRG run -n 1 -- $PGBIN/postgres -D $W/data -k $W -c listen_addresses= >$W/pg.log 2>&1 &"
+on 1 sh -c "$(printf '%q ' "${PG[@]}") timeout 120 $KRG run -n 1 -- $PGBIN/postgres -D $W/data -k $W -c listen_addresses= -c shared_memory_type=sysv -c dynamic_shared_memory_type=sysv >$W/pg.log 2>&1 &"
 wait_for 60 "the server accepts connections" on 1 "${PG[@]}" "$PGBIN/pg_isready" -q -h "$W"
 out=$(on 1 "${PG[@]}" psql -h "$W" -U postgres -qAtc "create table t(x int); insert into t select generate_series(1,1000); select sum(x) from t;")
 assert_eq "$out" "500500" "a query through the server"

@@ -132,7 +132,7 @@ static void answers(void **state)
 		struct ckpt_error err = { 0 };
 		uint64_t at = 0, t0 = dsm_now_ns();
 		/* Round 2: size 0, the mmap fails with EINVAL: that is the answer. */
-		int r = ckpt_map_answer(c, (pid_t)n.pid, SYS_shmat, there, 0, round ? 0 : 4 * DSM_PAGE_SIZE,
+		int r = ckpt_map_answer(c, (pid_t)n.pid, SYS_shmat, there, -1, 0, round ? 0 : 4 * DSM_PAGE_SIZE,
 					PROT_READ | PROT_WRITE, MAP_SHARED, &at, NULL, &err);
 		double us = (double)(dsm_now_ns() - t0) / 1000.0;
 		if (round == 0) {
@@ -236,7 +236,7 @@ static void dsm_shmat(void **state)
 		struct ckpt_error err = { 0 };
 		uint64_t at = 0;
 		int uffd = -1;
-		if (ckpt_map_answer(pid[i], (pid_t)n.pid, SYS_shmat, there, 0, dsm_node_size(dn), PROT_READ | PROT_WRITE,
+		if (ckpt_map_answer(pid[i], (pid_t)n.pid, SYS_shmat, there, -1, 0, dsm_node_size(dn), PROT_READ | PROT_WRITE,
 				    MAP_SHARED, &at, &uffd, &err) < 0)
 			fail_msg("ckpt_map_answer: %s", err.msg);
 		/* The caller may fault already: it waits in its userfaultfd. */
@@ -282,7 +282,7 @@ static void not_waiting(void **state)
 	usleep(50000);
 	struct ckpt_error err = { 0 };
 	uint64_t at = 0;
-	assert_int_equal(ckpt_map_answer(c, c, SYS_shmat, 3, 0, 4096, PROT_READ, MAP_SHARED, &at, NULL, &err), -EAGAIN);
+	assert_int_equal(ckpt_map_answer(c, c, SYS_shmat, 3, -1, 0, 4096, PROT_READ, MAP_SHARED, &at, NULL, &err), -EAGAIN);
 	assert_true(strstr(err.msg, "not waiting") != NULL);
 	kill(c, SIGKILL);
 	waitpid(c, NULL, 0);

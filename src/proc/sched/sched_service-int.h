@@ -91,6 +91,8 @@ struct krg_sched {
 		uint64_t ms;
 	} recent[64];               /* processes a balancer moved lately: left alone a while */
 	size_t n_recent;
+	uint32_t stays_logged[16];  /* DISTANT_FORK children lately logged as staying (each exec asks again) */
+	size_t stays_next;
 	struct watch watch[MAX_WATCH];
 	/* Eviction (docs/reconfiguration.md): this node is leaving. */
 	struct {

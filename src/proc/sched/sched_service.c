@@ -641,7 +641,17 @@ int sched_distant_target(struct krg_sched *sc, uint32_t id, pid_t pid, pid_t pp,
 		return 0;
 	krg_caps_get(sc->s->cluster, sc->self, id, pid, &cc);
 	if (!(cc.eff & KRG_CAP_CAN_MIGRATE)) {
-		log_info("sched: distant fork: %u (child of pid %d) lacks CAN_MIGRATE, stays here", id, (int)pp);
+		/* Asked again at every exec and sampler tick of that child:
+		 * said once at info, then at debug. */
+		bool said = false;
+		for (size_t i = 0; i < sizeof(sc->stays_logged) / sizeof(sc->stays_logged[0]); i++)
+			said |= sc->stays_logged[i] == id;
+		if (said) {
+			log_debug("sched: distant fork: %u (child of pid %d) lacks CAN_MIGRATE, stays here", id, (int)pp);
+		} else {
+			log_info("sched: distant fork: %u (child of pid %d) lacks CAN_MIGRATE, stays here", id, (int)pp);
+			sc->stays_logged[sc->stays_next++ % (sizeof(sc->stays_logged) / sizeof(sc->stays_logged[0]))] = id;
+		}
 		return 0;
 	}
 	static struct krg_sched_node nodes[KRG_MAX_NODES];

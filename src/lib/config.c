@@ -266,6 +266,7 @@ static const struct bool_key {
 	{ "ipc_moves", offsetof(struct krg_config, ipc_moves) },
 	{ "fsview", offsetof(struct krg_config, fsview) },
 	{ "lazy_links", offsetof(struct krg_config, lazy_links) },
+	{ "migrant_outlives_home", offsetof(struct krg_config, migrant_outlives_home) },
 };
 
 /* Keys whose value is a string kept as it is. */

@@ -45,6 +45,7 @@ struct krg_config {
 	unsigned api_idle_ms;
 	unsigned migrate_max_workers;    /* outgoing migrations at once; the rest queue */
 	bool ipc_intercept;              /* krg processes' System V msg/sem calls served by krg (docs/ipc.md) */
+	bool migrant_outlives_home;      /* a migrant whose home is declared down runs on, adopted here (docs/reconfiguration.md) */
 	bool ipc_backup;                 /* every change to a queue or set on a second node before the answer */
 	bool ipc_moves;                  /* a queue moves to the node of the receiver it serves (docs/ipc-service.md) */
 	/* kdfs (docs/kdfs.md): off while kdfs_mount is empty. */

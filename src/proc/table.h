@@ -47,3 +47,8 @@ typedef enum krg_proc_kind (*krg_proc_kind_fn)(void *data, pid_t pid, uint32_t *
 void krg_proc_table_set_kind(struct krg_proc_table *t, krg_proc_kind_fn fn, void *data);
 /* The hook's answer; KRG_PROC_ORDINARY without one. */
 enum krg_proc_kind krg_proc_table_kind(const struct krg_proc_table *t, pid_t pid, uint32_t *id, uint32_t *home);
+/* The pid here of the migrant ID whose home was declared down and which
+ * this node adopted (migrant_outlives_home, docs/reconfiguration.md), or
+ * 0: `krg kill` finds it here, not at its id's home. */
+typedef pid_t (*krg_proc_orphan_fn)(void *data, uint32_t id);
+void krg_proc_table_set_orphan(struct krg_proc_table *t, krg_proc_orphan_fn fn, void *data);

@@ -36,6 +36,7 @@ static void test_good(void **state)
 	assert_int_equal(c.kdfs_stripe_count, 4);
 	assert_int_equal(c.kdfs_stripe_size_kib, 8192);
 	assert_true(c.fsview);
+	assert_false(c.migrant_outlives_home);
 	assert_string_equal(c.fsview_paths, "/tmp /var/tmp /dev/shm /run/user");
 	assert_int_equal(c.fsview_reap_tick_ms, 2000);
 	assert_int_equal(c.fsview_reap_grace_ms, 6000);
@@ -48,7 +49,7 @@ static void test_limits(void **state)
 	assert_int_equal(krg_config_parse("t.conf",
 					  "node_id = 1\nnode = 1 10.0.0.1\napi_max_conns_per_user = 7\n"
 					  "api_max_mib_per_user = 8\napi_idle_ms = 250\nmigrate_max_workers = 2\n"
-					  "fsview = off\nfsview_paths = /tmp /scratch\n"
+					  "fsview = off\nfsview_paths = /tmp /scratch\nmigrant_outlives_home = on\n"
 					  "fsview_reap_tick_ms = 500\nfsview_reap_grace_ms = 2500\n",
 					  &c, err, sizeof(err)),
 			 0);
@@ -57,6 +58,7 @@ static void test_limits(void **state)
 	assert_int_equal(c.api_idle_ms, 250);
 	assert_int_equal(c.migrate_max_workers, 2);
 	assert_false(c.fsview);
+	assert_true(c.migrant_outlives_home);
 	assert_string_equal(c.fsview_paths, "/tmp /scratch");
 	assert_int_equal(c.fsview_reap_tick_ms, 500);
 	assert_int_equal(c.fsview_reap_grace_ms, 2500);

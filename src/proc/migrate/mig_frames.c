@@ -235,8 +235,16 @@ static void from_holder(struct conn *c, const struct mig_hdr *h, const uint8_t *
 			mig_answer(ho->o, -EIO, t, m->self, 0, ho->id);
 		}
 		mig_hold_free(ho);
+	} else if (ho->orphan && (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK)) {
+		mig_orphan_output(ho, h, data, len);
 	} else if (h->type == MF_DATA || h->type == MF_EOF || h->type == MF_ACK) {
 		io_from_local(ho->home, ho->id, true, h, data, len);
+	} else if (ho->orphan && (h->type == MF_BACK || h->type == MF_KID_SIG)) {
+		/* Input it left unread, or a signal for a child at home: home is gone. */
+	} else if (h->type == MF_EXIT && ho->orphan) {
+		ho->exited = true;
+		mig_orphan_exit(ho, (int)h->arg);
+		mig_hold_free(ho);
 	} else if (h->type == MF_BACK) {
 		mig_send_data(ho->home, ho->id, (uint32_t)h->fd, (ProtobufCBinaryData){ .data = (uint8_t *)data, .len = len },
 			      true);
@@ -370,7 +378,9 @@ void mig_on_conn_gone(struct conn *c)
 			h->has_req = false;
 			mig_answer(h->o, -EIO, "the restore worker died", the_mig.self, 0, h->id);
 		}
-		if (h->restored && !h->exited && !h->leaving)
+		if (h->restored && !h->exited && !h->leaving && h->orphan)
+			mig_orphan_exit(h, SIGKILL);
+		else if (h->restored && !h->exited && !h->leaving)
 			mig_send_simple(h->home, "mig.exit", h->id, 0, true, SIGKILL, UINT32_MAX);
 		if (h->mv && h->mv->phase == MOVE_COMMITTED && !h->mv->verdict_sent && !h->mv->where_held)
 			mig_send_where(h->mv);

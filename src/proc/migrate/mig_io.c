@@ -139,7 +139,9 @@ void mig_on_net_io(struct krg_net *net, uint32_t from, const struct krg_msg *msg
 		 * here) is one of them. */
 		struct dep *d = mig_dep_by_id(io->id);
 		struct hold *h = mig_hold_by_id(io->id);
-		bool ok = from == the_mig.self || (d && from == d->node) || (h && from == h->home) ||
+		/* An orphan (orphan.c) has no home but this node: what its old
+		 * home says (it was cut off, not dead) is refused. */
+		bool ok = from == the_mig.self || (d && from == d->node) || (h && !h->orphan && from == h->home) ||
 			  (d && io->up && io->back) ||                                            /* returned input */
 			  (!h && !io->up && (!strcmp(msg->type, "mig.io") || !strcmp(msg->type, "mig.sig")) &&
 			   from == krg_procid_home(io->id)); /* to bounce */

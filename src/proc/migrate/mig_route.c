@@ -25,6 +25,11 @@ int mig_move_local(struct krg_origin o, uint32_t id, uint32_t to, uid_t uid, uin
 	if (h) {
 		if (h->mv || !h->restored)
 			return -EBUSY;
+		if (h->orphan) {
+			/* Its next node would take its id's home for its home (not yet). */
+			snprintf(err, errlen, "process %u lost its home node: it stays on node %u", id, m->self);
+			return -EPERM;
+		}
 		pid = h->pid;
 	} else {
 		if (krg_procid_home(id) != m->self || mig_dep_by_id(id))

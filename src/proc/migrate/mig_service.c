@@ -109,10 +109,20 @@ static void node_gone(void *state, uint32_t node, uint64_t epoch)
 	struct krg_migsvc *m = state;
 	if (!m->running || node == m->self)
 		return;
-	/* Migrants whose home is gone: their parent and identity are gone. */
+	/* Migrants whose home is gone: their parent and identity are gone.
+	 * With migrant_outlives_home they run on, adopted here (orphan.c);
+	 * one moving on (h->mv) or not yet restored has no home to go on
+	 * with, nor one that could not be adopted. */
 	for (struct hold *h = m->holds; h; h = h->next)
-		if (h->home == node && h->restored && !h->leaving) {
-			log_warn("migrate: home node %u of %u is down: killing it", node, h->id);
+		if (h->home == node && h->restored && !h->leaving && !h->orphan) {
+			int r = -EPERM;
+			if (m->s->cfg->migrant_outlives_home && !h->mv && h->c && (r = mig_orphan_adopt(h, node)) == 0)
+				continue;
+			if (m->s->cfg->migrant_outlives_home)
+				log_warn("migrate: home node %u of %u is down and it cannot run on here (%s): killing it", node,
+					 h->id, h->mv ? "it was moving" : strerror(-r));
+			else
+				log_warn("migrate: home node %u of %u is down: killing it", node, h->id);
 			h->leaving = true;
 			mig_conn_send(h->c, MF_SIG, 0, SIGKILL, NULL, 0);
 		}
@@ -264,6 +274,7 @@ static int migsvc_start(struct krg_services *s, void **out, char *err, size_t er
 	/* The services below ask through hooks: which processes are ours,
 	 * and the balancer's moves. */
 	krg_proc_table_set_kind(s->table, mig_proc_kind, m);
+	krg_proc_table_set_orphan(s->table, mig_orphan_pid, m);
 	krg_sched_set_mover(s->sched, mig_sched_move, m);
 	if (s->intercept)
 		krg_intercept_set_sock_hook(s->intercept, mig_sock_hook, m);

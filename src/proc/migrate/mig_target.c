@@ -50,6 +50,7 @@ void mig_hold_free(struct hold *h)
 	}
 	if (h->mv)
 		h->mv->h = NULL; /* its move may outlive it (the migrant ended meanwhile) */
+	mig_orphan_close(h);
 	free(h);
 }
 

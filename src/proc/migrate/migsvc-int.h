@@ -142,6 +142,10 @@ struct hold {
 	struct kid kids[MIG_MAX_KIDS];
 	pid_t ppid;                /* its parent's pid at home (its getppid() there): passed on when it moves again */
 	bool inplace;              /* back home: its holder restores it into its deputy (inplace.c) */
+	bool orphan;               /* its home was declared down: this node is its home now (orphan.c) */
+	int out_fd;                /* an orphan's output file (orphan.c) */
+	uid_t orphan_uid;          /* and its owner, taken at adoption (it may be gone at its end) */
+	gid_t orphan_gid;
 };
 
 /* Where a move stands. It only goes forward, and only mig_move_set_phase
@@ -280,6 +284,11 @@ void mig_hello(struct conn *c, const struct mig_hdr *h, const uint8_t *data, siz
 void mig_hello_deadline_stop(struct conn *c);
 struct hold *mig_hold_by_id(uint32_t id);
 void mig_hold_free(struct hold *h);
+int mig_orphan_adopt(struct hold *h, uint32_t home);
+void mig_orphan_output(struct hold *h, const struct mig_hdr *hd, const uint8_t *data, size_t len);
+void mig_orphan_exit(struct hold *h, int status);
+void mig_orphan_close(struct hold *h);
+pid_t mig_orphan_pid(void *data, uint32_t id);
 void mig_move_answer(struct move *v, int status, const char *text);
 void mig_move_dumped(struct move *v, const char *spec);
 void mig_move_fail(struct move *v, int status, const char *text);

@@ -70,6 +70,8 @@ struct krg_proc_table {
 	struct krg_proc_table *next_stopped;
 	krg_proc_kind_fn kind_fn;   /* what a process is (the migration service's; NULL: all ordinary) */
 	void *kind_data;
+	krg_proc_orphan_fn orphan_fn; /* migrants adopted here (the migration service's) */
+	void *orphan_data;
 };
 
 /* net and api have no unregister: a stopped table stays allocated (and
@@ -694,6 +696,13 @@ static int kill_local(struct krg_proc_table *t, uint32_t pid, int sig, uid_t uid
 	return r < 0 ? -errno : 0;
 }
 
+/* An adopted migrant's pid here (krg_proc_orphan_fn), or 0. */
+static uint32_t orphan_pid(const struct krg_proc_table *t, uint32_t id)
+{
+	pid_t pid = t->orphan_fn ? t->orphan_fn(t->orphan_data, id) : 0;
+	return pid > 0 ? (uint32_t)pid : 0;
+}
+
 static void on_net_kill(struct krg_net *net, uint32_t from, const struct krg_msg *msg, uint64_t req_id, void *data)
 {
 	struct krg_proc_table *t = data;
@@ -705,7 +714,8 @@ static void on_net_kill(struct krg_net *net, uint32_t from, const struct krg_msg
 			krg__node__proc_kill__free_unpacked(k, NULL);
 		return krg_net_refuse_malformed(net, from, req_id, "proc.kill");
 	}
-	int r = krg_procid_home(k->id) != t->self ? -ESRCH : kill_local(t, krg_procid_pid(k->id), k->signal, k->uid);
+	uint32_t pid = krg_procid_home(k->id) == t->self ? krg_procid_pid(k->id) : orphan_pid(t, k->id);
+	int r = !pid ? -ESRCH : kill_local(t, pid, k->signal, k->uid);
 	log_info("kill %u signal %d for uid %u from node %u: %s", k->id, k->signal, k->uid, from,
 		 r ? strerror(-r) : "sent");
 	krg__node__proc_kill__free_unpacked(k, NULL);
@@ -716,6 +726,54 @@ static void kill_reply_cb(struct krg_net *net, int status, const struct krg_msg 
 {
 	struct krg_api_call *call = data;
 	krg_api_reply(call, status, status ? kill_error(status) : NULL, NULL, 0);
+}
+
+/* A kill for an id whose home is down: the node that adopted it (if
+ * any did) is asked with every other up node; one of them has it. */
+struct kill_fan {
+	struct krg_api_call *call;
+	unsigned pending;
+	int best;               /* 0 once one node sent it; else the most telling error */
+};
+
+static void kill_fan_done(struct kill_fan *f)
+{
+	if (--f->pending)
+		return;
+	krg_api_reply(f->call, f->best, f->best ? kill_error(f->best) : NULL, NULL, 0);
+	free(f);
+}
+
+static void kill_fan_cb(struct krg_net *net, int status, const struct krg_msg *reply, void *data)
+{
+	struct kill_fan *f = data;
+	if (status == 0)
+		f->best = 0;
+	else if (status == -EPERM && f->best == -ESRCH)
+		f->best = -EPERM; /* found, and not the caller's */
+	kill_fan_done(f);
+}
+
+static void kill_fanout(struct krg_proc_table *t, struct krg_api_call *call, const uint8_t *buf, size_t len)
+{
+	struct kill_fan *f = calloc(1, sizeof(*f));
+	if (!f) {
+		krg_api_reply(call, -ENOMEM, "out of memory", NULL, 0);
+		return;
+	}
+	f->call = call;
+	f->best = -ESRCH;
+	f->pending = 1; /* held while sending */
+	const struct krg_config *cfg = t->s->cfg;
+	for (size_t i = 0; i < cfg->n_nodes; i++) {
+		uint32_t n = cfg->nodes[i].id;
+		if (n == t->self || krg_cluster_node_state(t->s->cluster, n) != KRG_NODE_UP)
+			continue;
+		f->pending++;
+		if (krg_net_request(t->s->net, n, "proc.kill", buf, len, KILL_TIMEOUT_MS, kill_fan_cb, f) < 0)
+			f->pending--;
+	}
+	kill_fan_done(f);
 }
 
 static void on_api_kill(struct krg_api_call *call, void *data)
@@ -752,18 +810,28 @@ static void on_api_kill(struct krg_api_call *call, void *data)
 		krg_api_reply(call, -EHOSTUNREACH, err, NULL, 0);
 		return;
 	}
-	enum krg_node_state st = krg_cluster_node_state(t->s->cluster, node);
-	if (st != KRG_NODE_UP) {
-		snprintf(err, sizeof(err), "node %u is %s", node, krg_node_state_name(st));
-		krg_api_reply(call, -EHOSTDOWN, err, NULL, 0);
+	uint32_t opid = orphan_pid(t, id);
+	if (opid) {
+		int r = kill_local(t, opid, sig, call->uid);
+		krg_api_reply(call, r, r ? kill_error(r) : NULL, NULL, 0);
 		return;
 	}
+	enum krg_node_state st = krg_cluster_node_state(t->s->cluster, node);
 	Krg__Node__ProcKill q = KRG__NODE__PROC_KILL__INIT;
 	q.id = id;
 	q.signal = sig;
 	q.uid = (uint32_t)call->uid;
 	uint8_t buf[32];
 	size_t len = krg__node__proc_kill__pack(&q, buf);
+	if (st == KRG_NODE_DOWN && t->s->cfg->migrant_outlives_home) {
+		kill_fanout(t, call, buf, len);
+		return;
+	}
+	if (st != KRG_NODE_UP) {
+		snprintf(err, sizeof(err), "node %u is %s", node, krg_node_state_name(st));
+		krg_api_reply(call, -EHOSTDOWN, err, NULL, 0);
+		return;
+	}
 	int r = krg_net_request(t->s->net, node, "proc.kill", buf, len, KILL_TIMEOUT_MS, kill_reply_cb, call);
 	if (r < 0)
 		krg_api_reply(call, r, kill_error(r), NULL, 0);
@@ -775,6 +843,12 @@ void krg_proc_table_set_kind(struct krg_proc_table *t, krg_proc_kind_fn fn, void
 {
 	t->kind_fn = fn;
 	t->kind_data = data;
+}
+
+void krg_proc_table_set_orphan(struct krg_proc_table *t, krg_proc_orphan_fn fn, void *data)
+{
+	t->orphan_fn = fn;
+	t->orphan_data = data;
 }
 
 enum krg_proc_kind krg_proc_table_kind(const struct krg_proc_table *t, pid_t pid, uint32_t *id, uint32_t *home)

@@ -88,27 +88,36 @@ rm -rf "$W"
 on 1 krgadm nodes add -n 3 >/dev/null
 wait_for 10 "node 3 back" state_is 1 3 up
 
+# refused_then_forced PID COMM REFUSAL LOGLINE: with COMM running on node
+# 3 (krg run's pid PID), nodes del refuses with REFUSAL (a grep pattern
+# after "refused to leave: ID (COMM) "), node 3 stays a member and COMM
+# runs on; --force ends it (PID exits non-zero, node 3's log says LOGLINE
+# after "ending ID (COMM)") and the node leaves.
+refused_then_forced() {
+	local pid=$1 comm=$2 refusal=$3 logline=$4 out rc=0
+	out=$(on 1 krgadm nodes del -n 3 2>&1) || rc=$?
+	echo "$out"
+	[ $rc -ne 0 ] || fail "nodes del succeeded with $comm, which can neither migrate nor be checkpointed"
+	echo "$out" | grep -q "^krgadm: node 3 refused to leave: [0-9]* ($comm) $refusal" || fail "nodes del said: $out"
+	wait_for 5 "node 3 stays a member" state_is 1 3 up
+	"$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x "$comm" >/dev/null || fail "the refusal ended $comm"
+	out=$(on 1 krgadm nodes del -n 3 --force)
+	echo "$out"
+	assert_contains "$out" "node 3: left" "nodes del --force ending $comm"
+	rc=0
+	wait "$pid" || rc=$?
+	[ $rc -ne 0 ] || fail "$comm, ended by --force, exited 0"
+	grep -q "nodes del --force: ending [0-9]* ($comm)$logline" "$(log_of 3)" ||
+		fail "node 3's log does not name the ended $comm"
+}
+
 # A process that allows neither (CAN_MIGRATE and CHECKPOINTABLE dropped):
 # nodes del refuses at once, naming it, and node 3 stays a member; --force
 # ends it and the node leaves.
 on 1 krg run -n 3 -- krg capset -d CAN_MIGRATE -- krg capset -d CHECKPOINTABLE -- sleep 60 >/dev/null 2>&1 &
 stuck=$!
 wait_for 10 "the process without CAN_MIGRATE runs on node 3" "$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x sleep
-rc=0
-out=$(on 1 krgadm nodes del -n 3 2>&1) || rc=$?
-echo "$out"
-[ $rc -ne 0 ] || fail "nodes del succeeded with a process that cannot migrate"
-echo "$out" | grep -q "^krgadm: node 3 refused to leave: [0-9]* (sleep) cannot migrate nor be checkpointed; del --force ends it$" ||
-	fail "nodes del said: $out"
-wait_for 5 "node 3 stays a member" state_is 1 3 up
-"$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x sleep >/dev/null || fail "the refusal ended the process"
-out=$(on 1 krgadm nodes del -n 3 --force)
-echo "$out"
-assert_contains "$out" "node 3: left" "nodes del --force"
-rc=0
-wait "$stuck" || rc=$?
-[ $rc -ne 0 ] || fail "the process --force ended exited 0"
-grep -q "nodes del --force: ending [0-9]* (sleep)" "$(log_of 3)" || fail "node 3's log does not name the ended process"
+refused_then_forced "$stuck" sleep "cannot migrate nor be checkpointed; del --force ends it$" ""
 on 1 krgadm nodes add -n 3 >/dev/null
 wait_for 10 "node 3 back again" state_is 1 3 up
 
@@ -124,22 +133,8 @@ s.listen()
 time.sleep(120)" >/dev/null 2>&1 &
 lis=$!
 wait_for 10 "the listener runs on node 3" "$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x python3
-rc=0
-out=$(on 1 krgadm nodes del -n 3 2>&1) || rc=$?
-echo "$out"
-[ $rc -ne 0 ] || fail "nodes del succeeded with a process that can neither migrate nor be checkpointed"
-echo "$out" | grep -q "^krgadm: node 3 refused to leave: [0-9]* (python3) can neither migrate nor be checkpointed; del --force ends it: .*socket" ||
-	fail "nodes del said: $out"
-wait_for 5 "node 3 stays a member" state_is 1 3 up
-"$ADM" vcluster exec 3 --prefix "$PREFIX" -- pgrep -x python3 >/dev/null || fail "the refusal ended the listener"
-out=$(on 1 krgadm nodes del -n 3 --force)
-echo "$out"
-assert_contains "$out" "node 3: left" "nodes del --force of the listener"
-rc=0
-wait "$lis" || rc=$?
-[ $rc -ne 0 ] || fail "the listener --force ended exited 0"
-grep -q "nodes del --force: ending [0-9]* (python3), which could neither migrate nor be checkpointed" "$(log_of 3)" ||
-	fail "node 3's log does not name the ended listener"
+refused_then_forced "$lis" python3 "can neither migrate nor be checkpointed; del --force ends it: .*socket" \
+	", which could neither migrate nor be checkpointed"
 on 1 krgadm nodes add -n 3 >/dev/null
 wait_for 10 "node 3 back after the listener" state_is 1 3 up
 

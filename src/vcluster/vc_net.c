@@ -40,13 +40,13 @@ static void neigh_room_one(const char *fam, int n)
 {
 	static const char *const names[] = { "gc_thresh2", "gc_thresh3" };
 	long want[] = { (long)n * n * 2, (long)n * n * 4 };
-	for (size_t k = 0; k < 2; k++) {
-		char path[96], val[32], *cur = NULL;
+	for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+		char path[96], val[32];
+		_cleanup_free_ char *cur = NULL;
 		snprintf(path, sizeof(path), "/proc/sys/net/%s/neigh/default/%s", fam, names[k]);
 		if (vc_read_file(path, &cur) < 0)
 			continue;
 		long have = strtol(cur, NULL, 10);
-		free(cur);
 		if (have >= want[k])
 			continue;
 		snprintf(val, sizeof(val), "%ld\n", want[k]);
@@ -62,7 +62,7 @@ static void neigh_room_one(const char *fam, int n)
 void vc_neigh_room(int n)
 {
 	if (n * n * 4 <= 1024)
-		return; /* the default holds it */
+		return; /* the kernel's default holds it */
 	neigh_room_one("ipv4", n);
 	neigh_room_one("ipv6", n);
 }

@@ -644,13 +644,13 @@ int sched_distant_target(struct krg_sched *sc, uint32_t id, pid_t pid, pid_t pp,
 		/* Asked again at every exec and sampler tick of that child:
 		 * said once at info, then at debug. */
 		bool said = false;
-		for (size_t i = 0; i < sizeof(sc->stays_logged) / sizeof(sc->stays_logged[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(sc->stays_logged); i++)
 			said |= sc->stays_logged[i] == id;
 		if (said) {
 			log_debug("sched: distant fork: %u (child of pid %d) lacks CAN_MIGRATE, stays here", id, (int)pp);
 		} else {
 			log_info("sched: distant fork: %u (child of pid %d) lacks CAN_MIGRATE, stays here", id, (int)pp);
-			sc->stays_logged[sc->stays_next++ % (sizeof(sc->stays_logged) / sizeof(sc->stays_logged[0]))] = id;
+			sc->stays_logged[sc->stays_next++ % ARRAY_SIZE(sc->stays_logged)] = id;
 		}
 		return 0;
 	}
